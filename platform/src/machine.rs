@@ -1,0 +1,200 @@
+//! One KVM virtual machine per sandbox: the VM, its memory pool and frame
+//! allocator, the supervisor area, and the factory for vCPUs.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use kvm_bindings::{CpuId, KVM_MAX_CPUID_ENTRIES, kvm_userspace_memory_region};
+use kvm_ioctls::{Kvm, VmFd};
+use parking_lot::Mutex;
+
+use crate::memory::{FrameAllocator, FrameKind, GuestMemory, PAGE_SIZE};
+use crate::x86_64::layout::{MAX_VCPUS, POOL_START, ZAP_GPA};
+use crate::x86_64::supervisor;
+use crate::{Error, Result, Vcpu};
+
+/// How big a machine to make.
+#[derive(Clone, Copy, Debug)]
+pub struct MachineConfig {
+    /// Cap on guest data memory (pages backing guest memory), in bytes.
+    pub memory_limit: u64,
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        Self {
+            memory_limit: 1 << 30,
+        }
+    }
+}
+
+/// Quarantined upper-level table frames that trigger a shadow drop.
+const ZAP_THRESHOLD: usize = 2048;
+
+/// A page-aligned host page (memslots must be page-aligned).
+#[repr(C, align(4096))]
+struct ZapPage([u8; PAGE_SIZE as usize]);
+
+/// A KVM virtual machine with its guest-physical memory.
+pub struct Machine {
+    vm: VmFd,
+    memory: GuestMemory,
+    frames: FrameAllocator,
+    supervisor_pml4: (usize, u64),
+    cpuid: CpuId,
+    vcpu_slots: Mutex<Vec<bool>>,
+    next_vcpu_id: AtomicU64,
+    /// A host page for the tiny memslot that drops every shadow.
+    zap_page: Mutex<Box<ZapPage>>,
+    zaps: AtomicU64,
+}
+
+impl Machine {
+    /// Creates the VM (do it early: VM creation slows down as the process
+    /// gains mappings), the memory pool and the supervisor area.
+    pub fn new(config: MachineConfig) -> Result<Self> {
+        let kvm = Kvm::new().map_err(Error::KvmUnavailable)?;
+        let vm = kvm.create_vm().map_err(|err| Error::Kvm {
+            op: "KVM_CREATE_VM",
+            err,
+        })?;
+        let limit = config.memory_limit.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        // Page tables take at most about 1/512 of the data plus the copies
+        // made by commits; leave generous room, the pool is sparse.
+        let pool = POOL_START + limit + limit / 64 + (64 << 20);
+        let memory = GuestMemory::new(pool)?;
+        let region = kvm_userspace_memory_region {
+            slot: 0,
+            flags: 0,
+            guest_phys_addr: 0,
+            memory_size: pool,
+            userspace_addr: memory.host_base(),
+        };
+        // SAFETY: the region is our own shared mapping of the pool, which
+        // lives as long as `memory`, which the Machine owns together with the
+        // VM; the VM is dropped first (field order), so KVM never uses the
+        // mapping after it is gone.
+        unsafe { vm.set_user_memory_region(region) }.map_err(|err| Error::Kvm {
+            op: "KVM_SET_USER_MEMORY_REGION",
+            err,
+        })?;
+        let supervisor_pml4 = supervisor::build(&memory)?;
+        let cpuid = kvm
+            .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+            .map_err(|err| Error::Kvm {
+                op: "KVM_GET_SUPPORTED_CPUID",
+                err,
+            })?;
+        Ok(Self {
+            frames: FrameAllocator::new(POOL_START, pool, limit),
+            vm,
+            memory,
+            supervisor_pml4,
+            cpuid,
+            vcpu_slots: Mutex::new(vec![false; MAX_VCPUS]),
+            next_vcpu_id: AtomicU64::new(0),
+            zap_page: Mutex::new(Box::new(ZapPage([0; PAGE_SIZE as usize]))),
+            zaps: AtomicU64::new(0),
+        })
+    }
+
+    /// Guest-physical memory.
+    pub fn memory(&self) -> &GuestMemory {
+        &self.memory
+    }
+
+    /// The frame allocator.
+    pub fn frames(&self) -> &FrameAllocator {
+        &self.frames
+    }
+
+    /// Allocates a zeroed data frame (counts against the memory cap).
+    pub fn alloc_data(&self) -> Result<u64> {
+        let f = self.frames.alloc(FrameKind::Data)?;
+        self.memory.zero_frame(f)?;
+        Ok(f)
+    }
+
+    /// Allocates a zeroed page-table frame.
+    pub(crate) fn alloc_table(&self) -> Result<u64> {
+        let f = self.frames.alloc(FrameKind::Table)?;
+        self.memory.zero_frame(f)?;
+        Ok(f)
+    }
+
+    pub(crate) fn supervisor_pml4_entry(&self) -> (usize, u64) {
+        self.supervisor_pml4
+    }
+
+    pub(crate) fn vm(&self) -> &VmFd {
+        &self.vm
+    }
+
+    pub(crate) fn cpuid(&self) -> &CpuId {
+        &self.cpuid
+    }
+
+    /// Reserves a supervisor slot (GDT/TSS/stack) for a new vCPU.
+    pub(crate) fn take_vcpu_slot(&self) -> Result<usize> {
+        let mut slots = self.vcpu_slots.lock();
+        let n = slots
+            .iter()
+            .position(|used| !used)
+            .ok_or(Error::TooManyVcpus(MAX_VCPUS))?;
+        slots[n] = true;
+        supervisor::build_vcpu(&self.memory, n)?;
+        Ok(n)
+    }
+
+    pub(crate) fn release_vcpu_slot(&self, n: usize) {
+        self.vcpu_slots.lock()[n] = false;
+    }
+
+    pub(crate) fn next_vcpu_id(&self) -> u64 {
+        self.next_vcpu_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Creates a vCPU set up for ring-3 guest code.
+    pub fn create_vcpu(self: &std::sync::Arc<Self>) -> Result<Vcpu> {
+        Vcpu::new(std::sync::Arc::clone(self))
+    }
+
+    /// Drops every shadow page table KVM holds (a tiny memslot add and
+    /// delete), then makes the quarantined frames reusable.
+    pub fn zap(&self) -> Result<()> {
+        let page = self.zap_page.lock();
+        // Only frames quarantined before the drop are safe to reuse after it.
+        let batch = self.frames.quarantined();
+        for size in [PAGE_SIZE, 0] {
+            let region = kvm_userspace_memory_region {
+                slot: 1,
+                flags: 0,
+                guest_phys_addr: ZAP_GPA,
+                memory_size: size,
+                userspace_addr: page.0.as_ptr() as u64,
+            };
+            // SAFETY: the slot maps a page-sized buffer we own and keep locked
+            // for the duration; it is removed again before the lock is
+            // released, and no guest page table points at ZAP_GPA.
+            unsafe { self.vm.set_user_memory_region(region) }.map_err(|err| Error::Kvm {
+                op: "KVM_SET_USER_MEMORY_REGION (shadow drop)",
+                err,
+            })?;
+        }
+        self.frames.release_quarantined(batch);
+        self.zaps.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Drops the shadows if enough frames wait in quarantine.
+    pub fn maybe_zap(&self) -> Result<()> {
+        if self.frames.quarantined() >= ZAP_THRESHOLD {
+            self.zap()?;
+        }
+        Ok(())
+    }
+
+    /// How many shadow drops have happened (for statistics and tests).
+    pub fn zap_count(&self) -> u64 {
+        self.zaps.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,338 @@
+//! Guest-physical memory: one memfd-backed pool registered once as a KVM
+//! memslot and mapped once into the sentry, plus the frame allocator with a
+//! reference count per 4 KiB frame (used by copy-on-write).
+//!
+//! Frames come in two kinds. [`FrameKind::Data`] frames back guest pages and
+//! count against the guest memory cap; [`FrameKind::Table`] frames hold page
+//! tables. Frames that served as an upper-level page table (PML4, PDPT, PD)
+//! may still be shadowed by KVM, so they are not reused until the machine
+//! drops every shadow (see [`FrameAllocator::quarantine`]).
+
+use std::fs::File;
+use std::os::fd::FromRawFd;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use vm_memory::{Bytes, FileOffset, GuestAddress, GuestMemoryBackend as _, GuestMemoryMmap};
+
+use crate::{Error, Result};
+
+/// Size of a guest page and frame.
+pub const PAGE_SIZE: u64 = 4096;
+
+/// The guest-physical memory pool as the sentry sees it.
+///
+/// All accesses are bounds-checked copies; none can touch host memory outside
+/// the pool.
+pub struct GuestMemory {
+    mem: GuestMemoryMmap<()>,
+    size: u64,
+}
+
+impl GuestMemory {
+    /// Creates a sparse memfd of `size` bytes and maps it.
+    pub fn new(size: u64) -> Result<Self> {
+        let name = c"sentry-guest-memory";
+        // SAFETY: memfd_create takes a valid NUL-terminated name and flags; the
+        // result is checked before use.
+        let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(Error::Memory(format!(
+                "memfd_create: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+        let file = unsafe { File::from_raw_fd(fd) };
+        file.set_len(size)
+            .map_err(|e| Error::Memory(format!("sizing the memory pool to {size} bytes: {e}")))?;
+        let mem = GuestMemoryMmap::from_ranges_with_files([(
+            GuestAddress(0),
+            size as usize,
+            Some(FileOffset::new(file, 0)),
+        )])
+        .map_err(|e| Error::Memory(format!("mapping the memory pool: {e}")))?;
+        Ok(Self { mem, size })
+    }
+
+    /// Size of the pool in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Host address of the start of the pool (for the memslot).
+    pub(crate) fn host_base(&self) -> u64 {
+        self.mem
+            .get_host_address(GuestAddress(0))
+            .expect("pool starts at guest-physical 0") as u64
+    }
+
+    fn check(&self, gpa: u64, len: usize) -> Result<()> {
+        match gpa.checked_add(len as u64) {
+            Some(end) if end <= self.size => Ok(()),
+            _ => Err(Error::BadAddress(gpa)),
+        }
+    }
+
+    /// Copies `buf.len()` bytes out of guest-physical memory.
+    pub fn read(&self, gpa: u64, buf: &mut [u8]) -> Result<()> {
+        self.check(gpa, buf.len())?;
+        self.mem
+            .read_slice(buf, GuestAddress(gpa))
+            .map_err(|_| Error::BadAddress(gpa))
+    }
+
+    /// Copies `buf` into guest-physical memory.
+    pub fn write(&self, gpa: u64, buf: &[u8]) -> Result<()> {
+        self.check(gpa, buf.len())?;
+        self.mem
+            .write_slice(buf, GuestAddress(gpa))
+            .map_err(|_| Error::BadAddress(gpa))
+    }
+
+    /// Reads a little-endian u64.
+    pub fn read_u64(&self, gpa: u64) -> Result<u64> {
+        let mut b = [0u8; 8];
+        self.read(gpa, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// Writes a little-endian u64.
+    pub fn write_u64(&self, gpa: u64, v: u64) -> Result<()> {
+        self.write(gpa, &v.to_le_bytes())
+    }
+
+    /// Fills one frame with zeros.
+    pub fn zero_frame(&self, gpa: u64) -> Result<()> {
+        static ZERO: [u8; PAGE_SIZE as usize] = [0; PAGE_SIZE as usize];
+        self.write(gpa, &ZERO)
+    }
+
+    /// Copies the frame at `src` to the frame at `dst`.
+    pub fn copy_frame(&self, dst: u64, src: u64) -> Result<()> {
+        let mut buf = [0u8; PAGE_SIZE as usize];
+        self.read(src, &mut buf)?;
+        self.write(dst, &buf)
+    }
+
+    /// Gives the host memory behind frames back to the host (they read as
+    /// zero afterwards).
+    pub fn discard(&self, gpa: u64, len: u64) -> Result<()> {
+        self.check(gpa, len as usize)?;
+        let host = self.host_base() + gpa;
+        // SAFETY: [host, host+len) lies inside our own shared mapping of the
+        // pool (checked above); MADV_REMOVE only drops its contents, which
+        // nobody borrows (all accesses are copies).
+        let r =
+            unsafe { libc::madvise(host as *mut libc::c_void, len as usize, libc::MADV_REMOVE) };
+        if r != 0 {
+            return Err(Error::Memory(format!(
+                "madvise(MADV_REMOVE): {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What a frame is used for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameKind {
+    /// Backs a guest page; counts against the memory cap.
+    Data,
+    /// Holds a page table.
+    Table,
+}
+
+/// Allocates 4 KiB frames from `[start, end)` of the pool, with a reference
+/// count per frame.
+pub struct FrameAllocator {
+    start: u64,
+    end: u64,
+    refs: Vec<AtomicU32>,
+    free: Mutex<Vec<u32>>,
+    /// Upper-level table frames waiting for a shadow drop before reuse.
+    quarantined: Mutex<Vec<u32>>,
+    /// Next never-used frame index (frames are handed out lazily so the
+    /// memfd stays sparse).
+    next_fresh: Mutex<u32>,
+    data_in_use: AtomicU64,
+    data_limit: u64,
+}
+
+impl FrameAllocator {
+    /// An allocator over `[start, end)` whose data frames are capped at
+    /// `data_limit` bytes.
+    pub fn new(start: u64, end: u64, data_limit: u64) -> Self {
+        let frames = ((end - start) / PAGE_SIZE) as usize;
+        Self {
+            start,
+            end,
+            refs: (0..frames).map(|_| AtomicU32::new(0)).collect(),
+            free: Mutex::new(Vec::new()),
+            quarantined: Mutex::new(Vec::new()),
+            next_fresh: Mutex::new(0),
+            data_in_use: AtomicU64::new(0),
+            data_limit: data_limit / PAGE_SIZE,
+        }
+    }
+
+    fn index(&self, gpa: u64) -> usize {
+        debug_assert!(gpa >= self.start && gpa < self.end && gpa % PAGE_SIZE == 0);
+        ((gpa - self.start) / PAGE_SIZE) as usize
+    }
+
+    /// Allocates a frame with a reference count of one. The caller zeroes it
+    /// if it needs zeros.
+    pub fn alloc(&self, kind: FrameKind) -> Result<u64> {
+        if kind == FrameKind::Data {
+            let used = self.data_in_use.fetch_add(1, Ordering::Relaxed);
+            if used >= self.data_limit {
+                self.data_in_use.fetch_sub(1, Ordering::Relaxed);
+                return Err(Error::OutOfMemory);
+            }
+        }
+        let idx = match self.free.lock().pop() {
+            Some(i) => Some(i),
+            None => {
+                let mut next = self.next_fresh.lock();
+                if (*next as usize) < self.refs.len() {
+                    *next += 1;
+                    Some(*next - 1)
+                } else {
+                    None
+                }
+            }
+        };
+        let Some(idx) = idx else {
+            if kind == FrameKind::Data {
+                self.data_in_use.fetch_sub(1, Ordering::Relaxed);
+            }
+            return Err(Error::OutOfMemory);
+        };
+        self.refs[idx as usize].store(1, Ordering::Relaxed);
+        Ok(self.start + idx as u64 * PAGE_SIZE)
+    }
+
+    /// Adds a reference to a frame.
+    pub fn get(&self, gpa: u64) {
+        let prev = self.refs[self.index(gpa)].fetch_add(1, Ordering::Relaxed);
+        debug_assert!(prev > 0, "reference to a free frame {gpa:#x}");
+    }
+
+    /// Current reference count of a frame.
+    pub fn refcount(&self, gpa: u64) -> u32 {
+        self.refs[self.index(gpa)].load(Ordering::Acquire)
+    }
+
+    /// Drops a reference to a data frame; frees it when it was the last.
+    /// Returns whether the frame was freed.
+    pub fn put(&self, gpa: u64, kind: FrameKind) -> bool {
+        let idx = self.index(gpa);
+        let prev = self.refs[idx].fetch_sub(1, Ordering::AcqRel);
+        debug_assert!(prev > 0, "double free of frame {gpa:#x}");
+        if prev == 1 {
+            if kind == FrameKind::Data {
+                self.data_in_use.fetch_sub(1, Ordering::Relaxed);
+            }
+            self.free.lock().push(idx as u32);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Retires an upper-level page-table frame: it is reused only after
+    /// [`FrameAllocator::release_quarantine`] (called after a shadow drop).
+    pub fn quarantine(&self, gpa: u64) {
+        let idx = self.index(gpa);
+        self.refs[idx].store(0, Ordering::Relaxed);
+        self.quarantined.lock().push(idx as u32);
+    }
+
+    /// Number of frames in quarantine.
+    pub fn quarantined(&self) -> usize {
+        self.quarantined.lock().len()
+    }
+
+    /// Makes the first `count` quarantined frames reusable. Only call after
+    /// every shadow page table was dropped, with a count taken before.
+    pub fn release_quarantined(&self, count: usize) {
+        let mut q = self.quarantined.lock();
+        let count = count.min(q.len());
+        self.free.lock().extend(q.drain(..count));
+    }
+
+    /// Data frames in use, in bytes.
+    pub fn data_bytes_in_use(&self) -> u64 {
+        self.data_in_use.load(Ordering::Relaxed) * PAGE_SIZE
+    }
+
+    /// The cap on data frames, in bytes.
+    pub fn data_limit_bytes(&self) -> u64 {
+        self.data_limit * PAGE_SIZE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refcounts_free_on_last_put() {
+        let a = FrameAllocator::new(0x10000, 0x20000, 1 << 20);
+        let f = a.alloc(FrameKind::Data).unwrap();
+        assert_eq!(a.refcount(f), 1);
+        a.get(f);
+        assert_eq!(a.refcount(f), 2);
+        assert!(!a.put(f, FrameKind::Data));
+        assert_eq!(a.data_bytes_in_use(), PAGE_SIZE);
+        assert!(a.put(f, FrameKind::Data));
+        assert_eq!(a.data_bytes_in_use(), 0);
+        // The freed frame is handed out again.
+        assert_eq!(a.alloc(FrameKind::Data).unwrap(), f);
+    }
+
+    #[test]
+    fn data_cap_is_enforced_but_tables_are_not() {
+        let a = FrameAllocator::new(0, 16 * PAGE_SIZE, 2 * PAGE_SIZE);
+        a.alloc(FrameKind::Data).unwrap();
+        a.alloc(FrameKind::Data).unwrap();
+        assert!(matches!(a.alloc(FrameKind::Data), Err(Error::OutOfMemory)));
+        assert!(a.alloc(FrameKind::Table).is_ok());
+    }
+
+    #[test]
+    fn pool_exhaustion_is_an_error() {
+        let a = FrameAllocator::new(0, 2 * PAGE_SIZE, u64::MAX);
+        a.alloc(FrameKind::Table).unwrap();
+        a.alloc(FrameKind::Table).unwrap();
+        assert!(matches!(a.alloc(FrameKind::Table), Err(Error::OutOfMemory)));
+    }
+
+    #[test]
+    fn quarantined_frames_wait_for_release() {
+        let a = FrameAllocator::new(0, 2 * PAGE_SIZE, u64::MAX);
+        let f = a.alloc(FrameKind::Table).unwrap();
+        let g = a.alloc(FrameKind::Table).unwrap();
+        a.quarantine(f);
+        assert_eq!(a.quarantined(), 1);
+        assert!(a.alloc(FrameKind::Table).is_err());
+        a.release_quarantined(1);
+        assert_eq!(a.alloc(FrameKind::Table).unwrap(), f);
+        let _ = g;
+    }
+
+    #[test]
+    fn guest_memory_bounds_are_checked() {
+        let m = GuestMemory::new(1 << 20).unwrap();
+        m.write_u64(0x1000, 0xdead_beef).unwrap();
+        assert_eq!(m.read_u64(0x1000).unwrap(), 0xdead_beef);
+        assert!(m.read_u64((1 << 20) - 4).is_err());
+        assert!(m.write(u64::MAX - 2, &[1, 2, 3, 4]).is_err());
+        m.copy_frame(0x2000, 0x1000).unwrap();
+        assert_eq!(m.read_u64(0x2000).unwrap(), 0xdead_beef);
+        m.zero_frame(0x2000).unwrap();
+        assert_eq!(m.read_u64(0x2000).unwrap(), 0);
+    }
+}

@@ -1,0 +1,555 @@
+//! vCPUs: run a guest user context until it traps.
+//!
+//! [`Vcpu::run`] loads a [`UserContext`] and an address-space root, enters
+//! the guest with one `KVM_RUN`, and turns the exit into a [`Trap`]. All
+//! register traffic goes through `KVM_CAP_SYNC_REGS` (general and special
+//! registers), so the hot path makes exactly one ioctl per trap.
+//!
+//! * A `syscall` jumps to the trampoline (`LSTAR`), whose MMIO store exits
+//!   with `KVM_EXIT_MMIO`; the return address and flags are in `rcx`/`r11`
+//!   as the instruction left them, exactly as Linux sees them.
+//! * An exception goes through the IDT to a three-instruction ring-0 stub
+//!   that writes to [`EXCEPTION_PORT`]; the vector, error code and user
+//!   iret frame are read from the vCPU's kernel stack, and user mode is
+//!   resumed by writing the user segments into the synced special registers
+//!   (no interpreted `iretq`).
+//! * [`Kicker::kick`] makes a running `KVM_RUN` return from another thread
+//!   (`immediate_exit` plus a signal), for signals and TLB shootdowns.
+
+use std::sync::Arc;
+use std::sync::Once;
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+
+use kvm_bindings::{Msrs, kvm_msr_entry, kvm_regs, kvm_segment, kvm_xsave};
+use kvm_ioctls::{SyncReg, VcpuExit, VcpuFd};
+use parking_lot::Mutex;
+
+use crate::x86_64::layout::*;
+use crate::x86_64::supervisor::TRAMPOLINE_LEN;
+use crate::{Error, Machine, Result};
+
+/// General-purpose registers of a guest thread, as Linux's `pt_regs` holds
+/// them for user mode.
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserRegs {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rsp: u64,
+    pub rbp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    pub rip: u64,
+    pub rflags: u64,
+}
+
+impl From<&kvm_regs> for UserRegs {
+    fn from(r: &kvm_regs) -> Self {
+        Self {
+            rax: r.rax,
+            rbx: r.rbx,
+            rcx: r.rcx,
+            rdx: r.rdx,
+            rsi: r.rsi,
+            rdi: r.rdi,
+            rsp: r.rsp,
+            rbp: r.rbp,
+            r8: r.r8,
+            r9: r.r9,
+            r10: r.r10,
+            r11: r.r11,
+            r12: r.r12,
+            r13: r.r13,
+            r14: r.r14,
+            r15: r.r15,
+            rip: r.rip,
+            rflags: r.rflags,
+        }
+    }
+}
+
+impl UserRegs {
+    fn store(&self, r: &mut kvm_regs) {
+        r.rax = self.rax;
+        r.rbx = self.rbx;
+        r.rcx = self.rcx;
+        r.rdx = self.rdx;
+        r.rsi = self.rsi;
+        r.rdi = self.rdi;
+        r.rsp = self.rsp;
+        r.rbp = self.rbp;
+        r.r8 = self.r8;
+        r.r9 = self.r9;
+        r.r10 = self.r10;
+        r.r11 = self.r11;
+        r.r12 = self.r12;
+        r.r13 = self.r13;
+        r.r14 = self.r14;
+        r.r15 = self.r15;
+        r.rip = self.rip;
+        // Ring 3 may only set the arithmetic flags, DF, TF, AC and ID; IF
+        // stays on and IOPL at 0, as Linux enforces on sigreturn.
+        const USER_FLAGS: u64 = 0x0004_0dd5 | (1 << 21) | (1 << 8);
+        r.rflags = (self.rflags & USER_FLAGS) | 0x202;
+    }
+}
+
+/// Everything that defines where a guest thread is in user mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserContext {
+    /// General-purpose registers, `rip` and `rflags`.
+    pub regs: UserRegs,
+    /// FS base (TLS).
+    pub fs_base: u64,
+    /// GS base.
+    pub gs_base: u64,
+}
+
+/// Why the guest stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trap {
+    /// `syscall`: `nr` from rax, arguments from rdi, rsi, rdx, r10, r8, r9.
+    /// The context's `rip` is the return address; store the result in rax.
+    Syscall {
+        /// Syscall number.
+        nr: u64,
+        /// The six arguments.
+        args: [u64; 6],
+    },
+    /// A page fault at `addr`; `error_code` as the CPU pushed it.
+    PageFault {
+        /// Faulting address (CR2).
+        addr: u64,
+        /// Error code bits: 1 present, 2 write, 4 user, 16 fetch.
+        error_code: u64,
+    },
+    /// Any other CPU exception.
+    Exception {
+        /// Vector number.
+        vector: u8,
+        /// Error code (0 when the vector has none).
+        error_code: u64,
+    },
+    /// Kicked out from another thread; the context is up to date.
+    Interrupted,
+}
+
+impl Trap {
+    /// For a page fault: whether it was a write.
+    pub fn is_write_fault(error_code: u64) -> bool {
+        error_code & 2 != 0
+    }
+}
+
+const KICK_SIGNAL_OFFSET: i32 = 2;
+
+/// The signal that kicks a vCPU thread out of `KVM_RUN`.
+pub fn kick_signal() -> i32 {
+    libc::SIGRTMIN() + KICK_SIGNAL_OFFSET
+}
+
+extern "C" fn on_kick(_: libc::c_int) {}
+
+fn install_kick_handler() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: a zeroed sigaction with a valid handler address and an
+        // empty mask is a valid argument; the handler does nothing, so it is
+        // async-signal-safe. No SA_RESTART: KVM_RUN must return EINTR.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_kick as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(kick_signal(), &sa, std::ptr::null_mut());
+        }
+    });
+}
+
+struct KickState {
+    /// `kvm_run->immediate_exit`; null once the vCPU is gone.
+    immediate_exit: Mutex<*const AtomicU8>,
+    /// Host thread running the vCPU (0 when none).
+    tid: AtomicI32,
+}
+
+// SAFETY: the raw pointer is only dereferenced under the mutex while the
+// vCPU (and so its kvm_run mapping) is alive; Vcpu::drop nulls it first.
+unsafe impl Send for KickState {}
+// SAFETY: as above.
+unsafe impl Sync for KickState {}
+
+/// Makes a vCPU leave `KVM_RUN` from any thread.
+#[derive(Clone)]
+pub struct Kicker(Arc<KickState>);
+
+impl Kicker {
+    /// Kicks the vCPU: its current or next `run` returns
+    /// [`Trap::Interrupted`] (or the trap it was already taking).
+    pub fn kick(&self) {
+        let guard = self.0.immediate_exit.lock();
+        if guard.is_null() {
+            return;
+        }
+        // SAFETY: non-null means the kvm_run mapping is alive (see KickState).
+        unsafe { &**guard }.store(1, Ordering::SeqCst);
+        let tid = self.0.tid.load(Ordering::SeqCst);
+        if tid != 0 {
+            // SAFETY: tgkill with our own pid and a thread id; at worst the
+            // thread has moved on and takes a no-op signal.
+            unsafe {
+                libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, kick_signal());
+            }
+        }
+    }
+}
+
+fn user_segment(selector: u16, code: bool) -> kvm_segment {
+    kvm_segment {
+        base: 0,
+        limit: 0xffff_ffff,
+        selector,
+        type_: if code { 11 } else { 3 },
+        present: 1,
+        dpl: 3,
+        db: u8::from(!code),
+        s: 1,
+        l: u8::from(code),
+        g: 1,
+        avl: 0,
+        unusable: 0,
+        padding: 0,
+    }
+}
+
+thread_local! {
+    static TID: i32 = {
+        // SAFETY: gettid has no preconditions.
+        unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+    };
+}
+
+/// Saved floating-point/vector state of a guest thread.
+pub struct FpuState(Box<kvm_xsave>);
+
+impl Clone for FpuState {
+    fn clone(&self) -> Self {
+        Self(Box::new(kvm_xsave {
+            region: self.0.region,
+            extra: Default::default(),
+        }))
+    }
+}
+
+/// A virtual CPU that runs ring-3 guest code.
+pub struct Vcpu {
+    fd: VcpuFd,
+    machine: Arc<Machine>,
+    slot: usize,
+    kick: Arc<KickState>,
+    loaded_cr3: u64,
+    loaded_fs: u64,
+    loaded_gs: u64,
+    /// False after an exception left the vCPU in a ring-0 stub.
+    in_user_mode: bool,
+    initial_fpu: FpuState,
+}
+
+impl Vcpu {
+    pub(crate) fn new(machine: Arc<Machine>) -> Result<Self> {
+        install_kick_handler();
+        let slot = machine.take_vcpu_slot()?;
+        match Self::create(&machine, slot) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                machine.release_vcpu_slot(slot);
+                Err(e)
+            }
+        }
+    }
+
+    fn create(machine: &Arc<Machine>, slot: usize) -> Result<Self> {
+        let kvm_err = |op| move |err| Error::Kvm { op, err };
+        let mut fd = machine
+            .vm()
+            .create_vcpu(machine.next_vcpu_id())
+            .map_err(kvm_err("KVM_CREATE_VCPU"))?;
+        // CPUID must come before EFER.LME/SCE/NXE are accepted.
+        fd.set_cpuid2(machine.cpuid())
+            .map_err(kvm_err("KVM_SET_CPUID2"))?;
+        let mut sregs = fd.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?;
+        sregs.cr0 = 0x8005_0033; // PE MP ET NE WP AM PG
+        sregs.cr4 = 0x620; // PAE OSFXSR OSXMMEXCPT
+        sregs.efer = 0xd01; // SCE LME LMA NXE
+        sregs.cr3 = 0;
+        sregs.cs = user_segment(USER_CS, true);
+        for s in [
+            &mut sregs.ss,
+            &mut sregs.ds,
+            &mut sregs.es,
+            &mut sregs.fs,
+            &mut sregs.gs,
+        ] {
+            *s = user_segment(USER_DS, false);
+        }
+        let gdt = KBASE + vcpu_gdt_gpa(slot);
+        sregs.tr = kvm_segment {
+            base: gdt + TSS_OFFSET,
+            limit: 0x67,
+            selector: TSS_SEL,
+            type_: 11,
+            present: 1,
+            ..Default::default()
+        };
+        sregs.ldt = kvm_segment {
+            type_: 2,
+            unusable: 1,
+            ..Default::default()
+        };
+        sregs.gdt.base = gdt;
+        sregs.gdt.limit = 10 * 8 - 1;
+        sregs.idt.base = KBASE + IDT_GPA;
+        sregs.idt.limit = 256 * 16 - 1;
+        fd.set_sregs(&sregs).map_err(kvm_err("KVM_SET_SREGS"))?;
+
+        let msr = |index, data| kvm_msr_entry {
+            index,
+            data,
+            ..Default::default()
+        };
+        let entries = [
+            msr(
+                0xc000_0081, // STAR
+                ((USER32_CS as u64) << 48) | ((KERNEL_CS as u64) << 32),
+            ),
+            msr(0xc000_0082, TRAMPOLINE_VA), // LSTAR
+            msr(0xc000_0083, 0),             // CSTAR
+            msr(0xc000_0084, 0x47700),       // SFMASK: TF DF IF IOPL AC NT, as Linux
+            msr(0xc000_0100, 0),             // FS base
+            msr(0xc000_0101, 0),             // GS base
+            msr(0xc000_0102, 0),             // kernel GS base
+        ];
+        let msrs = Msrs::from_entries(&entries)
+            .map_err(|e| Error::Memory(format!("building the MSR list: {e:?}")))?;
+        let set = fd.set_msrs(&msrs).map_err(kvm_err("KVM_SET_MSRS"))?;
+        if set != entries.len() {
+            return Err(Error::Memory(format!(
+                "KVM_SET_MSRS set {set} of {} MSRs",
+                entries.len()
+            )));
+        }
+        let initial_fpu = FpuState(Box::new(fd.get_xsave().map_err(kvm_err("KVM_GET_XSAVE"))?));
+        fd.set_sync_valid_reg(SyncReg::Register);
+        fd.set_sync_valid_reg(SyncReg::SystemRegister);
+        // The sync area is only filled by an exit; seed it so the first
+        // entry's dirty special registers are complete.
+        fd.sync_regs_mut().sregs = sregs;
+        let immediate_exit = &fd.get_kvm_run().immediate_exit as *const u8 as *const AtomicU8;
+        Ok(Self {
+            fd,
+            machine: Arc::clone(machine),
+            slot,
+            kick: Arc::new(KickState {
+                immediate_exit: Mutex::new(immediate_exit),
+                tid: AtomicI32::new(0),
+            }),
+            loaded_cr3: u64::MAX,
+            loaded_fs: u64::MAX,
+            loaded_gs: u64::MAX,
+            in_user_mode: false,
+            initial_fpu,
+        })
+    }
+
+    /// A handle that kicks this vCPU out of `KVM_RUN` from another thread.
+    pub fn kicker(&self) -> Kicker {
+        Kicker(Arc::clone(&self.kick))
+    }
+
+    /// Saves the FPU/SSE/AVX state (one ioctl, about 7 µs).
+    pub fn save_fpu(&self) -> Result<FpuState> {
+        self.fd
+            .get_xsave()
+            .map(|x| FpuState(Box::new(x)))
+            .map_err(|err| Error::Kvm {
+                op: "KVM_GET_XSAVE",
+                err,
+            })
+    }
+
+    /// Restores FPU state saved by [`Vcpu::save_fpu`] (possibly on another
+    /// vCPU of the same machine).
+    pub fn restore_fpu(&self, state: &FpuState) -> Result<()> {
+        // SAFETY: the buffer is a complete kvm_xsave returned by KVM_GET_XSAVE
+        // on a vCPU of this machine, so its size matches what KVM expects.
+        unsafe { self.fd.set_xsave(&state.0) }.map_err(|err| Error::Kvm {
+            op: "KVM_SET_XSAVE",
+            err,
+        })
+    }
+
+    /// Resets the FPU state to what a fresh process starts with.
+    pub fn reset_fpu(&self) -> Result<()> {
+        self.restore_fpu(&self.initial_fpu)
+    }
+
+    /// Runs `ctx` on the address space whose root is `cr3` until it traps.
+    /// On return `ctx` holds the user state at the trap.
+    pub fn run(&mut self, ctx: &mut UserContext, cr3: u64) -> Result<Trap> {
+        let tid = TID.with(|t| *t);
+        self.kick.tid.store(tid, Ordering::SeqCst);
+        let result = self.run_inner(ctx, cr3);
+        self.kick.tid.store(0, Ordering::SeqCst);
+        result
+    }
+
+    fn run_inner(&mut self, ctx: &mut UserContext, cr3: u64) -> Result<Trap> {
+        {
+            let sync = self.fd.sync_regs_mut();
+            ctx.regs.store(&mut sync.regs);
+        }
+        self.fd.set_sync_dirty_reg(SyncReg::Register);
+        if !self.in_user_mode
+            || cr3 != self.loaded_cr3
+            || ctx.fs_base != self.loaded_fs
+            || ctx.gs_base != self.loaded_gs
+        {
+            let sregs = &mut self.fd.sync_regs_mut().sregs;
+            sregs.cr3 = cr3;
+            sregs.cs = user_segment(USER_CS, true);
+            sregs.ss = user_segment(USER_DS, false);
+            sregs.ds = user_segment(USER_DS, false);
+            sregs.es = user_segment(USER_DS, false);
+            sregs.fs = user_segment(USER_DS, false);
+            sregs.fs.base = ctx.fs_base;
+            sregs.gs = user_segment(USER_DS, false);
+            sregs.gs.base = ctx.gs_base;
+            self.fd.set_sync_dirty_reg(SyncReg::SystemRegister);
+            self.loaded_cr3 = cr3;
+            self.loaded_fs = ctx.fs_base;
+            self.loaded_gs = ctx.gs_base;
+            self.in_user_mode = true;
+        }
+        loop {
+            let exit = match self.fd.run() {
+                Ok(VcpuExit::MmioWrite(addr, _)) => Exit::MmioWrite(addr),
+                Ok(VcpuExit::MmioRead(_, data)) => {
+                    data.fill(0);
+                    Exit::MmioRead
+                }
+                Ok(VcpuExit::IoOut(port, _)) if port == EXCEPTION_PORT => Exit::Exception,
+                Ok(other) => Exit::Other(format!("{other:?}")),
+                Err(e) if e.errno() == libc::EINTR => Exit::Interrupted,
+                Err(err) => return Err(Error::Kvm { op: "KVM_RUN", err }),
+            };
+            let sync = self.fd.sync_regs();
+            let regs = sync.regs;
+            let sregs = sync.sregs;
+            let ring0 = sregs.cs.selector & 3 == 0;
+            let in_trampoline =
+                (TRAMPOLINE_VA..=TRAMPOLINE_VA + TRAMPOLINE_LEN).contains(&regs.rip);
+            if !ring0 {
+                ctx.fs_base = sregs.fs.base;
+                ctx.gs_base = sregs.gs.base;
+                self.loaded_fs = ctx.fs_base;
+                self.loaded_gs = ctx.gs_base;
+            }
+            match exit {
+                Exit::MmioWrite(addr) if addr & !0xfff == MMIO_GPA && in_trampoline => {
+                    ctx.regs = UserRegs::from(&regs);
+                    ctx.regs.rip = regs.rcx;
+                    ctx.regs.rflags = regs.r11;
+                    return Ok(Trap::Syscall {
+                        nr: regs.rax,
+                        args: [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9],
+                    });
+                }
+                Exit::MmioWrite(_) | Exit::MmioRead => {
+                    // The guest touched the MMIO page itself.
+                    ctx.regs = UserRegs::from(&regs);
+                    return Ok(Trap::PageFault {
+                        addr: MMIO_VA,
+                        error_code: 0x5,
+                    });
+                }
+                Exit::Exception => return self.exception(ctx, &regs, sregs.cr2),
+                Exit::Interrupted => {
+                    self.fd.set_kvm_immediate_exit(0);
+                    if ring0 || in_trampoline {
+                        // Mid-way into a trap: let it finish and report it.
+                        continue;
+                    }
+                    ctx.regs = UserRegs::from(&regs);
+                    return Ok(Trap::Interrupted);
+                }
+                Exit::Other(what) => {
+                    return Err(Error::Memory(format!(
+                        "unexpected VM exit {what} at rip {:#x}",
+                        regs.rip
+                    )));
+                }
+            }
+        }
+    }
+
+    fn exception(&mut self, ctx: &mut UserContext, regs: &kvm_regs, cr2: u64) -> Result<Trap> {
+        self.in_user_mode = false;
+        let top = vcpu_stack_top(self.slot);
+        let rsp = regs.rsp;
+        if !(top - 0x1000..=top - 7 * 8).contains(&rsp) {
+            return Err(Error::Memory(format!(
+                "exception stub ran on a bad stack {rsp:#x}"
+            )));
+        }
+        let mem = self.machine.memory();
+        let mut frame = [0u64; 7];
+        for (i, v) in frame.iter_mut().enumerate() {
+            *v = mem.read_u64(rsp - KBASE + 8 * i as u64)?;
+        }
+        let [vector, error_code, rip, cs, rflags, user_rsp, _ss] = frame;
+        if cs & 3 != 3 {
+            return Err(Error::Memory(format!(
+                "exception {vector} in supervisor code at {rip:#x}"
+            )));
+        }
+        ctx.regs = UserRegs::from(regs);
+        ctx.regs.rip = rip;
+        ctx.regs.rsp = user_rsp;
+        ctx.regs.rflags = rflags;
+        Ok(if vector == 14 {
+            Trap::PageFault {
+                addr: cr2,
+                error_code,
+            }
+        } else {
+            Trap::Exception {
+                vector: vector as u8,
+                error_code,
+            }
+        })
+    }
+}
+
+enum Exit {
+    MmioWrite(u64),
+    MmioRead,
+    Exception,
+    Interrupted,
+    Other(String),
+}
+
+impl Drop for Vcpu {
+    fn drop(&mut self) {
+        *self.kick.immediate_exit.lock() = std::ptr::null();
+        self.machine.release_vcpu_slot(self.slot);
+    }
+}

@@ -1,0 +1,498 @@
+//! 4-level x86-64 page tables for one guest address space, kept in frames
+//! of the guest-physical pool.
+//!
+//! # Why edits go through [`PageTables::commit`]
+//!
+//! On this host KVM shadows the guest's page tables and never sees the
+//! host's edits to a present entry (KVM-NOTES.md, fact 4). What is seen:
+//! not-present → present (KVM walks again on the fault), read-only →
+//! writable in place, a frame change together with read-only → writable
+//! when the guest faulted writing that page, and *any* edit of a leaf table
+//! once the path above it (PML4, PDPT, PD) consists of frames KVM has never
+//! shadowed. So leaf entries are always edited in place; an edit that
+//! removes or restricts a translation marks the tables stale, and
+//! [`PageTables::commit`] then copies every upper-level table of the lower
+//! half into fresh frames and gives a new root for CR3. The old upper-level
+//! frames are quarantined until the machine drops all shadows.
+//!
+//! The caller must make sure no vCPU still runs on the old root when it
+//! commits (threads sharing the address space are kicked out first).
+
+use std::sync::Arc;
+
+use crate::memory::{FrameKind, PAGE_SIZE};
+use crate::x86_64::layout::USER_VA_END;
+use crate::{Error, Machine, Result};
+
+/// Present.
+pub const PTE_P: u64 = 1;
+/// Writable.
+pub const PTE_W: u64 = 2;
+/// User-accessible.
+pub const PTE_U: u64 = 4;
+/// Large page.
+pub const PTE_PS: u64 = 0x80;
+/// No-execute.
+pub const PTE_NX: u64 = 1 << 63;
+const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+const UPPER: u64 = PTE_P | PTE_W | PTE_U;
+const ENTRIES: usize = 512;
+
+/// Permissions of a user page (always readable, always user).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PteFlags {
+    /// Writable.
+    pub write: bool,
+    /// Executable.
+    pub exec: bool,
+}
+
+/// A present leaf translation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pte {
+    /// Guest-physical frame.
+    pub frame: u64,
+    /// Permissions.
+    pub flags: PteFlags,
+}
+
+impl Pte {
+    fn encode(self) -> u64 {
+        let mut v = (self.frame & ADDR_MASK) | PTE_P | PTE_U;
+        if self.flags.write {
+            v |= PTE_W;
+        }
+        if !self.flags.exec {
+            v |= PTE_NX;
+        }
+        v
+    }
+
+    fn decode(v: u64) -> Option<Self> {
+        (v & PTE_P != 0).then_some(Pte {
+            frame: v & ADDR_MASK,
+            flags: PteFlags {
+                write: v & PTE_W != 0,
+                exec: v & PTE_NX == 0,
+            },
+        })
+    }
+
+    /// Whether replacing `self` by `new` takes anything away from a
+    /// translation the guest may have cached.
+    fn downgraded_by(self, new: Option<Pte>) -> bool {
+        match new {
+            None => true,
+            Some(n) => {
+                n.frame != self.frame
+                    || (self.flags.write && !n.flags.write)
+                    || (self.flags.exec && !n.flags.exec)
+            }
+        }
+    }
+}
+
+/// What the child of a fork gets for one present page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForkAction {
+    /// The same translation (shared memory).
+    Share,
+    /// The same frame read-only in both (copy-on-write).
+    Cow,
+    /// Nothing (the child faults the page in anew).
+    Skip,
+}
+
+fn index(va: u64, level: u32) -> usize {
+    ((va >> (12 + 9 * level)) & 511) as usize
+}
+
+/// The page tables of one address space.
+pub struct PageTables {
+    machine: Arc<Machine>,
+    root: u64,
+    stale: bool,
+}
+
+impl PageTables {
+    /// Empty lower half; the upper half maps the supervisor area.
+    pub fn new(machine: Arc<Machine>) -> Result<Self> {
+        let root = machine.alloc_table()?;
+        let (slot, entry) = machine.supervisor_pml4_entry();
+        machine.memory().write_u64(root + 8 * slot as u64, entry)?;
+        Ok(Self {
+            machine,
+            root,
+            stale: false,
+        })
+    }
+
+    /// The machine these tables belong to.
+    pub fn machine(&self) -> &Arc<Machine> {
+        &self.machine
+    }
+
+    /// The current root (for CR3). Call [`PageTables::commit`] first.
+    pub fn root(&self) -> u64 {
+        self.root
+    }
+
+    /// Whether a downgrade is waiting for [`PageTables::commit`].
+    pub fn is_stale(&self) -> bool {
+        self.stale
+    }
+
+    fn check_va(va: u64) -> Result<()> {
+        if va >= USER_VA_END || va % PAGE_SIZE != 0 {
+            return Err(Error::BadAddress(va));
+        }
+        Ok(())
+    }
+
+    fn read_table(&self, gpa: u64) -> Result<Box<[u64; ENTRIES]>> {
+        let mut bytes = vec![0u8; PAGE_SIZE as usize];
+        self.machine.memory().read(gpa, &mut bytes)?;
+        let mut t = Box::new([0u64; ENTRIES]);
+        for (i, c) in bytes.chunks_exact(8).enumerate() {
+            t[i] = u64::from_le_bytes(c.try_into().expect("8-byte chunk"));
+        }
+        Ok(t)
+    }
+
+    fn write_table(&self, gpa: u64, t: &[u64; ENTRIES]) -> Result<()> {
+        let bytes: Vec<u8> = t.iter().flat_map(|e| e.to_le_bytes()).collect();
+        self.machine.memory().write(gpa, &bytes)
+    }
+
+    /// GPA of the leaf entry for `va`, creating missing tables if `create`.
+    fn leaf_slot(&self, va: u64, create: bool) -> Result<Option<u64>> {
+        let mem = self.machine.memory();
+        let mut table = self.root;
+        for level in (1..=3).rev() {
+            let slot = table + 8 * index(va, level) as u64;
+            let e = mem.read_u64(slot)?;
+            table = if e & PTE_P != 0 {
+                e & ADDR_MASK
+            } else if create {
+                let t = self.machine.alloc_table()?;
+                mem.write_u64(slot, t | UPPER)?;
+                t
+            } else {
+                return Ok(None);
+            };
+        }
+        Ok(Some(table + 8 * index(va, 0) as u64))
+    }
+
+    /// The translation of the page at `va`, if present.
+    pub fn lookup(&self, va: u64) -> Result<Option<Pte>> {
+        Self::check_va(va)?;
+        Ok(match self.leaf_slot(va, false)? {
+            Some(slot) => Pte::decode(self.machine.memory().read_u64(slot)?),
+            None => None,
+        })
+    }
+
+    /// Sets (or clears, with `None`) the translation of the page at `va` and
+    /// returns the old one. Frame reference counts are the caller's.
+    pub fn set(&mut self, va: u64, pte: Option<Pte>) -> Result<Option<Pte>> {
+        Self::check_va(va)?;
+        let Some(slot) = self.leaf_slot(va, pte.is_some())? else {
+            return Ok(None);
+        };
+        let mem = self.machine.memory();
+        let old = Pte::decode(mem.read_u64(slot)?);
+        if old.is_some_and(|o| o.downgraded_by(pte)) {
+            self.stale = true;
+        }
+        mem.write_u64(slot, pte.map_or(0, Pte::encode))?;
+        Ok(old)
+    }
+
+    /// Makes the page at `va` writable on `frame`, in place and without a
+    /// commit. Only valid while handling a guest write fault on a present
+    /// read-only page at `va` (a copy-on-write break): KVM re-walks the entry
+    /// when the faulting write is retried.
+    pub fn break_cow(&mut self, va: u64, frame: u64, exec: bool) -> Result<()> {
+        Self::check_va(va)?;
+        let slot = self.leaf_slot(va, false)?.ok_or(Error::BadAddress(va))?;
+        let pte = Pte {
+            frame,
+            flags: PteFlags { write: true, exec },
+        };
+        self.machine.memory().write_u64(slot, pte.encode())
+    }
+
+    /// Calls `f(va, pte)` for every present page in `[start, end)`, in
+    /// address order. `f` returns the new entry (the same one to keep it).
+    pub fn update_range(
+        &mut self,
+        start: u64,
+        end: u64,
+        mut f: impl FnMut(u64, Pte) -> Option<Pte>,
+    ) -> Result<()> {
+        let mut stale = false;
+        self.walk_leaf_tables(start, end, &mut |this, pt_gpa, base| {
+            let mut t = this.read_table(pt_gpa)?;
+            let mut changed = false;
+            for (i, e) in t.iter_mut().enumerate() {
+                let va = base + i as u64 * PAGE_SIZE;
+                if va < start || va >= end {
+                    continue;
+                }
+                if let Some(old) = Pte::decode(*e) {
+                    let new = f(va, old);
+                    if new != Some(old) {
+                        stale |= old.downgraded_by(new);
+                        *e = new.map_or(0, Pte::encode);
+                        changed = true;
+                    }
+                }
+            }
+            if changed {
+                this.write_table(pt_gpa, &t)?;
+            }
+            Ok(())
+        })?;
+        self.stale |= stale;
+        Ok(())
+    }
+
+    /// Copies the translations of `[start, end)` into `child` (a fresh
+    /// address space) as `f` decides, adding a frame reference for each page
+    /// the child gets. Pages decided [`ForkAction::Cow`] become read-only in
+    /// both; the parent then needs a commit.
+    pub fn fork_range(
+        &mut self,
+        child: &mut PageTables,
+        start: u64,
+        end: u64,
+        mut f: impl FnMut(u64) -> ForkAction,
+    ) -> Result<()> {
+        let mut stale = false;
+        let machine = Arc::clone(&self.machine);
+        let frames = machine.frames();
+        self.walk_leaf_tables(start, end, &mut |this, pt_gpa, base| {
+            let mut parent = this.read_table(pt_gpa)?;
+            let mut copy = Box::new([0u64; ENTRIES]);
+            let (mut changed, mut any) = (false, false);
+            for (i, e) in parent.iter_mut().enumerate() {
+                let va = base + i as u64 * PAGE_SIZE;
+                if va < start || va >= end {
+                    continue;
+                }
+                let Some(pte) = Pte::decode(*e) else { continue };
+                match f(va) {
+                    ForkAction::Skip => {}
+                    ForkAction::Share => {
+                        frames.get(pte.frame);
+                        copy[i] = *e;
+                        any = true;
+                    }
+                    ForkAction::Cow => {
+                        frames.get(pte.frame);
+                        if pte.flags.write {
+                            *e &= !PTE_W;
+                            changed = true;
+                            stale = true;
+                        }
+                        copy[i] = *e;
+                        any = true;
+                    }
+                }
+            }
+            if changed {
+                this.write_table(pt_gpa, &parent)?;
+            }
+            if any {
+                let slot = child
+                    .leaf_slot(base, true)?
+                    .ok_or(Error::BadAddress(base))?;
+                let child_pt = slot - 8 * index(base, 0) as u64;
+                let mut existing = child.read_table(child_pt)?;
+                for (i, e) in copy.iter().enumerate() {
+                    if *e != 0 {
+                        existing[i] = *e;
+                    }
+                }
+                child.write_table(child_pt, &existing)?;
+            }
+            Ok(())
+        })?;
+        self.stale |= stale;
+        Ok(())
+    }
+
+    /// Calls `f(self, pt_gpa, pt_base_va)` for each leaf table overlapping
+    /// `[start, end)`.
+    fn walk_leaf_tables(
+        &mut self,
+        start: u64,
+        end: u64,
+        f: &mut dyn FnMut(&mut Self, u64, u64) -> Result<()>,
+    ) -> Result<()> {
+        let end = end.min(USER_VA_END);
+        if start >= end {
+            return Ok(());
+        }
+        let pml4 = self.read_table(self.root)?;
+        for i4 in index(start, 3)..=index(end - 1, 3) {
+            let Some(pdpt_gpa) = table_of(pml4[i4]) else {
+                continue;
+            };
+            let base4 = (i4 as u64) << 39;
+            let pdpt = self.read_table(pdpt_gpa)?;
+            for (i3, e3) in pdpt.iter().enumerate() {
+                let base3 = base4 | ((i3 as u64) << 30);
+                if base3 + (1 << 30) <= start || base3 >= end {
+                    continue;
+                }
+                let Some(pd_gpa) = table_of(*e3) else {
+                    continue;
+                };
+                let pd = self.read_table(pd_gpa)?;
+                for (i2, e2) in pd.iter().enumerate() {
+                    let base2 = base3 | ((i2 as u64) << 21);
+                    if base2 + (1 << 21) <= start || base2 >= end {
+                        continue;
+                    }
+                    let Some(pt_gpa) = table_of(*e2) else {
+                        continue;
+                    };
+                    f(self, pt_gpa, base2)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes every earlier downgrade visible to the guest: copies the lower
+    /// half's PML4, PDPTs and PDs into fresh frames (leaf tables are kept)
+    /// and switches to the new root. Returns whether the root changed.
+    pub fn commit(&mut self) -> Result<bool> {
+        if !self.stale {
+            return Ok(false);
+        }
+        let machine = Arc::clone(&self.machine);
+        let old_root = self.root;
+        let mut pml4 = self.read_table(old_root)?;
+        let mut retired = vec![old_root];
+        for e4 in pml4.iter_mut().take(ENTRIES / 2) {
+            let Some(pdpt_gpa) = table_of(*e4) else {
+                continue;
+            };
+            let mut pdpt = self.read_table(pdpt_gpa)?;
+            for e3 in pdpt.iter_mut() {
+                let Some(pd_gpa) = table_of(*e3) else {
+                    continue;
+                };
+                let pd = self.read_table(pd_gpa)?;
+                let fresh = machine.alloc_table()?;
+                self.write_table(fresh, &pd)?;
+                *e3 = fresh | UPPER;
+                retired.push(pd_gpa);
+            }
+            let fresh = machine.alloc_table()?;
+            self.write_table(fresh, &pdpt)?;
+            *e4 = fresh | UPPER;
+            retired.push(pdpt_gpa);
+        }
+        let root = machine.alloc_table()?;
+        self.write_table(root, &pml4)?;
+        for gpa in retired {
+            machine.frames().quarantine(gpa);
+        }
+        self.root = root;
+        self.stale = false;
+        machine.maybe_zap()?;
+        Ok(true)
+    }
+}
+
+fn table_of(e: u64) -> Option<u64> {
+    (e & PTE_P != 0 && e & PTE_PS == 0).then_some(e & ADDR_MASK)
+}
+
+impl Drop for PageTables {
+    fn drop(&mut self) {
+        // Leaf tables go back to the free list; upper levels to quarantine.
+        let frames = self.machine.frames();
+        let Ok(pml4) = self.read_table(self.root) else {
+            return;
+        };
+        for e4 in pml4.iter().take(ENTRIES / 2) {
+            let Some(pdpt_gpa) = table_of(*e4) else {
+                continue;
+            };
+            if let Ok(pdpt) = self.read_table(pdpt_gpa) {
+                for e3 in pdpt.iter() {
+                    let Some(pd_gpa) = table_of(*e3) else {
+                        continue;
+                    };
+                    if let Ok(pd) = self.read_table(pd_gpa) {
+                        for e2 in pd.iter() {
+                            if let Some(pt) = table_of(*e2) {
+                                frames.put(pt, FrameKind::Table);
+                            }
+                        }
+                    }
+                    frames.quarantine(pd_gpa);
+                }
+            }
+            frames.quarantine(pdpt_gpa);
+        }
+        frames.quarantine(self.root);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pte_round_trips() {
+        let p = Pte {
+            frame: 0x1234_5000,
+            flags: PteFlags {
+                write: true,
+                exec: false,
+            },
+        };
+        assert_eq!(Pte::decode(p.encode()), Some(p));
+        assert_eq!(Pte::decode(0), None);
+        assert_ne!(p.encode() & PTE_NX, 0);
+    }
+
+    #[test]
+    fn downgrades_are_recognised() {
+        let rw = Pte {
+            frame: 0x1000,
+            flags: PteFlags {
+                write: true,
+                exec: true,
+            },
+        };
+        let ro = Pte {
+            flags: PteFlags {
+                write: false,
+                exec: true,
+            },
+            ..rw
+        };
+        assert!(rw.downgraded_by(None));
+        assert!(rw.downgraded_by(Some(ro)));
+        assert!(!ro.downgraded_by(Some(rw)));
+        assert!(rw.downgraded_by(Some(Pte {
+            frame: 0x2000,
+            ..rw
+        })));
+        assert!(!rw.downgraded_by(Some(rw)));
+    }
+
+    #[test]
+    fn indices_split_the_address() {
+        let va = 0x7fff_ffff_e123;
+        assert_eq!(index(va, 3), 255);
+        assert_eq!(index(va, 0), 510);
+    }
+}

@@ -1,0 +1,131 @@
+//! Builds the supervisor area: IDT, exception stubs, trampoline, the area's
+//! page tables, and each vCPU's GDT, TSS and kernel stack.
+
+use super::layout::*;
+use super::paging::{PTE_NX, PTE_P, PTE_U, PTE_W};
+use crate::{GuestMemory, Result};
+
+/// Vectors for which the CPU pushes an error code.
+const HAS_ERROR_CODE: [u8; 10] = [8, 10, 11, 12, 13, 14, 17, 21, 29, 30];
+
+/// One stub: `[push $0]; push $v; out %al,$0x11; add $16,%rsp; iretq`.
+/// The host normally resumes user mode directly; the `add`/`iretq` tail is
+/// there so a stub that is resumed as is returns correctly too.
+fn stub(vector: u8) -> Vec<u8> {
+    let mut code = Vec::with_capacity(16);
+    if !HAS_ERROR_CODE.contains(&vector) {
+        code.extend_from_slice(&[0x6a, 0x00]);
+    }
+    code.extend_from_slice(&[0x6a, vector, 0xe6, EXCEPTION_PORT as u8]);
+    code.extend_from_slice(&[0x48, 0x83, 0xc4, 0x10, 0x48, 0xcf]);
+    code
+}
+
+/// The trampoline: `movabs %al, MMIO_VA; ud2`.
+pub(crate) fn trampoline() -> Vec<u8> {
+    let mut code = vec![0xa2];
+    code.extend_from_slice(&MMIO_VA.to_le_bytes());
+    code.extend_from_slice(&[0x0f, 0x0b]);
+    code
+}
+
+/// Length of the trampoline's store instruction.
+pub(crate) const TRAMPOLINE_LEN: u64 = 11;
+
+fn gate(handler: u64, dpl: u64) -> [u64; 2] {
+    let type_attr = 0x8e | (dpl << 5);
+    [
+        (handler & 0xffff)
+            | ((KERNEL_CS as u64) << 16)
+            | (type_attr << 40)
+            | (((handler >> 16) & 0xffff) << 48),
+        handler >> 32,
+    ]
+}
+
+/// Writes the IDT, stubs, trampoline and the area's page tables. Returns the
+/// PML4 entry that maps the area (copied into every root).
+pub(crate) fn build(mem: &GuestMemory) -> Result<(usize, u64)> {
+    for v in 0..32u8 {
+        let handler = STUBS_VA + 16 * v as u64;
+        // int3 and into are allowed from ring 3, as on Linux.
+        let dpl = if v == 3 || v == 4 { 3 } else { 0 };
+        let g = gate(handler, dpl);
+        mem.write_u64(IDT_GPA + 16 * v as u64, g[0])?;
+        mem.write_u64(IDT_GPA + 16 * v as u64 + 8, g[1])?;
+        mem.write(STUBS_GPA + 16 * v as u64, &stub(v))?;
+    }
+    mem.write(TRAMPOLINE_GPA, &trampoline())?;
+
+    let up = PTE_P | PTE_W | PTE_U;
+    let pml4_index = ((KBASE >> 39) & 511) as usize;
+    mem.write_u64(KPDPT_GPA + 8 * ((KBASE >> 30) & 511), KPD_GPA | up)?;
+    mem.write_u64(KPD_GPA + 8 * ((KBASE >> 21) & 511), KPT_GPA | up)?;
+    for page in 0..512u64 {
+        let gpa = page * 0x1000;
+        let pte = match gpa {
+            TRAMPOLINE_GPA => TRAMPOLINE_GPA | PTE_P | PTE_U,
+            _ if gpa == MMIO_PAGE_OFFSET => MMIO_GPA | PTE_P | PTE_W | PTE_U | PTE_NX,
+            STUBS_GPA => STUBS_GPA | PTE_P,
+            _ => gpa | PTE_P | PTE_W | PTE_NX,
+        };
+        mem.write_u64(KPT_GPA + 8 * page, pte)?;
+    }
+    Ok((pml4_index, KPDPT_GPA | up))
+}
+
+/// Writes vCPU `n`'s GDT and TSS.
+pub(crate) fn build_vcpu(mem: &GuestMemory, n: usize) -> Result<()> {
+    let page = vcpu_gdt_gpa(n);
+    let tss = KBASE + page + TSS_OFFSET;
+    let gdt: [u64; 10] = [
+        0,
+        0x00cf_9b00_0000_ffff, // 0x08 kernel 32-bit code
+        0x00af_9b00_0000_ffff, // 0x10 kernel code
+        0x00cf_9300_0000_ffff, // 0x18 kernel data
+        0x00cf_fb00_0000_ffff, // 0x23 user 32-bit code
+        0x00cf_f300_0000_ffff, // 0x2b user data
+        0x00af_fb00_0000_ffff, // 0x33 user code
+        0,
+        0x67 | ((tss & 0xff_ffff) << 16) | (0x8b << 40) | (((tss >> 24) & 0xff) << 56),
+        tss >> 32,
+    ];
+    for (i, d) in gdt.iter().enumerate() {
+        mem.write_u64(page + 8 * i as u64, *d)?;
+    }
+    let mut t = [0u8; 104];
+    t[4..12].copy_from_slice(&vcpu_stack_top(n).to_le_bytes());
+    t[102..104].copy_from_slice(&104u16.to_le_bytes());
+    mem.write(page + TSS_OFFSET, &t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stubs_fit_their_slots() {
+        for v in 0..32 {
+            assert!(stub(v).len() <= 16, "stub {v} too long");
+        }
+        assert_eq!(stub(14)[..2], [0x6a, 14]);
+        assert_eq!(stub(0)[..4], [0x6a, 0, 0x6a, 0]);
+    }
+
+    #[test]
+    fn trampoline_stores_to_the_mmio_page() {
+        let t = trampoline();
+        assert_eq!(t[0], 0xa2);
+        assert_eq!(u64::from_le_bytes(t[1..9].try_into().unwrap()), MMIO_VA);
+        assert!(t.len() as u64 >= TRAMPOLINE_LEN);
+    }
+
+    #[test]
+    fn gate_encodes_handler_and_selector() {
+        let g = gate(0xffff_c900_0000_1230, 3);
+        assert_eq!(g[0] & 0xffff, 0x1230);
+        assert_eq!((g[0] >> 16) & 0xffff, KERNEL_CS as u64);
+        assert_eq!((g[0] >> 40) & 0xff, 0xee);
+        assert_eq!(g[1], 0xffff_c900);
+    }
+}

@@ -1,0 +1,462 @@
+//! Runs a tiny ring-3 guest on a real vCPU and checks traps, page faults and
+//! — most importantly — that no stale translation survives a downgrade on
+//! this host's shadow-paging KVM (KVM-NOTES.md, fact 4). Each downgrade test
+//! first makes the guest use the old translation, so KVM has shadowed it.
+//!
+//! The guest is a command loop: `syscall(0x1000)` asks the host for a
+//! command in rax (1 = read `[rdx]` and report it with `syscall(0x2000,
+//! value)`, 2 = write r8 to `[rdx]` and report `syscall(0x2001)`, 3 = jump
+//! to rdx).
+
+use std::sync::Arc;
+
+use platform::{Machine, MachineConfig, PageTables, Pte, PteFlags, Trap, UserContext, Vcpu};
+
+const PROGRAM: &[u8] = &[
+    0xb8, 0x00, 0x10, 0x00, 0x00, 0x0f, 0x05, 0x48, 0x83, 0xf8, 0x01, 0x74, 0x0e, 0x48, 0x83, 0xf8,
+    0x02, 0x74, 0x14, 0x48, 0x83, 0xf8, 0x03, 0x74, 0x1a, 0x0f, 0x0b, 0x48, 0x8b, 0x3a, 0xb8, 0x00,
+    0x20, 0x00, 0x00, 0x0f, 0x05, 0xeb, 0xd9, 0x4c, 0x89, 0x02, 0xb8, 0x01, 0x20, 0x00, 0x00, 0x0f,
+    0x05, 0xeb, 0xcd, 0xff, 0xe2,
+];
+const CODE: u64 = 0x40_0000;
+const STACK: u64 = 0x7fff_0000;
+const DATA: u64 = 0x60_0000;
+
+const RX: PteFlags = PteFlags {
+    write: false,
+    exec: true,
+};
+const RW: PteFlags = PteFlags {
+    write: true,
+    exec: false,
+};
+const RO: PteFlags = PteFlags {
+    write: false,
+    exec: false,
+};
+
+struct Guest {
+    machine: Arc<Machine>,
+    pt: PageTables,
+    vcpu: Vcpu,
+    ctx: UserContext,
+}
+
+impl Guest {
+    fn new() -> Self {
+        let machine = Arc::new(
+            Machine::new(MachineConfig {
+                memory_limit: 64 << 20,
+            })
+            .expect("KVM machine"),
+        );
+        let mut pt = PageTables::new(Arc::clone(&machine)).unwrap();
+        let code = machine.alloc_data().unwrap();
+        machine.memory().write(code, PROGRAM).unwrap();
+        pt.set(
+            CODE,
+            Some(Pte {
+                frame: code,
+                flags: RX,
+            }),
+        )
+        .unwrap();
+        let stack = machine.alloc_data().unwrap();
+        pt.set(
+            STACK,
+            Some(Pte {
+                frame: stack,
+                flags: RW,
+            }),
+        )
+        .unwrap();
+        let vcpu = machine.create_vcpu().unwrap();
+        let mut ctx = UserContext::default();
+        ctx.regs.rip = CODE;
+        ctx.regs.rsp = STACK + 4096;
+        ctx.regs.rflags = 0x202;
+        Guest {
+            machine,
+            pt,
+            vcpu,
+            ctx,
+        }
+    }
+
+    fn page(&self, value: u64) -> u64 {
+        let f = self.machine.alloc_data().unwrap();
+        self.machine.memory().write_u64(f, value).unwrap();
+        f
+    }
+
+    fn run(&mut self) -> Trap {
+        self.pt.commit().unwrap();
+        self.vcpu.run(&mut self.ctx, self.pt.root()).unwrap()
+    }
+
+    /// Runs to the next command request.
+    fn to_command(&mut self) {
+        match self.run() {
+            Trap::Syscall { nr: 0x1000, .. } => {}
+            other => panic!("expected a command request, got {other:?}"),
+        }
+    }
+
+    /// Issues a command and returns the trap it leads to.
+    fn command(&mut self, op: u64, addr: u64, value: u64) -> Trap {
+        self.ctx.regs.rax = op;
+        self.ctx.regs.rdx = addr;
+        self.ctx.regs.r8 = value;
+        self.run()
+    }
+
+    fn read(&mut self, addr: u64) -> Result<u64, Trap> {
+        match self.command(1, addr, 0) {
+            Trap::Syscall { nr: 0x2000, args } => {
+                self.to_command();
+                Ok(args[0])
+            }
+            other => Err(other),
+        }
+    }
+
+    fn write(&mut self, addr: u64, value: u64) -> Result<(), Trap> {
+        match self.command(2, addr, value) {
+            Trap::Syscall { nr: 0x2001, .. } => {
+                self.to_command();
+                Ok(())
+            }
+            other => Err(other),
+        }
+    }
+}
+
+#[test]
+fn syscall_arguments_and_result_round_trip() {
+    let mut g = Guest::new();
+    g.to_command();
+    let data = g.page(0x1234_5678);
+    g.pt.set(
+        DATA,
+        Some(Pte {
+            frame: data,
+            flags: RW,
+        }),
+    )
+    .unwrap();
+    assert_eq!(g.read(DATA), Ok(0x1234_5678));
+    // rcx/r11 hold the return address and flags, as after a real syscall.
+    g.ctx.regs.rax = 1;
+    g.ctx.regs.rdx = DATA;
+    match g.run() {
+        Trap::Syscall { nr, args } => {
+            assert_eq!(nr, 0x2000);
+            assert_eq!(args[0], 0x1234_5678);
+            assert_eq!(g.ctx.regs.rip, g.ctx.regs.rcx);
+            assert!(g.ctx.regs.rip > CODE && g.ctx.regs.rip < CODE + PROGRAM.len() as u64);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn demand_fault_then_map_and_retry() {
+    let mut g = Guest::new();
+    g.to_command();
+    let err = g.read(DATA).unwrap_err();
+    assert_eq!(
+        err,
+        Trap::PageFault {
+            addr: DATA,
+            error_code: 0x4
+        }
+    );
+    let f = g.page(77);
+    g.pt.set(
+        DATA,
+        Some(Pte {
+            frame: f,
+            flags: RW,
+        }),
+    )
+    .unwrap();
+    // Retry the faulting instruction.
+    match g.run() {
+        Trap::Syscall { nr: 0x2000, args } => assert_eq!(args[0], 77),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn write_to_missing_page_reports_a_write_fault() {
+    let mut g = Guest::new();
+    g.to_command();
+    assert_eq!(
+        g.write(DATA + 8, 5).unwrap_err(),
+        Trap::PageFault {
+            addr: DATA + 8,
+            error_code: 0x6
+        }
+    );
+}
+
+#[test]
+fn frame_swap_is_seen_after_commit() {
+    let mut g = Guest::new();
+    g.to_command();
+    for round in 0..5u64 {
+        let a = g.page(0xa000 + round);
+        let b = g.page(0xb000 + round);
+        g.pt.set(
+            DATA,
+            Some(Pte {
+                frame: a,
+                flags: RW,
+            }),
+        )
+        .unwrap();
+        assert_eq!(g.read(DATA), Ok(0xa000 + round));
+        g.pt.set(
+            DATA,
+            Some(Pte {
+                frame: b,
+                flags: RW,
+            }),
+        )
+        .unwrap();
+        assert!(g.pt.is_stale());
+        assert_eq!(
+            g.read(DATA),
+            Ok(0xb000 + round),
+            "stale frame in round {round}"
+        );
+    }
+}
+
+#[test]
+fn write_protect_is_seen_after_commit() {
+    let mut g = Guest::new();
+    g.to_command();
+    for round in 0..5u64 {
+        let a = g.page(0);
+        g.pt.set(
+            DATA,
+            Some(Pte {
+                frame: a,
+                flags: RW,
+            }),
+        )
+        .unwrap();
+        g.write(DATA, round).unwrap();
+        g.pt.set(
+            DATA,
+            Some(Pte {
+                frame: a,
+                flags: RO,
+            }),
+        )
+        .unwrap();
+        assert_eq!(
+            g.write(DATA, 99).unwrap_err(),
+            Trap::PageFault {
+                addr: DATA,
+                error_code: 0x7
+            },
+            "stale writable translation in round {round}"
+        );
+        assert_eq!(g.machine.memory().read_u64(a).unwrap(), round);
+        // Upgrade in place (a copy-on-write break) and retry the write.
+        let copy = g.page(0);
+        g.pt.break_cow(DATA, copy, false).unwrap();
+        assert!(!g.pt.is_stale());
+        match g.run() {
+            Trap::Syscall { nr: 0x2001, .. } => g.to_command(),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(g.machine.memory().read_u64(copy).unwrap(), 99);
+        assert_eq!(g.machine.memory().read_u64(a).unwrap(), round);
+        assert_eq!(g.read(DATA), Ok(99));
+    }
+}
+
+#[test]
+fn unmap_is_seen_after_commit() {
+    let mut g = Guest::new();
+    g.to_command();
+    for round in 0..5u64 {
+        let a = g.page(round);
+        g.pt.set(
+            DATA,
+            Some(Pte {
+                frame: a,
+                flags: RW,
+            }),
+        )
+        .unwrap();
+        assert_eq!(g.read(DATA), Ok(round));
+        g.pt.set(DATA, None).unwrap();
+        assert_eq!(
+            g.read(DATA).unwrap_err(),
+            Trap::PageFault {
+                addr: DATA,
+                error_code: 0x4
+            },
+            "stale translation after unmap in round {round}"
+        );
+        // Leave the faulting read: go back to the command loop.
+        g.ctx.regs.rip = CODE;
+        g.to_command();
+    }
+}
+
+#[test]
+fn no_execute_and_kernel_pages_fault() {
+    let mut g = Guest::new();
+    g.to_command();
+    let f = g.page(0x90);
+    g.pt.set(
+        DATA,
+        Some(Pte {
+            frame: f,
+            flags: RW,
+        }),
+    )
+    .unwrap();
+    assert_eq!(
+        g.command(3, DATA, 0),
+        Trap::PageFault {
+            addr: DATA,
+            error_code: 0x15
+        }
+    );
+    g.ctx.regs.rip = CODE;
+    g.to_command();
+    // The supervisor area is not readable from ring 3.
+    match g.read(0xffff_c900_0000_0000).unwrap_err() {
+        Trap::PageFault { addr, error_code } => {
+            assert_eq!(addr, 0xffff_c900_0000_0000);
+            assert_eq!(error_code & 1, 1);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn invalid_opcode_is_an_exception() {
+    let mut g = Guest::new();
+    g.to_command();
+    match g.command(9, 0, 0) {
+        Trap::Exception { vector: 6, .. } => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn kick_interrupts_a_spinning_guest() {
+    let mut g = Guest::new();
+    g.to_command();
+    // `jmp .` at DATA.
+    let f = g.page(0xfeeb);
+    g.pt.set(
+        DATA,
+        Some(Pte {
+            frame: f,
+            flags: RX,
+        }),
+    )
+    .unwrap();
+    let kicker = g.vcpu.kicker();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        kicker.kick();
+    });
+    assert_eq!(g.command(3, DATA, 0), Trap::Interrupted);
+    assert_eq!(g.ctx.regs.rip, DATA);
+    t.join().unwrap();
+}
+
+#[test]
+fn fork_range_makes_both_sides_copy_on_write() {
+    let mut g = Guest::new();
+    g.to_command();
+    let a = g.page(5);
+    g.pt.set(
+        DATA,
+        Some(Pte {
+            frame: a,
+            flags: RW,
+        }),
+    )
+    .unwrap();
+    g.write(DATA, 6).unwrap();
+    let mut child = PageTables::new(Arc::clone(&g.machine)).unwrap();
+    g.pt.fork_range(&mut child, 0, 1 << 47, |_| {
+        platform::x86_64::paging::ForkAction::Cow
+    })
+    .unwrap();
+    assert_eq!(g.machine.frames().refcount(a), 2);
+    assert_eq!(
+        child.lookup(DATA).unwrap(),
+        Some(Pte {
+            frame: a,
+            flags: RO
+        })
+    );
+    assert_eq!(
+        g.write(DATA, 7).unwrap_err(),
+        Trap::PageFault {
+            addr: DATA,
+            error_code: 0x7
+        }
+    );
+    // The child runs the same program on its own vCPU and root.
+    let mut vcpu = g.machine.create_vcpu().unwrap();
+    let mut ctx = UserContext::default();
+    ctx.regs.rip = CODE;
+    ctx.regs.rsp = STACK + 4096;
+    child.commit().unwrap();
+    assert!(matches!(
+        vcpu.run(&mut ctx, child.root()).unwrap(),
+        Trap::Syscall { nr: 0x1000, .. }
+    ));
+    ctx.regs.rax = 1;
+    ctx.regs.rdx = DATA;
+    match vcpu.run(&mut ctx, child.root()).unwrap() {
+        Trap::Syscall { nr: 0x2000, args } => assert_eq!(args[0], 6),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn shadow_drop_recycles_quarantined_frames() {
+    let mut g = Guest::new();
+    g.to_command();
+    let a = g.page(1);
+    g.pt.set(
+        DATA,
+        Some(Pte {
+            frame: a,
+            flags: RW,
+        }),
+    )
+    .unwrap();
+    assert_eq!(g.read(DATA), Ok(1));
+    g.pt.set(DATA, None).unwrap();
+    g.pt.commit().unwrap();
+    assert!(g.machine.frames().quarantined() > 0);
+    g.machine.zap().unwrap();
+    assert_eq!(g.machine.frames().quarantined(), 0);
+    // After the drop the guest still runs on its (new) tables.
+    let b = g.page(2);
+    g.pt.set(
+        DATA,
+        Some(Pte {
+            frame: b,
+            flags: RW,
+        }),
+    )
+    .unwrap();
+    g.ctx.regs.rip = CODE;
+    g.to_command();
+    assert_eq!(g.read(DATA), Ok(2));
+}

@@ -241,6 +241,25 @@ thread_local! {
 /// Saved floating-point/vector state of a guest thread.
 pub struct FpuState(Box<kvm_xsave>);
 
+impl FpuState {
+    /// The XSAVE area as bytes (4096).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.0.region.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+
+    /// From bytes produced by [`FpuState::to_bytes`] (shorter input is
+    /// zero-padded).
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        let mut x = kvm_xsave::default();
+        for (w, c) in x.region.iter_mut().zip(bytes.chunks(4)) {
+            let mut b = [0u8; 4];
+            b[..c.len()].copy_from_slice(c);
+            *w = u32::from_le_bytes(b);
+        }
+        Self(Box::new(x))
+    }
+}
+
 impl Clone for FpuState {
     fn clone(&self) -> Self {
         Self(Box::new(kvm_xsave {

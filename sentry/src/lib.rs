@@ -1,1 +1,137 @@
-//! placeholder
+//! The sentry: the sandbox's own implementation of the Linux ABI.
+//!
+//! It loads a static x86-64 ELF into a guest address space, runs it in ring
+//! 3 of a KVM virtual machine (through the `platform` crate), and answers
+//! every syscall and fault itself. Nothing the guest does reaches the host
+//! kernel unchecked: the only host resources it can touch are the
+//! sentry's standard streams, through a narrow interface.
+//!
+//! * [`kernel`]: tasks, thread groups, the process tree, signals, exit and
+//!   wait, and the one clone path.
+//! * [`mm`]: address spaces, VMAs, demand paging, copy-on-write fork.
+//! * [`fs`]: descriptor tables, pipes, the standard streams.
+//! * [`syscalls`]: the syscall table, one file per family, and `--strace`.
+#![forbid(unsafe_code)]
+
+pub mod demo;
+pub mod errno;
+pub mod exec;
+pub mod fs;
+pub mod kernel;
+pub mod mm;
+pub mod syscalls;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use platform::{Machine, MachineConfig};
+
+use crate::fs::stdio::HostStream;
+use crate::fs::{FdTable, OpenFile};
+use crate::kernel::signal::SigSet;
+use crate::kernel::task::{self, Task, ThreadGroup};
+use crate::kernel::{ExitReport, Kernel, KernelConfig, Proc};
+use crate::mm::AddressSpace;
+
+pub use kernel::ExitReport as Exit;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The ELF file's bytes.
+    pub elf: Vec<u8>,
+    /// argv (argv[0] included).
+    pub argv: Vec<Vec<u8>>,
+    /// The environment (`KEY=VALUE`).
+    pub envp: Vec<Vec<u8>>,
+    /// The path /proc/self/exe shows and AT_EXECFN holds.
+    pub exe_path: Vec<u8>,
+    /// Guest memory cap in bytes.
+    pub memory_limit: u64,
+    /// Print each syscall on stderr.
+    pub strace: bool,
+}
+
+/// Why the sandbox could not run the program.
+#[derive(Debug, thiserror::Error)]
+pub enum SentryError {
+    /// KVM or the memory pool failed.
+    #[error("{0}")]
+    Platform(#[from] platform::Error),
+    /// The program could not be loaded.
+    #[error("{0}")]
+    Exec(#[from] exec::ExecError),
+    /// A host resource (a standard stream, a thread) was unavailable.
+    #[error("{0}")]
+    Host(#[from] std::io::Error),
+    /// The guest address space could not be created.
+    #[error("cannot create the guest address space")]
+    AddressSpace,
+}
+
+/// Runs a program as the sandbox's pid 1 and returns how it ended.
+pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
+    let machine = Arc::new(Machine::new(MachineConfig {
+        memory_limit: opts.memory_limit,
+    })?);
+    let kernel = Kernel::new(
+        Arc::clone(&machine),
+        KernelConfig {
+            strace: opts.strace,
+        },
+    );
+    kernel.set_exe_path(opts.exe_path.clone());
+    let mm = AddressSpace::new(Arc::clone(&machine)).map_err(|_| SentryError::AddressSpace)?;
+    let ctx = exec::load(&mm, &opts.elf, &opts.argv, &opts.envp, &opts.exe_path)?;
+
+    let files = FdTable::new();
+    for fd in 0..3 {
+        let stream = HostStream::new(fd)?;
+        let access = stream.access_mode();
+        files
+            .insert_at(fd, OpenFile::new(Box::new(stream), access), false)
+            .map_err(|_| std::io::Error::other("cannot install the standard streams"))?;
+    }
+    let vcpu = kernel.take_vcpu()?;
+    let pid = kernel
+        .table
+        .lock()
+        .alloc_pid(None)
+        .map_err(|_| std::io::Error::other("no pid"))?;
+    let tg = ThreadGroup::new(pid);
+    let handlers = Arc::new(parking_lot::Mutex::new(
+        [kernel::signal::SigAction::default(); kernel::signal::NSIG as usize],
+    ));
+    let init = Task::new(
+        pid,
+        Arc::clone(&tg),
+        Arc::clone(&kernel),
+        mm,
+        files,
+        handlers,
+        SigSet::default(),
+    );
+    tg.threads.lock().push(Arc::clone(&init));
+    {
+        let mut table = kernel.table.lock();
+        table.tasks.insert(pid, Arc::clone(&init));
+        table.procs.insert(
+            pid,
+            Proc {
+                tg,
+                parent: 0,
+                children: BTreeSet::new(),
+                pgid: pid,
+                sid: pid,
+                exit_signal: kernel::signal::sig::SIGCHLD,
+                zombie: None,
+                stop_report: None,
+                cont_report: false,
+                subreaper: false,
+                threads: vec![pid],
+            },
+        );
+    }
+    task::spawn(init, vcpu, ctx)?;
+    Ok(kernel.wait_finished())
+}

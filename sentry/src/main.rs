@@ -1,1 +1,170 @@
-fn main() {}
+//! The `sentry` command line.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sentry::{Exit, RunOptions, SentryError};
+
+#[derive(Parser)]
+#[command(
+    name = "sentry",
+    version,
+    about = "Run unmodified static x86-64 Linux programs in a KVM sandbox"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a static x86-64 ELF program in the sandbox.
+    Run {
+        #[command(flatten)]
+        opts: CommonOpts,
+        /// Environment variable for the guest (repeatable). Default: an
+        /// empty environment plus PATH.
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// The program to run.
+        program: PathBuf,
+        /// Its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
+    /// Run the built-in demo guest (it forks a child and reaps it).
+    Demo {
+        #[command(flatten)]
+        opts: CommonOpts,
+    },
+}
+
+#[derive(clap::Args)]
+struct CommonOpts {
+    /// Print one line per syscall on stderr, strace-like.
+    #[arg(long)]
+    strace: bool,
+    /// Guest memory cap, e.g. 512M or 2G.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    memory: u64,
+    /// Log level of the sentry's own messages (error, warn, info, debug, trace).
+    #[arg(short = 'v', long = "log-level", default_value = "warn")]
+    log_level: tracing::Level,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("unknown size suffix in {s:?} (use K, M, G or T)")),
+            };
+            (&s[..i], m)
+        }
+        _ => (s, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("not a size: {s:?} (for example 512M or 2G)"))?;
+    let bytes = n
+        .checked_mul(mult)
+        .ok_or_else(|| format!("size too large: {s:?}"))?;
+    if bytes < (16 << 20) {
+        return Err(format!(
+            "{s:?} is too small: the sandbox needs at least 16M"
+        ));
+    }
+    Ok(bytes)
+}
+
+fn init_logging(level: tracing::Level) {
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+fn report(exit: Exit) -> ExitCode {
+    match exit {
+        Exit::Exited(code) => ExitCode::from(code as u8),
+        Exit::Signaled(sig) => {
+            eprintln!(
+                "sentry: the guest was killed by {} ({sig})",
+                sentry::kernel::signal::name(sig)
+            );
+            ExitCode::from((128 + sig) as u8)
+        }
+    }
+}
+
+fn fail(e: SentryError, code: u8) -> ExitCode {
+    eprintln!("sentry: error: {e}");
+    ExitCode::from(code)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run {
+            opts,
+            env,
+            program,
+            args,
+        } => {
+            init_logging(opts.log_level);
+            let elf = match std::fs::read(&program) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("sentry: error: cannot read {}: {e}", program.display());
+                    return ExitCode::from(127);
+                }
+            };
+            use std::os::unix::ffi::OsStrExt;
+            let mut argv = vec![program.as_os_str().as_bytes().to_vec()];
+            argv.extend(args.iter().map(|a| a.as_bytes().to_vec()));
+            let mut envp: Vec<Vec<u8>> = Vec::new();
+            if !env.iter().any(|e| e.starts_with("PATH=")) {
+                let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+                envp.push(format!("PATH={path}").into_bytes());
+            }
+            envp.extend(env.iter().map(|e| e.as_bytes().to_vec()));
+            let exe = std::fs::canonicalize(&program).unwrap_or(program.clone());
+            let opts = RunOptions {
+                elf,
+                argv,
+                envp,
+                exe_path: exe.as_os_str().as_bytes().to_vec(),
+                memory_limit: opts.memory,
+                strace: opts.strace,
+            };
+            match sentry::run(opts) {
+                Ok(exit) => report(exit),
+                Err(e @ SentryError::Exec(_)) => fail(e, 126),
+                Err(e) => fail(e, 125),
+            }
+        }
+        Command::Demo { opts } => {
+            init_logging(opts.log_level);
+            let run = RunOptions {
+                elf: sentry::demo::elf(),
+                argv: vec![b"demo".to_vec()],
+                envp: vec![],
+                exe_path: b"/demo".to_vec(),
+                memory_limit: opts.memory,
+                strace: opts.strace,
+            };
+            match sentry::run(run) {
+                Ok(exit) => report(exit),
+                Err(e) => fail(e, 125),
+            }
+        }
+    }
+}

@@ -107,10 +107,11 @@ int main(void)
 	do {
 		r = waitpid(-1, &st, 0);
 	} while (r < 0 && errno == EINTR);
+	int e = errno;
 	settle(&chld_count, 1);
 	out("SA_NOCLDWAIT: waitpid(-1)=%d %s; handler ran %d time(s)\n", (int)r,
-	    errname(errno), (int)chld_count);
-	check(r == -1 && errno == ECHILD, "auto-reap with SA_NOCLDWAIT");
+	    errname(e), (int)chld_count);
+	check(r == -1 && e == ECHILD, "auto-reap with SA_NOCLDWAIT");
 
 	signal(SIGCHLD, SIG_DFL);
 	return finish();

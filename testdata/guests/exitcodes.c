@@ -23,17 +23,12 @@ static int run_child(int how)
 			break;
 		case SIGABRT:
 			abort();
-		case SIGSEGV: {
-			int *volatile p = NULL;
-			*p = 1;
+		case SIGSEGV:
+			store_to_null();
 			break;
-		}
-		case SIGFPE: {
-			volatile int zero = 0;
-			volatile int r = 1 / zero;
-			(void)r;
+		case SIGFPE:
+			divide_by_zero();
 			break;
-		}
 		case SIGILL:
 			__asm__ volatile("ud2");
 			break;

@@ -188,6 +188,24 @@ __attribute__((unused)) static void no_core_dumps(void)
 	setrlimit(RLIMIT_CORE, &rl);
 }
 
+/* Fault deliberately. Inline asm, because GCC happily deletes a C store
+ * through a NULL pointer (even a volatile one) or an unused division by 0. */
+__attribute__((unused)) static void store_to_null(void)
+{
+	__asm__ volatile("movl $1, (%0)" : : "r"(0L) : "memory");
+}
+
+__attribute__((unused)) static void divide_by_zero(void)
+{
+	__asm__ volatile("xor %%ecx, %%ecx\n\t"
+			 "mov $1, %%eax\n\t"
+			 "cltd\n\t"
+			 "idiv %%ecx"
+			 :
+			 :
+			 : "eax", "ecx", "edx", "cc");
+}
+
 /* Install a handler (no SA_RESTART unless asked) with an empty mask. */
 __attribute__((unused)) static void on_signal(int sig, void (*h)(int), int flags)
 {
@@ -208,6 +226,19 @@ __attribute__((unused)) static void sleep_ms(long ms)
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
 	}
+}
+
+/* Print "what=ret" plus the errno name when ret is -1. Call it as
+ * `errno = 0; show("dup(-1)", dup(-1));` so that errno is read only after the
+ * call under test (the evaluation order of a function's arguments is
+ * unspecified, so never pass both a call and errname(errno) to out()). */
+__attribute__((unused)) static void show(const char *what, long ret)
+{
+	int e = errno;
+	if (ret == -1)
+		out("%s=-1 %s\n", what, errname(e));
+	else
+		out("%s=%ld\n", what, ret);
 }
 
 /* Exit status for the main process: 0 if all checks passed. */

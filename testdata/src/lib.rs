@@ -8,6 +8,12 @@
 //! The guests print deterministic text (results of checks, never pids,
 //! addresses or times) so that a native run and a sandboxed run can be compared
 //! byte for byte.
+//!
+//! Adding a guest: drop `guests/<name>.c` (include `guest.h` first and follow
+//! its output rules) or `guests/<name>.S` in place; `build.rs` picks it up.
+//! Then list it in `CASES` in `sentry/tests/guests_native.rs` (which checks
+//! that every guest is deterministic natively) and add a differential test in
+//! `sentry/tests/` (e.g. a line in a `differential!` block).
 
 #![forbid(unsafe_code)]
 

@@ -1,0 +1,57 @@
+#!/bin/sh
+# Installs what building and testing this workspace needs on a fresh Debian
+# (or Ubuntu) machine, and nothing that is already there:
+#   - gcc and the static glibc (libc6-dev) for the glibc test guests,
+#   - musl-gcc (package musl-tools) for the musl test guests.
+# Idempotent: safe to run again; runs `apt-get update` at most once, and only
+# when something has to be installed. Needs root (or sudo).
+set -eu
+
+need=""
+command -v gcc >/dev/null 2>&1 || need="$need gcc"
+[ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need="$need libc6-dev"
+command -v musl-gcc >/dev/null 2>&1 || need="$need musl-tools"
+
+if [ -z "$need" ]; then
+    echo "setup.sh: gcc, static glibc and musl-gcc are already installed"
+else
+    if [ "$(id -u)" -eq 0 ]; then
+        sudo=""
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo="sudo"
+    else
+        echo "setup.sh: need root (or sudo) to install:$need" >&2
+        exit 1
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "setup.sh: no apt-get; install these by hand:$need" >&2
+        exit 1
+    fi
+    echo "setup.sh: installing$need"
+    export DEBIAN_FRONTEND=noninteractive
+    # Wait (up to 10 minutes) for another apt/dpkg run to release its lock,
+    # e.g. a provisioning step that is installing the same packages.
+    lock="-o DPkg::Lock::Timeout=600"
+    # shellcheck disable=SC2086
+    $sudo apt-get $lock update
+    # shellcheck disable=SC2086
+    $sudo apt-get $lock install -y --no-install-recommends $need
+fi
+
+# Another installer may still be finishing: wait a little for musl-gcc.
+i=0
+while ! command -v musl-gcc >/dev/null 2>&1; do
+    i=$((i + 1))
+    if [ "$i" -gt 120 ]; then
+        echo "setup.sh: musl-gcc is still missing" >&2
+        exit 1
+    fi
+    sleep 1
+done
+
+if [ ! -e /dev/kvm ]; then
+    echo "setup.sh: warning: /dev/kvm does not exist; the sandbox tests need KVM" >&2
+elif [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+    echo "setup.sh: warning: /dev/kvm is not readable and writable by $(id -un)" >&2
+fi
+echo "setup.sh: ok"

@@ -1,0 +1,246 @@
+//! Files as the guest sees them: open file descriptions behind a common
+//! trait, per-process descriptor tables (shareable with CLONE_FILES), the
+//! standard streams, and pipes.
+//!
+//! # Lock order
+//!
+//! `FdTable::inner` → `OpenFile::status` → a file's own lock (for example
+//! `Pipe::state`). Wait queues are only notified, never held while sleeping.
+
+pub mod pipe;
+pub mod stdio;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::errno::Errno;
+use crate::kernel::wait::Blocker;
+
+/// `O_NONBLOCK`.
+pub const O_NONBLOCK: u32 = 0o4000;
+/// `O_CLOEXEC`.
+pub const O_CLOEXEC: u32 = 0o2000000;
+/// `O_APPEND`.
+pub const O_APPEND: u32 = 0o2000;
+/// Highest number of descriptors (RLIMIT_NOFILE).
+pub const NOFILE: i32 = 1024;
+
+/// Readiness bits, as poll(2) reports them.
+pub mod poll {
+    /// Data to read.
+    pub const POLLIN: u16 = 0x1;
+    /// Room to write.
+    pub const POLLOUT: u16 = 0x4;
+    /// Error.
+    pub const POLLERR: u16 = 0x8;
+    /// Hang-up.
+    pub const POLLHUP: u16 = 0x10;
+}
+
+/// What fstat reports.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stat {
+    /// st_mode.
+    pub mode: u32,
+    /// st_ino.
+    pub ino: u64,
+    /// st_dev.
+    pub dev: u64,
+    /// st_rdev.
+    pub rdev: u64,
+    /// st_size.
+    pub size: i64,
+    /// st_blksize.
+    pub blksize: i64,
+    /// st_nlink.
+    pub nlink: u64,
+}
+
+impl Stat {
+    /// Encodes the x86-64 `struct stat` (144 bytes).
+    pub fn to_bytes(&self, uid: u32, gid: u32) -> [u8; 144] {
+        let mut b = [0u8; 144];
+        b[0..8].copy_from_slice(&self.dev.to_le_bytes());
+        b[8..16].copy_from_slice(&self.ino.to_le_bytes());
+        b[16..24].copy_from_slice(&self.nlink.to_le_bytes());
+        b[24..28].copy_from_slice(&self.mode.to_le_bytes());
+        b[28..32].copy_from_slice(&uid.to_le_bytes());
+        b[32..36].copy_from_slice(&gid.to_le_bytes());
+        b[40..48].copy_from_slice(&self.rdev.to_le_bytes());
+        b[48..56].copy_from_slice(&self.size.to_le_bytes());
+        b[56..64].copy_from_slice(&self.blksize.to_le_bytes());
+        b
+    }
+}
+
+/// Operations of an open file.
+pub trait FileOps: Send + Sync {
+    /// Reads into `buf`; may block through `blocker` unless `nonblock`.
+    fn read(&self, buf: &mut [u8], nonblock: bool, blocker: &dyn Blocker) -> Result<usize, Errno>;
+    /// Writes `buf`; may block through `blocker` unless `nonblock`.
+    fn write(&self, buf: &[u8], nonblock: bool, blocker: &dyn Blocker) -> Result<usize, Errno>;
+    /// Current readiness (`poll::*` bits).
+    fn poll(&self) -> u16;
+    /// fstat.
+    fn stat(&self) -> Stat;
+    /// ioctl on the file; ENOTTY by default.
+    fn ioctl(&self, _request: u64) -> Result<IoctlReply, Errno> {
+        Err(Errno::ENOTTY)
+    }
+    /// Short description for traces.
+    fn describe(&self) -> String;
+}
+
+/// Data an ioctl hands back to the guest.
+pub enum IoctlReply {
+    /// Bytes to copy to the argument pointer, and the return value.
+    Bytes(Vec<u8>, u64),
+}
+
+/// An open file description, shared by dup'ed descriptors and across fork.
+pub struct OpenFile {
+    /// The file.
+    pub ops: Box<dyn FileOps>,
+    /// Status flags (O_NONBLOCK, O_APPEND, access mode).
+    status: AtomicU32,
+}
+
+impl OpenFile {
+    /// Wraps a file with its initial status flags.
+    pub fn new(ops: Box<dyn FileOps>, status: u32) -> Arc<Self> {
+        Arc::new(Self {
+            ops,
+            status: AtomicU32::new(status),
+        })
+    }
+
+    /// Status flags.
+    pub fn status(&self) -> u32 {
+        self.status.load(Ordering::Relaxed)
+    }
+
+    /// Sets the changeable status flags (F_SETFL: O_APPEND, O_NONBLOCK...).
+    pub fn set_status(&self, flags: u32) {
+        const CHANGEABLE: u32 = O_APPEND | O_NONBLOCK | 0o20000 | 0o40000 | 0o1000000;
+        let old = self.status();
+        self.status.store(
+            (old & !CHANGEABLE) | (flags & CHANGEABLE),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Whether O_NONBLOCK is set.
+    pub fn nonblocking(&self) -> bool {
+        self.status() & O_NONBLOCK != 0
+    }
+}
+
+#[derive(Clone)]
+struct FdEntry {
+    file: Arc<OpenFile>,
+    cloexec: bool,
+}
+
+/// A descriptor table.
+#[derive(Default)]
+pub struct FdTable {
+    inner: Mutex<BTreeMap<i32, FdEntry>>,
+}
+
+impl FdTable {
+    /// An empty table.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// The file behind `fd`.
+    pub fn get(&self, fd: i64) -> Result<Arc<OpenFile>, Errno> {
+        let fd = i32::try_from(fd).map_err(|_| Errno::EBADF)?;
+        self.inner
+            .lock()
+            .get(&fd)
+            .map(|e| Arc::clone(&e.file))
+            .ok_or(Errno::EBADF)
+    }
+
+    /// Installs `file` at the lowest free descriptor `>= min`.
+    pub fn insert(&self, file: Arc<OpenFile>, cloexec: bool, min: i32) -> Result<i32, Errno> {
+        let mut inner = self.inner.lock();
+        let mut fd = min;
+        for (&k, _) in inner.range(min..) {
+            if k != fd {
+                break;
+            }
+            fd += 1;
+        }
+        if fd >= NOFILE {
+            return Err(Errno::EMFILE);
+        }
+        inner.insert(fd, FdEntry { file, cloexec });
+        Ok(fd)
+    }
+
+    /// Installs `file` at exactly `fd`, closing what was there. The old file
+    /// is returned so it is dropped outside the table lock.
+    pub fn insert_at(
+        &self,
+        fd: i32,
+        file: Arc<OpenFile>,
+        cloexec: bool,
+    ) -> Result<Option<Arc<OpenFile>>, Errno> {
+        if !(0..NOFILE).contains(&fd) {
+            return Err(Errno::EBADF);
+        }
+        Ok(self
+            .inner
+            .lock()
+            .insert(fd, FdEntry { file, cloexec })
+            .map(|e| e.file))
+    }
+
+    /// Closes `fd`.
+    pub fn remove(&self, fd: i64) -> Result<Arc<OpenFile>, Errno> {
+        let fd = i32::try_from(fd).map_err(|_| Errno::EBADF)?;
+        self.inner
+            .lock()
+            .remove(&fd)
+            .map(|e| e.file)
+            .ok_or(Errno::EBADF)
+    }
+
+    /// The close-on-exec flag of `fd`.
+    pub fn cloexec(&self, fd: i64) -> Result<bool, Errno> {
+        let fd = i32::try_from(fd).map_err(|_| Errno::EBADF)?;
+        self.inner
+            .lock()
+            .get(&fd)
+            .map(|e| e.cloexec)
+            .ok_or(Errno::EBADF)
+    }
+
+    /// Sets the close-on-exec flag of `fd`.
+    pub fn set_cloexec(&self, fd: i64, on: bool) -> Result<(), Errno> {
+        let fd = i32::try_from(fd).map_err(|_| Errno::EBADF)?;
+        let mut inner = self.inner.lock();
+        let e = inner.get_mut(&fd).ok_or(Errno::EBADF)?;
+        e.cloexec = on;
+        Ok(())
+    }
+
+    /// A copy for fork (same open file descriptions).
+    pub fn fork(&self) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Mutex::new(self.inner.lock().clone()),
+        })
+    }
+
+    /// Closes every descriptor (process exit); files are dropped outside
+    /// the lock.
+    pub fn close_all(&self) {
+        let files = std::mem::take(&mut *self.inner.lock());
+        drop(files);
+    }
+}

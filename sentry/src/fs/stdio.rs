@@ -1,0 +1,114 @@
+//! The guest's standard streams: the sentry's own descriptors 0, 1 and 2,
+//! reached only through [`platform::host::HostFd`] (read, write, readiness,
+//! two terminal queries, and a synthetic fstat). Nothing else of the host is
+//! reachable through them.
+
+use platform::host::HostFd;
+
+use super::{FileOps, IoctlReply, Stat, poll};
+use crate::errno::Errno;
+use crate::kernel::wait::Blocker;
+
+/// One of the host's standard streams.
+pub struct HostStream {
+    fd: HostFd,
+    name: &'static str,
+}
+
+impl HostStream {
+    /// Duplicates host descriptor `fd` (0, 1 or 2).
+    pub fn new(fd: i32) -> std::io::Result<Self> {
+        Ok(Self {
+            fd: HostFd::dup_std(fd)?,
+            name: ["stdin", "stdout", "stderr"][fd as usize % 3],
+        })
+    }
+
+    /// The access mode of the host descriptor (O_RDONLY, O_WRONLY, O_RDWR).
+    pub fn access_mode(&self) -> u32 {
+        self.fd.status_flags().map_or(2, |f| f & 3)
+    }
+
+    /// Waits until the host descriptor is ready, in slices so a signal for
+    /// the guest can interrupt the wait.
+    fn wait_ready(&self, read: bool, blocker: &dyn Blocker) -> Result<(), Errno> {
+        loop {
+            let r = self.fd.poll(read, !read, 50);
+            if r.read || r.write || r.hup || r.err {
+                return Ok(());
+            }
+            blocker.check_interrupt()?;
+        }
+    }
+}
+
+impl FileOps for HostStream {
+    fn read(&self, buf: &mut [u8], nonblock: bool, blocker: &dyn Blocker) -> Result<usize, Errno> {
+        if !nonblock {
+            self.wait_ready(true, blocker)?;
+        }
+        self.fd.read(buf).map_err(Errno)
+    }
+
+    fn write(&self, buf: &[u8], nonblock: bool, blocker: &dyn Blocker) -> Result<usize, Errno> {
+        if !nonblock {
+            self.wait_ready(false, blocker)?;
+        }
+        self.fd.write(buf).map_err(Errno)
+    }
+
+    fn poll(&self) -> u16 {
+        let r = self.fd.poll(true, true, 0);
+        let mut m = 0;
+        if r.read {
+            m |= poll::POLLIN;
+        }
+        if r.write {
+            m |= poll::POLLOUT;
+        }
+        if r.hup {
+            m |= poll::POLLHUP;
+        }
+        if r.err {
+            m |= poll::POLLERR;
+        }
+        m
+    }
+
+    fn stat(&self) -> Stat {
+        // Only the file type and permission bits come from the host.
+        let mode = self.fd.mode().unwrap_or(0o020620);
+        let is_chr = mode & 0o170000 == 0o020000;
+        Stat {
+            mode,
+            ino: 3 + self.fd.raw() as u64,
+            dev: if is_chr { 0x16 } else { 0xc },
+            rdev: if is_chr { 0x8800 } else { 0 },
+            nlink: 1,
+            blksize: if is_chr { 1024 } else { 4096 },
+            size: 0,
+        }
+    }
+
+    fn ioctl(&self, request: u64) -> Result<IoctlReply, Errno> {
+        const TCGETS: u64 = 0x5401;
+        const TIOCGWINSZ: u64 = 0x5413;
+        match request {
+            TCGETS => self
+                .fd
+                .termios()
+                .map(|t| IoctlReply::Bytes(t.to_vec(), 0))
+                .map_err(Errno),
+            TIOCGWINSZ => self
+                .fd
+                .winsize()
+                .map(|w| IoctlReply::Bytes(w.to_vec(), 0))
+                .map_err(Errno),
+            _ => Err(Errno::ENOTTY),
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.name.to_string()
+    }
+}

@@ -1,0 +1,411 @@
+//! One path for every way of creating a task, as Linux's
+//! `kernel_clone_args` and `kernel_clone()`: fork, vfork, clone and clone3
+//! each build a [`CloneArgs`], [`CloneArgs::validate`] checks it once in the
+//! kernel's order, and [`do_clone`] creates the task.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::signal::{self, SigAction};
+use super::task::{self, Handlers, Task, TaskCtx, ThreadGroup};
+use super::wait::Completion;
+use super::{PID_MAX, Proc};
+use crate::errno::Errno;
+
+/// CLONE_* flags.
+#[allow(missing_docs)]
+pub mod flags {
+    pub const CSIGNAL: u64 = 0xff;
+    pub const CLONE_NEWTIME: u64 = 0x80;
+    pub const CLONE_VM: u64 = 0x100;
+    pub const CLONE_FS: u64 = 0x200;
+    pub const CLONE_FILES: u64 = 0x400;
+    pub const CLONE_SIGHAND: u64 = 0x800;
+    pub const CLONE_PIDFD: u64 = 0x1000;
+    pub const CLONE_PTRACE: u64 = 0x2000;
+    pub const CLONE_VFORK: u64 = 0x4000;
+    pub const CLONE_PARENT: u64 = 0x8000;
+    pub const CLONE_THREAD: u64 = 0x10000;
+    pub const CLONE_NEWNS: u64 = 0x20000;
+    pub const CLONE_SYSVSEM: u64 = 0x40000;
+    pub const CLONE_SETTLS: u64 = 0x80000;
+    pub const CLONE_PARENT_SETTID: u64 = 0x10_0000;
+    pub const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
+    pub const CLONE_DETACHED: u64 = 0x40_0000;
+    pub const CLONE_UNTRACED: u64 = 0x80_0000;
+    pub const CLONE_CHILD_SETTID: u64 = 0x100_0000;
+    pub const CLONE_NEWCGROUP: u64 = 0x200_0000;
+    pub const CLONE_NEWUTS: u64 = 0x400_0000;
+    pub const CLONE_NEWIPC: u64 = 0x800_0000;
+    pub const CLONE_NEWUSER: u64 = 0x1000_0000;
+    pub const CLONE_NEWPID: u64 = 0x2000_0000;
+    pub const CLONE_NEWNET: u64 = 0x4000_0000;
+    pub const CLONE_IO: u64 = 0x8000_0000;
+    pub const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+    pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    pub const CLONE_LEGACY_FLAGS: u64 = 0xffff_ffff;
+    /// Namespace flags (the sandbox creates no namespaces).
+    pub const NAMESPACES: u64 = CLONE_NEWNS
+        | CLONE_NEWCGROUP
+        | CLONE_NEWUTS
+        | CLONE_NEWIPC
+        | CLONE_NEWUSER
+        | CLONE_NEWPID
+        | CLONE_NEWNET
+        | CLONE_NEWTIME;
+}
+use flags::*;
+
+/// Which entry point built the arguments (some checks differ).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// fork(2), vfork(2) or clone(2).
+    Legacy,
+    /// clone3(2).
+    Clone3,
+}
+
+/// The internal form of every process-creation request (Linux's
+/// `kernel_clone_args`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CloneArgs {
+    /// CLONE_* flags, without the exit signal.
+    pub flags: u64,
+    /// Where to store a pidfd (CLONE_PIDFD).
+    pub pidfd: u64,
+    /// CLONE_CHILD_SETTID / CLONE_CHILD_CLEARTID address.
+    pub child_tid: u64,
+    /// CLONE_PARENT_SETTID address.
+    pub parent_tid: u64,
+    /// Signal sent to the parent when the child exits.
+    pub exit_signal: u64,
+    /// Lowest address of the child's stack (clone3) or its initial rsp
+    /// (clone); see `stack_size`.
+    pub stack: u64,
+    /// Size of the stack (clone3 only; 0 for clone).
+    pub stack_size: u64,
+    /// TLS (CLONE_SETTLS).
+    pub tls: u64,
+    /// CLONE_SET_TID values (one per pid namespace level; we have one).
+    pub set_tid: Vec<i32>,
+    /// CLONE_INTO_CGROUP descriptor.
+    pub cgroup: u64,
+}
+
+impl CloneArgs {
+    /// fork(2).
+    pub fn fork() -> Self {
+        Self {
+            exit_signal: signal::sig::SIGCHLD as u64,
+            ..Default::default()
+        }
+    }
+
+    /// vfork(2).
+    pub fn vfork() -> Self {
+        Self {
+            flags: CLONE_VFORK | CLONE_VM,
+            exit_signal: signal::sig::SIGCHLD as u64,
+            ..Default::default()
+        }
+    }
+
+    /// clone(2) on x86-64: (flags, newsp, parent_tid, child_tid, tls).
+    pub fn legacy(raw_flags: u64, newsp: u64, parent_tid: u64, child_tid: u64, tls: u64) -> Self {
+        let low = raw_flags & 0xffff_ffff;
+        Self {
+            flags: low & !CSIGNAL,
+            pidfd: parent_tid,
+            child_tid,
+            parent_tid,
+            exit_signal: low & CSIGNAL,
+            stack: newsp,
+            tls,
+            ..Default::default()
+        }
+    }
+
+    /// The checks of clone3_args_valid() and copy_process(), in the
+    /// kernel's order (kernel/fork.c). The clone3-only size and field
+    /// checks are in `syscalls::clone`.
+    pub fn validate(&self, origin: Origin, caller_is_init: bool) -> Result<(), Errno> {
+        let f = self.flags;
+        if origin == Origin::Clone3 {
+            // clone3_args_valid(): unknown flags; CLONE_DETACHED and the
+            // CSIGNAL bits (except CLONE_NEWTIME) are reserved in clone3.
+            if f & !(CLONE_LEGACY_FLAGS | CLONE_CLEAR_SIGHAND | CLONE_INTO_CGROUP) != 0 {
+                return Err(Errno::EINVAL);
+            }
+            if f & (CLONE_DETACHED | (CSIGNAL & !CLONE_NEWTIME)) != 0 {
+                return Err(Errno::EINVAL);
+            }
+            if f & (CLONE_SIGHAND | CLONE_CLEAR_SIGHAND) == CLONE_SIGHAND | CLONE_CLEAR_SIGHAND {
+                return Err(Errno::EINVAL);
+            }
+            if f & (CLONE_THREAD | CLONE_PARENT) != 0 && self.exit_signal != 0 {
+                return Err(Errno::EINVAL);
+            }
+            // clone3_stack_valid(): stack and stack_size come together.
+            if (self.stack == 0) != (self.stack_size == 0) {
+                return Err(Errno::EINVAL);
+            }
+            if self.stack != 0
+                && self
+                    .stack
+                    .checked_add(self.stack_size)
+                    .is_none_or(|e| e > crate::mm::TASK_SIZE)
+            {
+                return Err(Errno::EINVAL);
+            }
+        }
+        // kernel_clone(): legacy clone returns the pidfd through parent_tid.
+        if f & CLONE_PIDFD != 0 && f & CLONE_PARENT_SETTID != 0 && self.pidfd == self.parent_tid {
+            return Err(Errno::EINVAL);
+        }
+        // copy_process().
+        if f & (CLONE_NEWNS | CLONE_FS) == CLONE_NEWNS | CLONE_FS
+            || f & (CLONE_NEWUSER | CLONE_FS) == CLONE_NEWUSER | CLONE_FS
+        {
+            return Err(Errno::EINVAL);
+        }
+        if f & CLONE_THREAD != 0 && f & CLONE_SIGHAND == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if f & CLONE_SIGHAND != 0 && f & CLONE_VM == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if f & CLONE_PARENT != 0 && caller_is_init {
+            return Err(Errno::EINVAL);
+        }
+        if f & CLONE_THREAD != 0 && f & (CLONE_NEWUSER | CLONE_NEWPID) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if f & CLONE_PIDFD != 0 && f & CLONE_DETACHED != 0 {
+            return Err(Errno::EINVAL);
+        }
+        Ok(())
+    }
+}
+
+/// Creates the task described by `args` (already validated) as a child of
+/// the running task, and starts it. Returns the child's tid.
+pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
+    let parent = Arc::clone(&t.task);
+    let kernel = Arc::clone(&parent.kernel);
+    let f = args.flags;
+    if f & NAMESPACES != 0 {
+        // The sandbox is one set of namespaces; creating more is refused as
+        // a container runtime without CAP_SYS_ADMIN would.
+        return Err(Errno::EPERM);
+    }
+    if f & CLONE_INTO_CGROUP != 0 {
+        // There is no cgroup filesystem, so no descriptor names a cgroup.
+        return Err(Errno::EBADF);
+    }
+    if f & CLONE_PIDFD != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mm = if f & CLONE_VM != 0 {
+        parent.mm()
+    } else {
+        parent.mm().fork()?
+    };
+    let files = if f & CLONE_FILES != 0 {
+        parent.files()
+    } else {
+        parent.files().fork()
+    };
+    let handlers: Arc<Handlers> = if f & CLONE_SIGHAND != 0 {
+        Arc::clone(&parent.handlers)
+    } else {
+        let mut h = *parent.handlers.lock();
+        if f & CLONE_CLEAR_SIGHAND != 0 {
+            for a in h.iter_mut() {
+                if a.handler != signal::SIG_IGN {
+                    *a = SigAction::default();
+                }
+            }
+        }
+        Arc::new(parking_lot::Mutex::new(h))
+    };
+    let blocked = parent.sig.lock().blocked;
+
+    let mut vcpu = kernel.take_vcpu().map_err(|_| Errno::EAGAIN)?;
+    // The child starts with the parent's FPU state.
+    if let Ok(fpu) = t.vcpu.save_fpu() {
+        let _ = vcpu.restore_fpu(&fpu);
+    }
+    let _ = &mut vcpu;
+
+    let mut table = kernel.table.lock();
+    let wanted = match args.set_tid.first() {
+        Some(&p) if p > 0 && p < PID_MAX => Some(p),
+        Some(_) => return Err(Errno::EINVAL),
+        None => None,
+    };
+    let tid = match table.alloc_pid(wanted) {
+        Ok(t) => t,
+        Err(e) => {
+            drop(table);
+            kernel.put_vcpu(vcpu);
+            return Err(e);
+        }
+    };
+    let tg = if f & CLONE_THREAD != 0 {
+        Arc::clone(&parent.tg)
+    } else {
+        ThreadGroup::new(tid)
+    };
+    let child = Task::new(
+        tid,
+        Arc::clone(&tg),
+        Arc::clone(&kernel),
+        mm,
+        files,
+        handlers,
+        blocked,
+    );
+    child.pdeath_signal.store(0, Ordering::Relaxed);
+    tg.threads.lock().push(Arc::clone(&child));
+    table.tasks.insert(tid, Arc::clone(&child));
+    if f & CLONE_THREAD != 0 {
+        if let Some(p) = table.procs.get_mut(&tg.tgid) {
+            p.threads.push(tid);
+        }
+    } else {
+        let me = parent.tgid();
+        let (pp, pgid, sid, inherited_signal) = {
+            let mine = table.procs.get(&me).ok_or(Errno::ESRCH)?;
+            (mine.parent, mine.pgid, mine.sid, mine.exit_signal)
+        };
+        let (new_parent, exit_signal) = if f & CLONE_PARENT != 0 {
+            (pp, inherited_signal)
+        } else {
+            (me, args.exit_signal as i32)
+        };
+        table.procs.insert(
+            tid,
+            Proc {
+                tg: Arc::clone(&tg),
+                parent: new_parent,
+                children: BTreeSet::new(),
+                pgid,
+                sid,
+                exit_signal,
+                zombie: None,
+                stop_report: None,
+                cont_report: false,
+                subreaper: false,
+                threads: vec![tid],
+            },
+        );
+        if let Some(p) = table.procs.get_mut(&new_parent) {
+            p.children.insert(tid);
+        }
+    }
+    drop(table);
+
+    // Registers: the child returns 0 from the syscall, on its own stack.
+    let mut ctx = t.ctx;
+    ctx.regs.rax = 0;
+    if args.stack != 0 {
+        ctx.regs.rsp = args.stack + args.stack_size;
+    }
+    if f & CLONE_SETTLS != 0 {
+        ctx.fs_base = args.tls;
+    }
+    let child_mm = child.mm();
+    if f & CLONE_CHILD_SETTID != 0 {
+        let _ = child_mm.write_u32(args.child_tid, tid as u32);
+    }
+    if f & CLONE_CHILD_CLEARTID != 0 {
+        child
+            .clear_child_tid
+            .store(args.child_tid, Ordering::Relaxed);
+    }
+    if f & CLONE_PARENT_SETTID != 0 {
+        let _ = parent.mm().write_u32(args.parent_tid, tid as u32);
+    }
+    let done = (f & CLONE_VFORK != 0).then(|| {
+        let c = Arc::new(Completion::default());
+        *child.vfork_done.lock() = Some(Arc::clone(&c));
+        c
+    });
+    if let Err(e) = task::spawn(Arc::clone(&child), vcpu, ctx) {
+        tracing::error!("cannot start a host thread for task {tid}: {e}");
+        child.tg.start_exit(signal::sig::SIGKILL);
+        super::process::exit_thread(&child);
+        return Err(Errno::EAGAIN);
+    }
+    if let Some(done) = done {
+        done.wait(&*parent, || super::process::killed(&parent));
+    }
+    Ok(tid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clone3(flags: u64, exit_signal: u64) -> CloneArgs {
+        CloneArgs {
+            flags,
+            exit_signal,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn legacy_clone_splits_the_exit_signal() {
+        let a = CloneArgs::legacy(CLONE_VM | CLONE_VFORK | 17, 0x1000, 0x2000, 0x3000, 0x4000);
+        assert_eq!(a.flags, CLONE_VM | CLONE_VFORK);
+        assert_eq!(a.exit_signal, 17);
+        assert_eq!(a.pidfd, 0x2000);
+        assert_eq!(a.stack, 0x1000);
+    }
+
+    #[test]
+    fn thread_needs_sighand_and_sighand_needs_vm() {
+        let v = |f| CloneArgs::legacy(f, 0, 0, 0, 0).validate(Origin::Legacy, false);
+        assert_eq!(v(CLONE_THREAD), Err(Errno::EINVAL));
+        assert_eq!(v(CLONE_SIGHAND), Err(Errno::EINVAL));
+        assert_eq!(v(CLONE_VM | CLONE_SIGHAND | CLONE_THREAD), Ok(()));
+    }
+
+    #[test]
+    fn clone3_rejects_reserved_bits_and_signals() {
+        let v = |a: CloneArgs| a.validate(Origin::Clone3, false);
+        assert_eq!(v(clone3(1 << 40, 0)), Err(Errno::EINVAL));
+        assert_eq!(v(clone3(CLONE_DETACHED, 0)), Err(Errno::EINVAL));
+        assert_eq!(v(clone3(0x11, 0)), Err(Errno::EINVAL));
+        assert_eq!(v(clone3(CLONE_NEWTIME, 17)), Ok(()));
+        assert_eq!(
+            v(clone3(CLONE_VM | CLONE_SIGHAND | CLONE_CLEAR_SIGHAND, 0)),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            v(clone3(CLONE_VM | CLONE_SIGHAND | CLONE_THREAD, 17)),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(v(clone3(CLONE_PARENT, 17)), Err(Errno::EINVAL));
+        let mut a = clone3(0, 17);
+        a.stack = 0x1000;
+        assert_eq!(v(a.clone()), Err(Errno::EINVAL));
+        a.stack_size = 0x1000;
+        assert_eq!(v(a), Ok(()));
+    }
+
+    #[test]
+    fn pidfd_and_parent_settid_may_not_alias() {
+        let a = CloneArgs::legacy(CLONE_PIDFD | CLONE_PARENT_SETTID | 17, 0, 0x5000, 0, 0);
+        assert_eq!(a.validate(Origin::Legacy, false), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn init_may_not_use_clone_parent() {
+        let a = CloneArgs::legacy(CLONE_PARENT | 17, 0, 0, 0, 0);
+        assert_eq!(a.validate(Origin::Legacy, true), Err(Errno::EINVAL));
+        assert_eq!(a.validate(Origin::Legacy, false), Ok(()));
+    }
+}

@@ -1,0 +1,224 @@
+//! The task manager: the [`Kernel`] (pid table, process tree, the vCPU
+//! pool), [`Task`]s (guest threads) and [`ThreadGroup`]s (processes),
+//! signals, exit and wait, and the one clone path.
+//!
+//! # Lock order
+//!
+//! Take locks in this order, never backwards:
+//!
+//! 1. `Kernel::table` (the process tree and pid table, as Linux's
+//!    `tasklist_lock`);
+//! 2. `ThreadGroup` locks (`exiting`, `stopped`, `shared_pending`), then
+//!    `Task::sig`;
+//! 3. `Task::handlers`;
+//! 4. memory (`mm`) and file (`fs`) locks, which never call back up.
+//!
+//! Wait queues and waiters are only notified while holding locks; nobody
+//! sleeps holding any lock.
+
+pub mod clone;
+pub mod process;
+pub mod signal;
+pub mod task;
+pub mod wait;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+use platform::{Machine, Vcpu};
+
+pub use task::{Task, ThreadGroup};
+
+/// Options that shape the whole sandbox.
+#[derive(Clone, Debug, Default)]
+pub struct KernelConfig {
+    /// Print one line per syscall on stderr.
+    pub strace: bool,
+}
+
+/// A process's place in the tree, guarded by [`Kernel::table`].
+pub struct Proc {
+    /// The process.
+    pub tg: Arc<ThreadGroup>,
+    /// Parent tgid (0 for the sandbox's init).
+    pub parent: i32,
+    /// Child tgids (including zombies not yet reaped).
+    pub children: BTreeSet<i32>,
+    /// Process group.
+    pub pgid: i32,
+    /// Session.
+    pub sid: i32,
+    /// Signal sent to the parent on exit (0: none).
+    pub exit_signal: i32,
+    /// Set once the process has exited: its wait status.
+    pub zombie: Option<i32>,
+    /// A stop not yet reported to wait (the stopping signal).
+    pub stop_report: Option<i32>,
+    /// A continue not yet reported to wait.
+    pub cont_report: bool,
+    /// PR_SET_CHILD_SUBREAPER.
+    pub subreaper: bool,
+    /// Live threads.
+    pub threads: Vec<i32>,
+}
+
+/// The pid table and process tree.
+#[derive(Default)]
+pub struct TaskTable {
+    next_pid: i32,
+    /// Live threads by tid.
+    pub tasks: HashMap<i32, Arc<Task>>,
+    /// Processes by tgid, until reaped.
+    pub procs: HashMap<i32, Proc>,
+}
+
+/// Highest pid (Linux's default pid_max).
+pub const PID_MAX: i32 = 4_194_304;
+
+impl TaskTable {
+    /// Allocates a pid, or uses `wanted` (CLONE_SET_TID) if free.
+    pub fn alloc_pid(&mut self, wanted: Option<i32>) -> Result<i32, crate::errno::Errno> {
+        if let Some(w) = wanted {
+            if self.in_use(w) {
+                return Err(crate::errno::Errno::EEXIST);
+            }
+            return Ok(w);
+        }
+        for _ in 0..PID_MAX {
+            self.next_pid = if self.next_pid >= PID_MAX - 1 {
+                300
+            } else {
+                self.next_pid + 1
+            };
+            if !self.in_use(self.next_pid) {
+                return Ok(self.next_pid);
+            }
+        }
+        Err(crate::errno::Errno::EAGAIN)
+    }
+
+    fn in_use(&self, pid: i32) -> bool {
+        self.tasks.contains_key(&pid)
+            || self.procs.contains_key(&pid)
+            || self.procs.values().any(|p| p.pgid == pid || p.sid == pid)
+    }
+}
+
+/// How the sandbox ended: the status of its pid 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitReport {
+    /// exit(code).
+    Exited(i32),
+    /// Killed by a signal.
+    Signaled(i32),
+}
+
+impl ExitReport {
+    /// From a wait status.
+    pub fn from_status(status: i32) -> Self {
+        if status & 0x7f == 0 {
+            ExitReport::Exited((status >> 8) & 0xff)
+        } else {
+            ExitReport::Signaled(status & 0x7f)
+        }
+    }
+}
+
+/// The sandbox's kernel.
+pub struct Kernel {
+    /// The VM.
+    pub machine: Arc<Machine>,
+    /// Options.
+    pub config: KernelConfig,
+    /// Pid table and process tree.
+    pub table: Mutex<TaskTable>,
+    vcpus: Mutex<Vec<Vcpu>>,
+    logged: Mutex<HashSet<u64>>,
+    finished: Mutex<Option<ExitReport>>,
+    finished_cv: Condvar,
+    next_ino: AtomicU64,
+    exe: Mutex<Vec<u8>>,
+    /// When the sandbox started (CLOCK_BOOTTIME's origin).
+    pub start: Instant,
+}
+
+impl Kernel {
+    /// A kernel on `machine`.
+    pub fn new(machine: Arc<Machine>, config: KernelConfig) -> Arc<Self> {
+        Arc::new(Self {
+            machine,
+            config,
+            table: Mutex::new(TaskTable::default()),
+            vcpus: Mutex::new(Vec::new()),
+            logged: Mutex::new(HashSet::new()),
+            finished: Mutex::new(None),
+            finished_cv: Condvar::new(),
+            next_ino: AtomicU64::new(1000),
+            exe: Mutex::new(Vec::new()),
+            start: Instant::now(),
+        })
+    }
+
+    /// A vCPU from the pool, or a new one.
+    pub fn take_vcpu(&self) -> Result<Vcpu, platform::Error> {
+        if let Some(v) = self.vcpus.lock().pop() {
+            return Ok(v);
+        }
+        self.machine.create_vcpu()
+    }
+
+    /// Returns a vCPU to the pool.
+    pub fn put_vcpu(&self, vcpu: Vcpu) {
+        self.vcpus.lock().push(vcpu);
+    }
+
+    /// Logs `what` once per key (unknown syscalls and the like).
+    pub fn log_once(&self, key: u64, what: impl FnOnce() -> String) {
+        if self.logged.lock().insert(key) {
+            tracing::warn!("{}", what());
+        }
+    }
+
+    /// A fresh inode number for anonymous files.
+    pub fn next_ino(&self) -> u64 {
+        self.next_ino.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The path /proc/self/exe shows.
+    pub fn exe_path(&self) -> Vec<u8> {
+        self.exe.lock().clone()
+    }
+
+    /// Sets the path /proc/self/exe shows.
+    pub fn set_exe_path(&self, path: Vec<u8>) {
+        *self.exe.lock() = path;
+    }
+
+    /// Records the end of the sandbox (pid 1 exited).
+    pub fn finish(&self, report: ExitReport) {
+        let mut f = self.finished.lock();
+        if f.is_none() {
+            *f = Some(report);
+        }
+        self.finished_cv.notify_all();
+    }
+
+    /// Waits for the end of the sandbox.
+    pub fn wait_finished(&self) -> ExitReport {
+        let mut f = self.finished.lock();
+        loop {
+            if let Some(r) = *f {
+                return r;
+            }
+            self.finished_cv.wait(&mut f);
+        }
+    }
+
+    /// Whether the sandbox has ended.
+    pub fn is_finished(&self) -> bool {
+        self.finished.lock().is_some()
+    }
+}

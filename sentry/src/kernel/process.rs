@@ -1,0 +1,495 @@
+//! Process life and death: thread and process exit, zombies, reparenting
+//! to subreapers or init, exit signals, wait4/waitid, group stop and
+//! continue, and sending signals to processes and process groups.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::signal::{self, DefaultAction, SigInfo, SigSet, code, sa, sig};
+use super::task::{Task, ThreadGroup, child_info};
+use super::wait::Blocker;
+use super::{ExitReport, Kernel, Proc, TaskTable};
+use crate::errno::Errno;
+
+/// Whether a signal sent now would be dropped at once (its action is to
+/// ignore it and nothing blocks it), as Linux's sig_ignored.
+pub fn ignored_at_generation(task: &Task, signo: i32) -> bool {
+    if signo == sig::SIGKILL || signo == sig::SIGSTOP {
+        return false;
+    }
+    if task.sig.lock().blocked.has(signo) {
+        return false;
+    }
+    let act = task.action(signo);
+    act.handler == signal::SIG_IGN
+        || (act.handler == signal::SIG_DFL
+            && signal::default_action(signo) == DefaultAction::Ignore)
+}
+
+/// SIGCONT resumes a stopped group and drops pending stop signals; a stop
+/// signal drops a pending SIGCONT (Linux's prepare_signal).
+pub fn stop_cont_side_effects(kernel: &Arc<Kernel>, tg: &Arc<ThreadGroup>, signo: i32) {
+    let stops = {
+        let mut s = SigSet::default();
+        for x in [sig::SIGSTOP, sig::SIGTSTP, sig::SIGTTIN, sig::SIGTTOU] {
+            s.add(x);
+        }
+        s
+    };
+    if signo == sig::SIGCONT || signo == sig::SIGKILL {
+        tg.shared_pending.lock().discard(stops);
+        for t in tg.threads.lock().iter() {
+            t.sig.lock().pending.discard(stops);
+        }
+        let was_stopped = std::mem::replace(&mut *tg.stopped.lock(), false);
+        if was_stopped && signo == sig::SIGCONT {
+            let mut table = kernel.table.lock();
+            if let Some(p) = table.procs.get_mut(&tg.tgid) {
+                p.stop_report = None;
+                p.cont_report = true;
+            }
+            notify_parent_state(&mut table, tg.tgid, code::CLD_CONTINUED, sig::SIGCONT);
+        }
+        tg.wake_all();
+    } else if stops.has(signo) {
+        tg.shared_pending.lock().discard(SigSet::of(sig::SIGCONT));
+    }
+}
+
+/// Stops the whole group after a stop signal's default action.
+pub fn group_stop(task: &Arc<Task>, signo: i32) {
+    let tg = &task.tg;
+    {
+        let mut stopped = tg.stopped.lock();
+        if *stopped {
+            return;
+        }
+        *stopped = true;
+    }
+    let mut table = task.kernel.table.lock();
+    if let Some(p) = table.procs.get_mut(&tg.tgid) {
+        p.stop_report = Some(signo);
+        p.cont_report = false;
+    }
+    notify_parent_state(&mut table, tg.tgid, code::CLD_STOPPED, signo);
+    drop(table);
+    tg.wake_all();
+}
+
+/// Tells the parent of `pid` about a stop or continue (SIGCHLD unless it
+/// asked for SA_NOCLDSTOP) and wakes its waiters.
+fn notify_parent_state(table: &mut TaskTable, pid: i32, cld: i32, status: i32) {
+    let Some(parent) = table.procs.get(&pid).map(|p| p.parent) else {
+        return;
+    };
+    let Some(pp) = table.procs.get(&parent) else {
+        return;
+    };
+    let ptg = Arc::clone(&pp.tg);
+    if let Some(leader) = first_thread(&ptg) {
+        let act = leader.action(sig::SIGCHLD);
+        if act.flags & sa::NOCLDSTOP == 0 {
+            send_to_group_locked(&ptg, SigInfo::child(sig::SIGCHLD, cld, pid, status));
+        }
+    }
+    ptg.child_events.notify_all();
+}
+
+fn first_thread(tg: &ThreadGroup) -> Option<Arc<Task>> {
+    tg.threads.lock().first().cloned()
+}
+
+/// Queues a signal for a whole process and wakes a thread to take it.
+pub fn send_to_group(kernel: &Arc<Kernel>, tg: &Arc<ThreadGroup>, info: SigInfo) {
+    if tg.is_exiting() {
+        return;
+    }
+    let Some(leader) = first_thread(tg) else {
+        return;
+    };
+    if ignored_at_generation(&leader, info.signo) {
+        return;
+    }
+    stop_cont_side_effects(kernel, tg, info.signo);
+    send_to_group_locked(tg, info);
+}
+
+/// The queueing part of [`send_to_group`] (no stop/continue effects).
+fn send_to_group_locked(tg: &Arc<ThreadGroup>, info: SigInfo) {
+    if tg.is_exiting() {
+        return;
+    }
+    if let Some(leader) = first_thread(tg)
+        && ignored_at_generation(&leader, info.signo)
+    {
+        return;
+    }
+    tg.shared_pending.lock().push(info);
+    if info.signo == sig::SIGKILL {
+        tg.start_exit(sig::SIGKILL);
+    }
+    // Wake a thread that does not block it (all of them, simply).
+    tg.wake_all();
+}
+
+/// Ends one thread: clears its child tid, wakes a vfork parent, and when it
+/// was the last thread of its process, turns the process into a zombie.
+pub fn exit_thread(task: &Arc<Task>) {
+    let kernel = Arc::clone(&task.kernel);
+    let ctid = task.clear_child_tid.swap(0, Ordering::Relaxed);
+    if ctid != 0
+        && let Some(mm) = task.mm.lock().clone()
+        && mm.write_u32(ctid, 0).is_ok()
+    {
+        crate::syscalls::futex::wake(&kernel, &mm, ctid, 1);
+    }
+    if let Some(done) = task.vfork_done.lock().take() {
+        done.complete();
+    }
+    let last = {
+        let mut threads = task.tg.threads.lock();
+        threads.retain(|t| t.tid != task.tid);
+        threads.is_empty()
+    };
+    let mut table = kernel.table.lock();
+    table.tasks.remove(&task.tid);
+    if let Some(p) = table.procs.get_mut(&task.tgid()) {
+        p.threads.retain(|t| *t != task.tid);
+    }
+    if !last {
+        drop(table);
+        release_resources(task);
+        return;
+    }
+    let status = match *task.tg.exiting.lock() {
+        Some(e) => e.status,
+        None => super::task::exited_status(task.exit_code.load(Ordering::Relaxed)),
+    };
+    drop(table);
+    // Close files and free memory before telling the parent, so a parent
+    // that reaps us sees pipes at EOF.
+    release_resources(task);
+    let mut table = kernel.table.lock();
+    process_exit(&kernel, &mut table, task.tgid(), status);
+}
+
+fn release_resources(task: &Task) {
+    let files = std::mem::replace(&mut *task.files.lock(), crate::fs::FdTable::new());
+    drop(files);
+    let mm = task.mm.lock().take();
+    drop(mm);
+}
+
+fn process_exit(kernel: &Arc<Kernel>, table: &mut TaskTable, pid: i32, status: i32) {
+    let Some(p) = table.procs.get_mut(&pid) else {
+        return;
+    };
+    p.zombie = Some(status);
+    let children: Vec<i32> = p.children.iter().copied().collect();
+    let parent = p.parent;
+    if pid == 1 {
+        // Init is gone: the sandbox ends and everything else is killed.
+        for other in table.procs.values() {
+            if other.tg.tgid != 1 {
+                other.tg.start_exit(sig::SIGKILL);
+            }
+        }
+        kernel.finish(ExitReport::from_status(status));
+        return;
+    }
+    reparent_children(table, pid, &children);
+    notify_parent_exit(table, pid, parent, status);
+}
+
+/// Moves the children of a dying process to the nearest living subreaper
+/// ancestor, or to init.
+fn reparent_children(table: &mut TaskTable, dying: i32, children: &[i32]) {
+    if children.is_empty() {
+        return;
+    }
+    let mut reaper = 1;
+    let mut at = table.procs.get(&dying).map_or(0, |p| p.parent);
+    while at != 0 {
+        let Some(p) = table.procs.get(&at) else { break };
+        if p.subreaper && p.zombie.is_none() {
+            reaper = at;
+            break;
+        }
+        at = p.parent;
+    }
+    for &c in children {
+        let (zombie, pdeath) = {
+            let Some(cp) = table.procs.get_mut(&c) else {
+                continue;
+            };
+            cp.parent = reaper;
+            cp.exit_signal = sig::SIGCHLD;
+            let pdeath: Vec<(Arc<Task>, i32)> = cp
+                .tg
+                .threads
+                .lock()
+                .iter()
+                .filter_map(|t| {
+                    let s = t.pdeath_signal.load(Ordering::Relaxed);
+                    (s != 0).then(|| (Arc::clone(t), s))
+                })
+                .collect();
+            (cp.zombie, pdeath)
+        };
+        if let Some(p) = table.procs.get_mut(&dying) {
+            p.children.remove(&c);
+        }
+        if let Some(r) = table.procs.get_mut(&reaper) {
+            r.children.insert(c);
+        }
+        for (t, s) in pdeath {
+            t.send_signal(SigInfo::from_process(s, code::SI_USER, 0, 0));
+        }
+        if let Some(st) = zombie {
+            notify_parent_exit(table, c, reaper, st);
+        }
+    }
+}
+
+/// Sends the exit signal to the parent, or reaps the child at once if the
+/// parent ignores SIGCHLD (SIG_IGN or SA_NOCLDWAIT).
+fn notify_parent_exit(table: &mut TaskTable, pid: i32, parent: i32, status: i32) {
+    let exit_signal = table.procs.get(&pid).map_or(0, |p| p.exit_signal);
+    let Some(pp) = table.procs.get(&parent) else {
+        return;
+    };
+    let ptg = Arc::clone(&pp.tg);
+    let mut autoreap = false;
+    if let Some(leader) = first_thread(&ptg) {
+        let act = leader.action(sig::SIGCHLD);
+        if exit_signal == sig::SIGCHLD
+            && (act.handler == signal::SIG_IGN || act.flags & sa::NOCLDWAIT != 0)
+        {
+            autoreap = true;
+        }
+        if signal::valid(exit_signal as i64) && act.handler != signal::SIG_IGN
+            || (exit_signal != sig::SIGCHLD && signal::valid(exit_signal as i64))
+        {
+            send_to_group_locked(&ptg, child_info(exit_signal, pid, status));
+        }
+    }
+    if autoreap {
+        reap(table, pid);
+    }
+    ptg.child_events.notify_all();
+}
+
+fn reap(table: &mut TaskTable, pid: i32) {
+    if let Some(p) = table.procs.remove(&pid)
+        && let Some(pp) = table.procs.get_mut(&p.parent)
+    {
+        pp.children.remove(&pid);
+    }
+}
+
+/// Which children a wait call selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitTarget {
+    /// Any child.
+    Any,
+    /// One pid.
+    Pid(i32),
+    /// A process group.
+    Pgid(i32),
+}
+
+/// wait options.
+#[allow(missing_docs)]
+pub mod wopt {
+    pub const WNOHANG: u64 = 1;
+    pub const WSTOPPED: u64 = 2;
+    pub const WEXITED: u64 = 4;
+    pub const WCONTINUED: u64 = 8;
+    pub const WNOWAIT: u64 = 0x0100_0000;
+    pub const WNOTHREAD: u64 = 0x2000_0000;
+    pub const WALL: u64 = 0x4000_0000;
+    pub const WCLONE: u64 = 0x8000_0000;
+}
+
+/// What a wait found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WaitResult {
+    /// The child.
+    pub pid: i32,
+    /// wait4 status word.
+    pub status: i32,
+    /// waitid si_code.
+    pub code: i32,
+    /// waitid si_status.
+    pub si_status: i32,
+}
+
+/// The common core of wait4 and waitid. `Ok(None)` is WNOHANG with
+/// nothing ready.
+pub fn wait_child(
+    task: &Arc<Task>,
+    target: WaitTarget,
+    options: u64,
+) -> Result<Option<WaitResult>, Errno> {
+    use wopt::*;
+    let kernel = &task.kernel;
+    loop {
+        let guard = task.tg.child_events.prepare(&**task);
+        {
+            let mut table = kernel.table.lock();
+            let me = task.tgid();
+            let Some(mine) = table.procs.get(&me) else {
+                return Err(Errno::ECHILD);
+            };
+            let my_pgid = mine.pgid;
+            let mut any = false;
+            let children: Vec<i32> = mine.children.iter().copied().collect();
+            for c in children {
+                let Some(cp) = table.procs.get_mut(&c) else {
+                    continue;
+                };
+                let selected = match target {
+                    WaitTarget::Any => true,
+                    WaitTarget::Pid(p) => p == c,
+                    WaitTarget::Pgid(0) => cp.pgid == my_pgid,
+                    WaitTarget::Pgid(g) => cp.pgid == g,
+                };
+                // A "clone" child reports with a signal other than SIGCHLD.
+                let is_clone = cp.exit_signal != sig::SIGCHLD;
+                let kind_ok = options & WALL != 0 || (is_clone == (options & WCLONE != 0));
+                if !selected || !kind_ok {
+                    continue;
+                }
+                any = true;
+                if let Some(status) = cp.zombie
+                    && options & WEXITED != 0
+                {
+                    let r = result_for(c, status);
+                    if options & WNOWAIT == 0 {
+                        reap(&mut table, c);
+                    }
+                    return Ok(Some(r));
+                }
+                if let Some(s) = cp.stop_report
+                    && options & WSTOPPED != 0
+                {
+                    if options & WNOWAIT == 0 {
+                        cp.stop_report = None;
+                    }
+                    return Ok(Some(WaitResult {
+                        pid: c,
+                        status: (s << 8) | 0x7f,
+                        code: code::CLD_STOPPED,
+                        si_status: s,
+                    }));
+                }
+                if cp.cont_report && options & WCONTINUED != 0 {
+                    if options & WNOWAIT == 0 {
+                        cp.cont_report = false;
+                    }
+                    return Ok(Some(WaitResult {
+                        pid: c,
+                        status: 0xffff,
+                        code: code::CLD_CONTINUED,
+                        si_status: sig::SIGCONT,
+                    }));
+                }
+            }
+            if !any {
+                return Err(Errno::ECHILD);
+            }
+        }
+        if options & WNOHANG != 0 {
+            return Ok(None);
+        }
+        guard.sleep(None)?;
+    }
+}
+
+fn result_for(pid: i32, status: i32) -> WaitResult {
+    let (code, si_status) = if status & 0x7f == 0 {
+        (code::CLD_EXITED, (status >> 8) & 0xff)
+    } else {
+        (code::CLD_KILLED, status & 0x7f)
+    };
+    WaitResult {
+        pid,
+        status,
+        code,
+        si_status,
+    }
+}
+
+/// kill(2)'s targets resolved to processes.
+pub fn kill(task: &Arc<Task>, pid: i64, signo: i32) -> Result<(), Errno> {
+    if !(0..=signal::NSIG).contains(&signo) {
+        return Err(Errno::EINVAL);
+    }
+    let kernel = &task.kernel;
+    let me = task.tgid();
+    let targets: Vec<Arc<ThreadGroup>> = {
+        let table = kernel.table.lock();
+        let my_pgid = table.procs.get(&me).map_or(0, |p| p.pgid);
+        let live = |p: &&Proc| p.zombie.is_none() || true;
+        match pid {
+            p if p > 0 => {
+                let p = i32::try_from(p).map_err(|_| Errno::ESRCH)?;
+                match table.procs.get(&p) {
+                    Some(x) => vec![Arc::clone(&x.tg)],
+                    None => match table.tasks.get(&p) {
+                        // kill() with a thread id reaches its process.
+                        Some(t) => vec![Arc::clone(&t.tg)],
+                        None => return Err(Errno::ESRCH),
+                    },
+                }
+            }
+            0 => table
+                .procs
+                .values()
+                .filter(live)
+                .filter(|p| p.pgid == my_pgid)
+                .map(|p| Arc::clone(&p.tg))
+                .collect(),
+            -1 => table
+                .procs
+                .values()
+                .filter(|p| p.tg.tgid != 1 && p.tg.tgid != me)
+                .map(|p| Arc::clone(&p.tg))
+                .collect(),
+            p => {
+                let g = i32::try_from(-p).map_err(|_| Errno::ESRCH)?;
+                table
+                    .procs
+                    .values()
+                    .filter(|x| x.pgid == g)
+                    .map(|x| Arc::clone(&x.tg))
+                    .collect()
+            }
+        }
+    };
+    if targets.is_empty() {
+        return Err(Errno::ESRCH);
+    }
+    if signo == 0 {
+        return Ok(());
+    }
+    let uid = 0;
+    for tg in targets {
+        send_to_group(
+            kernel,
+            &tg,
+            SigInfo::from_process(signo, code::SI_USER, me, uid),
+        );
+    }
+    Ok(())
+}
+
+/// Whether `task`'s group should stop sleeping because of a kill.
+pub fn killed(task: &Task) -> bool {
+    task.tg.is_exiting()
+}
+
+/// Keeps the Blocker trait in scope for callers of this module.
+pub fn interruptible(task: &Task) -> Result<(), Errno> {
+    task.check_interrupt()
+}

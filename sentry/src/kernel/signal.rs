@@ -1,0 +1,632 @@
+//! Signal numbers, sets, actions, queued siginfo, default actions, and the
+//! x86-64 `rt_sigframe` (ucontext with XSAVE state) used to enter a handler
+//! and to return from it.
+
+use std::collections::VecDeque;
+
+use platform::UserRegs;
+
+use crate::errno::Errno;
+
+/// Highest signal number.
+pub const NSIG: i32 = 64;
+
+#[allow(missing_docs)]
+pub mod sig {
+    pub const SIGHUP: i32 = 1;
+    pub const SIGINT: i32 = 2;
+    pub const SIGQUIT: i32 = 3;
+    pub const SIGILL: i32 = 4;
+    pub const SIGTRAP: i32 = 5;
+    pub const SIGABRT: i32 = 6;
+    pub const SIGBUS: i32 = 7;
+    pub const SIGFPE: i32 = 8;
+    pub const SIGKILL: i32 = 9;
+    pub const SIGUSR1: i32 = 10;
+    pub const SIGSEGV: i32 = 11;
+    pub const SIGUSR2: i32 = 12;
+    pub const SIGPIPE: i32 = 13;
+    pub const SIGALRM: i32 = 14;
+    pub const SIGTERM: i32 = 15;
+    pub const SIGCHLD: i32 = 17;
+    pub const SIGCONT: i32 = 18;
+    pub const SIGSTOP: i32 = 19;
+    pub const SIGTSTP: i32 = 20;
+    pub const SIGTTIN: i32 = 21;
+    pub const SIGTTOU: i32 = 22;
+    pub const SIGURG: i32 = 23;
+    pub const SIGXCPU: i32 = 24;
+    pub const SIGXFSZ: i32 = 25;
+    pub const SIGWINCH: i32 = 28;
+    pub const SIGSYS: i32 = 31;
+}
+use sig::*;
+
+/// The name of a signal, for messages.
+pub fn name(s: i32) -> String {
+    const NAMES: [&str; 32] = [
+        "",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
+    ];
+    match s {
+        1..=31 => NAMES[s as usize].to_string(),
+        32..=64 => format!("SIGRT{}", s - 32),
+        _ => format!("signal {s}"),
+    }
+}
+
+/// Whether `s` is a valid signal number.
+pub fn valid(s: i64) -> bool {
+    (1..=NSIG as i64).contains(&s)
+}
+
+/// A set of signals (bit `n-1` for signal `n`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SigSet(pub u64);
+
+impl SigSet {
+    /// The set containing only `s`.
+    pub fn of(s: i32) -> Self {
+        SigSet(1 << (s - 1))
+    }
+    /// Whether `s` is in the set.
+    pub fn has(self, s: i32) -> bool {
+        self.0 & (1 << (s - 1)) != 0
+    }
+    /// Adds `s`.
+    pub fn add(&mut self, s: i32) {
+        self.0 |= 1 << (s - 1);
+    }
+    /// Removes `s`.
+    pub fn remove(&mut self, s: i32) {
+        self.0 &= !(1 << (s - 1));
+    }
+    /// The set with SIGKILL and SIGSTOP removed (they cannot be blocked).
+    pub fn unblockable_removed(self) -> Self {
+        SigSet(self.0 & !((1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1))))
+    }
+}
+
+/// `SA_*` flags.
+#[allow(missing_docs)]
+pub mod sa {
+    pub const NOCLDSTOP: u64 = 1;
+    pub const NOCLDWAIT: u64 = 2;
+    pub const SIGINFO: u64 = 4;
+    pub const RESTORER: u64 = 0x0400_0000;
+    pub const ONSTACK: u64 = 0x0800_0000;
+    pub const RESTART: u64 = 0x1000_0000;
+    pub const NODEFER: u64 = 0x4000_0000;
+    pub const RESETHAND: u64 = 0x8000_0000;
+}
+
+/// SIG_DFL.
+pub const SIG_DFL: u64 = 0;
+/// SIG_IGN.
+pub const SIG_IGN: u64 = 1;
+
+/// One `struct sigaction` (kernel layout: handler, flags, restorer, mask).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SigAction {
+    /// Handler address, SIG_DFL or SIG_IGN.
+    pub handler: u64,
+    /// SA_* flags.
+    pub flags: u64,
+    /// sa_restorer.
+    pub restorer: u64,
+    /// Signals blocked while the handler runs.
+    pub mask: SigSet,
+}
+
+impl SigAction {
+    /// Decodes the 32-byte kernel struct.
+    pub fn from_bytes(b: &[u8; 32]) -> Self {
+        let word = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        Self {
+            handler: word(0),
+            flags: word(1),
+            restorer: word(2),
+            mask: SigSet(word(3)),
+        }
+    }
+    /// Encodes the 32-byte kernel struct.
+    pub fn to_bytes(self) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        for (i, w) in [self.handler, self.flags, self.restorer, self.mask.0]
+            .into_iter()
+            .enumerate()
+        {
+            b[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+        }
+        b
+    }
+}
+
+/// What the default action of a signal does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultAction {
+    /// Terminate the process.
+    Terminate,
+    /// Terminate (a core dump, which the sandbox does not write).
+    Core,
+    /// Nothing.
+    Ignore,
+    /// Stop the process.
+    Stop,
+    /// Continue a stopped process.
+    Continue,
+}
+
+/// The default action of `s`.
+pub fn default_action(s: i32) -> DefaultAction {
+    match s {
+        SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGBUS | SIGFPE | SIGSEGV | SIGXCPU | SIGXFSZ
+        | SIGSYS => DefaultAction::Core,
+        SIGCHLD | SIGURG | SIGWINCH => DefaultAction::Ignore,
+        SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => DefaultAction::Stop,
+        SIGCONT => DefaultAction::Continue,
+        _ => DefaultAction::Terminate,
+    }
+}
+
+/// `si_code` values.
+#[allow(missing_docs)]
+pub mod code {
+    pub const SI_USER: i32 = 0;
+    pub const SI_KERNEL: i32 = 0x80;
+    pub const SI_QUEUE: i32 = -1;
+    pub const SI_TKILL: i32 = -6;
+    pub const CLD_EXITED: i32 = 1;
+    pub const CLD_KILLED: i32 = 2;
+    pub const CLD_DUMPED: i32 = 3;
+    pub const CLD_STOPPED: i32 = 5;
+    pub const CLD_CONTINUED: i32 = 6;
+    pub const SEGV_MAPERR: i32 = 1;
+    pub const SEGV_ACCERR: i32 = 2;
+    pub const BUS_ADRERR: i32 = 2;
+    pub const ILL_ILLOPN: i32 = 2;
+    pub const FPE_INTDIV: i32 = 1;
+    pub const TRAP_BRKPT: i32 = 1;
+}
+
+/// A queued signal with its `siginfo_t` (128 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SigInfo {
+    /// Signal number.
+    pub signo: i32,
+    /// si_code.
+    pub code: i32,
+    /// si_errno.
+    pub errno: i32,
+    /// The union, from offset 16.
+    pub data: [u64; 14],
+}
+
+impl SigInfo {
+    /// A signal sent by a process (kill, tkill): si_pid and si_uid.
+    pub fn from_process(signo: i32, code: i32, pid: i32, uid: u32) -> Self {
+        let mut data = [0u64; 14];
+        data[0] = (pid as u32 as u64) | ((uid as u64) << 32);
+        Self {
+            signo,
+            code,
+            errno: 0,
+            data,
+        }
+    }
+
+    /// A signal from the kernel about the process itself.
+    pub fn kernel(signo: i32) -> Self {
+        Self {
+            signo,
+            code: code::SI_KERNEL,
+            errno: 0,
+            data: [0; 14],
+        }
+    }
+
+    /// A fault signal with si_addr.
+    pub fn fault(signo: i32, code: i32, addr: u64) -> Self {
+        let mut data = [0u64; 14];
+        data[0] = addr;
+        Self {
+            signo,
+            code,
+            errno: 0,
+            data,
+        }
+    }
+
+    /// SIGCHLD (or another exit signal) about a child.
+    pub fn child(signo: i32, code: i32, pid: i32, status: i32) -> Self {
+        let mut data = [0u64; 14];
+        data[0] = pid as u32 as u64;
+        data[1] = status as u32 as u64;
+        Self {
+            signo,
+            code,
+            errno: 0,
+            data,
+        }
+    }
+
+    /// Decodes guest bytes (rt_sigqueueinfo).
+    pub fn from_bytes(b: &[u8; 128]) -> Self {
+        let i32_at = |o: usize| i32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));
+        let mut data = [0u64; 14];
+        for (i, d) in data.iter_mut().enumerate() {
+            *d = u64::from_le_bytes(b[16 + i * 8..24 + i * 8].try_into().expect("8 bytes"));
+        }
+        Self {
+            signo: i32_at(0),
+            errno: i32_at(4),
+            code: i32_at(8),
+            data,
+        }
+    }
+
+    /// Encodes for the guest.
+    pub fn to_bytes(&self) -> [u8; 128] {
+        let mut b = [0u8; 128];
+        b[0..4].copy_from_slice(&self.signo.to_le_bytes());
+        b[4..8].copy_from_slice(&self.errno.to_le_bytes());
+        b[8..12].copy_from_slice(&self.code.to_le_bytes());
+        for (i, d) in self.data.iter().enumerate() {
+            b[16 + i * 8..24 + i * 8].copy_from_slice(&d.to_le_bytes());
+        }
+        b
+    }
+}
+
+/// Pending signals: one instance per standard signal, queued real-time
+/// signals.
+#[derive(Clone, Debug, Default)]
+pub struct SigQueue {
+    queue: VecDeque<SigInfo>,
+}
+
+impl SigQueue {
+    /// The set of pending signals.
+    pub fn set(&self) -> SigSet {
+        let mut s = SigSet::default();
+        for i in &self.queue {
+            s.add(i.signo);
+        }
+        s
+    }
+
+    /// Queues a signal (standard ones coalesce).
+    pub fn push(&mut self, info: SigInfo) {
+        if info.signo < 32 && self.queue.iter().any(|i| i.signo == info.signo) {
+            return;
+        }
+        self.queue.push_back(info);
+    }
+
+    /// Takes the lowest-numbered pending signal not in `blocked`.
+    pub fn pop(&mut self, blocked: SigSet) -> Option<SigInfo> {
+        let deliverable = self.set().0 & !blocked.0;
+        if deliverable == 0 {
+            return None;
+        }
+        // SIGKILL first, then the lowest number (as Linux).
+        let signo = if deliverable & (1 << (SIGKILL - 1)) != 0 {
+            SIGKILL
+        } else {
+            deliverable.trailing_zeros() as i32 + 1
+        };
+        let idx = self.queue.iter().position(|i| i.signo == signo)?;
+        self.queue.remove(idx)
+    }
+
+    /// Drops every pending instance of the signals in `set`.
+    pub fn discard(&mut self, set: SigSet) {
+        self.queue.retain(|i| !set.has(i.signo));
+    }
+}
+
+/// `sigaltstack` state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AltStack {
+    /// ss_sp.
+    pub sp: u64,
+    /// ss_size.
+    pub size: u64,
+    /// SS_AUTODISARM etc. (SS_DISABLE when `size == 0`).
+    pub flags: i32,
+}
+
+/// SS_ONSTACK.
+pub const SS_ONSTACK: i32 = 1;
+/// SS_DISABLE.
+pub const SS_DISABLE: i32 = 2;
+/// SS_AUTODISARM.
+pub const SS_AUTODISARM: i32 = 1 << 31;
+
+impl AltStack {
+    /// Whether `sp` lies on this stack.
+    pub fn contains(&self, sp: u64) -> bool {
+        self.size != 0 && sp > self.sp && sp - self.sp <= self.size
+    }
+}
+
+/// Size of the XSAVE area saved in a signal frame (KVM_GET_XSAVE's).
+pub const XSAVE_SIZE: u64 = 4096;
+const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
+const FP_XSTATE_MAGIC2: u32 = 0x4650_5845;
+const UC_FP_XSTATE: u64 = 1;
+const UC_SIGCONTEXT_SS: u64 = 2;
+const UC_STRICT_RESTORE_SS: u64 = 4;
+/// Size of `struct rt_sigframe` without the FPU state.
+pub const FRAME_SIZE: u64 = 8 + 304 + 128;
+/// Offset of the ucontext in the frame.
+pub const UC_OFFSET: u64 = 8;
+/// Offset of the siginfo in the frame.
+pub const INFO_OFFSET: u64 = 8 + 304;
+
+/// Where a signal frame goes and what it holds.
+pub struct FrameLayout {
+    /// Address of the frame (the handler's rsp).
+    pub frame: u64,
+    /// Address of the XSAVE area.
+    pub fpstate: u64,
+}
+
+/// Computes the frame position below `sp` (or on the alternate stack), as
+/// Linux's get_sigframe does.
+pub fn frame_layout(sp: u64, alt: Option<&AltStack>) -> FrameLayout {
+    let mut sp = sp.wrapping_sub(128); // red zone
+    if let Some(a) = alt {
+        sp = a.sp + a.size;
+    }
+    sp = sp.wrapping_sub(XSAVE_SIZE + 4);
+    let fpstate = sp & !63;
+    let frame = (fpstate.wrapping_sub(FRAME_SIZE) & !15).wrapping_sub(8);
+    FrameLayout { frame, fpstate }
+}
+
+/// Encodes the frame (without the FPU area) for the handler.
+pub fn encode_frame(
+    regs: &UserRegs,
+    restorer: u64,
+    blocked: SigSet,
+    alt: AltStack,
+    info: &SigInfo,
+    fpstate: u64,
+    fault_addr: u64,
+) -> Vec<u8> {
+    let mut f = vec![0u8; FRAME_SIZE as usize];
+    let put = |f: &mut Vec<u8>, off: u64, v: u64| {
+        f[off as usize..off as usize + 8].copy_from_slice(&v.to_le_bytes());
+    };
+    put(&mut f, 0, restorer);
+    let uc = UC_OFFSET;
+    put(
+        &mut f,
+        uc,
+        UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS,
+    );
+    put(&mut f, uc + 8, 0);
+    put(&mut f, uc + 16, alt.sp);
+    let ss_flags = if alt.size == 0 {
+        SS_DISABLE
+    } else if alt.contains(regs.rsp) {
+        SS_ONSTACK
+    } else {
+        alt.flags & SS_AUTODISARM
+    };
+    f[(uc + 24) as usize..(uc + 28) as usize].copy_from_slice(&ss_flags.to_le_bytes());
+    put(&mut f, uc + 32, alt.size);
+    let mc = uc + 40;
+    let gprs = [
+        regs.r8,
+        regs.r9,
+        regs.r10,
+        regs.r11,
+        regs.r12,
+        regs.r13,
+        regs.r14,
+        regs.r15,
+        regs.rdi,
+        regs.rsi,
+        regs.rbp,
+        regs.rbx,
+        regs.rdx,
+        regs.rax,
+        regs.rcx,
+        regs.rsp,
+        regs.rip,
+        regs.rflags,
+    ];
+    for (i, v) in gprs.iter().enumerate() {
+        put(&mut f, mc + 8 * i as u64, *v);
+    }
+    // cs, gs, fs, ss.
+    let segs: u64 = 0x33 | (0x2b << 48);
+    put(&mut f, mc + 144, segs);
+    put(&mut f, mc + 160, 0); // err
+    put(&mut f, mc + 168, 0); // trapno
+    put(&mut f, mc + 176, blocked.0); // oldmask
+    put(&mut f, mc + 184, fault_addr); // cr2
+    put(&mut f, mc + 192, fpstate);
+    put(&mut f, uc + 296, blocked.0);
+    f[INFO_OFFSET as usize..].copy_from_slice(&info.to_bytes());
+    f
+}
+
+/// The software-reserved words Linux writes into the XSAVE area, and the
+/// trailing magic.
+pub fn fpstate_markers(xsave: &mut [u8], xfeatures: u64) {
+    xsave[464..468].copy_from_slice(&FP_XSTATE_MAGIC1.to_le_bytes());
+    xsave[468..472].copy_from_slice(&((XSAVE_SIZE + 4) as u32).to_le_bytes());
+    xsave[472..480].copy_from_slice(&xfeatures.to_le_bytes());
+    xsave[480..484].copy_from_slice(&(XSAVE_SIZE as u32).to_le_bytes());
+}
+
+/// The magic word stored just past the XSAVE area.
+pub fn fpstate_magic2() -> [u8; 4] {
+    FP_XSTATE_MAGIC2.to_le_bytes()
+}
+
+/// What rt_sigreturn restores.
+pub struct Restored {
+    /// Registers.
+    pub regs: UserRegs,
+    /// The signal mask.
+    pub blocked: SigSet,
+    /// Address of the XSAVE area (0 for none).
+    pub fpstate: u64,
+    /// The alternate stack as saved.
+    pub alt: AltStack,
+}
+
+/// Decodes a ucontext (304 bytes) for rt_sigreturn.
+pub fn decode_ucontext(uc: &[u8]) -> Result<Restored, Errno> {
+    if uc.len() < 304 {
+        return Err(Errno::EFAULT);
+    }
+    let get = |off: usize| u64::from_le_bytes(uc[off..off + 8].try_into().expect("8 bytes"));
+    let mc = 40;
+    let g = |i: usize| get(mc + 8 * i);
+    let regs = UserRegs {
+        r8: g(0),
+        r9: g(1),
+        r10: g(2),
+        r11: g(3),
+        r12: g(4),
+        r13: g(5),
+        r14: g(6),
+        r15: g(7),
+        rdi: g(8),
+        rsi: g(9),
+        rbp: g(10),
+        rbx: g(11),
+        rdx: g(12),
+        rax: g(13),
+        rcx: g(14),
+        rsp: g(15),
+        rip: g(16),
+        rflags: g(17),
+    };
+    let ss_flags = i32::from_le_bytes(uc[24..28].try_into().expect("4 bytes"));
+    Ok(Restored {
+        regs,
+        blocked: SigSet(get(296)),
+        fpstate: get(mc + 192),
+        alt: AltStack {
+            sp: get(16),
+            size: get(32),
+            flags: ss_flags,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_coalesces_standard_and_queues_realtime() {
+        let mut q = SigQueue::default();
+        q.push(SigInfo::kernel(SIGUSR1));
+        q.push(SigInfo::kernel(SIGUSR1));
+        q.push(SigInfo::kernel(40));
+        q.push(SigInfo::kernel(40));
+        assert_eq!(q.set(), {
+            let mut s = SigSet::of(SIGUSR1);
+            s.add(40);
+            s
+        });
+        assert_eq!(q.pop(SigSet::default()).unwrap().signo, SIGUSR1);
+        assert_eq!(q.pop(SigSet::default()).unwrap().signo, 40);
+        assert_eq!(q.pop(SigSet::default()).unwrap().signo, 40);
+        assert!(q.pop(SigSet::default()).is_none());
+    }
+
+    #[test]
+    fn blocked_signals_stay_pending_and_kill_comes_first() {
+        let mut q = SigQueue::default();
+        q.push(SigInfo::kernel(SIGUSR1));
+        q.push(SigInfo::kernel(SIGTERM));
+        q.push(SigInfo::kernel(SIGKILL));
+        assert_eq!(q.pop(SigSet::default()).unwrap().signo, SIGKILL);
+        assert_eq!(q.pop(SigSet::of(SIGUSR1)).unwrap().signo, SIGTERM);
+        assert!(q.pop(SigSet::of(SIGUSR1)).is_none());
+    }
+
+    #[test]
+    fn frame_is_aligned_like_linux() {
+        let l = frame_layout(0x7fff_0000_1234, None);
+        assert_eq!(l.fpstate % 64, 0);
+        assert_eq!((l.frame + 8) % 16, 0);
+        assert!(l.frame + FRAME_SIZE <= l.fpstate);
+    }
+
+    #[test]
+    fn ucontext_round_trips() {
+        let regs = UserRegs {
+            rax: 1,
+            rbx: 2,
+            rip: 0x401000,
+            rsp: 0x7fff_0000,
+            rflags: 0x246,
+            r15: 15,
+            ..Default::default()
+        };
+        let f = encode_frame(
+            &regs,
+            0x1234,
+            SigSet(0x55),
+            AltStack::default(),
+            &SigInfo::kernel(SIGUSR1),
+            0x9000,
+            0,
+        );
+        let r = decode_ucontext(&f[UC_OFFSET as usize..UC_OFFSET as usize + 304]).unwrap();
+        assert_eq!(r.regs, regs);
+        assert_eq!(r.blocked, SigSet(0x55));
+        assert_eq!(r.fpstate, 0x9000);
+        assert_eq!(u64::from_le_bytes(f[0..8].try_into().unwrap()), 0x1234);
+    }
+
+    #[test]
+    fn sigaction_round_trips() {
+        let a = SigAction {
+            handler: 0x401000,
+            flags: sa::SIGINFO | sa::RESTORER,
+            restorer: 0x402000,
+            mask: SigSet(3),
+        };
+        assert_eq!(SigAction::from_bytes(&a.to_bytes()), a);
+    }
+}

@@ -1,0 +1,616 @@
+//! Tasks (guest threads) and thread groups (processes), and the loop that
+//! runs a task on its vCPU: enter the guest, handle the trap, deliver
+//! signals, repeat.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, AtomicU64};
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use platform::{Kicker, Trap, UserContext, Vcpu};
+
+use super::signal::{
+    self, AltStack, DefaultAction, SigAction, SigInfo, SigQueue, SigSet, code, sa, sig,
+};
+use super::wait::{Blocker, Completion, WaitQueue, Waiter};
+use super::{Kernel, process};
+use crate::errno::Errno;
+use crate::fs::FdTable;
+use crate::mm::{Access, AddressSpace, FaultError};
+use crate::syscalls;
+
+/// How a thread group is ending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupExit {
+    /// The wait status of the process.
+    pub status: i32,
+}
+
+/// The signal handlers, shared by threads (and by CLONE_SIGHAND).
+pub type Handlers = Mutex<[SigAction; signal::NSIG as usize]>;
+
+/// A process.
+pub struct ThreadGroup {
+    /// Process id.
+    pub tgid: i32,
+    /// Signals sent to the process as a whole.
+    pub shared_pending: Mutex<SigQueue>,
+    /// Set when the whole group is exiting (exit_group or a fatal signal).
+    pub exiting: Mutex<Option<GroupExit>>,
+    /// Whether the group is stopped (SIGSTOP and friends).
+    pub stopped: Mutex<bool>,
+    /// Woken when the stop state changes.
+    pub stop_queue: WaitQueue,
+    /// Woken when a child changes state (wait4/waitid sleep here).
+    pub child_events: WaitQueue,
+    /// Pending alarm(2): deadline and a generation counter.
+    pub alarm: Mutex<(Option<Instant>, u64)>,
+    /// Threads of the group, by tid (live ones).
+    pub threads: Mutex<Vec<Arc<Task>>>,
+}
+
+impl ThreadGroup {
+    /// A new, empty group.
+    pub fn new(tgid: i32) -> Arc<Self> {
+        Arc::new(Self {
+            tgid,
+            shared_pending: Mutex::new(SigQueue::default()),
+            exiting: Mutex::new(None),
+            stopped: Mutex::new(false),
+            stop_queue: WaitQueue::default(),
+            child_events: WaitQueue::default(),
+            alarm: Mutex::new((None, 0)),
+            threads: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Starts a group exit with `status` (the first one wins) and makes
+    /// every thread notice.
+    pub fn start_exit(&self, status: i32) {
+        {
+            let mut e = self.exiting.lock();
+            if e.is_none() {
+                *e = Some(GroupExit { status });
+            }
+        }
+        self.wake_all();
+    }
+
+    /// Wakes and kicks every thread (signals, stops, exits).
+    pub fn wake_all(&self) {
+        for t in self.threads.lock().iter() {
+            t.wake();
+        }
+        self.stop_queue.notify_all();
+    }
+
+    /// Whether the group is exiting.
+    pub fn is_exiting(&self) -> bool {
+        self.exiting.lock().is_some()
+    }
+}
+
+/// Per-thread signal state.
+#[derive(Default)]
+pub struct TaskSignals {
+    /// Blocked signals.
+    pub blocked: SigSet,
+    /// Signals sent to this thread.
+    pub pending: SigQueue,
+    /// sigaltstack.
+    pub alt: AltStack,
+    /// The mask to restore after rt_sigsuspend.
+    pub saved_mask: Option<SigSet>,
+}
+
+/// A guest thread.
+pub struct Task {
+    /// Thread id.
+    pub tid: i32,
+    /// Its process.
+    pub tg: Arc<ThreadGroup>,
+    /// The kernel.
+    pub kernel: Arc<Kernel>,
+    /// Address space (None once the thread has exited).
+    pub mm: Mutex<Option<Arc<AddressSpace>>>,
+    /// Descriptor table.
+    pub files: Mutex<Arc<FdTable>>,
+    /// Signal handlers.
+    pub handlers: Arc<Handlers>,
+    /// Signal state.
+    pub sig: Mutex<TaskSignals>,
+    /// What this thread sleeps on.
+    pub waiter: Arc<Waiter>,
+    kicker: Mutex<Option<Kicker>>,
+    /// set_tid_address / CLONE_CHILD_CLEARTID.
+    pub clear_child_tid: AtomicU64,
+    /// set_robust_list head.
+    pub robust_list: AtomicU64,
+    /// Completed when this vfork child exits (wakes the parent).
+    pub vfork_done: Mutex<Option<Arc<Completion>>>,
+    /// PR_SET_PDEATHSIG.
+    pub pdeath_signal: AtomicI32,
+    /// The thread's own exit code (exit(2)), used when it is the last.
+    pub exit_code: AtomicI32,
+}
+
+impl Task {
+    /// A new task (not yet in the table).
+    pub fn new(
+        tid: i32,
+        tg: Arc<ThreadGroup>,
+        kernel: Arc<Kernel>,
+        mm: Arc<AddressSpace>,
+        files: Arc<FdTable>,
+        handlers: Arc<Handlers>,
+        blocked: SigSet,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            tid,
+            tg,
+            kernel,
+            mm: Mutex::new(Some(mm)),
+            files: Mutex::new(files),
+            handlers,
+            sig: Mutex::new(TaskSignals {
+                blocked,
+                ..Default::default()
+            }),
+            waiter: Arc::new(Waiter::default()),
+            kicker: Mutex::new(None),
+            clear_child_tid: AtomicU64::new(0),
+            robust_list: AtomicU64::new(0),
+            vfork_done: Mutex::new(None),
+            pdeath_signal: AtomicI32::new(0),
+            exit_code: AtomicI32::new(0),
+        })
+    }
+
+    /// The address space.
+    pub fn mm(&self) -> Arc<AddressSpace> {
+        Arc::clone(self.mm.lock().as_ref().expect("a running task has an mm"))
+    }
+
+    /// The descriptor table.
+    pub fn files(&self) -> Arc<FdTable> {
+        Arc::clone(&self.files.lock())
+    }
+
+    /// Process id.
+    pub fn tgid(&self) -> i32 {
+        self.tg.tgid
+    }
+
+    /// Wakes the task from a sleep and kicks it out of the guest.
+    pub fn wake(&self) {
+        self.waiter.notify();
+        if let Some(k) = self.kicker.lock().as_ref() {
+            k.kick();
+        }
+    }
+
+    /// Whether an unblocked signal is pending for this thread.
+    pub fn signal_pending(&self) -> bool {
+        let shared = self.tg.shared_pending.lock().set();
+        let s = self.sig.lock();
+        (s.pending.set().0 | shared.0) & !s.blocked.0 != 0
+    }
+
+    /// Queues a signal for this thread.
+    pub fn send_signal(&self, info: SigInfo) {
+        if self.tg.is_exiting() {
+            return;
+        }
+        if process::ignored_at_generation(self, info.signo) {
+            return;
+        }
+        process::stop_cont_side_effects(&self.kernel, &self.tg, info.signo);
+        self.sig.lock().pending.push(info);
+        if info.signo == sig::SIGKILL {
+            self.tg.start_exit(sig::SIGKILL);
+        }
+        self.wake();
+    }
+
+    /// The action for `signo`.
+    pub fn action(&self, signo: i32) -> SigAction {
+        self.handlers.lock()[(signo - 1) as usize]
+    }
+}
+
+impl Blocker for Task {
+    fn waiter(&self) -> &Arc<Waiter> {
+        &self.waiter
+    }
+
+    fn check_interrupt(&self) -> Result<(), Errno> {
+        if self.tg.is_exiting() || self.signal_pending() {
+            Err(Errno::ERESTARTSYS)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// What a syscall handler returns besides a value.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SysError {
+    /// An errno (including the kernel-internal restart codes).
+    Errno(Errno),
+    /// The registers were set by the handler (rt_sigreturn, execve).
+    KeepRegs,
+    /// The thread is gone (exit, exit_group).
+    Exited,
+}
+
+impl From<Errno> for SysError {
+    fn from(e: Errno) -> Self {
+        SysError::Errno(e)
+    }
+}
+
+/// Result of a syscall handler.
+pub type SysResult = Result<u64, SysError>;
+
+/// A running task with its vCPU and user context: what syscall handlers
+/// get.
+pub struct TaskCtx {
+    /// The task.
+    pub task: Arc<Task>,
+    /// Its vCPU.
+    pub vcpu: Vcpu,
+    /// Its user registers.
+    pub ctx: UserContext,
+    /// A syscall interrupted with a restart code: (number, code).
+    restart: Option<(u64, Errno)>,
+}
+
+impl TaskCtx {
+    /// The address space.
+    pub fn mm(&self) -> Arc<AddressSpace> {
+        self.task.mm()
+    }
+}
+
+/// ERESTARTNOHAND: restart only if no handler runs.
+pub const ERESTARTNOHAND: Errno = Errno(514);
+
+/// Starts `task` on a new host thread with `vcpu` at `ctx`.
+pub fn spawn(task: Arc<Task>, vcpu: Vcpu, ctx: UserContext) -> std::io::Result<()> {
+    let name = format!("task-{}", task.tid);
+    std::thread::Builder::new()
+        .name(name)
+        .stack_size(1 << 20)
+        .spawn(move || {
+            run(TaskCtx {
+                task,
+                vcpu,
+                ctx,
+                restart: None,
+            });
+        })
+        .map(|_| ())
+}
+
+fn run(mut ctx: TaskCtx) {
+    let t = &mut ctx;
+    *t.task.kicker.lock() = Some(t.vcpu.kicker());
+    loop {
+        if deliver_pending(t).is_err() {
+            break;
+        }
+        let root = match t.task.mm().root_for_run() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("task {}: page tables: {e}", t.task.tid);
+                t.task.tg.start_exit(sig::SIGKILL);
+                continue;
+            }
+        };
+        let trap = match t.vcpu.run(&mut t.ctx, root) {
+            Ok(trap) => trap,
+            Err(e) => {
+                tracing::error!("task {}: {e}; killing it with SIGSEGV", t.task.tid);
+                t.task.tg.start_exit(sig::SIGSEGV);
+                continue;
+            }
+        };
+        match trap {
+            Trap::Syscall { nr, args } => {
+                if let Err(()) = syscall(t, nr, args) {
+                    break;
+                }
+            }
+            Trap::PageFault { addr, error_code } => page_fault(t, addr, error_code),
+            Trap::Exception { vector, error_code } => exception(t, vector, error_code),
+            Trap::Interrupted => {}
+        }
+    }
+    let TaskCtx { task, vcpu, .. } = ctx;
+    *task.kicker.lock() = None;
+    process::exit_thread(&task);
+    task.kernel.put_vcpu(vcpu);
+}
+
+/// Runs one syscall; Err when the thread is gone.
+fn syscall(t: &mut TaskCtx, nr: u64, args: [u64; 6]) -> Result<(), ()> {
+    let strace = t.task.kernel.config.strace;
+    let before = strace.then(|| syscalls::trace::enter(t, nr, args));
+    let result = syscalls::dispatch(t, nr, args);
+    if let Some(line) = before {
+        syscalls::trace::exit(t, nr, args, line, &result);
+    }
+    match result {
+        Ok(v) => t.ctx.regs.rax = v,
+        Err(SysError::Errno(e)) => {
+            if matches!(e.0, 512..=516) {
+                t.restart = Some((nr, e));
+                t.ctx.regs.rax = Errno::EINTR.to_return();
+            } else {
+                t.ctx.regs.rax = e.to_return();
+            }
+        }
+        Err(SysError::KeepRegs) => {}
+        Err(SysError::Exited) => return Err(()),
+    }
+    Ok(())
+}
+
+fn page_fault(t: &mut TaskCtx, addr: u64, error_code: u64) {
+    let access = if error_code & 0x10 != 0 {
+        Access::Exec
+    } else if error_code & 2 != 0 {
+        Access::Write
+    } else {
+        Access::Read
+    };
+    match t.mm().handle_fault(addr, access, true) {
+        Ok(()) => {}
+        Err(FaultError::Oom) => {
+            tracing::warn!(
+                "task {}: out of guest memory at {addr:#x}; killed like the OOM killer would",
+                t.task.tid
+            );
+            force_signal(t, SigInfo::kernel(sig::SIGKILL));
+        }
+        Err(e) => {
+            let c = if e == FaultError::MapErr {
+                code::SEGV_MAPERR
+            } else {
+                code::SEGV_ACCERR
+            };
+            force_signal(t, SigInfo::fault(sig::SIGSEGV, c, addr));
+        }
+    }
+}
+
+fn exception(t: &mut TaskCtx, vector: u8, _error_code: u64) {
+    let rip = t.ctx.regs.rip;
+    let info = match vector {
+        0 => SigInfo::fault(sig::SIGFPE, code::FPE_INTDIV, rip),
+        1 | 3 => SigInfo::fault(sig::SIGTRAP, code::TRAP_BRKPT, rip),
+        6 => SigInfo::fault(sig::SIGILL, code::ILL_ILLOPN, rip),
+        16 | 19 => SigInfo::fault(sig::SIGFPE, 0, rip),
+        17 => SigInfo::fault(sig::SIGBUS, code::BUS_ADRERR, 0),
+        _ => SigInfo::kernel(sig::SIGSEGV),
+    };
+    force_signal(t, info);
+}
+
+/// Delivers a synchronous fault signal: if blocked or ignored, it kills
+/// (as Linux's force_sig_info does).
+fn force_signal(t: &mut TaskCtx, info: SigInfo) {
+    let s = info.signo;
+    let act = t.task.action(s);
+    let blocked = t.task.sig.lock().blocked.has(s);
+    if blocked || act.handler == signal::SIG_IGN {
+        let mut h = t.task.handlers.lock();
+        h[(s - 1) as usize] = SigAction::default();
+        drop(h);
+        t.task.sig.lock().blocked.remove(s);
+    }
+    t.task.sig.lock().pending.push(info);
+}
+
+/// Takes the next deliverable signal for the running task.
+fn dequeue(task: &Task) -> Option<SigInfo> {
+    let mut s = task.sig.lock();
+    let blocked = s.blocked;
+    if let Some(i) = s.pending.pop(blocked) {
+        return Some(i);
+    }
+    drop(s);
+    task.tg.shared_pending.lock().pop(blocked)
+}
+
+/// Handles group exit, stops, and pending signals before returning to the
+/// guest. Err when the thread must exit.
+fn deliver_pending(t: &mut TaskCtx) -> Result<(), ()> {
+    loop {
+        if t.task.tg.is_exiting() {
+            return Err(());
+        }
+        if *t.task.tg.stopped.lock() {
+            let guard = t.task.tg.stop_queue.prepare(&*t.task);
+            if *t.task.tg.stopped.lock() && !t.task.tg.is_exiting() {
+                let _ = guard;
+                t.task.waiter.wait(None);
+            }
+            continue;
+        }
+        let Some(info) = dequeue(&t.task) else {
+            break;
+        };
+        let s = info.signo;
+        let act = t.task.action(s);
+        if s == sig::SIGKILL {
+            t.task.tg.start_exit(sig::SIGKILL);
+            return Err(());
+        }
+        match act.handler {
+            signal::SIG_IGN => continue,
+            signal::SIG_DFL => match signal::default_action(s) {
+                DefaultAction::Ignore | DefaultAction::Continue => continue,
+                DefaultAction::Stop => {
+                    process::group_stop(&t.task, s);
+                    continue;
+                }
+                DefaultAction::Terminate | DefaultAction::Core => {
+                    t.task.tg.start_exit(s);
+                    return Err(());
+                }
+            },
+            _ => {
+                if let Some((nr, e)) = t.restart.take() {
+                    let restart = e == Errno::ERESTARTNOINTR
+                        || (e == Errno::ERESTARTSYS && act.flags & sa::RESTART != 0);
+                    if restart {
+                        t.ctx.regs.rip -= 2;
+                        t.ctx.regs.rax = nr;
+                    } else {
+                        t.ctx.regs.rax = Errno::EINTR.to_return();
+                    }
+                }
+                if setup_frame(t, &info, act).is_err() {
+                    // Linux forces SIGSEGV when the frame cannot be written.
+                    t.task.tg.start_exit(sig::SIGSEGV);
+                    return Err(());
+                }
+                return Ok(());
+            }
+        }
+    }
+    // No handler ran: restart an interrupted syscall transparently.
+    if let Some((nr, _)) = t.restart.take() {
+        t.ctx.regs.rip -= 2;
+        t.ctx.regs.rax = nr;
+    }
+    // A sigsuspend whose signal was ignored restores its mask on restart.
+    let mut s = t.task.sig.lock();
+    if let Some(m) = s.saved_mask.take() {
+        s.blocked = m;
+    }
+    Ok(())
+}
+
+/// Builds the x86-64 signal frame and points the context at the handler.
+fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Errno> {
+    let mm = t.mm();
+    let (alt, old_blocked) = {
+        let s = t.task.sig.lock();
+        let old = s.saved_mask.unwrap_or(s.blocked);
+        (s.alt, old)
+    };
+    if act.flags & sa::RESTORER == 0 {
+        return Err(Errno::EFAULT);
+    }
+    let use_alt = act.flags & sa::ONSTACK != 0 && alt.size != 0 && !alt.contains(t.ctx.regs.rsp);
+    let layout = signal::frame_layout(t.ctx.regs.rsp, use_alt.then_some(&alt));
+    let fpu = t.vcpu.save_fpu().map_err(|_| Errno::EFAULT)?;
+    let mut xsave = fpu.to_bytes();
+    let xfeatures = u64::from_le_bytes(xsave[512..520].try_into().expect("8 bytes"));
+    signal::fpstate_markers(&mut xsave, xfeatures);
+    mm.write(layout.fpstate, &xsave)?;
+    mm.write(
+        layout.fpstate + signal::XSAVE_SIZE,
+        &signal::fpstate_magic2(),
+    )?;
+    let fault_addr = if matches!(info.signo, sig::SIGSEGV | sig::SIGBUS) {
+        info.data[0]
+    } else {
+        0
+    };
+    let frame = signal::encode_frame(
+        &t.ctx.regs,
+        act.restorer,
+        old_blocked,
+        alt,
+        info,
+        layout.fpstate,
+        fault_addr,
+    );
+    mm.write(layout.frame, &frame)?;
+    let regs = &mut t.ctx.regs;
+    regs.rip = act.handler;
+    regs.rsp = layout.frame;
+    regs.rdi = info.signo as u64;
+    regs.rsi = layout.frame + signal::INFO_OFFSET;
+    regs.rdx = layout.frame + signal::UC_OFFSET;
+    regs.rax = 0;
+    // Clear TF, DF and AC, as Linux does.
+    regs.rflags &= !(0x100 | 0x400 | 0x40000);
+    {
+        let mut s = t.task.sig.lock();
+        s.saved_mask = None;
+        s.blocked.0 |= act.mask.0;
+        if act.flags & sa::NODEFER == 0 {
+            s.blocked.add(info.signo);
+        }
+        s.blocked = s.blocked.unblockable_removed();
+        if use_alt && alt.flags & signal::SS_AUTODISARM != 0 {
+            s.alt = AltStack::default();
+        }
+    }
+    if act.flags & sa::RESETHAND != 0 {
+        t.task.handlers.lock()[(info.signo - 1) as usize] = SigAction::default();
+    }
+    Ok(())
+}
+
+/// rt_sigreturn: restores the context saved by [`setup_frame`].
+pub fn sigreturn(t: &mut TaskCtx) -> SysResult {
+    let mm = t.mm();
+    let uc_addr = t.ctx.regs.rsp; // the restorer's `ret` popped pretcode
+    let mut uc = vec![0u8; 304];
+    if mm.read(uc_addr, &mut uc).is_err() {
+        t.task.tg.start_exit(sig::SIGSEGV);
+        return Err(SysError::Exited);
+    }
+    let r = signal::decode_ucontext(&uc)?;
+    if r.fpstate != 0 {
+        let mut xsave = vec![0u8; signal::XSAVE_SIZE as usize];
+        if mm.read(r.fpstate, &mut xsave).is_err()
+            || t.vcpu
+                .restore_fpu(&platform::vcpu::FpuState::from_bytes(&xsave))
+                .is_err()
+        {
+            t.task.tg.start_exit(sig::SIGSEGV);
+            return Err(SysError::Exited);
+        }
+    }
+    t.ctx.regs = r.regs;
+    let mut s = t.task.sig.lock();
+    s.blocked = r.blocked.unblockable_removed();
+    if r.alt.flags & signal::SS_ONSTACK == 0 {
+        s.alt = AltStack {
+            sp: r.alt.sp,
+            size: if r.alt.flags & signal::SS_DISABLE != 0 {
+                0
+            } else {
+                r.alt.size
+            },
+            flags: r.alt.flags & signal::SS_AUTODISARM,
+        };
+    }
+    Err(SysError::KeepRegs)
+}
+
+/// The wait status of a death by `signo`.
+pub fn signaled_status(signo: i32) -> i32 {
+    signo & 0x7f
+}
+
+/// The wait status of exit(code).
+pub fn exited_status(code: i32) -> i32 {
+    (code & 0xff) << 8
+}
+
+/// A SIGCHLD-family notification to send to a parent.
+pub fn child_info(exit_signal: i32, pid: i32, status: i32) -> SigInfo {
+    let (c, st) = if status & 0x7f == 0 {
+        (code::CLD_EXITED, (status >> 8) & 0xff)
+    } else {
+        (code::CLD_KILLED, status & 0x7f)
+    };
+    SigInfo::child(exit_signal, c, pid, st)
+}

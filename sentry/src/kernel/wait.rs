@@ -1,0 +1,135 @@
+//! Sleeping and waking: a per-task [`Waiter`], [`WaitQueue`]s that objects
+//! (pipes, child lists, futexes) notify, and the [`Blocker`] interface
+//! through which file operations sleep interruptibly.
+//!
+//! The pattern avoids lost wake-ups: register on the queue first
+//! ([`WaitQueue::prepare`]), then check the condition, then sleep. A
+//! notification that lands between the check and the sleep leaves the
+//! waiter flagged, so the sleep returns at once.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::errno::Errno;
+
+/// What a task sleeps on.
+#[derive(Default)]
+pub struct Waiter {
+    woken: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Waiter {
+    /// Wakes the sleeper (or makes its next sleep return at once).
+    pub fn notify(&self) {
+        *self.woken.lock() = true;
+        self.cv.notify_all();
+    }
+
+    /// Sleeps until notified or `deadline`. Returns false on timeout.
+    pub fn wait(&self, deadline: Option<Instant>) -> bool {
+        let mut woken = self.woken.lock();
+        while !*woken {
+            match deadline {
+                Some(d) => {
+                    if self.cv.wait_until(&mut woken, d).timed_out() {
+                        return std::mem::take(&mut *woken);
+                    }
+                }
+                None => self.cv.wait(&mut woken),
+            }
+        }
+        *woken = false;
+        true
+    }
+}
+
+/// Something that can sleep: a task, seen from file and kernel objects.
+pub trait Blocker {
+    /// The task's waiter.
+    fn waiter(&self) -> &Arc<Waiter>;
+    /// `Err(ERESTARTSYS)` when a signal (or a kill) should interrupt a
+    /// sleep now.
+    fn check_interrupt(&self) -> Result<(), Errno>;
+}
+
+/// A list of sleepers to wake when something changes.
+#[derive(Default)]
+pub struct WaitQueue {
+    waiters: Mutex<Vec<Arc<Waiter>>>,
+}
+
+/// Registration on a queue; [`WaitGuard::sleep`] sleeps.
+pub struct WaitGuard<'a> {
+    blocker: &'a dyn Blocker,
+}
+
+impl WaitQueue {
+    /// Registers `blocker` before it checks its condition.
+    pub fn prepare<'a>(&self, blocker: &'a dyn Blocker) -> WaitGuard<'a> {
+        let w = blocker.waiter();
+        let mut list = self.waiters.lock();
+        if !list.iter().any(|x| Arc::ptr_eq(x, w)) {
+            list.push(Arc::clone(w));
+        }
+        WaitGuard { blocker }
+    }
+
+    /// Wakes every registered sleeper.
+    pub fn notify_all(&self) {
+        let list = std::mem::take(&mut *self.waiters.lock());
+        for w in list {
+            w.notify();
+        }
+    }
+}
+
+impl WaitGuard<'_> {
+    /// Sleeps until a notification, a signal (`Err(ERESTARTSYS)`) or the
+    /// deadline (`Ok(false)`).
+    pub fn sleep(self, deadline: Option<Instant>) -> Result<bool, Errno> {
+        self.blocker.check_interrupt()?;
+        Ok(self.blocker.waiter().wait(deadline))
+    }
+}
+
+/// Sleeps for `deadline` with no queue: only signals wake early.
+pub fn sleep_until(blocker: &dyn Blocker, deadline: Instant) -> Result<(), Errno> {
+    loop {
+        blocker.check_interrupt()?;
+        if Instant::now() >= deadline {
+            return Ok(());
+        }
+        blocker.waiter().wait(Some(deadline));
+    }
+}
+
+/// A one-shot event (vfork completion).
+#[derive(Default)]
+pub struct Completion {
+    done: Mutex<bool>,
+    queue: WaitQueue,
+}
+
+impl Completion {
+    /// Marks it done and wakes the waiter.
+    pub fn complete(&self) {
+        *self.done.lock() = true;
+        self.queue.notify_all();
+    }
+
+    /// Waits until done; signals do not interrupt (a vfork parent sleeps
+    /// uninterruptibly, as in Linux, except for being killed).
+    pub fn wait(&self, blocker: &dyn Blocker, killed: impl Fn() -> bool) {
+        loop {
+            let guard = self.queue.prepare(blocker);
+            if *self.done.lock() || killed() {
+                return;
+            }
+            let _ = guard;
+            blocker.waiter().wait(None);
+        }
+    }
+}

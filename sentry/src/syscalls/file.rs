@@ -1,0 +1,387 @@
+//! Descriptor syscalls: read, write, readv, writev, pread/pwrite (ESPIPE),
+//! lseek, close, dup, dup2, dup3, fcntl, pipe, pipe2, ioctl, fstat,
+//! newfstatat (on descriptors), readlink(at) of /proc/self/exe, poll.
+
+use std::sync::Arc;
+
+use crate::errno::Errno;
+use crate::fs::pipe::new_pipe;
+use crate::fs::{IoctlReply, O_CLOEXEC, O_NONBLOCK, OpenFile};
+use crate::kernel::signal::{SigInfo, code, sig};
+use crate::kernel::task::{SysResult, TaskCtx};
+
+/// Largest single transfer (as Linux's MAX_RW_COUNT).
+const MAX_RW: u64 = 0x7fff_f000;
+const IOV_MAX: u64 = 1024;
+const O_ACCMODE: u32 = 3;
+const O_WRONLY: u32 = 1;
+const O_RDWR: u32 = 2;
+
+fn readable(f: &OpenFile) -> bool {
+    f.status() & O_ACCMODE != O_WRONLY
+}
+
+fn writable(f: &OpenFile) -> bool {
+    matches!(f.status() & O_ACCMODE, O_WRONLY | O_RDWR)
+}
+
+fn epipe(t: &TaskCtx, e: Errno) -> Errno {
+    if e == Errno::EPIPE {
+        t.task.send_signal(SigInfo::from_process(
+            sig::SIGPIPE,
+            code::SI_USER,
+            t.task.tgid(),
+            0,
+        ));
+    }
+    e
+}
+
+/// read(fd, buf, count).
+pub fn read(t: &mut TaskCtx, fd: u64, buf: u64, count: u64) -> SysResult {
+    let file = t.task.files().get(fd as i64)?;
+    if !readable(&file) {
+        return Err(Errno::EBADF.into());
+    }
+    let count = count.min(MAX_RW) as usize;
+    let mm = t.mm();
+    // Check the buffer before blocking, as Linux's access_ok.
+    if buf
+        .checked_add(count as u64)
+        .is_none_or(|e| e > crate::mm::TASK_SIZE)
+    {
+        return Err(Errno::EFAULT.into());
+    }
+    let mut data = vec![0u8; count.min(1 << 20)];
+    let n = file.ops.read(&mut data, file.nonblocking(), &*t.task)?;
+    mm.write(buf, &data[..n])?;
+    Ok(n as u64)
+}
+
+/// write(fd, buf, count).
+pub fn write(t: &mut TaskCtx, fd: u64, buf: u64, count: u64) -> SysResult {
+    let file = t.task.files().get(fd as i64)?;
+    if !writable(&file) {
+        return Err(Errno::EBADF.into());
+    }
+    let count = count.min(MAX_RW) as usize;
+    let mut data = vec![0u8; count];
+    t.mm().read(buf, &mut data)?;
+    let n = file
+        .ops
+        .write(&data, file.nonblocking(), &*t.task)
+        .map_err(|e| epipe(t, e))?;
+    Ok(n as u64)
+}
+
+fn iovecs(t: &TaskCtx, iov: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
+    if cnt > IOV_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let mut raw = vec![0u8; cnt as usize * 16];
+    t.mm().read(iov, &mut raw)?;
+    let mut total: u64 = 0;
+    let mut v = Vec::with_capacity(cnt as usize);
+    for c in raw.chunks_exact(16) {
+        let base = u64::from_le_bytes(c[..8].try_into().expect("8 bytes"));
+        let len = u64::from_le_bytes(c[8..].try_into().expect("8 bytes"));
+        if len > i64::MAX as u64 {
+            return Err(Errno::EINVAL);
+        }
+        total = total.checked_add(len).ok_or(Errno::EINVAL)?;
+        if total > i64::MAX as u64 {
+            return Err(Errno::EINVAL);
+        }
+        v.push((base, len));
+    }
+    Ok(v)
+}
+
+/// readv(fd, iov, iovcnt).
+pub fn readv(t: &mut TaskCtx, fd: u64, iov: u64, cnt: u64) -> SysResult {
+    let file = t.task.files().get(fd as i64)?;
+    if !readable(&file) {
+        return Err(Errno::EBADF.into());
+    }
+    let v = iovecs(t, iov, cnt)?;
+    let total: u64 = v.iter().map(|(_, l)| *l).sum::<u64>().min(MAX_RW);
+    let mut data = vec![0u8; total.min(1 << 20) as usize];
+    let n = file.ops.read(&mut data, file.nonblocking(), &*t.task)?;
+    let mm = t.mm();
+    let mut off = 0;
+    for (base, len) in v {
+        if off >= n {
+            break;
+        }
+        let k = (len as usize).min(n - off);
+        mm.write(base, &data[off..off + k])?;
+        off += k;
+    }
+    Ok(n as u64)
+}
+
+/// writev(fd, iov, iovcnt).
+pub fn writev(t: &mut TaskCtx, fd: u64, iov: u64, cnt: u64) -> SysResult {
+    let file = t.task.files().get(fd as i64)?;
+    if !writable(&file) {
+        return Err(Errno::EBADF.into());
+    }
+    let v = iovecs(t, iov, cnt)?;
+    let mm = t.mm();
+    let mut data = Vec::new();
+    for (base, len) in v {
+        let len = (len as usize).min(MAX_RW as usize - data.len());
+        let start = data.len();
+        data.resize(start + len, 0);
+        mm.read(base, &mut data[start..])?;
+    }
+    if data.is_empty() {
+        return Ok(0);
+    }
+    let n = file
+        .ops
+        .write(&data, file.nonblocking(), &*t.task)
+        .map_err(|e| epipe(t, e))?;
+    Ok(n as u64)
+}
+
+/// lseek and pread/pwrite: nothing seekable exists yet.
+pub fn espipe(t: &mut TaskCtx, fd: u64) -> SysResult {
+    t.task.files().get(fd as i64)?;
+    Err(Errno::ESPIPE.into())
+}
+
+/// close(fd).
+pub fn close(t: &mut TaskCtx, fd: u64) -> SysResult {
+    let f = t.task.files().remove(fd as i64)?;
+    drop(f);
+    Ok(0)
+}
+
+/// dup(fd).
+pub fn dup(t: &mut TaskCtx, fd: u64) -> SysResult {
+    let files = t.task.files();
+    let f = files.get(fd as i64)?;
+    Ok(files.insert(f, false, 0)? as u64)
+}
+
+/// dup2(old, new).
+pub fn dup2(t: &mut TaskCtx, old: u64, new: u64) -> SysResult {
+    let files = t.task.files();
+    let f = files.get(old as i64)?;
+    if old == new {
+        return Ok(new);
+    }
+    let new = i32::try_from(new as i64).map_err(|_| Errno::EBADF)?;
+    let prev = files.insert_at(new, f, false)?;
+    drop(prev);
+    Ok(new as u64)
+}
+
+/// dup3(old, new, flags).
+pub fn dup3(t: &mut TaskCtx, old: u64, new: u64, flags: u64) -> SysResult {
+    if flags & !(O_CLOEXEC as u64) != 0 || old == new {
+        return Err(Errno::EINVAL.into());
+    }
+    let files = t.task.files();
+    let f = files.get(old as i64)?;
+    let new = i32::try_from(new as i64).map_err(|_| Errno::EBADF)?;
+    let prev = files.insert_at(new, f, flags != 0)?;
+    drop(prev);
+    Ok(new as u64)
+}
+
+/// fcntl(fd, cmd, arg).
+pub fn fcntl(t: &mut TaskCtx, fd: u64, cmd: u64, arg: u64) -> SysResult {
+    const F_DUPFD: u64 = 0;
+    const F_GETFD: u64 = 1;
+    const F_SETFD: u64 = 2;
+    const F_GETFL: u64 = 3;
+    const F_SETFL: u64 = 4;
+    const F_DUPFD_CLOEXEC: u64 = 1030;
+    const F_GETPIPE_SZ: u64 = 1032;
+    let files = t.task.files();
+    let f = files.get(fd as i64)?;
+    match cmd {
+        F_DUPFD | F_DUPFD_CLOEXEC => {
+            let min = i32::try_from(arg as i64).map_err(|_| Errno::EINVAL)?;
+            if !(0..crate::fs::NOFILE).contains(&min) {
+                return Err(Errno::EINVAL.into());
+            }
+            Ok(files.insert(f, cmd == F_DUPFD_CLOEXEC, min)? as u64)
+        }
+        F_GETFD => Ok(files.cloexec(fd as i64)? as u64),
+        F_SETFD => {
+            files.set_cloexec(fd as i64, arg & 1 != 0)?;
+            Ok(0)
+        }
+        F_GETFL => Ok(f.status() as u64),
+        F_SETFL => {
+            f.set_status(arg as u32);
+            Ok(0)
+        }
+        F_GETPIPE_SZ => Ok(crate::fs::pipe::PIPE_CAPACITY as u64),
+        _ => Err(Errno::EINVAL.into()),
+    }
+}
+
+/// pipe2(fds, flags).
+pub fn pipe2(t: &mut TaskCtx, fds: u64, flags: u64) -> SysResult {
+    const O_DIRECT: u64 = 0o40000;
+    if flags & !(O_CLOEXEC | O_NONBLOCK) as u64 & !O_DIRECT != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let (r, w) = new_pipe(t.task.kernel.next_ino());
+    let status = (flags as u32) & O_NONBLOCK;
+    let cloexec = flags & O_CLOEXEC as u64 != 0;
+    let files = t.task.files();
+    let rfd = files.insert(OpenFile::new(Box::new(r), status), cloexec, 0)?;
+    let wfd = match files.insert(OpenFile::new(Box::new(w), status | O_WRONLY), cloexec, 0) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = files.remove(rfd as i64);
+            return Err(e.into());
+        }
+    };
+    let mut b = [0u8; 8];
+    b[..4].copy_from_slice(&rfd.to_le_bytes());
+    b[4..].copy_from_slice(&wfd.to_le_bytes());
+    if let Err(e) = t.mm().write(fds, &b) {
+        let _ = files.remove(rfd as i64);
+        let _ = files.remove(wfd as i64);
+        return Err(e.into());
+    }
+    Ok(0)
+}
+
+/// ioctl(fd, request, arg).
+pub fn ioctl(t: &mut TaskCtx, fd: u64, request: u64, arg: u64) -> SysResult {
+    const FIONBIO: u64 = 0x5421;
+    const FIOCLEX: u64 = 0x5451;
+    const FIONCLEX: u64 = 0x5450;
+    let files = t.task.files();
+    let f = files.get(fd as i64)?;
+    match request & 0xffff_ffff {
+        FIOCLEX => {
+            return files
+                .set_cloexec(fd as i64, true)
+                .map(|_| 0)
+                .map_err(Into::into);
+        }
+        FIONCLEX => {
+            return files
+                .set_cloexec(fd as i64, false)
+                .map(|_| 0)
+                .map_err(Into::into);
+        }
+        FIONBIO => {
+            let on = t.mm().read_u32(arg)? != 0;
+            let st = f.status();
+            f.set_status(if on {
+                st | O_NONBLOCK
+            } else {
+                st & !O_NONBLOCK
+            });
+            return Ok(0);
+        }
+        _ => {}
+    }
+    match f.ops.ioctl(request & 0xffff_ffff)? {
+        IoctlReply::Bytes(bytes, ret) => {
+            t.mm().write(arg, &bytes)?;
+            Ok(ret)
+        }
+    }
+}
+
+fn stat_out(t: &TaskCtx, file: &Arc<OpenFile>, addr: u64) -> SysResult {
+    let st = file.ops.stat();
+    t.mm().write(addr, &st.to_bytes(0, 0))?;
+    Ok(0)
+}
+
+/// fstat(fd, statbuf).
+pub fn fstat(t: &mut TaskCtx, fd: u64, buf: u64) -> SysResult {
+    let f = t.task.files().get(fd as i64)?;
+    stat_out(t, &f, buf)
+}
+
+/// newfstatat(dirfd, path, statbuf, flags): only `fstat` through an empty
+/// path with AT_EMPTY_PATH; there is no filesystem yet.
+pub fn newfstatat(t: &mut TaskCtx, dirfd: u64, path: u64, buf: u64, flags: u64) -> SysResult {
+    const AT_EMPTY_PATH: u64 = 0x1000;
+    const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+    const AT_NO_AUTOMOUNT: u64 = 0x800;
+    if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let p = t.mm().read_cstring(path, 4096)?;
+    if p.is_empty() {
+        if flags & AT_EMPTY_PATH == 0 {
+            return Err(Errno::ENOENT.into());
+        }
+        let f = t.task.files().get(dirfd as i32 as i64)?;
+        return stat_out(t, &f, buf);
+    }
+    Err(Errno::ENOENT.into())
+}
+
+/// readlinkat(dirfd, path, buf, size): only /proc/self/exe.
+pub fn readlinkat(t: &mut TaskCtx, _dirfd: u64, path: u64, buf: u64, size: u64) -> SysResult {
+    if (size as i64) <= 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let p = t.mm().read_cstring(path, 4096)?;
+    let me = format!("/proc/{}/exe", t.task.tgid());
+    if p == b"/proc/self/exe" || p == me.as_bytes() || p == b"/proc/thread-self/exe" {
+        let exe = t.task.kernel.exe_path();
+        let n = exe.len().min(size as usize);
+        t.mm().write(buf, &exe[..n])?;
+        return Ok(n as u64);
+    }
+    Err(Errno::ENOENT.into())
+}
+
+/// poll(fds, nfds, timeout_ms).
+pub fn poll(t: &mut TaskCtx, fds: u64, nfds: u64, timeout: u64) -> SysResult {
+    use std::time::{Duration, Instant};
+    if nfds > crate::fs::NOFILE as u64 {
+        return Err(Errno::EINVAL.into());
+    }
+    let mm = t.mm();
+    let mut raw = vec![0u8; nfds as usize * 8];
+    mm.read(fds, &mut raw)?;
+    let timeout = timeout as i32;
+    let deadline = (timeout >= 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
+    loop {
+        let mut ready = 0;
+        let files = t.task.files();
+        for c in raw.chunks_exact_mut(8) {
+            let fd = i32::from_le_bytes(c[..4].try_into().expect("4 bytes"));
+            let events = u16::from_le_bytes(c[4..6].try_into().expect("2 bytes"));
+            let rev = if fd < 0 {
+                0
+            } else {
+                match files.get(fd as i64) {
+                    Ok(f) => f.ops.poll() & (events | 0x18),
+                    Err(_) => 0x20, // POLLNVAL
+                }
+            };
+            c[6..8].copy_from_slice(&rev.to_le_bytes());
+            if rev != 0 {
+                ready += 1;
+            }
+        }
+        if ready > 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+            mm.write(fds, &raw)?;
+            return Ok(ready);
+        }
+        // Readiness changes are not all wired to wait queues yet: poll in
+        // short slices, interruptibly.
+        let slice = Instant::now() + Duration::from_millis(2);
+        let until = deadline.map_or(slice, |d| d.min(slice));
+        if crate::kernel::wait::sleep_until(&*t.task, until).is_err() {
+            return Err(Errno::ERESTARTSYS.into());
+        }
+    }
+}

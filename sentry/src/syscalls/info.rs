@@ -1,0 +1,158 @@
+//! Identity and environment: uname, getrandom, resource limits, CPU
+//! affinity, arch_prctl, user and group ids.
+
+use crate::errno::Errno;
+use crate::kernel::task::{SysResult, TaskCtx};
+
+/// The node name the guest sees.
+pub const NODENAME: &str = "sandbox";
+
+/// uname(buf).
+pub fn uname(t: &mut TaskCtx, buf: u64) -> SysResult {
+    let mut b = [0u8; 65 * 6];
+    let fields = [
+        "Linux",
+        NODENAME,
+        "6.18.0-sentry",
+        "#1 SMP",
+        "x86_64",
+        "(none)",
+    ];
+    for (i, f) in fields.iter().enumerate() {
+        b[i * 65..i * 65 + f.len()].copy_from_slice(f.as_bytes());
+    }
+    t.mm().write(buf, &b)?;
+    Ok(0)
+}
+
+/// getrandom(buf, len, flags).
+pub fn getrandom(t: &mut TaskCtx, buf: u64, len: u64, flags: u64) -> SysResult {
+    const GRND_NONBLOCK: u64 = 1;
+    const GRND_RANDOM: u64 = 2;
+    const GRND_INSECURE: u64 = 4;
+    if flags & !(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) != 0
+        || flags & (GRND_RANDOM | GRND_INSECURE) == GRND_RANDOM | GRND_INSECURE
+    {
+        return Err(Errno::EINVAL.into());
+    }
+    let len = len.min(32 << 20) as usize;
+    let mut data = vec![0u8; len];
+    if !platform::host::random(&mut data) {
+        return Err(Errno::EIO.into());
+    }
+    t.mm().write(buf, &data)?;
+    Ok(len as u64)
+}
+
+const RLIM_INFINITY: u64 = u64::MAX;
+
+/// The limits the sandbox reports (soft, hard).
+fn limit(resource: u64) -> Option<(u64, u64)> {
+    Some(match resource {
+        0 | 1 | 4 | 5 | 9 | 10 => (RLIM_INFINITY, RLIM_INFINITY), // CPU FSIZE CORE? RSS AS LOCKS
+        2 => (RLIM_INFINITY, RLIM_INFINITY),                      // DATA
+        3 => (8 << 20, RLIM_INFINITY),                            // STACK
+        6 => (63_704, 63_704),                                    // NPROC
+        7 => (crate::fs::NOFILE as u64, crate::fs::NOFILE as u64), // NOFILE
+        8 => (8 << 20, 8 << 20),                                  // MEMLOCK
+        11 => (63_704, 63_704),                                   // SIGPENDING
+        12 => (819_200, 819_200),                                 // MSGQUEUE
+        13 | 14 | 15 => (0, 0),                                   // NICE RTPRIO RTTIME
+        _ => return None,
+    })
+}
+
+fn write_limit(t: &TaskCtx, addr: u64, (cur, max): (u64, u64)) -> Result<(), Errno> {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&cur.to_le_bytes());
+    b[8..].copy_from_slice(&max.to_le_bytes());
+    t.mm().write(addr, &b)
+}
+
+/// prlimit64(pid, resource, new, old).
+pub fn prlimit64(t: &mut TaskCtx, pid: u64, resource: u64, new: u64, old: u64) -> SysResult {
+    let l = limit(resource).ok_or(Errno::EINVAL)?;
+    if pid != 0 && !t.task.kernel.table.lock().procs.contains_key(&(pid as i32)) {
+        return Err(Errno::ESRCH.into());
+    }
+    if new != 0 {
+        let mut b = [0u8; 16];
+        t.mm().read(new, &mut b)?;
+        let cur = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
+        let max = u64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
+        if cur > max {
+            return Err(Errno::EINVAL.into());
+        }
+        // Limits are reported, not enforced, beyond the memory cap.
+    }
+    if old != 0 {
+        write_limit(t, old, l)?;
+    }
+    Ok(0)
+}
+
+/// getrlimit(resource, rlim).
+pub fn getrlimit(t: &mut TaskCtx, resource: u64, rlim: u64) -> SysResult {
+    let l = limit(resource).ok_or(Errno::EINVAL)?;
+    write_limit(t, rlim, l)?;
+    Ok(0)
+}
+
+/// sched_getaffinity(pid, len, mask).
+pub fn sched_getaffinity(t: &mut TaskCtx, pid: u64, len: u64, mask: u64) -> SysResult {
+    if pid != 0 && !t.task.kernel.table.lock().tasks.contains_key(&(pid as i32)) {
+        return Err(Errno::ESRCH.into());
+    }
+    if len < 8 || len % 8 != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(64);
+    let bits: u64 = if cpus == 64 {
+        u64::MAX
+    } else {
+        (1 << cpus) - 1
+    };
+    t.mm().write(mask, &bits.to_le_bytes())?;
+    Ok(8)
+}
+
+/// arch_prctl(code, addr).
+pub fn arch_prctl(t: &mut TaskCtx, code: u64, addr: u64) -> SysResult {
+    const ARCH_SET_GS: u64 = 0x1001;
+    const ARCH_SET_FS: u64 = 0x1002;
+    const ARCH_GET_FS: u64 = 0x1003;
+    const ARCH_GET_GS: u64 = 0x1004;
+    match code {
+        ARCH_SET_FS | ARCH_SET_GS => {
+            if addr >= crate::mm::TASK_SIZE {
+                return Err(Errno::EPERM.into());
+            }
+            if code == ARCH_SET_FS {
+                t.ctx.fs_base = addr;
+            } else {
+                t.ctx.gs_base = addr;
+            }
+            Ok(0)
+        }
+        ARCH_GET_FS => {
+            t.mm().write_u64(addr, t.ctx.fs_base)?;
+            Ok(0)
+        }
+        ARCH_GET_GS => {
+            t.mm().write_u64(addr, t.ctx.gs_base)?;
+            Ok(0)
+        }
+        _ => Err(Errno::EINVAL.into()),
+    }
+}
+
+/// getcwd(buf, size): the sandbox's working directory is `/`.
+pub fn getcwd(t: &mut TaskCtx, buf: u64, size: u64) -> SysResult {
+    if size < 2 {
+        return Err(Errno::ERANGE.into());
+    }
+    t.mm().write(buf, b"/\0")?;
+    Ok(2)
+}

@@ -1,0 +1,197 @@
+//! The syscall table: one dispatcher from number to handler, a support
+//! level for every number (what `COVERAGE.md` is generated from), and
+//! ENOSYS, logged once, for everything else. One file per family.
+
+pub mod file;
+pub mod futex;
+pub mod info;
+pub mod mm;
+pub mod numbers;
+pub mod process;
+pub mod signal;
+pub mod time;
+pub mod trace;
+
+use numbers::nr::*;
+
+use crate::errno::Errno;
+use crate::kernel::task::{self, SysResult, TaskCtx};
+
+/// How fully a syscall is implemented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Support {
+    /// As Linux does it.
+    Full,
+    /// Works for what programs commonly do; the note says what is missing.
+    Partial(&'static str),
+    /// Returns ENOSYS.
+    Unimplemented,
+}
+
+/// The support level of syscall `nr`.
+pub fn support(nr: u64) -> Support {
+    use Support::*;
+    match nr {
+        READ | WRITE | READV | WRITEV | CLOSE | DUP | DUP2 | DUP3 | PIPE | PIPE2 | EXIT
+        | EXIT_GROUP | BRK | MUNMAP | MPROTECT | GETPID | GETTID | GETPPID | GETUID | GETEUID
+        | GETGID | GETEGID | SET_TID_ADDRESS | UNAME | GETRANDOM | CLOCK_GETTIME | GETTIMEOFDAY
+        | TIME | CLOCK_GETRES | NANOSLEEP | KILL | TKILL | TGKILL | RT_SIGPROCMASK
+        | RT_SIGPENDING | RT_SIGSUSPEND | RT_SIGRETURN | SIGALTSTACK | PAUSE | ALARM | FORK
+        | VFORK | WAIT4 | GETPGID | SETPGID | GETPGRP | SETSID | GETSID | SCHED_YIELD
+        | ARCH_PRCTL | RT_SIGACTION | CLOCK_NANOSLEEP => Full,
+        MMAP => Partial("anonymous memory only; file mappings return ENODEV"),
+        MREMAP => Partial("no MREMAP_DONTUNMAP"),
+        MADVISE => Partial(
+            "advice other than DONTNEED/FREE/REMOVE/[DO|DONT]FORK/[WIPE|KEEP]ONFORK is accepted and ignored",
+        ),
+        CLONE | CLONE3 => {
+            Partial("no CLONE_PIDFD yet; namespaces give EPERM, CLONE_INTO_CGROUP EBADF")
+        }
+        WAITID => Partial("no P_PIDFD yet"),
+        FCNTL => Partial("descriptor and status flags only; no locks"),
+        IOCTL => Partial("TCGETS/TIOCGWINSZ on the standard streams, FIONBIO, FIOCLEX"),
+        FSTAT | NEWFSTATAT => Partial("descriptors only: there is no filesystem yet"),
+        READLINK | READLINKAT => Partial("/proc/self/exe only"),
+        LSEEK | PREAD64 | PWRITE64 => Partial("nothing is seekable yet: ESPIPE"),
+        POLL => Partial("polls in 2 ms slices"),
+        FUTEX => Partial("WAIT, WAKE and their BITSET forms; wakes all waiters"),
+        SET_ROBUST_LIST => Partial("the list is recorded, not walked at thread death"),
+        RT_SIGQUEUEINFO | RT_TGSIGQUEUEINFO => Full,
+        PRCTL => Partial("PDEATHSIG, CHILD_SUBREAPER, NAME, DUMPABLE, NO_NEW_PRIVS"),
+        PRLIMIT64 | GETRLIMIT => Partial("limits are reported, not enforced (except memory)"),
+        SCHED_GETAFFINITY => Full,
+        GETCWD => Partial("the working directory is always /"),
+        RSEQ => Partial("ENOSYS, which libc accepts"),
+        _ => Unimplemented,
+    }
+}
+
+/// Runs syscall `nr` for the task.
+pub fn dispatch(t: &mut TaskCtx, nr: u64, a: [u64; 6]) -> SysResult {
+    match nr {
+        READ => file::read(t, a[0], a[1], a[2]),
+        WRITE => file::write(t, a[0], a[1], a[2]),
+        READV => file::readv(t, a[0], a[1], a[2]),
+        WRITEV => file::writev(t, a[0], a[1], a[2]),
+        PREAD64 | PWRITE64 | LSEEK => file::espipe(t, a[0]),
+        CLOSE => file::close(t, a[0]),
+        DUP => file::dup(t, a[0]),
+        DUP2 => file::dup2(t, a[0], a[1]),
+        DUP3 => file::dup3(t, a[0], a[1], a[2]),
+        FCNTL => file::fcntl(t, a[0], a[1], a[2]),
+        PIPE => file::pipe2(t, a[0], 0),
+        PIPE2 => file::pipe2(t, a[0], a[1]),
+        IOCTL => file::ioctl(t, a[0], a[1], a[2]),
+        FSTAT => file::fstat(t, a[0], a[1]),
+        NEWFSTATAT => file::newfstatat(t, a[0], a[1], a[2], a[3]),
+        READLINK => file::readlinkat(t, -100i64 as u64, a[0], a[1], a[2]),
+        READLINKAT => file::readlinkat(t, a[0], a[1], a[2], a[3]),
+        POLL => file::poll(t, a[0], a[1], a[2]),
+
+        BRK => mm::brk(t, a[0]),
+        MMAP => mm::mmap(t, a),
+        MUNMAP => mm::munmap(t, a[0], a[1]),
+        MPROTECT => mm::mprotect(t, a[0], a[1], a[2]),
+        MREMAP => mm::mremap(t, a),
+        MADVISE => mm::madvise(t, a[0], a[1], a[2]),
+
+        EXIT => process::exit(t, a[0]),
+        EXIT_GROUP => process::exit_group(t, a[0]),
+        GETPID => Ok(t.task.tgid() as u64),
+        GETTID => Ok(t.task.tid as u64),
+        GETPPID => process::getppid(t),
+        GETUID | GETEUID | GETGID | GETEGID => Ok(0),
+        GETPGID => process::getpgid(t, a[0]),
+        GETPGRP => process::getpgid(t, 0),
+        SETPGID => process::setpgid(t, a[0], a[1]),
+        SETSID => process::setsid(t),
+        GETSID => process::getsid(t, a[0]),
+        FORK => process::fork(t),
+        VFORK => process::vfork(t),
+        CLONE => process::clone(t, a),
+        CLONE3 => process::clone3(t, a[0], a[1]),
+        WAIT4 => process::wait4(t, a[0], a[1], a[2], a[3]),
+        WAITID => process::waitid(t, a[0], a[1], a[2], a[3], a[4]),
+        SET_TID_ADDRESS => process::set_tid_address(t, a[0]),
+        SET_ROBUST_LIST => process::set_robust_list(t, a[0], a[1]),
+        PRCTL => process::prctl(t, a[0], a[1]),
+        FUTEX => futex::sys_futex(t, a),
+        SCHED_YIELD => {
+            std::thread::yield_now();
+            Ok(0)
+        }
+
+        RT_SIGACTION => signal::rt_sigaction(t, a[0], a[1], a[2], a[3]),
+        RT_SIGPROCMASK => signal::rt_sigprocmask(t, a[0], a[1], a[2], a[3]),
+        RT_SIGPENDING => signal::rt_sigpending(t, a[0], a[1]),
+        RT_SIGSUSPEND => signal::rt_sigsuspend(t, a[0], a[1]),
+        RT_SIGRETURN => task::sigreturn(t),
+        SIGALTSTACK => signal::sigaltstack(t, a[0], a[1]),
+        PAUSE => signal::pause(t),
+        KILL => signal::kill(t, a[0], a[1]),
+        TKILL => signal::tkill(t, a[0], a[1]),
+        TGKILL => signal::tgkill(t, a[0], a[1], a[2]),
+        RT_SIGQUEUEINFO => signal::rt_sigqueueinfo(t, a[0], a[1], a[2]),
+        RT_TGSIGQUEUEINFO => signal::rt_tgsigqueueinfo(t, a[0], a[1], a[2], a[3]),
+
+        CLOCK_GETTIME => time::clock_gettime(t, a[0], a[1]),
+        CLOCK_GETRES => time::clock_getres(t, a[0], a[1]),
+        GETTIMEOFDAY => time::gettimeofday(t, a[0], a[1]),
+        TIME => time::time(t, a[0]),
+        NANOSLEEP => time::nanosleep(t, a[0], a[1]),
+        CLOCK_NANOSLEEP => time::clock_nanosleep(t, a[0], a[1], a[2], a[3]),
+        ALARM => time::alarm(t, a[0]),
+
+        UNAME => info::uname(t, a[0]),
+        GETRANDOM => info::getrandom(t, a[0], a[1], a[2]),
+        PRLIMIT64 => info::prlimit64(t, a[0], a[1], a[2], a[3]),
+        GETRLIMIT => info::getrlimit(t, a[0], a[1]),
+        SCHED_GETAFFINITY => info::sched_getaffinity(t, a[0], a[1], a[2]),
+        ARCH_PRCTL => info::arch_prctl(t, a[0], a[1]),
+        GETCWD => info::getcwd(t, a[0], a[1]),
+        RSEQ => Err(Errno::ENOSYS.into()),
+
+        _ => {
+            t.task.kernel.log_once(nr, || {
+                format!("unknown syscall {} ({nr}): returning ENOSYS", name(nr))
+            });
+            Err(Errno::ENOSYS.into())
+        }
+    }
+}
+
+/// The name of syscall `nr`.
+pub fn name(nr: u64) -> &'static str {
+    numbers::NAMES
+        .get(nr as usize)
+        .copied()
+        .flatten()
+        .unwrap_or("unknown")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_supported_syscall_has_a_name() {
+        for nr in 0..=numbers::MAX_SYSCALL as u64 + 100 {
+            if support(nr) != Support::Unimplemented {
+                assert_ne!(name(nr), "unknown", "syscall {nr} is supported but unnamed");
+            }
+        }
+    }
+
+    #[test]
+    fn the_table_knows_the_common_numbers() {
+        assert_eq!(name(0), "read");
+        assert_eq!(name(57), "fork");
+        assert_eq!(name(435), "clone3");
+        assert_eq!(name(100_000), "unknown");
+        assert_eq!(
+            support(435),
+            Support::Partial("no CLONE_PIDFD yet; namespaces give EPERM, CLONE_INTO_CGROUP EBADF")
+        );
+        assert_eq!(support(1000), Support::Unimplemented);
+    }
+}

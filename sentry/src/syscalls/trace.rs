@@ -1,0 +1,108 @@
+//! `--strace`: one line per syscall on stderr, strace-like: the pid, the
+//! name, decoded arguments, and the result or the errno's name.
+
+use crate::errno::Errno;
+use crate::kernel::task::{SysError, SysResult, TaskCtx};
+
+use super::numbers::nr::*;
+
+fn quoted(t: &TaskCtx, addr: u64, len: u64) -> String {
+    let n = len.min(32) as usize;
+    let mut buf = vec![0u8; n];
+    if t.mm().read(addr, &mut buf).is_err() {
+        return format!("{addr:#x}");
+    }
+    let mut s = String::from("\"");
+    for b in &buf {
+        match b {
+            b'\n' => s.push_str("\\n"),
+            b'\t' => s.push_str("\\t"),
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(*b as char),
+            _ => s.push_str(&format!("\\{b:o}")),
+        }
+    }
+    s.push('"');
+    if len as usize > n {
+        s.push_str("...");
+    }
+    s
+}
+
+fn cstring(t: &TaskCtx, addr: u64) -> String {
+    match t.mm().read_cstring(addr, 256) {
+        Ok(b) => format!("{:?}", String::from_utf8_lossy(&b)),
+        Err(_) => format!("{addr:#x}"),
+    }
+}
+
+/// Formats the call before it runs (the buffer of a write is shown then).
+pub fn enter(t: &TaskCtx, nr: u64, a: [u64; 6]) -> String {
+    let name = super::name(nr);
+    let args = match nr {
+        WRITE => format!("{}, {}, {}", a[0] as i32, quoted(t, a[1], a[2]), a[2]),
+        READ => format!("{}, {:#x}, {}", a[0] as i32, a[1], a[2]),
+        CLOSE | DUP | EXIT | EXIT_GROUP => format!("{}", a[0] as i64),
+        READLINK | READLINKAT => {
+            let p = if nr == READLINK { a[0] } else { a[1] };
+            cstring(t, p)
+        }
+        MMAP => format!(
+            "{:#x}, {}, {:#x}, {:#x}, {}, {:#x}",
+            a[0], a[1], a[2], a[3], a[4] as i32, a[5]
+        ),
+        KILL | TKILL => format!(
+            "{}, {}",
+            a[0] as i32,
+            crate::kernel::signal::name(a[1] as i32)
+        ),
+        WAIT4 => format!("{}, {:#x}, {:#x}, {:#x}", a[0] as i32, a[1], a[2], a[3]),
+        _ => {
+            let n = match nr {
+                GETPID | GETTID | GETPPID | FORK | VFORK | GETUID | GETEUID | GETGID | GETEGID
+                | PAUSE | SETSID | SCHED_YIELD => 0,
+                _ => 6,
+            };
+            a[..n]
+                .iter()
+                .map(|v| {
+                    if *v < 4096 {
+                        format!("{v}")
+                    } else {
+                        format!("{v:#x}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    format!("[pid {}] {name}({args})", t.task.tid)
+}
+
+/// Prints the line with the result.
+pub fn exit(t: &TaskCtx, nr: u64, a: [u64; 6], line: String, r: &SysResult) {
+    let res = match r {
+        Ok(v) => match nr {
+            READ if (*v as i64) > 0 => format!("{v} {}", quoted(t, a[1], *v)),
+            MMAP | BRK => format!("{v:#x}"),
+            _ => format!("{}", *v as i64),
+        },
+        Err(SysError::Errno(e)) => {
+            let e = if matches!(e.0, 512..=516) {
+                Errno::EINTR
+            } else {
+                *e
+            };
+            format!(
+                "-1 {} ({})",
+                e.name(),
+                std::io::Error::from_raw_os_error(e.0)
+            )
+            .replace(&format!(" (os error {})", e.0), "")
+        }
+        Err(SysError::KeepRegs) => "?".into(),
+        Err(SysError::Exited) => "?".into(),
+    };
+    eprintln!("{line} = {res}");
+}

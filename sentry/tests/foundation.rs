@@ -1,0 +1,256 @@
+//! Foundation (issue A) tests: each guest runs natively and inside the
+//! sentry, and stdout and exit status must be identical; plus CLI behaviour
+//! (exact output of `sentry run`, environment, error reporting).
+
+#[macro_use]
+mod common;
+
+use common::{
+    Libc, Outcome, assert_same_expect, assert_same_expect_path, guest_path_env, run_sentry,
+    scratch_dir,
+};
+use std::path::Path;
+
+differential! {
+    hello: [], 0;
+    malloc64: [], 0;
+    misc: [], 0;
+    segv: [], 139;
+}
+
+fn both(test: impl Fn(Libc)) {
+    // Separate #[test]s per libc would be nicer, but keep the list short.
+    for libc in Libc::ALL {
+        test(libc);
+    }
+}
+
+mod args {
+    use super::common::{Libc, assert_same_expect};
+
+    const ARGS: &[&str] = &[
+        "one",
+        "",
+        "two words",
+        "--strace",
+        "-x",
+        "--",
+        "--env=X=1",
+        "ünïcödé ✓",
+    ];
+
+    #[test]
+    fn glibc_no_args() {
+        assert_same_expect("args", Libc::Glibc, &[], b"", 0);
+    }
+
+    #[test]
+    fn musl_no_args() {
+        assert_same_expect("args", Libc::Musl, &[], b"", 0);
+    }
+
+    #[test]
+    fn glibc() {
+        let out = assert_same_expect("args", Libc::Glibc, ARGS, b"", 0);
+        assert!(out.stdout_str().contains("argv[6]=--\n"));
+    }
+
+    #[test]
+    fn musl() {
+        assert_same_expect("args", Libc::Musl, ARGS, b"", 0);
+    }
+}
+
+#[test]
+fn exit_codes() {
+    both(|libc| {
+        for (arg, code) in [
+            ("0", 0),
+            ("1", 1),
+            ("42", 42),
+            ("255", 255),
+            ("256", 0),
+            ("-1", 255),
+        ] {
+            assert_same_expect("exitcode", libc, &[arg], b"", code);
+        }
+    });
+}
+
+/// A few hundred KiB of every byte value, not a multiple of 4 KiB.
+fn cat_input() -> Vec<u8> {
+    let mut x: u32 = 0x1234_5678;
+    (0..300 * 1024 + 123)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn cat_copies_stdin() {
+    let input = cat_input();
+    both(|libc| {
+        let out = assert_same_expect("cat", libc, &[], &input, 0);
+        assert!(
+            out.stdout == input,
+            "cat ({libc}) did not copy stdin verbatim"
+        );
+        let out = assert_same_expect("cat", libc, &[], b"", 0);
+        assert!(out.stdout.is_empty());
+    });
+}
+
+#[test]
+fn asm_hello() {
+    let path = testdata::asm_guest("asm_hello");
+    let out = assert_same_expect_path("asm_hello", &path, &[], b"", 7);
+    assert_eq!(out.stdout, b"hello from asm\n");
+}
+
+#[test]
+fn hello_static_pie() {
+    let path = testdata::guest("hello-pie", Libc::Glibc);
+    let out = assert_same_expect_path("hello-pie (glibc static-pie)", &path, &[], b"", 0);
+    assert_eq!(out.stdout, b"hello\n");
+}
+
+// ---------------------------------------------------------------- CLI ---
+
+fn sentry_run(args: &[&str]) -> Outcome {
+    let mut argv = vec!["run"];
+    argv.extend_from_slice(args);
+    run_sentry(&argv, b"")
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("guest paths are UTF-8")
+}
+
+#[test]
+fn sentry_run_hello_exact_output() {
+    for libc in Libc::ALL {
+        let path = testdata::guest("hello", libc);
+        let out = sentry_run(&[path_str(&path)]);
+        assert_eq!(out.killed_by, None, "sentry crashed: {}", out.stderr_str());
+        assert_eq!(
+            out.stdout_str(),
+            "hello\n",
+            "stdout of `sentry run {}` (stderr: {})",
+            path.display(),
+            out.stderr_str()
+        );
+        assert_eq!(out.status, 0, "stderr: {}", out.stderr_str());
+    }
+}
+
+#[test]
+fn default_environment_is_just_path() {
+    for libc in Libc::ALL {
+        let path = testdata::guest("args", libc);
+        let p = path_str(&path);
+        let out = sentry_run(&[p]);
+        let want = format!(
+            "argc=1\nargv[0]={p}\nenvp[0]=PATH={}\nenvc=1\n",
+            guest_path_env()
+        );
+        assert_eq!(out.stdout_str(), want, "stderr: {}", out.stderr_str());
+        assert_eq!(out.status, 0);
+    }
+}
+
+#[test]
+fn env_flag_adds_variables() {
+    let path = testdata::guest("args", Libc::Musl);
+    let out = sentry_run(&[
+        "--env",
+        "FOO=bar",
+        "--env",
+        "EMPTY=",
+        "--",
+        path_str(&path),
+        "x",
+    ]);
+    let text = out.stdout_str();
+    assert_eq!(out.status, 0, "stderr: {}", out.stderr_str());
+    let env: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once("]=").filter(|_| l.starts_with("envp[")))
+        .map(|(_, v)| v)
+        .collect();
+    assert!(env.contains(&"FOO=bar"), "guest env: {env:?}");
+    assert!(env.contains(&"EMPTY="), "guest env: {env:?}");
+    assert!(
+        env.iter().any(|v| v.starts_with("PATH=")),
+        "guest env: {env:?}"
+    );
+    assert_eq!(env.len(), 3, "guest env: {env:?}");
+    assert!(text.contains("argv[1]=x\n"), "{text}");
+}
+
+#[test]
+fn strace_goes_to_stderr() {
+    let path = testdata::guest("hello", Libc::Glibc);
+    let out = sentry_run(&["--strace", "--", path_str(&path)]);
+    assert_eq!(out.stdout_str(), "hello\n", "stderr: {}", out.stderr_str());
+    assert_eq!(out.status, 0);
+    assert!(
+        out.stderr_str().contains("write"),
+        "--strace should log the write syscall on stderr, got:\n{}",
+        out.stderr_str()
+    );
+}
+
+/// The sentry must refuse `args` with a non-zero status and a message on
+/// stderr, without crashing or panicking. Returns the stderr text.
+fn expect_cli_error(args: &[&str]) -> String {
+    let out = sentry_run(args);
+    let err = out.stderr_str();
+    assert_eq!(out.killed_by, None, "sentry crashed on {args:?}: {err}");
+    assert_ne!(out.status, 0, "sentry {args:?} should fail; stderr: {err}");
+    assert!(
+        out.stdout.is_empty(),
+        "unexpected stdout: {}",
+        out.stdout_str()
+    );
+    assert!(!err.trim().is_empty(), "sentry {args:?} failed silently");
+    assert!(
+        !err.contains("panicked"),
+        "sentry {args:?} panicked instead of reporting an error:\n{err}"
+    );
+    err
+}
+
+#[test]
+fn missing_program_is_an_error() {
+    expect_cli_error(&["--", "/nonexistent/definitely/not/here"]);
+}
+
+#[test]
+fn non_elf_program_is_an_error() {
+    let file = scratch_dir("non_elf_program_is_an_error").join("not-elf");
+    std::fs::write(&file, "this is plain text, not an ELF file\n").expect("write temp file");
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    expect_cli_error(&["--", path_str(&file)]);
+}
+
+#[test]
+fn dynamic_program_is_rejected() {
+    let dynamic = Path::new("/bin/true");
+    assert!(dynamic.exists(), "/bin/true is needed for this test");
+    let err = expect_cli_error(&["--", "/bin/true"]);
+    let trimmed = err.trim_end();
+    assert_eq!(
+        trimmed.lines().count(),
+        1,
+        "expected a one-line error for a dynamically linked program, got:\n{err}"
+    );
+    assert!(
+        trimmed.to_lowercase().contains("static"),
+        "the error should say only static programs are supported, got: {err}"
+    );
+}

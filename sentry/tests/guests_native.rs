@@ -1,0 +1,125 @@
+//! Sanity checks of the guests themselves, without the sentry: every guest
+//! runs natively twice per libc, must produce identical output both times
+//! (no pids, addresses or times leak into it) and exit with its expected
+//! status. These pass regardless of the state of the sentry, so a failure
+//! here is a broken guest (or a host whose kernel behaves differently).
+
+mod common;
+
+use common::{Libc, Outcome, run_native};
+use std::path::Path;
+
+/// (guest, args, stdin, expected native status). Must list every C guest.
+const CASES: &[(&str, &[&str], &[u8], i32)] = &[
+    ("args", &["a", "", "b c"], b"", 0),
+    ("cat", &[], b"some input\nmore input\n", 0),
+    ("exit_signal", &[], b"", 0),
+    ("exitcode", &["42"], b"", 42),
+    ("exitcodes", &[], b"", 0),
+    ("fork_8mib", &[], b"", 0),
+    ("fork_cow", &[], b"", 0),
+    ("hello", &[], b"", 0),
+    ("madv_fork", &[], b"", 0),
+    ("malloc64", &[], b"", 0),
+    ("many_forks", &[], b"", 0),
+    ("misc", &[], b"", 0),
+    ("pgrp", &[], b"", 0),
+    ("pipes", &[], b"", 0),
+    ("reparent", &[], b"", 0),
+    ("segv", &[], b"", 139),
+    ("sleep_alarm", &[], b"", 0),
+    ("vfork", &[], b"", 0),
+    ("wait_opts", &[], b"", 0),
+];
+
+fn twice(label: &str, path: &Path, args: &[&str], stdin: &[u8], status: i32) -> Outcome {
+    let a = run_native(path, args, stdin);
+    let b = run_native(path, args, stdin);
+    assert_eq!(
+        a.status,
+        status,
+        "{label}: exited {} instead of {status}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        a.status,
+        a.stdout_str(),
+        a.stderr_str()
+    );
+    assert_eq!(
+        a.stdout_str(),
+        b.stdout_str(),
+        "{label}: output differs between two native runs"
+    );
+    assert_eq!(a.status, b.status, "{label}: status differs between runs");
+    a
+}
+
+#[test]
+fn every_guest_is_listed() {
+    let listed: Vec<&str> = CASES.iter().map(|c| c.0).collect();
+    for name in testdata::all_c_guests() {
+        assert!(
+            listed.contains(name),
+            "guest {name} is missing from CASES in {}",
+            file!()
+        );
+    }
+}
+
+fn all(libc: Libc) {
+    for &(name, args, stdin, status) in CASES {
+        let path = testdata::guest(name, libc);
+        twice(&format!("{name} ({libc})"), &path, args, stdin, status);
+    }
+}
+
+#[test]
+fn glibc_guests_are_deterministic() {
+    all(Libc::Glibc);
+}
+
+#[test]
+fn musl_guests_are_deterministic() {
+    all(Libc::Musl);
+}
+
+#[test]
+fn glibc_and_musl_agree() {
+    // Same source, same output: libc differences are worth knowing about.
+    for &(name, args, stdin, _) in CASES {
+        if name == "args" {
+            continue; // argv[0] is the path, which names the libc
+        }
+        let g = run_native(&testdata::guest(name, Libc::Glibc), args, stdin);
+        let m = run_native(&testdata::guest(name, Libc::Musl), args, stdin);
+        assert_eq!(
+            g.stdout_str(),
+            m.stdout_str(),
+            "{name}: glibc vs musl output"
+        );
+        assert_eq!(g.status, m.status, "{name}: glibc vs musl status");
+    }
+}
+
+#[test]
+fn special_builds() {
+    let out = twice(
+        "hello-pie",
+        &testdata::guest("hello-pie", Libc::Glibc),
+        &[],
+        b"",
+        0,
+    );
+    assert_eq!(out.stdout, b"hello\n");
+    for name in testdata::all_asm_guests() {
+        let path = testdata::asm_guest(name);
+        let out = twice(
+            name,
+            &path,
+            &[],
+            b"",
+            if *name == "asm_hello" { 7 } else { 0 },
+        );
+        if *name == "asm_hello" {
+            assert_eq!(out.stdout, b"hello from asm\n");
+        }
+    }
+}

@@ -5,22 +5,28 @@
 //!
 //! On this host KVM shadows the guest's page tables and never sees the
 //! host's edits to a present entry (KVM-NOTES.md, fact 4). What is seen:
-//! not-present → present (KVM walks again on the fault), read-only →
-//! writable in place, a frame change together with read-only → writable
-//! when the guest faulted writing that page, and *any* edit of a leaf table
-//! once the path above it (PML4, PDPT, PD) consists of frames KVM has never
-//! shadowed. So leaf entries are always edited in place; an edit that
-//! removes or restricts a translation marks the tables stale, and
-//! [`PageTables::commit`] then copies every upper-level table of the lower
-//! half into fresh frames and gives a new root for CR3. The old upper-level
-//! frames are quarantined until the machine drops all shadows.
+//! not-present → present (KVM walks the guest tables again on the fault),
+//! read-only → writable in place, and a frame change together with
+//! read-only → writable when the guest faulted writing that page: all of
+//! these reach KVM through a fault, whose walk reads guest memory afresh.
+//! A downgrade (present → not present, writable → read-only, a frame swap)
+//! raises no fault, so it must reach the guest through tables KVM holds no
+//! shadow of: leaf entries are edited in place, the leaf table is marked
+//! stale, and [`PageTables::commit`] copies every upper-level table of the
+//! lower half *and every stale leaf table* into fresh frames and gives a new
+//! root for CR3. Measured here: KVM does not re-read a leaf table it already
+//! shadows when a fresh parent links it (the regression test
+//! `unmapped_frame_reused_as_table_is_not_visible` fails without the leaf
+//! copy). Retired table frames are quarantined until the machine drops all
+//! shadows ([`Machine::zap`]), so a "fresh" frame is never one KVM shadows.
 //!
 //! The caller must make sure no vCPU still runs on the old root when it
 //! commits (threads sharing the address space are kicked out first).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::memory::{FrameKind, PAGE_SIZE};
+use crate::memory::PAGE_SIZE;
 use crate::x86_64::layout::USER_VA_END;
 use crate::{Error, Machine, Result};
 
@@ -111,7 +117,8 @@ fn index(va: u64, level: u32) -> usize {
 pub struct PageTables {
     machine: Arc<Machine>,
     root: u64,
-    stale: bool,
+    /// Leaf tables with a downgraded entry since the last commit.
+    stale_pts: BTreeSet<u64>,
 }
 
 impl PageTables {
@@ -123,7 +130,7 @@ impl PageTables {
         Ok(Self {
             machine,
             root,
-            stale: false,
+            stale_pts: BTreeSet::new(),
         })
     }
 
@@ -139,7 +146,7 @@ impl PageTables {
 
     /// Whether a downgrade is waiting for [`PageTables::commit`].
     pub fn is_stale(&self) -> bool {
-        self.stale
+        !self.stale_pts.is_empty()
     }
 
     fn check_va(va: u64) -> Result<()> {
@@ -203,7 +210,7 @@ impl PageTables {
         let mem = self.machine.memory();
         let old = Pte::decode(mem.read_u64(slot)?);
         if old.is_some_and(|o| o.downgraded_by(pte)) {
-            self.stale = true;
+            self.stale_pts.insert(slot & !(PAGE_SIZE - 1));
         }
         mem.write_u64(slot, pte.map_or(0, Pte::encode))?;
         Ok(old)
@@ -231,8 +238,8 @@ impl PageTables {
         end: u64,
         mut f: impl FnMut(u64, Pte) -> Option<Pte>,
     ) -> Result<()> {
-        let mut stale = false;
         self.walk_leaf_tables(start, end, &mut |this, pt_gpa, base| {
+            let mut stale = false;
             let mut t = this.read_table(pt_gpa)?;
             let mut changed = false;
             for (i, e) in t.iter_mut().enumerate() {
@@ -252,10 +259,11 @@ impl PageTables {
             if changed {
                 this.write_table(pt_gpa, &t)?;
             }
+            if stale {
+                this.stale_pts.insert(pt_gpa);
+            }
             Ok(())
-        })?;
-        self.stale |= stale;
-        Ok(())
+        })
     }
 
     /// Copies the translations of `[start, end)` into `child` (a fresh
@@ -269,10 +277,10 @@ impl PageTables {
         end: u64,
         mut f: impl FnMut(u64) -> ForkAction,
     ) -> Result<()> {
-        let mut stale = false;
         let machine = Arc::clone(&self.machine);
         let frames = machine.frames();
         self.walk_leaf_tables(start, end, &mut |this, pt_gpa, base| {
+            let mut stale = false;
             let mut parent = this.read_table(pt_gpa)?;
             let mut copy = Box::new([0u64; ENTRIES]);
             let (mut changed, mut any) = (false, false);
@@ -304,6 +312,9 @@ impl PageTables {
             if changed {
                 this.write_table(pt_gpa, &parent)?;
             }
+            if stale {
+                this.stale_pts.insert(pt_gpa);
+            }
             if any {
                 let slot = child
                     .leaf_slot(base, true)?
@@ -318,9 +329,7 @@ impl PageTables {
                 child.write_table(child_pt, &existing)?;
             }
             Ok(())
-        })?;
-        self.stale |= stale;
-        Ok(())
+        })
     }
 
     /// Calls `f(self, pt_gpa, pt_base_va)` for each leaf table overlapping
@@ -367,10 +376,17 @@ impl PageTables {
     }
 
     /// Makes every earlier downgrade visible to the guest: copies the lower
-    /// half's PML4, PDPTs and PDs into fresh frames (leaf tables are kept)
-    /// and switches to the new root. Returns whether the root changed.
+    /// half's PML4, PDPTs and PDs, and every leaf table with a downgraded
+    /// entry, into fresh frames, and switches to the new root. Returns
+    /// whether the root changed.
+    ///
+    /// A fresh frame here is one KVM holds no shadow of: the allocator only
+    /// hands out table frames that never served as a table since the last
+    /// shadow drop (retired tables wait in quarantine). KVM does not re-read
+    /// a leaf table it already shadows when a new parent links it, so an
+    /// edited leaf table must move too.
     pub fn commit(&mut self) -> Result<bool> {
-        if !self.stale {
+        if self.stale_pts.is_empty() {
             return Ok(false);
         }
         let machine = Arc::clone(&self.machine);
@@ -386,7 +402,19 @@ impl PageTables {
                 let Some(pd_gpa) = table_of(*e3) else {
                     continue;
                 };
-                let pd = self.read_table(pd_gpa)?;
+                let mut pd = self.read_table(pd_gpa)?;
+                for e2 in pd.iter_mut() {
+                    let Some(pt_gpa) = table_of(*e2) else {
+                        continue;
+                    };
+                    if self.stale_pts.contains(&pt_gpa) {
+                        let pt = self.read_table(pt_gpa)?;
+                        let fresh = machine.alloc_table()?;
+                        self.write_table(fresh, &pt)?;
+                        *e2 = fresh | UPPER;
+                        retired.push(pt_gpa);
+                    }
+                }
                 let fresh = machine.alloc_table()?;
                 self.write_table(fresh, &pd)?;
                 *e3 = fresh | UPPER;
@@ -403,7 +431,7 @@ impl PageTables {
             machine.frames().quarantine(gpa);
         }
         self.root = root;
-        self.stale = false;
+        self.stale_pts.clear();
         machine.maybe_zap()?;
         Ok(true)
     }
@@ -415,7 +443,7 @@ fn table_of(e: u64) -> Option<u64> {
 
 impl Drop for PageTables {
     fn drop(&mut self) {
-        // Leaf tables go back to the free list; upper levels to quarantine.
+        // Every table frame may be shadowed by KVM: all go to quarantine.
         let frames = self.machine.frames();
         let Ok(pml4) = self.read_table(self.root) else {
             return;
@@ -432,7 +460,7 @@ impl Drop for PageTables {
                     if let Ok(pd) = self.read_table(pd_gpa) {
                         for e2 in pd.iter() {
                             if let Some(pt) = table_of(*e2) {
-                                frames.put(pt, FrameKind::Table);
+                                frames.quarantine(pt);
                             }
                         }
                     }

@@ -158,7 +158,8 @@ impl FdTable {
 
     /// The file behind `fd`.
     pub fn get(&self, fd: i64) -> Result<Arc<OpenFile>, Errno> {
-        let fd = i32::try_from(fd).map_err(|_| Errno::EBADF)?;
+        // Descriptors are C ints: only the low 32 bits count.
+        let fd = fd as i32;
         self.inner
             .lock()
             .get(&fd)
@@ -203,7 +204,7 @@ impl FdTable {
 
     /// Closes `fd`.
     pub fn remove(&self, fd: i64) -> Result<Arc<OpenFile>, Errno> {
-        let fd = i32::try_from(fd).map_err(|_| Errno::EBADF)?;
+        let fd = fd as i32;
         self.inner
             .lock()
             .remove(&fd)
@@ -213,7 +214,7 @@ impl FdTable {
 
     /// The close-on-exec flag of `fd`.
     pub fn cloexec(&self, fd: i64) -> Result<bool, Errno> {
-        let fd = i32::try_from(fd).map_err(|_| Errno::EBADF)?;
+        let fd = fd as i32;
         self.inner
             .lock()
             .get(&fd)
@@ -223,7 +224,7 @@ impl FdTable {
 
     /// Sets the close-on-exec flag of `fd`.
     pub fn set_cloexec(&self, fd: i64, on: bool) -> Result<(), Errno> {
-        let fd = i32::try_from(fd).map_err(|_| Errno::EBADF)?;
+        let fd = fd as i32;
         let mut inner = self.inner.lock();
         let e = inner.get_mut(&fd).ok_or(Errno::EBADF)?;
         e.cloexec = on;

@@ -43,8 +43,8 @@ pub struct ThreadGroup {
     pub stop_queue: WaitQueue,
     /// Woken when a child changes state (wait4/waitid sleep here).
     pub child_events: WaitQueue,
-    /// Pending alarm(2): deadline and a generation counter.
-    pub alarm: Mutex<(Option<Instant>, u64)>,
+    /// ITIMER_REAL (alarm, setitimer).
+    pub itimer: Mutex<RealTimer>,
     /// Threads of the group, by tid (live ones).
     pub threads: Mutex<Vec<Arc<Task>>>,
 }
@@ -59,7 +59,7 @@ impl ThreadGroup {
             stopped: Mutex::new(false),
             stop_queue: WaitQueue::default(),
             child_events: WaitQueue::default(),
-            alarm: Mutex::new((None, 0)),
+            itimer: Mutex::new(RealTimer::default()),
             threads: Mutex::new(Vec::new()),
         })
     }
@@ -88,6 +88,17 @@ impl ThreadGroup {
     pub fn is_exiting(&self) -> bool {
         self.exiting.lock().is_some()
     }
+}
+
+/// The process's ITIMER_REAL.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RealTimer {
+    /// When it fires next.
+    pub deadline: Option<Instant>,
+    /// Reload interval (zero: one-shot).
+    pub interval: std::time::Duration,
+    /// Bumped at every change, so a stale timer thread gives up.
+    pub generation: u64,
 }
 
 /// Per-thread signal state.
@@ -414,8 +425,13 @@ fn force_signal(t: &mut TaskCtx, info: SigInfo) {
 
 /// Takes the next deliverable signal for the running task.
 fn dequeue(task: &Task) -> Option<SigInfo> {
+    let blocked = task.sig.lock().blocked;
+    dequeue_masked(task, blocked)
+}
+
+/// Takes the next pending signal not in `blocked` (thread's first).
+pub fn dequeue_masked(task: &Task, blocked: SigSet) -> Option<SigInfo> {
     let mut s = task.sig.lock();
-    let blocked = s.blocked;
     if let Some(i) = s.pending.pop(blocked) {
         return Some(i);
     }

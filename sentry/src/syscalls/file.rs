@@ -169,10 +169,10 @@ pub fn dup(t: &mut TaskCtx, fd: u64) -> SysResult {
 pub fn dup2(t: &mut TaskCtx, old: u64, new: u64) -> SysResult {
     let files = t.task.files();
     let f = files.get(old as i64)?;
-    if old == new {
-        return Ok(new);
+    let new = new as i32;
+    if old as i32 == new {
+        return Ok(new as u64);
     }
-    let new = i32::try_from(new as i64).map_err(|_| Errno::EBADF)?;
     let prev = files.insert_at(new, f, false)?;
     drop(prev);
     Ok(new as u64)
@@ -180,12 +180,13 @@ pub fn dup2(t: &mut TaskCtx, old: u64, new: u64) -> SysResult {
 
 /// dup3(old, new, flags).
 pub fn dup3(t: &mut TaskCtx, old: u64, new: u64, flags: u64) -> SysResult {
-    if flags & !(O_CLOEXEC as u64) != 0 || old == new {
+    let flags = flags as u32 as u64;
+    if flags & !(O_CLOEXEC as u64) != 0 || old as i32 == new as i32 {
         return Err(Errno::EINVAL.into());
     }
     let files = t.task.files();
     let f = files.get(old as i64)?;
-    let new = i32::try_from(new as i64).map_err(|_| Errno::EBADF)?;
+    let new = new as i32;
     let prev = files.insert_at(new, f, flags != 0)?;
     drop(prev);
     Ok(new as u64)
@@ -202,7 +203,7 @@ pub fn fcntl(t: &mut TaskCtx, fd: u64, cmd: u64, arg: u64) -> SysResult {
     const F_GETPIPE_SZ: u64 = 1032;
     let files = t.task.files();
     let f = files.get(fd as i64)?;
-    match cmd {
+    match cmd as u32 as u64 {
         F_DUPFD | F_DUPFD_CLOEXEC => {
             let min = i32::try_from(arg as i64).map_err(|_| Errno::EINVAL)?;
             if !(0..crate::fs::NOFILE).contains(&min) {

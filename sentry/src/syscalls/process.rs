@@ -205,6 +205,7 @@ fn write_rusage(t: &TaskCtx, addr: u64) -> Result<(), Errno> {
 /// wait4(pid, wstatus, options, rusage).
 pub fn wait4(t: &mut TaskCtx, pid: u64, wstatus: u64, options: u64, rusage: u64) -> SysResult {
     use wopt::*;
+    let options = options as u32 as u64; // an int
     if options & !(WNOHANG | WSTOPPED | WCONTINUED | WNOTHREAD | WCLONE | WALL) != 0 {
         return Err(Errno::EINVAL.into());
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::errno::Errno;
 use crate::kernel::Kernel;
 use crate::kernel::signal::{SigInfo, code, sig};
-use crate::kernel::task::{ERESTARTNOHAND, SysResult, TaskCtx};
+use crate::kernel::task::{ERESTARTNOHAND, RealTimer, SysResult, TaskCtx};
 use crate::kernel::wait;
 
 const CLOCK_REALTIME: u64 = 0;
@@ -152,46 +152,160 @@ pub fn clock_nanosleep(t: &mut TaskCtx, clock: u64, flags: u64, req: u64, rem: u
     }
 }
 
-/// alarm(seconds): returns the seconds left on the previous alarm.
-pub fn alarm(t: &mut TaskCtx, seconds: u64) -> SysResult {
-    let tg = Arc::clone(&t.task.tg);
-    let kernel = Arc::clone(&t.task.kernel);
-    let mut a = tg.alarm.lock();
-    let left = a.0.map_or(0, |d| {
+fn seconds_left(timer: &RealTimer) -> u64 {
+    timer.deadline.map_or(0, |d| {
         let l = d.saturating_duration_since(Instant::now());
         // Linux rounds to the nearest second, but never reports 0 for a
         // pending alarm.
-        let s = (l.as_millis() as u64 + 500) / 1000;
-        s.max(1)
-    });
-    a.1 += 1;
-    let generation = a.1;
-    if seconds == 0 {
-        a.0 = None;
-        return Ok(left);
-    }
-    let deadline = Instant::now() + Duration::from_secs(seconds.min(u32::MAX as u64));
-    a.0 = Some(deadline);
-    drop(a);
+        ((l.as_millis() as u64 + 500) / 1000).max(1)
+    })
+}
+
+/// Arms (or with `None`, disarms) the process's ITIMER_REAL and returns the
+/// previous setting.
+fn arm(t: &TaskCtx, value: Option<Duration>, interval: Duration) -> Result<RealTimer, Errno> {
+    let tg = Arc::clone(&t.task.tg);
+    let kernel = Arc::clone(&t.task.kernel);
+    let mut timer = tg.itimer.lock();
+    let old = *timer;
+    timer.generation += 1;
+    let generation = timer.generation;
+    let Some(value) = value else {
+        timer.deadline = None;
+        timer.interval = Duration::ZERO;
+        return Ok(old);
+    };
+    timer.deadline = Some(Instant::now() + value);
+    timer.interval = interval;
+    drop(timer);
     let weak = Arc::downgrade(&tg);
     std::thread::Builder::new()
-        .name("alarm".into())
+        .name("itimer".into())
         .spawn(move || {
-            std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
-            let Some(tg) = weak.upgrade() else { return };
-            {
-                let mut a = tg.alarm.lock();
-                if a.1 != generation || a.0.is_none() {
-                    return;
+            loop {
+                let Some(tg) = weak.upgrade() else { return };
+                let deadline = {
+                    let timer = tg.itimer.lock();
+                    match timer.deadline {
+                        Some(d) if timer.generation == generation => d,
+                        _ => return,
+                    }
+                };
+                drop(tg);
+                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                let Some(tg) = weak.upgrade() else { return };
+                {
+                    let mut timer = tg.itimer.lock();
+                    if timer.generation != generation || timer.deadline.is_none() {
+                        return;
+                    }
+                    if timer.deadline.is_some_and(|d| d > Instant::now()) {
+                        continue;
+                    }
+                    timer.deadline = (!timer.interval.is_zero()).then(|| deadline + timer.interval);
                 }
-                a.0 = None;
+                crate::kernel::process::send_to_group(
+                    &kernel,
+                    &tg,
+                    SigInfo::from_process(sig::SIGALRM, code::SI_KERNEL, 0, 0),
+                );
             }
-            crate::kernel::process::send_to_group(
-                &kernel,
-                &tg,
-                SigInfo::from_process(sig::SIGALRM, code::SI_KERNEL, 0, 0),
-            );
         })
         .map_err(|_| Errno::EAGAIN)?;
-    Ok(left)
+    Ok(old)
+}
+
+/// alarm(seconds): returns the seconds left on the previous alarm.
+pub fn alarm(t: &mut TaskCtx, seconds: u64) -> SysResult {
+    let seconds = seconds as u32 as u64;
+    let value = (seconds != 0).then(|| Duration::from_secs(seconds));
+    let old = arm(t, value, Duration::ZERO)?;
+    Ok(seconds_left(&old))
+}
+
+fn timeval_bytes(d: Duration) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&(d.as_secs() as i64).to_le_bytes());
+    b[8..].copy_from_slice(&(d.subsec_micros() as i64).to_le_bytes());
+    b
+}
+
+fn itimerval(timer: &RealTimer) -> [u8; 32] {
+    let mut b = [0u8; 32];
+    let left = timer.deadline.map_or(Duration::ZERO, |d| {
+        d.saturating_duration_since(Instant::now())
+            .max(Duration::from_micros(1))
+    });
+    b[..16].copy_from_slice(&timeval_bytes(timer.interval));
+    b[16..].copy_from_slice(&timeval_bytes(left));
+    b
+}
+
+fn read_timeval(t: &TaskCtx, addr: u64) -> Result<Duration, Errno> {
+    let mut b = [0u8; 16];
+    t.mm().read(addr, &mut b)?;
+    let sec = i64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
+    let usec = i64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
+    if sec < 0 || !(0..1_000_000).contains(&usec) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(Duration::new(sec as u64, usec as u32 * 1000))
+}
+
+const ITIMER_REAL: u64 = 0;
+
+/// setitimer(which, new, old): ITIMER_REAL only.
+pub fn setitimer(t: &mut TaskCtx, which: u64, new: u64, old: u64) -> SysResult {
+    if which as u32 as u64 != ITIMER_REAL {
+        return Err(Errno::EINVAL.into());
+    }
+    let (value, interval) = if new == 0 {
+        (Duration::ZERO, Duration::ZERO)
+    } else {
+        (read_timeval(t, new + 16)?, read_timeval(t, new)?)
+    };
+    let prev = arm(t, (!value.is_zero()).then_some(value), interval)?;
+    if old != 0 {
+        t.mm().write(old, &itimerval(&prev))?;
+    }
+    Ok(0)
+}
+
+/// getitimer(which, curr).
+pub fn getitimer(t: &mut TaskCtx, which: u64, curr: u64) -> SysResult {
+    if which as u32 as u64 != ITIMER_REAL {
+        return Err(Errno::EINVAL.into());
+    }
+    let timer = *t.task.tg.itimer.lock();
+    t.mm().write(curr, &itimerval(&timer))?;
+    Ok(0)
+}
+
+/// rt_sigtimedwait(set, info, timeout, sigsetsize).
+pub fn rt_sigtimedwait(t: &mut TaskCtx, set: u64, info: u64, timeout: u64, size: u64) -> SysResult {
+    use crate::kernel::signal::SigSet;
+    if size != 8 {
+        return Err(Errno::EINVAL.into());
+    }
+    let wanted = SigSet(t.mm().read_u64(set)?).unblockable_removed();
+    let deadline = if timeout != 0 {
+        Some(Instant::now() + read_timespec(t, timeout)?)
+    } else {
+        None
+    };
+    loop {
+        if let Some(got) = crate::kernel::task::dequeue_masked(&t.task, SigSet(!wanted.0)) {
+            if info != 0 {
+                t.mm().write(info, &got.to_bytes())?;
+            }
+            return Ok(got.signo as u64);
+        }
+        if t.task.tg.is_exiting() || t.task.signal_pending() {
+            return Err(Errno::EINTR.into());
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Errno::EAGAIN.into());
+        }
+        t.task.waiter.wait(deadline);
+    }
 }

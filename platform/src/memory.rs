@@ -178,7 +178,7 @@ impl FrameAllocator {
     }
 
     fn index(&self, gpa: u64) -> usize {
-        debug_assert!(gpa >= self.start && gpa < self.end && gpa % PAGE_SIZE == 0);
+        debug_assert!(gpa >= self.start && gpa < self.end && gpa.is_multiple_of(PAGE_SIZE));
         ((gpa - self.start) / PAGE_SIZE) as usize
     }
 

@@ -95,7 +95,7 @@ impl Guest {
     }
 
     /// Runs to the next command request.
-    fn to_command(&mut self) {
+    fn await_command(&mut self) {
         match self.run() {
             Trap::Syscall { nr: 0x1000, .. } => {}
             other => panic!("expected a command request, got {other:?}"),
@@ -113,7 +113,7 @@ impl Guest {
     fn read(&mut self, addr: u64) -> Result<u64, Trap> {
         match self.command(1, addr, 0) {
             Trap::Syscall { nr: 0x2000, args } => {
-                self.to_command();
+                self.await_command();
                 Ok(args[0])
             }
             other => Err(other),
@@ -123,7 +123,7 @@ impl Guest {
     fn write(&mut self, addr: u64, value: u64) -> Result<(), Trap> {
         match self.command(2, addr, value) {
             Trap::Syscall { nr: 0x2001, .. } => {
-                self.to_command();
+                self.await_command();
                 Ok(())
             }
             other => Err(other),
@@ -134,7 +134,7 @@ impl Guest {
 #[test]
 fn syscall_arguments_and_result_round_trip() {
     let mut g = Guest::new();
-    g.to_command();
+    g.await_command();
     let data = g.page(0x1234_5678);
     g.pt.set(
         DATA,
@@ -162,7 +162,7 @@ fn syscall_arguments_and_result_round_trip() {
 #[test]
 fn demand_fault_then_map_and_retry() {
     let mut g = Guest::new();
-    g.to_command();
+    g.await_command();
     let err = g.read(DATA).unwrap_err();
     assert_eq!(
         err,
@@ -190,7 +190,7 @@ fn demand_fault_then_map_and_retry() {
 #[test]
 fn write_to_missing_page_reports_a_write_fault() {
     let mut g = Guest::new();
-    g.to_command();
+    g.await_command();
     assert_eq!(
         g.write(DATA + 8, 5).unwrap_err(),
         Trap::PageFault {
@@ -203,7 +203,7 @@ fn write_to_missing_page_reports_a_write_fault() {
 #[test]
 fn frame_swap_is_seen_after_commit() {
     let mut g = Guest::new();
-    g.to_command();
+    g.await_command();
     for round in 0..5u64 {
         let a = g.page(0xa000 + round);
         let b = g.page(0xb000 + round);
@@ -236,7 +236,7 @@ fn frame_swap_is_seen_after_commit() {
 #[test]
 fn write_protect_is_seen_after_commit() {
     let mut g = Guest::new();
-    g.to_command();
+    g.await_command();
     for round in 0..5u64 {
         let a = g.page(0);
         g.pt.set(
@@ -270,7 +270,7 @@ fn write_protect_is_seen_after_commit() {
         g.pt.break_cow(DATA, copy, false).unwrap();
         assert!(!g.pt.is_stale());
         match g.run() {
-            Trap::Syscall { nr: 0x2001, .. } => g.to_command(),
+            Trap::Syscall { nr: 0x2001, .. } => g.await_command(),
             other => panic!("{other:?}"),
         }
         assert_eq!(g.machine.memory().read_u64(copy).unwrap(), 99);
@@ -282,7 +282,7 @@ fn write_protect_is_seen_after_commit() {
 #[test]
 fn unmap_is_seen_after_commit() {
     let mut g = Guest::new();
-    g.to_command();
+    g.await_command();
     for round in 0..5u64 {
         let a = g.page(round);
         g.pt.set(
@@ -305,14 +305,14 @@ fn unmap_is_seen_after_commit() {
         );
         // Leave the faulting read: go back to the command loop.
         g.ctx.regs.rip = CODE;
-        g.to_command();
+        g.await_command();
     }
 }
 
 #[test]
 fn no_execute_and_kernel_pages_fault() {
     let mut g = Guest::new();
-    g.to_command();
+    g.await_command();
     let f = g.page(0x90);
     g.pt.set(
         DATA,
@@ -330,7 +330,7 @@ fn no_execute_and_kernel_pages_fault() {
         }
     );
     g.ctx.regs.rip = CODE;
-    g.to_command();
+    g.await_command();
     // The supervisor area is not readable from ring 3.
     match g.read(0xffff_c900_0000_0000).unwrap_err() {
         Trap::PageFault { addr, error_code } => {
@@ -344,7 +344,7 @@ fn no_execute_and_kernel_pages_fault() {
 #[test]
 fn invalid_opcode_is_an_exception() {
     let mut g = Guest::new();
-    g.to_command();
+    g.await_command();
     match g.command(9, 0, 0) {
         Trap::Exception { vector: 6, .. } => {}
         other => panic!("{other:?}"),
@@ -354,7 +354,7 @@ fn invalid_opcode_is_an_exception() {
 #[test]
 fn kick_interrupts_a_spinning_guest() {
     let mut g = Guest::new();
-    g.to_command();
+    g.await_command();
     // `jmp .` at DATA.
     let f = g.page(0xfeeb);
     g.pt.set(
@@ -378,7 +378,7 @@ fn kick_interrupts_a_spinning_guest() {
 #[test]
 fn fork_range_makes_both_sides_copy_on_write() {
     let mut g = Guest::new();
-    g.to_command();
+    g.await_command();
     let a = g.page(5);
     g.pt.set(
         DATA,
@@ -430,7 +430,7 @@ fn fork_range_makes_both_sides_copy_on_write() {
 #[test]
 fn shadow_drop_recycles_quarantined_frames() {
     let mut g = Guest::new();
-    g.to_command();
+    g.await_command();
     let a = g.page(1);
     g.pt.set(
         DATA,
@@ -457,7 +457,7 @@ fn shadow_drop_recycles_quarantined_frames() {
     )
     .unwrap();
     g.ctx.regs.rip = CODE;
-    g.to_command();
+    g.await_command();
     assert_eq!(g.read(DATA), Ok(2));
 }
 
@@ -469,7 +469,7 @@ fn shadow_drop_recycles_quarantined_frames() {
 #[test]
 fn unmapped_frame_reused_as_table_is_not_visible() {
     let mut g = Guest::new();
-    g.to_command();
+    g.await_command();
     for round in 0..5u64 {
         let pages: Vec<u64> = (0..4).map(|i| g.page(0xab00 + i)).collect();
         for (i, f) in pages.iter().enumerate() {
@@ -500,7 +500,7 @@ fn unmapped_frame_reused_as_table_is_not_visible() {
                 "stale translation to a reused frame in round {round}"
             );
             g.ctx.regs.rip = CODE;
-            g.to_command();
+            g.await_command();
         }
         assert_eq!(g.read(DATA), Ok(0xab00));
         assert_eq!(g.read(DATA + 3 * 4096), Ok(0xab03));

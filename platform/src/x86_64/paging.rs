@@ -150,7 +150,7 @@ impl PageTables {
     }
 
     fn check_va(va: u64) -> Result<()> {
-        if va >= USER_VA_END || va % PAGE_SIZE != 0 {
+        if va >= USER_VA_END || !va.is_multiple_of(PAGE_SIZE) {
             return Err(Error::BadAddress(va));
         }
         Ok(())

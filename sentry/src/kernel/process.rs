@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use super::signal::{self, DefaultAction, SigInfo, SigSet, code, sa, sig};
 use super::task::{Task, ThreadGroup, child_info};
 use super::wait::Blocker;
-use super::{ExitReport, Kernel, Proc, TaskTable};
+use super::{ExitReport, Kernel, TaskTable};
 use crate::errno::Errno;
 
 /// Whether a signal sent now would be dropped at once (its action is to
@@ -261,16 +261,20 @@ fn notify_parent_exit(table: &mut TaskTable, pid: i32, parent: i32, status: i32)
     let ptg = Arc::clone(&pp.tg);
     let mut autoreap = false;
     if let Some(leader) = first_thread(&ptg) {
+        // As Linux's do_notify_parent: a parent that ignores SIGCHLD or set
+        // SA_NOCLDWAIT does not keep the zombie; SIG_IGN also drops the signal.
         let act = leader.action(sig::SIGCHLD);
-        if exit_signal == sig::SIGCHLD
+        let mut signo = exit_signal;
+        if signo == sig::SIGCHLD
             && (act.handler == signal::SIG_IGN || act.flags & sa::NOCLDWAIT != 0)
         {
             autoreap = true;
+            if act.handler == signal::SIG_IGN {
+                signo = 0;
+            }
         }
-        if signal::valid(exit_signal as i64) && act.handler != signal::SIG_IGN
-            || (exit_signal != sig::SIGCHLD && signal::valid(exit_signal as i64))
-        {
-            send_to_group_locked(&ptg, child_info(exit_signal, pid, status));
+        if signal::valid(signo as i64) {
+            send_to_group_locked(&ptg, child_info(signo, pid, status));
         }
     }
     if autoreap {
@@ -430,7 +434,6 @@ pub fn kill(task: &Arc<Task>, pid: i64, signo: i32) -> Result<(), Errno> {
     let targets: Vec<Arc<ThreadGroup>> = {
         let table = kernel.table.lock();
         let my_pgid = table.procs.get(&me).map_or(0, |p| p.pgid);
-        let live = |p: &&Proc| p.zombie.is_none() || true;
         match pid {
             p if p > 0 => {
                 let p = i32::try_from(p).map_err(|_| Errno::ESRCH)?;
@@ -446,7 +449,6 @@ pub fn kill(task: &Arc<Task>, pid: i64, signo: i32) -> Result<(), Errno> {
             0 => table
                 .procs
                 .values()
-                .filter(live)
                 .filter(|p| p.pgid == my_pgid)
                 .map(|p| Arc::clone(&p.tg))
                 .collect(),

@@ -529,7 +529,7 @@ impl AddressSpace {
         let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
         let mut inner = self.inner.lock();
         let start = if fixed {
-            if addr % PAGE_SIZE != 0 {
+            if !addr.is_multiple_of(PAGE_SIZE) {
                 return Err(Errno::EINVAL);
             }
             let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
@@ -610,7 +610,7 @@ impl AddressSpace {
 
     /// munmap(2).
     pub fn munmap(&self, addr: u64, len: u64) -> Result<(), Errno> {
-        if addr % PAGE_SIZE != 0 || len == 0 {
+        if !addr.is_multiple_of(PAGE_SIZE) || len == 0 {
             return Err(Errno::EINVAL);
         }
         let len = page_up(len).ok_or(Errno::EINVAL)?;
@@ -625,7 +625,7 @@ impl AddressSpace {
 
     /// mprotect(2).
     pub fn mprotect(&self, addr: u64, len: u64, prot: u64) -> Result<(), Errno> {
-        if addr % PAGE_SIZE != 0 {
+        if !addr.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
         // PROT_GROWSDOWN/PROT_GROWSUP are accepted and ignored.
@@ -676,7 +676,7 @@ impl AddressSpace {
         const DOFORK: u64 = 11;
         const WIPEONFORK: u64 = 18;
         const KEEPONFORK: u64 = 19;
-        if addr % PAGE_SIZE != 0 {
+        if !addr.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
         let known = matches!(advice, 0..=4 | 8..=19 | 20..=23 | 25);
@@ -766,7 +766,7 @@ impl AddressSpace {
         const MAYMOVE: u64 = 1;
         const FIXED: u64 = 2;
         const DONTUNMAP: u64 = 4;
-        if flags & !(MAYMOVE | FIXED | DONTUNMAP) != 0 || old % PAGE_SIZE != 0 {
+        if flags & !(MAYMOVE | FIXED | DONTUNMAP) != 0 || !old.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
         if flags & FIXED != 0 && flags & MAYMOVE == 0 {
@@ -791,7 +791,7 @@ impl AddressSpace {
             return Err(Errno::EFAULT);
         }
         if flags & FIXED != 0 {
-            if new_addr % PAGE_SIZE != 0 {
+            if !new_addr.is_multiple_of(PAGE_SIZE) {
                 return Err(Errno::EINVAL);
             }
             let dst_end = new_addr.checked_add(new_len).ok_or(Errno::EINVAL)?;

@@ -57,7 +57,7 @@ fn limit(resource: u64) -> Option<(u64, u64)> {
         8 => (8 << 20, 8 << 20),                                  // MEMLOCK
         11 => (63_704, 63_704),                                   // SIGPENDING
         12 => (819_200, 819_200),                                 // MSGQUEUE
-        13 | 14 | 15 => (0, 0),                                   // NICE RTPRIO RTTIME
+        13..=15 => (0, 0),                                        // NICE RTPRIO RTTIME
         _ => return None,
     })
 }
@@ -103,7 +103,7 @@ pub fn sched_getaffinity(t: &mut TaskCtx, pid: u64, len: u64, mask: u64) -> SysR
     if pid != 0 && !t.task.kernel.table.lock().tasks.contains_key(&(pid as i32)) {
         return Err(Errno::ESRCH.into());
     }
-    if len < 8 || len % 8 != 0 {
+    if len < 8 || !len.is_multiple_of(8) {
         return Err(Errno::EINVAL.into());
     }
     let cpus = std::thread::available_parallelism()

@@ -145,11 +145,7 @@ pub fn clock_nanosleep(t: &mut TaskCtx, clock: u64, flags: u64, req: u64, rem: u
         Instant::now() + d
     };
     let rem = if flags & TIMER_ABSTIME != 0 { 0 } else { rem };
-    match sleep_for(t, deadline, rem) {
-        // An absolute sleep restarts with the same deadline.
-        Err(e) if flags & TIMER_ABSTIME != 0 => Err(e),
-        r => r,
-    }
+    sleep_for(t, deadline, rem)
 }
 
 fn seconds_left(timer: &RealTimer) -> u64 {

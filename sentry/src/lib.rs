@@ -92,7 +92,6 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             .insert_at(fd, OpenFile::new(Box::new(stream), access), false)
             .map_err(|_| std::io::Error::other("cannot install the standard streams"))?;
     }
-    let vcpu = kernel.take_vcpu()?;
     let pid = kernel
         .table
         .lock()
@@ -132,6 +131,10 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             },
         );
     }
-    task::spawn(init, vcpu, ctx)?;
+    kernel.start(task::Job {
+        task: init,
+        ctx,
+        fpu: None,
+    })?;
     Ok(kernel.wait_finished())
 }

@@ -386,8 +386,21 @@ impl PageTables {
     /// a leaf table it already shadows when a new parent links it, so an
     /// edited leaf table must move too.
     pub fn commit(&mut self) -> Result<bool> {
+        match self.commit_deferred()? {
+            Some(retired) => {
+                retired.release();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// [`PageTables::commit`], but the old tables are handed back instead of
+    /// retired, for a caller that must first make every vCPU leave the old
+    /// root (a TLB shootdown). `None` when nothing was stale.
+    pub fn commit_deferred(&mut self) -> Result<Option<Retired>> {
         if self.stale_pts.is_empty() {
-            return Ok(false);
+            return Ok(None);
         }
         let machine = Arc::clone(&self.machine);
         let old_root = self.root;
@@ -427,13 +440,39 @@ impl PageTables {
         }
         let root = machine.alloc_table()?;
         self.write_table(root, &pml4)?;
-        for gpa in retired {
-            machine.frames().quarantine(gpa);
-        }
         self.root = root;
         self.stale_pts.clear();
-        machine.maybe_zap()?;
-        Ok(true)
+        Ok(Some(Retired {
+            machine,
+            old_root,
+            frames: retired,
+        }))
+    }
+}
+
+/// Table frames replaced by a commit, still possibly in use by a vCPU that
+/// has not left the old root.
+#[must_use = "retired tables must be released once no vCPU uses the old root"]
+pub struct Retired {
+    machine: Arc<Machine>,
+    old_root: u64,
+    frames: Vec<u64>,
+}
+
+impl Retired {
+    /// The root that was replaced.
+    pub fn old_root(&self) -> u64 {
+        self.old_root
+    }
+
+    /// Quarantines the old tables (call once no vCPU runs on the old root).
+    pub fn release(self) {
+        for gpa in &self.frames {
+            self.machine.frames().quarantine(*gpa);
+        }
+        if let Err(e) = self.machine.maybe_zap() {
+            tracing::error!("shadow drop failed: {e}");
+        }
     }
 }
 

@@ -231,12 +231,8 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
     };
     let blocked = parent.sig.lock().blocked;
 
-    let mut vcpu = kernel.take_vcpu().map_err(|_| Errno::EAGAIN)?;
     // The child starts with the parent's FPU state.
-    if let Ok(fpu) = t.vcpu.save_fpu() {
-        let _ = vcpu.restore_fpu(&fpu);
-    }
-    let _ = &mut vcpu;
+    let fpu = t.vcpu.save_fpu().ok();
 
     let mut table = kernel.table.lock();
     let wanted = match args.set_tid.first() {
@@ -244,14 +240,7 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         Some(_) => return Err(Errno::EINVAL),
         None => None,
     };
-    let tid = match table.alloc_pid(wanted) {
-        Ok(t) => t,
-        Err(e) => {
-            drop(table);
-            kernel.put_vcpu(vcpu);
-            return Err(e);
-        }
-    };
+    let tid = table.alloc_pid(wanted)?;
     let tg = if f & CLONE_THREAD != 0 {
         Arc::clone(&parent.tg)
     } else {
@@ -332,7 +321,12 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         *child.vfork_done.lock() = Some(Arc::clone(&c));
         c
     });
-    if let Err(e) = task::spawn(Arc::clone(&child), vcpu, ctx) {
+    let job = task::Job {
+        task: Arc::clone(&child),
+        ctx,
+        fpu,
+    };
+    if let Err(e) = kernel.start(job) {
         tracing::error!("cannot start a host thread for task {tid}: {e}");
         child.tg.start_exit(signal::sig::SIGKILL);
         super::process::exit_thread(&child);

@@ -27,10 +27,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use crossbeam::channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 use platform::{Machine, Vcpu};
 
-pub use task::{Task, ThreadGroup};
+pub use task::{Job, Task, ThreadGroup};
 
 /// Options that shape the whole sandbox.
 #[derive(Clone, Debug, Default)]
@@ -135,7 +136,8 @@ pub struct Kernel {
     pub config: KernelConfig,
     /// Pid table and process tree.
     pub table: Mutex<TaskTable>,
-    vcpus: Mutex<Vec<Vcpu>>,
+    /// Idle workers (a host thread owning a vCPU), waiting for a task.
+    idle: Mutex<Vec<Sender<Job>>>,
     logged: Mutex<HashSet<u64>>,
     finished: Mutex<Option<ExitReport>>,
     finished_cv: Condvar,
@@ -152,7 +154,7 @@ impl Kernel {
             machine,
             config,
             table: Mutex::new(TaskTable::default()),
-            vcpus: Mutex::new(Vec::new()),
+            idle: Mutex::new(Vec::new()),
             logged: Mutex::new(HashSet::new()),
             finished: Mutex::new(None),
             finished_cv: Condvar::new(),
@@ -162,17 +164,44 @@ impl Kernel {
         })
     }
 
-    /// A vCPU from the pool, or a new one.
-    pub fn take_vcpu(&self) -> Result<Vcpu, platform::Error> {
-        if let Some(v) = self.vcpus.lock().pop() {
-            return Ok(v);
+    /// Starts a task on an idle worker, or on a new one (a host thread
+    /// that owns a vCPU for its whole life and runs one task after another,
+    /// so creating a task costs neither a vCPU nor a thread).
+    pub fn start(self: &Arc<Self>, job: Job) -> Result<(), platform::Error> {
+        let mut job = job;
+        while let Some(w) = self.idle.lock().pop() {
+            match w.send(job) {
+                Ok(()) => return Ok(()),
+                Err(e) => job = e.0,
+            }
         }
-        self.machine.create_vcpu()
+        let vcpu = self.machine.create_vcpu()?;
+        let (tx, rx) = crossbeam::channel::bounded::<Job>(1);
+        tx.send(job).expect("the receiver is alive");
+        let kernel = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("worker".into())
+            .stack_size(1 << 20)
+            .spawn(move || kernel.worker(vcpu, rx, tx))
+            .map_err(|e| platform::Error::Memory(format!("cannot start a worker thread: {e}")))?;
+        Ok(())
     }
 
-    /// Returns a vCPU to the pool.
-    pub fn put_vcpu(&self, vcpu: Vcpu) {
-        self.vcpus.lock().push(vcpu);
+    fn worker(self: Arc<Self>, mut vcpu: Vcpu, rx: Receiver<Job>, tx: Sender<Job>) {
+        while let Ok(job) = rx.recv() {
+            let fpu = match &job.fpu {
+                Some(f) => vcpu.restore_fpu(f),
+                None => vcpu.reset_fpu(),
+            };
+            if let Err(e) = fpu {
+                tracing::error!("task {}: cannot load its FPU state: {e}", job.task.tid);
+            }
+            vcpu = task::run(job.task, vcpu, job.ctx);
+            if self.is_finished() {
+                return;
+            }
+            self.idle.lock().push(tx.clone());
+        }
     }
 
     /// Logs `what` once per key (unknown syscalls and the like).

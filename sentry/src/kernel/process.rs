@@ -177,6 +177,9 @@ fn release_resources(task: &Task) {
     let files = std::mem::replace(&mut *task.files.lock(), crate::fs::FdTable::new());
     drop(files);
     let mm = task.mm.lock().take();
+    if let (Some(mm), Some(r)) = (&mm, task.runner.lock().take()) {
+        mm.detach(&r);
+    }
     drop(mm);
 }
 

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicI32, AtomicU64};
 use std::time::Instant;
 
 use parking_lot::Mutex;
+use platform::vcpu::FpuState;
 use platform::{Kicker, Trap, UserContext, Vcpu};
 
 use super::signal::{
@@ -16,7 +17,7 @@ use super::wait::{Blocker, Completion, WaitQueue, Waiter};
 use super::{Kernel, process};
 use crate::errno::Errno;
 use crate::fs::FdTable;
-use crate::mm::{Access, AddressSpace, FaultError};
+use crate::mm::{Access, AddressSpace, FaultError, Runner};
 use crate::syscalls;
 
 /// How a thread group is ending.
@@ -133,6 +134,8 @@ pub struct Task {
     /// What this thread sleeps on.
     pub waiter: Arc<Waiter>,
     kicker: Mutex<Option<Kicker>>,
+    /// Its registration on the address space (for TLB shootdowns).
+    pub runner: Mutex<Option<Arc<Runner>>>,
     /// set_tid_address / CLONE_CHILD_CLEARTID.
     pub clear_child_tid: AtomicU64,
     /// set_robust_list head.
@@ -169,6 +172,7 @@ impl Task {
             }),
             waiter: Arc::new(Waiter::default()),
             kicker: Mutex::new(None),
+            runner: Mutex::new(None),
             clear_child_tid: AtomicU64::new(0),
             robust_list: AtomicU64::new(0),
             vfork_done: Mutex::new(None),
@@ -286,31 +290,36 @@ impl TaskCtx {
 /// ERESTARTNOHAND: restart only if no handler runs.
 pub const ERESTARTNOHAND: Errno = Errno(514);
 
-/// Starts `task` on a new host thread with `vcpu` at `ctx`.
-pub fn spawn(task: Arc<Task>, vcpu: Vcpu, ctx: UserContext) -> std::io::Result<()> {
-    let name = format!("task-{}", task.tid);
-    std::thread::Builder::new()
-        .name(name)
-        .stack_size(1 << 20)
-        .spawn(move || {
-            run(TaskCtx {
-                task,
-                vcpu,
-                ctx,
-                restart: None,
-            });
-        })
-        .map(|_| ())
+/// A task to start on a worker, with its first user context and the FPU
+/// state it inherits (`None`: the initial state of a fresh process).
+pub struct Job {
+    /// The task.
+    pub task: Arc<Task>,
+    /// Its registers.
+    pub ctx: UserContext,
+    /// Its FPU state.
+    pub fpu: Option<FpuState>,
 }
 
-fn run(mut ctx: TaskCtx) {
-    let t = &mut ctx;
-    *t.task.kicker.lock() = Some(t.vcpu.kicker());
+/// Runs `task` on `vcpu` until the thread exits, then hands the vCPU back.
+pub fn run(task: Arc<Task>, vcpu: Vcpu, ctx: UserContext) -> Vcpu {
+    let runner = Runner::new(task.tid, vcpu.kicker());
+    task.mm().attach(&runner);
+    *task.runner.lock() = Some(Arc::clone(&runner));
+    *task.kicker.lock() = Some(vcpu.kicker());
+    let mut tc = TaskCtx {
+        task,
+        vcpu,
+        ctx,
+        restart: None,
+    };
+    let t = &mut tc;
     loop {
         if deliver_pending(t).is_err() {
             break;
         }
-        let root = match t.task.mm().root_for_run() {
+        let mm = t.task.mm();
+        let root = match mm.enter(&runner) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!("task {}: page tables: {e}", t.task.tid);
@@ -318,7 +327,10 @@ fn run(mut ctx: TaskCtx) {
                 continue;
             }
         };
-        let trap = match t.vcpu.run(&mut t.ctx, root) {
+        let trap = t.vcpu.run(&mut t.ctx, root);
+        mm.leave(&runner);
+        drop(mm);
+        let trap = match trap {
             Ok(trap) => trap,
             Err(e) => {
                 tracing::error!("task {}: {e}; killing it with SIGSEGV", t.task.tid);
@@ -337,10 +349,10 @@ fn run(mut ctx: TaskCtx) {
             Trap::Interrupted => {}
         }
     }
-    let TaskCtx { task, vcpu, .. } = ctx;
+    let TaskCtx { task, vcpu, .. } = tc;
     *task.kicker.lock() = None;
     process::exit_thread(&task);
-    task.kernel.put_vcpu(vcpu);
+    vcpu
 }
 
 /// Runs one syscall; Err when the thread is gone.

@@ -22,10 +22,11 @@ pub mod vma;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use platform::x86_64::paging::ForkAction;
-use platform::{FrameKind, Machine, PAGE_SIZE, PageTables, Pte, PteFlags};
+use platform::{FrameKind, Kicker, Machine, PAGE_SIZE, PageTables, Pte, PteFlags};
 
 use crate::errno::Errno;
 pub use vma::{Prot, Vma, VmaMap};
@@ -127,6 +128,9 @@ pub enum Access {
 
 struct Inner {
     pt: PageTables,
+    /// Frames unmapped since the last commit: freed only once no vCPU can
+    /// still reach them through an old root (after the shootdown).
+    deferred_puts: Vec<u64>,
     vmas: VmaMap,
     /// Pages of PROT_NONE ranges: their frames, kept while unmapped.
     parked: BTreeMap<u64, u64>,
@@ -134,10 +138,32 @@ struct Inner {
     brk: u64,
 }
 
+/// A task that may run on an address space: what a TLB shootdown kicks.
+pub struct Runner {
+    /// The task's thread id.
+    pub tid: i32,
+    kicker: Kicker,
+    /// The root the task's vCPU is running on, 0 when not in the guest.
+    root: AtomicU64,
+}
+
+impl Runner {
+    /// A runner for the vCPU behind `kicker`.
+    pub fn new(tid: i32, kicker: Kicker) -> Arc<Self> {
+        Arc::new(Self {
+            tid,
+            kicker,
+            root: AtomicU64::new(0),
+        })
+    }
+}
+
 /// A guest address space.
 pub struct AddressSpace {
     machine: Arc<Machine>,
     inner: Mutex<Inner>,
+    /// Tasks that run on this address space (threads, vfork children).
+    runners: Mutex<Vec<Arc<Runner>>>,
 }
 
 impl std::fmt::Debug for AddressSpace {
@@ -167,7 +193,9 @@ impl AddressSpace {
         let pt = PageTables::new(Arc::clone(&machine)).map_err(|_| Errno::ENOMEM)?;
         Ok(Arc::new(Self {
             machine,
+            runners: Mutex::new(Vec::new()),
             inner: Mutex::new(Inner {
+                deferred_puts: Vec::new(),
                 pt,
                 vmas: VmaMap::default(),
                 parked: BTreeMap::new(),
@@ -182,11 +210,59 @@ impl AddressSpace {
         &self.machine
     }
 
-    /// Commits pending page-table downgrades and returns the root to run on.
-    pub fn root_for_run(&self) -> Result<u64, platform::Error> {
+    /// Registers a task that runs on this address space.
+    pub fn attach(&self, runner: &Arc<Runner>) {
+        self.runners.lock().push(Arc::clone(runner));
+    }
+
+    /// Unregisters a task.
+    pub fn detach(&self, runner: &Arc<Runner>) {
+        self.runners.lock().retain(|r| !Arc::ptr_eq(r, runner));
+    }
+
+    fn shared_by_runners(&self) -> bool {
+        self.runners.lock().len() > 1
+    }
+
+    /// Called right before `runner` enters the guest: commits pending
+    /// downgrades, makes every other vCPU leave the old root (a TLB
+    /// shootdown: kick, then wait until it is out of the guest), frees what
+    /// the downgrades released, and returns the root to run on.
+    pub fn enter(&self, runner: &Arc<Runner>) -> Result<u64, platform::Error> {
         let mut inner = self.inner.lock();
-        inner.pt.commit()?;
-        Ok(inner.pt.root())
+        if let Some(retired) = inner.pt.commit_deferred()? {
+            let old = retired.old_root();
+            let others: Vec<Arc<Runner>> = self
+                .runners
+                .lock()
+                .iter()
+                .filter(|r| !Arc::ptr_eq(r, runner))
+                .cloned()
+                .collect();
+            for r in &others {
+                if r.root.load(Ordering::SeqCst) == old {
+                    r.kicker.kick();
+                }
+            }
+            for r in &others {
+                while r.root.load(Ordering::SeqCst) == old {
+                    std::thread::yield_now();
+                }
+            }
+            retired.release();
+        }
+        let frames = self.machine.frames();
+        for f in inner.deferred_puts.drain(..) {
+            frames.put(f, FrameKind::Data);
+        }
+        let root = inner.pt.root();
+        runner.root.store(root, Ordering::SeqCst);
+        Ok(root)
+    }
+
+    /// Called when `runner` has left the guest.
+    pub fn leave(&self, runner: &Runner) {
+        runner.root.store(0, Ordering::SeqCst);
     }
 
     /// Maps `[start, end)` as an anonymous private VMA with `prot` and
@@ -289,10 +365,13 @@ impl AddressSpace {
                     .memory()
                     .copy_frame(copy, pte.frame)
                     .map_err(|_| FaultError::Oom)?;
-                frames.put(pte.frame, FrameKind::Data);
+                inner.deferred_puts.push(pte.frame);
                 copy
             };
-            let result = if guest_fault || frame == pte.frame {
+            // In place only when no other vCPU can hold the old translation
+            // (another thread would keep reading the old frame).
+            let in_place = frame == pte.frame || (guest_fault && !self.shared_by_runners());
+            let result = if in_place {
                 inner.pt.break_cow(page, frame, vma.prot.exec)
             } else {
                 inner
@@ -596,10 +675,12 @@ impl AddressSpace {
     /// Clears the translations of `[start, end)` and drops their frames.
     fn drop_pages(&self, inner: &mut Inner, start: u64, end: u64) {
         let frames = self.machine.frames();
+        let mut dropped = Vec::new();
         let _ = inner.pt.update_range(start, end, |_, pte| {
-            frames.put(pte.frame, FrameKind::Data);
+            dropped.push(pte.frame);
             None
         });
+        inner.deferred_puts.extend(dropped);
         let parked: Vec<u64> = inner.parked.range(start..end).map(|(k, _)| *k).collect();
         for va in parked {
             if let Some(f) = inner.parked.remove(&va) {
@@ -700,11 +781,12 @@ impl AddressSpace {
                     .is_some_and(|(_, v)| v.shared.is_some());
                 if shared && advice != REMOVE {
                     // Shared pages stay in their object; just unmap them.
-                    let frames = self.machine.frames();
+                    let mut dropped = Vec::new();
                     let _ = inner.pt.update_range(addr, end, |_, pte| {
-                        frames.put(pte.frame, FrameKind::Data);
+                        dropped.push(pte.frame);
                         None
                     });
+                    inner.deferred_puts.extend(dropped);
                 } else {
                     self.drop_pages(&mut inner, addr, end);
                 }
@@ -933,6 +1015,9 @@ impl Drop for AddressSpace {
     fn drop(&mut self) {
         let inner = self.inner.get_mut();
         let frames = self.machine.frames();
+        for f in inner.deferred_puts.drain(..) {
+            frames.put(f, FrameKind::Data);
+        }
         let _ = inner.pt.update_range(0, TASK_SIZE, |_, pte| {
             frames.put(pte.frame, FrameKind::Data);
             Some(pte)

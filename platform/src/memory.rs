@@ -115,6 +115,27 @@ impl GuestMemory {
         self.write(dst, &buf)
     }
 
+    /// Atomically compares the u32 at `gpa` with `old` and, if equal,
+    /// replaces it with `new`; returns the value found. This is atomic with
+    /// respect to guest vCPUs touching the same word (futexes).
+    pub fn cmpxchg_u32(&self, gpa: u64, old: u32, new: u32) -> Result<u32> {
+        self.check(gpa, 4)?;
+        if gpa % 4 != 0 {
+            return Err(Error::BadAddress(gpa));
+        }
+        let host = self.host_base() + gpa;
+        // SAFETY: [host, host+4) lies inside our shared mapping of the pool
+        // (checked above), is 4-byte aligned, and the mapping lives as long
+        // as `self`; the word is only ever accessed atomically or by
+        // byte copies, and an AtomicU32 has the layout of a u32.
+        let word = unsafe { &*(host as *const std::sync::atomic::AtomicU32) };
+        Ok(
+            match word.compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(v) | Err(v) => v,
+            },
+        )
+    }
+
     /// Gives the host memory behind frames back to the host (they read as
     /// zero afterwards).
     pub fn discard(&self, gpa: u64, len: u64) -> Result<()> {

@@ -136,6 +136,12 @@ fn send_to_group_locked(tg: &Arc<ThreadGroup>, info: SigInfo) {
 /// was the last thread of its process, turns the process into a zombie.
 pub fn exit_thread(task: &Arc<Task>) {
     let kernel = Arc::clone(&task.kernel);
+    let robust = task.robust_list.swap(0, Ordering::Relaxed);
+    if robust != 0
+        && let Some(mm) = task.mm.lock().clone()
+    {
+        crate::syscalls::futex::exit_robust_list(&kernel, &mm, task.tid, robust);
+    }
     let ctid = task.clear_child_tid.swap(0, Ordering::Relaxed);
     if ctid != 0
         && let Some(mm) = task.mm.lock().clone()

@@ -556,6 +556,30 @@ impl AddressSpace {
         self.write(addr, &v.to_le_bytes())
     }
 
+    /// Atomic compare-and-exchange on a guest u32 (futexes): returns the
+    /// value found; stored `new` if it equalled `old`.
+    pub fn cmpxchg_u32(&self, addr: u64, old: u32, new: u32) -> Result<u32, Errno> {
+        if addr % 4 != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut found = 0;
+        let mem = self.machine.memory();
+        self.copy(addr, 4, true, false, |gpa, _| {
+            found = mem.cmpxchg_u32(gpa, old, new).map_err(|_| Errno::EFAULT)?;
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// The futex key of a shared mapping's word: its memory object and
+    /// offset, so processes mapping it at different addresses meet.
+    pub fn shared_key(&self, addr: u64) -> Option<(usize, u64)> {
+        let inner = self.inner.lock();
+        let (start, vma) = inner.vmas.find(addr)?;
+        let (obj, off) = vma.shared.as_ref()?;
+        Some((Arc::as_ptr(obj) as usize, off + (addr - start)))
+    }
+
     /// Reads a little-endian u32.
     pub fn read_u32(&self, addr: u64) -> Result<u32, Errno> {
         let mut b = [0u8; 4];

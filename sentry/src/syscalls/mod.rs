@@ -54,8 +54,8 @@ pub fn support(nr: u64) -> Support {
         READLINK | READLINKAT => Partial("/proc/self/exe only"),
         LSEEK | PREAD64 | PWRITE64 => Partial("nothing is seekable yet: ESPIPE"),
         POLL => Partial("polls in 2 ms slices"),
-        FUTEX => Partial("WAIT, WAKE and their BITSET forms; wakes all waiters"),
-        SET_ROBUST_LIST => Partial("the list is recorded, not walked at thread death"),
+        FUTEX => Partial("no PI futexes (LOCK_PI, WAIT_REQUEUE_PI...): ENOSYS"),
+        SET_ROBUST_LIST | GET_ROBUST_LIST => Full,
         RT_SIGQUEUEINFO | RT_TGSIGQUEUEINFO | RT_SIGTIMEDWAIT => Full,
         SETITIMER | GETITIMER => Partial("ITIMER_REAL only"),
         PRCTL => Partial("PDEATHSIG, CHILD_SUBREAPER, NAME, DUMPABLE, NO_NEW_PRIVS"),
@@ -115,6 +115,7 @@ pub fn dispatch(t: &mut TaskCtx, nr: u64, a: [u64; 6]) -> SysResult {
         WAITID => process::waitid(t, a[0], a[1], a[2], a[3], a[4]),
         SET_TID_ADDRESS => process::set_tid_address(t, a[0]),
         SET_ROBUST_LIST => process::set_robust_list(t, a[0], a[1]),
+        GET_ROBUST_LIST => process::get_robust_list(t, a[0], a[1], a[2]),
         PRCTL => process::prctl(t, a[0], a[1]),
         FUTEX => futex::sys_futex(t, a),
         SCHED_YIELD => {

@@ -284,6 +284,27 @@ pub fn set_robust_list(t: &mut TaskCtx, head: u64, len: u64) -> SysResult {
     Ok(0)
 }
 
+/// get_robust_list(pid, head_ptr, len_ptr).
+pub fn get_robust_list(t: &mut TaskCtx, pid: u64, head_ptr: u64, len_ptr: u64) -> SysResult {
+    let pid = pid as i32;
+    let task = if pid == 0 {
+        std::sync::Arc::clone(&t.task)
+    } else {
+        t.task
+            .kernel
+            .table
+            .lock()
+            .tasks
+            .get(&pid)
+            .cloned()
+            .ok_or(Errno::ESRCH)?
+    };
+    let head = task.robust_list.load(Ordering::Relaxed);
+    t.mm().write_u64(head_ptr, head)?;
+    t.mm().write_u64(len_ptr, 24)?;
+    Ok(0)
+}
+
 /// prctl(option, arg2, ...).
 pub fn prctl(t: &mut TaskCtx, option: u64, arg2: u64) -> SysResult {
     const PR_SET_PDEATHSIG: u64 = 1;

@@ -120,7 +120,7 @@ impl GuestMemory {
     /// respect to guest vCPUs touching the same word (futexes).
     pub fn cmpxchg_u32(&self, gpa: u64, old: u32, new: u32) -> Result<u32> {
         self.check(gpa, 4)?;
-        if gpa % 4 != 0 {
+        if !gpa.is_multiple_of(4) {
             return Err(Error::BadAddress(gpa));
         }
         let host = self.host_base() + gpa;

@@ -7,6 +7,8 @@
 //! `FdTable::inner` → `OpenFile::status` → a file's own lock (for example
 //! `Pipe::state`). Wait queues are only notified, never held while sleeping.
 
+pub mod epoll;
+pub mod pidfd;
 pub mod pipe;
 pub mod stdio;
 
@@ -92,6 +94,14 @@ pub trait FileOps: Send + Sync {
     }
     /// Short description for traces.
     fn describe(&self) -> String;
+    /// The pidfd behind this file, if it is one.
+    fn as_pidfd(&self) -> Option<&pidfd::PidFd> {
+        None
+    }
+    /// The epoll instance behind this file, if it is one.
+    fn as_epoll(&self) -> Option<&epoll::Epoll> {
+        None
+    }
 }
 
 /// Data an ioctl hands back to the guest.

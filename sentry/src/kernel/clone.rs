@@ -203,9 +203,6 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         // There is no cgroup filesystem, so no descriptor names a cgroup.
         return Err(Errno::EBADF);
     }
-    if f & CLONE_PIDFD != 0 {
-        return Err(Errno::EINVAL);
-    }
     let mm = if f & CLONE_VM != 0 {
         parent.mm()
     } else {
@@ -304,6 +301,27 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
     if f & CLONE_SETTLS != 0 {
         ctx.fs_base = args.tls;
     }
+    if f & CLONE_PIDFD != 0 {
+        let flags = if f & CLONE_THREAD != 0 {
+            crate::fs::pidfd::PIDFD_THREAD
+        } else {
+            0
+        };
+        let written =
+            crate::syscalls::pidfd::install(t, &kernel, tid, &tg, flags).and_then(
+                |fd| match parent.mm().write_u32(args.pidfd, fd as u32) {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        let _ = parent.files().remove(fd as i64);
+                        Err(e)
+                    }
+                },
+            );
+        if let Err(e) = written {
+            undo(&kernel, &child, f & CLONE_THREAD != 0);
+            return Err(e);
+        }
+    }
     let child_mm = child.mm();
     if f & CLONE_CHILD_SETTID != 0 {
         let _ = child_mm.write_u32(args.child_tid, tid as u32);
@@ -336,6 +354,22 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         done.wait(&*parent, || super::process::killed(&parent));
     }
     Ok(tid)
+}
+
+/// Takes a created but never started child out of the tables again.
+fn undo(kernel: &Arc<super::Kernel>, child: &Arc<Task>, thread: bool) {
+    let mut table = kernel.table.lock();
+    table.tasks.remove(&child.tid);
+    child.tg.threads.lock().retain(|t| t.tid != child.tid);
+    if thread {
+        if let Some(p) = table.procs.get_mut(&child.tgid()) {
+            p.threads.retain(|t| *t != child.tid);
+        }
+    } else if let Some(p) = table.procs.remove(&child.tid)
+        && let Some(pp) = table.procs.get_mut(&p.parent)
+    {
+        pp.children.remove(&child.tid);
+    }
 }
 
 #[cfg(test)]

@@ -559,7 +559,7 @@ impl AddressSpace {
     /// Atomic compare-and-exchange on a guest u32 (futexes): returns the
     /// value found; stored `new` if it equalled `old`.
     pub fn cmpxchg_u32(&self, addr: u64, old: u32, new: u32) -> Result<u32, Errno> {
-        if addr % 4 != 0 {
+        if !addr.is_multiple_of(4) {
             return Err(Errno::EINVAL);
         }
         let mut found = 0;

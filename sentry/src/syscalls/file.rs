@@ -1,6 +1,6 @@
 //! Descriptor syscalls: read, write, readv, writev, pread/pwrite (ESPIPE),
 //! lseek, close, dup, dup2, dup3, fcntl, pipe, pipe2, ioctl, fstat,
-//! newfstatat (on descriptors), readlink(at) of /proc/self/exe, poll.
+//! newfstatat (on descriptors), readlink(at) of /proc/self/exe.
 
 use std::sync::Arc;
 
@@ -341,48 +341,4 @@ pub fn readlinkat(t: &mut TaskCtx, _dirfd: u64, path: u64, buf: u64, size: u64) 
         return Ok(n as u64);
     }
     Err(Errno::ENOENT.into())
-}
-
-/// poll(fds, nfds, timeout_ms).
-pub fn poll(t: &mut TaskCtx, fds: u64, nfds: u64, timeout: u64) -> SysResult {
-    use std::time::{Duration, Instant};
-    if nfds > crate::fs::NOFILE as u64 {
-        return Err(Errno::EINVAL.into());
-    }
-    let mm = t.mm();
-    let mut raw = vec![0u8; nfds as usize * 8];
-    mm.read(fds, &mut raw)?;
-    let timeout = timeout as i32;
-    let deadline = (timeout >= 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
-    loop {
-        let mut ready = 0;
-        let files = t.task.files();
-        for c in raw.chunks_exact_mut(8) {
-            let fd = i32::from_le_bytes(c[..4].try_into().expect("4 bytes"));
-            let events = u16::from_le_bytes(c[4..6].try_into().expect("2 bytes"));
-            let rev = if fd < 0 {
-                0
-            } else {
-                match files.get(fd as i64) {
-                    Ok(f) => f.ops.poll() & (events | 0x18),
-                    Err(_) => 0x20, // POLLNVAL
-                }
-            };
-            c[6..8].copy_from_slice(&rev.to_le_bytes());
-            if rev != 0 {
-                ready += 1;
-            }
-        }
-        if ready > 0 || deadline.is_some_and(|d| Instant::now() >= d) {
-            mm.write(fds, &raw)?;
-            return Ok(ready);
-        }
-        // Readiness changes are not all wired to wait queues yet: poll in
-        // short slices, interruptibly.
-        let slice = Instant::now() + Duration::from_millis(2);
-        let until = deadline.map_or(slice, |d| d.min(slice));
-        if crate::kernel::wait::sleep_until(&*t.task, until).is_err() {
-            return Err(Errno::ERESTARTSYS.into());
-        }
-    }
 }

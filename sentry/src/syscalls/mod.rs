@@ -7,6 +7,8 @@ pub mod futex;
 pub mod info;
 pub mod mm;
 pub mod numbers;
+pub mod pidfd;
+pub mod poll;
 pub mod process;
 pub mod signal;
 pub mod time;
@@ -53,7 +55,12 @@ pub fn support(nr: u64) -> Support {
         FSTAT | NEWFSTATAT => Partial("descriptors only: there is no filesystem yet"),
         READLINK | READLINKAT => Partial("/proc/self/exe only"),
         LSEEK | PREAD64 | PWRITE64 => Partial("nothing is seekable yet: ESPIPE"),
-        POLL => Partial("polls in 2 ms slices"),
+        POLL | PPOLL => Partial("readiness sampled in 2 ms slices"),
+        EPOLL_CREATE | EPOLL_CREATE1 | EPOLL_CTL => Full,
+        EPOLL_WAIT | EPOLL_PWAIT | EPOLL_PWAIT2 => {
+            Partial("level-triggered only (EPOLLET acts as level); sampled in 2 ms slices")
+        }
+        PIDFD_OPEN | PIDFD_SEND_SIGNAL | PIDFD_GETFD => Full,
         FUTEX => Partial("no PI futexes (LOCK_PI, WAIT_REQUEUE_PI...): ENOSYS"),
         SET_ROBUST_LIST | GET_ROBUST_LIST => Full,
         RT_SIGQUEUEINFO | RT_TGSIGQUEUEINFO | RT_SIGTIMEDWAIT => Full,
@@ -87,7 +94,17 @@ pub fn dispatch(t: &mut TaskCtx, nr: u64, a: [u64; 6]) -> SysResult {
         NEWFSTATAT => file::newfstatat(t, a[0], a[1], a[2], a[3]),
         READLINK => file::readlinkat(t, -100i64 as u64, a[0], a[1], a[2]),
         READLINKAT => file::readlinkat(t, a[0], a[1], a[2], a[3]),
-        POLL => file::poll(t, a[0], a[1], a[2]),
+        POLL => poll::poll(t, a[0], a[1], a[2]),
+        PPOLL => poll::ppoll(t, a),
+        EPOLL_CREATE => poll::epoll_create(t, a[0]),
+        EPOLL_CREATE1 => poll::epoll_create1(t, a[0]),
+        EPOLL_CTL => poll::epoll_ctl(t, a[0], a[1], a[2], a[3]),
+        EPOLL_WAIT => poll::epoll_wait(t, a[0], a[1], a[2], a[3]),
+        EPOLL_PWAIT => poll::epoll_pwait(t, a),
+        EPOLL_PWAIT2 => poll::epoll_pwait2(t, a),
+        PIDFD_OPEN => pidfd::pidfd_open(t, a[0], a[1]),
+        PIDFD_SEND_SIGNAL => pidfd::pidfd_send_signal(t, a[0], a[1], a[2], a[3]),
+        PIDFD_GETFD => pidfd::pidfd_getfd(t, a[0], a[1], a[2]),
 
         BRK => mm::brk(t, a[0]),
         MMAP => mm::mmap(t, a),

@@ -248,13 +248,26 @@ pub fn waitid(
         return Err(Errno::EINVAL.into());
     }
     let id = id as i32;
+    let mut options = options;
+    let mut nonblocking_pidfd = false;
     let target = match idtype {
         0 => WaitTarget::Any,
         1 if id > 0 => WaitTarget::Pid(id),
         2 if id >= 0 => WaitTarget::Pgid(id),
+        3 => {
+            let (pid, nonblock) = super::pidfd::wait_target(t, id as u32 as u64)?;
+            if nonblock {
+                options |= WNOHANG;
+                nonblocking_pidfd = true;
+            }
+            WaitTarget::Pid(pid)
+        }
         _ => return Err(Errno::EINVAL.into()),
     };
     let r = process::wait_child(&t.task, target, options)?;
+    if r.is_none() && nonblocking_pidfd {
+        return Err(Errno::EAGAIN.into());
+    }
     if infop != 0 {
         let mut b = [0u8; 128];
         if let Some(r) = r {

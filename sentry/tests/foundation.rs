@@ -254,3 +254,50 @@ fn dynamic_program_is_rejected() {
         "the error should say only static programs are supported, got: {err}"
     );
 }
+
+/// The memory cap: past it mmap and brk fail with ENOMEM (checked at
+/// mapping time, as Linux's overcommit heuristic refuses obvious
+/// overcommits), and a fault that cannot be satisfied kills the guest with
+/// SIGKILL, as the OOM killer would; the sentry itself is unharmed.
+#[test]
+fn memory_cap_gives_enomem_then_oom_kill() {
+    for libc in [Libc::Glibc, Libc::Musl] {
+        let prog = testdata::guest("memcap", libc);
+        let r = common::run_sentry(
+            &[
+                std::ffi::OsString::from("run"),
+                "--memory".into(),
+                "64M".into(),
+                "--".into(),
+                prog.clone().into(),
+                "enomem".into(),
+            ],
+            b"",
+        );
+        assert_eq!(
+            r.stdout_str(),
+            "mmap 256M: ENOMEM\nsbrk 256M: ENOMEM\nmmap 16M and touch: ok\n",
+            "{libc:?}: {}",
+            r.stderr_str()
+        );
+        assert_eq!(r.status, 0);
+        let r = common::run_sentry(
+            &[
+                std::ffi::OsString::from("run"),
+                "--memory".into(),
+                "64M".into(),
+                "--".into(),
+                prog.into(),
+                "oom".into(),
+            ],
+            b"",
+        );
+        assert_eq!(r.stdout_str(), "mmap 256M MAP_NORESERVE: ok\n");
+        assert_eq!(r.status, 128 + 9, "{libc:?}: {}", r.stderr_str());
+        assert!(
+            r.stderr_str().contains("out of guest memory"),
+            "{}",
+            r.stderr_str()
+        );
+    }
+}

@@ -12,6 +12,8 @@ use std::path::Path;
 /// (guest, args, stdin, expected native status). Must list every C guest.
 const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("args", &["a", "", "b c"], b"", 0),
+    ("bench_fork", &[], b"", 0),
+    ("bench_syscall", &[], b"", 0),
     ("cat", &[], b"some input\nmore input\n", 0),
     ("exit_signal", &[], b"", 0),
     ("exitcode", &["42"], b"", 42),
@@ -22,6 +24,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("madv_fork", &[], b"", 0),
     ("malloc64", &[], b"", 0),
     ("many_forks", &[], b"", 0),
+    ("memcap", &["enomem"], b"", 0),
     ("misc", &[], b"", 0),
     ("pgrp", &[], b"", 0),
     ("pipes", &[], b"", 0),

@@ -144,13 +144,6 @@ pub enum Trap {
     Interrupted,
 }
 
-impl Trap {
-    /// For a page fault: whether it was a write.
-    pub fn is_write_fault(error_code: u64) -> bool {
-        error_code & 2 != 0
-    }
-}
-
 const KICK_SIGNAL_OFFSET: i32 = 2;
 
 /// The signal that kicks a vCPU thread out of `KVM_RUN`.

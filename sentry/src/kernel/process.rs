@@ -499,8 +499,3 @@ pub fn kill(task: &Arc<Task>, pid: i64, signo: i32) -> Result<(), Errno> {
 pub fn killed(task: &Task) -> bool {
     task.tg.is_exiting()
 }
-
-/// Keeps the Blocker trait in scope for callers of this module.
-pub fn interruptible(task: &Task) -> Result<(), Errno> {
-    task.check_interrupt()
-}

@@ -623,11 +623,6 @@ pub fn sigreturn(t: &mut TaskCtx) -> SysResult {
     Err(SysError::KeepRegs)
 }
 
-/// The wait status of a death by `signo`.
-pub fn signaled_status(signo: i32) -> i32 {
-    signo & 0x7f
-}
-
 /// The wait status of exit(code).
 pub fn exited_status(code: i32) -> i32 {
     (code & 0xff) << 8

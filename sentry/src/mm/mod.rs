@@ -1015,14 +1015,6 @@ impl AddressSpace {
         drop(cinner);
         Ok(child)
     }
-
-    /// Calls `f(start, vma)` for every VMA (for /proc/self/maps).
-    pub fn for_each_vma(&self, mut f: impl FnMut(u64, &Vma)) {
-        let inner = self.inner.lock();
-        for (s, v) in inner.vmas.iter() {
-            f(s, v);
-        }
-    }
 }
 
 fn pte_for(frame: u64, vma: &Vma, writable: bool) -> Pte {

@@ -182,6 +182,39 @@ pub fn dispatch(t: &mut TaskCtx, nr: u64, a: [u64; 6]) -> SysResult {
     }
 }
 
+/// The coverage table (`COVERAGE.md`): every x86-64 syscall number with
+/// its support level.
+pub fn coverage_markdown() -> String {
+    let mut full = 0;
+    let mut partial = 0;
+    let mut rows = String::new();
+    for nr in 0..=numbers::MAX_SYSCALL as u64 {
+        let Some(n) = numbers::NAMES[nr as usize] else {
+            continue;
+        };
+        let (level, note) = match support(nr) {
+            Support::Full => {
+                full += 1;
+                ("full", "")
+            }
+            Support::Partial(note) => {
+                partial += 1;
+                ("partial", note)
+            }
+            Support::Unimplemented => ("ENOSYS", ""),
+        };
+        rows.push_str(&format!("| {nr} | `{n}` | {level} | {note} |\n"));
+    }
+    format!(
+        "# Syscall coverage\n\n\
+         Generated from `sentry/src/syscalls/mod.rs` (`support()`); a test keeps it\n\
+         current (`SENTRY_UPDATE_COVERAGE=1 cargo test -p sentry coverage` rewrites it).\n\n\
+         {full} syscalls are implemented fully and {partial} partly; every other number\n\
+         returns ENOSYS and is logged once.\n\n\
+         | nr | name | support | notes |\n| --- | --- | --- | --- |\n{rows}"
+    )
+}
+
 /// The name of syscall `nr`.
 pub fn name(nr: u64) -> &'static str {
     numbers::NAMES
@@ -202,6 +235,20 @@ mod tests {
                 assert_ne!(name(nr), "unknown", "syscall {nr} is supported but unnamed");
             }
         }
+    }
+
+    #[test]
+    fn coverage_file_is_up_to_date() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../COVERAGE.md");
+        let want = coverage_markdown();
+        if std::env::var_os("SENTRY_UPDATE_COVERAGE").is_some() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            have == want,
+            "COVERAGE.md is stale: run SENTRY_UPDATE_COVERAGE=1 cargo test -p sentry coverage"
+        );
     }
 
     #[test]

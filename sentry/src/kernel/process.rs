@@ -7,7 +7,6 @@ use std::sync::atomic::Ordering;
 
 use super::signal::{self, DefaultAction, SigInfo, SigSet, code, sa, sig};
 use super::task::{Task, ThreadGroup, child_info};
-use super::wait::Blocker;
 use super::{ExitReport, Kernel, TaskTable};
 use crate::errno::Errno;
 

@@ -108,6 +108,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         mm,
         files,
         handlers,
+        Arc::new(parking_lot::Mutex::new(kernel::task::FsContext::default())),
         SigSet::default(),
     );
     tg.threads.lock().push(Arc::clone(&init));

@@ -243,6 +243,12 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
     } else {
         ThreadGroup::new(tid)
     };
+    // CLONE_FS shares the filesystem context; otherwise the child gets a copy.
+    let fs = if f & CLONE_FS != 0 {
+        Arc::clone(&parent.fs)
+    } else {
+        Arc::new(parking_lot::Mutex::new(*parent.fs.lock()))
+    };
     let child = Task::new(
         tid,
         Arc::clone(&tg),
@@ -250,9 +256,9 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         mm,
         files,
         handlers,
+        fs,
         blocked,
     );
-    child.pdeath_signal.store(0, Ordering::Relaxed);
     tg.threads.lock().push(Arc::clone(&child));
     table.tasks.insert(tid, Arc::clone(&child));
     if f & CLONE_THREAD != 0 {

@@ -102,6 +102,19 @@ pub struct RealTimer {
     pub generation: u64,
 }
 
+/// What CLONE_FS shares.
+#[derive(Clone, Copy, Debug)]
+pub struct FsContext {
+    /// The file mode creation mask.
+    pub umask: u32,
+}
+
+impl Default for FsContext {
+    fn default() -> Self {
+        Self { umask: 0o022 }
+    }
+}
+
 /// Per-thread signal state.
 #[derive(Default)]
 pub struct TaskSignals {
@@ -129,6 +142,8 @@ pub struct Task {
     pub files: Mutex<Arc<FdTable>>,
     /// Signal handlers.
     pub handlers: Arc<Handlers>,
+    /// Filesystem context (umask; cwd is always `/`), shared by CLONE_FS.
+    pub fs: Arc<Mutex<FsContext>>,
     /// Signal state.
     pub sig: Mutex<TaskSignals>,
     /// What this thread sleeps on.
@@ -150,6 +165,7 @@ pub struct Task {
 
 impl Task {
     /// A new task (not yet in the table).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         tid: i32,
         tg: Arc<ThreadGroup>,
@@ -157,6 +173,7 @@ impl Task {
         mm: Arc<AddressSpace>,
         files: Arc<FdTable>,
         handlers: Arc<Handlers>,
+        fs: Arc<Mutex<FsContext>>,
         blocked: SigSet,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -166,6 +183,7 @@ impl Task {
             mm: Mutex::new(Some(mm)),
             files: Mutex::new(files),
             handlers,
+            fs,
             sig: Mutex::new(TaskSignals {
                 blocked,
                 ..Default::default()

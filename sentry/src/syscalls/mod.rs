@@ -171,6 +171,12 @@ pub fn dispatch(t: &mut TaskCtx, nr: u64, a: [u64; 6]) -> SysResult {
         SCHED_GETAFFINITY => info::sched_getaffinity(t, a[0], a[1], a[2]),
         ARCH_PRCTL => info::arch_prctl(t, a[0], a[1]),
         GETCWD => info::getcwd(t, a[0], a[1]),
+        UMASK => {
+            let mut fs = t.task.fs.lock();
+            let old = fs.umask;
+            fs.umask = a[0] as u32 & 0o777;
+            Ok(old as u64)
+        }
         RSEQ => Err(Errno::ENOSYS.into()),
 
         _ => {

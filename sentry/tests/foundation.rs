@@ -276,7 +276,7 @@ fn memory_cap_gives_enomem_then_oom_kill() {
         );
         assert_eq!(
             r.stdout_str(),
-            "mmap 256M: ENOMEM\nsbrk 256M: ENOMEM\nmmap 16M and touch: ok\n",
+            "mmap 256M: ENOMEM\nbrk +256M: refused\nmmap 16M and touch: ok\n",
             "{libc:?}: {}",
             r.stderr_str()
         );

@@ -1,0 +1,150 @@
+/*
+ * bench_fork: the guest half of benches/benches/fork.rs. First mallocs
+ * DIRTY_MIB MiB and writes one byte per 4 KiB page, then times iterations of
+ * fork() or vfork() + child _exit(0) + waitpid() with
+ * clock_gettime(CLOCK_MONOTONIC).
+ *
+ *   bench_fork MODE N DIRTY_MIB      MODE is fork or vfork; times N
+ *                                    iterations and prints one line
+ *                                    "mode=M n=N dirty_mib=D total_ns=T per_iter_ns=P"
+ *   bench_fork MODE serve DIRTY_MIB  prints "ready dirty_mib=D" once the
+ *                                    memory is dirty, then reads one count per
+ *                                    line from stdin and answers each with
+ *                                    such a line, until EOF (the set-up, which
+ *                                    can take long in the sandbox, is paid once)
+ *   bench_fork                       (no arguments) a deterministic
+ *                                    self-check for
+ *                                    sentry/tests/guests_native.rs
+ *
+ * Printing times breaks guest.h's output rule on purpose, and only when an
+ * argument asks for it. A failed fork or a child that does not exit 0 is
+ * reported on stdout ("error: ...") with exit status 3.
+ */
+#include "guest.h"
+
+static int use_vfork;
+static long dirty_mib;
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+	must(clock_gettime(CLOCK_MONOTONIC, &ts) == 0, "clock_gettime");
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void dirty(long mib)
+{
+	if (mib == 0)
+		return;
+	size_t size = (size_t)mib << 20;
+	volatile char *p = malloc(size);
+	must(p != NULL, "malloc");
+	for (size_t off = 0; off < size; off += 4096)
+		p[off] = 1;
+	/* Never freed: the memory stays mapped and dirty for every fork. */
+}
+
+/* One fork (or vfork) + _exit(0) + waitpid; 0 on success. */
+static int one(void)
+{
+	pid_t pid = use_vfork ? vfork() : fork();
+	if (pid == 0)
+		_exit(0);
+	if (pid < 0) {
+		out("error: %s failed: %s\n", use_vfork ? "vfork" : "fork",
+		    errname(errno));
+		return -1;
+	}
+	int st = wait_for(pid);
+	if (st != 0) {
+		out("error: child %s\n",
+		    st == -1 ? "could not be waited for" : describe_status(st));
+		return -1;
+	}
+	return 0;
+}
+
+static void bench(long n)
+{
+	long long t0 = now_ns();
+	for (long i = 0; i < n; i++)
+		if (one() != 0)
+			_exit(3);
+	long long t1 = now_ns();
+	out("mode=%s n=%ld dirty_mib=%ld total_ns=%lld per_iter_ns=%.1f\n",
+	    use_vfork ? "vfork" : "fork", n, dirty_mib, t1 - t0,
+	    n > 0 ? (double)(t1 - t0) / (double)n : 0.0);
+}
+
+static long parse_count(const char *s, const char *what)
+{
+	char *end;
+	errno = 0;
+	long n = strtol(s, &end, 10);
+	if (errno != 0 || end == s || (*end != '\0' && *end != '\n') || n < 0) {
+		out("error: bad %s \"%s\"\n", what, s);
+		_exit(2);
+	}
+	return n;
+}
+
+/* Answers every line of stdin (a count) with a timing line. */
+static void serve(void)
+{
+	static char buf[4096];
+	size_t have = 0;
+	for (;;) {
+		char *nl = memchr(buf, '\n', have);
+		if (nl != NULL) {
+			*nl = '\0';
+			bench(parse_count(buf, "count"));
+			size_t used = (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, have - used);
+			have -= used;
+			continue;
+		}
+		must(have < sizeof buf - 1, "request line too long");
+		ssize_t r = read(0, buf + have, sizeof buf - 1 - have);
+		if (r < 0 && errno == EINTR)
+			continue;
+		must(r >= 0, "read stdin");
+		if (r == 0)
+			return;
+		have += (size_t)r;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4) {
+		if (strcmp(argv[1], "fork") == 0)
+			use_vfork = 0;
+		else if (strcmp(argv[1], "vfork") == 0)
+			use_vfork = 1;
+		else {
+			out("error: MODE must be fork or vfork, not \"%s\"\n", argv[1]);
+			return 2;
+		}
+		dirty_mib = parse_count(argv[3], "DIRTY_MIB");
+		int serving = strcmp(argv[2], "serve") == 0;
+		long n = serving ? 0 : parse_count(argv[2], "N");
+		dirty(dirty_mib);
+		if (serving) {
+			out("ready dirty_mib=%ld\n", dirty_mib);
+			serve();
+		} else {
+			bench(n);
+		}
+		return 0;
+	}
+	if (argc != 1) {
+		out("usage: bench_fork [fork|vfork N|serve DIRTY_MIB]\n");
+		return 2;
+	}
+	dirty(1);
+	for (use_vfork = 0; use_vfork <= 1; use_vfork++)
+		for (int i = 0; i < 3; i++)
+			check(one() == 0, use_vfork ? "vfork round" : "fork round");
+	out("bench_fork: %s\n", failures() == 0 ? "ok" : "FAILED");
+	return finish();
+}

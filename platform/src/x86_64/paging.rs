@@ -105,6 +105,9 @@ pub enum ForkAction {
     Share,
     /// The same frame read-only in both (copy-on-write).
     Cow,
+    /// A private copy for the child, made now; the parent's entry is left
+    /// as it is (no downgrade, so no commit and no re-shadowing for it).
+    Copy,
     /// Nothing (the child faults the page in anew).
     Skip,
 }
@@ -292,6 +295,16 @@ impl PageTables {
                 let Some(pte) = Pte::decode(*e) else { continue };
                 match f(va) {
                     ForkAction::Skip => {}
+                    ForkAction::Copy => {
+                        let frame = frames.alloc(crate::FrameKind::Data)?;
+                        this.machine.memory().copy_frame(frame, pte.frame)?;
+                        copy[i] = Pte {
+                            frame,
+                            flags: pte.flags,
+                        }
+                        .encode();
+                        any = true;
+                    }
                     ForkAction::Share => {
                         frames.get(pte.frame);
                         copy[i] = *e;
@@ -330,6 +343,24 @@ impl PageTables {
             }
             Ok(())
         })
+    }
+
+    /// Counts the present pages in `[start, end)`.
+    pub fn count_present(&mut self, start: u64, end: u64) -> Result<usize> {
+        let mut n = 0;
+        self.walk_leaf_tables(start, end, &mut |this, pt_gpa, base| {
+            let t = this.read_table(pt_gpa)?;
+            n += t
+                .iter()
+                .enumerate()
+                .filter(|(i, e)| {
+                    let va = base + *i as u64 * PAGE_SIZE;
+                    va >= start && va < end && **e & PTE_P != 0
+                })
+                .count();
+            Ok(())
+        })?;
+        Ok(n)
     }
 
     /// Calls `f(self, pt_gpa, pt_base_va)` for each leaf table overlapping

@@ -43,6 +43,12 @@ pub const STACK_LIMIT: u64 = 8 << 20;
 pub const MMAP_BASE: u64 = 0x7fff_f7ff_f000;
 /// Pages mapped around a demand fault (one crossing costs ~83 µs here).
 const FAULT_AROUND_PAGES: u64 = 16;
+/// A fork copies private pages at once, instead of sharing them
+/// copy-on-write, when the parent has at most this many present (a 4 KiB
+/// copy costs about a microsecond; write-protecting the parent costs a
+/// commit and a shadow re-fault, about 23 µs, for every page it touches
+/// afterwards, and each copy-on-write fault about 83 µs).
+const EAGER_FORK_PAGES: usize = 512;
 
 /// Rounds up to a page.
 pub fn page_up(x: u64) -> Option<u64> {
@@ -989,6 +995,16 @@ impl AddressSpace {
         let mut cinner = child.inner.lock();
         let frames = self.machine.frames();
         let vmas: Vec<(u64, Vma)> = inner.vmas.iter().map(|(s, v)| (s, v.clone())).collect();
+        let mut private_pages = 0;
+        for (start, vma) in &vmas {
+            if vma.shared.is_none() && vma.prot.write && !vma.dont_fork && !vma.wipe_on_fork {
+                private_pages += inner
+                    .pt
+                    .count_present(*start, vma.end)
+                    .map_err(|_| Errno::ENOMEM)?;
+            }
+        }
+        let eager = private_pages <= EAGER_FORK_PAGES;
         for (start, vma) in vmas {
             if vma.dont_fork {
                 continue;
@@ -999,6 +1015,8 @@ impl AddressSpace {
             }
             let action = if vma.shared.is_some() {
                 ForkAction::Share
+            } else if eager && vma.prot.write {
+                ForkAction::Copy
             } else {
                 ForkAction::Cow
             };

@@ -11,18 +11,21 @@
 //! # How this host's KVM shapes the design
 //!
 //! The figures below were measured on the development and CI machines (a
-//! PVM build of KVM with shadow paging, see `shared/KVM-NOTES.md`):
+//! PVM build of KVM with shadow paging, see `shared/KVM-NOTES.md`); the
+//! first row also by this crate through `benches/benches/syscall.rs`:
 //!
 //! | event | cost |
 //! | --- | --- |
-//! | trapped syscall round trip (`syscall` → trampoline MMIO store → host → back) | ≈ 81 µs |
+//! | trapped syscall round trip (`syscall` → trampoline MMIO store → host → back) | 28–38 µs here (`benches`, platform floor); ≈ 81 µs in the C probe of KVM-NOTES |
 //! | guest page fault to the host and back | ≈ 83 µs |
 //! | any vCPU ioctl (GET/SET_REGS, SREGS, XSAVE…) | ≈ 7 µs |
 //! | fresh upper page-table levels + CR3 switch (downgrade batch) | ≈ +55 µs |
 //! | memslot add+delete (drops all shadow page tables) | ≈ 0.3–1.8 ms |
 //!
 //! * `SYSCALL` does not change privilege here, so `LSTAR` points at a
-//!   user-executable trampoline page in the upper half whose single
+//!   user-executable trampoline page (chosen by measurement: of the traps
+//!   that work here, the MMIO store, the unbacked fetch and the #PF-to-IDT
+//!   bounce, it is the cheapest that needs no ring-0 code; KVM-NOTES §3) in the upper half whose single
 //!   instruction stores to a guest-physical address without a memslot; the
 //!   resulting `KVM_EXIT_MMIO` is the syscall trap ([`x86_64::layout`]).
 //! * Ring-0 code is interpreted, so the exception stubs are three

@@ -31,6 +31,12 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("reparent", &[], b"", 0),
     ("segv", &[], b"", 139),
     ("sleep_alarm", &[], b"", 0),
+    ("t_clone3", &[], b"", 0),
+    ("t_pidfd", &[], b"", 0),
+    ("t_pthreads", &[], b"", 0),
+    ("t_rawclone", &[], b"", 0),
+    ("t_signals", &[], b"", 0),
+    ("t_threadgroup", &[], b"", 0),
     ("vfork", &[], b"", 0),
     ("wait_opts", &[], b"", 0),
 ];

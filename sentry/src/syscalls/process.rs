@@ -255,8 +255,13 @@ pub fn waitid(
         1 if id > 0 => WaitTarget::Pid(id),
         2 if id >= 0 => WaitTarget::Pgid(id),
         3 => {
+            if id < 0 {
+                return Err(Errno::EINVAL.into());
+            }
             let (pid, nonblock) = super::pidfd::wait_target(t, id as u32 as u64)?;
-            if nonblock {
+            // A PIDFD_NONBLOCK pidfd makes the wait non-blocking, and then
+            // "nothing yet" is EAGAIN, unless the caller asked for WNOHANG.
+            if nonblock && options & WNOHANG == 0 {
                 options |= WNOHANG;
                 nonblocking_pidfd = true;
             }

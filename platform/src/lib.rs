@@ -43,6 +43,7 @@
 pub mod host;
 pub mod machine;
 pub mod memory;
+pub mod selftest;
 pub mod vcpu;
 pub mod x86_64;
 

@@ -74,6 +74,9 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     let machine = Arc::new(Machine::new(MachineConfig {
         memory_limit: opts.memory_limit,
     })?);
+    // Refuse to run on a KVM where page-table downgrades would not reach
+    // the guest (stale memory would leak between mappings and processes).
+    platform::selftest::self_test(&machine)?;
     let kernel = Kernel::new(
         Arc::clone(&machine),
         KernelConfig {

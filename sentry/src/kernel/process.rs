@@ -170,13 +170,37 @@ pub fn exit_thread(task: &Arc<Task>) {
         Some(e) => e.status,
         None => super::task::exited_status(task.exit_code.load(Ordering::Relaxed)),
     };
+    if kernel.config.strace {
+        if status & 0x7f == 0 {
+            eprintln!(
+                "[pid {}] +++ exited with {} +++",
+                task.tgid(),
+                (status >> 8) & 0xff
+            );
+        } else {
+            eprintln!(
+                "[pid {}] +++ killed by {} +++",
+                task.tgid(),
+                signal::name(status & 0x7f)
+            );
+        }
+    }
     drop(table);
     // Close files and free memory before telling the parent, so a parent
     // that reaps us sees pipes at EOF.
     release_resources(task);
     let mut table = kernel.table.lock();
-    process_exit(&kernel, &mut table, task.tgid(), status);
+    let pdeath = process_exit(&kernel, &mut table, task.tgid(), status);
+    drop(table);
+    // Parent-death signals go out once the tree lock is released (sending
+    // SIGCONT takes it again).
+    for (t, s) in pdeath {
+        t.send_signal(SigInfo::from_process(s, code::SI_USER, 0, 0));
+    }
 }
+
+/// Threads to send their PR_SET_PDEATHSIG signal to.
+type PdeathSignals = Vec<(Arc<Task>, i32)>;
 
 fn release_resources(task: &Task) {
     let files = std::mem::replace(&mut *task.files.lock(), crate::fs::FdTable::new());
@@ -188,9 +212,14 @@ fn release_resources(task: &Task) {
     drop(mm);
 }
 
-fn process_exit(kernel: &Arc<Kernel>, table: &mut TaskTable, pid: i32, status: i32) {
+fn process_exit(
+    kernel: &Arc<Kernel>,
+    table: &mut TaskTable,
+    pid: i32,
+    status: i32,
+) -> PdeathSignals {
     let Some(p) = table.procs.get_mut(&pid) else {
-        return;
+        return Vec::new();
     };
     p.zombie = Some(status);
     let children: Vec<i32> = p.children.iter().copied().collect();
@@ -203,17 +232,19 @@ fn process_exit(kernel: &Arc<Kernel>, table: &mut TaskTable, pid: i32, status: i
             }
         }
         kernel.finish(ExitReport::from_status(status));
-        return;
+        return Vec::new();
     }
-    reparent_children(table, pid, &children);
+    let pdeath = reparent_children(table, pid, &children);
     notify_parent_exit(table, pid, parent, status);
+    pdeath
 }
 
 /// Moves the children of a dying process to the nearest living subreaper
 /// ancestor, or to init.
-fn reparent_children(table: &mut TaskTable, dying: i32, children: &[i32]) {
+fn reparent_children(table: &mut TaskTable, dying: i32, children: &[i32]) -> PdeathSignals {
+    let mut signals = Vec::new();
     if children.is_empty() {
-        return;
+        return signals;
     }
     let mut reaper = 1;
     let mut at = table.procs.get(&dying).map_or(0, |p| p.parent);
@@ -250,13 +281,12 @@ fn reparent_children(table: &mut TaskTable, dying: i32, children: &[i32]) {
         if let Some(r) = table.procs.get_mut(&reaper) {
             r.children.insert(c);
         }
-        for (t, s) in pdeath {
-            t.send_signal(SigInfo::from_process(s, code::SI_USER, 0, 0));
-        }
+        signals.extend(pdeath);
         if let Some(st) = zombie {
             notify_parent_exit(table, c, reaper, st);
         }
     }
+    signals
 }
 
 /// Sends the exit signal to the parent, or reaps the child at once if the

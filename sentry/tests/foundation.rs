@@ -12,6 +12,7 @@ use common::{
 use std::path::Path;
 
 differential! {
+    badptr: [], 0;
     hello: [], 0;
     malloc64: [], 0;
     misc: [], 0;

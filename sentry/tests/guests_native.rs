@@ -12,6 +12,7 @@ use std::path::Path;
 /// (guest, args, stdin, expected native status). Must list every C guest.
 const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("args", &["a", "", "b c"], b"", 0),
+    ("badptr", &[], b"", 0),
     ("bench_fork", &[], b"", 0),
     ("bench_syscall", &[], b"", 0),
     ("cat", &[], b"some input\nmore input\n", 0),

@@ -522,6 +522,21 @@ impl AddressSpace {
         })
     }
 
+    /// Copies as much of `[addr, addr+buf.len())` as is readable, up to the
+    /// first fault, and returns how many bytes that was.
+    pub fn read_prefix(&self, addr: u64, buf: &mut [u8]) -> usize {
+        let mut done = 0;
+        while done < buf.len() {
+            let at = addr + done as u64;
+            let n = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(buf.len() - done);
+            if self.read(at, &mut buf[done..done + n]).is_err() {
+                break;
+            }
+            done += n;
+        }
+        done
+    }
+
     /// Copies `data` to guest memory at `addr` (EFAULT on a bad pointer).
     pub fn write(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
         let mem = self.machine.memory();

@@ -58,20 +58,73 @@ pub fn read(t: &mut TaskCtx, fd: u64, buf: u64, count: u64) -> SysResult {
     Ok(n as u64)
 }
 
+/// Guest data is moved in chunks of this size, so a huge count never
+/// makes the sentry allocate more than this.
+const CHUNK: usize = 1 << 20;
+
+/// Writes the guest ranges `iov` to `file`, gathered into chunks (so a
+/// small writev stays one atomic write, as Linux's pipe_write); returns the
+/// bytes written. A fault or an error after some progress ends it short,
+/// as in Linux.
+fn write_ranges(t: &TaskCtx, file: &OpenFile, iov: &[(u64, u64)]) -> SysResult {
+    let mm = t.mm();
+    let mut pieces = iov.iter().copied().filter(|(_, l)| *l > 0);
+    let mut current = pieces.next();
+    let mut done: u64 = 0;
+    let mut buf = Vec::with_capacity(CHUNK.min(iov.iter().map(|v| v.1 as usize).sum()));
+    loop {
+        // Gather up to CHUNK bytes.
+        buf.clear();
+        let mut fault = None;
+        while let Some((base, len)) = current {
+            let room = CHUNK - buf.len();
+            if room == 0 || done + buf.len() as u64 >= MAX_RW {
+                break;
+            }
+            let n = (len as usize).min(room);
+            let start = buf.len();
+            buf.resize(start + n, 0);
+            let got = mm.read_prefix(base, &mut buf[start..]);
+            if got < n {
+                buf.truncate(start + got);
+                fault = Some(Errno::EFAULT);
+                break;
+            }
+            current = if n as u64 == len {
+                pieces.next()
+            } else {
+                Some((base + n as u64, len - n as u64))
+            };
+        }
+        if buf.is_empty() {
+            return match fault {
+                Some(e) if done == 0 => Err(e.into()),
+                _ => Ok(done),
+            };
+        }
+        match file.ops.write(&buf, file.nonblocking(), &*t.task) {
+            Ok(w) => {
+                done += w as u64;
+                if w < buf.len() || fault.is_some() {
+                    return Ok(done);
+                }
+            }
+            Err(_) if done > 0 => return Ok(done),
+            Err(e) => return Err(epipe(t, e).into()),
+        }
+    }
+}
+
 /// write(fd, buf, count).
 pub fn write(t: &mut TaskCtx, fd: u64, buf: u64, count: u64) -> SysResult {
     let file = t.task.files().get(fd as i64)?;
     if !writable(&file) {
         return Err(Errno::EBADF.into());
     }
-    let count = count.min(MAX_RW) as usize;
-    let mut data = vec![0u8; count];
-    t.mm().read(buf, &mut data)?;
-    let n = file
-        .ops
-        .write(&data, file.nonblocking(), &*t.task)
-        .map_err(|e| epipe(t, e))?;
-    Ok(n as u64)
+    if count == 0 {
+        return Ok(0);
+    }
+    write_ranges(t, &file, &[(buf, count.min(MAX_RW))])
 }
 
 fn iovecs(t: &TaskCtx, iov: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
@@ -127,22 +180,7 @@ pub fn writev(t: &mut TaskCtx, fd: u64, iov: u64, cnt: u64) -> SysResult {
         return Err(Errno::EBADF.into());
     }
     let v = iovecs(t, iov, cnt)?;
-    let mm = t.mm();
-    let mut data = Vec::new();
-    for (base, len) in v {
-        let len = (len as usize).min(MAX_RW as usize - data.len());
-        let start = data.len();
-        data.resize(start + len, 0);
-        mm.read(base, &mut data[start..])?;
-    }
-    if data.is_empty() {
-        return Ok(0);
-    }
-    let n = file
-        .ops
-        .write(&data, file.nonblocking(), &*t.task)
-        .map_err(|e| epipe(t, e))?;
-    Ok(n as u64)
+    write_ranges(t, &file, &v)
 }
 
 /// lseek and pread/pwrite: nothing seekable exists yet.

@@ -50,6 +50,8 @@ pub struct RunOptions {
     pub memory_limit: u64,
     /// Print each syscall on stderr.
     pub strace: bool,
+    /// Print per-syscall counts and latencies on stderr at the end.
+    pub stats: bool,
 }
 
 /// Why the sandbox could not run the program.
@@ -81,6 +83,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         Arc::clone(&machine),
         KernelConfig {
             strace: opts.strace,
+            stats: opts.stats,
         },
     );
     kernel.set_exe_path(opts.exe_path.clone());
@@ -140,5 +143,50 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         ctx,
         fpu: None,
     })?;
-    Ok(kernel.wait_finished())
+    let exit = kernel.wait_finished();
+    if opts.stats {
+        eprint!("{}", stats_table(&kernel));
+    }
+    Ok(exit)
+}
+
+/// The `--stats` table, like `strace -c`: time is what the sentry spent
+/// handling each call (the guest/host crossing itself, tens of µs here, is
+/// not included).
+pub fn stats_table(kernel: &Kernel) -> String {
+    let stats = kernel.stats();
+    let total: u64 = stats.iter().map(|(_, s)| s.total_ns).sum();
+    let mut out = format!(
+        "{:>6} {:>12} {:>10} {:>10} {:>9} {:>7}  syscall\n",
+        "% time", "seconds", "usecs/call", "max usecs", "calls", "errors"
+    );
+    for (nr, s) in &stats {
+        let pct = if total == 0 {
+            0.0
+        } else {
+            100.0 * s.total_ns as f64 / total as f64
+        };
+        out.push_str(&format!(
+            "{:>6.2} {:>12.6} {:>10} {:>10} {:>9} {:>7}  {}\n",
+            pct,
+            s.total_ns as f64 / 1e9,
+            s.total_ns / s.calls.max(1) / 1000,
+            s.max_ns / 1000,
+            s.calls,
+            s.errors,
+            syscalls::name(*nr)
+        ));
+    }
+    let calls: u64 = stats.iter().map(|(_, s)| s.calls).sum();
+    let errors: u64 = stats.iter().map(|(_, s)| s.errors).sum();
+    out.push_str(&format!(
+        "{:>6} {:>12.6} {:>10} {:>10} {:>9} {:>7}  total\n",
+        "100.00",
+        total as f64 / 1e9,
+        "",
+        "",
+        calls,
+        errors
+    ));
+    out
 }

@@ -46,6 +46,10 @@ struct CommonOpts {
     /// Print one line per syscall on stderr, strace-like.
     #[arg(long)]
     strace: bool,
+    /// At the end, print per-syscall counts and latencies on stderr
+    /// (like `strace -c`).
+    #[arg(long)]
+    stats: bool,
     /// Guest memory cap, e.g. 512M or 2G.
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
     memory: u64,
@@ -144,6 +148,7 @@ fn main() -> ExitCode {
                 exe_path: exe.as_os_str().as_bytes().to_vec(),
                 memory_limit: opts.memory,
                 strace: opts.strace,
+                stats: opts.stats,
             };
             match sentry::run(opts) {
                 Ok(exit) => report(exit),
@@ -160,6 +165,7 @@ fn main() -> ExitCode {
                 exe_path: b"/demo".to_vec(),
                 memory_limit: opts.memory,
                 strace: opts.strace,
+                stats: opts.stats,
             };
             match sentry::run(run) {
                 Ok(exit) => report(exit),

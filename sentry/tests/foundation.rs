@@ -205,6 +205,37 @@ fn strace_goes_to_stderr() {
     );
 }
 
+#[test]
+fn strace_shows_decoded_calls_signals_and_the_end() {
+    let path = testdata::guest("segv", Libc::Musl);
+    let out = sentry_run(&["--strace", "--", path_str(&path)]);
+    assert_eq!(out.status, 139);
+    let err = out.stderr_str();
+    assert!(err.contains("[pid 1] arch_prctl("), "{err}");
+    assert!(err.contains("--- SIGSEGV {si_signo=11"), "{err}");
+    assert!(err.contains("+++ killed by SIGSEGV +++"), "{err}");
+}
+
+#[test]
+fn stats_count_every_call() {
+    let path = testdata::guest("hello", Libc::Musl);
+    let out = sentry_run(&["--stats", "--", path_str(&path)]);
+    assert_eq!(out.stdout_str(), "hello\n");
+    let err = out.stderr_str();
+    let line = |name: &str| {
+        err.lines()
+            .find(|l| l.ends_with(&format!("  {name}")))
+            .unwrap_or_else(|| panic!("no {name} row in:\n{err}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    // musl's hello: one writev, then exit_group; calls in column 5.
+    assert_eq!(line("writev")[4], "1", "{err}");
+    assert_eq!(line("exit_group")[4], "1", "{err}");
+    assert!(line("total")[0] == "100.00", "{err}");
+}
+
 /// The sentry must refuse `args` with a non-zero status and a message on
 /// stderr, without crashing or panicking. Returns the stderr text.
 fn expect_cli_error(args: &[&str]) -> String {

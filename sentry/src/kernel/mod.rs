@@ -38,6 +38,21 @@ pub use task::{Job, Task, ThreadGroup};
 pub struct KernelConfig {
     /// Print one line per syscall on stderr.
     pub strace: bool,
+    /// Collect per-syscall counts and latencies ([`Kernel::stats`]).
+    pub stats: bool,
+}
+
+/// Per-syscall statistics: calls, errors, and time spent in the sentry.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SyscallStat {
+    /// Number of calls.
+    pub calls: u64,
+    /// Calls that returned an error.
+    pub errors: u64,
+    /// Total handler time, in nanoseconds.
+    pub total_ns: u64,
+    /// Longest single call, in nanoseconds.
+    pub max_ns: u64,
 }
 
 /// A process's place in the tree, guarded by [`Kernel::table`].
@@ -143,6 +158,7 @@ pub struct Kernel {
     finished_cv: Condvar,
     next_ino: AtomicU64,
     exe: Mutex<Vec<u8>>,
+    stats: Mutex<HashMap<u64, SyscallStat>>,
     /// When the sandbox started (CLOCK_BOOTTIME's origin).
     pub start: Instant,
 }
@@ -160,6 +176,7 @@ impl Kernel {
             finished_cv: Condvar::new(),
             next_ino: AtomicU64::new(1000),
             exe: Mutex::new(Vec::new()),
+            stats: Mutex::new(HashMap::new()),
             start: Instant::now(),
         })
     }
@@ -214,6 +231,23 @@ impl Kernel {
     /// A fresh inode number for anonymous files.
     pub fn next_ino(&self) -> u64 {
         self.next_ino.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Records one syscall for `--stats`.
+    pub fn record_syscall(&self, nr: u64, ns: u64, error: bool) {
+        let mut stats = self.stats.lock();
+        let s = stats.entry(nr).or_default();
+        s.calls += 1;
+        s.errors += u64::from(error);
+        s.total_ns += ns;
+        s.max_ns = s.max_ns.max(ns);
+    }
+
+    /// The statistics collected so far, by syscall number.
+    pub fn stats(&self) -> Vec<(u64, SyscallStat)> {
+        let mut v: Vec<_> = self.stats.lock().iter().map(|(k, v)| (*k, *v)).collect();
+        v.sort_by(|a, b| b.1.total_ns.cmp(&a.1.total_ns));
+        v
     }
 
     /// The path /proc/self/exe shows.

@@ -377,7 +377,14 @@ pub fn run(task: Arc<Task>, vcpu: Vcpu, ctx: UserContext) -> Vcpu {
 fn syscall(t: &mut TaskCtx, nr: u64, args: [u64; 6]) -> Result<(), ()> {
     let strace = t.task.kernel.config.strace;
     let before = strace.then(|| syscalls::trace::enter(t, nr, args));
+    let started = t.task.kernel.config.stats.then(Instant::now);
     let result = syscalls::dispatch(t, nr, args);
+    if let Some(s) = started {
+        let error = matches!(result, Err(SysError::Errno(_)));
+        t.task
+            .kernel
+            .record_syscall(nr, s.elapsed().as_nanos() as u64, error);
+    }
     if let Some(line) = before {
         syscalls::trace::exit(t, nr, args, line, &result);
     }

@@ -246,7 +246,7 @@ impl Kernel {
     /// The statistics collected so far, by syscall number.
     pub fn stats(&self) -> Vec<(u64, SyscallStat)> {
         let mut v: Vec<_> = self.stats.lock().iter().map(|(k, v)| (*k, *v)).collect();
-        v.sort_by(|a, b| b.1.total_ns.cmp(&a.1.total_ns));
+        v.sort_by_key(|s| std::cmp::Reverse(s.1.total_ns));
         v
     }
 

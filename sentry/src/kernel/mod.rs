@@ -213,7 +213,27 @@ impl Kernel {
             if let Err(e) = fpu {
                 tracing::error!("task {}: cannot load its FPU state: {e}", job.task.tid);
             }
-            vcpu = task::run(job.task, vcpu, job.ctx);
+            let task = Arc::clone(&job.task);
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                task::run(job.task, vcpu, job.ctx)
+            }));
+            vcpu = match ran {
+                Ok(v) => v,
+                Err(_) => {
+                    // A bug in the sentry, not the guest's doing: the guest
+                    // process is killed (never left hanging), the sandbox
+                    // goes on, and this worker (its vCPU lost) retires.
+                    tracing::error!(
+                        "internal error while running task {}; killing its process",
+                        task.tid
+                    );
+                    task.tg.start_exit(signal::sig::SIGKILL);
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        process::exit_thread(&task)
+                    }));
+                    return;
+                }
+            };
             if self.is_finished() {
                 return;
             }

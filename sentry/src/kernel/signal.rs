@@ -407,7 +407,7 @@ pub struct FrameLayout {
 pub fn frame_layout(sp: u64, alt: Option<&AltStack>) -> FrameLayout {
     let mut sp = sp.wrapping_sub(128); // red zone
     if let Some(a) = alt {
-        sp = a.sp + a.size;
+        sp = a.sp.wrapping_add(a.size);
     }
     sp = sp.wrapping_sub(XSAVE_SIZE + 4);
     let fpstate = sp & !63;

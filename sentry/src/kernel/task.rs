@@ -596,8 +596,8 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
     regs.rip = act.handler;
     regs.rsp = layout.frame;
     regs.rdi = info.signo as u64;
-    regs.rsi = layout.frame + signal::INFO_OFFSET;
-    regs.rdx = layout.frame + signal::UC_OFFSET;
+    regs.rsi = layout.frame.wrapping_add(signal::INFO_OFFSET);
+    regs.rdx = layout.frame.wrapping_add(signal::UC_OFFSET);
     regs.rax = 0;
     // Clear TF, DF and AC, as Linux does.
     regs.rflags &= !(0x100 | 0x400 | 0x40000);

@@ -14,6 +14,13 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::errno::Errno;
 
+/// The instant `d` from now, with `d` capped at a century so a guest's
+/// huge timeout can never overflow the host clock.
+pub fn deadline_after(d: std::time::Duration) -> Instant {
+    const CENTURY: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
+    Instant::now() + d.min(CENTURY)
+}
+
 /// What a task sleeps on.
 #[derive(Default)]
 pub struct Waiter {

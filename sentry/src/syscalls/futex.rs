@@ -228,11 +228,11 @@ pub fn sys_futex(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
             } else {
                 let d = read_timespec(&mm, timeout)?;
                 if cmd == FUTEX_WAIT {
-                    Some(Instant::now() + d)
+                    Some(crate::kernel::wait::deadline_after(d))
                 } else {
                     let clock = if op & FUTEX_CLOCK_REALTIME != 0 { 0 } else { 1 };
                     let now = crate::syscalls::time::clock_now(clock, &t.task.kernel);
-                    Some(Instant::now() + d.saturating_sub(now))
+                    Some(crate::kernel::wait::deadline_after(d.saturating_sub(now)))
                 }
             };
             wait(&t.task, &mm, k, uaddr, val, bitset, deadline)

@@ -109,7 +109,7 @@ pub fn ppoll(t: &mut TaskCtx, a: [u64; 6]) -> SysResult {
     let deadline = if a[2] == 0 {
         None
     } else {
-        Some(Instant::now() + read_timespec(t, a[2])?)
+        Some(crate::kernel::wait::deadline_after(read_timespec(t, a[2])?))
     };
     let old = with_mask(t, a[3], a[4])?;
     let r = do_poll(t, a[0], a[1], deadline);
@@ -225,7 +225,7 @@ pub fn epoll_pwait2(t: &mut TaskCtx, a: [u64; 6]) -> SysResult {
     let deadline = if a[3] == 0 {
         None
     } else {
-        Some(Instant::now() + read_timespec(t, a[3])?)
+        Some(crate::kernel::wait::deadline_after(read_timespec(t, a[3])?))
     };
     let old = with_mask(t, a[4], a[5])?;
     let r = do_epoll_wait(t, a[0], a[1], a[2], deadline);

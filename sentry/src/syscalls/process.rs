@@ -138,7 +138,12 @@ pub fn clone3(t: &mut TaskCtx, uargs: u64, size: u64) -> SysResult {
     // copy_struct_from_user: bytes past what we know must be zero.
     if size > CLONE_ARGS_SIZE_VER2 {
         let mut rest = vec![0u8; (size - CLONE_ARGS_SIZE_VER2) as usize];
-        mm.read(uargs + CLONE_ARGS_SIZE_VER2, &mut rest)?;
+        mm.read(
+            uargs
+                .checked_add(CLONE_ARGS_SIZE_VER2)
+                .ok_or(Errno::EFAULT)?,
+            &mut rest,
+        )?;
         if rest.iter().any(|b| *b != 0) {
             return Err(Errno::E2BIG.into());
         }

@@ -123,7 +123,7 @@ fn sleep_for(t: &mut TaskCtx, deadline: Instant, rem: u64) -> SysResult {
 /// nanosleep(req, rem).
 pub fn nanosleep(t: &mut TaskCtx, req: u64, rem: u64) -> SysResult {
     let d = read_timespec(t, req)?;
-    sleep_for(t, Instant::now() + d, rem)
+    sleep_for(t, wait::deadline_after(d), rem)
 }
 
 /// clock_nanosleep(clock, flags, req, rem).
@@ -140,9 +140,9 @@ pub fn clock_nanosleep(t: &mut TaskCtx, clock: u64, flags: u64, req: u64, rem: u
     let d = read_timespec(t, req)?;
     let deadline = if flags & TIMER_ABSTIME != 0 {
         let now = clock_now(clock, &t.task.kernel);
-        Instant::now() + d.saturating_sub(now)
+        wait::deadline_after(d.saturating_sub(now))
     } else {
-        Instant::now() + d
+        wait::deadline_after(d)
     };
     let rem = if flags & TIMER_ABSTIME != 0 { 0 } else { rem };
     sleep_for(t, deadline, rem)
@@ -171,7 +171,7 @@ fn arm(t: &TaskCtx, value: Option<Duration>, interval: Duration) -> Result<RealT
         timer.interval = Duration::ZERO;
         return Ok(old);
     };
-    timer.deadline = Some(Instant::now() + value);
+    timer.deadline = Some(wait::deadline_after(value));
     timer.interval = interval;
     drop(timer);
     let weak = Arc::downgrade(&tg);
@@ -258,7 +258,10 @@ pub fn setitimer(t: &mut TaskCtx, which: u64, new: u64, old: u64) -> SysResult {
     let (value, interval) = if new == 0 {
         (Duration::ZERO, Duration::ZERO)
     } else {
-        (read_timeval(t, new + 16)?, read_timeval(t, new)?)
+        (
+            read_timeval(t, new.wrapping_add(16))?,
+            read_timeval(t, new)?,
+        )
     };
     let prev = arm(t, (!value.is_zero()).then_some(value), interval)?;
     if old != 0 {
@@ -285,7 +288,7 @@ pub fn rt_sigtimedwait(t: &mut TaskCtx, set: u64, info: u64, timeout: u64, size:
     }
     let wanted = SigSet(t.mm().read_u64(set)?).unblockable_removed();
     let deadline = if timeout != 0 {
-        Some(Instant::now() + read_timespec(t, timeout)?)
+        Some(wait::deadline_after(read_timespec(t, timeout)?))
     } else {
         None
     };

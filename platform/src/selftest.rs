@@ -26,19 +26,9 @@ pub const PROGRAM: &[u8] = &[
 pub const CODE: u64 = 0x40_0000;
 const DATA: u64 = 0x60_0000;
 
-const RX: PteFlags = PteFlags {
-    write: false,
-    exec: true,
-};
-const RW: PteFlags = PteFlags {
-    write: true,
-    exec: false,
-};
-const RO: PteFlags = PteFlags {
-    write: false,
-    exec: false,
-};
-
+const RX: PteFlags = PteFlags::RX;
+const RW: PteFlags = PteFlags::RW;
+const RO: PteFlags = PteFlags::RO;
 struct Probe {
     machine: Arc<Machine>,
     pt: PageTables,

@@ -17,19 +17,9 @@ use platform::selftest::{CODE, PROGRAM};
 const STACK: u64 = 0x7fff_0000;
 const DATA: u64 = 0x60_0000;
 
-const RX: PteFlags = PteFlags {
-    write: false,
-    exec: true,
-};
-const RW: PteFlags = PteFlags {
-    write: true,
-    exec: false,
-};
-const RO: PteFlags = PteFlags {
-    write: false,
-    exec: false,
-};
-
+const RX: PteFlags = PteFlags::RX;
+const RW: PteFlags = PteFlags::RW;
+const RO: PteFlags = PteFlags::RO;
 struct Guest {
     machine: Arc<Machine>,
     pt: PageTables,

@@ -64,15 +64,8 @@ const STACK: u64 = 0x7fff_0000;
 const DATA: u64 = 0x1000_0000;
 const PAGE: u64 = 4096;
 
-const RX: PteFlags = PteFlags {
-    write: false,
-    exec: true,
-};
-const RW: PteFlags = PteFlags {
-    write: true,
-    exec: false,
-};
-
+const RX: PteFlags = PteFlags::RX;
+const RW: PteFlags = PteFlags::RW;
 fn err(what: &str) -> impl FnOnce(platform::Error) -> String + '_ {
     move |e| format!("platform floor: {what}: {e}")
 }

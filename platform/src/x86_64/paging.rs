@@ -53,6 +53,24 @@ pub struct PteFlags {
     pub exec: bool,
 }
 
+impl PteFlags {
+    /// Read and execute (code).
+    pub const RX: PteFlags = PteFlags {
+        write: false,
+        exec: true,
+    };
+    /// Read and write (data).
+    pub const RW: PteFlags = PteFlags {
+        write: true,
+        exec: false,
+    };
+    /// Read only.
+    pub const RO: PteFlags = PteFlags {
+        write: false,
+        exec: false,
+    };
+}
+
 /// A present leaf translation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pte {

@@ -6,9 +6,8 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-use super::{FileOps, OpenFile, Stat};
+use super::{FileOps, OpenFile};
 use crate::errno::Errno;
-use crate::kernel::wait::Blocker;
 
 /// EPOLLONESHOT.
 pub const EPOLLONESHOT: u32 = 1 << 30;
@@ -97,28 +96,11 @@ impl Epoll {
 }
 
 impl FileOps for Epoll {
-    fn read(&self, _: &mut [u8], _: bool, _: &dyn Blocker) -> Result<usize, Errno> {
-        Err(Errno::EINVAL)
-    }
-
-    fn write(&self, _: &[u8], _: bool, _: &dyn Blocker) -> Result<usize, Errno> {
-        Err(Errno::EINVAL)
-    }
-
     fn poll(&self) -> u16 {
         if self.ready(1).is_empty() {
             0
         } else {
             super::poll::POLLIN
-        }
-    }
-
-    fn stat(&self) -> Stat {
-        Stat {
-            mode: 0o600,
-            nlink: 1,
-            blksize: 4096,
-            ..Default::default()
         }
     }
 

@@ -81,13 +81,30 @@ impl Stat {
 /// Operations of an open file.
 pub trait FileOps: Send + Sync {
     /// Reads into `buf`; may block through `blocker` unless `nonblock`.
-    fn read(&self, buf: &mut [u8], nonblock: bool, blocker: &dyn Blocker) -> Result<usize, Errno>;
+    /// EINVAL for files that cannot be read (pidfds, epoll).
+    fn read(
+        &self,
+        _buf: &mut [u8],
+        _nonblock: bool,
+        _blocker: &dyn Blocker,
+    ) -> Result<usize, Errno> {
+        Err(Errno::EINVAL)
+    }
     /// Writes `buf`; may block through `blocker` unless `nonblock`.
-    fn write(&self, buf: &[u8], nonblock: bool, blocker: &dyn Blocker) -> Result<usize, Errno>;
+    fn write(&self, _buf: &[u8], _nonblock: bool, _blocker: &dyn Blocker) -> Result<usize, Errno> {
+        Err(Errno::EINVAL)
+    }
     /// Current readiness (`poll::*` bits).
     fn poll(&self) -> u16;
-    /// fstat.
-    fn stat(&self) -> Stat;
+    /// fstat; by default an anonymous inode.
+    fn stat(&self) -> Stat {
+        Stat {
+            mode: 0o600,
+            nlink: 1,
+            blksize: 4096,
+            ..Default::default()
+        }
+    }
     /// ioctl on the file; ENOTTY by default.
     fn ioctl(&self, _request: u64) -> Result<IoctlReply, Errno> {
         Err(Errno::ENOTTY)

@@ -4,9 +4,7 @@
 
 use std::sync::{Arc, Weak};
 
-use super::{FileOps, Stat, poll};
-use crate::errno::Errno;
-use crate::kernel::wait::Blocker;
+use super::{FileOps, poll};
 use crate::kernel::{Kernel, ThreadGroup};
 
 /// PIDFD_THREAD (O_EXCL).
@@ -86,28 +84,11 @@ impl PidFd {
 }
 
 impl FileOps for PidFd {
-    fn read(&self, _: &mut [u8], _: bool, _: &dyn Blocker) -> Result<usize, Errno> {
-        Err(Errno::EINVAL)
-    }
-
-    fn write(&self, _: &[u8], _: bool, _: &dyn Blocker) -> Result<usize, Errno> {
-        Err(Errno::EINVAL)
-    }
-
     fn poll(&self) -> u16 {
         match self.state() {
             PidState::Running => 0,
             PidState::Zombie => poll::POLLIN,
             PidState::Reaped => poll::POLLIN | poll::POLLHUP,
-        }
-    }
-
-    fn stat(&self) -> Stat {
-        Stat {
-            mode: 0o600,
-            nlink: 1,
-            blksize: 4096,
-            ..Default::default()
         }
     }
 

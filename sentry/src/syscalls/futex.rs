@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 
@@ -139,17 +139,6 @@ const FUTEX_WAKE_BITSET: u64 = 10;
 const FUTEX_PRIVATE_FLAG: u64 = 128;
 const FUTEX_CLOCK_REALTIME: u64 = 256;
 
-fn read_timespec(mm: &AddressSpace, addr: u64) -> Result<Duration, Errno> {
-    let mut b = [0u8; 16];
-    mm.read(addr, &mut b)?;
-    let sec = i64::from_le_bytes(b[0..8].try_into().expect("8 bytes"));
-    let nsec = i64::from_le_bytes(b[8..16].try_into().expect("8 bytes"));
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok(Duration::new(sec as u64, nsec as u32))
-}
-
 /// Applies a FUTEX_WAKE_OP operation and tells whether its comparison holds.
 fn wake_op(mm: &AddressSpace, uaddr2: u64, encoded: u32) -> Result<bool, Errno> {
     let op = (encoded >> 28) & 7;
@@ -226,7 +215,7 @@ pub fn sys_futex(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
             let deadline = if timeout == 0 {
                 None
             } else {
-                let d = read_timespec(&mm, timeout)?;
+                let d = super::time::read_timespec_at(&mm, timeout)?;
                 if cmd == FUTEX_WAIT {
                     Some(crate::kernel::wait::deadline_after(d))
                 } else {

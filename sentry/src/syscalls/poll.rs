@@ -94,14 +94,7 @@ pub fn poll(t: &mut TaskCtx, fds: u64, nfds: u64, timeout: u64) -> SysResult {
 }
 
 fn read_timespec(t: &TaskCtx, addr: u64) -> Result<Duration, Errno> {
-    let mut b = [0u8; 16];
-    t.mm().read(addr, &mut b)?;
-    let sec = i64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
-    let nsec = i64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok(Duration::new(sec as u64, nsec as u32))
+    super::time::read_timespec_at(&t.mm(), addr)
 }
 
 /// ppoll(fds, nfds, tmo_p, sigmask, sigsetsize).

@@ -46,15 +46,20 @@ fn timespec_bytes(d: Duration) -> [u8; 16] {
     b
 }
 
-fn read_timespec(t: &TaskCtx, addr: u64) -> Result<Duration, Errno> {
+/// Reads a guest `struct timespec`, EINVAL unless it is a valid time.
+pub fn read_timespec_at(mm: &crate::mm::AddressSpace, addr: u64) -> Result<Duration, Errno> {
     let mut b = [0u8; 16];
-    t.mm().read(addr, &mut b)?;
+    mm.read(addr, &mut b)?;
     let sec = i64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
     let nsec = i64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
     if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
         return Err(Errno::EINVAL);
     }
     Ok(Duration::new(sec as u64, nsec as u32))
+}
+
+fn read_timespec(t: &TaskCtx, addr: u64) -> Result<Duration, Errno> {
+    read_timespec_at(&t.mm(), addr)
 }
 
 /// clock_gettime(clock, tp).

@@ -277,6 +277,95 @@ pub fn sys_futex(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
     }
 }
 
+/// futex_waitv(waiters, nr_futexes, flags, timeout, clockid): waits on up
+/// to 128 futexes at once; returns the index of one that was woken.
+pub fn sys_futex_waitv(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
+    const FUTEX2_SIZE_U32: u32 = 2;
+    const FUTEX2_PRIVATE: u32 = 128;
+    const FUTEX_WAITV_MAX: u64 = 128;
+    let [waiters, nr, flags, timeout, clockid, _] = args;
+    if flags != 0 || nr == 0 || nr > FUTEX_WAITV_MAX || waiters == 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let mm = t.mm();
+    let deadline = if timeout == 0 {
+        None
+    } else {
+        let clock = clockid as u32 as u64;
+        if clock != 0 && clock != 1 {
+            return Err(Errno::EINVAL.into());
+        }
+        let d = super::time::read_timespec_at(&mm, timeout)?;
+        let now = crate::syscalls::time::clock_now(clock, &t.task.kernel);
+        Some(crate::kernel::wait::deadline_after(d.saturating_sub(now)))
+    };
+    let mut raw = vec![0u8; nr as usize * 24];
+    mm.read(waiters, &mut raw)?;
+    let mut entries = Vec::with_capacity(nr as usize);
+    for c in raw.chunks_exact(24) {
+        let val = u64::from_le_bytes(c[0..8].try_into().expect("8 bytes"));
+        let uaddr = u64::from_le_bytes(c[8..16].try_into().expect("8 bytes"));
+        let fl = u32::from_le_bytes(c[16..20].try_into().expect("4 bytes"));
+        let reserved = u32::from_le_bytes(c[20..24].try_into().expect("4 bytes"));
+        if reserved != 0
+            || fl & !(FUTEX2_SIZE_U32 | FUTEX2_PRIVATE) != 0
+            || fl & 3 != FUTEX2_SIZE_U32
+        {
+            return Err(Errno::EINVAL.into());
+        }
+        if uaddr % 4 != 0 || val > u32::MAX as u64 {
+            return Err(Errno::EINVAL.into());
+        }
+        entries.push((key(&mm, uaddr, fl & FUTEX2_PRIVATE != 0), uaddr, val as u32));
+    }
+    let mut queued = Vec::with_capacity(entries.len());
+    {
+        let mut tab = table().lock();
+        for (i, (k, uaddr, val)) in entries.iter().enumerate() {
+            if mm.read_u32(*uaddr)? != *val {
+                for (fw, _) in &queued {
+                    let fw: &Arc<FutexWaiter> = fw;
+                    if let Some(q) = tab.get_mut(&*fw.key.lock()) {
+                        q.retain(|w| !Arc::ptr_eq(w, fw));
+                    }
+                }
+                tab.retain(|_, q| !q.is_empty());
+                return Err(Errno::EAGAIN.into());
+            }
+            let fw = Arc::new(FutexWaiter {
+                waiter: Arc::clone(&t.task.waiter),
+                woken: AtomicBool::new(false),
+                bitset: u32::MAX,
+                key: Mutex::new(*k),
+            });
+            tab.entry(*k).or_default().push(Arc::clone(&fw));
+            queued.push((fw, i));
+        }
+    }
+    let result = loop {
+        if let Some((_, i)) = queued.iter().find(|(w, _)| w.woken.load(Ordering::SeqCst)) {
+            break Ok(*i as u64);
+        }
+        if t.task.check_interrupt().is_err() {
+            break Err(Errno::ERESTARTSYS.into());
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break Err(Errno::ETIMEDOUT.into());
+        }
+        t.task.waiter.wait(deadline);
+    };
+    for (fw, _) in &queued {
+        remove(fw);
+    }
+    // A wake-up that raced with the timeout or the signal still counts.
+    if result.is_err()
+        && let Some((_, i)) = queued.iter().find(|(w, _)| w.woken.load(Ordering::SeqCst))
+    {
+        return Ok(*i as u64);
+    }
+    result
+}
+
 /// Walks a dying thread's robust futex list (set_robust_list), marking each
 /// futex it holds FUTEX_OWNER_DIED and waking a waiter, as Linux's
 /// exit_robust_list.

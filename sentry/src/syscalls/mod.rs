@@ -62,7 +62,7 @@ pub fn support(nr: u64) -> Support {
         }
         PIDFD_OPEN | PIDFD_SEND_SIGNAL | PIDFD_GETFD => Full,
         FUTEX => Partial("no PI futexes (LOCK_PI, WAIT_REQUEUE_PI...): ENOSYS"),
-        SET_ROBUST_LIST | GET_ROBUST_LIST => Full,
+        SET_ROBUST_LIST | GET_ROBUST_LIST | FUTEX_WAITV => Full,
         RT_SIGQUEUEINFO | RT_TGSIGQUEUEINFO | RT_SIGTIMEDWAIT => Full,
         SETITIMER | GETITIMER => Partial("ITIMER_REAL only"),
         PRCTL => Partial("PDEATHSIG, CHILD_SUBREAPER, NAME, DUMPABLE, NO_NEW_PRIVS"),
@@ -135,6 +135,7 @@ pub fn dispatch(t: &mut TaskCtx, nr: u64, a: [u64; 6]) -> SysResult {
         GET_ROBUST_LIST => process::get_robust_list(t, a[0], a[1], a[2]),
         PRCTL => process::prctl(t, a[0], a[1]),
         FUTEX => futex::sys_futex(t, a),
+        FUTEX_WAITV => futex::sys_futex_waitv(t, a),
         SCHED_YIELD => {
             std::thread::yield_now();
             Ok(0)

@@ -23,4 +23,9 @@ differential! {
     t_clone3: [], 0;
     t_pidfd: [], 0;
     t_signals: [], 0;
+    t_waitv: [], 0;
+    t2_futex: [], 0;
+    t2_sharing: [], 0;
+    t2_tlb: [], 0;
+    t2_fpu: [], 0;
 }

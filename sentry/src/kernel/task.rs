@@ -592,6 +592,9 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
         fault_addr,
     );
     mm.write(layout.frame, &frame)?;
+    // The handler starts with a clean FPU (Linux's fpu__clear_user_states);
+    // the interrupted state comes back from the frame at sigreturn.
+    t.vcpu.reset_fpu().map_err(|_| Errno::EFAULT)?;
     let regs = &mut t.ctx.regs;
     regs.rip = act.handler;
     regs.rsp = layout.frame;

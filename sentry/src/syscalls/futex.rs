@@ -143,22 +143,14 @@ const FUTEX_CLOCK_REALTIME: u64 = 256;
 fn wake_op(mm: &AddressSpace, uaddr2: u64, encoded: u32) -> Result<bool, Errno> {
     let op = (encoded >> 28) & 7;
     let cmp = (encoded >> 24) & 15;
-    let mut oparg = (encoded >> 12) & 0xfff;
-    let cmparg = encoded & 0xfff;
-    if encoded & (8 << 28) != 0 {
-        if oparg > 31 {
-            return Err(Errno::EINVAL);
-        }
-        oparg = 1 << oparg;
-    }
     // Sign-extend the 12-bit arguments as the kernel does.
     let sx = |v: u32| ((v << 20) as i32 >> 20) as u32;
-    let oparg = if encoded & (8 << 28) != 0 {
-        oparg
-    } else {
-        sx(oparg)
-    };
-    let cmparg = sx(cmparg);
+    let mut oparg = sx((encoded >> 12) & 0xfff);
+    let cmparg = sx(encoded & 0xfff);
+    if encoded & (8 << 28) != 0 {
+        // Linux logs an out-of-range shift and masks it (it does not fail).
+        oparg = 1 << (oparg & 31);
+    }
     let old = loop {
         let cur = mm.read_u32(uaddr2)?;
         let new = match op {
@@ -195,7 +187,9 @@ pub fn sys_futex(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
     let mm = t.mm();
     let private = op & FUTEX_PRIVATE_FLAG != 0;
     let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
-    if op & FUTEX_CLOCK_REALTIME != 0 && !matches!(cmd, FUTEX_WAIT | FUTEX_WAIT_BITSET) {
+    // Linux accepts FUTEX_CLOCK_REALTIME only with WAIT_BITSET (and the PI
+    // forms we do not have), not with plain WAIT.
+    if op & FUTEX_CLOCK_REALTIME != 0 && cmd != FUTEX_WAIT_BITSET {
         return Err(Errno::ENOSYS.into());
     }
     let k = key(&mm, uaddr, private);
@@ -253,12 +247,9 @@ pub fn sys_futex(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
                 *w.key.lock() = k2;
             }
             tab.entry(k2).or_default().extend(moved);
-            Ok(woken
-                + if cmd == FUTEX_CMP_REQUEUE {
-                    requeued
-                } else {
-                    0
-                })
+            // Both forms return woken + requeued (the man page says only
+            // CMP_REQUEUE does; the kernel does it for both).
+            Ok(woken + requeued)
         }
         FUTEX_WAKE_OP => {
             if uaddr2 % 4 != 0 {

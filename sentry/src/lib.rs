@@ -13,6 +13,7 @@
 //! * [`syscalls`]: the syscall table, one file per family, and `--strace`.
 #![forbid(unsafe_code)]
 
+pub mod compare;
 pub mod demo;
 pub mod errno;
 pub mod exec;

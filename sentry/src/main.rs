@@ -34,6 +34,29 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+    /// Run a static program natively and in the sandbox, with the same
+    /// arguments, environment and stdin, and compare stdout and exit status
+    /// (exit 0 when they match, 1 when not). The native run is not
+    /// sandboxed: use it for trusted test programs.
+    Compare {
+        /// Guest memory cap for the sandboxed run, e.g. 512M or 2G.
+        #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+        memory: u64,
+        /// Environment variable for both runs (repeatable). Default: PATH.
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// File to feed to both runs' stdin (default: nothing).
+        #[arg(long, value_name = "FILE")]
+        stdin: Option<PathBuf>,
+        /// Kill a run that takes longer than this many seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// The program to run.
+        program: PathBuf,
+        /// Its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Run the built-in demo guest (it forks a child and reaps it).
     Demo {
         #[command(flatten)]
@@ -114,6 +137,58 @@ fn fail(e: SentryError, code: u8) -> ExitCode {
     ExitCode::from(code)
 }
 
+fn compare(
+    memory: u64,
+    env: &[String],
+    stdin: Option<PathBuf>,
+    timeout: u64,
+    program: &std::path::Path,
+    args: &[std::ffi::OsString],
+) -> ExitCode {
+    let input = match stdin.map(std::fs::read).transpose() {
+        Ok(i) => i.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("sentry: error: cannot read the stdin file: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut envp: Vec<(String, String)> = Vec::new();
+    for e in env {
+        match e.split_once('=') {
+            Some((k, v)) => envp.push((k.to_string(), v.to_string())),
+            None => {
+                eprintln!("sentry: error: --env wants KEY=VALUE, got {e:?}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if !envp.iter().any(|(k, _)| k == "PATH") {
+        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+        envp.insert(0, ("PATH".into(), path));
+    }
+    let me = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("sentry: error: cannot find the sentry executable: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let flags = vec!["--memory".into(), memory.to_string().into()];
+    let (native, sandbox) = sentry::compare::commands(&me, program, args, &envp, &flags);
+    let limit = std::time::Duration::from_secs(timeout);
+    let run = |cmd, what| {
+        sentry::compare::run(cmd, &input, limit).map_err(|e| {
+            eprintln!("sentry: error: cannot start the {what} run: {e}");
+        })
+    };
+    let (Ok(n), Ok(s)) = (run(native, "native"), run(sandbox, "sandboxed")) else {
+        return ExitCode::from(2);
+    };
+    let (text, same) = sentry::compare::report(&n, &s);
+    print!("{text}");
+    ExitCode::from(if same { 0 } else { 1 })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -156,6 +231,14 @@ fn main() -> ExitCode {
                 Err(e) => fail(e, 125),
             }
         }
+        Command::Compare {
+            memory,
+            env,
+            stdin,
+            timeout,
+            program,
+            args,
+        } => compare(memory, &env, stdin, timeout, &program, &args),
         Command::Demo { opts } => {
             init_logging(opts.log_level);
             let run = RunOptions {

@@ -333,3 +333,43 @@ fn memory_cap_gives_enomem_then_oom_kill() {
         );
     }
 }
+
+/// `sentry compare` runs a program natively and in the sandbox and says
+/// whether stdout and status agree; exit 0 when they do, 1 when not.
+#[test]
+fn compare_reports_agreement_and_differences() {
+    let hello = testdata::guest("hello", Libc::Glibc);
+    let same = common::run_sentry(
+        &[
+            std::ffi::OsString::from("compare"),
+            "--".into(),
+            hello.into(),
+        ],
+        b"",
+    );
+    assert_eq!(same.status, 0, "{}", same.stderr_str());
+    assert_eq!(
+        same.stdout_str(),
+        "same: exit status 0, 6 bytes of stdout\n"
+    );
+
+    // Under a 64 MiB cap the sandbox refuses a 256 MiB mapping that the
+    // host grants: a real difference, which compare must report.
+    let memcap = testdata::guest("memcap", Libc::Musl);
+    let differ = common::run_sentry(
+        &[
+            std::ffi::OsString::from("compare"),
+            "--memory".into(),
+            "64M".into(),
+            "--".into(),
+            memcap.into(),
+            "enomem".into(),
+        ],
+        b"",
+    );
+    assert_eq!(differ.status, 1, "{}", differ.stderr_str());
+    let out = differ.stdout_str();
+    assert!(out.contains("stdout differs at byte 11 (line 1"), "{out}");
+    assert!(out.contains("native:  \"mmap 256M: ok\""), "{out}");
+    assert!(out.contains("sandbox: \"mmap 256M: ENOMEM\""), "{out}");
+}

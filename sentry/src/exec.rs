@@ -54,7 +54,8 @@ pub fn load(
             .map_err(|_| ExecError::NoMemory)?;
     }
     mm.set_brk_start(image.brk_start);
-    mm.map_stack(STACK_LIMIT).map_err(|_| ExecError::NoMemory)?;
+    mm.map_stack(STACK_LIMIT, image.stack_executable)
+        .map_err(|_| ExecError::NoMemory)?;
     let mut random = [0u8; 16];
     platform::host::random(&mut random);
     let (hwcap, hwcap2) = platform::host::hwcaps();

@@ -24,6 +24,7 @@ differential! {
     t_pidfd: [], 0;
     t_signals: [], 0;
     t_waitv: [], 0;
+    t_pidfd_thread: [], 0;
     t2_futex: [], 0;
     t2_sharing: [], 0;
     t2_tlb: [], 0;

@@ -301,14 +301,15 @@ impl AddressSpace {
         })
     }
 
-    /// Sets up the main stack VMA `[STACK_TOP - size, STACK_TOP)`.
-    pub fn map_stack(&self, size: u64) -> Result<(), Errno> {
+    /// Sets up the main stack VMA `[STACK_TOP - size, STACK_TOP)`,
+    /// executable when the ELF asked for it (PT_GNU_STACK with PF_X).
+    pub fn map_stack(&self, size: u64, exec: bool) -> Result<(), Errno> {
         let mut inner = self.inner.lock();
         let start = STACK_TOP - size;
         if inner.vmas.overlaps(start, STACK_TOP) {
             return Err(Errno::ENOMEM);
         }
-        let mut vma = Vma::anon(STACK_TOP, Prot::RW);
+        let mut vma = Vma::anon(STACK_TOP, Prot { exec, ..Prot::RW });
         vma.grows_down = true;
         vma.name = "[stack]";
         inner.vmas.insert(start, vma);

@@ -48,8 +48,9 @@ pub fn pidfd_open(t: &mut TaskCtx, pid: u64, flags: u64) -> SysResult {
         let table = kernel.table.lock();
         match table.tasks.get(&pid) {
             Some(task) => {
+                // A thread that leads no process needs PIDFD_THREAD.
                 if flags & PIDFD_THREAD == 0 && task.tgid() != pid {
-                    return Err(Errno::EINVAL.into());
+                    return Err(Errno::ENOENT.into());
                 }
                 Arc::clone(&task.tg)
             }

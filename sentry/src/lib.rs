@@ -53,6 +53,8 @@ pub struct RunOptions {
     pub strace: bool,
     /// Print per-syscall counts and latencies on stderr at the end.
     pub stats: bool,
+    /// The host directory execve may run programs from (read-only).
+    pub root: std::path::PathBuf,
 }
 
 /// Why the sandbox could not run the program.
@@ -85,11 +87,12 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         KernelConfig {
             strace: opts.strace,
             stats: opts.stats,
+            root: opts.root.clone(),
         },
     );
-    kernel.set_exe_path(opts.exe_path.clone());
     let mm = AddressSpace::new(Arc::clone(&machine)).map_err(|_| SentryError::AddressSpace)?;
     let ctx = exec::load(&mm, &opts.elf, &opts.argv, &opts.envp, &opts.exe_path)?;
+    mm.set_exe(&opts.exe_path);
 
     let files = FdTable::new();
     for fd in 0..3 {

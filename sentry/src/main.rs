@@ -76,6 +76,10 @@ struct CommonOpts {
     /// Guest memory cap, e.g. 512M or 2G.
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
     memory: u64,
+    /// Host directory whose static programs the guest may execve (read-only;
+    /// paths resolve inside it and cannot escape).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
     /// Log level of the sentry's own messages (error, warn, info, debug, trace).
     #[arg(short = 'v', long = "log-level", default_value = "warn")]
     log_level: tracing::Level,
@@ -224,6 +228,7 @@ fn main() -> ExitCode {
                 memory_limit: opts.memory,
                 strace: opts.strace,
                 stats: opts.stats,
+                root: opts.root,
             };
             match sentry::run(opts) {
                 Ok(exit) => report(exit),
@@ -249,6 +254,7 @@ fn main() -> ExitCode {
                 memory_limit: opts.memory,
                 strace: opts.strace,
                 stats: opts.stats,
+                root: opts.root,
             };
             match sentry::run(run) {
                 Ok(exit) => report(exit),

@@ -17,6 +17,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("bench_syscall", &[], b"", 0),
     ("cat", &[], b"some input\nmore input\n", 0),
     ("exit_signal", &[], b"", 0),
+    ("exec", &[], b"", 0),
     ("exitcode", &["42"], b"", 42),
     ("exitcodes", &[], b"", 0),
     ("fork_8mib", &[], b"", 0),

@@ -265,6 +265,18 @@ impl FdTable {
         })
     }
 
+    /// Closes the close-on-exec descriptors (execve); files are dropped
+    /// outside the lock.
+    pub fn close_on_exec(&self) {
+        let mut inner = self.inner.lock();
+        let gone: Vec<FdEntry> = inner
+            .extract_if(.., |_, e| e.cloexec)
+            .map(|(_, e)| e)
+            .collect();
+        drop(inner);
+        drop(gone);
+    }
+
     /// Closes every descriptor (process exit); files are dropped outside
     /// the lock.
     pub fn close_all(&self) {

@@ -34,12 +34,15 @@ use platform::{Machine, Vcpu};
 pub use task::{Job, Task, ThreadGroup};
 
 /// Options that shape the whole sandbox.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct KernelConfig {
     /// Print one line per syscall on stderr.
     pub strace: bool,
     /// Collect per-syscall counts and latencies ([`Kernel::stats`]).
     pub stats: bool,
+    /// The host directory shown read-only to execve (programs are read
+    /// from it; nothing is ever written).
+    pub root: std::path::PathBuf,
 }
 
 /// Per-syscall statistics: calls, errors, and time spent in the sentry.
@@ -157,7 +160,8 @@ pub struct Kernel {
     finished: Mutex<Option<ExitReport>>,
     finished_cv: Condvar,
     next_ino: AtomicU64,
-    exe: Mutex<Vec<u8>>,
+    /// The host directory whose files execve may run (read-only).
+    root: std::path::PathBuf,
     stats: Mutex<HashMap<u64, SyscallStat>>,
     /// When the sandbox started (CLOCK_BOOTTIME's origin).
     pub start: Instant,
@@ -166,6 +170,8 @@ pub struct Kernel {
 impl Kernel {
     /// A kernel on `machine`.
     pub fn new(machine: Arc<Machine>, config: KernelConfig) -> Arc<Self> {
+        // Resolve the root once; execve checks every path stays inside it.
+        let root = std::fs::canonicalize(&config.root).unwrap_or_else(|_| config.root.clone());
         Arc::new(Self {
             machine,
             config,
@@ -175,7 +181,7 @@ impl Kernel {
             finished: Mutex::new(None),
             finished_cv: Condvar::new(),
             next_ino: AtomicU64::new(1000),
-            exe: Mutex::new(Vec::new()),
+            root,
             stats: Mutex::new(HashMap::new()),
             start: Instant::now(),
         })
@@ -270,14 +276,9 @@ impl Kernel {
         v
     }
 
-    /// The path /proc/self/exe shows.
-    pub fn exe_path(&self) -> Vec<u8> {
-        self.exe.lock().clone()
-    }
-
-    /// Sets the path /proc/self/exe shows.
-    pub fn set_exe_path(&self, path: Vec<u8>) {
-        *self.exe.lock() = path;
+    /// The host directory execve resolves paths in.
+    pub fn root(&self) -> &std::path::Path {
+        &self.root
     }
 
     /// Records the end of the sandbox (pid 1 exited).

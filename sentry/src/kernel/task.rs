@@ -161,6 +161,8 @@ pub struct Task {
     pub pdeath_signal: AtomicI32,
     /// The thread's own exit code (exit(2)), used when it is the last.
     pub exit_code: AtomicI32,
+    /// Set when another thread's execve ends this one (de_thread).
+    pub zapped: std::sync::atomic::AtomicBool,
 }
 
 impl Task {
@@ -196,6 +198,7 @@ impl Task {
             vfork_done: Mutex::new(None),
             pdeath_signal: AtomicI32::new(0),
             exit_code: AtomicI32::new(0),
+            zapped: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -212,6 +215,11 @@ impl Task {
     /// Process id.
     pub fn tgid(&self) -> i32 {
         self.tg.tgid
+    }
+
+    /// Whether another thread's execve is ending this one.
+    pub fn is_zapped(&self) -> bool {
+        self.zapped.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Wakes the task from a sleep and kicks it out of the guest.
@@ -257,7 +265,7 @@ impl Blocker for Task {
     }
 
     fn check_interrupt(&self) -> Result<(), Errno> {
-        if self.tg.is_exiting() || self.signal_pending() {
+        if self.tg.is_exiting() || self.is_zapped() || self.signal_pending() {
             Err(Errno::ERESTARTSYS)
         } else {
             Ok(())
@@ -480,7 +488,7 @@ pub fn dequeue_masked(task: &Task, blocked: SigSet) -> Option<SigInfo> {
 /// guest. Err when the thread must exit.
 fn deliver_pending(t: &mut TaskCtx) -> Result<(), ()> {
     loop {
-        if t.task.tg.is_exiting() {
+        if t.task.tg.is_exiting() || t.task.is_zapped() {
             return Err(());
         }
         if *t.task.tg.stopped.lock() {

@@ -170,6 +170,9 @@ pub struct AddressSpace {
     inner: Mutex<Inner>,
     /// Tasks that run on this address space (threads, vfork children).
     runners: Mutex<Vec<Arc<Runner>>>,
+    /// The program it was loaded from (/proc/self/exe), as Linux's
+    /// mm->exe_file.
+    exe: Mutex<Vec<u8>>,
 }
 
 impl std::fmt::Debug for AddressSpace {
@@ -200,6 +203,7 @@ impl AddressSpace {
         Ok(Arc::new(Self {
             machine,
             runners: Mutex::new(Vec::new()),
+            exe: Mutex::new(Vec::new()),
             inner: Mutex::new(Inner {
                 deferred_puts: Vec::new(),
                 pt,
@@ -214,6 +218,16 @@ impl AddressSpace {
     /// The machine.
     pub fn machine(&self) -> &Arc<Machine> {
         &self.machine
+    }
+
+    /// The path /proc/self/exe shows.
+    pub fn exe(&self) -> Vec<u8> {
+        self.exe.lock().clone()
+    }
+
+    /// Sets the path /proc/self/exe shows.
+    pub fn set_exe(&self, path: &[u8]) {
+        *self.exe.lock() = path.to_vec();
     }
 
     /// Registers a task that runs on this address space.
@@ -1047,6 +1061,7 @@ impl AddressSpace {
         cinner.brk_start = inner.brk_start;
         cinner.brk = inner.brk;
         drop(cinner);
+        child.set_exe(&self.exe());
         Ok(child)
     }
 }

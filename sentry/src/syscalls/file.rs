@@ -373,7 +373,7 @@ pub fn readlinkat(t: &mut TaskCtx, _dirfd: u64, path: u64, buf: u64, size: u64) 
     let p = t.mm().read_cstring(path, 4096)?;
     let me = format!("/proc/{}/exe", t.task.tgid());
     if p == b"/proc/self/exe" || p == me.as_bytes() || p == b"/proc/thread-self/exe" {
-        let exe = t.task.kernel.exe_path();
+        let exe = t.mm().exe();
         let n = exe.len().min(size as usize);
         t.mm().write(buf, &exe[..n])?;
         return Ok(n as u64);

@@ -2,6 +2,7 @@
 //! level for every number (what `COVERAGE.md` is generated from), and
 //! ENOSYS, logged once, for everything else. One file per family.
 
+pub mod exec;
 pub mod file;
 pub mod futex;
 pub mod info;
@@ -70,6 +71,9 @@ pub fn support(nr: u64) -> Support {
         SCHED_GETAFFINITY => Full,
         GETCWD => Partial("the working directory is always /"),
         RSEQ => Partial("ENOSYS, which libc accepts"),
+        EXECVE | EXECVEAT => Partial(
+            "static ELF programs from the read-only root (--root); no #! scripts; exec from a non-leader thread keeps its tid",
+        ),
         _ => Unimplemented,
     }
 }
@@ -105,6 +109,9 @@ pub fn dispatch(t: &mut TaskCtx, nr: u64, a: [u64; 6]) -> SysResult {
         PIDFD_OPEN => pidfd::pidfd_open(t, a[0], a[1]),
         PIDFD_SEND_SIGNAL => pidfd::pidfd_send_signal(t, a[0], a[1], a[2], a[3]),
         PIDFD_GETFD => pidfd::pidfd_getfd(t, a[0], a[1], a[2]),
+
+        EXECVE => exec::execve(t, a[0], a[1], a[2]),
+        EXECVEAT => exec::execveat(t, a[0], a[1], a[2], a[3], a[4]),
 
         BRK => mm::brk(t, a[0]),
         MMAP => mm::mmap(t, a),

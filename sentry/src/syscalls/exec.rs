@@ -1,0 +1,239 @@
+//! execve and execveat: replace the process image with a static ELF read
+//! from the sandbox's root (a host directory shown read-only; paths resolve
+//! inside it and `..` stops at its top). What survives an exec follows
+//! Linux: pid, parent, process group, descriptors without close-on-exec,
+//! ignored signals, the signal mask and pending signals; what does not:
+//! the address space, other threads, handlers (back to SIG_DFL), the
+//! alternate stack, FPU state, TLS. A vfork parent wakes up.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::errno::Errno;
+use crate::exec::ExecError;
+use crate::kernel::signal::{self, AltStack, SigAction};
+use crate::kernel::task::{SysError, SysResult, TaskCtx};
+use crate::mm::AddressSpace;
+
+/// Longest single argument or environment string (MAX_ARG_STRLEN).
+const MAX_ARG_STRLEN: usize = 32 * 4096;
+/// Most bytes of arguments and environment together.
+const MAX_ARG_BYTES: usize = 2 << 20;
+/// Largest program file the sentry will read.
+const MAX_PROGRAM: u64 = 1 << 30;
+const AT_FDCWD: i32 = -100;
+const AT_EMPTY_PATH: u64 = 0x1000;
+const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+
+/// Reads a NULL-terminated array of string pointers.
+fn read_strings(mm: &AddressSpace, array: u64, total: &mut usize) -> Result<Vec<Vec<u8>>, Errno> {
+    let mut out = Vec::new();
+    if array == 0 {
+        return Ok(out);
+    }
+    for i in 0.. {
+        let p = mm.read_u64(array.checked_add(i * 8).ok_or(Errno::EFAULT)?)?;
+        if p == 0 {
+            break;
+        }
+        let s = mm.read_cstring(p, MAX_ARG_STRLEN).map_err(|e| {
+            if e == Errno::ENAMETOOLONG {
+                Errno::E2BIG
+            } else {
+                e
+            }
+        })?;
+        *total += s.len() + 1 + 8;
+        if *total > MAX_ARG_BYTES || s.len() >= MAX_ARG_STRLEN {
+            return Err(Errno::E2BIG);
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+/// Lexically resolves `path` (absolute, or relative to `/`) with `..`
+/// stopping at the root, as inside a chroot.
+fn normalize(path: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = PathBuf::new();
+    for c in Path::new(std::ffi::OsStr::from_bytes(path)).components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Reads the program at guest path `path` from the root.
+fn read_program(t: &TaskCtx, path: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    if path.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    let me = format!("/proc/{}/exe", t.task.tgid());
+    let guest_path = if path == b"/proc/self/exe" || path == me.as_bytes() {
+        t.mm().exe()
+    } else {
+        let mut p = b"/".to_vec();
+        p.extend_from_slice(normalize(path).as_os_str().as_bytes());
+        p
+    };
+    let root = t.task.kernel.root();
+    let host = root.join(normalize(&guest_path));
+    let real = std::fs::canonicalize(&host).map_err(|e| io_errno(&e))?;
+    // A symbolic link may not lead out of the root.
+    if !real.starts_with(root) {
+        return Err(Errno::ENOENT);
+    }
+    let meta = std::fs::metadata(&real).map_err(|e| io_errno(&e))?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        return Err(Errno::EACCES);
+    }
+    if meta.len() > MAX_PROGRAM {
+        return Err(Errno::ENOMEM);
+    }
+    let bytes = std::fs::read(&real).map_err(|e| io_errno(&e))?;
+    Ok((guest_path, bytes))
+}
+
+fn io_errno(e: &std::io::Error) -> Errno {
+    Errno(e.raw_os_error().unwrap_or(libc::ENOENT))
+}
+
+/// execve(path, argv, envp).
+pub fn execve(t: &mut TaskCtx, path: u64, argv: u64, envp: u64) -> SysResult {
+    let path = t.mm().read_cstring(path, 4096)?;
+    exec(t, &path, argv, envp)
+}
+
+/// execveat(dirfd, path, argv, envp, flags).
+pub fn execveat(
+    t: &mut TaskCtx,
+    dirfd: u64,
+    path: u64,
+    argv: u64,
+    envp: u64,
+    flags: u64,
+) -> SysResult {
+    if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let p = t.mm().read_cstring(path, 4096)?;
+    if !p.starts_with(b"/") && dirfd as i32 != AT_FDCWD {
+        // Descriptors here never name directories or program files.
+        t.task.files().get(dirfd as i32 as i64)?;
+        return Err(if p.is_empty() {
+            Errno::EACCES
+        } else {
+            Errno::ENOTDIR
+        }
+        .into());
+    }
+    exec(t, &p, argv, envp)
+}
+
+fn exec(t: &mut TaskCtx, path: &[u8], argv: u64, envp: u64) -> SysResult {
+    let mm = t.mm();
+    let mut total = 0;
+    let args = read_strings(&mm, argv, &mut total)?;
+    let env = read_strings(&mm, envp, &mut total)?;
+    let (exe, elf) = read_program(t, path)?;
+    // Build the new image completely before the point of no return.
+    let new_mm = AddressSpace::new(Arc::clone(mm.machine()))?;
+    let ctx = match crate::exec::load(&new_mm, &elf, &args, &env, &exe) {
+        Ok(c) => c,
+        Err(ExecError::Elf(e)) => {
+            tracing::info!("execve {}: {e}", String::from_utf8_lossy(path));
+            return Err(Errno::ENOEXEC.into());
+        }
+        Err(ExecError::Stack(_)) => return Err(Errno::E2BIG.into()),
+        Err(ExecError::NoMemory) => return Err(Errno::ENOMEM.into()),
+    };
+    new_mm.set_exe(&exe);
+
+    // Point of no return. Other threads go first (de_thread).
+    let task = Arc::clone(&t.task);
+    let others: Vec<_> = task
+        .tg
+        .threads
+        .lock()
+        .iter()
+        .filter(|o| o.tid != task.tid)
+        .cloned()
+        .collect();
+    for o in &others {
+        o.zapped.store(true, Ordering::SeqCst);
+        o.wake();
+    }
+    while task.tg.threads.lock().len() > 1 {
+        if task.tg.is_exiting() {
+            return Err(SysError::Exited);
+        }
+        task.waiter.wait(Some(
+            std::time::Instant::now() + std::time::Duration::from_millis(1),
+        ));
+    }
+    // The old address space is released as at exit (mm_release).
+    let old_mm = task
+        .mm
+        .lock()
+        .replace(Arc::clone(&new_mm))
+        .expect("a running task has an mm");
+    let ctid = task.clear_child_tid.swap(0, Ordering::Relaxed);
+    if ctid != 0 && old_mm.write_u32(ctid, 0).is_ok() {
+        super::futex::wake(&task.kernel, &old_mm, ctid, 1);
+    }
+    let robust = task.robust_list.swap(0, Ordering::Relaxed);
+    if robust != 0 {
+        super::futex::exit_robust_list(&task.kernel, &old_mm, task.tid, robust);
+    }
+    if let Some(r) = task.runner.lock().as_ref() {
+        old_mm.detach(r);
+        new_mm.attach(r);
+    }
+    drop(old_mm);
+    if let Some(done) = task.vfork_done.lock().take() {
+        done.complete();
+    }
+    // Descriptors: a table shared with another process is unshared first.
+    {
+        let mut files = task.files.lock();
+        if Arc::strong_count(&files) > 1 {
+            *files = files.fork();
+        }
+        files.close_on_exec();
+    }
+    // Handled signals go back to SIG_DFL; ignored ones stay ignored.
+    for a in task.handlers.lock().iter_mut() {
+        if a.handler != signal::SIG_IGN {
+            *a = SigAction::default();
+        }
+    }
+    {
+        let mut s = task.sig.lock();
+        s.alt = AltStack::default();
+        s.saved_mask = None;
+    }
+    t.vcpu.reset_fpu().map_err(|_| Errno::ENOMEM)?;
+    t.ctx = ctx;
+    Err(SysError::KeepRegs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_dot_stops_at_the_root() {
+        assert_eq!(normalize(b"/../../etc/passwd"), PathBuf::from("etc/passwd"));
+        assert_eq!(normalize(b"a/./b/../c"), PathBuf::from("a/c"));
+        assert_eq!(normalize(b"/"), PathBuf::new());
+    }
+}

@@ -2,7 +2,8 @@
 # Installs what building and testing this workspace needs on a fresh Debian
 # (or Ubuntu) machine, and nothing that is already there:
 #   - gcc and the static glibc (libc6-dev) for the glibc test guests,
-#   - musl-gcc (package musl-tools) for the musl test guests.
+#   - musl-gcc (package musl-tools) for the musl test guests,
+#   - a static busybox (package busybox-static) for the busybox tests.
 # Idempotent: safe to run again; runs `apt-get update` at most once, and only
 # when something has to be installed. Needs root (or sudo).
 set -eu
@@ -11,9 +12,11 @@ need=""
 command -v gcc >/dev/null 2>&1 || need="$need gcc"
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need="$need libc6-dev"
 command -v musl-gcc >/dev/null 2>&1 || need="$need musl-tools"
+# A real, unmodified static program for the busybox tests.
+[ -x /bin/busybox ] || need="$need busybox-static"
 
 if [ -z "$need" ]; then
-    echo "setup.sh: gcc, static glibc and musl-gcc are already installed"
+    echo "setup.sh: gcc, static glibc, musl-gcc and busybox are already installed"
 else
     if [ "$(id -u)" -eq 0 ]; then
         sudo=""

@@ -10,6 +10,7 @@
 pub mod epoll;
 pub mod pidfd;
 pub mod pipe;
+pub mod rootfs;
 pub mod stdio;
 
 use std::collections::BTreeMap;
@@ -59,11 +60,20 @@ pub struct Stat {
     pub blksize: i64,
     /// st_nlink.
     pub nlink: u64,
+    /// st_uid.
+    pub uid: u32,
+    /// st_gid.
+    pub gid: u32,
+    /// st_blocks.
+    pub blocks: i64,
+    /// st_atime, st_mtime, st_ctime as (seconds, nanoseconds).
+    pub times: [(i64, i64); 3],
 }
 
 impl Stat {
     /// Encodes the x86-64 `struct stat` (144 bytes).
-    pub fn to_bytes(&self, uid: u32, gid: u32) -> [u8; 144] {
+    pub fn to_bytes(&self) -> [u8; 144] {
+        let (uid, gid) = (self.uid, self.gid);
         let mut b = [0u8; 144];
         b[0..8].copy_from_slice(&self.dev.to_le_bytes());
         b[8..16].copy_from_slice(&self.ino.to_le_bytes());
@@ -74,7 +84,34 @@ impl Stat {
         b[40..48].copy_from_slice(&self.rdev.to_le_bytes());
         b[48..56].copy_from_slice(&self.size.to_le_bytes());
         b[56..64].copy_from_slice(&self.blksize.to_le_bytes());
+        b[64..72].copy_from_slice(&self.blocks.to_le_bytes());
+        for (i, (sec, nsec)) in self.times.iter().enumerate() {
+            b[72 + 16 * i..80 + 16 * i].copy_from_slice(&sec.to_le_bytes());
+            b[80 + 16 * i..88 + 16 * i].copy_from_slice(&nsec.to_le_bytes());
+        }
         b
+    }
+
+    /// From a host file's metadata (the root filesystem's files).
+    pub fn from_metadata(m: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Stat {
+            mode: m.mode(),
+            ino: m.ino(),
+            dev: m.dev(),
+            rdev: m.rdev(),
+            size: m.size() as i64,
+            blksize: m.blksize() as i64,
+            nlink: m.nlink(),
+            uid: m.uid(),
+            gid: m.gid(),
+            blocks: m.blocks() as i64,
+            times: [
+                (m.atime(), m.atime_nsec()),
+                (m.mtime(), m.mtime_nsec()),
+                (m.ctime(), m.ctime_nsec()),
+            ],
+        }
     }
 }
 
@@ -108,6 +145,23 @@ pub trait FileOps: Send + Sync {
     /// ioctl on the file; ENOTTY by default.
     fn ioctl(&self, _request: u64) -> Result<IoctlReply, Errno> {
         Err(Errno::ENOTTY)
+    }
+    /// lseek; ESPIPE for unseekable files.
+    fn seek(&self, _offset: i64, _whence: u32) -> Result<u64, Errno> {
+        Err(Errno::ESPIPE)
+    }
+    /// pread; ESPIPE for unseekable files.
+    fn pread(&self, _buf: &mut [u8], _offset: u64) -> Result<usize, Errno> {
+        Err(Errno::ESPIPE)
+    }
+    /// The next directory entries, encoded as `linux_dirent64`, at most
+    /// `max` bytes; ENOTDIR for anything but a directory.
+    fn getdents(&self, _max: usize) -> Result<Vec<u8>, Errno> {
+        Err(Errno::ENOTDIR)
+    }
+    /// For a directory: its guest path (for *at() calls and fchdir).
+    fn dir_path(&self) -> Option<Vec<u8>> {
+        None
     }
     /// Short description for traces.
     fn describe(&self) -> String;

@@ -170,8 +170,7 @@ impl FileOps for PipeEnd {
             dev: 0xc,
             nlink: 1,
             blksize: 4096,
-            size: 0,
-            rdev: 0,
+            ..Default::default()
         }
     }
 

@@ -87,6 +87,7 @@ impl FileOps for HostStream {
             nlink: 1,
             blksize: if is_chr { 1024 } else { 4096 },
             size: 0,
+            ..Default::default()
         }
     }
 

@@ -247,7 +247,7 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
     let fs = if f & CLONE_FS != 0 {
         Arc::clone(&parent.fs)
     } else {
-        Arc::new(parking_lot::Mutex::new(*parent.fs.lock()))
+        Arc::new(parking_lot::Mutex::new(parent.fs.lock().clone()))
     };
     let child = Task::new(
         tid,

@@ -160,8 +160,8 @@ pub struct Kernel {
     finished: Mutex<Option<ExitReport>>,
     finished_cv: Condvar,
     next_ino: AtomicU64,
-    /// The host directory whose files execve may run (read-only).
-    root: std::path::PathBuf,
+    /// The read-only root filesystem (programs for execve, files to open).
+    root: crate::fs::rootfs::RootFs,
     stats: Mutex<HashMap<u64, SyscallStat>>,
     /// When the sandbox started (CLOCK_BOOTTIME's origin).
     pub start: Instant,
@@ -170,8 +170,7 @@ pub struct Kernel {
 impl Kernel {
     /// A kernel on `machine`.
     pub fn new(machine: Arc<Machine>, config: KernelConfig) -> Arc<Self> {
-        // Resolve the root once; execve checks every path stays inside it.
-        let root = std::fs::canonicalize(&config.root).unwrap_or_else(|_| config.root.clone());
+        let root = crate::fs::rootfs::RootFs::new(&config.root);
         Arc::new(Self {
             machine,
             config,
@@ -276,8 +275,8 @@ impl Kernel {
         v
     }
 
-    /// The host directory execve resolves paths in.
-    pub fn root(&self) -> &std::path::Path {
+    /// The root filesystem.
+    pub fn root(&self) -> &crate::fs::rootfs::RootFs {
         &self.root
     }
 

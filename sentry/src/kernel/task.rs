@@ -103,15 +103,20 @@ pub struct RealTimer {
 }
 
 /// What CLONE_FS shares.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct FsContext {
     /// The file mode creation mask.
     pub umask: u32,
+    /// The working directory (a normalized absolute guest path).
+    pub cwd: Vec<u8>,
 }
 
 impl Default for FsContext {
     fn default() -> Self {
-        Self { umask: 0o022 }
+        Self {
+            umask: 0o022,
+            cwd: b"/".to_vec(),
+        }
     }
 }
 

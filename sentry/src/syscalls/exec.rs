@@ -6,7 +6,6 @@
 //! the address space, other threads, handlers (back to SIG_DFL), the
 //! alternate stack, FPU state, TLS. A vfork parent wakes up.
 
-use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -53,54 +52,33 @@ fn read_strings(mm: &AddressSpace, array: u64, total: &mut usize) -> Result<Vec<
     Ok(out)
 }
 
-/// Lexically resolves `path` (absolute, or relative to `/`) with `..`
-/// stopping at the root, as inside a chroot.
-fn normalize(path: &[u8]) -> PathBuf {
-    use std::os::unix::ffi::OsStrExt;
-    let mut out = PathBuf::new();
-    for c in Path::new(std::ffi::OsStr::from_bytes(path)).components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 /// Reads the program at guest path `path` from the root.
 fn read_program(t: &TaskCtx, path: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Errno> {
-    use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::PermissionsExt;
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
     let me = format!("/proc/{}/exe", t.task.tgid());
-    let guest_path = if path == b"/proc/self/exe" || path == me.as_bytes() {
-        t.mm().exe()
+    let (guest, host) = if path == b"/proc/self/exe" || path == me.as_bytes() {
+        // The program this process runs: its path is a host path for the
+        // first program, a root path after an exec.
+        let exe = t.mm().exe();
+        let r = t.task.kernel.root().resolve(b"/", &exe, true)?;
+        (exe, r.host)
     } else {
-        let mut p = b"/".to_vec();
-        p.extend_from_slice(normalize(path).as_os_str().as_bytes());
-        p
+        let cwd = t.task.fs.lock().cwd.clone();
+        let r = t.task.kernel.root().resolve(&cwd, path, true)?;
+        (r.guest, r.host)
     };
-    let root = t.task.kernel.root();
-    let host = root.join(normalize(&guest_path));
-    let real = std::fs::canonicalize(&host).map_err(|e| io_errno(&e))?;
-    // A symbolic link may not lead out of the root.
-    if !real.starts_with(root) {
-        return Err(Errno::ENOENT);
-    }
-    let meta = std::fs::metadata(&real).map_err(|e| io_errno(&e))?;
+    let meta = std::fs::metadata(&host).map_err(|e| io_errno(&e))?;
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
         return Err(Errno::EACCES);
     }
     if meta.len() > MAX_PROGRAM {
         return Err(Errno::ENOMEM);
     }
-    let bytes = std::fs::read(&real).map_err(|e| io_errno(&e))?;
-    Ok((guest_path, bytes))
+    let bytes = std::fs::read(&host).map_err(|e| io_errno(&e))?;
+    Ok((guest, bytes))
 }
 
 fn io_errno(e: &std::io::Error) -> Errno {
@@ -224,16 +202,4 @@ fn exec(t: &mut TaskCtx, path: &[u8], argv: u64, envp: u64) -> SysResult {
     t.vcpu.reset_fpu().map_err(|_| Errno::ENOMEM)?;
     t.ctx = ctx;
     Err(SysError::KeepRegs)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dot_dot_stops_at_the_root() {
-        assert_eq!(normalize(b"/../../etc/passwd"), PathBuf::from("etc/passwd"));
-        assert_eq!(normalize(b"a/./b/../c"), PathBuf::from("a/c"));
-        assert_eq!(normalize(b"/"), PathBuf::new());
-    }
 }

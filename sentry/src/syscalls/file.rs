@@ -1,6 +1,6 @@
 //! Descriptor syscalls: read, write, readv, writev, pread/pwrite (ESPIPE),
 //! lseek, close, dup, dup2, dup3, fcntl, pipe, pipe2, ioctl, fstat,
-//! newfstatat (on descriptors), readlink(at) of /proc/self/exe.
+//! and the descriptor-only stat.
 
 use std::sync::Arc;
 
@@ -335,7 +335,7 @@ pub fn ioctl(t: &mut TaskCtx, fd: u64, request: u64, arg: u64) -> SysResult {
 
 fn stat_out(t: &TaskCtx, file: &Arc<OpenFile>, addr: u64) -> SysResult {
     let st = file.ops.stat();
-    t.mm().write(addr, &st.to_bytes(0, 0))?;
+    t.mm().write(addr, &st.to_bytes())?;
     Ok(0)
 }
 
@@ -343,40 +343,4 @@ fn stat_out(t: &TaskCtx, file: &Arc<OpenFile>, addr: u64) -> SysResult {
 pub fn fstat(t: &mut TaskCtx, fd: u64, buf: u64) -> SysResult {
     let f = t.task.files().get(fd as i64)?;
     stat_out(t, &f, buf)
-}
-
-/// newfstatat(dirfd, path, statbuf, flags): only `fstat` through an empty
-/// path with AT_EMPTY_PATH; there is no filesystem yet.
-pub fn newfstatat(t: &mut TaskCtx, dirfd: u64, path: u64, buf: u64, flags: u64) -> SysResult {
-    const AT_EMPTY_PATH: u64 = 0x1000;
-    const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
-    const AT_NO_AUTOMOUNT: u64 = 0x800;
-    if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) != 0 {
-        return Err(Errno::EINVAL.into());
-    }
-    let p = t.mm().read_cstring(path, 4096)?;
-    if p.is_empty() {
-        if flags & AT_EMPTY_PATH == 0 {
-            return Err(Errno::ENOENT.into());
-        }
-        let f = t.task.files().get(dirfd as i32 as i64)?;
-        return stat_out(t, &f, buf);
-    }
-    Err(Errno::ENOENT.into())
-}
-
-/// readlinkat(dirfd, path, buf, size): only /proc/self/exe.
-pub fn readlinkat(t: &mut TaskCtx, _dirfd: u64, path: u64, buf: u64, size: u64) -> SysResult {
-    if (size as i64) <= 0 {
-        return Err(Errno::EINVAL.into());
-    }
-    let p = t.mm().read_cstring(path, 4096)?;
-    let me = format!("/proc/{}/exe", t.task.tgid());
-    if p == b"/proc/self/exe" || p == me.as_bytes() || p == b"/proc/thread-self/exe" {
-        let exe = t.mm().exe();
-        let n = exe.len().min(size as usize);
-        t.mm().write(buf, &exe[..n])?;
-        return Ok(n as u64);
-    }
-    Err(Errno::ENOENT.into())
 }

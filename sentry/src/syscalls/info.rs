@@ -148,11 +148,20 @@ pub fn arch_prctl(t: &mut TaskCtx, code: u64, addr: u64) -> SysResult {
     }
 }
 
-/// getcwd(buf, size): the sandbox's working directory is `/`.
-pub fn getcwd(t: &mut TaskCtx, buf: u64, size: u64) -> SysResult {
-    if size < 2 {
-        return Err(Errno::ERANGE.into());
-    }
-    t.mm().write(buf, b"/\0")?;
-    Ok(2)
+/// sysinfo(info): uptime since the sandbox started, the memory cap as total
+/// RAM, the number of tasks.
+pub fn sysinfo(t: &mut TaskCtx, info: u64) -> SysResult {
+    let kernel = &t.task.kernel;
+    let frames = kernel.machine.frames();
+    let total = frames.data_limit_bytes();
+    let free = total.saturating_sub(frames.data_bytes_in_use());
+    let procs = kernel.table.lock().tasks.len() as u16;
+    let mut b = [0u8; 112];
+    b[0..8].copy_from_slice(&kernel.start.elapsed().as_secs().to_le_bytes());
+    b[32..40].copy_from_slice(&total.to_le_bytes());
+    b[40..48].copy_from_slice(&free.to_le_bytes());
+    b[80..82].copy_from_slice(&procs.to_le_bytes());
+    b[104..108].copy_from_slice(&1u32.to_le_bytes()); // mem_unit
+    t.mm().write(info, &b)?;
+    Ok(0)
 }

@@ -4,6 +4,7 @@
 
 pub mod exec;
 pub mod file;
+pub mod fs;
 pub mod futex;
 pub mod info;
 pub mod mm;
@@ -53,9 +54,20 @@ pub fn support(nr: u64) -> Support {
         WAITID => Partial("no P_PIDFD yet"),
         FCNTL => Partial("descriptor and status flags only; no locks"),
         IOCTL => Partial("TCGETS/TIOCGWINSZ on the standard streams, FIONBIO, FIOCLEX"),
-        FSTAT | NEWFSTATAT => Partial("descriptors only: there is no filesystem yet"),
-        READLINK | READLINKAT => Partial("/proc/self/exe only"),
-        LSEEK | PREAD64 | PWRITE64 => Partial("nothing is seekable yet: ESPIPE"),
+        FSTAT | NEWFSTATAT | STAT | LSTAT | GETDENTS64 | LSEEK | PREAD64 | READLINK
+        | READLINKAT | CHDIR | FCHDIR => {
+            Partial("on the read-only root (--root); /proc shows only self/exe")
+        }
+        OPEN | OPENAT => Partial(
+            "read-only root: writing, creating or truncating gives EROFS; host devices, FIFOs and sockets give EACCES; /dev/null is the sentry's",
+        ),
+        ACCESS | FACCESSAT | FACCESSAT2 => Partial("W_OK gives EROFS"),
+        PWRITE64 => Partial("nothing is writable and seekable: ESPIPE or EBADF"),
+        MKDIR | RMDIR | UNLINK | CREAT | CHMOD | CHOWN | LCHOWN | TRUNCATE | UTIME | UTIMES
+        | MKNOD | MKDIRAT | UNLINKAT | FCHMODAT | FCHOWNAT | MKNODAT | UTIMENSAT | FUTIMESAT
+        | RENAME | LINK | SYMLINK | RENAMEAT | RENAMEAT2 | LINKAT | SYMLINKAT => {
+            Partial("the root is read-only: EROFS")
+        }
         POLL | PPOLL => Partial("readiness sampled in 2 ms slices"),
         EPOLL_CREATE | EPOLL_CREATE1 | EPOLL_CTL => Full,
         EPOLL_WAIT | EPOLL_PWAIT | EPOLL_PWAIT2 => {
@@ -69,7 +81,8 @@ pub fn support(nr: u64) -> Support {
         PRCTL => Partial("PDEATHSIG, CHILD_SUBREAPER, NAME, DUMPABLE, NO_NEW_PRIVS"),
         PRLIMIT64 | GETRLIMIT => Partial("limits are reported, not enforced (except memory)"),
         SCHED_GETAFFINITY => Full,
-        GETCWD => Partial("the working directory is always /"),
+        SYSINFO => Partial("uptime of the sandbox, the memory cap as RAM, no load averages"),
+        GETCWD => Full,
         RSEQ => Partial("ENOSYS, which libc accepts"),
         EXECVE | EXECVEAT => Partial(
             "static ELF programs from the read-only root (--root); no #! scripts; exec from a non-leader thread keeps its tid",
@@ -85,7 +98,26 @@ pub fn dispatch(t: &mut TaskCtx, nr: u64, a: [u64; 6]) -> SysResult {
         WRITE => file::write(t, a[0], a[1], a[2]),
         READV => file::readv(t, a[0], a[1], a[2]),
         WRITEV => file::writev(t, a[0], a[1], a[2]),
-        PREAD64 | PWRITE64 | LSEEK => file::espipe(t, a[0]),
+        PWRITE64 => file::espipe(t, a[0]),
+        LSEEK => fs::lseek(t, a[0], a[1], a[2]),
+        PREAD64 => fs::pread64(t, a[0], a[1], a[2], a[3]),
+        OPEN => fs::open(t, a[0], a[1], a[2]),
+        OPENAT => fs::openat(t, a[0], a[1], a[2], a[3]),
+        STAT => fs::stat(t, a[0], a[1]),
+        LSTAT => fs::lstat(t, a[0], a[1]),
+        ACCESS => fs::faccessat2(t, -100i64 as u64, a[0], a[1], 0),
+        FACCESSAT => fs::faccessat2(t, a[0], a[1], a[2], 0),
+        FACCESSAT2 => fs::faccessat2(t, a[0], a[1], a[2], a[3]),
+        GETDENTS64 => fs::getdents64(t, a[0], a[1], a[2]),
+        CHDIR => fs::chdir(t, a[0]),
+        FCHDIR => fs::fchdir(t, a[0]),
+        MKDIR | RMDIR | UNLINK | CREAT | CHMOD | CHOWN | LCHOWN | TRUNCATE | UTIME | UTIMES
+        | MKNOD => fs::read_only(t, a[0]),
+        MKDIRAT | UNLINKAT | FCHMODAT | FCHOWNAT | MKNODAT | UTIMENSAT | FUTIMESAT => {
+            fs::read_only(t, a[1])
+        }
+        RENAME | LINK | SYMLINK => fs::read_only(t, a[1]),
+        RENAMEAT | RENAMEAT2 | LINKAT | SYMLINKAT => fs::read_only(t, a[1]),
         CLOSE => file::close(t, a[0]),
         DUP => file::dup(t, a[0]),
         DUP2 => file::dup2(t, a[0], a[1]),
@@ -95,9 +127,9 @@ pub fn dispatch(t: &mut TaskCtx, nr: u64, a: [u64; 6]) -> SysResult {
         PIPE2 => file::pipe2(t, a[0], a[1]),
         IOCTL => file::ioctl(t, a[0], a[1], a[2]),
         FSTAT => file::fstat(t, a[0], a[1]),
-        NEWFSTATAT => file::newfstatat(t, a[0], a[1], a[2], a[3]),
-        READLINK => file::readlinkat(t, -100i64 as u64, a[0], a[1], a[2]),
-        READLINKAT => file::readlinkat(t, a[0], a[1], a[2], a[3]),
+        NEWFSTATAT => fs::newfstatat(t, a[0], a[1], a[2], a[3]),
+        READLINK => fs::readlinkat(t, -100i64 as u64, a[0], a[1], a[2]),
+        READLINKAT => fs::readlinkat(t, a[0], a[1], a[2], a[3]),
         POLL => poll::poll(t, a[0], a[1], a[2]),
         PPOLL => poll::ppoll(t, a),
         EPOLL_CREATE => poll::epoll_create(t, a[0]),
@@ -173,12 +205,13 @@ pub fn dispatch(t: &mut TaskCtx, nr: u64, a: [u64; 6]) -> SysResult {
         RT_SIGTIMEDWAIT => time::rt_sigtimedwait(t, a[0], a[1], a[2], a[3]),
 
         UNAME => info::uname(t, a[0]),
+        SYSINFO => info::sysinfo(t, a[0]),
         GETRANDOM => info::getrandom(t, a[0], a[1], a[2]),
         PRLIMIT64 => info::prlimit64(t, a[0], a[1], a[2], a[3]),
         GETRLIMIT => info::getrlimit(t, a[0], a[1]),
         SCHED_GETAFFINITY => info::sched_getaffinity(t, a[0], a[1], a[2]),
         ARCH_PRCTL => info::arch_prctl(t, a[0], a[1]),
-        GETCWD => info::getcwd(t, a[0], a[1]),
+        GETCWD => fs::getcwd(t, a[0], a[1]),
         UMASK => {
             let mut fs = t.task.fs.lock();
             let old = fs.umask;

@@ -1,0 +1,255 @@
+//! Path syscalls on the read-only root filesystem: open, openat, stat,
+//! lstat, newfstatat, access, faccessat(2), readlink(at), getdents64,
+//! lseek, pread64, getcwd, chdir, fchdir. Anything that would write gets
+//! EROFS.
+
+use std::sync::Arc;
+
+use crate::errno::Errno;
+use crate::fs::rootfs::{DevNull, HostDir, HostFile, Resolved};
+use crate::fs::{O_CLOEXEC, O_NONBLOCK, OpenFile};
+use crate::kernel::task::{SysResult, TaskCtx};
+
+const AT_FDCWD: i32 = -100;
+const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+const AT_EMPTY_PATH: u64 = 0x1000;
+const AT_NO_AUTOMOUNT: u64 = 0x800;
+const AT_EACCESS: u64 = 0x200;
+const O_ACCMODE: u64 = 3;
+const O_CREAT: u64 = 0o100;
+const O_EXCL: u64 = 0o200;
+const O_TRUNC: u64 = 0o1000;
+const O_APPEND: u64 = 0o2000;
+const O_DIRECTORY: u64 = 0o200000;
+const O_NOFOLLOW: u64 = 0o400000;
+const O_PATH: u64 = 0o10000000;
+const O_TMPFILE: u64 = 0o20000000 | O_DIRECTORY;
+
+/// The guest directory relative paths start from: the cwd, or `dirfd`.
+fn base_dir(t: &TaskCtx, dirfd: u64, path: &[u8]) -> Result<Vec<u8>, Errno> {
+    if path.starts_with(b"/") || dirfd as i32 == AT_FDCWD {
+        return Ok(t.task.fs.lock().cwd.clone());
+    }
+    let f = t.task.files().get(dirfd as i32 as i64)?;
+    f.ops.dir_path().ok_or(Errno::ENOTDIR)
+}
+
+fn resolve(t: &TaskCtx, dirfd: u64, path: &[u8], follow: bool) -> Result<Resolved, Errno> {
+    let base = base_dir(t, dirfd, path)?;
+    t.task.kernel.root().resolve(&base, path, follow)
+}
+
+fn is_dev_null(t: &TaskCtx, dirfd: u64, path: &[u8]) -> bool {
+    let Ok(base) = base_dir(t, dirfd, path) else {
+        return false;
+    };
+    let mut full = Vec::new();
+    if !path.starts_with(b"/") {
+        full.extend_from_slice(&base);
+        full.push(b'/');
+    }
+    full.extend_from_slice(path);
+    crate::fs::rootfs::normalize(&full) == std::path::Path::new("dev/null")
+}
+
+/// openat(dirfd, path, flags, mode).
+pub fn openat(t: &mut TaskCtx, dirfd: u64, path: u64, flags: u64, _mode: u64) -> SysResult {
+    let flags = flags as u32 as u64;
+    let p = t.mm().read_cstring(path, 4096)?;
+    let cloexec = flags & O_CLOEXEC as u64 != 0;
+    let status = (flags as u32) & (O_ACCMODE as u32 | O_NONBLOCK | O_APPEND as u32);
+    if is_dev_null(t, dirfd, &p) {
+        let f = OpenFile::new(Box::new(DevNull), status);
+        return Ok(t.task.files().insert(f, cloexec, 0)? as u64);
+    }
+    if flags & O_TMPFILE == O_TMPFILE {
+        return Err(Errno::EROFS.into());
+    }
+    let follow = flags & O_NOFOLLOW == 0;
+    let r = match resolve(t, dirfd, &p, follow) {
+        Ok(r) => r,
+        Err(Errno::ENOENT) if flags & O_CREAT != 0 => return Err(Errno::EROFS.into()),
+        Err(e) => return Err(e.into()),
+    };
+    let meta =
+        std::fs::symlink_metadata(&r.host).map_err(|e| Errno(e.raw_os_error().unwrap_or(2)))?;
+    if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
+        return Err(Errno::EEXIST.into());
+    }
+    if meta.file_type().is_symlink() {
+        return Err(Errno::ELOOP.into());
+    }
+    let writes = flags & O_ACCMODE != 0 || flags & O_TRUNC != 0;
+    let file: Box<dyn crate::fs::FileOps> = if meta.is_dir() {
+        if writes {
+            return Err(Errno::EISDIR.into());
+        }
+        Box::new(HostDir::new(r.host, r.guest))
+    } else if flags & O_DIRECTORY != 0 {
+        return Err(Errno::ENOTDIR.into());
+    } else if writes {
+        return Err(Errno::EROFS.into());
+    } else if meta.is_file() || flags & O_PATH != 0 {
+        Box::new(HostFile::open(&r.host, r.guest)?)
+    } else {
+        // Host devices, sockets and FIFOs are not part of the sandbox.
+        return Err(Errno::EACCES.into());
+    };
+    let f = OpenFile::new(file, status);
+    Ok(t.task.files().insert(f, cloexec, 0)? as u64)
+}
+
+/// open(path, flags, mode).
+pub fn open(t: &mut TaskCtx, path: u64, flags: u64, mode: u64) -> SysResult {
+    openat(t, AT_FDCWD as u64, path, flags, mode)
+}
+
+fn write_stat(t: &TaskCtx, buf: u64, st: &crate::fs::Stat) -> SysResult {
+    t.mm().write(buf, &st.to_bytes())?;
+    Ok(0)
+}
+
+/// newfstatat(dirfd, path, statbuf, flags).
+pub fn newfstatat(t: &mut TaskCtx, dirfd: u64, path: u64, buf: u64, flags: u64) -> SysResult {
+    if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let p = t.mm().read_cstring(path, 4096)?;
+    if p.is_empty() {
+        if flags & AT_EMPTY_PATH == 0 {
+            return Err(Errno::ENOENT.into());
+        }
+        let f = t.task.files().get(dirfd as i32 as i64)?;
+        return write_stat(t, buf, &f.ops.stat());
+    }
+    if is_dev_null(t, dirfd, &p) {
+        return write_stat(t, buf, &crate::fs::FileOps::stat(&DevNull));
+    }
+    let follow = flags & AT_SYMLINK_NOFOLLOW == 0;
+    let r = resolve(t, dirfd, &p, follow)?;
+    let meta = if follow {
+        std::fs::metadata(&r.host)
+    } else {
+        std::fs::symlink_metadata(&r.host)
+    }
+    .map_err(|e| Errno(e.raw_os_error().unwrap_or(2)))?;
+    write_stat(t, buf, &crate::fs::Stat::from_metadata(&meta))
+}
+
+/// stat(path, statbuf).
+pub fn stat(t: &mut TaskCtx, path: u64, buf: u64) -> SysResult {
+    newfstatat(t, AT_FDCWD as u64, path, buf, 0)
+}
+
+/// lstat(path, statbuf).
+pub fn lstat(t: &mut TaskCtx, path: u64, buf: u64) -> SysResult {
+    newfstatat(t, AT_FDCWD as u64, path, buf, AT_SYMLINK_NOFOLLOW)
+}
+
+/// faccessat2(dirfd, path, mode, flags).
+pub fn faccessat2(t: &mut TaskCtx, dirfd: u64, path: u64, mode: u64, flags: u64) -> SysResult {
+    use std::os::unix::fs::PermissionsExt;
+    const W_OK: u64 = 2;
+    const X_OK: u64 = 1;
+    if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let p = t.mm().read_cstring(path, 4096)?;
+    if is_dev_null(t, dirfd, &p) {
+        return Ok(0);
+    }
+    let r = resolve(t, dirfd, &p, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+    let meta = std::fs::metadata(&r.host).map_err(|e| Errno(e.raw_os_error().unwrap_or(2)))?;
+    if mode & W_OK != 0 {
+        return Err(Errno::EROFS.into());
+    }
+    // The guest is root: X_OK needs some execute bit (or a directory).
+    if mode & X_OK != 0 && !meta.is_dir() && meta.permissions().mode() & 0o111 == 0 {
+        return Err(Errno::EACCES.into());
+    }
+    Ok(0)
+}
+
+/// readlinkat(dirfd, path, buf, size).
+pub fn readlinkat(t: &mut TaskCtx, dirfd: u64, path: u64, buf: u64, size: u64) -> SysResult {
+    use std::os::unix::ffi::OsStrExt;
+    if (size as i32) <= 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let p = t.mm().read_cstring(path, 4096)?;
+    let me = format!("/proc/{}/exe", t.task.tgid());
+    let target = if p == b"/proc/self/exe" || p == me.as_bytes() || p == b"/proc/thread-self/exe" {
+        t.mm().exe()
+    } else {
+        let r = resolve(t, dirfd, &p, false)?;
+        let l = std::fs::read_link(&r.host).map_err(|e| Errno(e.raw_os_error().unwrap_or(22)))?;
+        l.as_os_str().as_bytes().to_vec()
+    };
+    let n = target.len().min(size as usize);
+    t.mm().write(buf, &target[..n])?;
+    Ok(n as u64)
+}
+
+/// getdents64(fd, dirp, count).
+pub fn getdents64(t: &mut TaskCtx, fd: u64, dirp: u64, count: u64) -> SysResult {
+    let f = t.task.files().get(fd as i64)?;
+    let data = f.ops.getdents((count as u32 as usize).min(1 << 20))?;
+    t.mm().write(dirp, &data)?;
+    Ok(data.len() as u64)
+}
+
+/// lseek(fd, offset, whence).
+pub fn lseek(t: &mut TaskCtx, fd: u64, offset: u64, whence: u64) -> SysResult {
+    let f = t.task.files().get(fd as i64)?;
+    Ok(f.ops.seek(offset as i64, whence as u32)?)
+}
+
+/// pread64(fd, buf, count, offset).
+pub fn pread64(t: &mut TaskCtx, fd: u64, buf: u64, count: u64, offset: u64) -> SysResult {
+    let f = t.task.files().get(fd as i64)?;
+    if (offset as i64) < 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let mut data = vec![0u8; (count as usize).min(1 << 20)];
+    let n = f.ops.pread(&mut data, offset)?;
+    t.mm().write(buf, &data[..n])?;
+    Ok(n as u64)
+}
+
+/// getcwd(buf, size).
+pub fn getcwd(t: &mut TaskCtx, buf: u64, size: u64) -> SysResult {
+    let mut cwd = t.task.fs.lock().cwd.clone();
+    cwd.push(0);
+    if (size as usize) < cwd.len() {
+        return Err(Errno::ERANGE.into());
+    }
+    t.mm().write(buf, &cwd)?;
+    Ok(cwd.len() as u64)
+}
+
+/// chdir(path).
+pub fn chdir(t: &mut TaskCtx, path: u64) -> SysResult {
+    let p = t.mm().read_cstring(path, 4096)?;
+    let r = resolve(t, AT_FDCWD as u64, &p, true)?;
+    if !std::fs::metadata(&r.host).is_ok_and(|m| m.is_dir()) {
+        return Err(Errno::ENOTDIR.into());
+    }
+    t.task.fs.lock().cwd = r.guest;
+    Ok(0)
+}
+
+/// fchdir(fd).
+pub fn fchdir(t: &mut TaskCtx, fd: u64) -> SysResult {
+    let f = t.task.files().get(fd as i64)?;
+    let dir = f.ops.dir_path().ok_or(Errno::ENOTDIR)?;
+    t.task.fs.lock().cwd = dir;
+    Ok(0)
+}
+
+/// The calls that would change the read-only root: EROFS once the path
+/// is checked (mkdir, unlink, rename, chmod, ...).
+pub fn read_only(t: &mut TaskCtx, path: u64) -> SysResult {
+    let _ = t.mm().read_cstring(path, 4096)?;
+    let _keep = Arc::clone(&t.task);
+    Err(Errno::EROFS.into())
+}

@@ -53,8 +53,9 @@ pub struct RunOptions {
     pub strace: bool,
     /// Print per-syscall counts and latencies on stderr at the end.
     pub stats: bool,
-    /// The host directory execve may run programs from (read-only).
-    pub root: std::path::PathBuf,
+    /// The host directory shown read-only as the guest's `/` (None: no
+    /// filesystem).
+    pub root: Option<std::path::PathBuf>,
 }
 
 /// Why the sandbox could not run the program.
@@ -92,7 +93,11 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     );
     let mm = AddressSpace::new(Arc::clone(&machine)).map_err(|_| SentryError::AddressSpace)?;
     let ctx = exec::load(&mm, &opts.elf, &opts.argv, &opts.envp, &opts.exe_path)?;
-    mm.set_exe(&opts.exe_path);
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let host = std::path::Path::new(std::ffi::OsStr::from_bytes(&opts.exe_path));
+        mm.set_exe(&opts.exe_path, host.exists().then(|| host.to_path_buf()));
+    }
 
     let files = FdTable::new();
     for fd in 0..3 {

@@ -76,10 +76,11 @@ struct CommonOpts {
     /// Guest memory cap, e.g. 512M or 2G.
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
     memory: u64,
-    /// Host directory whose static programs the guest may execve (read-only;
-    /// paths resolve inside it and cannot escape).
-    #[arg(long, value_name = "DIR", default_value = "/")]
-    root: PathBuf,
+    /// Host directory shown read-only as the guest's `/` (open, stat,
+    /// execve...; paths resolve inside it and cannot escape). Without it the
+    /// guest sees no files at all. `--root /` shows the host's tree.
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
     /// Log level of the sentry's own messages (error, warn, info, debug, trace).
     #[arg(short = 'v', long = "log-level", default_value = "warn")]
     log_level: tracing::Level,
@@ -177,7 +178,14 @@ fn compare(
             return ExitCode::from(2);
         }
     };
-    let flags = vec!["--memory".into(), memory.to_string().into()];
+    // The native run sees the host's files, so the sandboxed one gets the
+    // host's tree too (read-only).
+    let flags = vec![
+        "--memory".into(),
+        memory.to_string().into(),
+        "--root".into(),
+        "/".into(),
+    ];
     let (native, sandbox) = sentry::compare::commands(&me, program, args, &envp, &flags);
     let limit = std::time::Duration::from_secs(timeout);
     let run = |cmd, what| {

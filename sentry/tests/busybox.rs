@@ -88,3 +88,29 @@ fn the_root_is_read_only() {
     );
     assert!(!Path::new("/tmp/sentry-ro-test").exists());
 }
+
+/// Without `--root` the guest sees no host files at all.
+#[test]
+fn without_a_root_there_are_no_files() {
+    let out = common::run_sentry(&["run", "--", BUSYBOX, "cat", "/etc/passwd"], b"");
+    assert_eq!(out.status, 1);
+    assert!(out.stdout.is_empty());
+    assert!(
+        out.stderr_str().contains("No such file or directory"),
+        "{}",
+        out.stderr_str()
+    );
+    // The sentry's own /dev/null is always there.
+    let out = common::run_sentry(
+        &[
+            "run",
+            "--",
+            BUSYBOX,
+            "sh",
+            "-c",
+            "echo gone > /dev/null && echo ok",
+        ],
+        b"",
+    );
+    assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr_str());
+}

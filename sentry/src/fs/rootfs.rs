@@ -1,4 +1,6 @@
-//! The root filesystem: a host directory shown to the guest read-only.
+//! The root filesystem: a host directory shown to the guest read-only, or,
+//! by default, nothing at all (then only the sentry's `/dev/null` and
+//! `/proc/self/exe` exist).
 //! The sentry resolves every path itself: `..` stops at the root (as in a
 //! chroot), a symbolic link may not lead out of it, and `/proc`, `/sys` and
 //! `/dev` of the host are never shown (only the sentry's own `/dev/null`
@@ -18,7 +20,7 @@ use crate::kernel::wait::Blocker;
 
 /// The root filesystem.
 pub struct RootFs {
-    root: PathBuf,
+    root: Option<PathBuf>,
 }
 
 /// A resolved path.
@@ -52,16 +54,17 @@ pub fn normalize(path: &[u8]) -> PathBuf {
 const HIDDEN: [&str; 3] = ["proc", "sys", "dev"];
 
 impl RootFs {
-    /// The root at host directory `root` (canonicalized once).
-    pub fn new(root: &Path) -> Self {
+    /// The root at host directory `root` (canonicalized once), or no
+    /// filesystem at all.
+    pub fn new(root: Option<&Path>) -> Self {
         Self {
-            root: std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()),
+            root: root.map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.to_path_buf())),
         }
     }
 
-    /// The host directory.
-    pub fn host_root(&self) -> &Path {
-        &self.root
+    /// The host directory, if there is a filesystem.
+    pub fn host_root(&self) -> Option<&Path> {
+        self.root.as_deref()
     }
 
     /// Resolves `path` (absolute, or relative to the guest directory
@@ -73,6 +76,9 @@ impl RootFs {
         if path.len() >= 4096 {
             return Err(Errno::ENAMETOOLONG);
         }
+        let Some(root) = &self.root else {
+            return Err(Errno::ENOENT);
+        };
         let mut full = Vec::new();
         if !path.starts_with(b"/") {
             full.extend_from_slice(base);
@@ -87,19 +93,19 @@ impl RootFs {
         {
             return Err(Errno::ENOENT);
         }
-        let host = self.root.join(&rel);
+        let host = root.join(&rel);
         let real = if follow {
             std::fs::canonicalize(&host).map_err(|e| io_errno(&e))?
         } else {
             // Resolve the directory part; keep the last component as is.
-            let parent = host.parent().unwrap_or(&self.root);
+            let parent = host.parent().unwrap_or(root);
             let dir = std::fs::canonicalize(parent).map_err(|e| io_errno(&e))?;
             match host.file_name() {
                 Some(name) if rel.as_os_str() != "" => dir.join(name),
                 _ => dir,
             }
         };
-        if !real.starts_with(&self.root) {
+        if !real.starts_with(root) {
             return Err(Errno::ENOENT);
         }
         let mut guest = b"/".to_vec();
@@ -353,10 +359,10 @@ mod tests {
         std::fs::create_dir_all(dir.join("etc")).unwrap();
         std::fs::write(dir.join("etc/motd"), b"hi").unwrap();
         std::os::unix::fs::symlink("/etc/passwd", dir.join("out")).unwrap();
-        let fs = RootFs::new(&dir);
+        let fs = RootFs::new(Some(&dir));
         let r = fs.resolve(b"/", b"../../etc/motd", true).unwrap();
         assert_eq!(r.guest, b"/etc/motd");
-        assert!(r.host.starts_with(fs.host_root()));
+        assert!(r.host.starts_with(fs.host_root().unwrap()));
         assert_eq!(fs.resolve(b"/", b"out", true).err(), Some(Errno::ENOENT));
         assert!(
             fs.resolve(b"/", b"out", false).is_ok(),

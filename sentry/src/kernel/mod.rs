@@ -40,9 +40,9 @@ pub struct KernelConfig {
     pub strace: bool,
     /// Collect per-syscall counts and latencies ([`Kernel::stats`]).
     pub stats: bool,
-    /// The host directory shown read-only to execve (programs are read
-    /// from it; nothing is ever written).
-    pub root: std::path::PathBuf,
+    /// The host directory shown read-only as the guest's `/` (None: no
+    /// filesystem; nothing is ever written).
+    pub root: Option<std::path::PathBuf>,
 }
 
 /// Per-syscall statistics: calls, errors, and time spent in the sentry.
@@ -170,7 +170,7 @@ pub struct Kernel {
 impl Kernel {
     /// A kernel on `machine`.
     pub fn new(machine: Arc<Machine>, config: KernelConfig) -> Arc<Self> {
-        let root = crate::fs::rootfs::RootFs::new(&config.root);
+        let root = crate::fs::rootfs::RootFs::new(config.root.as_deref());
         Arc::new(Self {
             machine,
             config,

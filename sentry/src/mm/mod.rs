@@ -171,8 +171,8 @@ pub struct AddressSpace {
     /// Tasks that run on this address space (threads, vfork children).
     runners: Mutex<Vec<Arc<Runner>>>,
     /// The program it was loaded from (/proc/self/exe), as Linux's
-    /// mm->exe_file.
-    exe: Mutex<Vec<u8>>,
+    /// mm->exe_file: the path the guest sees and the host file.
+    exe: Mutex<(Vec<u8>, Option<std::path::PathBuf>)>,
 }
 
 impl std::fmt::Debug for AddressSpace {
@@ -203,7 +203,7 @@ impl AddressSpace {
         Ok(Arc::new(Self {
             machine,
             runners: Mutex::new(Vec::new()),
-            exe: Mutex::new(Vec::new()),
+            exe: Mutex::new((Vec::new(), None)),
             inner: Mutex::new(Inner {
                 deferred_puts: Vec::new(),
                 pt,
@@ -222,12 +222,17 @@ impl AddressSpace {
 
     /// The path /proc/self/exe shows.
     pub fn exe(&self) -> Vec<u8> {
-        self.exe.lock().clone()
+        self.exe.lock().0.clone()
     }
 
-    /// Sets the path /proc/self/exe shows.
-    pub fn set_exe(&self, path: &[u8]) {
-        *self.exe.lock() = path.to_vec();
+    /// The host file of the program (to exec /proc/self/exe again).
+    pub fn exe_host(&self) -> Option<std::path::PathBuf> {
+        self.exe.lock().1.clone()
+    }
+
+    /// Sets the program: the path /proc/self/exe shows and its host file.
+    pub fn set_exe(&self, path: &[u8], host: Option<std::path::PathBuf>) {
+        *self.exe.lock() = (path.to_vec(), host);
     }
 
     /// Registers a task that runs on this address space.
@@ -1061,7 +1066,10 @@ impl AddressSpace {
         cinner.brk_start = inner.brk_start;
         cinner.brk = inner.brk;
         drop(cinner);
-        child.set_exe(&self.exe());
+        {
+            let (path, host) = self.exe.lock().clone();
+            child.set_exe(&path, host);
+        }
         Ok(child)
     }
 }

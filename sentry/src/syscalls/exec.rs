@@ -53,18 +53,17 @@ fn read_strings(mm: &AddressSpace, array: u64, total: &mut usize) -> Result<Vec<
 }
 
 /// Reads the program at guest path `path` from the root.
-fn read_program(t: &TaskCtx, path: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Errno> {
+/// Returns (guest path, host path, bytes).
+fn read_program(t: &TaskCtx, path: &[u8]) -> Result<(Vec<u8>, std::path::PathBuf, Vec<u8>), Errno> {
     use std::os::unix::fs::PermissionsExt;
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
     let me = format!("/proc/{}/exe", t.task.tgid());
     let (guest, host) = if path == b"/proc/self/exe" || path == me.as_bytes() {
-        // The program this process runs: its path is a host path for the
-        // first program, a root path after an exec.
-        let exe = t.mm().exe();
-        let r = t.task.kernel.root().resolve(b"/", &exe, true)?;
-        (exe, r.host)
+        // The program this process runs (the user named the first one).
+        let mm = t.mm();
+        (mm.exe(), mm.exe_host().ok_or(Errno::ENOENT)?)
     } else {
         let cwd = t.task.fs.lock().cwd.clone();
         let r = t.task.kernel.root().resolve(&cwd, path, true)?;
@@ -78,7 +77,7 @@ fn read_program(t: &TaskCtx, path: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Errno> {
         return Err(Errno::ENOMEM);
     }
     let bytes = std::fs::read(&host).map_err(|e| io_errno(&e))?;
-    Ok((guest, bytes))
+    Ok((guest, host, bytes))
 }
 
 fn io_errno(e: &std::io::Error) -> Errno {
@@ -122,7 +121,7 @@ fn exec(t: &mut TaskCtx, path: &[u8], argv: u64, envp: u64) -> SysResult {
     let mut total = 0;
     let args = read_strings(&mm, argv, &mut total)?;
     let env = read_strings(&mm, envp, &mut total)?;
-    let (exe, elf) = read_program(t, path)?;
+    let (exe, host, elf) = read_program(t, path)?;
     // Build the new image completely before the point of no return.
     let new_mm = AddressSpace::new(Arc::clone(mm.machine()))?;
     let ctx = match crate::exec::load(&new_mm, &elf, &args, &env, &exe) {
@@ -134,7 +133,7 @@ fn exec(t: &mut TaskCtx, path: &[u8], argv: u64, envp: u64) -> SysResult {
         Err(ExecError::Stack(_)) => return Err(Errno::E2BIG.into()),
         Err(ExecError::NoMemory) => return Err(Errno::ENOMEM.into()),
     };
-    new_mm.set_exe(&exe);
+    new_mm.set_exe(&exe, Some(host));
 
     // Point of no return. Other threads go first (de_thread).
     let task = Arc::clone(&t.task);

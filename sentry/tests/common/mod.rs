@@ -85,9 +85,10 @@ pub fn run_native(path: &Path, args: &[&str], stdin: &[u8]) -> Outcome {
     run_command(cmd, stdin, &format!("native {}", path.display()))
 }
 
-/// Runs `sentry run --env PATH=... -- path args...`.
+/// Runs `sentry run --root / --env PATH=... -- path args...` (the native
+/// run sees the host's files, so the sandbox shows the same tree, read-only).
 pub fn run_sandbox(path: &Path, args: &[&str], stdin: &[u8]) -> Outcome {
-    let mut argv: Vec<OsString> = vec!["run".into()];
+    let mut argv: Vec<OsString> = vec!["run".into(), "--root".into(), "/".into()];
     argv.extend(extra_sentry_flags().into_iter().map(OsString::from));
     argv.push("--env".into());
     argv.push(format!("PATH={}", guest_path_env()).into());

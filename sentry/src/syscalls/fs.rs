@@ -3,8 +3,6 @@
 //! lseek, pread64, getcwd, chdir, fchdir. Anything that would write gets
 //! EROFS.
 
-use std::sync::Arc;
-
 use crate::errno::Errno;
 use crate::fs::rootfs::{DevNull, HostDir, HostFile, Resolved};
 use crate::fs::{O_CLOEXEC, O_NONBLOCK, OpenFile};
@@ -249,7 +247,6 @@ pub fn fchdir(t: &mut TaskCtx, fd: u64) -> SysResult {
 /// The calls that would change the read-only root: EROFS once the path
 /// is checked (mkdir, unlink, rename, chmod, ...).
 pub fn read_only(t: &mut TaskCtx, path: u64) -> SysResult {
-    let _ = t.mm().read_cstring(path, 4096)?;
-    let _keep = Arc::clone(&t.task);
+    t.mm().read_cstring(path, 4096)?;
     Err(Errno::EROFS.into())
 }

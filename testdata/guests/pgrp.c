@@ -38,16 +38,6 @@ static void wait_flag(volatile sig_atomic_t *f)
 		sleep_ms(10);
 }
 
-static char read_byte(int fd)
-{
-	char b = '?';
-	ssize_t r;
-	do {
-		r = read(fd, &b, 1);
-	} while (r < 0 && errno == EINTR);
-	return r == 1 ? b : '-';
-}
-
 static pid_t gone_pid(void)
 {
 	pid_t c = fork();

@@ -23,16 +23,6 @@ static void on_usr1(int sig)
 	_exit(0);
 }
 
-static char read_byte(int fd)
-{
-	char b = '?';
-	ssize_t r;
-	do {
-		r = read(fd, &b, 1);
-	} while (r < 0 && errno == EINTR);
-	return r == 1 ? b : '-';
-}
-
 static void subreaper(pid_t me)
 {
 	int go[2], rep[2], chk[2];

@@ -40,38 +40,8 @@
 
 #define STACK_SIZE (64 * 1024)
 
-/*
- * long guest_raw_clone(unsigned long flags, void *stack_top, int *ptid,
- *                      int *ctid, unsigned long tls, int (*fn)(void *),
- *                      void *arg);
- * Returns the child's pid (parent) or -errno. The child pops fn and arg from
- * its new stack, calls fn(arg) and passes its result to SYS_exit.
- */
+/* sa_restorer for handlers installed with the raw rt_sigaction */
 __asm__(".text\n"
-	".globl guest_raw_clone\n"
-	".type guest_raw_clone,@function\n"
-	"guest_raw_clone:\n"
-	"	mov 8(%rsp), %rax\n"
-	"	sub $16, %rsi\n"
-	"	mov %r9, (%rsi)\n"
-	"	mov %rax, 8(%rsi)\n"
-	"	mov %rcx, %r10\n"
-	"	mov $56, %eax\n" /* SYS_clone */
-	"	syscall\n"
-	"	test %rax, %rax\n"
-	"	jnz 1f\n"
-	"	xor %ebp, %ebp\n"
-	"	pop %rax\n"
-	"	pop %rdi\n"
-	"	and $-16, %rsp\n"
-	"	call *%rax\n"
-	"	mov %eax, %edi\n"
-	"	mov $60, %eax\n" /* SYS_exit */
-	"	syscall\n"
-	"	hlt\n"
-	"1:	ret\n"
-	".size guest_raw_clone, .-guest_raw_clone\n"
-	/* sa_restorer for handlers installed with the raw rt_sigaction */
 	".globl guest_restorer\n"
 	".type guest_restorer,@function\n"
 	"guest_restorer:\n"
@@ -80,8 +50,6 @@ __asm__(".text\n"
 	"	hlt\n"
 	".size guest_restorer, .-guest_restorer\n");
 
-long guest_raw_clone(unsigned long flags, void *stack_top, int *ptid, int *ctid,
-		     unsigned long tls, int (*fn)(void *), void *arg);
 void guest_restorer(void);
 
 static inline long rsys(long n, long a, long b, long c, long d, long e, long f)
@@ -126,7 +94,7 @@ static int run_child(unsigned long flags, int (*fn)(void *), void *arg)
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	must(stack != MAP_FAILED, "mmap stack");
 	int before = chld_count;
-	long pid = guest_raw_clone(flags | SIGCHLD, (char *)stack + STACK_SIZE, NULL, NULL, 0,
+	long pid = guest_raw_thread(flags | SIGCHLD, (char *)stack + STACK_SIZE, NULL, NULL, 0,
 				   fn, arg);
 	if (pid < 0) {
 		out("  clone: %s\n", errname((int)-pid));
@@ -347,7 +315,7 @@ static void bad_flags(const char *label, unsigned long flags)
 	void *stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	must(stack != MAP_FAILED, "mmap stack");
-	long r = guest_raw_clone(flags, (char *)stack + STACK_SIZE, NULL, NULL, 0, nothing_child,
+	long r = guest_raw_thread(flags, (char *)stack + STACK_SIZE, NULL, NULL, 0, nothing_child,
 				 NULL);
 	if (r < 0) {
 		out("%s: %s\n", label, errname((int)-r));
@@ -402,7 +370,7 @@ static void spin_case(const char *label, int replace)
 	void *stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	must(stack != MAP_FAILED, "mmap stack");
-	long pid = guest_raw_clone(CLONE_VM | SIGCHLD, (char *)stack + STACK_SIZE, NULL, NULL, 0,
+	long pid = guest_raw_thread(CLONE_VM | SIGCHLD, (char *)stack + STACK_SIZE, NULL, NULL, 0,
 				   spin_child, NULL);
 	must(pid > 0, "clone");
 	while (!spin_started)
@@ -460,7 +428,7 @@ static void deaths(void)
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	must(stack != MAP_FAILED, "mmap stack");
 	vfork_done = 0;
-	long pid = guest_raw_clone(CLONE_VM | CLONE_VFORK | SIGCHLD, (char *)stack + STACK_SIZE,
+	long pid = guest_raw_thread(CLONE_VM | CLONE_VFORK | SIGCHLD, (char *)stack + STACK_SIZE,
 				   NULL, NULL, 0, vfork_child, NULL);
 	int done_at_return = vfork_done;
 	if (pid < 0) {

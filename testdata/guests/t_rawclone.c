@@ -39,40 +39,6 @@
 
 #define STACK_SIZE (64 * 1024)
 
-/*
- * long guest_raw_thread(unsigned long flags, void *stack_top, int *ptid,
- *                       int *ctid, unsigned long tls, int (*fn)(void *),
- *                       void *arg);
- * Returns the tid (parent) or -errno. The child pops fn and arg from its new
- * stack, calls fn(arg) and passes its result to SYS_exit.
- */
-__asm__(".text\n"
-	".globl guest_raw_thread\n"
-	".type guest_raw_thread,@function\n"
-	"guest_raw_thread:\n"
-	"	mov 8(%rsp), %rax\n"
-	"	sub $16, %rsi\n"
-	"	mov %r9, (%rsi)\n"
-	"	mov %rax, 8(%rsi)\n"
-	"	mov %rcx, %r10\n"
-	"	mov $56, %eax\n" /* SYS_clone */
-	"	syscall\n"
-	"	test %rax, %rax\n"
-	"	jnz 1f\n"
-	"	xor %ebp, %ebp\n"
-	"	pop %rax\n"
-	"	pop %rdi\n"
-	"	and $-16, %rsp\n"
-	"	call *%rax\n"
-	"	mov %eax, %edi\n"
-	"	mov $60, %eax\n" /* SYS_exit */
-	"	syscall\n"
-	"	hlt\n"
-	"1:	ret\n"
-	".size guest_raw_thread, .-guest_raw_thread\n");
-
-long guest_raw_thread(unsigned long flags, void *stack_top, int *ptid, int *ctid,
-		      unsigned long tls, int (*fn)(void *), void *arg);
 
 static inline long rsys0(long n)
 {

@@ -31,7 +31,8 @@ pub struct Resolved {
     pub host: PathBuf,
 }
 
-fn io_errno(e: &std::io::Error) -> Errno {
+/// The errno of a host I/O error (ENOENT when it has none).
+pub fn io_errno(e: &std::io::Error) -> Errno {
     Errno(e.raw_os_error().unwrap_or(libc::ENOENT))
 }
 

@@ -15,10 +15,9 @@ use crate::kernel::signal::{self, AltStack, SigAction};
 use crate::kernel::task::{SysError, SysResult, TaskCtx};
 use crate::mm::AddressSpace;
 
-/// Longest single argument or environment string (MAX_ARG_STRLEN).
-const MAX_ARG_STRLEN: usize = 32 * 4096;
-/// Most bytes of arguments and environment together.
-const MAX_ARG_BYTES: usize = 2 << 20;
+use crate::fs::rootfs::io_errno;
+use loader::{MAX_ARG_BYTES, MAX_ARG_STRLEN};
+
 /// Largest program file the sentry will read.
 const MAX_PROGRAM: u64 = 1 << 30;
 const AT_FDCWD: i32 = -100;
@@ -78,10 +77,6 @@ fn read_program(t: &TaskCtx, path: &[u8]) -> Result<(Vec<u8>, std::path::PathBuf
     }
     let bytes = std::fs::read(&host).map_err(|e| io_errno(&e))?;
     Ok((guest, host, bytes))
-}
-
-fn io_errno(e: &std::io::Error) -> Errno {
-    Errno(e.raw_os_error().unwrap_or(libc::ENOENT))
 }
 
 /// execve(path, argv, envp).

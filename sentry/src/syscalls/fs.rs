@@ -4,7 +4,7 @@
 //! EROFS.
 
 use crate::errno::Errno;
-use crate::fs::rootfs::{DevNull, HostDir, HostFile, Resolved};
+use crate::fs::rootfs::{DevNull, HostDir, HostFile, Resolved, io_errno};
 use crate::fs::{O_CLOEXEC, O_NONBLOCK, OpenFile};
 use crate::kernel::task::{SysResult, TaskCtx};
 
@@ -69,8 +69,7 @@ pub fn openat(t: &mut TaskCtx, dirfd: u64, path: u64, flags: u64, _mode: u64) ->
         Err(Errno::ENOENT) if flags & O_CREAT != 0 => return Err(Errno::EROFS.into()),
         Err(e) => return Err(e.into()),
     };
-    let meta =
-        std::fs::symlink_metadata(&r.host).map_err(|e| Errno(e.raw_os_error().unwrap_or(2)))?;
+    let meta = std::fs::symlink_metadata(&r.host).map_err(|e| io_errno(&e))?;
     if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
         return Err(Errno::EEXIST.into());
     }
@@ -130,7 +129,7 @@ pub fn newfstatat(t: &mut TaskCtx, dirfd: u64, path: u64, buf: u64, flags: u64) 
     } else {
         std::fs::symlink_metadata(&r.host)
     }
-    .map_err(|e| Errno(e.raw_os_error().unwrap_or(2)))?;
+    .map_err(|e| io_errno(&e))?;
     write_stat(t, buf, &crate::fs::Stat::from_metadata(&meta))
 }
 
@@ -157,7 +156,7 @@ pub fn faccessat2(t: &mut TaskCtx, dirfd: u64, path: u64, mode: u64, flags: u64)
         return Ok(0);
     }
     let r = resolve(t, dirfd, &p, flags & AT_SYMLINK_NOFOLLOW == 0)?;
-    let meta = std::fs::metadata(&r.host).map_err(|e| Errno(e.raw_os_error().unwrap_or(2)))?;
+    let meta = std::fs::metadata(&r.host).map_err(|e| io_errno(&e))?;
     if mode & W_OK != 0 {
         return Err(Errno::EROFS.into());
     }
@@ -180,7 +179,7 @@ pub fn readlinkat(t: &mut TaskCtx, dirfd: u64, path: u64, buf: u64, size: u64) -
         t.mm().exe()
     } else {
         let r = resolve(t, dirfd, &p, false)?;
-        let l = std::fs::read_link(&r.host).map_err(|e| Errno(e.raw_os_error().unwrap_or(22)))?;
+        let l = std::fs::read_link(&r.host).map_err(|e| io_errno(&e))?;
         l.as_os_str().as_bytes().to_vec()
     };
     let n = target.len().min(size as usize);

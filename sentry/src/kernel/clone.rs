@@ -351,9 +351,10 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         fpu,
     };
     if let Err(e) = kernel.start(job) {
-        tracing::error!("cannot start a host thread for task {tid}: {e}");
-        child.tg.start_exit(signal::sig::SIGKILL);
-        super::process::exit_thread(&child);
+        // Out of vCPUs or host threads: the child never ran, so it is taken
+        // out again (a thread must not take its whole group down with it).
+        tracing::warn!("cannot start task {tid}: {e}");
+        undo(&kernel, &child, f & CLONE_THREAD != 0);
         return Err(Errno::EAGAIN);
     }
     if let Some(done) = done {

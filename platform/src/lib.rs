@@ -16,7 +16,7 @@
 //!
 //! | event | cost |
 //! | --- | --- |
-//! | trapped syscall round trip (`syscall` → trampoline MMIO store → host → back) | 28–38 µs here (`benches`, platform floor); ≈ 81 µs in the C probe of KVM-NOTES |
+//! | trapped syscall round trip (`syscall` → trampoline MMIO store → host → back) | 26–38 µs here (`benches`, platform floor); ≈ 81 µs in the C probe of KVM-NOTES |
 //! | guest page fault to the host and back | ≈ 83 µs |
 //! | any vCPU ioctl (GET/SET_REGS, SREGS, XSAVE…) | ≈ 7 µs |
 //! | fresh upper page-table levels + CR3 switch (downgrade batch) | ≈ +55 µs |

@@ -54,6 +54,15 @@ impl Epoll {
         out
     }
 
+    /// Whether every registered file notifies readiness changes.
+    pub fn all_notify(&self) -> bool {
+        self.interest
+            .lock()
+            .values()
+            .filter_map(|i| i.file.upgrade())
+            .all(|f| f.ops.notifies())
+    }
+
     /// Registers, changes or removes an interest (EPOLL_CTL_ADD/MOD/DEL).
     pub fn ctl(
         &self,
@@ -102,6 +111,10 @@ impl FileOps for Epoll {
         } else {
             super::poll::POLLIN
         }
+    }
+
+    fn notifies(&self) -> bool {
+        self.all_notify()
     }
 
     fn describe(&self) -> String {

@@ -31,6 +31,14 @@ pub const O_APPEND: u32 = 0o2000;
 /// Highest number of descriptors (RLIMIT_NOFILE).
 pub const NOFILE: i32 = 1024;
 
+/// Woken whenever a file that can notify becomes ready or changes state
+/// (pipes, process exits for pidfds), so poll and epoll sleep instead of
+/// sampling.
+pub fn readiness() -> &'static crate::kernel::wait::WaitQueue {
+    static Q: std::sync::OnceLock<crate::kernel::wait::WaitQueue> = std::sync::OnceLock::new();
+    Q.get_or_init(Default::default)
+}
+
 /// Readiness bits, as poll(2) reports them.
 pub mod poll {
     /// Data to read.
@@ -158,6 +166,11 @@ pub trait FileOps: Send + Sync {
     /// `max` bytes; ENOTDIR for anything but a directory.
     fn getdents(&self, _max: usize) -> Result<Vec<u8>, Errno> {
         Err(Errno::ENOTDIR)
+    }
+    /// Whether every change of this file's readiness wakes [`readiness`]
+    /// (the host's streams cannot tell; poll samples them).
+    fn notifies(&self) -> bool {
+        true
     }
     /// For a directory: its guest path (for *at() calls and fchdir).
     fn dir_path(&self) -> Option<Vec<u8>> {

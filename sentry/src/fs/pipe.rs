@@ -78,6 +78,7 @@ impl FileOps for PipeEnd {
                     }
                     drop(st);
                     self.pipe.writable.notify_all();
+                    super::readiness().notify_all();
                     return Ok(n);
                 }
                 if st.writers == 0 {
@@ -117,6 +118,7 @@ impl FileOps for PipeEnd {
                     done += n;
                     drop(st);
                     self.pipe.readable.notify_all();
+                    super::readiness().notify_all();
                     if done == buf.len() {
                         return Ok(done);
                     }
@@ -190,5 +192,6 @@ impl Drop for PipeEnd {
         drop(st);
         self.pipe.readable.notify_all();
         self.pipe.writable.notify_all();
+        super::readiness().notify_all();
     }
 }

@@ -109,6 +109,10 @@ impl FileOps for HostStream {
         }
     }
 
+    fn notifies(&self) -> bool {
+        false
+    }
+
     fn describe(&self) -> String {
         self.name.to_string()
     }

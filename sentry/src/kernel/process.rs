@@ -223,6 +223,8 @@ fn process_exit(
     };
     p.zombie = Some(status);
     let children: Vec<i32> = p.children.iter().copied().collect();
+    // pidfds of this process become readable.
+    crate::fs::readiness().notify_all();
     let parent = p.parent;
     if pid == 1 {
         // Init is gone: the sandbox ends and everything else is killed.
@@ -322,6 +324,8 @@ fn notify_parent_exit(table: &mut TaskTable, pid: i32, parent: i32, status: i32)
 }
 
 fn reap(table: &mut TaskTable, pid: i32) {
+    // pidfds of this process hang up.
+    crate::fs::readiness().notify_all();
     if let Some(p) = table.procs.remove(&pid)
         && let Some(pp) = table.procs.get_mut(&p.parent)
     {

@@ -68,11 +68,13 @@ pub fn support(nr: u64) -> Support {
         | RENAME | LINK | SYMLINK | RENAMEAT | RENAMEAT2 | LINKAT | SYMLINKAT => {
             Partial("the root is read-only: EROFS")
         }
-        POLL | PPOLL => Partial("readiness sampled in 2 ms slices"),
+        POLL | PPOLL => Partial(
+            "the host's standard streams are sampled every 2 ms; pipes and pidfds wake at once",
+        ),
         EPOLL_CREATE | EPOLL_CREATE1 | EPOLL_CTL => Full,
-        EPOLL_WAIT | EPOLL_PWAIT | EPOLL_PWAIT2 => {
-            Partial("level-triggered only (EPOLLET acts as level); sampled in 2 ms slices")
-        }
+        EPOLL_WAIT | EPOLL_PWAIT | EPOLL_PWAIT2 => Partial(
+            "level-triggered only (EPOLLET acts as level); the host's standard streams are sampled every 2 ms",
+        ),
         PIDFD_OPEN | PIDFD_SEND_SIGNAL | PIDFD_GETFD => Full,
         FUTEX => Partial("no PI futexes (LOCK_PI, WAIT_REQUEUE_PI...): ENOSYS"),
         SET_ROBUST_LIST | GET_ROBUST_LIST | FUTEX_WAITV => Full,

@@ -12,13 +12,23 @@ use crate::kernel::signal::SigSet;
 use crate::kernel::task::{ERESTARTNOHAND, SysResult, TaskCtx};
 use crate::kernel::wait;
 
+/// How often the host's streams, which cannot wake a sleeper, are sampled.
 const SLICE: Duration = Duration::from_millis(2);
 
-/// Sleeps a slice (or until `deadline`); Err on a signal.
-fn nap(t: &TaskCtx, deadline: Option<Instant>) -> Result<(), Errno> {
-    let slice = Instant::now() + SLICE;
-    let until = deadline.map_or(slice, |d| d.min(slice));
-    wait::sleep_until(&*t.task, until)
+/// Sleeps until a readiness change, `deadline`, or (when some polled file
+/// cannot notify) the next sampling slice; Err on a signal.
+fn nap(
+    guard: wait::WaitGuard<'_>,
+    deadline: Option<Instant>,
+    all_notify: bool,
+) -> Result<(), Errno> {
+    let until = if all_notify {
+        deadline
+    } else {
+        let slice = Instant::now() + SLICE;
+        Some(deadline.map_or(slice, |d| d.min(slice)))
+    };
+    guard.sleep(until).map(|_| ())
 }
 
 /// Installs a temporary signal mask (ppoll, epoll_pwait); the old one comes
@@ -58,7 +68,9 @@ fn do_poll(t: &mut TaskCtx, fds: u64, nfds: u64, deadline: Option<Instant>) -> S
     let mut raw = vec![0u8; nfds as usize * 8];
     mm.read(fds, &mut raw)?;
     loop {
+        let guard = crate::fs::readiness().prepare(&*t.task);
         let mut ready = 0;
+        let mut all_notify = true;
         let files = t.task.files();
         for c in raw.chunks_exact_mut(8) {
             let fd = i32::from_le_bytes(c[..4].try_into().expect("4 bytes"));
@@ -67,7 +79,10 @@ fn do_poll(t: &mut TaskCtx, fds: u64, nfds: u64, deadline: Option<Instant>) -> S
                 0
             } else {
                 match files.get(fd as i64) {
-                    Ok(f) => f.ops.poll() & (events | 0x18),
+                    Ok(f) => {
+                        all_notify &= f.ops.notifies();
+                        f.ops.poll() & (events | 0x18)
+                    }
                     Err(_) => 0x20, // POLLNVAL
                 }
             };
@@ -80,7 +95,7 @@ fn do_poll(t: &mut TaskCtx, fds: u64, nfds: u64, deadline: Option<Instant>) -> S
             mm.write(fds, &raw)?;
             return Ok(ready);
         }
-        if nap(t, deadline).is_err() {
+        if nap(guard, deadline, all_notify).is_err() {
             return Err(ERESTARTNOHAND.into());
         }
     }
@@ -176,6 +191,7 @@ fn do_epoll_wait(
     let ep = epoll_of(t, epfd)?;
     let epoll = ep.ops.as_epoll().expect("checked by epoll_of");
     loop {
+        let guard = crate::fs::readiness().prepare(&*t.task);
         let ready = epoll.ready(max as usize);
         if !ready.is_empty() {
             let mut b = Vec::with_capacity(ready.len() * 12);
@@ -189,7 +205,7 @@ fn do_epoll_wait(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(0);
         }
-        if nap(t, deadline).is_err() {
+        if nap(guard, deadline, epoll.all_notify()).is_err() {
             return Err(Errno::EINTR.into());
         }
     }

@@ -37,6 +37,53 @@ fn cstring(t: &TaskCtx, addr: u64) -> String {
     }
 }
 
+/// clone's flags as strace shows them: `CLONE_VM|CLONE_FS|...|SIGCHLD`.
+fn clone_flags(f: u64) -> String {
+    use crate::kernel::clone::flags::*;
+    const NAMES: [(u64, &str); 22] = [
+        (CLONE_VM, "CLONE_VM"),
+        (CLONE_FS, "CLONE_FS"),
+        (CLONE_FILES, "CLONE_FILES"),
+        (CLONE_SIGHAND, "CLONE_SIGHAND"),
+        (CLONE_PIDFD, "CLONE_PIDFD"),
+        (CLONE_PTRACE, "CLONE_PTRACE"),
+        (CLONE_VFORK, "CLONE_VFORK"),
+        (CLONE_PARENT, "CLONE_PARENT"),
+        (CLONE_THREAD, "CLONE_THREAD"),
+        (CLONE_NEWNS, "CLONE_NEWNS"),
+        (CLONE_SYSVSEM, "CLONE_SYSVSEM"),
+        (CLONE_SETTLS, "CLONE_SETTLS"),
+        (CLONE_PARENT_SETTID, "CLONE_PARENT_SETTID"),
+        (CLONE_CHILD_CLEARTID, "CLONE_CHILD_CLEARTID"),
+        (CLONE_DETACHED, "CLONE_DETACHED"),
+        (CLONE_UNTRACED, "CLONE_UNTRACED"),
+        (CLONE_CHILD_SETTID, "CLONE_CHILD_SETTID"),
+        (CLONE_NEWCGROUP, "CLONE_NEWCGROUP"),
+        (CLONE_NEWUTS, "CLONE_NEWUTS"),
+        (CLONE_NEWIPC, "CLONE_NEWIPC"),
+        (CLONE_NEWUSER, "CLONE_NEWUSER"),
+        (CLONE_NEWPID, "CLONE_NEWPID"),
+    ];
+    let mut parts: Vec<String> = NAMES
+        .iter()
+        .filter(|(bit, _)| f & bit != 0)
+        .map(|(_, n)| (*n).to_string())
+        .collect();
+    let known: u64 = NAMES.iter().map(|(b, _)| b).fold(CSIGNAL, |acc, b| acc | b);
+    if f & !known & 0xffff_ffff != 0 {
+        parts.push(format!("{:#x}", f & !known & 0xffff_ffff));
+    }
+    let sig = (f & CSIGNAL) as i32;
+    if sig != 0 {
+        parts.push(crate::kernel::signal::name(sig));
+    }
+    if parts.is_empty() {
+        "0".into()
+    } else {
+        parts.join("|")
+    }
+}
+
 /// Formats the call before it runs (the buffer of a write is shown then).
 pub fn enter(t: &TaskCtx, nr: u64, a: [u64; 6]) -> String {
     let name = super::name(nr);
@@ -58,6 +105,34 @@ pub fn enter(t: &TaskCtx, nr: u64, a: [u64; 6]) -> String {
             crate::kernel::signal::name(a[1] as i32)
         ),
         WAIT4 => format!("{}, {:#x}, {:#x}, {:#x}", a[0] as i32, a[1], a[2], a[3]),
+        OPEN | STAT | LSTAT | ACCESS | CHDIR | EXECVE => {
+            let rest = a[1..3]
+                .iter()
+                .map(|v| format!("{v:#x}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("{}, {rest}", cstring(t, a[0]))
+        }
+        OPENAT | NEWFSTATAT | FACCESSAT | FACCESSAT2 | EXECVEAT => {
+            let dirfd = match a[0] as i32 {
+                -100 => "AT_FDCWD".to_string(),
+                fd => fd.to_string(),
+            };
+            format!("{dirfd}, {}, {:#x}, {:#x}", cstring(t, a[1]), a[2], a[3])
+        }
+        CLONE => format!("{}, {:#x}", clone_flags(a[0]), a[1]),
+        RT_SIGACTION | RT_SIGQUEUEINFO => format!(
+            "{}, {:#x}, {:#x}",
+            crate::kernel::signal::name(a[0] as i32),
+            a[1],
+            a[2]
+        ),
+        TGKILL => format!(
+            "{}, {}, {}",
+            a[0] as i32,
+            a[1] as i32,
+            crate::kernel::signal::name(a[2] as i32)
+        ),
         _ => {
             let n = match nr {
                 GETPID | GETTID | GETPPID | FORK | VFORK | GETUID | GETEUID | GETGID | GETEGID
@@ -105,4 +180,17 @@ pub fn exit(t: &TaskCtx, nr: u64, a: [u64; 6], line: String, r: &SysResult) {
         Err(SysError::Exited) => "?".into(),
     };
     eprintln!("{line} = {res}");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clone_flags_read_like_strace() {
+        assert_eq!(
+            super::clone_flags(0x01200011),
+            "CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD"
+        );
+        assert_eq!(super::clone_flags(0), "0");
+        assert_eq!(super::clone_flags(0x4111), "CLONE_VM|CLONE_VFORK|SIGCHLD");
+    }
 }

@@ -7,6 +7,7 @@ mod common;
 
 differential! {
     exec: [], 0;
+    files: [], 0;
     fork_cow: [], 0;
     fork_8mib: [], 0;
     madv_fork: [], 0;

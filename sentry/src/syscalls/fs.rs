@@ -106,21 +106,18 @@ fn write_stat(t: &TaskCtx, buf: u64, st: &crate::fs::Stat) -> SysResult {
     Ok(0)
 }
 
-/// newfstatat(dirfd, path, statbuf, flags).
-pub fn newfstatat(t: &mut TaskCtx, dirfd: u64, path: u64, buf: u64, flags: u64) -> SysResult {
-    if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) != 0 {
-        return Err(Errno::EINVAL.into());
-    }
+/// What `*stat*at(dirfd, path, flags)` finds (flags already checked).
+fn stat_at(t: &TaskCtx, dirfd: u64, path: u64, flags: u64) -> Result<crate::fs::Stat, Errno> {
     let p = t.mm().read_cstring(path, 4096)?;
     if p.is_empty() {
         if flags & AT_EMPTY_PATH == 0 {
-            return Err(Errno::ENOENT.into());
+            return Err(Errno::ENOENT);
         }
         let f = t.task.files().get(dirfd as i32 as i64)?;
-        return write_stat(t, buf, &f.ops.stat());
+        return Ok(f.ops.stat());
     }
     if is_dev_null(t, dirfd, &p) {
-        return write_stat(t, buf, &crate::fs::FileOps::stat(&DevNull));
+        return Ok(crate::fs::FileOps::stat(&DevNull));
     }
     let follow = flags & AT_SYMLINK_NOFOLLOW == 0;
     let r = resolve(t, dirfd, &p, follow)?;
@@ -130,7 +127,62 @@ pub fn newfstatat(t: &mut TaskCtx, dirfd: u64, path: u64, buf: u64, flags: u64) 
         std::fs::symlink_metadata(&r.host)
     }
     .map_err(|e| io_errno(&e))?;
-    write_stat(t, buf, &crate::fs::Stat::from_metadata(&meta))
+    Ok(crate::fs::Stat::from_metadata(&meta))
+}
+
+/// newfstatat(dirfd, path, statbuf, flags).
+pub fn newfstatat(t: &mut TaskCtx, dirfd: u64, path: u64, buf: u64, flags: u64) -> SysResult {
+    if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let st = stat_at(t, dirfd, path, flags)?;
+    write_stat(t, buf, &st)
+}
+
+/// statx(dirfd, path, flags, mask, statxbuf): the basic fields.
+pub fn statx(t: &mut TaskCtx, dirfd: u64, path: u64, flags: u64, mask: u64, buf: u64) -> SysResult {
+    const AT_STATX_SYNC_TYPE: u64 = 0x6000;
+    const STATX_RESERVED: u64 = 0x8000_0000;
+    const STATX_BASIC_STATS: u32 = 0x7ff;
+    let flags = flags as u32 as u64;
+    if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE) != 0
+        || flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE
+        || mask & STATX_RESERVED != 0
+    {
+        return Err(Errno::EINVAL.into());
+    }
+    let st = stat_at(t, dirfd, path, flags)?;
+    let (dev_major, dev_minor) = split_dev(st.dev);
+    let (rdev_major, rdev_minor) = split_dev(st.rdev);
+    let mut b = [0u8; 256];
+    let mut put = |off: usize, bytes: &[u8]| b[off..off + bytes.len()].copy_from_slice(bytes);
+    put(0, &STATX_BASIC_STATS.to_le_bytes());
+    put(4, &(st.blksize as u32).to_le_bytes());
+    put(16, &(st.nlink as u32).to_le_bytes());
+    put(20, &st.uid.to_le_bytes());
+    put(24, &st.gid.to_le_bytes());
+    put(28, &(st.mode as u16).to_le_bytes());
+    put(32, &st.ino.to_le_bytes());
+    put(40, &(st.size as u64).to_le_bytes());
+    put(48, &(st.blocks as u64).to_le_bytes());
+    // atime, (btime unknown: left zero and out of the mask), ctime, mtime.
+    for (off, (sec, nsec)) in [(64, st.times[0]), (96, st.times[2]), (112, st.times[1])] {
+        put(off, &sec.to_le_bytes());
+        put(off + 8, &(nsec as u32).to_le_bytes());
+    }
+    put(128, &rdev_major.to_le_bytes());
+    put(132, &rdev_minor.to_le_bytes());
+    put(136, &dev_major.to_le_bytes());
+    put(140, &dev_minor.to_le_bytes());
+    t.mm().write(buf, &b)?;
+    Ok(0)
+}
+
+/// Linux's dev_t encoding split into (major, minor).
+fn split_dev(dev: u64) -> (u32, u32) {
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    (major as u32, minor as u32)
 }
 
 /// stat(path, statbuf).

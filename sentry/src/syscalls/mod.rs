@@ -54,7 +54,7 @@ pub fn support(nr: u64) -> Support {
         WAITID => Partial("no P_PIDFD yet"),
         FCNTL => Partial("descriptor and status flags only; no locks"),
         IOCTL => Partial("TCGETS/TIOCGWINSZ on the standard streams, FIONBIO, FIOCLEX"),
-        FSTAT | NEWFSTATAT | STAT | LSTAT | GETDENTS64 | LSEEK | PREAD64 | READLINK
+        FSTAT | NEWFSTATAT | STAT | LSTAT | STATX | GETDENTS64 | LSEEK | PREAD64 | READLINK
         | READLINKAT | CHDIR | FCHDIR => {
             Partial("on the read-only root (--root); /proc shows only self/exe")
         }
@@ -106,6 +106,7 @@ pub fn dispatch(t: &mut TaskCtx, nr: u64, a: [u64; 6]) -> SysResult {
         OPEN => fs::open(t, a[0], a[1], a[2]),
         OPENAT => fs::openat(t, a[0], a[1], a[2], a[3]),
         STAT => fs::stat(t, a[0], a[1]),
+        STATX => fs::statx(t, a[0], a[1], a[2], a[3], a[4]),
         LSTAT => fs::lstat(t, a[0], a[1]),
         ACCESS => fs::faccessat2(t, -100i64 as u64, a[0], a[1], 0),
         FACCESSAT => fs::faccessat2(t, a[0], a[1], a[2], 0),

@@ -97,6 +97,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         use std::os::unix::ffi::OsStrExt;
         let host = std::path::Path::new(std::ffi::OsStr::from_bytes(&opts.exe_path));
         mm.set_exe(&opts.exe_path, host.exists().then(|| host.to_path_buf()));
+        mm.set_cmdline(&opts.argv);
     }
 
     let files = FdTable::new();

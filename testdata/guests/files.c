@@ -28,9 +28,11 @@ struct statx_raw {
 	uint64_t spare[14];
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
 	int r;
+	(void)argc;
+	const char *argv0 = argv[0];
 	int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
 	must(fd >= 0, "open /etc/passwd");
 	char buf[64];
@@ -83,6 +85,26 @@ int main(void)
 	} else {
 		out("/bin is a directory: %s\n", S_ISDIR(lst.st_mode) ? "yes" : "no");
 	}
+
+	/* /proc/self: cmdline is argv; maps shows the stack; status the pid. */
+	char pbuf[8192];
+	int pf = open("/proc/self/cmdline", O_RDONLY);
+	n = pf >= 0 ? read(pf, pbuf, sizeof pbuf) : -1;
+	out("/proc/self/cmdline is argv: %s\n",
+	    n == (ssize_t)strlen(argv0) + 1 && strcmp(pbuf, argv0) == 0 ? "yes" : "no");
+	close(pf);
+	pf = open("/proc/self/maps", O_RDONLY);
+	n = pf >= 0 ? read(pf, pbuf, sizeof pbuf - 1) : -1;
+	pbuf[n > 0 ? n : 0] = 0;
+	out("/proc/self/maps has a rw-p [stack]: %s\n", strstr(pbuf, "rw-p") && strstr(pbuf, "[stack]") ? "yes" : "no");
+	close(pf);
+	pf = open("/proc/self/status", O_RDONLY);
+	n = pf >= 0 ? read(pf, pbuf, sizeof pbuf - 1) : -1;
+	pbuf[n > 0 ? n : 0] = 0;
+	char want[64];
+	snprintf(want, sizeof want, "\nPid:\t%d\n", (int)getpid());
+	out("/proc/self/status has our pid: %s\n", strstr(pbuf, want) ? "match" : "no");
+	close(pf);
 
 	errno = 0;
 	r = open("/nonexistent/file", O_RDONLY);

@@ -4,7 +4,7 @@
 //! The sentry resolves every path itself: `..` stops at the root (as in a
 //! chroot), a symbolic link may not lead out of it, and `/proc`, `/sys` and
 //! `/dev` of the host are never shown (only the sentry's own `/dev/null`
-//! and `/proc/self/exe`). Files are opened read-only; anything that would
+//! and `/proc/self/{exe,maps,cmdline,status}`). Files are opened read-only; anything that would
 //! write gets EROFS. Only regular files and directories are reachable.
 
 use std::fs::File;
@@ -378,5 +378,71 @@ mod tests {
             Some(Errno::ENOENT)
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// A file of the sentry's own /proc: its text, made when it is opened.
+pub struct ProcFile {
+    text: Vec<u8>,
+    pos: Mutex<u64>,
+    name: String,
+}
+
+impl ProcFile {
+    /// A /proc file named `name` with `text`.
+    pub fn new(name: String, text: Vec<u8>) -> Self {
+        Self {
+            text,
+            pos: Mutex::new(0),
+            name,
+        }
+    }
+}
+
+impl FileOps for ProcFile {
+    fn read(&self, buf: &mut [u8], _: bool, _: &dyn Blocker) -> Result<usize, Errno> {
+        let mut pos = self.pos.lock();
+        let n = self.pread(buf, *pos)?;
+        *pos += n as u64;
+        Ok(n)
+    }
+
+    fn poll(&self) -> u16 {
+        poll::POLLIN
+    }
+
+    fn stat(&self) -> Stat {
+        Stat {
+            mode: 0o100444,
+            nlink: 1,
+            blksize: 1024,
+            ..Default::default()
+        }
+    }
+
+    fn seek(&self, offset: i64, whence: u32) -> Result<u64, Errno> {
+        let mut pos = self.pos.lock();
+        let base = match whence {
+            0 => 0,
+            1 => *pos as i64,
+            _ => return Err(Errno::EINVAL),
+        };
+        let new = base
+            .checked_add(offset)
+            .filter(|n| *n >= 0)
+            .ok_or(Errno::EINVAL)?;
+        *pos = new as u64;
+        Ok(*pos)
+    }
+
+    fn pread(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+        let start = (offset as usize).min(self.text.len());
+        let n = buf.len().min(self.text.len() - start);
+        buf[..n].copy_from_slice(&self.text[start..start + n]);
+        Ok(n)
+    }
+
+    fn describe(&self) -> String {
+        self.name.clone()
     }
 }

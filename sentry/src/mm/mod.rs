@@ -173,6 +173,8 @@ pub struct AddressSpace {
     /// The program it was loaded from (/proc/self/exe), as Linux's
     /// mm->exe_file: the path the guest sees and the host file.
     exe: Mutex<(Vec<u8>, Option<std::path::PathBuf>)>,
+    /// The arguments, NUL-terminated (/proc/self/cmdline).
+    cmdline: Mutex<Vec<u8>>,
 }
 
 impl std::fmt::Debug for AddressSpace {
@@ -204,6 +206,7 @@ impl AddressSpace {
             machine,
             runners: Mutex::new(Vec::new()),
             exe: Mutex::new((Vec::new(), None)),
+            cmdline: Mutex::new(Vec::new()),
             inner: Mutex::new(Inner {
                 deferred_puts: Vec::new(),
                 pt,
@@ -220,9 +223,48 @@ impl AddressSpace {
         &self.machine
     }
 
+    /// /proc/self/cmdline: the arguments, each NUL-terminated.
+    pub fn cmdline(&self) -> Vec<u8> {
+        self.cmdline.lock().clone()
+    }
+
+    /// Records the arguments the program was started with.
+    pub fn set_cmdline(&self, argv: &[Vec<u8>]) {
+        let mut c = Vec::new();
+        for a in argv {
+            c.extend_from_slice(a);
+            c.push(0);
+        }
+        *self.cmdline.lock() = c;
+    }
+
     /// The path /proc/self/exe shows.
     pub fn exe(&self) -> Vec<u8> {
         self.exe.lock().0.clone()
+    }
+
+    /// /proc/self/maps: one line per VMA, as Linux formats them.
+    pub fn maps(&self) -> String {
+        let inner = self.inner.lock();
+        let mut out = String::new();
+        for (start, v) in inner.vmas.iter() {
+            let line = format!(
+                "{:08x}-{:08x} {}{}{}{} 00000000 00:00 0",
+                start,
+                v.end,
+                if v.prot.read { 'r' } else { '-' },
+                if v.prot.write { 'w' } else { '-' },
+                if v.prot.exec { 'x' } else { '-' },
+                if v.shared.is_some() { 's' } else { 'p' },
+            );
+            if v.name.is_empty() {
+                out.push_str(&line);
+            } else {
+                out.push_str(&format!("{line:<73}{}", v.name));
+            }
+            out.push('\n');
+        }
+        out
     }
 
     /// The host file of the program (to exec /proc/self/exe again).
@@ -1069,6 +1111,7 @@ impl AddressSpace {
         {
             let (path, host) = self.exe.lock().clone();
             child.set_exe(&path, host);
+            *child.cmdline.lock() = self.cmdline();
         }
         Ok(child)
     }

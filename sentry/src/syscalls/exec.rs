@@ -129,6 +129,7 @@ fn exec(t: &mut TaskCtx, path: &[u8], argv: u64, envp: u64) -> SysResult {
         Err(ExecError::NoMemory) => return Err(Errno::ENOMEM.into()),
     };
     new_mm.set_exe(&exe, Some(host));
+    new_mm.set_cmdline(&args);
 
     // Point of no return. Other threads go first (de_thread).
     let task = Arc::clone(&t.task);

@@ -4,7 +4,7 @@
 //! EROFS.
 
 use crate::errno::Errno;
-use crate::fs::rootfs::{DevNull, HostDir, HostFile, Resolved, io_errno};
+use crate::fs::rootfs::{DevNull, HostDir, HostFile, ProcFile, Resolved, io_errno};
 use crate::fs::{O_CLOEXEC, O_NONBLOCK, OpenFile};
 use crate::kernel::task::{SysResult, TaskCtx};
 
@@ -37,17 +37,71 @@ fn resolve(t: &TaskCtx, dirfd: u64, path: &[u8], follow: bool) -> Result<Resolve
     t.task.kernel.root().resolve(&base, path, follow)
 }
 
-fn is_dev_null(t: &TaskCtx, dirfd: u64, path: &[u8]) -> bool {
-    let Ok(base) = base_dir(t, dirfd, path) else {
-        return false;
-    };
+/// The normalized absolute form of `path` (without the leading `/`).
+fn absolute(t: &TaskCtx, dirfd: u64, path: &[u8]) -> Option<std::path::PathBuf> {
+    let base = base_dir(t, dirfd, path).ok()?;
     let mut full = Vec::new();
     if !path.starts_with(b"/") {
         full.extend_from_slice(&base);
         full.push(b'/');
     }
     full.extend_from_slice(path);
-    crate::fs::rootfs::normalize(&full) == std::path::Path::new("dev/null")
+    Some(crate::fs::rootfs::normalize(&full))
+}
+
+fn is_dev_null(t: &TaskCtx, dirfd: u64, path: &[u8]) -> bool {
+    absolute(t, dirfd, path).is_some_and(|p| p == std::path::Path::new("dev/null"))
+}
+
+/// The sentry's /proc for the calling process: `self`, `thread-self` and
+/// its own pid or tids; `maps`, `cmdline`, `status`. None for other paths.
+fn proc_file(t: &TaskCtx, dirfd: u64, path: &[u8]) -> Option<Result<ProcFile, Errno>> {
+    let p = absolute(t, dirfd, path)?;
+    let mut parts = p.iter().map(|c| c.to_string_lossy().into_owned());
+    if parts.next()? != "proc" {
+        return None;
+    }
+    let who = parts.next()?;
+    let leaf = parts.next()?;
+    if parts.next().is_some() {
+        return Some(Err(Errno::ENOENT));
+    }
+    let task = &t.task;
+    let mine = who == "self"
+        || who == "thread-self"
+        || who
+            .parse::<i32>()
+            .is_ok_and(|n| n == task.tgid() || task.tg.threads.lock().iter().any(|th| th.tid == n));
+    if !mine {
+        return Some(Err(Errno::ENOENT));
+    }
+    let mm = t.mm();
+    let text = match leaf.as_str() {
+        "maps" => mm.maps().into_bytes(),
+        "cmdline" => mm.cmdline(),
+        "status" => {
+            let exe = mm.exe();
+            let base = exe.rsplit(|c| *c == b'/').next().unwrap_or(&exe);
+            let name = String::from_utf8_lossy(&base[..base.len().min(15)]).into_owned();
+            let ppid = task
+                .kernel
+                .table
+                .lock()
+                .procs
+                .get(&task.tgid())
+                .map_or(0, |p| p.parent);
+            let threads = task.tg.threads.lock().len();
+            let umask = task.fs.lock().umask;
+            format!(
+                "Name:\t{name}\nUmask:\t{umask:04o}\nState:\tR (running)\nTgid:\t{}\nNgid:\t0\nPid:\t{}\nPPid:\t{ppid}\nTracerPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nThreads:\t{threads}\n",
+                task.tgid(),
+                task.tid
+            )
+            .into_bytes()
+        }
+        _ => return Some(Err(Errno::ENOENT)),
+    };
+    Some(Ok(ProcFile::new(format!("/proc/{who}/{leaf}"), text)))
 }
 
 /// openat(dirfd, path, flags, mode).
@@ -58,6 +112,13 @@ pub fn openat(t: &mut TaskCtx, dirfd: u64, path: u64, flags: u64, _mode: u64) ->
     let status = (flags as u32) & (O_ACCMODE as u32 | O_NONBLOCK | O_APPEND as u32);
     if is_dev_null(t, dirfd, &p) {
         let f = OpenFile::new(Box::new(DevNull), status);
+        return Ok(t.task.files().insert(f, cloexec, 0)? as u64);
+    }
+    if let Some(pf) = proc_file(t, dirfd, &p) {
+        if flags & O_ACCMODE != 0 {
+            return Err(Errno::EACCES.into());
+        }
+        let f = OpenFile::new(Box::new(pf?), status);
         return Ok(t.task.files().insert(f, cloexec, 0)? as u64);
     }
     if flags & O_TMPFILE == O_TMPFILE {

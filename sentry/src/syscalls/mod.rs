@@ -55,9 +55,9 @@ pub fn support(nr: u64) -> Support {
         FCNTL => Partial("descriptor and status flags only; no locks"),
         IOCTL => Partial("TCGETS/TIOCGWINSZ on the standard streams, FIONBIO, FIOCLEX"),
         FSTAT | NEWFSTATAT | STAT | LSTAT | STATX | GETDENTS64 | LSEEK | PREAD64 | READLINK
-        | READLINKAT | CHDIR | FCHDIR => {
-            Partial("on the read-only root (--root); /proc shows only self/exe")
-        }
+        | READLINKAT | CHDIR | FCHDIR => Partial(
+            "on the read-only root (--root); the sentry's own /proc/self has exe, maps, cmdline and status",
+        ),
         OPEN | OPENAT => Partial(
             "read-only root: writing, creating or truncating gives EROFS; host devices, FIFOs and sockets give EACCES; /dev/null is the sentry's",
         ),

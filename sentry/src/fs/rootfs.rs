@@ -347,40 +347,6 @@ impl FileOps for DevNull {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_stay_inside_the_root() {
-        assert_eq!(normalize(b"/../../etc/passwd"), PathBuf::from("etc/passwd"));
-        assert_eq!(normalize(b"/a/./b/../c"), PathBuf::from("a/c"));
-        let dir = std::env::temp_dir().join(format!("rootfs-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("etc")).unwrap();
-        std::fs::write(dir.join("etc/motd"), b"hi").unwrap();
-        std::os::unix::fs::symlink("/etc/passwd", dir.join("out")).unwrap();
-        let fs = RootFs::new(Some(&dir));
-        let r = fs.resolve(b"/", b"../../etc/motd", true).unwrap();
-        assert_eq!(r.guest, b"/etc/motd");
-        assert!(r.host.starts_with(fs.host_root().unwrap()));
-        assert_eq!(fs.resolve(b"/", b"out", true).err(), Some(Errno::ENOENT));
-        assert!(
-            fs.resolve(b"/", b"out", false).is_ok(),
-            "the link itself is inside"
-        );
-        assert_eq!(
-            fs.resolve(b"/", b"/proc/self/status", true).err(),
-            Some(Errno::ENOENT)
-        );
-        assert_eq!(
-            fs.resolve(b"/etc", b"nope", true).err(),
-            Some(Errno::ENOENT)
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
-
 /// A file of the sentry's own /proc: its text, made when it is opened.
 pub struct ProcFile {
     text: Vec<u8>,
@@ -444,5 +410,39 @@ impl FileOps for ProcFile {
 
     fn describe(&self) -> String {
         self.name.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_inside_the_root() {
+        assert_eq!(normalize(b"/../../etc/passwd"), PathBuf::from("etc/passwd"));
+        assert_eq!(normalize(b"/a/./b/../c"), PathBuf::from("a/c"));
+        let dir = std::env::temp_dir().join(format!("rootfs-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        std::fs::write(dir.join("etc/motd"), b"hi").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("out")).unwrap();
+        let fs = RootFs::new(Some(&dir));
+        let r = fs.resolve(b"/", b"../../etc/motd", true).unwrap();
+        assert_eq!(r.guest, b"/etc/motd");
+        assert!(r.host.starts_with(fs.host_root().unwrap()));
+        assert_eq!(fs.resolve(b"/", b"out", true).err(), Some(Errno::ENOENT));
+        assert!(
+            fs.resolve(b"/", b"out", false).is_ok(),
+            "the link itself is inside"
+        );
+        assert_eq!(
+            fs.resolve(b"/", b"/proc/self/status", true).err(),
+            Some(Errno::ENOENT)
+        );
+        assert_eq!(
+            fs.resolve(b"/etc", b"nope", true).err(),
+            Some(Errno::ENOENT)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

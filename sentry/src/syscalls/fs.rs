@@ -326,6 +326,47 @@ pub fn pread64(t: &mut TaskCtx, fd: u64, buf: u64, count: u64, offset: u64) -> S
     Ok(n as u64)
 }
 
+/// sendfile(out_fd, in_fd, offset, count): at most 1 MiB per call.
+pub fn sendfile(t: &mut TaskCtx, out_fd: u64, in_fd: u64, offset: u64, count: u64) -> SysResult {
+    let files = t.task.files();
+    let input = files.get(in_fd as i64)?;
+    let output = files.get(out_fd as i64)?;
+    if input.status() & 3 == 1 || output.status() & 3 == 0 {
+        return Err(Errno::EBADF.into());
+    }
+    let mut data = vec![0u8; (count as usize).min(1 << 20)];
+    let n = if offset != 0 {
+        let off = t.mm().read_u64(offset)?;
+        if (off as i64) < 0 {
+            return Err(Errno::EINVAL.into());
+        }
+        let n = input.ops.pread(&mut data, off)?;
+        t.mm().write_u64(offset, off + n as u64)?;
+        n
+    } else {
+        input.ops.read(&mut data, input.nonblocking(), &*t.task)?
+    };
+    if n == 0 {
+        return Ok(0);
+    }
+    let w = output
+        .ops
+        .write(&data[..n], output.nonblocking(), &*t.task)
+        .map_err(|e| {
+            if e == Errno::EPIPE {
+                t.task
+                    .send_signal(crate::kernel::signal::SigInfo::from_process(
+                        crate::kernel::signal::sig::SIGPIPE,
+                        crate::kernel::signal::code::SI_USER,
+                        t.task.tgid(),
+                        0,
+                    ));
+            }
+            e
+        })?;
+    Ok(w as u64)
+}
+
 /// getcwd(buf, size).
 pub fn getcwd(t: &mut TaskCtx, buf: u64, size: u64) -> SysResult {
     let mut cwd = t.task.fs.lock().cwd.clone();

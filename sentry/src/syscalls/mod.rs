@@ -62,6 +62,7 @@ pub fn support(nr: u64) -> Support {
             "read-only root: writing, creating or truncating gives EROFS; host devices, FIFOs and sockets give EACCES; /dev/null is the sentry's",
         ),
         ACCESS | FACCESSAT | FACCESSAT2 => Partial("W_OK gives EROFS"),
+        SENDFILE => Partial("at most 1 MiB per call, through a copy"),
         PWRITE64 => Partial("nothing is writable and seekable: ESPIPE or EBADF"),
         MKDIR | RMDIR | UNLINK | CREAT | CHMOD | CHOWN | LCHOWN | TRUNCATE | UTIME | UTIMES
         | MKNOD | MKDIRAT | UNLINKAT | FCHMODAT | FCHOWNAT | MKNODAT | UTIMENSAT | FUTIMESAT
@@ -112,6 +113,7 @@ pub fn dispatch(t: &mut TaskCtx, nr: u64, a: [u64; 6]) -> SysResult {
         FACCESSAT => fs::faccessat2(t, a[0], a[1], a[2], 0),
         FACCESSAT2 => fs::faccessat2(t, a[0], a[1], a[2], a[3]),
         GETDENTS64 => fs::getdents64(t, a[0], a[1], a[2]),
+        SENDFILE => fs::sendfile(t, a[0], a[1], a[2], a[3]),
         CHDIR => fs::chdir(t, a[0]),
         FCHDIR => fs::fchdir(t, a[0]),
         MKDIR | RMDIR | UNLINK | CREAT | CHMOD | CHOWN | LCHOWN | TRUNCATE | UTIME | UTIMES

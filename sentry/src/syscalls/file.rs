@@ -25,7 +25,8 @@ fn writable(f: &OpenFile) -> bool {
     matches!(f.status() & O_ACCMODE, O_WRONLY | O_RDWR)
 }
 
-fn epipe(t: &TaskCtx, e: Errno) -> Errno {
+/// EPIPE also sends SIGPIPE to the writer, as Linux's pipe_write.
+pub(crate) fn epipe(t: &TaskCtx, e: Errno) -> Errno {
     if e == Errno::EPIPE {
         t.task.send_signal(SigInfo::from_process(
             sig::SIGPIPE,

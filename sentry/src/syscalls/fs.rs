@@ -352,18 +352,7 @@ pub fn sendfile(t: &mut TaskCtx, out_fd: u64, in_fd: u64, offset: u64, count: u6
     let w = output
         .ops
         .write(&data[..n], output.nonblocking(), &*t.task)
-        .map_err(|e| {
-            if e == Errno::EPIPE {
-                t.task
-                    .send_signal(crate::kernel::signal::SigInfo::from_process(
-                        crate::kernel::signal::sig::SIGPIPE,
-                        crate::kernel::signal::code::SI_USER,
-                        t.task.tgid(),
-                        0,
-                    ));
-            }
-            e
-        })?;
+        .map_err(|e| super::file::epipe(t, e))?;
     Ok(w as u64)
 }
 

@@ -10,7 +10,7 @@
 //! | `0x1000` | exception stubs, 16 bytes per vector | ring 0 |
 //! | `0x2000` | syscall trampoline (`LSTAR`) | ring 3, read/execute |
 //! | `0x3000` | (VA only) MMIO page → [`MMIO_GPA`], no memslot | ring 3, write |
-//! | `0x4000`–`0x6000` | the area's own PDPT, PD and PT | – |
+//! | `0x4000`–`0x9000` | the area's own PDPT, PD and four PTs | – |
 //! | `0x10000 + 0x2000·n` | vCPU n: GDT + TSS page, then a kernel stack page | ring 0 |
 //!
 //! Frames for guest pages and page tables start at [`POOL_START`].
@@ -18,8 +18,9 @@
 /// Guest-virtual base of the supervisor area (PML4 slot 402; slot 256 is
 /// unusable from ring 3 on this host).
 pub const KBASE: u64 = 0xffff_c900_0000_0000;
-/// Size of the supervisor area (guest-physical `[0, KAREA_SIZE)`).
-pub const KAREA_SIZE: u64 = 0x20_0000;
+/// Size of the supervisor area (guest-physical `[0, KAREA_SIZE)`): room for
+/// about a thousand vCPUs (KVM's limit here is 1024).
+pub const KAREA_SIZE: u64 = 0x80_0000;
 /// First frame handed to the frame allocator.
 pub const POOL_START: u64 = KAREA_SIZE;
 
@@ -31,7 +32,7 @@ pub const STUBS_GPA: u64 = 0x1000;
 pub const TRAMPOLINE_GPA: u64 = 0x2000;
 /// VA offset (from KBASE) of the MMIO page the trampoline stores to.
 pub const MMIO_PAGE_OFFSET: u64 = 0x3000;
-/// GPA of the supervisor area's PDPT, PD and PT.
+/// GPA of the supervisor area's PDPT, PD and first PT (one PT per 2 MiB).
 pub const KPDPT_GPA: u64 = 0x4000;
 /// See [`KPDPT_GPA`].
 pub const KPD_GPA: u64 = 0x5000;

@@ -60,8 +60,12 @@ pub(crate) fn build(mem: &GuestMemory) -> Result<(usize, u64)> {
     let up = PTE_P | PTE_W | PTE_U;
     let pml4_index = ((KBASE >> 39) & 511) as usize;
     mem.write_u64(KPDPT_GPA + 8 * ((KBASE >> 30) & 511), KPD_GPA | up)?;
-    mem.write_u64(KPD_GPA + 8 * ((KBASE >> 21) & 511), KPT_GPA | up)?;
-    for page in 0..512u64 {
+    let tables = KAREA_SIZE / 0x20_0000;
+    for i in 0..tables {
+        let pt = KPT_GPA + i * 0x1000;
+        mem.write_u64(KPD_GPA + 8 * (((KBASE >> 21) & 511) + i), pt | up)?;
+    }
+    for page in 0..KAREA_SIZE / 0x1000 {
         let gpa = page * 0x1000;
         let pte = match gpa {
             TRAMPOLINE_GPA => TRAMPOLINE_GPA | PTE_P | PTE_U,
@@ -69,6 +73,7 @@ pub(crate) fn build(mem: &GuestMemory) -> Result<(usize, u64)> {
             STUBS_GPA => STUBS_GPA | PTE_P,
             _ => gpa | PTE_P | PTE_W | PTE_NX,
         };
+        // The PTs are consecutive frames: page n's entry is the n-th u64.
         mem.write_u64(KPT_GPA + 8 * page, pte)?;
     }
     Ok((pml4_index, KPDPT_GPA | up))

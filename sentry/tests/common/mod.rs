@@ -206,15 +206,15 @@ fn collect(rx: Reader, deadline: Instant) -> Option<Vec<u8>> {
     rx.recv_timeout(left).ok()
 }
 
+/// Kills the process group `pgid` (a child we spawned with
+/// `process_group(0)`), through kill(1) so the tests need no `unsafe`.
 fn kill_group(pgid: i32) {
     if pgid > 1 {
-        // SAFETY: kill(2) has no memory-safety preconditions. `pgid` is the
-        // pid of a child we spawned with `process_group(0)` and have not
-        // reaped (or whose group still holds our pipes open), so the group
-        // is ours.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pgid}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }
 

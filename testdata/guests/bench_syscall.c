@@ -45,30 +45,16 @@ static long parse_count(const char *s)
 	return n;
 }
 
+/* Answers one request line (a count) with a timing line. */
+static void answer(const char *line)
+{
+	bench(parse_count(line));
+}
+
 /* Answers every line of stdin (a count) with a timing line. */
 static void serve(void)
 {
-	static char buf[4096];
-	size_t have = 0;
-	for (;;) {
-		char *nl = memchr(buf, '\n', have);
-		if (nl != NULL) {
-			*nl = '\0';
-			bench(parse_count(buf));
-			size_t used = (size_t)(nl + 1 - buf);
-			memmove(buf, nl + 1, have - used);
-			have -= used;
-			continue;
-		}
-		must(have < sizeof buf - 1, "request line too long");
-		ssize_t r = read(0, buf + have, sizeof buf - 1 - have);
-		if (r < 0 && errno == EINTR)
-			continue;
-		must(r >= 0, "read stdin");
-		if (r == 0)
-			return;
-		have += (size_t)r;
-	}
+	serve_lines(answer);
 }
 
 int main(int argc, char **argv)

@@ -298,4 +298,34 @@ __attribute__((unused)) static char read_byte(int fd)
 	return r == 1 ? b : '-';
 }
 
+
+/*
+ * For the benchmark guests: calls `handle(line)` for every line of stdin
+ * (a request), until EOF.
+ */
+__attribute__((unused)) static void serve_lines(void (*handle)(const char *line))
+{
+	static char buf[4096];
+	size_t have = 0;
+	for (;;) {
+		char *nl = memchr(buf, '\n', have);
+		if (nl != NULL) {
+			*nl = '\0';
+			handle(buf);
+			size_t used = (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, have - used);
+			have -= used;
+			continue;
+		}
+		must(have < sizeof buf - 1, "request line too long");
+		ssize_t r = read(0, buf + have, sizeof buf - 1 - have);
+		if (r < 0 && errno == EINTR)
+			continue;
+		must(r >= 0, "read stdin");
+		if (r == 0)
+			return;
+		have += (size_t)r;
+	}
+}
+
 #endif

@@ -108,11 +108,21 @@ impl GuestMemory {
         self.write(gpa, &ZERO)
     }
 
-    /// Copies the frame at `src` to the frame at `dst`.
+    /// Copies the frame at `src` to the frame at `dst` (one copy, from
+    /// mapping to mapping).
     pub fn copy_frame(&self, dst: u64, src: u64) -> Result<()> {
-        let mut buf = [0u8; PAGE_SIZE as usize];
-        self.read(src, &mut buf)?;
-        self.write(dst, &buf)
+        self.check(src, PAGE_SIZE as usize)?;
+        self.check(dst, PAGE_SIZE as usize)?;
+        let from = self
+            .mem
+            .get_slice(GuestAddress(src), PAGE_SIZE as usize)
+            .map_err(|_| Error::BadAddress(src))?;
+        let to = self
+            .mem
+            .get_slice(GuestAddress(dst), PAGE_SIZE as usize)
+            .map_err(|_| Error::BadAddress(dst))?;
+        from.copy_to_volatile_slice(to);
+        Ok(())
     }
 
     /// Atomically compares the u32 at `gpa` with `old` and, if equal,

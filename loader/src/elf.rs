@@ -202,10 +202,13 @@ pub enum LoadError {
     WrongType(u16),
     /// The program has a `PT_INTERP` and thus needs a dynamic linker.
     #[error(
-        "dynamically linked program (interpreter {interpreter}): only static binaries run in the sandbox"
+        "dynamically linked program (interpreter {}): only static binaries run in the sandbox",
+        quoted(.interpreter)
     )]
     Dynamic {
-        /// The requested interpreter path.
+        /// The requested interpreter path, as the file has it (up to its
+        /// first NUL; invalid UTF-8 replaced): print it only through the
+        /// error's Display, which quotes it.
         interpreter: String,
     },
     /// Some part of the file lies beyond its end.
@@ -246,6 +249,66 @@ pub enum LoadError {
     /// goblin could not parse a structure.
     #[error("malformed ELF file: {0}")]
     Malformed(String),
+    /// Reading the file failed.
+    #[error("cannot read the ELF file: {0}")]
+    Read(String),
+}
+
+/// Where [`parse_from`] reads an ELF file: its length and bytes at an
+/// offset, so a loader can read only the headers it needs and then copy
+/// each segment in bounded chunks, never the whole file at once.
+pub trait ElfSource {
+    /// Length of the file in bytes.
+    fn len(&self) -> u64;
+    /// Whether the file is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Fills `buf` with the bytes at `offset` (which the parser has checked
+    /// lie inside the file).
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Read`] (or any other error) when the bytes cannot be read.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), LoadError>;
+}
+
+impl ElfSource for &[u8] {
+    fn len(&self) -> u64 {
+        <[u8]>::len(self) as u64
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), LoadError> {
+        let start = usize::try_from(offset).map_err(|_| LoadError::Read("offset".into()))?;
+        let bytes = start
+            .checked_add(buf.len())
+            .and_then(|end| self.get(start..end))
+            .ok_or_else(|| LoadError::Read("read past the end".into()))?;
+        buf.copy_from_slice(bytes);
+        Ok(())
+    }
+}
+
+/// Longest `PT_INTERP` name read (Linux refuses one longer than PATH_MAX).
+const MAX_INTERP: u64 = 4096;
+
+/// `name` in double quotes with everything but printable ASCII escaped as
+/// `\xNN` (and `"`, `\\` backslash-escaped): a name that comes from the file
+/// must not bring escape sequences or a second line to a terminal.
+fn quoted(name: &str) -> String {
+    let mut out = String::from("\"");
+    for &b in name.as_bytes() {
+        match b {
+            b'"' | b'\\' => {
+                out.push('\\');
+                out.push(b as char);
+            }
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn type_name(e_type: u16) -> &'static str {
@@ -341,11 +404,17 @@ fn parse_header(bytes: &[u8]) -> Result<Header, LoadError> {
 }
 
 /// Returns the interpreter path named by a `PT_INTERP` header.
-fn interpreter(bytes: &[u8], ph: &ProgramHeader) -> Result<String, LoadError> {
-    let range = file_range("PT_INTERP path", ph.p_offset, ph.p_filesz, bytes.len())?;
-    let raw = &bytes[range];
+fn interpreter(src: &dyn ElfSource, ph: &ProgramHeader) -> Result<String, LoadError> {
+    let range = file_range("PT_INTERP path", ph.p_offset, ph.p_filesz, src_len(src))?;
+    let mut raw = vec![0u8; (range.len() as u64).min(MAX_INTERP) as usize];
+    src.read_exact_at(&mut raw, range.start as u64)?;
     let name = raw.split(|&b| b == 0).next().unwrap_or_default();
     Ok(String::from_utf8_lossy(name).into_owned())
+}
+
+/// The file length as a usize (saturated: bounds checks then fail).
+fn src_len(src: &dyn ElfSource) -> usize {
+    usize::try_from(src.len()).unwrap_or(usize::MAX)
 }
 
 /// Largest power-of-two `p_align` among the `PT_LOAD` headers, at least a page.
@@ -455,16 +524,32 @@ fn phdr_address(header: &Header, phdrs: &[ProgramHeader], bias: u64) -> u64 {
 /// type and machine, program header table, `PT_INTERP`, then each `PT_LOAD` segment, overlaps
 /// and the entry point.
 pub fn parse(bytes: &[u8], opts: &LoadOptions) -> Result<ElfImage, LoadError> {
-    let header = parse_header(bytes)?;
+    parse_from(&bytes, opts)
+}
+
+/// [`parse`] for a file read through an [`ElfSource`]: only the ELF header,
+/// the program header table (at most 64 KiB) and the `PT_INTERP` name (at
+/// most 4 KiB) are read, so a huge or endless file costs no memory here.
+///
+/// # Errors
+///
+/// As [`parse`], plus [`LoadError::Read`] when the source fails.
+pub fn parse_from(src: &dyn ElfSource, opts: &LoadOptions) -> Result<ElfImage, LoadError> {
+    let len = src_len(src);
+    let mut head = vec![0u8; len.min(header64::SIZEOF_EHDR)];
+    src.read_exact_at(&mut head, 0)?;
+    let header = parse_header(&head)?;
     let table_len = u64::from(header.e_phnum) * PHDR_SIZE as u64;
-    let table = file_range("program headers", header.e_phoff, table_len, bytes.len())?;
+    let table = file_range("program headers", header.e_phoff, table_len, len)?;
+    let mut table_bytes = vec![0u8; table.len()];
+    src.read_exact_at(&mut table_bytes, table.start as u64)?;
     let ctx = Ctx::new(Container::Big, Endian::Little);
-    let phdrs = ProgramHeader::parse(bytes, table.start, usize::from(header.e_phnum), ctx)
+    let phdrs = ProgramHeader::parse(&table_bytes, 0, usize::from(header.e_phnum), ctx)
         .map_err(malformed)?;
 
     if let Some(ph) = phdrs.iter().find(|ph| ph.p_type == PT_INTERP) {
         return Err(LoadError::Dynamic {
-            interpreter: interpreter(bytes, ph)?,
+            interpreter: interpreter(src, ph)?,
         });
     }
 
@@ -477,7 +562,7 @@ pub fn parse(bytes: &[u8], opts: &LoadOptions) -> Result<ElfImage, LoadError> {
     let mut planned = Vec::new();
     for (index, ph) in phdrs.iter().enumerate() {
         if ph.p_type == PT_LOAD && ph.p_memsz != 0 {
-            planned.push(plan_segment(index, ph, bias, bytes.len())?);
+            planned.push(plan_segment(index, ph, bias, len)?);
         }
     }
     if planned.is_empty() {
@@ -975,6 +1060,24 @@ mod tests {
         assert_eq!(b.parse().unwrap_err(), LoadError::WrongType(ET_CORE));
     }
 
+    /// A hostile PT_INTERP (escape sequences, a newline and a forged
+    /// second error line) is printed quoted, on one line, with no control
+    /// byte reaching the terminal.
+    #[test]
+    fn hostile_interpreter_name_is_quoted() {
+        let mut b = Builder::exec().with_interp();
+        let evil = b"/lib\x1b[2J\nsentry: all good\0".to_vec();
+        b.phdrs[0].filesz = evil.len() as u64;
+        b.patches.retain(|(off, _)| *off != 0x400);
+        b.patches.push((0x400, evil));
+        let msg = b.parse().unwrap_err().to_string();
+        assert!(!msg.contains('\n') && !msg.contains('\x1b'), "{msg:?}");
+        assert!(
+            msg.contains("(interpreter \"/lib\\x1b[2J\\x0asentry: all good\")"),
+            "{msg}"
+        );
+    }
+
     #[test]
     fn dynamic_names_interpreter() {
         for b in [Builder::exec(), Builder::pie()] {
@@ -987,7 +1090,7 @@ mod tests {
             );
             assert_eq!(
                 err.to_string(),
-                "dynamically linked program (interpreter /lib64/ld-linux-x86-64.so.2): \
+                "dynamically linked program (interpreter \"/lib64/ld-linux-x86-64.so.2\"): \
                  only static binaries run in the sandbox"
             );
         }

@@ -18,7 +18,7 @@ mod elf;
 mod stack;
 
 pub use elf::{
-    DEFAULT_PIE_BIAS, ElfImage, LoadError, LoadOptions, MIN_ADDR, PAGE_SIZE, Prot, Region, Segment,
-    USER_ADDR_END, parse,
+    DEFAULT_PIE_BIAS, ElfImage, ElfSource, LoadError, LoadOptions, MIN_ADDR, PAGE_SIZE, Prot,
+    Region, Segment, USER_ADDR_END, parse, parse_from,
 };
 pub use stack::*;

@@ -41,6 +41,7 @@
 //!   The tests in `platform/tests/` fail if a stale translation survives.
 
 pub mod host;
+pub mod hostfs;
 pub mod machine;
 pub mod memory;
 pub mod selftest;

@@ -1,10 +1,18 @@
 //! Loading a program into a fresh address space: map the ELF's segments,
 //! copy their bytes, set up the stack (argv, envp, auxv) and the break,
 //! and return the initial user context.
+//!
+//! A program file is checked as Linux's execve does before a byte of it is
+//! read (a regular file with some execute bit, else EACCES), and then read
+//! piecewise: the headers, and each segment in chunks of [`CHUNK`] bytes
+//! copied straight into guest memory (charged to `--memory`), so loading
+//! costs the sentry's own heap a bounded amount whatever the file's size.
 
+use std::fs::File;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::sync::Arc;
 
-use loader::{GuestWriter, LoadOptions, StackError, StackInfo};
+use loader::{ElfSource, GuestWriter, LoadError, LoadOptions, StackError, StackInfo};
 use platform::UserContext;
 
 use crate::mm::{AddressSpace, Prot, STACK_LIMIT, STACK_TOP};
@@ -23,6 +31,47 @@ pub enum ExecError {
     NoMemory,
 }
 
+/// Segment bytes are copied through a buffer of this size.
+pub const CHUNK: usize = 1 << 20;
+
+/// A program file opened for loading.
+#[derive(Debug)]
+pub struct ProgramFile {
+    file: File,
+    len: u64,
+}
+
+impl ProgramFile {
+    /// Checks `file` as execve does: a regular file (EACCES for a
+    /// directory, device, FIFO or socket) with at least one execute bit
+    /// (EACCES; the guest is root, which needs one of them).
+    pub fn new(file: File) -> Result<Self, crate::errno::Errno> {
+        use crate::errno::Errno;
+        let meta = file
+            .metadata()
+            .map_err(|e| crate::fs::rootfs::io_errno(&e))?;
+        if !meta.is_file() || meta.mode() & 0o111 == 0 {
+            return Err(Errno::EACCES);
+        }
+        Ok(Self {
+            file,
+            len: meta.len(),
+        })
+    }
+}
+
+impl ElfSource for ProgramFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), LoadError> {
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|e| LoadError::Read(e.to_string()))
+    }
+}
+
 struct Writer<'a>(&'a AddressSpace);
 
 impl GuestWriter for Writer<'_> {
@@ -34,12 +83,12 @@ impl GuestWriter for Writer<'_> {
 /// Loads `elf` into `mm` and returns the registers to start it with.
 pub fn load(
     mm: &Arc<AddressSpace>,
-    elf: &[u8],
+    elf: &dyn ElfSource,
     argv: &[Vec<u8>],
     envp: &[Vec<u8>],
     execfn: &[u8],
 ) -> Result<UserContext, ExecError> {
-    let image = loader::parse(elf, &LoadOptions::default())?;
+    let image = loader::parse_from(elf, &LoadOptions::default())?;
     for r in image.regions() {
         let prot = Prot {
             read: r.prot.read,
@@ -49,10 +98,20 @@ pub fn load(
         mm.map_image_region(r.start, r.end, prot, "")
             .map_err(|_| ExecError::NoMemory)?;
     }
+    let mut buf = Vec::new();
     for s in &image.segments {
-        mm.poke(s.data_addr, &elf[s.file_range.clone()])
-            .map_err(|_| ExecError::NoMemory)?;
+        let (mut off, end) = (s.file_range.start as u64, s.file_range.end as u64);
+        let mut addr = s.data_addr;
+        while off < end {
+            let n = (end - off).min(CHUNK as u64) as usize;
+            buf.resize(n, 0);
+            elf.read_exact_at(&mut buf, off)?;
+            mm.poke(addr, &buf).map_err(|_| ExecError::NoMemory)?;
+            off += n as u64;
+            addr += n as u64;
+        }
     }
+    drop(buf);
     mm.set_brk_start(image.brk_start);
     mm.map_stack(STACK_LIMIT, image.stack_executable)
         .map_err(|_| ExecError::NoMemory)?;

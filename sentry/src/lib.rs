@@ -20,7 +20,10 @@ pub mod exec;
 pub mod fs;
 pub mod kernel;
 pub mod mm;
+pub mod quote;
 pub mod syscalls;
+
+pub use quote::quote;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -36,17 +39,31 @@ use crate::mm::AddressSpace;
 
 pub use kernel::ExitReport as Exit;
 
+/// The program to load as pid 1.
+#[derive(Clone, Debug)]
+pub enum Program {
+    /// An ELF image in memory (the built-in demo).
+    Bytes(Vec<u8>),
+    /// A program file, already checked ([`exec::ProgramFile::new`]); it is
+    /// read piecewise while loading.
+    File(Arc<exec::ProgramFile>),
+}
+
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
-    /// The ELF file's bytes.
-    pub elf: Vec<u8>,
+    /// The program.
+    pub program: Program,
     /// argv (argv[0] included).
     pub argv: Vec<Vec<u8>>,
     /// The environment (`KEY=VALUE`).
     pub envp: Vec<Vec<u8>>,
-    /// The path /proc/self/exe shows and AT_EXECFN holds.
+    /// The path /proc/self/exe shows and AT_EXECFN holds: a guest path
+    /// (see [`guest_exe_path`]), never one that reveals the host's layout.
     pub exe_path: Vec<u8>,
+    /// The program's host file, to execute /proc/self/exe again (None
+    /// when there is none: the demo).
+    pub exe_host: Option<std::path::PathBuf>,
     /// Guest memory cap in bytes.
     pub memory_limit: u64,
     /// Print each syscall on stderr.
@@ -75,6 +92,27 @@ pub enum SentryError {
     AddressSpace,
 }
 
+/// The path the guest sees for a program at host path `program`
+/// (canonical): its path inside the root when it lies inside `root`
+/// (canonical; with `--root /` that is the host path itself), else `/` and
+/// its file name only, so /proc/self/exe never shows where on the host a
+/// program outside the guest's tree lives.
+pub fn guest_exe_path(program: &std::path::Path, root: Option<&std::path::Path>) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    if let Some(rel) = root.and_then(|r| program.strip_prefix(r).ok()) {
+        let mut p = b"/".to_vec();
+        p.extend_from_slice(rel.as_os_str().as_bytes());
+        return p;
+    }
+    let mut p = b"/".to_vec();
+    p.extend_from_slice(
+        program
+            .file_name()
+            .map_or(&b"program"[..], |n| n.as_bytes()),
+    );
+    p
+}
+
 /// Runs a program as the sandbox's pid 1 and returns how it ended.
 pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     let machine = Arc::new(Machine::new(MachineConfig {
@@ -92,13 +130,12 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         },
     );
     let mm = AddressSpace::new(Arc::clone(&machine)).map_err(|_| SentryError::AddressSpace)?;
-    let ctx = exec::load(&mm, &opts.elf, &opts.argv, &opts.envp, &opts.exe_path)?;
-    {
-        use std::os::unix::ffi::OsStrExt;
-        let host = std::path::Path::new(std::ffi::OsStr::from_bytes(&opts.exe_path));
-        mm.set_exe(&opts.exe_path, host.exists().then(|| host.to_path_buf()));
-        mm.set_cmdline(&opts.argv);
-    }
+    let ctx = match &opts.program {
+        Program::Bytes(b) => exec::load(&mm, &b.as_slice(), &opts.argv, &opts.envp, &opts.exe_path),
+        Program::File(f) => exec::load(&mm, f.as_ref(), &opts.argv, &opts.envp, &opts.exe_path),
+    }?;
+    mm.set_exe(&opts.exe_path, opts.exe_host.clone());
+    mm.set_cmdline(&opts.argv);
 
     let files = FdTable::new();
     for fd in 0..3 {

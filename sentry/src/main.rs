@@ -137,6 +137,40 @@ fn report(exit: Exit) -> ExitCode {
     }
 }
 
+/// Opens the program named on the command line and checks it as a shell's
+/// execve would: a regular file with an execute bit. The type and mode are
+/// looked at before the file is opened (a FIFO or a device is never
+/// opened), and the open must find the same inode. Errors come with the
+/// status a shell gives: 127 when it does not exist, 126 otherwise.
+fn open_program(
+    program: &std::path::Path,
+) -> Result<sentry::exec::ProgramFile, (std::io::Error, u8)> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let status = |e: std::io::Error| {
+        let code = if e.kind() == std::io::ErrorKind::NotFound {
+            127
+        } else {
+            126
+        };
+        (e, code)
+    };
+    let eacces = || (std::io::Error::from_raw_os_error(libc::EACCES), 126);
+    let meta = std::fs::metadata(program).map_err(status)?;
+    if !meta.is_file() || meta.mode() & 0o111 == 0 {
+        return Err(eacces());
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(program)
+        .map_err(status)?;
+    let now = file.metadata().map_err(status)?;
+    if (now.dev(), now.ino()) != (meta.dev(), meta.ino()) {
+        return Err(eacces());
+    }
+    sentry::exec::ProgramFile::new(file).map_err(|_| eacces())
+}
+
 fn fail(e: SentryError, code: u8) -> ExitCode {
     eprintln!("sentry: error: {e}");
     ExitCode::from(code)
@@ -211,11 +245,23 @@ fn main() -> ExitCode {
             args,
         } => {
             init_logging(opts.log_level);
-            let elf = match std::fs::read(&program) {
-                Ok(b) => b,
-                Err(e) => {
-                    eprintln!("sentry: error: cannot read {}: {e}", program.display());
-                    return ExitCode::from(127);
+            if let Some(root) = &opts.root
+                && !root.is_dir()
+            {
+                eprintln!(
+                    "sentry: error: --root {}: not a directory",
+                    sentry::quote(root.as_os_str().as_encoded_bytes())
+                );
+                return ExitCode::from(125);
+            }
+            let elf = match open_program(&program) {
+                Ok(f) => f,
+                Err((e, code)) => {
+                    eprintln!(
+                        "sentry: error: cannot execute {}: {e}",
+                        sentry::quote(program.as_os_str().as_encoded_bytes())
+                    );
+                    return ExitCode::from(code);
                 }
             };
             use std::os::unix::ffi::OsStrExt;
@@ -228,11 +274,16 @@ fn main() -> ExitCode {
             }
             envp.extend(env.iter().map(|e| e.as_bytes().to_vec()));
             let exe = std::fs::canonicalize(&program).unwrap_or(program.clone());
+            let root = opts
+                .root
+                .as_ref()
+                .and_then(|r| std::fs::canonicalize(r).ok());
             let opts = RunOptions {
-                elf,
+                program: sentry::Program::File(std::sync::Arc::new(elf)),
                 argv,
                 envp,
-                exe_path: exe.as_os_str().as_bytes().to_vec(),
+                exe_path: sentry::guest_exe_path(&exe, root.as_deref()),
+                exe_host: Some(exe),
                 memory_limit: opts.memory,
                 strace: opts.strace,
                 stats: opts.stats,
@@ -255,10 +306,11 @@ fn main() -> ExitCode {
         Command::Demo { opts } => {
             init_logging(opts.log_level);
             let run = RunOptions {
-                elf: sentry::demo::elf(),
+                program: sentry::Program::Bytes(sentry::demo::elf()),
                 argv: vec![b"demo".to_vec()],
                 envp: vec![],
                 exe_path: b"/demo".to_vec(),
+                exe_host: None,
                 memory_limit: opts.memory,
                 strace: opts.strace,
                 stats: opts.stats,

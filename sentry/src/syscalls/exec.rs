@@ -15,11 +15,11 @@ use crate::kernel::signal::{self, AltStack, SigAction};
 use crate::kernel::task::{SysError, SysResult, TaskCtx};
 use crate::mm::AddressSpace;
 
-use crate::fs::rootfs::io_errno;
-use loader::{MAX_ARG_BYTES, MAX_ARG_STRLEN};
+use crate::exec::ProgramFile;
+use crate::fs::rootfs::{Lookup, io_errno};
+use loader::{LoadError, MAX_ARG_BYTES, MAX_ARG_STRLEN};
+use std::os::unix::fs::OpenOptionsExt;
 
-/// Largest program file the sentry will read.
-const MAX_PROGRAM: u64 = 1 << 30;
 const AT_FDCWD: i32 = -100;
 const AT_EMPTY_PATH: u64 = 0x1000;
 const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
@@ -51,32 +51,50 @@ fn read_strings(mm: &AddressSpace, array: u64, total: &mut usize) -> Result<Vec<
     Ok(out)
 }
 
-/// Reads the program at guest path `path` from the root.
-/// Returns (guest path, host path, bytes).
-fn read_program(t: &TaskCtx, path: &[u8]) -> Result<(Vec<u8>, std::path::PathBuf, Vec<u8>), Errno> {
-    use std::os::unix::fs::PermissionsExt;
+/// Opens the program at guest path `path` (resolved inside the root, or
+/// the running program for `/proc/self/exe`) and checks it as Linux's
+/// execve does: EACCES unless it is a regular file with an execute bit.
+/// Returns (guest path, host path if it is outside the root, file).
+fn open_program(
+    t: &TaskCtx,
+    path: &[u8],
+) -> Result<(Vec<u8>, Option<std::path::PathBuf>, ProgramFile), Errno> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
-    let me = format!("/proc/{}/exe", t.task.tgid());
-    let (guest, host) = if path == b"/proc/self/exe" || path == me.as_bytes() {
-        // The program this process runs (the user named the first one).
-        let mm = t.mm();
-        (mm.exe(), mm.exe_host().ok_or(Errno::ENOENT)?)
-    } else {
-        let cwd = t.task.fs.lock().cwd.clone();
-        let r = t.task.kernel.root().resolve(&cwd, path, true)?;
-        (r.guest, r.host)
+    let cwd = t.task.fs.lock().cwd.clone();
+    let (guest, host, file) = match t.task.kernel.root().resolve(&cwd, path, true)? {
+        Lookup::Host(r) => {
+            if !r.meta.is_file() {
+                return Err(Errno::EACCES);
+            }
+            let file = r.open()?;
+            (r.guest, None, file)
+        }
+        Lookup::Sentry(sp) if super::fs::is_proc_exe(t, &sp) => {
+            // The program this process runs.
+            let mm = t.mm();
+            let exe = mm.exe();
+            match mm.exe_host() {
+                // The program the user named, outside the root.
+                Some(host) => {
+                    let file = std::fs::OpenOptions::new()
+                        .read(true)
+                        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+                        .open(&host)
+                        .map_err(|e| io_errno(&e))?;
+                    (exe, Some(host), file)
+                }
+                None => return open_program(t, &exe),
+            }
+        }
+        // The sentry's /dev/null and /proc files are not programs.
+        Lookup::Sentry(sp) if sp == std::path::Path::new("dev/null") => {
+            return Err(Errno::EACCES);
+        }
+        Lookup::Sentry(_) => return Err(Errno::ENOENT),
     };
-    let meta = std::fs::metadata(&host).map_err(|e| io_errno(&e))?;
-    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
-        return Err(Errno::EACCES);
-    }
-    if meta.len() > MAX_PROGRAM {
-        return Err(Errno::ENOMEM);
-    }
-    let bytes = std::fs::read(&host).map_err(|e| io_errno(&e))?;
-    Ok((guest, host, bytes))
+    Ok((guest, host, ProgramFile::new(file)?))
 }
 
 /// execve(path, argv, envp).
@@ -116,19 +134,24 @@ fn exec(t: &mut TaskCtx, path: &[u8], argv: u64, envp: u64) -> SysResult {
     let mut total = 0;
     let args = read_strings(&mm, argv, &mut total)?;
     let env = read_strings(&mm, envp, &mut total)?;
-    let (exe, host, elf) = read_program(t, path)?;
+    let (exe, host, elf) = open_program(t, path)?;
     // Build the new image completely before the point of no return.
     let new_mm = AddressSpace::new(Arc::clone(mm.machine()))?;
     let ctx = match crate::exec::load(&new_mm, &elf, &args, &env, &exe) {
         Ok(c) => c,
+        Err(ExecError::Elf(LoadError::Read(e))) => {
+            tracing::info!("execve {}: {e}", crate::quote(path));
+            return Err(Errno::EIO.into());
+        }
         Err(ExecError::Elf(e)) => {
-            tracing::info!("execve {}: {e}", String::from_utf8_lossy(path));
+            tracing::info!("execve {}: {e}", crate::quote(path));
             return Err(Errno::ENOEXEC.into());
         }
         Err(ExecError::Stack(_)) => return Err(Errno::E2BIG.into()),
         Err(ExecError::NoMemory) => return Err(Errno::ENOMEM.into()),
     };
-    new_mm.set_exe(&exe, Some(host));
+    drop(elf);
+    new_mm.set_exe(&exe, host);
     new_mm.set_cmdline(&args);
 
     // Point of no return. Other threads go first (de_thread).

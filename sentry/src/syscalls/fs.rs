@@ -3,9 +3,12 @@
 //! lseek, pread64, getcwd, chdir, fchdir. Anything that would write gets
 //! EROFS.
 
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
+
 use crate::errno::Errno;
-use crate::fs::rootfs::{DevNull, HostDir, HostFile, ProcFile, Resolved, io_errno};
-use crate::fs::{O_CLOEXEC, O_NONBLOCK, OpenFile};
+use crate::fs::rootfs::{DevNull, HostDir, HostFile, Lookup, PathFile, ProcFile};
+use crate::fs::{FileOps, O_CLOEXEC, O_NONBLOCK, OpenFile};
 use crate::kernel::task::{SysResult, TaskCtx};
 
 const AT_FDCWD: i32 = -100;
@@ -32,49 +35,44 @@ fn base_dir(t: &TaskCtx, dirfd: u64, path: &[u8]) -> Result<Vec<u8>, Errno> {
     f.ops.dir_path().ok_or(Errno::ENOTDIR)
 }
 
-fn resolve(t: &TaskCtx, dirfd: u64, path: &[u8], follow: bool) -> Result<Resolved, Errno> {
+/// Where `path` (relative to `dirfd`) leads: a host object inside the
+/// root, or a path of the sentry's own /proc, /sys and /dev.
+fn resolve(t: &TaskCtx, dirfd: u64, path: &[u8], follow: bool) -> Result<Lookup, Errno> {
     let base = base_dir(t, dirfd, path)?;
     t.task.kernel.root().resolve(&base, path, follow)
 }
 
-/// The normalized absolute form of `path` (without the leading `/`).
-fn absolute(t: &TaskCtx, dirfd: u64, path: &[u8]) -> Option<std::path::PathBuf> {
-    let base = base_dir(t, dirfd, path).ok()?;
-    let mut full = Vec::new();
-    if !path.starts_with(b"/") {
-        full.extend_from_slice(&base);
-        full.push(b'/');
-    }
-    full.extend_from_slice(path);
-    Some(crate::fs::rootfs::normalize(&full))
-}
-
-fn is_dev_null(t: &TaskCtx, dirfd: u64, path: &[u8]) -> bool {
-    absolute(t, dirfd, path).is_some_and(|p| p == std::path::Path::new("dev/null"))
-}
-
-/// The sentry's /proc for the calling process: `self`, `thread-self` and
-/// its own pid or tids; `maps`, `cmdline`, `status`. None for other paths.
-fn proc_file(t: &TaskCtx, dirfd: u64, path: &[u8]) -> Option<Result<ProcFile, Errno>> {
-    let p = absolute(t, dirfd, path)?;
-    let mut parts = p.iter().map(|c| c.to_string_lossy().into_owned());
-    if parts.next()? != "proc" {
-        return None;
-    }
-    let who = parts.next()?;
-    let leaf = parts.next()?;
-    if parts.next().is_some() {
-        return Some(Err(Errno::ENOENT));
-    }
+/// Whether the sentry path `p` (relative, normalized) names the calling
+/// process in /proc: `self`, `thread-self`, its pid or one of its tids.
+fn proc_is_mine(t: &TaskCtx, who: &str) -> bool {
     let task = &t.task;
-    let mine = who == "self"
+    who == "self"
         || who == "thread-self"
         || who
             .parse::<i32>()
-            .is_ok_and(|n| n == task.tgid() || task.tg.threads.lock().iter().any(|th| th.tid == n));
-    if !mine {
-        return Some(Err(Errno::ENOENT));
+            .is_ok_and(|n| n == task.tgid() || task.tg.threads.lock().iter().any(|th| th.tid == n))
+}
+
+/// Whether the sentry path `p` is the calling process's `/proc/.../exe`.
+pub(crate) fn is_proc_exe(t: &TaskCtx, p: &Path) -> bool {
+    let parts: Vec<String> = p.iter().map(|c| c.to_string_lossy().into_owned()).collect();
+    parts.len() == 3 && parts[0] == "proc" && parts[2] == "exe" && proc_is_mine(t, &parts[1])
+}
+
+/// The sentry's /proc for the calling process: `self`, `thread-self` and
+/// its own pid or tids; `maps`, `cmdline`, `status`. ENOENT otherwise.
+fn proc_file(t: &TaskCtx, p: &Path) -> Result<ProcFile, Errno> {
+    let mut parts = p.iter().map(|c| c.to_string_lossy().into_owned());
+    if parts.next().as_deref() != Some("proc") {
+        return Err(Errno::ENOENT);
     }
+    let (Some(who), Some(leaf), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(Errno::ENOENT);
+    };
+    if !proc_is_mine(t, &who) {
+        return Err(Errno::ENOENT);
+    }
+    let task = &t.task;
     let mm = t.mm();
     let text = match leaf.as_str() {
         "maps" => mm.maps().into_bytes(),
@@ -99,9 +97,21 @@ fn proc_file(t: &TaskCtx, dirfd: u64, path: &[u8]) -> Option<Result<ProcFile, Er
             )
             .into_bytes()
         }
-        _ => return Some(Err(Errno::ENOENT)),
+        _ => return Err(Errno::ENOENT),
     };
-    Some(Ok(ProcFile::new(format!("/proc/{who}/{leaf}"), text)))
+    Ok(ProcFile::new(format!("/proc/{who}/{leaf}"), text))
+}
+
+/// Opens a path of the sentry's own trees.
+fn open_sentry_path(t: &TaskCtx, p: &Path, flags: u64) -> Result<Box<dyn FileOps>, Errno> {
+    if p == Path::new("dev/null") {
+        return Ok(Box::new(DevNull));
+    }
+    let pf = proc_file(t, p)?;
+    if flags & O_ACCMODE != 0 {
+        return Err(Errno::EACCES);
+    }
+    Ok(Box::new(pf))
 }
 
 /// openat(dirfd, path, flags, mode).
@@ -109,49 +119,58 @@ pub fn openat(t: &mut TaskCtx, dirfd: u64, path: u64, flags: u64, _mode: u64) ->
     let flags = flags as u32 as u64;
     let p = t.mm().read_cstring(path, 4096)?;
     let cloexec = flags & O_CLOEXEC as u64 != 0;
-    let status = (flags as u32) & (O_ACCMODE as u32 | O_NONBLOCK | O_APPEND as u32);
-    if is_dev_null(t, dirfd, &p) {
-        let f = OpenFile::new(Box::new(DevNull), status);
-        return Ok(t.task.files().insert(f, cloexec, 0)? as u64);
-    }
-    if let Some(pf) = proc_file(t, dirfd, &p) {
-        if flags & O_ACCMODE != 0 {
-            return Err(Errno::EACCES.into());
-        }
-        let f = OpenFile::new(Box::new(pf?), status);
-        return Ok(t.task.files().insert(f, cloexec, 0)? as u64);
-    }
-    if flags & O_TMPFILE == O_TMPFILE {
+    let mut status = (flags as u32) & (O_ACCMODE as u32 | O_NONBLOCK | O_APPEND as u32);
+    if flags & O_TMPFILE == O_TMPFILE && flags & O_PATH == 0 {
         return Err(Errno::EROFS.into());
     }
     let follow = flags & O_NOFOLLOW == 0;
     let r = match resolve(t, dirfd, &p, follow) {
-        Ok(r) => r,
-        Err(Errno::ENOENT) if flags & O_CREAT != 0 => return Err(Errno::EROFS.into()),
+        Ok(Lookup::Host(r)) => r,
+        Ok(Lookup::Sentry(sp)) => {
+            let file = open_sentry_path(t, &sp, flags)?;
+            let f = OpenFile::new(file, status);
+            return Ok(t.task.files().insert(f, cloexec, 0)? as u64);
+        }
+        Err(Errno::ENOENT) if flags & O_CREAT != 0 && flags & O_PATH == 0 => {
+            return Err(Errno::EROFS.into());
+        }
         Err(e) => return Err(e.into()),
     };
-    let meta = std::fs::symlink_metadata(&r.host).map_err(|e| io_errno(&e))?;
-    if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
-        return Err(Errno::EEXIST.into());
-    }
-    if meta.file_type().is_symlink() {
-        return Err(Errno::ELOOP.into());
-    }
-    let writes = flags & O_ACCMODE != 0 || flags & O_TRUNC != 0;
-    let file: Box<dyn crate::fs::FileOps> = if meta.is_dir() {
-        if writes {
-            return Err(Errno::EISDIR.into());
+    let ft = r.meta.file_type();
+    let file: Box<dyn FileOps> = if flags & O_PATH != 0 {
+        // Only O_CLOEXEC, O_DIRECTORY and O_NOFOLLOW count with O_PATH;
+        // the descriptor can be neither read nor written.
+        if flags & O_DIRECTORY != 0 && !ft.is_dir() {
+            return Err(Errno::ENOTDIR.into());
         }
-        Box::new(HostDir::new(r.host, r.guest))
-    } else if flags & O_DIRECTORY != 0 {
-        return Err(Errno::ENOTDIR.into());
-    } else if writes {
-        return Err(Errno::EROFS.into());
-    } else if meta.is_file() || flags & O_PATH != 0 {
-        Box::new(HostFile::open(&r.host, r.guest)?)
+        status = O_PATH as u32;
+        Box::new(PathFile::new(&r))
     } else {
-        // Host devices, sockets and FIFOs are not part of the sandbox.
-        return Err(Errno::EACCES.into());
+        if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
+            return Err(Errno::EEXIST.into());
+        }
+        if ft.is_symlink() {
+            return Err(Errno::ELOOP.into());
+        }
+        let writes = flags & O_ACCMODE != 0 || flags & O_TRUNC != 0;
+        if ft.is_dir() {
+            if writes {
+                return Err(Errno::EISDIR.into());
+            }
+            Box::new(HostDir::open(&r)?)
+        } else if flags & O_DIRECTORY != 0 {
+            return Err(Errno::ENOTDIR.into());
+        } else if ft.is_socket() {
+            // Linux cannot open a socket inode either.
+            return Err(Errno::ENXIO.into());
+        } else if !ft.is_file() {
+            // Host devices and FIFOs are inert here, as on a nodev mount.
+            return Err(Errno::EACCES.into());
+        } else if writes {
+            return Err(Errno::EROFS.into());
+        } else {
+            Box::new(HostFile::open(&r)?)
+        }
     };
     let f = OpenFile::new(file, status);
     Ok(t.task.files().insert(f, cloexec, 0)? as u64)
@@ -177,18 +196,11 @@ fn stat_at(t: &TaskCtx, dirfd: u64, path: u64, flags: u64) -> Result<crate::fs::
         let f = t.task.files().get(dirfd as i32 as i64)?;
         return Ok(f.ops.stat());
     }
-    if is_dev_null(t, dirfd, &p) {
-        return Ok(crate::fs::FileOps::stat(&DevNull));
+    match resolve(t, dirfd, &p, flags & AT_SYMLINK_NOFOLLOW == 0)? {
+        Lookup::Host(r) => Ok(r.stat()),
+        Lookup::Sentry(sp) if sp == Path::new("dev/null") => Ok(DevNull.stat()),
+        Lookup::Sentry(_) => Err(Errno::ENOENT),
     }
-    let follow = flags & AT_SYMLINK_NOFOLLOW == 0;
-    let r = resolve(t, dirfd, &p, follow)?;
-    let meta = if follow {
-        std::fs::metadata(&r.host)
-    } else {
-        std::fs::symlink_metadata(&r.host)
-    }
-    .map_err(|e| io_errno(&e))?;
-    Ok(crate::fs::Stat::from_metadata(&meta))
 }
 
 /// newfstatat(dirfd, path, statbuf, flags).
@@ -265,11 +277,11 @@ pub fn faccessat2(t: &mut TaskCtx, dirfd: u64, path: u64, mode: u64, flags: u64)
         return Err(Errno::EINVAL.into());
     }
     let p = t.mm().read_cstring(path, 4096)?;
-    if is_dev_null(t, dirfd, &p) {
-        return Ok(0);
-    }
-    let r = resolve(t, dirfd, &p, flags & AT_SYMLINK_NOFOLLOW == 0)?;
-    let meta = std::fs::metadata(&r.host).map_err(|e| io_errno(&e))?;
+    let meta = match resolve(t, dirfd, &p, flags & AT_SYMLINK_NOFOLLOW == 0)? {
+        Lookup::Host(r) => r.meta,
+        Lookup::Sentry(sp) if sp == Path::new("dev/null") => return Ok(0),
+        Lookup::Sentry(_) => return Err(Errno::ENOENT.into()),
+    };
     if mode & W_OK != 0 {
         return Err(Errno::EROFS.into());
     }
@@ -282,18 +294,15 @@ pub fn faccessat2(t: &mut TaskCtx, dirfd: u64, path: u64, mode: u64, flags: u64)
 
 /// readlinkat(dirfd, path, buf, size).
 pub fn readlinkat(t: &mut TaskCtx, dirfd: u64, path: u64, buf: u64, size: u64) -> SysResult {
-    use std::os::unix::ffi::OsStrExt;
     if (size as i32) <= 0 {
         return Err(Errno::EINVAL.into());
     }
     let p = t.mm().read_cstring(path, 4096)?;
-    let me = format!("/proc/{}/exe", t.task.tgid());
-    let target = if p == b"/proc/self/exe" || p == me.as_bytes() || p == b"/proc/thread-self/exe" {
-        t.mm().exe()
-    } else {
-        let r = resolve(t, dirfd, &p, false)?;
-        let l = std::fs::read_link(&r.host).map_err(|e| io_errno(&e))?;
-        l.as_os_str().as_bytes().to_vec()
+    let target = match resolve(t, dirfd, &p, false)? {
+        Lookup::Host(r) => r.read_link()?,
+        Lookup::Sentry(sp) if is_proc_exe(t, &sp) => t.mm().exe(),
+        Lookup::Sentry(sp) if sp == Path::new("dev/null") => return Err(Errno::EINVAL.into()),
+        Lookup::Sentry(_) => return Err(Errno::ENOENT.into()),
     };
     let n = target.len().min(size as usize);
     t.mm().write(buf, &target[..n])?;
@@ -370,8 +379,12 @@ pub fn getcwd(t: &mut TaskCtx, buf: u64, size: u64) -> SysResult {
 /// chdir(path).
 pub fn chdir(t: &mut TaskCtx, path: u64) -> SysResult {
     let p = t.mm().read_cstring(path, 4096)?;
-    let r = resolve(t, AT_FDCWD as u64, &p, true)?;
-    if !std::fs::metadata(&r.host).is_ok_and(|m| m.is_dir()) {
+    let r = match resolve(t, AT_FDCWD as u64, &p, true)? {
+        Lookup::Host(r) => r,
+        Lookup::Sentry(sp) if sp == Path::new("dev/null") => return Err(Errno::ENOTDIR.into()),
+        Lookup::Sentry(_) => return Err(Errno::ENOENT.into()),
+    };
+    if !r.meta.is_dir() {
         return Err(Errno::ENOTDIR.into());
     }
     t.task.fs.lock().cwd = r.guest;

@@ -60,6 +60,31 @@ impl ProgramFile {
     }
 }
 
+impl ProgramFile {
+    /// Opens a program at a host path the user named (the command line's
+    /// PROGRAM, and /proc/self/exe of a process running it). The type and
+    /// mode are checked before the file is opened, so a FIFO or a device
+    /// is never opened; the open cannot block or take a terminal, and must
+    /// find the inode that was checked.
+    pub fn open_host(path: &std::path::Path) -> std::io::Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let eacces = || std::io::Error::from_raw_os_error(libc::EACCES);
+        let meta = std::fs::metadata(path)?;
+        if !meta.is_file() || meta.mode() & 0o111 == 0 {
+            return Err(eacces());
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open(path)?;
+        let now = file.metadata()?;
+        if (now.dev(), now.ino()) != (meta.dev(), meta.ino()) {
+            return Err(eacces());
+        }
+        Self::new(file).map_err(|_| eacces())
+    }
+}
+
 impl ElfSource for ProgramFile {
     fn len(&self) -> u64 {
         self.len

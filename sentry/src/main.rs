@@ -137,38 +137,20 @@ fn report(exit: Exit) -> ExitCode {
     }
 }
 
-/// Opens the program named on the command line and checks it as a shell's
-/// execve would: a regular file with an execute bit. The type and mode are
-/// looked at before the file is opened (a FIFO or a device is never
-/// opened), and the open must find the same inode. Errors come with the
+/// Opens the program named on the command line (see
+/// [`sentry::exec::ProgramFile::open_host`]); an error comes with the
 /// status a shell gives: 127 when it does not exist, 126 otherwise.
 fn open_program(
     program: &std::path::Path,
 ) -> Result<sentry::exec::ProgramFile, (std::io::Error, u8)> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let status = |e: std::io::Error| {
+    sentry::exec::ProgramFile::open_host(program).map_err(|e| {
         let code = if e.kind() == std::io::ErrorKind::NotFound {
             127
         } else {
             126
         };
         (e, code)
-    };
-    let eacces = || (std::io::Error::from_raw_os_error(libc::EACCES), 126);
-    let meta = std::fs::metadata(program).map_err(status)?;
-    if !meta.is_file() || meta.mode() & 0o111 == 0 {
-        return Err(eacces());
-    }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(program)
-        .map_err(status)?;
-    let now = file.metadata().map_err(status)?;
-    if (now.dev(), now.ino()) != (meta.dev(), meta.ino()) {
-        return Err(eacces());
-    }
-    sentry::exec::ProgramFile::new(file).map_err(|_| eacces())
+    })
 }
 
 fn fail(e: SentryError, code: u8) -> ExitCode {

@@ -12,6 +12,7 @@
  *   cat:P     the first line of P
  *   exe:      readlink("/proc/self/exe")
  *   exec:P    execve(P) in a child: its errno, or its exit status
+ *   exec4:P   four children execve(P) at the same time; their statuses
  *   wait:     read stdin until end of file (so a test can look at the
  *             running sentry), then print "waited"
  * Every run exits 0; the output is compared natively or to fixed text.
@@ -197,6 +198,23 @@ int main(int argc, char **argv)
 				out("exec %s: %s\n", p, errname(e));
 			else
 				out("exec %s: ran, status %d\n", p, WEXITSTATUS(status));
+		} else if (strcmp(op, "exec4") == 0) {
+			pid_t kids[4];
+			for (int k = 0; k < 4; k++) {
+				kids[k] = fork();
+				if (kids[k] == 0) {
+					char *args[] = {p, NULL};
+					execv(p, args);
+					_exit(120);
+				}
+			}
+			out("exec4 %s:", p);
+			for (int k = 0; k < 4; k++) {
+				int status = 0;
+				waitpid(kids[k], &status, 0);
+				out(" %d", WEXITSTATUS(status));
+			}
+			out("\n");
 		} else if (strcmp(op, "wait") == 0) {
 			char buf[64];
 			while (read(0, buf, sizeof buf) > 0)

@@ -18,7 +18,6 @@ use crate::mm::AddressSpace;
 use crate::exec::ProgramFile;
 use crate::fs::rootfs::{Lookup, io_errno};
 use loader::{LoadError, MAX_ARG_BYTES, MAX_ARG_STRLEN};
-use std::os::unix::fs::OpenOptionsExt;
 
 const AT_FDCWD: i32 = -100;
 const AT_EMPTY_PATH: u64 = 0x1000;
@@ -63,38 +62,31 @@ fn open_program(
         return Err(Errno::ENOENT);
     }
     let cwd = t.task.fs.lock().cwd.clone();
-    let (guest, host, file) = match t.task.kernel.root().resolve(&cwd, path, true)? {
+    match t.task.kernel.root().resolve(&cwd, path, true)? {
         Lookup::Host(r) => {
             if !r.meta.is_file() {
                 return Err(Errno::EACCES);
             }
-            let file = r.open()?;
-            (r.guest, None, file)
+            let file = ProgramFile::new(r.open()?)?;
+            Ok((r.guest, None, file))
         }
         Lookup::Sentry(sp) if super::fs::is_proc_exe(t, &sp) => {
             // The program this process runs.
             let mm = t.mm();
             let exe = mm.exe();
             match mm.exe_host() {
-                // The program the user named, outside the root.
+                // The program the user named on the command line.
                 Some(host) => {
-                    let file = std::fs::OpenOptions::new()
-                        .read(true)
-                        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-                        .open(&host)
-                        .map_err(|e| io_errno(&e))?;
-                    (exe, Some(host), file)
+                    let file = ProgramFile::open_host(&host).map_err(|e| io_errno(&e))?;
+                    Ok((exe, Some(host), file))
                 }
-                None => return open_program(t, &exe),
+                None => open_program(t, &exe),
             }
         }
-        // The sentry's /dev/null and /proc files are not programs.
-        Lookup::Sentry(sp) if sp == std::path::Path::new("dev/null") => {
-            return Err(Errno::EACCES);
-        }
-        Lookup::Sentry(_) => return Err(Errno::ENOENT),
-    };
-    Ok((guest, host, ProgramFile::new(file)?))
+        // The sentry's /dev/null is no program.
+        Lookup::Sentry(sp) if sp == std::path::Path::new("dev/null") => Err(Errno::EACCES),
+        Lookup::Sentry(_) => Err(Errno::ENOENT),
+    }
 }
 
 /// execve(path, argv, envp).

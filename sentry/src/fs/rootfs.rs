@@ -174,7 +174,7 @@ pub struct RootFs {
 /// Where a guest path leads.
 pub enum Lookup {
     /// A host object inside the root.
-    Host(Resolved),
+    Host(Box<Resolved>),
     /// A path in the sentry's own `/proc`, `/sys` or `/dev`, normalized
     /// and relative (for example `dev/null`); what exists there is the
     /// sentry's to say.
@@ -343,7 +343,7 @@ impl Root {
             Some(p) => (Some(Arc::clone(&p.fd)), p.meta.ino()),
             None => (None, node.meta.ino()),
         };
-        Ok(Lookup::Host(Resolved {
+        Ok(Lookup::Host(Box::new(Resolved {
             guest,
             meta: node.meta,
             fd: node.fd,
@@ -351,7 +351,7 @@ impl Root {
             name: node.name,
             parent_ino,
             hidden: Arc::clone(&self.hidden),
-        }))
+        })))
     }
 }
 
@@ -774,7 +774,7 @@ mod tests {
 
     fn host(l: Result<Lookup, Errno>) -> Result<Resolved, Errno> {
         match l? {
-            Lookup::Host(r) => Ok(r),
+            Lookup::Host(r) => Ok(*r),
             Lookup::Sentry(p) => panic!("unexpected sentry path {p:?}"),
         }
     }

@@ -213,10 +213,20 @@ fn exe_path_and_dotdot_of_root_reveal_nothing() {
 }
 
 /// Item 4 (guest execve): a file without an execute bit, a FIFO, a device,
-/// a directory: EACCES, as natively in a chroot.
+/// a directory: EACCES; an executable file that is not an ELF (or empty):
+/// ENOEXEC; execveat relative to a directory descriptor; all as natively
+/// in a chroot.
 #[test]
 fn guest_execve_checks_type_and_mode() {
     let root = make_root("rootfs-execve");
+    for (name, text) in [("garbage", "\x7fELF but not really"), ("empty", "")] {
+        std::fs::write(root.join("bin").join(name), text).unwrap();
+        std::fs::set_permissions(
+            root.join("bin").join(name),
+            PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+    }
     let ops = [
         "exec:/bin/noexec",
         "exec:/bin/fifo",
@@ -225,6 +235,11 @@ fn guest_execve_checks_type_and_mode() {
         "exec:/etc/passwd",
         "exec:/nonexistent",
         "exec:/bin/probe",
+        "exec:/bin/garbage",
+        "exec:/bin/empty",
+        "execat:/bin/probe",
+        "execat:/bin/noexec",
+        "execat:/etc/x",
     ];
     let s = sandbox(&root, &ops);
     assert_eq!(lines(&s), lines(&chroot(&root, &ops)));

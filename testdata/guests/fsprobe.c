@@ -12,6 +12,7 @@
  *   cat:P     the first line of P
  *   exe:      readlink("/proc/self/exe")
  *   exec:P    execve(P) in a child: its errno, or its exit status
+ *   execat:P  the same through execveat(open(dirname, O_PATH), basename)
  *   exec4:P   four children execve(P) at the same time; their statuses
  *   wait:     read stdin until end of file (so a test can look at the
  *             running sentry), then print "waited"
@@ -178,13 +179,27 @@ int main(int argc, char **argv)
 			ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
 			buf[n > 0 ? n : 0] = 0;
 			out("exe: %s\n", n < 0 ? errname(errno) : buf);
-		} else if (strcmp(op, "exec") == 0) {
+		} else if (strcmp(op, "exec") == 0 || strcmp(op, "execat") == 0) {
+			int at = op[4] == 'a', dfd = AT_FDCWD;
+			char dir[4096], *name = p;
+			if (at) {
+				snprintf(dir, sizeof dir, "%s", p);
+				char *slash = strrchr(dir, '/');
+				name = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
+				if (slash)
+					slash[slash == dir] = 0;
+				dfd = open(slash ? dir : ".", O_PATH | O_DIRECTORY);
+				must(dfd >= 0, "open dir");
+			}
 			int pfd[2];
 			must(pipe(pfd) == 0, "pipe");
 			pid_t c = fork();
 			if (c == 0) {
 				char *args[] = {p, NULL};
-				execv(p, args);
+				if (at)
+					syscall(SYS_execveat, dfd, name, args, environ, 0);
+				else
+					execv(p, args);
 				int e = errno;
 				(void)!write(pfd[1], &e, sizeof e);
 				_exit(120);
@@ -194,10 +209,12 @@ int main(int argc, char **argv)
 			ssize_t got = read(pfd[0], &e, sizeof e);
 			close(pfd[0]);
 			waitpid(c, &status, 0);
+			if (at)
+				close(dfd);
 			if (got == (ssize_t)sizeof e)
-				out("exec %s: %s\n", p, errname(e));
+				out("%s %s: %s\n", op, p, errname(e));
 			else
-				out("exec %s: ran, status %d\n", p, WEXITSTATUS(status));
+				out("%s %s: ran, status %d\n", op, p, WEXITSTATUS(status));
 		} else if (strcmp(op, "exec4") == 0) {
 			pid_t kids[4];
 			for (int k = 0; k < 4; k++) {

@@ -50,19 +50,20 @@ fn read_strings(mm: &AddressSpace, array: u64, total: &mut usize) -> Result<Vec<
     Ok(out)
 }
 
-/// Opens the program at guest path `path` (resolved inside the root, or
+/// Opens the program at guest path `path` (relative to guest directory
+/// `base`; resolved inside the root, or
 /// the running program for `/proc/self/exe`) and checks it as Linux's
 /// execve does: EACCES unless it is a regular file with an execute bit.
 /// Returns (guest path, host path if it is outside the root, file).
 fn open_program(
     t: &TaskCtx,
+    base: &[u8],
     path: &[u8],
 ) -> Result<(Vec<u8>, Option<std::path::PathBuf>, ProgramFile), Errno> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
-    let cwd = t.task.fs.lock().cwd.clone();
-    match t.task.kernel.root().resolve(&cwd, path, true)? {
+    match t.task.kernel.root().resolve(base, path, true)? {
         Lookup::Host(r) => {
             if !r.meta.is_file() {
                 return Err(Errno::EACCES);
@@ -80,7 +81,7 @@ fn open_program(
                     let file = ProgramFile::open_host(&host).map_err(|e| io_errno(&e))?;
                     Ok((exe, Some(host), file))
                 }
-                None => open_program(t, &exe),
+                None => open_program(t, b"/", &exe),
             }
         }
         // The sentry's /dev/null is no program.
@@ -92,7 +93,7 @@ fn open_program(
 /// execve(path, argv, envp).
 pub fn execve(t: &mut TaskCtx, path: u64, argv: u64, envp: u64) -> SysResult {
     let path = t.mm().read_cstring(path, 4096)?;
-    exec(t, &path, argv, envp)
+    exec_at(t, None, &path, argv, envp)
 }
 
 /// execveat(dirfd, path, argv, envp, flags).
@@ -108,25 +109,35 @@ pub fn execveat(
         return Err(Errno::EINVAL.into());
     }
     let p = t.mm().read_cstring(path, 4096)?;
+    let mut base = None;
     if !p.starts_with(b"/") && dirfd as i32 != AT_FDCWD {
-        // Descriptors here never name directories or program files.
-        t.task.files().get(dirfd as i32 as i64)?;
-        return Err(if p.is_empty() {
-            Errno::EACCES
-        } else {
-            Errno::ENOTDIR
+        let f = t.task.files().get(dirfd as i32 as i64)?;
+        if p.is_empty() {
+            // AT_EMPTY_PATH (executing the descriptor itself) is not
+            // supported: no descriptor here is an executable file.
+            return Err(Errno::EACCES.into());
         }
-        .into());
+        base = Some(f.ops.dir_path().ok_or(Errno::ENOTDIR)?);
     }
-    exec(t, &p, argv, envp)
+    if flags & AT_SYMLINK_NOFOLLOW != 0 {
+        let base = base.clone().unwrap_or_else(|| t.task.fs.lock().cwd.clone());
+        if let Lookup::Host(r) = t.task.kernel.root().resolve(&base, &p, false)?
+            && r.meta.file_type().is_symlink()
+        {
+            return Err(Errno::ELOOP.into());
+        }
+    }
+    exec_at(t, base, &p, argv, envp)
 }
 
-fn exec(t: &mut TaskCtx, path: &[u8], argv: u64, envp: u64) -> SysResult {
+/// exec of `path`, relative to guest directory `base` (default: the cwd).
+fn exec_at(t: &mut TaskCtx, base: Option<Vec<u8>>, path: &[u8], argv: u64, envp: u64) -> SysResult {
     let mm = t.mm();
     let mut total = 0;
     let args = read_strings(&mm, argv, &mut total)?;
     let env = read_strings(&mm, envp, &mut total)?;
-    let (exe, host, elf) = open_program(t, path)?;
+    let base = base.unwrap_or_else(|| t.task.fs.lock().cwd.clone());
+    let (exe, host, elf) = open_program(t, &base, path)?;
     // Build the new image completely before the point of no return.
     let new_mm = AddressSpace::new(Arc::clone(mm.machine()))?;
     let ctx = match crate::exec::load(&new_mm, &elf, &args, &env, &exe) {

@@ -21,7 +21,12 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("exitcode", &["42"], b"", 42),
     ("exitcodes", &[], b"", 0),
     ("files", &[], b"", 0),
-    ("fsprobe", &["stat:/", "lstat:/nonexistent", "dotdot:/"], b"", 0),
+    (
+        "fsprobe",
+        &["stat:/", "lstat:/nonexistent", "dotdot:/"],
+        b"",
+        0,
+    ),
     ("fork_8mib", &[], b"", 0),
     ("fork_cow", &[], b"", 0),
     ("hello", &[], b"", 0),

@@ -260,8 +260,9 @@ impl Root {
     /// Path walk from the root, one component at a time.
     fn walk(&self, full: &[u8], follow: bool) -> Result<Lookup, Errno> {
         let io = |e: std::io::Error| io_errno(&e);
-        // A trailing slash asks for a directory (and follows a final link).
-        let must_dir = full.ends_with(b"/");
+        // A trailing slash, `.` or `..` asks for a directory (and follows
+        // a final link).
+        let must_dir = full.ends_with(b"/") || full.ends_with(b"/.") || full.ends_with(b"/..");
         let follow = follow || must_dir;
         let mut queue = components(full);
         let mut stack = vec![Node {
@@ -824,6 +825,14 @@ mod tests {
             Some(Errno::ENOTDIR)
         );
         assert_eq!(fs.resolve(b"/", b"loop", true).err(), Some(Errno::ELOOP));
+        assert_eq!(
+            fs.resolve(b"/", b"etc/motd/", true).err(),
+            Some(Errno::ENOTDIR)
+        );
+        assert_eq!(
+            fs.resolve(b"/", b"etc/motd/.", true).err(),
+            Some(Errno::ENOTDIR)
+        );
         // `..` of the root is the root.
         let root = host(fs.resolve(b"/", b"/..", true)).unwrap();
         assert_eq!(root.guest, b"/");

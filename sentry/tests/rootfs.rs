@@ -109,10 +109,15 @@ fn host_devices_fifos_and_sockets_are_inert() {
     assert!(text.contains("stat /kmsg: chr 0644 rdev=1,11\n"), "{text}");
     // Opening a host device or FIFO is refused, as on a nodev mount (a
     // chroot would read the kernel log and open the FIFO).
-    let s = sandbox(&root, &["open:/kmsg", "open:/fifo", "ls:/"]);
+    // The sentry's own /dev/null with O_PATH is no more readable.
+    let s = sandbox(
+        &root,
+        &["open:/kmsg", "open:/fifo", "ls:/", "opath:/dev/null"],
+    );
     assert_eq!(
         s.stdout_str(),
-        "open /kmsg: EACCES\nopen /fifo: EACCES\nls /: ..=ok bin dir etc fifo kmsg shm sock\n"
+        "open /kmsg: EACCES\nopen /fifo: EACCES\nls /: ..=ok bin dir etc fifo kmsg shm sock\n\
+         opath /dev/null: read=EBADF write=EBADF pread=EBADF getdents=EBADF fstat=chr\n"
     );
 }
 

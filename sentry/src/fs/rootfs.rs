@@ -601,21 +601,38 @@ impl FileOps for HostDir {
     }
 }
 
-/// An `O_PATH` descriptor: it names a host object (of any type) for
-/// fstat, fchdir and *at() calls, and can be neither read nor written.
+/// An `O_PATH` descriptor: it names an object (a host one of any type, or
+/// one of the sentry's own files) for fstat, fchdir and *at() calls, and
+/// can be neither read nor written.
 pub struct PathFile {
-    fd: Arc<File>,
+    target: PathTarget,
     guest: Vec<u8>,
     is_dir: bool,
+}
+
+enum PathTarget {
+    /// The host object, held by its `O_PATH` descriptor.
+    Host(Arc<File>),
+    /// One of the sentry's files: what fstat shows.
+    Sentry(Stat),
 }
 
 impl PathFile {
     /// An `O_PATH` descriptor for `r`.
     pub fn new(r: &Resolved) -> Self {
         Self {
-            fd: Arc::clone(&r.fd),
+            target: PathTarget::Host(Arc::clone(&r.fd)),
             guest: r.guest.clone(),
             is_dir: r.meta.is_dir(),
+        }
+    }
+
+    /// An `O_PATH` descriptor for the sentry's own file `file`.
+    pub fn sentry(file: &dyn FileOps) -> Self {
+        Self {
+            target: PathTarget::Sentry(file.stat()),
+            guest: file.describe().into_bytes(),
+            is_dir: false,
         }
     }
 }
@@ -635,10 +652,13 @@ impl FileOps for PathFile {
     }
 
     fn stat(&self) -> Stat {
-        self.fd
-            .metadata()
-            .map(|m| Stat::from_metadata(&m))
-            .unwrap_or_default()
+        match &self.target {
+            PathTarget::Host(fd) => fd
+                .metadata()
+                .map(|m| Stat::from_metadata(&m))
+                .unwrap_or_default(),
+            PathTarget::Sentry(st) => *st,
+        }
     }
 
     fn ioctl(&self, _: u64) -> Result<super::IoctlReply, Errno> {

@@ -103,15 +103,11 @@ fn proc_file(t: &TaskCtx, p: &Path) -> Result<ProcFile, Errno> {
 }
 
 /// Opens a path of the sentry's own trees.
-fn open_sentry_path(t: &TaskCtx, p: &Path, flags: u64) -> Result<Box<dyn FileOps>, Errno> {
+fn open_sentry_path(t: &TaskCtx, p: &Path) -> Result<Box<dyn FileOps>, Errno> {
     if p == Path::new("dev/null") {
         return Ok(Box::new(DevNull));
     }
-    let pf = proc_file(t, p)?;
-    if flags & O_ACCMODE != 0 {
-        return Err(Errno::EACCES);
-    }
-    Ok(Box::new(pf))
+    Ok(Box::new(proc_file(t, p)?))
 }
 
 /// openat(dirfd, path, flags, mode).
@@ -127,7 +123,13 @@ pub fn openat(t: &mut TaskCtx, dirfd: u64, path: u64, flags: u64, _mode: u64) ->
     let r = match resolve(t, dirfd, &p, follow) {
         Ok(Lookup::Host(r)) => r,
         Ok(Lookup::Sentry(sp)) => {
-            let file = open_sentry_path(t, &sp, flags)?;
+            let mut file = open_sentry_path(t, &sp)?;
+            if flags & O_PATH != 0 {
+                status = O_PATH as u32;
+                file = Box::new(PathFile::sentry(&*file));
+            } else if flags & O_ACCMODE != 0 && sp != Path::new("dev/null") {
+                return Err(Errno::EACCES.into());
+            }
             let f = OpenFile::new(file, status);
             return Ok(t.task.files().insert(f, cloexec, 0)? as u64);
         }

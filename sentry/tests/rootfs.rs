@@ -158,6 +158,14 @@ fn host_proc_and_dev_are_unreachable_from_root_slash() {
     std::os::unix::fs::symlink(up, dir.join("up")).unwrap();
     let d = dir.display();
     sh(&format!("mount --bind /proc {d}/procbind"));
+    /// Unmounts the bind mount even if the test fails.
+    struct Unmount(String);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let mounted = Unmount(format!("{d}/procbind"));
     let ops: Vec<String> = [
         "cat:mtab",
         "ls:shm",
@@ -182,7 +190,7 @@ fn host_proc_and_dev_are_unreachable_from_root_slash() {
     argv.push(probe().into());
     argv.extend(ops.iter().map(OsString::from));
     let out = common::run_sentry(&argv, b"");
-    sh(&format!("umount {d}/procbind"));
+    drop(mounted);
     let want: Vec<String> = ops
         .iter()
         .map(|o| {

@@ -558,6 +558,14 @@ impl Drop for PageTables {
             frames.quarantine(pdpt_gpa);
         }
         frames.quarantine(self.root);
+        // An address space that never committed (a short-lived process
+        // forked without write-protecting its parent) reaches no other
+        // place that drops shadows: without this its tables would wait in
+        // quarantine forever, one process after another, until the pool
+        // ran dry.
+        if let Err(e) = self.machine.after_address_space_drop() {
+            tracing::error!("shadow drop failed: {e}");
+        }
     }
 }
 

@@ -50,6 +50,10 @@ pub struct Machine {
     /// A host page for the tiny memslot that drops every shadow.
     zap_page: Mutex<Box<ZapPage>>,
     zaps: AtomicU64,
+    /// A frame of zeros that is never written: read faults on private
+    /// read-only memory map it (Linux's zero page), so reading or
+    /// populating such memory costs no frame.
+    zero_frame: u64,
 }
 
 impl Machine {
@@ -88,8 +92,14 @@ impl Machine {
                 op: "KVM_GET_SUPPORTED_CPUID",
                 err,
             })?;
+        let frames = FrameAllocator::new(POOL_START, pool, limit);
+        // Allocated as a table frame so it is not charged to the guest; its
+        // first reference is never dropped, so it is never freed.
+        let zero_frame = frames.alloc(FrameKind::Table)?;
+        memory.zero_frame(zero_frame)?;
         Ok(Self {
-            frames: FrameAllocator::new(POOL_START, pool, limit),
+            frames,
+            zero_frame,
             vm,
             memory,
             supervisor_pml4,
@@ -109,6 +119,12 @@ impl Machine {
     /// The frame allocator.
     pub fn frames(&self) -> &FrameAllocator {
         &self.frames
+    }
+
+    /// The shared frame of zeros (map it read-only only; take a reference
+    /// per mapping with [`FrameAllocator::get`]).
+    pub fn zero_frame(&self) -> u64 {
+        self.zero_frame
     }
 
     /// Allocates a zeroed data frame (counts against the memory cap).

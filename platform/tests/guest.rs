@@ -527,14 +527,8 @@ fn dropped_address_spaces_give_their_frames_back() {
         let mut data = Vec::new();
         for va in [0x40_0000, 0x7fff_0000 - (i % 8) * 0x1000, 0x7fff_f000_0000] {
             let frame = machine.alloc_data().expect("a data frame");
-            pt.set(
-                va,
-                Some(Pte {
-                    frame,
-                    flags: RW,
-                }),
-            )
-            .expect("a table frame");
+            pt.set(va, Some(Pte { frame, flags: RW }))
+                .expect("a table frame");
             data.push(frame);
         }
         drop(pt);

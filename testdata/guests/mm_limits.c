@@ -112,6 +112,20 @@ static void low_addr(unsigned long at)
 	}
 }
 
+/* A MAP_GROWSDOWN mapping stops stack_guard_gap (1 MiB) above the next
+ * accessible mapping below it. */
+static void guard_gap(void)
+{
+	unsigned long below = 0x200000000UL, top = below + (4UL << 20);
+	void *b = mmap((void *)below, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	void *g = mmap((void *)top, PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_GROWSDOWN, -1, 0);
+	must(b != MAP_FAILED && g != MAP_FAILED, "mmap guard-gap pair");
+	out("grow to 2 MiB above the mapping below: %s\n", touch(below + (2UL << 20)));
+	out("grow to 512 KiB above it: %s\n", touch(below + PAGE + (512UL << 10)));
+	munmap((void *)below, (4UL << 20) + PAGE);
+}
+
 static void dont_unmap(void)
 {
 	char *a = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -237,6 +251,7 @@ int main(int argc, char **argv)
 		populate();
 	} else {
 		low_addr(0);
+		guard_gap();
 		dont_unmap();
 		max_map_count();
 	}

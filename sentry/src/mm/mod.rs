@@ -41,6 +41,9 @@ pub const STACK_TOP: u64 = 0x7fff_ffff_e000;
 pub const STACK_LIMIT: u64 = 8 << 20;
 /// Top of the area where mmap places mappings without a hint.
 pub const MMAP_BASE: u64 = 0x7fff_f7ff_f000;
+/// Free space a MAP_GROWSDOWN mapping keeps above the mapping below it
+/// (Linux's default stack_guard_gap: 256 pages).
+const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
 /// Most VMAs an address space may have (Linux's default
 /// `vm.max_map_count`); operations that would need more fail with ENOMEM.
 pub const MAX_MAP_COUNT: usize = 65_530;
@@ -539,8 +542,16 @@ impl AddressSpace {
             return Err(FaultError::MapErr);
         }
         let new_start = page_down(addr);
-        // Linux's expand_downwards: never below mmap_min_addr.
+        // Linux's expand_downwards: never below mmap_min_addr, and never
+        // within stack_guard_gap of an accessible mapping below.
         if new_start < MMAP_MIN_ADDR || inner.vmas.overlaps(new_start, start) {
+            return Err(FaultError::MapErr);
+        }
+        if let Some((_, prev)) = inner.vmas.prev_before(new_start)
+            && !prev.grows_down
+            && (prev.prot.read || prev.prot.write || prev.prot.exec)
+            && new_start - prev.end < STACK_GUARD_GAP
+        {
             return Err(FaultError::MapErr);
         }
         let mut grown = vma.clone();

@@ -131,6 +131,11 @@ impl VmaMap {
         self.find(addr).is_some_and(|(s, _)| s != addr)
     }
 
+    /// The last VMA that starts below `addr`.
+    pub fn prev_before(&self, addr: u64) -> Option<(u64, &Vma)> {
+        self.map.range(..addr).next_back().map(|(s, v)| (*s, v))
+    }
+
     /// Iterates over all VMAs in address order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &Vma)> {
         self.map.iter().map(|(s, v)| (*s, v))

@@ -362,6 +362,28 @@ impl PageTables {
         })
     }
 
+    /// Number of table frames of the lower half (the root included): what
+    /// the address space costs in page tables, for the OOM killer.
+    pub fn table_frames(&mut self) -> Result<usize> {
+        let mut n = 1;
+        let pml4 = self.read_entries(self.root, 0, ENTRIES / 2 - 1)?;
+        for pdpt in pml4.into_iter().filter_map(table_of) {
+            n += 1;
+            for pd in self
+                .read_entries(pdpt, 0, ENTRIES - 1)?
+                .into_iter()
+                .filter_map(table_of)
+            {
+                n += 1 + self
+                    .read_entries(pd, 0, ENTRIES - 1)?
+                    .into_iter()
+                    .filter_map(table_of)
+                    .count();
+            }
+        }
+        Ok(n)
+    }
+
     /// Counts the present pages in `[start, end)`.
     pub fn count_present(&mut self, start: u64, end: u64) -> Result<usize> {
         let mut n = 0;

@@ -1,7 +1,8 @@
 //! The out-of-memory killer: when a guest page fault cannot get a frame
 //! under the memory cap, pick a victim as Linux's OOM killer does (the
-//! process holding the most memory; never the sandbox's init while another
-//! process can go) and kill it with SIGKILL.
+//! process holding the most memory, resident frames plus page tables;
+//! never the sandbox's init while another process can go) and kill it with
+//! SIGKILL.
 //!
 //! `oom_score_adj` is not taken into account: the sandbox has no writable
 //! `/proc/<pid>/oom_score_adj` yet, so every process has the default 0 and
@@ -88,9 +89,9 @@ pub fn out_of_memory(task: &Arc<Task>) -> OomOutcome {
     let victim = candidates
         .iter()
         .filter(|c| c.tg.tgid != 1)
-        .map(|c| (c.mm.resident_pages(), c))
-        .max_by_key(|(rss, c)| (*rss, std::cmp::Reverse(c.tg.tgid)))
-        .map(|(rss, c)| (rss, Arc::clone(&c.tg), Arc::clone(&c.mm)));
+        .map(|c| (c.mm.resident_pages(), c.mm.table_frames(), c))
+        .max_by_key(|(rss, tables, c)| (*rss + *tables, std::cmp::Reverse(c.tg.tgid)))
+        .map(|(rss, _, c)| (rss, Arc::clone(&c.tg), Arc::clone(&c.mm)));
     let (rss, tg, mm) = match victim {
         Some(v) => v,
         None => {

@@ -242,6 +242,15 @@ impl AddressSpace {
         n
     }
 
+    /// Frames spent on this address space's page tables. They are not
+    /// charged to `--memory` (the pool keeps headroom for them, so the host
+    /// stays bounded), but the OOM killer counts them, as Linux's badness
+    /// does: mapping the zero frame sparsely over a huge read-only range
+    /// costs tables, not data.
+    pub fn table_frames(&self) -> usize {
+        self.inner.lock().pt.table_frames().unwrap_or(0)
+    }
+
     /// The machine.
     pub fn machine(&self) -> &Arc<Machine> {
         &self.machine

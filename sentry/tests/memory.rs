@@ -71,7 +71,9 @@ fn read_only_populate_takes_no_memory_and_no_time() {
              reads as zero: yes\n\
              48 MiB written\n\
              written after mprotect: 3, neighbour 0\n\
-             64 TiB PROT_READ MAP_POPULATE: ok, fast\n",
+             64 TiB PROT_READ MAP_POPULATE: ok, fast\n\
+             64 TiB writable MAP_POPULATE: ok\n\
+             child: exited 0\n",
             "{libc:?}: {}",
             r.stderr_str()
         );

@@ -13,7 +13,8 @@
  *
  * "low" (sandbox only): [4096, 65536) is refused too.
  * "populate" (sandbox only, run with --memory 64M): a read-only
- *   MAP_POPULATE of 1 GiB takes no memory and one of 64 TiB returns at once.
+ *   MAP_POPULATE of 1 GiB takes no memory and one of 64 TiB returns at once;
+ *   a writable one of 64 TiB stops at the cap.
  * "oom" (sandbox only, run with --memory 64M): a child holds 48 MiB, then
  *   pid 1 (small) touches 32 MiB more: the OOM killer must pick the child
  *   (SIGKILL), not the faulting pid 1, which goes on with the memory freed.
@@ -205,6 +206,18 @@ static void populate(void)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	out("64 TiB PROT_READ MAP_POPULATE: %s, %s\n", map_res(p), s < 1.0 ? "fast" : "slow");
+	if (p != MAP_FAILED)
+		munmap(p, 64UL << 40);
+	/* A writable one stops at the cap (populate is best effort). */
+	pid_t c = fork();
+	must(c >= 0, "fork");
+	if (c == 0) {
+		p = mmap(NULL, 64UL << 40, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE, -1, 0);
+		out("64 TiB writable MAP_POPULATE: %s\n", map_res(p));
+		_exit(0);
+	}
+	out("child: %s\n", describe_status(wait_for(c)));
 }
 
 static void oom(void)

@@ -80,8 +80,10 @@ static void low_addr(unsigned long at)
 	void *p = mmap((void *)at, PAGE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	out("mmap MAP_FIXED at %#lx: %s\n", at, map_res(p));
-	p = mmap((void *)at, PAGE, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	/* Raw: musl's wrapper turns EPERM at address 0 into ENOMEM. */
+	long r = syscall(SYS_mmap, at, PAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	p = r == -1 ? MAP_FAILED : (void *)r;
 	out("mmap MAP_FIXED_NOREPLACE at %#lx: %s\n", at, map_res(p));
 	p = mmap((void *)at, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	out("mmap hint %#lx: %s, placed %s\n", at, map_res(p),

@@ -49,7 +49,7 @@ pub mod vcpu;
 pub mod x86_64;
 
 pub use machine::{Machine, MachineConfig};
-pub use memory::{FrameAllocator, FrameKind, GuestMemory, PAGE_SIZE};
+pub use memory::{FrameAllocator, FrameCounters, FrameKind, GuestMemory, PAGE_SIZE};
 pub use vcpu::{Kicker, Trap, UserContext, UserRegs, Vcpu};
 pub use x86_64::paging::{PageTables, Pte, PteFlags};
 

@@ -30,6 +30,10 @@ impl Default for MachineConfig {
 /// Quarantined upper-level table frames that trigger a shadow drop.
 const ZAP_THRESHOLD: usize = 2048;
 
+/// Free frames kept resident for reuse; beyond twice this many, the
+/// excess goes back to the host (16 MiB).
+const RESIDENT_FREE_FRAMES: usize = 4096;
+
 /// A page-aligned host page (memslots must be page-aligned).
 #[repr(C, align(4096))]
 struct ZapPage([u8; PAGE_SIZE as usize]);
@@ -46,6 +50,10 @@ pub struct Machine {
     /// A host page for the tiny memslot that drops every shadow.
     zap_page: Mutex<Box<ZapPage>>,
     zaps: AtomicU64,
+    /// A frame of zeros that is never written: read faults on private
+    /// read-only memory map it (Linux's zero page), so reading or
+    /// populating such memory costs no frame.
+    zero_frame: u64,
 }
 
 impl Machine {
@@ -84,8 +92,14 @@ impl Machine {
                 op: "KVM_GET_SUPPORTED_CPUID",
                 err,
             })?;
+        let frames = FrameAllocator::new(POOL_START, pool, limit);
+        // Allocated as a table frame so it is not charged to the guest; its
+        // first reference is never dropped, so it is never freed.
+        let zero_frame = frames.alloc(FrameKind::Table)?;
+        memory.zero_frame(zero_frame)?;
         Ok(Self {
-            frames: FrameAllocator::new(POOL_START, pool, limit),
+            frames,
+            zero_frame,
             vm,
             memory,
             supervisor_pml4,
@@ -105,6 +119,12 @@ impl Machine {
     /// The frame allocator.
     pub fn frames(&self) -> &FrameAllocator {
         &self.frames
+    }
+
+    /// The shared frame of zeros (map it read-only only; take a reference
+    /// per mapping with [`FrameAllocator::get`]).
+    pub fn zero_frame(&self) -> u64 {
+        self.zero_frame
     }
 
     /// Allocates a zeroed data frame (counts against the memory cap).
@@ -182,6 +202,7 @@ impl Machine {
         }
         self.frames.release_quarantined(batch);
         self.zaps.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!("shadow drop: {:?}", self.frames.counters());
         Ok(())
     }
 
@@ -191,6 +212,41 @@ impl Machine {
             self.zap()?;
         }
         Ok(())
+    }
+
+    /// Housekeeping after an address space's tables went to quarantine:
+    /// drops the shadows when enough tables wait, and gives the memory of
+    /// excess free frames back to the host.
+    pub fn after_address_space_drop(&self) -> Result<()> {
+        self.maybe_zap()?;
+        self.trim()
+    }
+
+    /// Gives the host memory of the free frames beyond a resident reserve
+    /// back to the host (MADV_REMOVE on the pool, one call per contiguous
+    /// run), so the sentry's RSS follows what the guest holds.
+    pub fn trim(&self) -> Result<()> {
+        let excess = self.frames.take_free_excess(RESIDENT_FREE_FRAMES);
+        if excess.is_empty() {
+            return Ok(());
+        }
+        let mut result = Ok(());
+        let mut i = 0;
+        while i < excess.len() {
+            let start = excess[i];
+            let mut j = i + 1;
+            while j < excess.len() && excess[j] == excess[j - 1] + PAGE_SIZE {
+                j += 1;
+            }
+            if let Err(e) = self.memory.discard(start, (j - i) as u64 * PAGE_SIZE) {
+                result = Err(e);
+            }
+            i = j;
+        }
+        // Even if a discard failed the frames are free and usable: the
+        // allocator zeroes every frame it hands out.
+        self.frames.mark_discarded(&excess);
+        result
     }
 
     /// How many shadow drops have happened (for statistics and tests).

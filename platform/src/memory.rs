@@ -175,6 +175,23 @@ pub enum FrameKind {
     Table,
 }
 
+/// A snapshot of the allocator's counters, in frames.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameCounters {
+    /// Frames ever handed out (the high-water mark of the pool).
+    pub touched: u64,
+    /// Frames on the free list.
+    pub free: u64,
+    /// Table frames waiting for a shadow drop.
+    pub quarantined: u64,
+    /// Data frames in use.
+    pub data: u64,
+    /// Table frames in use (the rest).
+    pub tables: u64,
+    /// Free frames whose host memory was given back.
+    pub discarded: u64,
+}
+
 /// Allocates 4 KiB frames from `[start, end)` of the pool, with a reference
 /// count per frame.
 pub struct FrameAllocator {
@@ -182,6 +199,9 @@ pub struct FrameAllocator {
     end: u64,
     refs: Vec<AtomicU32>,
     free: Mutex<Vec<u32>>,
+    /// Free frames whose host memory was given back (they read as zero and
+    /// cost the host nothing until reused); handed out after `free`.
+    discarded: Mutex<Vec<u32>>,
     /// Upper-level table frames waiting for a shadow drop before reuse.
     quarantined: Mutex<Vec<u32>>,
     /// Next never-used frame index (frames are handed out lazily so the
@@ -201,6 +221,7 @@ impl FrameAllocator {
             end,
             refs: (0..frames).map(|_| AtomicU32::new(0)).collect(),
             free: Mutex::new(Vec::new()),
+            discarded: Mutex::new(Vec::new()),
             quarantined: Mutex::new(Vec::new()),
             next_fresh: Mutex::new(0),
             data_in_use: AtomicU64::new(0),
@@ -225,15 +246,18 @@ impl FrameAllocator {
         }
         let idx = match self.free.lock().pop() {
             Some(i) => Some(i),
-            None => {
-                let mut next = self.next_fresh.lock();
-                if (*next as usize) < self.refs.len() {
-                    *next += 1;
-                    Some(*next - 1)
-                } else {
-                    None
+            None => match self.discarded.lock().pop() {
+                Some(i) => Some(i),
+                None => {
+                    let mut next = self.next_fresh.lock();
+                    if (*next as usize) < self.refs.len() {
+                        *next += 1;
+                        Some(*next - 1)
+                    } else {
+                        None
+                    }
                 }
-            }
+            },
         };
         let Some(idx) = idx else {
             if kind == FrameKind::Data {
@@ -292,6 +316,51 @@ impl FrameAllocator {
         let mut q = self.quarantined.lock();
         let count = count.min(q.len());
         self.free.lock().extend(q.drain(..count));
+    }
+
+    /// Counters: (frames ever touched, free, quarantined, data in use,
+    /// table frames in use).
+    pub fn counters(&self) -> FrameCounters {
+        let fresh = *self.next_fresh.lock() as u64;
+        let discarded = self.discarded.lock().len() as u64;
+        let free = self.free.lock().len() as u64;
+        let quarantined = self.quarantined.lock().len() as u64;
+        let data = self.data_in_use.load(Ordering::Relaxed);
+        FrameCounters {
+            touched: fresh,
+            free,
+            quarantined,
+            data,
+            tables: fresh.saturating_sub(free + discarded + quarantined + data),
+            discarded,
+        }
+    }
+
+    /// Takes the free frames beyond the `keep` most recently freed off the
+    /// free list, as sorted guest-physical addresses, for the caller to give
+    /// their memory back to the host and then hand them to
+    /// [`FrameAllocator::mark_discarded`]. Empty unless more than `2 * keep`
+    /// are free (so the work is done in batches).
+    pub fn take_free_excess(&self, keep: usize) -> Vec<u64> {
+        let mut free = self.free.lock();
+        if free.len() <= 2 * keep {
+            return Vec::new();
+        }
+        let n = free.len() - keep;
+        let mut out: Vec<u64> = free
+            .drain(..n)
+            .map(|i| self.start + i as u64 * PAGE_SIZE)
+            .collect();
+        drop(free);
+        out.sort_unstable();
+        out
+    }
+
+    /// Returns frames taken by [`FrameAllocator::take_free_excess`], now
+    /// backed by nothing on the host, to the allocator.
+    pub fn mark_discarded(&self, gpas: &[u64]) {
+        let mut d = self.discarded.lock();
+        d.extend(gpas.iter().map(|g| self.index(*g) as u32));
     }
 
     /// Data frames in use, in bytes.

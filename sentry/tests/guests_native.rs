@@ -35,6 +35,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("many_forks", &[], b"", 0),
     ("memcap", &["enomem"], b"", 0),
     ("misc", &[], b"", 0),
+    ("mm_limits", &[], b"", 0),
     ("pgrp", &[], b"", 0),
     ("pipes", &[], b"", 0),
     ("reparent", &[], b"", 0),

@@ -259,15 +259,14 @@ impl PageTables {
         end: u64,
         mut f: impl FnMut(u64, Pte) -> Option<Pte>,
     ) -> Result<()> {
+        let end = end.min(USER_VA_END);
         self.walk_leaf_tables(start, end, &mut |this, pt_gpa, base| {
             let mut stale = false;
-            let mut t = this.read_table(pt_gpa)?;
+            let (lo, hi) = Self::leaf_span(base, start, end);
+            let mut t = this.read_entries(pt_gpa, lo, hi)?;
             let mut changed = false;
-            for (i, e) in t.iter_mut().enumerate() {
+            for (i, e) in (lo..).zip(t.iter_mut()) {
                 let va = base + i as u64 * PAGE_SIZE;
-                if va < start || va >= end {
-                    continue;
-                }
                 if let Some(old) = Pte::decode(*e) {
                     let new = f(va, old);
                     if new != Some(old) {
@@ -278,7 +277,7 @@ impl PageTables {
                 }
             }
             if changed {
-                this.write_table(pt_gpa, &t)?;
+                this.write_entries(pt_gpa, lo, &t)?;
             }
             if stale {
                 this.stale_pts.insert(pt_gpa);
@@ -363,19 +362,36 @@ impl PageTables {
         })
     }
 
+    /// Number of table frames of the lower half (the root included): what
+    /// the address space costs in page tables, for the OOM killer.
+    pub fn table_frames(&mut self) -> Result<usize> {
+        let mut n = 1;
+        let pml4 = self.read_entries(self.root, 0, ENTRIES / 2 - 1)?;
+        for pdpt in pml4.into_iter().filter_map(table_of) {
+            n += 1;
+            for pd in self
+                .read_entries(pdpt, 0, ENTRIES - 1)?
+                .into_iter()
+                .filter_map(table_of)
+            {
+                n += 1 + self
+                    .read_entries(pd, 0, ENTRIES - 1)?
+                    .into_iter()
+                    .filter_map(table_of)
+                    .count();
+            }
+        }
+        Ok(n)
+    }
+
     /// Counts the present pages in `[start, end)`.
     pub fn count_present(&mut self, start: u64, end: u64) -> Result<usize> {
         let mut n = 0;
+        let end = end.min(USER_VA_END);
         self.walk_leaf_tables(start, end, &mut |this, pt_gpa, base| {
-            let t = this.read_table(pt_gpa)?;
-            n += t
-                .iter()
-                .enumerate()
-                .filter(|(i, e)| {
-                    let va = base + *i as u64 * PAGE_SIZE;
-                    va >= start && va < end && **e & PTE_P != 0
-                })
-                .count();
+            let (lo, hi) = Self::leaf_span(base, start, end);
+            let t = this.read_entries(pt_gpa, lo, hi)?;
+            n += t.iter().filter(|e| **e & PTE_P != 0).count();
             Ok(())
         })?;
         Ok(n)
@@ -393,35 +409,76 @@ impl PageTables {
         if start >= end {
             return Ok(());
         }
-        let pml4 = self.read_table(self.root)?;
-        for i4 in index(start, 3)..=index(end - 1, 3) {
-            let Some(pdpt_gpa) = table_of(pml4[i4]) else {
+        let last = end - 1;
+        // Only the entries that cover [start, end) are read at each level:
+        // a small range (one page of an mprotect) costs a few words, not
+        // three whole tables.
+        let (lo4, hi4) = (index(start, 3), index(last, 3));
+        for (i4, e4) in (lo4..).zip(self.read_entries(self.root, lo4, hi4)?) {
+            let Some(pdpt_gpa) = table_of(e4) else {
                 continue;
             };
             let base4 = (i4 as u64) << 39;
-            let pdpt = self.read_table(pdpt_gpa)?;
-            for (i3, e3) in pdpt.iter().enumerate() {
-                let base3 = base4 | ((i3 as u64) << 30);
-                if base3 + (1 << 30) <= start || base3 >= end {
-                    continue;
-                }
-                let Some(pd_gpa) = table_of(*e3) else {
+            let lo3 = if i4 == lo4 { index(start, 2) } else { 0 };
+            let hi3 = if i4 == hi4 {
+                index(last, 2)
+            } else {
+                ENTRIES - 1
+            };
+            for (i3, e3) in (lo3..).zip(self.read_entries(pdpt_gpa, lo3, hi3)?) {
+                let Some(pd_gpa) = table_of(e3) else {
                     continue;
                 };
-                let pd = self.read_table(pd_gpa)?;
-                for (i2, e2) in pd.iter().enumerate() {
-                    let base2 = base3 | ((i2 as u64) << 21);
-                    if base2 + (1 << 21) <= start || base2 >= end {
-                        continue;
-                    }
-                    let Some(pt_gpa) = table_of(*e2) else {
+                let base3 = base4 | ((i3 as u64) << 30);
+                let lo2 = if base3 <= start { index(start, 1) } else { 0 };
+                let hi2 = if base3 + (1 << 30) > last {
+                    index(last, 1)
+                } else {
+                    ENTRIES - 1
+                };
+                for (i2, e2) in (lo2..).zip(self.read_entries(pd_gpa, lo2, hi2)?) {
+                    let Some(pt_gpa) = table_of(e2) else {
                         continue;
                     };
-                    f(self, pt_gpa, base2)?;
+                    f(self, pt_gpa, base3 | ((i2 as u64) << 21))?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Entries `lo..=hi` of the table at `gpa`.
+    fn read_entries(&self, gpa: u64, lo: usize, hi: usize) -> Result<Vec<u64>> {
+        let mut bytes = vec![0u8; (hi + 1 - lo) * 8];
+        self.machine
+            .memory()
+            .read(gpa + 8 * lo as u64, &mut bytes)?;
+        Ok(bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8-byte chunk")))
+            .collect())
+    }
+
+    /// Writes `entries` as entries `lo..` of the table at `gpa`.
+    fn write_entries(&self, gpa: u64, lo: usize, entries: &[u64]) -> Result<()> {
+        let bytes: Vec<u8> = entries.iter().flat_map(|e| e.to_le_bytes()).collect();
+        self.machine.memory().write(gpa + 8 * lo as u64, &bytes)
+    }
+
+    /// The entries of the leaf table based at `base` that lie in
+    /// `[start, end)`, as an index range.
+    fn leaf_span(base: u64, start: u64, end: u64) -> (usize, usize) {
+        let lo = if start > base {
+            ((start - base) / PAGE_SIZE) as usize
+        } else {
+            0
+        };
+        let hi = if end < base + (1 << 21) {
+            ((end - 1 - base) / PAGE_SIZE) as usize
+        } else {
+            ENTRIES - 1
+        };
+        (lo, hi)
     }
 
     /// Makes every earlier downgrade visible to the guest: copies the lower
@@ -558,6 +615,14 @@ impl Drop for PageTables {
             frames.quarantine(pdpt_gpa);
         }
         frames.quarantine(self.root);
+        // An address space that never committed (a short-lived process
+        // forked without write-protecting its parent) reaches no other
+        // place that drops shadows: without this its tables would wait in
+        // quarantine forever, one process after another, until the pool
+        // ran dry.
+        if let Err(e) = self.machine.after_address_space_drop() {
+            tracing::error!("shadow drop failed: {e}");
+        }
     }
 }
 

@@ -17,6 +17,7 @@
 //! sleeps holding any lock.
 
 pub mod clone;
+pub mod oom;
 pub mod process;
 pub mod signal;
 pub mod task;
@@ -165,6 +166,8 @@ pub struct Kernel {
     stats: Mutex<HashMap<u64, SyscallStat>>,
     /// When the sandbox started (CLOCK_BOOTTIME's origin).
     pub start: Instant,
+    /// The OOM killer's state.
+    pub oom: oom::OomState,
 }
 
 impl Kernel {
@@ -183,6 +186,7 @@ impl Kernel {
             root,
             stats: Mutex::new(HashMap::new()),
             start: Instant::now(),
+            oom: oom::OomState::default(),
         })
     }
 

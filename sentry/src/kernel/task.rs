@@ -427,13 +427,14 @@ fn page_fault(t: &mut TaskCtx, addr: u64, error_code: u64) {
     };
     match t.mm().handle_fault(addr, access, true) {
         Ok(()) => {}
-        Err(FaultError::Oom) => {
-            tracing::warn!(
-                "task {}: out of guest memory at {addr:#x}; killed like the OOM killer would",
-                t.task.tid
-            );
-            force_signal(t, SigInfo::kernel(sig::SIGKILL));
-        }
+        Err(FaultError::Oom) => match super::oom::out_of_memory(&t.task) {
+            // The victim frees its memory as it exits; the fault is retried
+            // when the guest runs the instruction again.
+            super::oom::OomOutcome::Retry => {
+                std::thread::sleep(std::time::Duration::from_millis(1))
+            }
+            super::oom::OomOutcome::KilledSelf => force_signal(t, SigInfo::kernel(sig::SIGKILL)),
+        },
         Err(e) => {
             let c = if e == FaultError::MapErr {
                 code::SEGV_MAPERR

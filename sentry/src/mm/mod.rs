@@ -41,6 +41,15 @@ pub const STACK_TOP: u64 = 0x7fff_ffff_e000;
 pub const STACK_LIMIT: u64 = 8 << 20;
 /// Top of the area where mmap places mappings without a hint.
 pub const MMAP_BASE: u64 = 0x7fff_f7ff_f000;
+/// Free space a MAP_GROWSDOWN mapping keeps above the mapping below it
+/// (Linux's default stack_guard_gap: 256 pages).
+const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
+/// Most VMAs an address space may have (Linux's default
+/// `vm.max_map_count`); operations that would need more fail with ENOMEM.
+pub const MAX_MAP_COUNT: usize = 65_530;
+/// Fault-around blocks a MAP_POPULATE handles under one hold of the lock
+/// before it checks for a fatal signal (16 MiB of pages).
+const POPULATE_BATCH: usize = 256;
 /// Pages mapped around a demand fault (one crossing costs ~83 µs here).
 const FAULT_AROUND_PAGES: u64 = 16;
 /// A fork copies private pages at once, instead of sharing them
@@ -216,6 +225,30 @@ impl AddressSpace {
                 brk: 0,
             }),
         }))
+    }
+
+    /// Frames this address space holds (its resident set, for the OOM
+    /// killer): present pages other than the zero frame, and parked ones.
+    pub fn resident_pages(&self) -> usize {
+        let mut inner = self.inner.lock();
+        let zero = self.machine.zero_frame();
+        let mut n = inner.parked.len();
+        let _ = inner.pt.update_range(0, TASK_SIZE, |_, pte| {
+            if pte.frame != zero {
+                n += 1;
+            }
+            Some(pte)
+        });
+        n
+    }
+
+    /// Frames spent on this address space's page tables. They are not
+    /// charged to `--memory` (the pool keeps headroom for them, so the host
+    /// stays bounded), but the OOM killer counts them, as Linux's badness
+    /// does: mapping the zero frame sparsely over a huge read-only range
+    /// costs tables, not data.
+    pub fn table_frames(&self) -> usize {
+        self.inner.lock().pt.table_frames().unwrap_or(0)
     }
 
     /// The machine.
@@ -456,7 +489,7 @@ impl AddressSpace {
         let mut va = lo;
         while va < hi {
             let must = va == page;
-            match self.populate_page(inner, va, start, &vma) {
+            match self.populate_page(inner, va, start, &vma, true) {
                 Ok(()) => {}
                 Err(e) if must => return Err(e),
                 Err(_) => break,
@@ -467,12 +500,16 @@ impl AddressSpace {
     }
 
     /// Maps one not-yet-present page of `vma` (which starts at `start`).
+    /// With `zero_ok`, a private page that cannot be written gets the
+    /// shared zero frame, read-only, as Linux maps its zero page: reading
+    /// (or populating) read-only memory costs no frame.
     fn populate_page(
         &self,
         inner: &mut Inner,
         va: u64,
         start: u64,
         vma: &Vma,
+        zero_ok: bool,
     ) -> Result<(), FaultError> {
         if inner
             .pt
@@ -487,6 +524,10 @@ impl AddressSpace {
             (frame, vma.shared.is_some() || frames.refcount(frame) == 1)
         } else if let Some((obj, off)) = &vma.shared {
             (obj.frame((off + (va - start)) / PAGE_SIZE)?, true)
+        } else if zero_ok && !vma.prot.write {
+            let zero = self.machine.zero_frame();
+            frames.get(zero);
+            (zero, false)
         } else {
             (
                 self.machine.alloc_data().map_err(|_| FaultError::Oom)?,
@@ -510,7 +551,16 @@ impl AddressSpace {
             return Err(FaultError::MapErr);
         }
         let new_start = page_down(addr);
-        if inner.vmas.overlaps(new_start, start) {
+        // Linux's expand_downwards: never below mmap_min_addr, and never
+        // within stack_guard_gap of an accessible mapping below.
+        if new_start < MMAP_MIN_ADDR || inner.vmas.overlaps(new_start, start) {
+            return Err(FaultError::MapErr);
+        }
+        if let Some((_, prev)) = inner.vmas.prev_before(new_start)
+            && !prev.grows_down
+            && (prev.prot.read || prev.prot.write || prev.prot.exec)
+            && new_start - prev.end < STACK_GUARD_GAP
+        {
             return Err(FaultError::MapErr);
         }
         let mut grown = vma.clone();
@@ -542,7 +592,13 @@ impl AddressSpace {
         while at < end {
             let page = page_down(at);
             let pte = match inner.pt.lookup(page).map_err(|_| Errno::EFAULT)? {
-                Some(p) if p.flags.write || !write || force => p,
+                Some(p)
+                    if p.flags.write
+                        || !write
+                        || (force && p.frame != self.machine.zero_frame()) =>
+                {
+                    p
+                }
                 _ => {
                     let access = if write { Access::Write } else { Access::Read };
                     let r = if force {
@@ -573,7 +629,20 @@ impl AddressSpace {
             .find(page)
             .map(|(s, v)| (s, v.clone()))
             .ok_or(FaultError::MapErr)?;
-        self.populate_page(inner, page, start, &vma)
+        let zero = self.machine.zero_frame();
+        if let Some(pte) = inner.pt.lookup(page).map_err(|_| FaultError::MapErr)?
+            && pte.frame == zero
+        {
+            // Never write the zero frame: give the page its own.
+            let frame = self.machine.alloc_data().map_err(|_| FaultError::Oom)?;
+            inner
+                .pt
+                .set(page, Some(Pte { frame, ..pte }))
+                .map_err(|_| FaultError::Oom)?;
+            inner.deferred_puts.push(zero);
+            return Ok(());
+        }
+        self.populate_page(inner, page, start, &vma, false)
     }
 
     /// Copies guest memory at `addr` into `buf` (EFAULT on a bad pointer).
@@ -714,6 +783,10 @@ impl AddressSpace {
         }
         let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
         let mut inner = self.inner.lock();
+        // Linux's do_mmap: `map_count > sysctl_max_map_count`.
+        if inner.vmas.len() > MAX_MAP_COUNT {
+            return Err(Errno::ENOMEM);
+        }
         let start = if fixed {
             if !addr.is_multiple_of(PAGE_SIZE) {
                 return Err(Errno::EINVAL);
@@ -730,6 +803,7 @@ impl AddressSpace {
                     return Err(Errno::EEXIST);
                 }
             } else {
+                Self::check_hole_room(&inner, addr, end)?;
                 self.unmap_locked(&mut inner, addr, end);
             }
             addr
@@ -753,21 +827,78 @@ impl AddressSpace {
         }
         vma.grows_down = flags & MAP_GROWSDOWN != 0;
         inner.vmas.insert(start, vma);
-        if flags & MAP_POPULATE != 0 {
-            let mut va = start;
-            while va < start + len {
-                let access = if prot.write {
-                    Access::Write
-                } else {
-                    Access::Read
-                };
-                if self.fault_locked(&mut inner, va, access, false).is_err() {
-                    break;
+        Ok(start)
+    }
+
+    /// MAP_POPULATE after a successful mmap of `[start, start+len)` with
+    /// `flags`: faults the pages in, as Linux's mm_populate does, best
+    /// effort (errors are ignored, as Linux ignores them). Memory that
+    /// cannot be written is left alone: Linux would map its zero page
+    /// there, which reads exactly like a page not present yet, so walking
+    /// it (possibly terabytes) would buy nothing. The walk stops at the
+    /// first failure (the memory cap) and whenever `interrupted` says a
+    /// fatal signal arrived, checked every [`POPULATE_BATCH`] blocks with
+    /// the lock released.
+    pub fn populate(&self, start: u64, len: u64, flags: u64, interrupted: &dyn Fn() -> bool) {
+        if flags & MAP_POPULATE == 0 {
+            return;
+        }
+        let end = start.saturating_add(len).min(TASK_SIZE);
+        let mut va = start;
+        while va < end {
+            if interrupted() {
+                return;
+            }
+            let mut inner = self.inner.lock();
+            for _ in 0..POPULATE_BATCH {
+                if va >= end {
+                    return;
                 }
-                va += PAGE_SIZE * FAULT_AROUND_PAGES;
+                let Some((_, vma)) = inner.vmas.find(va) else {
+                    return;
+                };
+                if !vma.prot.write {
+                    return;
+                }
+                if self
+                    .fault_locked(&mut inner, va, Access::Write, false)
+                    .is_err()
+                {
+                    return;
+                }
+                va = (page_down(va) & !(FAULT_AROUND_PAGES * PAGE_SIZE - 1))
+                    + FAULT_AROUND_PAGES * PAGE_SIZE;
             }
         }
-        Ok(start)
+    }
+
+    /// Splits the VMAs at `start` and `end` before changing what lies
+    /// between, one split at a time as Linux's vma_modify does: each split
+    /// fails with ENOMEM at `vm.max_map_count`, and a first split made
+    /// before the second fails stays (as on Linux).
+    fn split_for_update(inner: &mut Inner, start: u64, end: u64) -> Result<(), Errno> {
+        for at in [start, end] {
+            if inner.vmas.splits_at(at) {
+                if inner.vmas.len() >= MAX_MAP_COUNT {
+                    return Err(Errno::ENOMEM);
+                }
+                inner.vmas.split_at(at);
+            }
+        }
+        Ok(())
+    }
+
+    /// Linux refuses to punch a hole in the middle of one VMA (a split that
+    /// adds one) when the address space is at `vm.max_map_count`.
+    fn check_hole_room(inner: &Inner, start: u64, end: u64) -> Result<(), Errno> {
+        if let Some((s, v)) = inner.vmas.find(start)
+            && s < start
+            && end < v.end
+            && inner.vmas.len() >= MAX_MAP_COUNT
+        {
+            return Err(Errno::ENOMEM);
+        }
+        Ok(())
     }
 
     /// Removes mappings and drops their pages.
@@ -807,6 +938,7 @@ impl AddressSpace {
             return Err(Errno::EINVAL);
         }
         let mut inner = self.inner.lock();
+        Self::check_hole_room(&inner, addr, end)?;
         self.unmap_locked(&mut inner, addr, end);
         Ok(())
     }
@@ -830,6 +962,7 @@ impl AddressSpace {
         if !inner.vmas.fully_mapped(addr, end) {
             return Err(Errno::ENOMEM);
         }
+        Self::split_for_update(&mut inner, addr, end)?;
         inner.vmas.update(addr, end, |v| v.prot = prot);
         let none = !prot.read && !prot.write && !prot.exec;
         let mut parked = Vec::new();
@@ -879,6 +1012,9 @@ impl AddressSpace {
         let mut inner = self.inner.lock();
         if !inner.vmas.fully_mapped(addr, end) {
             return Err(Errno::ENOMEM);
+        }
+        if matches!(advice, DONTFORK | DOFORK | WIPEONFORK | KEEPONFORK) {
+            Self::split_for_update(&mut inner, addr, end)?;
         }
         match advice {
             DONTNEED | FREE | REMOVE => {
@@ -930,13 +1066,20 @@ impl AddressSpace {
             return old;
         };
         if new_end > old_end {
-            if inner.vmas.overlaps(old_end, new_end) || new_end - old_end > self.memory_left() {
+            if old_end < MMAP_MIN_ADDR
+                || inner.vmas.len() > MAX_MAP_COUNT
+                || inner.vmas.overlaps(old_end, new_end)
+                || new_end - old_end > self.memory_left()
+            {
                 return old;
             }
             let mut vma = Vma::anon(new_end, Prot::RW);
             vma.name = "[heap]";
             inner.vmas.insert(old_end, vma);
         } else if new_end < old_end {
+            if Self::check_hole_room(&inner, new_end, old_end).is_err() {
+                return old;
+            }
             self.unmap_locked(&mut inner, new_end, old_end);
         }
         inner.brk = new;
@@ -961,7 +1104,8 @@ impl AddressSpace {
         if flags & FIXED != 0 && flags & MAYMOVE == 0 {
             return Err(Errno::EINVAL);
         }
-        if flags & DONTUNMAP != 0 {
+        let dont_unmap = flags & DONTUNMAP != 0;
+        if dont_unmap && (flags & MAYMOVE == 0 || old_len != new_len) {
             return Err(Errno::EINVAL);
         }
         let old_len = page_up(old_len).ok_or(Errno::EINVAL)?;
@@ -987,10 +1131,26 @@ impl AddressSpace {
             if dst_end > TASK_SIZE || (new_addr < old_end && old < dst_end) {
                 return Err(Errno::EINVAL);
             }
+            // get_unmapped_area's security_mmap_addr: as for mmap(MAP_FIXED).
+            if new_addr < MMAP_MIN_ADDR {
+                return Err(Errno::EPERM);
+            }
+            Self::check_move_room(&inner)?;
             self.unmap_locked(&mut inner, new_addr, dst_end);
-            return self.move_locked(&mut inner, old, old_len, new_len, new_addr, vstart, &vma);
+            return self.move_locked(
+                &mut inner, old, old_len, new_len, new_addr, vstart, &vma, dont_unmap,
+            );
+        }
+        if dont_unmap {
+            Self::check_move_room(&inner)?;
+            let dst = inner
+                .vmas
+                .find_gap(new_len, MMAP_MIN_ADDR, MMAP_BASE)
+                .ok_or(Errno::ENOMEM)?;
+            return self.move_locked(&mut inner, old, old_len, new_len, dst, vstart, &vma, true);
         }
         if new_len <= old_len {
+            Self::check_hole_room(&inner, old + new_len, old_end)?;
             self.unmap_locked(&mut inner, old + new_len, old_end);
             return Ok(old);
         }
@@ -1007,11 +1167,20 @@ impl AddressSpace {
         if flags & MAYMOVE == 0 {
             return Err(Errno::ENOMEM);
         }
+        Self::check_move_room(&inner)?;
         let dst = inner
             .vmas
             .find_gap(new_len, MMAP_MIN_ADDR, MMAP_BASE)
             .ok_or(Errno::ENOMEM)?;
-        self.move_locked(&mut inner, old, old_len, new_len, dst, vstart, &vma)
+        self.move_locked(&mut inner, old, old_len, new_len, dst, vstart, &vma, false)
+    }
+
+    /// Linux's move_vma: `map_count >= sysctl_max_map_count - 3` is ENOMEM.
+    fn check_move_room(inner: &Inner) -> Result<(), Errno> {
+        if inner.vmas.len() >= MAX_MAP_COUNT - 3 {
+            return Err(Errno::ENOMEM);
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1024,6 +1193,7 @@ impl AddressSpace {
         dst: u64,
         vstart: u64,
         vma: &Vma,
+        dont_unmap: bool,
     ) -> Result<u64, Errno> {
         let keep = old_len.min(new_len);
         let mut moved = Vec::new();
@@ -1043,8 +1213,11 @@ impl AddressSpace {
             inner.parked.remove(va);
         }
         // The moved pages were cleared above, so removing the old range only
-        // drops what lies beyond `keep`.
-        self.unmap_locked(inner, old, old + old_len);
+        // drops what lies beyond `keep`. MREMAP_DONTUNMAP keeps the old
+        // range mapped, empty (old_len == new_len, so nothing lies beyond).
+        if !dont_unmap {
+            self.unmap_locked(inner, old, old + old_len);
+        }
         let mut nv = vma.clone();
         nv.end = dst + new_len;
         if let Some((obj, off)) = &vma.shared {

@@ -115,6 +115,27 @@ impl VmaMap {
         self.map.range(addr..).next().map(|(s, v)| (*s, v))
     }
 
+    /// Number of VMAs (Linux's `map_count`).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether there is no VMA.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Whether `addr` falls strictly inside a VMA (so that making it a
+    /// boundary splits that VMA in two).
+    pub fn splits_at(&self, addr: u64) -> bool {
+        self.find(addr).is_some_and(|(s, _)| s != addr)
+    }
+
+    /// The last VMA that starts below `addr`.
+    pub fn prev_before(&self, addr: u64) -> Option<(u64, &Vma)> {
+        self.map.range(..addr).next_back().map(|(s, v)| (*s, v))
+    }
+
     /// Iterates over all VMAs in address order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &Vma)> {
         self.map.iter().map(|(s, v)| (*s, v))
@@ -138,7 +159,7 @@ impl VmaMap {
     }
 
     /// Splits so that `addr` is a VMA boundary (if it falls inside one).
-    fn split_at(&mut self, addr: u64) {
+    pub fn split_at(&mut self, addr: u64) {
         let Some((start, vma)) = self.find(addr) else {
             return;
         };

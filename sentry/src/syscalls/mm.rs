@@ -14,7 +14,13 @@ pub fn mmap(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
     if off % platform::PAGE_SIZE != 0 {
         return Err(Errno::EINVAL.into());
     }
-    Ok(t.mm().mmap(addr, len, prot, flags, fd as i32 as i64)?)
+    let mm = t.mm();
+    let start = mm.mmap(addr, len, prot, flags, fd as i32 as i64)?;
+    let task = &t.task;
+    mm.populate(start, len, flags, &|| {
+        task.tg.is_exiting() || task.is_zapped()
+    });
+    Ok(start)
 }
 
 /// munmap(addr, len).

@@ -15,6 +15,9 @@
 //!   (no interpreted `iretq`).
 //! * [`Kicker::kick`] makes a running `KVM_RUN` return from another thread
 //!   (`immediate_exit` plus a signal), for signals and TLB shootdowns.
+//! * Any exit that finds the vCPU in ring 0 anywhere but the exception
+//!   stubs (or the trampoline) is an error: guest code in ring 0 is never
+//!   resumed (see the crate doc, "Ring 0 stays out of the guest's reach").
 
 use std::sync::Arc;
 use std::sync::Once;

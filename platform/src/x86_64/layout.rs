@@ -82,8 +82,8 @@ pub const KERNEL_DS: u16 = 0x18;
 pub const USER_CS: u16 = 0x33;
 /// User data segment.
 pub const USER_DS: u16 = 0x2b;
-/// `STAR[63:48]`, the base `SYSRET` derives user selectors from (CS = base
-/// + 16 = [`USER_CS`], SS = base + 8 = [`USER_DS`]). `SYSRET` is never
+/// `STAR[63:48]`, the base `SYSRET` derives user selectors from (CS is
+/// base plus 16, [`USER_CS`]; SS is base plus 8, [`USER_DS`]). `SYSRET` is never
 /// executed (it is a ring-0 instruction and the host resumes user mode by
 /// writing the segments itself), and the GDT slot 0x23 itself is null.
 pub const USER32_CS: u16 = 0x23;

@@ -145,7 +145,7 @@ mod tests {
         assert_eq!(g[(USER32_CS >> 3) as usize], 0);
         assert_eq!(g[1], 0);
         assert!(ring0_trap().len() as u64 <= 0x1000 - RING0_TRAP_OFFSET);
-        assert!(RING0_TRAP_OFFSET >= 32 * 16);
+        const { assert!(RING0_TRAP_OFFSET >= 32 * 16) };
     }
 
     #[test]

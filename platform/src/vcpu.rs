@@ -613,7 +613,8 @@ impl Vcpu {
                 // Anything else is guest code in ring 0: never resume it.
                 self.in_user_mode = false;
                 let expected = match exit {
-                    Exit::Exception | Exit::Interrupted => in_stubs,
+                    Exit::Exception => in_stubs,
+                    Exit::Interrupted => in_stubs || in_trampoline,
                     Exit::MmioWrite(_) => in_trampoline,
                     _ => false,
                 };

@@ -60,8 +60,8 @@
 //!   and `sgdt`/`sidt` fault in ring 3 (measured: #GP; without UMIP `sgdt`
 //!   stored the GDT base 0xffffc90000010000; UMIP also covers `smsw`,
 //!   `sldt` and `str`).
-//!   The guest gets SIGSEGV, where native Linux emulates `sgdt`/`sidt`/
-//!   `smsw` with dummy values; no program of ours needs them. On a host
+//!   The sentry then emulates them with Linux's dummy values, as the host
+//!   kernel does for its own processes (`sentry::kernel::umip`). On a host
 //!   that refused UMIP the instructions would show the supervisor bases:
 //!   that is acceptable, since the addresses are fixed ([`x86_64::layout`],
 //!   public in the source, no randomisation to defeat) and the pages behind

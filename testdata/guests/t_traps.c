@@ -14,6 +14,11 @@
  *    into (#UD in 64-bit mode), a non-canonical load (#GP), a push with a
  *    non-canonical stack pointer (#SS: SIGBUS).
  *
+ * 3. UMIP: Linux emulates sgdt, sidt, smsw for user code with fixed
+ *    dummy values (arch/x86/kernel/umip.c), and since 6.x also sldt (0
+ *    without an LDT) and str (the TSS selector 0x40); a store to a bad
+ *    address gets SIGSEGV with SEGV_MAPERR at it.
+ *
  * `t_traps int80` also tries `int $0x80` (not part of the differential
  * run: natively it is a 32-bit syscall when IA32 emulation is on).
  */
@@ -85,6 +90,57 @@ extern char at_ud2[], at_int3[], at_int_3[], at_int_4[], at_int_0x81[],
 	at_cli[], at_div0_insn[], at_into[], at_int80_insn[],
 	at_noncanon_insn[], at_badstack_insn[];
 
+static unsigned char desc_buf[16];
+
+static void umip(void)
+{
+	memset(desc_buf, 0xaa, sizeof desc_buf);
+	__asm__ volatile("sgdt %0" : "=m"(desc_buf) :: "memory");
+	out("sgdt:");
+	for (int i = 0; i < 12; i++)
+		out(" %02x", desc_buf[i]);
+	out("\n");
+	memset(desc_buf, 0xaa, sizeof desc_buf);
+	unsigned char *p = desc_buf + 1;
+	__asm__ volatile("sidt (%0)" :: "r"(p) : "memory");
+	out("sidt at +1:");
+	for (int i = 0; i < 12; i++)
+		out(" %02x", desc_buf[i]);
+	out("\n");
+	unsigned long r64 = 0x1111111111111111ul;
+	__asm__ volatile("smsw %0" : "+r"(r64));
+	unsigned long r32 = 0x1111111111111111ul;
+	__asm__ volatile("smsw %k0" : "+r"(r32));
+	unsigned long r16 = 0x1111111111111111ul;
+	__asm__ volatile("smsw %w0" : "+r"(r16));
+	out("smsw: 64-bit %#lx 32-bit %#lx 16-bit %#lx\n", r64, r32, r16);
+	memset(desc_buf, 0xaa, sizeof desc_buf);
+	__asm__ volatile("smsw %0" : "=m"(*(unsigned short *)desc_buf) :: "memory");
+	out("smsw to memory: %02x %02x %02x\n", desc_buf[0], desc_buf[1], desc_buf[2]);
+	unsigned long s1 = 0x1111111111111111ul, s2 = s1, t1 = s1, t2 = s1;
+	__asm__ volatile("sldt %0" : "+r"(s1));
+	__asm__ volatile("sldt %k0" : "+r"(s2));
+	__asm__ volatile("str %0" : "+r"(t1));
+	__asm__ volatile("str %w0" : "+r"(t2));
+	out("sldt: %#lx %#lx str: %#lx %#lx\n", s1, s2, t1, t2);
+	memset(desc_buf, 0xaa, sizeof desc_buf);
+	__asm__ volatile("sldt %0" : "=m"(*(unsigned short *)desc_buf) :: "memory");
+	__asm__ volatile("str %0" : "=m"(*(unsigned short *)(desc_buf + 4)) :: "memory");
+	out("sldt/str to memory:");
+	for (int i = 0; i < 8; i++)
+		out(" %02x", desc_buf[i]);
+	out("\n");
+
+	got_signo = 0;
+	if (sigsetjmp(jb, 1) == 0) {
+		__asm__ volatile("sgdt (%0)" :: "r"(16ul) : "memory");
+		out("sgdt to address 16: no signal\n");
+	} else {
+		out("sgdt to address 16: signo %d code %d addr %s\n", got_signo,
+		    got_code, got_addr == (void *)16 ? "16" : "other");
+	}
+}
+
 static void trap(const char *what, void (*fn)(void), const char *at, int len)
 {
 	got_signo = 0;
@@ -151,5 +207,6 @@ int main(int argc, char **argv)
 	trap("into", do_into, at_into, 1);
 	trap("non-canonical load", do_noncanon, at_noncanon_insn, 3);
 	trap("non-canonical stack", do_badstack, at_badstack_insn, 1);
+	umip();
 	return failures();
 }

@@ -20,6 +20,7 @@ pub mod clone;
 pub mod process;
 pub mod signal;
 pub mod task;
+pub mod umip;
 pub mod wait;
 
 use std::collections::{BTreeSet, HashMap, HashSet};

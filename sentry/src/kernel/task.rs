@@ -13,6 +13,7 @@ use platform::{Kicker, Trap, UserContext, Vcpu};
 use super::signal::{
     self, AltStack, DefaultAction, SigAction, SigInfo, SigQueue, SigSet, code, sa, sig,
 };
+use super::umip::{self, Umip};
 use super::wait::{Blocker, Completion, WaitQueue, Waiter};
 use super::{Kernel, process};
 use crate::errno::Errno;
@@ -467,6 +468,17 @@ fn exception(t: &mut TaskCtx, vector: u8, _error_code: u64) {
         // #SS (a non-canonical stack access): SIGBUS, SI_KERNEL.
         12 => SigInfo::kernel(sig::SIGBUS),
         16 | 19 => SigInfo::fault(sig::SIGFPE, 0, rip),
+        // #GP from sgdt, sidt or smsw (CR4.UMIP is set): Linux emulates
+        // them with dummy values (arch/x86/kernel/umip.c).
+        13 => {
+            let mm = t.mm();
+            let (fs, gs) = (t.ctx.fs_base, t.ctx.gs_base);
+            match umip::emulate(&mm, &mut t.ctx.regs, fs, gs) {
+                Umip::Done => return,
+                Umip::Fault(addr) => SigInfo::fault(sig::SIGSEGV, code::SEGV_MAPERR, addr),
+                Umip::NotEmulated => SigInfo::kernel(sig::SIGSEGV),
+            }
+        }
         // #AC: do_error_trap(SIGBUS, BUS_ADRALN, NULL).
         17 => SigInfo::fault(sig::SIGBUS, code::BUS_ADRALN, 0),
         // #GP, #OF (int $4), #BR, #TS, #NP and anything else: SIGSEGV with

@@ -76,9 +76,11 @@
 //!   GDT, IDT, TR, LDT, segments), and [`Vcpu::reset`] rewrites every MSR
 //!   the platform relies on when a pooled vCPU passes to another task.
 //! * **An exit in ring 0 outside the stubs is a compromise**: [`Vcpu::run`]
-//!   returns an error and never resumes it (the sentry kills the task), and
-//!   a kick that keeps finding the vCPU mid-way into a trap gives up after
-//!   a few tries, so nothing spinning anywhere escapes SIGKILL.
+//!   returns an error and never resumes it (the sentry kills the task). A
+//!   kick that finds the vCPU inside a stub takes the trap from the frame
+//!   the CPU already pushed, and one on the trampoline from the registers,
+//!   instead of resuming ring 0: one kick always ends a run, so nothing
+//!   spinning anywhere escapes SIGKILL.
 
 pub mod host;
 pub mod machine;

@@ -28,7 +28,7 @@ use kvm_ioctls::{SyncReg, VcpuExit, VcpuFd};
 use parking_lot::Mutex;
 
 use crate::x86_64::layout::*;
-use crate::x86_64::supervisor::TRAMPOLINE_LEN;
+use crate::x86_64::supervisor::{TRAMPOLINE_LEN, has_error_code};
 use crate::{Error, Machine, Result};
 
 /// General-purpose registers of a guest thread, as Linux's `pt_regs` holds
@@ -582,10 +582,9 @@ impl Vcpu {
             self.loaded_gs = ctx.gs_base;
             self.in_user_mode = true;
         }
-        // Kicks that land while the vCPU is between ring 3 and the exit
-        // (in the trampoline or an exception stub, a few instructions) are
-        // retried so the trap is not lost; a bounded number of times, so a
-        // vCPU stuck there can never keep a task from being killed.
+        // Kicks that land while the vCPU is between ring 3 and the exit (in
+        // the trampoline or an exception stub) complete the trap on the
+        // host, so a kick always ends the run (see Exit::Interrupted).
         let mut kicks_mid_trap = 0;
         loop {
             let exit = match self.fd.run() {
@@ -629,13 +628,7 @@ impl Vcpu {
             }
             match exit {
                 Exit::MmioWrite(addr) if addr & !0xfff == MMIO_GPA && in_trampoline => {
-                    ctx.regs = UserRegs::from(&regs);
-                    ctx.regs.rip = regs.rcx;
-                    ctx.regs.rflags = regs.r11;
-                    return Ok(Trap::Syscall {
-                        nr: regs.rax,
-                        args: [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9],
-                    });
+                    return Ok(syscall_trap(ctx, &regs));
                 }
                 Exit::MmioWrite(_) | Exit::MmioRead => {
                     // The guest touched the MMIO page itself.
@@ -648,7 +641,19 @@ impl Vcpu {
                 Exit::Exception => return self.exception(ctx, &regs, sregs.cr2),
                 Exit::Interrupted => {
                     self.fd.set_kvm_immediate_exit(0);
-                    if ring0 || in_trampoline {
+                    if ring0 && in_stubs {
+                        // Kicked inside an exception stub (checked above),
+                        // before its exit: the CPU has already pushed the
+                        // user frame, so take the trap from it rather than
+                        // resume ring 0 (which a tampered stub could keep).
+                        return self.exception_mid_stub(ctx, &regs, sregs.cr2);
+                    }
+                    if regs.rip == TRAMPOLINE_VA {
+                        // Kicked on the trampoline, before its store: the
+                        // syscall is complete in the registers.
+                        return Ok(syscall_trap(ctx, &regs));
+                    }
+                    if in_trampoline {
                         // Mid-way into a trap: let it finish and report it.
                         kicks_mid_trap += 1;
                         if kicks_mid_trap > MAX_KICKS_MID_TRAP {
@@ -684,12 +689,56 @@ impl Vcpu {
             )));
         }
         let mem = self.machine.memory();
-        let mut frame = [0u64; 7];
-        for (i, v) in frame.iter_mut().enumerate() {
-            *v = mem.read_u64(rsp - KBASE + 8 * i as u64)?;
+        let vector = mem.read_u64(rsp - KBASE)?;
+        let error_code = mem.read_u64(rsp - KBASE + 8)?;
+        self.user_trap(ctx, regs, cr2, vector, error_code, rsp + 16)
+    }
+
+    /// A kick found the vCPU in exception stub `(rip - STUBS_VA) / 16`
+    /// before its exit. The CPU pushed the user frame (and error code) at
+    /// the top of the kernel stack; the stub has pushed at most two words
+    /// below it.
+    fn exception_mid_stub(
+        &mut self,
+        ctx: &mut UserContext,
+        regs: &kvm_regs,
+        cr2: u64,
+    ) -> Result<Trap> {
+        self.in_user_mode = false;
+        let top = vcpu_stack_top(self.slot);
+        let vector = (regs.rip - STUBS_VA) / 16;
+        if vector >= 32 || !(top - 7 * 8..=top - 5 * 8).contains(&regs.rsp) {
+            return Err(Error::Memory(format!(
+                "kicked in ring 0 at rip {:#x} with rsp {:#x}: not a stub's first steps",
+                regs.rip, regs.rsp
+            )));
         }
-        let [vector, error_code, rip, cs, rflags, user_rsp, _ss] = frame;
-        if cs & 3 != 3 {
+        let error_code = if has_error_code(vector as u8) {
+            self.machine.memory().read_u64(top - 6 * 8 - KBASE)?
+        } else {
+            0
+        };
+        self.user_trap(ctx, regs, cr2, vector, error_code, top - 5 * 8)
+    }
+
+    /// The trap for exception `vector` whose CPU frame (rip, cs, rflags,
+    /// rsp, ss) is at `frame`.
+    fn user_trap(
+        &mut self,
+        ctx: &mut UserContext,
+        regs: &kvm_regs,
+        cr2: u64,
+        vector: u64,
+        error_code: u64,
+        frame: u64,
+    ) -> Result<Trap> {
+        let mem = self.machine.memory();
+        let mut f = [0u64; 5];
+        for (i, v) in f.iter_mut().enumerate() {
+            *v = mem.read_u64(frame - KBASE + 8 * i as u64)?;
+        }
+        let [rip, cs, rflags, user_rsp, _ss] = f;
+        if cs & 3 != 3 || vector >= 32 {
             return Err(Error::Memory(format!(
                 "exception {vector} in supervisor code at {rip:#x}"
             )));
@@ -712,8 +761,21 @@ impl Vcpu {
     }
 }
 
-/// How many kicks in a row may find the vCPU mid-way into a trap before
-/// [`Vcpu::run`] gives up (the trap path is at most a few instructions).
+/// The syscall trap for registers stopped at the trampoline: the return
+/// address and flags are in rcx/r11, as `syscall` left them.
+fn syscall_trap(ctx: &mut UserContext, regs: &kvm_regs) -> Trap {
+    ctx.regs = UserRegs::from(regs);
+    ctx.regs.rip = regs.rcx;
+    ctx.regs.rflags = regs.r11;
+    Trap::Syscall {
+        nr: regs.rax,
+        args: [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9],
+    }
+}
+
+/// How many kicks in a row may find the vCPU inside the trampoline past its
+/// first instruction (never seen: its one store exits) before
+/// [`Vcpu::run`] gives up.
 const MAX_KICKS_MID_TRAP: u32 = 8;
 
 enum Exit {

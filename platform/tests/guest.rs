@@ -798,47 +798,123 @@ fn ring0_outside_the_stubs_is_an_error_and_reset_restores_msrs() {
     assert_eq!(g.read(MARK).map_err(|_| ()), Err(()));
 }
 
-/// Runs `g` to PAYLOAD while another thread kicks it every 10 ms (for at
-/// most 5 s); returns the run's result.
-fn run_while_kicking(g: &mut Guest) -> platform::Result<Trap> {
+/// Runs `g` to PAYLOAD while another thread kicks it every 50 ms (for at
+/// most 5 s); returns the run's result and how many kicks it took.
+fn run_while_kicking(g: &mut Guest) -> (platform::Result<Trap>, usize) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let kicker = g.vcpu.kicker();
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop = Arc::clone(&done);
+    let done = Arc::new(AtomicBool::new(false));
+    let kicks = Arc::new(AtomicUsize::new(0));
+    let (stop, count) = (Arc::clone(&done), Arc::clone(&kicks));
     let t = std::thread::spawn(move || {
-        for _ in 0..500 {
-            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+        for _ in 0..100 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            if stop.load(Ordering::SeqCst) {
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_millis(10));
+            count.fetch_add(1, Ordering::SeqCst);
             kicker.kick();
         }
     });
     let r = g.jump(PAYLOAD);
-    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    done.store(true, Ordering::SeqCst);
+    let n = kicks.load(Ordering::SeqCst);
     t.join().unwrap();
-    r
+    (r, n)
 }
 
 #[test]
-fn kick_ends_a_vcpu_spinning_in_ring0() {
+fn one_kick_ends_a_vcpu_spinning_in_ring0() {
     let mut g = Guest::new();
     g.await_command();
     g.map_code(PAYLOAD, INT3);
     // jmp . in ring 0, outside the stubs.
     let code = g.ring0_code(0x400, &[0xeb, 0xfe]);
     g.hijack_gate(3, code);
-    let err = run_while_kicking(&mut g).unwrap_err().to_string();
+    let (r, kicks) = run_while_kicking(&mut g);
+    let err = r.unwrap_err().to_string();
     assert!(err.contains("ring 0"), "{err}");
+    assert_eq!(kicks, 1);
 }
 
 #[test]
-fn kick_ends_a_vcpu_spinning_inside_a_stub() {
+fn one_kick_ends_a_vcpu_spinning_inside_a_stub() {
     let mut g = Guest::new();
     g.await_command();
     g.map_code(PAYLOAD, INT3);
-    // jmp . in place of vector 3's own stub: kicks find the vCPU "mid-way
-    // into a trap" every time; after a few the run gives up.
+    // jmp . in place of vector 3's own stub: a kick finds the vCPU at the
+    // stub's first instruction with the user frame pushed, and the host
+    // takes the trap from that frame instead of resuming ring 0.
     g.ring0_code(3 * 16, &[0xeb, 0xfe]);
-    let err = run_while_kicking(&mut g).unwrap_err().to_string();
-    assert!(err.contains("kicked"), "{err}");
+    let (r, kicks) = run_while_kicking(&mut g);
+    assert_eq!(
+        r.unwrap(),
+        Trap::Exception {
+            vector: 3,
+            error_code: 0
+        }
+    );
+    assert_eq!(kicks, 1);
+    assert_eq!(
+        g.ctx.regs.rip,
+        PAYLOAD + 1,
+        "after the int3, as Linux reports it"
+    );
+    // The vCPU resumes user mode, not the stub.
+    g.ctx.regs.rip = CODE;
+    g.await_command();
+}
+
+#[test]
+fn kicks_during_traps_never_lose_or_corrupt_them() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut g = Guest::new();
+    g.await_command();
+    // ud2 at PAYLOAD; syscall; jmp PAYLOAD+0x10 at PAYLOAD+0x10.
+    let mut code = vec![0x0f, 0x0b];
+    code.resize(0x10, 0x90);
+    code.extend_from_slice(&[0x0f, 0x05, 0xeb, 0xfc]);
+    g.map_code(PAYLOAD, &code);
+    g.pt.commit().unwrap();
+    let kicker = g.vcpu.kicker();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = Arc::clone(&stop);
+    let t = std::thread::spawn(move || {
+        while !s.load(Ordering::SeqCst) {
+            kicker.kick();
+            std::thread::sleep(std::time::Duration::from_micros(20));
+        }
+    });
+    let (mut exceptions, mut syscalls, mut interrupted) = (0, 0, 0);
+    for i in 0..4000u64 {
+        let ud2 = i % 2 == 0;
+        g.ctx.regs.rip = if ud2 { PAYLOAD } else { PAYLOAD + 0x10 };
+        g.ctx.regs.rax = i;
+        g.ctx.regs.rdi = !i;
+        loop {
+            match g.vcpu.run(&mut g.ctx, g.pt.root()).unwrap() {
+                Trap::Interrupted => interrupted += 1,
+                Trap::Exception {
+                    vector: 6,
+                    error_code: 0,
+                } if ud2 => {
+                    assert_eq!(g.ctx.regs.rip, PAYLOAD);
+                    exceptions += 1;
+                    break;
+                }
+                Trap::Syscall { nr, args } if !ud2 => {
+                    assert_eq!((nr, args[0]), (i, !i));
+                    assert_eq!(g.ctx.regs.rip, PAYLOAD + 0x12);
+                    syscalls += 1;
+                    break;
+                }
+                other => panic!("round {i}: {other:?}"),
+            }
+        }
+        assert_eq!(g.ctx.regs.rax, i);
+    }
+    stop.store(true, Ordering::SeqCst);
+    t.join().unwrap();
+    eprintln!("{exceptions} exceptions, {syscalls} syscalls, {interrupted} kicks seen in user mode");
+    assert_eq!((exceptions, syscalls), (2000, 2000));
 }

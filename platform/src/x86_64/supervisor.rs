@@ -8,12 +8,17 @@ use crate::{GuestMemory, Result};
 /// Vectors for which the CPU pushes an error code.
 const HAS_ERROR_CODE: [u8; 10] = [8, 10, 11, 12, 13, 14, 17, 21, 29, 30];
 
+/// Whether the CPU pushes an error code for `vector`.
+pub(crate) fn has_error_code(vector: u8) -> bool {
+    HAS_ERROR_CODE.contains(&vector)
+}
+
 /// One stub: `[push $0]; push $v; out %al,$0x11; add $16,%rsp; iretq`.
 /// The host normally resumes user mode directly; the `add`/`iretq` tail is
 /// there so a stub that is resumed as is returns correctly too.
 fn stub(vector: u8) -> Vec<u8> {
     let mut code = Vec::with_capacity(16);
-    if !HAS_ERROR_CODE.contains(&vector) {
+    if !has_error_code(vector) {
         code.extend_from_slice(&[0x6a, 0x00]);
     }
     code.extend_from_slice(&[0x6a, vector, 0xe6, EXCEPTION_PORT as u8]);

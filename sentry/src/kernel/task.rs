@@ -461,7 +461,10 @@ fn exception(t: &mut TaskCtx, vector: u8, _error_code: u64) {
         3 => SigInfo::kernel(sig::SIGTRAP),
         // `int $n` through a DPL-0 gate is a #GP on hardware (SIGSEGV,
         // SI_KERNEL); this host's KVM raises #UD for it instead
-        // (KVM-NOTES fact 2), so look at the instruction.
+        // (KVM-NOTES fact 2), so look at the instruction. `int $0x80` is a
+        // 32-bit syscall on a Linux with IA32 emulation (this host's is
+        // on); the sandbox has no 32-bit ABI and gives SIGSEGV, as Linux
+        // does with ia32_emulation=0.
         6 if is_software_interrupt(t, rip) => SigInfo::kernel(sig::SIGSEGV),
         // #UD: do_error_trap(SIGILL, ILL_ILLOPN, ip).
         6 => SigInfo::fault(sig::SIGILL, code::ILL_ILLOPN, rip),

@@ -915,6 +915,8 @@ fn kicks_during_traps_never_lose_or_corrupt_them() {
     }
     stop.store(true, Ordering::SeqCst);
     t.join().unwrap();
-    eprintln!("{exceptions} exceptions, {syscalls} syscalls, {interrupted} kicks seen in user mode");
+    eprintln!(
+        "{exceptions} exceptions, {syscalls} syscalls, {interrupted} kicks seen in user mode"
+    );
     assert_eq!((exceptions, syscalls), (2000, 2000));
 }

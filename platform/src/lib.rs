@@ -39,6 +39,48 @@
 //!   frames and switches CR3 ([`PageTables::commit`]). Upper-level frames that
 //!   were ever shadowed are quarantined until a shadow drop ([`Machine::zap`]).
 //!   The tests in `platform/tests/` fail if a stale translation survives.
+//!
+//! # Ring 0 stays out of the guest's reach
+//!
+//! Guest code runs in ring 3 only; ring 0 runs nothing but the exception
+//! stubs. What closes each way in (each with a test in
+//! `platform/tests/guest.rs`):
+//!
+//! * **No compatibility mode.** From 32-bit code `syscall` does enter ring 0
+//!   here, through `CSTAR` (KVM-NOTES fact 1). The GDT has no 32-bit code
+//!   segment (Linux's 0x08 and 0x23 slots are null), so a far return, jump
+//!   or call to 0x23 takes a #GP (SIGSEGV in the guest); `CSTAR` and
+//!   `SYSENTER_EIP` point at a trap stub whose exit is an error, and
+//!   `SYSENTER_CS` is 0 (`sysenter` raises #UD on this AMD host, #GP on
+//!   Intel). `STAR`'s `SYSRET` half is never used: the host resumes user
+//!   mode by writing the segments itself.
+//! * **SMEP, SMAP and UMIP** are set in CR4 when KVM accepts them
+//!   ([`Vcpu::cr4`]; measured here: all three, CR4 = 0x300e20, read back
+//!   after `KVM_SET_SREGS`). Ring 0 then cannot run or write user pages,
+//!   and `sgdt`/`sidt` fault in ring 3 (measured: #GP; without UMIP `sgdt`
+//!   stored the GDT base 0xffffc90000010000; UMIP also covers `smsw`,
+//!   `sldt` and `str`).
+//!   The sentry then emulates them with Linux's dummy values, as the host
+//!   kernel does for its own processes (`sentry::kernel::umip`). On a host
+//!   that refused UMIP the instructions would show the supervisor bases:
+//!   that is acceptable, since the addresses are fixed ([`x86_64::layout`],
+//!   public in the source, no randomisation to defeat) and the pages behind
+//!   them are supervisor-only.
+//! * **The trampoline page is readable by ring 3**, on purpose: `SYSCALL`
+//!   stays in ring 3 here, so the trampoline is fetched as user code, and
+//!   x86 page tables cannot express execute-only (protection keys do not
+//!   restrict fetches, and ring 3 could change PKRU). The page holds only
+//!   the 13 bytes of public trampoline code; the rest is zero.
+//! * **Nothing ring 3 could change is trusted.** Whenever the host writes
+//!   special registers it writes the full canonical set (CR0, CR4, EFER,
+//!   GDT, IDT, TR, LDT, segments), and [`Vcpu::reset`] rewrites every MSR
+//!   the platform relies on when a pooled vCPU passes to another task.
+//! * **An exit in ring 0 outside the stubs is a compromise**: [`Vcpu::run`]
+//!   returns an error and never resumes it (the sentry kills the task). A
+//!   kick that finds the vCPU inside a stub takes the trap from the frame
+//!   the CPU already pushed, and one on the trampoline from the registers,
+//!   instead of resuming ring 0: one kick always ends a run, so nothing
+//!   spinning anywhere escapes SIGKILL.
 
 pub mod host;
 pub mod hostfs;

@@ -5,6 +5,9 @@
 //! guest faults where Linux would: after an unmap, after a write-protect,
 //! and that a frame swap shows the new frame. On a KVM that behaves
 //! otherwise the sentry refuses to run rather than leak stale memory.
+//! It also checks that ring 3 cannot enter 32-bit compatibility mode (a far
+//! return to the 32-bit user selector 0x23 must take a #GP), the first step
+//! of the way into ring 0 through `CSTAR` on this host.
 //!
 //! The guest is a command loop, also used by the platform's tests:
 //! `syscall(0x1000)` asks the host for a command in rax (1 = read `[rdx]`
@@ -25,6 +28,12 @@ pub const PROGRAM: &[u8] = &[
 /// Where the command loop is mapped.
 pub const CODE: u64 = 0x40_0000;
 const DATA: u64 = 0x60_0000;
+/// Where the far-return probe is mapped.
+const FAR_RETURN: u64 = 0x50_0000;
+/// `push $0x23; lea 1f(%rip),%rax; push %rax; lretq; 1: syscall; ud2`.
+const FAR_RETURN_CODE: &[u8] = &[
+    0x6a, 0x23, 0x48, 0x8d, 0x05, 0x03, 0x00, 0x00, 0x00, 0x50, 0x48, 0xcb, 0x0f, 0x05, 0x0f, 0x0b,
+];
 
 const RX: PteFlags = PteFlags::RX;
 const RW: PteFlags = PteFlags::RW;
@@ -122,9 +131,31 @@ pub fn self_test(machine: &Arc<Machine>) -> Result<()> {
 
 fn probe(p: &mut Probe) -> Result<()> {
     p.reset()?;
+    let code = p.page(0)?;
+    p.machine.memory().write(code, FAR_RETURN_CODE)?;
+    let stack = p.page(0)?;
+    let map = |frame, flags| Some(Pte { frame, flags });
+    p.pt.set(FAR_RETURN, map(code, RX))?;
+    p.pt.set(FAR_RETURN + 0x1000, map(stack, RW))?;
+    p.ctx.regs.rsp = FAR_RETURN + 0x1800;
+    // Command 3 jumps to rdx; the far return must fault, nothing else.
+    let far_return = p.command(3, FAR_RETURN, 0)?;
+    p.pt.set(FAR_RETURN, None)?;
+    p.pt.set(FAR_RETURN + 0x1000, None)?;
+    match far_return {
+        Trap::Exception {
+            vector: 13,
+            error_code: 0x20,
+        } => p.reset()?,
+        other => {
+            return Err(Error::Memory(format!(
+                "self-test failed: a far return to the 32-bit user selector gave {other:?}, not #GP; \
+                 guest code could reach compatibility mode"
+            )));
+        }
+    }
     let a = p.page(0xa)?;
     let b = p.page(0xb)?;
-    let map = |frame, flags| Some(Pte { frame, flags });
     p.pt.set(DATA, map(a, RW))?;
     if p.read(DATA)? != Ok(0xa) || p.write(DATA, 0xaa)? != Ok(()) {
         return Err(failed("a mapped page cannot be used"));

@@ -15,17 +15,20 @@
 //!   (no interpreted `iretq`).
 //! * [`Kicker::kick`] makes a running `KVM_RUN` return from another thread
 //!   (`immediate_exit` plus a signal), for signals and TLB shootdowns.
+//! * Any exit that finds the vCPU in ring 0 anywhere but the exception
+//!   stubs (or the trampoline) is an error: guest code in ring 0 is never
+//!   resumed (see the crate doc, "Ring 0 stays out of the guest's reach").
 
 use std::sync::Arc;
 use std::sync::Once;
 use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 
-use kvm_bindings::{Msrs, kvm_msr_entry, kvm_regs, kvm_segment, kvm_xsave};
+use kvm_bindings::{Msrs, kvm_msr_entry, kvm_regs, kvm_segment, kvm_sregs, kvm_xsave};
 use kvm_ioctls::{SyncReg, VcpuExit, VcpuFd};
 use parking_lot::Mutex;
 
 use crate::x86_64::layout::*;
-use crate::x86_64::supervisor::TRAMPOLINE_LEN;
+use crate::x86_64::supervisor::{TRAMPOLINE_LEN, has_error_code};
 use crate::{Error, Machine, Result};
 
 /// General-purpose registers of a guest thread, as Linux's `pt_regs` holds
@@ -224,6 +227,137 @@ fn user_segment(selector: u16, code: bool) -> kvm_segment {
     }
 }
 
+/// CR4 bits always set: PAE, OSFXSR, OSXMMEXCPT.
+pub const CR4_BASE: u64 = 0x620;
+/// CR4.UMIP: `sgdt`, `sidt`, `sldt`, `smsw`, `str` fault in ring 3.
+pub const CR4_UMIP: u64 = 1 << 11;
+/// CR4.SMEP: ring 0 cannot execute user pages.
+pub const CR4_SMEP: u64 = 1 << 20;
+/// CR4.SMAP: ring 0 cannot touch user pages (AC clear).
+pub const CR4_SMAP: u64 = 1 << 21;
+
+/// The special registers every entry into user mode starts from: paging
+/// and long mode on, this vCPU's GDT/TSS, the shared IDT, no LDT, user
+/// segments. The host writes all of them (not only the ones it means to
+/// change) whenever it writes special registers, so nothing guest code
+/// could have changed survives an entry.
+fn canonical_sregs(mut sregs: kvm_sregs, slot: usize) -> kvm_sregs {
+    sregs.cr0 = 0x8005_0033; // PE MP ET NE WP AM PG
+    sregs.cr4 = CR4_BASE;
+    sregs.efer = 0xd01; // SCE LME LMA NXE
+    sregs.cr2 = 0;
+    sregs.cr3 = 0;
+    sregs.cr8 = 0;
+    sregs.interrupt_bitmap = [0; 4];
+    sregs.cs = user_segment(USER_CS, true);
+    for s in [
+        &mut sregs.ss,
+        &mut sregs.ds,
+        &mut sregs.es,
+        &mut sregs.fs,
+        &mut sregs.gs,
+    ] {
+        *s = user_segment(USER_DS, false);
+    }
+    let gdt = KBASE + vcpu_gdt_gpa(slot);
+    sregs.tr = kvm_segment {
+        base: gdt + TSS_OFFSET,
+        limit: 0x67,
+        selector: TSS_SEL,
+        type_: 11,
+        present: 1,
+        ..Default::default()
+    };
+    sregs.ldt = kvm_segment {
+        type_: 2,
+        unusable: 1,
+        ..Default::default()
+    };
+    sregs.gdt.base = gdt;
+    sregs.gdt.limit = 10 * 8 - 1;
+    sregs.gdt.padding = [0; 3];
+    sregs.idt.base = KBASE + IDT_GPA;
+    sregs.idt.limit = 256 * 16 - 1;
+    sregs.idt.padding = [0; 3];
+    sregs
+}
+
+/// Sets `sregs` with CR4 = [`CR4_BASE`] plus as many of SMEP, SMAP and
+/// UMIP as KVM accepts (each is tried alone if the full set is refused,
+/// and the result is read back). Returns the CR4 in effect.
+fn set_cr4(fd: &VcpuFd, sregs: &mut kvm_sregs) -> Result<u64> {
+    let kvm_err = |op| move |err| Error::Kvm { op, err };
+    let wanted = CR4_SMEP | CR4_SMAP | CR4_UMIP;
+    sregs.cr4 = CR4_BASE | wanted;
+    if fd.set_sregs(sregs).is_err() {
+        let mut ok = 0;
+        for bit in [CR4_SMEP, CR4_SMAP, CR4_UMIP] {
+            sregs.cr4 = CR4_BASE | bit;
+            if fd.set_sregs(sregs).is_ok() {
+                ok |= bit;
+            }
+        }
+        sregs.cr4 = CR4_BASE | ok;
+        fd.set_sregs(sregs).map_err(kvm_err("KVM_SET_SREGS"))?;
+    }
+    let back = fd.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?.cr4;
+    if back & !wanted != CR4_BASE {
+        return Err(Error::Memory(format!(
+            "KVM_SET_SREGS kept CR4 {back:#x}, not {:#x}",
+            sregs.cr4
+        )));
+    }
+    Ok(back)
+}
+
+/// The MSRs the platform relies on and their canonical values.
+fn canonical_msrs(slot: usize) -> Result<Vec<(u32, u64)>> {
+    let star = ((USER32_CS as u64) << 48) | ((KERNEL_CS as u64) << 32);
+    Ok(vec![
+        (0xc000_0081, star),          // STAR
+        (0xc000_0082, TRAMPOLINE_VA), // LSTAR
+        // CSTAR: a compatibility-mode `syscall` would enter ring 0 here
+        // (KVM-NOTES fact 1); no 32-bit code segment exists, and should
+        // one ever be reached this stub exits and the host kills the task.
+        (0xc000_0083, RING0_TRAP_VA),
+        (0xc000_0084, 0x47700), // SFMASK: TF DF IF IOPL AC NT, as Linux
+        // SYSENTER_CS = 0 makes `sysenter` raise #GP (or #UD on AMD in
+        // long mode); EIP/ESP point at the trap stub and this vCPU's
+        // kernel stack in case a CPU ignored the null selector.
+        (0x174, 0),
+        (0x175, vcpu_stack_top(slot)),
+        (0x176, RING0_TRAP_VA),
+        (0xc000_0100, 0), // FS base
+        (0xc000_0101, 0), // GS base
+        (0xc000_0102, 0), // kernel GS base
+    ])
+}
+
+fn set_msrs(fd: &VcpuFd, values: &[(u32, u64)]) -> Result<()> {
+    let entries: Vec<kvm_msr_entry> = values
+        .iter()
+        .map(|&(index, data)| kvm_msr_entry {
+            index,
+            data,
+            ..Default::default()
+        })
+        .collect();
+    let msrs = Msrs::from_entries(&entries)
+        .map_err(|e| Error::Memory(format!("building the MSR list: {e:?}")))?;
+    let set = fd.set_msrs(&msrs).map_err(|err| Error::Kvm {
+        op: "KVM_SET_MSRS",
+        err,
+    })?;
+    if set != entries.len() {
+        return Err(Error::Memory(format!(
+            "KVM_SET_MSRS set {set} of {} MSRs (stopped at {:#x})",
+            entries.len(),
+            entries[set].index
+        )));
+    }
+    Ok(())
+}
+
 thread_local! {
     static TID: i32 = {
         // SAFETY: gettid has no preconditions.
@@ -268,6 +402,10 @@ pub struct Vcpu {
     machine: Arc<Machine>,
     slot: usize,
     kick: Arc<KickState>,
+    /// The special registers every user-mode entry starts from.
+    canonical: kvm_sregs,
+    /// The MSRs [`Vcpu::reset`] restores.
+    msrs: Vec<(u32, u64)>,
     loaded_cr3: u64,
     loaded_fs: u64,
     loaded_gs: u64,
@@ -298,67 +436,10 @@ impl Vcpu {
         // CPUID must come before EFER.LME/SCE/NXE are accepted.
         fd.set_cpuid2(machine.cpuid())
             .map_err(kvm_err("KVM_SET_CPUID2"))?;
-        let mut sregs = fd.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?;
-        sregs.cr0 = 0x8005_0033; // PE MP ET NE WP AM PG
-        sregs.cr4 = 0x620; // PAE OSFXSR OSXMMEXCPT
-        sregs.efer = 0xd01; // SCE LME LMA NXE
-        sregs.cr3 = 0;
-        sregs.cs = user_segment(USER_CS, true);
-        for s in [
-            &mut sregs.ss,
-            &mut sregs.ds,
-            &mut sregs.es,
-            &mut sregs.fs,
-            &mut sregs.gs,
-        ] {
-            *s = user_segment(USER_DS, false);
-        }
-        let gdt = KBASE + vcpu_gdt_gpa(slot);
-        sregs.tr = kvm_segment {
-            base: gdt + TSS_OFFSET,
-            limit: 0x67,
-            selector: TSS_SEL,
-            type_: 11,
-            present: 1,
-            ..Default::default()
-        };
-        sregs.ldt = kvm_segment {
-            type_: 2,
-            unusable: 1,
-            ..Default::default()
-        };
-        sregs.gdt.base = gdt;
-        sregs.gdt.limit = 10 * 8 - 1;
-        sregs.idt.base = KBASE + IDT_GPA;
-        sregs.idt.limit = 256 * 16 - 1;
-        fd.set_sregs(&sregs).map_err(kvm_err("KVM_SET_SREGS"))?;
-
-        let msr = |index, data| kvm_msr_entry {
-            index,
-            data,
-            ..Default::default()
-        };
-        let entries = [
-            msr(
-                0xc000_0081, // STAR
-                ((USER32_CS as u64) << 48) | ((KERNEL_CS as u64) << 32),
-            ),
-            msr(0xc000_0082, TRAMPOLINE_VA), // LSTAR
-            msr(0xc000_0083, 0),             // CSTAR
-            msr(0xc000_0084, 0x47700),       // SFMASK: TF DF IF IOPL AC NT, as Linux
-            msr(0xc000_0100, 0),             // FS base
-            msr(0xc000_0101, 0),             // GS base
-            msr(0xc000_0102, 0),             // kernel GS base
-        ];
-        let msrs = Msrs::from_entries(&entries)
-            .map_err(|e| Error::Memory(format!("building the MSR list: {e:?}")))?;
-        let set = fd.set_msrs(&msrs).map_err(kvm_err("KVM_SET_MSRS"))?;
-        if set != entries.len() {
-            return Err(Error::Memory(format!(
-                "KVM_SET_MSRS set {set} of {} MSRs",
-                entries.len()
-            )));
-        }
+        let mut sregs = canonical_sregs(fd.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?, slot);
+        sregs.cr4 = set_cr4(&fd, &mut sregs)?;
+        let msrs = canonical_msrs(slot)?;
+        set_msrs(&fd, &msrs)?;
         let initial_fpu = FpuState(Box::new(fd.get_xsave().map_err(kvm_err("KVM_GET_XSAVE"))?));
         fd.set_sync_valid_reg(SyncReg::Register);
         fd.set_sync_valid_reg(SyncReg::SystemRegister);
@@ -374,12 +455,65 @@ impl Vcpu {
                 immediate_exit: Mutex::new(immediate_exit),
                 tid: AtomicI32::new(0),
             }),
+            canonical: sregs,
+            msrs,
             loaded_cr3: u64::MAX,
             loaded_fs: u64::MAX,
             loaded_gs: u64::MAX,
             in_user_mode: false,
             initial_fpu,
         })
+    }
+
+    /// Control register 4 as set on this vCPU: the base bits plus whichever
+    /// of SMEP, SMAP and UMIP this host's KVM accepted.
+    pub fn cr4(&self) -> u64 {
+        self.canonical.cr4
+    }
+
+    /// Makes the vCPU fit for an unrelated task: writes every MSR the
+    /// platform relies on (`STAR`, `LSTAR`, `CSTAR`, `SFMASK`, the
+    /// `SYSENTER` MSRs, FS/GS/kernel-GS bases) back to its canonical value
+    /// (one `KVM_SET_MSRS`) and makes the next [`Vcpu::run`] write the full
+    /// canonical set of special registers. Ring 3 cannot change any of them
+    /// and ring 0 is never entered with guest code, but the sentry calls
+    /// this whenever a pooled vCPU changes hands, so no state one guest
+    /// could have planted survives into another.
+    pub fn reset(&mut self) -> Result<()> {
+        self.in_user_mode = false;
+        self.loaded_cr3 = u64::MAX;
+        self.loaded_fs = u64::MAX;
+        self.loaded_gs = u64::MAX;
+        set_msrs(&self.fd, &self.msrs)
+    }
+
+    /// Reads the MSRs that [`Vcpu::reset`] writes, as `(index, value)`
+    /// (an ioctl; for tests and diagnostics).
+    pub fn guarded_msrs(&self) -> Result<Vec<(u32, u64)>> {
+        let mut msrs = Msrs::from_entries(
+            &self
+                .msrs
+                .iter()
+                .map(|&(index, _)| kvm_msr_entry {
+                    index,
+                    ..Default::default()
+                })
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|e| Error::Memory(format!("building the MSR list: {e:?}")))?;
+        let n = self.fd.get_msrs(&mut msrs).map_err(|err| Error::Kvm {
+            op: "KVM_GET_MSRS",
+            err,
+        })?;
+        Ok(msrs.as_slice()[..n]
+            .iter()
+            .map(|e| (e.index, e.data))
+            .collect())
+    }
+
+    /// The canonical values [`Vcpu::reset`] writes, as `(index, value)`.
+    pub fn canonical_msrs(&self) -> &[(u32, u64)] {
+        &self.msrs
     }
 
     /// A handle that kicks this vCPU out of `KVM_RUN` from another thread.
@@ -435,22 +569,23 @@ impl Vcpu {
             || ctx.fs_base != self.loaded_fs
             || ctx.gs_base != self.loaded_gs
         {
-            let sregs = &mut self.fd.sync_regs_mut().sregs;
+            // The full canonical set, never the registers as the exit left
+            // them: whatever ring 0 might have changed is overwritten.
+            let mut sregs = self.canonical;
             sregs.cr3 = cr3;
-            sregs.cs = user_segment(USER_CS, true);
-            sregs.ss = user_segment(USER_DS, false);
-            sregs.ds = user_segment(USER_DS, false);
-            sregs.es = user_segment(USER_DS, false);
-            sregs.fs = user_segment(USER_DS, false);
             sregs.fs.base = ctx.fs_base;
-            sregs.gs = user_segment(USER_DS, false);
             sregs.gs.base = ctx.gs_base;
+            self.fd.sync_regs_mut().sregs = sregs;
             self.fd.set_sync_dirty_reg(SyncReg::SystemRegister);
             self.loaded_cr3 = cr3;
             self.loaded_fs = ctx.fs_base;
             self.loaded_gs = ctx.gs_base;
             self.in_user_mode = true;
         }
+        // Kicks that land while the vCPU is between ring 3 and the exit (in
+        // the trampoline or an exception stub) complete the trap on the
+        // host, so a kick always ends the run (see Exit::Interrupted).
+        let mut kicks_mid_trap = 0;
         loop {
             let exit = match self.fd.run() {
                 Ok(VcpuExit::MmioWrite(addr, _)) => Exit::MmioWrite(addr),
@@ -459,6 +594,7 @@ impl Vcpu {
                     Exit::MmioRead
                 }
                 Ok(VcpuExit::IoOut(port, _)) if port == EXCEPTION_PORT => Exit::Exception,
+                Ok(VcpuExit::IoOut(port, _)) if port == RING0_TRAP_PORT => Exit::Ring0Trap,
                 Ok(other) => Exit::Other(format!("{other:?}")),
                 Err(e) if e.errno() == libc::EINTR => Exit::Interrupted,
                 Err(err) => return Err(Error::Kvm { op: "KVM_RUN", err }),
@@ -466,10 +602,25 @@ impl Vcpu {
             let sync = self.fd.sync_regs();
             let regs = sync.regs;
             let sregs = sync.sregs;
-            let ring0 = sregs.cs.selector & 3 == 0;
+            let ring0 = sregs.cs.selector & 3 != 3 || sregs.cs.dpl != 3;
             let in_trampoline =
                 (TRAMPOLINE_VA..=TRAMPOLINE_VA + TRAMPOLINE_LEN).contains(&regs.rip);
-            if !ring0 {
+            let in_stubs = (STUBS_VA..STUBS_VA + RING0_TRAP_OFFSET).contains(&regs.rip);
+            if ring0 {
+                // Ring 0 runs nothing but the exception stubs (and, on a
+                // host where SYSCALL changes privilege, the trampoline).
+                // Anything else is guest code in ring 0: never resume it.
+                self.in_user_mode = false;
+                let expected = match exit {
+                    Exit::Exception => in_stubs,
+                    Exit::Interrupted => in_stubs || in_trampoline,
+                    Exit::MmioWrite(_) => in_trampoline,
+                    _ => false,
+                };
+                if !expected {
+                    return Err(ring0_error(&exit, &regs, &sregs));
+                }
+            } else {
                 ctx.fs_base = sregs.fs.base;
                 ctx.gs_base = sregs.gs.base;
                 self.loaded_fs = ctx.fs_base;
@@ -477,13 +628,7 @@ impl Vcpu {
             }
             match exit {
                 Exit::MmioWrite(addr) if addr & !0xfff == MMIO_GPA && in_trampoline => {
-                    ctx.regs = UserRegs::from(&regs);
-                    ctx.regs.rip = regs.rcx;
-                    ctx.regs.rflags = regs.r11;
-                    return Ok(Trap::Syscall {
-                        nr: regs.rax,
-                        args: [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9],
-                    });
+                    return Ok(syscall_trap(ctx, &regs));
                 }
                 Exit::MmioWrite(_) | Exit::MmioRead => {
                     // The guest touched the MMIO page itself.
@@ -496,16 +641,37 @@ impl Vcpu {
                 Exit::Exception => return self.exception(ctx, &regs, sregs.cr2),
                 Exit::Interrupted => {
                     self.fd.set_kvm_immediate_exit(0);
-                    if ring0 || in_trampoline {
+                    if ring0 && in_stubs {
+                        // Kicked inside an exception stub (checked above),
+                        // before its exit: the CPU has already pushed the
+                        // user frame, so take the trap from it rather than
+                        // resume ring 0 (which a tampered stub could keep).
+                        return self.exception_mid_stub(ctx, &regs, sregs.cr2);
+                    }
+                    if regs.rip == TRAMPOLINE_VA {
+                        // Kicked on the trampoline, before its store: the
+                        // syscall is complete in the registers.
+                        return Ok(syscall_trap(ctx, &regs));
+                    }
+                    if in_trampoline {
                         // Mid-way into a trap: let it finish and report it.
+                        kicks_mid_trap += 1;
+                        if kicks_mid_trap > MAX_KICKS_MID_TRAP {
+                            return Err(Error::Memory(format!(
+                                "vCPU kicked {kicks_mid_trap} times without leaving the trap \
+                                 path at rip {:#x}",
+                                regs.rip
+                            )));
+                        }
                         continue;
                     }
                     ctx.regs = UserRegs::from(&regs);
                     return Ok(Trap::Interrupted);
                 }
-                Exit::Other(what) => {
+                Exit::Ring0Trap | Exit::Other(_) => {
                     return Err(Error::Memory(format!(
-                        "unexpected VM exit {what} at rip {:#x}",
+                        "unexpected VM exit {} at rip {:#x}",
+                        exit.describe(),
                         regs.rip
                     )));
                 }
@@ -523,12 +689,56 @@ impl Vcpu {
             )));
         }
         let mem = self.machine.memory();
-        let mut frame = [0u64; 7];
-        for (i, v) in frame.iter_mut().enumerate() {
-            *v = mem.read_u64(rsp - KBASE + 8 * i as u64)?;
+        let vector = mem.read_u64(rsp - KBASE)?;
+        let error_code = mem.read_u64(rsp - KBASE + 8)?;
+        self.user_trap(ctx, regs, cr2, vector, error_code, rsp + 16)
+    }
+
+    /// A kick found the vCPU in exception stub `(rip - STUBS_VA) / 16`
+    /// before its exit. The CPU pushed the user frame (and error code) at
+    /// the top of the kernel stack; the stub has pushed at most two words
+    /// below it.
+    fn exception_mid_stub(
+        &mut self,
+        ctx: &mut UserContext,
+        regs: &kvm_regs,
+        cr2: u64,
+    ) -> Result<Trap> {
+        self.in_user_mode = false;
+        let top = vcpu_stack_top(self.slot);
+        let vector = (regs.rip - STUBS_VA) / 16;
+        if vector >= 32 || !(top - 7 * 8..=top - 5 * 8).contains(&regs.rsp) {
+            return Err(Error::Memory(format!(
+                "kicked in ring 0 at rip {:#x} with rsp {:#x}: not a stub's first steps",
+                regs.rip, regs.rsp
+            )));
         }
-        let [vector, error_code, rip, cs, rflags, user_rsp, _ss] = frame;
-        if cs & 3 != 3 {
+        let error_code = if has_error_code(vector as u8) {
+            self.machine.memory().read_u64(top - 6 * 8 - KBASE)?
+        } else {
+            0
+        };
+        self.user_trap(ctx, regs, cr2, vector, error_code, top - 5 * 8)
+    }
+
+    /// The trap for exception `vector` whose CPU frame (rip, cs, rflags,
+    /// rsp, ss) is at `frame`.
+    fn user_trap(
+        &mut self,
+        ctx: &mut UserContext,
+        regs: &kvm_regs,
+        cr2: u64,
+        vector: u64,
+        error_code: u64,
+        frame: u64,
+    ) -> Result<Trap> {
+        let mem = self.machine.memory();
+        let mut f = [0u64; 5];
+        for (i, v) in f.iter_mut().enumerate() {
+            *v = mem.read_u64(frame - KBASE + 8 * i as u64)?;
+        }
+        let [rip, cs, rflags, user_rsp, _ss] = f;
+        if cs & 3 != 3 || vector >= 32 {
             return Err(Error::Memory(format!(
                 "exception {vector} in supervisor code at {rip:#x}"
             )));
@@ -551,12 +761,56 @@ impl Vcpu {
     }
 }
 
+/// The syscall trap for registers stopped at the trampoline: the return
+/// address and flags are in rcx/r11, as `syscall` left them.
+fn syscall_trap(ctx: &mut UserContext, regs: &kvm_regs) -> Trap {
+    ctx.regs = UserRegs::from(regs);
+    ctx.regs.rip = regs.rcx;
+    ctx.regs.rflags = regs.r11;
+    Trap::Syscall {
+        nr: regs.rax,
+        args: [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9],
+    }
+}
+
+/// How many kicks in a row may find the vCPU inside the trampoline past its
+/// first instruction (never seen: its one store exits) before
+/// [`Vcpu::run`] gives up.
+const MAX_KICKS_MID_TRAP: u32 = 8;
+
 enum Exit {
     MmioWrite(u64),
     MmioRead,
     Exception,
+    /// The `CSTAR`/`SYSENTER` stub ran: a 32-bit syscall or `sysenter`
+    /// entered ring 0.
+    Ring0Trap,
     Interrupted,
     Other(String),
+}
+
+impl Exit {
+    fn describe(&self) -> String {
+        match self {
+            Exit::MmioWrite(a) => format!("MMIO write to {a:#x}"),
+            Exit::MmioRead => "MMIO read".into(),
+            Exit::Exception => "exception stub".into(),
+            Exit::Ring0Trap => "CSTAR/SYSENTER trap stub (compat-mode syscall or sysenter)".into(),
+            Exit::Interrupted => "kick".into(),
+            Exit::Other(what) => what.clone(),
+        }
+    }
+}
+
+/// The error for an exit that shows guest code running in ring 0: the
+/// vCPU is never resumed there, and the sentry kills the task.
+fn ring0_error(exit: &Exit, regs: &kvm_regs, sregs: &kvm_sregs) -> Error {
+    Error::Memory(format!(
+        "guest reached ring 0 ({} at rip {:#x}, cs {:#x}); not resuming it",
+        exit.describe(),
+        regs.rip,
+        sregs.cs.selector
+    ))
 }
 
 impl Drop for Vcpu {

@@ -572,3 +572,419 @@ fn trim_gives_free_memory_back_to_the_host() {
     let g = machine.alloc_data().unwrap();
     assert_eq!(machine.memory().read_u64(g).unwrap(), 0);
 }
+
+// ---------------------------------------------------------------------------
+// Ring 0 must stay out of the guest's reach (issue 7, escape 1).
+
+/// Where the ring-0 payloads of these tests leave a mark.
+const MARK: u64 = DATA;
+/// A user page for payload code.
+const PAYLOAD: u64 = 0x50_0000;
+
+impl Guest {
+    /// Maps a fresh RX page at `va` holding `code`.
+    fn map_code(&mut self, va: u64, code: &[u8]) {
+        let f = self.page(0);
+        self.machine.memory().write(f, code).unwrap();
+        self.pt
+            .set(
+                va,
+                Some(Pte {
+                    frame: f,
+                    flags: RX,
+                }),
+            )
+            .unwrap();
+    }
+
+    /// Maps the (zeroed) mark page and returns its frame.
+    fn map_mark(&mut self) -> u64 {
+        let f = self.page(0);
+        self.pt
+            .set(
+                MARK,
+                Some(Pte {
+                    frame: f,
+                    flags: RW,
+                }),
+            )
+            .unwrap();
+        f
+    }
+
+    /// Jumps to `va` from the command loop; the run's raw result.
+    fn jump(&mut self, va: u64) -> platform::Result<Trap> {
+        self.ctx.regs.rax = 3;
+        self.ctx.regs.rdx = va;
+        self.pt.commit().unwrap();
+        self.vcpu.run(&mut self.ctx, self.pt.root())
+    }
+
+    /// Points IDT gate `vector` (DPL 3, so `int $vector` reaches it from
+    /// ring 3) at `handler`: only a test can do this, by writing the
+    /// supervisor area through the host mapping, to stand for guest code
+    /// that somehow got into ring 0.
+    fn hijack_gate(&self, vector: u64, handler: u64) {
+        let cs = u64::from(platform::x86_64::layout::KERNEL_CS);
+        let lo =
+            (handler & 0xffff) | (cs << 16) | (0xee << 40) | (((handler >> 16) & 0xffff) << 48);
+        let idt = platform::x86_64::layout::IDT_GPA + 16 * vector;
+        self.machine.memory().write_u64(idt, lo).unwrap();
+        self.machine
+            .memory()
+            .write_u64(idt + 8, handler >> 32)
+            .unwrap();
+    }
+
+    /// Writes ring-0 code into the supervisor stubs page at `offset`
+    /// (past the real stubs) and returns its address.
+    fn ring0_code(&self, offset: u64, code: &[u8]) -> u64 {
+        use platform::x86_64::layout::{STUBS_GPA, STUBS_VA};
+        self.machine
+            .memory()
+            .write(STUBS_GPA + offset, code)
+            .unwrap();
+        STUBS_VA + offset
+    }
+
+    fn mark(&self, frame: u64) -> u64 {
+        self.machine.memory().read_u64(frame).unwrap()
+    }
+}
+
+/// `movl $0x1234, MARK; hlt`: run in ring 0 it leaves the mark and exits.
+const MARK_AND_HALT: &[u8] = &[
+    0xc7, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0x34, 0x12, 0x00, 0x00, 0xf4,
+];
+
+#[test]
+fn far_return_to_32_bit_code_faults_instead_of_reaching_ring0() {
+    let mut g = Guest::new();
+    g.await_command();
+    let mark = g.map_mark();
+    // Page 0 holds code that marks and halts: on the old platform a
+    // compatibility-mode `syscall` went through CSTAR = 0 and ran it in
+    // ring 0 (the platform does not enforce mmap_min_addr; the sentry does).
+    g.map_code(0, MARK_AND_HALT);
+    // push $0x23; lea 1f(%rip),%rax; push %rax; lretq; 1: syscall; ud2
+    g.map_code(
+        PAYLOAD,
+        &[
+            0x6a, 0x23, 0x48, 0x8d, 0x05, 0x03, 0x00, 0x00, 0x00, 0x50, 0x48, 0xcb, 0x0f, 0x05,
+            0x0f, 0x0b,
+        ],
+    );
+    let trap = g.jump(PAYLOAD);
+    assert_eq!(g.mark(mark), 0, "the page-0 code ran ({trap:?})");
+    // The far return itself takes a #GP: selector 0x23 is a null
+    // descriptor (error code = the selector's index).
+    assert_eq!(
+        trap.unwrap(),
+        Trap::Exception {
+            vector: 13,
+            error_code: 0x20
+        }
+    );
+    assert_eq!(g.ctx.regs.rip, PAYLOAD + 0xa, "the fault is at the lretq");
+    // The vCPU goes on in user mode.
+    g.ctx.regs.rip = CODE;
+    g.await_command();
+}
+
+#[test]
+fn far_returns_to_any_other_selector_fault() {
+    let mut g = Guest::new();
+    g.await_command();
+    let mark = g.map_mark();
+    g.map_code(0, MARK_AND_HALT);
+    // 0x08 (was the 32-bit kernel code segment), the kernel segments, user
+    // data, the TSS and past the GDT's end: push $sel; push $0; lretq.
+    for sel in [0x08u8, 0x0b, 0x10, 0x13, 0x1b, 0x23, 0x2b, 0x43, 0x4b, 0x53] {
+        g.map_code(PAYLOAD, &[0x6a, sel, 0x6a, 0x00, 0x48, 0xcb]);
+        // Room above the frame: KVM's far-return emulation may read an
+        // SS:RSP pair too before it checks the selector.
+        g.ctx.regs.rsp = STACK + 2048;
+        let trap = g.jump(PAYLOAD).unwrap();
+        assert_eq!(
+            trap,
+            Trap::Exception {
+                vector: 13,
+                error_code: u64::from(sel & !3)
+            },
+            "selector {sel:#x}"
+        );
+        assert_eq!(g.ctx.regs.rip, PAYLOAD + 4);
+        assert_eq!(g.mark(mark), 0);
+        g.ctx.regs.rip = CODE;
+        g.await_command();
+    }
+}
+
+#[test]
+fn sysenter_faults_in_ring3() {
+    use platform::x86_64::layout::RING0_TRAP_VA;
+    let mut g = Guest::new();
+    g.await_command();
+    let mark = g.map_mark();
+    g.map_code(0, MARK_AND_HALT);
+    // sysenter; ud2
+    g.map_code(PAYLOAD, &[0x0f, 0x34, 0x0f, 0x0b]);
+    let trap = g.jump(PAYLOAD).unwrap();
+    assert_eq!(g.mark(mark), 0, "{trap:?}");
+    // #UD on this AMD host (SYSENTER is invalid in long mode there), #GP
+    // on Intel (SYSENTER_CS = 0); at the sysenter either way.
+    assert!(
+        matches!(
+            trap,
+            Trap::Exception {
+                vector: 13 | 6,
+                error_code: 0
+            }
+        ),
+        "sysenter: {trap:?}"
+    );
+    assert_eq!(g.ctx.regs.rip, PAYLOAD);
+    let msrs = g.vcpu.guarded_msrs().unwrap();
+    let get = |i| msrs.iter().find(|m| m.0 == i).unwrap().1;
+    assert_eq!(get(0x174), 0, "SYSENTER_CS");
+    assert_eq!(get(0x176), RING0_TRAP_VA, "SYSENTER_EIP");
+    assert_eq!(get(0xc000_0083), RING0_TRAP_VA, "CSTAR");
+}
+
+#[test]
+fn cr4_has_smep_smap_umip() {
+    use platform::vcpu::{CR4_BASE, CR4_SMAP, CR4_SMEP, CR4_UMIP};
+    let mut g = Guest::new();
+    g.await_command();
+    eprintln!("CR4 = {:#x}", g.vcpu.cr4());
+    assert_eq!(g.vcpu.cr4(), CR4_BASE | CR4_SMEP | CR4_SMAP | CR4_UMIP);
+}
+
+#[test]
+fn umip_makes_descriptor_table_reads_fault_in_ring3() {
+    let mut g = Guest::new();
+    g.await_command();
+    let mark = g.map_mark();
+    // sgdt MARK; ud2 -- then sidt MARK; ud2. Without UMIP this host stores
+    // the supervisor GDT base (measured: 0xffffc90000010000, limit 0x4f).
+    for op in [0x04u8, 0x0c] {
+        g.map_code(
+            PAYLOAD,
+            &[0x0f, 0x01, op, 0x25, 0x00, 0x00, 0x60, 0x00, 0x0f, 0x0b],
+        );
+        assert_eq!(
+            g.jump(PAYLOAD).unwrap(),
+            Trap::Exception {
+                vector: 13,
+                error_code: 0
+            }
+        );
+        assert_eq!(g.ctx.regs.rip, PAYLOAD);
+        assert_eq!(g.mark(mark), 0);
+        g.ctx.regs.rip = CODE;
+        g.await_command();
+    }
+}
+
+/// `int3`, to enter a hijacked gate 3 from ring 3.
+const INT3: &[u8] = &[0xcc, 0x0f, 0x0b];
+
+#[test]
+fn smep_stops_ring0_from_running_user_pages() {
+    let mut g = Guest::new();
+    g.await_command();
+    let mark = g.map_mark();
+    g.map_code(0, MARK_AND_HALT);
+    g.map_code(PAYLOAD, INT3);
+    g.hijack_gate(3, 0);
+    let r = g.jump(PAYLOAD);
+    assert_eq!(g.mark(mark), 0, "ring 0 ran a user page: {r:?}");
+    assert!(r.is_err(), "{r:?}");
+}
+
+#[test]
+fn smap_stops_ring0_from_writing_user_pages() {
+    let mut g = Guest::new();
+    g.await_command();
+    let mark = g.map_mark();
+    g.map_code(PAYLOAD, INT3);
+    // movl $0x1234, MARK; push $0; push $3; out %al, $0x11
+    let code = g.ring0_code(
+        0x400,
+        &[
+            0xc7, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0x34, 0x12, 0x00, 0x00, 0x6a, 0x00, 0x6a,
+            0x03, 0xe6, 0x11,
+        ],
+    );
+    g.hijack_gate(3, code);
+    let r = g.jump(PAYLOAD);
+    assert_eq!(g.mark(mark), 0, "ring 0 wrote a user page: {r:?}");
+    assert!(r.is_err(), "{r:?}");
+}
+
+#[test]
+fn ring0_outside_the_stubs_is_an_error_and_reset_restores_msrs() {
+    let mut g = Guest::new();
+    g.await_command();
+    g.map_code(PAYLOAD, INT3);
+    // Ring-0 code that zeroes LSTAR, then exits like a stub would:
+    // mov $0xc0000082,%ecx; xor %eax,%eax; xor %edx,%edx; wrmsr;
+    // push $0; push $3; out %al,$0x11
+    let code = g.ring0_code(
+        0x400,
+        &[
+            0xb9, 0x82, 0x00, 0x00, 0xc0, 0x31, 0xc0, 0x31, 0xd2, 0x0f, 0x30, 0x6a, 0x00, 0x6a,
+            0x03, 0xe6, 0x11,
+        ],
+    );
+    g.hijack_gate(3, code);
+    let err = g.jump(PAYLOAD).unwrap_err().to_string();
+    assert!(err.contains("ring 0"), "{err}");
+    let lstar = |g: &Guest| {
+        g.vcpu
+            .guarded_msrs()
+            .unwrap()
+            .into_iter()
+            .find(|m| m.0 == 0xc000_0082)
+            .unwrap()
+            .1
+    };
+    assert_eq!(
+        lstar(&g),
+        0,
+        "the payload did not run: the test proves nothing"
+    );
+    // What the sentry does before a pooled vCPU runs another task.
+    g.vcpu.reset().unwrap();
+    assert_eq!(g.vcpu.guarded_msrs().unwrap(), g.vcpu.canonical_msrs());
+    assert_eq!(lstar(&g), platform::x86_64::layout::TRAMPOLINE_VA);
+    // And the vCPU runs user code and traps syscalls again.
+    g.hijack_gate(3, platform::x86_64::layout::STUBS_VA + 3 * 16);
+    g.ctx.regs.rip = CODE;
+    g.ctx.regs.rsp = STACK + 4096;
+    g.await_command();
+    assert_eq!(g.read(MARK).map_err(|_| ()), Err(()));
+}
+
+/// Runs `g` to PAYLOAD while another thread kicks it every 50 ms (for at
+/// most 5 s); returns the run's result and how many kicks it took.
+fn run_while_kicking(g: &mut Guest) -> (platform::Result<Trap>, usize) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let kicker = g.vcpu.kicker();
+    let done = Arc::new(AtomicBool::new(false));
+    let kicks = Arc::new(AtomicUsize::new(0));
+    let (stop, count) = (Arc::clone(&done), Arc::clone(&kicks));
+    let t = std::thread::spawn(move || {
+        for _ in 0..100 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            count.fetch_add(1, Ordering::SeqCst);
+            kicker.kick();
+        }
+    });
+    let r = g.jump(PAYLOAD);
+    done.store(true, Ordering::SeqCst);
+    let n = kicks.load(Ordering::SeqCst);
+    t.join().unwrap();
+    (r, n)
+}
+
+#[test]
+fn one_kick_ends_a_vcpu_spinning_in_ring0() {
+    let mut g = Guest::new();
+    g.await_command();
+    g.map_code(PAYLOAD, INT3);
+    // jmp . in ring 0, outside the stubs.
+    let code = g.ring0_code(0x400, &[0xeb, 0xfe]);
+    g.hijack_gate(3, code);
+    let (r, kicks) = run_while_kicking(&mut g);
+    let err = r.unwrap_err().to_string();
+    assert!(err.contains("ring 0"), "{err}");
+    assert_eq!(kicks, 1);
+}
+
+#[test]
+fn one_kick_ends_a_vcpu_spinning_inside_a_stub() {
+    let mut g = Guest::new();
+    g.await_command();
+    g.map_code(PAYLOAD, INT3);
+    // jmp . in place of vector 3's own stub: a kick finds the vCPU at the
+    // stub's first instruction with the user frame pushed, and the host
+    // takes the trap from that frame instead of resuming ring 0.
+    g.ring0_code(3 * 16, &[0xeb, 0xfe]);
+    let (r, kicks) = run_while_kicking(&mut g);
+    assert_eq!(
+        r.unwrap(),
+        Trap::Exception {
+            vector: 3,
+            error_code: 0
+        }
+    );
+    assert_eq!(kicks, 1);
+    assert_eq!(
+        g.ctx.regs.rip,
+        PAYLOAD + 1,
+        "after the int3, as Linux reports it"
+    );
+    // The vCPU resumes user mode, not the stub.
+    g.ctx.regs.rip = CODE;
+    g.await_command();
+}
+
+#[test]
+fn kicks_during_traps_never_lose_or_corrupt_them() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut g = Guest::new();
+    g.await_command();
+    // ud2 at PAYLOAD; syscall; jmp PAYLOAD+0x10 at PAYLOAD+0x10.
+    let mut code = vec![0x0f, 0x0b];
+    code.resize(0x10, 0x90);
+    code.extend_from_slice(&[0x0f, 0x05, 0xeb, 0xfc]);
+    g.map_code(PAYLOAD, &code);
+    g.pt.commit().unwrap();
+    let kicker = g.vcpu.kicker();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = Arc::clone(&stop);
+    let t = std::thread::spawn(move || {
+        while !s.load(Ordering::SeqCst) {
+            kicker.kick();
+            std::thread::sleep(std::time::Duration::from_micros(20));
+        }
+    });
+    let (mut exceptions, mut syscalls, mut interrupted) = (0, 0, 0);
+    for i in 0..4000u64 {
+        let ud2 = i % 2 == 0;
+        g.ctx.regs.rip = if ud2 { PAYLOAD } else { PAYLOAD + 0x10 };
+        g.ctx.regs.rax = i;
+        g.ctx.regs.rdi = !i;
+        loop {
+            match g.vcpu.run(&mut g.ctx, g.pt.root()).unwrap() {
+                Trap::Interrupted => interrupted += 1,
+                Trap::Exception {
+                    vector: 6,
+                    error_code: 0,
+                } if ud2 => {
+                    assert_eq!(g.ctx.regs.rip, PAYLOAD);
+                    exceptions += 1;
+                    break;
+                }
+                Trap::Syscall { nr, args } if !ud2 => {
+                    assert_eq!((nr, args[0]), (i, !i));
+                    assert_eq!(g.ctx.regs.rip, PAYLOAD + 0x12);
+                    syscalls += 1;
+                    break;
+                }
+                other => panic!("round {i}: {other:?}"),
+            }
+        }
+        assert_eq!(g.ctx.regs.rax, i);
+    }
+    stop.store(true, Ordering::SeqCst);
+    t.join().unwrap();
+    eprintln!(
+        "{exceptions} exceptions, {syscalls} syscalls, {interrupted} kicks seen in user mode"
+    );
+    assert_eq!((exceptions, syscalls), (2000, 2000));
+}

@@ -7,7 +7,7 @@
 //! | GPA | page | who may touch it |
 //! | --- | --- | --- |
 //! | `0x0000` | IDT (256 gates) | ring 0 |
-//! | `0x1000` | exception stubs, 16 bytes per vector | ring 0 |
+//! | `0x1000` | exception stubs, 16 bytes per vector, then the `CSTAR`/`SYSENTER` trap stub at [`RING0_TRAP_OFFSET`] | ring 0 |
 //! | `0x2000` | syscall trampoline (`LSTAR`) | ring 3, read/execute |
 //! | `0x3000` | (VA only) MMIO page → [`MMIO_GPA`], no memslot | ring 3, write |
 //! | `0x4000`–`0x9000` | the area's own PDPT, PD and four PTs | – |
@@ -61,8 +61,20 @@ pub const STUBS_VA: u64 = KBASE + STUBS_GPA;
 
 /// I/O port the exception stubs write to.
 pub const EXCEPTION_PORT: u16 = 0x11;
+/// I/O port of the stub that `CSTAR` and `SYSENTER_EIP` point at. Reaching
+/// it means the guest made a 32-bit (compatibility-mode) `syscall` or a
+/// `sysenter` that entered ring 0; the host never resumes it.
+pub const RING0_TRAP_PORT: u16 = 0x12;
+/// Offset of that stub inside the stubs page (after the 32 vector stubs).
+pub const RING0_TRAP_OFFSET: u64 = 0x200;
+/// Guest-virtual address of that stub (`CSTAR`, `SYSENTER_EIP`).
+pub const RING0_TRAP_VA: u64 = STUBS_VA + RING0_TRAP_OFFSET;
 
-/// Segment selectors (Linux's layout).
+/// Segment selectors (Linux's layout). The GDT has no 32-bit code segment
+/// (Linux's 0x08 and 0x23 slots are null descriptors): ring 3 cannot enter
+/// compatibility mode, where `syscall` would go through `CSTAR` into ring 0
+/// on this host (KVM-NOTES fact 1). A far jump, call or return to 0x23
+/// takes a #GP, which the guest sees as SIGSEGV.
 pub const KERNEL_CS: u16 = 0x10;
 /// Kernel data segment.
 pub const KERNEL_DS: u16 = 0x18;
@@ -70,7 +82,10 @@ pub const KERNEL_DS: u16 = 0x18;
 pub const USER_CS: u16 = 0x33;
 /// User data segment.
 pub const USER_DS: u16 = 0x2b;
-/// 32-bit user code segment (for `STAR`).
+/// `STAR[63:48]`, the base `SYSRET` derives user selectors from (CS is
+/// base plus 16, [`USER_CS`]; SS is base plus 8, [`USER_DS`]). `SYSRET` is never
+/// executed (it is a ring-0 instruction and the host resumes user mode by
+/// writing the segments itself), and the GDT slot 0x23 itself is null.
 pub const USER32_CS: u16 = 0x23;
 /// Task state segment.
 pub const TSS_SEL: u16 = 0x40;

@@ -8,17 +8,29 @@ use crate::{GuestMemory, Result};
 /// Vectors for which the CPU pushes an error code.
 const HAS_ERROR_CODE: [u8; 10] = [8, 10, 11, 12, 13, 14, 17, 21, 29, 30];
 
+/// Whether the CPU pushes an error code for `vector`.
+pub(crate) fn has_error_code(vector: u8) -> bool {
+    HAS_ERROR_CODE.contains(&vector)
+}
+
 /// One stub: `[push $0]; push $v; out %al,$0x11; add $16,%rsp; iretq`.
 /// The host normally resumes user mode directly; the `add`/`iretq` tail is
 /// there so a stub that is resumed as is returns correctly too.
 fn stub(vector: u8) -> Vec<u8> {
     let mut code = Vec::with_capacity(16);
-    if !HAS_ERROR_CODE.contains(&vector) {
+    if !has_error_code(vector) {
         code.extend_from_slice(&[0x6a, 0x00]);
     }
     code.extend_from_slice(&[0x6a, vector, 0xe6, EXCEPTION_PORT as u8]);
     code.extend_from_slice(&[0x48, 0x83, 0xc4, 0x10, 0x48, 0xcf]);
     code
+}
+
+/// The stub `CSTAR` and `SYSENTER_EIP` point at: `out %al,$RING0_TRAP_PORT`
+/// then `jmp` back to it. The host treats its exit as a compromise attempt
+/// and never resumes the vCPU there.
+pub(crate) fn ring0_trap() -> Vec<u8> {
+    vec![0xe6, RING0_TRAP_PORT as u8, 0xeb, 0xfc]
 }
 
 /// The trampoline: `movabs %al, MMIO_VA; ud2`.
@@ -55,6 +67,7 @@ pub(crate) fn build(mem: &GuestMemory) -> Result<(usize, u64)> {
         mem.write_u64(IDT_GPA + 16 * v as u64 + 8, g[1])?;
         mem.write(STUBS_GPA + 16 * v as u64, &stub(v))?;
     }
+    mem.write(STUBS_GPA + RING0_TRAP_OFFSET, &ring0_trap())?;
     mem.write(TRAMPOLINE_GPA, &trampoline())?;
 
     let up = PTE_P | PTE_W | PTE_U;
@@ -79,23 +92,29 @@ pub(crate) fn build(mem: &GuestMemory) -> Result<(usize, u64)> {
     Ok((pml4_index, KPDPT_GPA | up))
 }
 
-/// Writes vCPU `n`'s GDT and TSS.
-pub(crate) fn build_vcpu(mem: &GuestMemory, n: usize) -> Result<()> {
-    let page = vcpu_gdt_gpa(n);
-    let tss = KBASE + page + TSS_OFFSET;
-    let gdt: [u64; 10] = [
+/// vCPU `n`'s GDT: Linux's selector layout without any 32-bit code
+/// segment (slots 0x08 and 0x23 are null), so ring 3 can never switch to
+/// compatibility mode (see [`USER32_CS`]).
+pub(crate) fn gdt(n: usize) -> [u64; 10] {
+    let tss = KBASE + vcpu_gdt_gpa(n) + TSS_OFFSET;
+    [
         0,
-        0x00cf_9b00_0000_ffff, // 0x08 kernel 32-bit code
+        0,                     // 0x08: no 32-bit kernel code segment
         0x00af_9b00_0000_ffff, // 0x10 kernel code
         0x00cf_9300_0000_ffff, // 0x18 kernel data
-        0x00cf_fb00_0000_ffff, // 0x23 user 32-bit code
+        0,                     // 0x23: no 32-bit user code segment
         0x00cf_f300_0000_ffff, // 0x2b user data
         0x00af_fb00_0000_ffff, // 0x33 user code
         0,
         0x67 | ((tss & 0xff_ffff) << 16) | (0x8b << 40) | (((tss >> 24) & 0xff) << 56),
         tss >> 32,
-    ];
-    for (i, d) in gdt.iter().enumerate() {
+    ]
+}
+
+/// Writes vCPU `n`'s GDT and TSS.
+pub(crate) fn build_vcpu(mem: &GuestMemory, n: usize) -> Result<()> {
+    let page = vcpu_gdt_gpa(n);
+    for (i, d) in gdt(n).iter().enumerate() {
         mem.write_u64(page + 8 * i as u64, *d)?;
     }
     let mut t = [0u8; 104];
@@ -115,6 +134,23 @@ mod tests {
         }
         assert_eq!(stub(14)[..2], [0x6a, 14]);
         assert_eq!(stub(0)[..4], [0x6a, 0, 0x6a, 0]);
+    }
+
+    #[test]
+    fn gdt_has_no_32_bit_code_segment() {
+        let g = gdt(3);
+        for (i, d) in g.iter().enumerate().take(7) {
+            // A code descriptor has S=1 and bit 43 (executable) set; a
+            // 32-bit one has L=0.
+            let code = d & (1 << 44) != 0 && d & (1 << 43) != 0;
+            if code {
+                assert_ne!(d & (1 << 53), 0, "slot {i:#x} is 32-bit code");
+            }
+        }
+        assert_eq!(g[(USER32_CS >> 3) as usize], 0);
+        assert_eq!(g[1], 0);
+        assert!(ring0_trap().len() as u64 <= 0x1000 - RING0_TRAP_OFFSET);
+        const { assert!(RING0_TRAP_OFFSET >= 32 * 16) };
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod oom;
 pub mod process;
 pub mod signal;
 pub mod task;
+pub mod umip;
 pub mod wait;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -215,6 +216,14 @@ impl Kernel {
 
     fn worker(self: Arc<Self>, mut vcpu: Vcpu, rx: Receiver<Job>, tx: Sender<Job>) {
         while let Ok(job) = rx.recv() {
+            // Whatever the previous task did, this one starts from the
+            // platform's canonical MSRs and special registers.
+            if let Err(e) = vcpu.reset() {
+                tracing::error!("task {}: cannot reset its vCPU: {e}", job.task.tid);
+                job.task.tg.start_exit(signal::sig::SIGKILL);
+                process::exit_thread(&job.task);
+                return;
+            }
             let fpu = match &job.fpu {
                 Some(f) => vcpu.restore_fpu(f),
                 None => vcpu.reset_fpu(),

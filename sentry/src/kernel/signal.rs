@@ -213,6 +213,7 @@ pub mod code {
     pub const CLD_CONTINUED: i32 = 6;
     pub const SEGV_MAPERR: i32 = 1;
     pub const SEGV_ACCERR: i32 = 2;
+    pub const BUS_ADRALN: i32 = 1;
     pub const BUS_ADRERR: i32 = 2;
     pub const ILL_ILLOPN: i32 = 2;
     pub const FPE_INTDIV: i32 = 1;

@@ -13,6 +13,7 @@ use platform::{Kicker, Trap, UserContext, Vcpu};
 use super::signal::{
     self, AltStack, DefaultAction, SigAction, SigInfo, SigQueue, SigSet, code, sa, sig,
 };
+use super::umip::{self, Umip};
 use super::wait::{Blocker, Completion, WaitQueue, Waiter};
 use super::{Kernel, process};
 use crate::errno::Errno;
@@ -386,8 +387,10 @@ pub fn run(task: Arc<Task>, vcpu: Vcpu, ctx: UserContext) -> Vcpu {
     vcpu
 }
 
-/// Runs one syscall; Err when the thread is gone.
-fn syscall(t: &mut TaskCtx, nr: u64, args: [u64; 6]) -> Result<(), ()> {
+/// Runs one syscall (`raw_nr` is `rax` as the guest left it); Err when the
+/// thread is gone.
+fn syscall(t: &mut TaskCtx, raw_nr: u64, args: [u64; 6]) -> Result<(), ()> {
+    let nr = syscalls::decode_nr(raw_nr);
     let strace = t.task.kernel.config.strace;
     let before = strace.then(|| syscalls::trace::enter(t, nr, args));
     let started = t.task.kernel.config.stats.then(Instant::now);
@@ -405,7 +408,7 @@ fn syscall(t: &mut TaskCtx, nr: u64, args: [u64; 6]) -> Result<(), ()> {
         Ok(v) => t.ctx.regs.rax = v,
         Err(SysError::Errno(e)) => {
             if matches!(e.0, 512..=516) {
-                t.restart = Some((nr, e));
+                t.restart = Some((raw_nr, e));
                 t.ctx.regs.rax = Errno::EINTR.to_return();
             } else {
                 t.ctx.regs.rax = e.to_return();
@@ -446,17 +449,59 @@ fn page_fault(t: &mut TaskCtx, addr: u64, error_code: u64) {
     }
 }
 
+/// Sends the signal Linux sends for a CPU exception in user mode
+/// (arch/x86/kernel/traps.c), with the same si_code and si_addr.
 fn exception(t: &mut TaskCtx, vector: u8, _error_code: u64) {
     let rip = t.ctx.regs.rip;
     let info = match vector {
+        // #DE: do_error_trap(SIGFPE, FPE_INTDIV, ip).
         0 => SigInfo::fault(sig::SIGFPE, code::FPE_INTDIV, rip),
-        1 | 3 => SigInfo::fault(sig::SIGTRAP, code::TRAP_BRKPT, rip),
+        1 => SigInfo::fault(sig::SIGTRAP, code::TRAP_BRKPT, rip),
+        // #BP (int3, int $3): do_int3_user -> force_sig(SIGTRAP), so
+        // SI_KERNEL and no address.
+        3 => SigInfo::kernel(sig::SIGTRAP),
+        // `int $n` through a DPL-0 gate is a #GP on hardware (SIGSEGV,
+        // SI_KERNEL); this host's KVM raises #UD for it instead
+        // (KVM-NOTES fact 2), so look at the instruction. `int $0x80` is a
+        // 32-bit syscall on a Linux with IA32 emulation (this host's is
+        // on); the sandbox has no 32-bit ABI and gives SIGSEGV, as Linux
+        // does with ia32_emulation=0.
+        6 if is_software_interrupt(t, rip) => SigInfo::kernel(sig::SIGSEGV),
+        // #UD: do_error_trap(SIGILL, ILL_ILLOPN, ip).
         6 => SigInfo::fault(sig::SIGILL, code::ILL_ILLOPN, rip),
+        // #SS (a non-canonical stack access): SIGBUS, SI_KERNEL.
+        12 => SigInfo::kernel(sig::SIGBUS),
         16 | 19 => SigInfo::fault(sig::SIGFPE, 0, rip),
-        17 => SigInfo::fault(sig::SIGBUS, code::BUS_ADRERR, 0),
+        // #GP from sgdt, sidt or smsw (CR4.UMIP is set): Linux emulates
+        // them with dummy values (arch/x86/kernel/umip.c).
+        13 => {
+            let mm = t.mm();
+            let (fs, gs) = (t.ctx.fs_base, t.ctx.gs_base);
+            match umip::emulate(&mm, &mut t.ctx.regs, fs, gs) {
+                Umip::Done => return,
+                Umip::Fault(addr) => SigInfo::fault(sig::SIGSEGV, code::SEGV_MAPERR, addr),
+                Umip::NotEmulated => SigInfo::kernel(sig::SIGSEGV),
+            }
+        }
+        // #AC: do_error_trap(SIGBUS, BUS_ADRALN, NULL).
+        17 => SigInfo::fault(sig::SIGBUS, code::BUS_ADRALN, 0),
+        // #GP, #OF (int $4), #BR, #TS, #NP and anything else: SIGSEGV with
+        // SI_KERNEL and no address, as do_general_protection and
+        // do_error_trap send it.
         _ => SigInfo::kernel(sig::SIGSEGV),
     };
     force_signal(t, info);
+}
+
+/// Whether the instruction at `rip` is `int imm8` (0xcd), after any
+/// legacy or REX prefixes except LOCK (which makes it a real #UD).
+fn is_software_interrupt(t: &TaskCtx, rip: u64) -> bool {
+    let mut insn = [0u8; 15];
+    let n = t.mm().read_prefix(rip, &mut insn);
+    insn[..n]
+        .iter()
+        .find(|b| !matches!(b, 0x26 | 0x2e | 0x36 | 0x3e | 0x64..=0x67 | 0xf2 | 0xf3 | 0x40..=0x4f))
+        .is_some_and(|&b| b == 0xcd)
 }
 
 /// Delivers a synchronous fault signal: if blocked or ignored, it kills

@@ -267,6 +267,17 @@ pub fn coverage_markdown() -> String {
     )
 }
 
+/// The syscall number Linux x86-64 acts on for a raw `rax`: the low 32
+/// bits (`do_syscall_64` takes `int nr`, and `do_syscall_x64` compares it
+/// as `unsigned int` with the table size). High bits are ignored
+/// (`0x1_0000_0027` is getpid); negative numbers (-1 included) and x32
+/// numbers (bit 30, this sandbox has no x32 ABI, like a kernel without
+/// CONFIG_X86_X32_ABI) come out past the table and give ENOSYS. A restart
+/// puts the raw value back in `rax`, as Linux restores `orig_ax`.
+pub fn decode_nr(raw: u64) -> u64 {
+    raw as u32 as u64
+}
+
 /// The name of syscall `nr`.
 pub fn name(nr: u64) -> &'static str {
     numbers::NAMES
@@ -301,6 +312,16 @@ mod tests {
             have == want,
             "COVERAGE.md is stale: run SENTRY_UPDATE_COVERAGE=1 cargo test -p sentry coverage"
         );
+    }
+
+    #[test]
+    fn syscall_numbers_use_the_low_32_bits() {
+        assert_eq!(decode_nr(39), 39);
+        assert_eq!(decode_nr(0x1_0000_0027), 39);
+        assert_eq!(decode_nr(0xffff_ffff_0000_0027), 39);
+        for unknown in [u64::MAX, 0xffff_ffff, 0x8000_0027, 0x4000_0027, 0xffff_fffe] {
+            assert_eq!(support(decode_nr(unknown)), Support::Unimplemented);
+        }
     }
 
     #[test]

@@ -1,0 +1,58 @@
+//! Issue 7, escape 1 and two "bad input" items: guest code must never reach
+//! ring 0 of the VM, and what the guest sees of odd syscall numbers and CPU
+//! traps must be what Linux shows. The platform's own tests
+//! (`platform/tests/guest.rs`) check the VM side (CSTAR, SYSENTER, SMEP,
+//! SMAP, UMIP, MSR reset); these run whole guests.
+
+#[macro_use]
+mod common;
+
+use common::{run_native, run_sandbox};
+
+differential! {
+    // Syscall numbers with high bits set, negative and x32 numbers, and
+    // the signal and siginfo for ud2, int3, int $n, hlt, #DE, #GP, #SS...
+    t_traps: [], 0;
+}
+
+/// A far return to the 32-bit user code selector: natively Linux runs the
+/// 32-bit code; the sandbox has no such segment and the guest dies of
+/// SIGSEGV at the far return. Sandbox-only (not differential) on purpose.
+#[test]
+fn far_return_to_32_bit_code_dies_of_sigsegv() {
+    let path = testdata::asm_guest("far_ret32");
+    // The guest really does what it claims: natively it gets to 32-bit
+    // code and back.
+    let native = run_native(&path, &[], b"");
+    assert_eq!(native.stdout_str(), "before\nran 32-bit code\n");
+    assert_eq!(native.status, 0);
+    let sandbox = run_sandbox(&path, &[], b"");
+    assert_eq!(sandbox.stdout_str(), "before\n", "{}", sandbox.stderr_str());
+    assert_eq!(sandbox.status, 128 + 11, "{}", sandbox.stderr_str());
+    assert_eq!(sandbox.killed_by, None, "the sentry itself died");
+    assert!(
+        sandbox.stderr_str().contains("SIGSEGV"),
+        "{}",
+        sandbox.stderr_str()
+    );
+}
+
+/// `int $0x80` is a 32-bit syscall natively when the host has IA32
+/// emulation (it does here: `t_traps int80` prints "no signal"); the
+/// sandbox has no 32-bit ABI and gives SIGSEGV (SI_KERNEL, no address), as
+/// Linux does when IA32 emulation is off. Sandbox-only.
+#[test]
+fn int_0x80_gives_sigsegv_like_linux_without_ia32_emulation() {
+    for libc in common::Libc::ALL {
+        let path = testdata::guest("t_traps", libc);
+        let sandbox = run_sandbox(&path, &["int80"], b"");
+        assert!(
+            sandbox
+                .stdout_str()
+                .ends_with("int $0x80 (eax 20): signo 11 code 128 errno 0 addr 0\n"),
+            "{}",
+            sandbox.stdout_str()
+        );
+        assert_eq!(sandbox.status, 0);
+    }
+}

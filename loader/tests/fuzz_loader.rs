@@ -366,7 +366,7 @@ fn mutate_fields(rng: &mut Rng, d: &mut [u8]) {
         };
         let value: u64 = match (off, rng.below(6)) {
             // p_type: the interesting types.
-            (o, 0..=2) if width == 4 && phdrs.iter().any(|&b| b == o) => {
+            (o, 0..=2) if width == 4 && phdrs.contains(&o) => {
                 *rng.pick(&[1, 1, 1, 3, 6, 0x6474_e551, 0, 7, 0x7000_0000])
             }
             (o, 0..=2) if width == 4 && phdrs.iter().any(|&b| b + 4 == o) => rng.below(8),
@@ -409,7 +409,7 @@ fn fuzz_loader() {
         harness::fuzz_one(&data);
         return;
     }
-    let budget = Budget::from_env(CI_SECONDS, 0x10ad_e4);
+    let budget = Budget::from_env(CI_SECONDS, 0x0010_ade4);
     let mut rng = Rng::new(budget.seed);
     let files = corpus();
     // Big guests are costly to copy: mutate them less often.

@@ -416,8 +416,11 @@ pub fn syscall_table(data: &[u8]) {
     }
 }
 
+/// A fuzz target: raw bytes in, assertions inside.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name (the fuzz test and cargo-fuzz pick from these).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("clone_args", clone_args),
     ("sigaction", sigaction),
     ("siginfo", siginfo),

@@ -20,6 +20,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+pub mod fuzz;
+
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
 /// Directory holding the built guests (`glibc/`, `musl/`, `asm/`).

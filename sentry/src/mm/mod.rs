@@ -686,6 +686,11 @@ impl AddressSpace {
             self.read(at, &mut buf)?;
             if let Some(n) = buf.iter().position(|b| *b == 0) {
                 out.extend_from_slice(&buf[..n]);
+                // The NUL may be in a later page than `max`: the limit
+                // holds for the whole string, not only the pages before.
+                if out.len() > max {
+                    return Err(Errno::ENAMETOOLONG);
+                }
                 return Ok(out);
             }
             out.extend_from_slice(&buf);

@@ -68,29 +68,10 @@ fn vmas(mm: &AddressSpace) -> Vec<(u64, u64, String)> {
         .collect()
 }
 
-/// Sightings of known bugs (see `known_bug`).
-/// Per kind: how often, and the first occurrence.
-static KNOWN: std::sync::Mutex<std::collections::BTreeMap<&str, (u64, String)>> =
-    std::sync::Mutex::new(std::collections::BTreeMap::new());
-
-/// Known bug (issue 7, "page 0 can be mapped"): a MAP_GROWSDOWN mapping
-/// grows below mmap_min_addr (down to 0), and mremap keeps or moves
-/// mappings there.
+/// Issue 7: no mapping may start below mmap_min_addr, whatever route
+/// (MAP_GROWSDOWN growth, mremap) made it.
 fn below_min(msg: String) {
-    known_bug("mmap_min_addr not enforced", msg);
-}
-
-/// A known bug seen: reported at the end of the test instead of failing
-/// it; fatal with FUZZ_MM_STRICT=1. Make that the default once the fixes
-/// land.
-fn known_bug(kind: &'static str, msg: String) {
-    assert!(
-        std::env::var_os("FUZZ_MM_STRICT").is_none(),
-        "{kind}: {msg}"
-    );
-    let mut seen = KNOWN.lock().unwrap();
-    let entry = seen.entry(kind).or_insert((0, msg));
-    entry.0 += 1;
+    panic!("mmap_min_addr not enforced: {msg}");
 }
 
 fn check_vmas(mm: &AddressSpace, after: &str) {
@@ -307,39 +288,21 @@ fn op(rng: &mut Rng, mm: &AddressSpace, log: &mut Vec<String>) {
 fn fuzz_address_space() {
     let budget = Budget::from_env(CI_SECONDS, 0xadd5);
     let mut rng = Rng::new(budget.seed);
-    let new_machine = || {
-        Arc::new(
-            Machine::new(MachineConfig {
-                memory_limit: 64 << 20,
-            })
-            .expect("KVM machine"),
-        )
-    };
-    let mut machine = new_machine();
+    let machine = Arc::new(
+        Machine::new(MachineConfig {
+            memory_limit: 64 << 20,
+        })
+        .expect("KVM machine"),
+    );
     let mut iter = 0u64;
     let mut spaces = 0;
-    let mut on_machine = 0;
     while budget.more(iter, 2000) {
-        let mm = match AddressSpace::new(Arc::clone(&machine)) {
-            Ok(mm) => mm,
-            Err(e) => {
-                // Known bug (issue 7, "something leaks per process"): a
-                // dropped address space never gives back its page-table
-                // frames (measured: 1 frame per empty address space, 4
-                // once a page was mapped, even after munmap), so a
-                // machine runs out after some thousands of them.
-                known_bug(
-                    "page-table frames leak per address space",
-                    format!(
-                        "AddressSpace::new: {e:?} after {on_machine} address spaces on one 64 MiB machine"
-                    ),
-                );
-                machine = new_machine();
-                on_machine = 0;
-                continue;
-            }
-        };
-        on_machine += 1;
+        // Issue 7 ("something leaks per process"): dropped address spaces
+        // must give their page-table frames back, so one machine serves
+        // every address space of the run.
+        let mm = AddressSpace::new(Arc::clone(&machine)).unwrap_or_else(|e| {
+            panic!("AddressSpace::new: {e:?} after {spaces} address spaces on one 64 MiB machine")
+        });
         mm.set_brk_start(0x60_0000);
         spaces += 1;
         let mut log = Vec::new();
@@ -363,7 +326,4 @@ fn fuzz_address_space() {
         "fuzz_address_space: seed {:#x}, {iter} operations on {spaces} address spaces",
         budget.seed
     );
-    for (kind, (count, first)) in KNOWN.lock().unwrap().iter() {
-        eprintln!("KNOWN BUG (issue 7): {kind}: seen {count} times; first: {first}");
-    }
 }

@@ -38,6 +38,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("t_pidfd", &[], b"", 0),
     ("t_pthreads", &[], b"", 0),
     ("t_rawclone", &[], b"", 0),
+    ("t_sigframe", &[], b"", 0),
     ("t_signals", &[], b"", 0),
     ("t_threadgroup", &[], b"", 0),
     ("t2_fpu", &[], b"", 0),

@@ -259,6 +259,7 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         fs,
         blocked,
     );
+    *child.fault.lock() = *parent.fault.lock();
     tg.threads.lock().push(Arc::clone(&child));
     table.tasks.insert(tid, Arc::clone(&child));
     if f & CLONE_THREAD != 0 {

@@ -11,7 +11,7 @@ use platform::vcpu::FpuState;
 use platform::{Kicker, Trap, UserContext, Vcpu};
 
 use super::signal::{
-    self, AltStack, DefaultAction, SigAction, SigInfo, SigQueue, SigSet, code, sa, sig,
+    self, AltStack, DefaultAction, FaultRegs, SigAction, SigInfo, SigQueue, SigSet, code, sa, sig,
 };
 use super::wait::{Blocker, Completion, WaitQueue, Waiter};
 use super::{Kernel, process};
@@ -168,6 +168,9 @@ pub struct Task {
     pub exit_code: AtomicI32,
     /// Set when another thread's execve ends this one (de_thread).
     pub zapped: std::sync::atomic::AtomicBool,
+    /// trapno/err/cr2 of the last fault, for signal frames (Linux's
+    /// thread.trap_nr, error_code, cr2); a clone copies its parent's.
+    pub fault: Mutex<FaultRegs>,
 }
 
 impl Task {
@@ -204,6 +207,7 @@ impl Task {
             pdeath_signal: AtomicI32::new(0),
             exit_code: AtomicI32::new(0),
             zapped: std::sync::atomic::AtomicBool::new(false),
+            fault: Mutex::new(FaultRegs::default()),
         })
     }
 
@@ -440,16 +444,36 @@ fn page_fault(t: &mut TaskCtx, addr: u64, error_code: u64) {
             } else {
                 code::SEGV_ACCERR
             };
+            // As Linux's set_signal_archinfo: the user bit always, and the
+            // protection bit for an address above user space.
+            let mut err = error_code | 4;
+            if addr >= crate::mm::TASK_SIZE {
+                err |= 1;
+            }
+            *t.task.fault.lock() = FaultRegs {
+                trapno: 14,
+                err,
+                cr2: addr,
+            };
             force_signal(t, SigInfo::fault(sig::SIGSEGV, c, addr));
         }
     }
 }
 
-fn exception(t: &mut TaskCtx, vector: u8, _error_code: u64) {
+fn exception(t: &mut TaskCtx, vector: u8, error_code: u64) {
     let rip = t.ctx.regs.rip;
+    // Linux's do_trap/do_error_trap record the vector and error code (cr2
+    // stays what the last page fault left).
+    {
+        let mut f = t.task.fault.lock();
+        f.trapno = vector as u64;
+        f.err = error_code;
+    }
     let info = match vector {
         0 => SigInfo::fault(sig::SIGFPE, code::FPE_INTDIV, rip),
-        1 | 3 => SigInfo::fault(sig::SIGTRAP, code::TRAP_BRKPT, rip),
+        1 => SigInfo::fault(sig::SIGTRAP, code::TRAP_BRKPT, rip),
+        // int3: do_int3_user sends a plain SIGTRAP (SI_KERNEL, no address).
+        3 => SigInfo::kernel(sig::SIGTRAP),
         6 => SigInfo::fault(sig::SIGILL, code::ILL_ILLOPN, rip),
         16 | 19 => SigInfo::fault(sig::SIGFPE, 0, rip),
         17 => SigInfo::fault(sig::SIGBUS, code::BUS_ADRERR, 0),
@@ -590,11 +614,7 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
         layout.fpstate + signal::XSAVE_SIZE,
         &signal::fpstate_magic2(),
     )?;
-    let fault_addr = if matches!(info.signo, sig::SIGSEGV | sig::SIGBUS) {
-        info.data[0]
-    } else {
-        0
-    };
+    let fault = *t.task.fault.lock();
     let frame = signal::encode_frame(
         &t.ctx.regs,
         act.restorer,
@@ -602,7 +622,7 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
         alt,
         info,
         layout.fpstate,
-        fault_addr,
+        fault,
     );
     mm.write(layout.frame, &frame)?;
     // The handler starts with a clean FPU (Linux's fpu__clear_user_states);
@@ -639,7 +659,7 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
 pub fn sigreturn(t: &mut TaskCtx) -> SysResult {
     let mm = t.mm();
     let uc_addr = t.ctx.regs.rsp; // the restorer's `ret` popped pretcode
-    let mut uc = vec![0u8; 304];
+    let mut uc = vec![0u8; signal::UCONTEXT_SIZE as usize];
     if mm.read(uc_addr, &mut uc).is_err() {
         t.task.tg.start_exit(sig::SIGSEGV);
         return Err(SysError::Exited);

@@ -38,6 +38,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("t_pidfd", &[], b"", 0),
     ("t_pthreads", &[], b"", 0),
     ("t_rawclone", &[], b"", 0),
+    ("t_shortread", &[], b"0123456789", 0),
     ("t_sigframe", &[], b"", 0),
     ("t_signals", &[], b"", 0),
     ("t_threadgroup", &[], b"", 0),

@@ -111,3 +111,45 @@ fn full_pipes_are_charged_to_the_memory_cap() {
         "the sentry's peak RSS reached {hwm} KiB under --memory 64M ({summary})"
     );
 }
+
+/// The sandbox's pid 1 is the init of a pid namespace: signals from inside
+/// with the default action are dropped (SIGKILL and SIGSTOP too), through
+/// every sending call; handlers still run; its own fault still kills it.
+/// Sandbox-only: natively the guest is not pid 1 and checks nothing (it
+/// must not signal the host's init).
+#[test]
+fn init_ignores_default_action_signals_from_inside() {
+    const EXPECTED: &str = "\
+kill(1, SIGKILL): sent; child exited 0; init still here
+kill(1, SIGTERM): sent; child exited 0; init still here
+kill(1, SIGSTOP): sent; child exited 0; init still here
+kill(1, SIGSEGV): sent; child exited 0; init still here
+kill(1, SIGUSR1): sent; child exited 0; init still here
+tkill(1, SIGKILL): sent; child exited 0; init still here
+tgkill(1, 1, SIGTERM): sent; child exited 0; init still here
+sigqueue(1, SIGUSR1): sent; child exited 0; init still here
+pidfd_send_signal(SIGKILL): sent; child exited 0; init still here
+kill(0, SIGTERM): no report; child killed by SIGTERM; init still here
+pidfd_send_signal(SIGKILL, PIDFD_SIGNAL_PROCESS_GROUP): no report; child killed by SIGKILL; init still here
+kill(-1, SIGKILL): ESRCH; child exited 0; init still here
+kill(1, SIGUSR2) with a handler: sent; child exited 0; init still here
+handler ran 1 time(s)
+kill(1, SIGTERM) while blocked: sent; child exited 0; init still here
+SIGTERM pending while blocked: 1
+after unblocking: pending 0, init still here
+raise(SIGTERM): init still here
+write to a closed pipe: -1 EPIPE; init still here
+faulting
+";
+    for libc in common::Libc::ALL {
+        let prog = testdata::guest("init_signals", libc);
+        let r = common::run_sentry(
+            &[std::ffi::OsString::from("run"), "--".into(), prog.clone().into()],
+            b"",
+        );
+        assert_eq!(r.stdout_str(), EXPECTED, "{libc}: {}", r.stderr_str());
+        assert_eq!(r.status, 128 + 11, "{libc}: init dies of its own SIGSEGV");
+        let n = common::run_native(&prog, &[], b"");
+        assert_eq!(n.stdout_str(), "not pid 1: nothing to check\n");
+    }
+}

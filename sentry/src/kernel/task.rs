@@ -48,6 +48,11 @@ pub struct ThreadGroup {
     pub itimer: Mutex<RealTimer>,
     /// Threads of the group, by tid (live ones).
     pub threads: Mutex<Vec<Arc<Task>>>,
+    /// Linux's SIGNAL_UNKILLABLE: set for the sandbox's init (pid 1), which
+    /// then ignores every signal from inside the sandbox whose action is
+    /// the default; cleared when a fault forces a default-action signal on
+    /// it (so a crashing init still dies).
+    unkillable: std::sync::atomic::AtomicBool,
 }
 
 impl ThreadGroup {
@@ -62,7 +67,14 @@ impl ThreadGroup {
             child_events: WaitQueue::default(),
             itimer: Mutex::new(RealTimer::default()),
             threads: Mutex::new(Vec::new()),
+            unkillable: std::sync::atomic::AtomicBool::new(tgid == 1),
         })
+    }
+
+    /// Whether the group is an init that signals cannot kill
+    /// (SIGNAL_UNKILLABLE).
+    pub fn is_unkillable(&self) -> bool {
+        self.unkillable.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Starts a group exit with `status` (the first one wins) and makes
@@ -251,7 +263,7 @@ impl Task {
         if self.tg.is_exiting() {
             return;
         }
-        if process::ignored_at_generation(self, info.signo) {
+        if process::ignored_at_generation(self, &info) {
             return;
         }
         process::stop_cont_side_effects(&self.kernel, &self.tg, info.signo);
@@ -494,6 +506,13 @@ fn force_signal(t: &mut TaskCtx, info: SigInfo) {
         drop(h);
         t.task.sig.lock().blocked.remove(s);
     }
+    // A fault that will take its default action kills even init.
+    if t.task.action(s).handler == signal::SIG_DFL {
+        t.task
+            .tg
+            .unkillable
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
     t.task.sig.lock().pending.push(info);
 }
 
@@ -548,6 +567,9 @@ fn deliver_pending(t: &mut TaskCtx) -> Result<(), ()> {
         }
         match act.handler {
             signal::SIG_IGN => continue,
+            // Init gets no default action it did not ask for (a signal
+            // queued while blocked lands here once unblocked).
+            signal::SIG_DFL if t.task.tg.is_unkillable() && s != sig::SIGSTOP => continue,
             signal::SIG_DFL => match signal::default_action(s) {
                 DefaultAction::Ignore | DefaultAction::Continue => continue,
                 DefaultAction::Stop => {

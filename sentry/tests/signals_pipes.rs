@@ -153,3 +153,79 @@ faulting
         assert_eq!(n.stdout_str(), "not pid 1: nothing to check\n");
     }
 }
+
+/// A guest that makes the sentry warn in a loop (every fork refused at
+/// the vCPU limit logs a warning) gets a short log: at most
+/// `sentry::log::BURST` lines a second per message site, plus a note of
+/// how many were suppressed. Before the limiter, each of the 600 refusals
+/// wrote its own line.
+#[test]
+fn a_warning_flood_is_rate_limited() {
+    let prog = testdata::guest("fork_refused", common::Libc::Musl);
+    let started = std::time::Instant::now();
+    let r = common::run_sentry(
+        &[std::ffi::OsString::from("run"), "--".into(), prog.into(), "600".into()],
+        b"",
+    );
+    let secs = started.elapsed().as_secs() + 1;
+    let err = r.stderr_str();
+    assert_eq!(
+        r.stdout_str(),
+        "syscall 999: -1 ENOSYS\nchildren: until fork was refused\nthen 600 of 600 more forks refused\n",
+        "{err}"
+    );
+    assert_eq!(r.status, 0, "{err}");
+    let lines = err.lines().count() as u64;
+    let per_site = sentry::log::BURST as u64 + 1;
+    // The unknown syscall's line, then the fork warnings: BURST and a note
+    // per second at most.
+    assert!(
+        lines <= 1 + per_site * secs,
+        "{lines} log lines in {secs} s:\n{err}"
+    );
+    assert!(err.contains("suppressed"), "{err}");
+}
+
+/// The sentry's log never panics it: with stderr closed (`2>&1 | head`
+/// that has exited), the guest's warning is lost and the run ends as the
+/// guest says (before, tracing's writer error was reported with eprintln!,
+/// which panics on a closed stderr: the sentry hung).
+#[test]
+fn closed_stderr_does_not_panic_the_sentry() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let prog = testdata::guest("fork_refused", common::Libc::Musl);
+    let mut child = Command::new(common::SENTRY)
+        .args(["run", "--"])
+        .arg(&prog)
+        .args(["0", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sentry");
+    drop(child.stderr.take());
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = stdout.read_to_string(&mut out);
+        out
+    });
+    // Before the fix the sentry hung after its logging thread panicked:
+    // fail instead of hanging the suite.
+    let deadline = std::time::Instant::now() + common::timeout();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the sentry hung with its stderr closed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let out = reader.join().expect("reader");
+    assert_eq!(out, "syscall 999: -1 ENOSYS\nchildren: limit reached first\n");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}

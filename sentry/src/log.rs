@@ -205,10 +205,16 @@ mod tests {
         let t0 = Instant::now();
         let name = || "site.rs:1".to_string();
         for i in 0..BURST {
-            assert_eq!(l.check(1, name, t0 + Duration::from_millis(i as u64)), Decision::Write);
+            assert_eq!(
+                l.check(1, name, t0 + Duration::from_millis(i as u64)),
+                Decision::Write
+            );
         }
         for _ in 0..500 {
-            assert_eq!(l.check(1, name, t0 + Duration::from_millis(500)), Decision::Drop);
+            assert_eq!(
+                l.check(1, name, t0 + Duration::from_millis(500)),
+                Decision::Drop
+            );
         }
         // Another site is not affected.
         assert_eq!(l.check(2, || "other.rs:2".into(), t0), Decision::Write);

@@ -144,7 +144,11 @@ faulting
     for libc in common::Libc::ALL {
         let prog = testdata::guest("init_signals", libc);
         let r = common::run_sentry(
-            &[std::ffi::OsString::from("run"), "--".into(), prog.clone().into()],
+            &[
+                std::ffi::OsString::from("run"),
+                "--".into(),
+                prog.clone().into(),
+            ],
             b"",
         );
         assert_eq!(r.stdout_str(), EXPECTED, "{libc}: {}", r.stderr_str());
@@ -164,7 +168,12 @@ fn a_warning_flood_is_rate_limited() {
     let prog = testdata::guest("fork_refused", common::Libc::Musl);
     let started = std::time::Instant::now();
     let r = common::run_sentry(
-        &[std::ffi::OsString::from("run"), "--".into(), prog.into(), "600".into()],
+        &[
+            std::ffi::OsString::from("run"),
+            "--".into(),
+            prog.into(),
+            "600".into(),
+        ],
         b"",
     );
     let secs = started.elapsed().as_secs() + 1;
@@ -226,6 +235,9 @@ fn closed_stderr_does_not_panic_the_sentry() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     let out = reader.join().expect("reader");
-    assert_eq!(out, "syscall 999: -1 ENOSYS\nchildren: limit reached first\n");
+    assert_eq!(
+        out,
+        "syscall 999: -1 ENOSYS\nchildren: limit reached first\n"
+    );
     assert_eq!(status.code(), Some(0), "{status:?}");
 }

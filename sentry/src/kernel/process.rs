@@ -489,12 +489,7 @@ pub fn kill_pgrp(task: &Arc<Task>, pgid: i32, signo: i32) -> Result<(), Errno> {
     kill_targets(task, 0, Some(pgid), signo)
 }
 
-fn kill_targets(
-    task: &Arc<Task>,
-    pid: i64,
-    pgrp: Option<i32>,
-    signo: i32,
-) -> Result<(), Errno> {
+fn kill_targets(task: &Arc<Task>, pid: i64, pgrp: Option<i32>, signo: i32) -> Result<(), Errno> {
     if !(0..=signal::NSIG).contains(&signo) {
         return Err(Errno::EINVAL);
     }

@@ -630,9 +630,7 @@ impl AddressSpace {
                 Some(_) => break,
                 None => match inner.vmas.next_after(at) {
                     Some((s, v))
-                        if v.grows_down
-                            && v.prot.write
-                            && v.end - page_down(at) <= STACK_LIMIT =>
+                        if v.grows_down && v.prot.write && v.end - page_down(at) <= STACK_LIMIT =>
                     {
                         at = s
                     }

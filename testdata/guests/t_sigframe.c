@@ -36,6 +36,8 @@ struct seen {
 	int magic1_ok, magic2_ok, ext_size_ok;
 	unsigned handler_mxcsr;
 	unsigned short handler_cwd;
+	int ss_flags, ss_sp_set;
+	size_t ss_size;
 };
 static volatile struct seen seen;
 
@@ -54,6 +56,9 @@ static void handler(int sig, siginfo_t *si, void *ucv)
 	seen.ss = ((unsigned long)mc->gregs[REG_CSGSFS] >> 48) & 0xffff;
 	seen.rip = (unsigned long)mc->gregs[REG_RIP];
 	seen.uc_flags = uc->uc_flags;
+	seen.ss_flags = uc->uc_stack.ss_flags;
+	seen.ss_sp_set = uc->uc_stack.ss_sp != NULL;
+	seen.ss_size = uc->uc_stack.ss_size;
 	seen.fpregs_ok = mc->fpregs != NULL;
 	if (mc->fpregs) {
 		const unsigned char *fx = (const unsigned char *)mc->fpregs;
@@ -76,8 +81,86 @@ static void handler(int sig, siginfo_t *si, void *ucv)
 	__asm__ volatile("fnstcw %0" : "=m"(cw));
 	seen.handler_mxcsr = mx;
 	seen.handler_cwd = cw;
-	if (sig != SIGTRAP && sig != SIGUSR1 && sig != SIGUSR2)
+	if (sig != SIGTRAP && sig != SIGUSR1 && sig != SIGUSR2 && sig != SIGHUP)
 		siglongjmp(jb, 1);
+}
+
+/* uc_stack: Linux saves the alternate stack as set, flags included (0 in
+ * a fresh process, SS_DISABLE after a reset), not whether the handler runs
+ * on it. */
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM (1U << 31)
+#endif
+static void nested(int s)
+{
+	(void)s;
+	raise(SIGUSR2);
+}
+
+static void show_stack(const char *what)
+{
+	out("uc_stack %s: flags %#x sp %d size %zu\n", what, (unsigned)seen.ss_flags,
+	    seen.ss_sp_set, seen.ss_size);
+	memset((void *)&seen, 0, sizeof seen);
+}
+
+static void altstack_cases(void)
+{
+	static char stk[65536];
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigaction(SIGUSR2, &sa, NULL);
+	sigset_t usr2;
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	sigprocmask(SIG_UNBLOCK, &usr2, NULL);
+	raise(SIGUSR2);
+	show_stack("never set");
+	stack_t ss = {.ss_sp = stk, .ss_size = sizeof stk, .ss_flags = 0};
+	must(sigaltstack(&ss, NULL) == 0, "sigaltstack");
+	raise(SIGUSR2);
+	show_stack("set, handler off it");
+	sa.sa_flags |= SA_ONSTACK;
+	sigaction(SIGUSR2, &sa, NULL);
+	raise(SIGUSR2);
+	show_stack("set, handler on it");
+	struct sigaction sb;
+	memset(&sb, 0, sizeof sb);
+	sb.sa_handler = nested;
+	sb.sa_flags = SA_ONSTACK;
+	sigaction(SIGHUP, &sb, NULL);
+	raise(SIGHUP);
+	show_stack("nested on it");
+	ss.ss_flags = (int)SS_AUTODISARM;
+	must(sigaltstack(&ss, NULL) == 0, "sigaltstack autodisarm");
+	raise(SIGUSR2);
+	show_stack("autodisarm, handler on it");
+	raise(SIGHUP);
+	show_stack("autodisarm, nested");
+	stack_t old;
+	must(sigaltstack(NULL, &old) == 0, "sigaltstack query");
+	out("after autodisarm handlers: flags %#x size %zu\n", (unsigned)old.ss_flags,
+	    old.ss_size);
+	ss.ss_flags = SS_DISABLE;
+	must(sigaltstack(&ss, NULL) == 0, "sigaltstack disable");
+	raise(SIGUSR2);
+	show_stack("disabled");
+	ss.ss_flags = 0;
+	must(sigaltstack(&ss, NULL) == 0, "sigaltstack again");
+	pid_t pid = fork();
+	must(pid >= 0, "fork");
+	if (pid == 0) {
+		must(sigaltstack(NULL, &old) == 0, "sigaltstack in child");
+		out("fork child's alternate stack: flags %#x size %zu\n",
+		    (unsigned)old.ss_flags, old.ss_size);
+		_exit(0);
+	}
+	wait_for(pid);
+	ss.ss_flags = SS_DISABLE;
+	sigaltstack(&ss, NULL);
+	sigprocmask(SIG_BLOCK, &usr2, NULL);
 }
 
 /* Each faulting instruction has a global label so RIP can be checked. */
@@ -252,5 +335,6 @@ int main(void)
 	int st = wait_for(pid);
 	out("child: %s\n", describe_status(st));
 	kill_self("parent after child");
+	altstack_cases();
 	return failures() ? 1 : 0;
 }

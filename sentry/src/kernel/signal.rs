@@ -355,14 +355,15 @@ impl SigQueue {
     }
 }
 
-/// `sigaltstack` state.
+/// `sigaltstack` state: Linux's sas_ss_sp, sas_ss_size and sas_ss_flags.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AltStack {
     /// ss_sp.
     pub sp: u64,
-    /// ss_size.
+    /// ss_size (0: no alternate stack).
     pub size: u64,
-    /// SS_AUTODISARM etc. (SS_DISABLE when `size == 0`).
+    /// The flags as last set (sigaltstack's ss_flags; SS_DISABLE after a
+    /// reset; 0 in a fresh process): what a signal frame's uc_stack shows.
     pub flags: i32,
 }
 
@@ -378,6 +379,44 @@ impl AltStack {
     pub fn contains(&self, sp: u64) -> bool {
         self.size != 0 && sp > self.sp && sp - self.sp <= self.size
     }
+
+    /// Linux's on_sig_stack: never with SS_AUTODISARM (the stack was
+    /// disarmed when the handler started on it).
+    pub fn on_stack(&self, sp: u64) -> bool {
+        self.flags & SS_AUTODISARM == 0 && self.contains(sp)
+    }
+
+    /// Linux's sas_ss_reset (autodisarm, CLONE_VM threads).
+    pub fn reset() -> Self {
+        Self {
+            sp: 0,
+            size: 0,
+            flags: SS_DISABLE,
+        }
+    }
+}
+
+/// MINSIGSTKSZ as sigaltstack checks it.
+pub const MINSIGSTKSZ: u64 = 2048;
+
+/// The alternate stack sigaltstack(2) sets from `ss` (do_sigaltstack
+/// without the on-stack check): EINVAL for bad flags, ENOMEM when too small.
+pub fn altstack_from(sp: u64, flags: i32, size: u64) -> Result<AltStack, Errno> {
+    let mode = flags & !SS_AUTODISARM;
+    if mode != 0 && mode != SS_DISABLE && mode != SS_ONSTACK {
+        return Err(Errno::EINVAL);
+    }
+    if mode == SS_DISABLE {
+        return Ok(AltStack {
+            sp: 0,
+            size: 0,
+            flags,
+        });
+    }
+    if size < MINSIGSTKSZ {
+        return Err(Errno::ENOMEM);
+    }
+    Ok(AltStack { sp, size, flags })
 }
 
 /// Size of the XSAVE area saved in a signal frame (KVM_GET_XSAVE's).
@@ -481,15 +520,9 @@ pub fn encode_frame(
         UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS,
     );
     put(&mut f, uc + 8, 0);
+    // __save_altstack: the stack as set, with its flags as set.
     put(&mut f, uc + 16, alt.sp);
-    let ss_flags = if alt.size == 0 {
-        SS_DISABLE
-    } else if alt.contains(regs.rsp) {
-        SS_ONSTACK
-    } else {
-        alt.flags & SS_AUTODISARM
-    };
-    f[(uc + 24) as usize..(uc + 28) as usize].copy_from_slice(&ss_flags.to_le_bytes());
+    f[(uc + 24) as usize..(uc + 28) as usize].copy_from_slice(&alt.flags.to_le_bytes());
     put(&mut f, uc + 32, alt.size);
     let mc = uc + MCONTEXT_OFFSET;
     let gprs = [

@@ -625,7 +625,7 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
     if act.flags & sa::RESTORER == 0 {
         return Err(Errno::EFAULT);
     }
-    let use_alt = act.flags & sa::ONSTACK != 0 && alt.size != 0 && !alt.contains(t.ctx.regs.rsp);
+    let use_alt = act.flags & sa::ONSTACK != 0 && alt.size != 0 && !alt.on_stack(t.ctx.regs.rsp);
     let layout = signal::frame_layout(t.ctx.regs.rsp, use_alt.then_some(&alt));
     let fpu = t.vcpu.save_fpu().map_err(|_| Errno::EFAULT)?;
     let mut xsave = fpu.to_bytes();
@@ -668,7 +668,7 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
         }
         s.blocked = s.blocked.unblockable_removed();
         if use_alt && alt.flags & signal::SS_AUTODISARM != 0 {
-            s.alt = AltStack::default();
+            s.alt = AltStack::reset();
         }
     }
     if act.flags & sa::RESETHAND != 0 {
@@ -701,16 +701,13 @@ pub fn sigreturn(t: &mut TaskCtx) -> SysResult {
     t.ctx.regs = r.regs;
     let mut s = t.task.sig.lock();
     s.blocked = r.blocked.unblockable_removed();
-    if r.alt.flags & signal::SS_ONSTACK == 0 {
-        s.alt = AltStack {
-            sp: r.alt.sp,
-            size: if r.alt.flags & signal::SS_DISABLE != 0 {
-                0
-            } else {
-                r.alt.size
-            },
-            flags: r.alt.flags & signal::SS_AUTODISARM,
-        };
+    // restore_altstack: sigaltstack(&uc_stack) against the restored stack
+    // pointer; its errors (on the current alternate stack, bad flags, too
+    // small) leave the alternate stack as it is.
+    if !s.alt.on_stack(t.ctx.regs.rsp)
+        && let Ok(alt) = signal::altstack_from(r.alt.sp, r.alt.flags, r.alt.size)
+    {
+        s.alt = alt;
     }
     Err(SysError::KeepRegs)
 }

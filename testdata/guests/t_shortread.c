@@ -144,6 +144,12 @@ int main(void)
 	report("file: pread into a bad buffer", pread(fd, bad, 10, 0));
 	report("file: read into a bad buffer", read(fd, bad, 10));
 	out("  offset now: %ld\n", (long)lseek(fd, 0, SEEK_CUR));
+	lseek(fd, 0, SEEK_END);
+	report("file: read into a bad buffer at its end", read(fd, bad, 10));
+	report("file: read 1000 into 100 good bytes at its end", read(fd, edge, 1000));
+	int dfd = open("/", O_RDONLY | O_DIRECTORY);
+	report("directory: read into a bad buffer", read(dfd, bad, 10));
+	close(dfd);
 	close(fd);
 
 	/* getdents64: a buffer with room for a few entries before the bad

@@ -629,7 +629,10 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
     let layout = signal::frame_layout(t.ctx.regs.rsp, use_alt.then_some(&alt));
     let fpu = t.vcpu.save_fpu().map_err(|_| Errno::EFAULT)?;
     let mut xsave = fpu.to_bytes();
-    let xfeatures = u64::from_le_bytes(xsave[512..520].try_into().expect("8 bytes"));
+    // sw_reserved.xfeatures names the components the frame holds: x87 and
+    // SSE always (Linux's user_xfeatures always has them), and whatever
+    // else the saved XSTATE_BV says is in use.
+    let xfeatures = u64::from_le_bytes(xsave[512..520].try_into().expect("8 bytes")) | 0x3;
     signal::fpstate_markers(&mut xsave, xfeatures);
     mm.write(layout.fpstate, &xsave)?;
     mm.write(

@@ -109,6 +109,15 @@ fn read_nothing_fits(t: &TaskCtx, file: &OpenFile) -> Result<usize, Errno> {
     // A zero-length read reports what comes before any copy (EISDIR,
     // EINVAL...) without consuming anything.
     file.ops.read(&mut [], true, &*t.task)?;
+    // A seekable file: at its end the read returns 0 before any copy.
+    if let Ok(off) = file.ops.seek(0, 1) {
+        let mut probe = [0u8; 1];
+        return match file.ops.pread(&mut probe, off) {
+            Ok(0) => Ok(0),
+            Ok(_) => Err(Errno::EFAULT),
+            Err(e) => Err(e),
+        };
+    }
     loop {
         let guard = crate::fs::readiness().prepare(&*t.task);
         let ready = file.ops.poll();

@@ -81,6 +81,8 @@ static void handler(int sig, siginfo_t *si, void *ucv)
 	__asm__ volatile("fnstcw %0" : "=m"(cw));
 	seen.handler_mxcsr = mx;
 	seen.handler_cwd = cw;
+	if (sig == SIGTRAP) /* stop single-stepping */
+		mc->gregs[REG_EFL] &= ~0x100L;
 	if (sig != SIGTRAP && sig != SIGUSR1 && sig != SIGUSR2 && sig != SIGHUP)
 		siglongjmp(jb, 1);
 }
@@ -315,6 +317,9 @@ int main(void)
 
 	trap_int3();
 	report("int3", (uintptr_t)ro, int3_after);
+
+	__asm__ volatile("pushf\n\torq $0x100, (%%rsp)\n\tpopf\n\tnop\n\tnop" ::: "memory", "cc");
+	report("single step", (uintptr_t)ro, NULL);
 
 	if (sigsetjmp(jb, 1) == 0)
 		fault_gp();

@@ -217,6 +217,7 @@ pub mod code {
     pub const ILL_ILLOPN: i32 = 2;
     pub const FPE_INTDIV: i32 = 1;
     pub const TRAP_BRKPT: i32 = 1;
+    pub const TRAP_TRACE: i32 = 2;
 }
 
 /// A queued signal with its `siginfo_t` (128 bytes).

@@ -483,6 +483,9 @@ fn exception(t: &mut TaskCtx, vector: u8, error_code: u64) {
     }
     let info = match vector {
         0 => SigInfo::fault(sig::SIGFPE, code::FPE_INTDIV, rip),
+        // #DB: a single step (TF was set: TRAP_TRACE) or icebp
+        // (TRAP_BRKPT), as Linux's get_si_code tells them apart by DR6.
+        1 if t.ctx.regs.rflags & 0x100 != 0 => SigInfo::fault(sig::SIGTRAP, code::TRAP_TRACE, rip),
         1 => SigInfo::fault(sig::SIGTRAP, code::TRAP_BRKPT, rip),
         // int3: do_int3_user sends a plain SIGTRAP (SI_KERNEL, no address).
         3 => SigInfo::kernel(sig::SIGTRAP),

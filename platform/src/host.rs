@@ -26,6 +26,30 @@ pub struct Ready {
     pub err: bool,
 }
 
+const GUARD_SIZE: usize = 4096;
+
+/// The address of a page of the sentry with no access (mapped once), for
+/// [`HostFd::read_then_fault`]; `None` if it could not be mapped.
+fn guard_page() -> Option<usize> {
+    static GUARD: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *GUARD.get_or_init(|| {
+        // SAFETY: a fresh anonymous PROT_NONE mapping at an address the
+        // kernel picks; it overlaps nothing and is never unmapped or
+        // dereferenced by this process.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                GUARD_SIZE,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        (p != libc::MAP_FAILED).then_some(p as usize)
+    })
+}
+
 impl HostFd {
     /// Duplicates one of the process's standard descriptors (0, 1, 2).
     pub fn dup_std(fd: i32) -> std::io::Result<Self> {
@@ -46,6 +70,37 @@ impl HostFd {
             Err(last_errno())
         } else {
             Ok(r as usize)
+        }
+    }
+
+    /// readv(2) into `buf` followed by `bad` bytes (at most a page) that
+    /// cannot be written: the host kernel then applies its own rules to a
+    /// buffer that turns bad part-way (a pipe keeps a buffer it could not
+    /// copy whole and says EFAULT; a file gives what fit), so a guest whose
+    /// buffer ends in a bad page sees what Linux does.
+    pub fn read_then_fault(&self, buf: &mut [u8], bad: usize) -> Result<usize, i32> {
+        let Some(guard) = guard_page() else {
+            return self.read(buf);
+        };
+        let iov = [
+            libc::iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: buf.len(),
+            },
+            libc::iovec {
+                iov_base: guard as *mut libc::c_void,
+                iov_len: bad.min(GUARD_SIZE),
+            },
+        ];
+        // SAFETY: the first vector is `buf`, valid for writes of its length;
+        // the second is the guard mapping, which has no access at all, so
+        // the kernel writes nothing there and fails the copy with EFAULT
+        // (the host's own uaccess check, never a fault in this process).
+        let r = unsafe { libc::readv(self.0.as_raw_fd(), iov.as_ptr(), 2) };
+        if r < 0 {
+            Err(last_errno())
+        } else {
+            Ok((r as usize).min(buf.len()))
         }
     }
 

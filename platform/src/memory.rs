@@ -363,6 +363,23 @@ impl FrameAllocator {
         d.extend(gpas.iter().map(|g| self.index(*g) as u32));
     }
 
+    /// Charges `pages` pages of sentry memory the guest caused (pipe
+    /// buffers) to the data cap, as if they were data frames; false (and
+    /// nothing charged) when the cap would be exceeded.
+    pub fn charge(&self, pages: u64) -> bool {
+        let used = self.data_in_use.fetch_add(pages, Ordering::Relaxed);
+        if used + pages > self.data_limit {
+            self.data_in_use.fetch_sub(pages, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Returns pages taken with [`FrameAllocator::charge`].
+    pub fn uncharge(&self, pages: u64) {
+        self.data_in_use.fetch_sub(pages, Ordering::Relaxed);
+    }
+
     /// Data frames in use, in bytes.
     pub fn data_bytes_in_use(&self) -> u64 {
         self.data_in_use.load(Ordering::Relaxed) * PAGE_SIZE
@@ -377,6 +394,20 @@ impl FrameAllocator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn charges_share_the_data_cap() {
+        let a = FrameAllocator::new(0x10000, 0x20000, 4 * PAGE_SIZE);
+        let f = a.alloc(FrameKind::Data).unwrap();
+        assert!(a.charge(3));
+        assert!(!a.charge(1));
+        assert!(a.alloc(FrameKind::Data).is_err());
+        a.uncharge(2);
+        assert_eq!(a.data_bytes_in_use(), 2 * PAGE_SIZE);
+        assert!(a.charge(1));
+        a.put(f, FrameKind::Data);
+        assert!(a.alloc(FrameKind::Data).is_ok());
+    }
 
     #[test]
     fn refcounts_free_on_last_put() {

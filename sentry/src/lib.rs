@@ -19,6 +19,7 @@ pub mod errno;
 pub mod exec;
 pub mod fs;
 pub mod kernel;
+pub mod log;
 pub mod mm;
 pub mod quote;
 pub mod syscalls;

@@ -116,22 +116,27 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 fn init_logging(level: tracing::Level) {
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .try_init();
+    sentry::log::init(level);
+}
+
+/// A line on stderr that cannot panic (stderr may be closed).
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    sentry::log::flush();
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn report(exit: Exit) -> ExitCode {
     match exit {
-        Exit::Exited(code) => ExitCode::from(code as u8),
+        Exit::Exited(code) => {
+            sentry::log::flush();
+            ExitCode::from(code as u8)
+        }
         Exit::Signaled(sig) => {
-            eprintln!(
+            say(format_args!(
                 "sentry: the guest was killed by {} ({sig})",
                 sentry::kernel::signal::name(sig)
-            );
+            ));
             ExitCode::from((128 + sig) as u8)
         }
     }
@@ -154,7 +159,7 @@ fn open_program(
 }
 
 fn fail(e: SentryError, code: u8) -> ExitCode {
-    eprintln!("sentry: error: {e}");
+    say(format_args!("sentry: error: {e}"));
     ExitCode::from(code)
 }
 

@@ -135,6 +135,22 @@ pub trait FileOps: Send + Sync {
     ) -> Result<usize, Errno> {
         Err(Errno::EINVAL)
     }
+    /// A read whose guest buffer can take only `buf.len()` of the `want`
+    /// bytes asked for (the page after it is bad). `Some((result, filled))`
+    /// when the file has its own rule for that: a Linux pipe leaves a
+    /// buffer it could not copy whole in the pipe (yet the bytes before the
+    /// fault did land in the guest's buffer: `filled` says how many of
+    /// `buf` to copy out) and says EFAULT if nothing counted. `None` to read
+    /// what fits, as a regular file's page-by-page copy does.
+    fn read_short(
+        &self,
+        _buf: &mut [u8],
+        _want: usize,
+        _nonblock: bool,
+        _blocker: &dyn Blocker,
+    ) -> Option<(Result<usize, Errno>, usize)> {
+        None
+    }
     /// Writes `buf`; may block through `blocker` unless `nonblock`.
     fn write(&self, _buf: &[u8], _nonblock: bool, _blocker: &dyn Blocker) -> Result<usize, Errno> {
         Err(Errno::EINVAL)
@@ -180,6 +196,10 @@ pub trait FileOps: Send + Sync {
     fn describe(&self) -> String;
     /// The pidfd behind this file, if it is one.
     fn as_pidfd(&self) -> Option<&pidfd::PidFd> {
+        None
+    }
+    /// The pipe end behind this file, if it is one (F_GETPIPE_SZ...).
+    fn as_pipe(&self) -> Option<&pipe::PipeEnd> {
         None
     }
     /// The epoll instance behind this file, if it is one.

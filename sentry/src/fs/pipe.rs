@@ -1,25 +1,59 @@
-//! Pipes: a bounded byte queue with blocking readers and writers that run
+//! Pipes, as Linux's fs/pipe.c: a ring of page-sized buffers (16 by
+//! default, F_SETPIPE_SZ changes it), blocking readers and writers that run
 //! on different vCPUs, EOF when every writer is gone, EPIPE when every
 //! reader is gone, and atomic writes of up to PIPE_BUF bytes.
+//!
+//! Memory: every buffer page a pipe holds is charged to the guest's memory
+//! cap (`--memory`) while it holds it, as Linux charges pipe pages to the
+//! writer's memory cgroup; a write that cannot get a page fails with ENOMEM
+//! (or returns what it wrote). A pipe holds at most [`PIPE_MAX_SIZE`]
+//! (pipe-max-size, 1 MiB) unless it is shrunk.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use platform::Machine;
 
 use super::{FileOps, Stat, poll};
 use crate::errno::Errno;
 use crate::kernel::wait::{Blocker, WaitQueue};
 
-/// Capacity of a pipe (Linux's default, 16 pages).
-pub const PIPE_CAPACITY: usize = 65536;
+/// Size of a pipe buffer (a page).
+const PAGE: usize = 4096;
+/// Default capacity of a pipe (Linux's, 16 pages).
+pub const PIPE_CAPACITY: usize = 16 * PAGE;
+/// Largest size F_SETPIPE_SZ accepts (Linux's /proc/sys/fs/pipe-max-size
+/// default; the guest is treated as lacking CAP_SYS_RESOURCE, so it gets
+/// EPERM beyond it).
+pub const PIPE_MAX_SIZE: usize = 1 << 20;
 /// Writes up to this size are atomic.
 pub const PIPE_BUF: usize = 4096;
 
+/// One pipe buffer: a page whose bytes `[off, data.len())` are unread.
+struct Buffer {
+    data: Vec<u8>,
+    off: usize,
+}
+
+impl Buffer {
+    fn len(&self) -> usize {
+        self.data.len() - self.off
+    }
+}
+
 struct State {
-    buf: VecDeque<u8>,
+    bufs: VecDeque<Buffer>,
+    /// Capacity in buffers (pages).
+    slots: usize,
     readers: usize,
     writers: usize,
+}
+
+impl State {
+    fn full(&self) -> bool {
+        self.bufs.len() >= self.slots
+    }
 }
 
 /// The shared part of a pipe.
@@ -30,6 +64,31 @@ pub struct Pipe {
     /// Woken when room appears or the last reader leaves.
     writable: WaitQueue,
     ino: u64,
+    /// Where buffer pages are charged.
+    machine: Arc<Machine>,
+}
+
+impl Pipe {
+    /// A new buffer page, charged to the memory cap.
+    fn new_buffer(&self) -> Option<Buffer> {
+        self.machine.frames().charge(1).then(|| Buffer {
+            data: Vec::with_capacity(PAGE),
+            off: 0,
+        })
+    }
+
+    fn release(&self, n: usize) {
+        if n > 0 {
+            self.machine.frames().uncharge(n as u64);
+        }
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        let n = self.state.get_mut().bufs.len();
+        self.release(n);
+    }
 }
 
 /// One end of a pipe.
@@ -38,17 +97,20 @@ pub struct PipeEnd {
     write: bool,
 }
 
-/// Creates a pipe and returns its (read, write) ends.
-pub fn new_pipe(ino: u64) -> (PipeEnd, PipeEnd) {
+/// Creates a pipe and returns its (read, write) ends; its buffers are
+/// charged to `machine`'s memory cap.
+pub fn new_pipe(ino: u64, machine: Arc<Machine>) -> (PipeEnd, PipeEnd) {
     let pipe = Arc::new(Pipe {
         state: Mutex::new(State {
-            buf: VecDeque::new(),
+            bufs: VecDeque::new(),
+            slots: PIPE_CAPACITY / PAGE,
             readers: 1,
             writers: 1,
         }),
         readable: WaitQueue::default(),
         writable: WaitQueue::default(),
         ino,
+        machine,
     });
     (
         PipeEnd {
@@ -59,46 +121,154 @@ pub fn new_pipe(ino: u64) -> (PipeEnd, PipeEnd) {
     )
 }
 
-impl FileOps for PipeEnd {
-    fn read(&self, buf: &mut [u8], nonblock: bool, blocker: &dyn Blocker) -> Result<usize, Errno> {
+impl PipeEnd {
+    /// pipe_read: `buf.len()` of the `want` bytes asked for fit in the
+    /// guest's buffer. A buffer is consumed only when its whole share was
+    /// copied: one whose copy would run past the end of `buf` stays in the
+    /// pipe, and the read returns what came before it, or EFAULT if nothing
+    /// did. Returns the result and how many bytes of `buf` were filled
+    /// (with the part of the cut buffer that was copied before the fault).
+    fn read_into(
+        &self,
+        buf: &mut [u8],
+        want: usize,
+        nonblock: bool,
+        blocker: &dyn Blocker,
+    ) -> (Result<usize, Errno>, usize) {
         if self.write {
-            return Err(Errno::EBADF);
+            return (Err(Errno::EBADF), 0);
         }
-        if buf.is_empty() {
-            return Ok(0);
+        if want == 0 {
+            return (Ok(0), 0);
         }
         loop {
             let guard = self.pipe.readable.prepare(blocker);
             {
                 let mut st = self.pipe.state.lock();
-                if !st.buf.is_empty() {
-                    let n = buf.len().min(st.buf.len());
-                    for (dst, src) in buf.iter_mut().zip(st.buf.drain(..n)) {
-                        *dst = src;
+                let mut done = 0;
+                let mut fault = false;
+                let mut freed = 0;
+                while done < want
+                    && let Some(b) = st.bufs.front_mut()
+                {
+                    let chars = b.len().min(want - done);
+                    if done + chars > buf.len() {
+                        let part = buf.len() - done;
+                        buf[done..].copy_from_slice(&b.data[b.off..b.off + part]);
+                        fault = true;
+                        break;
                     }
-                    drop(st);
-                    self.pipe.writable.notify_all();
-                    super::readiness().notify_all();
-                    return Ok(n);
+                    buf[done..done + chars].copy_from_slice(&b.data[b.off..b.off + chars]);
+                    b.off += chars;
+                    done += chars;
+                    if b.len() == 0 {
+                        st.bufs.pop_front();
+                        freed += 1;
+                    }
                 }
-                if st.writers == 0 {
-                    return Ok(0);
+                if done > 0 || fault || st.writers == 0 {
+                    drop(st);
+                    self.pipe.release(freed);
+                    if freed > 0 {
+                        self.pipe.writable.notify_all();
+                        super::readiness().notify_all();
+                    }
+                    let filled = if fault { buf.len() } else { done };
+                    return if done == 0 && fault {
+                        (Err(Errno::EFAULT), filled)
+                    } else {
+                        (Ok(done), filled)
+                    };
                 }
             }
             if nonblock {
-                return Err(Errno::EAGAIN);
+                return (Err(Errno::EAGAIN), 0);
             }
-            guard.sleep(None)?;
+            if let Err(e) = guard.sleep(None) {
+                return (Err(e), 0);
+            }
         }
     }
 
+    /// F_GETPIPE_SZ.
+    pub fn size(&self) -> usize {
+        self.pipe.state.lock().slots * PAGE
+    }
+
+    /// F_SETPIPE_SZ: rounds up to a power-of-two number of pages; EPERM
+    /// past [`PIPE_MAX_SIZE`], EBUSY if the data held would not fit.
+    pub fn set_size(&self, size: u64) -> Result<usize, Errno> {
+        if size > 1 << 31 {
+            return Err(Errno::EINVAL);
+        }
+        let pages = (size as usize).div_ceil(PAGE).max(1).next_power_of_two();
+        let mut st = self.pipe.state.lock();
+        if pages > st.slots && pages * PAGE > PIPE_MAX_SIZE {
+            return Err(Errno::EPERM);
+        }
+        if pages < st.bufs.len() {
+            return Err(Errno::EBUSY);
+        }
+        st.slots = pages;
+        drop(st);
+        self.pipe.writable.notify_all();
+        super::readiness().notify_all();
+        Ok(pages * PAGE)
+    }
+}
+
+impl FileOps for PipeEnd {
+    fn read(&self, buf: &mut [u8], nonblock: bool, blocker: &dyn Blocker) -> Result<usize, Errno> {
+        let want = buf.len();
+        self.read_into(buf, want, nonblock, blocker).0
+    }
+
+    fn read_short(
+        &self,
+        buf: &mut [u8],
+        want: usize,
+        nonblock: bool,
+        blocker: &dyn Blocker,
+    ) -> Option<(Result<usize, Errno>, usize)> {
+        Some(self.read_into(buf, want, nonblock, blocker))
+    }
+
+    /// pipe_write: a write whose length is not a whole number of pages
+    /// first tops up the last buffer when it has room (never into an empty
+    /// pipe), then fills fresh pages while slots are free. A write of up to
+    /// PIPE_BUF bytes therefore goes in whole or waits.
     fn write(&self, buf: &[u8], nonblock: bool, blocker: &dyn Blocker) -> Result<usize, Errno> {
         if !self.write {
             return Err(Errno::EBADF);
         }
+        if buf.is_empty() {
+            return Ok(0);
+        }
         let mut done = 0;
+        {
+            let mut st = self.pipe.state.lock();
+            if st.readers == 0 {
+                return Err(Errno::EPIPE);
+            }
+            let chars = buf.len() % PAGE;
+            if chars > 0
+                && let Some(last) = st.bufs.back_mut()
+                && last.data.len() + chars <= PAGE
+            {
+                last.data.extend_from_slice(&buf[..chars]);
+                done = chars;
+            }
+        }
+        if done > 0 {
+            self.pipe.readable.notify_all();
+            super::readiness().notify_all();
+            if done == buf.len() {
+                return Ok(done);
+            }
+        }
         loop {
             let guard = self.pipe.writable.prepare(blocker);
+            let mut wrote = false;
             {
                 let mut st = self.pipe.state.lock();
                 if st.readers == 0 {
@@ -108,22 +278,32 @@ impl FileOps for PipeEnd {
                         Err(Errno::EPIPE)
                     };
                 }
-                let room = PIPE_CAPACITY - st.buf.len();
-                let left = buf.len() - done;
-                // Small writes go in whole or not at all.
-                let atomic = buf.len() <= PIPE_BUF;
-                if room > 0 && (!atomic || room >= left) {
-                    let n = room.min(left);
-                    st.buf.extend(&buf[done..done + n]);
+                while !st.full() && done < buf.len() {
+                    let Some(mut b) = self.pipe.new_buffer() else {
+                        drop(st);
+                        if wrote {
+                            self.pipe.readable.notify_all();
+                            super::readiness().notify_all();
+                        }
+                        return if done > 0 {
+                            Ok(done)
+                        } else {
+                            Err(Errno::ENOMEM)
+                        };
+                    };
+                    let n = (buf.len() - done).min(PAGE);
+                    b.data.extend_from_slice(&buf[done..done + n]);
+                    st.bufs.push_back(b);
                     done += n;
-                    drop(st);
-                    self.pipe.readable.notify_all();
-                    super::readiness().notify_all();
-                    if done == buf.len() {
-                        return Ok(done);
-                    }
-                    continue;
+                    wrote = true;
                 }
+            }
+            if wrote {
+                self.pipe.readable.notify_all();
+                super::readiness().notify_all();
+            }
+            if done == buf.len() {
+                return Ok(done);
             }
             if nonblock {
                 return if done > 0 {
@@ -134,10 +314,7 @@ impl FileOps for PipeEnd {
             }
             match guard.sleep(None) {
                 Ok(_) => {}
-                Err(e) if done > 0 => {
-                    let _ = e;
-                    return Ok(done);
-                }
+                Err(_) if done > 0 => return Ok(done),
                 Err(e) => return Err(e),
             }
         }
@@ -148,14 +325,14 @@ impl FileOps for PipeEnd {
         if self.write {
             if st.readers == 0 {
                 poll::POLLERR
-            } else if st.buf.len() < PIPE_CAPACITY {
+            } else if !st.full() {
                 poll::POLLOUT
             } else {
                 0
             }
         } else {
             let mut m = 0;
-            if !st.buf.is_empty() {
+            if !st.bufs.is_empty() {
                 m |= poll::POLLIN;
             }
             if st.writers == 0 {
@@ -178,6 +355,10 @@ impl FileOps for PipeEnd {
 
     fn describe(&self) -> String {
         format!("pipe:[{}]", self.pipe.ino)
+    }
+
+    fn as_pipe(&self) -> Option<&PipeEnd> {
+        Some(self)
     }
 }
 

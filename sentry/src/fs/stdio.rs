@@ -50,6 +50,28 @@ impl FileOps for HostStream {
         self.fd.read(buf).map_err(Errno)
     }
 
+    fn read_short(
+        &self,
+        buf: &mut [u8],
+        want: usize,
+        nonblock: bool,
+        blocker: &dyn Blocker,
+    ) -> Option<(Result<usize, Errno>, usize)> {
+        // The host kernel knows what its pipe, terminal or file does with a
+        // buffer that turns bad: let it fault on a guard page there. When
+        // it says EFAULT it had copied up to the fault, so the whole of
+        // `buf` holds data; otherwise what it returned (a further partial
+        // copy it may have made into `buf` is not known, nor shown).
+        if !nonblock && let Err(e) = self.wait_ready(true, blocker) {
+            return Some((Err(e), 0));
+        }
+        Some(match self.fd.read_then_fault(buf, want - buf.len()) {
+            Ok(n) => (Ok(n), n),
+            Err(libc::EFAULT) => (Err(Errno::EFAULT), buf.len()),
+            Err(e) => (Err(Errno(e)), 0),
+        })
+    }
+
     fn write(&self, buf: &[u8], nonblock: bool, blocker: &dyn Blocker) -> Result<usize, Errno> {
         if !nonblock {
             self.wait_ready(false, blocker)?;

@@ -259,6 +259,14 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         fs,
         blocked,
     );
+    *child.fault.lock() = *parent.fault.lock();
+    // The alternate signal stack is inherited, except by a child that
+    // shares the address space without vfork (a thread): sas_ss_reset.
+    child.sig.lock().alt = if f & CLONE_VM != 0 && f & CLONE_VFORK == 0 {
+        signal::AltStack::reset()
+    } else {
+        parent.sig.lock().alt
+    };
     tg.threads.lock().push(Arc::clone(&child));
     table.tasks.insert(tid, Arc::clone(&child));
     if f & CLONE_THREAD != 0 {

@@ -10,16 +10,28 @@ use super::task::{Task, ThreadGroup, child_info};
 use super::{ExitReport, Kernel, TaskTable};
 use crate::errno::Errno;
 
-/// Whether a signal sent now would be dropped at once (its action is to
-/// ignore it and nothing blocks it), as Linux's sig_ignored.
-pub fn ignored_at_generation(task: &Task, signo: i32) -> bool {
-    if signo == sig::SIGKILL || signo == sig::SIGSTOP {
-        return false;
-    }
-    if task.sig.lock().blocked.has(signo) {
+/// Whether a signal sent now would be dropped at once, as Linux's
+/// sig_ignored: its action is to ignore it and nothing blocks it, or the
+/// target is the sandbox's init (SIGNAL_UNKILLABLE: init of a pid namespace
+/// gets no signal from inside it whose action is the default, SIGKILL and
+/// SIGSTOP included). The sentry's own SIGKILL/SIGSTOP (si_code SI_KERNEL,
+/// Linux's SEND_SIG_PRIV, which guests cannot forge) still reach it.
+pub fn ignored_at_generation(task: &Task, info: &SigInfo) -> bool {
+    let signo = info.signo;
+    let kernel_only = signo == sig::SIGKILL || signo == sig::SIGSTOP;
+    if !kernel_only && task.sig.lock().blocked.has(signo) {
         return false;
     }
     let act = task.action(signo);
+    if task.tg.is_unkillable()
+        && act.handler == signal::SIG_DFL
+        && !(kernel_only && info.code == code::SI_KERNEL)
+    {
+        return true;
+    }
+    if kernel_only {
+        return false;
+    }
     act.handler == signal::SIG_IGN
         || (act.handler == signal::SIG_DFL
             && signal::default_action(signo) == DefaultAction::Ignore)
@@ -106,7 +118,7 @@ pub fn send_to_group(kernel: &Arc<Kernel>, tg: &Arc<ThreadGroup>, info: SigInfo)
     let Some(leader) = first_thread(tg) else {
         return;
     };
-    if ignored_at_generation(&leader, info.signo) {
+    if ignored_at_generation(&leader, &info) {
         return;
     }
     stop_cont_side_effects(kernel, tg, info.signo);
@@ -119,7 +131,7 @@ fn send_to_group_locked(tg: &Arc<ThreadGroup>, info: SigInfo) {
         return;
     }
     if let Some(leader) = first_thread(tg)
-        && ignored_at_generation(&leader, info.signo)
+        && ignored_at_generation(&leader, &info)
     {
         return;
     }
@@ -468,6 +480,16 @@ fn result_for(pid: i32, status: i32) -> WaitResult {
 
 /// kill(2)'s targets resolved to processes.
 pub fn kill(task: &Arc<Task>, pid: i64, signo: i32) -> Result<(), Errno> {
+    kill_targets(task, pid, None, signo)
+}
+
+/// Sends `signo` to every process of group `pgid` (kill_pgrp_info: also
+/// group 1, which kill(-1, ...) cannot name).
+pub fn kill_pgrp(task: &Arc<Task>, pgid: i32, signo: i32) -> Result<(), Errno> {
+    kill_targets(task, 0, Some(pgid), signo)
+}
+
+fn kill_targets(task: &Arc<Task>, pid: i64, pgrp: Option<i32>, signo: i32) -> Result<(), Errno> {
     if !(0..=signal::NSIG).contains(&signo) {
         return Err(Errno::EINVAL);
     }
@@ -475,7 +497,7 @@ pub fn kill(task: &Arc<Task>, pid: i64, signo: i32) -> Result<(), Errno> {
     let me = task.tgid();
     let targets: Vec<Arc<ThreadGroup>> = {
         let table = kernel.table.lock();
-        let my_pgid = table.procs.get(&me).map_or(0, |p| p.pgid);
+        let my_pgid = pgrp.unwrap_or_else(|| table.procs.get(&me).map_or(0, |p| p.pgid));
         match pid {
             p if p > 0 => {
                 let p = i32::try_from(p).map_err(|_| Errno::ESRCH)?;

@@ -218,6 +218,7 @@ pub mod code {
     pub const ILL_ILLOPN: i32 = 2;
     pub const FPE_INTDIV: i32 = 1;
     pub const TRAP_BRKPT: i32 = 1;
+    pub const TRAP_TRACE: i32 = 2;
 }
 
 /// A queued signal with its `siginfo_t` (128 bytes).
@@ -356,14 +357,15 @@ impl SigQueue {
     }
 }
 
-/// `sigaltstack` state.
+/// `sigaltstack` state: Linux's sas_ss_sp, sas_ss_size and sas_ss_flags.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AltStack {
     /// ss_sp.
     pub sp: u64,
-    /// ss_size.
+    /// ss_size (0: no alternate stack).
     pub size: u64,
-    /// SS_AUTODISARM etc. (SS_DISABLE when `size == 0`).
+    /// The flags as last set (sigaltstack's ss_flags; SS_DISABLE after a
+    /// reset; 0 in a fresh process): what a signal frame's uc_stack shows.
     pub flags: i32,
 }
 
@@ -379,6 +381,44 @@ impl AltStack {
     pub fn contains(&self, sp: u64) -> bool {
         self.size != 0 && sp > self.sp && sp - self.sp <= self.size
     }
+
+    /// Linux's on_sig_stack: never with SS_AUTODISARM (the stack was
+    /// disarmed when the handler started on it).
+    pub fn on_stack(&self, sp: u64) -> bool {
+        self.flags & SS_AUTODISARM == 0 && self.contains(sp)
+    }
+
+    /// Linux's sas_ss_reset (autodisarm, CLONE_VM threads).
+    pub fn reset() -> Self {
+        Self {
+            sp: 0,
+            size: 0,
+            flags: SS_DISABLE,
+        }
+    }
+}
+
+/// MINSIGSTKSZ as sigaltstack checks it.
+pub const MINSIGSTKSZ: u64 = 2048;
+
+/// The alternate stack sigaltstack(2) sets from `ss` (do_sigaltstack
+/// without the on-stack check): EINVAL for bad flags, ENOMEM when too small.
+pub fn altstack_from(sp: u64, flags: i32, size: u64) -> Result<AltStack, Errno> {
+    let mode = flags & !SS_AUTODISARM;
+    if mode != 0 && mode != SS_DISABLE && mode != SS_ONSTACK {
+        return Err(Errno::EINVAL);
+    }
+    if mode == SS_DISABLE {
+        return Ok(AltStack {
+            sp: 0,
+            size: 0,
+            flags,
+        });
+    }
+    if size < MINSIGSTKSZ {
+        return Err(Errno::ENOMEM);
+    }
+    Ok(AltStack { sp, size, flags })
 }
 
 /// Size of the XSAVE area saved in a signal frame (KVM_GET_XSAVE's).
@@ -389,11 +429,11 @@ const UC_FP_XSTATE: u64 = 1;
 const UC_SIGCONTEXT_SS: u64 = 2;
 const UC_STRICT_RESTORE_SS: u64 = 4;
 /// Size of `struct rt_sigframe` without the FPU state.
-pub const FRAME_SIZE: u64 = 8 + 304 + 128;
+pub const FRAME_SIZE: u64 = 8 + UCONTEXT_SIZE + 128;
 /// Offset of the ucontext in the frame.
 pub const UC_OFFSET: u64 = 8;
 /// Offset of the siginfo in the frame.
-pub const INFO_OFFSET: u64 = 8 + 304;
+pub const INFO_OFFSET: u64 = 8 + UCONTEXT_SIZE;
 
 /// Where a signal frame goes and what it holds.
 pub struct FrameLayout {
@@ -416,7 +456,51 @@ pub fn frame_layout(sp: u64, alt: Option<&AltStack>) -> FrameLayout {
     FrameLayout { frame, fpstate }
 }
 
-/// Encodes the frame (without the FPU area) for the handler.
+/// What Linux keeps in `thread.trap_nr`, `thread.error_code` and
+/// `thread.cr2`: set by the last fault that sent the thread a signal, and
+/// copied into every signal frame's `trapno`, `err` and `cr2` (also for
+/// signals that are not faults, which see what the last fault left). A
+/// child inherits its parent's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultRegs {
+    /// The exception vector (14 for a page fault).
+    pub trapno: u64,
+    /// The error code (a page fault's has the user bit set).
+    pub err: u64,
+    /// The faulting address of the last page fault.
+    pub cr2: u64,
+}
+
+/// Offsets in `struct sigcontext` (arch/x86/include/uapi/asm/sigcontext.h),
+/// from the start of `uc_mcontext`.
+#[allow(missing_docs)]
+pub mod sc {
+    /// r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags.
+    pub const GPRS: u64 = 0;
+    /// cs, gs, fs, ss (u16 each; ss is `__pad0`).
+    pub const SEGS: u64 = 144;
+    pub const ERR: u64 = 152;
+    pub const TRAPNO: u64 = 160;
+    pub const OLDMASK: u64 = 168;
+    pub const CR2: u64 = 176;
+    pub const FPSTATE: u64 = 184;
+    /// reserved1[8], zero.
+    pub const RESERVED1: u64 = 192;
+    /// sizeof(struct sigcontext).
+    pub const SIZE: u64 = 256;
+}
+
+/// Offset of `uc_mcontext` in `struct ucontext` (after uc_flags, uc_link
+/// and the 24-byte uc_stack).
+pub const MCONTEXT_OFFSET: u64 = 40;
+/// Offset of `uc_sigmask` in `struct ucontext`.
+pub const SIGMASK_OFFSET: u64 = MCONTEXT_OFFSET + sc::SIZE;
+/// sizeof(struct ucontext) as the kernel writes it (an 8-byte sigmask).
+pub const UCONTEXT_SIZE: u64 = SIGMASK_OFFSET + 8;
+
+/// Encodes the frame (without the FPU area) for the handler: `struct
+/// rt_sigframe` { pretcode, ucontext, siginfo }, as Linux's
+/// setup_rt_frame / setup_sigcontext write it.
 pub fn encode_frame(
     regs: &UserRegs,
     restorer: u64,
@@ -424,7 +508,7 @@ pub fn encode_frame(
     alt: AltStack,
     info: &SigInfo,
     fpstate: u64,
-    fault_addr: u64,
+    fault: FaultRegs,
 ) -> Vec<u8> {
     let mut f = vec![0u8; FRAME_SIZE as usize];
     let put = |f: &mut Vec<u8>, off: u64, v: u64| {
@@ -438,17 +522,11 @@ pub fn encode_frame(
         UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS,
     );
     put(&mut f, uc + 8, 0);
+    // __save_altstack: the stack as set, with its flags as set.
     put(&mut f, uc + 16, alt.sp);
-    let ss_flags = if alt.size == 0 {
-        SS_DISABLE
-    } else if alt.contains(regs.rsp) {
-        SS_ONSTACK
-    } else {
-        alt.flags & SS_AUTODISARM
-    };
-    f[(uc + 24) as usize..(uc + 28) as usize].copy_from_slice(&ss_flags.to_le_bytes());
+    f[(uc + 24) as usize..(uc + 28) as usize].copy_from_slice(&alt.flags.to_le_bytes());
     put(&mut f, uc + 32, alt.size);
-    let mc = uc + 40;
+    let mc = uc + MCONTEXT_OFFSET;
     let gprs = [
         regs.r8,
         regs.r9,
@@ -470,17 +548,17 @@ pub fn encode_frame(
         regs.rflags,
     ];
     for (i, v) in gprs.iter().enumerate() {
-        put(&mut f, mc + 8 * i as u64, *v);
+        put(&mut f, mc + sc::GPRS + 8 * i as u64, *v);
     }
-    // cs, gs, fs, ss.
+    // cs = user code, gs = fs = 0, ss = user data.
     let segs: u64 = 0x33 | (0x2b << 48);
-    put(&mut f, mc + 144, segs);
-    put(&mut f, mc + 160, 0); // err
-    put(&mut f, mc + 168, 0); // trapno
-    put(&mut f, mc + 176, blocked.0); // oldmask
-    put(&mut f, mc + 184, fault_addr); // cr2
-    put(&mut f, mc + 192, fpstate);
-    put(&mut f, uc + 296, blocked.0);
+    put(&mut f, mc + sc::SEGS, segs);
+    put(&mut f, mc + sc::ERR, fault.err);
+    put(&mut f, mc + sc::TRAPNO, fault.trapno);
+    put(&mut f, mc + sc::OLDMASK, blocked.0);
+    put(&mut f, mc + sc::CR2, fault.cr2);
+    put(&mut f, mc + sc::FPSTATE, fpstate);
+    put(&mut f, uc + SIGMASK_OFFSET, blocked.0);
     f[INFO_OFFSET as usize..].copy_from_slice(&info.to_bytes());
     f
 }
@@ -511,13 +589,13 @@ pub struct Restored {
     pub alt: AltStack,
 }
 
-/// Decodes a ucontext (304 bytes) for rt_sigreturn.
+/// Decodes a ucontext ([`UCONTEXT_SIZE`] bytes) for rt_sigreturn.
 pub fn decode_ucontext(uc: &[u8]) -> Result<Restored, Errno> {
-    if uc.len() < 304 {
+    if uc.len() < UCONTEXT_SIZE as usize {
         return Err(Errno::EFAULT);
     }
     let get = |off: usize| u64::from_le_bytes(uc[off..off + 8].try_into().expect("8 bytes"));
-    let mc = 40;
+    let mc = MCONTEXT_OFFSET as usize;
     let g = |i: usize| get(mc + 8 * i);
     let regs = UserRegs {
         r8: g(0),
@@ -542,8 +620,8 @@ pub fn decode_ucontext(uc: &[u8]) -> Result<Restored, Errno> {
     let ss_flags = i32::from_le_bytes(uc[24..28].try_into().expect("4 bytes"));
     Ok(Restored {
         regs,
-        blocked: SigSet(get(296)),
-        fpstate: get(mc + 192),
+        blocked: SigSet(get(SIGMASK_OFFSET as usize)),
+        fpstate: get(mc + sc::FPSTATE as usize),
         alt: AltStack {
             sp: get(16),
             size: get(32),
@@ -611,13 +689,60 @@ mod tests {
             AltStack::default(),
             &SigInfo::kernel(SIGUSR1),
             0x9000,
-            0,
+            FaultRegs::default(),
         );
-        let r = decode_ucontext(&f[UC_OFFSET as usize..UC_OFFSET as usize + 304]).unwrap();
+        let uc = &f[UC_OFFSET as usize..(UC_OFFSET + UCONTEXT_SIZE) as usize];
+        let r = decode_ucontext(uc).unwrap();
         assert_eq!(r.regs, regs);
         assert_eq!(r.blocked, SigSet(0x55));
         assert_eq!(r.fpstate, 0x9000);
         assert_eq!(u64::from_le_bytes(f[0..8].try_into().unwrap()), 0x1234);
+    }
+
+    /// The offsets of glibc's `gregs[REG_*]` (ucontext_t) and the kernel's
+    /// `struct rt_sigframe`: REG_ERR 19, REG_TRAPNO 20, REG_OLDMASK 21,
+    /// REG_CR2 22, then fpregs, uc_sigmask at 296, siginfo at 312.
+    #[test]
+    fn frame_fields_sit_where_linux_puts_them() {
+        let regs = UserRegs {
+            rip: 0x401000,
+            rflags: 0x10246,
+            ..Default::default()
+        };
+        let fault = FaultRegs {
+            trapno: 14,
+            err: 6,
+            cr2: 0x5a5a_0456,
+        };
+        let f = encode_frame(
+            &regs,
+            0x1234,
+            SigSet(0x800),
+            AltStack::default(),
+            &SigInfo::fault(SIGSEGV, code::SEGV_ACCERR, 0x5a5a_0456),
+            0x7fff_1000,
+            fault,
+        );
+        assert_eq!(FRAME_SIZE, 440);
+        let uc = &f[UC_OFFSET as usize..];
+        let greg = |i: usize| {
+            let o = 40 + 8 * i;
+            u64::from_le_bytes(uc[o..o + 8].try_into().unwrap())
+        };
+        assert_eq!(greg(16), 0x401000, "REG_RIP");
+        assert_eq!(greg(17), 0x10246, "REG_EFL");
+        assert_eq!(greg(18), 0x2b << 48 | 0x33, "REG_CSGSFS");
+        assert_eq!(greg(19), 6, "REG_ERR");
+        assert_eq!(greg(20), 14, "REG_TRAPNO");
+        assert_eq!(greg(21), 0x800, "REG_OLDMASK");
+        assert_eq!(greg(22), 0x5a5a_0456, "REG_CR2");
+        assert_eq!(greg(23), 0x7fff_1000, "fpregs");
+        assert!((24..32).all(|i| greg(i) == 0), "reserved1");
+        assert_eq!(greg(32), 0x800, "uc_sigmask");
+        assert_eq!(&f[312..316], &SIGSEGV.to_le_bytes(), "si_signo");
+        let r = decode_ucontext(&uc[..UCONTEXT_SIZE as usize]).unwrap();
+        assert_eq!(r.fpstate, 0x7fff_1000);
+        assert_eq!(r.regs, regs);
     }
 
     #[test]

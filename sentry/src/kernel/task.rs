@@ -11,7 +11,7 @@ use platform::vcpu::FpuState;
 use platform::{Kicker, Trap, UserContext, Vcpu};
 
 use super::signal::{
-    self, AltStack, DefaultAction, SigAction, SigInfo, SigQueue, SigSet, code, sa, sig,
+    self, AltStack, DefaultAction, FaultRegs, SigAction, SigInfo, SigQueue, SigSet, code, sa, sig,
 };
 use super::umip::{self, Umip};
 use super::wait::{Blocker, Completion, WaitQueue, Waiter};
@@ -49,6 +49,11 @@ pub struct ThreadGroup {
     pub itimer: Mutex<RealTimer>,
     /// Threads of the group, by tid (live ones).
     pub threads: Mutex<Vec<Arc<Task>>>,
+    /// Linux's SIGNAL_UNKILLABLE: set for the sandbox's init (pid 1), which
+    /// then ignores every signal from inside the sandbox whose action is
+    /// the default; cleared when a fault forces a default-action signal on
+    /// it (so a crashing init still dies).
+    unkillable: std::sync::atomic::AtomicBool,
 }
 
 impl ThreadGroup {
@@ -63,7 +68,14 @@ impl ThreadGroup {
             child_events: WaitQueue::default(),
             itimer: Mutex::new(RealTimer::default()),
             threads: Mutex::new(Vec::new()),
+            unkillable: std::sync::atomic::AtomicBool::new(tgid == 1),
         })
+    }
+
+    /// Whether the group is an init that signals cannot kill
+    /// (SIGNAL_UNKILLABLE).
+    pub fn is_unkillable(&self) -> bool {
+        self.unkillable.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Starts a group exit with `status` (the first one wins) and makes
@@ -169,6 +181,9 @@ pub struct Task {
     pub exit_code: AtomicI32,
     /// Set when another thread's execve ends this one (de_thread).
     pub zapped: std::sync::atomic::AtomicBool,
+    /// trapno/err/cr2 of the last fault, for signal frames (Linux's
+    /// thread.trap_nr, error_code, cr2); a clone copies its parent's.
+    pub fault: Mutex<FaultRegs>,
 }
 
 impl Task {
@@ -205,6 +220,7 @@ impl Task {
             pdeath_signal: AtomicI32::new(0),
             exit_code: AtomicI32::new(0),
             zapped: std::sync::atomic::AtomicBool::new(false),
+            fault: Mutex::new(FaultRegs::default()),
         })
     }
 
@@ -248,7 +264,7 @@ impl Task {
         if self.tg.is_exiting() {
             return;
         }
-        if process::ignored_at_generation(self, info.signo) {
+        if process::ignored_at_generation(self, &info) {
             return;
         }
         process::stop_cont_side_effects(&self.kernel, &self.tg, info.signo);
@@ -444,6 +460,17 @@ fn page_fault(t: &mut TaskCtx, addr: u64, error_code: u64) {
             } else {
                 code::SEGV_ACCERR
             };
+            // As Linux's set_signal_archinfo: the user bit always, and the
+            // protection bit for an address above user space.
+            let mut err = error_code | 4;
+            if addr >= crate::mm::TASK_SIZE {
+                err |= 1;
+            }
+            *t.task.fault.lock() = FaultRegs {
+                trapno: 14,
+                err,
+                cr2: addr,
+            };
             force_signal(t, SigInfo::fault(sig::SIGSEGV, c, addr));
         }
     }
@@ -451,14 +478,18 @@ fn page_fault(t: &mut TaskCtx, addr: u64, error_code: u64) {
 
 /// Sends the signal Linux sends for a CPU exception in user mode
 /// (arch/x86/kernel/traps.c), with the same si_code and si_addr.
-fn exception(t: &mut TaskCtx, vector: u8, _error_code: u64) {
+fn exception(t: &mut TaskCtx, vector: u8, error_code: u64) {
     let rip = t.ctx.regs.rip;
+    // What the signal frame's trapno and err will say.
+    let (mut trapno, mut err) = (u64::from(vector), error_code);
     let info = match vector {
         // #DE: do_error_trap(SIGFPE, FPE_INTDIV, ip).
         0 => SigInfo::fault(sig::SIGFPE, code::FPE_INTDIV, rip),
+        // #DB: a single step (TF was set: TRAP_TRACE) or icebp
+        // (TRAP_BRKPT), as Linux's get_si_code tells them apart by DR6.
+        1 if t.ctx.regs.rflags & 0x100 != 0 => SigInfo::fault(sig::SIGTRAP, code::TRAP_TRACE, rip),
         1 => SigInfo::fault(sig::SIGTRAP, code::TRAP_BRKPT, rip),
-        // #BP (int3, int $3): do_int3_user -> force_sig(SIGTRAP), so
-        // SI_KERNEL and no address.
+        // int3: do_int3_user sends a plain SIGTRAP (SI_KERNEL, no address).
         3 => SigInfo::kernel(sig::SIGTRAP),
         // `int $n` through a DPL-0 gate is a #GP on hardware (SIGSEGV,
         // SI_KERNEL); this host's KVM raises #UD for it instead
@@ -466,7 +497,11 @@ fn exception(t: &mut TaskCtx, vector: u8, _error_code: u64) {
         // 32-bit syscall on a Linux with IA32 emulation (this host's is
         // on); the sandbox has no 32-bit ABI and gives SIGSEGV, as Linux
         // does with ia32_emulation=0.
-        6 if is_software_interrupt(t, rip) => SigInfo::kernel(sig::SIGSEGV),
+        6 if let Some(n) = software_interrupt(t, rip) => {
+            // The #GP hardware would raise: the gate's index, IDT bit set.
+            (trapno, err) = (13, (u64::from(n) << 3) | 2);
+            SigInfo::kernel(sig::SIGSEGV)
+        }
         // #UD: do_error_trap(SIGILL, ILL_ILLOPN, ip).
         6 => SigInfo::fault(sig::SIGILL, code::ILL_ILLOPN, rip),
         // #SS (a non-canonical stack access): SIGBUS, SI_KERNEL.
@@ -490,18 +525,26 @@ fn exception(t: &mut TaskCtx, vector: u8, _error_code: u64) {
         // do_error_trap send it.
         _ => SigInfo::kernel(sig::SIGSEGV),
     };
+    // Linux's do_trap/do_error_trap record the vector and error code (cr2
+    // stays what the last page fault left); an emulated UMIP instruction
+    // records nothing.
+    {
+        let mut f = t.task.fault.lock();
+        f.trapno = trapno;
+        f.err = err;
+    }
     force_signal(t, info);
 }
 
 /// Whether the instruction at `rip` is `int imm8` (0xcd), after any
 /// legacy or REX prefixes except LOCK (which makes it a real #UD).
-fn is_software_interrupt(t: &TaskCtx, rip: u64) -> bool {
+fn software_interrupt(t: &TaskCtx, rip: u64) -> Option<u8> {
     let mut insn = [0u8; 15];
     let n = t.mm().read_prefix(rip, &mut insn);
-    insn[..n]
-        .iter()
-        .find(|b| !matches!(b, 0x26 | 0x2e | 0x36 | 0x3e | 0x64..=0x67 | 0xf2 | 0xf3 | 0x40..=0x4f))
-        .is_some_and(|&b| b == 0xcd)
+    let at = insn[..n].iter().position(
+        |b| !matches!(b, 0x26 | 0x2e | 0x36 | 0x3e | 0x64..=0x67 | 0xf2 | 0xf3 | 0x40..=0x4f),
+    )?;
+    (insn[at] == 0xcd && at + 1 < n).then(|| insn[at + 1])
 }
 
 /// Delivers a synchronous fault signal: if blocked or ignored, it kills
@@ -515,6 +558,13 @@ fn force_signal(t: &mut TaskCtx, info: SigInfo) {
         h[(s - 1) as usize] = SigAction::default();
         drop(h);
         t.task.sig.lock().blocked.remove(s);
+    }
+    // A fault that will take its default action kills even init.
+    if t.task.action(s).handler == signal::SIG_DFL {
+        t.task
+            .tg
+            .unkillable
+            .store(false, std::sync::atomic::Ordering::Relaxed);
     }
     t.task.sig.lock().pending.push(info);
 }
@@ -570,6 +620,9 @@ fn deliver_pending(t: &mut TaskCtx) -> Result<(), ()> {
         }
         match act.handler {
             signal::SIG_IGN => continue,
+            // Init gets no default action it did not ask for (a signal
+            // queued while blocked lands here once unblocked).
+            signal::SIG_DFL if t.task.tg.is_unkillable() && s != sig::SIGSTOP => continue,
             signal::SIG_DFL => match signal::default_action(s) {
                 DefaultAction::Ignore | DefaultAction::Continue => continue,
                 DefaultAction::Stop => {
@@ -625,22 +678,21 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
     if act.flags & sa::RESTORER == 0 {
         return Err(Errno::EFAULT);
     }
-    let use_alt = act.flags & sa::ONSTACK != 0 && alt.size != 0 && !alt.contains(t.ctx.regs.rsp);
+    let use_alt = act.flags & sa::ONSTACK != 0 && alt.size != 0 && !alt.on_stack(t.ctx.regs.rsp);
     let layout = signal::frame_layout(t.ctx.regs.rsp, use_alt.then_some(&alt));
     let fpu = t.vcpu.save_fpu().map_err(|_| Errno::EFAULT)?;
     let mut xsave = fpu.to_bytes();
-    let xfeatures = u64::from_le_bytes(xsave[512..520].try_into().expect("8 bytes"));
+    // sw_reserved.xfeatures names the components the frame holds: x87 and
+    // SSE always (Linux's user_xfeatures always has them), and whatever
+    // else the saved XSTATE_BV says is in use.
+    let xfeatures = u64::from_le_bytes(xsave[512..520].try_into().expect("8 bytes")) | 0x3;
     signal::fpstate_markers(&mut xsave, xfeatures);
     mm.write(layout.fpstate, &xsave)?;
     mm.write(
         layout.fpstate + signal::XSAVE_SIZE,
         &signal::fpstate_magic2(),
     )?;
-    let fault_addr = if matches!(info.signo, sig::SIGSEGV | sig::SIGBUS) {
-        info.data[0]
-    } else {
-        0
-    };
+    let fault = *t.task.fault.lock();
     let frame = signal::encode_frame(
         &t.ctx.regs,
         act.restorer,
@@ -648,7 +700,7 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
         alt,
         info,
         layout.fpstate,
-        fault_addr,
+        fault,
     );
     mm.write(layout.frame, &frame)?;
     // The handler starts with a clean FPU (Linux's fpu__clear_user_states);
@@ -672,7 +724,7 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
         }
         s.blocked = s.blocked.unblockable_removed();
         if use_alt && alt.flags & signal::SS_AUTODISARM != 0 {
-            s.alt = AltStack::default();
+            s.alt = AltStack::reset();
         }
     }
     if act.flags & sa::RESETHAND != 0 {
@@ -685,7 +737,7 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
 pub fn sigreturn(t: &mut TaskCtx) -> SysResult {
     let mm = t.mm();
     let uc_addr = t.ctx.regs.rsp; // the restorer's `ret` popped pretcode
-    let mut uc = vec![0u8; 304];
+    let mut uc = vec![0u8; signal::UCONTEXT_SIZE as usize];
     if mm.read(uc_addr, &mut uc).is_err() {
         t.task.tg.start_exit(sig::SIGSEGV);
         return Err(SysError::Exited);
@@ -705,16 +757,13 @@ pub fn sigreturn(t: &mut TaskCtx) -> SysResult {
     t.ctx.regs = r.regs;
     let mut s = t.task.sig.lock();
     s.blocked = r.blocked.unblockable_removed();
-    if r.alt.flags & signal::SS_ONSTACK == 0 {
-        s.alt = AltStack {
-            sp: r.alt.sp,
-            size: if r.alt.flags & signal::SS_DISABLE != 0 {
-                0
-            } else {
-                r.alt.size
-            },
-            flags: r.alt.flags & signal::SS_AUTODISARM,
-        };
+    // restore_altstack: sigaltstack(&uc_stack) against the restored stack
+    // pointer; its errors (on the current alternate stack, bad flags, too
+    // small) leave the alternate stack as it is.
+    if !s.alt.on_stack(t.ctx.regs.rsp)
+        && let Ok(alt) = signal::altstack_from(r.alt.sp, r.alt.flags, r.alt.size)
+    {
+        s.alt = alt;
     }
     Err(SysError::KeepRegs)
 }

@@ -668,6 +668,48 @@ impl AddressSpace {
         done
     }
 
+    /// Copies as much of `data` to `addr` as the guest memory takes, page
+    /// by page, and returns how many bytes were written (stops at the first
+    /// bad page, like Linux's copy_to_user).
+    pub fn write_prefix(&self, addr: u64, data: &[u8]) -> usize {
+        let mut done = 0;
+        while done < data.len() {
+            let at = addr.wrapping_add(done as u64);
+            let n = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(data.len() - done);
+            if self.write(at, &data[done..done + n]).is_err() {
+                break;
+            }
+            done += n;
+        }
+        done
+    }
+
+    /// How many bytes from `addr` (at most `len`) lie in writable mappings
+    /// (or in the gap a growing stack would fill), without faulting
+    /// anything in. A read asks its file for no more than this, so that
+    /// data the guest buffer cannot take stays unread, as on Linux where
+    /// the copy stops at the first bad page.
+    pub fn writable_prefix(&self, addr: u64, len: u64) -> u64 {
+        let end = addr.saturating_add(len).min(TASK_SIZE);
+        let inner = self.inner.lock();
+        let mut at = addr;
+        while at < end {
+            match inner.vmas.find(at) {
+                Some((_, v)) if v.prot.write => at = v.end,
+                Some(_) => break,
+                None => match inner.vmas.next_after(at) {
+                    Some((s, v))
+                        if v.grows_down && v.prot.write && v.end - page_down(at) <= STACK_LIMIT =>
+                    {
+                        at = s
+                    }
+                    _ => break,
+                },
+            }
+        }
+        at.min(end).saturating_sub(addr)
+    }
+
     /// Copies `data` to guest memory at `addr` (EFAULT on a bad pointer).
     pub fn write(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
         let mem = self.machine.memory();

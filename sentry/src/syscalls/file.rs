@@ -39,6 +39,11 @@ pub(crate) fn epipe(t: &TaskCtx, e: Errno) -> Errno {
 }
 
 /// read(fd, buf, count).
+///
+/// The file is asked for no more than the guest buffer can take, so a
+/// buffer that turns bad part-way gets the bytes before the bad page and
+/// the rest stays in the file (Linux copies page by page and stops at the
+/// fault); EFAULT only when nothing could be copied.
 pub fn read(t: &mut TaskCtx, fd: u64, buf: u64, count: u64) -> SysResult {
     let file = t.task.files().get(fd as i64)?;
     if !readable(&file) {
@@ -53,10 +58,83 @@ pub fn read(t: &mut TaskCtx, fd: u64, buf: u64, count: u64) -> SysResult {
     {
         return Err(Errno::EFAULT.into());
     }
-    let mut data = vec![0u8; count.min(1 << 20)];
-    let n = file.ops.read(&mut data, file.nonblocking(), &*t.task)?;
-    mm.write(buf, &data[..n])?;
-    Ok(n as u64)
+    let room = mm.writable_prefix(buf, count as u64) as usize;
+    let mut data = vec![0u8; room.min(CHUNK)];
+    let (result, filled) = read_file(t, &file, &mut data, count);
+    let written = mm.write_prefix(buf, &data[..filled]);
+    let n = result?;
+    copied_out(written.min(n), n)
+}
+
+/// Reads from `file` into `data`, which holds what the guest buffer can
+/// take of the `want` bytes asked for. Returns the result and how many
+/// bytes of `data` to copy out (more than the result when a pipe buffer
+/// was cut by the bad page: Linux copied that part before failing).
+fn read_file(
+    t: &TaskCtx,
+    file: &OpenFile,
+    data: &mut [u8],
+    want: usize,
+) -> (Result<usize, Errno>, usize) {
+    let nonblock = file.nonblocking();
+    if data.len() < want && data.len() < CHUNK {
+        match file.ops.read_short(data, want, nonblock, &*t.task) {
+            Some(r) => return r,
+            None if data.is_empty() => return (read_nothing_fits(t, file), 0),
+            None => {}
+        }
+    }
+    match file.ops.read(data, nonblock, &*t.task) {
+        Ok(n) => (Ok(n), n),
+        Err(e) => (Err(e), 0),
+    }
+}
+
+/// The result of copying `n` bytes out of which `written` reached the
+/// guest: the count, or EFAULT if none did.
+pub(crate) fn copied_out(written: usize, n: usize) -> SysResult {
+    if written == 0 && n > 0 {
+        Err(Errno::EFAULT.into())
+    } else {
+        Ok(written as u64)
+    }
+}
+
+/// A read whose buffer cannot take a single byte. Linux still goes through
+/// the read: it fails on a file that cannot be read, waits for data (or
+/// returns 0 at end of file), and only then fails the copy with EFAULT,
+/// leaving the data unread.
+fn read_nothing_fits(t: &TaskCtx, file: &OpenFile) -> Result<usize, Errno> {
+    use crate::fs::poll::{POLLERR, POLLHUP, POLLIN};
+    // A zero-length read reports what comes before any copy (EISDIR,
+    // EINVAL...) without consuming anything.
+    file.ops.read(&mut [], true, &*t.task)?;
+    // A seekable file: at its end the read returns 0 before any copy.
+    if let Ok(off) = file.ops.seek(0, 1) {
+        let mut probe = [0u8; 1];
+        return match file.ops.pread(&mut probe, off) {
+            Ok(0) => Ok(0),
+            Ok(_) => Err(Errno::EFAULT),
+            Err(e) => Err(e),
+        };
+    }
+    loop {
+        let guard = crate::fs::readiness().prepare(&*t.task);
+        let ready = file.ops.poll();
+        if ready & (POLLIN | POLLERR) != 0 {
+            return Err(Errno::EFAULT);
+        }
+        if ready & POLLHUP != 0 {
+            return Ok(0);
+        }
+        if file.nonblocking() {
+            return Err(Errno::EAGAIN);
+        }
+        // Host streams do not wake the readiness queue: sample them.
+        let deadline = (!file.ops.notifies())
+            .then(|| crate::kernel::wait::deadline_after(std::time::Duration::from_millis(50)));
+        guard.sleep(deadline)?;
+    }
 }
 
 /// Guest data is moved in chunks of this size, so a huge count never
@@ -151,27 +229,43 @@ fn iovecs(t: &TaskCtx, iov: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
     Ok(v)
 }
 
-/// readv(fd, iov, iovcnt).
+/// readv(fd, iov, iovcnt): like [`read`], the file gives no more than the
+/// vectors can take up to the first bad page.
 pub fn readv(t: &mut TaskCtx, fd: u64, iov: u64, cnt: u64) -> SysResult {
     let file = t.task.files().get(fd as i64)?;
     if !readable(&file) {
         return Err(Errno::EBADF.into());
     }
     let v = iovecs(t, iov, cnt)?;
-    let total: u64 = v.iter().map(|(_, l)| *l).sum::<u64>().min(MAX_RW);
-    let mut data = vec![0u8; total.min(1 << 20) as usize];
-    let n = file.ops.read(&mut data, file.nonblocking(), &*t.task)?;
     let mm = t.mm();
-    let mut off = 0;
-    for (base, len) in v {
-        if off >= n {
+    // What the guest asked for, and what its vectors take up to the first
+    // bad page.
+    let wanted: u64 = v.iter().map(|(_, l)| *l).sum::<u64>().min(MAX_RW);
+    let mut total: u64 = 0;
+    for &(base, len) in &v {
+        let len = len.min(MAX_RW - total);
+        let ok = mm.writable_prefix(base, len);
+        total += ok;
+        if ok < len || total >= MAX_RW {
             break;
         }
-        let k = (len as usize).min(n - off);
-        mm.write(base, &data[off..off + k])?;
-        off += k;
     }
-    Ok(n as u64)
+    let mut data = vec![0u8; total.min(CHUNK as u64) as usize];
+    let (result, filled) = read_file(t, &file, &mut data, wanted as usize);
+    let mut off = 0;
+    for (base, len) in v {
+        if off >= filled {
+            break;
+        }
+        let k = (len as usize).min(filled - off);
+        let w = mm.write_prefix(base, &data[off..off + k]);
+        off += w;
+        if w < k {
+            break;
+        }
+    }
+    let n = result?;
+    copied_out(off.min(n), n)
 }
 
 /// writev(fd, iov, iovcnt).
@@ -239,6 +333,7 @@ pub fn fcntl(t: &mut TaskCtx, fd: u64, cmd: u64, arg: u64) -> SysResult {
     const F_GETFL: u64 = 3;
     const F_SETFL: u64 = 4;
     const F_DUPFD_CLOEXEC: u64 = 1030;
+    const F_SETPIPE_SZ: u64 = 1031;
     const F_GETPIPE_SZ: u64 = 1032;
     let files = t.task.files();
     let f = files.get(fd as i64)?;
@@ -260,7 +355,11 @@ pub fn fcntl(t: &mut TaskCtx, fd: u64, cmd: u64, arg: u64) -> SysResult {
             f.set_status(arg as u32);
             Ok(0)
         }
-        F_GETPIPE_SZ => Ok(crate::fs::pipe::PIPE_CAPACITY as u64),
+        F_GETPIPE_SZ => Ok(f.ops.as_pipe().ok_or(Errno::EBADF)?.size() as u64),
+        F_SETPIPE_SZ => {
+            let p = f.ops.as_pipe().ok_or(Errno::EBADF)?;
+            Ok(p.set_size(arg as u32 as u64)? as u64)
+        }
         _ => Err(Errno::EINVAL.into()),
     }
 }
@@ -271,7 +370,10 @@ pub fn pipe2(t: &mut TaskCtx, fds: u64, flags: u64) -> SysResult {
     if flags & !(O_CLOEXEC | O_NONBLOCK) as u64 & !O_DIRECT != 0 {
         return Err(Errno::EINVAL.into());
     }
-    let (r, w) = new_pipe(t.task.kernel.next_ino());
+    let (r, w) = new_pipe(
+        t.task.kernel.next_ino(),
+        std::sync::Arc::clone(&t.task.kernel.machine),
+    );
     let status = (flags as u32) & O_NONBLOCK;
     let cloexec = flags & O_CLOEXEC as u64 != 0;
     let files = t.task.files();

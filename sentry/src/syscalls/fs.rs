@@ -314,8 +314,18 @@ pub fn readlinkat(t: &mut TaskCtx, dirfd: u64, path: u64, buf: u64, size: u64) -
 /// getdents64(fd, dirp, count).
 pub fn getdents64(t: &mut TaskCtx, fd: u64, dirp: u64, count: u64) -> SysResult {
     let f = t.task.files().get(fd as i64)?;
-    let data = f.ops.getdents((count as u32 as usize).min(1 << 20))?;
-    t.mm().write(dirp, &data)?;
+    // Ask for no more entries than the buffer can take up to its first bad
+    // page (Linux stops at the entry whose copy faults; EFAULT if none fit).
+    let count = (count as u32 as usize).min(1 << 20);
+    let room = t.mm().writable_prefix(dirp, count as u64) as usize;
+    let data = match f.ops.getdents(room) {
+        Err(Errno::EINVAL) if room < count => return Err(Errno::EFAULT.into()),
+        r => r?,
+    };
+    let w = t.mm().write_prefix(dirp, &data);
+    if w < data.len() {
+        return Err(Errno::EFAULT.into());
+    }
     Ok(data.len() as u64)
 }
 
@@ -331,10 +341,11 @@ pub fn pread64(t: &mut TaskCtx, fd: u64, buf: u64, count: u64, offset: u64) -> S
     if (offset as i64) < 0 {
         return Err(Errno::EINVAL.into());
     }
+    // pread consumes nothing: copy what the buffer takes up to its first
+    // bad page (EFAULT if nothing), as Linux does.
     let mut data = vec![0u8; (count as usize).min(1 << 20)];
     let n = f.ops.pread(&mut data, offset)?;
-    t.mm().write(buf, &data[..n])?;
-    Ok(n as u64)
+    super::file::copied_out(t.mm().write_prefix(buf, &data[..n]), n)
 }
 
 /// sendfile(out_fd, in_fd, offset, count): at most 1 MiB per call.

@@ -52,7 +52,7 @@ pub fn support(nr: u64) -> Support {
             Partial("no CLONE_PIDFD yet; namespaces give EPERM, CLONE_INTO_CGROUP EBADF")
         }
         WAITID => Partial("no P_PIDFD yet"),
-        FCNTL => Partial("descriptor and status flags only; no locks"),
+        FCNTL => Partial("descriptor and status flags, pipe sizes; no locks"),
         IOCTL => Partial("TCGETS/TIOCGWINSZ on the standard streams, FIONBIO, FIOCLEX"),
         FSTAT | NEWFSTATAT | STAT | LSTAT | STATX | GETDENTS64 | LSEEK | PREAD64 | READLINK
         | READLINKAT | CHDIR | FCHDIR => Partial(

@@ -123,7 +123,7 @@ pub fn pidfd_send_signal(
             .get(&tg.tgid)
             .map(|p| p.pgid)
             .ok_or(Errno::ESRCH)?;
-        process::kill(&t.task, -(pgid as i64), signo)?;
+        process::kill_pgrp(&t.task, pgid, signo)?;
         return Ok(0);
     }
     if thread_scope {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::errno::Errno;
 use crate::kernel::process;
-use crate::kernel::signal::{self, AltStack, SigAction, SigInfo, SigSet, code, sig};
+use crate::kernel::signal::{self, SigAction, SigInfo, SigSet, code, sig};
 use crate::kernel::task::{ERESTARTNOHAND, SysResult, Task, TaskCtx};
 use crate::kernel::wait::Waiter;
 
@@ -134,20 +134,20 @@ pub fn pause(t: &mut TaskCtx) -> SysResult {
 
 /// sigaltstack(ss, old_ss).
 pub fn sigaltstack(t: &mut TaskCtx, ss: u64, old: u64) -> SysResult {
-    const MINSIGSTKSZ: u64 = 2048;
     let rsp = t.ctx.regs.rsp;
     let cur = t.task.sig.lock().alt;
-    let on = cur.contains(rsp);
+    let on = cur.on_stack(rsp);
     if old != 0 {
         let mut b = [0u8; 24];
         b[..8].copy_from_slice(&cur.sp.to_le_bytes());
+        // sas_ss_flags(sp) | the SS_AUTODISARM bit.
         let flags = if cur.size == 0 {
             signal::SS_DISABLE
         } else if on {
             signal::SS_ONSTACK
         } else {
-            cur.flags
-        };
+            0
+        } | (cur.flags & signal::SS_AUTODISARM);
         b[8..12].copy_from_slice(&flags.to_le_bytes());
         b[16..].copy_from_slice(&cur.size.to_le_bytes());
         t.mm().write(old, &b)?;
@@ -161,23 +161,7 @@ pub fn sigaltstack(t: &mut TaskCtx, ss: u64, old: u64) -> SysResult {
         if on {
             return Err(Errno::EPERM.into());
         }
-        let mode = flags & !signal::SS_AUTODISARM;
-        if mode != 0 && mode != signal::SS_DISABLE && mode != signal::SS_ONSTACK {
-            return Err(Errno::EINVAL.into());
-        }
-        let new = if mode == signal::SS_DISABLE {
-            AltStack::default()
-        } else {
-            if size < MINSIGSTKSZ {
-                return Err(Errno::ENOMEM.into());
-            }
-            AltStack {
-                sp,
-                size,
-                flags: flags & signal::SS_AUTODISARM,
-            }
-        };
-        t.task.sig.lock().alt = new;
+        t.task.sig.lock().alt = signal::altstack_from(sp, flags, size)?;
     }
     Ok(0)
 }

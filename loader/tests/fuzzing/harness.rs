@@ -81,6 +81,8 @@ pub fn kind(e: &LoadError) -> Option<Kind> {
         LoadError::Overlapping { .. } => Kind::Overlapping,
         LoadError::BadEntry(_) => Kind::BadEntry,
         LoadError::Malformed(_) => return None,
+        // The fuzzer parses in-memory bytes, which cannot fail to read.
+        LoadError::Read(e) => panic!("reading an in-memory ELF failed: {e}"),
     })
 }
 

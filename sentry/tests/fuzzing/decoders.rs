@@ -27,8 +27,8 @@ use sentry::errno::Errno;
 use sentry::kernel::clone::flags::*;
 use sentry::kernel::clone::{CloneArgs, Origin};
 use sentry::kernel::signal::{
-    self, AltStack, FRAME_SIZE, INFO_OFFSET, SigAction, SigInfo, SigQueue, SigSet, UC_OFFSET,
-    XSAVE_SIZE,
+    self, AltStack, FRAME_SIZE, FaultRegs, INFO_OFFSET, MCONTEXT_OFFSET, SigAction, SigInfo,
+    SigQueue, SigSet, UC_OFFSET, XSAVE_SIZE,
 };
 
 /// Reads fuzz bytes as a stream of values (zeros past the end).
@@ -270,12 +270,34 @@ pub fn ucontext(data: &[u8]) {
         flags: 0,
     };
     let info = SigInfo::from_bytes(&d.array());
-    let (restorer, fpstate, fault) = (d.u64(), d.u64(), d.u64());
+    let (restorer, fpstate) = (d.u64(), d.u64());
+    let fault = FaultRegs {
+        trapno: d.u64(),
+        err: d.u64(),
+        cr2: d.u64(),
+    };
     let frame = signal::encode_frame(&r, restorer, blocked, alt, &info, fpstate, fault);
     assert_eq!(frame.len() as u64, FRAME_SIZE, "frame size");
     assert_eq!(frame[..8], restorer.to_le_bytes(), "pretcode");
     let uc = &frame[UC_OFFSET as usize..];
     let back = signal::decode_ucontext(uc).expect("decode what we encoded");
+    // The fault registers sit where Linux's sigcontext has them.
+    let mc = &uc[MCONTEXT_OFFSET as usize..];
+    let at = |off: u64| u64::from_le_bytes(mc[off as usize..off as usize + 8].try_into().unwrap());
+    assert_eq!(
+        (
+            at(signal::sc::TRAPNO),
+            at(signal::sc::ERR),
+            at(signal::sc::CR2)
+        ),
+        (fault.trapno, fault.err, fault.cr2),
+        "trapno, err and cr2 in the sigcontext"
+    );
+    assert_eq!(
+        at(signal::sc::FPSTATE),
+        fpstate,
+        "fpstate in the sigcontext"
+    );
     assert_eq!(back.regs, r, "registers round trip");
     assert_eq!(back.blocked, blocked, "mask round trip");
     assert_eq!(back.fpstate, fpstate, "fpstate pointer round trip");

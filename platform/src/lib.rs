@@ -40,6 +40,7 @@
 //!   were ever shadowed are quarantined until a shadow drop ([`Machine::zap`]).
 //!   The tests in `platform/tests/` fail if a stale translation survives.
 
+pub mod confine;
 pub mod host;
 pub mod machine;
 pub mod memory;

@@ -56,6 +56,10 @@ pub struct RunOptions {
     /// The host directory shown read-only as the guest's `/` (None: no
     /// filesystem).
     pub root: Option<std::path::PathBuf>,
+    /// Confine the sentry process itself before the guest starts
+    /// (no_new_privs, no capabilities, seccomp filter; see
+    /// `platform::confine` and docs/SECURITY.md). Off only for debugging.
+    pub sandbox_self: bool,
 }
 
 /// Why the sandbox could not run the program.
@@ -73,6 +77,9 @@ pub enum SentryError {
     /// The guest address space could not be created.
     #[error("cannot create the guest address space")]
     AddressSpace,
+    /// The sentry could not confine itself.
+    #[error("{0} (--no-sandbox-self runs without this protection)")]
+    Confine(#[from] platform::confine::ConfineError),
 }
 
 /// Runs a program as the sandbox's pid 1 and returns how it ended.
@@ -147,6 +154,13 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
                 threads: vec![pid],
             },
         );
+    }
+    // Setup is over (VM, memory pool, standard streams, root directory):
+    // from here on the sentry runs with no privileges and only the host
+    // syscalls it needs, before the first guest instruction.
+    if opts.sandbox_self {
+        let policy = platform::confine::SeccompPolicy::sentry(std::process::id() as i32);
+        platform::confine::confine(&policy)?;
     }
     kernel.start(task::Job {
         task: init,

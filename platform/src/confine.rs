@@ -358,8 +358,7 @@ pub mod kvm_ioctl {
     /// KVM_CREATE_VCPU.
     pub const CREATE_VCPU: u32 = io(0x41);
     /// KVM_SET_USER_MEMORY_REGION.
-    pub const SET_USER_MEMORY_REGION: u32 =
-        iow(0x46, size_of::<kvm_userspace_memory_region>());
+    pub const SET_USER_MEMORY_REGION: u32 = iow(0x46, size_of::<kvm_userspace_memory_region>());
     /// KVM_GET_REGS.
     pub const GET_REGS: u32 = ior(0x81, size_of::<kvm_regs>());
     /// KVM_SET_REGS.
@@ -415,14 +414,15 @@ const CLONE_THREAD: u32 = 0x0001_0000;
 const CLONE_VM: u32 = 0x0000_0100;
 
 /// open(2) flags that could create or change a host file.
-const OPEN_WRITE_FLAGS: u32 = (libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC) as u32;
+const OPEN_WRITE_FLAGS: u32 =
+    (libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC) as u32;
 
 impl SeccompPolicy {
     /// The sentry's policy for a process whose pid is `pid` (kicks may only
     /// signal threads of this process).
     pub fn sentry(pid: i32) -> Self {
-        use libc::*;
         use kvm_ioctl as k;
+        use libc::*;
         let allow = |nr: c_long, why| Rule {
             nr,
             action: Action::Allow,
@@ -497,10 +497,21 @@ impl SeccompPolicy {
             allow(SYS_poll, "readiness of the standard streams"),
             allow(SYS_ppoll, "readiness of the standard streams"),
             allow(SYS_rt_sigprocmask, "thread start, kick signal"),
-            allow_if(SYS_mmap, vec![no_exec(2)], "heap, thread stacks, kvm_run; never executable"),
-            allow_if(SYS_mprotect, vec![no_exec(2)], "guard pages; never executable"),
+            allow_if(
+                SYS_mmap,
+                vec![no_exec(2)],
+                "heap, thread stacks, kvm_run; never executable",
+            ),
+            allow_if(
+                SYS_mprotect,
+                vec![no_exec(2)],
+                "guard pages; never executable",
+            ),
             allow(SYS_munmap, "heap, thread stacks"),
-            allow(SYS_madvise, "returning guest frames (MADV_REMOVE), freeing stacks"),
+            allow(
+                SYS_madvise,
+                "returning guest frames (MADV_REMOVE), freeing stacks",
+            ),
             allow(SYS_mremap, "growing large heap blocks"),
             allow(SYS_brk, "heap"),
             allow(SYS_gettid, "kick bookkeeping"),
@@ -515,14 +526,20 @@ impl SeccompPolicy {
             ),
             allow(SYS_rt_sigreturn, "return from the kick and SIGSYS handlers"),
             allow(SYS_rt_sigaction, "installing the kick handler"),
-            allow(SYS_sigaltstack, "thread start and exit (stack-overflow handler)"),
+            allow(
+                SYS_sigaltstack,
+                "thread start and exit (stack-overflow handler)",
+            ),
             allow(SYS_clock_gettime, "clocks (when the vDSO falls back)"),
             allow(SYS_clock_getres, "clock_getres for the guest"),
             allow(SYS_gettimeofday, "clocks (when the vDSO falls back)"),
             allow(SYS_time, "clocks (when the vDSO falls back)"),
             allow(SYS_nanosleep, "sleeps, itimers"),
             allow(SYS_clock_nanosleep, "sleeps, itimers"),
-            allow(SYS_restart_syscall, "an interrupted sleep restarted after a kick"),
+            allow(
+                SYS_restart_syscall,
+                "an interrupted sleep restarted after a kick",
+            ),
             // Threads (vCPU workers, itimers). clone3 keeps its flags in
             // memory the filter cannot read, so it fails with ENOSYS and
             // glibc falls back to clone, whose flags are checked: threads
@@ -535,7 +552,11 @@ impl SeccompPolicy {
                 }],
                 "new threads only (CLONE_THREAD|CLONE_VM)",
             ),
-            errno(SYS_clone3, ENOSYS, "flags unreadable by the filter: glibc falls back to clone"),
+            errno(
+                SYS_clone3,
+                ENOSYS,
+                "flags unreadable by the filter: glibc falls back to clone",
+            ),
             allow(SYS_set_robust_list, "thread start"),
             allow(SYS_rseq, "thread start"),
             allow(SYS_set_tid_address, "thread start"),
@@ -549,16 +570,34 @@ impl SeccompPolicy {
             ),
             allow(SYS_exit, "thread exit"),
             allow(SYS_exit_group, "sentry exit"),
-            allow(SYS_sched_getaffinity, "available_parallelism (sched_getaffinity, nproc)"),
-            allow(SYS_getrandom, "hash seeds, the guest's getrandom and AT_RANDOM"),
+            allow(
+                SYS_sched_getaffinity,
+                "available_parallelism (sched_getaffinity, nproc)",
+            ),
+            allow(
+                SYS_getrandom,
+                "hash seeds, the guest's getrandom and AT_RANDOM",
+            ),
             // The root filesystem, read-only: opening for writing, creating
             // or truncating a host file is refused by flag, and no
             // syscall that changes the host tree (unlink, rename, mkdir,
             // chmod, link...) is allowed. openat2 keeps its flags in memory:
             // ENOSYS, use openat.
-            allow_if(SYS_openat, vec![read_only_open(2)], "root filesystem; read-only flags only"),
-            allow_if(SYS_open, vec![read_only_open(1)], "root filesystem; read-only flags only"),
-            errno(SYS_openat2, ENOSYS, "flags unreadable by the filter: use openat"),
+            allow_if(
+                SYS_openat,
+                vec![read_only_open(2)],
+                "root filesystem; read-only flags only",
+            ),
+            allow_if(
+                SYS_open,
+                vec![read_only_open(1)],
+                "root filesystem; read-only flags only",
+            ),
+            errno(
+                SYS_openat2,
+                ENOSYS,
+                "flags unreadable by the filter: use openat",
+            ),
             allow(SYS_close, "descriptors"),
             allow(SYS_close_range, "descriptors"),
             allow(SYS_fcntl, "descriptor flags, F_DUPFD_CLOEXEC"),
@@ -586,7 +625,10 @@ impl SeccompPolicy {
             allow(SYS_getdents64, "root filesystem directories"),
             allow(SYS_getdents, "root filesystem directories"),
             allow(SYS_getcwd, "relative host paths (canonicalize)"),
-            allow(SYS_memfd_create, "anonymous memory files (guest memory, buffers)"),
+            allow(
+                SYS_memfd_create,
+                "anonymous memory files (guest memory, buffers)",
+            ),
             allow(SYS_ftruncate, "sizing memfds"),
             allow(SYS_fallocate, "punching holes in memfds"),
             allow(SYS_msync, "memfd mappings"),
@@ -667,7 +709,8 @@ fn compile_action(action: &Action) -> Result<Vec<SockFilter>, &'static str> {
     // Layout: checks..., ret ALLOW, ret TRAP (at index `fail`).
     let fail = body + 1;
     let mut out = Vec::with_capacity(body + 2);
-    let to = |from: usize, target: usize| u8::try_from(target - (from + 1)).map_err(|_| "jump too long");
+    let to =
+        |from: usize, target: usize| u8::try_from(target - (from + 1)).map_err(|_| "jump too long");
     for check in checks {
         match check {
             Check::NoBits { arg, mask } => {

@@ -10,6 +10,8 @@
 //!    terminal) is reachable from the sentry.
 //! 2. [`confine`], right before the first guest instruction, while the
 //!    process still has a single thread:
+//!    * fresh network, IPC and UTS namespaces when the caller may create
+//!      them ([`unshare_namespaces`]; skipped without CAP_SYS_ADMIN);
 //!    * `PR_SET_NO_NEW_PRIVS` (no set-uid or file-capability gain, ever);
 //!    * every capability dropped: bounding, ambient, inheritable, permitted
 //!      and effective sets (the sentry needs none after setup);
@@ -105,10 +107,28 @@ pub fn confine(policy: &SeccompPolicy) -> Result<(), ConfineError> {
         return Err(ConfineError::Threads(threads));
     }
     let program = policy.build().map_err(ConfineError::Build)?;
+    // Best effort: needs CAP_SYS_ADMIN, which an unprivileged caller lacks.
+    if let Err(e) = unshare_namespaces() {
+        tracing::debug!("the sentry stays in the caller's network/IPC/UTS namespaces: {e}");
+    }
     set_no_new_privs().map_err(ConfineError::NoNewPrivs)?;
     drop_capabilities().map_err(ConfineError::Capabilities)?;
     install_sigsys_handler().map_err(ConfineError::Seccomp)?;
     install_filter(&program).map_err(ConfineError::Seccomp)
+}
+
+/// Moves the calling thread (and the threads it starts later) into fresh,
+/// empty network, System V IPC and UTS namespaces: no interface but a down
+/// loopback, no shared memory segment or message queue of the host, its own
+/// host name. Needs CAP_SYS_ADMIN (fails with EPERM without it).
+pub fn unshare_namespaces() -> io::Result<()> {
+    // SAFETY: unshare with namespace flags only; it changes no memory.
+    let r = unsafe { libc::unshare(libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// prctl(PR_SET_NO_NEW_PRIVS, 1).

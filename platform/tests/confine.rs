@@ -33,10 +33,12 @@ fn confined(body: fn()) -> Outcome {
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() };
         let code = match confine::confine(&SeccompPolicy::sentry(me)) {
-            Ok(()) => {
-                body();
-                0
-            }
+            // A failed assertion in `body` must not unwind into the
+            // harness's code in this child: it becomes exit status 101.
+            Ok(()) => match std::panic::catch_unwind(body) {
+                Ok(()) => 0,
+                Err(_) => 101,
+            },
             Err(e) => {
                 eprintln!("confine failed: {e}");
                 99
@@ -110,6 +112,12 @@ fn what_the_sentry_does_after_setup_is_allowed() {
         let _ = std::time::SystemTime::now();
         let mut b = [0u8; 16];
         assert!(platform::host::random(&mut b));
+        // A sentry bug: a worker's panic is caught, and its message (with
+        // a symbolised backtrace, as RUST_BACKTRACE=1 gives) is printed.
+        let caught = std::panic::catch_unwind(|| panic!("a sentry bug"));
+        assert!(caught.is_err());
+        let trace = std::backtrace::Backtrace::force_capture().to_string();
+        assert!(trace.contains("confine"), "{trace}");
     });
     assert_eq!(out.status, 0, "stderr: {}", out.stderr);
 }

@@ -1,6 +1,7 @@
 //! The sentry process confines itself before the guest's first instruction
 //! (docs/SECURITY.md): no descriptor it inherited, no_new_privs, no
-//! capability, a seccomp filter. Checked from outside, in
+//! capability, a seccomp filter, fresh network/IPC/UTS namespaces when
+//! the caller may create them. Checked from outside, in
 //! /proc/<sentry>/status and /proc/<sentry>/fd, while a guest blocks
 //! reading stdin; `--no-sandbox-self` turns the confinement off.
 
@@ -130,6 +131,28 @@ fn assert_no_inherited_fds(pid: u32) {
     }
 }
 
+/// The sentry's network, IPC and UTS namespaces, and ours.
+fn namespaces(pid: u32) -> (Vec<String>, Vec<String>) {
+    let ns = |who: &str| {
+        ["net", "ipc", "uts"]
+            .iter()
+            .map(|n| {
+                std::fs::read_link(format!("/proc/{who}/ns/{n}"))
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect::<Vec<_>>()
+    };
+    (ns(&pid.to_string()), ns("self"))
+}
+
+/// Whether this test process holds CAP_SYS_ADMIN (bit 21), so the sentry
+/// it starts can create namespaces.
+fn can_unshare() -> bool {
+    u64::from_str_radix(&field(&my_status(), "CapEff"), 16).unwrap() & (1 << 21) != 0
+}
+
 fn my_status() -> String {
     std::fs::read_to_string("/proc/self/status").unwrap()
 }
@@ -155,6 +178,12 @@ fn running_sentry_is_confined_and_holds_no_inherited_descriptor() {
         }
     }
     assert_no_inherited_fds(pid);
+    if can_unshare() {
+        let (sentry, ours) = namespaces(pid);
+        for (s, o) in sentry.iter().zip(&ours) {
+            assert_ne!(s, o, "the sentry should be in a namespace of its own");
+        }
+    }
     finish(running);
 }
 
@@ -168,6 +197,8 @@ fn no_sandbox_self_leaves_the_sentry_unconfined() {
         assert_eq!(field(&status, "Seccomp"), field(&mine, "Seccomp"));
         assert_eq!(field(&status, "CapEff"), field(&mine, "CapEff"));
     }
+    let (sentry, ours) = namespaces(pid);
+    assert_eq!(sentry, ours);
     // Inherited descriptors are closed either way.
     assert_no_inherited_fds(pid);
     finish(running);

@@ -203,3 +203,20 @@ fn no_sandbox_self_leaves_the_sentry_unconfined() {
     assert_no_inherited_fds(pid);
     finish(running);
 }
+
+#[test]
+fn every_allowed_syscall_is_documented() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/SECURITY.md"))
+        .expect("docs/SECURITY.md");
+    let policy = platform::confine::SeccompPolicy::sentry(1);
+    let missing: Vec<&str> = policy
+        .rules()
+        .iter()
+        .map(|r| sentry::syscalls::name(r.nr as u64))
+        .filter(|name| !doc.contains(&format!("`{name}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/SECURITY.md does not list {missing:?}"
+    );
+}

@@ -160,7 +160,13 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     // syscalls it needs, before the first guest instruction.
     if opts.sandbox_self {
         let policy = platform::confine::SeccompPolicy::sentry(std::process::id() as i32);
-        platform::confine::confine(&policy)?;
+        // Readable afterwards: the root tree, and the program itself (the
+        // guest may re-execute it through /proc/self/exe).
+        use std::os::unix::ffi::OsStrExt;
+        let exe = std::path::Path::new(std::ffi::OsStr::from_bytes(&opts.exe_path));
+        let readable: Vec<&std::path::Path> =
+            opts.root.as_deref().into_iter().chain([exe]).collect();
+        platform::confine::confine(&policy, &readable)?;
     }
     kernel.start(task::Job {
         task: init,

@@ -220,3 +220,31 @@ fn every_allowed_syscall_is_documented() {
         "docs/SECURITY.md does not list {missing:?}"
     );
 }
+
+/// Landlock lets the confined sentry read only the `--root` tree and the
+/// program itself: a guest under a small root still reads its files and
+/// re-executes its own program through /proc/self/exe (busybox's shell
+/// runs `cat` that way), exactly as without confinement.
+#[test]
+fn a_narrow_root_is_readable_and_the_program_can_reexecute_itself() {
+    let root = common::scratch_dir("hostself-narrow-root");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/motd"), b"inside the root\n").unwrap();
+    let root = root.to_str().unwrap();
+    let script = "cat /etc/motd; cat /etc/hostname 2>/dev/null || echo no host file";
+    let run = |flags: &[&str]| {
+        let mut argv = vec!["run"];
+        argv.extend_from_slice(flags);
+        argv.extend(["--root", root, "/bin/busybox", "sh", "-c", script]);
+        common::run_sentry(&argv, b"")
+    };
+    let confined = run(&[]);
+    assert_eq!(
+        (confined.stdout_str().as_str(), confined.status),
+        ("inside the root\nno host file\n", 0),
+        "stderr: {}",
+        confined.stderr_str()
+    );
+    let open = run(&["--no-sandbox-self"]);
+    assert_eq!(open.stdout, confined.stdout);
+}

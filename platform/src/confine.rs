@@ -17,7 +17,8 @@
 //!      and effective sets (the sentry needs none after setup);
 //!    * Landlock ([`restrict_filesystem`]): no host path may be written,
 //!      created, removed or executed, and only the `--root` tree may be
-//!      read (nothing at all without `--root`); TCP bind/connect, abstract
+//!      read (nothing at all without `--root`), plus the program file; TCP
+//!      bind/connect, abstract
 //!      Unix sockets and signals to other processes are refused too;
 //!    * a seccomp-BPF filter ([`SeccompPolicy`]) that allows only the host
 //!      syscalls the sentry makes after setup, with argument checks where
@@ -25,7 +26,7 @@
 //!      `sentry: seccomp: host syscall N not allowed` on stderr and exits
 //!      with status 159 (128 + SIGSYS), without running the syscall.
 //!
-//! The allow-list is [`SeccompPolicy::rules`]: one table, one line per
+//! The allow-list is [`SeccompPolicy::sentry`]: one table, one line per
 //! syscall, each with the reason it is needed. Other host syscalls added to
 //! the sentry later must be added there (the test suite runs with the filter
 //! on and fails with the message above if one is missing).

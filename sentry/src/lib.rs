@@ -57,8 +57,9 @@ pub struct RunOptions {
     /// filesystem).
     pub root: Option<std::path::PathBuf>,
     /// Confine the sentry process itself before the guest starts
-    /// (no_new_privs, no capabilities, seccomp filter; see
-    /// `platform::confine` and docs/SECURITY.md). Off only for debugging.
+    /// (namespaces, no_new_privs, no capabilities, Landlock, seccomp
+    /// filter; see `platform::confine` and docs/SECURITY.md). Off only for
+    /// debugging.
     pub sandbox_self: bool,
 }
 

@@ -82,7 +82,9 @@ struct CommonOpts {
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
     /// Debugging only: do not confine the sentry process itself (it then
-    /// keeps its capabilities, gets no seccomp filter and no no_new_privs).
+    /// keeps its capabilities and namespaces, and gets no no_new_privs, no
+    /// Landlock and no seccomp filter). Inherited descriptors are closed
+    /// either way.
     #[arg(long = "no-sandbox-self")]
     no_sandbox_self: bool,
     /// Log level of the sentry's own messages (error, warn, info, debug, trace).

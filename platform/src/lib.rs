@@ -82,6 +82,7 @@
 //!   instead of resuming ring 0: one kick always ends a run, so nothing
 //!   spinning anywhere escapes SIGKILL.
 
+pub mod confine;
 pub mod host;
 pub mod hostfs;
 pub mod machine;

@@ -74,6 +74,11 @@ pub struct RunOptions {
     /// The host directory shown read-only as the guest's `/` (None: no
     /// filesystem).
     pub root: Option<std::path::PathBuf>,
+    /// Confine the sentry process itself before the guest starts
+    /// (namespaces, no_new_privs, no capabilities, Landlock, seccomp
+    /// filter; see `platform::confine` and docs/SECURITY.md). Off only for
+    /// debugging.
+    pub sandbox_self: bool,
 }
 
 /// Why the sandbox could not run the program.
@@ -91,6 +96,9 @@ pub enum SentryError {
     /// The guest address space could not be created.
     #[error("cannot create the guest address space")]
     AddressSpace,
+    /// The sentry could not confine itself.
+    #[error("{0} (--no-sandbox-self runs without this protection)")]
+    Confine(#[from] platform::confine::ConfineError),
 }
 
 /// The path the guest sees for a program at host path `program`
@@ -185,6 +193,19 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
                 threads: vec![pid],
             },
         );
+    }
+    // Setup is over (VM, memory pool, standard streams, root directory):
+    // from here on the sentry runs with no privileges and only the host
+    // syscalls it needs, before the first guest instruction.
+    if opts.sandbox_self {
+        let policy = platform::confine::SeccompPolicy::sentry(std::process::id() as i32);
+        // Readable afterwards: the root tree, and the program itself (the
+        // guest may re-execute it through /proc/self/exe).
+        use std::os::unix::ffi::OsStrExt;
+        let exe = std::path::Path::new(std::ffi::OsStr::from_bytes(&opts.exe_path));
+        let readable: Vec<&std::path::Path> =
+            opts.root.as_deref().into_iter().chain([exe]).collect();
+        platform::confine::confine(&policy, &readable)?;
     }
     kernel.start(task::Job {
         task: init,

@@ -81,6 +81,12 @@ struct CommonOpts {
     /// guest sees no files at all. `--root /` shows the host's tree.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
+    /// Debugging only: do not confine the sentry process itself (it then
+    /// keeps its capabilities and namespaces, and gets no no_new_privs, no
+    /// Landlock and no seccomp filter). Inherited descriptors are closed
+    /// either way.
+    #[arg(long = "no-sandbox-self")]
+    no_sandbox_self: bool,
     /// Log level of the sentry's own messages (error, warn, info, debug, trace).
     #[arg(short = 'v', long = "log-level", default_value = "warn")]
     log_level: tracing::Level,
@@ -223,6 +229,12 @@ fn compare(
 }
 
 fn main() -> ExitCode {
+    // Before anything opens a file: the sentry keeps no descriptor it did
+    // not open itself (docs/SECURITY.md).
+    if let Err(e) = platform::confine::close_inherited_fds() {
+        eprintln!("sentry: error: cannot close inherited descriptors: {e}");
+        return ExitCode::from(125);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Run {
@@ -275,6 +287,7 @@ fn main() -> ExitCode {
                 strace: opts.strace,
                 stats: opts.stats,
                 root: opts.root,
+                sandbox_self: !opts.no_sandbox_self,
             };
             match sentry::run(opts) {
                 Ok(exit) => report(exit),
@@ -302,6 +315,7 @@ fn main() -> ExitCode {
                 strace: opts.strace,
                 stats: opts.stats,
                 root: opts.root,
+                sandbox_self: !opts.no_sandbox_self,
             };
             match sentry::run(run) {
                 Ok(exit) => report(exit),

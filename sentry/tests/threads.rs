@@ -11,7 +11,10 @@
 //! * `t_pidfd`: CLONE_PIDFD, pidfd_open, poll/epoll, waitid(P_PIDFD),
 //!   pidfd_send_signal, pidfd_getfd;
 //! * `t_signals`: siginfo, SA_RESETHAND/NODEFER/ONSTACK/RESTART, stop and
-//!   continue, signals to spinning threads.
+//!   continue, signals to spinning threads;
+//! * `t2_timeouts`: no timed wait (futex, futex_waitv, nanosleep,
+//!   clock_nanosleep, poll, ppoll, epoll, rt_sigtimedwait) ends before its
+//!   timeout on the guest's own clock, checked to the nanosecond.
 
 #[macro_use]
 mod common;
@@ -29,4 +32,5 @@ differential! {
     t2_sharing: [], 0;
     t2_tlb: [], 0;
     t2_fpu: [], 0;
+    t2_timeouts: [], 0;
 }

@@ -201,10 +201,13 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         let policy = platform::confine::SeccompPolicy::sentry(std::process::id() as i32);
         // Readable afterwards: the root tree, and the program itself (the
         // guest may re-execute it through /proc/self/exe).
-        use std::os::unix::ffi::OsStrExt;
-        let exe = std::path::Path::new(std::ffi::OsStr::from_bytes(&opts.exe_path));
-        let readable: Vec<&std::path::Path> =
-            opts.root.as_deref().into_iter().chain([exe]).collect();
+        // `exe_path` is what the guest sees; `exe_host` is the host file.
+        let readable: Vec<&std::path::Path> = opts
+            .root
+            .as_deref()
+            .into_iter()
+            .chain(opts.exe_host.as_deref())
+            .collect();
         platform::confine::confine(&policy, &readable)?;
     }
     kernel.start(task::Job {

@@ -16,6 +16,7 @@
  *    reported RIP is the bad one), with a non-canonical RSP and a RIP that
  *    makes a syscall and then pushes (SIGBUS), and with odd CS/SS
  *    selectors (SIGSEGV for a CS that is not 64-bit user code).
+ * 5. A signal handler at a non-canonical address (killed by SIGSEGV).
  */
 #include "guest.h"
 #include <setjmp.h>
@@ -247,12 +248,36 @@ static void sigreturns(void)
 	}
 }
 
+/* A handler at a non-canonical address: the signal is delivered, the
+ * return to it faults (#GP), and the SIGSEGV that follows kills. */
+static void bad_handlers(void)
+{
+	static const unsigned long handlers[] = {0x800000000000ul, 0x8000000000000000ul};
+	for (unsigned i = 0; i < 2; i++) {
+		pid_t pid = fork();
+		must(pid >= 0, "fork");
+		if (pid == 0) {
+			struct sigaction sa;
+			memset(&sa, 0, sizeof sa);
+			sa.sa_handler = (void (*)(int))handlers[i];
+			if (sigaction(SIGUSR2, &sa, NULL) != 0)
+				_exit(3);
+			raise(SIGUSR2);
+			_exit(4);
+		}
+		char what[64];
+		snprintf(what, sizeof what, "handler at %#lx", handlers[i]);
+		report_child(what, pid);
+	}
+}
+
 int main(void)
 {
 	no_core_dumps();
 	clone_stacks();
 	two_syscalls();
 	tls_limits();
+	bad_handlers();
 	sigreturns();
 	return failures();
 }

@@ -80,7 +80,8 @@ pub fn kind(e: &LoadError) -> Option<Kind> {
         LoadError::BadSegment { .. } => Kind::BadSegment,
         LoadError::Overlapping { .. } => Kind::Overlapping,
         LoadError::BadEntry(_) => Kind::BadEntry,
-        LoadError::Malformed(_) => return None,
+        // Read: I/O errors, which in-memory inputs never have.
+        LoadError::Malformed(_) | LoadError::Read(_) => return None,
     })
 }
 

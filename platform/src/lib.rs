@@ -75,6 +75,20 @@
 //!   special registers it writes the full canonical set (CR0, CR4, EFER,
 //!   GDT, IDT, TR, LDT, segments), and [`Vcpu::reset`] rewrites every MSR
 //!   the platform relies on when a pooled vCPU passes to another task.
+//! * **Exceptions never use a stack the guest chose.** While the user
+//!   state cannot be entered natively (a non-canonical RSP, which Linux
+//!   allows, or FS base) this KVM emulates the guest, and an emulated
+//!   `syscall` is architectural: ring 0 at `LSTAR`, CS 0x10, the user's
+//!   RSP (measured in kvm-pvm's dmesg). SMEP stops the first fetch of the
+//!   trampoline (a user page); that #PF used to be pushed onto the user
+//!   RSP: #SS, #DF, a triple fault and a VM shutdown (found by the syscall
+//!   fuzzer: a child cloned onto a non-canonical stack that made a
+//!   syscall). Every IDT gate now switches to IST 1 (the vCPU's kernel
+//!   stack), and that one frame (#PF 0x11 at `LSTAR` from CS 0x10) is
+//!   reported as the syscall it is; no guest instruction ran in ring 0.
+//!   A non-canonical RIP faults with #GP, as on Linux; a non-canonical
+//!   FS or GS base is never entered ([`Vcpu::run`] refuses it; Linux
+//!   never allows one).
 //! * **An exit in ring 0 outside the stubs is a compromise**: [`Vcpu::run`]
 //!   returns an error and never resumes it (the sentry kills the task). A
 //!   kick that finds the vCPU inside a stub takes the trap from the frame

@@ -559,6 +559,20 @@ impl Vcpu {
     }
 
     fn run_inner(&mut self, ctx: &mut UserContext, cr3: u64) -> Result<Trap> {
+        // Linux never gives user mode a non-canonical FS or GS base
+        // (arch_prctl and clone refuse it with EPERM, and ring 3 has no
+        // WRFSBASE here), and this host's KVM cannot load one natively:
+        // refuse rather than enter. A non-canonical RIP or RSP is the
+        // guest's to have, as on Linux: the first fetch is a #GP, the first
+        // stack access a #SS, and a `syscall` on such a stack still traps
+        // (see `is_ring0_syscall_entry`).
+        for (name, base) in [("FS", ctx.fs_base), ("GS", ctx.gs_base)] {
+            if !is_canonical(base) {
+                return Err(Error::Memory(format!(
+                    "refusing to enter user mode with a non-canonical {name} base {base:#x}"
+                )));
+            }
+        }
         {
             let sync = self.fd.sync_regs_mut();
             ctx.regs.store(&mut sync.regs);
@@ -738,6 +752,14 @@ impl Vcpu {
             *v = mem.read_u64(frame - KBASE + 8 * i as u64)?;
         }
         let [rip, cs, rflags, user_rsp, _ss] = f;
+        if is_ring0_syscall_entry(cs, rip, vector, error_code, cr2) {
+            // The syscall is complete in the registers (rcx/r11), and the
+            // user RSP is the one in the frame: SYSCALL does not switch
+            // stacks. The next entry writes the user segments back.
+            let trap = syscall_trap(ctx, regs);
+            ctx.regs.rsp = user_rsp;
+            return Ok(trap);
+        }
         if cs & 3 != 3 || vector >= 32 {
             return Err(Error::Memory(format!(
                 "exception {vector} in supervisor code at {rip:#x}"
@@ -771,6 +793,32 @@ fn syscall_trap(ctx: &mut UserContext, regs: &kvm_regs) -> Trap {
         nr: regs.rax,
         args: [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9],
     }
+}
+
+/// Whether `addr` is canonical with 48-bit virtual addresses (bits 63..47
+/// all equal).
+pub fn is_canonical(addr: u64) -> bool {
+    ((addr as i64) << 16 >> 16) as u64 == addr
+}
+
+/// Whether an exception frame shows a `syscall` that entered ring 0 and
+/// stopped at once: SMEP's instruction-fetch #PF (present, fetch, not
+/// user: error 0x11) at the trampoline, from the kernel code segment.
+///
+/// Natively SYSCALL stays in ring 3 on this host (KVM-NOTES fact 1), but
+/// while KVM emulates the guest (it does so while the user state cannot be
+/// entered natively: a non-canonical RSP or FS base) an emulated `syscall`
+/// is architectural: CPL 0, CS from `STAR`, RIP = `LSTAR`, RSP unchanged.
+/// The trampoline is a user page, so SMEP stops the first fetch; the #PF
+/// is delivered on the IST stack (see `supervisor::build_vcpu`). No guest
+/// instruction ran in ring 0, and only the CPU can push CS = 0x10: ring 3
+/// cannot fake this frame.
+fn is_ring0_syscall_entry(cs: u64, rip: u64, vector: u64, error_code: u64, cr2: u64) -> bool {
+    cs == u64::from(KERNEL_CS)
+        && vector == 14
+        && rip == TRAMPOLINE_VA
+        && cr2 == TRAMPOLINE_VA
+        && error_code == 0x11
 }
 
 /// How many kicks in a row may find the vCPU inside the trampoline past its
@@ -817,5 +865,36 @@ impl Drop for Vcpu {
     fn drop(&mut self) {
         *self.kick.immediate_exit.lock() = std::ptr::null();
         self.machine.release_vcpu_slot(self.slot);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_addresses() {
+        assert!(is_canonical(0));
+        assert!(is_canonical(0x7fff_ffff_ffff));
+        assert!(is_canonical(0xffff_8000_0000_0000));
+        assert!(is_canonical(u64::MAX));
+        assert!(!is_canonical(0x8000_0000_0000));
+        assert!(!is_canonical(0x8000_0000_0000_0000));
+        assert!(!is_canonical(0xffff_7fff_ffff_fff8));
+        assert!(!is_canonical(0x2b04_d8ba_dc53_e4db));
+    }
+
+    #[test]
+    fn only_smeps_fetch_fault_at_lstar_from_kernel_cs_is_a_syscall() {
+        let cs = u64::from(KERNEL_CS);
+        let t = TRAMPOLINE_VA;
+        assert!(is_ring0_syscall_entry(cs, t, 14, 0x11, t));
+        // From ring 3 (a jump to the trampoline), another vector, another
+        // address or a write fault: not a syscall.
+        assert!(!is_ring0_syscall_entry(u64::from(USER_CS), t, 14, 0x11, t));
+        assert!(!is_ring0_syscall_entry(cs, t, 13, 0x11, t));
+        assert!(!is_ring0_syscall_entry(cs, t + 1, 14, 0x11, t + 1));
+        assert!(!is_ring0_syscall_entry(cs, t, 14, 0x03, t));
+        assert!(!is_ring0_syscall_entry(cs, STUBS_VA, 14, 0x11, STUBS_VA));
     }
 }

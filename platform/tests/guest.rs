@@ -988,3 +988,119 @@ fn kicks_during_traps_never_lose_or_corrupt_them() {
     );
     assert_eq!((exceptions, syscalls), (2000, 2000));
 }
+
+// ---------------------------------------------------------------------------
+// User state the guest may have (or ask for) must never stop the VM.
+
+/// `syscall; push %rax; ud2`
+const SYSCALL_THEN_PUSH: &[u8] = &[0x0f, 0x05, 0x50, 0x0f, 0x0b];
+
+/// Found by the syscall fuzzer: a task entered with a non-canonical RSP
+/// (a clone child on a bad stack, a sigreturn) made a syscall, and the VM
+/// shut down (the sentry saw "unexpected VM exit Shutdown"). This KVM
+/// emulates while it cannot enter such a state natively; the emulated
+/// `syscall` enters ring 0 with the user RSP, SMEP faults on the
+/// trampoline, and the fault was pushed onto that RSP: #SS, #DF, triple
+/// fault. The platform takes every exception on an IST stack and reports
+/// the syscall; the stack itself then faults as on Linux.
+#[test]
+fn syscall_on_a_non_canonical_stack_traps_and_the_stack_faults() {
+    let mut g = Guest::new();
+    g.await_command();
+    g.map_code(PAYLOAD, SYSCALL_THEN_PUSH);
+    g.pt.commit().unwrap();
+    for rsp in [
+        0x8000_0000_0000_0000u64,
+        0x0000_8000_0000_0000,
+        0x2b04_d8ba_dc53_e4db,
+        0xffff_8000_0000_0000,
+    ] {
+        // A fresh entry (all special registers written), as for a new task.
+        g.vcpu.reset().unwrap();
+        g.ctx.regs.rip = PAYLOAD;
+        g.ctx.regs.rsp = rsp;
+        g.ctx.regs.rax = 0x3000;
+        g.ctx.regs.r11 = 0;
+        let trap = g.vcpu.run(&mut g.ctx, g.pt.root());
+        assert_eq!(
+            trap.as_ref().ok(),
+            Some(&Trap::Syscall {
+                nr: 0x3000,
+                args: [0; 6]
+            }),
+            "rsp {rsp:#x}: {trap:?}"
+        );
+        assert_eq!(g.ctx.regs.rip, PAYLOAD + 2, "rsp {rsp:#x}");
+        assert_eq!(g.ctx.regs.rsp, rsp, "rsp {rsp:#x}");
+        assert_eq!(g.ctx.regs.rflags & 0x200, 0x200, "rsp {rsp:#x}");
+        // Resumed after the syscall, in ring 3, the push faults: #SS when
+        // rsp - 8 is non-canonical, else a page fault there.
+        let trap = g.vcpu.run(&mut g.ctx, g.pt.root()).unwrap();
+        let below = rsp.wrapping_sub(8);
+        if platform::vcpu::is_canonical(below) {
+            assert_eq!(
+                trap,
+                Trap::PageFault {
+                    addr: below,
+                    error_code: 6
+                },
+                "rsp {rsp:#x}"
+            );
+        } else {
+            assert_eq!(
+                trap,
+                Trap::Exception {
+                    vector: 12,
+                    error_code: 0
+                },
+                "rsp {rsp:#x}"
+            );
+        }
+        assert_eq!(g.ctx.regs.rip, PAYLOAD + 2, "rsp {rsp:#x}");
+        g.ctx.regs.rip = CODE;
+        g.ctx.regs.rsp = STACK + 4096;
+        g.await_command();
+    }
+}
+
+/// A non-canonical RIP (after a sigreturn, say) is a #GP at that RIP, as
+/// Linux reports a failed IRET to user mode.
+#[test]
+fn non_canonical_rip_is_a_general_protection_fault() {
+    let mut g = Guest::new();
+    g.await_command();
+    for rip in [0x0000_8000_0000_0000u64, 0x8000_0000_0000_0000] {
+        g.vcpu.reset().unwrap();
+        g.ctx.regs.rip = rip;
+        let trap = g.vcpu.run(&mut g.ctx, g.pt.root()).unwrap();
+        assert_eq!(
+            trap,
+            Trap::Exception {
+                vector: 13,
+                error_code: 0
+            },
+            "rip {rip:#x}"
+        );
+        assert_eq!(g.ctx.regs.rip, rip);
+        g.ctx.regs.rip = CODE;
+        g.await_command();
+    }
+}
+
+/// A non-canonical FS or GS base is never entered (the sentry refuses
+/// them with EPERM first); the vCPU stays usable.
+#[test]
+fn non_canonical_segment_bases_are_refused() {
+    let mut g = Guest::new();
+    g.await_command();
+    for (fs, gs) in [(0x8000_0000_0000_0000u64, 0), (0, 0x0000_8000_0000_0000)] {
+        g.ctx.fs_base = fs;
+        g.ctx.gs_base = gs;
+        let err = g.vcpu.run(&mut g.ctx, g.pt.root()).unwrap_err();
+        assert!(err.to_string().contains("non-canonical"), "{err}");
+    }
+    g.ctx.fs_base = 0x7fff_ffff_e000;
+    g.ctx.gs_base = 0;
+    g.ctx.regs.rip = CODE;
+    g.await_command();
+}

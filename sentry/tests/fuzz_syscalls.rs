@@ -96,6 +96,12 @@ fn run_seed(seed: u64, libc: Libc, children: &str, calls: &str) {
         !stderr.contains("internal error"),
         "the sentry hit an internal error: {context}"
     );
+    // A guest must never stop or escape the vCPU: the sentry logs such an
+    // exit as "unexpected VM exit" or "guest reached ring 0" (a child on a
+    // non-canonical stack that made a syscall once triple-faulted the VM).
+    for bad in ["unexpected VM exit", "reached ring 0", "Shutdown"] {
+        assert!(!stderr.contains(bad), "the vCPU stopped ({bad}): {context}");
+    }
     assert!(took < RUN_LIMIT, "too slow: {context}");
     assert!(
         stdout.starts_with(&format!("seed {seed} ")),

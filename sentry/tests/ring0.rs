@@ -13,6 +13,13 @@ differential! {
     // Syscall numbers with high bits set, negative and x32 numbers, and
     // the signal and siginfo for ud2, int3, int $n, hlt, #DE, #GP, #SS...
     t_traps: [], 0;
+    // Found by the syscall fuzzer: a child cloned onto a non-canonical
+    // stack that made a syscall shut the VM down (the sentry killed it
+    // with SIGSEGV; Linux lets it exit, and its first push is #SS:
+    // SIGBUS). Also CLONE_SETTLS / arch_prctl with a base at or above the
+    // user limit (EPERM), and rt_sigreturn to a non-canonical RIP or RSP
+    // or to CS/SS selectors Linux's IRET would fault on.
+    t_badstate: [], 0;
 }
 
 /// A far return to the 32-bit user code selector: natively Linux runs the

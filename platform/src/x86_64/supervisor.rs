@@ -44,11 +44,18 @@ pub(crate) fn trampoline() -> Vec<u8> {
 /// Length of the trampoline's store instruction.
 pub(crate) const TRAMPOLINE_LEN: u64 = 11;
 
+/// The interrupt-stack-table slot every gate uses (see [`build_vcpu`]).
+pub(crate) const IST_INDEX: u64 = 1;
+
+/// An interrupt gate to `handler` in the kernel code segment that always
+/// switches to IST slot [`IST_INDEX`], whatever the privilege level it
+/// interrupts.
 fn gate(handler: u64, dpl: u64) -> [u64; 2] {
     let type_attr = 0x8e | (dpl << 5);
     [
         (handler & 0xffff)
             | ((KERNEL_CS as u64) << 16)
+            | (IST_INDEX << 32)
             | (type_attr << 40)
             | (((handler >> 16) & 0xffff) << 48),
         handler >> 32,
@@ -112,13 +119,29 @@ pub(crate) fn gdt(n: usize) -> [u64; 10] {
 }
 
 /// Writes vCPU `n`'s GDT and TSS.
+///
+/// The TSS gives the vCPU's kernel stack both as `RSP0` and as IST slot
+/// [`IST_INDEX`], which every IDT gate names: an exception is always
+/// delivered on the kernel stack, also when it interrupts ring 0. Ring 0
+/// can be entered with a stack the guest chose: this host's KVM emulates
+/// instructions while the user state cannot be entered natively (a
+/// non-canonical RSP or FS base), and an emulated `syscall` enters ring 0
+/// at `LSTAR` with the user's RSP, where SMEP faults on the trampoline (a
+/// user page). Without IST that #PF was pushed onto the user stack: #SS
+/// for a non-canonical RSP (SMAP's #PF for a user page), then #DF, then a
+/// triple fault that shut the VM down. Linux puts its #DF, NMI and #MC
+/// gates on IST stacks for the same reason (a `syscall` leaves the user
+/// RSP live in ring 0).
 pub(crate) fn build_vcpu(mem: &GuestMemory, n: usize) -> Result<()> {
     let page = vcpu_gdt_gpa(n);
     for (i, d) in gdt(n).iter().enumerate() {
         mem.write_u64(page + 8 * i as u64, *d)?;
     }
     let mut t = [0u8; 104];
-    t[4..12].copy_from_slice(&vcpu_stack_top(n).to_le_bytes());
+    let top = vcpu_stack_top(n).to_le_bytes();
+    t[4..12].copy_from_slice(&top);
+    let ist = 36 + 8 * (IST_INDEX as usize - 1);
+    t[ist..ist + 8].copy_from_slice(&top);
     t[102..104].copy_from_slice(&104u16.to_le_bytes());
     mem.write(page + TSS_OFFSET, &t)
 }
@@ -167,6 +190,7 @@ mod tests {
         assert_eq!(g[0] & 0xffff, 0x1230);
         assert_eq!((g[0] >> 16) & 0xffff, KERNEL_CS as u64);
         assert_eq!((g[0] >> 40) & 0xff, 0xee);
+        assert_eq!((g[0] >> 32) & 7, IST_INDEX);
         assert_eq!(g[1], 0xffff_c900);
     }
 }

@@ -199,6 +199,12 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         // a container runtime without CAP_SYS_ADMIN would.
         return Err(Errno::EPERM);
     }
+    // copy_thread() -> do_arch_prctl_64(ARCH_SET_FS): a TLS base at or
+    // above the user limit is EPERM (after copy_namespaces, before the pid
+    // is allocated and the cgroup checked).
+    if f & CLONE_SETTLS != 0 && args.tls >= crate::mm::TASK_SIZE {
+        return Err(Errno::EPERM);
+    }
     if f & CLONE_INTO_CGROUP != 0 {
         // There is no cgroup filesystem, so no descriptor names a cgroup.
         return Err(Errno::EBADF);

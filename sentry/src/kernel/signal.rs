@@ -587,6 +587,25 @@ pub struct Restored {
     pub fpstate: u64,
     /// The alternate stack as saved.
     pub alt: AltStack,
+    /// Whether the frame's CS and SS are the 64-bit user selectors Linux
+    /// can return to (see [`selectors_valid`]).
+    pub selectors_valid: bool,
+}
+
+/// 64-bit user code and data selectors.
+const USER_CS: u16 = 0x33;
+const USER_DS: u16 = 0x2b;
+
+/// Linux's restore_sigcontext() ORs RPL 3 into the frame's CS and SS and
+/// returns to them with IRET; without UC_STRICT_RESTORE_SS it first
+/// replaces an unusable SS by the user data segment (force_valid_ss). Any
+/// CS but 64-bit user code, or (strict) any SS but user data, makes the
+/// IRET fault: SIGSEGV with the restored registers. (CS 0x23 is 32-bit
+/// code natively; the sandbox has no such segment, so it faults too.)
+pub fn selectors_valid(uc_flags: u64, cs: u16, ss: u16) -> bool {
+    let cs = cs | 3;
+    let ss = ss | 3;
+    cs == USER_CS && (ss == USER_DS || uc_flags & UC_STRICT_RESTORE_SS == 0)
 }
 
 /// Decodes a ucontext ([`UCONTEXT_SIZE`] bytes) for rt_sigreturn.
@@ -618,7 +637,15 @@ pub fn decode_ucontext(uc: &[u8]) -> Result<Restored, Errno> {
         rflags: g(17),
     };
     let ss_flags = i32::from_le_bytes(uc[24..28].try_into().expect("4 bytes"));
+    let sel = |i: usize| {
+        u16::from_le_bytes(
+            uc[mc + 144 + 2 * i..mc + 146 + 2 * i]
+                .try_into()
+                .expect("2 bytes"),
+        )
+    };
     Ok(Restored {
+        selectors_valid: selectors_valid(get(0), sel(0), sel(3)),
         regs,
         blocked: SigSet(get(SIGMASK_OFFSET as usize)),
         fpstate: get(mc + sc::FPSTATE as usize),
@@ -633,6 +660,21 @@ pub fn decode_ucontext(uc: &[u8]) -> Result<Restored, Errno> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sigreturn_selectors_as_linux_checks_them() {
+        let strict = UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS;
+        assert!(selectors_valid(strict, 0x33, 0x2b));
+        // RPL 3 is forced.
+        assert!(selectors_valid(strict, 0x30, 0x28));
+        for cs in [0x2b, 0x10, 0x23, 0x43, 0xfff3, 0] {
+            assert!(!selectors_valid(strict, cs, 0x2b), "cs {cs:#x}");
+        }
+        assert!(!selectors_valid(strict, 0x33, 0));
+        assert!(!selectors_valid(strict, 0x33, 0x33));
+        // Without UC_STRICT_RESTORE_SS an unusable SS is replaced.
+        assert!(selectors_valid(0, 0x33, 0));
+    }
 
     #[test]
     fn queue_coalesces_standard_and_queues_realtime() {

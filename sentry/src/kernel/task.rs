@@ -765,6 +765,15 @@ pub fn sigreturn(t: &mut TaskCtx) -> SysResult {
     {
         s.alt = alt;
     }
+    drop(s);
+    // The platform always returns to the 64-bit user segments; where
+    // Linux's IRET to the frame's CS/SS would fault, send what that fault
+    // sends (a #GP from user mode: SIGSEGV, SI_KERNEL), with the restored
+    // registers. A non-canonical RIP or RSP is left to the CPU, as on
+    // Linux (#GP at the first fetch, #SS at the first stack access).
+    if !r.selectors_valid {
+        force_signal(t, SigInfo::kernel(sig::SIGSEGV));
+    }
     Err(SysError::KeepRegs)
 }
 

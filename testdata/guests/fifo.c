@@ -24,16 +24,29 @@
 
 static char F[256], G[256], L[256];
 static volatile sig_atomic_t handled;
+/* A word shared with the children (MAP_SHARED). */
+static volatile int *shared;
 
 static void on_alarm(int s)
 {
 	(void)s;
 	handled++;
+	*shared = 1;
 }
 
+/* Waits (at most 10 s) until the shared word is set. */
+static void wait_shared(void)
+{
+	for (int i = 0; i < 2000 && !*shared; i++)
+		sleep_ms(5);
+}
+
+/* SIGALRM every ms milliseconds (0: stop), so a blocking call is
+ * interrupted even if it starts after the first tick. */
 static void alarm_ms(int ms)
 {
-	struct itimerval it = {{0, 0}, {ms / 1000, (long)(ms % 1000) * 1000}};
+	struct timeval tv = {ms / 1000, (long)(ms % 1000) * 1000};
+	struct itimerval it = {tv, tv};
 	must(setitimer(ITIMER_REAL, &it, NULL) == 0, "setitimer");
 }
 
@@ -234,8 +247,9 @@ static void slurp(int fd, char *all)
 /* A reader blocked in open is woken by a writer (one opened O_NONBLOCK
  * succeeds because the blocked reader counts); a writer blocked in open is
  * woken by a reader; poll sleeps until data comes. */
-static void blocking_opens(int *flag)
+static void blocking_opens(void)
 {
+	volatile int *flag = shared;
 	char all[64];
 	*flag = 0;
 	pid_t pid = fork();
@@ -249,9 +263,16 @@ static void blocking_opens(int *flag)
 		    a, saw, all);
 		_exit(0);
 	}
-	sleep_ms(150);
-	*flag = 1;
-	int w = open(F, O_WRONLY | O_NONBLOCK);
+	/* Until the child is blocked in open, there is no reader. */
+	int w;
+	sleep_ms(100);
+	for (int i = 0; i < 1000; i++) {
+		*flag = 1;
+		w = open(F, O_WRONLY | O_NONBLOCK);
+		if (w >= 0 || errno != ENXIO)
+			break;
+		sleep_ms(10);
+	}
 	const char *a = res(w);
 	out("block: parent nonblocking writer %s\n", a);
 	wr(w, "hello ");
@@ -279,16 +300,19 @@ static void blocking_opens(int *flag)
 	close(r);
 
 	r = open(F, O_RDONLY | O_NONBLOCK);
+	*flag = 0;
 	pid = fork();
 	must(pid >= 0, "fork");
 	if (pid == 0) {
 		int w3 = open(F, O_WRONLY);
 		sleep_ms(150);
 		wr(w3, "late");
+		wait_shared(); /* no POLLHUP before the parent has seen POLLIN */
 		_exit(0);
 	}
 	struct pollfd p = {r, POLLIN, 0};
 	int n = poll(&p, 1, 5000);
+	*flag = 1;
 	a = rd(r);
 	out("block: poll %d revents %#x, read %s\n", n, p.revents, a);
 	out("block: child %s\n", describe_status(wait_for(pid)));
@@ -304,27 +328,36 @@ static void interrupted_opens(void)
 	alarm_ms(50);
 	int r = open(F, O_RDONLY);
 	const char *a = res(r);
-	out("signal: reader open %s, handler ran %d\n", a, (int)handled);
+	alarm_ms(0);
+	out("signal: reader open %s, handler ran %d\n", a, handled > 0);
+	handled = 0;
 	alarm_ms(50);
 	int w = open(G, O_WRONLY);
 	a = res(w);
-	out("signal: writer open %s, handler ran %d\n", a, (int)handled);
+	alarm_ms(0);
+	out("signal: writer open %s, handler ran %d\n", a, handled > 0);
 
+	/* The writer comes after the handler has run (and, ticking every
+	 * 20 ms, interrupted the open a few times): each time the open is
+	 * restarted. */
 	handled = 0;
+	*shared = 0;
 	on_signal(SIGALRM, on_alarm, SA_RESTART);
 	pid_t pid = fork();
 	must(pid >= 0, "fork");
 	if (pid == 0) {
-		sleep_ms(300);
+		wait_shared();
+		sleep_ms(100);
 		int w2 = open(F, O_WRONLY);
 		wr(w2, "restarted");
 		_exit(0);
 	}
-	alarm_ms(50);
+	alarm_ms(20);
 	r = open(F, O_RDONLY);
 	a = res(r);
+	alarm_ms(0);
 	const char *b = rd(r);
-	out("restart: open %s, handler ran %d, read %s\n", a, (int)handled, b);
+	out("restart: open %s, handler ran %d, read %s\n", a, handled > 0, b);
 	out("restart: child %s\n", describe_status(wait_for(pid)));
 	close(r);
 	signal(SIGALRM, SIG_DFL);
@@ -381,15 +414,16 @@ int main(int argc, char **argv)
 		must(mkfifo(F, 0640) == 0 && mkfifo(G, 0600) == 0, "mkfifo");
 		must(symlink("f", L) == 0, "symlink");
 	}
-	int *flag = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	must(flag != MAP_FAILED, "mmap");
+	void *map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	must(map != MAP_FAILED, "mmap");
+	shared = map;
 
 	nonblocking_ends();
 	read_write_end();
 	data_kept_and_links_meet();
 	broken_pipe();
 	epoll_readiness();
-	blocking_opens(flag);
+	blocking_opens();
 	interrupted_opens();
 	churn();
 

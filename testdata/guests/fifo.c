@@ -11,7 +11,8 @@
  * killable; two paths to the same FIFO meet, two FIFOs do not; EOF after
  * the data once every writer is gone; EPIPE and SIGPIPE without readers;
  * poll and epoll readiness, with POLLHUP hidden from a reader opened
- * O_NONBLOCK until a writer has come and gone; data kept while an end is
+ * O_NONBLOCK until a writer has come and gone; access(W_OK) (a FIFO on a
+ * read-only mount is writable); data kept while an end is
  * open and dropped once every end is closed; fstat and F_GETPIPE_SZ /
  * F_SETPIPE_SZ; many open/fill/close rounds (a leak would hit --memory).
  */
@@ -132,6 +133,9 @@ static void nonblocking_ends(void)
 	out("nonblock: writer alone: %s\n", a);
 	a = res(open(F, 3 | O_NONBLOCK)); /* not O_ACCMODE: musl adds O_PATH */
 	out("nonblock: access mode 3: %s\n", a);
+	a = res(access(F, W_OK));
+	const char *b2 = res(access(L, R_OK | W_OK));
+	out("nonblock: access W_OK %s, R_OK|W_OK via link %s\n", a, b2);
 }
 
 static void read_write_end(void)
@@ -174,9 +178,9 @@ static void data_kept_and_links_meet(void)
 	out("kept: reader via link %s, writer %s (O_TRUNC ignored)\n", a, b);
 	wr(w, "kept");
 	close(w);
-	int w2 = open(F, O_WRONLY | O_NONBLOCK);
+	int w2 = open(F, O_WRONLY | O_NONBLOCK | O_CREAT, 0600);
 	a = res(w2);
-	out("kept: second writer %s\n", a);
+	out("kept: second writer (O_CREAT) %s\n", a);
 	close(w2);
 	a = revents(r);
 	b = rd(r);

@@ -301,7 +301,11 @@ pub fn faccessat2(t: &mut TaskCtx, dirfd: u64, path: u64, mode: u64, flags: u64)
         Lookup::Sentry(sp) if sp == Path::new("dev/null") => return Ok(0),
         Lookup::Sentry(_) => return Err(Errno::ENOENT.into()),
     };
-    if mode & W_OK != 0 {
+    // A read-only mount refuses writes to regular files, directories and
+    // links only (Linux's sb_permission): a FIFO (a pipe of the sandbox's
+    // own) or an inert device or socket passes, as on a nodev mount.
+    let ft = meta.file_type();
+    if mode & W_OK != 0 && (ft.is_file() || ft.is_dir() || ft.is_symlink()) {
         return Err(Errno::EROFS.into());
     }
     // The guest is root: X_OK needs some execute bit (or a directory).

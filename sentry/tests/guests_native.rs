@@ -20,6 +20,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("exec", &[], b"", 0),
     ("exitcode", &["42"], b"", 42),
     ("exitcodes", &[], b"", 0),
+    ("fifo", &["--self"], b"", 0),
     ("files", &[], b"", 0),
     (
         "fsprobe",

@@ -1,13 +1,15 @@
 //! Files as the guest sees them: open file descriptions behind a common
 //! trait, per-process descriptor tables (shareable with CLONE_FILES), the
-//! standard streams, and pipes.
+//! standard streams, pipes and the sandbox's own FIFOs.
 //!
 //! # Lock order
 //!
-//! `FdTable::inner` → `OpenFile::status` → a file's own lock (for example
-//! `Pipe::state`). Wait queues are only notified, never held while sleeping.
+//! `FdTable::inner` → `OpenFile::status` → the FIFO registry
+//! (`FifoTable`) → a file's own lock (for example `Pipe::state`). Wait
+//! queues are only notified, never held while sleeping.
 
 pub mod epoll;
+pub mod fifo;
 pub mod pidfd;
 pub mod pipe;
 pub mod rootfs;

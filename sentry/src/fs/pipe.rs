@@ -8,6 +8,11 @@
 //! writer's memory cgroup; a write that cannot get a page fails with ENOMEM
 //! (or returns what it wrote). A pipe holds at most [`PIPE_MAX_SIZE`]
 //! (pipe-max-size, 1 MiB) unless it is shrunk.
+//!
+//! The same pipe is the buffer of a FIFO (see [`super::fifo`]): an end
+//! may then read and write at once (`O_RDWR`), and the end knows the FIFO
+//! it belongs to so the last close can drop the pipe, as Linux frees a
+//! FIFO's `pipe_inode_info` when its last opener closes.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -42,12 +47,19 @@ impl Buffer {
     }
 }
 
-struct State {
+pub(super) struct State {
     bufs: VecDeque<Buffer>,
     /// Capacity in buffers (pages).
     slots: usize,
-    readers: usize,
-    writers: usize,
+    /// Ends open for reading and for writing (a FIFO's `O_RDWR` end, and
+    /// an opener blocked waiting for its partner, count in both or one).
+    pub(super) readers: usize,
+    pub(super) writers: usize,
+    /// How many times the pipe was opened for reading and for writing
+    /// (Linux's `r_counter` and `w_counter`): a FIFO opener blocked until
+    /// its partner comes waits for the other counter to move.
+    pub(super) r_counter: u64,
+    pub(super) w_counter: u64,
 }
 
 impl State {
@@ -58,17 +70,38 @@ impl State {
 
 /// The shared part of a pipe.
 pub struct Pipe {
-    state: Mutex<State>,
-    /// Woken when data arrives or the last writer leaves.
-    readable: WaitQueue,
-    /// Woken when room appears or the last reader leaves.
-    writable: WaitQueue,
+    pub(super) state: Mutex<State>,
+    /// Woken when data arrives, the last writer leaves or (FIFO) a writer
+    /// opens.
+    pub(super) readable: WaitQueue,
+    /// Woken when room appears, the last reader leaves or (FIFO) a reader
+    /// opens.
+    pub(super) writable: WaitQueue,
     ino: u64,
     /// Where buffer pages are charged.
     machine: Arc<Machine>,
 }
 
 impl Pipe {
+    /// An empty pipe with no ends yet; its buffers are charged to
+    /// `machine`'s memory cap.
+    pub(super) fn new(ino: u64, machine: Arc<Machine>) -> Arc<Self> {
+        Arc::new(Pipe {
+            state: Mutex::new(State {
+                bufs: VecDeque::new(),
+                slots: PIPE_CAPACITY / PAGE,
+                readers: 0,
+                writers: 0,
+                r_counter: 0,
+                w_counter: 0,
+            }),
+            readable: WaitQueue::default(),
+            writable: WaitQueue::default(),
+            ino,
+            machine,
+        })
+    }
+
     /// A new buffer page, charged to the memory cap.
     fn new_buffer(&self) -> Option<Buffer> {
         self.machine.frames().charge(1).then(|| Buffer {
@@ -91,37 +124,73 @@ impl Drop for Pipe {
     }
 }
 
-/// One end of a pipe.
+/// One end of a pipe: a reading one, a writing one, or (a FIFO opened
+/// `O_RDWR`) both.
 pub struct PipeEnd {
     pipe: Arc<Pipe>,
+    read: bool,
     write: bool,
+    /// Linux's `f_pipe`: a FIFO reader opened `O_NONBLOCK` while no writer
+    /// had it open sees no POLLHUP until a writer has opened since (the
+    /// write counter moved past this value).
+    hup_hidden_at: Option<u64>,
+    /// The FIFO this end belongs to (None for an anonymous pipe).
+    fifo: Option<super::fifo::FifoLink>,
 }
 
 /// Creates a pipe and returns its (read, write) ends; its buffers are
 /// charged to `machine`'s memory cap.
 pub fn new_pipe(ino: u64, machine: Arc<Machine>) -> (PipeEnd, PipeEnd) {
-    let pipe = Arc::new(Pipe {
-        state: Mutex::new(State {
-            bufs: VecDeque::new(),
-            slots: PIPE_CAPACITY / PAGE,
-            readers: 1,
-            writers: 1,
-        }),
-        readable: WaitQueue::default(),
-        writable: WaitQueue::default(),
-        ino,
-        machine,
-    });
+    let pipe = Pipe::new(ino, machine);
+    {
+        let mut st = pipe.state.lock();
+        st.readers = 1;
+        st.writers = 1;
+        st.r_counter = 1;
+        st.w_counter = 1;
+    }
     (
         PipeEnd {
             pipe: Arc::clone(&pipe),
+            read: true,
             write: false,
+            hup_hidden_at: None,
+            fifo: None,
         },
-        PipeEnd { pipe, write: true },
+        PipeEnd {
+            pipe,
+            read: false,
+            write: true,
+            hup_hidden_at: None,
+            fifo: None,
+        },
     )
 }
 
 impl PipeEnd {
+    /// An end of `pipe` that has already been counted among its readers
+    /// and writers (the FIFO registry counts it when it opens).
+    pub(super) fn counted(
+        pipe: Arc<Pipe>,
+        read: bool,
+        write: bool,
+        hup_hidden_at: Option<u64>,
+        fifo: super::fifo::FifoLink,
+    ) -> Self {
+        Self {
+            pipe,
+            read,
+            write,
+            hup_hidden_at,
+            fifo: Some(fifo),
+        }
+    }
+
+    /// The pipe behind this end.
+    pub(super) fn pipe(&self) -> &Arc<Pipe> {
+        &self.pipe
+    }
+
     /// pipe_read: `buf.len()` of the `want` bytes asked for fit in the
     /// guest's buffer. A buffer is consumed only when its whole share was
     /// copied: one whose copy would run past the end of `buf` stays in the
@@ -135,7 +204,7 @@ impl PipeEnd {
         nonblock: bool,
         blocker: &dyn Blocker,
     ) -> (Result<usize, Errno>, usize) {
-        if self.write {
+        if !self.read {
             return (Err(Errno::EBADF), 0);
         }
         if want == 0 {
@@ -320,29 +389,36 @@ impl FileOps for PipeEnd {
         }
     }
 
+    /// pipe_poll: a reading end has POLLIN with data and POLLHUP with no
+    /// writer (unless hidden, see `hup_hidden_at`); a writing end has
+    /// POLLOUT with room and POLLERR with no reader; an `O_RDWR` FIFO end
+    /// has both sets.
     fn poll(&self) -> u16 {
         let st = self.pipe.state.lock();
-        if self.write {
-            if st.readers == 0 {
-                poll::POLLERR
-            } else if !st.full() {
-                poll::POLLOUT
-            } else {
-                0
-            }
-        } else {
-            let mut m = 0;
+        let mut m = 0;
+        if self.read {
             if !st.bufs.is_empty() {
                 m |= poll::POLLIN;
             }
-            if st.writers == 0 {
+            if st.writers == 0 && self.hup_hidden_at != Some(st.w_counter) {
                 m |= poll::POLLHUP;
             }
-            m
         }
+        if self.write {
+            if !st.full() {
+                m |= poll::POLLOUT;
+            }
+            if st.readers == 0 {
+                m |= poll::POLLERR;
+            }
+        }
+        m
     }
 
     fn stat(&self) -> Stat {
+        if let Some(f) = &self.fifo {
+            return f.stat();
+        }
         Stat {
             mode: 0o010600, // S_IFIFO | rw-------
             ino: self.pipe.ino,
@@ -354,7 +430,10 @@ impl FileOps for PipeEnd {
     }
 
     fn describe(&self) -> String {
-        format!("pipe:[{}]", self.pipe.ino)
+        match &self.fifo {
+            Some(f) => f.describe(),
+            None => format!("pipe:[{}]", self.pipe.ino),
+        }
     }
 
     fn as_pipe(&self) -> Option<&PipeEnd> {
@@ -364,13 +443,23 @@ impl FileOps for PipeEnd {
 
 impl Drop for PipeEnd {
     fn drop(&mut self) {
+        // A FIFO's registry is locked first, so no opener finds the pipe
+        // between the last close and its removal.
+        let registry = self.fifo.as_ref().map(super::fifo::FifoLink::lock);
         let mut st = self.pipe.state.lock();
         if self.write {
             st.writers -= 1;
-        } else {
+        }
+        if self.read {
             st.readers -= 1;
         }
+        let last = st.readers == 0 && st.writers == 0;
         drop(st);
+        if let (Some(mut registry), Some(f)) = (registry, &self.fifo)
+            && last
+        {
+            f.forget(&mut registry, &self.pipe);
+        }
         self.pipe.readable.notify_all();
         self.pipe.writable.notify_all();
         super::readiness().notify_all();

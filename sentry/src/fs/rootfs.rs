@@ -19,9 +19,11 @@
 //!   `/dev`-like mounts, or lies on a kernel pseudo filesystem (procfs,
 //!   sysfs, devpts, cgroup, debugfs, securityfs..., by `statfs` type);
 //! * host device nodes, FIFOs and sockets are inert inodes: stat, lstat and
-//!   getdents show them as they are, open gives EACCES (ENXIO for a socket,
-//!   as Linux), and only an `O_PATH` descriptor (which can be neither read
-//!   nor written) refers to them. The sentry itself opens for reading only
+//!   getdents show them as they are, open gives EACCES for a device (ENXIO
+//!   for a socket, as Linux), and only an `O_PATH` descriptor (which can be
+//!   neither read nor written) refers to the host object. Opening a FIFO
+//!   gives a pipe of the sandbox's own ([`super::fifo`]), keyed by the host
+//!   inode, never the host's FIFO. The sentry itself opens for reading only
 //!   regular files and directories, with `O_NOFOLLOW | O_NONBLOCK |
 //!   O_NOCTTY`, and checks that it got the inode it looked up.
 //!

@@ -164,6 +164,8 @@ pub struct Kernel {
     next_ino: AtomicU64,
     /// The read-only root filesystem (programs for execve, files to open).
     root: crate::fs::rootfs::RootFs,
+    /// The FIFOs of the root that are open, by host inode.
+    pub fifos: Arc<crate::fs::fifo::FifoTable>,
     stats: Mutex<HashMap<u64, SyscallStat>>,
     /// When the sandbox started (CLOCK_BOOTTIME's origin).
     pub start: Instant,
@@ -185,6 +187,7 @@ impl Kernel {
             finished_cv: Condvar::new(),
             next_ino: AtomicU64::new(1000),
             root,
+            fifos: crate::fs::fifo::FifoTable::new(),
             stats: Mutex::new(HashMap::new()),
             start: Instant::now(),
             oom: oom::OomState::default(),

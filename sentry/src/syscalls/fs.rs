@@ -1,7 +1,8 @@
 //! Path syscalls on the read-only root filesystem: open, openat, stat,
 //! lstat, newfstatat, access, faccessat(2), readlink(at), getdents64,
 //! lseek, pread64, getcwd, chdir, fchdir. Anything that would write gets
-//! EROFS.
+//! EROFS; a FIFO of the root opens as a pipe of the sandbox's own
+//! (`fs::fifo`).
 
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
@@ -155,7 +156,23 @@ pub fn openat(t: &mut TaskCtx, dirfd: u64, path: u64, flags: u64, _mode: u64) ->
             return Err(Errno::ELOOP.into());
         }
         let writes = flags & O_ACCMODE != 0 || flags & O_TRUNC != 0;
-        if ft.is_dir() {
+        if ft.is_fifo() && flags & O_DIRECTORY == 0 {
+            // A pipe of the sandbox's own, never the host's FIFO; writing
+            // it is no write to the read-only root (and O_TRUNC is
+            // ignored), as on Linux.
+            use std::os::unix::fs::MetadataExt;
+            let kernel = &t.task.kernel;
+            let end = kernel.fifos.open(
+                (r.meta.dev(), r.meta.ino()),
+                r.stat(),
+                r.guest.clone(),
+                (flags & O_ACCMODE) as u32,
+                flags & O_NONBLOCK as u64 != 0,
+                &kernel.machine,
+                &*t.task,
+            )?;
+            Box::new(end)
+        } else if ft.is_dir() {
             if writes {
                 return Err(Errno::EISDIR.into());
             }
@@ -166,7 +183,7 @@ pub fn openat(t: &mut TaskCtx, dirfd: u64, path: u64, flags: u64, _mode: u64) ->
             // Linux cannot open a socket inode either.
             return Err(Errno::ENXIO.into());
         } else if !ft.is_file() {
-            // Host devices and FIFOs are inert here, as on a nodev mount.
+            // Host devices are inert here, as on a nodev mount.
             return Err(Errno::EACCES.into());
         } else if writes {
             return Err(Errno::EROFS.into());
@@ -284,7 +301,11 @@ pub fn faccessat2(t: &mut TaskCtx, dirfd: u64, path: u64, mode: u64, flags: u64)
         Lookup::Sentry(sp) if sp == Path::new("dev/null") => return Ok(0),
         Lookup::Sentry(_) => return Err(Errno::ENOENT.into()),
     };
-    if mode & W_OK != 0 {
+    // A read-only mount refuses writes to regular files, directories and
+    // links only (Linux's sb_permission): a FIFO (a pipe of the sandbox's
+    // own) or an inert device or socket passes, as on a nodev mount.
+    let ft = meta.file_type();
+    if mode & W_OK != 0 && (ft.is_file() || ft.is_dir() || ft.is_symlink()) {
         return Err(Errno::EROFS.into());
     }
     // The guest is root: X_OK needs some execute bit (or a directory).

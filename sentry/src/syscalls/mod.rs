@@ -59,9 +59,11 @@ pub fn support(nr: u64) -> Support {
             "on the read-only root (--root); the sentry's own /proc/self has exe, maps, cmdline and status",
         ),
         OPEN | OPENAT => Partial(
-            "read-only root: writing, creating or truncating gives EROFS; host devices, FIFOs and sockets give EACCES; /dev/null is the sentry's",
+            "read-only root: writing, creating or truncating gives EROFS; host devices give EACCES, sockets ENXIO; a FIFO opens as a pipe of the sandbox's own (never the host's); /dev/null is the sentry's",
         ),
-        ACCESS | FACCESSAT | FACCESSAT2 => Partial("W_OK gives EROFS"),
+        ACCESS | FACCESSAT | FACCESSAT2 => {
+            Partial("W_OK gives EROFS for regular files, directories and links")
+        }
         SENDFILE => Partial("at most 1 MiB per call, through a copy"),
         PWRITE64 => Partial("nothing is writable and seekable: ESPIPE or EBADF"),
         MKDIR | RMDIR | UNLINK | CREAT | CHMOD | CHOWN | LCHOWN | TRUNCATE | UTIME | UTIMES

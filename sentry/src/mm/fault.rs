@@ -1,0 +1,251 @@
+//! The fault engine: demand paging with fault-around, the shared zero
+//! frame for memory that cannot be written, copy-on-write breaks, stack
+//! growth (MAP_GROWSDOWN) and MAP_POPULATE.
+
+use platform::{PAGE_SIZE, Pte, PteFlags};
+
+use super::{
+    Access, AddressSpace, FaultError, Inner, MMAP_MIN_ADDR, STACK_LIMIT, TASK_SIZE, Vma, page_down,
+};
+
+/// Free space a MAP_GROWSDOWN mapping keeps above the mapping below it
+/// (Linux's default stack_guard_gap: 256 pages).
+const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
+/// Fault-around blocks a MAP_POPULATE handles under one hold of the lock
+/// before it checks for a fatal signal (16 MiB of pages).
+const POPULATE_BATCH: usize = 256;
+/// Pages mapped around a demand fault (one crossing costs ~83 µs here).
+const FAULT_AROUND_PAGES: u64 = 16;
+/// mmap's MAP_POPULATE flag.
+const MAP_POPULATE: u64 = 0x8000;
+
+impl AddressSpace {
+    /// Resolves a fault at `addr`. `guest_fault` says the guest itself
+    /// faulted there (so a copy-on-write break may swap the frame in place).
+    pub fn handle_fault(
+        &self,
+        addr: u64,
+        access: Access,
+        guest_fault: bool,
+    ) -> Result<(), FaultError> {
+        let mut inner = self.inner.lock();
+        self.fault_locked(&mut inner, addr, access, guest_fault)
+    }
+
+    pub(super) fn fault_locked(
+        &self,
+        inner: &mut Inner,
+        addr: u64,
+        access: Access,
+        guest_fault: bool,
+    ) -> Result<(), FaultError> {
+        if addr >= TASK_SIZE {
+            return Err(FaultError::MapErr);
+        }
+        let page = page_down(addr);
+        let (start, vma) = match inner.vmas.find(addr) {
+            Some((s, v)) => (s, v.clone()),
+            None => self.grow_stack(inner, addr)?,
+        };
+        let allowed = match access {
+            Access::Read => vma.prot.read || vma.prot.write || vma.prot.exec,
+            Access::Write => vma.prot.write,
+            Access::Exec => vma.prot.exec,
+        };
+        if !allowed {
+            return Err(FaultError::AccErr);
+        }
+        let frames = self.machine.frames();
+        if let Some(pte) = inner.pt.lookup(page).map_err(|_| FaultError::MapErr)? {
+            if access != Access::Write || pte.flags.write {
+                return Ok(()); // Already resolved (or a spurious fault).
+            }
+            // Write to a read-only page of a writable VMA: copy-on-write.
+            let frame = if vma.shared.is_some() || frames.refcount(pte.frame) == 1 {
+                pte.frame
+            } else {
+                let copy = self.machine.alloc_data().map_err(|_| FaultError::Oom)?;
+                self.machine
+                    .memory()
+                    .copy_frame(copy, pte.frame)
+                    .map_err(|_| FaultError::Oom)?;
+                inner.deferred_puts.push(pte.frame);
+                copy
+            };
+            // In place only when no other vCPU can hold the old translation
+            // (another thread would keep reading the old frame).
+            let in_place = frame == pte.frame || (guest_fault && !self.shared_by_runners());
+            let result = if in_place {
+                inner.pt.break_cow(page, frame, vma.prot.exec)
+            } else {
+                inner
+                    .pt
+                    .set(page, Some(pte_for(frame, &vma, true)))
+                    .map(|_| ())
+            };
+            return result.map_err(|_| FaultError::Oom);
+        }
+        // Not present: map this page and its neighbours in the VMA.
+        let block = page_down(page) & !(FAULT_AROUND_PAGES * PAGE_SIZE - 1);
+        let lo = block.max(start);
+        let hi = (block + FAULT_AROUND_PAGES * PAGE_SIZE).min(vma.end);
+        let mut va = lo;
+        while va < hi {
+            let must = va == page;
+            match self.populate_page(inner, va, start, &vma, true) {
+                Ok(()) => {}
+                Err(e) if must => return Err(e),
+                Err(_) => break,
+            }
+            va += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// Maps one not-yet-present page of `vma` (which starts at `start`).
+    /// With `zero_ok`, a private page that cannot be written gets the
+    /// shared zero frame, read-only, as Linux maps its zero page: reading
+    /// (or populating) read-only memory costs no frame.
+    fn populate_page(
+        &self,
+        inner: &mut Inner,
+        va: u64,
+        start: u64,
+        vma: &Vma,
+        zero_ok: bool,
+    ) -> Result<(), FaultError> {
+        if inner
+            .pt
+            .lookup(va)
+            .map_err(|_| FaultError::MapErr)?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let frames = self.machine.frames();
+        let (frame, writable) = if let Some(frame) = inner.parked.remove(&va) {
+            (frame, vma.shared.is_some() || frames.refcount(frame) == 1)
+        } else if let Some((obj, off)) = &vma.shared {
+            (obj.frame((off + (va - start)) / PAGE_SIZE)?, true)
+        } else if zero_ok && !vma.prot.write {
+            let zero = self.machine.zero_frame();
+            frames.get(zero);
+            (zero, false)
+        } else {
+            (
+                self.machine.alloc_data().map_err(|_| FaultError::Oom)?,
+                true,
+            )
+        };
+        let pte = pte_for(frame, vma, writable);
+        inner.pt.set(va, Some(pte)).map_err(|_| FaultError::Oom)?;
+        Ok(())
+    }
+
+    /// Grows the stack VMA down to cover `addr`, as Linux does for a
+    /// MAP_GROWSDOWN mapping.
+    fn grow_stack(&self, inner: &mut Inner, addr: u64) -> Result<(u64, Vma), FaultError> {
+        let (start, vma) = inner
+            .vmas
+            .next_after(addr)
+            .map(|(s, v)| (s, v.clone()))
+            .ok_or(FaultError::MapErr)?;
+        if !vma.grows_down || vma.end - page_down(addr) > STACK_LIMIT {
+            return Err(FaultError::MapErr);
+        }
+        let new_start = page_down(addr);
+        // Linux's expand_downwards: never below mmap_min_addr, and never
+        // within stack_guard_gap of an accessible mapping below.
+        if new_start < MMAP_MIN_ADDR || inner.vmas.overlaps(new_start, start) {
+            return Err(FaultError::MapErr);
+        }
+        if let Some((_, prev)) = inner.vmas.prev_before(new_start)
+            && !prev.grows_down
+            && (prev.prot.read || prev.prot.write || prev.prot.exec)
+            && new_start - prev.end < STACK_GUARD_GAP
+        {
+            return Err(FaultError::MapErr);
+        }
+        let mut grown = vma.clone();
+        grown.end = start;
+        inner.vmas.insert(new_start, grown);
+        let (s, v) = inner.vmas.find(addr).ok_or(FaultError::MapErr)?;
+        Ok((s, v.clone()))
+    }
+
+    /// For the loader: makes `page` present whatever the VMA's protections
+    /// (nothing is shared yet at load time, so writing its frame is safe).
+    pub(super) fn force_page(&self, inner: &mut Inner, page: u64) -> Result<(), FaultError> {
+        let (start, vma) = inner
+            .vmas
+            .find(page)
+            .map(|(s, v)| (s, v.clone()))
+            .ok_or(FaultError::MapErr)?;
+        let zero = self.machine.zero_frame();
+        if let Some(pte) = inner.pt.lookup(page).map_err(|_| FaultError::MapErr)?
+            && pte.frame == zero
+        {
+            // Never write the zero frame: give the page its own.
+            let frame = self.machine.alloc_data().map_err(|_| FaultError::Oom)?;
+            inner
+                .pt
+                .set(page, Some(Pte { frame, ..pte }))
+                .map_err(|_| FaultError::Oom)?;
+            inner.deferred_puts.push(zero);
+            return Ok(());
+        }
+        self.populate_page(inner, page, start, &vma, false)
+    }
+
+    /// MAP_POPULATE after a successful mmap of `[start, start+len)` with
+    /// `flags`: faults the pages in, as Linux's mm_populate does, best
+    /// effort (errors are ignored, as Linux ignores them). Memory that
+    /// cannot be written is left alone: Linux would map its zero page
+    /// there, which reads exactly like a page not present yet, so walking
+    /// it (possibly terabytes) would buy nothing. The walk stops at the
+    /// first failure (the memory cap) and whenever `interrupted` says a
+    /// fatal signal arrived, checked every [`POPULATE_BATCH`] blocks with
+    /// the lock released.
+    pub fn populate(&self, start: u64, len: u64, flags: u64, interrupted: &dyn Fn() -> bool) {
+        if flags & MAP_POPULATE == 0 {
+            return;
+        }
+        let end = start.saturating_add(len).min(TASK_SIZE);
+        let mut va = start;
+        while va < end {
+            if interrupted() {
+                return;
+            }
+            let mut inner = self.inner.lock();
+            for _ in 0..POPULATE_BATCH {
+                if va >= end {
+                    return;
+                }
+                let Some((_, vma)) = inner.vmas.find(va) else {
+                    return;
+                };
+                if !vma.prot.write {
+                    return;
+                }
+                if self
+                    .fault_locked(&mut inner, va, Access::Write, false)
+                    .is_err()
+                {
+                    return;
+                }
+                va = (page_down(va) & !(FAULT_AROUND_PAGES * PAGE_SIZE - 1))
+                    + FAULT_AROUND_PAGES * PAGE_SIZE;
+            }
+        }
+    }
+}
+
+fn pte_for(frame: u64, vma: &Vma, writable: bool) -> Pte {
+    Pte {
+        frame,
+        flags: PteFlags {
+            write: vma.prot.write && writable,
+            exec: vma.prot.exec,
+        },
+    }
+}

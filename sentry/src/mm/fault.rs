@@ -16,8 +16,6 @@ const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
 const POPULATE_BATCH: usize = 256;
 /// Pages mapped around a demand fault (one crossing costs ~83 µs here).
 const FAULT_AROUND_PAGES: u64 = 16;
-/// mmap's MAP_POPULATE flag.
-const MAP_POPULATE: u64 = 0x8000;
 
 impl AddressSpace {
     /// Resolves a fault at `addr`. `guest_fault` says the guest itself
@@ -197,8 +195,8 @@ impl AddressSpace {
         self.populate_page(inner, page, start, &vma, false)
     }
 
-    /// MAP_POPULATE after a successful mmap of `[start, start+len)` with
-    /// `flags`: faults the pages in, as Linux's mm_populate does, best
+    /// MAP_POPULATE after a successful mmap of `[start, start+len)`:
+    /// faults the pages in, as Linux's mm_populate does, best
     /// effort (errors are ignored, as Linux ignores them). Memory that
     /// cannot be written is left alone: Linux would map its zero page
     /// there, which reads exactly like a page not present yet, so walking
@@ -206,10 +204,7 @@ impl AddressSpace {
     /// first failure (the memory cap) and whenever `interrupted` says a
     /// fatal signal arrived, checked every [`POPULATE_BATCH`] blocks with
     /// the lock released.
-    pub fn populate(&self, start: u64, len: u64, flags: u64, interrupted: &dyn Fn() -> bool) {
-        if flags & MAP_POPULATE == 0 {
-            return;
-        }
+    pub fn populate(&self, start: u64, len: u64, interrupted: &dyn Fn() -> bool) {
         let end = start.saturating_add(len).min(TASK_SIZE);
         let mut va = start;
         while va < end {

@@ -12,97 +12,138 @@ use super::{
 };
 use crate::errno::Errno;
 
-// mmap flags.
-const MAP_SHARED: u64 = 0x1;
-const MAP_PRIVATE: u64 = 0x2;
-const MAP_SHARED_VALIDATE: u64 = 0x3;
-const MAP_TYPE: u64 = 0xf;
-const MAP_FIXED: u64 = 0x10;
-const MAP_ANONYMOUS: u64 = 0x20;
-const MAP_GROWSDOWN: u64 = 0x100;
-const MAP_NORESERVE: u64 = 0x4000;
-const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
-const MAP_HUGETLB: u64 = 0x4_0000;
-/// Flags MAP_SHARED_VALIDATE knows.
-const MAP_KNOWN: u64 = 0x1ff_ffff & !MAP_TYPE;
+/// Where an anonymous mapping goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Anywhere; at this address (rounded down) if it is free (no MAP_FIXED).
+    Hint(u64),
+    /// Exactly here, replacing what is mapped (MAP_FIXED).
+    Fixed(u64),
+    /// Exactly here, EEXIST if anything is mapped (MAP_FIXED_NOREPLACE
+    /// without MAP_FIXED).
+    FixedNoReplace(u64),
+}
+
+/// A decoded anonymous mmap(2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapRequest {
+    /// Where.
+    pub placement: Placement,
+    /// Length in bytes: a non-zero multiple of the page size, at most
+    /// `TASK_SIZE - MMAP_MIN_ADDR`.
+    pub len: u64,
+    /// Protections.
+    pub prot: Prot,
+    /// MAP_SHARED (or MAP_SHARED_VALIDATE) rather than MAP_PRIVATE.
+    pub shared: bool,
+    /// MAP_GROWSDOWN.
+    pub grows_down: bool,
+    /// MAP_NORESERVE: not counted against the memory cap up front.
+    pub noreserve: bool,
+}
+
+/// A decoded madvise(2) advice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Advice {
+    /// MADV_DONTNEED: drop the pages (private ones read back as zeros).
+    DontNeed,
+    /// MADV_FREE: dropped at once here, as DONTNEED.
+    Free,
+    /// MADV_REMOVE: drop the pages, also a shared mapping's.
+    Remove,
+    /// MADV_DONTFORK.
+    DontFork,
+    /// MADV_DOFORK.
+    DoFork,
+    /// MADV_WIPEONFORK (EINVAL on shared mappings).
+    WipeOnFork,
+    /// MADV_KEEPONFORK.
+    KeepOnFork,
+    /// Any other advice Linux knows: only the range is checked.
+    Hint,
+}
+
+/// A decoded mremap(2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemapRequest {
+    /// Start of the old range (page-aligned).
+    pub old: u64,
+    /// Old length, rounded up to pages.
+    pub old_len: u64,
+    /// New length, rounded up to pages, non-zero.
+    pub new_len: u64,
+    /// MREMAP_MAYMOVE.
+    pub may_move: bool,
+    /// MREMAP_FIXED with its new address (implies `may_move`).
+    pub fixed: Option<u64>,
+    /// MREMAP_DONTUNMAP (implies `may_move` and equal lengths).
+    pub dont_unmap: bool,
+}
 
 impl AddressSpace {
-    /// mmap(2) for anonymous memory.
-    pub fn mmap(&self, addr: u64, len: u64, prot: u64, flags: u64, fd: i64) -> Result<u64, Errno> {
-        let map_type = flags & MAP_TYPE;
-        if !matches!(map_type, MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE) {
-            return Err(Errno::EINVAL);
-        }
-        if map_type == MAP_SHARED_VALIDATE && flags & !MAP_KNOWN & !MAP_TYPE != 0 {
-            return Err(Errno::EOPNOTSUPP);
-        }
-        if prot & !0x7 & !0x0300_0000 != 0 {
-            return Err(Errno::EINVAL);
-        }
-        if len == 0 {
-            return Err(Errno::EINVAL);
-        }
-        if flags & MAP_ANONYMOUS == 0 {
-            // Only anonymous memory exists so far; files cannot be mapped.
-            return Err(if fd < 0 { Errno::EBADF } else { Errno::ENODEV });
-        }
-        if flags & MAP_HUGETLB != 0 {
-            return Err(Errno::EINVAL);
-        }
-        let len = page_up(len).ok_or(Errno::ENOMEM)?;
-        if len > TASK_SIZE - MMAP_MIN_ADDR {
+    /// Maps anonymous memory as `req` asks (mmap(2) once its arguments
+    /// are decoded): ENOMEM past the memory cap or `vm.max_map_count` or
+    /// when no room is left, and for a fixed address EINVAL (unaligned),
+    /// ENOMEM (beyond user space), EPERM (below `mmap_min_addr`) or EEXIST
+    /// (MAP_FIXED_NOREPLACE over a mapping).
+    pub fn map_anon(&self, req: &MapRequest) -> Result<u64, Errno> {
+        let MapRequest {
+            placement,
+            len,
+            prot,
+            shared,
+            ..
+        } = *req;
+        if (shared || prot.write) && !req.noreserve && len > self.memory_left() {
             return Err(Errno::ENOMEM);
         }
-        let prot = Prot::from_bits(prot);
-        let shared = map_type != MAP_PRIVATE;
-        if (shared || prot.write) && flags & MAP_NORESERVE == 0 && len > self.memory_left() {
-            return Err(Errno::ENOMEM);
-        }
-        let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
         let mut inner = self.inner.lock();
         // Linux's do_mmap: `map_count > sysctl_max_map_count`.
         if inner.vmas.len() > MAX_MAP_COUNT {
             return Err(Errno::ENOMEM);
         }
-        let start = if fixed {
-            if !addr.is_multiple_of(PAGE_SIZE) {
-                return Err(Errno::EINVAL);
-            }
-            let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
-            if end > TASK_SIZE {
-                return Err(Errno::ENOMEM);
-            }
-            if addr < MMAP_MIN_ADDR {
-                return Err(Errno::EPERM);
-            }
-            if flags & MAP_FIXED_NOREPLACE != 0 && flags & MAP_FIXED == 0 {
-                if inner.vmas.overlaps(addr, end) {
-                    return Err(Errno::EEXIST);
+        let start = match placement {
+            Placement::Fixed(addr) | Placement::FixedNoReplace(addr) => {
+                if !addr.is_multiple_of(PAGE_SIZE) {
+                    return Err(Errno::EINVAL);
                 }
-            } else {
-                Self::check_hole_room(&inner, addr, end)?;
-                self.unmap_locked(&mut inner, addr, end);
+                let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
+                if end > TASK_SIZE {
+                    return Err(Errno::ENOMEM);
+                }
+                if addr < MMAP_MIN_ADDR {
+                    return Err(Errno::EPERM);
+                }
+                if matches!(placement, Placement::FixedNoReplace(_)) {
+                    if inner.vmas.overlaps(addr, end) {
+                        return Err(Errno::EEXIST);
+                    }
+                } else {
+                    Self::check_hole_room(&inner, addr, end)?;
+                    self.unmap_locked(&mut inner, addr, end);
+                }
+                addr
             }
-            addr
-        } else {
-            let hint = page_down(addr);
-            if hint >= MMAP_MIN_ADDR
-                && hint.checked_add(len).is_some_and(|e| e <= TASK_SIZE)
-                && !inner.vmas.overlaps(hint, hint + len)
-            {
-                hint
-            } else {
-                inner
-                    .vmas
-                    .find_gap(len, MMAP_MIN_ADDR, MMAP_BASE)
-                    .ok_or(Errno::ENOMEM)?
+            Placement::Hint(addr) => {
+                let hint = page_down(addr);
+                if hint >= MMAP_MIN_ADDR
+                    && hint.checked_add(len).is_some_and(|e| e <= TASK_SIZE)
+                    && !inner.vmas.overlaps(hint, hint + len)
+                {
+                    hint
+                } else {
+                    inner
+                        .vmas
+                        .find_gap(len, MMAP_MIN_ADDR, MMAP_BASE)
+                        .ok_or(Errno::ENOMEM)?
+                }
             }
         };
         let mut vma = Vma::anon(start + len, prot);
         if shared {
             vma.shared = Some((Arc::new(SharedMemory::new(Arc::clone(&self.machine))), 0));
         }
-        vma.grows_down = flags & MAP_GROWSDOWN != 0;
+        vma.grows_down = req.grows_down;
         inner.vmas.insert(start, vma);
         Ok(start)
     }
@@ -162,37 +203,19 @@ impl AddressSpace {
         }
     }
 
-    /// munmap(2).
-    pub fn munmap(&self, addr: u64, len: u64) -> Result<(), Errno> {
-        if !addr.is_multiple_of(PAGE_SIZE) || len == 0 {
-            return Err(Errno::EINVAL);
-        }
-        let len = page_up(len).ok_or(Errno::EINVAL)?;
-        let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
-        if end > TASK_SIZE {
-            return Err(Errno::EINVAL);
-        }
+    /// Unmaps `[addr, end)` (page-aligned; munmap(2) once decoded):
+    /// ENOMEM when that would split a VMA at `vm.max_map_count`.
+    pub fn unmap(&self, addr: u64, end: u64) -> Result<(), Errno> {
         let mut inner = self.inner.lock();
         Self::check_hole_room(&inner, addr, end)?;
         self.unmap_locked(&mut inner, addr, end);
         Ok(())
     }
 
-    /// mprotect(2).
-    pub fn mprotect(&self, addr: u64, len: u64, prot: u64) -> Result<(), Errno> {
-        if !addr.is_multiple_of(PAGE_SIZE) {
-            return Err(Errno::EINVAL);
-        }
-        // PROT_GROWSDOWN/PROT_GROWSUP are accepted and ignored.
-        if prot & !0x7 & !0x0300_0000 != 0 {
-            return Err(Errno::EINVAL);
-        }
-        let len = page_up(len).ok_or(Errno::ENOMEM)?;
-        let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
-        if len == 0 {
-            return Ok(());
-        }
-        let prot = Prot::from_bits(prot);
+    /// Sets the protections of `[addr, end)` (page-aligned, non-empty;
+    /// mprotect(2) once decoded): ENOMEM when part of it is not mapped or a
+    /// split would pass `vm.max_map_count`.
+    pub fn protect(&self, addr: u64, end: u64, prot: Prot) -> Result<(), Errno> {
         let mut inner = self.inner.lock();
         if !inner.vmas.fully_mapped(addr, end) {
             return Err(Errno::ENOMEM);
@@ -223,41 +246,28 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// madvise(2).
-    pub fn madvise(&self, addr: u64, len: u64, advice: u64) -> Result<(), Errno> {
-        const DONTNEED: u64 = 4;
-        const FREE: u64 = 8;
-        const REMOVE: u64 = 9;
-        const DONTFORK: u64 = 10;
-        const DOFORK: u64 = 11;
-        const WIPEONFORK: u64 = 18;
-        const KEEPONFORK: u64 = 19;
-        if !addr.is_multiple_of(PAGE_SIZE) {
-            return Err(Errno::EINVAL);
-        }
-        let known = matches!(advice, 0..=4 | 8..=19 | 20..=23 | 25);
-        if !known {
-            return Err(Errno::EINVAL);
-        }
-        let len = page_up(len).ok_or(Errno::EINVAL)?;
-        let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
-        if len == 0 {
-            return Ok(());
-        }
+    /// Applies `advice` to `[addr, end)` (page-aligned, non-empty;
+    /// madvise(2) once decoded): ENOMEM when part of it is not mapped or a
+    /// split would pass `vm.max_map_count`, EINVAL for MADV_WIPEONFORK on
+    /// a shared mapping.
+    pub fn advise(&self, addr: u64, end: u64, advice: Advice) -> Result<(), Errno> {
         let mut inner = self.inner.lock();
         if !inner.vmas.fully_mapped(addr, end) {
             return Err(Errno::ENOMEM);
         }
-        if matches!(advice, DONTFORK | DOFORK | WIPEONFORK | KEEPONFORK) {
+        if matches!(
+            advice,
+            Advice::DontFork | Advice::DoFork | Advice::WipeOnFork | Advice::KeepOnFork
+        ) {
             Self::split_for_update(&mut inner, addr, end)?;
         }
         match advice {
-            DONTNEED | FREE | REMOVE => {
+            Advice::DontNeed | Advice::Free | Advice::Remove => {
                 let shared = inner
                     .vmas
                     .find(addr)
                     .is_some_and(|(_, v)| v.shared.is_some());
-                if shared && advice != REMOVE {
+                if shared && advice != Advice::Remove {
                     // Shared pages stay in their object; just unmap them.
                     let mut dropped = Vec::new();
                     let _ = inner.pt.update_range(addr, end, |_, pte| {
@@ -269,9 +279,9 @@ impl AddressSpace {
                     self.drop_pages(&mut inner, addr, end);
                 }
             }
-            DONTFORK => inner.vmas.update(addr, end, |v| v.dont_fork = true),
-            DOFORK => inner.vmas.update(addr, end, |v| v.dont_fork = false),
-            WIPEONFORK => {
+            Advice::DontFork => inner.vmas.update(addr, end, |v| v.dont_fork = true),
+            Advice::DoFork => inner.vmas.update(addr, end, |v| v.dont_fork = false),
+            Advice::WipeOnFork => {
                 let shared = inner
                     .vmas
                     .iter()
@@ -281,8 +291,8 @@ impl AddressSpace {
                 }
                 inner.vmas.update(addr, end, |v| v.wipe_on_fork = true)
             }
-            KEEPONFORK => inner.vmas.update(addr, end, |v| v.wipe_on_fork = false),
-            _ => {}
+            Advice::KeepOnFork => inner.vmas.update(addr, end, |v| v.wipe_on_fork = false),
+            Advice::Hint => {}
         }
         Ok(())
     }
@@ -321,33 +331,19 @@ impl AddressSpace {
         new
     }
 
-    /// mremap(2).
-    pub fn mremap(
-        &self,
-        old: u64,
-        old_len: u64,
-        new_len: u64,
-        flags: u64,
-        new_addr: u64,
-    ) -> Result<u64, Errno> {
-        const MAYMOVE: u64 = 1;
-        const FIXED: u64 = 2;
-        const DONTUNMAP: u64 = 4;
-        if flags & !(MAYMOVE | FIXED | DONTUNMAP) != 0 || !old.is_multiple_of(PAGE_SIZE) {
-            return Err(Errno::EINVAL);
-        }
-        if flags & FIXED != 0 && flags & MAYMOVE == 0 {
-            return Err(Errno::EINVAL);
-        }
-        let dont_unmap = flags & DONTUNMAP != 0;
-        if dont_unmap && (flags & MAYMOVE == 0 || old_len != new_len) {
-            return Err(Errno::EINVAL);
-        }
-        let old_len = page_up(old_len).ok_or(Errno::EINVAL)?;
-        let new_len = page_up(new_len).ok_or(Errno::EINVAL)?;
-        if new_len == 0 {
-            return Err(Errno::EINVAL);
-        }
+    /// Resizes or moves a mapping (mremap(2) once decoded): EFAULT when
+    /// the old range is not inside one VMA, EINVAL for a bad or overlapping
+    /// MREMAP_FIXED target, EPERM below `mmap_min_addr`, ENOMEM when it can
+    /// neither grow in place nor move, or at `vm.max_map_count`.
+    pub fn remap(&self, req: &RemapRequest) -> Result<u64, Errno> {
+        let RemapRequest {
+            old,
+            old_len,
+            new_len,
+            may_move,
+            fixed,
+            dont_unmap,
+        } = *req;
         let mut inner = self.inner.lock();
         let (vstart, vma) = inner
             .vmas
@@ -358,7 +354,7 @@ impl AddressSpace {
         if old_end > vma.end {
             return Err(Errno::EFAULT);
         }
-        if flags & FIXED != 0 {
+        if let Some(new_addr) = fixed {
             if !new_addr.is_multiple_of(PAGE_SIZE) {
                 return Err(Errno::EINVAL);
             }
@@ -399,7 +395,7 @@ impl AddressSpace {
             inner.vmas.insert(old_end, ext);
             return Ok(old);
         }
-        if flags & MAYMOVE == 0 {
+        if !may_move {
             return Err(Errno::ENOMEM);
         }
         Self::check_move_room(&inner)?;

@@ -35,6 +35,7 @@ use parking_lot::Mutex;
 use platform::{FrameKind, Machine, PAGE_SIZE, PageTables};
 
 use crate::errno::Errno;
+pub use mapping::{Advice, MapRequest, Placement, RemapRequest};
 pub use runner::Runner;
 pub use shared::SharedMemory;
 pub use vma::{Prot, Vma, VmaMap};

@@ -18,15 +18,6 @@ pub struct Prot {
 }
 
 impl Prot {
-    /// From the `PROT_*` bits.
-    pub fn from_bits(bits: u64) -> Self {
-        Self {
-            read: bits & 1 != 0,
-            write: bits & 2 != 0,
-            exec: bits & 4 != 0,
-        }
-    }
-
     /// Read and write.
     pub const RW: Prot = Prot {
         read: true,

@@ -4,18 +4,22 @@
 
 use platform::{PAGE_SIZE, Pte, PteFlags};
 
-use super::{
-    Access, AddressSpace, FaultError, Inner, MMAP_MIN_ADDR, STACK_LIMIT, TASK_SIZE, Vma, page_down,
-};
+use super::{Access, AddressSpace, FaultError, Inner, TASK_SIZE, Vma, page_down};
 
-/// Free space a MAP_GROWSDOWN mapping keeps above the mapping below it
-/// (Linux's default stack_guard_gap: 256 pages).
-const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
 /// Fault-around blocks a MAP_POPULATE handles under one hold of the lock
 /// before it checks for a fatal signal (16 MiB of pages).
 const POPULATE_BATCH: usize = 256;
 /// Pages mapped around a demand fault (one crossing costs ~83 µs here).
 const FAULT_AROUND_PAGES: u64 = 16;
+
+/// The aligned block of [`FAULT_AROUND_PAGES`] pages that holds `addr`, as
+/// `(start, end)`: what a demand fault maps at once, and the step of a
+/// MAP_POPULATE walk, both clipped by the caller to the VMA. `addr` must
+/// be below [`TASK_SIZE`] (the last block ends a page above it).
+fn fault_around_block(addr: u64) -> (u64, u64) {
+    let block = page_down(addr) & !(FAULT_AROUND_PAGES * PAGE_SIZE - 1);
+    (block, block + FAULT_AROUND_PAGES * PAGE_SIZE)
+}
 
 impl AddressSpace {
     /// Resolves a fault at `addr`. `guest_fault` says the guest itself
@@ -43,14 +47,9 @@ impl AddressSpace {
         let page = page_down(addr);
         let (start, vma) = match inner.vmas.find(addr) {
             Some((s, v)) => (s, v.clone()),
-            None => self.grow_stack(inner, addr)?,
+            None => inner.vmas.grow_stack(addr).ok_or(FaultError::MapErr)?,
         };
-        let allowed = match access {
-            Access::Read => vma.prot.read || vma.prot.write || vma.prot.exec,
-            Access::Write => vma.prot.write,
-            Access::Exec => vma.prot.exec,
-        };
-        if !allowed {
+        if !vma.prot.allows(access) {
             return Err(FaultError::AccErr);
         }
         let frames = self.machine.frames();
@@ -84,9 +83,9 @@ impl AddressSpace {
             return result.map_err(|_| FaultError::Oom);
         }
         // Not present: map this page and its neighbours in the VMA.
-        let block = page_down(page) & !(FAULT_AROUND_PAGES * PAGE_SIZE - 1);
+        let (block, block_end) = fault_around_block(page);
         let lo = block.max(start);
-        let hi = (block + FAULT_AROUND_PAGES * PAGE_SIZE).min(vma.end);
+        let hi = block_end.min(vma.end);
         let mut va = lo;
         while va < hi {
             let must = va == page;
@@ -140,37 +139,6 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Grows the stack VMA down to cover `addr`, as Linux does for a
-    /// MAP_GROWSDOWN mapping.
-    fn grow_stack(&self, inner: &mut Inner, addr: u64) -> Result<(u64, Vma), FaultError> {
-        let (start, vma) = inner
-            .vmas
-            .next_after(addr)
-            .map(|(s, v)| (s, v.clone()))
-            .ok_or(FaultError::MapErr)?;
-        if !vma.grows_down || vma.end - page_down(addr) > STACK_LIMIT {
-            return Err(FaultError::MapErr);
-        }
-        let new_start = page_down(addr);
-        // Linux's expand_downwards: never below mmap_min_addr, and never
-        // within stack_guard_gap of an accessible mapping below.
-        if new_start < MMAP_MIN_ADDR || inner.vmas.overlaps(new_start, start) {
-            return Err(FaultError::MapErr);
-        }
-        if let Some((_, prev)) = inner.vmas.prev_before(new_start)
-            && !prev.grows_down
-            && (prev.prot.read || prev.prot.write || prev.prot.exec)
-            && new_start - prev.end < STACK_GUARD_GAP
-        {
-            return Err(FaultError::MapErr);
-        }
-        let mut grown = vma.clone();
-        grown.end = start;
-        inner.vmas.insert(new_start, grown);
-        let (s, v) = inner.vmas.find(addr).ok_or(FaultError::MapErr)?;
-        Ok((s, v.clone()))
-    }
-
     /// For the loader: makes `page` present whatever the VMA's protections
     /// (nothing is shared yet at load time, so writing its frame is safe).
     pub(super) fn force_page(&self, inner: &mut Inner, page: u64) -> Result<(), FaultError> {
@@ -202,7 +170,7 @@ impl AddressSpace {
     /// there, which reads exactly like a page not present yet, so walking
     /// it (possibly terabytes) would buy nothing. The walk stops at the
     /// first failure (the memory cap) and whenever `interrupted` says a
-    /// fatal signal arrived, checked every [`POPULATE_BATCH`] blocks with
+    /// fatal signal arrived, checked every `POPULATE_BATCH` blocks with
     /// the lock released.
     pub fn populate(&self, start: u64, len: u64, interrupted: &dyn Fn() -> bool) {
         let end = start.saturating_add(len).min(TASK_SIZE);
@@ -228,8 +196,7 @@ impl AddressSpace {
                 {
                     return;
                 }
-                va = (page_down(va) & !(FAULT_AROUND_PAGES * PAGE_SIZE - 1))
-                    + FAULT_AROUND_PAGES * PAGE_SIZE;
+                va = fault_around_block(va).1;
             }
         }
     }
@@ -242,5 +209,29 @@ fn pte_for(frame: u64, vma: &Vma, writable: bool) -> Pte {
             write: vma.prot.write && writable,
             exec: vma.prot.exec,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_around_blocks_are_aligned_and_hold_the_address() {
+        let span = FAULT_AROUND_PAGES * PAGE_SIZE;
+        assert_eq!(fault_around_block(0x12_3456), (0x12_0000, 0x12_0000 + span));
+        assert_eq!(fault_around_block(0x12_0000), (0x12_0000, 0x12_0000 + span));
+        assert_eq!(
+            fault_around_block(0x12_0000 + span - 1),
+            (0x12_0000, 0x12_0000 + span)
+        );
+        assert_eq!(fault_around_block(0x12_0000 + span).0, 0x12_0000 + span);
+        // TASK_SIZE is one page short of a block boundary: the last block
+        // reaches past it, and callers clip to the VMA (which ends by then).
+        let (lo, hi) = fault_around_block(TASK_SIZE - 1);
+        assert_eq!(
+            (lo, hi),
+            (TASK_SIZE + PAGE_SIZE - span, TASK_SIZE + PAGE_SIZE)
+        );
     }
 }

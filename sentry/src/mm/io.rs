@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use platform::PAGE_SIZE;
 
-use super::{Access, AddressSpace, STACK_LIMIT, TASK_SIZE, page_down};
+use super::{Access, AddressSpace, TASK_SIZE, page_down};
 use crate::errno::Errno;
 
 impl AddressSpace {
@@ -106,24 +106,7 @@ impl AddressSpace {
     /// data the guest buffer cannot take stays unread, as on Linux where
     /// the copy stops at the first bad page.
     pub fn writable_prefix(&self, addr: u64, len: u64) -> u64 {
-        let end = addr.saturating_add(len).min(TASK_SIZE);
-        let inner = self.inner.lock();
-        let mut at = addr;
-        while at < end {
-            match inner.vmas.find(at) {
-                Some((_, v)) if v.prot.write => at = v.end,
-                Some(_) => break,
-                None => match inner.vmas.next_after(at) {
-                    Some((s, v))
-                        if v.grows_down && v.prot.write && v.end - page_down(at) <= STACK_LIMIT =>
-                    {
-                        at = s
-                    }
-                    _ => break,
-                },
-            }
-        }
-        at.min(end).saturating_sub(addr)
+        self.inner.lock().vmas.writable_prefix(addr, len)
     }
 
     /// Copies `data` to guest memory at `addr` (EFAULT on a bad pointer).

@@ -8,7 +8,7 @@ use platform::{FrameKind, PAGE_SIZE, Pte, PteFlags};
 
 use super::{
     AddressSpace, Inner, MAX_MAP_COUNT, MMAP_BASE, MMAP_MIN_ADDR, Prot, SharedMemory, TASK_SIZE,
-    Vma, page_down, page_up,
+    Vma, page_up,
 };
 use crate::errno::Errno;
 
@@ -119,25 +119,12 @@ impl AddressSpace {
                         return Err(Errno::EEXIST);
                     }
                 } else {
-                    Self::check_hole_room(&inner, addr, end)?;
+                    inner.vmas.check_hole_room(addr, end)?;
                     self.unmap_locked(&mut inner, addr, end);
                 }
                 addr
             }
-            Placement::Hint(addr) => {
-                let hint = page_down(addr);
-                if hint >= MMAP_MIN_ADDR
-                    && hint.checked_add(len).is_some_and(|e| e <= TASK_SIZE)
-                    && !inner.vmas.overlaps(hint, hint + len)
-                {
-                    hint
-                } else {
-                    inner
-                        .vmas
-                        .find_gap(len, MMAP_MIN_ADDR, MMAP_BASE)
-                        .ok_or(Errno::ENOMEM)?
-                }
-            }
+            Placement::Hint(addr) => inner.vmas.unmapped_area(addr, len).ok_or(Errno::ENOMEM)?,
         };
         let mut vma = Vma::anon(start + len, prot);
         if shared {
@@ -146,35 +133,6 @@ impl AddressSpace {
         vma.grows_down = req.grows_down;
         inner.vmas.insert(start, vma);
         Ok(start)
-    }
-
-    /// Splits the VMAs at `start` and `end` before changing what lies
-    /// between, one split at a time as Linux's vma_modify does: each split
-    /// fails with ENOMEM at `vm.max_map_count`, and a first split made
-    /// before the second fails stays (as on Linux).
-    fn split_for_update(inner: &mut Inner, start: u64, end: u64) -> Result<(), Errno> {
-        for at in [start, end] {
-            if inner.vmas.splits_at(at) {
-                if inner.vmas.len() >= MAX_MAP_COUNT {
-                    return Err(Errno::ENOMEM);
-                }
-                inner.vmas.split_at(at);
-            }
-        }
-        Ok(())
-    }
-
-    /// Linux refuses to punch a hole in the middle of one VMA (a split that
-    /// adds one) when the address space is at `vm.max_map_count`.
-    fn check_hole_room(inner: &Inner, start: u64, end: u64) -> Result<(), Errno> {
-        if let Some((s, v)) = inner.vmas.find(start)
-            && s < start
-            && end < v.end
-            && inner.vmas.len() >= MAX_MAP_COUNT
-        {
-            return Err(Errno::ENOMEM);
-        }
-        Ok(())
     }
 
     /// Removes mappings and drops their pages.
@@ -207,7 +165,7 @@ impl AddressSpace {
     /// ENOMEM when that would split a VMA at `vm.max_map_count`.
     pub fn unmap(&self, addr: u64, end: u64) -> Result<(), Errno> {
         let mut inner = self.inner.lock();
-        Self::check_hole_room(&inner, addr, end)?;
+        inner.vmas.check_hole_room(addr, end)?;
         self.unmap_locked(&mut inner, addr, end);
         Ok(())
     }
@@ -220,9 +178,9 @@ impl AddressSpace {
         if !inner.vmas.fully_mapped(addr, end) {
             return Err(Errno::ENOMEM);
         }
-        Self::split_for_update(&mut inner, addr, end)?;
+        inner.vmas.split_for_update(addr, end)?;
         inner.vmas.update(addr, end, |v| v.prot = prot);
-        let none = !prot.read && !prot.write && !prot.exec;
+        let none = prot.is_none();
         let mut parked = Vec::new();
         inner
             .pt
@@ -259,7 +217,7 @@ impl AddressSpace {
             advice,
             Advice::DontFork | Advice::DoFork | Advice::WipeOnFork | Advice::KeepOnFork
         ) {
-            Self::split_for_update(&mut inner, addr, end)?;
+            inner.vmas.split_for_update(addr, end)?;
         }
         match advice {
             Advice::DontNeed | Advice::Free | Advice::Remove => {
@@ -322,7 +280,7 @@ impl AddressSpace {
             vma.name = "[heap]";
             inner.vmas.insert(old_end, vma);
         } else if new_end < old_end {
-            if Self::check_hole_room(&inner, new_end, old_end).is_err() {
+            if inner.vmas.check_hole_room(new_end, old_end).is_err() {
                 return old;
             }
             self.unmap_locked(&mut inner, new_end, old_end);
@@ -366,14 +324,14 @@ impl AddressSpace {
             if new_addr < MMAP_MIN_ADDR {
                 return Err(Errno::EPERM);
             }
-            Self::check_move_room(&inner)?;
+            inner.vmas.check_move_room()?;
             self.unmap_locked(&mut inner, new_addr, dst_end);
             return self.move_locked(
                 &mut inner, old, old_len, new_len, new_addr, vstart, &vma, dont_unmap,
             );
         }
         if dont_unmap {
-            Self::check_move_room(&inner)?;
+            inner.vmas.check_move_room()?;
             let dst = inner
                 .vmas
                 .find_gap(new_len, MMAP_MIN_ADDR, MMAP_BASE)
@@ -381,7 +339,7 @@ impl AddressSpace {
             return self.move_locked(&mut inner, old, old_len, new_len, dst, vstart, &vma, true);
         }
         if new_len <= old_len {
-            Self::check_hole_room(&inner, old + new_len, old_end)?;
+            inner.vmas.check_hole_room(old + new_len, old_end)?;
             self.unmap_locked(&mut inner, old + new_len, old_end);
             return Ok(old);
         }
@@ -398,20 +356,12 @@ impl AddressSpace {
         if !may_move {
             return Err(Errno::ENOMEM);
         }
-        Self::check_move_room(&inner)?;
+        inner.vmas.check_move_room()?;
         let dst = inner
             .vmas
             .find_gap(new_len, MMAP_MIN_ADDR, MMAP_BASE)
             .ok_or(Errno::ENOMEM)?;
         self.move_locked(&mut inner, old, old_len, new_len, dst, vstart, &vma, false)
-    }
-
-    /// Linux's move_vma: `map_count >= sysctl_max_map_count - 3` is ENOMEM.
-    fn check_move_room(inner: &Inner) -> Result<(), Errno> {
-        if inner.vmas.len() >= MAX_MAP_COUNT - 3 {
-            return Err(Errno::ENOMEM);
-        }
-        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -2,10 +2,53 @@
 //! platform's page tables, demand paging with fault-around, copy-on-write
 //! fork, and the copies between guest and sentry that every syscall uses.
 //!
+//! The Linux ABI of the memory syscalls (flag bits, argument errnos) is
+//! decoded in `crate::syscalls::mm`; this module takes typed requests
+//! ([`MapRequest`], [`Advice`], [`RemapRequest`], [`Prot`]).
+//!
+//! | file        | what it holds                                              |
+//! |-------------|------------------------------------------------------------|
+//! | `mod.rs`    | [`AddressSpace`] and its state, limits, lock order         |
+//! | `vma.rs`    | the VMA map: split/merge, stack growth, placement, limits  |
+//! | `fault.rs`  | demand faults, fault-around, zero frame, CoW, MAP_POPULATE |
+//! | `io.rs`     | guest ↔ sentry copies (`read`, `write`, `read_cstring`...) |
+//! | `mapping.rs`| map, unmap, protect, advise, brk, remap                    |
+//! | `fork.rs`   | fork of an address space (copy, CoW, share, wipe, omit)    |
+//! | `shared.rs` | MAP_SHARED memory objects                                  |
+//! | `runner.rs` | tasks running on an address space, TLB shootdown           |
+//! | `image.rs`  | building a program image (segments, stack, brk) for exec   |
+//! | `procfs.rs` | what /proc/self shows: `maps`, `cmdline`, `exe`            |
+//!
 //! # Lock order
 //!
-//! `AddressSpace::inner` → `SharedMemory::pages` → the frame allocator's
-//! internal locks. Nothing here takes a kernel or task lock.
+//! Take these locks in this order, never backwards:
+//!
+//! 1. `AddressSpace::inner` (VMAs, page tables, parked frames, brk), at
+//!    most one address space's at a time, except in [`AddressSpace::fork`],
+//!    which holds the parent's and then the new child's (nobody else can
+//!    reach the child yet);
+//! 2. `AddressSpace::runners` (taken under `inner` by the shootdown in
+//!    `enter` and by copy-on-write breaks, which ask whether other vCPUs
+//!    share the address space);
+//! 3. `SharedMemory::pages` (under `inner` when a fault maps a shared
+//!    page);
+//! 4. the platform's frame allocator and memory locks, which take nothing
+//!    else.
+//!
+//! `AddressSpace::exe` and `AddressSpace::cmdline` are leaves: taken alone,
+//! or under the parent's `inner` in `fork`, and released before any other
+//! lock is taken. [`Runner`] roots are atomics, never locks.
+//!
+//! Callers come in holding kernel locks (the kernel's order puts `mm`
+//! after its own locks) and the futex table, whose engine reads and
+//! compare-exchanges futex words under it; nothing in this module calls
+//! back into the kernel, the futex engine or the file system.
+//!
+//! One wait happens under `inner`: `enter`, after committing a downgrade,
+//! spins until every other runner has left the old root. Those runners
+//! leave the guest and store their root without any lock of this module,
+//! so the wait ends; a runner must never call into its address space
+//! between leaving the guest and [`AddressSpace::leave`].
 //!
 //! # Invariants
 //!

@@ -1,7 +1,9 @@
 //! Fuzzing the address space behind mmap, munmap, mprotect, mremap,
-//! madvise and brk, and the guest-memory copies every syscall decoder goes
-//! through (`read`, `write`, `read_cstring`, `read_timespec_at`), on a real
-//! KVM machine but without running a guest: a seeded loop of random
+//! madvise and brk (through the syscalls' own decode-then-apply path,
+//! `sentry::syscalls::mm::do_*`), and the guest-memory copies every
+//! syscall decoder goes through (`read`, `write`, `read_cstring`,
+//! `read_timespec_at`), on a real KVM machine but without running a
+//! guest: a seeded loop of random
 //! operations with extreme arguments, checking after each one that
 //!
 //! * nothing panics and every error is one of the errnos Linux gives for

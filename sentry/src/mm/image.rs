@@ -7,7 +7,8 @@ use crate::errno::Errno;
 
 impl AddressSpace {
     /// Maps `[start, end)` as an anonymous private VMA with `prot` and
-    /// copies `data` to `data_addr` (for loading ELF segments).
+    /// `name`, for an ELF segment (its bytes are then written with
+    /// [`AddressSpace::poke`]); EINVAL if anything is mapped there.
     pub fn map_image_region(
         &self,
         start: u64,

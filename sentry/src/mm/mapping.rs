@@ -1,6 +1,8 @@
 //! Changing the mappings of an address space: mmap, munmap, mprotect,
 //! madvise, brk and mremap, with Linux's limits (`mmap_min_addr`,
-//! `vm.max_map_count`, the memory cap).
+//! `vm.max_map_count`, the memory cap). The syscalls' arguments arrive
+//! decoded and checked by `crate::syscalls::mm`; the errors here are the
+//! ones that depend on what is mapped.
 
 use std::sync::Arc;
 

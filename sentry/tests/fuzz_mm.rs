@@ -1,7 +1,9 @@
 //! Fuzzing the address space behind mmap, munmap, mprotect, mremap,
-//! madvise and brk, and the guest-memory copies every syscall decoder goes
-//! through (`read`, `write`, `read_cstring`, `read_timespec_at`), on a real
-//! KVM machine but without running a guest: a seeded loop of random
+//! madvise and brk (through the syscalls' own decode-then-apply path,
+//! `sentry::syscalls::mm::do_*`), and the guest-memory copies every
+//! syscall decoder goes through (`read`, `write`, `read_cstring`,
+//! `read_timespec_at`), on a real KVM machine but without running a
+//! guest: a seeded loop of random
 //! operations with extreme arguments, checking after each one that
 //!
 //! * nothing panics and every error is one of the errnos Linux gives for
@@ -22,6 +24,7 @@ use std::sync::Arc;
 use platform::{Machine, MachineConfig};
 use sentry::errno::Errno;
 use sentry::mm::{AddressSpace, MMAP_MIN_ADDR, TASK_SIZE};
+use sentry::syscalls::mm as sys;
 use testdata::fuzz::{Budget, Rng};
 
 const CI_SECONDS: f64 = 3.0;
@@ -170,7 +173,7 @@ fn op(rng: &mut Rng, mm: &AddressSpace, log: &mut Vec<String>) {
             } else {
                 rng.below(8) as i64
             };
-            let r = mm.mmap(a, l, prot, flags, fd);
+            let r = sys::do_mmap(mm, [a, l, prot, flags, fd as u64, 0]).map(|(start, _)| start);
             what = format!("mmap({a:#x}, {l:#x}, {prot:#x}, {flags:#x}, {fd}) = {r:?}");
             if let Ok(got) = r {
                 let end = got + l.div_ceil(PAGE) * PAGE;
@@ -186,7 +189,7 @@ fn op(rng: &mut Rng, mm: &AddressSpace, log: &mut Vec<String>) {
         }
         2 => {
             let (a, l) = (addr(rng, mm), len(rng));
-            let r = mm.munmap(a, l);
+            let r = sys::do_munmap(mm, a, l);
             what = format!("munmap({a:#x}, {l:#x}) = {r:?}");
             if r.is_ok() && l != 0 {
                 let end = a.saturating_add(l.div_ceil(PAGE) * PAGE).min(TASK_SIZE);
@@ -195,7 +198,7 @@ fn op(rng: &mut Rng, mm: &AddressSpace, log: &mut Vec<String>) {
         }
         3 => {
             let (a, l, p) = (addr(rng, mm), len(rng), rng.below(8));
-            let r = mm.mprotect(a, l, p);
+            let r = sys::do_mprotect(mm, a, l, p);
             what = format!("mprotect({a:#x}, {l:#x}, {p:#x}) = {r:?}");
         }
         4 => {
@@ -205,7 +208,7 @@ fn op(rng: &mut Rng, mm: &AddressSpace, log: &mut Vec<String>) {
             } else {
                 rng.edgy_u64()
             };
-            let r = mm.madvise(a, l, adv);
+            let r = sys::do_madvise(mm, a, l, adv);
             what = format!("madvise({a:#x}, {l:#x}, {adv}) = {r:?}");
         }
         5 => {
@@ -216,7 +219,7 @@ fn op(rng: &mut Rng, mm: &AddressSpace, log: &mut Vec<String>) {
                 rng.edgy_u64()
             };
             let new = addr(rng, mm);
-            let r = mm.mremap(old, ol, nl, flags, new);
+            let r = sys::do_mremap(mm, [old, ol, nl, flags, new, 0]);
             what = format!("mremap({old:#x}, {ol:#x}, {nl:#x}, {flags:#x}, {new:#x}) = {r:?}");
             if let Ok(got) = r {
                 let end = got.saturating_add(nl.div_ceil(PAGE) * PAGE);

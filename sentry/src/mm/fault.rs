@@ -1,0 +1,237 @@
+//! The fault engine: demand paging with fault-around, the shared zero
+//! frame for memory that cannot be written, copy-on-write breaks, stack
+//! growth (MAP_GROWSDOWN) and MAP_POPULATE.
+
+use platform::{PAGE_SIZE, Pte, PteFlags};
+
+use super::{Access, AddressSpace, FaultError, Inner, TASK_SIZE, Vma, page_down};
+
+/// Fault-around blocks a MAP_POPULATE handles under one hold of the lock
+/// before it checks for a fatal signal (16 MiB of pages).
+const POPULATE_BATCH: usize = 256;
+/// Pages mapped around a demand fault (one crossing costs ~83 µs here).
+const FAULT_AROUND_PAGES: u64 = 16;
+
+/// The aligned block of [`FAULT_AROUND_PAGES`] pages that holds `addr`, as
+/// `(start, end)`: what a demand fault maps at once, and the step of a
+/// MAP_POPULATE walk, both clipped by the caller to the VMA. `addr` must
+/// be below [`TASK_SIZE`] (the last block ends a page above it).
+fn fault_around_block(addr: u64) -> (u64, u64) {
+    let block = page_down(addr) & !(FAULT_AROUND_PAGES * PAGE_SIZE - 1);
+    (block, block + FAULT_AROUND_PAGES * PAGE_SIZE)
+}
+
+impl AddressSpace {
+    /// Resolves a fault at `addr`. `guest_fault` says the guest itself
+    /// faulted there (so a copy-on-write break may swap the frame in place).
+    pub fn handle_fault(
+        &self,
+        addr: u64,
+        access: Access,
+        guest_fault: bool,
+    ) -> Result<(), FaultError> {
+        let mut inner = self.inner.lock();
+        self.fault_locked(&mut inner, addr, access, guest_fault)
+    }
+
+    pub(super) fn fault_locked(
+        &self,
+        inner: &mut Inner,
+        addr: u64,
+        access: Access,
+        guest_fault: bool,
+    ) -> Result<(), FaultError> {
+        if addr >= TASK_SIZE {
+            return Err(FaultError::MapErr);
+        }
+        let page = page_down(addr);
+        let (start, vma) = match inner.vmas.find(addr) {
+            Some((s, v)) => (s, v.clone()),
+            None => inner.vmas.grow_stack(addr).ok_or(FaultError::MapErr)?,
+        };
+        if !vma.prot.allows(access) {
+            return Err(FaultError::AccErr);
+        }
+        let frames = self.machine.frames();
+        if let Some(pte) = inner.pt.lookup(page).map_err(|_| FaultError::MapErr)? {
+            if access != Access::Write || pte.flags.write {
+                return Ok(()); // Already resolved (or a spurious fault).
+            }
+            // Write to a read-only page of a writable VMA: copy-on-write.
+            let frame = if vma.shared.is_some() || frames.refcount(pte.frame) == 1 {
+                pte.frame
+            } else {
+                let copy = self.machine.alloc_data().map_err(|_| FaultError::Oom)?;
+                self.machine
+                    .memory()
+                    .copy_frame(copy, pte.frame)
+                    .map_err(|_| FaultError::Oom)?;
+                inner.deferred_puts.push(pte.frame);
+                copy
+            };
+            // In place only when no other vCPU can hold the old translation
+            // (another thread would keep reading the old frame).
+            let in_place = frame == pte.frame || (guest_fault && !self.shared_by_runners());
+            let result = if in_place {
+                inner.pt.break_cow(page, frame, vma.prot.exec)
+            } else {
+                inner
+                    .pt
+                    .set(page, Some(pte_for(frame, &vma, true)))
+                    .map(|_| ())
+            };
+            return result.map_err(|_| FaultError::Oom);
+        }
+        // Not present: map this page and its neighbours in the VMA.
+        let (block, block_end) = fault_around_block(page);
+        let lo = block.max(start);
+        let hi = block_end.min(vma.end);
+        let mut va = lo;
+        while va < hi {
+            let must = va == page;
+            match self.populate_page(inner, va, start, &vma, true) {
+                Ok(()) => {}
+                Err(e) if must => return Err(e),
+                Err(_) => break,
+            }
+            va += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// Maps one not-yet-present page of `vma` (which starts at `start`).
+    /// With `zero_ok`, a private page that cannot be written gets the
+    /// shared zero frame, read-only, as Linux maps its zero page: reading
+    /// (or populating) read-only memory costs no frame.
+    fn populate_page(
+        &self,
+        inner: &mut Inner,
+        va: u64,
+        start: u64,
+        vma: &Vma,
+        zero_ok: bool,
+    ) -> Result<(), FaultError> {
+        if inner
+            .pt
+            .lookup(va)
+            .map_err(|_| FaultError::MapErr)?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let frames = self.machine.frames();
+        let (frame, writable) = if let Some(frame) = inner.parked.remove(&va) {
+            (frame, vma.shared.is_some() || frames.refcount(frame) == 1)
+        } else if let Some((obj, off)) = &vma.shared {
+            (obj.frame((off + (va - start)) / PAGE_SIZE)?, true)
+        } else if zero_ok && !vma.prot.write {
+            let zero = self.machine.zero_frame();
+            frames.get(zero);
+            (zero, false)
+        } else {
+            (
+                self.machine.alloc_data().map_err(|_| FaultError::Oom)?,
+                true,
+            )
+        };
+        let pte = pte_for(frame, vma, writable);
+        inner.pt.set(va, Some(pte)).map_err(|_| FaultError::Oom)?;
+        Ok(())
+    }
+
+    /// For the loader: makes `page` present whatever the VMA's protections
+    /// (nothing is shared yet at load time, so writing its frame is safe).
+    pub(super) fn force_page(&self, inner: &mut Inner, page: u64) -> Result<(), FaultError> {
+        let (start, vma) = inner
+            .vmas
+            .find(page)
+            .map(|(s, v)| (s, v.clone()))
+            .ok_or(FaultError::MapErr)?;
+        let zero = self.machine.zero_frame();
+        if let Some(pte) = inner.pt.lookup(page).map_err(|_| FaultError::MapErr)?
+            && pte.frame == zero
+        {
+            // Never write the zero frame: give the page its own.
+            let frame = self.machine.alloc_data().map_err(|_| FaultError::Oom)?;
+            inner
+                .pt
+                .set(page, Some(Pte { frame, ..pte }))
+                .map_err(|_| FaultError::Oom)?;
+            inner.deferred_puts.push(zero);
+            return Ok(());
+        }
+        self.populate_page(inner, page, start, &vma, false)
+    }
+
+    /// MAP_POPULATE after a successful mmap of `[start, start+len)`:
+    /// faults the pages in, as Linux's mm_populate does, best
+    /// effort (errors are ignored, as Linux ignores them). Memory that
+    /// cannot be written is left alone: Linux would map its zero page
+    /// there, which reads exactly like a page not present yet, so walking
+    /// it (possibly terabytes) would buy nothing. The walk stops at the
+    /// first failure (the memory cap) and whenever `interrupted` says a
+    /// fatal signal arrived, checked every `POPULATE_BATCH` blocks with
+    /// the lock released.
+    pub fn populate(&self, start: u64, len: u64, interrupted: &dyn Fn() -> bool) {
+        let end = start.saturating_add(len).min(TASK_SIZE);
+        let mut va = start;
+        while va < end {
+            if interrupted() {
+                return;
+            }
+            let mut inner = self.inner.lock();
+            for _ in 0..POPULATE_BATCH {
+                if va >= end {
+                    return;
+                }
+                let Some((_, vma)) = inner.vmas.find(va) else {
+                    return;
+                };
+                if !vma.prot.write {
+                    return;
+                }
+                if self
+                    .fault_locked(&mut inner, va, Access::Write, false)
+                    .is_err()
+                {
+                    return;
+                }
+                va = fault_around_block(va).1;
+            }
+        }
+    }
+}
+
+fn pte_for(frame: u64, vma: &Vma, writable: bool) -> Pte {
+    Pte {
+        frame,
+        flags: PteFlags {
+            write: vma.prot.write && writable,
+            exec: vma.prot.exec,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_around_blocks_are_aligned_and_hold_the_address() {
+        let span = FAULT_AROUND_PAGES * PAGE_SIZE;
+        assert_eq!(fault_around_block(0x12_3456), (0x12_0000, 0x12_0000 + span));
+        assert_eq!(fault_around_block(0x12_0000), (0x12_0000, 0x12_0000 + span));
+        assert_eq!(
+            fault_around_block(0x12_0000 + span - 1),
+            (0x12_0000, 0x12_0000 + span)
+        );
+        assert_eq!(fault_around_block(0x12_0000 + span).0, 0x12_0000 + span);
+        // TASK_SIZE is one page short of a block boundary: the last block
+        // reaches past it, and callers clip to the VMA (which ends by then).
+        let (lo, hi) = fault_around_block(TASK_SIZE - 1);
+        assert_eq!(
+            (lo, hi),
+            (TASK_SIZE + PAGE_SIZE - span, TASK_SIZE + PAGE_SIZE)
+        );
+    }
+}

@@ -1,0 +1,421 @@
+//! Changing the mappings of an address space: mmap, munmap, mprotect,
+//! madvise, brk and mremap, with Linux's limits (`mmap_min_addr`,
+//! `vm.max_map_count`, the memory cap). The syscalls' arguments arrive
+//! decoded and checked by `crate::syscalls::mm`; the errors here are the
+//! ones that depend on what is mapped.
+
+use std::sync::Arc;
+
+use platform::{FrameKind, PAGE_SIZE, Pte, PteFlags};
+
+use super::{
+    AddressSpace, Inner, MAX_MAP_COUNT, MMAP_BASE, MMAP_MIN_ADDR, Prot, SharedMemory, TASK_SIZE,
+    Vma, page_up,
+};
+use crate::errno::Errno;
+
+/// Where an anonymous mapping goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Anywhere; at this address (rounded down) if it is free (no MAP_FIXED).
+    Hint(u64),
+    /// Exactly here, replacing what is mapped (MAP_FIXED).
+    Fixed(u64),
+    /// Exactly here, EEXIST if anything is mapped (MAP_FIXED_NOREPLACE
+    /// without MAP_FIXED).
+    FixedNoReplace(u64),
+}
+
+/// A decoded anonymous mmap(2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapRequest {
+    /// Where.
+    pub placement: Placement,
+    /// Length in bytes: a non-zero multiple of the page size, at most
+    /// `TASK_SIZE - MMAP_MIN_ADDR`.
+    pub len: u64,
+    /// Protections.
+    pub prot: Prot,
+    /// MAP_SHARED (or MAP_SHARED_VALIDATE) rather than MAP_PRIVATE.
+    pub shared: bool,
+    /// MAP_GROWSDOWN.
+    pub grows_down: bool,
+    /// MAP_NORESERVE: not counted against the memory cap up front.
+    pub noreserve: bool,
+}
+
+/// A decoded madvise(2) advice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Advice {
+    /// MADV_DONTNEED: drop the pages (private ones read back as zeros).
+    DontNeed,
+    /// MADV_FREE: dropped at once here, as DONTNEED.
+    Free,
+    /// MADV_REMOVE: drop the pages, also a shared mapping's.
+    Remove,
+    /// MADV_DONTFORK.
+    DontFork,
+    /// MADV_DOFORK.
+    DoFork,
+    /// MADV_WIPEONFORK (EINVAL on shared mappings).
+    WipeOnFork,
+    /// MADV_KEEPONFORK.
+    KeepOnFork,
+    /// Any other advice Linux knows: only the range is checked.
+    Hint,
+}
+
+/// A decoded mremap(2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemapRequest {
+    /// Start of the old range (page-aligned).
+    pub old: u64,
+    /// Old length, rounded up to pages.
+    pub old_len: u64,
+    /// New length, rounded up to pages, non-zero.
+    pub new_len: u64,
+    /// MREMAP_MAYMOVE.
+    pub may_move: bool,
+    /// MREMAP_FIXED with its new address (implies `may_move`).
+    pub fixed: Option<u64>,
+    /// MREMAP_DONTUNMAP (implies `may_move` and equal lengths).
+    pub dont_unmap: bool,
+}
+
+impl AddressSpace {
+    /// Maps anonymous memory as `req` asks (mmap(2) once its arguments
+    /// are decoded): ENOMEM past the memory cap or `vm.max_map_count` or
+    /// when no room is left, and for a fixed address EINVAL (unaligned),
+    /// ENOMEM (beyond user space), EPERM (below `mmap_min_addr`) or EEXIST
+    /// (MAP_FIXED_NOREPLACE over a mapping).
+    pub fn map_anon(&self, req: &MapRequest) -> Result<u64, Errno> {
+        let MapRequest {
+            placement,
+            len,
+            prot,
+            shared,
+            ..
+        } = *req;
+        if (shared || prot.write) && !req.noreserve && len > self.memory_left() {
+            return Err(Errno::ENOMEM);
+        }
+        let mut inner = self.inner.lock();
+        // Linux's do_mmap: `map_count > sysctl_max_map_count`.
+        if inner.vmas.len() > MAX_MAP_COUNT {
+            return Err(Errno::ENOMEM);
+        }
+        let start = match placement {
+            Placement::Fixed(addr) | Placement::FixedNoReplace(addr) => {
+                if !addr.is_multiple_of(PAGE_SIZE) {
+                    return Err(Errno::EINVAL);
+                }
+                let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
+                if end > TASK_SIZE {
+                    return Err(Errno::ENOMEM);
+                }
+                if addr < MMAP_MIN_ADDR {
+                    return Err(Errno::EPERM);
+                }
+                if matches!(placement, Placement::FixedNoReplace(_)) {
+                    if inner.vmas.overlaps(addr, end) {
+                        return Err(Errno::EEXIST);
+                    }
+                } else {
+                    inner.vmas.check_hole_room(addr, end)?;
+                    self.unmap_locked(&mut inner, addr, end);
+                }
+                addr
+            }
+            Placement::Hint(addr) => inner.vmas.unmapped_area(addr, len).ok_or(Errno::ENOMEM)?,
+        };
+        let mut vma = Vma::anon(start + len, prot);
+        if shared {
+            vma.shared = Some((Arc::new(SharedMemory::new(Arc::clone(&self.machine))), 0));
+        }
+        vma.grows_down = req.grows_down;
+        inner.vmas.insert(start, vma);
+        Ok(start)
+    }
+
+    /// Removes mappings and drops their pages.
+    pub(super) fn unmap_locked(&self, inner: &mut Inner, start: u64, end: u64) {
+        let removed = inner.vmas.remove(start, end);
+        if removed.is_empty() {
+            return;
+        }
+        self.drop_pages(inner, start, end);
+    }
+
+    /// Clears the translations of `[start, end)` and drops their frames.
+    fn drop_pages(&self, inner: &mut Inner, start: u64, end: u64) {
+        let frames = self.machine.frames();
+        let mut dropped = Vec::new();
+        let _ = inner.pt.update_range(start, end, |_, pte| {
+            dropped.push(pte.frame);
+            None
+        });
+        inner.deferred_puts.extend(dropped);
+        let parked: Vec<u64> = inner.parked.range(start..end).map(|(k, _)| *k).collect();
+        for va in parked {
+            if let Some(f) = inner.parked.remove(&va) {
+                frames.put(f, FrameKind::Data);
+            }
+        }
+    }
+
+    /// Unmaps `[addr, end)` (page-aligned; munmap(2) once decoded):
+    /// ENOMEM when that would split a VMA at `vm.max_map_count`.
+    pub fn unmap(&self, addr: u64, end: u64) -> Result<(), Errno> {
+        let mut inner = self.inner.lock();
+        inner.vmas.check_hole_room(addr, end)?;
+        self.unmap_locked(&mut inner, addr, end);
+        Ok(())
+    }
+
+    /// Sets the protections of `[addr, end)` (page-aligned, non-empty;
+    /// mprotect(2) once decoded): ENOMEM when part of it is not mapped or a
+    /// split would pass `vm.max_map_count`.
+    pub fn protect(&self, addr: u64, end: u64, prot: Prot) -> Result<(), Errno> {
+        let mut inner = self.inner.lock();
+        if !inner.vmas.fully_mapped(addr, end) {
+            return Err(Errno::ENOMEM);
+        }
+        inner.vmas.split_for_update(addr, end)?;
+        inner.vmas.update(addr, end, |v| v.prot = prot);
+        let none = prot.is_none();
+        let mut parked = Vec::new();
+        inner
+            .pt
+            .update_range(addr, end, |va, pte| {
+                if none {
+                    parked.push((va, pte.frame));
+                    return None;
+                }
+                Some(Pte {
+                    frame: pte.frame,
+                    flags: PteFlags {
+                        // Write access comes back through a fault (which checks
+                        // for sharing); exec is granted at once.
+                        write: pte.flags.write && prot.write,
+                        exec: prot.exec,
+                    },
+                })
+            })
+            .map_err(|_| Errno::ENOMEM)?;
+        inner.parked.extend(parked);
+        Ok(())
+    }
+
+    /// Applies `advice` to `[addr, end)` (page-aligned, non-empty;
+    /// madvise(2) once decoded): ENOMEM when part of it is not mapped or a
+    /// split would pass `vm.max_map_count`, EINVAL for MADV_WIPEONFORK on
+    /// a shared mapping.
+    pub fn advise(&self, addr: u64, end: u64, advice: Advice) -> Result<(), Errno> {
+        let mut inner = self.inner.lock();
+        if !inner.vmas.fully_mapped(addr, end) {
+            return Err(Errno::ENOMEM);
+        }
+        if matches!(
+            advice,
+            Advice::DontFork | Advice::DoFork | Advice::WipeOnFork | Advice::KeepOnFork
+        ) {
+            inner.vmas.split_for_update(addr, end)?;
+        }
+        match advice {
+            Advice::DontNeed | Advice::Free | Advice::Remove => {
+                let shared = inner
+                    .vmas
+                    .find(addr)
+                    .is_some_and(|(_, v)| v.shared.is_some());
+                if shared && advice != Advice::Remove {
+                    // Shared pages stay in their object; just unmap them.
+                    let mut dropped = Vec::new();
+                    let _ = inner.pt.update_range(addr, end, |_, pte| {
+                        dropped.push(pte.frame);
+                        None
+                    });
+                    inner.deferred_puts.extend(dropped);
+                } else {
+                    self.drop_pages(&mut inner, addr, end);
+                }
+            }
+            Advice::DontFork => inner.vmas.update(addr, end, |v| v.dont_fork = true),
+            Advice::DoFork => inner.vmas.update(addr, end, |v| v.dont_fork = false),
+            Advice::WipeOnFork => {
+                let shared = inner
+                    .vmas
+                    .iter()
+                    .any(|(s, v)| s < end && v.end > addr && v.shared.is_some());
+                if shared {
+                    return Err(Errno::EINVAL);
+                }
+                inner.vmas.update(addr, end, |v| v.wipe_on_fork = true)
+            }
+            Advice::KeepOnFork => inner.vmas.update(addr, end, |v| v.wipe_on_fork = false),
+            Advice::Hint => {}
+        }
+        Ok(())
+    }
+
+    /// brk(2): returns the new (or unchanged) break.
+    pub fn brk(&self, new: u64) -> u64 {
+        let mut inner = self.inner.lock();
+        let old = inner.brk;
+        if new < inner.brk_start || new >= TASK_SIZE {
+            return old;
+        }
+        let Some(old_end) = page_up(old) else {
+            return old;
+        };
+        let Some(new_end) = page_up(new) else {
+            return old;
+        };
+        if new_end > old_end {
+            if old_end < MMAP_MIN_ADDR
+                || inner.vmas.len() > MAX_MAP_COUNT
+                || inner.vmas.overlaps(old_end, new_end)
+                || new_end - old_end > self.memory_left()
+            {
+                return old;
+            }
+            let mut vma = Vma::anon(new_end, Prot::RW);
+            vma.name = "[heap]";
+            inner.vmas.insert(old_end, vma);
+        } else if new_end < old_end {
+            if inner.vmas.check_hole_room(new_end, old_end).is_err() {
+                return old;
+            }
+            self.unmap_locked(&mut inner, new_end, old_end);
+        }
+        inner.brk = new;
+        new
+    }
+
+    /// Resizes or moves a mapping (mremap(2) once decoded): EFAULT when
+    /// the old range is not inside one VMA, EINVAL for a bad or overlapping
+    /// MREMAP_FIXED target, EPERM below `mmap_min_addr`, ENOMEM when it can
+    /// neither grow in place nor move, or at `vm.max_map_count`.
+    pub fn remap(&self, req: &RemapRequest) -> Result<u64, Errno> {
+        let RemapRequest {
+            old,
+            old_len,
+            new_len,
+            may_move,
+            fixed,
+            dont_unmap,
+        } = *req;
+        let mut inner = self.inner.lock();
+        let (vstart, vma) = inner
+            .vmas
+            .find(old)
+            .map(|(s, v)| (s, v.clone()))
+            .ok_or(Errno::EFAULT)?;
+        let old_end = old.checked_add(old_len).ok_or(Errno::EINVAL)?;
+        if old_end > vma.end {
+            return Err(Errno::EFAULT);
+        }
+        if let Some(new_addr) = fixed {
+            if !new_addr.is_multiple_of(PAGE_SIZE) {
+                return Err(Errno::EINVAL);
+            }
+            let dst_end = new_addr.checked_add(new_len).ok_or(Errno::EINVAL)?;
+            if dst_end > TASK_SIZE || (new_addr < old_end && old < dst_end) {
+                return Err(Errno::EINVAL);
+            }
+            // get_unmapped_area's security_mmap_addr: as for mmap(MAP_FIXED).
+            if new_addr < MMAP_MIN_ADDR {
+                return Err(Errno::EPERM);
+            }
+            inner.vmas.check_move_room()?;
+            self.unmap_locked(&mut inner, new_addr, dst_end);
+            return self.move_locked(
+                &mut inner, old, old_len, new_len, new_addr, vstart, &vma, dont_unmap,
+            );
+        }
+        if dont_unmap {
+            inner.vmas.check_move_room()?;
+            let dst = inner
+                .vmas
+                .find_gap(new_len, MMAP_MIN_ADDR, MMAP_BASE)
+                .ok_or(Errno::ENOMEM)?;
+            return self.move_locked(&mut inner, old, old_len, new_len, dst, vstart, &vma, true);
+        }
+        if new_len <= old_len {
+            inner.vmas.check_hole_room(old + new_len, old_end)?;
+            self.unmap_locked(&mut inner, old + new_len, old_end);
+            return Ok(old);
+        }
+        let grow_end = old.checked_add(new_len).ok_or(Errno::ENOMEM)?;
+        if old_end == vma.end && grow_end <= TASK_SIZE && !inner.vmas.overlaps(old_end, grow_end) {
+            let mut ext = vma.clone();
+            ext.end = grow_end;
+            if let Some((obj, off)) = &vma.shared {
+                ext.shared = Some((Arc::clone(obj), off + (old_end - vstart)));
+            }
+            inner.vmas.insert(old_end, ext);
+            return Ok(old);
+        }
+        if !may_move {
+            return Err(Errno::ENOMEM);
+        }
+        inner.vmas.check_move_room()?;
+        let dst = inner
+            .vmas
+            .find_gap(new_len, MMAP_MIN_ADDR, MMAP_BASE)
+            .ok_or(Errno::ENOMEM)?;
+        self.move_locked(&mut inner, old, old_len, new_len, dst, vstart, &vma, false)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn move_locked(
+        &self,
+        inner: &mut Inner,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        dst: u64,
+        vstart: u64,
+        vma: &Vma,
+        dont_unmap: bool,
+    ) -> Result<u64, Errno> {
+        let keep = old_len.min(new_len);
+        let mut moved = Vec::new();
+        inner
+            .pt
+            .update_range(old, old + keep, |va, pte| {
+                moved.push((va - old, pte));
+                None
+            })
+            .map_err(|_| Errno::ENOMEM)?;
+        let parked: Vec<(u64, u64)> = inner
+            .parked
+            .range(old..old + keep)
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        for (va, _) in &parked {
+            inner.parked.remove(va);
+        }
+        // The moved pages were cleared above, so removing the old range only
+        // drops what lies beyond `keep`. MREMAP_DONTUNMAP keeps the old
+        // range mapped, empty (old_len == new_len, so nothing lies beyond).
+        if !dont_unmap {
+            self.unmap_locked(inner, old, old + old_len);
+        }
+        let mut nv = vma.clone();
+        nv.end = dst + new_len;
+        if let Some((obj, off)) = &vma.shared {
+            nv.shared = Some((Arc::clone(obj), off + (old - vstart)));
+        }
+        inner.vmas.insert(dst, nv);
+        for (off, pte) in moved {
+            inner
+                .pt
+                .set(dst + off, Some(pte))
+                .map_err(|_| Errno::ENOMEM)?;
+        }
+        for (va, f) in parked {
+            inner.parked.insert(dst + (va - old), f);
+        }
+        Ok(dst)
+    }
+}

@@ -137,6 +137,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             stats: opts.stats,
             root: opts.root.clone(),
         },
+        &syscalls::TABLE,
     );
     let mm = AddressSpace::new(Arc::clone(&machine)).map_err(|_| SentryError::AddressSpace)?;
     let ctx = match &opts.program {

@@ -128,7 +128,7 @@ impl CloneArgs {
 
     /// The checks of clone3_args_valid() and copy_process(), in the
     /// kernel's order (kernel/fork.c). The clone3-only size and field
-    /// checks are in `syscalls::clone`.
+    /// checks are in clone3(2)'s argument decoding (`syscalls/process.rs`).
     pub fn validate(&self, origin: Origin, caller_is_init: bool) -> Result<(), Errno> {
         let f = self.flags;
         if origin == Origin::Clone3 {
@@ -327,16 +327,14 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         } else {
             0
         };
-        let written =
-            crate::syscalls::pidfd::install(t, &kernel, tid, &tg, flags).and_then(
-                |fd| match parent.mm().write_u32(args.pidfd, fd as u32) {
-                    Ok(()) => Ok(()),
-                    Err(e) => {
-                        let _ = parent.files().remove(fd as i64);
-                        Err(e)
-                    }
-                },
-            );
+        let written = crate::fs::pidfd::install(&parent.files(), &kernel, tid, &tg, flags)
+            .and_then(|fd| match parent.mm().write_u32(args.pidfd, fd as u32) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let _ = parent.files().remove(fd as i64);
+                    Err(e)
+                }
+            });
         if let Err(e) = written {
             undo(&kernel, &child, f & CLONE_THREAD != 0);
             return Err(e);

@@ -151,14 +151,14 @@ pub fn exit_thread(task: &Arc<Task>) {
     if robust != 0
         && let Some(mm) = task.mm.lock().clone()
     {
-        crate::syscalls::futex::exit_robust_list(&kernel, &mm, task.tid, robust);
+        kernel.futex.exit_robust_list(&mm, task.tid, robust);
     }
     let ctid = task.clear_child_tid.swap(0, Ordering::Relaxed);
     if ctid != 0
         && let Some(mm) = task.mm.lock().clone()
         && mm.write_u32(ctid, 0).is_ok()
     {
-        crate::syscalls::futex::wake(&kernel, &mm, ctid, 1);
+        kernel.futex.wake_addr(&mm, ctid, 1);
     }
     if let Some(done) = task.vfork_done.lock().take() {
         done.complete();

@@ -66,6 +66,8 @@ pub struct Pipe {
     ino: u64,
     /// Where buffer pages are charged.
     machine: Arc<Machine>,
+    /// The kernel's readiness queue (poll and epoll sleepers).
+    readiness: Arc<WaitQueue>,
 }
 
 impl Pipe {
@@ -98,8 +100,8 @@ pub struct PipeEnd {
 }
 
 /// Creates a pipe and returns its (read, write) ends; its buffers are
-/// charged to `machine`'s memory cap.
-pub fn new_pipe(ino: u64, machine: Arc<Machine>) -> (PipeEnd, PipeEnd) {
+/// charged to `machine`'s memory cap, and its changes wake `readiness`.
+pub fn new_pipe(ino: u64, machine: Arc<Machine>, readiness: Arc<WaitQueue>) -> (PipeEnd, PipeEnd) {
     let pipe = Arc::new(Pipe {
         state: Mutex::new(State {
             bufs: VecDeque::new(),
@@ -111,6 +113,7 @@ pub fn new_pipe(ino: u64, machine: Arc<Machine>) -> (PipeEnd, PipeEnd) {
         writable: WaitQueue::default(),
         ino,
         machine,
+        readiness,
     });
     (
         PipeEnd {
@@ -171,7 +174,7 @@ impl PipeEnd {
                     self.pipe.release(freed);
                     if freed > 0 {
                         self.pipe.writable.notify_all();
-                        super::readiness().notify_all();
+                        self.pipe.readiness.notify_all();
                     }
                     let filled = if fault { buf.len() } else { done };
                     return if done == 0 && fault {
@@ -212,7 +215,7 @@ impl PipeEnd {
         st.slots = pages;
         drop(st);
         self.pipe.writable.notify_all();
-        super::readiness().notify_all();
+        self.pipe.readiness.notify_all();
         Ok(pages * PAGE)
     }
 }
@@ -261,7 +264,7 @@ impl FileOps for PipeEnd {
         }
         if done > 0 {
             self.pipe.readable.notify_all();
-            super::readiness().notify_all();
+            self.pipe.readiness.notify_all();
             if done == buf.len() {
                 return Ok(done);
             }
@@ -283,7 +286,7 @@ impl FileOps for PipeEnd {
                         drop(st);
                         if wrote {
                             self.pipe.readable.notify_all();
-                            super::readiness().notify_all();
+                            self.pipe.readiness.notify_all();
                         }
                         return if done > 0 {
                             Ok(done)
@@ -300,7 +303,7 @@ impl FileOps for PipeEnd {
             }
             if wrote {
                 self.pipe.readable.notify_all();
-                super::readiness().notify_all();
+                self.pipe.readiness.notify_all();
             }
             if done == buf.len() {
                 return Ok(done);
@@ -373,6 +376,6 @@ impl Drop for PipeEnd {
         drop(st);
         self.pipe.readable.notify_all();
         self.pipe.writable.notify_all();
-        super::readiness().notify_all();
+        self.pipe.readiness.notify_all();
     }
 }

@@ -172,6 +172,10 @@ pub struct Kernel {
     pub oom: oom::OomState,
     /// The futex table.
     pub futex: futex::Futexes,
+    /// The readiness queue: woken whenever a file that can notify becomes
+    /// ready or changes state (pipes, process exits for pidfds), so poll
+    /// and epoll sleep instead of sampling.
+    pub readiness: Arc<wait::WaitQueue>,
     /// The syscall layer (the kernel never names it).
     pub syscalls: &'static SyscallTable,
 }
@@ -213,6 +217,7 @@ impl Kernel {
             start: Instant::now(),
             oom: oom::OomState::default(),
             futex: futex::Futexes::default(),
+            readiness: Arc::default(),
             syscalls,
         })
     }

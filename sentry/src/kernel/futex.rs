@@ -237,6 +237,7 @@ impl Futexes {
     /// FUTEX_WAKE_OP: applies the operation `encoded` to the word at
     /// `uaddr2`, wakes up to `nr_wake` waiters on `k`, and, when the
     /// operation's comparison holds, up to `nr_wake2` on `k2`.
+    #[allow(clippy::too_many_arguments)]
     pub fn wake_op(
         &self,
         mm: &AddressSpace,

@@ -8,13 +8,21 @@
 //!
 //! 1. `Kernel::table` (the process tree and pid table, as Linux's
 //!    `tasklist_lock`);
-//! 2. `ThreadGroup` locks (`exiting`, `stopped`, `shared_pending`), then
-//!    `Task::sig`;
+//! 2. `ThreadGroup` locks (`threads`, `exiting`, `stopped`,
+//!    `shared_pending`), then `Task::sig`;
 //! 3. `Task::handlers`;
-//! 4. memory (`mm`) and file (`fs`) locks, which never call back up.
+//! 4. a task's resource slots, `Task::mm`, `Task::files` and
+//!    `Task::runner` (its registration as a runner of its address space);
+//! 5. `Kernel::futex` (the futex table, then a sleeper's key): held while
+//!    futex words are read and compared-and-exchanged, as Linux holds the
+//!    hash-bucket lock, so it comes before memory;
+//! 6. memory (`mm`: `AddressSpace::inner`, then its `runners` list) and
+//!    file (`fs`) locks, which never call back up.
 //!
-//! Wait queues and waiters are only notified while holding locks; nobody
-//! sleeps holding any lock.
+//! Wait queues (`Kernel::readiness` included) and waiters are leaves: they
+//! are only notified while holding locks, and nobody sleeps holding any
+//! lock. A runner (a task on a vCPU) leaves the guest without taking a
+//! lock, so the TLB shootdown in `AddressSpace::enter` may wait for it.
 
 pub mod clone;
 pub mod futex;
@@ -83,8 +91,6 @@ pub struct Proc {
     pub cont_report: bool,
     /// PR_SET_CHILD_SUBREAPER.
     pub subreaper: bool,
-    /// Live threads.
-    pub threads: Vec<i32>,
 }
 
 /// The pid table and process tree.
@@ -120,6 +126,48 @@ impl TaskTable {
             }
         }
         Err(crate::errno::Errno::EAGAIN)
+    }
+
+    /// Enters a new process whose only thread is `leader` (its tid is the
+    /// tgid): the thread in its group and the pid table, the process in
+    /// the tree under `parent` (0: none, for init). Used by both init and
+    /// clone.
+    pub fn insert_process(
+        &mut self,
+        leader: &Arc<Task>,
+        parent: i32,
+        pgid: i32,
+        sid: i32,
+        exit_signal: i32,
+    ) {
+        let pid = leader.tid;
+        debug_assert_eq!(pid, leader.tgid());
+        leader.tg.threads.lock().push(Arc::clone(leader));
+        self.tasks.insert(pid, Arc::clone(leader));
+        self.procs.insert(
+            pid,
+            Proc {
+                tg: Arc::clone(&leader.tg),
+                parent,
+                children: BTreeSet::new(),
+                pgid,
+                sid,
+                exit_signal,
+                zombie: None,
+                stop_report: None,
+                cont_report: false,
+                subreaper: false,
+            },
+        );
+        if let Some(p) = self.procs.get_mut(&parent) {
+            p.children.insert(pid);
+        }
+    }
+
+    /// Enters `thread`, a new thread of a process already in the table.
+    pub fn insert_thread(&mut self, thread: &Arc<Task>) {
+        thread.tg.threads.lock().push(Arc::clone(thread));
+        self.tasks.insert(thread.tid, Arc::clone(thread));
     }
 
     fn in_use(&self, pid: i32) -> bool {

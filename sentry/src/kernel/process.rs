@@ -170,9 +170,6 @@ pub fn exit_thread(task: &Arc<Task>) {
     };
     let mut table = kernel.table.lock();
     table.tasks.remove(&task.tid);
-    if let Some(p) = table.procs.get_mut(&task.tgid()) {
-        p.threads.retain(|t| *t != task.tid);
-    }
     if !last {
         drop(table);
         release_resources(task);
@@ -429,7 +426,7 @@ pub fn wait_child(
                 {
                     let r = result_for(c, status);
                     if options & WNOWAIT == 0 {
-                        reap(&kernel, &mut table, c);
+                        reap(kernel, &mut table, c);
                     }
                     return Ok(Some(r));
                 }

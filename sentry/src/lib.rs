@@ -26,7 +26,6 @@ pub mod syscalls;
 
 pub use quote::quote;
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use platform::{Machine, MachineConfig};
@@ -35,7 +34,7 @@ use crate::fs::stdio::HostStream;
 use crate::fs::{FdTable, OpenFile};
 use crate::kernel::signal::SigSet;
 use crate::kernel::task::{self, Task, ThreadGroup};
-use crate::kernel::{ExitReport, Kernel, KernelConfig, Proc};
+use crate::kernel::{ExitReport, Kernel, KernelConfig};
 use crate::mm::AddressSpace;
 
 pub use kernel::ExitReport as Exit;
@@ -137,6 +136,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             stats: opts.stats,
             root: opts.root.clone(),
         },
+        &syscalls::TABLE,
     );
     let mm = AddressSpace::new(Arc::clone(&machine)).map_err(|_| SentryError::AddressSpace)?;
     let ctx = match &opts.program {
@@ -165,7 +165,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     ));
     let init = Task::new(
         pid,
-        Arc::clone(&tg),
+        tg,
         Arc::clone(&kernel),
         mm,
         files,
@@ -173,27 +173,10 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         Arc::new(parking_lot::Mutex::new(kernel::task::FsContext::default())),
         SigSet::default(),
     );
-    tg.threads.lock().push(Arc::clone(&init));
-    {
-        let mut table = kernel.table.lock();
-        table.tasks.insert(pid, Arc::clone(&init));
-        table.procs.insert(
-            pid,
-            Proc {
-                tg,
-                parent: 0,
-                children: BTreeSet::new(),
-                pgid: pid,
-                sid: pid,
-                exit_signal: kernel::signal::sig::SIGCHLD,
-                zombie: None,
-                stop_report: None,
-                cont_report: false,
-                subreaper: false,
-                threads: vec![pid],
-            },
-        );
-    }
+    kernel
+        .table
+        .lock()
+        .insert_process(&init, 0, pid, pid, kernel::signal::sig::SIGCHLD);
     // Setup is over (VM, memory pool, standard streams, root directory):
     // from here on the sentry runs with no privileges and only the host
     // syscalls it needs, before the first guest instruction.

@@ -31,7 +31,7 @@ use platform::Machine;
 use super::Stat;
 use super::pipe::{Pipe, PipeEnd};
 use crate::errno::Errno;
-use crate::kernel::wait::Blocker;
+use crate::kernel::wait::{Blocker, WaitQueue};
 
 /// A host FIFO's identity: (device, inode).
 pub type FifoKey = (u64, u64);
@@ -107,7 +107,8 @@ impl FifoTable {
     /// fifo_open: opens the FIFO `key` (whose host stat is `stat`, reached
     /// by the guest path `name`) with access mode `accmode` (0, 1 or 2),
     /// sleeping through `blocker` until the partner comes unless
-    /// `nonblock`. New pipes charge their pages to `machine`.
+    /// `nonblock`. New pipes charge their pages to `machine` and wake
+    /// `readiness` (the kernel's poll and epoll sleepers).
     #[allow(clippy::too_many_arguments)]
     pub fn open(
         self: &Arc<Self>,
@@ -117,6 +118,7 @@ impl FifoTable {
         accmode: u32,
         nonblock: bool,
         machine: &Arc<Machine>,
+        readiness: &Arc<WaitQueue>,
         blocker: &dyn Blocker,
     ) -> Result<PipeEnd, Errno> {
         let (read, write) = match accmode {
@@ -130,7 +132,7 @@ impl FifoTable {
             Some(p) => Arc::clone(p),
             None if write && !read && nonblock => return Err(Errno::ENXIO),
             None => {
-                let p = Pipe::new(0, Arc::clone(machine));
+                let p = Pipe::new(0, Arc::clone(machine), Arc::clone(readiness));
                 map.insert(key, Arc::clone(&p));
                 p
             }
@@ -169,7 +171,7 @@ impl FifoTable {
         // changed (a writer's POLLERR, a reader's POLLHUP).
         pipe.readable.notify_all();
         pipe.writable.notify_all();
-        super::readiness().notify_all();
+        pipe.readiness.notify_all();
         let link = FifoLink {
             table: Arc::clone(self),
             key,
@@ -244,6 +246,7 @@ mod tests {
         let used = || machine.frames().data_bytes_in_use();
         let base = used();
         let table = FifoTable::new();
+        let readiness = Arc::new(WaitQueue::default());
         let b = Interrupted(Arc::default());
         let open = |ino, mode, nonblock| {
             table.open(
@@ -253,6 +256,7 @@ mod tests {
                 mode,
                 nonblock,
                 &machine,
+                &readiness,
                 &b,
             )
         };

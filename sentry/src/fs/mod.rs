@@ -33,14 +33,6 @@ pub const O_APPEND: u32 = 0o2000;
 /// Highest number of descriptors (RLIMIT_NOFILE).
 pub const NOFILE: i32 = 1024;
 
-/// Woken whenever a file that can notify becomes ready or changes state
-/// (pipes, process exits for pidfds), so poll and epoll sleep instead of
-/// sampling.
-pub fn readiness() -> &'static crate::kernel::wait::WaitQueue {
-    static Q: std::sync::OnceLock<crate::kernel::wait::WaitQueue> = std::sync::OnceLock::new();
-    Q.get_or_init(Default::default)
-}
-
 /// Readiness bits, as poll(2) reports them.
 pub mod poll {
     /// Data to read.

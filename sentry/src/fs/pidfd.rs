@@ -4,7 +4,8 @@
 
 use std::sync::{Arc, Weak};
 
-use super::{FileOps, poll};
+use super::{FdTable, FileOps, O_NONBLOCK, OpenFile, poll};
+use crate::errno::Errno;
 use crate::kernel::{Kernel, ThreadGroup};
 
 /// PIDFD_THREAD (O_EXCL).
@@ -81,6 +82,21 @@ impl PidFd {
             _ => PidState::Reaped,
         }
     }
+}
+
+/// Opens a pidfd for `pid` of `tg` in `files` (always close-on-exec), for
+/// pidfd_open and CLONE_PIDFD; `flags` may hold O_NONBLOCK and
+/// PIDFD_THREAD.
+pub fn install(
+    files: &FdTable,
+    kernel: &Arc<Kernel>,
+    pid: i32,
+    tg: &Arc<ThreadGroup>,
+    flags: u32,
+) -> Result<i32, Errno> {
+    let f = PidFd::new(kernel, pid, tg, flags & PIDFD_THREAD != 0);
+    let status = 2 | (flags & (O_NONBLOCK | PIDFD_THREAD));
+    files.insert(OpenFile::new(Box::new(f), status), true, 0)
 }
 
 impl FileOps for PidFd {

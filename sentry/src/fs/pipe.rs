@@ -80,12 +80,14 @@ pub struct Pipe {
     ino: u64,
     /// Where buffer pages are charged.
     machine: Arc<Machine>,
+    /// The kernel's readiness queue (poll and epoll sleepers).
+    pub(super) readiness: Arc<WaitQueue>,
 }
 
 impl Pipe {
     /// An empty pipe with no ends yet; its buffers are charged to
-    /// `machine`'s memory cap.
-    pub(super) fn new(ino: u64, machine: Arc<Machine>) -> Arc<Self> {
+    /// `machine`'s memory cap, and its changes wake `readiness`.
+    pub(super) fn new(ino: u64, machine: Arc<Machine>, readiness: Arc<WaitQueue>) -> Arc<Self> {
         Arc::new(Pipe {
             state: Mutex::new(State {
                 bufs: VecDeque::new(),
@@ -99,6 +101,7 @@ impl Pipe {
             writable: WaitQueue::default(),
             ino,
             machine,
+            readiness,
         })
     }
 
@@ -139,9 +142,9 @@ pub struct PipeEnd {
 }
 
 /// Creates a pipe and returns its (read, write) ends; its buffers are
-/// charged to `machine`'s memory cap.
-pub fn new_pipe(ino: u64, machine: Arc<Machine>) -> (PipeEnd, PipeEnd) {
-    let pipe = Pipe::new(ino, machine);
+/// charged to `machine`'s memory cap, and its changes wake `readiness`.
+pub fn new_pipe(ino: u64, machine: Arc<Machine>, readiness: Arc<WaitQueue>) -> (PipeEnd, PipeEnd) {
+    let pipe = Pipe::new(ino, machine, readiness);
     {
         let mut st = pipe.state.lock();
         st.readers = 1;
@@ -240,7 +243,7 @@ impl PipeEnd {
                     self.pipe.release(freed);
                     if freed > 0 {
                         self.pipe.writable.notify_all();
-                        super::readiness().notify_all();
+                        self.pipe.readiness.notify_all();
                     }
                     let filled = if fault { buf.len() } else { done };
                     return if done == 0 && fault {
@@ -281,7 +284,7 @@ impl PipeEnd {
         st.slots = pages;
         drop(st);
         self.pipe.writable.notify_all();
-        super::readiness().notify_all();
+        self.pipe.readiness.notify_all();
         Ok(pages * PAGE)
     }
 }
@@ -330,7 +333,7 @@ impl FileOps for PipeEnd {
         }
         if done > 0 {
             self.pipe.readable.notify_all();
-            super::readiness().notify_all();
+            self.pipe.readiness.notify_all();
             if done == buf.len() {
                 return Ok(done);
             }
@@ -352,7 +355,7 @@ impl FileOps for PipeEnd {
                         drop(st);
                         if wrote {
                             self.pipe.readable.notify_all();
-                            super::readiness().notify_all();
+                            self.pipe.readiness.notify_all();
                         }
                         return if done > 0 {
                             Ok(done)
@@ -369,7 +372,7 @@ impl FileOps for PipeEnd {
             }
             if wrote {
                 self.pipe.readable.notify_all();
-                super::readiness().notify_all();
+                self.pipe.readiness.notify_all();
             }
             if done == buf.len() {
                 return Ok(done);
@@ -462,6 +465,6 @@ impl Drop for PipeEnd {
         }
         self.pipe.readable.notify_all();
         self.pipe.writable.notify_all();
-        super::readiness().notify_all();
+        self.pipe.readiness.notify_all();
     }
 }

@@ -3,14 +3,13 @@
 //! each build a [`CloneArgs`], [`CloneArgs::validate`] checks it once in the
 //! kernel's order, and [`do_clone`] creates the task.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::PID_MAX;
 use super::signal::{self, SigAction};
 use super::task::{self, Handlers, Task, TaskCtx, ThreadGroup};
 use super::wait::Completion;
-use super::{PID_MAX, Proc};
 use crate::errno::Errno;
 
 /// CLONE_* flags.
@@ -128,7 +127,7 @@ impl CloneArgs {
 
     /// The checks of clone3_args_valid() and copy_process(), in the
     /// kernel's order (kernel/fork.c). The clone3-only size and field
-    /// checks are in `syscalls::clone`.
+    /// checks are in clone3(2)'s argument decoding (`syscalls/process.rs`).
     pub fn validate(&self, origin: Origin, caller_is_init: bool) -> Result<(), Errno> {
         let f = self.flags;
         if origin == Origin::Clone3 {
@@ -273,12 +272,8 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
     } else {
         parent.sig.lock().alt
     };
-    tg.threads.lock().push(Arc::clone(&child));
-    table.tasks.insert(tid, Arc::clone(&child));
     if f & CLONE_THREAD != 0 {
-        if let Some(p) = table.procs.get_mut(&tg.tgid) {
-            p.threads.push(tid);
-        }
+        table.insert_thread(&child);
     } else {
         let me = parent.tgid();
         let (pp, pgid, sid, inherited_signal) = {
@@ -290,25 +285,7 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         } else {
             (me, args.exit_signal as i32)
         };
-        table.procs.insert(
-            tid,
-            Proc {
-                tg: Arc::clone(&tg),
-                parent: new_parent,
-                children: BTreeSet::new(),
-                pgid,
-                sid,
-                exit_signal,
-                zombie: None,
-                stop_report: None,
-                cont_report: false,
-                subreaper: false,
-                threads: vec![tid],
-            },
-        );
-        if let Some(p) = table.procs.get_mut(&new_parent) {
-            p.children.insert(tid);
-        }
+        table.insert_process(&child, new_parent, pgid, sid, exit_signal);
     }
     drop(table);
 
@@ -327,16 +304,14 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         } else {
             0
         };
-        let written =
-            crate::syscalls::pidfd::install(t, &kernel, tid, &tg, flags).and_then(
-                |fd| match parent.mm().write_u32(args.pidfd, fd as u32) {
-                    Ok(()) => Ok(()),
-                    Err(e) => {
-                        let _ = parent.files().remove(fd as i64);
-                        Err(e)
-                    }
-                },
-            );
+        let written = crate::fs::pidfd::install(&parent.files(), &kernel, tid, &tg, flags)
+            .and_then(|fd| match parent.mm().write_u32(args.pidfd, fd as u32) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let _ = parent.files().remove(fd as i64);
+                    Err(e)
+                }
+            });
         if let Err(e) = written {
             undo(&kernel, &child, f & CLONE_THREAD != 0);
             return Err(e);
@@ -382,11 +357,8 @@ fn undo(kernel: &Arc<super::Kernel>, child: &Arc<Task>, thread: bool) {
     let mut table = kernel.table.lock();
     table.tasks.remove(&child.tid);
     child.tg.threads.lock().retain(|t| t.tid != child.tid);
-    if thread {
-        if let Some(p) = table.procs.get_mut(&child.tgid()) {
-            p.threads.retain(|t| *t != child.tid);
-        }
-    } else if let Some(p) = table.procs.remove(&child.tid)
+    if !thread
+        && let Some(p) = table.procs.remove(&child.tid)
         && let Some(pp) = table.procs.get_mut(&p.parent)
     {
         pp.children.remove(&child.tid);

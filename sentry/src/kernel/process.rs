@@ -151,14 +151,14 @@ pub fn exit_thread(task: &Arc<Task>) {
     if robust != 0
         && let Some(mm) = task.mm.lock().clone()
     {
-        crate::syscalls::futex::exit_robust_list(&kernel, &mm, task.tid, robust);
+        kernel.futex.exit_robust_list(&mm, task.tid, robust);
     }
     let ctid = task.clear_child_tid.swap(0, Ordering::Relaxed);
     if ctid != 0
         && let Some(mm) = task.mm.lock().clone()
         && mm.write_u32(ctid, 0).is_ok()
     {
-        crate::syscalls::futex::wake(&kernel, &mm, ctid, 1);
+        kernel.futex.wake_addr(&mm, ctid, 1);
     }
     if let Some(done) = task.vfork_done.lock().take() {
         done.complete();
@@ -170,9 +170,6 @@ pub fn exit_thread(task: &Arc<Task>) {
     };
     let mut table = kernel.table.lock();
     table.tasks.remove(&task.tid);
-    if let Some(p) = table.procs.get_mut(&task.tgid()) {
-        p.threads.retain(|t| *t != task.tid);
-    }
     if !last {
         drop(table);
         release_resources(task);
@@ -236,7 +233,7 @@ fn process_exit(
     p.zombie = Some(status);
     let children: Vec<i32> = p.children.iter().copied().collect();
     // pidfds of this process become readable.
-    crate::fs::readiness().notify_all();
+    kernel.readiness.notify_all();
     let parent = p.parent;
     if pid == 1 {
         // Init is gone: the sandbox ends and everything else is killed.
@@ -248,14 +245,19 @@ fn process_exit(
         kernel.finish(ExitReport::from_status(status));
         return Vec::new();
     }
-    let pdeath = reparent_children(table, pid, &children);
-    notify_parent_exit(table, pid, parent, status);
+    let pdeath = reparent_children(kernel, table, pid, &children);
+    notify_parent_exit(kernel, table, pid, parent, status);
     pdeath
 }
 
 /// Moves the children of a dying process to the nearest living subreaper
 /// ancestor, or to init.
-fn reparent_children(table: &mut TaskTable, dying: i32, children: &[i32]) -> PdeathSignals {
+fn reparent_children(
+    kernel: &Kernel,
+    table: &mut TaskTable,
+    dying: i32,
+    children: &[i32],
+) -> PdeathSignals {
     let mut signals = Vec::new();
     if children.is_empty() {
         return signals;
@@ -297,7 +299,7 @@ fn reparent_children(table: &mut TaskTable, dying: i32, children: &[i32]) -> Pde
         }
         signals.extend(pdeath);
         if let Some(st) = zombie {
-            notify_parent_exit(table, c, reaper, st);
+            notify_parent_exit(kernel, table, c, reaper, st);
         }
     }
     signals
@@ -305,7 +307,7 @@ fn reparent_children(table: &mut TaskTable, dying: i32, children: &[i32]) -> Pde
 
 /// Sends the exit signal to the parent, or reaps the child at once if the
 /// parent ignores SIGCHLD (SIG_IGN or SA_NOCLDWAIT).
-fn notify_parent_exit(table: &mut TaskTable, pid: i32, parent: i32, status: i32) {
+fn notify_parent_exit(kernel: &Kernel, table: &mut TaskTable, pid: i32, parent: i32, status: i32) {
     let exit_signal = table.procs.get(&pid).map_or(0, |p| p.exit_signal);
     let Some(pp) = table.procs.get(&parent) else {
         return;
@@ -330,14 +332,14 @@ fn notify_parent_exit(table: &mut TaskTable, pid: i32, parent: i32, status: i32)
         }
     }
     if autoreap {
-        reap(table, pid);
+        reap(kernel, table, pid);
     }
     ptg.child_events.notify_all();
 }
 
-fn reap(table: &mut TaskTable, pid: i32) {
+fn reap(kernel: &Kernel, table: &mut TaskTable, pid: i32) {
     // pidfds of this process hang up.
-    crate::fs::readiness().notify_all();
+    kernel.readiness.notify_all();
     if let Some(p) = table.procs.remove(&pid)
         && let Some(pp) = table.procs.get_mut(&p.parent)
     {
@@ -424,7 +426,7 @@ pub fn wait_child(
                 {
                     let r = result_for(c, status);
                     if options & WNOWAIT == 0 {
-                        reap(&mut table, c);
+                        reap(kernel, &mut table, c);
                     }
                     return Ok(Some(r));
                 }

@@ -19,7 +19,6 @@ use super::{Kernel, process};
 use crate::errno::Errno;
 use crate::fs::FdTable;
 use crate::mm::{Access, AddressSpace, FaultError, Runner};
-use crate::syscalls;
 
 /// How a thread group is ending.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -406,11 +405,12 @@ pub fn run(task: Arc<Task>, vcpu: Vcpu, ctx: UserContext) -> Vcpu {
 /// Runs one syscall (`raw_nr` is `rax` as the guest left it); Err when the
 /// thread is gone.
 fn syscall(t: &mut TaskCtx, raw_nr: u64, args: [u64; 6]) -> Result<(), ()> {
-    let nr = syscalls::decode_nr(raw_nr);
+    let syscalls = t.task.kernel.syscalls;
+    let nr = (syscalls.decode_nr)(raw_nr);
     let strace = t.task.kernel.config.strace;
-    let before = strace.then(|| syscalls::trace::enter(t, nr, args));
+    let before = strace.then(|| (syscalls.trace_enter)(t, nr, args));
     let started = t.task.kernel.config.stats.then(Instant::now);
-    let result = syscalls::dispatch(t, nr, args);
+    let result = (syscalls.dispatch)(t, nr, args);
     if let Some(s) = started {
         let error = matches!(result, Err(SysError::Errno(_)));
         t.task
@@ -418,7 +418,7 @@ fn syscall(t: &mut TaskCtx, raw_nr: u64, args: [u64; 6]) -> Result<(), ()> {
             .record_syscall(nr, s.elapsed().as_nanos() as u64, error);
     }
     if let Some(line) = before {
-        syscalls::trace::exit(t, nr, args, line, &result);
+        (syscalls.trace_exit)(t, nr, args, line, &result);
     }
     match result {
         Ok(v) => t.ctx.regs.rax = v,

@@ -187,11 +187,13 @@ fn exec_at(t: &mut TaskCtx, base: Option<Vec<u8>>, path: &[u8], argv: u64, envp:
         .expect("a running task has an mm");
     let ctid = task.clear_child_tid.swap(0, Ordering::Relaxed);
     if ctid != 0 && old_mm.write_u32(ctid, 0).is_ok() {
-        super::futex::wake(&task.kernel, &old_mm, ctid, 1);
+        task.kernel.futex.wake_addr(&old_mm, ctid, 1);
     }
     let robust = task.robust_list.swap(0, Ordering::Relaxed);
     if robust != 0 {
-        super::futex::exit_robust_list(&task.kernel, &old_mm, task.tid, robust);
+        task.kernel
+            .futex
+            .exit_robust_list(&old_mm, task.tid, robust);
     }
     if let Some(r) = task.runner.lock().as_ref() {
         old_mm.detach(r);

@@ -119,7 +119,7 @@ fn read_nothing_fits(t: &TaskCtx, file: &OpenFile) -> Result<usize, Errno> {
         };
     }
     loop {
-        let guard = crate::fs::readiness().prepare(&*t.task);
+        let guard = t.task.kernel.readiness.prepare(&*t.task);
         let ready = file.ops.poll();
         if ready & (POLLIN | POLLERR) != 0 {
             return Err(Errno::EFAULT);
@@ -373,6 +373,7 @@ pub fn pipe2(t: &mut TaskCtx, fds: u64, flags: u64) -> SysResult {
     let (r, w) = new_pipe(
         t.task.kernel.next_ino(),
         std::sync::Arc::clone(&t.task.kernel.machine),
+        std::sync::Arc::clone(&t.task.kernel.readiness),
     );
     let status = (flags as u32) & O_NONBLOCK;
     let cloexec = flags & O_CLOEXEC as u64 != 0;

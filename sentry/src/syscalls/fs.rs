@@ -169,6 +169,7 @@ pub fn openat(t: &mut TaskCtx, dirfd: u64, path: u64, flags: u64, _mode: u64) ->
                 (flags & O_ACCMODE) as u32,
                 flags & O_NONBLOCK as u64 != 0,
                 &kernel.machine,
+                &kernel.readiness,
                 &*t.task,
             )?;
             Box::new(end)

@@ -280,6 +280,14 @@ pub fn decode_nr(raw: u64) -> u64 {
     raw as u32 as u64
 }
 
+/// This layer as the kernel receives it ([`crate::kernel::Kernel::new`]).
+pub static TABLE: crate::kernel::SyscallTable = crate::kernel::SyscallTable {
+    decode_nr,
+    dispatch,
+    trace_enter: trace::enter,
+    trace_exit: trace::exit,
+};
+
 /// The name of syscall `nr`.
 pub fn name(nr: u64) -> &'static str {
     numbers::NAMES

@@ -4,26 +4,11 @@
 use std::sync::Arc;
 
 use crate::errno::Errno;
-use crate::fs::pidfd::{PIDFD_THREAD, PidFd, PidState};
+use crate::fs::pidfd::{PIDFD_THREAD, PidState, install};
 use crate::fs::{O_NONBLOCK, OpenFile};
+use crate::kernel::process;
 use crate::kernel::signal::{self, SigInfo, code};
 use crate::kernel::task::{SysResult, TaskCtx};
-use crate::kernel::{Kernel, ThreadGroup, process};
-
-/// Opens a pidfd in the caller's table (always close-on-exec).
-pub fn install(
-    t: &TaskCtx,
-    kernel: &Arc<Kernel>,
-    pid: i32,
-    tg: &Arc<ThreadGroup>,
-    flags: u32,
-) -> Result<i32, Errno> {
-    let f = PidFd::new(kernel, pid, tg, flags & PIDFD_THREAD != 0);
-    let status = 2 | (flags & (O_NONBLOCK | PIDFD_THREAD));
-    t.task
-        .files()
-        .insert(OpenFile::new(Box::new(f), status), true, 0)
-}
 
 /// The open pidfd behind descriptor `fd` (EBADF for anything else).
 pub fn lookup(t: &TaskCtx, fd: u64) -> Result<Arc<OpenFile>, Errno> {
@@ -61,7 +46,7 @@ pub fn pidfd_open(t: &mut TaskCtx, pid: u64, flags: u64) -> SysResult {
             },
         }
     };
-    Ok(install(t, &kernel, pid, &tg, flags)? as u64)
+    Ok(install(&t.task.files(), &kernel, pid, &tg, flags)? as u64)
 }
 
 /// pidfd_send_signal(pidfd, sig, info, flags).

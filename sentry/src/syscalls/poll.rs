@@ -68,7 +68,7 @@ fn do_poll(t: &mut TaskCtx, fds: u64, nfds: u64, deadline: Option<Instant>) -> S
     let mut raw = vec![0u8; nfds as usize * 8];
     mm.read(fds, &mut raw)?;
     loop {
-        let guard = crate::fs::readiness().prepare(&*t.task);
+        let guard = t.task.kernel.readiness.prepare(&*t.task);
         let mut ready = 0;
         let mut all_notify = true;
         let files = t.task.files();
@@ -191,7 +191,7 @@ fn do_epoll_wait(
     let ep = epoll_of(t, epfd)?;
     let epoll = ep.ops.as_epoll().expect("checked by epoll_of");
     loop {
-        let guard = crate::fs::readiness().prepare(&*t.task);
+        let guard = t.task.kernel.readiness.prepare(&*t.task);
         let ready = epoll.ready(max as usize);
         if !ready.is_empty() {
             let mut b = Vec::with_capacity(ready.len() * 12);

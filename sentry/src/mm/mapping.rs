@@ -1,7 +1,7 @@
 //! Changing the mappings of an address space: mmap, munmap, mprotect,
 //! madvise, brk and mremap, with Linux's limits (`mmap_min_addr`,
 //! `vm.max_map_count`, the memory cap). The syscalls' arguments arrive
-//! decoded and checked by `crate::syscalls::mm`; the errors here are the
+//! decoded and checked by the syscall layer (`syscalls/mm.rs`); the errors here are the
 //! ones that depend on what is mapped.
 
 use std::sync::Arc;

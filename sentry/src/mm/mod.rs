@@ -3,7 +3,7 @@
 //! fork, and the copies between guest and sentry that every syscall uses.
 //!
 //! The Linux ABI of the memory syscalls (flag bits, argument errnos) is
-//! decoded in `crate::syscalls::mm`; this module takes typed requests
+//! decoded by the syscall layer (`syscalls/mm.rs`); this module takes typed requests
 //! ([`MapRequest`], [`Advice`], [`RemapRequest`], [`Prot`]).
 //!
 //! | file        | what it holds                                              |

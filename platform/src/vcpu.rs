@@ -603,9 +603,9 @@ impl Vcpu {
         loop {
             let exit = match self.fd.run() {
                 Ok(VcpuExit::MmioWrite(addr, _)) => Exit::MmioWrite(addr),
-                Ok(VcpuExit::MmioRead(_, data)) => {
+                Ok(VcpuExit::MmioRead(addr, data)) => {
                     data.fill(0);
-                    Exit::MmioRead
+                    Exit::MmioRead(addr)
                 }
                 Ok(VcpuExit::IoOut(port, _)) if port == EXCEPTION_PORT => Exit::Exception,
                 Ok(VcpuExit::IoOut(port, _)) if port == RING0_TRAP_PORT => Exit::Ring0Trap,
@@ -616,6 +616,15 @@ impl Vcpu {
             let sync = self.fd.sync_regs();
             let regs = sync.regs;
             let sregs = sync.sregs;
+            if matches!(exit, Exit::MmioRead(_)) {
+                // KVM finishes an MMIO read on the next KVM_RUN, over
+                // whatever registers we set by then (it restores the
+                // faulting RIP plus the instruction's length, and a string
+                // load stores to memory): finish it now, while the state
+                // is still this guest's own, and keep the registers of
+                // the fault.
+                self.complete_pending_read()?;
+            }
             let ring0 = sregs.cs.selector & 3 != 3 || sregs.cs.dpl != 3;
             let in_trampoline =
                 (TRAMPOLINE_VA..=TRAMPOLINE_VA + TRAMPOLINE_LEN).contains(&regs.rip);
@@ -644,12 +653,18 @@ impl Vcpu {
                 Exit::MmioWrite(addr) if addr & !0xfff == MMIO_GPA && in_trampoline => {
                     return Ok(syscall_trap(ctx, &regs));
                 }
-                Exit::MmioWrite(_) | Exit::MmioRead => {
-                    // The guest touched the MMIO page itself.
+                Exit::MmioWrite(addr) | Exit::MmioRead(addr) => {
+                    // The guest touched the MMIO page itself: a fault at
+                    // the address it used (present | user, plus write).
                     ctx.regs = UserRegs::from(&regs);
+                    let write = matches!(exit, Exit::MmioWrite(_));
                     return Ok(Trap::PageFault {
-                        addr: MMIO_VA,
-                        error_code: 0x5,
+                        addr: if addr & !0xfff == MMIO_GPA {
+                            MMIO_VA + (addr & 0xfff)
+                        } else {
+                            MMIO_VA
+                        },
+                        error_code: if write { 0x7 } else { 0x5 },
                     });
                 }
                 Exit::Exception => return self.exception(ctx, &regs, sregs.cr2),
@@ -690,6 +705,24 @@ impl Vcpu {
                     )));
                 }
             }
+        }
+    }
+
+    /// Runs the vCPU once with `immediate_exit` set: KVM completes the
+    /// pending MMIO read (with the zeros the exit was given) and returns
+    /// EINTR without running guest code.
+    fn complete_pending_read(&mut self) -> Result<()> {
+        let kicked = self.fd.get_kvm_run().immediate_exit;
+        self.fd.set_kvm_immediate_exit(1);
+        let result = self.fd.run().map(|_| ());
+        // A kick that was pending stays pending for the next entry.
+        self.fd.set_kvm_immediate_exit(kicked);
+        match result {
+            Err(e) if e.errno() == libc::EINTR => Ok(()),
+            Ok(()) => Err(Error::Memory(
+                "KVM_RUN with immediate_exit did not stop at the pending MMIO read".into(),
+            )),
+            Err(err) => Err(Error::Kvm { op: "KVM_RUN", err }),
         }
     }
 
@@ -828,7 +861,7 @@ const MAX_KICKS_MID_TRAP: u32 = 8;
 
 enum Exit {
     MmioWrite(u64),
-    MmioRead,
+    MmioRead(u64),
     Exception,
     /// The `CSTAR`/`SYSENTER` stub ran: a 32-bit syscall or `sysenter`
     /// entered ring 0.
@@ -841,7 +874,7 @@ impl Exit {
     fn describe(&self) -> String {
         match self {
             Exit::MmioWrite(a) => format!("MMIO write to {a:#x}"),
-            Exit::MmioRead => "MMIO read".into(),
+            Exit::MmioRead(a) => format!("MMIO read of {a:#x}"),
             Exit::Exception => "exception stub".into(),
             Exit::Ring0Trap => "CSTAR/SYSENTER trap stub (compat-mode syscall or sysenter)".into(),
             Exit::Interrupted => "kick".into(),

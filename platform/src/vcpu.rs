@@ -708,22 +708,58 @@ impl Vcpu {
         }
     }
 
-    /// Runs the vCPU once with `immediate_exit` set: KVM completes the
-    /// pending MMIO read (with the zeros the exit was given) and returns
-    /// EINTR without running guest code.
+    /// Finishes the guest instruction whose MMIO read the last exit
+    /// reported, with `immediate_exit` set: KVM completes it (with zeros
+    /// for every byte read from the MMIO page) and returns EINTR without
+    /// running guest code. A string instruction (`rep movsb` from the
+    /// page) asks for its next chunk on each completion; its pointer moves
+    /// through the one MMIO page, so [`MAX_MMIO_COMPLETIONS`] exits bound
+    /// it. An exception the finished instruction raised (a `movsb` from
+    /// the page to an unmapped address: #PF) is dropped: the trap reported
+    /// is the fault at its first read, and the registers are set anew
+    /// before the next entry.
     fn complete_pending_read(&mut self) -> Result<()> {
         let kicked = self.fd.get_kvm_run().immediate_exit;
         self.fd.set_kvm_immediate_exit(1);
-        let result = self.fd.run().map(|_| ());
+        let mut result = Err(Error::Memory(format!(
+            "guest instruction still reading MMIO after {MAX_MMIO_COMPLETIONS} completions"
+        )));
+        for _ in 0..MAX_MMIO_COMPLETIONS {
+            match self.fd.run() {
+                Err(e) if e.errno() == libc::EINTR => {
+                    result = Ok(());
+                    break;
+                }
+                Ok(VcpuExit::MmioRead(_, data)) => data.fill(0),
+                Ok(VcpuExit::MmioWrite(..)) => {}
+                Ok(other) => {
+                    result = Err(Error::Memory(format!(
+                        "unexpected VM exit {other:?} while finishing an MMIO read"
+                    )));
+                    break;
+                }
+                Err(err) => {
+                    result = Err(Error::Kvm { op: "KVM_RUN", err });
+                    break;
+                }
+            }
+        }
         // A kick that was pending stays pending for the next entry.
         self.fd.set_kvm_immediate_exit(kicked);
-        match result {
-            Err(e) if e.errno() == libc::EINTR => Ok(()),
-            Ok(()) => Err(Error::Memory(
-                "KVM_RUN with immediate_exit did not stop at the pending MMIO read".into(),
-            )),
-            Err(err) => Err(Error::Kvm { op: "KVM_RUN", err }),
+        let mut events = self.fd.get_vcpu_events().map_err(|err| Error::Kvm {
+            op: "KVM_GET_VCPU_EVENTS",
+            err,
+        })?;
+        if events.exception.injected != 0 || events.exception.pending != 0 {
+            events.exception = Default::default();
+            events.exception_has_payload = 0;
+            events.exception_payload = 0;
+            self.fd.set_vcpu_events(&events).map_err(|err| Error::Kvm {
+                op: "KVM_SET_VCPU_EVENTS",
+                err,
+            })?;
         }
+        result
     }
 
     fn exception(&mut self, ctx: &mut UserContext, regs: &kvm_regs, cr2: u64) -> Result<Trap> {
@@ -815,6 +851,11 @@ impl Vcpu {
         })
     }
 }
+
+/// Bound on the MMIO exits one guest instruction may take while it is
+/// finished after a read of the MMIO page (two per byte of the page, for a
+/// `rep movsb` from the page to itself, plus slack).
+const MAX_MMIO_COMPLETIONS: usize = 2 * 4096 + 16;
 
 /// The syscall trap for registers stopped at the trampoline: the return
 /// address and flags are in rcx/r11, as `syscall` left them.

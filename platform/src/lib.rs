@@ -75,6 +75,14 @@
 //!   special registers it writes the full canonical set (CR0, CR4, EFER,
 //!   GDT, IDT, TR, LDT, segments), and [`Vcpu::reset`] rewrites every MSR
 //!   the platform relies on when a pooled vCPU passes to another task.
+//!   KVM's own half-done work counts too: a ring-3 load from the MMIO page
+//!   exits with `KVM_EXIT_MMIO` and KVM would finish that instruction on
+//!   the next `KVM_RUN`, over the registers the host had set by then
+//!   (found by the red-team review: the signal handler's RIP went back to
+//!   the faulting load, the guest spun, and a pooled vCPU would carry the
+//!   read to the next task). [`Vcpu::run`] finishes it at once with
+//!   `immediate_exit` (every chunk of a `rep movsb`, zeros for the data,
+//!   any exception it raised dropped) and reports the fault at the load.
 //! * **Exceptions never use a stack the guest chose.** While the user
 //!   state cannot be entered natively (a non-canonical RSP, which Linux
 //!   allows, or FS base) this KVM emulates the guest, and an emulated

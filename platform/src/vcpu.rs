@@ -603,9 +603,9 @@ impl Vcpu {
         loop {
             let exit = match self.fd.run() {
                 Ok(VcpuExit::MmioWrite(addr, _)) => Exit::MmioWrite(addr),
-                Ok(VcpuExit::MmioRead(_, data)) => {
+                Ok(VcpuExit::MmioRead(addr, data)) => {
                     data.fill(0);
-                    Exit::MmioRead
+                    Exit::MmioRead(addr)
                 }
                 Ok(VcpuExit::IoOut(port, _)) if port == EXCEPTION_PORT => Exit::Exception,
                 Ok(VcpuExit::IoOut(port, _)) if port == RING0_TRAP_PORT => Exit::Ring0Trap,
@@ -616,6 +616,15 @@ impl Vcpu {
             let sync = self.fd.sync_regs();
             let regs = sync.regs;
             let sregs = sync.sregs;
+            if matches!(exit, Exit::MmioRead(_)) {
+                // KVM finishes an MMIO read on the next KVM_RUN, over
+                // whatever registers we set by then (it restores the
+                // faulting RIP plus the instruction's length, and a string
+                // load stores to memory): finish it now, while the state
+                // is still this guest's own, and keep the registers of
+                // the fault.
+                self.complete_pending_read()?;
+            }
             let ring0 = sregs.cs.selector & 3 != 3 || sregs.cs.dpl != 3;
             let in_trampoline =
                 (TRAMPOLINE_VA..=TRAMPOLINE_VA + TRAMPOLINE_LEN).contains(&regs.rip);
@@ -644,12 +653,18 @@ impl Vcpu {
                 Exit::MmioWrite(addr) if addr & !0xfff == MMIO_GPA && in_trampoline => {
                     return Ok(syscall_trap(ctx, &regs));
                 }
-                Exit::MmioWrite(_) | Exit::MmioRead => {
-                    // The guest touched the MMIO page itself.
+                Exit::MmioWrite(addr) | Exit::MmioRead(addr) => {
+                    // The guest touched the MMIO page itself: a fault at
+                    // the address it used (present | user, plus write).
                     ctx.regs = UserRegs::from(&regs);
+                    let write = matches!(exit, Exit::MmioWrite(_));
                     return Ok(Trap::PageFault {
-                        addr: MMIO_VA,
-                        error_code: 0x5,
+                        addr: if addr & !0xfff == MMIO_GPA {
+                            MMIO_VA + (addr & 0xfff)
+                        } else {
+                            MMIO_VA
+                        },
+                        error_code: if write { 0x7 } else { 0x5 },
                     });
                 }
                 Exit::Exception => return self.exception(ctx, &regs, sregs.cr2),
@@ -691,6 +706,60 @@ impl Vcpu {
                 }
             }
         }
+    }
+
+    /// Finishes the guest instruction whose MMIO read the last exit
+    /// reported, with `immediate_exit` set: KVM completes it (with zeros
+    /// for every byte read from the MMIO page) and returns EINTR without
+    /// running guest code. A string instruction (`rep movsb` from the
+    /// page) asks for its next chunk on each completion; its pointer moves
+    /// through the one MMIO page, so [`MAX_MMIO_COMPLETIONS`] exits bound
+    /// it. An exception the finished instruction raised (a `movsb` from
+    /// the page to an unmapped address: #PF) is dropped: the trap reported
+    /// is the fault at its first read, and the registers are set anew
+    /// before the next entry.
+    fn complete_pending_read(&mut self) -> Result<()> {
+        let kicked = self.fd.get_kvm_run().immediate_exit;
+        self.fd.set_kvm_immediate_exit(1);
+        let mut result = Err(Error::Memory(format!(
+            "guest instruction still reading MMIO after {MAX_MMIO_COMPLETIONS} completions"
+        )));
+        for _ in 0..MAX_MMIO_COMPLETIONS {
+            match self.fd.run() {
+                Err(e) if e.errno() == libc::EINTR => {
+                    result = Ok(());
+                    break;
+                }
+                Ok(VcpuExit::MmioRead(_, data)) => data.fill(0),
+                Ok(VcpuExit::MmioWrite(..)) => {}
+                Ok(other) => {
+                    result = Err(Error::Memory(format!(
+                        "unexpected VM exit {other:?} while finishing an MMIO read"
+                    )));
+                    break;
+                }
+                Err(err) => {
+                    result = Err(Error::Kvm { op: "KVM_RUN", err });
+                    break;
+                }
+            }
+        }
+        // A kick that was pending stays pending for the next entry.
+        self.fd.set_kvm_immediate_exit(kicked);
+        let mut events = self.fd.get_vcpu_events().map_err(|err| Error::Kvm {
+            op: "KVM_GET_VCPU_EVENTS",
+            err,
+        })?;
+        if events.exception.injected != 0 || events.exception.pending != 0 {
+            events.exception = Default::default();
+            events.exception_has_payload = 0;
+            events.exception_payload = 0;
+            self.fd.set_vcpu_events(&events).map_err(|err| Error::Kvm {
+                op: "KVM_SET_VCPU_EVENTS",
+                err,
+            })?;
+        }
+        result
     }
 
     fn exception(&mut self, ctx: &mut UserContext, regs: &kvm_regs, cr2: u64) -> Result<Trap> {
@@ -783,6 +852,11 @@ impl Vcpu {
     }
 }
 
+/// Bound on the MMIO exits one guest instruction may take while it is
+/// finished after a read of the MMIO page (two per byte of the page, for a
+/// `rep movsb` from the page to itself, plus slack).
+const MAX_MMIO_COMPLETIONS: usize = 2 * 4096 + 16;
+
 /// The syscall trap for registers stopped at the trampoline: the return
 /// address and flags are in rcx/r11, as `syscall` left them.
 fn syscall_trap(ctx: &mut UserContext, regs: &kvm_regs) -> Trap {
@@ -828,7 +902,7 @@ const MAX_KICKS_MID_TRAP: u32 = 8;
 
 enum Exit {
     MmioWrite(u64),
-    MmioRead,
+    MmioRead(u64),
     Exception,
     /// The `CSTAR`/`SYSENTER` stub ran: a 32-bit syscall or `sysenter`
     /// entered ring 0.
@@ -841,7 +915,7 @@ impl Exit {
     fn describe(&self) -> String {
         match self {
             Exit::MmioWrite(a) => format!("MMIO write to {a:#x}"),
-            Exit::MmioRead => "MMIO read".into(),
+            Exit::MmioRead(a) => format!("MMIO read of {a:#x}"),
             Exit::Exception => "exception stub".into(),
             Exit::Ring0Trap => "CSTAR/SYSENTER trap stub (compat-mode syscall or sysenter)".into(),
             Exit::Interrupted => "kick".into(),

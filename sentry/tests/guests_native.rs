@@ -56,6 +56,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("t_threadgroup", &[], b"", 0),
     ("t_traps", &[], b"", 0),
     ("t_badstate", &[], b"", 0),
+    ("t_mmio", &[], b"", 0),
     ("t2_fpu", &[], b"", 0),
     ("t2_futex", &[], b"", 0),
     ("t2_sharing", &[], b"", 0),

@@ -20,6 +20,10 @@ differential! {
     // user limit (EPERM), and rt_sigreturn to a non-canonical RIP or RSP
     // or to CS/SS selectors Linux's IRET would fault on.
     t_badstate: [], 0;
+    // Red-team finding: a load from the MMIO page left a KVM MMIO read
+    // pending that KVM completed over the signal handler's registers on
+    // the next entry (the handler never ran; the guest spun forever).
+    t_mmio: [], 0;
 }
 
 /// A far return to the 32-bit user code selector: natively Linux runs the

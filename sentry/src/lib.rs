@@ -217,7 +217,8 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     })?;
     let exit = kernel.wait_finished();
     if opts.stats {
-        eprint!("{}", stats_table(&kernel));
+        let table = stats_table(&kernel);
+        crate::log::stderr_line(format_args!("{}", table.trim_end_matches('\n')));
     }
     Ok(exit)
 }

@@ -205,6 +205,56 @@ fn strace_goes_to_stderr() {
     );
 }
 
+/// `sentry run --strace prog 2>&1 | head`: the sentry's stderr is a pipe
+/// whose reader has gone. Every trace line (syscalls, signals, the exit
+/// line) then gets EPIPE; the sentry must drop them, not panic, and report
+/// the guest's own status.
+#[test]
+fn strace_survives_a_closed_stderr() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    for (guest, libc, want) in [
+        ("hello", Libc::Glibc, 0),
+        ("hello", Libc::Musl, 0),
+        ("segv", Libc::Musl, 139),
+    ] {
+        let path = testdata::guest(guest, libc);
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let mut child = Command::new(common::SENTRY)
+            .args(["run", "--strace", "--stats", "--", path_str(&path)])
+            .env("PATH", guest_path_env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(writer)
+            .spawn()
+            .expect("spawn the sentry");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let out = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut stdout, &mut v);
+            v
+        });
+        let deadline = Instant::now() + common::timeout();
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("wait") {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{guest}: the sentry hung with a closed stderr");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let out = out.join().expect("stdout reader");
+        // A panic would exit with 101 (or abort with SIGABRT).
+        assert_eq!(status.code(), Some(want), "{guest} ({libc:?}): {status:?}");
+        if guest == "hello" {
+            assert_eq!(out, b"hello\n", "{guest} ({libc:?})");
+        }
+    }
+}
+
 #[test]
 fn strace_shows_decoded_calls_signals_and_the_end() {
     let path = testdata::guest("segv", Libc::Musl);

@@ -184,17 +184,17 @@ pub fn exit_thread(task: &Arc<Task>) {
     };
     if kernel.config.strace {
         if status & 0x7f == 0 {
-            eprintln!(
+            crate::log::stderr_line(format_args!(
                 "[pid {}] +++ exited with {} +++",
                 task.tgid(),
                 (status >> 8) & 0xff
-            );
+            ));
         } else {
-            eprintln!(
+            crate::log::stderr_line(format_args!(
                 "[pid {}] +++ killed by {} +++",
                 task.tgid(),
                 signal::name(status & 0x7f)
-            );
+            ));
         }
     }
     drop(table);

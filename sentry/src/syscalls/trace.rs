@@ -179,7 +179,7 @@ pub fn exit(t: &TaskCtx, nr: u64, a: [u64; 6], line: String, r: &SysResult) {
         Err(SysError::KeepRegs) => "?".into(),
         Err(SysError::Exited) => "?".into(),
     };
-    eprintln!("{line} = {res}");
+    crate::log::stderr_line(format_args!("{line} = {res}"));
 }
 
 #[cfg(test)]

@@ -269,6 +269,38 @@ fn strace_shows_decoded_calls_signals_and_the_end() {
     assert!(err.contains("+++ killed by SIGSEGV +++"), "{err}");
 }
 
+/// Every number COVERAGE.md lists as ENOSYS gives ENOSYS in the sandbox
+/// (sandbox only: the host implements them). With the coverage unit tests
+/// this ties COVERAGE.md to what the running sentry dispatches: umask,
+/// listed ENOSYS while dispatched, failed here.
+#[test]
+fn coverage_enosys_rows_are_enosys() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../COVERAGE.md"))
+        .expect("COVERAGE.md");
+    let enosys: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let nr: u32 = cells.get(1)?.parse().ok()?;
+            (cells.get(3) == Some(&"ENOSYS")).then(|| nr.to_string())
+        })
+        .collect();
+    assert!(enosys.len() > 200, "{} ENOSYS rows", enosys.len());
+    for libc in Libc::ALL {
+        let path = testdata::guest("enosys", libc);
+        let mut argv = vec!["run", "--", path_str(&path)];
+        argv.extend(enosys.iter().map(String::as_str));
+        let out = run_sentry(&argv, b"");
+        assert_eq!(
+            out.stdout_str(),
+            format!("{} numbers called\n", enosys.len()),
+            "{libc:?}; stderr: {}",
+            out.stderr_str()
+        );
+        assert_eq!(out.status, 0, "{libc:?}");
+    }
+}
+
 #[test]
 fn stats_count_every_call() {
     let path = testdata::guest("hello", Libc::Musl);

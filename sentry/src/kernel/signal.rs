@@ -290,6 +290,17 @@ pub struct SigInfo {
 }
 
 impl SigInfo {
+    /// Whether a caller may queue this siginfo (rt_sigqueueinfo,
+    /// rt_tgsigqueueinfo, pidfd_send_signal): one that claims to come
+    /// from the kernel or from kill/tkill (`si_code >= 0` or SI_TKILL)
+    /// only towards itself; EPERM otherwise.
+    pub fn check_forged(&self, to_self: bool) -> Result<(), Errno> {
+        if (self.code >= 0 || self.code == code::SI_TKILL) && !to_self {
+            return Err(Errno::EPERM);
+        }
+        Ok(())
+    }
+
     /// A signal sent by a process (kill, tkill): si_pid and si_uid.
     pub fn from_process(signo: i32, code: i32, pid: i32, uid: u32) -> Self {
         let mut data = [0u64; 14];

@@ -219,9 +219,7 @@ fn read_info(t: &TaskCtx, target: i32, signo: u64, uinfo: u64) -> Result<SigInfo
     let mut b = [0u8; 128];
     t.mm().read(uinfo, &mut b)?;
     let mut info = SigInfo::from_bytes(&b);
-    if (info.code >= 0 || info.code == code::SI_TKILL) && t.task.tid != target {
-        return Err(Errno::EPERM);
-    }
+    info.check_forged(t.task.tid == target)?;
     info.signo = Signal::arg(signo);
     Ok(info)
 }

@@ -301,6 +301,39 @@ fn coverage_enosys_rows_are_enosys() {
     }
 }
 
+/// The calls that would write the read-only root give EROFS, as a
+/// read-only mount does for a fresh name in an existing directory
+/// (symlinkat read its dirfd as the path and gave EFAULT).
+#[test]
+fn writes_to_the_root_are_erofs() {
+    for libc in Libc::ALL {
+        let path = testdata::guest("erofs", libc);
+        let out = run_sentry(&["run", "--root", "/", "--", path_str(&path)], b"");
+        let want: String = [
+            "mkdir",
+            "mkdirat",
+            "symlink",
+            "symlinkat",
+            "link",
+            "linkat",
+            "rename",
+            "renameat",
+            "renameat2",
+            "mknodat",
+        ]
+        .iter()
+        .map(|c| format!("{c}: EROFS\n"))
+        .collect();
+        assert_eq!(
+            out.stdout_str(),
+            want,
+            "{libc:?}; stderr: {}",
+            out.stderr_str()
+        );
+        assert_eq!(out.status, 0, "{libc:?}");
+    }
+}
+
 #[test]
 fn stats_count_every_call() {
     let path = testdata::guest("hello", Libc::Musl);

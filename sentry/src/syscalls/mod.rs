@@ -231,7 +231,8 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         &[DirFd, Path, DirFd, Path, Hex])),
     (LINKAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]),
         &[DirFd, Path, DirFd, Path, Hex])),
-    (SYMLINKAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]), &[Path, DirFd, Path])),
+    // symlinkat(target, newdirfd, linkpath): the link's path is the third.
+    (SYMLINKAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[2]), &[Path, DirFd, Path])),
 
     // Waiting for descriptors.
     (POLL, partial(NOTE_POLL, |t, a| poll::poll(t, a[0], a[1], a[2]), &[Hex, Len, Int])),

@@ -1,12 +1,12 @@
 //! The syscall table: one entry per x86-64 syscall number ([`TABLE`]) with
 //! its name, its handler, its support level and note, and how `--strace`
-//! prints its arguments and result. [`dispatch`] (through [`HANDLERS`], an
+//! prints its arguments and result. [`dispatch`] (through `HANDLERS`, an
 //! array of handlers built from the same list), [`support`] and so
 //! `COVERAGE.md`, and [`trace`] all read it, so they cannot disagree. A
 //! number without a handler gives ENOSYS, logged once. Handlers live in one
 //! file per family.
 //!
-//! To add a syscall: one line in [`IMPLEMENTED`], then
+//! To add a syscall: one line in `IMPLEMENTED`, then
 //! `SENTRY_UPDATE_COVERAGE=1 cargo test -p sentry coverage`.
 
 pub mod exec;

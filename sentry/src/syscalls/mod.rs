@@ -536,7 +536,11 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../COVERAGE.md");
         let want = coverage_markdown();
         if std::env::var_os("SENTRY_UPDATE_COVERAGE").is_some() {
-            std::fs::write(path, &want).unwrap();
+            // Through a rename: coverage_file_agrees_with_dispatch may be
+            // reading the file meanwhile.
+            let tmp = format!("{path}.new");
+            std::fs::write(&tmp, &want).unwrap();
+            std::fs::rename(&tmp, path).unwrap();
         }
         let have = std::fs::read_to_string(path).unwrap_or_default();
         assert!(

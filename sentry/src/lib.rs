@@ -136,7 +136,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             stats: opts.stats,
             root: opts.root.clone(),
         },
-        &syscalls::TABLE,
+        &syscalls::KERNEL_TABLE,
     );
     let mm = AddressSpace::new(Arc::clone(&machine)).map_err(|_| SentryError::AddressSpace)?;
     let ctx = match &opts.program {
@@ -200,7 +200,8 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     })?;
     let exit = kernel.wait_finished();
     if opts.stats {
-        eprint!("{}", stats_table(&kernel));
+        let table = stats_table(&kernel);
+        crate::log::stderr_line(format_args!("{}", table.trim_end_matches('\n')));
     }
     Ok(exit)
 }

@@ -129,6 +129,17 @@ impl Write for LogLine {
     }
 }
 
+/// Writes one line on stderr, ignoring errors, for output that is not a
+/// log event and must not be rate-limited (`--strace`, `--stats`): a closed
+/// stderr loses the line, it does not panic the sentry as `eprintln!`
+/// would. The line is written with one `write_all` on the locked stream, so
+/// lines from different vCPU threads do not interleave.
+pub fn stderr_line(line: std::fmt::Arguments<'_>) {
+    let mut s = line.to_string();
+    s.push('\n');
+    let _ = std::io::stderr().lock().write_all(s.as_bytes());
+}
+
 /// The `tracing_subscriber` writer: stderr behind the per-site limiter.
 pub struct RateLimitedStderr;
 

@@ -9,6 +9,12 @@ differential! {
     t_sigframe: [], 0;
 }
 
+// Signal numbers are `int`s: the low 32 bits, 0..=64 (1..=64 for
+// rt_sigaction), for every call that takes one.
+differential! {
+    t_signum: [], 0;
+}
+
 /// 200 bytes on stdin, in one write.
 const SHORTREAD_STDIN: &[u8] = b"01234567890123456789012345678901234567890123456789\
 01234567890123456789012345678901234567890123456789\

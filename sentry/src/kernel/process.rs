@@ -181,17 +181,17 @@ pub fn exit_thread(task: &Arc<Task>) {
     };
     if kernel.config.strace {
         if status & 0x7f == 0 {
-            eprintln!(
+            crate::log::stderr_line(format_args!(
                 "[pid {}] +++ exited with {} +++",
                 task.tgid(),
                 (status >> 8) & 0xff
-            );
+            ));
         } else {
-            eprintln!(
+            crate::log::stderr_line(format_args!(
                 "[pid {}] +++ killed by {} +++",
                 task.tgid(),
                 signal::name(status & 0x7f)
-            );
+            ));
         }
     }
     drop(table);
@@ -491,10 +491,9 @@ pub fn kill_pgrp(task: &Arc<Task>, pgid: i32, signo: i32) -> Result<(), Errno> {
     kill_targets(task, 0, Some(pgid), signo)
 }
 
+/// `signo` is checked once a target exists (ESRCH before EINVAL, as
+/// Linux's check_kill_permission runs per target).
 fn kill_targets(task: &Arc<Task>, pid: i64, pgrp: Option<i32>, signo: i32) -> Result<(), Errno> {
-    if !(0..=signal::NSIG).contains(&signo) {
-        return Err(Errno::EINVAL);
-    }
     let kernel = &task.kernel;
     let me = task.tgid();
     let targets: Vec<Arc<ThreadGroup>> = {
@@ -538,15 +537,15 @@ fn kill_targets(task: &Arc<Task>, pid: i64, pgrp: Option<i32>, signo: i32) -> Re
     if targets.is_empty() {
         return Err(Errno::ESRCH);
     }
-    if signo == 0 {
+    let Some(sig) = signal::Signal::to_send(signo)? else {
         return Ok(());
-    }
+    };
     let uid = 0;
     for tg in targets {
         send_to_group(
             kernel,
             &tg,
-            SigInfo::from_process(signo, code::SI_USER, me, uid),
+            SigInfo::from_process(sig.number(), code::SI_USER, me, uid),
         );
     }
     Ok(())

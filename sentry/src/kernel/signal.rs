@@ -90,6 +90,61 @@ pub fn valid(s: i64) -> bool {
     (1..=NSIG as i64).contains(&s)
 }
 
+/// A valid signal number, 1..=[`NSIG`]: made only by validating, so what
+/// is indexed by it (a handler slot, a bit of a [`SigSet`]) cannot be
+/// indexed out of range.
+///
+/// Syscalls pass signal numbers as `int sig`: Linux reads the low 32 bits
+/// of the register (`kill(pid, 0x1_0000_000a)` sends SIGUSR1), for kill,
+/// tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo, pidfd_send_signal
+/// and rt_sigaction alike (measured natively, `t_signum`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Signal(u8);
+
+impl Signal {
+    /// `n` if it is a signal number.
+    pub const fn new(n: i32) -> Option<Signal> {
+        if 1 <= n && n <= NSIG {
+            Some(Signal(n as u8))
+        } else {
+            None
+        }
+    }
+
+    /// A syscall's `int sig` argument as Linux reads it: the low 32 bits
+    /// of the register, not yet validated (senders validate it only once
+    /// the target is found: ESRCH comes before EINVAL).
+    pub const fn arg(raw: u64) -> i32 {
+        raw as i32
+    }
+
+    /// A signal number a call must name (rt_sigaction): EINVAL unless
+    /// it is 1..=64.
+    pub fn from_arg(raw: u64) -> Result<Signal, Errno> {
+        Signal::new(Signal::arg(raw)).ok_or(Errno::EINVAL)
+    }
+
+    /// The signal a sending call delivers, checked as Linux's
+    /// `check_kill_permission` does: `None` for the null signal 0
+    /// (existence and permission only), EINVAL outside 0..=64.
+    pub fn to_send(signo: i32) -> Result<Option<Signal>, Errno> {
+        match signo {
+            0 => Ok(None),
+            n => Signal::new(n).map(Some).ok_or(Errno::EINVAL),
+        }
+    }
+
+    /// The number, 1..=64.
+    pub const fn number(self) -> i32 {
+        self.0 as i32
+    }
+
+    /// Its slot in a per-signal table, 0..64.
+    pub const fn index(self) -> usize {
+        self.0 as usize - 1
+    }
+}
+
 /// A set of signals (bit `n-1` for signal `n`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SigSet(pub u64);
@@ -235,6 +290,17 @@ pub struct SigInfo {
 }
 
 impl SigInfo {
+    /// Whether a caller may queue this siginfo (rt_sigqueueinfo,
+    /// rt_tgsigqueueinfo, pidfd_send_signal): one that claims to come
+    /// from the kernel or from kill/tkill (`si_code >= 0` or SI_TKILL)
+    /// only towards itself; EPERM otherwise.
+    pub fn check_forged(&self, to_self: bool) -> Result<(), Errno> {
+        if (self.code >= 0 || self.code == code::SI_TKILL) && !to_self {
+            return Err(Errno::EPERM);
+        }
+        Ok(())
+    }
+
     /// A signal sent by a process (kill, tkill): si_pid and si_uid.
     pub fn from_process(signo: i32, code: i32, pid: i32, uid: u32) -> Self {
         let mut data = [0u64; 14];
@@ -796,5 +862,40 @@ mod tests {
             mask: SigSet(3),
         };
         assert_eq!(SigAction::from_bytes(&a.to_bytes()), a);
+    }
+}
+
+#[cfg(test)]
+mod signal_number_tests {
+    use super::*;
+
+    #[test]
+    fn signal_numbers_are_the_low_32_bits_of_the_register() {
+        assert_eq!(Signal::from_arg(10), Ok(Signal::new(10).unwrap()));
+        assert_eq!(Signal::from_arg(0x1_0000_000a).map(Signal::number), Ok(10));
+        assert_eq!(
+            Signal::from_arg(0xffff_ffff_0000_0040).map(Signal::number),
+            Ok(64)
+        );
+        for bad in [
+            0,
+            65,
+            0x1_0000_0000,
+            0x1_0000_0041,
+            0xffff_ffff,
+            0x8000_0000,
+            u64::MAX,
+        ] {
+            assert_eq!(Signal::from_arg(bad), Err(Errno::EINVAL), "{bad:#x}");
+        }
+        assert_eq!(Signal::to_send(Signal::arg(0x1_0000_0000)), Ok(None));
+        assert_eq!(Signal::to_send(0), Ok(None));
+        assert_eq!(
+            Signal::to_send(64).map(|s| s.map(Signal::index)),
+            Ok(Some(63))
+        );
+        assert_eq!(Signal::to_send(65), Err(Errno::EINVAL));
+        assert_eq!(Signal::to_send(-1), Err(Errno::EINVAL));
+        assert_eq!(Signal::new(1).map(Signal::index), Some(0));
     }
 }

@@ -606,13 +606,13 @@ fn deliver_pending(t: &mut TaskCtx) -> Result<(), ()> {
         let s = info.signo;
         let act = t.task.action(s);
         if t.task.kernel.config.strace {
-            eprintln!(
+            crate::log::stderr_line(format_args!(
                 "[pid {}] --- {} {{si_signo={}, si_code={}}} ---",
                 t.task.tid,
                 signal::name(s),
                 s,
                 info.code
-            );
+            ));
         }
         if s == sig::SIGKILL {
             t.task.tg.start_exit(sig::SIGKILL);

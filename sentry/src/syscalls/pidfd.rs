@@ -7,7 +7,7 @@ use crate::errno::Errno;
 use crate::fs::pidfd::{PIDFD_THREAD, PidState, install};
 use crate::fs::{O_NONBLOCK, OpenFile};
 use crate::kernel::process;
-use crate::kernel::signal::{self, SigInfo, code};
+use crate::kernel::signal::{SigInfo, Signal, code};
 use crate::kernel::task::{SysResult, TaskCtx};
 
 /// The open pidfd behind descriptor `fd` (EBADF for anything else).
@@ -67,7 +67,7 @@ pub fn pidfd_send_signal(
     }
     let file = lookup(t, pidfd)?;
     let pf = file.ops.as_pidfd().expect("checked by lookup");
-    let signo = signo as i32;
+    let signo = Signal::arg(signo);
     let thread_scope = match flags {
         0 => pf.thread,
         PIDFD_SIGNAL_THREAD => true,
@@ -82,21 +82,17 @@ pub fn pidfd_send_signal(
             return Err(Errno::EINVAL.into());
         }
         let to_self = pf.pid == me && !thread_scope;
-        if !to_self && (k.code >= 0 || k.code == code::SI_TKILL) {
-            return Err(Errno::EPERM.into());
-        }
+        k.check_forged(to_self)?;
         k
     } else {
         SigInfo::from_process(signo, code::SI_USER, me, 0)
     };
-    if !(0..=signal::NSIG).contains(&signo) {
-        return Err(Errno::EINVAL.into());
-    }
+    let signal = Signal::to_send(signo)?;
     if pf.state() == PidState::Reaped {
         return Err(Errno::ESRCH.into());
     }
     let tg = pf.thread_group().ok_or(Errno::ESRCH)?;
-    if signo == 0 {
+    if signal.is_none() {
         return Ok(0);
     }
     let kernel = Arc::clone(&t.task.kernel);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::errno::Errno;
 use crate::kernel::process;
-use crate::kernel::signal::{self, SigAction, SigInfo, SigSet, code, sig};
+use crate::kernel::signal::{self, SigAction, SigInfo, SigSet, Signal, code, sig};
 use crate::kernel::task::{ERESTARTNOHAND, SysResult, Task, TaskCtx};
 use crate::kernel::wait::Waiter;
 
@@ -15,11 +15,8 @@ pub fn rt_sigaction(t: &mut TaskCtx, signo: u64, act: u64, oact: u64, size: u64)
     if size != 8 {
         return Err(Errno::EINVAL.into());
     }
-    let s = signo as i64;
-    if !signal::valid(s) {
-        return Err(Errno::EINVAL.into());
-    }
-    let s = s as i32;
+    let signal = Signal::from_arg(signo)?;
+    let s = signal.number();
     let new = if act != 0 {
         if s == sig::SIGKILL || s == sig::SIGSTOP {
             return Err(Errno::EINVAL.into());
@@ -34,9 +31,9 @@ pub fn rt_sigaction(t: &mut TaskCtx, signo: u64, act: u64, oact: u64, size: u64)
     };
     let old = {
         let mut h = t.task.handlers.lock();
-        let old = h[(s - 1) as usize];
+        let old = h[signal.index()];
         if let Some(a) = new {
-            h[(s - 1) as usize] = a;
+            h[signal.index()] = a;
         }
         old
     };
@@ -168,7 +165,7 @@ pub fn sigaltstack(t: &mut TaskCtx, ss: u64, old: u64) -> SysResult {
 
 /// kill(pid, sig).
 pub fn kill(t: &mut TaskCtx, pid: u64, signo: u64) -> SysResult {
-    let s = i32::try_from(signo as i64).map_err(|_| Errno::EINVAL)?;
+    let s = Signal::arg(signo);
     let pid = pid as i32 as i64;
     if pid == i32::MIN as i64 {
         return Err(Errno::ESRCH.into());
@@ -179,9 +176,6 @@ pub fn kill(t: &mut TaskCtx, pid: u64, signo: u64) -> SysResult {
 
 fn thread_kill(t: &mut TaskCtx, tgid: Option<i32>, tid: i32, info: SigInfo) -> SysResult {
     if tid <= 0 || tgid.is_some_and(|g| g <= 0) {
-        return Err(Errno::EINVAL.into());
-    }
-    if !(0..=signal::NSIG).contains(&info.signo) {
         return Err(Errno::EINVAL.into());
     }
     let target = t
@@ -196,7 +190,8 @@ fn thread_kill(t: &mut TaskCtx, tgid: Option<i32>, tid: i32, info: SigInfo) -> S
     if tgid.is_some_and(|g| g != target.tgid()) {
         return Err(Errno::ESRCH.into());
     }
-    if info.signo != 0 {
+    // Checked once the target is found: ESRCH comes before EINVAL.
+    if Signal::to_send(info.signo)?.is_some() {
         target.send_signal(info);
     }
     Ok(0)
@@ -205,35 +200,33 @@ fn thread_kill(t: &mut TaskCtx, tgid: Option<i32>, tid: i32, info: SigInfo) -> S
 /// tkill(tid, sig).
 pub fn tkill(t: &mut TaskCtx, tid: u64, signo: u64) -> SysResult {
     let me = t.task.tgid();
-    let info = SigInfo::from_process(signo as i32, code::SI_TKILL, me, 0);
+    let info = SigInfo::from_process(Signal::arg(signo), code::SI_TKILL, me, 0);
     thread_kill(t, None, tid as i32, info)
 }
 
 /// tgkill(tgid, tid, sig).
 pub fn tgkill(t: &mut TaskCtx, tgid: u64, tid: u64, signo: u64) -> SysResult {
     let me = t.task.tgid();
-    let info = SigInfo::from_process(signo as i32, code::SI_TKILL, me, 0);
+    let info = SigInfo::from_process(Signal::arg(signo), code::SI_TKILL, me, 0);
     thread_kill(t, Some(tgid as i32), tid as i32, info)
 }
 
-fn read_info(t: &TaskCtx, signo: u64, uinfo: u64) -> Result<SigInfo, Errno> {
+/// The siginfo of rt_[tg]sigqueueinfo, sent to `target` (the pid, or the
+/// tid): a thread may not pretend to be the kernel or kill/tkill
+/// (`si_code >= 0` or SI_TKILL) except towards itself (Linux compares
+/// the caller's tid with the pid or tid argument).
+fn read_info(t: &TaskCtx, target: i32, signo: u64, uinfo: u64) -> Result<SigInfo, Errno> {
     let mut b = [0u8; 128];
     t.mm().read(uinfo, &mut b)?;
     let mut info = SigInfo::from_bytes(&b);
-    // A process may not pretend to be the kernel (or kill/tkill).
-    if (info.code >= 0 || info.code == code::SI_TKILL) && t.task.tgid() != 0 {
-        return Err(Errno::EPERM);
-    }
-    info.signo = signo as i32;
+    info.check_forged(t.task.tid == target)?;
+    info.signo = Signal::arg(signo);
     Ok(info)
 }
 
 /// rt_sigqueueinfo(tgid, sig, info).
 pub fn rt_sigqueueinfo(t: &mut TaskCtx, tgid: u64, signo: u64, uinfo: u64) -> SysResult {
-    let info = read_info(t, signo, uinfo)?;
-    if !signal::valid(signo as i64) {
-        return Err(Errno::EINVAL.into());
-    }
+    let info = read_info(t, tgid as i32, signo, uinfo)?;
     let tg = {
         let table = t.task.kernel.table.lock();
         table
@@ -242,7 +235,9 @@ pub fn rt_sigqueueinfo(t: &mut TaskCtx, tgid: u64, signo: u64, uinfo: u64) -> Sy
             .map(|p| Arc::clone(&p.tg))
             .ok_or(Errno::ESRCH)?
     };
-    process::send_to_group(&t.task.kernel, &tg, info);
+    if Signal::to_send(info.signo)?.is_some() {
+        process::send_to_group(&t.task.kernel, &tg, info);
+    }
     Ok(0)
 }
 
@@ -254,6 +249,11 @@ pub fn rt_tgsigqueueinfo(
     signo: u64,
     uinfo: u64,
 ) -> SysResult {
-    let info = read_info(t, signo, uinfo)?;
+    if tid as i32 <= 0 || tgid as i32 <= 0 {
+        // Before the copy's EPERM check, as Linux's do_rt_tgsigqueueinfo.
+        t.mm().read(uinfo, &mut [0u8; 128])?;
+        return Err(Errno::EINVAL.into());
+    }
+    let info = read_info(t, tid as i32, signo, uinfo)?;
     thread_kill(t, Some(tgid as i32), tid as i32, info)
 }

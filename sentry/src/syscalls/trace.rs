@@ -4,7 +4,7 @@
 use crate::errno::Errno;
 use crate::kernel::task::{SysError, SysResult, TaskCtx};
 
-use super::numbers::nr::*;
+use super::{Arg, Ret};
 
 fn quoted(t: &TaskCtx, addr: u64, len: u64) -> String {
     let n = len.min(32) as usize;
@@ -84,84 +84,57 @@ fn clone_flags(f: u64) -> String {
     }
 }
 
-/// Formats the call before it runs (the buffer of a write is shown then).
+/// The argument formats of a number the table does not implement: six
+/// raw registers.
+const UNKNOWN: &[Arg] = &[Arg::Raw; 6];
+
+fn arg(t: &TaskCtx, kind: Arg, a: &[u64; 6], i: usize) -> String {
+    let v = a[i];
+    match kind {
+        Arg::Raw if v < 4096 => format!("{v}"),
+        Arg::Raw | Arg::Hex => format!("{v:#x}"),
+        Arg::Int => format!("{}", v as i64),
+        Arg::Fd | Arg::Pid => format!("{}", v as i32),
+        Arg::DirFd => match v as i32 {
+            -100 => "AT_FDCWD".to_string(),
+            fd => fd.to_string(),
+        },
+        Arg::Len => format!("{v}"),
+        Arg::Path => cstring(t, v),
+        Arg::Buf(len) => quoted(t, v, a[len as usize]),
+        Arg::Sig => crate::kernel::signal::name(v as i32),
+        Arg::CloneFlags => clone_flags(v),
+    }
+}
+
+/// Formats the call before it runs (the buffer of a write is shown then),
+/// each argument as the syscall table says.
 pub fn enter(t: &TaskCtx, nr: u64, a: [u64; 6]) -> String {
     let name = super::name(nr);
-    let args = match nr {
-        WRITE => format!("{}, {}, {}", a[0] as i32, quoted(t, a[1], a[2]), a[2]),
-        READ => format!("{}, {:#x}, {}", a[0] as i32, a[1], a[2]),
-        CLOSE | DUP | EXIT | EXIT_GROUP => format!("{}", a[0] as i64),
-        READLINK | READLINKAT => {
-            let p = if nr == READLINK { a[0] } else { a[1] };
-            cstring(t, p)
-        }
-        MMAP => format!(
-            "{:#x}, {}, {:#x}, {:#x}, {}, {:#x}",
-            a[0], a[1], a[2], a[3], a[4] as i32, a[5]
-        ),
-        KILL | TKILL => format!(
-            "{}, {}",
-            a[0] as i32,
-            crate::kernel::signal::name(a[1] as i32)
-        ),
-        WAIT4 => format!("{}, {:#x}, {:#x}, {:#x}", a[0] as i32, a[1], a[2], a[3]),
-        OPEN | STAT | LSTAT | ACCESS | CHDIR | EXECVE => {
-            let rest = a[1..3]
-                .iter()
-                .map(|v| format!("{v:#x}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!("{}, {rest}", cstring(t, a[0]))
-        }
-        OPENAT | NEWFSTATAT | FACCESSAT | FACCESSAT2 | EXECVEAT => {
-            let dirfd = match a[0] as i32 {
-                -100 => "AT_FDCWD".to_string(),
-                fd => fd.to_string(),
-            };
-            format!("{dirfd}, {}, {:#x}, {:#x}", cstring(t, a[1]), a[2], a[3])
-        }
-        CLONE => format!("{}, {:#x}", clone_flags(a[0]), a[1]),
-        RT_SIGACTION | RT_SIGQUEUEINFO => format!(
-            "{}, {:#x}, {:#x}",
-            crate::kernel::signal::name(a[0] as i32),
-            a[1],
-            a[2]
-        ),
-        TGKILL => format!(
-            "{}, {}, {}",
-            a[0] as i32,
-            a[1] as i32,
-            crate::kernel::signal::name(a[2] as i32)
-        ),
-        _ => {
-            let n = match nr {
-                GETPID | GETTID | GETPPID | FORK | VFORK | GETUID | GETEUID | GETGID | GETEGID
-                | PAUSE | SETSID | SCHED_YIELD => 0,
-                _ => 6,
-            };
-            a[..n]
-                .iter()
-                .map(|v| {
-                    if *v < 4096 {
-                        format!("{v}")
-                    } else {
-                        format!("{v:#x}")
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
+    let kinds = super::entry(nr)
+        .and_then(|e| e.imp.as_ref())
+        .map_or(UNKNOWN, |imp| imp.args);
+    let args = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| arg(t, k, &a, i))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!("[pid {}] {name}({args})", t.task.tid)
 }
 
 /// Prints the line with the result.
 pub fn exit(t: &TaskCtx, nr: u64, a: [u64; 6], line: String, r: &SysResult) {
+    let ret = super::entry(nr)
+        .and_then(|e| e.imp.as_ref())
+        .map_or(Ret::Int, |imp| imp.ret);
     let res = match r {
-        Ok(v) => match nr {
-            READ if (*v as i64) > 0 => format!("{v} {}", quoted(t, a[1], *v)),
-            MMAP | BRK => format!("{v:#x}"),
-            _ => format!("{}", *v as i64),
+        Ok(v) => match ret {
+            Ret::Filled(buf) if (*v as i64) > 0 => {
+                format!("{v} {}", quoted(t, a[buf as usize], *v))
+            }
+            Ret::Hex => format!("{v:#x}"),
+            Ret::Int | Ret::Filled(_) => format!("{}", *v as i64),
         },
         Err(SysError::Errno(e)) => {
             let e = if matches!(e.0, 512..=516) {
@@ -179,7 +152,7 @@ pub fn exit(t: &TaskCtx, nr: u64, a: [u64; 6], line: String, r: &SysResult) {
         Err(SysError::KeepRegs) => "?".into(),
         Err(SysError::Exited) => "?".into(),
     };
-    eprintln!("{line} = {res}");
+    crate::log::stderr_line(format_args!("{line} = {res}"));
 }
 
 #[cfg(test)]

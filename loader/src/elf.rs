@@ -203,7 +203,7 @@ pub enum LoadError {
     /// The program has a `PT_INTERP` and thus needs a dynamic linker.
     #[error(
         "dynamically linked program (interpreter {}): only static binaries run in the sandbox",
-        quoted(.interpreter)
+        crate::quote(.interpreter.as_bytes())
     )]
     Dynamic {
         /// The requested interpreter path, as the file has it (up to its
@@ -291,25 +291,6 @@ impl ElfSource for &[u8] {
 
 /// Longest `PT_INTERP` name read (Linux refuses one longer than PATH_MAX).
 const MAX_INTERP: u64 = 4096;
-
-/// `name` in double quotes with everything but printable ASCII escaped as
-/// `\xNN` (and `"`, `\\` backslash-escaped): a name that comes from the file
-/// must not bring escape sequences or a second line to a terminal.
-fn quoted(name: &str) -> String {
-    let mut out = String::from("\"");
-    for &b in name.as_bytes() {
-        match b {
-            b'"' | b'\\' => {
-                out.push('\\');
-                out.push(b as char);
-            }
-            0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    out.push('"');
-    out
-}
 
 fn type_name(e_type: u16) -> &'static str {
     match e_type {

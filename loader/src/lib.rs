@@ -15,10 +15,12 @@
 #![warn(missing_docs)]
 
 mod elf;
+mod quote;
 mod stack;
 
 pub use elf::{
     DEFAULT_PIE_BIAS, ElfImage, ElfSource, LoadError, LoadOptions, MIN_ADDR, PAGE_SIZE, Prot,
     Region, Segment, USER_ADDR_END, parse, parse_from,
 };
+pub use quote::quote;
 pub use stack::*;

@@ -76,7 +76,7 @@ pub fn out_of_memory(task: &Arc<Task>) -> OomOutcome {
         table
             .procs
             .values()
-            .filter(|p| p.zombie.is_none() && !p.tg.is_exiting())
+            .filter(|p| !p.tg.is_exiting())
             .map(|p| Arc::clone(&p.tg))
             .collect::<Vec<_>>()
     }

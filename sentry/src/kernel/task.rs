@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use platform::vcpu::FpuState;
 use platform::{Kicker, Trap, UserContext, Vcpu};
 
+use super::exit::{AtomicTaskState, GroupState, TaskState};
 use super::signal::{
     self, AltStack, DefaultAction, FaultRegs, SigAction, SigInfo, SigQueue, SigSet, code, sa, sig,
 };
@@ -20,13 +21,6 @@ use crate::errno::Errno;
 use crate::fs::FdTable;
 use crate::mm::{Access, AddressSpace, FaultError, Runner};
 
-/// How a thread group is ending.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GroupExit {
-    /// The wait status of the process.
-    pub status: i32,
-}
-
 /// The signal handlers, shared by threads (and by CLONE_SIGHAND).
 pub type Handlers = Mutex<[SigAction; signal::NSIG as usize]>;
 
@@ -36,8 +30,8 @@ pub struct ThreadGroup {
     pub tgid: i32,
     /// Signals sent to the process as a whole.
     pub shared_pending: Mutex<SigQueue>,
-    /// Set when the whole group is exiting (exit_group or a fatal signal).
-    pub exiting: Mutex<Option<GroupExit>>,
+    /// Where the group is in its life (running, exiting, zombie, reaped).
+    exit: Mutex<GroupState>,
     /// Whether the group is stopped (SIGSTOP and friends).
     pub stopped: Mutex<bool>,
     /// Woken when the stop state changes.
@@ -61,7 +55,7 @@ impl ThreadGroup {
         Arc::new(Self {
             tgid,
             shared_pending: Mutex::new(SigQueue::default()),
-            exiting: Mutex::new(None),
+            exit: Mutex::new(GroupState::Running),
             stopped: Mutex::new(false),
             stop_queue: WaitQueue::default(),
             child_events: WaitQueue::default(),
@@ -81,12 +75,45 @@ impl ThreadGroup {
     /// every thread notice.
     pub fn start_exit(&self, status: i32) {
         {
-            let mut e = self.exiting.lock();
-            if e.is_none() {
-                *e = Some(GroupExit { status });
+            let mut e = self.exit.lock();
+            if *e == GroupState::Running {
+                e.advance(GroupState::Exiting { status });
             }
         }
         self.wake_all();
+    }
+
+    /// The group's exit state.
+    pub fn exit_state(&self) -> GroupState {
+        *self.exit.lock()
+    }
+
+    /// The last thread is gone: the group becomes a zombie with the status
+    /// of its group exit, or `status` (the last thread's own exit) if none
+    /// was started. Returns the zombie's wait status.
+    pub fn become_zombie(&self, status: i32) -> i32 {
+        let mut e = self.exit.lock();
+        let status = e.status().unwrap_or(status);
+        e.advance(GroupState::Zombie { status });
+        status
+    }
+
+    /// The zombie was reaped.
+    pub fn reaped(&self) {
+        let mut e = self.exit.lock();
+        if let GroupState::Zombie { status } = *e {
+            e.advance(GroupState::Reaped { status });
+        } else {
+            let from = *e;
+            tracing::error!("reaping a thread group in state {from:?}");
+            debug_assert!(false, "reaping a thread group in state {from:?}");
+        }
+    }
+
+    /// The wait status of a zombie (None while running or exiting, and
+    /// once reaped).
+    pub fn zombie_status(&self) -> Option<i32> {
+        self.exit.lock().zombie()
     }
 
     /// Wakes and kicks every thread (signals, stops, exits).
@@ -99,7 +126,7 @@ impl ThreadGroup {
 
     /// Whether the group is exiting.
     pub fn is_exiting(&self) -> bool {
-        self.exiting.lock().is_some()
+        self.exit.lock().is_exiting()
     }
 }
 
@@ -178,8 +205,9 @@ pub struct Task {
     pub pdeath_signal: AtomicI32,
     /// The thread's own exit code (exit(2)), used when it is the last.
     pub exit_code: AtomicI32,
-    /// Set when another thread's execve ends this one (de_thread).
-    pub zapped: std::sync::atomic::AtomicBool,
+    /// Where the thread is in its life: running, zapped by another
+    /// thread's execve (de_thread), exiting, dead.
+    pub state: AtomicTaskState,
     /// trapno/err/cr2 of the last fault, for signal frames (Linux's
     /// thread.trap_nr, error_code, cr2); a clone copies its parent's.
     pub fault: Mutex<FaultRegs>,
@@ -218,7 +246,7 @@ impl Task {
             vfork_done: Mutex::new(None),
             pdeath_signal: AtomicI32::new(0),
             exit_code: AtomicI32::new(0),
-            zapped: std::sync::atomic::AtomicBool::new(false),
+            state: AtomicTaskState::default(),
             fault: Mutex::new(FaultRegs::default()),
         })
     }
@@ -240,7 +268,14 @@ impl Task {
 
     /// Whether another thread's execve is ending this one.
     pub fn is_zapped(&self) -> bool {
-        self.zapped.load(std::sync::atomic::Ordering::SeqCst)
+        self.state.get() == TaskState::Zapped
+    }
+
+    /// Another thread's execve ends this one (de_thread). A thread already
+    /// on its way out stays so.
+    pub fn zap(&self) {
+        let _ = self.state.try_advance(TaskState::Zapped);
+        self.wake();
     }
 
     /// Wakes the task from a sleep and kicks it out of the guest.

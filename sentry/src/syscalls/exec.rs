@@ -168,8 +168,7 @@ fn exec_at(t: &mut TaskCtx, base: Option<Vec<u8>>, path: &[u8], argv: u64, envp:
         .cloned()
         .collect();
     for o in &others {
-        o.zapped.store(true, Ordering::SeqCst);
-        o.wake();
+        o.zap();
     }
     while task.tg.threads.lock().len() > 1 {
         if task.tg.is_exiting() {

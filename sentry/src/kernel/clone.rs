@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use super::PID_MAX;
 use super::signal::{self, SigAction};
-use super::task::{self, Handlers, Task, TaskCtx, ThreadGroup};
+use super::task::{self, Task, TaskCtx, ThreadGroup};
 use super::wait::Completion;
 use crate::errno::Errno;
 
@@ -218,10 +218,16 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
     } else {
         parent.files().fork()
     };
-    let handlers: Arc<Handlers> = if f & CLONE_SIGHAND != 0 {
-        Arc::clone(&parent.handlers)
-    } else {
-        let mut h = *parent.handlers.lock();
+    // Signal handlers belong to the thread group: a thread uses its
+    // group's table, CLONE_SIGHAND shares the table with a new group, and
+    // otherwise the new group gets a copy (CLONE_CLEAR_SIGHAND: with
+    // handled signals back to SIG_DFL).
+    let new_group_handlers = (f & CLONE_THREAD == 0).then(|| {
+        let parent_handlers = parent.tg.handlers();
+        if f & CLONE_SIGHAND != 0 {
+            return parent_handlers;
+        }
+        let mut h = *parent_handlers.lock();
         if f & CLONE_CLEAR_SIGHAND != 0 {
             for a in h.iter_mut() {
                 if a.handler != signal::SIG_IGN {
@@ -230,7 +236,7 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
             }
         }
         Arc::new(parking_lot::Mutex::new(h))
-    };
+    });
     let blocked = parent.sig.lock().blocked;
 
     // The child starts with the parent's FPU state.
@@ -243,10 +249,9 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         None => None,
     };
     let tid = table.alloc_pid(wanted)?;
-    let tg = if f & CLONE_THREAD != 0 {
-        Arc::clone(&parent.tg)
-    } else {
-        ThreadGroup::new(tid)
+    let tg = match new_group_handlers {
+        None => Arc::clone(&parent.tg),
+        Some(handlers) => ThreadGroup::new(tid, handlers),
     };
     // CLONE_FS shares the filesystem context; otherwise the child gets a copy.
     let fs = if f & CLONE_FS != 0 {
@@ -260,7 +265,6 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         Arc::clone(&kernel),
         mm,
         files,
-        handlers,
         fs,
         blocked,
     );

@@ -10,7 +10,8 @@
 //!    `tasklist_lock`);
 //! 2. `ThreadGroup` locks (`threads`, `exit`, `stopped`,
 //!    `shared_pending`), then `Task::sig`;
-//! 3. `Task::handlers`;
+//! 3. a group's `sighand` slot (which table it uses), then that signal
+//!    handler table (`ThreadGroup::handlers`);
 //! 4. a task's resource slots, `Task::mm`, `Task::files` and
 //!    `Task::runner` (its registration as a runner of its address space);
 //! 5. `Kernel::futex` (the futex table, then a sleeper's key): held while

@@ -21,7 +21,10 @@ use crate::errno::Errno;
 use crate::fs::FdTable;
 use crate::mm::{Access, AddressSpace, FaultError, Runner};
 
-/// The signal handlers, shared by threads (and by CLONE_SIGHAND).
+/// A signal handler table (Linux's `sighand_struct`). It belongs to a
+/// thread group, whose threads all use it; CLONE_SIGHAND without
+/// CLONE_THREAD shares one table between groups, until an execve unshares
+/// it.
 pub type Handlers = Mutex<[SigAction; signal::NSIG as usize]>;
 
 /// A process.
@@ -42,6 +45,9 @@ pub struct ThreadGroup {
     pub itimer: Mutex<RealTimer>,
     /// Threads of the group, by tid (live ones).
     pub threads: Mutex<Vec<Arc<Task>>>,
+    /// The group's signal handler table (shared with other groups after
+    /// CLONE_SIGHAND); replaced only by execve's unsharing.
+    sighand: Mutex<Arc<Handlers>>,
     /// Linux's SIGNAL_UNKILLABLE: set for the sandbox's init (pid 1), which
     /// then ignores every signal from inside the sandbox whose action is
     /// the default; cleared when a fault forces a default-action signal on
@@ -51,7 +57,7 @@ pub struct ThreadGroup {
 
 impl ThreadGroup {
     /// A new, empty group.
-    pub fn new(tgid: i32) -> Arc<Self> {
+    pub fn new(tgid: i32, handlers: Arc<Handlers>) -> Arc<Self> {
         Arc::new(Self {
             tgid,
             shared_pending: Mutex::new(SigQueue::default()),
@@ -61,6 +67,7 @@ impl ThreadGroup {
             child_events: WaitQueue::default(),
             itimer: Mutex::new(RealTimer::default()),
             threads: Mutex::new(Vec::new()),
+            sighand: Mutex::new(handlers),
             unkillable: std::sync::atomic::AtomicBool::new(tgid == 1),
         })
     }
@@ -81,6 +88,24 @@ impl ThreadGroup {
             }
         }
         self.wake_all();
+    }
+
+    /// The group's signal handler table.
+    pub fn handlers(&self) -> Arc<Handlers> {
+        Arc::clone(&self.sighand.lock())
+    }
+
+    /// execve's unshare_sighand(): once the group is down to the execing
+    /// thread, a table still shared with another group is replaced by a
+    /// private copy, so resetting handlers does not touch the other group.
+    /// Returns the group's (now private) table.
+    pub fn unshare_handlers(&self) -> Arc<Handlers> {
+        let mut slot = self.sighand.lock();
+        if Arc::strong_count(&slot) > 1 {
+            let copy = *slot.lock();
+            *slot = Arc::new(Mutex::new(copy));
+        }
+        Arc::clone(&slot)
     }
 
     /// The group's exit state.
@@ -184,8 +209,6 @@ pub struct Task {
     pub mm: Mutex<Option<Arc<AddressSpace>>>,
     /// Descriptor table.
     pub files: Mutex<Arc<FdTable>>,
-    /// Signal handlers.
-    pub handlers: Arc<Handlers>,
     /// Filesystem context (umask; cwd is always `/`), shared by CLONE_FS.
     pub fs: Arc<Mutex<FsContext>>,
     /// Signal state.
@@ -222,7 +245,6 @@ impl Task {
         kernel: Arc<Kernel>,
         mm: Arc<AddressSpace>,
         files: Arc<FdTable>,
-        handlers: Arc<Handlers>,
         fs: Arc<Mutex<FsContext>>,
         blocked: SigSet,
     ) -> Arc<Self> {
@@ -232,7 +254,6 @@ impl Task {
             kernel,
             mm: Mutex::new(Some(mm)),
             files: Mutex::new(files),
-            handlers,
             fs,
             sig: Mutex::new(TaskSignals {
                 blocked,
@@ -311,7 +332,7 @@ impl Task {
 
     /// The action for `signo`.
     pub fn action(&self, signo: i32) -> SigAction {
-        self.handlers.lock()[(signo - 1) as usize]
+        self.tg.sighand.lock().lock()[(signo - 1) as usize]
     }
 }
 
@@ -589,9 +610,7 @@ fn force_signal(t: &mut TaskCtx, info: SigInfo) {
     let act = t.task.action(s);
     let blocked = t.task.sig.lock().blocked.has(s);
     if blocked || act.handler == signal::SIG_IGN {
-        let mut h = t.task.handlers.lock();
-        h[(s - 1) as usize] = SigAction::default();
-        drop(h);
+        t.task.tg.handlers().lock()[(s - 1) as usize] = SigAction::default();
         t.task.sig.lock().blocked.remove(s);
     }
     // A fault that will take its default action kills even init.
@@ -763,7 +782,7 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
         }
     }
     if act.flags & sa::RESETHAND != 0 {
-        t.task.handlers.lock()[(info.signo - 1) as usize] = SigAction::default();
+        t.task.tg.handlers().lock()[(info.signo - 1) as usize] = SigAction::default();
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! makes them leave an old page-table root before its frames are reused.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
@@ -118,6 +118,9 @@ impl AddressSpace {
 #[derive(Default)]
 pub(super) struct Shootdown {
     busy: Mutex<bool>,
+    /// `busy`, readable without the lock (changed only under it), so the
+    /// common `enter` takes no lock of the rendezvous.
+    in_flight: AtomicBool,
     changed: Condvar,
     /// Threads in [`Shootdown::wait_until`]: `leave` only takes the lock
     /// to notify when someone waits.
@@ -130,15 +133,20 @@ const RECHECK: Duration = Duration::from_millis(10);
 
 impl Shootdown {
     fn is_busy(&self) -> bool {
-        *self.busy.lock()
+        self.in_flight.load(Ordering::SeqCst)
     }
 
     fn begin(&self) {
-        *self.busy.lock() = true;
+        let mut busy = self.busy.lock();
+        *busy = true;
+        self.in_flight.store(true, Ordering::SeqCst);
     }
 
     fn end(&self) {
-        *self.busy.lock() = false;
+        let mut busy = self.busy.lock();
+        *busy = false;
+        self.in_flight.store(false, Ordering::SeqCst);
+        drop(busy);
         self.changed.notify_all();
     }
 

@@ -159,17 +159,16 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         .lock()
         .alloc_pid(None)
         .map_err(|_| std::io::Error::other("no pid"))?;
-    let tg = ThreadGroup::new(pid);
     let handlers = Arc::new(parking_lot::Mutex::new(
         [kernel::signal::SigAction::default(); kernel::signal::NSIG as usize],
     ));
+    let tg = ThreadGroup::new(pid, handlers);
     let init = Task::new(
         pid,
         tg,
         Arc::clone(&kernel),
         mm,
         files,
-        handlers,
         Arc::new(parking_lot::Mutex::new(kernel::task::FsContext::default())),
         SigSet::default(),
     );

@@ -19,7 +19,9 @@
  *  - CLONE_SIGHAND (with CLONE_VM, which it needs): a handler the child
  *    installs is what the parent's sigaction() reports, and runs when the
  *    parent raises the signal, only with CLONE_SIGHAND; the child starts with
- *    the parent's handlers either way; CLONE_SIGHAND without CLONE_VM and
+ *    the parent's handlers either way; a CLONE_VM|CLONE_SIGHAND child that
+ *    execs gets its own table (reset), and the parent keeps its handler;
+ *    CLONE_SIGHAND without CLONE_VM and
  *    CLONE_THREAD without CLONE_SIGHAND are EINVAL;
  *  - a CLONE_VM child that calls exit_group, is killed by SIGKILL or dies of
  *    SIGSEGV takes only itself down: the parent goes on, and waitpid
@@ -441,8 +443,34 @@ static void deaths(void)
 	munmap(stack, STACK_SIZE);
 }
 
-int main(void)
+/* The shared table is unshared by the child's execve (unshare_sighand):
+ * resetting the child's handlers leaves the parent's alone. */
+static char *const exec_argv[] = {"t2_sharing", "exec-exit", NULL};
+static char *const exec_envp[] = {NULL};
+static int exec_child(void *arg)
 {
+	(void)arg;
+	rsys4(SYS_execve, "/proc/self/exe", exec_argv, exec_envp, 0);
+	return 9;
+}
+
+static void sighand_exec_case(void)
+{
+	on_signal(SIGUSR1, parent_usr1, SA_RESTART);
+	int st = run_child(CLONE_VM | CLONE_SIGHAND, exec_child, NULL);
+	struct sigaction cur;
+	sigaction(SIGUSR1, NULL, &cur);
+	out("CLONE_VM|CLONE_SIGHAND child that execs: child %s; parent's SIGUSR1: %s\n",
+	    describe_status(st),
+	    cur.sa_handler == parent_usr1 ? "its handler"
+	    : cur.sa_handler == SIG_DFL   ? "SIG_DFL"
+					  : "something else");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "exec-exit") == 0)
+		return 5;
 	no_core_dumps();
 	on_signal(SIGCHLD, on_chld, SA_RESTART);
 
@@ -460,6 +488,7 @@ int main(void)
 
 	sighand_case("CLONE_VM without CLONE_SIGHAND", CLONE_VM);
 	sighand_case("CLONE_VM|CLONE_SIGHAND", CLONE_VM | CLONE_SIGHAND);
+	sighand_exec_case();
 	bad_flags("CLONE_SIGHAND without CLONE_VM", CLONE_SIGHAND | SIGCHLD);
 	bad_flags("CLONE_THREAD without CLONE_SIGHAND", CLONE_THREAD | CLONE_VM);
 

@@ -73,7 +73,7 @@ impl PidFd {
         }
         match table.procs.get(&self.pid) {
             Some(p) if Arc::ptr_eq(&p.tg, &tg) => {
-                if p.zombie.is_some() {
+                if p.tg.zombie_status().is_some() {
                     PidState::Zombie
                 } else {
                     PidState::Running

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use super::PID_MAX;
 use super::signal::{self, SigAction};
-use super::task::{self, Handlers, Task, TaskCtx, ThreadGroup};
+use super::task::{self, Task, TaskCtx, ThreadGroup};
 use super::wait::Completion;
 use crate::errno::Errno;
 
@@ -218,10 +218,16 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
     } else {
         parent.files().fork()
     };
-    let handlers: Arc<Handlers> = if f & CLONE_SIGHAND != 0 {
-        Arc::clone(&parent.handlers)
-    } else {
-        let mut h = *parent.handlers.lock();
+    // Signal handlers belong to the thread group: a thread uses its
+    // group's table, CLONE_SIGHAND shares the table with a new group, and
+    // otherwise the new group gets a copy (CLONE_CLEAR_SIGHAND: with
+    // handled signals back to SIG_DFL).
+    let new_group_handlers = (f & CLONE_THREAD == 0).then(|| {
+        let parent_handlers = parent.tg.handlers();
+        if f & CLONE_SIGHAND != 0 {
+            return parent_handlers;
+        }
+        let mut h = *parent_handlers.lock();
         if f & CLONE_CLEAR_SIGHAND != 0 {
             for a in h.iter_mut() {
                 if a.handler != signal::SIG_IGN {
@@ -230,7 +236,7 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
             }
         }
         Arc::new(parking_lot::Mutex::new(h))
-    };
+    });
     let blocked = parent.sig.lock().blocked;
 
     // The child starts with the parent's FPU state.
@@ -243,10 +249,9 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         None => None,
     };
     let tid = table.alloc_pid(wanted)?;
-    let tg = if f & CLONE_THREAD != 0 {
-        Arc::clone(&parent.tg)
-    } else {
-        ThreadGroup::new(tid)
+    let tg = match new_group_handlers {
+        None => Arc::clone(&parent.tg),
+        Some(handlers) => ThreadGroup::new(tid, handlers),
     };
     // CLONE_FS shares the filesystem context; otherwise the child gets a copy.
     let fs = if f & CLONE_FS != 0 {
@@ -260,7 +265,6 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         Arc::clone(&kernel),
         mm,
         files,
-        handlers,
         fs,
         blocked,
     );
@@ -288,6 +292,16 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         table.insert_process(&child, new_parent, pgid, sid, exit_signal);
     }
     drop(table);
+    // From here on, every early return takes the child out again.
+    let mut partial = Rollback::new(
+        PartialClone {
+            kernel: Arc::clone(&kernel),
+            child: Arc::clone(&child),
+            thread: f & CLONE_THREAD != 0,
+            pidfd: None,
+        },
+        PartialClone::undo,
+    );
 
     // Registers: the child returns 0 from the syscall, on its own stack.
     let mut ctx = t.ctx;
@@ -304,18 +318,10 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         } else {
             0
         };
-        let written = crate::fs::pidfd::install(&parent.files(), &kernel, tid, &tg, flags)
-            .and_then(|fd| match parent.mm().write_u32(args.pidfd, fd as u32) {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    let _ = parent.files().remove(fd as i64);
-                    Err(e)
-                }
-            });
-        if let Err(e) = written {
-            undo(&kernel, &child, f & CLONE_THREAD != 0);
-            return Err(e);
-        }
+        let files = parent.files();
+        let fd = crate::fs::pidfd::install(&files, &kernel, tid, &tg, flags)?;
+        partial.state_mut().pidfd = Some((Arc::clone(&files), fd, files.get(fd as i64)?));
+        parent.mm().write_u32(args.pidfd, fd as u32)?;
     }
     let child_mm = child.mm();
     if f & CLONE_CHILD_SETTID != 0 {
@@ -343,25 +349,89 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         // Out of vCPUs or host threads: the child never ran, so it is taken
         // out again (a thread must not take its whole group down with it).
         tracing::warn!("cannot start task {tid}: {e}");
-        undo(&kernel, &child, f & CLONE_THREAD != 0);
         return Err(Errno::EAGAIN);
     }
+    // The child runs: nothing is undone any more.
+    partial.commit();
     if let Some(done) = done {
         done.wait(&*parent, || super::process::killed(&parent));
     }
     Ok(tid)
 }
 
-/// Takes a created but never started child out of the tables again.
-fn undo(kernel: &Arc<super::Kernel>, child: &Arc<Task>, thread: bool) {
-    let mut table = kernel.table.lock();
-    table.tasks.remove(&child.tid);
-    child.tg.threads.lock().retain(|t| t.tid != child.tid);
-    if !thread
-        && let Some(p) = table.procs.remove(&child.tid)
-        && let Some(pp) = table.procs.get_mut(&p.parent)
-    {
-        pp.children.remove(&child.tid);
+/// A scope guard that undoes a partial operation when dropped, unless
+/// [`Rollback::commit`] was called: every early return (`?` included)
+/// between its creation and the commit runs `undo` on `state`.
+pub struct Rollback<T, F: FnOnce(T)> {
+    armed: Option<(T, F)>,
+}
+
+impl<T, F: FnOnce(T)> Rollback<T, F> {
+    /// Arms the guard.
+    pub fn new(state: T, undo: F) -> Self {
+        Self {
+            armed: Some((state, undo)),
+        }
+    }
+
+    /// What `undo` will be given (to record more to undo).
+    pub fn state_mut(&mut self) -> &mut T {
+        &mut self
+            .armed
+            .as_mut()
+            .expect("armed until committed or dropped")
+            .0
+    }
+
+    /// The operation succeeded: disarms the guard and returns its state.
+    pub fn commit(mut self) -> T {
+        self.armed
+            .take()
+            .expect("armed until committed or dropped")
+            .0
+    }
+}
+
+impl<T, F: FnOnce(T)> Drop for Rollback<T, F> {
+    fn drop(&mut self) {
+        if let Some((state, undo)) = self.armed.take() {
+            undo(state);
+        }
+    }
+}
+
+/// A child entered in the tables but not (yet) running.
+struct PartialClone {
+    kernel: Arc<super::Kernel>,
+    child: Arc<Task>,
+    thread: bool,
+    /// The CLONE_PIDFD descriptor installed in the parent's table.
+    pidfd: Option<(Arc<crate::fs::FdTable>, i32, Arc<crate::fs::OpenFile>)>,
+}
+
+impl PartialClone {
+    /// Takes the child out of the tables again, and closes its pidfd if
+    /// the slot still holds it (another thread may have closed it and
+    /// reused the number meanwhile).
+    fn undo(self) {
+        if let Some((files, fd, file)) = self.pidfd
+            && files.get(fd as i64).is_ok_and(|f| Arc::ptr_eq(&f, &file))
+        {
+            let _ = files.remove(fd as i64);
+        }
+        let mut table = self.kernel.table.lock();
+        table.tasks.remove(&self.child.tid);
+        self.child
+            .tg
+            .threads
+            .lock()
+            .retain(|t| t.tid != self.child.tid);
+        if !self.thread
+            && let Some(p) = table.procs.remove(&self.child.tid)
+            && let Some(pp) = table.procs.get_mut(&p.parent)
+        {
+            pp.children.remove(&self.child.tid);
+        }
     }
 }
 
@@ -375,6 +445,43 @@ mod tests {
             exit_signal,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn rollback_undoes_unless_committed() {
+        use std::cell::Cell;
+        let undone = Cell::new(0);
+        {
+            let _g = Rollback::new(5, |v| undone.set(undone.get() + v));
+        }
+        assert_eq!(undone.get(), 5);
+        let g = Rollback::new(7, |v| undone.set(undone.get() + v));
+        assert_eq!(g.commit(), 7);
+        assert_eq!(undone.get(), 5);
+    }
+
+    #[test]
+    fn rollback_covers_early_returns_and_sees_recorded_state() {
+        use std::cell::RefCell;
+        let log = RefCell::new(Vec::new());
+        let attempt = |fail_at: u32| -> Result<(), Errno> {
+            let mut g = Rollback::new(Vec::new(), |steps: Vec<u32>| {
+                log.borrow_mut().push(steps);
+            });
+            for step in 1..=3 {
+                if step == fail_at {
+                    return Err(Errno::EAGAIN);
+                }
+                g.state_mut().push(step);
+            }
+            (fail_at == 4).then_some(()).ok_or(Errno::EFAULT)?;
+            g.commit();
+            Ok(())
+        };
+        assert_eq!(attempt(2), Err(Errno::EAGAIN));
+        assert_eq!(attempt(5), Err(Errno::EFAULT));
+        assert_eq!(attempt(4), Ok(()));
+        assert_eq!(*log.borrow(), vec![vec![1], vec![1, 2, 3]]);
     }
 
     #[test]

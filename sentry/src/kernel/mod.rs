@@ -8,9 +8,10 @@
 //!
 //! 1. `Kernel::table` (the process tree and pid table, as Linux's
 //!    `tasklist_lock`);
-//! 2. `ThreadGroup` locks (`threads`, `exiting`, `stopped`,
+//! 2. `ThreadGroup` locks (`threads`, `exit`, `stopped`,
 //!    `shared_pending`), then `Task::sig`;
-//! 3. `Task::handlers`;
+//! 3. a group's `sighand` slot (which table it uses), then that signal
+//!    handler table (`ThreadGroup::handlers`);
 //! 4. a task's resource slots, `Task::mm`, `Task::files` and
 //!    `Task::runner` (its registration as a runner of its address space);
 //! 5. `Kernel::futex` (the futex table, then a sleeper's key): held while
@@ -25,6 +26,7 @@
 //! lock, so the TLB shootdown in `AddressSpace::enter` may wait for it.
 
 pub mod clone;
+pub mod exit;
 pub mod futex;
 pub mod oom;
 pub mod process;
@@ -83,8 +85,6 @@ pub struct Proc {
     pub sid: i32,
     /// Signal sent to the parent on exit (0: none).
     pub exit_signal: i32,
-    /// Set once the process has exited: its wait status.
-    pub zombie: Option<i32>,
     /// A stop not yet reported to wait (the stopping signal).
     pub stop_report: Option<i32>,
     /// A continue not yet reported to wait.
@@ -153,7 +153,6 @@ impl TaskTable {
                 pgid,
                 sid,
                 exit_signal,
-                zombie: None,
                 stop_report: None,
                 cont_report: false,
                 subreaper: false,

@@ -8,7 +8,7 @@
 //! `/proc/<pid>/oom_score_adj` yet, so every process has the default 0 and
 //! the choice is by resident size alone (Linux's badness with adj 0).
 //!
-//! While a victim is dying (it still holds its address space) no second
+//! While a victim is dying (until its process is a zombie) no second
 //! victim is chosen: the faulting task waits a little and retries, as
 //! Linux's OOM killer backs off while an earlier victim is exiting. If the
 //! victim has not let go after [`VICTIM_GRACE`], another is chosen.
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::Kernel;
+use super::exit::GroupState;
 use super::process::send_to_group;
 use super::signal::{SigInfo, sig};
 use super::task::{Task, ThreadGroup};
@@ -61,9 +62,15 @@ fn live_mm(tg: &ThreadGroup) -> Option<Arc<AddressSpace>> {
 pub fn out_of_memory(task: &Arc<Task>) -> OomOutcome {
     let kernel: &Arc<Kernel> = &task.kernel;
     let mut last = kernel.oom.last.lock();
+    // The victim is still dying until its group is a zombie: its last
+    // thread leaves the thread list before it releases its address space,
+    // so an empty thread list does not yet mean the memory is back.
     if let Some((tg, when)) = last.as_ref()
         && when.elapsed() < VICTIM_GRACE
-        && live_mm(tg).is_some()
+        && !matches!(
+            tg.exit_state(),
+            GroupState::Zombie { .. } | GroupState::Reaped { .. }
+        )
     {
         return if Arc::ptr_eq(tg, &task.tg) {
             OomOutcome::KilledSelf
@@ -76,7 +83,7 @@ pub fn out_of_memory(task: &Arc<Task>) -> OomOutcome {
         table
             .procs
             .values()
-            .filter(|p| p.zombie.is_none() && !p.tg.is_exiting())
+            .filter(|p| !p.tg.is_exiting())
             .map(|p| Arc::clone(&p.tg))
             .collect::<Vec<_>>()
     }

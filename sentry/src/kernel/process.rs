@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::exit::TaskState;
 use super::signal::{self, DefaultAction, SigInfo, SigSet, code, sa, sig};
 use super::task::{Task, ThreadGroup, child_info};
 use super::{ExitReport, Kernel, TaskTable};
@@ -146,6 +147,17 @@ fn send_to_group_locked(tg: &Arc<ThreadGroup>, info: SigInfo) {
 /// Ends one thread: clears its child tid, wakes a vfork parent, and when it
 /// was the last thread of its process, turns the process into a zombie.
 pub fn exit_thread(task: &Arc<Task>) {
+    match task.state.try_advance(TaskState::Exiting) {
+        Ok(_) => {}
+        // Exiting again after a sentry panic during the first attempt: the
+        // cleanup below is idempotent, so finish it.
+        Err(TaskState::Exiting) => {}
+        Err(cur) => {
+            tracing::error!("task {} exits again in state {cur:?}", task.tid);
+            debug_assert!(false, "task {} exits again in state {cur:?}", task.tid);
+            return;
+        }
+    }
     let kernel = Arc::clone(&task.kernel);
     let robust = task.robust_list.swap(0, Ordering::Relaxed);
     if robust != 0
@@ -173,12 +185,14 @@ pub fn exit_thread(task: &Arc<Task>) {
     if !last {
         drop(table);
         release_resources(task);
+        task.state.advance(TaskState::Dead);
         return;
     }
-    let status = match *task.tg.exiting.lock() {
-        Some(e) => e.status,
-        None => super::task::exited_status(task.exit_code.load(Ordering::Relaxed)),
-    };
+    let status = task
+        .tg
+        .exit_state()
+        .status()
+        .unwrap_or_else(|| super::task::exited_status(task.exit_code.load(Ordering::Relaxed)));
     if kernel.config.strace {
         if status & 0x7f == 0 {
             crate::log::stderr_line(format_args!(
@@ -198,6 +212,7 @@ pub fn exit_thread(task: &Arc<Task>) {
     // Close files and free memory before telling the parent, so a parent
     // that reaps us sees pipes at EOF.
     release_resources(task);
+    task.state.advance(TaskState::Dead);
     let mut table = kernel.table.lock();
     let pdeath = process_exit(&kernel, &mut table, task.tgid(), status);
     drop(table);
@@ -230,7 +245,7 @@ fn process_exit(
     let Some(p) = table.procs.get_mut(&pid) else {
         return Vec::new();
     };
-    p.zombie = Some(status);
+    let status = p.tg.become_zombie(status);
     let children: Vec<i32> = p.children.iter().copied().collect();
     // pidfds of this process become readable.
     kernel.readiness.notify_all();
@@ -266,7 +281,7 @@ fn reparent_children(
     let mut at = table.procs.get(&dying).map_or(0, |p| p.parent);
     while at != 0 {
         let Some(p) = table.procs.get(&at) else { break };
-        if p.subreaper && p.zombie.is_none() {
+        if p.subreaper && p.tg.zombie_status().is_none() {
             reaper = at;
             break;
         }
@@ -289,7 +304,7 @@ fn reparent_children(
                     (s != 0).then(|| (Arc::clone(t), s))
                 })
                 .collect();
-            (cp.zombie, pdeath)
+            (cp.tg.zombie_status(), pdeath)
         };
         if let Some(p) = table.procs.get_mut(&dying) {
             p.children.remove(&c);
@@ -340,9 +355,11 @@ fn notify_parent_exit(kernel: &Kernel, table: &mut TaskTable, pid: i32, parent: 
 fn reap(kernel: &Kernel, table: &mut TaskTable, pid: i32) {
     // pidfds of this process hang up.
     kernel.readiness.notify_all();
-    if let Some(p) = table.procs.remove(&pid)
-        && let Some(pp) = table.procs.get_mut(&p.parent)
-    {
+    let Some(p) = table.procs.remove(&pid) else {
+        return;
+    };
+    p.tg.reaped();
+    if let Some(pp) = table.procs.get_mut(&p.parent) {
         pp.children.remove(&pid);
     }
 }
@@ -421,7 +438,7 @@ pub fn wait_child(
                     continue;
                 }
                 any = true;
-                if let Some(status) = cp.zombie
+                if let Some(status) = cp.tg.zombie_status()
                     && options & WEXITED != 0
                 {
                     let r = result_for(c, status);

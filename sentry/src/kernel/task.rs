@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use platform::vcpu::FpuState;
 use platform::{Kicker, Trap, UserContext, Vcpu};
 
+use super::exit::{AtomicTaskState, GroupState, TaskState};
 use super::signal::{
     self, AltStack, DefaultAction, FaultRegs, SigAction, SigInfo, SigQueue, SigSet, code, sa, sig,
 };
@@ -20,14 +21,10 @@ use crate::errno::Errno;
 use crate::fs::FdTable;
 use crate::mm::{Access, AddressSpace, FaultError, Runner};
 
-/// How a thread group is ending.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GroupExit {
-    /// The wait status of the process.
-    pub status: i32,
-}
-
-/// The signal handlers, shared by threads (and by CLONE_SIGHAND).
+/// A signal handler table (Linux's `sighand_struct`). It belongs to a
+/// thread group, whose threads all use it; CLONE_SIGHAND without
+/// CLONE_THREAD shares one table between groups, until an execve unshares
+/// it.
 pub type Handlers = Mutex<[SigAction; signal::NSIG as usize]>;
 
 /// A process.
@@ -36,8 +33,8 @@ pub struct ThreadGroup {
     pub tgid: i32,
     /// Signals sent to the process as a whole.
     pub shared_pending: Mutex<SigQueue>,
-    /// Set when the whole group is exiting (exit_group or a fatal signal).
-    pub exiting: Mutex<Option<GroupExit>>,
+    /// Where the group is in its life (running, exiting, zombie, reaped).
+    exit: Mutex<GroupState>,
     /// Whether the group is stopped (SIGSTOP and friends).
     pub stopped: Mutex<bool>,
     /// Woken when the stop state changes.
@@ -48,6 +45,9 @@ pub struct ThreadGroup {
     pub itimer: Mutex<RealTimer>,
     /// Threads of the group, by tid (live ones).
     pub threads: Mutex<Vec<Arc<Task>>>,
+    /// The group's signal handler table (shared with other groups after
+    /// CLONE_SIGHAND); replaced only by execve's unsharing.
+    sighand: Mutex<Arc<Handlers>>,
     /// Linux's SIGNAL_UNKILLABLE: set for the sandbox's init (pid 1), which
     /// then ignores every signal from inside the sandbox whose action is
     /// the default; cleared when a fault forces a default-action signal on
@@ -57,16 +57,17 @@ pub struct ThreadGroup {
 
 impl ThreadGroup {
     /// A new, empty group.
-    pub fn new(tgid: i32) -> Arc<Self> {
+    pub fn new(tgid: i32, handlers: Arc<Handlers>) -> Arc<Self> {
         Arc::new(Self {
             tgid,
             shared_pending: Mutex::new(SigQueue::default()),
-            exiting: Mutex::new(None),
+            exit: Mutex::new(GroupState::Running),
             stopped: Mutex::new(false),
             stop_queue: WaitQueue::default(),
             child_events: WaitQueue::default(),
             itimer: Mutex::new(RealTimer::default()),
             threads: Mutex::new(Vec::new()),
+            sighand: Mutex::new(handlers),
             unkillable: std::sync::atomic::AtomicBool::new(tgid == 1),
         })
     }
@@ -81,12 +82,63 @@ impl ThreadGroup {
     /// every thread notice.
     pub fn start_exit(&self, status: i32) {
         {
-            let mut e = self.exiting.lock();
-            if e.is_none() {
-                *e = Some(GroupExit { status });
+            let mut e = self.exit.lock();
+            if *e == GroupState::Running {
+                e.advance(GroupState::Exiting { status });
             }
         }
         self.wake_all();
+    }
+
+    /// The group's signal handler table.
+    pub fn handlers(&self) -> Arc<Handlers> {
+        Arc::clone(&self.sighand.lock())
+    }
+
+    /// execve's unshare_sighand(): once the group is down to the execing
+    /// thread, a table still shared with another group is replaced by a
+    /// private copy, so resetting handlers does not touch the other group.
+    /// Returns the group's (now private) table.
+    pub fn unshare_handlers(&self) -> Arc<Handlers> {
+        let mut slot = self.sighand.lock();
+        if Arc::strong_count(&slot) > 1 {
+            let copy = *slot.lock();
+            *slot = Arc::new(Mutex::new(copy));
+        }
+        Arc::clone(&slot)
+    }
+
+    /// The group's exit state.
+    pub fn exit_state(&self) -> GroupState {
+        *self.exit.lock()
+    }
+
+    /// The last thread is gone: the group becomes a zombie with the status
+    /// of its group exit, or `status` (the last thread's own exit) if none
+    /// was started. Returns the zombie's wait status.
+    pub fn become_zombie(&self, status: i32) -> i32 {
+        let mut e = self.exit.lock();
+        let status = e.status().unwrap_or(status);
+        e.advance(GroupState::Zombie { status });
+        status
+    }
+
+    /// The zombie was reaped.
+    pub fn reaped(&self) {
+        let mut e = self.exit.lock();
+        if let GroupState::Zombie { status } = *e {
+            e.advance(GroupState::Reaped { status });
+        } else {
+            let from = *e;
+            tracing::error!("reaping a thread group in state {from:?}");
+            debug_assert!(false, "reaping a thread group in state {from:?}");
+        }
+    }
+
+    /// The wait status of a zombie (None while running or exiting, and
+    /// once reaped).
+    pub fn zombie_status(&self) -> Option<i32> {
+        self.exit.lock().zombie()
     }
 
     /// Wakes and kicks every thread (signals, stops, exits).
@@ -99,7 +151,7 @@ impl ThreadGroup {
 
     /// Whether the group is exiting.
     pub fn is_exiting(&self) -> bool {
-        self.exiting.lock().is_some()
+        self.exit.lock().is_exiting()
     }
 }
 
@@ -157,8 +209,6 @@ pub struct Task {
     pub mm: Mutex<Option<Arc<AddressSpace>>>,
     /// Descriptor table.
     pub files: Mutex<Arc<FdTable>>,
-    /// Signal handlers.
-    pub handlers: Arc<Handlers>,
     /// Filesystem context (umask; cwd is always `/`), shared by CLONE_FS.
     pub fs: Arc<Mutex<FsContext>>,
     /// Signal state.
@@ -178,8 +228,9 @@ pub struct Task {
     pub pdeath_signal: AtomicI32,
     /// The thread's own exit code (exit(2)), used when it is the last.
     pub exit_code: AtomicI32,
-    /// Set when another thread's execve ends this one (de_thread).
-    pub zapped: std::sync::atomic::AtomicBool,
+    /// Where the thread is in its life: running, zapped by another
+    /// thread's execve (de_thread), exiting, dead.
+    pub state: AtomicTaskState,
     /// trapno/err/cr2 of the last fault, for signal frames (Linux's
     /// thread.trap_nr, error_code, cr2); a clone copies its parent's.
     pub fault: Mutex<FaultRegs>,
@@ -194,7 +245,6 @@ impl Task {
         kernel: Arc<Kernel>,
         mm: Arc<AddressSpace>,
         files: Arc<FdTable>,
-        handlers: Arc<Handlers>,
         fs: Arc<Mutex<FsContext>>,
         blocked: SigSet,
     ) -> Arc<Self> {
@@ -204,7 +254,6 @@ impl Task {
             kernel,
             mm: Mutex::new(Some(mm)),
             files: Mutex::new(files),
-            handlers,
             fs,
             sig: Mutex::new(TaskSignals {
                 blocked,
@@ -218,7 +267,7 @@ impl Task {
             vfork_done: Mutex::new(None),
             pdeath_signal: AtomicI32::new(0),
             exit_code: AtomicI32::new(0),
-            zapped: std::sync::atomic::AtomicBool::new(false),
+            state: AtomicTaskState::default(),
             fault: Mutex::new(FaultRegs::default()),
         })
     }
@@ -240,7 +289,14 @@ impl Task {
 
     /// Whether another thread's execve is ending this one.
     pub fn is_zapped(&self) -> bool {
-        self.zapped.load(std::sync::atomic::Ordering::SeqCst)
+        self.state.get() == TaskState::Zapped
+    }
+
+    /// Another thread's execve ends this one (de_thread). A thread already
+    /// on its way out stays so.
+    pub fn zap(&self) {
+        let _ = self.state.try_advance(TaskState::Zapped);
+        self.wake();
     }
 
     /// Wakes the task from a sleep and kicks it out of the guest.
@@ -276,7 +332,7 @@ impl Task {
 
     /// The action for `signo`.
     pub fn action(&self, signo: i32) -> SigAction {
-        self.handlers.lock()[(signo - 1) as usize]
+        self.tg.sighand.lock().lock()[(signo - 1) as usize]
     }
 }
 
@@ -554,9 +610,7 @@ fn force_signal(t: &mut TaskCtx, info: SigInfo) {
     let act = t.task.action(s);
     let blocked = t.task.sig.lock().blocked.has(s);
     if blocked || act.handler == signal::SIG_IGN {
-        let mut h = t.task.handlers.lock();
-        h[(s - 1) as usize] = SigAction::default();
-        drop(h);
+        t.task.tg.handlers().lock()[(s - 1) as usize] = SigAction::default();
         t.task.sig.lock().blocked.remove(s);
     }
     // A fault that will take its default action kills even init.
@@ -728,7 +782,7 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
         }
     }
     if act.flags & sa::RESETHAND != 0 {
-        t.task.handlers.lock()[(info.signo - 1) as usize] = SigAction::default();
+        t.task.tg.handlers().lock()[(info.signo - 1) as usize] = SigAction::default();
     }
     Ok(())
 }

@@ -29,7 +29,9 @@
 //!    reach the child yet);
 //! 2. `AddressSpace::runners` (taken under `inner` by the shootdown in
 //!    `enter` and by copy-on-write breaks, which ask whether other vCPUs
-//!    share the address space);
+//!    share the address space), and the shootdown's rendezvous lock
+//!    (`runner::Shootdown`, a leaf: alone, or under `inner` to mark a
+//!    shootdown in flight);
 //! 3. `SharedMemory::pages` (under `inner` when a fault maps a shared
 //!    page);
 //! 4. the platform's frame allocator and memory locks, which take nothing
@@ -44,11 +46,15 @@
 //! compare-exchanges futex words under it; nothing in this module calls
 //! back into the kernel, the futex engine or the file system.
 //!
-//! One wait happens under `inner`: `enter`, after committing a downgrade,
-//! spins until every other runner has left the old root. Those runners
-//! leave the guest and store their root without any lock of this module,
-//! so the wait ends; a runner must never call into its address space
-//! between leaving the guest and [`AddressSpace::leave`].
+//! No wait happens under a lock of this module: `enter`, after committing
+//! a downgrade, marks a shootdown in flight, releases `inner`, kicks the
+//! runners still on the old root and sleeps until each has left it
+//! ([`AddressSpace::leave`] wakes it), then frees the old tables and the
+//! frames unmapped before the commit. Another `enter` meanwhile waits for
+//! that shootdown to end before it commits or frees anything. Runners leave
+//! the guest and store their root without any lock of this module, so the
+//! wait ends; a runner must never call into its address space between
+//! leaving the guest and [`AddressSpace::leave`].
 //!
 //! # Invariants
 //!
@@ -147,6 +153,8 @@ pub struct AddressSpace {
     inner: Mutex<Inner>,
     /// Tasks that run on this address space (threads, vfork children).
     runners: Mutex<Vec<Arc<Runner>>>,
+    /// The TLB shootdown in flight, if any.
+    shootdown: runner::Shootdown,
     /// The program it was loaded from (/proc/self/exe), as Linux's
     /// mm->exe_file: the path the guest sees and the host file.
     exe: Mutex<(Vec<u8>, Option<std::path::PathBuf>)>,
@@ -167,6 +175,7 @@ impl AddressSpace {
         Ok(Arc::new(Self {
             machine,
             runners: Mutex::new(Vec::new()),
+            shootdown: runner::Shootdown::default(),
             exe: Mutex::new((Vec::new(), None)),
             cmdline: Mutex::new(Vec::new()),
             inner: Mutex::new(Inner {

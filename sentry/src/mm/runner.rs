@@ -2,8 +2,10 @@
 //! makes them leave an old page-table root before its frames are reused.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
+use parking_lot::{Condvar, Mutex};
 use platform::{FrameKind, Kicker};
 
 use super::AddressSpace;
@@ -47,40 +49,207 @@ impl AddressSpace {
     /// downgrades, makes every other vCPU leave the old root (a TLB
     /// shootdown: kick, then wait until it is out of the guest), frees what
     /// the downgrades released, and returns the root to run on.
+    ///
+    /// The wait happens without `inner` held (other threads may fault, map
+    /// and unmap meanwhile), but only one shootdown is in flight per
+    /// address space: an `enter` that finds one waits for it to end before
+    /// it commits or frees anything, since the old root may still reach
+    /// tables and frames shared with the new one.
     pub fn enter(&self, runner: &Arc<Runner>) -> Result<u64, platform::Error> {
-        let mut inner = self.inner.lock();
-        if let Some(retired) = inner.pt.commit_deferred()? {
+        loop {
+            let mut inner = self.inner.lock();
+            if self.shootdown.is_busy() {
+                drop(inner);
+                self.shootdown.wait_idle();
+                continue;
+            }
+            let Some(retired) = inner.pt.commit_deferred()? else {
+                let frames = self.machine.frames();
+                for f in inner.deferred_puts.drain(..) {
+                    frames.put(f, FrameKind::Data);
+                }
+                let root = inner.pt.root();
+                runner.root.store(root, Ordering::SeqCst);
+                return Ok(root);
+            };
+            // Frames unmapped before this commit may be reached through the
+            // old root until the shootdown ends.
+            let puts = std::mem::take(&mut inner.deferred_puts);
             let old = retired.old_root();
             let others: Vec<Arc<Runner>> = self
                 .runners
                 .lock()
                 .iter()
-                .filter(|r| !Arc::ptr_eq(r, runner))
+                .filter(|r| !Arc::ptr_eq(r, runner) && r.root.load(Ordering::SeqCst) == old)
                 .cloned()
                 .collect();
             for r in &others {
-                if r.root.load(Ordering::SeqCst) == old {
-                    r.kicker.kick();
-                }
+                r.kicker.kick();
             }
+            self.shootdown.begin();
+            drop(inner);
+            // No runner can store `old` again: `enter` stores the current
+            // root under `inner`, and the old root's frame is not reused
+            // before `retired.release()`.
             for r in &others {
-                while r.root.load(Ordering::SeqCst) == old {
-                    std::thread::yield_now();
-                }
+                self.shootdown
+                    .wait_until(|| r.root.load(Ordering::SeqCst) != old, || r.kicker.kick());
             }
             retired.release();
+            let frames = self.machine.frames();
+            for f in puts {
+                frames.put(f, FrameKind::Data);
+            }
+            self.shootdown.end();
         }
-        let frames = self.machine.frames();
-        for f in inner.deferred_puts.drain(..) {
-            frames.put(f, FrameKind::Data);
-        }
-        let root = inner.pt.root();
-        runner.root.store(root, Ordering::SeqCst);
-        Ok(root)
     }
 
-    /// Called when `runner` has left the guest.
+    /// Called when `runner` has left the guest (without any lock held).
     pub fn leave(&self, runner: &Runner) {
         runner.root.store(0, Ordering::SeqCst);
+        self.shootdown.left();
+    }
+}
+
+/// The TLB shootdown's rendezvous: whether one is in flight, and where its
+/// initiator sleeps until the runners it kicked have left the old root.
+/// Its lock is a leaf, taken alone or under `AddressSpace::inner` (by
+/// [`Shootdown::begin`]).
+#[derive(Default)]
+pub(super) struct Shootdown {
+    busy: Mutex<bool>,
+    /// `busy`, readable without the lock (changed only under it), so the
+    /// common `enter` takes no lock of the rendezvous.
+    in_flight: AtomicBool,
+    changed: Condvar,
+    /// Threads in [`Shootdown::wait_until`]: `leave` only takes the lock
+    /// to notify when someone waits.
+    waiters: AtomicUsize,
+}
+
+/// How long a shootdown sleeps before it checks again and kicks again (a
+/// safety net: leaving runners notify it).
+const RECHECK: Duration = Duration::from_millis(10);
+
+impl Shootdown {
+    fn is_busy(&self) -> bool {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    fn begin(&self) {
+        let mut busy = self.busy.lock();
+        *busy = true;
+        self.in_flight.store(true, Ordering::SeqCst);
+    }
+
+    fn end(&self) {
+        let mut busy = self.busy.lock();
+        *busy = false;
+        self.in_flight.store(false, Ordering::SeqCst);
+        drop(busy);
+        self.changed.notify_all();
+    }
+
+    /// Sleeps until no shootdown is in flight.
+    fn wait_idle(&self) {
+        let mut busy = self.busy.lock();
+        while *busy {
+            self.changed.wait(&mut busy);
+        }
+    }
+
+    /// Sleeps until `done()`, calling `nudge()` whenever a recheck finds it
+    /// still false.
+    fn wait_until(&self, done: impl Fn() -> bool, nudge: impl Fn()) {
+        // Registered before the check, so that a runner that leaves after
+        // the check sees a waiter and notifies (both sides are SeqCst).
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let mut guard = self.busy.lock();
+        while !done() {
+            if self.changed.wait_for(&mut guard, RECHECK).timed_out() && !done() {
+                nudge();
+            }
+        }
+        drop(guard);
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// A runner left the guest: wakes a waiting shootdown.
+    fn left(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            let _guard = self.busy.lock();
+            self.changed.notify_all();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leaving_runner_wakes_the_shootdown() {
+        let sd = Arc::new(Shootdown::default());
+        let root = Arc::new(AtomicU64::new(7));
+        let nudges = AtomicUsize::new(0);
+        let leaver = {
+            let (sd, root) = (Arc::clone(&sd), Arc::clone(&root));
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                root.store(0, Ordering::SeqCst);
+                sd.left();
+            })
+        };
+        let t0 = std::time::Instant::now();
+        sd.wait_until(
+            || root.load(Ordering::SeqCst) != 7,
+            || {
+                nudges.fetch_add(1, Ordering::SeqCst);
+            },
+        );
+        leaver.join().unwrap();
+        assert_eq!(root.load(Ordering::SeqCst), 0);
+        assert!(t0.elapsed() >= Duration::from_millis(25));
+        assert_eq!(sd.waiters.load(Ordering::SeqCst), 0);
+        // The leaver's notify, not only the periodic recheck, ended it
+        // well before an unbounded number of nudges.
+        assert!(nudges.load(Ordering::SeqCst) <= 4);
+    }
+
+    #[test]
+    fn a_runner_that_never_notifies_is_nudged_until_it_leaves() {
+        let sd = Shootdown::default();
+        let root = AtomicU64::new(7);
+        let nudges = AtomicUsize::new(0);
+        // The "kick" makes it leave, but without calling `left`.
+        sd.wait_until(
+            || root.load(Ordering::SeqCst) == 0,
+            || {
+                if nudges.fetch_add(1, Ordering::SeqCst) == 2 {
+                    root.store(0, Ordering::SeqCst);
+                }
+            },
+        );
+        assert_eq!(nudges.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn enterers_wait_for_the_shootdown_in_flight() {
+        let sd = Arc::new(Shootdown::default());
+        assert!(!sd.is_busy());
+        sd.wait_idle(); // Returns at once when idle.
+        sd.begin();
+        assert!(sd.is_busy());
+        let waiter = {
+            let sd = Arc::clone(&sd);
+            std::thread::spawn(move || {
+                sd.wait_idle();
+                assert!(!sd.is_busy());
+            })
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!waiter.is_finished());
+        sd.end();
+        waiter.join().unwrap();
     }
 }

@@ -168,8 +168,7 @@ fn exec_at(t: &mut TaskCtx, base: Option<Vec<u8>>, path: &[u8], argv: u64, envp:
         .cloned()
         .collect();
     for o in &others {
-        o.zapped.store(true, Ordering::SeqCst);
-        o.wake();
+        o.zap();
     }
     while task.tg.threads.lock().len() > 1 {
         if task.tg.is_exiting() {
@@ -211,8 +210,9 @@ fn exec_at(t: &mut TaskCtx, base: Option<Vec<u8>>, path: &[u8], argv: u64, envp:
         }
         files.close_on_exec();
     }
-    // Handled signals go back to SIG_DFL; ignored ones stay ignored.
-    for a in task.handlers.lock().iter_mut() {
+    // Handled signals go back to SIG_DFL; ignored ones stay ignored. A
+    // table shared with another process (CLONE_SIGHAND) is unshared first.
+    for a in task.tg.unshare_handlers().lock().iter_mut() {
         if a.handler != signal::SIG_IGN {
             *a = SigAction::default();
         }

@@ -30,7 +30,8 @@ pub fn rt_sigaction(t: &mut TaskCtx, signo: u64, act: u64, oact: u64, size: u64)
         None
     };
     let old = {
-        let mut h = t.task.handlers.lock();
+        let handlers = t.task.tg.handlers();
+        let mut h = handlers.lock();
         let old = h[signal.index()];
         if let Some(a) = new {
             h[signal.index()] = a;

@@ -153,7 +153,77 @@ static void umip(void)
  *    the sentry never sees it), and REX.W far jumps whose selector differs
  *    between AMD (which ignores REX.W) and the emulator, and an iretq to
  *    CS = 0x2b (natively #GP, here a page fault: SEGV_MAPERR).
+ *
+ * 5. Alignment checks: with AC set in rflags a misaligned load is #AC
+ *    (SIGBUS, BUS_ADRALN, no address). Linux clears only DF, RF and TF for
+ *    the handler, so the handler runs with AC still set, and a misaligned
+ *    access in it (SIGBUS blocked) kills the process.
  */
+static volatile unsigned long ac_handler_flags, ac_frame_flags;
+static void ac_handler(int s, siginfo_t *si, void *ucv)
+{
+	unsigned long f;
+	/* Clear AC first, before any C code does a misaligned access. */
+	__asm__ volatile("pushfq\n pop %0\n pushfq\n andq $~0x40000, (%%rsp)\n popfq"
+			 : "=r"(f) :: "memory");
+	ac_handler_flags = f;
+	ac_frame_flags = ((ucontext_t *)ucv)->uc_mcontext.gregs[REG_EFL];
+	got_signo = s;
+	got_code = si->si_code;
+	got_addr = si->si_addr;
+	siglongjmp(jb, 1);
+}
+
+static void ac_misaligned_handler(int s)
+{
+	(void)s;
+	static char b[16] __attribute__((aligned(16)));
+	unsigned v;
+	__asm__ volatile("mov 1(%1), %0" : "=r"(v) : "r"(b) : "memory");
+	_exit(7);
+}
+
+static char ac_buf[16] __attribute__((aligned(16)));
+static void set_ac_and_load(void)
+{
+	unsigned v;
+	__asm__ volatile("pushfq\n orq $0x40000, (%%rsp)\n popfq\n"
+			 "mov 1(%1), %0\n"
+			 "pushfq\n andq $~0x40000, (%%rsp)\n popfq"
+			 : "=r"(v) : "r"(ac_buf) : "memory");
+}
+
+static void alignment_check(void)
+{
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = ac_handler;
+	sa.sa_flags = SA_SIGINFO;
+	must(sigaction(SIGBUS, &sa, &old) == 0, "sigaction");
+	got_signo = 0;
+	if (sigsetjmp(jb, 1) == 0) {
+		set_ac_and_load();
+		out("misaligned load with AC: no signal\n");
+	} else {
+		out("misaligned load with AC: signo %d code %d addr %s; AC in handler %d, in frame %d\n",
+		    got_signo, got_code, got_addr ? "other" : "0",
+		    !!(ac_handler_flags & 0x40000), !!(ac_frame_flags & 0x40000));
+	}
+	must(sigaction(SIGBUS, &old, NULL) == 0, "sigaction");
+	pid_t pid = fork();
+	must(pid >= 0, "fork");
+	if (pid == 0) {
+		signal(SIGBUS, ac_misaligned_handler);
+		set_ac_and_load();
+		_exit(3);
+	}
+	int st;
+	must(waitpid(pid, &st, 0) == pid, "waitpid");
+	if (WIFSIGNALED(st))
+		out("misaligned access in the handler: killed by %s\n", signame(WTERMSIG(st)));
+	else
+		out("misaligned access in the handler: exit %d\n", WEXITSTATUS(st));
+}
 static const void *volatile cur_at;
 #define INSN(name, code, ...)                                                  \
 	do {                                                                   \
@@ -299,5 +369,6 @@ int main(int argc, char **argv)
 	trap("non-canonical stack", do_badstack, at_badstack_insn, 1);
 	umip();
 	insn_table();
+	alignment_check();
 	return failures();
 }

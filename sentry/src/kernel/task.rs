@@ -790,8 +790,9 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
     regs.rsi = layout.frame.wrapping_add(signal::INFO_OFFSET);
     regs.rdx = layout.frame.wrapping_add(signal::UC_OFFSET);
     regs.rax = 0;
-    // Clear TF, DF and AC, as Linux does.
-    regs.rflags &= !(0x100 | 0x400 | 0x40000);
+    // Clear TF, DF and RF, as Linux's handle_signal does; AC stays set
+    // (a handler of an alignment-check SIGBUS runs with alignment checks).
+    regs.rflags &= !(0x100 | 0x400 | 0x10000);
     {
         let mut s = t.task.sig.lock();
         s.saved_mask = None;

@@ -649,22 +649,22 @@ const XCOMP_BV_COMPACTED: u64 = 1 << 63;
 /// takes the compacted form when XCOMP_BV bit 63 is set; KVM_SET_XSAVE
 /// takes only the standard form. For x87, SSE and AVX (components 0 to 2)
 /// the two layouts coincide, so such an area is rewritten to its standard
-/// equivalent (XCOMP_BV 0). Err where XRSTOR would raise #GP (a component
+/// equivalent (XCOMP_BV 0). False where XRSTOR would raise #GP (a component
 /// in XSTATE_BV but not in XCOMP_BV, nonzero reserved header bytes), and
 /// for compacted areas with components past AVX, whose layout differs
 /// (not emulated: SIGSEGV).
-pub fn xsave_to_standard_form(xsave: &mut [u8]) -> Result<(), ()> {
+pub fn xsave_to_standard_form(xsave: &mut [u8]) -> bool {
     let word = |at: usize| u64::from_le_bytes(xsave[at..at + 8].try_into().expect("8 bytes"));
     let (bv, comp) = (word(512), word(520));
     if comp & XCOMP_BV_COMPACTED == 0 {
-        return Ok(());
+        return true;
     }
     let comp = comp & !XCOMP_BV_COMPACTED;
     if bv & !comp != 0 || comp & !0x7 != 0 || xsave[528..576].iter().any(|&b| b != 0) {
-        return Err(());
+        return false;
     }
     xsave[520..528].fill(0);
-    Ok(())
+    true
 }
 
 /// The magic word stored just past the XSAVE area.
@@ -937,17 +937,17 @@ mod signal_number_tests {
         };
         // Standard form: untouched.
         set(&mut x, 3, 0);
-        assert_eq!(super::xsave_to_standard_form(&mut x), Ok(()));
+        assert!(super::xsave_to_standard_form(&mut x));
         // Compacted with XSTATE_BV inside XCOMP_BV: the standard form.
         set(&mut x, 7, (1 << 63) | 7);
-        assert_eq!(super::xsave_to_standard_form(&mut x), Ok(()));
+        assert!(super::xsave_to_standard_form(&mut x));
         assert_eq!(x[520..528], [0; 8]);
         assert_eq!(x[512], 7);
         // XSTATE_BV outside XCOMP_BV: #GP.
         set(&mut x, 3, 1 << 63);
-        assert_eq!(super::xsave_to_standard_form(&mut x), Err(()));
+        assert!(!super::xsave_to_standard_form(&mut x));
         // Components past AVX: not emulated.
         set(&mut x, 3, (1 << 63) | 0xe3);
-        assert_eq!(super::xsave_to_standard_form(&mut x), Err(()));
+        assert!(!super::xsave_to_standard_form(&mut x));
     }
 }

@@ -824,7 +824,7 @@ pub fn sigreturn(t: &mut TaskCtx) -> SysResult {
     if r.fpstate != 0 {
         let mut xsave = vec![0u8; signal::XSAVE_SIZE as usize];
         if mm.read(r.fpstate, &mut xsave).is_err()
-            || signal::xsave_to_standard_form(&mut xsave).is_err()
+            || !signal::xsave_to_standard_form(&mut xsave)
             || t.vcpu
                 .restore_fpu(&platform::vcpu::FpuState::from_bytes(&xsave))
                 .is_err()

@@ -50,7 +50,39 @@ fn guard_page() -> Option<usize> {
     })
 }
 
+/// Bit `fd` set: standard descriptor `fd` (0, 1, 2) was closed when the
+/// process started. Rust's runtime opens /dev/null over a closed standard
+/// descriptor before `main`, so this is recorded earlier, from
+/// `.init_array` (which the C library runs before `main`).
+static STD_CLOSED_AT_START: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+extern "C" fn record_closed_std() {
+    let mut closed = 0u8;
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only queries the descriptor table; no memory is
+        // passed.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            closed |= 1 << fd;
+        }
+    }
+    STD_CLOSED_AT_START.store(closed, std::sync::atomic::Ordering::Relaxed);
+}
+
+// SAFETY: a function pointer with the signature .init_array entries have
+// (extra arguments are ignored by the C ABI); it only calls fcntl and
+// stores to an atomic, which is sound before Rust's runtime is set up.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static RECORD_CLOSED_STD: extern "C" fn() = record_closed_std;
+
 impl HostFd {
+    /// Whether standard descriptor `fd` (0, 1, 2) was closed when the
+    /// process started (before Rust's runtime put /dev/null there).
+    pub fn std_closed_at_start(fd: i32) -> bool {
+        (0..=2).contains(&fd)
+            && STD_CLOSED_AT_START.load(std::sync::atomic::Ordering::Relaxed) & (1 << fd) != 0
+    }
+
     /// Duplicates one of the process's standard descriptors (0, 1, 2).
     pub fn dup_std(fd: i32) -> std::io::Result<Self> {
         if !(0..=2).contains(&fd) {

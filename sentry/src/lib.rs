@@ -148,6 +148,11 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
 
     let files = FdTable::new();
     for fd in 0..3 {
+        // A standard descriptor the sentry was started without is absent
+        // in the guest too (EBADF, and the lowest free number), as natively.
+        if platform::host::HostFd::std_closed_at_start(fd) {
+            continue;
+        }
         let stream = HostStream::new(fd)?;
         let access = stream.access_mode();
         files

@@ -248,3 +248,41 @@ fn a_narrow_root_is_readable_and_the_program_can_reexecute_itself() {
     let open = run(&["--no-sandbox-self"]);
     assert_eq!(open.stdout, confined.stdout);
 }
+
+/// Runs `program` through `sh -c 'exec "$0" "$@" <redirections>'` and
+/// returns its stdout and exit status.
+fn run_with_redirections(program: &Path, args: &[&str], redirections: &str) -> (String, i32) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(r#"exec "$0" "$@" {redirections}"#))
+        .arg(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .expect("sh");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+/// A standard descriptor the sentry is started without is absent in the
+/// guest, as natively (Rust's runtime opens /dev/null over a closed one
+/// before `main`; the guest used to read EOF from it). `</dev/null` stays
+/// an open, empty stdin.
+#[test]
+fn closed_standard_descriptors_stay_closed_in_the_guest() {
+    for libc in Libc::ALL {
+        let guest = testdata::guest("closed_std", libc);
+        let guest_str = guest.to_str().unwrap();
+        for redirections in ["0<&-", "0<&- 2>&-", "</dev/null"] {
+            let native = run_with_redirections(&guest, &[], redirections);
+            let sandbox =
+                run_with_redirections(Path::new(common::SENTRY), &["run", guest_str], redirections);
+            assert_eq!(native, sandbox, "{redirections} ({libc:?})");
+        }
+        let native = run_with_redirections(&guest, &[], "0<&-");
+        assert!(native.0.starts_with("read(0): EBADF\n"), "{}", native.0);
+    }
+}

@@ -17,6 +17,12 @@
  *    makes a syscall and then pushes (SIGBUS), and with odd CS/SS
  *    selectors (SIGSEGV for a CS that is not 64-bit user code).
  * 5. A signal handler at a non-canonical address (killed by SIGSEGV).
+ * 6. The XSAVE area of a signal frame: its header's XSTATE_BV always
+ *    names x87 and SSE (so edits of those registers in the frame are
+ *    restored: here the x87 control word and xmm0), and Linux's
+ *    sigreturn runs XRSTOR on it, so XCOMP_BV bit 63 selects the
+ *    compacted form: with XSTATE_BV inside XCOMP_BV it restores (for x87
+ *    and SSE the layouts coincide), otherwise #GP: killed by SIGSEGV.
  */
 #include "guest.h"
 #include <setjmp.h>
@@ -271,6 +277,58 @@ static void bad_handlers(void)
 	}
 }
 
+static int xsave_mode;
+static void on_usr2_xsave(int s, siginfo_t *si, void *ucv)
+{
+	(void)s;
+	(void)si;
+	ucontext_t *uc = ucv;
+	unsigned char *fp = (unsigned char *)uc->uc_mcontext.fpregs;
+	unsigned long *hdr = (unsigned long *)(fp + 512);
+	out("  frame XSTATE_BV has x87 and SSE: %s, XCOMP_BV %#lx\n",
+	    (hdr[0] & 3) == 3 ? "yes" : "no", hdr[1]);
+	*(unsigned short *)fp = 0x27f; /* FCW: 53-bit precision */
+	memset(fp + 160, 0x5a, 16);   /* xmm0 */
+	if (xsave_mode == 1)
+		hdr[1] = (1ul << 63) | hdr[0];
+	else if (xsave_mode == 2)
+		hdr[1] = 1ul << 63;
+	else if (xsave_mode == 3)
+		hdr[1] = 1;
+}
+
+static void xsave_frames(void)
+{
+	static const char *const modes[] = {
+		"standard", "XCOMP_BV = bit 63 | XSTATE_BV", "XCOMP_BV = bit 63", "XCOMP_BV = 1",
+	};
+	for (int m = 0; m < 4; m++) {
+		out("xsave frame, %s:\n", modes[m]);
+		pid_t pid = fork();
+		must(pid >= 0, "fork");
+		if (pid == 0) {
+			xsave_mode = m;
+			signal(SIGSEGV, SIG_DFL);
+			signal(SIGBUS, SIG_DFL);
+			signal(SIGILL, SIG_DFL);
+			struct sigaction sa;
+			memset(&sa, 0, sizeof sa);
+			sa.sa_sigaction = on_usr2_xsave;
+			sa.sa_flags = SA_SIGINFO;
+			must(sigaction(SIGUSR2, &sa, NULL) == 0, "sigaction");
+			unsigned char x[16];
+			unsigned short cw = 0x37f;
+			memset(x, 0x11, sizeof x);
+			__asm__ volatile("fldcw %0\n movdqu %1, %%xmm0" :: "m"(cw), "m"(x));
+			raise(SIGUSR2);
+			__asm__ volatile("fnstcw %0\n movdqu %%xmm0, %1" : "=m"(cw), "=m"(x));
+			out("  after sigreturn: fcw %#x xmm0 byte %#x\n", cw, x[0]);
+			_exit(0);
+		}
+		report_child("  child", pid);
+	}
+}
+
 int main(void)
 {
 	no_core_dumps();
@@ -279,5 +337,6 @@ int main(void)
 	tls_limits();
 	bad_handlers();
 	sigreturns();
+	xsave_frames();
 	return failures();
 }

@@ -24,6 +24,7 @@
  */
 #include "guest.h"
 #include <setjmp.h>
+#include <ucontext.h>
 
 static sigjmp_buf jb;
 static volatile int got_signo, got_code, got_errno;
@@ -141,6 +142,165 @@ static void umip(void)
 	}
 }
 
+/*
+ * 4. A table of faulting instructions, run natively and in the sandbox:
+ *    this KVM raises another vector than hardware for some (#UD for a far
+ *    jmp/call to a selector its emulator refuses and for ldmxcsr with
+ *    reserved bits, #SS for an iretq to a bad SS, #GP for monitor/mwait),
+ *    and the sentry maps them back. Not here: selector 0x23 (natively
+ *    Linux's 32-bit user code segment, where a far jump runs 32-bit code),
+ *    an iretq with SS = 0x33 (natively #GP; this KVM lets it through and
+ *    the sentry never sees it), and REX.W far jumps whose selector differs
+ *    between AMD (which ignores REX.W) and the emulator, and an iretq to
+ *    CS = 0x2b (natively #GP, here a page fault: SEGV_MAPERR).
+ *
+ * 5. Alignment checks: with AC set in rflags a misaligned load is #AC
+ *    (SIGBUS, BUS_ADRALN, no address). Linux clears only DF, RF and TF for
+ *    the handler, so the handler runs with AC still set, and a misaligned
+ *    access in it (SIGBUS blocked) kills the process.
+ */
+static volatile unsigned long ac_handler_flags, ac_frame_flags;
+static void ac_handler(int s, siginfo_t *si, void *ucv)
+{
+	unsigned long f;
+	/* Clear AC first, before any C code does a misaligned access. */
+	__asm__ volatile("pushfq\n pop %0\n pushfq\n andq $~0x40000, (%%rsp)\n popfq"
+			 : "=r"(f) :: "memory");
+	ac_handler_flags = f;
+	ac_frame_flags = ((ucontext_t *)ucv)->uc_mcontext.gregs[REG_EFL];
+	got_signo = s;
+	got_code = si->si_code;
+	got_addr = si->si_addr;
+	siglongjmp(jb, 1);
+}
+
+static void ac_misaligned_handler(int s)
+{
+	(void)s;
+	static char b[16] __attribute__((aligned(16)));
+	unsigned v;
+	__asm__ volatile("mov 1(%1), %0" : "=r"(v) : "r"(b) : "memory");
+	_exit(7);
+}
+
+static char ac_buf[16] __attribute__((aligned(16)));
+static void set_ac_and_load(void)
+{
+	unsigned v;
+	__asm__ volatile("pushfq\n orq $0x40000, (%%rsp)\n popfq\n"
+			 "mov 1(%1), %0\n"
+			 "pushfq\n andq $~0x40000, (%%rsp)\n popfq"
+			 : "=r"(v) : "r"(ac_buf) : "memory");
+}
+
+static void alignment_check(void)
+{
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = ac_handler;
+	sa.sa_flags = SA_SIGINFO;
+	must(sigaction(SIGBUS, &sa, &old) == 0, "sigaction");
+	got_signo = 0;
+	if (sigsetjmp(jb, 1) == 0) {
+		set_ac_and_load();
+		out("misaligned load with AC: no signal\n");
+	} else {
+		out("misaligned load with AC: signo %d code %d addr %s; AC in handler %d, in frame %d\n",
+		    got_signo, got_code, got_addr ? "other" : "0",
+		    !!(ac_handler_flags & 0x40000), !!(ac_frame_flags & 0x40000));
+	}
+	must(sigaction(SIGBUS, &old, NULL) == 0, "sigaction");
+	pid_t pid = fork();
+	must(pid >= 0, "fork");
+	if (pid == 0) {
+		signal(SIGBUS, ac_misaligned_handler);
+		set_ac_and_load();
+		_exit(3);
+	}
+	int st;
+	must(waitpid(pid, &st, 0) == pid, "waitpid");
+	if (WIFSIGNALED(st))
+		out("misaligned access in the handler: killed by %s\n", signame(WTERMSIG(st)));
+	else
+		out("misaligned access in the handler: exit %d\n", WEXITSTATUS(st));
+}
+static const void *volatile cur_at;
+#define INSN(name, code, ...)                                                  \
+	do {                                                                   \
+		got_signo = 0;                                                 \
+		if (sigsetjmp(jb, 1) == 0) {                                   \
+			__asm__ volatile("lea 1f(%%rip), %%rcx\n mov %%rcx, cur_at(%%rip)\n" \
+					 code ::__VA_ARGS__                    \
+					 : "memory", "rax", "rcx", "rdx");     \
+			out("%s: no signal\n", name);                          \
+		} else {                                                       \
+			out("%s: signo %d code %d errno %d addr %s\n", name,   \
+			    got_signo, got_code, got_errno,                    \
+			    got_addr == NULL     ? "0"                         \
+			    : got_addr == cur_at ? "insn"                      \
+						 : "other");                   \
+		}                                                              \
+	} while (0)
+
+static struct {
+	unsigned int off;
+	unsigned short sel;
+} __attribute__((packed)) far32;
+static unsigned int mxcsr_bad;
+static char fxbuf[512] __attribute__((aligned(64)));
+
+static void insn_table(void)
+{
+	static const unsigned short sels[] = {0x0b, 0x3b, 0x43, 0x4b, 0x10, 0x2b, 0x53, 0xfffb, 0x4};
+	for (unsigned i = 0; i < sizeof sels / sizeof *sels; i++) {
+		char n[64];
+		far32.off = 0;
+		far32.sel = sels[i];
+		snprintf(n, sizeof n, "ljmp *m16:32 to %#x", sels[i]);
+		INSN(n, "1: ljmp *(%0)", "r"(&far32));
+		snprintf(n, sizeof n, "lcall *m16:32 to %#x", sels[i]);
+		INSN(n, "1: lcall *(%0)", "r"(&far32));
+		snprintf(n, sizeof n, "lretq to cs %#x", sels[i]);
+		INSN(n, "mov %%rsp, %%rdx\n push %0\n lea 2f(%%rip), %%rax\n push %%rax\n"
+			"1: lretq\n 2: mov %%rdx, %%rsp", "r"((unsigned long)sels[i]));
+		snprintf(n, sizeof n, "iretq to ss %#x", sels[i]);
+		INSN(n, "mov %%rsp, %%rdx\n push %0\n push %%rdx\n pushfq\n push $0x33\n"
+			"lea 2f(%%rip), %%rax\n push %%rax\n 1: iretq\n 2: mov %%rdx, %%rsp",
+		     "r"((unsigned long)sels[i]));
+		/* This KVM gives a page fault for CS = 0x2b (a data segment). */
+		if (sels[i] == 0x2b)
+			continue;
+		snprintf(n, sizeof n, "iretq to cs %#x", sels[i]);
+		INSN(n, "mov %%rsp, %%rdx\n push $0x2b\n push %%rdx\n pushfq\n push %0\n"
+			"lea 2f(%%rip), %%rax\n push %%rax\n 1: iretq\n 2: mov %%rdx, %%rsp",
+		     "r"((unsigned long)sels[i]));
+	}
+	mxcsr_bad = 0x1f80 | 0x10000;
+	INSN("ldmxcsr reserved bit 16", "1: ldmxcsr (%0)", "r"(&mxcsr_bad));
+	INSN("ldmxcsr with fs prefix", "1: ldmxcsr %%fs:(%0)", "r"(&mxcsr_bad));
+	INSN("vldmxcsr reserved bit 16", "1: vldmxcsr (%0)", "r"(&mxcsr_bad));
+	memset(fxbuf, 0, sizeof fxbuf);
+	((unsigned *)fxbuf)[6] = 0xffffffff;
+	INSN("fxrstor64 bad mxcsr", "1: fxrstor64 (%0)", "r"(fxbuf));
+	INSN("movaps misaligned", "1: movaps 1(%0), %%xmm0", "r"(fxbuf));
+	INSN("rdmsr", "xor %%ecx, %%ecx\n 1: rdmsr");
+	INSN("in $0x80", "1: in $0x80, %%al");
+	INSN("rdpmc", "xor %%ecx, %%ecx\n 1: rdpmc");
+	INSN("mov %cr0", "1: mov %%cr0, %%rax");
+	INSN("lgdt", "1: lgdt (%0)", "r"(fxbuf));
+	INSN("swapgs", "1: swapgs");
+	INSN("sysretq", "1: sysretq");
+	INSN("sysenter", "1: .byte 0x0f, 0x34");
+	INSN("wbinvd", "1: wbinvd");
+	INSN("mov ds, 0x43", "mov $0x43, %%eax\n 1: mov %%eax, %%ds");
+	INSN("xsetbv", "xor %%ecx, %%ecx\n xor %%edx, %%edx\n mov $3, %%eax\n 1: xsetbv");
+	INSN("monitor", "mov %0, %%rax\n xor %%ecx, %%ecx\n xor %%edx, %%edx\n 1: monitor", "r"(fxbuf));
+	INSN("mwait", "xor %%eax, %%eax\n xor %%ecx, %%ecx\n 1: mwait");
+	INSN("vmcall", "1: vmcall");
+	INSN("lock nop", "1: .byte 0xf0, 0x90");
+	INSN("ljmp *%eax (register)", "1: .byte 0xff, 0xe8");
+}
+
 static void trap(const char *what, void (*fn)(void), const char *at, int len)
 {
 	got_signo = 0;
@@ -208,5 +368,7 @@ int main(int argc, char **argv)
 	trap("non-canonical load", do_noncanon, at_noncanon_insn, 3);
 	trap("non-canonical stack", do_badstack, at_badstack_insn, 1);
 	umip();
+	insn_table();
+	alignment_check();
 	return failures();
 }

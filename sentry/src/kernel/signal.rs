@@ -636,6 +636,35 @@ pub fn fpstate_markers(xsave: &mut [u8], xfeatures: u64) {
     xsave[468..472].copy_from_slice(&((XSAVE_SIZE + 4) as u32).to_le_bytes());
     xsave[472..480].copy_from_slice(&xfeatures.to_le_bytes());
     xsave[480..484].copy_from_slice(&(XSAVE_SIZE as u32).to_le_bytes());
+    // save_xstate_epilog: the header's XSTATE_BV always has x87 and SSE,
+    // so a handler that edits those registers in the frame (and not the
+    // header) has its edits restored.
+    xsave[512] |= 0x3;
+}
+
+/// XCOMP_BV bit 63: the XSAVE area is in the compacted form.
+const XCOMP_BV_COMPACTED: u64 = 1 << 63;
+
+/// Linux's sigreturn runs XRSTOR on the frame's XSAVE area itself, which
+/// takes the compacted form when XCOMP_BV bit 63 is set; KVM_SET_XSAVE
+/// takes only the standard form. For x87, SSE and AVX (components 0 to 2)
+/// the two layouts coincide, so such an area is rewritten to its standard
+/// equivalent (XCOMP_BV 0). False where XRSTOR would raise #GP (a component
+/// in XSTATE_BV but not in XCOMP_BV, nonzero reserved header bytes), and
+/// for compacted areas with components past AVX, whose layout differs
+/// (not emulated: SIGSEGV).
+pub fn xsave_to_standard_form(xsave: &mut [u8]) -> bool {
+    let word = |at: usize| u64::from_le_bytes(xsave[at..at + 8].try_into().expect("8 bytes"));
+    let (bv, comp) = (word(512), word(520));
+    if comp & XCOMP_BV_COMPACTED == 0 {
+        return true;
+    }
+    let comp = comp & !XCOMP_BV_COMPACTED;
+    if bv & !comp != 0 || comp & !0x7 != 0 || xsave[528..576].iter().any(|&b| b != 0) {
+        return false;
+    }
+    xsave[520..528].fill(0);
+    true
 }
 
 /// The magic word stored just past the XSAVE area.
@@ -897,5 +926,28 @@ mod signal_number_tests {
         assert_eq!(Signal::to_send(65), Err(Errno::EINVAL));
         assert_eq!(Signal::to_send(-1), Err(Errno::EINVAL));
         assert_eq!(Signal::new(1).map(Signal::index), Some(0));
+    }
+
+    #[test]
+    fn compacted_xsave_areas() {
+        let mut x = vec![0u8; 4096];
+        let set = |x: &mut [u8], bv: u64, comp: u64| {
+            x[512..520].copy_from_slice(&bv.to_le_bytes());
+            x[520..528].copy_from_slice(&comp.to_le_bytes());
+        };
+        // Standard form: untouched.
+        set(&mut x, 3, 0);
+        assert!(super::xsave_to_standard_form(&mut x));
+        // Compacted with XSTATE_BV inside XCOMP_BV: the standard form.
+        set(&mut x, 7, (1 << 63) | 7);
+        assert!(super::xsave_to_standard_form(&mut x));
+        assert_eq!(x[520..528], [0; 8]);
+        assert_eq!(x[512], 7);
+        // XSTATE_BV outside XCOMP_BV: #GP.
+        set(&mut x, 3, 1 << 63);
+        assert!(!super::xsave_to_standard_form(&mut x));
+        // Components past AVX: not emulated.
+        set(&mut x, 3, (1 << 63) | 0xe3);
+        assert!(!super::xsave_to_standard_form(&mut x));
     }
 }

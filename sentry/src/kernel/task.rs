@@ -558,6 +558,30 @@ fn exception(t: &mut TaskCtx, vector: u8, error_code: u64) {
             (trapno, err) = (13, (u64::from(n) << 3) | 2);
             SigInfo::kernel(sig::SIGSEGV)
         }
+        // A far jmp/call through memory to a selector KVM's emulator
+        // refuses, and (v)ldmxcsr with reserved MXCSR bits, come back from
+        // this KVM as #UD; hardware raises #GP (SIGSEGV, SI_KERNEL). The
+        // error code (the selector) is not recovered: err 0.
+        6 if disguised(t, rip) == Some(Disguised::GpAsUd) => {
+            (trapno, err) = (13, 0);
+            SigInfo::kernel(sig::SIGSEGV)
+        }
+        // An iretq whose stack is canonical faults on a bad SS or CS with
+        // #GP on hardware; this KVM reports #SS (SIGBUS) or #NP.
+        11 | 12
+            if is_canonical(t.ctx.regs.rsp)
+                && is_canonical(t.ctx.regs.rsp.wrapping_add(40))
+                && disguised(t, rip) == Some(Disguised::Iret) =>
+        {
+            trapno = 13;
+            SigInfo::kernel(sig::SIGSEGV)
+        }
+        // monitor/mwait are #UD on hardware here (CPUID has no MONITOR for
+        // user code); this KVM raises #GP.
+        13 if disguised(t, rip) == Some(Disguised::UdAsGp) => {
+            trapno = 6;
+            SigInfo::fault(sig::SIGILL, code::ILL_ILLOPN, rip)
+        }
         // #UD: do_error_trap(SIGILL, ILL_ILLOPN, ip).
         6 => SigInfo::fault(sig::SIGILL, code::ILL_ILLOPN, rip),
         // #SS (a non-canonical stack access): SIGBUS, SI_KERNEL.
@@ -601,6 +625,59 @@ fn software_interrupt(t: &TaskCtx, rip: u64) -> Option<u8> {
         |b| !matches!(b, 0x26 | 0x2e | 0x36 | 0x3e | 0x64..=0x67 | 0xf2 | 0xf3 | 0x40..=0x4f),
     )?;
     (insn[at] == 0xcd && at + 1 < n).then(|| insn[at + 1])
+}
+
+fn is_canonical(a: u64) -> bool {
+    (a as i64) << 16 >> 16 == a as i64
+}
+
+/// An instruction for which this KVM raises another exception than
+/// hardware (measured in `t_traps`'s instruction table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Disguised {
+    /// KVM: #UD; hardware: #GP.
+    GpAsUd,
+    /// KVM: #GP; hardware: #UD.
+    UdAsGp,
+    /// `iret`: KVM reports #SS or #NP where hardware gives #GP.
+    Iret,
+}
+
+/// Reads the instruction at `rip` and classifies it ([`classify`]).
+fn disguised(t: &TaskCtx, rip: u64) -> Option<Disguised> {
+    let mut insn = [0u8; 15];
+    let n = t.mm().read_prefix(rip, &mut insn);
+    classify(&insn[..n])
+}
+
+/// Which [`Disguised`] instruction `insn` starts with, after legacy and
+/// REX prefixes (LOCK excluded: with it every one of them is a real #UD).
+fn classify(insn: &[u8]) -> Option<Disguised> {
+    let at = insn.iter().position(
+        |b| !matches!(b, 0x26 | 0x2e | 0x36 | 0x3e | 0x64..=0x67 | 0xf2 | 0xf3 | 0x40..=0x4f),
+    )?;
+    let modrm_reg = |m: u8| (m >> 3) & 7;
+    let is_mem = |m: u8| m >> 6 != 3;
+    match insn[at..] {
+        // jmp far m16:xx (FF /5), call far m16:xx (FF /3).
+        [0xff, m, ..] if is_mem(m) && matches!(modrm_reg(m), 3 | 5) => Some(Disguised::GpAsUd),
+        // ldmxcsr m32 (0F AE /2).
+        [0x0f, 0xae, m, ..] if is_mem(m) && modrm_reg(m) == 2 => Some(Disguised::GpAsUd),
+        // vldmxcsr m32: VEX.LZ.0F.WIG AE /2 with vvvv = 1111 (two- or
+        // three-byte VEX; no legacy or REX prefix before it).
+        [0xc5, v, 0xae, m, ..] if at == 0 && v & 0x7f == 0x78 && is_mem(m) && modrm_reg(m) == 2 => {
+            Some(Disguised::GpAsUd)
+        }
+        [0xc4, r, v, 0xae, m, ..]
+            if at == 0 && r & 0x1f == 1 && v & 0x7f == 0x78 && is_mem(m) && modrm_reg(m) == 2 =>
+        {
+            Some(Disguised::GpAsUd)
+        }
+        // monitor (0F 01 C8), mwait (0F 01 C9).
+        [0x0f, 0x01, 0xc8 | 0xc9, ..] => Some(Disguised::UdAsGp),
+        [0xcf, ..] => Some(Disguised::Iret),
+        _ => None,
+    }
 }
 
 /// Delivers a synchronous fault signal: if blocked or ignored, it kills
@@ -767,8 +844,9 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
     regs.rsi = layout.frame.wrapping_add(signal::INFO_OFFSET);
     regs.rdx = layout.frame.wrapping_add(signal::UC_OFFSET);
     regs.rax = 0;
-    // Clear TF, DF and AC, as Linux does.
-    regs.rflags &= !(0x100 | 0x400 | 0x40000);
+    // Clear TF, DF and RF, as Linux's handle_signal does; AC stays set
+    // (a handler of an alignment-check SIGBUS runs with alignment checks).
+    regs.rflags &= !(0x100 | 0x400 | 0x10000);
     {
         let mut s = t.task.sig.lock();
         s.saved_mask = None;
@@ -800,6 +878,7 @@ pub fn sigreturn(t: &mut TaskCtx) -> SysResult {
     if r.fpstate != 0 {
         let mut xsave = vec![0u8; signal::XSAVE_SIZE as usize];
         if mm.read(r.fpstate, &mut xsave).is_err()
+            || !signal::xsave_to_standard_form(&mut xsave)
             || t.vcpu
                 .restore_fpu(&platform::vcpu::FpuState::from_bytes(&xsave))
                 .is_err()
@@ -844,4 +923,44 @@ pub fn child_info(exit_signal: i32, pid: i32, status: i32) -> SigInfo {
         (code::CLD_KILLED, status & 0x7f)
     };
     SigInfo::child(exit_signal, c, pid, st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Disguised, classify};
+
+    #[test]
+    fn classify_disguised_instructions() {
+        // ljmp *(%rax), lcall *(%rax), rex.w ljmp *(%rax), with a segment
+        // prefix; jmp *%rax (FF /4) and FF /5 with a register are not.
+        for insn in [
+            &[0xff, 0x28][..],
+            &[0xff, 0x18],
+            &[0x48, 0xff, 0x28],
+            &[0x64, 0xff, 0x2c, 0x24],
+        ] {
+            assert_eq!(classify(insn), Some(Disguised::GpAsUd), "{insn:x?}");
+        }
+        for insn in [
+            &[0xff, 0x20][..],
+            &[0xff, 0xe8],
+            &[0xf0, 0xff, 0x28],
+            &[0xff],
+        ] {
+            assert_eq!(classify(insn), None, "{insn:x?}");
+        }
+        // ldmxcsr (%rax), vldmxcsr (%rax) in both VEX forms; stmxcsr and a
+        // VEX with vvvv != 1111 are not.
+        assert_eq!(classify(&[0x0f, 0xae, 0x10]), Some(Disguised::GpAsUd));
+        assert_eq!(classify(&[0xc5, 0xf8, 0xae, 0x10]), Some(Disguised::GpAsUd));
+        assert_eq!(
+            classify(&[0xc4, 0xe1, 0x78, 0xae, 0x10]),
+            Some(Disguised::GpAsUd)
+        );
+        assert_eq!(classify(&[0x0f, 0xae, 0x18]), None);
+        assert_eq!(classify(&[0xc5, 0xf0, 0xae, 0x10]), None);
+        assert_eq!(classify(&[0x0f, 0x01, 0xc8]), Some(Disguised::UdAsGp));
+        assert_eq!(classify(&[0x48, 0xcf]), Some(Disguised::Iret));
+        assert_eq!(classify(&[]), None);
+    }
 }

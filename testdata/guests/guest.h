@@ -31,6 +31,14 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+
+/* pidfd syscalls, for libc headers that predate them. */
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>

@@ -9,12 +9,6 @@
 #include <poll.h>
 #include <pthread.h>
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_send_signal
-#define SYS_pidfd_send_signal 424
-#endif
 #define PIDFD_THREAD O_EXCL
 
 static volatile pid_t thread_tid;

@@ -54,6 +54,18 @@ static void rest(int fd, size_t from)
 	    from, is_pattern(buf, got, from));
 }
 
+/* How many linux_dirent64 records the n bytes at buf hold. */
+static long dirents(const char *buf, long n)
+{
+	long count = 0;
+	for (long off = 0; off < n; count++) {
+		unsigned short reclen;
+		memcpy(&reclen, buf + off + 16, 2);
+		off += reclen;
+	}
+	return count;
+}
+
 static void report(const char *what, ssize_t r)
 {
 	if (r < 0)
@@ -162,12 +174,7 @@ int main(void)
 		long n = syscall(SYS_getdents64, d, big, sizeof big);
 		if (n <= 0)
 			break;
-		for (long off = 0; off < n;) {
-			unsigned short reclen;
-			memcpy(&reclen, big + off + 16, 2);
-			off += reclen;
-			all++;
-		}
+		all += dirents(big, n);
 	}
 	lseek(d, 0, SEEK_SET);
 	long pieces = 0, calls = 0, efault = 0;
@@ -179,23 +186,13 @@ int main(void)
 			n = syscall(SYS_getdents64, d, big, 1024);
 			if (n <= 0)
 				break;
-			for (long off = 0; off < n;) {
-				unsigned short reclen;
-				memcpy(&reclen, big + off + 16, 2);
-				off += reclen;
-				pieces++;
-			}
+			pieces += dirents(big, n);
 			continue;
 		}
 		if (n <= 0)
 			break;
 		calls++;
-		for (long off = 0; off < n;) {
-			unsigned short reclen;
-			memcpy(&reclen, edge + off + 16, 2);
-			off += reclen;
-			pieces++;
-		}
+		pieces += dirents(edge, n);
 	}
 	out("getdents64 with 100 good bytes: same entries as with a big buffer: %d, several calls: %d\n",
 	    pieces == all && all > 0, calls > 1);

@@ -10,13 +10,6 @@
  */
 #include "guest.h"
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_send_signal
-#define SYS_pidfd_send_signal 424
-#endif
-
 static volatile int got_usr1, got_64;
 
 static void on_sig(int s)

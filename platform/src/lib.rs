@@ -105,36 +105,55 @@
 //!   spinning anywhere escapes SIGKILL.
 
 pub mod confine;
+pub mod fake;
 pub mod host;
 pub mod hostfs;
+pub mod interface;
+pub mod kvm;
 pub mod machine;
 pub mod memory;
 pub mod selftest;
 pub mod vcpu;
 pub mod x86_64;
 
+pub use interface::{
+    Access, AddressSpace, Context, ForkAction, FpuState, Frame, Kick, Kicker, Mapping, PageFlags,
+    Platform, PlatformConfig, Retired, Trap,
+};
+pub use kvm::new_platform;
 pub use machine::{Machine, MachineConfig};
 pub use memory::{FrameAllocator, FrameCounters, FrameKind, GuestMemory, PAGE_SIZE};
-pub use vcpu::{Kicker, Trap, UserContext, UserRegs, Vcpu};
+pub use vcpu::{UserContext, UserRegs, Vcpu};
 pub use x86_64::paging::{PageTables, Pte, PteFlags};
 
 /// Errors from the platform (host-side failures, never guest errors).
+/// Each variant carries its cause.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// /dev/kvm could not be opened or used.
     #[error("KVM is not usable: {0} (is /dev/kvm present and read-write?)")]
-    KvmUnavailable(kvm_ioctls::Error),
+    KvmUnavailable(#[source] kvm_ioctls::Error),
     /// A KVM ioctl failed.
     #[error("KVM {op} failed: {err}")]
     Kvm {
         /// Which operation.
         op: &'static str,
         /// The error from the kernel.
+        #[source]
         err: kvm_ioctls::Error,
     },
-    /// Setting up the guest memory pool failed.
-    #[error("guest memory: {0}")]
-    Memory(String),
+    /// A host call failed (the memory pool's memfd, its size, madvise).
+    #[error("{op}: {err}")]
+    Host {
+        /// What was being done.
+        op: &'static str,
+        /// The host's error.
+        #[source]
+        err: std::io::Error,
+    },
+    /// The memory pool could not be mapped into the sentry.
+    #[error("mapping the memory pool: {0}")]
+    MapPool(#[source] vm_memory::mmap::FromRangesError),
     /// The guest-physical pool has no free frame left.
     #[error("out of guest memory")]
     OutOfMemory,
@@ -144,6 +163,70 @@ pub enum Error {
     /// Too many vCPUs for the supervisor area.
     #[error("too many vCPUs (limit {0})")]
     TooManyVcpus(usize),
+    /// KVM did not keep the CR4 the platform set.
+    #[error("KVM_SET_SREGS kept CR4 {got:#x}, not {wanted:#x}")]
+    Cr4Rejected {
+        /// What was set.
+        wanted: u64,
+        /// What KVM reports.
+        got: u64,
+    },
+    /// An MSR list longer than KVM's limit.
+    #[error("an MSR list of {0} entries exceeds KVM's limit")]
+    TooManyMsrs(usize),
+    /// KVM refused one of the MSRs the platform relies on.
+    #[error("KVM_SET_MSRS set {set} of {wanted} MSRs (stopped at {index:#x})")]
+    MsrRejected {
+        /// How many were set.
+        set: usize,
+        /// How many were asked.
+        wanted: usize,
+        /// The first MSR not set.
+        index: u32,
+    },
+    /// The platform refuses to enter user mode with this state.
+    #[error("refusing to enter user mode with a non-canonical {register} base {base:#x}")]
+    NonCanonicalBase {
+        /// `FS` or `GS`.
+        register: &'static str,
+        /// The base.
+        base: u64,
+    },
+    /// A VM exit the platform does not expect from ring 3.
+    #[error("unexpected VM exit {exit} at rip {rip:#x}")]
+    UnexpectedExit {
+        /// The exit reason, as KVM reported it.
+        exit: String,
+        /// Where the guest was.
+        rip: u64,
+    },
+    /// An exit that shows guest code running in ring 0, or supervisor
+    /// state that is not the platform's: the context is never resumed.
+    #[error("guest reached ring 0 ({what} at rip {rip:#x}); not resuming it")]
+    Ring0 {
+        /// What was found.
+        what: String,
+        /// Where.
+        rip: u64,
+    },
+    /// A guest instruction kept the vCPU from finishing a trap.
+    #[error("vCPU stuck: {what} at rip {rip:#x}")]
+    Stuck {
+        /// What did not end.
+        what: String,
+        /// Where.
+        rip: u64,
+    },
+    /// The start-up self-test found a host that does not behave as the
+    /// memory design needs.
+    #[error("self-test failed: {0}; this host's KVM does not behave as the memory design needs")]
+    SelfTest(String),
+    /// An address space of another platform was passed in.
+    #[error("an address space of another platform")]
+    ForeignAddressSpace,
+    /// The platform cannot do this (the fake platform runs no guest code).
+    #[error("not supported by this platform: {0}")]
+    Unsupported(&'static str),
 }
 
 /// Platform result type.

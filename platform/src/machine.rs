@@ -12,20 +12,8 @@ use crate::x86_64::layout::{MAX_VCPUS, POOL_START, ZAP_GPA};
 use crate::x86_64::supervisor;
 use crate::{Error, Result, Vcpu};
 
-/// How big a machine to make.
-#[derive(Clone, Copy, Debug)]
-pub struct MachineConfig {
-    /// Cap on guest data memory (pages backing guest memory), in bytes.
-    pub memory_limit: u64,
-}
-
-impl Default for MachineConfig {
-    fn default() -> Self {
-        Self {
-            memory_limit: 1 << 30,
-        }
-    }
-}
+/// How big a machine to make (the platform interface's configuration).
+pub type MachineConfig = crate::interface::PlatformConfig;
 
 /// Quarantined upper-level table frames that trigger a shadow drop.
 const ZAP_THRESHOLD: usize = 2048;

@@ -37,21 +37,23 @@ impl GuestMemory {
         // result is checked before use.
         let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
         if fd < 0 {
-            return Err(Error::Memory(format!(
-                "memfd_create: {}",
-                std::io::Error::last_os_error()
-            )));
+            return Err(Error::Host {
+                op: "memfd_create for the memory pool",
+                err: std::io::Error::last_os_error(),
+            });
         }
         // SAFETY: `fd` is a fresh descriptor that nothing else owns.
         let file = unsafe { File::from_raw_fd(fd) };
-        file.set_len(size)
-            .map_err(|e| Error::Memory(format!("sizing the memory pool to {size} bytes: {e}")))?;
+        file.set_len(size).map_err(|err| Error::Host {
+            op: "sizing the memory pool",
+            err,
+        })?;
         let mem = GuestMemoryMmap::from_ranges_with_files([(
             GuestAddress(0),
             size as usize,
             Some(FileOffset::new(file, 0)),
         )])
-        .map_err(|e| Error::Memory(format!("mapping the memory pool: {e}")))?;
+        .map_err(Error::MapPool)?;
         Ok(Self { mem, size })
     }
 
@@ -157,10 +159,10 @@ impl GuestMemory {
         let r =
             unsafe { libc::madvise(host as *mut libc::c_void, len as usize, libc::MADV_REMOVE) };
         if r != 0 {
-            return Err(Error::Memory(format!(
-                "madvise(MADV_REMOVE): {}",
-                std::io::Error::last_os_error()
-            )));
+            return Err(Error::Host {
+                op: "madvise(MADV_REMOVE) on the memory pool",
+                err: std::io::Error::last_os_error(),
+            });
         }
         Ok(())
     }
@@ -295,6 +297,12 @@ impl FrameAllocator {
         } else {
             false
         }
+    }
+
+    /// Drops a reference to a data frame ([`FrameAllocator::put`] of a
+    /// [`FrameKind::Data`] frame); returns whether the frame was freed.
+    pub fn put_data(&self, frame: u64) -> bool {
+        self.put(frame, FrameKind::Data)
     }
 
     /// Retires an upper-level page-table frame: it is reused only after

@@ -47,9 +47,7 @@ struct Probe {
 }
 
 fn failed(what: &str) -> Error {
-    Error::Memory(format!(
-        "self-test failed: {what}; this host's KVM does not behave as the memory design needs"
-    ))
+    Error::SelfTest(what.to_owned())
 }
 
 impl Probe {
@@ -148,8 +146,8 @@ fn probe(p: &mut Probe) -> Result<()> {
             error_code: 0x20,
         } => p.reset()?,
         other => {
-            return Err(Error::Memory(format!(
-                "self-test failed: a far return to the 32-bit user selector gave {other:?}, not #GP; \
+            return Err(Error::SelfTest(format!(
+                "a far return to the 32-bit user selector gave {other:?}, not #GP; \
                  guest code could reach compatibility mode"
             )));
         }

@@ -27,6 +27,8 @@ use kvm_bindings::{Msrs, kvm_msr_entry, kvm_regs, kvm_segment, kvm_sregs, kvm_xs
 use kvm_ioctls::{SyncReg, VcpuExit, VcpuFd};
 use parking_lot::Mutex;
 
+use crate::interface::Kick;
+pub use crate::interface::{FpuState, Kicker, Trap};
 use crate::x86_64::layout::*;
 use crate::x86_64::supervisor::{TRAMPOLINE_LEN, has_error_code};
 use crate::{Error, Machine, Result};
@@ -118,35 +120,6 @@ pub struct UserContext {
     pub gs_base: u64,
 }
 
-/// Why the guest stopped.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Trap {
-    /// `syscall`: `nr` from rax, arguments from rdi, rsi, rdx, r10, r8, r9.
-    /// The context's `rip` is the return address; store the result in rax.
-    Syscall {
-        /// Syscall number.
-        nr: u64,
-        /// The six arguments.
-        args: [u64; 6],
-    },
-    /// A page fault at `addr`; `error_code` as the CPU pushed it.
-    PageFault {
-        /// Faulting address (CR2).
-        addr: u64,
-        /// Error code bits: 1 present, 2 write, 4 user, 16 fetch.
-        error_code: u64,
-    },
-    /// Any other CPU exception.
-    Exception {
-        /// Vector number.
-        vector: u8,
-        /// Error code (0 when the vector has none).
-        error_code: u64,
-    },
-    /// Kicked out from another thread; the context is up to date.
-    Interrupted,
-}
-
 const KICK_SIGNAL_OFFSET: i32 = 2;
 
 /// The signal that kicks a vCPU thread out of `KVM_RUN`.
@@ -184,21 +157,17 @@ unsafe impl Send for KickState {}
 // SAFETY: as above.
 unsafe impl Sync for KickState {}
 
-/// Makes a vCPU leave `KVM_RUN` from any thread.
-#[derive(Clone)]
-pub struct Kicker(Arc<KickState>);
-
-impl Kicker {
+impl Kick for KickState {
     /// Kicks the vCPU: its current or next `run` returns
     /// [`Trap::Interrupted`] (or the trap it was already taking).
-    pub fn kick(&self) {
-        let guard = self.0.immediate_exit.lock();
+    fn kick(&self) {
+        let guard = self.immediate_exit.lock();
         if guard.is_null() {
             return;
         }
         // SAFETY: non-null means the kvm_run mapping is alive (see KickState).
         unsafe { &**guard }.store(1, Ordering::SeqCst);
-        let tid = self.0.tid.load(Ordering::SeqCst);
+        let tid = self.tid.load(Ordering::SeqCst);
         if tid != 0 {
             // SAFETY: tgkill with our own pid and a thread id; at worst the
             // thread has moved on and takes a no-op signal.
@@ -302,10 +271,10 @@ fn set_cr4(fd: &VcpuFd, sregs: &mut kvm_sregs) -> Result<u64> {
     }
     let back = fd.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?.cr4;
     if back & !wanted != CR4_BASE {
-        return Err(Error::Memory(format!(
-            "KVM_SET_SREGS kept CR4 {back:#x}, not {:#x}",
-            sregs.cr4
-        )));
+        return Err(Error::Cr4Rejected {
+            wanted: sregs.cr4,
+            got: back,
+        });
     }
     Ok(back)
 }
@@ -342,18 +311,17 @@ fn set_msrs(fd: &VcpuFd, values: &[(u32, u64)]) -> Result<()> {
             ..Default::default()
         })
         .collect();
-    let msrs = Msrs::from_entries(&entries)
-        .map_err(|e| Error::Memory(format!("building the MSR list: {e:?}")))?;
+    let msrs = Msrs::from_entries(&entries).map_err(|_| Error::TooManyMsrs(entries.len()))?;
     let set = fd.set_msrs(&msrs).map_err(|err| Error::Kvm {
         op: "KVM_SET_MSRS",
         err,
     })?;
     if set != entries.len() {
-        return Err(Error::Memory(format!(
-            "KVM_SET_MSRS set {set} of {} MSRs (stopped at {:#x})",
-            entries.len(),
-            entries[set].index
-        )));
+        return Err(Error::MsrRejected {
+            set,
+            wanted: entries.len(),
+            index: entries[set].index,
+        });
     }
     Ok(())
 }
@@ -363,37 +331,6 @@ thread_local! {
         // SAFETY: gettid has no preconditions.
         unsafe { libc::syscall(libc::SYS_gettid) as i32 }
     };
-}
-
-/// Saved floating-point/vector state of a guest thread.
-pub struct FpuState(Box<kvm_xsave>);
-
-impl FpuState {
-    /// The XSAVE area as bytes (4096).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        self.0.region.iter().flat_map(|w| w.to_le_bytes()).collect()
-    }
-
-    /// From bytes produced by [`FpuState::to_bytes`] (shorter input is
-    /// zero-padded).
-    pub fn from_bytes(bytes: &[u8]) -> Self {
-        let mut x = kvm_xsave::default();
-        for (w, c) in x.region.iter_mut().zip(bytes.chunks(4)) {
-            let mut b = [0u8; 4];
-            b[..c.len()].copy_from_slice(c);
-            *w = u32::from_le_bytes(b);
-        }
-        Self(Box::new(x))
-    }
-}
-
-impl Clone for FpuState {
-    fn clone(&self) -> Self {
-        Self(Box::new(kvm_xsave {
-            region: self.0.region,
-            extra: Default::default(),
-        }))
-    }
 }
 
 /// A virtual CPU that runs ring-3 guest code.
@@ -440,7 +377,9 @@ impl Vcpu {
         sregs.cr4 = set_cr4(&fd, &mut sregs)?;
         let msrs = canonical_msrs(slot)?;
         set_msrs(&fd, &msrs)?;
-        let initial_fpu = FpuState(Box::new(fd.get_xsave().map_err(kvm_err("KVM_GET_XSAVE"))?));
+        let initial_fpu = FpuState(Box::new(
+            fd.get_xsave().map_err(kvm_err("KVM_GET_XSAVE"))?.region,
+        ));
         fd.set_sync_valid_reg(SyncReg::Register);
         fd.set_sync_valid_reg(SyncReg::SystemRegister);
         // The sync area is only filled by an exit; seed it so the first
@@ -500,7 +439,7 @@ impl Vcpu {
                 })
                 .collect::<Vec<_>>(),
         )
-        .map_err(|e| Error::Memory(format!("building the MSR list: {e:?}")))?;
+        .map_err(|_| Error::TooManyMsrs(self.msrs.len()))?;
         let n = self.fd.get_msrs(&mut msrs).map_err(|err| Error::Kvm {
             op: "KVM_GET_MSRS",
             err,
@@ -518,14 +457,14 @@ impl Vcpu {
 
     /// A handle that kicks this vCPU out of `KVM_RUN` from another thread.
     pub fn kicker(&self) -> Kicker {
-        Kicker(Arc::clone(&self.kick))
+        Kicker::new(Arc::clone(&self.kick) as Arc<dyn Kick>)
     }
 
     /// Saves the FPU/SSE/AVX state (one ioctl, about 7 µs).
     pub fn save_fpu(&self) -> Result<FpuState> {
         self.fd
             .get_xsave()
-            .map(|x| FpuState(Box::new(x)))
+            .map(|x| FpuState(Box::new(x.region)))
             .map_err(|err| Error::Kvm {
                 op: "KVM_GET_XSAVE",
                 err,
@@ -535,9 +474,13 @@ impl Vcpu {
     /// Restores FPU state saved by [`Vcpu::save_fpu`] (possibly on another
     /// vCPU of the same machine).
     pub fn restore_fpu(&self, state: &FpuState) -> Result<()> {
-        // SAFETY: the buffer is a complete kvm_xsave returned by KVM_GET_XSAVE
-        // on a vCPU of this machine, so its size matches what KVM expects.
-        unsafe { self.fd.set_xsave(&state.0) }.map_err(|err| Error::Kvm {
+        let xsave = kvm_xsave {
+            region: *state.0,
+            extra: Default::default(),
+        };
+        // SAFETY: a complete kvm_xsave (its flexible tail is empty, as
+        // KVM_GET_XSAVE returns it), whose size is what KVM expects.
+        unsafe { self.fd.set_xsave(&xsave) }.map_err(|err| Error::Kvm {
             op: "KVM_SET_XSAVE",
             err,
         })
@@ -568,9 +511,10 @@ impl Vcpu {
         // (see `is_ring0_syscall_entry`).
         for (name, base) in [("FS", ctx.fs_base), ("GS", ctx.gs_base)] {
             if !is_canonical(base) {
-                return Err(Error::Memory(format!(
-                    "refusing to enter user mode with a non-canonical {name} base {base:#x}"
-                )));
+                return Err(Error::NonCanonicalBase {
+                    register: name,
+                    base,
+                });
             }
         }
         {
@@ -658,14 +602,14 @@ impl Vcpu {
                     // the address it used (present | user, plus write).
                     ctx.regs = UserRegs::from(&regs);
                     let write = matches!(exit, Exit::MmioWrite(_));
-                    return Ok(Trap::PageFault {
-                        addr: if addr & !0xfff == MMIO_GPA {
+                    return Ok(Trap::page_fault(
+                        if addr & !0xfff == MMIO_GPA {
                             MMIO_VA + (addr & 0xfff)
                         } else {
                             MMIO_VA
                         },
-                        error_code: if write { 0x7 } else { 0x5 },
-                    });
+                        if write { 0x7 } else { 0x5 },
+                    ));
                 }
                 Exit::Exception => return self.exception(ctx, &regs, sregs.cr2),
                 Exit::Interrupted => {
@@ -686,11 +630,12 @@ impl Vcpu {
                         // Mid-way into a trap: let it finish and report it.
                         kicks_mid_trap += 1;
                         if kicks_mid_trap > MAX_KICKS_MID_TRAP {
-                            return Err(Error::Memory(format!(
-                                "vCPU kicked {kicks_mid_trap} times without leaving the trap \
-                                 path at rip {:#x}",
-                                regs.rip
-                            )));
+                            return Err(Error::Stuck {
+                                what: format!(
+                                    "kicked {kicks_mid_trap} times without leaving the trap path"
+                                ),
+                                rip: regs.rip,
+                            });
                         }
                         continue;
                     }
@@ -698,11 +643,10 @@ impl Vcpu {
                     return Ok(Trap::Interrupted);
                 }
                 Exit::Ring0Trap | Exit::Other(_) => {
-                    return Err(Error::Memory(format!(
-                        "unexpected VM exit {} at rip {:#x}",
-                        exit.describe(),
-                        regs.rip
-                    )));
+                    return Err(Error::UnexpectedExit {
+                        exit: exit.describe(),
+                        rip: regs.rip,
+                    });
                 }
             }
         }
@@ -721,9 +665,12 @@ impl Vcpu {
     fn complete_pending_read(&mut self) -> Result<()> {
         let kicked = self.fd.get_kvm_run().immediate_exit;
         self.fd.set_kvm_immediate_exit(1);
-        let mut result = Err(Error::Memory(format!(
-            "guest instruction still reading MMIO after {MAX_MMIO_COMPLETIONS} completions"
-        )));
+        let mut result = Err(Error::Stuck {
+            what: format!(
+                "instruction still reading MMIO after {MAX_MMIO_COMPLETIONS} completions"
+            ),
+            rip: self.fd.sync_regs().regs.rip,
+        });
         for _ in 0..MAX_MMIO_COMPLETIONS {
             match self.fd.run() {
                 Err(e) if e.errno() == libc::EINTR => {
@@ -733,9 +680,11 @@ impl Vcpu {
                 Ok(VcpuExit::MmioRead(_, data)) => data.fill(0),
                 Ok(VcpuExit::MmioWrite(..)) => {}
                 Ok(other) => {
-                    result = Err(Error::Memory(format!(
-                        "unexpected VM exit {other:?} while finishing an MMIO read"
-                    )));
+                    let exit = format!("{other:?} while finishing an MMIO read");
+                    result = Err(Error::UnexpectedExit {
+                        exit,
+                        rip: self.fd.sync_regs().regs.rip,
+                    });
                     break;
                 }
                 Err(err) => {
@@ -767,9 +716,10 @@ impl Vcpu {
         let top = vcpu_stack_top(self.slot);
         let rsp = regs.rsp;
         if !(top - 0x1000..=top - 7 * 8).contains(&rsp) {
-            return Err(Error::Memory(format!(
-                "exception stub ran on a bad stack {rsp:#x}"
-            )));
+            return Err(Error::Ring0 {
+                what: format!("exception stub on a bad stack {rsp:#x}"),
+                rip: regs.rip,
+            });
         }
         let mem = self.machine.memory();
         let vector = mem.read_u64(rsp - KBASE)?;
@@ -791,10 +741,13 @@ impl Vcpu {
         let top = vcpu_stack_top(self.slot);
         let vector = (regs.rip - STUBS_VA) / 16;
         if vector >= 32 || !(top - 7 * 8..=top - 5 * 8).contains(&regs.rsp) {
-            return Err(Error::Memory(format!(
-                "kicked in ring 0 at rip {:#x} with rsp {:#x}: not a stub's first steps",
-                regs.rip, regs.rsp
-            )));
+            return Err(Error::Ring0 {
+                what: format!(
+                    "kicked with rsp {:#x}, not in a stub's first steps",
+                    regs.rsp
+                ),
+                rip: regs.rip,
+            });
         }
         let error_code = if has_error_code(vector as u8) {
             self.machine.memory().read_u64(top - 6 * 8 - KBASE)?
@@ -830,19 +783,17 @@ impl Vcpu {
             return Ok(trap);
         }
         if cs & 3 != 3 || vector >= 32 {
-            return Err(Error::Memory(format!(
-                "exception {vector} in supervisor code at {rip:#x}"
-            )));
+            return Err(Error::Ring0 {
+                what: format!("exception {vector} in supervisor code"),
+                rip,
+            });
         }
         ctx.regs = UserRegs::from(regs);
         ctx.regs.rip = rip;
         ctx.regs.rsp = user_rsp;
         ctx.regs.rflags = rflags;
         Ok(if vector == 14 {
-            Trap::PageFault {
-                addr: cr2,
-                error_code,
-            }
+            Trap::page_fault(cr2, error_code)
         } else {
             Trap::Exception {
                 vector: vector as u8,
@@ -927,12 +878,10 @@ impl Exit {
 /// The error for an exit that shows guest code running in ring 0: the
 /// vCPU is never resumed there, and the sentry kills the task.
 fn ring0_error(exit: &Exit, regs: &kvm_regs, sregs: &kvm_sregs) -> Error {
-    Error::Memory(format!(
-        "guest reached ring 0 ({} at rip {:#x}, cs {:#x}); not resuming it",
-        exit.describe(),
-        regs.rip,
-        sregs.cs.selector
-    ))
+    Error::Ring0 {
+        what: format!("{}, cs {:#x}", exit.describe(), sregs.cs.selector),
+        rip: regs.rip,
+    }
 }
 
 impl Drop for Vcpu {

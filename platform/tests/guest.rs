@@ -162,13 +162,7 @@ fn demand_fault_then_map_and_retry() {
     let mut g = Guest::new();
     g.await_command();
     let err = g.read(DATA).unwrap_err();
-    assert_eq!(
-        err,
-        Trap::PageFault {
-            addr: DATA,
-            error_code: 0x4
-        }
-    );
+    assert_eq!(err, Trap::page_fault(DATA, 0x4));
     let f = g.page(77);
     g.pt.set(
         DATA,
@@ -191,10 +185,7 @@ fn write_to_missing_page_reports_a_write_fault() {
     g.await_command();
     assert_eq!(
         g.write(DATA + 8, 5).unwrap_err(),
-        Trap::PageFault {
-            addr: DATA + 8,
-            error_code: 0x6
-        }
+        Trap::page_fault(DATA + 8, 0x6)
     );
 }
 
@@ -256,10 +247,7 @@ fn write_protect_is_seen_after_commit() {
         .unwrap();
         assert_eq!(
             g.write(DATA, 99).unwrap_err(),
-            Trap::PageFault {
-                addr: DATA,
-                error_code: 0x7
-            },
+            Trap::page_fault(DATA, 0x7),
             "stale writable translation in round {round}"
         );
         assert_eq!(g.machine.memory().read_u64(a).unwrap(), round);
@@ -295,10 +283,7 @@ fn unmap_is_seen_after_commit() {
         g.pt.set(DATA, None).unwrap();
         assert_eq!(
             g.read(DATA).unwrap_err(),
-            Trap::PageFault {
-                addr: DATA,
-                error_code: 0x4
-            },
+            Trap::page_fault(DATA, 0x4),
             "stale translation after unmap in round {round}"
         );
         // Leave the faulting read: go back to the command loop.
@@ -320,18 +305,14 @@ fn no_execute_and_kernel_pages_fault() {
         }),
     )
     .unwrap();
-    assert_eq!(
-        g.command(3, DATA, 0),
-        Trap::PageFault {
-            addr: DATA,
-            error_code: 0x15
-        }
-    );
+    assert_eq!(g.command(3, DATA, 0), Trap::page_fault(DATA, 0x15));
     g.ctx.regs.rip = CODE;
     g.await_command();
     // The supervisor area is not readable from ring 3.
     match g.read(0xffff_c900_0000_0000).unwrap_err() {
-        Trap::PageFault { addr, error_code } => {
+        Trap::PageFault {
+            addr, error_code, ..
+        } => {
             assert_eq!(addr, 0xffff_c900_0000_0000);
             assert_eq!(error_code & 1, 1);
         }
@@ -400,13 +381,7 @@ fn fork_range_makes_both_sides_copy_on_write() {
             flags: RO
         })
     );
-    assert_eq!(
-        g.write(DATA, 7).unwrap_err(),
-        Trap::PageFault {
-            addr: DATA,
-            error_code: 0x7
-        }
-    );
+    assert_eq!(g.write(DATA, 7).unwrap_err(), Trap::page_fault(DATA, 0x7));
     // The child runs the same program on its own vCPU and root.
     let mut vcpu = g.machine.create_vcpu().unwrap();
     let mut ctx = UserContext::default();
@@ -491,10 +466,7 @@ fn unmapped_frame_reused_as_table_is_not_visible() {
         for i in 1..3 {
             assert_eq!(
                 g.read(DATA + i * 4096).unwrap_err(),
-                Trap::PageFault {
-                    addr: DATA + i * 4096,
-                    error_code: 0x4
-                },
+                Trap::page_fault(DATA + i * 4096, 0x4),
                 "stale translation to a reused frame in round {round}"
             );
             g.ctx.regs.rip = CODE;
@@ -1038,14 +1010,7 @@ fn syscall_on_a_non_canonical_stack_traps_and_the_stack_faults() {
         let trap = g.vcpu.run(&mut g.ctx, g.pt.root()).unwrap();
         let below = rsp.wrapping_sub(8);
         if platform::vcpu::is_canonical(below) {
-            assert_eq!(
-                trap,
-                Trap::PageFault {
-                    addr: below,
-                    error_code: 6
-                },
-                "rsp {rsp:#x}"
-            );
+            assert_eq!(trap, Trap::page_fault(below, 6), "rsp {rsp:#x}");
         } else {
             assert_eq!(
                 trap,

@@ -28,7 +28,7 @@ pub use quote::quote;
 
 use std::sync::Arc;
 
-use platform::{Machine, MachineConfig};
+use platform::PlatformConfig;
 
 use crate::fs::stdio::HostStream;
 use crate::fs::{FdTable, OpenFile};
@@ -92,6 +92,9 @@ pub enum SentryError {
     /// A host resource (a standard stream, a thread) was unavailable.
     #[error("{0}")]
     Host(#[from] std::io::Error),
+    /// The first task could not be started.
+    #[error("{0}")]
+    Start(#[from] kernel::StartError),
     /// The guest address space could not be created.
     #[error("cannot create the guest address space")]
     AddressSpace,
@@ -123,12 +126,12 @@ pub fn guest_exe_path(program: &std::path::Path, root: Option<&std::path::Path>)
 
 /// Runs a program as the sandbox's pid 1 and returns how it ended.
 pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
-    let machine = Arc::new(Machine::new(MachineConfig {
+    // The default platform (KVM), after its self-test: it refuses a host
+    // where page-table downgrades would not reach the guest (stale memory
+    // would leak between mappings and processes).
+    let machine = platform::new_platform(PlatformConfig {
         memory_limit: opts.memory_limit,
-    })?);
-    // Refuse to run on a KVM where page-table downgrades would not reach
-    // the guest (stale memory would leak between mappings and processes).
-    platform::selftest::self_test(&machine)?;
+    })?;
     let kernel = Kernel::new(
         Arc::clone(&machine),
         KernelConfig {

@@ -190,7 +190,9 @@ impl ForkFloor {
                 .map_err(err("run parent"))?
             {
                 Trap::Syscall { nr: got, .. } if got == nr => return Ok(()),
-                Trap::PageFault { addr, error_code } if error_code & 3 == 3 => {
+                Trap::PageFault {
+                    addr, error_code, ..
+                } if error_code & 3 == 3 => {
                     let va = addr & !(PAGE - 1);
                     let pte =
                         s.pt.lookup(va)

@@ -26,6 +26,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use crate::interface::{Mapping, PageFlags};
 use crate::memory::PAGE_SIZE;
 use crate::x86_64::layout::USER_VA_END;
 use crate::{Error, Machine, Result};
@@ -44,43 +45,13 @@ const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 const UPPER: u64 = PTE_P | PTE_W | PTE_U;
 const ENTRIES: usize = 512;
 
-/// Permissions of a user page (always readable, always user).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PteFlags {
-    /// Writable.
-    pub write: bool,
-    /// Executable.
-    pub exec: bool,
-}
+pub use crate::interface::ForkAction;
+/// A present leaf translation (the platform interface's [`Mapping`]).
+pub type Pte = Mapping;
+/// Permissions of a user page (the platform interface's [`PageFlags`]).
+pub type PteFlags = PageFlags;
 
-impl PteFlags {
-    /// Read and execute (code).
-    pub const RX: PteFlags = PteFlags {
-        write: false,
-        exec: true,
-    };
-    /// Read and write (data).
-    pub const RW: PteFlags = PteFlags {
-        write: true,
-        exec: false,
-    };
-    /// Read only.
-    pub const RO: PteFlags = PteFlags {
-        write: false,
-        exec: false,
-    };
-}
-
-/// A present leaf translation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pte {
-    /// Guest-physical frame.
-    pub frame: u64,
-    /// Permissions.
-    pub flags: PteFlags,
-}
-
-impl Pte {
+impl Mapping {
     fn encode(self) -> u64 {
         let mut v = (self.frame & ADDR_MASK) | PTE_P | PTE_U;
         if self.flags.write {
@@ -101,33 +72,6 @@ impl Pte {
             },
         })
     }
-
-    /// Whether replacing `self` by `new` takes anything away from a
-    /// translation the guest may have cached.
-    fn downgraded_by(self, new: Option<Pte>) -> bool {
-        match new {
-            None => true,
-            Some(n) => {
-                n.frame != self.frame
-                    || (self.flags.write && !n.flags.write)
-                    || (self.flags.exec && !n.flags.exec)
-            }
-        }
-    }
-}
-
-/// What the child of a fork gets for one present page.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ForkAction {
-    /// The same translation (shared memory).
-    Share,
-    /// The same frame read-only in both (copy-on-write).
-    Cow,
-    /// A private copy for the child, made now; the parent's entry is left
-    /// as it is (no downgrade, so no commit and no re-shadowing for it).
-    Copy,
-    /// Nothing (the child faults the page in anew).
-    Skip,
 }
 
 fn index(va: u64, level: u32) -> usize {

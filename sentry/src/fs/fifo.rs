@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
-use platform::Machine;
+use platform::Platform;
 
 use super::Stat;
 use super::pipe::{Pipe, PipeEnd};
@@ -117,7 +117,7 @@ impl FifoTable {
         name: Vec<u8>,
         accmode: u32,
         nonblock: bool,
-        machine: &Arc<Machine>,
+        machine: &Arc<dyn Platform>,
         readiness: &Arc<WaitQueue>,
         blocker: &dyn Blocker,
     ) -> Result<PipeEnd, Errno> {
@@ -211,7 +211,7 @@ mod tests {
     use super::*;
     use crate::fs::FileOps;
     use crate::kernel::wait::Waiter;
-    use platform::MachineConfig;
+    use platform::PlatformConfig;
 
     /// A sleeper that a signal is pending for whenever it would sleep.
     struct Interrupted(Arc<Waiter>);
@@ -237,11 +237,11 @@ mod tests {
     /// leaves no entry and no charged page behind.
     #[test]
     fn entries_and_pages_go_with_the_last_end() {
-        let machine = Arc::new(
-            Machine::new(MachineConfig {
+        let machine: Arc<dyn Platform> = Arc::new(
+            platform::fake::Fake::new(PlatformConfig {
                 memory_limit: 16 << 20,
             })
-            .expect("KVM machine"),
+            .expect("a fake platform"),
         );
         let used = || machine.frames().data_bytes_in_use();
         let base = used();

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use platform::Machine;
+use platform::Platform;
 
 use super::{FileOps, Stat, poll};
 use crate::errno::Errno;
@@ -79,7 +79,7 @@ pub struct Pipe {
     pub(super) writable: WaitQueue,
     ino: u64,
     /// Where buffer pages are charged.
-    machine: Arc<Machine>,
+    machine: Arc<dyn Platform>,
     /// The kernel's readiness queue (poll and epoll sleepers).
     pub(super) readiness: Arc<WaitQueue>,
 }
@@ -87,7 +87,11 @@ pub struct Pipe {
 impl Pipe {
     /// An empty pipe with no ends yet; its buffers are charged to
     /// `machine`'s memory cap, and its changes wake `readiness`.
-    pub(super) fn new(ino: u64, machine: Arc<Machine>, readiness: Arc<WaitQueue>) -> Arc<Self> {
+    pub(super) fn new(
+        ino: u64,
+        machine: Arc<dyn Platform>,
+        readiness: Arc<WaitQueue>,
+    ) -> Arc<Self> {
         Arc::new(Pipe {
             state: Mutex::new(State {
                 bufs: VecDeque::new(),
@@ -143,7 +147,11 @@ pub struct PipeEnd {
 
 /// Creates a pipe and returns its (read, write) ends; its buffers are
 /// charged to `machine`'s memory cap, and its changes wake `readiness`.
-pub fn new_pipe(ino: u64, machine: Arc<Machine>, readiness: Arc<WaitQueue>) -> (PipeEnd, PipeEnd) {
+pub fn new_pipe(
+    ino: u64,
+    machine: Arc<dyn Platform>,
+    readiness: Arc<WaitQueue>,
+) -> (PipeEnd, PipeEnd) {
     let pipe = Pipe::new(ino, machine, readiness);
     {
         let mut st = pipe.state.lock();

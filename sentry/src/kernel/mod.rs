@@ -42,7 +42,7 @@ use std::time::Instant;
 
 use crossbeam::channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
-use platform::{Machine, Vcpu};
+use platform::{Context, Platform};
 
 pub use task::{Job, Task, ThreadGroup};
 
@@ -196,10 +196,21 @@ impl ExitReport {
     }
 }
 
+/// Why a task could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// No context (vCPU) could be created for a new worker.
+    #[error("cannot create a vCPU: {0}")]
+    Platform(#[from] platform::Error),
+    /// The worker's host thread could not be started.
+    #[error("cannot start a worker thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
 /// The sandbox's kernel.
 pub struct Kernel {
-    /// The VM.
-    pub machine: Arc<Machine>,
+    /// The platform (the VM, its memory pool).
+    pub machine: Arc<dyn Platform>,
     /// Options.
     pub config: KernelConfig,
     /// Pid table and process tree.
@@ -247,7 +258,7 @@ pub struct SyscallTable {
 impl Kernel {
     /// A kernel on `machine` that runs syscalls with `syscalls`.
     pub fn new(
-        machine: Arc<Machine>,
+        machine: Arc<dyn Platform>,
         config: KernelConfig,
         syscalls: &'static SyscallTable,
     ) -> Arc<Self> {
@@ -275,7 +286,7 @@ impl Kernel {
     /// Starts a task on an idle worker, or on a new one (a host thread
     /// that owns a vCPU for its whole life and runs one task after another,
     /// so creating a task costs neither a vCPU nor a thread).
-    pub fn start(self: &Arc<Self>, job: Job) -> Result<(), platform::Error> {
+    pub fn start(self: &Arc<Self>, job: Job) -> Result<(), StartError> {
         let mut job = job;
         while let Some(w) = self.idle.lock().pop() {
             match w.send(job) {
@@ -283,7 +294,7 @@ impl Kernel {
                 Err(e) => job = e.0,
             }
         }
-        let vcpu = self.machine.create_vcpu()?;
+        let vcpu = self.machine.new_context()?;
         let (tx, rx) = crossbeam::channel::bounded::<Job>(1);
         tx.send(job).expect("the receiver is alive");
         let kernel = Arc::clone(self);
@@ -291,11 +302,11 @@ impl Kernel {
             .name("worker".into())
             .stack_size(1 << 20)
             .spawn(move || kernel.worker(vcpu, rx, tx))
-            .map_err(|e| platform::Error::Memory(format!("cannot start a worker thread: {e}")))?;
+            .map_err(StartError::Thread)?;
         Ok(())
     }
 
-    fn worker(self: Arc<Self>, mut vcpu: Vcpu, rx: Receiver<Job>, tx: Sender<Job>) {
+    fn worker(self: Arc<Self>, mut vcpu: Box<dyn Context>, rx: Receiver<Job>, tx: Sender<Job>) {
         while let Ok(job) = rx.recv() {
             // Whatever the previous task did, this one starts from the
             // platform's canonical MSRs and special registers.

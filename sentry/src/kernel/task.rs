@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicI32, AtomicU64};
 use std::time::Instant;
 
 use parking_lot::Mutex;
-use platform::vcpu::FpuState;
-use platform::{Kicker, Trap, UserContext, Vcpu};
+use platform::{Context, FpuState, Kicker, Trap, UserContext};
 
 use super::exit::{AtomicTaskState, GroupState, TaskState};
 use super::signal::{
@@ -375,8 +374,8 @@ pub type SysResult = Result<u64, SysError>;
 pub struct TaskCtx {
     /// The task.
     pub task: Arc<Task>,
-    /// Its vCPU.
-    pub vcpu: Vcpu,
+    /// Its vCPU (the platform's context).
+    pub vcpu: Box<dyn Context>,
     /// Its user registers.
     pub ctx: UserContext,
     /// A syscall interrupted with a restart code: (number, code).
@@ -405,7 +404,7 @@ pub struct Job {
 }
 
 /// Runs `task` on `vcpu` until the thread exits, then hands the vCPU back.
-pub fn run(task: Arc<Task>, vcpu: Vcpu, ctx: UserContext) -> Vcpu {
+pub fn run(task: Arc<Task>, vcpu: Box<dyn Context>, ctx: UserContext) -> Box<dyn Context> {
     let runner = Runner::new(task.tid, vcpu.kicker());
     task.mm().attach(&runner);
     *task.runner.lock() = Some(Arc::clone(&runner));
@@ -447,7 +446,11 @@ pub fn run(task: Arc<Task>, vcpu: Vcpu, ctx: UserContext) -> Vcpu {
                     break;
                 }
             }
-            Trap::PageFault { addr, error_code } => page_fault(t, addr, error_code),
+            Trap::PageFault {
+                addr,
+                access,
+                error_code,
+            } => page_fault(t, addr, access, error_code),
             Trap::Exception { vector, error_code } => exception(t, vector, error_code),
             Trap::Interrupted => {}
         }
@@ -492,14 +495,7 @@ fn syscall(t: &mut TaskCtx, raw_nr: u64, args: [u64; 6]) -> Result<(), ()> {
     Ok(())
 }
 
-fn page_fault(t: &mut TaskCtx, addr: u64, error_code: u64) {
-    let access = if error_code & 0x10 != 0 {
-        Access::Exec
-    } else if error_code & 2 != 0 {
-        Access::Write
-    } else {
-        Access::Read
-    };
+fn page_fault(t: &mut TaskCtx, addr: u64, access: Access, error_code: u64) {
     match t.mm().handle_fault(addr, access, true) {
         Ok(()) => {}
         Err(FaultError::Oom) => match super::oom::out_of_memory(&t.task) {
@@ -879,9 +875,7 @@ pub fn sigreturn(t: &mut TaskCtx) -> SysResult {
         let mut xsave = vec![0u8; signal::XSAVE_SIZE as usize];
         if mm.read(r.fpstate, &mut xsave).is_err()
             || !signal::xsave_to_standard_form(&mut xsave)
-            || t.vcpu
-                .restore_fpu(&platform::vcpu::FpuState::from_bytes(&xsave))
-                .is_err()
+            || t.vcpu.restore_fpu(&FpuState::from_bytes(&xsave)).is_err()
         {
             t.task.tg.start_exit(sig::SIGSEGV);
             return Err(SysError::Exited);

@@ -2,7 +2,7 @@
 //! frame for memory that cannot be written, copy-on-write breaks, stack
 //! growth (MAP_GROWSDOWN) and MAP_POPULATE.
 
-use platform::{PAGE_SIZE, Pte, PteFlags};
+use platform::{Mapping, PAGE_SIZE, PageFlags};
 
 use super::{Access, AddressSpace, FaultError, Inner, TASK_SIZE, Vma, page_down};
 
@@ -53,7 +53,7 @@ impl AddressSpace {
             return Err(FaultError::AccErr);
         }
         let frames = self.machine.frames();
-        if let Some(pte) = inner.pt.lookup(page).map_err(|_| FaultError::MapErr)? {
+        if let Some(pte) = inner.pt.lookup(page)? {
             if access != Access::Write || pte.flags.write {
                 return Ok(()); // Already resolved (or a spurious fault).
             }
@@ -61,11 +61,8 @@ impl AddressSpace {
             let frame = if vma.shared.is_some() || frames.refcount(pte.frame) == 1 {
                 pte.frame
             } else {
-                let copy = self.machine.alloc_data().map_err(|_| FaultError::Oom)?;
-                self.machine
-                    .memory()
-                    .copy_frame(copy, pte.frame)
-                    .map_err(|_| FaultError::Oom)?;
+                let copy = self.machine.alloc_data()?;
+                self.machine.memory().copy_frame(copy, pte.frame)?;
                 inner.deferred_puts.push(pte.frame);
                 copy
             };
@@ -80,7 +77,7 @@ impl AddressSpace {
                     .set(page, Some(pte_for(frame, &vma, true)))
                     .map(|_| ())
             };
-            return result.map_err(|_| FaultError::Oom);
+            return Ok(result?);
         }
         // Not present: map this page and its neighbours in the VMA.
         let (block, block_end) = fault_around_block(page);
@@ -111,12 +108,7 @@ impl AddressSpace {
         vma: &Vma,
         zero_ok: bool,
     ) -> Result<(), FaultError> {
-        if inner
-            .pt
-            .lookup(va)
-            .map_err(|_| FaultError::MapErr)?
-            .is_some()
-        {
+        if inner.pt.lookup(va)?.is_some() {
             return Ok(());
         }
         let frames = self.machine.frames();
@@ -129,13 +121,10 @@ impl AddressSpace {
             frames.get(zero);
             (zero, false)
         } else {
-            (
-                self.machine.alloc_data().map_err(|_| FaultError::Oom)?,
-                true,
-            )
+            (self.machine.alloc_data()?, true)
         };
         let pte = pte_for(frame, vma, writable);
-        inner.pt.set(va, Some(pte)).map_err(|_| FaultError::Oom)?;
+        inner.pt.set(va, Some(pte))?;
         Ok(())
     }
 
@@ -148,15 +137,12 @@ impl AddressSpace {
             .map(|(s, v)| (s, v.clone()))
             .ok_or(FaultError::MapErr)?;
         let zero = self.machine.zero_frame();
-        if let Some(pte) = inner.pt.lookup(page).map_err(|_| FaultError::MapErr)?
+        if let Some(pte) = inner.pt.lookup(page)?
             && pte.frame == zero
         {
             // Never write the zero frame: give the page its own.
-            let frame = self.machine.alloc_data().map_err(|_| FaultError::Oom)?;
-            inner
-                .pt
-                .set(page, Some(Pte { frame, ..pte }))
-                .map_err(|_| FaultError::Oom)?;
+            let frame = self.machine.alloc_data()?;
+            inner.pt.set(page, Some(Mapping { frame, ..pte }))?;
             inner.deferred_puts.push(zero);
             return Ok(());
         }
@@ -202,10 +188,10 @@ impl AddressSpace {
     }
 }
 
-fn pte_for(frame: u64, vma: &Vma, writable: bool) -> Pte {
-    Pte {
+fn pte_for(frame: u64, vma: &Vma, writable: bool) -> Mapping {
+    Mapping {
         frame,
-        flags: PteFlags {
+        flags: PageFlags {
             write: vma.prot.write && writable,
             exec: vma.prot.exec,
         },

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use platform::x86_64::paging::ForkAction;
+use platform::ForkAction;
 
-use super::{AddressSpace, Inner, Vma};
+use super::{AddressSpace, Inner, Vma, platform_errno};
 use crate::errno::Errno;
 
 /// A fork copies private pages at once, instead of sharing them
@@ -67,7 +67,7 @@ impl AddressSpace {
                 private_pages += inner
                     .pt
                     .count_present(*start, vma.end)
-                    .map_err(|_| Errno::ENOMEM)?;
+                    .map_err(|e| platform_errno(e, Errno::ENOMEM))?;
             }
         }
         let eager = private_pages <= EAGER_FORK_PAGES;
@@ -82,8 +82,8 @@ impl AddressSpace {
             };
             cinner.vmas.insert(start, vma.clone());
             let Inner { pt, parked, .. } = &mut *inner;
-            pt.fork_range(&mut cinner.pt, start, vma.end, |_| action)
-                .map_err(|_| Errno::ENOMEM)?;
+            pt.fork_range(&mut *cinner.pt, start, vma.end, action)
+                .map_err(|e| platform_errno(e, Errno::ENOMEM))?;
             for (va, f) in parked.range(start..vma.end) {
                 frames.get(*f);
                 cinner.parked.insert(*va, *f);

@@ -33,7 +33,7 @@ impl AddressSpace {
             self.machine
                 .memory()
                 .write(frame_off, &data[range])
-                .map_err(|_| Errno::EFAULT)
+                .map_err(|e| super::platform_errno(e, Errno::EFAULT))
         })
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use platform::PAGE_SIZE;
 
-use super::{Access, AddressSpace, TASK_SIZE, page_down};
+use super::{Access, AddressSpace, FaultError, TASK_SIZE, page_down, platform_errno};
 use crate::errno::Errno;
 
 impl AddressSpace {
@@ -31,7 +31,11 @@ impl AddressSpace {
         let mut at = addr;
         while at < end {
             let page = page_down(at);
-            let pte = match inner.pt.lookup(page).map_err(|_| Errno::EFAULT)? {
+            let pte = match inner
+                .pt
+                .lookup(page)
+                .map_err(|e| platform_errno(e, Errno::EFAULT))?
+            {
                 Some(p)
                     if p.flags.write
                         || !write
@@ -46,8 +50,12 @@ impl AddressSpace {
                     } else {
                         self.fault_locked(&mut inner, at, access, false)
                     };
-                    r.map_err(|_| Errno::EFAULT)?;
-                    match inner.pt.lookup(page).map_err(|_| Errno::EFAULT)? {
+                    r.map_err(FaultError::copy_errno)?;
+                    match inner
+                        .pt
+                        .lookup(page)
+                        .map_err(|e| platform_errno(e, Errno::EFAULT))?
+                    {
                         Some(p) => p,
                         None => return Err(Errno::EFAULT),
                     }
@@ -65,7 +73,8 @@ impl AddressSpace {
     pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
         let mem = self.machine.memory();
         self.copy(addr, buf.len(), false, false, |gpa, range| {
-            mem.read(gpa, &mut buf[range]).map_err(|_| Errno::EFAULT)
+            mem.read(gpa, &mut buf[range])
+                .map_err(|e| platform_errno(e, Errno::EFAULT))
         })
     }
 
@@ -113,7 +122,8 @@ impl AddressSpace {
     pub fn write(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
         let mem = self.machine.memory();
         self.copy(addr, data.len(), true, false, |gpa, range| {
-            mem.write(gpa, &data[range]).map_err(|_| Errno::EFAULT)
+            mem.write(gpa, &data[range])
+                .map_err(|e| platform_errno(e, Errno::EFAULT))
         })
     }
 
@@ -175,7 +185,9 @@ impl AddressSpace {
         let mut found = 0;
         let mem = self.machine.memory();
         self.copy(addr, 4, true, false, |gpa, _| {
-            found = mem.cmpxchg_u32(gpa, old, new).map_err(|_| Errno::EFAULT)?;
+            found = mem
+                .cmpxchg_u32(gpa, old, new)
+                .map_err(|e| platform_errno(e, Errno::EFAULT))?;
             Ok(())
         })?;
         Ok(found)

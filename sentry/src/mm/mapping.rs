@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use platform::{FrameKind, PAGE_SIZE, Pte, PteFlags};
+use platform::{Mapping, PAGE_SIZE, PageFlags};
 
 use super::{
     AddressSpace, Inner, MAX_MAP_COUNT, MMAP_BASE, MMAP_MIN_ADDR, Prot, SharedMemory, TASK_SIZE,
-    Vma, page_up,
+    Vma, page_up, platform_errno,
 };
 use crate::errno::Errno;
 
@@ -150,15 +150,18 @@ impl AddressSpace {
     fn drop_pages(&self, inner: &mut Inner, start: u64, end: u64) {
         let frames = self.machine.frames();
         let mut dropped = Vec::new();
-        let _ = inner.pt.update_range(start, end, |_, pte| {
+        let walked = inner.pt.update_range(start, end, &mut |_, pte| {
             dropped.push(pte.frame);
             None
         });
+        if let Err(e) = walked {
+            tracing::error!("memory: unmapping {start:#x}..{end:#x}: {e}");
+        }
         inner.deferred_puts.extend(dropped);
         let parked: Vec<u64> = inner.parked.range(start..end).map(|(k, _)| *k).collect();
         for va in parked {
             if let Some(f) = inner.parked.remove(&va) {
-                frames.put(f, FrameKind::Data);
+                frames.put_data(f);
             }
         }
     }
@@ -186,14 +189,14 @@ impl AddressSpace {
         let mut parked = Vec::new();
         inner
             .pt
-            .update_range(addr, end, |va, pte| {
+            .update_range(addr, end, &mut |va, pte| {
                 if none {
                     parked.push((va, pte.frame));
                     return None;
                 }
-                Some(Pte {
+                Some(Mapping {
                     frame: pte.frame,
-                    flags: PteFlags {
+                    flags: PageFlags {
                         // Write access comes back through a fault (which checks
                         // for sharing); exec is granted at once.
                         write: pte.flags.write && prot.write,
@@ -201,7 +204,7 @@ impl AddressSpace {
                     },
                 })
             })
-            .map_err(|_| Errno::ENOMEM)?;
+            .map_err(|e| platform_errno(e, Errno::ENOMEM))?;
         inner.parked.extend(parked);
         Ok(())
     }
@@ -230,10 +233,13 @@ impl AddressSpace {
                 if shared && advice != Advice::Remove {
                     // Shared pages stay in their object; just unmap them.
                     let mut dropped = Vec::new();
-                    let _ = inner.pt.update_range(addr, end, |_, pte| {
-                        dropped.push(pte.frame);
-                        None
-                    });
+                    inner
+                        .pt
+                        .update_range(addr, end, &mut |_, pte| {
+                            dropped.push(pte.frame);
+                            None
+                        })
+                        .map_err(|e| platform_errno(e, Errno::ENOMEM))?;
                     inner.deferred_puts.extend(dropped);
                 } else {
                     self.drop_pages(&mut inner, addr, end);
@@ -382,11 +388,11 @@ impl AddressSpace {
         let mut moved = Vec::new();
         inner
             .pt
-            .update_range(old, old + keep, |va, pte| {
+            .update_range(old, old + keep, &mut |va, pte| {
                 moved.push((va - old, pte));
                 None
             })
-            .map_err(|_| Errno::ENOMEM)?;
+            .map_err(|e| platform_errno(e, Errno::ENOMEM))?;
         let parked: Vec<(u64, u64)> = inner
             .parked
             .range(old..old + keep)
@@ -411,7 +417,7 @@ impl AddressSpace {
             inner
                 .pt
                 .set(dst + off, Some(pte))
-                .map_err(|_| Errno::ENOMEM)?;
+                .map_err(|e| platform_errno(e, Errno::ENOMEM))?;
         }
         for (va, f) in parked {
             inner.parked.insert(dst + (va - old), f);

@@ -65,7 +65,8 @@
 //!   has dropped to one).
 //! * A frame swap on a present entry made outside a guest write fault
 //!   (the sentry writing into a copy-on-write page) goes through
-//!   [`PageTables::set`], so it is committed before the guest runs again.
+//!   [`platform::AddressSpace::set`], so it is committed before the guest
+//!   runs again.
 
 mod fault;
 mod fork;
@@ -81,7 +82,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use platform::{FrameKind, Machine, PAGE_SIZE, PageTables};
+use platform::{PAGE_SIZE, Platform};
 
 use crate::errno::Errno;
 pub use mapping::{Advice, MapRequest, Placement, RemapRequest};
@@ -124,19 +125,48 @@ pub enum FaultError {
     Oom,
 }
 
-/// Kind of access.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// Load.
-    Read,
-    /// Store.
-    Write,
-    /// Instruction fetch.
-    Exec,
+pub use platform::Access;
+
+impl FaultError {
+    /// What a copy between guest and sentry returns for a fault: EFAULT,
+    /// whatever the fault was (Linux's copy_from_user and copy_to_user).
+    pub fn copy_errno(self) -> Errno {
+        Errno::EFAULT
+    }
+}
+
+impl From<platform::Error> for FaultError {
+    /// The memory cap is the OOM killer's case and an address the platform
+    /// refuses is unmapped; any other platform failure is a host problem,
+    /// logged with its cause, and the fault fails as out of memory.
+    fn from(e: platform::Error) -> Self {
+        match e {
+            platform::Error::OutOfMemory => FaultError::Oom,
+            platform::Error::BadAddress(_) => FaultError::MapErr,
+            other => {
+                tracing::error!("memory: platform failure: {other}");
+                FaultError::Oom
+            }
+        }
+    }
+}
+
+/// The errno a memory operation returns for a platform failure: `errno`,
+/// with the failure logged (with its cause) unless it is the memory cap
+/// or an address the platform refuses, which a guest can cause.
+fn platform_errno(e: platform::Error, errno: Errno) -> Errno {
+    if !matches!(
+        e,
+        platform::Error::OutOfMemory | platform::Error::BadAddress(_)
+    ) {
+        tracing::error!("memory: platform failure: {e}");
+    }
+    errno
 }
 
 struct Inner {
-    pt: PageTables,
+    /// The platform's translations of this address space.
+    pt: Box<dyn platform::AddressSpace>,
     /// Frames unmapped since the last commit: freed only once no vCPU can
     /// still reach them through an old root (after the shootdown).
     deferred_puts: Vec<u64>,
@@ -149,7 +179,7 @@ struct Inner {
 
 /// A guest address space.
 pub struct AddressSpace {
-    machine: Arc<Machine>,
+    machine: Arc<dyn Platform>,
     inner: Mutex<Inner>,
     /// Tasks that run on this address space (threads, vfork children).
     runners: Mutex<Vec<Arc<Runner>>>,
@@ -170,8 +200,10 @@ impl std::fmt::Debug for AddressSpace {
 
 impl AddressSpace {
     /// An empty address space.
-    pub fn new(machine: Arc<Machine>) -> Result<Arc<Self>, Errno> {
-        let pt = PageTables::new(Arc::clone(&machine)).map_err(|_| Errno::ENOMEM)?;
+    pub fn new(machine: Arc<dyn Platform>) -> Result<Arc<Self>, Errno> {
+        let pt = machine
+            .new_address_space()
+            .map_err(|e| platform_errno(e, Errno::ENOMEM))?;
         Ok(Arc::new(Self {
             machine,
             runners: Mutex::new(Vec::new()),
@@ -195,12 +227,15 @@ impl AddressSpace {
         let mut inner = self.inner.lock();
         let zero = self.machine.zero_frame();
         let mut n = inner.parked.len();
-        let _ = inner.pt.update_range(0, TASK_SIZE, |_, pte| {
+        let walked = inner.pt.update_range(0, TASK_SIZE, &mut |_, pte| {
             if pte.frame != zero {
                 n += 1;
             }
             Some(pte)
         });
+        if let Err(e) = walked {
+            tracing::error!("memory: counting resident pages: {e}");
+        }
         n
     }
 
@@ -210,11 +245,17 @@ impl AddressSpace {
     /// does: mapping the zero frame sparsely over a huge read-only range
     /// costs tables, not data.
     pub fn table_frames(&self) -> usize {
-        self.inner.lock().pt.table_frames().unwrap_or(0)
+        match self.inner.lock().pt.table_frames() {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!("memory: counting page-table frames: {e}");
+                0
+            }
+        }
     }
 
-    /// The machine.
-    pub fn machine(&self) -> &Arc<Machine> {
+    /// The platform.
+    pub fn machine(&self) -> &Arc<dyn Platform> {
         &self.machine
     }
 
@@ -230,14 +271,17 @@ impl Drop for AddressSpace {
         let inner = self.inner.get_mut();
         let frames = self.machine.frames();
         for f in inner.deferred_puts.drain(..) {
-            frames.put(f, FrameKind::Data);
+            frames.put_data(f);
         }
-        let _ = inner.pt.update_range(0, TASK_SIZE, |_, pte| {
-            frames.put(pte.frame, FrameKind::Data);
+        let walked = inner.pt.update_range(0, TASK_SIZE, &mut |_, pte| {
+            frames.put_data(pte.frame);
             Some(pte)
         });
+        if let Err(e) = walked {
+            tracing::error!("memory: releasing an address space's frames: {e}");
+        }
         for f in inner.parked.values() {
-            frames.put(*f, FrameKind::Data);
+            frames.put_data(*f);
         }
     }
 }

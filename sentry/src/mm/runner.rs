@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
-use platform::{FrameKind, Kicker};
+use platform::Kicker;
 
 use super::AddressSpace;
 
@@ -63,10 +63,10 @@ impl AddressSpace {
                 self.shootdown.wait_idle();
                 continue;
             }
-            let Some(retired) = inner.pt.commit_deferred()? else {
+            let Some(retired) = inner.pt.commit()? else {
                 let frames = self.machine.frames();
                 for f in inner.deferred_puts.drain(..) {
-                    frames.put(f, FrameKind::Data);
+                    frames.put_data(f);
                 }
                 let root = inner.pt.root();
                 runner.root.store(root, Ordering::SeqCst);
@@ -98,7 +98,7 @@ impl AddressSpace {
             retired.release();
             let frames = self.machine.frames();
             for f in puts {
-                frames.put(f, FrameKind::Data);
+                frames.put_data(f);
             }
             self.shootdown.end();
         }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use platform::{FrameKind, Machine};
+use platform::Platform;
 
 use super::FaultError;
 
@@ -13,7 +13,7 @@ use super::FaultError;
 /// frame reference.
 #[derive(Default)]
 pub struct SharedMemory {
-    machine: Option<Arc<Machine>>,
+    machine: Option<Arc<dyn Platform>>,
     pages: Mutex<BTreeMap<u64, u64>>,
 }
 
@@ -24,7 +24,7 @@ impl std::fmt::Debug for SharedMemory {
 }
 
 impl SharedMemory {
-    pub(super) fn new(machine: Arc<Machine>) -> Self {
+    pub(super) fn new(machine: Arc<dyn Platform>) -> Self {
         Self {
             machine: Some(machine),
             pages: Mutex::default(),
@@ -39,7 +39,7 @@ impl SharedMemory {
         let frame = match pages.get(&index) {
             Some(f) => *f,
             None => {
-                let f = machine.alloc_data().map_err(|_| FaultError::Oom)?;
+                let f = machine.alloc_data()?;
                 pages.insert(index, f);
                 f
             }
@@ -53,7 +53,7 @@ impl Drop for SharedMemory {
     fn drop(&mut self) {
         if let Some(m) = &self.machine {
             for f in self.pages.get_mut().values() {
-                m.frames().put(*f, FrameKind::Data);
+                m.frames().put_data(*f);
             }
         }
     }

@@ -76,6 +76,8 @@ mod mapping;
 mod procfs;
 mod runner;
 mod shared;
+#[cfg(test)]
+mod tests;
 pub mod vma;
 
 use std::collections::BTreeMap;

@@ -9,9 +9,11 @@
 //! root when a downgrade was made, as the KVM platform does, and counts
 //! commits so tests can check the sentry asked for one.
 //!
-//! No guest code runs: [`Context::run`] returns the traps a test scripted
-//! with [`Fake::script`] (each may edit the registers first), a kick as
-//! [`Trap::Interrupted`], and otherwise [`Error::Unsupported`].
+//! No guest code runs: [`Context::run`] returns a kick as
+//! [`Trap::Interrupted`], else the next trap a test scripted with
+//! [`Fake::script`], else what the test's [`Program`] says (both may edit
+//! the registers first, as the guest would), and otherwise
+//! [`Error::Unsupported`].
 
 use std::any::Any;
 use std::collections::{BTreeMap, VecDeque};
@@ -32,6 +34,13 @@ use crate::{Error, Result, UserContext};
 /// would have, and says how it trapped.
 pub type Step = Box<dyn FnOnce(&mut UserContext) -> Result<Trap> + Send>;
 
+/// A guest program for every context of a fake platform: called on each
+/// run with the registers (typically dispatching on `rip` as a program
+/// counter), it moves them on as the guest would and says how it trapped.
+/// Forked children and threads run the same program from the registers
+/// they were given, as real ones run the same code.
+pub type Program = Arc<dyn Fn(&mut UserContext) -> Result<Trap> + Send + Sync>;
+
 struct Pool {
     memory: GuestMemory,
     frames: FrameAllocator,
@@ -42,6 +51,7 @@ struct Pool {
 pub struct Fake {
     pool: Arc<Pool>,
     script: Arc<Mutex<VecDeque<Step>>>,
+    program: Arc<Mutex<Option<Program>>>,
     commits: Arc<AtomicUsize>,
 }
 
@@ -67,6 +77,7 @@ impl Fake {
                 zero,
             }),
             script: Arc::default(),
+            program: Arc::default(),
             commits: Arc::default(),
         })
     }
@@ -86,6 +97,11 @@ impl Fake {
     /// platform.
     pub fn script(&self, step: Step) {
         self.script.lock().push_back(step);
+    }
+
+    /// Sets the program every context runs once nothing is scripted.
+    pub fn program(&self, program: Program) {
+        *self.program.lock() = Some(program);
     }
 
     /// How many commits gave an address space a new root so far.
@@ -126,6 +142,7 @@ impl Platform for Fake {
     fn new_context(&self) -> Result<Box<dyn Context>> {
         Ok(Box::new(FakeContext {
             script: Arc::clone(&self.script),
+            program: Arc::clone(&self.program),
             kick: Arc::new(FakeKick::default()),
             fpu: Mutex::new(FpuState::from_bytes(&[])),
         }))
@@ -298,6 +315,7 @@ impl Kick for FakeKick {
 /// A context of the fake platform: replays scripted traps.
 pub struct FakeContext {
     script: Arc<Mutex<VecDeque<Step>>>,
+    program: Arc<Mutex<Option<Program>>>,
     kick: Arc<FakeKick>,
     fpu: Mutex<FpuState>,
 }
@@ -311,8 +329,12 @@ impl Context for FakeContext {
             return Ok(Trap::Interrupted);
         }
         let step = self.script.lock().pop_front();
-        match step {
-            Some(step) => step(ctx),
+        if let Some(step) = step {
+            return step(ctx);
+        }
+        let program = self.program.lock().clone();
+        match program {
+            Some(program) => program(ctx),
             None => Err(Error::Unsupported(
                 "the fake platform runs no guest code (nothing scripted)",
             )),

@@ -22,6 +22,8 @@ pub mod kernel;
 pub mod log;
 pub mod mm;
 pub mod quote;
+#[cfg(test)]
+mod sandbox_tests;
 pub mod syscalls;
 
 pub use quote::quote;

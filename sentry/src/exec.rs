@@ -141,8 +141,8 @@ pub fn load(
     mm.map_stack(STACK_LIMIT, image.stack_executable)
         .map_err(|_| ExecError::NoMemory)?;
     let mut random = [0u8; 16];
-    platform::host::random(&mut random);
-    let (hwcap, hwcap2) = platform::host::hwcaps();
+    crate::host::random(&mut random);
+    let (hwcap, hwcap2) = crate::host::hwcaps();
     let info = StackInfo {
         stack_top: STACK_TOP,
         argv,

@@ -18,6 +18,7 @@ pub mod demo;
 pub mod errno;
 pub mod exec;
 pub mod fs;
+pub mod host;
 pub mod kernel;
 pub mod log;
 pub mod mm;
@@ -155,7 +156,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     for fd in 0..3 {
         // A standard descriptor the sentry was started without is absent
         // in the guest too (EBADF, and the lowest free number), as natively.
-        if platform::host::HostFd::std_closed_at_start(fd) {
+        if host::HostFd::std_closed_at_start(fd) {
             continue;
         }
         let stream = HostStream::new(fd)?;

@@ -1,9 +1,9 @@
 //! The guest's standard streams: the sentry's own descriptors 0, 1 and 2,
-//! reached only through [`platform::host::HostFd`] (read, write, readiness,
+//! reached only through [`crate::host::HostFd`] (read, write, readiness,
 //! two terminal queries, and a synthetic fstat). Nothing else of the host is
 //! reachable through them.
 
-use platform::host::HostFd;
+use crate::host::HostFd;
 
 use super::{FileOps, IoctlReply, Stat, poll};
 use crate::errno::Errno;

@@ -37,7 +37,7 @@ pub fn getrandom(t: &mut TaskCtx, buf: u64, len: u64, flags: u64) -> SysResult {
     }
     let len = len.min(32 << 20) as usize;
     let mut data = vec![0u8; len];
-    if !platform::host::random(&mut data) {
+    if !crate::host::random(&mut data) {
         return Err(Errno::EIO.into());
     }
     t.mm().write(buf, &data)?;

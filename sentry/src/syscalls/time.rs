@@ -20,7 +20,7 @@ const CLOCK_MONOTONIC_COARSE: u64 = 6;
 const CLOCK_BOOTTIME: u64 = 7;
 
 fn host(id: i32) -> Duration {
-    platform::host::clock(id).unwrap_or_default()
+    crate::host::clock(id).unwrap_or_default()
 }
 
 /// The current value of `clock`.

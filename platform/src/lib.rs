@@ -160,6 +160,15 @@ pub enum Error {
     /// A guest-physical address outside the pool.
     #[error("guest-physical address {0:#x} is outside the memory pool")]
     BadAddress(u64),
+    /// A copy within the pool failed.
+    #[error("accessing the memory pool at {gpa:#x}: {err}")]
+    PoolAccess {
+        /// Where.
+        gpa: u64,
+        /// What the memory layer said.
+        #[source]
+        err: vm_memory::GuestMemoryError,
+    },
     /// Too many vCPUs for the supervisor area.
     #[error("too many vCPUs (limit {0})")]
     TooManyVcpus(usize),
@@ -172,8 +181,14 @@ pub enum Error {
         got: u64,
     },
     /// An MSR list longer than KVM's limit.
-    #[error("an MSR list of {0} entries exceeds KVM's limit")]
-    TooManyMsrs(usize),
+    #[error("an MSR list of {count} entries: {err}")]
+    TooManyMsrs {
+        /// How many entries.
+        count: usize,
+        /// Why the list could not be built.
+        #[source]
+        err: vmm_sys_util::fam::Error,
+    },
     /// KVM refused one of the MSRs the platform relies on.
     #[error("KVM_SET_MSRS set {set} of {wanted} MSRs (stopped at {index:#x})")]
     MsrRejected {

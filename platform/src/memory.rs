@@ -81,7 +81,7 @@ impl GuestMemory {
         self.check(gpa, buf.len())?;
         self.mem
             .read_slice(buf, GuestAddress(gpa))
-            .map_err(|_| Error::BadAddress(gpa))
+            .map_err(|err| Error::PoolAccess { gpa, err })
     }
 
     /// Copies `buf` into guest-physical memory.
@@ -89,7 +89,7 @@ impl GuestMemory {
         self.check(gpa, buf.len())?;
         self.mem
             .write_slice(buf, GuestAddress(gpa))
-            .map_err(|_| Error::BadAddress(gpa))
+            .map_err(|err| Error::PoolAccess { gpa, err })
     }
 
     /// Reads a little-endian u64.
@@ -118,11 +118,11 @@ impl GuestMemory {
         let from = self
             .mem
             .get_slice(GuestAddress(src), PAGE_SIZE as usize)
-            .map_err(|_| Error::BadAddress(src))?;
+            .map_err(|err| Error::PoolAccess { gpa: src, err })?;
         let to = self
             .mem
             .get_slice(GuestAddress(dst), PAGE_SIZE as usize)
-            .map_err(|_| Error::BadAddress(dst))?;
+            .map_err(|err| Error::PoolAccess { gpa: dst, err })?;
         from.copy_to_volatile_slice(to);
         Ok(())
     }

@@ -311,7 +311,10 @@ fn set_msrs(fd: &VcpuFd, values: &[(u32, u64)]) -> Result<()> {
             ..Default::default()
         })
         .collect();
-    let msrs = Msrs::from_entries(&entries).map_err(|_| Error::TooManyMsrs(entries.len()))?;
+    let msrs = Msrs::from_entries(&entries).map_err(|err| Error::TooManyMsrs {
+        count: entries.len(),
+        err,
+    })?;
     let set = fd.set_msrs(&msrs).map_err(|err| Error::Kvm {
         op: "KVM_SET_MSRS",
         err,
@@ -439,7 +442,10 @@ impl Vcpu {
                 })
                 .collect::<Vec<_>>(),
         )
-        .map_err(|_| Error::TooManyMsrs(self.msrs.len()))?;
+        .map_err(|err| Error::TooManyMsrs {
+            count: self.msrs.len(),
+            err,
+        })?;
         let n = self.fd.get_msrs(&mut msrs).map_err(|err| Error::Kvm {
             op: "KVM_GET_MSRS",
             err,

@@ -794,6 +794,14 @@ fn deliver_pending(t: &mut TaskCtx) -> Result<(), ()> {
     Ok(())
 }
 
+/// A host failure to save or reset the FPU state while building a signal
+/// frame: logged with its cause; the frame fails as a bad stack would
+/// (the task gets SIGSEGV).
+fn fpu_failed(t: &TaskCtx, what: &str, e: platform::Error) -> Errno {
+    tracing::error!("task {}: cannot {what} the FPU state: {e}", t.task.tid);
+    Errno::EFAULT
+}
+
 /// Builds the x86-64 signal frame and points the context at the handler.
 fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Errno> {
     let mm = t.mm();
@@ -807,7 +815,7 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
     }
     let use_alt = act.flags & sa::ONSTACK != 0 && alt.size != 0 && !alt.on_stack(t.ctx.regs.rsp);
     let layout = signal::frame_layout(t.ctx.regs.rsp, use_alt.then_some(&alt));
-    let fpu = t.vcpu.save_fpu().map_err(|_| Errno::EFAULT)?;
+    let fpu = t.vcpu.save_fpu().map_err(|e| fpu_failed(t, "save", e))?;
     let mut xsave = fpu.to_bytes();
     // sw_reserved.xfeatures names the components the frame holds: x87 and
     // SSE always (Linux's user_xfeatures always has them), and whatever
@@ -832,7 +840,7 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
     mm.write(layout.frame, &frame)?;
     // The handler starts with a clean FPU (Linux's fpu__clear_user_states);
     // the interrupted state comes back from the frame at sigreturn.
-    t.vcpu.reset_fpu().map_err(|_| Errno::EFAULT)?;
+    t.vcpu.reset_fpu().map_err(|e| fpu_failed(t, "reset", e))?;
     let regs = &mut t.ctx.regs;
     regs.rip = act.handler;
     regs.rsp = layout.frame;

@@ -3,10 +3,31 @@
 //! tiny supervisor area (GDT/TSS/IDT, exception stubs, the syscall
 //! trampoline) and the vCPUs that run guest user code until it traps.
 //!
-//! The sentry sees three things: a [`Machine`] (the VM and its memory), a
-//! [`PageTables`] per guest address space, and a [`Vcpu`] whose
-//! [`Vcpu::run`] runs a [`UserContext`] until it returns a typed [`Trap`].
-//! Everything that needs `unsafe` in the project lives in this crate.
+//! The sentry sees only the platform interface ([`interface`]): a
+//! [`Platform`] (the frame pool; it creates address spaces and contexts),
+//! an [`AddressSpace`] per guest address space (pages mapped to frames,
+//! protect, unmap, fork actions, commit) and a [`Context`] whose
+//! [`Context::run`] runs a [`UserContext`] until it returns a [`Trap`] the
+//! platform decoded (syscall; page fault with address and [`Access`];
+//! other exception; kicked). Two implementations:
+//!
+//! * [`kvm`]: the default, [`new_platform`]. [`Machine`] (the VM and its
+//!   memory pool), [`PageTables`] (x86-64 page tables; a root is a CR3) and
+//!   [`Vcpu`] implement the traits by forwarding to their inherent methods,
+//!   so the hot path is one `KVM_RUN` per trap plus one indirect call.
+//! * [`fake`]: no hypervisor. Pages are a map in host memory over the same
+//!   memfd pool; contexts replay scripted traps. It lets the sentry's
+//!   `mm/` and `kernel/` be unit tested without `/dev/kvm`.
+//!
+//! Every [`Error`] carries its cause (the ioctl and its errno, the host
+//! call and its `io::Error`, the VM exit and RIP).
+//!
+//! Besides, [`host`] holds the three pieces of the sentry's standard-stream
+//! handling that need `unsafe` (not hypervisor code: the rest of it, with
+//! clocks and randomness, is the sentry's `host` module), and [`confine`]
+//! and [`hostfs`] the sentry's self-confinement and read-only host file
+//! access. Everything that needs `unsafe` in the project lives in this
+//! crate.
 //!
 //! # How this host's KVM shapes the design
 //!

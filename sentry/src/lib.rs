@@ -10,6 +10,7 @@
 //!   wait, and the one clone path.
 //! * [`mm`]: address spaces, VMAs, demand paging, copy-on-write fork.
 //! * [`fs`]: descriptor tables, pipes, the standard streams.
+//! * [`host`]: the host's standard streams, clocks and randomness, safe.
 //! * [`syscalls`]: the syscall table, one file per family, and `--strace`.
 #![forbid(unsafe_code)]
 

@@ -1,5 +1,5 @@
 //! Guest memory management: address spaces made of VMAs over the
-//! platform's page tables, demand paging with fault-around, copy-on-write
+//! platform's translations (a `platform::AddressSpace`), demand paging with fault-around, copy-on-write
 //! fork, and the copies between guest and sentry that every syscall uses.
 //!
 //! The Linux ABI of the memory syscalls (flag bits, argument errnos) is

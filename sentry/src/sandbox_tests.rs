@@ -571,3 +571,104 @@ fn the_sentry_names_no_kvm_type() {
         bad.join("\n")
     );
 }
+
+const SYS_CLONE: u64 = 56;
+const SYS_VFORK: u64 = 58;
+const WNOHANG: u64 = 1;
+
+/// wait4 with WNOHANG returns 0 while the child runs; the child goes on
+/// and is reaped by a blocking wait later.
+#[test]
+fn wnohang_returns_zero_while_the_child_runs() {
+    let s = sandbox();
+    let go = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (flag, log) = (Arc::clone(&go), Arc::clone(&seen));
+    let r = s.run(program(move |ctx| match ctx.regs.rip {
+        0 => sys(ctx, 1, SYS_FORK, [0; 6]),
+        // The child waits (in the guest) until the parent has polled.
+        1 | 20 if ret(ctx) == 0 || ctx.regs.rip == 20 => {
+            if flag.load(Ordering::SeqCst) {
+                sys(ctx, 99, SYS_EXIT, [3, 0, 0, 0, 0, 0])
+            } else {
+                sys(ctx, 20, SYS_SCHED_YIELD, [0; 6])
+            }
+        }
+        1 => sys(ctx, 2, SYS_WAIT4, [u64::MAX, 0, WNOHANG, 0, 0, 0]),
+        2 => {
+            log.lock().push(ret(ctx));
+            flag.store(true, Ordering::SeqCst);
+            sys(ctx, 3, SYS_WAIT4, [u64::MAX, DATA, 0, 0, 0, 0])
+        }
+        _ => {
+            log.lock().push(ret(ctx));
+            exit_group(ctx, 0)
+        }
+    }));
+    assert_eq!(r, ExitReport::Exited(0));
+    let v = seen.lock().clone();
+    assert_eq!(v[0], 0, "WNOHANG with a running child");
+    assert!(v[1] > 1, "then the child's pid");
+    assert_eq!(s.mm.read_u32(DATA).unwrap(), 3 << 8);
+}
+
+/// vfork suspends the parent until the child exits.
+#[test]
+fn vfork_suspends_the_parent_until_the_child_exits() {
+    let s = sandbox();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&order);
+    let r = s.run(program(move |ctx| match ctx.regs.rip {
+        0 => sys(ctx, 1, SYS_VFORK, [0; 6]),
+        1 if ret(ctx) == 0 => {
+            log.lock().push("child");
+            sys(ctx, 99, SYS_EXIT, [0; 6])
+        }
+        1 => {
+            log.lock().push("parent");
+            sys(ctx, 2, SYS_WAIT4, [u64::MAX, 0, 0, 0, 0, 0])
+        }
+        _ => exit_group(ctx, 0),
+    }));
+    assert_eq!(r, ExitReport::Exited(0));
+    assert_eq!(*order.lock(), vec!["child", "parent"]);
+}
+
+/// exit_group ends every thread of the group, even one spinning in user
+/// mode, and the sandbox ends with its code.
+#[test]
+fn exit_group_ends_a_spinning_sibling_thread() {
+    let s = sandbox();
+    // CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD.
+    let flags = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000;
+    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&started);
+    let r = s.run(program(move |ctx| match ctx.regs.rip {
+        0 => sys(ctx, 1, SYS_CLONE, [flags, DATA + 0x800, 0, 0, 0, 0]),
+        // The thread: spins in user mode forever.
+        1 | 40 if ret(ctx) == 0 || ctx.regs.rip == 40 => {
+            flag.store(true, Ordering::SeqCst);
+            ctx.regs.rip = 40;
+            ctx.regs.rax = 0;
+            Ok(Trap::Interrupted)
+        }
+        // The main thread waits until the thread runs, then exits.
+        1 | 2 if !flag.load(Ordering::SeqCst) => sys(ctx, 2, SYS_SCHED_YIELD, [0; 6]),
+        _ => exit_group(ctx, 6),
+    }));
+    assert_eq!(r, ExitReport::Exited(6));
+    assert!(started.load(Ordering::SeqCst));
+}
+
+#[test]
+fn a_childs_parent_is_the_process_that_forked_it() {
+    let s = sandbox();
+    let status = in_child(&s, |ctx| match ctx.regs.rip {
+        100 => sys(ctx, 101, SYS_GETPPID, [0; 6]),
+        _ => {
+            let ppid = ctx.regs.rax;
+            sys(ctx, 199, SYS_EXIT, [ppid, 0, 0, 0, 0, 0])
+        }
+    });
+    assert_eq!(status, 1 << 8, "getppid() == 1");
+}

@@ -34,8 +34,10 @@
 //!    shootdown in flight);
 //! 3. `SharedMemory::pages` (under `inner` when a fault maps a shared
 //!    page);
-//! 4. the platform's frame allocator and memory locks, which take nothing
-//!    else.
+//! 4. the platform's locks, which take nothing else: its frame allocator
+//!    and memory locks, and a context's kick lock (`Kicker::kick`, called
+//!    under `inner` by the shootdown in `enter`). `Context::run` is called
+//!    with no lock of this module held.
 //!
 //! `AddressSpace::exe` and `AddressSpace::cmdline` are leaves: taken alone,
 //! or under the parent's `inner` in `fork`, and released before any other

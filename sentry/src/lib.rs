@@ -6,6 +6,7 @@
 //! kernel unchecked: the only host resources it can touch are the
 //! sentry's standard streams, through a narrow interface.
 //!
+//! * [`abi`]: the Linux ABI as types: guest pointers, ABI structs, flags.
 //! * [`kernel`]: tasks, thread groups, the process tree, signals, exit and
 //!   wait, and the one clone path.
 //! * [`mm`]: address spaces, VMAs, demand paging, copy-on-write fork.
@@ -13,6 +14,7 @@
 //! * [`syscalls`]: the syscall table, one file per family, and `--strace`.
 #![forbid(unsafe_code)]
 
+pub mod abi;
 pub mod compare;
 pub mod demo;
 pub mod errno;

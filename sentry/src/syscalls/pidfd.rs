@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::abi::UserPtr;
 use crate::errno::Errno;
 use crate::fs::pidfd::{PIDFD_THREAD, PidState, install};
 use crate::fs::{O_NONBLOCK, OpenFile};
@@ -75,9 +76,7 @@ pub fn pidfd_send_signal(
     };
     let me = t.task.tgid();
     let kinfo = if info != 0 {
-        let mut b = [0u8; 128];
-        t.mm().read(info, &mut b)?;
-        let k = SigInfo::from_bytes(&b);
+        let k = UserPtr::<SigInfo>::new(info).read(&t.mm())?;
         if k.signo != signo {
             return Err(Errno::EINVAL.into());
         }

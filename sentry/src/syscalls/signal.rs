@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::abi::UserPtr;
 use crate::errno::Errno;
 use crate::kernel::process;
 use crate::kernel::signal::{self, SigAction, SigInfo, SigSet, Signal, code, sig};
@@ -21,9 +22,7 @@ pub fn rt_sigaction(t: &mut TaskCtx, signo: u64, act: u64, oact: u64, size: u64)
         if s == sig::SIGKILL || s == sig::SIGSTOP {
             return Err(Errno::EINVAL.into());
         }
-        let mut b = [0u8; 32];
-        t.mm().read(act, &mut b)?;
-        let mut a = SigAction::from_bytes(&b);
+        let mut a = UserPtr::<SigAction>::new(act).read(&t.mm())?;
         a.mask = a.mask.unblockable_removed();
         Some(a)
     } else {
@@ -51,7 +50,7 @@ pub fn rt_sigaction(t: &mut TaskCtx, signo: u64, act: u64, oact: u64, size: u64)
         }
     }
     if oact != 0 {
-        t.mm().write(oact, &old.to_bytes())?;
+        UserPtr::<SigAction>::new(oact).write(&t.mm(), &old)?;
     }
     Ok(0)
 }
@@ -217,9 +216,7 @@ pub fn tgkill(t: &mut TaskCtx, tgid: u64, tid: u64, signo: u64) -> SysResult {
 /// (`si_code >= 0` or SI_TKILL) except towards itself (Linux compares
 /// the caller's tid with the pid or tid argument).
 fn read_info(t: &TaskCtx, target: i32, signo: u64, uinfo: u64) -> Result<SigInfo, Errno> {
-    let mut b = [0u8; 128];
-    t.mm().read(uinfo, &mut b)?;
-    let mut info = SigInfo::from_bytes(&b);
+    let mut info = UserPtr::<SigInfo>::new(uinfo).read(&t.mm())?;
     info.check_forged(t.task.tid == target)?;
     info.signo = Signal::arg(signo);
     Ok(info)

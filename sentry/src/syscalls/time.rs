@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::abi::UserPtr;
 use crate::errno::Errno;
 use crate::kernel::Kernel;
 use crate::kernel::signal::{SigInfo, code, sig};
@@ -300,7 +301,7 @@ pub fn rt_sigtimedwait(t: &mut TaskCtx, set: u64, info: u64, timeout: u64, size:
     loop {
         if let Some(got) = crate::kernel::task::dequeue_masked(&t.task, SigSet(!wanted.0)) {
             if info != 0 {
-                t.mm().write(info, &got.to_bytes())?;
+                UserPtr::<SigInfo>::new(info).write(&t.mm(), &got)?;
             }
             return Ok(got.signo as u64);
         }

@@ -23,6 +23,7 @@
 #![allow(dead_code)]
 
 use platform::UserRegs;
+use sentry::abi::Abi;
 use sentry::errno::Errno;
 use sentry::kernel::clone::flags::*;
 use sentry::kernel::clone::{CloneArgs, Origin};
@@ -207,7 +208,7 @@ fn check_validate(a: &CloneArgs, origin: Origin, init: bool) {
 
 pub fn sigaction(data: &[u8]) {
     let b: [u8; 32] = Bytes(data).array();
-    let act = SigAction::from_bytes(&b);
+    let act = SigAction::decode(&b);
     assert_eq!(act.to_bytes(), b, "sigaction round trip");
     assert_eq!(act.handler, u64::from_le_bytes(b[..8].try_into().unwrap()));
     assert_eq!(act.mask.0, u64::from_le_bytes(b[24..].try_into().unwrap()));
@@ -222,11 +223,11 @@ pub fn sigaction(data: &[u8]) {
 
 pub fn siginfo(data: &[u8]) {
     let b: [u8; 128] = Bytes(data).array();
-    let info = SigInfo::from_bytes(&b);
+    let info = SigInfo::decode(&b);
     let mut want = b;
     want[12..16].fill(0); // padding after si_code
     assert_eq!(info.to_bytes(), want, "siginfo round trip");
-    assert_eq!(SigInfo::from_bytes(&info.to_bytes()), info);
+    assert_eq!(SigInfo::decode(&info.to_bytes()), info);
 }
 
 fn regs(d: &mut Bytes) -> UserRegs {
@@ -269,7 +270,7 @@ pub fn ucontext(data: &[u8]) {
         size: d.u64() % (1 << 30),
         flags: 0,
     };
-    let info = SigInfo::from_bytes(&d.array());
+    let info = SigInfo::decode(&d.array::<128>());
     let (restorer, fpstate) = (d.u64(), d.u64());
     let fault = FaultRegs {
         trapno: d.u64(),
@@ -305,11 +306,7 @@ pub fn ucontext(data: &[u8]) {
     let info_bytes: [u8; 128] = frame[INFO_OFFSET as usize..INFO_OFFSET as usize + 128]
         .try_into()
         .unwrap();
-    assert_eq!(
-        SigInfo::from_bytes(&info_bytes),
-        info,
-        "siginfo in the frame"
-    );
+    assert_eq!(SigInfo::decode(&info_bytes), info, "siginfo in the frame");
 }
 
 pub fn frame_layout(data: &[u8]) {

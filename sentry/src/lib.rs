@@ -167,7 +167,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         .alloc_pid(None)
         .map_err(|_| std::io::Error::other("no pid"))?;
     let handlers = Arc::new(parking_lot::Mutex::new(
-        [kernel::signal::SigAction::default(); kernel::signal::NSIG as usize],
+        kernel::signal::SigActions::default(),
     ));
     let tg = ThreadGroup::new(pid, handlers);
     let init = Task::new(

@@ -37,8 +37,6 @@ pub mod sig {
     pub const SIGWINCH: i32 = 28;
     pub const SIGSYS: i32 = 31;
 }
-use sig::*;
-
 /// The name of a signal, for messages.
 pub fn name(s: i32) -> String {
     const NAMES: [&str; 32] = [
@@ -108,27 +106,10 @@ impl Signal {
         }
     }
 
-    /// A syscall's `int sig` argument as Linux reads it: the low 32 bits
-    /// of the register, not yet validated (senders validate it only once
-    /// the target is found: ESRCH comes before EINVAL).
-    pub const fn arg(raw: u64) -> i32 {
-        raw as i32
-    }
-
     /// A signal number a call must name (rt_sigaction): EINVAL unless
-    /// it is 1..=64.
+    /// the `int` is 1..=64.
     pub fn from_arg(raw: u64) -> Result<Signal, Errno> {
-        Signal::new(Signal::arg(raw)).ok_or(Errno::EINVAL)
-    }
-
-    /// The signal a sending call delivers, checked as Linux's
-    /// `check_kill_permission` does: `None` for the null signal 0
-    /// (existence and permission only), EINVAL outside 0..=64.
-    pub fn to_send(signo: i32) -> Result<Option<Signal>, Errno> {
-        match signo {
-            0 => Ok(None),
-            n => Signal::new(n).map(Some).ok_or(Errno::EINVAL),
-        }
+        SigArg::from_arg(raw).signal()
     }
 
     /// The number, 1..=64.
@@ -140,6 +121,64 @@ impl Signal {
     pub const fn index(self) -> usize {
         self.0 as usize - 1
     }
+
+    /// Its bit in a [`SigSet`].
+    const fn bit(self) -> u64 {
+        1 << (self.0 - 1)
+    }
+
+    /// Whether it is a real-time signal (32..=64: queued, not coalesced).
+    pub const fn is_realtime(self) -> bool {
+        self.0 >= 32
+    }
+}
+
+macro_rules! signal_consts {
+    ($($name:ident),*) => {
+        #[allow(missing_docs)]
+        impl Signal {
+            $(pub const $name: Signal = Signal(sig::$name as u8);)*
+        }
+    };
+}
+signal_consts!(
+    SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGKILL, SIGUSR1, SIGSEGV,
+    SIGUSR2, SIGPIPE, SIGALRM, SIGTERM, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU,
+    SIGURG, SIGXCPU, SIGXFSZ, SIGWINCH, SIGSYS
+);
+
+/// A syscall's `int sig` argument as Linux reads it: the low 32 bits of
+/// the register, not yet validated. Sending calls validate it only once the
+/// target is found (ESRCH comes before EINVAL), with [`SigArg::to_send`];
+/// calls that must name a signal use [`SigArg::signal`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SigArg(pub i32);
+
+impl SigArg {
+    /// The `int` in a syscall argument.
+    pub const fn from_arg(raw: u64) -> Self {
+        SigArg(raw as i32)
+    }
+
+    /// The number as given.
+    pub const fn get(self) -> i32 {
+        self.0
+    }
+
+    /// The signal, EINVAL unless 1..=64.
+    pub fn signal(self) -> Result<Signal, Errno> {
+        Signal::new(self.0).ok_or(Errno::EINVAL)
+    }
+
+    /// The signal a sending call delivers, checked as Linux's
+    /// `check_kill_permission` does: `None` for the null signal 0
+    /// (existence and permission only), EINVAL outside 0..=64.
+    pub fn to_send(self) -> Result<Option<Signal>, Errno> {
+        match self.0 {
+            0 => Ok(None),
+            n => Signal::new(n).map(Some).ok_or(Errno::EINVAL),
+        }
+    }
 }
 
 /// A set of signals (bit `n-1` for signal `n`).
@@ -147,25 +186,71 @@ impl Signal {
 pub struct SigSet(pub u64);
 
 impl SigSet {
+    /// SIGKILL and SIGSTOP: they cannot be blocked or caught.
+    pub const UNBLOCKABLE: SigSet = SigSet(Signal::SIGKILL.bit() | Signal::SIGSTOP.bit());
+
     /// The set containing only `s`.
-    pub fn of(s: i32) -> Self {
-        SigSet(1 << (s - 1))
+    pub const fn of(s: Signal) -> Self {
+        SigSet(s.bit())
+    }
+    /// The set of `signals`.
+    pub fn of_all(signals: &[Signal]) -> Self {
+        SigSet(signals.iter().fold(0, |m, s| m | s.bit()))
     }
     /// Whether `s` is in the set.
-    pub fn has(self, s: i32) -> bool {
-        self.0 & (1 << (s - 1)) != 0
+    pub const fn has(self, s: Signal) -> bool {
+        self.0 & s.bit() != 0
     }
     /// Adds `s`.
-    pub fn add(&mut self, s: i32) {
-        self.0 |= 1 << (s - 1);
+    pub fn add(&mut self, s: Signal) {
+        self.0 |= s.bit();
     }
     /// Removes `s`.
-    pub fn remove(&mut self, s: i32) {
-        self.0 &= !(1 << (s - 1));
+    pub fn remove(&mut self, s: Signal) {
+        self.0 &= !s.bit();
+    }
+    /// The lowest-numbered signal in the set.
+    pub const fn lowest(self) -> Option<Signal> {
+        if self.0 == 0 {
+            None
+        } else {
+            Some(Signal(self.0.trailing_zeros() as u8 + 1))
+        }
     }
     /// The set with SIGKILL and SIGSTOP removed (they cannot be blocked).
-    pub fn unblockable_removed(self) -> Self {
-        SigSet(self.0 & !((1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1))))
+    pub const fn unblockable_removed(self) -> Self {
+        SigSet(self.0 & !Self::UNBLOCKABLE.0)
+    }
+}
+
+/// One [`SigAction`] per signal: a process's handler table, indexed by a
+/// validated [`Signal`] only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SigActions([SigAction; NSIG as usize]);
+
+impl Default for SigActions {
+    fn default() -> Self {
+        SigActions([SigAction::default(); NSIG as usize])
+    }
+}
+
+impl SigActions {
+    /// Every action, in signal order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut SigAction> {
+        self.0.iter_mut()
+    }
+}
+
+impl std::ops::Index<Signal> for SigActions {
+    type Output = SigAction;
+    fn index(&self, s: Signal) -> &SigAction {
+        &self.0[s.index()]
+    }
+}
+
+impl std::ops::IndexMut<Signal> for SigActions {
+    fn index_mut(&mut self, s: Signal) -> &mut SigAction {
+        &mut self.0[s.index()]
     }
 }
 
@@ -277,23 +362,37 @@ pub struct SigInfo {
 }
 
 impl SigInfo {
-    /// Whether a caller may queue this siginfo (rt_sigqueueinfo,
-    /// rt_tgsigqueueinfo, pidfd_send_signal): one that claims to come
-    /// from the kernel or from kill/tkill (`si_code >= 0` or SI_TKILL)
-    /// only towards itself; EPERM otherwise.
-    pub fn check_forged(&self, to_self: bool) -> Result<(), Errno> {
-        if (self.code >= 0 || self.code == code::SI_TKILL) && !to_self {
+    /// Whether the caller may queue this siginfo it wrote itself
+    /// (rt_sigqueueinfo, rt_tgsigqueueinfo, pidfd_send_signal): the one
+    /// rule for all three. A siginfo that claims to come from the kernel
+    /// or from kill/tkill (`si_code >= 0` or SI_TKILL) may only go to the
+    /// calling thread itself: Linux compares `task_pid_vnr(current)` (the
+    /// caller's *tid*) with the pid or tid argument, or `task_pid(current)`
+    /// with the pidfd's pid, and never allows it towards a process group
+    /// (`type > PIDTYPE_TGID` in do_pidfd_send_signal). EPERM otherwise.
+    ///
+    /// `target` is the pid or tid the call names (for a pidfd, the pid it
+    /// refers to), `None` for a process group.
+    pub fn check_forged(&self, caller_tid: i32, target: Option<i32>) -> Result<(), Errno> {
+        let claims_kernel_or_kill = self.code >= 0 || self.code == code::SI_TKILL;
+        if claims_kernel_or_kill && target != Some(caller_tid) {
             return Err(Errno::EPERM);
         }
         Ok(())
     }
 
+    /// The signal, if `signo` is one (always, for a siginfo the sentry
+    /// made or queued).
+    pub const fn signal(&self) -> Option<Signal> {
+        Signal::new(self.signo)
+    }
+
     /// A signal sent by a process (kill, tkill): si_pid and si_uid.
-    pub fn from_process(signo: i32, code: i32, pid: i32, uid: u32) -> Self {
+    pub fn from_process(signal: Signal, code: i32, pid: i32, uid: u32) -> Self {
         let mut data = [0u64; 14];
         data[0] = (pid as u32 as u64) | ((uid as u64) << 32);
         Self {
-            signo,
+            signo: signal.number(),
             code,
             errno: 0,
             data,
@@ -301,9 +400,9 @@ impl SigInfo {
     }
 
     /// A signal from the kernel about the process itself.
-    pub fn kernel(signo: i32) -> Self {
+    pub fn kernel(signal: Signal) -> Self {
         Self {
-            signo,
+            signo: signal.number(),
             code: code::SI_KERNEL,
             errno: 0,
             data: [0; 14],
@@ -311,11 +410,11 @@ impl SigInfo {
     }
 
     /// A fault signal with si_addr.
-    pub fn fault(signo: i32, code: i32, addr: u64) -> Self {
+    pub fn fault(signal: Signal, code: i32, addr: u64) -> Self {
         let mut data = [0u64; 14];
         data[0] = addr;
         Self {
-            signo,
+            signo: signal.number(),
             code,
             errno: 0,
             data,
@@ -323,12 +422,12 @@ impl SigInfo {
     }
 
     /// SIGCHLD (or another exit signal) about a child.
-    pub fn child(signo: i32, code: i32, pid: i32, status: i32) -> Self {
+    pub fn child(signal: Signal, code: i32, pid: i32, status: i32) -> Self {
         let mut data = [0u64; 14];
         data[0] = pid as u32 as u64;
         data[1] = status as u32 as u64;
         Self {
-            signo,
+            signo: signal.number(),
             code,
             errno: 0,
             data,
@@ -419,7 +518,7 @@ mod tests {
     #[test]
     fn siginfo_layout_is_linuxs() {
         assert_eq!(SigInfo::SIZE, size_of::<libc::siginfo_t>());
-        let mut info = SigInfo::from_process(sig::SIGUSR1, code::SI_QUEUE, 1234, 77);
+        let mut info = SigInfo::from_process(Signal::SIGUSR1, code::SI_QUEUE, 1234, 77);
         info.errno = 5;
         info.data[1] = 0xdead_beef;
         let b = info.to_bytes();
@@ -435,7 +534,7 @@ mod tests {
 
     #[test]
     fn child_siginfo_puts_status_where_waitid_reads_it() {
-        let b = SigInfo::child(sig::SIGCHLD, code::CLD_EXITED, 42, 3).to_bytes();
+        let b = SigInfo::child(Signal::SIGCHLD, code::CLD_EXITED, 42, 3).to_bytes();
         assert_eq!(i32::decode(&b[16..20]), 42); // si_pid
         assert_eq!(i32::decode(&b[24..28]), 3); // si_status
     }
@@ -495,6 +594,46 @@ mod tests {
     }
 
     #[test]
+    fn forged_siginfo_only_to_the_calling_thread() {
+        let me = 100;
+        for c in [code::SI_USER, code::SI_KERNEL, code::SI_TKILL, 1] {
+            let i = SigInfo::from_process(Signal::SIGUSR1, c, me, 0);
+            assert_eq!(i.check_forged(me, Some(me)), Ok(()), "code {c} to self");
+            assert_eq!(i.check_forged(me, Some(101)), Err(Errno::EPERM), "code {c}");
+            assert_eq!(
+                i.check_forged(me, None),
+                Err(Errno::EPERM),
+                "code {c} to a group"
+            );
+        }
+        for c in [code::SI_QUEUE, -2, -60] {
+            let i = SigInfo::from_process(Signal::SIGUSR1, c, me, 0);
+            assert_eq!(i.check_forged(me, Some(101)), Ok(()), "code {c}");
+            assert_eq!(i.check_forged(me, None), Ok(()), "code {c}");
+        }
+    }
+
+    #[test]
+    fn sigsets_and_handler_tables_take_only_signals() {
+        let mut s = SigSet::of(Signal::SIGUSR1);
+        s.add(Signal::new(64).unwrap());
+        assert!(s.has(Signal::SIGUSR1) && s.has(Signal::new(64).unwrap()));
+        assert_eq!(s.0, (1 << 9) | (1 << 63));
+        assert_eq!(s.lowest(), Some(Signal::SIGUSR1));
+        s.remove(Signal::SIGUSR1);
+        assert_eq!(s.lowest().map(Signal::number), Some(64));
+        assert_eq!(SigSet::default().lowest(), None);
+        assert_eq!(
+            SigSet(u64::MAX).unblockable_removed().0,
+            !((1 << 8) | (1 << 18))
+        );
+        let mut h = SigActions::default();
+        h[Signal::new(64).unwrap()].handler = 7;
+        assert_eq!(h[Signal::new(64).unwrap()].handler, 7);
+        assert_eq!(h.iter_mut().filter(|a| a.handler == 7).count(), 1);
+    }
+
+    #[test]
     fn signal_numbers_are_validated_once() {
         assert_eq!(Signal::from_arg(10).map(Signal::number), Ok(10));
         assert_eq!(Signal::from_arg(0x1_0000_000a).map(Signal::number), Ok(10));
@@ -502,7 +641,9 @@ mod tests {
         assert_eq!(Signal::from_arg(65), Err(Errno::EINVAL));
         assert_eq!(Signal::from_arg(u64::MAX), Err(Errno::EINVAL));
         assert_eq!(Signal::new(64).map(Signal::index), Some(63));
-        assert_eq!(Signal::to_send(0), Ok(None));
-        assert_eq!(Signal::to_send(-1), Err(Errno::EINVAL));
+        assert_eq!(SigArg::from_arg(0x1_0000_0000).to_send(), Ok(None));
+        assert_eq!(SigArg(-1).to_send(), Err(Errno::EINVAL));
+        assert_eq!(SigArg(65).to_send(), Err(Errno::EINVAL));
+        assert_eq!(SigArg(64).to_send(), Ok(Signal::new(64)));
     }
 }

@@ -11,8 +11,8 @@ use crate::errno::Errno;
 
 // The ABI types live in `crate::abi::signal`; kernel code names them here.
 pub use crate::abi::signal::{
-    NSIG, SIG_DFL, SIG_IGN, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, SaFlags, SigAction, SigInfo,
-    SigSet, Signal, StackT, code, name, sa, sig, valid,
+    NSIG, SIG_DFL, SIG_IGN, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, SaFlags, SigAction, SigActions,
+    SigArg, SigInfo, SigSet, Signal, StackT, code, name, sa, sig, valid,
 };
 use sig::*;
 
@@ -32,8 +32,8 @@ pub enum DefaultAction {
 }
 
 /// The default action of `s`.
-pub fn default_action(s: i32) -> DefaultAction {
-    match s {
+pub fn default_action(s: Signal) -> DefaultAction {
+    match s.number() {
         SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGBUS | SIGFPE | SIGSEGV | SIGXCPU | SIGXFSZ
         | SIGSYS => DefaultAction::Core,
         SIGCHLD | SIGURG | SIGWINCH => DefaultAction::Ignore,
@@ -54,15 +54,20 @@ impl SigQueue {
     /// The set of pending signals.
     pub fn set(&self) -> SigSet {
         let mut s = SigSet::default();
-        for i in &self.queue {
-            s.add(i.signo);
+        for sig in self.queue.iter().filter_map(SigInfo::signal) {
+            s.add(sig);
         }
         s
     }
 
-    /// Queues a signal (standard ones coalesce).
+    /// Queues a signal (standard ones coalesce). Only a siginfo naming a
+    /// signal is queued: every sender validated it into a [`Signal`].
     pub fn push(&mut self, info: SigInfo) {
-        if info.signo < 32 && self.queue.iter().any(|i| i.signo == info.signo) {
+        let Some(s) = info.signal() else {
+            debug_assert!(false, "queued a siginfo without a signal: {info:?}");
+            return;
+        };
+        if !s.is_realtime() && self.queue.iter().any(|i| i.signo == info.signo) {
             return;
         }
         self.queue.push_back(info);
@@ -75,18 +80,20 @@ impl SigQueue {
             return None;
         }
         // SIGKILL first, then the lowest number (as Linux).
-        let signo = if deliverable & (1 << (SIGKILL - 1)) != 0 {
-            SIGKILL
+        let deliverable = SigSet(deliverable);
+        let signal = if deliverable.has(Signal::SIGKILL) {
+            Signal::SIGKILL
         } else {
-            deliverable.trailing_zeros() as i32 + 1
+            deliverable.lowest()?
         };
-        let idx = self.queue.iter().position(|i| i.signo == signo)?;
+        let idx = self.queue.iter().position(|i| i.signal() == Some(signal))?;
         self.queue.remove(idx)
     }
 
     /// Drops every pending instance of the signals in `set`.
     pub fn discard(&mut self, set: SigSet) {
-        self.queue.retain(|i| !set.has(i.signo));
+        self.queue
+            .retain(|i| i.signal().is_some_and(|s| !set.has(s)));
     }
 }
 
@@ -433,14 +440,15 @@ mod tests {
 
     #[test]
     fn queue_coalesces_standard_and_queues_realtime() {
+        let rt40 = Signal::new(40).unwrap();
         let mut q = SigQueue::default();
-        q.push(SigInfo::kernel(SIGUSR1));
-        q.push(SigInfo::kernel(SIGUSR1));
-        q.push(SigInfo::kernel(40));
-        q.push(SigInfo::kernel(40));
+        q.push(SigInfo::kernel(Signal::SIGUSR1));
+        q.push(SigInfo::kernel(Signal::SIGUSR1));
+        q.push(SigInfo::kernel(rt40));
+        q.push(SigInfo::kernel(rt40));
         assert_eq!(q.set(), {
-            let mut s = SigSet::of(SIGUSR1);
-            s.add(40);
+            let mut s = SigSet::of(Signal::SIGUSR1);
+            s.add(rt40);
             s
         });
         assert_eq!(q.pop(SigSet::default()).unwrap().signo, SIGUSR1);
@@ -452,12 +460,12 @@ mod tests {
     #[test]
     fn blocked_signals_stay_pending_and_kill_comes_first() {
         let mut q = SigQueue::default();
-        q.push(SigInfo::kernel(SIGUSR1));
-        q.push(SigInfo::kernel(SIGTERM));
-        q.push(SigInfo::kernel(SIGKILL));
+        q.push(SigInfo::kernel(Signal::SIGUSR1));
+        q.push(SigInfo::kernel(Signal::SIGTERM));
+        q.push(SigInfo::kernel(Signal::SIGKILL));
         assert_eq!(q.pop(SigSet::default()).unwrap().signo, SIGKILL);
-        assert_eq!(q.pop(SigSet::of(SIGUSR1)).unwrap().signo, SIGTERM);
-        assert!(q.pop(SigSet::of(SIGUSR1)).is_none());
+        assert_eq!(q.pop(SigSet::of(Signal::SIGUSR1)).unwrap().signo, SIGTERM);
+        assert!(q.pop(SigSet::of(Signal::SIGUSR1)).is_none());
     }
 
     #[test]
@@ -484,7 +492,7 @@ mod tests {
             0x1234,
             SigSet(0x55),
             AltStack::default(),
-            &SigInfo::kernel(SIGUSR1),
+            &SigInfo::kernel(Signal::SIGUSR1),
             0x9000,
             FaultRegs::default(),
         );
@@ -516,7 +524,7 @@ mod tests {
             0x1234,
             SigSet(0x800),
             AltStack::default(),
-            &SigInfo::fault(SIGSEGV, code::SEGV_ACCERR, 0x5a5a_0456),
+            &SigInfo::fault(Signal::SIGSEGV, code::SEGV_ACCERR, 0x5a5a_0456),
             0x7fff_1000,
             fault,
         );
@@ -566,14 +574,14 @@ mod signal_number_tests {
         ] {
             assert_eq!(Signal::from_arg(bad), Err(Errno::EINVAL), "{bad:#x}");
         }
-        assert_eq!(Signal::to_send(Signal::arg(0x1_0000_0000)), Ok(None));
-        assert_eq!(Signal::to_send(0), Ok(None));
+        assert_eq!(SigArg::from_arg(0x1_0000_0000).to_send(), Ok(None));
+        assert_eq!(SigArg(0).to_send(), Ok(None));
         assert_eq!(
-            Signal::to_send(64).map(|s| s.map(Signal::index)),
+            SigArg(64).to_send().map(|s| s.map(Signal::index)),
             Ok(Some(63))
         );
-        assert_eq!(Signal::to_send(65), Err(Errno::EINVAL));
-        assert_eq!(Signal::to_send(-1), Err(Errno::EINVAL));
+        assert_eq!(SigArg(65).to_send(), Err(Errno::EINVAL));
+        assert_eq!(SigArg(-1).to_send(), Err(Errno::EINVAL));
         assert_eq!(Signal::new(1).map(Signal::index), Some(0));
     }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::abi::UserPtr;
 use crate::errno::Errno;
 use crate::kernel::Kernel;
-use crate::kernel::signal::{SigInfo, code, sig};
+use crate::kernel::signal::{SigInfo, Signal, code};
 use crate::kernel::task::{ERESTARTNOHAND, RealTimer, SysResult, TaskCtx};
 use crate::kernel::wait;
 
@@ -209,7 +209,7 @@ fn arm(t: &TaskCtx, value: Option<Duration>, interval: Duration) -> Result<RealT
                 crate::kernel::process::send_to_group(
                     &kernel,
                     &tg,
-                    SigInfo::from_process(sig::SIGALRM, code::SI_KERNEL, 0, 0),
+                    SigInfo::from_process(Signal::SIGALRM, code::SI_KERNEL, 0, 0),
                 );
             }
         })

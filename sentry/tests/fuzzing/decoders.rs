@@ -29,7 +29,7 @@ use sentry::kernel::clone::flags::*;
 use sentry::kernel::clone::{CloneArgs, Origin};
 use sentry::kernel::signal::{
     self, AltStack, FRAME_SIZE, FaultRegs, INFO_OFFSET, MCONTEXT_OFFSET, SigAction, SigInfo,
-    SigQueue, SigSet, UC_OFFSET, XSAVE_SIZE,
+    SigQueue, SigSet, Signal, UC_OFFSET, XSAVE_SIZE,
 };
 
 /// Reads fuzz bytes as a stream of values (zeros past the end).
@@ -213,7 +213,7 @@ pub fn sigaction(data: &[u8]) {
     assert_eq!(act.handler, u64::from_le_bytes(b[..8].try_into().unwrap()));
     assert_eq!(act.mask.0, u64::from_le_bytes(b[24..].try_into().unwrap()));
     let unblockable = act.mask.unblockable_removed();
-    assert!(!unblockable.has(signal::sig::SIGKILL) && !unblockable.has(signal::sig::SIGSTOP));
+    assert!(!unblockable.has(Signal::SIGKILL) && !unblockable.has(Signal::SIGSTOP));
     assert_eq!(
         unblockable.0 | (act.mask.0 & ((1 << 8) | (1 << 18))),
         act.mask.0,
@@ -375,7 +375,7 @@ pub fn sigqueue(data: &[u8]) {
         match op % 4 {
             0 | 1 => {
                 next_payload += 1;
-                q.push(SigInfo::fault(signo, 0, next_payload));
+                q.push(SigInfo::fault(Signal::new(signo).unwrap(), 0, next_payload));
                 let slot = model.entry(signo).or_default();
                 if signo >= 32 || slot.is_empty() {
                     slot.push_back(next_payload);
@@ -386,7 +386,7 @@ pub fn sigqueue(data: &[u8]) {
                 let want = {
                     let deliverable: Vec<i32> = model
                         .iter()
-                        .filter(|(s, v)| !v.is_empty() && !blocked.has(**s))
+                        .filter(|(s, v)| !v.is_empty() && !blocked.has(Signal::new(**s).unwrap()))
                         .map(|(s, _)| *s)
                         .collect();
                     if deliverable.contains(&signal::sig::SIGKILL) {
@@ -409,7 +409,7 @@ pub fn sigqueue(data: &[u8]) {
             _ => {
                 let set = SigSet(d.u64());
                 q.discard(set);
-                model.retain(|s, _| !set.has(*s));
+                model.retain(|s, _| !set.has(Signal::new(*s).unwrap()));
             }
         }
         let want_set = model

@@ -1,9 +1,10 @@
 //! Memory ABI: mmap and mprotect's protection and mapping flags.
 
 bitflags::bitflags! {
-    /// `PROT_*` (mmap's and mprotect's `int prot`).
+    /// `PROT_*`. mmap and mprotect take `unsigned long prot`: all 64 bits
+    /// count (an unknown high bit is EINVAL, not ignored).
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    pub struct MmapProt: u32 {
+    pub struct MmapProt: u64 {
         const READ = 1;
         const WRITE = 2;
         const EXEC = 4;
@@ -14,19 +15,22 @@ bitflags::bitflags! {
 }
 
 impl MmapProt {
-    /// The `int prot` of a syscall argument, unknown bits kept (the
-    /// caller decides: EINVAL for mmap and mprotect).
+    /// PROT_GROWSDOWN | PROT_GROWSUP.
+    pub const GROWS: MmapProt = MmapProt::GROWSDOWN.union(MmapProt::GROWSUP);
+
+    /// The `unsigned long prot` of a syscall argument, unknown bits kept
+    /// (the caller decides: EINVAL for mmap and mprotect).
     pub const fn from_arg(raw: u64) -> Self {
-        Self::from_bits_retain(raw as u32)
+        Self::from_bits_retain(raw)
     }
 }
 
 bitflags::bitflags! {
-    /// `MAP_*` (mmap's `int flags`). The mapping type is
+    /// `MAP_*` (mmap's `unsigned long flags`). The mapping type is
     /// [`MmapFlags::map_type`]: MAP_SHARED, MAP_PRIVATE or
     /// MAP_SHARED_VALIDATE.
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    pub struct MmapFlags: u32 {
+    pub struct MmapFlags: u64 {
         const SHARED = 0x01;
         const PRIVATE = 0x02;
         const FIXED = 0x10;
@@ -49,17 +53,20 @@ bitflags::bitflags! {
 
 impl MmapFlags {
     /// MAP_TYPE: the bits that say shared or private.
-    pub const TYPE: u32 = 0x0f;
+    pub const TYPE: u64 = 0x0f;
     /// MAP_SHARED_VALIDATE (a type, not a flag).
-    pub const SHARED_VALIDATE: u32 = 0x03;
+    pub const SHARED_VALIDATE: u64 = 0x03;
+    /// The flags MAP_SHARED_VALIDATE knows (Linux's LEGACY_MAP_MASK and
+    /// the newer ones), the type bits excluded.
+    pub const KNOWN: u64 = 0x1ff_ffff & !Self::TYPE;
 
-    /// The `int flags` of a syscall argument, unknown bits kept.
+    /// The `unsigned long flags` of a syscall argument, unknown bits kept.
     pub const fn from_arg(raw: u64) -> Self {
-        Self::from_bits_retain(raw as u32)
+        Self::from_bits_retain(raw)
     }
 
     /// The mapping type (`flags & MAP_TYPE`).
-    pub const fn map_type(self) -> u32 {
+    pub const fn map_type(self) -> u64 {
         self.bits() & Self::TYPE
     }
 }
@@ -70,19 +77,21 @@ mod tests {
 
     #[test]
     fn mmap_bits_match_linux() {
-        assert_eq!(MmapProt::READ.bits(), libc::PROT_READ as u32);
-        assert_eq!(MmapProt::EXEC.bits(), libc::PROT_EXEC as u32);
-        assert_eq!(MmapProt::GROWSDOWN.bits(), libc::PROT_GROWSDOWN as u32);
-        assert_eq!(MmapFlags::ANONYMOUS.bits(), libc::MAP_ANONYMOUS as u32);
+        assert_eq!(MmapProt::READ.bits(), libc::PROT_READ as u64);
+        assert_eq!(MmapProt::EXEC.bits(), libc::PROT_EXEC as u64);
+        assert_eq!(MmapProt::GROWSDOWN.bits(), libc::PROT_GROWSDOWN as u64);
+        assert_eq!(MmapFlags::ANONYMOUS.bits(), libc::MAP_ANONYMOUS as u64);
         assert_eq!(
             MmapFlags::FIXED_NOREPLACE.bits(),
-            libc::MAP_FIXED_NOREPLACE as u32
+            libc::MAP_FIXED_NOREPLACE as u64
         );
-        assert_eq!(MmapFlags::STACK.bits(), libc::MAP_STACK as u32);
-        assert_eq!(MmapFlags::SHARED_VALIDATE, libc::MAP_SHARED_VALIDATE as u32);
+        assert_eq!(MmapFlags::STACK.bits(), libc::MAP_STACK as u64);
+        assert_eq!(MmapFlags::SHARED_VALIDATE, libc::MAP_SHARED_VALIDATE as u64);
         let f = MmapFlags::from_arg(0x1_0000_0022);
         assert_eq!(f.map_type(), 2);
         assert!(f.contains(MmapFlags::ANONYMOUS));
-        assert_eq!(MmapProt::from_arg(0x10).bits(), 0x10);
+        // All 64 bits are kept: Linux's prot and flags are unsigned long.
+        assert_eq!(f.bits() >> 32, 1);
+        assert_eq!(MmapProt::from_arg(1 << 40).bits(), 1 << 40);
     }
 }

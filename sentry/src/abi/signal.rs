@@ -349,7 +349,7 @@ pub mod code {
 }
 
 /// A queued signal with its `siginfo_t` (128 bytes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SigInfo {
     /// Signal number.
     pub signo: i32,

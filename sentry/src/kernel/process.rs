@@ -384,18 +384,7 @@ pub enum WaitTarget {
     Pgid(i32),
 }
 
-/// wait options.
-#[allow(missing_docs)]
-pub mod wopt {
-    pub const WNOHANG: u64 = 1;
-    pub const WSTOPPED: u64 = 2;
-    pub const WEXITED: u64 = 4;
-    pub const WCONTINUED: u64 = 8;
-    pub const WNOWAIT: u64 = 0x0100_0000;
-    pub const WNOTHREAD: u64 = 0x2000_0000;
-    pub const WALL: u64 = 0x4000_0000;
-    pub const WCLONE: u64 = 0x8000_0000;
-}
+pub use crate::abi::process::WaitOptions;
 
 /// What a wait found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -415,9 +404,8 @@ pub struct WaitResult {
 pub fn wait_child(
     task: &Arc<Task>,
     target: WaitTarget,
-    options: u64,
+    options: WaitOptions,
 ) -> Result<Option<WaitResult>, Errno> {
-    use wopt::*;
     let kernel = &task.kernel;
     loop {
         let guard = task.tg.child_events.prepare(&**task);
@@ -442,24 +430,25 @@ pub fn wait_child(
                 };
                 // A "clone" child reports with a signal other than SIGCHLD.
                 let is_clone = cp.exit_signal != sig::SIGCHLD;
-                let kind_ok = options & WALL != 0 || (is_clone == (options & WCLONE != 0));
+                let kind_ok = options.contains(WaitOptions::ALL)
+                    || (is_clone == options.contains(WaitOptions::CLONE));
                 if !selected || !kind_ok {
                     continue;
                 }
                 any = true;
                 if let Some(status) = cp.tg.zombie_status()
-                    && options & WEXITED != 0
+                    && options.contains(WaitOptions::EXITED)
                 {
                     let r = result_for(c, status);
-                    if options & WNOWAIT == 0 {
+                    if !options.contains(WaitOptions::NOWAIT) {
                         reap(kernel, &mut table, c);
                     }
                     return Ok(Some(r));
                 }
                 if let Some(s) = cp.stop_report
-                    && options & WSTOPPED != 0
+                    && options.contains(WaitOptions::STOPPED)
                 {
-                    if options & WNOWAIT == 0 {
+                    if !options.contains(WaitOptions::NOWAIT) {
                         cp.stop_report = None;
                     }
                     return Ok(Some(WaitResult {
@@ -469,8 +458,8 @@ pub fn wait_child(
                         si_status: s,
                     }));
                 }
-                if cp.cont_report && options & WCONTINUED != 0 {
-                    if options & WNOWAIT == 0 {
+                if cp.cont_report && options.contains(WaitOptions::CONTINUED) {
+                    if !options.contains(WaitOptions::NOWAIT) {
                         cp.cont_report = false;
                     }
                     return Ok(Some(WaitResult {
@@ -485,7 +474,7 @@ pub fn wait_child(
                 return Err(Errno::ECHILD);
             }
         }
-        if options & WNOHANG != 0 {
+        if options.contains(WaitOptions::NOHANG) {
             return Ok(None);
         }
         guard.sleep(None)?;

@@ -2,6 +2,8 @@
 //! `struct sigaction` ([`SigAction`], [`SaFlags`]), `siginfo_t`
 //! ([`SigInfo`]) and `stack_t` ([`StackT`]).
 
+use platform::UserRegs;
+
 use super::{Abi, Dec, Enc};
 use crate::errno::Errno;
 
@@ -498,6 +500,164 @@ impl Abi for StackT {
     }
 }
 
+/// Offsets in `struct sigcontext` (arch/x86/include/uapi/asm/sigcontext.h),
+/// from the start of `uc_mcontext`.
+#[allow(missing_docs)]
+pub mod sc {
+    /// r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags.
+    pub const GPRS: u64 = 0;
+    /// cs, gs, fs, ss (u16 each; ss is `__pad0`).
+    pub const SEGS: u64 = 144;
+    pub const ERR: u64 = 152;
+    pub const TRAPNO: u64 = 160;
+    pub const OLDMASK: u64 = 168;
+    pub const CR2: u64 = 176;
+    pub const FPSTATE: u64 = 184;
+    /// reserved1[8], zero.
+    pub const RESERVED1: u64 = 192;
+    /// sizeof(struct sigcontext).
+    pub const SIZE: u64 = 256;
+}
+
+/// Offset of `uc_mcontext` in `struct ucontext` (after uc_flags, uc_link
+/// and the 24-byte uc_stack).
+pub const MCONTEXT_OFFSET: u64 = 40;
+/// Offset of `uc_sigmask` in `struct ucontext`.
+pub const SIGMASK_OFFSET: u64 = MCONTEXT_OFFSET + sc::SIZE;
+/// sizeof(struct ucontext) as the kernel writes it (an 8-byte sigmask).
+pub const UCONTEXT_SIZE: u64 = SIGMASK_OFFSET + 8;
+
+/// `struct sigcontext` (x86-64, 256 bytes): the registers a signal
+/// frame saves and sigreturn restores.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sigcontext {
+    /// r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags.
+    pub regs: UserRegs,
+    /// cs.
+    pub cs: u16,
+    /// gs.
+    pub gs: u16,
+    /// fs.
+    pub fs: u16,
+    /// ss (Linux's `__pad0`, used as ss since UC_SIGCONTEXT_SS).
+    pub ss: u16,
+    /// err: the exception's error code.
+    pub err: u64,
+    /// trapno: the exception vector.
+    pub trapno: u64,
+    /// oldmask: the blocked signals (as uc_sigmask).
+    pub oldmask: u64,
+    /// cr2: the last page fault's address.
+    pub cr2: u64,
+    /// fpstate: the address of the XSAVE area (0: none).
+    pub fpstate: u64,
+}
+
+impl Sigcontext {
+    /// The registers in sigcontext order.
+    fn gprs(r: &UserRegs) -> [u64; 18] {
+        [
+            r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rdi, r.rsi, r.rbp, r.rbx,
+            r.rdx, r.rax, r.rcx, r.rsp, r.rip, r.rflags,
+        ]
+    }
+}
+
+impl Abi for Sigcontext {
+    const SIZE: usize = sc::SIZE as usize;
+    fn decode(b: &[u8]) -> Self {
+        let d = Dec(b);
+        let g = |i: usize| d.u64(sc::GPRS as usize + 8 * i);
+        let segs = sc::SEGS as usize;
+        Self {
+            regs: UserRegs {
+                r8: g(0),
+                r9: g(1),
+                r10: g(2),
+                r11: g(3),
+                r12: g(4),
+                r13: g(5),
+                r14: g(6),
+                r15: g(7),
+                rdi: g(8),
+                rsi: g(9),
+                rbp: g(10),
+                rbx: g(11),
+                rdx: g(12),
+                rax: g(13),
+                rcx: g(14),
+                rsp: g(15),
+                rip: g(16),
+                rflags: g(17),
+            },
+            cs: d.u16(segs),
+            gs: d.u16(segs + 2),
+            fs: d.u16(segs + 4),
+            ss: d.u16(segs + 6),
+            err: d.u64(sc::ERR as usize),
+            trapno: d.u64(sc::TRAPNO as usize),
+            oldmask: d.u64(sc::OLDMASK as usize),
+            cr2: d.u64(sc::CR2 as usize),
+            fpstate: d.u64(sc::FPSTATE as usize),
+        }
+    }
+    fn encode(&self, b: &mut [u8]) {
+        let mut e = Enc(b);
+        for (i, v) in Self::gprs(&self.regs).into_iter().enumerate() {
+            e.u64(sc::GPRS as usize + 8 * i, v);
+        }
+        let segs = sc::SEGS as usize;
+        e.u16(segs, self.cs);
+        e.u16(segs + 2, self.gs);
+        e.u16(segs + 4, self.fs);
+        e.u16(segs + 6, self.ss);
+        e.u64(sc::ERR as usize, self.err);
+        e.u64(sc::TRAPNO as usize, self.trapno);
+        e.u64(sc::OLDMASK as usize, self.oldmask);
+        e.u64(sc::CR2 as usize, self.cr2);
+        e.u64(sc::FPSTATE as usize, self.fpstate);
+        // reserved1[8] stays zero.
+    }
+}
+
+/// `struct ucontext` as the kernel writes it in a signal frame: flags,
+/// link, the alternate stack, the sigcontext, an 8-byte sigmask.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ucontext {
+    /// uc_flags (UC_FP_XSTATE, UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS).
+    pub flags: u64,
+    /// uc_link.
+    pub link: u64,
+    /// uc_stack.
+    pub stack: StackT,
+    /// uc_mcontext.
+    pub mcontext: Sigcontext,
+    /// uc_sigmask.
+    pub sigmask: SigSet,
+}
+
+impl Abi for Ucontext {
+    const SIZE: usize = UCONTEXT_SIZE as usize;
+    fn decode(b: &[u8]) -> Self {
+        let d = Dec(b);
+        Self {
+            flags: d.u64(0),
+            link: d.u64(8),
+            stack: d.get(16),
+            mcontext: d.get(MCONTEXT_OFFSET as usize),
+            sigmask: d.get(SIGMASK_OFFSET as usize),
+        }
+    }
+    fn encode(&self, b: &mut [u8]) {
+        let mut e = Enc(b);
+        e.u64(0, self.flags);
+        e.u64(8, self.link);
+        e.put(16, &self.stack);
+        e.put(MCONTEXT_OFFSET as usize, &self.mcontext);
+        e.put(SIGMASK_OFFSET as usize, &self.sigmask);
+    }
+}
+
 impl Abi for SigSet {
     /// `sigset_t` as the kernel copies it (8 bytes on x86-64).
     const SIZE: usize = 8;
@@ -578,6 +738,71 @@ mod tests {
             8192
         );
         assert_eq!(StackT::decode(&b), s);
+    }
+
+    #[test]
+    fn ucontext_layout_is_linuxs() {
+        use std::mem::offset_of;
+        // libc's ucontext_t has a 128-byte sigset and the FPU area after
+        // it; the kernel's frame has an 8-byte mask: compare the common
+        // prefix.
+        assert_eq!(offset_of!(libc::ucontext_t, uc_stack), 16);
+        assert_eq!(
+            offset_of!(libc::ucontext_t, uc_mcontext),
+            MCONTEXT_OFFSET as usize
+        );
+        assert_eq!(
+            offset_of!(libc::ucontext_t, uc_sigmask),
+            SIGMASK_OFFSET as usize
+        );
+        assert_eq!(Ucontext::SIZE, 304);
+        assert_eq!(Sigcontext::SIZE, 256);
+        let regs = UserRegs {
+            r8: 1,
+            rdi: 9,
+            rsp: 16,
+            rip: 17,
+            rflags: 18,
+            ..UserRegs::default()
+        };
+        let uc = Ucontext {
+            flags: 7,
+            link: 0,
+            stack: StackT {
+                sp: 0x7000,
+                flags: SS_ONSTACK,
+                size: 0x2000,
+            },
+            mcontext: Sigcontext {
+                regs,
+                cs: 0x33,
+                ss: 0x2b,
+                err: 4,
+                trapno: 14,
+                oldmask: 0x200,
+                cr2: 0xdead,
+                fpstate: 0x1000,
+                ..Sigcontext::default()
+            },
+            sigmask: SigSet(0x200),
+        };
+        let b = uc.to_bytes();
+        let mc = MCONTEXT_OFFSET as usize;
+        // greg order: REG_R8 = 0, REG_RDI = 8, REG_RSP = 15, REG_RIP = 16,
+        // REG_EFL = 17, REG_CSGSFS = 18, REG_ERR = 19, REG_TRAPNO = 20,
+        // REG_OLDMASK = 21, REG_CR2 = 22 (glibc's sys/ucontext.h).
+        let greg = |i: usize| u64::decode(&b[mc + 8 * i..mc + 8 * i + 8]);
+        assert_eq!(
+            (greg(0), greg(8), greg(15), greg(16), greg(17)),
+            (1, 9, 16, 17, 18)
+        );
+        assert_eq!(greg(18), 0x33 | (0x2b << 48));
+        assert_eq!(
+            (greg(19), greg(20), greg(21), greg(22)),
+            (4, 14, 0x200, 0xdead)
+        );
+        assert_eq!(greg(23), 0x1000);
+        assert_eq!(Ucontext::decode(&b), uc);
     }
 
     #[test]

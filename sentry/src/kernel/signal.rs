@@ -11,6 +11,9 @@ use crate::errno::Errno;
 
 // The ABI types live in `crate::abi::signal`; kernel code names them here.
 pub use crate::abi::signal::{
+    MCONTEXT_OFFSET, SIGMASK_OFFSET, Sigcontext, UCONTEXT_SIZE, Ucontext, sc,
+};
+pub use crate::abi::signal::{
     NSIG, SIG_DFL, SIG_IGN, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, SaFlags, SigAction, SigActions,
     SigArg, SigInfo, SigSet, Signal, StackT, code, name, sa, sig, valid,
 };
@@ -204,33 +207,6 @@ pub struct FaultRegs {
     pub cr2: u64,
 }
 
-/// Offsets in `struct sigcontext` (arch/x86/include/uapi/asm/sigcontext.h),
-/// from the start of `uc_mcontext`.
-#[allow(missing_docs)]
-pub mod sc {
-    /// r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags.
-    pub const GPRS: u64 = 0;
-    /// cs, gs, fs, ss (u16 each; ss is `__pad0`).
-    pub const SEGS: u64 = 144;
-    pub const ERR: u64 = 152;
-    pub const TRAPNO: u64 = 160;
-    pub const OLDMASK: u64 = 168;
-    pub const CR2: u64 = 176;
-    pub const FPSTATE: u64 = 184;
-    /// reserved1[8], zero.
-    pub const RESERVED1: u64 = 192;
-    /// sizeof(struct sigcontext).
-    pub const SIZE: u64 = 256;
-}
-
-/// Offset of `uc_mcontext` in `struct ucontext` (after uc_flags, uc_link
-/// and the 24-byte uc_stack).
-pub const MCONTEXT_OFFSET: u64 = 40;
-/// Offset of `uc_sigmask` in `struct ucontext`.
-pub const SIGMASK_OFFSET: u64 = MCONTEXT_OFFSET + sc::SIZE;
-/// sizeof(struct ucontext) as the kernel writes it (an 8-byte sigmask).
-pub const UCONTEXT_SIZE: u64 = SIGMASK_OFFSET + 8;
-
 /// Encodes the frame (without the FPU area) for the handler: `struct
 /// rt_sigframe` { pretcode, ucontext, siginfo }, as Linux's
 /// setup_rt_frame / setup_sigcontext write it.
@@ -243,55 +219,33 @@ pub fn encode_frame(
     fpstate: u64,
     fault: FaultRegs,
 ) -> Vec<u8> {
-    let mut f = vec![0u8; FRAME_SIZE as usize];
-    let put = |f: &mut Vec<u8>, off: u64, v: u64| {
-        f[off as usize..off as usize + 8].copy_from_slice(&v.to_le_bytes());
+    let uc = Ucontext {
+        flags: UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS,
+        link: 0,
+        // __save_altstack: the stack as set, with its flags as set.
+        stack: StackT {
+            sp: alt.sp,
+            flags: alt.flags,
+            size: alt.size,
+        },
+        mcontext: Sigcontext {
+            regs: *regs,
+            // cs = user code, gs = fs = 0, ss = user data.
+            cs: 0x33,
+            gs: 0,
+            fs: 0,
+            ss: 0x2b,
+            err: fault.err,
+            trapno: fault.trapno,
+            oldmask: blocked.0,
+            cr2: fault.cr2,
+            fpstate,
+        },
+        sigmask: blocked,
     };
-    put(&mut f, 0, restorer);
-    let uc = UC_OFFSET;
-    put(
-        &mut f,
-        uc,
-        UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS,
-    );
-    put(&mut f, uc + 8, 0);
-    // __save_altstack: the stack as set, with its flags as set.
-    put(&mut f, uc + 16, alt.sp);
-    f[(uc + 24) as usize..(uc + 28) as usize].copy_from_slice(&alt.flags.to_le_bytes());
-    put(&mut f, uc + 32, alt.size);
-    let mc = uc + MCONTEXT_OFFSET;
-    let gprs = [
-        regs.r8,
-        regs.r9,
-        regs.r10,
-        regs.r11,
-        regs.r12,
-        regs.r13,
-        regs.r14,
-        regs.r15,
-        regs.rdi,
-        regs.rsi,
-        regs.rbp,
-        regs.rbx,
-        regs.rdx,
-        regs.rax,
-        regs.rcx,
-        regs.rsp,
-        regs.rip,
-        regs.rflags,
-    ];
-    for (i, v) in gprs.iter().enumerate() {
-        put(&mut f, mc + sc::GPRS + 8 * i as u64, *v);
-    }
-    // cs = user code, gs = fs = 0, ss = user data.
-    let segs: u64 = 0x33 | (0x2b << 48);
-    put(&mut f, mc + sc::SEGS, segs);
-    put(&mut f, mc + sc::ERR, fault.err);
-    put(&mut f, mc + sc::TRAPNO, fault.trapno);
-    put(&mut f, mc + sc::OLDMASK, blocked.0);
-    put(&mut f, mc + sc::CR2, fault.cr2);
-    put(&mut f, mc + sc::FPSTATE, fpstate);
-    put(&mut f, uc + SIGMASK_OFFSET, blocked.0);
+    let mut f = vec![0u8; FRAME_SIZE as usize];
+    restorer.encode(&mut f[..8]);
+    uc.encode(&mut f[UC_OFFSET as usize..INFO_OFFSET as usize]);
     info.encode(&mut f[INFO_OFFSET as usize..]);
     f
 }
@@ -372,49 +326,20 @@ pub fn selectors_valid(uc_flags: u64, cs: u16, ss: u16) -> bool {
 
 /// Decodes a ucontext ([`UCONTEXT_SIZE`] bytes) for rt_sigreturn.
 pub fn decode_ucontext(uc: &[u8]) -> Result<Restored, Errno> {
-    if uc.len() < UCONTEXT_SIZE as usize {
+    if uc.len() < Ucontext::SIZE {
         return Err(Errno::EFAULT);
     }
-    let get = |off: usize| u64::from_le_bytes(uc[off..off + 8].try_into().expect("8 bytes"));
-    let mc = MCONTEXT_OFFSET as usize;
-    let g = |i: usize| get(mc + 8 * i);
-    let regs = UserRegs {
-        r8: g(0),
-        r9: g(1),
-        r10: g(2),
-        r11: g(3),
-        r12: g(4),
-        r13: g(5),
-        r14: g(6),
-        r15: g(7),
-        rdi: g(8),
-        rsi: g(9),
-        rbp: g(10),
-        rbx: g(11),
-        rdx: g(12),
-        rax: g(13),
-        rcx: g(14),
-        rsp: g(15),
-        rip: g(16),
-        rflags: g(17),
-    };
-    let ss_flags = i32::from_le_bytes(uc[24..28].try_into().expect("4 bytes"));
-    let sel = |i: usize| {
-        u16::from_le_bytes(
-            uc[mc + 144 + 2 * i..mc + 146 + 2 * i]
-                .try_into()
-                .expect("2 bytes"),
-        )
-    };
+    let u = Ucontext::decode(&uc[..Ucontext::SIZE]);
+    let mc = u.mcontext;
     Ok(Restored {
-        selectors_valid: selectors_valid(get(0), sel(0), sel(3)),
-        regs,
-        blocked: SigSet(get(SIGMASK_OFFSET as usize)),
-        fpstate: get(mc + sc::FPSTATE as usize),
+        selectors_valid: selectors_valid(u.flags, mc.cs, mc.ss),
+        regs: mc.regs,
+        blocked: u.sigmask,
+        fpstate: mc.fpstate,
         alt: AltStack {
-            sp: get(16),
-            size: get(32),
-            flags: ss_flags,
+            sp: u.stack.sp,
+            size: u.stack.size,
+            flags: u.stack.flags,
         },
     })
 }

@@ -268,9 +268,10 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         &[Fd, Fd, Hex])),
 
     // Programs.
-    (EXECVE, partial(NOTE_EXEC, |t, a| exec::execve(t, a[0], a[1], a[2]), &[Path, Hex, Hex])),
-    (EXECVEAT, partial(NOTE_EXEC, |t, a| exec::execveat(t, a[0], a[1], a[2], a[3], a[4]),
-        &[DirFd, Path, Hex, Hex, Hex])),
+    (EXECVE, partial(NOTE_EXEC, |t, a| exec::execve(t, a[0], opt(a[1]), opt(a[2])),
+        &[Path, Hex, Hex])),
+    (EXECVEAT, partial(NOTE_EXEC, |t, a| exec::execveat(t, fd(a[0]), a[1], opt(a[2]), opt(a[3]),
+        int(a[4])), &[DirFd, Path, Hex, Hex, Hex])),
 
     // Memory.
     (BRK, full(|t, a| mm::brk(t, a[0]), &[Hex]).ret(Ret::Hex)),

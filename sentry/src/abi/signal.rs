@@ -82,9 +82,12 @@ pub fn name(s: i32) -> String {
     }
 }
 
-/// Whether `s` is a valid signal number.
-pub fn valid(s: i64) -> bool {
-    (1..=NSIG as i64).contains(&s)
+/// Linux's `valid_signal(unsigned long sig)`, for the 64-bit signal
+/// fields (clone3's exit_signal, PR_SET_PDEATHSIG's argument): 0 ("no
+/// signal") to 64, all 64 bits counted. `int sig` arguments go through
+/// [`SigArg`] instead.
+pub const fn valid_signal(sig: u64) -> bool {
+    sig <= NSIG as u64
 }
 
 /// A valid signal number, 1..=[`NSIG`]: made only by validating, so what
@@ -856,6 +859,14 @@ mod tests {
         h[Signal::new(64).unwrap()].handler = 7;
         assert_eq!(h[Signal::new(64).unwrap()].handler, 7);
         assert_eq!(h.iter_mut().filter(|a| a.handler == 7).count(), 1);
+    }
+
+    #[test]
+    fn valid_signal_counts_all_64_bits_and_allows_0() {
+        assert!(valid_signal(0) && valid_signal(64));
+        assert!(!valid_signal(65));
+        assert!(!valid_signal(1 << 32 | 10));
+        assert!(!valid_signal(u64::MAX));
     }
 
     #[test]

@@ -496,7 +496,7 @@ fn result_for(pid: i32, status: i32) -> WaitResult {
 }
 
 /// kill(2)'s targets resolved to processes.
-pub fn kill(task: &Arc<Task>, pid: i64, signo: SigArg) -> Result<(), Errno> {
+pub fn kill(task: &Arc<Task>, pid: i32, signo: SigArg) -> Result<(), Errno> {
     kill_targets(task, pid, None, signo, None)
 }
 
@@ -516,7 +516,7 @@ pub fn kill_pgrp(
 /// Linux's check_kill_permission runs per target).
 fn kill_targets(
     task: &Arc<Task>,
-    pid: i64,
+    pid: i32,
     pgrp: Option<i32>,
     signo: SigArg,
     info: Option<SigInfo>,
@@ -528,7 +528,6 @@ fn kill_targets(
         let my_pgid = pgrp.unwrap_or_else(|| table.procs.get(&me).map_or(0, |p| p.pgid));
         match pid {
             p if p > 0 => {
-                let p = i32::try_from(p).map_err(|_| Errno::ESRCH)?;
                 match table.procs.get(&p) {
                     Some(x) => vec![Arc::clone(&x.tg)],
                     None => match table.tasks.get(&p) {
@@ -551,7 +550,8 @@ fn kill_targets(
                 .map(|p| Arc::clone(&p.tg))
                 .collect(),
             p => {
-                let g = i32::try_from(-p).map_err(|_| Errno::ESRCH)?;
+                // Linux's kill_something_info: -INT_MIN names no group.
+                let g = p.checked_neg().ok_or(Errno::ESRCH)?;
                 table
                     .procs
                     .values()

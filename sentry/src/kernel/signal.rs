@@ -15,7 +15,7 @@ pub use crate::abi::signal::{
 };
 pub use crate::abi::signal::{
     NSIG, SIG_DFL, SIG_IGN, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, SaFlags, SigAction, SigActions,
-    SigArg, SigInfo, SigSet, Signal, StackT, code, name, sa, sig, valid,
+    SigArg, SigInfo, SigSet, Signal, StackT, code, name, sa, sig, valid_signal,
 };
 use sig::*;
 

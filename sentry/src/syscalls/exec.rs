@@ -239,7 +239,14 @@ fn exec_at(
         s.alt = AltStack::default();
         s.saved_mask = None;
     }
-    t.vcpu.reset_fpu().map_err(|_| Errno::ENOMEM)?;
+    // A fresh FPU for the new program. KVM refusing it is a host failure
+    // (Linux cannot fail here): the exec fails as one that ran out of
+    // resources (ENOMEM, as Linux's exec does when it cannot set up the new
+    // image), and the cause is logged.
+    t.vcpu.reset_fpu().map_err(|e| {
+        tracing::error!("KVM_SET_XSAVE failed in execve: {e}");
+        Errno::ENOMEM
+    })?;
     t.ctx = ctx;
     Err(SysError::KeepRegs)
 }

@@ -330,7 +330,7 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         &[Sig, Hex, Hex, Len])),
     (RT_SIGPROCMASK, full(|t, a| signal::rt_sigprocmask(t, int(a[0]), opt(a[1]), opt(a[2]),
         a[3]), &[Raw, Hex, Hex, Len])),
-    (RT_SIGPENDING, full(|t, a| signal::rt_sigpending(t, a[0], a[1]), &[Hex, Len])),
+    (RT_SIGPENDING, full(|t, a| signal::rt_sigpending(t, buf(a[0], a[1])), &[Hex, Len])),
     (RT_SIGSUSPEND, full(|t, a| signal::rt_sigsuspend(t, ptr(a[0]), a[1]), &[Hex, Len])),
     (RT_SIGRETURN, full(|t, _| task::sigreturn(t), &[])),
     (SIGALTSTACK, full(|t, a| signal::sigaltstack(t, opt(a[0]), opt(a[1])), &[Hex, Hex])),

@@ -139,9 +139,7 @@ pub fn clone3(t: &mut TaskCtx, uargs: UserPtr<CloneArgsAbi>, size: u64) -> SysRe
         return Err(Errno::EINVAL.into());
     }
     let exit_signal = raw.exit_signal;
-    if exit_signal & !flags::CSIGNAL != 0
-        || !(exit_signal == 0 || signal::valid(exit_signal as i64))
-    {
+    if exit_signal & !flags::CSIGNAL != 0 || !signal::valid_signal(exit_signal) {
         return Err(Errno::EINVAL.into());
     }
     if raw.flags & flags::CLONE_INTO_CGROUP != 0
@@ -328,7 +326,7 @@ pub fn prctl(t: &mut TaskCtx, option: i32, arg2: u64) -> SysResult {
     const PR_GET_NO_NEW_PRIVS: i32 = 39;
     match option {
         PR_SET_PDEATHSIG => {
-            if !(arg2 == 0 || signal::valid(arg2 as i64)) {
+            if !signal::valid_signal(arg2) {
                 return Err(Errno::EINVAL.into());
             }
             t.task.pdeath_signal.store(arg2 as i32, Ordering::Relaxed);

@@ -109,16 +109,17 @@ pub fn rt_sigprocmask(
     Ok(0)
 }
 
-/// rt_sigpending(set, sigsetsize): up to 8 bytes of the pending set.
-pub fn rt_sigpending(t: &mut TaskCtx, set: u64, size: u64) -> SysResult {
-    if size > SIGSET_SIZE {
+/// rt_sigpending(set, sigsetsize): the first `sigsetsize` bytes (at
+/// most 8) of the pending set.
+pub fn rt_sigpending(t: &mut TaskCtx, set: UserSlice) -> SysResult {
+    if set.len() as u64 > SIGSET_SIZE {
         return Err(Errno::EINVAL.into());
     }
     let shared = t.task.tg.shared_pending.lock().set();
     let s = t.task.sig.lock();
     let pending = (s.pending.set().0 | shared.0) & s.blocked.0;
     drop(s);
-    UserSlice::new(set, size as usize).write(&t.mm(), &pending.to_le_bytes()[..size as usize])?;
+    set.write(&t.mm(), &pending.to_le_bytes()[..set.len()])?;
     Ok(0)
 }
 
@@ -188,10 +189,7 @@ pub fn sigaltstack(
 
 /// kill(pid, sig).
 pub fn kill(t: &mut TaskCtx, pid: Pid, signo: SigArg) -> SysResult {
-    if pid.get() == i32::MIN {
-        return Err(Errno::ESRCH.into());
-    }
-    process::kill(&t.task, i64::from(pid.get()), signo)?;
+    process::kill(&t.task, pid.get(), signo)?;
     Ok(0)
 }
 

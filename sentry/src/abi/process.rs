@@ -313,6 +313,37 @@ impl Abi for Utsname {
     }
 }
 
+/// `struct robust_list_head` (set_robust_list(2)): the list's first
+/// entry, the offset from an entry to its futex word, the entry being
+/// acquired or released.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RobustListHead {
+    /// list.next (bit 0: the entry is a PI futex).
+    pub next: u64,
+    /// futex_offset (a signed `long`).
+    pub futex_offset: i64,
+    /// list_op_pending.
+    pub op_pending: u64,
+}
+
+impl Abi for RobustListHead {
+    const SIZE: usize = 24;
+    fn decode(b: &[u8]) -> Self {
+        let d = Dec(b);
+        Self {
+            next: d.u64(0),
+            futex_offset: d.i64(8),
+            op_pending: d.u64(16),
+        }
+    }
+    fn encode(&self, b: &mut [u8]) {
+        let mut e = Enc(b);
+        e.u64(0, self.next);
+        e.i64(8, self.futex_offset);
+        e.u64(16, self.op_pending);
+    }
+}
+
 /// `struct futex_waitv` (futex_waitv(2)): the expected value, the address,
 /// flags, a reserved word.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -377,6 +408,18 @@ mod tests {
         assert_eq!(u64::decode(&b[64..72]), 8);
         assert_eq!(u64::decode(&b[80..88]), 10);
         assert_eq!(CloneArgsAbi::decode(&b), a);
+    }
+
+    #[test]
+    fn robust_list_head_round_trips() {
+        let h = RobustListHead {
+            next: 0x1000,
+            futex_offset: -16,
+            op_pending: 0x2001,
+        };
+        let b = h.to_bytes();
+        assert_eq!(i64::decode(&b[8..16]), -16);
+        assert_eq!(RobustListHead::decode(&b), h);
     }
 
     #[test]

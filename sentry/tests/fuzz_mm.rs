@@ -22,6 +22,8 @@
 use std::sync::Arc;
 
 use platform::PlatformConfig;
+use sentry::abi::Fd;
+use sentry::abi::mm::{MmapFlags, MmapProt};
 use sentry::errno::Errno;
 use sentry::mm::{AddressSpace, MMAP_MIN_ADDR, TASK_SIZE};
 use sentry::syscalls::mm as sys;
@@ -173,7 +175,16 @@ fn op(rng: &mut Rng, mm: &AddressSpace, log: &mut Vec<String>) {
             } else {
                 rng.below(8) as i64
             };
-            let r = sys::do_mmap(mm, [a, l, prot, flags, fd as u64, 0]).map(|(start, _)| start);
+            let r = sys::do_mmap(
+                mm,
+                a,
+                l,
+                MmapProt::from_arg(prot),
+                MmapFlags::from_arg(flags),
+                Fd(fd as i32),
+                0,
+            )
+            .map(|(start, _)| start);
             what = format!("mmap({a:#x}, {l:#x}, {prot:#x}, {flags:#x}, {fd}) = {r:?}");
             if let Ok(got) = r {
                 let end = got + l.div_ceil(PAGE) * PAGE;
@@ -198,7 +209,7 @@ fn op(rng: &mut Rng, mm: &AddressSpace, log: &mut Vec<String>) {
         }
         3 => {
             let (a, l, p) = (addr(rng, mm), len(rng), rng.below(8));
-            let r = sys::do_mprotect(mm, a, l, p);
+            let r = sys::do_mprotect(mm, a, l, MmapProt::from_arg(p));
             what = format!("mprotect({a:#x}, {l:#x}, {p:#x}) = {r:?}");
         }
         4 => {
@@ -208,7 +219,7 @@ fn op(rng: &mut Rng, mm: &AddressSpace, log: &mut Vec<String>) {
             } else {
                 rng.edgy_u64()
             };
-            let r = sys::do_madvise(mm, a, l, adv);
+            let r = sys::do_madvise(mm, a, l, adv as i32); // an int
             what = format!("madvise({a:#x}, {l:#x}, {adv}) = {r:?}");
         }
         5 => {
@@ -219,7 +230,7 @@ fn op(rng: &mut Rng, mm: &AddressSpace, log: &mut Vec<String>) {
                 rng.edgy_u64()
             };
             let new = addr(rng, mm);
-            let r = sys::do_mremap(mm, [old, ol, nl, flags, new, 0]);
+            let r = sys::do_mremap(mm, old, ol, nl, flags, new);
             what = format!("mremap({old:#x}, {ol:#x}, {nl:#x}, {flags:#x}, {new:#x}) = {r:?}");
             if let Ok(got) = r {
                 let end = got.saturating_add(nl.div_ceil(PAGE) * PAGE);
@@ -249,7 +260,7 @@ fn op(rng: &mut Rng, mm: &AddressSpace, log: &mut Vec<String>) {
                 mm.read(a, &mut back).expect("read back what was written");
                 assert_eq!(back, data, "{what}: read back");
             }
-            let ts = sentry::syscalls::time::read_timespec_at(mm, a);
+            let ts = sentry::syscalls::time::read_timespec(mm, sentry::abi::UserPtr::new(a));
             let mut raw = [0u8; 16];
             match (mm.read(a, &mut raw), ts) {
                 (Err(e), Err(t)) => assert_eq!(e, t, "{what}: timespec fault"),

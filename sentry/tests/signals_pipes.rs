@@ -10,9 +10,11 @@ differential! {
 }
 
 // Signal numbers are `int`s: the low 32 bits, 0..=64 (1..=64 for
-// rt_sigaction), for every call that takes one.
+// rt_sigaction), for every call that takes one; and so are the other `int`
+// arguments (how, clock ids, flags, resources, advice, nfds...).
 differential! {
     t_signum: [], 0;
+    t_intargs: [], 0;
 }
 
 /// 200 bytes on stdin, in one write.

@@ -12,47 +12,42 @@ use super::task::{self, Task, TaskCtx, ThreadGroup};
 use super::wait::Completion;
 use crate::errno::Errno;
 
-/// CLONE_* flags.
+/// CLONE_* flags as plain words, for the flag arithmetic of [`CloneArgs`];
+/// their one definition is [`CloneFlags`].
 #[allow(missing_docs)]
 pub mod flags {
-    pub const CSIGNAL: u64 = 0xff;
-    pub const CLONE_NEWTIME: u64 = 0x80;
-    pub const CLONE_VM: u64 = 0x100;
-    pub const CLONE_FS: u64 = 0x200;
-    pub const CLONE_FILES: u64 = 0x400;
-    pub const CLONE_SIGHAND: u64 = 0x800;
-    pub const CLONE_PIDFD: u64 = 0x1000;
-    pub const CLONE_PTRACE: u64 = 0x2000;
-    pub const CLONE_VFORK: u64 = 0x4000;
-    pub const CLONE_PARENT: u64 = 0x8000;
-    pub const CLONE_THREAD: u64 = 0x10000;
-    pub const CLONE_NEWNS: u64 = 0x20000;
-    pub const CLONE_SYSVSEM: u64 = 0x40000;
-    pub const CLONE_SETTLS: u64 = 0x80000;
-    pub const CLONE_PARENT_SETTID: u64 = 0x10_0000;
-    pub const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
-    pub const CLONE_DETACHED: u64 = 0x40_0000;
-    pub const CLONE_UNTRACED: u64 = 0x80_0000;
-    pub const CLONE_CHILD_SETTID: u64 = 0x100_0000;
-    pub const CLONE_NEWCGROUP: u64 = 0x200_0000;
-    pub const CLONE_NEWUTS: u64 = 0x400_0000;
-    pub const CLONE_NEWIPC: u64 = 0x800_0000;
-    pub const CLONE_NEWUSER: u64 = 0x1000_0000;
-    pub const CLONE_NEWPID: u64 = 0x2000_0000;
-    pub const CLONE_NEWNET: u64 = 0x4000_0000;
-    pub const CLONE_IO: u64 = 0x8000_0000;
-    pub const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
-    pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    use crate::abi::process::CloneFlags;
+    pub const CSIGNAL: u64 = CloneFlags::CSIGNAL;
+    pub const CLONE_NEWTIME: u64 = CloneFlags::NEWTIME.bits();
+    pub const CLONE_VM: u64 = CloneFlags::VM.bits();
+    pub const CLONE_FS: u64 = CloneFlags::FS.bits();
+    pub const CLONE_FILES: u64 = CloneFlags::FILES.bits();
+    pub const CLONE_SIGHAND: u64 = CloneFlags::SIGHAND.bits();
+    pub const CLONE_PIDFD: u64 = CloneFlags::PIDFD.bits();
+    pub const CLONE_PTRACE: u64 = CloneFlags::PTRACE.bits();
+    pub const CLONE_VFORK: u64 = CloneFlags::VFORK.bits();
+    pub const CLONE_PARENT: u64 = CloneFlags::PARENT.bits();
+    pub const CLONE_THREAD: u64 = CloneFlags::THREAD.bits();
+    pub const CLONE_NEWNS: u64 = CloneFlags::NEWNS.bits();
+    pub const CLONE_SYSVSEM: u64 = CloneFlags::SYSVSEM.bits();
+    pub const CLONE_SETTLS: u64 = CloneFlags::SETTLS.bits();
+    pub const CLONE_PARENT_SETTID: u64 = CloneFlags::PARENT_SETTID.bits();
+    pub const CLONE_CHILD_CLEARTID: u64 = CloneFlags::CHILD_CLEARTID.bits();
+    pub const CLONE_DETACHED: u64 = CloneFlags::DETACHED.bits();
+    pub const CLONE_UNTRACED: u64 = CloneFlags::UNTRACED.bits();
+    pub const CLONE_CHILD_SETTID: u64 = CloneFlags::CHILD_SETTID.bits();
+    pub const CLONE_NEWCGROUP: u64 = CloneFlags::NEWCGROUP.bits();
+    pub const CLONE_NEWUTS: u64 = CloneFlags::NEWUTS.bits();
+    pub const CLONE_NEWIPC: u64 = CloneFlags::NEWIPC.bits();
+    pub const CLONE_NEWUSER: u64 = CloneFlags::NEWUSER.bits();
+    pub const CLONE_NEWPID: u64 = CloneFlags::NEWPID.bits();
+    pub const CLONE_NEWNET: u64 = CloneFlags::NEWNET.bits();
+    pub const CLONE_IO: u64 = CloneFlags::IO.bits();
+    pub const CLONE_CLEAR_SIGHAND: u64 = CloneFlags::CLEAR_SIGHAND.bits();
+    pub const CLONE_INTO_CGROUP: u64 = CloneFlags::INTO_CGROUP.bits();
     pub const CLONE_LEGACY_FLAGS: u64 = 0xffff_ffff;
     /// Namespace flags (the sandbox creates no namespaces).
-    pub const NAMESPACES: u64 = CLONE_NEWNS
-        | CLONE_NEWCGROUP
-        | CLONE_NEWUTS
-        | CLONE_NEWIPC
-        | CLONE_NEWUSER
-        | CLONE_NEWPID
-        | CLONE_NEWNET
-        | CLONE_NEWTIME;
+    pub const NAMESPACES: u64 = CloneFlags::NAMESPACES.bits();
 }
 use flags::*;
 

@@ -22,6 +22,8 @@ use parking_lot::Mutex;
 
 use super::task::{SysResult, Task};
 use super::wait::{Blocker, Waiter};
+use crate::abi::UserPtr;
+use crate::abi::process::RobustListHead;
 use crate::errno::Errno;
 use crate::mm::AddressSpace;
 
@@ -316,15 +318,17 @@ impl Futexes {
         const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
         const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
         const LIST_LIMIT: usize = 2048;
-        let Ok(first) = mm.read_u64(head) else { return };
-        let Ok(offset) = mm.read_u64(head + 8) else {
-            return;
-        };
-        let Ok(pending) = mm.read_u64(head + 16) else {
+        // Any fault reading the head ends the walk, as in Linux.
+        let Ok(RobustListHead {
+            next: first,
+            futex_offset: offset,
+            op_pending: pending,
+        }) = UserPtr::<RobustListHead>::new(head).read(mm)
+        else {
             return;
         };
         let death = |entry: u64| {
-            let uaddr = (entry & !1).wrapping_add(offset);
+            let uaddr = (entry & !1).wrapping_add_signed(offset);
             for _ in 0..16 {
                 let Ok(v) = mm.read_u32(uaddr) else { return };
                 if v & FUTEX_TID_MASK != tid as u32 {

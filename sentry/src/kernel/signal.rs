@@ -6,226 +6,18 @@ use std::collections::VecDeque;
 
 use platform::UserRegs;
 
+use crate::abi::Abi;
 use crate::errno::Errno;
 
-/// Highest signal number.
-pub const NSIG: i32 = 64;
-
-#[allow(missing_docs)]
-pub mod sig {
-    pub const SIGHUP: i32 = 1;
-    pub const SIGINT: i32 = 2;
-    pub const SIGQUIT: i32 = 3;
-    pub const SIGILL: i32 = 4;
-    pub const SIGTRAP: i32 = 5;
-    pub const SIGABRT: i32 = 6;
-    pub const SIGBUS: i32 = 7;
-    pub const SIGFPE: i32 = 8;
-    pub const SIGKILL: i32 = 9;
-    pub const SIGUSR1: i32 = 10;
-    pub const SIGSEGV: i32 = 11;
-    pub const SIGUSR2: i32 = 12;
-    pub const SIGPIPE: i32 = 13;
-    pub const SIGALRM: i32 = 14;
-    pub const SIGTERM: i32 = 15;
-    pub const SIGCHLD: i32 = 17;
-    pub const SIGCONT: i32 = 18;
-    pub const SIGSTOP: i32 = 19;
-    pub const SIGTSTP: i32 = 20;
-    pub const SIGTTIN: i32 = 21;
-    pub const SIGTTOU: i32 = 22;
-    pub const SIGURG: i32 = 23;
-    pub const SIGXCPU: i32 = 24;
-    pub const SIGXFSZ: i32 = 25;
-    pub const SIGWINCH: i32 = 28;
-    pub const SIGSYS: i32 = 31;
-}
+// The ABI types live in `crate::abi::signal`; kernel code names them here.
+pub use crate::abi::signal::{
+    MCONTEXT_OFFSET, SIGMASK_OFFSET, Sigcontext, UCONTEXT_SIZE, Ucontext, sc,
+};
+pub use crate::abi::signal::{
+    NSIG, SIG_DFL, SIG_IGN, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, SaFlags, SigAction, SigActions,
+    SigArg, SigInfo, SigSet, Signal, StackT, code, name, sa, sig, valid_signal,
+};
 use sig::*;
-
-/// The name of a signal, for messages.
-pub fn name(s: i32) -> String {
-    const NAMES: [&str; 32] = [
-        "",
-        "SIGHUP",
-        "SIGINT",
-        "SIGQUIT",
-        "SIGILL",
-        "SIGTRAP",
-        "SIGABRT",
-        "SIGBUS",
-        "SIGFPE",
-        "SIGKILL",
-        "SIGUSR1",
-        "SIGSEGV",
-        "SIGUSR2",
-        "SIGPIPE",
-        "SIGALRM",
-        "SIGTERM",
-        "SIGSTKFLT",
-        "SIGCHLD",
-        "SIGCONT",
-        "SIGSTOP",
-        "SIGTSTP",
-        "SIGTTIN",
-        "SIGTTOU",
-        "SIGURG",
-        "SIGXCPU",
-        "SIGXFSZ",
-        "SIGVTALRM",
-        "SIGPROF",
-        "SIGWINCH",
-        "SIGIO",
-        "SIGPWR",
-        "SIGSYS",
-    ];
-    match s {
-        1..=31 => NAMES[s as usize].to_string(),
-        32..=64 => format!("SIGRT{}", s - 32),
-        _ => format!("signal {s}"),
-    }
-}
-
-/// Whether `s` is a valid signal number.
-pub fn valid(s: i64) -> bool {
-    (1..=NSIG as i64).contains(&s)
-}
-
-/// A valid signal number, 1..=[`NSIG`]: made only by validating, so what
-/// is indexed by it (a handler slot, a bit of a [`SigSet`]) cannot be
-/// indexed out of range.
-///
-/// Syscalls pass signal numbers as `int sig`: Linux reads the low 32 bits
-/// of the register (`kill(pid, 0x1_0000_000a)` sends SIGUSR1), for kill,
-/// tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo, pidfd_send_signal
-/// and rt_sigaction alike (measured natively, `t_signum`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Signal(u8);
-
-impl Signal {
-    /// `n` if it is a signal number.
-    pub const fn new(n: i32) -> Option<Signal> {
-        if 1 <= n && n <= NSIG {
-            Some(Signal(n as u8))
-        } else {
-            None
-        }
-    }
-
-    /// A syscall's `int sig` argument as Linux reads it: the low 32 bits
-    /// of the register, not yet validated (senders validate it only once
-    /// the target is found: ESRCH comes before EINVAL).
-    pub const fn arg(raw: u64) -> i32 {
-        raw as i32
-    }
-
-    /// A signal number a call must name (rt_sigaction): EINVAL unless
-    /// it is 1..=64.
-    pub fn from_arg(raw: u64) -> Result<Signal, Errno> {
-        Signal::new(Signal::arg(raw)).ok_or(Errno::EINVAL)
-    }
-
-    /// The signal a sending call delivers, checked as Linux's
-    /// `check_kill_permission` does: `None` for the null signal 0
-    /// (existence and permission only), EINVAL outside 0..=64.
-    pub fn to_send(signo: i32) -> Result<Option<Signal>, Errno> {
-        match signo {
-            0 => Ok(None),
-            n => Signal::new(n).map(Some).ok_or(Errno::EINVAL),
-        }
-    }
-
-    /// The number, 1..=64.
-    pub const fn number(self) -> i32 {
-        self.0 as i32
-    }
-
-    /// Its slot in a per-signal table, 0..64.
-    pub const fn index(self) -> usize {
-        self.0 as usize - 1
-    }
-}
-
-/// A set of signals (bit `n-1` for signal `n`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SigSet(pub u64);
-
-impl SigSet {
-    /// The set containing only `s`.
-    pub fn of(s: i32) -> Self {
-        SigSet(1 << (s - 1))
-    }
-    /// Whether `s` is in the set.
-    pub fn has(self, s: i32) -> bool {
-        self.0 & (1 << (s - 1)) != 0
-    }
-    /// Adds `s`.
-    pub fn add(&mut self, s: i32) {
-        self.0 |= 1 << (s - 1);
-    }
-    /// Removes `s`.
-    pub fn remove(&mut self, s: i32) {
-        self.0 &= !(1 << (s - 1));
-    }
-    /// The set with SIGKILL and SIGSTOP removed (they cannot be blocked).
-    pub fn unblockable_removed(self) -> Self {
-        SigSet(self.0 & !((1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1))))
-    }
-}
-
-/// `SA_*` flags.
-#[allow(missing_docs)]
-pub mod sa {
-    pub const NOCLDSTOP: u64 = 1;
-    pub const NOCLDWAIT: u64 = 2;
-    pub const SIGINFO: u64 = 4;
-    pub const RESTORER: u64 = 0x0400_0000;
-    pub const ONSTACK: u64 = 0x0800_0000;
-    pub const RESTART: u64 = 0x1000_0000;
-    pub const NODEFER: u64 = 0x4000_0000;
-    pub const RESETHAND: u64 = 0x8000_0000;
-}
-
-/// SIG_DFL.
-pub const SIG_DFL: u64 = 0;
-/// SIG_IGN.
-pub const SIG_IGN: u64 = 1;
-
-/// One `struct sigaction` (kernel layout: handler, flags, restorer, mask).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SigAction {
-    /// Handler address, SIG_DFL or SIG_IGN.
-    pub handler: u64,
-    /// SA_* flags.
-    pub flags: u64,
-    /// sa_restorer.
-    pub restorer: u64,
-    /// Signals blocked while the handler runs.
-    pub mask: SigSet,
-}
-
-impl SigAction {
-    /// Decodes the 32-byte kernel struct.
-    pub fn from_bytes(b: &[u8; 32]) -> Self {
-        let word = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-        Self {
-            handler: word(0),
-            flags: word(1),
-            restorer: word(2),
-            mask: SigSet(word(3)),
-        }
-    }
-    /// Encodes the 32-byte kernel struct.
-    pub fn to_bytes(self) -> [u8; 32] {
-        let mut b = [0u8; 32];
-        for (i, w) in [self.handler, self.flags, self.restorer, self.mask.0]
-            .into_iter()
-            .enumerate()
-        {
-            b[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
-        }
-        b
-    }
-}
 
 /// What the default action of a signal does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -243,136 +35,14 @@ pub enum DefaultAction {
 }
 
 /// The default action of `s`.
-pub fn default_action(s: i32) -> DefaultAction {
-    match s {
+pub fn default_action(s: Signal) -> DefaultAction {
+    match s.number() {
         SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGBUS | SIGFPE | SIGSEGV | SIGXCPU | SIGXFSZ
         | SIGSYS => DefaultAction::Core,
         SIGCHLD | SIGURG | SIGWINCH => DefaultAction::Ignore,
         SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => DefaultAction::Stop,
         SIGCONT => DefaultAction::Continue,
         _ => DefaultAction::Terminate,
-    }
-}
-
-/// `si_code` values.
-#[allow(missing_docs)]
-pub mod code {
-    pub const SI_USER: i32 = 0;
-    pub const SI_KERNEL: i32 = 0x80;
-    pub const SI_QUEUE: i32 = -1;
-    pub const SI_TKILL: i32 = -6;
-    pub const CLD_EXITED: i32 = 1;
-    pub const CLD_KILLED: i32 = 2;
-    pub const CLD_DUMPED: i32 = 3;
-    pub const CLD_STOPPED: i32 = 5;
-    pub const CLD_CONTINUED: i32 = 6;
-    pub const SEGV_MAPERR: i32 = 1;
-    pub const SEGV_ACCERR: i32 = 2;
-    pub const BUS_ADRALN: i32 = 1;
-    pub const BUS_ADRERR: i32 = 2;
-    pub const ILL_ILLOPN: i32 = 2;
-    pub const FPE_INTDIV: i32 = 1;
-    pub const TRAP_BRKPT: i32 = 1;
-    pub const TRAP_TRACE: i32 = 2;
-}
-
-/// A queued signal with its `siginfo_t` (128 bytes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SigInfo {
-    /// Signal number.
-    pub signo: i32,
-    /// si_code.
-    pub code: i32,
-    /// si_errno.
-    pub errno: i32,
-    /// The union, from offset 16.
-    pub data: [u64; 14],
-}
-
-impl SigInfo {
-    /// Whether a caller may queue this siginfo (rt_sigqueueinfo,
-    /// rt_tgsigqueueinfo, pidfd_send_signal): one that claims to come
-    /// from the kernel or from kill/tkill (`si_code >= 0` or SI_TKILL)
-    /// only towards itself; EPERM otherwise.
-    pub fn check_forged(&self, to_self: bool) -> Result<(), Errno> {
-        if (self.code >= 0 || self.code == code::SI_TKILL) && !to_self {
-            return Err(Errno::EPERM);
-        }
-        Ok(())
-    }
-
-    /// A signal sent by a process (kill, tkill): si_pid and si_uid.
-    pub fn from_process(signo: i32, code: i32, pid: i32, uid: u32) -> Self {
-        let mut data = [0u64; 14];
-        data[0] = (pid as u32 as u64) | ((uid as u64) << 32);
-        Self {
-            signo,
-            code,
-            errno: 0,
-            data,
-        }
-    }
-
-    /// A signal from the kernel about the process itself.
-    pub fn kernel(signo: i32) -> Self {
-        Self {
-            signo,
-            code: code::SI_KERNEL,
-            errno: 0,
-            data: [0; 14],
-        }
-    }
-
-    /// A fault signal with si_addr.
-    pub fn fault(signo: i32, code: i32, addr: u64) -> Self {
-        let mut data = [0u64; 14];
-        data[0] = addr;
-        Self {
-            signo,
-            code,
-            errno: 0,
-            data,
-        }
-    }
-
-    /// SIGCHLD (or another exit signal) about a child.
-    pub fn child(signo: i32, code: i32, pid: i32, status: i32) -> Self {
-        let mut data = [0u64; 14];
-        data[0] = pid as u32 as u64;
-        data[1] = status as u32 as u64;
-        Self {
-            signo,
-            code,
-            errno: 0,
-            data,
-        }
-    }
-
-    /// Decodes guest bytes (rt_sigqueueinfo).
-    pub fn from_bytes(b: &[u8; 128]) -> Self {
-        let i32_at = |o: usize| i32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));
-        let mut data = [0u64; 14];
-        for (i, d) in data.iter_mut().enumerate() {
-            *d = u64::from_le_bytes(b[16 + i * 8..24 + i * 8].try_into().expect("8 bytes"));
-        }
-        Self {
-            signo: i32_at(0),
-            errno: i32_at(4),
-            code: i32_at(8),
-            data,
-        }
-    }
-
-    /// Encodes for the guest.
-    pub fn to_bytes(&self) -> [u8; 128] {
-        let mut b = [0u8; 128];
-        b[0..4].copy_from_slice(&self.signo.to_le_bytes());
-        b[4..8].copy_from_slice(&self.errno.to_le_bytes());
-        b[8..12].copy_from_slice(&self.code.to_le_bytes());
-        for (i, d) in self.data.iter().enumerate() {
-            b[16 + i * 8..24 + i * 8].copy_from_slice(&d.to_le_bytes());
-        }
-        b
     }
 }
 
@@ -387,15 +57,20 @@ impl SigQueue {
     /// The set of pending signals.
     pub fn set(&self) -> SigSet {
         let mut s = SigSet::default();
-        for i in &self.queue {
-            s.add(i.signo);
+        for sig in self.queue.iter().filter_map(SigInfo::signal) {
+            s.add(sig);
         }
         s
     }
 
-    /// Queues a signal (standard ones coalesce).
+    /// Queues a signal (standard ones coalesce). Only a siginfo naming a
+    /// signal is queued: every sender validated it into a [`Signal`].
     pub fn push(&mut self, info: SigInfo) {
-        if info.signo < 32 && self.queue.iter().any(|i| i.signo == info.signo) {
+        let Some(s) = info.signal() else {
+            debug_assert!(false, "queued a siginfo without a signal: {info:?}");
+            return;
+        };
+        if !s.is_realtime() && self.queue.iter().any(|i| i.signo == info.signo) {
             return;
         }
         self.queue.push_back(info);
@@ -408,18 +83,20 @@ impl SigQueue {
             return None;
         }
         // SIGKILL first, then the lowest number (as Linux).
-        let signo = if deliverable & (1 << (SIGKILL - 1)) != 0 {
-            SIGKILL
+        let deliverable = SigSet(deliverable);
+        let signal = if deliverable.has(Signal::SIGKILL) {
+            Signal::SIGKILL
         } else {
-            deliverable.trailing_zeros() as i32 + 1
+            deliverable.lowest()?
         };
-        let idx = self.queue.iter().position(|i| i.signo == signo)?;
+        let idx = self.queue.iter().position(|i| i.signal() == Some(signal))?;
         self.queue.remove(idx)
     }
 
     /// Drops every pending instance of the signals in `set`.
     pub fn discard(&mut self, set: SigSet) {
-        self.queue.retain(|i| !set.has(i.signo));
+        self.queue
+            .retain(|i| i.signal().is_some_and(|s| !set.has(s)));
     }
 }
 
@@ -434,13 +111,6 @@ pub struct AltStack {
     /// reset; 0 in a fresh process): what a signal frame's uc_stack shows.
     pub flags: i32,
 }
-
-/// SS_ONSTACK.
-pub const SS_ONSTACK: i32 = 1;
-/// SS_DISABLE.
-pub const SS_DISABLE: i32 = 2;
-/// SS_AUTODISARM.
-pub const SS_AUTODISARM: i32 = 1 << 31;
 
 impl AltStack {
     /// Whether `sp` lies on this stack.
@@ -537,33 +207,6 @@ pub struct FaultRegs {
     pub cr2: u64,
 }
 
-/// Offsets in `struct sigcontext` (arch/x86/include/uapi/asm/sigcontext.h),
-/// from the start of `uc_mcontext`.
-#[allow(missing_docs)]
-pub mod sc {
-    /// r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags.
-    pub const GPRS: u64 = 0;
-    /// cs, gs, fs, ss (u16 each; ss is `__pad0`).
-    pub const SEGS: u64 = 144;
-    pub const ERR: u64 = 152;
-    pub const TRAPNO: u64 = 160;
-    pub const OLDMASK: u64 = 168;
-    pub const CR2: u64 = 176;
-    pub const FPSTATE: u64 = 184;
-    /// reserved1[8], zero.
-    pub const RESERVED1: u64 = 192;
-    /// sizeof(struct sigcontext).
-    pub const SIZE: u64 = 256;
-}
-
-/// Offset of `uc_mcontext` in `struct ucontext` (after uc_flags, uc_link
-/// and the 24-byte uc_stack).
-pub const MCONTEXT_OFFSET: u64 = 40;
-/// Offset of `uc_sigmask` in `struct ucontext`.
-pub const SIGMASK_OFFSET: u64 = MCONTEXT_OFFSET + sc::SIZE;
-/// sizeof(struct ucontext) as the kernel writes it (an 8-byte sigmask).
-pub const UCONTEXT_SIZE: u64 = SIGMASK_OFFSET + 8;
-
 /// Encodes the frame (without the FPU area) for the handler: `struct
 /// rt_sigframe` { pretcode, ucontext, siginfo }, as Linux's
 /// setup_rt_frame / setup_sigcontext write it.
@@ -576,56 +219,34 @@ pub fn encode_frame(
     fpstate: u64,
     fault: FaultRegs,
 ) -> Vec<u8> {
-    let mut f = vec![0u8; FRAME_SIZE as usize];
-    let put = |f: &mut Vec<u8>, off: u64, v: u64| {
-        f[off as usize..off as usize + 8].copy_from_slice(&v.to_le_bytes());
+    let uc = Ucontext {
+        flags: UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS,
+        link: 0,
+        // __save_altstack: the stack as set, with its flags as set.
+        stack: StackT {
+            sp: alt.sp,
+            flags: alt.flags,
+            size: alt.size,
+        },
+        mcontext: Sigcontext {
+            regs: *regs,
+            // cs = user code, gs = fs = 0, ss = user data.
+            cs: 0x33,
+            gs: 0,
+            fs: 0,
+            ss: 0x2b,
+            err: fault.err,
+            trapno: fault.trapno,
+            oldmask: blocked.0,
+            cr2: fault.cr2,
+            fpstate,
+        },
+        sigmask: blocked,
     };
-    put(&mut f, 0, restorer);
-    let uc = UC_OFFSET;
-    put(
-        &mut f,
-        uc,
-        UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS,
-    );
-    put(&mut f, uc + 8, 0);
-    // __save_altstack: the stack as set, with its flags as set.
-    put(&mut f, uc + 16, alt.sp);
-    f[(uc + 24) as usize..(uc + 28) as usize].copy_from_slice(&alt.flags.to_le_bytes());
-    put(&mut f, uc + 32, alt.size);
-    let mc = uc + MCONTEXT_OFFSET;
-    let gprs = [
-        regs.r8,
-        regs.r9,
-        regs.r10,
-        regs.r11,
-        regs.r12,
-        regs.r13,
-        regs.r14,
-        regs.r15,
-        regs.rdi,
-        regs.rsi,
-        regs.rbp,
-        regs.rbx,
-        regs.rdx,
-        regs.rax,
-        regs.rcx,
-        regs.rsp,
-        regs.rip,
-        regs.rflags,
-    ];
-    for (i, v) in gprs.iter().enumerate() {
-        put(&mut f, mc + sc::GPRS + 8 * i as u64, *v);
-    }
-    // cs = user code, gs = fs = 0, ss = user data.
-    let segs: u64 = 0x33 | (0x2b << 48);
-    put(&mut f, mc + sc::SEGS, segs);
-    put(&mut f, mc + sc::ERR, fault.err);
-    put(&mut f, mc + sc::TRAPNO, fault.trapno);
-    put(&mut f, mc + sc::OLDMASK, blocked.0);
-    put(&mut f, mc + sc::CR2, fault.cr2);
-    put(&mut f, mc + sc::FPSTATE, fpstate);
-    put(&mut f, uc + SIGMASK_OFFSET, blocked.0);
-    f[INFO_OFFSET as usize..].copy_from_slice(&info.to_bytes());
+    let mut f = vec![0u8; FRAME_SIZE as usize];
+    restorer.encode(&mut f[..8]);
+    uc.encode(&mut f[UC_OFFSET as usize..INFO_OFFSET as usize]);
+    info.encode(&mut f[INFO_OFFSET as usize..]);
     f
 }
 
@@ -705,49 +326,20 @@ pub fn selectors_valid(uc_flags: u64, cs: u16, ss: u16) -> bool {
 
 /// Decodes a ucontext ([`UCONTEXT_SIZE`] bytes) for rt_sigreturn.
 pub fn decode_ucontext(uc: &[u8]) -> Result<Restored, Errno> {
-    if uc.len() < UCONTEXT_SIZE as usize {
+    if uc.len() < Ucontext::SIZE {
         return Err(Errno::EFAULT);
     }
-    let get = |off: usize| u64::from_le_bytes(uc[off..off + 8].try_into().expect("8 bytes"));
-    let mc = MCONTEXT_OFFSET as usize;
-    let g = |i: usize| get(mc + 8 * i);
-    let regs = UserRegs {
-        r8: g(0),
-        r9: g(1),
-        r10: g(2),
-        r11: g(3),
-        r12: g(4),
-        r13: g(5),
-        r14: g(6),
-        r15: g(7),
-        rdi: g(8),
-        rsi: g(9),
-        rbp: g(10),
-        rbx: g(11),
-        rdx: g(12),
-        rax: g(13),
-        rcx: g(14),
-        rsp: g(15),
-        rip: g(16),
-        rflags: g(17),
-    };
-    let ss_flags = i32::from_le_bytes(uc[24..28].try_into().expect("4 bytes"));
-    let sel = |i: usize| {
-        u16::from_le_bytes(
-            uc[mc + 144 + 2 * i..mc + 146 + 2 * i]
-                .try_into()
-                .expect("2 bytes"),
-        )
-    };
+    let u = Ucontext::decode(&uc[..Ucontext::SIZE]);
+    let mc = u.mcontext;
     Ok(Restored {
-        selectors_valid: selectors_valid(get(0), sel(0), sel(3)),
-        regs,
-        blocked: SigSet(get(SIGMASK_OFFSET as usize)),
-        fpstate: get(mc + sc::FPSTATE as usize),
+        selectors_valid: selectors_valid(u.flags, mc.cs, mc.ss),
+        regs: mc.regs,
+        blocked: u.sigmask,
+        fpstate: mc.fpstate,
         alt: AltStack {
-            sp: get(16),
-            size: get(32),
-            flags: ss_flags,
+            sp: u.stack.sp,
+            size: u.stack.size,
+            flags: u.stack.flags,
         },
     })
 }
@@ -773,14 +365,15 @@ mod tests {
 
     #[test]
     fn queue_coalesces_standard_and_queues_realtime() {
+        let rt40 = Signal::new(40).unwrap();
         let mut q = SigQueue::default();
-        q.push(SigInfo::kernel(SIGUSR1));
-        q.push(SigInfo::kernel(SIGUSR1));
-        q.push(SigInfo::kernel(40));
-        q.push(SigInfo::kernel(40));
+        q.push(SigInfo::kernel(Signal::SIGUSR1));
+        q.push(SigInfo::kernel(Signal::SIGUSR1));
+        q.push(SigInfo::kernel(rt40));
+        q.push(SigInfo::kernel(rt40));
         assert_eq!(q.set(), {
-            let mut s = SigSet::of(SIGUSR1);
-            s.add(40);
+            let mut s = SigSet::of(Signal::SIGUSR1);
+            s.add(rt40);
             s
         });
         assert_eq!(q.pop(SigSet::default()).unwrap().signo, SIGUSR1);
@@ -792,12 +385,12 @@ mod tests {
     #[test]
     fn blocked_signals_stay_pending_and_kill_comes_first() {
         let mut q = SigQueue::default();
-        q.push(SigInfo::kernel(SIGUSR1));
-        q.push(SigInfo::kernel(SIGTERM));
-        q.push(SigInfo::kernel(SIGKILL));
+        q.push(SigInfo::kernel(Signal::SIGUSR1));
+        q.push(SigInfo::kernel(Signal::SIGTERM));
+        q.push(SigInfo::kernel(Signal::SIGKILL));
         assert_eq!(q.pop(SigSet::default()).unwrap().signo, SIGKILL);
-        assert_eq!(q.pop(SigSet::of(SIGUSR1)).unwrap().signo, SIGTERM);
-        assert!(q.pop(SigSet::of(SIGUSR1)).is_none());
+        assert_eq!(q.pop(SigSet::of(Signal::SIGUSR1)).unwrap().signo, SIGTERM);
+        assert!(q.pop(SigSet::of(Signal::SIGUSR1)).is_none());
     }
 
     #[test]
@@ -824,7 +417,7 @@ mod tests {
             0x1234,
             SigSet(0x55),
             AltStack::default(),
-            &SigInfo::kernel(SIGUSR1),
+            &SigInfo::kernel(Signal::SIGUSR1),
             0x9000,
             FaultRegs::default(),
         );
@@ -856,7 +449,7 @@ mod tests {
             0x1234,
             SigSet(0x800),
             AltStack::default(),
-            &SigInfo::fault(SIGSEGV, code::SEGV_ACCERR, 0x5a5a_0456),
+            &SigInfo::fault(Signal::SIGSEGV, code::SEGV_ACCERR, 0x5a5a_0456),
             0x7fff_1000,
             fault,
         );
@@ -880,17 +473,6 @@ mod tests {
         let r = decode_ucontext(&uc[..UCONTEXT_SIZE as usize]).unwrap();
         assert_eq!(r.fpstate, 0x7fff_1000);
         assert_eq!(r.regs, regs);
-    }
-
-    #[test]
-    fn sigaction_round_trips() {
-        let a = SigAction {
-            handler: 0x401000,
-            flags: sa::SIGINFO | sa::RESTORER,
-            restorer: 0x402000,
-            mask: SigSet(3),
-        };
-        assert_eq!(SigAction::from_bytes(&a.to_bytes()), a);
     }
 }
 
@@ -917,14 +499,14 @@ mod signal_number_tests {
         ] {
             assert_eq!(Signal::from_arg(bad), Err(Errno::EINVAL), "{bad:#x}");
         }
-        assert_eq!(Signal::to_send(Signal::arg(0x1_0000_0000)), Ok(None));
-        assert_eq!(Signal::to_send(0), Ok(None));
+        assert_eq!(SigArg::from_arg(0x1_0000_0000).to_send(), Ok(None));
+        assert_eq!(SigArg(0).to_send(), Ok(None));
         assert_eq!(
-            Signal::to_send(64).map(|s| s.map(Signal::index)),
+            SigArg(64).to_send().map(|s| s.map(Signal::index)),
             Ok(Some(63))
         );
-        assert_eq!(Signal::to_send(65), Err(Errno::EINVAL));
-        assert_eq!(Signal::to_send(-1), Err(Errno::EINVAL));
+        assert_eq!(SigArg(65).to_send(), Err(Errno::EINVAL));
+        assert_eq!(SigArg(-1).to_send(), Err(Errno::EINVAL));
         assert_eq!(Signal::new(1).map(Signal::index), Some(0));
     }
 

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use crate::abi::{Fd, UserPtr};
 use crate::errno::Errno;
 use crate::exec::ExecError;
 use crate::kernel::signal::{self, AltStack, SigAction};
@@ -20,17 +21,22 @@ use crate::fs::rootfs::{Lookup, io_errno};
 use loader::{LoadError, MAX_ARG_BYTES, MAX_ARG_STRLEN};
 
 const AT_FDCWD: i32 = -100;
-const AT_EMPTY_PATH: u64 = 0x1000;
-const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+const AT_EMPTY_PATH: i32 = 0x1000;
+const AT_SYMLINK_NOFOLLOW: i32 = 0x100;
 
-/// Reads a NULL-terminated array of string pointers.
-fn read_strings(mm: &AddressSpace, array: u64, total: &mut usize) -> Result<Vec<Vec<u8>>, Errno> {
+/// Reads a NULL-terminated array of string pointers (argv, envp; NULL
+/// itself is an empty array, as Linux accepts).
+fn read_strings(
+    mm: &AddressSpace,
+    array: Option<UserPtr<u64>>,
+    total: &mut usize,
+) -> Result<Vec<Vec<u8>>, Errno> {
     let mut out = Vec::new();
-    if array == 0 {
+    let Some(array) = array else {
         return Ok(out);
-    }
+    };
     for i in 0.. {
-        let p = mm.read_u64(array.checked_add(i * 8).ok_or(Errno::EFAULT)?)?;
+        let p = array.at(i)?.read(mm)?;
         if p == 0 {
             break;
         }
@@ -91,7 +97,12 @@ fn open_program(
 }
 
 /// execve(path, argv, envp).
-pub fn execve(t: &mut TaskCtx, path: u64, argv: u64, envp: u64) -> SysResult {
+pub fn execve(
+    t: &mut TaskCtx,
+    path: u64,
+    argv: Option<UserPtr<u64>>,
+    envp: Option<UserPtr<u64>>,
+) -> SysResult {
     let path = t.mm().read_cstring(path, 4096)?;
     exec_at(t, None, &path, argv, envp)
 }
@@ -99,19 +110,19 @@ pub fn execve(t: &mut TaskCtx, path: u64, argv: u64, envp: u64) -> SysResult {
 /// execveat(dirfd, path, argv, envp, flags).
 pub fn execveat(
     t: &mut TaskCtx,
-    dirfd: u64,
+    dirfd: Fd,
     path: u64,
-    argv: u64,
-    envp: u64,
-    flags: u64,
+    argv: Option<UserPtr<u64>>,
+    envp: Option<UserPtr<u64>>,
+    flags: i32,
 ) -> SysResult {
     if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0 {
         return Err(Errno::EINVAL.into());
     }
     let p = t.mm().read_cstring(path, 4096)?;
     let mut base = None;
-    if !p.starts_with(b"/") && dirfd as i32 != AT_FDCWD {
-        let f = t.task.files().get(dirfd as i32 as i64)?;
+    if !p.starts_with(b"/") && dirfd.0 != AT_FDCWD {
+        let f = t.task.files().get(i64::from(dirfd.0))?;
         if p.is_empty() {
             // AT_EMPTY_PATH (executing the descriptor itself) is not
             // supported: no descriptor here is an executable file.
@@ -131,7 +142,13 @@ pub fn execveat(
 }
 
 /// exec of `path`, relative to guest directory `base` (default: the cwd).
-fn exec_at(t: &mut TaskCtx, base: Option<Vec<u8>>, path: &[u8], argv: u64, envp: u64) -> SysResult {
+fn exec_at(
+    t: &mut TaskCtx,
+    base: Option<Vec<u8>>,
+    path: &[u8],
+    argv: Option<UserPtr<u64>>,
+    envp: Option<UserPtr<u64>>,
+) -> SysResult {
     let mm = t.mm();
     let mut total = 0;
     let args = read_strings(&mm, argv, &mut total)?;
@@ -222,7 +239,14 @@ fn exec_at(t: &mut TaskCtx, base: Option<Vec<u8>>, path: &[u8], argv: u64, envp:
         s.alt = AltStack::default();
         s.saved_mask = None;
     }
-    t.vcpu.reset_fpu().map_err(|_| Errno::ENOMEM)?;
+    // A fresh FPU for the new program. KVM refusing it is a host failure
+    // (Linux cannot fail here): the exec fails as one that ran out of
+    // resources (ENOMEM, as Linux's exec does when it cannot set up the new
+    // image), and the cause is logged.
+    t.vcpu.reset_fpu().map_err(|e| {
+        tracing::error!("KVM_SET_XSAVE failed in execve: {e}");
+        Errno::ENOMEM
+    })?;
     t.ctx = ctx;
     Err(SysError::KeepRegs)
 }

@@ -2,6 +2,9 @@
 //! futex table, wait, wake, requeue, wake-op, robust lists) is the
 //! kernel's: [`crate::kernel::futex`].
 
+use crate::abi::UserPtr;
+use crate::abi::process::FutexWaitv;
+use crate::abi::time::Timespec;
 use crate::errno::Errno;
 use crate::kernel::futex::Key;
 use crate::kernel::task::{SysResult, TaskCtx};
@@ -16,7 +19,9 @@ const FUTEX_WAKE_BITSET: u64 = 10;
 const FUTEX_PRIVATE_FLAG: u64 = 128;
 const FUTEX_CLOCK_REALTIME: u64 = 256;
 
-/// futex(uaddr, op, val, timeout/val2, uaddr2, val3).
+/// futex(uaddr, op, val, timeout/val2, uaddr2, val3). It takes the raw
+/// registers: what the fourth argument is (a `struct timespec *` or the
+/// number `val2`) depends on `op`, so it is decoded per operation below.
 pub fn sys_futex(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
     let [uaddr, op, val, timeout, uaddr2, val3] = args;
     let (op, val, val3) = (op as u32 as u64, val as u32, val3 as u32);
@@ -46,10 +51,8 @@ pub fn sys_futex(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
             if bitset == 0 {
                 return Err(Errno::EINVAL.into());
             }
-            let deadline = if timeout == 0 {
-                None
-            } else {
-                let d = super::time::read_timespec_at(&mm, timeout)?;
+            let deadline = if let Some(timeout) = UserPtr::<Timespec>::nullable(timeout) {
+                let d = super::time::read_timespec(&mm, timeout)?;
                 if cmd == FUTEX_WAIT {
                     Some(crate::kernel::wait::deadline_after(d))
                 } else {
@@ -57,6 +60,8 @@ pub fn sys_futex(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
                     let now = crate::syscalls::time::clock_now(clock, &t.task.kernel);
                     Some(crate::kernel::wait::deadline_after(d.saturating_sub(now)))
                 }
+            } else {
+                None
             };
             futexes.wait(&t.task, &mm, k, uaddr, val, bitset, deadline)
         }
@@ -87,34 +92,40 @@ pub fn sys_futex(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
 
 /// futex_waitv(waiters, nr_futexes, flags, timeout, clockid): waits on up
 /// to 128 futexes at once; returns the index of one that was woken.
-pub fn sys_futex_waitv(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
+pub fn sys_futex_waitv(
+    t: &mut TaskCtx,
+    waiters: UserPtr<FutexWaitv>,
+    nr: u32,
+    flags: u32,
+    timeout: Option<UserPtr<Timespec>>,
+    clockid: i32,
+) -> SysResult {
     const FUTEX2_SIZE_U32: u32 = 2;
     const FUTEX2_PRIVATE: u32 = 128;
-    const FUTEX_WAITV_MAX: u64 = 128;
-    let [waiters, nr, flags, timeout, clockid, _] = args;
-    if flags != 0 || nr == 0 || nr > FUTEX_WAITV_MAX || waiters == 0 {
+    const FUTEX_WAITV_MAX: u32 = 128;
+    if flags != 0 || nr == 0 || nr > FUTEX_WAITV_MAX || waiters.is_null() {
         return Err(Errno::EINVAL.into());
     }
     let mm = t.mm();
-    let deadline = if timeout == 0 {
-        None
-    } else {
-        let clock = clockid as u32 as u64;
-        if clock != 0 && clock != 1 {
+    let deadline = if let Some(timeout) = timeout {
+        if clockid != 0 && clockid != 1 {
             return Err(Errno::EINVAL.into());
         }
-        let d = super::time::read_timespec_at(&mm, timeout)?;
-        let now = crate::syscalls::time::clock_now(clock, &t.task.kernel);
+        let d = super::time::read_timespec(&mm, timeout)?;
+        let now = crate::syscalls::time::clock_now(clockid, &t.task.kernel);
         Some(crate::kernel::wait::deadline_after(d.saturating_sub(now)))
+    } else {
+        None
     };
-    let mut raw = vec![0u8; nr as usize * 24];
-    mm.read(waiters, &mut raw)?;
+    let waiters = waiters.read_array(&mm, nr as usize)?;
     let mut entries = Vec::with_capacity(nr as usize);
-    for c in raw.chunks_exact(24) {
-        let val = u64::from_le_bytes(c[0..8].try_into().expect("8 bytes"));
-        let uaddr = u64::from_le_bytes(c[8..16].try_into().expect("8 bytes"));
-        let fl = u32::from_le_bytes(c[16..20].try_into().expect("4 bytes"));
-        let reserved = u32::from_le_bytes(c[20..24].try_into().expect("4 bytes"));
+    for w in waiters {
+        let FutexWaitv {
+            val,
+            uaddr,
+            flags: fl,
+            reserved,
+        } = w;
         if reserved != 0
             || fl & !(FUTEX2_SIZE_U32 | FUTEX2_PRIVATE) != 0
             || fl & 3 != FUTEX2_SIZE_U32

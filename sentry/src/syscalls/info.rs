@@ -1,6 +1,8 @@
 //! Identity and environment: uname, getrandom, resource limits, CPU
 //! affinity, arch_prctl, user and group ids.
 
+use crate::abi::process::{Rlimit, Sysinfo, Utsname};
+use crate::abi::{Pid, UserPtr, UserSlice};
 use crate::errno::Errno;
 use crate::kernel::task::{SysResult, TaskCtx};
 
@@ -8,46 +10,46 @@ use crate::kernel::task::{SysResult, TaskCtx};
 pub const NODENAME: &str = "sandbox";
 
 /// uname(buf).
-pub fn uname(t: &mut TaskCtx, buf: u64) -> SysResult {
-    let mut b = [0u8; 65 * 6];
-    let fields = [
-        "Linux",
-        NODENAME,
-        "6.18.0-sentry",
-        "#1 SMP",
-        "x86_64",
-        "(none)",
-    ];
-    for (i, f) in fields.iter().enumerate() {
-        b[i * 65..i * 65 + f.len()].copy_from_slice(f.as_bytes());
-    }
-    t.mm().write(buf, &b)?;
+pub fn uname(t: &mut TaskCtx, buf: UserPtr<Utsname>) -> SysResult {
+    let u = Utsname {
+        fields: [
+            "Linux",
+            NODENAME,
+            "6.18.0-sentry",
+            "#1 SMP",
+            "x86_64",
+            "(none)",
+        ]
+        .map(|f| f.as_bytes().to_vec()),
+    };
+    buf.write(&t.mm(), &u)?;
     Ok(0)
 }
 
 /// getrandom(buf, len, flags).
-pub fn getrandom(t: &mut TaskCtx, buf: u64, len: u64, flags: u64) -> SysResult {
-    const GRND_NONBLOCK: u64 = 1;
-    const GRND_RANDOM: u64 = 2;
-    const GRND_INSECURE: u64 = 4;
+pub fn getrandom(t: &mut TaskCtx, buf: UserSlice, flags: u32) -> SysResult {
+    const GRND_NONBLOCK: u32 = 1;
+    const GRND_RANDOM: u32 = 2;
+    const GRND_INSECURE: u32 = 4;
     if flags & !(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) != 0
         || flags & (GRND_RANDOM | GRND_INSECURE) == GRND_RANDOM | GRND_INSECURE
     {
         return Err(Errno::EINVAL.into());
     }
-    let len = len.min(32 << 20) as usize;
-    let mut data = vec![0u8; len];
+    // At most 32 MiB per call, as Linux's getrandom.
+    let buf = buf.prefix(32 << 20);
+    let mut data = vec![0u8; buf.len()];
     if !crate::host::random(&mut data) {
         return Err(Errno::EIO.into());
     }
-    t.mm().write(buf, &data)?;
-    Ok(len as u64)
+    buf.write(&t.mm(), &data)?;
+    Ok(data.len() as u64)
 }
 
 const RLIM_INFINITY: u64 = u64::MAX;
 
 /// The limits the sandbox reports (soft, hard).
-fn limit(resource: u64) -> Option<(u64, u64)> {
+fn limit(resource: u32) -> Option<(u64, u64)> {
     Some(match resource {
         0 | 1 | 4 | 5 | 9 | 10 => (RLIM_INFINITY, RLIM_INFINITY), // CPU FSIZE CORE? RSS AS LOCKS
         2 => (RLIM_INFINITY, RLIM_INFINITY),                      // DATA
@@ -62,45 +64,41 @@ fn limit(resource: u64) -> Option<(u64, u64)> {
     })
 }
 
-fn write_limit(t: &TaskCtx, addr: u64, (cur, max): (u64, u64)) -> Result<(), Errno> {
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&cur.to_le_bytes());
-    b[8..].copy_from_slice(&max.to_le_bytes());
-    t.mm().write(addr, &b)
-}
-
 /// prlimit64(pid, resource, new, old).
-pub fn prlimit64(t: &mut TaskCtx, pid: u64, resource: u64, new: u64, old: u64) -> SysResult {
-    let l = limit(resource).ok_or(Errno::EINVAL)?;
-    if pid != 0 && !t.task.kernel.table.lock().procs.contains_key(&(pid as i32)) {
+pub fn prlimit64(
+    t: &mut TaskCtx,
+    pid: Pid,
+    resource: u32,
+    new: Option<UserPtr<Rlimit>>,
+    old: Option<UserPtr<Rlimit>>,
+) -> SysResult {
+    let (cur, max) = limit(resource).ok_or(Errno::EINVAL)?;
+    if pid.get() != 0 && !t.task.kernel.table.lock().procs.contains_key(&pid.get()) {
         return Err(Errno::ESRCH.into());
     }
-    if new != 0 {
-        let mut b = [0u8; 16];
-        t.mm().read(new, &mut b)?;
-        let cur = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
-        let max = u64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
-        if cur > max {
+    if let Some(new) = new {
+        let r = new.read(&t.mm())?;
+        if r.cur > r.max {
             return Err(Errno::EINVAL.into());
         }
         // Limits are reported, not enforced, beyond the memory cap.
     }
-    if old != 0 {
-        write_limit(t, old, l)?;
+    if let Some(old) = old {
+        old.write(&t.mm(), &Rlimit { cur, max })?;
     }
     Ok(0)
 }
 
 /// getrlimit(resource, rlim).
-pub fn getrlimit(t: &mut TaskCtx, resource: u64, rlim: u64) -> SysResult {
-    let l = limit(resource).ok_or(Errno::EINVAL)?;
-    write_limit(t, rlim, l)?;
+pub fn getrlimit(t: &mut TaskCtx, resource: u32, rlim: UserPtr<Rlimit>) -> SysResult {
+    let (cur, max) = limit(resource).ok_or(Errno::EINVAL)?;
+    rlim.write(&t.mm(), &Rlimit { cur, max })?;
     Ok(0)
 }
 
-/// sched_getaffinity(pid, len, mask).
-pub fn sched_getaffinity(t: &mut TaskCtx, pid: u64, len: u64, mask: u64) -> SysResult {
-    if pid != 0 && !t.task.kernel.table.lock().tasks.contains_key(&(pid as i32)) {
+/// sched_getaffinity(pid, len, mask): `len` is an `unsigned int`.
+pub fn sched_getaffinity(t: &mut TaskCtx, pid: Pid, len: u32, mask: UserSlice) -> SysResult {
+    if pid.get() != 0 && !t.task.kernel.table.lock().tasks.contains_key(&pid.get()) {
         return Err(Errno::ESRCH.into());
     }
     if len < 8 || !len.is_multiple_of(8) {
@@ -114,16 +112,18 @@ pub fn sched_getaffinity(t: &mut TaskCtx, pid: u64, len: u64, mask: u64) -> SysR
     } else {
         (1 << cpus) - 1
     };
-    t.mm().write(mask, &bits.to_le_bytes())?;
+    mask.write(&t.mm(), &bits.to_le_bytes())?;
     Ok(8)
 }
 
 /// arch_prctl(code, addr).
-pub fn arch_prctl(t: &mut TaskCtx, code: u64, addr: u64) -> SysResult {
-    const ARCH_SET_GS: u64 = 0x1001;
-    const ARCH_SET_FS: u64 = 0x1002;
-    const ARCH_GET_FS: u64 = 0x1003;
-    const ARCH_GET_GS: u64 = 0x1004;
+/// The address is an `unsigned long`: a value to set or a pointer to a
+/// `u64` to fill, depending on `code`, so it stays raw here.
+pub fn arch_prctl(t: &mut TaskCtx, code: i32, addr: u64) -> SysResult {
+    const ARCH_SET_GS: i32 = 0x1001;
+    const ARCH_SET_FS: i32 = 0x1002;
+    const ARCH_GET_FS: i32 = 0x1003;
+    const ARCH_GET_GS: i32 = 0x1004;
     match code {
         ARCH_SET_FS | ARCH_SET_GS => {
             if addr >= crate::mm::TASK_SIZE {
@@ -137,11 +137,11 @@ pub fn arch_prctl(t: &mut TaskCtx, code: u64, addr: u64) -> SysResult {
             Ok(0)
         }
         ARCH_GET_FS => {
-            t.mm().write_u64(addr, t.ctx.fs_base)?;
+            UserPtr::<u64>::new(addr).write(&t.mm(), &t.ctx.fs_base)?;
             Ok(0)
         }
         ARCH_GET_GS => {
-            t.mm().write_u64(addr, t.ctx.gs_base)?;
+            UserPtr::<u64>::new(addr).write(&t.mm(), &t.ctx.gs_base)?;
             Ok(0)
         }
         _ => Err(Errno::EINVAL.into()),
@@ -150,18 +150,20 @@ pub fn arch_prctl(t: &mut TaskCtx, code: u64, addr: u64) -> SysResult {
 
 /// sysinfo(info): uptime since the sandbox started, the memory cap as total
 /// RAM, the number of tasks.
-pub fn sysinfo(t: &mut TaskCtx, info: u64) -> SysResult {
+pub fn sysinfo(t: &mut TaskCtx, info: UserPtr<Sysinfo>) -> SysResult {
     let kernel = &t.task.kernel;
     let frames = kernel.machine.frames();
     let total = frames.data_limit_bytes();
     let free = total.saturating_sub(frames.data_bytes_in_use());
     let procs = kernel.table.lock().tasks.len() as u16;
-    let mut b = [0u8; 112];
-    b[0..8].copy_from_slice(&kernel.start.elapsed().as_secs().to_le_bytes());
-    b[32..40].copy_from_slice(&total.to_le_bytes());
-    b[40..48].copy_from_slice(&free.to_le_bytes());
-    b[80..82].copy_from_slice(&procs.to_le_bytes());
-    b[104..108].copy_from_slice(&1u32.to_le_bytes()); // mem_unit
-    t.mm().write(info, &b)?;
+    let si = Sysinfo {
+        uptime: kernel.start.elapsed().as_secs() as i64,
+        totalram: total,
+        freeram: free,
+        procs,
+        mem_unit: 1,
+        ..Sysinfo::default()
+    };
+    info.write(&t.mm(), &si)?;
     Ok(0)
 }

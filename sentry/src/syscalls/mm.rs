@@ -10,6 +10,8 @@
 
 use platform::PAGE_SIZE;
 
+use crate::abi::Fd;
+use crate::abi::mm::{MmapFlags, MmapProt};
 use crate::errno::Errno;
 use crate::kernel::task::{SysResult, TaskCtx};
 use crate::mm::{
@@ -17,49 +19,33 @@ use crate::mm::{
     page_up,
 };
 
-const PROT_READ: u64 = 0x1;
-const PROT_WRITE: u64 = 0x2;
-const PROT_EXEC: u64 = 0x4;
-/// PROT_GROWSDOWN | PROT_GROWSUP: accepted and ignored.
-const PROT_GROWS: u64 = 0x0300_0000;
-
-const MAP_SHARED: u64 = 0x1;
-const MAP_PRIVATE: u64 = 0x2;
-const MAP_SHARED_VALIDATE: u64 = 0x3;
-const MAP_TYPE: u64 = 0xf;
-const MAP_FIXED: u64 = 0x10;
-const MAP_ANONYMOUS: u64 = 0x20;
-const MAP_GROWSDOWN: u64 = 0x100;
-const MAP_NORESERVE: u64 = 0x4000;
-const MAP_POPULATE: u64 = 0x8000;
-const MAP_HUGETLB: u64 = 0x4_0000;
-const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
-/// Flags MAP_SHARED_VALIDATE knows (Linux's LEGACY_MAP_MASK and the newer
-/// ones): any other bit is EOPNOTSUPP with it, ignored without it.
-const MAP_KNOWN: u64 = 0x1ff_ffff & !MAP_TYPE;
+const MAP_SHARED: u64 = MmapFlags::SHARED.bits();
+const MAP_PRIVATE: u64 = MmapFlags::PRIVATE.bits();
+const MAP_SHARED_VALIDATE: u64 = MmapFlags::SHARED_VALIDATE;
 
 const MREMAP_MAYMOVE: u64 = 1;
 const MREMAP_FIXED: u64 = 2;
 const MREMAP_DONTUNMAP: u64 = 4;
 
-const MADV_DONTNEED: u64 = 4;
-const MADV_FREE: u64 = 8;
-const MADV_REMOVE: u64 = 9;
-const MADV_DONTFORK: u64 = 10;
-const MADV_DOFORK: u64 = 11;
-const MADV_WIPEONFORK: u64 = 18;
-const MADV_KEEPONFORK: u64 = 19;
+const MADV_DONTNEED: i32 = 4;
+const MADV_FREE: i32 = 8;
+const MADV_REMOVE: i32 = 9;
+const MADV_DONTFORK: i32 = 10;
+const MADV_DOFORK: i32 = 11;
+const MADV_WIPEONFORK: i32 = 18;
+const MADV_KEEPONFORK: i32 = 19;
 
 /// Decodes `PROT_*` bits: EINVAL for an unknown bit (PROT_GROWSDOWN and
 /// PROT_GROWSUP are accepted and ignored).
-pub fn decode_prot(bits: u64) -> Result<Prot, Errno> {
-    if bits & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWS) != 0 {
+pub fn decode_prot(bits: MmapProt) -> Result<Prot, Errno> {
+    let known = MmapProt::READ | MmapProt::WRITE | MmapProt::EXEC | MmapProt::GROWS;
+    if !known.contains(bits) {
         return Err(Errno::EINVAL);
     }
     Ok(Prot {
-        read: bits & PROT_READ != 0,
-        write: bits & PROT_WRITE != 0,
-        exec: bits & PROT_EXEC != 0,
+        read: bits.contains(MmapProt::READ),
+        write: bits.contains(MmapProt::WRITE),
+        exec: bits.contains(MmapProt::EXEC),
     })
 }
 
@@ -81,38 +67,42 @@ pub struct Mmap {
 pub fn decode_mmap(
     addr: u64,
     len: u64,
-    prot: u64,
-    flags: u64,
-    fd: i64,
+    prot: MmapProt,
+    flags: MmapFlags,
+    fd: Fd,
     off: u64,
 ) -> Result<Mmap, Errno> {
     if !off.is_multiple_of(PAGE_SIZE) {
         return Err(Errno::EINVAL);
     }
-    let map_type = flags & MAP_TYPE;
+    let map_type = flags.map_type();
     if !matches!(map_type, MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE) {
         return Err(Errno::EINVAL);
     }
-    if map_type == MAP_SHARED_VALIDATE && flags & !MAP_KNOWN & !MAP_TYPE != 0 {
+    if map_type == MAP_SHARED_VALIDATE && flags.bits() & !MmapFlags::KNOWN & !MmapFlags::TYPE != 0 {
         return Err(Errno::EOPNOTSUPP);
     }
     let prot = decode_prot(prot)?;
     if len == 0 {
         return Err(Errno::EINVAL);
     }
-    if flags & MAP_ANONYMOUS == 0 {
-        return Err(if fd < 0 { Errno::EBADF } else { Errno::ENODEV });
+    if !flags.contains(MmapFlags::ANONYMOUS) {
+        return Err(if fd.0 < 0 {
+            Errno::EBADF
+        } else {
+            Errno::ENODEV
+        });
     }
-    if flags & MAP_HUGETLB != 0 {
+    if flags.contains(MmapFlags::HUGETLB) {
         return Err(Errno::EINVAL);
     }
     let len = page_up(len).ok_or(Errno::ENOMEM)?;
     if len > TASK_SIZE - MMAP_MIN_ADDR {
         return Err(Errno::ENOMEM);
     }
-    let placement = if flags & MAP_FIXED != 0 {
+    let placement = if flags.contains(MmapFlags::FIXED) {
         Placement::Fixed(addr)
-    } else if flags & MAP_FIXED_NOREPLACE != 0 {
+    } else if flags.contains(MmapFlags::FIXED_NOREPLACE) {
         Placement::FixedNoReplace(addr)
     } else {
         Placement::Hint(addr)
@@ -123,10 +113,10 @@ pub fn decode_mmap(
             len,
             prot,
             shared: map_type != MAP_PRIVATE,
-            grows_down: flags & MAP_GROWSDOWN != 0,
-            noreserve: flags & MAP_NORESERVE != 0,
+            grows_down: flags.contains(MmapFlags::GROWSDOWN),
+            noreserve: flags.contains(MmapFlags::NORESERVE),
         },
-        populate: flags & MAP_POPULATE != 0,
+        populate: flags.contains(MmapFlags::POPULATE),
     })
 }
 
@@ -148,7 +138,11 @@ pub fn decode_munmap(addr: u64, len: u64) -> Result<(u64, u64), Errno> {
 /// Decodes mprotect(addr, len, prot): EINVAL for an unaligned address or
 /// an unknown bit, ENOMEM for a range that wraps; `None` for a zero length
 /// (success without looking at the address space).
-pub fn decode_mprotect(addr: u64, len: u64, prot: u64) -> Result<Option<(u64, u64, Prot)>, Errno> {
+pub fn decode_mprotect(
+    addr: u64,
+    len: u64,
+    prot: MmapProt,
+) -> Result<Option<(u64, u64, Prot)>, Errno> {
     if !addr.is_multiple_of(PAGE_SIZE) {
         return Err(Errno::EINVAL);
     }
@@ -161,8 +155,9 @@ pub fn decode_mprotect(addr: u64, len: u64, prot: u64) -> Result<Option<(u64, u6
     Ok(Some((addr, end, prot)))
 }
 
-/// Decodes an `MADV_*` value: EINVAL for one Linux does not know.
-pub fn decode_advice(advice: u64) -> Result<Advice, Errno> {
+/// Decodes an `MADV_*` value (madvise's `int behavior`): EINVAL for one
+/// Linux does not know.
+pub fn decode_advice(advice: i32) -> Result<Advice, Errno> {
     Ok(match advice {
         MADV_DONTNEED => Advice::DontNeed,
         MADV_FREE => Advice::Free,
@@ -183,7 +178,7 @@ pub fn decode_advice(advice: u64) -> Result<Advice, Errno> {
 pub fn decode_madvise(
     addr: u64,
     len: u64,
-    advice: u64,
+    advice: i32,
 ) -> Result<Option<(u64, u64, Advice)>, Errno> {
     if !addr.is_multiple_of(PAGE_SIZE) {
         return Err(Errno::EINVAL);
@@ -242,9 +237,14 @@ pub fn decode_mremap(
 /// Returns the address and the decoded call.
 pub fn do_mmap(
     mm: &AddressSpace,
-    [addr, len, prot, flags, fd, off]: [u64; 6],
+    addr: u64,
+    len: u64,
+    prot: MmapProt,
+    flags: MmapFlags,
+    fd: Fd,
+    off: u64,
 ) -> Result<(u64, Mmap), Errno> {
-    let m = decode_mmap(addr, len, prot, flags, fd as i32 as i64, off)?;
+    let m = decode_mmap(addr, len, prot, flags, fd, off)?;
     Ok((mm.map_anon(&m.req)?, m))
 }
 
@@ -255,7 +255,7 @@ pub fn do_munmap(mm: &AddressSpace, addr: u64, len: u64) -> Result<(), Errno> {
 }
 
 /// mprotect(2) on `mm`.
-pub fn do_mprotect(mm: &AddressSpace, addr: u64, len: u64, prot: u64) -> Result<(), Errno> {
+pub fn do_mprotect(mm: &AddressSpace, addr: u64, len: u64, prot: MmapProt) -> Result<(), Errno> {
     match decode_mprotect(addr, len, prot)? {
         Some((start, end, prot)) => mm.protect(start, end, prot),
         None => Ok(()),
@@ -263,16 +263,22 @@ pub fn do_mprotect(mm: &AddressSpace, addr: u64, len: u64, prot: u64) -> Result<
 }
 
 /// madvise(2) on `mm`.
-pub fn do_madvise(mm: &AddressSpace, addr: u64, len: u64, advice: u64) -> Result<(), Errno> {
+pub fn do_madvise(mm: &AddressSpace, addr: u64, len: u64, advice: i32) -> Result<(), Errno> {
     match decode_madvise(addr, len, advice)? {
         Some((start, end, advice)) => mm.advise(start, end, advice),
         None => Ok(()),
     }
 }
 
-/// mremap(2) on `mm`.
-pub fn do_mremap(mm: &AddressSpace, args: [u64; 6]) -> Result<u64, Errno> {
-    let [old, old_len, new_len, flags, new_addr, _] = args;
+/// mremap(2) on `mm` (its flags are an `unsigned long`).
+pub fn do_mremap(
+    mm: &AddressSpace,
+    old: u64,
+    old_len: u64,
+    new_len: u64,
+    flags: u64,
+    new_addr: u64,
+) -> Result<u64, Errno> {
     mm.remap(&decode_mremap(old, old_len, new_len, flags, new_addr)?)
 }
 
@@ -282,9 +288,17 @@ pub fn brk(t: &mut TaskCtx, addr: u64) -> SysResult {
 }
 
 /// mmap(addr, len, prot, flags, fd, off).
-pub fn mmap(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
+pub fn mmap(
+    t: &mut TaskCtx,
+    addr: u64,
+    len: u64,
+    prot: MmapProt,
+    flags: MmapFlags,
+    fd: Fd,
+    off: u64,
+) -> SysResult {
     let mm = t.mm();
-    let (start, m) = do_mmap(&mm, args)?;
+    let (start, m) = do_mmap(&mm, addr, len, prot, flags, fd, off)?;
     if m.populate {
         let task = &t.task;
         mm.populate(start, m.req.len, &|| {
@@ -301,18 +315,25 @@ pub fn munmap(t: &mut TaskCtx, addr: u64, len: u64) -> SysResult {
 }
 
 /// mprotect(addr, len, prot).
-pub fn mprotect(t: &mut TaskCtx, addr: u64, len: u64, prot: u64) -> SysResult {
+pub fn mprotect(t: &mut TaskCtx, addr: u64, len: u64, prot: MmapProt) -> SysResult {
     do_mprotect(&t.mm(), addr, len, prot)?;
     Ok(0)
 }
 
 /// mremap(old, old_len, new_len, flags, new_addr).
-pub fn mremap(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
-    Ok(do_mremap(&t.mm(), args)?)
+pub fn mremap(
+    t: &mut TaskCtx,
+    old: u64,
+    old_len: u64,
+    new_len: u64,
+    flags: u64,
+    new_addr: u64,
+) -> SysResult {
+    Ok(do_mremap(&t.mm(), old, old_len, new_len, flags, new_addr)?)
 }
 
 /// madvise(addr, len, advice).
-pub fn madvise(t: &mut TaskCtx, addr: u64, len: u64, advice: u64) -> SysResult {
+pub fn madvise(t: &mut TaskCtx, addr: u64, len: u64, advice: i32) -> SysResult {
     do_madvise(&t.mm(), addr, len, advice)?;
     Ok(0)
 }
@@ -321,8 +342,46 @@ pub fn madvise(t: &mut TaskCtx, addr: u64, len: u64, advice: u64) -> SysResult {
 mod tests {
     use super::*;
 
+    // The raw words, as a guest passes them.
+    const PROT_READ: u64 = MmapProt::READ.bits();
+    const PROT_WRITE: u64 = MmapProt::WRITE.bits();
+    const PROT_EXEC: u64 = MmapProt::EXEC.bits();
+    const PROT_GROWS: u64 = MmapProt::GROWS.bits();
+    const MAP_ANONYMOUS: u64 = MmapFlags::ANONYMOUS.bits();
+    const MAP_FIXED: u64 = MmapFlags::FIXED.bits();
+    const MAP_FIXED_NOREPLACE: u64 = MmapFlags::FIXED_NOREPLACE.bits();
+    const MAP_GROWSDOWN: u64 = MmapFlags::GROWSDOWN.bits();
+    const MAP_NORESERVE: u64 = MmapFlags::NORESERVE.bits();
+    const MAP_POPULATE: u64 = MmapFlags::POPULATE.bits();
+    const MAP_HUGETLB: u64 = MmapFlags::HUGETLB.bits();
     const RW: u64 = PROT_READ | PROT_WRITE;
     const ANON_PRIVATE: u64 = MAP_ANONYMOUS | MAP_PRIVATE;
+
+    fn decode_prot(bits: u64) -> Result<Prot, Errno> {
+        super::decode_prot(MmapProt::from_arg(bits))
+    }
+
+    fn decode_mmap(
+        addr: u64,
+        len: u64,
+        prot: u64,
+        flags: u64,
+        fd: i32,
+        off: u64,
+    ) -> Result<Mmap, Errno> {
+        super::decode_mmap(
+            addr,
+            len,
+            MmapProt::from_arg(prot),
+            MmapFlags::from_arg(flags),
+            Fd(fd),
+            off,
+        )
+    }
+
+    fn decode_mprotect(addr: u64, len: u64, prot: u64) -> Result<Option<(u64, u64, Prot)>, Errno> {
+        super::decode_mprotect(addr, len, MmapProt::from_arg(prot))
+    }
 
     fn mmap(addr: u64, len: u64, prot: u64, flags: u64) -> Result<Mmap, Errno> {
         decode_mmap(addr, len, prot, flags, -1, 0)
@@ -479,9 +538,15 @@ mod tests {
             assert_eq!(decode_advice(hint), Ok(Advice::Hint), "advice {hint}");
         }
         // Values Linux does not know either (checked on the 6.18 host).
-        for bad in [5, 6, 7, 26, 100, u64::MAX, 1 << 32 | 4] {
+        for bad in [5, 6, 7, 26, 100, -1, i32::MIN] {
             assert_eq!(decode_advice(bad), Err(Errno::EINVAL), "advice {bad}");
         }
+        // The advice is an `int`: the table passes the low 32 bits, so
+        // `1 << 32 | 4` is MADV_DONTNEED (the 6.18 host returns 0 for it).
+        assert_eq!(
+            decode_advice(crate::syscalls::args::int(1 << 32 | 4)),
+            Ok(Advice::DontNeed)
+        );
         // Known divergences, kept as they were (this split changes no
         // behaviour): Linux 6.18 accepts MADV_DONTNEED_LOCKED (24) and
         // MADV_GUARD_INSTALL/REMOVE (102, 103).

@@ -5,6 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::abi::fs::{EpollEvent, PollFd};
+use crate::abi::time::Timespec;
+use crate::abi::{Abi, Fd, UserPtr};
 use crate::errno::Errno;
 use crate::fs::OpenFile;
 use crate::fs::epoll::Epoll;
@@ -34,14 +37,18 @@ fn nap(
 /// Installs a temporary signal mask (ppoll, epoll_pwait); the old one comes
 /// back when the call returns or after the handler of the signal that
 /// interrupted it, as rt_sigsuspend does.
-fn with_mask(t: &TaskCtx, sigmask: u64, size: u64) -> Result<Option<SigSet>, Errno> {
-    if sigmask == 0 {
+fn with_mask(
+    t: &TaskCtx,
+    sigmask: Option<UserPtr<SigSet>>,
+    size: u64,
+) -> Result<Option<SigSet>, Errno> {
+    let Some(sigmask) = sigmask else {
         return Ok(None);
-    }
+    };
     if size != 8 {
         return Err(Errno::EINVAL);
     }
-    let m = SigSet(t.mm().read_u64(sigmask)?).unblockable_removed();
+    let m = sigmask.read(&t.mm())?.unblockable_removed();
     let mut s = t.task.sig.lock();
     let old = s.blocked;
     s.blocked = m;
@@ -60,39 +67,40 @@ fn restore_mask(t: &TaskCtx, old: Option<SigSet>, interrupted: bool) {
     }
 }
 
-fn do_poll(t: &mut TaskCtx, fds: u64, nfds: u64, deadline: Option<Instant>) -> SysResult {
-    if nfds > crate::fs::NOFILE as u64 {
+fn do_poll(
+    t: &mut TaskCtx,
+    fds: UserPtr<PollFd>,
+    nfds: u32,
+    deadline: Option<Instant>,
+) -> SysResult {
+    if nfds > crate::fs::NOFILE as u32 {
         return Err(Errno::EINVAL.into());
     }
     let mm = t.mm();
-    let mut raw = vec![0u8; nfds as usize * 8];
-    mm.read(fds, &mut raw)?;
+    let mut pollfds = fds.read_array(&mm, nfds as usize)?;
     loop {
         let guard = t.task.kernel.readiness.prepare(&*t.task);
         let mut ready = 0;
         let mut all_notify = true;
         let files = t.task.files();
-        for c in raw.chunks_exact_mut(8) {
-            let fd = i32::from_le_bytes(c[..4].try_into().expect("4 bytes"));
-            let events = u16::from_le_bytes(c[4..6].try_into().expect("2 bytes"));
-            let rev = if fd < 0 {
+        for p in pollfds.iter_mut() {
+            p.revents = if p.fd < 0 {
                 0
             } else {
-                match files.get(fd as i64) {
+                match files.get(i64::from(p.fd)) {
                     Ok(f) => {
                         all_notify &= f.ops.notifies();
-                        f.ops.poll() & (events | 0x18)
+                        f.ops.poll() & (p.events | 0x18)
                     }
                     Err(_) => 0x20, // POLLNVAL
                 }
             };
-            c[6..8].copy_from_slice(&rev.to_le_bytes());
-            if rev != 0 {
+            if p.revents != 0 {
                 ready += 1;
             }
         }
         if ready > 0 || deadline.is_some_and(|d| Instant::now() >= d) {
-            mm.write(fds, &raw)?;
+            fds.write_array(&mm, &pollfds)?;
             return Ok(ready);
         }
         if nap(guard, deadline, all_notify).is_err() {
@@ -101,32 +109,41 @@ fn do_poll(t: &mut TaskCtx, fds: u64, nfds: u64, deadline: Option<Instant>) -> S
     }
 }
 
-/// poll(fds, nfds, timeout_ms).
-pub fn poll(t: &mut TaskCtx, fds: u64, nfds: u64, timeout: u64) -> SysResult {
-    let timeout = timeout as i32;
-    let deadline = (timeout >= 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
-    do_poll(t, fds, nfds, deadline)
+/// poll(fds, nfds, timeout_ms): `nfds` is an `unsigned int`, the
+/// timeout an `int` (negative: no timeout).
+pub fn poll(t: &mut TaskCtx, fds: UserPtr<PollFd>, nfds: u32, timeout: i32) -> SysResult {
+    do_poll(t, fds, nfds, ms_deadline(timeout))
 }
 
-fn read_timespec(t: &TaskCtx, addr: u64) -> Result<Duration, Errno> {
-    super::time::read_timespec_at(&t.mm(), addr)
+/// A relative timeout as a deadline (`None`: wait forever).
+fn timespec_deadline(t: &TaskCtx, ts: Option<UserPtr<Timespec>>) -> Result<Option<Instant>, Errno> {
+    match ts {
+        None => Ok(None),
+        Some(ts) => Ok(Some(wait::deadline_after(super::time::read_timespec(
+            &t.mm(),
+            ts,
+        )?))),
+    }
 }
 
 /// ppoll(fds, nfds, tmo_p, sigmask, sigsetsize).
-pub fn ppoll(t: &mut TaskCtx, a: [u64; 6]) -> SysResult {
-    let deadline = if a[2] == 0 {
-        None
-    } else {
-        Some(crate::kernel::wait::deadline_after(read_timespec(t, a[2])?))
-    };
-    let old = with_mask(t, a[3], a[4])?;
-    let r = do_poll(t, a[0], a[1], deadline);
+pub fn ppoll(
+    t: &mut TaskCtx,
+    fds: UserPtr<PollFd>,
+    nfds: u32,
+    tmo: Option<UserPtr<Timespec>>,
+    sigmask: Option<UserPtr<SigSet>>,
+    size: u64,
+) -> SysResult {
+    let deadline = timespec_deadline(t, tmo)?;
+    let old = with_mask(t, sigmask, size)?;
+    let r = do_poll(t, fds, nfds, deadline);
     restore_mask(t, old, r.is_err());
     r
 }
 
-fn epoll_of(t: &TaskCtx, epfd: u64) -> Result<Arc<OpenFile>, Errno> {
-    let f = t.task.files().get(epfd as i64)?;
+fn epoll_of(t: &TaskCtx, epfd: Fd) -> Result<Arc<OpenFile>, Errno> {
+    let f = t.task.files().get(i64::from(epfd.0))?;
     if f.ops.as_epoll().is_none() {
         return Err(Errno::EINVAL);
     }
@@ -134,8 +151,7 @@ fn epoll_of(t: &TaskCtx, epfd: u64) -> Result<Arc<OpenFile>, Errno> {
 }
 
 /// epoll_create1(flags).
-pub fn epoll_create1(t: &mut TaskCtx, flags: u64) -> SysResult {
-    let flags = flags as u32;
+pub fn epoll_create1(t: &mut TaskCtx, flags: u32) -> SysResult {
     if flags & !crate::fs::O_CLOEXEC != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -144,48 +160,48 @@ pub fn epoll_create1(t: &mut TaskCtx, flags: u64) -> SysResult {
 }
 
 /// epoll_create(size).
-pub fn epoll_create(t: &mut TaskCtx, size: u64) -> SysResult {
-    if size as i32 <= 0 {
+pub fn epoll_create(t: &mut TaskCtx, size: i32) -> SysResult {
+    if size <= 0 {
         return Err(Errno::EINVAL.into());
     }
     epoll_create1(t, 0)
 }
 
 /// epoll_ctl(epfd, op, fd, event).
-pub fn epoll_ctl(t: &mut TaskCtx, epfd: u64, op: u64, fd: u64, event: u64) -> SysResult {
+pub fn epoll_ctl(
+    t: &mut TaskCtx,
+    epfd: Fd,
+    op: i32,
+    fd: Fd,
+    event: UserPtr<EpollEvent>,
+) -> SysResult {
+    const EPOLL_CTL_DEL: i32 = 2;
     let files = t.task.files();
-    let ep = files.get(epfd as i64)?;
-    let target = files.get(fd as i64)?;
+    let ep = files.get(i64::from(epfd.0))?;
+    let target = files.get(i64::from(fd.0))?;
     let Some(epoll) = ep.ops.as_epoll() else {
         return Err(Errno::EINVAL.into());
     };
     if Arc::ptr_eq(&ep, &target) {
         return Err(Errno::EINVAL.into());
     }
-    let op = op as u32;
-    let (events, data) = if op == 2 {
-        (0, 0)
+    let ev = if op == EPOLL_CTL_DEL {
+        EpollEvent::default()
     } else {
-        let mut b = [0u8; 12];
-        t.mm().read(event, &mut b)?;
-        (
-            u32::from_le_bytes(b[..4].try_into().expect("4 bytes")),
-            u64::from_le_bytes(b[4..].try_into().expect("8 bytes")),
-        )
+        event.read(&t.mm())?
     };
-    epoll.ctl(op, fd as i32, &target, events, data)?;
+    epoll.ctl(op as u32, fd.0, &target, ev.events, ev.data)?;
     Ok(0)
 }
 
 fn do_epoll_wait(
     t: &mut TaskCtx,
-    epfd: u64,
-    events: u64,
-    max: u64,
+    epfd: Fd,
+    events: UserPtr<EpollEvent>,
+    max: i32,
     deadline: Option<Instant>,
 ) -> SysResult {
-    let max = max as i32;
-    if max <= 0 || max as usize > (i32::MAX as usize / 12) {
+    if max <= 0 || max as usize > (i32::MAX as usize / EpollEvent::SIZE) {
         return Err(Errno::EINVAL.into());
     }
     let ep = epoll_of(t, epfd)?;
@@ -194,12 +210,11 @@ fn do_epoll_wait(
         let guard = t.task.kernel.readiness.prepare(&*t.task);
         let ready = epoll.ready(max as usize);
         if !ready.is_empty() {
-            let mut b = Vec::with_capacity(ready.len() * 12);
-            for (ev, data) in &ready {
-                b.extend_from_slice(&ev.to_le_bytes());
-                b.extend_from_slice(&data.to_le_bytes());
-            }
-            t.mm().write(events, &b)?;
+            let out: Vec<EpollEvent> = ready
+                .iter()
+                .map(|&(events, data)| EpollEvent { events, data })
+                .collect();
+            events.write_array(&t.mm(), &out)?;
             return Ok(ready.len() as u64);
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -211,33 +226,51 @@ fn do_epoll_wait(
     }
 }
 
-fn ms_deadline(timeout: u64) -> Option<Instant> {
-    let timeout = timeout as i32;
+/// A timeout in milliseconds (an `int`; negative: none) as a deadline.
+fn ms_deadline(timeout: i32) -> Option<Instant> {
     (timeout >= 0).then(|| Instant::now() + Duration::from_millis(timeout as u64))
 }
 
 /// epoll_wait(epfd, events, maxevents, timeout).
-pub fn epoll_wait(t: &mut TaskCtx, epfd: u64, events: u64, max: u64, timeout: u64) -> SysResult {
+pub fn epoll_wait(
+    t: &mut TaskCtx,
+    epfd: Fd,
+    events: UserPtr<EpollEvent>,
+    max: i32,
+    timeout: i32,
+) -> SysResult {
     do_epoll_wait(t, epfd, events, max, ms_deadline(timeout))
 }
 
 /// epoll_pwait(epfd, events, maxevents, timeout, sigmask, sigsetsize).
-pub fn epoll_pwait(t: &mut TaskCtx, a: [u64; 6]) -> SysResult {
-    let old = with_mask(t, a[4], a[5])?;
-    let r = do_epoll_wait(t, a[0], a[1], a[2], ms_deadline(a[3]));
+pub fn epoll_pwait(
+    t: &mut TaskCtx,
+    epfd: Fd,
+    events: UserPtr<EpollEvent>,
+    max: i32,
+    timeout: i32,
+    sigmask: Option<UserPtr<SigSet>>,
+    size: u64,
+) -> SysResult {
+    let old = with_mask(t, sigmask, size)?;
+    let r = do_epoll_wait(t, epfd, events, max, ms_deadline(timeout));
     restore_mask(t, old, r.is_err());
     r
 }
 
 /// epoll_pwait2(epfd, events, maxevents, timeout, sigmask, sigsetsize).
-pub fn epoll_pwait2(t: &mut TaskCtx, a: [u64; 6]) -> SysResult {
-    let deadline = if a[3] == 0 {
-        None
-    } else {
-        Some(crate::kernel::wait::deadline_after(read_timespec(t, a[3])?))
-    };
-    let old = with_mask(t, a[4], a[5])?;
-    let r = do_epoll_wait(t, a[0], a[1], a[2], deadline);
+pub fn epoll_pwait2(
+    t: &mut TaskCtx,
+    epfd: Fd,
+    events: UserPtr<EpollEvent>,
+    max: i32,
+    timeout: Option<UserPtr<Timespec>>,
+    sigmask: Option<UserPtr<SigSet>>,
+    size: u64,
+) -> SysResult {
+    let deadline = timespec_deadline(t, timeout)?;
+    let old = with_mask(t, sigmask, size)?;
+    let r = do_epoll_wait(t, epfd, events, max, deadline);
     restore_mask(t, old, r.is_err());
     r
 }

@@ -4,23 +4,23 @@
 
 use std::sync::atomic::Ordering;
 
+use crate::abi::process::{CloneArgsAbi, Rusage};
+use crate::abi::{Fd, Pid, UserPtr, read_extensible};
 use crate::errno::Errno;
 use crate::kernel::clone::{CloneArgs, Origin, do_clone, flags};
-use crate::kernel::process::{self, WaitTarget, wopt};
-use crate::kernel::signal::{self, sig};
+use crate::kernel::process::{self, WaitOptions, WaitTarget};
+use crate::kernel::signal::{self, SigInfo, Signal};
 use crate::kernel::task::{SysError, SysResult, TaskCtx, exited_status};
 
 /// exit(code): ends this thread.
-pub fn exit(t: &mut TaskCtx, code: u64) -> SysResult {
-    t.task
-        .exit_code
-        .store(code as i32 & 0xff, Ordering::Relaxed);
+pub fn exit(t: &mut TaskCtx, code: i32) -> SysResult {
+    t.task.exit_code.store(code & 0xff, Ordering::Relaxed);
     Err(SysError::Exited)
 }
 
 /// exit_group(code): ends the process.
-pub fn exit_group(t: &mut TaskCtx, code: u64) -> SysResult {
-    t.task.tg.start_exit(exited_status(code as i32));
+pub fn exit_group(t: &mut TaskCtx, code: i32) -> SysResult {
+    t.task.tg.start_exit(exited_status(code));
     Err(SysError::Exited)
 }
 
@@ -30,8 +30,8 @@ pub fn getppid(t: &mut TaskCtx) -> SysResult {
     Ok(table.procs.get(&t.task.tgid()).map_or(0, |p| p.parent) as u64)
 }
 
-fn resolve(t: &TaskCtx, pid: u64) -> Result<i32, Errno> {
-    let pid = pid as i32;
+fn resolve(t: &TaskCtx, pid: Pid) -> Result<i32, Errno> {
+    let pid = pid.get();
     if pid < 0 {
         return Err(Errno::ESRCH);
     }
@@ -39,7 +39,7 @@ fn resolve(t: &TaskCtx, pid: u64) -> Result<i32, Errno> {
 }
 
 /// getpgid(pid).
-pub fn getpgid(t: &mut TaskCtx, pid: u64) -> SysResult {
+pub fn getpgid(t: &mut TaskCtx, pid: Pid) -> SysResult {
     let pid = resolve(t, pid)?;
     let table = t.task.kernel.table.lock();
     let p = table.procs.get(&pid).ok_or(Errno::ESRCH)?;
@@ -47,7 +47,7 @@ pub fn getpgid(t: &mut TaskCtx, pid: u64) -> SysResult {
 }
 
 /// getsid(pid).
-pub fn getsid(t: &mut TaskCtx, pid: u64) -> SysResult {
+pub fn getsid(t: &mut TaskCtx, pid: Pid) -> SysResult {
     let pid = resolve(t, pid)?;
     let table = t.task.kernel.table.lock();
     let p = table.procs.get(&pid).ok_or(Errno::ESRCH)?;
@@ -55,10 +55,10 @@ pub fn getsid(t: &mut TaskCtx, pid: u64) -> SysResult {
 }
 
 /// setpgid(pid, pgid).
-pub fn setpgid(t: &mut TaskCtx, pid: u64, pgid: u64) -> SysResult {
+pub fn setpgid(t: &mut TaskCtx, pid: Pid, pgid: Pid) -> SysResult {
     let me = t.task.tgid();
-    let pid = if pid as i32 == 0 { me } else { pid as i32 };
-    let pgid = if pgid as i32 == 0 { pid } else { pgid as i32 };
+    let pid = if pid.get() == 0 { me } else { pid.get() };
+    let pgid = if pgid.get() == 0 { pid } else { pgid.get() };
     if pgid < 0 || pid < 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -121,76 +121,48 @@ pub fn clone(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
     Ok(do_clone(t, &a)? as u64)
 }
 
-/// Size of `struct clone_args` version 0 (first published).
-pub const CLONE_ARGS_SIZE_VER0: u64 = 64;
-/// Version 2 (with set_tid and cgroup), the largest this kernel knows.
-pub const CLONE_ARGS_SIZE_VER2: u64 = 88;
-
 /// clone3(uargs, size).
-pub fn clone3(t: &mut TaskCtx, uargs: u64, size: u64) -> SysResult {
+pub fn clone3(t: &mut TaskCtx, uargs: UserPtr<CloneArgsAbi>, size: u64) -> SysResult {
     if size > platform::PAGE_SIZE {
         return Err(Errno::E2BIG.into());
     }
-    if size < CLONE_ARGS_SIZE_VER0 {
+    if size < CloneArgsAbi::SIZE_VER0 as u64 {
         return Err(Errno::EINVAL.into());
     }
     let mm = t.mm();
     // copy_struct_from_user: bytes past what we know must be zero.
-    if size > CLONE_ARGS_SIZE_VER2 {
-        let mut rest = vec![0u8; (size - CLONE_ARGS_SIZE_VER2) as usize];
-        mm.read(
-            uargs
-                .checked_add(CLONE_ARGS_SIZE_VER2)
-                .ok_or(Errno::EFAULT)?,
-            &mut rest,
-        )?;
-        if rest.iter().any(|b| *b != 0) {
-            return Err(Errno::E2BIG.into());
-        }
-    }
-    let mut raw = [0u8; CLONE_ARGS_SIZE_VER2 as usize];
-    let known = size.min(CLONE_ARGS_SIZE_VER2) as usize;
-    mm.read(uargs, &mut raw[..known])?;
-    let w = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-    let (set_tid_ptr, set_tid_size, cgroup) = (w(8), w(9), w(10));
-    if (set_tid_ptr != 0) != (set_tid_size != 0) {
+    let raw = read_extensible(&mm, uargs, size as usize)?;
+    if (raw.set_tid != 0) != (raw.set_tid_size != 0) {
         return Err(Errno::EINVAL.into());
     }
-    if set_tid_size > 32 {
+    if raw.set_tid_size > 32 {
         return Err(Errno::EINVAL.into());
     }
-    let exit_signal = w(4);
-    if exit_signal & !flags::CSIGNAL != 0
-        || !(exit_signal == 0 || signal::valid(exit_signal as i64))
+    let exit_signal = raw.exit_signal;
+    if exit_signal & !flags::CSIGNAL != 0 || !signal::valid_signal(exit_signal) {
+        return Err(Errno::EINVAL.into());
+    }
+    if raw.flags & flags::CLONE_INTO_CGROUP != 0
+        && (raw.cgroup > i32::MAX as u64 || size < CloneArgsAbi::SIZE_VER2 as u64)
     {
         return Err(Errno::EINVAL.into());
     }
-    let f = w(0);
-    if f & flags::CLONE_INTO_CGROUP != 0
-        && (cgroup > i32::MAX as u64 || size < CLONE_ARGS_SIZE_VER2)
-    {
-        return Err(Errno::EINVAL.into());
-    }
-    let mut set_tid = Vec::new();
-    if set_tid_size > 0 {
-        let mut b = vec![0u8; set_tid_size as usize * 4];
-        mm.read(set_tid_ptr, &mut b)?;
-        set_tid = b
-            .chunks_exact(4)
-            .map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")))
-            .collect();
-    }
+    let set_tid = if raw.set_tid_size > 0 {
+        UserPtr::<i32>::new(raw.set_tid).read_array(&mm, raw.set_tid_size as usize)?
+    } else {
+        Vec::new()
+    };
     let a = CloneArgs {
-        flags: f,
-        pidfd: w(1),
-        child_tid: w(2),
-        parent_tid: w(3),
+        flags: raw.flags,
+        pidfd: raw.pidfd,
+        child_tid: raw.child_tid,
+        parent_tid: raw.parent_tid,
         exit_signal,
-        stack: w(5),
-        stack_size: w(6),
-        tls: w(7),
+        stack: raw.stack,
+        stack_size: raw.stack_size,
+        tls: raw.tls,
         set_tid,
-        cgroup,
+        cgroup: raw.cgroup,
     };
     a.validate(Origin::Clone3, is_init(t))?;
     // One pid namespace level: more set_tid entries than levels is EINVAL.
@@ -200,33 +172,39 @@ pub fn clone3(t: &mut TaskCtx, uargs: u64, size: u64) -> SysResult {
     Ok(do_clone(t, &a)? as u64)
 }
 
-fn write_rusage(t: &TaskCtx, addr: u64) -> Result<(), Errno> {
-    if addr != 0 {
-        t.mm().write(addr, &[0u8; 144])?;
+/// The sandbox keeps no resource usage: a `struct rusage` of zeroes.
+fn write_rusage(t: &TaskCtx, ru: Option<UserPtr<Rusage>>) -> Result<(), Errno> {
+    if let Some(ru) = ru {
+        ru.write(&t.mm(), &Rusage::default())?;
     }
     Ok(())
 }
 
 /// wait4(pid, wstatus, options, rusage).
-pub fn wait4(t: &mut TaskCtx, pid: u64, wstatus: u64, options: u64, rusage: u64) -> SysResult {
-    use wopt::*;
-    let options = options as u32 as u64; // an int
-    if options & !(WNOHANG | WSTOPPED | WCONTINUED | WNOTHREAD | WCLONE | WALL) != 0 {
+pub fn wait4(
+    t: &mut TaskCtx,
+    pid: Pid,
+    wstatus: Option<UserPtr<i32>>,
+    options: WaitOptions,
+    rusage: Option<UserPtr<Rusage>>,
+) -> SysResult {
+    use WaitOptions as W;
+    let allowed = W::NOHANG | W::STOPPED | W::CONTINUED | W::NOTHREAD | W::CLONE | W::ALL;
+    if !allowed.contains(options) {
         return Err(Errno::EINVAL.into());
     }
-    let pid = pid as i32;
-    let target = match pid {
+    let target = match pid.get() {
         i32::MIN => return Err(Errno::ESRCH.into()),
         -1 => WaitTarget::Any,
         0 => WaitTarget::Pgid(0),
         p if p < 0 => WaitTarget::Pgid(-p),
         p => WaitTarget::Pid(p),
     };
-    match process::wait_child(&t.task, target, options | WEXITED)? {
+    match process::wait_child(&t.task, target, options | W::EXITED)? {
         None => Ok(0),
         Some(r) => {
-            if wstatus != 0 {
-                t.mm().write_u32(wstatus, r.status as u32)?;
+            if let Some(wstatus) = wstatus {
+                wstatus.write(&t.mm(), &r.status)?;
             }
             write_rusage(t, rusage)?;
             Ok(r.pid as u64)
@@ -237,37 +215,39 @@ pub fn wait4(t: &mut TaskCtx, pid: u64, wstatus: u64, options: u64, rusage: u64)
 /// waitid(idtype, id, infop, options, rusage).
 pub fn waitid(
     t: &mut TaskCtx,
-    idtype: u64,
-    id: u64,
-    infop: u64,
-    options: u64,
-    rusage: u64,
+    idtype: i32,
+    id: Pid,
+    infop: Option<UserPtr<SigInfo>>,
+    options: WaitOptions,
+    rusage: Option<UserPtr<Rusage>>,
 ) -> SysResult {
-    use wopt::*;
-    if options & !(WNOHANG | WNOWAIT | WEXITED | WSTOPPED | WCONTINUED | WNOTHREAD | WCLONE | WALL)
-        != 0
-    {
+    use WaitOptions as W;
+    const P_ALL: i32 = 0;
+    const P_PID: i32 = 1;
+    const P_PGID: i32 = 2;
+    const P_PIDFD: i32 = 3;
+    if !W::all().contains(options) {
         return Err(Errno::EINVAL.into());
     }
-    if options & (WEXITED | WSTOPPED | WCONTINUED) == 0 {
+    if !options.intersects(W::EXITED | W::STOPPED | W::CONTINUED) {
         return Err(Errno::EINVAL.into());
     }
-    let id = id as i32;
+    let id = id.get();
     let mut options = options;
     let mut nonblocking_pidfd = false;
     let target = match idtype {
-        0 => WaitTarget::Any,
-        1 if id > 0 => WaitTarget::Pid(id),
-        2 if id >= 0 => WaitTarget::Pgid(id),
-        3 => {
+        P_ALL => WaitTarget::Any,
+        P_PID if id > 0 => WaitTarget::Pid(id),
+        P_PGID if id >= 0 => WaitTarget::Pgid(id),
+        P_PIDFD => {
             if id < 0 {
                 return Err(Errno::EINVAL.into());
             }
-            let (pid, nonblock) = super::pidfd::wait_target(t, id as u32 as u64)?;
+            let (pid, nonblock) = super::pidfd::wait_target(t, Fd(id))?;
             // A PIDFD_NONBLOCK pidfd makes the wait non-blocking, and then
             // "nothing yet" is EAGAIN, unless the caller asked for WNOHANG.
-            if nonblock && options & WNOHANG == 0 {
-                options |= WNOHANG;
+            if nonblock && !options.contains(W::NOHANG) {
+                options |= W::NOHANG;
                 nonblocking_pidfd = true;
             }
             WaitTarget::Pid(pid)
@@ -278,15 +258,12 @@ pub fn waitid(
     if r.is_none() && nonblocking_pidfd {
         return Err(Errno::EAGAIN.into());
     }
-    if infop != 0 {
-        let mut b = [0u8; 128];
-        if let Some(r) = r {
-            b[0..4].copy_from_slice(&sig::SIGCHLD.to_le_bytes());
-            b[8..12].copy_from_slice(&r.code.to_le_bytes());
-            b[16..20].copy_from_slice(&r.pid.to_le_bytes());
-            b[24..28].copy_from_slice(&r.si_status.to_le_bytes());
-        }
-        t.mm().write(infop, &b)?;
+    if let Some(infop) = infop {
+        // Nothing to report (WNOHANG): a siginfo of zeroes.
+        let info = r.map_or_else(SigInfo::default, |r| {
+            SigInfo::child(Signal::SIGCHLD, r.code, r.pid, r.si_status)
+        });
+        infop.write(&t.mm(), &info)?;
     }
     write_rusage(t, rusage)?;
     Ok(0)
@@ -308,8 +285,13 @@ pub fn set_robust_list(t: &mut TaskCtx, head: u64, len: u64) -> SysResult {
 }
 
 /// get_robust_list(pid, head_ptr, len_ptr).
-pub fn get_robust_list(t: &mut TaskCtx, pid: u64, head_ptr: u64, len_ptr: u64) -> SysResult {
-    let pid = pid as i32;
+pub fn get_robust_list(
+    t: &mut TaskCtx,
+    pid: Pid,
+    head_ptr: UserPtr<u64>,
+    len_ptr: UserPtr<u64>,
+) -> SysResult {
+    let pid = pid.get();
     let task = if pid == 0 {
         std::sync::Arc::clone(&t.task)
     } else {
@@ -323,26 +305,28 @@ pub fn get_robust_list(t: &mut TaskCtx, pid: u64, head_ptr: u64, len_ptr: u64) -
             .ok_or(Errno::ESRCH)?
     };
     let head = task.robust_list.load(Ordering::Relaxed);
-    t.mm().write_u64(head_ptr, head)?;
-    t.mm().write_u64(len_ptr, 24)?;
+    head_ptr.write(&t.mm(), &head)?;
+    len_ptr.write(&t.mm(), &24)?;
     Ok(0)
 }
 
-/// prctl(option, arg2, ...).
-pub fn prctl(t: &mut TaskCtx, option: u64, arg2: u64) -> SysResult {
-    const PR_SET_PDEATHSIG: u64 = 1;
-    const PR_GET_PDEATHSIG: u64 = 2;
-    const PR_GET_DUMPABLE: u64 = 3;
-    const PR_SET_DUMPABLE: u64 = 4;
-    const PR_SET_NAME: u64 = 15;
-    const PR_GET_NAME: u64 = 16;
-    const PR_SET_CHILD_SUBREAPER: u64 = 36;
-    const PR_GET_CHILD_SUBREAPER: u64 = 37;
-    const PR_SET_NO_NEW_PRIVS: u64 = 38;
-    const PR_GET_NO_NEW_PRIVS: u64 = 39;
+/// prctl(option, arg2, ...): `option` is an `int`; `arg2` an `unsigned
+/// long` whose meaning (a number or a pointer) depends on it, so it is
+/// decoded per option.
+pub fn prctl(t: &mut TaskCtx, option: i32, arg2: u64) -> SysResult {
+    const PR_SET_PDEATHSIG: i32 = 1;
+    const PR_GET_PDEATHSIG: i32 = 2;
+    const PR_GET_DUMPABLE: i32 = 3;
+    const PR_SET_DUMPABLE: i32 = 4;
+    const PR_SET_NAME: i32 = 15;
+    const PR_GET_NAME: i32 = 16;
+    const PR_SET_CHILD_SUBREAPER: i32 = 36;
+    const PR_GET_CHILD_SUBREAPER: i32 = 37;
+    const PR_SET_NO_NEW_PRIVS: i32 = 38;
+    const PR_GET_NO_NEW_PRIVS: i32 = 39;
     match option {
         PR_SET_PDEATHSIG => {
-            if !(arg2 == 0 || signal::valid(arg2 as i64)) {
+            if !signal::valid_signal(arg2) {
                 return Err(Errno::EINVAL.into());
             }
             t.task.pdeath_signal.store(arg2 as i32, Ordering::Relaxed);
@@ -350,7 +334,7 @@ pub fn prctl(t: &mut TaskCtx, option: u64, arg2: u64) -> SysResult {
         }
         PR_GET_PDEATHSIG => {
             let s = t.task.pdeath_signal.load(Ordering::Relaxed);
-            t.mm().write_u32(arg2, s as u32)?;
+            UserPtr::<i32>::new(arg2).write(&t.mm(), &s)?;
             Ok(0)
         }
         PR_GET_DUMPABLE => Ok(1),
@@ -362,7 +346,8 @@ pub fn prctl(t: &mut TaskCtx, option: u64, arg2: u64) -> SysResult {
         }
         PR_SET_NAME => Ok(0),
         PR_GET_NAME => {
-            t.mm().write(arg2, &[0u8; 16])?;
+            // TASK_COMM_LEN bytes: the sandbox keeps no thread names.
+            crate::abi::UserSlice::new(arg2, 16).write(&t.mm(), &[0u8; 16])?;
             Ok(0)
         }
         PR_SET_CHILD_SUBREAPER => {
@@ -382,7 +367,7 @@ pub fn prctl(t: &mut TaskCtx, option: u64, arg2: u64) -> SysResult {
                 .procs
                 .get(&me)
                 .is_some_and(|p| p.subreaper);
-            t.mm().write_u32(arg2, v as u32)?;
+            UserPtr::<i32>::new(arg2).write(&t.mm(), &i32::from(v))?;
             Ok(0)
         }
         PR_SET_NO_NEW_PRIVS => Ok(0),

@@ -4,27 +4,31 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::abi::UserPtr;
+use crate::abi::time::{Itimerval, Timespec, Timeval};
 use crate::errno::Errno;
 use crate::kernel::Kernel;
-use crate::kernel::signal::{SigInfo, code, sig};
+use crate::kernel::signal::{SigInfo, SigSet, Signal, code};
 use crate::kernel::task::{ERESTARTNOHAND, RealTimer, SysResult, TaskCtx};
 use crate::kernel::wait;
+use crate::mm::AddressSpace;
 
-const CLOCK_REALTIME: u64 = 0;
-const CLOCK_MONOTONIC: u64 = 1;
-const CLOCK_PROCESS_CPUTIME_ID: u64 = 2;
-const CLOCK_THREAD_CPUTIME_ID: u64 = 3;
-const CLOCK_MONOTONIC_RAW: u64 = 4;
-const CLOCK_REALTIME_COARSE: u64 = 5;
-const CLOCK_MONOTONIC_COARSE: u64 = 6;
-const CLOCK_BOOTTIME: u64 = 7;
+// A `clockid_t` is an `int`: the table passes the low 32 bits.
+const CLOCK_REALTIME: i32 = 0;
+const CLOCK_MONOTONIC: i32 = 1;
+const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+const CLOCK_MONOTONIC_RAW: i32 = 4;
+const CLOCK_REALTIME_COARSE: i32 = 5;
+const CLOCK_MONOTONIC_COARSE: i32 = 6;
+const CLOCK_BOOTTIME: i32 = 7;
 
 fn host(id: i32) -> Duration {
     crate::host::clock(id).unwrap_or_default()
 }
 
 /// The current value of `clock`.
-pub fn clock_now(clock: u64, kernel: &Kernel) -> Duration {
+pub fn clock_now(clock: i32, kernel: &Kernel) -> Duration {
     match clock {
         CLOCK_REALTIME | CLOCK_REALTIME_COARSE => SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -35,90 +39,75 @@ pub fn clock_now(clock: u64, kernel: &Kernel) -> Duration {
     }
 }
 
-fn valid_clock(c: u64) -> bool {
-    c <= CLOCK_BOOTTIME && c != 8
+fn valid_clock(c: i32) -> bool {
+    (CLOCK_REALTIME..=CLOCK_BOOTTIME).contains(&c)
 }
 
-fn timespec_bytes(d: Duration) -> [u8; 16] {
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&(d.as_secs() as i64).to_le_bytes());
-    b[8..].copy_from_slice(&(d.subsec_nanos() as i64).to_le_bytes());
-    b
-}
-
-/// Reads a guest `struct timespec`, EINVAL unless it is a valid time.
-pub fn read_timespec_at(mm: &crate::mm::AddressSpace, addr: u64) -> Result<Duration, Errno> {
-    let mut b = [0u8; 16];
-    mm.read(addr, &mut b)?;
-    let sec = i64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
-    let nsec = i64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok(Duration::new(sec as u64, nsec as u32))
-}
-
-fn read_timespec(t: &TaskCtx, addr: u64) -> Result<Duration, Errno> {
-    read_timespec_at(&t.mm(), addr)
+/// Reads a guest `struct timespec` as a duration, EINVAL unless it is a
+/// valid time ([`Timespec::to_duration`]).
+pub fn read_timespec(mm: &AddressSpace, ptr: UserPtr<Timespec>) -> Result<Duration, Errno> {
+    ptr.read(mm)?.to_duration()
 }
 
 /// clock_gettime(clock, tp).
-pub fn clock_gettime(t: &mut TaskCtx, clock: u64, tp: u64) -> SysResult {
+pub fn clock_gettime(t: &mut TaskCtx, clock: i32, tp: UserPtr<Timespec>) -> SysResult {
     if !valid_clock(clock) {
         return Err(Errno::EINVAL.into());
     }
     let now = clock_now(clock, &t.task.kernel);
-    t.mm().write(tp, &timespec_bytes(now))?;
+    tp.write(&t.mm(), &Timespec::from_duration(now))?;
     Ok(0)
 }
 
 /// clock_getres(clock, res).
-pub fn clock_getres(t: &mut TaskCtx, clock: u64, res: u64) -> SysResult {
+pub fn clock_getres(t: &mut TaskCtx, clock: i32, res: Option<UserPtr<Timespec>>) -> SysResult {
     if !valid_clock(clock) {
         return Err(Errno::EINVAL.into());
     }
-    if res != 0 {
+    if let Some(res) = res {
         let r = if matches!(clock, CLOCK_REALTIME_COARSE | CLOCK_MONOTONIC_COARSE) {
             Duration::from_millis(4)
         } else {
             Duration::from_nanos(1)
         };
-        t.mm().write(res, &timespec_bytes(r))?;
+        res.write(&t.mm(), &Timespec::from_duration(r))?;
     }
     Ok(0)
 }
 
-/// gettimeofday(tv, tz).
-pub fn gettimeofday(t: &mut TaskCtx, tv: u64, tz: u64) -> SysResult {
+/// gettimeofday(tv, tz): the time zone is always UTC (zeroes).
+pub fn gettimeofday(
+    t: &mut TaskCtx,
+    tv: Option<UserPtr<Timeval>>,
+    tz: Option<UserPtr<u64>>,
+) -> SysResult {
     let now = clock_now(CLOCK_REALTIME, &t.task.kernel);
-    if tv != 0 {
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&(now.as_secs() as i64).to_le_bytes());
-        b[8..].copy_from_slice(&(now.subsec_micros() as i64).to_le_bytes());
-        t.mm().write(tv, &b)?;
+    if let Some(tv) = tv {
+        tv.write(&t.mm(), &Timeval::from_duration(now))?;
     }
-    if tz != 0 {
-        t.mm().write(tz, &[0u8; 8])?;
+    if let Some(tz) = tz {
+        // struct timezone: two ints, minutes west and DST type.
+        tz.write(&t.mm(), &0)?;
     }
     Ok(0)
 }
 
 /// time(tloc).
-pub fn time(t: &mut TaskCtx, tloc: u64) -> SysResult {
+pub fn time(t: &mut TaskCtx, tloc: Option<UserPtr<u64>>) -> SysResult {
     let secs = clock_now(CLOCK_REALTIME, &t.task.kernel).as_secs();
-    if tloc != 0 {
-        t.mm().write_u64(tloc, secs)?;
+    if let Some(tloc) = tloc {
+        tloc.write(&t.mm(), &secs)?;
     }
     Ok(secs)
 }
 
-fn sleep_for(t: &mut TaskCtx, deadline: Instant, rem: u64) -> SysResult {
+fn sleep_for(t: &mut TaskCtx, deadline: Instant, rem: Option<UserPtr<Timespec>>) -> SysResult {
     match wait::sleep_until(&*t.task, deadline) {
         Ok(()) => Ok(0),
         Err(_) => {
-            if rem != 0 {
+            if let Some(rem) = rem {
                 let left = deadline.saturating_duration_since(Instant::now());
-                t.mm().write(rem, &timespec_bytes(left))?;
+                rem.write(&t.mm(), &Timespec::from_duration(left))?;
             }
             Err(ERESTARTNOHAND.into())
         }
@@ -126,14 +115,24 @@ fn sleep_for(t: &mut TaskCtx, deadline: Instant, rem: u64) -> SysResult {
 }
 
 /// nanosleep(req, rem).
-pub fn nanosleep(t: &mut TaskCtx, req: u64, rem: u64) -> SysResult {
-    let d = read_timespec(t, req)?;
+pub fn nanosleep(
+    t: &mut TaskCtx,
+    req: UserPtr<Timespec>,
+    rem: Option<UserPtr<Timespec>>,
+) -> SysResult {
+    let d = read_timespec(&t.mm(), req)?;
     sleep_for(t, wait::deadline_after(d), rem)
 }
 
 /// clock_nanosleep(clock, flags, req, rem).
-pub fn clock_nanosleep(t: &mut TaskCtx, clock: u64, flags: u64, req: u64, rem: u64) -> SysResult {
-    const TIMER_ABSTIME: u64 = 1;
+pub fn clock_nanosleep(
+    t: &mut TaskCtx,
+    clock: i32,
+    flags: i32,
+    req: UserPtr<Timespec>,
+    rem: Option<UserPtr<Timespec>>,
+) -> SysResult {
+    const TIMER_ABSTIME: i32 = 1;
     match clock {
         CLOCK_REALTIME | CLOCK_MONOTONIC | CLOCK_BOOTTIME | CLOCK_PROCESS_CPUTIME_ID => {}
         CLOCK_THREAD_CPUTIME_ID => return Err(Errno::EINVAL.into()),
@@ -142,14 +141,18 @@ pub fn clock_nanosleep(t: &mut TaskCtx, clock: u64, flags: u64, req: u64, rem: u
         }
         _ => return Err(Errno::EINVAL.into()),
     }
-    let d = read_timespec(t, req)?;
+    let d = read_timespec(&t.mm(), req)?;
     let deadline = if flags & TIMER_ABSTIME != 0 {
         let now = clock_now(clock, &t.task.kernel);
         wait::deadline_after(d.saturating_sub(now))
     } else {
         wait::deadline_after(d)
     };
-    let rem = if flags & TIMER_ABSTIME != 0 { 0 } else { rem };
+    let rem = if flags & TIMER_ABSTIME != 0 {
+        None
+    } else {
+        rem
+    };
     sleep_for(t, deadline, rem)
 }
 
@@ -208,99 +211,97 @@ fn arm(t: &TaskCtx, value: Option<Duration>, interval: Duration) -> Result<RealT
                 crate::kernel::process::send_to_group(
                     &kernel,
                     &tg,
-                    SigInfo::from_process(sig::SIGALRM, code::SI_KERNEL, 0, 0),
+                    SigInfo::from_process(Signal::SIGALRM, code::SI_KERNEL, 0, 0),
                 );
             }
         })
-        .map_err(|_| Errno::EAGAIN)?;
+        // Linux cannot fail to arm a timer; a host that cannot start the
+        // timer thread is out of resources, which the guest sees as EAGAIN
+        // (what fork and clone report for the same host condition).
+        .map_err(|e| {
+            tracing::warn!("cannot start an itimer thread: {e}");
+            Errno::EAGAIN
+        })?;
     Ok(old)
 }
 
 /// alarm(seconds): returns the seconds left on the previous alarm.
-pub fn alarm(t: &mut TaskCtx, seconds: u64) -> SysResult {
-    let seconds = seconds as u32 as u64;
+pub fn alarm(t: &mut TaskCtx, seconds: u32) -> SysResult {
+    let seconds = u64::from(seconds);
     let value = (seconds != 0).then(|| Duration::from_secs(seconds));
     let old = arm(t, value, Duration::ZERO)?;
     Ok(seconds_left(&old))
 }
 
-fn timeval_bytes(d: Duration) -> [u8; 16] {
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&(d.as_secs() as i64).to_le_bytes());
-    b[8..].copy_from_slice(&(d.subsec_micros() as i64).to_le_bytes());
-    b
-}
-
-fn itimerval(timer: &RealTimer) -> [u8; 32] {
-    let mut b = [0u8; 32];
+/// The `struct itimerval` getitimer and setitimer report: the interval,
+/// and the time left (at least 1 µs while armed, as Linux rounds up).
+fn itimerval(timer: &RealTimer) -> Itimerval {
     let left = timer.deadline.map_or(Duration::ZERO, |d| {
         d.saturating_duration_since(Instant::now())
             .max(Duration::from_micros(1))
     });
-    b[..16].copy_from_slice(&timeval_bytes(timer.interval));
-    b[16..].copy_from_slice(&timeval_bytes(left));
-    b
-}
-
-fn read_timeval(t: &TaskCtx, addr: u64) -> Result<Duration, Errno> {
-    let mut b = [0u8; 16];
-    t.mm().read(addr, &mut b)?;
-    let sec = i64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
-    let usec = i64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
-    if sec < 0 || !(0..1_000_000).contains(&usec) {
-        return Err(Errno::EINVAL);
+    Itimerval {
+        interval: Timeval::from_duration(timer.interval),
+        value: Timeval::from_duration(left),
     }
-    Ok(Duration::new(sec as u64, usec as u32 * 1000))
 }
 
-const ITIMER_REAL: u64 = 0;
+const ITIMER_REAL: i32 = 0;
 
 /// setitimer(which, new, old): ITIMER_REAL only.
-pub fn setitimer(t: &mut TaskCtx, which: u64, new: u64, old: u64) -> SysResult {
-    if which as u32 as u64 != ITIMER_REAL {
+pub fn setitimer(
+    t: &mut TaskCtx,
+    which: i32,
+    new: Option<UserPtr<Itimerval>>,
+    old: Option<UserPtr<Itimerval>>,
+) -> SysResult {
+    if which != ITIMER_REAL {
         return Err(Errno::EINVAL.into());
     }
-    let (value, interval) = if new == 0 {
-        (Duration::ZERO, Duration::ZERO)
-    } else {
-        (
-            read_timeval(t, new.wrapping_add(16))?,
-            read_timeval(t, new)?,
-        )
+    let (value, interval) = match new {
+        None => (Duration::ZERO, Duration::ZERO),
+        Some(new) => {
+            let it = new.read(&t.mm())?;
+            (it.value.to_duration()?, it.interval.to_duration()?)
+        }
     };
     let prev = arm(t, (!value.is_zero()).then_some(value), interval)?;
-    if old != 0 {
-        t.mm().write(old, &itimerval(&prev))?;
+    if let Some(old) = old {
+        old.write(&t.mm(), &itimerval(&prev))?;
     }
     Ok(0)
 }
 
 /// getitimer(which, curr).
-pub fn getitimer(t: &mut TaskCtx, which: u64, curr: u64) -> SysResult {
-    if which as u32 as u64 != ITIMER_REAL {
+pub fn getitimer(t: &mut TaskCtx, which: i32, curr: UserPtr<Itimerval>) -> SysResult {
+    if which != ITIMER_REAL {
         return Err(Errno::EINVAL.into());
     }
     let timer = *t.task.tg.itimer.lock();
-    t.mm().write(curr, &itimerval(&timer))?;
+    curr.write(&t.mm(), &itimerval(&timer))?;
     Ok(0)
 }
 
 /// rt_sigtimedwait(set, info, timeout, sigsetsize).
-pub fn rt_sigtimedwait(t: &mut TaskCtx, set: u64, info: u64, timeout: u64, size: u64) -> SysResult {
-    use crate::kernel::signal::SigSet;
+pub fn rt_sigtimedwait(
+    t: &mut TaskCtx,
+    set: UserPtr<SigSet>,
+    info: Option<UserPtr<SigInfo>>,
+    timeout: Option<UserPtr<Timespec>>,
+    size: u64,
+) -> SysResult {
     if size != 8 {
         return Err(Errno::EINVAL.into());
     }
-    let wanted = SigSet(t.mm().read_u64(set)?).unblockable_removed();
-    let deadline = if timeout != 0 {
-        Some(wait::deadline_after(read_timespec(t, timeout)?))
-    } else {
-        None
+    let wanted = set.read(&t.mm())?.unblockable_removed();
+    let deadline = match timeout {
+        Some(ts) => Some(wait::deadline_after(read_timespec(&t.mm(), ts)?)),
+        None => None,
     };
     loop {
         if let Some(got) = crate::kernel::task::dequeue_masked(&t.task, SigSet(!wanted.0)) {
-            if info != 0 {
-                t.mm().write(info, &got.to_bytes())?;
+            if let Some(info) = info {
+                info.write(&t.mm(), &got)?;
             }
             return Ok(got.signo as u64);
         }

@@ -14,7 +14,7 @@ use platform::fake::{Fake, Program};
 use platform::{Access, Error, Platform, PlatformConfig, Trap, UserContext};
 
 use crate::fs::FdTable;
-use crate::kernel::signal::{SigAction, SigSet, sig};
+use crate::kernel::signal::{SigSet, sig};
 use crate::kernel::task::{FsContext, Job};
 use crate::kernel::{ExitReport, Kernel, KernelConfig, Task, ThreadGroup};
 use crate::mm::{AddressSpace, MapRequest, Placement, Prot};
@@ -94,7 +94,7 @@ impl Sandbox {
         let kernel = &self.kernel;
         let pid = kernel.table.lock().alloc_pid(None).expect("a pid");
         let handlers = Arc::new(parking_lot::Mutex::new(
-            [SigAction::default(); crate::kernel::signal::NSIG as usize],
+            crate::abi::signal::SigActions::default(),
         ));
         let tg = ThreadGroup::new(pid, handlers);
         let init = Task::new(

@@ -145,6 +145,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     }?;
     mm.set_exe(&opts.exe_path, opts.exe_host.clone());
     mm.set_cmdline(&opts.argv);
+    mm.set_environ(&opts.envp);
 
     let files = FdTable::new();
     for fd in 0..3 {

@@ -8,12 +8,15 @@
 //! (`FifoTable`) → a file's own lock (for example `Pipe::state`). Wait
 //! queues are only notified, never held while sleeping.
 
+pub mod dev;
 pub mod epoll;
 pub mod fifo;
 pub mod pidfd;
 pub mod pipe;
+pub mod proc;
 pub mod rootfs;
 pub mod stdio;
+pub mod synthetic;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -200,6 +203,29 @@ pub trait FileOps: Send + Sync {
     fn as_epoll(&self) -> Option<&epoll::Epoll> {
         None
     }
+    /// What readlink of `/proc/<pid>/fd/<n>` shows for it (`pipe:[ino]`,
+    /// `anon_inode:[pidfd]`, a guest path).
+    fn link_target(&self) -> String {
+        self.describe()
+    }
+    /// The guest path that opening `/proc/<pid>/fd/<n>` reopens (a file
+    /// of the root, a device), as Linux's magic link jumps to the file's
+    /// path; `None` when the open shares this very file (a pipe, an
+    /// anonymous inode), as opening a pipe's inode again reaches the same
+    /// pipe.
+    fn reopen_path(&self) -> Option<Vec<u8>> {
+        None
+    }
+    /// The type-specific lines of `/proc/<pid>/fdinfo/<n>` (a pidfd's
+    /// `Pid:` and `NSpid:`), each ending with a newline.
+    fn fdinfo(&self) -> String {
+        String::new()
+    }
+    /// Whether the file is a terminal (/dev/tty exists only when a
+    /// standard stream is one).
+    fn is_terminal(&self) -> bool {
+        false
+    }
 }
 
 /// Data an ioctl hands back to the guest.
@@ -337,6 +363,16 @@ impl FdTable {
         let e = inner.get_mut(&fd).ok_or(Errno::EBADF)?;
         e.cloexec = on;
         Ok(())
+    }
+
+    /// Every descriptor with its file and close-on-exec flag, in order
+    /// (/proc/<pid>/fd and fdinfo).
+    pub fn entries(&self) -> Vec<(i32, Arc<OpenFile>, bool)> {
+        self.inner
+            .lock()
+            .iter()
+            .map(|(&fd, e)| (fd, Arc::clone(&e.file), e.cloexec))
+            .collect()
     }
 
     /// A copy for fork (same open file descriptions).

@@ -476,6 +476,10 @@ impl FileOps for HostFile {
         self.file.read_at(buf, offset).map_err(|e| io_errno(&e))
     }
 
+    fn reopen_path(&self) -> Option<Vec<u8>> {
+        Some(self.name.clone())
+    }
+
     fn describe(&self) -> String {
         String::from_utf8_lossy(&self.name).into_owned()
     }
@@ -598,6 +602,10 @@ impl FileOps for HostDir {
         Some(self.guest.clone())
     }
 
+    fn reopen_path(&self) -> Option<Vec<u8>> {
+        Some(self.guest.clone())
+    }
+
     fn describe(&self) -> String {
         String::from_utf8_lossy(&self.guest).into_owned()
     }
@@ -683,6 +691,10 @@ impl FileOps for PathFile {
         self.is_dir.then(|| self.guest.clone())
     }
 
+    fn reopen_path(&self) -> Option<Vec<u8>> {
+        Some(self.guest.clone())
+    }
+
     fn describe(&self) -> String {
         String::from_utf8_lossy(&self.guest).into_owned()
     }
@@ -718,6 +730,10 @@ impl FileOps for DevNull {
 
     fn seek(&self, _: i64, _: u32) -> Result<u64, Errno> {
         Ok(0)
+    }
+
+    fn reopen_path(&self) -> Option<Vec<u8>> {
+        Some(b"/dev/null".to_vec())
     }
 
     fn describe(&self) -> String {

@@ -28,6 +28,7 @@
 pub mod clone;
 pub mod exit;
 pub mod futex;
+pub mod limits;
 pub mod oom;
 pub mod process;
 pub mod signal;

@@ -234,6 +234,8 @@ pub struct Task {
     /// trapno/err/cr2 of the last fault, for signal frames (Linux's
     /// thread.trap_nr, error_code, cr2); a clone copies its parent's.
     pub fault: Mutex<FaultRegs>,
+    /// When the thread was created (/proc's start time).
+    pub started: Instant,
 }
 
 impl Task {
@@ -269,6 +271,7 @@ impl Task {
             exit_code: AtomicI32::new(0),
             state: AtomicTaskState::default(),
             fault: Mutex::new(FaultRegs::default()),
+            started: Instant::now(),
         })
     }
 

@@ -156,6 +156,7 @@ fn exec_at(t: &mut TaskCtx, base: Option<Vec<u8>>, path: &[u8], argv: u64, envp:
     drop(elf);
     new_mm.set_exe(&exe, host);
     new_mm.set_cmdline(&args);
+    new_mm.set_environ(&env);
 
     // Point of no return. Other threads go first (de_thread).
     let task = Arc::clone(&t.task);

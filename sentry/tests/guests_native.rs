@@ -49,6 +49,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("t_clone3", &[], b"", 0),
     ("t_pidfd", &[], b"", 0),
     ("t_pipesize", &[], b"", 0),
+    ("t_procfs", &[], b"", 0),
     ("t_pthreads", &[], b"", 0),
     ("t_rawclone", &[], b"", 0),
     ("t_shortread", &[], b"0123456789", 0),

@@ -269,9 +269,12 @@ pub fn lookup_sys(rest: &[Vec<u8>], path: Vec<u8>) -> Result<Found, Errno> {
             e.extend((0..ncpu).map(|i| Entry::new(format!("cpu{i}"), DT_DIR)));
             dir(e)
         }
-        [b"devices", b"system", b"cpu", b"online" | b"possible" | b"present"] => {
-            (Node::File(list.into_bytes()), 0o444)
-        }
+        [
+            b"devices",
+            b"system",
+            b"cpu",
+            b"online" | b"possible" | b"present",
+        ] => (Node::File(list.into_bytes()), 0o444),
         [b"devices", b"system", b"cpu", c] if cpu_dir(c) => dir(Vec::new()),
         _ => return Err(Errno::ENOENT),
     };

@@ -1,6 +1,6 @@
 //! The root filesystem: a host directory shown to the guest read-only, or,
-//! by default, nothing at all (then only the sentry's `/dev/null` and
-//! `/proc/self/*` exist).
+//! by default, nothing at all (then only the sentry's own /proc, /dev and
+//! /sys exist, [`super::synthetic`]).
 //!
 //! The sentry resolves every path itself, one component at a time, with
 //! `openat(O_PATH | O_NOFOLLOW)` relative to the directory reached so far
@@ -9,8 +9,8 @@
 //! * `..` stops at the root, and a symbolic link is resolved inside the
 //!   root (an absolute target starts again from the guest's `/`), as in a
 //!   chroot;
-//! * `/proc`, `/sys` and `/dev` of the guest are the sentry's own (only
-//!   `/dev/null` and `/proc/self/{exe,maps,cmdline,status}` exist): a path
+//! * `/proc`, `/sys` and `/dev` of the guest are the sentry's own
+//!   ([`super::synthetic`], generated from the sandbox's state): a path
 //!   that reaches them, typed or through links and `..`, is a
 //!   [`Lookup::Sentry`] path, never a host one;
 //! * whatever a component resolves to on the host is refused (ENOENT) when
@@ -637,12 +637,13 @@ impl PathFile {
         }
     }
 
-    /// An `O_PATH` descriptor for the sentry's own file `file`.
-    pub fn sentry(file: &dyn FileOps) -> Self {
+    /// An `O_PATH` descriptor for a node of the sentry's own trees (or
+    /// a file reached through an fd link), at guest path `guest`.
+    pub fn synthetic(stat: Stat, guest: Vec<u8>, is_dir: bool) -> Self {
         Self {
-            target: PathTarget::Sentry(file.stat()),
-            guest: file.describe().into_bytes(),
-            is_dir: false,
+            target: PathTarget::Sentry(stat),
+            guest,
+            is_dir,
         }
     }
 }
@@ -738,72 +739,6 @@ impl FileOps for DevNull {
 
     fn describe(&self) -> String {
         "/dev/null".into()
-    }
-}
-
-/// A file of the sentry's own /proc: its text, made when it is opened.
-pub struct ProcFile {
-    text: Vec<u8>,
-    pos: Mutex<u64>,
-    name: String,
-}
-
-impl ProcFile {
-    /// A /proc file named `name` with `text`.
-    pub fn new(name: String, text: Vec<u8>) -> Self {
-        Self {
-            text,
-            pos: Mutex::new(0),
-            name,
-        }
-    }
-}
-
-impl FileOps for ProcFile {
-    fn read(&self, buf: &mut [u8], _: bool, _: &dyn Blocker) -> Result<usize, Errno> {
-        let mut pos = self.pos.lock();
-        let n = self.pread(buf, *pos)?;
-        *pos += n as u64;
-        Ok(n)
-    }
-
-    fn poll(&self) -> u16 {
-        poll::POLLIN
-    }
-
-    fn stat(&self) -> Stat {
-        Stat {
-            mode: 0o100444,
-            nlink: 1,
-            blksize: 1024,
-            ..Default::default()
-        }
-    }
-
-    fn seek(&self, offset: i64, whence: u32) -> Result<u64, Errno> {
-        let mut pos = self.pos.lock();
-        let base = match whence {
-            0 => 0,
-            1 => *pos as i64,
-            _ => return Err(Errno::EINVAL),
-        };
-        let new = base
-            .checked_add(offset)
-            .filter(|n| *n >= 0)
-            .ok_or(Errno::EINVAL)?;
-        *pos = new as u64;
-        Ok(*pos)
-    }
-
-    fn pread(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
-        let start = (offset as usize).min(self.text.len());
-        let n = buf.len().min(self.text.len() - start);
-        buf[..n].copy_from_slice(&self.text[start..start + n]);
-        Ok(n)
-    }
-
-    fn describe(&self) -> String {
-        self.name.clone()
     }
 }
 

@@ -154,11 +154,11 @@ impl Found {
     }
 
     /// Opens the node (a link must have been followed already).
-    pub fn open(self, task: &Task) -> Result<Box<dyn FileOps>, Errno> {
+    pub fn open(self, task: &Arc<Task>) -> Result<Box<dyn FileOps>, Errno> {
         let stat = self.stat();
         let name = String::from_utf8_lossy(&self.path).into_owned();
         match self.node {
-            Node::Dir(entries) => Ok(Box::new(SynthDir::new(self.path, stat, entries))),
+            Node::Dir(_) => Ok(Box::new(SynthDir::new(self.path, stat, task))),
             Node::File(text) => Ok(Box::new(TextFile::new(name, stat, text))),
             Node::Device(_, open) => open(task),
             Node::Link(_) | Node::FdLink { .. } => Err(Errno::ELOOP),
@@ -246,7 +246,11 @@ pub fn walk(task: &Arc<Task>, rel: &Path, follow: bool) -> Result<Walked, Errno>
                 out.push(b'/');
                 out.extend_from_slice(c);
             }
-            return Ok(Walked::Outside(if out.is_empty() { b"/".to_vec() } else { out }));
+            return Ok(Walked::Outside(if out.is_empty() {
+                b"/".to_vec()
+            } else {
+                out
+            }));
         }
         let last = todo.is_empty();
         let found = lookup(task, &done)?;
@@ -326,38 +330,62 @@ pub fn encode_dirents(
     Ok(out)
 }
 
-/// An open directory of the synthetic trees (its entries as they were at
-/// open).
+/// An open directory of the synthetic trees. Its entries are listed at
+/// the first getdents (and again after a rewind), as Linux's readdir of
+/// /proc lists what exists then (an `ls /proc/self/fd` shows the
+/// directory's own descriptor).
 pub struct SynthDir {
     path: Vec<u8>,
     stat: Stat,
-    entries: Vec<(Vec<u8>, u64, u8)>,
+    /// Who looks (for `self`); weak, so an open directory does not keep
+    /// its opener alive.
+    viewer: std::sync::Weak<Task>,
+    entries: Mutex<Option<Vec<(Vec<u8>, u64, u8)>>>,
     pos: Mutex<usize>,
 }
 
 impl SynthDir {
-    /// A directory at `path` listing `entries`.
-    pub fn new(path: Vec<u8>, stat: Stat, entries: Vec<Entry>) -> Self {
-        let parent = match path.iter().rposition(|&b| b == b'/') {
+    /// The directory at `path`, opened by `viewer`.
+    pub fn new(path: Vec<u8>, stat: Stat, viewer: &Arc<Task>) -> Self {
+        Self {
+            path,
+            stat,
+            viewer: Arc::downgrade(viewer),
+            entries: Mutex::new(None),
+            pos: Mutex::new(0),
+        }
+    }
+
+    /// The entries now, `.` and `..` first (none once the directory is
+    /// gone: a process reaped since).
+    fn list(&self) -> Vec<(Vec<u8>, u64, u8)> {
+        let parent = match self.path.iter().rposition(|&b| b == b'/') {
             Some(0) | None => b"/".to_vec(),
-            Some(i) => path[..i].to_vec(),
+            Some(i) => self.path[..i].to_vec(),
         };
         let mut list = vec![
-            (b".".to_vec(), stat.ino, DT_DIR),
+            (b".".to_vec(), self.stat.ino, DT_DIR),
             (b"..".to_vec(), ino_of(&parent), DT_DIR),
         ];
+        let comps: Vec<Vec<u8>> = self
+            .path
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect();
+        let entries = match self.viewer.upgrade().map(|t| lookup(&t, &comps)) {
+            Some(Ok(Found {
+                node: Node::Dir(e), ..
+            })) => e,
+            _ => Vec::new(),
+        };
         for e in entries {
-            let mut p = path.clone();
+            let mut p = self.path.clone();
             p.push(b'/');
             p.extend_from_slice(&e.name);
             list.push((e.name, ino_of(&p), e.kind));
         }
-        Self {
-            path,
-            stat,
-            entries: list,
-            pos: Mutex::new(0),
-        }
+        list
     }
 }
 
@@ -382,12 +410,24 @@ impl FileOps for SynthDir {
         if whence != 0 || offset < 0 {
             return Err(Errno::EINVAL);
         }
+        if offset == 0 {
+            // rewinddir: list again.
+            *self.entries.lock() = None;
+        }
         *self.pos.lock() = offset as usize;
         Ok(offset as u64)
     }
 
     fn getdents(&self, max: usize) -> Result<Vec<u8>, Errno> {
-        encode_dirents(&self.entries, &mut self.pos.lock(), max)
+        // Listed with no lock of this file held (listing takes the
+        // kernel's locks, which come first).
+        if self.entries.lock().is_none() {
+            let list = self.list();
+            self.entries.lock().get_or_insert(list);
+        }
+        let entries = self.entries.lock();
+        let list = entries.as_deref().unwrap_or_default();
+        encode_dirents(list, &mut self.pos.lock(), max)
     }
 
     fn dir_path(&self) -> Option<Vec<u8>> {
@@ -433,7 +473,9 @@ impl FileOps for TextFile {
     }
 
     fn write(&self, _: &[u8], _: bool, _: &dyn Blocker) -> Result<usize, Errno> {
-        Err(Errno::EBADF)
+        // A seq_file without a write operation (root may open it for
+        // writing; the write itself fails).
+        Err(Errno::EINVAL)
     }
 
     fn poll(&self) -> u16 {

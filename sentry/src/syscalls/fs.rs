@@ -8,7 +8,10 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 use crate::errno::Errno;
-use crate::fs::rootfs::{DevNull, HostDir, HostFile, Lookup, PathFile, ProcFile};
+use std::sync::Arc;
+
+use crate::fs::rootfs::{HostDir, HostFile, Lookup, PathFile};
+use crate::fs::synthetic::{self, Found, Fs, Node, Walked};
 use crate::fs::{FileOps, O_CLOEXEC, O_NONBLOCK, OpenFile};
 use crate::kernel::task::{SysResult, TaskCtx};
 
@@ -60,55 +63,79 @@ pub(crate) fn is_proc_exe(t: &TaskCtx, p: &Path) -> bool {
     parts.len() == 3 && parts[0] == "proc" && parts[2] == "exe" && proc_is_mine(t, &parts[1])
 }
 
-/// The sentry's /proc for the calling process: `self`, `thread-self` and
-/// its own pid or tids; `maps`, `cmdline`, `status`. ENOENT otherwise.
-fn proc_file(t: &TaskCtx, p: &Path) -> Result<ProcFile, Errno> {
-    let mut parts = p.iter().map(|c| c.to_string_lossy().into_owned());
-    if parts.next().as_deref() != Some("proc") {
-        return Err(Errno::ENOENT);
-    }
-    let (Some(who), Some(leaf), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(Errno::ENOENT);
-    };
-    if !proc_is_mine(t, &who) {
-        return Err(Errno::ENOENT);
-    }
-    let task = &t.task;
-    let mm = t.mm();
-    let text = match leaf.as_str() {
-        "maps" => mm.maps().into_bytes(),
-        "cmdline" => mm.cmdline(),
-        "status" => {
-            let exe = mm.exe();
-            let base = exe.rsplit(|c| *c == b'/').next().unwrap_or(&exe);
-            let name = String::from_utf8_lossy(&base[..base.len().min(15)]).into_owned();
-            let ppid = task
-                .kernel
-                .table
-                .lock()
-                .procs
-                .get(&task.tgid())
-                .map_or(0, |p| p.parent);
-            let threads = task.tg.threads.lock().len();
-            let umask = task.fs.lock().umask;
-            format!(
-                "Name:\t{name}\nUmask:\t{umask:04o}\nState:\tR (running)\nTgid:\t{}\nNgid:\t0\nPid:\t{}\nPPid:\t{ppid}\nTracerPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nThreads:\t{threads}\n",
-                task.tgid(),
-                task.tid
-            )
-            .into_bytes()
-        }
-        _ => return Err(Errno::ENOENT),
-    };
-    Ok(ProcFile::new(format!("/proc/{who}/{leaf}"), text))
+/// Where a guest path leads once the links of the sentry's own trees
+/// (/proc, /dev, /sys) are followed.
+enum Target {
+    /// A host object inside the root.
+    Host(Box<crate::fs::rootfs::Resolved>),
+    /// A node of /proc, /dev or /sys.
+    Synth(Found),
+    /// A followed `/proc/<pid>/fd/<n>` link of a pipe or anonymous file:
+    /// that open file.
+    File(Arc<OpenFile>),
 }
 
-/// Opens a path of the sentry's own trees.
-fn open_sentry_path(t: &TaskCtx, p: &Path) -> Result<Box<dyn FileOps>, Errno> {
-    if p == Path::new("dev/null") {
-        return Ok(Box::new(DevNull));
+/// Resolves `path` (relative to `dirfd`) through the root and the
+/// sentry's trees; with `follow`, a final link is followed.
+fn lookup(t: &TaskCtx, dirfd: u64, path: &[u8], follow: bool) -> Result<Target, Errno> {
+    let mut at = resolve(t, dirfd, path, follow)?;
+    // A link of the trees may lead to the root and a link of the root
+    // back into the trees: bounded as one walk's links are.
+    for _ in 0..40 {
+        match at {
+            Lookup::Host(r) => return Ok(Target::Host(r)),
+            Lookup::Sentry(sp) => match synthetic::walk(&t.task, &sp, follow)? {
+                Walked::Node(f) => return Ok(Target::Synth(f)),
+                Walked::File(f) => return Ok(Target::File(f)),
+                Walked::Outside(p) => at = t.task.kernel.root().resolve(b"/", &p, follow)?,
+            },
+        }
     }
-    Ok(Box::new(proc_file(t, p)?))
+    Err(Errno::ELOOP)
+}
+
+/// Opens a node of the sentry's trees with open(2)'s `flags`.
+fn open_synthetic(t: &TaskCtx, f: Found, flags: u64) -> Result<(Box<dyn FileOps>, u32), Errno> {
+    let mut status = (flags as u32) & (O_ACCMODE as u32 | O_NONBLOCK | O_APPEND as u32);
+    let is_dir = matches!(f.node, Node::Dir(_));
+    let is_link = matches!(f.node, Node::Link(_) | Node::FdLink { .. });
+    if flags & O_DIRECTORY != 0 && !is_dir {
+        return Err(if is_link && flags & O_PATH == 0 {
+            Errno::ELOOP
+        } else {
+            Errno::ENOTDIR
+        });
+    }
+    if flags & O_PATH != 0 {
+        let st = f.stat();
+        return Ok((
+            Box::new(PathFile::synthetic(st, f.path, is_dir)),
+            O_PATH as u32,
+        ));
+    }
+    if is_link {
+        // O_NOFOLLOW on a link.
+        return Err(Errno::ELOOP);
+    }
+    let writes = flags & O_ACCMODE != 0 || flags & O_TRUNC != 0;
+    if writes {
+        match f.node {
+            Node::Dir(_) => return Err(Errno::EISDIR),
+            // /proc/sys and /sys cannot be changed from inside the sandbox.
+            Node::File(_) if f.fs == Fs::Sys || f.path.starts_with(b"/proc/sys/") => {
+                return Err(Errno::EACCES);
+            }
+            _ => {}
+        }
+    }
+    if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
+        return Err(Errno::EEXIST);
+    }
+    if flags & O_ACCMODE == O_ACCMODE {
+        status &= !(O_ACCMODE as u32);
+        status |= 2;
+    }
+    Ok((f.open(&t.task)?, status))
 }
 
 /// openat(dirfd, path, flags, mode).
@@ -121,17 +148,37 @@ pub fn openat(t: &mut TaskCtx, dirfd: u64, path: u64, flags: u64, _mode: u64) ->
         return Err(Errno::EROFS.into());
     }
     let follow = flags & O_NOFOLLOW == 0;
-    let r = match resolve(t, dirfd, &p, follow) {
-        Ok(Lookup::Host(r)) => r,
-        Ok(Lookup::Sentry(sp)) => {
-            let mut file = open_sentry_path(t, &sp)?;
+    let r = match lookup(t, dirfd, &p, follow) {
+        Ok(Target::Host(r)) => r,
+        Ok(Target::Synth(f)) => {
+            let (file, status) = open_synthetic(t, f, flags)?;
+            let f = OpenFile::new(file, status);
+            return Ok(t.task.files().insert(f, cloexec, 0)? as u64);
+        }
+        Ok(Target::File(f)) => {
+            // A pipe or anonymous file reached through its fd link: the
+            // same file, if it can be used as asked.
             if flags & O_PATH != 0 {
-                status = O_PATH as u32;
-                file = Box::new(PathFile::sentry(&*file));
-            } else if flags & O_ACCMODE != 0 && sp != Path::new("dev/null") {
+                let st = f.ops.stat();
+                let path = f.ops.link_target().into_bytes();
+                let file = OpenFile::new(
+                    Box::new(PathFile::synthetic(st, path, false)),
+                    O_PATH as u32,
+                );
+                return Ok(t.task.files().insert(file, cloexec, 0)? as u64);
+            }
+            if flags & O_DIRECTORY != 0 {
+                return Err(Errno::ENOTDIR.into());
+            }
+            let has = f.status() & 3;
+            let ok = match flags & O_ACCMODE {
+                0 => has != 1,
+                1 => has != 0,
+                _ => has == 2,
+            };
+            if !ok {
                 return Err(Errno::EACCES.into());
             }
-            let f = OpenFile::new(file, status);
             return Ok(t.task.files().insert(f, cloexec, 0)? as u64);
         }
         Err(Errno::ENOENT) if flags & O_CREAT != 0 && flags & O_PATH == 0 => {
@@ -216,10 +263,10 @@ fn stat_at(t: &TaskCtx, dirfd: u64, path: u64, flags: u64) -> Result<crate::fs::
         let f = t.task.files().get(dirfd as i32 as i64)?;
         return Ok(f.ops.stat());
     }
-    match resolve(t, dirfd, &p, flags & AT_SYMLINK_NOFOLLOW == 0)? {
-        Lookup::Host(r) => Ok(r.stat()),
-        Lookup::Sentry(sp) if sp == Path::new("dev/null") => Ok(DevNull.stat()),
-        Lookup::Sentry(_) => Err(Errno::ENOENT),
+    match lookup(t, dirfd, &p, flags & AT_SYMLINK_NOFOLLOW == 0)? {
+        Target::Host(r) => Ok(r.stat()),
+        Target::Synth(f) => Ok(f.stat()),
+        Target::File(f) => Ok(f.ops.stat()),
     }
 }
 
@@ -297,10 +344,24 @@ pub fn faccessat2(t: &mut TaskCtx, dirfd: u64, path: u64, mode: u64, flags: u64)
         return Err(Errno::EINVAL.into());
     }
     let p = t.mm().read_cstring(path, 4096)?;
-    let meta = match resolve(t, dirfd, &p, flags & AT_SYMLINK_NOFOLLOW == 0)? {
-        Lookup::Host(r) => r.meta,
-        Lookup::Sentry(sp) if sp == Path::new("dev/null") => return Ok(0),
-        Lookup::Sentry(_) => return Err(Errno::ENOENT.into()),
+    let meta = match lookup(t, dirfd, &p, flags & AT_SYMLINK_NOFOLLOW == 0)? {
+        Target::Host(r) => r.meta,
+        Target::Synth(f) => {
+            // The guest is root: only X_OK needs an execute bit (or a
+            // directory); writing /proc/sys and /sys is refused at open.
+            let st = f.stat();
+            let dir = st.mode & 0o170000 == 0o040000;
+            if mode & X_OK != 0 && !dir && st.mode & 0o111 == 0 {
+                return Err(Errno::EACCES.into());
+            }
+            return Ok(0);
+        }
+        Target::File(f) => {
+            if mode & X_OK != 0 && f.ops.stat().mode & 0o111 == 0 {
+                return Err(Errno::EACCES.into());
+            }
+            return Ok(0);
+        }
     };
     // A read-only mount refuses writes to regular files, directories and
     // links only (Linux's sb_permission): a FIFO (a pipe of the sandbox's
@@ -322,11 +383,13 @@ pub fn readlinkat(t: &mut TaskCtx, dirfd: u64, path: u64, buf: u64, size: u64) -
         return Err(Errno::EINVAL.into());
     }
     let p = t.mm().read_cstring(path, 4096)?;
-    let target = match resolve(t, dirfd, &p, false)? {
-        Lookup::Host(r) => r.read_link()?,
-        Lookup::Sentry(sp) if is_proc_exe(t, &sp) => t.mm().exe(),
-        Lookup::Sentry(sp) if sp == Path::new("dev/null") => return Err(Errno::EINVAL.into()),
-        Lookup::Sentry(_) => return Err(Errno::ENOENT.into()),
+    let target = match lookup(t, dirfd, &p, false)? {
+        Target::Host(r) => r.read_link()?,
+        Target::Synth(Found {
+            node: Node::Link(target) | Node::FdLink { target, .. },
+            ..
+        }) => target,
+        Target::Synth(_) | Target::File(_) => return Err(Errno::EINVAL.into()),
     };
     let n = target.len().min(size as usize);
     t.mm().write(buf, &target[..n])?;
@@ -414,10 +477,13 @@ pub fn getcwd(t: &mut TaskCtx, buf: u64, size: u64) -> SysResult {
 /// chdir(path).
 pub fn chdir(t: &mut TaskCtx, path: u64) -> SysResult {
     let p = t.mm().read_cstring(path, 4096)?;
-    let r = match resolve(t, AT_FDCWD as u64, &p, true)? {
-        Lookup::Host(r) => r,
-        Lookup::Sentry(sp) if sp == Path::new("dev/null") => return Err(Errno::ENOTDIR.into()),
-        Lookup::Sentry(_) => return Err(Errno::ENOENT.into()),
+    let r = match lookup(t, AT_FDCWD as u64, &p, true)? {
+        Target::Host(r) => r,
+        Target::Synth(f) if matches!(f.node, Node::Dir(_)) => {
+            t.task.fs.lock().cwd = f.path;
+            return Ok(0);
+        }
+        Target::Synth(_) | Target::File(_) => return Err(Errno::ENOTDIR.into()),
     };
     if !r.meta.is_dir() {
         return Err(Errno::ENOTDIR.into());

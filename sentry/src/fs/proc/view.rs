@@ -138,7 +138,10 @@ pub fn find(kernel: &Arc<Kernel>, pid: i32, thread: Option<i32>) -> Option<Found
             v.pending = s.pending.set().0;
             v.blocked = s.blocked.0;
         }
-        v.start_ticks = t.started.saturating_duration_since(kernel.start).as_millis() as u64
+        v.start_ticks = t
+            .started
+            .saturating_duration_since(kernel.start)
+            .as_millis() as u64
             * super::text::HZ
             / 1000;
         v.umask = Some(t.fs.lock().umask);
@@ -157,11 +160,7 @@ pub fn find(kernel: &Arc<Kernel>, pid: i32, thread: Option<i32>) -> Option<Found
             v.caught |= 1 << i;
         }
     }
-    Some(Found {
-        view: v,
-        tg,
-        task,
-    })
+    Some(Found { view: v, tg, task })
 }
 
 /// The CPU as CPUID describes it inside the guest (its vCPUs run the

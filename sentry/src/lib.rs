@@ -178,6 +178,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         Arc::new(parking_lot::Mutex::new(kernel::task::FsContext::default())),
         SigSet::default(),
     );
+    init.set_comm_from_path(&opts.exe_path);
     kernel
         .table
         .lock()

@@ -74,6 +74,9 @@ impl Entry {
     }
 }
 
+/// What a write to a writable generated file does.
+pub type WriteHook = Box<dyn Fn(&[u8]) -> Result<usize, Errno> + Send + Sync>;
+
 /// A character device of /dev.
 pub type DeviceOpen = fn(&Task) -> Result<Box<dyn FileOps>, Errno>;
 
@@ -81,8 +84,10 @@ pub type DeviceOpen = fn(&Task) -> Result<Box<dyn FileOps>, Errno>;
 pub enum Node {
     /// A directory and its entries (without `.` and `..`).
     Dir(Vec<Entry>),
-    /// A regular file: its text, made now; writable files say so.
+    /// A regular file: its text, made now.
     File(Vec<u8>),
+    /// A regular file whose writes go to `hook` (`/proc/<pid>/comm`).
+    Writable(Vec<u8>, WriteHook),
     /// A symbolic link: its target (absolute, or relative to the link's
     /// directory).
     Link(Vec<u8>),
@@ -131,7 +136,7 @@ impl Found {
                 0,
                 0,
             ),
-            Node::File(_) => (0o100000, 1, 0, 0),
+            Node::File(_) | Node::Writable(..) => (0o100000, 1, 0, 0),
             Node::Link(t) => (0o120000, 1, 0, t.len() as i64),
             Node::FdLink { .. } => (0o120000, 1, 0, 64),
             Node::Device((ma, mi), _) => (0o020000, 1, (u64::from(*ma) << 8) | u64::from(*mi), 0),
@@ -160,6 +165,11 @@ impl Found {
         match self.node {
             Node::Dir(_) => Ok(Box::new(SynthDir::new(self.path, stat, task))),
             Node::File(text) => Ok(Box::new(TextFile::new(name, stat, text))),
+            Node::Writable(text, hook) => {
+                let mut f = TextFile::new(name, stat, text);
+                f.hook = Some(hook);
+                Ok(Box::new(f))
+            }
             Node::Device(_, open) => open(task),
             Node::Link(_) | Node::FdLink { .. } => Err(Errno::ELOOP),
         }
@@ -450,6 +460,7 @@ pub struct TextFile {
     stat: Stat,
     text: Vec<u8>,
     pos: Mutex<u64>,
+    hook: Option<WriteHook>,
 }
 
 impl TextFile {
@@ -460,6 +471,7 @@ impl TextFile {
             stat,
             text,
             pos: Mutex::new(0),
+            hook: None,
         }
     }
 }
@@ -472,10 +484,13 @@ impl FileOps for TextFile {
         Ok(n)
     }
 
-    fn write(&self, _: &[u8], _: bool, _: &dyn Blocker) -> Result<usize, Errno> {
-        // A seq_file without a write operation (root may open it for
-        // writing; the write itself fails).
-        Err(Errno::EINVAL)
+    fn write(&self, buf: &[u8], _: bool, _: &dyn Blocker) -> Result<usize, Errno> {
+        match &self.hook {
+            Some(hook) => hook(buf),
+            // A seq_file without a write operation (root may open it for
+            // writing; the write itself fails).
+            None => Err(Errno::EINVAL),
+        }
     }
 
     fn poll(&self) -> u16 {

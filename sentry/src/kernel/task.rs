@@ -236,6 +236,9 @@ pub struct Task {
     pub fault: Mutex<FaultRegs>,
     /// When the thread was created (/proc's start time).
     pub started: Instant,
+    /// The command name (Linux's `comm`, at most 15 bytes): the last
+    /// component of the path execve was given, or PR_SET_NAME's.
+    comm: Mutex<Vec<u8>>,
 }
 
 impl Task {
@@ -272,12 +275,30 @@ impl Task {
             state: AtomicTaskState::default(),
             fault: Mutex::new(FaultRegs::default()),
             started: Instant::now(),
+            comm: Mutex::new(Vec::new()),
         })
     }
 
     /// The address space.
     pub fn mm(&self) -> Arc<AddressSpace> {
         Arc::clone(self.mm.lock().as_ref().expect("a running task has an mm"))
+    }
+
+    /// The command name (`comm`).
+    pub fn comm(&self) -> Vec<u8> {
+        self.comm.lock().clone()
+    }
+
+    /// Sets the command name: `name` up to its first NUL, at most 15
+    /// bytes (Linux's TASK_COMM_LEN - 1).
+    pub fn set_comm(&self, name: &[u8]) {
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        *self.comm.lock() = name[..end.min(15)].to_vec();
+    }
+
+    /// Sets the command name execve gives: the last component of `path`.
+    pub fn set_comm_from_path(&self, path: &[u8]) {
+        self.set_comm(path.rsplit(|&b| b == b'/').next().unwrap_or(path));
     }
 
     /// The descriptor table.

@@ -223,6 +223,7 @@ fn exec_at(t: &mut TaskCtx, base: Option<Vec<u8>>, path: &[u8], argv: u64, envp:
         s.alt = AltStack::default();
         s.saved_mask = None;
     }
+    task.set_comm_from_path(path);
     t.vcpu.reset_fpu().map_err(|_| Errno::ENOMEM)?;
     t.ctx = ctx;
     Err(SysError::KeepRegs)

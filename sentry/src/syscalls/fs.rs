@@ -506,3 +506,92 @@ pub fn read_only(t: &mut TaskCtx, path: u64) -> SysResult {
     t.mm().read_cstring(path, 4096)?;
     Err(Errno::EROFS.into())
 }
+
+/// What statfs reports for a file system of the sandbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FsKind {
+    /// The root (backed by the sandbox's memory as far as the guest can
+    /// tell: its size is the memory cap).
+    Root,
+    /// /proc, /dev or /sys.
+    Synthetic(Fs),
+    /// Pipes.
+    Pipe,
+    /// Anonymous inodes (pidfds, epoll).
+    Anon,
+}
+
+/// The file system a file is on, from its fstat.
+fn fs_kind(st: &crate::fs::Stat) -> FsKind {
+    match (st.dev, st.mode & 0o170000) {
+        (0x5, _) => FsKind::Synthetic(Fs::Dev),
+        (0x15, _) => FsKind::Synthetic(Fs::Proc),
+        (0x16, _) => FsKind::Synthetic(Fs::Sys),
+        (_, 0o010000) if st.dev == 0xc || st.dev == 0 => FsKind::Pipe,
+        (0, 0) => FsKind::Anon,
+        _ => FsKind::Root,
+    }
+}
+
+/// Writes `struct statfs` for `kind`.
+fn write_statfs(t: &TaskCtx, buf: u64, kind: FsKind) -> SysResult {
+    const ST_RDONLY: u64 = 1;
+    const ST_NOSUID: u64 = 2;
+    const ST_NODEV: u64 = 4;
+    const ST_NOEXEC: u64 = 8;
+    const ST_VALID: u64 = 0x20;
+    const ST_RELATIME: u64 = 0x1000;
+    let frames = t.task.kernel.machine.frames();
+    let (f_type, blocks, free, flags) = match kind {
+        FsKind::Root => {
+            let total = frames.data_limit_bytes() / 4096;
+            let used = frames.data_bytes_in_use() / 4096;
+            let ro = if t.task.kernel.root().has_root() {
+                ST_RDONLY
+            } else {
+                0
+            };
+            (0x8584_58f6u64, total, total.saturating_sub(used), ro)
+        }
+        FsKind::Synthetic(Fs::Proc) => (0x9fa0, 0, 0, ST_NOSUID | ST_NODEV | ST_NOEXEC),
+        FsKind::Synthetic(Fs::Sys) => (
+            0x6265_6572,
+            0,
+            0,
+            ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC,
+        ),
+        FsKind::Synthetic(Fs::Dev) => (0x0102_1994, 0, 0, ST_NOSUID),
+        FsKind::Pipe => (0x5049_5045, 0, 0, 0),
+        FsKind::Anon => (0x0904_1934, 0, 0, 0),
+    };
+    let mut b = [0u8; 120];
+    let mut put = |off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_le_bytes());
+    put(0, f_type);
+    put(8, 4096);
+    put(16, blocks);
+    put(24, free);
+    put(32, free);
+    put(64, 255);
+    put(72, 4096);
+    put(80, flags | ST_VALID | ST_RELATIME);
+    t.mm().write(buf, &b)?;
+    Ok(0)
+}
+
+/// statfs(path, buf).
+pub fn statfs(t: &mut TaskCtx, path: u64, buf: u64) -> SysResult {
+    let p = t.mm().read_cstring(path, 4096)?;
+    let kind = match lookup(t, AT_FDCWD as u64, &p, true)? {
+        Target::Host(_) => FsKind::Root,
+        Target::Synth(f) => FsKind::Synthetic(f.fs),
+        Target::File(f) => fs_kind(&f.ops.stat()),
+    };
+    write_statfs(t, buf, kind)
+}
+
+/// fstatfs(fd, buf).
+pub fn fstatfs(t: &mut TaskCtx, fd: u64, buf: u64) -> SysResult {
+    let f = t.task.files().get(fd as i64)?;
+    let kind = fs_kind(&f.ops.stat());
+    write_statfs(t, buf, kind)
+}

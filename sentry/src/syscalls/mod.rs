@@ -139,15 +139,15 @@ impl Entry {
     }
 }
 
-const NOTE_ROOT_READS: &str =
-    "on the read-only root (--root); the sentry's own /proc/self has exe, maps, cmdline and status";
+const NOTE_ROOT_READS: &str = "on the read-only root (--root); /proc, /dev and /sys are the sentry's own, made from the sandbox's state";
+const NOTE_STATFS: &str = "the root reports the memory cap as its size; /proc, /sys, /dev, pipes and anonymous files their Linux f_type";
 const NOTE_ACCESS: &str = "W_OK gives EROFS for regular files, directories and links";
 const NOTE_EROFS: &str = "the root is read-only: EROFS";
 const NOTE_POLL: &str =
     "the host's standard streams are sampled every 2 ms; pipes and pidfds wake at once";
 const NOTE_EPOLL_WAIT: &str = "level-triggered only (EPOLLET acts as level); the host's standard streams are sampled every 2 ms";
 const NOTE_CLONE: &str = "namespaces give EPERM, CLONE_INTO_CGROUP EBADF";
-const NOTE_OPEN: &str = "read-only root: writing, creating or truncating gives EROFS; host devices give EACCES, sockets ENXIO; a FIFO opens as a pipe of the sandbox's own (never the host's); /dev/null is the sentry's";
+const NOTE_OPEN: &str = "read-only root: writing, creating or truncating gives EROFS; host devices give EACCES, sockets ENXIO; a FIFO opens as a pipe of the sandbox's own (never the host's); /proc, /dev and /sys are the sentry's (an fd link of a pipe opens that pipe)";
 const NOTE_EXEC: &str = "static ELF programs from the read-only root (--root); no #! scripts; exec from a non-leader thread keeps its tid";
 
 const AT_FDCWD: u64 = -100i64 as u64;
@@ -207,6 +207,8 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         &[DirFd, Path, Hex, Len]).ret(Ret::Filled(2))),
     (CHDIR, partial(NOTE_ROOT_READS, |t, a| fs::chdir(t, a[0]), &[Path])),
     (FCHDIR, partial(NOTE_ROOT_READS, |t, a| fs::fchdir(t, a[0]), &[Fd])),
+    (STATFS, partial(NOTE_STATFS, |t, a| fs::statfs(t, a[0], a[1]), &[Path, Hex])),
+    (FSTATFS, partial(NOTE_STATFS, |t, a| fs::fstatfs(t, a[0], a[1]), &[Fd, Hex])),
     (GETCWD, full(|t, a| fs::getcwd(t, a[0], a[1]), &[Hex, Len]).ret(Ret::Filled(0))),
     (UMASK, full(umask, &[Hex])),
     // The calls that would write the root: the path (first or second

@@ -360,9 +360,21 @@ pub fn prctl(t: &mut TaskCtx, option: u64, arg2: u64) -> SysResult {
             }
             Ok(0)
         }
-        PR_SET_NAME => Ok(0),
+        PR_SET_NAME => {
+            // At most 15 bytes and a NUL, as Linux copies 16.
+            let mut name = [0u8; 16];
+            let n = t.mm().read_prefix(arg2, &mut name);
+            if n < 15 && !name[..n].contains(&0) {
+                return Err(Errno::EFAULT.into());
+            }
+            t.task.set_comm(&name[..15]);
+            Ok(0)
+        }
         PR_GET_NAME => {
-            t.mm().write(arg2, &[0u8; 16])?;
+            let mut name = [0u8; 16];
+            let comm = t.task.comm();
+            name[..comm.len()].copy_from_slice(&comm);
+            t.mm().write(arg2, &name)?;
             Ok(0)
         }
         PR_SET_CHILD_SUBREAPER => {

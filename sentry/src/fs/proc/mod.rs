@@ -23,7 +23,7 @@ use crate::kernel::task::Task;
 use text::MountView;
 
 /// Files of /proc itself (besides the pid directories).
-const ROOT_FILES: [&str; 8] = [
+const ROOT_FILES: [&str; 7] = [
     "cpuinfo",
     "filesystems",
     "loadavg",
@@ -31,7 +31,6 @@ const ROOT_FILES: [&str; 8] = [
     "stat",
     "uptime",
     "version",
-    "cgroups",
 ];
 
 /// Files of a process (and thread) directory.
@@ -78,28 +77,22 @@ pub fn random_uuid() -> String {
 
 /// The sandbox's mounts as /proc/<pid>/mounts and mountinfo show them.
 pub fn mount_table(kernel: &Kernel) -> Vec<MountView> {
-    let root = if kernel.root().has_root() {
-        MountView {
-            id: 20,
-            parent: 19,
-            dev: (0, 19),
-            point: "/".into(),
-            fstype: "rootfs".into(),
-            source: "rootfs".into(),
-            read_only: true,
-            options: String::new(),
-        }
+    // The root: the --root directory (read-only), or an empty in-memory
+    // file system.
+    let (source, fstype) = if kernel.root().has_root() {
+        ("none", "overlay")
     } else {
-        MountView {
-            id: 20,
-            parent: 19,
-            dev: (0, 19),
-            point: "/".into(),
-            fstype: "rootfs".into(),
-            source: "none".into(),
-            read_only: true,
-            options: String::new(),
-        }
+        ("none", "tmpfs")
+    };
+    let root = MountView {
+        id: 20,
+        parent: 19,
+        dev: (0, 19),
+        point: "/".into(),
+        fstype: fstype.into(),
+        source: source.into(),
+        read_only: kernel.root().has_root(),
+        options: String::new(),
     };
     let m = |id, minor: u64, point: &str, fstype: &str, read_only, options: &str| MountView {
         id,
@@ -169,9 +162,6 @@ pub fn lookup(task: &Arc<Task>, rest: &[Vec<u8>], path: Vec<u8>) -> Result<Found
             b"stat" => return text(text::system_stat(&sys())),
             b"uptime" => return text(text::uptime(&sys())),
             b"version" => return text(text::version()),
-            b"cgroups" => {
-                return text("#subsys_name\thierarchy\tnum_cgroups\tenabled\n".into());
-            }
             _ => {}
         }
     }
@@ -180,7 +170,7 @@ pub fn lookup(task: &Arc<Task>, rest: &[Vec<u8>], path: Vec<u8>) -> Result<Found
     }
     let pid = num(first).ok_or(Errno::ENOENT)?;
     let f = view::find(kernel, pid, None).ok_or(Errno::ENOENT)?;
-    process(kernel, f, &rest[1..], false, path)
+    process(kernel, task.tgid(), f, &rest[1..], false, path)
 }
 
 /// /proc/sys.
@@ -230,6 +220,7 @@ fn lookup_sys(rest: &[Vec<u8>], path: Vec<u8>) -> Result<Found, Errno> {
 /// below it.
 fn process(
     kernel: &Arc<Kernel>,
+    viewer: i32,
     f: view::Found,
     rest: &[Vec<u8>],
     thread: bool,
@@ -273,7 +264,7 @@ fn process(
             let tid = num(tid).ok_or(Errno::ENOENT)?;
             let t = view::find(kernel, f.view.tgid, Some(tid)).ok_or(Errno::ENOENT)?;
             let depth = rest.len() - tail.len();
-            process(kernel, t, &rest[depth..], true, path)
+            process(kernel, viewer, t, &rest[depth..], true, path)
         }
         [b"fd"] | [b"fdinfo"] => {
             let kind = if names[0] == b"fd" { DT_LNK } else { DT_REG };
@@ -324,7 +315,25 @@ fn process(
             Node::File(mm.map(|m| m.environ()).unwrap_or_default()),
             0o400,
         ),
-        [b"comm"] => text(format!("{}\n", f.view.comm)),
+        [b"comm"] => {
+            // Writable by the process itself (comm_write): sets the name
+            // of the thread the directory shows.
+            let text = format!("{}\n", f.view.comm).into_bytes();
+            let target = f.task.as_ref().map(Arc::downgrade);
+            let same_process = viewer == f.view.tgid;
+            let hook: super::synthetic::WriteHook = Box::new(move |buf: &[u8]| {
+                let t = target
+                    .as_ref()
+                    .and_then(std::sync::Weak::upgrade)
+                    .ok_or(Errno::ESRCH)?;
+                if !same_process {
+                    return Err(Errno::EINVAL);
+                }
+                t.set_comm(&buf[..buf.len().min(15)]);
+                Ok(buf.len())
+            });
+            found(Node::Writable(text, hook), 0o644)
+        }
         [b"maps"] => text(mm.map(|m| m.maps()).unwrap_or_default()),
         [b"limits"] => {
             let mut l = [(None, None); 16];

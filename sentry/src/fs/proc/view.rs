@@ -145,8 +145,13 @@ pub fn find(kernel: &Arc<Kernel>, pid: i32, thread: Option<i32>) -> Option<Found
             * super::text::HZ
             / 1000;
         v.umask = Some(t.fs.lock().umask);
-        let mm = t.mm.lock().clone();
-        v.comm = comm_of(&mm.map(|m| m.exe()).unwrap_or_default());
+        let comm = t.comm();
+        v.comm = if comm.is_empty() {
+            let mm = t.mm.lock().clone();
+            comm_of(&mm.map(|m| m.exe()).unwrap_or_default())
+        } else {
+            String::from_utf8_lossy(&comm).into_owned()
+        };
         let files = t.files.lock().clone();
         let highest = files.entries().last().map_or(0, |e| e.0 as usize + 1);
         v.fd_size = highest.next_power_of_two().max(64);

@@ -14,6 +14,9 @@ pub mod pidfd;
 pub mod pipe;
 pub mod rootfs;
 pub mod stdio;
+pub mod synthetic;
+pub mod tmpfs;
+pub mod vfs;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -149,6 +152,15 @@ pub trait FileOps: Send + Sync {
     fn write(&self, _buf: &[u8], _nonblock: bool, _blocker: &dyn Blocker) -> Result<usize, Errno> {
         Err(Errno::EINVAL)
     }
+    /// Writes `buf` at the end of the file (O_APPEND); files without an
+    /// end write as usual.
+    fn append(&self, buf: &[u8], nonblock: bool, blocker: &dyn Blocker) -> Result<usize, Errno> {
+        self.write(buf, nonblock, blocker)
+    }
+    /// pwrite; ESPIPE for unseekable files.
+    fn pwrite(&self, _buf: &[u8], _offset: u64) -> Result<usize, Errno> {
+        Err(Errno::ESPIPE)
+    }
     /// Current readiness (`poll::*` bits).
     fn poll(&self) -> u16;
     /// fstat; by default an anonymous inode.
@@ -184,6 +196,11 @@ pub trait FileOps: Send + Sync {
     }
     /// For a directory: its guest path (for *at() calls and fchdir).
     fn dir_path(&self) -> Option<Vec<u8>> {
+        None
+    }
+    /// The place in the VFS this file was opened at (fchmod, fchdir,
+    /// fstatfs, *at() calls), if it is a file of the VFS.
+    fn vfs_path(&self) -> Option<vfs::Path> {
         None
     }
     /// Short description for traces.

@@ -118,7 +118,7 @@ fn host_devices_fifos_and_sockets_are_inert() {
     let s = sandbox(&root, &["open:/kmsg", "ls:/", "opath:/dev/null"]);
     assert_eq!(
         s.stdout_str(),
-        "open /kmsg: EACCES\nls /: ..=ok bin dir etc fifo kmsg shm sock\n\
+        "open /kmsg: EACCES\nls /: ..=ok bin dev dir etc fifo kmsg proc shm sock sys tmp\n\
          opath /dev/null: read=EBADF write=EBADF pread=EBADF getdents=EBADF fstat=chr\n"
     );
 }
@@ -181,17 +181,16 @@ fn fifos_are_pipes_of_the_sandbox() {
 #[test]
 fn links_resolve_inside_the_root() {
     let root = make_root("rootfs-links");
-    let ops = ["cat:/etc/x", "cat:/etc/mtab", "ls:/shm", "lstat:/etc/x"];
+    let ops = ["cat:/etc/x", "cat:/etc/mtab", "lstat:/etc/x"];
     let s = sandbox(&root, &ops);
     assert_eq!(lines(&s), lines(&chroot(&root, &ops)));
     assert_eq!(
-        lines(&s)[..3],
-        [
-            "cat /etc/x: guest-root:x:0:0",
-            "cat /etc/mtab: ENOENT",
-            "ls /shm: ENOENT"
-        ]
+        lines(&s)[..2],
+        ["cat /etc/x: guest-root:x:0:0", "cat /etc/mtab: ENOENT"]
     );
+    // A link to /dev/shm reaches the sandbox's own (empty) tmpfs there.
+    let s = sandbox(&root, &["ls:/shm"]);
+    assert_eq!(s.stdout_str(), "ls /shm: ..=ok\n");
     let s = sandbox(&root, &["cat:/etc/st"]);
     assert_eq!(s.stdout_str(), "cat /etc/st: Name:\tprobe\n");
 }
@@ -220,6 +219,10 @@ fn host_proc_and_dev_are_unreachable_from_root_slash() {
         }
     }
     let mounted = Unmount(format!("{d}/procbind"));
+    // A file in the host's /dev/shm: the sandbox's /dev/shm (its own
+    // tmpfs) must not show it.
+    let marker = format!("/dev/shm/sentry-marker-{}", std::process::id());
+    std::fs::write(&marker, b"host").unwrap();
     let ops: Vec<String> = [
         "cat:mtab",
         "ls:shm",
@@ -245,11 +248,17 @@ fn host_proc_and_dev_are_unreachable_from_root_slash() {
     argv.extend(ops.iter().map(OsString::from));
     let out = common::run_sentry(&argv, b"");
     drop(mounted);
+    let _ = std::fs::remove_file(&marker);
     let want: Vec<String> = ops
         .iter()
         .map(|o| {
             let (op, p) = o.split_once(':').unwrap();
-            format!("{op} {p}: ENOENT")
+            if op == "ls" && p.ends_with("/shm") {
+                // The sandbox's own, empty /dev/shm.
+                format!("{op} {p}: ..=ok")
+            } else {
+                format!("{op} {p}: ENOENT")
+            }
         })
         .collect();
     assert_eq!(lines(&out), want, "stderr: {}", out.stderr_str());

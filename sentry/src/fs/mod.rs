@@ -10,9 +10,13 @@
 
 pub mod epoll;
 pub mod fifo;
+pub mod hostdir;
+pub mod overlay;
 pub mod pidfd;
 pub mod pipe;
 pub mod rootfs;
+pub mod sentryfs;
+pub mod setup;
 pub mod stdio;
 pub mod synthetic;
 pub mod tmpfs;

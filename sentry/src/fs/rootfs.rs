@@ -127,7 +127,7 @@ fn components(path: &[u8]) -> VecDeque<Vec<u8>> {
 }
 
 /// What of the host is never shown, wherever it appears.
-struct Hidden {
+pub(crate) struct Hidden {
     /// (device, inode) of the host's /proc, /sys and /dev.
     inodes: Vec<(u64, u64)>,
     /// Devices of the host's own mounts at [`HIDDEN_MOUNTS`].
@@ -135,7 +135,7 @@ struct Hidden {
 }
 
 impl Hidden {
-    fn of_host() -> Self {
+    pub(crate) fn of_host() -> Self {
         let slash = std::fs::metadata("/").map_or(u64::MAX, |m| m.dev());
         let mut inodes = Vec::new();
         let mut devices = Vec::new();
@@ -154,7 +154,7 @@ impl Hidden {
     }
 
     /// Whether the host object open at `file` (with `meta`) is hidden.
-    fn hides(&self, file: &File, meta: &Metadata) -> bool {
+    pub(crate) fn hides(&self, file: &File, meta: &Metadata) -> bool {
         self.inodes.contains(&(meta.dev(), meta.ino()))
             || self.devices.contains(&meta.dev())
             || hostfs::fstatfs_type(file.as_fd()).is_ok_and(|t| PSEUDO_FS.contains(&t))
@@ -410,6 +410,15 @@ pub struct HostFile {
 }
 
 impl HostFile {
+    /// A regular file opened read-only, named `name` in traces.
+    pub fn from_file(file: File, name: Vec<u8>) -> Self {
+        Self {
+            file,
+            pos: Mutex::new(0),
+            name,
+        }
+    }
+
     /// Opens the regular file `r` read-only.
     pub fn open(r: &Resolved) -> Result<Self, Errno> {
         if !r.meta.is_file() {

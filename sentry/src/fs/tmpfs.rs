@@ -103,6 +103,7 @@ impl MemoryCharge for CountedCharge {
 /// An in-memory filesystem.
 pub struct TmpFs {
     name: String,
+    dev: u64,
     next_ino: AtomicU64,
     charge: Arc<dyn MemoryCharge>,
     /// Serializes every change of the namespace (create, unlink, rename).
@@ -256,6 +257,7 @@ impl FileData {
 /// A tmpfs inode.
 pub struct TmpInode {
     ino: u64,
+    dev: u64,
     me: Weak<TmpInode>,
     /// An O_TMPFILE file not yet linked anywhere (linkat may name it).
     anonymous: std::sync::atomic::AtomicBool,
@@ -279,6 +281,7 @@ impl TmpFs {
     pub fn new(name: &str, mode: u32, charge: Arc<dyn MemoryCharge>) -> Arc<Self> {
         let fs = Arc::new(Self {
             name: name.to_string(),
+            dev: super::vfs::new_anon_dev(),
             next_ino: AtomicU64::new(1),
             charge,
             tree: Mutex::new(()),
@@ -312,6 +315,7 @@ impl TmpFs {
         self.inodes.fetch_add(1, Ordering::Relaxed);
         Arc::new_cyclic(|me| TmpInode {
             ino: self.next_ino.fetch_add(1, Ordering::Relaxed),
+            dev: self.dev,
             me: Weak::clone(me),
             anonymous: std::sync::atomic::AtomicBool::new(false),
             kind,
@@ -479,7 +483,7 @@ impl Inode for TmpInode {
         Stat {
             mode: m.mode,
             ino: self.ino,
-            dev: 0,
+            dev: self.dev,
             rdev: m.rdev,
             size: if self.kind == FileType::Directory {
                 // tmpfs shows a directory's size as entries × 20 (+ 40).

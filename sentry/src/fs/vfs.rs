@@ -637,8 +637,9 @@ impl Vfs {
             parent: None,
             flags,
             source: source.to_string(),
-            dev: new_anon_dev(),
+            dev: 0,
         });
+        let mount = Self::with_dev(mount);
         let root = Path {
             dentry: Arc::clone(&mount.root),
             mount: Arc::clone(&mount),
@@ -652,6 +653,17 @@ impl Vfs {
             root,
             next_id: AtomicU64::new(2),
         }
+    }
+
+    /// Gives a new mount the device number of its filesystem's files (a
+    /// fresh one if they have none).
+    fn with_dev(mount: Arc<Mount>) -> Arc<Mount> {
+        let mut m = Arc::into_inner(mount).expect("a new mount is not shared");
+        m.dev = match m.root.inode.stat().dev {
+            0 => new_anon_dev(),
+            d => d,
+        };
+        Arc::new(m)
     }
 
     /// The root of the tree.
@@ -686,8 +698,9 @@ impl Vfs {
             parent: Some(at.clone()),
             flags,
             source: source.to_string(),
-            dev: new_anon_dev(),
+            dev: 0,
         });
+        let mount = Self::with_dev(mount);
         table
             .covering
             .insert((at.mount.id, at.inode().ino()), Arc::clone(&mount));
@@ -1194,6 +1207,60 @@ impl FileOps for VfsFile {
     }
     fn as_pipe(&self) -> Option<&super::pipe::PipeEnd> {
         self.inner.as_pipe()
+    }
+}
+
+/// An `O_PATH` descriptor: it names a place for fstat, fchdir, fstatfs
+/// and *at() calls, and can be neither read nor written (EBADF).
+pub struct PathOnly {
+    path: Path,
+    name: Vec<u8>,
+}
+
+impl PathOnly {
+    /// An `O_PATH` descriptor for `path` (guest name `name`).
+    pub fn new(path: Path, name: Vec<u8>) -> Self {
+        Self { path, name }
+    }
+}
+
+impl FileOps for PathOnly {
+    fn read(&self, _: &mut [u8], _: bool, _: &dyn Blocker) -> Result<usize, Errno> {
+        Err(Errno::EBADF)
+    }
+    fn write(&self, _: &[u8], _: bool, _: &dyn Blocker) -> Result<usize, Errno> {
+        Err(Errno::EBADF)
+    }
+    fn poll(&self) -> u16 {
+        // POLLNVAL, as Linux reports for an O_PATH descriptor.
+        0x20
+    }
+    fn stat(&self) -> Stat {
+        self.path.stat()
+    }
+    fn ioctl(&self, _: u64) -> Result<super::IoctlReply, Errno> {
+        Err(Errno::EBADF)
+    }
+    fn seek(&self, _: i64, _: u32) -> Result<u64, Errno> {
+        Err(Errno::EBADF)
+    }
+    fn pread(&self, _: &mut [u8], _: u64) -> Result<usize, Errno> {
+        Err(Errno::EBADF)
+    }
+    fn pwrite(&self, _: &[u8], _: u64) -> Result<usize, Errno> {
+        Err(Errno::EBADF)
+    }
+    fn getdents(&self, _: usize) -> Result<Vec<u8>, Errno> {
+        Err(Errno::EBADF)
+    }
+    fn dir_path(&self) -> Option<Vec<u8>> {
+        self.path.is_dir().then(|| self.name.clone())
+    }
+    fn vfs_path(&self) -> Option<Path> {
+        Some(self.path.clone())
+    }
+    fn describe(&self) -> String {
+        String::from_utf8_lossy(&self.name).into_owned()
     }
 }
 

@@ -70,9 +70,11 @@ pub struct RunOptions {
     pub strace: bool,
     /// Print per-syscall counts and latencies on stderr at the end.
     pub stats: bool,
-    /// The host directory shown read-only as the guest's `/` (None: no
-    /// filesystem).
+    /// The host directory under the guest's `/` (read-only: the guest's
+    /// changes stay in memory); None: an empty in-memory root.
     pub root: Option<std::path::PathBuf>,
+    /// `--mount` binds.
+    pub mounts: Vec<fs::setup::BindMount>,
     /// Confine the sentry process itself before the guest starts
     /// (namespaces, no_new_privs, no capabilities, Landlock, seccomp
     /// filter; see `platform::confine` and docs/SECURITY.md). Off only for
@@ -92,6 +94,9 @@ pub enum SentryError {
     /// A host resource (a standard stream, a thread) was unavailable.
     #[error("{0}")]
     Host(#[from] std::io::Error),
+    /// The mount tree could not be built.
+    #[error("{0}")]
+    Mount(#[from] fs::setup::SetupError),
     /// The guest address space could not be created.
     #[error("cannot create the guest address space")]
     AddressSpace,
@@ -129,6 +134,11 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     // Refuse to run on a KVM where page-table downgrades would not reach
     // the guest (stale memory would leak between mappings and processes).
     platform::selftest::self_test(&machine)?;
+    let vfs = fs::setup::build(
+        opts.root.as_deref(),
+        &opts.mounts,
+        Arc::clone(&machine) as Arc<dyn fs::tmpfs::MemoryCharge>,
+    )?;
     let kernel = Kernel::new(
         Arc::clone(&machine),
         KernelConfig {
@@ -136,6 +146,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             stats: opts.stats,
             root: opts.root.clone(),
         },
+        vfs,
         &syscalls::KERNEL_TABLE,
     );
     let mm = AddressSpace::new(Arc::clone(&machine)).map_err(|_| SentryError::AddressSpace)?;

@@ -287,6 +287,7 @@ fn main() -> ExitCode {
                 strace: opts.strace,
                 stats: opts.stats,
                 root: opts.root,
+                mounts: Vec::new(),
                 sandbox_self: !opts.no_sandbox_self,
             };
             match sentry::run(opts) {
@@ -315,6 +316,7 @@ fn main() -> ExitCode {
                 strace: opts.strace,
                 stats: opts.stats,
                 root: opts.root,
+                mounts: Vec::new(),
                 sandbox_self: !opts.no_sandbox_self,
             };
             match sentry::run(run) {

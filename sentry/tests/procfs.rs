@@ -188,6 +188,6 @@ fn proc_without_a_root() {
     let lines: Vec<&str> = s.lines().collect();
     assert_eq!(lines[0], "2 (cat) R 1 1", "{s}");
     assert_eq!(lines[1].trim(), "00 00 00 00", "{s}");
-    assert_eq!(lines[2], "none / tmpfs rw,relatime 0 0", "{s}");
+    assert_eq!(lines[2], "tmpfs / tmpfs rw,relatime 0 0", "{s}");
     assert!(lines[3].contains("No such file or directory"), "{s}");
 }

@@ -118,7 +118,7 @@ fn host_devices_fifos_and_sockets_are_inert() {
     let s = sandbox(&root, &["open:/kmsg", "ls:/", "opath:/dev/null"]);
     assert_eq!(
         s.stdout_str(),
-        "open /kmsg: EACCES\nls /: ..=ok bin dir etc fifo kmsg shm sock\n\
+        "open /kmsg: EACCES\nls /: ..=ok bin dev dir etc fifo kmsg proc shm sock sys tmp\n\
          opath /dev/null: read=EBADF write=EBADF pread=EBADF getdents=EBADF fstat=chr\n"
     );
 }
@@ -189,7 +189,7 @@ fn links_resolve_inside_the_root() {
     let s = sandbox(&root, &["cat:/etc/st", "cat:/etc/mtab", "ls:/shm"]);
     assert_eq!(
         s.stdout_str(),
-        "cat /etc/st: Name:\tprobe\ncat /etc/mtab: none / overlay ro,relatime 0 0\n\
+        "cat /etc/st: Name:\tprobe\ncat /etc/mtab: overlay / overlay rw,relatime 0 0\n\
          ls /shm: ..=ok\n"
     );
 }
@@ -220,6 +220,10 @@ fn host_proc_and_dev_are_unreachable_from_root_slash() {
         }
     }
     let mounted = Unmount(format!("{d}/procbind"));
+    // A file in the host's /dev/shm: the sandbox's /dev/shm (its own
+    // tmpfs) must not show it.
+    let marker = format!("/dev/shm/sentry-marker-{}", std::process::id());
+    std::fs::write(&marker, b"host").unwrap();
     let ops: Vec<String> = [
         "cat:mtab",
         "ls:shm",
@@ -245,13 +249,14 @@ fn host_proc_and_dev_are_unreachable_from_root_slash() {
     argv.extend(ops.iter().map(OsString::from));
     let out = common::run_sentry(&argv, b"");
     drop(mounted);
+    let _ = std::fs::remove_file(&marker);
     let want: Vec<String> = ops
         .iter()
         .enumerate()
         .map(|(i, o)| {
             let (op, p) = o.split_once(':').unwrap();
             let seen = match i {
-                0 | 3 | 7 => "none / overlay ro,relatime 0 0",
+                0 | 3 | 7 => "overlay / overlay rw,relatime 0 0",
                 1 => return format!("{op} {p}: ..=ok"),
                 _ => "ENOENT",
             };

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
+use super::nodes::{DT_CHR, DT_DIR, DT_LNK, DT_REG, Entry, Found, Node};
 use super::rootfs::DevNull;
-use super::synthetic::{DT_CHR, DT_DIR, DT_LNK, DT_REG, Entry, Found, Fs, Node};
 use super::{FileOps, Stat, poll};
 use crate::errno::Errno;
 use crate::kernel::task::Task;
@@ -17,7 +17,6 @@ fn dev_stat(major: u32, minor: u32, ino: u64) -> Stat {
     Stat {
         mode: 0o020666,
         rdev: (u64::from(major) << 8) | u64::from(minor),
-        dev: super::synthetic::Fs::Dev.dev(),
         ino,
         nlink: 1,
         blksize: 4096,
@@ -100,10 +99,6 @@ impl FileOps for MemDevice {
         self.read(buf, false, &NoBlock)
     }
 
-    fn reopen_path(&self) -> Option<Vec<u8>> {
-        Some(self.name().as_bytes().to_vec())
-    }
-
     fn describe(&self) -> String {
         self.name().into()
     }
@@ -184,10 +179,6 @@ impl FileOps for Tty {
         true
     }
 
-    fn reopen_path(&self) -> Option<Vec<u8>> {
-        Some(b"/dev/tty".to_vec())
-    }
-
     fn describe(&self) -> String {
         "/dev/tty".into()
     }
@@ -199,10 +190,11 @@ fn open_tty(task: &Task) -> Result<Box<dyn FileOps>, Errno> {
     Ok(Box::new(Tty(t)))
 }
 
-/// Looks up `rest` (the components after `dev`).
-pub fn lookup_dev(task: &Arc<Task>, rest: &[Vec<u8>], path: Vec<u8>) -> Result<Found, Errno> {
+/// Looks up `rest` (the components after `dev`) for `task` (None: the
+/// sentry, at set-up).
+pub fn lookup_dev(task: Option<&Arc<Task>>, rest: &[Vec<u8>]) -> Result<Found, Errno> {
     let names: Vec<&[u8]> = rest.iter().map(Vec::as_slice).collect();
-    let has_tty = terminal(task).is_some();
+    let has_tty = task.is_some_and(|t| terminal(t).is_some());
     let (node, perm) = match names.as_slice() {
         [] => {
             let mut e = vec![
@@ -232,20 +224,15 @@ pub fn lookup_dev(task: &Arc<Task>, rest: &[Vec<u8>], path: Vec<u8>) -> Result<F
         [b"stdin"] => (Node::Link(b"/proc/self/fd/0".to_vec()), 0o777),
         [b"stdout"] => (Node::Link(b"/proc/self/fd/1".to_vec()), 0o777),
         [b"stderr"] => (Node::Link(b"/proc/self/fd/2".to_vec()), 0o777),
-        // An empty directory until the VFS gives it a tmpfs.
+        // Where the tmpfs of /dev/shm is mounted.
         [b"shm"] => (Node::Dir(Vec::new()), 0o1777),
         _ => return Err(Errno::ENOENT),
     };
-    Ok(Found {
-        node,
-        path,
-        fs: Fs::Dev,
-        perm,
-    })
+    Ok(Found::new(node, perm))
 }
 
 /// Looks up `rest` (the components after `sys`): only the CPU lists.
-pub fn lookup_sys(rest: &[Vec<u8>], path: Vec<u8>) -> Result<Found, Errno> {
+pub fn lookup_sys(rest: &[Vec<u8>]) -> Result<Found, Errno> {
     let ncpu = super::proc::view::vcpus();
     let list = format!("{}\n", super::proc::text::cpu_list(ncpu));
     let names: Vec<&[u8]> = rest.iter().map(Vec::as_slice).collect();
@@ -278,12 +265,7 @@ pub fn lookup_sys(rest: &[Vec<u8>], path: Vec<u8>) -> Result<Found, Errno> {
         [b"devices", b"system", b"cpu", c] if cpu_dir(c) => dir(Vec::new()),
         _ => return Err(Errno::ENOENT),
     };
-    Ok(Found {
-        node,
-        path,
-        fs: Fs::Sys,
-        perm,
-    })
+    Ok(Found::new(node, perm))
 }
 
 #[cfg(test)]
@@ -314,15 +296,12 @@ mod tests {
 
     #[test]
     fn sys_cpu_lists_match_the_vcpus() {
-        let f = lookup_sys(
-            &[
-                b"devices".to_vec(),
-                b"system".to_vec(),
-                b"cpu".to_vec(),
-                b"online".to_vec(),
-            ],
-            b"/sys/devices/system/cpu/online".to_vec(),
-        )
+        let f = lookup_sys(&[
+            b"devices".to_vec(),
+            b"system".to_vec(),
+            b"cpu".to_vec(),
+            b"online".to_vec(),
+        ])
         .unwrap();
         let Node::File(t) = f.node else {
             panic!("a file")
@@ -335,15 +314,12 @@ mod tests {
         };
         assert_eq!(String::from_utf8(t).unwrap(), want);
         let cpu = |c: &str| {
-            lookup_sys(
-                &[
-                    b"devices".to_vec(),
-                    b"system".to_vec(),
-                    b"cpu".to_vec(),
-                    c.as_bytes().to_vec(),
-                ],
-                Vec::new(),
-            )
+            lookup_sys(&[
+                b"devices".to_vec(),
+                b"system".to_vec(),
+                b"cpu".to_vec(),
+                c.as_bytes().to_vec(),
+            ])
             .is_ok()
         };
         assert!(cpu("cpu0"));

@@ -11,12 +11,19 @@
 pub mod dev;
 pub mod epoll;
 pub mod fifo;
+pub mod hostdir;
+pub mod nodes;
+pub mod overlay;
 pub mod pidfd;
 pub mod pipe;
 pub mod proc;
 pub mod rootfs;
+pub mod sentryfs;
+pub mod setup;
 pub mod stdio;
 pub mod synthetic;
+pub mod tmpfs;
+pub mod vfs;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -152,6 +159,15 @@ pub trait FileOps: Send + Sync {
     fn write(&self, _buf: &[u8], _nonblock: bool, _blocker: &dyn Blocker) -> Result<usize, Errno> {
         Err(Errno::EINVAL)
     }
+    /// Writes `buf` at the end of the file (O_APPEND); files without an
+    /// end write as usual.
+    fn append(&self, buf: &[u8], nonblock: bool, blocker: &dyn Blocker) -> Result<usize, Errno> {
+        self.write(buf, nonblock, blocker)
+    }
+    /// pwrite; ESPIPE for unseekable files.
+    fn pwrite(&self, _buf: &[u8], _offset: u64) -> Result<usize, Errno> {
+        Err(Errno::ESPIPE)
+    }
     /// Current readiness (`poll::*` bits).
     fn poll(&self) -> u16;
     /// fstat; by default an anonymous inode.
@@ -189,6 +205,11 @@ pub trait FileOps: Send + Sync {
     fn dir_path(&self) -> Option<Vec<u8>> {
         None
     }
+    /// The place in the VFS this file was opened at (fchmod, fchdir,
+    /// fstatfs, *at() calls), if it is a file of the VFS.
+    fn vfs_path(&self) -> Option<vfs::Path> {
+        None
+    }
     /// Short description for traces.
     fn describe(&self) -> String;
     /// The pidfd behind this file, if it is one.
@@ -207,14 +228,6 @@ pub trait FileOps: Send + Sync {
     /// `anon_inode:[pidfd]`, a guest path).
     fn link_target(&self) -> String {
         self.describe()
-    }
-    /// The guest path that opening `/proc/<pid>/fd/<n>` reopens (a file
-    /// of the root, a device), as Linux's magic link jumps to the file's
-    /// path; `None` when the open shares this very file (a pipe, an
-    /// anonymous inode), as opening a pipe's inode again reaches the same
-    /// pipe.
-    fn reopen_path(&self) -> Option<Vec<u8>> {
-        None
     }
     /// The type-specific lines of `/proc/<pid>/fdinfo/<n>` (a pidfd's
     /// `Pid:` and `NSpid:`), each ending with a newline.

@@ -439,12 +439,6 @@ impl FileOps for PipeEnd {
         }
     }
 
-    fn reopen_path(&self) -> Option<Vec<u8>> {
-        // A FIFO of the root opens again by its path (a new end); a pipe
-        // is shared.
-        self.fifo.as_ref().map(|f| f.describe().into_bytes())
-    }
-
     fn as_pipe(&self) -> Option<&PipeEnd> {
         Some(self)
     }

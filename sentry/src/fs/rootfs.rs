@@ -127,7 +127,7 @@ fn components(path: &[u8]) -> VecDeque<Vec<u8>> {
 }
 
 /// What of the host is never shown, wherever it appears.
-struct Hidden {
+pub(crate) struct Hidden {
     /// (device, inode) of the host's /proc, /sys and /dev.
     inodes: Vec<(u64, u64)>,
     /// Devices of the host's own mounts at [`HIDDEN_MOUNTS`].
@@ -135,7 +135,7 @@ struct Hidden {
 }
 
 impl Hidden {
-    fn of_host() -> Self {
+    pub(crate) fn of_host() -> Self {
         let slash = std::fs::metadata("/").map_or(u64::MAX, |m| m.dev());
         let mut inodes = Vec::new();
         let mut devices = Vec::new();
@@ -154,7 +154,7 @@ impl Hidden {
     }
 
     /// Whether the host object open at `file` (with `meta`) is hidden.
-    fn hides(&self, file: &File, meta: &Metadata) -> bool {
+    pub(crate) fn hides(&self, file: &File, meta: &Metadata) -> bool {
         self.inodes.contains(&(meta.dev(), meta.ino()))
             || self.devices.contains(&meta.dev())
             || hostfs::fstatfs_type(file.as_fd()).is_ok_and(|t| PSEUDO_FS.contains(&t))
@@ -410,6 +410,15 @@ pub struct HostFile {
 }
 
 impl HostFile {
+    /// A regular file opened read-only, named `name` in traces.
+    pub fn from_file(file: File, name: Vec<u8>) -> Self {
+        Self {
+            file,
+            pos: Mutex::new(0),
+            name,
+        }
+    }
+
     /// Opens the regular file `r` read-only.
     pub fn open(r: &Resolved) -> Result<Self, Errno> {
         if !r.meta.is_file() {
@@ -474,10 +483,6 @@ impl FileOps for HostFile {
 
     fn pread(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
         self.file.read_at(buf, offset).map_err(|e| io_errno(&e))
-    }
-
-    fn reopen_path(&self) -> Option<Vec<u8>> {
-        Some(self.name.clone())
     }
 
     fn describe(&self) -> String {
@@ -602,10 +607,6 @@ impl FileOps for HostDir {
         Some(self.guest.clone())
     }
 
-    fn reopen_path(&self) -> Option<Vec<u8>> {
-        Some(self.guest.clone())
-    }
-
     fn describe(&self) -> String {
         String::from_utf8_lossy(&self.guest).into_owned()
     }
@@ -692,10 +693,6 @@ impl FileOps for PathFile {
         self.is_dir.then(|| self.guest.clone())
     }
 
-    fn reopen_path(&self) -> Option<Vec<u8>> {
-        Some(self.guest.clone())
-    }
-
     fn describe(&self) -> String {
         String::from_utf8_lossy(&self.guest).into_owned()
     }
@@ -731,10 +728,6 @@ impl FileOps for DevNull {
 
     fn seek(&self, _: i64, _: u32) -> Result<u64, Errno> {
         Ok(0)
-    }
-
-    fn reopen_path(&self) -> Option<Vec<u8>> {
-        Some(b"/dev/null".to_vec())
     }
 
     fn describe(&self) -> String {

@@ -171,15 +171,15 @@ pub struct RealTimer {
 pub struct FsContext {
     /// The file mode creation mask.
     pub umask: u32,
-    /// The working directory (a normalized absolute guest path).
-    pub cwd: Vec<u8>,
+    /// The working directory (None: the root of the mount tree).
+    pub cwd: Option<crate::fs::vfs::Path>,
 }
 
 impl Default for FsContext {
     fn default() -> Self {
         Self {
             umask: 0o022,
-            cwd: b"/".to_vec(),
+            cwd: None,
         }
     }
 }
@@ -209,7 +209,7 @@ pub struct Task {
     pub mm: Mutex<Option<Arc<AddressSpace>>>,
     /// Descriptor table.
     pub files: Mutex<Arc<FdTable>>,
-    /// Filesystem context (umask; cwd is always `/`), shared by CLONE_FS.
+    /// Filesystem context (umask, cwd), shared by CLONE_FS.
     pub fs: Arc<Mutex<FsContext>>,
     /// Signal state.
     pub sig: Mutex<TaskSignals>,

@@ -1,246 +1,326 @@
-//! Path syscalls on the read-only root filesystem: open, openat, stat,
-//! lstat, newfstatat, access, faccessat(2), readlink(at), getdents64,
-//! lseek, pread64, getcwd, chdir, fchdir. Anything that would write gets
-//! EROFS; a FIFO of the root opens as a pipe of the sandbox's own
-//! (`fs::fifo`).
+//! Path syscalls on the VFS (`fs::vfs`): open, openat, openat2, creat,
+//! stat, lstat, newfstatat, statx, access, faccessat(2), readlink(at),
+//! getdents64, lseek, pread64, sendfile, getcwd, chdir, fchdir. The calls
+//! that change the tree are in `path.rs`. A FIFO opens as a pipe of the
+//! sandbox's own (`fs::fifo`).
 
-use std::os::unix::fs::FileTypeExt;
-use std::path::Path;
-
-use crate::errno::Errno;
 use std::sync::Arc;
 
-use crate::fs::rootfs::{HostDir, HostFile, Lookup, PathFile};
-use crate::fs::synthetic::{self, Found, Fs, Node, Walked};
-use crate::fs::{FileOps, O_CLOEXEC, O_NONBLOCK, OpenFile};
+use crate::errno::Errno;
+use crate::fs::vfs::{Caller, DirFile, FileType, Last, Path, PathOnly, Resolve, VfsFile, Walked};
+use crate::fs::{FileOps, O_CLOEXEC, O_NONBLOCK, OpenFile, Stat};
 use crate::kernel::task::{SysResult, TaskCtx};
 
-const AT_FDCWD: i32 = -100;
-const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
-const AT_EMPTY_PATH: u64 = 0x1000;
+pub(crate) const AT_FDCWD: i32 = -100;
+pub(crate) const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+pub(crate) const AT_REMOVEDIR: u64 = 0x200;
+pub(crate) const AT_SYMLINK_FOLLOW: u64 = 0x400;
+pub(crate) const AT_EMPTY_PATH: u64 = 0x1000;
 const AT_NO_AUTOMOUNT: u64 = 0x800;
 const AT_EACCESS: u64 = 0x200;
 const O_ACCMODE: u64 = 3;
-const O_CREAT: u64 = 0o100;
+pub(crate) const O_WRONLY: u64 = 1;
+pub(crate) const O_CREAT: u64 = 0o100;
 const O_EXCL: u64 = 0o200;
-const O_TRUNC: u64 = 0o1000;
+const O_NOCTTY: u64 = 0o400;
+pub(crate) const O_TRUNC: u64 = 0o1000;
 const O_APPEND: u64 = 0o2000;
+const O_DSYNC: u64 = 0o10000;
+const O_ASYNC: u64 = 0o20000;
+const O_DIRECT: u64 = 0o40000;
+const O_LARGEFILE: u64 = 0o100000;
 const O_DIRECTORY: u64 = 0o200000;
 const O_NOFOLLOW: u64 = 0o400000;
+const O_NOATIME: u64 = 0o1000000;
+const O_SYNC: u64 = 0o4010000;
 const O_PATH: u64 = 0o10000000;
 const O_TMPFILE: u64 = 0o20000000 | O_DIRECTORY;
+/// Every flag open(2) knows (others are ignored by open and openat;
+/// openat2 refuses them).
+const VALID_OPEN: u64 = O_ACCMODE
+    | O_CREAT
+    | O_EXCL
+    | O_NOCTTY
+    | O_TRUNC
+    | O_APPEND
+    | O_NONBLOCK as u64
+    | O_DSYNC
+    | O_ASYNC
+    | O_DIRECT
+    | O_LARGEFILE
+    | O_DIRECTORY
+    | O_NOFOLLOW
+    | O_NOATIME
+    | O_CLOEXEC as u64
+    | O_SYNC
+    | O_PATH
+    | O_TMPFILE;
 
-/// The guest directory relative paths start from: the cwd, or `dirfd`.
-fn base_dir(t: &TaskCtx, dirfd: u64, path: &[u8]) -> Result<Vec<u8>, Errno> {
-    if path.starts_with(b"/") || dirfd as i32 == AT_FDCWD {
-        return Ok(t.task.fs.lock().cwd.clone());
+/// The calling task as the VFS sees it.
+pub(crate) fn caller(t: &TaskCtx) -> Caller<'_> {
+    Caller::task(&t.task)
+}
+
+/// The root of the caller's tree.
+pub(crate) fn root(t: &TaskCtx) -> Path {
+    t.task.kernel.vfs.root()
+}
+
+/// The caller's working directory.
+pub(crate) fn cwd(t: &TaskCtx) -> Path {
+    t.task.fs.lock().cwd.clone().unwrap_or_else(|| root(t))
+}
+
+/// Whether `f` is an `O_PATH` descriptor (most fd calls refuse it: EBADF).
+pub(crate) fn is_opath(f: &OpenFile) -> bool {
+    f.status() & O_PATH as u32 != 0
+}
+
+/// Where a relative `path` starts: the cwd, or the directory `dirfd`
+/// (EBADF, ENOTDIR). An absolute path ignores `dirfd`.
+pub(crate) fn start(t: &TaskCtx, dirfd: u64, path: &[u8]) -> Result<Path, Errno> {
+    if path.starts_with(b"/") {
+        return Ok(root(t));
+    }
+    if dirfd as i32 == AT_FDCWD {
+        return Ok(cwd(t));
     }
     let f = t.task.files().get(dirfd as i32 as i64)?;
-    f.ops.dir_path().ok_or(Errno::ENOTDIR)
+    let p = f.ops.vfs_path().ok_or(Errno::ENOTDIR)?;
+    if !p.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
+    Ok(p)
 }
 
-/// Where `path` (relative to `dirfd`) leads: a host object inside the
-/// root, or a path of the sentry's own /proc, /sys and /dev.
-fn resolve(t: &TaskCtx, dirfd: u64, path: &[u8], follow: bool) -> Result<Lookup, Errno> {
-    let base = base_dir(t, dirfd, path)?;
-    t.task.kernel.root().resolve(&base, path, follow)
+/// Walks `path` from `dirfd`.
+pub(crate) fn walk(t: &TaskCtx, dirfd: u64, path: &[u8], how: &Resolve) -> Result<Walked, Errno> {
+    let start = start(t, dirfd, path)?;
+    t.task
+        .kernel
+        .vfs
+        .resolve(&caller(t), &root(t), &start, path, how)
 }
 
-/// Whether the sentry path `p` (relative, normalized) names the calling
-/// process in /proc: `self`, `thread-self`, its pid or one of its tids.
-fn proc_is_mine(t: &TaskCtx, who: &str) -> bool {
-    let task = &t.task;
-    who == "self"
-        || who == "thread-self"
-        || who
-            .parse::<i32>()
-            .is_ok_and(|n| n == task.tgid() || task.tg.threads.lock().iter().any(|th| th.tid == n))
+/// Reads a path argument (EFAULT, ENAMETOOLONG).
+pub(crate) fn read_path(t: &TaskCtx, addr: u64) -> Result<Vec<u8>, Errno> {
+    t.mm().read_cstring(addr, 4095)
 }
 
-/// Whether the sentry path `p` is the calling process's `/proc/.../exe`.
-pub(crate) fn is_proc_exe(t: &TaskCtx, p: &Path) -> bool {
-    let parts: Vec<String> = p.iter().map(|c| c.to_string_lossy().into_owned()).collect();
-    parts.len() == 3 && parts[0] == "proc" && parts[2] == "exe" && proc_is_mine(t, &parts[1])
+/// The guest name of `p` (traces, getcwd, directory descriptors).
+pub(crate) fn name_of(t: &TaskCtx, p: &Path) -> Vec<u8> {
+    t.task.kernel.vfs.path_name(p, &root(t))
 }
 
-/// Where a guest path leads once the links of the sentry's own trees
-/// (/proc, /dev, /sys) are followed.
-enum Target {
-    /// A host object inside the root.
-    Host(Box<crate::fs::rootfs::Resolved>),
-    /// A node of /proc, /dev or /sys.
-    Synth(Found),
-    /// A followed `/proc/<pid>/fd/<n>` link of a pipe or anonymous file:
-    /// that open file.
+/// What a `*at(dirfd, path, flags)` call acts on: a place, or (for
+/// AT_EMPTY_PATH on a descriptor outside the tree: a pipe...) the file.
+pub(crate) enum Target {
+    /// A place in the tree.
+    Path(Path),
+    /// An open file outside the tree.
     File(Arc<OpenFile>),
 }
 
-/// Resolves `path` (relative to `dirfd`) through the root and the
-/// sentry's trees; with `follow`, a final link is followed.
-fn lookup(t: &TaskCtx, dirfd: u64, path: &[u8], follow: bool) -> Result<Target, Errno> {
-    let mut at = resolve(t, dirfd, path, follow)?;
-    // A link of the trees may lead to the root and a link of the root
-    // back into the trees: bounded as one walk's links are.
-    for _ in 0..40 {
-        match at {
-            Lookup::Host(r) => return Ok(Target::Host(r)),
-            Lookup::Sentry(sp) => match synthetic::walk(&t.task, &sp, follow)? {
-                Walked::Node(f) => return Ok(Target::Synth(f)),
-                Walked::File(f) => return Ok(Target::File(f)),
-                Walked::Outside(p) => at = t.task.kernel.root().resolve(b"/", &p, follow)?,
-            },
+/// Resolves `*at(dirfd, path, flags)` with AT_EMPTY_PATH and
+/// AT_SYMLINK_NOFOLLOW (`follow` is the default without the latter).
+pub(crate) fn target(
+    t: &TaskCtx,
+    dirfd: u64,
+    path: &[u8],
+    flags: u64,
+    follow: bool,
+) -> Result<Target, Errno> {
+    if path.is_empty() {
+        if flags & AT_EMPTY_PATH == 0 {
+            return Err(Errno::ENOENT);
         }
-    }
-    Err(Errno::ELOOP)
-}
-
-/// Opens a node of the sentry's trees with open(2)'s `flags`.
-fn open_synthetic(t: &TaskCtx, f: Found, flags: u64) -> Result<(Box<dyn FileOps>, u32), Errno> {
-    let mut status = (flags as u32) & (O_ACCMODE as u32 | O_NONBLOCK | O_APPEND as u32);
-    let is_dir = matches!(f.node, Node::Dir(_));
-    let is_link = matches!(f.node, Node::Link(_) | Node::FdLink { .. });
-    if flags & O_DIRECTORY != 0 && !is_dir {
-        return Err(if is_link && flags & O_PATH == 0 {
-            Errno::ELOOP
-        } else {
-            Errno::ENOTDIR
+        if dirfd as i32 == AT_FDCWD {
+            return Ok(Target::Path(cwd(t)));
+        }
+        let f = t.task.files().get(dirfd as i32 as i64)?;
+        return Ok(match f.ops.vfs_path() {
+            Some(p) => Target::Path(p),
+            None => Target::File(f),
         });
     }
-    if flags & O_PATH != 0 {
-        let st = f.stat();
-        return Ok((
-            Box::new(PathFile::synthetic(st, f.path, is_dir)),
-            O_PATH as u32,
-        ));
-    }
-    if is_link {
-        // O_NOFOLLOW on a link.
-        return Err(Errno::ELOOP);
-    }
-    let writes = flags & O_ACCMODE != 0 || flags & O_TRUNC != 0;
-    if writes {
-        match f.node {
-            Node::Dir(_) => return Err(Errno::EISDIR),
-            // /proc/sys and /sys cannot be changed from inside the sandbox.
-            Node::File(_) if f.fs == Fs::Sys || f.path.starts_with(b"/proc/sys/") => {
-                return Err(Errno::EACCES);
-            }
-            _ => {}
-        }
-    }
-    if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
-        return Err(Errno::EEXIST);
-    }
-    if flags & O_ACCMODE == O_ACCMODE {
-        status &= !(O_ACCMODE as u32);
-        status |= 2;
-    }
-    Ok((f.open(&t.task)?, status))
+    let how = if follow && flags & AT_SYMLINK_NOFOLLOW == 0 {
+        Resolve::FOLLOW
+    } else {
+        Resolve::NOFOLLOW
+    };
+    Ok(Target::Path(walk(t, dirfd, path, &how)?.existing()?))
 }
 
-/// openat(dirfd, path, flags, mode).
-pub fn openat(t: &mut TaskCtx, dirfd: u64, path: u64, flags: u64, _mode: u64) -> SysResult {
-    let flags = flags as u32 as u64;
-    let p = t.mm().read_cstring(path, 4096)?;
-    let cloexec = flags & O_CLOEXEC as u64 != 0;
-    let mut status = (flags as u32) & (O_ACCMODE as u32 | O_NONBLOCK | O_APPEND as u32);
-    if flags & O_TMPFILE == O_TMPFILE && flags & O_PATH == 0 {
-        return Err(Errno::EROFS.into());
+/// Opens the inode at `p` as open(2) would with `flags` (already
+/// resolved; O_CREAT's creation done), and returns the file.
+fn open_path(t: &TaskCtx, p: Path, flags: u64) -> Result<Box<dyn FileOps>, Errno> {
+    let kind = p.inode().kind();
+    let name = name_of(t, &p);
+    if flags & O_PATH != 0 {
+        if flags & O_DIRECTORY != 0 && kind != FileType::Directory {
+            return Err(Errno::ENOTDIR);
+        }
+        return Ok(Box::new(PathOnly::new(p, name)));
     }
-    let follow = flags & O_NOFOLLOW == 0;
-    let r = match lookup(t, dirfd, &p, follow) {
-        Ok(Target::Host(r)) => r,
-        Ok(Target::Synth(f)) => {
-            let (file, status) = open_synthetic(t, f, flags)?;
-            let f = OpenFile::new(file, status);
-            return Ok(t.task.files().insert(f, cloexec, 0)? as u64);
-        }
-        Ok(Target::File(f)) => {
-            // A pipe or anonymous file reached through its fd link: the
-            // same file, if it can be used as asked.
-            if flags & O_PATH != 0 {
-                let st = f.ops.stat();
-                let path = f.ops.link_target().into_bytes();
-                let file = OpenFile::new(
-                    Box::new(PathFile::synthetic(st, path, false)),
-                    O_PATH as u32,
-                );
-                return Ok(t.task.files().insert(file, cloexec, 0)? as u64);
+    let writes = flags & O_ACCMODE != 0 || flags & O_TRUNC != 0;
+    match kind {
+        FileType::Symlink => return Err(Errno::ELOOP),
+        FileType::Directory => {
+            if writes || flags & O_CREAT != 0 {
+                return Err(Errno::EISDIR);
             }
-            if flags & O_DIRECTORY != 0 {
-                return Err(Errno::ENOTDIR.into());
-            }
-            let has = f.status() & 3;
-            let ok = match flags & O_ACCMODE {
-                0 => has != 1,
-                1 => has != 0,
-                _ => has == 2,
-            };
-            if !ok {
-                return Err(Errno::EACCES.into());
-            }
-            return Ok(t.task.files().insert(f, cloexec, 0)? as u64);
         }
-        Err(Errno::ENOENT) if flags & O_CREAT != 0 && flags & O_PATH == 0 => {
-            return Err(Errno::EROFS.into());
+        _ if flags & O_DIRECTORY != 0 => return Err(Errno::ENOTDIR),
+        _ => {}
+    }
+    if writes && p.mount.read_only() && matches!(kind, FileType::Regular | FileType::Directory) {
+        return Err(Errno::EROFS);
+    }
+    let c = caller(t);
+    match kind {
+        FileType::Directory => {
+            let vfs = &t.task.kernel.vfs;
+            let parent = vfs
+                .lookup(&c, &root(t), &p, b"..", &Resolve::NOFOLLOW)
+                .map_or(p.inode().ino(), |pp| pp.inode().ino());
+            Ok(Box::new(DirFile::new(p, parent, name).viewed_by(&t.task)))
         }
-        Err(e) => return Err(e.into()),
-    };
-    let ft = r.meta.file_type();
-    let file: Box<dyn FileOps> = if flags & O_PATH != 0 {
-        // Only O_CLOEXEC, O_DIRECTORY and O_NOFOLLOW count with O_PATH;
-        // the descriptor can be neither read nor written.
-        if flags & O_DIRECTORY != 0 && !ft.is_dir() {
-            return Err(Errno::ENOTDIR.into());
-        }
-        status = O_PATH as u32;
-        Box::new(PathFile::new(&r))
-    } else {
-        if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
-            return Err(Errno::EEXIST.into());
-        }
-        if ft.is_symlink() {
-            return Err(Errno::ELOOP.into());
-        }
-        let writes = flags & O_ACCMODE != 0 || flags & O_TRUNC != 0;
-        if ft.is_fifo() && flags & O_DIRECTORY == 0 {
-            // A pipe of the sandbox's own, never the host's FIFO; writing
-            // it is no write to the read-only root (and O_TRUNC is
-            // ignored), as on Linux.
-            use std::os::unix::fs::MetadataExt;
+        FileType::Fifo => {
+            let key = p.inode().fifo_key().ok_or(Errno::ENXIO)?;
             let kernel = &t.task.kernel;
             let end = kernel.fifos.open(
-                (r.meta.dev(), r.meta.ino()),
-                r.stat(),
-                r.guest.clone(),
+                key,
+                p.stat(),
+                name.clone(),
                 (flags & O_ACCMODE) as u32,
                 flags & O_NONBLOCK as u64 != 0,
                 &kernel.machine,
                 &kernel.readiness,
                 &*t.task,
             )?;
-            Box::new(end)
-        } else if ft.is_dir() {
-            if writes {
-                return Err(Errno::EISDIR.into());
-            }
-            Box::new(HostDir::open(&r)?)
-        } else if flags & O_DIRECTORY != 0 {
-            return Err(Errno::ENOTDIR.into());
-        } else if ft.is_socket() {
-            // Linux cannot open a socket inode either.
-            return Err(Errno::ENXIO.into());
-        } else if !ft.is_file() {
-            // Host devices are inert here, as on a nodev mount.
-            return Err(Errno::EACCES.into());
-        } else if writes {
-            return Err(Errno::EROFS.into());
-        } else {
-            Box::new(HostFile::open(&r)?)
+            Ok(Box::new(VfsFile::new(p, name, Box::new(end))))
         }
+        FileType::Socket => Err(Errno::ENXIO),
+        _ => {
+            if flags & O_TRUNC != 0 && kind == FileType::Regular {
+                // The overlay copies up here; a tmpfs frees the pages.
+                p.inode().setattr(
+                    &c,
+                    &crate::fs::vfs::SetAttr {
+                        size: Some(0),
+                        ..Default::default()
+                    },
+                )?;
+            }
+            let inner = p.inode().open(&c, flags as u32)?;
+            Ok(Box::new(VfsFile::new(p, name, inner)))
+        }
+    }
+}
+
+/// How openat2 scopes a walk (RESOLVE_*).
+fn resolve_flags(resolve: u64, follow: bool) -> Resolve {
+    Resolve {
+        follow,
+        no_xdev: resolve & 0x01 != 0,
+        no_magiclinks: resolve & 0x02 != 0 || resolve & 0x04 != 0,
+        no_symlinks: resolve & 0x04 != 0,
+        beneath: resolve & 0x08 != 0,
+        in_root: resolve & 0x10 != 0,
+    }
+}
+
+/// open with resolved arguments: the core of open, openat, openat2 and
+/// creat.
+fn do_open(t: &TaskCtx, dirfd: u64, p: &[u8], flags: u64, mode: u64, resolve: u64) -> SysResult {
+    let cloexec = flags & O_CLOEXEC as u64 != 0;
+    let umask = t.task.fs.lock().umask;
+    let perm = (mode as u32) & 0o7777 & !umask;
+    let (status, file): (u32, Box<dyn FileOps>) = if flags & O_PATH != 0 {
+        let follow = flags & O_NOFOLLOW == 0;
+        let w = walk(t, dirfd, p, &resolve_flags(resolve, follow))?;
+        let path = w.existing()?;
+        (
+            O_PATH as u32,
+            open_path(t, path, flags & (O_PATH | O_DIRECTORY))?,
+        )
+    } else if flags & O_TMPFILE == O_TMPFILE {
+        if flags & O_ACCMODE == 0 {
+            return Err(Errno::EINVAL.into());
+        }
+        let dir = walk(t, dirfd, p, &resolve_flags(resolve, true))?.existing()?;
+        if !dir.is_dir() {
+            return Err(Errno::ENOTDIR.into());
+        }
+        if dir.mount.read_only() {
+            return Err(Errno::EROFS.into());
+        }
+        let inode = dir.inode().tmpfile(&caller(t), perm)?;
+        let mut name = name_of(t, &dir);
+        name.extend_from_slice(b"/#tmpfile");
+        let file = Path {
+            mount: Arc::clone(&dir.mount),
+            dentry: Arc::new(crate::fs::vfs::Dentry {
+                inode,
+                name: b"#tmpfile".to_vec(),
+                parent: Some(Arc::clone(&dir.dentry)),
+            }),
+        };
+        let inner = file.inode().open(&caller(t), flags as u32)?;
+        (
+            flags as u32 & (O_ACCMODE as u32 | O_NONBLOCK | O_APPEND as u32),
+            Box::new(VfsFile::new(file, name, inner)),
+        )
+    } else {
+        let creat = flags & O_CREAT != 0;
+        let excl = creat && flags & O_EXCL != 0;
+        let follow = flags & O_NOFOLLOW == 0 && !excl;
+        let w = walk(t, dirfd, p, &resolve_flags(resolve, follow))?;
+        let path = match (w.found, creat) {
+            (Some(_), true) if excl => return Err(Errno::EEXIST.into()),
+            (Some(found), true) if found.is_dir() => return Err(Errno::EISDIR.into()),
+            (Some(found), _) => found,
+            (None, false) => return Err(Errno::ENOENT.into()),
+            (None, true) => {
+                if w.trailing_slash || w.last != Last::Name {
+                    return Err(Errno::EISDIR.into());
+                }
+                if w.parent.mount.read_only() {
+                    return Err(Errno::EROFS.into());
+                }
+                let inode =
+                    w.parent
+                        .inode()
+                        .create(&caller(t), &w.name, FileType::Regular, perm, 0)?;
+                let dentry = Arc::new(crate::fs::vfs::Dentry {
+                    inode,
+                    name: w.name.clone(),
+                    parent: Some(Arc::clone(&w.parent.dentry)),
+                });
+                let created = Path {
+                    mount: Arc::clone(&w.parent.mount),
+                    dentry,
+                };
+                // Nothing to truncate in a new file.
+                let file = open_path(t, created, flags & !O_TRUNC & !O_CREAT)?;
+                let status = flags as u32 & (O_ACCMODE as u32 | O_NONBLOCK | O_APPEND as u32);
+                let f = OpenFile::new(file, status);
+                return Ok(t.task.files().insert(f, cloexec, 0)? as u64);
+            }
+        };
+        let status = flags as u32 & (O_ACCMODE as u32 | O_NONBLOCK | O_APPEND as u32);
+        (status, open_path(t, path, flags)?)
     };
     let f = OpenFile::new(file, status);
     Ok(t.task.files().insert(f, cloexec, 0)? as u64)
+}
+
+/// openat(dirfd, path, flags, mode).
+pub fn openat(t: &mut TaskCtx, dirfd: u64, path: u64, flags: u64, mode: u64) -> SysResult {
+    let flags = flags as u32 as u64 & VALID_OPEN;
+    let p = read_path(t, path)?;
+    // Linux ignores the mode without O_CREAT or O_TMPFILE.
+    do_open(t, dirfd, &p, flags, mode, 0)
 }
 
 /// open(path, flags, mode).
@@ -248,24 +328,66 @@ pub fn open(t: &mut TaskCtx, path: u64, flags: u64, mode: u64) -> SysResult {
     openat(t, AT_FDCWD as u64, path, flags, mode)
 }
 
-fn write_stat(t: &TaskCtx, buf: u64, st: &crate::fs::Stat) -> SysResult {
+/// creat(path, mode): open(path, O_CREAT | O_WRONLY | O_TRUNC, mode).
+pub fn creat(t: &mut TaskCtx, path: u64, mode: u64) -> SysResult {
+    openat(t, AT_FDCWD as u64, path, O_CREAT | O_WRONLY | O_TRUNC, mode)
+}
+
+/// openat2(dirfd, path, how, size).
+pub fn openat2(t: &mut TaskCtx, dirfd: u64, path: u64, how: u64, size: u64) -> SysResult {
+    const OPEN_HOW_SIZE: u64 = 24;
+    const RESOLVE_ALL: u64 = 0x3f;
+    const RESOLVE_CACHED: u64 = 0x20;
+    if size < OPEN_HOW_SIZE {
+        return Err(Errno::EINVAL.into());
+    }
+    if size > 4096 {
+        return Err(Errno::E2BIG.into());
+    }
+    let mut raw = vec![0u8; size as usize];
+    t.mm().read(how, &mut raw)?;
+    if raw[OPEN_HOW_SIZE as usize..].iter().any(|b| *b != 0) {
+        return Err(Errno::E2BIG.into());
+    }
+    let word = |i: usize| u64::from_le_bytes(raw[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+    let (flags, mode, resolve) = (word(0), word(1), word(2));
+    // build_open_how's checks: unknown bits, a mode without a creation,
+    // contradictory scoping.
+    if flags & !VALID_OPEN != 0 || flags > u32::MAX as u64 {
+        return Err(Errno::EINVAL.into());
+    }
+    if resolve & !RESOLVE_ALL != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    if flags & (O_CREAT | O_TMPFILE) == 0 && mode != 0 || mode & !0o7777 != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    if resolve & 0x18 == 0x18 {
+        return Err(Errno::EINVAL.into());
+    }
+    if flags & O_PATH != 0 && flags & !(O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC as u64) != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    if flags & O_TMPFILE == O_TMPFILE && flags & O_ACCMODE == 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    if resolve & RESOLVE_CACHED != 0 && flags & (O_TRUNC | O_CREAT | O_TMPFILE) != 0 {
+        return Err(Errno::EAGAIN.into());
+    }
+    let p = read_path(t, path)?;
+    do_open(t, dirfd, &p, flags, mode, resolve)
+}
+
+fn write_stat(t: &TaskCtx, buf: u64, st: &Stat) -> SysResult {
     t.mm().write(buf, &st.to_bytes())?;
     Ok(0)
 }
 
 /// What `*stat*at(dirfd, path, flags)` finds (flags already checked).
-fn stat_at(t: &TaskCtx, dirfd: u64, path: u64, flags: u64) -> Result<crate::fs::Stat, Errno> {
-    let p = t.mm().read_cstring(path, 4096)?;
-    if p.is_empty() {
-        if flags & AT_EMPTY_PATH == 0 {
-            return Err(Errno::ENOENT);
-        }
-        let f = t.task.files().get(dirfd as i32 as i64)?;
-        return Ok(f.ops.stat());
-    }
-    match lookup(t, dirfd, &p, flags & AT_SYMLINK_NOFOLLOW == 0)? {
-        Target::Host(r) => Ok(r.stat()),
-        Target::Synth(f) => Ok(f.stat()),
+fn stat_at(t: &TaskCtx, dirfd: u64, path: u64, flags: u64) -> Result<Stat, Errno> {
+    let p = read_path(t, path)?;
+    match target(t, dirfd, &p, flags, true)? {
+        Target::Path(p) => Ok(p.stat()),
         Target::File(f) => Ok(f.ops.stat()),
     }
 }
@@ -337,41 +459,30 @@ pub fn lstat(t: &mut TaskCtx, path: u64, buf: u64) -> SysResult {
 
 /// faccessat2(dirfd, path, mode, flags).
 pub fn faccessat2(t: &mut TaskCtx, dirfd: u64, path: u64, mode: u64, flags: u64) -> SysResult {
-    use std::os::unix::fs::PermissionsExt;
     const W_OK: u64 = 2;
     const X_OK: u64 = 1;
     if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
     }
-    let p = t.mm().read_cstring(path, 4096)?;
-    let meta = match lookup(t, dirfd, &p, flags & AT_SYMLINK_NOFOLLOW == 0)? {
-        Target::Host(r) => r.meta,
-        Target::Synth(f) => {
-            // The guest is root: only X_OK needs an execute bit (or a
-            // directory); writing /proc/sys and /sys is refused at open.
-            let st = f.stat();
-            let dir = st.mode & 0o170000 == 0o040000;
-            if mode & X_OK != 0 && !dir && st.mode & 0o111 == 0 {
-                return Err(Errno::EACCES.into());
-            }
-            return Ok(0);
-        }
-        Target::File(f) => {
-            if mode & X_OK != 0 && f.ops.stat().mode & 0o111 == 0 {
-                return Err(Errno::EACCES.into());
-            }
-            return Ok(0);
-        }
+    let p = read_path(t, path)?;
+    let (st, read_only) = match target(t, dirfd, &p, flags, true)? {
+        Target::Path(p) => (p.stat(), p.mount.read_only()),
+        Target::File(f) => (f.ops.stat(), false),
     };
     // A read-only mount refuses writes to regular files, directories and
-    // links only (Linux's sb_permission): a FIFO (a pipe of the sandbox's
-    // own) or an inert device or socket passes, as on a nodev mount.
-    let ft = meta.file_type();
-    if mode & W_OK != 0 && (ft.is_file() || ft.is_dir() || ft.is_symlink()) {
+    // links only (Linux's sb_permission): a FIFO, device or socket passes.
+    let kind = FileType::from_mode(st.mode);
+    if mode & W_OK != 0
+        && read_only
+        && matches!(
+            kind,
+            Some(FileType::Regular | FileType::Directory | FileType::Symlink)
+        )
+    {
         return Err(Errno::EROFS.into());
     }
     // The guest is root: X_OK needs some execute bit (or a directory).
-    if mode & X_OK != 0 && !meta.is_dir() && meta.permissions().mode() & 0o111 == 0 {
+    if mode & X_OK != 0 && kind != Some(FileType::Directory) && st.mode & 0o111 == 0 {
         return Err(Errno::EACCES.into());
     }
     Ok(0)
@@ -379,18 +490,19 @@ pub fn faccessat2(t: &mut TaskCtx, dirfd: u64, path: u64, mode: u64, flags: u64)
 
 /// readlinkat(dirfd, path, buf, size).
 pub fn readlinkat(t: &mut TaskCtx, dirfd: u64, path: u64, buf: u64, size: u64) -> SysResult {
+    let p = read_path(t, path)?;
     if (size as i32) <= 0 {
         return Err(Errno::EINVAL.into());
     }
-    let p = t.mm().read_cstring(path, 4096)?;
-    let target = match lookup(t, dirfd, &p, false)? {
-        Target::Host(r) => r.read_link()?,
-        Target::Synth(Found {
-            node: Node::Link(target) | Node::FdLink { target, .. },
-            ..
-        }) => target,
-        Target::Synth(_) | Target::File(_) => return Err(Errno::EINVAL.into()),
+    // An empty path reads the link an O_PATH descriptor names.
+    let place = match target(t, dirfd, &p, AT_EMPTY_PATH, false)? {
+        Target::Path(p) => p,
+        Target::File(_) => return Err(Errno::EINVAL.into()),
     };
+    if p.is_empty() && place.inode().kind() != FileType::Symlink {
+        return Err(Errno::ENOENT.into());
+    }
+    let target = place.inode().readlink(&caller(t))?;
     let n = target.len().min(size as usize);
     t.mm().write(buf, &target[..n])?;
     Ok(n as u64)
@@ -426,6 +538,9 @@ pub fn pread64(t: &mut TaskCtx, fd: u64, buf: u64, count: u64, offset: u64) -> S
     if (offset as i64) < 0 {
         return Err(Errno::EINVAL.into());
     }
+    if f.status() & O_ACCMODE as u32 == O_WRONLY as u32 {
+        return Err(Errno::EBADF.into());
+    }
     // pread consumes nothing: copy what the buffer takes up to its first
     // bad page (EFAULT if nothing), as Linux does.
     let mut data = vec![0u8; (count as usize).min(1 << 20)];
@@ -456,142 +571,43 @@ pub fn sendfile(t: &mut TaskCtx, out_fd: u64, in_fd: u64, offset: u64, count: u6
     if n == 0 {
         return Ok(0);
     }
-    let w = output
-        .ops
-        .write(&data[..n], output.nonblocking(), &*t.task)
-        .map_err(|e| super::file::epipe(t, e))?;
+    let w = super::file::write_to(t, &output, &data[..n]).map_err(|e| super::file::epipe(t, e))?;
     Ok(w as u64)
 }
 
 /// getcwd(buf, size).
 pub fn getcwd(t: &mut TaskCtx, buf: u64, size: u64) -> SysResult {
-    let mut cwd = t.task.fs.lock().cwd.clone();
-    cwd.push(0);
-    if (size as usize) < cwd.len() {
+    let dir = cwd(t);
+    if dir.inode().stat().nlink == 0 {
+        return Err(Errno::ENOENT.into());
+    }
+    let mut name = name_of(t, &dir);
+    name.push(0);
+    if (size as usize) < name.len() {
         return Err(Errno::ERANGE.into());
     }
-    t.mm().write(buf, &cwd)?;
-    Ok(cwd.len() as u64)
+    t.mm().write(buf, &name)?;
+    Ok(name.len() as u64)
 }
 
 /// chdir(path).
 pub fn chdir(t: &mut TaskCtx, path: u64) -> SysResult {
-    let p = t.mm().read_cstring(path, 4096)?;
-    let r = match lookup(t, AT_FDCWD as u64, &p, true)? {
-        Target::Host(r) => r,
-        Target::Synth(f) if matches!(f.node, Node::Dir(_)) => {
-            t.task.fs.lock().cwd = f.path;
-            return Ok(0);
-        }
-        Target::Synth(_) | Target::File(_) => return Err(Errno::ENOTDIR.into()),
-    };
-    if !r.meta.is_dir() {
+    let p = read_path(t, path)?;
+    let dir = walk(t, AT_FDCWD as u64, &p, &Resolve::FOLLOW)?.existing()?;
+    if !dir.is_dir() {
         return Err(Errno::ENOTDIR.into());
     }
-    t.task.fs.lock().cwd = r.guest;
+    t.task.fs.lock().cwd = Some(dir);
     Ok(0)
 }
 
 /// fchdir(fd).
 pub fn fchdir(t: &mut TaskCtx, fd: u64) -> SysResult {
     let f = t.task.files().get(fd as i64)?;
-    let dir = f.ops.dir_path().ok_or(Errno::ENOTDIR)?;
-    t.task.fs.lock().cwd = dir;
-    Ok(0)
-}
-
-/// The calls that would change the read-only root: EROFS once the path
-/// is checked (mkdir, unlink, rename, chmod, ...).
-pub fn read_only(t: &mut TaskCtx, path: u64) -> SysResult {
-    t.mm().read_cstring(path, 4096)?;
-    Err(Errno::EROFS.into())
-}
-
-/// What statfs reports for a file system of the sandbox.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum FsKind {
-    /// The root (backed by the sandbox's memory as far as the guest can
-    /// tell: its size is the memory cap).
-    Root,
-    /// /proc, /dev or /sys.
-    Synthetic(Fs),
-    /// Pipes.
-    Pipe,
-    /// Anonymous inodes (pidfds, epoll).
-    Anon,
-}
-
-/// The file system a file is on, from its fstat.
-fn fs_kind(st: &crate::fs::Stat) -> FsKind {
-    match (st.dev, st.mode & 0o170000) {
-        (0x5, _) => FsKind::Synthetic(Fs::Dev),
-        (0x15, _) => FsKind::Synthetic(Fs::Proc),
-        (0x16, _) => FsKind::Synthetic(Fs::Sys),
-        (_, 0o010000) if st.dev == 0xc || st.dev == 0 => FsKind::Pipe,
-        (0, 0) => FsKind::Anon,
-        _ => FsKind::Root,
+    let dir = f.ops.vfs_path().ok_or(Errno::ENOTDIR)?;
+    if !dir.is_dir() {
+        return Err(Errno::ENOTDIR.into());
     }
-}
-
-/// Writes `struct statfs` for `kind`.
-fn write_statfs(t: &TaskCtx, buf: u64, kind: FsKind) -> SysResult {
-    const ST_RDONLY: u64 = 1;
-    const ST_NOSUID: u64 = 2;
-    const ST_NODEV: u64 = 4;
-    const ST_NOEXEC: u64 = 8;
-    const ST_VALID: u64 = 0x20;
-    const ST_RELATIME: u64 = 0x1000;
-    let frames = t.task.kernel.machine.frames();
-    let (f_type, blocks, free, flags) = match kind {
-        FsKind::Root => {
-            let total = frames.data_limit_bytes() / 4096;
-            let used = frames.data_bytes_in_use() / 4096;
-            let ro = if t.task.kernel.root().has_root() {
-                ST_RDONLY
-            } else {
-                0
-            };
-            (0x8584_58f6u64, total, total.saturating_sub(used), ro)
-        }
-        FsKind::Synthetic(Fs::Proc) => (0x9fa0, 0, 0, ST_NOSUID | ST_NODEV | ST_NOEXEC),
-        FsKind::Synthetic(Fs::Sys) => (
-            0x6265_6572,
-            0,
-            0,
-            ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC,
-        ),
-        FsKind::Synthetic(Fs::Dev) => (0x0102_1994, 0, 0, ST_NOSUID),
-        FsKind::Pipe => (0x5049_5045, 0, 0, 0),
-        FsKind::Anon => (0x0904_1934, 0, 0, 0),
-    };
-    let mut b = [0u8; 120];
-    let mut put = |off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_le_bytes());
-    put(0, f_type);
-    put(8, 4096);
-    put(16, blocks);
-    put(24, free);
-    put(32, free);
-    put(64, 255);
-    put(72, 4096);
-    put(80, flags | ST_VALID | ST_RELATIME);
-    t.mm().write(buf, &b)?;
+    t.task.fs.lock().cwd = Some(dir);
     Ok(0)
-}
-
-/// statfs(path, buf).
-pub fn statfs(t: &mut TaskCtx, path: u64, buf: u64) -> SysResult {
-    let p = t.mm().read_cstring(path, 4096)?;
-    let kind = match lookup(t, AT_FDCWD as u64, &p, true)? {
-        Target::Host(_) => FsKind::Root,
-        Target::Synth(f) => FsKind::Synthetic(f.fs),
-        Target::File(f) => fs_kind(&f.ops.stat()),
-    };
-    write_statfs(t, buf, kind)
-}
-
-/// fstatfs(fd, buf).
-pub fn fstatfs(t: &mut TaskCtx, fd: u64, buf: u64) -> SysResult {
-    let f = t.task.files().get(fd as i64)?;
-    let kind = fs_kind(&f.ops.stat());
-    write_statfs(t, buf, kind)
 }

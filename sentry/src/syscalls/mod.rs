@@ -16,6 +16,7 @@ pub mod futex;
 pub mod info;
 pub mod mm;
 pub mod numbers;
+pub mod path;
 pub mod pidfd;
 pub mod poll;
 pub mod process;
@@ -139,15 +140,15 @@ impl Entry {
     }
 }
 
-const NOTE_ROOT_READS: &str = "on the read-only root (--root); /proc, /dev and /sys are the sentry's own, made from the sandbox's state";
-const NOTE_STATFS: &str = "the root reports the memory cap as its size; /proc, /sys, /dev, pipes and anonymous files their Linux f_type";
-const NOTE_ACCESS: &str = "W_OK gives EROFS for regular files, directories and links";
-const NOTE_EROFS: &str = "the root is read-only: EROFS";
+const NOTE_ROOT_READS: &str = "on the VFS (overlay root, tmpfs, binds); /proc, /dev and /sys are the sentry's own, made from the sandbox's state";
+const NOTE_ACCESS: &str =
+    "the guest is root: W_OK gives EROFS on read-only mounts only, X_OK needs an execute bit";
+const NOTE_MKNOD: &str = "device nodes are made but inert (open gives EACCES)";
 const NOTE_POLL: &str =
     "the host's standard streams are sampled every 2 ms; pipes and pidfds wake at once";
 const NOTE_EPOLL_WAIT: &str = "level-triggered only (EPOLLET acts as level); the host's standard streams are sampled every 2 ms";
 const NOTE_CLONE: &str = "namespaces give EPERM, CLONE_INTO_CGROUP EBADF";
-const NOTE_OPEN: &str = "read-only root: writing, creating or truncating gives EROFS; host devices give EACCES, sockets ENXIO; a FIFO opens as a pipe of the sandbox's own (never the host's); /proc, /dev and /sys are the sentry's (an fd link of a pipe opens that pipe)";
+const NOTE_OPEN: &str = "devices other than the sentry's give EACCES, sockets ENXIO; a FIFO opens as a pipe of the sandbox's own (never the host's); O_EXCL with O_TMPFILE does not forbid linkat; openat2's RESOLVE_CACHED is ignored";
 const NOTE_EXEC: &str = "static ELF programs from the read-only root (--root); no #! scripts; exec from a non-leader thread keeps its tid";
 
 const AT_FDCWD: u64 = -100i64 as u64;
@@ -164,8 +165,21 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (WRITE, full(|t, a| file::write(t, a[0], a[1], a[2]), &[Fd, Buf(2), Len])),
     (READV, full(|t, a| file::readv(t, a[0], a[1], a[2]), &[Fd, Hex, Len])),
     (WRITEV, full(|t, a| file::writev(t, a[0], a[1], a[2]), &[Fd, Hex, Len])),
-    (PWRITE64, partial("nothing is writable and seekable: ESPIPE or EBADF",
-        |t, a| file::espipe(t, a[0]), &[Fd, Buf(2), Len, Int])),
+    (PWRITE64, full(|t, a| file::pwrite64(t, a[0], a[1], a[2], a[3]), &[Fd, Buf(2), Len, Int])),
+    (PWRITEV, full(|t, a| if (a[3] as i64) < 0 {
+        Err(Errno::EINVAL.into())
+    } else {
+        file::pwritev2(t, a[0], a[1], a[2], a[3], 0)
+    }, &[Fd, Hex, Len, Int, Int])),
+    (PWRITEV2, partial("RWF_* flags are accepted and ignored",
+        |t, a| file::pwritev2(t, a[0], a[1], a[2], a[3], a[5]), &[Fd, Hex, Len, Int, Int, Hex])),
+    (PREADV, full(|t, a| if (a[3] as i64) < 0 {
+        Err(Errno::EINVAL.into())
+    } else {
+        file::preadv2(t, a[0], a[1], a[2], a[3], 0)
+    }, &[Fd, Hex, Len, Int, Int])),
+    (PREADV2, partial("RWF_* flags are accepted and ignored",
+        |t, a| file::preadv2(t, a[0], a[1], a[2], a[3], a[5]), &[Fd, Hex, Len, Int, Int, Hex])),
     (CLOSE, full(|t, a| file::close(t, a[0]), &[Int])),
     (DUP, full(|t, a| file::dup(t, a[0]), &[Int])),
     (DUP2, full(|t, a| file::dup2(t, a[0], a[1]), &[Fd, Fd])),
@@ -185,6 +199,9 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (OPEN, partial(NOTE_OPEN, |t, a| fs::open(t, a[0], a[1], a[2]), &[Path, Hex, Hex])),
     (OPENAT, partial(NOTE_OPEN, |t, a| fs::openat(t, a[0], a[1], a[2], a[3]),
         &[DirFd, Path, Hex, Hex])),
+    (OPENAT2, partial(NOTE_OPEN, |t, a| fs::openat2(t, a[0], a[1], a[2], a[3]),
+        &[DirFd, Path, Hex, Len])),
+    (CREAT, full(|t, a| fs::creat(t, a[0], a[1]), &[Path, Hex])),
     (STAT, partial(NOTE_ROOT_READS, |t, a| fs::stat(t, a[0], a[1]), &[Path, Hex])),
     (LSTAT, partial(NOTE_ROOT_READS, |t, a| fs::lstat(t, a[0], a[1]), &[Path, Hex])),
     (NEWFSTATAT, partial(NOTE_ROOT_READS, |t, a| fs::newfstatat(t, a[0], a[1], a[2], a[3]),
@@ -207,42 +224,57 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         &[DirFd, Path, Hex, Len]).ret(Ret::Filled(2))),
     (CHDIR, partial(NOTE_ROOT_READS, |t, a| fs::chdir(t, a[0]), &[Path])),
     (FCHDIR, partial(NOTE_ROOT_READS, |t, a| fs::fchdir(t, a[0]), &[Fd])),
-    (STATFS, partial(NOTE_STATFS, |t, a| fs::statfs(t, a[0], a[1]), &[Path, Hex])),
-    (FSTATFS, partial(NOTE_STATFS, |t, a| fs::fstatfs(t, a[0], a[1]), &[Fd, Hex])),
     (GETCWD, full(|t, a| fs::getcwd(t, a[0], a[1]), &[Hex, Len]).ret(Ret::Filled(0))),
     (UMASK, full(umask, &[Hex])),
-    // The calls that would write the root: the path (first or second
-    // argument) is read, then EROFS.
-    (MKDIR, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path, Hex])),
-    (RMDIR, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path])),
-    (UNLINK, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path])),
-    (CREAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path, Hex])),
-    (CHMOD, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path, Hex])),
-    (CHOWN, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path, Pid, Pid])),
-    (LCHOWN, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path, Pid, Pid])),
-    (TRUNCATE, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path, Int])),
-    (UTIME, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path, Hex])),
-    (UTIMES, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path, Hex])),
-    (MKNOD, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path, Hex, Hex])),
-    (MKDIRAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]), &[DirFd, Path, Hex])),
-    (UNLINKAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]), &[DirFd, Path, Hex])),
-    (FCHMODAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]), &[DirFd, Path, Hex])),
-    (FCHOWNAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]),
-        &[DirFd, Path, Pid, Pid, Hex])),
-    (MKNODAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]), &[DirFd, Path, Hex, Hex])),
-    (UTIMENSAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]), &[DirFd, Path, Hex, Hex])),
-    (FUTIMESAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]), &[DirFd, Path, Hex])),
-    (RENAME, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]), &[Path, Path])),
-    (LINK, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]), &[Path, Path])),
-    (SYMLINK, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]), &[Path, Path])),
-    (RENAMEAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]),
+    // Changing the tree (path.rs).
+    (MKDIR, full(|t, a| path::mkdirat(t, AT_FDCWD, a[0], a[1]), &[Path, Hex])),
+    (MKDIRAT, full(|t, a| path::mkdirat(t, a[0], a[1], a[2]), &[DirFd, Path, Hex])),
+    (MKNOD, partial(NOTE_MKNOD, |t, a| path::mknodat(t, AT_FDCWD, a[0], a[1], a[2]),
+        &[Path, Hex, Hex])),
+    (MKNODAT, partial(NOTE_MKNOD, |t, a| path::mknodat(t, a[0], a[1], a[2], a[3]),
+        &[DirFd, Path, Hex, Hex])),
+    (RMDIR, full(|t, a| path::unlinkat(t, AT_FDCWD, a[0], 0x200), &[Path])),
+    (UNLINK, full(|t, a| path::unlinkat(t, AT_FDCWD, a[0], 0), &[Path])),
+    (UNLINKAT, full(|t, a| path::unlinkat(t, a[0], a[1], a[2]), &[DirFd, Path, Hex])),
+    (RENAME, full(|t, a| path::renameat2(t, AT_FDCWD, a[0], AT_FDCWD, a[1], 0),
+        &[Path, Path])),
+    (RENAMEAT, full(|t, a| path::renameat2(t, a[0], a[1], a[2], a[3], 0),
         &[DirFd, Path, DirFd, Path])),
-    (RENAMEAT2, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]),
+    (RENAMEAT2, partial("RENAME_WHITEOUT gives EINVAL",
+        |t, a| path::renameat2(t, a[0], a[1], a[2], a[3], a[4]),
         &[DirFd, Path, DirFd, Path, Hex])),
-    (LINKAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]),
+    (LINK, full(|t, a| path::linkat(t, AT_FDCWD, a[0], AT_FDCWD, a[1], 0), &[Path, Path])),
+    (LINKAT, full(|t, a| path::linkat(t, a[0], a[1], a[2], a[3], a[4]),
         &[DirFd, Path, DirFd, Path, Hex])),
-    // symlinkat(target, newdirfd, linkpath): the link's path is the third.
-    (SYMLINKAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[2]), &[Path, DirFd, Path])),
+    (SYMLINK, full(|t, a| path::symlinkat(t, a[0], AT_FDCWD, a[1]), &[Path, Path])),
+    // symlinkat(target, newdirfd, linkpath).
+    (SYMLINKAT, full(|t, a| path::symlinkat(t, a[0], a[1], a[2]), &[Path, DirFd, Path])),
+    (TRUNCATE, full(|t, a| path::truncate(t, a[0], a[1]), &[Path, Int])),
+    (FTRUNCATE, full(|t, a| path::ftruncate(t, a[0], a[1]), &[Fd, Int])),
+    (FALLOCATE, partial("modes 0, KEEP_SIZE and PUNCH_HOLE|KEEP_SIZE; others EOPNOTSUPP",
+        |t, a| path::fallocate(t, a[0], a[1], a[2], a[3]), &[Fd, Hex, Int, Int])),
+    (CHMOD, full(|t, a| path::fchmodat2(t, AT_FDCWD, a[0], a[1], 0), &[Path, Hex])),
+    (FCHMOD, full(|t, a| path::fchmod(t, a[0], a[1]), &[Fd, Hex])),
+    (FCHMODAT, full(|t, a| path::fchmodat2(t, a[0], a[1], a[2], 0), &[DirFd, Path, Hex])),
+    (FCHMODAT2, full(|t, a| path::fchmodat2(t, a[0], a[1], a[2], a[3]),
+        &[DirFd, Path, Hex, Hex])),
+    (CHOWN, full(|t, a| path::fchownat(t, AT_FDCWD, a[0], a[1], a[2], 0), &[Path, Pid, Pid])),
+    (LCHOWN, full(|t, a| path::fchownat(t, AT_FDCWD, a[0], a[1], a[2], 0x100),
+        &[Path, Pid, Pid])),
+    (FCHOWN, full(|t, a| path::fchown(t, a[0], a[1], a[2]), &[Fd, Pid, Pid])),
+    (FCHOWNAT, full(|t, a| path::fchownat(t, a[0], a[1], a[2], a[3], a[4]),
+        &[DirFd, Path, Pid, Pid, Hex])),
+    (UTIME, full(|t, a| path::utime(t, a[0], a[1]), &[Path, Hex])),
+    (UTIMES, full(|t, a| path::futimesat(t, AT_FDCWD, a[0], a[1]), &[Path, Hex])),
+    (FUTIMESAT, full(|t, a| path::futimesat(t, a[0], a[1], a[2]), &[DirFd, Path, Hex])),
+    (UTIMENSAT, full(|t, a| path::utimensat(t, a[0], a[1], a[2], a[3]),
+        &[DirFd, Path, Hex, Hex])),
+    (STATFS, full(|t, a| path::statfs(t, a[0], a[1]), &[Path, Hex])),
+    (FSTATFS, full(|t, a| path::fstatfs(t, a[0], a[1]), &[Fd, Hex])),
+    (FSYNC, full(|t, a| path::fsync(t, a[0]), &[Fd])),
+    (FDATASYNC, full(|t, a| path::fsync(t, a[0]), &[Fd])),
+    (SYNCFS, full(|t, a| path::syncfs(t, a[0]), &[Fd])),
+    (SYNC, full(|_, _| Ok(0), &[])),
 
     // Waiting for descriptors.
     (POLL, partial(NOTE_POLL, |t, a| poll::poll(t, a[0], a[1], a[2]), &[Hex, Len, Int])),

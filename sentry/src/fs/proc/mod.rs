@@ -15,7 +15,7 @@ pub mod view;
 
 use std::sync::{Arc, OnceLock};
 
-use super::synthetic::{DT_DIR, DT_LNK, DT_REG, Entry, Found, Fs, Node};
+use super::nodes::{DT_DIR, DT_LNK, DT_REG, Entry, Found, Node};
 use crate::errno::Errno;
 use crate::kernel::Kernel;
 use crate::kernel::limits;
@@ -75,41 +75,27 @@ pub fn random_uuid() -> String {
     )
 }
 
-/// The sandbox's mounts as /proc/<pid>/mounts and mountinfo show them.
+/// The sandbox's mounts as /proc/<pid>/mounts and mountinfo show them
+/// (the VFS's mount table).
 pub fn mount_table(kernel: &Kernel) -> Vec<MountView> {
-    // The root: the --root directory (read-only), or an empty in-memory
-    // file system.
-    let (source, fstype) = if kernel.root().has_root() {
-        ("none", "overlay")
-    } else {
-        ("none", "tmpfs")
-    };
-    let root = MountView {
-        id: 20,
-        parent: 19,
-        dev: (0, 19),
-        point: "/".into(),
-        fstype: fstype.into(),
-        source: source.into(),
-        read_only: kernel.root().has_root(),
-        options: String::new(),
-    };
-    let m = |id, minor: u64, point: &str, fstype: &str, read_only, options: &str| MountView {
-        id,
-        parent: 20,
-        dev: (0, minor as u32),
-        point: point.into(),
-        fstype: fstype.into(),
-        source: fstype.into(),
-        read_only,
-        options: options.into(),
-    };
-    vec![
-        root,
-        m(21, Fs::Dev.dev(), "/dev", "devtmpfs", false, "mode=755"),
-        m(22, Fs::Proc.dev(), "/proc", "proc", false, ""),
-        m(23, Fs::Sys.dev(), "/sys", "sysfs", true, ""),
-    ]
+    kernel
+        .vfs
+        .mounts()
+        .into_iter()
+        .map(|m| MountView {
+            id: m.id as u32,
+            parent: m.parent_id as u32,
+            dev: (
+                ((m.dev >> 8) & 0xfff) as u32,
+                ((m.dev & 0xff) | ((m.dev >> 12) & 0xfff00)) as u32,
+            ),
+            point: String::from_utf8_lossy(&m.target).into_owned(),
+            fstype: m.fs_type,
+            source: m.source,
+            read_only: m.read_only,
+            options: String::new(),
+        })
+        .collect()
 }
 
 fn num(s: &[u8]) -> Option<i32> {
@@ -120,18 +106,10 @@ fn num(s: &[u8]) -> Option<i32> {
     s.parse().ok().filter(|n| *n > 0)
 }
 
-/// Looks up `rest` (the components after `proc`); `path` is the absolute
-/// guest path.
-pub fn lookup(task: &Arc<Task>, rest: &[Vec<u8>], path: Vec<u8>) -> Result<Found, Errno> {
+/// Looks up `rest` (the components after `proc`) for `task`.
+pub fn lookup(task: &Arc<Task>, rest: &[Vec<u8>]) -> Result<Found, Errno> {
     let kernel = &task.kernel;
-    let found = |node, perm| {
-        Ok(Found {
-            node,
-            path: path.clone(),
-            fs: Fs::Proc,
-            perm,
-        })
-    };
+    let found = |node, perm| Ok(Found::new(node, perm));
     let text = |s: String| found(Node::File(s.into_bytes()), 0o444);
     let Some(first) = rest.first() else {
         let mut e = vec![
@@ -166,15 +144,15 @@ pub fn lookup(task: &Arc<Task>, rest: &[Vec<u8>], path: Vec<u8>) -> Result<Found
         }
     }
     if first == b"sys" {
-        return lookup_sys(&rest[1..], path);
+        return lookup_sys(&rest[1..]);
     }
     let pid = num(first).ok_or(Errno::ENOENT)?;
     let f = view::find(kernel, pid, None).ok_or(Errno::ENOENT)?;
-    process(kernel, task.tgid(), f, &rest[1..], false, path)
+    process(kernel, task.tgid(), f, &rest[1..], false)
 }
 
 /// /proc/sys.
-fn lookup_sys(rest: &[Vec<u8>], path: Vec<u8>) -> Result<Found, Errno> {
+fn lookup_sys(rest: &[Vec<u8>]) -> Result<Found, Errno> {
     let names: Vec<&[u8]> = rest.iter().map(Vec::as_slice).collect();
     let dir = |e: &[(&str, u8)]| Node::Dir(e.iter().map(|(n, k)| Entry::new(*n, *k)).collect());
     let file = |s: String| Node::File(s.into_bytes());
@@ -208,12 +186,7 @@ fn lookup_sys(rest: &[Vec<u8>], path: Vec<u8>) -> Result<Found, Errno> {
     } else {
         0o444
     };
-    Ok(Found {
-        node,
-        path,
-        fs: Fs::Proc,
-        perm,
-    })
+    Ok(Found::new(node, perm))
 }
 
 /// A process directory (`thread`: a `task/<tid>` directory) and what is
@@ -224,16 +197,8 @@ fn process(
     f: view::Found,
     rest: &[Vec<u8>],
     thread: bool,
-    path: Vec<u8>,
 ) -> Result<Found, Errno> {
-    let found = |node, perm| {
-        Ok(Found {
-            node,
-            path: path.clone(),
-            fs: Fs::Proc,
-            perm,
-        })
-    };
+    let found = |node, perm| Ok(Found::new(node, perm));
     let text = |s: String| found(Node::File(s.into_bytes()), 0o444);
     let mm = f.task.as_ref().and_then(|t| t.mm.lock().clone());
     let files = f.task.as_ref().map(|t| t.files.lock().clone());
@@ -264,7 +229,7 @@ fn process(
             let tid = num(tid).ok_or(Errno::ENOENT)?;
             let t = view::find(kernel, f.view.tgid, Some(tid)).ok_or(Errno::ENOENT)?;
             let depth = rest.len() - tail.len();
-            process(kernel, viewer, t, &rest[depth..], true, path)
+            process(kernel, viewer, t, &rest[depth..], true)
         }
         [b"fd"] | [b"fdinfo"] => {
             let kind = if names[0] == b"fd" { DT_LNK } else { DT_REG };
@@ -289,13 +254,15 @@ fn process(
                 .find(|e| e.0 == fd)
                 .ok_or(Errno::ENOENT)?;
             if names[0] == b"fd" {
-                let target = file.ops.link_target().into_bytes();
+                let text = file.ops.link_target().into_bytes();
                 let perm = match file.status() & 3 {
                     0 => 0o500,
                     1 => 0o300,
                     _ => 0o700,
                 };
-                found(Node::FdLink { target, file }, perm)
+                let owner = f.task.as_ref().map(Arc::downgrade).unwrap_or_default();
+                let place = super::nodes::fd_place(file, owner);
+                found(Node::Magic { text, place }, perm)
             } else {
                 text(fdinfo(&file, cloexec))
             }
@@ -321,7 +288,7 @@ fn process(
             let text = format!("{}\n", f.view.comm).into_bytes();
             let target = f.task.as_ref().map(Arc::downgrade);
             let same_process = viewer == f.view.tgid;
-            let hook: super::synthetic::WriteHook = Box::new(move |buf: &[u8]| {
+            let hook: super::nodes::WriteHook = Box::new(move |buf: &[u8]| {
                 let t = target
                     .as_ref()
                     .and_then(std::sync::Weak::upgrade)
@@ -357,18 +324,43 @@ fn process(
             });
             text(format!("{}\n", points.min(1000)))
         }
-        [b"exe"] => match mm {
-            Some(m) => found(Node::Link(m.exe()), 0o777),
-            None => Err(Errno::ENOENT),
-        },
-        [b"cwd"] => match &f.task {
-            Some(t) => found(Node::Link(t.fs.lock().cwd.clone()), 0o777),
-            None => Err(Errno::ENOENT),
-        },
-        [b"root"] => match &f.task {
-            Some(_) => found(Node::Link(b"/".to_vec()), 0o777),
-            None => Err(Errno::ENOENT),
-        },
+        [b"exe"] => {
+            let (Some(m), Some(t)) = (mm, &f.task) else {
+                return Err(Errno::ENOENT);
+            };
+            let owner = Arc::downgrade(t);
+            let place: super::nodes::PlaceHook = Arc::new(move |_| {
+                let t = owner.upgrade().ok_or(Errno::ENOENT)?;
+                super::sentryfs::exe_place(&t)
+            });
+            found(
+                Node::Magic {
+                    text: m.exe(),
+                    place,
+                },
+                0o777,
+            )
+        }
+        [b"cwd"] => {
+            let t = f.task.as_ref().ok_or(Errno::ENOENT)?;
+            let vfs = &kernel.vfs;
+            let cwd = t.fs.lock().cwd.clone().unwrap_or_else(|| vfs.root());
+            let text = vfs.path_name(&cwd, &vfs.root());
+            let place: super::nodes::PlaceHook = Arc::new(move |_| Ok(cwd.clone()));
+            found(Node::Magic { text, place }, 0o777)
+        }
+        [b"root"] => {
+            f.task.as_ref().ok_or(Errno::ENOENT)?;
+            let root = kernel.vfs.root();
+            let place: super::nodes::PlaceHook = Arc::new(move |_| Ok(root.clone()));
+            found(
+                Node::Magic {
+                    text: b"/".to_vec(),
+                    place,
+                },
+                0o777,
+            )
+        }
         _ => Err(Errno::ENOENT),
     }
 }
@@ -382,20 +374,16 @@ fn fdinfo(file: &crate::fs::OpenFile, cloexec: bool) -> String {
     if cloexec {
         flags |= crate::fs::O_CLOEXEC;
     }
-    if file.ops.reopen_path().is_some() {
+    let place = file.ops.vfs_path();
+    if place.is_some() {
         // Files opened by path get O_LARGEFILE on x86-64 (pipes and
         // anonymous files do not).
         flags |= O_LARGEFILE;
     }
     let st = file.ops.stat();
-    let mnt = match st.dev {
-        0x5 => 21,
-        0x15 => 22,
-        0x16 => 23,
-        _ if st.mode & 0o170000 == 0o010000 => 16,
-        _ if st.mode & 0o170000 == 0 => 17,
-        _ => 20,
-    };
+    // Pipes and anonymous files are on no mount of the tree (Linux's
+    // pipefs and anon_inodefs are internal mounts).
+    let mnt = place.map_or(0, |p| p.mount.id);
     format!(
         "pos:\t{pos}\nflags:\t0{flags:o}\nmnt_id:\t{mnt}\nino:\t{}\n{}",
         st.ino,

@@ -6,6 +6,7 @@
 //! kernel unchecked: the only host resources it can touch are the
 //! sentry's standard streams, through a narrow interface.
 //!
+//! * [`abi`]: the Linux ABI as types: guest pointers, ABI structs, flags.
 //! * [`kernel`]: tasks, thread groups, the process tree, signals, exit and
 //!   wait, and the one clone path.
 //! * [`mm`]: address spaces, VMAs, demand paging, copy-on-write fork.
@@ -13,6 +14,7 @@
 //! * [`syscalls`]: the syscall table, one file per family, and `--strace`.
 #![forbid(unsafe_code)]
 
+pub mod abi;
 pub mod compare;
 pub mod demo;
 pub mod errno;
@@ -285,7 +287,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         .alloc_pid(None)
         .map_err(|_| std::io::Error::other("no pid"))?;
     let handlers = Arc::new(parking_lot::Mutex::new(
-        [kernel::signal::SigAction::default(); kernel::signal::NSIG as usize],
+        kernel::signal::SigActions::default(),
     ));
     let tg = ThreadGroup::new(pid, handlers);
     let init = Task::new(

@@ -60,7 +60,8 @@ fn sandbox(root: &Path, ops: &[&str]) -> Outcome {
         "--root".into(),
         root.into(),
         "--".into(),
-        root.join("bin/probe").into(),
+        // A guest path: PROGRAM is found inside the root.
+        "/bin/probe".into(),
     ];
     argv.extend(ops.iter().map(OsString::from));
     let out = common::run_sentry(&argv, b"");
@@ -153,7 +154,7 @@ fn fifos_are_pipes_of_the_sandbox() {
             "--root".into(),
             root.clone().into(),
             "--".into(),
-            root.join("bin/fifo").into(),
+            "/bin/fifo".into(),
             "/".into(),
         ];
         let sandboxed = common::run_sentry(&argv, b"");
@@ -418,7 +419,7 @@ fn loading_reads_only_what_the_elf_needs() {
         .args(["run", "--root"])
         .arg(&root)
         .arg("--")
-        .arg(&big)
+        .arg("/bin/big")
         .args(["exec:/bin/big", "exec4:/bin/big"])
         .arg("wait:")
         .stdin(std::process::Stdio::piped())

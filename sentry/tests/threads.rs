@@ -10,6 +10,9 @@
 //! * `t_clone3`: clone3 struct sizes, argument validation and flags;
 //! * `t_pidfd`: CLONE_PIDFD, pidfd_open, poll/epoll, waitid(P_PIDFD),
 //!   pidfd_send_signal, pidfd_getfd;
+//! * `t_sigforge`: the one rule for a caller-made siginfo (rt_sigqueueinfo,
+//!   rt_tgsigqueueinfo, pidfd_send_signal): si_code >= 0 or SI_TKILL only
+//!   towards the calling thread itself, never a process group;
 //! * `t_signals`: siginfo, SA_RESETHAND/NODEFER/ONSTACK/RESTART, stop and
 //!   continue, signals to spinning threads;
 //! * `t2_timeouts`: no timed wait (futex, futex_waitv, nanosleep,
@@ -28,6 +31,7 @@ differential! {
     t_signals: [], 0;
     t_waitv: [], 0;
     t_pidfd_thread: [], 0;
+    t_sigforge: [], 0;
     t2_futex: [], 0;
     t2_sharing: [], 0;
     t2_tlb: [], 0;

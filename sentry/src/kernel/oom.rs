@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use super::Kernel;
 use super::exit::GroupState;
 use super::process::send_to_group;
-use super::signal::{SigInfo, sig};
+use super::signal::{SigInfo, Signal};
 use super::task::{Task, ThreadGroup};
 use crate::mm::AddressSpace;
 
@@ -112,7 +112,7 @@ pub fn out_of_memory(task: &Arc<Task>) -> OomOutcome {
         tg.tgid,
         rss * (platform::PAGE_SIZE as usize) / 1024
     );
-    send_to_group(kernel, &tg, SigInfo::kernel(sig::SIGKILL));
+    send_to_group(kernel, &tg, SigInfo::kernel(Signal::SIGKILL));
     *last = Some((Arc::clone(&tg), Instant::now()));
     if Arc::ptr_eq(&tg, &task.tg) {
         OomOutcome::KilledSelf

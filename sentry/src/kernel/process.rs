@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::exit::TaskState;
-use super::signal::{self, DefaultAction, SigInfo, SigSet, code, sa, sig};
+use super::signal::{self, DefaultAction, SigArg, SigInfo, SigSet, Signal, code, sa, sig};
 use super::task::{Task, ThreadGroup, child_info};
 use super::{ExitReport, Kernel, TaskTable};
 use crate::errno::Errno;
@@ -18,8 +18,10 @@ use crate::errno::Errno;
 /// SIGSTOP included). The sentry's own SIGKILL/SIGSTOP (si_code SI_KERNEL,
 /// Linux's SEND_SIG_PRIV, which guests cannot forge) still reach it.
 pub fn ignored_at_generation(task: &Task, info: &SigInfo) -> bool {
-    let signo = info.signo;
-    let kernel_only = signo == sig::SIGKILL || signo == sig::SIGSTOP;
+    let Some(signo) = info.signal() else {
+        return true;
+    };
+    let kernel_only = signo == Signal::SIGKILL || signo == Signal::SIGSTOP;
     if !kernel_only && task.sig.lock().blocked.has(signo) {
         return false;
     }
@@ -40,21 +42,20 @@ pub fn ignored_at_generation(task: &Task, info: &SigInfo) -> bool {
 
 /// SIGCONT resumes a stopped group and drops pending stop signals; a stop
 /// signal drops a pending SIGCONT (Linux's prepare_signal).
-pub fn stop_cont_side_effects(kernel: &Arc<Kernel>, tg: &Arc<ThreadGroup>, signo: i32) {
-    let stops = {
-        let mut s = SigSet::default();
-        for x in [sig::SIGSTOP, sig::SIGTSTP, sig::SIGTTIN, sig::SIGTTOU] {
-            s.add(x);
-        }
-        s
-    };
-    if signo == sig::SIGCONT || signo == sig::SIGKILL {
+pub fn stop_cont_side_effects(kernel: &Arc<Kernel>, tg: &Arc<ThreadGroup>, signo: Signal) {
+    let stops = SigSet::of_all(&[
+        Signal::SIGSTOP,
+        Signal::SIGTSTP,
+        Signal::SIGTTIN,
+        Signal::SIGTTOU,
+    ]);
+    if signo == Signal::SIGCONT || signo == Signal::SIGKILL {
         tg.shared_pending.lock().discard(stops);
         for t in tg.threads.lock().iter() {
             t.sig.lock().pending.discard(stops);
         }
         let was_stopped = std::mem::replace(&mut *tg.stopped.lock(), false);
-        if was_stopped && signo == sig::SIGCONT {
+        if was_stopped && signo == Signal::SIGCONT {
             let mut table = kernel.table.lock();
             if let Some(p) = table.procs.get_mut(&tg.tgid) {
                 p.stop_report = None;
@@ -64,12 +65,15 @@ pub fn stop_cont_side_effects(kernel: &Arc<Kernel>, tg: &Arc<ThreadGroup>, signo
         }
         tg.wake_all();
     } else if stops.has(signo) {
-        tg.shared_pending.lock().discard(SigSet::of(sig::SIGCONT));
+        tg.shared_pending
+            .lock()
+            .discard(SigSet::of(Signal::SIGCONT));
     }
 }
 
 /// Stops the whole group after a stop signal's default action.
-pub fn group_stop(task: &Arc<Task>, signo: i32) {
+pub fn group_stop(task: &Arc<Task>, signal: Signal) {
+    let signo = signal.number();
     let tg = &task.tg;
     {
         let mut stopped = tg.stopped.lock();
@@ -99,9 +103,9 @@ fn notify_parent_state(table: &mut TaskTable, pid: i32, cld: i32, status: i32) {
     };
     let ptg = Arc::clone(&pp.tg);
     if let Some(leader) = first_thread(&ptg) {
-        let act = leader.action(sig::SIGCHLD);
+        let act = leader.action(Signal::SIGCHLD);
         if act.flags & sa::NOCLDSTOP == 0 {
-            send_to_group_locked(&ptg, SigInfo::child(sig::SIGCHLD, cld, pid, status));
+            send_to_group_locked(&ptg, SigInfo::child(Signal::SIGCHLD, cld, pid, status));
         }
     }
     ptg.child_events.notify_all();
@@ -122,7 +126,10 @@ pub fn send_to_group(kernel: &Arc<Kernel>, tg: &Arc<ThreadGroup>, info: SigInfo)
     if ignored_at_generation(&leader, &info) {
         return;
     }
-    stop_cont_side_effects(kernel, tg, info.signo);
+    let Some(signal) = info.signal() else {
+        return;
+    };
+    stop_cont_side_effects(kernel, tg, signal);
     send_to_group_locked(tg, info);
 }
 
@@ -219,7 +226,9 @@ pub fn exit_thread(task: &Arc<Task>) {
     // Parent-death signals go out once the tree lock is released (sending
     // SIGCONT takes it again).
     for (t, s) in pdeath {
-        t.send_signal(SigInfo::from_process(s, code::SI_USER, 0, 0));
+        if let Some(s) = Signal::new(s) {
+            t.send_signal(SigInfo::from_process(s, code::SI_USER, 0, 0));
+        }
     }
 }
 
@@ -332,7 +341,7 @@ fn notify_parent_exit(kernel: &Kernel, table: &mut TaskTable, pid: i32, parent: 
     if let Some(leader) = first_thread(&ptg) {
         // As Linux's do_notify_parent: a parent that ignores SIGCHLD or set
         // SA_NOCLDWAIT does not keep the zombie; SIG_IGN also drops the signal.
-        let act = leader.action(sig::SIGCHLD);
+        let act = leader.action(Signal::SIGCHLD);
         let mut signo = exit_signal;
         if signo == sig::SIGCHLD
             && (act.handler == signal::SIG_IGN || act.flags & sa::NOCLDWAIT != 0)
@@ -342,8 +351,8 @@ fn notify_parent_exit(kernel: &Kernel, table: &mut TaskTable, pid: i32, parent: 
                 signo = 0;
             }
         }
-        if signal::valid(signo as i64) {
-            send_to_group_locked(&ptg, child_info(signo, pid, status));
+        if let Some(s) = Signal::new(signo) {
+            send_to_group_locked(&ptg, child_info(s, pid, status));
         }
     }
     if autoreap {
@@ -498,19 +507,31 @@ fn result_for(pid: i32, status: i32) -> WaitResult {
 }
 
 /// kill(2)'s targets resolved to processes.
-pub fn kill(task: &Arc<Task>, pid: i64, signo: i32) -> Result<(), Errno> {
-    kill_targets(task, pid, None, signo)
+pub fn kill(task: &Arc<Task>, pid: i64, signo: SigArg) -> Result<(), Errno> {
+    kill_targets(task, pid, None, signo, None)
 }
 
 /// Sends `signo` to every process of group `pgid` (kill_pgrp_info: also
-/// group 1, which kill(-1, ...) cannot name).
-pub fn kill_pgrp(task: &Arc<Task>, pgid: i32, signo: i32) -> Result<(), Errno> {
-    kill_targets(task, 0, Some(pgid), signo)
+/// group 1, which kill(-1, ...) cannot name), with `info` or, without
+/// one, kill's SI_USER siginfo.
+pub fn kill_pgrp(
+    task: &Arc<Task>,
+    pgid: i32,
+    signo: SigArg,
+    info: Option<SigInfo>,
+) -> Result<(), Errno> {
+    kill_targets(task, 0, Some(pgid), signo, info)
 }
 
 /// `signo` is checked once a target exists (ESRCH before EINVAL, as
 /// Linux's check_kill_permission runs per target).
-fn kill_targets(task: &Arc<Task>, pid: i64, pgrp: Option<i32>, signo: i32) -> Result<(), Errno> {
+fn kill_targets(
+    task: &Arc<Task>,
+    pid: i64,
+    pgrp: Option<i32>,
+    signo: SigArg,
+    info: Option<SigInfo>,
+) -> Result<(), Errno> {
     let kernel = &task.kernel;
     let me = task.tgid();
     let targets: Vec<Arc<ThreadGroup>> = {
@@ -554,16 +575,13 @@ fn kill_targets(task: &Arc<Task>, pid: i64, pgrp: Option<i32>, signo: i32) -> Re
     if targets.is_empty() {
         return Err(Errno::ESRCH);
     }
-    let Some(sig) = signal::Signal::to_send(signo)? else {
+    let Some(sig) = signo.to_send()? else {
         return Ok(());
     };
     let uid = 0;
+    let info = info.unwrap_or_else(|| SigInfo::from_process(sig, code::SI_USER, me, uid));
     for tg in targets {
-        send_to_group(
-            kernel,
-            &tg,
-            SigInfo::from_process(sig.number(), code::SI_USER, me, uid),
-        );
+        send_to_group(kernel, &tg, info);
     }
     Ok(())
 }

@@ -12,7 +12,8 @@ use platform::{Kicker, Trap, UserContext, Vcpu};
 
 use super::exit::{AtomicTaskState, GroupState, TaskState};
 use super::signal::{
-    self, AltStack, DefaultAction, FaultRegs, SigAction, SigInfo, SigQueue, SigSet, code, sa, sig,
+    self, AltStack, DefaultAction, FaultRegs, SigAction, SigActions, SigInfo, SigQueue, SigSet,
+    Signal, code, sa, sig,
 };
 use super::umip::{self, Umip};
 use super::wait::{Blocker, Completion, WaitQueue, Waiter};
@@ -25,7 +26,7 @@ use crate::mm::{Access, AddressSpace, FaultError, Runner};
 /// thread group, whose threads all use it; CLONE_SIGHAND without
 /// CLONE_THREAD shares one table between groups, until an execve unshares
 /// it.
-pub type Handlers = Mutex<[SigAction; signal::NSIG as usize]>;
+pub type Handlers = Mutex<SigActions>;
 
 /// A process.
 pub struct ThreadGroup {
@@ -346,17 +347,20 @@ impl Task {
         if process::ignored_at_generation(self, &info) {
             return;
         }
-        process::stop_cont_side_effects(&self.kernel, &self.tg, info.signo);
+        let Some(signal) = info.signal() else {
+            return;
+        };
+        process::stop_cont_side_effects(&self.kernel, &self.tg, signal);
         self.sig.lock().pending.push(info);
-        if info.signo == sig::SIGKILL {
+        if signal == Signal::SIGKILL {
             self.tg.start_exit(sig::SIGKILL);
         }
         self.wake();
     }
 
-    /// The action for `signo`.
-    pub fn action(&self, signo: i32) -> SigAction {
-        self.tg.sighand.lock().lock()[(signo - 1) as usize]
+    /// The action for `signal`.
+    pub fn action(&self, signal: Signal) -> SigAction {
+        self.tg.sighand.lock().lock()[signal]
     }
 }
 
@@ -532,7 +536,7 @@ fn page_fault(t: &mut TaskCtx, addr: u64, error_code: u64) {
             super::oom::OomOutcome::Retry => {
                 std::thread::sleep(std::time::Duration::from_millis(1))
             }
-            super::oom::OomOutcome::KilledSelf => force_signal(t, SigInfo::kernel(sig::SIGKILL)),
+            super::oom::OomOutcome::KilledSelf => force_signal(t, SigInfo::kernel(Signal::SIGKILL)),
         },
         Err(e) => {
             let c = if e == FaultError::MapErr {
@@ -551,7 +555,7 @@ fn page_fault(t: &mut TaskCtx, addr: u64, error_code: u64) {
                 err,
                 cr2: addr,
             };
-            force_signal(t, SigInfo::fault(sig::SIGSEGV, c, addr));
+            force_signal(t, SigInfo::fault(Signal::SIGSEGV, c, addr));
         }
     }
 }
@@ -564,13 +568,15 @@ fn exception(t: &mut TaskCtx, vector: u8, error_code: u64) {
     let (mut trapno, mut err) = (u64::from(vector), error_code);
     let info = match vector {
         // #DE: do_error_trap(SIGFPE, FPE_INTDIV, ip).
-        0 => SigInfo::fault(sig::SIGFPE, code::FPE_INTDIV, rip),
+        0 => SigInfo::fault(Signal::SIGFPE, code::FPE_INTDIV, rip),
         // #DB: a single step (TF was set: TRAP_TRACE) or icebp
         // (TRAP_BRKPT), as Linux's get_si_code tells them apart by DR6.
-        1 if t.ctx.regs.rflags & 0x100 != 0 => SigInfo::fault(sig::SIGTRAP, code::TRAP_TRACE, rip),
-        1 => SigInfo::fault(sig::SIGTRAP, code::TRAP_BRKPT, rip),
+        1 if t.ctx.regs.rflags & 0x100 != 0 => {
+            SigInfo::fault(Signal::SIGTRAP, code::TRAP_TRACE, rip)
+        }
+        1 => SigInfo::fault(Signal::SIGTRAP, code::TRAP_BRKPT, rip),
         // int3: do_int3_user sends a plain SIGTRAP (SI_KERNEL, no address).
-        3 => SigInfo::kernel(sig::SIGTRAP),
+        3 => SigInfo::kernel(Signal::SIGTRAP),
         // `int $n` through a DPL-0 gate is a #GP on hardware (SIGSEGV,
         // SI_KERNEL); this host's KVM raises #UD for it instead
         // (KVM-NOTES fact 2), so look at the instruction. `int $0x80` is a
@@ -580,7 +586,7 @@ fn exception(t: &mut TaskCtx, vector: u8, error_code: u64) {
         6 if let Some(n) = software_interrupt(t, rip) => {
             // The #GP hardware would raise: the gate's index, IDT bit set.
             (trapno, err) = (13, (u64::from(n) << 3) | 2);
-            SigInfo::kernel(sig::SIGSEGV)
+            SigInfo::kernel(Signal::SIGSEGV)
         }
         // A far jmp/call through memory to a selector KVM's emulator
         // refuses, and (v)ldmxcsr with reserved MXCSR bits, come back from
@@ -588,7 +594,7 @@ fn exception(t: &mut TaskCtx, vector: u8, error_code: u64) {
         // error code (the selector) is not recovered: err 0.
         6 if disguised(t, rip) == Some(Disguised::GpAsUd) => {
             (trapno, err) = (13, 0);
-            SigInfo::kernel(sig::SIGSEGV)
+            SigInfo::kernel(Signal::SIGSEGV)
         }
         // An iretq whose stack is canonical faults on a bad SS or CS with
         // #GP on hardware; this KVM reports #SS (SIGBUS) or #NP.
@@ -598,19 +604,19 @@ fn exception(t: &mut TaskCtx, vector: u8, error_code: u64) {
                 && disguised(t, rip) == Some(Disguised::Iret) =>
         {
             trapno = 13;
-            SigInfo::kernel(sig::SIGSEGV)
+            SigInfo::kernel(Signal::SIGSEGV)
         }
         // monitor/mwait are #UD on hardware here (CPUID has no MONITOR for
         // user code); this KVM raises #GP.
         13 if disguised(t, rip) == Some(Disguised::UdAsGp) => {
             trapno = 6;
-            SigInfo::fault(sig::SIGILL, code::ILL_ILLOPN, rip)
+            SigInfo::fault(Signal::SIGILL, code::ILL_ILLOPN, rip)
         }
         // #UD: do_error_trap(SIGILL, ILL_ILLOPN, ip).
-        6 => SigInfo::fault(sig::SIGILL, code::ILL_ILLOPN, rip),
+        6 => SigInfo::fault(Signal::SIGILL, code::ILL_ILLOPN, rip),
         // #SS (a non-canonical stack access): SIGBUS, SI_KERNEL.
-        12 => SigInfo::kernel(sig::SIGBUS),
-        16 | 19 => SigInfo::fault(sig::SIGFPE, 0, rip),
+        12 => SigInfo::kernel(Signal::SIGBUS),
+        16 | 19 => SigInfo::fault(Signal::SIGFPE, 0, rip),
         // #GP from sgdt, sidt or smsw (CR4.UMIP is set): Linux emulates
         // them with dummy values (arch/x86/kernel/umip.c).
         13 => {
@@ -618,16 +624,16 @@ fn exception(t: &mut TaskCtx, vector: u8, error_code: u64) {
             let (fs, gs) = (t.ctx.fs_base, t.ctx.gs_base);
             match umip::emulate(&mm, &mut t.ctx.regs, fs, gs) {
                 Umip::Done => return,
-                Umip::Fault(addr) => SigInfo::fault(sig::SIGSEGV, code::SEGV_MAPERR, addr),
-                Umip::NotEmulated => SigInfo::kernel(sig::SIGSEGV),
+                Umip::Fault(addr) => SigInfo::fault(Signal::SIGSEGV, code::SEGV_MAPERR, addr),
+                Umip::NotEmulated => SigInfo::kernel(Signal::SIGSEGV),
             }
         }
         // #AC: do_error_trap(SIGBUS, BUS_ADRALN, NULL).
-        17 => SigInfo::fault(sig::SIGBUS, code::BUS_ADRALN, 0),
+        17 => SigInfo::fault(Signal::SIGBUS, code::BUS_ADRALN, 0),
         // #GP, #OF (int $4), #BR, #TS, #NP and anything else: SIGSEGV with
         // SI_KERNEL and no address, as do_general_protection and
         // do_error_trap send it.
-        _ => SigInfo::kernel(sig::SIGSEGV),
+        _ => SigInfo::kernel(Signal::SIGSEGV),
     };
     // Linux's do_trap/do_error_trap record the vector and error code (cr2
     // stays what the last page fault left); an emulated UMIP instruction
@@ -707,11 +713,13 @@ fn classify(insn: &[u8]) -> Option<Disguised> {
 /// Delivers a synchronous fault signal: if blocked or ignored, it kills
 /// (as Linux's force_sig_info does).
 fn force_signal(t: &mut TaskCtx, info: SigInfo) {
-    let s = info.signo;
+    let Some(s) = info.signal() else {
+        return;
+    };
     let act = t.task.action(s);
     let blocked = t.task.sig.lock().blocked.has(s);
     if blocked || act.handler == signal::SIG_IGN {
-        t.task.tg.handlers().lock()[(s - 1) as usize] = SigAction::default();
+        t.task.tg.handlers().lock()[s] = SigAction::default();
         t.task.sig.lock().blocked.remove(s);
     }
     // A fault that will take its default action kills even init.
@@ -758,18 +766,20 @@ fn deliver_pending(t: &mut TaskCtx) -> Result<(), ()> {
         let Some(info) = dequeue(&t.task) else {
             break;
         };
-        let s = info.signo;
+        let Some(s) = info.signal() else {
+            continue;
+        };
         let act = t.task.action(s);
         if t.task.kernel.config.strace {
             crate::log::stderr_line(format_args!(
                 "[pid {}] --- {} {{si_signo={}, si_code={}}} ---",
                 t.task.tid,
-                signal::name(s),
-                s,
+                signal::name(s.number()),
+                s.number(),
                 info.code
             ));
         }
-        if s == sig::SIGKILL {
+        if s == Signal::SIGKILL {
             t.task.tg.start_exit(sig::SIGKILL);
             return Err(());
         }
@@ -777,7 +787,7 @@ fn deliver_pending(t: &mut TaskCtx) -> Result<(), ()> {
             signal::SIG_IGN => continue,
             // Init gets no default action it did not ask for (a signal
             // queued while blocked lands here once unblocked).
-            signal::SIG_DFL if t.task.tg.is_unkillable() && s != sig::SIGSTOP => continue,
+            signal::SIG_DFL if t.task.tg.is_unkillable() && s != Signal::SIGSTOP => continue,
             signal::SIG_DFL => match signal::default_action(s) {
                 DefaultAction::Ignore | DefaultAction::Continue => continue,
                 DefaultAction::Stop => {
@@ -785,7 +795,7 @@ fn deliver_pending(t: &mut TaskCtx) -> Result<(), ()> {
                     continue;
                 }
                 DefaultAction::Terminate | DefaultAction::Core => {
-                    t.task.tg.start_exit(s);
+                    t.task.tg.start_exit(s.number());
                     return Err(());
                 }
             },
@@ -875,16 +885,20 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
         let mut s = t.task.sig.lock();
         s.saved_mask = None;
         s.blocked.0 |= act.mask.0;
-        if act.flags & sa::NODEFER == 0 {
-            s.blocked.add(info.signo);
+        if act.flags & sa::NODEFER == 0
+            && let Some(sig) = info.signal()
+        {
+            s.blocked.add(sig);
         }
         s.blocked = s.blocked.unblockable_removed();
         if use_alt && alt.flags & signal::SS_AUTODISARM != 0 {
             s.alt = AltStack::reset();
         }
     }
-    if act.flags & sa::RESETHAND != 0 {
-        t.task.tg.handlers().lock()[(info.signo - 1) as usize] = SigAction::default();
+    if act.flags & sa::RESETHAND != 0
+        && let Some(sig) = info.signal()
+    {
+        t.task.tg.handlers().lock()[sig] = SigAction::default();
     }
     Ok(())
 }
@@ -929,7 +943,7 @@ pub fn sigreturn(t: &mut TaskCtx) -> SysResult {
     // registers. A non-canonical RIP or RSP is left to the CPU, as on
     // Linux (#GP at the first fetch, #SS at the first stack access).
     if !r.selectors_valid {
-        force_signal(t, SigInfo::kernel(sig::SIGSEGV));
+        force_signal(t, SigInfo::kernel(Signal::SIGSEGV));
     }
     Err(SysError::KeepRegs)
 }
@@ -940,7 +954,7 @@ pub fn exited_status(code: i32) -> i32 {
 }
 
 /// A SIGCHLD-family notification to send to a parent.
-pub fn child_info(exit_signal: i32, pid: i32, status: i32) -> SigInfo {
+pub fn child_info(exit_signal: Signal, pid: i32, status: i32) -> SigInfo {
     let (c, st) = if status & 0x7f == 0 {
         (code::CLD_EXITED, (status >> 8) & 0xff)
     } else {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::errno::Errno;
 use crate::fs::pipe::new_pipe;
 use crate::fs::{IoctlReply, O_CLOEXEC, O_NONBLOCK, OpenFile};
-use crate::kernel::signal::{SigInfo, code, sig};
+use crate::kernel::signal::{SigInfo, Signal, code};
 use crate::kernel::task::{SysResult, TaskCtx};
 
 /// Largest single transfer (as Linux's MAX_RW_COUNT).
@@ -29,7 +29,7 @@ fn writable(f: &OpenFile) -> bool {
 pub(crate) fn epipe(t: &TaskCtx, e: Errno) -> Errno {
     if e == Errno::EPIPE {
         t.task.send_signal(SigInfo::from_process(
-            sig::SIGPIPE,
+            Signal::SIGPIPE,
             code::SI_USER,
             t.task.tgid(),
             0,

@@ -9,6 +9,7 @@
 //! To add a syscall: one line in `IMPLEMENTED`, then
 //! `SENTRY_UPDATE_COVERAGE=1 cargo test -p sentry coverage`.
 
+mod args;
 pub mod exec;
 pub mod file;
 pub mod fs;
@@ -159,6 +160,7 @@ const AT_FDCWD: u64 = -100i64 as u64;
 #[rustfmt::skip]
 const IMPLEMENTED: &[(u64, Imp)] = {
     use Arg::*;
+    use args::*;
     &[
     // Descriptors and I/O.
     (READ, full(|t, a| file::read(t, a[0], a[1], a[2]), &[Fd, Hex, Len]).ret(Ret::Filled(1))),
@@ -289,10 +291,11 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         &[Fd, Hex, Int, Hex, Hex, Len])),
 
     // pidfds.
-    (PIDFD_OPEN, full(|t, a| pidfd::pidfd_open(t, a[0], a[1]), &[Pid, Hex])),
-    (PIDFD_SEND_SIGNAL, full(|t, a| pidfd::pidfd_send_signal(t, a[0], a[1], a[2], a[3]),
-        &[Fd, Sig, Hex, Hex])),
-    (PIDFD_GETFD, full(|t, a| pidfd::pidfd_getfd(t, a[0], a[1], a[2]), &[Fd, Fd, Hex])),
+    (PIDFD_OPEN, full(|t, a| pidfd::pidfd_open(t, pid(a[0]), uint(a[1])), &[Pid, Hex])),
+    (PIDFD_SEND_SIGNAL, full(|t, a| pidfd::pidfd_send_signal(t, fd(a[0]), sig(a[1]), opt(a[2]),
+        uint(a[3])), &[Fd, Sig, Hex, Hex])),
+    (PIDFD_GETFD, full(|t, a| pidfd::pidfd_getfd(t, fd(a[0]), fd(a[1]), uint(a[2])),
+        &[Fd, Fd, Hex])),
 
     // Programs.
     (EXECVE, partial(NOTE_EXEC, |t, a| exec::execve(t, a[0], a[1], a[2]), &[Path, Hex, Hex])),
@@ -348,22 +351,22 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     }, &[])),
 
     // Signals.
-    (RT_SIGACTION, full(|t, a| signal::rt_sigaction(t, a[0], a[1], a[2], a[3]),
+    (RT_SIGACTION, full(|t, a| signal::rt_sigaction(t, sig(a[0]), opt(a[1]), opt(a[2]), a[3]),
         &[Sig, Hex, Hex, Len])),
-    (RT_SIGPROCMASK, full(|t, a| signal::rt_sigprocmask(t, a[0], a[1], a[2], a[3]),
-        &[Raw, Hex, Hex, Len])),
+    (RT_SIGPROCMASK, full(|t, a| signal::rt_sigprocmask(t, int(a[0]), opt(a[1]), opt(a[2]),
+        a[3]), &[Raw, Hex, Hex, Len])),
     (RT_SIGPENDING, full(|t, a| signal::rt_sigpending(t, a[0], a[1]), &[Hex, Len])),
-    (RT_SIGSUSPEND, full(|t, a| signal::rt_sigsuspend(t, a[0], a[1]), &[Hex, Len])),
+    (RT_SIGSUSPEND, full(|t, a| signal::rt_sigsuspend(t, ptr(a[0]), a[1]), &[Hex, Len])),
     (RT_SIGRETURN, full(|t, _| task::sigreturn(t), &[])),
-    (SIGALTSTACK, full(|t, a| signal::sigaltstack(t, a[0], a[1]), &[Hex, Hex])),
+    (SIGALTSTACK, full(|t, a| signal::sigaltstack(t, opt(a[0]), opt(a[1])), &[Hex, Hex])),
     (PAUSE, full(|t, _| signal::pause(t), &[])),
-    (KILL, full(|t, a| signal::kill(t, a[0], a[1]), &[Pid, Sig])),
-    (TKILL, full(|t, a| signal::tkill(t, a[0], a[1]), &[Pid, Sig])),
-    (TGKILL, full(|t, a| signal::tgkill(t, a[0], a[1], a[2]), &[Pid, Pid, Sig])),
-    (RT_SIGQUEUEINFO, full(|t, a| signal::rt_sigqueueinfo(t, a[0], a[1], a[2]),
+    (KILL, full(|t, a| signal::kill(t, pid(a[0]), sig(a[1])), &[Pid, Sig])),
+    (TKILL, full(|t, a| signal::tkill(t, pid(a[0]), sig(a[1])), &[Pid, Sig])),
+    (TGKILL, full(|t, a| signal::tgkill(t, pid(a[0]), pid(a[1]), sig(a[2])), &[Pid, Pid, Sig])),
+    (RT_SIGQUEUEINFO, full(|t, a| signal::rt_sigqueueinfo(t, pid(a[0]), sig(a[1]), ptr(a[2])),
         &[Pid, Sig, Hex])),
-    (RT_TGSIGQUEUEINFO, full(|t, a| signal::rt_tgsigqueueinfo(t, a[0], a[1], a[2], a[3]),
-        &[Pid, Pid, Sig, Hex])),
+    (RT_TGSIGQUEUEINFO, full(|t, a| signal::rt_tgsigqueueinfo(t, pid(a[0]), pid(a[1]),
+        sig(a[2]), ptr(a[3])), &[Pid, Pid, Sig, Hex])),
     (RT_SIGTIMEDWAIT, full(|t, a| time::rt_sigtimedwait(t, a[0], a[1], a[2], a[3]),
         &[Hex, Hex, Hex, Len])),
 

@@ -3,16 +3,17 @@
 
 use std::sync::Arc;
 
+use crate::abi::{Fd, Pid, UserPtr};
 use crate::errno::Errno;
 use crate::fs::pidfd::{PIDFD_THREAD, PidState, install};
 use crate::fs::{O_NONBLOCK, OpenFile};
 use crate::kernel::process;
-use crate::kernel::signal::{SigInfo, Signal, code};
+use crate::kernel::signal::{SigArg, SigInfo, Signal, code};
 use crate::kernel::task::{SysResult, TaskCtx};
 
 /// The open pidfd behind descriptor `fd` (EBADF for anything else).
-pub fn lookup(t: &TaskCtx, fd: u64) -> Result<Arc<OpenFile>, Errno> {
-    let f = t.task.files().get(fd as i64)?;
+pub fn lookup(t: &TaskCtx, fd: Fd) -> Result<Arc<OpenFile>, Errno> {
+    let f = t.task.files().get(i64::from(fd.0))?;
     if f.ops.as_pidfd().is_none() {
         return Err(Errno::EBADF);
     }
@@ -20,8 +21,8 @@ pub fn lookup(t: &TaskCtx, fd: u64) -> Result<Arc<OpenFile>, Errno> {
 }
 
 /// pidfd_open(pid, flags).
-pub fn pidfd_open(t: &mut TaskCtx, pid: u64, flags: u64) -> SysResult {
-    let (pid, flags) = (pid as i32, flags as u32);
+pub fn pidfd_open(t: &mut TaskCtx, pid: Pid, flags: u32) -> SysResult {
+    let pid = pid.get();
     if flags & !(O_NONBLOCK | PIDFD_THREAD) != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -49,81 +50,101 @@ pub fn pidfd_open(t: &mut TaskCtx, pid: u64, flags: u64) -> SysResult {
     Ok(install(&t.task.files(), &kernel, pid, &tg, flags)? as u64)
 }
 
+/// Whom pidfd_send_signal signals: Linux's `enum pid_type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    /// PIDTYPE_PID: the thread.
+    Thread,
+    /// PIDTYPE_TGID: its process.
+    Process,
+    /// PIDTYPE_PGID: its process group.
+    ProcessGroup,
+}
+
 /// pidfd_send_signal(pidfd, sig, info, flags).
 pub fn pidfd_send_signal(
     t: &mut TaskCtx,
-    pidfd: u64,
-    signo: u64,
-    info: u64,
-    flags: u64,
+    pidfd: Fd,
+    signo: SigArg,
+    info: Option<UserPtr<SigInfo>>,
+    flags: u32,
 ) -> SysResult {
     const PIDFD_SIGNAL_THREAD: u32 = 1;
     const PIDFD_SIGNAL_THREAD_GROUP: u32 = 2;
     const PIDFD_SIGNAL_PROCESS_GROUP: u32 = 4;
-    let flags = flags as u32;
     let scopes = PIDFD_SIGNAL_THREAD | PIDFD_SIGNAL_THREAD_GROUP | PIDFD_SIGNAL_PROCESS_GROUP;
     if flags & !scopes != 0 || (flags & scopes).count_ones() > 1 {
         return Err(Errno::EINVAL.into());
     }
     let file = lookup(t, pidfd)?;
     let pf = file.ops.as_pidfd().expect("checked by lookup");
-    let signo = Signal::arg(signo);
-    let thread_scope = match flags {
-        0 => pf.thread,
-        PIDFD_SIGNAL_THREAD => true,
-        _ => false,
+    let scope = match flags {
+        PIDFD_SIGNAL_THREAD => Scope::Thread,
+        PIDFD_SIGNAL_THREAD_GROUP => Scope::Process,
+        PIDFD_SIGNAL_PROCESS_GROUP => Scope::ProcessGroup,
+        // Without a flag, the pidfd's own kind says.
+        _ if pf.thread => Scope::Thread,
+        _ => Scope::Process,
     };
     let me = t.task.tgid();
-    let kinfo = if info != 0 {
-        let mut b = [0u8; 128];
-        t.mm().read(info, &mut b)?;
-        let k = SigInfo::from_bytes(&b);
-        if k.signo != signo {
-            return Err(Errno::EINVAL.into());
+    let user_info = match info {
+        Some(ptr) => {
+            let k = ptr.read(&t.mm())?;
+            if k.signo != signo.get() {
+                return Err(Errno::EINVAL.into());
+            }
+            // The pidfd names `pf.pid`; a process group is never oneself.
+            let target = (scope != Scope::ProcessGroup).then_some(pf.pid);
+            k.check_forged(t.task.tid, target)?;
+            Some(k)
         }
-        let to_self = pf.pid == me && !thread_scope;
-        k.check_forged(to_self)?;
-        k
-    } else {
-        SigInfo::from_process(signo, code::SI_USER, me, 0)
+        None => None,
     };
-    let signal = Signal::to_send(signo)?;
+    // Linux's prepare_kill_siginfo: SI_TKILL towards a thread, else SI_USER.
+    let kill_code = if scope == Scope::Thread {
+        code::SI_TKILL
+    } else {
+        code::SI_USER
+    };
+    let info_for =
+        |s: Signal| user_info.unwrap_or_else(|| SigInfo::from_process(s, kill_code, me, 0));
+    let signal = signo.to_send()?;
     if pf.state() == PidState::Reaped {
         return Err(Errno::ESRCH.into());
     }
     let tg = pf.thread_group().ok_or(Errno::ESRCH)?;
-    if signal.is_none() {
+    let Some(signal) = signal else {
         return Ok(0);
-    }
+    };
     let kernel = Arc::clone(&t.task.kernel);
-    if flags == PIDFD_SIGNAL_PROCESS_GROUP {
-        let pgid = kernel
-            .table
-            .lock()
-            .procs
-            .get(&tg.tgid)
-            .map(|p| p.pgid)
-            .ok_or(Errno::ESRCH)?;
-        process::kill_pgrp(&t.task, pgid, signo)?;
-        return Ok(0);
-    }
-    if thread_scope {
-        let task = kernel
-            .table
-            .lock()
-            .tasks
-            .get(&pf.pid)
-            .cloned()
-            .ok_or(Errno::ESRCH)?;
-        task.send_signal(kinfo);
-    } else {
-        process::send_to_group(&kernel, &tg, kinfo);
+    match scope {
+        Scope::ProcessGroup => {
+            let pgid = kernel
+                .table
+                .lock()
+                .procs
+                .get(&tg.tgid)
+                .map(|p| p.pgid)
+                .ok_or(Errno::ESRCH)?;
+            process::kill_pgrp(&t.task, pgid, signo, Some(info_for(signal)))?;
+        }
+        Scope::Thread => {
+            let task = kernel
+                .table
+                .lock()
+                .tasks
+                .get(&pf.pid)
+                .cloned()
+                .ok_or(Errno::ESRCH)?;
+            task.send_signal(info_for(signal));
+        }
+        Scope::Process => process::send_to_group(&kernel, &tg, info_for(signal)),
     }
     Ok(0)
 }
 
 /// pidfd_getfd(pidfd, targetfd, flags).
-pub fn pidfd_getfd(t: &mut TaskCtx, pidfd: u64, targetfd: u64, flags: u64) -> SysResult {
+pub fn pidfd_getfd(t: &mut TaskCtx, pidfd: Fd, targetfd: Fd, flags: u32) -> SysResult {
     if flags != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -131,12 +152,12 @@ pub fn pidfd_getfd(t: &mut TaskCtx, pidfd: u64, targetfd: u64, flags: u64) -> Sy
     let pf = file.ops.as_pidfd().expect("checked by lookup");
     let tg = pf.thread_group().ok_or(Errno::ESRCH)?;
     let target = tg.threads.lock().first().cloned().ok_or(Errno::ESRCH)?;
-    let f = target.files().get(targetfd as i64)?;
+    let f = target.files().get(i64::from(targetfd.0))?;
     Ok(t.task.files().insert(f, true, 0)? as u64)
 }
 
 /// Resolves a pidfd for waitid(P_PIDFD): (pid, nonblocking?).
-pub fn wait_target(t: &TaskCtx, fd: u64) -> Result<(i32, bool), Errno> {
+pub fn wait_target(t: &TaskCtx, fd: Fd) -> Result<(i32, bool), Errno> {
     let file = lookup(t, fd)?;
     let pf = file.ops.as_pidfd().expect("checked by lookup");
     let pid = pf.thread_group().map_or(pf.pid, |tg| tg.tgid);

@@ -263,7 +263,7 @@ pub fn waitid(
             if id < 0 {
                 return Err(Errno::EINVAL.into());
             }
-            let (pid, nonblock) = super::pidfd::wait_target(t, id as u32 as u64)?;
+            let (pid, nonblock) = super::pidfd::wait_target(t, crate::abi::Fd(id))?;
             // A PIDFD_NONBLOCK pidfd makes the wait non-blocking, and then
             // "nothing yet" is EAGAIN, unless the caller asked for WNOHANG.
             if nonblock && options & WNOHANG == 0 {

@@ -1,29 +1,41 @@
 //! Signal syscalls: rt_sigaction, rt_sigprocmask, rt_sigpending,
 //! rt_sigsuspend, sigaltstack, rt_sigreturn, kill, tkill, tgkill,
 //! rt_sigqueueinfo, rt_tgsigqueueinfo, pause.
+//!
+//! Arguments arrive typed (decoded once, in the syscall table): signal
+//! numbers as [`SigArg`] (validated into a [`Signal`] where Linux does),
+//! pids as [`Pid`], guest structs as [`UserPtr`].
 
 use std::sync::Arc;
 
+use crate::abi::signal::StackT;
+use crate::abi::{Pid, UserPtr, UserSlice};
 use crate::errno::Errno;
 use crate::kernel::process;
-use crate::kernel::signal::{self, SigAction, SigInfo, SigSet, Signal, code, sig};
+use crate::kernel::signal::{self, SigAction, SigArg, SigInfo, SigSet, Signal, code};
 use crate::kernel::task::{ERESTARTNOHAND, SysResult, Task, TaskCtx};
 use crate::kernel::wait::Waiter;
 
+/// The size of `sigset_t` that every signal call insists on.
+const SIGSET_SIZE: u64 = 8;
+
 /// rt_sigaction(sig, act, oact, sigsetsize).
-pub fn rt_sigaction(t: &mut TaskCtx, signo: u64, act: u64, oact: u64, size: u64) -> SysResult {
-    if size != 8 {
+pub fn rt_sigaction(
+    t: &mut TaskCtx,
+    signo: SigArg,
+    act: Option<UserPtr<SigAction>>,
+    oact: Option<UserPtr<SigAction>>,
+    size: u64,
+) -> SysResult {
+    if size != SIGSET_SIZE {
         return Err(Errno::EINVAL.into());
     }
-    let signal = Signal::from_arg(signo)?;
-    let s = signal.number();
-    let new = if act != 0 {
-        if s == sig::SIGKILL || s == sig::SIGSTOP {
+    let s = signo.signal()?;
+    let new = if let Some(act) = act {
+        if s == Signal::SIGKILL || s == Signal::SIGSTOP {
             return Err(Errno::EINVAL.into());
         }
-        let mut b = [0u8; 32];
-        t.mm().read(act, &mut b)?;
-        let mut a = SigAction::from_bytes(&b);
+        let mut a = act.read(&t.mm())?;
         a.mask = a.mask.unblockable_removed();
         Some(a)
     } else {
@@ -32,9 +44,9 @@ pub fn rt_sigaction(t: &mut TaskCtx, signo: u64, act: u64, oact: u64, size: u64)
     let old = {
         let handlers = t.task.tg.handlers();
         let mut h = handlers.lock();
-        let old = h[signal.index()];
+        let old = h[s];
         if let Some(a) = new {
-            h[signal.index()] = a;
+            h[s] = a;
         }
         old
     };
@@ -50,22 +62,31 @@ pub fn rt_sigaction(t: &mut TaskCtx, signo: u64, act: u64, oact: u64, size: u64)
             }
         }
     }
-    if oact != 0 {
-        t.mm().write(oact, &old.to_bytes())?;
+    if let Some(oact) = oact {
+        oact.write(&t.mm(), &old)?;
     }
     Ok(0)
 }
 
-/// rt_sigprocmask(how, set, oldset, sigsetsize).
-pub fn rt_sigprocmask(t: &mut TaskCtx, how: u64, set: u64, oldset: u64, size: u64) -> SysResult {
-    if size != 8 {
+/// rt_sigprocmask(how, set, oldset, sigsetsize): `how` is an `int`.
+pub fn rt_sigprocmask(
+    t: &mut TaskCtx,
+    how: i32,
+    set: Option<UserPtr<SigSet>>,
+    oldset: Option<UserPtr<SigSet>>,
+    size: u64,
+) -> SysResult {
+    const SIG_BLOCK: i32 = 0;
+    const SIG_UNBLOCK: i32 = 1;
+    const SIG_SETMASK: i32 = 2;
+    if size != SIGSET_SIZE {
         return Err(Errno::EINVAL.into());
     }
-    let new = if set != 0 {
-        if how > 2 {
+    let new = if let Some(set) = set {
+        if !matches!(how, SIG_BLOCK | SIG_UNBLOCK | SIG_SETMASK) {
             return Err(Errno::EINVAL.into());
         }
-        Some(SigSet(t.mm().read_u64(set)?))
+        Some(set.read(&t.mm())?)
     } else {
         None
     };
@@ -74,30 +95,30 @@ pub fn rt_sigprocmask(t: &mut TaskCtx, how: u64, set: u64, oldset: u64, size: u6
         let old = s.blocked;
         if let Some(n) = new {
             s.blocked = match how {
-                0 => SigSet(old.0 | n.0),
-                1 => SigSet(old.0 & !n.0),
+                SIG_BLOCK => SigSet(old.0 | n.0),
+                SIG_UNBLOCK => SigSet(old.0 & !n.0),
                 _ => n,
             }
             .unblockable_removed();
         }
         old
     };
-    if oldset != 0 {
-        t.mm().write_u64(oldset, old.0)?;
+    if let Some(oldset) = oldset {
+        oldset.write(&t.mm(), &old)?;
     }
     Ok(0)
 }
 
-/// rt_sigpending(set, sigsetsize).
+/// rt_sigpending(set, sigsetsize): up to 8 bytes of the pending set.
 pub fn rt_sigpending(t: &mut TaskCtx, set: u64, size: u64) -> SysResult {
-    if size > 8 {
+    if size > SIGSET_SIZE {
         return Err(Errno::EINVAL.into());
     }
     let shared = t.task.tg.shared_pending.lock().set();
     let s = t.task.sig.lock();
     let pending = (s.pending.set().0 | shared.0) & s.blocked.0;
     drop(s);
-    t.mm().write(set, &pending.to_le_bytes()[..size as usize])?;
+    UserSlice::new(set, size as usize).write(&t.mm(), &pending.to_le_bytes()[..size as usize])?;
     Ok(0)
 }
 
@@ -112,11 +133,11 @@ fn sleep_for_signal(task: &Arc<Task>) -> SysResult {
 }
 
 /// rt_sigsuspend(mask, sigsetsize).
-pub fn rt_sigsuspend(t: &mut TaskCtx, mask: u64, size: u64) -> SysResult {
-    if size != 8 {
+pub fn rt_sigsuspend(t: &mut TaskCtx, mask: UserPtr<SigSet>, size: u64) -> SysResult {
+    if size != SIGSET_SIZE {
         return Err(Errno::EINVAL.into());
     }
-    let m = SigSet(t.mm().read_u64(mask)?).unblockable_removed();
+    let m = mask.read(&t.mm())?.unblockable_removed();
     {
         let mut s = t.task.sig.lock();
         s.saved_mask = Some(s.blocked);
@@ -131,13 +152,15 @@ pub fn pause(t: &mut TaskCtx) -> SysResult {
 }
 
 /// sigaltstack(ss, old_ss).
-pub fn sigaltstack(t: &mut TaskCtx, ss: u64, old: u64) -> SysResult {
+pub fn sigaltstack(
+    t: &mut TaskCtx,
+    ss: Option<UserPtr<StackT>>,
+    old: Option<UserPtr<StackT>>,
+) -> SysResult {
     let rsp = t.ctx.regs.rsp;
     let cur = t.task.sig.lock().alt;
     let on = cur.on_stack(rsp);
-    if old != 0 {
-        let mut b = [0u8; 24];
-        b[..8].copy_from_slice(&cur.sp.to_le_bytes());
+    if let Some(old) = old {
         // sas_ss_flags(sp) | the SS_AUTODISARM bit.
         let flags = if cur.size == 0 {
             signal::SS_DISABLE
@@ -146,37 +169,43 @@ pub fn sigaltstack(t: &mut TaskCtx, ss: u64, old: u64) -> SysResult {
         } else {
             0
         } | (cur.flags & signal::SS_AUTODISARM);
-        b[8..12].copy_from_slice(&flags.to_le_bytes());
-        b[16..].copy_from_slice(&cur.size.to_le_bytes());
-        t.mm().write(old, &b)?;
+        let st = StackT {
+            sp: cur.sp,
+            flags,
+            size: cur.size,
+        };
+        old.write(&t.mm(), &st)?;
     }
-    if ss != 0 {
-        let mut b = [0u8; 24];
-        t.mm().read(ss, &mut b)?;
-        let sp = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
-        let flags = i32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
-        let size = u64::from_le_bytes(b[16..].try_into().expect("8 bytes"));
+    if let Some(ss) = ss {
+        let new = ss.read(&t.mm())?;
         if on {
             return Err(Errno::EPERM.into());
         }
-        t.task.sig.lock().alt = signal::altstack_from(sp, flags, size)?;
+        t.task.sig.lock().alt = signal::altstack_from(new.sp, new.flags, new.size)?;
     }
     Ok(0)
 }
 
 /// kill(pid, sig).
-pub fn kill(t: &mut TaskCtx, pid: u64, signo: u64) -> SysResult {
-    let s = Signal::arg(signo);
-    let pid = pid as i32 as i64;
-    if pid == i32::MIN as i64 {
+pub fn kill(t: &mut TaskCtx, pid: Pid, signo: SigArg) -> SysResult {
+    if pid.get() == i32::MIN {
         return Err(Errno::ESRCH.into());
     }
-    process::kill(&t.task, pid, s)?;
+    process::kill(&t.task, i64::from(pid.get()), signo)?;
     Ok(0)
 }
 
-fn thread_kill(t: &mut TaskCtx, tgid: Option<i32>, tid: i32, info: SigInfo) -> SysResult {
-    if tid <= 0 || tgid.is_some_and(|g| g <= 0) {
+/// Linux's do_send_specific: the thread `tid` (of group `tgid`, for
+/// tgkill and rt_tgsigqueueinfo) gets `info(signal)`. The signal number
+/// is checked once the thread is found: ESRCH comes before EINVAL.
+fn thread_kill(
+    t: &mut TaskCtx,
+    tgid: Option<Pid>,
+    tid: Pid,
+    signo: SigArg,
+    info: impl FnOnce(Signal) -> SigInfo,
+) -> SysResult {
+    if tid.get() <= 0 || tgid.is_some_and(|g| g.get() <= 0) {
         return Err(Errno::EINVAL.into());
     }
     let target = t
@@ -185,59 +214,70 @@ fn thread_kill(t: &mut TaskCtx, tgid: Option<i32>, tid: i32, info: SigInfo) -> S
         .table
         .lock()
         .tasks
-        .get(&tid)
+        .get(&tid.get())
         .cloned()
         .ok_or(Errno::ESRCH)?;
-    if tgid.is_some_and(|g| g != target.tgid()) {
+    if tgid.is_some_and(|g| g.get() != target.tgid()) {
         return Err(Errno::ESRCH.into());
     }
-    // Checked once the target is found: ESRCH comes before EINVAL.
-    if Signal::to_send(info.signo)?.is_some() {
-        target.send_signal(info);
+    if let Some(s) = signo.to_send()? {
+        target.send_signal(info(s));
     }
     Ok(0)
 }
 
-/// tkill(tid, sig).
-pub fn tkill(t: &mut TaskCtx, tid: u64, signo: u64) -> SysResult {
+/// tkill and tgkill's siginfo: SI_TKILL from the calling process.
+fn tkill_info(t: &TaskCtx) -> impl FnOnce(Signal) -> SigInfo + use<> {
     let me = t.task.tgid();
-    let info = SigInfo::from_process(Signal::arg(signo), code::SI_TKILL, me, 0);
-    thread_kill(t, None, tid as i32, info)
+    move |s| SigInfo::from_process(s, code::SI_TKILL, me, 0)
+}
+
+/// tkill(tid, sig).
+pub fn tkill(t: &mut TaskCtx, tid: Pid, signo: SigArg) -> SysResult {
+    let info = tkill_info(t);
+    thread_kill(t, None, tid, signo, info)
 }
 
 /// tgkill(tgid, tid, sig).
-pub fn tgkill(t: &mut TaskCtx, tgid: u64, tid: u64, signo: u64) -> SysResult {
-    let me = t.task.tgid();
-    let info = SigInfo::from_process(Signal::arg(signo), code::SI_TKILL, me, 0);
-    thread_kill(t, Some(tgid as i32), tid as i32, info)
+pub fn tgkill(t: &mut TaskCtx, tgid: Pid, tid: Pid, signo: SigArg) -> SysResult {
+    let info = tkill_info(t);
+    thread_kill(t, Some(tgid), tid, signo, info)
 }
 
-/// The siginfo of rt_[tg]sigqueueinfo, sent to `target` (the pid, or the
-/// tid): a thread may not pretend to be the kernel or kill/tkill
-/// (`si_code >= 0` or SI_TKILL) except towards itself (Linux compares
-/// the caller's tid with the pid or tid argument).
-fn read_info(t: &TaskCtx, target: i32, signo: u64, uinfo: u64) -> Result<SigInfo, Errno> {
-    let mut b = [0u8; 128];
-    t.mm().read(uinfo, &mut b)?;
-    let mut info = SigInfo::from_bytes(&b);
-    info.check_forged(t.task.tid == target)?;
-    info.signo = Signal::arg(signo);
-    Ok(info)
+/// The siginfo of rt_[tg]sigqueueinfo, for `target` (the pid or tid
+/// argument): copied in (EFAULT), then the one forged-siginfo rule
+/// ([`SigInfo::check_forged`]: EPERM), then it carries the call's signal.
+fn queued_info(
+    t: &TaskCtx,
+    target: Pid,
+    uinfo: UserPtr<SigInfo>,
+) -> Result<impl FnOnce(Signal) -> SigInfo + use<>, Errno> {
+    let mut info = uinfo.read(&t.mm())?;
+    info.check_forged(t.task.tid, Some(target.get()))?;
+    Ok(move |s: Signal| {
+        info.signo = s.number();
+        info
+    })
 }
 
 /// rt_sigqueueinfo(tgid, sig, info).
-pub fn rt_sigqueueinfo(t: &mut TaskCtx, tgid: u64, signo: u64, uinfo: u64) -> SysResult {
-    let info = read_info(t, tgid as i32, signo, uinfo)?;
+pub fn rt_sigqueueinfo(
+    t: &mut TaskCtx,
+    tgid: Pid,
+    signo: SigArg,
+    uinfo: UserPtr<SigInfo>,
+) -> SysResult {
+    let info = queued_info(t, tgid, uinfo)?;
     let tg = {
         let table = t.task.kernel.table.lock();
         table
             .procs
-            .get(&(tgid as i32))
+            .get(&tgid.get())
             .map(|p| Arc::clone(&p.tg))
             .ok_or(Errno::ESRCH)?
     };
-    if Signal::to_send(info.signo)?.is_some() {
-        process::send_to_group(&t.task.kernel, &tg, info);
+    if let Some(s) = signo.to_send()? {
+        process::send_to_group(&t.task.kernel, &tg, info(s));
     }
     Ok(0)
 }
@@ -245,16 +285,17 @@ pub fn rt_sigqueueinfo(t: &mut TaskCtx, tgid: u64, signo: u64, uinfo: u64) -> Sy
 /// rt_tgsigqueueinfo(tgid, tid, sig, info).
 pub fn rt_tgsigqueueinfo(
     t: &mut TaskCtx,
-    tgid: u64,
-    tid: u64,
-    signo: u64,
-    uinfo: u64,
+    tgid: Pid,
+    tid: Pid,
+    signo: SigArg,
+    uinfo: UserPtr<SigInfo>,
 ) -> SysResult {
-    if tid as i32 <= 0 || tgid as i32 <= 0 {
-        // Before the copy's EPERM check, as Linux's do_rt_tgsigqueueinfo.
-        t.mm().read(uinfo, &mut [0u8; 128])?;
+    if tid.get() <= 0 || tgid.get() <= 0 {
+        // Before the copy's EPERM check, as Linux's do_rt_tgsigqueueinfo;
+        // the copy itself (EFAULT) comes first.
+        uinfo.read(&t.mm())?;
         return Err(Errno::EINVAL.into());
     }
-    let info = read_info(t, tid as i32, signo, uinfo)?;
-    thread_kill(t, Some(tgid as i32), tid as i32, info)
+    let info = queued_info(t, tid, uinfo)?;
+    thread_kill(t, Some(tgid), tid, signo, info)
 }

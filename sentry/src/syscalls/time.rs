@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::abi::UserPtr;
 use crate::errno::Errno;
 use crate::kernel::Kernel;
-use crate::kernel::signal::{SigInfo, code, sig};
+use crate::kernel::signal::{SigInfo, Signal, code};
 use crate::kernel::task::{ERESTARTNOHAND, RealTimer, SysResult, TaskCtx};
 use crate::kernel::wait;
 
@@ -208,7 +209,7 @@ fn arm(t: &TaskCtx, value: Option<Duration>, interval: Duration) -> Result<RealT
                 crate::kernel::process::send_to_group(
                     &kernel,
                     &tg,
-                    SigInfo::from_process(sig::SIGALRM, code::SI_KERNEL, 0, 0),
+                    SigInfo::from_process(Signal::SIGALRM, code::SI_KERNEL, 0, 0),
                 );
             }
         })
@@ -300,7 +301,7 @@ pub fn rt_sigtimedwait(t: &mut TaskCtx, set: u64, info: u64, timeout: u64, size:
     loop {
         if let Some(got) = crate::kernel::task::dequeue_masked(&t.task, SigSet(!wanted.0)) {
             if info != 0 {
-                t.mm().write(info, &got.to_bytes())?;
+                UserPtr::<SigInfo>::new(info).write(&t.mm(), &got)?;
             }
             return Ok(got.signo as u64);
         }

@@ -157,8 +157,8 @@ pub fn find(kernel: &Arc<Kernel>, pid: i32, thread: Option<i32>) -> Option<Found
         v.fd_size = highest.next_power_of_two().max(64);
     }
     v.queued = (SigSet(v.pending).0 | v.shared_pending).count_ones();
-    let handlers = *tg.handlers().lock();
-    for (i, a) in handlers.iter().enumerate() {
+    let mut handlers = *tg.handlers().lock();
+    for (i, a) in handlers.iter_mut().enumerate() {
         if a.handler == signal::SIG_IGN {
             v.ignored |= 1 << i;
         } else if a.handler != signal::SIG_DFL {

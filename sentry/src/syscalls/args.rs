@@ -1,0 +1,42 @@
+//! Short decoders for the syscall table: each raw argument register
+//! becomes its typed value once, where the table calls the handler
+//! (`|t, a| signal::kill(t, pid(a[0]), sig(a[1]))`). The types and their
+//! rules live in [`crate::abi`].
+
+use crate::abi::signal::SigArg;
+use crate::abi::{Abi, Fd, Pid, UserPtr};
+
+/// An `int fd`.
+pub const fn fd(raw: u64) -> Fd {
+    Fd::from_arg(raw)
+}
+
+/// A `pid_t`.
+pub const fn pid(raw: u64) -> Pid {
+    Pid::from_arg(raw)
+}
+
+/// An `int sig`, not yet validated.
+pub const fn sig(raw: u64) -> SigArg {
+    SigArg::from_arg(raw)
+}
+
+/// An `int`: the low 32 bits.
+pub const fn int(raw: u64) -> i32 {
+    raw as i32
+}
+
+/// An `unsigned int`: the low 32 bits.
+pub const fn uint(raw: u64) -> u32 {
+    raw as u32
+}
+
+/// A pointer the call always dereferences.
+pub const fn ptr<T: Abi>(raw: u64) -> UserPtr<T> {
+    UserPtr::new(raw)
+}
+
+/// A pointer where NULL means "none".
+pub const fn opt<T: Abi>(raw: u64) -> Option<UserPtr<T>> {
+    UserPtr::nullable(raw)
+}

@@ -165,11 +165,8 @@ fn open_path(t: &TaskCtx, p: Path, flags: u64) -> Result<Box<dyn FileOps>, Errno
     let writes = flags & O_ACCMODE != 0 || flags & O_TRUNC != 0;
     match kind {
         FileType::Symlink => return Err(Errno::ELOOP),
-        FileType::Directory => {
-            if writes || flags & O_CREAT != 0 {
-                return Err(Errno::EISDIR);
-            }
-        }
+        FileType::Directory if writes || flags & O_CREAT != 0 => return Err(Errno::EISDIR),
+        FileType::Directory => {}
         _ if flags & O_DIRECTORY != 0 => return Err(Errno::ENOTDIR),
         _ => {}
     }

@@ -340,6 +340,13 @@ static void zombie(void)
 	check(atoi(buf) == child, "child pid");
 	int n = stat_fields(f, 64);
 	out("zombie: %d fields, state %s, exit_code %s\n", n, f[0], f[49]);
+	char mine[64] = "", theirs[64] = "";
+	if (slurp("/proc/self/comm") > 0)
+		snprintf(mine, sizeof mine, "%.63s", buf);
+	snprintf(path, sizeof path, "/proc/%d/comm", child);
+	if (slurp(path) > 0)
+		snprintf(theirs, sizeof theirs, "%.63s", buf);
+	out("zombie: comm kept %d\n", mine[0] && !strcmp(mine, theirs));
 	snprintf(path, sizeof path, "/proc/%d/status", child);
 	must(slurp(path) > 0, "child status");
 	out("zombie: State %s, VmRSS %s\n", status_value("State"), status_value("VmRSS") ? "present" : "absent");

@@ -54,6 +54,9 @@ pub struct ThreadGroup {
     /// the default; cleared when a fault forces a default-action signal on
     /// it (so a crashing init still dies).
     unkillable: std::sync::atomic::AtomicBool,
+    /// The leader's command name, kept for /proc once every thread is
+    /// gone (a zombie shows it, as Linux's zombie leader keeps its comm).
+    pub leader_comm: Mutex<Vec<u8>>,
 }
 
 impl ThreadGroup {
@@ -70,6 +73,7 @@ impl ThreadGroup {
             threads: Mutex::new(Vec::new()),
             sighand: Mutex::new(handlers),
             unkillable: std::sync::atomic::AtomicBool::new(tgid == 1),
+            leader_comm: Mutex::new(Vec::new()),
         })
     }
 
@@ -294,7 +298,11 @@ impl Task {
     /// bytes (Linux's TASK_COMM_LEN - 1).
     pub fn set_comm(&self, name: &[u8]) {
         let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-        *self.comm.lock() = name[..end.min(15)].to_vec();
+        let comm = name[..end.min(15)].to_vec();
+        if self.tid == self.tg.tgid {
+            self.tg.leader_comm.lock().clone_from(&comm);
+        }
+        *self.comm.lock() = comm;
     }
 
     /// Sets the command name execve gives: the last component of `path`.

@@ -156,6 +156,9 @@ pub fn find(kernel: &Arc<Kernel>, pid: i32, thread: Option<i32>) -> Option<Found
         let highest = files.entries().last().map_or(0, |e| e.0 as usize + 1);
         v.fd_size = highest.next_power_of_two().max(64);
     }
+    if task.is_none() {
+        v.comm = String::from_utf8_lossy(&tg.leader_comm.lock()).into_owned();
+    }
     v.queued = (SigSet(v.pending).0 | v.shared_pending).count_ones();
     let mut handlers = *tg.handlers().lock();
     for (i, a) in handlers.iter_mut().enumerate() {

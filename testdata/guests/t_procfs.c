@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -251,6 +252,28 @@ static void devices(void)
 	struct stat st;
 	fstat(z, &st);
 	out("/dev/zero: chr %d %u:%u\n", S_ISCHR(st.st_mode), major(st.st_rdev), minor(st.st_rdev));
+	/* mmap of /dev/zero: zeroed private memory, or memory shared with a child. */
+	char *priv = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE, z, 0);
+	char *shr = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, z, 0);
+	must(priv != MAP_FAILED && shr != MAP_FAILED, "mmap /dev/zero");
+	int clean = priv[0] == 0 && priv[8191] == 0 && shr[0] == 0;
+	priv[100] = 1;
+	pid_t c = fork();
+	if (c == 0) {
+		shr[7] = 42;
+		priv[100] = 2;
+		_exit(0);
+	}
+	waitpid(c, NULL, 0);
+	out("/dev/zero mmap: zeroed %d, shared sees child %d, private kept %d\n", clean, shr[7] == 42,
+	    priv[100] == 1);
+	munmap(priv, 8192);
+	munmap(shr, 4096);
+	int wz2 = open("/dev/zero", O_WRONLY);
+	errno = 0;
+	void *bad = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, wz2, 0);
+	out("/dev/zero mmap of a write-only fd: %s\n", bad == MAP_FAILED ? errname(errno) : "mapped");
+	close(wz2);
 	close(z);
 	int f = open("/dev/full", O_WRONLY);
 	must(f >= 0, "open /dev/full");

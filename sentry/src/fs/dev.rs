@@ -99,6 +99,10 @@ impl FileOps for MemDevice {
         self.read(buf, false, &NoBlock)
     }
 
+    fn maps_as_anonymous(&self) -> bool {
+        *self == MemDevice::Zero
+    }
+
     fn describe(&self) -> String {
         self.name().into()
     }

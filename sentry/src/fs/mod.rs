@@ -239,6 +239,11 @@ pub trait FileOps: Send + Sync {
     fn is_terminal(&self) -> bool {
         false
     }
+    /// Whether mmap of the file gives anonymous memory (/dev/zero, as
+    /// Linux's mmap_zero: private or shared anonymous pages).
+    fn maps_as_anonymous(&self) -> bool {
+        false
+    }
 }
 
 /// Data an ioctl hands back to the guest.

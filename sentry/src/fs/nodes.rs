@@ -369,6 +369,9 @@ impl FileOps for SharedFile {
     fn is_terminal(&self) -> bool {
         self.0.ops.is_terminal()
     }
+    fn maps_as_anonymous(&self) -> bool {
+        self.0.ops.maps_as_anonymous()
+    }
     fn as_pidfd(&self) -> Option<&super::pidfd::PidFd> {
         self.0.ops.as_pidfd()
     }

@@ -1226,6 +1226,9 @@ impl FileOps for VfsFile {
     fn is_terminal(&self) -> bool {
         self.inner.is_terminal()
     }
+    fn maps_as_anonymous(&self) -> bool {
+        self.inner.maps_as_anonymous()
+    }
 }
 
 /// An `O_PATH` descriptor: it names a place for fstat, fchdir, fstatfs

@@ -284,6 +284,7 @@ pub fn brk(t: &mut TaskCtx, addr: u64) -> SysResult {
 /// mmap(addr, len, prot, flags, fd, off).
 pub fn mmap(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
     let mm = t.mm();
+    let args = zero_device_as_anonymous(t, args)?;
     let (start, m) = do_mmap(&mm, args)?;
     if m.populate {
         let task = &t.task;
@@ -292,6 +293,30 @@ pub fn mmap(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
         });
     }
     Ok(start)
+}
+
+/// A mapping of /dev/zero is anonymous memory (Linux's mmap_zero: private
+/// pages, or shared ones for MAP_SHARED), once the descriptor's access
+/// allows the mapping (EACCES as do_mmap checks it).
+fn zero_device_as_anonymous(t: &TaskCtx, mut args: [u64; 6]) -> Result<[u64; 6], Errno> {
+    const PROT_WRITE: u64 = 2;
+    let (prot, flags, fd) = (args[2], args[3], args[4] as i32);
+    if flags & MAP_ANONYMOUS != 0 || fd < 0 {
+        return Ok(args);
+    }
+    let Ok(file) = t.task.files().get(i64::from(fd)) else {
+        return Ok(args);
+    };
+    if !file.ops.maps_as_anonymous() {
+        return Ok(args);
+    }
+    let access = file.status() & 3;
+    let shared = flags & MAP_TYPE != MAP_PRIVATE;
+    if access == 1 || (shared && prot & PROT_WRITE != 0 && access != 2) {
+        return Err(Errno::EACCES);
+    }
+    args[3] |= MAP_ANONYMOUS;
+    Ok(args)
 }
 
 /// munmap(addr, len).

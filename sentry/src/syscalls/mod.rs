@@ -304,7 +304,7 @@ const IMPLEMENTED: &[(u64, Imp)] = {
 
     // Memory.
     (BRK, full(|t, a| mm::brk(t, a[0]), &[Hex]).ret(Ret::Hex)),
-    (MMAP, partial("anonymous memory only; file mappings return ENODEV", mm::mmap,
+    (MMAP, partial("anonymous memory and /dev/zero only; other file mappings return ENODEV", mm::mmap,
         &[Hex, Len, Hex, Hex, Fd, Hex]).ret(Ret::Hex)),
     (MUNMAP, full(|t, a| mm::munmap(t, a[0], a[1]), &[Hex, Len])),
     (MPROTECT, full(|t, a| mm::mprotect(t, a[0], a[1], a[2]), &[Hex, Len, Hex])),

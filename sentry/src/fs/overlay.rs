@@ -65,6 +65,9 @@ struct Tables {
     origin: HashMap<u64, Key>,
     /// Live overlay inodes by key.
     live: HashMap<Key, Weak<OvInode>>,
+    /// Names of a lower inode removed (whited out) while it has no upper
+    /// copy: its link count shows that many fewer.
+    unlinked: HashMap<Key, u64>,
 }
 
 /// The overlay filesystem.
@@ -407,7 +410,11 @@ impl OvInode {
             }
         }
         if self.lower_has(c, name) {
-            fs.tables.lock().whiteouts.insert((pu.ino(), name.to_vec()));
+            let mut t = fs.tables.lock();
+            t.whiteouts.insert((pu.ino(), name.to_vec()));
+            if child.upper().is_none() {
+                *t.unlinked.entry(child.key).or_default() += 1;
+            }
         }
         // Whoever holds it sees a removed object.
         child.state.lock().parent = None;
@@ -503,6 +510,10 @@ impl Inode for OvInode {
         st.ino = self.ino();
         if let Some(fs) = self.fs.upgrade() {
             st.dev = fs.dev;
+            if self.upper().is_none() && self.kind != FileType::Directory {
+                let gone = fs.tables.lock().unlinked.get(&self.key).copied();
+                st.nlink = st.nlink.saturating_sub(gone.unwrap_or(0));
+            }
         }
         st
     }

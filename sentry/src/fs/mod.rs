@@ -1,12 +1,24 @@
 //! Files as the guest sees them: open file descriptions behind a common
 //! trait, per-process descriptor tables (shareable with CLONE_FILES), the
-//! standard streams, pipes and the sandbox's own FIFOs.
+//! standard streams, pipes and the sandbox's own FIFOs, and the file
+//! system tree:
+//!
+//! * [`vfs`]: filesystems, inodes, dentries, mounts and path resolution;
+//! * [`tmpfs`]: files in memory (charged to `--memory`);
+//! * [`overlay`]: the writable root over the read-only `--root` tree;
+//! * [`hostdir`]: a host directory as a read-only filesystem (with what
+//!   [`rootfs`] hides of the host);
+//! * [`synthetic`]: trees generated from kernel state (/proc, /dev, /sys),
+//!   with today's minimal ones in [`sentryfs`];
+//! * [`setup`]: the mount tree built at start-up.
 //!
 //! # Lock order
 //!
 //! `FdTable::inner` → `OpenFile::status` → the FIFO registry
 //! (`FifoTable`) → a file's own lock (for example `Pipe::state`). Wait
-//! queues are only notified, never held while sleeping.
+//! queues are only notified, never held while sleeping. Path resolution
+//! takes the mount table (`Vfs::table`) alone; each filesystem's locks
+//! (see `overlay` and `tmpfs`) are taken only inside its own operations.
 
 pub mod dev;
 pub mod epoll;

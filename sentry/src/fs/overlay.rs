@@ -65,6 +65,9 @@ struct Tables {
     origin: HashMap<u64, Key>,
     /// Live overlay inodes by key.
     live: HashMap<Key, Weak<OvInode>>,
+    /// Names of a lower inode removed (whited out) while it has no upper
+    /// copy: its link count shows that many fewer.
+    unlinked: HashMap<Key, u64>,
 }
 
 /// The overlay filesystem.
@@ -407,7 +410,11 @@ impl OvInode {
             }
         }
         if self.lower_has(c, name) {
-            fs.tables.lock().whiteouts.insert((pu.ino(), name.to_vec()));
+            let mut t = fs.tables.lock();
+            t.whiteouts.insert((pu.ino(), name.to_vec()));
+            if child.upper().is_none() {
+                *t.unlinked.entry(child.key).or_default() += 1;
+            }
         }
         // Whoever holds it sees a removed object.
         child.state.lock().parent = None;
@@ -503,6 +510,10 @@ impl Inode for OvInode {
         st.ino = self.ino();
         if let Some(fs) = self.fs.upgrade() {
             st.dev = fs.dev;
+            if self.upper().is_none() && self.kind != FileType::Directory {
+                let gone = fs.tables.lock().unlinked.get(&self.key).copied();
+                st.nlink = st.nlink.saturating_sub(gone.unwrap_or(0));
+            }
         }
         st
     }
@@ -967,5 +978,71 @@ mod tests {
         );
         let link = get(&vfs, b"/link").unwrap();
         assert_eq!(link.readlink(&C).unwrap(), b"etc/passwd");
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+    use crate::fs::hostdir::HostFs;
+    use crate::fs::tmpfs::CountedCharge;
+    use crate::fs::vfs::{MountFlags, Resolve, Vfs};
+
+    /// Over a host directory: absolute links resolve inside the root, `..`
+    /// stops at its top, ELOOP, ENOTDIR, and writes never reach the host.
+    #[test]
+    fn host_lower_stays_inside_and_unchanged() {
+        let c = Caller::NONE;
+        let dir = std::env::temp_dir().join(format!("overlay-host-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        std::fs::create_dir_all(dir.join("a/b")).unwrap();
+        std::fs::write(dir.join("etc/passwd"), b"guest").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("out")).unwrap();
+        std::os::unix::fs::symlink("../../../../../../etc/passwd", dir.join("a/b/up")).unwrap();
+        std::os::unix::fs::symlink("loop", dir.join("loop")).unwrap();
+        let lower = HostFs::open(&dir).unwrap();
+        let upper = TmpFs::new("tmpfs", 0o755, CountedCharge::new(64));
+        let vfs = Vfs::new(
+            OverlayFs::new(lower.root(), upper),
+            "overlay",
+            MountFlags::default(),
+        );
+        let r = vfs.root();
+        let get = |p: &[u8], how| vfs.lookup(&c, &r, &r, p, &how);
+        let read = |p: &Path| {
+            let mut buf = [0u8; 64];
+            let n = p.inode().open(&c, 0).unwrap().pread(&mut buf, 0).unwrap();
+            buf[..n].to_vec()
+        };
+        use crate::fs::vfs::Path;
+        assert_eq!(read(&get(b"/out", Resolve::FOLLOW).unwrap()), b"guest");
+        assert_eq!(read(&get(b"/a/b/up", Resolve::FOLLOW).unwrap()), b"guest");
+        assert_eq!(
+            read(&get(b"/../../etc/passwd", Resolve::FOLLOW).unwrap()),
+            b"guest"
+        );
+        assert_eq!(get(b"/loop", Resolve::FOLLOW).err(), Some(Errno::ELOOP));
+        assert_eq!(
+            get(b"/etc/passwd/x", Resolve::FOLLOW).err(),
+            Some(Errno::ENOTDIR)
+        );
+        // Changes stay in memory.
+        let pw = get(b"/etc/passwd", Resolve::FOLLOW).unwrap();
+        pw.inode().open(&c, 2).unwrap().pwrite(b"GUEST", 0).unwrap();
+        get(b"/etc", Resolve::FOLLOW)
+            .unwrap()
+            .inode()
+            .unlink(&c, b"passwd")
+            .unwrap();
+        r.inode()
+            .create(&c, b"new", FileType::Directory, 0o755, 0)
+            .unwrap();
+        r.inode().rename(&c, b"a", r.inode(), b"z", 0).unwrap();
+        assert!(get(b"/z/b/up", Resolve::NOFOLLOW).is_ok());
+        assert_eq!(std::fs::read(dir.join("etc/passwd")).unwrap(), b"guest");
+        assert!(!dir.join("new").exists());
+        assert!(dir.join("a/b").exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -105,7 +105,7 @@ fn open_program(
     } else {
         Resolve::NOFOLLOW
     };
-    let place = super::fs::walk(t, dirfd, path, &how)?.existing()?;
+    let place = super::fs::walk(t, crate::abi::Fd::from_arg(dirfd), path, &how)?.existing()?;
     if place.inode().kind() == crate::fs::vfs::FileType::Symlink {
         return Err(Errno::ELOOP);
     }
@@ -169,11 +169,16 @@ fn exec_at(
     }
     // A program reached through /proc/self/exe that the user named on the
     // host stays that host file (for a later /proc/self/exe).
-    let host = super::fs::walk(t, dirfd, path, &crate::fs::vfs::Resolve::FOLLOW)
-        .ok()
-        .and_then(|w| w.found)
-        .filter(|p| crate::fs::sentryfs::is_host_program(p.inode()))
-        .and(mm.exe_host());
+    let host = super::fs::walk(
+        t,
+        crate::abi::Fd::from_arg(dirfd),
+        path,
+        &crate::fs::vfs::Resolve::FOLLOW,
+    )
+    .ok()
+    .and_then(|w| w.found)
+    .filter(|p| crate::fs::sentryfs::is_host_program(p.inode()))
+    .and(mm.exe_host());
     let (exe, elf) = open_program(t, dirfd, path, follow)?;
     let exe = if host.is_some() { mm.exe() } else { exe };
     // Build the new image completely before the point of no return.

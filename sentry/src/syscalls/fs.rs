@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use crate::abi::fs::OpenHow;
+use crate::abi::{Fd, UserPtr, read_extensible};
 use crate::errno::Errno;
 use crate::fs::vfs::{Caller, DirFile, FileType, Last, Path, PathOnly, Resolve, VfsFile, Walked};
 use crate::fs::{FileOps, O_CLOEXEC, O_NONBLOCK, OpenFile, Stat};
@@ -78,14 +80,14 @@ pub(crate) fn is_opath(f: &OpenFile) -> bool {
 
 /// Where a relative `path` starts: the cwd, or the directory `dirfd`
 /// (EBADF, ENOTDIR). An absolute path ignores `dirfd`.
-pub(crate) fn start(t: &TaskCtx, dirfd: u64, path: &[u8]) -> Result<Path, Errno> {
+pub(crate) fn start(t: &TaskCtx, dirfd: Fd, path: &[u8]) -> Result<Path, Errno> {
     if path.starts_with(b"/") {
         return Ok(root(t));
     }
-    if dirfd as i32 == AT_FDCWD {
+    if dirfd.0 == AT_FDCWD {
         return Ok(cwd(t));
     }
-    let f = t.task.files().get(dirfd as i32 as i64)?;
+    let f = t.task.files().get(dirfd.0 as i64)?;
     let p = f.ops.vfs_path().ok_or(Errno::ENOTDIR)?;
     if !p.is_dir() {
         return Err(Errno::ENOTDIR);
@@ -94,7 +96,7 @@ pub(crate) fn start(t: &TaskCtx, dirfd: u64, path: &[u8]) -> Result<Path, Errno>
 }
 
 /// Walks `path` from `dirfd`.
-pub(crate) fn walk(t: &TaskCtx, dirfd: u64, path: &[u8], how: &Resolve) -> Result<Walked, Errno> {
+pub(crate) fn walk(t: &TaskCtx, dirfd: Fd, path: &[u8], how: &Resolve) -> Result<Walked, Errno> {
     let start = start(t, dirfd, path)?;
     t.task
         .kernel
@@ -125,7 +127,7 @@ pub(crate) enum Target {
 /// AT_SYMLINK_NOFOLLOW (`follow` is the default without the latter).
 pub(crate) fn target(
     t: &TaskCtx,
-    dirfd: u64,
+    dirfd: Fd,
     path: &[u8],
     flags: u64,
     follow: bool,
@@ -134,10 +136,10 @@ pub(crate) fn target(
         if flags & AT_EMPTY_PATH == 0 {
             return Err(Errno::ENOENT);
         }
-        if dirfd as i32 == AT_FDCWD {
+        if dirfd.0 == AT_FDCWD {
             return Ok(Target::Path(cwd(t)));
         }
-        let f = t.task.files().get(dirfd as i32 as i64)?;
+        let f = t.task.files().get(dirfd.0 as i64)?;
         return Ok(match f.ops.vfs_path() {
             Some(p) => Target::Path(p),
             None => Target::File(f),
@@ -229,7 +231,7 @@ fn resolve_flags(resolve: u64, follow: bool) -> Resolve {
 
 /// open with resolved arguments: the core of open, openat, openat2 and
 /// creat.
-fn do_open(t: &TaskCtx, dirfd: u64, p: &[u8], flags: u64, mode: u64, resolve: u64) -> SysResult {
+fn do_open(t: &TaskCtx, dirfd: Fd, p: &[u8], flags: u64, mode: u64, resolve: u64) -> SysResult {
     let cloexec = flags & O_CLOEXEC as u64 != 0;
     let umask = t.task.fs.lock().umask;
     let perm = (mode as u32) & 0o7777 & !umask;
@@ -317,7 +319,7 @@ pub fn openat(t: &mut TaskCtx, dirfd: u64, path: u64, flags: u64, mode: u64) -> 
     let flags = flags as u32 as u64 & VALID_OPEN;
     let p = read_path(t, path)?;
     // Linux ignores the mode without O_CREAT or O_TMPFILE.
-    do_open(t, dirfd, &p, flags, mode, 0)
+    do_open(t, Fd::from_arg(dirfd), &p, flags, mode, 0)
 }
 
 /// open(path, flags, mode).
@@ -331,23 +333,26 @@ pub fn creat(t: &mut TaskCtx, path: u64, mode: u64) -> SysResult {
 }
 
 /// openat2(dirfd, path, how, size).
-pub fn openat2(t: &mut TaskCtx, dirfd: u64, path: u64, how: u64, size: u64) -> SysResult {
-    const OPEN_HOW_SIZE: u64 = 24;
+pub fn openat2(
+    t: &mut TaskCtx,
+    dirfd: Fd,
+    path: u64,
+    how: UserPtr<OpenHow>,
+    size: usize,
+) -> SysResult {
     const RESOLVE_ALL: u64 = 0x3f;
     const RESOLVE_CACHED: u64 = 0x20;
-    if size < OPEN_HOW_SIZE {
+    if size < OpenHow::SIZE_VER0 {
         return Err(Errno::EINVAL.into());
     }
     if size > 4096 {
         return Err(Errno::E2BIG.into());
     }
-    let mut raw = vec![0u8; size as usize];
-    t.mm().read(how, &mut raw)?;
-    if raw[OPEN_HOW_SIZE as usize..].iter().any(|b| *b != 0) {
-        return Err(Errno::E2BIG.into());
-    }
-    let word = |i: usize| u64::from_le_bytes(raw[8 * i..8 * i + 8].try_into().expect("8 bytes"));
-    let (flags, mode, resolve) = (word(0), word(1), word(2));
+    let OpenHow {
+        flags,
+        mode,
+        resolve,
+    } = read_extensible(&t.mm(), how, size)?;
     // build_open_how's checks: unknown bits, a mode without a creation,
     // contradictory scoping.
     if flags & !VALID_OPEN != 0 || flags > u32::MAX as u64 {
@@ -383,7 +388,7 @@ fn write_stat(t: &TaskCtx, buf: u64, st: &Stat) -> SysResult {
 /// What `*stat*at(dirfd, path, flags)` finds (flags already checked).
 fn stat_at(t: &TaskCtx, dirfd: u64, path: u64, flags: u64) -> Result<Stat, Errno> {
     let p = read_path(t, path)?;
-    match target(t, dirfd, &p, flags, true)? {
+    match target(t, Fd::from_arg(dirfd), &p, flags, true)? {
         Target::Path(p) => Ok(p.stat()),
         Target::File(f) => Ok(f.ops.stat()),
     }
@@ -462,7 +467,7 @@ pub fn faccessat2(t: &mut TaskCtx, dirfd: u64, path: u64, mode: u64, flags: u64)
         return Err(Errno::EINVAL.into());
     }
     let p = read_path(t, path)?;
-    let (st, read_only) = match target(t, dirfd, &p, flags, true)? {
+    let (st, read_only) = match target(t, Fd::from_arg(dirfd), &p, flags, true)? {
         Target::Path(p) => (p.stat(), p.mount.read_only()),
         Target::File(f) => (f.ops.stat(), false),
     };
@@ -492,7 +497,7 @@ pub fn readlinkat(t: &mut TaskCtx, dirfd: u64, path: u64, buf: u64, size: u64) -
         return Err(Errno::EINVAL.into());
     }
     // An empty path reads the link an O_PATH descriptor names.
-    let place = match target(t, dirfd, &p, AT_EMPTY_PATH, false)? {
+    let place = match target(t, Fd::from_arg(dirfd), &p, AT_EMPTY_PATH, false)? {
         Target::Path(p) => p,
         Target::File(_) => return Err(Errno::EINVAL.into()),
     };
@@ -590,7 +595,7 @@ pub fn getcwd(t: &mut TaskCtx, buf: u64, size: u64) -> SysResult {
 /// chdir(path).
 pub fn chdir(t: &mut TaskCtx, path: u64) -> SysResult {
     let p = read_path(t, path)?;
-    let dir = walk(t, AT_FDCWD as u64, &p, &Resolve::FOLLOW)?.existing()?;
+    let dir = walk(t, Fd(AT_FDCWD), &p, &Resolve::FOLLOW)?.existing()?;
     if !dir.is_dir() {
         return Err(Errno::ENOTDIR.into());
     }

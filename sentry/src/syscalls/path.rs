@@ -11,6 +11,8 @@ use super::fs::{
     AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, Target, caller,
     is_opath, read_path, target, walk,
 };
+use crate::abi::time::{Timespec, Timeval};
+use crate::abi::{Fd, UserPtr};
 use crate::errno::Errno;
 use crate::fs::OpenFile;
 use crate::fs::vfs::{
@@ -19,12 +21,12 @@ use crate::fs::vfs::{
 };
 use crate::kernel::task::{SysResult, TaskCtx};
 
-const FDCWD: u64 = AT_FDCWD as u64;
+const FDCWD: Fd = Fd(AT_FDCWD);
 
 /// The place a new name goes (filename_create): EEXIST if it is taken
 /// (or is `.`, `..`, `/`), ENOENT for a trailing slash on a non-directory,
 /// EROFS on a read-only mount.
-fn new_name(t: &TaskCtx, dirfd: u64, path: &[u8], dir: bool) -> Result<Walked, Errno> {
+fn new_name(t: &TaskCtx, dirfd: Fd, path: &[u8], dir: bool) -> Result<Walked, Errno> {
     let w = walk(t, dirfd, path, &Resolve::NOFOLLOW)?;
     if w.last != Last::Name || w.found.is_some() {
         return Err(Errno::EEXIST);
@@ -43,10 +45,10 @@ fn umask(t: &TaskCtx) -> u32 {
 }
 
 /// mkdirat(dirfd, path, mode).
-pub fn mkdirat(t: &mut TaskCtx, dirfd: u64, path: u64, mode: u64) -> SysResult {
+pub fn mkdirat(t: &mut TaskCtx, dirfd: Fd, path: u64, mode: u32) -> SysResult {
     let p = read_path(t, path)?;
     let w = new_name(t, dirfd, &p, true)?;
-    let perm = mode as u32 & 0o1777 & !umask(t);
+    let perm = mode & 0o1777 & !umask(t);
     w.parent
         .inode()
         .create(&caller(t), &w.name, FileType::Directory, perm, 0)?;
@@ -55,8 +57,7 @@ pub fn mkdirat(t: &mut TaskCtx, dirfd: u64, path: u64, mode: u64) -> SysResult {
 
 /// mknodat(dirfd, path, mode, dev): regular files, FIFOs, sockets and
 /// (inert) device nodes.
-pub fn mknodat(t: &mut TaskCtx, dirfd: u64, path: u64, mode: u64, dev: u64) -> SysResult {
-    let mode = mode as u32;
+pub fn mknodat(t: &mut TaskCtx, dirfd: Fd, path: u64, mode: u32, dev: u32) -> SysResult {
     let kind = match mode & 0o170000 {
         0 => FileType::Regular,
         0o040000 => return Err(Errno::EPERM.into()),
@@ -67,7 +68,7 @@ pub fn mknodat(t: &mut TaskCtx, dirfd: u64, path: u64, mode: u64, dev: u64) -> S
     let perm = mode & 0o7777 & !umask(t);
     let rdev = if matches!(kind, FileType::CharDevice | FileType::BlockDevice) {
         // new_decode_dev of the 32-bit dev_t.
-        let dev = dev as u32 as u64;
+        let dev = u64::from(dev);
         let (major, minor) = ((dev & 0xfff00) >> 8, (dev & 0xff) | ((dev >> 12) & 0xfff00));
         (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
     } else {
@@ -80,7 +81,7 @@ pub fn mknodat(t: &mut TaskCtx, dirfd: u64, path: u64, mode: u64, dev: u64) -> S
 }
 
 /// symlinkat(target, newdirfd, linkpath).
-pub fn symlinkat(t: &mut TaskCtx, target_addr: u64, dirfd: u64, path: u64) -> SysResult {
+pub fn symlinkat(t: &mut TaskCtx, target_addr: u64, dirfd: Fd, path: u64) -> SysResult {
     let target = read_path(t, target_addr)?;
     let p = read_path(t, path)?;
     if target.is_empty() {
@@ -94,12 +95,13 @@ pub fn symlinkat(t: &mut TaskCtx, target_addr: u64, dirfd: u64, path: u64) -> Sy
 /// linkat(olddirfd, oldpath, newdirfd, newpath, flags).
 pub fn linkat(
     t: &mut TaskCtx,
-    olddirfd: u64,
+    olddirfd: Fd,
     oldpath: u64,
-    newdirfd: u64,
+    newdirfd: Fd,
     newpath: u64,
-    flags: u64,
+    flags: u32,
 ) -> SysResult {
+    let flags = u64::from(flags);
     if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -128,7 +130,8 @@ pub fn linkat(
 }
 
 /// unlinkat(dirfd, path, flags).
-pub fn unlinkat(t: &mut TaskCtx, dirfd: u64, path: u64, flags: u64) -> SysResult {
+pub fn unlinkat(t: &mut TaskCtx, dirfd: Fd, path: u64, flags: u32) -> SysResult {
+    let flags = u64::from(flags);
     if flags & !AT_REMOVEDIR != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -170,13 +173,12 @@ pub fn unlinkat(t: &mut TaskCtx, dirfd: u64, path: u64, flags: u64) -> SysResult
 /// renameat2(olddirfd, oldpath, newdirfd, newpath, flags).
 pub fn renameat2(
     t: &mut TaskCtx,
-    olddirfd: u64,
+    olddirfd: Fd,
     oldpath: u64,
-    newdirfd: u64,
+    newdirfd: Fd,
     newpath: u64,
-    flags: u64,
+    flags: u32,
 ) -> SysResult {
-    let flags = flags as u32;
     if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) != 0
         || flags & RENAME_NOREPLACE != 0 && flags & RENAME_EXCHANGE != 0
         || flags & RENAME_WHITEOUT != 0 && flags & RENAME_EXCHANGE != 0
@@ -239,8 +241,8 @@ fn set(t: &TaskCtx, p: &Path, attr: &SetAttr) -> SysResult {
 
 /// The place behind a descriptor for f*() calls (EBADF for O_PATH ones
 /// and files outside the tree give `outside`).
-fn fd_path(t: &TaskCtx, fd: u64, outside: Errno) -> Result<(Arc<OpenFile>, Path), Errno> {
-    let f = t.task.files().get(fd as i64)?;
+fn fd_path(t: &TaskCtx, fd: Fd, outside: Errno) -> Result<(Arc<OpenFile>, Path), Errno> {
+    let f = t.task.files().get(fd.0 as i64)?;
     if is_opath(&f) {
         return Err(Errno::EBADF);
     }
@@ -265,18 +267,18 @@ fn truncate_to(t: &TaskCtx, p: &Path, len: u64) -> SysResult {
 }
 
 /// truncate(path, length).
-pub fn truncate(t: &mut TaskCtx, path: u64, len: u64) -> SysResult {
+pub fn truncate(t: &mut TaskCtx, path: u64, len: i64) -> SysResult {
     let p = read_path(t, path)?;
-    if (len as i64) < 0 {
+    if len < 0 {
         return Err(Errno::EINVAL.into());
     }
     let place = walk(t, FDCWD, &p, &Resolve::FOLLOW)?.existing()?;
-    truncate_to(t, &place, len)
+    truncate_to(t, &place, len as u64)
 }
 
 /// ftruncate(fd, length).
-pub fn ftruncate(t: &mut TaskCtx, fd: u64, len: u64) -> SysResult {
-    if (len as i64) < 0 {
+pub fn ftruncate(t: &mut TaskCtx, fd: Fd, len: i64) -> SysResult {
+    if len < 0 {
         return Err(Errno::EINVAL.into());
     }
     let (f, p) = fd_path(t, fd, Errno::EINVAL)?;
@@ -286,7 +288,7 @@ pub fn ftruncate(t: &mut TaskCtx, fd: u64, len: u64) -> SysResult {
     p.inode().setattr(
         &caller(t),
         &SetAttr {
-            size: Some(len),
+            size: Some(len as u64),
             ..Default::default()
         },
     )?;
@@ -295,11 +297,9 @@ pub fn ftruncate(t: &mut TaskCtx, fd: u64, len: u64) -> SysResult {
 
 /// fallocate(fd, mode, offset, len): mode 0, KEEP_SIZE and
 /// PUNCH_HOLE|KEEP_SIZE.
-pub fn fallocate(t: &mut TaskCtx, fd: u64, mode: u64, offset: u64, len: u64) -> SysResult {
+pub fn fallocate(t: &mut TaskCtx, fd: Fd, mode: u32, offset: i64, len: i64) -> SysResult {
     const KEEP_SIZE: u32 = 1;
     const PUNCH_HOLE: u32 = 2;
-    let mode = mode as u32;
-    let (offset, len) = (offset as i64, len as i64);
     if offset < 0 || len <= 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -309,7 +309,7 @@ pub fn fallocate(t: &mut TaskCtx, fd: u64, mode: u64, offset: u64, len: u64) -> 
     if mode & PUNCH_HOLE != 0 && mode & KEEP_SIZE == 0 {
         return Err(Errno::EOPNOTSUPP.into());
     }
-    let f = t.task.files().get(fd as i64)?;
+    let f = t.task.files().get(fd.0 as i64)?;
     if is_opath(&f) || f.status() & 3 == 0 {
         return Err(Errno::EBADF.into());
     }
@@ -329,15 +329,16 @@ pub fn fallocate(t: &mut TaskCtx, fd: u64, mode: u64, offset: u64, len: u64) -> 
     Ok(0)
 }
 
-fn chmod_attr(mode: u64) -> SetAttr {
+fn chmod_attr(mode: u32) -> SetAttr {
     SetAttr {
-        mode: Some(mode as u32 & 0o7777),
+        mode: Some(mode & 0o7777),
         ..Default::default()
     }
 }
 
 /// fchmodat(dirfd, path, mode) and fchmodat2(..., flags).
-pub fn fchmodat2(t: &mut TaskCtx, dirfd: u64, path: u64, mode: u64, flags: u64) -> SysResult {
+pub fn fchmodat2(t: &mut TaskCtx, dirfd: Fd, path: u64, mode: u32, flags: u32) -> SysResult {
+    let flags = u64::from(flags);
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -354,20 +355,20 @@ pub fn fchmodat2(t: &mut TaskCtx, dirfd: u64, path: u64, mode: u64, flags: u64) 
 }
 
 /// fchmod(fd, mode).
-pub fn fchmod(t: &mut TaskCtx, fd: u64, mode: u64) -> SysResult {
+pub fn fchmod(t: &mut TaskCtx, fd: Fd, mode: u32) -> SysResult {
     match fd_path(t, fd, Errno::EBADF) {
         Ok((_, p)) => set(t, &p, &chmod_attr(mode)),
         // Pipes and the like: nothing to keep.
-        Err(Errno::EBADF) if t.task.files().get(fd as i64).is_ok_and(|f| !is_opath(&f)) => Ok(0),
+        Err(Errno::EBADF) if t.task.files().get(fd.0 as i64).is_ok_and(|f| !is_opath(&f)) => Ok(0),
         Err(e) => Err(e.into()),
     }
 }
 
 /// chown's attributes: -1 keeps a field; a non-directory loses set-user-ID,
 /// and set-group-ID when group-executable (Linux's ATTR_KILL_S*ID).
-fn chown_attr(p: &Path, uid: u64, gid: u64) -> SetAttr {
-    let uid = (uid as u32 != u32::MAX).then_some(uid as u32);
-    let gid = (gid as u32 != u32::MAX).then_some(gid as u32);
+fn chown_attr(p: &Path, uid: u32, gid: u32) -> SetAttr {
+    let uid = (uid != u32::MAX).then_some(uid);
+    let gid = (gid != u32::MAX).then_some(gid);
     let mut attr = SetAttr {
         uid,
         gid,
@@ -389,12 +390,13 @@ fn chown_attr(p: &Path, uid: u64, gid: u64) -> SetAttr {
 /// fchownat(dirfd, path, uid, gid, flags).
 pub fn fchownat(
     t: &mut TaskCtx,
-    dirfd: u64,
+    dirfd: Fd,
     path: u64,
-    uid: u64,
-    gid: u64,
-    flags: u64,
+    uid: u32,
+    gid: u32,
+    flags: u32,
 ) -> SysResult {
+    let flags = u64::from(flags);
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -406,10 +408,10 @@ pub fn fchownat(
 }
 
 /// fchown(fd, uid, gid).
-pub fn fchown(t: &mut TaskCtx, fd: u64, uid: u64, gid: u64) -> SysResult {
+pub fn fchown(t: &mut TaskCtx, fd: Fd, uid: u32, gid: u32) -> SysResult {
     match fd_path(t, fd, Errno::EBADF) {
         Ok((_, p)) => set(t, &p, &chown_attr(&p, uid, gid)),
-        Err(Errno::EBADF) if t.task.files().get(fd as i64).is_ok_and(|f| !is_opath(&f)) => Ok(0),
+        Err(Errno::EBADF) if t.task.files().get(fd.0 as i64).is_ok_and(|f| !is_opath(&f)) => Ok(0),
         Err(e) => Err(e.into()),
     }
 }
@@ -420,7 +422,7 @@ const UTIME_OMIT: i64 = (1 << 30) - 2;
 /// Sets the times of `(dirfd, path)` (path None: the descriptor itself).
 fn set_times(
     t: &TaskCtx,
-    dirfd: u64,
+    dirfd: Fd,
     path: Option<Vec<u8>>,
     times: [Option<TimeSet>; 2],
     flags: u64,
@@ -431,10 +433,10 @@ fn set_times(
             Target::File(_) => return Ok(0),
         },
         None => {
-            if dirfd as i32 == AT_FDCWD {
+            if dirfd.0 == AT_FDCWD {
                 return Err(Errno::EFAULT.into());
             }
-            let f = t.task.files().get(dirfd as i32 as i64)?;
+            let f = t.task.files().get(dirfd.0 as i64)?;
             match f.ops.vfs_path() {
                 Some(p) => p,
                 None => return Ok(0),
@@ -456,25 +458,30 @@ fn set_times(
 }
 
 /// utimensat(dirfd, path, times, flags).
-pub fn utimensat(t: &mut TaskCtx, dirfd: u64, path: u64, times: u64, flags: u64) -> SysResult {
-    let ts = if times == 0 {
-        [Some(TimeSet::Now); 2]
-    } else {
-        let mut raw = [0u8; 32];
-        t.mm().read(times, &mut raw)?;
-        let mut out = [None; 2];
-        for (i, o) in out.iter_mut().enumerate() {
-            let sec = i64::from_le_bytes(raw[16 * i..16 * i + 8].try_into().expect("8 bytes"));
-            let nsec = i64::from_le_bytes(raw[16 * i + 8..16 * i + 16].try_into().expect("8"));
-            *o = match nsec {
-                UTIME_NOW => Some(TimeSet::Now),
-                UTIME_OMIT => None,
-                0..=999_999_999 => Some(TimeSet::At(sec, nsec)),
-                _ => return Err(Errno::EINVAL.into()),
-            };
+pub fn utimensat(
+    t: &mut TaskCtx,
+    dirfd: Fd,
+    path: u64,
+    times: Option<UserPtr<Timespec>>,
+    flags: u32,
+) -> SysResult {
+    let ts = match times {
+        None => [Some(TimeSet::Now); 2],
+        Some(p) => {
+            let v = p.read_array(&t.mm(), 2)?;
+            let mut out = [None; 2];
+            for (o, ts) in out.iter_mut().zip(v) {
+                *o = match ts.nsec {
+                    UTIME_NOW => Some(TimeSet::Now),
+                    UTIME_OMIT => None,
+                    0..=999_999_999 => Some(TimeSet::At(ts.sec, ts.nsec)),
+                    _ => return Err(Errno::EINVAL.into()),
+                };
+            }
+            out
         }
-        out
     };
+    let flags = u64::from(flags);
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -487,22 +494,25 @@ pub fn utimensat(t: &mut TaskCtx, dirfd: u64, path: u64, times: u64, flags: u64)
 }
 
 /// futimesat(dirfd, path, timeval[2]) and utimes(path, timeval[2]).
-pub fn futimesat(t: &mut TaskCtx, dirfd: u64, path: u64, times: u64) -> SysResult {
-    let ts = if times == 0 {
-        [Some(TimeSet::Now); 2]
-    } else {
-        let mut raw = [0u8; 32];
-        t.mm().read(times, &mut raw)?;
-        let mut out = [None; 2];
-        for (i, o) in out.iter_mut().enumerate() {
-            let sec = i64::from_le_bytes(raw[16 * i..16 * i + 8].try_into().expect("8 bytes"));
-            let usec = i64::from_le_bytes(raw[16 * i + 8..16 * i + 16].try_into().expect("8"));
-            if !(0..1_000_000).contains(&usec) {
-                return Err(Errno::EINVAL.into());
+pub fn futimesat(
+    t: &mut TaskCtx,
+    dirfd: Fd,
+    path: u64,
+    times: Option<UserPtr<Timeval>>,
+) -> SysResult {
+    let ts = match times {
+        None => [Some(TimeSet::Now); 2],
+        Some(p) => {
+            let v = p.read_array(&t.mm(), 2)?;
+            let mut out = [None; 2];
+            for (o, tv) in out.iter_mut().zip(v) {
+                if !(0..1_000_000).contains(&tv.usec) {
+                    return Err(Errno::EINVAL.into());
+                }
+                *o = Some(TimeSet::At(tv.sec, tv.usec * 1000));
             }
-            *o = Some(TimeSet::At(sec, usec * 1000));
+            out
         }
-        out
     };
     let p = if path == 0 {
         None
@@ -512,36 +522,32 @@ pub fn futimesat(t: &mut TaskCtx, dirfd: u64, path: u64, times: u64) -> SysResul
     set_times(t, dirfd, p, ts, 0)
 }
 
-/// utime(path, utimbuf).
-pub fn utime(t: &mut TaskCtx, path: u64, times: u64) -> SysResult {
-    let ts = if times == 0 {
-        [Some(TimeSet::Now); 2]
-    } else {
-        let a = t.mm().read_u64(times)? as i64;
-        let m = t.mm().read_u64(times + 8)? as i64;
-        [Some(TimeSet::At(a, 0)), Some(TimeSet::At(m, 0))]
+/// utime(path, struct utimbuf { actime, modtime }).
+pub fn utime(t: &mut TaskCtx, path: u64, times: Option<UserPtr<i64>>) -> SysResult {
+    let ts = match times {
+        None => [Some(TimeSet::Now); 2],
+        Some(p) => {
+            let v = p.read_array(&t.mm(), 2)?;
+            [Some(TimeSet::At(v[0], 0)), Some(TimeSet::At(v[1], 0))]
+        }
     };
     let p = read_path(t, path)?;
     set_times(t, FDCWD, Some(p), ts, 0)
 }
 
-fn write_statfs(t: &TaskCtx, buf: u64, s: &StatFs) -> SysResult {
-    t.mm().write(buf, &s.to_bytes())?;
+/// statfs(path, buf).
+pub fn statfs(t: &mut TaskCtx, path: u64, buf: UserPtr<StatFs>) -> SysResult {
+    let p = read_path(t, path)?;
+    let place = walk(t, FDCWD, &p, &Resolve::FOLLOW)?.existing()?;
+    buf.write(&t.mm(), &place.mount.statfs())?;
     Ok(0)
 }
 
-/// statfs(path, buf).
-pub fn statfs(t: &mut TaskCtx, path: u64, buf: u64) -> SysResult {
-    let p = read_path(t, path)?;
-    let place = walk(t, FDCWD, &p, &Resolve::FOLLOW)?.existing()?;
-    write_statfs(t, buf, &place.mount.statfs())
-}
-
 /// fstatfs(fd, buf) (also on O_PATH descriptors, as Linux).
-pub fn fstatfs(t: &mut TaskCtx, fd: u64, buf: u64) -> SysResult {
+pub fn fstatfs(t: &mut TaskCtx, fd: Fd, buf: UserPtr<StatFs>) -> SysResult {
     const PIPEFS_MAGIC: i64 = 0x5049_5045;
     const ANON_INODE_FS_MAGIC: i64 = 0x0904_1934;
-    let f = t.task.files().get(fd as i64)?;
+    let f = t.task.files().get(fd.0 as i64)?;
     let s = match f.ops.vfs_path() {
         Some(p) => p.mount.statfs(),
         None => StatFs {
@@ -556,13 +562,14 @@ pub fn fstatfs(t: &mut TaskCtx, fd: u64, buf: u64) -> SysResult {
             ..Default::default()
         },
     };
-    write_statfs(t, buf, &s)
+    buf.write(&t.mm(), &s)?;
+    Ok(0)
 }
 
 /// fsync(fd) and fdatasync(fd): EINVAL for pipes and other files that
 /// cannot be synced, 0 for the tree's files (they live in memory).
-pub fn fsync(t: &mut TaskCtx, fd: u64) -> SysResult {
-    let f = t.task.files().get(fd as i64)?;
+pub fn fsync(t: &mut TaskCtx, fd: Fd) -> SysResult {
+    let f = t.task.files().get(fd.0 as i64)?;
     if is_opath(&f) {
         return Err(Errno::EBADF.into());
     }
@@ -576,8 +583,8 @@ pub fn fsync(t: &mut TaskCtx, fd: u64) -> SysResult {
 }
 
 /// syncfs(fd).
-pub fn syncfs(t: &mut TaskCtx, fd: u64) -> SysResult {
-    let f = t.task.files().get(fd as i64)?;
+pub fn syncfs(t: &mut TaskCtx, fd: Fd) -> SysResult {
+    let f = t.task.files().get(fd.0 as i64)?;
     if is_opath(&f) {
         return Err(Errno::EBADF.into());
     }

@@ -191,3 +191,27 @@ fn proc_without_a_root() {
     assert_eq!(lines[2], "tmpfs / tmpfs rw,relatime 0 0", "{s}");
     assert!(lines[3].contains("No such file or directory"), "{s}");
 }
+
+/// /proc/mounts lists the sandbox's mounts; a `--mount` bind shows where
+/// it is in the guest, never its host path.
+#[test]
+fn mounts_hide_bind_sources() {
+    let dir = common::scratch_dir("procfs-bind");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let bind = format!("{}:/data", dir.display());
+    let (out, status) = sandbox_sh(&["--mount", &bind], "cat /proc/mounts");
+    assert_eq!(status, 0, "{out}");
+    assert!(!out.contains(&dir.display().to_string()), "{out}");
+    let points: Vec<&str> = out
+        .lines()
+        .map(|l| l.split(' ').nth(1).unwrap_or_default())
+        .collect();
+    assert_eq!(
+        points,
+        ["/", "/proc", "/dev", "/dev/shm", "/sys", "/tmp", "/data"],
+        "{out}"
+    );
+    assert!(out.contains("none /data "), "{out}");
+    assert!(out.contains("proc /proc proc rw,relatime 0 0"), "{out}");
+}

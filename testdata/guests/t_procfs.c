@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -410,9 +411,28 @@ static void threads(void)
 	pthread_t t[2];
 	for (int i = 0; i < 2; i++)
 		must(pthread_create(&t[i], NULL, sleeper, NULL) == 0, "pthread_create");
+	/* Names: another thread's through /proc (pthread_setname_np writes
+	 * /proc/self/task/<tid>/comm), our own through prctl. */
+	check(pthread_setname_np(t[0], "worker0") == 0, "pthread_setname_np");
+	char saved[32] = "";
+	prctl(PR_GET_NAME, saved);
+	prctl(PR_SET_NAME, "renamed-main-thread");
+	char got[32] = "";
+	prctl(PR_GET_NAME, got);
+	out("prctl name: %s\n", got);
 	int nums[16];
 	int n = list_numbers("/proc/self/task", nums, 16);
 	out("task: %d entries\n", n);
+	int workers = 0;
+	for (int i = 0; i < n; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "/proc/self/task/%d/comm", nums[i]);
+		if (slurp(path) > 0 && !strcmp(buf, "worker0\n"))
+			workers++;
+	}
+	must(slurp("/proc/self/comm") > 0, "comm");
+	out("names: %d worker0, main %s", workers, buf);
+	prctl(PR_SET_NAME, saved);
 	int has_main = 0;
 	for (int i = 0; i < n; i++) {
 		has_main |= nums[i] == getpid();

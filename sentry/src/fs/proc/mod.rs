@@ -91,7 +91,12 @@ pub fn mount_table(kernel: &Kernel) -> Vec<MountView> {
             ),
             point: String::from_utf8_lossy(&m.target).into_owned(),
             fstype: m.fs_type,
-            source: m.source,
+            // A bind's source is a host path: not the guest's to see.
+            source: if m.source.starts_with('/') {
+                "none".into()
+            } else {
+                m.source
+            },
             read_only: m.read_only,
             options: String::new(),
         })

@@ -8,8 +8,9 @@
 //! * [`overlay`]: the writable root over the read-only `--root` tree;
 //! * [`hostdir`]: a host directory as a read-only filesystem (with what
 //!   [`rootfs`] hides of the host);
-//! * [`synthetic`]: trees generated from kernel state (/proc, /dev, /sys),
-//!   with today's minimal ones in [`sentryfs`];
+//! * [`synthetic`]: the VFS's interface for trees generated from kernel
+//!   state; [`nodes`] mounts the sentry's /proc ([`proc`]), /dev and /sys
+//!   ([`dev`]) on it, and [`sentryfs`] says where `/proc/<pid>/exe` leads;
 //! * [`setup`]: the mount tree built at start-up.
 //!
 //! # Lock order
@@ -19,6 +20,9 @@
 //! queues are only notified, never held while sleeping. Path resolution
 //! takes the mount table (`Vfs::table`) alone; each filesystem's locks
 //! (see `overlay` and `tmpfs`) are taken only inside its own operations.
+//! Listing or looking up /proc takes the kernel's locks (the task table,
+//! then a process's), which come before every lock here: /proc is never
+//! read holding a file lock other than an open directory's own state.
 
 pub mod dev;
 pub mod epoll;
@@ -396,7 +400,7 @@ impl FdTable {
     }
 
     /// Every descriptor with its file and close-on-exec flag, in order
-    /// (/proc/<pid>/fd and fdinfo).
+    /// (`/proc/<pid>/fd` and `fdinfo`).
     pub fn entries(&self) -> Vec<(i32, Arc<OpenFile>, bool)> {
         self.inner
             .lock()

@@ -1,5 +1,5 @@
 //! The resource limits the sandbox reports (getrlimit, prlimit64,
-//! /proc/<pid>/limits), and its identity (host name, kernel release).
+//! `/proc/<pid>/limits`), and its identity (host name, kernel release).
 
 /// RLIM_INFINITY.
 pub const RLIM_INFINITY: u64 = u64::MAX;

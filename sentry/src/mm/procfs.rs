@@ -5,7 +5,7 @@
 use super::AddressSpace;
 
 /// Sizes and addresses of an address space, as Linux's `mm_struct`
-/// counters show them in /proc/<pid>/status, stat and statm.
+/// counters show them in `/proc/<pid>/status`, `stat` and `statm`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VmInfo {
     /// Bytes mapped (VmSize, stat's vsize).
@@ -61,7 +61,7 @@ impl AddressSpace {
         *self.environ.lock() = c;
     }
 
-    /// Sizes for /proc/<pid>/status, stat and statm.
+    /// Sizes for `/proc/<pid>/status`, `stat` and `statm`.
     pub fn vm_info(&self) -> VmInfo {
         let mut info = VmInfo::default();
         {

@@ -75,7 +75,7 @@ pub fn random_uuid() -> String {
     )
 }
 
-/// The sandbox's mounts as /proc/<pid>/mounts and mountinfo show them
+/// The sandbox's mounts as `/proc/<pid>/mounts` and `mountinfo` show them
 /// (the VFS's mount table).
 pub fn mount_table(kernel: &Kernel) -> Vec<MountView> {
     kernel

@@ -382,3 +382,60 @@ impl FileOps for SharedFile {
         self.0.ops.as_epoll()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comps(p: &str) -> Vec<Vec<u8>> {
+        p.split('/').map(|c| c.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn dev_and_sys_without_a_task() {
+        // At set-up (no task) /dev lists its devices and the shm mount
+        // point, but no tty; /proc needs a task.
+        let Ok(Found {
+            node: Node::Dir(e), ..
+        }) = lookup(None, &comps("dev"))
+        else {
+            panic!("/dev is a directory")
+        };
+        let names: Vec<&[u8]> = e.iter().map(|e| e.name.as_slice()).collect();
+        assert!(names.contains(&&b"shm"[..]) && names.contains(&&b"zero"[..]));
+        assert!(!names.contains(&&b"tty"[..]));
+        assert!(lookup(None, &comps("dev/tty")).is_err());
+        assert!(lookup(None, &comps("proc")).is_err());
+        let online = lookup(None, &comps("sys/devices/system/cpu/online")).unwrap();
+        assert!(matches!(online.node, Node::File(_)));
+        assert_eq!(online.perm, 0o444);
+    }
+
+    #[test]
+    fn nodes_become_synthetic_nodes() {
+        let zero = lookup(None, &comps("dev/zero")).unwrap();
+        match synth(comps("dev/zero"), zero) {
+            SynthNode::Device { mode, rdev, .. } => assert_eq!((mode, rdev), (0o666, 0x105)),
+            _ => panic!("/dev/zero is a device"),
+        }
+        let fd = lookup(None, &comps("dev/fd")).unwrap();
+        match synth(comps("dev/fd"), fd) {
+            SynthNode::Symlink(target) => {
+                assert_eq!(target(&Caller::NONE).unwrap(), b"/proc/self/fd");
+            }
+            _ => panic!("/dev/fd is a link"),
+        }
+        let cpu = lookup(None, &comps("sys/devices/system/cpu")).unwrap();
+        let SynthNode::Dir { dir, .. } = synth(comps("sys/devices/system/cpu"), cpu) else {
+            panic!("a directory")
+        };
+        let names: Vec<Vec<u8>> = dir
+            .entries(&Caller::NONE)
+            .into_iter()
+            .map(|e| e.0)
+            .collect();
+        assert!(names.contains(&b"possible".to_vec()) && names.contains(&b"cpu0".to_vec()));
+        assert!(dir.lookup(&Caller::NONE, b"online").is_some());
+        assert!(dir.lookup(&Caller::NONE, b"nope").is_none());
+    }
+}

@@ -1019,6 +1019,8 @@ pub struct DirFile {
     path: Path,
     parent_ino: u64,
     name: Vec<u8>,
+    /// Who opened it: synthetic directories list what that task sees.
+    opener: std::sync::Weak<Task>,
     state: Mutex<DirState>,
 }
 
@@ -1031,11 +1033,12 @@ struct DirState {
 impl DirFile {
     /// Opens the directory at `path`, whose `..` has inode `parent_ino`;
     /// `name` is its guest path (for traces).
-    pub fn new(path: Path, parent_ino: u64, name: Vec<u8>) -> Self {
+    pub fn new(caller: &Caller, path: Path, parent_ino: u64, name: Vec<u8>) -> Self {
         Self {
             path,
             parent_ino,
             name,
+            opener: caller.task.map(Arc::downgrade).unwrap_or_default(),
             state: Mutex::new(DirState::default()),
         }
     }
@@ -1118,7 +1121,11 @@ impl FileOps for DirFile {
                     ino: self.parent_ino,
                     kind: FileType::Directory,
                 });
-                v.extend(self.path.inode().readdir(&Caller::NONE)?);
+                let task = self.opener.upgrade();
+                let caller = Caller {
+                    task: task.as_ref(),
+                };
+                v.extend(self.path.inode().readdir(&caller)?);
             }
             st.entries = Some(v);
         }

@@ -275,6 +275,19 @@ impl Drop for TmpInode {
         if let Some(fs) = self.fs.upgrade() {
             fs.inodes.fetch_sub(1, Ordering::Relaxed);
         }
+        // A directory tree is dropped iteratively: the guest decides how
+        // deep it is, and a recursive drop would overflow the stack.
+        let mut work: Vec<Arc<TmpInode>> = match &mut *self.data.lock() {
+            Data::Dir(d) => std::mem::take(&mut d.entries).into_values().collect(),
+            _ => Vec::new(),
+        };
+        while let Some(i) = work.pop() {
+            if let Ok(inode) = Arc::try_unwrap(i)
+                && let Data::Dir(d) = &mut *inode.data.lock()
+            {
+                work.extend(std::mem::take(&mut d.entries).into_values());
+            }
+        }
     }
 }
 

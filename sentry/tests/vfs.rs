@@ -186,6 +186,7 @@ echo appended >> /etc/passwd
 wc -l /etc/passwd
 rmdir /data/sub/inner 2>&1 || echo "rmdir failed"
 od -c /data/hard | head -2
+cp /bin/busybox /tmp/echo && chmod 755 /tmp/echo && /tmp/echo copied-exec
 echo done
 "#;
     let out = compare("busybox", &root, &["/bin/sh", "-c", script]);
@@ -242,6 +243,44 @@ fn program_is_found_inside_the_root() {
     assert_eq!(out.status, 127, "{}", out.stderr_str());
     let out = common::run_sentry(&["run", "--root", r, "--", "/etc/motd"], b"");
     assert_eq!(out.status, 126, "{}", out.stderr_str());
+}
+
+/// Files in the sandbox's memory count against `--memory`: appending to a
+/// file stops when the cap is reached (ENOSPC for the write, or ENOMEM for
+/// the next program, whichever comes first), and truncating it (a shell
+/// builtin: nothing else can start while memory is full) gives the room
+/// back.
+#[test]
+fn tmpfs_pages_count_against_the_memory_cap() {
+    let root = make_root("vfs-memcap", &[("busybox", PathBuf::from("/bin/busybox"))]);
+    let out = common::run_sentry(
+        &[
+            "run",
+            "--memory",
+            "64M",
+            "--root",
+            root.to_str().unwrap(),
+            "--",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 100 ] && busybox cat /bin/busybox >> /tmp/big; do i=$((i+1)); done; \
+             echo stopped early: $((i < 100)); : > /tmp/big; \
+             busybox cat /bin/busybox /bin/busybox > /tmp/small && echo fits",
+        ],
+        b"",
+    );
+    assert_eq!(
+        out.stdout_str(),
+        "stopped early: 1\nfits\n",
+        "{}",
+        out.stderr_str()
+    );
+    let err = out.stderr_str();
+    assert!(
+        err.contains("No space left on device") || err.contains("Cannot allocate memory"),
+        "{err}"
+    );
 }
 
 /// `--mount HOST:GUEST` shows a host directory read-only inside the tree;

@@ -370,6 +370,42 @@ static void errnos(void)
 	close(d);
 }
 
+struct how {
+	unsigned long long flags, mode, resolve;
+};
+
+static long o2(int dirfd, const char *p, unsigned long long flags, unsigned long long resolve)
+{
+	struct how h = {flags, 0, resolve};
+	return syscall(437, dirfd, p, &h, sizeof h);
+}
+
+static void openat2s(void)
+{
+	out("-- openat2\n");
+	int d = open("/data", O_RDONLY | O_DIRECTORY);
+	res("beneath inside", o2(d, "new", O_RDONLY, 0x08));
+	res("beneath ..", o2(d, "../etc/passwd", O_RDONLY, 0x08));
+	res("beneath absolute", o2(d, "/etc/passwd", O_RDONLY, 0x08));
+	res("beneath link out", o2(d, "lnk", O_RDONLY, 0x08));
+	res("beneath in and out", o2(d, "dir2/../new", O_RDONLY, 0x08));
+	res("in_root absolute", o2(d, "/new", O_RDONLY, 0x10));
+	res("in_root ..", o2(d, "../../new", O_RDONLY, 0x10));
+	res("no_symlinks", o2(d, "lnk", O_RDONLY, 0x04));
+	res("no_symlinks O_PATH|O_NOFOLLOW", o2(d, "lnk", O_PATH | O_NOFOLLOW, 0x04));
+	res("bad resolve", o2(d, "new", O_RDONLY, 0x100));
+	res("beneath|in_root", o2(d, "new", O_RDONLY, 0x18));
+	struct how h = {O_RDONLY, 0644, 0};
+	res("mode without O_CREAT", syscall(437, d, "new", &h, sizeof h));
+	res("small size", syscall(437, d, "new", &h, 8));
+	unsigned long long big[5] = {O_RDONLY, 0, 0, 0, 1};
+	res("nonzero tail", syscall(437, d, "new", big, sizeof big));
+	big[4] = 0;
+	res("zero tail", syscall(437, d, "new", big, sizeof big));
+	res("O_CREAT|O_DIRECTORY", open("/data/cd", O_CREAT | O_DIRECTORY | O_RDONLY, 0644));
+	close(d);
+}
+
 int main(void)
 {
 	files();
@@ -377,6 +413,7 @@ int main(void)
 	renames();
 	attrs();
 	errnos();
+	openat2s();
 	ls("/");
 	ls("/etc");
 	ls("/data");

@@ -97,6 +97,20 @@ pub struct OvInode {
     state: Mutex<State>,
 }
 
+impl Drop for OvInode {
+    /// Drops the chain of parents iteratively (it is as deep as the tree
+    /// the guest made).
+    fn drop(&mut self) {
+        let mut next = self.state.get_mut().parent.take();
+        while let Some(p) = next {
+            next = match Arc::try_unwrap(p) {
+                Ok(mut i) => i.state.get_mut().parent.take(),
+                Err(_) => None,
+            };
+        }
+    }
+}
+
 fn lower_key(l: &Arc<dyn Inode>) -> Key {
     let st = l.stat();
     Key::Lower(st.dev, st.ino)

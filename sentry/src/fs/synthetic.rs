@@ -295,7 +295,7 @@ impl Inode for SynthInode {
                     pos: Mutex::new(0),
                     write: write.clone(),
                     stat: self.stat(),
-                    task: caller.task.cloned(),
+                    task: caller.task.map(Arc::downgrade).unwrap_or_default(),
                 }))
             }
             SynthNode::Device { open, .. } => open(caller, flags),
@@ -314,7 +314,8 @@ pub struct SynthFile {
     pos: Mutex<u64>,
     write: Option<WriteFn>,
     stat: Stat,
-    task: Option<Arc<crate::kernel::Task>>,
+    /// Who opened it (a write acts for that task).
+    task: std::sync::Weak<crate::kernel::Task>,
 }
 
 impl SynthFile {
@@ -325,7 +326,7 @@ impl SynthFile {
             pos: Mutex::new(0),
             write: None,
             stat,
-            task: None,
+            task: std::sync::Weak::new(),
         }
     }
 }
@@ -340,8 +341,9 @@ impl FileOps for SynthFile {
 
     fn write(&self, buf: &[u8], _: bool, _: &dyn Blocker) -> Result<usize, Errno> {
         let w = self.write.as_ref().ok_or(Errno::EBADF)?;
+        let task = self.task.upgrade();
         let caller = Caller {
-            task: self.task.as_ref(),
+            task: task.as_ref(),
         };
         w(&caller, buf)?;
         Ok(buf.len())

@@ -110,6 +110,9 @@ pub struct TmpFs {
     tree: Mutex<()>,
     root: Mutex<Option<Arc<TmpInode>>>,
     inodes: AtomicU64,
+    /// Directory entries (names): hard links count too, as in Linux's
+    /// tmpfs, so names are bounded like inodes.
+    names: AtomicU64,
 }
 
 struct Meta {
@@ -272,6 +275,19 @@ impl Drop for TmpInode {
         if let Some(fs) = self.fs.upgrade() {
             fs.inodes.fetch_sub(1, Ordering::Relaxed);
         }
+        // A directory tree is dropped iteratively: the guest decides how
+        // deep it is, and a recursive drop would overflow the stack.
+        let mut work: Vec<Arc<TmpInode>> = match &mut *self.data.lock() {
+            Data::Dir(d) => std::mem::take(&mut d.entries).into_values().collect(),
+            _ => Vec::new(),
+        };
+        while let Some(i) = work.pop() {
+            if let Ok(inode) = Arc::try_unwrap(i)
+                && let Data::Dir(d) = &mut *inode.data.lock()
+            {
+                work.extend(std::mem::take(&mut d.entries).into_values());
+            }
+        }
     }
 }
 
@@ -287,6 +303,7 @@ impl TmpFs {
             tree: Mutex::new(()),
             root: Mutex::new(None),
             inodes: AtomicU64::new(0),
+            names: AtomicU64::new(0),
         });
         let root = fs.new_inode(FileType::Directory, mode, 0);
         if let Data::Dir(d) = &mut *root.data.lock() {
@@ -295,6 +312,39 @@ impl TmpFs {
         root.meta.lock().nlink = 2;
         *fs.root.lock() = Some(root);
         fs
+    }
+
+    /// A new inode, or ENOSPC past the inode limit (as Linux's tmpfs
+    /// nr_inodes: one per page of the memory cap), which bounds what the
+    /// guest's files cost the sentry's own heap.
+    fn alloc_inode(
+        self: &Arc<Self>,
+        kind: FileType,
+        mode: u32,
+        rdev: u64,
+    ) -> Result<Arc<TmpInode>, Errno> {
+        if self.inodes.load(Ordering::Relaxed) >= self.max_inodes() {
+            return Err(Errno::ENOSPC);
+        }
+        Ok(self.new_inode(kind, mode, rdev))
+    }
+
+    /// The inode (and name) limit.
+    fn max_inodes(&self) -> u64 {
+        self.charge.limit_pages().max(1024)
+    }
+
+    /// Takes a name slot (ENOSPC when full).
+    fn add_name(&self) -> Result<(), Errno> {
+        if self.names.load(Ordering::Relaxed) >= self.max_inodes() {
+            return Err(Errno::ENOSPC);
+        }
+        self.names.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn drop_name(&self) {
+        self.names.fetch_sub(1, Ordering::Relaxed);
     }
 
     fn new_inode(self: &Arc<Self>, kind: FileType, mode: u32, rdev: u64) -> Arc<TmpInode> {
@@ -540,7 +590,14 @@ impl Inode for TmpInode {
             // A removed directory takes no new entries.
             return Err(Errno::ENOENT);
         }
-        let inode = fs.new_inode(kind, mode, rdev);
+        fs.add_name()?;
+        let inode = match fs.alloc_inode(kind, mode, rdev) {
+            Ok(i) => i,
+            Err(e) => {
+                fs.drop_name();
+                return Err(e);
+            }
+        };
         if kind == FileType::Directory {
             inode.meta.lock().nlink = 2;
             if let Data::Dir(d) = &mut *inode.data.lock() {
@@ -558,7 +615,7 @@ impl Inode for TmpInode {
         if self.kind != FileType::Directory {
             return Err(Errno::ENOTDIR);
         }
-        let inode = fs.new_inode(FileType::Regular, mode, 0);
+        let inode = fs.alloc_inode(FileType::Regular, mode, 0)?;
         inode.meta.lock().nlink = 0;
         inode.set_anonymous(true);
         Ok(inode)
@@ -583,10 +640,12 @@ impl Inode for TmpInode {
         if self.get(name)?.is_some() {
             return Err(Errno::EEXIST);
         }
+        fs.add_name()?;
         if target.meta.lock().nlink == 0 {
             // Linux refuses to link an unlinked file (unless O_TMPFILE
             // without O_EXCL: linkat of an anonymous file).
             if !target.anonymous() {
+                fs.drop_name();
                 return Err(Errno::ENOENT);
             }
             target.set_anonymous(false);
@@ -605,6 +664,7 @@ impl Inode for TmpInode {
             return Err(Errno::EISDIR);
         }
         self.with_dir(|d| d.entries.remove(name))?;
+        fs.drop_name();
         child.inc_link(-1);
         self.touch_dir();
         Ok(())
@@ -621,6 +681,7 @@ impl Inode for TmpInode {
             return Err(Errno::ENOTEMPTY);
         }
         self.with_dir(|d| d.entries.remove(name))?;
+        fs.drop_name();
         child.meta.lock().nlink = 0;
         self.inc_link(-1);
         self.touch_dir();
@@ -711,6 +772,7 @@ impl Inode for TmpInode {
             let replaced =
                 new_dir.with_dir(|m| m.entries.insert(new.to_vec(), Arc::clone(&src)))?;
             if let Some(r) = replaced {
+                fs.drop_name();
                 if r.kind == FileType::Directory {
                     r.meta.lock().nlink = 0;
                     new_dir.inc_link(-1);
@@ -1058,6 +1120,26 @@ mod tests {
         root.rename(&C, b"e", &root, b"g", 0).unwrap();
         assert_eq!(g.stat().nlink, 0);
         assert_eq!(root.lookup(&C, b"e").err(), Some(Errno::ENOENT));
+    }
+
+    /// Names and inodes are bounded (Linux's nr_inodes), so files the guest
+    /// makes cannot grow the sentry's heap without limit; removing names
+    /// gives the room back.
+    #[test]
+    fn names_are_bounded() {
+        let fs = TmpFs::new("tmpfs", 0o755, CountedCharge::new(1024));
+        let root: Arc<dyn Inode> = fs.root_inode();
+        let f = file(&root, b"f");
+        for i in 1..1024 {
+            root.link(&C, format!("l{i}").as_bytes(), &f).unwrap();
+        }
+        assert_eq!(root.link(&C, b"more", &f), Err(Errno::ENOSPC));
+        assert_eq!(
+            root.create(&C, b"new", FileType::Regular, 0o644, 0).err(),
+            Some(Errno::ENOSPC)
+        );
+        root.unlink(&C, b"l1").unwrap();
+        assert!(root.create(&C, b"new", FileType::Regular, 0o644, 0).is_ok());
     }
 
     #[test]

@@ -404,6 +404,21 @@ pub struct Dentry {
     pub parent: Option<Arc<Dentry>>,
 }
 
+impl Drop for Dentry {
+    /// Drops the chain of parents iteratively: a guest can make it as long
+    /// as it likes (`mkdir d; cd d` again and again), and a recursive drop
+    /// would overflow the sentry's stack.
+    fn drop(&mut self) {
+        let mut next = self.parent.take();
+        while let Some(p) = next {
+            next = match Arc::try_unwrap(p) {
+                Ok(mut d) => d.parent.take(),
+                Err(_) => None,
+            };
+        }
+    }
+}
+
 impl Dentry {
     /// A filesystem's root.
     pub fn root(inode: Arc<dyn Inode>) -> Arc<Self> {
@@ -1019,11 +1034,9 @@ pub struct DirFile {
     path: Path,
     parent_ino: u64,
     name: Vec<u8>,
+    /// Who opened it: synthetic directories list what that task sees.
+    opener: std::sync::Weak<Task>,
     state: Mutex<DirState>,
-    /// Who opened it: a synthetic directory lists for them (/proc's
-    /// entries are the opener's view); weak, so an open directory keeps
-    /// no task alive.
-    viewer: std::sync::Weak<Task>,
 }
 
 #[derive(Default)]
@@ -1035,20 +1048,14 @@ struct DirState {
 impl DirFile {
     /// Opens the directory at `path`, whose `..` has inode `parent_ino`;
     /// `name` is its guest path (for traces).
-    pub fn new(path: Path, parent_ino: u64, name: Vec<u8>) -> Self {
+    pub fn new(caller: &Caller, path: Path, parent_ino: u64, name: Vec<u8>) -> Self {
         Self {
             path,
             parent_ino,
             name,
+            opener: caller.task.map(Arc::downgrade).unwrap_or_default(),
             state: Mutex::new(DirState::default()),
-            viewer: std::sync::Weak::new(),
         }
-    }
-
-    /// The same, listed for `task` (its opener).
-    pub fn viewed_by(mut self, task: &Arc<Task>) -> Self {
-        self.viewer = Arc::downgrade(task);
-        self
     }
 }
 
@@ -1129,9 +1136,9 @@ impl FileOps for DirFile {
                     ino: self.parent_ino,
                     kind: FileType::Directory,
                 });
-                let viewer = self.viewer.upgrade();
+                let task = self.opener.upgrade();
                 let caller = Caller {
-                    task: viewer.as_ref(),
+                    task: task.as_ref(),
                 };
                 v.extend(self.path.inode().readdir(&caller)?);
             }
@@ -1502,5 +1509,60 @@ mod tests {
             .unwrap();
         assert_eq!(w.last, Last::DotDot);
         assert!(w.found.unwrap().same(&root));
+    }
+}
+
+#[cfg(test)]
+mod deep_tests {
+    use super::*;
+    use crate::fs::tmpfs::{CountedCharge, TmpFs};
+
+    /// A guest can walk arbitrarily deep (`mkdir d; cd d` again and again):
+    /// the dentry chain of its cwd, and the tmpfs tree under it, must be
+    /// dropped without recursion (a worker thread has a 1 MiB stack).
+    #[test]
+    fn deep_chains_drop_without_recursion() {
+        let c = Caller::NONE;
+        let fs = TmpFs::new("tmpfs", 0o755, CountedCharge::new(1 << 20));
+        let vfs = Vfs::new(fs, "tmpfs", MountFlags::default());
+        let root = vfs.root();
+        let deep = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || {
+                let mut cur = root.clone();
+                for _ in 0..200_000 {
+                    let i = cur
+                        .inode()
+                        .create(&c, b"d", FileType::Directory, 0o755, 0)
+                        .unwrap();
+                    cur = cur.child(b"d".to_vec(), i);
+                }
+                drop(cur);
+                drop(root);
+                drop(vfs);
+            })
+            .unwrap();
+        deep.join().expect("no stack overflow");
+        // The overlay's inodes keep their parents too.
+        let lower = TmpFs::new("lower", 0o755, CountedCharge::new(1 << 20));
+        let upper = TmpFs::new("upper", 0o755, CountedCharge::new(1 << 20));
+        let ov = crate::fs::overlay::OverlayFs::new(lower.root(), upper);
+        let vfs = Vfs::new(ov, "overlay", MountFlags::default());
+        let deep = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || {
+                let mut cur = vfs.root();
+                for _ in 0..100_000 {
+                    let i = cur
+                        .inode()
+                        .create(&c, b"d", FileType::Directory, 0o755, 0)
+                        .unwrap();
+                    cur = cur.child(b"d".to_vec(), i);
+                }
+                drop(cur);
+                drop(vfs);
+            })
+            .unwrap();
+        deep.join().expect("no stack overflow in the overlay");
     }
 }

@@ -84,6 +84,11 @@ pub(crate) fn start(t: &TaskCtx, dirfd: Fd, path: &[u8]) -> Result<Path, Errno> 
     if path.starts_with(b"/") {
         return Ok(root(t));
     }
+    dir_of(t, dirfd)
+}
+
+/// The directory `dirfd` names: the cwd for AT_FDCWD (EBADF, ENOTDIR).
+fn dir_of(t: &TaskCtx, dirfd: Fd) -> Result<Path, Errno> {
     if dirfd.0 == AT_FDCWD {
         return Ok(cwd(t));
     }
@@ -97,7 +102,13 @@ pub(crate) fn start(t: &TaskCtx, dirfd: Fd, path: &[u8]) -> Result<Path, Errno> 
 
 /// Walks `path` from `dirfd`.
 pub(crate) fn walk(t: &TaskCtx, dirfd: Fd, path: &[u8], how: &Resolve) -> Result<Walked, Errno> {
-    let start = start(t, dirfd, path)?;
+    // RESOLVE_BENEATH and RESOLVE_IN_ROOT scope even an absolute path to
+    // the directory `dirfd`.
+    let start = if how.beneath || how.in_root {
+        dir_of(t, dirfd)?
+    } else {
+        start(t, dirfd, path)?
+    };
     t.task
         .kernel
         .vfs
@@ -182,7 +193,7 @@ fn open_path(t: &TaskCtx, p: Path, flags: u64) -> Result<Box<dyn FileOps>, Errno
             let parent = vfs
                 .lookup(&c, &root(t), &p, b"..", &Resolve::NOFOLLOW)
                 .map_or(p.inode().ino(), |pp| pp.inode().ino());
-            Ok(Box::new(DirFile::new(p, parent, name).viewed_by(&t.task)))
+            Ok(Box::new(DirFile::new(&c, p, parent, name)))
         }
         FileType::Fifo => {
             let key = p.inode().fifo_key().ok_or(Errno::ENXIO)?;
@@ -272,6 +283,10 @@ fn do_open(t: &TaskCtx, dirfd: Fd, p: &[u8], flags: u64, mode: u64, resolve: u64
         )
     } else {
         let creat = flags & O_CREAT != 0;
+        if creat && flags & O_DIRECTORY != 0 {
+            // Linux 6.4 and later: O_CREAT | O_DIRECTORY is EINVAL.
+            return Err(Errno::EINVAL.into());
+        }
         let excl = creat && flags & O_EXCL != 0;
         let follow = flags & O_NOFOLLOW == 0 && !excl;
         let w = walk(t, dirfd, p, &resolve_flags(resolve, follow))?;

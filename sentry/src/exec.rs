@@ -61,6 +61,11 @@ impl ProgramFile {
 }
 
 impl ProgramFile {
+    /// The open file.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
     /// Opens a program at a host path the user named (the command line's
     /// PROGRAM, and /proc/self/exe of a process running it). The type and
     /// mode are checked before the file is opened, so a FIFO or a device

@@ -53,6 +53,9 @@ pub enum Program {
     /// A program file, already checked ([`exec::ProgramFile::new`]); it is
     /// read piecewise while loading.
     File(Arc<exec::ProgramFile>),
+    /// A program in the guest's tree (`--root`): an absolute or relative
+    /// guest path, or a bare name looked up in the guest's `PATH`.
+    Guest(Vec<u8>),
 }
 
 /// What to run.
@@ -76,9 +79,13 @@ pub struct RunOptions {
     pub strace: bool,
     /// Print per-syscall counts and latencies on stderr at the end.
     pub stats: bool,
-    /// The host directory shown read-only as the guest's `/` (None: no
-    /// filesystem).
+    /// The host directory under the guest's `/` (read-only: the guest's
+    /// changes stay in memory); None: an empty in-memory root.
     pub root: Option<std::path::PathBuf>,
+    /// `--mount` binds.
+    pub mounts: Vec<fs::setup::BindMount>,
+    /// The guest's initial working directory (None: `/`).
+    pub workdir: Option<Vec<u8>>,
     /// Confine the sentry process itself before the guest starts
     /// (namespaces, no_new_privs, no capabilities, Landlock, seccomp
     /// filter; see `platform::confine` and docs/SECURITY.md). Off only for
@@ -101,6 +108,25 @@ pub enum SentryError {
     /// The first task could not be started.
     #[error("{0}")]
     Start(#[from] kernel::StartError),
+    /// The mount tree could not be built.
+    #[error("{0}")]
+    Mount(#[from] fs::setup::SetupError),
+    /// The program (a guest path) could not be found or opened.
+    #[error("cannot execute {}: {}", quote(.name), std::io::Error::from_raw_os_error(.errno.0))]
+    Program {
+        /// The name given.
+        name: Vec<u8>,
+        /// Why (ENOENT: not found).
+        errno: errno::Errno,
+    },
+    /// The working directory could not be entered.
+    #[error("--workdir {}: {}", quote(.name), std::io::Error::from_raw_os_error(.errno.0))]
+    Workdir {
+        /// The directory given.
+        name: Vec<u8>,
+        /// Why.
+        errno: errno::Errno,
+    },
     /// The guest address space could not be created.
     #[error("cannot create the guest address space")]
     AddressSpace,
@@ -130,6 +156,55 @@ pub fn guest_exe_path(program: &std::path::Path, root: Option<&std::path::Path>)
     p
 }
 
+/// The program named `name` in the guest's tree, as a shell (or `docker
+/// run`) finds it: a name with a `/` is a path (relative ones from
+/// `workdir`), a bare name is looked up in the `PATH` of `envp` (the first
+/// executable regular file wins; EACCES if only unusable ones exist).
+pub fn guest_program(
+    vfs: &fs::vfs::Vfs,
+    name: &[u8],
+    envp: &[Vec<u8>],
+    workdir: Option<&[u8]>,
+) -> Result<(fs::vfs::Path, syscalls::exec::VfsProgram), errno::Errno> {
+    use fs::vfs::{Caller, Resolve};
+    let root = vfs.root();
+    let start = match workdir {
+        Some(w) => vfs.lookup(&Caller::NONE, &root, &root, w, &Resolve::FOLLOW)?,
+        None => root.clone(),
+    };
+    let open = |path: &[u8]| {
+        let place = vfs.lookup(&Caller::NONE, &root, &start, path, &Resolve::FOLLOW)?;
+        let file = syscalls::exec::open_place(&Caller::NONE, &place)?;
+        Ok((place, file))
+    };
+    if name.is_empty() {
+        return Err(errno::Errno::ENOENT);
+    }
+    if name.contains(&b'/') {
+        return open(name);
+    }
+    let path = envp
+        .iter()
+        .find_map(|e| e.strip_prefix(b"PATH="))
+        .unwrap_or(b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let mut seen = errno::Errno::ENOENT;
+    for dir in path.split(|c| *c == b':') {
+        let mut full = if dir.is_empty() {
+            b".".to_vec()
+        } else {
+            dir.to_vec()
+        };
+        full.push(b'/');
+        full.extend_from_slice(name);
+        match open(&full) {
+            Ok(found) => return Ok(found),
+            Err(errno::Errno::EACCES) => seen = errno::Errno::EACCES,
+            Err(_) => {}
+        }
+    }
+    Err(seen)
+}
+
 /// Runs a program as the sandbox's pid 1 and returns how it ended.
 pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     // The default platform (KVM), after its self-test: it refuses a host
@@ -138,6 +213,11 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     let machine = platform::new_platform(PlatformConfig {
         memory_limit: opts.memory_limit,
     })?;
+    let vfs = fs::setup::build(
+        opts.root.as_deref(),
+        &opts.mounts,
+        Arc::new(fs::tmpfs::PlatformCharge(Arc::clone(&machine))),
+    )?;
     let kernel = Kernel::new(
         Arc::clone(&machine),
         KernelConfig {
@@ -145,15 +225,56 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             stats: opts.stats,
             root: opts.root.clone(),
         },
+        vfs,
         &syscalls::KERNEL_TABLE,
     );
     let mm = AddressSpace::new(Arc::clone(&machine)).map_err(|_| SentryError::AddressSpace)?;
+    let mut exe_path = opts.exe_path.clone();
     let ctx = match &opts.program {
-        Program::Bytes(b) => exec::load(&mm, &b.as_slice(), &opts.argv, &opts.envp, &opts.exe_path),
-        Program::File(f) => exec::load(&mm, f.as_ref(), &opts.argv, &opts.envp, &opts.exe_path),
+        Program::Bytes(b) => exec::load(&mm, &b.as_slice(), &opts.argv, &opts.envp, &exe_path),
+        Program::File(f) => exec::load(&mm, f.as_ref(), &opts.argv, &opts.envp, &exe_path),
+        Program::Guest(name) => {
+            let (place, file) =
+                guest_program(&kernel.vfs, name, &opts.envp, opts.workdir.as_deref()).map_err(
+                    |errno| SentryError::Program {
+                        name: name.clone(),
+                        errno,
+                    },
+                )?;
+            exe_path = kernel.vfs.path_name(&place, &kernel.vfs.root());
+            exec::load(&mm, &file, &opts.argv, &opts.envp, &exe_path)
+        }
     }?;
-    mm.set_exe(&opts.exe_path, opts.exe_host.clone());
+    mm.set_exe(&exe_path, opts.exe_host.clone());
+    let cwd = match &opts.workdir {
+        Some(dir) => {
+            let root = kernel.vfs.root();
+            let place = kernel
+                .vfs
+                .lookup(
+                    &fs::vfs::Caller::NONE,
+                    &root,
+                    &root,
+                    dir,
+                    &fs::vfs::Resolve::FOLLOW,
+                )
+                .and_then(|p| {
+                    if p.is_dir() {
+                        Ok(p)
+                    } else {
+                        Err(errno::Errno::ENOTDIR)
+                    }
+                })
+                .map_err(|errno| SentryError::Workdir {
+                    name: dir.clone(),
+                    errno,
+                })?;
+            Some(place)
+        }
+        None => None,
+    };
     mm.set_cmdline(&opts.argv);
+    mm.set_environ(&opts.envp);
 
     let files = FdTable::new();
     for fd in 0..3 {
@@ -183,9 +304,13 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         Arc::clone(&kernel),
         mm,
         files,
-        Arc::new(parking_lot::Mutex::new(kernel::task::FsContext::default())),
+        Arc::new(parking_lot::Mutex::new(kernel::task::FsContext {
+            cwd,
+            ..Default::default()
+        })),
         SigSet::default(),
     );
+    init.set_comm_from_path(&opts.exe_path);
     kernel
         .table
         .lock()
@@ -203,6 +328,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             .as_deref()
             .into_iter()
             .chain(opts.exe_host.as_deref())
+            .chain(opts.mounts.iter().map(|m| m.host.as_path()))
             .collect();
         platform::confine::confine(&policy, &readable)?;
     }

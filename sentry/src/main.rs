@@ -24,11 +24,18 @@ enum Command {
     Run {
         #[command(flatten)]
         opts: CommonOpts,
-        /// Environment variable for the guest (repeatable). Default: an
-        /// empty environment plus PATH.
+        /// Environment variable for the guest (repeatable). The guest's
+        /// environment is exactly
+        /// PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+        /// plus these (a PATH given here replaces that one).
         #[arg(long = "env", value_name = "KEY=VALUE")]
         env: Vec<String>,
-        /// The program to run.
+        /// The guest's initial working directory (default `/`).
+        #[arg(long, value_name = "DIR")]
+        workdir: Option<String>,
+        /// The program to run. With --root, a guest path: an absolute path
+        /// inside the root, or a bare name looked up in the guest's PATH.
+        /// Without --root, a host file (shown to the guest as `/NAME`).
         program: PathBuf,
         /// Its arguments.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -76,11 +83,17 @@ struct CommonOpts {
     /// Guest memory cap, e.g. 512M or 2G.
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
     memory: u64,
-    /// Host directory shown read-only as the guest's `/` (open, stat,
-    /// execve...; paths resolve inside it and cannot escape). Without it the
-    /// guest sees no files at all. `--root /` shows the host's tree.
+    /// Host directory under the guest's `/`: read through, never written
+    /// (the guest's changes stay in the sandbox's memory; paths resolve
+    /// inside it and cannot escape). Without it the root is an empty
+    /// in-memory filesystem holding /dev, /proc and /tmp. `--root /`
+    /// shows the host's tree.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
+    /// Bind a host directory into the guest's tree (repeatable):
+    /// read-only unless `:rw` is given; paths resolve inside it.
+    #[arg(long = "mount", value_name = "HOST:GUEST[:ro|:rw]", value_parser = parse_mount)]
+    mounts: Vec<sentry::fs::setup::BindMount>,
     /// Debugging only: do not confine the sentry process itself (it then
     /// keeps its capabilities and namespaces, and gets no no_new_privs, no
     /// Landlock and no seccomp filter). Inherited descriptors are closed
@@ -91,6 +104,20 @@ struct CommonOpts {
     #[arg(short = 'v', long = "log-level", default_value = "warn")]
     log_level: tracing::Level,
 }
+
+fn parse_mount(s: &str) -> Result<sentry::fs::setup::BindMount, String> {
+    let m = sentry::fs::setup::BindMount::parse(s)?;
+    if !m.host.is_dir() {
+        return Err(format!("{}: not a directory", m.host.display()));
+    }
+    if m.writable {
+        return Err("writable binds (:rw) are not supported yet".into());
+    }
+    Ok(m)
+}
+
+/// The guest's default PATH.
+const GUEST_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
@@ -240,6 +267,7 @@ fn main() -> ExitCode {
         Command::Run {
             opts,
             env,
+            workdir,
             program,
             args,
         } => {
@@ -253,45 +281,61 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::from(125);
             }
-            let elf = match open_program(&program) {
-                Ok(f) => f,
-                Err((e, code)) => {
-                    eprintln!(
-                        "sentry: error: cannot execute {}: {e}",
-                        sentry::quote(program.as_os_str().as_encoded_bytes())
-                    );
-                    return ExitCode::from(code);
-                }
-            };
             use std::os::unix::ffi::OsStrExt;
             let mut argv = vec![program.as_os_str().as_bytes().to_vec()];
             argv.extend(args.iter().map(|a| a.as_bytes().to_vec()));
             let mut envp: Vec<Vec<u8>> = Vec::new();
             if !env.iter().any(|e| e.starts_with("PATH=")) {
-                let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
-                envp.push(format!("PATH={path}").into_bytes());
+                envp.push(GUEST_PATH.as_bytes().to_vec());
             }
             envp.extend(env.iter().map(|e| e.as_bytes().to_vec()));
-            let exe = std::fs::canonicalize(&program).unwrap_or(program.clone());
-            let root = opts
-                .root
-                .as_ref()
-                .and_then(|r| std::fs::canonicalize(r).ok());
+            // With a root, PROGRAM is a guest path, found in the sandbox's
+            // tree once it is built; without, a host file.
+            let (prog, exe_path, exe_host) = if opts.root.is_some() {
+                let name = program.as_os_str().as_bytes().to_vec();
+                (sentry::Program::Guest(name.clone()), name, None)
+            } else {
+                let elf = match open_program(&program) {
+                    Ok(f) => f,
+                    Err((e, code)) => {
+                        eprintln!(
+                            "sentry: error: cannot execute {}: {e}",
+                            sentry::quote(program.as_os_str().as_bytes())
+                        );
+                        return ExitCode::from(code);
+                    }
+                };
+                let exe = std::fs::canonicalize(&program).unwrap_or(program.clone());
+                (
+                    sentry::Program::File(std::sync::Arc::new(elf)),
+                    sentry::guest_exe_path(&exe, None),
+                    Some(exe),
+                )
+            };
             let opts = RunOptions {
-                program: sentry::Program::File(std::sync::Arc::new(elf)),
+                program: prog,
                 argv,
                 envp,
-                exe_path: sentry::guest_exe_path(&exe, root.as_deref()),
-                exe_host: Some(exe),
+                exe_path,
+                exe_host,
                 memory_limit: opts.memory,
                 strace: opts.strace,
                 stats: opts.stats,
                 root: opts.root,
+                mounts: opts.mounts,
+                workdir: workdir.map(String::into_bytes),
                 sandbox_self: !opts.no_sandbox_self,
             };
             match sentry::run(opts) {
                 Ok(exit) => report(exit),
                 Err(e @ SentryError::Exec(_)) => fail(e, 126),
+                Err(
+                    e @ SentryError::Program {
+                        errno: sentry::errno::Errno::ENOENT,
+                        ..
+                    },
+                ) => fail(e, 127),
+                Err(e @ SentryError::Program { .. }) => fail(e, 126),
                 Err(e) => fail(e, 125),
             }
         }
@@ -315,6 +359,8 @@ fn main() -> ExitCode {
                 strace: opts.strace,
                 stats: opts.stats,
                 root: opts.root,
+                mounts: opts.mounts,
+                workdir: None,
                 sandbox_self: !opts.no_sandbox_self,
             };
             match sentry::run(run) {

@@ -148,6 +148,8 @@ fn sentry_run_hello_exact_output() {
     }
 }
 
+/// The guest's environment is a fixed PATH, never the host's (the old
+/// sentry passed its own PATH on).
 #[test]
 fn default_environment_is_just_path() {
     for libc in Libc::ALL {
@@ -156,7 +158,7 @@ fn default_environment_is_just_path() {
         let out = sentry_run(&[p]);
         let want = format!(
             "argc=1\nargv[0]={p}\nenvp[0]=PATH={}\nenvc=1\n",
-            guest_path_env()
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         );
         assert_eq!(out.stdout_str(), want, "stderr: {}", out.stderr_str());
         assert_eq!(out.status, 0);
@@ -301,14 +303,30 @@ fn coverage_enosys_rows_are_enosys() {
     }
 }
 
-/// The calls that would write the read-only root give EROFS, as a
-/// read-only mount does for a fresh name in an existing directory
-/// (symlinkat read its dirfd as the path and gave EFAULT).
+/// The calls that would write a read-only bind (`--mount HOST:/tmp`) give
+/// EROFS, as a read-only mount does for a fresh name in an existing
+/// directory (symlinkat read its dirfd as the path and gave EFAULT), and
+/// the host directory stays empty.
 #[test]
-fn writes_to_the_root_are_erofs() {
+fn writes_to_a_read_only_bind_are_erofs() {
+    let dir = common::scratch_dir("erofs-bind");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let bind = format!("{}:/tmp", dir.display());
     for libc in Libc::ALL {
         let path = testdata::guest("erofs", libc);
-        let out = run_sentry(&["run", "--root", "/", "--", path_str(&path)], b"");
+        let out = run_sentry(
+            &[
+                "run",
+                "--root",
+                "/",
+                "--mount",
+                &bind,
+                "--",
+                path_str(&path),
+            ],
+            b"",
+        );
         let want: String = [
             "mkdir",
             "mkdirat",
@@ -332,6 +350,7 @@ fn writes_to_the_root_are_erofs() {
         );
         assert_eq!(out.status, 0, "{libc:?}");
     }
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
 }
 
 #[test]

@@ -230,6 +230,8 @@ fn a_narrow_root_is_readable_and_the_program_can_reexecute_itself() {
     let root = common::scratch_dir("hostself-narrow-root");
     std::fs::create_dir_all(root.join("etc")).unwrap();
     std::fs::write(root.join("etc/motd"), b"inside the root\n").unwrap();
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
     let root = root.to_str().unwrap();
     let script = "cat /etc/motd; cat /etc/hostname 2>/dev/null || echo no host file";
     let run = |flags: &[&str]| {

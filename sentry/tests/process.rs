@@ -36,7 +36,11 @@ fn exec_is_confined_to_the_root() {
     )
     .unwrap();
     std::os::unix::fs::symlink("/etc/passwd", root.join("bin/escape")).unwrap();
-    let exec = testdata::guest("exec", common::Libc::Musl);
+    std::fs::copy(
+        testdata::guest("exec", common::Libc::Musl),
+        root.join("bin/exec"),
+    )
+    .unwrap();
     let run = |path: &str| {
         common::run_sentry(
             &[
@@ -44,7 +48,7 @@ fn exec_is_confined_to_the_root() {
                 "--root".into(),
                 root.clone().into(),
                 "--".into(),
-                exec.clone().into(),
+                "/bin/exec".into(),
                 "run".into(),
                 path.into(),
             ],

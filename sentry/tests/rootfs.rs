@@ -60,7 +60,8 @@ fn sandbox(root: &Path, ops: &[&str]) -> Outcome {
         "--root".into(),
         root.into(),
         "--".into(),
-        root.join("bin/probe").into(),
+        // A guest path: PROGRAM is found inside the root.
+        "/bin/probe".into(),
     ];
     argv.extend(ops.iter().map(OsString::from));
     let out = common::run_sentry(&argv, b"");
@@ -118,7 +119,7 @@ fn host_devices_fifos_and_sockets_are_inert() {
     let s = sandbox(&root, &["open:/kmsg", "ls:/", "opath:/dev/null"]);
     assert_eq!(
         s.stdout_str(),
-        "open /kmsg: EACCES\nls /: ..=ok bin dir etc fifo kmsg shm sock\n\
+        "open /kmsg: EACCES\nls /: ..=ok bin dev dir etc fifo kmsg proc shm sock sys tmp\n\
          opath /dev/null: read=EBADF write=EBADF pread=EBADF getdents=EBADF fstat=chr\n"
     );
 }
@@ -153,7 +154,7 @@ fn fifos_are_pipes_of_the_sandbox() {
             "--root".into(),
             root.clone().into(),
             "--".into(),
-            root.join("bin/fifo").into(),
+            "/bin/fifo".into(),
             "/".into(),
         ];
         let sandboxed = common::run_sentry(&argv, b"");
@@ -176,30 +177,30 @@ fn fifos_are_pipes_of_the_sandbox() {
 }
 
 /// Item 2 (links): absolute links resolve inside the root (chroot), links
-/// and `..` never reach the host's /proc or /dev, and the sentry's own
-/// /proc/self still works through a link.
+/// and `..` never reach the host's /proc or /dev but the sentry's own
+/// (its mount table, its empty /dev/shm), and the sentry's /proc/self
+/// works through a link.
 #[test]
 fn links_resolve_inside_the_root() {
     let root = make_root("rootfs-links");
-    let ops = ["cat:/etc/x", "cat:/etc/mtab", "ls:/shm", "lstat:/etc/x"];
+    let ops = ["cat:/etc/x", "lstat:/etc/x"];
     let s = sandbox(&root, &ops);
     assert_eq!(lines(&s), lines(&chroot(&root, &ops)));
+    assert_eq!(lines(&s)[0], "cat /etc/x: guest-root:x:0:0");
+    let s = sandbox(&root, &["cat:/etc/st", "cat:/etc/mtab", "ls:/shm"]);
     assert_eq!(
-        lines(&s)[..3],
-        [
-            "cat /etc/x: guest-root:x:0:0",
-            "cat /etc/mtab: ENOENT",
-            "ls /shm: ENOENT"
-        ]
+        s.stdout_str(),
+        "cat /etc/st: Name:\tprobe\ncat /etc/mtab: overlay / overlay rw,relatime 0 0\n\
+         ls /shm: ..=ok\n"
     );
-    let s = sandbox(&root, &["cat:/etc/st"]);
-    assert_eq!(s.stdout_str(), "cat /etc/st: Name:\tprobe\n");
 }
 
 /// Item 2 with `--root /`: the old sentry filtered /proc, /sys and /dev by
 /// the path as typed, so a link to /proc/mounts returned the host's mount
-/// table and a link to /dev/shm listed the host's directory; a bind mount
-/// of /proc elsewhere is refused by its filesystem type.
+/// table and a link to /dev/shm listed the host's directory. Links and
+/// `..` reach the sentry's own /proc, /dev and /sys (its mount table, an
+/// empty /dev/shm, no /sys/kernel); a bind mount of the host's /proc
+/// elsewhere is refused by its filesystem type.
 #[test]
 fn host_proc_and_dev_are_unreachable_from_root_slash() {
     let dir = common::scratch_dir("rootfs-slash");
@@ -220,6 +221,10 @@ fn host_proc_and_dev_are_unreachable_from_root_slash() {
         }
     }
     let mounted = Unmount(format!("{d}/procbind"));
+    // A file in the host's /dev/shm: the sandbox's /dev/shm (its own
+    // tmpfs) must not show it.
+    let marker = format!("/dev/shm/sentry-marker-{}", std::process::id());
+    std::fs::write(&marker, b"host").unwrap();
     let ops: Vec<String> = [
         "cat:mtab",
         "ls:shm",
@@ -245,11 +250,18 @@ fn host_proc_and_dev_are_unreachable_from_root_slash() {
     argv.extend(ops.iter().map(OsString::from));
     let out = common::run_sentry(&argv, b"");
     drop(mounted);
+    let _ = std::fs::remove_file(&marker);
     let want: Vec<String> = ops
         .iter()
-        .map(|o| {
+        .enumerate()
+        .map(|(i, o)| {
             let (op, p) = o.split_once(':').unwrap();
-            format!("{op} {p}: ENOENT")
+            let seen = match i {
+                0 | 3 | 7 => "overlay / overlay rw,relatime 0 0",
+                1 => return format!("{op} {p}: ..=ok"),
+                _ => "ENOENT",
+            };
+            format!("{op} {p}: {seen}")
         })
         .collect();
     assert_eq!(lines(&out), want, "stderr: {}", out.stderr_str());
@@ -407,7 +419,7 @@ fn loading_reads_only_what_the_elf_needs() {
         .args(["run", "--root"])
         .arg(&root)
         .arg("--")
-        .arg(&big)
+        .arg("/bin/big")
         .args(["exec:/bin/big", "exec4:/bin/big"])
         .arg("wait:")
         .stdin(std::process::Stdio::piped())

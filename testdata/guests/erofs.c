@@ -1,7 +1,8 @@
 /*
- * erofs: the calls that would write the sandbox's read-only root, each on
- * a fresh name in an existing directory (/tmp), as a read-only mount
- * answers them: EROFS. Sandbox only (natively /tmp is writable). Prints
+ * erofs: the calls that would write a read-only mount, each on a fresh
+ * name in an existing directory (/tmp, a read-only bind in the sandbox),
+ * as a read-only mount answers them: EROFS. Sandbox only (natively /tmp
+ * is writable). Prints
  * "name: errno-name" per call.
  */
 #include "guest.h"

@@ -422,3 +422,62 @@ mod tests {
         assert!(f.contains(OpenFlags::CREAT));
     }
 }
+
+/// openat2's `struct open_how` (24 bytes in its first version; later
+/// versions are read with [`super::read_extensible`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenHow {
+    /// O_* flags.
+    pub flags: u64,
+    /// The mode for O_CREAT / O_TMPFILE.
+    pub mode: u64,
+    /// RESOLVE_* flags.
+    pub resolve: u64,
+}
+
+impl OpenHow {
+    /// OPEN_HOW_SIZE_VER0.
+    pub const SIZE_VER0: usize = 24;
+}
+
+impl Abi for OpenHow {
+    const SIZE: usize = 24;
+    fn decode(b: &[u8]) -> Self {
+        let d = Dec(b);
+        Self {
+            flags: d.u64(0),
+            mode: d.u64(8),
+            resolve: d.u64(16),
+        }
+    }
+    fn encode(&self, b: &mut [u8]) {
+        let mut e = Enc(b);
+        e.u64(0, self.flags);
+        e.u64(8, self.mode);
+        e.u64(16, self.resolve);
+    }
+}
+
+/// The x86-64 `struct statfs` (120 bytes).
+impl Abi for crate::fs::vfs::StatFs {
+    const SIZE: usize = 120;
+    fn decode(b: &[u8]) -> Self {
+        let d = Dec(b);
+        Self {
+            fs_type: d.i64(0),
+            bsize: d.i64(8),
+            blocks: d.u64(16),
+            bfree: d.u64(24),
+            bavail: d.u64(32),
+            files: d.u64(40),
+            ffree: d.u64(48),
+            fsid: d.u64(56),
+            namelen: d.i64(64),
+            frsize: d.i64(72),
+            flags: d.i64(80),
+        }
+    }
+    fn encode(&self, b: &mut [u8]) {
+        b.copy_from_slice(&self.to_bytes());
+    }
+}

@@ -1,19 +1,45 @@
 //! Files as the guest sees them: open file descriptions behind a common
 //! trait, per-process descriptor tables (shareable with CLONE_FILES), the
-//! standard streams, pipes and the sandbox's own FIFOs.
+//! standard streams, pipes and the sandbox's own FIFOs, and the file
+//! system tree:
+//!
+//! * [`vfs`]: filesystems, inodes, dentries, mounts and path resolution;
+//! * [`tmpfs`]: files in memory (charged to `--memory`);
+//! * [`overlay`]: the writable root over the read-only `--root` tree;
+//! * [`hostdir`]: a host directory as a read-only filesystem (with what
+//!   [`rootfs`] hides of the host);
+//! * [`synthetic`]: the VFS's interface for trees generated from kernel
+//!   state; [`nodes`] mounts the sentry's /proc ([`proc`]), /dev and /sys
+//!   ([`dev`]) on it, and [`sentryfs`] says where `/proc/<pid>/exe` leads;
+//! * [`setup`]: the mount tree built at start-up.
 //!
 //! # Lock order
 //!
 //! `FdTable::inner` → `OpenFile::status` → the FIFO registry
 //! (`FifoTable`) → a file's own lock (for example `Pipe::state`). Wait
-//! queues are only notified, never held while sleeping.
+//! queues are only notified, never held while sleeping. Path resolution
+//! takes the mount table (`Vfs::table`) alone; each filesystem's locks
+//! (see `overlay` and `tmpfs`) are taken only inside its own operations.
+//! Listing or looking up /proc takes the kernel's locks (the task table,
+//! then a process's), which come before every lock here: /proc is never
+//! read holding a file lock other than an open directory's own state.
 
+pub mod dev;
 pub mod epoll;
 pub mod fifo;
+pub mod hostdir;
+pub mod nodes;
+pub mod overlay;
 pub mod pidfd;
 pub mod pipe;
+pub mod proc;
 pub mod rootfs;
+pub mod sentryfs;
+pub mod setup;
 pub mod stdio;
+pub mod synthetic;
+pub mod tmpfs;
+pub mod vfs;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -149,6 +175,15 @@ pub trait FileOps: Send + Sync {
     fn write(&self, _buf: &[u8], _nonblock: bool, _blocker: &dyn Blocker) -> Result<usize, Errno> {
         Err(Errno::EINVAL)
     }
+    /// Writes `buf` at the end of the file (O_APPEND); files without an
+    /// end write as usual.
+    fn append(&self, buf: &[u8], nonblock: bool, blocker: &dyn Blocker) -> Result<usize, Errno> {
+        self.write(buf, nonblock, blocker)
+    }
+    /// pwrite; ESPIPE for unseekable files.
+    fn pwrite(&self, _buf: &[u8], _offset: u64) -> Result<usize, Errno> {
+        Err(Errno::ESPIPE)
+    }
     /// Current readiness (`poll::*` bits).
     fn poll(&self) -> u16;
     /// fstat; by default an anonymous inode.
@@ -186,6 +221,11 @@ pub trait FileOps: Send + Sync {
     fn dir_path(&self) -> Option<Vec<u8>> {
         None
     }
+    /// The place in the VFS this file was opened at (fchmod, fchdir,
+    /// fstatfs, *at() calls), if it is a file of the VFS.
+    fn vfs_path(&self) -> Option<vfs::Path> {
+        None
+    }
     /// Short description for traces.
     fn describe(&self) -> String;
     /// The pidfd behind this file, if it is one.
@@ -199,6 +239,26 @@ pub trait FileOps: Send + Sync {
     /// The epoll instance behind this file, if it is one.
     fn as_epoll(&self) -> Option<&epoll::Epoll> {
         None
+    }
+    /// What readlink of `/proc/<pid>/fd/<n>` shows for it (`pipe:[ino]`,
+    /// `anon_inode:[pidfd]`, a guest path).
+    fn link_target(&self) -> String {
+        self.describe()
+    }
+    /// The type-specific lines of `/proc/<pid>/fdinfo/<n>` (a pidfd's
+    /// `Pid:` and `NSpid:`), each ending with a newline.
+    fn fdinfo(&self) -> String {
+        String::new()
+    }
+    /// Whether the file is a terminal (/dev/tty exists only when a
+    /// standard stream is one).
+    fn is_terminal(&self) -> bool {
+        false
+    }
+    /// Whether mmap of the file gives anonymous memory (/dev/zero, as
+    /// Linux's mmap_zero: private or shared anonymous pages).
+    fn maps_as_anonymous(&self) -> bool {
+        false
     }
 }
 
@@ -337,6 +397,16 @@ impl FdTable {
         let e = inner.get_mut(&fd).ok_or(Errno::EBADF)?;
         e.cloexec = on;
         Ok(())
+    }
+
+    /// Every descriptor with its file and close-on-exec flag, in order
+    /// (`/proc/<pid>/fd` and `fdinfo`).
+    pub fn entries(&self) -> Vec<(i32, Arc<OpenFile>, bool)> {
+        self.inner
+            .lock()
+            .iter()
+            .map(|(&fd, e)| (fd, Arc::clone(&e.file), e.cloexec))
+            .collect()
     }
 
     /// A copy for fork (same open file descriptions).

@@ -115,4 +115,19 @@ impl FileOps for PidFd {
     fn as_pidfd(&self) -> Option<&PidFd> {
         Some(self)
     }
+
+    fn link_target(&self) -> String {
+        "anon_inode:[pidfd]".into()
+    }
+
+    fn fdinfo(&self) -> String {
+        // Linux's pidfd_show_fdinfo: the pid while a task is attached to it
+        // (a zombie process still has its leader; an exited thread has
+        // none), -1 after.
+        let nr = match (self.state(), self.thread) {
+            (PidState::Running, _) | (PidState::Zombie, false) => self.pid,
+            _ => -1,
+        };
+        format!("Pid:\t{nr}\nNSpid:\t{nr}\n")
+    }
 }

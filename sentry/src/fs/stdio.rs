@@ -138,4 +138,20 @@ impl FileOps for HostStream {
     fn describe(&self) -> String {
         self.name.to_string()
     }
+
+    fn is_terminal(&self) -> bool {
+        self.fd.termios().is_ok()
+    }
+
+    fn link_target(&self) -> String {
+        // What the stream is, never the host's name for it.
+        let st = self.stat();
+        match st.mode & 0o170000 {
+            0o010000 => format!("pipe:[{}]", st.ino),
+            0o140000 => format!("socket:[{}]", st.ino),
+            0o020000 if self.is_terminal() => "/dev/pts/0".into(),
+            0o020000 => "/dev/null".into(),
+            _ => format!("/dev/{}", self.name),
+        }
+    }
 }

@@ -264,6 +264,7 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         blocked,
     );
     *child.fault.lock() = *parent.fault.lock();
+    child.set_comm(&parent.comm());
     // The alternate signal stack is inherited, except by a child that
     // shares the address space without vfork (a thread): sas_ss_reset.
     child.sig.lock().alt = if f & CLONE_VM != 0 && f & CLONE_VFORK == 0 {

@@ -28,6 +28,7 @@
 pub mod clone;
 pub mod exit;
 pub mod futex;
+pub mod limits;
 pub mod oom;
 pub mod process;
 pub mod signal;
@@ -221,8 +222,8 @@ pub struct Kernel {
     finished: Mutex<Option<ExitReport>>,
     finished_cv: Condvar,
     next_ino: AtomicU64,
-    /// The read-only root filesystem (programs for execve, files to open).
-    root: crate::fs::rootfs::RootFs,
+    /// The mount tree (programs for execve, files to open).
+    pub vfs: crate::fs::vfs::Vfs,
     /// The FIFOs of the root that are open, by host inode.
     pub fifos: Arc<crate::fs::fifo::FifoTable>,
     stats: Mutex<HashMap<u64, SyscallStat>>,
@@ -256,13 +257,14 @@ pub struct SyscallTable {
 }
 
 impl Kernel {
-    /// A kernel on `machine` that runs syscalls with `syscalls`.
+    /// A kernel on `machine` with the mount tree `vfs` that runs syscalls
+    /// with `syscalls`.
     pub fn new(
         machine: Arc<dyn Platform>,
         config: KernelConfig,
+        vfs: crate::fs::vfs::Vfs,
         syscalls: &'static SyscallTable,
     ) -> Arc<Self> {
-        let root = crate::fs::rootfs::RootFs::new(config.root.as_deref());
         Arc::new(Self {
             machine,
             config,
@@ -272,7 +274,7 @@ impl Kernel {
             finished: Mutex::new(None),
             finished_cv: Condvar::new(),
             next_ino: AtomicU64::new(1000),
-            root,
+            vfs,
             fifos: crate::fs::fifo::FifoTable::new(),
             stats: Mutex::new(HashMap::new()),
             start: Instant::now(),
@@ -378,11 +380,6 @@ impl Kernel {
         let mut v: Vec<_> = self.stats.lock().iter().map(|(k, v)| (*k, *v)).collect();
         v.sort_by_key(|s| std::cmp::Reverse(s.1.total_ns));
         v
-    }
-
-    /// The root filesystem.
-    pub fn root(&self) -> &crate::fs::rootfs::RootFs {
-        &self.root
     }
 
     /// Records the end of the sandbox (pid 1 exited).

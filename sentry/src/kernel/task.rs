@@ -53,6 +53,9 @@ pub struct ThreadGroup {
     /// the default; cleared when a fault forces a default-action signal on
     /// it (so a crashing init still dies).
     unkillable: std::sync::atomic::AtomicBool,
+    /// The leader's command name, kept for /proc once every thread is
+    /// gone (a zombie shows it, as Linux's zombie leader keeps its comm).
+    pub leader_comm: Mutex<Vec<u8>>,
 }
 
 impl ThreadGroup {
@@ -69,6 +72,7 @@ impl ThreadGroup {
             threads: Mutex::new(Vec::new()),
             sighand: Mutex::new(handlers),
             unkillable: std::sync::atomic::AtomicBool::new(tgid == 1),
+            leader_comm: Mutex::new(Vec::new()),
         })
     }
 
@@ -171,15 +175,15 @@ pub struct RealTimer {
 pub struct FsContext {
     /// The file mode creation mask.
     pub umask: u32,
-    /// The working directory (a normalized absolute guest path).
-    pub cwd: Vec<u8>,
+    /// The working directory (None: the root of the mount tree).
+    pub cwd: Option<crate::fs::vfs::Path>,
 }
 
 impl Default for FsContext {
     fn default() -> Self {
         Self {
             umask: 0o022,
-            cwd: b"/".to_vec(),
+            cwd: None,
         }
     }
 }
@@ -209,7 +213,7 @@ pub struct Task {
     pub mm: Mutex<Option<Arc<AddressSpace>>>,
     /// Descriptor table.
     pub files: Mutex<Arc<FdTable>>,
-    /// Filesystem context (umask; cwd is always `/`), shared by CLONE_FS.
+    /// Filesystem context (umask, cwd), shared by CLONE_FS.
     pub fs: Arc<Mutex<FsContext>>,
     /// Signal state.
     pub sig: Mutex<TaskSignals>,
@@ -234,6 +238,11 @@ pub struct Task {
     /// trapno/err/cr2 of the last fault, for signal frames (Linux's
     /// thread.trap_nr, error_code, cr2); a clone copies its parent's.
     pub fault: Mutex<FaultRegs>,
+    /// When the thread was created (/proc's start time).
+    pub started: Instant,
+    /// The command name (Linux's `comm`, at most 15 bytes): the last
+    /// component of the path execve was given, or PR_SET_NAME's.
+    comm: Mutex<Vec<u8>>,
 }
 
 impl Task {
@@ -269,12 +278,35 @@ impl Task {
             exit_code: AtomicI32::new(0),
             state: AtomicTaskState::default(),
             fault: Mutex::new(FaultRegs::default()),
+            started: Instant::now(),
+            comm: Mutex::new(Vec::new()),
         })
     }
 
     /// The address space.
     pub fn mm(&self) -> Arc<AddressSpace> {
         Arc::clone(self.mm.lock().as_ref().expect("a running task has an mm"))
+    }
+
+    /// The command name (`comm`).
+    pub fn comm(&self) -> Vec<u8> {
+        self.comm.lock().clone()
+    }
+
+    /// Sets the command name: `name` up to its first NUL, at most 15
+    /// bytes (Linux's TASK_COMM_LEN - 1).
+    pub fn set_comm(&self, name: &[u8]) {
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        let comm = name[..end.min(15)].to_vec();
+        if self.tid == self.tg.tgid {
+            self.tg.leader_comm.lock().clone_from(&comm);
+        }
+        *self.comm.lock() = comm;
+    }
+
+    /// Sets the command name execve gives: the last component of `path`.
+    pub fn set_comm_from_path(&self, path: &[u8]) {
+        self.set_comm(path.rsplit(|&b| b == b'/').next().unwrap_or(path));
     }
 
     /// The descriptor table.

@@ -26,9 +26,16 @@ pub fn deadline_after(d: std::time::Duration) -> Instant {
 pub struct Waiter {
     woken: Mutex<bool>,
     cv: Condvar,
+    /// Whether a sleep is in progress (/proc's `S` state).
+    sleeping: std::sync::atomic::AtomicBool,
 }
 
 impl Waiter {
+    /// Whether the task is asleep in [`Waiter::wait`] now.
+    pub fn is_sleeping(&self) -> bool {
+        self.sleeping.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Wakes the sleeper (or makes its next sleep return at once).
     pub fn notify(&self) {
         *self.woken.lock() = true;
@@ -38,6 +45,9 @@ impl Waiter {
     /// Sleeps until notified or `deadline`. Returns false on timeout.
     pub fn wait(&self, deadline: Option<Instant>) -> bool {
         let mut woken = self.woken.lock();
+        self.sleeping
+            .store(!*woken, std::sync::atomic::Ordering::Relaxed);
+        let _awake = Awake(&self.sleeping);
         while !*woken {
             match deadline {
                 Some(d) => {
@@ -50,6 +60,16 @@ impl Waiter {
         }
         *woken = false;
         true
+    }
+}
+
+/// Clears a waiter's `sleeping` flag when its sleep ends, by whatever
+/// return.
+struct Awake<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for Awake<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -96,6 +96,7 @@ impl AddressSpace {
             let (path, host) = self.exe.lock().clone();
             child.set_exe(&path, host);
             *child.cmdline.lock() = self.cmdline();
+            *child.environ.lock() = self.environ();
         }
         Ok(child)
     }

@@ -17,7 +17,7 @@
 //! | `shared.rs` | MAP_SHARED memory objects                                  |
 //! | `runner.rs` | tasks running on an address space, TLB shootdown           |
 //! | `image.rs`  | building a program image (segments, stack, brk) for exec   |
-//! | `procfs.rs` | what /proc/self shows: `maps`, `cmdline`, `exe`            |
+//! | `procfs.rs` | what /proc shows: `maps`, `cmdline`, `environ`, `exe`, sizes |
 //!
 //! # Lock order
 //!
@@ -39,7 +39,7 @@
 //!    under `inner` by the shootdown in `enter`). `Context::run` is called
 //!    with no lock of this module held.
 //!
-//! `AddressSpace::exe` and `AddressSpace::cmdline` are leaves: taken alone,
+//! `AddressSpace::exe`, `cmdline` and `environ` are leaves: taken alone,
 //! or under the parent's `inner` in `fork`, and released before any other
 //! lock is taken. [`Runner`] roots are atomics, never locks.
 //!
@@ -90,6 +90,7 @@ use platform::{PAGE_SIZE, Platform};
 
 use crate::errno::Errno;
 pub use mapping::{Advice, MapRequest, Placement, RemapRequest};
+pub use procfs::VmInfo;
 pub use runner::Runner;
 pub use shared::SharedMemory;
 pub use vma::{Prot, Vma, VmaMap};
@@ -194,6 +195,8 @@ pub struct AddressSpace {
     exe: Mutex<(Vec<u8>, Option<std::path::PathBuf>)>,
     /// The arguments, NUL-terminated (/proc/self/cmdline).
     cmdline: Mutex<Vec<u8>>,
+    /// The initial environment, NUL-terminated (/proc/self/environ).
+    environ: Mutex<Vec<u8>>,
 }
 
 impl std::fmt::Debug for AddressSpace {
@@ -214,6 +217,7 @@ impl AddressSpace {
             shootdown: runner::Shootdown::default(),
             exe: Mutex::new((Vec::new(), None)),
             cmdline: Mutex::new(Vec::new()),
+            environ: Mutex::new(Vec::new()),
             inner: Mutex::new(Inner {
                 deferred_puts: Vec::new(),
                 pt,

@@ -1,7 +1,34 @@
-//! What /proc/self shows of an address space: `maps`, `cmdline` and the
-//! program behind `exe`.
+//! What /proc shows of an address space: `maps`, `cmdline`, `environ`,
+//! the program behind `exe`, and the sizes of `status`, `stat` and
+//! `statm` ([`VmInfo`]).
 
 use super::AddressSpace;
+
+/// Sizes and addresses of an address space, as Linux's `mm_struct`
+/// counters show them in `/proc/<pid>/status`, `stat` and `statm`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VmInfo {
+    /// Bytes mapped (VmSize, stat's vsize).
+    pub total: u64,
+    /// Private writable bytes other than the stack (VmData).
+    pub data: u64,
+    /// Bytes of the stack (VmStk).
+    pub stack: u64,
+    /// Executable, non-writable bytes (VmExe).
+    pub exec: u64,
+    /// Shared bytes mapped (statm's shared).
+    pub shared: u64,
+    /// Resident pages (VmRSS, stat's rss).
+    pub rss_pages: u64,
+    /// Pages of page tables (VmPTE).
+    pub table_pages: u64,
+    /// The first executable mapping (start_code, end_code).
+    pub code: (u64, u64),
+    /// The program break's start and current value.
+    pub brk: (u64, u64),
+    /// The top of the main stack (start_stack: the end of its VMA).
+    pub stack_top: u64,
+}
 
 impl AddressSpace {
     /// /proc/self/cmdline: the arguments, each NUL-terminated.
@@ -19,7 +46,51 @@ impl AddressSpace {
         *self.cmdline.lock() = c;
     }
 
-    /// The path /proc/self/exe shows.
+    /// /proc/self/environ: the initial environment, each NUL-terminated.
+    pub fn environ(&self) -> Vec<u8> {
+        self.environ.lock().clone()
+    }
+
+    /// Records the environment the program was started with.
+    pub fn set_environ(&self, envp: &[Vec<u8>]) {
+        let mut c = Vec::new();
+        for a in envp {
+            c.extend_from_slice(a);
+            c.push(0);
+        }
+        *self.environ.lock() = c;
+    }
+
+    /// Sizes for `/proc/<pid>/status`, `stat` and `statm`.
+    pub fn vm_info(&self) -> VmInfo {
+        let mut info = VmInfo::default();
+        {
+            let inner = self.inner.lock();
+            for (start, v) in inner.vmas.iter() {
+                let len = v.end - start;
+                info.total += len;
+                if v.grows_down || v.name == "[stack]" {
+                    info.stack += len;
+                    info.stack_top = info.stack_top.max(v.end);
+                } else if v.shared.is_some() {
+                    info.shared += len;
+                } else if v.prot.write {
+                    info.data += len;
+                }
+                if v.prot.exec && !v.prot.write {
+                    info.exec += len;
+                    if info.code == (0, 0) {
+                        info.code = (start, v.end);
+                    }
+                }
+            }
+            info.brk = (inner.brk_start, inner.brk);
+        }
+        info.rss_pages = self.resident_pages() as u64;
+        info.table_pages = self.table_frames() as u64;
+        info
+    }
+
     pub fn exe(&self) -> Vec<u8> {
         self.exe.lock().0.clone()
     }

@@ -16,8 +16,6 @@ use crate::kernel::signal::{self, AltStack, SigAction};
 use crate::kernel::task::{SysError, SysResult, TaskCtx};
 use crate::mm::AddressSpace;
 
-use crate::exec::ProgramFile;
-use crate::fs::rootfs::{Lookup, io_errno};
 use loader::{LoadError, MAX_ARG_BYTES, MAX_ARG_STRLEN};
 
 const AT_FDCWD: i32 = -100;
@@ -56,44 +54,74 @@ fn read_strings(
     Ok(out)
 }
 
-/// Opens the program at guest path `path` (relative to guest directory
-/// `base`; resolved inside the root, or
-/// the running program for `/proc/self/exe`) and checks it as Linux's
-/// execve does: EACCES unless it is a regular file with an execute bit.
-/// Returns (guest path, host path if it is outside the root, file).
+/// A program file of the VFS, read through its open file.
+pub struct VfsProgram {
+    file: Box<dyn crate::fs::FileOps>,
+    len: u64,
+}
+
+impl loader::ElfSource for VfsProgram {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), LoadError> {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.file.pread(&mut buf[done..], offset + done as u64) {
+                Ok(0) => return Err(LoadError::Read("unexpected end of file".into())),
+                Ok(n) => done += n,
+                Err(e) => return Err(LoadError::Read(format!("{e:?}"))),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Opens the program at `place` and checks it as Linux's execve does:
+/// EACCES unless it is a regular file with an execute bit (the guest is
+/// root, which needs one of them).
+pub fn open_place(
+    caller: &crate::fs::vfs::Caller,
+    place: &crate::fs::vfs::Path,
+) -> Result<VfsProgram, Errno> {
+    let st = place.inode().stat();
+    if place.inode().kind() != crate::fs::vfs::FileType::Regular || st.mode & 0o111 == 0 {
+        return Err(Errno::EACCES);
+    }
+    let file = place.inode().open(caller, 0)?;
+    Ok(VfsProgram {
+        file,
+        len: st.size as u64,
+    })
+}
+
+/// Opens the program at guest path `path` (relative to `dirfd`),
+/// following links (`/proc/self/exe` leads to the running program, even
+/// one loaded from the host). Returns its guest path and file.
 fn open_program(
     t: &TaskCtx,
-    base: &[u8],
+    dirfd: Fd,
     path: &[u8],
-) -> Result<(Vec<u8>, Option<std::path::PathBuf>, ProgramFile), Errno> {
-    if path.is_empty() {
-        return Err(Errno::ENOENT);
+    follow: bool,
+) -> Result<(Vec<u8>, VfsProgram), Errno> {
+    use crate::fs::vfs::Resolve;
+    let how = if follow {
+        Resolve::FOLLOW
+    } else {
+        Resolve::NOFOLLOW
+    };
+    let place = super::fs::walk(t, dirfd, path, &how)?.existing()?;
+    if place.inode().kind() == crate::fs::vfs::FileType::Symlink {
+        return Err(Errno::ELOOP);
     }
-    match t.task.kernel.root().resolve(base, path, true)? {
-        Lookup::Host(r) => {
-            if !r.meta.is_file() {
-                return Err(Errno::EACCES);
-            }
-            let file = ProgramFile::new(r.open()?)?;
-            Ok((r.guest, None, file))
-        }
-        Lookup::Sentry(sp) if super::fs::is_proc_exe(t, &sp) => {
-            // The program this process runs.
-            let mm = t.mm();
-            let exe = mm.exe();
-            match mm.exe_host() {
-                // The program the user named on the command line.
-                Some(host) => {
-                    let file = ProgramFile::open_host(&host).map_err(|e| io_errno(&e))?;
-                    Ok((exe, Some(host), file))
-                }
-                None => open_program(t, b"/", &exe),
-            }
-        }
-        // The sentry's /dev/null is no program.
-        Lookup::Sentry(sp) if sp == std::path::Path::new("dev/null") => Err(Errno::EACCES),
-        Lookup::Sentry(_) => Err(Errno::ENOENT),
-    }
+    let file = open_place(&super::fs::caller(t), &place)?;
+    let name = if place.dentry.parent.is_some() || place.mount.parent.is_some() {
+        super::fs::name_of(t, &place)
+    } else {
+        path.to_vec()
+    };
+    Ok((name, file))
 }
 
 /// execve(path, argv, envp).
@@ -103,8 +131,8 @@ pub fn execve(
     argv: Option<UserPtr<u64>>,
     envp: Option<UserPtr<u64>>,
 ) -> SysResult {
-    let path = t.mm().read_cstring(path, 4096)?;
-    exec_at(t, None, &path, argv, envp)
+    let path = t.mm().read_cstring(path, 4095)?;
+    exec_at(t, Fd(AT_FDCWD), &path, argv, envp, true)
 }
 
 /// execveat(dirfd, path, argv, envp, flags).
@@ -119,42 +147,46 @@ pub fn execveat(
     if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0 {
         return Err(Errno::EINVAL.into());
     }
-    let p = t.mm().read_cstring(path, 4096)?;
-    let mut base = None;
-    if !p.starts_with(b"/") && dirfd.0 != AT_FDCWD {
-        let f = t.task.files().get(i64::from(dirfd.0))?;
-        if p.is_empty() {
-            // AT_EMPTY_PATH (executing the descriptor itself) is not
-            // supported: no descriptor here is an executable file.
-            return Err(Errno::EACCES.into());
+    let p = t.mm().read_cstring(path, 4095)?;
+    if p.is_empty() {
+        // AT_EMPTY_PATH (executing the descriptor itself) is not
+        // supported: EACCES, or ENOENT without the flag.
+        t.task.files().get(i64::from(dirfd.0))?;
+        return Err(if flags & AT_EMPTY_PATH != 0 {
+            Errno::EACCES
+        } else {
+            Errno::ENOENT
         }
-        base = Some(f.ops.dir_path().ok_or(Errno::ENOTDIR)?);
+        .into());
     }
-    if flags & AT_SYMLINK_NOFOLLOW != 0 {
-        let base = base.clone().unwrap_or_else(|| t.task.fs.lock().cwd.clone());
-        if let Lookup::Host(r) = t.task.kernel.root().resolve(&base, &p, false)?
-            && r.meta.file_type().is_symlink()
-        {
-            return Err(Errno::ELOOP.into());
-        }
-    }
-    exec_at(t, base, &p, argv, envp)
+    exec_at(t, dirfd, &p, argv, envp, flags & AT_SYMLINK_NOFOLLOW == 0)
 }
 
-/// exec of `path`, relative to guest directory `base` (default: the cwd).
+/// exec of `path`, relative to `dirfd`.
 fn exec_at(
     t: &mut TaskCtx,
-    base: Option<Vec<u8>>,
+    dirfd: Fd,
     path: &[u8],
     argv: Option<UserPtr<u64>>,
     envp: Option<UserPtr<u64>>,
+    follow: bool,
 ) -> SysResult {
     let mm = t.mm();
     let mut total = 0;
     let args = read_strings(&mm, argv, &mut total)?;
     let env = read_strings(&mm, envp, &mut total)?;
-    let base = base.unwrap_or_else(|| t.task.fs.lock().cwd.clone());
-    let (exe, host, elf) = open_program(t, &base, path)?;
+    if path.is_empty() {
+        return Err(Errno::ENOENT.into());
+    }
+    // A program reached through /proc/self/exe that the user named on the
+    // host stays that host file (for a later /proc/self/exe).
+    let host = super::fs::walk(t, dirfd, path, &crate::fs::vfs::Resolve::FOLLOW)
+        .ok()
+        .and_then(|w| w.found)
+        .filter(|p| crate::fs::sentryfs::is_host_program(p.inode()))
+        .and(mm.exe_host());
+    let (exe, elf) = open_program(t, dirfd, path, follow)?;
+    let exe = if host.is_some() { mm.exe() } else { exe };
     // Build the new image completely before the point of no return.
     let new_mm = AddressSpace::new(Arc::clone(mm.machine()))?;
     let ctx = match crate::exec::load(&new_mm, &elf, &args, &env, &exe) {
@@ -173,6 +205,7 @@ fn exec_at(
     drop(elf);
     new_mm.set_exe(&exe, host);
     new_mm.set_cmdline(&args);
+    new_mm.set_environ(&env);
 
     // Point of no return. Other threads go first (de_thread).
     let task = Arc::clone(&t.task);
@@ -239,12 +272,13 @@ fn exec_at(
         s.alt = AltStack::default();
         s.saved_mask = None;
     }
+    task.set_comm_from_path(path);
     // A fresh FPU for the new program. KVM refusing it is a host failure
     // (Linux cannot fail here): the exec fails as one that ran out of
     // resources (ENOMEM, as Linux's exec does when it cannot set up the new
     // image), and the cause is logged.
     t.vcpu.reset_fpu().map_err(|e| {
-        tracing::error!("KVM_SET_XSAVE failed in execve: {e}");
+        tracing::error!("resetting the FPU failed in execve: {e}");
         Errno::ENOMEM
     })?;
     t.ctx = ctx;

@@ -181,7 +181,7 @@ fn write_ranges(t: &TaskCtx, file: &OpenFile, iov: &[(u64, u64)]) -> SysResult {
                 _ => Ok(done),
             };
         }
-        match file.ops.write(&buf, file.nonblocking(), &*t.task) {
+        match write_to(t, file, &buf) {
             Ok(w) => {
                 done += w as u64;
                 if w < buf.len() || fault.is_some() {
@@ -191,6 +191,15 @@ fn write_ranges(t: &TaskCtx, file: &OpenFile, iov: &[(u64, u64)]) -> SysResult {
             Err(_) if done > 0 => return Ok(done),
             Err(e) => return Err(epipe(t, e).into()),
         }
+    }
+}
+
+/// One write to `file` at its position, or at its end under O_APPEND.
+pub(crate) fn write_to(t: &TaskCtx, file: &OpenFile, buf: &[u8]) -> Result<usize, Errno> {
+    if file.status() & crate::fs::O_APPEND != 0 {
+        file.ops.append(buf, file.nonblocking(), &*t.task)
+    } else {
+        file.ops.write(buf, file.nonblocking(), &*t.task)
     }
 }
 
@@ -278,10 +287,137 @@ pub fn writev(t: &mut TaskCtx, fd: u64, iov: u64, cnt: u64) -> SysResult {
     write_ranges(t, &file, &v)
 }
 
-/// lseek and pread/pwrite: nothing seekable exists yet.
-pub fn espipe(t: &mut TaskCtx, fd: u64) -> SysResult {
-    t.task.files().get(fd as i64)?;
-    Err(Errno::ESPIPE.into())
+/// Writes the guest ranges `iov` at `offset` (pwrite64, pwritev): in
+/// chunks, stopping short at a fault or an error after some progress.
+fn pwrite_ranges(t: &TaskCtx, file: &OpenFile, iov: &[(u64, u64)], offset: u64) -> SysResult {
+    let mm = t.mm();
+    let mut done: u64 = 0;
+    let mut buf = Vec::new();
+    for &(base, len) in iov.iter().filter(|v| v.1 > 0) {
+        let mut at = 0u64;
+        while at < len {
+            let n = ((len - at) as usize)
+                .min(CHUNK)
+                .min((MAX_RW - done) as usize);
+            if n == 0 {
+                return Ok(done);
+            }
+            buf.resize(n, 0);
+            let got = mm.read_prefix(base + at, &mut buf);
+            if got == 0 {
+                return if done == 0 {
+                    Err(Errno::EFAULT.into())
+                } else {
+                    Ok(done)
+                };
+            }
+            let pos = offset.checked_add(done).ok_or(Errno::EFBIG)?;
+            let w = if file.status() & crate::fs::O_APPEND != 0 {
+                // Linux's pwrite on an O_APPEND file appends.
+                file.ops.append(&buf[..got], file.nonblocking(), &*t.task)
+            } else {
+                file.ops.pwrite(&buf[..got], pos)
+            };
+            match w {
+                Ok(w) => {
+                    done += w as u64;
+                    at += w as u64;
+                    if w < got || got < n {
+                        return Ok(done);
+                    }
+                }
+                Err(_) if done > 0 => return Ok(done),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// The descriptor for pwrite/pwritev: open for writing (EBADF), with a
+/// valid offset (EINVAL); pipes give ESPIPE.
+fn pwrite_file(t: &TaskCtx, fd: u64, offset: u64) -> Result<Arc<OpenFile>, Errno> {
+    let file = t.task.files().get(fd as i64)?;
+    if !writable(&file) || file.status() & 0o10000000 != 0 {
+        return Err(Errno::EBADF);
+    }
+    if (offset as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if file.ops.as_pipe().is_some() {
+        return Err(Errno::ESPIPE);
+    }
+    Ok(file)
+}
+
+/// pwrite64(fd, buf, count, offset).
+pub fn pwrite64(t: &mut TaskCtx, fd: u64, buf: u64, count: u64, offset: u64) -> SysResult {
+    let file = pwrite_file(t, fd, offset)?;
+    if count == 0 {
+        return Ok(0);
+    }
+    pwrite_ranges(t, &file, &[(buf, count.min(MAX_RW))], offset)
+}
+
+/// pwritev(fd, iov, iovcnt, pos_l, pos_h) and pwritev2(..., flags): an
+/// offset of -1 (pwritev2) writes at the file's position, as writev.
+pub fn pwritev2(t: &mut TaskCtx, fd: u64, iov: u64, cnt: u64, pos: u64, flags: u64) -> SysResult {
+    // RWF_HIPRI, RWF_DSYNC, RWF_SYNC, RWF_NOWAIT, RWF_APPEND.
+    if flags & !0x1f != 0 {
+        return Err(Errno::EOPNOTSUPP.into());
+    }
+    if pos as i64 == -1 {
+        return writev(t, fd, iov, cnt);
+    }
+    let file = pwrite_file(t, fd, pos)?;
+    let v = iovecs(t, iov, cnt)?;
+    pwrite_ranges(t, &file, &v, pos)
+}
+
+/// preadv(fd, iov, iovcnt, pos_l, pos_h) and preadv2(..., flags).
+pub fn preadv2(t: &mut TaskCtx, fd: u64, iov: u64, cnt: u64, pos: u64, flags: u64) -> SysResult {
+    if flags & !0x1f != 0 {
+        return Err(Errno::EOPNOTSUPP.into());
+    }
+    if pos as i64 == -1 {
+        return readv(t, fd, iov, cnt);
+    }
+    let file = t.task.files().get(fd as i64)?;
+    if !readable(&file) || file.status() & 0o10000000 != 0 {
+        return Err(Errno::EBADF.into());
+    }
+    if (pos as i64) < 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let v = iovecs(t, iov, cnt)?;
+    let mm = t.mm();
+    let mut done: u64 = 0;
+    for (base, len) in v {
+        let mut data = vec![0u8; (len as usize).min(CHUNK)];
+        let mut at = 0u64;
+        while at < len {
+            let k = ((len - at) as usize).min(data.len());
+            let n = match file.ops.pread(&mut data[..k], pos + done) {
+                Ok(n) => n,
+                Err(_) if done > 0 => return Ok(done),
+                Err(e) => return Err(e.into()),
+            };
+            let w = mm.write_prefix(base + at, &data[..n]);
+            done += w as u64;
+            at += w as u64;
+            if w < n {
+                return if done == 0 {
+                    Err(Errno::EFAULT.into())
+                } else {
+                    Ok(done)
+                };
+            }
+            if n < k {
+                return Ok(done);
+            }
+        }
+    }
+    Ok(done)
 }
 
 /// close(fd).

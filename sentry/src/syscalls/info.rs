@@ -7,7 +7,7 @@ use crate::errno::Errno;
 use crate::kernel::task::{SysResult, TaskCtx};
 
 /// The node name the guest sees.
-pub const NODENAME: &str = "sandbox";
+pub const NODENAME: &str = crate::kernel::limits::HOSTNAME;
 
 /// uname(buf).
 pub fn uname(t: &mut TaskCtx, buf: UserPtr<Utsname>) -> SysResult {
@@ -15,8 +15,8 @@ pub fn uname(t: &mut TaskCtx, buf: UserPtr<Utsname>) -> SysResult {
         fields: [
             "Linux",
             NODENAME,
-            "6.18.0-sentry",
-            "#1 SMP",
+            crate::kernel::limits::RELEASE,
+            crate::kernel::limits::VERSION,
             "x86_64",
             "(none)",
         ]
@@ -46,22 +46,9 @@ pub fn getrandom(t: &mut TaskCtx, buf: UserSlice, flags: u32) -> SysResult {
     Ok(data.len() as u64)
 }
 
-const RLIM_INFINITY: u64 = u64::MAX;
-
 /// The limits the sandbox reports (soft, hard).
 fn limit(resource: u32) -> Option<(u64, u64)> {
-    Some(match resource {
-        0 | 1 | 4 | 5 | 9 | 10 => (RLIM_INFINITY, RLIM_INFINITY), // CPU FSIZE CORE? RSS AS LOCKS
-        2 => (RLIM_INFINITY, RLIM_INFINITY),                      // DATA
-        3 => (8 << 20, RLIM_INFINITY),                            // STACK
-        6 => (63_704, 63_704),                                    // NPROC
-        7 => (crate::fs::NOFILE as u64, crate::fs::NOFILE as u64), // NOFILE
-        8 => (8 << 20, 8 << 20),                                  // MEMLOCK
-        11 => (63_704, 63_704),                                   // SIGPENDING
-        12 => (819_200, 819_200),                                 // MSGQUEUE
-        13..=15 => (0, 0),                                        // NICE RTPRIO RTTIME
-        _ => return None,
-    })
+    crate::kernel::limits::limit(u64::from(resource))
 }
 
 /// prlimit64(pid, resource, new, old).

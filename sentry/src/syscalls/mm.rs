@@ -293,11 +293,12 @@ pub fn mmap(
     addr: u64,
     len: u64,
     prot: MmapProt,
-    flags: MmapFlags,
+    mut flags: MmapFlags,
     fd: Fd,
     off: u64,
 ) -> SysResult {
     let mm = t.mm();
+    let fd = zero_device_as_anonymous(t, prot, &mut flags, fd)?;
     let (start, m) = do_mmap(&mm, addr, len, prot, flags, fd, off)?;
     if m.populate {
         let task = &t.task;
@@ -306,6 +307,33 @@ pub fn mmap(
         });
     }
     Ok(start)
+}
+
+/// A mapping of /dev/zero is anonymous memory (Linux's mmap_zero: private
+/// pages, or shared ones for MAP_SHARED), once the descriptor's access
+/// allows the mapping (EACCES as do_mmap checks it).
+fn zero_device_as_anonymous(
+    t: &TaskCtx,
+    prot: MmapProt,
+    flags: &mut MmapFlags,
+    fd: Fd,
+) -> Result<Fd, Errno> {
+    if flags.contains(MmapFlags::ANONYMOUS) || fd.0 < 0 {
+        return Ok(fd);
+    }
+    let Ok(file) = t.task.files().get(i64::from(fd.0)) else {
+        return Ok(fd);
+    };
+    if !file.ops.maps_as_anonymous() {
+        return Ok(fd);
+    }
+    let access = file.status() & 3;
+    let shared = flags.map_type() != MmapFlags::PRIVATE.bits();
+    if access == 1 || (shared && prot.contains(MmapProt::WRITE) && access != 2) {
+        return Err(Errno::EACCES);
+    }
+    flags.insert(MmapFlags::ANONYMOUS);
+    Ok(fd)
 }
 
 /// munmap(addr, len).

@@ -17,6 +17,7 @@ pub mod futex;
 pub mod info;
 pub mod mm;
 pub mod numbers;
+pub mod path;
 pub mod pidfd;
 pub mod poll;
 pub mod process;
@@ -140,18 +141,20 @@ impl Entry {
     }
 }
 
-const NOTE_ROOT_READS: &str =
-    "on the read-only root (--root); the sentry's own /proc/self has exe, maps, cmdline and status";
-const NOTE_ACCESS: &str = "W_OK gives EROFS for regular files, directories and links";
-const NOTE_EROFS: &str = "the root is read-only: EROFS";
+const NOTE_ROOT_READS: &str = "on the VFS (overlay root, tmpfs, binds); /proc, /dev and /sys are the sentry's own, made from the sandbox's state";
+const NOTE_ACCESS: &str =
+    "the guest is root: W_OK gives EROFS on read-only mounts only, X_OK needs an execute bit";
+const NOTE_MKNOD: &str = "device nodes are made but inert (open gives EACCES)";
 const NOTE_POLL: &str =
     "the host's standard streams are sampled every 2 ms; pipes and pidfds wake at once";
 const NOTE_EPOLL_WAIT: &str = "level-triggered only (EPOLLET acts as level); the host's standard streams are sampled every 2 ms";
 const NOTE_CLONE: &str = "namespaces give EPERM, CLONE_INTO_CGROUP EBADF";
-const NOTE_OPEN: &str = "read-only root: writing, creating or truncating gives EROFS; host devices give EACCES, sockets ENXIO; a FIFO opens as a pipe of the sandbox's own (never the host's); /dev/null is the sentry's";
+const NOTE_OPEN: &str = "devices other than the sentry's give EACCES, sockets ENXIO; a FIFO opens as a pipe of the sandbox's own (never the host's); O_EXCL with O_TMPFILE does not forbid linkat; openat2's RESOLVE_CACHED is ignored";
 const NOTE_EXEC: &str = "static ELF programs from the read-only root (--root); no #! scripts; exec from a non-leader thread keeps its tid";
 
 const AT_FDCWD: u64 = -100i64 as u64;
+/// AT_FDCWD as a typed descriptor.
+const CWD: crate::abi::Fd = crate::abi::Fd(-100);
 
 /// Every implemented syscall, by number. Each number appears once (checked
 /// when the table is built, at compile time); `dispatch`, `support` (and so
@@ -166,8 +169,21 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (WRITE, full(|t, a| file::write(t, a[0], a[1], a[2]), &[Fd, Buf(2), Len])),
     (READV, full(|t, a| file::readv(t, a[0], a[1], a[2]), &[Fd, Hex, Len])),
     (WRITEV, full(|t, a| file::writev(t, a[0], a[1], a[2]), &[Fd, Hex, Len])),
-    (PWRITE64, partial("nothing is writable and seekable: ESPIPE or EBADF",
-        |t, a| file::espipe(t, a[0]), &[Fd, Buf(2), Len, Int])),
+    (PWRITE64, full(|t, a| file::pwrite64(t, a[0], a[1], a[2], a[3]), &[Fd, Buf(2), Len, Int])),
+    (PWRITEV, full(|t, a| if (a[3] as i64) < 0 {
+        Err(Errno::EINVAL.into())
+    } else {
+        file::pwritev2(t, a[0], a[1], a[2], a[3], 0)
+    }, &[Fd, Hex, Len, Int, Int])),
+    (PWRITEV2, partial("RWF_* flags are accepted and ignored",
+        |t, a| file::pwritev2(t, a[0], a[1], a[2], a[3], a[5]), &[Fd, Hex, Len, Int, Int, Hex])),
+    (PREADV, full(|t, a| if (a[3] as i64) < 0 {
+        Err(Errno::EINVAL.into())
+    } else {
+        file::preadv2(t, a[0], a[1], a[2], a[3], 0)
+    }, &[Fd, Hex, Len, Int, Int])),
+    (PREADV2, partial("RWF_* flags are accepted and ignored",
+        |t, a| file::preadv2(t, a[0], a[1], a[2], a[3], a[5]), &[Fd, Hex, Len, Int, Int, Hex])),
     (CLOSE, full(|t, a| file::close(t, a[0]), &[Int])),
     (DUP, full(|t, a| file::dup(t, a[0]), &[Int])),
     (DUP2, full(|t, a| file::dup2(t, a[0], a[1]), &[Fd, Fd])),
@@ -187,6 +203,9 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (OPEN, partial(NOTE_OPEN, |t, a| fs::open(t, a[0], a[1], a[2]), &[Path, Hex, Hex])),
     (OPENAT, partial(NOTE_OPEN, |t, a| fs::openat(t, a[0], a[1], a[2], a[3]),
         &[DirFd, Path, Hex, Hex])),
+    (OPENAT2, partial(NOTE_OPEN, |t, a| fs::openat2(t, fd(a[0]), a[1], ptr(a[2]), a[3] as usize),
+        &[DirFd, Path, Hex, Len])),
+    (CREAT, full(|t, a| fs::creat(t, a[0], a[1]), &[Path, Hex])),
     (STAT, partial(NOTE_ROOT_READS, |t, a| fs::stat(t, a[0], a[1]), &[Path, Hex])),
     (LSTAT, partial(NOTE_ROOT_READS, |t, a| fs::lstat(t, a[0], a[1]), &[Path, Hex])),
     (NEWFSTATAT, partial(NOTE_ROOT_READS, |t, a| fs::newfstatat(t, a[0], a[1], a[2], a[3]),
@@ -211,38 +230,58 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (FCHDIR, partial(NOTE_ROOT_READS, |t, a| fs::fchdir(t, a[0]), &[Fd])),
     (GETCWD, full(|t, a| fs::getcwd(t, a[0], a[1]), &[Hex, Len]).ret(Ret::Filled(0))),
     (UMASK, full(umask, &[Hex])),
-    // The calls that would write the root: the path (first or second
-    // argument) is read, then EROFS.
-    (MKDIR, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path, Hex])),
-    (RMDIR, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path])),
-    (UNLINK, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path])),
-    (CREAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path, Hex])),
-    (CHMOD, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path, Hex])),
-    (CHOWN, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path, Pid, Pid])),
-    (LCHOWN, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path, Pid, Pid])),
-    (TRUNCATE, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path, Int])),
-    (UTIME, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path, Hex])),
-    (UTIMES, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path, Hex])),
-    (MKNOD, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[0]), &[Path, Hex, Hex])),
-    (MKDIRAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]), &[DirFd, Path, Hex])),
-    (UNLINKAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]), &[DirFd, Path, Hex])),
-    (FCHMODAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]), &[DirFd, Path, Hex])),
-    (FCHOWNAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]),
-        &[DirFd, Path, Pid, Pid, Hex])),
-    (MKNODAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]), &[DirFd, Path, Hex, Hex])),
-    (UTIMENSAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]), &[DirFd, Path, Hex, Hex])),
-    (FUTIMESAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]), &[DirFd, Path, Hex])),
-    (RENAME, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]), &[Path, Path])),
-    (LINK, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]), &[Path, Path])),
-    (SYMLINK, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]), &[Path, Path])),
-    (RENAMEAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]),
+    // Changing the tree (path.rs).
+    (MKDIR, full(|t, a| path::mkdirat(t, CWD, a[0], uint(a[1])), &[Path, Hex])),
+    (MKDIRAT, full(|t, a| path::mkdirat(t, fd(a[0]), a[1], uint(a[2])), &[DirFd, Path, Hex])),
+    (MKNOD, partial(NOTE_MKNOD, |t, a| path::mknodat(t, CWD, a[0], uint(a[1]), uint(a[2])),
+        &[Path, Hex, Hex])),
+    (MKNODAT, partial(NOTE_MKNOD,
+        |t, a| path::mknodat(t, fd(a[0]), a[1], uint(a[2]), uint(a[3])),
+        &[DirFd, Path, Hex, Hex])),
+    (RMDIR, full(|t, a| path::unlinkat(t, CWD, a[0], 0x200), &[Path])),
+    (UNLINK, full(|t, a| path::unlinkat(t, CWD, a[0], 0), &[Path])),
+    (UNLINKAT, full(|t, a| path::unlinkat(t, fd(a[0]), a[1], uint(a[2])), &[DirFd, Path, Hex])),
+    (RENAME, full(|t, a| path::renameat2(t, CWD, a[0], CWD, a[1], 0), &[Path, Path])),
+    (RENAMEAT, full(|t, a| path::renameat2(t, fd(a[0]), a[1], fd(a[2]), a[3], 0),
         &[DirFd, Path, DirFd, Path])),
-    (RENAMEAT2, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]),
+    (RENAMEAT2, partial("RENAME_WHITEOUT gives EINVAL",
+        |t, a| path::renameat2(t, fd(a[0]), a[1], fd(a[2]), a[3], uint(a[4])),
         &[DirFd, Path, DirFd, Path, Hex])),
-    (LINKAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[1]),
+    (LINK, full(|t, a| path::linkat(t, CWD, a[0], CWD, a[1], 0), &[Path, Path])),
+    (LINKAT, full(|t, a| path::linkat(t, fd(a[0]), a[1], fd(a[2]), a[3], uint(a[4])),
         &[DirFd, Path, DirFd, Path, Hex])),
-    // symlinkat(target, newdirfd, linkpath): the link's path is the third.
-    (SYMLINKAT, partial(NOTE_EROFS, |t, a| fs::read_only(t, a[2]), &[Path, DirFd, Path])),
+    (SYMLINK, full(|t, a| path::symlinkat(t, a[0], CWD, a[1]), &[Path, Path])),
+    // symlinkat(target, newdirfd, linkpath).
+    (SYMLINKAT, full(|t, a| path::symlinkat(t, a[0], fd(a[1]), a[2]), &[Path, DirFd, Path])),
+    (TRUNCATE, full(|t, a| path::truncate(t, a[0], a[1] as i64), &[Path, Int])),
+    (FTRUNCATE, full(|t, a| path::ftruncate(t, fd(a[0]), a[1] as i64), &[Fd, Int])),
+    (FALLOCATE, partial("modes 0, KEEP_SIZE and PUNCH_HOLE|KEEP_SIZE; others EOPNOTSUPP",
+        |t, a| path::fallocate(t, fd(a[0]), uint(a[1]), a[2] as i64, a[3] as i64),
+        &[Fd, Hex, Int, Int])),
+    (CHMOD, full(|t, a| path::fchmodat2(t, CWD, a[0], uint(a[1]), 0), &[Path, Hex])),
+    (FCHMOD, full(|t, a| path::fchmod(t, fd(a[0]), uint(a[1])), &[Fd, Hex])),
+    (FCHMODAT, full(|t, a| path::fchmodat2(t, fd(a[0]), a[1], uint(a[2]), 0),
+        &[DirFd, Path, Hex])),
+    (FCHMODAT2, full(|t, a| path::fchmodat2(t, fd(a[0]), a[1], uint(a[2]), uint(a[3])),
+        &[DirFd, Path, Hex, Hex])),
+    (CHOWN, full(|t, a| path::fchownat(t, CWD, a[0], uint(a[1]), uint(a[2]), 0),
+        &[Path, Pid, Pid])),
+    (LCHOWN, full(|t, a| path::fchownat(t, CWD, a[0], uint(a[1]), uint(a[2]), 0x100),
+        &[Path, Pid, Pid])),
+    (FCHOWN, full(|t, a| path::fchown(t, fd(a[0]), uint(a[1]), uint(a[2])), &[Fd, Pid, Pid])),
+    (FCHOWNAT, full(|t, a| path::fchownat(t, fd(a[0]), a[1], uint(a[2]), uint(a[3]), uint(a[4])),
+        &[DirFd, Path, Pid, Pid, Hex])),
+    (UTIME, full(|t, a| path::utime(t, a[0], opt(a[1])), &[Path, Hex])),
+    (UTIMES, full(|t, a| path::futimesat(t, CWD, a[0], opt(a[1])), &[Path, Hex])),
+    (FUTIMESAT, full(|t, a| path::futimesat(t, fd(a[0]), a[1], opt(a[2])), &[DirFd, Path, Hex])),
+    (UTIMENSAT, full(|t, a| path::utimensat(t, fd(a[0]), a[1], opt(a[2]), uint(a[3])),
+        &[DirFd, Path, Hex, Hex])),
+    (STATFS, full(|t, a| path::statfs(t, a[0], ptr(a[1])), &[Path, Hex])),
+    (FSTATFS, full(|t, a| path::fstatfs(t, fd(a[0]), ptr(a[1])), &[Fd, Hex])),
+    (FSYNC, full(|t, a| path::fsync(t, fd(a[0])), &[Fd])),
+    (FDATASYNC, full(|t, a| path::fsync(t, fd(a[0])), &[Fd])),
+    (SYNCFS, full(|t, a| path::syncfs(t, fd(a[0])), &[Fd])),
+    (SYNC, full(|_, _| Ok(0), &[])),
 
     // Waiting for descriptors.
     (POLL, partial(NOTE_POLL, |t, a| poll::poll(t, ptr(a[0]), uint(a[1]), int(a[2])),
@@ -275,7 +314,7 @@ const IMPLEMENTED: &[(u64, Imp)] = {
 
     // Memory.
     (BRK, full(|t, a| mm::brk(t, a[0]), &[Hex]).ret(Ret::Hex)),
-    (MMAP, partial("anonymous memory only; file mappings return ENODEV",
+    (MMAP, partial("anonymous memory and /dev/zero only; other file mappings return ENODEV",
         |t, a| mm::mmap(t, a[0], a[1], mmap_prot(a[2]), mmap_flags(a[3]), fd(a[4]), a[5]),
         &[Hex, Len, Hex, Hex, Fd, Hex]).ret(Ret::Hex)),
     (MUNMAP, full(|t, a| mm::munmap(t, a[0], a[1]), &[Hex, Len])),

@@ -344,10 +344,21 @@ pub fn prctl(t: &mut TaskCtx, option: i32, arg2: u64) -> SysResult {
             }
             Ok(0)
         }
-        PR_SET_NAME => Ok(0),
+        PR_SET_NAME => {
+            // At most 15 bytes and a NUL, as Linux copies 16.
+            let mut name = [0u8; 16];
+            let n = t.mm().read_prefix(arg2, &mut name);
+            if n < 15 && !name[..n].contains(&0) {
+                return Err(Errno::EFAULT.into());
+            }
+            t.task.set_comm(&name[..15]);
+            Ok(0)
+        }
         PR_GET_NAME => {
-            // TASK_COMM_LEN bytes: the sandbox keeps no thread names.
-            crate::abi::UserSlice::new(arg2, 16).write(&t.mm(), &[0u8; 16])?;
+            let mut name = [0u8; 16];
+            let comm = t.task.comm();
+            name[..comm.len()].copy_from_slice(&comm);
+            crate::abi::UserSlice::new(arg2, 16).write(&t.mm(), &name)?;
             Ok(0)
         }
         PR_SET_CHILD_SUBREAPER => {

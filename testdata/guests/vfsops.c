@@ -1,0 +1,421 @@
+/*
+ * vfsops: file operations on a writable root, compared between a native
+ * chroot and the sandbox's overlay root (sentry/tests/vfs.rs). It expects
+ * the tree that test builds: /etc/passwd, /etc/motd, /data/dir/{a,b},
+ * /data/sub/inner/deep, /data/lnk -> ../etc/passwd, /data/loop -> loop,
+ * /data/hard and /data/hard2 (one inode), /tmp. It changes files of the
+ * lower tree (copy-up), makes and removes names (whiteouts), renames
+ * across layers, and prints results and Linux's errno for each error
+ * case; nothing that depends on the host (inode numbers, times) is shown.
+ * Run it only in a throwaway root.
+ */
+#include "guest.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE 1
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE 2
+#endif
+#ifndef O_TMPFILE
+#define O_TMPFILE (020000000 | O_DIRECTORY)
+#endif
+#ifndef SYS_renameat2
+#define SYS_renameat2 316
+#endif
+
+static void res(const char *what, long r)
+{
+	if (r < 0)
+		out("%s: %s\n", what, errname(errno));
+	else
+		out("%s: ok\n", what);
+}
+
+static const char *kind(mode_t m)
+{
+	switch (m & S_IFMT) {
+	case S_IFREG: return "reg";
+	case S_IFDIR: return "dir";
+	case S_IFLNK: return "lnk";
+	case S_IFIFO: return "fifo";
+	case S_IFCHR: return "chr";
+	case S_IFSOCK: return "sock";
+	default: return "?";
+	}
+}
+
+static void st(const char *path)
+{
+	struct stat s;
+	if (lstat(path, &s) < 0) {
+		out("lstat %s: %s\n", path, errname(errno));
+		return;
+	}
+	if (S_ISDIR(s.st_mode))
+		out("lstat %s: %s %04o uid=%u gid=%u\n", path, kind(s.st_mode),
+		    (unsigned)(s.st_mode & 07777), (unsigned)s.st_uid, (unsigned)s.st_gid);
+	else
+		out("lstat %s: %s %04o size=%lld nlink=%lu uid=%u gid=%u\n", path,
+		    kind(s.st_mode), (unsigned)(s.st_mode & 07777), (long long)s.st_size,
+		    (unsigned long)s.st_nlink, (unsigned)s.st_uid, (unsigned)s.st_gid);
+}
+
+static void cat(const char *path)
+{
+	char buf[512];
+	int fd = open(path, O_RDONLY);
+	if (fd < 0) {
+		out("cat %s: %s\n", path, errname(errno));
+		return;
+	}
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n < 0) {
+		out("cat %s: read %s\n", path, errname(errno));
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++)
+		if (buf[i] == '\n')
+			buf[i] = '|';
+		else if (buf[i] == 0)
+			buf[i] = '0';
+	buf[n] = 0;
+	out("cat %s: [%s]\n", path, buf);
+}
+
+static int cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The sorted names of a directory, with `.` and `..` (d_type shown). */
+static void ls(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d) {
+		out("ls %s: %s\n", path, errname(errno));
+		return;
+	}
+	char *names[256];
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) && n < 256) {
+		char *s = malloc(300);
+		snprintf(s, 300, "%s:%d", e->d_name, e->d_type);
+		names[n++] = s;
+	}
+	closedir(d);
+	qsort(names, n, sizeof names[0], cmp);
+	char line[1024] = "";
+	for (int i = 0; i < n; i++) {
+		strncat(line, " ", sizeof line - strlen(line) - 1);
+		strncat(line, names[i], sizeof line - strlen(line) - 1);
+		free(names[i]);
+	}
+	out("ls %s:%s\n", path, line);
+}
+
+static void writefile(const char *path, const char *text, int flags)
+{
+	int fd = open(path, O_WRONLY | flags, 0644);
+	if (fd < 0) {
+		out("write %s: %s\n", path, errname(errno));
+		return;
+	}
+	ssize_t w = write(fd, text, strlen(text));
+	out("write %s: %zd\n", path, w);
+	close(fd);
+}
+
+static void files(void)
+{
+	out("-- create, write, append, truncate\n");
+	writefile("/data/new", "hello", O_CREAT | O_EXCL);
+	res("O_EXCL again", open("/data/new", O_CREAT | O_EXCL | O_WRONLY, 0644));
+	writefile("/data/new", " world\n", O_APPEND);
+	cat("/data/new");
+	st("/data/new");
+	mode_t old = umask(027);
+	int fd = creat("/tmp/umasked", 0777);
+	res("creat", fd);
+	close(fd);
+	umask(old);
+	st("/tmp/umasked");
+	/* A lower file changed: copied up; O_TRUNC empties it. */
+	writefile("/etc/passwd", "new-root:x:0:0\n", O_TRUNC);
+	cat("/etc/passwd");
+	st("/etc/passwd");
+	writefile("/etc/motd", "APPENDED\n", O_APPEND);
+	cat("/etc/motd");
+	res("truncate grow", truncate("/etc/motd", 40));
+	st("/etc/motd");
+	res("truncate shrink", truncate("/etc/motd", 3));
+	cat("/etc/motd");
+	res("truncate dir", truncate("/data", 0));
+	res("truncate negative", truncate("/etc/motd", -1));
+	fd = open("/etc/motd", O_RDONLY);
+	res("ftruncate read-only fd", ftruncate(fd, 0));
+	close(fd);
+	fd = open("/data/pw", O_CREAT | O_RDWR, 0600);
+	res("pwrite", pwrite(fd, "XYZ", 3, 10));
+	struct iovec iov[2] = {{"ab", 2}, {"cd", 2}};
+	res("pwritev", pwritev(fd, iov, 2, 2));
+	char buf[32] = {0};
+	ssize_t n = pread(fd, buf, sizeof buf, 0);
+	for (ssize_t i = 0; i < n; i++)
+		if (!buf[i])
+			buf[i] = '.';
+	out("pread: %zd [%s]\n", n, buf);
+	res("fallocate", fallocate(fd, 0, 0, 8192));
+	res("punch", fallocate(fd, 3, 0, 4096));
+	n = pread(fd, buf, 4, 10);
+	out("after punch: %zd %d\n", n, buf[0]);
+	close(fd);
+	st("/data/pw");
+	res("fsync", 0);
+}
+
+static void names(void)
+{
+	out("-- mkdir, link, symlink, unlink, rmdir\n");
+	res("mkdir", mkdir("/data/made", 0755));
+	res("mkdir again", mkdir("/data/made", 0755));
+	res("mkdir trailing slash", mkdir("/data/made2/", 0700));
+	res("mkdir no parent", mkdir("/data/none/x", 0755));
+	res("mkdir over file", mkdir("/etc/passwd/x", 0755));
+	res("mkdir /", mkdir("/", 0755));
+	st("/data/made2");
+	res("link lower file", link("/data/dir/a", "/data/a-link"));
+	st("/data/a-link");
+	st("/data/dir/a");
+	res("link dir", link("/data/dir", "/data/dir-link"));
+	res("link existing", link("/data/dir/a", "/data/dir/b"));
+	st("/data/hard");
+	res("unlink one of two links", unlink("/data/hard2"));
+	st("/data/hard");
+	res("symlink", symlink("../etc/motd", "/data/sl"));
+	char t[64] = {0};
+	out("readlink: %zd %s\n", readlink("/data/sl", t, sizeof t - 1), t);
+	st("/data/sl");
+	res("symlink existing", symlink("x", "/data/sl"));
+	res("symlink empty", symlink("", "/data/sl2"));
+	res("dangling create", symlink("created-through", "/data/dangle"));
+	writefile("/data/dangle", "via link\n", O_CREAT);
+	cat("/data/created-through");
+	res("O_CREAT|O_EXCL on link", open("/data/dangle", O_CREAT | O_EXCL | O_WRONLY, 0644));
+	res("unlink lower", unlink("/data/dir/b"));
+	res("unlink again", unlink("/data/dir/b"));
+	res("unlink dir", unlink("/data/dir"));
+	res("unlink file/", unlink("/etc/motd/"));
+	res("rmdir non-empty", rmdir("/data/sub"));
+	res("rmdir file", rmdir("/etc/passwd"));
+	res("rmdir .", rmdir("/data/made/."));
+	res("rmdir ..", rmdir("/data/made/.."));
+	res("rmdir /", rmdir("/"));
+	res("unlink deep", unlink("/data/sub/inner/deep"));
+	res("rmdir inner", rmdir("/data/sub/inner"));
+	res("rmdir sub", rmdir("/data/sub"));
+	st("/data/sub");
+	res("mkdir over whiteout", mkdir("/data/sub", 0711));
+	ls("/data/sub");
+	res("mknod fifo", mknod("/data/fifo", S_IFIFO | 0640, 0));
+	st("/data/fifo");
+	res("mknod reg", mknod("/data/regnode", S_IFREG | 0600, 0));
+	st("/data/regnode");
+	res("mknod dir", mknod("/data/dirnode", S_IFDIR | 0600, 0));
+	ls("/data");
+	ls("/data/dir");
+}
+
+static void renames(void)
+{
+	out("-- rename\n");
+	res("rename lower file", rename("/etc/motd", "/data/motd2"));
+	cat("/data/motd2");
+	st("/etc/motd");
+	res("rename lower dir", rename("/data/dir", "/data/dir2"));
+	ls("/data/dir2");
+	cat("/data/dir2/a");
+	st("/data/dir");
+	res("dir onto file", rename("/data/dir2", "/data/new"));
+	res("file onto dir", rename("/data/new", "/data/dir2"));
+	res("dir onto non-empty dir", rename("/data/made", "/data/dir2"));
+	res("dir into itself", rename("/data/dir2", "/data/dir2/x"));
+	res("missing", rename("/data/nothing", "/data/x"));
+	res("noreplace", syscall(SYS_renameat2, AT_FDCWD, "/data/new", AT_FDCWD, "/data/pw",
+				 RENAME_NOREPLACE));
+	res("exchange", syscall(SYS_renameat2, AT_FDCWD, "/data/new", AT_FDCWD, "/data/pw",
+				RENAME_EXCHANGE));
+	cat("/data/new");
+	res("exchange missing", syscall(SYS_renameat2, AT_FDCWD, "/data/new", AT_FDCWD,
+					"/data/nope", RENAME_EXCHANGE));
+	res("rename onto empty dir", rename("/data/made", "/data/made2"));
+	res("rename file over file", rename("/data/regnode", "/data/new"));
+	st("/data/new");
+	res("rename to same link", rename("/data/hard", "/data/hard"));
+	res("rename /", rename("/", "/data/root"));
+	res("rename dir over lower dir", rename("/data/dir2", "/etc"));
+	ls("/data");
+}
+
+static void attrs(void)
+{
+	out("-- chmod, chown, utimens\n");
+	res("chmod lower", chmod("/etc/passwd", 0600));
+	res("chmod dir", chmod("/data/dir2", 0700));
+	st("/data/dir2");
+	res("chown", chown("/data/dir2/a", 1000, 2000));
+	st("/data/dir2/a");
+	res("chown keep", chown("/data/dir2/a", -1, 3000));
+	st("/data/dir2/a");
+	res("chmod setuid", chmod("/data/pw", 06755));
+	res("chown clears setuid", chown("/data/pw", 0, 0));
+	st("/data/pw");
+	res("lchown link", lchown("/data/lnk", 7, 8));
+	st("/data/lnk");
+	st("/etc/passwd");
+	struct timespec ts[2] = {{1000000000, 123}, {1100000000, 456000}};
+	res("utimensat", utimensat(AT_FDCWD, "/data/dir2/a", ts, 0));
+	struct stat s;
+	stat("/data/dir2/a", &s);
+	out("times: %lld.%ld %lld.%ld\n", (long long)s.st_atim.tv_sec, s.st_atim.tv_nsec,
+	    (long long)s.st_mtim.tv_sec, s.st_mtim.tv_nsec);
+	struct timespec omit[2] = {{5, UTIME_OMIT}, {1200000000, 0}};
+	res("utimensat omit", utimensat(AT_FDCWD, "/data/dir2/a", omit, 0));
+	stat("/data/dir2/a", &s);
+	out("times: %lld.%ld %lld.%ld\n", (long long)s.st_atim.tv_sec, s.st_atim.tv_nsec,
+	    (long long)s.st_mtim.tv_sec, s.st_mtim.tv_nsec);
+	struct timespec bad[2] = {{0, 1000000000}, {0, 0}};
+	res("utimensat bad nsec", utimensat(AT_FDCWD, "/data/dir2/a", bad, 0));
+	time_t before = time(NULL);
+	res("utimensat now", utimensat(AT_FDCWD, "/data/dir2/a", NULL, 0));
+	stat("/data/dir2/a", &s);
+	out("now: %s\n", s.st_mtim.tv_sec >= before && s.st_mtim.tv_sec <= before + 5 ? "recent" : "wrong");
+	struct timeval tv[2] = {{2000, 5}, {3000, 7}};
+	res("utimes", utimes("/data/new", tv));
+	stat("/data/new", &s);
+	out("utimes: %lld.%ld %lld.%ld\n", (long long)s.st_atim.tv_sec, s.st_atim.tv_nsec,
+	    (long long)s.st_mtim.tv_sec, s.st_mtim.tv_nsec);
+	res("access W_OK", access("/etc/passwd", W_OK));
+	res("access X_OK", access("/etc/passwd", X_OK));
+	res("access missing", access("/nope", F_OK));
+}
+
+static void errnos(void)
+{
+	out("-- errno cases\n");
+	res("ENOTDIR", open("/etc/passwd/x", O_RDONLY));
+	res("ELOOP", open("/data/loop", O_RDONLY));
+	res("O_NOFOLLOW", open("/data/lnk", O_RDONLY | O_NOFOLLOW));
+	char name[300];
+	memset(name, 'n', sizeof name);
+	name[0] = '/';
+	name[257] = 0;
+	res("ENAMETOOLONG", open(name, O_RDONLY));
+	res("dir O_WRONLY", open("/data", O_WRONLY));
+	res("file O_DIRECTORY", open("/etc/passwd", O_RDONLY | O_DIRECTORY));
+	res("O_CREAT dir/", open("/data/newdir/", O_CREAT | O_WRONLY, 0644));
+	res("O_CREAT existing dir", open("/data", O_CREAT | O_RDONLY, 0644));
+	res("missing", open("/data/missing", O_RDONLY));
+	res("empty path", open("", O_RDONLY));
+	int d = open("/data", O_RDONLY | O_DIRECTORY);
+	res("openat dirfd", openat(d, "new", O_RDONLY));
+	res("openat bad dirfd", openat(99, "new", O_RDONLY));
+	int f = open("/data/new", O_RDONLY);
+	res("openat file dirfd", openat(f, "x", O_RDONLY));
+	res("openat file dirfd absolute", openat(f, "/data/new", O_RDONLY));
+	struct stat s;
+	res("fstatat AT_EMPTY_PATH", fstatat(f, "", &s, AT_EMPTY_PATH));
+	res("fstatat empty", fstatat(f, "", &s, 0));
+	res("mkdirat", mkdirat(d, "at-dir", 0755));
+	res("unlinkat dir no flag", unlinkat(d, "at-dir", 0));
+	res("unlinkat AT_REMOVEDIR", unlinkat(d, "at-dir", AT_REMOVEDIR));
+	res("unlinkat bad flag", unlinkat(d, "x", 0x1));
+	res("lstat /", lstat("/", &s));
+	out("/ is %s\n", kind(s.st_mode));
+	res("stat /..", stat("/..", &s));
+	int tmp = open("/data", O_TMPFILE | O_RDWR, 0600);
+	res("O_TMPFILE", tmp);
+	res("O_TMPFILE no write", open("/data", O_TMPFILE | O_RDONLY, 0600));
+	if (tmp >= 0) {
+		write(tmp, "anon\n", 5);
+		fstat(tmp, &s);
+		out("tmpfile nlink=%lu\n", (unsigned long)s.st_nlink);
+		res("linkat tmpfile", linkat(tmp, "", AT_FDCWD, "/data/from-tmp", AT_EMPTY_PATH));
+		cat("/data/from-tmp");
+		close(tmp);
+	}
+	char cwd[256];
+	res("chdir", chdir("/data/dir2"));
+	out("getcwd: %s\n", getcwd(cwd, sizeof cwd) ? cwd : errname(errno));
+	cat("a");
+	res("chdir ..", chdir("../.."));
+	out("getcwd: %s\n", getcwd(cwd, sizeof cwd) ? cwd : errname(errno));
+	res("fchdir", fchdir(d));
+	out("getcwd: %s\n", getcwd(cwd, sizeof cwd) ? cwd : errname(errno));
+	res("rmdir cwd", rmdir("/data/made2"));
+	struct statfs sf;
+	res("statfs", statfs("/data", &sf));
+	res("fstatfs", fstatfs(f, &sf));
+	res("fsync", fsync(f));
+	res("fdatasync", fdatasync(f));
+	close(f);
+	close(d);
+}
+
+struct how {
+	unsigned long long flags, mode, resolve;
+};
+
+static long o2(int dirfd, const char *p, unsigned long long flags, unsigned long long resolve)
+{
+	struct how h = {flags, 0, resolve};
+	return syscall(437, dirfd, p, &h, sizeof h);
+}
+
+static void openat2s(void)
+{
+	out("-- openat2\n");
+	int d = open("/data", O_RDONLY | O_DIRECTORY);
+	res("beneath inside", o2(d, "new", O_RDONLY, 0x08));
+	res("beneath ..", o2(d, "../etc/passwd", O_RDONLY, 0x08));
+	res("beneath absolute", o2(d, "/etc/passwd", O_RDONLY, 0x08));
+	res("beneath link out", o2(d, "lnk", O_RDONLY, 0x08));
+	res("beneath in and out", o2(d, "dir2/../new", O_RDONLY, 0x08));
+	res("in_root absolute", o2(d, "/new", O_RDONLY, 0x10));
+	res("in_root ..", o2(d, "../../new", O_RDONLY, 0x10));
+	res("no_symlinks", o2(d, "lnk", O_RDONLY, 0x04));
+	res("no_symlinks O_PATH|O_NOFOLLOW", o2(d, "lnk", O_PATH | O_NOFOLLOW, 0x04));
+	res("bad resolve", o2(d, "new", O_RDONLY, 0x100));
+	res("beneath|in_root", o2(d, "new", O_RDONLY, 0x18));
+	struct how h = {O_RDONLY, 0644, 0};
+	res("mode without O_CREAT", syscall(437, d, "new", &h, sizeof h));
+	res("small size", syscall(437, d, "new", &h, 8));
+	unsigned long long big[5] = {O_RDONLY, 0, 0, 0, 1};
+	res("nonzero tail", syscall(437, d, "new", big, sizeof big));
+	big[4] = 0;
+	res("zero tail", syscall(437, d, "new", big, sizeof big));
+	res("O_CREAT|O_DIRECTORY", open("/data/cd", O_CREAT | O_DIRECTORY | O_RDONLY, 0644));
+	close(d);
+}
+
+int main(void)
+{
+	files();
+	names();
+	renames();
+	attrs();
+	errnos();
+	openat2s();
+	ls("/");
+	ls("/etc");
+	ls("/data");
+	return failures() ? 1 : 0;
+}

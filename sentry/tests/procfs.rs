@@ -215,3 +215,42 @@ fn mounts_hide_bind_sources() {
     assert!(out.contains("none /data "), "{out}");
     assert!(out.contains("proc /proc proc rw,relatime 0 0"), "{out}");
 }
+
+/// A process blocked reading the sandbox's stdin (a host pipe, polled by
+/// the sentry) shows as asleep (S) in ps, not running.
+#[test]
+fn a_reader_of_the_host_stdin_sleeps() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(common::SENTRY)
+        .args([
+            "run",
+            "--root",
+            "/",
+            "--",
+            BUSYBOX,
+            "sh",
+            "-c",
+            "exec 3<&0; cat <&3 & sleep 0.5; ps -o pid,stat,comm | grep cat; kill %1; wait",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the sentry");
+    // Keep stdin open while the guest looks, and close it after a while
+    // whatever happens, so the test cannot hang.
+    let stdin = child.stdin.take();
+    let closer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(20));
+        drop(stdin);
+    });
+    let out = child.wait_with_output().expect("wait for the sentry");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.split_whitespace().collect::<Vec<_>>(),
+        ["2", "S", "cat"],
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(closer);
+}

@@ -362,6 +362,25 @@ static void errnos(void)
 	out("getcwd: %s\n", getcwd(cwd, sizeof cwd) ? cwd : errname(errno));
 	res("rmdir cwd", rmdir("/data/made2"));
 	struct statfs sf;
+	/* fstat and stat agree on the inode (tar and cp compare them), for a
+	 * lower file read, then copied up by a write, and a new file. */
+	const char *same[] = {"/data/hard", "/data/dir2/a", "/data/new", "/tmp/umasked"};
+	for (unsigned i = 0; i < sizeof same / sizeof same[0]; i++) {
+		struct stat a, b;
+		int fd = open(same[i], O_RDONLY);
+		fstat(fd, &a);
+		stat(same[i], &b);
+		int w = open(same[i], O_WRONLY | O_APPEND);
+		write(w, "", 0);
+		struct stat c, e;
+		fstat(w, &c);
+		stat(same[i], &e);
+		out("fstat %s: %s %s\n", same[i],
+		    a.st_ino == b.st_ino && a.st_dev == b.st_dev ? "same" : "differ",
+		    c.st_ino == e.st_ino && c.st_dev == e.st_dev && c.st_ino == b.st_ino ? "same" : "differ");
+		close(fd);
+		close(w);
+	}
 	res("statfs", statfs("/data", &sf));
 	res("fstatfs", fstatfs(f, &sf));
 	res("fsync", fsync(f));

@@ -89,6 +89,9 @@ fn make_root(name: &str, programs: &[(&str, PathBuf)]) -> PathBuf {
     std::fs::hard_link(root.join("data/hard"), root.join("data/hard2")).unwrap();
     std::os::unix::fs::symlink("../etc/passwd", root.join("data/lnk")).unwrap();
     std::os::unix::fs::symlink("loop", root.join("data/loop")).unwrap();
+    std::os::unix::fs::symlink("dir", root.join("data/dirlink")).unwrap();
+    std::os::unix::fs::symlink("nowhere", root.join("data/dangling-bad")).unwrap();
+    std::fs::create_dir_all(root.join("data/made2x")).unwrap();
     root
 }
 

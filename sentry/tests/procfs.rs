@@ -254,3 +254,31 @@ fn a_reader_of_the_host_stdin_sleeps() {
     );
     drop(closer);
 }
+
+/// bash's process substitution: `<(...)` and `>(...)` hand the command a
+/// `/dev/fd/N` path of a pipe, which must open that pipe (Debian's
+/// bash-static, installed by scripts/setup.sh; busybox applets for the
+/// commands, as the host's are dynamic). Same output natively and in the
+/// sandbox.
+#[test]
+fn bash_process_substitution() {
+    const BASH: &str = "/bin/bash-static";
+    assert!(
+        Path::new(BASH).exists(),
+        "{BASH} is missing: run scripts/setup.sh (it installs bash-static)"
+    );
+    let script = "B=/bin/busybox; $B cat <(echo from-subst) <($B seq 3); \
+                  $B diff <(echo a) <(echo a) && echo same; \
+                  read x < <(echo line); echo $x; echo out > >($B cat); wait; \
+                  while read l; do echo \"got $l\"; done < <(printf '1\\n2\\n')";
+    let args = ["--norc", "--noprofile", "-c", script];
+    let native = common::run_native(Path::new(BASH), &args, b"");
+    let sandbox = common::run_sandbox(Path::new(BASH), &args, b"");
+    assert_eq!(native.stdout_str().lines().next(), Some("from-subst"));
+    assert_eq!(
+        (native.stdout_str(), native.status),
+        (sandbox.stdout_str(), sandbox.status),
+        "--- sandbox stderr ---\n{}",
+        sandbox.stderr_str()
+    );
+}

@@ -114,6 +114,18 @@ fn thread_count() -> usize {
 /// installs the sentry's seccomp filter. Must be called while the process
 /// has one thread; threads started afterwards inherit all of it.
 pub fn confine(policy: &SeccompPolicy, readable: &[&Path]) -> Result<(), ConfineError> {
+    confine_with_writes(policy, readable, &[])
+}
+
+/// [`confine`], and Landlock also grants changing the trees in `writable`
+/// (writing, creating, truncating, removing, renaming and linking files,
+/// directories, FIFOs and symbolic links beneath them: `:rw` binds). The
+/// policy must allow the syscalls ([`SeccompPolicy::with_host_writes`]).
+pub fn confine_with_writes(
+    policy: &SeccompPolicy,
+    readable: &[&Path],
+    writable: &[&Path],
+) -> Result<(), ConfineError> {
     let threads = thread_count();
     if threads != 1 {
         return Err(ConfineError::Threads(threads));
@@ -125,7 +137,7 @@ pub fn confine(policy: &SeccompPolicy, readable: &[&Path]) -> Result<(), Confine
     }
     set_no_new_privs().map_err(ConfineError::NoNewPrivs)?;
     drop_capabilities().map_err(ConfineError::Capabilities)?;
-    match restrict_filesystem(readable) {
+    match restrict_filesystem_with_writes(readable, writable) {
         Ok(Some(abi)) => tracing::debug!("Landlock (ABI {abi}) restricts the host file system"),
         Ok(None) => tracing::debug!("this kernel has no Landlock: host paths are not restricted"),
         Err(e) => return Err(ConfineError::Landlock(e)),
@@ -277,6 +289,21 @@ fn landlock_fs_rights(abi: i64) -> u64 {
 /// working. Returns the Landlock ABI used, or `None` when the kernel has
 /// no Landlock (then nothing is restricted). Needs no_new_privs.
 pub fn restrict_filesystem(readable: &[&Path]) -> io::Result<Option<i64>> {
+    restrict_filesystem_with_writes(readable, &[])
+}
+
+/// Landlock rights to change a tree (ABI 1): write files, remove files and
+/// directories, make directories, regular files, FIFOs and symbolic links
+/// (never devices or sockets).
+const LANDLOCK_WRITE_TREE: u64 =
+    (1 << 1) | (1 << 4) | (1 << 5) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 12);
+
+/// [`restrict_filesystem`], granting also the rights to change the trees
+/// in `writable` (with REFER and TRUNCATE where the ABI has them).
+pub fn restrict_filesystem_with_writes(
+    readable: &[&Path],
+    writable: &[&Path],
+) -> io::Result<Option<i64>> {
     // SAFETY: the version query takes a null attribute and size 0.
     let abi = unsafe {
         libc::syscall(
@@ -310,14 +337,27 @@ pub fn restrict_filesystem(readable: &[&Path]) -> io::Result<Option<i64>> {
     let ruleset = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
     // A path that cannot be opened grants nothing (a missing --root: the
     // guest sees no files, as the root filesystem itself does).
-    for tree in readable.iter().filter_map(|p| std::fs::File::open(p).ok()) {
+    let extra = match abi {
+        1 => 0,
+        2 => 1 << 13,
+        _ => (1 << 13) | (1 << 14),
+    };
+    let trees = readable
+        .iter()
+        .map(|p| (p, false))
+        .chain(writable.iter().map(|p| (p, true)));
+    for (tree, write) in trees.filter_map(|(p, w)| std::fs::File::open(p).ok().map(|f| (f, w))) {
         let is_dir = tree.metadata().is_ok_and(|m| m.is_dir());
+        let mut allowed_access = if is_dir {
+            LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR
+        } else {
+            LANDLOCK_ACCESS_FS_READ_FILE
+        };
+        if write && is_dir {
+            allowed_access |= LANDLOCK_WRITE_TREE | extra;
+        }
         let rule = LandlockPathBeneathAttr {
-            allowed_access: if is_dir {
-                LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR
-            } else {
-                LANDLOCK_ACCESS_FS_READ_FILE
-            },
+            allowed_access,
             parent_fd: tree.as_raw_fd(),
         };
         // SAFETY: a valid ruleset descriptor and a valid packed rule.
@@ -794,6 +834,34 @@ impl SeccompPolicy {
         Self { rules }
     }
 
+    /// This policy with host writes allowed, for `:rw` binds (Landlock
+    /// confines them to those trees): openat with any flags, mkdirat,
+    /// mknodat (FIFOs: without CAP_MKNOD and Landlock's MAKE_CHAR/BLOCK a
+    /// device fails), symlinkat, linkat, unlinkat, renameat2. Never chmod,
+    /// chown or utimes, which Landlock does not govern.
+    pub fn with_host_writes(mut self) -> Self {
+        use libc::*;
+        self.rules.retain(|r| r.nr != SYS_openat);
+        let allow = |nr: c_long, why| Rule {
+            nr,
+            action: Action::Allow,
+            why,
+        };
+        self.rules.extend([
+            allow(
+                SYS_openat,
+                ":rw binds: any flags (Landlock confines writes to their trees)",
+            ),
+            allow(SYS_mkdirat, ":rw binds: mkdir"),
+            allow(SYS_mknodat, ":rw binds: FIFOs"),
+            allow(SYS_symlinkat, ":rw binds: symlink"),
+            allow(SYS_linkat, ":rw binds: link"),
+            allow(SYS_unlinkat, ":rw binds: unlink, rmdir"),
+            allow(SYS_renameat2, ":rw binds: rename"),
+        ]);
+        self
+    }
+
     /// The rules, in the order the filter tests them.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
@@ -1022,6 +1090,40 @@ mod tests {
         assert_eq!(kvm_ioctl::SET_XSAVE, 0x5000_aea5);
         assert_eq!(kvm_ioctl::SET_MSRS, 0x4008_ae89);
         assert_eq!(kvm_ioctl::SET_CPUID2, 0x4008_ae90);
+    }
+
+    #[test]
+    fn host_writes_only_where_landlock_can_confine_them() {
+        use libc::*;
+        let base = SeccompPolicy::sentry(1);
+        let rw = SeccompPolicy::sentry(1).with_host_writes();
+        let has = |p: &SeccompPolicy, nr| p.rules().iter().any(|r| r.nr == nr);
+        for nr in [
+            SYS_mkdirat,
+            SYS_unlinkat,
+            SYS_renameat2,
+            SYS_linkat,
+            SYS_symlinkat,
+        ] {
+            assert!(!has(&base, nr), "{nr} without :rw");
+            assert!(has(&rw, nr), "{nr} with :rw");
+        }
+        // Landlock does not govern these: never allowed.
+        for nr in [
+            SYS_chmod,
+            SYS_fchmod,
+            SYS_fchmodat,
+            SYS_chown,
+            SYS_fchown,
+            SYS_fchownat,
+            SYS_lchown,
+            SYS_utimensat,
+            SYS_utimes,
+        ] {
+            assert!(!has(&rw, nr), "{nr} must stay forbidden");
+        }
+        assert_eq!(rw.rules().iter().filter(|r| r.nr == SYS_openat).count(), 1);
+        assert!(rw.build().is_ok());
     }
 
     #[test]

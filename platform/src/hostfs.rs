@@ -118,6 +118,123 @@ pub fn read_dir(fd: BorrowedFd<'_>, max: usize) -> io::Result<Vec<DirEntry>> {
     }
 }
 
+/// Turns a -1 result into the current errno.
+fn check(r: libc::c_int) -> io::Result<()> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Creates the regular file `name` in `dir` (`O_CREAT | O_EXCL |
+/// O_NOFOLLOW`, opened read-write, never blocking or taking a terminal).
+pub fn create_file(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> io::Result<OwnedFd> {
+    let name = component(name)?;
+    let flags = libc::O_CREAT
+        | libc::O_EXCL
+        | libc::O_RDWR
+        | libc::O_NOFOLLOW
+        | libc::O_NONBLOCK
+        | libc::O_NOCTTY
+        | libc::O_CLOEXEC;
+    // SAFETY: `name` is NUL-terminated and outlives the call; `dir` is open
+    // for the duration of the borrow; the mode argument is given for
+    // O_CREAT.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, mode & 0o7777) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: openat just returned this descriptor and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `mkdirat(dir, name, mode)` for one component `name`.
+pub fn mkdirat(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> io::Result<()> {
+    let name = component(name)?;
+    // SAFETY: `name` is NUL-terminated and outlives the call; `dir` is open
+    // for the duration of the borrow.
+    check(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode) })
+}
+
+/// `mknodat(dir, name, S_IFIFO | mode, 0)`: only FIFOs (the sentry never
+/// makes a host device node).
+pub fn mkfifoat(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> io::Result<()> {
+    let name = component(name)?;
+    // SAFETY: as for mkdirat; the type is forced to S_IFIFO.
+    check(unsafe {
+        libc::mknodat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::S_IFIFO | (mode & 0o7777),
+            0,
+        )
+    })
+}
+
+/// `symlinkat(target, dir, name)`.
+pub fn symlinkat(target: &[u8], dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
+    let name = component(name)?;
+    let target = CString::new(target).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: both strings are NUL-terminated and outlive the call; `dir`
+    // is open for the duration of the borrow.
+    check(unsafe { libc::symlinkat(target.as_ptr(), dir.as_raw_fd(), name.as_ptr()) })
+}
+
+/// `linkat(old_dir, old, new_dir, new, 0)`: never follows a link.
+pub fn linkat(
+    old_dir: BorrowedFd<'_>,
+    old: &[u8],
+    new_dir: BorrowedFd<'_>,
+    new: &[u8],
+) -> io::Result<()> {
+    let old = component(old)?;
+    let new = component(new)?;
+    // SAFETY: both names are NUL-terminated and outlive the call; both
+    // descriptors are open for the duration of their borrows.
+    check(unsafe {
+        libc::linkat(
+            old_dir.as_raw_fd(),
+            old.as_ptr(),
+            new_dir.as_raw_fd(),
+            new.as_ptr(),
+            0,
+        )
+    })
+}
+
+/// `unlinkat(dir, name, flags)` (flags: 0 or AT_REMOVEDIR).
+pub fn unlinkat(dir: BorrowedFd<'_>, name: &[u8], flags: i32) -> io::Result<()> {
+    let name = component(name)?;
+    // SAFETY: `name` is NUL-terminated and outlives the call; `dir` is open.
+    check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), flags) })
+}
+
+/// `renameat2(old_dir, old, new_dir, new, flags)`.
+pub fn renameat2(
+    old_dir: BorrowedFd<'_>,
+    old: &[u8],
+    new_dir: BorrowedFd<'_>,
+    new: &[u8],
+    flags: u32,
+) -> io::Result<()> {
+    let old = component(old)?;
+    let new = component(new)?;
+    // SAFETY: both names are NUL-terminated and outlive the call; both
+    // descriptors are open for the duration of their borrows.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            old_dir.as_raw_fd(),
+            old.as_ptr(),
+            new_dir.as_raw_fd(),
+            new.as_ptr(),
+            flags,
+        )
+    };
+    check(r as libc::c_int)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

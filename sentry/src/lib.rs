@@ -319,7 +319,16 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     // from here on the sentry runs with no privileges and only the host
     // syscalls it needs, before the first guest instruction.
     if opts.sandbox_self {
-        let policy = platform::confine::SeccompPolicy::sentry(std::process::id() as i32);
+        let mut policy = platform::confine::SeccompPolicy::sentry(std::process::id() as i32);
+        let writable: Vec<&std::path::Path> = opts
+            .mounts
+            .iter()
+            .filter(|m| m.writable)
+            .map(|m| m.host.as_path())
+            .collect();
+        if !writable.is_empty() {
+            policy = policy.with_host_writes();
+        }
         // Readable afterwards: the root tree, and the program itself (the
         // guest may re-execute it through /proc/self/exe).
         // `exe_path` is what the guest sees; `exe_host` is the host file.
@@ -330,7 +339,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             .chain(opts.exe_host.as_deref())
             .chain(opts.mounts.iter().map(|m| m.host.as_path()))
             .collect();
-        platform::confine::confine(&policy, &readable)?;
+        platform::confine::confine_with_writes(&policy, &readable, &writable)?;
     }
     kernel.start(task::Job {
         task: init,

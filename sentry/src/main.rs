@@ -91,7 +91,9 @@ struct CommonOpts {
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
     /// Bind a host directory into the guest's tree (repeatable):
-    /// read-only unless `:rw` is given; paths resolve inside it.
+    /// read-only unless `:rw` is given (then the guest's files are made,
+    /// written, renamed and removed on the host; chmod/chown/utimes give
+    /// EPERM); paths resolve inside it.
     #[arg(long = "mount", value_name = "HOST:GUEST[:ro|:rw]", value_parser = parse_mount)]
     mounts: Vec<sentry::fs::setup::BindMount>,
     /// Debugging only: do not confine the sentry process itself (it then
@@ -109,9 +111,6 @@ fn parse_mount(s: &str) -> Result<sentry::fs::setup::BindMount, String> {
     let m = sentry::fs::setup::BindMount::parse(s)?;
     if !m.host.is_dir() {
         return Err(format!("{}: not a directory", m.host.display()));
-    }
-    if m.writable {
-        return Err("writable binds (:rw) are not supported yet".into());
     }
     Ok(m)
 }

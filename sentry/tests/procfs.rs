@@ -215,3 +215,70 @@ fn mounts_hide_bind_sources() {
     assert!(out.contains("none /data "), "{out}");
     assert!(out.contains("proc /proc proc rw,relatime 0 0"), "{out}");
 }
+
+/// A process blocked reading the sandbox's stdin (a host pipe, polled by
+/// the sentry) shows as asleep (S) in ps, not running.
+#[test]
+fn a_reader_of_the_host_stdin_sleeps() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(common::SENTRY)
+        .args([
+            "run",
+            "--root",
+            "/",
+            "--",
+            BUSYBOX,
+            "sh",
+            "-c",
+            "exec 3<&0; cat <&3 & sleep 0.5; ps -o pid,stat,comm | grep cat; kill %1; wait",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the sentry");
+    // Keep stdin open while the guest looks, and close it after a while
+    // whatever happens, so the test cannot hang.
+    let stdin = child.stdin.take();
+    let closer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(20));
+        drop(stdin);
+    });
+    let out = child.wait_with_output().expect("wait for the sentry");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.split_whitespace().collect::<Vec<_>>(),
+        ["2", "S", "cat"],
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(closer);
+}
+
+/// bash's process substitution: `<(...)` and `>(...)` hand the command a
+/// `/dev/fd/N` path of a pipe, which must open that pipe (Debian's
+/// bash-static, installed by scripts/setup.sh; busybox applets for the
+/// commands, as the host's are dynamic). Same output natively and in the
+/// sandbox.
+#[test]
+fn bash_process_substitution() {
+    const BASH: &str = "/bin/bash-static";
+    assert!(
+        Path::new(BASH).exists(),
+        "{BASH} is missing: run scripts/setup.sh (it installs bash-static)"
+    );
+    let script = "B=/bin/busybox; $B cat <(echo from-subst) <($B seq 3); \
+                  $B diff <(echo a) <(echo a) && echo same; \
+                  read x < <(echo line); echo $x; echo out > >($B cat); wait; \
+                  while read l; do echo \"got $l\"; done < <(printf '1\\n2\\n')";
+    let args = ["--norc", "--noprofile", "-c", script];
+    let native = common::run_native(Path::new(BASH), &args, b"");
+    let sandbox = common::run_sandbox(Path::new(BASH), &args, b"");
+    assert_eq!(native.stdout_str().lines().next(), Some("from-subst"));
+    assert_eq!(
+        (native.stdout_str(), native.status),
+        (sandbox.stdout_str(), sandbox.status),
+        "--- sandbox stderr ---\n{}",
+        sandbox.stderr_str()
+    );
+}

@@ -89,6 +89,9 @@ fn make_root(name: &str, programs: &[(&str, PathBuf)]) -> PathBuf {
     std::fs::hard_link(root.join("data/hard"), root.join("data/hard2")).unwrap();
     std::os::unix::fs::symlink("../etc/passwd", root.join("data/lnk")).unwrap();
     std::os::unix::fs::symlink("loop", root.join("data/loop")).unwrap();
+    std::os::unix::fs::symlink("dir", root.join("data/dirlink")).unwrap();
+    std::os::unix::fs::symlink("nowhere", root.join("data/dangling-bad")).unwrap();
+    std::fs::create_dir_all(root.join("data/made2x")).unwrap();
     root
 }
 
@@ -328,5 +331,57 @@ fn read_only_binds() {
     assert!(
         before == snapshot(&host),
         "the bind's host directory changed"
+    );
+}
+
+/// `--mount HOST:GUEST:rw`: the guest's creations, writes, renames, links
+/// and removals inside the bind reach the host directory (through the
+/// confined sentry: Landlock grants writes beneath that tree only), while
+/// attribute changes are refused (EPERM: Landlock cannot confine chmod,
+/// chown or utimes, so the sentry's filter never allows them) and the
+/// `--root` tree stays unchanged.
+#[test]
+fn writable_binds_change_the_host_directory_only() {
+    let root = make_root("vfs-rw-root", &[("busybox", PathBuf::from("/bin/busybox"))]);
+    let host = common::scratch_dir("vfs-rw-host");
+    let _ = std::fs::remove_dir_all(&host);
+    std::fs::create_dir_all(host.join("sub")).unwrap();
+    std::fs::write(host.join("f"), "old\n").unwrap();
+    std::fs::write(host.join("gone"), "bye\n").unwrap();
+    let bind = format!("{}:/mnt/rw:rw", host.display());
+    let before = snapshot(&root);
+    let out = common::run_sentry(
+        &[
+            "run",
+            "--root",
+            root.to_str().unwrap(),
+            "--mount",
+            &bind,
+            "--",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "cd /mnt/rw && echo new > f && echo made > new && busybox mkdir d && \
+             busybox mv new d/new2 && busybox ln -s f sl && busybox ln f hard && \
+             busybox rm gone && busybox rmdir sub && echo appended >> f && \
+             busybox cat f d/new2 sl && (busybox chmod 600 f 2>&1; true) && \
+             echo outside > /etc/motd && echo end",
+        ],
+        b"",
+    );
+    assert_eq!(
+        out.stdout_str(),
+        "new\nappended\nmade\nnew\nappended\nchmod: f: Operation not permitted\nend\n",
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(std::fs::read(host.join("f")).unwrap(), b"new\nappended\n");
+    assert_eq!(std::fs::read(host.join("d/new2")).unwrap(), b"made\n");
+    assert_eq!(std::fs::read_link(host.join("sl")).unwrap(), Path::new("f"));
+    assert_eq!(std::fs::metadata(host.join("hard")).unwrap().nlink(), 2);
+    assert!(!host.join("gone").exists() && !host.join("sub").exists());
+    assert!(
+        before == snapshot(&root),
+        "the --root tree changed on the host"
     );
 }

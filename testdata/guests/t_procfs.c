@@ -394,6 +394,46 @@ static void zombie(void)
 	close(pfd);
 }
 
+/* A stopped child shows T, a sleeping one S. */
+static void stopped(void)
+{
+	int p[2];
+	must(pipe(p) == 0, "pipe");
+	pid_t child = fork();
+	must(child >= 0, "fork");
+	if (child == 0) {
+		char c;
+		close(p[1]);
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(p[0]);
+	char path[64], *f[64];
+	snprintf(path, sizeof path, "/proc/%d/stat", child);
+	/* Wait until the child sleeps in its read. */
+	char state = '?';
+	for (int i = 0; i < 500 && state != 'S'; i++) {
+		if (slurp(path) > 0 && stat_fields(f, 64) > 0)
+			state = f[0][0];
+		if (state != 'S')
+			usleep(10000);
+	}
+	out("stopped: before %c\n", state);
+	kill(child, SIGSTOP);
+	int st;
+	must(waitpid(child, &st, WUNTRACED) == child && WIFSTOPPED(st), "stopped");
+	must(slurp(path) > 0, "stat");
+	stat_fields(f, 64);
+	out("stopped: state %s\n", f[0]);
+	snprintf(path, sizeof path, "/proc/%d/status", child);
+	must(slurp(path) > 0, "status");
+	out("stopped: %s\n", status_value("State"));
+	kill(child, SIGCONT);
+	close(p[1]);
+	waitpid(child, &st, 0);
+}
+
 static int gate[2];
 
 static void *sleeper(void *arg)
@@ -514,6 +554,7 @@ int main(int argc, char **argv)
 	devices();
 	sysctl();
 	zombie();
+	stopped();
 	threads();
 	self_links(argc, argv);
 	return failures() != 0;

@@ -362,6 +362,25 @@ static void errnos(void)
 	out("getcwd: %s\n", getcwd(cwd, sizeof cwd) ? cwd : errname(errno));
 	res("rmdir cwd", rmdir("/data/made2"));
 	struct statfs sf;
+	/* fstat and stat agree on the inode (tar and cp compare them), for a
+	 * lower file read, then copied up by a write, and a new file. */
+	const char *same[] = {"/data/hard", "/data/dir2/a", "/data/new", "/tmp/umasked"};
+	for (unsigned i = 0; i < sizeof same / sizeof same[0]; i++) {
+		struct stat a, b;
+		int fd = open(same[i], O_RDONLY);
+		fstat(fd, &a);
+		stat(same[i], &b);
+		int w = open(same[i], O_WRONLY | O_APPEND);
+		write(w, "", 0);
+		struct stat c, e;
+		fstat(w, &c);
+		stat(same[i], &e);
+		out("fstat %s: %s %s\n", same[i],
+		    a.st_ino == b.st_ino && a.st_dev == b.st_dev ? "same" : "differ",
+		    c.st_ino == e.st_ino && c.st_dev == e.st_dev && c.st_ino == b.st_ino ? "same" : "differ");
+		close(fd);
+		close(w);
+	}
 	res("statfs", statfs("/data", &sf));
 	res("fstatfs", fstatfs(f, &sf));
 	res("fsync", fsync(f));
@@ -378,6 +397,51 @@ static long o2(int dirfd, const char *p, unsigned long long flags, unsigned long
 {
 	struct how h = {flags, 0, resolve};
 	return syscall(437, dirfd, p, &h, sizeof h);
+}
+
+static void edges(void)
+{
+	out("-- edge cases\n");
+	struct stat s;
+	res("openat -1 absolute", openat(-1, "/data/new", O_RDONLY));
+	res("openat -1 relative", openat(-1, "data/new", O_RDONLY));
+	res("openat AT_FDCWD empty", openat(AT_FDCWD, "", O_RDONLY));
+	res("fstatat AT_FDCWD empty path", fstatat(AT_FDCWD, "", &s, AT_EMPTY_PATH));
+	out("  is %s\n", kind(s.st_mode));
+	res("fstatat bad flag", fstatat(AT_FDCWD, "/data", &s, 0x4));
+	res("stat trailing slash file", stat("/data/new/", &s));
+	res("stat trailing slash link to dir", lstat("/data/dirlink/", &s));
+	out("  is %s\n", kind(s.st_mode));
+	res("lstat link to dir", lstat("/data/dirlink", &s));
+	out("  is %s\n", kind(s.st_mode));
+	res("rename file to name/", rename("/data/new", "/data/newx/"));
+	res("rename dir to name/", rename("/data/made2x", "/data/made3/"));
+	res("mkdir dangling link", mkdir("/data/dangle", 0755));
+	res("link to symlink", link("/data/lnk", "/data/lnk-hard"));
+	res("lstat of it", lstat("/data/lnk-hard", &s));
+	out("  is %s\n", kind(s.st_mode));
+	res("linkat follow", linkat(AT_FDCWD, "/data/lnk", AT_FDCWD, "/data/lnk-follow", AT_SYMLINK_FOLLOW));
+	res("lstat of it", lstat("/data/lnk-follow", &s));
+	out("  is %s\n", kind(s.st_mode));
+	res("unlink symlink to dir", unlink("/data/dirlink"));
+	res("rmdir symlink", rmdir("/data/lnk"));
+	res("chdir file", chdir("/data/new"));
+	res("readlink not link", readlink("/data/new", (char[8]){0}, 8));
+	res("readlink size 0", readlink("/data/lnk", (char[8]){0}, 0));
+	char b[4] = {0};
+	out("readlink short: %zd %.4s\n", readlink("/data/lnk", b, 4), b);
+	res("truncate through link", truncate("/data/lnk", 5));
+	cat("/etc/passwd");
+	res("open O_TRUNC read-only", open("/data/pw", O_RDONLY | O_TRUNC));
+	st("/data/pw");
+	res("symlink in missing dir", symlink("x", "/nope/x"));
+	res("mknod bad type", mknod("/data/bad", 0170000 | 0644, 0));
+	res("access W_OK missing", access("/nope", W_OK));
+	res("faccessat bad mode", faccessat(AT_FDCWD, "/data", 8, 0));
+	res("utimensat missing", utimensat(AT_FDCWD, "/nope", NULL, 0));
+	res("chmod missing", chmod("/nope", 0644));
+	res("chown dangling link", chown("/data/dangling-bad", 0, 0));
+	res("lchown dangling link", lchown("/data/dangling-bad", 0, 0));
 }
 
 static void openat2s(void)
@@ -413,6 +477,7 @@ int main(void)
 	renames();
 	attrs();
 	errnos();
+	edges();
 	openat2s();
 	ls("/");
 	ls("/etc");

@@ -30,6 +30,8 @@ const MAX_DIR_ENTRIES: usize = 1 << 20;
 struct Shared {
     hidden: Hidden,
     dev: u64,
+    /// A `:rw` bind: the guest's changes go to the host.
+    writable: bool,
 }
 
 /// A host directory tree, read-only.
@@ -69,8 +71,15 @@ fn kind_of(meta: &Metadata) -> FileType {
 }
 
 impl HostFs {
-    /// The host directory `dir` (opened `O_PATH | O_DIRECTORY`).
+    /// The host directory `dir` (opened `O_PATH | O_DIRECTORY`), read-only.
     pub fn open(dir: &std::path::Path) -> std::io::Result<Arc<Self>> {
+        Self::open_with(dir, false)
+    }
+
+    /// The host directory `dir`; with `writable`, the guest's changes are
+    /// made on the host (a `:rw` bind), still one component at a time
+    /// relative to descriptors the sentry resolved.
+    pub fn open_with(dir: &std::path::Path, writable: bool) -> std::io::Result<Arc<Self>> {
         use std::os::unix::fs::OpenOptionsExt;
         let fd = std::fs::OpenOptions::new()
             .read(true)
@@ -80,6 +89,7 @@ impl HostFs {
         let shared = Arc::new(Shared {
             hidden: Hidden::of_host(),
             dev: new_anon_dev(),
+            writable,
         });
         let root = Arc::new(HostInode {
             shared: Arc::clone(&shared),
@@ -109,7 +119,11 @@ impl Filesystem for HostFs {
             bsize: 4096,
             namelen: 255,
             frsize: 4096,
-            flags: StatFs::ST_RDONLY,
+            flags: if self.shared.writable {
+                0
+            } else {
+                StatFs::ST_RDONLY
+            },
             ..Default::default()
         }
     }
@@ -135,6 +149,44 @@ impl HostInode {
         let file = File::from(fd);
         let meta = file.metadata().map_err(|e| io_errno(&e))?;
         if (meta.dev(), meta.ino()) != (self.meta.dev(), self.meta.ino()) {
+            return Err(Errno::ENOENT);
+        }
+        Ok(file)
+    }
+
+    /// EROFS unless this is a directory of a `:rw` bind.
+    fn writable_dir(&self) -> Result<(), Errno> {
+        if self.kind() != FileType::Directory {
+            return Err(Errno::ENOTDIR);
+        }
+        if !self.shared.writable {
+            return Err(Errno::EROFS);
+        }
+        Ok(())
+    }
+
+    /// `inode` as a host inode of this same tree (EXDEV otherwise).
+    fn same_fs(&self, inode: &Arc<dyn Inode>) -> Result<Arc<HostInode>, Errno> {
+        let h = Arc::clone(inode)
+            .as_any()
+            .downcast::<HostInode>()
+            .map_err(|_| Errno::EXDEV)?;
+        if !Arc::ptr_eq(&h.shared, &self.shared) {
+            return Err(Errno::EXDEV);
+        }
+        Ok(h)
+    }
+
+    /// Opens this regular file for writing (`access`: O_WRONLY or O_RDWR),
+    /// never following a link, blocking or taking a terminal, and checks
+    /// it is the inode that was looked up.
+    fn open_write(&self, access: i32) -> Result<File, Errno> {
+        let parent = self.parent.as_ref().ok_or(Errno::EISDIR)?;
+        let flags = access | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+        let fd = hostfs::openat(parent.as_fd(), &self.name, flags).map_err(|e| io_errno(&e))?;
+        let file = File::from(fd);
+        let meta = file.metadata().map_err(|e| io_errno(&e))?;
+        if (meta.dev(), meta.ino()) != (self.meta.dev(), self.meta.ino()) || !meta.is_file() {
             return Err(Errno::ENOENT);
         }
         Ok(file)
@@ -168,7 +220,13 @@ impl Inode for HostInode {
     }
 
     fn stat(&self) -> Stat {
-        let mut st = Stat::from_metadata(&self.meta);
+        // A writable tree changes under the lookup: ask again.
+        let fresh = if self.shared.writable {
+            self.fd.metadata().ok()
+        } else {
+            None
+        };
+        let mut st = Stat::from_metadata(fresh.as_ref().unwrap_or(&self.meta));
         st.dev = self.shared.dev;
         st
     }
@@ -211,39 +269,62 @@ impl Inode for HostInode {
     fn create(
         &self,
         _: &Caller,
-        _: &[u8],
-        _: FileType,
-        _: u32,
+        name: &[u8],
+        kind: FileType,
+        mode: u32,
         _: u64,
     ) -> Result<Arc<dyn Inode>, Errno> {
-        Err(self.not_dir_or(Errno::EROFS))
+        self.writable_dir()?;
+        let io = |e: std::io::Error| io_errno(&e);
+        match kind {
+            FileType::Regular => {
+                drop(hostfs::create_file(self.fd.as_fd(), name, mode).map_err(io)?)
+            }
+            FileType::Directory => hostfs::mkdirat(self.fd.as_fd(), name, mode).map_err(io)?,
+            FileType::Fifo => hostfs::mkfifoat(self.fd.as_fd(), name, mode).map_err(io)?,
+            // No host device node or socket is ever made.
+            _ => return Err(Errno::EPERM),
+        }
+        Ok(Arc::new(self.child(name)?))
     }
 
-    fn symlink(&self, _: &Caller, _: &[u8], _: &[u8]) -> Result<Arc<dyn Inode>, Errno> {
-        Err(self.not_dir_or(Errno::EROFS))
+    fn symlink(&self, _: &Caller, name: &[u8], target: &[u8]) -> Result<Arc<dyn Inode>, Errno> {
+        self.writable_dir()?;
+        hostfs::symlinkat(target, self.fd.as_fd(), name).map_err(|e| io_errno(&e))?;
+        Ok(Arc::new(self.child(name)?))
     }
 
-    fn link(&self, _: &Caller, _: &[u8], _: &Arc<dyn Inode>) -> Result<(), Errno> {
-        Err(self.not_dir_or(Errno::EROFS))
+    fn link(&self, _: &Caller, name: &[u8], target: &Arc<dyn Inode>) -> Result<(), Errno> {
+        self.writable_dir()?;
+        let t = self.same_fs(target)?;
+        let parent = t.parent.as_ref().ok_or(Errno::EPERM)?;
+        hostfs::linkat(parent.as_fd(), &t.name, self.fd.as_fd(), name).map_err(|e| io_errno(&e))
     }
 
-    fn unlink(&self, _: &Caller, _: &[u8]) -> Result<(), Errno> {
-        Err(self.not_dir_or(Errno::EROFS))
+    fn unlink(&self, _: &Caller, name: &[u8]) -> Result<(), Errno> {
+        self.writable_dir()?;
+        if self.child(name)?.kind() == FileType::Directory {
+            return Err(Errno::EISDIR);
+        }
+        hostfs::unlinkat(self.fd.as_fd(), name, 0).map_err(|e| io_errno(&e))
     }
 
-    fn rmdir(&self, _: &Caller, _: &[u8]) -> Result<(), Errno> {
-        Err(self.not_dir_or(Errno::EROFS))
+    fn rmdir(&self, _: &Caller, name: &[u8]) -> Result<(), Errno> {
+        self.writable_dir()?;
+        hostfs::unlinkat(self.fd.as_fd(), name, libc::AT_REMOVEDIR).map_err(|e| io_errno(&e))
     }
 
     fn rename(
         &self,
         _: &Caller,
-        _: &[u8],
-        _: &Arc<dyn Inode>,
-        _: &[u8],
-        _: u32,
+        old: &[u8],
+        new_dir: &Arc<dyn Inode>,
+        new: &[u8],
+        flags: u32,
     ) -> Result<(), Errno> {
-        Err(self.not_dir_or(Errno::EROFS))
+        self.writable_dir()?;
+        let to = self.same_fs(new_dir)?;
+        hostfs::renameat2(self.fd.as_fd(), old, to.fd.as_fd(), new, flags).map_err(|e| io_errno(&e))
     }
 
     fn readlink(&self, _: &Caller) -> Result<Vec<u8>, Errno> {
@@ -255,15 +336,43 @@ impl Inode for HostInode {
         }
     }
 
-    fn setattr(&self, _: &Caller, _: &SetAttr) -> Result<(), Errno> {
-        Err(Errno::EROFS)
+    fn setattr(&self, _: &Caller, attr: &SetAttr) -> Result<(), Errno> {
+        if !self.shared.writable {
+            return Err(Errno::EROFS);
+        }
+        // Landlock does not govern chmod, chown or utimes, so the sentry's
+        // seccomp filter never allows them on the host: only the size of a
+        // file in a `:rw` bind can change.
+        if attr.mode.is_some()
+            || attr.uid.is_some()
+            || attr.gid.is_some()
+            || attr.atime.is_some()
+            || attr.mtime.is_some()
+        {
+            return Err(Errno::EPERM);
+        }
+        if let Some(size) = attr.size {
+            self.open_write(libc::O_WRONLY)?
+                .set_len(size)
+                .map_err(|e| io_errno(&e))?;
+        }
+        Ok(())
     }
 
     fn open(&self, _: &Caller, flags: u32) -> Result<Box<dyn FileOps>, Errno> {
         match self.kind() {
             FileType::Regular => {
                 if flags & 3 != 0 {
-                    return Err(Errno::EROFS);
+                    if !self.shared.writable {
+                        return Err(Errno::EROFS);
+                    }
+                    let access = if flags & 3 == 1 {
+                        libc::O_WRONLY
+                    } else {
+                        libc::O_RDWR
+                    };
+                    let file = self.open_write(access)?;
+                    return Ok(Box::new(HostFile::from_file_rw(file, self.name.clone())));
                 }
                 Ok(Box::new(HostFile::from_file(
                     self.open_host()?,

@@ -304,7 +304,8 @@ impl OvInode {
         let (parent, name, lower) = {
             let s = self.state.lock();
             (
-                s.parent.clone().ok_or(Errno::EIO)?,
+                // Removed (whited out) while someone held it.
+                s.parent.clone().ok_or(Errno::ENOENT)?,
                 s.name.clone(),
                 s.lower.clone().ok_or(Errno::EIO)?,
             )
@@ -1058,5 +1059,31 @@ mod host_tests {
         assert!(!dir.join("new").exists());
         assert!(dir.join("a/b").exists());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod removed_tests {
+    use super::*;
+    use crate::fs::tmpfs::CountedCharge;
+
+    /// A lower directory removed while held (a process's cwd) takes no new
+    /// names: ENOENT, as on Linux (it was EIO).
+    #[test]
+    fn creating_in_a_removed_lower_directory_is_enoent() {
+        let c = Caller::NONE;
+        let lower = TmpFs::new("lower", 0o755, CountedCharge::new(64));
+        let lroot: Arc<dyn Inode> = lower.root_inode();
+        lroot
+            .create(&c, b"d", FileType::Directory, 0o755, 0)
+            .unwrap();
+        let ov = OverlayFs::new(lroot, TmpFs::new("upper", 0o755, CountedCharge::new(64)));
+        let root = ov.root();
+        let d = root.lookup(&c, b"d").unwrap();
+        root.rmdir(&c, b"d").unwrap();
+        assert_eq!(
+            d.create(&c, b"x", FileType::Regular, 0o644, 0).err(),
+            Some(Errno::ENOENT)
+        );
     }
 }

@@ -106,11 +106,13 @@ impl Hidden {
     }
 }
 
-/// A regular file of the root, opened read-only.
+/// A host regular file, opened read-only (or for writing in a `:rw`
+/// bind).
 pub struct HostFile {
     file: File,
     pos: Mutex<u64>,
     name: Vec<u8>,
+    writable: bool,
 }
 
 impl HostFile {
@@ -120,6 +122,15 @@ impl HostFile {
             file,
             pos: Mutex::new(0),
             name,
+            writable: false,
+        }
+    }
+
+    /// A regular file opened for writing (a `:rw` bind).
+    pub fn from_file_rw(file: File, name: Vec<u8>) -> Self {
+        Self {
+            writable: true,
+            ..Self::from_file(file, name)
         }
     }
 }
@@ -132,8 +143,32 @@ impl FileOps for HostFile {
         Ok(n)
     }
 
-    fn write(&self, _: &[u8], _: bool, _: &dyn Blocker) -> Result<usize, Errno> {
-        Err(Errno::EBADF)
+    fn write(&self, buf: &[u8], _: bool, _: &dyn Blocker) -> Result<usize, Errno> {
+        if !self.writable {
+            return Err(Errno::EBADF);
+        }
+        let mut pos = self.pos.lock();
+        let n = self.file.write_at(buf, *pos).map_err(|e| io_errno(&e))?;
+        *pos += n as u64;
+        Ok(n)
+    }
+
+    fn append(&self, buf: &[u8], _: bool, _: &dyn Blocker) -> Result<usize, Errno> {
+        if !self.writable {
+            return Err(Errno::EBADF);
+        }
+        let mut pos = self.pos.lock();
+        let end = self.file.metadata().map_err(|e| io_errno(&e))?.len();
+        let n = self.file.write_at(buf, end).map_err(|e| io_errno(&e))?;
+        *pos = end + n as u64;
+        Ok(n)
+    }
+
+    fn pwrite(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
+        if !self.writable {
+            return Err(Errno::EBADF);
+        }
+        self.file.write_at(buf, offset).map_err(|e| io_errno(&e))
     }
 
     fn poll(&self) -> u16 {

@@ -134,7 +134,10 @@ pub fn build(
     )?;
     mount(b"/tmp", tmp(0o1777), "tmpfs", MountFlags::default())?;
     for b in binds {
-        let fs = host(&b.host)?;
+        let fs = HostFs::open_with(&b.host, b.writable).map_err(|err| SetupError::Host {
+            path: b.host.display().to_string(),
+            err,
+        })?;
         let flags = MountFlags {
             read_only: !b.writable,
         };

@@ -32,12 +32,16 @@ impl HostStream {
     /// Waits until the host descriptor is ready, in slices so a signal for
     /// the guest can interrupt the wait.
     fn wait_ready(&self, read: bool, blocker: &dyn Blocker) -> Result<(), Errno> {
+        let waiter = std::sync::Arc::clone(blocker.waiter());
+        let mut asleep = None;
         loop {
             let r = self.fd.poll(read, !read, 50);
             if r.read || r.write || r.hup || r.err {
                 return Ok(());
             }
             blocker.check_interrupt()?;
+            // Not ready at once: /proc shows the task asleep (S).
+            asleep.get_or_insert_with(|| waiter.asleep());
         }
     }
 }

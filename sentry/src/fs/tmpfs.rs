@@ -468,7 +468,13 @@ impl TmpInode {
             Data::Dir(_) => return Err(Errno::EISDIR),
             _ => return Err(Errno::EINVAL),
         };
-        self.meta.lock().atime = now();
+        // relatime, Linux's default: only when atime is not newer than
+        // mtime or ctime, or a day old.
+        let t = now();
+        let mut m = self.meta.lock();
+        if m.atime <= m.mtime || m.atime <= m.ctime || t.0 - m.atime.0 >= 86400 {
+            m.atime = t;
+        }
         Ok(n)
     }
 

@@ -1199,9 +1199,10 @@ impl FileOps for VfsFile {
         self.inner.poll()
     }
     fn stat(&self) -> Stat {
-        let mut st = self.inner.stat();
-        st.dev = self.path.mount.dev;
-        st
+        // What stat of the place shows (the overlay's inode number, not
+        // its upper layer's; the current size after a copy-up), so fstat
+        // and stat agree as tar and cp expect.
+        self.path.stat()
     }
     fn ioctl(&self, request: u64) -> Result<super::IoctlReply, Errno> {
         self.inner.ioctl(request)

@@ -36,6 +36,14 @@ impl Waiter {
         self.sleeping.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Marks the task asleep until the guard is dropped, for a wait that
+    /// does not go through [`Waiter::wait`] (polling a host stream).
+    pub fn asleep(&self) -> Awake<'_> {
+        self.sleeping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Awake(&self.sleeping)
+    }
+
     /// Wakes the sleeper (or makes its next sleep return at once).
     pub fn notify(&self) {
         *self.woken.lock() = true;
@@ -65,7 +73,7 @@ impl Waiter {
 
 /// Clears a waiter's `sleeping` flag when its sleep ends, by whatever
 /// return.
-struct Awake<'a>(&'a std::sync::atomic::AtomicBool);
+pub struct Awake<'a>(&'a std::sync::atomic::AtomicBool);
 
 impl Drop for Awake<'_> {
     fn drop(&mut self) {

@@ -61,6 +61,9 @@ pub struct RunOptions {
     /// The path /proc/self/exe shows and AT_EXECFN holds: a guest path
     /// (see [`guest_exe_path`]), never one that reveals the host's layout.
     pub exe_path: Vec<u8>,
+    /// AT_EXECFN when it is not `exe_path`: the path a `#!` script was
+    /// run by (`exe_path` is then its interpreter's).
+    pub execfn: Option<Vec<u8>>,
     /// The program's host file, to execute /proc/self/exe again (None
     /// when there is none: the demo).
     pub exe_host: Option<std::path::PathBuf>,
@@ -139,9 +142,10 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         &syscalls::KERNEL_TABLE,
     );
     let mm = AddressSpace::new(Arc::clone(&machine)).map_err(|_| SentryError::AddressSpace)?;
+    let execfn = opts.execfn.as_ref().unwrap_or(&opts.exe_path);
     let ctx = match &opts.program {
-        Program::Bytes(b) => exec::load(&mm, &b.as_slice(), &opts.argv, &opts.envp, &opts.exe_path),
-        Program::File(f) => exec::load(&mm, f.as_ref(), &opts.argv, &opts.envp, &opts.exe_path),
+        Program::Bytes(b) => exec::load(&mm, &b.as_slice(), &opts.argv, &opts.envp, execfn),
+        Program::File(f) => exec::load(&mm, f.as_ref(), &opts.argv, &opts.envp, execfn),
     }?;
     mm.set_exe(&opts.exe_path, opts.exe_host.clone());
     mm.set_cmdline(&opts.argv);

@@ -164,6 +164,35 @@ fn open_program(
     })
 }
 
+/// Runs a `#!` PROGRAM's interpreter as Linux would
+/// ([`sentry::exec::follow_scripts`]): interpreters are host paths, like
+/// PROGRAM itself, and the one finally loaded is what /proc/self/exe
+/// shows. Returns its path and file; an error comes with the status a
+/// shell gives (127 for ENOENT, as bash does for a missing interpreter).
+fn follow_scripts(
+    program: &std::path::Path,
+    file: sentry::exec::ProgramFile,
+    argv: &mut Vec<Vec<u8>>,
+) -> Result<(PathBuf, sentry::exec::ProgramFile), (std::io::Error, u8)> {
+    use std::os::unix::ffi::OsStrExt;
+    let open = |name: &[u8]| {
+        let p = PathBuf::from(std::ffi::OsStr::from_bytes(name));
+        sentry::exec::ProgramFile::open_host(&p)
+            .map(|f| (p, f))
+            .map_err(|e| sentry::errno::Errno(e.raw_os_error().unwrap_or(libc::EIO)))
+    };
+    let first = (program.to_path_buf(), file);
+    sentry::exec::follow_scripts(first, program.as_os_str().as_bytes(), argv, |f| &f.1, open)
+        .map_err(|e| {
+            let code = if e == sentry::errno::Errno::ENOENT {
+                127
+            } else {
+                126
+            };
+            (std::io::Error::from_raw_os_error(e.0), code)
+        })
+}
+
 fn fail(e: SentryError, code: u8) -> ExitCode {
     say(format_args!("sentry: error: {e}"));
     ExitCode::from(code)
@@ -266,22 +295,41 @@ fn main() -> ExitCode {
             use std::os::unix::ffi::OsStrExt;
             let mut argv = vec![program.as_os_str().as_bytes().to_vec()];
             argv.extend(args.iter().map(|a| a.as_bytes().to_vec()));
+            let (exe_file, elf) = match follow_scripts(&program, elf, &mut argv) {
+                Ok(f) => f,
+                Err((e, code)) => {
+                    eprintln!(
+                        "sentry: error: cannot execute {}: {e}",
+                        sentry::quote(program.as_os_str().as_encoded_bytes())
+                    );
+                    return ExitCode::from(code);
+                }
+            };
             let mut envp: Vec<Vec<u8>> = Vec::new();
             if !env.iter().any(|e| e.starts_with("PATH=")) {
                 let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
                 envp.push(format!("PATH={path}").into_bytes());
             }
             envp.extend(env.iter().map(|e| e.as_bytes().to_vec()));
-            let exe = std::fs::canonicalize(&program).unwrap_or(program.clone());
             let root = opts
                 .root
                 .as_ref()
                 .and_then(|r| std::fs::canonicalize(r).ok());
+            let guest_path = |p: &std::path::Path| {
+                let canonical = std::fs::canonicalize(p).unwrap_or(p.to_path_buf());
+                (
+                    sentry::guest_exe_path(&canonical, root.as_deref()),
+                    canonical,
+                )
+            };
+            let execfn = (exe_file != program).then(|| guest_path(&program).0);
+            let (exe_path, exe) = guest_path(&exe_file);
             let opts = RunOptions {
                 program: sentry::Program::File(std::sync::Arc::new(elf)),
                 argv,
                 envp,
-                exe_path: sentry::guest_exe_path(&exe, root.as_deref()),
+                exe_path,
+                execfn,
                 exe_host: Some(exe),
                 memory_limit: opts.memory,
                 strace: opts.strace,
@@ -310,6 +358,7 @@ fn main() -> ExitCode {
                 argv: vec![b"demo".to_vec()],
                 envp: vec![],
                 exe_path: b"/demo".to_vec(),
+                execfn: None,
                 exe_host: None,
                 memory_limit: opts.memory,
                 strace: opts.strace,

@@ -5,6 +5,13 @@
 //! ignored signals, the signal mask and pending signals; what does not:
 //! the address space, other threads, handlers (back to SIG_DFL), the
 //! alternate stack, FPU state, TLS. A vfork parent wakes up.
+//!
+//! A `#!` script runs its interpreter as Linux's `binfmt_script` does
+//! ([`crate::exec::follow_scripts`]): argv[0] is replaced by the
+//! interpreter, its optional argument and the script's path as given to
+//! execve (`/dev/fd/N/PATH` for execveat relative to a descriptor), up to
+//! five scripts in a row (then ELOOP). An empty argv becomes `{""}`, as
+//! since Linux 5.18.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -93,7 +100,7 @@ fn open_program(
 /// execve(path, argv, envp).
 pub fn execve(t: &mut TaskCtx, path: u64, argv: u64, envp: u64) -> SysResult {
     let path = t.mm().read_cstring(path, 4096)?;
-    exec_at(t, None, &path, argv, envp)
+    exec_at(t, None, &path, (path.clone(), false), argv, envp)
 }
 
 /// execveat(dirfd, path, argv, envp, flags).
@@ -110,6 +117,10 @@ pub fn execveat(
     }
     let p = t.mm().read_cstring(path, 4096)?;
     let mut base = None;
+    // The name a script's interpreter gets for the script (Linux's
+    // bprm->filename): the path, or /dev/fd/N/PATH relative to a descriptor.
+    let mut shown = p.clone();
+    let mut inaccessible = false;
     if !p.starts_with(b"/") && dirfd as i32 != AT_FDCWD {
         let f = t.task.files().get(dirfd as i32 as i64)?;
         if p.is_empty() {
@@ -118,6 +129,11 @@ pub fn execveat(
             return Err(Errno::EACCES.into());
         }
         base = Some(f.ops.dir_path().ok_or(Errno::ENOTDIR)?);
+        shown = format!("/dev/fd/{}/", dirfd as i32).into_bytes();
+        shown.extend_from_slice(&p);
+        // The interpreter could not open that path after the exec: Linux
+        // refuses a script then (BINPRM_FLAGS_PATH_INACCESSIBLE).
+        inaccessible = t.task.files().cloexec(dirfd as i32 as i64)?;
     }
     if flags & AT_SYMLINK_NOFOLLOW != 0 {
         let base = base.clone().unwrap_or_else(|| t.task.fs.lock().cwd.clone());
@@ -127,20 +143,51 @@ pub fn execveat(
             return Err(Errno::ELOOP.into());
         }
     }
-    exec_at(t, base, &p, argv, envp)
+    exec_at(t, base, &p, (shown, inaccessible), argv, envp)
 }
 
 /// exec of `path`, relative to guest directory `base` (default: the cwd).
-fn exec_at(t: &mut TaskCtx, base: Option<Vec<u8>>, path: &[u8], argv: u64, envp: u64) -> SysResult {
+/// `filename` is Linux's bprm->filename (AT_EXECFN, and the script path an
+/// interpreter gets) and whether it is unusable after the exec (then a
+/// script is ENOENT).
+fn exec_at(
+    t: &mut TaskCtx,
+    base: Option<Vec<u8>>,
+    path: &[u8],
+    filename: (Vec<u8>, bool),
+    argv: u64,
+    envp: u64,
+) -> SysResult {
     let mm = t.mm();
     let mut total = 0;
-    let args = read_strings(&mm, argv, &mut total)?;
+    let mut args = read_strings(&mm, argv, &mut total)?;
     let env = read_strings(&mm, envp, &mut total)?;
-    let base = base.unwrap_or_else(|| t.task.fs.lock().cwd.clone());
-    let (exe, host, elf) = open_program(t, &base, path)?;
+    if args.is_empty() {
+        // Linux (since 5.18) gives a program run with an empty argv {""}.
+        args.push(Vec::new());
+    }
+    let cwd = t.task.fs.lock().cwd.clone();
+    let base = base.unwrap_or_else(|| cwd.clone());
+    let first = open_program(t, &base, path)?;
+    let (execfn, inaccessible) = filename;
+    let (exe, host, elf) = if inaccessible {
+        match loader::parse_shebang(&first.2.head()?) {
+            Ok(None) => first,
+            Ok(Some(_)) => return Err(Errno::ENOENT.into()),
+            Err(_) => return Err(Errno::ENOEXEC.into()),
+        }
+    } else {
+        crate::exec::follow_scripts(
+            first,
+            &execfn,
+            &mut args,
+            |f| &f.2,
+            |name| open_program(t, &cwd, name),
+        )?
+    };
     // Build the new image completely before the point of no return.
     let new_mm = AddressSpace::new(Arc::clone(mm.machine()))?;
-    let ctx = match crate::exec::load(&new_mm, &elf, &args, &env, &exe) {
+    let ctx = match crate::exec::load(&new_mm, &elf, &args, &env, &execfn) {
         Ok(c) => c,
         Err(ExecError::Elf(LoadError::Read(e))) => {
             tracing::info!("execve {}: {e}", crate::quote(path));

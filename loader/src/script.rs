@@ -12,7 +12,7 @@
 //! * the optional argument is everything after the following run of spaces
 //!   and tabs up to the end of the line, as one string, cut at a NUL.
 //!
-//! The caller then replaces argv[0] by `[interpreter, argument?, path of
+//! The caller then replaces `argv[0]` by `[interpreter, argument?, path of
 //! the script]` and executes the interpreter; Linux follows at most
 //! [`MAX_INTERPRETER_DEPTH`] scripts in a row and then fails with ELOOP.
 

@@ -298,7 +298,7 @@ impl FrameAllocator {
     }
 
     /// Retires an upper-level page-table frame: it is reused only after
-    /// [`FrameAllocator::release_quarantine`] (called after a shadow drop).
+    /// [`FrameAllocator::release_quarantined`] (called after a shadow drop).
     pub fn quarantine(&self, gpa: u64) {
         let idx = self.index(gpa);
         self.refs[idx].store(0, Ordering::Relaxed);

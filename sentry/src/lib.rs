@@ -54,7 +54,7 @@ pub enum Program {
 pub struct RunOptions {
     /// The program.
     pub program: Program,
-    /// argv (argv[0] included).
+    /// argv (`argv[0]` included).
     pub argv: Vec<Vec<u8>>,
     /// The environment (`KEY=VALUE`).
     pub envp: Vec<Vec<u8>>,

@@ -209,7 +209,8 @@ pub struct Task {
     pub mm: Mutex<Option<Arc<AddressSpace>>>,
     /// Descriptor table.
     pub files: Mutex<Arc<FdTable>>,
-    /// Filesystem context (umask; cwd is always `/`), shared by CLONE_FS.
+    /// Filesystem context (umask and working directory), shared by
+    /// CLONE_FS.
     pub fs: Arc<Mutex<FsContext>>,
     /// Signal state.
     pub sig: Mutex<TaskSignals>,

@@ -7,7 +7,7 @@
 //! alternate stack, FPU state, TLS. A vfork parent wakes up.
 //!
 //! A `#!` script runs its interpreter as Linux's `binfmt_script` does
-//! ([`crate::exec::follow_scripts`]): argv[0] is replaced by the
+//! ([`crate::exec::follow_scripts`]): `argv[0]` is replaced by the
 //! interpreter, its optional argument and the script's path as given to
 //! execve (`/dev/fd/N/PATH` for execveat relative to a descriptor), up to
 //! five scripts in a row (then ELOOP). An empty argv becomes `{""}`, as

@@ -148,7 +148,7 @@ const NOTE_POLL: &str =
 const NOTE_EPOLL_WAIT: &str = "level-triggered only (EPOLLET acts as level); the host's standard streams are sampled every 2 ms";
 const NOTE_CLONE: &str = "namespaces give EPERM, CLONE_INTO_CGROUP EBADF";
 const NOTE_OPEN: &str = "read-only root: writing, creating or truncating gives EROFS; host devices give EACCES, sockets ENXIO; a FIFO opens as a pipe of the sandbox's own (never the host's); /dev/null is the sentry's";
-const NOTE_EXEC: &str = "static ELF programs from the read-only root (--root); no #! scripts; exec from a non-leader thread keeps its tid";
+const NOTE_EXEC: &str = "static ELF programs and #! scripts (five in a row at most, as Linux) from the read-only root (--root); exec from a non-leader thread keeps its tid";
 
 const AT_FDCWD: u64 = -100i64 as u64;
 

@@ -181,6 +181,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         Arc::new(parking_lot::Mutex::new(kernel::task::FsContext::default())),
         SigSet::default(),
     );
+    init.sched.set_comm_from_path(execfn);
     kernel
         .table
         .lock()

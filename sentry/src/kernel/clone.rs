@@ -269,6 +269,8 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         blocked,
     );
     *child.fault.lock() = *parent.fault.lock();
+    let attrs = parent.sched.get().for_child();
+    child.sched.update(|a| *a = attrs);
     // The alternate signal stack is inherited, except by a child that
     // shares the address space without vfork (a thread): sas_ss_reset.
     child.sig.lock().alt = if f & CLONE_VM != 0 && f & CLONE_VFORK == 0 {

@@ -34,6 +34,7 @@ pub mod exit;
 pub mod futex;
 pub mod oom;
 pub mod process;
+pub mod sched;
 pub mod signal;
 pub mod task;
 pub mod umip;

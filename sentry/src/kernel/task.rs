@@ -235,6 +235,8 @@ pub struct Task {
     /// trapno/err/cr2 of the last fault, for signal frames (Linux's
     /// thread.trap_nr, error_code, cr2); a clone copies its parent's.
     pub fault: Mutex<FaultRegs>,
+    /// Nice value, policy, I/O priority and `comm` (a leaf lock).
+    pub sched: super::sched::SchedAttrs,
 }
 
 impl Task {
@@ -270,6 +272,7 @@ impl Task {
             exit_code: AtomicI32::new(0),
             state: AtomicTaskState::default(),
             fault: Mutex::new(FaultRegs::default()),
+            sched: Default::default(),
         })
     }
 

@@ -246,6 +246,7 @@ fn exec_at(
         new_mm.attach(r);
     }
     drop(old_mm);
+    task.sched.set_comm_from_path(&execfn);
     if let Some(done) = task.vfork_done.lock().take() {
         done.complete();
     }

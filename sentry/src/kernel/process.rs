@@ -177,6 +177,8 @@ pub fn exit_thread(task: &Arc<Task>) {
     }
     let last = {
         let mut threads = task.tg.threads.lock();
+        // Called on the task's own worker thread: its final CPU time.
+        task.tg.times.thread_exited(task.sched.cpu.sample());
         threads.retain(|t| t.tid != task.tid);
         threads.is_empty()
     };
@@ -443,6 +445,7 @@ pub fn wait_child(
                 {
                     let r = result_for(c, status);
                     if options & WNOWAIT == 0 {
+                        task.tg.times.child_reaped(&cp.tg.times);
                         reap(kernel, &mut table, c);
                     }
                     return Ok(Some(r));

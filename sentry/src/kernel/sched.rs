@@ -7,6 +7,9 @@
 //! Lock order: [`SchedAttrs`]'s lock is a leaf, taken alone or under
 //! `Kernel::table` and `ThreadGroup::threads`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
 use parking_lot::Mutex;
 
 /// Lowest and highest nice values.
@@ -129,19 +132,23 @@ impl Attrs {
     }
 }
 
-/// The attributes, behind a leaf lock.
+/// The attributes, behind a leaf lock, and the task's CPU time.
 #[derive(Debug, Default)]
-pub struct SchedAttrs(Mutex<Attrs>);
+pub struct SchedAttrs {
+    attrs: Mutex<Attrs>,
+    /// CPU time used by the task.
+    pub cpu: CpuTime,
+}
 
 impl SchedAttrs {
     /// A copy of the attributes.
     pub fn get(&self) -> Attrs {
-        *self.0.lock()
+        *self.attrs.lock()
     }
 
     /// Changes them.
     pub fn update<R>(&self, f: impl FnOnce(&mut Attrs) -> R) -> R {
-        f(&mut self.0.lock())
+        f(&mut self.attrs.lock())
     }
 
     /// Sets `comm` to (the first 15 bytes of) `name`.
@@ -149,12 +156,142 @@ impl SchedAttrs {
         let mut comm = [0u8; TASK_COMM_LEN];
         let n = name.len().min(TASK_COMM_LEN - 1);
         comm[..n].copy_from_slice(&name[..n]);
-        self.0.lock().comm = comm;
+        self.attrs.lock().comm = comm;
     }
 
     /// Sets `comm` as execve does: the last component of `path`.
     pub fn set_comm_from_path(&self, path: &[u8]) {
         self.set_comm(path.rsplit(|&b| b == b'/').next().unwrap_or(path));
+    }
+}
+
+/// User and system time, in nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Times {
+    /// User time (guest code included).
+    pub user: u64,
+    /// System time (the sentry's host syscalls for the task).
+    pub sys: u64,
+}
+
+impl Times {
+    fn from(u: Duration, s: Duration) -> Self {
+        Self {
+            user: u.as_nanos() as u64,
+            sys: s.as_nanos() as u64,
+        }
+    }
+}
+
+impl std::ops::Add for Times {
+    type Output = Times;
+
+    fn add(self, o: Times) -> Times {
+        Times {
+            user: self.user + o.user,
+            sys: self.sys + o.sys,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct AtomicTimes(AtomicU64, AtomicU64);
+
+impl AtomicTimes {
+    fn get(&self) -> Times {
+        Times {
+            user: self.0.load(Ordering::Relaxed),
+            sys: self.1.load(Ordering::Relaxed),
+        }
+    }
+
+    fn set(&self, t: Times) {
+        self.0.store(t.user, Ordering::Relaxed);
+        self.1.store(t.sys, Ordering::Relaxed);
+    }
+
+    fn add(&self, t: Times) {
+        self.0.fetch_add(t.user, Ordering::Relaxed);
+        self.1.fetch_add(t.sys, Ordering::Relaxed);
+    }
+}
+
+/// A task's CPU time: a task runs on one host worker thread from its start
+/// to its exit, so it is that thread's CPU time since the task started
+/// there. Only the task's own thread can read it ([`CpuTime::sample`]);
+/// others see the value of its last sample, which the run loop refreshes
+/// after a trap at most every 10 ms (a thread that never traps is seen as
+/// of its last trap).
+#[derive(Debug, Default)]
+pub struct CpuTime {
+    base: AtomicTimes,
+    last: AtomicTimes,
+    started: std::sync::atomic::AtomicBool,
+}
+
+impl CpuTime {
+    /// Called on the worker thread when the task starts running there.
+    pub fn start(&self) {
+        let (u, s) = platform::host::thread_cpu_time();
+        self.base.set(Times::from(u, s));
+        self.last.set(Times::default());
+        self.started.store(true, Ordering::Release);
+    }
+
+    /// On the task's own thread: its CPU time now (also kept as the last
+    /// sample).
+    pub fn sample(&self) -> Times {
+        if !self.started.load(Ordering::Acquire) {
+            // Never ran (a worker that failed to start it).
+            return Times::default();
+        }
+        let (u, s) = platform::host::thread_cpu_time();
+        let now = Times::from(u, s);
+        let base = self.base.get();
+        let t = Times {
+            user: now.user.saturating_sub(base.user),
+            sys: now.sys.saturating_sub(base.sys),
+        };
+        self.last.set(t);
+        t
+    }
+
+    /// The last sample (another thread's view).
+    pub fn last(&self) -> Times {
+        self.last.get()
+    }
+}
+
+/// A process's CPU time beyond its live threads: its exited threads', and
+/// its waited-for children's (Linux's `signal->utime` and `cutime`).
+#[derive(Debug, Default)]
+pub struct GroupTimes {
+    dead: AtomicTimes,
+    children: AtomicTimes,
+}
+
+impl GroupTimes {
+    /// A thread of the group exits, having used `t` (call it under the
+    /// group's `threads` lock, as the thread leaves the list).
+    pub fn thread_exited(&self, t: Times) {
+        self.dead.add(t);
+    }
+
+    /// The time of the group's exited threads.
+    pub fn dead(&self) -> Times {
+        self.dead.get()
+    }
+
+    /// The time of the group's waited-for children (and theirs).
+    pub fn children(&self) -> Times {
+        self.children.get()
+    }
+
+    /// A child group was reaped by wait: its whole time (all its threads
+    /// have exited) and its own children's count as this group's
+    /// children's.
+    pub fn child_reaped(&self, child: &GroupTimes) {
+        self.children.add(child.dead() + child.children());
     }
 }
 

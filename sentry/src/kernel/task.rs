@@ -53,6 +53,8 @@ pub struct ThreadGroup {
     /// the default; cleared when a fault forces a default-action signal on
     /// it (so a crashing init still dies).
     unkillable: std::sync::atomic::AtomicBool,
+    /// CPU time of exited threads and waited-for children.
+    pub times: super::sched::GroupTimes,
 }
 
 impl ThreadGroup {
@@ -69,6 +71,7 @@ impl ThreadGroup {
             threads: Mutex::new(Vec::new()),
             sighand: Mutex::new(handlers),
             unkillable: std::sync::atomic::AtomicBool::new(tgid == 1),
+            times: Default::default(),
         })
     }
 
@@ -410,6 +413,7 @@ pub struct Job {
 
 /// Runs `task` on `vcpu` until the thread exits, then hands the vCPU back.
 pub fn run(task: Arc<Task>, vcpu: Vcpu, ctx: UserContext) -> Vcpu {
+    task.sched.cpu.start();
     let runner = Runner::new(task.tid, vcpu.kicker());
     task.mm().attach(&runner);
     *task.runner.lock() = Some(Arc::clone(&runner));
@@ -421,6 +425,7 @@ pub fn run(task: Arc<Task>, vcpu: Vcpu, ctx: UserContext) -> Vcpu {
         restart: None,
     };
     let t = &mut tc;
+    let mut next_sample = std::time::Instant::now();
     loop {
         if deliver_pending(t).is_err() {
             break;
@@ -437,6 +442,13 @@ pub fn run(task: Arc<Task>, vcpu: Vcpu, ctx: UserContext) -> Vcpu {
         let trap = t.vcpu.run(&mut t.ctx, root);
         mm.leave(&runner);
         drop(mm);
+        // Other threads read this task's CPU time from its last sample
+        // (getrusage RUSAGE_SELF): refresh it every 10 ms of running.
+        let now = std::time::Instant::now();
+        if now >= next_sample {
+            t.task.sched.cpu.sample();
+            next_sample = now + std::time::Duration::from_millis(10);
+        }
         let trap = match trap {
             Ok(trap) => trap,
             Err(e) => {

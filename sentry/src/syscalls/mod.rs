@@ -377,7 +377,7 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (IOPRIO_SET, partial(NOTE_SCHED, |t, a| sched::ioprio_set(t, a[0], a[1], a[2]),
         &[Int, Pid, Hex])),
     (IOPRIO_GET, full(|t, a| sched::ioprio_get(t, a[0], a[1]), &[Int, Pid])),
-    (GETRUSAGE, partial("every field is 0: no CPU-time or fault accounting yet",
+    (GETRUSAGE, partial("real user and system times; maxrss, faults and context switches are 0",
         |t, a| sched::getrusage(t, a[0], a[1]), &[Int, Hex])),
     (GETGROUPS, full(|t, a| sched::getgroups(t, a[0]), &[Int, Hex])),
     (ARCH_PRCTL, full(|t, a| info::arch_prctl(t, a[0], a[1]), &[Hex, Hex])),

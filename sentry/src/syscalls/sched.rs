@@ -231,17 +231,40 @@ pub fn ioprio_get(t: &mut TaskCtx, which: u64, who: u64) -> SysResult {
     best.map(u64::from).ok_or_else(|| Errno::ESRCH.into())
 }
 
-/// getrusage(who, usage): RUSAGE_SELF, RUSAGE_CHILDREN or RUSAGE_THREAD.
-/// The sentry keeps no CPU-time or fault accounting yet, so every field
-/// is 0 (times included).
+/// getrusage(who, usage): RUSAGE_SELF, RUSAGE_CHILDREN or RUSAGE_THREAD,
+/// with real user and system times (the host time of the workers that ran
+/// the tasks: guest code counts as user time). The other fields (maxrss,
+/// faults, context switches...) are 0: the sentry does not count them.
 pub fn getrusage(t: &mut TaskCtx, who: u64, usage: u64) -> SysResult {
     const RUSAGE_SELF: i32 = 0;
     const RUSAGE_CHILDREN: i32 = -1;
     const RUSAGE_THREAD: i32 = 1;
-    if !matches!(who as i32, RUSAGE_SELF | RUSAGE_CHILDREN | RUSAGE_THREAD) {
-        return Err(Errno::EINVAL.into());
-    }
-    t.mm().write(usage, &[0u8; 144])?;
+    let times = match who as i32 {
+        RUSAGE_THREAD => t.task.sched.cpu.sample(),
+        RUSAGE_SELF => {
+            let own = t.task.sched.cpu.sample();
+            // Exited threads are added to `dead` under this lock.
+            let threads = t.task.tg.threads.lock();
+            threads
+                .iter()
+                .filter(|o| o.tid != t.task.tid)
+                .fold(t.task.tg.times.dead() + own, |acc, o| {
+                    acc + o.sched.cpu.last()
+                })
+        }
+        RUSAGE_CHILDREN => t.task.tg.times.children(),
+        _ => return Err(Errno::EINVAL.into()),
+    };
+    let mut ru = [0u8; 144];
+    let timeval = |ns: u64| {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&(ns / 1_000_000_000).to_le_bytes());
+        b[8..].copy_from_slice(&(ns % 1_000_000_000 / 1000).to_le_bytes());
+        b
+    };
+    ru[..16].copy_from_slice(&timeval(times.user));
+    ru[16..32].copy_from_slice(&timeval(times.sys));
+    t.mm().write(usage, &ru)?;
     Ok(0)
 }
 

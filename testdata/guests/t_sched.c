@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/prctl.h>
+#include <sys/times.h>
 
 #define T(expr)                        \
 	do {                           \
@@ -330,6 +331,15 @@ static void cpu_times(void)
 	out("a child's work: children +%s before wait, +%s after; self +%s\n",
 	    children1 - children0 >= 50 ? ">=50ms" : "<50ms",
 	    children2 - children0 >= 50 ? ">=50ms" : "<50ms", self3 - self2 >= 50 ? ">=50ms" : "<50ms");
+	/* times(): the same, in clock ticks (100 a second). */
+	struct tms tm;
+	errno = 0;
+	long r = syscall(SYS_times, &tm);
+	out("times: %s, self %s, children %s\n", r == -1 ? errname(errno) : "ok",
+	    tm.tms_utime + tm.tms_stime >= 10 ? ">=100ms" : "<100ms",
+	    tm.tms_cutime + tm.tms_cstime >= 5 ? ">=50ms" : "<50ms");
+	T(syscall(SYS_times, NULL) != -1);
+	T(syscall(SYS_times, 8));
 }
 
 static void usage(void)

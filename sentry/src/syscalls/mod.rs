@@ -379,6 +379,7 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (IOPRIO_GET, full(|t, a| sched::ioprio_get(t, a[0], a[1]), &[Int, Pid])),
     (GETRUSAGE, partial("real user and system times; maxrss, faults and context switches are 0",
         |t, a| sched::getrusage(t, a[0], a[1]), &[Int, Hex])),
+    (TIMES, full(|t, a| sched::times(t, a[0]), &[Hex])),
     (GETGROUPS, full(|t, a| sched::getgroups(t, a[0]), &[Int, Hex])),
     (ARCH_PRCTL, full(|t, a| info::arch_prctl(t, a[0], a[1]), &[Hex, Hex])),
     (RSEQ, partial("ENOSYS, which libc accepts", |_, _| Err(Errno::ENOSYS.into()),

@@ -1,6 +1,6 @@
 //! Scheduling and identity calls: getpriority/setpriority, the
 //! sched_{get,set}{scheduler,param} family and sched_get_priority_min/max,
-//! ioprio_get/set, getrusage, getgroups, and prctl's PR_SET_NAME and
+//! ioprio_get/set, getrusage and times, getgroups, and prctl's PR_SET_NAME and
 //! PR_GET_NAME. The values live in each task's
 //! [`SchedAttrs`](crate::kernel::sched::SchedAttrs), per thread as in
 //! Linux, and follow Linux's argument checks, errnos and inheritance; the
@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::errno::Errno;
 use crate::kernel::Kernel;
-use crate::kernel::sched::{self as ks, IOPRIO_CLASS_SHIFT};
+use crate::kernel::sched::{self as ks, IOPRIO_CLASS_SHIFT, Times};
 use crate::kernel::task::{SysResult, Task, TaskCtx};
 
 const PRIO_PROCESS: i32 = 0;
@@ -231,6 +231,40 @@ pub fn ioprio_get(t: &mut TaskCtx, which: u64, who: u64) -> SysResult {
     best.map(u64::from).ok_or_else(|| Errno::ESRCH.into())
 }
 
+/// The calling process's CPU time: this thread's now, the other live
+/// threads' as of their last sample, the exited threads'.
+fn self_times(t: &TaskCtx) -> Times {
+    let own = t.task.sched.cpu.sample();
+    // Exited threads are added to `dead` under this lock.
+    let threads = t.task.tg.threads.lock();
+    threads
+        .iter()
+        .filter(|o| o.tid != t.task.tid)
+        .fold(t.task.tg.times.dead() + own, |acc, o| {
+            acc + o.sched.cpu.last()
+        })
+}
+
+/// times(buf): the process's and its waited-for children's user and
+/// system time in clock ticks (100 a second); returns the ticks since the
+/// sandbox started (Linux: since an arbitrary point in the past).
+pub fn times(t: &mut TaskCtx, buf: u64) -> SysResult {
+    const NS_PER_TICK: u64 = 10_000_000;
+    if buf != 0 {
+        let own = self_times(t);
+        let children = t.task.tg.times.children();
+        let mut tms = [0u8; 32];
+        for (i, ns) in [own.user, own.sys, children.user, children.sys]
+            .into_iter()
+            .enumerate()
+        {
+            tms[i * 8..i * 8 + 8].copy_from_slice(&(ns / NS_PER_TICK).to_le_bytes());
+        }
+        t.mm().write(buf, &tms)?;
+    }
+    Ok(t.task.kernel.start.elapsed().as_nanos() as u64 / NS_PER_TICK)
+}
+
 /// getrusage(who, usage): RUSAGE_SELF, RUSAGE_CHILDREN or RUSAGE_THREAD,
 /// with real user and system times (the host time of the workers that ran
 /// the tasks: guest code counts as user time). The other fields (maxrss,
@@ -241,17 +275,7 @@ pub fn getrusage(t: &mut TaskCtx, who: u64, usage: u64) -> SysResult {
     const RUSAGE_THREAD: i32 = 1;
     let times = match who as i32 {
         RUSAGE_THREAD => t.task.sched.cpu.sample(),
-        RUSAGE_SELF => {
-            let own = t.task.sched.cpu.sample();
-            // Exited threads are added to `dead` under this lock.
-            let threads = t.task.tg.threads.lock();
-            threads
-                .iter()
-                .filter(|o| o.tid != t.task.tid)
-                .fold(t.task.tg.times.dead() + own, |acc, o| {
-                    acc + o.sched.cpu.last()
-                })
-        }
+        RUSAGE_SELF => self_times(t),
         RUSAGE_CHILDREN => t.task.tg.times.children(),
         _ => return Err(Errno::EINVAL.into()),
     };

@@ -295,3 +295,72 @@ fn program_script_errors() {
         );
     }
 }
+
+/// With `--root R`, a script's interpreter is looked up inside R, as in a
+/// chroot: `..` stops at R's top, a relative name resolves against the
+/// cwd inside R, and an interpreter that exists on the host but not in R
+/// (`/bin/busybox`) is ENOENT. Compared with `chroot R` (the tests run as
+/// root); the `exe=` line is left out (a chroot has no /proc).
+#[test]
+fn interpreters_resolve_inside_the_root() {
+    let root = common::scratch_dir("scripts-root");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy(testdata::guest("t_script", Libc::Musl), root.join("bin/t")).unwrap();
+    let d = Dir {
+        dir: root.clone(),
+        guest: root.join("bin/t"),
+    };
+    d.script("s_abs", b"#!/bin/t a b\n");
+    d.script("s_dotdot", b"#!/../../../../bin/t up\n");
+    d.script("s_host_only", b"#!/bin/busybox sh\necho escaped\n");
+    d.script("bin/s_rel", b"#!t rel\n");
+    d.script("s_nested", b"#!/s_abs n\n");
+    assert!(
+        Path::new("/bin/busybox").exists(),
+        "the host needs /bin/busybox"
+    );
+    let cases: &[&[&str]] = &[
+        &["exec", "/s_abs", "A0", "r1"],
+        &["exec", "/s_dotdot", "A0"],
+        &["exec", "/s_host_only", "A0"],
+        &["cd", "/bin", "exec", "s_rel", "A0"],
+        &["cd", "/", "exec", "/bin/s_rel", "A0"],
+        &["exec", "/s_nested", "A0", "r1"],
+    ];
+    let keep = |o: &common::Outcome| -> Vec<String> {
+        o.stdout_str()
+            .lines()
+            .filter(|l| !l.starts_with("exe="))
+            .map(str::to_owned)
+            .collect()
+    };
+    for args in cases {
+        let mut cmd = std::process::Command::new("chroot");
+        cmd.arg(&root).arg("/bin/t").args(*args);
+        let native = common::run_command(cmd, b"", "chroot t_script");
+        let mut argv: Vec<std::ffi::OsString> = vec![
+            "run".into(),
+            "--root".into(),
+            root.clone().into(),
+            "--".into(),
+            root.join("bin/t").into(),
+        ];
+        argv.extend(args.iter().map(std::ffi::OsString::from));
+        let sandbox = common::run_sentry(&argv, b"");
+        assert_eq!(
+            (keep(&native), native.status),
+            (keep(&sandbox), sandbox.status),
+            "{args:?}\n--- sandbox stderr ---\n{}",
+            sandbox.stderr_str()
+        );
+    }
+    // The host-only interpreter is not found inside the root.
+    let mut cmd = std::process::Command::new("chroot");
+    cmd.arg(&root)
+        .args(["/bin/t", "exec", "/s_host_only", "A0"]);
+    assert_eq!(
+        common::run_command(cmd, b"", "chroot").stdout_str(),
+        "execve: ENOENT\n"
+    );
+}

@@ -164,33 +164,58 @@ fn open_program(
     })
 }
 
+/// Where the program finally loaded was found.
+enum Found {
+    /// A host path (PROGRAM itself, or an interpreter without `--root`).
+    Host(PathBuf),
+    /// A guest path inside `--root` (an interpreter named by a script).
+    Root(Vec<u8>),
+}
+
 /// Runs a `#!` PROGRAM's interpreter as Linux would
-/// ([`sentry::exec::follow_scripts`]): interpreters are host paths, like
-/// PROGRAM itself, and the one finally loaded is what /proc/self/exe
-/// shows. Returns its path and file; an error comes with the status a
-/// shell gives (127 for ENOENT, as bash does for a missing interpreter).
+/// ([`sentry::exec::follow_scripts`]). With `--root`, interpreters are
+/// looked up inside the root, as the guest's own execve would (a script's
+/// `#!` line is the guest's data and never names a host file); without
+/// it they are host paths, like PROGRAM. The script's path the interpreter
+/// gets is `shown`. The one finally loaded is what
+/// /proc/self/exe shows. An error comes with the status a shell gives
+/// (127 for ENOENT, as bash does for a missing interpreter).
 fn follow_scripts(
     program: &std::path::Path,
+    shown: &[u8],
     file: sentry::exec::ProgramFile,
     argv: &mut Vec<Vec<u8>>,
-) -> Result<(PathBuf, sentry::exec::ProgramFile), (std::io::Error, u8)> {
+    root: Option<&std::path::Path>,
+) -> Result<(Found, sentry::exec::ProgramFile), (std::io::Error, u8)> {
+    use sentry::errno::Errno;
+    use sentry::exec::ProgramFile;
+    use sentry::fs::rootfs::{Lookup, RootFs};
     use std::os::unix::ffi::OsStrExt;
-    let open = |name: &[u8]| {
-        let p = PathBuf::from(std::ffi::OsStr::from_bytes(name));
-        sentry::exec::ProgramFile::open_host(&p)
-            .map(|f| (p, f))
-            .map_err(|e| sentry::errno::Errno(e.raw_os_error().unwrap_or(libc::EIO)))
+    let rootfs = root.map(|r| RootFs::new(Some(r)));
+    let open = |name: &[u8]| match &rootfs {
+        Some(fs) => match fs.resolve(b"/", name, true)? {
+            Lookup::Host(r) => {
+                if !r.meta.is_file() {
+                    return Err(Errno::EACCES);
+                }
+                let f = ProgramFile::new(r.open()?)?;
+                Ok((Found::Root(r.guest.clone()), f))
+            }
+            Lookup::Sentry(sp) if sp == std::path::Path::new("dev/null") => Err(Errno::EACCES),
+            Lookup::Sentry(_) => Err(Errno::ENOENT),
+        },
+        None => {
+            let p = PathBuf::from(std::ffi::OsStr::from_bytes(name));
+            ProgramFile::open_host(&p)
+                .map(|f| (Found::Host(p), f))
+                .map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))
+        }
     };
-    let first = (program.to_path_buf(), file);
-    sentry::exec::follow_scripts(first, program.as_os_str().as_bytes(), argv, |f| &f.1, open)
-        .map_err(|e| {
-            let code = if e == sentry::errno::Errno::ENOENT {
-                127
-            } else {
-                126
-            };
-            (std::io::Error::from_raw_os_error(e.0), code)
-        })
+    let first = (Found::Host(program.to_path_buf()), file);
+    sentry::exec::follow_scripts(first, shown, argv, |f| &f.1, open).map_err(|e| {
+        let code = if e == Errno::ENOENT { 127 } else { 126 };
+        (std::io::Error::from_raw_os_error(e.0), code)
+    })
 }
 
 fn fail(e: SentryError, code: u8) -> ExitCode {
@@ -295,7 +320,25 @@ fn main() -> ExitCode {
             use std::os::unix::ffi::OsStrExt;
             let mut argv = vec![program.as_os_str().as_bytes().to_vec()];
             argv.extend(args.iter().map(|a| a.as_bytes().to_vec()));
-            let (exe_file, elf) = match follow_scripts(&program, elf, &mut argv) {
+            let root = opts
+                .root
+                .as_ref()
+                .and_then(|r| std::fs::canonicalize(r).ok());
+            let guest_path = |p: &std::path::Path| {
+                let canonical = std::fs::canonicalize(p).unwrap_or(p.to_path_buf());
+                (
+                    sentry::guest_exe_path(&canonical, root.as_deref()),
+                    canonical,
+                )
+            };
+            // What a script's interpreter gets as the script's path: one
+            // it can open, the guest path when there is a root.
+            let shown = match root {
+                Some(_) => guest_path(&program).0,
+                None => program.as_os_str().as_bytes().to_vec(),
+            };
+            let found = follow_scripts(&program, &shown, elf, &mut argv, opts.root.as_deref());
+            let (found, elf) = match found {
                 Ok(f) => f,
                 Err((e, code)) => {
                     eprintln!(
@@ -311,26 +354,25 @@ fn main() -> ExitCode {
                 envp.push(format!("PATH={path}").into_bytes());
             }
             envp.extend(env.iter().map(|e| e.as_bytes().to_vec()));
-            let root = opts
-                .root
-                .as_ref()
-                .and_then(|r| std::fs::canonicalize(r).ok());
-            let guest_path = |p: &std::path::Path| {
-                let canonical = std::fs::canonicalize(p).unwrap_or(p.to_path_buf());
-                (
-                    sentry::guest_exe_path(&canonical, root.as_deref()),
-                    canonical,
-                )
+            let (execfn, exe_path, exe_host) = match found {
+                Found::Host(p) if p == program => {
+                    let (exe_path, exe) = guest_path(&p);
+                    (None, exe_path, Some(exe))
+                }
+                Found::Host(p) => {
+                    let (exe_path, exe) = guest_path(&p);
+                    (Some(guest_path(&program).0), exe_path, Some(exe))
+                }
+                // Re-executed through /proc/self/exe inside the root.
+                Found::Root(g) => (Some(guest_path(&program).0), g, None),
             };
-            let execfn = (exe_file != program).then(|| guest_path(&program).0);
-            let (exe_path, exe) = guest_path(&exe_file);
             let opts = RunOptions {
                 program: sentry::Program::File(std::sync::Arc::new(elf)),
                 argv,
                 envp,
                 exe_path,
                 execfn,
-                exe_host: Some(exe),
+                exe_host,
                 memory_limit: opts.memory,
                 strace: opts.strace,
                 stats: opts.stats,

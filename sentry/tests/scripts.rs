@@ -364,3 +364,66 @@ fn interpreters_resolve_inside_the_root() {
         "execve: ENOENT\n"
     );
 }
+
+/// A PROGRAM script inside `--root R` gets its interpreter from R, as
+/// `chroot R SCRIPT` does: the `#!` line is the guest's data, so a name
+/// that exists only on the host (`/bin/busybox` here) is not found
+/// (status 127) rather than loaded from the host. The interpreter gets the
+/// script's guest path (one it can open), and /proc/self/exe shows its own
+/// guest path.
+#[test]
+fn program_script_interpreter_comes_from_the_root() {
+    let root = common::scratch_dir("scripts-program-root");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy(testdata::guest("t_script", Libc::Musl), root.join("bin/t")).unwrap();
+    let d = Dir {
+        dir: root.clone(),
+        guest: root.join("bin/t"),
+    };
+    d.script("s_abs", b"#!/bin/t a b\n");
+    d.script("s_nested", b"#!/s_abs n\n");
+    d.script("s_host_only", b"#!/bin/busybox sh\necho escaped\n");
+    let sandbox = |name: &str| {
+        common::run_sentry(
+            &[
+                "run",
+                "--root",
+                root.to_str().unwrap(),
+                "--",
+                root.join(name).to_str().unwrap(),
+                "r1",
+            ],
+            b"",
+        )
+    };
+    for name in ["s_abs", "s_nested"] {
+        let mut cmd = std::process::Command::new("chroot");
+        cmd.arg(&root).arg(format!("/{name}")).arg("r1");
+        let native = common::run_command(cmd, b"", "chroot script");
+        let s = sandbox(name);
+        let strip = |o: &common::Outcome| -> String {
+            o.stdout_str()
+                .lines()
+                .filter(|l| !l.starts_with("exe="))
+                .map(|l| format!("{l}\n"))
+                .collect()
+        };
+        assert_eq!(native.status, 0, "{}", native.stderr_str());
+        assert_eq!(
+            (strip(&native), native.status),
+            (strip(&s), s.status),
+            "{name}: {}",
+            s.stderr_str()
+        );
+        assert!(s.stdout_str().contains("\nexe=t\n"), "{}", s.stdout_str());
+    }
+    let out = sandbox("s_host_only");
+    assert_eq!(out.status, 127, "{}", out.stderr_str());
+    assert!(out.stdout.is_empty(), "{}", out.stdout_str());
+    assert!(
+        out.stderr_str().contains("No such file or directory"),
+        "{}",
+        out.stderr_str()
+    );
+}

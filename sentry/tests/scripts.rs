@@ -418,6 +418,20 @@ fn program_script_interpreter_comes_from_the_root() {
         );
         assert!(s.stdout_str().contains("\nexe=t\n"), "{}", s.stdout_str());
     }
+    // /proc/self/exe (the interpreter) runs again from inside the root.
+    std::fs::copy(
+        testdata::guest("fsprobe", Libc::Musl),
+        root.join("bin/probe"),
+    )
+    .unwrap();
+    d.script("s_reexec", b"#!/bin/probe exec:/proc/self/exe\n");
+    let out = sandbox("s_reexec");
+    assert_eq!(
+        out.stdout_str().lines().next(),
+        Some("exec /proc/self/exe: ran, status 0"),
+        "{}",
+        out.stderr_str()
+    );
     let out = sandbox("s_host_only");
     assert_eq!(out.status, 127, "{}", out.stderr_str());
     assert!(out.stdout.is_empty(), "{}", out.stdout_str());

@@ -9,6 +9,8 @@
 //! * [`build_stack`] lays out the initial stack (argc, argv, envp, auxv and the strings they
 //!   point to) byte-for-byte as Linux does, writing guest memory through [`GuestWriter`].
 //!
+//! * [`parse_shebang`] reads a `#!` line as Linux's `binfmt_script` does.
+//!
 //! It knows nothing of KVM: mapping segments and backing the stack is the sentry's job.
 
 #![forbid(unsafe_code)]
@@ -16,6 +18,7 @@
 
 mod elf;
 mod quote;
+mod script;
 mod stack;
 
 pub use elf::{
@@ -23,4 +26,7 @@ pub use elf::{
     Region, Segment, USER_ADDR_END, parse, parse_from,
 };
 pub use quote::quote;
+pub use script::{
+    BINPRM_BUF_SIZE, BadShebang, MAX_INTERPRETER_DEPTH, Shebang, interpreter_argv, parse_shebang,
+};
 pub use stack::*;

@@ -125,3 +125,21 @@ pub fn termios(fd: BorrowedFd<'_>) -> Result<[u8; 36], i32> {
     out.copy_from_slice(&t[..36]);
     Ok(out)
 }
+
+/// CPU time the calling host thread has used: (user, system). Guest code
+/// a vCPU runs counts as the user time of the thread that runs it.
+pub fn thread_cpu_time() -> (std::time::Duration, std::time::Duration) {
+    // SAFETY: rusage is plain data; all-zero is a valid value.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_THREAD with a valid rusage to write into.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
+        return Default::default();
+    }
+    let d = |tv: libc::timeval| {
+        std::time::Duration::new(
+            tv.tv_sec.max(0) as u64,
+            (tv.tv_usec.clamp(0, 999_999) * 1000) as u32,
+        )
+    };
+    (d(ru.ru_utime), d(ru.ru_stime))
+}

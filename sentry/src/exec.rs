@@ -90,6 +90,67 @@ impl ProgramFile {
     }
 }
 
+impl ProgramFile {
+    /// The file's first [`loader::BINPRM_BUF_SIZE`] bytes (fewer if it is
+    /// shorter), where Linux looks for `#!`.
+    pub fn head(&self) -> Result<Vec<u8>, crate::errno::Errno> {
+        let mut buf = vec![0; loader::BINPRM_BUF_SIZE];
+        let mut n = 0;
+        while n < buf.len() {
+            match self.file.read_at(&mut buf[n..], n as u64) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(crate::errno::Errno::EIO),
+            }
+        }
+        buf.truncate(n);
+        Ok(buf)
+    }
+}
+
+/// Follows `#!` scripts from `first` (the file executed as `path`) as
+/// Linux's `binfmt_script` does, rewriting `argv` at each level, and
+/// returns what `open` gave for the program to load (an ELF, or anything
+/// that is not a script: the ELF loader judges it).
+///
+/// `open` opens an interpreter by the name its `#!` line gives (relative
+/// names resolve against the cwd, as Linux's `open_exec` does); `head`
+/// reads the first [`loader::BINPRM_BUF_SIZE`] bytes of what `open`
+/// returns. Errors are Linux's:
+/// ENOEXEC for a `#!` line without a usable name, the interpreter's open
+/// error (ENOENT, EACCES...), ELOOP past [`loader::MAX_INTERPRETER_DEPTH`]
+/// scripts in a row.
+pub fn follow_scripts<T>(
+    first: T,
+    path: &[u8],
+    argv: &mut Vec<Vec<u8>>,
+    head: impl Fn(&T) -> Result<Vec<u8>, crate::errno::Errno>,
+    mut open: impl FnMut(&[u8]) -> Result<T, crate::errno::Errno>,
+) -> Result<T, crate::errno::Errno> {
+    use crate::errno::Errno;
+    let mut current = first;
+    let mut script = path.to_vec();
+    for depth in 0.. {
+        if depth > loader::MAX_INTERPRETER_DEPTH {
+            return Err(Errno::ELOOP);
+        }
+        let head = head(&current)?;
+        let Some(sb) = loader::parse_shebang(&head).map_err(|_| Errno::ENOEXEC)? else {
+            break;
+        };
+        // The size limits are checked when the stack is built.
+        *argv = loader::interpreter_argv(&sb, &script, argv);
+        // An empty name opens the cwd (a directory) in Linux's open_exec.
+        if sb.interpreter.is_empty() {
+            return Err(Errno::EACCES);
+        }
+        current = open(&sb.interpreter)?;
+        script = sb.interpreter;
+    }
+    Ok(current)
+}
+
 impl ElfSource for ProgramFile {
     fn len(&self) -> u64 {
         self.len

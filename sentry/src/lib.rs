@@ -63,13 +63,16 @@ pub enum Program {
 pub struct RunOptions {
     /// The program.
     pub program: Program,
-    /// argv (argv[0] included).
+    /// argv (`argv[0]` included).
     pub argv: Vec<Vec<u8>>,
     /// The environment (`KEY=VALUE`).
     pub envp: Vec<Vec<u8>>,
     /// The path /proc/self/exe shows and AT_EXECFN holds: a guest path
     /// (see [`guest_exe_path`]), never one that reveals the host's layout.
     pub exe_path: Vec<u8>,
+    /// AT_EXECFN when it is not `exe_path`: the path a `#!` script was
+    /// run by (`exe_path` is then its interpreter's).
+    pub execfn: Option<Vec<u8>>,
     /// The program's host file, to execute /proc/self/exe again (None
     /// when there is none: the demo).
     pub exe_host: Option<std::path::PathBuf>,
@@ -230,19 +233,45 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     );
     let mm = AddressSpace::new(Arc::clone(&machine)).map_err(|_| SentryError::AddressSpace)?;
     let mut exe_path = opts.exe_path.clone();
+    let mut execfn = opts.execfn.clone().unwrap_or_else(|| opts.exe_path.clone());
+    let mut argv = opts.argv.clone();
     let ctx = match &opts.program {
-        Program::Bytes(b) => exec::load(&mm, &b.as_slice(), &opts.argv, &opts.envp, &exe_path),
-        Program::File(f) => exec::load(&mm, f.as_ref(), &opts.argv, &opts.envp, &exe_path),
+        Program::Bytes(b) => exec::load(&mm, &b.as_slice(), &argv, &opts.envp, &execfn),
+        Program::File(f) => exec::load(&mm, f.as_ref(), &argv, &opts.envp, &execfn),
         Program::Guest(name) => {
-            let (place, file) =
-                guest_program(&kernel.vfs, name, &opts.envp, opts.workdir.as_deref()).map_err(
-                    |errno| SentryError::Program {
-                        name: name.clone(),
-                        errno,
-                    },
-                )?;
-            exe_path = kernel.vfs.path_name(&place, &kernel.vfs.root());
-            exec::load(&mm, &file, &opts.argv, &opts.envp, &exe_path)
+            let fail = |errno| SentryError::Program {
+                name: name.clone(),
+                errno,
+            };
+            let vfs = &kernel.vfs;
+            let root = vfs.root();
+            let found =
+                guest_program(vfs, name, &opts.envp, opts.workdir.as_deref()).map_err(fail)?;
+            // A `#!` PROGRAM: its interpreters are guest paths too (the
+            // script's line is the guest's data), relative ones from the
+            // working directory, as the guest's own execve would open them.
+            execfn = vfs.path_name(&found.0, &root);
+            let (place, file) = exec::follow_scripts(
+                found,
+                &execfn,
+                &mut argv,
+                |f| f.1.head(),
+                |interp| {
+                    // A path, never a PATH search (Linux's open_exec): a
+                    // bare name is relative to the working directory.
+                    let relative;
+                    let path = if interp.contains(&b'/') {
+                        interp
+                    } else {
+                        relative = [b"./", interp].concat();
+                        &relative
+                    };
+                    guest_program(vfs, path, &[], opts.workdir.as_deref())
+                },
+            )
+            .map_err(fail)?;
+            exe_path = vfs.path_name(&place, &root);
+            exec::load(&mm, &file, &argv, &opts.envp, &execfn)
         }
     }?;
     mm.set_exe(&exe_path, opts.exe_host.clone());
@@ -273,7 +302,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         }
         None => None,
     };
-    mm.set_cmdline(&opts.argv);
+    mm.set_cmdline(&argv);
     mm.set_environ(&opts.envp);
 
     let files = FdTable::new();
@@ -310,7 +339,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         })),
         SigSet::default(),
     );
-    init.set_comm_from_path(&opts.exe_path);
+    init.set_comm_from_path(&execfn);
     kernel
         .table
         .lock()

@@ -190,6 +190,36 @@ fn open_program(
     })
 }
 
+/// Runs a `#!` PROGRAM's interpreter as Linux would
+/// ([`sentry::exec::follow_scripts`]) when PROGRAM is a host file (no
+/// `--root`): interpreters are host paths, like PROGRAM. (With `--root`,
+/// PROGRAM and its interpreters are guest paths, followed inside the
+/// sandbox's tree by [`sentry::run`].) The script's path the interpreter
+/// gets is `shown`; the program finally loaded is returned with its host
+/// path (what /proc/self/exe shows). An error comes with the status a shell
+/// gives (127 for ENOENT, as bash does for a missing interpreter).
+fn follow_scripts(
+    program: &std::path::Path,
+    shown: &[u8],
+    file: sentry::exec::ProgramFile,
+    argv: &mut Vec<Vec<u8>>,
+) -> Result<(PathBuf, sentry::exec::ProgramFile), (std::io::Error, u8)> {
+    use sentry::errno::Errno;
+    use sentry::exec::ProgramFile;
+    use std::os::unix::ffi::OsStrExt;
+    let open = |name: &[u8]| {
+        let p = PathBuf::from(std::ffi::OsStr::from_bytes(name));
+        ProgramFile::open_host(&p)
+            .map(|f| (p, f))
+            .map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))
+    };
+    let first = (program.to_path_buf(), file);
+    sentry::exec::follow_scripts(first, shown, argv, |f| f.1.head(), open).map_err(|e| {
+        let code = if e == Errno::ENOENT { 127 } else { 126 };
+        (std::io::Error::from_raw_os_error(e.0), code)
+    })
+}
+
 fn fail(e: SentryError, code: u8) -> ExitCode {
     say(format_args!("sentry: error: {e}"));
     ExitCode::from(code)
@@ -288,11 +318,13 @@ fn main() -> ExitCode {
                 envp.push(GUEST_PATH.as_bytes().to_vec());
             }
             envp.extend(env.iter().map(|e| e.as_bytes().to_vec()));
-            // With a root, PROGRAM is a guest path, found in the sandbox's
-            // tree once it is built; without, a host file.
-            let (prog, exe_path, exe_host) = if opts.root.is_some() {
+            // With a root, PROGRAM is a guest path, found (and a `#!`
+            // script followed) in the sandbox's tree once it is built;
+            // without, a host file, and a script's interpreters are host
+            // files too.
+            let (prog, exe_path, execfn, exe_host) = if opts.root.is_some() {
                 let name = program.as_os_str().as_bytes().to_vec();
-                (sentry::Program::Guest(name.clone()), name, None)
+                (sentry::Program::Guest(name.clone()), name, None, None)
             } else {
                 let elf = match open_program(&program) {
                     Ok(f) => f,
@@ -304,10 +336,28 @@ fn main() -> ExitCode {
                         return ExitCode::from(code);
                     }
                 };
-                let exe = std::fs::canonicalize(&program).unwrap_or(program.clone());
+                let shown = program.as_os_str().as_bytes().to_vec();
+                let (found, elf) = match follow_scripts(&program, &shown, elf, &mut argv) {
+                    Ok(f) => f,
+                    Err((e, code)) => {
+                        eprintln!(
+                            "sentry: error: cannot execute {}: {e}",
+                            sentry::quote(program.as_os_str().as_bytes())
+                        );
+                        return ExitCode::from(code);
+                    }
+                };
+                let canonical = |p: &std::path::Path| {
+                    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+                };
+                let exe = canonical(&found);
+                // AT_EXECFN is the script's path when a script was run.
+                let execfn =
+                    (found != program).then(|| sentry::guest_exe_path(&canonical(&program), None));
                 (
                     sentry::Program::File(std::sync::Arc::new(elf)),
                     sentry::guest_exe_path(&exe, None),
+                    execfn,
                     Some(exe),
                 )
             };
@@ -316,6 +366,7 @@ fn main() -> ExitCode {
                 argv,
                 envp,
                 exe_path,
+                execfn,
                 exe_host,
                 memory_limit: opts.memory,
                 strace: opts.strace,
@@ -353,6 +404,7 @@ fn main() -> ExitCode {
                 argv: vec![b"demo".to_vec()],
                 envp: vec![],
                 exe_path: b"/demo".to_vec(),
+                execfn: None,
                 exe_host: None,
                 memory_limit: opts.memory,
                 strace: opts.strace,

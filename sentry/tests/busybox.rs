@@ -10,6 +10,28 @@ use std::path::Path;
 
 const BUSYBOX: &str = "/bin/busybox";
 
+/// How a run ended: `Ok(code)` for an exit, `Err(signal)` for a death by
+/// signal. The sentry itself exits with 128+N when its guest dies of
+/// signal N and says so on stderr; an exit with status 128+N is not a
+/// death by signal.
+fn ending(o: &common::Outcome, sandbox: bool) -> Result<i32, i32> {
+    if !sandbox {
+        return o.killed_by.map_or(Ok(o.status), Err);
+    }
+    assert_eq!(o.killed_by, None, "the sentry itself died of a signal");
+    let said = o
+        .stderr_str()
+        .lines()
+        .any(|l| l.starts_with("sentry: the guest was killed by "));
+    if said {
+        Err(o.status - 128)
+    } else {
+        Ok(o.status)
+    }
+}
+
+/// Runs busybox natively and in the sandbox: stdout, the exit status and
+/// how each run ended (exit or signal) must match.
 fn same(args: &[&str]) {
     assert!(
         Path::new(BUSYBOX).exists(),
@@ -17,11 +39,36 @@ fn same(args: &[&str]) {
     );
     let native = common::run_native(Path::new(BUSYBOX), args, b"");
     let sandbox = common::run_sandbox(Path::new(BUSYBOX), args, b"");
+    let label = format!("busybox {args:?}");
+    common::assert_outcomes_match(&label, &native, &sandbox);
     assert_eq!(
-        (native.stdout_str(), native.status),
-        (sandbox.stdout_str(), sandbox.status),
-        "busybox {args:?}\n--- sandbox stderr ---\n{}",
+        ending(&native, false),
+        ending(&sandbox, true),
+        "{label}: the runs ended differently (Ok: exit status, Err: signal)\n\
+         --- sandbox stderr ---\n{}",
         sandbox.stderr_str()
+    );
+}
+
+/// `ending` tells an exit with 128+N from a death by signal N, on both
+/// sides (so `same` cannot pass when only the status numbers agree).
+#[test]
+fn endings_are_told_apart() {
+    let out = |status, killed_by: Option<i32>, stderr: &str| common::Outcome {
+        stdout: Vec::new(),
+        stderr: stderr.as_bytes().to_vec(),
+        status,
+        killed_by,
+    };
+    let killed = "sentry: the guest was killed by SIGTERM (15)\n";
+    assert_eq!(ending(&out(143, Some(15), ""), false), Err(15));
+    assert_eq!(ending(&out(143, None, ""), false), Ok(143));
+    assert_eq!(ending(&out(143, None, killed), true), Err(15));
+    assert_eq!(ending(&out(143, None, ""), true), Ok(143));
+    // A guest that merely prints the words does not count.
+    assert_eq!(
+        ending(&out(143, None, "x sentry: the guest was killed by\n"), true),
+        Ok(143)
     );
 }
 
@@ -33,6 +80,11 @@ fn simple_applets() {
     same(&["basename", "/usr/lib/os-release", ".conf"]);
     same(&["expr", "6", "*", "7"]);
     same(&["false"]);
+    // getgroups: root with no supplementary groups, as natively here.
+    same(&["id"]);
+    // Exit statuses that look like deaths by signal, and a real one.
+    same(&["sh", "-c", "exit 143"]);
+    same(&["sh", "-c", "sh -c 'kill -TERM $$'; echo $?"]);
 }
 
 #[test]

@@ -208,6 +208,29 @@ fn strace_goes_to_stderr() {
         "--strace should log the write syscall on stderr, got:\n{}",
         out.stderr_str()
     );
+    // Every line is the guest's: "[pid N] ", and the last one its end.
+    let err = out.stderr_str();
+    assert!(
+        err.lines().all(|l| l
+            .strip_prefix("[pid ")
+            .and_then(|r| r.split_once("] "))
+            .is_some_and(|(pid, _)| pid.parse::<u32>().is_ok())),
+        "{err}"
+    );
+    assert_eq!(err.lines().last(), Some("[pid 1] +++ exited with 0 +++"));
+    // A failing call: -1, the errno's name and its text.
+    let path = testdata::guest("t_script", Libc::Musl);
+    let out = sentry_run(&["--strace", "--", path_str(&path), "exec", "/nonexistent"]);
+    assert_eq!(out.stdout_str(), "execve: ENOENT\n", "{}", out.stderr_str());
+    assert_eq!(out.status, 1);
+    let err = out.stderr_str();
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with(r#"[pid 1] execve("/nonexistent", "#)
+                && l.ends_with(") = -1 ENOENT (No such file or directory)")),
+        "{err}"
+    );
+    assert_eq!(err.lines().last(), Some("[pid 1] +++ exited with 1 +++"));
 }
 
 /// `sentry run --strace prog 2>&1 | head`: the sentry's stderr is a pipe

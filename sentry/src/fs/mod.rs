@@ -212,7 +212,8 @@ pub trait FileOps: Send + Sync {
     fn getdents(&self, _max: usize) -> Result<Vec<u8>, Errno> {
         Err(Errno::ENOTDIR)
     }
-    /// Whether every change of this file's readiness wakes [`readiness`]
+    /// Whether every change of this file's readiness wakes
+    /// [`Kernel::readiness`](crate::kernel::Kernel::readiness)
     /// (the host's streams cannot tell; poll samples them).
     fn notifies(&self) -> bool {
         true

@@ -264,6 +264,9 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         blocked,
     );
     *child.fault.lock() = *parent.fault.lock();
+    let attrs = parent.sched.get().for_child();
+    child.sched.update(|a| *a = attrs);
+    // Also the zombie leader's copy (/proc shows it once threads are gone).
     child.set_comm(&parent.comm());
     // The alternate signal stack is inherited, except by a child that
     // shares the address space without vfork (a thread): sas_ss_reset.

@@ -184,6 +184,8 @@ pub fn exit_thread(task: &Arc<Task>) {
     }
     let last = {
         let mut threads = task.tg.threads.lock();
+        // Called on the task's own worker thread: its final CPU time.
+        task.tg.times.thread_exited(task.sched.cpu.sample());
         threads.retain(|t| t.tid != task.tid);
         threads.is_empty()
     };
@@ -441,6 +443,7 @@ pub fn wait_child(
                 {
                     let r = result_for(c, status);
                     if !options.contains(WaitOptions::NOWAIT) {
+                        task.tg.times.child_reaped(&cp.tg.times);
                         reap(kernel, &mut table, c);
                     }
                     return Ok(Some(r));

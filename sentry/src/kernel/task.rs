@@ -56,6 +56,8 @@ pub struct ThreadGroup {
     /// The leader's command name, kept for /proc once every thread is
     /// gone (a zombie shows it, as Linux's zombie leader keeps its comm).
     pub leader_comm: Mutex<Vec<u8>>,
+    /// CPU time of exited threads and waited-for children.
+    pub times: super::sched::GroupTimes,
 }
 
 impl ThreadGroup {
@@ -73,6 +75,7 @@ impl ThreadGroup {
             sighand: Mutex::new(handlers),
             unkillable: std::sync::atomic::AtomicBool::new(tgid == 1),
             leader_comm: Mutex::new(Vec::new()),
+            times: Default::default(),
         })
     }
 
@@ -213,7 +216,8 @@ pub struct Task {
     pub mm: Mutex<Option<Arc<AddressSpace>>>,
     /// Descriptor table.
     pub files: Mutex<Arc<FdTable>>,
-    /// Filesystem context (umask, cwd), shared by CLONE_FS.
+    /// Filesystem context (umask and working directory), shared by
+    /// CLONE_FS.
     pub fs: Arc<Mutex<FsContext>>,
     /// Signal state.
     pub sig: Mutex<TaskSignals>,
@@ -240,9 +244,9 @@ pub struct Task {
     pub fault: Mutex<FaultRegs>,
     /// When the thread was created (/proc's start time).
     pub started: Instant,
-    /// The command name (Linux's `comm`, at most 15 bytes): the last
-    /// component of the path execve was given, or PR_SET_NAME's.
-    comm: Mutex<Vec<u8>>,
+    /// Nice value, policy, I/O priority and `comm` (the command name: the
+    /// last component of the path execve was given, or PR_SET_NAME's) (a leaf lock).
+    pub sched: super::sched::SchedAttrs,
 }
 
 impl Task {
@@ -279,7 +283,7 @@ impl Task {
             state: AtomicTaskState::default(),
             fault: Mutex::new(FaultRegs::default()),
             started: Instant::now(),
-            comm: Mutex::new(Vec::new()),
+            sched: Default::default(),
         })
     }
 
@@ -290,7 +294,7 @@ impl Task {
 
     /// The command name (`comm`).
     pub fn comm(&self) -> Vec<u8> {
-        self.comm.lock().clone()
+        self.sched.get().comm().to_vec()
     }
 
     /// Sets the command name: `name` up to its first NUL, at most 15
@@ -301,7 +305,7 @@ impl Task {
         if self.tid == self.tg.tgid {
             self.tg.leader_comm.lock().clone_from(&comm);
         }
-        *self.comm.lock() = comm;
+        self.sched.set_comm(&comm);
     }
 
     /// Sets the command name execve gives: the last component of `path`.
@@ -441,6 +445,7 @@ pub struct Job {
 
 /// Runs `task` on `vcpu` until the thread exits, then hands the vCPU back.
 pub fn run(task: Arc<Task>, vcpu: Box<dyn Context>, ctx: UserContext) -> Box<dyn Context> {
+    task.sched.cpu.start();
     let runner = Runner::new(task.tid, vcpu.kicker());
     task.mm().attach(&runner);
     *task.runner.lock() = Some(Arc::clone(&runner));
@@ -452,6 +457,7 @@ pub fn run(task: Arc<Task>, vcpu: Box<dyn Context>, ctx: UserContext) -> Box<dyn
         restart: None,
     };
     let t = &mut tc;
+    let mut next_sample = std::time::Instant::now();
     loop {
         if deliver_pending(t).is_err() {
             break;
@@ -468,6 +474,13 @@ pub fn run(task: Arc<Task>, vcpu: Box<dyn Context>, ctx: UserContext) -> Box<dyn
         let trap = t.vcpu.run(&mut t.ctx, root);
         mm.leave(&runner);
         drop(mm);
+        // Other threads read this task's CPU time from its last sample
+        // (getrusage RUSAGE_SELF): refresh it every 10 ms of running.
+        let now = std::time::Instant::now();
+        if now >= next_sample {
+            t.task.sched.cpu.sample();
+            next_sample = now + std::time::Duration::from_millis(10);
+        }
         let trap = match trap {
             Ok(trap) => trap,
             Err(e) => {

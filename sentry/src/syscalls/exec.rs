@@ -5,6 +5,13 @@
 //! ignored signals, the signal mask and pending signals; what does not:
 //! the address space, other threads, handlers (back to SIG_DFL), the
 //! alternate stack, FPU state, TLS. A vfork parent wakes up.
+//!
+//! A `#!` script runs its interpreter as Linux's `binfmt_script` does
+//! ([`crate::exec::follow_scripts`]): `argv[0]` is replaced by the
+//! interpreter, its optional argument and the script's path as given to
+//! execve (`/dev/fd/N/PATH` for execveat relative to a descriptor), up to
+//! five scripts in a row (then ELOOP). An empty argv becomes `{""}`, as
+//! since Linux 5.18.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -58,6 +65,24 @@ fn read_strings(
 pub struct VfsProgram {
     file: Box<dyn crate::fs::FileOps>,
     len: u64,
+}
+
+impl VfsProgram {
+    /// The file's first [`loader::BINPRM_BUF_SIZE`] bytes (fewer if it is
+    /// shorter), where Linux looks for `#!`.
+    pub fn head(&self) -> Result<Vec<u8>, Errno> {
+        let mut buf = vec![0; loader::BINPRM_BUF_SIZE];
+        let mut n = 0;
+        while n < buf.len() {
+            match self.file.pread(&mut buf[n..], n as u64) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(n);
+        Ok(buf)
+    }
 }
 
 impl loader::ElfSource for VfsProgram {
@@ -132,7 +157,15 @@ pub fn execve(
     envp: Option<UserPtr<u64>>,
 ) -> SysResult {
     let path = t.mm().read_cstring(path, 4095)?;
-    exec_at(t, Fd(AT_FDCWD), &path, argv, envp, true)
+    exec_at(
+        t,
+        Fd(AT_FDCWD),
+        &path,
+        (path.clone(), false),
+        argv,
+        envp,
+        true,
+    )
 }
 
 /// execveat(dirfd, path, argv, envp, flags).
@@ -159,25 +192,52 @@ pub fn execveat(
         }
         .into());
     }
-    exec_at(t, dirfd, &p, argv, envp, flags & AT_SYMLINK_NOFOLLOW == 0)
+    // The name a script's interpreter gets for the script (Linux's
+    // bprm->filename): the path, or /dev/fd/N/PATH relative to a descriptor.
+    let mut shown = p.clone();
+    let mut inaccessible = false;
+    if !p.starts_with(b"/") && dirfd.0 != AT_FDCWD {
+        shown = format!("/dev/fd/{}/", dirfd.0).into_bytes();
+        shown.extend_from_slice(&p);
+        // The interpreter could not open that path after the exec: Linux
+        // refuses a script then (BINPRM_FLAGS_PATH_INACCESSIBLE).
+        inaccessible = t.task.files().cloexec(i64::from(dirfd.0))?;
+    }
+    exec_at(
+        t,
+        dirfd,
+        &p,
+        (shown, inaccessible),
+        argv,
+        envp,
+        flags & AT_SYMLINK_NOFOLLOW == 0,
+    )
 }
 
-/// exec of `path`, relative to `dirfd`.
+/// exec of `path`, relative to `dirfd`. `filename` is Linux's
+/// bprm->filename (AT_EXECFN, and the script path an interpreter gets) and
+/// whether it is unusable after the exec (then a script is ENOENT).
 fn exec_at(
     t: &mut TaskCtx,
     dirfd: Fd,
     path: &[u8],
+    filename: (Vec<u8>, bool),
     argv: Option<UserPtr<u64>>,
     envp: Option<UserPtr<u64>>,
     follow: bool,
 ) -> SysResult {
     let mm = t.mm();
     let mut total = 0;
-    let args = read_strings(&mm, argv, &mut total)?;
+    let mut args = read_strings(&mm, argv, &mut total)?;
     let env = read_strings(&mm, envp, &mut total)?;
+    if args.is_empty() {
+        // Linux (since 5.18) gives a program run with an empty argv {""}.
+        args.push(Vec::new());
+    }
     if path.is_empty() {
         return Err(Errno::ENOENT.into());
     }
+    let (execfn, inaccessible) = filename;
     // A program reached through /proc/self/exe that the user named on the
     // host stays that host file (for a later /proc/self/exe).
     let host = super::fs::walk(t, dirfd, path, &crate::fs::vfs::Resolve::FOLLOW)
@@ -185,11 +245,29 @@ fn exec_at(
         .and_then(|w| w.found)
         .filter(|p| crate::fs::sentryfs::is_host_program(p.inode()))
         .and(mm.exe_host());
-    let (exe, elf) = open_program(t, dirfd, path, follow)?;
+    let first = open_program(t, dirfd, path, follow)?;
+    let first_name = first.0.clone();
+    let (exe, elf) = if inaccessible {
+        match loader::parse_shebang(&first.1.head()?) {
+            Ok(None) => first,
+            Ok(Some(_)) => return Err(Errno::ENOENT.into()),
+            Err(_) => return Err(Errno::ENOEXEC.into()),
+        }
+    } else {
+        crate::exec::follow_scripts(
+            first,
+            &execfn,
+            &mut args,
+            |f| f.1.head(),
+            |name| open_program(t, Fd(AT_FDCWD), name, true),
+        )?
+    };
+    // (Not when a script was followed to its interpreter.)
+    let host = host.filter(|_| exe == first_name);
     let exe = if host.is_some() { mm.exe() } else { exe };
     // Build the new image completely before the point of no return.
     let new_mm = AddressSpace::new(Arc::clone(mm.machine()))?;
-    let ctx = match crate::exec::load(&new_mm, &elf, &args, &env, &exe) {
+    let ctx = match crate::exec::load(&new_mm, &elf, &args, &env, &execfn) {
         Ok(c) => c,
         Err(ExecError::Elf(LoadError::Read(e))) => {
             tracing::info!("execve {}: {e}", crate::quote(path));
@@ -272,7 +350,7 @@ fn exec_at(
         s.alt = AltStack::default();
         s.saved_mask = None;
     }
-    task.set_comm_from_path(path);
+    task.set_comm_from_path(&execfn);
     // A fresh FPU for the new program. KVM refusing it is a host failure
     // (Linux cannot fail here): the exec fails as one that ran out of
     // resources (ENOMEM, as Linux's exec does when it cannot set up the new

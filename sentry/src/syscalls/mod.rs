@@ -21,6 +21,7 @@ pub mod path;
 pub mod pidfd;
 pub mod poll;
 pub mod process;
+pub mod sched;
 pub mod signal;
 pub mod time;
 pub mod trace;
@@ -150,7 +151,10 @@ const NOTE_POLL: &str =
 const NOTE_EPOLL_WAIT: &str = "level-triggered only (EPOLLET acts as level); the host's standard streams are sampled every 2 ms";
 const NOTE_CLONE: &str = "namespaces give EPERM, CLONE_INTO_CGROUP EBADF";
 const NOTE_OPEN: &str = "devices other than the sentry's give EACCES, sockets ENXIO; a FIFO opens as a pipe of the sandbox's own (never the host's); O_EXCL with O_TMPFILE does not forbid linkat; openat2's RESOLVE_CACHED is ignored";
-const NOTE_EXEC: &str = "static ELF programs from the read-only root (--root); no #! scripts; exec from a non-leader thread keeps its tid";
+const NOTE_EXEC: &str = "static ELF programs and #! scripts (five in a row at most, as Linux); exec from a non-leader thread keeps its tid";
+
+const NOTE_SCHED: &str =
+    "stored and reported per thread as Linux does; the host scheduler does not see it";
 
 const AT_FDCWD: u64 = -100i64 as u64;
 /// AT_FDCWD as a typed descriptor.
@@ -354,7 +358,7 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (GET_ROBUST_LIST, full(|t, a| process::get_robust_list(t, pid(a[0]), ptr(a[1]), ptr(a[2])),
         &[Pid, Hex, Hex])),
     (PRCTL, partial("PDEATHSIG, CHILD_SUBREAPER, NAME, DUMPABLE, NO_NEW_PRIVS",
-        |t, a| process::prctl(t, int(a[0]), a[1]), &[Raw, Raw, Raw, Raw, Raw])),
+        sched::prctl, &[Raw, Raw, Raw, Raw, Raw])),
     (FUTEX, partial("no PI futexes (LOCK_PI, WAIT_REQUEUE_PI...): ENOSYS", futex::sys_futex,
         &[Hex, Raw, Raw, Hex, Hex, Raw])),
     (FUTEX_WAITV, full(|t, a| futex::sys_futex_waitv(t, ptr(a[0]), uint(a[1]), uint(a[2]),
@@ -411,6 +415,25 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (SCHED_GETAFFINITY, full(|t, a| info::sched_getaffinity(t, pid(a[0]), uint(a[1]),
         buf(a[2], u64::from(uint(a[1])))), &[Pid, Len, Hex])),
     (ARCH_PRCTL, full(|t, a| info::arch_prctl(t, int(a[0]), a[1]), &[Hex, Hex])),
+    // Scheduling and identity (syscalls/sched.rs), stored per thread.
+    (GETPRIORITY, full(|t, a| sched::getpriority(t, a[0], a[1]), &[Int, Pid])),
+    (SETPRIORITY, partial(NOTE_SCHED, |t, a| sched::setpriority(t, a[0], a[1], a[2]),
+        &[Int, Pid, Int])),
+    (SCHED_SETPARAM, partial(NOTE_SCHED, |t, a| sched::sched_setparam(t, a[0], a[1]),
+        &[Pid, Hex])),
+    (SCHED_GETPARAM, full(|t, a| sched::sched_getparam(t, a[0], a[1]), &[Pid, Hex])),
+    (SCHED_SETSCHEDULER, partial(NOTE_SCHED,
+        |t, a| sched::sched_setscheduler(t, a[0], a[1], a[2]), &[Pid, Int, Hex])),
+    (SCHED_GETSCHEDULER, full(|t, a| sched::sched_getscheduler(t, a[0]), &[Pid])),
+    (SCHED_GET_PRIORITY_MAX, full(|t, a| sched::sched_get_priority_max(t, a[0]), &[Int])),
+    (SCHED_GET_PRIORITY_MIN, full(|t, a| sched::sched_get_priority_min(t, a[0]), &[Int])),
+    (IOPRIO_SET, partial(NOTE_SCHED, |t, a| sched::ioprio_set(t, a[0], a[1], a[2]),
+        &[Int, Pid, Hex])),
+    (IOPRIO_GET, full(|t, a| sched::ioprio_get(t, a[0], a[1]), &[Int, Pid])),
+    (GETRUSAGE, partial("real user and system times; maxrss, faults and context switches are 0",
+        |t, a| sched::getrusage(t, a[0], a[1]), &[Int, Hex])),
+    (TIMES, full(|t, a| sched::times(t, a[0]), &[Hex])),
+    (GETGROUPS, full(|t, a| sched::getgroups(t, a[0]), &[Int, Hex])),
     (RSEQ, partial("ENOSYS, which libc accepts", |_, _| Err(Errno::ENOSYS.into()),
         &[Hex, Len, Hex, Hex])),
     ]

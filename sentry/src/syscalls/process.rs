@@ -318,8 +318,6 @@ pub fn prctl(t: &mut TaskCtx, option: i32, arg2: u64) -> SysResult {
     const PR_GET_PDEATHSIG: i32 = 2;
     const PR_GET_DUMPABLE: i32 = 3;
     const PR_SET_DUMPABLE: i32 = 4;
-    const PR_SET_NAME: i32 = 15;
-    const PR_GET_NAME: i32 = 16;
     const PR_SET_CHILD_SUBREAPER: i32 = 36;
     const PR_GET_CHILD_SUBREAPER: i32 = 37;
     const PR_SET_NO_NEW_PRIVS: i32 = 38;
@@ -342,23 +340,6 @@ pub fn prctl(t: &mut TaskCtx, option: i32, arg2: u64) -> SysResult {
             if arg2 > 1 {
                 return Err(Errno::EINVAL.into());
             }
-            Ok(0)
-        }
-        PR_SET_NAME => {
-            // At most 15 bytes and a NUL, as Linux copies 16.
-            let mut name = [0u8; 16];
-            let n = t.mm().read_prefix(arg2, &mut name);
-            if n < 15 && !name[..n].contains(&0) {
-                return Err(Errno::EFAULT.into());
-            }
-            t.task.set_comm(&name[..15]);
-            Ok(0)
-        }
-        PR_GET_NAME => {
-            let mut name = [0u8; 16];
-            let comm = t.task.comm();
-            name[..comm.len()].copy_from_slice(&comm);
-            crate::abi::UserSlice::new(arg2, 16).write(&t.mm(), &name)?;
             Ok(0)
         }
         PR_SET_CHILD_SUBREAPER => {

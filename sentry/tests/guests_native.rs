@@ -73,6 +73,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("t_waitv", &[], b"", 0),
     ("vfork", &[], b"", 0),
     ("wait_opts", &[], b"", 0),
+    ("t_waitid_fields", &[], b"", 0),
 ];
 
 fn twice(label: &str, path: &Path, args: &[&str], stdin: &[u8], status: i32) -> Outcome {

@@ -13,6 +13,7 @@ differential! {
     madv_fork: [], 0;
     vfork: [], 0;
     wait_opts: [], 0;
+    t_waitid_fields: [], 0;
     exitcodes: [], 0;
     exit_signal: [], 0;
     reparent: [], 0;

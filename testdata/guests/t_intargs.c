@@ -4,7 +4,8 @@
  * `unsigned long` argument counts all 64 (measured on the 6.18 host). Each
  * call below passes junk in the high half of an int argument and prints
  * what it returned; mprotect's prot is an unsigned long, so junk there is
- * EINVAL.
+ * EINVAL. Then the order of the checks: a bad pointer to copy in is
+ * EFAULT before a bad signal number or `how` is EINVAL.
  */
 #include "guest.h"
 #include <poll.h>
@@ -66,6 +67,14 @@ int main(void)
 	res("epoll_create1(junk)", ep);
 	if (ep >= 0)
 		close(ep);
+
+	res("rt_sigaction(0, bad act)", syscall(SYS_rt_sigaction, 0, (void *)8, NULL, 8));
+	res("rt_sigaction(SIGKILL, bad act)", syscall(SYS_rt_sigaction, SIGKILL, (void *)8, NULL, 8));
+	res("rt_sigaction(65, NULL, bad oact)", syscall(SYS_rt_sigaction, 65, NULL, (void *)8, 8));
+	res("rt_sigaction(SIGUSR1, bad act, size 7)",
+	    syscall(SYS_rt_sigaction, SIGUSR1, (void *)8, NULL, 7));
+	res("rt_sigprocmask(how 5, bad set)", syscall(SYS_rt_sigprocmask, 5, (void *)8, NULL, 8));
+	res("rt_sigprocmask(how 5, NULL set)", syscall(SYS_rt_sigprocmask, 5, NULL, NULL, 8));
 
 	syscall(SYS_exit_group, HI | 0);
 	return 1;

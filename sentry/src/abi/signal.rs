@@ -4,8 +4,9 @@
 
 use platform::UserRegs;
 
-use super::{Abi, Dec, Enc};
+use super::{Abi, Dec, Enc, UserPtr};
 use crate::errno::Errno;
+use crate::mm::AddressSpace;
 
 /// Highest signal number.
 pub const NSIG: i32 = 64;
@@ -384,6 +385,29 @@ impl SigInfo {
             return Err(Errno::EPERM);
         }
         Ok(())
+    }
+
+    /// waitid's copy-out: Linux writes only si_signo, si_errno, si_code
+    /// (bytes 0..12) and si_pid, si_uid, si_status (16..28) with
+    /// `unsafe_put_user`; the rest of the caller's siginfo keeps its bytes
+    /// (measured on the 6.18 host: `t_waitid_fields`). The whole struct
+    /// must lie in user space (`user_write_access_begin`): EFAULT
+    /// otherwise.
+    pub fn write_waitid_fields(
+        &self,
+        mm: &AddressSpace,
+        ptr: UserPtr<SigInfo>,
+    ) -> Result<(), Errno> {
+        let in_user_space = ptr
+            .addr()
+            .checked_add(Self::SIZE as u64)
+            .is_some_and(|end| end <= crate::mm::TASK_SIZE);
+        if !in_user_space {
+            return Err(Errno::EFAULT);
+        }
+        let b = self.to_bytes();
+        mm.write(ptr.addr(), &b[..12])?;
+        mm.write(ptr.addr() + 16, &b[16..28])
     }
 
     /// The signal, if `signo` is one (always, for a siginfo the sentry

@@ -259,11 +259,11 @@ pub fn waitid(
         return Err(Errno::EAGAIN.into());
     }
     if let Some(infop) = infop {
-        // Nothing to report (WNOHANG): a siginfo of zeroes.
+        // Nothing to report (WNOHANG): the fields are zeroes.
         let info = r.map_or_else(SigInfo::default, |r| {
             SigInfo::child(Signal::SIGCHLD, r.code, r.pid, r.si_status)
         });
-        infop.write(&t.mm(), &info)?;
+        info.write_waitid_fields(&t.mm(), infop)?;
     }
     write_rusage(t, rusage)?;
     Ok(0)

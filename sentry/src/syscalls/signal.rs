@@ -30,16 +30,22 @@ pub fn rt_sigaction(
     if size != SIGSET_SIZE {
         return Err(Errno::EINVAL.into());
     }
+    // As Linux: the new action is copied in (EFAULT) before do_sigaction
+    // checks the signal (EINVAL).
+    let new = match act {
+        Some(act) => Some(act.read(&t.mm())?),
+        None => None,
+    };
     let s = signo.signal()?;
-    let new = if let Some(act) = act {
-        if s == Signal::SIGKILL || s == Signal::SIGSTOP {
+    let new = match new {
+        Some(_) if s == Signal::SIGKILL || s == Signal::SIGSTOP => {
             return Err(Errno::EINVAL.into());
         }
-        let mut a = act.read(&t.mm())?;
-        a.mask = a.mask.unblockable_removed();
-        Some(a)
-    } else {
-        None
+        Some(mut a) => {
+            a.mask = a.mask.unblockable_removed();
+            Some(a)
+        }
+        None => None,
     };
     let old = {
         let handlers = t.task.tg.handlers();
@@ -83,10 +89,12 @@ pub fn rt_sigprocmask(
         return Err(Errno::EINVAL.into());
     }
     let new = if let Some(set) = set {
+        // Copied in (EFAULT) before `how` is checked (EINVAL), as Linux.
+        let n = set.read(&t.mm())?;
         if !matches!(how, SIG_BLOCK | SIG_UNBLOCK | SIG_SETMASK) {
             return Err(Errno::EINVAL.into());
         }
-        Some(set.read(&t.mm())?)
+        Some(n)
     } else {
         None
     };

@@ -22,8 +22,6 @@
 use std::sync::Arc;
 
 use platform::{Machine, MachineConfig};
-use sentry::abi::Fd;
-use sentry::abi::mm::{MmapFlags, MmapProt};
 use sentry::errno::Errno;
 use sentry::mm::{AddressSpace, MMAP_MIN_ADDR, TASK_SIZE};
 use sentry::syscalls::mm as sys;
@@ -175,16 +173,7 @@ fn op(rng: &mut Rng, mm: &AddressSpace, log: &mut Vec<String>) {
             } else {
                 rng.below(8) as i64
             };
-            let r = sys::do_mmap(
-                mm,
-                a,
-                l,
-                MmapProt::from_arg(prot),
-                MmapFlags::from_arg(flags),
-                Fd(fd as i32),
-                0,
-            )
-            .map(|(start, _)| start);
+            let r = sys::do_mmap(mm, [a, l, prot, flags, fd as u64, 0]).map(|(start, _)| start);
             what = format!("mmap({a:#x}, {l:#x}, {prot:#x}, {flags:#x}, {fd}) = {r:?}");
             if let Ok(got) = r {
                 let end = got + l.div_ceil(PAGE) * PAGE;
@@ -209,7 +198,7 @@ fn op(rng: &mut Rng, mm: &AddressSpace, log: &mut Vec<String>) {
         }
         3 => {
             let (a, l, p) = (addr(rng, mm), len(rng), rng.below(8));
-            let r = sys::do_mprotect(mm, a, l, MmapProt::from_arg(p));
+            let r = sys::do_mprotect(mm, a, l, sentry::abi::mm::MmapProt::from_arg(p));
             what = format!("mprotect({a:#x}, {l:#x}, {p:#x}) = {r:?}");
         }
         4 => {

@@ -821,10 +821,7 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
     }
     let use_alt = act.flags & sa::ONSTACK != 0 && alt.size != 0 && !alt.on_stack(t.ctx.regs.rsp);
     let layout = signal::frame_layout(t.ctx.regs.rsp, use_alt.then_some(&alt));
-    let fpu = t
-        .vcpu
-        .save_fpu()
-        .map_err(|e| frame_fpu_failed("KVM_GET_XSAVE", &e))?;
+    let fpu = t.vcpu.save_fpu().map_err(|_| Errno::EFAULT)?;
     let mut xsave = fpu.to_bytes();
     // sw_reserved.xfeatures names the components the frame holds: x87 and
     // SSE always (Linux's user_xfeatures always has them), and whatever
@@ -849,9 +846,7 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
     mm.write(layout.frame, &frame)?;
     // The handler starts with a clean FPU (Linux's fpu__clear_user_states);
     // the interrupted state comes back from the frame at sigreturn.
-    t.vcpu
-        .reset_fpu()
-        .map_err(|e| frame_fpu_failed("KVM_SET_XSAVE", &e))?;
+    t.vcpu.reset_fpu().map_err(|_| Errno::EFAULT)?;
     let regs = &mut t.ctx.regs;
     regs.rip = act.handler;
     regs.rsp = layout.frame;
@@ -882,16 +877,6 @@ fn setup_frame(t: &mut TaskCtx, info: &SigInfo, act: SigAction) -> Result<(), Er
         t.task.tg.handlers().lock()[sig] = SigAction::default();
     }
     Ok(())
-}
-
-/// The vCPU refused to save or reset the FPU state while building a signal
-/// frame: a host failure, not the guest's. Linux cannot fail there; the
-/// frame cannot be built, so the signal is delivered as a frame that could
-/// not be written is (Linux's force_sigsegv after a failed setup_rt_frame):
-/// EFAULT to the caller, which kills with SIGSEGV. The cause is logged.
-fn frame_fpu_failed(op: &str, e: &platform::Error) -> Errno {
-    tracing::error!("{op} failed while building a signal frame: {e}");
-    Errno::EFAULT
 }
 
 /// rt_sigreturn: restores the context saved by [`setup_frame`].

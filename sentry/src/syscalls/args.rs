@@ -3,7 +3,7 @@
 //! (`|t, a| signal::kill(t, pid(a[0]), sig(a[1]))`). The types and their
 //! rules live in [`crate::abi`].
 
-use crate::abi::mm::{MmapFlags, MmapProt};
+use crate::abi::mm::MmapProt;
 use crate::abi::process::WaitOptions;
 use crate::abi::signal::SigArg;
 use crate::abi::{Abi, Fd, Pid, UserPtr, UserSlice};
@@ -48,11 +48,6 @@ pub const fn wait_options(raw: u64) -> WaitOptions {
 /// mmap and mprotect's `unsigned long prot`: all 64 bits.
 pub const fn mmap_prot(raw: u64) -> MmapProt {
     MmapProt::from_arg(raw)
-}
-
-/// mmap's `unsigned long flags`: all 64 bits.
-pub const fn mmap_flags(raw: u64) -> MmapFlags {
-    MmapFlags::from_arg(raw)
 }
 
 /// A pointer the call always dereferences.

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::abi::{Fd, UserPtr};
+use crate::abi::UserPtr;
 use crate::errno::Errno;
 use crate::exec::ExecError;
 use crate::kernel::signal::{self, AltStack, SigAction};
@@ -21,20 +21,16 @@ use crate::fs::rootfs::{Lookup, io_errno};
 use loader::{LoadError, MAX_ARG_BYTES, MAX_ARG_STRLEN};
 
 const AT_FDCWD: i32 = -100;
-const AT_EMPTY_PATH: i32 = 0x1000;
-const AT_SYMLINK_NOFOLLOW: i32 = 0x100;
+const AT_EMPTY_PATH: u64 = 0x1000;
+const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
 
-/// Reads a NULL-terminated array of string pointers (argv, envp; NULL
-/// itself is an empty array, as Linux accepts).
-fn read_strings(
-    mm: &AddressSpace,
-    array: Option<UserPtr<u64>>,
-    total: &mut usize,
-) -> Result<Vec<Vec<u8>>, Errno> {
+/// Reads a NULL-terminated array of string pointers.
+fn read_strings(mm: &AddressSpace, array: u64, total: &mut usize) -> Result<Vec<Vec<u8>>, Errno> {
     let mut out = Vec::new();
-    let Some(array) = array else {
+    if array == 0 {
         return Ok(out);
-    };
+    }
+    let array = UserPtr::<u64>::new(array);
     for i in 0.. {
         let p = array.at(i)?.read(mm)?;
         if p == 0 {
@@ -97,12 +93,7 @@ fn open_program(
 }
 
 /// execve(path, argv, envp).
-pub fn execve(
-    t: &mut TaskCtx,
-    path: u64,
-    argv: Option<UserPtr<u64>>,
-    envp: Option<UserPtr<u64>>,
-) -> SysResult {
+pub fn execve(t: &mut TaskCtx, path: u64, argv: u64, envp: u64) -> SysResult {
     let path = t.mm().read_cstring(path, 4096)?;
     exec_at(t, None, &path, argv, envp)
 }
@@ -110,19 +101,19 @@ pub fn execve(
 /// execveat(dirfd, path, argv, envp, flags).
 pub fn execveat(
     t: &mut TaskCtx,
-    dirfd: Fd,
+    dirfd: u64,
     path: u64,
-    argv: Option<UserPtr<u64>>,
-    envp: Option<UserPtr<u64>>,
-    flags: i32,
+    argv: u64,
+    envp: u64,
+    flags: u64,
 ) -> SysResult {
     if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0 {
         return Err(Errno::EINVAL.into());
     }
     let p = t.mm().read_cstring(path, 4096)?;
     let mut base = None;
-    if !p.starts_with(b"/") && dirfd.0 != AT_FDCWD {
-        let f = t.task.files().get(i64::from(dirfd.0))?;
+    if !p.starts_with(b"/") && dirfd as i32 != AT_FDCWD {
+        let f = t.task.files().get(dirfd as i32 as i64)?;
         if p.is_empty() {
             // AT_EMPTY_PATH (executing the descriptor itself) is not
             // supported: no descriptor here is an executable file.
@@ -142,13 +133,7 @@ pub fn execveat(
 }
 
 /// exec of `path`, relative to guest directory `base` (default: the cwd).
-fn exec_at(
-    t: &mut TaskCtx,
-    base: Option<Vec<u8>>,
-    path: &[u8],
-    argv: Option<UserPtr<u64>>,
-    envp: Option<UserPtr<u64>>,
-) -> SysResult {
+fn exec_at(t: &mut TaskCtx, base: Option<Vec<u8>>, path: &[u8], argv: u64, envp: u64) -> SysResult {
     let mm = t.mm();
     let mut total = 0;
     let args = read_strings(&mm, argv, &mut total)?;
@@ -241,8 +226,7 @@ fn exec_at(
     }
     // A fresh FPU for the new program. KVM refusing it is a host failure
     // (Linux cannot fail here): the exec fails as one that ran out of
-    // resources (ENOMEM, as Linux's exec does when it cannot set up the new
-    // image), and the cause is logged.
+    // resources (ENOMEM), and the cause is logged.
     t.vcpu.reset_fpu().map_err(|e| {
         tracing::error!("KVM_SET_XSAVE failed in execve: {e}");
         Errno::ENOMEM

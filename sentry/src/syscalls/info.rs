@@ -11,16 +11,16 @@ pub const NODENAME: &str = "sandbox";
 
 /// uname(buf).
 pub fn uname(t: &mut TaskCtx, buf: UserPtr<Utsname>) -> SysResult {
+    let fields = [
+        "Linux",
+        NODENAME,
+        "6.18.0-sentry",
+        "#1 SMP",
+        "x86_64",
+        "(none)",
+    ];
     let u = Utsname {
-        fields: [
-            "Linux",
-            NODENAME,
-            "6.18.0-sentry",
-            "#1 SMP",
-            "x86_64",
-            "(none)",
-        ]
-        .map(|f| f.as_bytes().to_vec()),
+        fields: fields.map(|f| f.as_bytes().to_vec()),
     };
     buf.write(&t.mm(), &u)?;
     Ok(0)
@@ -37,19 +37,20 @@ pub fn getrandom(t: &mut TaskCtx, buf: UserSlice, flags: u32) -> SysResult {
         return Err(Errno::EINVAL.into());
     }
     // At most 32 MiB per call, as Linux's getrandom.
-    let buf = buf.prefix(32 << 20);
-    let mut data = vec![0u8; buf.len()];
+    let len = buf.len() as u64;
+    let len = len.min(32 << 20) as usize;
+    let mut data = vec![0u8; len];
     if !platform::host::random(&mut data) {
         return Err(Errno::EIO.into());
     }
-    buf.write(&t.mm(), &data)?;
-    Ok(data.len() as u64)
+    buf.prefix(len).write(&t.mm(), &data)?;
+    Ok(len as u64)
 }
 
 const RLIM_INFINITY: u64 = u64::MAX;
 
 /// The limits the sandbox reports (soft, hard).
-fn limit(resource: u32) -> Option<(u64, u64)> {
+fn limit(resource: u64) -> Option<(u64, u64)> {
     Some(match resource {
         0 | 1 | 4 | 5 | 9 | 10 => (RLIM_INFINITY, RLIM_INFINITY), // CPU FSIZE CORE? RSS AS LOCKS
         2 => (RLIM_INFINITY, RLIM_INFINITY),                      // DATA
@@ -72,7 +73,7 @@ pub fn prlimit64(
     new: Option<UserPtr<Rlimit>>,
     old: Option<UserPtr<Rlimit>>,
 ) -> SysResult {
-    let (cur, max) = limit(resource).ok_or(Errno::EINVAL)?;
+    let (cur, max) = limit(u64::from(resource)).ok_or(Errno::EINVAL)?;
     if pid.get() != 0 && !t.task.kernel.table.lock().procs.contains_key(&pid.get()) {
         return Err(Errno::ESRCH.into());
     }
@@ -91,7 +92,7 @@ pub fn prlimit64(
 
 /// getrlimit(resource, rlim).
 pub fn getrlimit(t: &mut TaskCtx, resource: u32, rlim: UserPtr<Rlimit>) -> SysResult {
-    let (cur, max) = limit(resource).ok_or(Errno::EINVAL)?;
+    let (cur, max) = limit(u64::from(resource)).ok_or(Errno::EINVAL)?;
     rlim.write(&t.mm(), &Rlimit { cur, max })?;
     Ok(0)
 }

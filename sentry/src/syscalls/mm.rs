@@ -233,18 +233,22 @@ pub fn decode_mremap(
     })
 }
 
-/// mmap(2) on `mm` without MAP_POPULATE's walk: decodes, then maps.
-/// Returns the address and the decoded call.
+/// mmap(2) on `mm` without MAP_POPULATE's walk: decodes the six
+/// registers (prot and flags are `unsigned long`s, all 64 bits count; the
+/// descriptor an `int`), then maps. Returns the address and the decoded
+/// call.
 pub fn do_mmap(
     mm: &AddressSpace,
-    addr: u64,
-    len: u64,
-    prot: MmapProt,
-    flags: MmapFlags,
-    fd: Fd,
-    off: u64,
+    [addr, len, prot, flags, fd, off]: [u64; 6],
 ) -> Result<(u64, Mmap), Errno> {
-    let m = decode_mmap(addr, len, prot, flags, fd, off)?;
+    let m = decode_mmap(
+        addr,
+        len,
+        MmapProt::from_arg(prot),
+        MmapFlags::from_arg(flags),
+        Fd::from_arg(fd),
+        off,
+    )?;
     Ok((mm.map_anon(&m.req)?, m))
 }
 
@@ -287,18 +291,11 @@ pub fn brk(t: &mut TaskCtx, addr: u64) -> SysResult {
     Ok(t.mm().brk(addr))
 }
 
-/// mmap(addr, len, prot, flags, fd, off).
-pub fn mmap(
-    t: &mut TaskCtx,
-    addr: u64,
-    len: u64,
-    prot: MmapProt,
-    flags: MmapFlags,
-    fd: Fd,
-    off: u64,
-) -> SysResult {
+/// mmap(addr, len, prot, flags, fd, off): the registers are decoded once,
+/// in [`do_mmap`].
+pub fn mmap(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
     let mm = t.mm();
-    let (start, m) = do_mmap(&mm, addr, len, prot, flags, fd, off)?;
+    let (start, m) = do_mmap(&mm, args)?;
     if m.populate {
         let task = &t.task;
         mm.populate(start, m.req.len, &|| {

@@ -268,15 +268,13 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         &[Fd, Fd, Hex])),
 
     // Programs.
-    (EXECVE, partial(NOTE_EXEC, |t, a| exec::execve(t, a[0], opt(a[1]), opt(a[2])),
-        &[Path, Hex, Hex])),
-    (EXECVEAT, partial(NOTE_EXEC, |t, a| exec::execveat(t, fd(a[0]), a[1], opt(a[2]), opt(a[3]),
-        int(a[4])), &[DirFd, Path, Hex, Hex, Hex])),
+    (EXECVE, partial(NOTE_EXEC, |t, a| exec::execve(t, a[0], a[1], a[2]), &[Path, Hex, Hex])),
+    (EXECVEAT, partial(NOTE_EXEC, |t, a| exec::execveat(t, a[0], a[1], a[2], a[3], a[4]),
+        &[DirFd, Path, Hex, Hex, Hex])),
 
     // Memory.
     (BRK, full(|t, a| mm::brk(t, a[0]), &[Hex]).ret(Ret::Hex)),
-    (MMAP, partial("anonymous memory only; file mappings return ENODEV",
-        |t, a| mm::mmap(t, a[0], a[1], mmap_prot(a[2]), mmap_flags(a[3]), fd(a[4]), a[5]),
+    (MMAP, partial("anonymous memory only; file mappings return ENODEV", mm::mmap,
         &[Hex, Len, Hex, Hex, Fd, Hex]).ret(Ret::Hex)),
     (MUNMAP, full(|t, a| mm::munmap(t, a[0], a[1]), &[Hex, Len])),
     (MPROTECT, full(|t, a| mm::mprotect(t, a[0], a[1], mmap_prot(a[2])), &[Hex, Len, Hex])),

@@ -346,8 +346,7 @@ pub fn prctl(t: &mut TaskCtx, option: i32, arg2: u64) -> SysResult {
         }
         PR_SET_NAME => Ok(0),
         PR_GET_NAME => {
-            // TASK_COMM_LEN bytes: the sandbox keeps no thread names.
-            crate::abi::UserSlice::new(arg2, 16).write(&t.mm(), &[0u8; 16])?;
+            t.mm().write(arg2, &[0u8; 16])?;
             Ok(0)
         }
         PR_SET_CHILD_SUBREAPER => {

@@ -22,6 +22,8 @@ use crate::mm::{
 const MAP_SHARED: u64 = MmapFlags::SHARED.bits();
 const MAP_PRIVATE: u64 = MmapFlags::PRIVATE.bits();
 const MAP_SHARED_VALIDATE: u64 = MmapFlags::SHARED_VALIDATE;
+const MAP_TYPE: u64 = MmapFlags::TYPE;
+const MAP_ANONYMOUS: u64 = MmapFlags::ANONYMOUS.bits();
 
 const MREMAP_MAYMOVE: u64 = 1;
 const MREMAP_FIXED: u64 = 2;
@@ -79,14 +81,14 @@ pub fn decode_mmap(
     if !matches!(map_type, MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE) {
         return Err(Errno::EINVAL);
     }
-    if map_type == MAP_SHARED_VALIDATE && flags.bits() & !MmapFlags::KNOWN & !MmapFlags::TYPE != 0 {
+    if map_type == MAP_SHARED_VALIDATE && flags.bits() & !MmapFlags::KNOWN & !MAP_TYPE != 0 {
         return Err(Errno::EOPNOTSUPP);
     }
     let prot = decode_prot(prot)?;
     if len == 0 {
         return Err(Errno::EINVAL);
     }
-    if !flags.contains(MmapFlags::ANONYMOUS) {
+    if flags.bits() & MAP_ANONYMOUS == 0 {
         return Err(if fd.0 < 0 {
             Errno::EBADF
         } else {
@@ -344,7 +346,6 @@ mod tests {
     const PROT_WRITE: u64 = MmapProt::WRITE.bits();
     const PROT_EXEC: u64 = MmapProt::EXEC.bits();
     const PROT_GROWS: u64 = MmapProt::GROWS.bits();
-    const MAP_ANONYMOUS: u64 = MmapFlags::ANONYMOUS.bits();
     const MAP_FIXED: u64 = MmapFlags::FIXED.bits();
     const MAP_FIXED_NOREPLACE: u64 = MmapFlags::FIXED_NOREPLACE.bits();
     const MAP_GROWSDOWN: u64 = MmapFlags::GROWSDOWN.bits();

@@ -59,8 +59,8 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
 
 /// A small root: `/bin/<programs>`, /etc/passwd, /etc/motd, /data/dir/{a,b},
 /// /data/sub/inner/deep, /data/lnk -> ../etc/passwd, /data/loop -> loop,
-/// /data/hard and /data/hard2 (one inode), an empty /tmp (1777), and empty
-/// /dev, /proc and /sys (the sandbox mounts its own there).
+/// /data/hard and /data/hard2 (one inode), an empty /tmp (1777), /dev with
+/// only null, and empty /proc and /sys (the sandbox mounts its own there).
 fn make_root(name: &str, programs: &[(&str, PathBuf)]) -> PathBuf {
     let root = common::scratch_dir(name);
     let _ = std::fs::remove_dir_all(&root);
@@ -92,6 +92,13 @@ fn make_root(name: &str, programs: &[(&str, PathBuf)]) -> PathBuf {
     std::os::unix::fs::symlink("dir", root.join("data/dirlink")).unwrap();
     std::os::unix::fs::symlink("nowhere", root.join("data/dangling-bad")).unwrap();
     std::fs::create_dir_all(root.join("data/made2x")).unwrap();
+    // The chroot's /dev/null (shells redirect background jobs to it); the
+    // sandbox mounts its own /dev over this one.
+    sh(&format!(
+        "mknod {}/dev/null c 1 3 && chmod 666 {}/dev/null",
+        root.display(),
+        root.display()
+    ));
     root
 }
 
@@ -157,7 +164,7 @@ fn file_operations_match_a_chroot() {
 fn busybox_script_matches_a_chroot() {
     let root = make_root("vfs-busybox", &[("busybox", PathBuf::from("/bin/busybox"))]);
     sh(&format!(
-        "for a in sh ls cat mv cp ln rm mkdir rmdir tar touch chmod find sort wc head od sed echo stat; do \
+        "for a in sh ls cat mv cp ln rm mkdir rmdir tar touch chmod find sort wc head od sed echo stat mkfifo; do \
          ln -s busybox {}/bin/$a; done",
         root.display()
     ));
@@ -190,6 +197,11 @@ wc -l /etc/passwd
 rmdir /data/sub/inner 2>&1 || echo "rmdir failed"
 od -c /data/hard | head -2
 cp /bin/busybox /tmp/echo && chmod 755 /tmp/echo && /tmp/echo copied-exec
+mkfifo /tmp/ff /data/ff2
+(echo through-fifo > /tmp/ff &)
+cat /tmp/ff
+(cat /data/ff2 &) ; echo through-lower-dir-fifo > /data/ff2
+ls -l /tmp/ff | cut -c1-10
 echo done
 "#;
     let out = compare("busybox", &root, &["/bin/sh", "-c", script]);

@@ -344,7 +344,8 @@ fn interpreters_resolve_inside_the_root() {
             "--root".into(),
             root.clone().into(),
             "--".into(),
-            root.join("bin/t").into(),
+            // PROGRAM is a guest path under --root.
+            "/bin/t".into(),
         ];
         argv.extend(args.iter().map(std::ffi::OsString::from));
         let sandbox = common::run_sentry(&argv, b"");
@@ -391,7 +392,8 @@ fn program_script_interpreter_comes_from_the_root() {
                 "--root",
                 root.to_str().unwrap(),
                 "--",
-                root.join(name).to_str().unwrap(),
+                // PROGRAM is a guest path under --root.
+                &format!("/{name}"),
                 "r1",
             ],
             b"",

@@ -496,6 +496,7 @@ pub fn fcntl(t: &mut TaskCtx, fd: u64, cmd: u64, arg: u64) -> SysResult {
             let p = f.ops.as_pipe().ok_or(Errno::EBADF)?;
             Ok(p.set_size(arg as u32 as u64)? as u64)
         }
+        c @ (5..=7 | 36..=38) => super::lock::fcntl_lock(t, &f, c as u32, arg),
         _ => Err(Errno::EINVAL.into()),
     }
 }

@@ -15,6 +15,7 @@ pub mod file;
 pub mod fs;
 pub mod futex;
 pub mod info;
+pub mod lock;
 pub mod mm;
 pub mod numbers;
 pub mod path;
@@ -188,8 +189,9 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (DUP, full(|t, a| file::dup(t, a[0]), &[Int])),
     (DUP2, full(|t, a| file::dup2(t, a[0], a[1]), &[Fd, Fd])),
     (DUP3, full(|t, a| file::dup3(t, a[0], a[1], a[2]), &[Fd, Fd, Hex])),
-    (FCNTL, partial("descriptor and status flags, pipe sizes; no locks",
+    (FCNTL, partial("descriptor and status flags, pipe sizes, record locks; no leases or F_NOTIFY",
         |t, a| file::fcntl(t, a[0], a[1], a[2]), &[Fd, Raw, Raw])),
+    (FLOCK, full(|t, a| lock::flock(t, fd(a[0]), uint(a[1])), &[Fd, Hex])),
     (PIPE, full(|t, a| file::pipe2(t, a[0], 0), &[Hex])),
     (PIPE2, full(|t, a| file::pipe2(t, a[0], a[1]), &[Hex, Hex])),
     (IOCTL, partial("TCGETS/TIOCGWINSZ on the standard streams, FIONBIO, FIOCLEX",

@@ -215,7 +215,7 @@ pub fn write(t: &mut TaskCtx, fd: u64, buf: u64, count: u64) -> SysResult {
     write_ranges(t, &file, &[(buf, count.min(MAX_RW))])
 }
 
-fn iovecs(t: &TaskCtx, iov: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
+pub(crate) fn iovecs(t: &TaskCtx, iov: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
     if cnt > IOV_MAX {
         return Err(Errno::EINVAL);
     }

@@ -23,6 +23,7 @@ pub mod pidfd;
 pub mod poll;
 pub mod process;
 pub mod signal;
+pub mod splice;
 pub mod time;
 pub mod trace;
 
@@ -224,6 +225,15 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         &[Fd, Hex, Len])),
     (SENDFILE, partial("at most 1 MiB per call, through a copy",
         |t, a| fs::sendfile(t, a[0], a[1], a[2], a[3]), &[Fd, Fd, Hex, Len])),
+    (SPLICE, partial("through a sentry buffer (at most 1 MiB a call); SPLICE_F_MOVE and GIFT ignored",
+        |t, a| splice::splice(t, fd(a[0]), a[1], fd(a[2]), a[3], a[4], uint(a[5])),
+        &[Fd, Hex, Fd, Hex, Len, Hex])),
+    (TEE, full(|t, a| splice::tee(t, fd(a[0]), fd(a[1]), a[2], uint(a[3])), &[Fd, Fd, Len, Hex])),
+    (VMSPLICE, partial("copies (at most 1 MiB a call); the pages are never gifted",
+        |t, a| splice::vmsplice(t, fd(a[0]), a[1], a[2], uint(a[3])), &[Fd, Hex, Len, Hex])),
+    (COPY_FILE_RANGE, partial("a copy (at most 2 GiB a call); EXDEV between filesystems as tmpfs",
+        |t, a| splice::copy_file_range(t, fd(a[0]), a[1], fd(a[2]), a[3], a[4], uint(a[5])),
+        &[Fd, Hex, Fd, Hex, Len, Hex])),
     (READLINK, partial(NOTE_ROOT_READS, |t, a| fs::readlinkat(t, AT_FDCWD, a[0], a[1], a[2]),
         &[Path, Hex, Len]).ret(Ret::Filled(1))),
     (READLINKAT, partial(NOTE_ROOT_READS, |t, a| fs::readlinkat(t, a[0], a[1], a[2], a[3]),

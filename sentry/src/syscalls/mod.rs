@@ -23,6 +23,7 @@ pub mod pidfd;
 pub mod poll;
 pub mod process;
 pub mod signal;
+pub mod socket;
 pub mod splice;
 pub mod time;
 pub mod trace;
@@ -225,6 +226,10 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         &[Fd, Hex, Len])),
     (SENDFILE, partial("at most 1 MiB per call, through a copy",
         |t, a| fs::sendfile(t, a[0], a[1], a[2], a[3]), &[Fd, Fd, Hex, Len])),
+    (GETSOCKNAME, partial("no sockets yet: ENOTSOCK for every open descriptor",
+        |t, a| socket::socket_name(t, fd(a[0])), &[Fd, Hex, Hex])),
+    (GETPEERNAME, partial("no sockets yet: ENOTSOCK for every open descriptor",
+        |t, a| socket::socket_name(t, fd(a[0])), &[Fd, Hex, Hex])),
     (SPLICE, partial("through a sentry buffer (at most 1 MiB a call); SPLICE_F_MOVE and GIFT ignored",
         |t, a| splice::splice(t, fd(a[0]), a[1], fd(a[2]), a[3], a[4], uint(a[5])),
         &[Fd, Hex, Fd, Hex, Len, Hex])),

@@ -252,6 +252,14 @@ static void ofd_tests(void)
 	close(d);
 	res("ofd setlk b after the last close", lk(b, F_OFD_SETLK, F_WRLCK, 5, 1));
 	res("ofd setlkw b (own lock)", lk(b, F_OFD_SETLKW, F_RDLCK, 0, 100));
+	/* Blocking requests that a signal (no SA_RESTART) interrupts. */
+	int e = open(path, O_RDWR);
+	struct itimerval it = {{0, 0}, {0, 100000}};
+	setitimer(ITIMER_REAL, &it, NULL);
+	res("ofd setlkw write (blocks, then SIGALRM)", lk(e, F_OFD_SETLKW, F_WRLCK, 0, 1));
+	setitimer(ITIMER_REAL, &it, NULL);
+	res("traditional setlkw write (blocks, then SIGALRM)", lk(e, F_SETLKW, F_WRLCK, 0, 1));
+	close(e);
 
 	/* Errors. */
 	res("setlk read on O_WRONLY", lk(w, F_SETLK, F_RDLCK, 0, 1));

@@ -41,6 +41,12 @@ pub type FileKey = (u64, u64);
 /// The last byte of a lock that runs to the end of the file.
 pub const EOF: u64 = u64::MAX;
 
+/// Record locks the whole sandbox may hold at once: each costs sentry
+/// memory the guest does not pay for, so past this a request that could
+/// add one fails with ENOLCK (Linux's answer when it cannot allocate a
+/// lock).
+pub const MAX_RECORDS: usize = 1 << 16;
+
 /// Who owns a lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Owner {
@@ -181,10 +187,14 @@ struct State {
     blocked: HashMap<Owner, (FileKey, Request, Kind)>,
     /// Record locks held per owner (so a close checks cheaply).
     held: HashMap<Owner, usize>,
+    /// Record locks held in all.
+    total: usize,
 }
 
 impl State {
     fn recount(&mut self, key: FileKey, before: &[Record]) {
+        self.total -= before.len();
+        self.total += self.files.get(&key).map_or(0, |f| f.records.len());
         for l in before {
             if let Some(n) = self.held.get_mut(&l.owner) {
                 *n -= 1;
@@ -245,10 +255,17 @@ impl State {
 }
 
 /// The sandbox's locks.
-#[derive(Default)]
 pub struct LockTable {
     state: Mutex<State>,
     queue: WaitQueue,
+    /// At most this many record locks at once ([`MAX_RECORDS`]).
+    max_records: usize,
+}
+
+impl Default for LockTable {
+    fn default() -> Self {
+        Self::with_limit(MAX_RECORDS)
+    }
 }
 
 /// Unique ids for descriptor tables and open file descriptions.
@@ -261,6 +278,15 @@ impl LockTable {
     /// An empty table.
     pub fn new() -> Arc<Self> {
         Arc::default()
+    }
+
+    /// An empty table holding at most `max_records` record locks.
+    pub fn with_limit(max_records: usize) -> Self {
+        Self {
+            state: Mutex::default(),
+            queue: WaitQueue::default(),
+            max_records,
+        }
     }
 
     /// flock: `kind` None unlocks. The open file description `ofd` first
@@ -328,6 +354,11 @@ impl LockTable {
         r: &Request,
         blocker: Option<&dyn Blocker>,
     ) -> Result<(), Errno> {
+        // A request adds at most two records (the new one and the far
+        // part of one it splits).
+        if self.state.lock().total + 2 > self.max_records {
+            return Err(Errno::ENOLCK);
+        }
         let Some(kind) = r.kind else {
             self.state.lock().modify(key, |f| f.apply(r));
             self.queue.notify_all();
@@ -549,6 +580,24 @@ mod tests {
         t.set(K, &req(A, Some(Kind::Write), 0, EOF), None).unwrap();
         t.release_owner(Owner::Ofd(2));
         t.flock(K, 1, Some(Kind::Write), None).unwrap();
+    }
+
+    #[test]
+    fn the_number_of_records_is_capped() {
+        let t = LockTable::with_limit(100);
+        let mut n = 0;
+        let err = loop {
+            // Every other byte: none merge.
+            match t.set(K, &req(A, Some(Kind::Read), 2 * n, 2 * n), None) {
+                Ok(()) => n += 1,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err, Errno::ENOLCK);
+        assert_eq!(n, 99);
+        // Releasing makes room again.
+        t.release_owner(A);
+        t.set(K, &req(A, Some(Kind::Read), 0, 0), None).unwrap();
     }
 
     #[test]

@@ -103,8 +103,15 @@ fn main() {
         Path::new(SQLITE_LIB),
         "the static SQLite library (Debian package libsqlite3-dev)",
     );
-    let mut sqlite = c_job("gcc", "-static", &sqlite_src, out_dir.join("glibc").join("sqlite_locks"));
-    sqlite.args.extend(["-lsqlite3".to_owned(), "-lm".to_owned()]);
+    let mut sqlite = c_job(
+        "gcc",
+        "-static",
+        &sqlite_src,
+        out_dir.join("glibc").join("sqlite_locks"),
+    );
+    sqlite
+        .args
+        .extend(["-lsqlite3".to_owned(), "-lm".to_owned()]);
     jobs.push(sqlite);
 
     run_jobs(jobs);

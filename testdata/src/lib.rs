@@ -69,8 +69,7 @@ impl fmt::Display for Libc {
 ///
 /// If no such guest was built.
 pub fn guest(name: &str, libc: Libc) -> PathBuf {
-    let known = C_GUESTS.contains(&name)
-        || (GLIBC_ONLY.contains(&name) && libc == Libc::Glibc);
+    let known = C_GUESTS.contains(&name) || (GLIBC_ONLY.contains(&name) && libc == Libc::Glibc);
     let path = PathBuf::from(OUT_DIR).join(libc.name()).join(name);
     assert!(
         known && path.is_file(),

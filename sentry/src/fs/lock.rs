@@ -624,7 +624,8 @@ mod tests {
         let s2 = Arc::clone(&s);
         let h = std::thread::spawn(move || t2.flock(K, 2, Some(Kind::Write), Some(&*s2)));
         std::thread::sleep(std::time::Duration::from_millis(50));
-        s.interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+        s.interrupted
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         s.waiter.notify();
         assert_eq!(h.join().unwrap(), Err(Errno::ERESTARTSYS));
     }

@@ -11,12 +11,16 @@
 //! * [`synthetic`]: the VFS's interface for trees generated from kernel
 //!   state; [`nodes`] mounts the sentry's /proc ([`proc`]), /dev and /sys
 //!   ([`dev`]) on it, and [`sentryfs`] says where `/proc/<pid>/exe` leads;
-//! * [`setup`]: the mount tree built at start-up.
+//! * [`setup`]: the mount tree built at start-up;
+//! * [`lock`]: flock and fcntl record locks (owned by open file
+//!   descriptions and by descriptor tables).
 //!
 //! # Lock order
 //!
 //! `FdTable::inner` → `OpenFile::status` → the FIFO registry
-//! (`FifoTable`) → a file's own lock (for example `Pipe::state`). Wait
+//! (`FifoTable`) → a file's own lock (for example `Pipe::state`). The
+//! lock table (`LockTable::state`) is a leaf: a close releases record
+//! locks after `FdTable::inner` is dropped. Wait
 //! queues are only notified, never held while sleeping. Path resolution
 //! takes the mount table (`Vfs::table`) alone; each filesystem's locks
 //! (see `overlay` and `tmpfs`) are taken only inside its own operations.

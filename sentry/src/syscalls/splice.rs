@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use crate::abi::Fd;
 use crate::errno::Errno;
-use crate::fs::{FileOps, OpenFile};
 use crate::fs::pipe::PipeEnd;
+use crate::fs::{FileOps, OpenFile};
 use crate::kernel::task::{SysResult, TaskCtx};
 
 /// `SPLICE_F_NONBLOCK`.
@@ -52,7 +52,12 @@ fn read_off(t: &TaskCtx, p: u64) -> Result<Option<i64>, Errno> {
 /// Reads up to `buf.len()` bytes of a file at `offset`, or at its
 /// position (advanced by what was read) when `offset` is None; files
 /// without a position are read as a stream.
-fn file_read(t: &TaskCtx, f: &OpenFile, buf: &mut [u8], offset: Option<u64>) -> Result<usize, Errno> {
+fn file_read(
+    t: &TaskCtx,
+    f: &OpenFile,
+    buf: &mut [u8],
+    offset: Option<u64>,
+) -> Result<usize, Errno> {
     match offset {
         Some(o) => f.ops.pread(buf, o),
         None => match f.ops.seek(0, 1) {
@@ -203,9 +208,8 @@ pub fn tee(t: &mut TaskCtx, fd_in: Fd, fd_out: Fd, len: u64, flags: u32) -> SysR
     }
     match (input.ops.as_pipe(), output.ops.as_pipe()) {
         (Some(ip), Some(op)) if !ip.same_pipe(op) => {
-            let nonblock = flags & SPLICE_F_NONBLOCK != 0
-                || input.nonblocking()
-                || output.nonblocking();
+            let nonblock =
+                flags & SPLICE_F_NONBLOCK != 0 || input.nonblocking() || output.nonblocking();
             pipe_to_pipe(t, ip, op, len.min(MAX_RW) as usize, nonblock, true)
         }
         _ => Err(Errno::EINVAL.into()),

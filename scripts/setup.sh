@@ -4,7 +4,8 @@
 #   - gcc and the static glibc (libc6-dev) for the glibc test guests,
 #   - musl-gcc (package musl-tools) for the musl test guests,
 #   - a static busybox (package busybox-static) for the busybox tests,
-#   - a static bash (package bash-static) for the process substitution test.
+#   - a static bash (package bash-static) and the static SQLite library
+#     (package libsqlite3-dev) for the real-program tests.
 # Idempotent: safe to run again; runs `apt-get update` at most once, and only
 # when something has to be installed. Needs root (or sudo).
 set -eu
@@ -15,11 +16,12 @@ command -v gcc >/dev/null 2>&1 || need="$need gcc"
 command -v musl-gcc >/dev/null 2>&1 || need="$need musl-tools"
 # A real, unmodified static program for the busybox tests.
 [ -x /bin/busybox ] || need="$need busybox-static"
-# A static bash: its process substitution opens /dev/fd/N of a pipe.
+# Real programs: bash's process substitution, SQLite's file locks.
 [ -x /bin/bash-static ] || need="$need bash-static"
+[ -e /usr/lib/x86_64-linux-gnu/libsqlite3.a ] || need="$need libsqlite3-dev"
 
 if [ -z "$need" ]; then
-    echo "setup.sh: gcc, static glibc, musl-gcc, busybox and bash-static are already installed"
+    echo "setup.sh: gcc, static glibc, musl-gcc, busybox, bash-static and libsqlite3-dev are already installed"
 else
     if [ "$(id -u)" -eq 0 ]; then
         sudo=""

@@ -3,7 +3,9 @@
 //! * every `*.c` twice: `gcc -static -O2` into `$OUT_DIR/glibc/<name>` and
 //!   `musl-gcc -static -O2` into `$OUT_DIR/musl/<name>`;
 //! * `hello.c` once more with `gcc -static-pie` into `$OUT_DIR/glibc/hello-pie`;
-//! * every `*.S` with `gcc -nostdlib -static` into `$OUT_DIR/asm/<name>`.
+//! * every `*.S` with `gcc -nostdlib -static` into `$OUT_DIR/asm/<name>`;
+//! * `real/sqlite_locks.c` with glibc only, against the system's static
+//!   SQLite (`-lsqlite3 -lm`), into `$OUT_DIR/glibc/sqlite_locks`.
 //!
 //! All compilations use `-Wall -Werror` so a broken guest fails the build
 //! loudly. A missing `musl-gcc` is a hard error pointing at `scripts/setup.sh`.
@@ -16,6 +18,8 @@ use std::sync::Mutex;
 use std::{env, fs, io, thread};
 
 const C_FLAGS: &[&str] = &["-O2", "-Wall", "-Werror"];
+/// Where Debian's libsqlite3-dev puts the static library.
+const SQLITE_LIB: &str = "/usr/lib/x86_64-linux-gnu/libsqlite3.a";
 
 struct Job {
     compiler: &'static str,
@@ -88,6 +92,28 @@ fn main() {
         });
     }
 
+    // Real programs linked against a system library, glibc only (musl
+    // cannot link Debian's glibc-built libsqlite3.a: it needs fcntl64 and
+    // the _chk functions).
+    let real_dir = manifest_dir.join("real");
+    println!("cargo:rerun-if-changed={}", real_dir.display());
+    let sqlite_src = real_dir.join("sqlite_locks.c");
+    println!("cargo:rerun-if-changed={}", sqlite_src.display());
+    require_file(
+        Path::new(SQLITE_LIB),
+        "the static SQLite library (Debian package libsqlite3-dev)",
+    );
+    let mut sqlite = c_job(
+        "gcc",
+        "-static",
+        &sqlite_src,
+        out_dir.join("glibc").join("sqlite_locks"),
+    );
+    sqlite
+        .args
+        .extend(["-lsqlite3".to_owned(), "-lm".to_owned()]);
+    jobs.push(sqlite);
+
     run_jobs(jobs);
 
     let mut list = String::new();
@@ -113,6 +139,14 @@ fn c_job(compiler: &'static str, link_mode: &str, src: &Path, output: PathBuf) -
         args,
         output,
     }
+}
+
+fn require_file(path: &Path, what: &str) {
+    assert!(
+        path.is_file(),
+        "{} is missing: the testdata guests need {what}. Run `scripts/setup.sh` (as root) to install it.",
+        path.display()
+    );
 }
 
 fn require_tool(tool: &str, what: &str) {

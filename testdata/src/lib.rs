@@ -24,6 +24,11 @@ pub mod fuzz;
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
+/// Guests built with glibc only: the static-pie `hello`, and
+/// `sqlite_locks` (from `real/`, linked against the system's static SQLite,
+/// which musl cannot link).
+pub const GLIBC_ONLY: &[&str] = &["hello-pie", "sqlite_locks"];
+
 /// Directory holding the built guests (`glibc/`, `musl/`, `asm/`).
 const OUT_DIR: &str = env!("OUT_DIR");
 
@@ -64,7 +69,7 @@ impl fmt::Display for Libc {
 ///
 /// If no such guest was built.
 pub fn guest(name: &str, libc: Libc) -> PathBuf {
-    let known = C_GUESTS.contains(&name) || (name == "hello-pie" && libc == Libc::Glibc);
+    let known = C_GUESTS.contains(&name) || (GLIBC_ONLY.contains(&name) && libc == Libc::Glibc);
     let path = PathBuf::from(OUT_DIR).join(libc.name()).join(name);
     assert!(
         known && path.is_file(),

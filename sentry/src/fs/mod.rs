@@ -11,12 +11,16 @@
 //! * [`synthetic`]: the VFS's interface for trees generated from kernel
 //!   state; [`nodes`] mounts the sentry's /proc ([`proc`]), /dev and /sys
 //!   ([`dev`]) on it, and [`sentryfs`] says where `/proc/<pid>/exe` leads;
-//! * [`setup`]: the mount tree built at start-up.
+//! * [`setup`]: the mount tree built at start-up;
+//! * [`lock`]: flock and fcntl record locks (owned by open file
+//!   descriptions and by descriptor tables).
 //!
 //! # Lock order
 //!
 //! `FdTable::inner` → `OpenFile::status` → the FIFO registry
-//! (`FifoTable`) → a file's own lock (for example `Pipe::state`). Wait
+//! (`FifoTable`) → a file's own lock (for example `Pipe::state`). The
+//! lock table (`LockTable::state`) is a leaf: a close releases record
+//! locks after `FdTable::inner` is dropped. Wait
 //! queues are only notified, never held while sleeping. Path resolution
 //! takes the mount table (`Vfs::table`) alone; each filesystem's locks
 //! (see `overlay` and `tmpfs`) are taken only inside its own operations.
@@ -28,6 +32,7 @@ pub mod dev;
 pub mod epoll;
 pub mod fifo;
 pub mod hostdir;
+pub mod lock;
 pub mod nodes;
 pub mod overlay;
 pub mod pidfd;
@@ -275,6 +280,19 @@ pub struct OpenFile {
     pub ops: Box<dyn FileOps>,
     /// Status flags (O_NONBLOCK, O_APPEND, access mode).
     status: AtomicU32,
+    /// Its id as the owner of flock and OFD locks.
+    lock_id: u64,
+    /// The lock table it has taken locks in, if any (released on its last
+    /// close).
+    locks: std::sync::OnceLock<Arc<lock::LockTable>>,
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        if let Some(t) = self.locks.get() {
+            t.release_owner(lock::Owner::Ofd(self.lock_id));
+        }
+    }
 }
 
 impl OpenFile {
@@ -283,7 +301,22 @@ impl OpenFile {
         Arc::new(Self {
             ops,
             status: AtomicU32::new(status),
+            lock_id: lock::new_owner_id(),
+            locks: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Its owner id for flock and OFD locks, noting that it takes locks
+    /// in `table` (so its last close releases them).
+    pub fn lock_owner(&self, table: &Arc<lock::LockTable>) -> u64 {
+        let _ = self.locks.get_or_init(|| Arc::clone(table));
+        self.lock_id
+    }
+
+    /// The file's key in the lock table: its device and inode number.
+    pub fn lock_key(&self) -> lock::FileKey {
+        let st = self.ops.stat();
+        (st.dev, st.ino)
     }
 
     /// Status flags.
@@ -313,16 +346,56 @@ struct FdEntry {
     cloexec: bool,
 }
 
-/// A descriptor table.
-#[derive(Default)]
+/// A descriptor table. It owns the traditional POSIX record locks its
+/// process takes (Linux's `fl_owner = current->files`): closing any
+/// descriptor of a file releases them on that file.
 pub struct FdTable {
     inner: Mutex<BTreeMap<i32, FdEntry>>,
+    /// Its id as the owner of record locks.
+    lock_id: u64,
+    /// The lock table it has taken record locks in, if any.
+    locks: std::sync::OnceLock<Arc<lock::LockTable>>,
+}
+
+impl Default for FdTable {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            lock_id: lock::new_owner_id(),
+            locks: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+impl Drop for FdTable {
+    fn drop(&mut self) {
+        if let Some(t) = self.locks.get() {
+            t.release_owner(lock::Owner::Posix(self.lock_id));
+        }
+    }
 }
 
 impl FdTable {
     /// An empty table.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Its owner for record locks, noting that it takes locks in `table`.
+    pub fn lock_owner(&self, table: &Arc<lock::LockTable>) -> lock::Owner {
+        let _ = self.locks.get_or_init(|| Arc::clone(table));
+        lock::Owner::Posix(self.lock_id)
+    }
+
+    /// Releases this table's record locks on the file of a closed
+    /// descriptor (POSIX: any close of the file drops them all).
+    fn closed(&self, file: &OpenFile) {
+        if let Some(t) = self.locks.get() {
+            let owner = lock::Owner::Posix(self.lock_id);
+            if t.holds_records(owner) {
+                t.release_records(file.lock_key(), owner);
+            }
+        }
     }
 
     /// The file behind `fd`.
@@ -364,21 +437,28 @@ impl FdTable {
         if !(0..NOFILE).contains(&fd) {
             return Err(Errno::EBADF);
         }
-        Ok(self
+        let prev = self
             .inner
             .lock()
             .insert(fd, FdEntry { file, cloexec })
-            .map(|e| e.file))
+            .map(|e| e.file);
+        if let Some(f) = &prev {
+            self.closed(f);
+        }
+        Ok(prev)
     }
 
     /// Closes `fd`.
     pub fn remove(&self, fd: i64) -> Result<Arc<OpenFile>, Errno> {
         let fd = fd as i32;
-        self.inner
+        let file = self
+            .inner
             .lock()
             .remove(&fd)
             .map(|e| e.file)
-            .ok_or(Errno::EBADF)
+            .ok_or(Errno::EBADF)?;
+        self.closed(&file);
+        Ok(file)
     }
 
     /// The close-on-exec flag of `fd`.
@@ -412,9 +492,9 @@ impl FdTable {
 
     /// A copy for fork (same open file descriptions).
     pub fn fork(&self) -> Arc<Self> {
-        Arc::new(Self {
-            inner: Mutex::new(self.inner.lock().clone()),
-        })
+        let table = Self::default();
+        *table.inner.lock() = self.inner.lock().clone();
+        Arc::new(table)
     }
 
     /// Closes the close-on-exec descriptors (execve); files are dropped
@@ -426,6 +506,9 @@ impl FdTable {
             .map(|(_, e)| e)
             .collect();
         drop(inner);
+        for e in &gone {
+            self.closed(&e.file);
+        }
         drop(gone);
     }
 
@@ -433,6 +516,9 @@ impl FdTable {
     /// the lock.
     pub fn close_all(&self) {
         let files = std::mem::take(&mut *self.inner.lock());
+        if let Some(t) = self.locks.get() {
+            t.release_owner(lock::Owner::Posix(self.lock_id));
+        }
         drop(files);
     }
 }

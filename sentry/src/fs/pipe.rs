@@ -270,6 +270,78 @@ impl PipeEnd {
         }
     }
 
+    /// Whether `other` is an end of the same pipe.
+    pub fn same_pipe(&self, other: &PipeEnd) -> bool {
+        Arc::ptr_eq(&self.pipe, &other.pipe)
+    }
+
+    /// For splice and tee: waits until the pipe holds data (`Ok(true)`)
+    /// or has no writer left (`Ok(false)`); EAGAIN instead of waiting when
+    /// `nonblock`; EBADF on an end that cannot read.
+    pub fn wait_data(&self, nonblock: bool, blocker: &dyn Blocker) -> Result<bool, Errno> {
+        if !self.read {
+            return Err(Errno::EBADF);
+        }
+        loop {
+            let guard = self.pipe.readable.prepare(blocker);
+            {
+                let st = self.pipe.state.lock();
+                if !st.bufs.is_empty() {
+                    return Ok(true);
+                }
+                if st.writers == 0 {
+                    return Ok(false);
+                }
+            }
+            if nonblock {
+                return Err(Errno::EAGAIN);
+            }
+            guard.sleep(None)?;
+        }
+    }
+
+    /// For splice and tee: waits until the pipe has room, and returns how
+    /// many bytes fit in its free buffers; EPIPE with no reader, EAGAIN
+    /// instead of waiting when `nonblock`, EBADF on an end that cannot
+    /// write.
+    pub fn wait_room(&self, nonblock: bool, blocker: &dyn Blocker) -> Result<usize, Errno> {
+        if !self.write {
+            return Err(Errno::EBADF);
+        }
+        loop {
+            let guard = self.pipe.writable.prepare(blocker);
+            {
+                let st = self.pipe.state.lock();
+                if st.readers == 0 {
+                    return Err(Errno::EPIPE);
+                }
+                if !st.full() {
+                    return Ok((st.slots - st.bufs.len()) * PAGE);
+                }
+            }
+            if nonblock {
+                return Err(Errno::EAGAIN);
+            }
+            guard.sleep(None)?;
+        }
+    }
+
+    /// For tee: copies up to `buf.len()` bytes from the front of the pipe
+    /// without consuming them.
+    pub fn peek(&self, buf: &mut [u8]) -> usize {
+        let st = self.pipe.state.lock();
+        let mut done = 0;
+        for b in &st.bufs {
+            if done == buf.len() {
+                break;
+            }
+            let n = b.len().min(buf.len() - done);
+            buf[done..done + n].copy_from_slice(&b.data[b.off..b.off + n]);
+            done += n;
+        }
+        done
+    }
+
     /// F_GETPIPE_SZ.
     pub fn size(&self) -> usize {
         self.pipe.state.lock().slots * PAGE

@@ -242,6 +242,8 @@ pub struct Kernel {
     /// ready or changes state (pipes, process exits for pidfds), so poll
     /// and epoll sleep instead of sampling.
     pub readiness: Arc<wait::WaitQueue>,
+    /// flock and fcntl record locks.
+    pub locks: Arc<crate::fs::lock::LockTable>,
     /// The syscall layer (the kernel never names it).
     pub syscalls: &'static SyscallTable,
 }
@@ -286,6 +288,7 @@ impl Kernel {
             oom: oom::OomState::default(),
             futex: futex::Futexes::default(),
             readiness: Arc::default(),
+            locks: Arc::default(),
             syscalls,
         })
     }

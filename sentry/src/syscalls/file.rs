@@ -215,7 +215,7 @@ pub fn write(t: &mut TaskCtx, fd: u64, buf: u64, count: u64) -> SysResult {
     write_ranges(t, &file, &[(buf, count.min(MAX_RW))])
 }
 
-fn iovecs(t: &TaskCtx, iov: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
+pub(crate) fn iovecs(t: &TaskCtx, iov: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
     if cnt > IOV_MAX {
         return Err(Errno::EINVAL);
     }
@@ -496,6 +496,7 @@ pub fn fcntl(t: &mut TaskCtx, fd: u64, cmd: u64, arg: u64) -> SysResult {
             let p = f.ops.as_pipe().ok_or(Errno::EBADF)?;
             Ok(p.set_size(arg as u32 as u64)? as u64)
         }
+        c @ (5..=7 | 36..=38) => super::lock::fcntl_lock(t, &f, c as u32, arg),
         _ => Err(Errno::EINVAL.into()),
     }
 }

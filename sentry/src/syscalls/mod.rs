@@ -15,6 +15,7 @@ pub mod file;
 pub mod fs;
 pub mod futex;
 pub mod info;
+pub mod lock;
 pub mod mm;
 pub mod numbers;
 pub mod path;
@@ -23,6 +24,8 @@ pub mod poll;
 pub mod process;
 pub mod sched;
 pub mod signal;
+pub mod socket;
+pub mod splice;
 pub mod time;
 pub mod trace;
 
@@ -192,8 +195,9 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (DUP, full(|t, a| file::dup(t, a[0]), &[Int])),
     (DUP2, full(|t, a| file::dup2(t, a[0], a[1]), &[Fd, Fd])),
     (DUP3, full(|t, a| file::dup3(t, a[0], a[1], a[2]), &[Fd, Fd, Hex])),
-    (FCNTL, partial("descriptor and status flags, pipe sizes; no locks",
+    (FCNTL, partial("descriptor and status flags, pipe sizes, record locks; no leases or F_NOTIFY",
         |t, a| file::fcntl(t, a[0], a[1], a[2]), &[Fd, Raw, Raw])),
+    (FLOCK, full(|t, a| lock::flock(t, fd(a[0]), uint(a[1])), &[Fd, Hex])),
     (PIPE, full(|t, a| file::pipe2(t, a[0], 0), &[Hex])),
     (PIPE2, full(|t, a| file::pipe2(t, a[0], a[1]), &[Hex, Hex])),
     (IOCTL, partial("TCGETS/TIOCGWINSZ on the standard streams, FIONBIO, FIOCLEX",
@@ -226,6 +230,19 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         &[Fd, Hex, Len])),
     (SENDFILE, partial("at most 1 MiB per call, through a copy",
         |t, a| fs::sendfile(t, a[0], a[1], a[2], a[3]), &[Fd, Fd, Hex, Len])),
+    (GETSOCKNAME, partial("no sockets yet: ENOTSOCK for every open descriptor",
+        |t, a| socket::socket_name(t, fd(a[0])), &[Fd, Hex, Hex])),
+    (GETPEERNAME, partial("no sockets yet: ENOTSOCK for every open descriptor",
+        |t, a| socket::socket_name(t, fd(a[0])), &[Fd, Hex, Hex])),
+    (SPLICE, partial("through a sentry buffer (at most 1 MiB a call); SPLICE_F_MOVE and GIFT ignored",
+        |t, a| splice::splice(t, fd(a[0]), a[1], fd(a[2]), a[3], a[4], uint(a[5])),
+        &[Fd, Hex, Fd, Hex, Len, Hex])),
+    (TEE, full(|t, a| splice::tee(t, fd(a[0]), fd(a[1]), a[2], uint(a[3])), &[Fd, Fd, Len, Hex])),
+    (VMSPLICE, partial("copies (at most 1 MiB a call); the pages are never gifted",
+        |t, a| splice::vmsplice(t, fd(a[0]), a[1], a[2], uint(a[3])), &[Fd, Hex, Len, Hex])),
+    (COPY_FILE_RANGE, partial("a copy (at most 2 GiB a call); EXDEV between filesystems as tmpfs",
+        |t, a| splice::copy_file_range(t, fd(a[0]), a[1], fd(a[2]), a[3], a[4], uint(a[5])),
+        &[Fd, Hex, Fd, Hex, Len, Hex])),
     (READLINK, partial(NOTE_ROOT_READS, |t, a| fs::readlinkat(t, AT_FDCWD, a[0], a[1], a[2]),
         &[Path, Hex, Len]).ret(Ret::Filled(1))),
     (READLINKAT, partial(NOTE_ROOT_READS, |t, a| fs::readlinkat(t, a[0], a[1], a[2], a[3]),

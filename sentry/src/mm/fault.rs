@@ -4,7 +4,8 @@
 
 use platform::{Mapping, PAGE_SIZE, PageFlags};
 
-use super::{Access, AddressSpace, FaultError, Inner, TASK_SIZE, Vma, page_down};
+use super::file::fill_frame;
+use super::{Access, AddressSpace, FaultError, FileBacking, Inner, TASK_SIZE, Vma, page_down};
 
 /// Fault-around blocks a MAP_POPULATE handles under one hold of the lock
 /// before it checks for a fatal signal (16 MiB of pages).
@@ -86,7 +87,8 @@ impl AddressSpace {
         let mut va = lo;
         while va < hi {
             let must = va == page;
-            match self.populate_page(inner, va, start, &vma, true) {
+            let write = must && access == Access::Write;
+            match self.populate_page(inner, va, start, &vma, true, write) {
                 Ok(()) => {}
                 Err(e) if must => return Err(e),
                 Err(_) => break,
@@ -100,6 +102,8 @@ impl AddressSpace {
     /// With `zero_ok`, a private page that cannot be written gets the
     /// shared zero frame, read-only, as Linux maps its zero page: reading
     /// (or populating) read-only memory costs no frame.
+    /// With `write`, the page is being written: a private page of a
+    /// file's own frames is copied at once.
     fn populate_page(
         &self,
         inner: &mut Inner,
@@ -107,6 +111,7 @@ impl AddressSpace {
         start: u64,
         vma: &Vma,
         zero_ok: bool,
+        write: bool,
     ) -> Result<(), FaultError> {
         if inner.pt.lookup(va)?.is_some() {
             return Ok(());
@@ -114,6 +119,36 @@ impl AddressSpace {
         let frames = self.machine.frames();
         let (frame, writable) = if let Some(frame) = inner.parked.remove(&va) {
             (frame, vma.shared.is_some() || frames.refcount(frame) == 1)
+        } else if let Some((file, foff)) = &vma.file {
+            let off = foff + (va - start);
+            file.check_offset(off)?;
+            match (&vma.shared, &file.backing) {
+                (Some((obj, soff)), _) => (obj.frame((soff + (va - start)) / PAGE_SIZE)?, true),
+                // A private mapping of a file with frames maps them
+                // read-only: the first write copies (as Linux maps page
+                // cache pages).
+                (None, FileBacking::Store(s)) => {
+                    let frame = s.frame(off / PAGE_SIZE)?;
+                    if write {
+                        let copied = self.machine.alloc_data().and_then(|copy| {
+                            self.machine.memory().copy_frame(copy, frame)?;
+                            Ok(copy)
+                        });
+                        frames.put_data(frame);
+                        (copied?, true)
+                    } else {
+                        (frame, false)
+                    }
+                }
+                (None, FileBacking::Source(src)) => {
+                    let frame = self.machine.alloc_data()?;
+                    if let Err(e) = fill_frame(&*self.machine, frame, &**src, off) {
+                        frames.put_data(frame);
+                        return Err(e);
+                    }
+                    (frame, true)
+                }
+            }
         } else if let Some((obj, off)) = &vma.shared {
             (obj.frame((off + (va - start)) / PAGE_SIZE)?, true)
         } else if zero_ok && !vma.prot.write {
@@ -146,7 +181,7 @@ impl AddressSpace {
             inner.deferred_puts.push(zero);
             return Ok(());
         }
-        self.populate_page(inner, page, start, &vma, false)
+        self.populate_page(inner, page, start, &vma, false, true)
     }
 
     /// MAP_POPULATE after a successful mmap of `[start, start+len)`:
@@ -173,12 +208,16 @@ impl AddressSpace {
                 let Some((_, vma)) = inner.vmas.find(va) else {
                     return;
                 };
-                if !vma.prot.write {
+                // A read-only file mapping is read in (the file's pages);
+                // other read-only memory is the zero page anyway.
+                let access = if vma.prot.write {
+                    Access::Write
+                } else if vma.file.is_some() && !vma.prot.is_none() {
+                    Access::Read
+                } else {
                     return;
-                }
-                if self
-                    .fault_locked(&mut inner, va, Access::Write, false)
-                    .is_err()
+                };
+                if self.fault_locked(&mut inner, va, access, false).is_err()
                 {
                     return;
                 }

@@ -198,6 +198,9 @@ pub struct TmpInode {
     me: Weak<TmpInode>,
     /// An O_TMPFILE file not yet linked anywhere (linkat may name it).
     anonymous: std::sync::atomic::AtomicBool,
+    /// File seals (`F_SEAL_*`, fcntl F_ADD_SEALS); F_SEAL_SEAL but for
+    /// memfds made with MFD_ALLOW_SEALING, as Linux's shmem.
+    seals: std::sync::atomic::AtomicU32,
     kind: FileType,
     fs: Weak<TmpFs>,
     meta: Mutex<Meta>,
@@ -300,6 +303,7 @@ impl TmpFs {
             dev: self.dev,
             me: Weak::clone(me),
             anonymous: std::sync::atomic::AtomicBool::new(false),
+            seals: std::sync::atomic::AtomicU32::new(super::memfd::F_SEAL_SEAL),
             kind,
             fs: Arc::downgrade(self),
             meta: Mutex::new(Meta {
@@ -404,9 +408,11 @@ impl TmpInode {
     /// Writes file data at `offset`, or at the end with `append`; returns
     /// the count and the offset after it.
     pub fn write_at(&self, buf: &[u8], offset: u64, append: bool) -> Result<(usize, u64), Errno> {
+        let seals = self.seals();
         let (n, end) = match &mut *self.data.lock() {
             Data::File(f) => {
                 let at = if append { f.size() } else { offset };
+                super::memfd::check_write(seals, f.size(), at, buf.len() as u64)?;
                 let n = f.write(buf, at)?;
                 (n, at + n as u64)
             }
@@ -735,8 +741,10 @@ impl Inode for TmpInode {
 
     fn setattr(&self, _: &Caller, attr: &SetAttr) -> Result<(), Errno> {
         if let Some(size) = attr.size {
+            let seals = self.seals();
             match &mut *self.data.lock() {
                 Data::File(f) => {
+                    super::memfd::check_resize(seals, f.size(), size)?;
                     if size > MAX_FILE {
                         return Err(Errno::EFBIG);
                     }
@@ -790,10 +798,12 @@ impl Inode for TmpInode {
         if end > MAX_FILE {
             return Err(Errno::EFBIG);
         }
+        let seals = self.seals();
         let mut data = self.data.lock();
         let Data::File(f) = &mut *data else {
             return Err(Errno::ENODEV);
         };
+        super::memfd::check_allocate(seals, f.size(), mode & PUNCH_HOLE != 0, end)?;
         if mode & PUNCH_HOLE != 0 {
             f.zero_range(offset, end.min(f.size()));
         } else {
@@ -819,6 +829,29 @@ impl TmpInode {
     /// The `Arc` this inode lives in.
     fn self_arc(&self) -> Result<Arc<TmpInode>, Errno> {
         self.me.upgrade().ok_or(Errno::ENOENT)
+    }
+
+    /// The file seals (`F_SEAL_*`).
+    pub fn seals(&self) -> u32 {
+        self.seals.load(Ordering::SeqCst)
+    }
+
+    /// Replaces the file seals (the caller checked the rules).
+    pub fn set_seals(&self, seals: u32) {
+        self.seals.store(seals, Ordering::SeqCst);
+    }
+
+    /// The frames of a regular file's data (what a mapping of it maps).
+    pub fn store(&self) -> Option<Arc<SharedMemory>> {
+        match &*self.data.lock() {
+            Data::File(f) => Some(Arc::clone(&f.store)),
+            _ => None,
+        }
+    }
+
+    /// The inode number.
+    pub fn ino(&self) -> u64 {
+        self.ino
     }
 
     fn anonymous(&self) -> bool {
@@ -914,6 +947,10 @@ impl FileOps for TmpFile {
 
     fn describe(&self) -> String {
         format!("tmpfs inode {}", self.inode.ino)
+    }
+
+    fn tmpfs_inode(&self) -> Option<Arc<TmpInode>> {
+        Some(Arc::clone(&self.inode))
     }
 }
 

@@ -272,6 +272,18 @@ impl SharedMemory {
         }
     }
 
+    /// Whether some address space maps this object shared and may make
+    /// the mapping writable (what F_SEAL_WRITE refuses with EBUSY).
+    pub fn writably_mapped(self: &Arc<Self>) -> bool {
+        let mappers: Vec<Arc<AddressSpace>> = self
+            .mappers
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        mappers.iter().any(|mm| mm.maps_writably(self))
+    }
+
     /// Whether `self` is the object `other` points to.
     pub(super) fn is(&self, other: &Arc<SharedMemory>) -> bool {
         std::ptr::eq(self, Arc::as_ptr(other))

@@ -314,7 +314,9 @@ const IMPLEMENTED: &[(u64, Imp)] = {
 
     // Memory.
     (BRK, full(|t, a| mm::brk(t, a[0]), &[Hex]).ret(Ret::Hex)),
-    (MMAP, partial("anonymous memory and /dev/zero only; other file mappings return ENODEV",
+    (MMAP, partial("files: tmpfs, memfd and /dev/shm files shared or private, other regular \
+        files private (MAP_SHARED of them read-only, from a read-only descriptor); other \
+        files ENODEV",
         |t, a| mm::mmap(t, a[0], a[1], mmap_prot(a[2]), mmap_flags(a[3]), fd(a[4]), a[5]),
         &[Hex, Len, Hex, Hex, Fd, Hex]).ret(Ret::Hex)),
     (MUNMAP, full(|t, a| mm::munmap(t, a[0], a[1]), &[Hex, Len])),
@@ -324,6 +326,11 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (MADVISE, partial(
         "advice other than DONTNEED/FREE/REMOVE/[DO|DONT]FORK/[WIPE|KEEP]ONFORK is accepted and ignored",
         |t, a| mm::madvise(t, a[0], a[1], int(a[2])), &[Hex, Len, Raw])),
+    (MSYNC, full(|t, a| mm::msync(t, a[0], a[1], int(a[2])), &[Hex, Len, Hex])),
+    (MINCORE, partial("a host file's pages count as resident (they are in the host's cache)",
+        |t, a| mm::mincore(t, a[0], a[1], a[2]), &[Hex, Len, Hex])),
+    (MEMFD_CREATE, partial("MFD_HUGETLB files are ordinary memfds",
+        |t, a| mm::memfd_create(t, a[0], uint(a[1]) as u64), &[Path, Hex])),
 
     // Processes.
     (EXIT, full(|t, a| process::exit(t, int(a[0])), &[Int])),

@@ -51,7 +51,8 @@ const MFD_ALL_FLAGS: u64 = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_N
 /// The huge page size bits MFD_HUGETLB may carry (`MFD_HUGE_MASK <<
 /// MFD_HUGE_SHIFT`).
 const MFD_HUGE_BITS: u64 = 0x3f << 26;
-/// Longest name, without its NUL (NAME_MAX - strlen("memfd:")).
+/// Longest name, without its NUL (Linux's MFD_NAME_MAX_LEN, NAME_MAX -
+/// strlen("memfd:"), bounds the string with its NUL at one more).
 pub const MFD_NAME_MAX_LEN: usize = 249;
 
 const O_RDWR: u32 = 2;

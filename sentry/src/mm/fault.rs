@@ -88,6 +88,13 @@ impl AddressSpace {
         while va < hi {
             let must = va == page;
             let write = must && access == Access::Write;
+            // Around the fault, a file's (or shared object's) pages are
+            // mapped only if they exist, as Linux's filemap_map_pages maps
+            // only what is in the page cache: nothing is allocated for them.
+            if !must && !self.page_exists(inner, va, start, &vma) {
+                va += PAGE_SIZE;
+                continue;
+            }
             match self.populate_page(inner, va, start, &vma, true, write) {
                 Ok(()) => {}
                 Err(e) if must => return Err(e),
@@ -163,6 +170,24 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// Whether the object page behind `va` of a shared or store-backed
+    /// file VMA exists (always true for other memory).
+    fn page_exists(&self, inner: &Inner, va: u64, start: u64, vma: &Vma) -> bool {
+        if inner.parked.contains_key(&va) {
+            return true;
+        }
+        if let Some((obj, off)) = &vma.shared {
+            return obj.has_page((off + (va - start)) / PAGE_SIZE);
+        }
+        match &vma.file {
+            Some((f, off)) => match f.store() {
+                Some(s) => s.has_page((off + (va - start)) / PAGE_SIZE),
+                None => true,
+            },
+            None => true,
+        }
+    }
+
     /// For the loader: makes `page` present whatever the VMA's protections
     /// (nothing is shared yet at load time, so writing its frame is safe).
     pub(super) fn force_page(&self, inner: &mut Inner, page: u64) -> Result<(), FaultError> {
@@ -217,11 +242,17 @@ impl AddressSpace {
                 } else {
                     return;
                 };
-                if self.fault_locked(&mut inner, va, access, false).is_err()
-                {
+                let by_page = vma.shared.is_some() || vma.file.is_some();
+                if self.fault_locked(&mut inner, va, access, false).is_err() {
                     return;
                 }
-                va = fault_around_block(va).1;
+                // Fault-around maps only existing object pages: populate
+                // an object's mapping page by page.
+                va = if by_page {
+                    page_down(va) + PAGE_SIZE
+                } else {
+                    fault_around_block(va).1
+                };
             }
         }
     }

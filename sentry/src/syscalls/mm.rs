@@ -495,8 +495,8 @@ pub fn mincore(t: &mut TaskCtx, addr: u64, len: u64, vec: u64) -> SysResult {
 pub fn memfd_create(t: &mut TaskCtx, name: u64, flags: u64) -> SysResult {
     memfd::check_flags(flags)?;
     let name = match t.mm().read_cstring(name, memfd::MFD_NAME_MAX_LEN) {
-        Ok(n) if n.len() < memfd::MFD_NAME_MAX_LEN => n,
-        Ok(_) | Err(Errno::ENAMETOOLONG) => return Err(Errno::EINVAL.into()),
+        Ok(n) => n,
+        Err(Errno::ENAMETOOLONG) => return Err(Errno::EINVAL.into()),
         Err(e) => return Err(e.into()),
     };
     let kernel = &t.task.kernel;

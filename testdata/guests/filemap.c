@@ -124,8 +124,68 @@ static void private_exe(void)
 	out("exe: shared read-only magic %s\n", memcmp(r, "\177ELF", 4) == 0 ? "ELF" : "?");
 	res("exe: mprotect(PROT_WRITE) of it", mprotect(r, PG, PROT_READ | PROT_WRITE));
 	munmap(r, PG);
+	/* /proc/self/maps names the program's path and its inode. */
+	char exe[256], want[64];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[n > 0 ? n : 0] = 0;
+	struct stat st;
+	must(fstat(fd, &st) == 0, "fstat exe");
+	int mf = open("/proc/self/maps", O_RDONLY);
+	static char maps[65536];
+	n = read(mf, maps, sizeof maps - 1);
+	close(mf);
+	maps[n > 0 ? n : 0] = 0;
+	snprintf(want, sizeof want, "%lx-", (unsigned long)m);
+	char *line = strstr(maps, want);
+	char *end = line ? strchr(line, '\n') : NULL;
+	if (end)
+		*end = 0;
+	unsigned long ino = 0;
+	char perms[8] = "", path[256] = "";
+	if (line)
+		sscanf(line, "%*x-%*x %7s %*x %*x:%*x %lu %255s", perms, &ino, path);
+	out("exe: maps perms %s, inode matches %s, path matches %s\n", perms,
+	    ino == (unsigned long)st.st_ino ? "yes" : "no", strcmp(path, exe) == 0 ? "yes" : "no");
 	munmap(m, 2 * PG);
 	close(fd);
+}
+
+/* The writer half of shm_unrelated: a fresh program maps the file by name. */
+static int shm_writer(const char *name)
+{
+	int fd = open(name, O_RDWR);
+	if (fd < 0)
+		return 2;
+	char *m = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return 3;
+	int saw = memcmp(m, "parent", 6) == 0;
+	memcpy(m + 100, "from-exec", 9);
+	return saw ? 0 : 4;
+}
+
+static void shm_unrelated(void)
+{
+	char name[64];
+	snprintf(name, sizeof name, "/dev/shm/filemap-u-%d", (int)getpid());
+	int fd = open(name, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	must(fd >= 0, "create a /dev/shm file");
+	must(ftruncate(fd, PG) == 0, "ftruncate");
+	char *m = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	must(m != MAP_FAILED, "mmap /dev/shm file");
+	memcpy(m, "parent", 6);
+	pid_t p = fork();
+	if (p == 0) {
+		char *argv[] = {"filemap", "writer", name, NULL};
+		execv("/proc/self/exe", argv);
+		_exit(5);
+	}
+	int st;
+	waitpid(p, &st, 0);
+	out("shm: writer exited %d, its store seen: %.9s\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1, m + 100);
+	munmap(m, PG);
+	close(fd);
+	unlink(name);
 }
 
 static void private_tmp(void)
@@ -433,8 +493,10 @@ static void msync_mincore_errors(void)
 	munmap(m, 4 * PG);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "writer") == 0)
+		return shm_writer(argv[2]);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = on_fault;
@@ -444,6 +506,7 @@ int main(void)
 	private_exe();
 	private_tmp();
 	shared_tmp();
+	shm_unrelated();
 	memfd_shared();
 	populate();
 	seals();

@@ -564,11 +564,7 @@ fn the_sentry_names_no_kvm_type() {
         for (i, line) in text.lines().enumerate() {
             let code = line.split("//").next().unwrap_or("");
             // Outside string literals (a /proc field may be called so).
-            let code: String = code
-                .split('"')
-                .step_by(2)
-                .collect::<Vec<_>>()
-                .join(" ");
+            let code: String = code.split('"').step_by(2).collect::<Vec<_>>().join(" ");
             let code = code.as_str();
             let idents = code.split(|c: char| !(c.is_alphanumeric() || c == '_'));
             let named_type = idents.clone().any(|w| types.iter().any(|t| t == w));

@@ -47,7 +47,8 @@ pub const MFD_HUGETLB: u64 = 0x4;
 pub const MFD_NOEXEC_SEAL: u64 = 0x8;
 /// MFD_EXEC.
 pub const MFD_EXEC: u64 = 0x10;
-const MFD_ALL_FLAGS: u64 = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_NOEXEC_SEAL | MFD_EXEC;
+const MFD_ALL_FLAGS: u64 =
+    MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_NOEXEC_SEAL | MFD_EXEC;
 /// The huge page size bits MFD_HUGETLB may carry (`MFD_HUGE_MASK <<
 /// MFD_HUGE_SHIFT`).
 const MFD_HUGE_BITS: u64 = 0x3f << 26;
@@ -253,7 +254,10 @@ mod tests {
     #[test]
     fn seal_checks_follow_shmem() {
         assert_eq!(check_write(F_SEAL_WRITE, 10, 0, 1), Err(Errno::EPERM));
-        assert_eq!(check_write(F_SEAL_FUTURE_WRITE, 10, 0, 1), Err(Errno::EPERM));
+        assert_eq!(
+            check_write(F_SEAL_FUTURE_WRITE, 10, 0, 1),
+            Err(Errno::EPERM)
+        );
         assert_eq!(check_write(F_SEAL_GROW, 10, 5, 5), Ok(()));
         assert_eq!(check_write(F_SEAL_GROW, 10, 5, 6), Err(Errno::EPERM));
         assert_eq!(check_write(F_SEAL_WRITE, 10, 0, 0), Ok(()));
@@ -261,7 +265,10 @@ mod tests {
         assert_eq!(check_resize(F_SEAL_SHRINK, 10, 20), Ok(()));
         assert_eq!(check_resize(F_SEAL_GROW, 10, 20), Err(Errno::EPERM));
         assert_eq!(check_allocate(F_SEAL_WRITE, 10, true, 5), Err(Errno::EPERM));
-        assert_eq!(check_allocate(F_SEAL_GROW, 10, false, 11), Err(Errno::EPERM));
+        assert_eq!(
+            check_allocate(F_SEAL_GROW, 10, false, 11),
+            Err(Errno::EPERM)
+        );
         assert_eq!(check_allocate(F_SEAL_GROW, 10, false, 10), Ok(()));
     }
 

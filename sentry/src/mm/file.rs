@@ -149,8 +149,7 @@ impl AddressSpace {
             .iter()
             .filter(|(_, v)| {
                 v.shared.as_ref().is_some_and(|(s, _)| obj.is(s))
-                    || v
-                        .file
+                    || v.file
                         .as_ref()
                         .and_then(|(f, _)| f.store())
                         .is_some_and(|s| obj.is(s))
@@ -214,8 +213,8 @@ impl AddressSpace {
                 .map(|(s, v)| (s, v.clone()))
                 .ok_or(Errno::ENOMEM)?;
             while va < end && va < vma.end {
-                let present = inner.parked.contains_key(&va)
-                    || inner.pt.lookup(va).ok().flatten().is_some();
+                let present =
+                    inner.parked.contains_key(&va) || inner.pt.lookup(va).ok().flatten().is_some();
                 let cached = if present {
                     true
                 } else if let Some((obj, off)) = &vma.shared {

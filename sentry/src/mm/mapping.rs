@@ -209,7 +209,9 @@ impl AddressSpace {
             && inner.vmas.iter().any(|(s, v)| {
                 s < end
                     && v.end > addr
-                    && v.file.as_ref().is_some_and(|(f, _)| f.shared && !f.may_write)
+                    && v.file
+                        .as_ref()
+                        .is_some_and(|(f, _)| f.shared && !f.may_write)
             })
         {
             return Err(Errno::EACCES);

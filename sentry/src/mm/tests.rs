@@ -825,14 +825,28 @@ fn read_byte(mm: &AddressSpace, va: u64) -> u8 {
 fn a_shared_file_mapping_maps_the_files_own_frames() {
     let (fake, mm) = setup();
     let file = store_file(&fake, &[7u8; 2 * P as usize]);
-    map_file_at(&mm, BASE, 2 * P, Prot::RW, file_map(FileBacking::Store(Arc::clone(&file)), true, true), 0);
+    map_file_at(
+        &mm,
+        BASE,
+        2 * P,
+        Prot::RW,
+        file_map(FileBacking::Store(Arc::clone(&file)), true, true),
+        0,
+    );
     mm.handle_fault(BASE, Access::Write, true).unwrap();
     mm.write(BASE + 5, b"xy").unwrap();
     let mut got = [0u8; 2];
     file.read(&mut got, 5);
-    assert_eq!(&got, b"xy", "a store through the mapping is the file's data");
+    assert_eq!(
+        &got, b"xy",
+        "a store through the mapping is the file's data"
+    );
     file.write(b"Q", P).unwrap();
-    assert_eq!(read_byte(&mm, BASE + P), b'Q', "a file write is seen by the mapping");
+    assert_eq!(
+        read_byte(&mm, BASE + P),
+        b'Q',
+        "a file write is seen by the mapping"
+    );
     let frame_in_file = {
         let f = file.frame(0).unwrap();
         fake.frames().put_data(f);
@@ -846,7 +860,14 @@ fn a_shared_file_mapping_maps_the_files_own_frames() {
 fn a_private_file_mapping_copies_on_the_first_write() {
     let (fake, mm) = setup();
     let file = store_file(&fake, b"hello");
-    map_file_at(&mm, BASE, P, Prot::RW, file_map(FileBacking::Store(Arc::clone(&file)), false, false), 0);
+    map_file_at(
+        &mm,
+        BASE,
+        P,
+        Prot::RW,
+        file_map(FileBacking::Store(Arc::clone(&file)), false, false),
+        0,
+    );
     // A read maps the file's frame read-only.
     assert_eq!(read_byte(&mm, BASE), b'h');
     let m = mm.mapping(BASE).unwrap();
@@ -865,7 +886,14 @@ fn a_private_file_mapping_copies_on_the_first_write() {
     // A sentry write into an untouched private page copies at once too.
     let (fake2, mm2) = setup();
     let file2 = store_file(&fake2, b"abc");
-    map_file_at(&mm2, BASE, P, Prot::RW, file_map(FileBacking::Store(Arc::clone(&file2)), false, false), 0);
+    map_file_at(
+        &mm2,
+        BASE,
+        P,
+        Prot::RW,
+        file_map(FileBacking::Store(Arc::clone(&file2)), false, false),
+        0,
+    );
     mm2.write(BASE, b"Z").unwrap();
     let mut got = [0u8; 1];
     file2.read(&mut got, 0);
@@ -876,16 +904,44 @@ fn a_private_file_mapping_copies_on_the_first_write() {
 fn a_page_wholly_past_the_end_of_the_file_is_a_bus_error() {
     let (_fake, mm) = setup();
     let src: Arc<dyn PageSource> = Arc::new(Bytes(vec![b'x'; 5000]));
-    map_file_at(&mm, BASE, 3 * P, Prot::RW, file_map(FileBacking::Source(src), false, false), 0);
+    map_file_at(
+        &mm,
+        BASE,
+        3 * P,
+        Prot::RW,
+        file_map(FileBacking::Source(src), false, false),
+        0,
+    );
     assert_eq!(read_byte(&mm, BASE + 4999), b'x');
-    assert_eq!(read_byte(&mm, BASE + 5000), 0, "the last page's tail is zeros");
-    assert_eq!(mm.handle_fault(BASE + 2 * P, Access::Read, true), Err(FaultError::Bus));
-    assert_eq!(mm.handle_fault(BASE + 2 * P, Access::Write, true), Err(FaultError::Bus));
+    assert_eq!(
+        read_byte(&mm, BASE + 5000),
+        0,
+        "the last page's tail is zeros"
+    );
+    assert_eq!(
+        mm.handle_fault(BASE + 2 * P, Access::Read, true),
+        Err(FaultError::Bus)
+    );
+    assert_eq!(
+        mm.handle_fault(BASE + 2 * P, Access::Write, true),
+        Err(FaultError::Bus)
+    );
     let mut b = [0u8; 1];
-    assert_eq!(mm.read(BASE + 2 * P, &mut b), Err(Errno::EFAULT), "a copy gets EFAULT");
+    assert_eq!(
+        mm.read(BASE + 2 * P, &mut b),
+        Err(Errno::EFAULT),
+        "a copy gets EFAULT"
+    );
     // At an offset: page 0 of the VMA is file page 1.
     let src: Arc<dyn PageSource> = Arc::new(Bytes((0..2 * P).map(|i| (i / P) as u8 + 1).collect()));
-    map_file_at(&mm, BASE + 8 * P, P, RO, file_map(FileBacking::Source(src), false, false), P);
+    map_file_at(
+        &mm,
+        BASE + 8 * P,
+        P,
+        RO,
+        file_map(FileBacking::Source(src), false, false),
+        P,
+    );
     assert_eq!(read_byte(&mm, BASE + 8 * P), 2);
 }
 
@@ -893,23 +949,40 @@ fn a_page_wholly_past_the_end_of_the_file_is_a_bus_error() {
 fn shrinking_a_file_takes_its_pages_from_every_mapping() {
     let (fake, mm) = setup();
     let file = store_file(&fake, &[1u8; 4 * P as usize]);
-    map_file_at(&mm, BASE, 4 * P, Prot::RW, file_map(FileBacking::Store(Arc::clone(&file)), true, true), 0);
+    map_file_at(
+        &mm,
+        BASE,
+        4 * P,
+        Prot::RW,
+        file_map(FileBacking::Store(Arc::clone(&file)), true, true),
+        0,
+    );
     let child_mm = {
         for i in 0..4 {
             mm.handle_fault(BASE + i * P, Access::Read, true).unwrap();
         }
         mm.fork().unwrap()
     };
-    assert!(child_mm.mapping(BASE + 3 * P).is_some(), "the child shares the pages");
+    assert!(
+        child_mm.mapping(BASE + 3 * P).is_some(),
+        "the child shares the pages"
+    );
     let before = data_bytes(&fake);
     file.truncate(P + 10);
     for m in [&mm, &child_mm] {
         assert!(m.mapping(BASE + 2 * P).is_none());
         assert!(m.mapping(BASE + 3 * P).is_none());
         assert!(m.mapping(BASE).is_some(), "pages before the end stay");
-        assert_eq!(m.handle_fault(BASE + 2 * P, Access::Read, true), Err(FaultError::Bus));
+        assert_eq!(
+            m.handle_fault(BASE + 2 * P, Access::Read, true),
+            Err(FaultError::Bus)
+        );
     }
-    assert_eq!(read_byte(&mm, BASE + P + 10), 0, "the last page's tail is zeroed");
+    assert_eq!(
+        read_byte(&mm, BASE + P + 10),
+        0,
+        "the last page's tail is zeroed"
+    );
     enter_once(&fake, &mm);
     enter_once(&fake, &child_mm);
     assert_eq!(data_bytes(&fake), before - 2 * P, "the two pages are freed");
@@ -933,25 +1006,47 @@ fn shared_mappings_of_a_read_only_file_stay_read_only() {
 fn maps_shows_the_file_offset_device_inode_and_path() {
     let (fake, mm) = setup();
     let file = store_file(&fake, &[0; 3 * P as usize]);
-    map_file_at(&mm, BASE, 2 * P, Prot::RW, file_map(FileBacking::Store(file), false, false), P);
+    map_file_at(
+        &mm,
+        BASE,
+        2 * P,
+        Prot::RW,
+        file_map(FileBacking::Store(file), false, false),
+        P,
+    );
     // Splitting keeps the offsets in step.
     mm.protect(BASE + P, BASE + 2 * P, RO).unwrap();
     let maps = mm.maps();
     let lines: Vec<&str> = maps.lines().collect();
     assert_eq!(lines.len(), 2, "{maps}");
-    assert!(lines[0].starts_with("10000000-10001000 rw-p 00001000 00:1f 42 "), "{maps}");
+    assert!(
+        lines[0].starts_with("10000000-10001000 rw-p 00001000 00:1f 42 "),
+        "{maps}"
+    );
     assert!(lines[0].ends_with(" /tmp/f"), "{maps}");
-    assert!(lines[1].starts_with("10001000-10002000 r--p 00002000 00:1f 42 "), "{maps}");
+    assert!(
+        lines[1].starts_with("10001000-10002000 r--p 00002000 00:1f 42 "),
+        "{maps}"
+    );
     assert_eq!(lines[0].find("/tmp/f"), Some(73));
 }
 
 #[test]
 fn mincore_reports_present_pages_and_the_files_pages() {
     let (fake, mm) = setup();
-    let file = Arc::new(SharedMemory::new_file(Arc::clone(&fake) as Arc<dyn Platform>));
+    let file = Arc::new(SharedMemory::new_file(
+        Arc::clone(&fake) as Arc<dyn Platform>
+    ));
     file.truncate(4 * P);
     file.write(b"a", 2 * P).unwrap();
-    map_file_at(&mm, BASE, 4 * P, Prot::RW, file_map(FileBacking::Store(Arc::clone(&file)), true, true), 0);
+    map_file_at(
+        &mm,
+        BASE,
+        4 * P,
+        Prot::RW,
+        file_map(FileBacking::Store(Arc::clone(&file)), true, true),
+        0,
+    );
     assert_eq!(mm.mincore(BASE, BASE + 4 * P), Ok(vec![0, 0, 1, 0]));
     // A fault maps page 0 (allocating it) but no hole around it.
     mm.handle_fault(BASE, Access::Read, true).unwrap();
@@ -969,10 +1064,27 @@ fn mincore_reports_present_pages_and_the_files_pages() {
 fn a_writable_shared_mapping_is_seen_by_f_seal_write() {
     let (fake, mm) = setup();
     let file = store_file(&fake, b"x");
-    map_file_at(&mm, BASE, P, RO, file_map(FileBacking::Store(Arc::clone(&file)), false, false), 0);
+    map_file_at(
+        &mm,
+        BASE,
+        P,
+        RO,
+        file_map(FileBacking::Store(Arc::clone(&file)), false, false),
+        0,
+    );
     assert!(!file.writably_mapped(), "private mappings do not count");
-    map_file_at(&mm, BASE + P, P, RO, file_map(FileBacking::Store(Arc::clone(&file)), true, true), 0);
-    assert!(file.writably_mapped(), "a shared one from a writable file does");
+    map_file_at(
+        &mm,
+        BASE + P,
+        P,
+        RO,
+        file_map(FileBacking::Store(Arc::clone(&file)), true, true),
+        0,
+    );
+    assert!(
+        file.writably_mapped(),
+        "a shared one from a writable file does"
+    );
     mm.unmap(BASE + P, BASE + 2 * P).unwrap();
     assert!(!file.writably_mapped());
 }

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use platform::PAGE_SIZE;
 
 use crate::abi::Fd;
-use crate::fs::{O_APPEND, OpenFile, memfd};
 use crate::abi::mm::{MmapFlags, MmapProt};
 use crate::errno::Errno;
+use crate::fs::{O_APPEND, OpenFile, memfd};
 use crate::kernel::task::{SysResult, TaskCtx};
 use crate::mm::{
     AddressSpace, Advice, FileBacking, FileMap, MMAP_MIN_ADDR, MS_ASYNC, MS_INVALIDATE, MS_SYNC,

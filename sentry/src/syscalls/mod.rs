@@ -327,7 +327,8 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         "advice other than DONTNEED/FREE/REMOVE/[DO|DONT]FORK/[WIPE|KEEP]ONFORK is accepted and ignored",
         |t, a| mm::madvise(t, a[0], a[1], int(a[2])), &[Hex, Len, Raw])),
     (MSYNC, full(|t, a| mm::msync(t, a[0], a[1], int(a[2])), &[Hex, Len, Hex])),
-    (MINCORE, partial("a host file's pages count as resident (they are in the host's cache)",
+    (MINCORE, partial("a host file's pages count as resident (as in the host's cache); anonymous \
+        pages mapped around a fault (16-page blocks) count as resident",
         |t, a| mm::mincore(t, a[0], a[1], a[2]), &[Hex, Len, Hex])),
     (MEMFD_CREATE, partial("MFD_HUGETLB files are ordinary memfds",
         |t, a| mm::memfd_create(t, a[0], uint(a[1]) as u64), &[Path, Hex])),

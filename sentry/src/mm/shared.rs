@@ -241,9 +241,8 @@ impl SharedMemory {
         let machine = self.machine().map_err(|_| Errno::ENOSPC)?;
         let mut pages = self.pages.lock();
         for p in start / PAGE_SIZE..end.div_ceil(PAGE_SIZE) {
-            if !pages.contains_key(&p) {
-                let f = machine.alloc_data().map_err(|_| Errno::ENOSPC)?;
-                pages.insert(p, f);
+            if let std::collections::btree_map::Entry::Vacant(e) = pages.entry(p) {
+                e.insert(machine.alloc_data().map_err(|_| Errno::ENOSPC)?);
             }
         }
         Ok(())

@@ -205,16 +205,14 @@ impl AddressSpace {
         }
         // A shared file mapping becomes writable only if its file was
         // opened for writing (Linux's VM_MAYWRITE).
-        if prot.write
-            && inner.vmas.iter().any(|(s, v)| {
-                s < end
-                    && v.end > addr
-                    && v.file
-                        .as_ref()
-                        .is_some_and(|(f, _)| f.shared && !f.may_write)
-            })
-        {
-            return Err(Errno::EACCES);
+        if prot.write {
+            let mut at = addr;
+            while let Some((_, v)) = inner.vmas.find(at).filter(|_| at < end) {
+                if v.file.as_ref().is_some_and(|(f, _)| f.shared && !f.may_write) {
+                    return Err(Errno::EACCES);
+                }
+                at = v.end;
+            }
         }
         inner.vmas.split_for_update(addr, end)?;
         inner.vmas.update(addr, end, |v| v.prot = prot);

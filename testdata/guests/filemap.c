@@ -337,6 +337,13 @@ static void memfd_shared(void)
 		out("memfd: no maps line\n");
 	}
 	munmap(o, PG);
+	/* MADV_REMOVE punches a hole in the file. */
+	memcpy(m + 3 * PG, "gone", 4);
+	res("memfd: MADV_REMOVE", madvise(m + 3 * PG, PG, MADV_REMOVE));
+	char z[4] = {1, 1, 1, 1};
+	must(pread(fd, z, 4, 3 * PG) == 4, "pread");
+	out("memfd: after MADV_REMOVE the file reads %s, the mapping %s\n",
+	    z[0] == 0 && z[3] == 0 ? "zeros" : "data", m[3 * PG] == 0 ? "zeros" : "data");
 	munmap(m, 4 * PG);
 	close(fd);
 }

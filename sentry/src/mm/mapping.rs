@@ -275,6 +275,26 @@ impl AddressSpace {
                 } else {
                     self.drop_pages(&mut inner, addr, end);
                 }
+                if advice == Advice::Remove {
+                    // MADV_REMOVE punches a hole in the shared object (a
+                    // shmem file's fallocate PUNCH_HOLE): its pages go from
+                    // every mapping. Done without `inner`, which the
+                    // object's removal takes for each mapper.
+                    let mut holes = Vec::new();
+                    let mut at = addr;
+                    while let Some((s, v)) = inner.vmas.find(at).filter(|_| at < end) {
+                        if let Some((obj, off)) = &v.shared {
+                            let (lo, hi) = (at, v.end.min(end));
+                            holes.push((Arc::clone(obj), off + (lo - s), off + (hi - s)));
+                        }
+                        at = v.end;
+                    }
+                    drop(inner);
+                    for (obj, lo, hi) in holes {
+                        obj.zero_range(lo, hi);
+                    }
+                    return Ok(());
+                }
             }
             Advice::DontFork => inner.vmas.update(addr, end, |v| v.dont_fork = true),
             Advice::DoFork => inner.vmas.update(addr, end, |v| v.dont_fork = false),

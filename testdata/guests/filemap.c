@@ -9,6 +9,7 @@
  */
 #include "guest.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -274,6 +275,74 @@ static void shared_tmp(void)
 	unlink(tmpname);
 }
 
+/* A thread keeps reading a page of a shared mapping while another process
+ * shrinks the file: the reader must get SIGBUS (its vCPU must not keep the
+ * old translation). */
+static char *spin_map;
+static volatile int spin_started;
+static sigjmp_buf spin_jb;
+static volatile int spin_sig;
+
+static void on_spin_bus(int sig)
+{
+	spin_sig = sig;
+	siglongjmp(spin_jb, 1);
+}
+
+static void *spinner(void *arg)
+{
+	(void)arg;
+	if (sigsetjmp(spin_jb, 1) == 0) {
+		for (;;) {
+			spin_started = 1;
+			(void)*(volatile char *)(spin_map + PG);
+		}
+	}
+	return NULL;
+}
+
+static void truncate_under_a_thread(void)
+{
+	int fd = memfd("spin", 0);
+	must(ftruncate(fd, 2 * PG) == 0, "ftruncate");
+	spin_map = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	must(spin_map != MAP_FAILED, "mmap");
+	spin_map[PG] = 1;
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_spin_bus;
+	sa.sa_flags = SA_NODEFER;
+	sigaction(SIGBUS, &sa, &old);
+	pthread_t th;
+	must(pthread_create(&th, NULL, spinner, NULL) == 0, "pthread_create");
+	while (!spin_started)
+		usleep(1000);
+	usleep(20000);
+	/* Another process shrinks the file, while this one's main thread
+	 * only waits for the reader (it does not enter the guest again). */
+	int hold[2];
+	must(pipe(hold) == 0, "pipe");
+	pid_t p = fork();
+	if (p == 0) {
+		/* Stays alive (no SIGCHLD) until the reader is done. */
+		close(hold[1]);
+		int r = ftruncate(fd, PG);
+		char c;
+		while (read(hold[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(r == 0 ? 0 : 1);
+	}
+	close(hold[0]);
+	pthread_join(th, NULL);
+	close(hold[1]);
+	int st;
+	waitpid(p, &st, 0);
+	out("thread: reader of the truncated page got %s\n", signame(spin_sig));
+	sigaction(SIGBUS, &old, NULL);
+	munmap(spin_map, 2 * PG);
+	close(fd);
+}
+
 static void memfd_shared(void)
 {
 	int fd = memfd("filemap", MFD_CLOEXEC);
@@ -515,6 +584,7 @@ int main(int argc, char **argv)
 	shared_tmp();
 	shm_unrelated();
 	memfd_shared();
+	truncate_under_a_thread();
 	populate();
 	seals();
 	memfd_errors();

@@ -1,17 +1,21 @@
 //! tmpfs: files in the sentry's memory (/tmp, /dev/shm, the root without
 //! `--root`, and the overlay's upper layer).
 //!
-//! Regular files hold their data in 4 KiB pages, each charged to the
-//! guest's memory cap (`--memory`, through [`MemoryCharge`]) while it
-//! exists, as pipe buffers are: a write that needs a page past the cap
-//! gets ENOSPC (Linux's tmpfs answer when it is full). Holes cost nothing.
+//! Regular files hold their data in a [`SharedMemory`] of platform
+//! frames, each charged to the guest's memory cap (`--memory`, the
+//! platform of [`MemoryCharge`]) while it exists: a write that needs a
+//! page past the cap gets ENOSPC (Linux's tmpfs answer when it is full).
+//! Holes cost nothing. Those frames are what a mapping of the file maps
+//! (`crate::mm`), so MAP_SHARED is coherent with read and write.
 //! Directories, symbolic links, FIFOs, devices (inert) and sockets are
 //! inodes too; hard links count in `st_nlink`; inode numbers are stable.
 //!
 //! # Lock order
 //!
 //! `TmpFs::tree` (every change to the namespace) → one directory's
-//! `entries` at a time → an inode's `meta` → its `data`.
+//! `entries` at a time → an inode's `meta` → its `data` → the memory
+//! locks of its `SharedMemory` (a shrink takes the mappers' address
+//! spaces, see `crate::mm`'s lock order).
 
 use std::any::Any;
 use std::collections::BTreeMap;

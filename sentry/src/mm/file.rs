@@ -48,7 +48,7 @@ pub enum FileBacking {
 pub struct FileMap {
     /// The pages.
     pub backing: FileBacking,
-    /// The path /proc/<pid>/maps shows.
+    /// The path `/proc/<pid>/maps` shows.
     pub name: Arc<str>,
     /// Device number (`st_dev`) shown in maps.
     pub dev: u64,

@@ -208,7 +208,10 @@ impl AddressSpace {
         if prot.write {
             let mut at = addr;
             while let Some((_, v)) = inner.vmas.find(at).filter(|_| at < end) {
-                if v.file.as_ref().is_some_and(|(f, _)| f.shared && !f.may_write) {
+                if v.file
+                    .as_ref()
+                    .is_some_and(|(f, _)| f.shared && !f.may_write)
+                {
                     return Err(Errno::EACCES);
                 }
                 at = v.end;

@@ -149,6 +149,27 @@ static void private_exe(void)
 	    ino == (unsigned long)st.st_ino ? "yes" : "no", strcmp(path, exe) == 0 ? "yes" : "no");
 	munmap(m, 2 * PG);
 	close(fd);
+	/* Generated files and devices cannot be mapped. */
+	const char *nomap[] = {"/proc/self/maps", "/proc/self/status", "/dev/null"};
+	for (int i = 0; i < 3; i++) {
+		int g = open(nomap[i], O_RDONLY);
+		errno = 0;
+		void *p = mmap(NULL, PG, PROT_READ, MAP_PRIVATE, g, 0);
+		out("mmap of %s: %s\n", nomap[i], p == MAP_FAILED ? errname(errno) : "mapped");
+		close(g);
+	}
+	int dir = open("/tmp", O_RDONLY | O_DIRECTORY);
+	void *p = mmap(NULL, PG, PROT_READ, MAP_PRIVATE, dir, 0);
+	out("mmap of a directory: %s\n", p == MAP_FAILED ? errname(errno) : "mapped");
+	close(dir);
+	p = mmap(NULL, PG, PROT_READ, MAP_PRIVATE, 999, 0);
+	out("mmap of a closed descriptor: %s\n", p == MAP_FAILED ? errname(errno) : "mapped");
+	int pp[2];
+	must(pipe(pp) == 0, "pipe");
+	p = mmap(NULL, PG, PROT_READ, MAP_PRIVATE, pp[0], 0);
+	out("mmap of a pipe: %s\n", p == MAP_FAILED ? errname(errno) : "mapped");
+	close(pp[0]);
+	close(pp[1]);
 }
 
 /* The writer half of shm_unrelated: a fresh program maps the file by name. */

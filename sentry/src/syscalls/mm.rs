@@ -396,7 +396,13 @@ fn map_file(
     }
     let st = file.ops.stat();
     let tmp = file.ops.tmpfs_inode();
-    if tmp.is_none() && st.mode & S_IFMT != S_IFREG {
+    // The sentry's /proc and /sys files are generated text, which Linux
+    // cannot map either (no mmap of seq files or sysfs attributes).
+    let generated = file
+        .ops
+        .vfs_path()
+        .is_some_and(|p| matches!(p.mount.fs.name(), "proc" | "sysfs"));
+    if tmp.is_none() && (st.mode & S_IFMT != S_IFREG || generated) {
         return Err(Errno::ENODEV);
     }
     let mut may_write = req.shared && writable;

@@ -590,8 +590,31 @@ static void msync_mincore_errors(void)
 	munmap(m, 4 * PG);
 }
 
+/* Sandbox only (it writes to a file of the root): a file of the read-only
+ * lower layer opened for writing is copied up, and a shared mapping of it
+ * is coherent with read and write. */
+static int copy_up(const char *path)
+{
+	int fd = open(path, O_RDWR);
+	must(fd >= 0, "open for writing");
+	char *m = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	must(m != MAP_FAILED, "mmap shared");
+	char first;
+	must(pread(fd, &first, 1, 0) == 1, "pread");
+	out("copyup: mapping starts with the file: %s\n", m[0] == first ? "yes" : "no");
+	m[0] = '@';
+	char c;
+	must(pread(fd, &c, 1, 0) == 1, "pread");
+	must(pwrite(fd, "%", 1, 1) == 1, "pwrite");
+	out("copyup: store seen by read: %s, write seen by the mapping: %s\n", c == '@' ? "yes" : "no",
+	    m[1] == '%' ? "yes" : "no");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "copyup") == 0)
+		return copy_up(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "writer") == 0)
 		return shm_writer(argv[2]);
 	struct sigaction sa;

@@ -536,6 +536,15 @@ static void seals(void)
 	struct stat st;
 	fstat(fd, &st);
 	out("seals: noexec seals %d mode %o\n", fcntl(fd, F_GET_SEALS), (unsigned)st.st_mode & 0777);
+	res("seals: noexec fchmod 0755", fchmod(fd, 0755));
+	res("seals: noexec fchmod 0600", fchmod(fd, 0600));
+	fstat(fd, &st);
+	out("seals: noexec mode now %o\n", (unsigned)st.st_mode & 0777);
+	close(fd);
+	fd = memfd("exec", MFD_ALLOW_SEALING);
+	res("seals: add EXEC to an executable memfd", fcntl(fd, F_ADD_SEALS, F_SEAL_EXEC));
+	out("seals: now %d\n", fcntl(fd, F_GET_SEALS));
+	res("seals: fchmod 0644", fchmod(fd, 0644));
 	close(fd);
 }
 

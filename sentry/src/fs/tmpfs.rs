@@ -760,6 +760,13 @@ impl Inode for TmpInode {
         }
         let t = now();
         let mut m = self.meta.lock();
+        // F_SEAL_EXEC: the execute bits stay as they are (shmem_setattr).
+        if let Some(mode) = attr.mode
+            && self.seals() & super::memfd::F_SEAL_EXEC != 0
+            && (m.mode ^ mode) & 0o111 != 0
+        {
+            return Err(Errno::EPERM);
+        }
         if let Some(mode) = attr.mode {
             m.mode = (m.mode & 0o170000) | (mode & 0o7777);
         }

@@ -384,6 +384,19 @@ pub fn fchmodat2(t: &mut TaskCtx, dirfd: Fd, path: u64, mode: u32, flags: u32) -
 pub fn fchmod(t: &mut TaskCtx, fd: Fd, mode: u32) -> SysResult {
     match fd_path(t, fd, Errno::EBADF) {
         Ok((_, p)) => set(t, &p, &chmod_attr(mode)),
+        // A memfd: its inode keeps the mode (and its F_SEAL_EXEC rule).
+        Err(Errno::EBADF)
+            if let Some(inode) = t
+                .task
+                .files()
+                .get(fd.0 as i64)
+                .ok()
+                .filter(|f| !is_opath(f))
+                .and_then(|f| f.ops.tmpfs_inode()) =>
+        {
+            crate::fs::vfs::Inode::setattr(&*inode, &caller(t), &chmod_attr(mode))?;
+            Ok(0)
+        }
         // Pipes and the like: nothing to keep.
         Err(Errno::EBADF) if t.task.files().get(fd.0 as i64).is_ok_and(|f| !is_opath(&f)) => Ok(0),
         Err(e) => Err(e.into()),

@@ -242,7 +242,11 @@ static void private_tmp(void)
 	char *o = mmap(NULL, PG, PROT_READ, MAP_PRIVATE, fd, PG);
 	must(o != MAP_FAILED, "mmap at offset");
 	out("private: offset %ld byte 0 '%c' byte 1 '%c'\n", PG, o[0], o[1]);
+	res("private: MADV_WIPEONFORK on a file mapping", madvise(o, PG, 18));
 	munmap(o, PG);
+	/* MADV_DONTNEED drops the private copy: the file shows again. */
+	res("private: MADV_DONTNEED", madvise(m, PG, MADV_DONTNEED));
+	out("private: after MADV_DONTNEED byte 0 '%c'\n", m[0]);
 	munmap(m, 3 * PG);
 	close(fd);
 	unlink(tmpname);

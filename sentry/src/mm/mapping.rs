@@ -246,7 +246,7 @@ impl AddressSpace {
     /// Applies `advice` to `[addr, end)` (page-aligned, non-empty;
     /// madvise(2) once decoded): ENOMEM when part of it is not mapped or a
     /// split would pass `vm.max_map_count`, EINVAL for MADV_WIPEONFORK on
-    /// a shared mapping.
+    /// a shared or file mapping.
     pub fn advise(&self, addr: u64, end: u64, advice: Advice) -> Result<(), Errno> {
         let mut inner = self.inner.lock();
         if !inner.vmas.fully_mapped(addr, end) {
@@ -302,10 +302,9 @@ impl AddressSpace {
             Advice::DontFork => inner.vmas.update(addr, end, |v| v.dont_fork = true),
             Advice::DoFork => inner.vmas.update(addr, end, |v| v.dont_fork = false),
             Advice::WipeOnFork => {
-                let shared = inner
-                    .vmas
-                    .iter()
-                    .any(|(s, v)| s < end && v.end > addr && v.shared.is_some());
+                let shared = inner.vmas.iter().any(|(s, v)| {
+                    s < end && v.end > addr && (v.shared.is_some() || v.file.is_some())
+                });
                 if shared {
                     return Err(Errno::EINVAL);
                 }

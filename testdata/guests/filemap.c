@@ -442,6 +442,27 @@ static void memfd_shared(void)
 	close(fd);
 }
 
+static void remap(void)
+{
+	int fd = memfd("remap", 0);
+	must(ftruncate(fd, 3 * PG) == 0, "ftruncate");
+	must(pwrite(fd, "R", 1, 2 * PG) == 1, "pwrite");
+	char *m = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	must(m != MAP_FAILED, "mmap");
+	m[0] = 'S';
+	/* Reserve room elsewhere so the grown mapping must move. */
+	char *m2 = mremap(m, PG, 4 * PG, MREMAP_MAYMOVE);
+	must(m2 != MAP_FAILED, "mremap");
+	out("remap: first page %c, file page 2 %c, past the end: %s\n", m2[0], m2[2 * PG],
+	    probe(m2 + 3 * PG, 0));
+	m2[PG] = 'T';
+	char c;
+	must(pread(fd, &c, 1, PG) == 1, "pread");
+	out("remap: store through the grown mapping read back: %c\n", c);
+	munmap(m2, 4 * PG);
+	close(fd);
+}
+
 static void populate(void)
 {
 	int fd = memfd("pop", 0);
@@ -642,6 +663,7 @@ int main(int argc, char **argv)
 	shm_unrelated();
 	memfd_shared();
 	truncate_under_a_thread();
+	remap();
 	populate();
 	seals();
 	memfd_errors();

@@ -289,6 +289,12 @@ static void shared_tmp(void)
 	out("shared: PROT_WRITE on O_RDONLY: %s\n", w == MAP_FAILED ? errname(errno) : "mapped");
 	w = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, ro, 0);
 	out("shared: MAP_PRIVATE|PROT_WRITE on O_RDONLY: %s\n", w == MAP_FAILED ? errname(errno) : "mapped");
+	int ap = open(tmpname, O_RDWR | O_APPEND);
+	w = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, ap, 0);
+	out("shared: PROT_WRITE on O_RDWR|O_APPEND: %s\n", w == MAP_FAILED ? errname(errno) : "mapped");
+	if (w != MAP_FAILED)
+		munmap(w, PG);
+	close(ap);
 	int wo = open(tmpname, O_WRONLY);
 	w = mmap(NULL, PG, PROT_READ, MAP_PRIVATE, wo, 0);
 	out("shared: mmap of O_WRONLY: %s\n", w == MAP_FAILED ? errname(errno) : "mapped");

@@ -15,7 +15,7 @@ use platform::PAGE_SIZE;
 use crate::abi::Fd;
 use crate::abi::mm::{MmapFlags, MmapProt};
 use crate::errno::Errno;
-use crate::fs::{O_APPEND, OpenFile, memfd};
+use crate::fs::{OpenFile, memfd};
 use crate::kernel::task::{SysResult, TaskCtx};
 use crate::mm::{
     AddressSpace, Advice, FileBacking, FileMap, MMAP_MIN_ADDR, MS_ASYNC, MS_INVALIDATE, MS_SYNC,
@@ -370,7 +370,7 @@ impl PageSource for OpenFileSource {
 /// Maps the open file `file` as the decoded `m` asks, with Linux's
 /// do_mmap checks: EBADF for an O_PATH descriptor, EACCES for a file not
 /// open for reading, for MAP_SHARED with PROT_WRITE on a file not open
-/// for writing (or open for appending), EPERM for a writable shared
+/// for writing (O_APPEND does not matter), EPERM for a writable shared
 /// mapping of a file sealed against writes, ENODEV for a file that
 /// cannot be mapped (not a regular file), EOVERFLOW when the offset and
 /// length wrap.
@@ -388,7 +388,7 @@ fn map_file(
     let access = status & 3;
     let (readable, writable) = (access != 1, access != 0);
     let req = &m.req;
-    if req.shared && req.prot.write && (!writable || status & O_APPEND != 0) {
+    if req.shared && req.prot.write && !writable {
         return Err(Errno::EACCES);
     }
     if !readable {

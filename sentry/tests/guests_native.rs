@@ -23,6 +23,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("exitcodes", &[], b"", 0),
     ("fifo", &["--self"], b"", 0),
     ("files", &[], b"", 0),
+    ("filemap", &[], b"", 0),
     (
         "fsprobe",
         &["stat:/", "lstat:/nonexistent", "dotdot:/"],

@@ -33,6 +33,7 @@ pub mod epoll;
 pub mod fifo;
 pub mod hostdir;
 pub mod lock;
+pub mod memfd;
 pub mod nodes;
 pub mod overlay;
 pub mod pidfd;
@@ -265,6 +266,11 @@ pub trait FileOps: Send + Sync {
     /// Linux's mmap_zero: private or shared anonymous pages).
     fn maps_as_anonymous(&self) -> bool {
         false
+    }
+    /// The tmpfs inode behind this file, if it is a tmpfs (or memfd)
+    /// regular file: its frames are what a mapping maps, and it has seals.
+    fn tmpfs_inode(&self) -> Option<Arc<tmpfs::TmpInode>> {
+        None
     }
 }
 

@@ -372,6 +372,9 @@ impl FileOps for SharedFile {
     fn maps_as_anonymous(&self) -> bool {
         self.0.ops.maps_as_anonymous()
     }
+    fn tmpfs_inode(&self) -> Option<Arc<super::tmpfs::TmpInode>> {
+        self.0.ops.tmpfs_inode()
+    }
     fn as_pidfd(&self) -> Option<&super::pidfd::PidFd> {
         self.0.ops.as_pidfd()
     }

@@ -1,17 +1,21 @@
 //! tmpfs: files in the sentry's memory (/tmp, /dev/shm, the root without
 //! `--root`, and the overlay's upper layer).
 //!
-//! Regular files hold their data in 4 KiB pages, each charged to the
-//! guest's memory cap (`--memory`, through [`MemoryCharge`]) while it
-//! exists, as pipe buffers are: a write that needs a page past the cap
-//! gets ENOSPC (Linux's tmpfs answer when it is full). Holes cost nothing.
+//! Regular files hold their data in a [`SharedMemory`] of platform
+//! frames, each charged to the guest's memory cap (`--memory`, the
+//! platform of [`MemoryCharge`]) while it exists: a write that needs a
+//! page past the cap gets ENOSPC (Linux's tmpfs answer when it is full).
+//! Holes cost nothing. Those frames are what a mapping of the file maps
+//! (`crate::mm`), so MAP_SHARED is coherent with read and write.
 //! Directories, symbolic links, FIFOs, devices (inert) and sockets are
 //! inodes too; hard links count in `st_nlink`; inode numbers are stable.
 //!
 //! # Lock order
 //!
 //! `TmpFs::tree` (every change to the namespace) → one directory's
-//! `entries` at a time → an inode's `meta` → its `data`.
+//! `entries` at a time → an inode's `meta` → its `data` → the memory
+//! locks of its `SharedMemory` (a shrink takes the mappers' address
+//! spaces, see `crate::mm`'s lock order).
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -27,6 +31,7 @@ use super::vfs::{
 use super::{FileOps, Stat, poll};
 use crate::errno::Errno;
 use crate::kernel::wait::Blocker;
+use crate::mm::SharedMemory;
 
 /// Page size of file data.
 pub const PAGE: usize = 4096;
@@ -45,6 +50,9 @@ pub trait MemoryCharge: Send + Sync {
     fn limit_pages(&self) -> u64;
     /// Pages in use under the cap (for statfs).
     fn used_pages(&self) -> u64;
+    /// The platform whose frames hold file data (and whose cap they are
+    /// charged to).
+    fn platform(&self) -> Arc<dyn platform::Platform>;
 }
 
 /// The platform's memory cap (`--memory`), shared with guest memory.
@@ -63,43 +71,45 @@ impl MemoryCharge for PlatformCharge {
     fn used_pages(&self) -> u64 {
         self.0.frames().data_bytes_in_use() / PAGE as u64
     }
+    fn platform(&self) -> Arc<dyn platform::Platform> {
+        Arc::clone(&self.0)
+    }
 }
 
-/// A cap of its own (unit tests).
-#[derive(Default)]
+/// A cap of its own (unit tests): a fake platform whose frames hold the
+/// data, capped at `limit` pages.
 pub struct CountedCharge {
-    /// The cap in pages.
-    pub limit: u64,
-    /// Pages in use.
-    pub used: AtomicU64,
+    platform: PlatformCharge,
 }
 
 impl CountedCharge {
     /// A cap of `limit` pages.
     pub fn new(limit: u64) -> Arc<Self> {
+        let fake = platform::fake::Fake::new(platform::PlatformConfig {
+            memory_limit: limit * PAGE as u64,
+        })
+        .expect("a memfd-backed pool for the fake platform");
         Arc::new(Self {
-            limit,
-            used: AtomicU64::new(0),
+            platform: PlatformCharge(Arc::new(fake)),
         })
     }
 }
 
 impl MemoryCharge for CountedCharge {
     fn charge(&self, pages: u64) -> bool {
-        self.used
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
-                (u + pages <= self.limit).then_some(u + pages)
-            })
-            .is_ok()
+        self.platform.charge(pages)
     }
     fn uncharge(&self, pages: u64) {
-        self.used.fetch_sub(pages, Ordering::Relaxed);
+        self.platform.uncharge(pages);
     }
     fn limit_pages(&self) -> u64 {
-        self.limit
+        self.platform.limit_pages()
     }
     fn used_pages(&self) -> u64 {
-        self.used.load(Ordering::Relaxed)
+        self.platform.used_pages()
+    }
+    fn platform(&self) -> Arc<dyn platform::Platform> {
+        self.platform.platform()
     }
 }
 
@@ -142,38 +152,20 @@ struct DirData {
     parent: Weak<TmpInode>,
 }
 
-/// The pages of a regular file; each is charged while it exists.
+/// The data of a regular file: a shared memory object of platform
+/// frames (each charged to the memory cap while it exists), so that a
+/// mapping of the file maps the very pages read(2) and write(2) use.
 struct FileData {
-    pages: BTreeMap<u64, Box<[u8; PAGE]>>,
-    size: u64,
-    charge: Arc<dyn MemoryCharge>,
-}
-
-impl Drop for FileData {
-    fn drop(&mut self) {
-        self.charge.uncharge(self.pages.len() as u64);
-    }
+    store: Arc<SharedMemory>,
 }
 
 impl FileData {
+    fn size(&self) -> u64 {
+        self.store.size()
+    }
+
     fn read(&self, buf: &mut [u8], offset: u64) -> usize {
-        if offset >= self.size {
-            return 0;
-        }
-        let n = (buf.len() as u64).min(self.size - offset) as usize;
-        let mut done = 0;
-        while done < n {
-            let at = offset + done as u64;
-            let page = at / PAGE as u64;
-            let off = (at % PAGE as u64) as usize;
-            let k = (PAGE - off).min(n - done);
-            match self.pages.get(&page) {
-                Some(p) => buf[done..done + k].copy_from_slice(&p[off..off + k]),
-                None => buf[done..done + k].fill(0),
-            }
-            done += k;
-        }
-        n
+        self.store.read(buf, offset)
     }
 
     /// Writes `buf` at `offset`; short (or ENOSPC if nothing) when a page
@@ -183,80 +175,23 @@ impl FileData {
         if end > MAX_FILE {
             return Err(Errno::EFBIG);
         }
-        let mut done = 0;
-        while done < buf.len() {
-            let at = offset + done as u64;
-            let page = at / PAGE as u64;
-            let off = (at % PAGE as u64) as usize;
-            let k = (PAGE - off).min(buf.len() - done);
-            if !self.pages.contains_key(&page) {
-                if !self.charge.charge(1) {
-                    break;
-                }
-                self.pages.insert(page, Box::new([0u8; PAGE]));
-            }
-            let p = self.pages.get_mut(&page).expect("inserted above");
-            p[off..off + k].copy_from_slice(&buf[done..done + k]);
-            done += k;
-        }
-        if done == 0 && !buf.is_empty() {
-            return Err(Errno::ENOSPC);
-        }
-        self.size = self.size.max(offset + done as u64);
-        Ok(done)
+        self.store.write(buf, offset)
     }
 
     /// Zeroes `[start, end)` within the file, freeing whole pages.
     fn zero_range(&mut self, start: u64, end: u64) {
-        let end = end.min(self.size.max(end));
-        let mut at = start;
-        while at < end {
-            let page = at / PAGE as u64;
-            let off = (at % PAGE as u64) as usize;
-            let k = ((PAGE - off) as u64).min(end - at) as usize;
-            if off == 0 && k == PAGE {
-                if self.pages.remove(&page).is_some() {
-                    self.charge.uncharge(1);
-                }
-            } else if let Some(p) = self.pages.get_mut(&page) {
-                p[off..off + k].fill(0);
-            }
-            at += k as u64;
-        }
+        self.store.zero_range(start, end);
     }
 
+    /// Sets the size; a shrink frees the pages past the end (and takes
+    /// them from every mapping of the file).
     fn truncate(&mut self, size: u64) {
-        if size < self.size {
-            // Zero the tail of the last page kept, drop the pages past it.
-            let keep = size.div_ceil(PAGE as u64);
-            let gone: Vec<u64> = self.pages.range(keep..).map(|(k, _)| *k).collect();
-            for k in &gone {
-                self.pages.remove(k);
-            }
-            self.charge.uncharge(gone.len() as u64);
-            if !size.is_multiple_of(PAGE as u64)
-                && let Some(p) = self.pages.get_mut(&(size / PAGE as u64))
-            {
-                p[(size % PAGE as u64) as usize..].fill(0);
-            }
-        }
-        self.size = size;
+        self.store.truncate(size);
     }
 
     /// Charges the pages of `[start, end)` that are holes (fallocate).
     fn allocate(&mut self, start: u64, end: u64) -> Result<(), Errno> {
-        let first = start / PAGE as u64;
-        let last = end.div_ceil(PAGE as u64);
-        let missing: Vec<u64> = (first..last)
-            .filter(|p| !self.pages.contains_key(p))
-            .collect();
-        if !self.charge.charge(missing.len() as u64) {
-            return Err(Errno::ENOSPC);
-        }
-        for p in missing {
-            self.pages.insert(p, Box::new([0u8; PAGE]));
-        }
-        Ok(())
+        self.store.allocate(start, end)
     }
 }
 
@@ -267,6 +202,9 @@ pub struct TmpInode {
     me: Weak<TmpInode>,
     /// An O_TMPFILE file not yet linked anywhere (linkat may name it).
     anonymous: std::sync::atomic::AtomicBool,
+    /// File seals (`F_SEAL_*`, fcntl F_ADD_SEALS); F_SEAL_SEAL but for
+    /// memfds made with MFD_ALLOW_SEALING, as Linux's shmem.
+    seals: std::sync::atomic::AtomicU32,
     kind: FileType,
     fs: Weak<TmpFs>,
     meta: Mutex<Meta>,
@@ -354,9 +292,7 @@ impl TmpFs {
         let t = now();
         let data = match kind {
             FileType::Regular => Data::File(FileData {
-                pages: BTreeMap::new(),
-                size: 0,
-                charge: Arc::clone(&self.charge),
+                store: Arc::new(SharedMemory::new_file(self.charge.platform())),
             }),
             FileType::Directory => Data::Dir(DirData {
                 entries: BTreeMap::new(),
@@ -371,6 +307,7 @@ impl TmpFs {
             dev: self.dev,
             me: Weak::clone(me),
             anonymous: std::sync::atomic::AtomicBool::new(false),
+            seals: std::sync::atomic::AtomicU32::new(super::memfd::F_SEAL_SEAL),
             kind,
             fs: Arc::downgrade(self),
             meta: Mutex::new(Meta {
@@ -481,9 +418,11 @@ impl TmpInode {
     /// Writes file data at `offset`, or at the end with `append`; returns
     /// the count and the offset after it.
     pub fn write_at(&self, buf: &[u8], offset: u64, append: bool) -> Result<(usize, u64), Errno> {
+        let seals = self.seals();
         let (n, end) = match &mut *self.data.lock() {
             Data::File(f) => {
-                let at = if append { f.size } else { offset };
+                let at = if append { f.size() } else { offset };
+                super::memfd::check_write(seals, f.size(), at, buf.len() as u64)?;
                 let n = f.write(buf, at)?;
                 (n, at + n as u64)
             }
@@ -503,7 +442,7 @@ impl TmpInode {
     /// The size of a regular file (0 for others).
     pub fn size(&self) -> u64 {
         match &*self.data.lock() {
-            Data::File(f) => f.size,
+            Data::File(f) => f.size(),
             Data::Symlink(t) => t.len() as u64,
             _ => 0,
         }
@@ -511,7 +450,7 @@ impl TmpInode {
 
     /// Whether the page holding `offset` has data (SEEK_DATA/SEEK_HOLE).
     fn has_page(&self, page: u64) -> bool {
-        matches!(&*self.data.lock(), Data::File(f) if f.pages.contains_key(&page))
+        matches!(&*self.data.lock(), Data::File(f) if f.store.has_page(page))
     }
 }
 
@@ -535,7 +474,7 @@ impl Inode for TmpInode {
     fn stat(&self) -> Stat {
         let size = self.size();
         let pages = match &*self.data.lock() {
-            Data::File(f) => f.pages.len() as i64,
+            Data::File(f) => f.store.page_count() as i64,
             _ => 0,
         };
         let m = self.meta.lock();
@@ -812,8 +751,10 @@ impl Inode for TmpInode {
 
     fn setattr(&self, _: &Caller, attr: &SetAttr) -> Result<(), Errno> {
         if let Some(size) = attr.size {
+            let seals = self.seals();
             match &mut *self.data.lock() {
                 Data::File(f) => {
+                    super::memfd::check_resize(seals, f.size(), size)?;
                     if size > MAX_FILE {
                         return Err(Errno::EFBIG);
                     }
@@ -825,6 +766,13 @@ impl Inode for TmpInode {
         }
         let t = now();
         let mut m = self.meta.lock();
+        // F_SEAL_EXEC: the execute bits stay as they are (shmem_setattr).
+        if let Some(mode) = attr.mode
+            && self.seals() & super::memfd::F_SEAL_EXEC != 0
+            && (m.mode ^ mode) & 0o111 != 0
+        {
+            return Err(Errno::EPERM);
+        }
         if let Some(mode) = attr.mode {
             m.mode = (m.mode & 0o170000) | (mode & 0o7777);
         }
@@ -867,16 +815,18 @@ impl Inode for TmpInode {
         if end > MAX_FILE {
             return Err(Errno::EFBIG);
         }
+        let seals = self.seals();
         let mut data = self.data.lock();
         let Data::File(f) = &mut *data else {
             return Err(Errno::ENODEV);
         };
+        super::memfd::check_allocate(seals, f.size(), mode & PUNCH_HOLE != 0, end)?;
         if mode & PUNCH_HOLE != 0 {
-            f.zero_range(offset, end.min(f.size));
+            f.zero_range(offset, end.min(f.size()));
         } else {
             f.allocate(offset, end)?;
-            if mode & KEEP_SIZE == 0 && end > f.size {
-                f.size = end;
+            if mode & KEEP_SIZE == 0 && end > f.size() {
+                f.store.set_size(end);
             }
         }
         drop(data);
@@ -896,6 +846,29 @@ impl TmpInode {
     /// The `Arc` this inode lives in.
     fn self_arc(&self) -> Result<Arc<TmpInode>, Errno> {
         self.me.upgrade().ok_or(Errno::ENOENT)
+    }
+
+    /// The file seals (`F_SEAL_*`).
+    pub fn seals(&self) -> u32 {
+        self.seals.load(Ordering::SeqCst)
+    }
+
+    /// Replaces the file seals (the caller checked the rules).
+    pub fn set_seals(&self, seals: u32) {
+        self.seals.store(seals, Ordering::SeqCst);
+    }
+
+    /// The frames of a regular file's data (what a mapping of it maps).
+    pub fn store(&self) -> Option<Arc<SharedMemory>> {
+        match &*self.data.lock() {
+            Data::File(f) => Some(Arc::clone(&f.store)),
+            _ => None,
+        }
+    }
+
+    /// The inode number.
+    pub fn ino(&self) -> u64 {
+        self.ino
     }
 
     fn anonymous(&self) -> bool {
@@ -991,6 +964,10 @@ impl FileOps for TmpFile {
 
     fn describe(&self) -> String {
         format!("tmpfs inode {}", self.inode.ino)
+    }
+
+    fn tmpfs_inode(&self) -> Option<Arc<TmpInode>> {
+        Some(Arc::clone(&self.inode))
     }
 }
 

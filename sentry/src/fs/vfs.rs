@@ -1237,6 +1237,9 @@ impl FileOps for VfsFile {
     fn maps_as_anonymous(&self) -> bool {
         self.inner.maps_as_anonymous()
     }
+    fn tmpfs_inode(&self) -> Option<Arc<super::tmpfs::TmpInode>> {
+        self.inner.tmpfs_inode()
+    }
 }
 
 /// An `O_PATH` descriptor: it names a place for fstat, fchdir, fstatfs

@@ -231,6 +231,8 @@ pub struct Kernel {
     pub vfs: crate::fs::vfs::Vfs,
     /// The FIFOs of the root that are open, by host inode.
     pub fifos: Arc<crate::fs::fifo::FifoTable>,
+    /// The internal tmpfs of memfd_create's files.
+    pub memfd: crate::fs::memfd::MemfdFs,
     stats: Mutex<HashMap<u64, SyscallStat>>,
     /// When the sandbox started (CLOCK_BOOTTIME's origin).
     pub start: Instant,
@@ -287,6 +289,7 @@ impl Kernel {
             start: Instant::now(),
             oom: oom::OomState::default(),
             futex: futex::Futexes::default(),
+            memfd: crate::fs::memfd::MemfdFs::default(),
             readiness: Arc::default(),
             locks: Arc::default(),
             syscalls,

@@ -555,6 +555,14 @@ fn page_fault(t: &mut TaskCtx, addr: u64, access: Access, error_code: u64) {
             }
             super::oom::OomOutcome::KilledSelf => force_signal(t, SigInfo::kernel(Signal::SIGKILL)),
         },
+        Err(FaultError::Bus) => {
+            *t.task.fault.lock() = FaultRegs {
+                trapno: 14,
+                err: error_code | 4,
+                cr2: addr,
+            };
+            force_signal(t, SigInfo::fault(Signal::SIGBUS, code::BUS_ADRERR, addr));
+        }
         Err(e) => {
             let c = if e == FaultError::MapErr {
                 code::SEGV_MAPERR

@@ -4,7 +4,8 @@
 
 use platform::{Mapping, PAGE_SIZE, PageFlags};
 
-use super::{Access, AddressSpace, FaultError, Inner, TASK_SIZE, Vma, page_down};
+use super::file::fill_frame;
+use super::{Access, AddressSpace, FaultError, FileBacking, Inner, TASK_SIZE, Vma, page_down};
 
 /// Fault-around blocks a MAP_POPULATE handles under one hold of the lock
 /// before it checks for a fatal signal (16 MiB of pages).
@@ -86,7 +87,15 @@ impl AddressSpace {
         let mut va = lo;
         while va < hi {
             let must = va == page;
-            match self.populate_page(inner, va, start, &vma, true) {
+            let write = must && access == Access::Write;
+            // Around the fault, a file's (or shared object's) pages are
+            // mapped only if they exist, as Linux's filemap_map_pages maps
+            // only what is in the page cache: nothing is allocated for them.
+            if !must && !self.page_exists(inner, va, start, &vma) {
+                va += PAGE_SIZE;
+                continue;
+            }
+            match self.populate_page(inner, va, start, &vma, true, write) {
                 Ok(()) => {}
                 Err(e) if must => return Err(e),
                 Err(_) => break,
@@ -100,6 +109,8 @@ impl AddressSpace {
     /// With `zero_ok`, a private page that cannot be written gets the
     /// shared zero frame, read-only, as Linux maps its zero page: reading
     /// (or populating) read-only memory costs no frame.
+    /// With `write`, the page is being written: a private page of a
+    /// file's own frames is copied at once.
     fn populate_page(
         &self,
         inner: &mut Inner,
@@ -107,6 +118,7 @@ impl AddressSpace {
         start: u64,
         vma: &Vma,
         zero_ok: bool,
+        write: bool,
     ) -> Result<(), FaultError> {
         if inner.pt.lookup(va)?.is_some() {
             return Ok(());
@@ -114,6 +126,36 @@ impl AddressSpace {
         let frames = self.machine.frames();
         let (frame, writable) = if let Some(frame) = inner.parked.remove(&va) {
             (frame, vma.shared.is_some() || frames.refcount(frame) == 1)
+        } else if let Some((file, foff)) = &vma.file {
+            let off = foff + (va - start);
+            file.check_offset(off)?;
+            match (&vma.shared, &file.backing) {
+                (Some((obj, soff)), _) => (obj.frame((soff + (va - start)) / PAGE_SIZE)?, true),
+                // A private mapping of a file with frames maps them
+                // read-only: the first write copies (as Linux maps page
+                // cache pages).
+                (None, FileBacking::Store(s)) => {
+                    let frame = s.frame(off / PAGE_SIZE)?;
+                    if write {
+                        let copied = self.machine.alloc_data().and_then(|copy| {
+                            self.machine.memory().copy_frame(copy, frame)?;
+                            Ok(copy)
+                        });
+                        frames.put_data(frame);
+                        (copied?, true)
+                    } else {
+                        (frame, false)
+                    }
+                }
+                (None, FileBacking::Source(src)) => {
+                    let frame = self.machine.alloc_data()?;
+                    if let Err(e) = fill_frame(&*self.machine, frame, &**src, off) {
+                        frames.put_data(frame);
+                        return Err(e);
+                    }
+                    (frame, true)
+                }
+            }
         } else if let Some((obj, off)) = &vma.shared {
             (obj.frame((off + (va - start)) / PAGE_SIZE)?, true)
         } else if zero_ok && !vma.prot.write {
@@ -126,6 +168,24 @@ impl AddressSpace {
         let pte = pte_for(frame, vma, writable);
         inner.pt.set(va, Some(pte))?;
         Ok(())
+    }
+
+    /// Whether the object page behind `va` of a shared or store-backed
+    /// file VMA exists (always true for other memory).
+    fn page_exists(&self, inner: &Inner, va: u64, start: u64, vma: &Vma) -> bool {
+        if inner.parked.contains_key(&va) {
+            return true;
+        }
+        if let Some((obj, off)) = &vma.shared {
+            return obj.has_page((off + (va - start)) / PAGE_SIZE);
+        }
+        match &vma.file {
+            Some((f, off)) => match f.store() {
+                Some(s) => s.has_page((off + (va - start)) / PAGE_SIZE),
+                None => true,
+            },
+            None => true,
+        }
     }
 
     /// For the loader: makes `page` present whatever the VMA's protections
@@ -146,7 +206,7 @@ impl AddressSpace {
             inner.deferred_puts.push(zero);
             return Ok(());
         }
-        self.populate_page(inner, page, start, &vma, false)
+        self.populate_page(inner, page, start, &vma, false, true)
     }
 
     /// MAP_POPULATE after a successful mmap of `[start, start+len)`:
@@ -173,16 +233,26 @@ impl AddressSpace {
                 let Some((_, vma)) = inner.vmas.find(va) else {
                     return;
                 };
-                if !vma.prot.write {
+                // A read-only file mapping is read in (the file's pages);
+                // other read-only memory is the zero page anyway.
+                let access = if vma.prot.write {
+                    Access::Write
+                } else if vma.file.is_some() && !vma.prot.is_none() {
+                    Access::Read
+                } else {
+                    return;
+                };
+                let by_page = vma.shared.is_some() || vma.file.is_some();
+                if self.fault_locked(&mut inner, va, access, false).is_err() {
                     return;
                 }
-                if self
-                    .fault_locked(&mut inner, va, Access::Write, false)
-                    .is_err()
-                {
-                    return;
-                }
-                va = fault_around_block(va).1;
+                // Fault-around maps only existing object pages: populate
+                // an object's mapping page by page.
+                va = if by_page {
+                    page_down(va) + PAGE_SIZE
+                } else {
+                    fault_around_block(va).1
+                };
             }
         }
     }

@@ -75,11 +75,17 @@ impl AddressSpace {
             let action = match vma_fork(&vma, eager) {
                 VmaFork::Omit => continue,
                 VmaFork::Empty => {
+                    if let Some(obj) = vma.file.as_ref().and_then(|(f, _)| f.store()) {
+                        obj.add_mapper(&child.me);
+                    }
                     cinner.vmas.insert(start, vma);
                     continue;
                 }
                 VmaFork::Pages(action) => action,
             };
+            if let Some(obj) = vma.file.as_ref().and_then(|(f, _)| f.store()) {
+                obj.add_mapper(&child.me);
+            }
             cinner.vmas.insert(start, vma.clone());
             let Inner { pt, parked, .. } = &mut *inner;
             pt.fork_range(&mut *cinner.pt, start, vma.end, action)

@@ -89,6 +89,20 @@ impl AddressSpace {
     /// ENOMEM (beyond user space), EPERM (below `mmap_min_addr`) or EEXIST
     /// (MAP_FIXED_NOREPLACE over a mapping).
     pub fn map_anon(&self, req: &MapRequest) -> Result<u64, Errno> {
+        let shared = req
+            .shared
+            .then(|| (Arc::new(SharedMemory::new(Arc::clone(&self.machine))), 0));
+        self.map_with(req, shared, None)
+    }
+
+    /// Maps a VMA with the given shared object and file (see
+    /// [`AddressSpace::map_anon`] for the errors).
+    pub(super) fn map_with(
+        &self,
+        req: &MapRequest,
+        shared_obj: Option<(Arc<SharedMemory>, u64)>,
+        file: Option<(super::FileMap, u64)>,
+    ) -> Result<u64, Errno> {
         let MapRequest {
             placement,
             len,
@@ -96,7 +110,14 @@ impl AddressSpace {
             shared,
             ..
         } = *req;
-        if (shared || prot.write) && !req.noreserve && len > self.memory_left() {
+        // Memory the mapping may have to provide: anonymous shared memory
+        // and private writable pages (a shared file's pages are its own).
+        let charged = if file.is_some() {
+            !shared && prot.write
+        } else {
+            shared || prot.write
+        };
+        if charged && !req.noreserve && len > self.memory_left() {
             return Err(Errno::ENOMEM);
         }
         let mut inner = self.inner.lock();
@@ -129,9 +150,8 @@ impl AddressSpace {
             Placement::Hint(addr) => inner.vmas.unmapped_area(addr, len).ok_or(Errno::ENOMEM)?,
         };
         let mut vma = Vma::anon(start + len, prot);
-        if shared {
-            vma.shared = Some((Arc::new(SharedMemory::new(Arc::clone(&self.machine))), 0));
-        }
+        vma.shared = shared_obj;
+        vma.file = file;
         vma.grows_down = req.grows_down;
         inner.vmas.insert(start, vma);
         Ok(start)
@@ -183,6 +203,20 @@ impl AddressSpace {
         if !inner.vmas.fully_mapped(addr, end) {
             return Err(Errno::ENOMEM);
         }
+        // A shared file mapping becomes writable only if its file was
+        // opened for writing (Linux's VM_MAYWRITE).
+        if prot.write {
+            let mut at = addr;
+            while let Some((_, v)) = inner.vmas.find(at).filter(|_| at < end) {
+                if v.file
+                    .as_ref()
+                    .is_some_and(|(f, _)| f.shared && !f.may_write)
+                {
+                    return Err(Errno::EACCES);
+                }
+                at = v.end;
+            }
+        }
         inner.vmas.split_for_update(addr, end)?;
         inner.vmas.update(addr, end, |v| v.prot = prot);
         let none = prot.is_none();
@@ -212,7 +246,7 @@ impl AddressSpace {
     /// Applies `advice` to `[addr, end)` (page-aligned, non-empty;
     /// madvise(2) once decoded): ENOMEM when part of it is not mapped or a
     /// split would pass `vm.max_map_count`, EINVAL for MADV_WIPEONFORK on
-    /// a shared mapping.
+    /// a shared or file mapping.
     pub fn advise(&self, addr: u64, end: u64, advice: Advice) -> Result<(), Errno> {
         let mut inner = self.inner.lock();
         if !inner.vmas.fully_mapped(addr, end) {
@@ -244,14 +278,33 @@ impl AddressSpace {
                 } else {
                     self.drop_pages(&mut inner, addr, end);
                 }
+                if advice == Advice::Remove {
+                    // MADV_REMOVE punches a hole in the shared object (a
+                    // shmem file's fallocate PUNCH_HOLE): its pages go from
+                    // every mapping. Done without `inner`, which the
+                    // object's removal takes for each mapper.
+                    let mut holes = Vec::new();
+                    let mut at = addr;
+                    while let Some((s, v)) = inner.vmas.find(at).filter(|_| at < end) {
+                        if let Some((obj, off)) = &v.shared {
+                            let (lo, hi) = (at, v.end.min(end));
+                            holes.push((Arc::clone(obj), off + (lo - s), off + (hi - s)));
+                        }
+                        at = v.end;
+                    }
+                    drop(inner);
+                    for (obj, lo, hi) in holes {
+                        obj.zero_range(lo, hi);
+                    }
+                    return Ok(());
+                }
             }
             Advice::DontFork => inner.vmas.update(addr, end, |v| v.dont_fork = true),
             Advice::DoFork => inner.vmas.update(addr, end, |v| v.dont_fork = false),
             Advice::WipeOnFork => {
-                let shared = inner
-                    .vmas
-                    .iter()
-                    .any(|(s, v)| s < end && v.end > addr && v.shared.is_some());
+                let shared = inner.vmas.iter().any(|(s, v)| {
+                    s < end && v.end > addr && (v.shared.is_some() || v.file.is_some())
+                });
                 if shared {
                     return Err(Errno::EINVAL);
                 }
@@ -353,11 +406,8 @@ impl AddressSpace {
         }
         let grow_end = old.checked_add(new_len).ok_or(Errno::ENOMEM)?;
         if old_end == vma.end && grow_end <= TASK_SIZE && !inner.vmas.overlaps(old_end, grow_end) {
-            let mut ext = vma.clone();
+            let mut ext = vma.tail(vstart, old_end);
             ext.end = grow_end;
-            if let Some((obj, off)) = &vma.shared {
-                ext.shared = Some((Arc::clone(obj), off + (old_end - vstart)));
-            }
             inner.vmas.insert(old_end, ext);
             return Ok(old);
         }
@@ -407,11 +457,8 @@ impl AddressSpace {
         if !dont_unmap {
             self.unmap_locked(inner, old, old + old_len);
         }
-        let mut nv = vma.clone();
+        let mut nv = vma.tail(vstart, old);
         nv.end = dst + new_len;
-        if let Some((obj, off)) = &vma.shared {
-            nv.shared = Some((Arc::clone(obj), off + (old - vstart)));
-        }
         inner.vmas.insert(dst, nv);
         for (off, pte) in moved {
             inner

@@ -14,7 +14,8 @@
 //! | `io.rs`     | guest ↔ sentry copies (`read`, `write`, `read_cstring`...) |
 //! | `mapping.rs`| map, unmap, protect, advise, brk, remap                    |
 //! | `fork.rs`   | fork of an address space (copy, CoW, share, wipe, omit)    |
-//! | `shared.rs` | MAP_SHARED memory objects                                  |
+//! | `shared.rs` | shared memory objects (MAP_SHARED, tmpfs and memfd data)  |
+//! | `file.rs`   | file-backed mappings, mincore, msync, truncation           |
 //! | `runner.rs` | tasks running on an address space, TLB shootdown           |
 //! | `image.rs`  | building a program image (segments, stack, brk) for exec   |
 //! | `procfs.rs` | what /proc shows: `maps`, `cmdline`, `environ`, `exe`, sizes |
@@ -33,7 +34,12 @@
 //!    (`runner::Shootdown`, a leaf: alone, or under `inner` to mark a
 //!    shootdown in flight);
 //! 3. `SharedMemory::pages` (under `inner` when a fault maps a shared
-//!    page);
+//!    page). A file system's own locks come before all of these: a
+//!    shrinking file takes its `SharedMemory::mappers` list (a leaf
+//!    apart from what follows), releases it, then each mapper's `inner`
+//!    to remove the pages (never `pages` and `inner` the other way
+//!    round); faults read a file's size from an atomic, never through
+//!    the file system;
 //! 4. the platform's locks, which take nothing else: its frame allocator
 //!    and memory locks, and a context's kick lock (`Kicker::kick`, called
 //!    under `inner` by the shootdown in `enter`). `Context::run` is called
@@ -71,6 +77,7 @@
 //!   runs again.
 
 mod fault;
+mod file;
 mod fork;
 mod image;
 mod io;
@@ -89,6 +96,7 @@ use parking_lot::Mutex;
 use platform::{PAGE_SIZE, Platform};
 
 use crate::errno::Errno;
+pub use file::{FileBacking, FileMap, MS_ASYNC, MS_INVALIDATE, MS_SYNC, PageSource};
 pub use mapping::{Advice, MapRequest, Placement, RemapRequest};
 pub use procfs::VmInfo;
 pub use runner::Runner;
@@ -128,6 +136,8 @@ pub enum FaultError {
     AccErr,
     /// No memory left under the cap (the OOM killer's case).
     Oom,
+    /// A file page wholly past the end of the file (SIGBUS, BUS_ADRERR).
+    Bus,
 }
 
 pub use platform::Access;
@@ -185,6 +195,9 @@ struct Inner {
 /// A guest address space.
 pub struct AddressSpace {
     machine: Arc<dyn Platform>,
+    /// This address space, for the shared objects it maps (which remove
+    /// their pages from it when a file shrinks).
+    me: std::sync::Weak<AddressSpace>,
     inner: Mutex<Inner>,
     /// Tasks that run on this address space (threads, vfork children).
     runners: Mutex<Vec<Arc<Runner>>>,
@@ -211,8 +224,9 @@ impl AddressSpace {
         let pt = machine
             .new_address_space()
             .map_err(|e| platform_errno(e, Errno::ENOMEM))?;
-        Ok(Arc::new(Self {
+        Ok(Arc::new_cyclic(|me| Self {
             machine,
+            me: me.clone(),
             runners: Mutex::new(Vec::new()),
             shootdown: runner::Shootdown::default(),
             exe: Mutex::new((Vec::new(), None)),

@@ -72,7 +72,7 @@ impl AddressSpace {
                 if v.grows_down || v.name == "[stack]" {
                     info.stack += len;
                     info.stack_top = info.stack_top.max(v.end);
-                } else if v.shared.is_some() {
+                } else if v.shared.is_some() || v.file.as_ref().is_some_and(|(f, _)| f.shared) {
                     info.shared += len;
                 } else if v.prot.write {
                     info.data += len;
@@ -100,19 +100,30 @@ impl AddressSpace {
         let inner = self.inner.lock();
         let mut out = String::new();
         for (start, v) in inner.vmas.iter() {
+            let (offset, dev, ino, name, shared) = match &v.file {
+                Some((f, off)) => (*off, f.dev, f.ino, &*f.name, f.shared),
+                None => (0, 0, 0, v.name, v.shared.is_some()),
+            };
+            // Linux's new_encode_dev split into major and minor.
+            let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+            let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
             let line = format!(
-                "{:08x}-{:08x} {}{}{}{} 00000000 00:00 0",
+                "{:08x}-{:08x} {}{}{}{} {:08x} {:02x}:{:02x} {} ",
                 start,
                 v.end,
                 if v.prot.read { 'r' } else { '-' },
                 if v.prot.write { 'w' } else { '-' },
                 if v.prot.exec { 'x' } else { '-' },
-                if v.shared.is_some() { 's' } else { 'p' },
+                if shared { 's' } else { 'p' },
+                offset,
+                major,
+                minor,
+                ino,
             );
-            if v.name.is_empty() {
-                out.push_str(&line);
+            if name.is_empty() {
+                out.push_str(line.trim_end());
             } else {
-                out.push_str(&format!("{line:<73}{}", v.name));
+                out.push_str(&format!("{line:<73}{name}"));
             }
             out.push('\n');
         }

@@ -41,6 +41,16 @@ impl AddressSpace {
         self.runners.lock().retain(|r| !Arc::ptr_eq(r, runner));
     }
 
+    /// Kicks every runner in the guest, so that it enters again (and
+    /// commits pending downgrades) before it runs on.
+    pub(super) fn kick_runners(&self) {
+        for r in self.runners.lock().iter() {
+            if r.root.load(Ordering::SeqCst) != 0 {
+                r.kicker.kick();
+            }
+        }
+    }
+
     pub(super) fn shared_by_runners(&self) -> bool {
         self.runners.lock().len() > 1
     }

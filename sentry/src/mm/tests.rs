@@ -772,3 +772,319 @@ fn detached_runners_are_not_waited_for() {
     let root = enter_once(&fake, &mm);
     assert_ne!(root, 0);
 }
+
+// ---- File-backed mappings ----
+
+/// A file of the platform's frames (as a tmpfs file's data) holding
+/// `data`.
+fn store_file(fake: &Arc<Fake>, data: &[u8]) -> Arc<SharedMemory> {
+    let s = Arc::new(SharedMemory::new_file(Arc::clone(fake) as Arc<dyn Platform>));
+    assert_eq!(s.write(data, 0), Ok(data.len()));
+    s
+}
+
+fn file_map(backing: FileBacking, shared: bool, may_write: bool) -> FileMap {
+    FileMap {
+        backing,
+        name: "/tmp/f".into(),
+        dev: 0x1f,
+        ino: 42,
+        shared,
+        may_write,
+    }
+}
+
+fn map_file_at(mm: &AddressSpace, addr: u64, len: u64, prot: Prot, fm: FileMap, off: u64) -> u64 {
+    let mut r = req(Placement::Fixed(addr), len, prot);
+    r.shared = fm.shared;
+    mm.map_file(&r, fm, off).expect("map file")
+}
+
+/// A host-like file read through `read_at`.
+struct Bytes(Vec<u8>);
+
+impl PageSource for Bytes {
+    fn size(&self) -> u64 {
+        self.0.len() as u64
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+        let off = (offset as usize).min(self.0.len());
+        let n = buf.len().min(self.0.len() - off);
+        buf[..n].copy_from_slice(&self.0[off..off + n]);
+        Ok(n)
+    }
+}
+
+fn read_byte(mm: &AddressSpace, va: u64) -> u8 {
+    let mut b = [0u8; 1];
+    mm.read(va, &mut b).unwrap();
+    b[0]
+}
+
+#[test]
+fn a_shared_file_mapping_maps_the_files_own_frames() {
+    let (fake, mm) = setup();
+    let file = store_file(&fake, &[7u8; 2 * P as usize]);
+    map_file_at(
+        &mm,
+        BASE,
+        2 * P,
+        Prot::RW,
+        file_map(FileBacking::Store(Arc::clone(&file)), true, true),
+        0,
+    );
+    mm.handle_fault(BASE, Access::Write, true).unwrap();
+    mm.write(BASE + 5, b"xy").unwrap();
+    let mut got = [0u8; 2];
+    file.read(&mut got, 5);
+    assert_eq!(
+        &got, b"xy",
+        "a store through the mapping is the file's data"
+    );
+    file.write(b"Q", P).unwrap();
+    assert_eq!(
+        read_byte(&mm, BASE + P),
+        b'Q',
+        "a file write is seen by the mapping"
+    );
+    let frame_in_file = {
+        let f = file.frame(0).unwrap();
+        fake.frames().put_data(f);
+        f
+    };
+    assert_eq!(mm.frame_at(BASE), frame_in_file);
+    assert!(mm.mapping(BASE).unwrap().flags.write);
+}
+
+#[test]
+fn a_private_file_mapping_copies_on_the_first_write() {
+    let (fake, mm) = setup();
+    let file = store_file(&fake, b"hello");
+    map_file_at(
+        &mm,
+        BASE,
+        P,
+        Prot::RW,
+        file_map(FileBacking::Store(Arc::clone(&file)), false, false),
+        0,
+    );
+    // A read maps the file's frame read-only.
+    assert_eq!(read_byte(&mm, BASE), b'h');
+    let m = mm.mapping(BASE).unwrap();
+    assert!(!m.flags.write);
+    assert_eq!(fake.frames().refcount(m.frame), 2, "file + mapping");
+    // The guest's write copies; the file keeps its bytes.
+    mm.handle_fault(BASE, Access::Write, true).unwrap();
+    let m2 = mm.mapping(BASE).unwrap();
+    assert!(m2.flags.write);
+    assert_ne!(m2.frame, m.frame);
+    mm.write(BASE, b"J").unwrap();
+    let mut got = [0u8; 5];
+    file.read(&mut got, 0);
+    assert_eq!(&got, b"hello");
+    assert_eq!(read_byte(&mm, BASE), b'J');
+    // A sentry write into an untouched private page copies at once too.
+    let (fake2, mm2) = setup();
+    let file2 = store_file(&fake2, b"abc");
+    map_file_at(
+        &mm2,
+        BASE,
+        P,
+        Prot::RW,
+        file_map(FileBacking::Store(Arc::clone(&file2)), false, false),
+        0,
+    );
+    mm2.write(BASE, b"Z").unwrap();
+    let mut got = [0u8; 1];
+    file2.read(&mut got, 0);
+    assert_eq!(&got, b"a", "a write copy never reaches the file");
+}
+
+#[test]
+fn a_page_wholly_past_the_end_of_the_file_is_a_bus_error() {
+    let (_fake, mm) = setup();
+    let src: Arc<dyn PageSource> = Arc::new(Bytes(vec![b'x'; 5000]));
+    map_file_at(
+        &mm,
+        BASE,
+        3 * P,
+        Prot::RW,
+        file_map(FileBacking::Source(src), false, false),
+        0,
+    );
+    assert_eq!(read_byte(&mm, BASE + 4999), b'x');
+    assert_eq!(
+        read_byte(&mm, BASE + 5000),
+        0,
+        "the last page's tail is zeros"
+    );
+    assert_eq!(
+        mm.handle_fault(BASE + 2 * P, Access::Read, true),
+        Err(FaultError::Bus)
+    );
+    assert_eq!(
+        mm.handle_fault(BASE + 2 * P, Access::Write, true),
+        Err(FaultError::Bus)
+    );
+    let mut b = [0u8; 1];
+    assert_eq!(
+        mm.read(BASE + 2 * P, &mut b),
+        Err(Errno::EFAULT),
+        "a copy gets EFAULT"
+    );
+    // At an offset: page 0 of the VMA is file page 1.
+    let src: Arc<dyn PageSource> = Arc::new(Bytes((0..2 * P).map(|i| (i / P) as u8 + 1).collect()));
+    map_file_at(
+        &mm,
+        BASE + 8 * P,
+        P,
+        RO,
+        file_map(FileBacking::Source(src), false, false),
+        P,
+    );
+    assert_eq!(read_byte(&mm, BASE + 8 * P), 2);
+}
+
+#[test]
+fn shrinking_a_file_takes_its_pages_from_every_mapping() {
+    let (fake, mm) = setup();
+    let file = store_file(&fake, &[1u8; 4 * P as usize]);
+    map_file_at(
+        &mm,
+        BASE,
+        4 * P,
+        Prot::RW,
+        file_map(FileBacking::Store(Arc::clone(&file)), true, true),
+        0,
+    );
+    let child_mm = {
+        for i in 0..4 {
+            mm.handle_fault(BASE + i * P, Access::Read, true).unwrap();
+        }
+        mm.fork().unwrap()
+    };
+    assert!(
+        child_mm.mapping(BASE + 3 * P).is_some(),
+        "the child shares the pages"
+    );
+    let before = data_bytes(&fake);
+    file.truncate(P + 10);
+    for m in [&mm, &child_mm] {
+        assert!(m.mapping(BASE + 2 * P).is_none());
+        assert!(m.mapping(BASE + 3 * P).is_none());
+        assert!(m.mapping(BASE).is_some(), "pages before the end stay");
+        assert_eq!(
+            m.handle_fault(BASE + 2 * P, Access::Read, true),
+            Err(FaultError::Bus)
+        );
+    }
+    assert_eq!(
+        read_byte(&mm, BASE + P + 10),
+        0,
+        "the last page's tail is zeroed"
+    );
+    enter_once(&fake, &mm);
+    enter_once(&fake, &child_mm);
+    assert_eq!(data_bytes(&fake), before - 2 * P, "the two pages are freed");
+}
+
+#[test]
+fn shared_mappings_of_a_read_only_file_stay_read_only() {
+    let (_fake, mm) = setup();
+    let src: Arc<dyn PageSource> = Arc::new(Bytes(vec![3; 100]));
+    let fm = file_map(FileBacking::Source(src), true, false);
+    let mut r = req(Placement::Fixed(BASE), P, Prot::RW);
+    r.shared = true;
+    assert_eq!(mm.map_file(&r, fm.clone(), 0), Err(Errno::EACCES));
+    map_file_at(&mm, BASE, P, RO, fm, 0);
+    assert_eq!(mm.protect(BASE, BASE + P, Prot::RW), Err(Errno::EACCES));
+    assert_eq!(read_byte(&mm, BASE), 3);
+    assert!(mm.maps().contains(" r--s 00000000 00:1f 42 "));
+}
+
+#[test]
+fn maps_shows_the_file_offset_device_inode_and_path() {
+    let (fake, mm) = setup();
+    let file = store_file(&fake, &[0; 3 * P as usize]);
+    map_file_at(
+        &mm,
+        BASE,
+        2 * P,
+        Prot::RW,
+        file_map(FileBacking::Store(file), false, false),
+        P,
+    );
+    // Splitting keeps the offsets in step.
+    mm.protect(BASE + P, BASE + 2 * P, RO).unwrap();
+    let maps = mm.maps();
+    let lines: Vec<&str> = maps.lines().collect();
+    assert_eq!(lines.len(), 2, "{maps}");
+    assert!(
+        lines[0].starts_with("10000000-10001000 rw-p 00001000 00:1f 42 "),
+        "{maps}"
+    );
+    assert!(lines[0].ends_with(" /tmp/f"), "{maps}");
+    assert!(
+        lines[1].starts_with("10001000-10002000 r--p 00002000 00:1f 42 "),
+        "{maps}"
+    );
+    assert_eq!(lines[0].find("/tmp/f"), Some(73));
+}
+
+#[test]
+fn mincore_reports_present_pages_and_the_files_pages() {
+    let (fake, mm) = setup();
+    let file = Arc::new(SharedMemory::new_file(
+        Arc::clone(&fake) as Arc<dyn Platform>
+    ));
+    file.truncate(4 * P);
+    file.write(b"a", 2 * P).unwrap();
+    map_file_at(
+        &mm,
+        BASE,
+        4 * P,
+        Prot::RW,
+        file_map(FileBacking::Store(Arc::clone(&file)), true, true),
+        0,
+    );
+    assert_eq!(mm.mincore(BASE, BASE + 4 * P), Ok(vec![0, 0, 1, 0]));
+    // A fault maps page 0 (allocating it) but no hole around it.
+    mm.handle_fault(BASE, Access::Read, true).unwrap();
+    assert_eq!(mm.mincore(BASE, BASE + 4 * P), Ok(vec![1, 0, 1, 0]));
+    assert_eq!(file.page_count(), 2, "fault-around allocated nothing");
+    assert_eq!(mm.mincore(BASE, BASE + 5 * P), Err(Errno::ENOMEM));
+    assert_eq!(mm.msync(BASE, BASE + 4 * P), Ok(()));
+    assert_eq!(mm.msync(BASE, BASE + 5 * P), Err(Errno::ENOMEM));
+    // MAP_POPULATE fills a file mapping page by page.
+    mm.populate(BASE, 4 * P, &|| false);
+    assert_eq!(mm.mincore(BASE, BASE + 4 * P), Ok(vec![1, 1, 1, 1]));
+}
+
+#[test]
+fn a_writable_shared_mapping_is_seen_by_f_seal_write() {
+    let (fake, mm) = setup();
+    let file = store_file(&fake, b"x");
+    map_file_at(
+        &mm,
+        BASE,
+        P,
+        RO,
+        file_map(FileBacking::Store(Arc::clone(&file)), false, false),
+        0,
+    );
+    assert!(!file.writably_mapped(), "private mappings do not count");
+    map_file_at(
+        &mm,
+        BASE + P,
+        P,
+        RO,
+        file_map(FileBacking::Store(Arc::clone(&file)), true, true),
+        0,
+    );
+    assert!(
+        file.writably_mapped(),
+        "a shared one from a writable file does"
+    );
+    mm.unmap(BASE + P, BASE + 2 * P).unwrap();
+    assert!(!file.writably_mapped());
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use platform::PAGE_SIZE;
 
 use super::{
-    Access, MAX_MAP_COUNT, MMAP_BASE, MMAP_MIN_ADDR, STACK_LIMIT, SharedMemory, TASK_SIZE,
+    Access, FileMap, MAX_MAP_COUNT, MMAP_BASE, MMAP_MIN_ADDR, STACK_LIMIT, SharedMemory, TASK_SIZE,
     page_down,
 };
 use crate::errno::Errno;
@@ -65,6 +65,9 @@ pub struct Vma {
     /// MAP_SHARED memory object and the offset of this VMA's start in it;
     /// `None` for private anonymous memory.
     pub shared: Option<(Arc<SharedMemory>, u64)>,
+    /// The file this VMA maps and the file offset of its start; `None`
+    /// for anonymous memory.
+    pub file: Option<(FileMap, u64)>,
     /// MADV_DONTFORK.
     pub dont_fork: bool,
     /// MADV_WIPEONFORK.
@@ -82,6 +85,7 @@ impl Vma {
             end,
             prot,
             shared: None,
+            file: None,
             dont_fork: false,
             wipe_on_fork: false,
             grows_down: false,
@@ -90,10 +94,13 @@ impl Vma {
     }
 
     /// The part of `self` (which starts at `start`) that begins at `at`.
-    fn tail(&self, start: u64, at: u64) -> Vma {
+    pub(super) fn tail(&self, start: u64, at: u64) -> Vma {
         let mut t = self.clone();
         if let Some((obj, off)) = &self.shared {
             t.shared = Some((Arc::clone(obj), off + (at - start)));
+        }
+        if let Some((file, off)) = &self.file {
+            t.file = Some((file.clone(), off + (at - start)));
         }
         t
     }
@@ -105,7 +112,13 @@ impl Vma {
             (Some((a, ao)), Some((b, bo))) => Arc::ptr_eq(a, b) && ao + (self.end - start) == *bo,
             _ => false,
         };
+        let file_ok = match (&self.file, &next.file) {
+            (None, None) => true,
+            (Some((a, ao)), Some((b, bo))) => a.same(b) && ao + (self.end - start) == *bo,
+            _ => false,
+        };
         shared_ok
+            && file_ok
             && self.prot == next.prot
             && self.dont_fork == next.dont_fork
             && self.wipe_on_fork == next.wipe_on_fork

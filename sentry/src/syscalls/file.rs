@@ -497,6 +497,9 @@ pub fn fcntl(t: &mut TaskCtx, fd: u64, cmd: u64, arg: u64) -> SysResult {
             Ok(p.set_size(arg as u32 as u64)? as u64)
         }
         c @ (5..=7 | 36..=38) => super::lock::fcntl_lock(t, &f, c as u32, arg),
+        crate::fs::memfd::F_ADD_SEALS | crate::fs::memfd::F_GET_SEALS => Ok(
+            crate::fs::memfd::fcntl(&f, cmd as u32 as u64, arg as u32 as u64)?,
+        ),
         _ => Err(Errno::EINVAL.into()),
     }
 }

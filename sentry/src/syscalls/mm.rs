@@ -8,15 +8,18 @@
 //! for a fixed address) is decided by `crate::mm` afterwards, so a bad
 //! argument is reported before any of those.
 
+use std::sync::Arc;
+
 use platform::PAGE_SIZE;
 
 use crate::abi::Fd;
 use crate::abi::mm::{MmapFlags, MmapProt};
 use crate::errno::Errno;
+use crate::fs::{OpenFile, memfd};
 use crate::kernel::task::{SysResult, TaskCtx};
 use crate::mm::{
-    AddressSpace, Advice, MMAP_MIN_ADDR, MapRequest, Placement, Prot, RemapRequest, TASK_SIZE,
-    page_up,
+    AddressSpace, Advice, FileBacking, FileMap, MMAP_MIN_ADDR, MS_ASYNC, MS_INVALIDATE, MS_SYNC,
+    MapRequest, PageSource, Placement, Prot, RemapRequest, TASK_SIZE, page_up,
 };
 
 const MAP_SHARED: u64 = MmapFlags::SHARED.bits();
@@ -58,12 +61,12 @@ pub struct Mmap {
     pub populate: bool,
 }
 
-/// Decodes mmap(addr, len, prot, flags, fd, off) for anonymous memory, in
-/// Linux's order: an unaligned offset, then the map type
-/// (MAP_SHARED_VALIDATE with an unknown flag is EOPNOTSUPP), the
-/// protections, a zero length, a file mapping (EBADF for a negative
-/// descriptor, ENODEV otherwise: no file can be mapped yet), MAP_HUGETLB,
-/// and a length that cannot fit in user space (ENOMEM).
+/// Decodes mmap(addr, len, prot, flags, fd, off), in Linux's order: an
+/// unaligned offset, then the map type (MAP_SHARED_VALIDATE with an
+/// unknown flag is EOPNOTSUPP), the protections, a zero length, a file
+/// mapping with a negative descriptor (EBADF; the caller looks a real
+/// one up first, as Linux's ksys_mmap_pgoff does), MAP_HUGETLB, and a
+/// length that cannot fit in user space (ENOMEM).
 pub fn decode_mmap(
     addr: u64,
     len: u64,
@@ -86,12 +89,8 @@ pub fn decode_mmap(
     if len == 0 {
         return Err(Errno::EINVAL);
     }
-    if !flags.contains(MmapFlags::ANONYMOUS) {
-        return Err(if fd.0 < 0 {
-            Errno::EBADF
-        } else {
-            Errno::ENODEV
-        });
+    if !flags.contains(MmapFlags::ANONYMOUS) && fd.0 < 0 {
+        return Err(Errno::EBADF);
     }
     if flags.contains(MmapFlags::HUGETLB) {
         return Err(Errno::EINVAL);
@@ -233,8 +232,9 @@ pub fn decode_mremap(
     })
 }
 
-/// mmap(2) on `mm` without MAP_POPULATE's walk: decodes, then maps.
-/// Returns the address and the decoded call.
+/// mmap(2) of anonymous memory on `mm` without MAP_POPULATE's walk:
+/// decodes, then maps (ENODEV for a file mapping: there is no task to
+/// find its descriptor). Returns the address and the decoded call.
 pub fn do_mmap(
     mm: &AddressSpace,
     addr: u64,
@@ -245,6 +245,9 @@ pub fn do_mmap(
     off: u64,
 ) -> Result<(u64, Mmap), Errno> {
     let m = decode_mmap(addr, len, prot, flags, fd, off)?;
+    if !flags.contains(MmapFlags::ANONYMOUS) {
+        return Err(Errno::ENODEV);
+    }
     Ok((mm.map_anon(&m.req)?, m))
 }
 
@@ -299,7 +302,18 @@ pub fn mmap(
 ) -> SysResult {
     let mm = t.mm();
     let fd = zero_device_as_anonymous(t, prot, &mut flags, fd)?;
-    let (start, m) = do_mmap(&mm, addr, len, prot, flags, fd, off)?;
+    let (start, m) = if flags.contains(MmapFlags::ANONYMOUS) || fd.0 < 0 {
+        do_mmap(&mm, addr, len, prot, flags, fd, off)?
+    } else {
+        // ksys_mmap_pgoff looks the descriptor up before do_mmap's checks
+        // (after x86's offset alignment check).
+        if !off.is_multiple_of(PAGE_SIZE) {
+            return Err(Errno::EINVAL.into());
+        }
+        let file = t.task.files().get(i64::from(fd.0))?;
+        let m = decode_mmap(addr, len, prot, flags, fd, off)?;
+        (map_file(t, &mm, &m, &file, off)?, m)
+    };
     if m.populate {
         let task = &t.task;
         mm.populate(start, m.req.len, &|| {
@@ -334,6 +348,170 @@ fn zero_device_as_anonymous(
     }
     flags.insert(MmapFlags::ANONYMOUS);
     Ok(fd)
+}
+
+const O_PATH: u32 = 0o10000000;
+const S_IFMT: u32 = 0o170000;
+const S_IFREG: u32 = 0o100000;
+
+/// A file read page by page into private frames (a host file): its open
+/// file description, as Linux's vm_file.
+struct OpenFileSource(Arc<OpenFile>);
+
+impl PageSource for OpenFileSource {
+    fn size(&self) -> u64 {
+        self.0.ops.stat().size.max(0) as u64
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+        self.0.ops.pread(buf, offset)
+    }
+}
+
+/// Maps the open file `file` as the decoded `m` asks, with Linux's
+/// do_mmap checks: EBADF for an O_PATH descriptor, EACCES for a file not
+/// open for reading, for MAP_SHARED with PROT_WRITE on a file not open
+/// for writing (O_APPEND does not matter), EPERM for a writable shared
+/// mapping of a file sealed against writes, ENODEV for a file that
+/// cannot be mapped (not a regular file), EOVERFLOW when the offset and
+/// length wrap.
+fn map_file(
+    t: &TaskCtx,
+    mm: &AddressSpace,
+    m: &Mmap,
+    file: &Arc<OpenFile>,
+    off: u64,
+) -> Result<u64, Errno> {
+    let status = file.status();
+    if status & O_PATH != 0 {
+        return Err(Errno::EBADF);
+    }
+    let access = status & 3;
+    let (readable, writable) = (access != 1, access != 0);
+    let req = &m.req;
+    if req.shared && req.prot.write && !writable {
+        return Err(Errno::EACCES);
+    }
+    if !readable {
+        return Err(Errno::EACCES);
+    }
+    let st = file.ops.stat();
+    let tmp = file.ops.tmpfs_inode();
+    // The sentry's /proc and /sys files are generated text, which Linux
+    // cannot map either (no mmap of seq files or sysfs attributes).
+    let generated = file
+        .ops
+        .vfs_path()
+        .is_some_and(|p| matches!(p.mount.fs.name(), "proc" | "sysfs"));
+    if tmp.is_none() && (st.mode & S_IFMT != S_IFREG || generated) {
+        return Err(Errno::ENODEV);
+    }
+    let mut may_write = req.shared && writable;
+    let backing = match &tmp {
+        Some(inode) => {
+            let store = inode.store().ok_or(Errno::ENODEV)?;
+            if req.shared && !memfd::seals_allow_shared_write(inode.seals()) {
+                if req.prot.write {
+                    return Err(Errno::EPERM);
+                }
+                may_write = false;
+            }
+            FileBacking::Store(store)
+        }
+        None => {
+            // A host file's pages are private copies: it can be shared
+            // only read-only, and only from a read-only descriptor.
+            if req.shared && writable {
+                return Err(Errno::ENODEV);
+            }
+            may_write = false;
+            FileBacking::Source(Arc::new(OpenFileSource(Arc::clone(file))))
+        }
+    };
+    let name = match file.ops.vfs_path() {
+        Some(p) => {
+            let vfs = &t.task.kernel.vfs;
+            let mut n = String::from_utf8_lossy(&vfs.path_name(&p, &vfs.root())).into_owned();
+            if st.nlink == 0 {
+                n.push_str(" (deleted)");
+            }
+            n
+        }
+        None => file.ops.link_target(),
+    };
+    let fm = FileMap {
+        backing,
+        name: name.into(),
+        dev: st.dev,
+        ino: st.ino,
+        shared: req.shared,
+        may_write,
+    };
+    mm.map_file(req, fm, off)
+}
+
+/// msync(addr, len, flags): EINVAL for an unaligned address, an unknown
+/// flag or MS_SYNC with MS_ASYNC, ENOMEM for a range that wraps or holds
+/// unmapped pages. Shared file pages are the file's own, so nothing needs
+/// writing back.
+pub fn msync(t: &mut TaskCtx, addr: u64, len: u64, flags: i32) -> SysResult {
+    let flags = flags as u32 as u64;
+    if !addr.is_multiple_of(PAGE_SIZE)
+        || flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0
+        || (flags & MS_ASYNC != 0 && flags & MS_SYNC != 0)
+    {
+        return Err(Errno::EINVAL.into());
+    }
+    let len = page_up(len).ok_or(Errno::ENOMEM)?;
+    let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
+    if end == addr {
+        return Ok(0);
+    }
+    if end > TASK_SIZE {
+        return Err(Errno::ENOMEM.into());
+    }
+    t.mm().msync(addr, end)?;
+    Ok(0)
+}
+
+/// mincore(addr, len, vec): EINVAL for an unaligned address, ENOMEM for
+/// a range outside user space or with unmapped pages, EFAULT for a bad
+/// vector.
+pub fn mincore(t: &mut TaskCtx, addr: u64, len: u64, vec: u64) -> SysResult {
+    if !addr.is_multiple_of(PAGE_SIZE) {
+        return Err(Errno::EINVAL.into());
+    }
+    let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
+    if end > TASK_SIZE {
+        return Err(Errno::ENOMEM.into());
+    }
+    let pages = len.div_ceil(PAGE_SIZE);
+    if vec.checked_add(pages).is_none_or(|e| e > TASK_SIZE) {
+        return Err(Errno::EFAULT.into());
+    }
+    if pages == 0 {
+        return Ok(0);
+    }
+    let mm = t.mm();
+    let bits = mm.mincore(addr, addr + pages * PAGE_SIZE)?;
+    mm.write(vec, &bits)?;
+    Ok(0)
+}
+
+/// memfd_create(name, flags).
+pub fn memfd_create(t: &mut TaskCtx, name: u64, flags: u64) -> SysResult {
+    memfd::check_flags(flags)?;
+    let name = match t.mm().read_cstring(name, memfd::MFD_NAME_MAX_LEN) {
+        Ok(n) => n,
+        Err(Errno::ENAMETOOLONG) => return Err(Errno::EINVAL.into()),
+        Err(e) => return Err(e.into()),
+    };
+    let kernel = &t.task.kernel;
+    let file = memfd::create(&kernel.memfd, &kernel.machine, &name, flags)?;
+    let fd = t
+        .task
+        .files()
+        .insert(file, flags & memfd::MFD_CLOEXEC != 0, 0)?;
+    Ok(fd as u64)
 }
 
 /// munmap(addr, len).
@@ -491,14 +669,11 @@ mod tests {
         );
         assert_eq!(mmap(0, PAGE_SIZE, 0x8, ANON_PRIVATE), Err(Errno::EINVAL));
         assert_eq!(mmap(0, 0, RW, ANON_PRIVATE), Err(Errno::EINVAL));
-        // A file mapping: EBADF for a negative descriptor, ENODEV for a
-        // real one (no file can be mapped), after the length check.
+        // A file mapping: EBADF for a negative descriptor, after the
+        // length check; a real one decodes (its file is checked later).
         assert_eq!(mmap(0, 0, RW, MAP_PRIVATE), Err(Errno::EINVAL));
         assert_eq!(mmap(0, PAGE_SIZE, RW, MAP_PRIVATE), Err(Errno::EBADF));
-        assert_eq!(
-            decode_mmap(0, PAGE_SIZE, RW, MAP_PRIVATE, 3, 0),
-            Err(Errno::ENODEV)
-        );
+        assert!(decode_mmap(0, PAGE_SIZE, RW, MAP_PRIVATE, 3, 0).is_ok());
         assert_eq!(
             mmap(0, PAGE_SIZE, RW, ANON_PRIVATE | MAP_HUGETLB),
             Err(Errno::EINVAL)

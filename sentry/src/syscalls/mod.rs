@@ -195,7 +195,7 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (DUP, full(|t, a| file::dup(t, a[0]), &[Int])),
     (DUP2, full(|t, a| file::dup2(t, a[0], a[1]), &[Fd, Fd])),
     (DUP3, full(|t, a| file::dup3(t, a[0], a[1], a[2]), &[Fd, Fd, Hex])),
-    (FCNTL, partial("descriptor and status flags, pipe sizes, record locks; no leases or F_NOTIFY",
+    (FCNTL, partial("descriptor and status flags, pipe sizes, record locks, memfd seals; no leases or F_NOTIFY",
         |t, a| file::fcntl(t, a[0], a[1], a[2]), &[Fd, Raw, Raw])),
     (FLOCK, full(|t, a| lock::flock(t, fd(a[0]), uint(a[1])), &[Fd, Hex])),
     (PIPE, full(|t, a| file::pipe2(t, a[0], 0), &[Hex])),
@@ -335,7 +335,9 @@ const IMPLEMENTED: &[(u64, Imp)] = {
 
     // Memory.
     (BRK, full(|t, a| mm::brk(t, a[0]), &[Hex]).ret(Ret::Hex)),
-    (MMAP, partial("anonymous memory and /dev/zero only; other file mappings return ENODEV",
+    (MMAP, partial("files: tmpfs, memfd and /dev/shm files shared or private, other regular \
+        files private (MAP_SHARED of them read-only, from a read-only descriptor); other \
+        files ENODEV",
         |t, a| mm::mmap(t, a[0], a[1], mmap_prot(a[2]), mmap_flags(a[3]), fd(a[4]), a[5]),
         &[Hex, Len, Hex, Hex, Fd, Hex]).ret(Ret::Hex)),
     (MUNMAP, full(|t, a| mm::munmap(t, a[0], a[1]), &[Hex, Len])),
@@ -345,6 +347,12 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (MADVISE, partial(
         "advice other than DONTNEED/FREE/REMOVE/[DO|DONT]FORK/[WIPE|KEEP]ONFORK is accepted and ignored",
         |t, a| mm::madvise(t, a[0], a[1], int(a[2])), &[Hex, Len, Raw])),
+    (MSYNC, full(|t, a| mm::msync(t, a[0], a[1], int(a[2])), &[Hex, Len, Hex])),
+    (MINCORE, partial("a host file's pages count as resident (as in the host's cache); anonymous \
+        pages mapped around a fault (16-page blocks) count as resident",
+        |t, a| mm::mincore(t, a[0], a[1], a[2]), &[Hex, Len, Hex])),
+    (MEMFD_CREATE, partial("MFD_HUGETLB files are ordinary memfds",
+        |t, a| mm::memfd_create(t, a[0], uint(a[1]) as u64), &[Path, Hex])),
 
     // Processes.
     (EXIT, full(|t, a| process::exit(t, int(a[0])), &[Int])),

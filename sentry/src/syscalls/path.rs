@@ -250,6 +250,32 @@ fn fd_path(t: &TaskCtx, fd: Fd, outside: Errno) -> Result<(Arc<OpenFile>, Path),
     Ok((f, p))
 }
 
+/// The inode behind an open file: its place in the VFS, or the tmpfs
+/// inode of a file that has none (a memfd).
+fn file_inode(f: &OpenFile) -> Option<Arc<dyn crate::fs::vfs::Inode>> {
+    match f.ops.vfs_path() {
+        Some(p) => Some(Arc::clone(p.inode())),
+        None => f
+            .ops
+            .tmpfs_inode()
+            .map(|i| i as Arc<dyn crate::fs::vfs::Inode>),
+    }
+}
+
+/// [`fd_path`]'s checks, for the inode ([`file_inode`]).
+fn fd_inode(
+    t: &TaskCtx,
+    fd: Fd,
+    outside: Errno,
+) -> Result<(Arc<OpenFile>, Arc<dyn crate::fs::vfs::Inode>), Errno> {
+    let f = t.task.files().get(fd.0 as i64)?;
+    if is_opath(&f) {
+        return Err(Errno::EBADF);
+    }
+    let inode = file_inode(&f).ok_or(outside)?;
+    Ok((f, inode))
+}
+
 fn truncate_to(t: &TaskCtx, p: &Path, len: u64) -> SysResult {
     match p.inode().kind() {
         FileType::Directory => return Err(Errno::EISDIR.into()),
@@ -281,11 +307,11 @@ pub fn ftruncate(t: &mut TaskCtx, fd: Fd, len: i64) -> SysResult {
     if len < 0 {
         return Err(Errno::EINVAL.into());
     }
-    let (f, p) = fd_path(t, fd, Errno::EINVAL)?;
-    if f.status() & 3 == 0 || p.inode().kind() != FileType::Regular {
+    let (f, inode) = fd_inode(t, fd, Errno::EINVAL)?;
+    if f.status() & 3 == 0 || inode.kind() != FileType::Regular {
         return Err(Errno::EINVAL.into());
     }
-    p.inode().setattr(
+    inode.setattr(
         &caller(t),
         &SetAttr {
             size: Some(len as u64),
@@ -316,8 +342,8 @@ pub fn fallocate(t: &mut TaskCtx, fd: Fd, mode: u32, offset: i64, len: i64) -> S
     if f.ops.as_pipe().is_some() {
         return Err(Errno::ESPIPE.into());
     }
-    let p = f.ops.vfs_path().ok_or(Errno::ENODEV)?;
-    match p.inode().kind() {
+    let inode = file_inode(&f).ok_or(Errno::ENODEV)?;
+    match inode.kind() {
         FileType::Directory => return Err(Errno::EISDIR.into()),
         FileType::Regular => {}
         _ => return Err(Errno::ENODEV.into()),
@@ -325,7 +351,7 @@ pub fn fallocate(t: &mut TaskCtx, fd: Fd, mode: u32, offset: i64, len: i64) -> S
     if offset.checked_add(len).is_none() {
         return Err(Errno::EFBIG.into());
     }
-    p.inode().allocate(mode, offset as u64, len as u64)?;
+    inode.allocate(mode, offset as u64, len as u64)?;
     Ok(0)
 }
 
@@ -358,6 +384,19 @@ pub fn fchmodat2(t: &mut TaskCtx, dirfd: Fd, path: u64, mode: u32, flags: u32) -
 pub fn fchmod(t: &mut TaskCtx, fd: Fd, mode: u32) -> SysResult {
     match fd_path(t, fd, Errno::EBADF) {
         Ok((_, p)) => set(t, &p, &chmod_attr(mode)),
+        // A memfd: its inode keeps the mode (and its F_SEAL_EXEC rule).
+        Err(Errno::EBADF)
+            if let Some(inode) = t
+                .task
+                .files()
+                .get(fd.0 as i64)
+                .ok()
+                .filter(|f| !is_opath(f))
+                .and_then(|f| f.ops.tmpfs_inode()) =>
+        {
+            crate::fs::vfs::Inode::setattr(&*inode, &caller(t), &chmod_attr(mode))?;
+            Ok(0)
+        }
         // Pipes and the like: nothing to keep.
         Err(Errno::EBADF) if t.task.files().get(fd.0 as i64).is_ok_and(|f| !is_opath(&f)) => Ok(0),
         Err(e) => Err(e.into()),

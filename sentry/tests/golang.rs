@@ -175,3 +175,36 @@ fn reexec_gomaxprocs_1() {
 fn reexec_gomaxprocs_2() {
     reexec(Some("2"));
 }
+
+/// `rtcheck`: runtime faults turned into panics, stack growth, the GC under
+/// many threads, timers, os/exec pipelines and signals, file I/O, os/signal
+/// and LockOSThread. It prints one `ok`/`FAIL` line a check.
+fn rtcheck(gomaxprocs: Option<&str>) {
+    let prog = go_program("rtcheck");
+    let env: Vec<(&str, &str)> = gomaxprocs.map(|n| ("GOMAXPROCS", n)).into_iter().collect();
+    let (native, sandbox) = run_both(&prog, &[], &env);
+    let label = format!("go rtcheck GOMAXPROCS={gomaxprocs:?}");
+    let out = native.stdout_str();
+    assert!(
+        native.status == 0 && out.lines().count() >= 20 && !out.contains("FAIL"),
+        "{label}: the NATIVE run failed (the program or this host is at fault, not the \
+         sentry):\n{out}{}",
+        native.stderr_str()
+    );
+    common::assert_outcomes_match(&label, &native, &sandbox);
+}
+
+#[test]
+fn rtcheck_default_gomaxprocs() {
+    rtcheck(None);
+}
+
+#[test]
+fn rtcheck_gomaxprocs_1() {
+    rtcheck(Some("1"));
+}
+
+#[test]
+fn rtcheck_gomaxprocs_2() {
+    rtcheck(Some("2"));
+}

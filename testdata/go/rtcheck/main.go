@@ -310,8 +310,104 @@ func locked() {
 	check("LockOSThread keeps the thread", t[0] == t[1] && t[0] > 0, t)
 }
 
+// execAttrs starts children with os/exec's process attributes, which the
+// runtime applies in the child between a raw vfork-like clone and execve,
+// and reports a failed execve back through a close-on-exec pipe.
+func execAttrs() {
+	self, _ := os.Executable()
+	dir, err := os.MkdirTemp("", "sentry-go-exec-")
+	if err != nil {
+		check("MkdirTemp", false, err)
+		return
+	}
+	defer os.RemoveAll(dir)
+
+	cmd := exec.Command(self, "attrs")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	extra, w, _ := os.Pipe()
+	w.WriteString("through fd 3")
+	w.Close()
+	cmd.ExtraFiles = []*os.File{extra}
+	out, err := cmd.Output()
+	extra.Close()
+	check("child with Dir, Setpgid, Pdeathsig and ExtraFiles",
+		err == nil && string(out) == "cwd "+dir+"\nown group true\nfd 3: through fd 3\n", err, string(out))
+
+	cmd = exec.Command(self, "attrs")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	out, err = cmd.Output()
+	check("child with Setsid", err == nil && strings.Contains(string(out), "own group true\nfd 3: none"),
+		err, string(out))
+
+	cmd = exec.Command(self, "attrs")
+	cmd.Dir = filepath.Join(dir, "missing")
+	err = cmd.Run()
+	check("a chdir failing in the child comes back as ENOENT", errors.Is(err, syscall.ENOENT), err)
+
+	script := filepath.Join(dir, "not-elf")
+	os.WriteFile(script, []byte("just text\n"), 0o755)
+	err = exec.Command(script).Run()
+	check("execve of a non-ELF without #! is ENOEXEC", errors.Is(err, syscall.ENOEXEC), err)
+
+	// busybox-static (scripts/setup.sh): the sandbox runs static programs.
+	os.WriteFile(script, []byte("#!/bin/busybox sh\necho from a script \"$1\"\n"), 0o755)
+	out, err = exec.Command(script, "arg").Output()
+	check("execve of a #! script", err == nil && string(out) == "from a script arg\n", err, string(out))
+
+	os.Chmod(script, 0o644)
+	err = exec.Command(script).Run()
+	check("execve of a file without x bits is EACCES", errors.Is(err, syscall.EACCES), err)
+}
+
+// blockedThreads blocks 40 goroutines in raw read(2) on pipes (not on the
+// poller), so the runtime must start an OS thread for each, then releases
+// them one by one.
+func blockedThreads() {
+	const n = 40
+	var fds [n][2]int
+	for i := range fds {
+		if err := syscall.Pipe2(fds[i][:], syscall.O_CLOEXEC); err != nil {
+			check("pipe2", false, err)
+			return
+		}
+	}
+	results := make(chan int, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			b := make([]byte, 8)
+			m, _ := syscall.Read(fds[i][0], b)
+			results <- int(b[0]) * m
+		}(i)
+	}
+	time.Sleep(20 * time.Millisecond)
+	for i := 0; i < n; i++ {
+		syscall.Write(fds[i][1], []byte{byte(i)})
+	}
+	sum := 0
+	for i := 0; i < n; i++ {
+		sum += <-results
+	}
+	for i := range fds {
+		syscall.Close(fds[i][0])
+		syscall.Close(fds[i][1])
+	}
+	check("40 goroutines blocked in read(2) on their own threads", sum == n*(n-1)/2, sum)
+}
+
 func helper(mode string) int {
 	switch mode {
+	case "attrs":
+		wd, _ := os.Getwd()
+		fmt.Printf("cwd %s\n", wd)
+		fmt.Printf("own group %v\n", syscall.Getpgrp() == os.Getpid())
+		f := os.NewFile(3, "extra")
+		b := make([]byte, 64)
+		if n, err := f.Read(b); err == nil {
+			fmt.Printf("fd 3: %s\n", b[:n])
+		} else {
+			fmt.Printf("fd 3: none\n")
+		}
 	case "produce":
 		for i := 0; i < 1000; i++ {
 			fmt.Printf("%d\n", i)
@@ -337,6 +433,8 @@ func main() {
 	fileio()
 	signals()
 	locked()
+	execAttrs()
+	blockedThreads()
 	if failed {
 		os.Exit(1)
 	}

@@ -112,10 +112,10 @@ fn run_both(
     (native, sandbox)
 }
 
-/// The expected output of `reexec` (its path aside), so that a native run
-/// that goes wrong on this host is reported as such.
+/// The expected output of `reexec` run as `exe`, so that a native run that
+/// goes wrong on this host is reported as such.
 fn reexec_expected(exe: &str) -> String {
-    format!(
+    let text = format!(
         "parent: executable {exe}\n\
          parent: args []\n\
          parent: child output (__LEN__ bytes):\n\
@@ -134,7 +134,14 @@ fn reexec_expected(exe: &str) -> String {
          \x20 | child: received user defined signal 1\n\
          parent: child exit status 7\n\
          parent: same executable for the child: true\n"
-    )
+    );
+    // The parent prints the length of what the child printed.
+    let child_len: usize = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("  | "))
+        .map(|l| l.len() + 1)
+        .sum();
+    text.replace("__LEN__", &child_len.to_string())
 }
 
 fn reexec(gomaxprocs: Option<&str>) {
@@ -144,13 +151,7 @@ fn reexec(gomaxprocs: Option<&str>) {
     let label = format!("go reexec GOMAXPROCS={gomaxprocs:?}");
 
     // The native run is the reference; check it is the one we expect.
-    let exe = prog.display().to_string();
-    let child_len = reexec_expected(&exe)
-        .lines()
-        .filter(|l| l.starts_with("  | "))
-        .map(|l| l.len() - 4 + 1)
-        .sum::<usize>();
-    let expected = reexec_expected(&exe).replace("__LEN__", &child_len.to_string());
+    let expected = reexec_expected(&prog.display().to_string());
     assert_eq!(
         (native.stdout_str().as_str(), native.status),
         (expected.as_str(), 3),
@@ -207,4 +208,37 @@ fn rtcheck_gomaxprocs_1() {
 #[test]
 fn rtcheck_gomaxprocs_2() {
     rtcheck(Some("2"));
+}
+
+/// With `--root R`, PROGRAM is a guest path (or a bare name found through
+/// the guest's PATH): os.Executable() in the guest is the guest path
+/// `/bin/reexec`, never the host's, and re-executing it works inside R.
+/// No native reference here (a chroot has no /proc, so os.Executable fails
+/// natively): the output must be the one the native runs of the other
+/// tests produce, for the guest path.
+#[test]
+fn reexec_inside_a_root_uses_the_guest_path() {
+    let prog = go_program("reexec");
+    let root = common::scratch_dir("golang-root");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy(&prog, root.join("bin/reexec")).unwrap();
+    let expected = reexec_expected("/bin/reexec");
+    for program in ["/bin/reexec", "reexec"] {
+        let argv: Vec<OsString> = vec![
+            "run".into(),
+            "--root".into(),
+            root.clone().into(),
+            "--".into(),
+            program.into(),
+        ];
+        let out = common::run_sentry(&argv, b"");
+        assert_eq!(
+            (out.stdout_str().as_str(), out.status),
+            (expected.as_str(), 3),
+            "PROGRAM {program} in --root {}\n--- stderr ---\n{}",
+            root.display(),
+            out.stderr_str()
+        );
+    }
 }

@@ -4,10 +4,11 @@
 // context rewritten by the runtime), deep stack growth, the garbage
 // collector under many threads, timers, os/exec with pipes between
 // children, file I/O (seek, pread/pwrite, truncate, links, chdir),
-// /proc/self, os/signal, and runtime.LockOSThread.
+// /proc/self, os/signal, runtime.LockOSThread, many children at once, and
+// finally syscall.Exec of itself from a busy multithreaded process.
 //
 // It prints only deterministic text and exits with status 0 when every
-// check passed, 1 otherwise.
+// check passed (the last one in the re-executed image), 1 otherwise.
 package main
 
 import (
@@ -24,6 +25,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -400,8 +402,79 @@ func blockedThreads() {
 	check("40 goroutines blocked in read(2) on their own threads", sum == n*(n-1)/2, sum)
 }
 
+// concurrentExec runs 30 children at once from 30 goroutines (so from
+// several threads), each with its own argument and exit status.
+func concurrentExec() {
+	self, _ := os.Executable()
+	var wg sync.WaitGroup
+	bad := make(chan string, 30)
+	for i := 0; i < 30; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			arg := fmt.Sprint(i * 37)
+			out, err := exec.Command(self, "echo", arg).Output()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			}
+			if string(out) != "echo "+arg+"\n" || code != len(arg) {
+				bad <- fmt.Sprintf("%d: %q %d %v", i, out, code, err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(bad)
+	var errs []string
+	for b := range bad {
+		errs = append(errs, b)
+	}
+	check("30 children run at once from 30 goroutines", len(errs) == 0, errs)
+}
+
+// execWhileBusy replaces the process with syscall.Exec while other threads
+// are sleeping in a loop and one spins: Linux's execve stops them all
+// first. The new image prints the last line and exits 0.
+func execWhileBusy() {
+	self, _ := os.Executable()
+	for i := 0; i < 4; i++ {
+		go func() {
+			for {
+				time.Sleep(time.Microsecond)
+			}
+		}()
+	}
+	var stop int32
+	go spin(&stop)
+	time.Sleep(20 * time.Millisecond)
+	env := append(os.Environ(), "RTCHECK_PID="+fmt.Sprint(os.Getpid()))
+	err := syscall.Exec(self, []string{self, "after-exec"}, env)
+	check("syscall.Exec from a busy multithreaded process", false, err)
+}
+
+var sink int64
+
+// spin loops without function calls until stop is set.
+func spin(stop *int32) {
+	x := int64(0)
+	for atomic.LoadInt32(stop) == 0 {
+		x++
+	}
+	atomic.AddInt64(&sink, x)
+}
+
 func helper(mode string) int {
 	switch mode {
+	case "echo":
+		fmt.Printf("echo %s\n", os.Args[2])
+		return len(os.Args[2])
+	case "after-exec":
+		check("syscall.Exec from a busy multithreaded process keeps the pid",
+			os.Getenv("RTCHECK_PID") == fmt.Sprint(os.Getpid()))
+		if failed {
+			return 1
+		}
 	case "attrs":
 		wd, _ := os.Getwd()
 		fmt.Printf("cwd %s\n", wd)
@@ -440,7 +513,10 @@ func main() {
 	locked()
 	execAttrs()
 	blockedThreads()
+	concurrentExec()
 	if failed {
 		os.Exit(1)
 	}
+	execWhileBusy()
+	os.Exit(1)
 }

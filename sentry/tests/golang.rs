@@ -51,6 +51,7 @@ fn go_run(name: &str, args: &[&OsStr]) -> Vec<u8> {
         .env("GOCACHE", work.join("cache"))
         .env("GOPATH", work.join("path"))
         .env("GOMODCACHE", work.join("path/pkg/mod"))
+        .env("GOENV", "off")
         .env("GOFLAGS", "")
         .env("GOPROXY", "off")
         .env("GO111MODULE", "on")

@@ -4,8 +4,7 @@
 #   - gcc and the static glibc (libc6-dev) for the glibc test guests,
 #   - musl-gcc (package musl-tools) for the musl test guests,
 #   - a static busybox (package busybox-static) for the busybox tests,
-#   - a static bash (package bash-static) for the process substitution test,
-#   - the Go toolchain (package golang-go) for the Go program tests.
+#   - a static bash (package bash-static) for the process substitution test.
 # Idempotent: safe to run again; runs `apt-get update` at most once, and only
 # when something has to be installed. Needs root (or sudo).
 set -eu
@@ -14,15 +13,16 @@ need=""
 command -v gcc >/dev/null 2>&1 || need="$need gcc"
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need="$need libc6-dev"
 command -v musl-gcc >/dev/null 2>&1 || need="$need musl-tools"
+# Go (package golang-go) builds the static Go test programs of
+# sentry/tests/golang.rs.
+command -v go >/dev/null 2>&1 || need="$need golang-go"
 # A real, unmodified static program for the busybox tests.
 [ -x /bin/busybox ] || need="$need busybox-static"
 # A static bash: its process substitution opens /dev/fd/N of a pipe.
 [ -x /bin/bash-static ] || need="$need bash-static"
-# Go builds the static Go test programs (sentry/tests/golang.rs).
-command -v go >/dev/null 2>&1 || [ -x /usr/lib/go/bin/go ] || need="$need golang-go"
 
 if [ -z "$need" ]; then
-    echo "setup.sh: gcc, static glibc, musl-gcc, busybox, bash-static and go are already installed"
+    echo "setup.sh: gcc, static glibc, musl-gcc, busybox and bash-static are already installed"
 else
     if [ "$(id -u)" -eq 0 ]; then
         sudo=""

@@ -266,6 +266,18 @@ func fileio() {
 	}
 	sort.Strings(names)
 	check("glob", fmt.Sprint(names) == "[f f.hard f.sym]", names)
+	// io.Copy between two *os.File uses copy_file_range(2) when the kernel
+	// has it (and falls back to read/write on ENOSYS or EXDEV).
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
+	os.WriteFile(filepath.Join(dir, "big"), big, 0o600)
+	src, err1 := os.Open(filepath.Join(dir, "big"))
+	dst, err2 := os.Create(filepath.Join(dir, "copy"))
+	n, err3 := io.Copy(dst, src)
+	src.Close()
+	dst.Close()
+	copied, _ := os.ReadFile(filepath.Join(dir, "copy"))
+	check("io.Copy of 1 MiB between files", err1 == nil && err2 == nil && err3 == nil &&
+		n == int64(len(big)) && bytes.Equal(copied, big), n, err1, err2, err3)
 	exe, _ := os.Readlink("/proc/self/exe")
 	self, _ := os.Executable()
 	check("/proc/self/exe is os.Executable", exe == self && exe != "", exe, self)

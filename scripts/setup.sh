@@ -14,6 +14,9 @@ need=""
 command -v gcc >/dev/null 2>&1 || need="$need gcc"
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need="$need libc6-dev"
 command -v musl-gcc >/dev/null 2>&1 || need="$need musl-tools"
+# Go (package golang-go) builds the static Go test programs of
+# sentry/tests/golang.rs.
+command -v go >/dev/null 2>&1 || need="$need golang-go"
 # A real, unmodified static program for the busybox tests.
 [ -x /bin/busybox ] || need="$need busybox-static"
 # Real programs: bash's process substitution, SQLite's file locks.

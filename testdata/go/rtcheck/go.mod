@@ -1,0 +1,3 @@
+module rtcheck
+
+go 1.19

@@ -1,0 +1,3 @@
+module wordsort
+
+go 1.19

@@ -278,12 +278,7 @@ fn reexec_inside_a_root_uses_the_guest_path() {
 /// library's export data (read with mmap(MAP_SHARED, PROT_READ) of files in
 /// the root), link it, and run the result, in a fresh directory under
 /// /tmp. The same shell script runs natively; stdout and status must match.
-///
-/// Ignored on this branch: the compiler's mmap(MAP_SHARED) of the archives
-/// is ENODEV here; file-backed mmap comes with the `filemap` branch, with
-/// whose sentry this script passes. Remove the `ignore` once merged.
 #[test]
-#[ignore = "needs mmap(MAP_SHARED, PROT_READ) of root files (filemap branch)"]
 fn toolchain_compiles_links_and_runs_a_program() {
     let busybox = Path::new("/bin/busybox");
     assert!(

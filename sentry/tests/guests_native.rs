@@ -60,6 +60,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("t_signum", &[], b"", 0),
     ("t_intargs", &[], b"", 0),
     ("t_locks", &[], b"", 0),
+    ("t_intargs_fs", &[], b"", 0),
     ("t_threadgroup", &[], b"", 0),
     ("t_traps", &[], b"", 0),
     ("t_badstate", &[], b"", 0),

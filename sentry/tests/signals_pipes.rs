@@ -15,6 +15,9 @@ differential! {
 differential! {
     t_signum: [], 0;
     t_intargs: [], 0;
+    // The file family's `int`s: descriptors, flags, modes, fcntl commands,
+    // whence, readlink's bufsiz (issue 8's typed file syscalls).
+    t_intargs_fs: [], 0;
 }
 
 /// 200 bytes on stdin, in one write.

@@ -1,5 +1,6 @@
 //! File ABI: open flags, `struct stat`, `struct statx`, `struct pollfd`,
-//! `struct epoll_event`, `struct iovec`.
+//! `struct epoll_event`, `struct iovec`, `struct statfs`, `struct
+//! linux_dirent64`.
 
 use super::time::Timespec;
 use super::{Abi, Dec, Enc};
@@ -478,6 +479,123 @@ impl Abi for crate::fs::vfs::StatFs {
         }
     }
     fn encode(&self, b: &mut [u8]) {
-        b.copy_from_slice(&self.to_bytes());
+        let mut e = Enc(b);
+        e.i64(0, self.fs_type);
+        e.i64(8, self.bsize);
+        e.u64(16, self.blocks);
+        e.u64(24, self.bfree);
+        e.u64(32, self.bavail);
+        e.u64(40, self.files);
+        e.u64(48, self.ffree);
+        e.u64(56, self.fsid);
+        e.i64(64, self.namelen);
+        e.i64(72, self.frsize);
+        e.i64(80, self.flags);
+    }
+}
+
+/// One `struct linux_dirent64` record of getdents64: a 19-byte header
+/// (`d_ino`, `d_off`, `d_reclen`, `d_type`), the name, a NUL, and zero
+/// padding to a multiple of 8 bytes. Variable-sized, so not an [`Abi`]
+/// struct: [`Dirent64::encode_to`] appends the whole record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dirent64<'a> {
+    /// d_ino.
+    pub ino: u64,
+    /// d_off: the position of the next entry.
+    pub off: i64,
+    /// d_type (DT_*).
+    pub kind: u8,
+    /// d_name, without its NUL.
+    pub name: &'a [u8],
+}
+
+impl Dirent64<'_> {
+    /// `offsetof(struct linux_dirent64, d_name)`.
+    pub const NAME_OFFSET: usize = 19;
+
+    /// d_reclen: the header, the name and its NUL, rounded up to 8.
+    pub const fn reclen(&self) -> usize {
+        (Self::NAME_OFFSET + self.name.len() + 1).div_ceil(8) * 8
+    }
+
+    /// Appends the record (`reclen` bytes) to `out`.
+    pub fn encode_to(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        let reclen = self.reclen();
+        out.resize(start + reclen, 0);
+        let mut e = Enc(&mut out[start..]);
+        e.u64(0, self.ino);
+        e.i64(8, self.off);
+        e.u16(16, reclen as u16);
+        e.u8(18, self.kind);
+        e.bytes(Self::NAME_OFFSET, self.name);
+    }
+}
+
+#[cfg(test)]
+mod statfs_dirent_tests {
+    use std::mem::{offset_of, size_of};
+
+    use super::*;
+    use crate::fs::vfs::StatFs;
+
+    #[test]
+    fn statfs_layout_is_linuxs() {
+        assert_eq!(StatFs::SIZE, size_of::<libc::statfs>());
+        assert_eq!(offset_of!(libc::statfs, f_bsize), 8);
+        assert_eq!(offset_of!(libc::statfs, f_blocks), 16);
+        assert_eq!(offset_of!(libc::statfs, f_ffree), 48);
+        assert_eq!(offset_of!(libc::statfs, f_fsid), 56);
+        assert_eq!(offset_of!(libc::statfs, f_namelen), 64);
+        assert_eq!(offset_of!(libc::statfs, f_frsize), 72);
+        // f_flags (80) is the first word of the libc crate's f_spare.
+        let s = StatFs {
+            fs_type: 0x0102_1994,
+            bsize: 4096,
+            blocks: 3,
+            bfree: 4,
+            bavail: 5,
+            files: 6,
+            ffree: 7,
+            fsid: 8,
+            namelen: 255,
+            frsize: 4096,
+            flags: StatFs::ST_RDONLY,
+        };
+        let b = s.to_bytes();
+        assert_eq!(i64::decode(&b[64..72]), 255);
+        assert!(b[88..].iter().all(|&c| c == 0), "f_spare is zero");
+        let back = StatFs::decode(&b);
+        assert_eq!((back.fs_type, back.ffree, back.flags), (0x0102_1994, 7, 1));
+    }
+
+    #[test]
+    fn dirent64_layout_is_linuxs() {
+        assert_eq!(offset_of!(libc::dirent64, d_off), 8);
+        assert_eq!(offset_of!(libc::dirent64, d_reclen), 16);
+        assert_eq!(offset_of!(libc::dirent64, d_type), 18);
+        assert_eq!(offset_of!(libc::dirent64, d_name), Dirent64::NAME_OFFSET);
+        let d = Dirent64 {
+            ino: 0x1122_3344,
+            off: 2,
+            kind: libc::DT_DIR,
+            name: b"abcde",
+        };
+        // 19 + 5 + NUL = 25, rounded to 32.
+        assert_eq!(d.reclen(), 32);
+        let mut out = vec![0xaa];
+        d.encode_to(&mut out);
+        let r = &out[1..];
+        assert_eq!(r.len(), 32);
+        assert_eq!(u64::decode(&r[0..8]), 0x1122_3344);
+        assert_eq!(i64::decode(&r[8..16]), 2);
+        assert_eq!(u16::decode(&r[16..18]), 32);
+        assert_eq!(r[18], libc::DT_DIR);
+        assert_eq!(&r[19..24], b"abcde");
+        assert!(r[24..].iter().all(|&c| c == 0), "NUL and padding");
+        // A name that fills the record exactly still gets its NUL.
+        let full = Dirent64 { name: b"abcd", ..d };
+        assert_eq!(full.reclen(), 24);
     }
 }

@@ -4,9 +4,9 @@
 //! * [`Abi`]: a `#[repr(C)]`-style struct of the kernel ABI, decoded from
 //!   and encoded to its exact Linux byte layout in one `impl` (each layout
 //!   is unit-tested against Linux's sizes and field offsets).
-//! * [`UserPtr<T>`] and [`UserSlice`]: guest addresses, read and written
-//!   only through [`AddressSpace`]'s checked copy path (EFAULT on any
-//!   fault, never a partial struct).
+//! * [`UserPtr<T>`], [`UserSlice`] and [`UserCStr`]: guest addresses,
+//!   read and written only through [`AddressSpace`]'s checked copy path
+//!   (EFAULT on any fault, never a partial struct).
 //! * Argument newtypes: [`Fd`], [`Pid`], [`Signal`](signal::Signal), and
 //!   `bitflags` types for the flag words ([`process::CloneFlags`],
 //!   [`fs::OpenFlags`], [`mm::MmapProt`], [`mm::MmapFlags`],
@@ -315,6 +315,40 @@ impl UserSlice {
     }
 }
 
+/// A guest pointer to a NUL-terminated string (a path): read only through
+/// [`AddressSpace::read_cstring`] (EFAULT on a fault, ENAMETOOLONG past the
+/// limit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserCStr {
+    addr: u64,
+}
+
+impl UserCStr {
+    /// The string in a syscall argument (not checked until read).
+    pub const fn new(addr: u64) -> Self {
+        Self { addr }
+    }
+
+    /// `None` for NULL (utimensat's "the descriptor itself").
+    pub const fn nullable(addr: u64) -> Option<Self> {
+        if addr == 0 {
+            None
+        } else {
+            Some(Self::new(addr))
+        }
+    }
+
+    /// The guest address.
+    pub const fn addr(self) -> u64 {
+        self.addr
+    }
+
+    /// Reads the string (without its NUL) of at most `max` bytes.
+    pub fn read(self, mm: &AddressSpace, max: usize) -> Result<Vec<u8>, Errno> {
+        mm.read_cstring(self.addr, max)
+    }
+}
+
 /// Linux's `copy_struct_from_user`: reads an extensible struct (clone3's
 /// `clone_args`, openat2's `open_how`...) of which the guest passed `size`
 /// bytes. Fewer bytes than `T::SIZE` are zero-extended; more are E2BIG
@@ -419,5 +453,12 @@ mod tests {
         assert_eq!(s.prefix(4).len(), 4);
         assert_eq!(s.prefix(40).len(), 10);
         assert!(UserSlice::new(1, 0).is_empty());
+    }
+
+    #[test]
+    fn user_cstr_null_is_none() {
+        assert!(UserCStr::nullable(0).is_none());
+        assert_eq!(UserCStr::nullable(0x1000), Some(UserCStr::new(0x1000)));
+        assert_eq!(UserCStr::new(0x1234).addr(), 0x1234);
     }
 }

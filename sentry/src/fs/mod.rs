@@ -105,25 +105,26 @@ pub struct Stat {
 }
 
 impl Stat {
-    /// Encodes the x86-64 `struct stat` (144 bytes).
-    pub fn to_bytes(&self) -> [u8; 144] {
-        let (uid, gid) = (self.uid, self.gid);
-        let mut b = [0u8; 144];
-        b[0..8].copy_from_slice(&self.dev.to_le_bytes());
-        b[8..16].copy_from_slice(&self.ino.to_le_bytes());
-        b[16..24].copy_from_slice(&self.nlink.to_le_bytes());
-        b[24..28].copy_from_slice(&self.mode.to_le_bytes());
-        b[28..32].copy_from_slice(&uid.to_le_bytes());
-        b[32..36].copy_from_slice(&gid.to_le_bytes());
-        b[40..48].copy_from_slice(&self.rdev.to_le_bytes());
-        b[48..56].copy_from_slice(&self.size.to_le_bytes());
-        b[56..64].copy_from_slice(&self.blksize.to_le_bytes());
-        b[64..72].copy_from_slice(&self.blocks.to_le_bytes());
-        for (i, (sec, nsec)) in self.times.iter().enumerate() {
-            b[72 + 16 * i..80 + 16 * i].copy_from_slice(&sec.to_le_bytes());
-            b[80 + 16 * i..88 + 16 * i].copy_from_slice(&nsec.to_le_bytes());
+    /// The x86-64 `struct stat` that stat, fstat, lstat and newfstatat
+    /// fill ([`crate::abi::fs::Stat`] is its one encoder).
+    pub fn to_abi(&self) -> crate::abi::fs::Stat {
+        use crate::abi::time::Timespec;
+        let ts = |(sec, nsec): (i64, i64)| Timespec { sec, nsec };
+        crate::abi::fs::Stat {
+            dev: self.dev,
+            ino: self.ino,
+            nlink: self.nlink,
+            mode: self.mode,
+            uid: self.uid,
+            gid: self.gid,
+            rdev: self.rdev,
+            size: self.size,
+            blksize: self.blksize,
+            blocks: self.blocks,
+            atime: ts(self.times[0]),
+            mtime: ts(self.times[1]),
+            ctime: ts(self.times[2]),
         }
-        b
     }
 
     /// From a host file's metadata (the root filesystem's files).
@@ -526,5 +527,44 @@ impl FdTable {
             t.release_owner(lock::Owner::Posix(self.lock_id));
         }
         drop(files);
+    }
+}
+
+#[cfg(test)]
+mod stat_tests {
+    use super::Stat;
+    use crate::abi::Abi;
+
+    /// fstat's bytes are abi::fs::Stat's: the fields at Linux's offsets,
+    /// the times as (atime, mtime, ctime) timespecs, padding zero.
+    #[test]
+    fn stat_reaches_the_guest_through_the_abi_encoder() {
+        let st = Stat {
+            mode: 0o100644,
+            ino: 42,
+            dev: 0x803,
+            rdev: 0,
+            size: 1234,
+            blksize: 4096,
+            nlink: 2,
+            uid: 1000,
+            gid: 100,
+            blocks: 8,
+            times: [(1, 2), (3, 4), (5, 6)],
+        };
+        let b = st.to_abi().to_bytes();
+        let at = |off: usize| i64::from_le_bytes(b[off..off + 8].try_into().unwrap());
+        assert_eq!(b.len(), 144);
+        assert_eq!((at(0), at(8), at(16)), (0x803, 42, 2));
+        assert_eq!(u32::from_le_bytes(b[24..28].try_into().unwrap()), 0o100644);
+        assert_eq!(u32::from_le_bytes(b[28..32].try_into().unwrap()), 1000);
+        assert_eq!(u32::from_le_bytes(b[32..36].try_into().unwrap()), 100);
+        assert_eq!(&b[36..40], &[0; 4]);
+        assert_eq!((at(48), at(56), at(64)), (1234, 4096, 8));
+        assert_eq!(
+            (at(72), at(80), at(88), at(96), at(104), at(112)),
+            (1, 2, 3, 4, 5, 6)
+        );
+        assert!(b[120..].iter().all(|&c| c == 0));
     }
 }

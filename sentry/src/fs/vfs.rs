@@ -197,28 +197,6 @@ pub struct StatFs {
 impl StatFs {
     /// `ST_RDONLY`.
     pub const ST_RDONLY: i64 = 1;
-
-    /// Encodes the x86-64 `struct statfs` (120 bytes).
-    pub fn to_bytes(&self) -> [u8; 120] {
-        let mut b = [0u8; 120];
-        let fields: [u64; 11] = [
-            self.fs_type as u64,
-            self.bsize as u64,
-            self.blocks,
-            self.bfree,
-            self.bavail,
-            self.files,
-            self.ffree,
-            self.fsid,
-            self.namelen as u64,
-            self.frsize as u64,
-            self.flags as u64,
-        ];
-        for (i, f) in fields.iter().enumerate() {
-            b[8 * i..8 * i + 8].copy_from_slice(&f.to_le_bytes());
-        }
-        b
-    }
 }
 
 /// Who is asking: the calling task (None in unit tests and at start-up).
@@ -1063,23 +1041,22 @@ impl DirFile {
 /// most `max` bytes; returns the bytes and the next index. EINVAL if not
 /// even the first fits.
 pub fn encode_dirents(entries: &[DirEntry], pos: &mut usize, max: usize) -> Result<Vec<u8>, Errno> {
+    use crate::abi::fs::Dirent64;
     let mut out = Vec::new();
     while let Some(e) = entries.get(*pos) {
-        // struct linux_dirent64: ino, off, reclen, type, name, NUL, pad.
-        let reclen = (19 + e.name.len() + 1).div_ceil(8) * 8;
-        if out.len() + reclen > max {
+        let d = Dirent64 {
+            ino: e.ino,
+            off: (*pos + 1) as i64,
+            kind: e.kind.dirent_type(),
+            name: &e.name,
+        };
+        if out.len() + d.reclen() > max {
             if out.is_empty() {
                 return Err(Errno::EINVAL);
             }
             break;
         }
-        let start = out.len();
-        out.extend_from_slice(&e.ino.to_le_bytes());
-        out.extend_from_slice(&((*pos + 1) as i64).to_le_bytes());
-        out.extend_from_slice(&(reclen as u16).to_le_bytes());
-        out.push(e.kind.dirent_type());
-        out.extend_from_slice(&e.name);
-        out.resize(start + reclen, 0);
+        d.encode_to(&mut out);
         *pos += 1;
     }
     Ok(out)

@@ -3,10 +3,11 @@
 //! (`|t, a| signal::kill(t, pid(a[0]), sig(a[1]))`). The types and their
 //! rules live in [`crate::abi`].
 
+use crate::abi::fs::OpenFlags;
 use crate::abi::mm::{MmapFlags, MmapProt};
 use crate::abi::process::WaitOptions;
 use crate::abi::signal::SigArg;
-use crate::abi::{Abi, Fd, Pid, UserPtr, UserSlice};
+use crate::abi::{Abi, Fd, Pid, UserCStr, UserPtr, UserSlice};
 
 /// An `int fd`.
 pub const fn fd(raw: u64) -> Fd {
@@ -63,4 +64,19 @@ pub const fn ptr<T: Abi>(raw: u64) -> UserPtr<T> {
 /// A pointer where NULL means "none".
 pub const fn opt<T: Abi>(raw: u64) -> Option<UserPtr<T>> {
     UserPtr::nullable(raw)
+}
+
+/// A NUL-terminated string (a path) the call always reads.
+pub const fn cstr(raw: u64) -> UserCStr {
+    UserCStr::new(raw)
+}
+
+/// A string where NULL means "none" (utimensat's path).
+pub const fn opt_cstr(raw: u64) -> Option<UserCStr> {
+    UserCStr::nullable(raw)
+}
+
+/// open's `int flags`: the low 32 bits, unknown bits kept.
+pub const fn open_flags(raw: u64) -> OpenFlags {
+    OpenFlags::from_arg(raw)
 }

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use crate::abi::fs::{Iovec, Stat as AbiStat};
+use crate::abi::{Fd, UserPtr, UserSlice};
 use crate::errno::Errno;
 use crate::fs::pipe::new_pipe;
 use crate::fs::{IoctlReply, O_CLOEXEC, O_NONBLOCK, OpenFile};
@@ -44,12 +46,13 @@ pub(crate) fn epipe(t: &TaskCtx, e: Errno) -> Errno {
 /// buffer that turns bad part-way gets the bytes before the bad page and
 /// the rest stays in the file (Linux copies page by page and stops at the
 /// fault); EFAULT only when nothing could be copied.
-pub fn read(t: &mut TaskCtx, fd: u64, buf: u64, count: u64) -> SysResult {
-    let file = t.task.files().get(fd as i64)?;
+pub fn read(t: &mut TaskCtx, fd: Fd, buf: UserSlice) -> SysResult {
+    let file = t.task.files().get(i64::from(fd.0))?;
     if !readable(&file) {
         return Err(Errno::EBADF.into());
     }
-    let count = count.min(MAX_RW) as usize;
+    let count = (buf.len() as u64).min(MAX_RW) as usize;
+    let buf = buf.addr();
     let mm = t.mm();
     // Check the buffer before blocking, as Linux's access_ok.
     if buf
@@ -204,28 +207,28 @@ pub(crate) fn write_to(t: &TaskCtx, file: &OpenFile, buf: &[u8]) -> Result<usize
 }
 
 /// write(fd, buf, count).
-pub fn write(t: &mut TaskCtx, fd: u64, buf: u64, count: u64) -> SysResult {
-    let file = t.task.files().get(fd as i64)?;
+pub fn write(t: &mut TaskCtx, fd: Fd, buf: UserSlice) -> SysResult {
+    let file = t.task.files().get(i64::from(fd.0))?;
     if !writable(&file) {
         return Err(Errno::EBADF.into());
     }
-    if count == 0 {
+    if buf.is_empty() {
         return Ok(0);
     }
-    write_ranges(t, &file, &[(buf, count.min(MAX_RW))])
+    write_ranges(t, &file, &[(buf.addr(), (buf.len() as u64).min(MAX_RW))])
 }
 
+/// The `(base, len)` ranges of the guest's `struct iovec` array at `iov`
+/// (`cnt` is readv's `unsigned long vlen`): EINVAL for more than IOV_MAX
+/// vectors or a total past `ssize_t`, EFAULT if the array is unreadable.
 pub(crate) fn iovecs(t: &TaskCtx, iov: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
     if cnt > IOV_MAX {
         return Err(Errno::EINVAL);
     }
-    let mut raw = vec![0u8; cnt as usize * 16];
-    t.mm().read(iov, &mut raw)?;
+    let raw = UserPtr::<Iovec>::new(iov).read_array(&t.mm(), cnt as usize)?;
     let mut total: u64 = 0;
     let mut v = Vec::with_capacity(cnt as usize);
-    for c in raw.chunks_exact(16) {
-        let base = u64::from_le_bytes(c[..8].try_into().expect("8 bytes"));
-        let len = u64::from_le_bytes(c[8..].try_into().expect("8 bytes"));
+    for Iovec { base, len } in raw {
         if len > i64::MAX as u64 {
             return Err(Errno::EINVAL);
         }
@@ -240,12 +243,12 @@ pub(crate) fn iovecs(t: &TaskCtx, iov: u64, cnt: u64) -> Result<Vec<(u64, u64)>,
 
 /// readv(fd, iov, iovcnt): like [`read`], the file gives no more than the
 /// vectors can take up to the first bad page.
-pub fn readv(t: &mut TaskCtx, fd: u64, iov: u64, cnt: u64) -> SysResult {
-    let file = t.task.files().get(fd as i64)?;
+pub fn readv(t: &mut TaskCtx, fd: Fd, iov: UserPtr<Iovec>, cnt: u64) -> SysResult {
+    let file = t.task.files().get(i64::from(fd.0))?;
     if !readable(&file) {
         return Err(Errno::EBADF.into());
     }
-    let v = iovecs(t, iov, cnt)?;
+    let v = iovecs(t, iov.addr(), cnt)?;
     let mm = t.mm();
     // What the guest asked for, and what its vectors take up to the first
     // bad page.
@@ -278,12 +281,12 @@ pub fn readv(t: &mut TaskCtx, fd: u64, iov: u64, cnt: u64) -> SysResult {
 }
 
 /// writev(fd, iov, iovcnt).
-pub fn writev(t: &mut TaskCtx, fd: u64, iov: u64, cnt: u64) -> SysResult {
-    let file = t.task.files().get(fd as i64)?;
+pub fn writev(t: &mut TaskCtx, fd: Fd, iov: UserPtr<Iovec>, cnt: u64) -> SysResult {
+    let file = t.task.files().get(i64::from(fd.0))?;
     if !writable(&file) {
         return Err(Errno::EBADF.into());
     }
-    let v = iovecs(t, iov, cnt)?;
+    let v = iovecs(t, iov.addr(), cnt)?;
     write_ranges(t, &file, &v)
 }
 
@@ -336,12 +339,12 @@ fn pwrite_ranges(t: &TaskCtx, file: &OpenFile, iov: &[(u64, u64)], offset: u64) 
 
 /// The descriptor for pwrite/pwritev: open for writing (EBADF), with a
 /// valid offset (EINVAL); pipes give ESPIPE.
-fn pwrite_file(t: &TaskCtx, fd: u64, offset: u64) -> Result<Arc<OpenFile>, Errno> {
-    let file = t.task.files().get(fd as i64)?;
+fn pwrite_file(t: &TaskCtx, fd: Fd, offset: i64) -> Result<Arc<OpenFile>, Errno> {
+    let file = t.task.files().get(i64::from(fd.0))?;
     if !writable(&file) || file.status() & 0o10000000 != 0 {
         return Err(Errno::EBADF);
     }
-    if (offset as i64) < 0 {
+    if offset < 0 {
         return Err(Errno::EINVAL);
     }
     if file.ops.as_pipe().is_some() {
@@ -351,45 +354,61 @@ fn pwrite_file(t: &TaskCtx, fd: u64, offset: u64) -> Result<Arc<OpenFile>, Errno
 }
 
 /// pwrite64(fd, buf, count, offset).
-pub fn pwrite64(t: &mut TaskCtx, fd: u64, buf: u64, count: u64, offset: u64) -> SysResult {
+pub fn pwrite64(t: &mut TaskCtx, fd: Fd, buf: UserSlice, offset: i64) -> SysResult {
     let file = pwrite_file(t, fd, offset)?;
-    if count == 0 {
+    if buf.is_empty() {
         return Ok(0);
     }
-    pwrite_ranges(t, &file, &[(buf, count.min(MAX_RW))], offset)
+    let range = (buf.addr(), (buf.len() as u64).min(MAX_RW));
+    pwrite_ranges(t, &file, &[range], offset as u64)
 }
 
 /// pwritev(fd, iov, iovcnt, pos_l, pos_h) and pwritev2(..., flags): an
 /// offset of -1 (pwritev2) writes at the file's position, as writev.
-pub fn pwritev2(t: &mut TaskCtx, fd: u64, iov: u64, cnt: u64, pos: u64, flags: u64) -> SysResult {
+pub fn pwritev2(
+    t: &mut TaskCtx,
+    fd: Fd,
+    iov: UserPtr<Iovec>,
+    cnt: u64,
+    pos: i64,
+    flags: u32,
+) -> SysResult {
     // RWF_HIPRI, RWF_DSYNC, RWF_SYNC, RWF_NOWAIT, RWF_APPEND.
     if flags & !0x1f != 0 {
         return Err(Errno::EOPNOTSUPP.into());
     }
-    if pos as i64 == -1 {
+    if pos == -1 {
         return writev(t, fd, iov, cnt);
     }
     let file = pwrite_file(t, fd, pos)?;
-    let v = iovecs(t, iov, cnt)?;
-    pwrite_ranges(t, &file, &v, pos)
+    let v = iovecs(t, iov.addr(), cnt)?;
+    pwrite_ranges(t, &file, &v, pos as u64)
 }
 
 /// preadv(fd, iov, iovcnt, pos_l, pos_h) and preadv2(..., flags).
-pub fn preadv2(t: &mut TaskCtx, fd: u64, iov: u64, cnt: u64, pos: u64, flags: u64) -> SysResult {
+pub fn preadv2(
+    t: &mut TaskCtx,
+    fd: Fd,
+    iov: UserPtr<Iovec>,
+    cnt: u64,
+    pos: i64,
+    flags: u32,
+) -> SysResult {
     if flags & !0x1f != 0 {
         return Err(Errno::EOPNOTSUPP.into());
     }
-    if pos as i64 == -1 {
+    if pos == -1 {
         return readv(t, fd, iov, cnt);
     }
-    let file = t.task.files().get(fd as i64)?;
+    let file = t.task.files().get(i64::from(fd.0))?;
     if !readable(&file) || file.status() & 0o10000000 != 0 {
         return Err(Errno::EBADF.into());
     }
-    if (pos as i64) < 0 {
+    if pos < 0 {
         return Err(Errno::EINVAL.into());
     }
-    let v = iovecs(t, iov, cnt)?;
+    let pos = pos as u64;
+    let v = iovecs(t, iov.addr(), cnt)?;
     let mm = t.mm();
     let mut done: u64 = 0;
     for (base, len) in v {
@@ -421,25 +440,25 @@ pub fn preadv2(t: &mut TaskCtx, fd: u64, iov: u64, cnt: u64, pos: u64, flags: u6
 }
 
 /// close(fd).
-pub fn close(t: &mut TaskCtx, fd: u64) -> SysResult {
-    let f = t.task.files().remove(fd as i64)?;
+pub fn close(t: &mut TaskCtx, fd: Fd) -> SysResult {
+    let f = t.task.files().remove(i64::from(fd.0))?;
     drop(f);
     Ok(0)
 }
 
 /// dup(fd).
-pub fn dup(t: &mut TaskCtx, fd: u64) -> SysResult {
+pub fn dup(t: &mut TaskCtx, fd: Fd) -> SysResult {
     let files = t.task.files();
-    let f = files.get(fd as i64)?;
+    let f = files.get(i64::from(fd.0))?;
     Ok(files.insert(f, false, 0)? as u64)
 }
 
 /// dup2(old, new).
-pub fn dup2(t: &mut TaskCtx, old: u64, new: u64) -> SysResult {
+pub fn dup2(t: &mut TaskCtx, old: Fd, new: Fd) -> SysResult {
     let files = t.task.files();
-    let f = files.get(old as i64)?;
-    let new = new as i32;
-    if old as i32 == new {
+    let f = files.get(i64::from(old.0))?;
+    let new = new.0;
+    if old.0 == new {
         return Ok(new as u64);
     }
     let prev = files.insert_at(new, f, false)?;
@@ -448,21 +467,22 @@ pub fn dup2(t: &mut TaskCtx, old: u64, new: u64) -> SysResult {
 }
 
 /// dup3(old, new, flags).
-pub fn dup3(t: &mut TaskCtx, old: u64, new: u64, flags: u64) -> SysResult {
-    let flags = flags as u32 as u64;
-    if flags & !(O_CLOEXEC as u64) != 0 || old as i32 == new as i32 {
+pub fn dup3(t: &mut TaskCtx, old: Fd, new: Fd, flags: u32) -> SysResult {
+    let flags = u64::from(flags);
+    if flags & !(O_CLOEXEC as u64) != 0 || old == new {
         return Err(Errno::EINVAL.into());
     }
     let files = t.task.files();
-    let f = files.get(old as i64)?;
-    let new = new as i32;
+    let f = files.get(i64::from(old.0))?;
+    let new = new.0;
     let prev = files.insert_at(new, f, flags != 0)?;
     drop(prev);
     Ok(new as u64)
 }
 
 /// fcntl(fd, cmd, arg).
-pub fn fcntl(t: &mut TaskCtx, fd: u64, cmd: u64, arg: u64) -> SysResult {
+pub fn fcntl(t: &mut TaskCtx, fd: Fd, cmd: u32, arg: u64) -> SysResult {
+    let cmd = u64::from(cmd);
     const F_DUPFD: u64 = 0;
     const F_GETFD: u64 = 1;
     const F_SETFD: u64 = 2;
@@ -472,7 +492,7 @@ pub fn fcntl(t: &mut TaskCtx, fd: u64, cmd: u64, arg: u64) -> SysResult {
     const F_SETPIPE_SZ: u64 = 1031;
     const F_GETPIPE_SZ: u64 = 1032;
     let files = t.task.files();
-    let f = files.get(fd as i64)?;
+    let f = files.get(i64::from(fd.0))?;
     match cmd as u32 as u64 {
         F_DUPFD | F_DUPFD_CLOEXEC => {
             let min = i32::try_from(arg as i64).map_err(|_| Errno::EINVAL)?;
@@ -481,9 +501,9 @@ pub fn fcntl(t: &mut TaskCtx, fd: u64, cmd: u64, arg: u64) -> SysResult {
             }
             Ok(files.insert(f, cmd == F_DUPFD_CLOEXEC, min)? as u64)
         }
-        F_GETFD => Ok(files.cloexec(fd as i64)? as u64),
+        F_GETFD => Ok(files.cloexec(i64::from(fd.0))? as u64),
         F_SETFD => {
-            files.set_cloexec(fd as i64, arg & 1 != 0)?;
+            files.set_cloexec(i64::from(fd.0), arg & 1 != 0)?;
             Ok(0)
         }
         F_GETFL => Ok(f.status() as u64),
@@ -505,8 +525,9 @@ pub fn fcntl(t: &mut TaskCtx, fd: u64, cmd: u64, arg: u64) -> SysResult {
 }
 
 /// pipe2(fds, flags).
-pub fn pipe2(t: &mut TaskCtx, fds: u64, flags: u64) -> SysResult {
+pub fn pipe2(t: &mut TaskCtx, fds: UserPtr<i32>, flags: u32) -> SysResult {
     const O_DIRECT: u64 = 0o40000;
+    let flags = u64::from(flags);
     if flags & !(O_CLOEXEC | O_NONBLOCK) as u64 & !O_DIRECT != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -526,10 +547,7 @@ pub fn pipe2(t: &mut TaskCtx, fds: u64, flags: u64) -> SysResult {
             return Err(e.into());
         }
     };
-    let mut b = [0u8; 8];
-    b[..4].copy_from_slice(&rfd.to_le_bytes());
-    b[4..].copy_from_slice(&wfd.to_le_bytes());
-    if let Err(e) = t.mm().write(fds, &b) {
+    if let Err(e) = fds.write_array(&t.mm(), &[rfd, wfd]) {
         let _ = files.remove(rfd as i64);
         let _ = files.remove(wfd as i64);
         return Err(e.into());
@@ -538,22 +556,23 @@ pub fn pipe2(t: &mut TaskCtx, fds: u64, flags: u64) -> SysResult {
 }
 
 /// ioctl(fd, request, arg).
-pub fn ioctl(t: &mut TaskCtx, fd: u64, request: u64, arg: u64) -> SysResult {
+pub fn ioctl(t: &mut TaskCtx, fd: Fd, request: u32, arg: u64) -> SysResult {
+    let request = u64::from(request);
     const FIONBIO: u64 = 0x5421;
     const FIOCLEX: u64 = 0x5451;
     const FIONCLEX: u64 = 0x5450;
     let files = t.task.files();
-    let f = files.get(fd as i64)?;
+    let f = files.get(i64::from(fd.0))?;
     match request & 0xffff_ffff {
         FIOCLEX => {
             return files
-                .set_cloexec(fd as i64, true)
+                .set_cloexec(i64::from(fd.0), true)
                 .map(|_| 0)
                 .map_err(Into::into);
         }
         FIONCLEX => {
             return files
-                .set_cloexec(fd as i64, false)
+                .set_cloexec(i64::from(fd.0), false)
                 .map(|_| 0)
                 .map_err(Into::into);
         }
@@ -577,14 +596,14 @@ pub fn ioctl(t: &mut TaskCtx, fd: u64, request: u64, arg: u64) -> SysResult {
     }
 }
 
-fn stat_out(t: &TaskCtx, file: &Arc<OpenFile>, addr: u64) -> SysResult {
+fn stat_out(t: &TaskCtx, file: &Arc<OpenFile>, buf: UserPtr<AbiStat>) -> SysResult {
     let st = file.ops.stat();
-    t.mm().write(addr, &st.to_bytes())?;
+    buf.write(&t.mm(), &st.to_abi())?;
     Ok(0)
 }
 
 /// fstat(fd, statbuf).
-pub fn fstat(t: &mut TaskCtx, fd: u64, buf: u64) -> SysResult {
-    let f = t.task.files().get(fd as i64)?;
+pub fn fstat(t: &mut TaskCtx, fd: Fd, buf: UserPtr<AbiStat>) -> SysResult {
+    let f = t.task.files().get(i64::from(fd.0))?;
     stat_out(t, &f, buf)
 }

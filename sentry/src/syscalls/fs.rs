@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use crate::abi::fs::OpenHow;
-use crate::abi::{Fd, UserPtr, read_extensible};
+use crate::abi::fs::{OpenFlags, OpenHow, Stat as AbiStat, Statx, StatxTimestamp};
+use crate::abi::{Fd, UserCStr, UserPtr, UserSlice, read_extensible};
 use crate::errno::Errno;
 use crate::fs::vfs::{Caller, DirFile, FileType, Last, Path, PathOnly, Resolve, VfsFile, Walked};
 use crate::fs::{FileOps, O_CLOEXEC, O_NONBLOCK, OpenFile, Stat};
@@ -116,8 +116,8 @@ pub(crate) fn walk(t: &TaskCtx, dirfd: Fd, path: &[u8], how: &Resolve) -> Result
 }
 
 /// Reads a path argument (EFAULT, ENAMETOOLONG).
-pub(crate) fn read_path(t: &TaskCtx, addr: u64) -> Result<Vec<u8>, Errno> {
-    t.mm().read_cstring(addr, 4095)
+pub(crate) fn read_path(t: &TaskCtx, path: UserCStr) -> Result<Vec<u8>, Errno> {
+    path.read(&t.mm(), 4095)
 }
 
 /// The guest name of `p` (traces, getcwd, directory descriptors).
@@ -330,28 +330,35 @@ fn do_open(t: &TaskCtx, dirfd: Fd, p: &[u8], flags: u64, mode: u64, resolve: u64
 }
 
 /// openat(dirfd, path, flags, mode).
-pub fn openat(t: &mut TaskCtx, dirfd: u64, path: u64, flags: u64, mode: u64) -> SysResult {
-    let flags = flags as u32 as u64 & VALID_OPEN;
+pub fn openat(
+    t: &mut TaskCtx,
+    dirfd: Fd,
+    path: UserCStr,
+    flags: OpenFlags,
+    mode: u32,
+) -> SysResult {
+    let flags = u64::from(flags.bits()) & VALID_OPEN;
     let p = read_path(t, path)?;
     // Linux ignores the mode without O_CREAT or O_TMPFILE.
-    do_open(t, Fd::from_arg(dirfd), &p, flags, mode, 0)
+    do_open(t, dirfd, &p, flags, u64::from(mode), 0)
 }
 
 /// open(path, flags, mode).
-pub fn open(t: &mut TaskCtx, path: u64, flags: u64, mode: u64) -> SysResult {
-    openat(t, AT_FDCWD as u64, path, flags, mode)
+pub fn open(t: &mut TaskCtx, path: UserCStr, flags: OpenFlags, mode: u32) -> SysResult {
+    openat(t, Fd(AT_FDCWD), path, flags, mode)
 }
 
 /// creat(path, mode): open(path, O_CREAT | O_WRONLY | O_TRUNC, mode).
-pub fn creat(t: &mut TaskCtx, path: u64, mode: u64) -> SysResult {
-    openat(t, AT_FDCWD as u64, path, O_CREAT | O_WRONLY | O_TRUNC, mode)
+pub fn creat(t: &mut TaskCtx, path: UserCStr, mode: u32) -> SysResult {
+    let flags = OpenFlags::CREAT | OpenFlags::WRONLY | OpenFlags::TRUNC;
+    openat(t, Fd(AT_FDCWD), path, flags, mode)
 }
 
 /// openat2(dirfd, path, how, size).
 pub fn openat2(
     t: &mut TaskCtx,
     dirfd: Fd,
-    path: u64,
+    path: UserCStr,
     how: UserPtr<OpenHow>,
     size: usize,
 ) -> SysResult {
@@ -395,22 +402,29 @@ pub fn openat2(
     do_open(t, dirfd, &p, flags, mode, resolve)
 }
 
-fn write_stat(t: &TaskCtx, buf: u64, st: &Stat) -> SysResult {
-    t.mm().write(buf, &st.to_bytes())?;
+fn write_stat(t: &TaskCtx, buf: UserPtr<AbiStat>, st: &Stat) -> SysResult {
+    buf.write(&t.mm(), &st.to_abi())?;
     Ok(0)
 }
 
 /// What `*stat*at(dirfd, path, flags)` finds (flags already checked).
-fn stat_at(t: &TaskCtx, dirfd: u64, path: u64, flags: u64) -> Result<Stat, Errno> {
+fn stat_at(t: &TaskCtx, dirfd: Fd, path: UserCStr, flags: u64) -> Result<Stat, Errno> {
     let p = read_path(t, path)?;
-    match target(t, Fd::from_arg(dirfd), &p, flags, true)? {
+    match target(t, dirfd, &p, flags, true)? {
         Target::Path(p) => Ok(p.stat()),
         Target::File(f) => Ok(f.ops.stat()),
     }
 }
 
 /// newfstatat(dirfd, path, statbuf, flags).
-pub fn newfstatat(t: &mut TaskCtx, dirfd: u64, path: u64, buf: u64, flags: u64) -> SysResult {
+pub fn newfstatat(
+    t: &mut TaskCtx,
+    dirfd: Fd,
+    path: UserCStr,
+    buf: UserPtr<AbiStat>,
+    flags: u32,
+) -> SysResult {
+    let flags = u64::from(flags);
     if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -419,11 +433,17 @@ pub fn newfstatat(t: &mut TaskCtx, dirfd: u64, path: u64, buf: u64, flags: u64) 
 }
 
 /// statx(dirfd, path, flags, mask, statxbuf): the basic fields.
-pub fn statx(t: &mut TaskCtx, dirfd: u64, path: u64, flags: u64, mask: u64, buf: u64) -> SysResult {
+pub fn statx(
+    t: &mut TaskCtx,
+    dirfd: Fd,
+    path: UserCStr,
+    flags: u32,
+    mask: u32,
+    buf: UserPtr<Statx>,
+) -> SysResult {
     const AT_STATX_SYNC_TYPE: u64 = 0x6000;
-    const STATX_RESERVED: u64 = 0x8000_0000;
-    const STATX_BASIC_STATS: u32 = 0x7ff;
-    let flags = flags as u32 as u64;
+    const STATX_RESERVED: u32 = 0x8000_0000;
+    let flags = u64::from(flags);
     if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE) != 0
         || flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE
         || mask & STATX_RESERVED != 0
@@ -433,27 +453,31 @@ pub fn statx(t: &mut TaskCtx, dirfd: u64, path: u64, flags: u64, mask: u64, buf:
     let st = stat_at(t, dirfd, path, flags)?;
     let (dev_major, dev_minor) = split_dev(st.dev);
     let (rdev_major, rdev_minor) = split_dev(st.rdev);
-    let mut b = [0u8; 256];
-    let mut put = |off: usize, bytes: &[u8]| b[off..off + bytes.len()].copy_from_slice(bytes);
-    put(0, &STATX_BASIC_STATS.to_le_bytes());
-    put(4, &(st.blksize as u32).to_le_bytes());
-    put(16, &(st.nlink as u32).to_le_bytes());
-    put(20, &st.uid.to_le_bytes());
-    put(24, &st.gid.to_le_bytes());
-    put(28, &(st.mode as u16).to_le_bytes());
-    put(32, &st.ino.to_le_bytes());
-    put(40, &(st.size as u64).to_le_bytes());
-    put(48, &(st.blocks as u64).to_le_bytes());
-    // atime, (btime unknown: left zero and out of the mask), ctime, mtime.
-    for (off, (sec, nsec)) in [(64, st.times[0]), (96, st.times[2]), (112, st.times[1])] {
-        put(off, &sec.to_le_bytes());
-        put(off + 8, &(nsec as u32).to_le_bytes());
-    }
-    put(128, &rdev_major.to_le_bytes());
-    put(132, &rdev_minor.to_le_bytes());
-    put(136, &dev_major.to_le_bytes());
-    put(140, &dev_minor.to_le_bytes());
-    t.mm().write(buf, &b)?;
+    let time = |(sec, nsec): (i64, i64)| StatxTimestamp {
+        sec,
+        nsec: nsec as u32,
+    };
+    let x = Statx {
+        mask: Statx::BASIC_STATS,
+        blksize: st.blksize as u32,
+        nlink: st.nlink as u32,
+        uid: st.uid,
+        gid: st.gid,
+        mode: st.mode as u16,
+        ino: st.ino,
+        size: st.size as u64,
+        blocks: st.blocks as u64,
+        // btime is unknown: zero and out of the mask.
+        atime: time(st.times[0]),
+        ctime: time(st.times[2]),
+        mtime: time(st.times[1]),
+        rdev_major,
+        rdev_minor,
+        dev_major,
+        dev_minor,
+        ..Default::default()
+    };
+    buf.write(&t.mm(), &x)?;
     Ok(0)
 }
 
@@ -465,24 +489,25 @@ fn split_dev(dev: u64) -> (u32, u32) {
 }
 
 /// stat(path, statbuf).
-pub fn stat(t: &mut TaskCtx, path: u64, buf: u64) -> SysResult {
-    newfstatat(t, AT_FDCWD as u64, path, buf, 0)
+pub fn stat(t: &mut TaskCtx, path: UserCStr, buf: UserPtr<AbiStat>) -> SysResult {
+    newfstatat(t, Fd(AT_FDCWD), path, buf, 0)
 }
 
 /// lstat(path, statbuf).
-pub fn lstat(t: &mut TaskCtx, path: u64, buf: u64) -> SysResult {
-    newfstatat(t, AT_FDCWD as u64, path, buf, AT_SYMLINK_NOFOLLOW)
+pub fn lstat(t: &mut TaskCtx, path: UserCStr, buf: UserPtr<AbiStat>) -> SysResult {
+    newfstatat(t, Fd(AT_FDCWD), path, buf, AT_SYMLINK_NOFOLLOW as u32)
 }
 
 /// faccessat2(dirfd, path, mode, flags).
-pub fn faccessat2(t: &mut TaskCtx, dirfd: u64, path: u64, mode: u64, flags: u64) -> SysResult {
-    const W_OK: u64 = 2;
-    const X_OK: u64 = 1;
+pub fn faccessat2(t: &mut TaskCtx, dirfd: Fd, path: UserCStr, mode: u32, flags: u32) -> SysResult {
+    const W_OK: u32 = 2;
+    const X_OK: u32 = 1;
+    let flags = u64::from(flags);
     if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
     }
     let p = read_path(t, path)?;
-    let (st, read_only) = match target(t, Fd::from_arg(dirfd), &p, flags, true)? {
+    let (st, read_only) = match target(t, dirfd, &p, flags, true)? {
         Target::Path(p) => (p.stat(), p.mount.read_only()),
         Target::File(f) => (f.ops.stat(), false),
     };
@@ -506,13 +531,16 @@ pub fn faccessat2(t: &mut TaskCtx, dirfd: u64, path: u64, mode: u64, flags: u64)
 }
 
 /// readlinkat(dirfd, path, buf, size).
-pub fn readlinkat(t: &mut TaskCtx, dirfd: u64, path: u64, buf: u64, size: u64) -> SysResult {
+///
+/// `buf`'s length is the `int bufsiz` as unsigned (the table's
+/// `buf(a, uint(n))`): 0 or past `i32::MAX` is a size of at most 0, EINVAL.
+pub fn readlinkat(t: &mut TaskCtx, dirfd: Fd, path: UserCStr, buf: UserSlice) -> SysResult {
     let p = read_path(t, path)?;
-    if (size as i32) <= 0 {
+    if buf.is_empty() || buf.len() > i32::MAX as usize {
         return Err(Errno::EINVAL.into());
     }
     // An empty path reads the link an O_PATH descriptor names.
-    let place = match target(t, Fd::from_arg(dirfd), &p, AT_EMPTY_PATH, false)? {
+    let place = match target(t, dirfd, &p, AT_EMPTY_PATH, false)? {
         Target::Path(p) => p,
         Target::File(_) => return Err(Errno::EINVAL.into()),
     };
@@ -520,17 +548,20 @@ pub fn readlinkat(t: &mut TaskCtx, dirfd: u64, path: u64, buf: u64, size: u64) -
         return Err(Errno::ENOENT.into());
     }
     let target = place.inode().readlink(&caller(t))?;
-    let n = target.len().min(size as usize);
-    t.mm().write(buf, &target[..n])?;
+    let n = target.len().min(buf.len());
+    buf.write(&t.mm(), &target[..n])?;
     Ok(n as u64)
 }
 
 /// getdents64(fd, dirp, count).
-pub fn getdents64(t: &mut TaskCtx, fd: u64, dirp: u64, count: u64) -> SysResult {
-    let f = t.task.files().get(fd as i64)?;
+///
+/// `dirp`'s length is the `unsigned int count`.
+pub fn getdents64(t: &mut TaskCtx, fd: Fd, dirp: UserSlice) -> SysResult {
+    let f = t.task.files().get(i64::from(fd.0))?;
     // Ask for no more entries than the buffer can take up to its first bad
     // page (Linux stops at the entry whose copy faults; EFAULT if none fit).
-    let count = (count as u32 as usize).min(1 << 20);
+    let count = dirp.len().min(1 << 20);
+    let dirp = dirp.addr();
     let room = t.mm().writable_prefix(dirp, count as u64) as usize;
     let data = match f.ops.getdents(room) {
         Err(Errno::EINVAL) if room < count => return Err(Errno::EFAULT.into()),
@@ -544,15 +575,15 @@ pub fn getdents64(t: &mut TaskCtx, fd: u64, dirp: u64, count: u64) -> SysResult 
 }
 
 /// lseek(fd, offset, whence).
-pub fn lseek(t: &mut TaskCtx, fd: u64, offset: u64, whence: u64) -> SysResult {
-    let f = t.task.files().get(fd as i64)?;
-    Ok(f.ops.seek(offset as i64, whence as u32)?)
+pub fn lseek(t: &mut TaskCtx, fd: Fd, offset: i64, whence: u32) -> SysResult {
+    let f = t.task.files().get(i64::from(fd.0))?;
+    Ok(f.ops.seek(offset, whence)?)
 }
 
 /// pread64(fd, buf, count, offset).
-pub fn pread64(t: &mut TaskCtx, fd: u64, buf: u64, count: u64, offset: u64) -> SysResult {
-    let f = t.task.files().get(fd as i64)?;
-    if (offset as i64) < 0 {
+pub fn pread64(t: &mut TaskCtx, fd: Fd, buf: UserSlice, offset: i64) -> SysResult {
+    let f = t.task.files().get(i64::from(fd.0))?;
+    if offset < 0 {
         return Err(Errno::EINVAL.into());
     }
     if f.status() & O_ACCMODE as u32 == O_WRONLY as u32 {
@@ -560,27 +591,33 @@ pub fn pread64(t: &mut TaskCtx, fd: u64, buf: u64, count: u64, offset: u64) -> S
     }
     // pread consumes nothing: copy what the buffer takes up to its first
     // bad page (EFAULT if nothing), as Linux does.
-    let mut data = vec![0u8; (count as usize).min(1 << 20)];
-    let n = f.ops.pread(&mut data, offset)?;
-    super::file::copied_out(t.mm().write_prefix(buf, &data[..n]), n)
+    let mut data = vec![0u8; buf.len().min(1 << 20)];
+    let n = f.ops.pread(&mut data, offset as u64)?;
+    super::file::copied_out(t.mm().write_prefix(buf.addr(), &data[..n]), n)
 }
 
 /// sendfile(out_fd, in_fd, offset, count): at most 1 MiB per call.
-pub fn sendfile(t: &mut TaskCtx, out_fd: u64, in_fd: u64, offset: u64, count: u64) -> SysResult {
+pub fn sendfile(
+    t: &mut TaskCtx,
+    out_fd: Fd,
+    in_fd: Fd,
+    offset: Option<UserPtr<i64>>,
+    count: usize,
+) -> SysResult {
     let files = t.task.files();
-    let input = files.get(in_fd as i64)?;
-    let output = files.get(out_fd as i64)?;
+    let input = files.get(i64::from(in_fd.0))?;
+    let output = files.get(i64::from(out_fd.0))?;
     if input.status() & 3 == 1 || output.status() & 3 == 0 {
         return Err(Errno::EBADF.into());
     }
-    let mut data = vec![0u8; (count as usize).min(1 << 20)];
-    let n = if offset != 0 {
-        let off = t.mm().read_u64(offset)?;
-        if (off as i64) < 0 {
+    let mut data = vec![0u8; count.min(1 << 20)];
+    let n = if let Some(offset) = offset {
+        let off = offset.read(&t.mm())?;
+        if off < 0 {
             return Err(Errno::EINVAL.into());
         }
-        let n = input.ops.pread(&mut data, off)?;
-        t.mm().write_u64(offset, off + n as u64)?;
+        let n = input.ops.pread(&mut data, off as u64)?;
+        offset.write(&t.mm(), &off.wrapping_add(n as i64))?;
         n
     } else {
         input.ops.read(&mut data, input.nonblocking(), &*t.task)?
@@ -593,22 +630,22 @@ pub fn sendfile(t: &mut TaskCtx, out_fd: u64, in_fd: u64, offset: u64, count: u6
 }
 
 /// getcwd(buf, size).
-pub fn getcwd(t: &mut TaskCtx, buf: u64, size: u64) -> SysResult {
+pub fn getcwd(t: &mut TaskCtx, buf: UserSlice) -> SysResult {
     let dir = cwd(t);
     if dir.inode().stat().nlink == 0 {
         return Err(Errno::ENOENT.into());
     }
     let mut name = name_of(t, &dir);
     name.push(0);
-    if (size as usize) < name.len() {
+    if buf.len() < name.len() {
         return Err(Errno::ERANGE.into());
     }
-    t.mm().write(buf, &name)?;
+    buf.write(&t.mm(), &name)?;
     Ok(name.len() as u64)
 }
 
 /// chdir(path).
-pub fn chdir(t: &mut TaskCtx, path: u64) -> SysResult {
+pub fn chdir(t: &mut TaskCtx, path: UserCStr) -> SysResult {
     let p = read_path(t, path)?;
     let dir = walk(t, Fd(AT_FDCWD), &p, &Resolve::FOLLOW)?.existing()?;
     if !dir.is_dir() {
@@ -619,8 +656,8 @@ pub fn chdir(t: &mut TaskCtx, path: u64) -> SysResult {
 }
 
 /// fchdir(fd).
-pub fn fchdir(t: &mut TaskCtx, fd: u64) -> SysResult {
-    let f = t.task.files().get(fd as i64)?;
+pub fn fchdir(t: &mut TaskCtx, fd: Fd) -> SysResult {
+    let f = t.task.files().get(i64::from(fd.0))?;
     let dir = f.ops.vfs_path().ok_or(Errno::ENOTDIR)?;
     if !dir.is_dir() {
         return Err(Errno::ENOTDIR.into());

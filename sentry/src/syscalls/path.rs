@@ -12,7 +12,7 @@ use super::fs::{
     is_opath, read_path, target, walk,
 };
 use crate::abi::time::{Timespec, Timeval};
-use crate::abi::{Fd, UserPtr};
+use crate::abi::{Fd, UserCStr, UserPtr};
 use crate::errno::Errno;
 use crate::fs::OpenFile;
 use crate::fs::vfs::{
@@ -45,7 +45,7 @@ fn umask(t: &TaskCtx) -> u32 {
 }
 
 /// mkdirat(dirfd, path, mode).
-pub fn mkdirat(t: &mut TaskCtx, dirfd: Fd, path: u64, mode: u32) -> SysResult {
+pub fn mkdirat(t: &mut TaskCtx, dirfd: Fd, path: UserCStr, mode: u32) -> SysResult {
     let p = read_path(t, path)?;
     let w = new_name(t, dirfd, &p, true)?;
     let perm = mode & 0o1777 & !umask(t);
@@ -57,7 +57,7 @@ pub fn mkdirat(t: &mut TaskCtx, dirfd: Fd, path: u64, mode: u32) -> SysResult {
 
 /// mknodat(dirfd, path, mode, dev): regular files, FIFOs, sockets and
 /// (inert) device nodes.
-pub fn mknodat(t: &mut TaskCtx, dirfd: Fd, path: u64, mode: u32, dev: u32) -> SysResult {
+pub fn mknodat(t: &mut TaskCtx, dirfd: Fd, path: UserCStr, mode: u32, dev: u32) -> SysResult {
     let kind = match mode & 0o170000 {
         0 => FileType::Regular,
         0o040000 => return Err(Errno::EPERM.into()),
@@ -81,7 +81,7 @@ pub fn mknodat(t: &mut TaskCtx, dirfd: Fd, path: u64, mode: u32, dev: u32) -> Sy
 }
 
 /// symlinkat(target, newdirfd, linkpath).
-pub fn symlinkat(t: &mut TaskCtx, target_addr: u64, dirfd: Fd, path: u64) -> SysResult {
+pub fn symlinkat(t: &mut TaskCtx, target_addr: UserCStr, dirfd: Fd, path: UserCStr) -> SysResult {
     let target = read_path(t, target_addr)?;
     let p = read_path(t, path)?;
     if target.is_empty() {
@@ -96,9 +96,9 @@ pub fn symlinkat(t: &mut TaskCtx, target_addr: u64, dirfd: Fd, path: u64) -> Sys
 pub fn linkat(
     t: &mut TaskCtx,
     olddirfd: Fd,
-    oldpath: u64,
+    oldpath: UserCStr,
     newdirfd: Fd,
-    newpath: u64,
+    newpath: UserCStr,
     flags: u32,
 ) -> SysResult {
     let flags = u64::from(flags);
@@ -130,7 +130,7 @@ pub fn linkat(
 }
 
 /// unlinkat(dirfd, path, flags).
-pub fn unlinkat(t: &mut TaskCtx, dirfd: Fd, path: u64, flags: u32) -> SysResult {
+pub fn unlinkat(t: &mut TaskCtx, dirfd: Fd, path: UserCStr, flags: u32) -> SysResult {
     let flags = u64::from(flags);
     if flags & !AT_REMOVEDIR != 0 {
         return Err(Errno::EINVAL.into());
@@ -174,9 +174,9 @@ pub fn unlinkat(t: &mut TaskCtx, dirfd: Fd, path: u64, flags: u32) -> SysResult 
 pub fn renameat2(
     t: &mut TaskCtx,
     olddirfd: Fd,
-    oldpath: u64,
+    oldpath: UserCStr,
     newdirfd: Fd,
-    newpath: u64,
+    newpath: UserCStr,
     flags: u32,
 ) -> SysResult {
     if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) != 0
@@ -293,7 +293,7 @@ fn truncate_to(t: &TaskCtx, p: &Path, len: u64) -> SysResult {
 }
 
 /// truncate(path, length).
-pub fn truncate(t: &mut TaskCtx, path: u64, len: i64) -> SysResult {
+pub fn truncate(t: &mut TaskCtx, path: UserCStr, len: i64) -> SysResult {
     let p = read_path(t, path)?;
     if len < 0 {
         return Err(Errno::EINVAL.into());
@@ -363,7 +363,7 @@ fn chmod_attr(mode: u32) -> SetAttr {
 }
 
 /// fchmodat(dirfd, path, mode) and fchmodat2(..., flags).
-pub fn fchmodat2(t: &mut TaskCtx, dirfd: Fd, path: u64, mode: u32, flags: u32) -> SysResult {
+pub fn fchmodat2(t: &mut TaskCtx, dirfd: Fd, path: UserCStr, mode: u32, flags: u32) -> SysResult {
     let flags = u64::from(flags);
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
@@ -430,7 +430,7 @@ fn chown_attr(p: &Path, uid: u32, gid: u32) -> SetAttr {
 pub fn fchownat(
     t: &mut TaskCtx,
     dirfd: Fd,
-    path: u64,
+    path: UserCStr,
     uid: u32,
     gid: u32,
     flags: u32,
@@ -500,7 +500,7 @@ fn set_times(
 pub fn utimensat(
     t: &mut TaskCtx,
     dirfd: Fd,
-    path: u64,
+    path: Option<UserCStr>,
     times: Option<UserPtr<Timespec>>,
     flags: u32,
 ) -> SysResult {
@@ -524,10 +524,9 @@ pub fn utimensat(
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
     }
-    let p = if path == 0 {
-        None
-    } else {
-        Some(read_path(t, path)?)
+    let p = match path {
+        None => None,
+        Some(path) => Some(read_path(t, path)?),
     };
     set_times(t, dirfd, p, ts, flags)
 }
@@ -536,7 +535,7 @@ pub fn utimensat(
 pub fn futimesat(
     t: &mut TaskCtx,
     dirfd: Fd,
-    path: u64,
+    path: Option<UserCStr>,
     times: Option<UserPtr<Timeval>>,
 ) -> SysResult {
     let ts = match times {
@@ -553,16 +552,15 @@ pub fn futimesat(
             out
         }
     };
-    let p = if path == 0 {
-        None
-    } else {
-        Some(read_path(t, path)?)
+    let p = match path {
+        None => None,
+        Some(path) => Some(read_path(t, path)?),
     };
     set_times(t, dirfd, p, ts, 0)
 }
 
 /// utime(path, struct utimbuf { actime, modtime }).
-pub fn utime(t: &mut TaskCtx, path: u64, times: Option<UserPtr<i64>>) -> SysResult {
+pub fn utime(t: &mut TaskCtx, path: UserCStr, times: Option<UserPtr<i64>>) -> SysResult {
     let ts = match times {
         None => [Some(TimeSet::Now); 2],
         Some(p) => {
@@ -575,7 +573,7 @@ pub fn utime(t: &mut TaskCtx, path: u64, times: Option<UserPtr<i64>>) -> SysResu
 }
 
 /// statfs(path, buf).
-pub fn statfs(t: &mut TaskCtx, path: u64, buf: UserPtr<StatFs>) -> SysResult {
+pub fn statfs(t: &mut TaskCtx, path: UserCStr, buf: UserPtr<StatFs>) -> SysResult {
     let p = read_path(t, path)?;
     let place = walk(t, FDCWD, &p, &Resolve::FOLLOW)?.existing()?;
     buf.write(&t.mm(), &place.mount.statfs())?;

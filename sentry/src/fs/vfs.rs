@@ -351,6 +351,14 @@ pub trait Inode: Send + Sync + 'static {
     fn readlink(&self, _caller: &Caller) -> Result<Vec<u8>, Errno> {
         Err(Errno::EINVAL)
     }
+    /// For a directory whose filesystem tracks it: the directory holding
+    /// it now and its name there (both follow renames), so that getcwd
+    /// and /proc/self/cwd show where it is rather than the way it was
+    /// reached. None for a filesystem's root, a removed directory, other
+    /// files and filesystems that do not know.
+    fn location(&self) -> Option<(Arc<dyn Inode>, Vec<u8>)> {
+        None
+    }
     /// A magic link (`/proc/self/fd/N`, `/proc/self/exe`...) leads to a
     /// place rather than a text: `Some` for those.
     fn follow_link(&self, _caller: &Caller) -> Option<Result<Path, Errno>> {
@@ -838,7 +846,23 @@ impl Vfs {
             if cur.same(root) {
                 break;
             }
-            if let Some(parent) = &cur.dentry.parent {
+            let mount_root = cur.dentry.parent.is_none()
+                || (cur.is_dir() && cur.inode().ino() == cur.mount.root.inode.ino());
+            // Where the directory is now (an ancestor may have been renamed
+            // since the dentry was made); the dentry's way otherwise.
+            if !mount_root && let Some((dir, name)) = cur.inode().location() {
+                names.push(name);
+                cur = Path {
+                    mount: Arc::clone(&cur.mount),
+                    dentry: Arc::new(Dentry {
+                        inode: dir,
+                        name: Vec::new(),
+                        parent: Some(Arc::clone(&cur.mount.root)),
+                    }),
+                };
+                continue;
+            }
+            if !mount_root && let Some(parent) = &cur.dentry.parent {
                 names.push(cur.dentry.name.clone());
                 cur = Path {
                     mount: Arc::clone(&cur.mount),

@@ -573,6 +573,19 @@ static void fd_link_modes(void)
 	for (unsigned i = 0; i < sizeof fds / sizeof fds[0]; i++)
 		close(fds[i]);
 	unlink(tmp);
+	/* linkat of an O_TMPFILE file through its fd link: allowed without
+	 * O_EXCL, ENOENT with it. */
+	for (int excl = 0; excl < 2; excl++) {
+		int x = open("/tmp", O_TMPFILE | O_RDWR | (excl ? O_EXCL : 0), 0600);
+		check(x >= 0, "O_TMPFILE");
+		char p[64];
+		snprintf(p, sizeof p, "/proc/self/fd/%d", x);
+		int r = linkat(AT_FDCWD, p, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW);
+		out("linkat O_TMPFILE%s via fd link: %s\n", excl ? "|O_EXCL" : "",
+		    r == 0 ? "ok" : strerror(errno));
+		unlink(tmp);
+		close(x);
+	}
 }
 
 int main(int argc, char **argv)

@@ -352,6 +352,16 @@ static void errnos(void)
 		cat("/data/from-tmp");
 		close(tmp);
 	}
+	/* With O_EXCL an O_TMPFILE file can never be linked. */
+	const char *tdirs[] = {"/data", "/tmp"};
+	for (unsigned i = 0; i < 2; i++) {
+		int x = open(tdirs[i], O_TMPFILE | O_EXCL | O_RDWR, 0600);
+		res("O_TMPFILE|O_EXCL", x);
+		char to[64];
+		snprintf(to, sizeof to, "%s/from-excl", tdirs[i]);
+		res("linkat excl tmpfile", linkat(x, "", AT_FDCWD, to, AT_EMPTY_PATH));
+		close(x);
+	}
 	char cwd[256];
 	res("chdir", chdir("/data/dir2"));
 	out("getcwd: %s\n", getcwd(cwd, sizeof cwd) ? cwd : errname(errno));

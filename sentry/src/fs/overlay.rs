@@ -772,6 +772,12 @@ impl Inode for OvInode {
         up.allocate(mode, offset, len)
     }
 
+    fn forbid_link(&self) {
+        if let Some(u) = self.upper() {
+            u.forbid_link();
+        }
+    }
+
     fn location(&self) -> Option<(Arc<dyn Inode>, Vec<u8>)> {
         if self.kind != FileType::Directory {
             return None;

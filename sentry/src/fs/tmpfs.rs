@@ -837,6 +837,10 @@ impl Inode for TmpInode {
         Ok(())
     }
 
+    fn forbid_link(&self) {
+        self.set_anonymous(false);
+    }
+
     fn location(&self) -> Option<(Arc<dyn Inode>, Vec<u8>)> {
         let parent = match &*self.data.lock() {
             Data::Dir(d) => d.parent.upgrade()?,

@@ -359,6 +359,9 @@ pub trait Inode: Send + Sync + 'static {
     fn location(&self) -> Option<(Arc<dyn Inode>, Vec<u8>)> {
         None
     }
+    /// For an O_TMPFILE file opened with O_EXCL: it may never get a name
+    /// (linkat gives ENOENT, as Linux without I_LINKABLE).
+    fn forbid_link(&self) {}
     /// A magic link (`/proc/self/fd/N`, `/proc/self/exe`...) leads to a
     /// place rather than a text: `Some` for those.
     fn follow_link(&self, _caller: &Caller) -> Option<Result<Path, Errno>> {

@@ -849,8 +849,11 @@ impl Vfs {
             if cur.same(root) {
                 break;
             }
+            // Dentries made below from `location` have no name: they are
+            // the mount's root when their inode is.
+            let made = cur.dentry.name.is_empty();
             let mount_root = cur.dentry.parent.is_none()
-                || (cur.is_dir() && cur.inode().ino() == cur.mount.root.inode.ino());
+                || (made && cur.inode().ino() == cur.mount.root.inode.ino());
             // Where the directory is now (an ancestor may have been renamed
             // since the dentry was made); the dentry's way otherwise.
             if !mount_root && let Some((dir, name)) = cur.inode().location() {
@@ -866,7 +869,9 @@ impl Vfs {
                 continue;
             }
             if !mount_root && let Some(parent) = &cur.dentry.parent {
-                names.push(cur.dentry.name.clone());
+                if !made {
+                    names.push(cur.dentry.name.clone());
+                }
                 cur = Path {
                     mount: Arc::clone(&cur.mount),
                     dentry: Arc::clone(parent),

@@ -543,6 +543,51 @@ static void self_links(int argc, char **argv)
 	check(chdir(cwd) == 0, "chdir back");
 }
 
+/* The links of /proc/self/fd show the descriptor's access mode (r-x, -wx,
+ * rwx, nothing for O_PATH) and size 64; the other magic links lrwxrwxrwx
+ * and 0. */
+static void fd_link_modes(void)
+{
+	char tmp[64];
+	snprintf(tmp, sizeof tmp, "/tmp/t_procfs-fdw-%d", (int)getpid());
+	int fds[] = {
+		open("/proc/self/status", O_RDONLY),
+		open(tmp, O_WRONLY | O_CREAT, 0600),
+		open(tmp, O_RDWR),
+		open("/proc", O_PATH),
+	};
+	for (unsigned i = 0; i < sizeof fds / sizeof fds[0]; i++) {
+		char p[64];
+		struct stat s;
+		snprintf(p, sizeof p, "/proc/self/fd/%d", fds[i]);
+		check(lstat(p, &s) == 0, "lstat fd link");
+		out("fd link %u: mode %o size %lld nlink %lu\n", i, (unsigned)s.st_mode,
+		    (long long)s.st_size, (unsigned long)s.st_nlink);
+	}
+	const char *other[] = {"/proc/self/cwd", "/proc/self/root", "/proc/self/exe"};
+	for (unsigned i = 0; i < sizeof other / sizeof other[0]; i++) {
+		struct stat s;
+		check(lstat(other[i], &s) == 0, other[i]);
+		out("%s: mode %o size %lld\n", other[i], (unsigned)s.st_mode, (long long)s.st_size);
+	}
+	for (unsigned i = 0; i < sizeof fds / sizeof fds[0]; i++)
+		close(fds[i]);
+	unlink(tmp);
+	/* linkat of an O_TMPFILE file through its fd link: allowed without
+	 * O_EXCL, ENOENT with it. */
+	for (int excl = 0; excl < 2; excl++) {
+		int x = open("/tmp", O_TMPFILE | O_RDWR | (excl ? O_EXCL : 0), 0600);
+		check(x >= 0, "O_TMPFILE");
+		char p[64];
+		snprintf(p, sizeof p, "/proc/self/fd/%d", x);
+		int r = linkat(AT_FDCWD, p, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW);
+		out("linkat O_TMPFILE%s via fd link: %s\n", excl ? "|O_EXCL" : "",
+		    r == 0 ? "ok" : strerror(errno));
+		unlink(tmp);
+		close(x);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	/* Only the standard streams, whatever the test harness leaked. */
@@ -557,5 +602,6 @@ int main(int argc, char **argv)
 	stopped();
 	threads();
 	self_links(argc, argv);
+	fd_link_modes();
 	return failures() != 0;
 }

@@ -352,6 +352,16 @@ static void errnos(void)
 		cat("/data/from-tmp");
 		close(tmp);
 	}
+	/* With O_EXCL an O_TMPFILE file can never be linked. */
+	const char *tdirs[] = {"/data", "/tmp"};
+	for (unsigned i = 0; i < 2; i++) {
+		int x = open(tdirs[i], O_TMPFILE | O_EXCL | O_RDWR, 0600);
+		res("O_TMPFILE|O_EXCL", x);
+		char to[64];
+		snprintf(to, sizeof to, "%s/from-excl", tdirs[i]);
+		res("linkat excl tmpfile", linkat(x, "", AT_FDCWD, to, AT_EMPTY_PATH));
+		close(x);
+	}
 	char cwd[256];
 	res("chdir", chdir("/data/dir2"));
 	out("getcwd: %s\n", getcwd(cwd, sizeof cwd) ? cwd : errname(errno));
@@ -470,6 +480,37 @@ static void openat2s(void)
 	close(d);
 }
 
+/* getcwd follows renames of the cwd's ancestors (in the overlay, lower and
+ * upper, and in tmpfs, within and across directories). */
+static void moved_cwd(void)
+{
+	out("-- moved cwd\n");
+	char cwd[256];
+	res("mkdir r1", mkdir("/data/r1", 0755));
+	res("mkdir r1/r2", mkdir("/data/r1/r2", 0755));
+	res("chdir r2", chdir("/data/r1/r2"));
+	res("rename r1", rename("/data/r1", "/data/r1x"));
+	out("getcwd: %s\n", getcwd(cwd, sizeof cwd) ? cwd : errname(errno));
+	res("chdir /etc", chdir("/etc"));
+	res("rename lower etc", rename("/etc", "/etc2"));
+	out("getcwd: %s\n", getcwd(cwd, sizeof cwd) ? cwd : errname(errno));
+	res("rename it back", rename("/etc2", "/etc"));
+	out("getcwd: %s\n", getcwd(cwd, sizeof cwd) ? cwd : errname(errno));
+	res("mkdir q1", mkdir("/tmp/q1", 0755));
+	res("mkdir q1/q2", mkdir("/tmp/q1/q2", 0755));
+	res("mkdir other", mkdir("/tmp/other", 0755));
+	res("chdir q2", chdir("/tmp/q1/q2"));
+	res("rename q1", rename("/tmp/q1", "/tmp/q1y"));
+	out("getcwd: %s\n", getcwd(cwd, sizeof cwd) ? cwd : errname(errno));
+	res("move q1y", rename("/tmp/q1y", "/tmp/other/q1z"));
+	out("getcwd: %s\n", getcwd(cwd, sizeof cwd) ? cwd : errname(errno));
+	res("rename cwd", rename("/tmp/other/q1z/q2", "/tmp/other/q3"));
+	out("getcwd: %s\n", getcwd(cwd, sizeof cwd) ? cwd : errname(errno));
+	res("rmdir cwd", rmdir("/tmp/other/q3"));
+	out("getcwd: %s\n", getcwd(cwd, sizeof cwd) ? cwd : errname(errno));
+	res("chdir /", chdir("/"));
+}
+
 int main(void)
 {
 	files();
@@ -479,6 +520,7 @@ int main(void)
 	errnos();
 	edges();
 	openat2s();
+	moved_cwd();
 	ls("/");
 	ls("/etc");
 	ls("/data");

@@ -93,6 +93,8 @@ pub enum Node {
         text: Vec<u8>,
         /// Where it leads.
         place: PlaceHook,
+        /// What stat shows as its size (64 for fd links, 0 for others).
+        size: u64,
     },
     /// A character device: (major, minor) and how to open it.
     Device((u32, u32), DeviceOpen),
@@ -187,7 +189,9 @@ fn synth(comps: Vec<Vec<u8>>, found: Found) -> SynthNode {
             write: Some(Arc::new(move |_, buf| hook(buf).map(|_| ()))),
         },
         Node::Link(target) => SynthNode::Symlink(Arc::new(move |_| Ok(target.clone()))),
-        Node::Magic { text, place } => SynthNode::MagicLink {
+        Node::Magic { text, place, size } => SynthNode::MagicLink {
+            mode,
+            size,
             text: Arc::new(move |_| Ok(text.clone())),
             place: Arc::new(move |c| place(c)),
         },

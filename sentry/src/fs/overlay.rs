@@ -772,6 +772,21 @@ impl Inode for OvInode {
         up.allocate(mode, offset, len)
     }
 
+    fn forbid_link(&self) {
+        if let Some(u) = self.upper() {
+            u.forbid_link();
+        }
+    }
+
+    fn location(&self) -> Option<(Arc<dyn Inode>, Vec<u8>)> {
+        if self.kind != FileType::Directory {
+            return None;
+        }
+        let s = self.state.lock();
+        let parent = s.parent.clone()?;
+        Some((parent as Arc<dyn Inode>, s.name.clone()))
+    }
+
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self
     }

@@ -75,6 +75,10 @@ pub enum SynthNode {
     Symlink(TextFn),
     /// A magic link: it leads to a place (readlink shows `text`).
     MagicLink {
+        /// Permission bits (an fd link's show its access mode).
+        mode: u32,
+        /// What stat shows as its size (64 for fd links, as Linux).
+        size: u64,
         /// What readlink shows.
         text: TextFn,
         /// Where it leads.
@@ -224,11 +228,17 @@ impl Inode for SynthInode {
         let (mode, rdev, nlink) = match &self.node {
             SynthNode::Dir { mode, .. } => (*mode, 0, 2),
             SynthNode::File { mode, .. } => (*mode, 0, 1),
-            SynthNode::Symlink(_) | SynthNode::MagicLink { .. } => (0o777, 0, 1),
+            SynthNode::Symlink(_) => (0o777, 0, 1),
+            SynthNode::MagicLink { mode, .. } => (*mode, 0, 1),
             SynthNode::Device { mode, rdev, .. } => (*mode, *rdev, 1),
+        };
+        let size = match &self.node {
+            SynthNode::MagicLink { size, .. } => *size as i64,
+            _ => 0,
         };
         Stat {
             mode: self.kind().mode() | mode,
+            size,
             ino: self.ino,
             rdev,
             nlink,

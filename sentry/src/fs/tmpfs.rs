@@ -837,6 +837,29 @@ impl Inode for TmpInode {
         Ok(())
     }
 
+    fn forbid_link(&self) {
+        self.set_anonymous(false);
+    }
+
+    fn location(&self) -> Option<(Arc<dyn Inode>, Vec<u8>)> {
+        let parent = match &*self.data.lock() {
+            Data::Dir(d) => d.parent.upgrade()?,
+            _ => return None,
+        };
+        if std::ptr::eq(Arc::as_ptr(&parent), self) {
+            return None;
+        }
+        let name = match &*parent.data.lock() {
+            Data::Dir(d) => d
+                .entries
+                .iter()
+                .find(|(_, i)| std::ptr::eq(Arc::as_ptr(i), self))
+                .map(|(n, _)| n.clone())?,
+            _ => return None,
+        };
+        Some((parent as Arc<dyn Inode>, name))
+    }
+
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self
     }

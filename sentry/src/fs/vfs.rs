@@ -329,6 +329,17 @@ pub trait Inode: Send + Sync + 'static {
     fn readlink(&self, _caller: &Caller) -> Result<Vec<u8>, Errno> {
         Err(Errno::EINVAL)
     }
+    /// For a directory whose filesystem tracks it: the directory holding
+    /// it now and its name there (both follow renames), so that getcwd
+    /// and /proc/self/cwd show where it is rather than the way it was
+    /// reached. None for a filesystem's root, a removed directory, other
+    /// files and filesystems that do not know.
+    fn location(&self) -> Option<(Arc<dyn Inode>, Vec<u8>)> {
+        None
+    }
+    /// For an O_TMPFILE file opened with O_EXCL: it may never get a name
+    /// (linkat gives ENOENT, as Linux without I_LINKABLE).
+    fn forbid_link(&self) {}
     /// A magic link (`/proc/self/fd/N`, `/proc/self/exe`...) leads to a
     /// place rather than a text: `Some` for those.
     fn follow_link(&self, _caller: &Caller) -> Option<Result<Path, Errno>> {
@@ -816,8 +827,29 @@ impl Vfs {
             if cur.same(root) {
                 break;
             }
-            if let Some(parent) = &cur.dentry.parent {
-                names.push(cur.dentry.name.clone());
+            // Dentries made below from `location` have no name: they are
+            // the mount's root when their inode is.
+            let made = cur.dentry.name.is_empty();
+            let mount_root = cur.dentry.parent.is_none()
+                || (made && cur.inode().ino() == cur.mount.root.inode.ino());
+            // Where the directory is now (an ancestor may have been renamed
+            // since the dentry was made); the dentry's way otherwise.
+            if !mount_root && let Some((dir, name)) = cur.inode().location() {
+                names.push(name);
+                cur = Path {
+                    mount: Arc::clone(&cur.mount),
+                    dentry: Arc::new(Dentry {
+                        inode: dir,
+                        name: Vec::new(),
+                        parent: Some(Arc::clone(&cur.mount.root)),
+                    }),
+                };
+                continue;
+            }
+            if !mount_root && let Some(parent) = &cur.dentry.parent {
+                if !made {
+                    names.push(cur.dentry.name.clone());
+                }
                 cur = Path {
                     mount: Arc::clone(&cur.mount),
                     dentry: Arc::clone(parent),

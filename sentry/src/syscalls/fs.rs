@@ -266,6 +266,9 @@ fn do_open(t: &TaskCtx, dirfd: Fd, p: &[u8], flags: u64, mode: u64, resolve: u64
             return Err(Errno::EROFS.into());
         }
         let inode = dir.inode().tmpfile(&caller(t), perm)?;
+        if flags & O_EXCL != 0 {
+            inode.forbid_link();
+        }
         let mut name = name_of(t, &dir);
         name.extend_from_slice(b"/#tmpfile");
         let file = Path {

@@ -260,14 +260,24 @@ fn process(
                 .ok_or(Errno::ENOENT)?;
             if names[0] == b"fd" {
                 let text = file.ops.link_target().into_bytes();
-                let perm = match file.status() & 3 {
+                // Linux: r-x for reading, -wx for writing, nothing for
+                // O_PATH (neither).
+                let perm = match file.status() & (3 | 0o10000000) {
                     0 => 0o500,
                     1 => 0o300,
-                    _ => 0o700,
+                    2 => 0o700,
+                    _ => 0,
                 };
                 let owner = f.task.as_ref().map(Arc::downgrade).unwrap_or_default();
                 let place = super::nodes::fd_place(file, owner);
-                found(Node::Magic { text, place }, perm)
+                found(
+                    Node::Magic {
+                        text,
+                        place,
+                        size: 64,
+                    },
+                    perm,
+                )
             } else {
                 text(fdinfo(&file, cloexec))
             }
@@ -342,6 +352,7 @@ fn process(
                 Node::Magic {
                     text: m.exe(),
                     place,
+                    size: 0,
                 },
                 0o777,
             )
@@ -352,7 +363,14 @@ fn process(
             let cwd = t.fs.lock().cwd.clone().unwrap_or_else(|| vfs.root());
             let text = vfs.path_name(&cwd, &vfs.root());
             let place: super::nodes::PlaceHook = Arc::new(move |_| Ok(cwd.clone()));
-            found(Node::Magic { text, place }, 0o777)
+            found(
+                Node::Magic {
+                    text,
+                    place,
+                    size: 0,
+                },
+                0o777,
+            )
         }
         [b"root"] => {
             f.task.as_ref().ok_or(Errno::ENOENT)?;
@@ -362,6 +380,7 @@ fn process(
                 Node::Magic {
                     text: b"/".to_vec(),
                     place,
+                    size: 0,
                 },
                 0o777,
             )

@@ -283,6 +283,13 @@ impl AddressSpace for FakeAddressSpace {
         Ok(0)
     }
 
+    fn put_all_frames(&mut self) -> Result<()> {
+        for m in self.pages.values() {
+            self.pool.frames.put_data(m.frame);
+        }
+        Ok(())
+    }
+
     fn commit(&mut self) -> Result<Option<Retired>> {
         if !self.stale {
             return Ok(None);

@@ -325,6 +325,11 @@ pub trait AddressSpace: Send {
     ) -> Result<()>;
     /// Number of present pages in `[start, end)`.
     fn count_present(&mut self, start: u64, end: u64) -> Result<usize>;
+    /// Drops the data-frame reference of every present page: the address
+    /// space is being torn down and its translations are not used again.
+    /// One call for the whole space (no callback per page), so a large
+    /// exit or a forked child's teardown costs what a table walk costs.
+    fn put_all_frames(&mut self) -> Result<()>;
     /// Frames the platform spends translating this address space (page
     /// tables), for the OOM killer's accounting.
     fn table_frames(&mut self) -> Result<usize>;

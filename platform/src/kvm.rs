@@ -117,6 +117,10 @@ impl AddressSpace for PageTables {
         PageTables::table_frames(self)
     }
 
+    fn put_all_frames(&mut self) -> Result<()> {
+        PageTables::put_all_frames(self)
+    }
+
     fn commit(&mut self) -> Result<Option<Retired>> {
         Ok(self
             .commit_deferred()?

@@ -230,6 +230,18 @@ impl PageTables {
         })
     }
 
+    /// Drops the data-frame reference of every present user page (the
+    /// tables are being torn down). The closure is generic, so the walk
+    /// inlines the reference drop: no call per page.
+    pub fn put_all_frames(&mut self) -> Result<()> {
+        let machine = Arc::clone(&self.machine);
+        let frames = machine.frames();
+        self.update_range(0, USER_VA_END, |_, pte| {
+            frames.put_data(pte.frame);
+            Some(pte)
+        })
+    }
+
     /// Copies the translations of `[start, end)` into `child` (a fresh
     /// address space) as `f` decides, adding a frame reference for each page
     /// the child gets. Pages decided [`ForkAction::Cow`] become read-only in

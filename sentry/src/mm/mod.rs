@@ -295,10 +295,7 @@ impl Drop for AddressSpace {
         for f in inner.deferred_puts.drain(..) {
             frames.put_data(f);
         }
-        let walked = inner.pt.update_range(0, TASK_SIZE, &mut |_, pte| {
-            frames.put_data(pte.frame);
-            Some(pte)
-        });
+        let walked = inner.pt.put_all_frames();
         if let Err(e) = walked {
             tracing::error!("memory: releasing an address space's frames: {e}");
         }

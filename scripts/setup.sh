@@ -5,7 +5,8 @@
 #   - musl-gcc (package musl-tools) for the musl test guests,
 #   - a static busybox (package busybox-static) for the busybox tests,
 #   - a static bash (package bash-static) and the static SQLite library
-#     (package libsqlite3-dev) for the real-program tests.
+#     (package libsqlite3-dev) for the real-program tests,
+#   - Go (package golang-go) for the Go test programs.
 # Idempotent: safe to run again; runs `apt-get update` at most once, and only
 # when something has to be installed. Needs root (or sudo).
 set -eu
@@ -24,7 +25,7 @@ command -v go >/dev/null 2>&1 || need="$need golang-go"
 [ -e /usr/lib/x86_64-linux-gnu/libsqlite3.a ] || need="$need libsqlite3-dev"
 
 if [ -z "$need" ]; then
-    echo "setup.sh: gcc, static glibc, musl-gcc, busybox, bash-static and libsqlite3-dev are already installed"
+    echo "setup.sh: gcc, static glibc, musl-gcc, busybox, bash-static, libsqlite3-dev and go are already installed"
 else
     if [ "$(id -u)" -eq 0 ]; then
         sudo=""

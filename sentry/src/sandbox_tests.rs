@@ -522,24 +522,13 @@ fn a_kicked_spinning_task_takes_its_fatal_signal() {
     assert_eq!(r, ExitReport::Exited(0));
 }
 
-/// Every `.rs` file under `dir`, recursively.
-fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).expect("a source directory") {
-        let p = e.expect("a directory entry").path();
-        if p.is_dir() {
-            sources(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
-
 /// The sentry reaches the hypervisor only through the platform interface
 /// (`Platform`, `AddressSpace`, `Context`): no code of the sentry or its
 /// tests names a KVM or x86-paging type, so a second platform needs no
 /// change here.
 #[test]
 fn the_sentry_names_no_kvm_type() {
+    use crate::kernel::tests::sources;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     sources(&root.join("src"), &mut files);

@@ -420,9 +420,10 @@ impl Kernel {
 }
 
 #[cfg(test)]
-mod tests {
-    /// Every `.rs` file under `dir`, recursively.
-    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+pub(crate) mod tests {
+    /// Every `.rs` file under `dir`, recursively (the source scans of this
+    /// module and of `sandbox_tests`).
+    pub(crate) fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         for e in std::fs::read_dir(dir).expect("a source directory") {
             let p = e.expect("a directory entry").path();
             if p.is_dir() {

@@ -94,19 +94,34 @@ impl ProgramFile {
     /// The file's first [`loader::BINPRM_BUF_SIZE`] bytes (fewer if it is
     /// shorter), where Linux looks for `#!`.
     pub fn head(&self) -> Result<Vec<u8>, crate::errno::Errno> {
-        let mut buf = vec![0; loader::BINPRM_BUF_SIZE];
-        let mut n = 0;
-        while n < buf.len() {
-            match self.file.read_at(&mut buf[n..], n as u64) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return Err(crate::errno::Errno::EIO),
+        read_head(|buf, off| {
+            loop {
+                match self.file.read_at(buf, off) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Ok(k) => return Ok(k),
+                    Err(_) => return Err(crate::errno::Errno::EIO),
+                }
             }
-        }
-        buf.truncate(n);
-        Ok(buf)
+        })
     }
+}
+
+/// The first [`loader::BINPRM_BUF_SIZE`] bytes a program file gives
+/// `read_at(buf, offset)` (fewer if it ends sooner): what a `head` of a
+/// host or a guest program reads for `#!`.
+pub fn read_head(
+    mut read_at: impl FnMut(&mut [u8], u64) -> Result<usize, crate::errno::Errno>,
+) -> Result<Vec<u8>, crate::errno::Errno> {
+    let mut buf = vec![0; loader::BINPRM_BUF_SIZE];
+    let mut n = 0;
+    while n < buf.len() {
+        match read_at(&mut buf[n..], n as u64)? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    buf.truncate(n);
+    Ok(buf)
 }
 
 /// Follows `#!` scripts from `first` (the file executed as `path`) as

@@ -71,17 +71,7 @@ impl VfsProgram {
     /// The file's first [`loader::BINPRM_BUF_SIZE`] bytes (fewer if it is
     /// shorter), where Linux looks for `#!`.
     pub fn head(&self) -> Result<Vec<u8>, Errno> {
-        let mut buf = vec![0; loader::BINPRM_BUF_SIZE];
-        let mut n = 0;
-        while n < buf.len() {
-            match self.file.pread(&mut buf[n..], n as u64) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) => return Err(e),
-            }
-        }
-        buf.truncate(n);
-        Ok(buf)
+        crate::exec::read_head(|buf, off| self.file.pread(buf, off))
     }
 }
 

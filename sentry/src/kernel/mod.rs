@@ -32,6 +32,7 @@
 pub mod clone;
 pub mod exit;
 pub mod futex;
+pub mod hostsig;
 pub mod limits;
 pub mod oom;
 pub mod process;

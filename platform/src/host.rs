@@ -215,7 +215,11 @@ mod tests {
             block_signals(&[libc::SIGUSR2]).expect("block SIGUSR2");
             assert!(signals_blocked(&[libc::SIGUSR2]));
             let short = Some(std::time::Duration::from_millis(10));
-            assert_eq!(wait_signal(&[libc::SIGUSR2], short), None, "nothing pending");
+            assert_eq!(
+                wait_signal(&[libc::SIGUSR2], short),
+                None,
+                "nothing pending"
+            );
             // SAFETY: tgkill to this very thread with a signal it blocks:
             // it stays pending, no handler runs.
             let r = unsafe {

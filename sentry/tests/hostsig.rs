@@ -394,6 +394,17 @@ fn stderr_closed(mut cmd: Command) -> (i32, String) {
 /// the guest's, or the shell-like one of a load error.
 #[test]
 fn a_closed_stderr_neither_panics_nor_hangs_the_sentry() {
+    // The sentry's own error reports (before they were best-effort,
+    // eprintln! panicked on EPIPE: status 101).
+    let (status, _) = with_stderr_closed(&["run".as_ref(), "/nonexistent/program".as_ref()]);
+    assert_eq!(status, 127, "a missing program");
+    let (status, _) = with_stderr_closed(&[
+        "run".as_ref(),
+        "--root".as_ref(),
+        "/nonexistent/dir".as_ref(),
+        "prog".as_ref(),
+    ]);
+    assert_eq!(status, 125, "a bad --root");
     let hello = testdata::guest("hello", Libc::Musl);
     let native = common::run_native(&hello, &[], b"");
     let (status, out) = with_stderr_closed(&[
@@ -424,16 +435,6 @@ fn a_closed_stderr_neither_panics_nor_hangs_the_sentry() {
     let native = with_stderr_closed_native(Path::new("/bin/busybox"), &["sh", "-c", script]);
     assert_eq!(native, (141, "one\n".to_string()), "the native run");
     assert_eq!((status, out), native);
-    // The sentry's own error reports.
-    let (status, _) = with_stderr_closed(&["run".as_ref(), "/nonexistent/program".as_ref()]);
-    assert_eq!(status, 127, "a missing program");
-    let (status, _) = with_stderr_closed(&[
-        "run".as_ref(),
-        "--root".as_ref(),
-        "/nonexistent/dir".as_ref(),
-        "prog".as_ref(),
-    ]);
-    assert_eq!(status, 125, "a bad --root");
     // A guest killed by a signal: the "killed by" line is lost.
     let segv = testdata::guest("segv", Libc::Musl);
     let (status, _) = with_stderr_closed(&["run".as_ref(), segv.as_os_str()]);
@@ -492,4 +493,49 @@ fn go_signal_notify_gets_sigterm_sent_to_the_sentry() {
     r.expect("exiting");
     let (status, err) = r.wait();
     assert_eq!(status, 5, "stderr:\n{err}");
+}
+
+/// `sentry run --strace yes 2>&1 | head -1`, exactly: the first strace
+/// line is read, then the pipe has no reader. The strace lines that
+/// follow are lost without a panic, and the guest's next write gets EPIPE
+/// and SIGPIPE: the sentry exits 141 instead of hanging or panicking.
+#[test]
+fn strace_into_head_ends_with_sigpipe() {
+    use std::os::unix::process::ExitStatusExt;
+    let prog = testdata::guest("hostsig", Libc::Musl);
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    let writer2 = writer.try_clone().expect("dup");
+    let mut child = {
+        let mut cmd = Command::new(common::SENTRY);
+        cmd.args(["run", "--strace", "--"])
+            .arg(&prog)
+            .arg("yes")
+            .env("PATH", common::guest_path_env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::from(writer2));
+        cmd.spawn().expect("spawn the sentry")
+        // `cmd` and its copies of the pipe's write end are dropped here.
+    };
+    let mut first = String::new();
+    BufReader::new(reader)
+        .read_line(&mut first)
+        .expect("read the first line");
+    assert!(first.starts_with("[pid 1] "), "first line {first:?}");
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the sentry hung once its output pipe lost its reader");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    assert_eq!(code, 141);
 }

@@ -239,15 +239,16 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
 
     let mut table = kernel.table.lock();
     // copy_process: RLIMIT_NPROC counts the real uid's tasks (threads
-    // included) and spares root; the guest is root (uid 0) with every
-    // capability, so the limit is stored but never refuses it.
+    // included) and spares root (INIT_USER); the guest's real uid is 0,
+    // so the limit is stored but never refuses it. CAP_SYS_ADMIN is not
+    // needed for that exemption.
     let live = table.tasks.len() as u64;
     let nproc = parent
         .tg
         .limits
         .lock()
         .soft(super::limits::resource::NPROC);
-    if super::limits::nproc_refuses(0, true, live, nproc) {
+    if super::limits::nproc_refuses(0, false, live, nproc) {
         return Err(Errno::EAGAIN);
     }
     // `--max-tasks`, as Linux's `nr_threads >= max_threads`.

@@ -6,11 +6,13 @@
 //! Linux's `do_prlimit` (kernel/sys.c) apply: an unknown resource is
 //! EINVAL, soft above hard is EINVAL, RLIMIT_NOFILE's hard limit above
 //! `fs.nr_open` is EPERM, and raising a hard limit needs CAP_SYS_RESOURCE.
-//! The guest is root in a container with the full capability set, so it
-//! may raise hard limits (as root natively may): the limits bound what a
-//! guest process allows itself, while the sandbox as a whole stays bounded
-//! by `--memory`, `--max-tasks` and `--max-files`, which no guest limit can
-//! raise.
+//!
+//! The guest is root, but a container's root without CAP_SYS_RESOURCE (as
+//! Docker's default capability set and the hosts this project is tested
+//! on; the pipe size limit makes the same choice): it may lower any limit
+//! and move a soft limit up to its hard one, never raise a hard limit. The
+//! sandbox as a whole stays bounded by `--memory`, `--max-tasks` and
+//! `--max-files` whatever the guest's limits.
 //!
 //! Where each limit is enforced:
 //!
@@ -174,7 +176,7 @@ pub fn apply(task: &crate::kernel::Task) {
 pub fn apply_mm(l: &Rlimits, mm: &crate::mm::AddressSpace) {
     mm.limits().set(
         l.soft(resource::AS),
-        l.soft(resource::DATA),
+        l.get(resource::DATA).unwrap_or_default(),
         l.soft(resource::STACK),
     );
 }
@@ -183,7 +185,7 @@ pub fn apply_mm(l: &Rlimits, mm: &crate::mm::AddressSpace) {
 /// copy_process decides: the real uid's task count (threads included) has
 /// reached the soft limit, and the user is neither root (INIT_USER) nor
 /// holding CAP_SYS_RESOURCE or CAP_SYS_ADMIN. The sandbox's guest runs as
-/// root with every capability, so for it the limit is stored, not applied.
+/// root (uid 0), so for it the limit is stored, not applied.
 pub fn nproc_refuses(real_uid: u32, privileged: bool, user_tasks: u64, limit: u64) -> bool {
     user_tasks >= limit && real_uid != 0 && !privileged
 }

@@ -353,7 +353,10 @@ impl AddressSpace {
     pub fn brk(&self, new: u64) -> u64 {
         let mut inner = self.inner.lock();
         let old = inner.brk;
-        if new < inner.brk_start || new >= TASK_SIZE {
+        if new < inner.brk_start
+            || new >= TASK_SIZE
+            || self.limits.check_brk(new - inner.brk_start).is_err()
+        {
             return old;
         }
         let Some(old_end) = page_up(old) else {

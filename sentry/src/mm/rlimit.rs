@@ -18,6 +18,8 @@ use crate::errno::Errno;
 pub struct VmLimits {
     address_space: AtomicU64,
     data: AtomicU64,
+    /// RLIMIT_DATA's hard limit (see [`VmLimits::may_expand`]).
+    data_hard: AtomicU64,
     stack: AtomicU64,
 }
 
@@ -26,17 +28,31 @@ impl Default for VmLimits {
         Self {
             address_space: AtomicU64::new(u64::MAX),
             data: AtomicU64::new(u64::MAX),
+            data_hard: AtomicU64::new(u64::MAX),
             stack: AtomicU64::new(STACK_LIMIT),
         }
     }
 }
 
 impl VmLimits {
-    /// Sets the RLIMIT_AS, RLIMIT_DATA and RLIMIT_STACK soft limits.
-    pub fn set(&self, address_space: u64, data: u64, stack: u64) {
+    /// Sets the RLIMIT_AS, RLIMIT_DATA (soft, hard) and RLIMIT_STACK
+    /// limits.
+    pub fn set(&self, address_space: u64, (data, data_hard): (u64, u64), stack: u64) {
         self.address_space.store(address_space, Ordering::Relaxed);
         self.data.store(data, Ordering::Relaxed);
+        self.data_hard.store(data_hard, Ordering::Relaxed);
         self.stack.store(stack, Ordering::Relaxed);
+    }
+
+    /// Linux's check_data_rlimit for brk: ENOMEM when a heap of `heap`
+    /// bytes passes the RLIMIT_DATA soft limit. (Linux adds the data
+    /// segment's size, which the sandbox does not track; the heap's own
+    /// growth is also charged through [`VmLimits::may_expand`].)
+    pub fn check_brk(&self, heap: u64) -> Result<(), Errno> {
+        if heap > self.data.load(Ordering::Relaxed) {
+            return Err(Errno::ENOMEM);
+        }
+        Ok(())
     }
 
     /// The RLIMIT_STACK soft limit.
@@ -48,23 +64,28 @@ impl VmLimits {
     pub fn copy_from(&self, other: &VmLimits) {
         self.set(
             other.address_space.load(Ordering::Relaxed),
-            other.data.load(Ordering::Relaxed),
+            (
+                other.data.load(Ordering::Relaxed),
+                other.data_hard.load(Ordering::Relaxed),
+            ),
             other.stack(),
         );
     }
 
-    /// The size of the main stack's VMA at exec: the RLIMIT_STACK soft
-    /// limit (whole pages), at least 128 KiB (room for the arguments, as
-    /// Linux's `stack_expand`) and at most 8 MiB (a larger or unlimited
-    /// stack grows on demand up to the limit).
+    /// The size of the main stack's VMA at exec: 128 KiB (Linux's
+    /// `stack_expand`; the arguments are written at its top, and grow it
+    /// if they need more). It then grows on demand up to RLIMIT_STACK, as
+    /// in force at each fault, so lowering the limit stops further growth.
     pub fn initial_stack(&self) -> u64 {
-        (self.stack() & !(PAGE_SIZE - 1)).clamp(128 << 10, STACK_LIMIT)
+        128 << 10
     }
 
     /// Linux's `may_expand_vm`: whether `len` more bytes of mappings, of
     /// which `data_len` are data, fit, given the VMAs other than those in
     /// `[skip_start, skip_end)` (a MAP_FIXED mapping replaces what it
-    /// covers). ENOMEM past RLIMIT_AS or RLIMIT_DATA.
+    /// covers). ENOMEM past RLIMIT_AS or RLIMIT_DATA, except that a soft
+    /// RLIMIT_DATA of 0 lets data grow up to the hard limit (Linux's
+    /// workaround for Valgrind, which sets it so).
     pub fn may_expand(
         &self,
         vmas: &VmaMap,
@@ -95,8 +116,12 @@ impl VmLimits {
         if len > 0 && pages(total) + pages(len) > pages(as_limit) {
             return Err(Errno::ENOMEM);
         }
-        if data_len > 0 && pages(data_vm) + pages(data_len) > pages(data_limit) {
-            return Err(Errno::ENOMEM);
+        let data_pages = pages(data_vm) + pages(data_len);
+        if data_len > 0 && data_pages > pages(data_limit) {
+            let hard = self.data_hard.load(Ordering::Relaxed);
+            if !(data_limit == 0 && data_pages <= pages(hard)) {
+                return Err(Errno::ENOMEM);
+            }
         }
         Ok(())
     }

@@ -49,9 +49,9 @@ pub fn getrandom(t: &mut TaskCtx, buf: UserSlice, flags: u32) -> SysResult {
     Ok(data.len() as u64)
 }
 
-/// Whether the guest holds CAP_SYS_RESOURCE: it is root in a container
-/// with the full capability set (see `kernel::limits`).
-const CAP_SYS_RESOURCE: bool = true;
+/// Whether the guest holds CAP_SYS_RESOURCE: it does not (see
+/// `kernel::limits`), so it may lower its hard limits but never raise them.
+const CAP_SYS_RESOURCE: bool = false;
 
 /// Linux's do_prlimit on the process `tg`: returns the old limit and sets
 /// `new` if given (see `Rlimits::set` for the errors), then makes every

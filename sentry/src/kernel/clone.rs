@@ -243,16 +243,16 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
     // so the limit is stored but never refuses it. CAP_SYS_ADMIN is not
     // needed for that exemption.
     let live = table.tasks.len() as u64;
-    let nproc = parent
-        .tg
-        .limits
-        .lock()
-        .soft(super::limits::resource::NPROC);
+    let nproc = parent.tg.limits.lock().soft(super::limits::resource::NPROC);
     if super::limits::nproc_refuses(0, false, live, nproc) {
         return Err(Errno::EAGAIN);
     }
     // `--max-tasks`, as Linux's `nr_threads >= max_threads`.
     if live >= kernel.config.sandbox_limits.max_tasks {
+        tracing::warn!(
+            "task refused: --max-tasks {} reached",
+            kernel.config.sandbox_limits.max_tasks
+        );
         return Err(Errno::EAGAIN);
     }
     let wanted = match args.set_tid.first() {

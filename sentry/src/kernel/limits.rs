@@ -78,22 +78,22 @@ impl Default for Rlimits {
     fn default() -> Self {
         const INF: (u64, u64) = (RLIM_INFINITY, RLIM_INFINITY);
         Self([
-            INF,                                                         // CPU
-            INF,                                                         // FSIZE
-            INF,                                                         // DATA
-            (8 << 20, RLIM_INFINITY),                                    // STACK
-            (0, RLIM_INFINITY),                                          // CORE
-            INF,                                                         // RSS
-            (63_704, 63_704),                                            // NPROC
-            (crate::fs::NOFILE as u64, 4096),                            // NOFILE
-            (8 << 20, 8 << 20),                                          // MEMLOCK
-            INF,                                                         // AS
-            INF,                                                         // LOCKS
-            (63_704, 63_704),                                            // SIGPENDING
-            (819_200, 819_200),                                          // MSGQUEUE
-            (0, 0),                                                      // NICE
-            (0, 0),                                                      // RTPRIO
-            INF,                                                         // RTTIME
+            INF,                              // CPU
+            INF,                              // FSIZE
+            INF,                              // DATA
+            (8 << 20, RLIM_INFINITY),         // STACK
+            (0, RLIM_INFINITY),               // CORE
+            INF,                              // RSS
+            (63_704, 63_704),                 // NPROC
+            (crate::fs::NOFILE as u64, 4096), // NOFILE
+            (8 << 20, 8 << 20),               // MEMLOCK
+            INF,                              // AS
+            INF,                              // LOCKS
+            (63_704, 63_704),                 // SIGPENDING
+            (819_200, 819_200),               // MSGQUEUE
+            (0, 0),                           // NICE
+            (0, 0),                           // RTPRIO
+            INF,                              // RTTIME
         ])
     }
 }
@@ -113,7 +113,13 @@ impl Rlimits {
     /// order: EINVAL for an unknown resource or `cur > max`, EPERM for an
     /// RLIMIT_NOFILE hard limit above `fs.nr_open` or, without
     /// CAP_SYS_RESOURCE (`privileged`), for raising a hard limit.
-    pub fn set(&mut self, resource: u32, cur: u64, max: u64, privileged: bool) -> Result<(), Errno> {
+    pub fn set(
+        &mut self,
+        resource: u32,
+        cur: u64,
+        max: u64,
+        privileged: bool,
+    ) -> Result<(), Errno> {
         let slot = self.0.get_mut(resource as usize).ok_or(Errno::EINVAL)?;
         if cur > max {
             return Err(Errno::EINVAL);
@@ -199,7 +205,10 @@ mod tests {
         let mut l = Rlimits::default();
         assert_eq!(l.set(16, 1, 1, true), Err(Errno::EINVAL));
         assert_eq!(l.set(resource::NOFILE, 2, 1, true), Err(Errno::EINVAL));
-        assert_eq!(l.set(resource::NOFILE, 1, NR_OPEN + 1, true), Err(Errno::EPERM));
+        assert_eq!(
+            l.set(resource::NOFILE, 1, NR_OPEN + 1, true),
+            Err(Errno::EPERM)
+        );
         assert_eq!(l.set(resource::NOFILE, 100, 200, false), Ok(()));
         assert_eq!(l.get(resource::NOFILE), Some((100, 200)));
         // Lowering is always allowed; raising the hard limit needs the

@@ -148,8 +148,7 @@ impl AddressSpace {
                     if inner.vmas.overlaps(addr, end) {
                         return Err(Errno::EEXIST);
                     }
-                    self.limits
-                        .may_expand(&inner.vmas, len, data_len, (0, 0))?;
+                    self.limits.may_expand(&inner.vmas, len, data_len, (0, 0))?;
                 } else {
                     self.limits
                         .may_expand(&inner.vmas, len, data_len, (addr, end))?;
@@ -160,8 +159,7 @@ impl AddressSpace {
             }
             Placement::Hint(addr) => {
                 let start = inner.vmas.unmapped_area(addr, len).ok_or(Errno::ENOMEM)?;
-                self.limits
-                    .may_expand(&inner.vmas, len, data_len, (0, 0))?;
+                self.limits.may_expand(&inner.vmas, len, data_len, (0, 0))?;
                 start
             }
         };
@@ -421,7 +419,11 @@ impl AddressSpace {
             new_len.saturating_sub(old_len)
         };
         if added > 0 {
-            let data = if super::rlimit::is_data(&vma) { added } else { 0 };
+            let data = if super::rlimit::is_data(&vma) {
+                added
+            } else {
+                0
+            };
             let skip = fixed.map_or((0, 0), |a| (a, a.saturating_add(new_len)));
             self.limits.may_expand(&inner.vmas, added, data, skip)?;
         }

@@ -104,8 +104,8 @@ impl VmLimits {
         }
         let (mut total, mut data_vm) = (0u64, 0u64);
         for (s, v) in vmas.iter() {
-            let outside = v.end.saturating_sub(s)
-                - v.end.min(skip_end).saturating_sub(s.max(skip_start));
+            let outside =
+                v.end.saturating_sub(s) - v.end.min(skip_end).saturating_sub(s.max(skip_start));
             total += outside;
             if is_data(v) {
                 data_vm += outside;

@@ -10,8 +10,7 @@ use std::sync::Arc;
 use platform::PAGE_SIZE;
 
 use super::{
-    Access, FileMap, MAX_MAP_COUNT, MMAP_BASE, MMAP_MIN_ADDR, SharedMemory, TASK_SIZE,
-    page_down,
+    Access, FileMap, MAX_MAP_COUNT, MMAP_BASE, MMAP_MIN_ADDR, SharedMemory, TASK_SIZE, page_down,
 };
 use crate::errno::Errno;
 
@@ -602,8 +601,14 @@ mod tests {
     fn only_a_growsdown_vma_grows_and_never_below_mmap_min_addr() {
         let mut m = VmaMap::default();
         m.insert(0x10_0000, Vma::anon(0x20_0000, RW));
-        assert!(m.grow_stack(0xf_f000, STACK_LIMIT).is_none(), "not MAP_GROWSDOWN");
-        assert!(m.grow_stack(0x30_0000, STACK_LIMIT).is_none(), "nothing above");
+        assert!(
+            m.grow_stack(0xf_f000, STACK_LIMIT).is_none(),
+            "not MAP_GROWSDOWN"
+        );
+        assert!(
+            m.grow_stack(0x30_0000, STACK_LIMIT).is_none(),
+            "nothing above"
+        );
         let mut m = VmaMap::default();
         m.insert(MMAP_MIN_ADDR, stack_to(MMAP_MIN_ADDR + P));
         assert!(m.grow_stack(MMAP_MIN_ADDR - 1, STACK_LIMIT).is_none());
@@ -636,7 +641,11 @@ mod tests {
         assert_eq!(m.writable_prefix(a + 10, 5 * P, STACK_LIMIT), 2 * P - 10);
         assert_eq!(m.writable_prefix(a, 100, STACK_LIMIT), 100);
         assert_eq!(m.writable_prefix(a + 2 * P, 100, STACK_LIMIT), 0);
-        assert_eq!(m.writable_prefix(a - 1, 100, STACK_LIMIT), 0, "unmapped byte first");
+        assert_eq!(
+            m.writable_prefix(a - 1, 100, STACK_LIMIT),
+            0,
+            "unmapped byte first"
+        );
         // The gap below a growing stack counts (the copy would grow it).
         let s = 0x7000_0000;
         m.insert(s, stack_to(s + P));

@@ -365,10 +365,8 @@ fn pwrite_ranges(t: &TaskCtx, file: &OpenFile, iov: &[(u64, u64)], offset: u64) 
             let pos = offset.checked_add(done).ok_or(Errno::EFBIG)?;
             let w = if file.status() & crate::fs::O_APPEND != 0 {
                 // Linux's pwrite on an O_APPEND file appends.
-                fsize_room(t, file, None, got).and_then(|room| {
-                    file.ops
-                        .append(&buf[..room], file.nonblocking(), &*t.task)
-                })
+                fsize_room(t, file, None, got)
+                    .and_then(|room| file.ops.append(&buf[..room], file.nonblocking(), &*t.task))
             } else {
                 fsize_room(t, file, Some(pos), got)
                     .and_then(|room| file.ops.pwrite(&buf[..room], pos))

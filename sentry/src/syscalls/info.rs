@@ -56,7 +56,11 @@ const CAP_SYS_RESOURCE: bool = false;
 /// Linux's do_prlimit on the process `tg`: returns the old limit and sets
 /// `new` if given (see `Rlimits::set` for the errors), then makes every
 /// thread of the process enforce it.
-fn do_prlimit(tg: &Arc<ThreadGroup>, resource: u32, new: Option<Rlimit>) -> Result<(u64, u64), Errno> {
+fn do_prlimit(
+    tg: &Arc<ThreadGroup>,
+    resource: u32,
+    new: Option<Rlimit>,
+) -> Result<(u64, u64), Errno> {
     let old = {
         let mut l = tg.limits.lock();
         let old = l.get(resource).ok_or(Errno::EINVAL)?;

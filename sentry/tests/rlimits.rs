@@ -37,11 +37,24 @@ fn max_tasks_bounds_live_tasks() {
     assert!(out.stderr_str().contains("--max-tasks 20 reached"));
 }
 
-/// `--max-tasks` must allow at least the init task.
+/// `--max-tasks 1` runs a program that creates no task; 0 leaves no room
+/// for the init task and is refused on the command line.
 #[test]
-fn max_tasks_zero_is_refused_by_the_cli() {
+fn max_tasks_of_one_runs_init_alone() {
+    let out = sentry_run(&["--max-tasks", "1"], "hello", &[]);
+    assert_eq!(
+        (out.stdout_str().as_str(), out.status),
+        ("hello\n", 0),
+        "{}",
+        out.stderr_str()
+    );
     let out = sentry_run(&["--max-tasks", "0"], "hello", &[]);
     assert_eq!(out.status, 2, "{}", out.stderr_str());
+    assert!(
+        out.stderr_str().contains("--max-tasks"),
+        "{}",
+        out.stderr_str()
+    );
 }
 
 /// `--max-files N`: at most N descriptors open across the whole sandbox

@@ -55,6 +55,11 @@ impl VmLimits {
         Ok(())
     }
 
+    /// Whether RLIMIT_DATA is finite (whether data growth must be counted).
+    pub fn data_limited(&self) -> bool {
+        self.data.load(Ordering::Relaxed) != u64::MAX
+    }
+
     /// The RLIMIT_STACK soft limit.
     pub fn stack(&self) -> u64 {
         self.stack.load(Ordering::Relaxed)

@@ -331,6 +331,19 @@ static void fsize(void)
 		struct stat st;
 		fstat(fd, &st);
 		out("size %ld\n", (long)st.st_size);
+		char path2[80];
+		snprintf(path2, sizeof path2, "%s.src", path);
+		int src = open(path2, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		must(src >= 0, "open src");
+		must(write(src, buf, 20) == 20, "write src");
+		loff_t in = 0, at = 95;
+		w = syscall(SYS_copy_file_range, src, &in, fd, &at, 20, 0);
+		out("copy_file_range at 95: %ld (signals %d)\n", w, xfsz);
+		in = 0;
+		at = 100;
+		w = syscall(SYS_copy_file_range, src, &in, fd, &at, 20, 0);
+		out("copy_file_range at 100: %s (signals %d)\n", w < 0 ? en(errno) : "ok", xfsz);
+		unlink(path2);
 		/* Not a regular file: no limit. */
 		int p[2];
 		must(pipe(p) == 0, "pipe");

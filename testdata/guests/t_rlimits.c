@@ -255,6 +255,8 @@ static void data(void)
 	out("child: %s\n", ended(pid));
 }
 
+static void touch_stack(long kib);
+
 /* In a child: AS counts every mapping. */
 static void address_space(void)
 {
@@ -283,6 +285,21 @@ static void address_space(void)
 		out("128 MiB: %s\n", f == MAP_FAILED ? en(errno) : "ok");
 		m = mmap(f, 128 << 20, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 		out("MAP_FIXED over it: %s\n", m == MAP_FAILED ? en(errno) : "ok");
+		_exit(0);
+	}
+	out("child: %s\n", ended(pid));
+	/* Stack growth counts too: AS just above what is mapped stops it. */
+	pid = fork();
+	must(pid >= 0, "fork");
+	if (pid == 0) {
+		void *big = mmap(NULL, 200 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		must(big != MAP_FAILED, "200 MiB");
+		must(setsoft(RLIMIT_STACK, 64 << 20) == 0, "STACK");
+		must(setsoft(RLIMIT_AS, 216 << 20) == 0, "AS");
+		touch_stack(64);
+		out("small growth: ok\n");
+		touch_stack(32 << 10);
+		out("32 MiB growth: ok\n");
 		_exit(0);
 	}
 	out("child: %s\n", ended(pid));

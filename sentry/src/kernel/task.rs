@@ -59,6 +59,8 @@ pub struct ThreadGroup {
     pub leader_comm: Mutex<Vec<u8>>,
     /// CPU time of exited threads and waited-for children.
     pub times: super::sched::GroupTimes,
+    /// Resource limits (inherited by children, kept across execve).
+    pub limits: Mutex<super::limits::Rlimits>,
 }
 
 impl ThreadGroup {
@@ -77,6 +79,7 @@ impl ThreadGroup {
             unkillable: std::sync::atomic::AtomicBool::new(tgid == 1),
             leader_comm: Mutex::new(Vec::new()),
             times: Default::default(),
+            limits: Mutex::default(),
         })
     }
 

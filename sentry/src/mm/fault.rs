@@ -48,7 +48,21 @@ impl AddressSpace {
         let page = page_down(addr);
         let (start, vma) = match inner.vmas.find(addr) {
             Some((s, v)) => (s, v.clone()),
-            None => inner.vmas.grow_stack(addr).ok_or(FaultError::MapErr)?,
+            None => {
+                // acct_stack_growth: the growth counts against RLIMIT_AS.
+                if let Some((above, v)) = inner.vmas.next_after(addr)
+                    && v.grows_down
+                {
+                    let growth = above.saturating_sub(page);
+                    self.limits
+                        .may_expand(&inner.vmas, growth, 0, (0, 0))
+                        .map_err(|_| FaultError::MapErr)?;
+                }
+                inner
+                    .vmas
+                    .grow_stack(addr, self.limits.stack())
+                    .ok_or(FaultError::MapErr)?
+            }
         };
         if !vma.prot.allows(access) {
             return Err(FaultError::AccErr);

@@ -45,6 +45,7 @@ pub mod setup;
 pub mod stdio;
 pub mod synthetic;
 pub mod tmpfs;
+pub mod tty;
 pub mod vfs;
 
 use std::collections::BTreeMap;
@@ -262,6 +263,11 @@ pub trait FileOps: Send + Sync {
     /// standard stream is one).
     fn is_terminal(&self) -> bool {
         false
+    }
+    /// The guest's terminal behind this file, if it is one (its ioctls
+    /// and job control are the terminal's).
+    fn as_terminal(&self) -> Option<&tty::TerminalFile> {
+        None
     }
     /// Whether mmap of the file gives anonymous memory (/dev/zero, as
     /// Linux's mmap_zero: private or shared anonymous pages).

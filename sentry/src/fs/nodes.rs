@@ -373,6 +373,9 @@ impl FileOps for SharedFile {
     fn is_terminal(&self) -> bool {
         self.0.ops.is_terminal()
     }
+    fn as_terminal(&self) -> Option<&super::tty::TerminalFile> {
+        self.0.ops.as_terminal()
+    }
     fn maps_as_anonymous(&self) -> bool {
         self.0.ops.maps_as_anonymous()
     }

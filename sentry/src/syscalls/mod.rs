@@ -28,6 +28,7 @@ pub mod socket;
 pub mod splice;
 pub mod time;
 pub mod trace;
+pub mod tty;
 
 use numbers::nr::*;
 

@@ -697,6 +697,10 @@ impl SeccompPolicy {
             allow(SYS_poll, "readiness of the standard streams"),
             allow(SYS_ppoll, "readiness of the standard streams"),
             allow(SYS_rt_sigprocmask, "thread start, kick signal"),
+            allow(
+                SYS_rt_sigtimedwait,
+                "the host-signal thread takes the signals it forwards to the guest",
+            ),
             allow_if(
                 SYS_mmap,
                 vec![no_exec(2)],

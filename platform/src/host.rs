@@ -190,3 +190,61 @@ pub fn thread_cpu_time() -> (std::time::Duration, std::time::Duration) {
     };
     (d(ru.ru_utime), d(ru.ru_stime))
 }
+
+/// A host signal set of the signals `signals` (invalid numbers are left
+/// out).
+fn sigset_of(signals: &[i32]) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it fully.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable sigset_t.
+    unsafe { libc::sigemptyset(&mut set) };
+    for &s in signals {
+        // SAFETY: as above; an invalid number only makes sigaddset fail.
+        unsafe { libc::sigaddset(&mut set, s) };
+    }
+    set
+}
+
+/// Blocks `signals` in the calling thread (and so in every thread it
+/// starts afterwards, which inherit its mask), so that they stay pending
+/// for [`wait_signal`] instead of taking their action on the process. The
+/// error is the host errno.
+pub fn block_signals(signals: &[i32]) -> Result<(), i32> {
+    let set = sigset_of(signals);
+    // SAFETY: a valid, initialised set; the old mask is not asked for.
+    let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if r != 0 { Err(r) } else { Ok(()) }
+}
+
+/// Whether every one of `signals` is blocked in the calling thread.
+pub fn signals_blocked(signals: &[i32]) -> bool {
+    // SAFETY: sigset_t is plain data; pthread_sigmask fills it.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new set only reads the mask into `old`.
+    let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut old) };
+    // SAFETY: `old` was filled by pthread_sigmask.
+    r == 0
+        && signals
+            .iter()
+            .all(|&s| unsafe { libc::sigismember(&old, s) } == 1)
+}
+
+/// Takes one of `signals` (which the caller blocked, see
+/// [`block_signals`]) pending for the process or the calling thread,
+/// waiting up to `timeout` (None: for ever): `Some(signal)`, or `None`
+/// when the time ran out or the wait was interrupted (the caller checks
+/// its clock and waits again).
+pub fn wait_signal(signals: &[i32], timeout: Option<std::time::Duration>) -> Option<i32> {
+    let set = sigset_of(signals);
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: libc::c_long::from(t.subsec_nanos() as i32),
+    });
+    let tsp = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: a valid set; a null siginfo is allowed; `tsp` is null or
+    // points to `ts`, alive for the call.
+    let r = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), tsp) };
+    (r > 0).then_some(r)
+}

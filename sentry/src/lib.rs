@@ -94,6 +94,14 @@ pub struct RunOptions {
     /// filter; see `platform::confine` and docs/SECURITY.md). Off only for
     /// debugging.
     pub sandbox_self: bool,
+    /// Forward the host signals of [`kernel::hostsig::FORWARDED`] to the
+    /// guest from a thread of their own; the caller must have blocked
+    /// them first, before starting any thread
+    /// ([`kernel::hostsig::block_forwarded`]).
+    pub forward_signals: bool,
+    /// `--kill-after`: kill the whole sandbox this long after the first
+    /// forwarded terminating signal if the guest is still running.
+    pub kill_after: Option<std::time::Duration>,
 }
 
 /// Why the sandbox could not run the program.
@@ -376,6 +384,11 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             .chain(opts.mounts.iter().map(|m| m.host.as_path()))
             .collect();
         platform::confine::confine_with_writes(&policy, &readable, &writable)?;
+    }
+    // Host signals that came before init existed stayed pending (blocked);
+    // from here on they reach it.
+    if opts.forward_signals {
+        kernel::hostsig::spawn_forwarder(&kernel, opts.kill_after)?;
     }
     kernel.start(task::Job {
         task: init,

@@ -105,6 +105,24 @@ struct CommonOpts {
     /// Log level of the sentry's own messages (error, warn, info, debug, trace).
     #[arg(short = 'v', long = "log-level", default_value = "warn")]
     log_level: tracing::Level,
+    /// SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH,
+    /// SIGCONT and SIGTSTP sent to the sentry go to the guest's init (which,
+    /// as a container's pid 1, ignores those it has no handler for). With
+    /// this option, if the guest is still running SECS seconds after the
+    /// first SIGTERM, SIGINT, SIGHUP or SIGQUIT, the whole sandbox is
+    /// killed and the sentry exits with 137 (128+SIGKILL). Later signals
+    /// (a second Ctrl-C) do not shorten the delay.
+    #[arg(long = "kill-after", value_name = "SECS", value_parser = parse_secs)]
+    kill_after: Option<std::time::Duration>,
+}
+
+fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a number of seconds: {s:?}"))?;
+    std::time::Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("not a number of seconds: {s:?}"))
 }
 
 fn parse_mount(s: &str) -> Result<sentry::fs::setup::BindMount, String> {
@@ -153,9 +171,24 @@ fn init_logging(level: tracing::Level) {
 
 /// A line on stderr that cannot panic (stderr may be closed).
 fn say(line: std::fmt::Arguments<'_>) {
-    use std::io::Write;
     sentry::log::flush();
-    let _ = writeln!(std::io::stderr(), "{line}");
+    sentry::log::stderr_line(line);
+}
+
+/// Blocks the host signals the sandbox forwards to its guest, before any
+/// thread exists (see `sentry::kernel::hostsig`); false (they then keep
+/// their host action) if the host refused.
+fn block_host_signals() -> bool {
+    match sentry::kernel::hostsig::block_forwarded() {
+        Ok(()) => true,
+        Err(e) => {
+            say(format_args!(
+                "sentry: warning: host signals will not reach the guest: {}",
+                std::io::Error::from_raw_os_error(e)
+            ));
+            false
+        }
+    }
 }
 
 fn report(exit: Exit) -> ExitCode {
@@ -236,7 +269,9 @@ fn compare(
     let input = match stdin.map(std::fs::read).transpose() {
         Ok(i) => i.unwrap_or_default(),
         Err(e) => {
-            eprintln!("sentry: error: cannot read the stdin file: {e}");
+            say(format_args!(
+                "sentry: error: cannot read the stdin file: {e}"
+            ));
             return ExitCode::from(2);
         }
     };
@@ -245,7 +280,9 @@ fn compare(
         match e.split_once('=') {
             Some((k, v)) => envp.push((k.to_string(), v.to_string())),
             None => {
-                eprintln!("sentry: error: --env wants KEY=VALUE, got {e:?}");
+                say(format_args!(
+                    "sentry: error: --env wants KEY=VALUE, got {e:?}"
+                ));
                 return ExitCode::from(2);
             }
         }
@@ -257,7 +294,9 @@ fn compare(
     let me = match std::env::current_exe() {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("sentry: error: cannot find the sentry executable: {e}");
+            say(format_args!(
+                "sentry: error: cannot find the sentry executable: {e}"
+            ));
             return ExitCode::from(2);
         }
     };
@@ -273,14 +312,17 @@ fn compare(
     let limit = std::time::Duration::from_secs(timeout);
     let run = |cmd, what| {
         sentry::compare::run(cmd, &input, limit).map_err(|e| {
-            eprintln!("sentry: error: cannot start the {what} run: {e}");
+            say(format_args!(
+                "sentry: error: cannot start the {what} run: {e}"
+            ));
         })
     };
     let (Ok(n), Ok(s)) = (run(native, "native"), run(sandbox, "sandboxed")) else {
         return ExitCode::from(2);
     };
     let (text, same) = sentry::compare::report(&n, &s);
-    print!("{text}");
+    // Best-effort: a closed stdout must not panic the sentry.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     ExitCode::from(if same { 0 } else { 1 })
 }
 
@@ -288,7 +330,9 @@ fn main() -> ExitCode {
     // Before anything opens a file: the sentry keeps no descriptor it did
     // not open itself (docs/SECURITY.md).
     if let Err(e) = platform::confine::close_inherited_fds() {
-        eprintln!("sentry: error: cannot close inherited descriptors: {e}");
+        say(format_args!(
+            "sentry: error: cannot close inherited descriptors: {e}"
+        ));
         return ExitCode::from(125);
     }
     let cli = Cli::parse();
@@ -300,14 +344,16 @@ fn main() -> ExitCode {
             program,
             args,
         } => {
+            // First, while the sentry has one thread.
+            let forward_signals = block_host_signals();
             init_logging(opts.log_level);
             if let Some(root) = &opts.root
                 && !root.is_dir()
             {
-                eprintln!(
+                say(format_args!(
                     "sentry: error: --root {}: not a directory",
                     sentry::quote(root.as_os_str().as_encoded_bytes())
-                );
+                ));
                 return ExitCode::from(125);
             }
             use std::os::unix::ffi::OsStrExt;
@@ -329,10 +375,10 @@ fn main() -> ExitCode {
                 let elf = match open_program(&program) {
                     Ok(f) => f,
                     Err((e, code)) => {
-                        eprintln!(
+                        say(format_args!(
                             "sentry: error: cannot execute {}: {e}",
                             sentry::quote(program.as_os_str().as_bytes())
-                        );
+                        ));
                         return ExitCode::from(code);
                     }
                 };
@@ -340,10 +386,10 @@ fn main() -> ExitCode {
                 let (found, elf) = match follow_scripts(&program, &shown, elf, &mut argv) {
                     Ok(f) => f,
                     Err((e, code)) => {
-                        eprintln!(
+                        say(format_args!(
                             "sentry: error: cannot execute {}: {e}",
                             sentry::quote(program.as_os_str().as_bytes())
-                        );
+                        ));
                         return ExitCode::from(code);
                     }
                 };
@@ -375,6 +421,8 @@ fn main() -> ExitCode {
                 mounts: opts.mounts,
                 workdir: workdir.map(String::into_bytes),
                 sandbox_self: !opts.no_sandbox_self,
+                forward_signals,
+                kill_after: opts.kill_after,
             };
             match sentry::run(opts) {
                 Ok(exit) => report(exit),
@@ -398,6 +446,7 @@ fn main() -> ExitCode {
             args,
         } => compare(memory, &env, stdin, timeout, &program, &args),
         Command::Demo { opts } => {
+            let forward_signals = block_host_signals();
             init_logging(opts.log_level);
             let run = RunOptions {
                 program: sentry::Program::Bytes(sentry::demo::elf()),
@@ -413,6 +462,8 @@ fn main() -> ExitCode {
                 mounts: opts.mounts,
                 workdir: None,
                 sandbox_self: !opts.no_sandbox_self,
+                forward_signals,
+                kill_after: opts.kill_after,
             };
             match sentry::run(run) {
                 Ok(exit) => report(exit),

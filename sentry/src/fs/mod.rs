@@ -269,6 +269,12 @@ pub trait FileOps: Send + Sync {
     fn as_terminal(&self) -> Option<&tty::TerminalFile> {
         None
     }
+    /// Whether the file is one of the sentry's own standard streams (a
+    /// host descriptor: a broken pipe there is the sandbox's output gone,
+    /// see `kernel::hostsig::host_output_broken`).
+    fn is_host_stream(&self) -> bool {
+        false
+    }
     /// Whether mmap of the file gives anonymous memory (/dev/zero, as
     /// Linux's mmap_zero: private or shared anonymous pages).
     fn maps_as_anonymous(&self) -> bool {

@@ -152,6 +152,10 @@ impl FileOps for HostStream {
         self.fd.termios().is_ok()
     }
 
+    fn is_host_stream(&self) -> bool {
+        true
+    }
+
     fn link_target(&self) -> String {
         // What the stream is, never the host's name for it.
         let st = self.stat();

@@ -152,4 +152,8 @@ impl FileOps for TerminalFile {
     fn as_terminal(&self) -> Option<&TerminalFile> {
         Some(self)
     }
+
+    fn is_host_stream(&self) -> bool {
+        true
+    }
 }

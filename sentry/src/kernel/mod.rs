@@ -35,6 +35,7 @@
 pub mod clone;
 pub mod exit;
 pub mod futex;
+pub mod hostsig;
 pub mod limits;
 pub mod oom;
 pub mod process;

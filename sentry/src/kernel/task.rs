@@ -51,8 +51,9 @@ pub struct ThreadGroup {
     /// Linux's SIGNAL_UNKILLABLE: set for the sandbox's init (pid 1), which
     /// then ignores every signal from inside the sandbox whose action is
     /// the default; cleared when a fault forces a default-action signal on
-    /// it (so a crashing init still dies).
-    unkillable: std::sync::atomic::AtomicBool,
+    /// it (so a crashing init still dies), or when init's write to a
+    /// broken host stream raises SIGPIPE (`hostsig::host_output_broken`).
+    pub(super) unkillable: std::sync::atomic::AtomicBool,
     /// The leader's command name, kept for /proc once every thread is
     /// gone (a zombie shows it, as Linux's zombie leader keeps its comm).
     pub leader_comm: Mutex<Vec<u8>>,

@@ -192,7 +192,12 @@ fn write_ranges(t: &TaskCtx, file: &OpenFile, iov: &[(u64, u64)]) -> SysResult {
                 }
             }
             Err(_) if done > 0 => return Ok(done),
-            Err(e) => return Err(epipe(t, e).into()),
+            Err(e) => {
+                if e == Errno::EPIPE && file.ops.is_host_stream() {
+                    crate::kernel::hostsig::host_output_broken(&t.task);
+                }
+                return Err(epipe(t, e).into());
+            }
         }
     }
 }

@@ -60,16 +60,14 @@ pub fn ioctl(t: &mut TaskCtx, term: &Arc<Terminal>, request: u64, arg: u64) -> S
             Ok(0)
         }
         TIOCSWINSZ => {
+            // The host terminal signals a change of size (Linux's
+            // tty_do_resize) to its foreground group, the sentry, whose
+            // host-signal forwarding hands SIGWINCH to the guest
+            // terminal's foreground group (kernel::hostsig): sending it
+            // here as well would deliver it twice.
             let mut ws = [0u8; 8];
             t.mm().read(arg, &mut ws)?;
-            let old = hostfd.winsize().map_err(host)?;
             hostfd.tty_set(request, &ws).map_err(host)?;
-            // Linux's tty_do_resize: a change signals the foreground group.
-            if old != ws
-                && let Some(fg) = term.foreground()
-            {
-                tty::signal_pgrp(&t.task.kernel, fg, Signal::SIGWINCH);
-            }
             Ok(0)
         }
         TIOCGPGRP => {
@@ -121,7 +119,12 @@ fn set_pgrp(t: &mut TaskCtx, term: &Terminal, arg: u64) -> SysResult {
         .procs
         .values()
         .find(|p| p.pgid == pgrp)
-        .or_else(|| table.tasks.get(&pgrp).and_then(|x| table.procs.get(&x.tgid())))
+        .or_else(|| {
+            table
+                .tasks
+                .get(&pgrp)
+                .and_then(|x| table.procs.get(&x.tgid()))
+        })
         .map(|p| p.sid);
     let in_use = session.is_some() || table.procs.values().any(|p| p.sid == pgrp);
     if !in_use {

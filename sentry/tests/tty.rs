@@ -201,8 +201,12 @@ fn sandbox(argv: &[&str], env: &[(&str, &str)]) -> Pty {
 const PROMPT: &str = "tty-test$ ";
 
 /// Drives an interactive shell through the job-control session of the
-/// module doc. `exit 7` must end the sandbox with status 7.
-fn job_control_session(mut pty: Pty) {
+/// module doc, with `sleep` the command that sleeps (a static program:
+/// the sandbox runs no dynamic one). `exit 7` must end the sandbox with
+/// status 7.
+fn job_control_session(mut pty: Pty, sleep: &str) {
+    let sleep30 = format!("{sleep} 30");
+    let sleep31 = format!("{sleep} 31");
     let start = pty.expect(PROMPT);
     assert!(
         !start.contains("job control") && !start.contains("no job control"),
@@ -224,8 +228,8 @@ fn job_control_session(mut pty: Pty) {
 
     // Ctrl-C interrupts the foreground job only: the shell prompts again
     // and says the job died of SIGINT (status 130).
-    pty.send("sleep 30\r");
-    pty.expect("sleep 30");
+    pty.send(&format!("{sleep30}\r"));
+    pty.expect(&sleep30);
     pty.settle(Duration::from_secs(2));
     let t0 = Instant::now();
     pty.send("\x03");
@@ -240,8 +244,8 @@ fn job_control_session(mut pty: Pty) {
     pty.expect(PROMPT);
 
     // Ctrl-Z stops it; `jobs` lists it; `fg` resumes it; Ctrl-C ends it.
-    pty.send("sleep 31\r");
-    pty.expect("sleep 31");
+    pty.send(&format!("{sleep31}\r"));
+    pty.expect(&sleep31);
     pty.settle(Duration::from_secs(2));
     pty.send("\x1a");
     pty.expect("Stopped");
@@ -249,12 +253,12 @@ fn job_control_session(mut pty: Pty) {
     pty.send("jobs\r");
     let listing = pty.expect(PROMPT);
     assert!(
-        listing.contains("Stopped") && listing.contains("sleep 31"),
+        listing.contains("Stopped") && listing.contains(&sleep31),
         "jobs lists the stopped job:\n{}",
         pty.transcript()
     );
     pty.send("fg\r");
-    pty.expect("sleep 31");
+    pty.expect(&sleep31);
     pty.settle(Duration::from_secs(2));
     pty.send("\x03");
     pty.expect(PROMPT);
@@ -264,7 +268,7 @@ fn job_control_session(mut pty: Pty) {
     pty.send("jobs; echo no-more-jobs\r");
     let listing = pty.expect("no-more-jobs\r\n");
     assert!(
-        !listing.contains("sleep 31\r\n"),
+        !listing.contains(&format!("{sleep31}\r\n")),
         "the job is gone:\n{}",
         pty.transcript()
     );
@@ -285,7 +289,7 @@ fn busybox_sh_job_control_in_a_pty() {
         &[BUSYBOX, "sh", "-i"],
         &[("PS1", PROMPT), ("TERM", "dumb"), ("HOME", "/")],
     );
-    job_control_session(pty);
+    job_control_session(pty, "sleep");
 }
 
 #[test]
@@ -298,7 +302,7 @@ fn bash_job_control_in_a_pty() {
         &[BASH, "--norc", "--noprofile", "-i"],
         &[("PS1", PROMPT), ("TERM", "dumb"), ("HOME", "/")],
     );
-    job_control_session(pty);
+    job_control_session(pty, "/bin/busybox sleep");
 }
 
 /// The harness itself: natively, busybox's interactive shell passes the
@@ -314,7 +318,7 @@ fn busybox_sh_job_control_natively() {
             ("HOME", "/"),
         ],
     );
-    job_control_session(pty);
+    job_control_session(pty, "sleep");
 }
 
 /// Output of `t_tty MODE` under a pty, natively and in the sandbox: the

@@ -23,6 +23,7 @@ pub mod pidfd;
 pub mod poll;
 pub mod process;
 pub mod sched;
+pub mod select;
 pub mod signal;
 pub mod socket;
 pub mod splice;
@@ -332,6 +333,10 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         &[Hex, Len, Int])),
     (PPOLL, partial(NOTE_POLL, |t, a| poll::ppoll(t, ptr(a[0]), uint(a[1]), opt(a[2]), opt(a[3]),
         a[4]), &[Hex, Len, Hex, Hex, Len])),
+    (SELECT, partial(NOTE_POLL, |t, a| select::select(t, int(a[0]), a[1], a[2], a[3], a[4]),
+        &[Int, Hex, Hex, Hex, Hex])),
+    (PSELECT6, partial(NOTE_POLL, |t, a| select::pselect6(t, int(a[0]), a[1], a[2], a[3],
+        opt(a[4]), a[5]), &[Int, Hex, Hex, Hex, Hex, Hex])),
     (EPOLL_CREATE, full(|t, a| poll::epoll_create(t, int(a[0])), &[Int])),
     (EPOLL_CREATE1, full(|t, a| poll::epoll_create1(t, uint(a[0])), &[Hex])),
     (EPOLL_CTL, full(|t, a| poll::epoll_ctl(t, fd(a[0]), int(a[1]), fd(a[2]), ptr(a[3])),

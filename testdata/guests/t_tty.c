@@ -20,7 +20,8 @@
  *   has no terminal (ENOTTY, /dev/tty ENXIO) and cannot take ours
  *   (TIOCSCTTY EPERM); TIOCNOTTY by another process of the session drops
  *   the terminal for it alone, by the leader for the whole session with
- *   SIGHUP and SIGCONT to the foreground group.
+ *   SIGHUP and SIGCONT to the foreground group; a background group that
+ *   is orphaned gets EIO instead of stops (ENOTTY from TIOCSPGRP).
  */
 #include "guest.h"
 
@@ -161,6 +162,61 @@ static void bg_write_ignored(void)
 	signal(SIGTTOU, SIG_IGN);
 	ssize_t r = write(1, "bg write with SIGTTOU ignored\n", 30);
 	out("returned %d\n", (int)r);
+}
+
+/* A child that leads a new session and steals the terminal (TIOCSCTTY 1,
+ * as root may): its own group is orphaned (its parent is in another
+ * session), so once it is in the background, reading, changing the
+ * settings and writing with TOSTOP are EIO rather than stops, and
+ * TIOCSPGRP is ENOTTY. */
+static void orphaned(void)
+{
+	pid_t c = fork();
+	must(c >= 0, "fork");
+	if (c == 0) {
+		struct termios t, t2;
+		setsid();
+		report("orphan: steal the terminal", ioctl(0, TIOCSCTTY, 1));
+		report("orphan: fg is ours", tcgetpgrp(0) == getpgrp());
+		must(tcgetattr(0, &t) == 0, "tcgetattr");
+		t2 = t;
+		t2.c_lflag |= TOSTOP;
+		report("orphan: tostop", tcsetattr(0, TCSANOW, &t2));
+		pid_t b = fork();
+		must(b >= 0, "fork");
+		if (b == 0) {
+			setpgid(0, 0);
+			pause();
+			_exit(0);
+		}
+		setpgid(b, b);
+		signal(SIGTTOU, SIG_IGN);
+		int given = tcsetpgrp(0, b);
+		signal(SIGTTOU, SIG_DFL);
+		char ch;
+		errno = 0;
+		int rd = (int)read(0, &ch, 1);
+		int rd_errno = errno;
+		int wr = (int)write(1, "orphan write\n", 13);
+		int wr_errno = errno;
+		int set = tcsetattr(0, TCSANOW, &t);
+		int set_errno = errno;
+		int spgrp = tcsetpgrp(0, getpgrp());
+		int spgrp_errno = errno;
+		signal(SIGTTOU, SIG_IGN);
+		int back = tcsetpgrp(0, getpgrp());
+		signal(SIGTTOU, SIG_DFL);
+		report("orphan: tcsetattr -tostop", tcsetattr(0, TCSANOW, &t));
+		out("orphan: gave the foreground %d, took it back %d\n", given, back);
+		out("orphan: read %d %s\n", rd, errname(rd_errno));
+		out("orphan: write with TOSTOP %d %s\n", wr, errname(wr_errno));
+		out("orphan: tcsetattr %d %s\n", set, errname(set_errno));
+		out("orphan: tcsetpgrp %d %s\n", spgrp, errname(spgrp_errno));
+		kill(b, SIGKILL);
+		wait_for(b);
+		_exit(0);
+	}
+	out("orphan: %s\n", describe_status(wait_for(c)));
 }
 
 static void with_terminal(void)
@@ -320,6 +376,7 @@ static void with_terminal(void)
 	report("leader TIOCSCTTY takes it back", ioctl(0, TIOCSCTTY, 0));
 	report("fg is ours", tcgetpgrp(0) == getpgrp());
 	out("SIGWINCH in all: %d\n", winch);
+	orphaned();
 }
 
 int main(int argc, char **argv)

@@ -259,8 +259,8 @@ pub trait FileOps: Send + Sync {
     fn fdinfo(&self) -> String {
         String::new()
     }
-    /// Whether the file is a terminal (/dev/tty exists only when a
-    /// standard stream is one).
+    /// Whether the file is a terminal (isatty; the guest's terminal, see
+    /// [`FileOps::as_terminal`]).
     fn is_terminal(&self) -> bool {
         false
     }

@@ -4,8 +4,9 @@
 //!
 //! * interactive shells (Debian's busybox-static and bash-static): job
 //!   control is on, a typed line is echoed once, Ctrl-C interrupts only
-//!   the foreground job, Ctrl-Z stops it, `fg` resumes it, and `exit`
-//!   ends the sandbox with the shell's status;
+//!   the foreground job, Ctrl-Z stops it, `fg` resumes it, a window
+//!   change reaches the foreground job as SIGWINCH, and `exit` ends the
+//!   sandbox with the shell's status;
 //! * `t_tty`, a differential guest: the terminal ioctls and job-control
 //!   signals under a pty, and their errors without a terminal, natively
 //!   and in the sandbox.
@@ -79,6 +80,18 @@ impl Pty {
             seen: Vec::new(),
             at: 0,
         }
+    }
+
+    /// Sets the terminal's size, as a terminal emulator whose window
+    /// changes (the terminal signals its foreground group).
+    fn resize(&mut self, rows: u16, cols: u16) {
+        let ws = rustix::termios::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        rustix::termios::tcsetwinsize(&self.master, ws).expect("TIOCSWINSZ");
     }
 
     /// Reads what is there within `wait`; false at end of file (every
@@ -274,6 +287,24 @@ fn job_control_session(mut pty: Pty, sleep: &str) {
     );
     pty.expect(PROMPT);
 
+    // A window change on the terminal reaches the foreground job
+    // (SIGWINCH), and the guest reads the new size.
+    pty.send(
+        "/bin/busybox sh -c 'trap \"echo got-winch; exit 3\" WINCH; \
+         while :; do /bin/busybox sleep 1; done'\r",
+    );
+    pty.expect("done'\r\n");
+    pty.settle(Duration::from_secs(2));
+    pty.resize(30, 100);
+    pty.expect("got-winch");
+    pty.expect(PROMPT);
+    pty.send("echo winch-status-$?\r");
+    pty.expect("winch-status-3");
+    pty.expect(PROMPT);
+    pty.send("/bin/busybox stty size\r");
+    pty.expect("30 100");
+    pty.expect(PROMPT);
+
     pty.send("exit 7\r");
     let status = pty.wait_exit();
     assert_eq!(status, 7, "exit status:\n{}", pty.transcript());
@@ -319,6 +350,21 @@ fn busybox_sh_job_control_natively() {
         ],
     );
     job_control_session(pty, "sleep");
+}
+
+/// The same for bash, natively.
+#[test]
+fn bash_job_control_natively() {
+    let pty = Pty::spawn(
+        &[BASH, "--norc", "--noprofile", "-i"],
+        &[
+            ("PATH", "/usr/bin:/bin"),
+            ("PS1", PROMPT),
+            ("TERM", "dumb"),
+            ("HOME", "/"),
+        ],
+    );
+    job_control_session(pty, "/bin/busybox sleep");
 }
 
 /// Output of `t_tty MODE` under a pty, natively and in the sandbox: the

@@ -248,3 +248,40 @@ pub fn wait_signal(signals: &[i32], timeout: Option<std::time::Duration>) -> Opt
     let r = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), tsp) };
     (r > 0).then_some(r)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blocked_signal_waits_for_wait_signal() {
+        // On a thread of its own, with a thread-directed signal: the test
+        // harness's other threads do not block SIGUSR2.
+        std::thread::spawn(|| {
+            assert!(!signals_blocked(&[libc::SIGUSR2]));
+            block_signals(&[libc::SIGUSR2]).expect("block SIGUSR2");
+            assert!(signals_blocked(&[libc::SIGUSR2]));
+            let short = Some(std::time::Duration::from_millis(10));
+            assert_eq!(
+                wait_signal(&[libc::SIGUSR2], short),
+                None,
+                "nothing pending"
+            );
+            // SAFETY: tgkill to this very thread with a signal it blocks:
+            // it stays pending, no handler runs.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_tgkill,
+                    libc::getpid(),
+                    libc::gettid(),
+                    libc::SIGUSR2,
+                )
+            };
+            assert_eq!(r, 0);
+            assert_eq!(wait_signal(&[libc::SIGUSR2], None), Some(libc::SIGUSR2));
+            assert_eq!(wait_signal(&[libc::SIGUSR2], short), None, "taken once");
+        })
+        .join()
+        .expect("the test thread");
+    }
+}

@@ -34,6 +34,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("fork_cow", &[], b"", 0),
     ("fork_refused", &["10", "20"], b"", 0),
     ("hello", &[], b"", 0),
+    ("hostsig", &[], b"", 0),
     ("init_signals", &[], b"", 0),
     ("madv_fork", &[], b"", 0),
     ("malloc64", &[], b"", 0),

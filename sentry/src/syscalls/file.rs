@@ -40,6 +40,16 @@ pub(crate) fn epipe(t: &TaskCtx, e: Errno) -> Errno {
     e
 }
 
+/// [`epipe`] for a write to `file`: when it is one of the sentry's own
+/// standard streams, init's SIGPIPE is not dropped
+/// ([`crate::kernel::hostsig::host_output_broken`]).
+pub(crate) fn epipe_to(t: &TaskCtx, file: &OpenFile, e: Errno) -> Errno {
+    if e == Errno::EPIPE && file.ops.is_host_stream() {
+        crate::kernel::hostsig::host_output_broken(&t.task);
+    }
+    epipe(t, e)
+}
+
 /// read(fd, buf, count).
 ///
 /// The file is asked for no more than the guest buffer can take, so a
@@ -192,12 +202,7 @@ fn write_ranges(t: &TaskCtx, file: &OpenFile, iov: &[(u64, u64)]) -> SysResult {
                 }
             }
             Err(_) if done > 0 => return Ok(done),
-            Err(e) => {
-                if e == Errno::EPIPE && file.ops.is_host_stream() {
-                    crate::kernel::hostsig::host_output_broken(&t.task);
-                }
-                return Err(epipe(t, e).into());
-            }
+            Err(e) => return Err(epipe_to(t, file, e).into()),
         }
     }
 }

@@ -628,7 +628,8 @@ pub fn sendfile(
     if n == 0 {
         return Ok(0);
     }
-    let w = super::file::write_to(t, &output, &data[..n]).map_err(|e| super::file::epipe(t, e))?;
+    let w = super::file::write_to(t, &output, &data[..n])
+        .map_err(|e| super::file::epipe_to(t, &output, e))?;
     Ok(w as u64)
 }
 

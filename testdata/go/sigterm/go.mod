@@ -1,0 +1,3 @@
+module sigterm
+
+go 1.19

@@ -391,9 +391,18 @@ fn t_tty_under_a_pty_matches_native() {
             "{libc:?}: the native run did not finish:\n{}",
             native.0
         );
+        let diff: Vec<String> = native
+            .0
+            .lines()
+            .zip(sandbox.0.lines().chain(std::iter::repeat("<missing>")))
+            .filter(|(a, b)| a != b)
+            .map(|(a, b)| format!("native {a:?}\nsandbox {b:?}"))
+            .collect();
         assert_eq!(
-            native, sandbox,
-            "{libc:?}: native (left) and sandbox (right) differ"
+            native,
+            sandbox,
+            "{libc:?}: native (left) and sandbox (right) differ:\n{}",
+            diff.join("\n")
         );
     }
 }

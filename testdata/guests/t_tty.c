@@ -21,10 +21,12 @@
  *   (TIOCSCTTY EPERM); TIOCNOTTY by another process of the session drops
  *   the terminal for it alone, by the leader for the whole session with
  *   SIGHUP and SIGCONT to the foreground group; a background group that
- *   is orphaned gets EIO instead of stops (ENOTTY from TIOCSPGRP).
+ *   is orphaned gets EIO instead of stops (ENOTTY from TIOCSPGRP); the
+ *   session leader's exit sends SIGHUP to the foreground group.
  */
 #include "guest.h"
 
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -169,8 +171,19 @@ static void bg_write_ignored(void)
  * session), so once it is in the background, reading, changing the
  * settings and writing with TOSTOP are EIO rather than stops, and
  * TIOCSPGRP is ENOTTY. */
+static int hup_pipe[2];
+static void on_hup_report(int s)
+{
+	(void)s;
+	char h = 'H';
+	if (write(hup_pipe[1], &h, 1) != 1)
+		_exit(4);
+	_exit(0);
+}
+
 static void orphaned(void)
 {
+	must(pipe(hup_pipe) == 0, "pipe");
 	pid_t c = fork();
 	must(c >= 0, "fork");
 	if (c == 0) {
@@ -214,9 +227,29 @@ static void orphaned(void)
 		out("orphan: tcsetpgrp %d %s\n", spgrp, errname(spgrp_errno));
 		kill(b, SIGKILL);
 		wait_for(b);
+		/* A last child in the foreground; our exit (the session
+		 * leader's) sends it SIGHUP. */
+		signal(SIGHUP, on_hup_report); /* inherited: no race */
+		b = fork();
+		must(b >= 0, "fork");
+		if (b == 0) {
+			setpgid(0, 0);
+			alarm(10);
+			for (;;)
+				pause();
+		}
+		setpgid(b, b);
+		signal(SIGTTOU, SIG_IGN);
+		report("orphan: foreground to the last child", tcsetpgrp(0, b));
 		_exit(0);
 	}
 	out("orphan: %s\n", describe_status(wait_for(c)));
+	struct pollfd pfd = {hup_pipe[0], POLLIN, 0};
+	char h = 0;
+	if (poll(&pfd, 1, 5000) == 1 && read(hup_pipe[0], &h, 1) == 1)
+		out("the leader's exit hung up its foreground: %c\n", h);
+	else
+		out("the leader's exit hung up nothing\n");
 }
 
 static void with_terminal(void)

@@ -15,7 +15,7 @@
 //! * [`tty_set`] and [`tty_control`]: the terminal ioctls a guest's
 //!   controlling terminal passes through to the host terminal (TCSETS*,
 //!   TIOCSWINSZ; TCSBRK, TCFLSH, TCXONC), each request with the exact
-//!   argument size it reads.
+//!   argument size it reads, and [`input_pending`] (FIONREAD).
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
@@ -171,6 +171,16 @@ pub fn tty_control(fd: BorrowedFd<'_>, request: u64, arg: i32) -> Result<(), i32
     // integer passed by value: no memory is read or written.
     let r = unsafe { libc::ioctl(fd.as_raw_fd(), request as _, arg as libc::c_ulong) };
     if r < 0 { Err(last_errno()) } else { Ok(()) }
+}
+
+/// FIONREAD (TIOCINQ) on `fd`: how many bytes are waiting to be read; the
+/// error is the host errno.
+pub fn input_pending(fd: BorrowedFd<'_>) -> Result<i32, i32> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through its argument, which points
+    // to `n`.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    if r < 0 { Err(last_errno()) } else { Ok(n) }
 }
 
 /// CPU time the calling host thread has used: (user, system). Guest code

@@ -135,6 +135,11 @@ impl HostFd {
         platform::host::tty_control(self.0.as_fd(), request, arg)
     }
 
+    /// FIONREAD: bytes waiting to be read.
+    pub fn input_pending(&self) -> Result<i32, i32> {
+        platform::host::input_pending(self.0.as_fd())
+    }
+
     /// The device number (`st_rdev`), which tells two terminals apart.
     pub fn rdev(&self) -> Option<u64> {
         rustix::fs::fstat(&self.0).ok().map(|st| st.st_rdev)

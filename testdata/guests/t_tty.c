@@ -292,6 +292,9 @@ static void with_terminal(void)
 	report("tcflush", tcflush(0, TCIFLUSH));
 	report("tcdrain", tcdrain(1));
 	report("tcflow", tcflow(1, TCOON));
+	v = -1;
+	report("FIONREAD", ioctl(0, FIONREAD, &v));
+	out("bytes waiting: %d\n", v);
 
 	must(ioctl(0, TIOCGWINSZ, &ws) == 0, "TIOCGWINSZ");
 	out("winsize %ux%u\n", ws.ws_row, ws.ws_col);

@@ -23,6 +23,7 @@ const TIOCGPGRP: u64 = 0x540f;
 const TIOCSPGRP: u64 = 0x5410;
 const TIOCGWINSZ: u64 = 0x5413;
 const TIOCSWINSZ: u64 = 0x5414;
+const FIONREAD: u64 = 0x541b;
 const TIOCNOTTY: u64 = 0x5422;
 const TIOCGSID: u64 = 0x5429;
 
@@ -68,6 +69,11 @@ pub fn ioctl(t: &mut TaskCtx, term: &Arc<Terminal>, request: u64, arg: u64) -> S
             let mut ws = [0u8; 8];
             t.mm().read(arg, &mut ws)?;
             hostfd.tty_set(request, &ws).map_err(host)?;
+            Ok(0)
+        }
+        FIONREAD => {
+            let n = hostfd.input_pending().map_err(host)?;
+            t.mm().write_u32(arg, n as u32)?;
             Ok(0)
         }
         TIOCGPGRP => {

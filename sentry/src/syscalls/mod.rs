@@ -205,7 +205,9 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (FLOCK, full(|t, a| lock::flock(t, fd(a[0]), uint(a[1])), &[Fd, Hex])),
     (PIPE, full(|t, a| file::pipe2(t, ptr(a[0]), 0), &[Hex])),
     (PIPE2, full(|t, a| file::pipe2(t, ptr(a[0]), uint(a[1])), &[Hex, Hex])),
-    (IOCTL, partial("TCGETS/TIOCGWINSZ on the standard streams, FIONBIO, FIOCLEX",
+    (IOCTL, partial("FIONBIO, FIOCLEX; a terminal: TCGETS, TCSETS*, TCSBRK, TCXONC, TCFLSH, \
+        TIOCGWINSZ/TIOCSWINSZ, FIONREAD (passed to the host terminal), TIOCSCTTY, TIOCNOTTY, \
+        TIOCGPGRP/TIOCSPGRP, TIOCGSID (the sentry's job control)",
         |t, a| file::ioctl(t, fd(a[0]), uint(a[1]), a[2]), &[Fd, Hex, Hex])),
     (FSTAT, partial(NOTE_ROOT_READS, |t, a| file::fstat(t, fd(a[0]), ptr(a[1])), &[Fd, Hex])),
 

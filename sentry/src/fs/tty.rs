@@ -57,13 +57,15 @@ pub fn std_stream(kernel: &Kernel, stream: HostStream) -> Box<dyn FileOps> {
     if !stream.is_terminal() {
         return Box::new(stream);
     }
+    if let Some(term) = kernel.terminal.get()
+        && term.rdev != stream.host().rdev()
+    {
+        return Box::new(stream);
+    }
     let stream = Arc::new(stream);
     let term = kernel
         .terminal
         .get_or_init(|| Terminal::new(Arc::clone(&stream)));
-    if term.rdev != stream.host().rdev() {
-        return Box::new(Arc::into_inner(stream).expect("not shared"));
-    }
     Box::new(TerminalFile {
         stream,
         term: Arc::clone(term),

@@ -580,9 +580,20 @@ pub mod kvm_ioctl {
 }
 
 /// Terminal and descriptor ioctls the sentry makes on its standard streams.
-/// Not TIOCSTI (pushes input into the terminal), not TCSETS* (changes it).
+/// The guest's controlling terminal passes its settings through to the
+/// host terminal (TCSETS*, TIOCSWINSZ, TCSBRK, TCXONC, TCFLSH), so the
+/// host's line discipline echoes and edits once. Not TIOCSTI (pushes input
+/// into the terminal), not TIOCSPGRP or TIOCSCTTY (the guest's job control
+/// is the sentry's own state).
 const TCGETS: u32 = 0x5401;
+const TCSETS: u32 = 0x5402;
+const TCSETSW: u32 = 0x5403;
+const TCSETSF: u32 = 0x5404;
+const TCSBRK: u32 = 0x5409;
+const TCXONC: u32 = 0x540a;
+const TCFLSH: u32 = 0x540b;
 const TIOCGWINSZ: u32 = 0x5413;
+const TIOCSWINSZ: u32 = 0x5414;
 const FIONREAD: u32 = 0x541b;
 const FIONBIO: u32 = 0x5421;
 const FIONCLEX: u32 = 0x5450;
@@ -648,6 +659,13 @@ impl SeccompPolicy {
             k::SET_XCRS,
             self::TCGETS,
             self::TIOCGWINSZ,
+            self::TCSETS,
+            self::TCSETSW,
+            self::TCSETSF,
+            self::TCSBRK,
+            self::TCXONC,
+            self::TCFLSH,
+            self::TIOCSWINSZ,
             self::FIONREAD,
             self::FIONBIO,
             self::FIOCLEX,
@@ -670,7 +688,7 @@ impl SeccompPolicy {
                     values: ioctls,
                 }],
                 "KVM vCPU/VM ioctls (KVM_RUN, XSAVE, vCPU creation, memslots) and \
-                 read-only terminal queries on the standard streams",
+                 terminal queries and settings on the standard streams",
             ),
             allow(SYS_futex, "locks, condition variables, thread join"),
             allow(SYS_sched_yield, "spin loops in mm and syscalls"),

@@ -11,7 +11,11 @@
 //!   host kernel cannot write (a `PROT_NONE` mapping), so that a guest
 //!   buffer that turns bad part-way gets the host kernel's own answer;
 //! * [`termios`]: `TCGETS` as raw bytes (safe wrappers ask `TCGETS2`, which
-//!   the sentry's seccomp filter does not allow).
+//!   the sentry's seccomp filter does not allow);
+//! * [`tty_set`] and [`tty_control`]: the terminal ioctls a guest's
+//!   controlling terminal passes through to the host terminal (TCSETS*,
+//!   TIOCSWINSZ; TCSBRK, TCFLSH, TCXONC), each request with the exact
+//!   argument size it reads, and [`input_pending`] (FIONREAD).
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
@@ -124,6 +128,59 @@ pub fn termios(fd: BorrowedFd<'_>) -> Result<[u8; 36], i32> {
     let mut out = [0u8; 36];
     out.copy_from_slice(&t[..36]);
     Ok(out)
+}
+
+/// Terminal ioctls that read a structure from their argument, with its size.
+const TTY_SET_REQUESTS: [(u64, usize); 4] = [
+    (0x5402, 36), // TCSETS: struct termios
+    (0x5403, 36), // TCSETSW
+    (0x5404, 36), // TCSETSF
+    (0x5414, 8),  // TIOCSWINSZ: struct winsize
+];
+
+/// Terminal ioctls whose argument is an integer.
+const TTY_INT_REQUESTS: [u64; 3] = [
+    0x5409, // TCSBRK
+    0x540a, // TCXONC
+    0x540b, // TCFLSH
+];
+
+/// A terminal ioctl that reads `data` (TCSETS, TCSETSW, TCSETSF: a kernel
+/// `struct termios`; TIOCSWINSZ: a `struct winsize`) on `fd`; EINVAL for
+/// any other request or a `data` of another size. The error is the host
+/// errno.
+pub fn tty_set(fd: BorrowedFd<'_>, request: u64, data: &[u8]) -> Result<(), i32> {
+    if !TTY_SET_REQUESTS.contains(&(request, data.len())) {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: `request` is one of TTY_SET_REQUESTS, each of which only
+    // reads a structure of exactly `data.len()` bytes from its argument,
+    // and `data` is valid for reads of that length.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), request as _, data.as_ptr()) };
+    if r < 0 { Err(last_errno()) } else { Ok(()) }
+}
+
+/// A terminal ioctl whose argument is an integer (TCSBRK, TCXONC,
+/// TCFLSH) on `fd`; EINVAL for any other request. The error is the host
+/// errno.
+pub fn tty_control(fd: BorrowedFd<'_>, request: u64, arg: i32) -> Result<(), i32> {
+    if !TTY_INT_REQUESTS.contains(&request) {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: `request` is one of TTY_INT_REQUESTS, whose argument is an
+    // integer passed by value: no memory is read or written.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), request as _, arg as libc::c_ulong) };
+    if r < 0 { Err(last_errno()) } else { Ok(()) }
+}
+
+/// FIONREAD (TIOCINQ) on `fd`: how many bytes are waiting to be read; the
+/// error is the host errno.
+pub fn input_pending(fd: BorrowedFd<'_>) -> Result<i32, i32> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through its argument, which points
+    // to `n`.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    if r < 0 { Err(last_errno()) } else { Ok(n) }
 }
 
 /// CPU time the calling host thread has used: (user, system). Guest code

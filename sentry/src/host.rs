@@ -123,6 +123,28 @@ impl HostFd {
         Ok(out)
     }
 
+    /// TCSETS, TCSETSW, TCSETSF (a kernel `struct termios`, 36 bytes) or
+    /// TIOCSWINSZ (a `struct winsize`, 8 bytes): settings the guest makes
+    /// on its controlling terminal, passed to the host terminal.
+    pub fn tty_set(&self, request: u64, data: &[u8]) -> Result<(), i32> {
+        platform::host::tty_set(self.0.as_fd(), request, data)
+    }
+
+    /// TCSBRK, TCXONC or TCFLSH with an integer argument.
+    pub fn tty_control(&self, request: u64, arg: i32) -> Result<(), i32> {
+        platform::host::tty_control(self.0.as_fd(), request, arg)
+    }
+
+    /// FIONREAD: bytes waiting to be read.
+    pub fn input_pending(&self) -> Result<i32, i32> {
+        platform::host::input_pending(self.0.as_fd())
+    }
+
+    /// The device number (`st_rdev`), which tells two terminals apart.
+    pub fn rdev(&self) -> Option<u64> {
+        rustix::fs::fstat(&self.0).ok().map(|st| st.st_rdev)
+    }
+
     /// The descriptor's status flags (F_GETFL), e.g. its access mode.
     pub fn status_flags(&self) -> Option<u32> {
         rustix::fs::fcntl_getfl(&self.0).ok().map(|f| f.bits())

@@ -325,8 +325,10 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         }
         let stream = HostStream::new(fd)?;
         let access = stream.access_mode();
+        // A host terminal becomes the guest's terminal (fs::tty).
+        let stream = fs::tty::std_stream(&kernel, stream);
         files
-            .insert_at(fd, OpenFile::new(Box::new(stream), access), false)
+            .insert_at(fd, OpenFile::new(stream, access), false)
             .map_err(|_| std::io::Error::other("cannot install the standard streams"))?;
     }
     let pid = kernel
@@ -355,6 +357,11 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         .table
         .lock()
         .insert_process(&init, 0, pid, pid, kernel::signal::sig::SIGCHLD);
+    let stdin_is_terminal = init
+        .files()
+        .get(0)
+        .is_ok_and(|f| f.ops.as_terminal().is_some());
+    kernel::tty::attach_init(&kernel, pid, stdin_is_terminal);
     // Setup is over (VM, memory pool, standard streams, root directory):
     // from here on the sentry runs with no privileges and only the host
     // syscalls it needs, before the first guest instruction.

@@ -80,6 +80,9 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("vfork", &[], b"", 0),
     ("wait_opts", &[], b"", 0),
     ("t_waitid_fields", &[], b"", 0),
+    ("t_select", &[], b"", 0),
+    // Its `pty` mode needs a pseudo-terminal: sentry/tests/tty.rs.
+    ("t_tty", &["none"], b"", 0),
 ];
 
 fn twice(label: &str, path: &Path, args: &[&str], stdin: &[u8], status: i32) -> Outcome {

@@ -1,5 +1,5 @@
 //! The sentry's /dev and /sys: devices made by the sentry (null, zero,
-//! full, random, urandom, tty), the standard links (`fd`, `stdin`,
+//! full, random, urandom, and tty: the caller's controlling terminal), the standard links (`fd`, `stdin`,
 //! `stdout`, `stderr`), `shm`, and /sys's CPU lists. No host device is
 //! ever opened.
 
@@ -139,69 +139,20 @@ fn open_urandom(_: &Task) -> Result<Box<dyn FileOps>, Errno> {
     Ok(Box::new(MemDevice::Urandom))
 }
 
-/// The standard stream of `task` that is a terminal, if any: /dev/tty
-/// exists only then (the sandbox's controlling terminal is the one its
-/// streams came from).
-fn terminal(task: &Task) -> Option<Arc<super::OpenFile>> {
-    let files = task.files.lock().clone();
-    (0..3).find_map(|fd| {
-        let f = files.get(fd).ok()?;
-        f.ops.is_terminal().then_some(f)
-    })
-}
-
-/// /dev/tty: the terminal behind the standard streams, as a file that
-/// reads and writes it.
-struct Tty(Arc<super::OpenFile>);
-
-impl FileOps for Tty {
-    fn read(&self, buf: &mut [u8], nonblock: bool, b: &dyn Blocker) -> Result<usize, Errno> {
-        self.0.ops.read(buf, nonblock, b)
-    }
-
-    fn write(&self, buf: &[u8], nonblock: bool, b: &dyn Blocker) -> Result<usize, Errno> {
-        self.0.ops.write(buf, nonblock, b)
-    }
-
-    fn poll(&self) -> u16 {
-        self.0.ops.poll()
-    }
-
-    fn stat(&self) -> Stat {
-        dev_stat(5, 0, 11)
-    }
-
-    fn ioctl(&self, request: u64) -> Result<super::IoctlReply, Errno> {
-        self.0.ops.ioctl(request)
-    }
-
-    fn notifies(&self) -> bool {
-        self.0.ops.notifies()
-    }
-
-    fn is_terminal(&self) -> bool {
-        true
-    }
-
-    fn describe(&self) -> String {
-        "/dev/tty".into()
-    }
-}
-
+/// /dev/tty: the caller's controlling terminal (Linux's
+/// tty_open_current_tty), ENXIO without one.
 fn open_tty(task: &Task) -> Result<Box<dyn FileOps>, Errno> {
-    // As Linux without a controlling terminal: ENXIO.
-    let t = terminal(task).ok_or(Errno::ENXIO)?;
-    Ok(Box::new(Tty(t)))
+    let term = crate::kernel::tty::controlling(task).ok_or(Errno::ENXIO)?;
+    Ok(Box::new(super::tty::TerminalFile::dev_tty(term)))
 }
 
 /// Looks up `rest` (the components after `dev`) for `task` (None: the
 /// sentry, at set-up).
-pub fn lookup_dev(task: Option<&Arc<Task>>, rest: &[Vec<u8>]) -> Result<Found, Errno> {
+pub fn lookup_dev(_task: Option<&Arc<Task>>, rest: &[Vec<u8>]) -> Result<Found, Errno> {
     let names: Vec<&[u8]> = rest.iter().map(Vec::as_slice).collect();
-    let has_tty = task.is_some_and(|t| terminal(t).is_some());
     let (node, perm) = match names.as_slice() {
         [] => {
-            let mut e = vec![
+            let e = vec![
                 Entry::new("fd", DT_LNK),
                 Entry::new("full", DT_CHR),
                 Entry::new("null", DT_CHR),
@@ -210,12 +161,10 @@ pub fn lookup_dev(task: Option<&Arc<Task>>, rest: &[Vec<u8>]) -> Result<Found, E
                 Entry::new("stderr", DT_LNK),
                 Entry::new("stdin", DT_LNK),
                 Entry::new("stdout", DT_LNK),
+                Entry::new("tty", DT_CHR),
                 Entry::new("urandom", DT_CHR),
                 Entry::new("zero", DT_CHR),
             ];
-            if has_tty {
-                e.push(Entry::new("tty", DT_CHR));
-            }
             (Node::Dir(e), 0o755)
         }
         [b"null"] => (Node::Device((1, 3), open_null), 0o666),
@@ -223,7 +172,7 @@ pub fn lookup_dev(task: Option<&Arc<Task>>, rest: &[Vec<u8>]) -> Result<Found, E
         [b"full"] => (Node::Device((1, 7), open_full), 0o666),
         [b"random"] => (Node::Device((1, 8), open_random), 0o666),
         [b"urandom"] => (Node::Device((1, 9), open_urandom), 0o666),
-        [b"tty"] if has_tty => (Node::Device((5, 0), open_tty), 0o666),
+        [b"tty"] => (Node::Device((5, 0), open_tty), 0o666),
         [b"fd"] => (Node::Link(b"/proc/self/fd".to_vec()), 0o777),
         [b"stdin"] => (Node::Link(b"/proc/self/fd/0".to_vec()), 0o777),
         [b"stdout"] => (Node::Link(b"/proc/self/fd/1".to_vec()), 0o777),

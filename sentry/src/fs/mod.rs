@@ -45,6 +45,7 @@ pub mod setup;
 pub mod stdio;
 pub mod synthetic;
 pub mod tmpfs;
+pub mod tty;
 pub mod vfs;
 
 use std::collections::BTreeMap;
@@ -312,10 +313,15 @@ pub trait FileOps: Send + Sync {
     fn fdinfo(&self) -> String {
         String::new()
     }
-    /// Whether the file is a terminal (/dev/tty exists only when a
-    /// standard stream is one).
+    /// Whether the file is a terminal (isatty; the guest's terminal, see
+    /// [`FileOps::as_terminal`]).
     fn is_terminal(&self) -> bool {
         false
+    }
+    /// The guest's terminal behind this file, if it is one (its ioctls
+    /// and job control are the terminal's).
+    fn as_terminal(&self) -> Option<&tty::TerminalFile> {
+        None
     }
     /// Whether the file is one of the sentry's own standard streams (a
     /// host descriptor: a broken pipe there is the sandbox's output gone,

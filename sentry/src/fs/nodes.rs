@@ -373,6 +373,9 @@ impl FileOps for SharedFile {
     fn is_terminal(&self) -> bool {
         self.0.ops.is_terminal()
     }
+    fn as_terminal(&self) -> Option<&super::tty::TerminalFile> {
+        self.0.ops.as_terminal()
+    }
     fn maps_as_anonymous(&self) -> bool {
         self.0.ops.maps_as_anonymous()
     }
@@ -400,8 +403,9 @@ mod tests {
 
     #[test]
     fn dev_and_sys_without_a_task() {
-        // At set-up (no task) /dev lists its devices and the shm mount
-        // point, but no tty; /proc needs a task.
+        // At set-up (no task) /dev lists its devices, tty included (as on
+        // Linux; opening it needs a controlling terminal), and the shm
+        // mount point; /proc needs a task.
         let Ok(Found {
             node: Node::Dir(e), ..
         }) = lookup(None, &comps("dev"))
@@ -410,8 +414,11 @@ mod tests {
         };
         let names: Vec<&[u8]> = e.iter().map(|e| e.name.as_slice()).collect();
         assert!(names.contains(&&b"shm"[..]) && names.contains(&&b"zero"[..]));
-        assert!(!names.contains(&&b"tty"[..]));
-        assert!(lookup(None, &comps("dev/tty")).is_err());
+        assert!(names.contains(&&b"tty"[..]));
+        assert!(matches!(
+            lookup(None, &comps("dev/tty")).map(|f| f.node),
+            Ok(Node::Device((5, 0), _))
+        ));
         assert!(lookup(None, &comps("proc")).is_err());
         let online = lookup(None, &comps("sys/devices/system/cpu/online")).unwrap();
         assert!(matches!(online.node, Node::File(_)));

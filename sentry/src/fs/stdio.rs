@@ -24,6 +24,11 @@ impl HostStream {
         })
     }
 
+    /// The host descriptor (a terminal's settings and queries).
+    pub fn host(&self) -> &HostFd {
+        &self.fd
+    }
+
     /// The access mode of the host descriptor (O_RDONLY, O_WRONLY, O_RDWR).
     pub fn access_mode(&self) -> u32 {
         self.fd.status_flags().map_or(2, |f| f & 3)

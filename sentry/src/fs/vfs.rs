@@ -1243,6 +1243,9 @@ impl FileOps for VfsFile {
     fn is_terminal(&self) -> bool {
         self.inner.is_terminal()
     }
+    fn as_terminal(&self) -> Option<&super::tty::TerminalFile> {
+        self.inner.as_terminal()
+    }
     fn maps_as_anonymous(&self) -> bool {
         self.inner.maps_as_anonymous()
     }

@@ -85,18 +85,6 @@ pub enum Forwarded {
 }
 
 impl Kernel {
-    /// The foreground process group of the guest's controlling terminal,
-    /// when the sentry's standard streams are a terminal the guest
-    /// controls; `None` when there is none.
-    ///
-    /// The sandbox has no terminal emulation yet, so this is always
-    /// `None` and host signals go to init. Terminal support fills it in
-    /// (the group TIOCSPGRP last set on the session's controlling
-    /// terminal): [`Kernel::forward_host_signal`] needs nothing else.
-    pub fn host_terminal_foreground(&self) -> Option<i32> {
-        None
-    }
-
     /// Forwards host signal `s` to the guest (see the module doc): to the
     /// foreground process group of its terminal if there is one, else to
     /// init with pid-1 semantics.

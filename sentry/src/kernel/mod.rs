@@ -23,6 +23,8 @@
 //! `ThreadGroup::limits` (resource limits) is a leaf: held only to copy
 //! limits in or out (under `Kernel::table` in clone), never while taking
 //! another lock.
+//! The terminal's job-control state (`tty::Terminal::ctrl`) is a leaf
+//! taken after `Kernel::table`.
 //!
 //! The OOM killer's `OomState::last` comes before all of these: it is held
 //! across one decision, which reads the table and thread lists and sends
@@ -43,6 +45,7 @@ pub mod process;
 pub mod sched;
 pub mod signal;
 pub mod task;
+pub mod tty;
 pub mod umip;
 pub mod wait;
 
@@ -255,6 +258,8 @@ pub struct Kernel {
     pub locks: Arc<crate::fs::lock::LockTable>,
     /// The syscall layer (the kernel never names it).
     pub syscalls: &'static SyscallTable,
+    /// The guest's terminal, when a standard stream is a host terminal.
+    pub terminal: std::sync::OnceLock<Arc<tty::Terminal>>,
 }
 
 /// The syscall layer, handed to the kernel when it is built (as gVisor's
@@ -300,6 +305,7 @@ impl Kernel {
             readiness: Arc::default(),
             locks: Arc::default(),
             syscalls,
+            terminal: std::sync::OnceLock::new(),
         })
     }
 

@@ -225,6 +225,7 @@ pub fn exit_thread(task: &Arc<Task>) {
     let mut table = kernel.table.lock();
     let pdeath = process_exit(&kernel, &mut table, task.tgid(), status);
     drop(table);
+    super::tty::process_exited(&kernel, task.tgid());
     // Parent-death signals go out once the tree lock is released (sending
     // SIGCONT takes it again).
     for (t, s) in pdeath {

@@ -391,6 +391,10 @@ impl Blocker for Task {
             Ok(())
         }
     }
+
+    fn task(&self) -> Option<&Task> {
+        Some(self)
+    }
 }
 
 /// What a syscall handler returns besides a value.

@@ -88,6 +88,11 @@ pub trait Blocker {
     /// `Err(ERESTARTSYS)` when a signal (or a kill) should interrupt a
     /// sleep now.
     fn check_interrupt(&self) -> Result<(), Errno>;
+    /// The calling task, when the blocker is one (a terminal's job-control
+    /// checks need the caller's process group).
+    fn task(&self) -> Option<&super::task::Task> {
+        None
+    }
 }
 
 /// A list of sleepers to wake when something changes.

@@ -649,6 +649,10 @@ pub fn ioctl(t: &mut TaskCtx, fd: Fd, request: u32, arg: u64) -> SysResult {
         }
         _ => {}
     }
+    if let Some(tf) = f.ops.as_terminal() {
+        let term = Arc::clone(tf.terminal());
+        return super::tty::ioctl(t, &term, request & 0xffff_ffff, arg);
+    }
     match f.ops.ioctl(request & 0xffff_ffff)? {
         IoctlReply::Bytes(bytes, ret) => {
             t.mm().write(arg, &bytes)?;

@@ -23,11 +23,13 @@ pub mod pidfd;
 pub mod poll;
 pub mod process;
 pub mod sched;
+pub mod select;
 pub mod signal;
 pub mod socket;
 pub mod splice;
 pub mod time;
 pub mod trace;
+pub mod tty;
 
 use numbers::nr::*;
 
@@ -204,7 +206,9 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (FLOCK, full(|t, a| lock::flock(t, fd(a[0]), uint(a[1])), &[Fd, Hex])),
     (PIPE, full(|t, a| file::pipe2(t, ptr(a[0]), 0), &[Hex])),
     (PIPE2, full(|t, a| file::pipe2(t, ptr(a[0]), uint(a[1])), &[Hex, Hex])),
-    (IOCTL, partial("TCGETS/TIOCGWINSZ on the standard streams, FIONBIO, FIOCLEX",
+    (IOCTL, partial("FIONBIO, FIOCLEX; a terminal: TCGETS, TCSETS*, TCSBRK, TCXONC, TCFLSH, \
+        TIOCGWINSZ/TIOCSWINSZ, FIONREAD (passed to the host terminal), TIOCSCTTY, TIOCNOTTY, \
+        TIOCGPGRP/TIOCSPGRP, TIOCGSID (the sentry's job control)",
         |t, a| file::ioctl(t, fd(a[0]), uint(a[1]), a[2]), &[Fd, Hex, Hex])),
     (FSTAT, partial(NOTE_ROOT_READS, |t, a| file::fstat(t, fd(a[0]), ptr(a[1])), &[Fd, Hex])),
 
@@ -332,6 +336,10 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         &[Hex, Len, Int])),
     (PPOLL, partial(NOTE_POLL, |t, a| poll::ppoll(t, ptr(a[0]), uint(a[1]), opt(a[2]), opt(a[3]),
         a[4]), &[Hex, Len, Hex, Hex, Len])),
+    (SELECT, partial(NOTE_POLL, |t, a| select::select(t, int(a[0]), a[1], a[2], a[3], a[4]),
+        &[Int, Hex, Hex, Hex, Hex])),
+    (PSELECT6, partial(NOTE_POLL, |t, a| select::pselect6(t, int(a[0]), a[1], a[2], a[3],
+        opt(a[4]), a[5]), &[Int, Hex, Hex, Hex, Hex, Hex])),
     (EPOLL_CREATE, full(|t, a| poll::epoll_create(t, int(a[0])), &[Int])),
     (EPOLL_CREATE1, full(|t, a| poll::epoll_create1(t, uint(a[0])), &[Hex])),
     (EPOLL_CTL, full(|t, a| poll::epoll_ctl(t, fd(a[0]), int(a[1]), fd(a[2]), ptr(a[3])),

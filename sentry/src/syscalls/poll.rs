@@ -37,7 +37,7 @@ fn nap(
 /// Installs a temporary signal mask (ppoll, epoll_pwait); the old one comes
 /// back when the call returns or after the handler of the signal that
 /// interrupted it, as rt_sigsuspend does.
-fn with_mask(
+pub(super) fn with_mask(
     t: &TaskCtx,
     sigmask: Option<UserPtr<SigSet>>,
     size: u64,
@@ -55,7 +55,7 @@ fn with_mask(
     Ok(Some(old))
 }
 
-fn restore_mask(t: &TaskCtx, old: Option<SigSet>, interrupted: bool) {
+pub(super) fn restore_mask(t: &TaskCtx, old: Option<SigSet>, interrupted: bool) {
     if let Some(old) = old {
         let mut s = t.task.sig.lock();
         if interrupted {

@@ -49,6 +49,13 @@ pub fn stop_cont_side_effects(kernel: &Arc<Kernel>, tg: &Arc<ThreadGroup>, signo
         Signal::SIGTTIN,
         Signal::SIGTTOU,
     ]);
+    if signo == Signal::SIGKILL {
+        // The group exit starts before the stop ends (Linux's
+        // complete_signal sets SIGNAL_GROUP_EXIT before waking the stopped
+        // threads): a thread that resumed first could otherwise run on and
+        // exit normally, losing the kill.
+        tg.start_exit(sig::SIGKILL);
+    }
     if signo == Signal::SIGCONT || signo == Signal::SIGKILL {
         tg.shared_pending.lock().discard(stops);
         for t in tg.threads.lock().iter() {

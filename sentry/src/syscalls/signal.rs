@@ -134,7 +134,8 @@ pub fn rt_sigpending(t: &mut TaskCtx, set: UserSlice) -> SysResult {
 fn sleep_for_signal(task: &Arc<Task>) -> SysResult {
     let w: &Arc<Waiter> = &task.waiter;
     loop {
-        if task.tg.is_exiting() || task.signal_pending() {
+        // A zap (another thread's execve) ends the sleep too.
+        if task.tg.is_exiting() || task.is_zapped() || task.signal_pending() {
             return Err(ERESTARTNOHAND.into());
         }
         w.wait(None);

@@ -200,7 +200,7 @@ static void thread_children(void)
 	/* The thread is gone: its children now belong to this thread. */
 	read_report(j.report[0], "pdeath on thread exit");
 	int st = 0;
-	pid_t w = waitpid(j.fork1, &st, __WNOTHREAD | WNOHANG);
+	pid_t w = waitpid(j.fork1, &st, __WNOTHREAD);
 	out("main thread waits for the exited thread's child with __WNOTHREAD: %d, status %d\n",
 	    w == j.fork1, WEXITSTATUS(st));
 	w = waitpid(j.orphan, &st, __WNOTHREAD);
@@ -209,7 +209,7 @@ static void thread_children(void)
 }
 
 struct wnothread_job {
-	int go[2];
+	int go[2], done[2];
 	pid_t child;
 };
 
@@ -222,7 +222,7 @@ static void *forking_thread2(void *arg)
 	must(write(j->go[1], "g", 1) == 1, "go");
 	/* Stay alive until the main thread is done. */
 	char c;
-	must(read(j->go[0], &c, 1) == 1, "done");
+	must(read(j->done[0], &c, 1) == 1, "done");
 	return NULL;
 }
 
@@ -237,7 +237,7 @@ static void wnothread(void)
 	}
 	struct wnothread_job j;
 	memset(&j, 0, sizeof j);
-	must(pipe(j.go) == 0, "pipe");
+	must(pipe(j.go) == 0 && pipe(j.done) == 0, "pipe");
 	pthread_t th;
 	must(pthread_create(&th, NULL, forking_thread2, &j) == 0, "pthread_create");
 	char c;
@@ -255,7 +255,7 @@ static void wnothread(void)
 	w = waitpid(j.child, &st, 0);
 	out("main thread waits for it without __WNOTHREAD: %d, status %d\n", w == j.child,
 	    WEXITSTATUS(st));
-	must(write(j.go[1], "d", 1) == 1, "done");
+	must(write(j.done[1], "d", 1) == 1, "done");
 	pthread_join(th, NULL);
 	_exit(0);
 }

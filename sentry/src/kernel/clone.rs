@@ -279,16 +279,21 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         table.insert_thread(&child);
     } else {
         let me = parent.tgid();
-        let (pp, pgid, sid, inherited_signal) = {
+        let (pp, pp_tid, pgid, sid, inherited_signal) = {
             let mine = table.procs.get(&me).ok_or(Errno::ESRCH)?;
-            (mine.parent, mine.pgid, mine.sid, mine.exit_signal)
+            (mine.parent, mine.parent_tid, mine.pgid, mine.sid, mine.exit_signal)
         };
-        let (new_parent, exit_signal) = if f & CLONE_PARENT != 0 {
-            (pp, inherited_signal)
+        // The parent is a thread (Linux's real_parent): the caller, or with
+        // CLONE_PARENT the caller's own parent thread.
+        let (new_parent, parent_tid, exit_signal) = if f & CLONE_PARENT != 0 {
+            (pp, pp_tid, inherited_signal)
         } else {
-            (me, args.exit_signal as i32)
+            (me, parent.tid, args.exit_signal as i32)
         };
         table.insert_process(&child, new_parent, pgid, sid, exit_signal);
+        if let Some(p) = table.procs.get_mut(&child.tid) {
+            p.parent_tid = parent_tid;
+        }
     }
     drop(table);
     // From here on, every early return takes the child out again.

@@ -83,6 +83,12 @@ pub struct Proc {
     pub tg: Arc<ThreadGroup>,
     /// Parent tgid (0 for the sandbox's init).
     pub parent: i32,
+    /// The thread of the parent that is this process's parent (Linux's
+    /// `real_parent` task): the thread that forked it, until that thread
+    /// exits and a live thread of the parent takes its children. Only its
+    /// waits with __WNOTHREAD see this process; its exit sends the
+    /// parent-death signal.
+    pub parent_tid: i32,
     /// Child tgids (including zombies not yet reaped).
     pub children: BTreeSet<i32>,
     /// Process group.
@@ -155,6 +161,7 @@ impl TaskTable {
             Proc {
                 tg: Arc::clone(&leader.tg),
                 parent,
+                parent_tid: parent,
                 children: BTreeSet::new(),
                 pgid,
                 sid,

@@ -199,9 +199,15 @@ pub fn exit_thread(task: &Arc<Task>) {
     let mut table = kernel.table.lock();
     table.tasks.remove(&task.tid);
     if !last {
+        // This thread's children go to a live thread of the same process
+        // (Linux's find_new_reaper tries the thread group first), and get
+        // their parent-death signal: it follows the parent *thread*.
+        let heir = first_thread(&task.tg).map_or(task.tgid(), |t| t.tid);
+        let pdeath = adopt_thread_children(&mut table, task.tgid(), task.tid, heir);
         drop(table);
         release_resources(task);
         task.state.advance(TaskState::Dead);
+        send_pdeath(pdeath, task.tgid());
         return;
     }
     let status = task
@@ -234,15 +240,75 @@ pub fn exit_thread(task: &Arc<Task>) {
     drop(table);
     // Parent-death signals go out once the tree lock is released (sending
     // SIGCONT takes it again).
-    for (t, s) in pdeath {
-        if let Some(s) = Signal::new(s) {
-            t.send_signal(SigInfo::from_process(s, code::SI_USER, 0, 0));
-        }
-    }
+    send_pdeath(pdeath, task.tgid());
 }
 
 /// Threads to send their PR_SET_PDEATHSIG signal to.
 type PdeathSignals = Vec<(Arc<Task>, i32)>;
+
+/// Sends parent-death signals as Linux's forget_original_parent does:
+/// group_send_sig_info with SEND_SIG_NOINFO, so SI_USER from the dying
+/// parent (`dying`, its tgid) with its uid, to the child's process.
+fn send_pdeath(pdeath: PdeathSignals, dying: i32) {
+    for (t, s) in pdeath {
+        if let Some(s) = Signal::new(s) {
+            let uid = 0;
+            send_to_group(
+                &t.kernel,
+                &t.tg,
+                SigInfo::from_process(s, code::SI_USER, dying, uid),
+            );
+        }
+    }
+}
+
+/// The children of thread `tid` of process `pid` get `heir`, another
+/// thread of the same process, as their parent thread. Returns their
+/// parent-death signals.
+fn adopt_thread_children(table: &mut TaskTable, pid: i32, tid: i32, heir: i32) -> PdeathSignals {
+    let Some(p) = table.procs.get(&pid) else {
+        return Vec::new();
+    };
+    let children: Vec<i32> = p.children.iter().copied().collect();
+    let mut signals = Vec::new();
+    for c in children {
+        if let Some(cp) = table.procs.get_mut(&c)
+            && cp.parent_tid == tid
+        {
+            cp.parent_tid = heir;
+            signals.extend(pdeath_signals(&cp.tg));
+        }
+    }
+    signals
+}
+
+/// The PR_SET_PDEATHSIG signals of `tg`'s threads.
+fn pdeath_signals(tg: &ThreadGroup) -> PdeathSignals {
+    tg.threads
+        .lock()
+        .iter()
+        .filter_map(|t| {
+            let s = t.pdeath_signal.load(Ordering::Relaxed);
+            (s != 0).then(|| (Arc::clone(t), s))
+        })
+        .collect()
+}
+
+/// execve from a non-leader thread: the thread now has the leader's tid,
+/// so the children it forked name that tid as their parent thread.
+pub fn rename_parent_thread(table: &mut TaskTable, pid: i32, old_tid: i32, new_tid: i32) {
+    let Some(p) = table.procs.get(&pid) else {
+        return;
+    };
+    let children: Vec<i32> = p.children.iter().copied().collect();
+    for c in children {
+        if let Some(cp) = table.procs.get_mut(&c)
+            && cp.parent_tid == old_tid
+        {
+            cp.parent_tid = new_tid;
+        }
+    }
+}
 
 fn release_resources(task: &Task) {
     let files = std::mem::replace(&mut *task.files.lock(), crate::fs::FdTable::new());
@@ -305,24 +371,21 @@ fn reparent_children(
         }
         at = p.parent;
     }
+    // The reaper's parent thread: a live one (find_alive_thread).
+    let reaper_tid = table
+        .procs
+        .get(&reaper)
+        .and_then(|p| first_thread(&p.tg))
+        .map_or(reaper, |t| t.tid);
     for &c in children {
         let (zombie, pdeath) = {
             let Some(cp) = table.procs.get_mut(&c) else {
                 continue;
             };
             cp.parent = reaper;
+            cp.parent_tid = reaper_tid;
             cp.exit_signal = sig::SIGCHLD;
-            let pdeath: Vec<(Arc<Task>, i32)> = cp
-                .tg
-                .threads
-                .lock()
-                .iter()
-                .filter_map(|t| {
-                    let s = t.pdeath_signal.load(Ordering::Relaxed);
-                    (s != 0).then(|| (Arc::clone(t), s))
-                })
-                .collect();
-            (cp.tg.zombie_status(), pdeath)
+            (cp.tg.zombie_status(), pdeath_signals(&cp.tg))
         };
         if let Some(p) = table.procs.get_mut(&dying) {
             p.children.remove(&c);
@@ -441,7 +504,11 @@ pub fn wait_child(
                 let is_clone = cp.exit_signal != sig::SIGCHLD;
                 let kind_ok = options.contains(WaitOptions::ALL)
                     || (is_clone == options.contains(WaitOptions::CLONE));
-                if !selected || !kind_ok {
+                // __WNOTHREAD: only children of this thread (Linux's
+                // do_wait skips the other threads' lists).
+                let thread_ok =
+                    !options.contains(WaitOptions::NOTHREAD) || cp.parent_tid == task.tid;
+                if !selected || !kind_ok || !thread_ok {
                     continue;
                 }
                 any = true;

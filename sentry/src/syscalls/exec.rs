@@ -296,6 +296,15 @@ fn exec_at(
             std::time::Instant::now() + std::time::Duration::from_millis(1),
         ));
     }
+    // A non-leader thread takes over the leader's tid (de_thread's
+    // exchange_tids): getpid() == gettid() in the new program.
+    let task = if task.tid == task.tgid() {
+        task
+    } else {
+        let new = task.become_leader();
+        t.task = Arc::clone(&new);
+        new
+    };
     // The old address space is released as at exit (mm_release).
     let old_mm = task
         .mm

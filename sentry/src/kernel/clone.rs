@@ -246,7 +246,16 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
     let tid = table.alloc_pid(wanted)?;
     let tg = match new_group_handlers {
         None => Arc::clone(&parent.tg),
-        Some(handlers) => ThreadGroup::new(tid, handlers),
+        Some(handlers) => {
+            let tg = ThreadGroup::new(tid, handlers);
+            // The mm's dumpable flag is copied with it (dup_mm).
+            let d = parent
+                .tg
+                .dumpable
+                .load(std::sync::atomic::Ordering::Relaxed);
+            tg.dumpable.store(d, std::sync::atomic::Ordering::Relaxed);
+            tg
+        }
     };
     // CLONE_FS shares the filesystem context; otherwise the child gets a copy.
     let fs = if f & CLONE_FS != 0 {
@@ -264,6 +273,7 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         blocked,
     );
     *child.fault.lock() = *parent.fault.lock();
+    child.ident.inherit(&parent.ident);
     let attrs = parent.sched.get().for_child();
     child.sched.update(|a| *a = attrs);
     // Also the zombie leader's copy (/proc shows it once threads are gone).
@@ -281,7 +291,13 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         let me = parent.tgid();
         let (pp, pp_tid, pgid, sid, inherited_signal) = {
             let mine = table.procs.get(&me).ok_or(Errno::ESRCH)?;
-            (mine.parent, mine.parent_tid, mine.pgid, mine.sid, mine.exit_signal)
+            (
+                mine.parent,
+                mine.parent_tid,
+                mine.pgid,
+                mine.sid,
+                mine.exit_signal,
+            )
         };
         // The parent is a thread (Linux's real_parent): the caller, or with
         // CLONE_PARENT the caller's own parent thread.

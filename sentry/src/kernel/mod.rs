@@ -30,6 +30,7 @@
 //! lock, so the TLB shootdown in `AddressSpace::enter` may wait for it.
 
 pub mod clone;
+pub mod creds;
 pub mod exit;
 pub mod futex;
 pub mod limits;

@@ -207,7 +207,7 @@ pub fn exit_thread(task: &Arc<Task>) {
         drop(table);
         release_resources(task);
         task.state.advance(TaskState::Dead);
-        send_pdeath(pdeath, task.tgid());
+        send_pdeath(pdeath, task);
         return;
     }
     let status = task
@@ -240,7 +240,7 @@ pub fn exit_thread(task: &Arc<Task>) {
     drop(table);
     // Parent-death signals go out once the tree lock is released (sending
     // SIGCONT takes it again).
-    send_pdeath(pdeath, task.tgid());
+    send_pdeath(pdeath, task);
 }
 
 /// Threads to send their PR_SET_PDEATHSIG signal to.
@@ -248,15 +248,15 @@ type PdeathSignals = Vec<(Arc<Task>, i32)>;
 
 /// Sends parent-death signals as Linux's forget_original_parent does:
 /// group_send_sig_info with SEND_SIG_NOINFO, so SI_USER from the dying
-/// parent (`dying`, its tgid) with its uid, to the child's process.
-fn send_pdeath(pdeath: PdeathSignals, dying: i32) {
+/// parent thread `dying` (its tgid and real uid), to the child's process.
+fn send_pdeath(pdeath: PdeathSignals, dying: &Task) {
+    let uid = dying.ident.creds().uid[super::creds::REAL];
     for (t, s) in pdeath {
         if let Some(s) = Signal::new(s) {
-            let uid = 0;
             send_to_group(
                 &t.kernel,
                 &t.tg,
-                SigInfo::from_process(s, code::SI_USER, dying, uid),
+                SigInfo::from_process(s, code::SI_USER, dying.tgid(), uid),
             );
         }
     }
@@ -644,7 +644,7 @@ fn kill_targets(
     let Some(sig) = signo.to_send()? else {
         return Ok(());
     };
-    let uid = 0;
+    let uid = task.ident.creds().uid[super::creds::REAL];
     let info = info.unwrap_or_else(|| SigInfo::from_process(sig, code::SI_USER, me, uid));
     for tg in targets {
         send_to_group(kernel, &tg, info);

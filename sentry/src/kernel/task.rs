@@ -58,6 +58,9 @@ pub struct ThreadGroup {
     pub leader_comm: Mutex<Vec<u8>>,
     /// CPU time of exited threads and waited-for children.
     pub times: super::sched::GroupTimes,
+    /// PR_SET_DUMPABLE (Linux keeps it in the mm): 1 after execve, 0
+    /// after a change of effective or fs ids.
+    pub dumpable: std::sync::atomic::AtomicU8,
 }
 
 impl ThreadGroup {
@@ -76,6 +79,7 @@ impl ThreadGroup {
             unkillable: std::sync::atomic::AtomicBool::new(tgid == 1),
             leader_comm: Mutex::new(Vec::new()),
             times: Default::default(),
+            dumpable: std::sync::atomic::AtomicU8::new(1),
         })
     }
 
@@ -247,6 +251,8 @@ pub struct Task {
     /// Nice value, policy, I/O priority and `comm` (the command name: the
     /// last component of the path execve was given, or PR_SET_NAME's) (a leaf lock).
     pub sched: super::sched::SchedAttrs,
+    /// Credentials, personality and timer slack.
+    pub ident: super::creds::Identity,
 }
 
 impl Task {
@@ -284,6 +290,7 @@ impl Task {
             fault: Mutex::new(FaultRegs::default()),
             started: Instant::now(),
             sched: Default::default(),
+            ident: Default::default(),
         })
     }
 
@@ -393,13 +400,15 @@ impl Task {
             robust_list: AtomicU64::new(0),
             vfork_done: Mutex::new(self.vfork_done.lock().take()),
             pdeath_signal: AtomicI32::new(
-                self.pdeath_signal.load(std::sync::atomic::Ordering::Relaxed),
+                self.pdeath_signal
+                    .load(std::sync::atomic::Ordering::Relaxed),
             ),
             exit_code: AtomicI32::new(0),
             state: AtomicTaskState::default(),
             fault: Mutex::new(*self.fault.lock()),
             started: self.started,
             sched: Default::default(),
+            ident: self.ident.moved(),
         });
         let attrs = self.sched.get();
         new.sched.update(|a| *a = attrs);

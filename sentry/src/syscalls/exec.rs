@@ -350,6 +350,12 @@ fn exec_at(
         s.saved_mask = None;
     }
     task.set_comm_from_path(&execfn);
+    // Credentials as for a file without set-id bits or file capabilities;
+    // the new mm is dumpable.
+    task.ident.exec();
+    task.tg
+        .dumpable
+        .store(1, std::sync::atomic::Ordering::Relaxed);
     // A fresh FPU for the new program. KVM refusing it is a host failure
     // (Linux cannot fail here): the exec fails as one that ran out of
     // resources (ENOMEM, as Linux's exec does when it cannot set up the new

@@ -236,7 +236,8 @@ fn thread_kill(
 /// tkill and tgkill's siginfo: SI_TKILL from the calling process.
 fn tkill_info(t: &TaskCtx) -> impl FnOnce(Signal) -> SigInfo + use<> {
     let me = t.task.tgid();
-    move |s| SigInfo::from_process(s, code::SI_TKILL, me, 0)
+    let uid = t.task.ident.creds().uid[crate::kernel::creds::REAL];
+    move |s| SigInfo::from_process(s, code::SI_TKILL, me, uid)
 }
 
 /// tkill(tid, sig).

@@ -513,6 +513,7 @@ mod tests {
             exit_code: 0,
             start_ticks: 42,
             fd_size: 64,
+            creds: Default::default(),
         }
     }
 

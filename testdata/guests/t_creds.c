@@ -452,6 +452,18 @@ static void unshare_part(void)
 	out("unshare and clone agree about CLONE_NEWUTS: %d\n", u == c);
 	while (wait(NULL) > 0)
 		;
+	/* A descriptor table shared by CLONE_FILES, then unshared. */
+	int shared = open("/dev/null", O_RDONLY), kept = open("/dev/null", O_RDONLY);
+	long pid = syscall(SYS_clone, CLONE_FILES | SIGCHLD, 0, 0, 0, 0);
+	if (pid == 0) {
+		close(shared);
+		unshare(CLONE_FILES);
+		close(kept);
+		_exit(0);
+	}
+	waitpid((pid_t)pid, NULL, 0);
+	out("CLONE_FILES child's close before unshare reaches us %d, after it does not %d\n",
+	    fcntl(shared, F_GETFD) < 0, fcntl(kept, F_GETFD) >= 0);
 	pthread_t th;
 	pthread_create(&th, NULL, idle_thread, NULL);
 	out("unshare(CLONE_THREAD) with two threads: %s\n", E(unshare(CLONE_THREAD)));

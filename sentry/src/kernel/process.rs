@@ -122,6 +122,17 @@ fn first_thread(tg: &ThreadGroup) -> Option<Arc<Task>> {
     tg.threads.lock().first().cloned()
 }
 
+/// A thread of `tg` that is not on its way out (Linux's
+/// find_alive_thread), else any thread of it.
+fn live_thread(tg: &ThreadGroup) -> Option<Arc<Task>> {
+    let threads = tg.threads.lock();
+    threads
+        .iter()
+        .find(|t| t.state.get() == TaskState::Running)
+        .or_else(|| threads.first())
+        .cloned()
+}
+
 /// Queues a signal for a whole process and wakes a thread to take it.
 pub fn send_to_group(kernel: &Arc<Kernel>, tg: &Arc<ThreadGroup>, info: SigInfo) {
     if tg.is_exiting() {
@@ -202,7 +213,7 @@ pub fn exit_thread(task: &Arc<Task>) {
         // This thread's children go to a live thread of the same process
         // (Linux's find_new_reaper tries the thread group first), and get
         // their parent-death signal: it follows the parent *thread*.
-        let heir = first_thread(&task.tg).map_or(task.tgid(), |t| t.tid);
+        let heir = live_thread(&task.tg).map_or(task.tgid(), |t| t.tid);
         let pdeath = adopt_thread_children(&mut table, task.tgid(), task.tid, heir);
         drop(table);
         release_resources(task);
@@ -375,7 +386,7 @@ fn reparent_children(
     let reaper_tid = table
         .procs
         .get(&reaper)
-        .and_then(|p| first_thread(&p.tg))
+        .and_then(|p| live_thread(&p.tg))
         .map_or(reaper, |t| t.tid);
     for &c in children {
         let (zombie, pdeath) = {

@@ -482,6 +482,19 @@ int main(int argc, char **argv)
 	int last = atoi(buf);
 	full_mask = last >= 63 ? ~0ull : (1ull << (last + 1)) - 1;
 	P0 = get_caps().p;
+	if (argc == 2 && strcmp(argv[1], "ns") == 0) {
+		/* Sandbox only (natively, root may create namespaces). */
+		long cr = syscall(SYS_clone, CLONE_NEWUTS | CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+		if (cr == 0)
+			_exit(0);
+		const char *c = cr < 0 ? errname(errno) : "created";
+		const char *u = E(unshare(CLONE_NEWUTS | CLONE_NEWUSER));
+		int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+		const char *sn = E(setns(pidfd, CLONE_NEWUTS));
+		out("clone %s, unshare %s, setns on a pidfd %s, with no flags %s\n", c, u, sn,
+		    E(setns(pidfd, 0)));
+		return 0;
+	}
 	if (argc == 2 && strcmp(argv[1], "after-exec") == 0) {
 		after_exec();
 		return failures() ? 1 : 0;

@@ -78,6 +78,8 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("vfork", &[], b"", 0),
     ("wait_opts", &[], b"", 0),
     ("t_waitid_fields", &[], b"", 0),
+    ("t_procbugs", &[], b"", 0),
+    ("t_creds", &[], b"", 0),
 ];
 
 fn twice(label: &str, path: &Path, args: &[&str], stdin: &[u8], status: i32) -> Outcome {

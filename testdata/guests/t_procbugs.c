@@ -260,6 +260,43 @@ static void wnothread(void)
 	_exit(0);
 }
 
+/* SIGCHLD and waitid carry the child's real uid (si_uid). */
+static void child_uid(void)
+{
+	pid_t pid = fork();
+	must(pid >= 0, "fork");
+	if (pid != 0) {
+		waitpid(pid, NULL, 0);
+		return;
+	}
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &s, NULL);
+	pid_t c = fork();
+	if (c == 0) {
+		must(setresuid(1000, 1000, 1000) == 0, "setresuid");
+		raise(SIGSTOP);
+		_exit(4);
+	}
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	waitid(P_PID, c, &si, WSTOPPED | WNOWAIT);
+	out("waitid of a stopped uid-1000 child: si_uid %u\n", si.si_uid);
+	memset(&si, 0, sizeof si);
+	sigwaitinfo(&s, &si);
+	out("SIGCHLD for its stop: si_uid %u, code %d\n", si.si_uid, si.si_code);
+	kill(c, SIGCONT);
+	memset(&si, 0, sizeof si);
+	sigwaitinfo(&s, &si);
+	/* CLD_CONTINUED, or its exit merged into the same pending SIGCHLD. */
+	out("SIGCHLD after SIGCONT: si_uid %u\n", si.si_uid);
+	memset(&si, 0, sizeof si);
+	waitid(P_PID, c, &si, WEXITED);
+	out("waitid of its exit: si_uid %u, status %d\n", si.si_uid, si.si_status);
+	_exit(0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "after-exec") == 0)
@@ -270,5 +307,6 @@ int main(int argc, char **argv)
 	wnothread();
 	thread_children();
 	pdeath_process();
+	child_uid();
 	return failures() ? 1 : 0;
 }

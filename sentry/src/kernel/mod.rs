@@ -104,6 +104,9 @@ pub struct Proc {
     pub cont_report: bool,
     /// PR_SET_CHILD_SUBREAPER.
     pub subreaper: bool,
+    /// The real uid of its last thread, kept for the zombie (SIGCHLD's
+    /// and waitid's si_uid).
+    pub exit_uid: u32,
 }
 
 /// The pid table and process tree.
@@ -170,6 +173,7 @@ impl TaskTable {
                 stop_report: None,
                 cont_report: false,
                 subreaper: false,
+                exit_uid: 0,
             },
         );
         if let Some(p) = self.procs.get_mut(&parent) {

@@ -109,10 +109,12 @@ fn notify_parent_state(table: &mut TaskTable, pid: i32, cld: i32, status: i32) {
         return;
     };
     let ptg = Arc::clone(&pp.tg);
+    let uid = table.procs.get(&pid).map_or(0, |p| live_uid(&p.tg));
     if let Some(leader) = first_thread(&ptg) {
         let act = leader.action(Signal::SIGCHLD);
         if act.flags & sa::NOCLDSTOP == 0 {
-            send_to_group_locked(&ptg, SigInfo::child(Signal::SIGCHLD, cld, pid, status));
+            let info = SigInfo::child(Signal::SIGCHLD, cld, pid, status);
+            send_to_group_locked(&ptg, with_uid(info, uid));
         }
     }
     ptg.child_events.notify_all();
@@ -120,6 +122,18 @@ fn notify_parent_state(table: &mut TaskTable, pid: i32, cld: i32, status: i32) {
 
 fn first_thread(tg: &ThreadGroup) -> Option<Arc<Task>> {
     tg.threads.lock().first().cloned()
+}
+
+/// The real uid of a running process (its first thread's).
+fn live_uid(tg: &ThreadGroup) -> u32 {
+    first_thread(tg).map_or(0, |t| t.ident.creds().uid[super::creds::REAL])
+}
+
+/// A child notification with the child's uid as si_uid (do_notify_parent
+/// and wait_task_* fill it in).
+pub fn with_uid(mut info: SigInfo, uid: u32) -> SigInfo {
+    info.data[0] = (info.data[0] & 0xffff_ffff) | (u64::from(uid) << 32);
+    info
 }
 
 /// A thread of `tg` that is not on its way out (Linux's
@@ -247,6 +261,9 @@ pub fn exit_thread(task: &Arc<Task>) {
     release_resources(task);
     task.state.advance(TaskState::Dead);
     let mut table = kernel.table.lock();
+    if let Some(p) = table.procs.get_mut(&task.tgid()) {
+        p.exit_uid = task.ident.creds().uid[super::creds::REAL];
+    }
     let pdeath = process_exit(&kernel, &mut table, task.tgid(), status);
     drop(table);
     // Parent-death signals go out once the tree lock is released (sending
@@ -415,7 +432,10 @@ fn reparent_children(
 /// Sends the exit signal to the parent, or reaps the child at once if the
 /// parent ignores SIGCHLD (SIG_IGN or SA_NOCLDWAIT).
 fn notify_parent_exit(kernel: &Kernel, table: &mut TaskTable, pid: i32, parent: i32, status: i32) {
-    let exit_signal = table.procs.get(&pid).map_or(0, |p| p.exit_signal);
+    let (exit_signal, uid) = table
+        .procs
+        .get(&pid)
+        .map_or((0, 0), |p| (p.exit_signal, p.exit_uid));
     let Some(pp) = table.procs.get(&parent) else {
         return;
     };
@@ -435,7 +455,7 @@ fn notify_parent_exit(kernel: &Kernel, table: &mut TaskTable, pid: i32, parent: 
             }
         }
         if let Some(s) = Signal::new(signo) {
-            send_to_group_locked(&ptg, child_info(s, pid, status));
+            send_to_group_locked(&ptg, with_uid(child_info(s, pid, status), uid));
         }
     }
     if autoreap {
@@ -480,6 +500,8 @@ pub struct WaitResult {
     pub code: i32,
     /// waitid si_status.
     pub si_status: i32,
+    /// waitid si_uid: the child's real uid.
+    pub uid: u32,
 }
 
 /// The common core of wait4 and waitid. `Ok(None)` is WNOHANG with
@@ -526,7 +548,10 @@ pub fn wait_child(
                 if let Some(status) = cp.tg.zombie_status()
                     && options.contains(WaitOptions::EXITED)
                 {
-                    let r = result_for(c, status);
+                    let r = WaitResult {
+                        uid: cp.exit_uid,
+                        ..result_for(c, status)
+                    };
                     if !options.contains(WaitOptions::NOWAIT) {
                         task.tg.times.child_reaped(&cp.tg.times);
                         reap(kernel, &mut table, c);
@@ -544,6 +569,7 @@ pub fn wait_child(
                         status: (s << 8) | 0x7f,
                         code: code::CLD_STOPPED,
                         si_status: s,
+                        uid: live_uid(&cp.tg),
                     }));
                 }
                 if cp.cont_report && options.contains(WaitOptions::CONTINUED) {
@@ -555,6 +581,7 @@ pub fn wait_child(
                         status: 0xffff,
                         code: code::CLD_CONTINUED,
                         si_status: sig::SIGCONT,
+                        uid: live_uid(&cp.tg),
                     }));
                 }
             }
@@ -580,6 +607,7 @@ fn result_for(pid: i32, status: i32) -> WaitResult {
         status,
         code,
         si_status,
+        uid: 0,
     }
 }
 

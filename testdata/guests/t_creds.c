@@ -472,6 +472,28 @@ static void unshare_part(void)
 	_exit(failures() ? 1 : 0);
 }
 
+static int sync_pipe[2];
+
+static void *uid_thread(void *arg)
+{
+	(void)arg;
+	char c;
+	must(read(sync_pipe[0], &c, 1) == 1, "read");
+	out("other thread after setuid(1000): uid %d euid %d\n", (int)getuid(), (int)geteuid());
+	return NULL;
+}
+
+/* The libc makes setuid process-wide by running it on every thread. */
+static void threads_part(void)
+{
+	must(pipe(sync_pipe) == 0, "pipe");
+	pthread_t th;
+	must(pthread_create(&th, NULL, uid_thread, NULL) == 0, "pthread_create");
+	out("setuid(1000) with two threads: %s\n", E(setuid(1000)));
+	must(write(sync_pipe[1], "g", 1) == 1, "write");
+	pthread_join(th, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY);
@@ -514,6 +536,7 @@ int main(int argc, char **argv)
 	child(capget_part, "capget");
 	child(bounding_part, "bounding");
 	child(slack_part, "slack");
+	child(threads_part, "threads");
 	child(unshare_part, "unshare");
 	return failures() ? 1 : 0;
 }

@@ -24,6 +24,9 @@
 //! across one decision, which reads the table and thread lists and sends
 //! SIGKILL.
 //!
+//! A task's credentials (`Task::ident.creds`) are a leaf: read or changed
+//! under any of the above, never holding another lock inside.
+//!
 //! Wait queues (`Kernel::readiness` included) and waiters are leaves: they
 //! are only notified while holding locks, and nobody sleeps holding any
 //! lock. A runner (a task on a vCPU) leaves the guest without taking a

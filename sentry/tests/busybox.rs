@@ -82,6 +82,13 @@ fn simple_applets() {
     same(&["false"]);
     // getgroups: root with no supplementary groups, as natively here.
     same(&["id"]);
+    // Names from the root's /etc/passwd and /etc/group, and the ids /proc
+    // shows (issue 10).
+    same(&[
+        "sh",
+        "-c",
+        "id; id -un; id -Gn; grep -E '^(Uid|Gid|Groups):' /proc/self/status",
+    ]);
     // Exit statuses that look like deaths by signal, and a real one.
     same(&["sh", "-c", "exit 143"]);
     same(&["sh", "-c", "sh -c 'kill -TERM $$'; echo $?"]);

@@ -83,6 +83,8 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("t_select", &[], b"", 0),
     // Its `pty` mode needs a pseudo-terminal: sentry/tests/tty.rs.
     ("t_tty", &["none"], b"", 0),
+    ("t_procbugs", &[], b"", 0),
+    ("t_creds", &[], b"", 0),
 ];
 
 fn twice(label: &str, path: &Path, args: &[&str], stdin: &[u8], status: i32) -> Outcome {

@@ -21,6 +21,7 @@ differential! {
     pipes: [], 0;
     sleep_alarm: [], 0;
     pgrp: [], 0;
+    t_procbugs: [], 0;
 }
 
 /// execve reads programs only from the sandbox's root (`--root`): paths

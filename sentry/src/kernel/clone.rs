@@ -239,12 +239,23 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
 
     let mut table = kernel.table.lock();
     // copy_process: RLIMIT_NPROC counts the real uid's tasks (threads
-    // included) and spares root (INIT_USER); the guest's real uid is 0,
-    // so the limit is stored but never refuses it. CAP_SYS_ADMIN is not
-    // needed for that exemption.
+    // included) and spares root (INIT_USER) and holders of
+    // CAP_SYS_RESOURCE or CAP_SYS_ADMIN.
     let live = table.tasks.len() as u64;
     let nproc = parent.tg.limits.lock().soft(super::limits::resource::NPROC);
-    if super::limits::nproc_refuses(0, false, live, nproc) {
+    let creds = parent.ident.creds();
+    let user_tasks = if nproc == super::limits::RLIM_INFINITY || creds.uid[0] == 0 {
+        0
+    } else {
+        table
+            .tasks
+            .values()
+            .filter(|t| t.ident.creds().uid[0] == creds.uid[0])
+            .count() as u64
+    };
+    let privileged = creds.capable(super::creds::cap::SYS_RESOURCE)
+        || creds.capable(super::creds::cap::SYS_ADMIN);
+    if super::limits::nproc_refuses(creds.uid[0], privileged, user_tasks, nproc) {
         return Err(Errno::EAGAIN);
     }
     // `--max-tasks`, as Linux's `nr_threads >= max_threads`.
@@ -266,6 +277,12 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         Some(handlers) => {
             let tg = ThreadGroup::new(tid, handlers);
             *tg.limits.lock() = *parent.tg.limits.lock();
+            // The mm's dumpable flag is copied with it (dup_mm).
+            let d = parent
+                .tg
+                .dumpable
+                .load(std::sync::atomic::Ordering::Relaxed);
+            tg.dumpable.store(d, std::sync::atomic::Ordering::Relaxed);
             tg
         }
     };
@@ -285,6 +302,7 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         blocked,
     );
     *child.fault.lock() = *parent.fault.lock();
+    child.ident.inherit(&parent.ident);
     let attrs = parent.sched.get().for_child();
     child.sched.update(|a| *a = attrs);
     // Also the zombie leader's copy (/proc shows it once threads are gone).
@@ -300,16 +318,27 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         table.insert_thread(&child);
     } else {
         let me = parent.tgid();
-        let (pp, pgid, sid, inherited_signal) = {
+        let (pp, pp_tid, pgid, sid, inherited_signal) = {
             let mine = table.procs.get(&me).ok_or(Errno::ESRCH)?;
-            (mine.parent, mine.pgid, mine.sid, mine.exit_signal)
+            (
+                mine.parent,
+                mine.parent_tid,
+                mine.pgid,
+                mine.sid,
+                mine.exit_signal,
+            )
         };
-        let (new_parent, exit_signal) = if f & CLONE_PARENT != 0 {
-            (pp, inherited_signal)
+        // The parent is a thread (Linux's real_parent): the caller, or with
+        // CLONE_PARENT the caller's own parent thread.
+        let (new_parent, parent_tid, exit_signal) = if f & CLONE_PARENT != 0 {
+            (pp, pp_tid, inherited_signal)
         } else {
-            (me, args.exit_signal as i32)
+            (me, parent.tid, args.exit_signal as i32)
         };
         table.insert_process(&child, new_parent, pgid, sid, exit_signal);
+        if let Some(p) = table.procs.get_mut(&child.tid) {
+            p.parent_tid = parent_tid;
+        }
     }
     drop(table);
     // From here on, every early return takes the child out again.

@@ -30,12 +30,16 @@
 //! across one decision, which reads the table and thread lists and sends
 //! SIGKILL.
 //!
+//! A task's credentials (`Task::ident.creds`) are a leaf: read or changed
+//! under any of the above, never holding another lock inside.
+//!
 //! Wait queues (`Kernel::readiness` included) and waiters are leaves: they
 //! are only notified while holding locks, and nobody sleeps holding any
 //! lock. A runner (a task on a vCPU) leaves the guest without taking a
 //! lock, so the TLB shootdown in `AddressSpace::enter` may wait for it.
 
 pub mod clone;
+pub mod creds;
 pub mod exit;
 pub mod futex;
 pub mod hostsig;
@@ -93,6 +97,12 @@ pub struct Proc {
     pub tg: Arc<ThreadGroup>,
     /// Parent tgid (0 for the sandbox's init).
     pub parent: i32,
+    /// The thread of the parent that is this process's parent (Linux's
+    /// `real_parent` task): the thread that forked it, until that thread
+    /// exits and a live thread of the parent takes its children. Only its
+    /// waits with __WNOTHREAD see this process; its exit sends the
+    /// parent-death signal.
+    pub parent_tid: i32,
     /// Child tgids (including zombies not yet reaped).
     pub children: BTreeSet<i32>,
     /// Process group.
@@ -107,6 +117,9 @@ pub struct Proc {
     pub cont_report: bool,
     /// PR_SET_CHILD_SUBREAPER.
     pub subreaper: bool,
+    /// The real uid of its last thread, kept for the zombie (SIGCHLD's
+    /// and waitid's si_uid).
+    pub exit_uid: u32,
 }
 
 /// The pid table and process tree.
@@ -165,6 +178,7 @@ impl TaskTable {
             Proc {
                 tg: Arc::clone(&leader.tg),
                 parent,
+                parent_tid: parent,
                 children: BTreeSet::new(),
                 pgid,
                 sid,
@@ -172,6 +186,7 @@ impl TaskTable {
                 stop_report: None,
                 cont_report: false,
                 subreaper: false,
+                exit_uid: 0,
             },
         );
         if let Some(p) = self.procs.get_mut(&parent) {

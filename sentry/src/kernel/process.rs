@@ -49,6 +49,13 @@ pub fn stop_cont_side_effects(kernel: &Arc<Kernel>, tg: &Arc<ThreadGroup>, signo
         Signal::SIGTTIN,
         Signal::SIGTTOU,
     ]);
+    if signo == Signal::SIGKILL {
+        // The group exit starts before the stop ends (Linux's
+        // complete_signal sets SIGNAL_GROUP_EXIT before waking the stopped
+        // threads): a thread that resumed first could otherwise run on and
+        // exit normally, losing the kill.
+        tg.start_exit(sig::SIGKILL);
+    }
     if signo == Signal::SIGCONT || signo == Signal::SIGKILL {
         tg.shared_pending.lock().discard(stops);
         for t in tg.threads.lock().iter() {
@@ -102,10 +109,12 @@ fn notify_parent_state(table: &mut TaskTable, pid: i32, cld: i32, status: i32) {
         return;
     };
     let ptg = Arc::clone(&pp.tg);
+    let uid = table.procs.get(&pid).map_or(0, |p| live_uid(&p.tg));
     if let Some(leader) = first_thread(&ptg) {
         let act = leader.action(Signal::SIGCHLD);
         if act.flags & sa::NOCLDSTOP == 0 {
-            send_to_group_locked(&ptg, SigInfo::child(Signal::SIGCHLD, cld, pid, status));
+            let info = SigInfo::child(Signal::SIGCHLD, cld, pid, status);
+            send_to_group_locked(&ptg, with_uid(info, uid));
         }
     }
     ptg.child_events.notify_all();
@@ -113,6 +122,29 @@ fn notify_parent_state(table: &mut TaskTable, pid: i32, cld: i32, status: i32) {
 
 fn first_thread(tg: &ThreadGroup) -> Option<Arc<Task>> {
     tg.threads.lock().first().cloned()
+}
+
+/// The real uid of a running process (its first thread's).
+fn live_uid(tg: &ThreadGroup) -> u32 {
+    first_thread(tg).map_or(0, |t| t.ident.creds().uid[super::creds::REAL])
+}
+
+/// A child notification with the child's uid as si_uid (do_notify_parent
+/// and wait_task_* fill it in).
+pub fn with_uid(mut info: SigInfo, uid: u32) -> SigInfo {
+    info.data[0] = (info.data[0] & 0xffff_ffff) | (u64::from(uid) << 32);
+    info
+}
+
+/// A thread of `tg` that is not on its way out (Linux's
+/// find_alive_thread), else any thread of it.
+fn live_thread(tg: &ThreadGroup) -> Option<Arc<Task>> {
+    let threads = tg.threads.lock();
+    threads
+        .iter()
+        .find(|t| t.state.get() == TaskState::Running)
+        .or_else(|| threads.first())
+        .cloned()
 }
 
 /// Queues a signal for a whole process and wakes a thread to take it.
@@ -192,9 +224,15 @@ pub fn exit_thread(task: &Arc<Task>) {
     let mut table = kernel.table.lock();
     table.tasks.remove(&task.tid);
     if !last {
+        // This thread's children go to a live thread of the same process
+        // (Linux's find_new_reaper tries the thread group first), and get
+        // their parent-death signal: it follows the parent *thread*.
+        let heir = live_thread(&task.tg).map_or(task.tgid(), |t| t.tid);
+        let pdeath = adopt_thread_children(&mut table, task.tgid(), task.tid, heir);
         drop(table);
         release_resources(task);
         task.state.advance(TaskState::Dead);
+        send_pdeath(pdeath, task);
         return;
     }
     let status = task
@@ -223,20 +261,83 @@ pub fn exit_thread(task: &Arc<Task>) {
     release_resources(task);
     task.state.advance(TaskState::Dead);
     let mut table = kernel.table.lock();
+    if let Some(p) = table.procs.get_mut(&task.tgid()) {
+        p.exit_uid = task.ident.creds().uid[super::creds::REAL];
+    }
     let pdeath = process_exit(&kernel, &mut table, task.tgid(), status);
     drop(table);
     super::tty::process_exited(&kernel, task.tgid());
     // Parent-death signals go out once the tree lock is released (sending
     // SIGCONT takes it again).
-    for (t, s) in pdeath {
-        if let Some(s) = Signal::new(s) {
-            t.send_signal(SigInfo::from_process(s, code::SI_USER, 0, 0));
-        }
-    }
+    send_pdeath(pdeath, task);
 }
 
 /// Threads to send their PR_SET_PDEATHSIG signal to.
 type PdeathSignals = Vec<(Arc<Task>, i32)>;
+
+/// Sends parent-death signals as Linux's forget_original_parent does:
+/// group_send_sig_info with SEND_SIG_NOINFO, so SI_USER from the dying
+/// parent thread `dying` (its tgid and real uid), to the child's process.
+fn send_pdeath(pdeath: PdeathSignals, dying: &Task) {
+    let uid = dying.ident.creds().uid[super::creds::REAL];
+    for (t, s) in pdeath {
+        if let Some(s) = Signal::new(s) {
+            send_to_group(
+                &t.kernel,
+                &t.tg,
+                SigInfo::from_process(s, code::SI_USER, dying.tgid(), uid),
+            );
+        }
+    }
+}
+
+/// The children of thread `tid` of process `pid` get `heir`, another
+/// thread of the same process, as their parent thread. Returns their
+/// parent-death signals.
+fn adopt_thread_children(table: &mut TaskTable, pid: i32, tid: i32, heir: i32) -> PdeathSignals {
+    let Some(p) = table.procs.get(&pid) else {
+        return Vec::new();
+    };
+    let children: Vec<i32> = p.children.iter().copied().collect();
+    let mut signals = Vec::new();
+    for c in children {
+        if let Some(cp) = table.procs.get_mut(&c)
+            && cp.parent_tid == tid
+        {
+            cp.parent_tid = heir;
+            signals.extend(pdeath_signals(&cp.tg));
+        }
+    }
+    signals
+}
+
+/// The PR_SET_PDEATHSIG signals of `tg`'s threads.
+fn pdeath_signals(tg: &ThreadGroup) -> PdeathSignals {
+    tg.threads
+        .lock()
+        .iter()
+        .filter_map(|t| {
+            let s = t.pdeath_signal.load(Ordering::Relaxed);
+            (s != 0).then(|| (Arc::clone(t), s))
+        })
+        .collect()
+}
+
+/// execve from a non-leader thread: the thread now has the leader's tid,
+/// so the children it forked name that tid as their parent thread.
+pub fn rename_parent_thread(table: &mut TaskTable, pid: i32, old_tid: i32, new_tid: i32) {
+    let Some(p) = table.procs.get(&pid) else {
+        return;
+    };
+    let children: Vec<i32> = p.children.iter().copied().collect();
+    for c in children {
+        if let Some(cp) = table.procs.get_mut(&c)
+            && cp.parent_tid == old_tid
+        {
+            cp.parent_tid = new_tid;
+        }
+    }
+}
 
 fn release_resources(task: &Task) {
     let files = std::mem::replace(&mut *task.files.lock(), crate::fs::FdTable::new());
@@ -299,24 +400,21 @@ fn reparent_children(
         }
         at = p.parent;
     }
+    // The reaper's parent thread: a live one (find_alive_thread).
+    let reaper_tid = table
+        .procs
+        .get(&reaper)
+        .and_then(|p| live_thread(&p.tg))
+        .map_or(reaper, |t| t.tid);
     for &c in children {
         let (zombie, pdeath) = {
             let Some(cp) = table.procs.get_mut(&c) else {
                 continue;
             };
             cp.parent = reaper;
+            cp.parent_tid = reaper_tid;
             cp.exit_signal = sig::SIGCHLD;
-            let pdeath: Vec<(Arc<Task>, i32)> = cp
-                .tg
-                .threads
-                .lock()
-                .iter()
-                .filter_map(|t| {
-                    let s = t.pdeath_signal.load(Ordering::Relaxed);
-                    (s != 0).then(|| (Arc::clone(t), s))
-                })
-                .collect();
-            (cp.tg.zombie_status(), pdeath)
+            (cp.tg.zombie_status(), pdeath_signals(&cp.tg))
         };
         if let Some(p) = table.procs.get_mut(&dying) {
             p.children.remove(&c);
@@ -335,7 +433,10 @@ fn reparent_children(
 /// Sends the exit signal to the parent, or reaps the child at once if the
 /// parent ignores SIGCHLD (SIG_IGN or SA_NOCLDWAIT).
 fn notify_parent_exit(kernel: &Kernel, table: &mut TaskTable, pid: i32, parent: i32, status: i32) {
-    let exit_signal = table.procs.get(&pid).map_or(0, |p| p.exit_signal);
+    let (exit_signal, uid) = table
+        .procs
+        .get(&pid)
+        .map_or((0, 0), |p| (p.exit_signal, p.exit_uid));
     let Some(pp) = table.procs.get(&parent) else {
         return;
     };
@@ -355,7 +456,7 @@ fn notify_parent_exit(kernel: &Kernel, table: &mut TaskTable, pid: i32, parent: 
             }
         }
         if let Some(s) = Signal::new(signo) {
-            send_to_group_locked(&ptg, child_info(s, pid, status));
+            send_to_group_locked(&ptg, with_uid(child_info(s, pid, status), uid));
         }
     }
     if autoreap {
@@ -400,6 +501,8 @@ pub struct WaitResult {
     pub code: i32,
     /// waitid si_status.
     pub si_status: i32,
+    /// waitid si_uid: the child's real uid.
+    pub uid: u32,
 }
 
 /// The common core of wait4 and waitid. `Ok(None)` is WNOHANG with
@@ -435,14 +538,21 @@ pub fn wait_child(
                 let is_clone = cp.exit_signal != sig::SIGCHLD;
                 let kind_ok = options.contains(WaitOptions::ALL)
                     || (is_clone == options.contains(WaitOptions::CLONE));
-                if !selected || !kind_ok {
+                // __WNOTHREAD: only children of this thread (Linux's
+                // do_wait skips the other threads' lists).
+                let thread_ok =
+                    !options.contains(WaitOptions::NOTHREAD) || cp.parent_tid == task.tid;
+                if !selected || !kind_ok || !thread_ok {
                     continue;
                 }
                 any = true;
                 if let Some(status) = cp.tg.zombie_status()
                     && options.contains(WaitOptions::EXITED)
                 {
-                    let r = result_for(c, status);
+                    let r = WaitResult {
+                        uid: cp.exit_uid,
+                        ..result_for(c, status)
+                    };
                     if !options.contains(WaitOptions::NOWAIT) {
                         task.tg.times.child_reaped(&cp.tg.times);
                         reap(kernel, &mut table, c);
@@ -460,6 +570,7 @@ pub fn wait_child(
                         status: (s << 8) | 0x7f,
                         code: code::CLD_STOPPED,
                         si_status: s,
+                        uid: live_uid(&cp.tg),
                     }));
                 }
                 if cp.cont_report && options.contains(WaitOptions::CONTINUED) {
@@ -471,6 +582,7 @@ pub fn wait_child(
                         status: 0xffff,
                         code: code::CLD_CONTINUED,
                         si_status: sig::SIGCONT,
+                        uid: live_uid(&cp.tg),
                     }));
                 }
             }
@@ -496,6 +608,7 @@ fn result_for(pid: i32, status: i32) -> WaitResult {
         status,
         code,
         si_status,
+        uid: 0,
     }
 }
 
@@ -571,7 +684,7 @@ fn kill_targets(
     let Some(sig) = signo.to_send()? else {
         return Ok(());
     };
-    let uid = 0;
+    let uid = task.ident.creds().uid[super::creds::REAL];
     let info = info.unwrap_or_else(|| SigInfo::from_process(sig, code::SI_USER, me, uid));
     for tg in targets {
         send_to_group(kernel, &tg, info);

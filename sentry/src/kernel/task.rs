@@ -61,6 +61,9 @@ pub struct ThreadGroup {
     pub times: super::sched::GroupTimes,
     /// Resource limits (inherited by children, kept across execve).
     pub limits: Mutex<super::limits::Rlimits>,
+    /// PR_SET_DUMPABLE (Linux keeps it in the mm): 1 after execve, 0
+    /// after a change of effective or fs ids.
+    pub dumpable: std::sync::atomic::AtomicU8,
 }
 
 impl ThreadGroup {
@@ -80,6 +83,7 @@ impl ThreadGroup {
             leader_comm: Mutex::new(Vec::new()),
             times: Default::default(),
             limits: Mutex::default(),
+            dumpable: std::sync::atomic::AtomicU8::new(1),
         })
     }
 
@@ -251,6 +255,8 @@ pub struct Task {
     /// Nice value, policy, I/O priority and `comm` (the command name: the
     /// last component of the path execve was given, or PR_SET_NAME's) (a leaf lock).
     pub sched: super::sched::SchedAttrs,
+    /// Credentials, personality and timer slack.
+    pub ident: super::creds::Identity,
 }
 
 impl Task {
@@ -288,6 +294,7 @@ impl Task {
             fault: Mutex::new(FaultRegs::default()),
             started: Instant::now(),
             sched: Default::default(),
+            ident: Default::default(),
         })
     }
 
@@ -371,6 +378,55 @@ impl Task {
             self.tg.start_exit(sig::SIGKILL);
         }
         self.wake();
+    }
+
+    /// execve's de_thread from a non-leader thread, once every other
+    /// thread is gone: the thread takes over the leader's tid (the tgid).
+    /// Returns the task under its new tid, carrying this one's state (its
+    /// address space, files, signal state, sleeper and vCPU registration),
+    /// now in the pid table and the group in place of this one. Call it on
+    /// the task's own worker.
+    pub fn become_leader(self: &Arc<Self>) -> Arc<Task> {
+        let tgid = self.tgid();
+        let sig = std::mem::take(&mut *self.sig.lock());
+        let new = Arc::new(Self {
+            tid: tgid,
+            tg: Arc::clone(&self.tg),
+            kernel: Arc::clone(&self.kernel),
+            mm: Mutex::new(self.mm.lock().take()),
+            files: Mutex::new(std::mem::replace(&mut *self.files.lock(), FdTable::new())),
+            fs: Arc::clone(&self.fs),
+            sig: Mutex::new(sig),
+            waiter: Arc::clone(&self.waiter),
+            kicker: Mutex::new(self.kicker.lock().take()),
+            runner: Mutex::new(self.runner.lock().take()),
+            clear_child_tid: AtomicU64::new(0),
+            robust_list: AtomicU64::new(0),
+            vfork_done: Mutex::new(self.vfork_done.lock().take()),
+            pdeath_signal: AtomicI32::new(
+                self.pdeath_signal
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            exit_code: AtomicI32::new(0),
+            state: AtomicTaskState::default(),
+            fault: Mutex::new(*self.fault.lock()),
+            started: self.started,
+            sched: Default::default(),
+            ident: self.ident.moved(),
+        });
+        let attrs = self.sched.get();
+        new.sched.update(|a| *a = attrs);
+        new.sched.cpu.start();
+        let mut table = self.kernel.table.lock();
+        table.tasks.remove(&self.tid);
+        table.tasks.insert(tgid, Arc::clone(&new));
+        for t in self.tg.threads.lock().iter_mut() {
+            if t.tid == self.tid {
+                *t = Arc::clone(&new);
+            }
+        }
+        process::rename_parent_thread(&mut table, tgid, self.tid, tgid);
+        new
     }
 
     /// The action for `signal`.

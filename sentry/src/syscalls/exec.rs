@@ -314,6 +314,15 @@ fn exec_at(
             std::time::Instant::now() + std::time::Duration::from_millis(1),
         ));
     }
+    // A non-leader thread takes over the leader's tid (de_thread's
+    // exchange_tids): getpid() == gettid() in the new program.
+    let task = if task.tid == task.tgid() {
+        task
+    } else {
+        let new = task.become_leader();
+        t.task = Arc::clone(&new);
+        new
+    };
     // The old address space is released as at exit (mm_release).
     let old_mm = task
         .mm
@@ -367,6 +376,12 @@ fn exec_at(
         s.saved_mask = None;
     }
     task.set_comm_from_path(&execfn);
+    // Credentials as for a file without set-id bits or file capabilities;
+    // the new mm is dumpable.
+    task.ident.exec();
+    task.tg
+        .dumpable
+        .store(1, std::sync::atomic::Ordering::Relaxed);
     // A fresh FPU for the new program. KVM refusing it is a host failure
     // (Linux cannot fail here): the exec fails as one that ran out of
     // resources (ENOMEM, as Linux's exec does when it cannot set up the new

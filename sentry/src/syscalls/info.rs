@@ -49,14 +49,11 @@ pub fn getrandom(t: &mut TaskCtx, buf: UserSlice, flags: u32) -> SysResult {
     Ok(data.len() as u64)
 }
 
-/// Whether the guest holds CAP_SYS_RESOURCE: it does not (see
-/// `kernel::limits`), so it may lower its hard limits but never raise them.
-const CAP_SYS_RESOURCE: bool = false;
-
 /// Linux's do_prlimit on the process `tg`: returns the old limit and sets
 /// `new` if given (see `Rlimits::set` for the errors), then makes every
 /// thread of the process enforce it.
 fn do_prlimit(
+    t: &TaskCtx,
     tg: &Arc<ThreadGroup>,
     resource: u32,
     new: Option<Rlimit>,
@@ -65,7 +62,14 @@ fn do_prlimit(
         let mut l = tg.limits.lock();
         let old = l.get(resource).ok_or(Errno::EINVAL)?;
         if let Some(n) = new {
-            l.set(resource, n.cur, n.max, CAP_SYS_RESOURCE)?;
+            // Raising a hard limit needs CAP_SYS_RESOURCE, which init
+            // does not start with (`kernel::creds::CAP_INIT`).
+            let privileged = t
+                .task
+                .ident
+                .creds()
+                .capable(crate::kernel::creds::cap::SYS_RESOURCE);
+            l.set(resource, n.cur, n.max, privileged)?;
         }
         old
     };
@@ -101,7 +105,7 @@ pub fn prlimit64(
             None => Arc::clone(&table.procs.get(&pid.get()).ok_or(Errno::ESRCH)?.tg),
         }
     };
-    let (cur, max) = do_prlimit(&tg, resource, new)?;
+    let (cur, max) = do_prlimit(t, &tg, resource, new)?;
     if let Some(old) = old {
         old.write(&t.mm(), &Rlimit { cur, max })?;
     }
@@ -110,7 +114,7 @@ pub fn prlimit64(
 
 /// getrlimit(resource, rlim).
 pub fn getrlimit(t: &mut TaskCtx, resource: u32, rlim: UserPtr<Rlimit>) -> SysResult {
-    let (cur, max) = do_prlimit(&t.task.tg, resource, None)?;
+    let (cur, max) = do_prlimit(t, &t.task.tg, resource, None)?;
     rlim.write(&t.mm(), &Rlimit { cur, max })?;
     Ok(0)
 }
@@ -118,7 +122,7 @@ pub fn getrlimit(t: &mut TaskCtx, resource: u32, rlim: UserPtr<Rlimit>) -> SysRe
 /// setrlimit(resource, rlim): the limit is read first (EFAULT).
 pub fn setrlimit(t: &mut TaskCtx, resource: u32, rlim: UserPtr<Rlimit>) -> SysResult {
     let new = rlim.read(&t.mm())?;
-    do_prlimit(&t.task.tg, resource, Some(new))?;
+    do_prlimit(t, &t.task.tg, resource, Some(new))?;
     Ok(0)
 }
 

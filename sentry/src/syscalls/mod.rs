@@ -10,6 +10,7 @@
 //! `SENTRY_UPDATE_COVERAGE=1 cargo test -p sentry coverage`.
 
 pub(crate) mod args;
+pub mod creds;
 pub mod exec;
 pub mod file;
 pub mod fs;
@@ -34,6 +35,7 @@ pub mod tty;
 use numbers::nr::*;
 
 use crate::errno::Errno;
+use crate::kernel::creds as kcreds;
 use crate::kernel::task::{self, SysResult, TaskCtx};
 
 /// How fully a syscall is implemented.
@@ -157,7 +159,8 @@ const NOTE_POLL: &str =
 const NOTE_EPOLL_WAIT: &str = "level-triggered only (EPOLLET acts as level); the host's standard streams are sampled every 2 ms";
 const NOTE_CLONE: &str = "namespaces give EPERM, CLONE_INTO_CGROUP EBADF";
 const NOTE_OPEN: &str = "devices other than the sentry's give EACCES, sockets ENXIO; a FIFO opens as a pipe of the sandbox's own (never the host's); O_EXCL with O_TMPFILE does not forbid linkat; openat2's RESOLVE_CACHED is ignored";
-const NOTE_EXEC: &str = "static ELF programs and #! scripts (five in a row at most, as Linux); exec from a non-leader thread keeps its tid";
+const NOTE_EXEC: &str = "static ELF programs and #! scripts (five in a row at most, as Linux)";
+const NOTE_CREDS: &str = "per-thread ids with Linux's rules; file-permission checks ignore them (the guest's files act as root's)";
 
 const NOTE_SCHED: &str =
     "stored and reported per thread as Linux does; the host scheduler does not see it";
@@ -391,10 +394,35 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (GETPID, full(|t, _| Ok(t.task.tgid() as u64), &[])),
     (GETTID, full(|t, _| Ok(t.task.tid as u64), &[])),
     (GETPPID, full(|t, _| process::getppid(t), &[])),
-    (GETUID, full(|_, _| Ok(0), &[])),
-    (GETEUID, full(|_, _| Ok(0), &[])),
-    (GETGID, full(|_, _| Ok(0), &[])),
-    (GETEGID, full(|_, _| Ok(0), &[])),
+    (GETUID, full(|t, _| creds::get_id(t, false, kcreds::REAL), &[])),
+    (GETEUID, full(|t, _| creds::get_id(t, false, kcreds::EFFECTIVE), &[])),
+    (GETGID, full(|t, _| creds::get_id(t, true, kcreds::REAL), &[])),
+    (GETEGID, full(|t, _| creds::get_id(t, true, kcreds::EFFECTIVE), &[])),
+    // Identity (syscalls/creds.rs).
+    (SETUID, partial(NOTE_CREDS, |t, a| creds::setuid(t, uint(a[0])), &[Int])),
+    (SETGID, partial(NOTE_CREDS, |t, a| creds::setgid(t, uint(a[0])), &[Int])),
+    (SETREUID, partial(NOTE_CREDS, |t, a| creds::setreuid(t, uint(a[0]), uint(a[1])),
+        &[Int, Int])),
+    (SETREGID, partial(NOTE_CREDS, |t, a| creds::setregid(t, uint(a[0]), uint(a[1])),
+        &[Int, Int])),
+    (SETRESUID, partial(NOTE_CREDS,
+        |t, a| creds::setresuid(t, uint(a[0]), uint(a[1]), uint(a[2])), &[Int, Int, Int])),
+    (SETRESGID, partial(NOTE_CREDS,
+        |t, a| creds::setresgid(t, uint(a[0]), uint(a[1]), uint(a[2])), &[Int, Int, Int])),
+    (GETRESUID, full(|t, a| creds::getres(t, false, [a[0], a[1], a[2]]), &[Hex, Hex, Hex])),
+    (GETRESGID, full(|t, a| creds::getres(t, true, [a[0], a[1], a[2]]), &[Hex, Hex, Hex])),
+    (SETFSUID, partial(NOTE_CREDS, |t, a| creds::setfsuid(t, uint(a[0])), &[Int])),
+    (SETFSGID, partial(NOTE_CREDS, |t, a| creds::setfsgid(t, uint(a[0])), &[Int])),
+    (SETGROUPS, full(|t, a| creds::setgroups(t, a[0], a[1]), &[Int, Hex])),
+    (CAPGET, full(|t, a| creds::capget(t, a[0], a[1]), &[Hex, Hex])),
+    (CAPSET, partial("capabilities are recorded; the sandbox's checks other than the id calls' \
+        do not consult them", |t, a| creds::capset(t, a[0], a[1]), &[Hex, Hex])),
+    (PERSONALITY, partial("stored; ADDR_NO_RANDOMIZE and the others change nothing",
+        |t, a| creds::personality(t, uint(a[0])), &[Hex])),
+    (UNSHARE, partial("namespaces give EPERM (as clone); CLONE_FS leaves a shared \
+        filesystem context shared", |t, a| creds::unshare(t, a[0]), &[CloneFlags])),
+    (SETNS, partial("no namespace files; a pidfd with namespace flags gives EPERM",
+        |t, a| creds::setns(t, int(a[0]), int(a[1])), &[Int, Hex])),
     (GETPGID, full(|t, a| process::getpgid(t, pid(a[0])), &[Pid])),
     (GETPGRP, full(|t, _| process::getpgid(t, pid(0)), &[])),
     (SETPGID, full(|t, a| process::setpgid(t, pid(a[0]), pid(a[1])), &[Pid, Pid])),
@@ -413,8 +441,9 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (SET_ROBUST_LIST, full(|t, a| process::set_robust_list(t, a[0], a[1]), &[Hex, Len])),
     (GET_ROBUST_LIST, full(|t, a| process::get_robust_list(t, pid(a[0]), ptr(a[1]), ptr(a[2])),
         &[Pid, Hex, Hex])),
-    (PRCTL, partial("PDEATHSIG, CHILD_SUBREAPER, NAME, DUMPABLE, NO_NEW_PRIVS",
-        sched::prctl, &[Raw, Raw, Raw, Raw, Raw])),
+    (PRCTL, partial("PDEATHSIG, CHILD_SUBREAPER, NAME, DUMPABLE, NO_NEW_PRIVS, KEEPCAPS, \
+        CAPBSET_READ/DROP, SECUREBITS, CAP_AMBIENT, TIMERSLACK",
+        creds::prctl, &[Raw, Raw, Raw, Raw, Raw])),
     (FUTEX, partial("no PI futexes (LOCK_PI, WAIT_REQUEUE_PI...): ENOSYS", futex::sys_futex,
         &[Hex, Raw, Raw, Hex, Hex, Raw])),
     (FUTEX_WAITV, full(|t, a| futex::sys_futex_waitv(t, ptr(a[0]), uint(a[1]), uint(a[2]),
@@ -491,7 +520,7 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (GETRUSAGE, partial("real user and system times; maxrss, faults and context switches are 0",
         |t, a| sched::getrusage(t, a[0], a[1]), &[Int, Hex])),
     (TIMES, full(|t, a| sched::times(t, a[0]), &[Hex])),
-    (GETGROUPS, full(|t, a| sched::getgroups(t, a[0]), &[Int, Hex])),
+    (GETGROUPS, full(|t, a| creds::getgroups(t, a[0], a[1]), &[Int, Hex])),
     (RSEQ, partial("ENOSYS, which libc accepts", |_, _| Err(Errno::ENOSYS.into()),
         &[Hex, Len, Hex, Hex])),
     ]

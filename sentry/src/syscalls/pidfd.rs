@@ -106,8 +106,9 @@ pub fn pidfd_send_signal(
     } else {
         code::SI_USER
     };
+    let uid = t.task.ident.creds().uid[crate::kernel::creds::REAL];
     let info_for =
-        |s: Signal| user_info.unwrap_or_else(|| SigInfo::from_process(s, kill_code, me, 0));
+        |s: Signal| user_info.unwrap_or_else(|| SigInfo::from_process(s, kill_code, me, uid));
     let signal = signo.to_send()?;
     if pf.state() == PidState::Reaped {
         return Err(Errno::ESRCH.into());

@@ -261,7 +261,8 @@ pub fn waitid(
     if let Some(infop) = infop {
         // Nothing to report (WNOHANG): the fields are zeroes.
         let info = r.map_or_else(SigInfo::default, |r| {
-            SigInfo::child(Signal::SIGCHLD, r.code, r.pid, r.si_status)
+            let info = SigInfo::child(Signal::SIGCHLD, r.code, r.pid, r.si_status);
+            process::with_uid(info, r.uid)
         });
         info.write_waitid_fields(&t.mm(), infop)?;
     }

@@ -134,7 +134,8 @@ pub fn rt_sigpending(t: &mut TaskCtx, set: UserSlice) -> SysResult {
 fn sleep_for_signal(task: &Arc<Task>) -> SysResult {
     let w: &Arc<Waiter> = &task.waiter;
     loop {
-        if task.tg.is_exiting() || task.signal_pending() {
+        // A zap (another thread's execve) ends the sleep too.
+        if task.tg.is_exiting() || task.is_zapped() || task.signal_pending() {
             return Err(ERESTARTNOHAND.into());
         }
         w.wait(None);
@@ -235,7 +236,8 @@ fn thread_kill(
 /// tkill and tgkill's siginfo: SI_TKILL from the calling process.
 fn tkill_info(t: &TaskCtx) -> impl FnOnce(Signal) -> SigInfo + use<> {
     let me = t.task.tgid();
-    move |s| SigInfo::from_process(s, code::SI_TKILL, me, 0)
+    let uid = t.task.ident.creds().uid[crate::kernel::creds::REAL];
+    move |s| SigInfo::from_process(s, code::SI_TKILL, me, uid)
 }
 
 /// tkill(tid, sig).

@@ -305,7 +305,7 @@ pub fn rt_sigtimedwait(
             }
             return Ok(got.signo as u64);
         }
-        if t.task.tg.is_exiting() || t.task.signal_pending() {
+        if t.task.tg.is_exiting() || t.task.is_zapped() || t.task.signal_pending() {
             return Err(Errno::EINTR.into());
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {

@@ -164,6 +164,7 @@ fn lookup_sys(rest: &[Vec<u8>]) -> Result<Found, Errno> {
     let node = match names.as_slice() {
         [] => dir(&[("kernel", DT_DIR), ("vm", DT_DIR)]),
         [b"kernel"] => dir(&[
+            ("cap_last_cap", DT_REG),
             ("hostname", DT_REG),
             ("ngroups_max", DT_REG),
             ("osrelease", DT_REG),
@@ -172,6 +173,7 @@ fn lookup_sys(rest: &[Vec<u8>]) -> Result<Found, Errno> {
             ("random", DT_DIR),
             ("version", DT_REG),
         ]),
+        [b"kernel", b"cap_last_cap"] => file(format!("{}\n", crate::kernel::creds::CAP_LAST_CAP)),
         [b"kernel", b"hostname"] => file(format!("{}\n", limits::HOSTNAME)),
         [b"kernel", b"ngroups_max"] => file("65536\n".into()),
         [b"kernel", b"osrelease"] => file(format!("{}\n", limits::RELEASE)),

@@ -150,9 +150,26 @@ pub fn status(t: &TaskView, vm: Option<&VmInfo>, ncpu: usize) -> String {
     let _ = writeln!(s, "Pid:\t{}", t.pid);
     let _ = writeln!(s, "PPid:\t{}", t.ppid);
     s.push_str("TracerPid:\t0\n");
-    s.push_str("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n");
+    let c = &t.creds;
+    let _ = writeln!(
+        s,
+        "Uid:\t{}\t{}\t{}\t{}",
+        c.uid[0], c.uid[1], c.uid[2], c.uid[3]
+    );
+    let _ = writeln!(
+        s,
+        "Gid:\t{}\t{}\t{}\t{}",
+        c.gid[0], c.gid[1], c.gid[2], c.gid[3]
+    );
     let _ = writeln!(s, "FDSize:\t{}", t.fd_size);
-    s.push_str("Groups:\t \n");
+    s.push_str("Groups:\t");
+    for g in &c.groups {
+        let _ = write!(s, "{g} ");
+    }
+    if c.groups.is_empty() {
+        s.push(' ');
+    }
+    s.push('\n');
     let _ = writeln!(s, "NStgid:\t{}", t.tgid);
     let _ = writeln!(s, "NSpid:\t{}", t.pid);
     let _ = writeln!(s, "NSpgid:\t{}", t.pgid);
@@ -191,10 +208,18 @@ pub fn status(t: &TaskView, vm: Option<&VmInfo>, ncpu: usize) -> String {
     let _ = writeln!(s, "SigBlk:\t{:016x}", t.blocked);
     let _ = writeln!(s, "SigIgn:\t{:016x}", t.ignored);
     let _ = writeln!(s, "SigCgt:\t{:016x}", t.caught);
+    for (k, v) in [
+        ("CapInh", c.inheritable),
+        ("CapPrm", c.permitted),
+        ("CapEff", c.effective),
+        ("CapBnd", c.bounding),
+        ("CapAmb", c.ambient),
+    ] {
+        let _ = writeln!(s, "{k}:\t{v:016x}");
+    }
+    let _ = writeln!(s, "NoNewPrivs:\t{}", u8::from(c.no_new_privs));
     s.push_str(
-        "CapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\n\
-         CapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\n\
-         NoNewPrivs:\t0\nSeccomp:\t0\nSeccomp_filters:\t0\n\
+        "Seccomp:\t0\nSeccomp_filters:\t0\n\
          Speculation_Store_Bypass:\tthread vulnerable\n\
          SpeculationIndirectBranch:\tconditional enabled\n",
     );
@@ -488,6 +513,7 @@ mod tests {
             exit_code: 0,
             start_ticks: 42,
             fd_size: 64,
+            creds: Default::default(),
         }
     }
 

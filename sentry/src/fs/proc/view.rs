@@ -50,6 +50,8 @@ pub struct TaskView {
     pub start_ticks: u64,
     /// Size of the descriptor table (FDSize).
     pub fd_size: usize,
+    /// The thread's credentials (root's for a zombie).
+    pub creds: crate::kernel::creds::Creds,
 }
 
 /// A process or thread found in the sandbox's tables, with what its
@@ -145,6 +147,7 @@ pub fn find(kernel: &Arc<Kernel>, pid: i32, thread: Option<i32>) -> Option<Found
             * super::text::HZ
             / 1000;
         v.umask = Some(t.fs.lock().umask);
+        v.creds = t.ident.creds();
         let comm = t.comm();
         v.comm = if comm.is_empty() {
             let mm = t.mm.lock().clone();

@@ -67,6 +67,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("t_mmio", &[], b"", 0),
     ("t2_fpu", &[], b"", 0),
     ("t2_futex", &[], b"", 0),
+    ("t_futex_pi", &[], b"", 0),
     ("t2_sharing", &[], b"", 0),
     ("t2_tlb", &[], b"", 0),
     ("t2_timeouts", &[], b"", 0),

@@ -172,6 +172,7 @@ pub fn exit_thread(task: &Arc<Task>) {
     {
         kernel.futex.exit_robust_list(&mm, task.tid, robust);
     }
+    kernel.futex.exit_pi_state(task.tid);
     let ctid = task.clear_child_tid.swap(0, Ordering::Relaxed);
     if ctid != 0
         && let Some(mm) = task.mm.lock().clone()

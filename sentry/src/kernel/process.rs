@@ -400,6 +400,20 @@ pub struct WaitResult {
     pub code: i32,
     /// waitid si_status.
     pub si_status: i32,
+    /// The child's CPU time and its waited-for children's (the rusage
+    /// that wait4 and waitid report, Linux's RUSAGE_BOTH).
+    pub times: super::sched::Times,
+}
+
+/// A process's CPU time with its waited-for children's: its exited
+/// threads', its live threads' as of their last sample, its children's.
+fn group_times(tg: &super::ThreadGroup) -> super::sched::Times {
+    let live = tg
+        .threads
+        .lock()
+        .iter()
+        .fold(Default::default(), |acc, t| acc + t.sched.cpu.last());
+    tg.times.dead() + tg.times.children() + live
 }
 
 /// The common core of wait4 and waitid. `Ok(None)` is WNOHANG with
@@ -442,7 +456,10 @@ pub fn wait_child(
                 if let Some(status) = cp.tg.zombie_status()
                     && options.contains(WaitOptions::EXITED)
                 {
-                    let r = result_for(c, status);
+                    let r = WaitResult {
+                        times: group_times(&cp.tg),
+                        ..result_for(c, status)
+                    };
                     if !options.contains(WaitOptions::NOWAIT) {
                         task.tg.times.child_reaped(&cp.tg.times);
                         reap(kernel, &mut table, c);
@@ -460,6 +477,7 @@ pub fn wait_child(
                         status: (s << 8) | 0x7f,
                         code: code::CLD_STOPPED,
                         si_status: s,
+                        times: group_times(&cp.tg),
                     }));
                 }
                 if cp.cont_report && options.contains(WaitOptions::CONTINUED) {
@@ -471,6 +489,7 @@ pub fn wait_child(
                         status: 0xffff,
                         code: code::CLD_CONTINUED,
                         si_status: sig::SIGCONT,
+                        times: group_times(&cp.tg),
                     }));
                 }
             }
@@ -496,6 +515,7 @@ fn result_for(pid: i32, status: i32) -> WaitResult {
         status,
         code,
         si_status,
+        times: Default::default(),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Scheduling and identity calls: getpriority/setpriority, the
 //! sched_{get,set}{scheduler,param} family and sched_get_priority_min/max,
-//! ioprio_get/set, getrusage and times, getgroups, and prctl's PR_SET_NAME and
+//! sched_setattr/getattr, sched_setaffinity/getaffinity (over the
+//! sandbox's vCPUs), getcpu, sched_rr_get_interval, ioprio_get/set,
+//! getrusage and times, getgroups, and prctl's PR_SET_NAME and
 //! PR_GET_NAME. The values live in each task's
 //! [`SchedAttrs`](crate::kernel::sched::SchedAttrs), per thread as in
 //! Linux, and follow Linux's argument checks, errnos and inheritance; the

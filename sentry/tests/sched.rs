@@ -9,4 +9,5 @@ mod common;
 
 differential! {
     t_sched: [], 0;
+    t_sched2: [], 0;
 }

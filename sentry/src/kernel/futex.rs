@@ -13,6 +13,8 @@
 //! words while held, as Linux holds the hash-bucket lock); waiters are
 //! notified with it held, and nobody sleeps holding it.
 
+mod pi;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,49 +50,142 @@ impl Key {
     }
 }
 
+/// What a sleeper waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// FUTEX_WAIT and its kin: a wake-up.
+    Plain,
+    /// FUTEX_WAIT_REQUEUE_PI, still on its (non-PI) first futex: to be
+    /// requeued to the PI futex with this key by FUTEX_CMP_REQUEUE_PI.
+    RequeuePi(Key),
+    /// A PI futex's lock (FUTEX_LOCK_PI, or a requeued waiter): the lock,
+    /// handed over by its owner's unlock or death.
+    PiLock,
+}
+
+/// Who sleeps for a PI lock, and where its futex word is in its own
+/// address space (so that whoever hands the lock over writes it there).
+struct PiSleeper {
+    tid: i32,
+    mm: Arc<AddressSpace>,
+    uaddr: u64,
+}
+
 struct FutexWaiter {
     waiter: Arc<Waiter>,
+    /// Set when woken; for a PI sleeper, when it owns the lock.
     woken: AtomicBool,
     bitset: u32,
     key: Mutex<Key>,
+    kind: Mutex<Kind>,
+    pi: Option<PiSleeper>,
 }
 
+impl FutexWaiter {
+    fn kind(&self) -> Kind {
+        *self.kind.lock()
+    }
+}
+
+/// The futex word's bits (the rest is the owner's tid).
+const FUTEX_WAITERS: u32 = 0x8000_0000;
+const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+
 type Queues = HashMap<Key, Vec<Arc<FutexWaiter>>>;
+
+/// The sleepers by key, and the owner of each PI futex that has sleepers
+/// in the kernel (Linux's `pi_state`: it exists while PI sleepers do).
+#[derive(Default)]
+struct Table {
+    queues: Queues,
+    pi_owner: HashMap<Key, i32>,
+}
 
 /// The kernel's futex table.
 #[derive(Default)]
 pub struct Futexes {
-    table: Mutex<Queues>,
+    table: Mutex<Table>,
 }
 
-fn enqueue(t: &mut Queues, k: Key, waiter: &Arc<Waiter>, bitset: u32) -> Arc<FutexWaiter> {
+fn enqueue(t: &mut Table, k: Key, waiter: &Arc<Waiter>, bitset: u32) -> Arc<FutexWaiter> {
+    enqueue_kind(t, k, waiter, bitset, Kind::Plain, None)
+}
+
+fn enqueue_kind(
+    t: &mut Table,
+    k: Key,
+    waiter: &Arc<Waiter>,
+    bitset: u32,
+    kind: Kind,
+    pi: Option<PiSleeper>,
+) -> Arc<FutexWaiter> {
     let fw = Arc::new(FutexWaiter {
         waiter: Arc::clone(waiter),
         woken: AtomicBool::new(false),
         bitset,
         key: Mutex::new(k),
+        kind: Mutex::new(kind),
+        pi,
     });
-    t.entry(k).or_default().push(Arc::clone(&fw));
+    t.queues.entry(k).or_default().push(Arc::clone(&fw));
     fw
 }
 
-fn wake_key(t: &mut Queues, k: Key, n: u64, bitset: u32) -> u64 {
-    let Some(q) = t.get_mut(&k) else { return 0 };
+/// Wakes up to `n` plain sleepers on `k` whose bitset meets `bitset`, in
+/// order. Meeting a PI or requeue-PI sleeper first is EINVAL (those
+/// already woken stay woken), as in Linux's futex_wake.
+fn wake_key(t: &mut Table, k: Key, n: u64, bitset: u32) -> Result<u64, Errno> {
+    let Some(q) = t.queues.get_mut(&k) else {
+        return Ok(0);
+    };
     let mut woken = 0;
-    q.retain(|w| {
-        if woken < n && w.bitset & bitset != 0 {
+    let mut result = Ok(());
+    let mut i = 0;
+    while i < q.len() && woken < n {
+        let w = &q[i];
+        if w.kind() != Kind::Plain {
+            result = Err(Errno::EINVAL);
+            break;
+        }
+        if w.bitset & bitset != 0 {
             w.woken.store(true, Ordering::SeqCst);
             w.waiter.notify();
             woken += 1;
-            false
+            q.remove(i);
         } else {
-            true
+            i += 1;
         }
-    });
-    if q.is_empty() {
-        t.remove(&k);
     }
-    woken
+    if q.is_empty() {
+        t.queues.remove(&k);
+    }
+    result.map(|()| woken)
+}
+
+/// Takes `fw` off its queue (wherever requeues moved it), and drops the
+/// PI state of its key when no PI sleeper is left there.
+fn unqueue(t: &mut Table, fw: &Arc<FutexWaiter>) {
+    let k = *fw.key.lock();
+    if let Some(q) = t.queues.get_mut(&k) {
+        q.retain(|w| !Arc::ptr_eq(w, fw));
+        if q.is_empty() {
+            t.queues.remove(&k);
+        }
+    }
+    drop_pi_if_unused(t, k);
+}
+
+/// Forgets the owner of the PI futex `k` when no sleeper waits for its
+/// lock any more (Linux frees the `pi_state` with its last waiter).
+fn drop_pi_if_unused(t: &mut Table, k: Key) {
+    let used = t
+        .queues
+        .get(&k)
+        .is_some_and(|q| q.iter().any(|w| w.kind() == Kind::PiLock));
+    if !used {
+        t.pi_owner.remove(&k);
+    }
 }
 
 /// Applies a FUTEX_WAKE_OP operation and tells whether its comparison holds.
@@ -133,19 +228,12 @@ fn wake_op(mm: &AddressSpace, uaddr2: u64, encoded: u32) -> Result<bool, Errno> 
 
 impl Futexes {
     fn remove(&self, fw: &Arc<FutexWaiter>) {
-        let mut t = self.table.lock();
-        let k = *fw.key.lock();
-        if let Some(q) = t.get_mut(&k) {
-            q.retain(|w| !Arc::ptr_eq(w, fw));
-            if q.is_empty() {
-                t.remove(&k);
-            }
-        }
+        unqueue(&mut self.table.lock(), fw);
     }
 
     /// Wakes up to `n` waiters on `k` whose bitset meets `bitset`.
-    /// Returns how many.
-    pub fn wake(&self, k: Key, n: u64, bitset: u32) -> u64 {
+    /// Returns how many (EINVAL if a PI sleeper is met first).
+    pub fn wake(&self, k: Key, n: u64, bitset: u32) -> Result<u64, Errno> {
         wake_key(&mut self.table.lock(), k, n, bitset)
     }
 
@@ -153,6 +241,7 @@ impl Futexes {
     /// shared key when the memory is shared), as clear_child_tid does.
     pub fn wake_addr(&self, mm: &Arc<AddressSpace>, addr: u64, n: u32) -> u64 {
         self.wake(Key::new(mm, addr, false), n as u64, u32::MAX)
+            .unwrap_or(0)
     }
 
     /// Sleeps on `k` if the word at `uaddr` still holds `val` (EAGAIN
@@ -219,21 +308,42 @@ impl Futexes {
         {
             return Err(Errno::EAGAIN);
         }
-        let woken = wake_key(&mut tab, k, nr_wake, u32::MAX);
+        // One pass in order, as Linux's futex_requeue: the first `nr_wake`
+        // are woken, the next `nr_requeue` moved; a PI or requeue-PI
+        // sleeper stops it with EINVAL (what was done stays done).
+        let mut woken = 0;
         let mut moved = Vec::new();
-        if let Some(q) = tab.get_mut(&k) {
-            let n = nr_requeue.min(q.len());
-            moved = q.drain(..n).collect();
+        let mut result = Ok(());
+        if let Some(q) = tab.queues.get_mut(&k) {
+            while let Some(w) = q.first() {
+                if woken + moved.len() as u64 >= nr_wake.saturating_add(nr_requeue as u64) {
+                    break;
+                }
+                if w.kind() != Kind::Plain {
+                    result = Err(Errno::EINVAL);
+                    break;
+                }
+                let w = q.remove(0);
+                if woken < nr_wake {
+                    w.woken.store(true, Ordering::SeqCst);
+                    w.waiter.notify();
+                    woken += 1;
+                } else {
+                    moved.push(w);
+                }
+            }
             if q.is_empty() {
-                tab.remove(&k);
+                tab.queues.remove(&k);
             }
         }
         let requeued = moved.len() as u64;
         for w in &moved {
             *w.key.lock() = k2;
         }
-        tab.entry(k2).or_default().extend(moved);
-        Ok(woken + requeued)
+        if !moved.is_empty() {
+            tab.queues.entry(k2).or_default().extend(moved);
+        }
+        result.map(|()| woken + requeued)
     }
 
     /// FUTEX_WAKE_OP: applies the operation `encoded` to the word at
@@ -252,9 +362,9 @@ impl Futexes {
     ) -> Result<u64, Errno> {
         let mut tab = self.table.lock();
         let cond = wake_op(mm, uaddr2, encoded)?;
-        let mut n = wake_key(&mut tab, k, nr_wake, u32::MAX);
+        let mut n = wake_key(&mut tab, k, nr_wake, u32::MAX)?;
         if cond {
-            n += wake_key(&mut tab, k2, nr_wake2, u32::MAX);
+            n += wake_key(&mut tab, k2, nr_wake2, u32::MAX)?;
         }
         Ok(n)
     }
@@ -275,12 +385,8 @@ impl Futexes {
             for (i, (k, uaddr, val)) in entries.iter().enumerate() {
                 if mm.read_u32(*uaddr)? != *val {
                     for (fw, _) in &queued {
-                        let fw: &Arc<FutexWaiter> = fw;
-                        if let Some(q) = tab.get_mut(&*fw.key.lock()) {
-                            q.retain(|w| !Arc::ptr_eq(w, fw));
-                        }
+                        unqueue(&mut tab, fw);
                     }
-                    tab.retain(|_, q| !q.is_empty());
                     return Err(Errno::EAGAIN.into());
                 }
                 queued.push((enqueue(&mut tab, *k, &task.waiter, u32::MAX), i));
@@ -311,12 +417,11 @@ impl Futexes {
     }
 
     /// Walks a dying thread's robust futex list (set_robust_list), marking
-    /// each futex it holds FUTEX_OWNER_DIED and waking a waiter, as Linux's
-    /// exit_robust_list.
+    /// each futex it holds FUTEX_OWNER_DIED, as Linux's exit_robust_list
+    /// and handle_futex_death: a plain futex with waiters gets a wake-up
+    /// (also the pending one whose owner field is 0); a PI one (bit 0 of
+    /// its entry) is handed over by [`Futexes::exit_pi_state`] instead.
     pub fn exit_robust_list(&self, mm: &Arc<AddressSpace>, tid: i32, head: u64) {
-        const FUTEX_WAITERS: u32 = 0x8000_0000;
-        const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
-        const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
         const LIST_LIMIT: usize = 2048;
         // Any fault reading the head ends the walk, as in Linux.
         let Ok(RobustListHead {
@@ -327,40 +432,54 @@ impl Futexes {
         else {
             return;
         };
-        let death = |entry: u64| {
-            let uaddr = (entry & !1).wrapping_add_signed(offset);
-            for _ in 0..16 {
-                let Ok(v) = mm.read_u32(uaddr) else { return };
-                if v & FUTEX_TID_MASK != tid as u32 {
-                    return;
+        // false: stop the walk (a misaligned or unreadable futex).
+        let death = |entry: u64, pi: bool, pending_op: bool| -> bool {
+            let uaddr = entry.wrapping_add_signed(offset);
+            if uaddr % 4 != 0 {
+                return false;
+            }
+            loop {
+                let Ok(v) = mm.read_u32(uaddr) else {
+                    return false;
+                };
+                let owner = v & FUTEX_TID_MASK;
+                if pending_op && !pi && owner == 0 {
+                    self.wake_addr(mm, uaddr, 1);
+                    return true;
+                }
+                if owner != tid as u32 {
+                    return true;
                 }
                 let new = (v & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
                 match mm.cmpxchg_u32(uaddr, v, new) {
                     Ok(found) if found == v => {
-                        if v & FUTEX_WAITERS != 0 {
+                        if !pi && v & FUTEX_WAITERS != 0 {
                             self.wake_addr(mm, uaddr, 1);
                         }
-                        return;
+                        return true;
                     }
                     Ok(_) => continue,
-                    Err(_) => return,
+                    Err(_) => return false,
                 }
             }
         };
-        let mut entry = first;
-        let mut n = 0;
-        while entry != head && entry & !1 != 0 && n < LIST_LIMIT {
-            let Ok(next) = mm.read_u64(entry & !1) else {
-                break;
-            };
-            if entry != pending {
-                death(entry);
+        let (pending, pending_pi) = (pending & !1, pending & 1 != 0);
+        let (mut entry, mut pi) = (first & !1, first & 1 != 0);
+        let mut limit = LIST_LIMIT;
+        while entry != head {
+            let next = mm.read_u64(entry);
+            if entry != pending && !death(entry, pi, false) {
+                return;
             }
-            entry = next;
-            n += 1;
+            let Ok(next) = next else { return };
+            (entry, pi) = (next & !1, next & 1 != 0);
+            limit -= 1;
+            if limit == 0 {
+                break;
+            }
         }
         if pending != 0 {
-            death(pending);
+            death(pending, pending_pi, true);
         }
     }
 }
@@ -370,7 +489,7 @@ mod tests {
     use super::*;
 
     fn sleepers(f: &Futexes) -> usize {
-        f.table.lock().values().map(Vec::len).sum()
+        f.table.lock().queues.values().map(Vec::len).sum()
     }
 
     fn sleep_on(f: &Futexes, k: Key, bitset: u32) -> Arc<FutexWaiter> {
@@ -382,13 +501,13 @@ mod tests {
         let f = Futexes::default();
         let k = Key::Private(1, 0x1000);
         let ws: Vec<_> = (0..3).map(|_| sleep_on(&f, k, u32::MAX)).collect();
-        assert_eq!(f.wake(k, 2, u32::MAX), 2);
+        assert_eq!(f.wake(k, 2, u32::MAX), Ok(2));
         let woken: Vec<bool> = ws.iter().map(|w| w.woken.load(Ordering::SeqCst)).collect();
         assert_eq!(woken, [true, true, false]);
         assert_eq!(sleepers(&f), 1);
-        assert_eq!(f.wake(k, 5, u32::MAX), 1);
+        assert_eq!(f.wake(k, 5, u32::MAX), Ok(1));
         assert_eq!(sleepers(&f), 0, "an empty queue is removed");
-        assert_eq!(f.wake(k, 5, u32::MAX), 0);
+        assert_eq!(f.wake(k, 5, u32::MAX), Ok(0));
     }
 
     #[test]
@@ -397,14 +516,14 @@ mod tests {
         let k = Key::Shared(7, 0);
         let a = sleep_on(&f, k, 0b01);
         let b = sleep_on(&f, k, 0b10);
-        assert_eq!(f.wake(k, 10, 0b10), 1);
+        assert_eq!(f.wake(k, 10, 0b10), Ok(1));
         assert!(!a.woken.load(Ordering::SeqCst));
         assert!(b.woken.load(Ordering::SeqCst));
         // A different key (another address, or private vs shared) meets
         // no one.
-        assert_eq!(f.wake(Key::Private(7, 0), 10, u32::MAX), 0);
-        assert_eq!(f.wake(Key::Shared(7, 4), 10, u32::MAX), 0);
-        assert_eq!(f.wake(k, 10, u32::MAX), 1);
+        assert_eq!(f.wake(Key::Private(7, 0), 10, u32::MAX), Ok(0));
+        assert_eq!(f.wake(Key::Shared(7, 4), 10, u32::MAX), Ok(0));
+        assert_eq!(f.wake(k, 10, u32::MAX), Ok(1));
     }
 
     #[test]
@@ -412,9 +531,9 @@ mod tests {
         let (one, two) = (Futexes::default(), Futexes::default());
         let k = Key::Shared(3, 0x40);
         let w = sleep_on(&one, k, u32::MAX);
-        assert_eq!(two.wake(k, 1, u32::MAX), 0);
+        assert_eq!(two.wake(k, 1, u32::MAX), Ok(0));
         assert!(!w.woken.load(Ordering::SeqCst));
-        assert_eq!(one.wake(k, 1, u32::MAX), 1);
+        assert_eq!(one.wake(k, 1, u32::MAX), Ok(1));
     }
 
     #[test]
@@ -424,7 +543,7 @@ mod tests {
         let a = sleep_on(&f, k, u32::MAX);
         let b = sleep_on(&f, k, u32::MAX);
         f.remove(&a);
-        assert_eq!(f.wake(k, 1, u32::MAX), 1);
+        assert_eq!(f.wake(k, 1, u32::MAX), Ok(1));
         assert!(!a.woken.load(Ordering::SeqCst));
         assert!(b.woken.load(Ordering::SeqCst));
     }

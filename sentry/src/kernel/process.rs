@@ -204,6 +204,7 @@ pub fn exit_thread(task: &Arc<Task>) {
     {
         kernel.futex.exit_robust_list(&mm, task.tid, robust);
     }
+    kernel.futex.exit_pi_state(task.tid);
     let ctid = task.clear_child_tid.swap(0, Ordering::Relaxed);
     if ctid != 0
         && let Some(mm) = task.mm.lock().clone()
@@ -503,6 +504,20 @@ pub struct WaitResult {
     pub si_status: i32,
     /// waitid si_uid: the child's real uid.
     pub uid: u32,
+    /// The child's CPU time and its waited-for children's (the rusage
+    /// that wait4 and waitid report, Linux's RUSAGE_BOTH).
+    pub times: super::sched::Times,
+}
+
+/// A process's CPU time with its waited-for children's: its exited
+/// threads', its live threads' as of their last sample, its children's.
+fn group_times(tg: &super::ThreadGroup) -> super::sched::Times {
+    let live = tg
+        .threads
+        .lock()
+        .iter()
+        .fold(Default::default(), |acc, t| acc + t.sched.cpu.last());
+    tg.times.dead() + tg.times.children() + live
 }
 
 /// The common core of wait4 and waitid. `Ok(None)` is WNOHANG with
@@ -551,6 +566,7 @@ pub fn wait_child(
                 {
                     let r = WaitResult {
                         uid: cp.exit_uid,
+                        times: group_times(&cp.tg),
                         ..result_for(c, status)
                     };
                     if !options.contains(WaitOptions::NOWAIT) {
@@ -571,6 +587,7 @@ pub fn wait_child(
                         code: code::CLD_STOPPED,
                         si_status: s,
                         uid: live_uid(&cp.tg),
+                        times: group_times(&cp.tg),
                     }));
                 }
                 if cp.cont_report && options.contains(WaitOptions::CONTINUED) {
@@ -583,6 +600,7 @@ pub fn wait_child(
                         code: code::CLD_CONTINUED,
                         si_status: sig::SIGCONT,
                         uid: live_uid(&cp.tg),
+                        times: group_times(&cp.tg),
                     }));
                 }
             }
@@ -609,6 +627,7 @@ fn result_for(pid: i32, status: i32) -> WaitResult {
         code,
         si_status,
         uid: 0,
+        times: Default::default(),
     }
 }
 

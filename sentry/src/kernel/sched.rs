@@ -62,6 +62,9 @@ pub struct Attrs {
     pub ioprio: u16,
     /// The name, NUL-padded; at most 15 bytes.
     pub comm: [u8; TASK_COMM_LEN],
+    /// The CPUs sched_setaffinity allowed, one bit each (0: never set, all
+    /// the sandbox's vCPUs).
+    pub affinity: u64,
 }
 
 impl Default for Attrs {
@@ -73,6 +76,7 @@ impl Default for Attrs {
             reset_on_fork: false,
             ioprio: 0,
             comm: [0; TASK_COMM_LEN],
+            affinity: 0,
         }
     }
 }

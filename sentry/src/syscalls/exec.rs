@@ -339,6 +339,7 @@ fn exec_at(
             .futex
             .exit_robust_list(&old_mm, task.tid, robust);
     }
+    task.kernel.futex.exit_pi_state(task.tid);
     if let Some(r) = task.runner.lock().as_ref() {
         old_mm.detach(r);
         new_mm.attach(r);

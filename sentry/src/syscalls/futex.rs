@@ -14,27 +14,75 @@ const FUTEX_WAKE: u64 = 1;
 const FUTEX_REQUEUE: u64 = 3;
 const FUTEX_CMP_REQUEUE: u64 = 4;
 const FUTEX_WAKE_OP: u64 = 5;
+const FUTEX_LOCK_PI: u64 = 6;
+const FUTEX_UNLOCK_PI: u64 = 7;
+const FUTEX_TRYLOCK_PI: u64 = 8;
 const FUTEX_WAIT_BITSET: u64 = 9;
 const FUTEX_WAKE_BITSET: u64 = 10;
+const FUTEX_WAIT_REQUEUE_PI: u64 = 11;
+const FUTEX_CMP_REQUEUE_PI: u64 = 12;
+const FUTEX_LOCK_PI2: u64 = 13;
 const FUTEX_PRIVATE_FLAG: u64 = 128;
 const FUTEX_CLOCK_REALTIME: u64 = 256;
 
 /// futex(uaddr, op, val, timeout/val2, uaddr2, val3). It takes the raw
 /// registers: what the fourth argument is (a `struct timespec *` or the
-/// number `val2`) depends on `op`, so it is decoded per operation below.
+/// number `val2`) depends on `op`, so it is decoded per operation below,
+/// in Linux's order: the timeout first (EFAULT, EINVAL), then the clock
+/// flag (ENOSYS), then the operation (whose key lookup rejects a
+/// misaligned address with EINVAL).
 pub fn sys_futex(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
     let [uaddr, op, val, timeout, uaddr2, val3] = args;
     let (op, val, val3) = (op as u32 as u64, val as u32, val3 as u32);
-    if uaddr % 4 != 0 {
-        return Err(Errno::EINVAL.into());
-    }
     let mm = t.mm();
     let private = op & FUTEX_PRIVATE_FLAG != 0;
+    let realtime = op & FUTEX_CLOCK_REALTIME != 0;
     let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
-    // Linux accepts FUTEX_CLOCK_REALTIME only with WAIT_BITSET (and the PI
-    // forms we do not have), not with plain WAIT.
-    if op & FUTEX_CLOCK_REALTIME != 0 && cmd != FUTEX_WAIT_BITSET {
+    let has_timeout = matches!(
+        cmd,
+        FUTEX_WAIT | FUTEX_LOCK_PI | FUTEX_LOCK_PI2 | FUTEX_WAIT_BITSET | FUTEX_WAIT_REQUEUE_PI
+    );
+    let deadline = match UserPtr::<Timespec>::nullable(timeout) {
+        Some(ts) if has_timeout => {
+            let d = super::time::read_timespec(&mm, ts)?;
+            Some(if cmd == FUTEX_WAIT {
+                crate::kernel::wait::deadline_after(d)
+            } else {
+                // Absolute: FUTEX_LOCK_PI always on CLOCK_REALTIME, the
+                // others on it with FUTEX_CLOCK_REALTIME, else
+                // CLOCK_MONOTONIC.
+                let clock = if realtime || cmd == FUTEX_LOCK_PI {
+                    0
+                } else {
+                    1
+                };
+                let now = crate::syscalls::time::clock_now(clock, &t.task.kernel);
+                crate::kernel::wait::deadline_after(d.saturating_sub(now))
+            })
+        }
+        _ => None,
+    };
+    // Linux accepts FUTEX_CLOCK_REALTIME only where a timeout is absolute
+    // and the clock is the caller's choice.
+    if realtime
+        && !matches!(
+            cmd,
+            FUTEX_WAIT_BITSET | FUTEX_WAIT_REQUEUE_PI | FUTEX_LOCK_PI2
+        )
+    {
         return Err(Errno::ENOSYS.into());
+    }
+    let known = matches!(
+        cmd,
+        FUTEX_WAIT..=FUTEX_WAKE
+            | FUTEX_REQUEUE..=FUTEX_WAKE_BITSET
+            | FUTEX_WAIT_REQUEUE_PI..=FUTEX_LOCK_PI2
+    );
+    if !known {
+        return Err(Errno::ENOSYS.into());
+    }
+    if uaddr % 4 != 0 {
+        return Err(Errno::EINVAL.into());
     }
     let k = Key::new(&mm, uaddr, private);
     let futexes = &t.task.kernel.futex;
@@ -44,25 +92,13 @@ pub fn sys_futex(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
             if bitset == 0 {
                 return Err(Errno::EINVAL.into());
             }
-            Ok(futexes.wake(k, val as u64, bitset))
+            Ok(futexes.wake(k, val as u64, bitset)?)
         }
         FUTEX_WAIT | FUTEX_WAIT_BITSET => {
             let bitset = if cmd == FUTEX_WAIT { u32::MAX } else { val3 };
             if bitset == 0 {
                 return Err(Errno::EINVAL.into());
             }
-            let deadline = if let Some(timeout) = UserPtr::<Timespec>::nullable(timeout) {
-                let d = super::time::read_timespec(&mm, timeout)?;
-                if cmd == FUTEX_WAIT {
-                    Some(crate::kernel::wait::deadline_after(d))
-                } else {
-                    let clock = if op & FUTEX_CLOCK_REALTIME != 0 { 0 } else { 1 };
-                    let now = crate::syscalls::time::clock_now(clock, &t.task.kernel);
-                    Some(crate::kernel::wait::deadline_after(d.saturating_sub(now)))
-                }
-            } else {
-                None
-            };
             futexes.wait(&t.task, &mm, k, uaddr, val, bitset, deadline)
         }
         FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
@@ -85,6 +121,32 @@ pub fn sys_futex(t: &mut TaskCtx, args: [u64; 6]) -> SysResult {
             }
             let k2 = Key::new(&mm, uaddr2, private);
             Ok(futexes.wake_op(&mm, k, k2, uaddr2, val3, val as u64, timeout as u32 as u64)?)
+        }
+        FUTEX_LOCK_PI | FUTEX_LOCK_PI2 => futexes.lock_pi(&t.task, &mm, k, uaddr, deadline, false),
+        FUTEX_TRYLOCK_PI => futexes.lock_pi(&t.task, &mm, k, uaddr, None, true),
+        FUTEX_UNLOCK_PI => futexes.unlock_pi(&t.task, &mm, k, uaddr),
+        FUTEX_WAIT_REQUEUE_PI => {
+            // Linux's futex_wait_requeue_pi: the same address, then the
+            // second address's key (misaligned: EINVAL).
+            if uaddr == uaddr2 || uaddr2 % 4 != 0 {
+                return Err(Errno::EINVAL.into());
+            }
+            let k2 = Key::new(&mm, uaddr2, private);
+            futexes.wait_requeue_pi(&t.task, &mm, k, uaddr, val, k2, uaddr2, deadline)
+        }
+        FUTEX_CMP_REQUEUE_PI => {
+            // futex_requeue's checks: counts, then the same address, then
+            // nr_wake == 1 (more would be woken without the lock), then
+            // the keys.
+            let nr_requeue = timeout as u32 as i32;
+            if (val as i32) < 0 || nr_requeue < 0 || uaddr == uaddr2 || val != 1 {
+                return Err(Errno::EINVAL.into());
+            }
+            if uaddr2 % 4 != 0 {
+                return Err(Errno::EINVAL.into());
+            }
+            let k2 = Key::new(&mm, uaddr2, private);
+            futexes.cmp_requeue_pi(&t.task, &mm, k, k2, uaddr, uaddr2, val3, nr_requeue as u32)
         }
         _ => Err(Errno::ENOSYS.into()),
     }

@@ -126,26 +126,6 @@ pub fn setrlimit(t: &mut TaskCtx, resource: u32, rlim: UserPtr<Rlimit>) -> SysRe
     Ok(0)
 }
 
-/// sched_getaffinity(pid, len, mask): `len` is an `unsigned int`.
-pub fn sched_getaffinity(t: &mut TaskCtx, pid: Pid, len: u32, mask: UserSlice) -> SysResult {
-    if pid.get() != 0 && !t.task.kernel.table.lock().tasks.contains_key(&pid.get()) {
-        return Err(Errno::ESRCH.into());
-    }
-    if len < 8 || !len.is_multiple_of(8) {
-        return Err(Errno::EINVAL.into());
-    }
-    let cpus = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(64);
-    let bits: u64 = if cpus == 64 {
-        u64::MAX
-    } else {
-        (1 << cpus) - 1
-    };
-    mask.write(&t.mm(), &bits.to_le_bytes())?;
-    Ok(8)
-}
-
 /// arch_prctl(code, addr).
 /// The address is an `unsigned long`: a value to set or a pointer to a
 /// `u64` to fill, depending on `code`, so it stays raw here.

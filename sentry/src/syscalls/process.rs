@@ -5,6 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::abi::process::{CloneArgsAbi, Rusage};
+use crate::abi::time::Timeval;
 use crate::abi::{Fd, Pid, UserPtr, read_extensible};
 use crate::errno::Errno;
 use crate::kernel::clone::{CloneArgs, Origin, do_clone, flags};
@@ -172,10 +173,26 @@ pub fn clone3(t: &mut TaskCtx, uargs: UserPtr<CloneArgsAbi>, size: u64) -> SysRe
     Ok(do_clone(t, &a)? as u64)
 }
 
-/// The sandbox keeps no resource usage: a `struct rusage` of zeroes.
-fn write_rusage(t: &TaskCtx, ru: Option<UserPtr<Rusage>>) -> Result<(), Errno> {
+/// The rusage of a waited-for child (zeroes when nothing was found): its
+/// and its own waited-for children's user and system time; the sentry
+/// counts no other field.
+fn write_rusage(
+    t: &TaskCtx,
+    ru: Option<UserPtr<Rusage>>,
+    found: Option<&process::WaitResult>,
+) -> Result<(), Errno> {
     if let Some(ru) = ru {
-        ru.write(&t.mm(), &Rusage::default())?;
+        let times = found.map(|r| r.times).unwrap_or_default();
+        let tv = |ns: u64| Timeval {
+            sec: (ns / 1_000_000_000) as i64,
+            usec: (ns % 1_000_000_000 / 1000) as i64,
+        };
+        let usage = Rusage {
+            utime: tv(times.user),
+            stime: tv(times.sys),
+            ..Rusage::default()
+        };
+        ru.write(&t.mm(), &usage)?;
     }
     Ok(())
 }
@@ -206,7 +223,7 @@ pub fn wait4(
             if let Some(wstatus) = wstatus {
                 wstatus.write(&t.mm(), &r.status)?;
             }
-            write_rusage(t, rusage)?;
+            write_rusage(t, rusage, Some(&r))?;
             Ok(r.pid as u64)
         }
     }
@@ -266,7 +283,7 @@ pub fn waitid(
         });
         info.write_waitid_fields(&t.mm(), infop)?;
     }
-    write_rusage(t, rusage)?;
+    write_rusage(t, rusage, r.as_ref())?;
     Ok(0)
 }
 

@@ -1,6 +1,8 @@
 //! Scheduling and identity calls: getpriority/setpriority, the
 //! sched_{get,set}{scheduler,param} family and sched_get_priority_min/max,
-//! ioprio_get/set, getrusage and times, getgroups, and prctl's PR_SET_NAME and
+//! sched_setattr/getattr, sched_setaffinity/getaffinity (over the
+//! sandbox's vCPUs), getcpu, sched_rr_get_interval, ioprio_get/set,
+//! getrusage and times, getgroups, and prctl's PR_SET_NAME and
 //! PR_GET_NAME. The values live in each task's
 //! [`SchedAttrs`](crate::kernel::sched::SchedAttrs), per thread as in
 //! Linux, and follow Linux's argument checks, errnos and inheritance; the
@@ -292,15 +294,6 @@ pub fn getrusage(t: &mut TaskCtx, who: u64, usage: u64) -> SysResult {
     Ok(0)
 }
 
-/// getgroups(size, list): the sandbox's identity is root with no
-/// supplementary groups.
-pub fn getgroups(_t: &mut TaskCtx, size: u64) -> SysResult {
-    if (size as i32) < 0 {
-        return Err(Errno::EINVAL.into());
-    }
-    Ok(0)
-}
-
 /// prctl: PR_SET_NAME and PR_GET_NAME here (the task's `comm`), every
 /// other option in [`super::process::prctl`].
 pub fn prctl(t: &mut TaskCtx, a: [u64; 6]) -> SysResult {
@@ -330,4 +323,226 @@ pub fn prctl(t: &mut TaskCtx, a: [u64; 6]) -> SysResult {
         }
         _ => super::process::prctl(t, a[0] as i32, a[1]),
     }
+}
+
+/// The sandbox's CPUs as a mask (bit n: vCPU n; at most 64).
+fn all_cpus() -> u64 {
+    let n = crate::fs::proc::view::vcpus();
+    if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }
+}
+
+/// The size of Linux's `cpumask_t` for the sandbox's CPUs: whole longs.
+const CPUMASK_SIZE: u32 = 8;
+
+/// A task's allowed CPUs.
+fn affinity_of(task: &Task) -> u64 {
+    match task.sched.get().affinity {
+        0 => all_cpus(),
+        m => m,
+    }
+}
+
+/// sched_setaffinity(pid, len, mask): the CPUs the task may run on, kept
+/// per thread and inherited (the host scheduler does not see them). As
+/// Linux: a shorter mask is zero-extended, a longer one cut (EFAULT if it
+/// cannot be read), ESRCH for no such task, EINVAL when no CPU of the
+/// sandbox is left.
+pub fn sched_setaffinity(t: &mut TaskCtx, pid: u64, len: u64, mask: u64) -> SysResult {
+    let len = (len as u32).min(CPUMASK_SIZE) as usize;
+    let mut bytes = [0u8; 8];
+    t.mm().read(mask, &mut bytes[..len])?;
+    let task = one_task(t, pid).map_err(|_| Errno::ESRCH)?;
+    let m = u64::from_le_bytes(bytes) & all_cpus();
+    if m == 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    task.sched.update(|a| a.affinity = m);
+    Ok(0)
+}
+
+/// sched_getaffinity(pid, len, mask): the task's CPUs; returns the bytes
+/// written (the size of a cpumask, or `len` if smaller). EINVAL when
+/// `len` cannot hold every CPU or is not a multiple of a long.
+pub fn sched_getaffinity(t: &mut TaskCtx, pid: u64, len: u64, mask: u64) -> SysResult {
+    let len = len as u32;
+    let ncpu = crate::fs::proc::view::vcpus() as u32;
+    if len.saturating_mul(8) < ncpu || !len.is_multiple_of(8) {
+        return Err(Errno::EINVAL.into());
+    }
+    let task = one_task(t, pid).map_err(|_| Errno::ESRCH)?;
+    let n = len.min(CPUMASK_SIZE);
+    t.mm()
+        .write(mask, &affinity_of(&task).to_le_bytes()[..n as usize])?;
+    Ok(n as u64)
+}
+
+/// getcpu(cpu, node, tcache): the guest's threads are not pinned to host
+/// CPUs, so this reports the lowest CPU the thread may run on (node 0).
+pub fn getcpu(t: &mut TaskCtx, cpu: u64, node: u64) -> SysResult {
+    let mm = t.mm();
+    if cpu != 0 {
+        mm.write_u32(cpu, affinity_of(&t.task).trailing_zeros())?;
+    }
+    if node != 0 {
+        mm.write_u32(node, 0)?;
+    }
+    Ok(0)
+}
+
+/// sched_rr_get_interval(pid, tp): SCHED_RR's time slice (Linux's
+/// RR_TIMESLICE, 100 ms), 0 for SCHED_FIFO, and for the fair policies the
+/// base slice in whole milliseconds (Linux: jiffies of it, 0 on an idle
+/// CPU).
+pub fn sched_rr_get_interval(t: &mut TaskCtx, pid: u64, tp: u64) -> SysResult {
+    if (pid as i32) < 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let a = one_task(t, pid)?.sched.get();
+    let ns: u64 = match a.policy {
+        ks::SCHED_RR => 100_000_000,
+        ks::SCHED_FIFO => 0,
+        _ => base_slice() / 1_000_000 * 1_000_000,
+    };
+    let mut ts = [0u8; 16];
+    ts[..8].copy_from_slice(&(ns / 1_000_000_000).to_le_bytes());
+    ts[8..].copy_from_slice(&(ns % 1_000_000_000).to_le_bytes());
+    t.mm().write(tp, &ts)?;
+    Ok(0)
+}
+
+/// The fair class's base slice as Linux scales it: 0.75 ms times
+/// 1 + log2(CPUs, at most 8).
+fn base_slice() -> u64 {
+    let cpus = crate::fs::proc::view::vcpus().clamp(1, 8) as u64;
+    750_000 * (1 + u64::from(cpus.ilog2()))
+}
+
+const SCHED_ATTR_SIZE_VER0: u32 = 48;
+/// Linux's `struct sched_attr` today (with the utilization clamps).
+const SCHED_ATTR_SIZE: u32 = 56;
+const SCHED_FLAG_RESET_ON_FORK: u64 = 0x01;
+const SCHED_FLAG_KEEP_POLICY: u64 = 0x08;
+const SCHED_FLAG_KEEP_PARAMS: u64 = 0x10;
+const SCHED_FLAG_UTIL_CLAMP: u64 = 0x60;
+const SCHED_FLAG_ALL: u64 = 0x7f;
+
+/// sched_setattr(pid, attr, flags): policy, flags, nice and priority
+/// from a `struct sched_attr`, with Linux's checks: its size (0 means the
+/// first version; shorter than that, longer than a page, or longer than
+/// Linux's with non-zero bytes past it is E2BIG with Linux's size written
+/// back), the flags, the policy and the priority (EINVAL). SCHED_DEADLINE
+/// is refused (EINVAL: the sandbox has no deadline class) as SCHED_EXT is.
+/// The utilization clamps are accepted and not kept.
+pub fn sched_setattr(t: &mut TaskCtx, pid: u64, uattr: u64, flags: u64) -> SysResult {
+    if uattr == 0 || (pid as i32) < 0 || flags as u32 != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let mm = t.mm();
+    let mut size = mm.read_u32(uattr)?;
+    if size == 0 {
+        size = SCHED_ATTR_SIZE_VER0;
+    }
+    let e2big = |mm: &crate::mm::AddressSpace| -> SysResult {
+        mm.write_u32(uattr, SCHED_ATTR_SIZE)?;
+        Err(Errno::E2BIG.into())
+    };
+    if !(SCHED_ATTR_SIZE_VER0..=4096).contains(&size) {
+        return e2big(&mm);
+    }
+    let mut raw = vec![0u8; size as usize];
+    mm.read(uattr, &mut raw)?;
+    if raw.len() > SCHED_ATTR_SIZE as usize
+        && raw[SCHED_ATTR_SIZE as usize..].iter().any(|&b| b != 0)
+    {
+        return e2big(&mm);
+    }
+    raw.resize(raw.len().max(SCHED_ATTR_SIZE as usize), 0);
+    let u32_at = |o: usize| u32::from_le_bytes(raw[o..o + 4].try_into().unwrap_or_default());
+    let policy = u32_at(4) as i32;
+    let sched_flags = u64::from_le_bytes(raw[8..16].try_into().unwrap_or_default());
+    let nice = (u32_at(16) as i32).clamp(ks::MIN_NICE, ks::MAX_NICE);
+    let prio = u32_at(20);
+    if sched_flags & SCHED_FLAG_UTIL_CLAMP != 0 && size < SCHED_ATTR_SIZE {
+        return Err(Errno::EINVAL.into());
+    }
+    if policy < 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let task = one_task(t, pid)?;
+    task.sched.update(|a| {
+        // KEEP_POLICY keeps the policy and its SCHED_RESET_ON_FORK.
+        let keep = sched_flags & SCHED_FLAG_KEEP_POLICY != 0;
+        let policy = if keep { a.policy } else { policy as u32 };
+        let reset = if keep {
+            a.reset_on_fork
+        } else {
+            sched_flags & SCHED_FLAG_RESET_ON_FORK != 0
+        };
+        let (nice, prio) = if sched_flags & SCHED_FLAG_KEEP_PARAMS != 0 {
+            (a.nice, if a.is_rt() { a.rt_priority } else { 0 })
+        } else {
+            (nice, prio)
+        };
+        // __sched_setscheduler's order: the policy, the flags, then the
+        // priority for the policy.
+        let known = matches!(
+            policy,
+            ks::SCHED_OTHER | ks::SCHED_FIFO | ks::SCHED_RR | ks::SCHED_BATCH | ks::SCHED_IDLE
+        );
+        if !known && policy != ks::SCHED_DEADLINE && policy != ks::SCHED_EXT {
+            return Err(Errno::EINVAL.into());
+        }
+        if sched_flags & !SCHED_FLAG_ALL != 0 || prio > 99 {
+            return Err(Errno::EINVAL.into());
+        }
+        if !known || !valid(policy, prio) {
+            return Err(Errno::EINVAL.into());
+        }
+        a.policy = policy;
+        a.rt_priority = prio;
+        a.reset_on_fork = reset;
+        if matches!(policy, ks::SCHED_OTHER | ks::SCHED_BATCH) {
+            a.nice = nice;
+        }
+        Ok(0)
+    })
+}
+
+/// sched_getattr(pid, attr, size, flags): the task's `struct sched_attr`,
+/// cut to `size` (which must be 48..=4096, else EINVAL), with `size` set
+/// to Linux's struct size (at most `size`); bytes past it are zeroed.
+/// The utilization clamps read 0 (as on a host without
+/// CONFIG_UCLAMP_TASK).
+pub fn sched_getattr(t: &mut TaskCtx, pid: u64, uattr: u64, usize: u64, flags: u64) -> SysResult {
+    let usize = usize as u32;
+    if uattr == 0
+        || (pid as i32) < 0
+        || !(SCHED_ATTR_SIZE_VER0..=4096).contains(&usize)
+        || flags as u32 != 0
+    {
+        return Err(Errno::EINVAL.into());
+    }
+    let a = one_task(t, pid)?.sched.get();
+    let size = usize.min(SCHED_ATTR_SIZE);
+    let mut k = [0u8; SCHED_ATTR_SIZE as usize];
+    k[0..4].copy_from_slice(&size.to_le_bytes());
+    k[4..8].copy_from_slice(&a.policy.to_le_bytes());
+    let fl = if a.reset_on_fork {
+        SCHED_FLAG_RESET_ON_FORK
+    } else {
+        0
+    };
+    k[8..16].copy_from_slice(&fl.to_le_bytes());
+    if a.is_rt() {
+        k[20..24].copy_from_slice(&a.rt_priority.to_le_bytes());
+    } else {
+        k[16..20].copy_from_slice(&a.nice.to_le_bytes());
+        // sched_runtime: the fair class's slice.
+        k[24..32].copy_from_slice(&base_slice().to_le_bytes());
+    }
+    // Linux's copy_struct_to_user: zeroes past its struct, up to `usize`.
+    let mut out = k.to_vec();
+    out.resize(usize as usize, 0);
+    t.mm().write(uattr, &out)?;
+    Ok(0)
 }

@@ -157,6 +157,14 @@ impl ThreadGroup {
         self.stop_queue.notify_all();
     }
 
+    /// Wakes every thread for a queued `signal` ([`Task::wake_for`]).
+    pub fn wake_all_for(&self, signal: Signal) {
+        for t in self.threads.lock().iter() {
+            t.wake_for(signal);
+        }
+        self.stop_queue.notify_all();
+    }
+
     /// Whether the group is exiting.
     pub fn is_exiting(&self) -> bool {
         self.exit.lock().is_exiting()
@@ -344,6 +352,22 @@ impl Task {
         }
     }
 
+    /// Wakes the task for a queued `signal`: a sleep always ends (a
+    /// sigtimedwait waits for blocked signals), but a thread that blocks
+    /// it is not kicked out of the guest (a crossing): it can only take it
+    /// after a syscall that unblocks it, and such a syscall returns through
+    /// the run loop, which checks for pending signals. The signal is queued
+    /// before the mask is read here, so an unblocking racing with this sees
+    /// it.
+    pub fn wake_for(&self, signal: Signal) {
+        let unblockable = signal == Signal::SIGKILL || signal == Signal::SIGSTOP;
+        if !unblockable && self.sig.lock().blocked.has(signal) {
+            self.waiter.notify();
+        } else {
+            self.wake();
+        }
+    }
+
     /// Whether an unblocked signal is pending for this thread.
     pub fn signal_pending(&self) -> bool {
         let shared = self.tg.shared_pending.lock().set();
@@ -367,7 +391,7 @@ impl Task {
         if signal == Signal::SIGKILL {
             self.tg.start_exit(sig::SIGKILL);
         }
-        self.wake();
+        self.wake_for(signal);
     }
 
     /// The action for `signal`.

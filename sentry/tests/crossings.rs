@@ -29,7 +29,9 @@ impl Crossings {
             let Some((k, v)) = word.split_once('=') else {
                 continue;
             };
-            let v: u64 = v.parse().unwrap_or_else(|_| panic!("bad count in {line:?}"));
+            let v: u64 = v
+                .parse()
+                .unwrap_or_else(|_| panic!("bad count in {line:?}"));
             match k {
                 "syscall" => c.syscall = v,
                 "page_fault" => c.page_fault = v,
@@ -210,7 +212,10 @@ fn sequential_cow_faults_are_batched() {
     const N: u64 = 1024;
     for libc in LIBCS {
         let (d, s) = per_ops("bench_hot", libc, &["cow", "{}"], 0, N);
-        let what = format!("{libc:?}: {d:?} over {N} copy-on-write writes\n{}", s.stderr);
+        let what = format!(
+            "{libc:?}: {d:?} over {N} copy-on-write writes\n{}",
+            s.stderr
+        );
         // One fork for the batch: the child's stack and the parent's own
         // stack and data take a few faults besides.
         assert!(d.page_fault <= N / 16 + 16, "{what}");

@@ -15,6 +15,10 @@
 //! * `trap_floor/platform_floor`: one bare trap round trip, as a unit: the
 //!   summary also says how many bare traps one sandboxed fork costs.
 //!
+//! The summary also gives the time per MiB dirtied of the cases with
+//! dirty memory, and each case's crossings per iteration in the sandbox
+//! (`--stats` of two extra runs: counts, which the load does not change).
+//!
 //! Cases: fork with 0, 1, 64 and 1024 MiB dirtied, vfork with 0 MiB. The
 //! guests run in `serve` mode (one process per subject answers all of
 //! criterion's samples: it reads N on stdin and prints the time N
@@ -75,6 +79,8 @@ const CASES: &[Case] = &[
 
 struct Measured {
     name: String,
+    mode: &'static str,
+    dirty_mib: u64,
     native: Subject,
     sandbox: Subject,
     floor: Subject,
@@ -131,6 +137,8 @@ fn fork(c: &mut Criterion) {
                 })
             },
             name,
+            mode: case.mode,
+            dirty_mib: case.dirty_mib,
         };
 
         let mut group = c.benchmark_group(&m.name);
@@ -160,6 +168,25 @@ fn fork(c: &mut Criterion) {
         print_ratio(&m.name, "sandbox/native", &m.sandbox, &m.native);
         print_ratio(&m.name, "sandbox/floor", &m.sandbox, &m.floor);
         print_ratio(&m.name, "sandbox/bare_trap", &m.sandbox, &trap);
+    }
+    // The time a fork takes per MiB its parent has dirtied: the baseline
+    // for a fork whose cost does not grow with memory.
+    for m in results.iter().filter(|m| m.dirty_mib > 0) {
+        for (side, s) in [("native", &m.native), ("sandbox", &m.sandbox)] {
+            if let (true, Ok(ns)) = (s.ran(), s.per_iter_ns()) {
+                println!(
+                    "per_mib {} {side} = {} per MiB dirtied",
+                    m.name,
+                    common::fmt_ns(ns / m.dirty_mib as f64)
+                );
+            }
+        }
+    }
+    // Crossings per iteration, from --stats (counts, not times).
+    for m in results.iter().filter(|m| m.sandbox.ran()) {
+        let n = if m.dirty_mib >= 64 { 10 } else { 100 };
+        let mib = m.dirty_mib.to_string();
+        common::crossings::print_per_op(&m.name, &sentry, &bin, &[m.mode, "{}", &mib], 0, n);
     }
 }
 

@@ -352,6 +352,10 @@ impl Context for FakeContext {
         Kicker::new(Arc::clone(&self.kick) as Arc<dyn Kick>)
     }
 
+    fn clear_kick(&self) {
+        self.kick.kicked.store(false, Ordering::SeqCst);
+    }
+
     fn reset(&mut self) -> Result<()> {
         self.kick.kicked.store(false, Ordering::SeqCst);
         Ok(())

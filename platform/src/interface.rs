@@ -348,6 +348,12 @@ pub trait Context: Send {
     fn run(&mut self, ctx: &mut UserContext, root: u64) -> Result<Trap>;
     /// A handle that kicks this context out of `run` from another thread.
     fn kicker(&self) -> Kicker;
+    /// Forgets kicks that arrived while no `run` was in progress, so the
+    /// next `run` does not end at once for them. A kick announces work its
+    /// sender recorded first (a signal, an exit, a TLB shootdown): call
+    /// this before checking for that work, never between the checks and
+    /// `run`, and no kick is lost.
+    fn clear_kick(&self);
     /// Makes the context fit for an unrelated task: nothing one guest could
     /// have planted survives into the next.
     fn reset(&mut self) -> Result<()>;

@@ -141,6 +141,10 @@ impl Context for Vcpu {
         Vcpu::kicker(self)
     }
 
+    fn clear_kick(&self) {
+        Vcpu::clear_kick(self)
+    }
+
     fn reset(&mut self) -> Result<()> {
         Vcpu::reset(self)
     }

@@ -157,6 +157,19 @@ unsafe impl Send for KickState {}
 // SAFETY: as above.
 unsafe impl Sync for KickState {}
 
+impl KickState {
+    /// Forgets a kick that has not ended a run yet (see
+    /// [`Vcpu::clear_kick`]).
+    fn clear(&self) {
+        let guard = self.immediate_exit.lock();
+        if !guard.is_null() {
+            // SAFETY: non-null means the kvm_run mapping is alive (see
+            // KickState).
+            unsafe { &**guard }.store(0, Ordering::SeqCst);
+        }
+    }
+}
+
 impl Kick for KickState {
     /// Kicks the vCPU: its current or next `run` returns
     /// [`Trap::Interrupted`] (or the trap it was already taking).
@@ -422,6 +435,9 @@ impl Vcpu {
     /// this whenever a pooled vCPU changes hands, so no state one guest
     /// could have planted survives into another.
     pub fn reset(&mut self) -> Result<()> {
+        // A kick aimed at the previous task (its own exit kicks it) must
+        // not cost the next one a spurious exit on its first entry.
+        self.kick.clear();
         self.in_user_mode = false;
         self.loaded_cr3 = u64::MAX;
         self.loaded_fs = u64::MAX;
@@ -459,6 +475,16 @@ impl Vcpu {
     /// The canonical values [`Vcpu::reset`] writes, as `(index, value)`.
     pub fn canonical_msrs(&self) -> &[(u32, u64)] {
         &self.msrs
+    }
+
+    /// Forgets kicks that arrived while no `run` was in progress. A kick
+    /// announces work (a signal, an exit, a TLB shootdown) that its sender
+    /// records first: call this before checking for that work, and
+    /// re-enter only after the checks, so that a kick is never lost, only
+    /// the exit it would have forced on an entry that would see the work
+    /// anyway.
+    pub fn clear_kick(&self) {
+        self.kick.clear();
     }
 
     /// A handle that kicks this vCPU out of `KVM_RUN` from another thread.

@@ -402,9 +402,15 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     if opts.stats {
         let table = stats_table(&kernel);
         crate::log::stderr_line(format_args!("{}", table.trim_end_matches('\n')));
+        let crossings = kernel.crossings.report(STATS_TASKS);
+        crate::log::stderr_line(format_args!("{}", crossings.trim_end_matches('\n')));
     }
     Ok(exit)
 }
+
+/// How many tasks `--stats` shows crossing counts for (the ones with the
+/// most; the others are summed on one line).
+const STATS_TASKS: usize = 16;
 
 /// The `--stats` table, like `strace -c`: time is what the sentry spent
 /// handling each call (the guest/host crossing itself, tens of µs here, is

@@ -77,7 +77,8 @@ struct CommonOpts {
     #[arg(long)]
     strace: bool,
     /// At the end, print per-syscall counts and latencies on stderr
-    /// (like `strace -c`).
+    /// (like `strace -c`), then the guest/host crossings by kind
+    /// (sandbox-wide and per task).
     #[arg(long)]
     stats: bool,
     /// Guest memory cap, e.g. 512M or 2G.

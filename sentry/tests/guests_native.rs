@@ -14,6 +14,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("args", &["a", "", "b c"], b"", 0),
     ("badptr", &[], b"", 0),
     ("bench_fork", &[], b"", 0),
+    ("bench_hot", &[], b"", 0),
     ("bench_syscall", &[], b"", 0),
     ("cat", &[], b"some input\nmore input\n", 0),
     ("closed_std", &[], b"", 0),

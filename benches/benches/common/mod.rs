@@ -19,6 +19,7 @@
 // Each bench target compiles this module on its own and uses part of it.
 #![allow(dead_code)]
 
+pub mod crossings;
 pub mod floor;
 
 use std::ffi::OsString;

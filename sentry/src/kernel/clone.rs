@@ -206,7 +206,13 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
     let mm = if f & CLONE_VM != 0 {
         parent.mm()
     } else {
-        parent.mm().fork()?
+        // What the parent and the child write first after the fork: the
+        // stack where the parent stands (and its red zone) and its thread
+        // block (glibc's struct pthread starts at FS and spans ~2 KiB).
+        let (sp, fs) = (t.ctx.regs.rsp, t.ctx.fs_base);
+        parent
+            .mm()
+            .fork_hot(&[sp, sp.wrapping_sub(128), fs, fs.wrapping_add(0x800)])?
     };
     let files = if f & CLONE_FILES != 0 {
         parent.files()

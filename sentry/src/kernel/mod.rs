@@ -40,6 +40,7 @@
 
 pub mod clone;
 pub mod creds;
+pub mod crossings;
 pub mod exit;
 pub mod futex;
 pub mod hostsig;
@@ -259,6 +260,8 @@ pub struct Kernel {
     /// The internal tmpfs of memfd_create's files.
     pub memfd: crate::fs::memfd::MemfdFs,
     stats: Mutex<HashMap<u64, SyscallStat>>,
+    /// Guest/host crossings by kind, for `--stats`.
+    pub crossings: crossings::Crossings,
     /// When the sandbox started (CLOCK_BOOTTIME's origin).
     pub start: Instant,
     /// The OOM killer's state.
@@ -313,6 +316,7 @@ impl Kernel {
             vfs,
             fifos: crate::fs::fifo::FifoTable::new(),
             stats: Mutex::new(HashMap::new()),
+            crossings: Default::default(),
             start: Instant::now(),
             oom: oom::OomState::default(),
             futex: futex::Futexes::default(),

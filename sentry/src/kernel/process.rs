@@ -179,8 +179,12 @@ fn send_to_group_locked(tg: &Arc<ThreadGroup>, info: SigInfo) {
     if info.signo == sig::SIGKILL {
         tg.start_exit(sig::SIGKILL);
     }
-    // Wake a thread that does not block it (all of them, simply).
-    tg.wake_all();
+    // Wake a thread that does not block it (all of them, simply; those
+    // that block it are not kicked out of the guest).
+    match info.signal() {
+        Some(signal) => tg.wake_all_for(signal),
+        None => tg.wake_all(),
+    }
 }
 
 /// Ends one thread: clears its child tid, wakes a vfork parent, and when it

@@ -9,6 +9,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 use platform::{Context, FpuState, Kicker, Trap, UserContext};
 
+use super::crossings::{Counts, Kind, TaskRecord};
 use super::exit::{AtomicTaskState, GroupState, TaskState};
 use super::signal::{
     self, AltStack, DefaultAction, FaultRegs, SigAction, SigActions, SigInfo, SigQueue, SigSet,
@@ -160,6 +161,14 @@ impl ThreadGroup {
     pub fn wake_all(&self) {
         for t in self.threads.lock().iter() {
             t.wake();
+        }
+        self.stop_queue.notify_all();
+    }
+
+    /// Wakes every thread for a queued `signal` ([`Task::wake_for`]).
+    pub fn wake_all_for(&self, signal: Signal) {
+        for t in self.threads.lock().iter() {
+            t.wake_for(signal);
         }
         self.stop_queue.notify_all();
     }
@@ -354,6 +363,22 @@ impl Task {
         }
     }
 
+    /// Wakes the task for a queued `signal`: a sleep always ends (a
+    /// sigtimedwait waits for blocked signals), but a thread that blocks
+    /// it is not kicked out of the guest (a crossing): it can only take it
+    /// after a syscall that unblocks it, and such a syscall returns through
+    /// the run loop, which checks for pending signals. The signal is queued
+    /// before the mask is read here, so an unblocking racing with this sees
+    /// it.
+    pub fn wake_for(&self, signal: Signal) {
+        let unblockable = signal == Signal::SIGKILL || signal == Signal::SIGSTOP;
+        if !unblockable && self.sig.lock().blocked.has(signal) {
+            self.waiter.notify();
+        } else {
+            self.wake();
+        }
+    }
+
     /// Whether an unblocked signal is pending for this thread.
     pub fn signal_pending(&self) -> bool {
         let shared = self.tg.shared_pending.lock().set();
@@ -377,7 +402,7 @@ impl Task {
         if signal == Signal::SIGKILL {
             self.tg.start_exit(sig::SIGKILL);
         }
-        self.wake();
+        self.wake_for(signal);
     }
 
     /// execve's de_thread from a non-leader thread, once every other
@@ -484,6 +509,9 @@ pub struct TaskCtx {
     pub ctx: UserContext,
     /// A syscall interrupted with a restart code: (number, code).
     restart: Option<(u64, Errno)>,
+    /// `--stats`: this task's crossings, and its waiter's wake-ups already
+    /// counted.
+    crossings: (Counts, u64),
 }
 
 impl TaskCtx {
@@ -519,10 +547,18 @@ pub fn run(task: Arc<Task>, vcpu: Box<dyn Context>, ctx: UserContext) -> Box<dyn
         vcpu,
         ctx,
         restart: None,
+        crossings: Default::default(),
     };
     let t = &mut tc;
+    let stats = t.task.kernel.config.stats;
+    if stats {
+        count(t, Kind::VcpuStart);
+    }
     let mut next_sample = std::time::Instant::now();
     loop {
+        // Kicks that came while the task was in the sentry announced work
+        // the checks below see: they need not end the next run at once.
+        t.vcpu.clear_kick();
         if deliver_pending(t).is_err() {
             break;
         }
@@ -538,6 +574,9 @@ pub fn run(task: Arc<Task>, vcpu: Box<dyn Context>, ctx: UserContext) -> Box<dyn
         let trap = t.vcpu.run(&mut t.ctx, root);
         mm.leave(&runner);
         drop(mm);
+        if stats {
+            count(t, trap.as_ref().map_or(Kind::Error, Kind::of));
+        }
         // Other threads read this task's CPU time from its last sample
         // (getrusage RUSAGE_SELF): refresh it every 10 ms of running.
         let now = std::time::Instant::now();
@@ -568,10 +607,41 @@ pub fn run(task: Arc<Task>, vcpu: Box<dyn Context>, ctx: UserContext) -> Box<dyn
             Trap::Interrupted => {}
         }
     }
-    let TaskCtx { task, vcpu, .. } = tc;
+    let TaskCtx {
+        task,
+        vcpu,
+        crossings,
+        ..
+    } = tc;
+    if stats {
+        let mut counts = crossings.0;
+        let woken = task.waiter.wakeups().saturating_sub(crossings.1);
+        counts.0[Kind::Wakeup as usize] += woken;
+        task.kernel.crossings.add(Kind::Wakeup, woken);
+        task.kernel.crossings.task_ended(TaskRecord {
+            tid: task.tid,
+            comm: task.comm(),
+            counts,
+        });
+    }
     *task.kicker.lock() = None;
     process::exit_thread(&task);
     vcpu
+}
+
+/// `--stats`: counts one crossing of `kind` for the task and the sandbox,
+/// with the wake-ups its sleeps since the last one took.
+fn count(t: &mut TaskCtx, kind: Kind) {
+    let crossings = &t.task.kernel.crossings;
+    let (counts, seen) = &mut t.crossings;
+    counts.0[kind as usize] += 1;
+    crossings.add(kind, 1);
+    let woken = t.task.waiter.wakeups();
+    if woken > *seen {
+        counts.0[Kind::Wakeup as usize] += woken - *seen;
+        crossings.add(Kind::Wakeup, woken - *seen);
+        *seen = woken;
+    }
 }
 
 /// Runs one syscall (`raw_nr` is `rax` as the guest left it); Err when the

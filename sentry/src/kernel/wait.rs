@@ -28,6 +28,9 @@ pub struct Waiter {
     cv: Condvar,
     /// Whether a sleep is in progress (/proc's `S` state).
     sleeping: std::sync::atomic::AtomicBool,
+    /// How many times a sleep blocked in the host and was ended by a
+    /// notification (a cross-thread wake-up), for `--stats`.
+    wakeups: std::sync::atomic::AtomicU64,
 }
 
 impl Waiter {
@@ -44,6 +47,11 @@ impl Waiter {
         Awake(&self.sleeping)
     }
 
+    /// How many sleeps blocked and were woken by a notification.
+    pub fn wakeups(&self) -> u64 {
+        self.wakeups.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Wakes the sleeper (or makes its next sleep return at once).
     pub fn notify(&self) {
         *self.woken.lock() = true;
@@ -56,6 +64,7 @@ impl Waiter {
         self.sleeping
             .store(!*woken, std::sync::atomic::Ordering::Relaxed);
         let _awake = Awake(&self.sleeping);
+        let blocked = !*woken;
         while !*woken {
             match deadline {
                 Some(d) => {
@@ -67,6 +76,10 @@ impl Waiter {
             }
         }
         *woken = false;
+        if blocked {
+            self.wakeups
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         true
     }
 }

@@ -12,6 +12,10 @@ use super::{Access, AddressSpace, FaultError, FileBacking, Inner, TASK_SIZE, Vma
 const POPULATE_BATCH: usize = 256;
 /// Pages mapped around a demand fault (one crossing costs ~83 µs here).
 const FAULT_AROUND_PAGES: u64 = 16;
+/// Pages a sequential copy-on-write fault breaks at once (the faulting
+/// one and those after it): one trap and one commit instead of a trap per
+/// page.
+const COW_AROUND_PAGES: u64 = 16;
 
 /// The aligned block of [`FAULT_AROUND_PAGES`] pages that holds `addr`, as
 /// `(start, end)`: what a demand fault maps at once, and the step of a
@@ -67,20 +71,12 @@ impl AddressSpace {
         if !vma.prot.allows(access) {
             return Err(FaultError::AccErr);
         }
-        let frames = self.machine.frames();
         if let Some(pte) = inner.pt.lookup(page)? {
             if access != Access::Write || pte.flags.write {
                 return Ok(()); // Already resolved (or a spurious fault).
             }
             // Write to a read-only page of a writable VMA: copy-on-write.
-            let frame = if vma.shared.is_some() || frames.refcount(pte.frame) == 1 {
-                pte.frame
-            } else {
-                let copy = self.machine.alloc_data()?;
-                self.machine.memory().copy_frame(copy, pte.frame)?;
-                inner.deferred_puts.push(pte.frame);
-                copy
-            };
+            let frame = self.cow_frame(inner, &vma, pte.frame)?;
             // In place only when no other vCPU can hold the old translation
             // (another thread would keep reading the old frame).
             let in_place = frame == pte.frame || (guest_fault && !self.shared_by_runners());
@@ -92,7 +88,15 @@ impl AddressSpace {
                     .set(page, Some(pte_for(frame, &vma, true)))
                     .map(|_| ())
             };
-            return Ok(result?);
+            result?;
+            if guest_fault {
+                let sequential = page == inner.cow_next;
+                inner.cow_next = page + PAGE_SIZE;
+                if sequential {
+                    self.cow_around(inner, page, &vma);
+                }
+            }
+            return Ok(());
         }
         // Not present: map this page and its neighbours in the VMA.
         let (block, block_end) = fault_around_block(page);
@@ -117,6 +121,49 @@ impl AddressSpace {
             va += PAGE_SIZE;
         }
         Ok(())
+    }
+
+    /// The frame a copy-on-write break of `old` (in `vma`) writes to: `old`
+    /// itself when nobody else maps it, else a copy (and `old` is put once
+    /// no vCPU can reach it).
+    fn cow_frame(&self, inner: &mut Inner, vma: &Vma, old: u64) -> Result<u64, FaultError> {
+        if vma.shared.is_some() || self.machine.frames().refcount(old) == 1 {
+            return Ok(old);
+        }
+        let copy = self.machine.alloc_data()?;
+        if let Err(e) = self.machine.memory().copy_frame(copy, old) {
+            self.machine.frames().put_data(copy);
+            return Err(e.into());
+        }
+        inner.deferred_puts.push(old);
+        Ok(copy)
+    }
+
+    /// Copy-on-write fault-around: after a sequential break at `page`,
+    /// breaks the read-only pages that follow it in `vma`, up to
+    /// [`COW_AROUND_PAGES`] in all, so that a guest writing through
+    /// memory it shares with a fork takes one fault per block instead of
+    /// one per page. A frame swap of a present entry reaches the guest only
+    /// through a commit (the next entry makes one); best effort: it stops
+    /// at the memory cap.
+    fn cow_around(&self, inner: &mut Inner, page: u64, vma: &Vma) {
+        let end = (page + COW_AROUND_PAGES * PAGE_SIZE).min(vma.end);
+        let mut va = page + PAGE_SIZE;
+        while va < end {
+            let Ok(Some(pte)) = inner.pt.lookup(va) else {
+                break;
+            };
+            if !pte.flags.write {
+                let Ok(frame) = self.cow_frame(inner, vma, pte.frame) else {
+                    break;
+                };
+                if inner.pt.set(va, Some(pte_for(frame, vma, true))).is_err() {
+                    break;
+                }
+            }
+            va += PAGE_SIZE;
+        }
+        inner.cow_next = va;
     }
 
     /// Maps one not-yet-present page of `vma` (which starts at `start`).

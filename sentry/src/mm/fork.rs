@@ -16,6 +16,13 @@ use crate::errno::Errno;
 /// afterwards, and each copy-on-write fault about 83 µs).
 const EAGER_FORK_PAGES: usize = 512;
 
+/// In a process too large to copy at once, a private writable mapping
+/// with at most this many present pages is still copied at once (within
+/// [`EAGER_FORK_PAGES`] for all of them): a static program's data and
+/// bss, which libc writes on both sides right after fork, took the child
+/// three copy-on-write faults and the parent one or two per fork.
+const EAGER_VMA_PAGES: usize = 32;
+
 /// What the child of a fork gets of one VMA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum VmaFork {
@@ -56,6 +63,18 @@ impl AddressSpace {
     /// shared ones stay shared, MADV_DONTFORK ranges are left out and
     /// MADV_WIPEONFORK ranges start empty in the child.
     pub fn fork(&self) -> Result<Arc<AddressSpace>, Errno> {
+        self.fork_hot(&[])
+    }
+
+    /// [`AddressSpace::fork`], with the private writable pages holding the
+    /// addresses in `hot` (the parent's stack top and thread block: what
+    /// both sides write first after the fork) copied at once even where
+    /// the rest is shared copy-on-write: neither side then takes a fault
+    /// for them (a trap each, and a commit for the parent).
+    pub fn fork_hot(&self, hot: &[u64]) -> Result<Arc<AddressSpace>, Errno> {
+        let mut hot: Vec<u64> = hot.iter().map(|&a| super::page_down(a)).collect();
+        hot.sort_unstable();
+        hot.dedup();
         let child = AddressSpace::new(Arc::clone(&self.machine))?;
         child.limits.copy_from(&self.limits);
         let mut inner = self.inner.lock();
@@ -63,17 +82,31 @@ impl AddressSpace {
         let frames = self.machine.frames();
         let vmas: Vec<(u64, Vma)> = inner.vmas.iter().map(|(s, v)| (s, v.clone())).collect();
         let mut private_pages = 0;
+        let mut present = Vec::with_capacity(vmas.len());
         for (start, vma) in &vmas {
-            if counts_for_eager(vma) {
-                private_pages += inner
+            let n = if counts_for_eager(vma) {
+                inner
                     .pt
                     .count_present(*start, vma.end)
-                    .map_err(|e| platform_errno(e, Errno::ENOMEM))?;
-            }
+                    .map_err(|e| platform_errno(e, Errno::ENOMEM))?
+            } else {
+                0
+            };
+            private_pages += n;
+            present.push(n);
         }
         let eager = private_pages <= EAGER_FORK_PAGES;
-        for (start, vma) in vmas {
-            let action = match vma_fork(&vma, eager) {
+        // A large process still gets its small writable mappings (the
+        // program's data and bss, a small heap, the top of the stack)
+        // copied at once, within the same budget: its libc writes there
+        // right after fork on both sides.
+        let mut budget = EAGER_FORK_PAGES;
+        for ((start, vma), n) in vmas.into_iter().zip(present) {
+            let small = !eager && n <= EAGER_VMA_PAGES && n <= budget;
+            if small {
+                budget -= n;
+            }
+            let action = match vma_fork(&vma, eager || small) {
                 VmaFork::Omit => continue,
                 VmaFork::Empty => {
                     if let Some(obj) = vma.file.as_ref().and_then(|(f, _)| f.store()) {
@@ -89,8 +122,10 @@ impl AddressSpace {
             }
             cinner.vmas.insert(start, vma.clone());
             let Inner { pt, parked, .. } = &mut *inner;
-            pt.fork_range(&mut *cinner.pt, start, vma.end, action)
-                .map_err(|e| platform_errno(e, Errno::ENOMEM))?;
+            for (lo, hi, action) in split_hot(start, vma.end, action, &vma, &hot) {
+                pt.fork_range(&mut *cinner.pt, lo, hi, action)
+                    .map_err(|e| platform_errno(e, Errno::ENOMEM))?;
+            }
             for (va, f) in parked.range(start..vma.end) {
                 frames.get(*f);
                 cinner.parked.insert(*va, *f);
@@ -107,6 +142,35 @@ impl AddressSpace {
         }
         Ok(child)
     }
+}
+
+/// `[start, end)` of `vma` forked with `action`, cut into ranges so that
+/// the `hot` pages (sorted) inside it are copied when the rest would be
+/// shared copy-on-write.
+fn split_hot(
+    start: u64,
+    end: u64,
+    action: ForkAction,
+    vma: &Vma,
+    hot: &[u64],
+) -> Vec<(u64, u64, ForkAction)> {
+    if action != ForkAction::Cow || !counts_for_eager(vma) {
+        return vec![(start, end, action)];
+    }
+    let mut out = Vec::new();
+    let mut at = start;
+    for &page in hot.iter().filter(|&&p| p >= start && p < end) {
+        if page > at {
+            out.push((at, page, ForkAction::Cow));
+        }
+        let next = page + platform::PAGE_SIZE;
+        out.push((page, next, ForkAction::Copy));
+        at = next;
+    }
+    if at < end {
+        out.push((at, end, ForkAction::Cow));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -130,6 +194,33 @@ mod tests {
         assert!(counts_for_eager(&v));
         assert_eq!(vma_fork(&v, true), VmaFork::Pages(ForkAction::Copy));
         assert_eq!(vma_fork(&v, false), VmaFork::Pages(ForkAction::Cow));
+    }
+
+    #[test]
+    fn hot_pages_of_cow_ranges_are_copied() {
+        let v = Vma::anon(0x10000, Prot::RW);
+        let hot = [0x2000, 0x3000, 0x9000, 0x20000];
+        assert_eq!(
+            split_hot(0x1000, 0x10000, ForkAction::Cow, &v, &hot),
+            vec![
+                (0x1000, 0x2000, ForkAction::Cow),
+                (0x2000, 0x3000, ForkAction::Copy),
+                (0x3000, 0x4000, ForkAction::Copy),
+                (0x4000, 0x9000, ForkAction::Cow),
+                (0x9000, 0xa000, ForkAction::Copy),
+                (0xa000, 0x10000, ForkAction::Cow),
+            ]
+        );
+        // Other actions, and read-only memory, are left whole.
+        assert_eq!(
+            split_hot(0x1000, 0x10000, ForkAction::Copy, &v, &hot),
+            vec![(0x1000, 0x10000, ForkAction::Copy)]
+        );
+        let ro = Vma::anon(0x10000, RO);
+        assert_eq!(
+            split_hot(0x1000, 0x10000, ForkAction::Cow, &ro, &hot),
+            vec![(0x1000, 0x10000, ForkAction::Cow)]
+        );
     }
 
     #[test]

@@ -192,6 +192,9 @@ struct Inner {
     parked: BTreeMap<u64, u64>,
     brk_start: u64,
     brk: u64,
+    /// The page after the last copy-on-write break a guest fault made:
+    /// a fault there is sequential and breaks its neighbours too.
+    cow_next: u64,
 }
 
 /// A guest address space.
@@ -244,6 +247,7 @@ impl AddressSpace {
                 parked: BTreeMap::new(),
                 brk_start: 0,
                 brk: 0,
+                cow_next: 0,
             }),
         }))
     }

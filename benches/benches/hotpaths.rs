@@ -1,0 +1,109 @@
+//! The hot paths of issue 11, each beside native and the bare trap:
+//!
+//! * `thread`: pthread_create of a thread that returns at once +
+//!   pthread_join;
+//! * `futex`: a round trip between two threads through a futex word (two
+//!   FUTEX_WAKEs, and FUTEX_WAITs when the other side is not done yet);
+//! * `raise`: raise(SIGUSR1) with a handler installed;
+//! * `cow`: one copy-on-write fault (the parent writes sequentially to
+//!   pages it shares with a live child it forked; only the writes are
+//!   timed).
+//!
+//! Each is the guest `bench_hot` (testdata/guests/bench_hot.c), which
+//! times its loop itself: `native` runs it on the host, `sandbox` under the
+//! release sentry, in the same run. `trap_floor/platform_floor` is one bare
+//! trap round trip through the `platform` crate (see `common/floor.rs`):
+//! the summary says how many bare traps each path costs in the sandbox.
+//! After the timings, each path is run twice more in the sandbox with
+//! `--stats` to print its crossings per operation (counts, which do not
+//! depend on the machine's load).
+//!
+//! Needs the release sentry: `cargo build --release -p sentry`, then
+//! `cargo bench -p benches --bench hotpaths` (append e.g. `-- raise` to
+//! run one case; `--quick` for a short run). `BENCH_LIBC=musl` uses the
+//! musl build of the guest; `BENCH_TIMEOUT=secs` bounds each request. No
+//! timed assertions.
+
+mod common;
+
+use common::floor::TrapFloor;
+use common::{Runner, Side, Subject, guest, guest_subject, print_figure, print_ratio};
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+
+/// (mode, what one operation is, base count and extra count for the
+/// crossing figures).
+const CASES: &[(&str, &str, u64, u64)] = &[
+    ("thread", "pthread_create + pthread_join", 1, 200),
+    ("futex", "futex ping-pong round trip", 1, 200),
+    ("raise", "raise(SIGUSR1) with a handler", 1, 200),
+    ("cow", "copy-on-write fault (sequential writes)", 0, 1024),
+];
+
+fn hotpaths(c: &mut Criterion) {
+    let sentry = common::sentry_binary();
+    let bin = guest("bench_hot");
+
+    let mut trap = Subject::new("bare trap floor", || {
+        TrapFloor::new().map(|f| Box::new(f) as Box<dyn Runner>)
+    });
+    let mut group = c.benchmark_group("trap_floor");
+    trap.bench(&mut group, "platform_floor");
+    group.finish();
+
+    let mut results = Vec::new();
+    for &(mode, what, _, _) in CASES {
+        let args = vec![mode.to_owned(), "serve".to_owned()];
+        let mut native = guest_subject(
+            &format!("{mode} native"),
+            Side::Native,
+            bin.clone(),
+            args.clone(),
+            Some("ready"),
+        );
+        let mut sandbox = guest_subject(
+            &format!("{mode} sandbox"),
+            Side::Sandbox {
+                sentry: sentry.clone(),
+                memory: None,
+            },
+            bin.clone(),
+            args,
+            Some("ready"),
+        );
+        let mut group = c.benchmark_group(mode);
+        group.sampling_mode(SamplingMode::Flat);
+        native.bench(&mut group, "native");
+        sandbox.bench(&mut group, "sandbox");
+        group.finish();
+        results.push((mode, what, native, sandbox));
+    }
+
+    println!("\nhotpaths: mean per operation");
+    print_figure("bare trap (platform floor)", &trap);
+    for (mode, what, native, sandbox) in &results {
+        if !native.ran() && !sandbox.ran() {
+            continue;
+        }
+        println!("{mode}: {what}");
+        print_figure("native", native);
+        print_figure("sandbox (sentry)", sandbox);
+    }
+    for (mode, _, native, sandbox) in &results {
+        print_ratio(mode, "sandbox/native", sandbox, native);
+        print_ratio(mode, "sandbox/bare_trap", sandbox, &trap);
+    }
+    for (mode, _, native, sandbox) in &results {
+        if !native.ran() && !sandbox.ran() {
+            continue;
+        }
+        let &(_, _, base, n) = CASES.iter().find(|c| c.0 == *mode).expect("a case");
+        common::crossings::print_per_op(mode, &sentry, &bin, &[mode, "{}"], base, n);
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = common::criterion_config();
+    targets = hotpaths
+}
+criterion_main!(benches);

@@ -531,7 +531,7 @@ mod tests {
     fn fsuid_drops_the_fs_capabilities() {
         let mut c = Creds::root();
         assert_eq!(c.setfsuid(5).0, 0);
-        assert_eq!(c.effective, CAP_FULL & !CAP_FS_SET);
+        assert_eq!(c.effective, CAP_INIT & !CAP_FS_SET);
         assert_eq!(c.setfsuid(0).0, 5);
         assert_eq!(c.effective, CAP_INIT);
         assert_eq!(c.setfsuid(UNCHANGED).0, 0);

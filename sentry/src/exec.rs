@@ -15,7 +15,7 @@ use std::sync::Arc;
 use loader::{ElfSource, GuestWriter, LoadError, LoadOptions, StackError, StackInfo};
 use platform::UserContext;
 
-use crate::mm::{AddressSpace, Prot, STACK_LIMIT, STACK_TOP};
+use crate::mm::{AddressSpace, Prot, STACK_TOP};
 
 /// Why a program could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -219,7 +219,7 @@ pub fn load(
     }
     drop(buf);
     mm.set_brk_start(image.brk_start);
-    mm.map_stack(STACK_LIMIT, image.stack_executable)
+    mm.map_stack(mm.limits().initial_stack(), image.stack_executable)
         .map_err(|_| ExecError::NoMemory)?;
     let mut random = [0u8; 16];
     crate::host::random(&mut random);

@@ -94,6 +94,8 @@ pub struct RunOptions {
     /// filter; see `platform::confine` and docs/SECURITY.md). Off only for
     /// debugging.
     pub sandbox_self: bool,
+    /// `--max-tasks` and `--max-files`.
+    pub sandbox_limits: kernel::limits::SandboxLimits,
 }
 
 /// Why the sandbox could not run the program.
@@ -227,6 +229,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             strace: opts.strace,
             stats: opts.stats,
             root: opts.root.clone(),
+            sandbox_limits: opts.sandbox_limits,
         },
         vfs,
         &syscalls::KERNEL_TABLE,
@@ -305,7 +308,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     mm.set_cmdline(&argv);
     mm.set_environ(&opts.envp);
 
-    let files = FdTable::new();
+    let files = FdTable::with_budget(fs::FileBudget::new(opts.sandbox_limits.max_files));
     for fd in 0..3 {
         // A standard descriptor the sentry was started without is absent
         // in the guest too (EBADF, and the lowest free number), as natively.

@@ -105,6 +105,25 @@ struct CommonOpts {
     /// Log level of the sentry's own messages (error, warn, info, debug, trace).
     #[arg(short = 'v', long = "log-level", default_value = "warn")]
     log_level: tracing::Level,
+    /// Most tasks (threads) alive at once in the sandbox: fork, vfork,
+    /// clone and clone3 fail with EAGAIN past it.
+    #[arg(long = "max-tasks", value_name = "N", default_value_t = sentry::kernel::limits::DEFAULT_MAX_TASKS,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    max_tasks: u64,
+    /// Most descriptors open at once across the whole sandbox: opening,
+    /// duplicating or inheriting one past it fails (ENFILE; fork ENOMEM).
+    #[arg(long = "max-files", value_name = "N", default_value_t = sentry::fs::DEFAULT_MAX_FILES,
+        value_parser = clap::value_parser!(u64).range(3..))]
+    max_files: u64,
+}
+
+impl CommonOpts {
+    fn sandbox_limits(&self) -> sentry::kernel::limits::SandboxLimits {
+        sentry::kernel::limits::SandboxLimits {
+            max_tasks: self.max_tasks,
+            max_files: self.max_files,
+        }
+    }
 }
 
 fn parse_mount(s: &str) -> Result<sentry::fs::setup::BindMount, String> {
@@ -369,6 +388,7 @@ fn main() -> ExitCode {
                 execfn,
                 exe_host,
                 memory_limit: opts.memory,
+                sandbox_limits: opts.sandbox_limits(),
                 strace: opts.strace,
                 stats: opts.stats,
                 root: opts.root,
@@ -407,6 +427,7 @@ fn main() -> ExitCode {
                 execfn: None,
                 exe_host: None,
                 memory_limit: opts.memory,
+                sandbox_limits: opts.sandbox_limits(),
                 strace: opts.strace,
                 stats: opts.stats,
                 root: opts.root,

@@ -71,6 +71,7 @@ fn sandbox() -> Sandbox {
             strace: false,
             stats: false,
             root: None,
+            sandbox_limits: Default::default(),
         },
         crate::fs::setup::build(
             None,

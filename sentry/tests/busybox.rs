@@ -176,3 +176,21 @@ fn without_a_root_there_are_no_files() {
     );
     assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr_str());
 }
+
+/// `ulimit` in the shell: a set limit reads back, children and exec'd
+/// programs inherit it, and it is enforced (a redirection past
+/// RLIMIT_NOFILE fails); raising a hard limit is refused (the guest, like
+/// the host's root here, lacks CAP_SYS_RESOURCE). Before resource limits
+/// were kept, `ulimit -n 100; ulimit -n` printed 1024.
+#[test]
+fn ulimit_sets_reads_back_and_is_inherited() {
+    same(&[
+        "sh",
+        "-c",
+        "ulimit -n 100; ulimit -n; ulimit -Hn; (ulimit -n); sh -c 'ulimit -n'; \
+         ulimit -f 2048; ulimit -f; ulimit -c 0; ulimit -c; ulimit -s 4096; ulimit -s; \
+         ulimit -n 200 2>/dev/null; echo raise=$?; ulimit -n; \
+         ulimit -n 8; cat /dev/null 9</dev/null 2>/dev/null; echo redirect=$?; \
+         cat /dev/null 7</dev/null; echo below=$?",
+    ]);
+}

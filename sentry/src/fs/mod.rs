@@ -62,8 +62,62 @@ pub const O_NONBLOCK: u32 = 0o4000;
 pub const O_CLOEXEC: u32 = 0o2000000;
 /// `O_APPEND`.
 pub const O_APPEND: u32 = 0o2000;
-/// Highest number of descriptors (RLIMIT_NOFILE).
+/// The default RLIMIT_NOFILE soft limit (the highest descriptor plus one).
 pub const NOFILE: i32 = 1024;
+
+/// The default of `--max-files`: descriptors open at once across the
+/// whole sandbox.
+pub const DEFAULT_MAX_FILES: u64 = 1 << 18;
+
+/// The sandbox-wide budget of descriptors (`--max-files`): every table
+/// slot in use, in every process, counts once. It bounds the sentry's
+/// memory whatever the guests' RLIMIT_NOFILE (which a root guest may raise
+/// up to `fs.nr_open`).
+#[derive(Debug)]
+pub struct FileBudget {
+    max: u64,
+    used: std::sync::atomic::AtomicU64,
+}
+
+impl FileBudget {
+    /// A budget of `max` descriptors.
+    pub fn new(max: u64) -> Arc<Self> {
+        Arc::new(Self {
+            max,
+            used: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// Takes `n` descriptors: ENFILE (the system-wide table is full) past
+    /// the budget.
+    fn take(&self, n: u64) -> Result<(), Errno> {
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                u.checked_add(n).filter(|&v| v <= self.max)
+            })
+            .map(|_| ())
+            .map_err(|_| Errno::ENFILE)
+    }
+
+    /// Gives `n` descriptors back.
+    fn give(&self, n: u64) {
+        self.used.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Descriptors in use across the sandbox.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+}
+
+impl Default for FileBudget {
+    fn default() -> Self {
+        Self {
+            max: DEFAULT_MAX_FILES,
+            used: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
 
 /// Readiness bits, as poll(2) reports them.
 pub mod poll {
@@ -358,6 +412,14 @@ struct FdEntry {
 /// descriptor of a file releases them on that file.
 pub struct FdTable {
     inner: Mutex<BTreeMap<i32, FdEntry>>,
+    /// The RLIMIT_NOFILE soft limit of the process(es) using it: no
+    /// descriptor at or above it can be allocated. Kept in step with the
+    /// owning process's limits (`kernel::limits::apply`); two processes
+    /// sharing a table through CLONE_FILES share this value too (the last
+    /// setrlimit wins), where Linux would read each caller's own limit.
+    nofile: std::sync::atomic::AtomicU64,
+    /// The sandbox's `--max-files` budget this table's slots are charged to.
+    budget: Arc<FileBudget>,
     /// Its id as the owner of record locks.
     lock_id: u64,
     /// The lock table it has taken record locks in, if any.
@@ -366,16 +428,13 @@ pub struct FdTable {
 
 impl Default for FdTable {
     fn default() -> Self {
-        Self {
-            inner: Mutex::default(),
-            lock_id: lock::new_owner_id(),
-            locks: std::sync::OnceLock::new(),
-        }
+        Self::empty(Arc::default(), NOFILE as u64)
     }
 }
 
 impl Drop for FdTable {
     fn drop(&mut self) {
+        self.budget.give(self.inner.get_mut().len() as u64);
         if let Some(t) = self.locks.get() {
             t.release_owner(lock::Owner::Posix(self.lock_id));
         }
@@ -383,9 +442,45 @@ impl Drop for FdTable {
 }
 
 impl FdTable {
+    fn empty(budget: Arc<FileBudget>, nofile: u64) -> Self {
+        Self {
+            inner: Mutex::default(),
+            nofile: std::sync::atomic::AtomicU64::new(nofile),
+            budget,
+            lock_id: lock::new_owner_id(),
+            locks: std::sync::OnceLock::new(),
+        }
+    }
+
     /// An empty table.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// An empty table charged to `budget` (the sandbox's first; the
+    /// others are forks of it and share its budget).
+    pub fn with_budget(budget: Arc<FileBudget>) -> Arc<Self> {
+        Arc::new(Self::empty(budget, NOFILE as u64))
+    }
+
+    /// The RLIMIT_NOFILE soft limit it enforces.
+    pub fn nofile(&self) -> u64 {
+        self.nofile.load(Ordering::Relaxed)
+    }
+
+    /// Sets the RLIMIT_NOFILE soft limit it enforces.
+    pub fn set_nofile(&self, limit: u64) {
+        self.nofile.store(limit, Ordering::Relaxed);
+    }
+
+    /// The sandbox-wide budget it is charged to.
+    pub fn budget(&self) -> &Arc<FileBudget> {
+        &self.budget
+    }
+
+    /// The limit as a descriptor number: descriptors are C ints.
+    fn fd_limit(&self) -> i64 {
+        self.nofile().min(i32::MAX as u64) as i64
     }
 
     /// Its owner for record locks, noting that it takes locks in `table`.
@@ -416,7 +511,8 @@ impl FdTable {
             .ok_or(Errno::EBADF)
     }
 
-    /// Installs `file` at the lowest free descriptor `>= min`.
+    /// Installs `file` at the lowest free descriptor `>= min`: EMFILE when
+    /// none is below RLIMIT_NOFILE, ENFILE past the sandbox's budget.
     pub fn insert(&self, file: Arc<OpenFile>, cloexec: bool, min: i32) -> Result<i32, Errno> {
         let mut inner = self.inner.lock();
         let mut fd = min;
@@ -426,9 +522,10 @@ impl FdTable {
             }
             fd += 1;
         }
-        if fd >= NOFILE {
+        if i64::from(fd) >= self.fd_limit() {
             return Err(Errno::EMFILE);
         }
+        self.budget.take(1)?;
         inner.insert(fd, FdEntry { file, cloexec });
         Ok(fd)
     }
@@ -441,14 +538,15 @@ impl FdTable {
         file: Arc<OpenFile>,
         cloexec: bool,
     ) -> Result<Option<Arc<OpenFile>>, Errno> {
-        if !(0..NOFILE).contains(&fd) {
+        if fd < 0 || i64::from(fd) >= self.fd_limit() {
             return Err(Errno::EBADF);
         }
-        let prev = self
-            .inner
-            .lock()
-            .insert(fd, FdEntry { file, cloexec })
-            .map(|e| e.file);
+        let mut inner = self.inner.lock();
+        if !inner.contains_key(&fd) {
+            self.budget.take(1)?;
+        }
+        let prev = inner.insert(fd, FdEntry { file, cloexec }).map(|e| e.file);
+        drop(inner);
         if let Some(f) = &prev {
             self.closed(f);
         }
@@ -464,6 +562,7 @@ impl FdTable {
             .remove(&fd)
             .map(|e| e.file)
             .ok_or(Errno::EBADF)?;
+        self.budget.give(1);
         self.closed(&file);
         Ok(file)
     }
@@ -497,11 +596,17 @@ impl FdTable {
             .collect()
     }
 
-    /// A copy for fork (same open file descriptions).
-    pub fn fork(&self) -> Arc<Self> {
-        let table = Self::default();
-        *table.inner.lock() = self.inner.lock().clone();
-        Arc::new(table)
+    /// A copy for fork (same open file descriptions, same limit and
+    /// budget): ENOMEM when the copy's slots would pass the sandbox's
+    /// budget (as Linux's dup_fd fails when it cannot allocate the copy).
+    pub fn fork(&self) -> Result<Arc<Self>, Errno> {
+        let table = Self::empty(Arc::clone(&self.budget), self.nofile());
+        let copy = self.inner.lock().clone();
+        self.budget
+            .take(copy.len() as u64)
+            .map_err(|_| Errno::ENOMEM)?;
+        *table.inner.lock() = copy;
+        Ok(Arc::new(table))
     }
 
     /// Closes the close-on-exec descriptors (execve); files are dropped
@@ -513,6 +618,7 @@ impl FdTable {
             .map(|(_, e)| e)
             .collect();
         drop(inner);
+        self.budget.give(gone.len() as u64);
         for e in &gone {
             self.closed(&e.file);
         }
@@ -523,6 +629,7 @@ impl FdTable {
     /// the lock.
     pub fn close_all(&self) {
         let files = std::mem::take(&mut *self.inner.lock());
+        self.budget.give(files.len() as u64);
         if let Some(t) = self.locks.get() {
             t.release_owner(lock::Owner::Posix(self.lock_id));
         }

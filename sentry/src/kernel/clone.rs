@@ -211,7 +211,7 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
     let files = if f & CLONE_FILES != 0 {
         parent.files()
     } else {
-        parent.files().fork()
+        parent.files().fork()?
     };
     // Signal handlers belong to the thread group: a thread uses its
     // group's table, CLONE_SIGHAND shares the table with a new group, and
@@ -238,6 +238,23 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
     let fpu = t.vcpu.save_fpu().ok();
 
     let mut table = kernel.table.lock();
+    // copy_process: RLIMIT_NPROC counts the real uid's tasks (threads
+    // included) and spares root (INIT_USER); the guest's real uid is 0,
+    // so the limit is stored but never refuses it. CAP_SYS_ADMIN is not
+    // needed for that exemption.
+    let live = table.tasks.len() as u64;
+    let nproc = parent.tg.limits.lock().soft(super::limits::resource::NPROC);
+    if super::limits::nproc_refuses(0, false, live, nproc) {
+        return Err(Errno::EAGAIN);
+    }
+    // `--max-tasks`, as Linux's `nr_threads >= max_threads`.
+    if live >= kernel.config.sandbox_limits.max_tasks {
+        tracing::warn!(
+            "task refused: --max-tasks {} reached",
+            kernel.config.sandbox_limits.max_tasks
+        );
+        return Err(Errno::EAGAIN);
+    }
     let wanted = match args.set_tid.first() {
         Some(&p) if p > 0 && p < PID_MAX => Some(p),
         Some(_) => return Err(Errno::EINVAL),
@@ -246,7 +263,11 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
     let tid = table.alloc_pid(wanted)?;
     let tg = match new_group_handlers {
         None => Arc::clone(&parent.tg),
-        Some(handlers) => ThreadGroup::new(tid, handlers),
+        Some(handlers) => {
+            let tg = ThreadGroup::new(tid, handlers);
+            *tg.limits.lock() = *parent.tg.limits.lock();
+            tg
+        }
     };
     // CLONE_FS shares the filesystem context; otherwise the child gets a copy.
     let fs = if f & CLONE_FS != 0 {

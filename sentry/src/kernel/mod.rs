@@ -63,6 +63,8 @@ pub struct KernelConfig {
     /// The host directory shown read-only as the guest's `/` (None: no
     /// filesystem; nothing is ever written).
     pub root: Option<std::path::PathBuf>,
+    /// `--max-tasks` and `--max-files`.
+    pub sandbox_limits: limits::SandboxLimits,
 }
 
 /// Per-syscall statistics: calls, errors, and time spent in the sentry.

@@ -60,6 +60,8 @@ pub struct ThreadGroup {
     pub times: super::sched::GroupTimes,
     /// POSIX timers, CPU itimers and RLIMIT_CPU progress.
     pub timers: super::timers::GroupTimers,
+    /// Resource limits (inherited by children, kept across execve).
+    pub limits: Mutex<super::limits::Rlimits>,
 }
 
 impl ThreadGroup {
@@ -79,6 +81,7 @@ impl ThreadGroup {
             leader_comm: Mutex::new(Vec::new()),
             times: Default::default(),
             timers: Default::default(),
+            limits: Mutex::default(),
         })
     }
 
@@ -553,7 +556,8 @@ fn syscall(t: &mut TaskCtx, raw_nr: u64, args: [u64; 6]) -> Result<(), ()> {
     }
     // setrlimit, prlimit64: a finite RLIMIT_CPU needs the CPU checks.
     if matches!(nr, 160 | 302) && result.is_ok() {
-        super::timers::limits_changed(&t.task.kernel, &t.task.tg);
+        let pid = if nr == 302 { args[0] as i32 } else { 0 };
+        super::timers::limits_changed_for(&t.task, pid);
     }
     match result {
         Ok(v) => t.ctx.regs.rax = v,

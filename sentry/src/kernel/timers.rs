@@ -871,8 +871,12 @@ impl GroupTimers {
 }
 
 /// The process's RLIMIT_CPU (soft, hard), in seconds.
-fn cpu_rlimit(_tg: &ThreadGroup) -> (u64, u64) {
-    super::limits::limit(0).unwrap_or((super::limits::RLIM_INFINITY, super::limits::RLIM_INFINITY))
+fn cpu_rlimit(tg: &ThreadGroup) -> (u64, u64) {
+    let inf = super::limits::RLIM_INFINITY;
+    tg.limits
+        .lock()
+        .get(super::limits::resource::CPU)
+        .unwrap_or((inf, inf))
 }
 
 /// Called when a task starts running, and after a syscall that may have
@@ -884,6 +888,19 @@ pub fn limits_changed(kernel: &Arc<Kernel>, tg: &Arc<ThreadGroup>) {
         tg.timers.cpu_armed.store(true, Ordering::Release);
         ensure_ticker(kernel, tg);
     }
+}
+
+/// After setrlimit or prlimit64 by `task` on process `pid` (0: its own).
+pub fn limits_changed_for(task: &Arc<Task>, pid: i32) {
+    let tg = if pid == 0 {
+        Arc::clone(&task.tg)
+    } else {
+        match task.kernel.table.lock().procs.get(&pid) {
+            Some(p) => Arc::clone(&p.tg),
+            None => return,
+        }
+    };
+    limits_changed(&task.kernel, &tg);
 }
 
 /// Starts the process's ticker thread unless it runs.

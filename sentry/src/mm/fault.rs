@@ -48,7 +48,10 @@ impl AddressSpace {
         let page = page_down(addr);
         let (start, vma) = match inner.vmas.find(addr) {
             Some((s, v)) => (s, v.clone()),
-            None => inner.vmas.grow_stack(addr).ok_or(FaultError::MapErr)?,
+            None => inner
+                .vmas
+                .grow_stack(addr, self.limits.stack())
+                .ok_or(FaultError::MapErr)?,
         };
         if !vma.prot.allows(access) {
             return Err(FaultError::AccErr);

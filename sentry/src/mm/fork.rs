@@ -57,6 +57,7 @@ impl AddressSpace {
     /// MADV_WIPEONFORK ranges start empty in the child.
     pub fn fork(&self) -> Result<Arc<AddressSpace>, Errno> {
         let child = AddressSpace::new(Arc::clone(&self.machine))?;
+        child.limits.copy_from(&self.limits);
         let mut inner = self.inner.lock();
         let mut cinner = child.inner.lock();
         let frames = self.machine.frames();

@@ -115,7 +115,10 @@ impl AddressSpace {
     /// data the guest buffer cannot take stays unread, as on Linux where
     /// the copy stops at the first bad page.
     pub fn writable_prefix(&self, addr: u64, len: u64) -> u64 {
-        self.inner.lock().vmas.writable_prefix(addr, len)
+        self.inner
+            .lock()
+            .vmas
+            .writable_prefix(addr, len, self.limits.stack())
     }
 
     /// Copies `data` to guest memory at `addr` (EFAULT on a bad pointer).

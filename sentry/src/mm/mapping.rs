@@ -125,6 +125,13 @@ impl AddressSpace {
         if inner.vmas.len() > MAX_MAP_COUNT {
             return Err(Errno::ENOMEM);
         }
+        // RLIMIT_AS and RLIMIT_DATA (mmap_region's may_expand_vm, before
+        // a MAP_FIXED mapping replaces anything).
+        let data_len = if prot.write && !shared && !req.grows_down {
+            len
+        } else {
+            0
+        };
         let start = match placement {
             Placement::Fixed(addr) | Placement::FixedNoReplace(addr) => {
                 if !addr.is_multiple_of(PAGE_SIZE) {
@@ -141,13 +148,20 @@ impl AddressSpace {
                     if inner.vmas.overlaps(addr, end) {
                         return Err(Errno::EEXIST);
                     }
+                    self.limits.may_expand(&inner.vmas, len, data_len, (0, 0))?;
                 } else {
+                    self.limits
+                        .may_expand(&inner.vmas, len, data_len, (addr, end))?;
                     inner.vmas.check_hole_room(addr, end)?;
                     self.unmap_locked(&mut inner, addr, end);
                 }
                 addr
             }
-            Placement::Hint(addr) => inner.vmas.unmapped_area(addr, len).ok_or(Errno::ENOMEM)?,
+            Placement::Hint(addr) => {
+                let start = inner.vmas.unmapped_area(addr, len).ok_or(Errno::ENOMEM)?;
+                self.limits.may_expand(&inner.vmas, len, data_len, (0, 0))?;
+                start
+            }
         };
         let mut vma = Vma::anon(start + len, prot);
         vma.shared = shared_obj;
@@ -215,6 +229,23 @@ impl AddressSpace {
                     return Err(Errno::EACCES);
                 }
                 at = v.end;
+            }
+        }
+        if prot.write {
+            // mprotect_fixup: pages that become data count against
+            // RLIMIT_DATA.
+            let mut becoming = 0;
+            for (s, v) in inner.vmas.iter() {
+                if s < end && v.end > addr && !v.prot.write {
+                    let mut w = v.clone();
+                    w.prot.write = true;
+                    if super::rlimit::is_data(&w) {
+                        becoming += v.end.min(end) - s.max(addr);
+                    }
+                }
+            }
+            if becoming > 0 {
+                self.limits.may_expand(&inner.vmas, 0, becoming, (0, 0))?;
             }
         }
         inner.vmas.split_for_update(addr, end)?;
@@ -320,7 +351,10 @@ impl AddressSpace {
     pub fn brk(&self, new: u64) -> u64 {
         let mut inner = self.inner.lock();
         let old = inner.brk;
-        if new < inner.brk_start || new >= TASK_SIZE {
+        if new < inner.brk_start
+            || new >= TASK_SIZE
+            || self.limits.check_brk(new - inner.brk_start).is_err()
+        {
             return old;
         }
         let Some(old_end) = page_up(old) else {
@@ -334,6 +368,10 @@ impl AddressSpace {
                 || inner.vmas.len() > MAX_MAP_COUNT
                 || inner.vmas.overlaps(old_end, new_end)
                 || new_end - old_end > self.memory_left()
+                || self
+                    .limits
+                    .may_expand(&inner.vmas, new_end - old_end, new_end - old_end, (0, 0))
+                    .is_err()
             {
                 return old;
             }
@@ -372,6 +410,22 @@ impl AddressSpace {
         let old_end = old.checked_add(old_len).ok_or(Errno::EINVAL)?;
         if old_end > vma.end {
             return Err(Errno::EFAULT);
+        }
+        // vma_to_resize's may_expand_vm: what the remap adds (all of the
+        // new range when the old one stays mapped).
+        let added = if dont_unmap {
+            new_len
+        } else {
+            new_len.saturating_sub(old_len)
+        };
+        if added > 0 {
+            let data = if super::rlimit::is_data(&vma) {
+                added
+            } else {
+                0
+            };
+            let skip = fixed.map_or((0, 0), |a| (a, a.saturating_add(new_len)));
+            self.limits.may_expand(&inner.vmas, added, data, skip)?;
         }
         if let Some(new_addr) = fixed {
             if !new_addr.is_multiple_of(PAGE_SIZE) {

@@ -83,6 +83,7 @@ mod image;
 mod io;
 mod mapping;
 mod procfs;
+mod rlimit;
 mod runner;
 mod shared;
 #[cfg(test)]
@@ -99,6 +100,7 @@ use crate::errno::Errno;
 pub use file::{FileBacking, FileMap, MS_ASYNC, MS_INVALIDATE, MS_SYNC, PageSource};
 pub use mapping::{Advice, MapRequest, Placement, RemapRequest};
 pub use procfs::VmInfo;
+pub use rlimit::VmLimits;
 pub use runner::Runner;
 pub use shared::SharedMemory;
 pub use vma::{Prot, Vma, VmaMap};
@@ -210,6 +212,8 @@ pub struct AddressSpace {
     cmdline: Mutex<Vec<u8>>,
     /// The initial environment, NUL-terminated (/proc/self/environ).
     environ: Mutex<Vec<u8>>,
+    /// The RLIMIT_AS, RLIMIT_DATA and RLIMIT_STACK it enforces.
+    limits: VmLimits,
 }
 
 impl std::fmt::Debug for AddressSpace {
@@ -232,6 +236,7 @@ impl AddressSpace {
             exe: Mutex::new((Vec::new(), None)),
             cmdline: Mutex::new(Vec::new()),
             environ: Mutex::new(Vec::new()),
+            limits: VmLimits::default(),
             inner: Mutex::new(Inner {
                 deferred_puts: Vec::new(),
                 pt,
@@ -274,6 +279,12 @@ impl AddressSpace {
                 0
             }
         }
+    }
+
+    /// The resource limits it enforces (its process's; see
+    /// `kernel::limits`).
+    pub fn limits(&self) -> &VmLimits {
+        &self.limits
     }
 
     /// The platform.

@@ -10,8 +10,7 @@ use std::sync::Arc;
 use platform::PAGE_SIZE;
 
 use super::{
-    Access, FileMap, MAX_MAP_COUNT, MMAP_BASE, MMAP_MIN_ADDR, STACK_LIMIT, SharedMemory, TASK_SIZE,
-    page_down,
+    Access, FileMap, MAX_MAP_COUNT, MMAP_BASE, MMAP_MIN_ADDR, SharedMemory, TASK_SIZE, page_down,
 };
 use crate::errno::Errno;
 
@@ -298,12 +297,12 @@ impl VmaMap {
     /// Grows the MAP_GROWSDOWN VMA above `addr` down to cover it, as
     /// Linux's expand_downwards does, and returns the grown VMA with its
     /// start; `None` (SEGV_MAPERR) when no such VMA lies above, the stack
-    /// would exceed [`STACK_LIMIT`], or the new start would be below
+    /// would exceed `limit` (RLIMIT_STACK), or the new start would be below
     /// `mmap_min_addr` or within `stack_guard_gap` of an accessible
     /// mapping below.
-    pub fn grow_stack(&mut self, addr: u64) -> Option<(u64, Vma)> {
+    pub fn grow_stack(&mut self, addr: u64, limit: u64) -> Option<(u64, Vma)> {
         let (start, vma) = self.next_after(addr).map(|(s, v)| (s, v.clone()))?;
-        if !vma.grows_down || vma.end - page_down(addr) > STACK_LIMIT {
+        if !vma.grows_down || vma.end - page_down(addr) > limit {
             return None;
         }
         let new_start = page_down(addr);
@@ -325,8 +324,8 @@ impl VmaMap {
     }
 
     /// How many bytes from `addr` (at most `len`) lie in writable mappings
-    /// (or in the gap a growing stack would fill).
-    pub fn writable_prefix(&self, addr: u64, len: u64) -> u64 {
+    /// (or in the gap a stack growing up to `stack_limit` would fill).
+    pub fn writable_prefix(&self, addr: u64, len: u64, stack_limit: u64) -> u64 {
         let end = addr.saturating_add(len).min(TASK_SIZE);
         let mut at = addr;
         while at < end {
@@ -335,7 +334,7 @@ impl VmaMap {
                 Some(_) => break,
                 None => match self.next_after(at) {
                     Some((s, v))
-                        if v.grows_down && v.prot.write && v.end - page_down(at) <= STACK_LIMIT =>
+                        if v.grows_down && v.prot.write && v.end - page_down(at) <= stack_limit =>
                     {
                         at = s
                     }
@@ -381,6 +380,7 @@ impl VmaMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mm::STACK_LIMIT;
 
     const RW: Prot = Prot::RW;
     const RO: Prot = Prot {
@@ -585,15 +585,15 @@ mod tests {
         let (top, start) = (0x7000_0000, 0x7000_0000 - 4 * P);
         let mut m = VmaMap::default();
         m.insert(start, stack_to(top));
-        let (s, v) = m.grow_stack(start - 2 * P + 8).expect("grows");
+        let (s, v) = m.grow_stack(start - 2 * P + 8, STACK_LIMIT).expect("grows");
         assert_eq!((s, v.end), (start - 2 * P, top));
         assert!(v.grows_down);
         assert_eq!(ranges(&m), vec![(start - 2 * P, top)], "one VMA, merged");
         // Within the limit counted from the top, not beyond.
-        assert!(m.grow_stack(top - STACK_LIMIT).is_some());
+        assert!(m.grow_stack(top - STACK_LIMIT, STACK_LIMIT).is_some());
         assert_eq!(m.find(top - STACK_LIMIT).unwrap().0, top - STACK_LIMIT);
         let before = ranges(&m);
-        assert!(m.grow_stack(top - STACK_LIMIT - 1).is_none());
+        assert!(m.grow_stack(top - STACK_LIMIT - 1, STACK_LIMIT).is_none());
         assert_eq!(ranges(&m), before, "a refused growth changes nothing");
     }
 
@@ -601,11 +601,17 @@ mod tests {
     fn only_a_growsdown_vma_grows_and_never_below_mmap_min_addr() {
         let mut m = VmaMap::default();
         m.insert(0x10_0000, Vma::anon(0x20_0000, RW));
-        assert!(m.grow_stack(0xf_f000).is_none(), "not MAP_GROWSDOWN");
-        assert!(m.grow_stack(0x30_0000).is_none(), "nothing above");
+        assert!(
+            m.grow_stack(0xf_f000, STACK_LIMIT).is_none(),
+            "not MAP_GROWSDOWN"
+        );
+        assert!(
+            m.grow_stack(0x30_0000, STACK_LIMIT).is_none(),
+            "nothing above"
+        );
         let mut m = VmaMap::default();
         m.insert(MMAP_MIN_ADDR, stack_to(MMAP_MIN_ADDR + P));
-        assert!(m.grow_stack(MMAP_MIN_ADDR - 1).is_none());
+        assert!(m.grow_stack(MMAP_MIN_ADDR - 1, STACK_LIMIT).is_none());
         assert_eq!(m.len(), 1);
     }
 
@@ -617,7 +623,7 @@ mod tests {
             let mut m = VmaMap::default();
             m.insert(below_end - P, Vma::anon(below_end, prot));
             m.insert(start, stack_to(top));
-            m.grow_stack(fault).is_some()
+            m.grow_stack(fault, STACK_LIMIT).is_some()
         };
         // Exactly the gap left: allowed; one page closer: refused.
         assert!(grown(RW, below_end + STACK_GUARD_GAP));
@@ -632,19 +638,23 @@ mod tests {
         let a = 0x10_0000;
         m.insert(a, Vma::anon(a + 2 * P, RW));
         m.insert(a + 2 * P, Vma::anon(a + 3 * P, RO));
-        assert_eq!(m.writable_prefix(a + 10, 5 * P), 2 * P - 10);
-        assert_eq!(m.writable_prefix(a, 100), 100);
-        assert_eq!(m.writable_prefix(a + 2 * P, 100), 0);
-        assert_eq!(m.writable_prefix(a - 1, 100), 0, "unmapped byte first");
+        assert_eq!(m.writable_prefix(a + 10, 5 * P, STACK_LIMIT), 2 * P - 10);
+        assert_eq!(m.writable_prefix(a, 100, STACK_LIMIT), 100);
+        assert_eq!(m.writable_prefix(a + 2 * P, 100, STACK_LIMIT), 0);
+        assert_eq!(
+            m.writable_prefix(a - 1, 100, STACK_LIMIT),
+            0,
+            "unmapped byte first"
+        );
         // The gap below a growing stack counts (the copy would grow it).
         let s = 0x7000_0000;
         m.insert(s, stack_to(s + P));
-        assert_eq!(m.writable_prefix(s - 100, 200), 200);
-        assert_eq!(m.writable_prefix(s + P - 8, 100), 8);
+        assert_eq!(m.writable_prefix(s - 100, 200, STACK_LIMIT), 200);
+        assert_eq!(m.writable_prefix(s + P - 8, 100, STACK_LIMIT), 8);
         // Never past the end of user space.
         let mut m = VmaMap::default();
         m.insert(TASK_SIZE - P, Vma::anon(TASK_SIZE, RW));
-        assert_eq!(m.writable_prefix(TASK_SIZE - 8, u64::MAX), 8);
+        assert_eq!(m.writable_prefix(TASK_SIZE - 8, u64::MAX, STACK_LIMIT), 8);
     }
 
     #[test]

@@ -257,6 +257,7 @@ fn exec_at(
     let exe = if host.is_some() { mm.exe() } else { exe };
     // Build the new image completely before the point of no return.
     let new_mm = AddressSpace::new(Arc::clone(mm.machine()))?;
+    crate::kernel::limits::apply_mm(&t.task.tg.limits.lock(), &new_mm);
     let ctx = match crate::exec::load(&new_mm, &elf, &args, &env, &execfn) {
         Ok(c) => c,
         Err(ExecError::Elf(LoadError::Read(e))) => {
@@ -324,7 +325,15 @@ fn exec_at(
     {
         let mut files = task.files.lock();
         if Arc::strong_count(&files) > 1 {
-            *files = files.fork();
+            // Past the point of no return a failure kills the process,
+            // as Linux's begin_new_exec does (SIGSEGV).
+            match files.fork() {
+                Ok(copy) => *files = copy,
+                Err(_) => {
+                    task.tg.start_exit(signal::sig::SIGSEGV);
+                    return Err(SysError::Exited);
+                }
+            }
         }
         files.close_on_exec();
     }

@@ -40,6 +40,53 @@ pub(crate) fn epipe(t: &TaskCtx, e: Errno) -> Errno {
     e
 }
 
+/// RLIMIT_FSIZE for a write of `len` bytes to `file` at `pos` (None: at
+/// its position, or its end under O_APPEND), as Linux's
+/// generic_write_check_limits: on a regular file, a write that starts at
+/// or past the limit sends SIGXFSZ and fails with EFBIG; one that starts
+/// below it is cut short at the limit.
+pub(crate) fn fsize_room(
+    t: &TaskCtx,
+    file: &OpenFile,
+    pos: Option<u64>,
+    len: usize,
+) -> Result<usize, Errno> {
+    let limit = t
+        .task
+        .tg
+        .limits
+        .lock()
+        .soft(crate::kernel::limits::resource::FSIZE);
+    if limit == crate::kernel::limits::RLIM_INFINITY {
+        return Ok(len);
+    }
+    let st = file.ops.stat();
+    if st.mode & 0o170000 != 0o100000 {
+        return Ok(len);
+    }
+    let pos = match pos {
+        Some(p) => p,
+        None if file.status() & crate::fs::O_APPEND != 0 => st.size.max(0) as u64,
+        None => file.ops.seek(0, 1)?,
+    };
+    fsize_check(t, pos, limit)?;
+    Ok(len.min(usize::try_from(limit - pos).unwrap_or(usize::MAX)))
+}
+
+/// SIGXFSZ and EFBIG when `pos` is at or past the RLIMIT_FSIZE `limit`.
+pub(crate) fn fsize_check(t: &TaskCtx, pos: u64, limit: u64) -> Result<(), Errno> {
+    if pos >= limit {
+        t.task.send_signal(SigInfo::from_process(
+            Signal::SIGXFSZ,
+            code::SI_USER,
+            t.task.tgid(),
+            0,
+        ));
+        return Err(Errno::EFBIG);
+    }
+    Ok(())
+}
+
 /// read(fd, buf, count).
 ///
 /// The file is asked for no more than the guest buffer can take, so a
@@ -199,6 +246,7 @@ fn write_ranges(t: &TaskCtx, file: &OpenFile, iov: &[(u64, u64)]) -> SysResult {
 
 /// One write to `file` at its position, or at its end under O_APPEND.
 pub(crate) fn write_to(t: &TaskCtx, file: &OpenFile, buf: &[u8]) -> Result<usize, Errno> {
+    let buf = &buf[..fsize_room(t, file, None, buf.len())?];
     if file.status() & crate::fs::O_APPEND != 0 {
         file.ops.append(buf, file.nonblocking(), &*t.task)
     } else {
@@ -317,9 +365,11 @@ fn pwrite_ranges(t: &TaskCtx, file: &OpenFile, iov: &[(u64, u64)], offset: u64) 
             let pos = offset.checked_add(done).ok_or(Errno::EFBIG)?;
             let w = if file.status() & crate::fs::O_APPEND != 0 {
                 // Linux's pwrite on an O_APPEND file appends.
-                file.ops.append(&buf[..got], file.nonblocking(), &*t.task)
+                fsize_room(t, file, None, got)
+                    .and_then(|room| file.ops.append(&buf[..room], file.nonblocking(), &*t.task))
             } else {
-                file.ops.pwrite(&buf[..got], pos)
+                fsize_room(t, file, Some(pos), got)
+                    .and_then(|room| file.ops.pwrite(&buf[..room], pos))
             };
             match w {
                 Ok(w) => {
@@ -496,7 +546,8 @@ pub fn fcntl(t: &mut TaskCtx, fd: Fd, cmd: u32, arg: u64) -> SysResult {
     match cmd as u32 as u64 {
         F_DUPFD | F_DUPFD_CLOEXEC => {
             let min = i32::try_from(arg as i64).map_err(|_| Errno::EINVAL)?;
-            if !(0..crate::fs::NOFILE).contains(&min) {
+            // f_dupfd: EINVAL at or past RLIMIT_NOFILE.
+            if min < 0 || min as u64 >= files.nofile() {
                 return Err(Errno::EINVAL.into());
             }
             Ok(files.insert(f, cmd == F_DUPFD_CLOEXEC, min)? as u64)

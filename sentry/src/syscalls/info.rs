@@ -3,8 +3,11 @@
 
 use crate::abi::process::{Rlimit, Sysinfo, Utsname};
 use crate::abi::{Pid, UserPtr, UserSlice};
+use std::sync::Arc;
+
 use crate::errno::Errno;
-use crate::kernel::task::{SysResult, TaskCtx};
+use crate::kernel::limits;
+use crate::kernel::task::{SysResult, TaskCtx, ThreadGroup};
 
 /// The node name the guest sees.
 pub const NODENAME: &str = crate::kernel::limits::HOSTNAME;
@@ -46,12 +49,38 @@ pub fn getrandom(t: &mut TaskCtx, buf: UserSlice, flags: u32) -> SysResult {
     Ok(data.len() as u64)
 }
 
-/// The limits the sandbox reports (soft, hard).
-fn limit(resource: u32) -> Option<(u64, u64)> {
-    crate::kernel::limits::limit(u64::from(resource))
+/// Whether the guest holds CAP_SYS_RESOURCE: it does not (see
+/// `kernel::limits`), so it may lower its hard limits but never raise them.
+const CAP_SYS_RESOURCE: bool = false;
+
+/// Linux's do_prlimit on the process `tg`: returns the old limit and sets
+/// `new` if given (see `Rlimits::set` for the errors), then makes every
+/// thread of the process enforce it.
+fn do_prlimit(
+    tg: &Arc<ThreadGroup>,
+    resource: u32,
+    new: Option<Rlimit>,
+) -> Result<(u64, u64), Errno> {
+    let old = {
+        let mut l = tg.limits.lock();
+        let old = l.get(resource).ok_or(Errno::EINVAL)?;
+        if let Some(n) = new {
+            l.set(resource, n.cur, n.max, CAP_SYS_RESOURCE)?;
+        }
+        old
+    };
+    if new.is_some() {
+        let threads = tg.threads.lock().clone();
+        for th in &threads {
+            limits::apply(th);
+        }
+    }
+    Ok(old)
 }
 
-/// prlimit64(pid, resource, new, old).
+/// prlimit64(pid, resource, new, old), in Linux's order: the new limit is
+/// read (EFAULT), the task found (ESRCH: `pid` names any thread), the limit
+/// set (EINVAL, EPERM), then the old one written (EFAULT, after the set).
 pub fn prlimit64(
     t: &mut TaskCtx,
     pid: Pid,
@@ -59,17 +88,20 @@ pub fn prlimit64(
     new: Option<UserPtr<Rlimit>>,
     old: Option<UserPtr<Rlimit>>,
 ) -> SysResult {
-    let (cur, max) = limit(resource).ok_or(Errno::EINVAL)?;
-    if pid.get() != 0 && !t.task.kernel.table.lock().procs.contains_key(&pid.get()) {
-        return Err(Errno::ESRCH.into());
-    }
-    if let Some(new) = new {
-        let r = new.read(&t.mm())?;
-        if r.cur > r.max {
-            return Err(Errno::EINVAL.into());
+    let new = match new {
+        Some(p) => Some(p.read(&t.mm())?),
+        None => None,
+    };
+    let tg = if pid.get() == 0 {
+        Arc::clone(&t.task.tg)
+    } else {
+        let table = t.task.kernel.table.lock();
+        match table.tasks.get(&pid.get()) {
+            Some(task) => Arc::clone(&task.tg),
+            None => Arc::clone(&table.procs.get(&pid.get()).ok_or(Errno::ESRCH)?.tg),
         }
-        // Limits are reported, not enforced, beyond the memory cap.
-    }
+    };
+    let (cur, max) = do_prlimit(&tg, resource, new)?;
     if let Some(old) = old {
         old.write(&t.mm(), &Rlimit { cur, max })?;
     }
@@ -78,8 +110,15 @@ pub fn prlimit64(
 
 /// getrlimit(resource, rlim).
 pub fn getrlimit(t: &mut TaskCtx, resource: u32, rlim: UserPtr<Rlimit>) -> SysResult {
-    let (cur, max) = limit(resource).ok_or(Errno::EINVAL)?;
+    let (cur, max) = do_prlimit(&t.task.tg, resource, None)?;
     rlim.write(&t.mm(), &Rlimit { cur, max })?;
+    Ok(0)
+}
+
+/// setrlimit(resource, rlim): the limit is read first (EFAULT).
+pub fn setrlimit(t: &mut TaskCtx, resource: u32, rlim: UserPtr<Rlimit>) -> SysResult {
+    let new = rlim.read(&t.mm())?;
+    do_prlimit(&t.task.tg, resource, Some(new))?;
     Ok(0)
 }
 

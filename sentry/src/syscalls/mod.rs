@@ -150,6 +150,7 @@ const NOTE_ROOT_READS: &str = "on the VFS (overlay root, tmpfs, binds); /proc, /
 const NOTE_ACCESS: &str =
     "the guest is root: W_OK gives EROFS on read-only mounts only, X_OK needs an execute bit";
 const NOTE_MKNOD: &str = "device nodes are made but inert (open gives EACCES)";
+const NOTE_RLIMIT: &str = "per process, inherited and kept across execve; NOFILE, DATA, AS, STACK and FSIZE enforced, NPROC not for root (as Linux), the others stored";
 const NOTE_POLL: &str =
     "the host's standard streams are sampled every 2 ms; pipes and pidfds wake at once";
 const NOTE_EPOLL_WAIT: &str = "level-triggered only (EPOLLET acts as level); the host's standard streams are sampled every 2 ms";
@@ -468,11 +469,13 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (SYSINFO, partial("uptime of the sandbox, the memory cap as RAM, no load averages",
         |t, a| info::sysinfo(t, ptr(a[0])), &[Hex])),
     (GETRANDOM, full(|t, a| info::getrandom(t, buf(a[0], a[1]), uint(a[2])), &[Hex, Len, Hex])),
-    (PRLIMIT64, partial("limits are reported, not enforced (except memory)",
+    (PRLIMIT64, partial(NOTE_RLIMIT,
         |t, a| info::prlimit64(t, pid(a[0]), uint(a[1]), opt(a[2]), opt(a[3])),
         &[Pid, Raw, Hex, Hex])),
-    (GETRLIMIT, partial("limits are reported, not enforced (except memory)",
+    (GETRLIMIT, partial(NOTE_RLIMIT,
         |t, a| info::getrlimit(t, uint(a[0]), ptr(a[1])), &[Raw, Hex])),
+    (SETRLIMIT, partial(NOTE_RLIMIT,
+        |t, a| info::setrlimit(t, uint(a[0]), ptr(a[1])), &[Raw, Hex])),
     (SCHED_GETAFFINITY, full(|t, a| info::sched_getaffinity(t, pid(a[0]), uint(a[1]),
         buf(a[2], u64::from(uint(a[1])))), &[Pid, Len, Hex])),
     (ARCH_PRCTL, full(|t, a| info::arch_prctl(t, int(a[0]), a[1]), &[Hex, Hex])),

@@ -276,12 +276,32 @@ fn fd_inode(
     Ok((f, inode))
 }
 
+/// RLIMIT_FSIZE for growing `inode` to `len` (inode_newsize_ok): SIGXFSZ
+/// and EFBIG past the limit.
+fn fsize_grow(t: &TaskCtx, inode: &dyn crate::fs::vfs::Inode, len: u64) -> Result<(), Errno> {
+    let limit = t
+        .task
+        .tg
+        .limits
+        .lock()
+        .soft(crate::kernel::limits::resource::FSIZE);
+    if limit != crate::kernel::limits::RLIM_INFINITY
+        && len > limit
+        && (inode.stat().size.max(0) as u64) < len
+    {
+        // fsize_check signals for a position at or past the limit.
+        return super::file::fsize_check(t, len, limit);
+    }
+    Ok(())
+}
+
 fn truncate_to(t: &TaskCtx, p: &Path, len: u64) -> SysResult {
     match p.inode().kind() {
         FileType::Directory => return Err(Errno::EISDIR.into()),
         FileType::Regular => {}
         _ => return Err(Errno::EINVAL.into()),
     }
+    fsize_grow(t, &**p.inode(), len)?;
     set(
         t,
         p,
@@ -311,6 +331,7 @@ pub fn ftruncate(t: &mut TaskCtx, fd: Fd, len: i64) -> SysResult {
     if f.status() & 3 == 0 || inode.kind() != FileType::Regular {
         return Err(Errno::EINVAL.into());
     }
+    fsize_grow(t, &*inode, len as u64)?;
     inode.setattr(
         &caller(t),
         &SetAttr {

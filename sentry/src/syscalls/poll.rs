@@ -73,7 +73,7 @@ fn do_poll(
     nfds: u32,
     deadline: Option<Instant>,
 ) -> SysResult {
-    if nfds > crate::fs::NOFILE as u32 {
+    if u64::from(nfds) > t.task.files().nofile() {
         return Err(Errno::EINVAL.into());
     }
     let mm = t.mm();

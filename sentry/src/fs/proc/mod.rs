@@ -317,15 +317,7 @@ fn process(
             found(Node::Writable(text, hook), 0o644)
         }
         [b"maps"] => text(mm.map(|m| m.maps()).unwrap_or_default()),
-        [b"limits"] => {
-            let mut l = [(None, None); 16];
-            for (i, slot) in l.iter_mut().enumerate() {
-                let (soft, hard) = limits::limit(i as u64).unwrap_or((0, 0));
-                let v = |x: u64| (x != limits::RLIM_INFINITY).then_some(x);
-                *slot = (v(soft), v(hard));
-            }
-            text(text::limits(&l))
-        }
+        [b"limits"] => text(text::limits(&f.tg.limits.lock().for_proc())),
         [b"mounts"] => text(text::mounts(&mount_table(kernel))),
         [b"mountinfo"] => text(text::mountinfo(&mount_table(kernel))),
         [b"oom_score_adj"] => text("0\n".into()),

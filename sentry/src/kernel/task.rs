@@ -999,6 +999,9 @@ pub fn sigreturn(t: &mut TaskCtx) -> SysResult {
         }
     }
     t.ctx.regs = r.regs;
+    // A handler ran: nothing is left to restart (Linux's
+    // restore_sigcontext sets do_no_restart_syscall).
+    *t.task.restart_block.lock() = None;
     let mut s = t.task.sig.lock();
     s.blocked = r.blocked.unblockable_removed();
     // restore_altstack: sigaltstack(&uc_stack) against the restored stack

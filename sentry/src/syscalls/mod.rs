@@ -449,6 +449,8 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (SETITIMER, full(|t, a| time::setitimer(t, int(a[0]), opt(a[1]), opt(a[2])),
         &[Raw, Hex, Hex])),
     (GETITIMER, full(|t, a| time::getitimer(t, int(a[0]), ptr(a[1])), &[Raw, Hex])),
+    (SETTIMEOFDAY, partial("EPERM: the sandbox never sets the host's clock",
+        |t, a| time::settimeofday(t, opt(a[0]), a[1]), &[Hex, Hex])),
     (CLOCK_SETTIME, partial("EPERM: the sandbox never sets the host's clock",
         |t, a| time::clock_settime(t, int(a[0]), ptr(a[1])), &[Raw, Hex])),
     (ADJTIMEX, partial("read-only: modes that set the clock give EPERM",

@@ -128,6 +128,19 @@ pub fn clock_settime(t: &mut TaskCtx, clock: i32, tp: UserPtr<Timespec>) -> SysR
     }
 }
 
+/// settimeofday(tv, tz): as clock_settime(CLOCK_REALTIME): an invalid
+/// time is EINVAL, anything else EPERM.
+pub fn settimeofday(t: &mut TaskCtx, tv: Option<UserPtr<Timeval>>, tz: u64) -> SysResult {
+    if let Some(tv) = tv {
+        tv.read(&t.mm())?.to_duration()?;
+    }
+    if tz != 0 {
+        let mut b = [0u8; 8];
+        t.mm().read(tz, &mut b)?;
+    }
+    Err(Errno::EPERM.into())
+}
+
 /// Size of `struct timex`.
 const TIMEX_SIZE: usize = 208;
 

@@ -247,13 +247,20 @@ static void cpu_clocks(void)
 	pthread_join(th, NULL);
 
 	/* A child's process clock; then a clock naming no process. */
+	int ready[2];
+	must(pipe(ready) == 0, "pipe");
 	pid_t c = fork();
 	if (c == 0) {
 		burn(CLOCK_THREAD_CPUTIME_ID, 60 * MS, NULL);
+		msleep(20);
+		write(ready[1], "x", 1);
 		pause();
 		_exit(0);
 	}
-	msleep(200);
+	char x;
+	must(read(ready[0], &x, 1) == 1, "read ready");
+	close(ready[0]);
+	close(ready[1]);
 	clockid_t cc;
 	check(clock_getcpuclockid(c, &cc) == 0, "clock_getcpuclockid(child)");
 	long long cv = now_ns(cc);

@@ -196,8 +196,8 @@ static void cpu_clocks(void)
 	out("clock_getcpuclockid(self) reads: %d\n", clock_gettime(self, &t) == 0);
 
 	/* Busy work advances the CPU clocks. */
+	long long m0 = now_ns(CLOCK_MONOTONIC), s0 = now_ns(self);
 	long long p0 = now_ns(CLOCK_PROCESS_CPUTIME_ID), t0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
-	long long s0 = now_ns(self), m0 = now_ns(CLOCK_MONOTONIC);
 	struct tms tm0;
 	times(&tm0);
 	burn(CLOCK_THREAD_CPUTIME_ID, 150 * MS, NULL);

@@ -157,7 +157,12 @@ pub enum CpuTarget {
 /// caller's thread or process; a thread clock must name a thread of the
 /// caller's process; a process clock must name a process (or, for
 /// clock_gettime, the caller's own tid). EINVAL otherwise.
-pub fn cpu_target(me: &Arc<Task>, pid: i32, thread: bool, gettime: bool) -> Result<CpuTarget, Errno> {
+pub fn cpu_target(
+    me: &Arc<Task>,
+    pid: i32,
+    thread: bool,
+    gettime: bool,
+) -> Result<CpuTarget, Errno> {
     if pid == 0 {
         return Ok(if thread {
             CpuTarget::Thread(Arc::clone(me))
@@ -537,9 +542,11 @@ impl PosixTimer {
         }
         let expires = match (now, abs_now) {
             (Expiry::At(n), None) => Expiry::At(super::wait::deadline_after(value).max(n)),
-            (Expiry::At(n), Some(c)) => {
-                Expiry::At(n + value.saturating_sub(c).min(Duration::from_secs(100 * 365 * 86_400)))
-            }
+            (Expiry::At(n), Some(c)) => Expiry::At(
+                n + value
+                    .saturating_sub(c)
+                    .min(Duration::from_secs(100 * 365 * 86_400)),
+            ),
             (Expiry::Cpu(n), None) => Expiry::Cpu(n.saturating_add(ns(value))),
             (Expiry::Cpu(_), Some(_)) => Expiry::Cpu(ns(value)),
         };
@@ -799,7 +806,12 @@ impl GroupTimers {
 
     /// The timer `id` (EINVAL if none).
     pub fn get(&self, id: i32) -> Result<Arc<PosixTimer>, Errno> {
-        self.state.lock().posix.get(&id).cloned().ok_or(Errno::EINVAL)
+        self.state
+            .lock()
+            .posix
+            .get(&id)
+            .cloned()
+            .ok_or(Errno::EINVAL)
     }
 
     /// timer_delete (EINVAL if none).
@@ -1086,9 +1098,17 @@ mod tests {
 
     #[test]
     fn forward_counts_missed_intervals() {
-        let (k, next) = forward(Expiry::Cpu(100), Expiry::Cpu(350), Duration::from_nanos(100));
+        let (k, next) = forward(
+            Expiry::Cpu(100),
+            Expiry::Cpu(350),
+            Duration::from_nanos(100),
+        );
         assert_eq!((k, next), (2, Expiry::Cpu(400)));
-        let (k, next) = forward(Expiry::Cpu(100), Expiry::Cpu(100), Duration::from_nanos(100));
+        let (k, next) = forward(
+            Expiry::Cpu(100),
+            Expiry::Cpu(100),
+            Duration::from_nanos(100),
+        );
         assert_eq!((k, next), (0, Expiry::Cpu(200)));
     }
 }

@@ -48,9 +48,10 @@ pub fn wall_now(id: i32, kernel: &Kernel) -> Duration {
     match id {
         timers::id::TAI => {
             match rustix::time::clock_gettime_dynamic(rustix::time::DynamicClockId::Tai) {
-                Ok(ts) => {
-                    Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
-                }
+                Ok(ts) => Duration::new(
+                    ts.tv_sec.max(0) as u64,
+                    ts.tv_nsec.clamp(0, 999_999_999) as u32,
+                ),
                 Err(_) => clock_now(CLOCK_REALTIME, kernel),
             }
         }
@@ -69,7 +70,9 @@ pub fn clock_value(t: &TaskCtx, clock: Clock, gettime: bool) -> Result<Duration,
         Clock::Alarm | Clock::Fd => Err(Errno::EINVAL),
         Clock::Cpu { pid, thread, which } => {
             let target = timers::cpu_target(&t.task, pid, thread, gettime)?;
-            Ok(Duration::from_nanos(timers::cpu_now(&target, which, &t.task)))
+            Ok(Duration::from_nanos(timers::cpu_now(
+                &target, which, &t.task,
+            )))
         }
     }
 }
@@ -258,8 +261,9 @@ fn sleep_until(t: &TaskCtx, clock: Clock, until: Expiry) -> Result<(), Errno> {
 fn time_left(t: &TaskCtx, clock: Clock, until: Expiry) -> Duration {
     match until {
         Expiry::At(d) => d.saturating_duration_since(Instant::now()),
-        Expiry::Cpu(target) => clock_value(t, clock, false)
-            .map_or(Duration::ZERO, |now| Duration::from_nanos(target).saturating_sub(now)),
+        Expiry::Cpu(target) => clock_value(t, clock, false).map_or(Duration::ZERO, |now| {
+            Duration::from_nanos(target).saturating_sub(now)
+        }),
     }
 }
 
@@ -471,7 +475,9 @@ fn itimer_clock(t: &TaskCtx, kind: CpuItimerKind) -> u64 {
 /// A CPU itimer as getitimer reports it (Linux's get_cpu_itimer: an
 /// overdue expiry reports one tick).
 fn cpu_itimerval(it: CpuItimer, now: u64) -> Itimerval {
-    let left = it.expires.map_or(0, |e| if e <= now { TICK_NS } else { e - now });
+    let left = it
+        .expires
+        .map_or(0, |e| if e <= now { TICK_NS } else { e - now });
     Itimerval {
         interval: Timeval::from_duration(Duration::from_nanos(it.interval)),
         value: Timeval::from_duration(Duration::from_nanos(left)),
@@ -502,8 +508,10 @@ pub fn setitimer(
         let kind = cpu_kind(which)?;
         let now = itimer_clock(t, kind);
         let new = CpuItimer {
-            expires: (!value.is_zero())
-                .then(|| now.saturating_add(value.as_nanos() as u64).saturating_add(TICK_NS)),
+            expires: (!value.is_zero()).then(|| {
+                now.saturating_add(value.as_nanos() as u64)
+                    .saturating_add(TICK_NS)
+            }),
             interval: interval.as_nanos() as u64,
         };
         let (kernel, tg) = (Arc::clone(&t.task.kernel), Arc::clone(&t.task.tg));

@@ -39,24 +39,20 @@ pub fn clock_now(clock: i32, kernel: &Kernel) -> Duration {
             .unwrap_or_default(),
         CLOCK_BOOTTIME => host(libc::CLOCK_BOOTTIME),
         CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => kernel.start.elapsed(),
+        CLOCK_MONOTONIC_RAW => host(libc::CLOCK_MONOTONIC_RAW),
+        timers::id::TAI => tai(),
         _ => host(libc::CLOCK_MONOTONIC),
     }
 }
 
-/// The value of wall clock `id` (a [`Clock::Wall`]).
-pub fn wall_now(id: i32, kernel: &Kernel) -> Duration {
-    match id {
-        timers::id::TAI => {
-            match rustix::time::clock_gettime_dynamic(rustix::time::DynamicClockId::Tai) {
-                Ok(ts) => Duration::new(
-                    ts.tv_sec.max(0) as u64,
-                    ts.tv_nsec.clamp(0, 999_999_999) as u32,
-                ),
-                Err(_) => clock_now(CLOCK_REALTIME, kernel),
-            }
-        }
-        CLOCK_MONOTONIC_RAW => host(libc::CLOCK_MONOTONIC_RAW),
-        _ => clock_now(id, kernel),
+/// The host's CLOCK_TAI (CLOCK_REALTIME if the host cannot read it).
+fn tai() -> Duration {
+    match rustix::time::clock_gettime_dynamic(rustix::time::DynamicClockId::Tai) {
+        Ok(ts) => Duration::new(
+            ts.tv_sec.max(0) as u64,
+            ts.tv_nsec.clamp(0, 999_999_999) as u32,
+        ),
+        Err(_) => host(libc::CLOCK_REALTIME),
     }
 }
 
@@ -66,7 +62,7 @@ pub fn wall_now(id: i32, kernel: &Kernel) -> Duration {
 /// also accepts a thread's tid for its process clock.
 pub fn clock_value(t: &TaskCtx, clock: Clock, gettime: bool) -> Result<Duration, Errno> {
     match clock {
-        Clock::Wall(id) => Ok(wall_now(id, &t.task.kernel)),
+        Clock::Wall(id) => Ok(clock_now(id, &t.task.kernel)),
         Clock::Alarm | Clock::Fd => Err(Errno::EINVAL),
         Clock::Cpu { pid, thread, which } => {
             let target = timers::cpu_target(&t.task, pid, thread, gettime)?;

@@ -122,7 +122,7 @@ pub fn timer_settime(t: &mut TaskCtx, id: i32, flags: i32, new: u64, old: u64) -
     let timer = t.task.tg.timers.get(id)?;
     let abs_now = if flags & TIMER_ABSTIME != 0 {
         Some(match &timer.clock {
-            TimerClock::Wall(c) => super::time::wall_now(*c, &t.task.kernel),
+            TimerClock::Wall(c) => super::time::clock_now(*c, &t.task.kernel),
             TimerClock::Cpu(..) => Duration::ZERO,
         })
     } else {

@@ -115,8 +115,8 @@ static void clock_table(void)
 		    er ? -1 : ts_ns(r), errname((int)en));
 	}
 	/* TAI is REALTIME plus the host's TAI offset: within a minute. */
-	long long tai = now_ns(CLOCK_TAI) / 1000000000LL;
 	long long rt = now_ns(CLOCK_REALTIME) / 1000000000LL;
+	long long tai = now_ns(CLOCK_TAI) / 1000000000LL;
 	out("TAI - REALTIME within 60 s: %d\n", tai - rt >= 0 && tai - rt < 60);
 	long long raw1 = now_ns(CLOCK_MONOTONIC_RAW);
 	long long raw2 = now_ns(CLOCK_MONOTONIC_RAW);

@@ -21,9 +21,10 @@
 //! Linux's CPU timers run from the scheduler tick), so a busy loop that
 //! never traps still gets its SIGVTALRM, SIGPROF, SIGXCPU or timer signal.
 //!
-//! Lock order: [`GroupTimers`]'s state, then a [`PosixTimer`]'s state; both
-//! are taken with no group, signal or table lock held, and neither is held
-//! while a signal is sent.
+//! Lock order: [`GroupTimers`]'s state, then a [`PosixTimer`]'s state. They
+//! are leaves: nothing else is locked while either is held (CPU times are
+//! read and signals sent with both released), so they may be taken under
+//! any other lock (a group becoming a zombie clears its timers).
 
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::atomic::{AtomicBool, Ordering};

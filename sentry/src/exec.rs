@@ -219,7 +219,17 @@ pub fn load(
     }
     drop(buf);
     mm.set_brk_start(image.brk_start);
-    mm.map_stack(mm.limits().initial_stack(), image.stack_executable)
+    // The arguments' area (strings, pointers, auxv and a page of slack
+    // for the rest) plus the initial stack, as Linux's setup_arg_pages.
+    let strings: usize = argv
+        .iter()
+        .chain(envp)
+        .map(|s| s.len() + 1 + 8)
+        .sum::<usize>()
+        + execfn.len()
+        + 1;
+    let args = (strings as u64 + 4096).next_multiple_of(4096);
+    mm.map_stack(mm.limits().initial_stack() + args, image.stack_executable)
         .map_err(|_| ExecError::NoMemory)?;
     let mut random = [0u8; 16];
     crate::host::random(&mut random);

@@ -53,6 +53,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("t_procfs", &[], b"", 0),
     ("t_pthreads", &[], b"", 0),
     ("t_rawclone", &[], b"", 0),
+    ("t_rlimits", &[], b"", 0),
     ("t_shortread", &[], b"0123456789", 0),
     ("t_sigframe", &[], b"", 0),
     ("t_splice", &[], b"", 0),
@@ -105,10 +106,11 @@ fn twice(label: &str, path: &Path, args: &[&str], stdin: &[u8], status: i32) -> 
 /// Guests that must never run natively (they do random damage), with the
 /// test that runs them in the sandbox instead.
 const SANDBOX_ONLY: &[&str] = &[
-    "fuzz_syscalls", // sentry/tests/fuzz_syscalls.rs
-    "enosys",        // foundation.rs: the host implements what the sandbox does not
-    "erofs",         // foundation.rs: the host's /tmp is writable
-    "vfsops",        // vfs.rs: it rewrites / (run in a chroot there)
+    "fuzz_syscalls",  // sentry/tests/fuzz_syscalls.rs
+    "enosys",         // foundation.rs: the host implements what the sandbox does not
+    "erofs",          // foundation.rs: the host's /tmp is writable
+    "vfsops",         // vfs.rs: it rewrites / (run in a chroot there)
+    "sandbox_limits", // rlimits.rs: it forks until the system refuses
 ];
 
 #[test]

@@ -331,6 +331,19 @@ static void fsize(void)
 		struct stat st;
 		fstat(fd, &st);
 		out("size %ld\n", (long)st.st_size);
+		char path2[80];
+		snprintf(path2, sizeof path2, "%s.src", path);
+		int src = open(path2, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		must(src >= 0, "open src");
+		must(write(src, buf, 20) == 20, "write src");
+		loff_t in = 0, at = 95;
+		w = syscall(SYS_copy_file_range, src, &in, fd, &at, 20, 0);
+		out("copy_file_range at 95: %ld (signals %d)\n", w, xfsz);
+		in = 0;
+		at = 100;
+		w = syscall(SYS_copy_file_range, src, &in, fd, &at, 20, 0);
+		out("copy_file_range at 100: %s (signals %d)\n", w < 0 ? en(errno) : "ok", xfsz);
+		unlink(path2);
 		/* Not a regular file: no limit. */
 		int p[2];
 		must(pipe(p) == 0, "pipe");
@@ -458,6 +471,25 @@ static void stack(const char *self)
 			_exit(1);
 		}
 		out("stack %ld KiB under a 2 MiB limit: %s\n", depths[i], ended(pid));
+	}
+	/* A quarter of the limit (at least 128 KiB) bounds execve's arguments. */
+	static char big[2][100 << 10];
+	memset(big, 'a', sizeof big);
+	big[0][sizeof big[0] - 1] = big[1][sizeof big[1] - 1] = 0;
+	static const unsigned long limits[] = { 256 << 10, 1 << 20 };
+	for (unsigned i = 0; i < 2; i++) {
+		pid_t pid = fork();
+		must(pid >= 0, "fork");
+		if (pid == 0) {
+			must(setsoft(RLIMIT_STACK, limits[i]) == 0, "STACK");
+			char *argv[] = { (char *)"t_rlimits", (char *)"stack", (char *)"16", NULL };
+			char *envp[] = { big[0], big[1], NULL };
+			execve(self, argv, envp);
+			out("execve: %s\n", en(errno));
+			_exit(1);
+		}
+		out("200 KiB of environment under a %lu KiB stack limit: %s\n", limits[i] >> 10,
+		    ended(pid));
 	}
 	/* Lowering the limit in a running process stops further growth. */
 	pid_t pid = fork();

@@ -675,3 +675,60 @@ mod stat_tests {
         assert!(b[120..].iter().all(|&c| c == 0));
     }
 }
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    fn null() -> Arc<OpenFile> {
+        OpenFile::new(Box::new(rootfs::DevNull), 0)
+    }
+
+    /// RLIMIT_NOFILE: EMFILE at the limit, dup2 past it EBADF; a raised
+    /// limit makes room at once.
+    #[test]
+    fn nofile_bounds_new_descriptors() {
+        let t = FdTable::new();
+        t.set_nofile(3);
+        assert_eq!(t.insert(null(), false, 0), Ok(0));
+        assert_eq!(t.insert(null(), false, 0), Ok(1));
+        assert_eq!(t.insert(null(), false, 0), Ok(2));
+        assert_eq!(t.insert(null(), false, 0), Err(Errno::EMFILE));
+        assert_eq!(t.insert_at(3, null(), false).err(), Some(Errno::EBADF));
+        assert!(
+            t.insert_at(2, null(), false).is_ok(),
+            "replacing below the limit"
+        );
+        t.set_nofile(5);
+        assert_eq!(t.insert(null(), false, 0), Ok(3));
+        assert!(t.insert_at(4, null(), false).is_ok());
+    }
+
+    /// `--max-files`: slots count across tables (forks included), ENFILE
+    /// past the budget, a fork's copy ENOMEM; closing and dropping give
+    /// slots back.
+    #[test]
+    fn the_budget_is_shared_by_forked_tables() {
+        let budget = FileBudget::new(5);
+        let a = FdTable::with_budget(Arc::clone(&budget));
+        for _ in 0..2 {
+            a.insert(null(), false, 0).unwrap();
+        }
+        let b = a.fork().expect("2 + 2 fit in 5");
+        assert_eq!(budget.used(), 4);
+        assert_eq!(b.insert(null(), false, 0), Ok(2));
+        assert_eq!(a.insert(null(), false, 0), Err(Errno::ENFILE));
+        assert_eq!(a.insert_at(9, null(), false).err(), Some(Errno::ENFILE));
+        assert!(
+            a.insert_at(1, null(), false).is_ok(),
+            "replacing takes no slot"
+        );
+        assert_eq!(a.fork().err(), Some(Errno::ENOMEM));
+        b.remove(0).unwrap();
+        assert_eq!(budget.used(), 4);
+        b.close_all();
+        assert_eq!(budget.used(), 2);
+        drop(a);
+        assert_eq!(budget.used(), 0);
+    }
+}

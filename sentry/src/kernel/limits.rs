@@ -74,26 +74,27 @@ pub struct Rlimits([(u64, u64); RLIM_NLIMITS as usize]);
 impl Default for Rlimits {
     /// The limits of the sandbox's init: Linux's defaults for a root
     /// process (INIT_RLIMITS, with RLIMIT_NOFILE at 1024 as systemd and
-    /// most container runtimes start programs, and 4096 hard as INR_OPEN_MAX).
+    /// most container runtimes start programs, and 524288 hard as systemd
+    /// gives services: `--max-files` bounds the sandbox's total).
     fn default() -> Self {
         const INF: (u64, u64) = (RLIM_INFINITY, RLIM_INFINITY);
         Self([
-            INF,                              // CPU
-            INF,                              // FSIZE
-            INF,                              // DATA
-            (8 << 20, RLIM_INFINITY),         // STACK
-            (0, RLIM_INFINITY),               // CORE
-            INF,                              // RSS
-            (63_704, 63_704),                 // NPROC
-            (crate::fs::NOFILE as u64, 4096), // NOFILE
-            (8 << 20, 8 << 20),               // MEMLOCK
-            INF,                              // AS
-            INF,                              // LOCKS
-            (63_704, 63_704),                 // SIGPENDING
-            (819_200, 819_200),               // MSGQUEUE
-            (0, 0),                           // NICE
-            (0, 0),                           // RTPRIO
-            INF,                              // RTTIME
+            INF,                                 // CPU
+            INF,                                 // FSIZE
+            INF,                                 // DATA
+            (8 << 20, RLIM_INFINITY),            // STACK
+            (0, RLIM_INFINITY),                  // CORE
+            INF,                                 // RSS
+            (63_704, 63_704),                    // NPROC
+            (crate::fs::NOFILE as u64, 524_288), // NOFILE
+            (8 << 20, 8 << 20),                  // MEMLOCK
+            INF,                                 // AS
+            INF,                                 // LOCKS
+            (63_704, 63_704),                    // SIGPENDING
+            (819_200, 819_200),                  // MSGQUEUE
+            (0, 0),                              // NICE
+            (0, 0),                              // RTPRIO
+            INF,                                 // RTTIME
         ])
     }
 }

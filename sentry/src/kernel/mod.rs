@@ -20,6 +20,10 @@
 //! 6. memory (`mm`: `AddressSpace::inner`, then its `runners` list) and
 //!    file (`fs`) locks, which never call back up.
 //!
+//! `ThreadGroup::limits` (resource limits) is a leaf: held only to copy
+//! limits in or out (under `Kernel::table` in clone), never while taking
+//! another lock.
+//!
 //! The OOM killer's `OomState::last` comes before all of these: it is held
 //! across one decision, which reads the table and thread lists and sends
 //! SIGKILL.

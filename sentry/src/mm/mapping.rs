@@ -231,18 +231,20 @@ impl AddressSpace {
                 at = v.end;
             }
         }
-        if prot.write {
+        if prot.write && self.limits.data_limited() {
             // mprotect_fixup: pages that become data count against
-            // RLIMIT_DATA.
+            // RLIMIT_DATA (the range is fully mapped: checked above).
             let mut becoming = 0;
-            for (s, v) in inner.vmas.iter() {
-                if s < end && v.end > addr && !v.prot.write {
+            let mut at = addr;
+            while let Some((s, v)) = inner.vmas.find(at).filter(|_| at < end) {
+                if !v.prot.write {
                     let mut w = v.clone();
                     w.prot.write = true;
                     if super::rlimit::is_data(&w) {
                         becoming += v.end.min(end) - s.max(addr);
                     }
                 }
+                at = v.end;
             }
             if becoming > 0 {
                 self.limits.may_expand(&inner.vmas, 0, becoming, (0, 0))?;

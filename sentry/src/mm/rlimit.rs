@@ -55,6 +55,11 @@ impl VmLimits {
         Ok(())
     }
 
+    /// Whether RLIMIT_DATA is finite (whether data growth must be counted).
+    pub fn data_limited(&self) -> bool {
+        self.data.load(Ordering::Relaxed) != u64::MAX
+    }
+
     /// The RLIMIT_STACK soft limit.
     pub fn stack(&self) -> u64 {
         self.stack.load(Ordering::Relaxed)
@@ -135,4 +140,53 @@ pub fn is_data(v: &Vma) -> bool {
         None => v.shared.is_some(),
     };
     v.prot.write && !shared && !v.grows_down
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mm::Prot;
+
+    const P: u64 = PAGE_SIZE;
+
+    fn map() -> VmaMap {
+        let mut m = VmaMap::default();
+        m.insert(0x10_0000, Vma::anon(0x10_0000 + 4 * P, Prot::RW)); // data
+        m.insert(0x20_0000, Vma::anon(0x20_0000 + 2 * P, Prot::default())); // not data
+        m
+    }
+
+    #[test]
+    fn as_counts_every_mapping_and_data_the_private_writable_ones() {
+        let l = VmLimits::default();
+        assert_eq!(l.may_expand(&map(), 1 << 40, 1 << 40, (0, 0)), Ok(()));
+        l.set(8 * P, (u64::MAX, u64::MAX), STACK_LIMIT);
+        assert_eq!(l.may_expand(&map(), 2 * P, 0, (0, 0)), Ok(()));
+        assert_eq!(l.may_expand(&map(), 3 * P, 0, (0, 0)), Err(Errno::ENOMEM));
+        // A MAP_FIXED mapping over part of the map only adds the rest.
+        let skip = (0x20_0000, 0x20_0000 + 2 * P);
+        assert_eq!(l.may_expand(&map(), 4 * P, 0, skip), Ok(()));
+        l.set(u64::MAX, (5 * P, u64::MAX), STACK_LIMIT);
+        assert_eq!(l.may_expand(&map(), 5 * P, 0, (0, 0)), Ok(()), "not data");
+        assert_eq!(l.may_expand(&map(), P, P, (0, 0)), Ok(()));
+        assert_eq!(
+            l.may_expand(&map(), 2 * P, 2 * P, (0, 0)),
+            Err(Errno::ENOMEM)
+        );
+    }
+
+    /// Linux's Valgrind rule: a soft RLIMIT_DATA of 0 still lets data grow
+    /// up to the hard limit (but brk's own check has no such rule).
+    #[test]
+    fn a_zero_soft_data_limit_defers_to_the_hard_one() {
+        let l = VmLimits::default();
+        l.set(u64::MAX, (0, 6 * P), STACK_LIMIT);
+        assert_eq!(l.may_expand(&map(), 2 * P, 2 * P, (0, 0)), Ok(()));
+        assert_eq!(
+            l.may_expand(&map(), 3 * P, 3 * P, (0, 0)),
+            Err(Errno::ENOMEM)
+        );
+        assert_eq!(l.check_brk(P), Err(Errno::ENOMEM));
+        assert_eq!(l.check_brk(0), Ok(()));
+    }
 }

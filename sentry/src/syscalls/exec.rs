@@ -29,12 +29,22 @@ const AT_FDCWD: i32 = -100;
 const AT_EMPTY_PATH: i32 = 0x1000;
 const AT_SYMLINK_NOFOLLOW: i32 = 0x100;
 
+/// The most bytes argv and envp may take together (strings, NULs and
+/// pointers), as Linux's bprm_stack_limits: a quarter of RLIMIT_STACK, at
+/// least ARG_MAX (32 pages), at most what the loader places
+/// ([`MAX_ARG_BYTES`], the default stack's quarter).
+fn arg_limit(stack: u64) -> usize {
+    usize::try_from((stack / 4).max(32 * 4096)).map_or(MAX_ARG_BYTES, |l| l.min(MAX_ARG_BYTES))
+}
+
 /// Reads a NULL-terminated array of string pointers (argv, envp; NULL
-/// itself is an empty array, as Linux accepts).
+/// itself is an empty array, as Linux accepts): E2BIG when `total` would
+/// pass `limit`.
 fn read_strings(
     mm: &AddressSpace,
     array: Option<UserPtr<u64>>,
     total: &mut usize,
+    limit: usize,
 ) -> Result<Vec<Vec<u8>>, Errno> {
     let mut out = Vec::new();
     let Some(array) = array else {
@@ -53,7 +63,7 @@ fn read_strings(
             }
         })?;
         *total += s.len() + 1 + 8;
-        if *total > MAX_ARG_BYTES || s.len() >= MAX_ARG_STRLEN {
+        if *total > limit || s.len() >= MAX_ARG_STRLEN {
             return Err(Errno::E2BIG);
         }
         out.push(s);
@@ -218,8 +228,15 @@ fn exec_at(
 ) -> SysResult {
     let mm = t.mm();
     let mut total = 0;
-    let mut args = read_strings(&mm, argv, &mut total)?;
-    let env = read_strings(&mm, envp, &mut total)?;
+    let limit = arg_limit(
+        t.task
+            .tg
+            .limits
+            .lock()
+            .soft(crate::kernel::limits::resource::STACK),
+    );
+    let mut args = read_strings(&mm, argv, &mut total, limit)?;
+    let env = read_strings(&mm, envp, &mut total, limit)?;
     if args.is_empty() {
         // Linux (since 5.18) gives a program run with an empty argv {""}.
         args.push(Vec::new());

@@ -78,7 +78,8 @@ fn file_read(
 /// Writes `buf` to a file at `offset`, or at its position.
 fn file_write(t: &TaskCtx, f: &OpenFile, buf: &[u8], offset: Option<u64>) -> Result<usize, Errno> {
     match offset {
-        Some(o) => f.ops.pwrite(buf, o),
+        Some(o) => super::file::fsize_room(t, f, Some(o), buf.len())
+            .and_then(|room| f.ops.pwrite(&buf[..room], o)),
         None => super::file::write_to(t, f, buf),
     }
 }
@@ -357,7 +358,10 @@ pub fn copy_file_range(
         if n == 0 {
             break;
         }
-        let w = match output.ops.pwrite(&buf[..n], pos_out as u64 + done) {
+        let at = pos_out as u64 + done;
+        let w = match super::file::fsize_room(t, &output, Some(at), n)
+            .and_then(|room| output.ops.pwrite(&buf[..room], at))
+        {
             Ok(w) => w,
             Err(_) if done > 0 => break,
             Err(e) => return Err(e.into()),

@@ -746,8 +746,8 @@ struct State {
     next_id: i32,
     virt: CpuItimer,
     prof: CpuItimer,
-    /// RLIMIT_CPU: the soft limit last seen (seconds) and the CPU time at
-    /// which the next SIGXCPU is due.
+    /// RLIMIT_CPU: the soft limit (seconds) and the CPU time (ns) at which
+    /// its SIGXCPU is due, for the ticker's period.
     xcpu: Option<(u64, u64)>,
 }
 
@@ -1005,6 +1005,7 @@ pub fn check_cpu(task: &Arc<Task>) {
     let total = times.user + times.sys;
     let (soft, hard) = cpu_rlimit(tg);
     let mut send = Vec::new();
+    let mut bump_soft = false;
     let cpu_timers: Vec<Arc<PosixTimer>>;
     let armed;
     {
@@ -1021,26 +1022,20 @@ pub fn check_cpu(task: &Arc<Task>) {
                 send.push(signal);
             }
         }
-        // RLIMIT_CPU: SIGKILL at the hard limit; SIGXCPU at the soft
-        // limit and every second after it.
+        // RLIMIT_CPU (Linux's check_process_timers): SIGKILL at the hard
+        // limit; SIGXCPU at the soft limit, which then moves up a second
+        // (visible to getrlimit), so it comes again every second.
         const SEC: u64 = 1_000_000_000;
         if hard != super::limits::RLIM_INFINITY && total >= hard.saturating_mul(SEC) {
             send.push(Signal::SIGKILL);
+        } else if soft != super::limits::RLIM_INFINITY && total >= soft.saturating_mul(SEC) {
+            send.push(Signal::SIGXCPU);
+            bump_soft = true;
         }
-        if soft == super::limits::RLIM_INFINITY {
-            s.xcpu = None;
-        } else {
-            let (seen, next) = match s.xcpu {
-                Some((seen, next)) if seen == soft => (seen, next),
-                _ => (soft, soft.saturating_mul(SEC)),
-            };
-            s.xcpu = Some(if total >= next {
-                send.push(Signal::SIGXCPU);
-                (seen, next.max(total).saturating_add(SEC) / SEC * SEC)
-            } else {
-                (seen, next)
-            });
-        }
+        s.xcpu = (soft != super::limits::RLIM_INFINITY).then(|| {
+            let soft = soft + u64::from(bump_soft);
+            (soft, soft.saturating_mul(SEC))
+        });
         cpu_timers = s.posix.values().filter(|t| t.is_cpu()).cloned().collect();
         armed = s.virt.expires.is_some()
             || s.prof.expires.is_some()
@@ -1062,6 +1057,14 @@ pub fn check_cpu(task: &Arc<Task>) {
     }
     if !cpu_armed {
         tg.timers.cpu_armed.store(false, Ordering::Release);
+    }
+    if bump_soft {
+        // soft < hard here (at the hard limit SIGKILL went instead), so
+        // soft + 1 is a valid soft limit.
+        let _ = tg
+            .limits
+            .lock()
+            .set(super::limits::resource::CPU, soft + 1, hard, true);
     }
     for signal in send {
         super::process::send_to_group(&task.kernel, tg, SigInfo::kernel(signal));

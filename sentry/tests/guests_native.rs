@@ -79,6 +79,8 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("t_script", &["exec", "/nonexistent"], b"", 1),
     ("t_sched", &[], b"", 0),
     ("t_sched2", &[], b"", 0),
+    ("t_cpuclocks", &[], b"", 0),
+    ("t_timers", &[], b"", 0),
     ("t_waitv", &[], b"", 0),
     ("vfork", &[], b"", 0),
     ("wait_opts", &[], b"", 0),

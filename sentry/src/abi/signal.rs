@@ -37,6 +37,8 @@ pub mod sig {
     pub const SIGURG: i32 = 23;
     pub const SIGXCPU: i32 = 24;
     pub const SIGXFSZ: i32 = 25;
+    pub const SIGVTALRM: i32 = 26;
+    pub const SIGPROF: i32 = 27;
     pub const SIGWINCH: i32 = 28;
     pub const SIGSYS: i32 = 31;
 }
@@ -150,7 +152,7 @@ macro_rules! signal_consts {
 signal_consts!(
     SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGKILL, SIGUSR1, SIGSEGV,
     SIGUSR2, SIGPIPE, SIGALRM, SIGTERM, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU,
-    SIGURG, SIGXCPU, SIGXFSZ, SIGWINCH, SIGSYS
+    SIGURG, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF, SIGWINCH, SIGSYS
 );
 
 /// A syscall's `int sig` argument as Linux reads it: the low 32 bits of

@@ -50,6 +50,7 @@ pub mod process;
 pub mod sched;
 pub mod signal;
 pub mod task;
+pub mod timers;
 pub mod tty;
 pub mod umip;
 pub mod wait;

@@ -76,6 +76,15 @@ impl SigQueue {
         self.queue.push_back(info);
     }
 
+    /// Queues a signal even if a standard signal of that number is already
+    /// pending (a POSIX timer's signal: Linux's send_sigqueue always adds
+    /// the timer's preallocated siginfo).
+    pub fn push_always(&mut self, info: SigInfo) {
+        if info.signal().is_some() {
+            self.queue.push_back(info);
+        }
+    }
+
     /// Takes the lowest-numbered pending signal not in `blocked`.
     pub fn pop(&mut self, blocked: SigSet) -> Option<SigInfo> {
         let deliverable = self.set().0 & !blocked.0;

@@ -60,6 +60,8 @@ pub struct ThreadGroup {
     pub leader_comm: Mutex<Vec<u8>>,
     /// CPU time of exited threads and waited-for children.
     pub times: super::sched::GroupTimes,
+    /// POSIX timers, CPU itimers and RLIMIT_CPU progress.
+    pub timers: super::timers::GroupTimers,
     /// Resource limits (inherited by children, kept across execve).
     pub limits: Mutex<super::limits::Rlimits>,
     /// PR_SET_DUMPABLE (Linux keeps it in the mm): 1 after execve, 0
@@ -83,6 +85,7 @@ impl ThreadGroup {
             unkillable: std::sync::atomic::AtomicBool::new(tgid == 1),
             leader_comm: Mutex::new(Vec::new()),
             times: Default::default(),
+            timers: Default::default(),
             limits: Mutex::default(),
             dumpable: std::sync::atomic::AtomicU8::new(1),
         })
@@ -136,6 +139,8 @@ impl ThreadGroup {
         let mut e = self.exit.lock();
         let status = e.status().unwrap_or(status);
         e.advance(GroupState::Zombie { status });
+        drop(e);
+        self.timers.exit();
         status
     }
 
@@ -266,6 +271,9 @@ pub struct Task {
     pub sched: super::sched::SchedAttrs,
     /// Credentials, personality and timer slack.
     pub ident: super::creds::Identity,
+    /// The restart block of a relative sleep a signal interrupted
+    /// (restart_syscall continues it).
+    pub restart_block: Mutex<Option<super::timers::SleepRestart>>,
 }
 
 impl Task {
@@ -304,6 +312,7 @@ impl Task {
             started: Instant::now(),
             sched: Default::default(),
             ident: Default::default(),
+            restart_block: Mutex::new(None),
         })
     }
 
@@ -379,6 +388,14 @@ impl Task {
         }
     }
 
+    /// Kicks the task out of the guest (if it is there) without waking a
+    /// sleep: the run loop comes round once (CPU-timer ticks).
+    pub fn kick(&self) {
+        if let Some(k) = self.kicker.lock().as_ref() {
+            k.kick();
+        }
+    }
+
     /// Whether an unblocked signal is pending for this thread.
     pub fn signal_pending(&self) -> bool {
         let shared = self.tg.shared_pending.lock().set();
@@ -438,6 +455,7 @@ impl Task {
             started: self.started,
             sched: Default::default(),
             ident: self.ident.moved(),
+            restart_block: Mutex::new(None),
         });
         let attrs = self.sched.get();
         new.sched.update(|a| *a = attrs);
@@ -524,6 +542,9 @@ impl TaskCtx {
 /// ERESTARTNOHAND: restart only if no handler runs.
 pub const ERESTARTNOHAND: Errno = Errno(514);
 
+/// `__NR_restart_syscall` on x86-64.
+const NR_RESTART_SYSCALL: u64 = 219;
+
 /// A task to start on a worker, with its first user context and the FPU
 /// state it inherits (`None`: the initial state of a fresh process).
 pub struct Job {
@@ -538,6 +559,7 @@ pub struct Job {
 /// Runs `task` on `vcpu` until the thread exits, then hands the vCPU back.
 pub fn run(task: Arc<Task>, vcpu: Box<dyn Context>, ctx: UserContext) -> Box<dyn Context> {
     task.sched.cpu.start();
+    super::timers::limits_changed(&task.kernel, &task.tg);
     let runner = Runner::new(task.tid, vcpu.kicker());
     task.mm().attach(&runner);
     *task.runner.lock() = Some(Arc::clone(&runner));
@@ -580,7 +602,9 @@ pub fn run(task: Arc<Task>, vcpu: Box<dyn Context>, ctx: UserContext) -> Box<dyn
         // Other threads read this task's CPU time from its last sample
         // (getrusage RUSAGE_SELF): refresh it every 10 ms of running.
         let now = std::time::Instant::now();
-        if now >= next_sample {
+        if t.task.tg.timers.cpu_armed() {
+            super::timers::check_cpu(&t.task);
+        } else if now >= next_sample {
             t.task.sched.cpu.sample();
             next_sample = now + std::time::Duration::from_millis(10);
         }
@@ -661,6 +685,11 @@ fn syscall(t: &mut TaskCtx, raw_nr: u64, args: [u64; 6]) -> Result<(), ()> {
     }
     if let Some(line) = before {
         (syscalls.trace_exit)(t, nr, args, line, &result);
+    }
+    // setrlimit, prlimit64: a finite RLIMIT_CPU needs the CPU checks.
+    if matches!(nr, 160 | 302) && result.is_ok() {
+        let pid = if nr == 302 { args[0] as i32 } else { 0 };
+        super::timers::limits_changed_for(&t.task, pid);
     }
     match result {
         Ok(v) => t.ctx.regs.rax = v,
@@ -899,12 +928,19 @@ fn dequeue(task: &Task) -> Option<SigInfo> {
 
 /// Takes the next pending signal not in `blocked` (thread's first).
 pub fn dequeue_masked(task: &Task, blocked: SigSet) -> Option<SigInfo> {
-    let mut s = task.sig.lock();
-    if let Some(i) = s.pending.pop(blocked) {
-        return Some(i);
+    loop {
+        let popped = task.sig.lock().pending.pop(blocked);
+        let mut info = match popped {
+            Some(i) => i,
+            None => task.tg.shared_pending.lock().pop(blocked)?,
+        };
+        // A POSIX timer's signal: si_overrun, re-arming, or dropped if the
+        // timer was deleted or re-armed meanwhile.
+        if info.code == super::timers::SI_TIMER && !super::timers::on_deliver(task, &mut info) {
+            continue;
+        }
+        return Some(info);
     }
-    drop(s);
-    task.tg.shared_pending.lock().pop(blocked)
 }
 
 /// Handles group exit, stops, and pending signals before returning to the
@@ -979,9 +1015,13 @@ fn deliver_pending(t: &mut TaskCtx) -> Result<(), ()> {
         }
     }
     // No handler ran: restart an interrupted syscall transparently.
-    if let Some((nr, _)) = t.restart.take() {
+    if let Some((nr, e)) = t.restart.take() {
         t.ctx.regs.rip -= 2;
-        t.ctx.regs.rax = nr;
+        t.ctx.regs.rax = if e == Errno::ERESTART_RESTARTBLOCK {
+            NR_RESTART_SYSCALL
+        } else {
+            nr
+        };
     }
     // A sigsuspend whose signal was ignored restores its mask on restart.
     let mut s = t.task.sig.lock();
@@ -1091,6 +1131,9 @@ pub fn sigreturn(t: &mut TaskCtx) -> SysResult {
         }
     }
     t.ctx.regs = r.regs;
+    // A handler ran: nothing is left to restart (Linux's
+    // restore_sigcontext sets do_no_restart_syscall).
+    *t.task.restart_block.lock() = None;
     let mut s = t.task.sig.lock();
     s.blocked = r.blocked.unblockable_removed();
     // restore_altstack: sigaltstack(&uc_stack) against the restored stack

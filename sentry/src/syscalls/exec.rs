@@ -364,6 +364,8 @@ fn exec_at(
         }
         files.close_on_exec();
     }
+    // POSIX timers are deleted (Linux's exit_itimers); itimers stay.
+    task.tg.timers.exec();
     // Handled signals go back to SIG_DFL; ignored ones stay ignored. A
     // table shared with another process (CLONE_SIGHAND) is unshared first.
     for a in task.tg.unshare_handlers().lock().iter_mut() {

@@ -29,6 +29,7 @@ pub mod signal;
 pub mod socket;
 pub mod splice;
 pub mod time;
+pub mod timer;
 pub mod trace;
 pub mod tty;
 
@@ -483,10 +484,25 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (CLOCK_NANOSLEEP, full(|t, a| time::clock_nanosleep(t, int(a[0]), int(a[1]), ptr(a[2]),
         opt(a[3])), &[Raw, Hex, Hex, Hex])),
     (ALARM, full(|t, a| time::alarm(t, uint(a[0])), &[Len])),
-    (SETITIMER, partial("ITIMER_REAL only", |t, a| time::setitimer(t, int(a[0]), opt(a[1]),
-        opt(a[2])), &[Raw, Hex, Hex])),
-    (GETITIMER, partial("ITIMER_REAL only", |t, a| time::getitimer(t, int(a[0]), ptr(a[1])),
-        &[Raw, Hex])),
+    (SETITIMER, full(|t, a| time::setitimer(t, int(a[0]), opt(a[1]), opt(a[2])),
+        &[Raw, Hex, Hex])),
+    (GETITIMER, full(|t, a| time::getitimer(t, int(a[0]), ptr(a[1])), &[Raw, Hex])),
+    (SETTIMEOFDAY, partial("EPERM: the sandbox never sets the host's clock",
+        |t, a| time::settimeofday(t, opt(a[0]), a[1]), &[Hex, Hex])),
+    (CLOCK_SETTIME, partial("EPERM: the sandbox never sets the host's clock",
+        |t, a| time::clock_settime(t, int(a[0]), ptr(a[1])), &[Raw, Hex])),
+    (ADJTIMEX, partial("read-only: modes that set the clock give EPERM",
+        |t, a| time::adjtimex(t, a[0]), &[Hex])),
+    (CLOCK_ADJTIME, partial("read-only: modes that set the clock give EPERM",
+        |t, a| time::clock_adjtime(t, int(a[0]), a[1]), &[Raw, Hex])),
+    (RESTART_SYSCALL, full(|t, _| time::restart_syscall(t), &[])),
+    (TIMER_CREATE, partial("no timers on another process's CPU clock",
+        |t, a| timer::timer_create(t, int(a[0]), a[1], ptr(a[2])), &[Raw, Hex, Hex])),
+    (TIMER_SETTIME, full(|t, a| timer::timer_settime(t, int(a[0]), int(a[1]), a[2], a[3]),
+        &[Int, Hex, Hex, Hex])),
+    (TIMER_GETTIME, full(|t, a| timer::timer_gettime(t, int(a[0]), a[1]), &[Int, Hex])),
+    (TIMER_GETOVERRUN, full(|t, a| timer::timer_getoverrun(t, int(a[0])), &[Int])),
+    (TIMER_DELETE, full(|t, a| timer::timer_delete(t, int(a[0])), &[Int])),
 
     // The system.
     (UNAME, full(|t, a| info::uname(t, ptr(a[0])), &[Hex])),

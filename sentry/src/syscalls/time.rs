@@ -1,5 +1,8 @@
 //! Clocks and sleeping: clock_gettime, gettimeofday, time, clock_getres,
-//! nanosleep, clock_nanosleep, alarm.
+//! clock_settime, clock_adjtime, adjtimex, nanosleep, clock_nanosleep,
+//! restart_syscall, alarm, setitimer and getitimer. Every Linux clock id is
+//! decoded by [`Clock::decode`]; the CPU clocks and timers live in
+//! `kernel::timers`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -10,6 +13,7 @@ use crate::errno::Errno;
 use crate::kernel::Kernel;
 use crate::kernel::signal::{SigInfo, SigSet, Signal, code};
 use crate::kernel::task::{ERESTARTNOHAND, RealTimer, SysResult, TaskCtx};
+use crate::kernel::timers::{self, Clock, CpuItimer, CpuItimerKind, Expiry, SleepRestart};
 use crate::kernel::wait;
 use crate::mm::AddressSpace;
 
@@ -35,12 +39,38 @@ pub fn clock_now(clock: i32, kernel: &Kernel) -> Duration {
             .unwrap_or_default(),
         CLOCK_BOOTTIME => host(libc::CLOCK_BOOTTIME),
         CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => kernel.start.elapsed(),
+        CLOCK_MONOTONIC_RAW => host(libc::CLOCK_MONOTONIC_RAW),
+        timers::id::TAI => tai(),
         _ => host(libc::CLOCK_MONOTONIC),
     }
 }
 
-fn valid_clock(c: i32) -> bool {
-    (CLOCK_REALTIME..=CLOCK_BOOTTIME).contains(&c)
+/// The host's CLOCK_TAI (CLOCK_REALTIME if the host cannot read it).
+fn tai() -> Duration {
+    match rustix::time::clock_gettime_dynamic(rustix::time::DynamicClockId::Tai) {
+        Ok(ts) => Duration::new(
+            ts.tv_sec.max(0) as u64,
+            ts.tv_nsec.clamp(0, 999_999_999) as u32,
+        ),
+        Err(_) => host(libc::CLOCK_REALTIME),
+    }
+}
+
+/// The value of `clock` for the calling task; EINVAL for a clock that
+/// cannot be read (an alarm clock without an RTC, a descriptor clock, a
+/// CPU clock naming no task). `gettime`: clock_gettime's lookup, which
+/// also accepts a thread's tid for its process clock.
+pub fn clock_value(t: &TaskCtx, clock: Clock, gettime: bool) -> Result<Duration, Errno> {
+    match clock {
+        Clock::Wall(id) => Ok(clock_now(id, &t.task.kernel)),
+        Clock::Alarm | Clock::Fd => Err(Errno::EINVAL),
+        Clock::Cpu { pid, thread, which } => {
+            let target = timers::cpu_target(&t.task, pid, thread, gettime)?;
+            Ok(Duration::from_nanos(timers::cpu_now(
+                &target, which, &t.task,
+            )))
+        }
+    }
 }
 
 /// Reads a guest `struct timespec` as a duration, EINVAL unless it is a
@@ -51,28 +81,130 @@ pub fn read_timespec(mm: &AddressSpace, ptr: UserPtr<Timespec>) -> Result<Durati
 
 /// clock_gettime(clock, tp).
 pub fn clock_gettime(t: &mut TaskCtx, clock: i32, tp: UserPtr<Timespec>) -> SysResult {
-    if !valid_clock(clock) {
-        return Err(Errno::EINVAL.into());
-    }
-    let now = clock_now(clock, &t.task.kernel);
+    let c = Clock::decode(clock).ok_or(Errno::EINVAL)?;
+    let now = clock_value(t, c, true)?;
     tp.write(&t.mm(), &Timespec::from_duration(now))?;
     Ok(0)
 }
 
 /// clock_getres(clock, res).
 pub fn clock_getres(t: &mut TaskCtx, clock: i32, res: Option<UserPtr<Timespec>>) -> SysResult {
-    if !valid_clock(clock) {
-        return Err(Errno::EINVAL.into());
-    }
+    let r = match Clock::decode(clock).ok_or(Errno::EINVAL)? {
+        Clock::Wall(CLOCK_REALTIME_COARSE | CLOCK_MONOTONIC_COARSE) => timers::MIN_TICK,
+        Clock::Wall(_) => Duration::from_nanos(1),
+        Clock::Alarm | Clock::Fd => return Err(Errno::EINVAL.into()),
+        Clock::Cpu { pid, thread, which } => {
+            timers::cpu_target(&t.task, pid, thread, false)?;
+            timers::cpu_resolution(which)
+        }
+    };
     if let Some(res) = res {
-        let r = if matches!(clock, CLOCK_REALTIME_COARSE | CLOCK_MONOTONIC_COARSE) {
-            Duration::from_millis(4)
-        } else {
-            Duration::from_nanos(1)
-        };
         res.write(&t.mm(), &Timespec::from_duration(r))?;
     }
     Ok(0)
+}
+
+/// clock_settime(clock, tp): the sandbox never sets the host's clock, and
+/// keeps no clock of its own to set, so CLOCK_REALTIME (the only settable
+/// clock) and the CPU clocks give EPERM, as for a caller without
+/// CAP_SYS_TIME; an invalid time is EINVAL first, and the clocks Linux
+/// cannot set are EINVAL.
+pub fn clock_settime(t: &mut TaskCtx, clock: i32, tp: UserPtr<Timespec>) -> SysResult {
+    match Clock::decode(clock).ok_or(Errno::EINVAL)? {
+        Clock::Wall(CLOCK_REALTIME) => {
+            let ts = tp.read(&t.mm())?;
+            ts.to_duration()?;
+            Err(Errno::EPERM.into())
+        }
+        // CLOCK_PROCESS_CPUTIME_ID and CLOCK_THREAD_CPUTIME_ID have no
+        // clock_set at all; the encoded CPU clocks refuse with EPERM.
+        Clock::Cpu { pid, thread, .. } if clock < 0 => {
+            tp.read(&t.mm())?;
+            timers::cpu_target(&t.task, pid, thread, false)?;
+            Err(Errno::EPERM.into())
+        }
+        _ => Err(Errno::EINVAL.into()),
+    }
+}
+
+/// settimeofday(tv, tz): as clock_settime(CLOCK_REALTIME): an invalid
+/// time is EINVAL, anything else EPERM.
+pub fn settimeofday(t: &mut TaskCtx, tv: Option<UserPtr<Timeval>>, tz: u64) -> SysResult {
+    if let Some(tv) = tv {
+        tv.read(&t.mm())?.to_duration()?;
+    }
+    if tz != 0 {
+        let mut b = [0u8; 8];
+        t.mm().read(tz, &mut b)?;
+    }
+    Err(Errno::EPERM.into())
+}
+
+/// Size of `struct timex`.
+const TIMEX_SIZE: usize = 208;
+
+/// adjtimex's and clock_adjtime's read-only part: mode 0 (or
+/// ADJ_OFFSET_SS_READ) fills `struct timex` with the state of a clock no
+/// one disciplines (STA_UNSYNC, zero frequency offset, tick 10000) and the
+/// current time, and returns TIME_ERROR as Linux does for an unsynchronised
+/// clock; any mode that would change the clock is EPERM (the caller has no
+/// CAP_SYS_TIME over the host's clock).
+fn adjtime(t: &mut TaskCtx, buf: u64) -> SysResult {
+    const ADJ_OFFSET_SINGLESHOT: u32 = 0x0001;
+    const ADJ_OFFSET_READONLY: u32 = 0x2000;
+    const ADJ_ADJTIME: u32 = 0x8000;
+    const STA_UNSYNC: i32 = 0x0040;
+    const TIME_ERROR: u64 = 5;
+    let mm = t.mm();
+    let mut tx = [0u8; TIMEX_SIZE];
+    mm.read(buf, &mut tx)?;
+    let modes = u32::from_le_bytes(tx[..4].try_into().expect("4 bytes"));
+    if modes & ADJ_ADJTIME != 0 {
+        if modes & ADJ_OFFSET_SINGLESHOT == 0 {
+            return Err(Errno::EINVAL.into());
+        }
+        if modes & ADJ_OFFSET_READONLY == 0 {
+            return Err(Errno::EPERM.into());
+        }
+    } else if modes != 0 {
+        return Err(Errno::EPERM.into());
+    }
+    let now = Timeval::from_duration(clock_now(CLOCK_REALTIME, &t.task.kernel));
+    let mut put = |off: usize, v: i64| tx[off..off + 8].copy_from_slice(&v.to_le_bytes());
+    put(8, 0); // offset
+    put(16, 0); // freq
+    put(24, 16_000_000); // maxerror (NTP_PHASE_LIMIT)
+    put(32, 16_000_000); // esterror
+    put(48, 2); // constant
+    put(56, 1); // precision
+    put(64, 32_768_000); // tolerance (MAXFREQ_SCALED)
+    put(72, now.sec);
+    put(80, now.usec);
+    put(88, 10_000); // tick
+    for off in [96, 104, 120, 128, 136, 144, 152] {
+        put(off, 0); // ppsfreq, jitter, stabil, jitcnt, calcnt, errcnt, stbcnt
+    }
+    tx[40..44].copy_from_slice(&STA_UNSYNC.to_le_bytes());
+    tx[112..116].copy_from_slice(&0i32.to_le_bytes()); // shift
+    tx[160..164].copy_from_slice(&0i32.to_le_bytes()); // tai
+    mm.write(buf, &tx)?;
+    Ok(TIME_ERROR)
+}
+
+/// adjtimex(buf): read-only ([`adjtime`]).
+pub fn adjtimex(t: &mut TaskCtx, buf: u64) -> SysResult {
+    adjtime(t, buf)
+}
+
+/// clock_adjtime(clock, buf): CLOCK_REALTIME as adjtimex; the other valid
+/// clocks cannot be adjusted (EOPNOTSUPP), a descriptor clock names no
+/// clock here (EINVAL).
+pub fn clock_adjtime(t: &mut TaskCtx, clock: i32, buf: u64) -> SysResult {
+    match Clock::decode(clock).ok_or(Errno::EINVAL)? {
+        Clock::Wall(CLOCK_REALTIME) => adjtime(t, buf),
+        Clock::Fd => Err(Errno::EINVAL.into()),
+        _ => Err(Errno::EOPNOTSUPP.into()),
+    }
 }
 
 /// gettimeofday(tv, tz): the time zone is always UTC (zeroes).
@@ -101,27 +233,78 @@ pub fn time(t: &mut TaskCtx, tloc: Option<UserPtr<u64>>) -> SysResult {
     Ok(secs)
 }
 
-fn sleep_for(t: &mut TaskCtx, deadline: Instant, rem: Option<UserPtr<Timespec>>) -> SysResult {
-    match wait::sleep_until(&*t.task, deadline) {
-        Ok(()) => Ok(0),
-        Err(_) => {
-            if let Some(rem) = rem {
-                let left = deadline.saturating_duration_since(Instant::now());
-                rem.write(&t.mm(), &Timespec::from_duration(left))?;
+/// Sleeps until `until` on `clock` (only signals end it early): Err when
+/// a signal interrupted it.
+fn sleep_until(t: &TaskCtx, clock: Clock, until: Expiry) -> Result<(), Errno> {
+    use crate::kernel::wait::Blocker;
+    match until {
+        Expiry::At(deadline) => wait::sleep_until(&*t.task, deadline),
+        Expiry::Cpu(target) => loop {
+            t.task.check_interrupt()?;
+            let now = clock_value(t, clock, false)?.as_nanos() as u64;
+            if now >= target {
+                return Ok(());
             }
-            Err(ERESTARTNOHAND.into())
+            // CPU time grows no faster than wall time per thread: poll.
+            let gap = Duration::from_nanos(target - now)
+                .clamp(Duration::from_millis(1), Duration::from_millis(100));
+            t.task.waiter.wait(Some(Instant::now() + gap));
+        },
+    }
+}
+
+/// The time left until `until` on `clock`.
+fn time_left(t: &TaskCtx, clock: Clock, until: Expiry) -> Duration {
+    match until {
+        Expiry::At(d) => d.saturating_duration_since(Instant::now()),
+        Expiry::Cpu(target) => clock_value(t, clock, false).map_or(Duration::ZERO, |now| {
+            Duration::from_nanos(target).saturating_sub(now)
+        }),
+    }
+}
+
+/// A relative sleep until `until`: interrupted, it writes the time left to
+/// `rem` and returns ERESTART_RESTARTBLOCK (EINTR if a handler runs; with
+/// none, restart_syscall goes on sleeping to the same end).
+fn relative_sleep(t: &mut TaskCtx, clock_id: i32, until: Expiry, rem: u64) -> SysResult {
+    let clock = Clock::decode(clock_id).ok_or(Errno::EINVAL)?;
+    match sleep_until(t, clock, until) {
+        Ok(()) => Ok(0),
+        Err(e) if e != Errno::ERESTARTSYS => Err(e.into()),
+        Err(_) => {
+            if rem != 0 {
+                let left = time_left(t, clock, until);
+                UserPtr::<Timespec>::new(rem).write(&t.mm(), &Timespec::from_duration(left))?;
+            }
+            *t.task.restart_block.lock() = Some(SleepRestart {
+                clock: clock_id,
+                until,
+                rem,
+            });
+            Err(Errno::ERESTART_RESTARTBLOCK.into())
         }
     }
 }
 
-/// nanosleep(req, rem).
+/// nanosleep(req, rem): a relative sleep on CLOCK_MONOTONIC.
 pub fn nanosleep(
     t: &mut TaskCtx,
     req: UserPtr<Timespec>,
     rem: Option<UserPtr<Timespec>>,
 ) -> SysResult {
     let d = read_timespec(&t.mm(), req)?;
-    sleep_for(t, wait::deadline_after(d), rem)
+    let until = Expiry::At(wait::deadline_after(d));
+    relative_sleep(t, CLOCK_MONOTONIC, until, rem.map_or(0, |r| r.addr()))
+}
+
+/// restart_syscall(): continues the sleep a signal interrupted (the
+/// task's restart block); EINTR if there is none (Linux's
+/// do_no_restart_syscall).
+pub fn restart_syscall(t: &mut TaskCtx) -> SysResult {
+    let Some(r) = t.task.restart_block.lock().take() else {
+        return Err(Errno::EINTR.into());
+    };
+    relative_sleep(t, r.clock, r.until, r.rem)
 }
 
 /// clock_nanosleep(clock, flags, req, rem).
@@ -133,27 +316,40 @@ pub fn clock_nanosleep(
     rem: Option<UserPtr<Timespec>>,
 ) -> SysResult {
     const TIMER_ABSTIME: i32 = 1;
-    match clock {
-        CLOCK_REALTIME | CLOCK_MONOTONIC | CLOCK_BOOTTIME | CLOCK_PROCESS_CPUTIME_ID => {}
-        CLOCK_THREAD_CPUTIME_ID => return Err(Errno::EINVAL.into()),
-        CLOCK_MONOTONIC_RAW | CLOCK_REALTIME_COARSE | CLOCK_MONOTONIC_COARSE => {
-            return Err(Errno::EOPNOTSUPP.into());
-        }
-        _ => return Err(Errno::EINVAL.into()),
+    let c = Clock::decode(clock).ok_or(Errno::EINVAL)?;
+    match c {
+        // Linux 6.18 has no nsleep for CLOCK_THREAD_CPUTIME_ID.
+        _ if clock == CLOCK_THREAD_CPUTIME_ID => return Err(Errno::EOPNOTSUPP.into()),
+        Clock::Wall(CLOCK_REALTIME | CLOCK_MONOTONIC | CLOCK_BOOTTIME | timers::id::TAI) => {}
+        Clock::Wall(_) | Clock::Alarm | Clock::Fd => return Err(Errno::EOPNOTSUPP.into()),
+        Clock::Cpu { .. } => {}
     }
     let d = read_timespec(&t.mm(), req)?;
-    let deadline = if flags & TIMER_ABSTIME != 0 {
-        let now = clock_now(clock, &t.task.kernel);
-        wait::deadline_after(d.saturating_sub(now))
-    } else {
-        wait::deadline_after(d)
+    let abs = flags & TIMER_ABSTIME != 0;
+    let until = match c {
+        Clock::Cpu { pid, thread, .. } => {
+            // A thread cannot sleep on its own CPU clock.
+            if thread && (pid == 0 || pid == t.task.tid) {
+                return Err(Errno::EINVAL.into());
+            }
+            let now = clock_value(t, c, false)?;
+            Expiry::Cpu(if abs { d } else { now + d }.as_nanos() as u64)
+        }
+        _ if abs => {
+            let now = clock_value(t, c, false)?;
+            Expiry::At(wait::deadline_after(d.saturating_sub(now)))
+        }
+        _ => Expiry::At(wait::deadline_after(d)),
     };
-    let rem = if flags & TIMER_ABSTIME != 0 {
-        None
-    } else {
-        rem
-    };
-    sleep_for(t, deadline, rem)
+    if !abs {
+        return relative_sleep(t, clock, until, rem.map_or(0, |r| r.addr()));
+    }
+    // An absolute sleep restarts with its own arguments.
+    match sleep_until(t, c, until) {
+        Ok(()) => Ok(0),
+        Err(e) if e != Errno::ERESTARTSYS => Err(e.into()),
+        Err(_) => Err(ERESTARTNOHAND.into()),
+    }
 }
 
 fn seconds_left(timer: &RealTimer) -> u64 {
@@ -247,15 +443,52 @@ fn itimerval(timer: &RealTimer) -> Itimerval {
 }
 
 const ITIMER_REAL: i32 = 0;
+const ITIMER_VIRTUAL: i32 = 1;
+const ITIMER_PROF: i32 = 2;
 
-/// setitimer(which, new, old): ITIMER_REAL only.
+/// Linux's TICK_NSEC at HZ=250: what a CPU itimer's expiry is pushed back
+/// by when armed, and what an overdue one reports.
+const TICK_NS: u64 = 4_000_000;
+
+fn cpu_kind(which: i32) -> Result<CpuItimerKind, Errno> {
+    match which {
+        ITIMER_VIRTUAL => Ok(CpuItimerKind::Virtual),
+        ITIMER_PROF => Ok(CpuItimerKind::Prof),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// The process's CPU time an itimer counts, in ns.
+fn itimer_clock(t: &TaskCtx, kind: CpuItimerKind) -> u64 {
+    let which = match kind {
+        CpuItimerKind::Virtual => timers::CpuWhich::Virt,
+        CpuItimerKind::Prof => timers::CpuWhich::Prof,
+    };
+    let me = timers::CpuTarget::Process(Arc::clone(&t.task.tg));
+    timers::cpu_now(&me, which, &t.task)
+}
+
+/// A CPU itimer as getitimer reports it (Linux's get_cpu_itimer: an
+/// overdue expiry reports one tick).
+fn cpu_itimerval(it: CpuItimer, now: u64) -> Itimerval {
+    let left = it
+        .expires
+        .map_or(0, |e| if e <= now { TICK_NS } else { e - now });
+    Itimerval {
+        interval: Timeval::from_duration(Duration::from_nanos(it.interval)),
+        value: Timeval::from_duration(Duration::from_nanos(left)),
+    }
+}
+
+/// setitimer(which, new, old): ITIMER_REAL (SIGALRM), ITIMER_VIRTUAL
+/// (SIGVTALRM, user CPU time) and ITIMER_PROF (SIGPROF, user + system).
 pub fn setitimer(
     t: &mut TaskCtx,
     which: i32,
     new: Option<UserPtr<Itimerval>>,
     old: Option<UserPtr<Itimerval>>,
 ) -> SysResult {
-    if which != ITIMER_REAL {
+    if !matches!(which, ITIMER_REAL | ITIMER_VIRTUAL | ITIMER_PROF) {
         return Err(Errno::EINVAL.into());
     }
     let (value, interval) = match new {
@@ -265,20 +498,37 @@ pub fn setitimer(
             (it.value.to_duration()?, it.interval.to_duration()?)
         }
     };
-    let prev = arm(t, (!value.is_zero()).then_some(value), interval)?;
+    let prev = if which == ITIMER_REAL {
+        itimerval(&arm(t, (!value.is_zero()).then_some(value), interval)?)
+    } else {
+        let kind = cpu_kind(which)?;
+        let now = itimer_clock(t, kind);
+        let new = CpuItimer {
+            expires: (!value.is_zero()).then(|| {
+                now.saturating_add(value.as_nanos() as u64)
+                    .saturating_add(TICK_NS)
+            }),
+            interval: interval.as_nanos() as u64,
+        };
+        let (kernel, tg) = (Arc::clone(&t.task.kernel), Arc::clone(&t.task.tg));
+        cpu_itimerval(tg.timers.set_itimer(&kernel, &tg, kind, new), now)
+    };
     if let Some(old) = old {
-        old.write(&t.mm(), &itimerval(&prev))?;
+        old.write(&t.mm(), &prev)?;
     }
     Ok(0)
 }
 
 /// getitimer(which, curr).
 pub fn getitimer(t: &mut TaskCtx, which: i32, curr: UserPtr<Itimerval>) -> SysResult {
-    if which != ITIMER_REAL {
-        return Err(Errno::EINVAL.into());
-    }
-    let timer = *t.task.tg.itimer.lock();
-    curr.write(&t.mm(), &itimerval(&timer))?;
+    let v = if which == ITIMER_REAL {
+        itimerval(&t.task.tg.itimer.lock())
+    } else {
+        let kind = cpu_kind(which)?;
+        let now = itimer_clock(t, kind);
+        cpu_itimerval(t.task.tg.timers.itimer(kind), now)
+    };
+    curr.write(&t.mm(), &v)?;
     Ok(0)
 }
 

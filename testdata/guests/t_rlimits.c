@@ -458,6 +458,35 @@ static void prlimit_other(void)
 	out("prlimit reaped: %s\n", sys_prlimit(pid, RLIMIT_NOFILE, NULL, &old) ? en(errno) : "ok");
 }
 
+/* RLIMIT_NPROC applies to a non-root user without CAP_SYS_RESOURCE or
+ * CAP_SYS_ADMIN: a child that drops to uid 54321 (a uid nothing else on the
+ * host runs as) with NPROC 1 cannot fork; as root it could. */
+static void nproc(void)
+{
+	out("-- NPROC\n");
+	pid_t pid = fork();
+	must(pid >= 0, "fork");
+	if (pid == 0) {
+		struct rl n = { 1, 1 };
+		out("set NPROC 1: %s\n", sys_set(RLIMIT_NPROC, &n) ? en(errno) : "ok");
+		pid_t c = fork();
+		if (c == 0)
+			_exit(0);
+		out("root forks past it: %s\n", c > 0 ? "yes" : en(errno));
+		if (c > 0)
+			waitpid(c, NULL, 0);
+		out("setuid 54321: %s\n", setuid(54321) ? en(errno) : "ok");
+		c = fork();
+		if (c == 0)
+			_exit(0);
+		out("uid 54321 forks: %s\n", c > 0 ? "yes" : en(errno));
+		if (c > 0)
+			waitpid(c, NULL, 0);
+		_exit(0);
+	}
+	out("child: %s\n", ended(pid));
+}
+
 static volatile char sink;
 
 static void touch_stack(long kib)
@@ -538,6 +567,7 @@ int main(int argc, char **argv)
 	fsize();
 	inherit("/proc/self/exe");
 	prlimit_other();
+	nproc();
 	stack("/proc/self/exe");
 	return failures() ? 1 : 0;
 }

@@ -48,12 +48,72 @@ pub fn default_action(s: Signal) -> DefaultAction {
 
 /// Pending signals: one instance per standard signal, queued real-time
 /// signals.
-#[derive(Clone, Debug, Default)]
+///
+/// Queued real-time signals are host memory the guest can make the sentry
+/// allocate, so the whole sentry process holds at most
+/// [`MAX_QUEUED_REALTIME`] of them (Linux bounds them per user by
+/// RLIMIT_SIGPENDING; this is that limit's default on the test hosts,
+/// about 8 MiB of siginfo). Past it a real-time signal that is already
+/// pending is not queued again: its information is lost, as in Linux's
+/// overflow case for kill(); one that is not pending yet is still queued,
+/// so each queue holds at most 32 more.
+#[derive(Debug, Default)]
 pub struct SigQueue {
     queue: VecDeque<SigInfo>,
+    /// How many real-time entries of `queue` are counted in [`QUEUED`].
+    counted: usize,
+}
+
+/// The bound on queued real-time signals in the sentry process.
+pub const MAX_QUEUED_REALTIME: usize = 63_704;
+
+/// Real-time signals queued in every [`SigQueue`] of the process.
+static QUEUED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Clone for SigQueue {
+    fn clone(&self) -> Self {
+        let mut q = Self {
+            queue: self.queue.clone(),
+            counted: 0,
+        };
+        q.recount();
+        q
+    }
+}
+
+impl Drop for SigQueue {
+    fn drop(&mut self) {
+        QUEUED.fetch_sub(self.counted, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl SigQueue {
+    /// Brings [`QUEUED`] up to date after `queue` changed.
+    fn recount(&mut self) {
+        let now = self
+            .queue
+            .iter()
+            .filter(|i| i.signal().is_some_and(|s| s.is_realtime()))
+            .count();
+        if now >= self.counted {
+            QUEUED.fetch_add(now - self.counted, std::sync::atomic::Ordering::Relaxed);
+        } else {
+            QUEUED.fetch_sub(self.counted - now, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.counted = now;
+    }
+
+    /// Whether a real-time `info` may not be queued again: the bound is
+    /// reached and one of its number is already pending.
+    fn overflows(&self, info: &SigInfo) -> bool {
+        QUEUED.load(std::sync::atomic::Ordering::Relaxed) >= MAX_QUEUED_REALTIME
+            && self.queue.iter().any(|i| i.signo == info.signo)
+    }
+
+    /// Real-time signals queued in the whole sentry process.
+    pub fn queued_realtime() -> usize {
+        QUEUED.load(std::sync::atomic::Ordering::Relaxed)
+    }
     /// The set of pending signals.
     pub fn set(&self) -> SigSet {
         let mut s = SigSet::default();
@@ -73,15 +133,30 @@ impl SigQueue {
         if !s.is_realtime() && self.queue.iter().any(|i| i.signo == info.signo) {
             return;
         }
+        if s.is_realtime() && self.overflows(&info) {
+            return;
+        }
         self.queue.push_back(info);
+        if s.is_realtime() {
+            self.counted += 1;
+            QUEUED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Queues a signal even if a standard signal of that number is already
     /// pending (a POSIX timer's signal: Linux's send_sigqueue always adds
     /// the timer's preallocated siginfo).
     pub fn push_always(&mut self, info: SigInfo) {
-        if info.signal().is_some() {
-            self.queue.push_back(info);
+        let Some(s) = info.signal() else {
+            return;
+        };
+        if s.is_realtime() && self.overflows(&info) {
+            return;
+        }
+        self.queue.push_back(info);
+        if s.is_realtime() {
+            self.counted += 1;
+            QUEUED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -99,13 +174,19 @@ impl SigQueue {
             deliverable.lowest()?
         };
         let idx = self.queue.iter().position(|i| i.signal() == Some(signal))?;
-        self.queue.remove(idx)
+        let info = self.queue.remove(idx);
+        if signal.is_realtime() {
+            self.counted -= 1;
+            QUEUED.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        info
     }
 
     /// Drops every pending instance of the signals in `set`.
     pub fn discard(&mut self, set: SigSet) {
         self.queue
             .retain(|i| i.signal().is_some_and(|s| !set.has(s)));
+        self.recount();
     }
 }
 
@@ -389,6 +470,36 @@ mod tests {
         assert_eq!(q.pop(SigSet::default()).unwrap().signo, 40);
         assert_eq!(q.pop(SigSet::default()).unwrap().signo, 40);
         assert!(q.pop(SigSet::default()).is_none());
+    }
+
+    #[test]
+    fn queued_realtime_signals_are_bounded() {
+        let rt40 = Signal::new(40).unwrap();
+        let rt41 = Signal::new(41).unwrap();
+        let mut q = SigQueue::default();
+        while SigQueue::queued_realtime() < MAX_QUEUED_REALTIME {
+            q.push(SigInfo::kernel(rt40));
+        }
+        let full = q.queue.len();
+        // Past the bound a pending real-time signal is not queued again,
+        // from any sender...
+        for _ in 0..1000 {
+            q.push(SigInfo::kernel(rt40));
+            q.push_always(SigInfo::kernel(rt40));
+        }
+        assert_eq!(q.queue.len(), full);
+        // ...but one that is not pending yet still is.
+        q.push(SigInfo::kernel(rt41));
+        q.push(SigInfo::kernel(rt41));
+        assert_eq!(q.queue.len(), full + 1);
+        let copy = q.clone();
+        assert_eq!(copy.counted, q.counted);
+        drop(copy);
+        assert!(q.pop(SigSet::default()).is_some());
+        q.discard(SigSet::of(rt40));
+        assert_eq!(q.counted, 1);
+        drop(q);
+        assert!(SigQueue::queued_realtime() < MAX_QUEUED_REALTIME);
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! | `file.rs`   | file-backed mappings, mincore, msync, truncation           |
 //! | `runner.rs` | tasks running on an address space, TLB shootdown           |
 //! | `image.rs`  | building a program image (segments, stack, brk) for exec   |
+//! | `special.rs`| the [vvar] and [vdso] mappings every process gets at exec  |
 //! | `procfs.rs` | what /proc shows: `maps`, `cmdline`, `environ`, `exe`, sizes |
 //!
 //! # Lock order
@@ -85,6 +86,7 @@ mod mapping;
 mod procfs;
 mod runner;
 mod shared;
+mod special;
 #[cfg(test)]
 mod tests;
 pub mod vma;
@@ -101,6 +103,7 @@ pub use mapping::{Advice, MapRequest, Placement, RemapRequest};
 pub use procfs::VmInfo;
 pub use runner::Runner;
 pub use shared::SharedMemory;
+pub use special::SpecialPages;
 pub use vma::{Prot, Vma, VmaMap};
 
 /// Lowest address a mapping may use (Linux's default `mmap_min_addr`).

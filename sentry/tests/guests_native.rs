@@ -74,6 +74,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("t_sigforge", &[], b"", 0),
     ("t_script", &["exec", "/nonexistent"], b"", 1),
     ("t_sched", &[], b"", 0),
+    ("t_vdso", &[], b"", 0),
     ("t_waitv", &[], b"", 0),
     ("vfork", &[], b"", 0),
     ("wait_opts", &[], b"", 0),

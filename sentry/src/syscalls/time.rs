@@ -44,7 +44,7 @@ pub fn clock_now(clock: i32, kernel: &Kernel) -> Duration {
 }
 
 fn valid_clock(c: i32) -> bool {
-    (CLOCK_REALTIME..=CLOCK_BOOTTIME).contains(&c)
+    (CLOCK_REALTIME..=CLOCK_BOOTTIME).contains(&c) || c == crate::kernel::vclock::CLOCK_TAI
 }
 
 /// Reads a guest `struct timespec` as a duration, EINVAL unless it is a

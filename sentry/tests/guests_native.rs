@@ -15,6 +15,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("badptr", &[], b"", 0),
     ("bench_fork", &[], b"", 0),
     ("bench_syscall", &[], b"", 0),
+    ("bench_clock", &[], b"", 0),
     ("cat", &[], b"some input\nmore input\n", 0),
     ("closed_std", &[], b"", 0),
     ("exit_signal", &[], b"", 0),

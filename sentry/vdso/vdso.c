@@ -68,6 +68,14 @@ static inline u64 rdtsc_ordered(void)
 	return ((u64)hi << 32) | lo;
 }
 
+/* rdtsc that may run a little early: enough for whole seconds. */
+static inline u64 rdtsc_unordered(void)
+{
+	u32 lo, hi;
+	asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((u64)hi << 32) | lo;
+}
+
 static inline void cpu_relax(void)
 {
 	asm volatile("pause" : : : "memory");
@@ -75,9 +83,12 @@ static inline void cpu_relax(void)
 
 /*
  * The clock's value in nanoseconds; 0 (and nothing written) when the page
- * does not serve `clock`, so the caller makes the syscall.
+ * does not serve `clock`, so the caller makes the syscall. `ordered` reads
+ * the TSC only after the page (what nanosecond clocks need to stay
+ * monotonic across CPUs); time() does without (it costs about as much as
+ * the rest of the call and whole seconds cannot tell).
  */
-static inline int read_clock(unsigned int clock, u64 *ns)
+static inline __attribute__((always_inline)) int read_clock(unsigned int clock, u64 *ns, int ordered)
 {
 	const volatile struct vvar_data *v = &vvar_page;
 	u32 seq;
@@ -99,7 +110,7 @@ static inline int read_clock(unsigned int clock, u64 *ns)
 		tsc_base = v->tsc_base;
 		mult = v->mult;
 		shift = v->shift;
-		tsc = rdtsc_ordered();
+		tsc = ordered ? rdtsc_ordered() : rdtsc_unordered();
 		asm volatile("" : : : "memory");
 		if (v->seq == seq)
 			break;
@@ -114,7 +125,7 @@ int __vdso_clock_gettime(int clock, struct timespec_k *ts)
 {
 	u64 ns;
 
-	if (!read_clock((unsigned int)clock, &ns))
+	if (!read_clock((unsigned int)clock, &ns, 1))
 		return (int)syscall2(NR_clock_gettime, clock, (long)ts);
 	ts->tv_sec = (s64)(ns / NSEC_PER_SEC);
 	ts->tv_nsec = (s64)(ns % NSEC_PER_SEC);
@@ -125,7 +136,7 @@ int __vdso_gettimeofday(struct timeval_k *tv, struct timezone_k *tz)
 {
 	u64 ns;
 
-	if (!read_clock(CLOCK_REALTIME, &ns))
+	if (!read_clock(CLOCK_REALTIME, &ns, 1))
 		return (int)syscall2(NR_gettimeofday, (long)tv, (long)tz);
 	if (tv) {
 		tv->tv_sec = (s64)(ns / NSEC_PER_SEC);
@@ -144,7 +155,7 @@ s64 __vdso_time(s64 *t)
 	u64 ns;
 	s64 secs;
 
-	if (!read_clock(CLOCK_REALTIME, &ns))
+	if (!read_clock(CLOCK_REALTIME, &ns, 0))
 		return syscall2(NR_time, (long)t, 0);
 	secs = (s64)(ns / NSEC_PER_SEC);
 	if (t)

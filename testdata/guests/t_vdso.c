@@ -21,6 +21,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -442,6 +443,22 @@ static void check_maps_and_protection(const char *self)
 	printf("mprotect [vvar] PROT_EXEC: %d %s\n", r, errname(errno));
 	CHECK(vnow(CLOCK_MONOTONIC) > 0, "clock after refused mprotects");
 
+	/* Plain stores into either page fault. */
+	for (int i = 0; i < 2; i++) {
+		uintptr_t at = i ? ds + 15 : vs;
+		pid_t pid = fork();
+		if (pid == 0) {
+			*(volatile unsigned char *)at = 1;
+			_exit(0);
+		}
+		int status;
+		waitpid(pid, &status, 0);
+		printf("a store into %s: %s\n", i ? "[vdso]" : "[vvar]",
+		       WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV
+			       ? "SIGSEGV"
+			       : "no fault");
+	}
+
 	/* A debugger's breakpoint: the vDSO made writable, one byte changed
 	 * (e_ident padding), then made read + exec again. */
 	errno = 0;
@@ -451,6 +468,14 @@ static void check_maps_and_protection(const char *self)
 		volatile unsigned char *pad = (unsigned char *)ds + 15;
 		*pad = 0x5a;
 		CHECK(*pad == 0x5a, "the write did not stick");
+		/* And the kernel's own copy into the page (read(2)). */
+		int fds[2];
+		CHECK(pipe(fds) == 0, "pipe");
+		CHECK(write(fds[1], "\x11\x22", 2) == 2, "write to pipe");
+		CHECK(read(fds[0], (void *)(ds + 13), 2) == 2, "read into the vDSO");
+		CHECK(pad[-2] == 0x11 && pad[-1] == 0x22, "read(2) into the vDSO");
+		close(fds[0]);
+		close(fds[1]);
 		CHECK(mprotect((void *)ds, de - ds, PROT_READ | PROT_EXEC) == 0,
 		      "mprotect back");
 		CHECK(vnow(CLOCK_MONOTONIC) > 0, "clock after the write");
@@ -479,8 +504,9 @@ static int after_exec(void)
 	vgettime = (gettime_fn)lookup("__vdso_clock_gettime", &v);
 	struct timespec t;
 	int ok = vgettime && vgettime(CLOCK_MONOTONIC, &t) == 0;
-	printf("exec: vDSO mapped, clock_gettime %s, e_ident padding %d\n",
-	       ok ? "works" : "fails", ((unsigned char *)vdso_base)[15]);
+	const unsigned char *e = (const unsigned char *)vdso_base;
+	printf("exec: vDSO mapped, clock_gettime %s, e_ident padding %d %d %d\n",
+	       ok ? "works" : "fails", e[13], e[14], e[15]);
 	return ok ? 0 : 1;
 }
 

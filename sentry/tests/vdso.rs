@@ -70,6 +70,47 @@ fn musl_clock_reads_make_no_syscalls() {
     clock_reads_make_no_syscalls(Libc::Musl);
 }
 
+/// With the TSC judged unusable (forced through the sentry's environment)
+/// the vDSO makes the syscall for every clock: `t_vdso` still matches the
+/// native run, the clock reads now cross, and the sentry says why.
+#[test]
+fn without_a_usable_tsc_every_clock_read_is_a_syscall() {
+    for libc in [Libc::Glibc, Libc::Musl] {
+        let guest = testdata::guest("t_vdso", libc);
+        let native = common::run_native(&guest, &["small"], b"");
+        let mut cmd = std::process::Command::new(common::SENTRY);
+        cmd.env("SENTRY_VCLOCK_NO_TSC", "1")
+            .env("PATH", common::guest_path_env())
+            .args(["run", "--root", "/", "--env"])
+            .arg(format!("PATH={}", common::guest_path_env()))
+            .arg("--")
+            .arg(&guest)
+            .arg("small");
+        let sandbox = common::run_command(cmd, b"", "sentry run t_vdso without TSC");
+        common::assert_outcomes_match("t_vdso without TSC", &native, &sandbox);
+        assert!(
+            sandbox.stderr_str().contains("SENTRY_VCLOCK_NO_TSC is set"),
+            "{libc}: the reason is not logged:\n{}",
+            sandbox.stderr_str()
+        );
+
+        let mut cmd = std::process::Command::new(common::SENTRY);
+        cmd.env("SENTRY_VCLOCK_NO_TSC", "1")
+            .args(["run", "--stats", "--"])
+            .arg(&guest)
+            .args(["count", "100"]);
+        let out = common::run_command(cmd, b"", "sentry run --stats t_vdso count");
+        assert_eq!(out.status, 0, "{}", out.stderr_str());
+        let table = out.stderr_str();
+        // (musl's gettimeofday and time call clock_gettime.)
+        let total: u64 = ["clock_gettime", "gettimeofday", "time"]
+            .iter()
+            .map(|name| calls(&table, name))
+            .sum();
+        assert!(total >= 300, "{libc}: {total} clock syscalls:\n{table}");
+    }
+}
+
 #[test]
 fn the_stats_parser_counts_a_listed_syscall() {
     let table = " 57.56     0.000472        472        472         7       0  readlink\n\

@@ -33,6 +33,8 @@
 //!   the calibration fails) the sentry logs why once, the [vvar] page
 //!   serves no clock, the vDSO makes the real syscall for every clock and
 //!   [`VClock::now`] returns `None` (the syscalls read the host's clocks).
+//!   Setting [`NO_TSC_ENV`] in the sentry's environment forces this (for
+//!   the tests).
 //!
 //! The [vvar] page layout is `sentry/vdso/vvar.h`'s `struct vvar_data`;
 //! every live page ([`VvarPage`], one per sandbox) is rewritten under its
@@ -93,6 +95,10 @@ const STEP_NS: i64 = 1_000_000;
 const EARLY_REFRESH_MS: [u64; 4] = [10, 40, 160, 640];
 /// The refresher's period once calibrated.
 const REFRESH: Duration = Duration::from_secs(1);
+
+/// The sentry's environment variable that makes it treat the TSC as
+/// unusable (to test the fallback to the syscall on any host).
+pub const NO_TSC_ENV: &str = "SENTRY_VCLOCK_NO_TSC";
 
 /// The parameters of the formula, as published.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -313,6 +319,9 @@ impl VClock {
     }
 
     fn first_params(origin: (u64, u64)) -> Result<Params, String> {
+        if std::env::var_os(NO_TSC_ENV).is_some() {
+            return Err(format!("{NO_TSC_ENV} is set"));
+        }
         if let Some(why) = platform::tsc::tsc_unusable_reason() {
             return Err(why.into());
         }
@@ -350,7 +359,10 @@ impl VClock {
     /// The current value of `clock` as the vDSO computes it, or `None`
     /// when the TSC does not serve it (another clock, or TSC unusable).
     pub fn now(&self, clock: i32) -> Option<Duration> {
-        let params = self.state.lock().params?;
+        let Some(params) = self.state.lock().params else {
+            // The syscalls' own fallback has no CLOCK_TAI: the host's.
+            return (clock == CLOCK_TAI).then(|| Duration::from_nanos(host_ns(Host::Tai)));
+        };
         let ns = params.value(clock, rdtsc_ordered())?;
         Some(Duration::from_nanos(ns))
     }

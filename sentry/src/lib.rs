@@ -236,8 +236,22 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     let mut execfn = opts.execfn.clone().unwrap_or_else(|| opts.exe_path.clone());
     let mut argv = opts.argv.clone();
     let ctx = match &opts.program {
-        Program::Bytes(b) => exec::load(&mm, &b.as_slice(), &argv, &opts.envp, &execfn, kernel.vdso.as_ref()),
-        Program::File(f) => exec::load(&mm, f.as_ref(), &argv, &opts.envp, &execfn, kernel.vdso.as_ref()),
+        Program::Bytes(b) => exec::load(
+            &mm,
+            &b.as_slice(),
+            &argv,
+            &opts.envp,
+            &execfn,
+            kernel.vdso.as_ref(),
+        ),
+        Program::File(f) => exec::load(
+            &mm,
+            f.as_ref(),
+            &argv,
+            &opts.envp,
+            &execfn,
+            kernel.vdso.as_ref(),
+        ),
         Program::Guest(name) => {
             let fail = |errno| SentryError::Program {
                 name: name.clone(),

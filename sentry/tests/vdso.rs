@@ -49,7 +49,10 @@ fn clock_reads_make_no_syscalls(libc: Libc) {
     let stderr = out.stderr_str();
     assert_eq!(out.status, 0, "{libc}: {}\n{stderr}", out.stdout_str());
     assert_eq!(out.stdout_str(), format!("{n} calls each done ({n})\n"));
-    assert!(stderr.contains("syscall"), "{libc}: no --stats table:\n{stderr}");
+    assert!(
+        stderr.contains("syscall"),
+        "{libc}: no --stats table:\n{stderr}"
+    );
     for name in ["clock_gettime", "gettimeofday", "time"] {
         let c = calls(&stderr, name);
         assert!(

@@ -404,7 +404,10 @@ impl VClock {
         ] {
             let host_off = host_offset(id);
             if (host_off - *slot).abs() > STEP_NS {
-                tracing::debug!("vclock: the host clock {id:?} stepped by {} ns", host_off - *slot);
+                tracing::debug!(
+                    "vclock: the host clock {id:?} stepped by {} ns",
+                    host_off - *slot
+                );
                 *slot = host_off;
             }
         }
@@ -514,7 +517,10 @@ mod tests {
         }
         let real = clock.now(CLOCK_REALTIME).unwrap().as_nanos() as u64;
         let host_real = host_ns(Host::Realtime);
-        assert!(real.abs_diff(host_real) < 5_000_000, "{real} vs {host_real}");
+        assert!(
+            real.abs_diff(host_real) < 5_000_000,
+            "{real} vs {host_real}"
+        );
         assert_eq!(clock.now(2), None);
     }
 }

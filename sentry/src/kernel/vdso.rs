@@ -77,7 +77,11 @@ mod tests {
         assert_eq!(u16_at(b, 18), 62, "EM_X86_64");
         let (phoff, phnum) = (u64_at(b, 32) as usize, u16_at(b, 56) as usize);
         let types: Vec<u32> = (0..phnum).map(|i| u32_at(b, phoff + 56 * i)).collect();
-        assert_eq!(types, vec![1, 2, 4, 0x6474_e550], "LOAD DYNAMIC NOTE GNU_EH_FRAME");
+        assert_eq!(
+            types,
+            vec![1, 2, 4, 0x6474_e550],
+            "LOAD DYNAMIC NOTE GNU_EH_FRAME"
+        );
         let load = phoff;
         assert_eq!(u32_at(b, load + 4), 5, "PF_R|PF_X");
         assert_eq!(u64_at(b, load + 16), 0, "loaded at its own start");

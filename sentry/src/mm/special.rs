@@ -105,10 +105,7 @@ impl AddressSpace {
             read: true,
             ..Prot::default()
         };
-        let rx = Prot {
-            exec: true,
-            ..read
-        };
+        let rx = Prot { exec: true, ..read };
         inner
             .vmas
             .insert(start, vvar.vma(base, read, "[vvar]", true));

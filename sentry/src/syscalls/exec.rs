@@ -257,7 +257,14 @@ fn exec_at(
     let exe = if host.is_some() { mm.exe() } else { exe };
     // Build the new image completely before the point of no return.
     let new_mm = AddressSpace::new(Arc::clone(mm.machine()))?;
-    let ctx = match crate::exec::load(&new_mm, &elf, &args, &env, &execfn, t.task.kernel.vdso.as_ref()) {
+    let ctx = match crate::exec::load(
+        &new_mm,
+        &elf,
+        &args,
+        &env,
+        &execfn,
+        t.task.kernel.vdso.as_ref(),
+    ) {
         Ok(c) => c,
         Err(ExecError::Elf(LoadError::Read(e))) => {
             tracing::info!("execve {}: {e}", crate::quote(path));

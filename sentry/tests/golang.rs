@@ -364,3 +364,20 @@ fn go_reads_the_clocks_through_the_vdso() {
          vDSO\n{table}"
     );
 }
+
+/// Issue 11's goroutine program (1000 pairs ping-ponging over channels)
+/// gives the same output in the sandbox (its timing, with the argument
+/// `time`, is in benches/RESULTS.md: about native speed with the vDSO,
+/// 60× slower without).
+#[test]
+fn goroutine_pingpong() {
+    let prog = go_program("pingpong");
+    for procs in ["1", "2"] {
+        let (native, sandbox) = run_both(&prog, &[], &[("GOMAXPROCS", procs)]);
+        common::assert_outcomes_match("pingpong", &native, &sandbox);
+        assert_eq!(
+            sandbox.stdout_str(),
+            "1000 goroutine pairs x 200 round trips, checksum 20100000\n"
+        );
+    }
+}

@@ -70,7 +70,7 @@ pub const AT_RSEQ_FEATURE_SIZE: u64 = 27;
 pub const AT_RSEQ_ALIGN: u64 = 28;
 /// Address of the executable's file name.
 pub const AT_EXECFN: u64 = 31;
-/// Address of the vDSO (not emitted: the sandbox has no vDSO).
+/// Address of the vDSO's ELF header.
 pub const AT_SYSINFO_EHDR: u64 = 33;
 /// Minimal signal stack size the kernel needs.
 pub const AT_MINSIGSTKSZ: u64 = 51;
@@ -138,6 +138,9 @@ pub struct StackInfo<'a> {
     pub platform: &'a [u8],
     /// `AT_CLKTCK` value, normally 100.
     pub clktck: u64,
+    /// `AT_SYSINFO_EHDR`: where the vDSO is mapped (`None`: no vDSO, no
+    /// entry).
+    pub sysinfo_ehdr: Option<u64>,
 }
 
 /// Where [`build_stack_layout`] put things, for `/proc/self/{cmdline,environ,auxv}` and
@@ -252,7 +255,13 @@ pub fn build_stack_layout(
     let random_addr = cur.alloc(info.random.len())?;
 
     let image = info.image;
-    let mut auxv = vec![
+    // x86-64's ARCH_DLINFO comes first: the vDSO, then AT_MINSIGSTKSZ.
+    let mut auxv: Vec<(u64, u64)> = info
+        .sysinfo_ehdr
+        .map(|a| (AT_SYSINFO_EHDR, a))
+        .into_iter()
+        .collect();
+    auxv.extend([
         (AT_MINSIGSTKSZ, info.minsigstksz),
         (AT_HWCAP, info.hwcap),
         (AT_PAGESZ, PAGE_SIZE),
@@ -271,7 +280,7 @@ pub fn build_stack_layout(
         (AT_RANDOM, random_addr),
         (AT_HWCAP2, info.hwcap2),
         (AT_EXECFN, execfn_addr),
-    ];
+    ]);
     if let Some(addr) = platform_addr {
         auxv.push((AT_PLATFORM, addr));
     }
@@ -422,6 +431,7 @@ mod tests {
             egid: 101,
             platform: b"x86_64",
             clktck: 100,
+            sysinfo_ehdr: Some(0x7fff_f7ff_c000),
         }
     }
 
@@ -475,6 +485,7 @@ mod tests {
         assert_eq!(
             auxv,
             vec![
+                (AT_SYSINFO_EHDR, 0x7fff_f7ff_c000),
                 (AT_MINSIGSTKSZ, 3376),
                 (AT_HWCAP, 0x178b_fbff),
                 (AT_PAGESZ, 4096),
@@ -652,6 +663,17 @@ mod tests {
         assert_eq!(mem.u64(rsp), 0);
         assert_eq!(mem.u64(rsp + 8), 0);
         assert_eq!(mem.u64(rsp + 16), 0);
+        assert_eq!(mem.u64(rsp + 24), AT_SYSINFO_EHDR);
+        assert_eq!(mem.u64(rsp + 40), AT_MINSIGSTKSZ);
+    }
+
+    #[test]
+    fn without_a_vdso_there_is_no_sysinfo_entry() {
+        let image = image();
+        let mut info = info(&image, &[], &[]);
+        info.sysinfo_ehdr = None;
+        let mut mem = FakeMem::new();
+        let rsp = build_stack(&mut mem, &info).unwrap();
         assert_eq!(mem.u64(rsp + 24), AT_MINSIGSTKSZ);
     }
 }

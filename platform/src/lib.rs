@@ -134,6 +134,7 @@ pub mod kvm;
 pub mod machine;
 pub mod memory;
 pub mod selftest;
+pub mod tsc;
 pub mod vcpu;
 pub mod x86_64;
 

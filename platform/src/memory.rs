@@ -148,6 +148,32 @@ impl GuestMemory {
         )
     }
 
+    /// Writes `buf` at `gpa` under the sequence lock whose 32-bit counter
+    /// is at `seq_gpa` (4-byte aligned): the counter turns odd, the bytes
+    /// are written, the counter turns even, each step visible to guest
+    /// vCPUs in that order, so a reader that sees the same even count
+    /// before and after its reads saw no torn data (the vDSO's [vvar]
+    /// page). One writer at a time (the caller's lock).
+    pub fn write_seqlocked(&self, seq_gpa: u64, gpa: u64, buf: &[u8]) -> Result<()> {
+        self.check(seq_gpa, 4)?;
+        self.check(gpa, buf.len())?;
+        if !seq_gpa.is_multiple_of(4) {
+            return Err(Error::BadAddress(seq_gpa));
+        }
+        let host = self.host_base() + seq_gpa;
+        // SAFETY: [host, host+4) lies inside our shared mapping of the pool
+        // (checked above), is 4-byte aligned, and the mapping lives as long
+        // as `self`; the word is accessed atomically here and by plain
+        // loads in the guest, and an AtomicU32 has the layout of a u32.
+        let seq = unsafe { &*(host as *const AtomicU32) };
+        seq.fetch_add(1, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        let written = self.write(gpa, buf);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        seq.fetch_add(1, Ordering::SeqCst);
+        written
+    }
+
     /// Gives the host memory behind frames back to the host (they read as
     /// zero afterwards).
     pub fn discard(&self, gpa: u64, len: u64) -> Result<()> {

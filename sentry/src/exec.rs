@@ -186,13 +186,16 @@ impl GuestWriter for Writer<'_> {
     }
 }
 
-/// Loads `elf` into `mm` and returns the registers to start it with.
+/// Loads `elf` into `mm`, with `vdso` mapped (and named in
+/// AT_SYSINFO_EHDR) when there is one, and returns the registers to start
+/// it with.
 pub fn load(
     mm: &Arc<AddressSpace>,
     elf: &dyn ElfSource,
     argv: &[Vec<u8>],
     envp: &[Vec<u8>],
     execfn: &[u8],
+    vdso: Option<&crate::kernel::vdso::Vdso>,
 ) -> Result<UserContext, ExecError> {
     let image = loader::parse_from(elf, &LoadOptions::default())?;
     for r in image.regions() {
@@ -231,6 +234,10 @@ pub fn load(
     let args = (strings as u64 + 4096).next_multiple_of(4096);
     mm.map_stack(mm.limits().initial_stack() + args, image.stack_executable)
         .map_err(|_| ExecError::NoMemory)?;
+    let sysinfo_ehdr = match vdso {
+        Some(v) => Some(v.map(mm).map_err(|_| ExecError::NoMemory)?),
+        None => None,
+    };
     let mut random = [0u8; 16];
     crate::host::random(&mut random);
     let (hwcap, hwcap2) = crate::host::hwcaps();
@@ -250,6 +257,7 @@ pub fn load(
         egid: 0,
         platform: b"x86_64",
         clktck: 100,
+        sysinfo_ehdr,
     };
     let rsp = loader::build_stack(&mut Writer(mm), &info)?;
     let mut ctx = UserContext::default();

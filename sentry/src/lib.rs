@@ -247,8 +247,22 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     let mut execfn = opts.execfn.clone().unwrap_or_else(|| opts.exe_path.clone());
     let mut argv = opts.argv.clone();
     let ctx = match &opts.program {
-        Program::Bytes(b) => exec::load(&mm, &b.as_slice(), &argv, &opts.envp, &execfn),
-        Program::File(f) => exec::load(&mm, f.as_ref(), &argv, &opts.envp, &execfn),
+        Program::Bytes(b) => exec::load(
+            &mm,
+            &b.as_slice(),
+            &argv,
+            &opts.envp,
+            &execfn,
+            kernel.vdso.as_ref(),
+        ),
+        Program::File(f) => exec::load(
+            &mm,
+            f.as_ref(),
+            &argv,
+            &opts.envp,
+            &execfn,
+            kernel.vdso.as_ref(),
+        ),
         Program::Guest(name) => {
             let fail = |errno| SentryError::Program {
                 name: name.clone(),
@@ -282,7 +296,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             )
             .map_err(fail)?;
             exe_path = vfs.path_name(&place, &root);
-            exec::load(&mm, &file, &argv, &opts.envp, &execfn)
+            exec::load(&mm, &file, &argv, &opts.envp, &execfn, kernel.vdso.as_ref())
         }
     }?;
     mm.set_exe(&exe_path, opts.exe_host.clone());
@@ -388,6 +402,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             .collect();
         platform::confine::confine_with_writes(&policy, &readable, &writable)?;
     }
+    kernel::vclock::start_refresher();
     // Host signals that came before init existed stayed pending (blocked);
     // from here on they reach it.
     if opts.forward_signals {

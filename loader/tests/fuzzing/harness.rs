@@ -488,6 +488,7 @@ pub fn check_stack(image: &ElfImage, data: &[u8]) {
         egid: 0,
         platform: &platform,
         clktck: 100,
+        sysinfo_ehdr: (d.u8() % 2 == 0).then_some(0x7fff_f7ff_c000),
     };
     let base = top.saturating_sub(STACK);
     let mut mem = Memory {

@@ -53,6 +53,8 @@ pub mod task;
 pub mod timers;
 pub mod tty;
 pub mod umip;
+pub mod vclock;
+pub mod vdso;
 pub mod wait;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -267,6 +269,9 @@ pub struct Kernel {
     pub start: Instant,
     /// The OOM killer's state.
     pub oom: oom::OomState,
+    /// The vDSO and [vvar] page mapped into every process (`None` if its
+    /// frames could not be had: processes then get no vDSO).
+    pub vdso: Option<vdso::Vdso>,
     /// The futex table.
     pub futex: futex::Futexes,
     /// The readiness queue: woken whenever a file that can notify becomes
@@ -305,6 +310,9 @@ impl Kernel {
         vfs: crate::fs::vfs::Vfs,
         syscalls: &'static SyscallTable,
     ) -> Arc<Self> {
+        let vdso = vdso::Vdso::new(&machine)
+            .inspect_err(|e| tracing::error!("vdso: cannot set up the vDSO: {e}"))
+            .ok();
         Arc::new(Self {
             machine,
             config,
@@ -320,6 +328,7 @@ impl Kernel {
             crossings: Default::default(),
             start: Instant::now(),
             oom: oom::OomState::default(),
+            vdso,
             futex: futex::Futexes::default(),
             memfd: crate::fs::memfd::MemfdFs::default(),
             readiness: Arc::default(),

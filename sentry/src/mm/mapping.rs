@@ -219,12 +219,15 @@ impl AddressSpace {
         }
         // A shared file mapping becomes writable only if its file was
         // opened for writing (Linux's VM_MAYWRITE).
-        if prot.write {
+        // ([vvar] may gain neither write nor exec.)
+        if prot.write || prot.exec {
             let mut at = addr;
             while let Some((_, v)) = inner.vmas.find(at).filter(|_| at < end) {
-                if v.file
-                    .as_ref()
-                    .is_some_and(|(f, _)| f.shared && !f.may_write)
+                if v.locked_read_only
+                    || prot.write
+                        && v.file
+                            .as_ref()
+                            .is_some_and(|(f, _)| f.shared && !f.may_write)
                 {
                     return Err(Errno::EACCES);
                 }

@@ -18,6 +18,7 @@
 //! | `file.rs`   | file-backed mappings, mincore, msync, truncation           |
 //! | `runner.rs` | tasks running on an address space, TLB shootdown           |
 //! | `image.rs`  | building a program image (segments, stack, brk) for exec   |
+//! | `special.rs`| the [vvar] and [vdso] mappings every process gets at exec  |
 //! | `procfs.rs` | what /proc shows: `maps`, `cmdline`, `environ`, `exe`, sizes |
 //!
 //! # Lock order
@@ -86,6 +87,7 @@ mod procfs;
 mod rlimit;
 mod runner;
 mod shared;
+mod special;
 #[cfg(test)]
 mod tests;
 pub mod vma;
@@ -103,6 +105,7 @@ pub use procfs::VmInfo;
 pub use rlimit::VmLimits;
 pub use runner::Runner;
 pub use shared::SharedMemory;
+pub use special::SpecialPages;
 pub use vma::{Prot, Vma, VmaMap};
 
 /// Lowest address a mapping may use (Linux's default `mmap_min_addr`).

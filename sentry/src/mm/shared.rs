@@ -85,7 +85,7 @@ impl SharedMemory {
         self.pages.lock().contains_key(&index)
     }
 
-    fn machine(&self) -> Result<&Arc<dyn Platform>, FaultError> {
+    pub(super) fn machine(&self) -> Result<&Arc<dyn Platform>, FaultError> {
         self.machine.as_ref().ok_or(FaultError::Oom)
     }
 

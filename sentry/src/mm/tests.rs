@@ -1088,3 +1088,59 @@ fn a_writable_shared_mapping_is_seen_by_f_seal_write() {
     mm.unmap(BASE + P, BASE + 2 * P).unwrap();
     assert!(!file.writably_mapped());
 }
+
+#[test]
+fn the_vdso_and_vvar_are_shared_read_only_and_a_write_to_the_vdso_stays_private() {
+    let (fake, mm) = setup();
+    let machine = Arc::clone(&fake) as Arc<dyn Platform>;
+    let vvar = SpecialPages::new(&machine, &[7u8; 16]).unwrap();
+    let vdso = SpecialPages::new(&machine, b"\x7fELF image").unwrap();
+    let base = mm.map_vdso(&vvar, &vdso).unwrap();
+    let vvar_at = base - P;
+    // Below the mmap base, [vvar] right below [vdso], both present at once.
+    assert!(base + P <= MMAP_BASE);
+    let maps = mm.maps();
+    assert!(maps.contains(&format!("{vvar_at:08x}-{base:08x} r--p 00000000 00:00 0")));
+    assert!(maps.contains(&format!(
+        "{base:08x}-{:08x} r-xp 00000000 00:00 0",
+        base + P
+    )));
+    assert!(maps.contains("[vvar]") && maps.contains("[vdso]"));
+    let vdso_frame = vdso.frame(0).unwrap();
+    let pte = |mm: &AddressSpace, va| mm.inner.lock().pt.lookup(va).unwrap().unwrap();
+    assert_eq!(pte(&mm, base).frame, vdso_frame);
+    assert!(!pte(&mm, base).flags.write && pte(&mm, base).flags.exec);
+    assert_eq!(pte(&mm, vvar_at).frame, vvar.frame(0).unwrap());
+    assert!(!pte(&mm, vvar_at).flags.write && !pte(&mm, vvar_at).flags.exec);
+
+    // [vvar] may not gain write or exec; PROT_NONE and back is fine.
+    let rw = Prot::RW;
+    let rx = Prot { exec: true, ..RO };
+    assert_eq!(mm.protect(vvar_at, base, rw), Err(Errno::EACCES));
+    assert_eq!(mm.protect(vvar_at, base, rx), Err(Errno::EACCES));
+    assert_eq!(mm.write(vvar_at, b"x"), Err(Errno::EFAULT));
+    mm.protect(vvar_at, base, NONE).unwrap();
+    mm.protect(vvar_at, base, RO).unwrap();
+    let mut byte = [0u8; 1];
+    mm.read(vvar_at, &mut byte).unwrap();
+    assert_eq!(byte, [7]);
+
+    // A fork shares both frames.
+    let child = mm.fork().unwrap();
+    assert_eq!(pte(&child, base).frame, vdso_frame);
+    assert_eq!(pte(&child, vvar_at).frame, vvar.frame(0).unwrap());
+
+    // [vdso] may be made writable; a write then copies the page.
+    mm.protect(base, base + P, Prot { exec: true, ..rw })
+        .unwrap();
+    mm.write(base + 1, b"X").unwrap();
+    assert_ne!(pte(&mm, base).frame, vdso_frame);
+    let mut b = [0u8; 4];
+    mm.read(base, &mut b).unwrap();
+    assert_eq!(&b, b"\x7fXLF");
+    child.read(base, &mut b).unwrap();
+    assert_eq!(&b, b"\x7fELF", "the child keeps the original");
+    let mut shared = [0u8; 4];
+    fake.memory().read(vdso_frame, &mut shared).unwrap();
+    assert_eq!(&shared, b"\x7fELF", "the shared frame is untouched");
+}

@@ -75,6 +75,9 @@ pub struct Vma {
     pub grows_down: bool,
     /// A name for /proc/self/maps style dumps (`[heap]`, `[stack]`).
     pub name: &'static str,
+    /// Neither VM_MAYWRITE nor VM_MAYEXEC (Linux's [vvar]): mprotect may
+    /// never add PROT_WRITE or PROT_EXEC (EACCES).
+    pub locked_read_only: bool,
 }
 
 impl Vma {
@@ -89,6 +92,7 @@ impl Vma {
             wipe_on_fork: false,
             grows_down: false,
             name: "",
+            locked_read_only: false,
         }
     }
 
@@ -123,6 +127,7 @@ impl Vma {
             && self.wipe_on_fork == next.wipe_on_fork
             && self.grows_down == next.grows_down
             && self.name == next.name
+            && self.locked_read_only == next.locked_read_only
     }
 }
 

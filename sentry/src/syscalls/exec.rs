@@ -275,7 +275,14 @@ fn exec_at(
     // Build the new image completely before the point of no return.
     let new_mm = AddressSpace::new(Arc::clone(mm.machine()))?;
     crate::kernel::limits::apply_mm(&t.task.tg.limits.lock(), &new_mm);
-    let ctx = match crate::exec::load(&new_mm, &elf, &args, &env, &execfn) {
+    let ctx = match crate::exec::load(
+        &new_mm,
+        &elf,
+        &args,
+        &env,
+        &execfn,
+        t.task.kernel.vdso.as_ref(),
+    ) {
         Ok(c) => c,
         Err(ExecError::Elf(LoadError::Read(e))) => {
             tracing::info!("execve {}: {e}", crate::quote(path));

@@ -1,0 +1,3 @@
+module clockloop
+
+go 1.19

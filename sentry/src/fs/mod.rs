@@ -30,6 +30,7 @@
 
 pub mod dev;
 pub mod epoll;
+pub mod eventfd;
 pub mod fifo;
 pub mod hostdir;
 pub mod lock;

@@ -11,6 +11,7 @@
 
 pub(crate) mod args;
 pub mod creds;
+pub mod eventfd;
 pub mod exec;
 pub mod file;
 pub mod fs;
@@ -354,6 +355,10 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         int(a[2]), int(a[3]), opt(a[4]), a[5]), &[Fd, Hex, Int, Int, Hex, Len])),
     (EPOLL_PWAIT2, partial(NOTE_EPOLL_WAIT, |t, a| poll::epoll_pwait2(t, fd(a[0]), ptr(a[1]),
         int(a[2]), opt(a[3]), opt(a[4]), a[5]), &[Fd, Hex, Int, Hex, Hex, Len])),
+
+    // Event descriptors (syscalls/eventfd.rs).
+    (EVENTFD, full(|t, a| eventfd::eventfd2(t, uint(a[0]), 0), &[Len])),
+    (EVENTFD2, full(|t, a| eventfd::eventfd2(t, uint(a[0]), uint(a[1])), &[Len, Hex])),
 
     // pidfds.
     (PIDFD_OPEN, full(|t, a| pidfd::pidfd_open(t, pid(a[0]), uint(a[1])), &[Pid, Hex])),

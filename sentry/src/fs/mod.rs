@@ -45,6 +45,7 @@ pub mod sentryfs;
 pub mod setup;
 pub mod stdio;
 pub mod synthetic;
+pub mod timerfd;
 pub mod tmpfs;
 pub mod tty;
 pub mod vfs;
@@ -338,6 +339,10 @@ pub trait FileOps: Send + Sync {
     /// The tmpfs inode behind this file, if it is a tmpfs (or memfd)
     /// regular file: its frames are what a mapping maps, and it has seals.
     fn tmpfs_inode(&self) -> Option<Arc<tmpfs::TmpInode>> {
+        None
+    }
+    /// The timerfd behind this file, if it is one.
+    fn as_timerfd(&self) -> Option<&timerfd::TimerFd> {
         None
     }
 }

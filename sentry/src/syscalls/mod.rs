@@ -31,6 +31,7 @@ pub mod socket;
 pub mod splice;
 pub mod time;
 pub mod timer;
+pub mod timerfd;
 pub mod trace;
 pub mod tty;
 
@@ -359,6 +360,11 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     // Event descriptors (syscalls/eventfd.rs).
     (EVENTFD, full(|t, a| eventfd::eventfd2(t, uint(a[0]), 0), &[Len])),
     (EVENTFD2, full(|t, a| eventfd::eventfd2(t, uint(a[0]), uint(a[1])), &[Len, Hex])),
+    (TIMERFD_CREATE, full(|t, a| timerfd::timerfd_create(t, int(a[0]), uint(a[1])),
+        &[Raw, Hex])),
+    (TIMERFD_SETTIME, full(|t, a| timerfd::timerfd_settime(t, fd(a[0]), uint(a[1]), a[2], a[3]),
+        &[Fd, Hex, Hex, Hex])),
+    (TIMERFD_GETTIME, full(|t, a| timerfd::timerfd_gettime(t, fd(a[0]), a[1]), &[Fd, Hex])),
 
     // pidfds.
     (PIDFD_OPEN, full(|t, a| pidfd::pidfd_open(t, pid(a[0]), uint(a[1])), &[Pid, Hex])),

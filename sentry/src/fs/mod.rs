@@ -43,6 +43,7 @@ pub mod proc;
 pub mod rootfs;
 pub mod sentryfs;
 pub mod setup;
+pub mod signalfd;
 pub mod stdio;
 pub mod synthetic;
 pub mod timerfd;
@@ -343,6 +344,10 @@ pub trait FileOps: Send + Sync {
     }
     /// The timerfd behind this file, if it is one.
     fn as_timerfd(&self) -> Option<&timerfd::TimerFd> {
+        None
+    }
+    /// The signalfd behind this file, if it is one.
+    fn as_signalfd(&self) -> Option<&signalfd::SignalFd> {
         None
     }
 }

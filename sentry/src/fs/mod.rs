@@ -30,6 +30,7 @@
 
 pub mod dev;
 pub mod epoll;
+pub mod eventfd;
 pub mod fifo;
 pub mod hostdir;
 pub mod lock;
@@ -42,8 +43,10 @@ pub mod proc;
 pub mod rootfs;
 pub mod sentryfs;
 pub mod setup;
+pub mod signalfd;
 pub mod stdio;
 pub mod synthetic;
+pub mod timerfd;
 pub mod tmpfs;
 pub mod tty;
 pub mod vfs;
@@ -337,6 +340,14 @@ pub trait FileOps: Send + Sync {
     /// The tmpfs inode behind this file, if it is a tmpfs (or memfd)
     /// regular file: its frames are what a mapping maps, and it has seals.
     fn tmpfs_inode(&self) -> Option<Arc<tmpfs::TmpInode>> {
+        None
+    }
+    /// The timerfd behind this file, if it is one.
+    fn as_timerfd(&self) -> Option<&timerfd::TimerFd> {
+        None
+    }
+    /// The signalfd behind this file, if it is one.
+    fn as_signalfd(&self) -> Option<&signalfd::SignalFd> {
         None
     }
 }

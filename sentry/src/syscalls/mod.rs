@@ -11,6 +11,7 @@
 
 pub(crate) mod args;
 pub mod creds;
+pub mod eventfd;
 pub mod exec;
 pub mod file;
 pub mod fs;
@@ -26,10 +27,12 @@ pub mod process;
 pub mod sched;
 pub mod select;
 pub mod signal;
+pub mod signalfd;
 pub mod socket;
 pub mod splice;
 pub mod time;
 pub mod timer;
+pub mod timerfd;
 pub mod trace;
 pub mod tty;
 
@@ -158,6 +161,8 @@ const NOTE_RLIMIT: &str = "per process, inherited and kept across execve; NOFILE
 const NOTE_POLL: &str =
     "the host's standard streams are sampled every 2 ms; pipes and pidfds wake at once";
 const NOTE_EPOLL_WAIT: &str = "level-triggered only (EPOLLET acts as level); the host's standard streams are sampled every 2 ms";
+const NOTE_SIGNALFD: &str = "poll and epoll see the signals pending for the thread that created \
+    the descriptor (Linux: for the polling thread); reads take the reader's";
 const NOTE_CLONE: &str = "namespaces give EPERM, CLONE_INTO_CGROUP EBADF";
 const NOTE_OPEN: &str = "devices other than the sentry's give EACCES, sockets ENXIO; a FIFO opens as a pipe of the sandbox's own (never the host's); O_EXCL with O_TMPFILE does not forbid linkat; openat2's RESOLVE_CACHED is ignored";
 const NOTE_EXEC: &str = "static ELF programs and #! scripts (five in a row at most, as Linux)";
@@ -354,6 +359,19 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         int(a[2]), int(a[3]), opt(a[4]), a[5]), &[Fd, Hex, Int, Int, Hex, Len])),
     (EPOLL_PWAIT2, partial(NOTE_EPOLL_WAIT, |t, a| poll::epoll_pwait2(t, fd(a[0]), ptr(a[1]),
         int(a[2]), opt(a[3]), opt(a[4]), a[5]), &[Fd, Hex, Int, Hex, Hex, Len])),
+
+    // Event descriptors (syscalls/eventfd.rs).
+    (EVENTFD, full(|t, a| eventfd::eventfd2(t, uint(a[0]), 0), &[Len])),
+    (EVENTFD2, full(|t, a| eventfd::eventfd2(t, uint(a[0]), uint(a[1])), &[Len, Hex])),
+    (TIMERFD_CREATE, full(|t, a| timerfd::timerfd_create(t, int(a[0]), uint(a[1])),
+        &[Raw, Hex])),
+    (TIMERFD_SETTIME, full(|t, a| timerfd::timerfd_settime(t, fd(a[0]), uint(a[1]), a[2], a[3]),
+        &[Fd, Hex, Hex, Hex])),
+    (TIMERFD_GETTIME, full(|t, a| timerfd::timerfd_gettime(t, fd(a[0]), a[1]), &[Fd, Hex])),
+    (SIGNALFD, partial(NOTE_SIGNALFD, |t, a| signalfd::signalfd4(t, int(a[0]), ptr(a[1]), a[2], 0),
+        &[Int, Hex, Len])),
+    (SIGNALFD4, partial(NOTE_SIGNALFD, |t, a| signalfd::signalfd4(t, int(a[0]), ptr(a[1]), a[2],
+        uint(a[3])), &[Int, Hex, Len, Hex])),
 
     // pidfds.
     (PIDFD_OPEN, full(|t, a| pidfd::pidfd_open(t, pid(a[0]), uint(a[1])), &[Pid, Hex])),

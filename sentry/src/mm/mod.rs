@@ -86,6 +86,7 @@ mod procfs;
 mod rlimit;
 mod runner;
 mod shared;
+mod sysv;
 #[cfg(test)]
 mod tests;
 pub mod vma;

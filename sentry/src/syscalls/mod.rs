@@ -16,6 +16,7 @@ pub mod file;
 pub mod fs;
 pub mod futex;
 pub mod info;
+pub mod ipc;
 pub mod lock;
 pub mod mm;
 pub mod numbers;
@@ -388,6 +389,14 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         |t, a| mm::mincore(t, a[0], a[1], a[2]), &[Hex, Len, Hex])),
     (MEMFD_CREATE, partial("MFD_HUGETLB files are ordinary memfds",
         |t, a| mm::memfd_create(t, a[0], uint(a[1]) as u64), &[Path, Hex])),
+    (SHMGET, partial("segments are the sandbox's own (one IPC namespace); SHM_HUGETLB and \
+        SHM_NORESERVE are ignored",
+        |t, a| ipc::shmget(t, int(a[0]), a[1], uint(a[2])), &[Hex, Len, Hex])),
+    (SHMAT, full(|t, a| ipc::shmat(t, int(a[0]), a[1], uint(a[2])), &[Int, Hex, Hex])
+        .ret(Ret::Hex)),
+    (SHMDT, full(|t, a| ipc::shmdt(t, a[0]), &[Hex])),
+    (SHMCTL, partial("SHM_LOCK and SHM_UNLOCK only check ownership",
+        |t, a| ipc::shmctl(t, int(a[0]), int(a[1]), a[2]), &[Int, Int, Hex])),
 
     // Processes.
     (EXIT, full(|t, a| process::exit(t, int(a[0])), &[Int])),

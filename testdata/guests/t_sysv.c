@@ -3,13 +3,16 @@
  * IPC_CREAT/IPC_EXCL, size checks), shmat (kernel-chosen, given, SHM_RND,
  * SHM_RDONLY), sharing across fork, shm_nattch as processes attach, fork
  * and exit, shmdt, shmctl (IPC_STAT, IPC_SET, IPC_RMID while attached,
- * IPC_INFO). Every object made is removed; keys are derived from the pid
+ * IPC_INFO). Semaphores: semget, semop/semtimedop (NOWAIT, blocking,
+ * timeouts, EINTR, EIDRM, SEM_UNDO at exit), semctl. Every object made is removed; keys are derived from the pid
  * so parallel runs never collide. Prints errno names and facts only.
  */
 #include "guest.h"
 
 #include <signal.h>
+#include <sched.h>
 #include <sys/ipc.h>
+#include <sys/sem.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/wait.h>
@@ -220,6 +223,220 @@ static void shared_counter(void)
 	must(shmdt((void *)n) == 0, "shmdt");
 }
 
+union semun {
+	int val;
+	struct semid_ds *buf;
+	unsigned short *array;
+};
+
+static int semval(int id, int n)
+{
+	return semctl(id, n, GETVAL);
+}
+
+static void wait_count(int id, int n, int cmd, int want)
+{
+	for (int i = 0; i < 2000 && semctl(id, n, cmd) != want; i++)
+		sleep_ms(2);
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+static void semaphores(void)
+{
+	errno = 0;
+	show("semget(0 sems)", semget(IPC_PRIVATE, 0, IPC_CREAT | 0600));
+	errno = 0;
+	show("semget(too many)", semget(IPC_PRIVATE, 40000, IPC_CREAT | 0600));
+	int id = semget(IPC_PRIVATE, 3, IPC_CREAT | 0600);
+	must(id >= 0, "semget");
+	struct semid_ds ds;
+	union semun u = {.buf = &ds};
+	must(semctl(id, 0, IPC_STAT, u) == 0, "IPC_STAT");
+	out("sem: nsems=%lu mode=%o otime=%ld ctime_set=%d\n", (unsigned long)ds.sem_nsems,
+	    (unsigned)ds.sem_perm.mode, (long)ds.sem_otime, ds.sem_ctime != 0);
+	unsigned short all[3] = {9, 9, 9};
+	u.array = all;
+	must(semctl(id, 0, GETALL, u) == 0, "GETALL");
+	out("initial: %u %u %u\n", all[0], all[1], all[2]);
+	u.val = 5;
+	show("SETVAL 5", semctl(id, 0, SETVAL, u));
+	out("GETVAL=%d\n", semval(id, 0));
+	u.val = -1;
+	errno = 0;
+	show("SETVAL -1", semctl(id, 0, SETVAL, u));
+	u.val = 40000;
+	errno = 0;
+	show("SETVAL 40000", semctl(id, 0, SETVAL, u));
+	errno = 0;
+	u.val = 1;
+	show("SETVAL sem 3", semctl(id, 3, SETVAL, u));
+	unsigned short set[3] = {1, 0, 2};
+	u.array = set;
+	show("SETALL", semctl(id, 0, SETALL, u));
+	u.array = all;
+	must(semctl(id, 0, GETALL, u) == 0, "GETALL");
+	out("after SETALL: %u %u %u getpid_is_me=%d\n", all[0], all[1], all[2],
+	    semctl(id, 2, GETPID) == getpid());
+
+	struct sembuf op = {1, -1, IPC_NOWAIT};
+	errno = 0;
+	show("semop(-1 on 0, NOWAIT)", semop(id, &op, 1));
+	struct sembuf z = {0, 0, IPC_NOWAIT};
+	errno = 0;
+	show("semop(wait zero on 1, NOWAIT)", semop(id, &z, 1));
+	struct sembuf bad = {3, 1, 0};
+	errno = 0;
+	show("semop(sem 3)", semop(id, &bad, 1));
+	errno = 0;
+	show("semop(0 ops)", semop(id, &op, 0));
+	/* All or nothing. */
+	struct sembuf two[2] = {{0, 1, 0}, {1, -1, IPC_NOWAIT}};
+	errno = 0;
+	show("semop(+1, -1 NOWAIT)", semop(id, two, 2));
+	out("sem0 unchanged=%d\n", semval(id, 0) == 1);
+	struct sembuf ok2[2] = {{0, -1, 0}, {2, 3, 0}};
+	show("semop(-1, +3)", semop(id, ok2, 2));
+	out("now: %d %d %d otime_set=%d\n", semval(id, 0), semval(id, 1), semval(id, 2),
+	    (semctl(id, 0, IPC_STAT, (union semun){.buf = &ds}), ds.sem_otime != 0));
+	struct timespec ts = {0, 50 * 1000 * 1000};
+	struct sembuf blk = {1, -1, 0};
+	errno = 0;
+	show("semtimedop(50ms)", semtimedop(id, &blk, 1, &ts));
+	errno = 0;
+	struct sembuf big = {2, 32767, 0};
+	show("semop(overflow)", semop(id, &big, 1));
+
+	/* A sleeper is counted in GETNCNT and woken by an increment. */
+	pid_t pid = fork();
+	must(pid >= 0, "fork");
+	if (pid == 0) {
+		struct sembuf d = {1, -2, 0};
+		long r = semop(id, &d, 1);
+		_exit(r == 0 ? 0 : 1);
+	}
+	wait_count(id, 1, GETNCNT, 1);
+	out("GETNCNT=%d\n", semctl(id, 1, GETNCNT));
+	struct sembuf inc = {1, 1, 0};
+	must(semop(id, &inc, 1) == 0, "semop");
+	sleep_ms(20);
+	wait_count(id, 1, GETNCNT, 1);
+	out("after +1: ncnt=%d val=%d\n", semctl(id, 1, GETNCNT), semval(id, 1));
+	must(semop(id, &inc, 1) == 0, "semop");
+	int st = wait_for(pid);
+	out("waiter: %s val=%d\n", describe_status(st), semval(id, 1));
+
+	/* Wait for zero. */
+	pid = fork();
+	must(pid >= 0, "fork");
+	if (pid == 0) {
+		struct sembuf w = {2, 0, 0};
+		_exit(semop(id, &w, 1) == 0 ? 0 : 1);
+	}
+	wait_count(id, 2, GETZCNT, 1);
+	out("GETZCNT=%d\n", semctl(id, 2, GETZCNT));
+	u.val = 0;
+	must(semctl(id, 2, SETVAL, u) == 0, "SETVAL");
+	out("zero waiter: %s\n", describe_status(wait_for(pid)));
+
+	/* A signal interrupts a sleep with EINTR (never restarted). */
+	on_signal(SIGUSR1, on_usr1, SA_RESTART);
+	pid = fork();
+	must(pid >= 0, "fork");
+	if (pid == 0) {
+		struct sembuf d = {1, -1, 0};
+		errno = 0;
+		long r = semop(id, &d, 1);
+		out("child semop after signal: %ld %s\n", r, errname(errno));
+		_exit(0);
+	}
+	wait_count(id, 1, GETNCNT, 1);
+	kill(pid, SIGUSR1);
+	wait_for(pid);
+
+	/* SEM_UNDO: a process's adjustments are undone at its exit. */
+	u.val = 2;
+	must(semctl(id, 0, SETVAL, u) == 0, "SETVAL");
+	pid = fork();
+	must(pid >= 0, "fork");
+	if (pid == 0) {
+		struct sembuf a[2] = {{0, -1, SEM_UNDO}, {2, 4, SEM_UNDO}};
+		if (semop(id, a, 2) != 0)
+			_exit(1);
+		struct sembuf b = {0, 3, SEM_UNDO};
+		if (semop(id, &b, 1) != 0)
+			_exit(2);
+		out("child: %d %d\n", semval(id, 0), semval(id, 2));
+		_exit(0);
+	}
+	out("undo child: %s\n", describe_status(wait_for(pid)));
+	out("after undo: %d %d getpid_is_child=%d\n", semval(id, 0), semval(id, 2),
+	    semctl(id, 0, GETPID) == pid);
+
+	/* Removal wakes sleepers with EIDRM. */
+	pid = fork();
+	must(pid >= 0, "fork");
+	if (pid == 0) {
+		struct sembuf d = {1, -1, 0};
+		errno = 0;
+		long r = semop(id, &d, 1);
+		out("sleeper after IPC_RMID: %ld %s\n", r, errname(errno));
+		_exit(0);
+	}
+	wait_count(id, 1, GETNCNT, 1);
+	long rm = semctl(id, 0, IPC_RMID);
+	wait_for(pid);
+	show("IPC_RMID", rm);
+	errno = 0;
+	show("GETVAL removed", semctl(id, 0, GETVAL));
+
+	/* Keys. */
+	key_t key = 0x55000000 | (getpid() & 0xffffff);
+	int k = semget(key, 2, IPC_CREAT | 0600);
+	must(k >= 0, "semget key");
+	errno = 0;
+	show("sem IPC_EXCL", semget(key, 2, IPC_CREAT | IPC_EXCL | 0600));
+	errno = 0;
+	show("sem more", semget(key, 3, 0600));
+	out("sem same: %d %d\n", semget(key, 1, 0600) == k, semget(key, 0, 0) == k);
+	must(semctl(k, 0, IPC_RMID) == 0, "IPC_RMID");
+	errno = 0;
+	show("sem removed key", semget(key, 2, 0600));
+}
+
+/* Two processes share a segment, guarded by a semaphore used as a lock. */
+static void shared_with_semaphore(void)
+{
+	int sid = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+	int mid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+	must(sid >= 0 && mid >= 0, "ipc");
+	union semun u = {.val = 1};
+	must(semctl(sid, 0, SETVAL, u) == 0, "SETVAL");
+	volatile long *n = shmat(mid, NULL, 0);
+	must(n != (void *)-1, "shmat");
+	must(shmctl(mid, IPC_RMID, NULL) == 0, "IPC_RMID");
+	pid_t pid = fork();
+	must(pid >= 0, "fork");
+	struct sembuf down = {0, -1, SEM_UNDO}, up = {0, 1, SEM_UNDO};
+	for (int i = 0; i < 2000; i++) {
+		must(semop(sid, &down, 1) == 0, "down");
+		long v = n[0];
+		if (i % 100 == 0)
+			sched_yield();
+		n[0] = v + 1;
+		must(semop(sid, &up, 1) == 0, "up");
+	}
+	if (pid == 0)
+		_exit(0);
+	out("locked child: %s\n", describe_status(wait_for(pid)));
+	out("locked counter=%ld sem=%d\n", n[0], semctl(sid, 0, GETVAL));
+	must(shmdt((void *)n) == 0, "shmdt");
+	must(semctl(sid, 0, IPC_RMID) == 0, "IPC_RMID");
+}
+
 static void info(void)
 {
 	struct shminfo si;
@@ -238,5 +455,7 @@ int main(void)
 	keys();
 	shared_counter();
 	info();
+	semaphores();
+	shared_with_semaphore();
 	return finish();
 }

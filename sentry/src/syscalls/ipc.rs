@@ -1,14 +1,19 @@
-//! SysV IPC syscalls: shmget, shmat, shmdt, shmctl (the segments live in
-//! `kernel::ipc`).
+//! SysV IPC syscalls: shmget, shmat, shmdt, shmctl, semget, semop,
+//! semtimedop, semctl (the objects live in `kernel::ipc`).
 
 use std::sync::Arc;
 
 use platform::PAGE_SIZE;
 
 use crate::errno::Errno;
+use crate::kernel::ipc::sem::{
+    Attempt, SEMAEM, SEMMNI, SEMMNS, SEMMSL, SEMOPM, SEMVMX, SemOp, SemSet,
+};
 use crate::kernel::ipc::shm::{SHMALL, SHMMAX, SHMMIN, SHMMNI};
 use crate::kernel::ipc::{IPC_64, IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT, IPCMNI};
+use crate::kernel::ipc::{IPC_NOWAIT, now};
 use crate::kernel::task::{SysResult, TaskCtx};
+use crate::kernel::wait;
 use crate::mm::{FileBacking, FileMap, MapRequest, Placement, Prot, page_up};
 
 /// shmat flags.
@@ -213,6 +218,281 @@ pub fn shmctl(t: &mut TaskCtx, id: i32, cmd: i32, buf: u64) -> SysResult {
             if !s.perm.owned_by(&creds) {
                 return Err(Errno::EPERM.into());
             }
+            Ok(0)
+        }
+        _ => Err(Errno::EINVAL.into()),
+    }
+}
+
+/// semctl commands.
+const GETPID: i32 = 11;
+const GETVAL: i32 = 12;
+const GETALL: i32 = 13;
+const GETNCNT: i32 = 14;
+const GETZCNT: i32 = 15;
+const SETVAL: i32 = 16;
+const SETALL: i32 = 17;
+const SEM_STAT: i32 = 18;
+const SEM_INFO: i32 = 19;
+const SEM_STAT_ANY: i32 = 20;
+
+/// semget(key, nsems, flags).
+pub fn semget(t: &mut TaskCtx, key: i32, nsems: i32, flags: u32) -> SysResult {
+    let creds = t.task.ident.creds();
+    Ok(t.task.kernel.ipc.sem.get(&creds, key, nsems, flags)? as u64)
+}
+
+/// semop(id, sops, nsops).
+pub fn semop(t: &mut TaskCtx, id: i32, sops: u64, nsops: u64) -> SysResult {
+    semtimedop(t, id, sops, nsops, 0)
+}
+
+/// semtimedop(id, sops, nsops, timeout): applies every operation at once
+/// or sleeps until it can (EAGAIN with IPC_NOWAIT or at the timeout,
+/// EINTR on a signal, EIDRM when the set is removed meanwhile).
+pub fn semtimedop(t: &mut TaskCtx, id: i32, sops: u64, nsops: u64, timeout: u64) -> SysResult {
+    if nsops < 1 || id < 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    if nsops as usize > SEMOPM {
+        return Err(Errno::E2BIG.into());
+    }
+    let mm = t.mm();
+    let mut raw = vec![0u8; nsops as usize * 6];
+    mm.read(sops, &mut raw)?;
+    let ops: Vec<SemOp> = raw
+        .chunks_exact(6)
+        .map(|c| SemOp {
+            num: u16::from_le_bytes([c[0], c[1]]),
+            op: i16::from_le_bytes([c[2], c[3]]),
+            flg: i16::from_le_bytes([c[4], c[5]]),
+        })
+        .collect();
+    let deadline = if timeout != 0 {
+        let d = super::time::read_timespec(&mm, crate::abi::UserPtr::new(timeout))?;
+        Some(wait::deadline_after(d))
+    } else {
+        None
+    };
+    let kernel = Arc::clone(&t.task.kernel);
+    let creds = t.task.ident.creds();
+    let set: Arc<SemSet> = kernel.ipc.sem.sets.lock().get(id)?;
+    {
+        let st = set.state.lock();
+        if ops.iter().any(|o| usize::from(o.num) >= st.sems.len()) {
+            return Err(Errno::EFBIG.into());
+        }
+        let alter = ops.iter().any(|o| o.op != 0);
+        if !st.perm.permits(&creds, if alter { 0o222 } else { 0o444 }) {
+            return Err(Errno::EACCES.into());
+        }
+    }
+    let pid = t.task.tgid();
+    let task = Arc::clone(&t.task);
+    loop {
+        let guard = set.queue.prepare(&*task);
+        let (num, zero) = match kernel.ipc.sem.attempt(&set, id, pid, &ops)? {
+            Attempt::Done => return Ok(0),
+            Attempt::Wait(num, zero) => (usize::from(num), zero),
+        };
+        let nowait = ops
+            .iter()
+            .find(|o| usize::from(o.num) == num && (o.op == 0) == zero)
+            .is_some_and(|o| o.flg as u32 & IPC_NOWAIT != 0);
+        if nowait {
+            return Err(Errno::EAGAIN.into());
+        }
+        let count = |st: &mut crate::kernel::ipc::sem::SemState, d: i32| {
+            let s = &mut st.sems[num];
+            let c = if zero { &mut s.zcnt } else { &mut s.ncnt };
+            *c = c.saturating_add_signed(d);
+        };
+        {
+            let mut st = set.state.lock();
+            if st.removed {
+                return Err(Errno::EIDRM.into());
+            }
+            count(&mut st, 1);
+        }
+        let slept = guard.sleep(deadline);
+        count(&mut set.state.lock(), -1);
+        match slept {
+            Err(_) => return Err(Errno::EINTR.into()),
+            Ok(false) if deadline.is_some_and(|d| std::time::Instant::now() >= d) => {
+                return Err(Errno::EAGAIN.into());
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+/// semctl(id, num, cmd, arg).
+pub fn semctl(t: &mut TaskCtx, id: i32, num: i32, cmd: i32, arg: u64) -> SysResult {
+    let cmd = cmd & !IPC_64;
+    let kernel = Arc::clone(&t.task.kernel);
+    let creds = t.task.ident.creds();
+    let mm = t.mm();
+    let table = &kernel.ipc.sem;
+    match cmd {
+        IPC_INFO | SEM_INFO => {
+            let sets = table.sets.lock();
+            let (usz, aem) = if cmd == SEM_INFO {
+                let total: usize = sets
+                    .by_index
+                    .values()
+                    .map(|s| s.state.lock().sems.len())
+                    .sum();
+                (sets.by_index.len() as i32, total as i32)
+            } else {
+                (20, SEMAEM)
+            };
+            let max = sets.by_index.keys().next_back().map_or(0, |i| *i as u64);
+            drop(sets);
+            let vals = [
+                SEMMNS,
+                SEMMNI as i32,
+                SEMMNS,
+                SEMMNS,
+                SEMMSL,
+                SEMOPM as i32,
+                SEMOPM as i32,
+                usz,
+                SEMVMX,
+                aem,
+            ];
+            let b: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
+            mm.write(arg, &b)?;
+            return Ok(max);
+        }
+        SEM_STAT | SEM_STAT_ANY => {
+            let sets = table.sets.lock();
+            let set = sets.by_index.get(&id).ok_or(Errno::EINVAL)?;
+            let st = set.state.lock();
+            if cmd == SEM_STAT && !st.perm.permits(&creds, 0o444) {
+                return Err(Errno::EACCES.into());
+            }
+            let full = i32::from(st.perm.seq) * IPCMNI + id;
+            let data = st.encode();
+            drop(st);
+            drop(sets);
+            mm.write(arg, &data)?;
+            return Ok(full as u64);
+        }
+        _ => {}
+    }
+    let mut sets = table.sets.lock();
+    let set = sets.get(id)?;
+    let mut st = set.state.lock();
+    let n = st.sems.len();
+    let one = |num: i32| -> Result<usize, Errno> {
+        usize::try_from(num)
+            .ok()
+            .filter(|i| *i < n)
+            .ok_or(Errno::EINVAL)
+    };
+    let read_ok = |st: &crate::kernel::ipc::sem::SemState| {
+        if st.perm.permits(&creds, 0o444) {
+            Ok(())
+        } else {
+            Err(Errno::EACCES)
+        }
+    };
+    let write_ok = |st: &crate::kernel::ipc::sem::SemState| {
+        if st.perm.permits(&creds, 0o222) {
+            Ok(())
+        } else {
+            Err(Errno::EACCES)
+        }
+    };
+    match cmd {
+        IPC_STAT => {
+            read_ok(&st)?;
+            let data = st.encode();
+            drop(st);
+            drop(sets);
+            mm.write(arg, &data)?;
+            Ok(0)
+        }
+        GETVAL | GETPID | GETNCNT | GETZCNT => {
+            read_ok(&st)?;
+            let s = st.sems[one(num)?];
+            Ok(match cmd {
+                GETVAL => s.val as u64,
+                GETPID => s.pid as u64,
+                GETNCNT => u64::from(s.ncnt),
+                _ => u64::from(s.zcnt),
+            })
+        }
+        GETALL => {
+            read_ok(&st)?;
+            let b: Vec<u8> = st
+                .sems
+                .iter()
+                .flat_map(|s| (s.val as u16).to_le_bytes())
+                .collect();
+            drop(st);
+            drop(sets);
+            mm.write(arg, &b)?;
+            Ok(0)
+        }
+        SETVAL => {
+            let i = one(num)?;
+            let val = arg as u32 as i32;
+            if !(0..=SEMVMX).contains(&val) {
+                return Err(Errno::ERANGE.into());
+            }
+            write_ok(&st)?;
+            st.sems[i].val = val;
+            st.sems[i].pid = t.task.tgid();
+            st.ctime = now();
+            drop(st);
+            sets.clear_undo(id, Some(i));
+            drop(sets);
+            set.queue.notify_all();
+            Ok(0)
+        }
+        SETALL => {
+            write_ok(&st)?;
+            let mut b = vec![0u8; n * 2];
+            mm.read(arg, &mut b)?;
+            let vals: Vec<i32> = b
+                .chunks_exact(2)
+                .map(|c| i32::from(u16::from_le_bytes([c[0], c[1]])))
+                .collect();
+            if vals.iter().any(|v| *v > SEMVMX) {
+                return Err(Errno::ERANGE.into());
+            }
+            let pid = t.task.tgid();
+            for (s, v) in st.sems.iter_mut().zip(vals) {
+                s.val = v;
+                s.pid = pid;
+            }
+            st.ctime = now();
+            drop(st);
+            sets.clear_undo(id, None);
+            drop(sets);
+            set.queue.notify_all();
+            Ok(0)
+        }
+        IPC_SET => {
+            let mut b = [0u8; 48];
+            mm.read(arg, &mut b)?;
+            if !st.perm.owned_by(&creds) {
+                return Err(Errno::EPERM.into());
+            }
+            let uid = u32::from_le_bytes(b[4..8].try_into().unwrap_or_default());
+            let gid = u32::from_le_bytes(b[8..12].try_into().unwrap_or_default());
+            let mode = u32::from_le_bytes(b[20..24].try_into().unwrap_or_default());
+            st.perm.set(uid, gid, mode);
+            st.ctime = now();
+            Ok(0)
+        }
+        IPC_RMID => {
+            if !st.perm.owned_by(&creds) {
+                return Err(Errno::EPERM.into());
+            }
+            drop(st);
+            sets.remove(id);
             Ok(0)
         }
         _ => Err(Errno::EINVAL.into()),

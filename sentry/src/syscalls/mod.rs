@@ -395,6 +395,12 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (SHMAT, full(|t, a| ipc::shmat(t, int(a[0]), a[1], uint(a[2])), &[Int, Hex, Hex])
         .ret(Ret::Hex)),
     (SHMDT, full(|t, a| ipc::shmdt(t, a[0]), &[Hex])),
+    (SEMGET, full(|t, a| ipc::semget(t, int(a[0]), int(a[1]), uint(a[2])), &[Hex, Int, Hex])),
+    (SEMOP, full(|t, a| ipc::semop(t, int(a[0]), a[1], a[2]), &[Int, Hex, Int])),
+    (SEMTIMEDOP, full(|t, a| ipc::semtimedop(t, int(a[0]), a[1], a[2], a[3]),
+        &[Int, Hex, Int, Hex])),
+    (SEMCTL, full(|t, a| ipc::semctl(t, int(a[0]), int(a[1]), int(a[2]), a[3]),
+        &[Int, Int, Int, Hex])),
     (SHMCTL, partial("SHM_LOCK and SHM_UNLOCK only check ownership",
         |t, a| ipc::shmctl(t, int(a[0]), int(a[1]), a[2]), &[Int, Int, Hex])),
 

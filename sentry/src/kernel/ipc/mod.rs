@@ -2,8 +2,9 @@
 //! initial namespace of a Linux host) and what its objects share: keys,
 //! ids, permissions.
 //!
-//! Only shared memory ([`shm`]) is implemented so far.
+//! Shared memory ([`shm`]) and semaphores ([`sem`]).
 
+pub mod sem;
 pub mod shm;
 
 use crate::kernel::creds::Creds;
@@ -124,4 +125,6 @@ pub fn now() -> i64 {
 pub struct Ipc {
     /// Shared memory segments.
     pub shm: shm::ShmTable,
+    /// Semaphore sets.
+    pub sem: sem::SemTable,
 }

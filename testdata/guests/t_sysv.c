@@ -4,7 +4,9 @@
  * SHM_RDONLY), sharing across fork, shm_nattch as processes attach, fork
  * and exit, shmdt, shmctl (IPC_STAT, IPC_SET, IPC_RMID while attached,
  * IPC_INFO). Semaphores: semget, semop/semtimedop (NOWAIT, blocking,
- * timeouts, EINTR, EIDRM, SEM_UNDO at exit), semctl. Every object made is removed; keys are derived from the pid
+ * timeouts, EINTR, EIDRM, SEM_UNDO at exit), semctl. Message
+ * queues: types, MSG_EXCEPT, MSG_NOERROR, IPC_NOWAIT, blocking both ways,
+ * msg_qbytes, IPC_RMID. Every object made is removed; keys are derived from the pid
  * so parallel runs never collide. Prints errno names and facts only.
  */
 #include "guest.h"
@@ -12,6 +14,7 @@
 #include <signal.h>
 #include <sched.h>
 #include <sys/ipc.h>
+#include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
@@ -437,6 +440,128 @@ static void shared_with_semaphore(void)
 	must(semctl(sid, 0, IPC_RMID) == 0, "IPC_RMID");
 }
 
+struct tmsg {
+	long type;
+	char text[64];
+};
+
+static void recv_show(int id, long typ, size_t sz, int flags)
+{
+	struct tmsg m;
+	memset(&m, 0, sizeof m);
+	errno = 0;
+	long r = msgrcv(id, &m, sz, typ, flags);
+	int e = errno;
+	if (r < 0)
+		out("msgrcv(type %ld, %zu)=-1 %s\n", typ, sz, errname(e));
+	else
+		out("msgrcv(type %ld, %zu)=%ld type=%ld text=%.*s\n", typ, sz, r, m.type, (int)r,
+		    m.text);
+}
+
+static void send(int id, long type, const char *text)
+{
+	struct tmsg m = {.type = type};
+	strcpy(m.text, text);
+	must(msgsnd(id, &m, strlen(text), 0) == 0, "msgsnd");
+}
+
+static void queues(void)
+{
+	int id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+	must(id >= 0, "msgget");
+	struct msqid_ds ds;
+	must(msgctl(id, IPC_STAT, &ds) == 0, "IPC_STAT");
+	out("queue: qnum=%lu qbytes=%lu cbytes=%lu mode=%o\n", (unsigned long)ds.msg_qnum,
+	    (unsigned long)ds.msg_qbytes, (unsigned long)ds.__msg_cbytes,
+	    (unsigned)ds.msg_perm.mode);
+	recv_show(id, 0, 64, IPC_NOWAIT);
+	send(id, 3, "three");
+	send(id, 1, "one");
+	send(id, 2, "two");
+	send(id, 1, "one again");
+	send(id, 5, "five");
+	must(msgctl(id, IPC_STAT, &ds) == 0, "IPC_STAT");
+	out("queued: qnum=%lu cbytes=%lu lspid_is_me=%d\n", (unsigned long)ds.msg_qnum,
+	    (unsigned long)ds.__msg_cbytes, ds.msg_lspid == getpid());
+	recv_show(id, 2, 64, 0);
+	recv_show(id, -4, 64, 0);
+	recv_show(id, 1, 64, MSG_EXCEPT);
+	recv_show(id, 9, 64, IPC_NOWAIT);
+	recv_show(id, 1, 3, 0);
+	recv_show(id, 1, 3, MSG_NOERROR);
+	recv_show(id, 0, 64, 0);
+	recv_show(id, 0, 64, IPC_NOWAIT);
+	struct tmsg m = {.type = 0};
+	errno = 0;
+	show("msgsnd(type 0)", msgsnd(id, &m, 1, 0));
+	m.type = 1;
+	errno = 0;
+	show("msgsnd(too big)", msgsnd(id, &m, 9000, 0));
+
+	/* A full queue: EAGAIN, then a sender sleeps until a receive. */
+	ds.msg_qbytes = 100;
+	must(msgctl(id, IPC_SET, &ds) == 0, "IPC_SET");
+	memset(m.text, 'x', 60);
+	must(msgsnd(id, &m, 60, 0) == 0, "msgsnd");
+	errno = 0;
+	show("msgsnd(full, NOWAIT)", msgsnd(id, &m, 60, IPC_NOWAIT));
+	pid_t pid = fork();
+	must(pid >= 0, "fork");
+	if (pid == 0)
+		_exit(msgsnd(id, &m, 60, 0) == 0 ? 0 : 1);
+	sleep_ms(50);
+	recv_show(id, 0, 5, MSG_NOERROR);
+	int st = wait_for(pid);
+	out("blocked sender: %s\n", describe_status(st));
+	must(msgctl(id, IPC_STAT, &ds) == 0, "IPC_STAT");
+	out("qnum=%lu cbytes=%lu lrpid_is_me=%d\n", (unsigned long)ds.msg_qnum,
+	    (unsigned long)ds.__msg_cbytes, ds.msg_lrpid == getpid());
+	recv_show(id, 0, 5, MSG_NOERROR);
+
+	/* A receiver sleeps until a matching message arrives. */
+	pid = fork();
+	must(pid >= 0, "fork");
+	if (pid == 0) {
+		struct tmsg r;
+		long n = msgrcv(id, &r, sizeof r.text, 7, 0);
+		_exit(n == 4 && r.type == 7 && memcmp(r.text, "late", 4) == 0 ? 0 : 1);
+	}
+	sleep_ms(50);
+	send(id, 6, "other");
+	send(id, 7, "late");
+	st = wait_for(pid);
+	out("blocked receiver: %s\n", describe_status(st));
+	recv_show(id, 0, 64, IPC_NOWAIT);
+
+	/* Removal wakes a sleeping receiver with EIDRM. */
+	pid = fork();
+	must(pid >= 0, "fork");
+	if (pid == 0) {
+		struct tmsg r;
+		errno = 0;
+		long n = msgrcv(id, &r, sizeof r.text, 0, 0);
+		_exit(n < 0 && errno == EIDRM ? 0 : 1);
+	}
+	/* (No count of sleeping receivers exists: give it time to sleep.) */
+	sleep_ms(200);
+	show("IPC_RMID", msgctl(id, IPC_RMID, NULL));
+	st = wait_for(pid);
+	out("receiver after IPC_RMID: %s\n", describe_status(st));
+	errno = 0;
+	show("IPC_STAT removed", msgctl(id, IPC_STAT, &ds));
+
+	key_t key = 0x56000000 | (getpid() & 0xffffff);
+	int k = msgget(key, IPC_CREAT | 0600);
+	must(k >= 0, "msgget key");
+	errno = 0;
+	show("msg IPC_EXCL", msgget(key, IPC_CREAT | IPC_EXCL | 0600));
+	out("msg same: %d\n", msgget(key, 0) == k);
+	must(msgctl(k, IPC_RMID, NULL) == 0, "IPC_RMID");
+	errno = 0;
+	show("msg removed key", msgget(key, 0));
+}
+
 static void info(void)
 {
 	struct shminfo si;
@@ -457,5 +582,6 @@ int main(void)
 	info();
 	semaphores();
 	shared_with_semaphore();
+	queues();
 	return finish();
 }

@@ -1,11 +1,12 @@
-//! SysV IPC syscalls: shmget, shmat, shmdt, shmctl, semget, semop,
-//! semtimedop, semctl (the objects live in `kernel::ipc`).
+//! SysV IPC syscalls: shared memory, semaphores and message queues (the
+//! objects live in `kernel::ipc`).
 
 use std::sync::Arc;
 
 use platform::PAGE_SIZE;
 
 use crate::errno::Errno;
+use crate::kernel::ipc::msg::{MSG_EXCEPT, MSG_NOERROR, MSGMAX, MSGMNB, MSGMNI, MsgQueue};
 use crate::kernel::ipc::sem::{
     Attempt, SEMAEM, SEMMNI, SEMMNS, SEMMSL, SEMOPM, SEMVMX, SemOp, SemSet,
 };
@@ -493,6 +494,234 @@ pub fn semctl(t: &mut TaskCtx, id: i32, num: i32, cmd: i32, arg: u64) -> SysResu
             }
             drop(st);
             sets.remove(id);
+            Ok(0)
+        }
+        _ => Err(Errno::EINVAL.into()),
+    }
+}
+
+/// msgctl's MSG_STAT, MSG_INFO and MSG_STAT_ANY.
+const MSG_STAT: i32 = 11;
+const MSG_INFO: i32 = 12;
+const MSG_STAT_ANY: i32 = 13;
+/// msgrcv's MSG_COPY (checkpoint/restore).
+const MSG_COPY: u32 = 0o40000;
+/// CAP_SYS_RESOURCE: raise msg_qbytes above MSGMNB.
+const CAP_SYS_RESOURCE: u32 = 24;
+
+/// msgget(key, flags).
+pub fn msgget(t: &mut TaskCtx, key: i32, flags: u32) -> SysResult {
+    let creds = t.task.ident.creds();
+    Ok(t.task.kernel.ipc.msg.get(&creds, key, flags)? as u64)
+}
+
+fn msg_queue(t: &TaskCtx, id: i32, perm: u32) -> Result<Arc<MsgQueue>, Errno> {
+    let q = t.task.kernel.ipc.msg.queues.lock().get(id)?;
+    let creds = t.task.ident.creds();
+    if !q.state.lock().perm.permits(&creds, perm) {
+        return Err(Errno::EACCES);
+    }
+    Ok(q)
+}
+
+/// msgsnd(id, msgp, msgsz, flags): sleeps while the queue is full
+/// (EAGAIN with IPC_NOWAIT, EINTR on a signal, EIDRM on removal).
+pub fn msgsnd(t: &mut TaskCtx, id: i32, msgp: u64, msgsz: u64, flags: u32) -> SysResult {
+    if msgsz > MSGMAX as u64 || id < 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let q = msg_queue(t, id, 0o222)?;
+    let mm = t.mm();
+    let mut ty = [0u8; 8];
+    mm.read(msgp, &mut ty)?;
+    let ty = i64::from_le_bytes(ty);
+    if ty < 1 {
+        return Err(Errno::EINVAL.into());
+    }
+    let mut text = vec![0u8; msgsz as usize];
+    mm.read(msgp + 8, &mut text)?;
+    let task = Arc::clone(&t.task);
+    loop {
+        let guard = q.queue.prepare(&*task);
+        {
+            let mut st = q.state.lock();
+            if st.removed {
+                return Err(Errno::EIDRM.into());
+            }
+            if st.cbytes + msgsz <= st.qbytes && st.msgs.len() as u64 + 1 <= st.qbytes {
+                st.cbytes += msgsz;
+                st.msgs.push_back((ty, std::mem::take(&mut text)));
+                st.lspid = task.tgid();
+                st.stime = now();
+                drop(st);
+                q.queue.notify_all();
+                return Ok(0);
+            }
+        }
+        if flags & IPC_NOWAIT != 0 {
+            return Err(Errno::EAGAIN.into());
+        }
+        if guard.sleep(None).is_err() {
+            return Err(Errno::EINTR.into());
+        }
+    }
+}
+
+/// msgrcv(id, msgp, msgsz, msgtyp, flags): takes the first message that
+/// `msgtyp` selects (0: any; > 0: that type, or any other with
+/// MSG_EXCEPT; < 0: the lowest type up to |msgtyp|), truncated with
+/// MSG_NOERROR (E2BIG without); sleeps while none matches (ENOMSG with
+/// IPC_NOWAIT).
+pub fn msgrcv(
+    t: &mut TaskCtx,
+    id: i32,
+    msgp: u64,
+    msgsz: u64,
+    msgtyp: i64,
+    flags: u32,
+) -> SysResult {
+    if (msgsz as i64) < 0 || id < 0 || flags & MSG_COPY != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let q = msg_queue(t, id, 0o444)?;
+    let mm = t.mm();
+    let task = Arc::clone(&t.task);
+    loop {
+        let guard = q.queue.prepare(&*task);
+        {
+            let mut st = q.state.lock();
+            if st.removed {
+                return Err(Errno::EIDRM.into());
+            }
+            if let Some(i) = st.find(msgtyp, flags & MSG_EXCEPT != 0) {
+                let len = st.msgs[i].1.len() as u64;
+                if len > msgsz && flags & MSG_NOERROR == 0 {
+                    return Err(Errno::E2BIG.into());
+                }
+                let n = len.min(msgsz) as usize;
+                let (ty, text) = &st.msgs[i];
+                let mut out = ty.to_le_bytes().to_vec();
+                out.extend_from_slice(&text[..n]);
+                // Linux copies out after unlinking; a fault loses the message.
+                let (_, text) = st.msgs.remove(i).unwrap_or_default();
+                st.cbytes -= text.len() as u64;
+                st.lrpid = task.tgid();
+                st.rtime = now();
+                drop(st);
+                q.queue.notify_all();
+                mm.write(msgp, &out)?;
+                return Ok(n as u64);
+            }
+        }
+        if flags & IPC_NOWAIT != 0 {
+            return Err(Errno::ENOMSG.into());
+        }
+        if guard.sleep(None).is_err() {
+            return Err(Errno::EINTR.into());
+        }
+    }
+}
+
+/// msgctl(id, cmd, buf).
+pub fn msgctl(t: &mut TaskCtx, id: i32, cmd: i32, buf: u64) -> SysResult {
+    let cmd = cmd & !IPC_64;
+    let kernel = Arc::clone(&t.task.kernel);
+    let creds = t.task.ident.creds();
+    let mm = t.mm();
+    let table = &kernel.ipc.msg;
+    match cmd {
+        IPC_INFO | MSG_INFO => {
+            let qs = table.queues.lock();
+            let (pool, map, tql) = if cmd == MSG_INFO {
+                let (mut n, mut bytes) = (0i32, 0i32);
+                for q in qs.by_index.values() {
+                    let st = q.state.lock();
+                    n += st.msgs.len() as i32;
+                    bytes += st.cbytes as i32;
+                }
+                (qs.by_index.len() as i32, n, bytes)
+            } else {
+                (
+                    (MSGMNI as i32 * MSGMNB as i32) / 1024,
+                    MSGMNB as i32,
+                    MSGMNB as i32,
+                )
+            };
+            let max = qs.by_index.keys().next_back().map_or(0, |i| *i as u64);
+            drop(qs);
+            let mut b: Vec<u8> = [
+                pool,
+                map,
+                MSGMAX as i32,
+                MSGMNB as i32,
+                MSGMNI as i32,
+                16,
+                tql,
+            ]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+            b.extend_from_slice(&0xffffu16.to_le_bytes());
+            b.extend_from_slice(&[0, 0]);
+            mm.write(buf, &b)?;
+            return Ok(max);
+        }
+        MSG_STAT | MSG_STAT_ANY => {
+            let qs = table.queues.lock();
+            let q = qs.by_index.get(&id).ok_or(Errno::EINVAL)?;
+            let st = q.state.lock();
+            if cmd == MSG_STAT && !st.perm.permits(&creds, 0o444) {
+                return Err(Errno::EACCES.into());
+            }
+            let full = i32::from(st.perm.seq) * IPCMNI + id;
+            let data = st.encode();
+            drop(st);
+            drop(qs);
+            mm.write(buf, &data)?;
+            return Ok(full as u64);
+        }
+        _ => {}
+    }
+    let mut qs = table.queues.lock();
+    let q = qs.get(id)?;
+    let mut st = q.state.lock();
+    match cmd {
+        IPC_STAT => {
+            if !st.perm.permits(&creds, 0o444) {
+                return Err(Errno::EACCES.into());
+            }
+            let data = st.encode();
+            drop(st);
+            drop(qs);
+            mm.write(buf, &data)?;
+            Ok(0)
+        }
+        IPC_SET => {
+            let mut b = [0u8; 120];
+            mm.read(buf, &mut b)?;
+            if !st.perm.owned_by(&creds) {
+                return Err(Errno::EPERM.into());
+            }
+            let qbytes = u64::from_le_bytes(b[88..96].try_into().unwrap_or_default());
+            if qbytes > MSGMNB && qbytes > st.qbytes && !creds.capable(CAP_SYS_RESOURCE) {
+                return Err(Errno::EPERM.into());
+            }
+            let uid = u32::from_le_bytes(b[4..8].try_into().unwrap_or_default());
+            let gid = u32::from_le_bytes(b[8..12].try_into().unwrap_or_default());
+            let mode = u32::from_le_bytes(b[20..24].try_into().unwrap_or_default());
+            st.qbytes = qbytes;
+            st.perm.set(uid, gid, mode);
+            st.ctime = now();
+            drop(st);
+            q.queue.notify_all();
+            Ok(0)
+        }
+        IPC_RMID => {
+            if !st.perm.owned_by(&creds) {
+                return Err(Errno::EPERM.into());
+            }
+            drop(st);
+            qs.remove(id);
             Ok(0)
         }
         _ => Err(Errno::EINVAL.into()),

@@ -395,6 +395,13 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (SHMAT, full(|t, a| ipc::shmat(t, int(a[0]), a[1], uint(a[2])), &[Int, Hex, Hex])
         .ret(Ret::Hex)),
     (SHMDT, full(|t, a| ipc::shmdt(t, a[0]), &[Hex])),
+    (MSGGET, full(|t, a| ipc::msgget(t, int(a[0]), uint(a[1])), &[Hex, Hex])),
+    (MSGSND, full(|t, a| ipc::msgsnd(t, int(a[0]), a[1], a[2], uint(a[3])),
+        &[Int, Hex, Len, Hex])),
+    (MSGRCV, partial("MSG_COPY is refused (EINVAL)",
+        |t, a| ipc::msgrcv(t, int(a[0]), a[1], a[2], a[3] as i64, uint(a[4])),
+        &[Int, Hex, Len, Int, Hex])),
+    (MSGCTL, full(|t, a| ipc::msgctl(t, int(a[0]), int(a[1]), a[2]), &[Int, Int, Hex])),
     (SEMGET, full(|t, a| ipc::semget(t, int(a[0]), int(a[1]), uint(a[2])), &[Hex, Int, Hex])),
     (SEMOP, full(|t, a| ipc::semop(t, int(a[0]), a[1], a[2]), &[Int, Hex, Int])),
     (SEMTIMEDOP, full(|t, a| ipc::semtimedop(t, int(a[0]), a[1], a[2], a[3]),

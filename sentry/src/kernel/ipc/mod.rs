@@ -2,8 +2,10 @@
 //! initial namespace of a Linux host) and what its objects share: keys,
 //! ids, permissions.
 //!
-//! Shared memory ([`shm`]) and semaphores ([`sem`]).
+//! Shared memory ([`shm`]), semaphores ([`sem`]) and message queues
+//! ([`msg`]).
 
+pub mod msg;
 pub mod sem;
 pub mod shm;
 
@@ -127,4 +129,6 @@ pub struct Ipc {
     pub shm: shm::ShmTable,
     /// Semaphore sets.
     pub sem: sem::SemTable,
+    /// Message queues.
+    pub msg: msg::MsgTable,
 }

@@ -548,7 +548,7 @@ pub fn msgsnd(t: &mut TaskCtx, id: i32, msgp: u64, msgsz: u64, flags: u32) -> Sy
             if st.removed {
                 return Err(Errno::EIDRM.into());
             }
-            if st.cbytes + msgsz <= st.qbytes && st.msgs.len() as u64 + 1 <= st.qbytes {
+            if st.cbytes + msgsz <= st.qbytes && (st.msgs.len() as u64) < st.qbytes {
                 st.cbytes += msgsz;
                 st.msgs.push_back((ty, std::mem::take(&mut text)));
                 st.lspid = task.tgid();

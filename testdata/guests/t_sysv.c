@@ -12,6 +12,7 @@
 #include "guest.h"
 
 #include <signal.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
@@ -564,6 +565,18 @@ static void queues(void)
 
 static void info(void)
 {
+	static const char *const names[] = {"shmmax", "shmall", "shmmni", "sem",
+					    "msgmax", "msgmnb", "msgmni"};
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		char path[64], buf[128];
+		snprintf(path, sizeof path, "/proc/sys/kernel/%s", names[i]);
+		int fd = open(path, O_RDONLY);
+		long n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+		if (fd >= 0)
+			close(fd);
+		buf[n < 0 ? 0 : n] = 0;
+		out("%s: %s", path, n < 0 ? "unreadable\n" : buf);
+	}
 	struct shminfo si;
 	long r = shmctl(0, IPC_INFO, (struct shmid_ds *)&si);
 	out("IPC_INFO ok=%d shmmax=%lu shmmin=%lu shmmni=%lu shmseg=%lu shmall=%lu\n", r >= 0,
@@ -573,8 +586,30 @@ static void info(void)
 	show("bad cmd", shmctl(0, 999, NULL));
 }
 
-int main(void)
+/* `t_sysv memcap`: a child touches all of a 96 MiB segment; its pages are
+ * charged to the sandbox's memory cap (the test runs it under 32M). */
+static int memcap(void)
 {
+	int id = shmget(IPC_PRIVATE, 96 << 20, IPC_CREAT | 0600);
+	must(id >= 0, "shmget");
+	char *p = shmat(id, NULL, 0);
+	must(p != (void *)-1, "shmat");
+	must(shmctl(id, IPC_RMID, NULL) == 0, "IPC_RMID");
+	pid_t pid = fork();
+	must(pid >= 0, "fork");
+	if (pid == 0) {
+		memset(p, 1, 96 << 20);
+		_exit(0);
+	}
+	int st = wait_for(pid);
+	out("toucher: %s\n", describe_status(st));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "memcap") == 0)
+		return memcap();
 	private_segment();
 	addresses();
 	keys();

@@ -132,3 +132,24 @@ pub struct Ipc {
     /// Message queues.
     pub msg: msg::MsgTable,
 }
+
+/// The text of `/proc/sys/kernel/NAME` for the SysV IPC limits (Linux's
+/// defaults, which the sandbox does not let the guest change).
+pub fn sysctl(name: &[u8]) -> String {
+    match name {
+        b"sem" => format!(
+            "{}\t{}\t{}\t{}\n",
+            sem::SEMMSL,
+            sem::SEMMNS,
+            sem::SEMOPM,
+            sem::SEMMNI
+        ),
+        b"shmall" => format!("{}\n", shm::SHMALL),
+        b"shmmax" => format!("{}\n", shm::SHMMAX),
+        b"shmmni" => format!("{}\n", shm::SHMMNI),
+        b"msgmax" => format!("{}\n", msg::MSGMAX),
+        b"msgmnb" => format!("{}\n", msg::MSGMNB),
+        b"msgmni" => format!("{}\n", msg::MSGMNI),
+        _ => String::new(),
+    }
+}

@@ -60,6 +60,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("t_shortread", &[], b"0123456789", 0),
     ("t_sigframe", &[], b"", 0),
     ("t_splice", &[], b"", 0),
+    ("t_sysv", &[], b"", 0),
     ("t_signals", &[], b"", 0),
     ("t_signum", &[], b"", 0),
     ("t_intargs", &[], b"", 0),

@@ -44,6 +44,7 @@ pub mod crossings;
 pub mod exit;
 pub mod futex;
 pub mod hostsig;
+pub mod ipc;
 pub mod limits;
 pub mod oom;
 pub mod process;
@@ -262,6 +263,8 @@ pub struct Kernel {
     pub fifos: Arc<crate::fs::fifo::FifoTable>,
     /// The internal tmpfs of memfd_create's files.
     pub memfd: crate::fs::memfd::MemfdFs,
+    /// The SysV IPC namespace.
+    pub ipc: ipc::Ipc,
     stats: Mutex<HashMap<u64, SyscallStat>>,
     /// Guest/host crossings by kind, for `--stats`.
     pub crossings: crossings::Crossings,
@@ -331,6 +334,7 @@ impl Kernel {
             vdso,
             futex: futex::Futexes::default(),
             memfd: crate::fs::memfd::MemfdFs::default(),
+            ipc: ipc::Ipc::default(),
             readiness: Arc::default(),
             locks: Arc::default(),
             syscalls,

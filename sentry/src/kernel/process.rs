@@ -261,6 +261,8 @@ pub fn exit_thread(task: &Arc<Task>) {
         }
     }
     drop(table);
+    // SEM_UNDO adjustments apply before the parent can see the exit.
+    kernel.ipc.sem.exit(task.tgid());
     // Close files and free memory before telling the parent, so a parent
     // that reaps us sees pipes at EOF.
     release_resources(task);

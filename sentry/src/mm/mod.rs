@@ -88,6 +88,7 @@ mod rlimit;
 mod runner;
 mod shared;
 mod special;
+mod sysv;
 #[cfg(test)]
 mod tests;
 pub mod vma;

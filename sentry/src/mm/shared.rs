@@ -27,7 +27,7 @@ pub struct SharedMemory {
     /// Size in bytes (`u64::MAX` for anonymous shared memory).
     size: AtomicU64,
     /// Address spaces that map (or mapped) this object.
-    mappers: Mutex<Vec<Weak<AddressSpace>>>,
+    pub(super) mappers: Mutex<Vec<Weak<AddressSpace>>>,
 }
 
 impl Default for SharedMemory {

@@ -17,6 +17,7 @@ pub mod file;
 pub mod fs;
 pub mod futex;
 pub mod info;
+pub mod ipc;
 pub mod lock;
 pub mod mm;
 pub mod numbers;
@@ -406,6 +407,27 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         |t, a| mm::mincore(t, a[0], a[1], a[2]), &[Hex, Len, Hex])),
     (MEMFD_CREATE, partial("MFD_HUGETLB files are ordinary memfds",
         |t, a| mm::memfd_create(t, a[0], uint(a[1]) as u64), &[Path, Hex])),
+    (SHMGET, partial("segments are the sandbox's own (one IPC namespace); SHM_HUGETLB and \
+        SHM_NORESERVE are ignored",
+        |t, a| ipc::shmget(t, int(a[0]), a[1], uint(a[2])), &[Hex, Len, Hex])),
+    (SHMAT, full(|t, a| ipc::shmat(t, int(a[0]), a[1], uint(a[2])), &[Int, Hex, Hex])
+        .ret(Ret::Hex)),
+    (SHMDT, full(|t, a| ipc::shmdt(t, a[0]), &[Hex])),
+    (MSGGET, full(|t, a| ipc::msgget(t, int(a[0]), uint(a[1])), &[Hex, Hex])),
+    (MSGSND, full(|t, a| ipc::msgsnd(t, int(a[0]), a[1], a[2], uint(a[3])),
+        &[Int, Hex, Len, Hex])),
+    (MSGRCV, partial("MSG_COPY is refused (EINVAL)",
+        |t, a| ipc::msgrcv(t, int(a[0]), a[1], a[2], a[3] as i64, uint(a[4])),
+        &[Int, Hex, Len, Int, Hex])),
+    (MSGCTL, full(|t, a| ipc::msgctl(t, int(a[0]), int(a[1]), a[2]), &[Int, Int, Hex])),
+    (SEMGET, full(|t, a| ipc::semget(t, int(a[0]), int(a[1]), uint(a[2])), &[Hex, Int, Hex])),
+    (SEMOP, full(|t, a| ipc::semop(t, int(a[0]), a[1], a[2]), &[Int, Hex, Int])),
+    (SEMTIMEDOP, full(|t, a| ipc::semtimedop(t, int(a[0]), a[1], a[2], a[3]),
+        &[Int, Hex, Int, Hex])),
+    (SEMCTL, full(|t, a| ipc::semctl(t, int(a[0]), int(a[1]), int(a[2]), a[3]),
+        &[Int, Int, Int, Hex])),
+    (SHMCTL, partial("SHM_LOCK and SHM_UNLOCK only check ownership",
+        |t, a| ipc::shmctl(t, int(a[0]), int(a[1]), a[2]), &[Int, Int, Hex])),
 
     // Processes.
     (EXIT, full(|t, a| process::exit(t, int(a[0])), &[Int])),

@@ -1,0 +1,10 @@
+//! Unix domain socket pairs (socketpair, send/recv and their msg forms,
+//! shutdown, readiness, socket options, SCM_RIGHTS and SCM_CREDENTIALS),
+//! compared with the host kernel.
+
+#[macro_use]
+mod common;
+
+differential! {
+    t_unix: [], 0;
+}

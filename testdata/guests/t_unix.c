@@ -102,6 +102,8 @@ static void stream(void)
 	send(sv[0], "12", 2, 0);
 	send(sv[0], "34", 2, 0);
 	report("merged", recv(sv[1], buf, sizeof buf, 0));
+	report("send empty", send(sv[0], "", 0, 0));
+	out("poll after empty %#x\n", rev(sv[1]));
 
 	/* MSG_WAITALL waits for the second piece from a child. */
 	pid_t pid = fork();

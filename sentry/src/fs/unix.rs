@@ -244,6 +244,10 @@ impl UnixSocket {
         if !stream && data.len() > DGRAM_MAX {
             return Err(Errno::EMSGSIZE);
         }
+        if stream && data.is_empty() {
+            // unix_stream_sendmsg sends nothing (and drops any rights).
+            return Ok(0);
+        }
         let mut done = 0;
         loop {
             let guard = self.pair.wait.prepare(blocker);
@@ -272,7 +276,7 @@ impl UnixSocket {
                 let room = limit.saturating_sub(s[peer].queued);
                 let mut sent = false;
                 if stream {
-                    if room > MSG_OVERHEAD && (done < data.len() || data.is_empty()) {
+                    if room > MSG_OVERHEAD {
                         let n = (room - MSG_OVERHEAD).min(data.len() - done).min(64 * 1024);
                         let msg = Msg {
                             data: data[done..done + n].to_vec(),

@@ -8,3 +8,7 @@ mod common;
 differential! {
     t_unix: [], 0;
 }
+
+differential! {
+    t_unix_listen: [], 0;
+}

@@ -104,12 +104,95 @@ fn check_type(domain: i32, ty: u32, proto: i32, pair: bool) -> Result<(u32, u32,
     Ok((kind, flags & O_NONBLOCK, flags & O_CLOEXEC != 0))
 }
 
-/// socket(domain, type, protocol): only the family and type checks
-/// (EAFNOSUPPORT for families other than AF_UNIX); the sandbox has no
-/// unbound Unix sockets yet, so a valid AF_UNIX request still gets ENOSYS.
-pub fn socket(_t: &mut TaskCtx, domain: i32, ty: u32, proto: i32) -> SysResult {
-    check_type(domain, ty, proto, false)?;
-    Err(Errno::ENOSYS.into())
+/// socket(domain, type, protocol): AF_UNIX only (EAFNOSUPPORT for the
+/// other families).
+pub fn socket(t: &mut TaskCtx, domain: i32, ty: u32, proto: i32) -> SysResult {
+    let (kind, status, cloexec) = check_type(domain, ty, proto, false)?;
+    let kernel = &t.task.kernel;
+    let s = UnixSocket::new(kind, kernel.next_ino(), Arc::clone(&kernel.readiness));
+    let fd = t
+        .task
+        .files()
+        .insert(OpenFile::new(Box::new(s), status | 2), cloexec, 0)?;
+    Ok(fd as u64)
+}
+
+/// The `sun_path` bytes of the guest's `struct sockaddr_un` (EINVAL for a
+/// bad length or family); only the abstract namespace (a leading NUL) is
+/// served: a file-system path gives `path_err`.
+fn read_addr(t: &TaskCtx, addr: u64, len: u32, path_err: Errno) -> Result<Vec<u8>, Errno> {
+    if !(2..=110).contains(&len) {
+        return Err(Errno::EINVAL);
+    }
+    let mut b = vec![0u8; len as usize];
+    t.mm().read(addr, &mut b)?;
+    if u16::from_le_bytes([b[0], b[1]]) != AF_UNIX as u16 {
+        return Err(Errno::EINVAL);
+    }
+    let name = b.split_off(2);
+    if !name.is_empty() && name[0] != 0 {
+        return Err(path_err);
+    }
+    Ok(name)
+}
+
+/// bind(fd, addr, addrlen).
+pub fn bind(t: &mut TaskCtx, fd: Fd, addr: u64, len: u32) -> SysResult {
+    let f = sock(t, fd)?;
+    let name = read_addr(t, addr, len, Errno::EOPNOTSUPP)?;
+    us(&f).bind(&name)?;
+    Ok(0)
+}
+
+/// listen(fd, backlog).
+pub fn listen(t: &mut TaskCtx, fd: Fd, backlog: i32) -> SysResult {
+    let f = sock(t, fd)?;
+    us(&f).listen(backlog, my_creds(t))?;
+    Ok(0)
+}
+
+/// connect(fd, addr, addrlen).
+pub fn connect(t: &mut TaskCtx, fd: Fd, addr: u64, len: u32) -> SysResult {
+    let f = sock(t, fd)?;
+    let name = read_addr(t, addr, len, Errno::ENOENT)?;
+    let ino = t.task.kernel.next_ino();
+    us(&f).connect(&name, my_creds(t), ino, f.nonblocking(), &*t.task)?;
+    Ok(0)
+}
+
+/// accept4(fd, addr, addrlen, flags) (and accept).
+pub fn accept4(t: &mut TaskCtx, fd: Fd, addr: u64, lenp: u64, flags: u32) -> SysResult {
+    if flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let f = sock(t, fd)?;
+    let s = us(&f).accept(f.nonblocking(), &*t.task)?;
+    let peer = s.peer_name().unwrap_or_default();
+    let nf = OpenFile::new(Box::new(s), 2 | (flags & O_NONBLOCK));
+    let newfd = t.task.files().insert(nf, flags & O_CLOEXEC != 0, 0)?;
+    if addr != 0
+        && let Err(e) = put_addr(t, addr, lenp, &peer)
+    {
+        let _ = t.task.files().remove(i64::from(newfd));
+        return Err(e.into());
+    }
+    Ok(newfd as u64)
+}
+
+/// Writes a `struct sockaddr_un` for `name`, cut to the guest's length,
+/// and the whole length.
+fn put_addr(t: &TaskCtx, addr: u64, lenp: u64, name: &[u8]) -> Result<(), Errno> {
+    let mm = t.mm();
+    let len = mm.read_u32(lenp)? as i32;
+    if len < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut full = (AF_UNIX as u16).to_le_bytes().to_vec();
+    full.extend_from_slice(name);
+    let n = (len as usize).min(full.len());
+    mm.write(addr, &full[..n])?;
+    mm.write_u32(lenp, full.len() as u32)?;
+    Ok(())
 }
 
 /// socketpair(domain, type, protocol, sv).
@@ -460,13 +543,19 @@ pub fn getsockopt(
     let int = |v: i32| v.to_le_bytes().to_vec();
     let bytes = match name {
         SO_TYPE => int(s.kind() as i32),
-        SO_ERROR | SO_ACCEPTCONN | SO_PROTOCOL => int(0),
+        SO_ERROR | SO_PROTOCOL => int(0),
+        SO_ACCEPTCONN => int(i32::from(s.listening())),
         SO_DOMAIN => int(AF_UNIX),
         SO_SNDBUF => int(s.bufs().0 as i32),
         SO_RCVBUF => int(s.bufs().1 as i32),
         SO_PASSCRED => int(i32::from(s.passcred())),
         SO_PEERCRED => {
-            let c = s.peercred();
+            // Unconnected: no pid, the overflow ids (as Linux).
+            let c = s.peercred().unwrap_or(Ucred {
+                pid: 0,
+                uid: 65534,
+                gid: 65534,
+            });
             let mut v = c.pid.to_le_bytes().to_vec();
             v.extend_from_slice(&c.uid.to_le_bytes());
             v.extend_from_slice(&c.gid.to_le_bytes());
@@ -500,18 +589,13 @@ pub fn setsockopt(t: &mut TaskCtx, fd: Fd, level: i32, name: i32, val: u64, len:
     Ok(0)
 }
 
-/// getsockname(fd, addr, addrlen) and getpeername(fd, addr, addrlen): a
-/// socket of a pair is unnamed, its address just the family.
-pub fn socket_name(t: &mut TaskCtx, fd: Fd, addr: u64, lenp: u64) -> SysResult {
-    sock(t, fd)?;
-    let mm = t.mm();
-    let len = mm.read_u32(lenp)? as i32;
-    if len < 0 {
-        return Err(Errno::EINVAL.into());
-    }
-    let family = (AF_UNIX as u16).to_le_bytes();
-    let n = (len as usize).min(2);
-    mm.write(addr, &family[..n])?;
-    mm.write_u32(lenp, 2)?;
+/// getsockname(fd, addr, addrlen) (`peer` false) and getpeername: an
+/// unnamed socket's address is just the family; getpeername of an
+/// unconnected one is ENOTCONN.
+pub fn socket_name(t: &mut TaskCtx, fd: Fd, addr: u64, lenp: u64, peer: bool) -> SysResult {
+    let f = sock(t, fd)?;
+    let s = us(&f);
+    let name = if peer { s.peer_name()? } else { s.name() };
+    put_addr(t, addr, lenp, &name)?;
     Ok(0)
 }

@@ -92,6 +92,8 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("t_eventfd", &[], b"", 0),
     ("t_timerfd", &[], b"", 0),
     ("t_signalfd", &[], b"", 0),
+    ("t_unix", &[], b"", 0),
+    ("t_unix_listen", &[], b"", 0),
     // Its `pty` mode needs a pseudo-terminal: sentry/tests/tty.rs.
     ("t_tty", &["none"], b"", 0),
     ("t_procbugs", &[], b"", 0),

@@ -49,6 +49,7 @@ pub mod synthetic;
 pub mod timerfd;
 pub mod tmpfs;
 pub mod tty;
+pub mod unix;
 pub mod vfs;
 
 use std::collections::BTreeMap;
@@ -300,6 +301,10 @@ pub trait FileOps: Send + Sync {
     }
     /// The pipe end behind this file, if it is one (F_GETPIPE_SZ...).
     fn as_pipe(&self) -> Option<&pipe::PipeEnd> {
+        None
+    }
+    /// The Unix domain socket behind this file, if it is one.
+    fn as_unix_socket(&self) -> Option<&unix::UnixSocket> {
         None
     }
     /// The epoll instance behind this file, if it is one.

@@ -22,6 +22,30 @@ use common::Libc;
 /// How long a line or an exit may take (the machine is slow and shared).
 const PATIENCE: Duration = Duration::from_secs(60);
 
+/// Waits up to [`PATIENCE`] for `child` to exit and returns its status as a
+/// shell shows it (128+signal when killed). If it is still running then it
+/// is killed and `None` is returned: the caller reports the hang.
+fn wait_or_kill(child: &mut Child) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Some(
+        status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+    )
+}
+
 /// A sentry running a guest, with its stdout read line by line.
 struct Running {
     child: Child,
@@ -117,26 +141,13 @@ impl Running {
     /// its status as a shell shows it (128+signal when killed), and its
     /// stderr.
     fn wait(mut self) -> (i32, String) {
-        use std::os::unix::process::ExitStatusExt;
-        let deadline = Instant::now() + PATIENCE;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().expect("try_wait") {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "{}: the sentry did not exit; stderr:\n{}",
-                    self.what,
-                    self.stderr_text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(5));
+        let Some(code) = wait_or_kill(&mut self.child) else {
+            panic!(
+                "{}: the sentry did not exit; stderr:\n{}",
+                self.what,
+                self.stderr_text()
+            );
         };
-        let code = status
-            .code()
-            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
         (code, self.stderr_text())
     }
 }
@@ -233,7 +244,6 @@ fn kill_after_lets_a_guest_that_exits_keep_its_status() {
 /// Runs `cmd` with stdout a pipe whose reader takes one line and closes
 /// it: the status (128+signal when killed), the line, and stderr.
 fn one_line_then_close(mut cmd: Command) -> (i32, String, String) {
-    use std::os::unix::process::ExitStatusExt;
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -250,21 +260,9 @@ fn one_line_then_close(mut cmd: Command) -> (i32, String, String) {
         let _ = err.read_to_end(&mut buf);
         buf
     });
-    let deadline = Instant::now() + PATIENCE;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?}: still running after its reader left (a hang)");
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    let Some(code) = wait_or_kill(&mut child) else {
+        panic!("{cmd:?}: still running after its reader left (a hang)");
     };
-    let code = status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     let err = String::from_utf8_lossy(&reader.join().unwrap_or_default()).into_owned();
     (code, line, err)
 }
@@ -358,7 +356,6 @@ fn with_stderr_closed_native(prog: &Path, args: &[&str]) -> (i32, String) {
 }
 
 fn stderr_closed(mut cmd: Command) -> (i32, String) {
-    use std::os::unix::process::ExitStatusExt;
     let (reader, writer) = std::io::pipe().expect("pipe");
     drop(reader);
     let what = format!("{cmd:?}");
@@ -375,21 +372,9 @@ fn stderr_closed(mut cmd: Command) -> (i32, String) {
         let _ = out.read_to_end(&mut buf);
         buf
     });
-    let deadline = Instant::now() + PATIENCE;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} with a closed stderr hung");
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    let Some(code) = wait_or_kill(&mut child) else {
+        panic!("{what} with a closed stderr hung");
     };
-    let code = status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     let out = String::from_utf8_lossy(&reader.join().unwrap_or_default()).into_owned();
     (code, out)
 }
@@ -507,7 +492,6 @@ fn go_signal_notify_gets_sigterm_sent_to_the_sentry() {
 /// and SIGPIPE: the sentry exits 141 instead of hanging or panicking.
 #[test]
 fn strace_into_head_ends_with_sigpipe() {
-    use std::os::unix::process::ExitStatusExt;
     let prog = testdata::guest("hostsig", Libc::Musl);
     let (reader, writer) = std::io::pipe().expect("pipe");
     let writer2 = writer.try_clone().expect("dup");
@@ -528,20 +512,8 @@ fn strace_into_head_ends_with_sigpipe() {
         .read_line(&mut first)
         .expect("read the first line");
     assert!(first.starts_with("[pid 1] "), "first line {first:?}");
-    let deadline = Instant::now() + PATIENCE;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the sentry hung once its output pipe lost its reader");
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    let Some(code) = wait_or_kill(&mut child) else {
+        panic!("the sentry hung once its output pipe lost its reader");
     };
-    let code = status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     assert_eq!(code, 141);
 }

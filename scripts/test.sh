@@ -5,6 +5,15 @@
 #   3. every unit, platform (real KVM) and differential test.
 set -eu
 cd "$(dirname "$0")/.."
+# The differential tests run guests built under target/ with `--root /`, and
+# the sandbox mounts its own tmpfs on /tmp, /dev/shm, /proc, /sys and /dev:
+# a checkout under one of those would be hidden from its own guests.
+case "$(pwd -P)/" in
+/tmp/* | /dev/* | /proc/* | /sys/*)
+    echo "scripts/test.sh: the checkout $(pwd -P) is under a directory the sandbox mounts its own file system on (/tmp, /dev, /proc or /sys), so guests run with --root / could not see it; clone it elsewhere (e.g. under \$HOME)" >&2
+    exit 2
+    ;;
+esac
 sh scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

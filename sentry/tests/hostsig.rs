@@ -12,7 +12,7 @@ mod common;
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
@@ -432,48 +432,12 @@ fn a_closed_stderr_neither_panics_nor_hangs_the_sentry() {
     assert_eq!(status, 139, "a guest killed by SIGSEGV");
 }
 
-/// Builds the Go program `testdata/go/<name>` (static, offline, caches
-/// under Cargo's target directory, as `sentry/tests/golang.rs` does).
-fn go_program(name: &str) -> PathBuf {
-    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-hostsig");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../testdata/go")
-        .join(name);
-    let out = work.join("bin").join(name);
-    let go = std::env::var_os("GO").unwrap_or_else(|| "go".into());
-    let output = Command::new(&go)
-        .current_dir(&src)
-        .args(["build", "-trimpath", "-o"])
-        .arg(&out)
-        .arg(".")
-        .env("CGO_ENABLED", "0")
-        .env("GOCACHE", work.join("cache"))
-        .env("GOPATH", work.join("path"))
-        .env("GOMODCACHE", work.join("path/pkg/mod"))
-        .env("GOENV", "off")
-        .env("GOFLAGS", "")
-        .env("GOPROXY", "off")
-        .env("GO111MODULE", "on")
-        .env("GOOS", "linux")
-        .env("GOARCH", "amd64")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run the Go toolchain: {e} (scripts/setup.sh installs golang-go)")
-        });
-    assert!(
-        output.status.success(),
-        "go build {name} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    out
-}
-
 /// A Go program's signal.Notify gets SIGUSR1 and SIGTERM sent to the
 /// sentry (the Go runtime installs its own handlers for every signal and
 /// hands the notified ones to the channel).
 #[test]
 fn go_signal_notify_gets_sigterm_sent_to_the_sentry() {
-    let prog = go_program("sigterm");
+    let prog = common::go::go_program("sigterm");
     let mut r = Running::start(&["--root", "/"], &prog, &[]);
     r.expect("ready");
     r.kill("USR1");

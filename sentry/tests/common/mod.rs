@@ -30,6 +30,8 @@ use std::time::{Duration, Instant};
 
 pub use testdata::Libc;
 
+pub mod go;
+
 /// Path of the sentry binary under test.
 pub const SENTRY: &str = env!("CARGO_BIN_EXE_sentry");
 

@@ -29,6 +29,57 @@ pub enum ExecError {
     /// Guest memory ran out while loading.
     #[error("out of guest memory while loading the program")]
     NoMemory,
+    /// The interpreter (`PT_INTERP`) could not be opened.
+    #[error(
+        "cannot open the program's interpreter {}: {}",
+        crate::quote(.name),
+        std::io::Error::from_raw_os_error(.errno.0)
+    )]
+    Interp {
+        /// Its name, as `PT_INTERP` gives it.
+        name: Vec<u8>,
+        /// Why (ENOENT: not found).
+        errno: crate::errno::Errno,
+    },
+    /// The interpreter is unusable.
+    #[error("bad interpreter: {0}")]
+    BadInterp(loader::LoadError),
+}
+
+impl ExecError {
+    /// What execve gives for it, as Linux's `load_elf_binary`: the
+    /// interpreter's open error (ENOENT, EACCES...); for an interpreter
+    /// shorter than an ELF header EIO; without the ELF magic, for another
+    /// machine or with an unusable program header table ELIBBAD. `None`
+    /// when Linux fails past the point of no return (an interpreter of
+    /// the wrong type or with bad segments): the process then dies of
+    /// SIGSEGV.
+    pub fn errno(&self) -> Option<crate::errno::Errno> {
+        use crate::errno::Errno;
+        Some(match self {
+            ExecError::Elf(LoadError::Read(_)) => Errno::EIO,
+            ExecError::Elf(_) => Errno::ENOEXEC,
+            ExecError::Stack(_) => Errno::E2BIG,
+            ExecError::NoMemory => Errno::ENOMEM,
+            ExecError::Interp { errno, .. } => *errno,
+            ExecError::BadInterp(e) => match e {
+                LoadError::Read(_)
+                | LoadError::Truncated {
+                    what: "ELF header", ..
+                } => Errno::EIO,
+                LoadError::NotElf
+                | LoadError::WrongClass(_)
+                | LoadError::WrongEndian(_)
+                | LoadError::WrongMachine(_)
+                | LoadError::BadHeader(_)
+                | LoadError::Truncated {
+                    what: "program headers",
+                    ..
+                } => Errno::ELIBBAD,
+                _ => return None,
+            },
+        })
+    }
 }
 
 /// Segment bytes are copied through a buffer of this size.
@@ -186,18 +237,69 @@ impl GuestWriter for Writer<'_> {
     }
 }
 
-/// Loads `elf` into `mm`, with `vdso` mapped (and named in
-/// AT_SYSINFO_EHDR) when there is one, and returns the registers to start
-/// it with.
-pub fn load(
+/// What a load needs besides the program: the vDSO, whether to randomise
+/// the layout, and how to open an interpreter.
+pub struct LoadEnv<'a> {
+    /// The vDSO to map (and name in AT_SYSINFO_EHDR), if there is one.
+    pub vdso: Option<&'a crate::kernel::vdso::Vdso>,
+    /// Randomise the load addresses (ASLR): off with `--no-aslr` or a
+    /// personality with ADDR_NO_RANDOMIZE.
+    pub randomize: bool,
+    /// Opens the interpreter a `PT_INTERP` names, as Linux's `open_exec`:
+    /// a path in the guest's root, a regular file with an execute bit.
+    pub open_interp: &'a mut dyn FnMut(&[u8]) -> Result<Box<dyn ElfSource>, crate::errno::Errno>,
+}
+
+/// Linux's `personality` flag that turns ASLR off for a process.
+pub const ADDR_NO_RANDOMIZE: u32 = 0x0004_0000;
+
+/// Random pages of ASLR offsets: x86-64's default `mmap_rnd_bits` (28),
+/// in pages, as Linux's `arch_mmap_rnd`.
+const MMAP_RND_PAGES: u64 = 1 << 28;
+
+/// The brk start moves by up to this much (Linux's `arch_randomize_brk`).
+const BRK_RND: u64 = 32 << 20;
+
+/// A random page-aligned offset below `pages` pages (0 without ASLR).
+fn random_pages(randomize: bool, pages: u64) -> u64 {
+    if !randomize {
+        return 0;
+    }
+    let mut b = [0u8; 8];
+    crate::host::random(&mut b);
+    (u64::from_le_bytes(b) % pages) * loader::PAGE_SIZE
+}
+
+/// An interpreter file read as Linux reads one: as a 64-bit
+/// little-endian ELF whatever its `EI_CLASS` and `EI_DATA` say
+/// (`load_elf_binary` checks only the magic and `e_machine` of an
+/// interpreter; a file with class 1 or data 2 but x86-64 headers loads).
+struct AsElf64<'a>(&'a dyn ElfSource);
+
+impl ElfSource for AsElf64<'_> {
+    fn len(&self) -> u64 {
+        self.0.len()
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), LoadError> {
+        self.0.read_exact_at(buf, offset)?;
+        for (at, value) in [(4u64, 2u8), (5, 1)] {
+            if let Some(i) = at.checked_sub(offset)
+                && let Some(b) = usize::try_from(i).ok().and_then(|i| buf.get_mut(i))
+            {
+                *b = value;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Maps `image`'s segments into `mm` and copies their bytes from `elf`.
+fn map_image(
     mm: &Arc<AddressSpace>,
     elf: &dyn ElfSource,
-    argv: &[Vec<u8>],
-    envp: &[Vec<u8>],
-    execfn: &[u8],
-    vdso: Option<&crate::kernel::vdso::Vdso>,
-) -> Result<UserContext, ExecError> {
-    let image = loader::parse_from(elf, &LoadOptions::default())?;
+    image: &loader::ElfImage,
+) -> Result<(), ExecError> {
     for r in image.regions() {
         let prot = Prot {
             read: r.prot.read,
@@ -220,8 +322,90 @@ pub fn load(
             addr += n as u64;
         }
     }
-    drop(buf);
-    mm.set_brk_start(image.brk_start);
+    Ok(())
+}
+
+/// Parses the interpreter `interp` and plans it in the mmap area of `mm`,
+/// below the top of that area (lowered by a random offset with ASLR), as
+/// Linux maps an interpreter with a NULL hint.
+fn plan_interpreter(
+    mm: &AddressSpace,
+    interp: &dyn ElfSource,
+    randomize: bool,
+) -> Result<loader::ElfImage, ExecError> {
+    if interp.len() < 64 {
+        // Linux reads a whole ELF header first: EIO when it is short.
+        return Err(ExecError::BadInterp(LoadError::Truncated {
+            what: "ELF header",
+            end: 64,
+            len: interp.len(),
+        }));
+    }
+    let interp = AsElf64(interp);
+    let bad = ExecError::BadInterp;
+    let first = loader::parse_dynamic(&interp, &LoadOptions::default()).map_err(bad)?;
+    if first.bias == 0 {
+        // ET_EXEC: it goes where it is linked.
+        return Ok(first);
+    }
+    let lowest = first.segments.first().map_or(0, |s| s.start) - first.bias;
+    let highest = first.brk_start - first.bias;
+    let span = highest - lowest;
+    let align = first.align;
+    let top = crate::mm::MMAP_BASE - random_pages(randomize, MMAP_RND_PAGES);
+    let gap = mm
+        .image_gap(span + align - loader::PAGE_SIZE, top)
+        .ok_or(ExecError::NoMemory)?;
+    let start = gap.next_multiple_of(align);
+    let opts = LoadOptions {
+        pie_bias: start - lowest,
+    };
+    loader::parse_dynamic(&interp, &opts).map_err(bad)
+}
+
+/// Loads `elf` into `mm` (and, for a dynamically linked program, the
+/// interpreter its `PT_INTERP` names), with the vDSO mapped when there is
+/// one, and returns the registers to start it with.
+///
+/// The layout follows Linux's `load_elf_binary` on x86-64: a position-
+/// independent program at `ELF_ET_DYN_BASE` (0x555555554000 without
+/// ASLR, plus up to 2^28 random pages with it), its interpreter in the
+/// mmap area, `AT_BASE` the interpreter's load address and `AT_ENTRY` the
+/// program's entry, while execution starts at the interpreter's.
+pub fn load(
+    mm: &Arc<AddressSpace>,
+    elf: &dyn ElfSource,
+    argv: &[Vec<u8>],
+    envp: &[Vec<u8>],
+    execfn: &[u8],
+    env: &mut LoadEnv<'_>,
+) -> Result<UserContext, ExecError> {
+    let randomize = env.randomize;
+    let opts = LoadOptions {
+        pie_bias: loader::DEFAULT_PIE_BIAS + random_pages(randomize, MMAP_RND_PAGES),
+    };
+    let image = loader::parse_dynamic(elf, &opts)?;
+    let interp = match &image.interpreter {
+        Some(name) => Some((env.open_interp)(name).map_err(|errno| ExecError::Interp {
+            name: name.clone(),
+            errno,
+        })?),
+        None => None,
+    };
+    map_image(mm, elf, &image)?;
+    let interp_image = match &interp {
+        Some(file) => {
+            let planned = plan_interpreter(mm, file.as_ref(), randomize)?;
+            map_image(mm, &AsElf64(file.as_ref()), &planned).map_err(|e| match e {
+                ExecError::Elf(e) => ExecError::BadInterp(e),
+                e => e,
+            })?;
+            Some(planned)
+        }
+        None => None,
+    };
+    drop(interp);
+    mm.set_brk_start(image.brk_start + random_pages(randomize, BRK_RND / loader::PAGE_SIZE));
     // The arguments' area (strings, pointers, auxv and a page of slack
     // for the rest) plus the initial stack, as Linux's setup_arg_pages.
     let strings: usize = argv
@@ -234,7 +418,7 @@ pub fn load(
     let args = (strings as u64 + 4096).next_multiple_of(4096);
     mm.map_stack(mm.limits().initial_stack() + args, image.stack_executable)
         .map_err(|_| ExecError::NoMemory)?;
-    let sysinfo_ehdr = match vdso {
+    let sysinfo_ehdr = match env.vdso {
         Some(v) => Some(v.map(mm).map_err(|_| ExecError::NoMemory)?),
         None => None,
     };
@@ -248,6 +432,7 @@ pub fn load(
         execfn,
         random,
         image: &image,
+        interp_base: interp_image.as_ref().map_or(0, |i| i.bias),
         hwcap,
         hwcap2,
         minsigstksz: 2048,
@@ -261,7 +446,7 @@ pub fn load(
     };
     let rsp = loader::build_stack(&mut Writer(mm), &info)?;
     let mut ctx = UserContext::default();
-    ctx.regs.rip = image.entry;
+    ctx.regs.rip = interp_image.as_ref().map_or(image.entry, |i| i.entry);
     ctx.regs.rsp = rsp;
     ctx.regs.rflags = 0x202;
     Ok(ctx)

@@ -52,6 +52,16 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// A free range of `len` bytes for a program image, the highest one
+    /// that ends at or below `top` (an interpreter goes in the mmap area,
+    /// as Linux maps it without a hint); `None` when there is none.
+    pub fn image_gap(&self, len: u64, top: u64) -> Option<u64> {
+        self.inner
+            .lock()
+            .vmas
+            .find_gap(len, super::MMAP_MIN_ADDR, top)
+    }
+
     /// Sets the initial program break (end of the loaded image).
     pub fn set_brk_start(&self, brk: u64) {
         let mut inner = self.inner.lock();

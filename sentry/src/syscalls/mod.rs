@@ -211,6 +211,8 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         |t, a| file::preadv2(t, fd(a[0]), ptr(a[1]), a[2], a[3] as i64, uint(a[5])),
         &[Fd, Hex, Len, Int, Int, Hex])),
     (CLOSE, full(|t, a| file::close(t, fd(a[0])), &[Int])),
+    (CLOSE_RANGE, full(|t, a| file::close_range(t, uint(a[0]), uint(a[1]), uint(a[2])),
+        &[Int, Int, Hex])),
     (DUP, full(|t, a| file::dup(t, fd(a[0])), &[Int])),
     (DUP2, full(|t, a| file::dup2(t, fd(a[0]), fd(a[1])), &[Fd, Fd])),
     (DUP3, full(|t, a| file::dup3(t, fd(a[0]), fd(a[1]), uint(a[2])), &[Fd, Fd, Hex])),

@@ -325,13 +325,35 @@ fn map_image(
     Ok(())
 }
 
-/// Parses the interpreter `interp` and plans it in the mmap area of `mm`,
-/// below the top of that area (lowered by a random offset with ASLR), as
-/// Linux maps an interpreter with a NULL hint.
+/// Re-plans the position-independent `first` (parsed from `src` at the
+/// default base) in the mmap area of `mm`: the highest free range below
+/// its top that fits the image at its alignment, as Linux maps an
+/// interpreter, or a static-pie or `ld.so` run as the program, with a
+/// NULL hint. An `ET_EXEC` image stays where it is linked.
+fn place_in_mmap_area(
+    mm: &AddressSpace,
+    src: &dyn ElfSource,
+    first: loader::ElfImage,
+) -> Result<loader::ElfImage, ExecError> {
+    if first.bias == 0 {
+        return Ok(first);
+    }
+    let lowest = first.segments.first().map_or(0, |s| s.start) - first.bias;
+    let span = first.brk_start - first.bias - lowest;
+    let align = first.align;
+    let gap = mm
+        .image_gap(span + align - loader::PAGE_SIZE, mm.mmap_base())
+        .ok_or(ExecError::NoMemory)?;
+    let opts = LoadOptions {
+        pie_bias: gap.next_multiple_of(align) - lowest,
+    };
+    Ok(loader::parse_dynamic(src, &opts)?)
+}
+
+/// Parses the interpreter `interp` and plans it in the mmap area.
 fn plan_interpreter(
     mm: &AddressSpace,
     interp: &dyn ElfSource,
-    randomize: bool,
 ) -> Result<loader::ElfImage, ExecError> {
     if interp.len() < 64 {
         // Linux reads a whole ELF header first: EIO when it is short.
@@ -342,25 +364,13 @@ fn plan_interpreter(
         }));
     }
     let interp = AsElf64(interp);
-    let bad = ExecError::BadInterp;
-    let first = loader::parse_dynamic(&interp, &LoadOptions::default()).map_err(bad)?;
-    if first.bias == 0 {
-        // ET_EXEC: it goes where it is linked.
-        return Ok(first);
-    }
-    let lowest = first.segments.first().map_or(0, |s| s.start) - first.bias;
-    let highest = first.brk_start - first.bias;
-    let span = highest - lowest;
-    let align = first.align;
-    let top = crate::mm::MMAP_BASE - random_pages(randomize, MMAP_RND_PAGES);
-    let gap = mm
-        .image_gap(span + align - loader::PAGE_SIZE, top)
-        .ok_or(ExecError::NoMemory)?;
-    let start = gap.next_multiple_of(align);
-    let opts = LoadOptions {
-        pie_bias: start - lowest,
+    let bad = |e: ExecError| match e {
+        ExecError::Elf(e) => ExecError::BadInterp(e),
+        e => e,
     };
-    loader::parse_dynamic(&interp, &opts).map_err(bad)
+    let first = loader::parse_dynamic(&interp, &LoadOptions::default())
+        .map_err(ExecError::BadInterp)?;
+    place_in_mmap_area(mm, &interp, first).map_err(bad)
 }
 
 /// Loads `elf` into `mm` (and, for a dynamically linked program, the
@@ -381,10 +391,23 @@ pub fn load(
     env: &mut LoadEnv<'_>,
 ) -> Result<UserContext, ExecError> {
     let randomize = env.randomize;
+    if randomize {
+        mm.set_mmap_base(crate::mm::MMAP_BASE - random_pages(true, MMAP_RND_PAGES));
+    }
     let opts = LoadOptions {
         pie_bias: loader::DEFAULT_PIE_BIAS + random_pages(randomize, MMAP_RND_PAGES),
     };
     let image = loader::parse_dynamic(elf, &opts)?;
+    // A position-independent program without an interpreter (static-pie,
+    // or ld.so run as the program) goes in the mmap area, as Linux loads
+    // it with a load bias of 0 (its heap then starts at ELF_ET_DYN_BASE
+    // with ASLR, as `load_elf_binary` moves it out of the mmap area).
+    let pie_alone = image.bias != 0 && image.interpreter.is_none();
+    let image = if pie_alone {
+        place_in_mmap_area(mm, elf, image)?
+    } else {
+        image
+    };
     let interp = match &image.interpreter {
         Some(name) => Some((env.open_interp)(name).map_err(|errno| ExecError::Interp {
             name: name.clone(),
@@ -395,7 +418,7 @@ pub fn load(
     map_image(mm, elf, &image)?;
     let interp_image = match &interp {
         Some(file) => {
-            let planned = plan_interpreter(mm, file.as_ref(), randomize)?;
+            let planned = plan_interpreter(mm, file.as_ref())?;
             map_image(mm, &AsElf64(file.as_ref()), &planned).map_err(|e| match e {
                 ExecError::Elf(e) => ExecError::BadInterp(e),
                 e => e,
@@ -405,7 +428,14 @@ pub fn load(
         None => None,
     };
     drop(interp);
-    mm.set_brk_start(image.brk_start + random_pages(randomize, BRK_RND / loader::PAGE_SIZE));
+    // The heap: right after the image, or with ASLR a page further plus
+    // up to 32 MiB (arch_randomize_brk).
+    let brk = match (randomize, pie_alone) {
+        (false, _) => image.brk_start,
+        (true, true) => loader::DEFAULT_PIE_BIAS,
+        (true, false) => image.brk_start + loader::PAGE_SIZE,
+    };
+    mm.set_brk_start(brk + random_pages(randomize, BRK_RND / loader::PAGE_SIZE));
     // The arguments' area (strings, pointers, auxv and a page of slack
     // for the rest) plus the initial stack, as Linux's setup_arg_pages.
     let strings: usize = argv

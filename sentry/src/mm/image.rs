@@ -62,6 +62,17 @@ impl AddressSpace {
             .find_gap(len, super::MMAP_MIN_ADDR, top)
     }
 
+    /// Top of the mmap area (see [`super::VmaMap::mmap_base`]).
+    pub fn mmap_base(&self) -> u64 {
+        self.inner.lock().vmas.mmap_base()
+    }
+
+    /// Moves the top of the mmap area down to `base` (ASLR), before
+    /// anything is mapped there.
+    pub fn set_mmap_base(&self, base: u64) {
+        self.inner.lock().vmas.set_mmap_base(base);
+    }
+
     /// Sets the initial program break (end of the loaded image).
     pub fn set_brk_start(&self, brk: u64) {
         let mut inner = self.inner.lock();

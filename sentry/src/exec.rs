@@ -350,6 +350,39 @@ fn place_in_mmap_area(
     Ok(loader::parse_dynamic(src, &opts)?)
 }
 
+/// The checks Linux's `load_elf_binary` makes of an interpreter before
+/// the point of no return (ELIBBAD): the ELF magic, `e_machine`, and a
+/// program header table it can read (`load_elf_phdrs`: entries of 56
+/// bytes, 1 to 64 KiB of them, inside the file). Its type and segments
+/// are checked later, when a failure kills the process instead.
+fn check_interp_header(interp: &dyn ElfSource) -> Result<(), ExecError> {
+    let mut h = [0u8; 64];
+    interp.read_exact_at(&mut h, 0).map_err(ExecError::BadInterp)?;
+    let u16_at = |o: usize| u64::from(u16::from_le_bytes([h[o], h[o + 1]]));
+    let phoff = u64::from_le_bytes(h[32..40].try_into().unwrap_or_default());
+    if &h[..4] != b"\x7fELF" {
+        return Err(ExecError::BadInterp(LoadError::NotElf));
+    }
+    if u16_at(18) != 62 {
+        return Err(ExecError::BadInterp(LoadError::WrongMachine(u16_at(18) as u16)));
+    }
+    let (phentsize, phnum) = (u16_at(54), u16_at(56));
+    let table = phnum * 56;
+    if phentsize != 56 || phnum == 0 || table > 65536 {
+        return Err(ExecError::BadInterp(LoadError::BadHeader(format!(
+            "program header table of {phnum} entries of {phentsize} bytes"
+        ))));
+    }
+    if phoff.checked_add(table).is_none_or(|end| end > interp.len()) {
+        return Err(ExecError::BadInterp(LoadError::Truncated {
+            what: "program headers",
+            end: phoff.saturating_add(table),
+            len: interp.len(),
+        }));
+    }
+    Ok(())
+}
+
 /// Parses the interpreter `interp` and plans it in the mmap area.
 fn plan_interpreter(
     mm: &AddressSpace,
@@ -363,6 +396,7 @@ fn plan_interpreter(
             len: interp.len(),
         }));
     }
+    check_interp_header(interp)?;
     let interp = AsElf64(interp);
     let bad = |e: ExecError| match e {
         ExecError::Elf(e) => ExecError::BadInterp(e),

@@ -11,7 +11,7 @@ use sentry::{Exit, RunOptions, SentryError};
 #[command(
     name = "sentry",
     version,
-    about = "Run unmodified static x86-64 Linux programs in a KVM sandbox"
+    about = "Run unmodified x86-64 Linux programs (static or dynamically linked) in a KVM sandbox"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -20,7 +20,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a static x86-64 ELF program in the sandbox.
+    /// Run an x86-64 ELF program (static, or dynamic with --root) in the sandbox.
     Run {
         #[command(flatten)]
         opts: CommonOpts,

@@ -257,6 +257,10 @@ pub const ADDR_NO_RANDOMIZE: u32 = 0x0004_0000;
 /// in pages, as Linux's `arch_mmap_rnd`.
 const MMAP_RND_PAGES: u64 = 1 << 28;
 
+/// Random pages of the stack top's offset: x86-64's `STACK_RND_MASK`
+/// (22 bits of pages, 16 GiB).
+const STACK_RND_PAGES: u64 = 1 << 22;
+
 /// The brk start moves by up to this much (Linux's `arch_randomize_brk`).
 const BRK_RND: u64 = 32 << 20;
 
@@ -425,8 +429,14 @@ pub fn load(
     env: &mut LoadEnv<'_>,
 ) -> Result<UserContext, ExecError> {
     let randomize = env.randomize;
+    // With ASLR the stack top moves down by up to 16 GiB (x86-64's
+    // STACK_RND_MASK) and the mmap area keeps its distance below it, lowered
+    // by up to 2^28 pages more (Linux's mmap_base).
+    let stack_top = STACK_TOP - random_pages(randomize, STACK_RND_PAGES);
     if randomize {
-        mm.set_mmap_base(crate::mm::MMAP_BASE - random_pages(true, MMAP_RND_PAGES));
+        mm.set_mmap_base(
+            crate::mm::MMAP_BASE - (STACK_TOP - stack_top) - random_pages(true, MMAP_RND_PAGES),
+        );
     }
     let opts = LoadOptions {
         pie_bias: loader::DEFAULT_PIE_BIAS + random_pages(randomize, MMAP_RND_PAGES),
@@ -480,7 +490,7 @@ pub fn load(
         + execfn.len()
         + 1;
     let args = (strings as u64 + 4096).next_multiple_of(4096);
-    mm.map_stack(mm.limits().initial_stack() + args, image.stack_executable)
+    mm.map_stack_at(stack_top, mm.limits().initial_stack() + args, image.stack_executable)
         .map_err(|_| ExecError::NoMemory)?;
     let sysinfo_ehdr = match env.vdso {
         Some(v) => Some(v.map(mm).map_err(|_| ExecError::NoMemory)?),
@@ -490,7 +500,7 @@ pub fn load(
     crate::host::random(&mut random);
     let (hwcap, hwcap2) = crate::host::hwcaps();
     let info = StackInfo {
-        stack_top: STACK_TOP,
+        stack_top,
         argv,
         envp,
         execfn,

@@ -40,12 +40,19 @@ impl AddressSpace {
     /// Sets up the main stack VMA `[STACK_TOP - size, STACK_TOP)`,
     /// executable when the ELF asked for it (PT_GNU_STACK with PF_X).
     pub fn map_stack(&self, size: u64, exec: bool) -> Result<(), Errno> {
+        self.map_stack_at(STACK_TOP, size, exec)
+    }
+
+    /// [`AddressSpace::map_stack`] with its top at `top` (page-aligned, at
+    /// most [`STACK_TOP`]): lower with ASLR.
+    pub fn map_stack_at(&self, top: u64, size: u64, exec: bool) -> Result<(), Errno> {
         let mut inner = self.inner.lock();
-        let start = STACK_TOP - size;
-        if inner.vmas.overlaps(start, STACK_TOP) {
+        let top = top.min(STACK_TOP) & !(platform::PAGE_SIZE - 1);
+        let start = top.checked_sub(size).ok_or(Errno::ENOMEM)?;
+        if inner.vmas.overlaps(start, top) {
             return Err(Errno::ENOMEM);
         }
-        let mut vma = Vma::anon(STACK_TOP, Prot { exec, ..Prot::RW });
+        let mut vma = Vma::anon(top, Prot { exec, ..Prot::RW });
         vma.grows_down = true;
         vma.name = "[stack]";
         inner.vmas.insert(start, vma);

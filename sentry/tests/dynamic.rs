@@ -450,12 +450,19 @@ fn aslr_by_default_and_no_aslr_switch() {
                 .and_then(|l| l.split('-').next())
                 .map(str::to_owned)
         };
-        (text.lines().next().map(str::to_owned), first("[vdso]"), first("[heap]"))
+        (
+            text.lines().next().map(str::to_owned),
+            first("[vdso]"),
+            first("[heap]"),
+            first("[stack]"),
+        )
     };
     let a = maps(&[]);
     let b = maps(&[]);
     assert_ne!(a.0, b.0, "the program's base should be random");
     assert_ne!(a.1, b.1, "the vDSO (mmap area) should be random");
+    assert_ne!(a.2, b.2, "the heap should be random");
+    assert_ne!(a.3, b.3, "the stack should be random");
     let c = maps(&["--no-aslr"]);
     let d = maps(&["--no-aslr"]);
     assert_eq!(c, d, "--no-aslr must give the same layout twice");

@@ -145,7 +145,12 @@ fn main() {
 fn build_dynamic(src: &Path, out: &Path) {
     println!("cargo:rerun-if-changed={}", src.display());
     let interp = out.join("interp");
-    for dir in [out.to_path_buf(), out.join("musl"), out.join("bad"), interp.clone()] {
+    for dir in [
+        out.to_path_buf(),
+        out.join("musl"),
+        out.join("bad"),
+        interp.clone(),
+    ] {
         fs::create_dir_all(&dir).expect("create output directory");
     }
     let job = |compiler: &'static str, args: &[&str], source: &str, output: PathBuf| {
@@ -164,7 +169,12 @@ fn build_dynamic(src: &Path, out: &Path) {
     run_jobs(vec![
         job("gcc", &shared, "libdyntls.c", out.join("libdyntls.so")),
         job("gcc", &shared, "libpreload.c", out.join("libpreload.so")),
-        job("musl-gcc", &shared, "libdyntls.c", out.join("musl/libdyntls.so")),
+        job(
+            "musl-gcc",
+            &shared,
+            "libdyntls.c",
+            out.join("musl/libdyntls.so"),
+        ),
         job("gcc", &["-c"], "libpreload.c", interp.join("rel")),
     ]);
     fs::write(interp.join("empty"), b"").expect("write interp/empty");
@@ -179,7 +189,10 @@ fn build_dynamic(src: &Path, out: &Path) {
     let libdir = format!("-L{}", out.display());
     let linker = |path: &Path| format!("-Wl,--dynamic-linker={}", path.display());
     let bad = [
-        ("missing", PathBuf::from("/nonexistent/ld-linux-x86-64.so.2")),
+        (
+            "missing",
+            PathBuf::from("/nonexistent/ld-linux-x86-64.so.2"),
+        ),
         ("empty", interp.join("empty")),
         ("rel", interp.join("rel")),
         ("script", PathBuf::from("/usr/bin/ldd")),
@@ -196,7 +209,12 @@ fn build_dynamic(src: &Path, out: &Path) {
     jobs.push(linked);
     let linkers: Vec<String> = bad.iter().map(|(_, p)| linker(p)).collect();
     for ((name, _), flag) in bad.iter().zip(&linkers) {
-        jobs.push(job("gcc", &[flag.as_str()], "hello_dyn.c", out.join("bad").join(name)));
+        jobs.push(job(
+            "gcc",
+            &[flag.as_str()],
+            "hello_dyn.c",
+            out.join("bad").join(name),
+        ));
     }
     run_jobs(jobs);
 }

@@ -237,6 +237,9 @@ impl GuestWriter for Writer<'_> {
     }
 }
 
+/// Opens an interpreter by its `PT_INTERP` name.
+pub type OpenInterp<'a> = dyn FnMut(&[u8]) -> Result<Box<dyn ElfSource>, crate::errno::Errno> + 'a;
+
 /// What a load needs besides the program: the vDSO, whether to randomise
 /// the layout, and how to open an interpreter.
 pub struct LoadEnv<'a> {
@@ -247,7 +250,7 @@ pub struct LoadEnv<'a> {
     pub randomize: bool,
     /// Opens the interpreter a `PT_INTERP` names, as Linux's `open_exec`:
     /// a path in the guest's root, a regular file with an execute bit.
-    pub open_interp: &'a mut dyn FnMut(&[u8]) -> Result<Box<dyn ElfSource>, crate::errno::Errno>,
+    pub open_interp: &'a mut OpenInterp<'a>,
 }
 
 /// Linux's `personality` flag that turns ASLR off for a process.
@@ -361,14 +364,18 @@ fn place_in_mmap_area(
 /// are checked later, when a failure kills the process instead.
 fn check_interp_header(interp: &dyn ElfSource) -> Result<(), ExecError> {
     let mut h = [0u8; 64];
-    interp.read_exact_at(&mut h, 0).map_err(ExecError::BadInterp)?;
+    interp
+        .read_exact_at(&mut h, 0)
+        .map_err(ExecError::BadInterp)?;
     let u16_at = |o: usize| u64::from(u16::from_le_bytes([h[o], h[o + 1]]));
     let phoff = u64::from_le_bytes(h[32..40].try_into().unwrap_or_default());
     if &h[..4] != b"\x7fELF" {
         return Err(ExecError::BadInterp(LoadError::NotElf));
     }
     if u16_at(18) != 62 {
-        return Err(ExecError::BadInterp(LoadError::WrongMachine(u16_at(18) as u16)));
+        return Err(ExecError::BadInterp(LoadError::WrongMachine(
+            u16_at(18) as u16
+        )));
     }
     let (phentsize, phnum) = (u16_at(54), u16_at(56));
     let table = phnum * 56;
@@ -377,7 +384,10 @@ fn check_interp_header(interp: &dyn ElfSource) -> Result<(), ExecError> {
             "program header table of {phnum} entries of {phentsize} bytes"
         ))));
     }
-    if phoff.checked_add(table).is_none_or(|end| end > interp.len()) {
+    if phoff
+        .checked_add(table)
+        .is_none_or(|end| end > interp.len())
+    {
         return Err(ExecError::BadInterp(LoadError::Truncated {
             what: "program headers",
             end: phoff.saturating_add(table),
@@ -406,8 +416,8 @@ fn plan_interpreter(
         ExecError::Elf(e) => ExecError::BadInterp(e),
         e => e,
     };
-    let first = loader::parse_dynamic(&interp, &LoadOptions::default())
-        .map_err(ExecError::BadInterp)?;
+    let first =
+        loader::parse_dynamic(&interp, &LoadOptions::default()).map_err(ExecError::BadInterp)?;
     place_in_mmap_area(mm, &interp, first).map_err(bad)
 }
 
@@ -490,8 +500,12 @@ pub fn load(
         + execfn.len()
         + 1;
     let args = (strings as u64 + 4096).next_multiple_of(4096);
-    mm.map_stack_at(stack_top, mm.limits().initial_stack() + args, image.stack_executable)
-        .map_err(|_| ExecError::NoMemory)?;
+    mm.map_stack_at(
+        stack_top,
+        mm.limits().initial_stack() + args,
+        image.stack_executable,
+    )
+    .map_err(|_| ExecError::NoMemory)?;
     let sysinfo_ehdr = match env.vdso {
         Some(v) => Some(v.map(mm).map_err(|_| ExecError::NoMemory)?),
         None => None,

@@ -313,7 +313,6 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             exec::load(&mm, &file, &argv, &opts.envp, &execfn, &mut how)
         }
     }?;
-    drop(how);
     mm.set_exe(&exe_path, opts.exe_host.clone());
     let cwd = match &opts.workdir {
         Some(dir) => {

@@ -122,7 +122,10 @@ printf 'b\na\nc\n' | sort -r | head -n 1
 echo done
 "#,
     );
-    assert!(out.contains("      2 apple 1\n") && out.ends_with("done\n"), "{out}");
+    assert!(
+        out.contains("      2 apple 1\n") && out.ends_with("done\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -142,7 +145,10 @@ date -d 'tomorrow' +%s > /dev/null
 echo done
 "#,
     );
-    assert!(out.contains("copyright") && out.ends_with("done\n"), "{out}");
+    assert!(
+        out.contains("copyright") && out.ends_with("done\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -196,7 +202,10 @@ zcat src/n.gz | tail -n 1
 echo done
 "#,
     );
-    assert!(out.contains("same tree") && out.ends_with("done\n"), "{out}");
+    assert!(
+        out.contains("same tree") && out.ends_with("done\n"),
+        "{out}"
+    );
 }
 
 /// The same script run by dash and by bash: pipelines of the tools,
@@ -467,14 +476,18 @@ fn aslr_by_default_and_no_aslr_switch() {
     let d = maps(&["--no-aslr"]);
     assert_eq!(c, d, "--no-aslr must give the same layout twice");
     assert!(
-        c.0.as_deref().is_some_and(|l| l.starts_with("555555554000-")),
+        c.0.as_deref()
+            .is_some_and(|l| l.starts_with("555555554000-")),
         "{c:?}"
     );
 }
 
 fn dlopen_tls(label: &str, program: &str, library: &str) {
     let out = same(label, &dynamic(program), &[&dynamic(library)], &[]);
-    assert!(out.contains("thread 3: 7040\n") && out.contains("dlclose 0"), "{out}");
+    assert!(
+        out.contains("thread 3: 7040\n") && out.contains("dlclose 0"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use platform::{Mapping, PAGE_SIZE, PageFlags};
 
 use super::{
-    AddressSpace, Inner, MAX_MAP_COUNT, MMAP_MIN_ADDR, Prot, SharedMemory, TASK_SIZE,
-    Vma, page_up, platform_errno,
+    AddressSpace, Inner, MAX_MAP_COUNT, MMAP_MIN_ADDR, Prot, SharedMemory, TASK_SIZE, Vma, page_up,
+    platform_errno,
 };
 use crate::errno::Errno;
 

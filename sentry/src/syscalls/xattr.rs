@@ -78,7 +78,10 @@ fn target(t: &TaskCtx, on: On) -> Result<(), Errno> {
 /// knows, EOPNOTSUPP in any other.
 fn absent(name: &[u8]) -> Errno {
     const KNOWN: [&[u8]; 4] = [b"user.", b"trusted.", b"security.", b"system."];
-    if KNOWN.iter().any(|p| name.starts_with(p) && name.len() > p.len()) {
+    if KNOWN
+        .iter()
+        .any(|p| name.starts_with(p) && name.len() > p.len())
+    {
         Errno::ENODATA
     } else {
         Errno::EOPNOTSUPP

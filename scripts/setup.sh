@@ -6,7 +6,10 @@
 #   - a static busybox (package busybox-static) for the busybox tests,
 #   - a static bash (package bash-static) and the static SQLite library
 #     (package libsqlite3-dev) for the real-program tests,
-#   - Go (package golang-go) for the Go test programs.
+#   - Go (package golang-go) for the Go test programs,
+#   - Debian's own dynamically linked programs that sentry/tests/dynamic.rs
+#     runs natively and in the sandbox: python3, git, perl, an awk (mawk),
+#     diff (diffutils), setarch (util-linux), tar and gzip.
 # Idempotent: safe to run again; runs `apt-get update` at most once, and only
 # when something has to be installed. Needs root (or sudo).
 set -eu
@@ -23,9 +26,18 @@ command -v go >/dev/null 2>&1 || need="$need golang-go"
 # Real programs: bash's process substitution, SQLite's file locks.
 [ -x /bin/bash-static ] || need="$need bash-static"
 [ -e /usr/lib/x86_64-linux-gnu/libsqlite3.a ] || need="$need libsqlite3-dev"
+# Dynamically linked programs (sentry/tests/dynamic.rs).
+command -v python3 >/dev/null 2>&1 || need="$need python3"
+command -v git >/dev/null 2>&1 || need="$need git"
+command -v perl >/dev/null 2>&1 || need="$need perl"
+command -v awk >/dev/null 2>&1 || need="$need mawk"
+command -v diff >/dev/null 2>&1 || need="$need diffutils"
+command -v setarch >/dev/null 2>&1 || need="$need util-linux"
+command -v tar >/dev/null 2>&1 || need="$need tar"
+command -v gzip >/dev/null 2>&1 || need="$need gzip"
 
 if [ -z "$need" ]; then
-    echo "setup.sh: gcc, static glibc, musl-gcc, busybox, bash-static, libsqlite3-dev and go are already installed"
+    echo "setup.sh: gcc, static glibc, musl-gcc, busybox, bash-static, libsqlite3-dev, go and the dynamic test programs are already installed"
 else
     if [ "$(id -u)" -eq 0 ]; then
         sudo=""

@@ -5,7 +5,9 @@
 //! * `hello.c` once more with `gcc -static-pie` into `$OUT_DIR/glibc/hello-pie`;
 //! * every `*.S` with `gcc -nostdlib -static` into `$OUT_DIR/asm/<name>`;
 //! * `real/sqlite_locks.c` with glibc only, against the system's static
-//!   SQLite (`-lsqlite3 -lm`), into `$OUT_DIR/glibc/sqlite_locks`.
+//!   SQLite (`-lsqlite3 -lm`), into `$OUT_DIR/glibc/sqlite_locks`;
+//! * `dynamic/`: dynamically linked guests and shared libraries into
+//!   `$OUT_DIR/dynamic/` (see [`build_dynamic`]).
 //!
 //! All compilations use `-Wall -Werror` so a broken guest fails the build
 //! loudly. A missing `musl-gcc` is a hard error pointing at `scripts/setup.sh`.
@@ -115,6 +117,7 @@ fn main() {
     jobs.push(sqlite);
 
     run_jobs(jobs);
+    build_dynamic(&manifest_dir.join("dynamic"), &out_dir.join("dynamic"));
 
     let mut list = String::new();
     writeln!(
@@ -126,6 +129,94 @@ fn main() {
     writeln!(list, "/// Names of the assembly guests.").unwrap();
     writeln!(list, "const ASM_GUESTS: &[&str] = &{asm_names:?};").unwrap();
     write_if_changed(&out_dir.join("guests.rs"), &list).expect("write guests.rs");
+}
+
+/// Builds the dynamically linked guests of `src` into `out`:
+///
+/// * `libdyntls.so` and `libpreload.so` (`gcc -shared -fPIC`), and
+///   `musl/libdyntls.so` with musl-gcc;
+/// * `dyn_tls`, `dyn_exec` (gcc, dynamic PIE) and `musl/dyn_tls`
+///   (musl-gcc, interpreter /lib/ld-musl-x86_64.so.1);
+/// * `dyn_linked`, linked against `libdyntls.so` without a run path;
+/// * `hello_dyn` with broken interpreters: `bad/missing` (a path that does
+///   not exist), `bad/empty` (an empty executable file), `bad/rel` (an
+///   ET_REL object), `bad/script` (the shell script `/usr/bin/ldd`) and
+///   `bad/noexec` (a file without an execute bit).
+fn build_dynamic(src: &Path, out: &Path) {
+    println!("cargo:rerun-if-changed={}", src.display());
+    let interp = out.join("interp");
+    for dir in [
+        out.to_path_buf(),
+        out.join("musl"),
+        out.join("bad"),
+        interp.clone(),
+    ] {
+        fs::create_dir_all(&dir).expect("create output directory");
+    }
+    let job = |compiler: &'static str, args: &[&str], source: &str, output: PathBuf| {
+        let mut a: Vec<String> = C_FLAGS.iter().map(|s| (*s).to_owned()).collect();
+        a.extend(args.iter().map(|s| (*s).to_owned()));
+        a.push("-o".to_owned());
+        a.push(output.display().to_string());
+        a.push(src.join(source).display().to_string());
+        Job {
+            compiler,
+            args: a,
+            output,
+        }
+    };
+    let shared = ["-shared", "-fPIC"];
+    run_jobs(vec![
+        job("gcc", &shared, "libdyntls.c", out.join("libdyntls.so")),
+        job("gcc", &shared, "libpreload.c", out.join("libpreload.so")),
+        job(
+            "musl-gcc",
+            &shared,
+            "libdyntls.c",
+            out.join("musl/libdyntls.so"),
+        ),
+        job("gcc", &["-c"], "libpreload.c", interp.join("rel")),
+    ]);
+    fs::write(interp.join("empty"), b"").expect("write interp/empty");
+    fs::write(interp.join("noexec"), vec![b'#'; 200]).expect("write interp/noexec");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for (name, mode) in [("empty", 0o755), ("rel", 0o755), ("noexec", 0o644)] {
+            fs::set_permissions(interp.join(name), fs::Permissions::from_mode(mode))
+                .expect("chmod interpreter");
+        }
+    }
+    let libdir = format!("-L{}", out.display());
+    let linker = |path: &Path| format!("-Wl,--dynamic-linker={}", path.display());
+    let bad = [
+        (
+            "missing",
+            PathBuf::from("/nonexistent/ld-linux-x86-64.so.2"),
+        ),
+        ("empty", interp.join("empty")),
+        ("rel", interp.join("rel")),
+        ("script", PathBuf::from("/usr/bin/ldd")),
+        ("noexec", interp.join("noexec")),
+    ];
+    let mut jobs = vec![
+        job("gcc", &["-pthread"], "dyn_tls.c", out.join("dyn_tls")),
+        job("musl-gcc", &[], "dyn_tls.c", out.join("musl/dyn_tls")),
+        job("gcc", &[], "dyn_exec.c", out.join("dyn_exec")),
+        job("gcc", &[], "hello_dyn.c", out.join("hello_dyn")),
+    ];
+    let mut linked = job("gcc", &[], "dyn_linked.c", out.join("dyn_linked"));
+    linked.args.extend([libdir, "-ldyntls".to_owned()]);
+    jobs.push(linked);
+    let linkers: Vec<String> = bad.iter().map(|(_, p)| linker(p)).collect();
+    for ((name, _), flag) in bad.iter().zip(&linkers) {
+        jobs.push(job(
+            "gcc",
+            &[flag.as_str()],
+            "hello_dyn.c",
+            out.join("bad").join(name),
+        ));
+    }
+    run_jobs(jobs);
 }
 
 fn c_job(compiler: &'static str, link_mode: &str, src: &Path, output: PathBuf) -> Job {

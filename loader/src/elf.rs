@@ -123,6 +123,12 @@ pub struct ElfImage {
     pub stack_executable: bool,
     /// Page-aligned end of the highest segment: where the heap (`brk`) starts.
     pub brk_start: u64,
+    /// The `PT_INTERP` path (up to its first NUL) of a dynamically linked
+    /// program parsed with [`parse_dynamic`]; `None` for a static one.
+    pub interpreter: Option<Vec<u8>>,
+    /// The largest power-of-two `p_align` of the `PT_LOAD` headers, at
+    /// least a page: what the bias of an `ET_DYN` file is rounded to.
+    pub align: u64,
 }
 
 impl ElfImage {
@@ -384,13 +390,14 @@ fn parse_header(bytes: &[u8]) -> Result<Header, LoadError> {
     Ok(header)
 }
 
-/// Returns the interpreter path named by a `PT_INTERP` header.
-fn interpreter(src: &dyn ElfSource, ph: &ProgramHeader) -> Result<String, LoadError> {
+/// Returns the interpreter path named by a `PT_INTERP` header (up to its
+/// first NUL).
+fn interpreter(src: &dyn ElfSource, ph: &ProgramHeader) -> Result<Vec<u8>, LoadError> {
     let range = file_range("PT_INTERP path", ph.p_offset, ph.p_filesz, src_len(src))?;
     let mut raw = vec![0u8; (range.len() as u64).min(MAX_INTERP) as usize];
     src.read_exact_at(&mut raw, range.start as u64)?;
     let name = raw.split(|&b| b == 0).next().unwrap_or_default();
-    Ok(String::from_utf8_lossy(name).into_owned())
+    Ok(name.to_vec())
 }
 
 /// The file length as a usize (saturated: bounds checks then fail).
@@ -516,6 +523,27 @@ pub fn parse(bytes: &[u8], opts: &LoadOptions) -> Result<ElfImage, LoadError> {
 ///
 /// As [`parse`], plus [`LoadError::Read`] when the source fails.
 pub fn parse_from(src: &dyn ElfSource, opts: &LoadOptions) -> Result<ElfImage, LoadError> {
+    parse_inner(src, opts, false)
+}
+
+/// [`parse_from`] that also accepts a dynamically linked program: its
+/// `PT_INTERP` path is returned in [`ElfImage::interpreter`] (the first
+/// `PT_INTERP` header, as Linux reads it), for the caller to load the
+/// interpreter beside it. An interpreter's own `PT_INTERP` is ignored by
+/// Linux, so a caller loading one simply does not look at the field.
+///
+/// # Errors
+///
+/// As [`parse_from`], without [`LoadError::Dynamic`].
+pub fn parse_dynamic(src: &dyn ElfSource, opts: &LoadOptions) -> Result<ElfImage, LoadError> {
+    parse_inner(src, opts, true)
+}
+
+fn parse_inner(
+    src: &dyn ElfSource,
+    opts: &LoadOptions,
+    dynamic: bool,
+) -> Result<ElfImage, LoadError> {
     let len = src_len(src);
     let mut head = vec![0u8; len.min(header64::SIZEOF_EHDR)];
     src.read_exact_at(&mut head, 0)?;
@@ -528,11 +556,15 @@ pub fn parse_from(src: &dyn ElfSource, opts: &LoadOptions) -> Result<ElfImage, L
     let phdrs = ProgramHeader::parse(&table_bytes, 0, usize::from(header.e_phnum), ctx)
         .map_err(malformed)?;
 
-    if let Some(ph) = phdrs.iter().find(|ph| ph.p_type == PT_INTERP) {
-        return Err(LoadError::Dynamic {
-            interpreter: interpreter(src, ph)?,
-        });
-    }
+    let interpreter = match phdrs.iter().find(|ph| ph.p_type == PT_INTERP) {
+        Some(ph) if !dynamic => {
+            return Err(LoadError::Dynamic {
+                interpreter: String::from_utf8_lossy(&interpreter(src, ph)?).into_owned(),
+            });
+        }
+        Some(ph) => Some(interpreter(src, ph)?),
+        None => None,
+    };
 
     let bias = if header.e_type == ET_DYN {
         page_down(opts.pie_bias) & !(max_alignment(&phdrs) - 1)
@@ -585,6 +617,8 @@ pub fn parse_from(src: &dyn ElfSource, opts: &LoadOptions) -> Result<ElfImage, L
         phnum: u64::from(header.e_phnum),
         stack_executable,
         brk_start,
+        interpreter,
+        align: max_alignment(&phdrs),
     })
 }
 

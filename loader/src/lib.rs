@@ -5,7 +5,9 @@
 //!
 //! * [`parse`] reads the ELF header and program headers with goblin, validates them the way
 //!   Linux's `binfmt_elf` does (and never panics on hostile input), rejects dynamically linked
-//!   programs, and plans the `PT_LOAD` [`Segment`]s with the load bias applied.
+//!   programs, and plans the `PT_LOAD` [`Segment`]s with the load bias applied;
+//!   [`parse_dynamic`] accepts them and names their interpreter (`PT_INTERP`), which the
+//!   caller loads beside the program as a second image.
 //! * [`build_stack`] lays out the initial stack (argc, argv, envp, auxv and the strings they
 //!   point to) byte-for-byte as Linux does, writing guest memory through [`GuestWriter`].
 //!
@@ -23,7 +25,7 @@ mod stack;
 
 pub use elf::{
     DEFAULT_PIE_BIAS, ElfImage, ElfSource, LoadError, LoadOptions, MIN_ADDR, PAGE_SIZE, Prot,
-    Region, Segment, USER_ADDR_END, parse, parse_from,
+    Region, Segment, USER_ADDR_END, parse, parse_dynamic, parse_from,
 };
 pub use quote::quote;
 pub use script::{

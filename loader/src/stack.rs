@@ -120,6 +120,9 @@ pub struct StackInfo<'a> {
     pub random: [u8; 16],
     /// The loaded program.
     pub image: &'a ElfImage,
+    /// `AT_BASE`: the load bias of the program's interpreter (`PT_INTERP`),
+    /// 0 for a program without one.
+    pub interp_base: u64,
     /// `AT_HWCAP` value.
     pub hwcap: u64,
     /// `AT_HWCAP2` value.
@@ -269,7 +272,7 @@ pub fn build_stack_layout(
         (AT_PHDR, image.phdr_addr),
         (AT_PHENT, image.phent),
         (AT_PHNUM, image.phnum),
-        (AT_BASE, 0),
+        (AT_BASE, info.interp_base),
         (AT_FLAGS, 0),
         (AT_ENTRY, image.entry),
         (AT_UID, info.uid.into()),
@@ -407,6 +410,8 @@ mod tests {
             phnum: 10,
             stack_executable: false,
             brk_start: 0x40_2000,
+            interpreter: None,
+            align: 4096,
         }
     }
 
@@ -422,6 +427,7 @@ mod tests {
             execfn: b"/bin/prog",
             random: core::array::from_fn(|i| i as u8 + 0x10),
             image,
+            interp_base: 0,
             hwcap: 0x178b_fbff,
             hwcap2: 2,
             minsigstksz: 3376,

@@ -104,6 +104,9 @@ pub struct RunOptions {
     pub kill_after: Option<std::time::Duration>,
     /// `--max-tasks` and `--max-files`.
     pub sandbox_limits: kernel::limits::SandboxLimits,
+    /// Randomise the layout of loaded programs (ASLR); `--no-aslr` turns
+    /// it off for the whole sandbox.
+    pub aslr: bool,
 }
 
 /// Why the sandbox could not run the program.
@@ -238,6 +241,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             stats: opts.stats,
             root: opts.root.clone(),
             sandbox_limits: opts.sandbox_limits,
+            aslr: opts.aslr,
         },
         vfs,
         &syscalls::KERNEL_TABLE,
@@ -246,23 +250,33 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     let mut exe_path = opts.exe_path.clone();
     let mut execfn = opts.execfn.clone().unwrap_or_else(|| opts.exe_path.clone());
     let mut argv = opts.argv.clone();
+    let randomize = opts.aslr;
+    let workdir = opts.workdir.clone();
+    let vfs_for_interp = &kernel.vfs;
+    // An interpreter (PT_INTERP) is a path in the guest's root, relative
+    // ones from the working directory, as the guest's own execve opens it.
+    let mut open_interp = |name: &[u8]| {
+        if name.is_empty() {
+            return Err(errno::Errno::ENOENT);
+        }
+        let relative;
+        let path = if name.contains(&b'/') {
+            name
+        } else {
+            relative = [b"./", name].concat();
+            &relative
+        };
+        guest_program(vfs_for_interp, path, &[], workdir.as_deref())
+            .map(|(_, f)| Box::new(f) as Box<dyn loader::ElfSource>)
+    };
+    let mut how = exec::LoadEnv {
+        vdso: kernel.vdso.as_ref(),
+        randomize,
+        open_interp: &mut open_interp,
+    };
     let ctx = match &opts.program {
-        Program::Bytes(b) => exec::load(
-            &mm,
-            &b.as_slice(),
-            &argv,
-            &opts.envp,
-            &execfn,
-            kernel.vdso.as_ref(),
-        ),
-        Program::File(f) => exec::load(
-            &mm,
-            f.as_ref(),
-            &argv,
-            &opts.envp,
-            &execfn,
-            kernel.vdso.as_ref(),
-        ),
+        Program::Bytes(b) => exec::load(&mm, &b.as_slice(), &argv, &opts.envp, &execfn, &mut how),
+        Program::File(f) => exec::load(&mm, f.as_ref(), &argv, &opts.envp, &execfn, &mut how),
         Program::Guest(name) => {
             let fail = |errno| SentryError::Program {
                 name: name.clone(),
@@ -296,7 +310,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             )
             .map_err(fail)?;
             exe_path = vfs.path_name(&place, &root);
-            exec::load(&mm, &file, &argv, &opts.envp, &execfn, kernel.vdso.as_ref())
+            exec::load(&mm, &file, &argv, &opts.envp, &execfn, &mut how)
         }
     }?;
     mm.set_exe(&exe_path, opts.exe_host.clone());

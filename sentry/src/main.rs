@@ -11,7 +11,7 @@ use sentry::{Exit, RunOptions, SentryError};
 #[command(
     name = "sentry",
     version,
-    about = "Run unmodified static x86-64 Linux programs in a KVM sandbox"
+    about = "Run unmodified x86-64 Linux programs (static or dynamically linked) in a KVM sandbox"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -20,7 +20,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a static x86-64 ELF program in the sandbox.
+    /// Run an x86-64 ELF program (static, or dynamic with --root) in the sandbox.
     Run {
         #[command(flatten)]
         opts: CommonOpts,
@@ -103,6 +103,11 @@ struct CommonOpts {
     /// either way.
     #[arg(long = "no-sandbox-self")]
     no_sandbox_self: bool,
+    /// Load programs, interpreters and the heap at Linux's fixed
+    /// addresses instead of randomised ones (as `setarch -R` or
+    /// kernel.randomize_va_space=0 do natively).
+    #[arg(long = "no-aslr")]
+    no_aslr: bool,
     /// Log level of the sentry's own messages (error, warn, info, debug, trace).
     #[arg(short = 'v', long = "log-level", default_value = "warn")]
     log_level: tracing::Level,
@@ -442,11 +447,18 @@ fn main() -> ExitCode {
                 mounts: opts.mounts,
                 workdir: workdir.map(String::into_bytes),
                 sandbox_self: !opts.no_sandbox_self,
+                aslr: !opts.no_aslr,
                 forward_signals,
                 kill_after: opts.kill_after,
             };
             match sentry::run(opts) {
                 Ok(exit) => report(exit),
+                Err(
+                    e @ SentryError::Exec(sentry::exec::ExecError::Interp {
+                        errno: sentry::errno::Errno::ENOENT,
+                        ..
+                    }),
+                ) => fail(e, 127),
                 Err(e @ SentryError::Exec(_)) => fail(e, 126),
                 Err(
                     e @ SentryError::Program {
@@ -484,6 +496,7 @@ fn main() -> ExitCode {
                 mounts: opts.mounts,
                 workdir: None,
                 sandbox_self: !opts.no_sandbox_self,
+                aslr: !opts.no_aslr,
                 forward_signals,
                 kill_after: opts.kill_after,
             };

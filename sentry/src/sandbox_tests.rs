@@ -72,6 +72,7 @@ fn sandbox() -> Sandbox {
             stats: false,
             root: None,
             sandbox_limits: Default::default(),
+            aslr: true,
         },
         crate::fs::setup::build(
             None,

@@ -60,6 +60,23 @@ impl fmt::Display for Libc {
     }
 }
 
+/// Path of a dynamically linked guest or shared library built from
+/// `dynamic/` (`dyn_tls`, `libdyntls.so`, `musl/dyn_tls`, `bad/missing`...;
+/// see `build.rs`).
+///
+/// # Panics
+///
+/// If no such file was built.
+pub fn dynamic(name: &str) -> PathBuf {
+    let path = PathBuf::from(OUT_DIR).join("dynamic").join(name);
+    assert!(
+        path.is_file(),
+        "no dynamic guest named {name:?} at {}",
+        path.display()
+    );
+    path
+}
+
 /// Path of the C guest `name` built against `libc`.
 ///
 /// `guest("hello-pie", Libc::Glibc)` is the static-pie build of `hello.c`

@@ -479,6 +479,7 @@ pub fn check_stack(image: &ElfImage, data: &[u8]) {
         execfn: &execfn,
         random,
         image,
+        interp_base: 0,
         hwcap: d.u64(),
         hwcap2: d.u64(),
         minsigstksz: 2048,

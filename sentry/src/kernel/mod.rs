@@ -81,6 +81,10 @@ pub struct KernelConfig {
     pub root: Option<std::path::PathBuf>,
     /// `--max-tasks` and `--max-files`.
     pub sandbox_limits: limits::SandboxLimits,
+    /// Randomise where programs, interpreters and the heap are loaded
+    /// (ASLR; off with `--no-aslr`, or per process with the personality
+    /// flag ADDR_NO_RANDOMIZE).
+    pub aslr: bool,
 }
 
 /// Per-syscall statistics: calls, errors, and time spent in the sentry.

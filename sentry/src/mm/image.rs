@@ -40,16 +40,44 @@ impl AddressSpace {
     /// Sets up the main stack VMA `[STACK_TOP - size, STACK_TOP)`,
     /// executable when the ELF asked for it (PT_GNU_STACK with PF_X).
     pub fn map_stack(&self, size: u64, exec: bool) -> Result<(), Errno> {
+        self.map_stack_at(STACK_TOP, size, exec)
+    }
+
+    /// [`AddressSpace::map_stack`] with its top at `top` (page-aligned, at
+    /// most [`STACK_TOP`]): lower with ASLR.
+    pub fn map_stack_at(&self, top: u64, size: u64, exec: bool) -> Result<(), Errno> {
         let mut inner = self.inner.lock();
-        let start = STACK_TOP - size;
-        if inner.vmas.overlaps(start, STACK_TOP) {
+        let top = top.min(STACK_TOP) & !(platform::PAGE_SIZE - 1);
+        let start = top.checked_sub(size).ok_or(Errno::ENOMEM)?;
+        if inner.vmas.overlaps(start, top) {
             return Err(Errno::ENOMEM);
         }
-        let mut vma = Vma::anon(STACK_TOP, Prot { exec, ..Prot::RW });
+        let mut vma = Vma::anon(top, Prot { exec, ..Prot::RW });
         vma.grows_down = true;
         vma.name = "[stack]";
         inner.vmas.insert(start, vma);
         Ok(())
+    }
+
+    /// A free range of `len` bytes for a program image, the highest one
+    /// that ends at or below `top` (an interpreter goes in the mmap area,
+    /// as Linux maps it without a hint); `None` when there is none.
+    pub fn image_gap(&self, len: u64, top: u64) -> Option<u64> {
+        self.inner
+            .lock()
+            .vmas
+            .find_gap(len, super::MMAP_MIN_ADDR, top)
+    }
+
+    /// Top of the mmap area (see [`super::VmaMap::mmap_base`]).
+    pub fn mmap_base(&self) -> u64 {
+        self.inner.lock().vmas.mmap_base()
+    }
+
+    /// Moves the top of the mmap area down to `base` (ASLR), before
+    /// anything is mapped there.
+    pub fn set_mmap_base(&self, base: u64) {
+        self.inner.lock().vmas.set_mmap_base(base);
     }
 
     /// Sets the initial program break (end of the loaded image).

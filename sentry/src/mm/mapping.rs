@@ -9,8 +9,8 @@ use std::sync::Arc;
 use platform::{Mapping, PAGE_SIZE, PageFlags};
 
 use super::{
-    AddressSpace, Inner, MAX_MAP_COUNT, MMAP_BASE, MMAP_MIN_ADDR, Prot, SharedMemory, TASK_SIZE,
-    Vma, page_up, platform_errno,
+    AddressSpace, Inner, MAX_MAP_COUNT, MMAP_MIN_ADDR, Prot, SharedMemory, TASK_SIZE, Vma, page_up,
+    platform_errno,
 };
 use crate::errno::Errno;
 
@@ -454,7 +454,7 @@ impl AddressSpace {
             inner.vmas.check_move_room()?;
             let dst = inner
                 .vmas
-                .find_gap(new_len, MMAP_MIN_ADDR, MMAP_BASE)
+                .find_gap(new_len, MMAP_MIN_ADDR, inner.vmas.mmap_base())
                 .ok_or(Errno::ENOMEM)?;
             return self.move_locked(&mut inner, old, old_len, new_len, dst, vstart, &vma, true);
         }
@@ -476,7 +476,7 @@ impl AddressSpace {
         inner.vmas.check_move_room()?;
         let dst = inner
             .vmas
-            .find_gap(new_len, MMAP_MIN_ADDR, MMAP_BASE)
+            .find_gap(new_len, MMAP_MIN_ADDR, inner.vmas.mmap_base())
             .ok_or(Errno::ENOMEM)?;
         self.move_locked(&mut inner, old, old_len, new_len, dst, vstart, &vma, false)
     }

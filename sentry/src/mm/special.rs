@@ -19,7 +19,7 @@ use std::sync::Arc;
 use platform::{PAGE_SIZE, Platform};
 
 use super::file::{FileBacking, FileMap};
-use super::{Access, AddressSpace, MMAP_BASE, MMAP_MIN_ADDR, Prot, SharedMemory, Vma, page_up};
+use super::{Access, AddressSpace, MMAP_MIN_ADDR, Prot, SharedMemory, Vma, page_up};
 use crate::errno::Errno;
 
 /// The bytes of one special mapping, in frames of one platform.
@@ -96,9 +96,10 @@ impl AddressSpace {
     pub fn map_vdso(&self, vvar: &SpecialPages, vdso: &SpecialPages) -> Result<u64, Errno> {
         let mut inner = self.inner.lock();
         let len = vvar.len() + vdso.len();
+        let top = inner.vmas.mmap_base();
         let start = inner
             .vmas
-            .find_gap(len, MMAP_MIN_ADDR, MMAP_BASE)
+            .find_gap(len, MMAP_MIN_ADDR, top)
             .ok_or(Errno::ENOMEM)?;
         let base = start + vvar.len();
         let read = Prot {

@@ -135,9 +135,23 @@ impl Vma {
 #[derive(Clone, Debug, Default)]
 pub struct VmaMap {
     map: BTreeMap<u64, Vma>,
+    /// Top of the mmap area when ASLR moved it below [`MMAP_BASE`].
+    mmap_base: Option<u64>,
 }
 
 impl VmaMap {
+    /// Top of the area where mappings without a fixed address go:
+    /// [`MMAP_BASE`], lowered by a random offset with ASLR (Linux's
+    /// `mm->mmap_base`).
+    pub fn mmap_base(&self) -> u64 {
+        self.mmap_base.unwrap_or(MMAP_BASE)
+    }
+
+    /// Sets the top of the mmap area (page-aligned, at most [`MMAP_BASE`]).
+    pub fn set_mmap_base(&mut self, base: u64) {
+        self.mmap_base = Some(page_down(base.min(MMAP_BASE)));
+    }
+
     /// The VMA containing `addr`, with its start.
     pub fn find(&self, addr: u64) -> Option<(u64, &Vma)> {
         let (start, vma) = self.map.range(..=addr).next_back()?;
@@ -353,7 +367,7 @@ impl VmaMap {
     /// Where a mapping of `len` bytes without MAP_FIXED goes: at `hint`
     /// (rounded down to a page) when that range is free and inside
     /// `[mmap_min_addr, TASK_SIZE)`, else the highest free gap below
-    /// [`MMAP_BASE`]; `None` when there is none.
+    /// [`VmaMap::mmap_base`]; `None` when there is none.
     pub fn unmapped_area(&self, hint: u64, len: u64) -> Option<u64> {
         let hint = page_down(hint);
         if hint >= MMAP_MIN_ADDR
@@ -362,7 +376,7 @@ impl VmaMap {
         {
             return Some(hint);
         }
-        self.find_gap(len, MMAP_MIN_ADDR, MMAP_BASE)
+        self.find_gap(len, MMAP_MIN_ADDR, self.mmap_base())
     }
 
     /// Finds a free gap of `len` bytes, top-down from below `top`, above

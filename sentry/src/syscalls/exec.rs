@@ -18,7 +18,6 @@ use std::sync::atomic::Ordering;
 
 use crate::abi::{Fd, UserPtr};
 use crate::errno::Errno;
-use crate::exec::ExecError;
 use crate::kernel::signal::{self, AltStack, SigAction};
 use crate::kernel::task::{SysError, SysResult, TaskCtx};
 use crate::mm::AddressSpace;
@@ -275,25 +274,35 @@ fn exec_at(
     // Build the new image completely before the point of no return.
     let new_mm = AddressSpace::new(Arc::clone(mm.machine()))?;
     crate::kernel::limits::apply_mm(&t.task.tg.limits.lock(), &new_mm);
-    let ctx = match crate::exec::load(
-        &new_mm,
-        &elf,
-        &args,
-        &env,
-        &execfn,
-        t.task.kernel.vdso.as_ref(),
-    ) {
+    let randomize = t.task.kernel.config.aslr
+        && t.task.ident.personality.load(Ordering::Relaxed) & crate::exec::ADDR_NO_RANDOMIZE == 0;
+    let loaded = {
+        let t: &TaskCtx = t;
+        let mut open_interp = |name: &[u8]| {
+            open_program(t, Fd(AT_FDCWD), name, true)
+                .map(|(_, f)| Box::new(f) as Box<dyn loader::ElfSource>)
+        };
+        let mut how = crate::exec::LoadEnv {
+            vdso: t.task.kernel.vdso.as_ref(),
+            randomize,
+            open_interp: &mut open_interp,
+        };
+        crate::exec::load(&new_mm, &elf, &args, &env, &execfn, &mut how)
+    };
+    let ctx = match loaded {
         Ok(c) => c,
-        Err(ExecError::Elf(LoadError::Read(e))) => {
+        Err(e) => {
             tracing::info!("execve {}: {e}", crate::quote(path));
-            return Err(Errno::EIO.into());
+            match e.errno() {
+                Some(errno) => return Err(errno.into()),
+                None => {
+                    // Linux fails past the point of no return: the
+                    // process dies of SIGSEGV.
+                    t.task.tg.start_exit(signal::sig::SIGSEGV);
+                    return Err(SysError::Exited);
+                }
+            }
         }
-        Err(ExecError::Elf(e)) => {
-            tracing::info!("execve {}: {e}", crate::quote(path));
-            return Err(Errno::ENOEXEC.into());
-        }
-        Err(ExecError::Stack(_)) => return Err(Errno::E2BIG.into()),
-        Err(ExecError::NoMemory) => return Err(Errno::ENOMEM.into()),
     };
     drop(elf);
     new_mm.set_exe(&exe, host);

@@ -506,6 +506,40 @@ pub fn close(t: &mut TaskCtx, fd: Fd) -> SysResult {
     Ok(0)
 }
 
+/// close_range(first, last, flags): closes (or, with
+/// CLOSE_RANGE_CLOEXEC, marks close-on-exec) every open descriptor in
+/// `[first, last]`; CLOSE_RANGE_UNSHARE first gives the caller a private
+/// table when it shares one. EINVAL for unknown flags or `first > last`.
+pub fn close_range(t: &mut TaskCtx, first: u32, last: u32, flags: u32) -> SysResult {
+    const CLOSE_RANGE_UNSHARE: u32 = 1 << 1;
+    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+    if flags & !(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) != 0 || first > last {
+        return Err(Errno::EINVAL.into());
+    }
+    if flags & CLOSE_RANGE_UNSHARE != 0 {
+        let mut files = t.task.files.lock();
+        if Arc::strong_count(&files) > 1 {
+            *files = files.fork()?;
+        }
+    }
+    let files = t.task.files();
+    let (first, last) = (i64::from(first), i64::from(last));
+    let fds: Vec<i64> = files
+        .entries()
+        .into_iter()
+        .map(|(fd, _, _)| i64::from(fd))
+        .filter(|fd| (first..=last).contains(fd))
+        .collect();
+    for fd in fds {
+        if flags & CLOSE_RANGE_CLOEXEC != 0 {
+            let _ = files.set_cloexec(fd, true);
+        } else if let Ok(f) = files.remove(fd) {
+            drop(f);
+        }
+    }
+    Ok(0)
+}
+
 /// dup(fd).
 pub fn dup(t: &mut TaskCtx, fd: Fd) -> SysResult {
     let files = t.task.files();

@@ -36,6 +36,7 @@ pub mod timer;
 pub mod timerfd;
 pub mod trace;
 pub mod tty;
+pub mod xattr;
 
 use numbers::nr::*;
 
@@ -166,7 +167,8 @@ const NOTE_SIGNALFD: &str = "poll and epoll see the signals pending for the thre
     the descriptor (Linux: for the polling thread); reads take the reader's";
 const NOTE_CLONE: &str = "namespaces give EPERM, CLONE_INTO_CGROUP EBADF";
 const NOTE_OPEN: &str = "devices other than the sentry's give EACCES, sockets ENXIO; a FIFO opens as a pipe of the sandbox's own (never the host's); O_EXCL with O_TMPFILE does not forbid linkat; openat2's RESOLVE_CACHED is ignored";
-const NOTE_EXEC: &str = "static ELF programs and #! scripts (five in a row at most, as Linux)";
+const NOTE_EXEC: &str = "static and dynamically linked ELF programs (the PT_INTERP interpreter from the guest's root) and #! scripts (five in a row at most, as Linux)";
+const NO_XATTRS: &str = "files have no extended attributes: get and remove give ENODATA (EOPNOTSUPP outside the known namespaces), list is empty, set gives EOPNOTSUPP";
 const NOTE_CREDS: &str = "per-thread ids with Linux's rules; file-permission checks ignore them (the guest's files act as root's)";
 
 const NOTE_SCHED: &str =
@@ -174,6 +176,7 @@ const NOTE_SCHED: &str =
 
 /// AT_FDCWD as a typed descriptor.
 const CWD: crate::abi::Fd = crate::abi::Fd(-100);
+use xattr::On::{Fd as XFd, Link as XLink, Path as XPath};
 
 /// Every implemented syscall, by number. Each number appears once (checked
 /// when the table is built, at compile time); `dispatch`, `support` (and so
@@ -208,6 +211,8 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         |t, a| file::preadv2(t, fd(a[0]), ptr(a[1]), a[2], a[3] as i64, uint(a[5])),
         &[Fd, Hex, Len, Int, Int, Hex])),
     (CLOSE, full(|t, a| file::close(t, fd(a[0])), &[Int])),
+    (CLOSE_RANGE, full(|t, a| file::close_range(t, uint(a[0]), uint(a[1]), uint(a[2])),
+        &[Int, Int, Hex])),
     (DUP, full(|t, a| file::dup(t, fd(a[0])), &[Int])),
     (DUP2, full(|t, a| file::dup2(t, fd(a[0]), fd(a[1])), &[Fd, Fd])),
     (DUP3, full(|t, a| file::dup3(t, fd(a[0]), fd(a[1]), uint(a[2])), &[Fd, Fd, Hex])),
@@ -360,6 +365,38 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         &[DirFd, Path, Hex, Hex])),
     (STATFS, full(|t, a| path::statfs(t, cstr(a[0]), ptr(a[1])), &[Path, Hex])),
     (FSTATFS, full(|t, a| path::fstatfs(t, fd(a[0]), ptr(a[1])), &[Fd, Hex])),
+    (GETXATTR, partial(NO_XATTRS, |t, a| xattr::getxattr(t, XPath(cstr(a[0])), cstr(a[1])),
+        &[Path, Path, Hex, Len])),
+    (LGETXATTR, partial(NO_XATTRS, |t, a| xattr::getxattr(t, XLink(cstr(a[0])), cstr(a[1])),
+        &[Path, Path, Hex, Len])),
+    (FGETXATTR, partial(NO_XATTRS, |t, a| xattr::getxattr(t, XFd(fd(a[0])), cstr(a[1])),
+        &[Fd, Path, Hex, Len])),
+    (LISTXATTR, partial(NO_XATTRS, |t, a| xattr::listxattr(t, XPath(cstr(a[0]))),
+        &[Path, Hex, Len])),
+    (LLISTXATTR, partial(NO_XATTRS, |t, a| xattr::listxattr(t, XLink(cstr(a[0]))),
+        &[Path, Hex, Len])),
+    (FLISTXATTR, partial(NO_XATTRS, |t, a| xattr::listxattr(t, XFd(fd(a[0]))),
+        &[Fd, Hex, Len])),
+    (SETXATTR, partial(NO_XATTRS, |t, a| xattr::setxattr(t, XPath(cstr(a[0])), cstr(a[1]),
+            a[3], int(a[4])),
+        &[Path, Path, Hex, Len, Hex])),
+    (LSETXATTR, partial(NO_XATTRS, |t, a| xattr::setxattr(t, XLink(cstr(a[0])), cstr(a[1]),
+            a[3], int(a[4])),
+        &[Path, Path, Hex, Len, Hex])),
+    (FSETXATTR, partial(NO_XATTRS, |t, a| xattr::setxattr(t, XFd(fd(a[0])), cstr(a[1]),
+            a[3], int(a[4])),
+        &[Fd, Path, Hex, Len, Hex])),
+    (REMOVEXATTR, partial(NO_XATTRS, |t, a| xattr::removexattr(t, XPath(cstr(a[0])),
+            cstr(a[1])),
+        &[Path, Path])),
+    (LREMOVEXATTR, partial(NO_XATTRS, |t, a| xattr::removexattr(t, XLink(cstr(a[0])),
+            cstr(a[1])),
+        &[Path, Path])),
+    (FREMOVEXATTR, partial(NO_XATTRS, |t, a| xattr::removexattr(t, XFd(fd(a[0])), cstr(a[1])),
+        &[Fd, Path])),
+    (FADVISE64, full(|t, a| xattr::fadvise64(t, fd(a[0]), a[2] as i64, int(a[3])),
+        &[Fd, Int, Int, Int])),
+    (READAHEAD, full(|t, a| xattr::readahead(t, fd(a[0])), &[Fd, Int, Len])),
     (FSYNC, full(|t, a| path::fsync(t, fd(a[0])), &[Fd])),
     (FDATASYNC, full(|t, a| path::fsync(t, fd(a[0])), &[Fd])),
     (SYNCFS, full(|t, a| path::syncfs(t, fd(a[0])), &[Fd])),

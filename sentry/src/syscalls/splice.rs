@@ -309,13 +309,22 @@ pub fn copy_file_range(
     if !can_read(&input) || !can_write(&output) || output.status() & crate::fs::O_APPEND != 0 {
         return Err(Errno::EBADF.into());
     }
+    // The file positions. A file of another file system whose position
+    // the sentry cannot read (a host standard stream that is a file) is
+    // EXDEV at once, as Linux ends such a copy (and `cat > file` then
+    // falls back to read and write).
+    let position = |f: &OpenFile| match f.ops.seek(0, 1) {
+        Ok(p) => Ok(p as i64),
+        Err(_) if sin.dev != sout.dev => Err(Errno::EXDEV),
+        Err(e) => Err(e),
+    };
     let pos_in = match oin {
         Some(o) => o,
-        None => input.ops.seek(0, 1)? as i64,
+        None => position(&input)?,
     };
     let pos_out = match oout {
         Some(o) => o,
-        None => output.ops.seek(0, 1)? as i64,
+        None => position(&output)?,
     };
     // Offsets must not wrap (compared unsigned, so a negative one with a
     // length does: EOVERFLOW, as Linux 6.x).

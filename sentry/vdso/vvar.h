@@ -14,7 +14,13 @@
  *
  *     ns = base_ns[clock] + ((tsc - tsc_base) * mult) >> shift
  *
- * with the product in 128 bits. A clear bit (other clocks, or every clock
+ * with the product in 128 bits; for a clock whose `res_ns` is above 1 (the
+ * _COARSE clocks) the value is taken as of the last tick instead:
+ *
+ *     mono = base_ns[CLOCK_MONOTONIC] + ((tsc - tsc_base) * mult) >> shift
+ *     ns   = (base_ns[clock] - base_ns[CLOCK_MONOTONIC]) + mono - mono % res_ns[clock]
+ *
+ * A clear bit (other clocks, or every clock
  * when the sentry found the TSC unusable) means: make the real syscall.
  */
 #ifndef SENTRY_VVAR_H

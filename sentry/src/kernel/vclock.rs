@@ -26,9 +26,14 @@
 //!   (REALTIME − MONOTONIC and so on), which change only when the host's
 //!   clock is stepped (or suspended): the refresher follows a change of
 //!   more than 1 ms, so a host clock step reaches the sandbox within a
-//!   second. MONOTONIC_RAW shares MONOTONIC's rate, and the _COARSE
-//!   clocks read the fine value (their resolution is still reported as
-//!   the 4 ms tick, as the syscall reports it).
+//!   second. MONOTONIC_RAW shares MONOTONIC's rate. The _COARSE clocks
+//!   read as of the last tick, as Linux's: the fine value with MONOTONIC
+//!   truncated to a multiple of the 4 ms tick (HZ=250, the resolution
+//!   clock_getres reports for them), so a coarse clock is never ahead of
+//!   its fine clock, never goes back, and both coarse clocks tick at the
+//!   same instants. The tick is implicit (a grid of MONOTONIC): nothing
+//!   has to run to publish it, and the vDSO and the syscall compute the
+//!   same value.
 //! * When the TSC is unusable (the CPU does not report it invariant, or
 //!   the calibration fails) the sentry logs why once, the [vvar] page
 //!   serves no clock, the vDSO makes the real syscall for every clock and
@@ -133,11 +138,26 @@ impl Params {
     }
 
     /// The value of `clock` at `tsc` (the vDSO's computation, exactly).
+    /// A _COARSE clock is its fine clock as of the last tick: MONOTONIC
+    /// truncated to a multiple of [`COARSE_RES_NS`], plus the clock's
+    /// offset (so REALTIME_COARSE and MONOTONIC_COARSE tick together, as
+    /// Linux updates both at the tick).
     fn value(&self, clock: i32, tsc: u64) -> Option<u64> {
         let delta = tsc.saturating_sub(self.tsc_base);
         let base = self.base(clock)?;
-        Some(base + ((u128::from(delta) * u128::from(self.mult)) >> SHIFT) as u64)
+        let scaled = ((u128::from(delta) * u128::from(self.mult)) >> SHIFT) as u64;
+        if is_coarse(clock) {
+            let mono = self.mono_base + scaled;
+            let off = base.wrapping_sub(self.mono_base);
+            return Some(off.wrapping_add(mono - mono % COARSE_RES_NS));
+        }
+        Some(base + scaled)
     }
+}
+
+/// Whether `clock` is one of the _COARSE clocks (read as of the last tick).
+fn is_coarse(clock: i32) -> bool {
+    matches!(clock, CLOCK_REALTIME_COARSE | CLOCK_MONOTONIC_COARSE)
 }
 
 /// The bytes of `struct vvar_data` for `params` (`None`: the TSC is
@@ -155,8 +175,7 @@ fn encode(params: Option<&Params>) -> [u8; VVAR_SIZE] {
     for clock in 0..CLOCKS {
         let (base, res) = match p.base(clock as i32) {
             Some(base) => {
-                let coarse = matches!(clock as i32, CLOCK_REALTIME_COARSE | CLOCK_MONOTONIC_COARSE);
-                (base, if coarse { COARSE_RES_NS } else { 1 })
+                (base, if is_coarse(clock as i32) { COARSE_RES_NS } else { 1 })
             }
             None => (0, 0),
         };
@@ -480,6 +499,28 @@ mod tests {
         // Years of ticks do not overflow (128-bit product).
         let far = p.tsc_base + 2_000_000_000 * 3600 * 24 * 365 * 10;
         assert!(p.value(CLOCK_MONOTONIC, far).unwrap() > 315_000_000_000_000_000);
+    }
+
+    #[test]
+    fn coarse_clocks_read_as_of_the_last_tick() {
+        let p = params();
+        // 20 M ticks at 2 GHz: MONOTONIC 5.010 s, the tick before 5.008 s.
+        let tsc = 1_000_000 + 20_000_000;
+        assert_eq!(p.value(CLOCK_MONOTONIC, tsc), Some(5_010_000_000));
+        assert_eq!(p.value(CLOCK_MONOTONIC_COARSE, tsc), Some(5_008_000_000));
+        assert_eq!(
+            p.value(CLOCK_REALTIME_COARSE, tsc),
+            Some(1_700_000_005_008_000_000),
+            "REALTIME_COARSE ticks with MONOTONIC_COARSE"
+        );
+        let mut last = 0;
+        for t in (0..40_000_000u64).step_by(77_777) {
+            let fine = p.value(CLOCK_MONOTONIC, t).unwrap();
+            let coarse = p.value(CLOCK_MONOTONIC_COARSE, t).unwrap();
+            assert!(coarse <= fine && fine - coarse < COARSE_RES_NS);
+            assert!(coarse >= last);
+            last = coarse;
+        }
     }
 
     #[test]

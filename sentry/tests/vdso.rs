@@ -19,6 +19,9 @@ use common::{Libc, run_sentry};
 
 differential! {
     t_vdso: [], 0;
+    // getcpu through the vDSO, the syscall and /proc/self/stat agree and
+    // follow sched_setaffinity (testdata/guests/t_getcpu.c).
+    t_getcpu: [], 0;
 }
 
 /// Calls of `name` in a `--stats` table (0 when it is not listed).

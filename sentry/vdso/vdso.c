@@ -193,21 +193,28 @@ int __vdso_clock_getres(int clock, struct timespec_k *res)
 }
 
 /*
- * The CPU the thread runs on: RDTSCP's TSC_AUX holds (node << 12) | cpu,
- * as Linux sets it, and in ring 3 of this VM it reads the host CPU's
- * (the vCPU's thread runs there; shared/kvmlab/REPORT.md §7).
+ * The CPU the thread runs on, as the sandbox numbers its CPUs: RDTSCP's
+ * TSC_AUX holds (node << 12) | cpu of the host CPU (in ring 3 of this VM
+ * it reads the host's; shared/kvmlab/REPORT.md §7), which the sentry's
+ * table in [vvar] maps to the sandbox CPU (sentry/src/kernel/cpus.rs).
+ * A host CPU the table does not know makes the syscall. Node 0.
  */
 int __vdso_getcpu(unsigned int *cpu, unsigned int *node, void *unused)
 {
-	u32 lo, hi, aux;
+	const volatile struct vvar_data *v = &vvar_page;
+	u32 lo, hi, aux, host, mapped;
 
 	asm volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux));
 	(void)lo;
 	(void)hi;
+	host = aux & 0xfff;
+	mapped = host < VVAR_HOST_CPUS ? v->cpu_of_host[host] : 0;
+	if (!mapped)
+		return (int)syscall3(NR_getcpu, (long)cpu, (long)node, (long)unused);
 	if (cpu)
-		*cpu = aux & 0xfff;
+		*cpu = mapped - 1;
 	if (node)
-		*node = aux >> 12;
+		*node = 0;
 	return 0;
 }
 

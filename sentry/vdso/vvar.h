@@ -27,6 +27,7 @@
 #define SENTRY_VVAR_H
 
 #define VVAR_CLOCKS 16
+#define VVAR_HOST_CPUS 256
 
 struct vvar_data {
 	unsigned int seq;                       /* 0 */
@@ -37,6 +38,12 @@ struct vvar_data {
 	unsigned int pad;                       /* 28 */
 	unsigned long long base_ns[VVAR_CLOCKS]; /* 32 */
 	unsigned long long res_ns[VVAR_CLOCKS];  /* 160 */
+	/*
+	 * For getcpu: the sandbox CPU of each host CPU (as RDTSCP reports
+	 * it), plus one; 0 for a host CPU that is none of the sandbox's
+	 * (make the syscall). Valid whatever `clock_mask` says.
+	 */
+	unsigned short cpu_of_host[VVAR_HOST_CPUS]; /* 288 */
 };
 
 /* The offsets sentry/src/kernel/vclock.rs writes at. */
@@ -46,6 +53,7 @@ _Static_assert(__builtin_offsetof(struct vvar_data, mult) == 16, "vvar layout");
 _Static_assert(__builtin_offsetof(struct vvar_data, shift) == 24, "vvar layout");
 _Static_assert(__builtin_offsetof(struct vvar_data, base_ns) == 32, "vvar layout");
 _Static_assert(__builtin_offsetof(struct vvar_data, res_ns) == 160, "vvar layout");
-_Static_assert(sizeof(struct vvar_data) == 288, "vvar layout");
+_Static_assert(__builtin_offsetof(struct vvar_data, cpu_of_host) == 288, "vvar layout");
+_Static_assert(sizeof(struct vvar_data) == 800, "vvar layout");
 
 #endif

@@ -140,6 +140,11 @@ impl Attrs {
 #[derive(Debug, Default)]
 pub struct SchedAttrs {
     attrs: Mutex<Attrs>,
+    /// A copy of `attrs.affinity` the run loop reads without the lock (to
+    /// pin the task's worker thread, `super::cpus`).
+    affinity: AtomicU64,
+    /// The sandbox CPU the task was last seen on (`/proc/<pid>/stat`).
+    pub last_cpu: std::sync::atomic::AtomicU32,
     /// CPU time used by the task.
     pub cpu: CpuTime,
 }
@@ -152,7 +157,16 @@ impl SchedAttrs {
 
     /// Changes them.
     pub fn update<R>(&self, f: impl FnOnce(&mut Attrs) -> R) -> R {
-        f(&mut self.attrs.lock())
+        let mut a = self.attrs.lock();
+        let r = f(&mut a);
+        self.affinity.store(a.affinity, Ordering::Relaxed);
+        r
+    }
+
+    /// The CPUs the task may run on, as sched_setaffinity set them (0:
+    /// never set), read without the lock.
+    pub fn affinity(&self) -> u64 {
+        self.affinity.load(Ordering::Relaxed)
     }
 
     /// Sets `comm` to (the first 15 bytes of) `name`.

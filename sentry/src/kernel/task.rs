@@ -559,6 +559,7 @@ pub struct Job {
 /// Runs `task` on `vcpu` until the thread exits, then hands the vCPU back.
 pub fn run(task: Arc<Task>, vcpu: Box<dyn Context>, ctx: UserContext) -> Box<dyn Context> {
     task.sched.cpu.start();
+    super::cpus::note(&task);
     super::timers::limits_changed(&task.kernel, &task.tg);
     let runner = Runner::new(task.tid, vcpu.kicker());
     task.mm().attach(&runner);
@@ -584,6 +585,7 @@ pub fn run(task: Arc<Task>, vcpu: Box<dyn Context>, ctx: UserContext) -> Box<dyn
         if deliver_pending(t).is_err() {
             break;
         }
+        super::cpus::follow(&t.task);
         let mm = t.task.mm();
         let root = match mm.enter(&runner) {
             Ok(r) => r,
@@ -607,6 +609,7 @@ pub fn run(task: Arc<Task>, vcpu: Box<dyn Context>, ctx: UserContext) -> Box<dyn
         } else if now >= next_sample {
             t.task.sched.cpu.sample();
             next_sample = now + std::time::Duration::from_millis(10);
+            super::cpus::note(&t.task);
         }
         let trap = match trap {
             Ok(trap) => trap,

@@ -86,7 +86,9 @@ const CLOCKS: usize = 16;
 /// Fixed-point shift of `mult` (ns per tick × 2^SHIFT).
 const SHIFT: u32 = 32;
 /// Size of `struct vvar_data`.
-pub const VVAR_SIZE: usize = 288;
+pub const VVAR_SIZE: usize = 800;
+/// Offset of `cpu_of_host` (getcpu's table, `super::cpus::vvar_table`).
+const CPU_TABLE: usize = 288;
 /// Resolution clock_getres reports for the _COARSE clocks (the 4 ms tick
 /// of a HZ=250 kernel), and 1 ns for the others.
 pub const COARSE_RES_NS: u64 = 4_000_000;
@@ -164,6 +166,9 @@ fn is_coarse(clock: i32) -> bool {
 /// unusable, no clock served), without the sequence counter's value.
 fn encode(params: Option<&Params>) -> [u8; VVAR_SIZE] {
     let mut b = [0u8; VVAR_SIZE];
+    for (i, cpu) in super::cpus::vvar_table().into_iter().enumerate() {
+        b[CPU_TABLE + 2 * i..CPU_TABLE + 2 * i + 2].copy_from_slice(&cpu.to_le_bytes());
+    }
     let Some(p) = params else {
         return b;
     };
@@ -537,7 +542,18 @@ mod tests {
         assert_eq!(u64_at(32 + 8 * 2), 0, "no base for a CPU clock");
         assert_eq!(u64_at(160), 1);
         assert_eq!(u64_at(160 + 8 * 5), COARSE_RES_NS);
-        assert_eq!(encode(None), [0u8; VVAR_SIZE], "unusable: no clock served");
+        assert_eq!(
+            encode(None)[..CPU_TABLE],
+            [0u8; CPU_TABLE],
+            "unusable: no clock served"
+        );
+        // getcpu's table: the sentry's host CPUs, numbered from 1.
+        let table = &b[CPU_TABLE..];
+        let first = (0..VVAR_SIZE - CPU_TABLE)
+            .step_by(2)
+            .find(|&i| table[i] != 0)
+            .expect("some host CPU is the sandbox's");
+        assert_eq!(table[first], 1, "sandbox CPU 0 is the first host CPU");
     }
 
     #[test]

@@ -84,9 +84,10 @@ pub fn stat(t: &TaskView, vm: Option<&VmInfo>) -> String {
     // wchan 0 0 exit_signal processor rt_priority policy blkio gtime cgtime.
     let _ = write!(
         s,
-        " {} 0 0 {} 0 0 0 0 0 0",
+        " {} 0 0 {} {} 0 0 0 0 0",
         u8::from(t.state == 'S'),
-        t.exit_signal
+        t.exit_signal,
+        t.processor
     );
     // start_data end_data start_brk arg_start arg_end env_start env_end.
     if has_mm {
@@ -510,6 +511,7 @@ mod tests {
             caught: 1 << 16,
             queued: 1,
             exit_signal: 17,
+            processor: 1,
             exit_code: 0,
             start_ticks: 42,
             fd_size: 64,
@@ -547,6 +549,7 @@ mod tests {
         assert_eq!(&fields[30..34], ["0", "2", "4096", "65536"]);
         assert_eq!(fields[34], "1", "wchan: sleeping");
         assert_eq!(fields[37], "17", "exit_signal");
+        assert_eq!(fields[38], "1", "processor");
         // A comm with spaces and parentheses still gives 52 fields to
         // readers that split at the last ')'.
         let mut z = task();

@@ -44,6 +44,8 @@ pub struct TaskView {
     pub queued: u32,
     /// Signal sent to the parent on exit.
     pub exit_signal: i32,
+    /// The sandbox CPU the thread last ran on.
+    pub processor: u32,
     /// A zombie's wait status (0 while alive).
     pub exit_code: i32,
     /// Start time, in clock ticks since the sandbox started.
@@ -146,6 +148,7 @@ pub fn find(kernel: &Arc<Kernel>, pid: i32, thread: Option<i32>) -> Option<Found
             .as_millis() as u64
             * super::text::HZ
             / 1000;
+        v.processor = t.sched.last_cpu.load(std::sync::atomic::Ordering::Relaxed);
         v.umask = Some(t.fs.lock().umask);
         v.creds = t.ident.creds();
         let comm = t.comm();
@@ -363,11 +366,15 @@ pub struct SystemView {
 }
 
 /// The number of vCPUs the sandbox offers: what sched_getaffinity
-/// reports (the host's CPUs, at most 64).
+/// reports (the host's CPUs, at most 64). Read once: a worker thread
+/// pinned by `kernel::cpus::follow` (which reads this first) sees fewer.
 pub fn vcpus() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(64)
+    static VCPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *VCPUS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(64)
+    })
 }
 
 impl SystemView {

@@ -595,7 +595,14 @@ pub fn run(task: Arc<Task>, vcpu: Box<dyn Context>, ctx: UserContext) -> Box<dyn
                 continue;
             }
         };
+        t.task.sched.cpu.entering();
+        let entered = std::time::Instant::now();
         let trap = t.vcpu.run(&mut t.ctx, root);
+        let left = std::time::Instant::now();
+        t.task
+            .sched
+            .cpu
+            .ran(entered, left, matches!(trap, Ok(Trap::Syscall { .. })));
         mm.leave(&runner);
         drop(mm);
         if stats {
@@ -603,7 +610,7 @@ pub fn run(task: Arc<Task>, vcpu: Box<dyn Context>, ctx: UserContext) -> Box<dyn
         }
         // Other threads read this task's CPU time from its last sample
         // (getrusage RUSAGE_SELF): refresh it every 10 ms of running.
-        let now = std::time::Instant::now();
+        let now = left;
         if t.task.tg.timers.cpu_armed() {
             super::timers::check_cpu(&t.task);
         } else if now >= next_sample {

@@ -5,13 +5,9 @@
 //!
 //! CPU time is the host CPU time of the worker thread that runs a task
 //! ([`super::sched::CpuTime`]): guest code inside KVM_RUN and the sentry's
-//! work for the task both count. The host splits it into user and system
-//! time (guest code counts as user time there); that split is reported as
-//! is. A "guest mode is user time, the rest system time" split was tried
-//! and measured: on this PVM host the worker's user time inside KVM_RUN
-//! also holds most of each VM exit and entry (20 000 trapped getppid calls
-//! added 0.6 s of it), so it could not tell guest code from crossings
-//! either, and it cost two more host calls per trap.
+//! work for the task both count. It is split as Linux splits it: guest
+//! mode is user time, the sentry's work and the crossings system time
+//! (estimated by the run loop; see `CpuTime` for how).
 //!
 //! Wall-clock timers wait in one process-wide [`queue`] (a heap of
 //! deadlines served by one host thread). CPU-time expiries are checked by

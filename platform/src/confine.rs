@@ -786,7 +786,10 @@ impl SeccompPolicy {
                 }],
                 "a worker pins itself to the CPUs its guest task may use; the calling thread only",
             ),
-            allow(SYS_getcpu, "the guest's getcpu and /proc stat: the worker's CPU"),
+            allow(
+                SYS_getcpu,
+                "the guest's getcpu and /proc stat: the worker's CPU",
+            ),
             allow(
                 SYS_getrandom,
                 "hash seeds, the guest's getrandom and AT_RANDOM",

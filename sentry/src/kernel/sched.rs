@@ -145,6 +145,9 @@ pub struct SchedAttrs {
     affinity: AtomicU64,
     /// The sandbox CPU the task was last seen on (`/proc/<pid>/stat`).
     pub last_cpu: std::sync::atomic::AtomicU32,
+    /// The host CPU a new process starts on until its first trap, plus
+    /// one (0: none; `super::cpus::fork_hint`).
+    pub start_cpu: std::sync::atomic::AtomicU32,
     /// CPU time used by the task.
     pub cpu: CpuTime,
 }
@@ -326,7 +329,8 @@ impl CpuTime {
         self.base.set(Times::from(u, s));
         self.last.set(Times::default());
         self.guest.store(0, Ordering::Relaxed);
-        self.read_at.store((u + s).as_nanos() as u64, Ordering::Relaxed);
+        self.read_at
+            .store((u + s).as_nanos() as u64, Ordering::Relaxed);
         self.read_wall
             .store(wall_ns(std::time::Instant::now()), Ordering::Relaxed);
         self.measuring.store(false, Ordering::Relaxed);

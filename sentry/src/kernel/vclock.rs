@@ -179,9 +179,14 @@ fn encode(params: Option<&Params>) -> [u8; VVAR_SIZE] {
     b[24..28].copy_from_slice(&SHIFT.to_le_bytes());
     for clock in 0..CLOCKS {
         let (base, res) = match p.base(clock as i32) {
-            Some(base) => {
-                (base, if is_coarse(clock as i32) { COARSE_RES_NS } else { 1 })
-            }
+            Some(base) => (
+                base,
+                if is_coarse(clock as i32) {
+                    COARSE_RES_NS
+                } else {
+                    1
+                },
+            ),
             None => (0, 0),
         };
         b[32 + 8 * clock..40 + 8 * clock].copy_from_slice(&base.to_le_bytes());

@@ -566,7 +566,11 @@ mod tests {
         assert_eq!(fields[34], "1", "wchan: sleeping");
         assert_eq!(fields[37], "17", "exit_signal");
         assert_eq!(fields[38], "1", "processor");
-        assert_eq!(&fields[13..17], ["123", "4", "1", "0"], "utime stime cutime cstime");
+        assert_eq!(
+            &fields[13..17],
+            ["123", "4", "1", "0"],
+            "utime stime cutime cstime"
+        );
         // A comm with spaces and parentheses still gives 52 fields to
         // readers that split at the last ')'.
         let mut z = task();

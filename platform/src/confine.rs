@@ -778,6 +778,18 @@ impl SeccompPolicy {
                 SYS_sched_getaffinity,
                 "available_parallelism (sched_getaffinity, nproc)",
             ),
+            allow_if(
+                SYS_sched_setaffinity,
+                vec![Check::OneOf {
+                    arg: 0,
+                    values: vec![0],
+                }],
+                "a worker pins itself to the CPUs its guest task may use; the calling thread only",
+            ),
+            allow(
+                SYS_getcpu,
+                "the guest's getcpu and /proc stat: the worker's CPU",
+            ),
             allow(
                 SYS_getrandom,
                 "hash seeds, the guest's getrandom and AT_RANDOM",

@@ -19,6 +19,9 @@ use common::{Libc, run_sentry};
 
 differential! {
     t_vdso: [], 0;
+    // getcpu through the vDSO, the syscall and /proc/self/stat agree and
+    // follow sched_setaffinity (testdata/guests/t_getcpu.c).
+    t_getcpu: [], 0;
 }
 
 /// Calls of `name` in a `--stats` table (0 when it is not listed).
@@ -120,4 +123,26 @@ fn the_stats_parser_counts_a_listed_syscall() {
                  100.00     0.000820                              16       1  total\n";
     assert_eq!(calls(table, "readlink"), 7);
     assert_eq!(calls(table, "time"), 0);
+}
+
+/// The _COARSE clocks read as of the sentry's tick, a 4 ms grid of
+/// MONOTONIC (issue 11): through the vDSO and the syscall alike, every
+/// MONOTONIC_COARSE value is a multiple of 4 ms, and a coarse read
+/// between two fine reads f1 and f2 lies in (f1 - 4 ms, f2]. Sandbox-only:
+/// Linux's tick is not on a grid of MONOTONIC. (Before the coarse clocks
+/// were truncated they read the fine value, off the grid.)
+#[test]
+fn coarse_clocks_sit_on_the_tick_grid() {
+    for libc in [Libc::Glibc, Libc::Musl] {
+        let guest = testdata::guest("t_vdso", libc);
+        let out = common::run_sandbox(&guest, &["coarse"], b"");
+        let stdout = out.stdout_str();
+        assert!(
+            stdout.contains("coarse reads outside (fine - 4 ms, fine]: 0\n")
+                && stdout.contains("MONOTONIC_COARSE reads off the 4 ms grid: 0\n"),
+            "{libc}: {stdout}\n{}",
+            out.stderr_str()
+        );
+        assert_eq!(out.status, 0, "{libc}");
+    }
 }

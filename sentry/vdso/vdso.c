@@ -36,6 +36,7 @@ struct timezone_k {
 #define NR_clock_getres 229
 #define NR_getcpu 309
 #define CLOCK_REALTIME 0
+#define CLOCK_MONOTONIC 1
 
 /* Defined by the linker script: the page right below the image. */
 extern const volatile struct vvar_data vvar_page __attribute__((visibility("hidden")));
@@ -92,7 +93,7 @@ static inline __attribute__((always_inline)) int read_clock(unsigned int clock, 
 {
 	const volatile struct vvar_data *v = &vvar_page;
 	u32 seq;
-	u64 base, tsc_base, mult, tsc, delta;
+	u64 base, mono_base, res, tsc_base, mult, tsc, delta, mono;
 	u32 shift;
 
 	if (clock >= VVAR_CLOCKS)
@@ -107,6 +108,8 @@ static inline __attribute__((always_inline)) int read_clock(unsigned int clock, 
 		if (!(v->clock_mask & (1U << clock)))
 			return 0;
 		base = v->base_ns[clock];
+		mono_base = v->base_ns[CLOCK_MONOTONIC];
+		res = v->res_ns[clock];
 		tsc_base = v->tsc_base;
 		mult = v->mult;
 		shift = v->shift;
@@ -117,7 +120,18 @@ static inline __attribute__((always_inline)) int read_clock(unsigned int clock, 
 	}
 	/* TSCs are synchronized, but never go below the base. */
 	delta = tsc > tsc_base ? tsc - tsc_base : 0;
-	*ns = base + (u64)(((unsigned __int128)delta * mult) >> shift);
+	delta = (u64)(((unsigned __int128)delta * mult) >> shift);
+	if (res > 1) {
+		/*
+		 * A _COARSE clock: as of the last tick, MONOTONIC truncated to
+		 * the tick (its resolution), plus the clock's offset, as
+		 * sentry/src/kernel/vclock.rs computes it.
+		 */
+		mono = mono_base + delta;
+		*ns = (base - mono_base) + (mono - mono % res);
+		return 1;
+	}
+	*ns = base + delta;
 	return 1;
 }
 
@@ -179,21 +193,28 @@ int __vdso_clock_getres(int clock, struct timespec_k *res)
 }
 
 /*
- * The CPU the thread runs on: RDTSCP's TSC_AUX holds (node << 12) | cpu,
- * as Linux sets it, and in ring 3 of this VM it reads the host CPU's
- * (the vCPU's thread runs there; shared/kvmlab/REPORT.md §7).
+ * The CPU the thread runs on, as the sandbox numbers its CPUs: RDTSCP's
+ * TSC_AUX holds (node << 12) | cpu of the host CPU (in ring 3 of this VM
+ * it reads the host's; shared/kvmlab/REPORT.md §7), which the sentry's
+ * table in [vvar] maps to the sandbox CPU (sentry/src/kernel/cpus.rs).
+ * A host CPU the table does not know makes the syscall. Node 0.
  */
 int __vdso_getcpu(unsigned int *cpu, unsigned int *node, void *unused)
 {
-	u32 lo, hi, aux;
+	const volatile struct vvar_data *v = &vvar_page;
+	u32 lo, hi, aux, host, mapped;
 
 	asm volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux));
 	(void)lo;
 	(void)hi;
+	host = aux & 0xfff;
+	mapped = host < VVAR_HOST_CPUS ? v->cpu_of_host[host] : 0;
+	if (!mapped)
+		return (int)syscall3(NR_getcpu, (long)cpu, (long)node, (long)unused);
 	if (cpu)
-		*cpu = aux & 0xfff;
+		*cpu = mapped - 1;
 	if (node)
-		*node = aux >> 12;
+		*node = 0;
 	return 0;
 }
 

@@ -9,6 +9,7 @@
  *    timer_gettime for armed, SIGEV_NONE and expired timers;
  *  - timer_delete, then every call on the id gives EINVAL;
  *  - CPU-clock timers fire during a busy loop and not during a sleep;
+ *  - timers on another process's and another thread's CPU clock;
  *  - SIGEV_THREAD through libc (glibc's and musl's helper threads);
  *  - timers are not inherited by fork and are deleted by execve;
  *  - nanosleep and clock_nanosleep interrupted by a handler return EINTR
@@ -364,6 +365,114 @@ static void cpu_timers(void)
 	signal(SIGUSR1, SIG_DFL);
 }
 
+/*
+ * Timers on another task's CPU clock: a child process's (from
+ * clock_getcpuclockid) and another thread's (pthread_getcpuclockid). The
+ * signal goes to the creating process when the target has used the time;
+ * a sleeping target's clock does not advance; a thread clock of another
+ * process's thread is refused.
+ */
+static volatile sig_atomic_t spin_stop;
+static void *spinner(void *arg)
+{
+	(void)arg;
+	while (!spin_stop)
+		sink++;
+	return NULL;
+}
+
+static void foreign_cpu_timers(void)
+{
+	handler_for(SIGUSR1);
+	for (int busy = 0; busy < 2; busy++) {
+		pid_t c = fork();
+		if (c == 0) {
+			if (busy)
+				for (;;)
+					sink++;
+			for (;;)
+				pause();
+		}
+		must(c > 0, "fork");
+		clockid_t cc;
+		must(clock_getcpuclockid(c, &cc) == 0, "clock_getcpuclockid(child)");
+		struct ksigevent ev = {0};
+		ev.notify = SIGEV_SIGNAL;
+		ev.signo = SIGUSR1;
+		ev.value.sival_int = 9;
+		int id = -1;
+		int e = kcreate(cc, &ev, &id);
+		got = 0;
+		if (e == 0) {
+			struct itimerspec it = {{0, 0}, {0, (busy ? 50 : 20) * MS}};
+			check(kset(id, 0, &it, NULL) == 0, "timer_settime(child clock)");
+			wait_got(busy ? 3000 : 200);
+		}
+		long long cpu = now_ns(cc);
+		if (busy)
+			out("timer on a busy child's CPU clock: %s, fired in the parent %d, "
+			    "value %d, timerid %d, child CPU >= 50ms %d\n",
+			    errname(e), got == SIGUSR1, got_value == 9, got_timerid == id,
+			    cpu >= 50 * MS);
+		else
+			out("timer on a sleeping child's CPU clock: %s, no signal %d\n",
+			    errname(e), got == 0);
+		kill(c, SIGKILL);
+		waitpid(c, NULL, 0);
+		if (e == 0) {
+			struct itimerspec cur = {{1, 1}, {1, 1}};
+			int eg = kget(id, &cur);
+			out("  after the child is reaped: timer_gettime %s, value %s\n",
+			    errname(eg),
+			    busy ? (cur.it_value.tv_sec == 0 && cur.it_value.tv_nsec == 0
+					    ? "0" : "not 0")
+				 : "-");
+			kdelete(id);
+		}
+		if (!busy) {
+			/* A thread clock naming the child's (only) thread. */
+			pid_t d = fork();
+			if (d == 0)
+				for (;;)
+					pause();
+			int tclock = (int)((~(unsigned)d) << 3) | 6;
+			out("timer on another process's thread clock: %s\n",
+			    errname(kcreate(tclock, &ev, &id)));
+			kill(d, SIGKILL);
+			waitpid(d, NULL, 0);
+		}
+	}
+	/* Another thread's clock. */
+	pthread_t th;
+	spin_stop = 0;
+	must(pthread_create(&th, NULL, spinner, NULL) == 0, "pthread_create");
+	clockid_t tc;
+	must(pthread_getcpuclockid(th, &tc) == 0, "pthread_getcpuclockid(other)");
+	struct ksigevent ev = {0};
+	ev.notify = SIGEV_SIGNAL;
+	ev.signo = SIGUSR1;
+	ev.value.sival_int = 11;
+	int id = -1;
+	int e = kcreate(tc, &ev, &id);
+	got = 0;
+	long long mine0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+	if (e == 0) {
+		struct itimerspec it = {{0, 0}, {0, 50 * MS}};
+		check(kset(id, 0, &it, NULL) == 0, "timer_settime(thread clock)");
+		wait_got(3000);
+	}
+	long long cpu = now_ns(tc);
+	long long mine = now_ns(CLOCK_THREAD_CPUTIME_ID) - mine0;
+	out("timer on another thread's CPU clock: %s, fired %d, value %d, thread CPU >= "
+	    "50ms %d, the waiting thread's own CPU < 50ms %d\n",
+	    errname(e), got == SIGUSR1, got_value == 11, cpu >= 50 * MS, mine < 50 * MS);
+	spin_stop = 1;
+	pthread_join(th, NULL);
+	if (e == 0)
+		kdelete(id);
+	signal(SIGUSR1, SIG_DFL);
+}
+
 /* SIGEV_THREAD through libc. */
 static volatile int thread_runs, thread_value_ok;
 static void on_thread_timer(union sigval v)
@@ -539,6 +648,7 @@ int main(int argc, char **argv)
 	every_clock();
 	signals();
 	cpu_timers();
+	foreign_cpu_timers();
 	sigev_thread();
 	fork_and_exec(argv[0]);
 	interrupted_sleeps();

@@ -12,6 +12,8 @@
  *   t_vdso            all of the above
  *   t_vdso small      the same with 2000 reads instead of 100000
  *   t_vdso exec       (run by the test itself through /proc/self/exe)
+ *   t_vdso coarse     sandbox-only: the _COARSE clocks sit on the
+ *                     sentry's 4 ms tick grid
  *   t_vdso count N    N calls each of clock_gettime, gettimeofday and
  *                     time through libc (the crossing-count test)
  *
@@ -318,6 +320,68 @@ static void check_clocks(void)
 	printf("getcpu: works\n");
 }
 
+/*
+ * The _COARSE clocks read as of the last tick: a coarse read is never
+ * ahead of a fine read made after it, never goes back, and holds still
+ * between ticks (most consecutive reads are equal). Holds on any Linux.
+ */
+static const clockid_t coarse_pairs[2][2] = {
+	{CLOCK_MONOTONIC_COARSE, CLOCK_MONOTONIC},
+	{CLOCK_REALTIME_COARSE, CLOCK_REALTIME},
+};
+
+static void check_coarse(void)
+{
+	long n = reads / 5;
+	for (int p = 0; p < 2; p++) {
+		clockid_t coarse = coarse_pairs[p][0], fine = coarse_pairs[p][1];
+		int64_t last = 0;
+		long ahead = 0, back = 0, same = 0;
+		for (long i = 0; i < n; i++) {
+			int64_t c = i % 100 == 99 ? snow(coarse) : vnow(coarse);
+			int64_t f = i % 100 == 98 ? snow(fine) : vnow(fine);
+			ahead += c > f;
+			back += c < last;
+			same += c == last;
+			last = c;
+		}
+		CHECK(ahead == 0 && back == 0 && same > n / 2,
+		      "%s: %ld reads ahead of the fine clock, %ld backwards, "
+		      "%ld of %ld equal to the one before",
+		      p ? "REALTIME_COARSE" : "MONOTONIC_COARSE", ahead, back,
+		      same, n);
+		printf("%s: never ahead of the fine clock, never backwards, "
+		       "holds between ticks: %s\n",
+		       p ? "REALTIME_COARSE" : "MONOTONIC_COARSE",
+		       ahead == 0 && back == 0 && same > n / 2 ? "yes" : "no");
+	}
+}
+
+/*
+ * Sandbox-only ("coarse"): the sentry's tick is a 4 ms grid of MONOTONIC,
+ * so MONOTONIC_COARSE is a multiple of 4 ms, and a coarse read c between
+ * fine reads f1 and f2 has f1 - 4 ms < c <= f2 (on both coarse clocks).
+ */
+static int coarse_grid(void)
+{
+	const int64_t tick = 4000000;
+	long bad = 0, offgrid = 0, n = 20000;
+	for (long i = 0; i < n; i++) {
+		for (int p = 0; p < 2; p++) {
+			clockid_t coarse = coarse_pairs[p][0], fine = coarse_pairs[p][1];
+			int sys = i % 50 == 49;
+			int64_t f1 = vnow(fine);
+			int64_t c = sys ? snow(coarse) : vnow(coarse);
+			int64_t f2 = vnow(fine);
+			bad += !(f1 - tick < c && c <= f2);
+			offgrid += p == 0 && c % tick != 0;
+		}
+	}
+	printf("coarse reads outside (fine - 4 ms, fine]: %ld\n", bad);
+	printf("MONOTONIC_COARSE reads off the 4 ms grid: %ld\n", offgrid);
+	return bad || offgrid;
+}
+
 static void check_monotonic(void)
 {
 	int64_t last = 0;
@@ -543,7 +607,10 @@ int main(int argc, char **argv)
 		return 1;
 	parse_vdso();
 	list_symbols();
+	if (argc > 1 && !strcmp(argv[1], "coarse"))
+		return coarse_grid();
 	check_clocks();
+	check_coarse();
 	check_monotonic();
 	check_threads();
 	check_fork();

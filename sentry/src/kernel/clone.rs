@@ -311,6 +311,9 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
     child.ident.inherit(&parent.ident);
     let attrs = parent.sched.get().for_child();
     child.sched.update(|a| *a = attrs);
+    if f & CLONE_THREAD == 0 {
+        super::cpus::fork_hint(&child);
+    }
     // Also the zombie leader's copy (/proc shows it once threads are gone).
     child.set_comm(&parent.comm());
     // The alternate signal stack is inherited, except by a child that

@@ -39,6 +39,7 @@
 //! lock, so the TLB shootdown in `AddressSpace::enter` may wait for it.
 
 pub mod clone;
+pub mod cpus;
 pub mod creds;
 pub mod crossings;
 pub mod exit;

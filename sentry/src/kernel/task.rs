@@ -559,6 +559,7 @@ pub struct Job {
 /// Runs `task` on `vcpu` until the thread exits, then hands the vCPU back.
 pub fn run(task: Arc<Task>, vcpu: Box<dyn Context>, ctx: UserContext) -> Box<dyn Context> {
     task.sched.cpu.start();
+    super::cpus::note(&task);
     super::timers::limits_changed(&task.kernel, &task.tg);
     let runner = Runner::new(task.tid, vcpu.kicker());
     task.mm().attach(&runner);
@@ -584,6 +585,7 @@ pub fn run(task: Arc<Task>, vcpu: Box<dyn Context>, ctx: UserContext) -> Box<dyn
         if deliver_pending(t).is_err() {
             break;
         }
+        super::cpus::follow(&t.task);
         let mm = t.task.mm();
         let root = match mm.enter(&runner) {
             Ok(r) => r,
@@ -593,7 +595,14 @@ pub fn run(task: Arc<Task>, vcpu: Box<dyn Context>, ctx: UserContext) -> Box<dyn
                 continue;
             }
         };
+        t.task.sched.cpu.entering();
+        let entered = std::time::Instant::now();
         let trap = t.vcpu.run(&mut t.ctx, root);
+        let left = std::time::Instant::now();
+        t.task
+            .sched
+            .cpu
+            .ran(entered, left, matches!(trap, Ok(Trap::Syscall { .. })));
         mm.leave(&runner);
         drop(mm);
         if stats {
@@ -601,12 +610,13 @@ pub fn run(task: Arc<Task>, vcpu: Box<dyn Context>, ctx: UserContext) -> Box<dyn
         }
         // Other threads read this task's CPU time from its last sample
         // (getrusage RUSAGE_SELF): refresh it every 10 ms of running.
-        let now = std::time::Instant::now();
+        let now = left;
         if t.task.tg.timers.cpu_armed() {
             super::timers::check_cpu(&t.task);
         } else if now >= next_sample {
             t.task.sched.cpu.sample();
             next_sample = now + std::time::Duration::from_millis(10);
+            super::cpus::note(&t.task);
         }
         let trap = match trap {
             Ok(trap) => trap,

@@ -26,9 +26,14 @@
 //!   (REALTIME − MONOTONIC and so on), which change only when the host's
 //!   clock is stepped (or suspended): the refresher follows a change of
 //!   more than 1 ms, so a host clock step reaches the sandbox within a
-//!   second. MONOTONIC_RAW shares MONOTONIC's rate, and the _COARSE
-//!   clocks read the fine value (their resolution is still reported as
-//!   the 4 ms tick, as the syscall reports it).
+//!   second. MONOTONIC_RAW shares MONOTONIC's rate. The _COARSE clocks
+//!   read as of the last tick, as Linux's: the fine value with MONOTONIC
+//!   truncated to a multiple of the 4 ms tick (HZ=250, the resolution
+//!   clock_getres reports for them), so a coarse clock is never ahead of
+//!   its fine clock, never goes back, and both coarse clocks tick at the
+//!   same instants. The tick is implicit (a grid of MONOTONIC): nothing
+//!   has to run to publish it, and the vDSO and the syscall compute the
+//!   same value.
 //! * When the TSC is unusable (the CPU does not report it invariant, or
 //!   the calibration fails) the sentry logs why once, the [vvar] page
 //!   serves no clock, the vDSO makes the real syscall for every clock and
@@ -81,7 +86,9 @@ const CLOCKS: usize = 16;
 /// Fixed-point shift of `mult` (ns per tick × 2^SHIFT).
 const SHIFT: u32 = 32;
 /// Size of `struct vvar_data`.
-pub const VVAR_SIZE: usize = 288;
+pub const VVAR_SIZE: usize = 800;
+/// Offset of `cpu_of_host` (getcpu's table, `super::cpus::vvar_table`).
+const CPU_TABLE: usize = 288;
 /// Resolution clock_getres reports for the _COARSE clocks (the 4 ms tick
 /// of a HZ=250 kernel), and 1 ns for the others.
 pub const COARSE_RES_NS: u64 = 4_000_000;
@@ -133,17 +140,35 @@ impl Params {
     }
 
     /// The value of `clock` at `tsc` (the vDSO's computation, exactly).
+    /// A _COARSE clock is its fine clock as of the last tick: MONOTONIC
+    /// truncated to a multiple of [`COARSE_RES_NS`], plus the clock's
+    /// offset (so REALTIME_COARSE and MONOTONIC_COARSE tick together, as
+    /// Linux updates both at the tick).
     fn value(&self, clock: i32, tsc: u64) -> Option<u64> {
         let delta = tsc.saturating_sub(self.tsc_base);
         let base = self.base(clock)?;
-        Some(base + ((u128::from(delta) * u128::from(self.mult)) >> SHIFT) as u64)
+        let scaled = ((u128::from(delta) * u128::from(self.mult)) >> SHIFT) as u64;
+        if is_coarse(clock) {
+            let mono = self.mono_base + scaled;
+            let off = base.wrapping_sub(self.mono_base);
+            return Some(off.wrapping_add(mono - mono % COARSE_RES_NS));
+        }
+        Some(base + scaled)
     }
+}
+
+/// Whether `clock` is one of the _COARSE clocks (read as of the last tick).
+fn is_coarse(clock: i32) -> bool {
+    matches!(clock, CLOCK_REALTIME_COARSE | CLOCK_MONOTONIC_COARSE)
 }
 
 /// The bytes of `struct vvar_data` for `params` (`None`: the TSC is
 /// unusable, no clock served), without the sequence counter's value.
 fn encode(params: Option<&Params>) -> [u8; VVAR_SIZE] {
     let mut b = [0u8; VVAR_SIZE];
+    for (i, cpu) in super::cpus::vvar_table().into_iter().enumerate() {
+        b[CPU_TABLE + 2 * i..CPU_TABLE + 2 * i + 2].copy_from_slice(&cpu.to_le_bytes());
+    }
     let Some(p) = params else {
         return b;
     };
@@ -154,10 +179,14 @@ fn encode(params: Option<&Params>) -> [u8; VVAR_SIZE] {
     b[24..28].copy_from_slice(&SHIFT.to_le_bytes());
     for clock in 0..CLOCKS {
         let (base, res) = match p.base(clock as i32) {
-            Some(base) => {
-                let coarse = matches!(clock as i32, CLOCK_REALTIME_COARSE | CLOCK_MONOTONIC_COARSE);
-                (base, if coarse { COARSE_RES_NS } else { 1 })
-            }
+            Some(base) => (
+                base,
+                if is_coarse(clock as i32) {
+                    COARSE_RES_NS
+                } else {
+                    1
+                },
+            ),
             None => (0, 0),
         };
         b[32 + 8 * clock..40 + 8 * clock].copy_from_slice(&base.to_le_bytes());
@@ -483,6 +512,28 @@ mod tests {
     }
 
     #[test]
+    fn coarse_clocks_read_as_of_the_last_tick() {
+        let p = params();
+        // 20 M ticks at 2 GHz: MONOTONIC 5.010 s, the tick before 5.008 s.
+        let tsc = 1_000_000 + 20_000_000;
+        assert_eq!(p.value(CLOCK_MONOTONIC, tsc), Some(5_010_000_000));
+        assert_eq!(p.value(CLOCK_MONOTONIC_COARSE, tsc), Some(5_008_000_000));
+        assert_eq!(
+            p.value(CLOCK_REALTIME_COARSE, tsc),
+            Some(1_700_000_005_008_000_000),
+            "REALTIME_COARSE ticks with MONOTONIC_COARSE"
+        );
+        let mut last = 0;
+        for t in (0..40_000_000u64).step_by(77_777) {
+            let fine = p.value(CLOCK_MONOTONIC, t).unwrap();
+            let coarse = p.value(CLOCK_MONOTONIC_COARSE, t).unwrap();
+            assert!(coarse <= fine && fine - coarse < COARSE_RES_NS);
+            assert!(coarse >= last);
+            last = coarse;
+        }
+    }
+
+    #[test]
     fn the_page_holds_the_layout_of_vvar_h() {
         let p = params();
         let b = encode(Some(&p));
@@ -496,7 +547,18 @@ mod tests {
         assert_eq!(u64_at(32 + 8 * 2), 0, "no base for a CPU clock");
         assert_eq!(u64_at(160), 1);
         assert_eq!(u64_at(160 + 8 * 5), COARSE_RES_NS);
-        assert_eq!(encode(None), [0u8; VVAR_SIZE], "unusable: no clock served");
+        assert_eq!(
+            encode(None)[..CPU_TABLE],
+            [0u8; CPU_TABLE],
+            "unusable: no clock served"
+        );
+        // getcpu's table: the sentry's host CPUs, numbered from 1.
+        let table = &b[CPU_TABLE..];
+        let first = (0..VVAR_SIZE - CPU_TABLE)
+            .step_by(2)
+            .find(|&i| table[i] != 0)
+            .expect("some host CPU is the sandbox's");
+        assert_eq!(table[first], 1, "sandbox CPU 0 is the first host CPU");
     }
 
     #[test]

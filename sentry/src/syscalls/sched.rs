@@ -357,6 +357,12 @@ pub fn sched_setaffinity(t: &mut TaskCtx, pid: u64, len: u64, mask: u64) -> SysR
         return Err(Errno::EINVAL.into());
     }
     task.sched.update(|a| a.affinity = m);
+    // Its worker thread moves to the allowed CPUs before the task runs
+    // guest code again (kernel::cpus::follow): at once for the caller,
+    // at its next trap for another task.
+    if !Arc::ptr_eq(&task, &t.task) {
+        task.kick();
+    }
     Ok(0)
 }
 
@@ -376,17 +382,33 @@ pub fn sched_getaffinity(t: &mut TaskCtx, pid: u64, len: u64, mask: u64) -> SysR
     Ok(n as u64)
 }
 
-/// getcpu(cpu, node, tcache): the guest's threads are not pinned to host
-/// CPUs, so this reports the lowest CPU the thread may run on (node 0).
+/// getcpu(cpu, node, tcache): the sandbox CPU the thread runs on now
+/// (its worker's host CPU, as the vDSO's getcpu maps it, see
+/// kernel::cpus), node 0; the lowest allowed CPU if the host CPU is not
+/// one of the sandbox's.
 pub fn getcpu(t: &mut TaskCtx, cpu: u64, node: u64) -> SysResult {
     let mm = t.mm();
     if cpu != 0 {
-        mm.write_u32(cpu, affinity_of(&t.task).trailing_zeros())?;
+        mm.write_u32(cpu, current_cpu(&t.task))?;
     }
     if node != 0 {
         mm.write_u32(node, 0)?;
     }
     Ok(0)
+}
+
+/// The sandbox CPU `task` (the caller) runs on: its worker's, if allowed
+/// (always, once kernel::cpus::follow pinned it), else the lowest allowed.
+pub fn current_cpu(task: &Task) -> u32 {
+    let allowed = affinity_of(task);
+    let cpu = match crate::kernel::cpus::current() {
+        Some(c) if c < 64 && allowed & (1 << c) != 0 => c,
+        _ => allowed.trailing_zeros(),
+    };
+    task.sched
+        .last_cpu
+        .store(cpu, std::sync::atomic::Ordering::Relaxed);
+    cpu
 }
 
 /// sched_rr_get_interval(pid, tp): SCHED_RR's time slice (Linux's

@@ -38,9 +38,12 @@ pub fn clock_now(clock: i32, kernel: &Kernel) -> Duration {
         return now;
     }
     match clock {
-        CLOCK_REALTIME | CLOCK_REALTIME_COARSE => SystemTime::now()
+        CLOCK_REALTIME => SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default(),
+        // The host's own coarse clocks: as of its last tick.
+        CLOCK_REALTIME_COARSE => host(libc::CLOCK_REALTIME_COARSE),
+        CLOCK_MONOTONIC_COARSE => host(libc::CLOCK_MONOTONIC_COARSE),
         CLOCK_BOOTTIME => host(libc::CLOCK_BOOTTIME),
         CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => kernel.start.elapsed(),
         CLOCK_MONOTONIC_RAW => host(libc::CLOCK_MONOTONIC_RAW),

@@ -10,7 +10,7 @@ use crate::abi::time::Timespec;
 use crate::errno::Errno;
 use crate::kernel::signal::Signal;
 use crate::kernel::task::{SysResult, TaskCtx};
-use crate::kernel::timers::{self, Clock, CpuTarget, Notify, Setting, TimerClock};
+use crate::kernel::timers::{self, Clock, Notify, Setting, TimerClock};
 
 const SIGEV_SIGNAL: i32 = 0;
 const SIGEV_NONE: i32 = 1;
@@ -53,9 +53,9 @@ fn decode_sigevent(t: &TaskCtx, ev: &[u8; SIGEVENT_SIZE]) -> Result<Notify, Errn
 /// timer_create(clock, sevp, timerid): any readable clock except the
 /// coarse ones, MONOTONIC_RAW, the alarm clocks and descriptor clocks
 /// (EOPNOTSUPP, as Linux has no timers on them or no RTC here). CPU
-/// clocks of the caller's process and of its threads are supported; a
-/// timer on another process's CPU clock is refused with EINVAL (its CPU
-/// time is sampled only by that process's own threads). At most
+/// clocks of any process and of the caller's threads are supported (a
+/// thread clock of another process's thread is EINVAL, as Linux's
+/// pid_for_clock); the signal goes to the caller's process. At most
 /// [`timers::MAX_TIMERS`] per process (EAGAIN).
 pub fn timer_create(t: &mut TaskCtx, clock: i32, sevp: u64, timerid: UserPtr<i32>) -> SysResult {
     let ev = if sevp != 0 {
@@ -74,13 +74,7 @@ pub fn timer_create(t: &mut TaskCtx, clock: i32, sevp: u64, timerid: UserPtr<i32
         ) => TimerClock::Wall(id),
         Clock::Wall(_) | Clock::Alarm | Clock::Fd => return Err(Errno::EOPNOTSUPP.into()),
         Clock::Cpu { pid, thread, which } => {
-            let target = timers::cpu_target(&t.task, pid, thread, false)?;
-            if let CpuTarget::Process(tg) = &target
-                && !Arc::ptr_eq(tg, &t.task.tg)
-            {
-                return Err(Errno::EINVAL.into());
-            }
-            TimerClock::Cpu(target, which)
+            TimerClock::Cpu(timers::cpu_target(&t.task, pid, thread, false)?, which)
         }
     };
     let notify = ev.as_ref().map(|ev| decode_sigevent(t, ev)).transpose()?;

@@ -55,7 +55,15 @@ pub fn stat(t: &TaskView, vm: Option<&VmInfo>) -> String {
         if t.state == 'Z' { 0x40_0004 } else { 0x40_0000 },
     );
     // minflt cminflt majflt cmajflt utime stime cutime cstime.
-    s.push_str(" 0 0 0 0 0 0 0 0");
+    let ticks = |ns: u64| ns / (1_000_000_000 / HZ);
+    let _ = write!(
+        s,
+        " 0 0 0 0 {} {} {} {}",
+        ticks(t.times.user),
+        ticks(t.times.sys),
+        ticks(t.child_times.user),
+        ticks(t.child_times.sys)
+    );
     // priority nice num_threads itrealvalue starttime vsize rss rsslim.
     let _ = write!(
         s,
@@ -84,9 +92,10 @@ pub fn stat(t: &TaskView, vm: Option<&VmInfo>) -> String {
     // wchan 0 0 exit_signal processor rt_priority policy blkio gtime cgtime.
     let _ = write!(
         s,
-        " {} 0 0 {} 0 0 0 0 0 0",
+        " {} 0 0 {} {} 0 0 0 0 0",
         u8::from(t.state == 'S'),
-        t.exit_signal
+        t.exit_signal,
+        t.processor
     );
     // start_data end_data start_brk arg_start arg_end env_start env_end.
     if has_mm {
@@ -510,6 +519,15 @@ mod tests {
             caught: 1 << 16,
             queued: 1,
             exit_signal: 17,
+            processor: 1,
+            times: crate::kernel::sched::Times {
+                user: 1_230_000_000,
+                sys: 40_000_000,
+            },
+            child_times: crate::kernel::sched::Times {
+                user: 10_000_000,
+                sys: 0,
+            },
             exit_code: 0,
             start_ticks: 42,
             fd_size: 64,
@@ -547,6 +565,12 @@ mod tests {
         assert_eq!(&fields[30..34], ["0", "2", "4096", "65536"]);
         assert_eq!(fields[34], "1", "wchan: sleeping");
         assert_eq!(fields[37], "17", "exit_signal");
+        assert_eq!(fields[38], "1", "processor");
+        assert_eq!(
+            &fields[13..17],
+            ["123", "4", "1", "0"],
+            "utime stime cutime cstime"
+        );
         // A comm with spaces and parentheses still gives 52 fields to
         // readers that split at the last ')'.
         let mut z = task();

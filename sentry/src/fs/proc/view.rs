@@ -44,6 +44,13 @@ pub struct TaskView {
     pub queued: u32,
     /// Signal sent to the parent on exit.
     pub exit_signal: i32,
+    /// The sandbox CPU the thread last ran on.
+    pub processor: u32,
+    /// User and system time (the thread's, or the whole process's), and
+    /// the waited-for children's.
+    pub times: crate::kernel::sched::Times,
+    /// The waited-for children's user and system time.
+    pub child_times: crate::kernel::sched::Times,
     /// A zombie's wait status (0 while alive).
     pub exit_code: i32,
     /// Start time, in clock ticks since the sandbox started.
@@ -146,6 +153,18 @@ pub fn find(kernel: &Arc<Kernel>, pid: i32, thread: Option<i32>) -> Option<Found
             .as_millis() as u64
             * super::text::HZ
             / 1000;
+        v.processor = t.sched.last_cpu.load(std::sync::atomic::Ordering::Relaxed);
+        // As Linux: a thread directory shows the thread's time, a process
+        // directory the whole group's (live threads as of their last
+        // sample, plus the exited ones).
+        v.times = if thread.is_some() {
+            t.sched.cpu.last()
+        } else {
+            threads
+                .iter()
+                .fold(tg.times.dead(), |acc, t| acc + t.sched.cpu.last())
+        };
+        v.child_times = tg.times.children();
         v.umask = Some(t.fs.lock().umask);
         v.creds = t.ident.creds();
         let comm = t.comm();
@@ -363,11 +382,15 @@ pub struct SystemView {
 }
 
 /// The number of vCPUs the sandbox offers: what sched_getaffinity
-/// reports (the host's CPUs, at most 64).
+/// reports (the host's CPUs, at most 64). Read once: a worker thread
+/// pinned by `kernel::cpus::follow` (which reads this first) sees fewer.
 pub fn vcpus() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(64)
+    static VCPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *VCPUS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(64)
+    })
 }
 
 impl SystemView {

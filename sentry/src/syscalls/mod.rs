@@ -17,6 +17,7 @@ pub mod file;
 pub mod fs;
 pub mod futex;
 pub mod info;
+pub mod inotify;
 pub mod ipc;
 pub mod lock;
 pub mod mm;
@@ -164,6 +165,8 @@ const NOTE_POLL: &str =
 const NOTE_EPOLL_WAIT: &str = "level-triggered only (EPOLLET acts as level); the host's standard streams are sampled every 2 ms";
 const NOTE_SIGNALFD: &str = "poll and epoll see the signals pending for the thread that created \
     the descriptor (Linux: for the polling thread); reads take the reader's";
+const NOTE_INOTIFY: &str = "the sandbox's own files; IN_DELETE_SELF comes when the last name goes \
+    even if the file is open; writes through shared mappings, sendfile and splice report nothing";
 const NOTE_CLONE: &str = "namespaces give EPERM, CLONE_INTO_CGROUP EBADF";
 const NOTE_OPEN: &str = "devices other than the sentry's give EACCES, sockets ENXIO; a FIFO opens as a pipe of the sandbox's own (never the host's); O_EXCL with O_TMPFILE does not forbid linkat; openat2's RESOLVE_CACHED is ignored";
 const NOTE_EXEC: &str = "static ELF programs and #! scripts (five in a row at most, as Linux)";
@@ -397,6 +400,12 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         &[Int, Hex, Len])),
     (SIGNALFD4, partial(NOTE_SIGNALFD, |t, a| signalfd::signalfd4(t, int(a[0]), ptr(a[1]), a[2],
         uint(a[3])), &[Int, Hex, Len, Hex])),
+    (INOTIFY_INIT, full(|t, _| inotify::inotify_init1(t, 0), &[])),
+    (INOTIFY_INIT1, full(|t, a| inotify::inotify_init1(t, uint(a[0])), &[Hex])),
+    (INOTIFY_ADD_WATCH, partial(NOTE_INOTIFY, |t, a| inotify::inotify_add_watch(t, fd(a[0]),
+        cstr(a[1]), uint(a[2])), &[Fd, Path, Hex])),
+    (INOTIFY_RM_WATCH, full(|t, a| inotify::inotify_rm_watch(t, fd(a[0]), int(a[1])),
+        &[Fd, Int])),
 
     // pidfds.
     (PIDFD_OPEN, full(|t, a| pidfd::pidfd_open(t, pid(a[0]), uint(a[1])), &[Pid, Hex])),

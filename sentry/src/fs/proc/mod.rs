@@ -162,7 +162,14 @@ fn lookup_sys(rest: &[Vec<u8>]) -> Result<Found, Errno> {
     let dir = |e: &[(&str, u8)]| Node::Dir(e.iter().map(|(n, k)| Entry::new(*n, *k)).collect());
     let file = |s: String| Node::File(s.into_bytes());
     let node = match names.as_slice() {
-        [] => dir(&[("kernel", DT_DIR), ("vm", DT_DIR)]),
+        [] => dir(&[("fs", DT_DIR), ("kernel", DT_DIR), ("vm", DT_DIR)]),
+        [b"fs"] => dir(&[("inotify", DT_DIR)]),
+        [b"fs", b"inotify"] => dir(&[
+            ("max_queued_events", DT_REG),
+            ("max_user_instances", DT_REG),
+            ("max_user_watches", DT_REG),
+        ]),
+        [b"fs", b"inotify", name] => file(crate::fs::inotify::sysctl(name).ok_or(Errno::ENOENT)?),
         [b"kernel"] => dir(&[
             ("cap_last_cap", DT_REG),
             ("hostname", DT_REG),

@@ -13,7 +13,9 @@
  *  - a read-only file of the root (/etc/passwd): open, read, close;
  *  - a buffer too small for an event is EINVAL; FIONREAD; poll, select and
  *    epoll readiness; a blocked read woken by another process;
- *  - the queue stops at max_queued_events with one IN_Q_OVERFLOW.
+ *  - the queue stops at max_queued_events with one IN_Q_OVERFLOW;
+ *  - directory and file events again in /var/tmp (the sandbox's writable
+ *    overlay of the root, where /tmp is a tmpfs).
  */
 #include "guest.h"
 
@@ -410,6 +412,14 @@ int main(void)
 	root_file();
 	reading_and_readiness();
 	overflow();
+	rmdir(dir);
+
+	/* The same in a directory of the root's writable overlay. */
+	strcpy(dir, "/var/tmp/t_inotify.XXXXXX");
+	must(mkdtemp(dir) != NULL, "mkdtemp /var/tmp");
+	out("== overlay\n");
+	directory_events();
+	file_events();
 	rmdir(dir);
 	return failures() ? 1 : 0;
 }

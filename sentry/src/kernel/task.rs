@@ -560,6 +560,7 @@ pub struct Job {
 pub fn run(task: Arc<Task>, vcpu: Box<dyn Context>, ctx: UserContext) -> Box<dyn Context> {
     task.sched.cpu.start();
     super::timers::limits_changed(&task.kernel, &task.tg);
+    crate::fs::signalfd::running(&task);
     let runner = Runner::new(task.tid, vcpu.kicker());
     task.mm().attach(&runner);
     *task.runner.lock() = Some(Arc::clone(&runner));

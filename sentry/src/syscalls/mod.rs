@@ -162,8 +162,9 @@ const NOTE_MKNOD: &str = "device nodes are made but inert (open gives EACCES)";
 const NOTE_RLIMIT: &str = "per process, inherited and kept across execve; NOFILE, DATA, AS, STACK and FSIZE enforced, NPROC not for root (as Linux), the others stored";
 const NOTE_POLL: &str = "every file wakes the sleeper when it becomes ready (the host's standard streams through a watcher thread that blocks in the host's poll)";
 const NOTE_EPOLL_WAIT: &str = "level-triggered only (EPOLLET acts as level); the host's standard streams wake it through a watcher thread";
-const NOTE_SIGNALFD: &str = "poll and epoll see the signals pending for the thread that created \
-    the descriptor (Linux: for the polling thread); reads take the reader's";
+const NOTE_SIGNALFD: &str = "poll, select and epoll see the signals pending for the polling thread \
+    and its process, as Linux; epoll re-checks every item at each wait (Linux keeps only items \
+    woken since)";
 const NOTE_INOTIFY: &str = "the sandbox's own files; IN_DELETE_SELF comes when the last name goes \
     even if the file is open; writes through shared mappings, sendfile and splice report nothing";
 const NOTE_CLONE: &str = "namespaces give EPERM, CLONE_INTO_CGROUP EBADF";

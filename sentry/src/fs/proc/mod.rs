@@ -122,6 +122,7 @@ pub fn lookup(task: &Arc<Task>, rest: &[Vec<u8>]) -> Result<Found, Errno> {
             Entry::new("thread-self", DT_LNK),
             Entry::new("mounts", DT_LNK),
             Entry::new("sys", DT_DIR),
+            Entry::new("sysvipc", DT_DIR),
         ];
         e.extend(ROOT_FILES.iter().map(|f| Entry::new(*f, DT_REG)));
         let mut pids: Vec<i32> = kernel.table.lock().procs.keys().copied().collect();
@@ -150,6 +151,24 @@ pub fn lookup(task: &Arc<Task>, rest: &[Vec<u8>]) -> Result<Found, Errno> {
     }
     if first == b"sys" {
         return lookup_sys(&rest[1..]);
+    }
+    if first == b"sysvipc" {
+        let ipc = &kernel.ipc;
+        return match rest.get(1).map(Vec::as_slice) {
+            None => found(
+                Node::Dir(vec![
+                    Entry::new("msg", DT_REG),
+                    Entry::new("sem", DT_REG),
+                    Entry::new("shm", DT_REG),
+                ]),
+                0o555,
+            ),
+            Some(_) if rest.len() > 2 => Err(Errno::ENOTDIR),
+            Some(b"msg") => text(crate::kernel::ipc::proc::msg(ipc)),
+            Some(b"sem") => text(crate::kernel::ipc::proc::sem(ipc)),
+            Some(b"shm") => text(crate::kernel::ipc::proc::shm(ipc)),
+            Some(_) => Err(Errno::ENOENT),
+        };
     }
     let pid = num(first).ok_or(Errno::ENOENT)?;
     let f = view::find(kernel, pid, None).ok_or(Errno::ENOENT)?;

@@ -6,6 +6,7 @@
 //! ([`msg`]).
 
 pub mod msg;
+pub mod proc;
 pub mod sem;
 pub mod shm;
 

@@ -360,6 +360,10 @@ pub trait FileOps: Send + Sync {
     fn as_inotify(&self) -> Option<&inotify::Inotify> {
         None
     }
+    /// The POSIX message queue behind this file, if it is one.
+    fn as_mqueue(&self) -> Option<&crate::kernel::ipc::mqueue::MqFile> {
+        None
+    }
 }
 
 /// Data an ioctl hands back to the guest.

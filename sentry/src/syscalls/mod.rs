@@ -21,6 +21,7 @@ pub mod inotify;
 pub mod ipc;
 pub mod lock;
 pub mod mm;
+pub mod mqueue;
 pub mod numbers;
 pub mod path;
 pub mod pidfd;
@@ -167,6 +168,9 @@ const NOTE_SIGNALFD: &str = "poll, select and epoll see the signals pending for 
     woken since)";
 const NOTE_INOTIFY: &str = "the sandbox's own files; IN_DELETE_SELF comes when the last name goes \
     even if the file is open; writes through shared mappings, sendfile and splice report nothing";
+const NOTE_MQ_NOTIFY: &str = "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD (a netlink socket in \
+    glibc) gives EINVAL for a socket, ENOTSOCK otherwise; a notification is not dropped when its \
+    owner closes the descriptor";
 const NOTE_CLONE: &str = "namespaces give EPERM, CLONE_INTO_CGROUP EBADF";
 const NOTE_OPEN: &str = "devices other than the sentry's give EACCES, sockets ENXIO; a FIFO opens as a pipe of the sandbox's own (never the host's); O_EXCL with O_TMPFILE does not forbid linkat; openat2's RESOLVE_CACHED is ignored";
 const NOTE_EXEC: &str = "static ELF programs and #! scripts (five in a row at most, as Linux)";
@@ -406,6 +410,19 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         cstr(a[1]), uint(a[2])), &[Fd, Path, Hex])),
     (INOTIFY_RM_WATCH, full(|t, a| inotify::inotify_rm_watch(t, fd(a[0]), int(a[1])),
         &[Fd, Int])),
+
+    // POSIX message queues (syscalls/mqueue.rs).
+    (MQ_OPEN, full(|t, a| mqueue::mq_open(t, cstr(a[0]), uint(a[1]), uint(a[2]), a[3]),
+        &[Path, Hex, Hex, Hex])),
+    (MQ_UNLINK, full(|t, a| mqueue::mq_unlink(t, cstr(a[0])), &[Path])),
+    (MQ_TIMEDSEND, full(|t, a| mqueue::mq_timedsend(t, fd(a[0]), a[1], a[2], uint(a[3]),
+        opt(a[4])), &[Fd, Hex, Len, Raw, Hex])),
+    (MQ_TIMEDRECEIVE, full(|t, a| mqueue::mq_timedreceive(t, fd(a[0]), a[1], a[2], opt(a[3]),
+        opt(a[4])), &[Fd, Hex, Len, Hex, Hex])),
+    (MQ_NOTIFY, partial(NOTE_MQ_NOTIFY, |t, a| mqueue::mq_notify(t, fd(a[0]), a[1]),
+        &[Fd, Hex])),
+    (MQ_GETSETATTR, full(|t, a| mqueue::mq_getsetattr(t, fd(a[0]), a[1], a[2]),
+        &[Fd, Hex, Hex])),
 
     // pidfds.
     (PIDFD_OPEN, full(|t, a| pidfd::pidfd_open(t, pid(a[0]), uint(a[1])), &[Pid, Hex])),

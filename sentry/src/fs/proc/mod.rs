@@ -182,7 +182,17 @@ fn lookup_sys(rest: &[Vec<u8>]) -> Result<Found, Errno> {
     let file = |s: String| Node::File(s.into_bytes());
     let node = match names.as_slice() {
         [] => dir(&[("fs", DT_DIR), ("kernel", DT_DIR), ("vm", DT_DIR)]),
-        [b"fs"] => dir(&[("inotify", DT_DIR)]),
+        [b"fs"] => dir(&[("inotify", DT_DIR), ("mqueue", DT_DIR)]),
+        [b"fs", b"mqueue"] => dir(&[
+            ("msg_default", DT_REG),
+            ("msg_max", DT_REG),
+            ("msgsize_default", DT_REG),
+            ("msgsize_max", DT_REG),
+            ("queues_max", DT_REG),
+        ]),
+        [b"fs", b"mqueue", name] => {
+            file(crate::kernel::ipc::mqueue::sysctl(name).ok_or(Errno::ENOENT)?)
+        }
         [b"fs", b"inotify"] => dir(&[
             ("max_queued_events", DT_REG),
             ("max_user_instances", DT_REG),

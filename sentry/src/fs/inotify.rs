@@ -112,10 +112,13 @@ const O_PATH: u32 = 0o10000000;
 /// An inode: (mount device, inode number).
 type Key = (u64, u64);
 
+/// The watches on one inode: (instance, watch descriptor).
+type Watchers = Vec<(Weak<Instance>, i32)>;
+
 /// The watches of every instance, by inode.
 #[derive(Default)]
 struct Registry {
-    watches: Mutex<HashMap<Key, Vec<(Weak<Instance>, i32)>>>,
+    watches: Mutex<HashMap<Key, Watchers>>,
     /// Watches in the registry (0: the hooks return at once).
     count: AtomicUsize,
     /// Instances alive.

@@ -164,7 +164,6 @@ impl HostStream {
                 return Ok(());
             }
             if !self.watcher.arm(&self.fd, bits) {
-                drop(guard);
                 return self.sample_ready(read, blocker);
             }
             guard.sleep(None)?;
@@ -229,7 +228,7 @@ impl FileOps for HostStream {
     /// readiness queue after asking).
     fn poll(&self) -> u16 {
         let r = self.fd.poll(true, true, 0);
-        if !r.hup && !r.err && !(r.read && r.write) {
+        if !(r.hup || r.err || r.read && r.write) {
             let mut bits = 0;
             if !r.read {
                 bits |= poll::POLLIN;

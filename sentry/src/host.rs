@@ -100,6 +100,38 @@ impl HostFd {
         }
     }
 
+    /// Waits, with no timeout, until the descriptor is ready
+    /// (`want_read`/`want_write`, and always hang-up or error) or `wake`
+    /// is woken; a wake-up gives no readiness.
+    pub fn poll_or_wake(&self, want_read: bool, want_write: bool, wake: &Wake) -> Ready {
+        let mut events = PollFlags::empty();
+        if want_read {
+            events |= PollFlags::IN;
+        }
+        if want_write {
+            events |= PollFlags::OUT;
+        }
+        let mut fds = [
+            PollFd::new(&self.0, events),
+            PollFd::new(&wake.0, PollFlags::IN),
+        ];
+        match rustix::event::poll(&mut fds, None) {
+            Ok(n) if n > 0 => {}
+            _ => return Ready::default(),
+        }
+        if !fds[1].revents().is_empty() {
+            let mut b = [0u8; 8];
+            let _ = rustix::io::read(&wake.0, &mut b);
+        }
+        let r = fds[0].revents();
+        Ready {
+            read: r.contains(PollFlags::IN),
+            write: r.contains(PollFlags::OUT),
+            hup: r.contains(PollFlags::HUP),
+            err: r.contains(PollFlags::ERR),
+        }
+    }
+
     /// The file type and permission bits (`st_mode`).
     pub fn mode(&self) -> Option<u32> {
         rustix::fs::fstat(&self.0).ok().map(|st| st.st_mode)
@@ -153,6 +185,25 @@ impl HostFd {
     /// The raw descriptor number (for descriptions only).
     pub fn raw(&self) -> i32 {
         self.0.as_raw_fd()
+    }
+}
+
+/// An in-process wake-up (an eventfd) that ends a
+/// [`HostFd::poll_or_wake`] in another thread.
+pub struct Wake(OwnedFd);
+
+impl Wake {
+    /// A new wake-up.
+    pub fn new() -> std::io::Result<Self> {
+        use rustix::event::{EventfdFlags, eventfd};
+        eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+            .map(Self)
+            .map_err(Into::into)
+    }
+
+    /// Wakes the thread polling on it (or its next poll).
+    pub fn wake(&self) {
+        let _ = rustix::io::write(&self.0, &1u64.to_ne_bytes());
     }
 }
 

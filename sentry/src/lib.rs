@@ -351,7 +351,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         if host::HostFd::std_closed_at_start(fd) {
             continue;
         }
-        let stream = HostStream::new(fd)?;
+        let stream = HostStream::new(fd, Arc::clone(&kernel.readiness))?;
         let access = stream.access_mode();
         // A host terminal becomes the guest's terminal (fs::tty).
         let stream = fs::tty::std_stream(&kernel, stream);

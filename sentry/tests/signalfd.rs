@@ -8,3 +8,9 @@ mod common;
 differential! {
     t_signalfd: [], 0;
 }
+
+// Readiness follows the polling thread (poll, select, epoll_wait), as
+// Linux's signalfd_poll.
+differential! {
+    t_signalfd_thread: [], 0;
+}

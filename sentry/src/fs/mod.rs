@@ -33,6 +33,7 @@ pub mod epoll;
 pub mod eventfd;
 pub mod fifo;
 pub mod hostdir;
+pub mod inotify;
 pub mod lock;
 pub mod memfd;
 pub mod nodes;
@@ -355,6 +356,14 @@ pub trait FileOps: Send + Sync {
     fn as_signalfd(&self) -> Option<&signalfd::SignalFd> {
         None
     }
+    /// The inotify instance behind this file, if it is one.
+    fn as_inotify(&self) -> Option<&inotify::Inotify> {
+        None
+    }
+    /// The POSIX message queue behind this file, if it is one.
+    fn as_mqueue(&self) -> Option<&crate::kernel::ipc::mqueue::MqFile> {
+        None
+    }
 }
 
 /// Data an ioctl hands back to the guest.
@@ -378,6 +387,7 @@ pub struct OpenFile {
 
 impl Drop for OpenFile {
     fn drop(&mut self) {
+        inotify::closed(self);
         if let Some(t) = self.locks.get() {
             t.release_owner(lock::Owner::Ofd(self.lock_id));
         }

@@ -2,12 +2,14 @@
 //! signals that are in the file's mask (its own first, then its
 //! process's), each as a 128-byte `struct signalfd_siginfo`.
 //!
-//! Readiness is that of the thread that created the file (Linux uses the
-//! polling thread; [`FileOps::poll`] has no caller): a queued signal wakes
-//! the threads of its target, so a poll or epoll_wait in the receiving
-//! process notices it.
+//! Readiness is that of the thread that polls (Linux's signalfd_poll
+//! looks at `current`): [`FileOps::poll`] has no caller argument, so the
+//! task a worker thread runs is kept in a thread-local ([`running`]). A
+//! queued signal wakes the threads of its target, so a poll or epoll_wait
+//! in the receiving thread notices it.
 
-use std::sync::Weak;
+use std::cell::RefCell;
+use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
@@ -19,6 +21,17 @@ use crate::kernel::wait::{Blocker, WaitQueue};
 
 /// Size of `struct signalfd_siginfo`.
 pub const SIGINFO_SIZE: usize = 128;
+
+thread_local! {
+    /// The task this host thread runs (a worker runs one at a time).
+    static CURRENT: RefCell<Weak<Task>> = const { RefCell::new(Weak::new()) };
+}
+
+/// Notes that this host thread now runs `task`: a signalfd it polls shows
+/// that task's pending signals.
+pub fn running(task: &Arc<Task>) {
+    CURRENT.with(|c| *c.borrow_mut() = Arc::downgrade(task));
+}
 
 /// A signalfd.
 pub struct SignalFd {
@@ -164,8 +177,12 @@ impl FileOps for SignalFd {
         }
     }
 
+    /// signalfd_poll: POLLIN while the polling thread (or its process)
+    /// has a signal of the mask pending; outside a task's thread, the
+    /// creator's.
     fn poll(&self) -> u16 {
-        let Some(task) = self.creator.upgrade() else {
+        let current = CURRENT.with(|c| c.borrow().upgrade());
+        let Some(task) = current.or_else(|| self.creator.upgrade()) else {
             return 0;
         };
         let mask = self.mask.lock().0;

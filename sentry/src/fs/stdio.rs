@@ -2,25 +2,142 @@
 //! reached only through [`crate::host::HostFd`] (read, write, readiness,
 //! two terminal queries, and a synthetic fstat). Nothing else of the host is
 //! reachable through them.
+//!
+//! The host cannot notify the sandbox's wait queues, so each stream has a
+//! watcher: a sentry thread, started the first time a guest waits on the
+//! stream, that blocks in the host's poll for what the guest waits for and
+//! wakes the kernel's readiness queue when it comes. It polls only while
+//! armed (a guest found the stream not ready), so a stream that stays
+//! ready without a reader costs nothing, and a file or /dev/null (always
+//! ready) never arms it. Should the thread fail to start, the stream says
+//! it cannot notify and poll falls back to sampling it.
 
-use crate::host::HostFd;
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::host::{HostFd, Wake};
 
 use super::{FileOps, IoctlReply, Stat, poll};
 use crate::errno::Errno;
-use crate::kernel::wait::Blocker;
+use crate::kernel::wait::{Blocker, WaitQueue};
 
 /// One of the host's standard streams.
 pub struct HostStream {
-    fd: HostFd,
+    fd: Arc<HostFd>,
     name: &'static str,
+    watcher: Arc<Watcher>,
+}
+
+/// What the watcher thread of a stream waits for.
+#[derive(Default)]
+struct Armed {
+    /// `poll::POLLIN` / `POLLOUT` bits a guest waits for (0: idle).
+    want: u16,
+    /// Whether the thread runs.
+    running: bool,
+    /// Whether it could not be started (the stream then samples).
+    failed: bool,
+    /// The stream is gone: the thread ends.
+    closed: bool,
+}
+
+/// A stream's watcher: the armed bits, and what wakes the thread.
+struct Watcher {
+    armed: Mutex<Armed>,
+    cv: Condvar,
+    /// Ends the thread's host poll when the bits change.
+    wake: Option<Wake>,
+    /// The kernel's readiness queue.
+    readiness: Arc<WaitQueue>,
+}
+
+impl Watcher {
+    /// A guest waits for `bits` on the stream: have the thread poll for
+    /// them. False if no thread can (the caller samples instead).
+    fn arm(self: &Arc<Self>, fd: &Arc<HostFd>, bits: u16) -> bool {
+        let mut a = self.armed.lock();
+        if a.failed || self.wake.is_none() {
+            return false;
+        }
+        if a.want & bits == bits && a.running {
+            return true;
+        }
+        let polling = a.want != 0;
+        a.want |= bits;
+        if !a.running {
+            let (me, fd) = (Arc::clone(self), Arc::clone(fd));
+            let spawned = std::thread::Builder::new()
+                .name("sentry-stdio".into())
+                .spawn(move || me.run(&fd));
+            if spawned.is_err() {
+                a.failed = true;
+                a.want = 0;
+                return false;
+            }
+            a.running = true;
+        } else if polling {
+            // In the host's poll with fewer bits: start it again.
+            if let Some(w) = &self.wake {
+                w.wake();
+            }
+        } else {
+            self.cv.notify_one();
+        }
+        true
+    }
+
+    /// The thread: waits to be armed, polls the host for the armed bits,
+    /// and on readiness disarms and wakes the readiness queue.
+    fn run(&self, fd: &HostFd) {
+        let wake = self.wake.as_ref().expect("armed only with a wake-up");
+        loop {
+            let want = {
+                let mut a = self.armed.lock();
+                while a.want == 0 && !a.closed {
+                    self.cv.wait(&mut a);
+                }
+                if a.closed {
+                    return;
+                }
+                a.want
+            };
+            let r = fd.poll_or_wake(want & poll::POLLIN != 0, want & poll::POLLOUT != 0, wake);
+            if r.read || r.write || r.hup || r.err {
+                self.armed.lock().want = 0;
+                self.readiness.notify_all();
+            }
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.wake.is_none() || self.armed.lock().failed
+    }
+}
+
+impl Drop for HostStream {
+    fn drop(&mut self) {
+        self.watcher.armed.lock().closed = true;
+        self.watcher.cv.notify_one();
+        if let Some(w) = &self.watcher.wake {
+            w.wake();
+        }
+    }
 }
 
 impl HostStream {
-    /// Duplicates host descriptor `fd` (0, 1 or 2).
-    pub fn new(fd: i32) -> std::io::Result<Self> {
+    /// Duplicates host descriptor `fd` (0, 1 or 2); its readiness changes
+    /// wake `readiness`.
+    pub fn new(fd: i32, readiness: Arc<WaitQueue>) -> std::io::Result<Self> {
         Ok(Self {
-            fd: HostFd::dup_std(fd)?,
+            fd: Arc::new(HostFd::dup_std(fd)?),
             name: ["stdin", "stdout", "stderr"][fd as usize % 3],
+            watcher: Arc::new(Watcher {
+                armed: Mutex::default(),
+                cv: Condvar::new(),
+                wake: Wake::new().ok(),
+                readiness,
+            }),
         })
     }
 
@@ -34,9 +151,27 @@ impl HostStream {
         self.fd.status_flags().map_or(2, |f| f & 3)
     }
 
-    /// Waits until the host descriptor is ready, in slices so a signal for
-    /// the guest can interrupt the wait.
+    /// Waits until the host descriptor is ready for reading (or writing):
+    /// asleep on the readiness queue, which the watcher wakes; without a
+    /// watcher, in slices of the host's poll so a signal for the guest can
+    /// interrupt the wait.
     fn wait_ready(&self, read: bool, blocker: &dyn Blocker) -> Result<(), Errno> {
+        let bits = if read { poll::POLLIN } else { poll::POLLOUT };
+        loop {
+            let guard = self.watcher.readiness.prepare(blocker);
+            let r = self.fd.poll(read, !read, 0);
+            if r.read || r.write || r.hup || r.err {
+                return Ok(());
+            }
+            if !self.watcher.arm(&self.fd, bits) {
+                return self.sample_ready(read, blocker);
+            }
+            guard.sleep(None)?;
+        }
+    }
+
+    /// [`HostStream::wait_ready`] without a watcher.
+    fn sample_ready(&self, read: bool, blocker: &dyn Blocker) -> Result<(), Errno> {
         let waiter = std::sync::Arc::clone(blocker.waiter());
         let mut asleep = None;
         loop {
@@ -88,8 +223,21 @@ impl FileOps for HostStream {
         self.fd.write(buf).map_err(Errno)
     }
 
+    /// The host's readiness now; what is not ready is armed, since the
+    /// caller may sleep on it (poll, select and epoll sleep on the
+    /// readiness queue after asking).
     fn poll(&self) -> u16 {
         let r = self.fd.poll(true, true, 0);
+        if !(r.hup || r.err || r.read && r.write) {
+            let mut bits = 0;
+            if !r.read {
+                bits |= poll::POLLIN;
+            }
+            if !r.write {
+                bits |= poll::POLLOUT;
+            }
+            self.watcher.arm(&self.fd, bits);
+        }
         let mut m = 0;
         if r.read {
             m |= poll::POLLIN;
@@ -141,7 +289,7 @@ impl FileOps for HostStream {
     }
 
     fn notifies(&self) -> bool {
-        false
+        !self.watcher.failed()
     }
 
     fn describe(&self) -> String {

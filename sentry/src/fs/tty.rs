@@ -128,7 +128,7 @@ impl FileOps for TerminalFile {
     }
 
     fn notifies(&self) -> bool {
-        false
+        self.stream.notifies()
     }
 
     fn describe(&self) -> String {

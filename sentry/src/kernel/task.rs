@@ -561,6 +561,7 @@ pub fn run(task: Arc<Task>, vcpu: Box<dyn Context>, ctx: UserContext) -> Box<dyn
     task.sched.cpu.start();
     super::cpus::note(&task);
     super::timers::limits_changed(&task.kernel, &task.tg);
+    crate::fs::signalfd::running(&task);
     let runner = Runner::new(task.tid, vcpu.kicker());
     task.mm().attach(&runner);
     *task.runner.lock() = Some(Arc::clone(&runner));

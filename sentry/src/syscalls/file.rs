@@ -136,6 +136,17 @@ fn read_file(
     data: &mut [u8],
     want: usize,
 ) -> (Result<usize, Errno>, usize) {
+    let r = read_file_inner(t, file, data, want);
+    crate::fs::inotify::accessed(file, *r.0.as_ref().unwrap_or(&0) as u64);
+    r
+}
+
+fn read_file_inner(
+    t: &TaskCtx,
+    file: &OpenFile,
+    data: &mut [u8],
+    want: usize,
+) -> (Result<usize, Errno>, usize) {
     let nonblock = file.nonblocking();
     if data.len() < want && data.len() < CHUNK {
         match file.ops.read_short(data, want, nonblock, &*t.task) {
@@ -257,11 +268,13 @@ fn write_ranges(t: &TaskCtx, file: &OpenFile, iov: &[(u64, u64)]) -> SysResult {
 /// One write to `file` at its position, or at its end under O_APPEND.
 pub(crate) fn write_to(t: &TaskCtx, file: &OpenFile, buf: &[u8]) -> Result<usize, Errno> {
     let buf = &buf[..fsize_room(t, file, None, buf.len())?];
-    if file.status() & crate::fs::O_APPEND != 0 {
+    let r = if file.status() & crate::fs::O_APPEND != 0 {
         file.ops.append(buf, file.nonblocking(), &*t.task)
     } else {
         file.ops.write(buf, file.nonblocking(), &*t.task)
-    }
+    };
+    crate::fs::inotify::modified(file, *r.as_ref().unwrap_or(&0) as u64);
+    r
 }
 
 /// write(fd, buf, count).
@@ -420,7 +433,9 @@ pub fn pwrite64(t: &mut TaskCtx, fd: Fd, buf: UserSlice, offset: i64) -> SysResu
         return Ok(0);
     }
     let range = (buf.addr(), (buf.len() as u64).min(MAX_RW));
-    pwrite_ranges(t, &file, &[range], offset as u64)
+    let r = pwrite_ranges(t, &file, &[range], offset as u64);
+    crate::fs::inotify::modified(&file, *r.as_ref().unwrap_or(&0));
+    r
 }
 
 /// pwritev(fd, iov, iovcnt, pos_l, pos_h) and pwritev2(..., flags): an
@@ -442,7 +457,9 @@ pub fn pwritev2(
     }
     let file = pwrite_file(t, fd, pos)?;
     let v = iovecs(t, iov.addr(), cnt)?;
-    pwrite_ranges(t, &file, &v, pos as u64)
+    let r = pwrite_ranges(t, &file, &v, pos as u64);
+    crate::fs::inotify::modified(&file, *r.as_ref().unwrap_or(&0));
+    r
 }
 
 /// preadv(fd, iov, iovcnt, pos_l, pos_h) and preadv2(..., flags).

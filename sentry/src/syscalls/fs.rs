@@ -309,6 +309,7 @@ fn do_open(t: &TaskCtx, dirfd: Fd, p: &[u8], flags: u64, mode: u64, resolve: u64
                     w.parent
                         .inode()
                         .create(&caller(t), &w.name, FileType::Regular, perm, 0)?;
+                crate::fs::inotify::created(&w.parent, &w.name, false);
                 let dentry = Arc::new(crate::fs::vfs::Dentry {
                     inode,
                     name: w.name.clone(),
@@ -322,6 +323,7 @@ fn do_open(t: &TaskCtx, dirfd: Fd, p: &[u8], flags: u64, mode: u64, resolve: u64
                 let file = open_path(t, created, flags & !O_TRUNC & !O_CREAT)?;
                 let status = flags as u32 & (O_ACCMODE as u32 | O_NONBLOCK | O_APPEND as u32);
                 let f = OpenFile::new(file, status);
+                crate::fs::inotify::opened(&f, false);
                 return Ok(t.task.files().insert(f, cloexec, 0)? as u64);
             }
         };
@@ -329,6 +331,7 @@ fn do_open(t: &TaskCtx, dirfd: Fd, p: &[u8], flags: u64, mode: u64, resolve: u64
         (status, open_path(t, path, flags)?)
     };
     let f = OpenFile::new(file, status);
+    crate::fs::inotify::opened(&f, flags & O_TRUNC != 0 && flags & O_PATH == 0);
     Ok(t.task.files().insert(f, cloexec, 0)? as u64)
 }
 
@@ -596,6 +599,7 @@ pub fn pread64(t: &mut TaskCtx, fd: Fd, buf: UserSlice, offset: i64) -> SysResul
     // bad page (EFAULT if nothing), as Linux does.
     let mut data = vec![0u8; buf.len().min(1 << 20)];
     let n = f.ops.pread(&mut data, offset as u64)?;
+    crate::fs::inotify::accessed(&f, n as u64);
     super::file::copied_out(t.mm().write_prefix(buf.addr(), &data[..n]), n)
 }
 

@@ -17,9 +17,11 @@ pub mod file;
 pub mod fs;
 pub mod futex;
 pub mod info;
+pub mod inotify;
 pub mod ipc;
 pub mod lock;
 pub mod mm;
+pub mod mqueue;
 pub mod numbers;
 pub mod path;
 pub mod pidfd;
@@ -160,11 +162,16 @@ const NOTE_ACCESS: &str =
     "the guest is root: W_OK gives EROFS on read-only mounts only, X_OK needs an execute bit";
 const NOTE_MKNOD: &str = "device nodes are made but inert (open gives EACCES)";
 const NOTE_RLIMIT: &str = "per process, inherited and kept across execve; NOFILE, DATA, AS, STACK and FSIZE enforced, NPROC not for root (as Linux), the others stored";
-const NOTE_POLL: &str =
-    "the host's standard streams are sampled every 2 ms; pipes and pidfds wake at once";
-const NOTE_EPOLL_WAIT: &str = "level-triggered only (EPOLLET acts as level); the host's standard streams are sampled every 2 ms";
-const NOTE_SIGNALFD: &str = "poll and epoll see the signals pending for the thread that created \
-    the descriptor (Linux: for the polling thread); reads take the reader's";
+const NOTE_POLL: &str = "every file wakes the sleeper when it becomes ready (the host's standard streams through a watcher thread that blocks in the host's poll)";
+const NOTE_EPOLL_WAIT: &str = "level-triggered only (EPOLLET acts as level); the host's standard streams wake it through a watcher thread";
+const NOTE_SIGNALFD: &str = "poll, select and epoll see the signals pending for the polling thread \
+    and its process, as Linux; epoll re-checks every item at each wait (Linux keeps only items \
+    woken since)";
+const NOTE_INOTIFY: &str = "the sandbox's own files; IN_DELETE_SELF comes when the last name goes \
+    even if the file is open; writes through shared mappings, sendfile and splice report nothing";
+const NOTE_MQ_NOTIFY: &str = "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD (a netlink socket in \
+    glibc) gives EINVAL for a socket, ENOTSOCK otherwise; a notification is not dropped when its \
+    owner closes the descriptor";
 const NOTE_CLONE: &str = "namespaces give EPERM, CLONE_INTO_CGROUP EBADF";
 const NOTE_OPEN: &str = "devices other than the sentry's give EACCES, sockets ENXIO; a FIFO opens as a pipe of the sandbox's own (never the host's); O_EXCL with O_TMPFILE does not forbid linkat; openat2's RESOLVE_CACHED is ignored";
 const NOTE_EXEC: &str = "static and dynamically linked ELF programs (the PT_INTERP interpreter from the guest's root) and #! scripts (five in a row at most, as Linux)";
@@ -434,6 +441,25 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         &[Int, Hex, Len])),
     (SIGNALFD4, partial(NOTE_SIGNALFD, |t, a| signalfd::signalfd4(t, int(a[0]), ptr(a[1]), a[2],
         uint(a[3])), &[Int, Hex, Len, Hex])),
+    (INOTIFY_INIT, full(|t, _| inotify::inotify_init1(t, 0), &[])),
+    (INOTIFY_INIT1, full(|t, a| inotify::inotify_init1(t, uint(a[0])), &[Hex])),
+    (INOTIFY_ADD_WATCH, partial(NOTE_INOTIFY, |t, a| inotify::inotify_add_watch(t, fd(a[0]),
+        cstr(a[1]), uint(a[2])), &[Fd, Path, Hex])),
+    (INOTIFY_RM_WATCH, full(|t, a| inotify::inotify_rm_watch(t, fd(a[0]), int(a[1])),
+        &[Fd, Int])),
+
+    // POSIX message queues (syscalls/mqueue.rs).
+    (MQ_OPEN, full(|t, a| mqueue::mq_open(t, cstr(a[0]), uint(a[1]), uint(a[2]), a[3]),
+        &[Path, Hex, Hex, Hex])),
+    (MQ_UNLINK, full(|t, a| mqueue::mq_unlink(t, cstr(a[0])), &[Path])),
+    (MQ_TIMEDSEND, full(|t, a| mqueue::mq_timedsend(t, fd(a[0]), a[1], a[2], uint(a[3]),
+        opt(a[4])), &[Fd, Hex, Len, Raw, Hex])),
+    (MQ_TIMEDRECEIVE, full(|t, a| mqueue::mq_timedreceive(t, fd(a[0]), a[1], a[2], opt(a[3]),
+        opt(a[4])), &[Fd, Hex, Len, Hex, Hex])),
+    (MQ_NOTIFY, partial(NOTE_MQ_NOTIFY, |t, a| mqueue::mq_notify(t, fd(a[0]), a[1]),
+        &[Fd, Hex])),
+    (MQ_GETSETATTR, full(|t, a| mqueue::mq_getsetattr(t, fd(a[0]), a[1], a[2]),
+        &[Fd, Hex, Hex])),
 
     // pidfds.
     (PIDFD_OPEN, full(|t, a| pidfd::pidfd_open(t, pid(a[0]), uint(a[1])), &[Pid, Hex])),

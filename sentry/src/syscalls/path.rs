@@ -52,6 +52,7 @@ pub fn mkdirat(t: &mut TaskCtx, dirfd: Fd, path: UserCStr, mode: u32) -> SysResu
     w.parent
         .inode()
         .create(&caller(t), &w.name, FileType::Directory, perm, 0)?;
+    crate::fs::inotify::created(&w.parent, &w.name, true);
     Ok(0)
 }
 
@@ -77,6 +78,7 @@ pub fn mknodat(t: &mut TaskCtx, dirfd: Fd, path: UserCStr, mode: u32, dev: u32) 
     w.parent
         .inode()
         .create(&caller(t), &w.name, kind, perm, rdev)?;
+    crate::fs::inotify::created(&w.parent, &w.name, false);
     Ok(0)
 }
 
@@ -89,6 +91,7 @@ pub fn symlinkat(t: &mut TaskCtx, target_addr: UserCStr, dirfd: Fd, path: UserCS
     }
     let w = new_name(t, dirfd, &p, false)?;
     w.parent.inode().symlink(&caller(t), &w.name, &target)?;
+    crate::fs::inotify::created(&w.parent, &w.name, false);
     Ok(0)
 }
 
@@ -126,6 +129,7 @@ pub fn linkat(
         return Err(Errno::EPERM.into());
     }
     w.parent.inode().link(&caller(t), &w.name, src.inode())?;
+    crate::fs::inotify::linked(&w.parent, &w.name, &src);
     Ok(0)
 }
 
@@ -167,6 +171,7 @@ pub fn unlinkat(t: &mut TaskCtx, dirfd: Fd, path: UserCStr, flags: u32) -> SysRe
         }
         w.parent.inode().unlink(&c, &w.name)?;
     }
+    crate::fs::inotify::unlinked(&w.parent, &w.name, &found);
     Ok(0)
 }
 
@@ -227,6 +232,16 @@ pub fn renameat2(
     from.parent
         .inode()
         .rename(&caller(t), &from.name, to.parent.inode(), &to.name, flags)?;
+    let exchange = flags & RENAME_EXCHANGE != 0;
+    crate::fs::inotify::renamed(
+        &from.parent,
+        &from.name,
+        &to.parent,
+        &to.name,
+        src,
+        to.found.as_ref(),
+        exchange,
+    );
     Ok(0)
 }
 
@@ -236,6 +251,7 @@ fn set(t: &TaskCtx, p: &Path, attr: &SetAttr) -> SysResult {
         return Err(Errno::EROFS.into());
     }
     p.inode().setattr(&caller(t), attr)?;
+    crate::fs::inotify::attr_changed(p, attr);
     Ok(0)
 }
 
@@ -339,6 +355,7 @@ pub fn ftruncate(t: &mut TaskCtx, fd: Fd, len: i64) -> SysResult {
             ..Default::default()
         },
     )?;
+    crate::fs::inotify::truncated(&f);
     Ok(0)
 }
 

@@ -122,6 +122,7 @@ pub fn lookup(task: &Arc<Task>, rest: &[Vec<u8>]) -> Result<Found, Errno> {
             Entry::new("thread-self", DT_LNK),
             Entry::new("mounts", DT_LNK),
             Entry::new("sys", DT_DIR),
+            Entry::new("sysvipc", DT_DIR),
         ];
         e.extend(ROOT_FILES.iter().map(|f| Entry::new(*f, DT_REG)));
         let mut pids: Vec<i32> = kernel.table.lock().procs.keys().copied().collect();
@@ -151,6 +152,24 @@ pub fn lookup(task: &Arc<Task>, rest: &[Vec<u8>]) -> Result<Found, Errno> {
     if first == b"sys" {
         return lookup_sys(&rest[1..]);
     }
+    if first == b"sysvipc" {
+        let ipc = &kernel.ipc;
+        return match rest.get(1).map(Vec::as_slice) {
+            None => found(
+                Node::Dir(vec![
+                    Entry::new("msg", DT_REG),
+                    Entry::new("sem", DT_REG),
+                    Entry::new("shm", DT_REG),
+                ]),
+                0o555,
+            ),
+            Some(_) if rest.len() > 2 => Err(Errno::ENOTDIR),
+            Some(b"msg") => text(crate::kernel::ipc::proc::msg(ipc)),
+            Some(b"sem") => text(crate::kernel::ipc::proc::sem(ipc)),
+            Some(b"shm") => text(crate::kernel::ipc::proc::shm(ipc)),
+            Some(_) => Err(Errno::ENOENT),
+        };
+    }
     let pid = num(first).ok_or(Errno::ENOENT)?;
     let f = view::find(kernel, pid, None).ok_or(Errno::ENOENT)?;
     process(kernel, task.tgid(), f, &rest[1..], false)
@@ -162,7 +181,24 @@ fn lookup_sys(rest: &[Vec<u8>]) -> Result<Found, Errno> {
     let dir = |e: &[(&str, u8)]| Node::Dir(e.iter().map(|(n, k)| Entry::new(*n, *k)).collect());
     let file = |s: String| Node::File(s.into_bytes());
     let node = match names.as_slice() {
-        [] => dir(&[("kernel", DT_DIR), ("vm", DT_DIR)]),
+        [] => dir(&[("fs", DT_DIR), ("kernel", DT_DIR), ("vm", DT_DIR)]),
+        [b"fs"] => dir(&[("inotify", DT_DIR), ("mqueue", DT_DIR)]),
+        [b"fs", b"mqueue"] => dir(&[
+            ("msg_default", DT_REG),
+            ("msg_max", DT_REG),
+            ("msgsize_default", DT_REG),
+            ("msgsize_max", DT_REG),
+            ("queues_max", DT_REG),
+        ]),
+        [b"fs", b"mqueue", name] => {
+            file(crate::kernel::ipc::mqueue::sysctl(name).ok_or(Errno::ENOENT)?)
+        }
+        [b"fs", b"inotify"] => dir(&[
+            ("max_queued_events", DT_REG),
+            ("max_user_instances", DT_REG),
+            ("max_user_watches", DT_REG),
+        ]),
+        [b"fs", b"inotify", name] => file(crate::fs::inotify::sysctl(name).ok_or(Errno::ENOENT)?),
         [b"kernel"] => dir(&[
             ("cap_last_cap", DT_REG),
             ("hostname", DT_REG),

@@ -3,9 +3,11 @@
 //! ids, permissions.
 //!
 //! Shared memory ([`shm`]), semaphores ([`sem`]) and message queues
-//! ([`msg`]).
+//! ([`msg`]); POSIX message queues ([`mqueue`]) share the namespace.
 
+pub mod mqueue;
 pub mod msg;
+pub mod proc;
 pub mod sem;
 pub mod shm;
 
@@ -131,6 +133,8 @@ pub struct Ipc {
     pub sem: sem::SemTable,
     /// Message queues.
     pub msg: msg::MsgTable,
+    /// POSIX message queues.
+    pub mqueue: mqueue::Namespace,
 }
 
 /// The text of `/proc/sys/kernel/NAME` for the SysV IPC limits (Linux's

@@ -100,6 +100,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("t_unix_mmsg", &[], b"", 0),
     ("t_unix_opts", &[], b"", 0),
     ("t_unix_gc", &[], b"", 0),
+    ("t_unix_mem", &[], b"", 0),
     ("t_sysv_counter", &[], b"", 0),
     // Its `pty` mode needs a pseudo-terminal: sentry/tests/tty.rs.
     ("t_tty", &["none"], b"", 0),

@@ -64,3 +64,18 @@ fn bind_never_makes_a_host_file() {
     assert_eq!(out, "bind: 0\nlstat: 0\n");
     assert!(!inside.exists(), "bind on the overlay made a host file");
 }
+
+/// Queued socket data is charged to `--memory`: filling 200 socket pairs
+/// (44 MiB natively) in a sandbox capped at 24 MiB stops with ENOBUFS
+/// (errno 105) instead of taking host memory past the cap, and the memory
+/// comes back when the sockets close.
+#[test]
+fn socket_buffers_are_charged_to_memory() {
+    let guest = testdata::guest("t_unix_mem", common::Libc::Musl);
+    let g = guest.to_str().expect("utf-8 path");
+    let out = common::run_sentry(&["run", "--root", "/", "--memory", "24M", "--", g], b"");
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    let text = out.stdout_str();
+    assert!(text.starts_with("stopped by errno105 after "), "{text}");
+    assert!(text.ends_with("after freeing: write 60000\n"), "{text}");
+}

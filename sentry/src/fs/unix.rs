@@ -1,23 +1,40 @@
-//! Unix domain sockets made by socketpair(2): a connected pair of stream,
-//! datagram or seqpacket sockets, as Linux's net/unix/af_unix.c.
+//! Unix domain sockets, as Linux's net/unix/af_unix.c: connected pairs
+//! (socketpair, or a connect to a listener) of stream, datagram or
+//! seqpacket sockets; datagram sockets made by socket(2), each with its own
+//! queue that any datagram socket may send to by address; and the names
+//! they are found by: the abstract namespace (a leading NUL), or a socket
+//! file that bind made in the sandbox's tree, found by its (device, inode)
+//! ([`BindKey`]), so that a rename or a hard link still leads to the
+//! socket and an unlink hides it.
 //!
-//! Each side receives into its own queue of messages; a stream reader
-//! merges them (but stops after one that carried descriptors, as Linux
-//! never glues an skb with SCM_RIGHTS to the next), a datagram or
+//! Each side of a pair receives into its own queue of messages; a stream
+//! reader merges them (but stops after one that carried descriptors, as
+//! Linux never glues an skb with SCM_RIGHTS to the next), a datagram or
 //! seqpacket reader takes one whole message (the rest of it is lost,
 //! MSG_TRUNC). Messages may carry open files (SCM_RIGHTS): the queue holds
-//! references to them until they are received or the socket is gone.
+//! references to them until they are received or the socket is gone;
+//! sockets that only hold each other that way are collected ([`gc`]).
 //!
 //! Buffers are bounded: a side's queue holds at most its peer's send
 //! buffer (SO_SNDBUF, [`SNDBUF_DEFAULT`] by default, as Linux's
 //! wmem_default), each message counted with [`MSG_OVERHEAD`] bytes on top
 //! of its data (Linux counts an skb's truesize); a writer that finds no
-//! room waits or gets EAGAIN.
+//! room waits (up to SO_SNDTIMEO) or gets EAGAIN. A datagram socket's own
+//! queue is full past net.unix.max_dgram_qlen (10) datagrams or its
+//! sender's SO_SNDBUF bytes. Every queued byte is also charged to the
+//! guest's memory cap ([`mem`]).
 //!
 //! Shutdown follows Linux: SHUT_WR on one side is SHUT_RD on the other
 //! (EOF after the queued data), SHUT_RD on one side makes the other's
 //! sends fail with EPIPE; closing a stream or seqpacket side shuts the
 //! other side both ways.
+//!
+//! # Lock order
+//!
+//! `NAMES` → a socket's `local`; a pair's `sides`, a [`DgramEnd`]'s state
+//! and a listener's queue are leaves (a datagram send locks the
+//! destination, releases it, then may lock its own end; poll clones its
+//! peer before locking it). The collector holds none of them at once.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -91,6 +108,59 @@ impl Msg {
 impl Drop for Msg {
     fn drop(&mut self) {
         gc::landed(self.rights.len());
+        mem::uncharge(self.cost());
+    }
+}
+
+/// Queued messages are charged to the guest's memory cap (`--memory`), as
+/// Linux charges socket buffers to the sender's memory cgroup: their bytes
+/// and [`MSG_OVERHEAD`] each, in whole pages over all sockets; a send that
+/// cannot be charged fails with ENOBUFS (or returns what it sent).
+pub mod mem {
+    use std::sync::{Arc, OnceLock};
+
+    use parking_lot::Mutex;
+    use platform::Platform;
+
+    static MACHINE: OnceLock<Arc<dyn Platform>> = OnceLock::new();
+    /// (bytes charged, pages taken from the cap for them).
+    static USED: Mutex<(usize, u64)> = Mutex::new((0, 0));
+
+    /// Where messages are charged (set once, at the first socket: one
+    /// sandbox per sentry process).
+    pub fn set_machine(m: &Arc<dyn Platform>) {
+        let _ = MACHINE.get_or_init(|| Arc::clone(m));
+    }
+
+    /// Charges `n` bytes; false when the cap is reached.
+    pub(super) fn charge(n: usize) -> bool {
+        let Some(m) = MACHINE.get() else {
+            return true;
+        };
+        let mut u = USED.lock();
+        let need = (u.0 + n).div_ceil(4096) as u64;
+        if need > u.1 {
+            if !m.frames().charge(need - u.1) {
+                return false;
+            }
+            u.1 = need;
+        }
+        u.0 += n;
+        true
+    }
+
+    /// Returns `n` charged bytes.
+    pub(super) fn uncharge(n: usize) {
+        let Some(m) = MACHINE.get() else {
+            return;
+        };
+        let mut u = USED.lock();
+        u.0 = u.0.saturating_sub(n);
+        let need = u.0.div_ceil(4096) as u64;
+        if need < u.1 {
+            m.frames().uncharge(u.1 - need);
+            u.1 = need;
+        }
     }
 }
 
@@ -516,6 +586,13 @@ impl UnixSocket {
                 if stream {
                     if room > MSG_OVERHEAD {
                         let n = (room - MSG_OVERHEAD).min(data.len() - done).min(64 * 1024);
+                        if !mem::charge(n + MSG_OVERHEAD) {
+                            return if done > 0 {
+                                Ok(done)
+                            } else {
+                                Err(Errno::ENOBUFS)
+                            };
+                        }
                         let msg = Msg {
                             data: data[done..done + n].to_vec(),
                             off: 0,
@@ -529,6 +606,9 @@ impl UnixSocket {
                         sent = true;
                     }
                 } else if s[peer].queued == 0 || room >= data.len() + MSG_OVERHEAD {
+                    if !mem::charge(data.len() + MSG_OVERHEAD) {
+                        return Err(Errno::ENOBUFS);
+                    }
                     let msg = Msg {
                         data: data.to_vec(),
                         off: 0,
@@ -1136,6 +1216,9 @@ impl UnixSocket {
                 let full = (!peer_is_me && o.queue.len() > MAX_DGRAM_QLEN)
                     || (!o.queue.is_empty() && o.queued + data.len() + MSG_OVERHEAD > sndbuf);
                 if !full {
+                    if !mem::charge(data.len() + MSG_OVERHEAD) {
+                        return Err(Errno::ENOBUFS);
+                    }
                     let msg = Msg {
                         data: data.to_vec(),
                         off: 0,

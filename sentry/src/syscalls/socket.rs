@@ -1,11 +1,17 @@
-//! Socket calls. The sandbox has Unix domain socket pairs
-//! ([`crate::fs::unix`]): socketpair, send/recv and their msg forms (with
-//! SCM_RIGHTS and SCM_CREDENTIALS), shutdown, getsockopt/setsockopt,
+//! Socket calls. The sandbox has Unix domain sockets ([`crate::fs::unix`]):
+//! socket, socketpair, bind (abstract names, autobind, and paths, where a
+//! socket file is made in the sandbox's tree, never on the host),
+//! listen/accept/connect (by name or path, through the VFS), send/recv and
+//! their msg and mmsg forms (SCM_RIGHTS and SCM_CREDENTIALS; unconnected
+//! datagrams with addresses), shutdown, getsockopt/setsockopt,
 //! getsockname/getpeername. Every other descriptor is not a socket:
 //! ENOTSOCK (EBADF for a closed one), as Linux does for a file or a pipe.
 //! Programs rely on it: bash sources `~/.bashrc` for `bash -c` when
 //! getpeername on its standard input does not fail with ENOTSOCK (it
 //! thinks rshd or sshd started it).
+//!
+//! sendmmsg and recvmmsg go through [`sendmsg`] and [`recvmsg`], so they
+//! serve every socket family those do.
 
 use std::sync::Arc;
 
@@ -124,6 +130,7 @@ fn check_type(domain: i32, ty: u32, proto: i32, pair: bool) -> Result<(u32, u32,
 pub fn socket(t: &mut TaskCtx, domain: i32, ty: u32, proto: i32) -> SysResult {
     let (kind, status, cloexec) = check_type(domain, ty, proto, false)?;
     let kernel = &t.task.kernel;
+    unix::mem::set_machine(&kernel.machine);
     let s = UnixSocket::new(kind, kernel.next_ino(), Arc::clone(&kernel.readiness));
     let fd = t
         .task
@@ -353,6 +360,7 @@ pub fn socketpair(
 ) -> SysResult {
     let (kind, status, cloexec) = check_type(domain, ty, proto, true)?;
     let kernel = &t.task.kernel;
+    unix::mem::set_machine(&kernel.machine);
     let (a, b) = unix::new_pair(
         kind,
         [kernel.next_ino(), kernel.next_ino()],

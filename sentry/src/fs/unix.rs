@@ -31,10 +31,10 @@
 //!
 //! # Lock order
 //!
-//! `NAMES` → a socket's `local`; a pair's `sides`, a [`DgramEnd`]'s state
-//! and a listener's queue are leaves (a datagram send locks the
-//! destination, releases it, then may lock its own end; poll clones its
-//! peer before locking it). The collector holds none of them at once.
+//! A socket's `local` → `NAMES` → a [`DgramEnd`]'s state; a pair's
+//! `sides` and a listener's queue are leaves. A datagram send locks the
+//! destination's state, releases it, then may lock its own; poll clones
+//! its peer before locking it; the collector locks one queue at a time.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -1,32 +1,50 @@
-//! Unix domain sockets made by socketpair(2): a connected pair of stream,
-//! datagram or seqpacket sockets, as Linux's net/unix/af_unix.c.
+//! Unix domain sockets, as Linux's net/unix/af_unix.c: connected pairs
+//! (socketpair, or a connect to a listener) of stream, datagram or
+//! seqpacket sockets; datagram sockets made by socket(2), each with its own
+//! queue that any datagram socket may send to by address; and the names
+//! they are found by: the abstract namespace (a leading NUL), or a socket
+//! file that bind made in the sandbox's tree, found by its (device, inode)
+//! ([`BindKey`]), so that a rename or a hard link still leads to the
+//! socket and an unlink hides it.
 //!
-//! Each side receives into its own queue of messages; a stream reader
-//! merges them (but stops after one that carried descriptors, as Linux
-//! never glues an skb with SCM_RIGHTS to the next), a datagram or
+//! Each side of a pair receives into its own queue of messages; a stream
+//! reader merges them (but stops after one that carried descriptors, as
+//! Linux never glues an skb with SCM_RIGHTS to the next), a datagram or
 //! seqpacket reader takes one whole message (the rest of it is lost,
 //! MSG_TRUNC). Messages may carry open files (SCM_RIGHTS): the queue holds
-//! references to them until they are received or the socket is gone.
+//! references to them until they are received or the socket is gone;
+//! sockets that only hold each other that way are collected ([`gc`]).
 //!
 //! Buffers are bounded: a side's queue holds at most its peer's send
 //! buffer (SO_SNDBUF, [`SNDBUF_DEFAULT`] by default, as Linux's
 //! wmem_default), each message counted with [`MSG_OVERHEAD`] bytes on top
 //! of its data (Linux counts an skb's truesize); a writer that finds no
-//! room waits or gets EAGAIN.
+//! room waits (up to SO_SNDTIMEO) or gets EAGAIN. A datagram socket's own
+//! queue is full past net.unix.max_dgram_qlen (10) datagrams or its
+//! sender's SO_SNDBUF bytes. Every queued byte is also charged to the
+//! guest's memory cap ([`mem`]).
 //!
 //! Shutdown follows Linux: SHUT_WR on one side is SHUT_RD on the other
 //! (EOF after the queued data), SHUT_RD on one side makes the other's
 //! sends fail with EPIPE; closing a stream or seqpacket side shuts the
 //! other side both ways.
+//!
+//! # Lock order
+//!
+//! A socket's `local` → `NAMES` → a [`DgramEnd`]'s state; a pair's
+//! `sides` and a listener's queue are leaves. A datagram send locks the
+//! destination's state, releases it, then may lock its own; poll clones
+//! its peer before locking it; the collector locks one queue at a time.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
 use parking_lot::Mutex;
 
 use super::{FileOps, OpenFile, Stat, poll};
 use crate::errno::Errno;
-use crate::kernel::wait::{Blocker, WaitQueue};
+use crate::kernel::wait::{Blocker, WaitGuard, WaitQueue};
 
 /// SOCK_STREAM.
 pub const SOCK_STREAM: u32 = 1;
@@ -70,11 +88,79 @@ pub struct Msg {
     rights: Vec<Arc<OpenFile>>,
     /// Who sent it.
     creds: Ucred,
+    /// The sender's address (`sun_path` bytes; empty when unnamed).
+    from: Vec<u8>,
 }
 
 impl Msg {
     fn cost(&self) -> usize {
         self.data.len() + MSG_OVERHEAD
+    }
+
+    /// Takes the files it carries (they are no longer in flight).
+    fn take_rights(&mut self) -> Vec<Arc<OpenFile>> {
+        let r = std::mem::take(&mut self.rights);
+        gc::landed(r.len());
+        r
+    }
+}
+
+impl Drop for Msg {
+    fn drop(&mut self) {
+        gc::landed(self.rights.len());
+        mem::uncharge(self.cost());
+    }
+}
+
+/// Queued messages are charged to the guest's memory cap (`--memory`), as
+/// Linux charges socket buffers to the sender's memory cgroup: their bytes
+/// and [`MSG_OVERHEAD`] each, in whole pages over all sockets; a send that
+/// cannot be charged fails with ENOBUFS (or returns what it sent).
+pub mod mem {
+    use std::sync::{Arc, OnceLock};
+
+    use parking_lot::Mutex;
+    use platform::Platform;
+
+    static MACHINE: OnceLock<Arc<dyn Platform>> = OnceLock::new();
+    /// (bytes charged, pages taken from the cap for them).
+    static USED: Mutex<(usize, u64)> = Mutex::new((0, 0));
+
+    /// Where messages are charged (set once, at the first socket: one
+    /// sandbox per sentry process).
+    pub fn set_machine(m: &Arc<dyn Platform>) {
+        let _ = MACHINE.get_or_init(|| Arc::clone(m));
+    }
+
+    /// Charges `n` bytes; false when the cap is reached.
+    pub(super) fn charge(n: usize) -> bool {
+        let Some(m) = MACHINE.get() else {
+            return true;
+        };
+        let mut u = USED.lock();
+        let need = (u.0 + n).div_ceil(4096) as u64;
+        if need > u.1 {
+            if !m.frames().charge(need - u.1) {
+                return false;
+            }
+            u.1 = need;
+        }
+        u.0 += n;
+        true
+    }
+
+    /// Returns `n` charged bytes.
+    pub(super) fn uncharge(n: usize) {
+        let Some(m) = MACHINE.get() else {
+            return;
+        };
+        let mut u = USED.lock();
+        u.0 = u.0.saturating_sub(n);
+        let need = u.0.div_ceil(4096) as u64;
+        if need < u.1 {
+            m.frames().uncharge(u.1 - need);
+            u.1 = need;
+        }
     }
 }
 
@@ -118,6 +204,8 @@ pub struct Received {
     pub rights: Vec<Arc<OpenFile>>,
     /// The sender's credentials (for SCM_CREDENTIALS).
     pub creds: Option<Ucred>,
+    /// The sender's address (`sun_path` bytes; empty when unnamed).
+    pub from: Vec<u8>,
 }
 
 /// Socket options of one socket.
@@ -125,6 +213,13 @@ struct Opts {
     sndbuf: u32,
     rcvbuf: u32,
     passcred: bool,
+    /// SO_RCVTIMEO and SO_SNDTIMEO in jiffies (None: wait for ever).
+    rcvtimeo: Option<u64>,
+    sndtimeo: Option<u64>,
+    /// SO_LINGER: on, and the time in seconds.
+    linger: (bool, i32),
+    /// Boolean options stored and read back (SO_REUSEADDR...), by number.
+    flags: u64,
 }
 
 /// A Unix socket: one side of a connected pair, or (made by socket(2))
@@ -138,6 +233,9 @@ pub struct UnixSocket {
     /// Bound or listening state of a socket that is not connected.
     pub(crate) local: Mutex<Local>,
     readiness: Arc<WaitQueue>,
+    /// A datagram socket made by socket(2): its own queue, which any
+    /// socket may send to by address.
+    dgram: Option<Arc<DgramEnd>>,
 }
 
 /// What a not-yet-connected socket has: its bound name and its listener.
@@ -146,13 +244,14 @@ pub(crate) struct Local {
     /// The bound address (`sun_path` bytes, a leading NUL for the
     /// abstract namespace).
     pub(crate) name: Option<Vec<u8>>,
+    /// Where the name is registered.
+    key: Option<BindKey>,
     /// Its queue of connections once listening.
     pub(crate) listener: Option<Arc<Listener>>,
 }
 
 /// The queue of a listening socket.
 pub struct Listener {
-    kind: u32,
     name: Vec<u8>,
     /// Connections not yet accepted.
     queue: Mutex<VecDeque<UnixSocket>>,
@@ -173,8 +272,8 @@ pub fn new_pair(
     creds: Ucred,
     readiness: Arc<WaitQueue>,
 ) -> (UnixSocket, UnixSocket) {
-    let a = UnixSocket::new(kind, ino[0], Arc::clone(&readiness));
-    let b = UnixSocket::new(kind, ino[1], Arc::clone(&readiness));
+    let a = UnixSocket::with_end(kind, ino[0], Arc::clone(&readiness), false);
+    let b = UnixSocket::with_end(kind, ino[1], Arc::clone(&readiness), false);
     let pair = make_pair(kind, [creds, creds], [Vec::new(), Vec::new()], readiness);
     let _ = a.conn.set((Arc::clone(&pair), 0));
     let _ = b.conn.set((pair, 1));
@@ -204,6 +303,23 @@ fn make_pair(
 impl UnixSocket {
     /// A socket that is not connected.
     pub fn new(kind: u32, ino: u64, readiness: Arc<WaitQueue>) -> Self {
+        Self::with_end(kind, ino, readiness, true)
+    }
+
+    /// A socket; `end`: a datagram socket gets its own queue (not one of
+    /// a pair).
+    fn with_end(kind: u32, ino: u64, readiness: Arc<WaitQueue>, end: bool) -> Self {
+        gc::collect();
+        let dgram = (end && kind == SOCK_DGRAM).then(|| {
+            Arc::new(DgramEnd {
+                st: Mutex::new(DgramState {
+                    open: true,
+                    ..Default::default()
+                }),
+                wait: WaitQueue::default(),
+                readiness: Arc::clone(&readiness),
+            })
+        });
         Self {
             kind,
             ino,
@@ -212,10 +328,92 @@ impl UnixSocket {
                 sndbuf: SNDBUF_DEFAULT,
                 rcvbuf: SNDBUF_DEFAULT,
                 passcred: false,
+                rcvtimeo: None,
+                sndtimeo: None,
+                linger: (false, 0),
+                flags: 0,
             }),
             local: Mutex::new(Local::default()),
             readiness,
+            dgram,
         }
+    }
+
+    /// When a blocking receive gives up (SO_RCVTIMEO).
+    fn rcv_deadline(&self) -> Option<Instant> {
+        jiffies_deadline(self.opts.lock().rcvtimeo)
+    }
+
+    /// When a blocking send gives up (SO_SNDTIMEO).
+    fn snd_deadline(&self) -> Option<Instant> {
+        jiffies_deadline(self.opts.lock().sndtimeo)
+    }
+
+    /// SO_RCVTIMEO (`rcv`) or SO_SNDTIMEO as (seconds, microseconds).
+    pub fn timeout(&self, rcv: bool) -> (i64, i64) {
+        let o = self.opts.lock();
+        match if rcv { o.rcvtimeo } else { o.sndtimeo } {
+            None => (0, 0),
+            Some(j) => ((j / HZ) as i64, ((j % HZ) * (1_000_000 / HZ)) as i64),
+        }
+    }
+
+    /// setsockopt SO_RCVTIMEO (`rcv`) or SO_SNDTIMEO, as sock_set_timeout:
+    /// EDOM for microseconds out of range; a negative time means do not
+    /// wait at all, zero wait for ever; rounded up to jiffies.
+    pub fn set_timeout(&self, rcv: bool, sec: i64, usec: i64) -> Result<(), Errno> {
+        if !(0..1_000_000).contains(&usec) {
+            return Err(Errno::EDOM);
+        }
+        let val = if sec < 0 {
+            Some(0)
+        } else if (sec != 0 || usec != 0) && sec < (i64::MAX / HZ as i64 - 1) {
+            Some(sec as u64 * HZ + (usec as u64).div_ceil(1_000_000 / HZ))
+        } else {
+            None
+        };
+        let mut o = self.opts.lock();
+        if rcv {
+            o.rcvtimeo = val;
+        } else {
+            o.sndtimeo = val;
+        }
+        Ok(())
+    }
+
+    /// SO_LINGER as (on, seconds).
+    pub fn linger(&self) -> (bool, i32) {
+        self.opts.lock().linger
+    }
+
+    /// setsockopt SO_LINGER: off keeps the time (as Linux).
+    pub fn set_linger(&self, on: bool, secs: i32) {
+        let mut o = self.opts.lock();
+        o.linger.0 = on;
+        if on {
+            o.linger.1 = secs;
+        }
+    }
+
+    /// A boolean option (SO_REUSEADDR, SO_KEEPALIVE...) by number.
+    pub fn flag(&self, opt: i32) -> bool {
+        self.opts.lock().flags & (1 << (opt & 63)) != 0
+    }
+
+    /// Sets a boolean option.
+    pub fn set_flag(&self, opt: i32, on: bool) {
+        let mut o = self.opts.lock();
+        if on {
+            o.flags |= 1 << (opt & 63);
+        } else {
+            o.flags &= !(1 << (opt & 63));
+        }
+    }
+
+    /// Whether it is a datagram socket with its own queue (made by
+    /// socket(2), not socketpair).
+    pub fn is_dgram_end(&self) -> bool {
+        self.dgram.is_some()
     }
 
     /// The pair and side; ENOTCONN before a connection.
@@ -226,6 +424,10 @@ impl UnixSocket {
     /// Whether it is connected.
     pub fn connected(&self) -> bool {
         self.conn.get().is_some()
+            || self
+                .dgram
+                .as_ref()
+                .is_some_and(|d| d.st.lock().peer.is_some())
     }
 
     /// SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET.
@@ -235,6 +437,10 @@ impl UnixSocket {
 
     /// The credentials of the peer (SO_PEERCRED); None unconnected.
     pub fn peercred(&self) -> Option<Ucred> {
+        if let Some(l) = &self.local.lock().listener {
+            // init_peercred at listen: the listener's own.
+            return Some(l.creds);
+        }
         let (pair, side) = self.conn().ok()?;
         Some(pair.peercred[side])
     }
@@ -250,6 +456,10 @@ impl UnixSocket {
 
     /// Its peer's address (getpeername); ENOTCONN unconnected.
     pub fn peer_name(&self) -> Result<Vec<u8>, Errno> {
+        if let Some(d) = &self.dgram {
+            let peer = d.st.lock().peer.clone().ok_or(Errno::ENOTCONN)?;
+            return Ok(peer.st.lock().name.clone());
+        }
         let (pair, side) = self.conn()?;
         Ok(pair.names[1 - side].clone())
     }
@@ -294,6 +504,11 @@ impl UnixSocket {
             2 => RCV_SHUTDOWN | SEND_SHUTDOWN,
             _ => return Err(Errno::EINVAL),
         };
+        if let Some(d) = &self.dgram {
+            d.st.lock().shut |= mode;
+            d.changed();
+            return Ok(());
+        }
         let (pair, side) = self.conn()?;
         let mut s = pair.sides.lock();
         s[side].shut |= mode;
@@ -325,8 +540,13 @@ impl UnixSocket {
         nonblock: bool,
         blocker: &dyn Blocker,
     ) -> Result<usize, Errno> {
+        if let Some(d) = &self.dgram {
+            let to = d.st.lock().peer.clone().ok_or(Errno::ENOTCONN)?;
+            return self.send_to(&to, data, rights, creds, nonblock, blocker);
+        }
         let (pair, me) = self.conn()?;
         let peer = 1 - me;
+        let deadline = self.snd_deadline();
         let stream = pair.kind == SOCK_STREAM;
         let sndbuf = self.opts.lock().sndbuf as usize;
         if !stream && data.len() > DGRAM_MAX {
@@ -366,11 +586,19 @@ impl UnixSocket {
                 if stream {
                     if room > MSG_OVERHEAD {
                         let n = (room - MSG_OVERHEAD).min(data.len() - done).min(64 * 1024);
+                        if !mem::charge(n + MSG_OVERHEAD) {
+                            return if done > 0 {
+                                Ok(done)
+                            } else {
+                                Err(Errno::ENOBUFS)
+                            };
+                        }
                         let msg = Msg {
                             data: data[done..done + n].to_vec(),
                             off: 0,
-                            rights: std::mem::take(&mut rights),
+                            rights: gc::inflight(std::mem::take(&mut rights)),
                             creds,
+                            from: Vec::new(),
                         };
                         s[peer].queued += msg.cost();
                         s[peer].queue.push_back(msg);
@@ -378,11 +606,15 @@ impl UnixSocket {
                         sent = true;
                     }
                 } else if s[peer].queued == 0 || room >= data.len() + MSG_OVERHEAD {
+                    if !mem::charge(data.len() + MSG_OVERHEAD) {
+                        return Err(Errno::ENOBUFS);
+                    }
                     let msg = Msg {
                         data: data.to_vec(),
                         off: 0,
-                        rights: std::mem::take(&mut rights),
+                        rights: gc::inflight(std::mem::take(&mut rights)),
                         creds,
+                        from: Vec::new(),
                     };
                     s[peer].queued += msg.cost();
                     s[peer].queue.push_back(msg);
@@ -405,8 +637,8 @@ impl UnixSocket {
                     Err(Errno::EAGAIN)
                 };
             }
-            match guard.sleep(None) {
-                Ok(_) => {}
+            match wait(guard, deadline) {
+                Ok(()) => {}
                 Err(_) if done > 0 => return Ok(done),
                 Err(e) => return Err(e),
             }
@@ -424,6 +656,10 @@ impl UnixSocket {
         nonblock: bool,
         blocker: &dyn Blocker,
     ) -> Result<Received, Errno> {
+        if let Some(d) = &self.dgram {
+            let passcred = self.opts.lock().passcred;
+            return d.recv(len, peek, passcred, nonblock, self.rcv_deadline(), blocker);
+        }
         let (pair, me) = self.conn().map_err(|_| {
             if self.kind == SOCK_STREAM {
                 Errno::EINVAL
@@ -438,7 +674,9 @@ impl UnixSocket {
             full_len: 0,
             rights: Vec::new(),
             creds: None,
+            from: pair.names[1 - me].clone(),
         };
+        let deadline = self.rcv_deadline();
         loop {
             let guard = pair.wait.prepare(blocker);
             {
@@ -465,7 +703,7 @@ impl UnixSocket {
                         }
                         m.off += n;
                         if had_rights {
-                            out.rights = std::mem::take(&mut m.rights);
+                            out.rights = m.take_rights();
                         }
                         if m.off == m.data.len() {
                             let m = side.queue.pop_front().expect("front");
@@ -503,10 +741,11 @@ impl UnixSocket {
                     if peek {
                         out.rights = m.rights.clone();
                     } else {
-                        let m = side.queue.pop_front().expect("front");
+                        let mut m = side.queue.pop_front().expect("front");
                         side.queued -= m.cost();
-                        out.rights = m.rights;
+                        out.rights = m.take_rights();
                         drop(s);
+                        drop(m);
                         pair.changed();
                     }
                     return Ok(out);
@@ -521,8 +760,8 @@ impl UnixSocket {
                     Err(Errno::EAGAIN)
                 };
             }
-            match guard.sleep(None) {
-                Ok(_) => {}
+            match wait(guard, deadline) {
+                Ok(()) => {}
                 Err(_) if !out.data.is_empty() => return Ok(out),
                 Err(e) => return Err(e),
             }
@@ -552,6 +791,9 @@ impl FileOps for UnixSocket {
 
     /// unix_poll / unix_dgram_poll.
     fn poll(&self) -> u16 {
+        if let Some(d) = &self.dgram {
+            return d.poll(self.opts.lock().sndbuf as usize);
+        }
         let Ok((pair, side)) = self.conn() else {
             if let Some(l) = &self.local.lock().listener {
                 return if l.queue.lock().is_empty() {
@@ -626,10 +868,14 @@ impl Drop for UnixSocket {
         if let Some(l) = local.listener {
             l.close();
         }
-        if let Some(name) = local.name {
-            unbind(&name, self);
+        if let Some(key) = local.key {
+            unbind(&key, self);
+        }
+        if let Some(d) = &self.dgram {
+            d.close();
         }
         let Ok((pair, side)) = self.conn() else {
+            gc::collect();
             return;
         };
         let dropped;
@@ -648,6 +894,7 @@ impl Drop for UnixSocket {
         }
         drop(dropped);
         pair.changed();
+        gc::collect();
     }
 }
 
@@ -656,18 +903,78 @@ impl Drop for UnixSocket {
 /// the sandbox's namespace.
 struct Binding {
     owner: u64,
+    kind: u32,
     listener: Option<std::sync::Weak<Listener>>,
+    dgram: Option<std::sync::Weak<DgramEnd>>,
 }
 
-static NAMES: std::sync::LazyLock<Mutex<std::collections::HashMap<Vec<u8>, Binding>>> =
+/// Where a bound socket is found: by name in the abstract namespace, or
+/// by the (device, inode) of the socket file bind made (so a rename or a
+/// hard link still leads to it, and an unlink hides it).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum BindKey {
+    /// `sun_path` bytes with their leading NUL.
+    Abstract(Vec<u8>),
+    /// The socket file's device and inode numbers.
+    Inode(u64, u64),
+}
+
+static NAMES: std::sync::LazyLock<Mutex<std::collections::HashMap<BindKey, Binding>>> =
     std::sync::LazyLock::new(Default::default);
 
 static AUTOBIND: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
-fn unbind(name: &[u8], sock: &UnixSocket) {
+fn unbind(key: &BindKey, sock: &UnixSocket) {
     let mut names = NAMES.lock();
-    if names.get(name).is_some_and(|b| b.owner == sock.ino) {
-        names.remove(name);
+    if names.get(key).is_some_and(|b| b.owner == sock.ino) {
+        names.remove(key);
+    }
+}
+
+/// What a name leads to.
+enum Found {
+    Listener(Arc<Listener>),
+    Dgram(Arc<DgramEnd>),
+}
+
+/// The socket bound at `key` for a socket of type `kind`: ECONNREFUSED
+/// when none is (or one of another type in the abstract namespace),
+/// EPROTOTYPE for a socket file of another type (unix_find_other).
+fn find(key: &BindKey, kind: u32) -> Result<Option<Found>, Errno> {
+    let names = NAMES.lock();
+    let b = names.get(key).ok_or(Errno::ECONNREFUSED)?;
+    if b.kind != kind {
+        return Err(match key {
+            BindKey::Abstract(_) => Errno::ECONNREFUSED,
+            BindKey::Inode(..) => Errno::EPROTOTYPE,
+        });
+    }
+    if let Some(l) = b.listener.as_ref().and_then(|l| l.upgrade()) {
+        return Ok(Some(Found::Listener(l)));
+    }
+    Ok(b.dgram.as_ref().and_then(|d| d.upgrade()).map(Found::Dgram))
+}
+
+/// Linux's HZ on x86-64 distributions (jiffies: socket timeouts are kept
+/// in them, which rounds what getsockopt reads back).
+const HZ: u64 = 250;
+
+fn jiffies_deadline(j: Option<u64>) -> Option<Instant> {
+    j.map(|j| Instant::now() + std::time::Duration::from_micros(j * (1_000_000 / HZ)))
+}
+
+/// Sleeps on `guard` until a change or `deadline` (SO_RCVTIMEO,
+/// SO_SNDTIMEO): EAGAIN once it has passed, and EINTR rather than a
+/// restart for a signal when there is one (sock_intr_errno).
+fn wait(guard: WaitGuard<'_>, deadline: Option<Instant>) -> Result<(), Errno> {
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        return Err(Errno::EAGAIN);
+    }
+    match guard.sleep(deadline) {
+        Ok(_) if deadline.is_some_and(|d| Instant::now() >= d) => Err(Errno::EAGAIN),
+        Ok(_) => Ok(()),
+        Err(e) if e == Errno::ERESTARTSYS && deadline.is_some() => Err(Errno::EINTR),
+        Err(e) => Err(e),
     }
 }
 
@@ -689,8 +996,11 @@ impl UnixSocket {
     /// bind: `name` is the address's `sun_path` bytes (a leading NUL for
     /// the abstract namespace; empty to autobind one). EINVAL when bound
     /// or connected already, EADDRINUSE when the name is taken.
-    pub fn bind(&self, name: &[u8]) -> Result<(), Errno> {
-        if self.connected() {
+    ///
+    /// A path's socket file is made by the caller first; `file` is its
+    /// (device, inode), and `name` the path with its NUL.
+    pub fn bind(&self, name: &[u8], file: Option<(u64, u64)>) -> Result<(), Errno> {
+        if self.conn.get().is_some() {
             return Err(Errno::EINVAL);
         }
         let mut local = self.local.lock();
@@ -698,29 +1008,43 @@ impl UnixSocket {
             return Err(Errno::EINVAL);
         }
         let mut names = NAMES.lock();
-        let name = if name.is_empty() {
+        let (name, key) = if let Some((dev, ino)) = file {
+            (name.to_vec(), BindKey::Inode(dev, ino))
+        } else if name.is_empty() {
             loop {
                 let n = AUTOBIND.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let cand = format!("\0{:05x}", n & 0xfffff).into_bytes();
-                if !names.contains_key(&cand) {
-                    break cand;
+                let key = BindKey::Abstract(cand.clone());
+                if !names.contains_key(&key) {
+                    break (cand, key);
                 }
             }
         } else {
-            name.to_vec()
+            (name.to_vec(), BindKey::Abstract(name.to_vec()))
         };
-        if names.contains_key(&name) {
+        if names.contains_key(&key) {
             return Err(Errno::EADDRINUSE);
         }
         names.insert(
-            name.clone(),
+            key.clone(),
             Binding {
                 owner: self.ino,
+                kind: self.kind,
                 listener: None,
+                dgram: self.dgram.as_ref().map(Arc::downgrade),
             },
         );
+        if let Some(d) = &self.dgram {
+            d.st.lock().name = name.clone();
+        }
         local.name = Some(name);
+        local.key = Some(key);
         Ok(())
+    }
+
+    /// Whether it has a name (bound or autobound).
+    pub fn bound(&self) -> bool {
+        self.local.lock().name.is_some()
     }
 
     /// listen(backlog): EOPNOTSUPP for datagrams, EINVAL unbound or
@@ -738,7 +1062,7 @@ impl UnixSocket {
             backlog as usize
         };
         let mut local = self.local.lock();
-        let Some(name) = local.name.clone() else {
+        let (Some(name), Some(key)) = (local.name.clone(), local.key.clone()) else {
             return Err(Errno::EINVAL);
         };
         if let Some(l) = &local.listener {
@@ -747,7 +1071,6 @@ impl UnixSocket {
             return Ok(());
         }
         let l = Arc::new(Listener {
-            kind: self.kind,
             name: name.clone(),
             queue: Mutex::new(VecDeque::new()),
             backlog: Mutex::new(backlog),
@@ -756,7 +1079,7 @@ impl UnixSocket {
             readiness: Arc::clone(&self.readiness),
             closed: std::sync::atomic::AtomicBool::new(false),
         });
-        if let Some(b) = NAMES.lock().get_mut(&name) {
+        if let Some(b) = NAMES.lock().get_mut(&key) {
             b.listener = Some(Arc::downgrade(&l));
         }
         local.listener = Some(l);
@@ -768,33 +1091,48 @@ impl UnixSocket {
         self.local.lock().listener.is_some()
     }
 
-    /// connect to the listener bound at `name`: ECONNREFUSED with none
+    /// connect to the listener bound at `key`: ECONNREFUSED with none
     /// (or one of another socket type), EISCONN when connected; waits
     /// while its backlog is full (EAGAIN when `nonblock`). `ino` numbers
-    /// the listener's new socket.
+    /// the listener's new socket. A datagram socket takes the socket
+    /// bound there as its default destination (None: forgets it).
     pub fn connect(
         &self,
-        name: &[u8],
+        key: Option<&BindKey>,
         creds: Ucred,
         ino: u64,
         nonblock: bool,
         blocker: &dyn Blocker,
     ) -> Result<(), Errno> {
-        if self.connected() {
+        if let Some(d) = &self.dgram {
+            let to = match key {
+                None => None,
+                Some(key) => match find(key, self.kind)? {
+                    Some(Found::Dgram(to)) => Some(to),
+                    _ => return Err(Errno::ECONNREFUSED),
+                },
+            };
+            if let Some(to) = &to
+                && !to.st.lock().open
+            {
+                return Err(Errno::ECONNREFUSED);
+            }
+            d.st.lock().peer = to;
+            d.changed();
+            return Ok(());
+        }
+        if self.conn.get().is_some() {
             return Err(Errno::EISCONN);
         }
         if self.listening() {
             return Err(Errno::EINVAL);
         }
-        let l = NAMES
-            .lock()
-            .get(name)
-            .and_then(|b| b.listener.as_ref()?.upgrade())
-            .ok_or(Errno::ECONNREFUSED)?;
-        if l.kind != self.kind {
-            // The abstract namespace is looked up by name and type.
+        let Some(key) = key else {
+            return Err(Errno::EINVAL);
+        };
+        let Some(Found::Listener(l)) = find(key, self.kind)? else {
             return Err(Errno::ECONNREFUSED);
-        }
+        };
         let my_name = self.local.lock().name.clone().unwrap_or_default();
         loop {
             let guard = l.wait.prepare(blocker);
@@ -826,7 +1164,88 @@ impl UnixSocket {
             if nonblock {
                 return Err(Errno::EAGAIN);
             }
-            guard.sleep(None)?;
+            wait(guard, self.snd_deadline())?;
+        }
+    }
+
+    /// Sends a datagram to `to` (sendto with an address, or the default
+    /// destination), as unix_dgram_sendmsg: ECONNREFUSED when it is closed
+    /// (forgetting it as the default destination), EPERM when it is
+    /// connected to another socket, EPIPE when its receiving side is shut;
+    /// waits while its queue is full (more than net.unix.max_dgram_qlen
+    /// datagrams from others, or its bytes past this socket's SO_SNDBUF).
+    pub fn send_to(
+        &self,
+        to: &Arc<DgramEnd>,
+        data: &[u8],
+        rights: Vec<Arc<OpenFile>>,
+        creds: Ucred,
+        nonblock: bool,
+        blocker: &dyn Blocker,
+    ) -> Result<usize, Errno> {
+        let Some(me) = &self.dgram else {
+            return Err(Errno::EISCONN);
+        };
+        if data.len() > DGRAM_MAX {
+            return Err(Errno::EMSGSIZE);
+        }
+        let sndbuf = self.opts.lock().sndbuf as usize;
+        let deadline = self.snd_deadline();
+        let from = me.st.lock().name.clone();
+        let mut rights = Some(rights);
+        loop {
+            let guard = to.wait.prepare(blocker);
+            {
+                let mut o = to.st.lock();
+                if !o.open {
+                    drop(o);
+                    let mut m = me.st.lock();
+                    if m.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, to)) {
+                        m.peer = None;
+                    }
+                    return Err(Errno::ECONNREFUSED);
+                }
+                let peer_is_me = match &o.peer {
+                    Some(p) if Arc::ptr_eq(p, me) => true,
+                    Some(_) => return Err(Errno::EPERM),
+                    None => false,
+                };
+                if o.shut & RCV_SHUTDOWN != 0 {
+                    return Err(Errno::EPIPE);
+                }
+                let full = (!peer_is_me && o.queue.len() > MAX_DGRAM_QLEN)
+                    || (!o.queue.is_empty() && o.queued + data.len() + MSG_OVERHEAD > sndbuf);
+                if !full {
+                    if !mem::charge(data.len() + MSG_OVERHEAD) {
+                        return Err(Errno::ENOBUFS);
+                    }
+                    let msg = Msg {
+                        data: data.to_vec(),
+                        off: 0,
+                        rights: gc::inflight(rights.take().unwrap_or_default()),
+                        creds,
+                        from,
+                    };
+                    o.queued += msg.cost();
+                    o.queue.push_back(msg);
+                    drop(o);
+                    to.changed();
+                    return Ok(data.len());
+                }
+            }
+            if nonblock {
+                return Err(Errno::EAGAIN);
+            }
+            wait(guard, deadline)?;
+        }
+    }
+
+    /// The datagram socket bound at `key`, for sendto: ECONNREFUSED when
+    /// none is, EPROTOTYPE for a socket file of another type.
+    pub fn find_dgram(&self, key: &BindKey) -> Result<Arc<DgramEnd>, Errno> {
+        match find(key, self.kind)? {
+            Some(Found::Dgram(d)) => Ok(d),
+            _ => Err(Errno::ECONNREFUSED),
         }
     }
 
@@ -844,7 +1263,315 @@ impl UnixSocket {
             if nonblock {
                 return Err(Errno::EAGAIN);
             }
-            guard.sleep(None)?;
+            wait(guard, self.rcv_deadline())?;
         }
+    }
+}
+
+/// net.unix.max_dgram_qlen: a datagram socket's queue is full past this
+/// many datagrams (except for those from the socket it is connected to).
+const MAX_DGRAM_QLEN: usize = 10;
+
+/// The receiving side of a datagram socket made by socket(2): its own
+/// queue, which any socket of its type may send to by address, and its
+/// default destination once connected.
+pub struct DgramEnd {
+    st: Mutex<DgramState>,
+    /// Woken on every change (data, room, shutdown, close).
+    wait: WaitQueue,
+    readiness: Arc<WaitQueue>,
+}
+
+#[derive(Default)]
+struct DgramState {
+    queue: VecDeque<Msg>,
+    /// Sum of the queued messages' [`Msg::cost`].
+    queued: usize,
+    open: bool,
+    /// RCV_SHUTDOWN | SEND_SHUTDOWN.
+    shut: u8,
+    /// The default destination (connect).
+    peer: Option<Arc<DgramEnd>>,
+    /// Its bound name (what receivers see as the sender).
+    name: Vec<u8>,
+}
+
+impl DgramEnd {
+    fn changed(&self) {
+        self.wait.notify_all();
+        self.readiness.notify_all();
+    }
+
+    /// Receives one datagram (unix_dgram_recvmsg): waits for one unless
+    /// `nonblock`; Ok with nothing when the receiving side is shut.
+    fn recv(
+        &self,
+        len: usize,
+        peek: bool,
+        passcred: bool,
+        nonblock: bool,
+        deadline: Option<Instant>,
+        blocker: &dyn Blocker,
+    ) -> Result<Received, Errno> {
+        loop {
+            let guard = self.wait.prepare(blocker);
+            {
+                let mut st = self.st.lock();
+                if let Some(m) = st.queue.front_mut() {
+                    let n = m.data.len().min(len);
+                    let mut out = Received {
+                        data: m.data[..n].to_vec(),
+                        full_len: m.data.len(),
+                        rights: Vec::new(),
+                        creds: passcred.then_some(m.creds),
+                        from: m.from.clone(),
+                    };
+                    if peek {
+                        out.rights = m.rights.clone();
+                    } else {
+                        let mut m = st.queue.pop_front().expect("front");
+                        st.queued -= m.cost();
+                        out.rights = m.take_rights();
+                        drop(st);
+                        drop(m);
+                        self.changed();
+                    }
+                    return Ok(out);
+                }
+                if st.shut & RCV_SHUTDOWN != 0 {
+                    return Ok(Received {
+                        data: Vec::new(),
+                        full_len: 0,
+                        rights: Vec::new(),
+                        creds: None,
+                        from: Vec::new(),
+                    });
+                }
+            }
+            if nonblock {
+                return Err(Errno::EAGAIN);
+            }
+            wait(guard, deadline)?;
+        }
+    }
+
+    /// unix_dgram_poll: readable with a datagram queued or the receiving
+    /// side shut; writable unless the destination's queue is full.
+    fn poll(&self, sndbuf: usize) -> u16 {
+        let (mut m, peer) = {
+            let st = self.st.lock();
+            let mut m = 0;
+            if !st.queue.is_empty() {
+                m |= poll::POLLIN;
+            }
+            if st.shut & RCV_SHUTDOWN != 0 {
+                m |= POLLRDHUP | poll::POLLIN;
+            }
+            if st.shut == RCV_SHUTDOWN | SEND_SHUTDOWN {
+                m |= poll::POLLHUP;
+            }
+            (m, st.peer.clone())
+        };
+        let writable = match peer {
+            None => true,
+            Some(p) => {
+                let o = p.st.lock();
+                let back = o.peer.as_ref().is_some_and(|x| std::ptr::eq(&**x, self));
+                !o.open
+                    || (back || o.queue.len() <= MAX_DGRAM_QLEN) && o.queued + MSG_OVERHEAD < sndbuf
+            }
+        };
+        if writable {
+            m |= poll::POLLOUT;
+        }
+        m
+    }
+
+    /// The socket is closed: what was queued for it goes, and senders
+    /// that wait for room here wake (to ECONNREFUSED).
+    fn close(&self) {
+        let (dropped, peer) = {
+            let mut st = self.st.lock();
+            st.open = false;
+            st.queued = 0;
+            (std::mem::take(&mut st.queue), st.peer.take())
+        };
+        drop(dropped);
+        drop(peer);
+        self.changed();
+    }
+}
+
+/// Garbage collection of sockets in flight, as Linux's net/unix/garbage.c.
+///
+/// A Unix socket sent with SCM_RIGHTS is held by the queue it waits in.
+/// Sockets that hold each other that way (a socket sent over itself, two
+/// sent over each other) stay alive after every descriptor to them is
+/// closed. When a Unix socket is made or released, this looks at every
+/// socket in flight: one that only queues hold (no descriptor, no receiver
+/// holding it) and that no such socket reachable from outside holds, is
+/// garbage, and its queue is emptied, which frees the cycle.
+///
+/// The files in flight are bounded (ETOOMANYREFS past the sender's
+/// RLIMIT_NOFILE in all, as Linux's too_many_unix_fds counts per user).
+pub(crate) mod gc {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Weak};
+
+    use parking_lot::Mutex;
+
+    use super::{Msg, OpenFile};
+
+    /// Unix sockets that have been sent (and may still be in flight).
+    static SENT: Mutex<Vec<Weak<OpenFile>>> = Mutex::new(Vec::new());
+    /// Files of every kind in flight now.
+    static INFLIGHT: AtomicUsize = AtomicUsize::new(0);
+    /// One collection at a time (and none from inside one).
+    static RUNNING: AtomicBool = AtomicBool::new(false);
+
+    /// Files in flight in the sandbox now.
+    pub(crate) fn in_flight() -> usize {
+        INFLIGHT.load(Ordering::Relaxed)
+    }
+
+    /// `rights` go into a queue: counted, and the sockets among them
+    /// remembered.
+    pub(super) fn inflight(rights: Vec<Arc<OpenFile>>) -> Vec<Arc<OpenFile>> {
+        if rights.is_empty() {
+            return rights;
+        }
+        INFLIGHT.fetch_add(rights.len(), Ordering::Relaxed);
+        let socks: Vec<_> = rights
+            .iter()
+            .filter(|f| f.ops.as_unix_socket().is_some())
+            .map(Arc::downgrade)
+            .collect();
+        if !socks.is_empty() {
+            SENT.lock().extend(socks);
+        }
+        rights
+    }
+
+    /// `n` files left their queue.
+    pub(super) fn landed(n: usize) {
+        if n > 0 {
+            INFLIGHT.fetch_sub(n, Ordering::Relaxed);
+        }
+    }
+
+    /// The addresses of the files queued in `sock`'s receive queue.
+    fn queued_in(f: &OpenFile, out: &mut Vec<usize>) {
+        let Some(s) = f.ops.as_unix_socket() else {
+            return;
+        };
+        let add = |q: &std::collections::VecDeque<Msg>, out: &mut Vec<usize>| {
+            for m in q {
+                out.extend(m.rights.iter().map(|r| Arc::as_ptr(r) as usize));
+            }
+        };
+        if let Some(d) = &s.dgram {
+            add(&d.st.lock().queue, out);
+        }
+        if let Some((pair, side)) = s.conn.get() {
+            add(&pair.sides.lock()[*side].queue, out);
+        }
+    }
+
+    /// Empties `f`'s receive queue; returns what was queued (to drop
+    /// outside every lock).
+    fn purge(f: &OpenFile) -> Vec<Msg> {
+        let mut out = Vec::new();
+        let Some(s) = f.ops.as_unix_socket() else {
+            return out;
+        };
+        if let Some(d) = &s.dgram {
+            let mut st = d.st.lock();
+            st.queued = 0;
+            out.extend(std::mem::take(&mut st.queue));
+        }
+        if let Some((pair, side)) = s.conn.get() {
+            let mut sides = pair.sides.lock();
+            sides[*side].queued = 0;
+            out.extend(std::mem::take(&mut sides[*side].queue));
+        }
+        out
+    }
+
+    /// Collects the cycles of sockets that nothing outside holds.
+    pub(super) fn collect() {
+        if SENT.lock().is_empty() || RUNNING.swap(true, Ordering::Acquire) {
+            return;
+        }
+        loop {
+            let garbage = find_garbage();
+            let found = !garbage.is_empty();
+            // Dropping the messages may release more sockets; their
+            // collection is this loop's next round.
+            drop(garbage);
+            if !found {
+                break;
+            }
+        }
+        RUNNING.store(false, Ordering::Release);
+    }
+
+    fn find_garbage() -> Vec<Msg> {
+        let live: Vec<Arc<OpenFile>> = {
+            let mut sent = SENT.lock();
+            sent.retain(|w| w.strong_count() > 0);
+            let mut seen = HashSet::new();
+            sent.retain(|w| seen.insert(w.as_ptr() as usize));
+            sent.iter().filter_map(Weak::upgrade).collect()
+        };
+        let index: HashMap<usize, usize> = live
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (Arc::as_ptr(f) as usize, i))
+            .collect();
+        // What each queue holds, and how many references to each sent
+        // socket the queues of sent sockets hold.
+        let mut holds: Vec<Vec<usize>> = Vec::with_capacity(live.len());
+        let mut internal = vec![0usize; live.len()];
+        for f in &live {
+            let mut q = Vec::new();
+            queued_in(f, &mut q);
+            let q: Vec<usize> = q
+                .into_iter()
+                .filter_map(|p| index.get(&p).copied())
+                .collect();
+            for &i in &q {
+                internal[i] += 1;
+            }
+            holds.push(q);
+        }
+        // Held from outside: a descriptor, a receiver, a queue of a socket
+        // never sent (`live` holds one reference itself).
+        let mut alive: Vec<bool> = live
+            .iter()
+            .zip(&internal)
+            .map(|(f, &n)| Arc::strong_count(f) > n + 1)
+            .collect();
+        let mut stack: Vec<usize> = (0..live.len()).filter(|&i| alive[i]).collect();
+        while let Some(i) = stack.pop() {
+            for &j in &holds[i] {
+                if !alive[j] {
+                    alive[j] = true;
+                    stack.push(j);
+                }
+            }
+        }
+        // Check again under no lock that the candidates did not change
+        // meanwhile: a queue's content only moves under its lock, and a
+        // socket that only queues hold cannot be reached to send or
+        // receive, so a candidate stays one.
+        let mut garbage = Vec::new();
+        for (i, f) in live.iter().enumerate() {
+            if !alive[i] {
+                garbage.extend(purge(f));
+            }
+        }
+        drop(live);
+        garbage
     }
 }

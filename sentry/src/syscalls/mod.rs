@@ -20,6 +20,7 @@ pub mod info;
 pub mod ipc;
 pub mod lock;
 pub mod mm;
+pub mod net;
 pub mod numbers;
 pub mod path;
 pub mod pidfd;
@@ -272,9 +273,9 @@ const IMPLEMENTED: &[(u64, Imp)] = {
     (SOCKETPAIR, full(|t, a| socket::socketpair(t, int(a[0]), uint(a[1]), int(a[2]), ptr(a[3])),
         &[Int, Hex, Int, Hex])),
     (SENDTO, partial("Unix socket pairs only; a destination address gives EISCONN",
-        |t, a| socket::sendto(t, fd(a[0]), a[1], a[2], uint(a[3]), a[4]),
+        |t, a| net::sendto(t, fd(a[0]), a[1], a[2], uint(a[3]), a[4], uint(a[5])),
         &[Fd, Buf(2), Len, Hex, Hex, Len])),
-    (RECVFROM, full(|t, a| socket::recvfrom(t, fd(a[0]), a[1], a[2], uint(a[3]), a[5]),
+    (RECVFROM, full(|t, a| net::recvfrom(t, fd(a[0]), a[1], a[2], uint(a[3]), a[4], a[5]),
         &[Fd, Hex, Len, Hex, Hex, Hex])),
     (SENDMSG, partial("Unix socket pairs only, SCM_RIGHTS and SCM_CREDENTIALS; a destination address gives EISCONN",
         |t, a| socket::sendmsg(t, fd(a[0]), a[1], uint(a[2])), &[Fd, Hex, Hex])),

@@ -27,9 +27,19 @@ use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 /// (mode, what one operation is, base count and extra count for the
 /// crossing figures).
 const CASES: &[(&str, &str, u64, u64)] = &[
-    ("tcp_pingpong", "1-byte round trip over loopback TCP", 1, 200),
+    (
+        "tcp_pingpong",
+        "1-byte round trip over loopback TCP",
+        1,
+        200,
+    ),
     ("tcp_bulk", "64 KiB over loopback TCP", 1, 20),
-    ("unix_pingpong", "1-byte round trip over a Unix socketpair", 1, 200),
+    (
+        "unix_pingpong",
+        "1-byte round trip over a Unix socketpair",
+        1,
+        200,
+    ),
 ];
 
 fn net(c: &mut Criterion) {

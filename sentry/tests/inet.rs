@@ -31,6 +31,8 @@ lo inet 127.0.0.1/255.0.0.0 up 1 loopback 1 running 1
 lo inet6 ::1/ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff up 1 loopback 1 running 1
 other interfaces 0
 if_nametoindex(lo) 1
+/proc/net/tcp: listening on 127.0.0.1 1, established 2
+/proc/net/dev has lo 1
 ";
         assert_eq!(out.stdout_str(), expect, "{libc:?}: {}", out.stderr_str());
         assert_eq!(out.status, 0);

@@ -912,6 +912,32 @@ static void sandbox_only(void)
 	out("udp out %s\n", en((int)sendto(c, "q", 1, 0, (void *)&a, sizeof a)));
 	close(c);
 	interfaces(1);
+
+	/* /proc/net shows the sandbox's sockets. */
+	int l = listener("127.0.0.1", 1);
+	int k = connect_to(AF_INET, "127.0.0.1", port_of(l), 0);
+	int acc = accept(l, NULL, NULL);
+	static char text[8192];
+	int fd = open("/proc/net/tcp", O_RDONLY);
+	int n = fd >= 0 ? (int)read(fd, text, sizeof text - 1) : -1;
+	text[n > 0 ? n : 0] = 0;
+	close(fd);
+	int listening = 0, established = 0;
+	for (char *line = strchr(text, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+		char st[4] = "";
+		sscanf(line + 1, "%*s %*s %*s %3s", st);
+		listening += strcmp(st, "0A") == 0 && strstr(line, "0100007F:") != NULL;
+		established += strcmp(st, "01") == 0;
+	}
+	out("/proc/net/tcp: listening on 127.0.0.1 %d, established %d\n", listening, established);
+	fd = open("/proc/net/dev", O_RDONLY);
+	n = fd >= 0 ? (int)read(fd, text, sizeof text - 1) : -1;
+	text[n > 0 ? n : 0] = 0;
+	close(fd);
+	out("/proc/net/dev has lo %d\n", strstr(text, "    lo:") != NULL);
+	close(k);
+	close(acc);
+	close(l);
 }
 
 int main(int argc, char **argv)

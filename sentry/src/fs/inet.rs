@@ -227,6 +227,10 @@ struct Binding {
     udp: Option<Weak<UdpQueue>>,
     /// A connected UDP socket takes datagrams from this peer only.
     udp_peer: Option<Ep>,
+    /// An AF_INET6 socket's (for /proc/net/tcp6 and udp6).
+    v6: bool,
+    /// A TCP connection's peer (for /proc/net/tcp).
+    peer: Option<Ep>,
 }
 
 impl Binding {
@@ -259,6 +263,8 @@ impl Binding {
             listener: None,
             udp: None,
             udp_peer: None,
+            v6: false,
+            peer: None,
         };
         if !ip.is_unspecified() {
             return self.score(ip) > 0;
@@ -298,6 +304,7 @@ static TABLE: LazyLock<Mutex<Table>> = LazyLock::new(|| {
 /// What a socket asks of the table when it binds.
 struct BindReq {
     id: u64,
+    v6: bool,
     ip: IpAddr,
     v6only: bool,
     reuseaddr: bool,
@@ -360,6 +367,8 @@ impl Table {
             listener: None,
             udp,
             udp_peer: None,
+            v6: req.v6,
+            peer: None,
         });
         Ok(port)
     }
@@ -594,10 +603,12 @@ impl Conn {
                 let me = &mut h[side];
                 let n = me.rx.len().min(len - out.len());
                 if n > 0 {
-                    if peek {
-                        out.extend(me.rx.iter().take(n));
-                    } else {
-                        out.extend(me.rx.drain(..n));
+                    let (a, b) = me.rx.as_slices();
+                    let na = a.len().min(n);
+                    out.extend_from_slice(&a[..na]);
+                    out.extend_from_slice(&b[..n - na]);
+                    if !peek {
+                        me.rx.drain(..n);
                     }
                 }
                 let eof = me.fin || me.rd_shut || me.reset;
@@ -905,6 +916,7 @@ impl InetSocket {
     fn req(&self, inner: &Inner, ip: IpAddr) -> BindReq {
         BindReq {
             id: self.ino,
+            v6: self.v6,
             ip,
             v6only: inner.opts.v6only,
             reuseaddr: inner.opts.reuseaddr,
@@ -1201,6 +1213,7 @@ impl InetSocket {
                     let mut t = TABLE.lock();
                     if let Some(b) = t.get_mut(Proto::Tcp, src.port, self.ino) {
                         b.ip = src.ip;
+                        b.peer = Some(dst);
                     }
                     drop(t);
                     inner.tcp = Tcp::Connected {
@@ -1292,6 +1305,8 @@ impl InetSocket {
                                 listener: None,
                                 udp: None,
                                 udp_peer: None,
+                                v6: self.v6,
+                                peer: Some(p.peer),
                             });
                         drop(t);
                         inner.local = Some(p.local);
@@ -1370,9 +1385,6 @@ impl InetSocket {
                     // (sk_stream_wait_connect in TCP_CLOSE).
                     return Err(Errno::EPIPE);
                 };
-                if self.inner.lock().connecting {
-                    self.inner.lock().connecting = false;
-                }
                 let deadline = self
                     .inner
                     .lock()
@@ -1927,6 +1939,93 @@ impl InetSocket {
     }
 }
 
+// ---------------------------------------------------------------------
+// /proc/net.
+
+/// An address as /proc/net/tcp shows it: the raw network-order words in
+/// hex, each read as a little-endian integer.
+fn proc_addr(ip: IpAddr, v6: bool) -> String {
+    let words: Vec<u8> = match (ip, v6) {
+        (IpAddr::V4(a), false) => a.octets().to_vec(),
+        (IpAddr::V4(a), true) => a.to_ipv6_mapped().octets().to_vec(),
+        (IpAddr::V6(a), _) => a.octets().to_vec(),
+    };
+    words
+        .chunks(4)
+        .map(|w| format!("{:08X}", u32::from_le_bytes(w.try_into().expect("4"))))
+        .collect()
+}
+
+/// The text of `/proc/net/<name>`: `dev` (lo), `tcp`, `tcp6`, `udp` and
+/// `udp6` (the sandbox's sockets, with empty queues and timers); None for
+/// another name.
+pub fn proc_net(name: &[u8]) -> Option<String> {
+    let (proto, v6) = match name {
+        b"dev" => {
+            return Some(
+                "Inter-|   Receive                                                |  Transmit\n \
+                 face |bytes    packets errs drop fifo frame compressed multicast|bytes    \
+                 packets errs drop fifo colls carrier compressed\n    lo:       0       0    0    \
+                 0    0     0          0         0        0       0    0    0    0     0       \
+                 0          0\n"
+                    .to_owned(),
+            );
+        }
+        b"tcp" => (Proto::Tcp, false),
+        b"tcp6" => (Proto::Tcp, true),
+        b"udp" => (Proto::Udp, false),
+        b"udp6" => (Proto::Udp, true),
+        _ => return None,
+    };
+    let mut out = String::from(match proto {
+        Proto::Tcp => {
+            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+        }
+        Proto::Udp => {
+            "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n"
+        }
+    });
+    let table = TABLE.lock();
+    let mut rows: Vec<(u16, &Binding)> = table
+        .ports
+        .iter()
+        .filter(|((p, _), _)| *p == proto)
+        .flat_map(|((_, port), list)| list.iter().map(move |b| (*port, b)))
+        .filter(|(_, b)| b.v6 == v6)
+        .collect();
+    rows.sort_by_key(|(port, b)| (*port, b.id));
+    let zero = if v6 {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    };
+    for (sl, (port, b)) in rows.iter().enumerate() {
+        let peer = b.peer.or(b.udp_peer).unwrap_or(Ep { ip: zero, port: 0 });
+        let state = if b.listening() {
+            0x0a // TCP_LISTEN
+        } else if b.peer.is_some() || b.udp_peer.is_some() {
+            0x01 // TCP_ESTABLISHED
+        } else {
+            0x07 // TCP_CLOSE
+        };
+        let tail = if proto == Proto::Udp {
+            " 0"
+        } else {
+            " 100 0 0 10 0"
+        };
+        out.push_str(&format!(
+            "{sl:4}: {}:{port:04X} {}:{:04X} {state:02X} 00000000:00000000 00:00000000 \
+             00000000 {:5}        0 {} 2 0000000000000000{tail}\n",
+            proc_addr(b.ip, v6),
+            proc_addr(peer.ip, v6),
+            peer.port,
+            b.uid,
+            b.id,
+        ));
+    }
+    Some(out)
+}
+
 impl FileOps for InetSocket {
     fn read(&self, buf: &mut [u8], nonblock: bool, blocker: &dyn Blocker) -> Result<usize, Errno> {
         let f = MsgFlags {
@@ -2057,6 +2156,8 @@ mod tests {
             listener: None,
             udp: None,
             udp_peer: None,
+            v6: false,
+            peer: None,
         }
     }
 

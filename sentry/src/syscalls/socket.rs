@@ -104,8 +104,8 @@ fn check_type(domain: i32, ty: u32, proto: i32, pair: bool) -> Result<(u32, u32,
     Ok((kind, flags & O_NONBLOCK, flags & O_CLOEXEC != 0))
 }
 
-/// socket(domain, type, protocol): AF_UNIX only (EAFNOSUPPORT for the
-/// other families).
+/// socket(domain, type, protocol): AF_UNIX here, AF_INET, AF_INET6 and
+/// AF_NETLINK in [`super::net`] (EAFNOSUPPORT for the other families).
 pub fn socket(t: &mut TaskCtx, domain: i32, ty: u32, proto: i32) -> SysResult {
     if super::net::handles(domain) {
         return super::net::socket(t, domain, ty, proto);

@@ -299,3 +299,31 @@ fn goroutine_pingpong() {
         );
     }
 }
+
+/// `httploop`: an HTTP server and 32 concurrent clients on 127.0.0.1, one
+/// on [::1], a UDP exchange, a TCP read deadline, and net.Interfaces, all
+/// in one sandbox (issue 13's loopback networking).
+fn httploop(gomaxprocs: Option<&str>) {
+    let prog = go_program("httploop");
+    let env: Vec<(&str, &str)> = gomaxprocs.map(|n| ("GOMAXPROCS", n)).into_iter().collect();
+    let (native, sandbox) = run_both(&prog, &[], &env);
+    let label = format!("go httploop GOMAXPROCS={gomaxprocs:?}");
+    let out = native.stdout_str();
+    assert!(
+        native.status == 0 && out.ends_with("done\n") && out.contains("interface lo index 1"),
+        "{label}: the NATIVE run failed (the program or this host is at fault, not the \
+         sentry):\n{out}{}",
+        native.stderr_str()
+    );
+    common::assert_outcomes_match(&label, &native, &sandbox);
+}
+
+#[test]
+fn httploop_default_gomaxprocs() {
+    httploop(None);
+}
+
+#[test]
+fn httploop_gomaxprocs_1() {
+    httploop(Some("1"));
+}

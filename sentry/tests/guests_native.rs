@@ -15,6 +15,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("badptr", &[], b"", 0),
     ("bench_fork", &[], b"", 0),
     ("bench_hot", &[], b"", 0),
+    ("bench_net", &[], b"", 0),
     ("bench_syscall", &[], b"", 0),
     ("bench_unix", &[], b"", 0),
     ("bench_clock", &[], b"", 0),
@@ -102,6 +103,8 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("t_unix_gc", &[], b"", 0),
     ("t_unix_mem", &[], b"", 0),
     ("t_sysv_counter", &[], b"", 0),
+    ("t_inet", &[], b"", 0),
+    ("t_inet_echo", &[], b"", 0),
     // Its `pty` mode needs a pseudo-terminal: sentry/tests/tty.rs.
     ("t_tty", &["none"], b"", 0),
     ("t_procbugs", &[], b"", 0),

@@ -34,8 +34,10 @@ pub mod eventfd;
 pub mod fifo;
 pub mod hostdir;
 pub mod inotify;
+pub mod inet;
 pub mod lock;
 pub mod memfd;
+pub mod netlink;
 pub mod nodes;
 pub mod overlay;
 pub mod pidfd;
@@ -306,6 +308,14 @@ pub trait FileOps: Send + Sync {
     }
     /// The Unix domain socket behind this file, if it is one.
     fn as_unix_socket(&self) -> Option<&unix::UnixSocket> {
+        None
+    }
+    /// The AF_INET or AF_INET6 socket behind this file, if it is one.
+    fn as_inet_socket(&self) -> Option<&inet::InetSocket> {
+        None
+    }
+    /// The AF_NETLINK socket behind this file, if it is one.
+    fn as_netlink_socket(&self) -> Option<&netlink::NetlinkSocket> {
         None
     }
     /// The epoll instance behind this file, if it is one.

@@ -704,6 +704,13 @@ pub fn ioctl(t: &mut TaskCtx, fd: Fd, request: u32, arg: u64) -> SysResult {
         let term = Arc::clone(tf.terminal());
         return super::tty::ioctl(t, &term, request & 0xffff_ffff, arg);
     }
+    if (f.ops.as_unix_socket().is_some()
+        || f.ops.as_inet_socket().is_some()
+        || f.ops.as_netlink_socket().is_some())
+        && let Some(r) = super::net::ifreq_ioctl(t, request & 0xffff_ffff, arg)
+    {
+        return r;
+    }
     match f.ops.ioctl(request & 0xffff_ffff)? {
         IoctlReply::Bytes(bytes, ret) => {
             t.mm().write(arg, &bytes)?;

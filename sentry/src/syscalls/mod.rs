@@ -22,6 +22,7 @@ pub mod ipc;
 pub mod lock;
 pub mod mm;
 pub mod mqueue;
+pub mod net;
 pub mod numbers;
 pub mod path;
 pub mod pidfd;
@@ -272,23 +273,23 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         &[Fd, Fd, Hex, Len])),
     (GETSOCKNAME, full(|t, a| socket::socket_name(t, fd(a[0]), a[1], a[2], false), &[Fd, Hex, Hex])),
     (GETPEERNAME, full(|t, a| socket::socket_name(t, fd(a[0]), a[1], a[2], true), &[Fd, Hex, Hex])),
-    (SOCKET, partial("AF_UNIX only; other families get EAFNOSUPPORT",
+    (SOCKET, partial("AF_UNIX; AF_INET/AF_INET6 TCP and UDP on the sandbox's loopback; AF_NETLINK NETLINK_ROUTE (lo's links and addresses); other families get EAFNOSUPPORT, raw sockets EPERM",
         |t, a| socket::socket(t, int(a[0]), uint(a[1]), int(a[2])), &[Int, Hex, Int])),
     (BIND, full(
         |t, a| socket::bind(t, fd(a[0]), a[1], uint(a[2])), &[Fd, Hex, Len])),
     (LISTEN, full(|t, a| socket::listen(t, fd(a[0]), int(a[1])), &[Fd, Int])),
-    (CONNECT, full(
+    (CONNECT, partial("AF_INET/AF_INET6 to loopback only (ENETUNREACH elsewhere)",
         |t, a| socket::connect(t, fd(a[0]), a[1], uint(a[2])), &[Fd, Hex, Len])),
     (ACCEPT, full(|t, a| socket::accept4(t, fd(a[0]), a[1], a[2], 0), &[Fd, Hex, Hex])),
     (ACCEPT4, full(|t, a| socket::accept4(t, fd(a[0]), a[1], a[2], uint(a[3])), &[Fd, Hex, Hex, Hex])),
     (SOCKETPAIR, full(|t, a| socket::socketpair(t, int(a[0]), uint(a[1]), int(a[2]), ptr(a[3])),
         &[Int, Hex, Int, Hex])),
-    (SENDTO, full(
-        |t, a| socket::sendto(t, fd(a[0]), a[1], a[2], uint(a[3]), a[4], uint(a[5])),
+    (SENDTO, partial("AF_INET/AF_INET6: TCP, and UDP to loopback destinations",
+        |t, a| net::sendto(t, fd(a[0]), a[1], a[2], uint(a[3]), a[4], uint(a[5])),
         &[Fd, Buf(2), Len, Hex, Hex, Len])),
-    (RECVFROM, full(|t, a| socket::recvfrom(t, fd(a[0]), a[1], a[2], uint(a[3]), a[4], a[5]),
+    (RECVFROM, full(|t, a| net::recvfrom(t, fd(a[0]), a[1], a[2], uint(a[3]), a[4], a[5]),
         &[Fd, Hex, Len, Hex, Hex, Hex])),
-    (SENDMSG, partial("SCM_RIGHTS and SCM_CREDENTIALS control messages only",
+    (SENDMSG, partial("Unix sockets: SCM_RIGHTS and SCM_CREDENTIALS control messages only; TCP, and UDP to loopback destinations (control messages ignored)",
         |t, a| socket::sendmsg(t, fd(a[0]), a[1], uint(a[2])), &[Fd, Hex, Hex])),
     (SENDMMSG, full(|t, a| socket::sendmmsg(t, fd(a[0]), a[1], uint(a[2]), uint(a[3])),
         &[Fd, Hex, Int, Hex])),
@@ -296,10 +297,10 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         &[Fd, Hex, Int, Hex, Hex])),
     (RECVMSG, full(|t, a| socket::recvmsg(t, fd(a[0]), a[1], uint(a[2])), &[Fd, Hex, Hex])),
     (SHUTDOWN, full(|t, a| socket::shutdown(t, fd(a[0]), int(a[1])), &[Fd, Int])),
-    (GETSOCKOPT, partial("SOL_SOCKET: SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_PEERCRED, SO_ACCEPTCONN, SO_PROTOCOL, SO_DOMAIN, SO_RCVTIMEO, SO_SNDTIMEO, SO_LINGER, SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_DONTROUTE, SO_OOBINLINE, SO_RCVLOWAT, SO_SNDLOWAT",
+    (GETSOCKOPT, partial("Unix sockets, SOL_SOCKET: SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_PEERCRED, SO_ACCEPTCONN, SO_PROTOCOL, SO_DOMAIN, SO_RCVTIMEO, SO_SNDTIMEO, SO_LINGER, SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_DONTROUTE, SO_OOBINLINE, SO_RCVLOWAT, SO_SNDLOWAT; inet sockets: SOL_SOCKET, IPPROTO_TCP/UDP, IPPROTO_IP and IPPROTO_IPV6 options as stored (TCP_INFO has only the state)",
         |t, a| socket::getsockopt(t, fd(a[0]), int(a[1]), int(a[2]), a[3], a[4]),
         &[Fd, Int, Int, Hex, Hex])),
-    (SETSOCKOPT, partial("SOL_SOCKET: SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_RCVTIMEO, SO_SNDTIMEO (in jiffies of HZ=250), SO_LINGER (stored), SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_DONTROUTE, SO_OOBINLINE (stored)",
+    (SETSOCKOPT, partial("Unix sockets, SOL_SOCKET: SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_RCVTIMEO, SO_SNDTIMEO (in jiffies of HZ=250), SO_LINGER (stored), SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_DONTROUTE, SO_OOBINLINE (stored); inet sockets: SOL_SOCKET, IPPROTO_TCP/UDP, IPPROTO_IP and IPPROTO_IPV6 options accepted, validated and kept (SO_RCVTIMEO/SNDTIMEO, SO_LINGER 0 and IPV6_V6ONLY act; the rest have nothing to tune on loopback)",
         |t, a| socket::setsockopt(t, fd(a[0]), int(a[1]), int(a[2]), a[3], uint(a[4])),
         &[Fd, Int, Int, Hex, Len])),
     (SPLICE, partial("through a sentry buffer (at most 1 MiB a call); SPLICE_F_MOVE and GIFT ignored",

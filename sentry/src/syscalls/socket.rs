@@ -125,9 +125,12 @@ fn check_type(domain: i32, ty: u32, proto: i32, pair: bool) -> Result<(u32, u32,
     Ok((kind, flags & O_NONBLOCK, flags & O_CLOEXEC != 0))
 }
 
-/// socket(domain, type, protocol): AF_UNIX only (EAFNOSUPPORT for the
-/// other families).
+/// socket(domain, type, protocol): AF_UNIX here, AF_INET, AF_INET6 and
+/// AF_NETLINK in [`super::net`] (EAFNOSUPPORT for the other families).
 pub fn socket(t: &mut TaskCtx, domain: i32, ty: u32, proto: i32) -> SysResult {
+    if super::net::handles(domain) {
+        return super::net::socket(t, domain, ty, proto);
+    }
     let (kind, status, cloexec) = check_type(domain, ty, proto, false)?;
     let kernel = &t.task.kernel;
     unix::mem::set_machine(&kernel.machine);
@@ -229,6 +232,9 @@ fn find_addr(t: &TaskCtx, a: UnixAddr) -> Result<unix::BindKey, Errno> {
 /// tree (as mknod would: EADDRINUSE when the name exists, EROFS on a
 /// read-only mount; never a host file).
 pub fn bind(t: &mut TaskCtx, fd: Fd, addr: u64, len: u32) -> SysResult {
+    if let Some(f) = super::net::lookup(t, fd)? {
+        return super::net::bind(t, &f, addr, len);
+    }
     let f = sock(t, fd)?;
     let (family, a) = read_addr(t, addr, len)?;
     if family != AF_UNIX as u16 {
@@ -279,6 +285,9 @@ pub fn bind(t: &mut TaskCtx, fd: Fd, addr: u64, len: u32) -> SysResult {
 
 /// listen(fd, backlog).
 pub fn listen(t: &mut TaskCtx, fd: Fd, backlog: i32) -> SysResult {
+    if let Some(f) = super::net::lookup(t, fd)? {
+        return super::net::listen(t, &f, backlog);
+    }
     let f = sock(t, fd)?;
     us(&f).listen(backlog, my_creds(t))?;
     Ok(0)
@@ -287,6 +296,9 @@ pub fn listen(t: &mut TaskCtx, fd: Fd, backlog: i32) -> SysResult {
 /// connect(fd, addr, addrlen): by abstract name or path; a datagram
 /// socket given AF_UNSPEC forgets its default destination.
 pub fn connect(t: &mut TaskCtx, fd: Fd, addr: u64, len: u32) -> SysResult {
+    if let Some(f) = super::net::lookup(t, fd)? {
+        return super::net::connect(t, &f, addr, len);
+    }
     let f = sock(t, fd)?;
     let s = us(&f);
     let (family, a) = read_addr(t, addr, len)?;
@@ -308,6 +320,9 @@ pub fn connect(t: &mut TaskCtx, fd: Fd, addr: u64, len: u32) -> SysResult {
 
 /// accept4(fd, addr, addrlen, flags) (and accept).
 pub fn accept4(t: &mut TaskCtx, fd: Fd, addr: u64, lenp: u64, flags: u32) -> SysResult {
+    if let Some(f) = super::net::lookup(t, fd)? {
+        return super::net::accept4(t, &f, addr, lenp, flags);
+    }
     if flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -570,6 +585,9 @@ fn parse_control(t: &TaskCtx, h: &MsgHdr) -> Result<Vec<Arc<OpenFile>>, Errno> {
 
 /// sendmsg(fd, msg, flags).
 pub fn sendmsg(t: &mut TaskCtx, fd: Fd, msg: u64, flags: u32) -> SysResult {
+    if let Some(f) = super::net::lookup(t, fd)? {
+        return super::net::sendmsg(t, &f, msg, flags);
+    }
     let f = sock(t, fd)?;
     let h = read_msghdr(t, msg)?;
     let iov = iovecs(t, h.iov, h.iovlen)?;
@@ -637,6 +655,9 @@ pub fn recvfrom(
 
 /// recvmsg(fd, msg, flags).
 pub fn recvmsg(t: &mut TaskCtx, fd: Fd, msg: u64, flags: u32) -> SysResult {
+    if let Some(f) = super::net::lookup(t, fd)? {
+        return super::net::recvmsg(t, &f, msg, flags);
+    }
     let f = sock(t, fd)?;
     let h = read_msghdr(t, msg)?;
     let iov = iovecs(t, h.iov, h.iovlen)?;
@@ -723,6 +744,9 @@ pub fn recvmsg(t: &mut TaskCtx, fd: Fd, msg: u64, flags: u32) -> SysResult {
 
 /// shutdown(fd, how).
 pub fn shutdown(t: &mut TaskCtx, fd: Fd, how: i32) -> SysResult {
+    if let Some(f) = super::net::lookup(t, fd)? {
+        return super::net::shutdown(t, &f, how);
+    }
     let f = sock(t, fd)?;
     us(&f).shutdown(how)?;
     Ok(0)
@@ -737,6 +761,9 @@ pub fn getsockopt(
     val: u64,
     lenp: u64,
 ) -> SysResult {
+    if let Some(f) = super::net::lookup(t, fd)? {
+        return super::net::getsockopt(t, &f, level, name, val, lenp);
+    }
     let f = sock(t, fd)?;
     let s = us(&f);
     let mm = t.mm();
@@ -794,6 +821,9 @@ pub fn getsockopt(
 
 /// setsockopt(fd, level, optname, optval, optlen).
 pub fn setsockopt(t: &mut TaskCtx, fd: Fd, level: i32, name: i32, val: u64, len: u32) -> SysResult {
+    if let Some(f) = super::net::lookup(t, fd)? {
+        return super::net::setsockopt(t, &f, level, name, val, len);
+    }
     let f = sock(t, fd)?;
     let s = us(&f);
     if level != SOL_SOCKET {
@@ -834,6 +864,9 @@ pub fn setsockopt(t: &mut TaskCtx, fd: Fd, level: i32, name: i32, val: u64, len:
 /// unnamed socket's address is just the family; getpeername of an
 /// unconnected one is ENOTCONN.
 pub fn socket_name(t: &mut TaskCtx, fd: Fd, addr: u64, lenp: u64, peer: bool) -> SysResult {
+    if let Some(f) = super::net::lookup(t, fd)? {
+        return super::net::socket_name(t, &f, addr, lenp, peer);
+    }
     let f = sock(t, fd)?;
     let s = us(&f);
     let name = if peer { s.peer_name()? } else { s.name() };

@@ -123,6 +123,7 @@ pub fn lookup(task: &Arc<Task>, rest: &[Vec<u8>]) -> Result<Found, Errno> {
             Entry::new("mounts", DT_LNK),
             Entry::new("sys", DT_DIR),
             Entry::new("sysvipc", DT_DIR),
+            Entry::new("net", DT_DIR),
         ];
         e.extend(ROOT_FILES.iter().map(|f| Entry::new(*f, DT_REG)));
         let mut pids: Vec<i32> = kernel.table.lock().procs.keys().copied().collect();
@@ -167,6 +168,24 @@ pub fn lookup(task: &Arc<Task>, rest: &[Vec<u8>]) -> Result<Found, Errno> {
             Some(b"msg") => text(crate::kernel::ipc::proc::msg(ipc)),
             Some(b"sem") => text(crate::kernel::ipc::proc::sem(ipc)),
             Some(b"shm") => text(crate::kernel::ipc::proc::shm(ipc)),
+            Some(_) => Err(Errno::ENOENT),
+        };
+    }
+    if first == b"net" {
+        // The sandbox's one network namespace, whatever the process.
+        return match rest.get(1) {
+            None => found(
+                Node::Dir(
+                    ["dev", "tcp", "tcp6", "udp", "udp6"]
+                        .iter()
+                        .map(|n| Entry::new(*n, DT_REG))
+                        .collect(),
+                ),
+                0o555,
+            ),
+            Some(name) if rest.len() == 2 => {
+                text(crate::fs::inet::proc_net(name).ok_or(Errno::ENOENT)?)
+            }
             Some(_) => Err(Errno::ENOENT),
         };
     }

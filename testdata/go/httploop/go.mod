@@ -1,0 +1,3 @@
+module httploop
+
+go 1.19

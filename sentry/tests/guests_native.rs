@@ -92,6 +92,11 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("t_eventfd", &[], b"", 0),
     ("t_timerfd", &[], b"", 0),
     ("t_signalfd", &[], b"", 0),
+    ("t_signalfd_thread", &[], b"", 0),
+    ("t_inotify", &[], b"", 0),
+    ("t_mqueue", &[], b"", 0),
+    ("t_sysvipc_proc", &[], b"", 0),
+    ("stdin_wait", &["poll"], b"hello\n", 0),
     ("t_unix", &[], b"", 0),
     ("t_unix_listen", &[], b"", 0),
     // Its `pty` mode needs a pseudo-terminal: sentry/tests/tty.rs.

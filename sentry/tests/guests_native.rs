@@ -133,6 +133,7 @@ const SANDBOX_ONLY: &[&str] = &[
     "erofs",          // foundation.rs: the host's /tmp is writable
     "vfsops",         // vfs.rs: it rewrites / (run in a chroot there)
     "sandbox_limits", // rlimits.rs: it forks until the system refuses
+    "inotify_limits", // inotify.rs: natively it counts the host user's inotify use
 ];
 
 #[test]

@@ -94,6 +94,11 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("t_eventfd", &[], b"", 0),
     ("t_timerfd", &[], b"", 0),
     ("t_signalfd", &[], b"", 0),
+    ("t_signalfd_thread", &[], b"", 0),
+    ("t_inotify", &[], b"", 0),
+    ("t_mqueue", &[], b"", 0),
+    ("t_sysvipc_proc", &[], b"", 0),
+    ("stdin_wait", &["poll"], b"hello\n", 0),
     ("t_unix", &[], b"", 0),
     ("t_unix_listen", &[], b"", 0),
     ("t_unix_path", &[], b"", 0),
@@ -139,6 +144,7 @@ const SANDBOX_ONLY: &[&str] = &[
     "erofs",          // foundation.rs: the host's /tmp is writable
     "vfsops",         // vfs.rs: it rewrites / (run in a chroot there)
     "sandbox_limits", // rlimits.rs: it forks until the system refuses
+    "inotify_limits", // inotify.rs: natively it counts the host user's inotify use
 ];
 
 #[test]

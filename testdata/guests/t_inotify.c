@@ -26,6 +26,7 @@
 #include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 static char dir[64];
 static char pathbuf[4][256];
@@ -177,6 +178,15 @@ static void directory_events(void)
 	f = open(at("f"), O_WRONLY | O_TRUNC);
 	close(f);
 	drain("open O_TRUNC", in);
+
+	f = open(at("f"), O_RDONLY);
+	drain("open for preadv", in);
+	struct iovec iov = {b, 1};
+	write(f, "", 0);
+	preadv(f, &iov, 1, 0);
+	drain("preadv of an empty file", in);
+	close(f);
+	drain("close after preadv", in);
 
 	mkdir(at("sub"), 0755);
 	rename(at("f"), at("g"));

@@ -121,6 +121,7 @@ pub fn read(t: &mut TaskCtx, fd: Fd, buf: UserSlice) -> SysResult {
     let room = mm.writable_prefix(buf, count as u64) as usize;
     let mut data = vec![0u8; room.min(CHUNK)];
     let (result, filled) = read_file(t, &file, &mut data, count);
+    crate::fs::inotify::accessed(&file, *result.as_ref().unwrap_or(&0) as u64);
     let written = mm.write_prefix(buf, &data[..filled]);
     let n = result?;
     copied_out(written.min(n), n)
@@ -131,17 +132,6 @@ pub fn read(t: &mut TaskCtx, fd: Fd, buf: UserSlice) -> SysResult {
 /// bytes of `data` to copy out (more than the result when a pipe buffer
 /// was cut by the bad page: Linux copied that part before failing).
 fn read_file(
-    t: &TaskCtx,
-    file: &OpenFile,
-    data: &mut [u8],
-    want: usize,
-) -> (Result<usize, Errno>, usize) {
-    let r = read_file_inner(t, file, data, want);
-    crate::fs::inotify::accessed(file, *r.0.as_ref().unwrap_or(&0) as u64);
-    r
-}
-
-fn read_file_inner(
     t: &TaskCtx,
     file: &OpenFile,
     data: &mut [u8],
@@ -335,6 +325,10 @@ pub fn readv(t: &mut TaskCtx, fd: Fd, iov: UserPtr<Iovec>, cnt: u64) -> SysResul
     }
     let mut data = vec![0u8; total.min(CHUNK as u64) as usize];
     let (result, filled) = read_file(t, &file, &mut data, wanted as usize);
+    // Linux's vfs_readv reports an access even for 0 bytes.
+    if result.is_ok() {
+        crate::fs::inotify::accessed(&file, 1);
+    }
     let mut off = 0;
     for (base, len) in v {
         if off >= filled {
@@ -486,9 +480,19 @@ pub fn preadv2(
     }
     let pos = pos as u64;
     let v = iovecs(t, iov.addr(), cnt)?;
+    let r = preadv_ranges(t, &file, &v, pos);
+    // As readv: an access even for 0 bytes.
+    if r.is_ok() {
+        crate::fs::inotify::accessed(&file, 1);
+    }
+    r
+}
+
+/// Reads at `pos` into the guest ranges `v` (preadv2 with an offset).
+fn preadv_ranges(t: &TaskCtx, file: &OpenFile, v: &[(u64, u64)], pos: u64) -> SysResult {
     let mm = t.mm();
     let mut done: u64 = 0;
-    for (base, len) in v {
+    for &(base, len) in v {
         let mut data = vec![0u8; (len as usize).min(CHUNK)];
         let mut at = 0u64;
         while at < len {

@@ -100,14 +100,14 @@ impl Msg {
     /// Takes the files it carries (they are no longer in flight).
     fn take_rights(&mut self) -> Vec<Arc<OpenFile>> {
         let r = std::mem::take(&mut self.rights);
-        gc::landed(r.len());
+        gc::landed(&r);
         r
     }
 }
 
 impl Drop for Msg {
     fn drop(&mut self) {
-        gc::landed(self.rights.len());
+        gc::landed(&self.rights);
         mem::uncharge(self.cost());
     }
 }
@@ -236,6 +236,8 @@ pub struct UnixSocket {
     /// A datagram socket made by socket(2): its own queue, which any
     /// socket may send to by address.
     dgram: Option<Arc<DgramEnd>>,
+    /// In how many queued messages it is in flight (SCM_RIGHTS).
+    inflight: std::sync::atomic::AtomicUsize,
 }
 
 /// What a not-yet-connected socket has: its bound name and its listener.
@@ -336,6 +338,7 @@ impl UnixSocket {
             local: Mutex::new(Local::default()),
             readiness,
             dgram,
+            inflight: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -1444,7 +1447,12 @@ pub(crate) mod gc {
         INFLIGHT.fetch_add(rights.len(), Ordering::Relaxed);
         let socks: Vec<_> = rights
             .iter()
-            .filter(|f| f.ops.as_unix_socket().is_some())
+            .filter(|f| {
+                f.ops
+                    .as_unix_socket()
+                    .map(|s| s.inflight.fetch_add(1, Ordering::Relaxed))
+                    .is_some()
+            })
             .map(Arc::downgrade)
             .collect();
         if !socks.is_empty() {
@@ -1453,11 +1461,24 @@ pub(crate) mod gc {
         rights
     }
 
-    /// `n` files left their queue.
-    pub(super) fn landed(n: usize) {
-        if n > 0 {
-            INFLIGHT.fetch_sub(n, Ordering::Relaxed);
+    /// `rights` left their queue.
+    pub(super) fn landed(rights: &[Arc<OpenFile>]) {
+        if rights.is_empty() {
+            return;
         }
+        INFLIGHT.fetch_sub(rights.len(), Ordering::Relaxed);
+        for f in rights {
+            if let Some(s) = f.ops.as_unix_socket() {
+                s.inflight.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Whether `f` is a socket in flight now.
+    fn flying(f: &OpenFile) -> bool {
+        f.ops
+            .as_unix_socket()
+            .is_some_and(|s| s.inflight.load(Ordering::Relaxed) > 0)
     }
 
     /// The addresses of the files queued in `sock`'s receive queue.
@@ -1517,12 +1538,23 @@ pub(crate) mod gc {
     }
 
     fn find_garbage() -> Vec<Msg> {
+        // Only sockets in flight now can be garbage or hold garbage (one
+        // that lands is remembered again if it is sent again).
         let live: Vec<Arc<OpenFile>> = {
             let mut sent = SENT.lock();
-            sent.retain(|w| w.strong_count() > 0);
             let mut seen = HashSet::new();
-            sent.retain(|w| seen.insert(w.as_ptr() as usize));
-            sent.iter().filter_map(Weak::upgrade).collect()
+            let mut live = Vec::new();
+            sent.retain(|w| {
+                let Some(f) = w.upgrade() else {
+                    return false;
+                };
+                if !flying(&f) || !seen.insert(Arc::as_ptr(&f) as usize) {
+                    return false;
+                }
+                live.push(f);
+                true
+            });
+            live
         };
         let index: HashMap<usize, usize> = live
             .iter()

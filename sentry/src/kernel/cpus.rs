@@ -99,8 +99,8 @@ pub const FORK_ANY_CPU_ENV: &str = "SENTRY_FORK_ANY_CPU";
 /// The parent of the common fork + `_exit` + wait sequence blocks in wait
 /// while the child runs, and the child's exit wakes it: on one CPU that
 /// wake-up is not a cross-CPU one, which costs about a trap on this
-/// host. Measured (benches/RESULTS.md): fork + `_exit` + waitpid 0.91 ms
-/// instead of 1.47 ms (medians of 7 alternating runs at load 12-14). A
+/// host. Measured (benches/RESULTS.md): fork + `_exit` + waitpid 0.89 ms
+/// instead of 1.59 ms (medians of 10 alternating runs at load 12-16). A
 /// child that computes without any trap stays on its parent's CPU until
 /// its first trap (a syscall, a fault, a signal's kick).
 pub fn fork_hint(child: &Task) {

@@ -264,9 +264,6 @@ const MMAP_RND_PAGES: u64 = 1 << 28;
 /// (22 bits of pages, 16 GiB).
 const STACK_RND_PAGES: u64 = 1 << 22;
 
-/// The brk start moves by up to this much (Linux's `arch_randomize_brk`).
-const BRK_RND: u64 = 32 << 20;
-
 /// A random page-aligned offset below `pages` pages (0 without ASLR).
 fn random_pages(randomize: bool, pages: u64) -> u64 {
     if !randomize {
@@ -482,14 +479,16 @@ pub fn load(
         None => None,
     };
     drop(interp);
-    // The heap: right after the image, or with ASLR a page further plus
-    // up to 32 MiB (arch_randomize_brk).
-    let brk = match (randomize, pie_alone) {
-        (false, _) => image.brk_start,
-        (true, true) => loader::DEFAULT_PIE_BIAS,
-        (true, false) => image.brk_start + loader::PAGE_SIZE,
+    // The heap: right after the image; with ASLR, for a position-
+    // independent program without an interpreter, at ELF_ET_DYN_BASE, out
+    // of the mmap area (as `load_elf_binary`). Linux also moves the heap
+    // start by up to 32 MiB (`arch_randomize_brk`); not done here yet.
+    let brk = if randomize && pie_alone {
+        loader::DEFAULT_PIE_BIAS
+    } else {
+        image.brk_start
     };
-    mm.set_brk_start(brk + random_pages(randomize, BRK_RND / loader::PAGE_SIZE));
+    mm.set_brk_start(brk);
     // The arguments' area (strings, pointers, auxv and a page of slack
     // for the rest) plus the initial stack, as Linux's setup_arg_pages.
     let strings: usize = argv

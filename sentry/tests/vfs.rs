@@ -270,8 +270,13 @@ fn program_is_found_inside_the_root() {
 fn tmpfs_pages_count_against_the_memory_cap() {
     let root = make_root("vfs-memcap", &[("busybox", PathBuf::from("/bin/busybox"))]);
     let out = common::run_sentry(
+        // --no-aslr: with the randomised layout (issue 14) a busybox child
+        // at the full cap sometimes dies of SIGSEGV instead of failing with
+        // ENOMEM (about one run in four; cause not found yet, see the
+        // issue-14 report); this test is about tmpfs pages and the cap.
         &[
             "run",
+            "--no-aslr",
             "--memory",
             "64M",
             "--root",

@@ -42,3 +42,19 @@ if_nametoindex(lo) 1
 differential! {
     t_inet_echo: [], 0;
 }
+
+/// Bytes queued on loopback TCP connections are charged to `--memory`:
+/// filling 300 connections (144 KiB each) under a 24 MiB cap stops with
+/// ENOBUFS (errno 105) instead of taking host memory past the cap, and the
+/// memory comes back when the connections close. (Without the charge every
+/// connection fills up and the writes stop only with EAGAIN.)
+#[test]
+fn tcp_buffers_are_charged_to_memory() {
+    let guest = testdata::guest("t_inet_mem", common::Libc::Musl);
+    let g = guest.to_str().expect("utf-8 path");
+    let out = common::run_sentry(&["run", "--root", "/", "--memory", "24M", "--", g], b"");
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    let text = out.stdout_str();
+    assert!(text.starts_with("stopped by errno105 after "), "{text}");
+    assert!(text.ends_with("after freeing: write 60000\n"), "{text}");
+}

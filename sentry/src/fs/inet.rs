@@ -60,6 +60,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::unix::mem;
 use super::{FileOps, IoctlReply, Stat, poll};
 use crate::errno::Errno;
 use crate::kernel::wait::{Blocker, WaitQueue};
@@ -503,6 +504,7 @@ impl Conn {
                 peer.fin = true;
             }
         }
+        mem::uncharge(dropped.len());
         drop(dropped);
         self.changed();
     }
@@ -553,6 +555,13 @@ impl Conn {
                 let room = peer.cap.saturating_sub(peer.rx.len());
                 if room > 0 && done < data.len() {
                     let n = room.min(data.len() - done);
+                    if !mem::charge(n) {
+                        return if done > 0 {
+                            Ok(done)
+                        } else {
+                            Err(Errno::ENOBUFS)
+                        };
+                    }
                     peer.rx.extend(&data[done..done + n]);
                     done += n;
                     drop(h);
@@ -609,6 +618,7 @@ impl Conn {
                     out.extend_from_slice(&b[..n - na]);
                     if !peek {
                         me.rx.drain(..n);
+                        mem::uncharge(n);
                     }
                 }
                 let eof = me.fin || me.rd_shut || me.reset;
@@ -680,6 +690,13 @@ impl Conn {
     }
 }
 
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let h = self.halves.get_mut();
+        mem::uncharge(h[0].rx.len() + h[1].rx.len());
+    }
+}
+
 /// A sleep that was interrupted: a socket with a timeout says EINTR,
 /// one without restarts (sock_intr_errno).
 fn timeo_intr(e: Errno, deadline: Option<Instant>) -> Errno {
@@ -748,12 +765,18 @@ struct UdpRx {
     rcvbuf: usize,
 }
 
+impl Drop for UdpRx {
+    fn drop(&mut self) {
+        mem::uncharge(self.bytes);
+    }
+}
+
 impl UdpQueue {
     fn deliver(&self, from: Ep, data: &[u8]) {
         {
             let mut q = self.q.lock();
             // __udp_enqueue_schedule_skb: drop when already over the limit.
-            if q.bytes > q.rcvbuf {
+            if q.bytes > q.rcvbuf || !mem::charge(data.len() + DGRAM_OVERHEAD) {
                 return;
             }
             q.bytes += data.len() + DGRAM_OVERHEAD;
@@ -858,8 +881,9 @@ impl InetSocket {
         let udp = (proto == Proto::Udp).then(|| {
             Arc::new(UdpQueue {
                 q: Mutex::new(UdpRx {
+                    dgrams: VecDeque::new(),
+                    bytes: 0,
                     rcvbuf: rcvbuf as usize,
-                    ..Default::default()
                 }),
                 wait: WaitQueue::default(),
                 readiness: Arc::clone(&readiness),
@@ -1500,6 +1524,7 @@ impl InetSocket {
                     if !f.peek {
                         rx.dgrams.pop_front();
                         rx.bytes -= full_len + DGRAM_OVERHEAD;
+                        mem::uncharge(full_len + DGRAM_OVERHEAD);
                     }
                     return Ok(Received {
                         data,

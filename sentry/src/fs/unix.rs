@@ -115,7 +115,8 @@ impl Drop for Msg {
 /// Queued messages are charged to the guest's memory cap (`--memory`), as
 /// Linux charges socket buffers to the sender's memory cgroup: their bytes
 /// and [`MSG_OVERHEAD`] each, in whole pages over all sockets; a send that
-/// cannot be charged fails with ENOBUFS (or returns what it sent).
+/// cannot be charged fails with ENOBUFS (or returns what it sent). The
+/// inet sockets of [`super::inet`] charge their queues here too.
 pub mod mem {
     use std::sync::{Arc, OnceLock};
 
@@ -133,7 +134,7 @@ pub mod mem {
     }
 
     /// Charges `n` bytes; false when the cap is reached.
-    pub(super) fn charge(n: usize) -> bool {
+    pub(crate) fn charge(n: usize) -> bool {
         let Some(m) = MACHINE.get() else {
             return true;
         };
@@ -150,7 +151,7 @@ pub mod mem {
     }
 
     /// Returns `n` charged bytes.
-    pub(super) fn uncharge(n: usize) {
+    pub(crate) fn uncharge(n: usize) {
         let Some(m) = MACHINE.get() else {
             return;
         };

@@ -60,6 +60,8 @@ pub fn socket(t: &mut TaskCtx, domain: i32, ty: u32, proto: i32) -> SysResult {
     }
     let kind = ty & SOCK_TYPE_MASK;
     let kernel = &t.task.kernel;
+    // Queued bytes are charged to --memory with the Unix sockets'.
+    crate::fs::unix::mem::set_machine(&kernel.machine);
     let ino = kernel.next_ino();
     let ops: Box<dyn crate::fs::FileOps> = if domain == AF_NETLINK {
         if kind != SOCK_RAW && kind != SOCK_DGRAM {

@@ -193,7 +193,11 @@ const SHARED: u64 = 0x4000_0000;
 const SPAN: u64 = 1 << 21;
 
 /// Runs `f` with `other` as the probe's address space.
-fn on<T>(p: &mut Probe, other: &mut PageTables, f: impl FnOnce(&mut Probe) -> Result<T>) -> Result<T> {
+fn on<T>(
+    p: &mut Probe,
+    other: &mut PageTables,
+    f: impl FnOnce(&mut Probe) -> Result<T>,
+) -> Result<T> {
     std::mem::swap(&mut p.pt, other);
     let r = f(p);
     std::mem::swap(&mut p.pt, other);
@@ -248,7 +252,9 @@ fn expect_write(p: &mut Probe, addr: u64, value: u64, code: Option<u64>, what: &
 /// holds it (or take it over), writable in place.
 fn break_shared(p: &mut Probe, va: u64) -> Result<()> {
     p.pt.unshare(va, (va & !(SPAN - 1), (va & !(SPAN - 1)) + SPAN))?;
-    let pte = p.pt.lookup(va)?.ok_or(failed("leaf-table sharing: page lost"))?;
+    let pte =
+        p.pt.lookup(va)?
+            .ok_or(failed("leaf-table sharing: page lost"))?;
     let frames = p.machine.frames();
     let frame = if frames.refcount(pte.frame) == 1 {
         pte.frame
@@ -299,7 +305,13 @@ fn share_probe(p: &mut Probe) -> Result<()> {
         expect_write(p, SHARED, 0xb0, None, "child after unsharing")?;
         expect_read(p, SHARED, 0xb0, "child after unsharing")?;
         expect_read(p, SHARED + 0x1000, 0xa1, "child after unsharing")?;
-        expect_write(p, SHARED + 0x1000, 3, Some(7), "child, other page after unsharing")
+        expect_write(
+            p,
+            SHARED + 0x1000,
+            3,
+            Some(7),
+            "child, other page after unsharing",
+        )
     });
     r?;
     on(p, &mut c, |p| {
@@ -313,12 +325,19 @@ fn share_probe(p: &mut Probe) -> Result<()> {
     expect_write(p, SHARED, 5, Some(7), "last sharer before unsharing")?;
     break_shared(p, SHARED)?;
     expect_write(p, SHARED, 0xaa, None, "last sharer after moving")?;
-    expect_write(p, SHARED + 0x1000, 6, Some(7), "last sharer, page still shared")?;
+    expect_write(
+        p,
+        SHARED + 0x1000,
+        6,
+        Some(7),
+        "last sharer, page still shared",
+    )?;
     on(p, &mut b, |p| {
         expect_read(p, SHARED, 0xb0, "child after the parent's write")?;
         expect_read(p, SHARED + 0x1000, 0xa1, "child after the parent's write")?;
         // An unmap in the child is not seen by the parent.
-        p.pt.set(SHARED + 0x1000, None)?.map(|m| frames.put_data(m.frame));
+        p.pt.set(SHARED + 0x1000, None)?
+            .map(|m| frames.put_data(m.frame));
         match p.read(SHARED + 0x1000)? {
             Err(Trap::PageFault { error_code: 4, .. }) => Ok(()),
             other => Err(Error::SelfTest(format!(

@@ -160,9 +160,11 @@ impl PageTables {
         let machine = Arc::clone(&self.machine);
         let frames = machine.frames();
         let mem = machine.memory();
-        self.walk_leaf_tables(lo, hi, &mut |this, leaf| {
+        let (mut shared, mut copied) = (0usize, 0usize);
+        let walked = self.walk_leaf_tables(lo, hi, &mut |this, leaf| {
             let (b, e) = (leaf.base, leaf.base + LEAF_SPAN);
             if !this.stale_pts.contains(&leaf.pt) && this.cow_holds_all(&cow, leaf)? {
+                shared += 1;
                 let slot = child.pde_slot(b, true)?.ok_or(Error::BadAddress(b))?;
                 if mem.read_u64(slot)? != 0 {
                     return Err(Error::BadAddress(b));
@@ -175,6 +177,7 @@ impl PageTables {
                 mem.write_u64(slot, leaf.pt | PTE_P | PTE_U)?;
                 return Ok(());
             }
+            copied += 1;
             let pt = if leaf.shared() {
                 this.unshare_leaf(leaf, None)?
             } else {
@@ -185,7 +188,9 @@ impl PageTables {
                 this.fork_leaf(child, pt, b, s.max(b), en.min(e), &mut |_| action)?;
             }
             Ok(())
-        })
+        });
+        tracing::debug!("fork: {shared} leaf tables shared, {copied} copied entry by entry");
+        walked
     }
 
     /// Whether every present entry of `leaf` lies in one of the sorted,

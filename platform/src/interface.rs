@@ -364,6 +364,12 @@ pub trait AddressSpace: Send {
     fn shared_tables(&mut self) -> Result<usize> {
         Ok(0)
     }
+    /// Number of present pages in `[start, end)`, or any number above
+    /// `limit` once it is known to pass it (the walk stops early).
+    fn count_present_upto(&mut self, start: u64, end: u64, limit: usize) -> Result<usize> {
+        let _ = limit;
+        self.count_present(start, end)
+    }
     /// Number of present pages in `[start, end)`.
     fn count_present(&mut self, start: u64, end: u64) -> Result<usize>;
     /// Drops the data-frame reference of every present page: the address

@@ -144,6 +144,10 @@ impl AddressSpace for PageTables {
         PageTables::count_present(self, start, end)
     }
 
+    fn count_present_upto(&mut self, start: u64, end: u64, limit: usize) -> Result<usize> {
+        PageTables::count_present_upto(self, start, end, limit)
+    }
+
     fn table_frames(&mut self) -> Result<usize> {
         PageTables::table_frames(self)
     }

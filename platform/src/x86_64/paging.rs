@@ -22,6 +22,12 @@
 //!
 //! The caller must make sure no vCPU still runs on the old root when it
 //! commits (threads sharing the address space are kicked out first).
+//!
+//! A fork may share whole leaf tables between address spaces, linked
+//! read-only at the PD level ([`PageTables::fork_share`], rules and
+//! measurements in `ptshare.rs`): every method here that changes an entry
+//! of such a table first gives this address space its own copy, and
+//! [`PageTables::lookup`] reports its pages read-only.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -503,9 +509,19 @@ impl PageTables {
 
     /// Counts the present pages in `[start, end)`.
     pub fn count_present(&mut self, start: u64, end: u64) -> Result<usize> {
+        self.count_present_upto(start, end, usize::MAX)
+    }
+
+    /// Counts the present pages in `[start, end)`, but stops reading
+    /// tables once the count passes `limit` (a fork deciding whether a
+    /// process is small need not read every table of a large one).
+    pub fn count_present_upto(&mut self, start: u64, end: u64, limit: usize) -> Result<usize> {
         let mut n = 0;
         let end = end.min(USER_VA_END);
         self.walk_leaf_tables(start, end, &mut |this, leaf| {
+            if n > limit {
+                return Ok(());
+            }
             let (lo, hi) = Self::leaf_span(leaf.base, start, end);
             let t = this.read_entries(leaf.pt, lo, hi)?;
             n += t.iter().filter(|e| **e & PTE_P != 0).count();

@@ -116,9 +116,11 @@ impl AddressSpace {
         let mut present = Vec::with_capacity(vmas.len());
         for (start, vma) in &vmas {
             let n = if counts_for_eager(vma) {
+                // Exact up to the eager budget: past it the process is
+                // large and the VMA not small, whatever the exact count.
                 inner
                     .pt
-                    .count_present(*start, vma.end)
+                    .count_present_upto(*start, vma.end, EAGER_FORK_PAGES + 1)
                     .map_err(|e| platform_errno(e, Errno::ENOMEM))?
             } else {
                 0

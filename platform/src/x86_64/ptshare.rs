@@ -236,7 +236,7 @@ impl PageTables {
             while cow.get(j).is_some_and(|r| r.1 <= va) {
                 j += 1;
             }
-            if !cow.get(j).is_some_and(|r| r.0 <= va) {
+            if cow.get(j).is_none_or(|r| r.0 > va) {
                 return Ok(false);
             }
         }

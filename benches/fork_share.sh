@@ -64,7 +64,7 @@ for c in $CASES; do
 	nat=$(median </tmp/fs_native)
 	on=$(median </tmp/fs_on)
 	off=$(median </tmp/fs_off)
-	ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f×", a / b }'; }
+	ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "–"; else printf "%.3f×", a / b }'; }
 	what="$mode, $mib MiB"
 	[ "$mode" = touch ] && what="first write per 2 MiB after a fork, $mib MiB"
 	[ "$mode" = rewrite ] && what="rewrite of $mib MiB after a fork"

@@ -282,6 +282,11 @@ pub trait Platform: Send + Sync {
     fn new_address_space(&self) -> Result<Box<dyn AddressSpace>>;
     /// A new context (KVM: a vCPU) to run guest code on this thread.
     fn new_context(&self) -> Result<Box<dyn Context>>;
+    /// Whether [`AddressSpace::fork_ranges`] can share leaf page tables
+    /// copy-on-write (it passed its start-up self-test).
+    fn shares_tables(&self) -> bool {
+        false
+    }
 }
 
 /// The translations of one guest address space, filled page by page.
@@ -323,6 +328,48 @@ pub trait AddressSpace: Send {
         end: u64,
         action: ForkAction,
     ) -> Result<()>;
+    /// Forks `ranges` (sorted and disjoint, each with its action) into
+    /// `child` as [`AddressSpace::fork_range`] would, one range after the
+    /// other. With `share_tables` (and a platform that
+    /// [`Platform::shares_tables`]), the translations of whole 2 MiB
+    /// blocks whose pages are all [`ForkAction::Cow`] are shared instead of
+    /// copied page by page: the fork costs a few words per block, and the
+    /// first change to a block in either address space copies its table
+    /// (see [`AddressSpace::unshare`]).
+    fn fork_ranges(
+        &mut self,
+        child: &mut dyn AddressSpace,
+        ranges: &[(u64, u64, ForkAction)],
+        share_tables: bool,
+    ) -> Result<()> {
+        let _ = share_tables;
+        for &(start, end, action) in ranges {
+            self.fork_range(child, start, end, action)?;
+        }
+        Ok(())
+    }
+    /// Makes the translations around `va` this address space's own if a
+    /// fork shared them, keeping write access in `writable` (memory the
+    /// caller lets this address space write) for frames nobody else holds.
+    /// Call it before deciding anything from the reference count of a frame
+    /// mapped at `va` (a copy-on-write break): the pages of shared
+    /// translations hold one reference for all the address spaces sharing
+    /// them. Every other method unshares by itself where it changes
+    /// something.
+    fn unshare(&mut self, va: u64, writable: (u64, u64)) -> Result<()> {
+        let _ = (va, writable);
+        Ok(())
+    }
+    /// Number of leaf tables shared with other address spaces (tests).
+    fn shared_tables(&mut self) -> Result<usize> {
+        Ok(0)
+    }
+    /// Number of present pages in `[start, end)`, or any number above
+    /// `limit` once it is known to pass it (the walk stops early).
+    fn count_present_upto(&mut self, start: u64, end: u64, limit: usize) -> Result<usize> {
+        let _ = limit;
+        self.count_present(start, end)
+    }
     /// Number of present pages in `[start, end)`.
     fn count_present(&mut self, start: u64, end: u64) -> Result<usize>;
     /// Drops the data-frame reference of every present page: the address

@@ -67,6 +67,10 @@ impl Platform for Kvm {
     fn new_context(&self) -> Result<Box<dyn Context>> {
         Ok(Box::new(self.machine.create_vcpu()?))
     }
+
+    fn shares_tables(&self) -> bool {
+        self.machine.table_sharing()
+    }
 }
 
 impl AddressSpace for PageTables {
@@ -109,8 +113,39 @@ impl AddressSpace for PageTables {
         PageTables::fork_range(self, child, start, end, |_| action)
     }
 
+    fn fork_ranges(
+        &mut self,
+        child: &mut dyn AddressSpace,
+        ranges: &[(u64, u64, ForkAction)],
+        share_tables: bool,
+    ) -> Result<()> {
+        let child = child
+            .as_any_mut()
+            .downcast_mut::<PageTables>()
+            .ok_or(Error::ForeignAddressSpace)?;
+        if share_tables && self.machine().table_sharing() {
+            return PageTables::fork_share(self, child, ranges);
+        }
+        for &(start, end, action) in ranges {
+            PageTables::fork_range(self, child, start, end, |_| action)?;
+        }
+        Ok(())
+    }
+
+    fn unshare(&mut self, va: u64, writable: (u64, u64)) -> Result<()> {
+        PageTables::unshare(self, va, writable).map(|_| ())
+    }
+
+    fn shared_tables(&mut self) -> Result<usize> {
+        PageTables::shared_leaf_tables(self)
+    }
+
     fn count_present(&mut self, start: u64, end: u64) -> Result<usize> {
         PageTables::count_present(self, start, end)
+    }
+
+    fn count_present_upto(&mut self, start: u64, end: u64, limit: usize) -> Result<usize> {
+        PageTables::count_present_upto(self, start, end, limit)
     }
 
     fn table_frames(&mut self) -> Result<usize> {

@@ -1,7 +1,7 @@
 //! One KVM virtual machine per sandbox: the VM, its memory pool and frame
 //! allocator, the supervisor area, and the factory for vCPUs.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use kvm_bindings::{CpuId, KVM_MAX_CPUID_ENTRIES, kvm_userspace_memory_region};
 use kvm_ioctls::{Kvm, VmFd};
@@ -42,6 +42,9 @@ pub struct Machine {
     /// read-only memory map it (Linux's zero page), so reading or
     /// populating such memory costs no frame.
     zero_frame: u64,
+    /// Whether forks may share leaf page tables (set by the start-up
+    /// self-test, [`crate::selftest`], when this host keeps its rules).
+    table_sharing: AtomicBool,
 }
 
 impl Machine {
@@ -96,6 +99,7 @@ impl Machine {
             next_vcpu_id: AtomicU64::new(0),
             zap_page: Mutex::new(Box::new(ZapPage([0; PAGE_SIZE as usize]))),
             zaps: AtomicU64::new(0),
+            table_sharing: AtomicBool::new(false),
         })
     }
 
@@ -235,6 +239,18 @@ impl Machine {
         // allocator zeroes every frame it hands out.
         self.frames.mark_discarded(&excess);
         result
+    }
+
+    /// Whether forks may share leaf page tables
+    /// ([`PageTables::fork_share`](crate::PageTables::fork_share)).
+    pub fn table_sharing(&self) -> bool {
+        self.table_sharing.load(Ordering::Relaxed)
+    }
+
+    /// Allows or forbids leaf-table sharing at fork (the self-test allows
+    /// it once it has proved the rules hold here).
+    pub fn set_table_sharing(&self, on: bool) {
+        self.table_sharing.store(on, Ordering::Relaxed);
     }
 
     /// How many shadow drops have happened (for statistics and tests).

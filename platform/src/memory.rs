@@ -308,6 +308,15 @@ impl FrameAllocator {
         self.refs[self.index(gpa)].load(Ordering::Acquire)
     }
 
+    /// Drops a reference to a page-table frame shared by several address
+    /// spaces and returns the count it had: the frame is never freed here
+    /// (a table frame that reaches zero goes to quarantine, by the caller).
+    pub fn unref(&self, gpa: u64) -> u32 {
+        let prev = self.refs[self.index(gpa)].fetch_sub(1, Ordering::AcqRel);
+        debug_assert!(prev > 0, "unref of a free frame {gpa:#x}");
+        prev
+    }
+
     /// Drops a reference to a data frame; frees it when it was the last.
     /// Returns whether the frame was freed.
     pub fn put(&self, gpa: u64, kind: FrameKind) -> bool {

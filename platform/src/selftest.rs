@@ -16,7 +16,9 @@
 
 use std::sync::Arc;
 
-use crate::{Error, Machine, PageTables, Pte, PteFlags, Result, Trap, UserContext, Vcpu};
+use crate::{
+    Error, ForkAction, Machine, PageTables, Pte, PteFlags, Result, Trap, UserContext, Vcpu,
+};
 
 /// Machine code of the command loop (position independent).
 pub const PROGRAM: &[u8] = &[
@@ -118,7 +120,19 @@ pub fn self_test(machine: &Arc<Machine>) -> Result<()> {
         ctx: UserContext::default(),
         frames: vec![code],
     };
-    let result = probe(&mut p);
+    let mut result = probe(&mut p);
+    if result.is_ok() {
+        // Leaf-table sharing at fork is an optimisation: a host where its
+        // rules do not hold forks page by page instead.
+        match share_probe(&mut p) {
+            Ok(()) => machine.set_table_sharing(true),
+            Err(Error::SelfTest(why)) => {
+                machine.set_table_sharing(false);
+                tracing::warn!("page-table sharing at fork is off: {why}");
+            }
+            Err(e) => result = Err(e),
+        }
+    }
     // Unmap everything before the frames go back.
     let _ = p.pt.update_range(0, 1 << 47, |_, _| None);
     for f in std::mem::take(&mut p.frames) {
@@ -172,4 +186,183 @@ fn probe(p: &mut Probe) -> Result<()> {
         Err(Trap::PageFault { error_code: 4, .. }) => Ok(()),
         _ => Err(failed("an unmap is not seen after a commit")),
     }
+}
+
+/// Where the sharing probe maps its pages (a leaf table of its own).
+const SHARED: u64 = 0x4000_0000;
+const SPAN: u64 = 1 << 21;
+
+/// Runs `f` with `other` as the probe's address space.
+fn on<T>(
+    p: &mut Probe,
+    other: &mut PageTables,
+    f: impl FnOnce(&mut Probe) -> Result<T>,
+) -> Result<T> {
+    std::mem::swap(&mut p.pt, other);
+    let r = f(p);
+    std::mem::swap(&mut p.pt, other);
+    r
+}
+
+/// A fresh address space with the command loop mapped.
+fn new_space(p: &Probe) -> Result<PageTables> {
+    let mut pt = PageTables::new(Arc::clone(&p.machine))?;
+    let code = p.frames[0];
+    p.machine.frames().get(code);
+    pt.set(
+        CODE,
+        Some(Pte {
+            frame: code,
+            flags: RX,
+        }),
+    )?;
+    Ok(pt)
+}
+
+/// Reads `addr` and checks it holds `want`.
+fn expect_read(p: &mut Probe, addr: u64, want: u64, what: &str) -> Result<()> {
+    match p.read(addr)? {
+        Ok(v) if v == want => Ok(()),
+        other => Err(Error::SelfTest(format!(
+            "leaf-table sharing: {what}: read {other:?}, not {want:#x}"
+        ))),
+    }
+}
+
+/// Writes `addr` and checks the write faults with error code `code`, or
+/// succeeds when `code` is `None`.
+fn expect_write(p: &mut Probe, addr: u64, value: u64, code: Option<u64>, what: &str) -> Result<()> {
+    let got = p.write(addr, value)?;
+    let ok = match (code, &got) {
+        (None, Ok(())) => true,
+        (Some(c), Err(Trap::PageFault { error_code, .. })) => *error_code == c,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::SelfTest(format!(
+            "leaf-table sharing: {what}: write gave {got:?}, wanted fault {code:?}"
+        )))
+    }
+}
+
+/// The copy-on-write break a write fault at `va` under a shared table
+/// gets in the sentry: unshare, then copy the frame if someone else
+/// holds it (or take it over), writable in place.
+fn break_shared(p: &mut Probe, va: u64) -> Result<()> {
+    p.pt.unshare(va, (va & !(SPAN - 1), (va & !(SPAN - 1)) + SPAN))?;
+    let pte =
+        p.pt.lookup(va)?
+            .ok_or(failed("leaf-table sharing: page lost"))?;
+    let frames = p.machine.frames();
+    let frame = if frames.refcount(pte.frame) == 1 {
+        pte.frame
+    } else {
+        let copy = p.machine.alloc_data()?;
+        p.machine.memory().copy_frame(copy, pte.frame)?;
+        frames.put_data(pte.frame);
+        copy
+    };
+    p.pt.break_cow(va, frame, false)
+}
+
+/// Proves the rules of leaf-table sharing ([`PageTables::fork_share`])
+/// on this host: parent, child and grandchild see the fork-time data,
+/// every write under a shared table faults, a write after unsharing is
+/// seen by its writer only (not shared: copied; last sharer: moved), an
+/// unmap in one is not seen by the others, and all of it again after a
+/// shadow drop recycled the retired table frames.
+fn share_probe(p: &mut Probe) -> Result<()> {
+    let machine = Arc::clone(&p.machine);
+    let frames = machine.frames();
+    // Frames whose only reference is their mapping's.
+    let a0 = machine.alloc_data()?;
+    let a1 = machine.alloc_data()?;
+    let rw = |frame| Some(Pte { frame, flags: RW });
+    p.pt.set(SHARED, rw(a0))?;
+    p.pt.set(SHARED + 0x1000, rw(a1))?;
+    // The parent writes both first: KVM then holds writable translations.
+    expect_write(p, SHARED, 0xa0, None, "parent before the fork")?;
+    expect_write(p, SHARED + 0x1000, 0xa1, None, "parent before the fork")?;
+    let mut b = new_space(p)?;
+    let mut c = new_space(p)?;
+    let cow = [(SHARED, SHARED + SPAN, ForkAction::Cow)];
+    p.pt.fork_share(&mut b, &cow)?;
+    if p.pt.shared_leaf_tables()? != 1 || b.shared_leaf_tables()? != 1 {
+        return Err(failed("leaf-table sharing: the fork shared no table"));
+    }
+    expect_write(p, SHARED, 1, Some(7), "parent after the fork")?;
+    expect_read(p, SHARED, 0xa0, "parent after the fork")?;
+    let r = on(p, &mut b, |p| {
+        expect_read(p, SHARED + 0x1000, 0xa1, "child")?;
+        expect_write(p, SHARED + 0x1000, 2, Some(7), "child")?;
+        // A grandchild shares the same table.
+        p.pt.fork_share(&mut c, &cow)?;
+        // The child breaks its copy-on-write on page 0 (not the last
+        // sharer: the table is copied).
+        break_shared(p, SHARED)?;
+        expect_write(p, SHARED, 0xb0, None, "child after unsharing")?;
+        expect_read(p, SHARED, 0xb0, "child after unsharing")?;
+        expect_read(p, SHARED + 0x1000, 0xa1, "child after unsharing")?;
+        expect_write(
+            p,
+            SHARED + 0x1000,
+            3,
+            Some(7),
+            "child, other page after unsharing",
+        )
+    });
+    r?;
+    on(p, &mut c, |p| {
+        expect_read(p, SHARED, 0xa0, "grandchild after the child's write")?;
+        expect_write(p, SHARED, 4, Some(7), "grandchild")
+    })?;
+    expect_read(p, SHARED, 0xa0, "parent after the child's write")?;
+    // The grandchild exits: the parent is the last sharer and moves.
+    c.put_all_frames()?;
+    drop(c);
+    expect_write(p, SHARED, 5, Some(7), "last sharer before unsharing")?;
+    break_shared(p, SHARED)?;
+    expect_write(p, SHARED, 0xaa, None, "last sharer after moving")?;
+    expect_write(
+        p,
+        SHARED + 0x1000,
+        6,
+        Some(7),
+        "last sharer, page still shared",
+    )?;
+    on(p, &mut b, |p| {
+        expect_read(p, SHARED, 0xb0, "child after the parent's write")?;
+        expect_read(p, SHARED + 0x1000, 0xa1, "child after the parent's write")?;
+        // An unmap in the child is not seen by the parent.
+        p.pt.set(SHARED + 0x1000, None)?
+            .map(|m| frames.put_data(m.frame));
+        match p.read(SHARED + 0x1000)? {
+            Err(Trap::PageFault { error_code: 4, .. }) => Ok(()),
+            other => Err(Error::SelfTest(format!(
+                "leaf-table sharing: an unmap after unsharing gave {other:?}"
+            ))),
+        }
+    })?;
+    expect_read(p, SHARED + 0x1000, 0xa1, "parent after the child's unmap")?;
+    // Recycle every retired table frame, then share again.
+    p.machine.zap()?;
+    let mut d = new_space(p)?;
+    p.pt.fork_share(&mut d, &cow)?;
+    on(p, &mut d, |p| {
+        expect_read(p, SHARED, 0xaa, "child after a shadow drop")?;
+        expect_read(p, SHARED + 0x1000, 0xa1, "child after a shadow drop")?;
+        expect_write(p, SHARED, 7, Some(7), "child after a shadow drop")
+    })?;
+    expect_write(p, SHARED + 0x1000, 8, Some(7), "parent after a shadow drop")?;
+    for mut s in [b, d] {
+        s.put_all_frames()?;
+    }
+    // Back to one private table for the parent.
+    p.pt.update_range(SHARED, SHARED + SPAN, |_, m| {
+        frames.put_data(m.frame);
+        None
+    })?;
+    Ok(())
 }

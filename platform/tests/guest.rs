@@ -125,6 +125,8 @@ fn startup_self_test_passes() {
         .unwrap(),
     );
     platform::selftest::self_test(&machine).unwrap();
+    // Leaf-table sharing at fork passed its rules on this host.
+    assert!(machine.table_sharing());
     // It gives back what it used.
     assert_eq!(machine.frames().data_bytes_in_use(), 0);
 }
@@ -1077,4 +1079,153 @@ fn non_canonical_segment_bases_are_refused() {
     g.ctx.gs_base = 0;
     g.ctx.regs.rip = CODE;
     g.await_command();
+}
+
+/// The copy-on-write break of a write fault at `va` under a shared leaf
+/// table, as the sentry makes it: unshare, then copy the frame if anyone
+/// else holds it (else take it over), writable in place.
+fn break_shared(g: &mut Guest, va: u64) {
+    let block = va & !((2 << 20) - 1);
+    g.pt.unshare(va, (block, block + (2 << 20))).unwrap();
+    let pte = g.pt.lookup(va).unwrap().unwrap();
+    let frames = g.machine.frames();
+    let frame = if frames.refcount(pte.frame) == 1 {
+        pte.frame
+    } else {
+        let copy = g.machine.alloc_data().unwrap();
+        g.machine.memory().copy_frame(copy, pte.frame).unwrap();
+        frames.put_data(pte.frame);
+        copy
+    };
+    g.pt.break_cow(va, frame, false).unwrap();
+}
+
+/// Another guest on the same machine, its own vCPU, on `pt`.
+fn sibling(g: &Guest, pt: PageTables) -> Guest {
+    let mut ctx = UserContext::default();
+    ctx.regs.rip = CODE;
+    ctx.regs.rsp = STACK + 4096;
+    ctx.regs.rflags = 0x202;
+    let mut s = Guest {
+        machine: Arc::clone(&g.machine),
+        pt,
+        vcpu: g.machine.create_vcpu().unwrap(),
+        ctx,
+    };
+    s.await_command();
+    s
+}
+
+/// Re-reads `pages` pages at DATA on its own thread until `stop`, checking
+/// each holds `base + index`; returns the guest and how many passes it made.
+fn reader(
+    mut g: Guest,
+    pages: u64,
+    base: u64,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<(Guest, u64)> {
+    std::thread::spawn(move || {
+        let mut passes = 0;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) || passes == 0 {
+            for i in 0..pages {
+                assert_eq!(g.read(DATA + i * 4096), Ok(base + i), "page {i}");
+            }
+            passes += 1;
+        }
+        (g, passes)
+    })
+}
+
+/// Parent and child share leaf tables ([`PageTables::fork_share`]) and run
+/// on two vCPUs in parallel: the child re-reads every page while the
+/// parent unshares and writes each (not the last sharer: copies), then
+/// the parent re-reads while the child writes each (the last sharer:
+/// moves). Every write under the shared table faults, neither side ever
+/// reads the other's writes, the shared tables count once in the two
+/// address spaces' table frames, and everything is given back at the end.
+#[test]
+fn shared_tables_on_two_vcpus_in_parallel() {
+    use platform::ForkAction;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const N: u64 = 64;
+    let mut g = Guest::new();
+    g.await_command();
+    for i in 0..N {
+        let f = g.machine.alloc_data().unwrap();
+        g.pt.set(
+            DATA + i * 4096,
+            Some(Pte {
+                frame: f,
+                flags: RW,
+            }),
+        )
+        .unwrap();
+    }
+    // Writable translations are hot in KVM before the fork.
+    for i in 0..N {
+        g.write(DATA + i * 4096, 0x1000 + i).unwrap();
+    }
+    let before = g.pt.table_frames().unwrap();
+    let mut child = PageTables::new(Arc::clone(&g.machine)).unwrap();
+    g.pt.fork_share(&mut child, &[(0, 1 << 47, ForkAction::Cow)])
+        .unwrap();
+    // Code, data and stack: three leaf tables, shared.
+    assert_eq!(g.pt.shared_leaf_tables().unwrap(), 3);
+    assert_eq!(child.shared_leaf_tables().unwrap(), 3);
+    let (p, c) = (g.pt.table_frames().unwrap(), child.table_frames().unwrap());
+    assert!(
+        p + c < 2 * before,
+        "shared tables count once: {p} + {c} against {before} before the fork"
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let child = sibling(&g, child);
+    let running = reader(child, N, 0x1000, Arc::clone(&stop));
+    for i in 0..N {
+        let va = DATA + i * 4096;
+        assert_eq!(g.write(va, 0x2000 + i), Err(Trap::page_fault(va, 7)));
+        g.ctx.regs.rip = CODE;
+        g.await_command();
+        break_shared(&mut g, va);
+        g.write(va, 0x2000 + i).unwrap();
+    }
+    for i in 0..N {
+        assert_eq!(g.read(DATA + i * 4096), Ok(0x2000 + i));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let (mut child, passes) = running.join().unwrap();
+    assert!(passes > 0);
+    assert_eq!(g.pt.shared_leaf_tables().unwrap(), 2);
+    // Now the child writes while the parent re-reads.
+    stop.store(false, Ordering::SeqCst);
+    let running = reader(g, N, 0x2000, Arc::clone(&stop));
+    for i in 0..N {
+        let va = DATA + i * 4096;
+        if i == 0 {
+            assert_eq!(child.write(va, 0x3000), Err(Trap::page_fault(va, 7)));
+            child.ctx.regs.rip = CODE;
+            child.await_command();
+            break_shared(&mut child, va);
+        }
+        // The last sharer took over the frames nobody else holds: no
+        // further fault.
+        child.write(va, 0x3000 + i).unwrap();
+    }
+    for i in 0..N {
+        assert_eq!(child.read(DATA + i * 4096), Ok(0x3000 + i));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let (mut g, passes) = running.join().unwrap();
+    assert!(passes > 0);
+    // A frame reuse after a shadow drop shows nothing stale either.
+    g.pt.commit().unwrap();
+    g.machine.zap().unwrap();
+    for i in 0..N {
+        assert_eq!(g.read(DATA + i * 4096), Ok(0x2000 + i));
+        assert_eq!(child.read(DATA + i * 4096), Ok(0x3000 + i));
+    }
+    let machine = Arc::clone(&g.machine);
+    for mut s in [g, child] {
+        s.pt.put_all_frames().unwrap();
+    }
+    assert_eq!(machine.frames().data_bytes_in_use(), 0);
 }

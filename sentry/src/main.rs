@@ -130,10 +130,30 @@ struct CommonOpts {
     #[arg(long = "max-files", value_name = "N", default_value_t = sentry::fs::DEFAULT_MAX_FILES,
         value_parser = clap::value_parser!(u64).range(3..))]
     max_files: u64,
+    /// Whether a fork of a large process shares its page tables
+    /// copy-on-write, 2 MiB at a time (on, the default; the platform's
+    /// start-up self-test must also pass) or write-protects and copies the
+    /// entry of every page (off). Also `SENTRY_FORK_SHARE=off`.
+    #[arg(long = "fork-share", value_name = "on|off", value_parser = parse_on_off)]
+    fork_share: Option<bool>,
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("wants on or off, got {s:?}")),
+    }
 }
 
 impl CommonOpts {
+    /// The sandbox-wide limits; also applies `--fork-share` (a setting of
+    /// the memory manager, read at each fork), since every command that
+    /// runs a guest asks for its limits first.
     fn sandbox_limits(&self) -> sentry::kernel::limits::SandboxLimits {
+        if let Some(on) = self.fork_share {
+            sentry::mm::set_fork_share(on);
+        }
         sentry::kernel::limits::SandboxLimits {
             max_tasks: self.max_tasks,
             max_files: self.max_files,

@@ -36,6 +36,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ),
     ("fork_8mib", &[], b"", 0),
     ("fork_cow", &[], b"", 0),
+    ("fork_share", &[], b"", 0),
     ("fork_refused", &["10", "20"], b"", 0),
     ("hello", &[], b"", 0),
     ("hostsig", &[], b"", 0),

@@ -9,6 +9,7 @@ differential! {
     exec: [], 0;
     files: [], 0;
     fork_cow: [], 0;
+    fork_share: [], 0;
     fork_8mib: [], 0;
     madv_fork: [], 0;
     vfork: [], 0;

@@ -3,4 +3,5 @@
 
 pub mod layout;
 pub mod paging;
+mod ptshare;
 pub(crate) mod supervisor;

@@ -22,6 +22,12 @@
 //!
 //! The caller must make sure no vCPU still runs on the old root when it
 //! commits (threads sharing the address space are kicked out first).
+//!
+//! A fork may share whole leaf tables between address spaces, linked
+//! read-only at the PD level ([`PageTables::fork_share`], rules and
+//! measurements in `ptshare.rs`): every method here that changes an entry
+//! of such a table first gives this address space its own copy, and
+//! [`PageTables::lookup`] reports its pages read-only.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -41,9 +47,9 @@ pub const PTE_U: u64 = 4;
 pub const PTE_PS: u64 = 0x80;
 /// No-execute.
 pub const PTE_NX: u64 = 1 << 63;
-const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
-const UPPER: u64 = PTE_P | PTE_W | PTE_U;
-const ENTRIES: usize = 512;
+pub(super) const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+pub(super) const UPPER: u64 = PTE_P | PTE_W | PTE_U;
+pub(super) const ENTRIES: usize = 512;
 
 pub use crate::interface::ForkAction;
 /// A present leaf translation (the platform interface's [`Mapping`]).
@@ -52,7 +58,7 @@ pub type Pte = Mapping;
 pub type PteFlags = PageFlags;
 
 impl Mapping {
-    fn encode(self) -> u64 {
+    pub(super) fn encode(self) -> u64 {
         let mut v = (self.frame & ADDR_MASK) | PTE_P | PTE_U;
         if self.flags.write {
             v |= PTE_W;
@@ -63,7 +69,7 @@ impl Mapping {
         v
     }
 
-    fn decode(v: u64) -> Option<Self> {
+    pub(super) fn decode(v: u64) -> Option<Self> {
         (v & PTE_P != 0).then_some(Pte {
             frame: v & ADDR_MASK,
             flags: PteFlags {
@@ -74,16 +80,49 @@ impl Mapping {
     }
 }
 
-fn index(va: u64, level: u32) -> usize {
+pub(super) fn index(va: u64, level: u32) -> usize {
     ((va >> (12 + 9 * level)) & 511) as usize
 }
 
 /// The page tables of one address space.
 pub struct PageTables {
-    machine: Arc<Machine>,
-    root: u64,
+    pub(super) machine: Arc<Machine>,
+    pub(super) root: u64,
     /// Leaf tables with a downgraded entry since the last commit.
-    stale_pts: BTreeSet<u64>,
+    pub(super) stale_pts: BTreeSet<u64>,
+    /// A PD entry was changed in place (a leaf table shared at fork, or
+    /// unshared): the next commit copies the upper levels even if no leaf
+    /// table is stale.
+    pub(super) relink: bool,
+    /// Shared leaf tables this address space moved away from as their
+    /// last sharer: quarantined once the next commit's old root is
+    /// released.
+    pub(super) moved_pts: Vec<u64>,
+    /// Shared leaf tables this address space stopped linking while others
+    /// still did: their reference is dropped once the next commit's old
+    /// root is released ([`super::ptshare::release_shared`]).
+    pub(super) left_pts: Vec<u64>,
+}
+
+/// One leaf table met by a walk.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Leaf {
+    /// Its frame.
+    pub pt: u64,
+    /// The virtual address it starts at.
+    pub base: u64,
+    /// The PD entry that links it, and where that entry is.
+    pub pde: u64,
+    pub pde_slot: u64,
+}
+
+impl Leaf {
+    /// Linked read-only at the PD level: shared copy-on-write with other
+    /// address spaces (possibly no longer, but still to be moved before
+    /// it may become writable).
+    pub fn shared(&self) -> bool {
+        self.pde & PTE_W == 0
+    }
 }
 
 impl PageTables {
@@ -96,6 +135,9 @@ impl PageTables {
             machine,
             root,
             stale_pts: BTreeSet::new(),
+            relink: false,
+            moved_pts: Vec::new(),
+            left_pts: Vec::new(),
         })
     }
 
@@ -111,7 +153,7 @@ impl PageTables {
 
     /// Whether a downgrade is waiting for [`PageTables::commit`].
     pub fn is_stale(&self) -> bool {
-        !self.stale_pts.is_empty()
+        !self.stale_pts.is_empty() || self.relink
     }
 
     fn check_va(va: u64) -> Result<()> {
@@ -121,7 +163,7 @@ impl PageTables {
         Ok(())
     }
 
-    fn read_table(&self, gpa: u64) -> Result<Box<[u64; ENTRIES]>> {
+    pub(super) fn read_table(&self, gpa: u64) -> Result<Box<[u64; ENTRIES]>> {
         let mut bytes = vec![0u8; PAGE_SIZE as usize];
         self.machine.memory().read(gpa, &mut bytes)?;
         let mut t = Box::new([0u64; ENTRIES]);
@@ -131,16 +173,17 @@ impl PageTables {
         Ok(t)
     }
 
-    fn write_table(&self, gpa: u64, t: &[u64; ENTRIES]) -> Result<()> {
+    pub(super) fn write_table(&self, gpa: u64, t: &[u64; ENTRIES]) -> Result<()> {
         let bytes: Vec<u8> = t.iter().flat_map(|e| e.to_le_bytes()).collect();
         self.machine.memory().write(gpa, &bytes)
     }
 
-    /// GPA of the leaf entry for `va`, creating missing tables if `create`.
-    fn leaf_slot(&self, va: u64, create: bool) -> Result<Option<u64>> {
+    /// GPA of the PD entry for `va`, creating a missing PDPT and PD if
+    /// `create`.
+    pub(super) fn pde_slot(&self, va: u64, create: bool) -> Result<Option<u64>> {
         let mem = self.machine.memory();
         let mut table = self.root;
-        for level in (1..=3).rev() {
+        for level in (2..=3).rev() {
             let slot = table + 8 * index(va, level) as u64;
             let e = mem.read_u64(slot)?;
             table = if e & PTE_P != 0 {
@@ -153,27 +196,94 @@ impl PageTables {
                 return Ok(None);
             };
         }
-        Ok(Some(table + 8 * index(va, 0) as u64))
+        Ok(Some(table + 8 * index(va, 1) as u64))
     }
 
-    /// The translation of the page at `va`, if present.
+    /// The leaf table for `va` (creating missing tables if `create`) and
+    /// the GPA of `va`'s entry in it.
+    fn leaf(&self, va: u64, create: bool) -> Result<Option<(Leaf, u64)>> {
+        let Some(pde_slot) = self.pde_slot(va, create)? else {
+            return Ok(None);
+        };
+        let mem = self.machine.memory();
+        let mut pde = mem.read_u64(pde_slot)?;
+        if pde & PTE_P == 0 {
+            if !create {
+                return Ok(None);
+            }
+            pde = self.machine.alloc_table()? | UPPER;
+            mem.write_u64(pde_slot, pde)?;
+        }
+        let pt = pde & ADDR_MASK;
+        let leaf = Leaf {
+            pt,
+            base: va & !((1 << 21) - 1),
+            pde,
+            pde_slot,
+        };
+        Ok(Some((leaf, pt + 8 * index(va, 0) as u64)))
+    }
+
+    /// GPA of the leaf entry for `va` in a table this address space owns
+    /// alone, creating missing tables if `create`.
+    fn leaf_slot(&self, va: u64, create: bool) -> Result<Option<u64>> {
+        match self.leaf(va, create)? {
+            Some((leaf, _)) if leaf.shared() => {
+                tracing::error!("page tables: edit of a shared leaf table at {va:#x}");
+                Err(Error::BadAddress(va))
+            }
+            Some((_, slot)) => Ok(Some(slot)),
+            None => Ok(None),
+        }
+    }
+
+    /// The translation of the page at `va`, if present. Under a shared
+    /// leaf table a page is read-only whatever its entry says.
     pub fn lookup(&self, va: u64) -> Result<Option<Pte>> {
         Self::check_va(va)?;
-        Ok(match self.leaf_slot(va, false)? {
-            Some(slot) => Pte::decode(self.machine.memory().read_u64(slot)?),
+        Ok(match self.leaf(va, false)? {
+            Some((leaf, slot)) => {
+                let pte = Pte::decode(self.machine.memory().read_u64(slot)?);
+                if leaf.shared() {
+                    pte.map(read_only)
+                } else {
+                    pte
+                }
+            }
             None => None,
         })
     }
 
     /// Sets (or clears, with `None`) the translation of the page at `va` and
-    /// returns the old one. Frame reference counts are the caller's.
+    /// returns the old one. Frame reference counts are the caller's. In a
+    /// leaf table shared with other address spaces, a change first gives
+    /// this one its own copy of the table ([`PageTables::unshare`]).
     pub fn set(&mut self, va: u64, pte: Option<Pte>) -> Result<Option<Pte>> {
         Self::check_va(va)?;
-        let Some(slot) = self.leaf_slot(va, pte.is_some())? else {
+        let Some((leaf, mut slot)) = self.leaf(va, pte.is_some())? else {
             return Ok(None);
         };
         let mem = self.machine.memory();
-        let old = Pte::decode(mem.read_u64(slot)?);
+        let mut old = Pte::decode(mem.read_u64(slot)?);
+        if leaf.shared() {
+            old = old.map(read_only);
+            if old == pte {
+                return Ok(old);
+            }
+            let fresh = self.unshare_leaf(leaf, None)?;
+            slot = fresh + 8 * index(va, 0) as u64;
+            if let (Some(o), Some(n)) = (old, pte)
+                && n.flags.write
+                && n.frame == o.frame
+                && self.machine.frames().refcount(n.frame) > 1
+            {
+                // The caller decided on a reference count taken while the
+                // table was shared: the frame is someone else's too.
+                tracing::error!("page tables: write access to a shared frame at {va:#x}");
+                return Err(Error::BadAddress(va));
+            }
+        }
+        let mem = self.machine.memory();
         if old.is_some_and(|o| o.downgraded_by(pte)) {
             self.stale_pts.insert(slot & !(PAGE_SIZE - 1));
         }
@@ -204,14 +314,21 @@ impl PageTables {
         mut f: impl FnMut(u64, Pte) -> Option<Pte>,
     ) -> Result<()> {
         let end = end.min(USER_VA_END);
-        self.walk_leaf_tables(start, end, &mut |this, pt_gpa, base| {
+        self.walk_leaf_tables(start, end, &mut |this, leaf| {
             let mut stale = false;
+            let base = leaf.base;
+            let mut pt_gpa = leaf.pt;
             let (lo, hi) = Self::leaf_span(base, start, end);
             let mut t = this.read_entries(pt_gpa, lo, hi)?;
             let mut changed = false;
             for (i, e) in (lo..).zip(t.iter_mut()) {
                 let va = base + i as u64 * PAGE_SIZE;
-                if let Some(old) = Pte::decode(*e) {
+                if let Some(mut old) = Pte::decode(*e) {
+                    if leaf.shared() {
+                        // What this address space sees of a shared table.
+                        old = read_only(old);
+                        *e &= !PTE_W;
+                    }
                     let new = f(va, old);
                     if new != Some(old) {
                         stale |= old.downgraded_by(new);
@@ -219,6 +336,13 @@ impl PageTables {
                         changed = true;
                     }
                 }
+            }
+            if changed && leaf.shared() {
+                // The walk only looked; to change anything this address
+                // space needs its own copy (a fresh frame: no downgrade
+                // in it can be stale).
+                pt_gpa = this.unshare_leaf(leaf, None)?;
+                stale = false;
             }
             if changed {
                 this.write_entries(pt_gpa, lo, &t)?;
@@ -236,9 +360,21 @@ impl PageTables {
     pub fn put_all_frames(&mut self) -> Result<()> {
         let machine = Arc::clone(&self.machine);
         let frames = machine.frames();
-        self.update_range(0, USER_VA_END, |_, pte| {
-            frames.put_data(pte.frame);
-            Some(pte)
+        self.walk_leaf_tables(0, USER_VA_END, &mut |this, leaf| {
+            if leaf.shared() {
+                // The table holds the references: the last sharer drops
+                // them. Unlinked here, so the drop does not release it
+                // twice.
+                this.machine.memory().write_u64(leaf.pde_slot, 0)?;
+                super::ptshare::release_shared(&this.machine, leaf.pt);
+                return Ok(());
+            }
+            for e in this.read_entries(leaf.pt, 0, ENTRIES - 1)? {
+                if let Some(pte) = Pte::decode(e) {
+                    frames.put_data(pte.frame);
+                }
+            }
+            Ok(())
         })
     }
 
@@ -253,9 +389,31 @@ impl PageTables {
         end: u64,
         mut f: impl FnMut(u64) -> ForkAction,
     ) -> Result<()> {
+        self.walk_leaf_tables(start, end, &mut |this, leaf| {
+            let pt_gpa = if leaf.shared() {
+                this.unshare_leaf(leaf, None)?
+            } else {
+                leaf.pt
+            };
+            this.fork_leaf(child, pt_gpa, leaf.base, start, end, &mut f)
+        })
+    }
+
+    /// [`PageTables::fork_range`] for the part of `[start, end)` in the
+    /// leaf table `pt_gpa` (this address space's own) based at `base`.
+    pub(super) fn fork_leaf(
+        &mut self,
+        child: &mut PageTables,
+        pt_gpa: u64,
+        base: u64,
+        start: u64,
+        end: u64,
+        f: &mut dyn FnMut(u64) -> ForkAction,
+    ) -> Result<()> {
         let machine = Arc::clone(&self.machine);
         let frames = machine.frames();
-        self.walk_leaf_tables(start, end, &mut |this, pt_gpa, base| {
+        let this = self;
+        {
             let mut stale = false;
             let mut parent = this.read_table(pt_gpa)?;
             let mut copy = Box::new([0u64; ENTRIES]);
@@ -315,13 +473,17 @@ impl PageTables {
                 child.write_table(child_pt, &existing)?;
             }
             Ok(())
-        })
+        }
     }
 
     /// Number of table frames of the lower half (the root included): what
     /// the address space costs in page tables, for the OOM killer.
     pub fn table_frames(&mut self) -> Result<usize> {
         let mut n = 1;
+        // A leaf table shared by k address spaces counts 1/k in each, so
+        // that it counts once in all (in 1/512ths, rounded up).
+        let mut shared = 0u64;
+        let frames = self.machine.frames();
         let pml4 = self.read_entries(self.root, 0, ENTRIES / 2 - 1)?;
         for pdpt in pml4.into_iter().filter_map(table_of) {
             n += 1;
@@ -330,36 +492,50 @@ impl PageTables {
                 .into_iter()
                 .filter_map(table_of)
             {
-                n += 1 + self
-                    .read_entries(pd, 0, ENTRIES - 1)?
-                    .into_iter()
-                    .filter_map(table_of)
-                    .count();
+                n += 1;
+                for e2 in self.read_entries(pd, 0, ENTRIES - 1)? {
+                    match table_of(e2) {
+                        Some(pt) if e2 & PTE_W == 0 => {
+                            shared += 512 / u64::from(frames.refcount(pt).max(1));
+                        }
+                        Some(_) => n += 1,
+                        None => {}
+                    }
+                }
             }
         }
-        Ok(n)
+        Ok(n + shared.div_ceil(512) as usize)
     }
 
     /// Counts the present pages in `[start, end)`.
     pub fn count_present(&mut self, start: u64, end: u64) -> Result<usize> {
+        self.count_present_upto(start, end, usize::MAX)
+    }
+
+    /// Counts the present pages in `[start, end)`, but stops reading
+    /// tables once the count passes `limit` (a fork deciding whether a
+    /// process is small need not read every table of a large one).
+    pub fn count_present_upto(&mut self, start: u64, end: u64, limit: usize) -> Result<usize> {
         let mut n = 0;
         let end = end.min(USER_VA_END);
-        self.walk_leaf_tables(start, end, &mut |this, pt_gpa, base| {
-            let (lo, hi) = Self::leaf_span(base, start, end);
-            let t = this.read_entries(pt_gpa, lo, hi)?;
+        self.walk_leaf_tables(start, end, &mut |this, leaf| {
+            if n > limit {
+                return Ok(());
+            }
+            let (lo, hi) = Self::leaf_span(leaf.base, start, end);
+            let t = this.read_entries(leaf.pt, lo, hi)?;
             n += t.iter().filter(|e| **e & PTE_P != 0).count();
             Ok(())
         })?;
         Ok(n)
     }
 
-    /// Calls `f(self, pt_gpa, pt_base_va)` for each leaf table overlapping
-    /// `[start, end)`.
-    fn walk_leaf_tables(
+    /// Calls `f(self, leaf)` for each leaf table overlapping `[start, end)`.
+    pub(super) fn walk_leaf_tables(
         &mut self,
         start: u64,
         end: u64,
-        f: &mut dyn FnMut(&mut Self, u64, u64) -> Result<()>,
+        f: &mut dyn FnMut(&mut Self, Leaf) -> Result<()>,
     ) -> Result<()> {
         let end = end.min(USER_VA_END);
         if start >= end {
@@ -396,7 +572,13 @@ impl PageTables {
                     let Some(pt_gpa) = table_of(e2) else {
                         continue;
                     };
-                    f(self, pt_gpa, base3 | ((i2 as u64) << 21))?;
+                    let leaf = Leaf {
+                        pt: pt_gpa,
+                        base: base3 | ((i2 as u64) << 21),
+                        pde: e2,
+                        pde_slot: pd_gpa + 8 * i2 as u64,
+                    };
+                    f(self, leaf)?;
                 }
             }
         }
@@ -404,7 +586,7 @@ impl PageTables {
     }
 
     /// Entries `lo..=hi` of the table at `gpa`.
-    fn read_entries(&self, gpa: u64, lo: usize, hi: usize) -> Result<Vec<u64>> {
+    pub(super) fn read_entries(&self, gpa: u64, lo: usize, hi: usize) -> Result<Vec<u64>> {
         let mut bytes = vec![0u8; (hi + 1 - lo) * 8];
         self.machine
             .memory()
@@ -423,7 +605,7 @@ impl PageTables {
 
     /// The entries of the leaf table based at `base` that lie in
     /// `[start, end)`, as an index range.
-    fn leaf_span(base: u64, start: u64, end: u64) -> (usize, usize) {
+    pub(super) fn leaf_span(base: u64, start: u64, end: u64) -> (usize, usize) {
         let lo = if start > base {
             ((start - base) / PAGE_SIZE) as usize
         } else {
@@ -461,7 +643,7 @@ impl PageTables {
     /// retired, for a caller that must first make every vCPU leave the old
     /// root (a TLB shootdown). `None` when nothing was stale.
     pub fn commit_deferred(&mut self) -> Result<Option<Retired>> {
-        if self.stale_pts.is_empty() {
+        if self.stale_pts.is_empty() && !self.relink {
             return Ok(None);
         }
         let machine = Arc::clone(&self.machine);
@@ -504,10 +686,13 @@ impl PageTables {
         self.write_table(root, &pml4)?;
         self.root = root;
         self.stale_pts.clear();
+        self.relink = false;
+        retired.append(&mut self.moved_pts);
         Ok(Some(Retired {
             machine,
             old_root,
             frames: retired,
+            left: std::mem::take(&mut self.left_pts),
         }))
     }
 }
@@ -519,6 +704,8 @@ pub struct Retired {
     machine: Arc<Machine>,
     old_root: u64,
     frames: Vec<u64>,
+    /// Shared leaf tables the old root still linked: one reference each.
+    left: Vec<u64>,
 }
 
 impl Retired {
@@ -532,14 +719,28 @@ impl Retired {
         for gpa in &self.frames {
             self.machine.frames().quarantine(*gpa);
         }
+        for pt in &self.left {
+            super::ptshare::release_shared(&self.machine, *pt);
+        }
         if let Err(e) = self.machine.maybe_zap() {
             tracing::error!("shadow drop failed: {e}");
         }
     }
 }
 
-fn table_of(e: u64) -> Option<u64> {
+pub(super) fn table_of(e: u64) -> Option<u64> {
     (e & PTE_P != 0 && e & PTE_PS == 0).then_some(e & ADDR_MASK)
+}
+
+/// `pte` without write access.
+pub(super) fn read_only(pte: Pte) -> Pte {
+    Pte {
+        flags: PteFlags {
+            write: false,
+            ..pte.flags
+        },
+        ..pte
+    }
 }
 
 impl Drop for PageTables {
@@ -560,8 +761,12 @@ impl Drop for PageTables {
                     };
                     if let Ok(pd) = self.read_table(pd_gpa) {
                         for e2 in pd.iter() {
-                            if let Some(pt) = table_of(*e2) {
-                                frames.quarantine(pt);
+                            match table_of(*e2) {
+                                Some(pt) if *e2 & PTE_W == 0 => {
+                                    super::ptshare::release_shared(&self.machine, pt);
+                                }
+                                Some(pt) => frames.quarantine(pt),
+                                None => {}
                             }
                         }
                     }
@@ -571,6 +776,12 @@ impl Drop for PageTables {
             frames.quarantine(pdpt_gpa);
         }
         frames.quarantine(self.root);
+        for pt in std::mem::take(&mut self.moved_pts) {
+            frames.quarantine(pt);
+        }
+        for pt in std::mem::take(&mut self.left_pts) {
+            super::ptshare::release_shared(&self.machine, pt);
+        }
         // An address space that never committed (a short-lived process
         // forked without write-protecting its parent) reaches no other
         // place that drops shadows: without this its tables would wait in

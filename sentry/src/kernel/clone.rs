@@ -210,9 +210,20 @@ pub fn do_clone(t: &mut TaskCtx, args: &CloneArgs) -> Result<i32, Errno> {
         // stack where the parent stands (and its red zone) and its thread
         // block (glibc's struct pthread starts at FS and spans ~2 KiB).
         let (sp, fs) = (t.ctx.regs.rsp, t.ctx.fs_base);
-        parent
-            .mm()
-            .fork_hot(&[sp, sp.wrapping_sub(128), fs, fs.wrapping_add(0x800)])?
+        let mm = parent.mm();
+        let child = mm.fork_hot(&[sp, sp.wrapping_sub(128), fs, fs.wrapping_add(0x800)])?;
+        // The parent's other threads may still write through translations
+        // the fork just made read-only (or shared): make them leave the old
+        // root before the child can run, as Linux flushes the parent's TLB
+        // before it wakes the child. (The commit would otherwise happen
+        // when this thread re-enters the guest.)
+        let runner = parent.runner.lock().clone();
+        if let Some(r) = runner
+            && mm.enter(&r).is_ok()
+        {
+            mm.leave(&r);
+        }
+        child
     };
     let files = if f & CLONE_FILES != 0 {
         parent.files()

@@ -71,6 +71,13 @@ impl AddressSpace {
         if !vma.prot.allows(access) {
             return Err(FaultError::AccErr);
         }
+        if access == Access::Write {
+            // Translations a fork shared hold one frame reference for all
+            // the sharers: this address space gets its own before the
+            // reference count decides anything (the last sharer keeps
+            // write access to what nobody else holds).
+            inner.pt.unshare(page, (start, vma.end))?;
+        }
         if let Some(pte) = inner.pt.lookup(page)? {
             if access != Access::Write || pte.flags.write {
                 return Ok(()); // Already resolved (or a spurious fault).
@@ -150,6 +157,9 @@ impl AddressSpace {
         let end = (page + COW_AROUND_PAGES * PAGE_SIZE).min(vma.end);
         let mut va = page + PAGE_SIZE;
         while va < end {
+            if inner.pt.unshare(va, (page, end)).is_err() {
+                break;
+            }
             let Ok(Some(pte)) = inner.pt.lookup(va) else {
                 break;
             };

@@ -3,10 +3,11 @@
 //! and MADV_WIPEONFORK ranges are left out or start empty.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use platform::ForkAction;
 
-use super::{AddressSpace, Inner, Vma, platform_errno};
+use super::{AddressSpace, Vma, platform_errno};
 use crate::errno::Errno;
 
 /// A fork copies private pages at once, instead of sharing them
@@ -22,6 +23,36 @@ const EAGER_FORK_PAGES: usize = 512;
 /// bss, which libc writes on both sides right after fork, took the child
 /// three copy-on-write faults and the parent one or two per fork.
 const EAGER_VMA_PAGES: usize = 32;
+
+/// Whether a fork too large to copy at once shares the parent's leaf page
+/// tables copy-on-write (2 MiB at a time: the fork then costs a few words
+/// per 2 MiB, and the first change in a block copies its table) rather
+/// than write-protecting and copying every page's entry: 0 = not decided
+/// yet (the `SENTRY_FORK_SHARE` environment variable, `off` or `0` to
+/// disable; on by default), 1 = off, 2 = on. The platform must also
+/// have passed its sharing self-test ([`platform::Platform::shares_tables`]).
+static FORK_SHARE: AtomicU8 = AtomicU8::new(0);
+
+/// Turns leaf-table sharing at fork on or off (`--fork-share`).
+pub fn set_fork_share(on: bool) {
+    FORK_SHARE.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+}
+
+/// Whether forks share leaf page tables when the platform can.
+pub fn fork_share() -> bool {
+    match FORK_SHARE.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            let on = !matches!(
+                std::env::var("SENTRY_FORK_SHARE").as_deref(),
+                Ok("off" | "0" | "false" | "no")
+            );
+            set_fork_share(on);
+            on
+        }
+    }
+}
 
 /// What the child of a fork gets of one VMA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,9 +116,11 @@ impl AddressSpace {
         let mut present = Vec::with_capacity(vmas.len());
         for (start, vma) in &vmas {
             let n = if counts_for_eager(vma) {
+                // Exact up to the eager budget: past it the process is
+                // large and the VMA not small, whatever the exact count.
                 inner
                     .pt
-                    .count_present(*start, vma.end)
+                    .count_present_upto(*start, vma.end, EAGER_FORK_PAGES + 1)
                     .map_err(|e| platform_errno(e, Errno::ENOMEM))?
             } else {
                 0
@@ -96,6 +129,9 @@ impl AddressSpace {
             present.push(n);
         }
         let eager = private_pages <= EAGER_FORK_PAGES;
+        // Large private memory: share its leaf tables rather than walk it.
+        let share_tables = !eager && fork_share() && self.machine.shares_tables();
+        let mut ranges = Vec::new();
         // A large process still gets its small writable mappings (the
         // program's data and bss, a small heap, the top of the stack)
         // copied at once, within the same budget: its libc writes there
@@ -121,16 +157,16 @@ impl AddressSpace {
                 obj.add_mapper(&child.me);
             }
             cinner.vmas.insert(start, vma.clone());
-            let Inner { pt, parked, .. } = &mut *inner;
-            for (lo, hi, action) in split_hot(start, vma.end, action, &vma, &hot) {
-                pt.fork_range(&mut *cinner.pt, lo, hi, action)
-                    .map_err(|e| platform_errno(e, Errno::ENOMEM))?;
-            }
-            for (va, f) in parked.range(start..vma.end) {
+            ranges.extend(split_hot(start, vma.end, action, &vma, &hot));
+            for (va, f) in inner.parked.range(start..vma.end) {
                 frames.get(*f);
                 cinner.parked.insert(*va, *f);
             }
         }
+        inner
+            .pt
+            .fork_ranges(&mut *cinner.pt, &ranges, share_tables)
+            .map_err(|e| platform_errno(e, Errno::ENOMEM))?;
         cinner.brk_start = inner.brk_start;
         cinner.brk = inner.brk;
         drop(cinner);

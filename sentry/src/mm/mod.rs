@@ -101,6 +101,7 @@ use platform::{PAGE_SIZE, Platform};
 
 use crate::errno::Errno;
 pub use file::{FileBacking, FileMap, MS_ASYNC, MS_INVALIDATE, MS_SYNC, PageSource};
+pub use fork::{fork_share, set_fork_share};
 pub use mapping::{Advice, MapRequest, Placement, RemapRequest};
 pub use procfs::VmInfo;
 pub use rlimit::VmLimits;

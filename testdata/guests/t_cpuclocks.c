@@ -213,13 +213,17 @@ static void cpu_clocks(void)
 	out("busy: wall time >= thread CPU time: %d\n", m1 - m0 >= t1 - t0);
 	long ticks = (long)((tm1.tms_utime + tm1.tms_stime) - (tm0.tms_utime + tm0.tms_stime));
 	out("busy: times() user+sys >= 10 ticks: %d\n", ticks >= 10);
-	/* At least a third of it user time: burn() makes a syscall every
-	 * few hundred microseconds, and the sandbox counts each crossing and
-	 * its own work as system time, as Linux counts its syscalls. */
+	/* The thread's rusage accounts the burn. How it splits between user
+	 * and system time is an estimate in the sandbox (guest mode is user
+	 * time, crossings and the sentry's work system time, and a loaded
+	 * host blurs the two), so only the sum is compared here; the split
+	 * has its own sandbox-only test (t_cputimes). */
 	struct rusage ru;
 	getrusage(RUSAGE_THREAD, &ru);
-	out("busy: RUSAGE_THREAD utime >= 50ms: %d\n",
-	    ru.ru_utime.tv_sec * 1000000LL + ru.ru_utime.tv_usec >= 50000);
+	out("busy: RUSAGE_THREAD utime + stime >= 150ms: %d\n",
+	    (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000LL + ru.ru_utime.tv_usec +
+		    ru.ru_stime.tv_usec >=
+		150000);
 
 	/* Sleeping does not. */
 	p0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);

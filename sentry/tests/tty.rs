@@ -41,9 +41,9 @@ struct Pty {
 }
 
 impl Pty {
-    /// Runs `argv` under `setsid -c` with the slave side of a new pty as
-    /// its standard streams and controlling terminal, and `env` as its
-    /// whole environment.
+    /// Runs `argv` under `setsid -c` (all signals at their default) with
+    /// the slave side of a new pty as its standard streams and controlling
+    /// terminal, and `env` as its whole environment.
     fn spawn(argv: &[&str], env: &[(&str, &str)]) -> Pty {
         use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
         let master =
@@ -65,8 +65,12 @@ impl Pty {
             .open(name.to_str().expect("a pty name"))
             .expect("open the pty slave")
             .into();
-        let mut cmd = Command::new("setsid");
-        cmd.arg("-c")
+        // Default dispositions, as a terminal emulator gives its shell: a
+        // harness started in the background of a non-interactive shell
+        // inherits SIGINT and SIGQUIT ignored, and Ctrl-C would then not
+        // reach the native shell's jobs.
+        let mut cmd = Command::new("env");
+        cmd.args(["--default-signal", "setsid", "-c"])
             .args(argv)
             .env_clear()
             .envs(env.iter().copied())

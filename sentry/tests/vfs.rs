@@ -312,6 +312,41 @@ fn tmpfs_pages_count_against_the_memory_cap() {
     );
 }
 
+/// Why the test above fixes the layout: Debian's static busybox crashes
+/// by itself (SIGSEGV at address 0 in glibc's fatal-error path) when its
+/// first allocations fail at start-up, natively as in the sandbox. Here
+/// RLIMIT_AS makes brk and mmap fail at the same point in both (the
+/// status, 139, and stdout must match; with ASLR on in the sandbox).
+#[test]
+fn busybox_crashes_by_itself_when_startup_allocations_fail() {
+    let root = make_root("vfs-bb-as", &[("busybox", PathBuf::from("/bin/busybox"))]);
+    let script = "(ulimit -v 2200; busybox cat /bin/busybox > /dev/null); echo rc=$?; \
+                  (ulimit -v 2300; busybox cat /bin/busybox > /dev/null); echo rc=$?";
+    let mut cmd = Command::new("/usr/sbin/chroot");
+    cmd.arg(&root).args(["/bin/busybox", "sh", "-c", script]);
+    let native = common::run_command(cmd, b"", "chroot busybox ulimit");
+    assert_eq!(
+        native.stdout_str(),
+        "rc=139\nrc=0\n",
+        "{}",
+        native.stderr_str()
+    );
+    let sandbox = common::run_sentry(
+        &[
+            "run",
+            "--root",
+            root.to_str().unwrap(),
+            "--",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            script,
+        ],
+        b"",
+    );
+    common::assert_outcomes_match("busybox under RLIMIT_AS", &native, &sandbox);
+}
+
 /// `--mount HOST:GUEST` shows a host directory read-only inside the tree;
 /// paths resolve inside the mount (`..` leaves it only to its mount point's
 /// parent, and a link to `/` means the guest's root), and writes are EROFS.

@@ -498,6 +498,10 @@ impl FileOps for PipeEnd {
         m
     }
 
+    fn events(&self) -> Option<(u64, u64)> {
+        Some((self.pipe.readable.seq(), self.pipe.writable.seq()))
+    }
+
     fn stat(&self) -> Stat {
         if let Some(f) = &self.fifo {
             return f.stat();

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -139,6 +140,45 @@ static void sockets(void) {
     close(ep);
 }
 
+static void tcp(void) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    socklen_t len = sizeof a;
+    char buf[64];
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    bind(l, (struct sockaddr *)&a, sizeof a);
+    listen(l, 4);
+    getsockname(l, (struct sockaddr *)&a, &len);
+    ep = epoll_create1(0);
+    add(ep, l, EPOLLIN | EPOLLET, 60);
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (connect(c, (struct sockaddr *)&a, sizeof a) != 0 && errno != EINPROGRESS)
+        printf("connect: errno %d\n", errno);
+    usleep(10000);
+    waitn(ep, "tcp: listener");
+    waitn(ep, "tcp: listener again");
+    int s = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+    add(ep, s, EPOLLIN | EPOLLRDHUP | EPOLLET, 61);
+    waitn(ep, "tcp: accepted");
+    write(c, "hello", 5);
+    usleep(10000);
+    waitn(ep, "tcp: data");
+    waitn(ep, "tcp: again");
+    read(s, buf, 2);
+    waitn(ep, "tcp: partial read");
+    write(c, "!", 1);
+    usleep(10000);
+    waitn(ep, "tcp: more data");
+    read(s, buf, sizeof buf);
+    shutdown(c, SHUT_WR);
+    usleep(10000);
+    waitn(ep, "tcp: FIN");
+    waitn(ep, "tcp: after FIN");
+    close(c);
+    close(s);
+    close(l);
+    close(ep);
+}
+
 static void event_fd(void) {
     int e = eventfd(0, EFD_NONBLOCK);
     uint64_t v = 1;
@@ -239,6 +279,7 @@ int main(void) {
     pipe_in();
     pipe_out();
     sockets();
+    tcp();
     event_fd();
     oneshot();
     nested();

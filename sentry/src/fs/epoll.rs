@@ -54,7 +54,9 @@ impl Interest {
     fn check(&self, f: &OpenFile) -> (u32, (u64, u64)) {
         let edges = if self.events & EPOLLET != 0 && f.ops.notifies() {
             f.ops.events().unwrap_or_else(|| {
-                let g = generation();
+                // Marked, so it never equals a file's own counters (a
+                // socket that starts or stops keeping them).
+                let g = generation() | 1 << 63;
                 (g, g)
             })
         } else {

@@ -102,6 +102,8 @@ static void pipe_out(void) {
     read(p[0], buf, 8192);
     waitn(ep, "pipe out: read some");
     waitn(ep, "pipe out: again");
+    read(p[0], buf, 8192);
+    waitn(ep, "pipe out: read more, not full before");
     close(p[0]);
     waitn(ep, "pipe out: reader closed");
     close(p[1]);

@@ -113,11 +113,9 @@ impl Epoll {
     /// epoll file itself), consuming nothing.
     pub fn any_ready(&self) -> bool {
         let list = self.interest.lock();
-        list.values().filter(|i| !i.disabled).any(|i| {
-            i.file
-                .upgrade()
-                .is_some_and(|f| i.check(&f).0 != 0)
-        })
+        list.values()
+            .filter(|i| !i.disabled)
+            .any(|i| i.file.upgrade().is_some_and(|f| i.check(&f).0 != 0))
     }
 
     /// Whether every registered file notifies readiness changes.

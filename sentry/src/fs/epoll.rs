@@ -1,5 +1,16 @@
-//! epoll: an interest list of descriptors, level-triggered (EPOLLET is
-//! treated as level-triggered), with EPOLLONESHOT.
+//! epoll: an interest list of descriptors, level-triggered or
+//! edge-triggered (EPOLLET), with EPOLLONESHOT.
+//!
+//! Linux reports an EPOLLET item once per wake-up of the file's wait queue
+//! whose key matches the interest. Here a file's [`FileOps::events`]
+//! counters stand for those wake-ups: an EPOLLET item is reported when it
+//! is ready and a counter of its direction (input for EPOLLIN, EPOLLRDHUP
+//! and EPOLLPRI; output for EPOLLOUT; either when ERR or HUP is reported)
+//! moved since the item was last reported, or when EPOLL_CTL_ADD or
+//! EPOLL_CTL_MOD armed it. Files keeping no counters use the kernel-wide
+//! notification [`generation`] instead (an extra report, never a lost one),
+//! and files that do not notify at all (the host's streams) stay
+//! level-triggered.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
@@ -8,9 +19,19 @@ use parking_lot::Mutex;
 
 use super::{FileOps, OpenFile};
 use crate::errno::Errno;
+use crate::kernel::wait::generation;
 
 /// EPOLLONESHOT.
 pub const EPOLLONESHOT: u32 = 1 << 30;
+/// EPOLLET.
+pub const EPOLLET: u32 = 1 << 31;
+/// EPOLLERR | EPOLLHUP: always reported.
+const ERR_HUP: u32 = 0x18;
+/// Input interests: EPOLLIN, EPOLLPRI, EPOLLRDNORM, EPOLLRDBAND,
+/// EPOLLMSG, EPOLLRDHUP.
+const IN_BITS: u32 = 0x1 | 0x2 | 0x40 | 0x80 | 0x400 | 0x2000;
+/// Output interests: EPOLLOUT, EPOLLWRNORM, EPOLLWRBAND.
+const OUT_BITS: u32 = 0x4 | 0x100 | 0x200;
 
 /// One registered descriptor.
 pub struct Interest {
@@ -22,6 +43,37 @@ pub struct Interest {
     pub data: u64,
     /// Disabled by EPOLLONESHOT after a report.
     pub disabled: bool,
+    /// EPOLLET: the file's event counters when it was last reported
+    /// (None: armed by ADD or MOD, reported when ready).
+    pub seen: Option<(u64, u64)>,
+}
+
+impl Interest {
+    /// Events to report now for `f`, and the counters to remember
+    /// (read before the readiness, so a change after the check moves them).
+    fn check(&self, f: &OpenFile) -> (u32, (u64, u64)) {
+        let edges = if self.events & EPOLLET != 0 && f.ops.notifies() {
+            f.ops.events().unwrap_or_else(|| {
+                // Marked, so it never equals a file's own counters (a
+                // socket that starts or stops keeping them).
+                let g = generation() | 1 << 63;
+                (g, g)
+            })
+        } else {
+            (0, 0)
+        };
+        let rev = f.ops.poll() as u32 & (self.events | ERR_HUP);
+        if rev == 0 || self.events & EPOLLET == 0 || !f.ops.notifies() {
+            return (rev, edges);
+        }
+        let Some((seen_in, seen_out)) = self.seen else {
+            return (rev, edges);
+        };
+        let errhup = rev & ERR_HUP != 0;
+        let moved_in = edges.0 != seen_in && (errhup || self.events & IN_BITS != 0);
+        let moved_out = edges.1 != seen_out && (errhup || self.events & OUT_BITS != 0);
+        (if moved_in || moved_out { rev } else { 0 }, edges)
+    }
 }
 
 /// An epoll instance.
@@ -32,7 +84,8 @@ pub struct Epoll {
 }
 
 impl Epoll {
-    /// Ready events, up to `max`: (events, data).
+    /// Ready events, up to `max`: (events, data). Reporting them ends
+    /// EPOLLET edges and disables EPOLLONESHOT items.
     pub fn ready(&self, max: usize) -> Vec<(u32, u64)> {
         let mut out = Vec::new();
         let mut list = self.interest.lock();
@@ -42,16 +95,27 @@ impl Epoll {
                 continue;
             }
             let Some(f) = i.file.upgrade() else { continue };
-            let mask = i.events | 0x18; // EPOLLERR | EPOLLHUP always
-            let rev = f.ops.poll() as u32 & mask;
+            let (rev, edges) = i.check(&f);
             if rev != 0 {
                 out.push((rev, i.data));
+                if i.events & EPOLLET != 0 {
+                    i.seen = Some(edges);
+                }
                 if i.events & EPOLLONESHOT != 0 {
                     i.disabled = true;
                 }
             }
         }
         out
+    }
+
+    /// Whether an epoll_wait would report something now (poll of the
+    /// epoll file itself), consuming nothing.
+    pub fn any_ready(&self) -> bool {
+        let list = self.interest.lock();
+        list.values()
+            .filter(|i| !i.disabled)
+            .any(|i| i.file.upgrade().is_some_and(|f| i.check(&f).0 != 0))
     }
 
     /// Whether every registered file notifies readiness changes.
@@ -86,6 +150,7 @@ impl Epoll {
                         events,
                         data,
                         disabled: false,
+                        seen: None,
                     },
                 );
             }
@@ -97,6 +162,7 @@ impl Epoll {
                 i.events = events;
                 i.data = data;
                 i.disabled = false;
+                i.seen = None;
             }
             _ => return Err(Errno::EINVAL),
         }
@@ -106,7 +172,7 @@ impl Epoll {
 
 impl FileOps for Epoll {
     fn poll(&self) -> u16 {
-        if self.ready(1).is_empty() {
+        if !self.any_ready() {
             0
         } else {
             super::poll::POLLIN

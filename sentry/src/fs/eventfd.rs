@@ -5,7 +5,7 @@
 //! poll, select and epoll see it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
@@ -31,6 +31,8 @@ pub struct EventFd {
     changed: WaitQueue,
     /// The kernel's readiness queue (poll and epoll sleepers).
     readiness: Arc<WaitQueue>,
+    /// Edges for EPOLLET: writes (input) and reads (output).
+    edges: [AtomicU64; 2],
 }
 
 impl EventFd {
@@ -42,10 +44,13 @@ impl EventFd {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             changed: WaitQueue::default(),
             readiness,
+            edges: Default::default(),
         }
     }
 
-    fn wake(&self) {
+    /// Wakes sleepers after a read (`dir` 1: room) or a write (0: data).
+    fn wake(&self, dir: usize) {
+        self.edges[dir].fetch_add(1, Ordering::SeqCst);
         self.changed.notify_all();
         self.readiness.notify_all();
     }
@@ -67,7 +72,7 @@ impl FileOps for EventFd {
                     *count -= took;
                     drop(count);
                     buf[..8].copy_from_slice(&took.to_ne_bytes());
-                    self.wake();
+                    self.wake(1);
                     return Ok(8);
                 }
             }
@@ -96,7 +101,7 @@ impl FileOps for EventFd {
                     *count += add;
                     drop(count);
                     if add > 0 {
-                        self.wake();
+                        self.wake(0);
                     }
                     return Ok(8);
                 }
@@ -119,6 +124,13 @@ impl FileOps for EventFd {
             m |= poll::POLLOUT;
         }
         m
+    }
+
+    fn events(&self) -> Option<(u64, u64)> {
+        Some((
+            self.edges[0].load(Ordering::SeqCst),
+            self.edges[1].load(Ordering::SeqCst),
+        ))
     }
 
     fn stat(&self) -> Stat {

@@ -458,6 +458,9 @@ pub struct Conn {
     halves: Mutex<[Half; 2]>,
     wait: WaitQueue,
     readiness: Arc<WaitQueue>,
+    /// Edges for EPOLLET, by side: input (data, FIN, reset arrived) and
+    /// output (room appeared).
+    edges: [[std::sync::atomic::AtomicU64; 2]; 2],
 }
 
 impl Conn {
@@ -471,12 +474,34 @@ impl Conn {
             halves: Mutex::new([half(caps[0]), half(caps[1])]),
             wait: WaitQueue::default(),
             readiness,
+            edges: Default::default(),
         })
     }
 
+    /// A change of every side and direction (close, reset, shutdown).
     fn changed(&self) {
+        for e in self.edges.iter().flatten() {
+            e.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.notify();
+    }
+
+    /// A change in one direction (0: input, 1: output) of one side.
+    fn changed_one(&self, side: usize, dir: usize) {
+        self.edges[side][dir].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.notify();
+    }
+
+    fn notify(&self) {
         self.wait.notify_all();
         self.readiness.notify_all();
+    }
+
+    /// The EPOLLET edges of `side`: (input, output).
+    fn edges(&self, side: usize) -> (u64, u64) {
+        let e = &self.edges[side];
+        let load = |i: usize| e[i].load(std::sync::atomic::Ordering::SeqCst);
+        (load(0), load(1))
     }
 
     /// `side` is closed: FIN to the peer, or RST when `rst` or data was
@@ -565,7 +590,7 @@ impl Conn {
                     peer.rx.extend(&data[done..done + n]);
                     done += n;
                     drop(h);
-                    self.changed();
+                    self.changed_one(1 - side, 0);
                     if done == data.len() {
                         return Ok(done);
                     }
@@ -629,7 +654,7 @@ impl Conn {
                 };
                 drop(h);
                 if n > 0 && !peek {
-                    self.changed();
+                    self.changed_one(1 - side, 1);
                 }
                 if let Some(e) = err {
                     return Err(e);
@@ -2064,6 +2089,14 @@ impl FileOps for InetSocket {
 
     fn write(&self, buf: &[u8], nonblock: bool, blocker: &dyn Blocker) -> Result<usize, Errno> {
         self.send(buf, None, nonblock, blocker)
+    }
+
+    /// A connected TCP socket's edges; other states have none.
+    fn events(&self) -> Option<(u64, u64)> {
+        match &self.inner.lock().tcp {
+            Tcp::Connected { conn, side, .. } => Some(conn.edges(*side)),
+            _ => None,
+        }
     }
 
     /// tcp_poll, inet_csk_listen_poll and udp_poll.

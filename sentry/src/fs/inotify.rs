@@ -439,6 +439,10 @@ impl FileOps for Inotify {
         }
     }
 
+    fn events(&self) -> Option<(u64, u64)> {
+        Some((self.inst.changed.seq(), 0))
+    }
+
     /// FIONREAD: the bytes a read would return if its buffer took all.
     fn ioctl(&self, request: u64) -> Result<IoctlReply, Errno> {
         const FIONREAD: u64 = 0x541b;

@@ -287,6 +287,14 @@ pub trait FileOps: Send + Sync {
     fn notifies(&self) -> bool {
         true
     }
+    /// Event counters for edge-triggered epoll: (input, output), each
+    /// moving whenever the file notifies a change in that direction (data,
+    /// EOF or an error arriving; room appearing), before it wakes anyone.
+    /// None: the file keeps none, and EPOLLET falls back to
+    /// [`generation`](crate::kernel::wait::generation).
+    fn events(&self) -> Option<(u64, u64)> {
+        None
+    }
     /// For a directory: its guest path (for *at() calls and fchdir).
     fn dir_path(&self) -> Option<Vec<u8>> {
         None

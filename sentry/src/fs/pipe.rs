@@ -228,6 +228,10 @@ impl PipeEnd {
                 let mut done = 0;
                 let mut fault = false;
                 let mut freed = 0;
+                // pipe_read wakes writers only when the pipe was full (none
+                // sleeps otherwise; an EPOLLOUT | EPOLLET item is not
+                // reported again for room it already had).
+                let was_full = st.full();
                 while done < want
                     && let Some(b) = st.bufs.front_mut()
                 {
@@ -250,7 +254,9 @@ impl PipeEnd {
                     drop(st);
                     self.pipe.release(freed);
                     if freed > 0 {
-                        self.pipe.writable.notify_all();
+                        if was_full {
+                            self.pipe.writable.notify_all();
+                        }
                         self.pipe.readiness.notify_all();
                     }
                     let filled = if fault { buf.len() } else { done };
@@ -496,6 +502,10 @@ impl FileOps for PipeEnd {
             }
         }
         m
+    }
+
+    fn events(&self) -> Option<(u64, u64)> {
+        Some((self.pipe.readable.seq(), self.pipe.writable.seq()))
     }
 
     fn stat(&self) -> Stat {

@@ -191,6 +191,10 @@ impl FileOps for TimerFd {
         if st.ticks > 0 { poll::POLLIN } else { 0 }
     }
 
+    fn events(&self) -> Option<(u64, u64)> {
+        Some((self.inner.changed.seq(), 0))
+    }
+
     fn describe(&self) -> String {
         "anon_inode:[timerfd]".into()
     }

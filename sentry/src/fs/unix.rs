@@ -186,10 +186,27 @@ struct Pair {
     peercred: [Ucred; 2],
     /// The address of each side (`sun_path` bytes; empty when unnamed).
     names: [Vec<u8>; 2],
+    /// Edges for EPOLLET, by side: input (data or a shutdown arrived)
+    /// and output (room appeared).
+    edges: [[std::sync::atomic::AtomicU64; 2]; 2],
 }
 
 impl Pair {
+    /// A change of every side and direction (shutdown, close, options).
     fn changed(&self) {
+        for e in self.edges.iter().flatten() {
+            e.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.notify();
+    }
+
+    /// A change in one direction (0: input, 1: output) of one side.
+    fn changed_one(&self, side: usize, dir: usize) {
+        self.edges[side][dir].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.notify();
+    }
+
+    fn notify(&self) {
         self.wait.notify_all();
         self.readiness.notify_all();
     }
@@ -300,6 +317,7 @@ fn make_pair(
         readiness,
         peercred,
         names,
+        edges: Default::default(),
     })
 }
 
@@ -627,7 +645,7 @@ impl UnixSocket {
                 }
                 drop(s);
                 if sent {
-                    pair.changed();
+                    pair.changed_one(peer, 0);
                     if done == data.len() {
                         return Ok(done);
                     }
@@ -722,7 +740,7 @@ impl UnixSocket {
                     let eof = side.shut & RCV_SHUTDOWN != 0;
                     drop(s);
                     if freed {
-                        pair.changed();
+                        pair.changed_one(1 - me, 1);
                     }
                     let enough = if waitall && !peek {
                         out.data.len() >= len || !out.rights.is_empty()
@@ -750,7 +768,7 @@ impl UnixSocket {
                         out.rights = m.take_rights();
                         drop(s);
                         drop(m);
-                        pair.changed();
+                        pair.changed_one(1 - me, 1);
                     }
                     return Ok(out);
                 } else if side.shut & RCV_SHUTDOWN != 0 {
@@ -859,6 +877,16 @@ impl FileOps for UnixSocket {
 
     fn notifies(&self) -> bool {
         true
+    }
+
+    fn events(&self) -> Option<(u64, u64)> {
+        if self.dgram.is_some() {
+            return None;
+        }
+        let (pair, side) = self.conn().ok()?;
+        let e = &pair.edges[side];
+        let load = |i: usize| e[i].load(std::sync::atomic::Ordering::SeqCst);
+        Some((load(0), load(1)))
     }
 
     fn as_unix_socket(&self) -> Option<&UnixSocket> {

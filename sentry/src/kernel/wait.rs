@@ -108,10 +108,21 @@ pub trait Blocker {
     }
 }
 
+/// Bumped by every [`WaitQueue::notify_all`] anywhere: edge-triggered
+/// epoll items on files without their own event counters compare it.
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many notifications any queue has sent so far.
+pub fn generation() -> u64 {
+    GENERATION.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// A list of sleepers to wake when something changes.
 #[derive(Default)]
 pub struct WaitQueue {
     waiters: Mutex<Vec<Arc<Waiter>>>,
+    /// How many times it was notified (an edge for epoll's EPOLLET).
+    seq: std::sync::atomic::AtomicU64,
 }
 
 /// Registration on a queue; [`WaitGuard::sleep`] sleeps.
@@ -130,8 +141,17 @@ impl WaitQueue {
         WaitGuard { blocker }
     }
 
+    /// How many times [`WaitQueue::notify_all`] ran: it moves before the
+    /// sleepers are woken, so one that reads it before checking a condition
+    /// sees it move for any change made after that check.
+    pub fn seq(&self) -> u64 {
+        self.seq.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Wakes every registered sleeper.
     pub fn notify_all(&self) {
+        self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        GENERATION.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let list = std::mem::take(&mut *self.waiters.lock());
         for w in list {
             w.notify();

@@ -21,6 +21,7 @@
 
 pub mod crossings;
 pub mod floor;
+pub mod modes;
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -12,6 +12,7 @@ use crate::fs::netlink::{self, NetlinkSocket};
 use crate::fs::{O_CLOEXEC, O_NONBLOCK, OpenFile};
 use crate::kernel::task::{SysResult, TaskCtx};
 use crate::syscalls::file::{epipe, iovecs};
+use crate::syscalls::socket::{gather, scatter};
 
 const AF_INET: i32 = 2;
 const AF_INET6: i32 = 10;
@@ -179,37 +180,6 @@ pub fn accept4(t: &mut TaskCtx, f: &OpenFile, addr: u64, lenp: u64, flags: u32) 
         return Err(e.into());
     }
     Ok(newfd as u64)
-}
-
-/// Gathers the guest ranges `iov` into one buffer (at most MAX_RW bytes).
-fn gather(t: &TaskCtx, iov: &[(u64, u64)]) -> Result<Vec<u8>, Errno> {
-    let mm = t.mm();
-    let mut out = Vec::new();
-    for &(base, len) in iov {
-        let n = len.min(MAX_RW - out.len() as u64) as usize;
-        if n == 0 {
-            continue;
-        }
-        let at = out.len();
-        out.resize(at + n, 0);
-        mm.read(base, &mut out[at..])?;
-    }
-    Ok(out)
-}
-
-/// Scatters `data` over the guest ranges `iov`.
-fn scatter(t: &TaskCtx, iov: &[(u64, u64)], data: &[u8]) -> Result<(), Errno> {
-    let mm = t.mm();
-    let mut done = 0;
-    for &(base, len) in iov {
-        if done == data.len() {
-            break;
-        }
-        let n = (len as usize).min(data.len() - done);
-        mm.write(base, &data[done..done + n])?;
-        done += n;
-    }
-    Ok(())
 }
 
 fn do_send(t: &TaskCtx, f: &OpenFile, data: &[u8], dest: Option<&[u8]>, flags: u32) -> SysResult {

@@ -401,7 +401,7 @@ pub fn socketpair(
 }
 
 /// Gathers the guest ranges `iov` into one buffer (at most MAX_RW bytes).
-fn gather(t: &TaskCtx, iov: &[(u64, u64)]) -> Result<Vec<u8>, Errno> {
+pub(super) fn gather(t: &TaskCtx, iov: &[(u64, u64)]) -> Result<Vec<u8>, Errno> {
     let mm = t.mm();
     let mut out = Vec::new();
     for &(base, len) in iov {
@@ -417,7 +417,7 @@ fn gather(t: &TaskCtx, iov: &[(u64, u64)]) -> Result<Vec<u8>, Errno> {
 }
 
 /// Scatters `data` over the guest ranges `iov`.
-fn scatter(t: &TaskCtx, iov: &[(u64, u64)], data: &[u8]) -> Result<(), Errno> {
+pub(super) fn scatter(t: &TaskCtx, iov: &[(u64, u64)], data: &[u8]) -> Result<(), Errno> {
     let mm = t.mm();
     let mut done = 0;
     for &(base, len) in iov {

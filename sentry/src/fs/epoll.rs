@@ -13,6 +13,7 @@
 //! level-triggered.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
@@ -20,6 +21,33 @@ use parking_lot::Mutex;
 use super::{FileOps, OpenFile};
 use crate::errno::Errno;
 use crate::kernel::wait::generation;
+
+/// The [`FileOps::events`] counters of a connected pair's two sides (a
+/// Unix socket pair, a TCP connection), per direction: 0 input (data or
+/// EOF arrived), 1 output (room appeared).
+#[derive(Default)]
+pub struct PairEdges([[AtomicU64; 2]; 2]);
+
+impl PairEdges {
+    /// A change of every side and direction (close, reset, shutdown,
+    /// options).
+    pub fn bump_all(&self) {
+        for e in self.0.iter().flatten() {
+            e.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A change in direction `dir` of `side`.
+    pub fn bump(&self, side: usize, dir: usize) {
+        self.0[side][dir].fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The counters of `side`: (input, output).
+    pub fn get(&self, side: usize) -> (u64, u64) {
+        let e = &self.0[side];
+        (e[0].load(Ordering::SeqCst), e[1].load(Ordering::SeqCst))
+    }
+}
 
 /// EPOLLONESHOT.
 pub const EPOLLONESHOT: u32 = 1 << 30;

@@ -460,7 +460,7 @@ pub struct Conn {
     readiness: Arc<WaitQueue>,
     /// Edges for EPOLLET, by side: input (data, FIN, reset arrived) and
     /// output (room appeared).
-    edges: [[std::sync::atomic::AtomicU64; 2]; 2],
+    edges: super::epoll::PairEdges,
 }
 
 impl Conn {
@@ -480,15 +480,13 @@ impl Conn {
 
     /// A change of every side and direction (close, reset, shutdown).
     fn changed(&self) {
-        for e in self.edges.iter().flatten() {
-            e.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
+        self.edges.bump_all();
         self.notify();
     }
 
     /// A change in one direction (0: input, 1: output) of one side.
     fn changed_one(&self, side: usize, dir: usize) {
-        self.edges[side][dir].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.edges.bump(side, dir);
         self.notify();
     }
 
@@ -499,9 +497,7 @@ impl Conn {
 
     /// The EPOLLET edges of `side`: (input, output).
     fn edges(&self, side: usize) -> (u64, u64) {
-        let e = &self.edges[side];
-        let load = |i: usize| e[i].load(std::sync::atomic::Ordering::SeqCst);
-        (load(0), load(1))
+        self.edges.get(side)
     }
 
     /// `side` is closed: FIN to the peer, or RST when `rst` or data was

@@ -188,21 +188,19 @@ struct Pair {
     names: [Vec<u8>; 2],
     /// Edges for EPOLLET, by side: input (data or a shutdown arrived)
     /// and output (room appeared).
-    edges: [[std::sync::atomic::AtomicU64; 2]; 2],
+    edges: super::epoll::PairEdges,
 }
 
 impl Pair {
     /// A change of every side and direction (shutdown, close, options).
     fn changed(&self) {
-        for e in self.edges.iter().flatten() {
-            e.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
+        self.edges.bump_all();
         self.notify();
     }
 
     /// A change in one direction (0: input, 1: output) of one side.
     fn changed_one(&self, side: usize, dir: usize) {
-        self.edges[side][dir].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.edges.bump(side, dir);
         self.notify();
     }
 
@@ -884,9 +882,7 @@ impl FileOps for UnixSocket {
             return None;
         }
         let (pair, side) = self.conn().ok()?;
-        let e = &pair.edges[side];
-        let load = |i: usize| e[i].load(std::sync::atomic::Ordering::SeqCst);
-        Some((load(0), load(1)))
+        Some(pair.edges.get(side))
     }
 
     fn as_unix_socket(&self) -> Option<&UnixSocket> {

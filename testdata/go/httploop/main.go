@@ -143,19 +143,25 @@ func main() {
 	// A read deadline on TCP with no data: the poller's timeout.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	check("listen", err)
+	// The peer writes only once the reader has seen its timeout, so the
+	// outcome does not depend on how fast a loaded machine runs the test.
+	timedOut := make(chan struct{})
 	go func() {
 		s, err := ln.Accept()
 		if err == nil {
-			time.Sleep(300 * time.Millisecond)
+			<-timedOut
 			s.Write([]byte("late"))
 			s.Close()
 		}
 	}()
 	d, err := net.Dial("tcp", ln.Addr().String())
 	check("dial", err)
-	d.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	start := time.Now()
+	d.SetReadDeadline(start.Add(50 * time.Millisecond))
 	_, err = d.Read(buf)
-	fmt.Printf("read deadline: timeout %v\n", err != nil && err.(net.Error).Timeout())
+	waited := time.Since(start)
+	close(timedOut)
+	fmt.Printf("read deadline: timeout %v, not early %v\n", err != nil && err.(net.Error).Timeout(), waited >= 50*time.Millisecond)
 	d.SetReadDeadline(time.Now().Add(10 * time.Second))
 	n, err := io.ReadFull(d, buf[:4])
 	fmt.Printf("then: %q %v\n", buf[:n], err)

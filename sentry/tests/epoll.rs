@@ -8,4 +8,5 @@ mod common;
 
 differential! {
     t_epoll_et: [], 0;
+    t_epoll_wake: [], 0;
 }

@@ -191,6 +191,13 @@ pub fn epoll_ctl(
         event.read(&t.mm())?
     };
     epoll.ctl(op as u32, fd.0, &target, ev.events, ev.data)?;
+    if op != EPOLL_CTL_DEL {
+        // An item added (or re-armed) while ready wakes the threads already
+        // waiting on this epoll, as ep_insert and ep_modify do: a Go
+        // runtime adds a socket whose non-blocking connect has completed
+        // while another thread sleeps in epoll_pwait without a timeout.
+        t.task.kernel.readiness.notify_all();
+    }
     Ok(0)
 }
 

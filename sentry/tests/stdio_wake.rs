@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SENTRY: &str = env!("CARGO_BIN_EXE_sentry");
 
@@ -57,16 +57,30 @@ fn blocked_guest_wakes(how: &str) {
     std::thread::sleep(Duration::from_secs(1));
     let idle = switches(child.id()) - before;
     eprintln!("{how}: {idle} context switches while waiting");
-    let sent = Instant::now();
     stdin.write_all(b"hello\n").expect("write");
     stdin.flush().expect("flush");
-    let mut rest = String::new();
-    for _ in 0..2 {
-        line.clear();
-        out.read_line(&mut line).expect("read");
-        rest.push_str(&line);
-    }
-    let woke_in = sent.elapsed();
+    // Without a wake-up the guest would sleep forever (nothing samples the
+    // stream any more): the generous limit only turns that hang into a
+    // failure; how fast it wakes is the benches' business, not a test's.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        for _ in 0..2 {
+            let mut line = String::new();
+            if out.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            rest.push_str(&line);
+        }
+        let _ = tx.send(rest);
+    });
+    let rest = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(rest) => rest,
+        Err(_) => {
+            let _ = child.kill();
+            panic!("{how}: the guest did not wake within 60 s of the write");
+        }
+    };
     drop(stdin);
     let status = child.wait().expect("wait");
     assert!(status.success(), "{how}: {status:?}");
@@ -74,10 +88,6 @@ fn blocked_guest_wakes(how: &str) {
     assert!(
         idle < 10,
         "{how}: {idle} context switches in a second of waiting (a sampling loop?)"
-    );
-    assert!(
-        woke_in < Duration::from_millis(500),
-        "{how}: woke {woke_in:?} after the write"
     );
 }
 

@@ -209,7 +209,13 @@ fn thread_create_join_costs_its_syscalls() {
         // Only a FUTEX_WAIT sleeps here (the join, and libc's own locks):
         // at most one wake-up each.
         assert!(d.wakeup <= s.calls("futex"), "{what}");
-        assert_eq!(d.interrupt + d.exception + d.error, 0, "{what}");
+        assert_eq!(d.exception + d.error, 0, "{what}");
+        // A kick only comes from a TLB shootdown: a downgrade (libc's
+        // mprotect of the next stack's guard, madvise of the last one)
+        // made while the previous thread is still on its way out of the
+        // guest, which depends on how busy the host is.
+        let downgrades = s.calls("mprotect") + s.calls("madvise") + s.calls("munmap");
+        assert!(d.interrupt <= downgrades, "{what}");
         let stack_faults = if libc == Libc::Musl { N } else { 0 };
         assert!(d.page_fault <= stack_faults, "{what}");
     }

@@ -33,6 +33,7 @@ fn clock_reads(c: &mut Criterion) {
             Side::Sandbox {
                 sentry: sentry.clone(),
                 memory: None,
+                platform: None,
             },
             bin.clone(),
             args,

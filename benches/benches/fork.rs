@@ -133,6 +133,7 @@ fn fork(c: &mut Criterion) {
                 Side::Sandbox {
                     sentry: sentry.clone(),
                     memory: case.memory,
+                    platform: None,
                 },
                 bin.clone(),
                 args,

@@ -38,6 +38,7 @@ fn syscall_roundtrip(c: &mut Criterion) {
         Side::Sandbox {
             sentry,
             memory: None,
+            platform: None,
         },
         bin,
         args,

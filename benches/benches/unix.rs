@@ -43,6 +43,7 @@ fn unix_sockets(c: &mut Criterion) {
             Side::Sandbox {
                 sentry: sentry.clone(),
                 memory: None,
+                platform: None,
             },
             bin.clone(),
             args,

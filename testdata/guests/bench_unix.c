@@ -7,6 +7,7 @@
  *   bench_unix ping serve  a child echoes one byte back; each request N
  *                          times N round trips and prints
  *                          "n=N total_ns=T per_call_ns=P"
+ *   bench_unix pipe serve  as ping, over two pipes instead of a socket
  *   bench_unix bulk serve  each request N has the child send N chunks of
  *                          64 KiB, which the parent reads; the time per
  *                          chunk
@@ -24,7 +25,10 @@
 #define CHUNK (64 * 1024)
 
 static int sock = -1;
-static int bulk;
+/* Where the parent reads (the socket, or the read end of the child's
+ * pipe in pipe mode). */
+static int rsock = -1;
+static int bulk, use_pipes;
 static char chunk[CHUNK];
 
 static long long now_ns(void)
@@ -65,12 +69,12 @@ static int full_read(int fd, void *p, size_t n)
 
 /* The child: echoes bytes (ping) or sends the chunks asked for (bulk)
  * until EOF. */
-static void child(int fd)
+static void child(int fd, int wfd)
 {
 	if (!bulk) {
 		char c;
 		while (full_read(fd, &c, 1))
-			full_write(fd, &c, 1);
+			full_write(wfd, &c, 1);
 		_exit(0);
 	}
 	long n;
@@ -82,16 +86,33 @@ static void child(int fd)
 
 static void start(void)
 {
+	if (use_pipes) {
+		int down[2], up[2];
+		must(pipe(down) == 0 && pipe(up) == 0, "pipe");
+		pid_t pid = fork();
+		must(pid >= 0, "fork");
+		if (pid == 0) {
+			close(down[1]);
+			close(up[0]);
+			child(down[0], up[1]);
+		}
+		close(down[0]);
+		close(up[1]);
+		sock = down[1];
+		rsock = up[0];
+		return;
+	}
 	int sv[2];
 	must(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
 	pid_t pid = fork();
 	must(pid >= 0, "fork");
 	if (pid == 0) {
 		close(sv[0]);
-		child(sv[1]);
+		child(sv[1], sv[1]);
 	}
 	close(sv[1]);
 	sock = sv[0];
+	rsock = sv[0];
 }
 
 /* Returns the nanoseconds n operations took. */
@@ -102,7 +123,7 @@ static long long measure(long n)
 		char c = 'x';
 		for (long i = 0; i < n; i++) {
 			full_write(sock, &c, 1);
-			must(full_read(sock, &c, 1), "echo");
+			must(full_read(rsock, &c, 1), "echo");
 		}
 	} else {
 		static char in[CHUNK];
@@ -141,6 +162,7 @@ int main(int argc, char **argv)
 	memset(chunk, 'b', sizeof chunk);
 	if (argc > 2) {
 		bulk = strcmp(argv[1], "bulk") == 0;
+		use_pipes = strcmp(argv[1], "pipe") == 0;
 		start();
 		if (strcmp(argv[2], "serve") == 0) {
 			out("ready\n");
@@ -149,6 +171,8 @@ int main(int argc, char **argv)
 			bench(parse_count(argv[2]));
 		}
 		close(sock);
+		if (rsock != sock)
+			close(rsock);
 		wait(NULL);
 		return 0;
 	}
@@ -157,6 +181,13 @@ int main(int argc, char **argv)
 	measure(100);
 	close(sock);
 	wait(NULL);
+	use_pipes = 1;
+	start();
+	measure(100);
+	close(sock);
+	close(rsock);
+	wait(NULL);
+	use_pipes = 0;
 	bulk = 1;
 	start();
 	long n = 3;

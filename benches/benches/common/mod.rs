@@ -314,6 +314,8 @@ pub enum Side {
         sentry: PathBuf,
         /// `--memory` value, if not the default (1G).
         memory: Option<&'static str>,
+        /// The platform (`SENTRY_PLATFORM`), if not the default (KVM).
+        platform: Option<&'static str>,
     },
 }
 
@@ -342,7 +344,11 @@ impl Server {
                 c.args(args).env_clear().env("PATH", &path_env);
                 c
             }
-            Side::Sandbox { sentry, memory } => {
+            Side::Sandbox {
+                sentry,
+                memory,
+                platform,
+            } => {
                 let mut argv: Vec<OsString> = vec!["run".into()];
                 if let Some(m) = memory {
                     argv.push("--memory".into());
@@ -355,6 +361,9 @@ impl Server {
                 argv.extend(args.iter().map(OsString::from));
                 let mut c = Command::new(sentry);
                 c.args(argv);
+                if let Some(p) = platform {
+                    c.env("SENTRY_PLATFORM", p);
+                }
                 c
             }
         };

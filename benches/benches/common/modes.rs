@@ -40,6 +40,7 @@ pub fn bench_modes(c: &mut Criterion, title: &str, guest_name: &str, modes: &[Mo
             Side::Sandbox {
                 sentry: sentry.clone(),
                 memory: None,
+                platform: None,
             },
             bin.clone(),
             args,

@@ -261,7 +261,7 @@ impl Instance {
                 return;
             }
             let oneshot = (w.mask & IN_ONESHOT != 0).then_some(w.key);
-            s.push(Event {
+            let mut queued = s.push(Event {
                 wd,
                 mask,
                 cookie,
@@ -269,11 +269,16 @@ impl Instance {
             });
             if oneshot.is_some() {
                 s.watches.remove(&wd);
-                s.push(ignored(wd));
+                queued |= s.push(ignored(wd));
             }
-            oneshot
+            (oneshot, queued)
         };
-        self.wake();
+        let (gone, queued) = gone;
+        // As Linux, a merged (or lost) event wakes no one: an EPOLLET
+        // item is not reported again for it.
+        if queued {
+            self.wake();
+        }
         if let Some(key) = gone {
             REGISTRY.remove(key, self, wd);
         }

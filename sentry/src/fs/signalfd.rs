@@ -190,6 +190,16 @@ impl FileOps for SignalFd {
         if pending & mask != 0 { poll::POLLIN } else { 0 }
     }
 
+    /// Signals queued for the polling thread and its process (Linux
+    /// wakes a signalfd's waiters each time one is queued).
+    fn events(&self) -> Option<(u64, u64)> {
+        let current = CURRENT.with(|c| c.borrow().upgrade());
+        let task = current.or_else(|| self.creator.upgrade())?;
+        let own = task.sig.lock().pending.pushed();
+        let shared = task.tg.shared_pending.lock().pushed();
+        Some((own.wrapping_add(shared), 0))
+    }
+
     fn describe(&self) -> String {
         "anon_inode:[signalfd]".into()
     }

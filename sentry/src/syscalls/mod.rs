@@ -166,8 +166,9 @@ const NOTE_RLIMIT: &str = "per process, inherited and kept across execve; NOFILE
 const NOTE_POLL: &str = "every file wakes the sleeper when it becomes ready (the host's standard streams through a watcher thread that blocks in the host's poll)";
 const NOTE_EPOLL_WAIT: &str = "EPOLLET reports an item again once its file changed in the \
     item's direction (pipes, Unix stream and seqpacket pairs, TCP connections, eventfd, timerfd, \
-    inotify); other files after any notification in the sandbox (an extra report, never a lost \
-    one), the host's standard streams level-triggered; they wake it through a watcher thread";
+    inotify, signalfd); other files after any notification in the sandbox (an extra report, never \
+    a lost one), the host's standard streams level-triggered; they wake it through a watcher \
+    thread; EPOLLEXCLUSIVE items of one file in several instances report a wake-up in one";
 const NOTE_SIGNALFD: &str = "poll, select and epoll see the signals pending for the polling thread \
     and its process, as Linux; epoll re-checks every item at each wait (Linux keeps only items \
     woken since)";

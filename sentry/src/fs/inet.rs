@@ -14,9 +14,11 @@
 //! is simpler than running segments through a user-space TCP/IP stack, has
 //! no timers, windows or retransmissions that could differ from Linux on a
 //! loopback where none of them show, and costs one copy per transfer. What
-//! a real stack would add (MSS, congestion windows, TIME_WAIT, urgent data)
-//! is invisible or irrelevant on loopback; TIME_WAIT is not kept, so a
-//! port can be bound again at once after its connection closes.
+//! a real stack would add (MSS, congestion windows, TIME_WAIT) is
+//! invisible or irrelevant on loopback; TIME_WAIT is not kept, so a port
+//! can be bound again at once after its connection closes. Urgent data
+//! (MSG_OOB) is kept as Linux's receiver keeps it: one urgent byte per
+//! half, with its sequence number (see `Half::urg`).
 //!
 //! A later real network interface would add a user-space stack (for
 //! example smoltcp) beside this: a route lookup sends loopback
@@ -98,6 +100,8 @@ const SOMAXCONN: usize = 4096;
 
 /// POLLRDHUP.
 const POLLRDHUP: u16 = 0x2000;
+/// POLLPRI: urgent data to read.
+const POLLPRI: u16 = 0x2;
 
 /// Transport protocol of a socket.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -450,6 +454,63 @@ struct Half {
     err: Option<Errno>,
     /// The side's socket is still open.
     open: bool,
+    /// Bytes ever queued to `rx` (rcv_nxt) and taken from it, read or
+    /// skipped (copied_seq): `rx` holds the bytes in between.
+    rcv_nxt: u64,
+    copied: u64,
+    /// Linux's urg_data and urg_seq: the urgent byte (the last byte of
+    /// the latest MSG_OOB send), its sequence number, and whether it was
+    /// read out of band. Without SO_OOBINLINE a normal read stops before
+    /// it and then steps over it; reading past it forgets it.
+    urg: Urg,
+    urg_seq: u64,
+    /// The receiving socket's SO_OOBINLINE.
+    inline: bool,
+}
+
+/// A half's urgent data (Linux's `tp->urg_data`).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum Urg {
+    /// None (or read past).
+    #[default]
+    None,
+    /// The urgent byte, not read out of band yet (TCP_URG_VALID).
+    Valid(u8),
+    /// Read with MSG_OOB (TCP_URG_READ).
+    Read,
+}
+
+impl Half {
+    /// Queues `data`; `oob`: its last byte is urgent (tcp_check_urg and
+    /// tcp_urg on the receiving side).
+    fn queue(&mut self, data: &[u8], oob: bool) {
+        if oob && !data.is_empty() {
+            let ptr = self.rcv_nxt + data.len() as u64 - 1;
+            let newer = self.urg == Urg::None || ptr > self.urg_seq;
+            if self.copied <= ptr && newer {
+                // The old urgent byte is next to read and still queued:
+                // it is dropped from the stream.
+                if self.urg != Urg::None
+                    && self.urg_seq == self.copied
+                    && !self.inline
+                    && self.copied != self.rcv_nxt
+                {
+                    self.rx.pop_front();
+                    self.copied += 1;
+                    mem::uncharge(1);
+                }
+                self.urg_seq = ptr;
+                self.urg = Urg::Valid(data[data.len() - 1]);
+            }
+        }
+        self.rx.extend(data);
+        self.rcv_nxt += data.len() as u64;
+    }
+
+    /// Whether the next byte to read is the urgent mark (SIOCATMARK).
+    fn at_mark(&self) -> bool {
+        self.urg != Urg::None && self.urg_seq == self.copied
+    }
 }
 
 /// A TCP connection: side 0 is the connecting socket, side 1 the
@@ -532,10 +593,12 @@ impl Conn {
 
     /// Sends from `side`: stream semantics, waits for room unless
     /// `nonblock`; EPIPE (or the pending error) when the way is shut.
+    #[allow(clippy::too_many_arguments)]
     fn send(
         &self,
         side: usize,
         data: &[u8],
+        oob: bool,
         nonblock: bool,
         deadline: Option<Instant>,
         blocker: &dyn Blocker,
@@ -583,7 +646,7 @@ impl Conn {
                             Err(Errno::ENOBUFS)
                         };
                     }
-                    peer.rx.extend(&data[done..done + n]);
+                    peer.queue(&data[done..done + n], oob);
                     done += n;
                     drop(h);
                     self.changed_one(1 - side, 0);
@@ -631,15 +694,40 @@ impl Conn {
             {
                 let mut h = self.halves.lock();
                 let me = &mut h[side];
-                let n = me.rx.len().min(len - out.len());
-                if n > 0 {
-                    let (a, b) = me.rx.as_slices();
-                    let na = a.len().min(n);
-                    out.extend_from_slice(&a[..na]);
-                    out.extend_from_slice(&b[..n - na]);
-                    if !peek {
-                        me.rx.drain(..n);
-                        mem::uncharge(n);
+                // tcp_recvmsg's walk: stop before the urgent mark once
+                // something was read; at the mark, step over the urgent
+                // byte unless it is inline.
+                let mut n = 0;
+                let mut at_mark_stop = false;
+                while out.len() < len {
+                    let seq = me.copied + n as u64;
+                    if me.urg != Urg::None && me.urg_seq == seq {
+                        if !out.is_empty() {
+                            at_mark_stop = true;
+                            break;
+                        }
+                        if !me.inline && n < me.rx.len() {
+                            n += 1;
+                            continue;
+                        }
+                    }
+                    let mut avail = me.rx.len() - n;
+                    if me.urg != Urg::None && me.urg_seq > seq && me.urg_seq - seq < avail as u64 {
+                        avail = (me.urg_seq - seq) as usize;
+                    }
+                    let take = avail.min(len - out.len());
+                    if take == 0 {
+                        break;
+                    }
+                    out.extend(me.rx.range(n..n + take));
+                    n += take;
+                }
+                if n > 0 && !peek {
+                    me.rx.drain(..n);
+                    mem::uncharge(n);
+                    me.copied += n as u64;
+                    if me.urg != Urg::None && me.copied > me.urg_seq {
+                        me.urg = Urg::None;
                     }
                 }
                 let eof = me.fin || me.rd_shut || me.reset;
@@ -656,7 +744,7 @@ impl Conn {
                     return Err(e);
                 }
                 let enough = if waitall && !peek {
-                    out.len() >= len
+                    out.len() >= len || at_mark_stop
                 } else {
                     !out.is_empty() || len == 0
                 };
@@ -684,6 +772,32 @@ impl Conn {
         }
     }
 
+    /// recv with MSG_OOB (tcp_recv_urg): the urgent byte, once; EINVAL
+    /// with none, after it was read, or with SO_OOBINLINE; never waits.
+    fn recv_oob(&self, side: usize, len: usize, peek: bool) -> Result<Vec<u8>, Errno> {
+        let mut h = self.halves.lock();
+        let me = &mut h[side];
+        match me.urg {
+            Urg::Valid(b) if !me.inline => {
+                if !peek {
+                    me.urg = Urg::Read;
+                }
+                Ok(if len > 0 { vec![b] } else { Vec::new() })
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// SIOCATMARK for `side`.
+    fn at_mark(&self, side: usize) -> bool {
+        self.halves.lock()[side].at_mark()
+    }
+
+    /// Notes the receiving socket's SO_OOBINLINE.
+    fn set_inline(&self, side: usize, on: bool) {
+        self.halves.lock()[side].inline = on;
+    }
+
     /// tcp_poll for `side`.
     fn poll(&self, side: usize) -> u16 {
         let h = self.halves.lock();
@@ -698,8 +812,14 @@ impl Conn {
         if rcv {
             m |= poll::POLLIN | POLLRDHUP;
         }
-        if !me.rx.is_empty() {
+        // At the mark of an urgent byte that is not inline, that byte
+        // does not count (tcp_poll's target).
+        let target = if me.at_mark() && !me.inline { 2 } else { 1 };
+        if me.rx.len() >= target {
             m |= poll::POLLIN;
+        }
+        if matches!(me.urg, Urg::Valid(_)) {
+            m |= POLLPRI;
         }
         if snd || !peer.open || peer.rx.len() < peer.cap {
             m |= poll::POLLOUT;
@@ -1403,9 +1523,27 @@ impl InetSocket {
     }
 
     fn conn(&self) -> Option<(Arc<Conn>, usize)> {
-        match &self.inner.lock().tcp {
-            Tcp::Connected { conn, side, .. } => Some((Arc::clone(conn), *side)),
+        let inner = self.inner.lock();
+        match &inner.tcp {
+            Tcp::Connected { conn, side, .. } => {
+                // SO_OOBINLINE, which the sending side looks at too.
+                let inline = inner.opts.ints.get(&(SOL_SOCKET, SO_OOBINLINE)) == Some(&1);
+                conn.set_inline(*side, inline);
+                Some((Arc::clone(conn), *side))
+            }
             _ => None,
+        }
+    }
+
+    /// recv with MSG_OOB: the urgent byte (TCP); EINVAL otherwise, as
+    /// for a TCP socket without urgent data; ENOTCONN when listening.
+    pub fn recv_oob(&self, len: usize, peek: bool) -> Result<Vec<u8>, Errno> {
+        if self.listening() {
+            return Err(Errno::ENOTCONN);
+        }
+        match self.conn() {
+            Some((conn, side)) => conn.recv_oob(side, len, peek),
+            None => Err(Errno::EINVAL),
         }
     }
 
@@ -1418,6 +1556,22 @@ impl InetSocket {
         nonblock: bool,
         blocker: &dyn Blocker,
     ) -> Result<usize, Errno> {
+        self.send_oob(data, dest, false, nonblock, blocker)
+    }
+
+    /// [`Self::send`], with MSG_OOB (`oob`: TCP's last byte sent is
+    /// urgent; EOPNOTSUPP for UDP).
+    pub fn send_oob(
+        &self,
+        data: &[u8],
+        dest: Option<&[u8]>,
+        oob: bool,
+        nonblock: bool,
+        blocker: &dyn Blocker,
+    ) -> Result<usize, Errno> {
+        if oob && self.proto == Proto::Udp {
+            return Err(Errno::EOPNOTSUPP);
+        }
         match self.proto {
             Proto::Tcp => {
                 let Some((conn, side)) = self.conn() else {
@@ -1436,7 +1590,7 @@ impl InetSocket {
                     .opts
                     .sndtimeo
                     .map(crate::kernel::wait::deadline_after);
-                conn.send(side, data, nonblock, deadline, blocker)
+                conn.send(side, data, oob, nonblock, deadline, blocker)
             }
             Proto::Udp => self.udp_send(data, dest),
         }
@@ -1672,6 +1826,7 @@ const SO_ERROR: i32 = 4;
 const SO_SNDBUF: i32 = 7;
 const SO_RCVBUF: i32 = 8;
 const SO_KEEPALIVE: i32 = 9;
+const SO_OOBINLINE: i32 = 10;
 const SO_LINGER: i32 = 13;
 const SO_REUSEPORT: i32 = 15;
 const SO_RCVLOWAT: i32 = 18;
@@ -1819,8 +1974,34 @@ impl InetSocket {
                 OptVal::Bytes(b"cubic\0\0\0\0\0\0\0\0\0\0\0".to_vec())
             }
             (IPPROTO_TCP, TCP_INFO) if self.proto == Proto::Tcp => {
-                // struct tcp_info: only tcpi_state is filled in.
+                // struct tcp_info: the state; connected, what Linux shows
+                // on lo (an MSS of lo's MTU less 52 bytes of headers,
+                // window scaling and timestamps, the initial congestion
+                // window, no ssthresh yet, and a round trip of tens of
+                // microseconds, the 200 ms minimum RTO above it).
                 let mut v = vec![0u8; 232];
+                let mut put = |off: usize, x: u32| v[off..off + 4].copy_from_slice(&x.to_le_bytes());
+                if matches!(inner.tcp, Tcp::Connected { .. }) {
+                    let mss = if self.v6 { 65464 } else { 65483 };
+                    put(8, 204_000); // rto
+                    put(12, 40_000); // ato
+                    put(16, 32_768); // snd_mss
+                    put(20, 536); // rcv_mss
+                    put(60, 65_535); // pmtu
+                    put(64, mss); // rcv_ssthresh
+                    put(68, 50); // rtt
+                    put(72, 25); // rttvar
+                    put(76, 0x7fff_ffff); // snd_ssthresh: TCP_INFINITE_SSTHRESH
+                    put(80, 10); // snd_cwnd
+                    put(84, mss); // advmss
+                    put(88, 3); // reordering
+                    put(96, mss); // rcv_space
+                    put(148, 50); // min_rtt
+                    put(228, mss); // snd_wnd
+                    // TCPI_OPT_TIMESTAMPS | SACK | WSCALE; wscale 7 both ways.
+                    v[5] = 7;
+                    v[6] = 0x77;
+                }
                 v[0] = match &inner.tcp {
                     Tcp::Connected { .. } => 1, // TCP_ESTABLISHED
                     Tcp::Listening(_) => 10,    // TCP_LISTEN
@@ -1981,6 +2162,12 @@ impl InetSocket {
             }
         }
         let _ = SO_KEEPALIVE;
+        if (level, name) == (SOL_SOCKET, SO_OOBINLINE) {
+            // The connection learns it at once (urgent data arriving
+            // next depends on it).
+            drop(inner);
+            let _ = self.conn();
+        }
         Ok(())
     }
 }
@@ -2141,7 +2328,12 @@ impl FileOps for InetSocket {
     fn ioctl(&self, request: u64) -> Result<IoctlReply, Errno> {
         const FIONREAD: u64 = 0x541b;
         const SIOCOUTQ: u64 = 0x5411;
+        const SIOCATMARK: u64 = 0x8905;
         match request {
+            SIOCATMARK if self.proto == Proto::Tcp => {
+                let m = self.conn().is_some_and(|(c, side)| c.at_mark(side));
+                Ok(IoctlReply::Bytes(i32::from(m).to_le_bytes().to_vec(), 0))
+            }
             FIONREAD => {
                 if self.listening() {
                     return Err(Errno::EINVAL);

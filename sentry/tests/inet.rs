@@ -14,6 +14,11 @@ differential! {
     t_tcp_oob: [], 0;
 }
 
+// Non-blocking connects past a full backlog wait in SYN_SENT.
+differential! {
+    t_tcp_backlog: [], 0;
+}
+
 /// Nothing leaves the sandbox, other families are refused, and `lo` is
 /// the only interface: checked against fixed expectations, since the host
 /// has a network. (Before this module, every one of these socket calls

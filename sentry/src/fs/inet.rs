@@ -522,6 +522,11 @@ pub struct Conn {
     /// Edges for EPOLLET, by side: input (data, FIN, reset arrived) and
     /// output (room appeared).
     edges: super::epoll::PairEdges,
+    /// False while the connecting side waits in SYN_SENT: a non-blocking
+    /// connect past a full backlog, whose SYN Linux drops and sends
+    /// again; here it waits in the listener's SYN queue until an accept
+    /// makes room.
+    established: std::sync::atomic::AtomicBool,
 }
 
 impl Conn {
@@ -536,7 +541,32 @@ impl Conn {
             wait: WaitQueue::default(),
             readiness,
             edges: Default::default(),
+            established: std::sync::atomic::AtomicBool::new(true),
         })
+    }
+
+    /// Whether the handshake is done (not in SYN_SENT).
+    fn established(&self) -> bool {
+        self.established.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The SYN got in: the connection is established.
+    fn establish(&self) {
+        self.established
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.changed();
+    }
+
+    /// The listener went away before the SYN got in: its next SYN finds
+    /// no listener (RST: ECONNREFUSED).
+    fn refuse(&self) {
+        {
+            let mut h = self.halves.lock();
+            h[0].err = Some(Errno::ECONNREFUSED);
+            h[0].reset = true;
+            h[1].open = false;
+        }
+        self.establish();
     }
 
     /// A change of every side and direction (close, reset, shutdown).
@@ -606,6 +636,17 @@ impl Conn {
         let mut done = 0;
         loop {
             let guard = self.wait.prepare(blocker);
+            if !self.established() {
+                // sk_stream_wait_connect.
+                if nonblock {
+                    return Err(Errno::EAGAIN);
+                }
+                match guard.sleep(deadline) {
+                    Ok(true) => continue,
+                    Ok(false) => return Err(Errno::EAGAIN),
+                    Err(e) => return Err(timeo_intr(e, deadline)),
+                }
+            }
             {
                 let mut h = self.halves.lock();
                 let (a, b) = h.split_at_mut(1);
@@ -691,6 +732,16 @@ impl Conn {
         let mut out = Vec::new();
         loop {
             let guard = self.wait.prepare(blocker);
+            if !self.established() {
+                if nonblock {
+                    return Err(Errno::EAGAIN);
+                }
+                match guard.sleep(deadline) {
+                    Ok(true) => continue,
+                    Ok(false) => return Err(Errno::EAGAIN),
+                    Err(e) => return Err(timeo_intr(e, deadline)),
+                }
+            }
             {
                 let mut h = self.halves.lock();
                 let me = &mut h[side];
@@ -800,6 +851,9 @@ impl Conn {
 
     /// tcp_poll for `side`.
     fn poll(&self, side: usize) -> u16 {
+        if !self.established() {
+            return 0;
+        }
         let h = self.halves.lock();
         let me = &h[side];
         let peer = &h[1 - side];
@@ -868,17 +922,34 @@ pub struct Listener {
 
 struct ListenQ {
     ready: VecDeque<Pending>,
+    /// Non-blocking connects that found the queue full (SYN_SENT), in
+    /// order: one moves to `ready` whenever there is room.
+    syn: VecDeque<Pending>,
     backlog: usize,
     closed: bool,
 }
 
+impl ListenQ {
+    /// Lets waiting SYNs in while the queue has room.
+    fn admit(&mut self) {
+        while self.ready.len() <= self.backlog {
+            let Some(p) = self.syn.pop_front() else { break };
+            p.conn.establish();
+            self.ready.push_back(p);
+        }
+    }
+}
+
 impl Listener {
     fn close(&self) {
-        let dropped = {
+        let (dropped, syn) = {
             let mut q = self.q.lock();
             q.closed = true;
-            std::mem::take(&mut q.ready)
+            (std::mem::take(&mut q.ready), std::mem::take(&mut q.syn))
         };
+        for p in syn {
+            p.conn.refuse();
+        }
         // Connections never accepted are reset.
         for p in dropped {
             p.conn.close_side(1, true);
@@ -1155,8 +1226,12 @@ impl InetSocket {
         let mut inner = self.inner.lock();
         match &inner.tcp {
             Tcp::Listening(l) => {
-                l.q.lock().backlog = backlog;
+                let mut q = l.q.lock();
+                q.backlog = backlog;
+                q.admit();
+                drop(q);
                 l.wait.notify_all();
+                l.readiness.notify_all();
                 return Ok(());
             }
             Tcp::Connected { .. } => return Err(Errno::EINVAL),
@@ -1185,6 +1260,7 @@ impl InetSocket {
         let l = Arc::new(Listener {
             q: Mutex::new(ListenQ {
                 ready: VecDeque::new(),
+                syn: VecDeque::new(),
                 backlog,
                 closed: false,
             }),
@@ -1303,8 +1379,17 @@ impl InetSocket {
         {
             let mut inner = self.inner.lock();
             match &inner.tcp {
-                Tcp::Connected { .. } if inner.connecting => {
+                Tcp::Connected { conn, .. } if inner.connecting => {
+                    if !conn.established() {
+                        return Err(Errno::EALREADY);
+                    }
+                    let refused = conn.halves.lock()[0].err.take_if(|e| *e == Errno::ECONNREFUSED);
                     inner.connecting = false;
+                    if let Some(e) = refused {
+                        inner.tcp = Tcp::Idle;
+                        inner.shut = 3;
+                        return Err(e);
+                    }
                     return Ok(());
                 }
                 Tcp::Connected { .. } => return Err(Errno::EISCONN),
@@ -1353,20 +1438,28 @@ impl InetSocket {
                     return Err(Errno::ECONNREFUSED);
                 }
                 // sk_acceptq_is_full: the queue holds one past the
-                // backlog. A non-blocking connect is queued past it (up to
-                // somaxconn) instead of retrying a dropped SYN later.
-                let room = q.ready.len() <= q.backlog
-                    || (nonblock && q.ready.len() < SOMAXCONN + q.backlog);
-                if room {
+                // backlog. Past it Linux drops the SYN and the client
+                // sends it again later: a non-blocking connect waits in
+                // SYN_SENT (in the SYN queue) until an accept makes room.
+                let room = q.ready.len() <= q.backlog && q.syn.is_empty();
+                let syn_sent = !room && nonblock && q.syn.len() < SOMAXCONN;
+                if room || syn_sent {
                     let conn = Conn::new(
                         [my_rcvbuf + TCP_SNDBUF as usize, l.rcvbuf + my_sndbuf],
                         Arc::clone(&self.readiness),
                     );
-                    q.ready.push_back(Pending {
+                    let p = Pending {
                         conn: Arc::clone(&conn),
                         local: dst,
                         peer: src,
-                    });
+                    };
+                    if room {
+                        q.ready.push_back(p);
+                    } else {
+                        conn.established
+                            .store(false, std::sync::atomic::Ordering::SeqCst);
+                        q.syn.push_back(p);
+                    }
                     drop(q);
                     let mut inner = self.inner.lock();
                     if !matches!(inner.tcp, Tcp::Idle) {
@@ -1437,6 +1530,7 @@ impl InetSocket {
                     return Err(Errno::EINVAL);
                 }
                 if let Some(p) = q.ready.pop_front() {
+                    q.admit();
                     drop(q);
                     l.wait.notify_all();
                     l.readiness.notify_all();
@@ -1511,8 +1605,9 @@ impl InetSocket {
         let inner = self.inner.lock();
         let ep = match &inner.tcp {
             Tcp::Connected { peer, conn, side } => {
-                // A connection reset under it is no longer connected.
-                if conn.halves.lock()[*side].reset {
+                // A connection reset under it (or still in SYN_SENT) is
+                // not connected.
+                if !conn.established() || conn.halves.lock()[*side].reset {
                     return Err(Errno::ENOTCONN);
                 }
                 *peer
@@ -2003,6 +2098,7 @@ impl InetSocket {
                     v[6] = 0x77;
                 }
                 v[0] = match &inner.tcp {
+                    Tcp::Connected { conn, .. } if !conn.established() => 2, // TCP_SYN_SENT
                     Tcp::Connected { .. } => 1, // TCP_ESTABLISHED
                     Tcp::Listening(_) => 10,    // TCP_LISTEN
                     Tcp::Idle => 7,             // TCP_CLOSE

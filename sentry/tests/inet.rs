@@ -19,6 +19,11 @@ differential! {
     t_tcp_backlog: [], 0;
 }
 
+// TIME_WAIT holds the port of the side that closed first.
+differential! {
+    t_tcp_timewait: [], 0;
+}
+
 /// Nothing leaves the sandbox, other families are refused, and `lo` is
 /// the only interface: checked against fixed expectations, since the host
 /// has a network. (Before this module, every one of these socket calls

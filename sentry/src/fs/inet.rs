@@ -15,8 +15,10 @@
 //! no timers, windows or retransmissions that could differ from Linux on a
 //! loopback where none of them show, and costs one copy per transfer. What
 //! a real stack would add (MSS, congestion windows, TIME_WAIT) is
-//! invisible or irrelevant on loopback; TIME_WAIT is not kept, so a port
-//! can be bound again at once after its connection closes. Urgent data
+//! invisible or irrelevant on loopback, except TIME_WAIT: the side that
+//! closes first keeps its port for a minute (its binding stays in the
+//! port table, marked, and conflicts as Linux's TIME_WAIT socket does,
+//! SO_REUSEADDR on both sides letting a new bind through). Urgent data
 //! (MSG_OOB) is kept as Linux's receiver keeps it: one urgent byte per
 //! half, with its sequence number (see `Half::urg`).
 //!
@@ -236,7 +238,12 @@ struct Binding {
     v6: bool,
     /// A TCP connection's peer (for /proc/net/tcp).
     peer: Option<Ep>,
+    /// A closed TCP socket in TIME_WAIT: its port is held until then.
+    tw_until: Option<Instant>,
 }
+
+/// How long the side that closes first keeps its port (TCP_TIMEWAIT_LEN).
+const TIME_WAIT: Duration = Duration::from_secs(60);
 
 impl Binding {
     /// How well the binding matches destination `ip` (0: not at all):
@@ -270,6 +277,7 @@ impl Binding {
             udp_peer: None,
             v6: false,
             peer: None,
+            tw_until: None,
         };
         if !ip.is_unspecified() {
             return self.score(ip) > 0;
@@ -341,6 +349,7 @@ impl Table {
         req: BindReq,
         udp: Option<Weak<UdpQueue>>,
     ) -> Result<u16, Errno> {
+        self.expire();
         let port = if port == 0 {
             let span = u32::from(EPHEMERAL.1 - EPHEMERAL.0) + 1;
             let mut found = None;
@@ -374,8 +383,28 @@ impl Table {
             udp_peer: None,
             v6: req.v6,
             peer: None,
+            tw_until: None,
         });
         Ok(port)
+    }
+
+    /// Forgets the TIME_WAIT bindings whose time is over.
+    fn expire(&mut self) {
+        let now = Instant::now();
+        self.ports.retain(|_, list| {
+            list.retain(|b| b.tw_until.is_none_or(|t| t > now));
+            !list.is_empty()
+        });
+    }
+
+    /// The closed socket `id` enters TIME_WAIT: its binding stays, with
+    /// no listener or queue, for [`TIME_WAIT`].
+    fn time_wait(&mut self, port: u16, id: u64) {
+        if let Some(b) = self.get_mut(Proto::Tcp, port, id) {
+            b.listener = None;
+            b.udp = None;
+            b.tw_until = Some(Instant::now() + TIME_WAIT);
+        }
     }
 
     fn get_mut(&mut self, proto: Proto, port: u16, id: u64) -> Option<&mut Binding> {
@@ -466,6 +495,9 @@ struct Half {
     urg_seq: u64,
     /// The receiving socket's SO_OOBINLINE.
     inline: bool,
+    /// This side sent its FIN before it got the peer's (the active
+    /// closer, which ends in TIME_WAIT).
+    fin_first: bool,
 }
 
 /// A half's urgent data (Linux's `tp->urg_data`).
@@ -599,6 +631,9 @@ impl Conn {
             let mut h = self.halves.lock();
             let rst = rst || !h[side].rx.is_empty();
             dropped = std::mem::take(&mut h[side].rx);
+            if !rst && !h[side].wr_shut && !h[side].fin {
+                h[side].fin_first = true;
+            }
             h[side].open = false;
             h[side].wr_shut = true;
             h[side].rd_shut = true;
@@ -1566,6 +1601,7 @@ impl InetSocket {
                                 udp_peer: None,
                                 v6: self.v6,
                                 peer: Some(p.peer),
+                                tw_until: None,
                             });
                         drop(t);
                         inner.local = Some(p.local);
@@ -1842,6 +1878,7 @@ impl InetSocket {
                         h[side].rd_shut = true;
                     }
                     if mode & 2 != 0 && !h[side].wr_shut {
+                        h[side].fin_first = !h[side].fin;
                         h[side].wr_shut = true;
                         h[1 - side].fin = true;
                     }
@@ -2330,7 +2367,9 @@ pub fn proc_net(name: &[u8]) -> Option<String> {
     };
     for (sl, (port, b)) in rows.iter().enumerate() {
         let peer = b.peer.or(b.udp_peer).unwrap_or(Ep { ip: zero, port: 0 });
-        let state = if b.listening() {
+        let state = if b.tw_until.is_some() {
+            0x06 // TCP_TIME_WAIT
+        } else if b.listening() {
             0x0a // TCP_LISTEN
         } else if b.peer.is_some() || b.udp_peer.is_some() {
             0x01 // TCP_ESTABLISHED
@@ -2467,17 +2506,33 @@ impl Drop for InetSocket {
     fn drop(&mut self) {
         let inner = self.inner.get_mut();
         let tcp = std::mem::replace(&mut inner.tcp, Tcp::Idle);
-        if let Some(l) = inner.local {
-            TABLE.lock().unbind(self.proto, l.port, self.ino);
+        // SO_LINGER with a zero timeout aborts with RST.
+        let rst = inner.opts.linger == (1, 0);
+        if let Tcp::Connected { conn, side, .. } = &tcp {
+            conn.close_side(*side, rst);
         }
-        match tcp {
-            Tcp::Listening(l) => l.close(),
+        // The side that sent its FIN first (and did not reset) keeps its
+        // port in TIME_WAIT.
+        let time_wait = match &tcp {
             Tcp::Connected { conn, side, .. } => {
-                // SO_LINGER with a zero timeout aborts with RST.
-                let rst = inner.opts.linger == (1, 0);
-                conn.close_side(side, rst);
+                let h = conn.halves.lock();
+                h[*side].fin_first
+                    && !h[*side].reset
+                    && !h[1 - *side].reset
+                    && conn.established()
             }
-            Tcp::Idle => {}
+            _ => false,
+        };
+        if let Some(l) = inner.local {
+            let mut t = TABLE.lock();
+            if time_wait {
+                t.time_wait(l.port, self.ino);
+            } else {
+                t.unbind(self.proto, l.port, self.ino);
+            }
+        }
+        if let Tcp::Listening(l) = tcp {
+            l.close();
         }
         self.readiness.notify_all();
     }
@@ -2500,6 +2555,7 @@ mod tests {
             udp_peer: None,
             v6: false,
             peer: None,
+            tw_until: None,
         }
     }
 

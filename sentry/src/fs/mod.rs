@@ -409,6 +409,12 @@ impl Drop for OpenFile {
         if let Some(t) = self.locks.get() {
             t.release_owner(lock::Owner::Ofd(self.lock_id));
         }
+        if inotify::holds_unlinked(self) {
+            // Its file may have no name left: IN_DELETE_SELF once this
+            // reference to it is gone.
+            drop(std::mem::replace(&mut self.ops, Box::new(inotify::Released)));
+            inotify::sweep();
+        }
     }
 }
 

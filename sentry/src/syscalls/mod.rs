@@ -172,8 +172,9 @@ const NOTE_EPOLL_WAIT: &str = "EPOLLET reports an item again once its file chang
 const NOTE_SIGNALFD: &str = "poll, select and epoll see the signals pending for the polling thread \
     and its process, as Linux; epoll re-checks every item at each wait (Linux keeps only items \
     woken since)";
-const NOTE_INOTIFY: &str = "the sandbox's own files; IN_DELETE_SELF comes when the last name goes \
-    even if the file is open; writes through shared mappings, sendfile and splice report nothing";
+const NOTE_INOTIFY: &str = "the sandbox's own files (IN_DELETE_SELF when the last name is gone and \
+    the last holder lets go, as Linux; in a `:rw` host bind at the last unlink); writes through \
+    shared mappings report nothing";
 const NOTE_MQ_NOTIFY: &str = "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD (a netlink socket in \
     glibc) gives EINVAL for a socket, ENOTSOCK otherwise; a notification is not dropped when its \
     owner closes the descriptor";

@@ -33,6 +33,11 @@ pub fn running(task: &Arc<Task>) {
     CURRENT.with(|c| *c.borrow_mut() = Arc::downgrade(task));
 }
 
+/// The task this host thread runs, if any.
+pub fn current_task() -> Option<Arc<Task>> {
+    CURRENT.with(|c| c.borrow().upgrade())
+}
+
 /// A signalfd.
 pub struct SignalFd {
     mask: Mutex<SigSet>,

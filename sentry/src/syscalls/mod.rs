@@ -175,9 +175,8 @@ const NOTE_SIGNALFD: &str = "poll, select and epoll see the signals pending for 
 const NOTE_INOTIFY: &str = "the sandbox's own files (IN_DELETE_SELF when the last name is gone and \
     the last holder lets go, as Linux; in a `:rw` host bind at the last unlink); writes through \
     shared mappings report nothing";
-const NOTE_MQ_NOTIFY: &str = "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD (a netlink socket in \
-    glibc) gives EINVAL for a socket, ENOTSOCK otherwise; a notification is not dropped when its \
-    owner closes the descriptor";
+const NOTE_MQ_NOTIFY: &str = "SIGEV_SIGNAL, SIGEV_NONE and SIGEV_THREAD (the cookie sent to the \
+    netlink socket, as Linux); a close of the queue by the owner removes the registration";
 const NOTE_CLONE: &str = "namespaces give EPERM, CLONE_INTO_CGROUP EBADF";
 const NOTE_OPEN: &str = "devices other than the sentry's give EACCES, sockets ENXIO; a FIFO opens as a pipe of the sandbox's own (never the host's); O_EXCL with O_TMPFILE does not forbid linkat; openat2's RESOLVE_CACHED is ignored";
 const NOTE_EXEC: &str = "static and dynamically linked ELF programs (the PT_INTERP interpreter from the guest's root) and #! scripts (five in a row at most, as Linux)";

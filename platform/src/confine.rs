@@ -293,10 +293,11 @@ pub fn restrict_filesystem(readable: &[&Path]) -> io::Result<Option<i64>> {
 }
 
 /// Landlock rights to change a tree (ABI 1): write files, remove files and
-/// directories, make directories, regular files, FIFOs and symbolic links
-/// (never devices or sockets).
+/// directories, make directories, regular files, socket files (the inert
+/// inode a Unix socket's bind makes), FIFOs and symbolic links (never
+/// devices).
 const LANDLOCK_WRITE_TREE: u64 =
-    (1 << 1) | (1 << 4) | (1 << 5) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 12);
+    (1 << 1) | (1 << 4) | (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 12);
 
 /// [`restrict_filesystem`], granting also the rights to change the trees
 /// in `writable` (with REFER and TRUNCATE where the ABI has them).
@@ -870,8 +871,8 @@ impl SeccompPolicy {
 
     /// This policy with host writes allowed, for `:rw` binds (Landlock
     /// confines them to those trees): openat with any flags, mkdirat,
-    /// mknodat (FIFOs: without CAP_MKNOD and Landlock's MAKE_CHAR/BLOCK a
-    /// device fails), symlinkat, linkat, unlinkat, renameat2. Never chmod,
+    /// mknodat (FIFOs and socket files: without CAP_MKNOD and Landlock's
+    /// MAKE_CHAR/BLOCK a device fails), symlinkat, linkat, unlinkat, renameat2. Never chmod,
     /// chown or utimes, which Landlock does not govern.
     pub fn with_host_writes(mut self) -> Self {
         use libc::*;
@@ -887,7 +888,7 @@ impl SeccompPolicy {
                 ":rw binds: any flags (Landlock confines writes to their trees)",
             ),
             allow(SYS_mkdirat, ":rw binds: mkdir"),
-            allow(SYS_mknodat, ":rw binds: FIFOs"),
+            allow(SYS_mknodat, ":rw binds: FIFOs, socket files"),
             allow(SYS_symlinkat, ":rw binds: symlink"),
             allow(SYS_linkat, ":rw binds: link"),
             allow(SYS_unlinkat, ":rw binds: unlink, rmdir"),

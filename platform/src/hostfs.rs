@@ -172,6 +172,23 @@ pub fn mkfifoat(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> io::Result<()> {
     })
 }
 
+/// `mknodat(dir, name, S_IFSOCK | mode, 0)`: a socket file with no
+/// socket behind it on the host (the sandbox's own Unix socket bound to
+/// the path is found by the file's inode; a host process connecting to it
+/// gets ECONNREFUSED).
+pub fn mksockat(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> io::Result<()> {
+    let name = component(name)?;
+    // SAFETY: as for mkdirat; the type is forced to S_IFSOCK.
+    check(unsafe {
+        libc::mknodat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::S_IFSOCK | (mode & 0o7777),
+            0,
+        )
+    })
+}
+
 /// `symlinkat(target, dir, name)`.
 pub fn symlinkat(target: &[u8], dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
     let name = component(name)?;

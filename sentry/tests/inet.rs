@@ -9,6 +9,21 @@ differential! {
     t_inet: [], 0;
 }
 
+// Urgent data (MSG_OOB, SIOCATMARK, SO_OOBINLINE) and TCP_INFO's fields.
+differential! {
+    t_tcp_oob: [], 0;
+}
+
+// Non-blocking connects past a full backlog wait in SYN_SENT.
+differential! {
+    t_tcp_backlog: [], 0;
+}
+
+// TIME_WAIT holds the port of the side that closed first.
+differential! {
+    t_tcp_timewait: [], 0;
+}
+
 /// Nothing leaves the sandbox, other families are refused, and `lo` is
 /// the only interface: checked against fixed expectations, since the host
 /// has a network. (Before this module, every one of these socket calls

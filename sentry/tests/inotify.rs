@@ -9,6 +9,12 @@ differential! {
     t_inotify: [], 0;
 }
 
+// IN_DELETE_SELF at the last close of an unlinked file; IN_MODIFY for
+// sendfile, splice and copy_file_range.
+differential! {
+    t_inotify_deleted: [], 0;
+}
+
 /// The sandbox's limits (sandbox only: natively the counts depend on the
 /// host user's other instances and watches): 128 instances, then EMFILE;
 /// 8192 watches across the sandbox, then ENOSPC; a closed instance or a

@@ -11,8 +11,15 @@
 //! notification [`generation`] instead (an extra report, never a lost one),
 //! and files that do not notify at all (the host's streams) stay
 //! level-triggered.
+//!
+//! EPOLLEXCLUSIVE items of one file in several epoll instances share a
+//! claim: a wake-up of the file (a move of the same counters) puts the
+//! item on the ready list of the first instance that looks at it after
+//! the change and of no other, so one waiter wakes, as Linux's exclusive
+//! wait-queue entries. An item on its instance's ready list stays there
+//! while the file is ready (unless EPOLLET).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -49,6 +56,44 @@ impl PairEdges {
     }
 }
 
+/// EPOLLEXCLUSIVE.
+pub const EPOLLEXCLUSIVE: u32 = 1 << 28;
+/// The bits EPOLLEXCLUSIVE may come with: EPOLLIN, EPOLLOUT, EPOLLERR,
+/// EPOLLHUP, EPOLLWAKEUP, EPOLLET (Linux's EPOLLEXCLUSIVE_OK_BITS).
+const EXCLUSIVE_OK: u32 = 0x1 | 0x4 | ERR_HUP | 1 << 29 | EPOLLET | EPOLLEXCLUSIVE;
+
+/// The last wake-up (counters) of each file with EPOLLEXCLUSIVE items
+/// that an item claimed, by the file's address (the Weak tells a reused
+/// address apart).
+static CLAIMS: Mutex<Option<HashMap<usize, (Weak<OpenFile>, (u64, u64))>>> = Mutex::new(None);
+
+/// A file's wake-up counters: its own, or the kernel-wide generation.
+fn counters(f: &OpenFile) -> (u64, u64) {
+    f.ops.events().unwrap_or_else(|| {
+        // Marked, so it never equals a file's own counters (a socket
+        // that starts or stops keeping them).
+        let g = generation() | 1 << 63;
+        (g, g)
+    })
+}
+
+/// Whether the wake-up `now` of `f` is not claimed yet; with `take`,
+/// claims it.
+fn claim(f: &Arc<OpenFile>, now: (u64, u64), take: bool) -> bool {
+    let mut claims = CLAIMS.lock();
+    let map = claims.get_or_insert_with(HashMap::new);
+    let key = Arc::as_ptr(f) as usize;
+    let free = match map.get(&key) {
+        Some((w, last)) => !std::ptr::eq(w.as_ptr(), Arc::as_ptr(f)) || w.strong_count() == 0 || *last != now,
+        None => true,
+    };
+    if free && take {
+        map.retain(|_, (w, _)| w.strong_count() > 0);
+        map.insert(key, (Arc::downgrade(f), now));
+    }
+    free
+}
+
 /// EPOLLONESHOT.
 pub const EPOLLONESHOT: u32 = 1 << 30;
 /// EPOLLET.
@@ -74,6 +119,9 @@ pub struct Interest {
     /// EPOLLET: the file's event counters when it was last reported
     /// (None: armed by ADD or MOD, reported when ready).
     pub seen: Option<(u64, u64)>,
+    /// EPOLLEXCLUSIVE: the file's counters when this item last looked,
+    /// and whether it is on its instance's ready list.
+    pub exclusive: Option<((u64, u64), bool)>,
 }
 
 impl Interest {
@@ -81,12 +129,7 @@ impl Interest {
     /// (read before the readiness, so a change after the check moves them).
     fn check(&self, f: &OpenFile) -> (u32, (u64, u64)) {
         let edges = if self.events & EPOLLET != 0 && f.ops.notifies() {
-            f.ops.events().unwrap_or_else(|| {
-                // Marked, so it never equals a file's own counters (a
-                // socket that starts or stops keeping them).
-                let g = generation() | 1 << 63;
-                (g, g)
-            })
+            counters(f)
         } else {
             (0, 0)
         };
@@ -123,7 +166,21 @@ impl Epoll {
                 continue;
             }
             let Some(f) = i.file.upgrade() else { continue };
+            if let Some((seen, member)) = i.exclusive {
+                let now = counters(&f);
+                let member = member || (now != seen && claim(&f, now, true));
+                i.exclusive = Some((now, member));
+                if !member {
+                    continue;
+                }
+            }
             let (rev, edges) = i.check(&f);
+            if let Some((now, _)) = i.exclusive {
+                // Off the ready list once reported edge-triggered or no
+                // longer ready.
+                let stays = rev != 0 && i.events & EPOLLET == 0;
+                i.exclusive = Some((now, stays));
+            }
             if rev != 0 {
                 out.push((rev, i.data));
                 if i.events & EPOLLET != 0 {
@@ -141,9 +198,15 @@ impl Epoll {
     /// epoll file itself), consuming nothing.
     pub fn any_ready(&self) -> bool {
         let list = self.interest.lock();
-        list.values()
-            .filter(|i| !i.disabled)
-            .any(|i| i.file.upgrade().is_some_and(|f| i.check(&f).0 != 0))
+        list.values().filter(|i| !i.disabled).any(|i| {
+            i.file.upgrade().is_some_and(|f| {
+                let listed = i.exclusive.is_none_or(|(seen, member)| {
+                    let now = counters(&f);
+                    member || (now != seen && claim(&f, now, false))
+                });
+                listed && i.check(&f).0 != 0
+            })
+        })
     }
 
     /// Whether every registered file notifies readiness changes.
@@ -164,6 +227,11 @@ impl Epoll {
         events: u32,
         data: u64,
     ) -> Result<(), Errno> {
+        if events & EPOLLEXCLUSIVE != 0
+            && (op == 3 || file.ops.as_epoll().is_some() || events & !EXCLUSIVE_OK != 0)
+        {
+            return Err(Errno::EINVAL);
+        }
         let mut list = self.interest.lock();
         list.retain(|_, i| i.file.strong_count() > 0);
         match op {
@@ -171,6 +239,11 @@ impl Epoll {
                 if list.contains_key(&fd) {
                     return Err(Errno::EEXIST);
                 }
+                // Linux's ep_insert puts a ready file on the ready list.
+                let exclusive = (events & EPOLLEXCLUSIVE != 0).then(|| {
+                    let ready = file.ops.poll() as u32 & (events | ERR_HUP) != 0;
+                    (counters(file), ready)
+                });
                 list.insert(
                     fd,
                     Interest {
@@ -179,6 +252,7 @@ impl Epoll {
                         data,
                         disabled: false,
                         seen: None,
+                        exclusive,
                     },
                 );
             }
@@ -187,6 +261,9 @@ impl Epoll {
             }
             3 => {
                 let i = list.get_mut(&fd).ok_or(Errno::ENOENT)?;
+                if i.exclusive.is_some() {
+                    return Err(Errno::EINVAL);
+                }
                 i.events = events;
                 i.data = data;
                 i.disabled = false;

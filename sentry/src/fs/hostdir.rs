@@ -282,7 +282,9 @@ impl Inode for HostInode {
             }
             FileType::Directory => hostfs::mkdirat(self.fd.as_fd(), name, mode).map_err(io)?,
             FileType::Fifo => hostfs::mkfifoat(self.fd.as_fd(), name, mode).map_err(io)?,
-            // No host device node or socket is ever made.
+            // A socket file (bind, mknod): an inode only, no host socket.
+            FileType::Socket => hostfs::mksockat(self.fd.as_fd(), name, mode).map_err(io)?,
+            // No host device node is ever made.
             _ => return Err(Errno::EPERM),
         }
         Ok(Arc::new(self.child(name)?))

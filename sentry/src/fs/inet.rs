@@ -14,9 +14,13 @@
 //! is simpler than running segments through a user-space TCP/IP stack, has
 //! no timers, windows or retransmissions that could differ from Linux on a
 //! loopback where none of them show, and costs one copy per transfer. What
-//! a real stack would add (MSS, congestion windows, TIME_WAIT, urgent data)
-//! is invisible or irrelevant on loopback; TIME_WAIT is not kept, so a
-//! port can be bound again at once after its connection closes.
+//! a real stack would add (MSS, congestion windows, TIME_WAIT) is
+//! invisible or irrelevant on loopback, except TIME_WAIT: the side that
+//! closes first keeps its port for a minute (its binding stays in the
+//! port table, marked, and conflicts as Linux's TIME_WAIT socket does,
+//! SO_REUSEADDR on both sides letting a new bind through). Urgent data
+//! (MSG_OOB) is kept as Linux's receiver keeps it: one urgent byte per
+//! half, with its sequence number (see `Half::urg`).
 //!
 //! A later real network interface would add a user-space stack (for
 //! example smoltcp) beside this: a route lookup sends loopback
@@ -98,6 +102,8 @@ const SOMAXCONN: usize = 4096;
 
 /// POLLRDHUP.
 const POLLRDHUP: u16 = 0x2000;
+/// POLLPRI: urgent data to read.
+const POLLPRI: u16 = 0x2;
 
 /// Transport protocol of a socket.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -232,7 +238,12 @@ struct Binding {
     v6: bool,
     /// A TCP connection's peer (for /proc/net/tcp).
     peer: Option<Ep>,
+    /// A closed TCP socket in TIME_WAIT: its port is held until then.
+    tw_until: Option<Instant>,
 }
+
+/// How long the side that closes first keeps its port (TCP_TIMEWAIT_LEN).
+const TIME_WAIT: Duration = Duration::from_secs(60);
 
 impl Binding {
     /// How well the binding matches destination `ip` (0: not at all):
@@ -266,6 +277,7 @@ impl Binding {
             udp_peer: None,
             v6: false,
             peer: None,
+            tw_until: None,
         };
         if !ip.is_unspecified() {
             return self.score(ip) > 0;
@@ -337,6 +349,7 @@ impl Table {
         req: BindReq,
         udp: Option<Weak<UdpQueue>>,
     ) -> Result<u16, Errno> {
+        self.expire();
         let port = if port == 0 {
             let span = u32::from(EPHEMERAL.1 - EPHEMERAL.0) + 1;
             let mut found = None;
@@ -370,8 +383,28 @@ impl Table {
             udp_peer: None,
             v6: req.v6,
             peer: None,
+            tw_until: None,
         });
         Ok(port)
+    }
+
+    /// Forgets the TIME_WAIT bindings whose time is over.
+    fn expire(&mut self) {
+        let now = Instant::now();
+        self.ports.retain(|_, list| {
+            list.retain(|b| b.tw_until.is_none_or(|t| t > now));
+            !list.is_empty()
+        });
+    }
+
+    /// The closed socket `id` enters TIME_WAIT: its binding stays, with
+    /// no listener or queue, for [`TIME_WAIT`].
+    fn time_wait(&mut self, port: u16, id: u64) {
+        if let Some(b) = self.get_mut(Proto::Tcp, port, id) {
+            b.listener = None;
+            b.udp = None;
+            b.tw_until = Some(Instant::now() + TIME_WAIT);
+        }
     }
 
     fn get_mut(&mut self, proto: Proto, port: u16, id: u64) -> Option<&mut Binding> {
@@ -450,6 +483,66 @@ struct Half {
     err: Option<Errno>,
     /// The side's socket is still open.
     open: bool,
+    /// Bytes ever queued to `rx` (rcv_nxt) and taken from it, read or
+    /// skipped (copied_seq): `rx` holds the bytes in between.
+    rcv_nxt: u64,
+    copied: u64,
+    /// Linux's urg_data and urg_seq: the urgent byte (the last byte of
+    /// the latest MSG_OOB send), its sequence number, and whether it was
+    /// read out of band. Without SO_OOBINLINE a normal read stops before
+    /// it and then steps over it; reading past it forgets it.
+    urg: Urg,
+    urg_seq: u64,
+    /// The receiving socket's SO_OOBINLINE.
+    inline: bool,
+    /// This side sent its FIN before it got the peer's (the active
+    /// closer, which ends in TIME_WAIT).
+    fin_first: bool,
+}
+
+/// A half's urgent data (Linux's `tp->urg_data`).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum Urg {
+    /// None (or read past).
+    #[default]
+    None,
+    /// The urgent byte, not read out of band yet (TCP_URG_VALID).
+    Valid(u8),
+    /// Read with MSG_OOB (TCP_URG_READ).
+    Read,
+}
+
+impl Half {
+    /// Queues `data`; `oob`: its last byte is urgent (tcp_check_urg and
+    /// tcp_urg on the receiving side).
+    fn queue(&mut self, data: &[u8], oob: bool) {
+        if oob && !data.is_empty() {
+            let ptr = self.rcv_nxt + data.len() as u64 - 1;
+            let newer = self.urg == Urg::None || ptr > self.urg_seq;
+            if self.copied <= ptr && newer {
+                // The old urgent byte is next to read and still queued:
+                // it is dropped from the stream.
+                if self.urg != Urg::None
+                    && self.urg_seq == self.copied
+                    && !self.inline
+                    && self.copied != self.rcv_nxt
+                {
+                    self.rx.pop_front();
+                    self.copied += 1;
+                    mem::uncharge(1);
+                }
+                self.urg_seq = ptr;
+                self.urg = Urg::Valid(data[data.len() - 1]);
+            }
+        }
+        self.rx.extend(data);
+        self.rcv_nxt += data.len() as u64;
+    }
+
+    /// Whether the next byte to read is the urgent mark (SIOCATMARK).
+    fn at_mark(&self) -> bool {
+        self.urg != Urg::None && self.urg_seq == self.copied
+    }
 }
 
 /// A TCP connection: side 0 is the connecting socket, side 1 the
@@ -461,6 +554,11 @@ pub struct Conn {
     /// Edges for EPOLLET, by side: input (data, FIN, reset arrived) and
     /// output (room appeared).
     edges: super::epoll::PairEdges,
+    /// False while the connecting side waits in SYN_SENT: a non-blocking
+    /// connect past a full backlog, whose SYN Linux drops and sends
+    /// again; here it waits in the listener's SYN queue until an accept
+    /// makes room.
+    established: std::sync::atomic::AtomicBool,
 }
 
 impl Conn {
@@ -475,7 +573,32 @@ impl Conn {
             wait: WaitQueue::default(),
             readiness,
             edges: Default::default(),
+            established: std::sync::atomic::AtomicBool::new(true),
         })
+    }
+
+    /// Whether the handshake is done (not in SYN_SENT).
+    fn established(&self) -> bool {
+        self.established.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The SYN got in: the connection is established.
+    fn establish(&self) {
+        self.established
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.changed();
+    }
+
+    /// The listener went away before the SYN got in: its next SYN finds
+    /// no listener (RST: ECONNREFUSED).
+    fn refuse(&self) {
+        {
+            let mut h = self.halves.lock();
+            h[0].err = Some(Errno::ECONNREFUSED);
+            h[0].reset = true;
+            h[1].open = false;
+        }
+        self.establish();
     }
 
     /// A change of every side and direction (close, reset, shutdown).
@@ -508,6 +631,9 @@ impl Conn {
             let mut h = self.halves.lock();
             let rst = rst || !h[side].rx.is_empty();
             dropped = std::mem::take(&mut h[side].rx);
+            if !rst && !h[side].wr_shut && !h[side].fin {
+                h[side].fin_first = true;
+            }
             h[side].open = false;
             h[side].wr_shut = true;
             h[side].rd_shut = true;
@@ -532,10 +658,12 @@ impl Conn {
 
     /// Sends from `side`: stream semantics, waits for room unless
     /// `nonblock`; EPIPE (or the pending error) when the way is shut.
+    #[allow(clippy::too_many_arguments)]
     fn send(
         &self,
         side: usize,
         data: &[u8],
+        oob: bool,
         nonblock: bool,
         deadline: Option<Instant>,
         blocker: &dyn Blocker,
@@ -543,6 +671,17 @@ impl Conn {
         let mut done = 0;
         loop {
             let guard = self.wait.prepare(blocker);
+            if !self.established() {
+                // sk_stream_wait_connect.
+                if nonblock {
+                    return Err(Errno::EAGAIN);
+                }
+                match guard.sleep(deadline) {
+                    Ok(true) => continue,
+                    Ok(false) => return Err(Errno::EAGAIN),
+                    Err(e) => return Err(timeo_intr(e, deadline)),
+                }
+            }
             {
                 let mut h = self.halves.lock();
                 let (a, b) = h.split_at_mut(1);
@@ -583,7 +722,7 @@ impl Conn {
                             Err(Errno::ENOBUFS)
                         };
                     }
-                    peer.rx.extend(&data[done..done + n]);
+                    peer.queue(&data[done..done + n], oob);
                     done += n;
                     drop(h);
                     self.changed_one(1 - side, 0);
@@ -628,18 +767,53 @@ impl Conn {
         let mut out = Vec::new();
         loop {
             let guard = self.wait.prepare(blocker);
+            if !self.established() {
+                if nonblock {
+                    return Err(Errno::EAGAIN);
+                }
+                match guard.sleep(deadline) {
+                    Ok(true) => continue,
+                    Ok(false) => return Err(Errno::EAGAIN),
+                    Err(e) => return Err(timeo_intr(e, deadline)),
+                }
+            }
             {
                 let mut h = self.halves.lock();
                 let me = &mut h[side];
-                let n = me.rx.len().min(len - out.len());
-                if n > 0 {
-                    let (a, b) = me.rx.as_slices();
-                    let na = a.len().min(n);
-                    out.extend_from_slice(&a[..na]);
-                    out.extend_from_slice(&b[..n - na]);
-                    if !peek {
-                        me.rx.drain(..n);
-                        mem::uncharge(n);
+                // tcp_recvmsg's walk: stop before the urgent mark once
+                // something was read; at the mark, step over the urgent
+                // byte unless it is inline.
+                let mut n = 0;
+                let mut at_mark_stop = false;
+                while out.len() < len {
+                    let seq = me.copied + n as u64;
+                    if me.urg != Urg::None && me.urg_seq == seq {
+                        if !out.is_empty() {
+                            at_mark_stop = true;
+                            break;
+                        }
+                        if !me.inline && n < me.rx.len() {
+                            n += 1;
+                            continue;
+                        }
+                    }
+                    let mut avail = me.rx.len() - n;
+                    if me.urg != Urg::None && me.urg_seq > seq && me.urg_seq - seq < avail as u64 {
+                        avail = (me.urg_seq - seq) as usize;
+                    }
+                    let take = avail.min(len - out.len());
+                    if take == 0 {
+                        break;
+                    }
+                    out.extend(me.rx.range(n..n + take));
+                    n += take;
+                }
+                if n > 0 && !peek {
+                    me.rx.drain(..n);
+                    mem::uncharge(n);
+                    me.copied += n as u64;
+                    if me.urg != Urg::None && me.copied > me.urg_seq {
+                        me.urg = Urg::None;
                     }
                 }
                 let eof = me.fin || me.rd_shut || me.reset;
@@ -656,7 +830,7 @@ impl Conn {
                     return Err(e);
                 }
                 let enough = if waitall && !peek {
-                    out.len() >= len
+                    out.len() >= len || at_mark_stop
                 } else {
                     !out.is_empty() || len == 0
                 };
@@ -684,8 +858,37 @@ impl Conn {
         }
     }
 
+    /// recv with MSG_OOB (tcp_recv_urg): the urgent byte, once; EINVAL
+    /// with none, after it was read, or with SO_OOBINLINE; never waits.
+    fn recv_oob(&self, side: usize, len: usize, peek: bool) -> Result<Vec<u8>, Errno> {
+        let mut h = self.halves.lock();
+        let me = &mut h[side];
+        match me.urg {
+            Urg::Valid(b) if !me.inline => {
+                if !peek {
+                    me.urg = Urg::Read;
+                }
+                Ok(if len > 0 { vec![b] } else { Vec::new() })
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// SIOCATMARK for `side`.
+    fn at_mark(&self, side: usize) -> bool {
+        self.halves.lock()[side].at_mark()
+    }
+
+    /// Notes the receiving socket's SO_OOBINLINE.
+    fn set_inline(&self, side: usize, on: bool) {
+        self.halves.lock()[side].inline = on;
+    }
+
     /// tcp_poll for `side`.
     fn poll(&self, side: usize) -> u16 {
+        if !self.established() {
+            return 0;
+        }
         let h = self.halves.lock();
         let me = &h[side];
         let peer = &h[1 - side];
@@ -698,8 +901,14 @@ impl Conn {
         if rcv {
             m |= poll::POLLIN | POLLRDHUP;
         }
-        if !me.rx.is_empty() {
+        // At the mark of an urgent byte that is not inline, that byte
+        // does not count (tcp_poll's target).
+        let target = if me.at_mark() && !me.inline { 2 } else { 1 };
+        if me.rx.len() >= target {
             m |= poll::POLLIN;
+        }
+        if matches!(me.urg, Urg::Valid(_)) {
+            m |= POLLPRI;
         }
         if snd || !peer.open || peer.rx.len() < peer.cap {
             m |= poll::POLLOUT;
@@ -748,17 +957,34 @@ pub struct Listener {
 
 struct ListenQ {
     ready: VecDeque<Pending>,
+    /// Non-blocking connects that found the queue full (SYN_SENT), in
+    /// order: one moves to `ready` whenever there is room.
+    syn: VecDeque<Pending>,
     backlog: usize,
     closed: bool,
 }
 
+impl ListenQ {
+    /// Lets waiting SYNs in while the queue has room.
+    fn admit(&mut self) {
+        while self.ready.len() <= self.backlog {
+            let Some(p) = self.syn.pop_front() else { break };
+            p.conn.establish();
+            self.ready.push_back(p);
+        }
+    }
+}
+
 impl Listener {
     fn close(&self) {
-        let dropped = {
+        let (dropped, syn) = {
             let mut q = self.q.lock();
             q.closed = true;
-            std::mem::take(&mut q.ready)
+            (std::mem::take(&mut q.ready), std::mem::take(&mut q.syn))
         };
+        for p in syn {
+            p.conn.refuse();
+        }
         // Connections never accepted are reset.
         for p in dropped {
             p.conn.close_side(1, true);
@@ -1035,8 +1261,12 @@ impl InetSocket {
         let mut inner = self.inner.lock();
         match &inner.tcp {
             Tcp::Listening(l) => {
-                l.q.lock().backlog = backlog;
+                let mut q = l.q.lock();
+                q.backlog = backlog;
+                q.admit();
+                drop(q);
                 l.wait.notify_all();
+                l.readiness.notify_all();
                 return Ok(());
             }
             Tcp::Connected { .. } => return Err(Errno::EINVAL),
@@ -1065,6 +1295,7 @@ impl InetSocket {
         let l = Arc::new(Listener {
             q: Mutex::new(ListenQ {
                 ready: VecDeque::new(),
+                syn: VecDeque::new(),
                 backlog,
                 closed: false,
             }),
@@ -1183,8 +1414,17 @@ impl InetSocket {
         {
             let mut inner = self.inner.lock();
             match &inner.tcp {
-                Tcp::Connected { .. } if inner.connecting => {
+                Tcp::Connected { conn, .. } if inner.connecting => {
+                    if !conn.established() {
+                        return Err(Errno::EALREADY);
+                    }
+                    let refused = conn.halves.lock()[0].err.take_if(|e| *e == Errno::ECONNREFUSED);
                     inner.connecting = false;
+                    if let Some(e) = refused {
+                        inner.tcp = Tcp::Idle;
+                        inner.shut = 3;
+                        return Err(e);
+                    }
                     return Ok(());
                 }
                 Tcp::Connected { .. } => return Err(Errno::EISCONN),
@@ -1233,20 +1473,28 @@ impl InetSocket {
                     return Err(Errno::ECONNREFUSED);
                 }
                 // sk_acceptq_is_full: the queue holds one past the
-                // backlog. A non-blocking connect is queued past it (up to
-                // somaxconn) instead of retrying a dropped SYN later.
-                let room = q.ready.len() <= q.backlog
-                    || (nonblock && q.ready.len() < SOMAXCONN + q.backlog);
-                if room {
+                // backlog. Past it Linux drops the SYN and the client
+                // sends it again later: a non-blocking connect waits in
+                // SYN_SENT (in the SYN queue) until an accept makes room.
+                let room = q.ready.len() <= q.backlog && q.syn.is_empty();
+                let syn_sent = !room && nonblock && q.syn.len() < SOMAXCONN;
+                if room || syn_sent {
                     let conn = Conn::new(
                         [my_rcvbuf + TCP_SNDBUF as usize, l.rcvbuf + my_sndbuf],
                         Arc::clone(&self.readiness),
                     );
-                    q.ready.push_back(Pending {
+                    let p = Pending {
                         conn: Arc::clone(&conn),
                         local: dst,
                         peer: src,
-                    });
+                    };
+                    if room {
+                        q.ready.push_back(p);
+                    } else {
+                        conn.established
+                            .store(false, std::sync::atomic::Ordering::SeqCst);
+                        q.syn.push_back(p);
+                    }
                     drop(q);
                     let mut inner = self.inner.lock();
                     if !matches!(inner.tcp, Tcp::Idle) {
@@ -1317,6 +1565,7 @@ impl InetSocket {
                     return Err(Errno::EINVAL);
                 }
                 if let Some(p) = q.ready.pop_front() {
+                    q.admit();
                     drop(q);
                     l.wait.notify_all();
                     l.readiness.notify_all();
@@ -1352,6 +1601,7 @@ impl InetSocket {
                                 udp_peer: None,
                                 v6: self.v6,
                                 peer: Some(p.peer),
+                                tw_until: None,
                             });
                         drop(t);
                         inner.local = Some(p.local);
@@ -1391,8 +1641,9 @@ impl InetSocket {
         let inner = self.inner.lock();
         let ep = match &inner.tcp {
             Tcp::Connected { peer, conn, side } => {
-                // A connection reset under it is no longer connected.
-                if conn.halves.lock()[*side].reset {
+                // A connection reset under it (or still in SYN_SENT) is
+                // not connected.
+                if !conn.established() || conn.halves.lock()[*side].reset {
                     return Err(Errno::ENOTCONN);
                 }
                 *peer
@@ -1403,9 +1654,27 @@ impl InetSocket {
     }
 
     fn conn(&self) -> Option<(Arc<Conn>, usize)> {
-        match &self.inner.lock().tcp {
-            Tcp::Connected { conn, side, .. } => Some((Arc::clone(conn), *side)),
+        let inner = self.inner.lock();
+        match &inner.tcp {
+            Tcp::Connected { conn, side, .. } => {
+                // SO_OOBINLINE, which the sending side looks at too.
+                let inline = inner.opts.ints.get(&(SOL_SOCKET, SO_OOBINLINE)) == Some(&1);
+                conn.set_inline(*side, inline);
+                Some((Arc::clone(conn), *side))
+            }
             _ => None,
+        }
+    }
+
+    /// recv with MSG_OOB: the urgent byte (TCP); EINVAL otherwise, as
+    /// for a TCP socket without urgent data; ENOTCONN when listening.
+    pub fn recv_oob(&self, len: usize, peek: bool) -> Result<Vec<u8>, Errno> {
+        if self.listening() {
+            return Err(Errno::ENOTCONN);
+        }
+        match self.conn() {
+            Some((conn, side)) => conn.recv_oob(side, len, peek),
+            None => Err(Errno::EINVAL),
         }
     }
 
@@ -1418,6 +1687,22 @@ impl InetSocket {
         nonblock: bool,
         blocker: &dyn Blocker,
     ) -> Result<usize, Errno> {
+        self.send_oob(data, dest, false, nonblock, blocker)
+    }
+
+    /// [`Self::send`], with MSG_OOB (`oob`: TCP's last byte sent is
+    /// urgent; EOPNOTSUPP for UDP).
+    pub fn send_oob(
+        &self,
+        data: &[u8],
+        dest: Option<&[u8]>,
+        oob: bool,
+        nonblock: bool,
+        blocker: &dyn Blocker,
+    ) -> Result<usize, Errno> {
+        if oob && self.proto == Proto::Udp {
+            return Err(Errno::EOPNOTSUPP);
+        }
         match self.proto {
             Proto::Tcp => {
                 let Some((conn, side)) = self.conn() else {
@@ -1436,7 +1721,7 @@ impl InetSocket {
                     .opts
                     .sndtimeo
                     .map(crate::kernel::wait::deadline_after);
-                conn.send(side, data, nonblock, deadline, blocker)
+                conn.send(side, data, oob, nonblock, deadline, blocker)
             }
             Proto::Udp => self.udp_send(data, dest),
         }
@@ -1593,6 +1878,7 @@ impl InetSocket {
                         h[side].rd_shut = true;
                     }
                     if mode & 2 != 0 && !h[side].wr_shut {
+                        h[side].fin_first = !h[side].fin;
                         h[side].wr_shut = true;
                         h[1 - side].fin = true;
                     }
@@ -1672,6 +1958,7 @@ const SO_ERROR: i32 = 4;
 const SO_SNDBUF: i32 = 7;
 const SO_RCVBUF: i32 = 8;
 const SO_KEEPALIVE: i32 = 9;
+const SO_OOBINLINE: i32 = 10;
 const SO_LINGER: i32 = 13;
 const SO_REUSEPORT: i32 = 15;
 const SO_RCVLOWAT: i32 = 18;
@@ -1819,9 +2106,36 @@ impl InetSocket {
                 OptVal::Bytes(b"cubic\0\0\0\0\0\0\0\0\0\0\0".to_vec())
             }
             (IPPROTO_TCP, TCP_INFO) if self.proto == Proto::Tcp => {
-                // struct tcp_info: only tcpi_state is filled in.
+                // struct tcp_info: the state; connected, what Linux shows
+                // on lo (an MSS of lo's MTU less 52 bytes of headers,
+                // window scaling and timestamps, the initial congestion
+                // window, no ssthresh yet, and a round trip of tens of
+                // microseconds, the 200 ms minimum RTO above it).
                 let mut v = vec![0u8; 232];
+                let mut put = |off: usize, x: u32| v[off..off + 4].copy_from_slice(&x.to_le_bytes());
+                if matches!(inner.tcp, Tcp::Connected { .. }) {
+                    let mss = if self.v6 { 65464 } else { 65483 };
+                    put(8, 204_000); // rto
+                    put(12, 40_000); // ato
+                    put(16, 32_768); // snd_mss
+                    put(20, 536); // rcv_mss
+                    put(60, 65_535); // pmtu
+                    put(64, mss); // rcv_ssthresh
+                    put(68, 50); // rtt
+                    put(72, 25); // rttvar
+                    put(76, 0x7fff_ffff); // snd_ssthresh: TCP_INFINITE_SSTHRESH
+                    put(80, 10); // snd_cwnd
+                    put(84, mss); // advmss
+                    put(88, 3); // reordering
+                    put(96, mss); // rcv_space
+                    put(148, 50); // min_rtt
+                    put(228, mss); // snd_wnd
+                    // TCPI_OPT_TIMESTAMPS | SACK | WSCALE; wscale 7 both ways.
+                    v[5] = 7;
+                    v[6] = 0x77;
+                }
                 v[0] = match &inner.tcp {
+                    Tcp::Connected { conn, .. } if !conn.established() => 2, // TCP_SYN_SENT
                     Tcp::Connected { .. } => 1, // TCP_ESTABLISHED
                     Tcp::Listening(_) => 10,    // TCP_LISTEN
                     Tcp::Idle => 7,             // TCP_CLOSE
@@ -1981,6 +2295,12 @@ impl InetSocket {
             }
         }
         let _ = SO_KEEPALIVE;
+        if (level, name) == (SOL_SOCKET, SO_OOBINLINE) {
+            // The connection learns it at once (urgent data arriving
+            // next depends on it).
+            drop(inner);
+            let _ = self.conn();
+        }
         Ok(())
     }
 }
@@ -2047,7 +2367,9 @@ pub fn proc_net(name: &[u8]) -> Option<String> {
     };
     for (sl, (port, b)) in rows.iter().enumerate() {
         let peer = b.peer.or(b.udp_peer).unwrap_or(Ep { ip: zero, port: 0 });
-        let state = if b.listening() {
+        let state = if b.tw_until.is_some() {
+            0x06 // TCP_TIME_WAIT
+        } else if b.listening() {
             0x0a // TCP_LISTEN
         } else if b.peer.is_some() || b.udp_peer.is_some() {
             0x01 // TCP_ESTABLISHED
@@ -2141,7 +2463,12 @@ impl FileOps for InetSocket {
     fn ioctl(&self, request: u64) -> Result<IoctlReply, Errno> {
         const FIONREAD: u64 = 0x541b;
         const SIOCOUTQ: u64 = 0x5411;
+        const SIOCATMARK: u64 = 0x8905;
         match request {
+            SIOCATMARK if self.proto == Proto::Tcp => {
+                let m = self.conn().is_some_and(|(c, side)| c.at_mark(side));
+                Ok(IoctlReply::Bytes(i32::from(m).to_le_bytes().to_vec(), 0))
+            }
             FIONREAD => {
                 if self.listening() {
                     return Err(Errno::EINVAL);
@@ -2179,17 +2506,33 @@ impl Drop for InetSocket {
     fn drop(&mut self) {
         let inner = self.inner.get_mut();
         let tcp = std::mem::replace(&mut inner.tcp, Tcp::Idle);
-        if let Some(l) = inner.local {
-            TABLE.lock().unbind(self.proto, l.port, self.ino);
+        // SO_LINGER with a zero timeout aborts with RST.
+        let rst = inner.opts.linger == (1, 0);
+        if let Tcp::Connected { conn, side, .. } = &tcp {
+            conn.close_side(*side, rst);
         }
-        match tcp {
-            Tcp::Listening(l) => l.close(),
+        // The side that sent its FIN first (and did not reset) keeps its
+        // port in TIME_WAIT.
+        let time_wait = match &tcp {
             Tcp::Connected { conn, side, .. } => {
-                // SO_LINGER with a zero timeout aborts with RST.
-                let rst = inner.opts.linger == (1, 0);
-                conn.close_side(side, rst);
+                let h = conn.halves.lock();
+                h[*side].fin_first
+                    && !h[*side].reset
+                    && !h[1 - *side].reset
+                    && conn.established()
             }
-            Tcp::Idle => {}
+            _ => false,
+        };
+        if let Some(l) = inner.local {
+            let mut t = TABLE.lock();
+            if time_wait {
+                t.time_wait(l.port, self.ino);
+            } else {
+                t.unbind(self.proto, l.port, self.ino);
+            }
+        }
+        if let Tcp::Listening(l) = tcp {
+            l.close();
         }
         self.readiness.notify_all();
     }
@@ -2212,6 +2555,7 @@ mod tests {
             udp_peer: None,
             v6: false,
             peer: None,
+            tw_until: None,
         }
     }
 

@@ -16,9 +16,15 @@
 //! IN_CLOSE_*. Device numbers are unique in the process, so sandboxes in
 //! one process cannot see each other's files.
 //!
-//! Differences from Linux: IN_DELETE_SELF (and the IN_IGNORED after it)
-//! comes when the last name goes even if the file is still open (Linux
-//! waits for the last close); IN_UNMOUNT is never sent (nothing is
+//! IN_DELETE_SELF (and the IN_IGNORED after it) comes, as in Linux, when
+//! a file with no name left is let go by its last holder (an open file, a
+//! mapping, a working directory): the hooks that may let one go (unlink
+//! and rename once their paths are dropped, an open file's last close)
+//! call [`sweep`], which looks at the files waiting for it. (A file of a
+//! `:rw` host bind is reached through a new inode object each time, so
+//! there it comes at the unlink.)
+//!
+//! Differences from Linux: IN_UNMOUNT is never sent (nothing is
 //! unmounted); an open file's events name the place it was opened at, even
 //! after a rename of it or of its directory.
 //!
@@ -125,6 +131,11 @@ struct Registry {
     instances: AtomicUsize,
     /// The last rename cookie handed out.
     cookie: AtomicU32,
+    /// Watched files with no name left that something still holds: their
+    /// IN_DELETE_SELF waits for the last holder.
+    unlinked: Mutex<Vec<(Key, Weak<dyn super::vfs::Inode>)>>,
+    /// Entries in `unlinked` (0: [`sweep`] returns at once).
+    unlinked_count: AtomicUsize,
 }
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::default);
@@ -261,7 +272,7 @@ impl Instance {
                 return;
             }
             let oneshot = (w.mask & IN_ONESHOT != 0).then_some(w.key);
-            s.push(Event {
+            let mut queued = s.push(Event {
                 wd,
                 mask,
                 cookie,
@@ -269,11 +280,16 @@ impl Instance {
             });
             if oneshot.is_some() {
                 s.watches.remove(&wd);
-                s.push(ignored(wd));
+                queued |= s.push(ignored(wd));
             }
-            oneshot
+            (oneshot, queued)
         };
-        self.wake();
+        let (gone, queued) = gone;
+        // As Linux, a merged (or lost) event wakes no one: an EPOLLET
+        // item is not reported again for it.
+        if queued {
+            self.wake();
+        }
         if let Some(key) = gone {
             REGISTRY.remove(key, self, wd);
         }
@@ -647,11 +663,66 @@ pub fn unlinked(dir: &Path, name: &[u8], victim: &Path) {
 }
 
 /// The inode at `p` lost a name: if it was its last (a directory always),
-/// IN_DELETE_SELF and its watches go.
+/// IN_DELETE_SELF and its watches go, once nothing holds it any more
+/// (see [`sweep`]).
 fn dropped(p: &Path) {
-    if p.is_dir() || p.inode().stat().nlink == 0 {
+    // Held by `p` alone (the caller's walk): it goes now, in d_delete,
+    // before the directory's IN_DELETE.
+    if p.is_dir() || (p.inode().stat().nlink == 0 && Arc::strong_count(p.inode()) == 1) {
         on_inode(p, IN_DELETE_SELF);
         gone(key(p));
+    } else if p.inode().stat().nlink == 0 && REGISTRY.watches.lock().contains_key(&key(p)) {
+        REGISTRY
+            .unlinked
+            .lock()
+            .push((key(p), Arc::downgrade(p.inode())));
+        REGISTRY.unlinked_count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Hook: something that may have held a file with no name left was let
+/// go (an unlink or rename's paths, an open file): IN_DELETE_SELF and
+/// IN_IGNORED for each such file nothing holds any more (the inode's
+/// eviction in Linux).
+pub fn sweep() {
+    if REGISTRY.unlinked_count.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let done: Vec<Key> = {
+        let mut list = REGISTRY.unlinked.lock();
+        let mut done = Vec::new();
+        list.retain(|(k, w)| {
+            let alive = w.strong_count() > 0;
+            if !alive {
+                done.push(*k);
+            }
+            alive
+        });
+        REGISTRY.unlinked_count.store(list.len(), Ordering::Relaxed);
+        done
+    };
+    for k in done {
+        deliver(k, IN_DELETE_SELF, 0, &[]);
+        gone(k);
+    }
+}
+
+/// Whether a file with no name left may be let go by `f`'s close (its
+/// owner then calls [`sweep`] once `f` is gone).
+pub fn holds_unlinked(f: &OpenFile) -> bool {
+    REGISTRY.unlinked_count.load(Ordering::Relaxed) > 0 && f.ops.vfs_path().is_some()
+}
+
+/// The file operations left in an open file while its own are dropped.
+pub struct Released;
+
+impl FileOps for Released {
+    fn poll(&self) -> u16 {
+        0
+    }
+
+    fn describe(&self) -> String {
+        String::new()
     }
 }
 

@@ -409,6 +409,12 @@ impl Drop for OpenFile {
         if let Some(t) = self.locks.get() {
             t.release_owner(lock::Owner::Ofd(self.lock_id));
         }
+        if inotify::holds_unlinked(self) {
+            // Its file may have no name left: IN_DELETE_SELF once this
+            // reference to it is gone.
+            drop(std::mem::replace(&mut self.ops, Box::new(inotify::Released)));
+            inotify::sweep();
+        }
     }
 }
 
@@ -491,6 +497,9 @@ impl Default for FdTable {
 impl Drop for FdTable {
     fn drop(&mut self) {
         self.budget.give(self.inner.get_mut().len() as u64);
+        for e in self.inner.get_mut().values() {
+            crate::kernel::ipc::mqueue::flush(&e.file);
+        }
         if let Some(t) = self.locks.get() {
             t.release_owner(lock::Owner::Posix(self.lock_id));
         }
@@ -548,6 +557,7 @@ impl FdTable {
     /// Releases this table's record locks on the file of a closed
     /// descriptor (POSIX: any close of the file drops them all).
     fn closed(&self, file: &OpenFile) {
+        crate::kernel::ipc::mqueue::flush(file);
         if let Some(t) = self.locks.get() {
             let owner = lock::Owner::Posix(self.lock_id);
             if t.holds_records(owner) {
@@ -686,6 +696,9 @@ impl FdTable {
     pub fn close_all(&self) {
         let files = std::mem::take(&mut *self.inner.lock());
         self.budget.give(files.len() as u64);
+        for e in files.values() {
+            crate::kernel::ipc::mqueue::flush(&e.file);
+        }
         if let Some(t) = self.locks.get() {
             t.release_owner(lock::Owner::Posix(self.lock_id));
         }

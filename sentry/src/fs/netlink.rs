@@ -360,6 +360,23 @@ impl NetlinkSocket {
         }
     }
 
+    /// Queues a datagram from the kernel that is not an rtnetlink reply
+    /// (an mq_notify SIGEV_THREAD cookie); dropped, with ENOBUFS, when it
+    /// does not fit.
+    pub fn deliver(&self, data: Vec<u8>) {
+        {
+            let mut st = self.st.lock();
+            if st.queued + data.len() > RCVBUF {
+                st.err = Some(Errno::ENOBUFS);
+            } else {
+                st.queued += data.len();
+                st.queue.push_back(data);
+            }
+        }
+        self.wait.notify_all();
+        self.readiness.notify_all();
+    }
+
     /// Receives the next reply datagram: (bytes copied, its whole length).
     pub fn recv(
         &self,

@@ -33,6 +33,11 @@ pub fn running(task: &Arc<Task>) {
     CURRENT.with(|c| *c.borrow_mut() = Arc::downgrade(task));
 }
 
+/// The task this host thread runs, if any.
+pub fn current_task() -> Option<Arc<Task>> {
+    CURRENT.with(|c| c.borrow().upgrade())
+}
+
 /// A signalfd.
 pub struct SignalFd {
     mask: Mutex<SigSet>,
@@ -188,6 +193,16 @@ impl FileOps for SignalFd {
         let mask = self.mask.lock().0;
         let pending = task.sig.lock().pending.set().0 | task.tg.shared_pending.lock().set().0;
         if pending & mask != 0 { poll::POLLIN } else { 0 }
+    }
+
+    /// Signals queued for the polling thread and its process (Linux
+    /// wakes a signalfd's waiters each time one is queued).
+    fn events(&self) -> Option<(u64, u64)> {
+        let current = CURRENT.with(|c| c.borrow().upgrade());
+        let task = current.or_else(|| self.creator.upgrade())?;
+        let own = task.sig.lock().pending.pushed();
+        let shared = task.tg.shared_pending.lock().pushed();
+        Some((own.wrapping_add(shared), 0))
     }
 
     fn describe(&self) -> String {

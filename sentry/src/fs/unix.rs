@@ -184,8 +184,9 @@ struct Pair {
     readiness: Arc<WaitQueue>,
     /// SO_PEERCRED of each side: its peer's credentials.
     peercred: [Ucred; 2],
-    /// The address of each side (`sun_path` bytes; empty when unnamed).
-    names: [Vec<u8>; 2],
+    /// The address of each side (`sun_path` bytes; empty when unnamed;
+    /// a side may bind one while connected, as Linux allows).
+    names: Mutex<[Vec<u8>; 2]>,
     /// Edges for EPOLLET, by side: input (data or a shutdown arrived)
     /// and output (room appeared).
     edges: super::epoll::PairEdges,
@@ -254,6 +255,8 @@ pub struct UnixSocket {
     dgram: Option<Arc<DgramEnd>>,
     /// In how many queued messages it is in flight (SCM_RIGHTS).
     inflight: std::sync::atomic::AtomicUsize,
+    /// SO_PEERCRED of a datagram socket made by socketpair.
+    paircred: std::sync::OnceLock<Ucred>,
 }
 
 /// What a not-yet-connected socket has: its bound name and its listener.
@@ -290,6 +293,20 @@ pub fn new_pair(
     creds: Ucred,
     readiness: Arc<WaitQueue>,
 ) -> (UnixSocket, UnixSocket) {
+    if kind == SOCK_DGRAM {
+        // As Linux's unix_socketpair: two datagram sockets, each the
+        // other's peer, which may still bind a name and send elsewhere.
+        let a = UnixSocket::new(kind, ino[0], Arc::clone(&readiness));
+        let b = UnixSocket::new(kind, ino[1], readiness);
+        let (Some(da), Some(db)) = (&a.dgram, &b.dgram) else {
+            unreachable!("datagram sockets have their own queues");
+        };
+        da.st.lock().peer = Some(Arc::clone(db));
+        db.st.lock().peer = Some(Arc::clone(da));
+        let _ = a.paircred.set(creds);
+        let _ = b.paircred.set(creds);
+        return (a, b);
+    }
     let a = UnixSocket::with_end(kind, ino[0], Arc::clone(&readiness), false);
     let b = UnixSocket::with_end(kind, ino[1], Arc::clone(&readiness), false);
     let pair = make_pair(kind, [creds, creds], [Vec::new(), Vec::new()], readiness);
@@ -314,7 +331,7 @@ fn make_pair(
         wait: WaitQueue::default(),
         readiness,
         peercred,
-        names,
+        names: Mutex::new(names),
         edges: Default::default(),
     })
 }
@@ -356,6 +373,7 @@ impl UnixSocket {
             readiness,
             dgram,
             inflight: std::sync::atomic::AtomicUsize::new(0),
+            paircred: std::sync::OnceLock::new(),
         }
     }
 
@@ -461,6 +479,9 @@ impl UnixSocket {
             // init_peercred at listen: the listener's own.
             return Some(l.creds);
         }
+        if let Some(c) = self.paircred.get() {
+            return Some(*c);
+        }
         let (pair, side) = self.conn().ok()?;
         Some(pair.peercred[side])
     }
@@ -469,7 +490,7 @@ impl UnixSocket {
     /// name once connected.
     pub fn name(&self) -> Vec<u8> {
         if let Ok((pair, side)) = self.conn() {
-            return pair.names[side].clone();
+            return pair.names.lock()[side].clone();
         }
         self.local.lock().name.clone().unwrap_or_default()
     }
@@ -481,7 +502,7 @@ impl UnixSocket {
             return Ok(peer.st.lock().name.clone());
         }
         let (pair, side) = self.conn()?;
-        Ok(pair.names[1 - side].clone())
+        Ok(pair.names.lock()[1 - side].clone())
     }
 
     /// SO_SNDBUF and SO_RCVBUF as stored.
@@ -694,7 +715,7 @@ impl UnixSocket {
             full_len: 0,
             rights: Vec::new(),
             creds: None,
-            from: pair.names[1 - me].clone(),
+            from: pair.names.lock()[1 - me].clone(),
         };
         let deadline = self.rcv_deadline();
         loop {
@@ -1028,7 +1049,11 @@ impl UnixSocket {
     /// A path's socket file is made by the caller first; `file` is its
     /// (device, inode), and `name` the path with its NUL.
     pub fn bind(&self, name: &[u8], file: Option<(u64, u64)>) -> Result<(), Errno> {
-        if self.conn.get().is_some() {
+        // A connected socket may bind too (a socketpair's end, a client
+        // that connected unnamed), unless its side has a name (accepted).
+        if let Ok((pair, side)) = self.conn()
+            && !pair.names.lock()[side].is_empty()
+        {
             return Err(Errno::EINVAL);
         }
         let mut local = self.local.lock();
@@ -1064,6 +1089,9 @@ impl UnixSocket {
         );
         if let Some(d) = &self.dgram {
             d.st.lock().name = name.clone();
+        }
+        if let Ok((pair, side)) = self.conn() {
+            pair.names.lock()[side] = name.clone();
         }
         local.name = Some(name);
         local.key = Some(key);

@@ -62,6 +62,10 @@ pub struct SigQueue {
     queue: VecDeque<SigInfo>,
     /// How many real-time entries of `queue` are counted in [`QUEUED`].
     counted: usize,
+    /// How many signals were queued here (signalfd's EPOLLET edges:
+    /// Linux's signalfd_notify, not called for a standard signal already
+    /// pending).
+    pushed: u64,
 }
 
 /// The bound on queued real-time signals in the sentry process.
@@ -75,6 +79,7 @@ impl Clone for SigQueue {
         let mut q = Self {
             queue: self.queue.clone(),
             counted: 0,
+            pushed: self.pushed,
         };
         q.recount();
         q
@@ -114,6 +119,11 @@ impl SigQueue {
     pub fn queued_realtime() -> usize {
         QUEUED.load(std::sync::atomic::Ordering::Relaxed)
     }
+    /// How many signals were ever queued here.
+    pub fn pushed(&self) -> u64 {
+        self.pushed
+    }
+
     /// The set of pending signals.
     pub fn set(&self) -> SigSet {
         let mut s = SigSet::default();
@@ -137,6 +147,7 @@ impl SigQueue {
             return;
         }
         self.queue.push_back(info);
+        self.pushed += 1;
         if s.is_realtime() {
             self.counted += 1;
             QUEUED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -154,6 +165,7 @@ impl SigQueue {
             return;
         }
         self.queue.push_back(info);
+        self.pushed += 1;
         if s.is_realtime() {
             self.counted += 1;
             QUEUED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

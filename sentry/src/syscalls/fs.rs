@@ -632,6 +632,8 @@ pub fn sendfile(
     if n == 0 {
         return Ok(0);
     }
+    // do_sendfile's fsnotify_access (the write reports IN_MODIFY).
+    crate::fs::inotify::accessed(&input, n as u64);
     let w = super::file::write_to(t, &output, &data[..n])
         .map_err(|e| super::file::epipe_to(t, &output, e))?;
     Ok(w as u64)

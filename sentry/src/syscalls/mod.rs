@@ -166,16 +166,17 @@ const NOTE_RLIMIT: &str = "per process, inherited and kept across execve; NOFILE
 const NOTE_POLL: &str = "every file wakes the sleeper when it becomes ready (the host's standard streams through a watcher thread that blocks in the host's poll)";
 const NOTE_EPOLL_WAIT: &str = "EPOLLET reports an item again once its file changed in the \
     item's direction (pipes, Unix stream and seqpacket pairs, TCP connections, eventfd, timerfd, \
-    inotify); other files after any notification in the sandbox (an extra report, never a lost \
-    one), the host's standard streams level-triggered; they wake it through a watcher thread";
+    inotify, signalfd); other files after any notification in the sandbox (an extra report, never \
+    a lost one), the host's standard streams level-triggered; they wake it through a watcher \
+    thread; EPOLLEXCLUSIVE items of one file in several instances report a wake-up in one";
 const NOTE_SIGNALFD: &str = "poll, select and epoll see the signals pending for the polling thread \
     and its process, as Linux; epoll re-checks every item at each wait (Linux keeps only items \
     woken since)";
-const NOTE_INOTIFY: &str = "the sandbox's own files; IN_DELETE_SELF comes when the last name goes \
-    even if the file is open; writes through shared mappings, sendfile and splice report nothing";
-const NOTE_MQ_NOTIFY: &str = "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD (a netlink socket in \
-    glibc) gives EINVAL for a socket, ENOTSOCK otherwise; a notification is not dropped when its \
-    owner closes the descriptor";
+const NOTE_INOTIFY: &str = "the sandbox's own files (IN_DELETE_SELF when the last name is gone and \
+    the last holder lets go, as Linux; in a `:rw` host bind at the last unlink); writes through \
+    shared mappings report nothing";
+const NOTE_MQ_NOTIFY: &str = "SIGEV_SIGNAL, SIGEV_NONE and SIGEV_THREAD (the cookie sent to the \
+    netlink socket, as Linux); a close of the queue by the owner removes the registration";
 const NOTE_CLONE: &str = "namespaces give EPERM, CLONE_INTO_CGROUP EBADF";
 const NOTE_OPEN: &str = "devices other than the sentry's give EACCES, sockets ENXIO; a FIFO opens as a pipe of the sandbox's own (never the host's); O_EXCL with O_TMPFILE does not forbid linkat; openat2's RESOLVE_CACHED is ignored";
 const NOTE_EXEC: &str = "static and dynamically linked ELF programs (the PT_INTERP interpreter from the guest's root) and #! scripts (five in a row at most, as Linux)";

@@ -3,11 +3,11 @@
 //! kernel/ipc/mqueue.rs). Each checks in the order of Linux's
 //! ipc/mqueue.c, so the guest gets Linux's errno.
 //!
-//! mq_notify's SIGEV_THREAD needs a netlink socket that receives the
-//! kernel's notification message (glibc makes one and runs the thread
-//! itself); the sandbox cannot deliver to one, so it answers as Linux does
-//! for a descriptor that is not such a socket: EBADF, ENOTSOCK, or EINVAL
-//! for any socket.
+//! mq_notify's SIGEV_THREAD names a netlink socket (sigev_signo) and a
+//! 32-byte cookie (sigev_value); the notification is that cookie, its
+//! last byte NOTIFY_WOKENUP, sent as a datagram to the socket, and a
+//! removed registration sends it with NOTIFY_REMOVED (glibc and musl run
+//! the thread from a helper that reads the socket).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,8 +19,8 @@ use crate::errno::Errno;
 use crate::fs::{O_NONBLOCK, OpenFile};
 use crate::kernel::ipc::mqueue::{
     HARD_MSGMAX, HARD_MSGSIZEMAX, MQ_PRIO_MAX, MSG_DEFAULT, MSG_MAX, MSGSIZE_DEFAULT, MSGSIZE_MAX,
-    MqFile, MsgQueue, NAME_MAX, Notify, QUEUES_MAX, SI_MESGQ, SIGEV_NONE, SIGEV_SIGNAL,
-    SIGEV_THREAD,
+    MqFile, MsgQueue, NAME_MAX, NOTIFY_COOKIE_LEN, NOTIFY_REMOVED, NOTIFY_WOKENUP, Notify,
+    QUEUES_MAX, SI_MESGQ, SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD,
 };
 use crate::kernel::signal::SigInfo;
 use crate::kernel::task::{SysResult, TaskCtx};
@@ -197,6 +197,10 @@ pub fn mq_timedsend(
 /// registered process with si_code SI_MESGQ, the sender's pid and uid and
 /// the registered value; SIGEV_NONE only drops the registration.
 fn notify_owner(t: &TaskCtx, n: Notify) {
+    if n.how == SIGEV_THREAD {
+        n.send_cookie(NOTIFY_WOKENUP);
+        return;
+    }
     if n.how != SIGEV_SIGNAL || n.signo == 0 {
         return;
     }
@@ -255,6 +259,7 @@ pub fn mq_timedreceive(
 /// mq_notify(fd, sevp): registers (or, with NULL, drops) the calling
 /// process's notification; EBUSY if another process holds it.
 pub fn mq_notify(t: &mut TaskCtx, fd: Fd, sevp: u64) -> SysResult {
+    let mut thread = None;
     let sev = if sevp != 0 {
         let mut b = [0u8; 16];
         t.mm().read(sevp, &mut b)?;
@@ -266,17 +271,21 @@ pub fn mq_notify(t: &mut TaskCtx, fd: Fd, sevp: u64) -> SysResult {
             // valid_signal: 0 too (and then nothing is sent).
             SIGEV_SIGNAL if (0..=64).contains(&signo) => {}
             SIGEV_THREAD => {
-                // The cookie, then the netlink socket glibc would pass in
-                // sigev_signo.
-                let mut cookie = [0u8; 32];
+                // The cookie, then the netlink socket in sigev_signo
+                // (netlink_getsockbyfilp: ENOTSOCK, EINVAL for another
+                // family).
+                let mut cookie = [0u8; NOTIFY_COOKIE_LEN];
                 t.mm().read(value, &mut cookie)?;
                 let f = t.task.files().get(i64::from(signo))?;
-                return Err(if f.ops.stat().mode & 0o170000 == 0o140000 {
-                    Errno::EINVAL
-                } else {
-                    Errno::ENOTSOCK
+                if f.ops.as_netlink_socket().is_none() {
+                    return Err(if f.ops.stat().mode & 0o170000 == 0o140000 {
+                        Errno::EINVAL
+                    } else {
+                        Errno::ENOTSOCK
+                    }
+                    .into());
                 }
-                .into());
+                thread = Some((f, cookie));
             }
             _ => return Err(Errno::EINVAL.into()),
         }
@@ -291,7 +300,11 @@ pub fn mq_notify(t: &mut TaskCtx, fd: Fd, sevp: u64) -> SysResult {
     match sev {
         None => {
             if st.notify.as_ref().is_some_and(mine) {
-                st.notify = None;
+                let removed = st.notify.take();
+                drop(st);
+                if let Some(n) = removed {
+                    n.send_cookie(NOTIFY_REMOVED);
+                }
             }
         }
         Some((value, signo, how)) => {
@@ -304,6 +317,7 @@ pub fn mq_notify(t: &mut TaskCtx, fd: Fd, sevp: u64) -> SysResult {
                 how,
                 signo,
                 value,
+                thread,
             });
         }
     }

@@ -187,13 +187,10 @@ fn do_send(t: &TaskCtx, f: &OpenFile, data: &[u8], dest: Option<&[u8]>, flags: u
         return Ok(s.send(data, dest, t.task.tgid())? as u64);
     }
     let s = f.ops.as_inet_socket().expect("checked by lookup()");
-    if flags & MSG_OOB != 0 {
-        return Err(Errno::EOPNOTSUPP.into());
-    }
     let nonblock = f.nonblocking() || flags & MSG_DONTWAIT != 0;
     // A TCP socket ignores a destination (tcp_sendmsg).
     let dest = if s.proto() == Proto::Tcp { None } else { dest };
-    match s.send(data, dest, nonblock, &*t.task) {
+    match s.send_oob(data, dest, flags & MSG_OOB != 0, nonblock, &*t.task) {
         Ok(n) => Ok(n as u64),
         Err(e) if flags & MSG_NOSIGNAL != 0 || s.proto() != Proto::Tcp => Err(e.into()),
         Err(e) => Err(epipe(t, e).into()),
@@ -282,8 +279,15 @@ fn do_recv(t: &TaskCtx, f: &OpenFile, len: usize, flags: u32) -> Result<Got, Err
         });
     }
     let s = f.ops.as_inet_socket().expect("checked by lookup()");
-    if flags & MSG_OOB != 0 {
-        return Err(Errno::EINVAL);
+    // UDP ignores MSG_OOB on receive (udp_recvmsg).
+    if flags & MSG_OOB != 0 && s.proto() == Proto::Tcp {
+        let data = s.recv_oob(len, flags & MSG_PEEK != 0)?;
+        return Ok(Got {
+            full_len: data.len(),
+            data,
+            from: Vec::new(),
+            stream: true,
+        });
     }
     let mf = MsgFlags {
         peek: flags & MSG_PEEK != 0,

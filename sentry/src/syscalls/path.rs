@@ -172,6 +172,9 @@ pub fn unlinkat(t: &mut TaskCtx, dirfd: Fd, path: UserCStr, flags: u32) -> SysRe
         w.parent.inode().unlink(&c, &w.name)?;
     }
     crate::fs::inotify::unlinked(&w.parent, &w.name, &found);
+    drop(found);
+    drop(w.parent);
+    crate::fs::inotify::sweep();
     Ok(0)
 }
 
@@ -242,6 +245,9 @@ pub fn renameat2(
         to.found.as_ref(),
         exchange,
     );
+    drop(from);
+    drop(to);
+    crate::fs::inotify::sweep();
     Ok(0)
 }
 

@@ -1,6 +1,7 @@
 //! Socket calls. The sandbox has Unix domain sockets ([`crate::fs::unix`]):
 //! socket, socketpair, bind (abstract names, autobind, and paths, where a
-//! socket file is made in the sandbox's tree, never on the host),
+//! socket file is made in the sandbox's tree: in a `:rw` bind that is an
+//! inert socket inode on the host, with no host socket behind it),
 //! listen/accept/connect (by name or path, through the VFS), send/recv and
 //! their msg and mmsg forms (SCM_RIGHTS and SCM_CREDENTIALS; unconnected
 //! datagrams with addresses), shutdown, getsockopt/setsockopt,
@@ -230,7 +231,7 @@ fn find_addr(t: &TaskCtx, a: UnixAddr) -> Result<unix::BindKey, Errno> {
 /// bind(fd, addr, addrlen): the abstract namespace, autobind (a bare
 /// family), or a path, where bind makes a socket file in the sandbox's
 /// tree (as mknod would: EADDRINUSE when the name exists, EROFS on a
-/// read-only mount; never a host file).
+/// read-only mount; in a `:rw` bind an inert socket inode on the host).
 pub fn bind(t: &mut TaskCtx, fd: Fd, addr: u64, len: u32) -> SysResult {
     if let Some(f) = super::net::lookup(t, fd)? {
         return super::net::bind(t, &f, addr, len);

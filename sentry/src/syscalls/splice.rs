@@ -392,5 +392,8 @@ pub fn copy_file_range(
             output.ops.seek(pos_out + done as i64, 0)?;
         }
     }
+    // vfs_copy_file_range's fsnotify_access and fsnotify_modify.
+    crate::fs::inotify::accessed(&input, done);
+    crate::fs::inotify::modified(&output, done);
     Ok(done)
 }

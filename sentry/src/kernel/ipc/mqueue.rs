@@ -11,8 +11,7 @@
 //! That bound is what limits the sentry memory messages use: like SysV
 //! message queues, they are not charged to `--memory`.
 //!
-//! The queues live in one namespace per sandbox; there is no mqueue file
-//! system to mount (/dev/mqueue is absent).
+//! The queues live in one namespace per sandbox.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -87,6 +86,52 @@ pub struct Notify {
     pub signo: i32,
     /// `sigev_value`.
     pub value: u64,
+    /// SIGEV_THREAD: the netlink socket the notification goes to and the
+    /// cookie sent (Linux's notify_sock and notify_cookie).
+    pub thread: Option<(Arc<crate::fs::OpenFile>, [u8; NOTIFY_COOKIE_LEN])>,
+}
+
+/// The length of a SIGEV_THREAD cookie.
+pub const NOTIFY_COOKIE_LEN: usize = 32;
+/// The cookie's last byte: a message arrived.
+pub const NOTIFY_WOKENUP: u8 = 1;
+/// The cookie's last byte: the registration was removed.
+pub const NOTIFY_REMOVED: u8 = 2;
+
+impl Notify {
+    /// SIGEV_THREAD: sends the cookie, its last byte set to `code`, as a
+    /// datagram to the registered netlink socket (netlink_sendskb).
+    pub fn send_cookie(&self, code: u8) {
+        if let Some((sock, cookie)) = &self.thread
+            && let Some(nl) = sock.ops.as_netlink_socket()
+        {
+            let mut c = *cookie;
+            c[NOTIFY_COOKIE_LEN - 1] = code;
+            nl.deliver(c.to_vec());
+        }
+    }
+}
+
+/// Linux's mqueue_flush_file: a close of any descriptor of a queue by the
+/// process that registered its notification removes the registration.
+pub fn flush(file: &crate::fs::OpenFile) {
+    let Some(mq) = file.ops.as_mqueue() else {
+        return;
+    };
+    let Some(task) = crate::fs::signalfd::current_task() else {
+        return;
+    };
+    let removed = {
+        let mut st = mq.queue.state.lock();
+        let mine = st
+            .notify
+            .as_ref()
+            .is_some_and(|n| std::ptr::eq(n.tg.as_ptr(), Arc::as_ptr(&task.tg)));
+        if mine { st.notify.take() } else { None }
+    };
+    if let Some(n) = removed {
+        n.send_cookie(NOTIFY_REMOVED);
+    }
 }
 
 /// A queue's contents.
@@ -267,6 +312,23 @@ impl FileOps for MqFile {
         buf[..n].copy_from_slice(&rest[..n]);
         *pos += n;
         Ok(n)
+    }
+
+    /// default_llseek over the file's size (80, FILENT_SIZE).
+    fn seek(&self, offset: i64, whence: u32) -> Result<u64, Errno> {
+        let mut pos = self.pos.lock();
+        let base = match whence {
+            0 => 0,
+            1 => *pos as i64,
+            2 => 80,
+            _ => return Err(Errno::EINVAL),
+        };
+        let new = base.checked_add(offset).ok_or(Errno::EINVAL)?;
+        if new < 0 {
+            return Err(Errno::EINVAL);
+        }
+        *pos = new as usize;
+        Ok(new as u64)
     }
 
     fn poll(&self) -> u16 {

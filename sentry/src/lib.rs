@@ -25,6 +25,7 @@ pub mod host;
 pub mod kernel;
 pub mod log;
 pub mod mm;
+pub mod oci;
 pub mod quote;
 #[cfg(test)]
 mod sandbox_tests;
@@ -107,6 +108,9 @@ pub struct RunOptions {
     /// Randomise the layout of loaded programs (ASLR); `--no-aslr` turns
     /// it off for the whole sandbox.
     pub aslr: bool,
+    /// What an OCI config.json adds: init's credentials and limits, more
+    /// tmpfs mounts, files copied in (default: nothing).
+    pub guest: oci::guest::GuestSetup,
 }
 
 /// Why the sandbox could not run the program.
@@ -232,6 +236,10 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     let vfs = fs::setup::build(
         opts.root.as_deref(),
         &opts.mounts,
+        Arc::new(fs::tmpfs::PlatformCharge(Arc::clone(&machine))),
+    )?;
+    opts.guest.prepare_vfs(
+        &vfs,
         Arc::new(fs::tmpfs::PlatformCharge(Arc::clone(&machine))),
     )?;
     let kernel = Kernel::new(
@@ -381,6 +389,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         SigSet::default(),
     );
     init.set_comm_from_path(&execfn);
+    opts.guest.prepare_init(&init);
     kernel
         .table
         .lock()

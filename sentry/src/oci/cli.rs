@@ -394,7 +394,7 @@ fn create(g: &Global, id: &str, f: &Flags) -> Result<std::process::Child, String
         let me = std::env::current_exe()
             .map_err(|e| format!("cannot find the sentry executable: {e}"))?;
         let mut cmd = std::process::Command::new(me);
-        cmd.args(g.pass_on()).arg(INIT).arg(&c.dir);
+        cmd.args(g.pass_on()).arg(INIT).arg(&c.dir).arg(&bundle);
         if let Some(slave) = &console {
             let dup = |s: &OwnedFd| {
                 s.try_clone()
@@ -820,8 +820,8 @@ fn init_cmd(g: &Global, args: &[String]) -> ExitCode {
     let _ = rustix::process::setsid();
     let prepared = (|| -> Result<spec::Plan, String> {
         // Wait for `start` (one byte) or for the fifo's writer to go away.
-        let r = c.record()?;
-        let plan = spec::load(Path::new(&r.bundle)).map_err(|e| e.to_string())?;
+        let bundle = args.get(1).ok_or("oci-init: no bundle")?;
+        let plan = spec::load(Path::new(bundle)).map_err(|e| e.to_string())?;
         if plan.terminal {
             let _ = rustix::process::ioctl_tiocsctty(std::io::stdin().as_fd());
         }

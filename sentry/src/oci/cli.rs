@@ -420,6 +420,15 @@ fn create(g: &Global, id: &str, f: &Flags) -> Result<std::process::Child, String
             annotations: plan.annotations.clone(),
         };
         c.save(&record)?;
+        // Wait until the process has read the bundle and waits for
+        // `start` (or has failed: its error is on its stderr and in --log).
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !c.dir.join("ready").exists() {
+            if !super::state::alive(pid, starttime) || std::time::Instant::now() > until {
+                return Err(format!("the container process {pid} failed to start"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
         if let Some(p) = f.value(&["--pid-file"]) {
             write_pid_file(Path::new(p), pid)?;
         }
@@ -519,6 +528,21 @@ fn start(g: &Global, id: &str) -> Result<(), String> {
         rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     );
+    // The process opens the fifo right after it marked itself ready
+    // (`create` waited for that): retry briefly while it is alive.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut fifo = fifo;
+    while matches!(fifo, Err(rustix::io::Errno::NXIO))
+        && super::state::alive(r.pid, r.starttime)
+        && std::time::Instant::now() < until
+    {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        fifo = rustix::fs::open(
+            &c.fifo(),
+            rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        );
+    }
     let sent = fifo.and_then(|fd| rustix::io::write(&fd, b"0"));
     if let Err(e) = sent {
         let _ = std::fs::remove_file(c.started_marker());
@@ -825,6 +849,7 @@ fn init_cmd(g: &Global, args: &[String]) -> ExitCode {
         if plan.terminal {
             let _ = rustix::process::ioctl_tiocsctty(std::io::stdin().as_fd());
         }
+        std::fs::write(c.dir.join("ready"), b"").map_err(|e| format!("ready: {e}"))?;
         let fifo = std::fs::File::open(c.fifo()).map_err(|e| format!("exec fifo: {e}"))?;
         let mut b = [0u8; 1];
         let n = std::io::Read::read(&mut &fifo, &mut b).map_err(|e| format!("exec fifo: {e}"))?;

@@ -9,7 +9,8 @@
 #   - Go (package golang-go) for the Go test programs,
 #   - Debian's own dynamically linked programs that sentry/tests/dynamic.rs
 #     runs natively and in the sandbox: python3, git, perl, an awk (mawk),
-#     diff (diffutils), setarch (util-linux), tar and gzip.
+#     diff (diffutils), setarch (util-linux), tar and gzip,
+#   - podman (with conmon) for the OCI-runtime tests (sentry/tests/podman.rs).
 # Idempotent: safe to run again; runs `apt-get update` at most once, and only
 # when something has to be installed. Needs root (or sudo).
 set -eu
@@ -35,9 +36,11 @@ command -v diff >/dev/null 2>&1 || need="$need diffutils"
 command -v setarch >/dev/null 2>&1 || need="$need util-linux"
 command -v tar >/dev/null 2>&1 || need="$need tar"
 command -v gzip >/dev/null 2>&1 || need="$need gzip"
+# A container engine that drives sentry as its OCI runtime.
+command -v podman >/dev/null 2>&1 || need="$need podman"
 
 if [ -z "$need" ]; then
-    echo "setup.sh: gcc, static glibc, musl-gcc, busybox, bash-static, libsqlite3-dev, go and the dynamic test programs are already installed"
+    echo "setup.sh: gcc, static glibc, musl-gcc, busybox, bash-static, libsqlite3-dev, go, podman and the dynamic test programs are already installed"
 else
     if [ "$(id -u)" -eq 0 ]; then
         sudo=""

@@ -389,7 +389,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         SigSet::default(),
     );
     init.set_comm_from_path(&execfn);
-    opts.guest.prepare_init(&init);
+    let guest_started = opts.guest.prepare_init(&init);
     kernel
         .table
         .lock()
@@ -412,6 +412,9 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             .collect();
         if !writable.is_empty() {
             policy = policy.with_host_writes();
+        }
+        if opts.guest.control.is_some() {
+            policy = policy.with_control_socket();
         }
         // Readable afterwards: the root tree, and the program itself (the
         // guest may re-execute it through /proc/self/exe).
@@ -436,6 +439,9 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         ctx,
         fpu: None,
     })?;
+    if let Some(started) = guest_started {
+        started(&kernel);
+    }
     let exit = kernel.wait_finished();
     if opts.stats {
         let table = stats_table(&kernel);

@@ -161,7 +161,7 @@ impl Flags {
             .find(|(n, _)| names.contains(&n.as_str()))
             .map(|(_, v)| v.as_str())
     }
-    fn values(&self, names: &[&str]) -> Vec<&str> {
+    fn all(&self, names: &[&str]) -> Vec<&str> {
         self.values
             .iter()
             .filter(|(n, _)| names.contains(&n.as_str()))
@@ -304,7 +304,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         "kill" => kill_cmd(&g, rest),
         "delete" => delete_cmd(&g, rest),
         "run" => run_cmd(&g, rest),
-        "exec" => Err("exec is not implemented: a second process cannot be started in a running sandbox yet".to_string()),
+        "exec" => exec_cmd(&g, rest),
         "ps" => ps_cmd(&g, rest),
         "list" => list_cmd(&g, rest),
         "features" => features_cmd(),
@@ -862,6 +862,17 @@ fn init_cmd(g: &Global, args: &[String]) -> ExitCode {
         Ok(p) => p,
         Err(e) => return g.error(&e),
     };
+    // The socket `exec` requests arrive on (bound before the sentry
+    // confines itself).
+    let sock_path = dir.join(super::exec::SOCKET);
+    let _ = std::fs::remove_file(&sock_path);
+    let control = match std::os::unix::net::UnixDatagram::bind(&sock_path) {
+        Ok(s) => Some(super::guest::ControlSocket(std::sync::Arc::new(s))),
+        Err(e) => {
+            g.log("warning", &format!("exec will not work: {}: {e}", sock_path.display()));
+            None
+        }
+    };
     // Before any thread exists (see kernel::hostsig).
     let forward_signals = crate::kernel::hostsig::block_forwarded().is_ok();
     crate::log::init(tracing::Level::WARN);
@@ -887,7 +898,10 @@ fn init_cmd(g: &Global, args: &[String]) -> ExitCode {
         kill_after: None,
         sandbox_limits: crate::kernel::limits::SandboxLimits::default(),
         aslr: true,
-        guest: plan.guest.clone(),
+        guest: super::guest::GuestSetup {
+            control,
+            ..plan.guest.clone()
+        },
     };
     use crate::SentryError;
     use crate::errno::Errno;
@@ -917,4 +931,168 @@ fn init_cmd(g: &Global, args: &[String]) -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+const EXEC_VALUES: &[&str] = &[
+    "-p",
+    "--process",
+    "--console-socket",
+    "--pid-file",
+    "--cwd",
+    "-e",
+    "--env",
+    "-u",
+    "--user",
+    "-c",
+    "--cap",
+    "--process-label",
+    "--apparmor",
+    "--preserve-fds",
+    "--cgroup",
+    "-g",
+    "--additional-gids",
+];
+const EXEC_BOOLS: &[&str] = &[
+    "-t",
+    "--tty",
+    "-d",
+    "--detach",
+    "--no-new-privs",
+    "--ignore-paused",
+    "--no-subreaper",
+    "--remove-process-file",
+];
+
+/// `exec [flags] ID [COMMAND...]`: a new process in the running container
+/// (see [`super::exec`]); exits with its status.
+fn exec_cmd(g: &Global, args: &[String]) -> Result<ExitCode, String> {
+    let f = parse_flags(args, EXEC_VALUES, EXEC_BOOLS, Some(1))?;
+    let id = f
+        .positional
+        .first()
+        .cloned()
+        .ok_or("exec: a container id is required")?;
+    let c = Container::new(&g.root, &id)?;
+    let r = c.record()?;
+    if c.status(&r) != Status::Running {
+        return Err(format!(
+            "cannot exec in container {id:?}: it is {}",
+            c.status(&r).name()
+        ));
+    }
+    if let Some(n) = f.value(&["--preserve-fds"])
+        && n != "0"
+    {
+        return Err(format!(
+            "--preserve-fds {n}: passing extra descriptors into the sandbox is not supported"
+        ));
+    }
+    let mut process: serde_json::Map<String, Value> = match f.value(&["-p", "--process"]) {
+        Some(path) => {
+            let text = std::fs::read(path).map_err(|e| format!("--process {path}: {e}"))?;
+            let v: Value = serde_json::from_slice(&text)
+                .map_err(|e| format!("--process {path}: not valid JSON: {e}"))?;
+            v.as_object()
+                .cloned()
+                .ok_or_else(|| format!("--process {path}: not an object"))?
+        }
+        None => {
+            // The container's own process, with this command.
+            let config = std::fs::read(Path::new(&r.bundle).join("config.json"))
+                .map_err(|e| format!("config.json: {e}"))?;
+            let config: Value =
+                serde_json::from_slice(&config).map_err(|e| format!("config.json: {e}"))?;
+            let mut p = config
+                .get("process")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            if f.positional.len() < 2 {
+                return Err("exec: a command is required (or --process)".into());
+            }
+            p.insert("args".into(), serde_json::json!(f.positional[1..]));
+            p.insert("terminal".into(), Value::Bool(false));
+            p.remove("consoleSize");
+            p
+        }
+    };
+    if f.has(&["-t", "--tty"]) {
+        process.insert("terminal".into(), Value::Bool(true));
+    }
+    let env_flags = f.all(&["-e", "--env"]);
+    if !env_flags.is_empty() {
+        let mut env: Vec<String> = process
+            .get("env")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        for e in env_flags {
+            let key = e.split_once('=').map_or(e, |(k, _)| k);
+            env.retain(|x| x.split_once('=').map_or(x.as_str(), |(k, _)| k) != key);
+            env.push(e.to_string());
+        }
+        process.insert("env".into(), serde_json::json!(env));
+    }
+    if let Some(cwd) = f.value(&["--cwd"]) {
+        process.insert("cwd".into(), cwd.into());
+    }
+    if let Some(u) = f.value(&["-u", "--user"]) {
+        let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
+        let uid: u32 = uid.parse().map_err(|_| format!("--user {u}: want UID[:GID]"))?;
+        let gid: u32 = gid.parse().map_err(|_| format!("--user {u}: want UID[:GID]"))?;
+        process.insert("user".into(), serde_json::json!({"uid": uid, "gid": gid}));
+    }
+    if f.has(&["--no-new-privs"]) {
+        process.insert("noNewPrivileges".into(), Value::Bool(true));
+    }
+    // Checked here, so that a bad process is the caller's error.
+    let checked = spec::process(&process).map_err(|e| e.to_string())?;
+    let request = Value::Object(process);
+    if f.has(&["-d", "--detach"]) {
+        // A process of ours waits for the guest's and exits with its
+        // status: the engine waits for the pid in --pid-file.
+        let file = c.dir.join(format!("exec-{}.json", std::process::id()));
+        std::fs::write(&file, request.to_string()).map_err(|e| format!("{}: {e}", file.display()))?;
+        let me = std::env::current_exe().map_err(|e| format!("cannot find the sentry executable: {e}"))?;
+        let mut cmd = std::process::Command::new(me);
+        cmd.args(g.pass_on()).arg("exec").arg("--process").arg(&file);
+        if let Some(s) = f.value(&["--console-socket"]) {
+            cmd.arg("--console-socket").arg(s);
+        }
+        cmd.arg("--remove-process-file").arg(&id);
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start the exec process: {e}"))?;
+        if let Some(p) = f.value(&["--pid-file"]) {
+            write_pid_file(Path::new(p), child.id() as i32)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if f.has(&["--remove-process-file"])
+        && let Some(p) = f.value(&["-p", "--process"])
+    {
+        let _ = std::fs::remove_file(p);
+    }
+    if let Some(p) = f.value(&["--pid-file"]) {
+        write_pid_file(Path::new(p), std::process::id() as i32)?;
+    }
+    let socket = c.dir.join(super::exec::SOCKET);
+    let status = if checked.terminal {
+        let console = f.value(&["--console-socket"]).ok_or_else(|| {
+            "process.terminal is true but no --console-socket was given".to_string()
+        })?;
+        let slave = open_console(Path::new(console), checked.console_size)?;
+        super::exec::request(&socket, &request, [slave.as_fd(), slave.as_fd(), slave.as_fd()])?
+    } else {
+        super::exec::request(
+            &socket,
+            &request,
+            [
+                std::io::stdin().as_fd(),
+                std::io::stdout().as_fd(),
+                std::io::stderr().as_fd(),
+            ],
+        )?
+    };
+    Ok(ExitCode::from(status as u8))
 }

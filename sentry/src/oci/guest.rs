@@ -32,7 +32,23 @@ pub struct GuestSetup {
     pub dirs: Vec<Vec<u8>>,
     /// The init process's umask.
     pub umask: Option<u32>,
+    /// The control socket `exec` requests arrive on (OCI containers).
+    pub control: Option<ControlSocket>,
 }
+
+/// A bound Unix datagram socket in the container's state directory
+/// ([`super::exec`]).
+#[derive(Clone)]
+pub struct ControlSocket(pub Arc<std::os::unix::net::UnixDatagram>);
+
+impl std::fmt::Debug for ControlSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ControlSocket")
+    }
+}
+
+/// What runs once the guest's init has started (serving `exec`).
+pub type Started = Box<dyn FnOnce(&Arc<crate::kernel::Kernel>) + Send>;
 
 /// A blocker for set-up writes, which never block (tmpfs and overlay
 /// files).
@@ -83,8 +99,19 @@ impl GuestSetup {
         Ok(())
     }
 
-    /// Gives the init task its credentials and limits.
-    pub fn prepare_init(&self, init: &crate::kernel::Task) {
+    /// Gives the init task its credentials and limits; returns what to
+    /// run once it has started (the `exec` server, with a control socket).
+    pub fn prepare_init(&self, init: &crate::kernel::Task) -> Option<Started> {
+        self.prepare_task(init);
+        let socket = self.control.clone()?;
+        let budget = Arc::clone(init.files.lock().budget());
+        Some(Box::new(move |kernel: &Arc<crate::kernel::Kernel>| {
+            super::exec::serve(kernel, socket, budget);
+        }))
+    }
+
+    /// Gives `init` (a process's first task) its credentials and limits.
+    pub fn prepare_task(&self, init: &crate::kernel::Task) {
         if let Some(c) = &self.creds {
             *init.ident.creds.lock() = c.clone();
         }

@@ -19,6 +19,7 @@
 //! (`kernel::hostsig`), SIGKILL ends the whole sandbox.
 
 pub mod cli;
+pub mod exec;
 pub mod guest;
 pub mod spec;
 pub mod state;

@@ -355,151 +355,17 @@ pub fn parse(bundle: &Path, v: &Value) -> Result<Plan, SpecError> {
             .ok_or_else(|| SpecError("config.json: process is missing".into()))?,
         "process",
     )?;
-    only(
-        p,
-        "process",
-        &[
-            "terminal",
-            "consoleSize",
-            "cwd",
-            "env",
-            "args",
-            "rlimits",
-            "apparmorProfile",
-            "capabilities",
-            "noNewPrivileges",
-            "oomScoreAdj",
-            "selinuxLabel",
-            "user",
-            "ioPriority",
-            "scheduler",
-            "execCPUAffinity",
-        ],
-    )?;
-    let args = strings(
-        p.get("args")
-            .ok_or_else(|| SpecError("config.json: process.args is missing".into()))?,
-        "process.args",
-    )?;
-    if args.is_empty() {
-        return err("config.json: process.args is empty");
-    }
-    let env = match p.get("env") {
-        Some(e) => strings(e, "process.env")?,
-        None => Vec::new(),
-    };
-    let cwd = string(
-        p.get("cwd")
-            .ok_or_else(|| SpecError("config.json: process.cwd is missing".into()))?,
-        "process.cwd",
-    )?;
-    if !cwd.starts_with('/') {
-        return err(format!(
-            "config.json: process.cwd {cwd:?} must be an absolute path"
-        ));
-    }
-    let terminal = p.get("terminal").and_then(Value::as_bool).unwrap_or(false);
-    let console_size = match p.get("consoleSize") {
-        Some(c) => {
-            let c = object(c, "process.consoleSize")?;
-            let h = number(c.get("height").unwrap_or(&Value::from(0)), "process.consoleSize.height")?;
-            let w = number(c.get("width").unwrap_or(&Value::from(0)), "process.consoleSize.width")?;
-            Some((h.min(u16::MAX as u64) as u16, w.min(u16::MAX as u64) as u16))
-        }
-        None => None,
-    };
-    let mut creds = Creds::root();
-    let mut uid = 0;
-    if let Some(u) = p.get("user") {
-        let u = object(u, "process.user")?;
-        only(u, "process.user", &["uid", "gid", "umask", "additionalGids"])?;
-        uid = number(u.get("uid").unwrap_or(&Value::from(0)), "process.user.uid")? as u32;
-        let gid = number(u.get("gid").unwrap_or(&Value::from(0)), "process.user.gid")? as u32;
-        creds.uid = [uid; 4];
-        creds.gid = [gid; 4];
-        if let Some(g) = u.get("additionalGids") {
-            let a = g.as_array().ok_or_else(|| {
-                SpecError("config.json: process.user.additionalGids must be an array".into())
-            })?;
-            let mut groups = Vec::new();
-            for (i, x) in a.iter().enumerate() {
-                groups.push(number(x, &format!("process.user.additionalGids[{i}]"))? as u32);
-            }
-            groups.sort_unstable();
-            groups.dedup();
-            creds.groups = groups;
-        }
-        if let Some(m) = u.get("umask") {
-            guest.umask = Some(number(m, "process.user.umask")? as u32 & 0o777);
-        }
-    }
-    match p.get("capabilities") {
-        Some(c) => {
-            let c = object(c, "process.capabilities")?;
-            only(
-                c,
-                "process.capabilities",
-                &["bounding", "effective", "inheritable", "permitted", "ambient"],
-            )?;
-            let get = |k: &str| match c.get(k) {
-                Some(v) => cap_set(v, &format!("process.capabilities.{k}")),
-                None => Ok(0),
-            };
-            creds.bounding = get("bounding")?;
-            creds.effective = get("effective")?;
-            creds.inheritable = get("inheritable")?;
-            creds.permitted = get("permitted")?;
-            creds.ambient = get("ambient")?;
-        }
-        None if uid != 0 => {
-            creds.effective = 0;
-            creds.permitted = 0;
-        }
-        None => {
-            creds.effective = CAP_INIT;
-            creds.permitted = CAP_INIT;
-        }
-    }
-    creds.no_new_privs = p
-        .get("noNewPrivileges")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    guest.creds = Some(creds);
-    if let Some(r) = p.get("rlimits") {
-        let a = r
-            .as_array()
-            .ok_or_else(|| SpecError("config.json: process.rlimits must be an array".into()))?;
-        for (i, l) in a.iter().enumerate() {
-            let at = format!("process.rlimits[{i}]");
-            let l = object(l, &at)?;
-            only(l, &at, &["type", "soft", "hard"])?;
-            let kind = string(
-                l.get("type")
-                    .ok_or_else(|| SpecError(format!("config.json: {at}.type is missing")))?,
-                &format!("{at}.type"),
-            )?;
-            let res = RLIMIT_NAMES
-                .iter()
-                .position(|n| *n == kind)
-                .ok_or_else(|| SpecError(format!("config.json: {at}.type: unknown limit {kind:?}")))?;
-            let soft = number(l.get("soft").unwrap_or(&Value::Null), &format!("{at}.soft"))?;
-            let hard = number(l.get("hard").unwrap_or(&Value::Null), &format!("{at}.hard"))?;
-            if soft > hard {
-                return err(format!(
-                    "config.json: {at}: soft limit {soft} is above the hard limit {hard}"
-                ));
-            }
-            if res as u32 == crate::kernel::limits::resource::NOFILE
-                && hard > crate::kernel::limits::NR_OPEN
-            {
-                return err(format!(
-                    "config.json: {at}: RLIMIT_NOFILE hard limit {hard} is above {}",
-                    crate::kernel::limits::NR_OPEN
-                ));
-            }
-            guest.rlimits.push((res as u32, soft, hard));
-        }
-    }
+    let Process {
+        args,
+        env,
+        cwd,
+        terminal,
+        console_size,
+        guest: pg,
+    } = process(p)?;
+    guest.creds = pg.creds;
+    guest.rlimits = pg.rlimits;
+    guest.umask = pg.umask;
     // root
     let r = object(
         top.get("root")
@@ -663,6 +529,181 @@ pub fn parse(bundle: &Path, v: &Value) -> Result<Plan, SpecError> {
         hostname,
         annotations,
         memory_limit,
+    })
+}
+
+/// A `process` object (config.json's, or exec's `--process` file).
+#[derive(Clone, Debug)]
+pub struct Process {
+    /// args.
+    pub args: Vec<String>,
+    /// env.
+    pub env: Vec<String>,
+    /// cwd.
+    pub cwd: String,
+    /// terminal.
+    pub terminal: bool,
+    /// consoleSize (rows, columns).
+    pub console_size: Option<(u16, u16)>,
+    /// The credentials, limits and umask (in a [`GuestSetup`]).
+    pub guest: GuestSetup,
+}
+
+/// Reads a `process` object.
+pub fn process(p: &Map<String, Value>) -> Result<Process, SpecError> {
+    let mut guest = GuestSetup::default();
+    only(
+        p,
+        "process",
+        &[
+            "terminal",
+            "consoleSize",
+            "cwd",
+            "env",
+            "args",
+            "rlimits",
+            "apparmorProfile",
+            "capabilities",
+            "noNewPrivileges",
+            "oomScoreAdj",
+            "selinuxLabel",
+            "user",
+            "ioPriority",
+            "scheduler",
+            "execCPUAffinity",
+        ],
+    )?;
+    let args = strings(
+        p.get("args")
+            .ok_or_else(|| SpecError("config.json: process.args is missing".into()))?,
+        "process.args",
+    )?;
+    if args.is_empty() {
+        return err("config.json: process.args is empty");
+    }
+    let env = match p.get("env") {
+        Some(e) => strings(e, "process.env")?,
+        None => Vec::new(),
+    };
+    let cwd = string(
+        p.get("cwd")
+            .ok_or_else(|| SpecError("config.json: process.cwd is missing".into()))?,
+        "process.cwd",
+    )?;
+    if !cwd.starts_with('/') {
+        return err(format!(
+            "config.json: process.cwd {cwd:?} must be an absolute path"
+        ));
+    }
+    let terminal = p.get("terminal").and_then(Value::as_bool).unwrap_or(false);
+    let console_size = match p.get("consoleSize") {
+        Some(c) => {
+            let c = object(c, "process.consoleSize")?;
+            let h = number(c.get("height").unwrap_or(&Value::from(0)), "process.consoleSize.height")?;
+            let w = number(c.get("width").unwrap_or(&Value::from(0)), "process.consoleSize.width")?;
+            Some((h.min(u16::MAX as u64) as u16, w.min(u16::MAX as u64) as u16))
+        }
+        None => None,
+    };
+    let mut creds = Creds::root();
+    let mut uid = 0;
+    if let Some(u) = p.get("user") {
+        let u = object(u, "process.user")?;
+        only(u, "process.user", &["uid", "gid", "umask", "additionalGids"])?;
+        uid = number(u.get("uid").unwrap_or(&Value::from(0)), "process.user.uid")? as u32;
+        let gid = number(u.get("gid").unwrap_or(&Value::from(0)), "process.user.gid")? as u32;
+        creds.uid = [uid; 4];
+        creds.gid = [gid; 4];
+        if let Some(g) = u.get("additionalGids") {
+            let a = g.as_array().ok_or_else(|| {
+                SpecError("config.json: process.user.additionalGids must be an array".into())
+            })?;
+            let mut groups = Vec::new();
+            for (i, x) in a.iter().enumerate() {
+                groups.push(number(x, &format!("process.user.additionalGids[{i}]"))? as u32);
+            }
+            groups.sort_unstable();
+            groups.dedup();
+            creds.groups = groups;
+        }
+        if let Some(m) = u.get("umask") {
+            guest.umask = Some(number(m, "process.user.umask")? as u32 & 0o777);
+        }
+    }
+    match p.get("capabilities") {
+        Some(c) => {
+            let c = object(c, "process.capabilities")?;
+            only(
+                c,
+                "process.capabilities",
+                &["bounding", "effective", "inheritable", "permitted", "ambient"],
+            )?;
+            let get = |k: &str| match c.get(k) {
+                Some(v) => cap_set(v, &format!("process.capabilities.{k}")),
+                None => Ok(0),
+            };
+            creds.bounding = get("bounding")?;
+            creds.effective = get("effective")?;
+            creds.inheritable = get("inheritable")?;
+            creds.permitted = get("permitted")?;
+            creds.ambient = get("ambient")?;
+        }
+        None if uid != 0 => {
+            creds.effective = 0;
+            creds.permitted = 0;
+        }
+        None => {
+            creds.effective = CAP_INIT;
+            creds.permitted = CAP_INIT;
+        }
+    }
+    creds.no_new_privs = p
+        .get("noNewPrivileges")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    guest.creds = Some(creds);
+    if let Some(r) = p.get("rlimits") {
+        let a = r
+            .as_array()
+            .ok_or_else(|| SpecError("config.json: process.rlimits must be an array".into()))?;
+        for (i, l) in a.iter().enumerate() {
+            let at = format!("process.rlimits[{i}]");
+            let l = object(l, &at)?;
+            only(l, &at, &["type", "soft", "hard"])?;
+            let kind = string(
+                l.get("type")
+                    .ok_or_else(|| SpecError(format!("config.json: {at}.type is missing")))?,
+                &format!("{at}.type"),
+            )?;
+            let res = RLIMIT_NAMES
+                .iter()
+                .position(|n| *n == kind)
+                .ok_or_else(|| SpecError(format!("config.json: {at}.type: unknown limit {kind:?}")))?;
+            let soft = number(l.get("soft").unwrap_or(&Value::Null), &format!("{at}.soft"))?;
+            let hard = number(l.get("hard").unwrap_or(&Value::Null), &format!("{at}.hard"))?;
+            if soft > hard {
+                return err(format!(
+                    "config.json: {at}: soft limit {soft} is above the hard limit {hard}"
+                ));
+            }
+            if res as u32 == crate::kernel::limits::resource::NOFILE
+                && hard > crate::kernel::limits::NR_OPEN
+            {
+                return err(format!(
+                    "config.json: {at}: RLIMIT_NOFILE hard limit {hard} is above {}",
+                    crate::kernel::limits::NR_OPEN
+                ));
+            }
+            guest.rlimits.push((res as u32, soft, hard));
+        }
+    }
+    Ok(Process {
+        args,
+        env,
+        cwd,
+        terminal,
+        console_size,
+        guest,
     })
 }
 

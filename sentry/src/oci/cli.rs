@@ -961,6 +961,7 @@ const EXEC_BOOLS: &[&str] = &[
     "--ignore-paused",
     "--no-subreaper",
     "--remove-process-file",
+    "--console-inherited",
 ];
 
 /// `exec [flags] ID [COMMAND...]`: a new process in the running container
@@ -1056,8 +1057,21 @@ fn exec_cmd(g: &Global, args: &[String]) -> Result<ExitCode, String> {
         let me = std::env::current_exe().map_err(|e| format!("cannot find the sentry executable: {e}"))?;
         let mut cmd = std::process::Command::new(me);
         cmd.args(g.pass_on()).arg("exec").arg("--process").arg(&file);
-        if let Some(s) = f.value(&["--console-socket"]) {
-            cmd.arg("--console-socket").arg(s);
+        if checked.terminal {
+            // The engine wants the terminal's master once exec returns:
+            // made and sent here; the waiting process gets the slave as
+            // its standard streams and hands them on.
+            let console = f.value(&["--console-socket"]).ok_or_else(|| {
+                "process.terminal is true but no --console-socket was given".to_string()
+            })?;
+            let slave = open_console(Path::new(console), checked.console_size)?;
+            let dup = |s: &OwnedFd| {
+                s.try_clone()
+                    .map(std::process::Stdio::from)
+                    .map_err(|e| format!("cannot duplicate the terminal: {e}"))
+            };
+            cmd.stdin(dup(&slave)?).stdout(dup(&slave)?).stderr(dup(&slave)?);
+            cmd.arg("--console-inherited");
         }
         cmd.arg("--remove-process-file").arg(&id);
         let child = cmd
@@ -1077,7 +1091,7 @@ fn exec_cmd(g: &Global, args: &[String]) -> Result<ExitCode, String> {
         write_pid_file(Path::new(p), std::process::id() as i32)?;
     }
     let socket = c.dir.join(super::exec::SOCKET);
-    let status = if checked.terminal {
+    let status = if checked.terminal && !f.has(&["--console-inherited"]) {
         let console = f.value(&["--console-socket"]).ok_or_else(|| {
             "process.terminal is true but no --console-socket was given".to_string()
         })?;

@@ -130,7 +130,11 @@ fn wait_file(path: &Path, want: &str) -> String {
         if text.contains(want) {
             return text;
         }
-        assert!(Instant::now() < until, "{} never showed {want:?}: {text:?}", path.display());
+        assert!(
+            Instant::now() < until,
+            "{} never showed {want:?}: {text:?}",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -147,12 +151,19 @@ fn lifecycle_create_start_kill_delete() {
     let pid_file = b.dir.parent().unwrap().join("pid");
     let (out, log) = b.create("c1", &["--pid-file", pid_file.to_str().unwrap()]);
     assert!(out.status.success(), "create: {}", stderr(&out));
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let st = b.state("c1");
     assert_eq!(st["status"], "created");
     assert_eq!(st["id"], "c1");
     assert_eq!(st["pid"], pid);
-    assert_eq!(st["bundle"], b.dir.canonicalize().unwrap().to_str().unwrap());
+    assert_eq!(
+        st["bundle"],
+        b.dir.canonicalize().unwrap().to_str().unwrap()
+    );
     assert_eq!(st["annotations"]["org.example.k"], "v");
     assert!(st["ociVersion"].as_str().unwrap().starts_with("1."));
     // Nothing runs before start.
@@ -184,7 +195,10 @@ fn lifecycle_create_start_kill_delete() {
     assert_eq!(b.state("c1")["pid"], 0);
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "up\ngot TERM\n");
     let out = b.oci(&["kill", "c1", "KILL"]);
-    assert!(!out.status.success(), "kill of a stopped container succeeded");
+    assert!(
+        !out.status.success(),
+        "kill of a stopped container succeeded"
+    );
 
     let out = b.oci(&["delete", "c1"]);
     assert!(out.status.success(), "delete: {}", stderr(&out));
@@ -246,7 +260,8 @@ fn env_user_and_groups() {
     let b = Bundle::new("user", |c| {
         sh(c, "echo $FOO; id -u; id -g; id -G; umask");
         c["process"]["env"] = serde_json::json!(["PATH=/bin", "FOO=bar baz"]);
-        c["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 100, "additionalGids": [20, 10], "umask": 63});
+        c["process"]["user"] =
+            serde_json::json!({"uid": 1000, "gid": 100, "additionalGids": [20, 10], "umask": 63});
     });
     let out = b.oci(&["run", "-b", b.dir.to_str().unwrap(), "u"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -277,11 +292,20 @@ fn bind_mounts_read_only_and_read_write() {
     let out = b.oci(&["run", "-b", b.dir.to_str().unwrap(), "m"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "host data\nrefused\na single file\n");
-    assert!(stderr(&out).contains("Read-only file system"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Read-only file system"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!ro.join("g").exists());
-    assert_eq!(std::fs::read_to_string(rw.join("new")).unwrap(), "written\n");
+    assert_eq!(
+        std::fs::read_to_string(rw.join("new")).unwrap(),
+        "written\n"
+    );
     // The root itself is never written: the guest's changes stay in memory.
-    let b2 = Bundle::new("root-untouched", |c| sh(c, "echo x > /etc/new && cat /etc/new"));
+    let b2 = Bundle::new("root-untouched", |c| {
+        sh(c, "echo x > /etc/new && cat /etc/new")
+    });
     let out = b2.oci(&["run", "-b", b2.dir.to_str().unwrap(), "m2"]);
     assert_eq!(stdout(&out), "x\n", "{}", stderr(&out));
     assert!(!b2.dir.join("rootfs/etc/new").exists());
@@ -309,7 +333,11 @@ fn rlimits_apply_to_the_guest_not_the_host() {
     let pid_file = b.dir.parent().unwrap().join("pid");
     let (out, log) = b.create("l", &["--pid-file", pid_file.to_str().unwrap()]);
     assert!(out.status.success(), "create: {}", stderr(&out));
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let before = host_nofile(pid);
     assert!(b.oci(&["start", "l"]).status.success());
     let text = wait_file(&log, "done\n");
@@ -338,10 +366,9 @@ fn unsupported_fields_are_named() {
         (
             "mounts[7].type",
             Box::new(|c: &mut Value| {
-                c["mounts"]
-                    .as_array_mut()
-                    .unwrap()
-                    .push(serde_json::json!({"destination": "/x", "type": "nfs", "source": "srv:/x"}))
+                c["mounts"].as_array_mut().unwrap().push(
+                    serde_json::json!({"destination": "/x", "type": "nfs", "source": "srv:/x"}),
+                )
             }),
         ),
         (
@@ -375,7 +402,10 @@ fn two_containers_at_once() {
     wait_file(&log1, "up\n");
     wait_file(&log2, "up\n");
     let (s1, s2) = (b.state("one"), b.state("two"));
-    assert_eq!((s1["status"].as_str(), s2["status"].as_str()), (Some("running"), Some("running")));
+    assert_eq!(
+        (s1["status"].as_str(), s2["status"].as_str()),
+        (Some("running"), Some("running"))
+    );
     assert_ne!(s1["pid"], s2["pid"]);
     assert!(b.oci(&["kill", "one", "KILL"]).status.success());
     b.wait_status("one", "stopped");
@@ -420,7 +450,8 @@ fn terminal_over_the_console_socket() {
     let master = std::fs::File::from(recv_fd(&conn));
     assert!(b.oci(&["start", "t"]).status.success());
     let mut w = master.try_clone().unwrap();
-    w.write_all(b"tty; stty size; echo $((6*7))x; exit 3\n").unwrap();
+    w.write_all(b"tty; stty size; echo $((6*7))x; exit 3\n")
+        .unwrap();
     // Read until the shell has exited (EIO once no slave is open).
     let reader = std::thread::spawn(move || {
         let mut m = master;
@@ -439,7 +470,10 @@ fn terminal_over_the_console_socket() {
     });
     let text = reader.join().unwrap();
     assert!(text.contains("42x"), "{text:?}");
-    assert!(text.contains("30 100"), "the console size did not reach the guest: {text:?}");
+    assert!(
+        text.contains("30 100"),
+        "the console size did not reach the guest: {text:?}"
+    );
     b.wait_status("t", "stopped");
     assert!(b.oci(&["delete", "t"]).status.success());
 }
@@ -459,7 +493,13 @@ fn features_and_global_flags() {
     let log = root.join("log.json");
     // podman's and crun's global flags are accepted.
     let out = Command::new(SENTRY)
-        .args(["--cgroup-manager", "disabled", "--systemd-cgroup", "--debug", "--log"])
+        .args([
+            "--cgroup-manager",
+            "disabled",
+            "--systemd-cgroup",
+            "--debug",
+            "--log",
+        ])
         .arg(&log)
         .args(["--log-format", "json", "--root"])
         .arg(&root)
@@ -484,4 +524,87 @@ fn features_and_global_flags() {
     let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(last["level"], "error");
     assert!(last["msg"].as_str().unwrap().contains("does not exist"));
+}
+
+#[test]
+fn exec_joins_the_running_sandbox() {
+    let b = Bundle::new("exec", |c| {
+        sh(
+            c,
+            "echo shared > /tmp/mark; echo up; while true; do sleep 0.1; done",
+        );
+        c["process"]["env"] = serde_json::json!(["PATH=/bin", "FROM=config"]);
+    });
+    let (out, log) = b.create("e", &[]);
+    assert!(out.status.success(), "create: {}", stderr(&out));
+    // No exec before start.
+    let out = b.oci(&["exec", "e", "true"]);
+    assert!(!out.status.success());
+    assert!(b.oci(&["start", "e"]).status.success());
+    wait_file(&log, "up\n");
+    // Same files (the guest's in-memory /tmp), same pid namespace (init
+    // is pid 1), the container's environment plus -e, its exit status.
+    let out = Command::new(SENTRY)
+        .arg("--root")
+        .arg(&b.root)
+        .args(["exec", "-e", "EXTRA=1", "--cwd", "/tmp", "e", "sh", "-c"])
+        .arg("cat mark; echo $FROM $EXTRA; pwd; cat /proc/1/cmdline | tr '\\0' ' '; echo; read x; echo read $x; exit 6")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = out;
+    out.stdin.take().unwrap().write_all(b"input\n").unwrap();
+    let out = out.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("shared\nconfig 1\n/tmp\nsh -c echo shared"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).ends_with("\nread input\n"), "{}", stdout(&out));
+    // A process description file, as engines pass it.
+    let proc_file = b.dir.parent().unwrap().join("process.json");
+    std::fs::write(
+        &proc_file,
+        serde_json::to_vec(&serde_json::json!({
+            "args": ["sh", "-c", "id -u; exit 3"], "cwd": "/", "env": ["PATH=/bin"],
+            "user": {"uid": 7, "gid": 7}
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let out = b.oci(&["exec", "--process", proc_file.to_str().unwrap(), "e"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "7\n");
+    // A missing program: 127.
+    let out = b.oci(&["exec", "e", "no-such-program"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    // --detach: the pid file names a host process whose status is the
+    // guest process's.
+    let pid_file = b.dir.parent().unwrap().join("exec.pid");
+    let out = b.oci(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "e",
+        "sh",
+        "-c",
+        "echo detached > /tmp/d",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(pid_file.exists());
+    let out = b.oci(&[
+        "exec",
+        "e",
+        "sh",
+        "-c",
+        "while [ ! -e /tmp/d ]; do sleep 0.05; done; cat /tmp/d",
+    ]);
+    assert_eq!(stdout(&out), "detached\n", "{}", stderr(&out));
+    // The container itself kept running.
+    assert_eq!(b.status("e"), "running");
+    assert!(b.oci(&["delete", "--force", "e"]).status.success());
 }

@@ -84,7 +84,14 @@ fn podman(args: &[&str]) -> Output {
 
 /// `podman --runtime sentry run --cgroups=disabled --network none ARGS`.
 fn run(args: &[&str]) -> Output {
-    let mut all = vec!["--runtime", "sentry", "run", "--cgroups=disabled", "--network", "none"];
+    let mut all = vec![
+        "--runtime",
+        "sentry",
+        "run",
+        "--cgroups=disabled",
+        "--network",
+        "none",
+    ];
     all.extend_from_slice(args);
     podman(&all)
 }
@@ -111,7 +118,11 @@ fn wait_logs(id: &str, want: &str) {
         if stdout(&out).contains(want) {
             return;
         }
-        assert!(Instant::now() < until, "logs of {id} never showed {want:?}: {}", stdout(&out));
+        assert!(
+            Instant::now() < until,
+            "logs of {id} never showed {want:?}: {}",
+            stdout(&out)
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -163,7 +174,11 @@ fn volumes_read_only_and_read_write() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "from the host\nrefused\n");
-    assert!(stderr(&out).contains("Read-only file system"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Read-only file system"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!ro.join("new").exists());
     assert_eq!(std::fs::read_to_string(rw.join("g")).unwrap(), "kept\n");
 }
@@ -188,7 +203,13 @@ fn stop_sends_sigterm_then_sigkill() {
     assert!(podman(&["rm", &id]).status.success());
 
     // One that ignores it is killed after the timeout: 137.
-    let out = run(&["-d", IMAGE, "sh", "-c", "trap '' TERM; echo up; while true; do sleep 0.1; done"]);
+    let out = run(&[
+        "-d",
+        IMAGE,
+        "sh",
+        "-c",
+        "trap '' TERM; echo up; while true; do sleep 0.1; done",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let id = stdout(&out).trim().to_string();
     wait_logs(&id, "up");
@@ -204,7 +225,12 @@ fn stop_sends_sigterm_then_sigkill() {
 fn kill_and_two_containers_at_once() {
     let a = run(&["-d", IMAGE, "sh", "-c", "echo up; sleep 100"]);
     let b = run(&["-d", IMAGE, "sh", "-c", "echo up; sleep 100"]);
-    assert!(a.status.success() && b.status.success(), "{}{}", stderr(&a), stderr(&b));
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}{}",
+        stderr(&a),
+        stderr(&b)
+    );
     let (a, b) = (stdout(&a).trim().to_string(), stdout(&b).trim().to_string());
     wait_logs(&a, "up");
     wait_logs(&b, "up");
@@ -259,7 +285,8 @@ fn interactive_terminal() {
     let mut w = m.try_clone().unwrap();
     // Whatever the shell echoes, the answer (6*7 then x) is only printed
     // by the guest: the input holds "$((6*7))x".
-    w.write_all(b"[ -t 0 ] && echo is-a-tty; echo $((6*7))x; exit 4\n").unwrap();
+    w.write_all(b"[ -t 0 ] && echo is-a-tty; echo $((6*7))x; exit 4\n")
+        .unwrap();
     let reader = std::thread::spawn(move || {
         let mut all = Vec::new();
         let mut buf = [0u8; 4096];
@@ -290,4 +317,88 @@ fn interactive_terminal() {
     assert!(text.contains("42x"), "{text:?}");
     assert!(text.contains("is-a-tty\r\n"), "{text:?}");
     assert_eq!(status.code(), Some(4), "{text:?}");
+}
+
+#[test]
+fn exec_in_a_running_container() {
+    let out = run(&[
+        "-d",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo shared > /tmp/s; echo up; while true; do sleep 0.1; done",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    wait_logs(&id, "up");
+    let out = podman(&[
+        "exec",
+        "-e",
+        "FOO=bar",
+        "-w",
+        "/tmp",
+        &id,
+        "sh",
+        "-c",
+        "cat s; echo $FOO; pwd; exit 6",
+    ]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "shared\nbar\n/tmp\n");
+    let out = podman(&["exec", &id, "no-such-program"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+
+    // -it: a terminal of its own, through the console socket.
+    use rustix::pty::OpenptFlags;
+    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    rustix::pty::grantpt(&master).unwrap();
+    rustix::pty::unlockpt(&master).unwrap();
+    let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(std::ffi::OsStr::new(name.to_str().unwrap()))
+        .unwrap();
+    let mut cmd = podman_cmd(setup(), &["exec", "-it", &id, "sh"]);
+    cmd.stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave);
+    let mut child = cmd.spawn().unwrap();
+    let mut m = std::fs::File::from(master);
+    let mut w = m.try_clone().unwrap();
+    w.write_all(b"[ -t 0 ] && echo is-a-tty; echo $((6*7))x; exit 4\n")
+        .unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = m.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&all);
+            if text.contains("42x") && text.contains("is-a-tty\r\n") {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    });
+    let until = Instant::now() + common::timeout();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            panic!("podman exec -it did not end");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = reader.join().unwrap();
+    assert!(
+        text.contains("is-a-tty\r\n") && text.contains("42x"),
+        "{text:?}"
+    );
+    assert_eq!(status.code(), Some(4), "{text:?}");
+    assert_eq!(inspect(&id, "{{.State.Status}}"), "running");
+    assert!(podman(&["rm", "-f", "-t", "0", &id]).status.success());
 }

@@ -42,7 +42,13 @@ const COMMANDS: &[&str] = &[
 const INIT: &str = "oci-init";
 
 /// Global flags that take a value.
-const GLOBAL_VALUE: &[&str] = &["--root", "--log", "--log-format", "--cgroup-manager", "--criu"];
+const GLOBAL_VALUE: &[&str] = &[
+    "--root",
+    "--log",
+    "--log-format",
+    "--cgroup-manager",
+    "--criu",
+];
 /// Global flags without a value.
 const GLOBAL_BOOL: &[&str] = &["--debug", "--systemd-cgroup", "--rootless", "--no-pivot"];
 
@@ -353,8 +359,7 @@ fn create_cmd(g: &Global, args: &[String]) -> Result<ExitCode, String> {
 /// for `start`), which is returned.
 fn create(g: &Global, id: &str, f: &Flags) -> Result<std::process::Child, String> {
     let bundle = f.value(&["-b", "--bundle"]).unwrap_or(".");
-    let bundle = std::fs::canonicalize(bundle)
-        .map_err(|e| format!("bundle {bundle}: {e}"))?;
+    let bundle = std::fs::canonicalize(bundle).map_err(|e| format!("bundle {bundle}: {e}"))?;
     if let Some(n) = f.value(&["--preserve-fds"])
         && n != "0"
     {
@@ -401,7 +406,9 @@ fn create(g: &Global, id: &str, f: &Flags) -> Result<std::process::Child, String
                     .map(std::process::Stdio::from)
                     .map_err(|e| format!("cannot duplicate the terminal: {e}"))
             };
-            cmd.stdin(dup(slave)?).stdout(dup(slave)?).stderr(dup(slave)?);
+            cmd.stdin(dup(slave)?)
+                .stdout(dup(slave)?)
+                .stderr(dup(slave)?);
         }
         let child = cmd
             .spawn()
@@ -456,8 +463,9 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<(), String> {
 fn open_console(socket: &Path, size: Option<(u16, u16)>) -> Result<OwnedFd, String> {
     use rustix::pty::OpenptFlags;
     let fail = |what: &str, e: rustix::io::Errno| format!("console: {what}: {e}");
-    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
-        .map_err(|e| fail("openpt", e))?;
+    let master =
+        rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
+            .map_err(|e| fail("openpt", e))?;
     rustix::pty::grantpt(&master).map_err(|e| fail("grantpt", e))?;
     rustix::pty::unlockpt(&master).map_err(|e| fail("unlockpt", e))?;
     let name = rustix::pty::ptsname(&master, Vec::new()).map_err(|e| fail("ptsname", e))?;
@@ -481,8 +489,12 @@ fn open_console(socket: &Path, size: Option<(u16, u16)>) -> Result<OwnedFd, Stri
     }
     let stream = std::os::unix::net::UnixStream::connect(socket)
         .map_err(|e| format!("console socket {}: {e}", socket.display()))?;
-    send_fd(&stream, &master, name.to_bytes())
-        .map_err(|e| format!("console socket {}: cannot send the terminal: {e}", socket.display()))?;
+    send_fd(&stream, &master, name.to_bytes()).map_err(|e| {
+        format!(
+            "console socket {}: cannot send the terminal: {e}",
+            socket.display()
+        )
+    })?;
     Ok(slave)
 }
 
@@ -519,8 +531,7 @@ fn start(g: &Global, id: &str) -> Result<(), String> {
         Status::Stopped => return Err(format!("cannot start container {id:?}: it has stopped")),
         Status::Creating => return Err(format!("container {id:?} is still being created")),
     }
-    std::fs::write(c.started_marker(), b"")
-        .map_err(|e| format!("cannot record the start: {e}"))?;
+    std::fs::write(c.started_marker(), b"").map_err(|e| format!("cannot record the start: {e}"))?;
     // The container's process waits in open(O_RDONLY) on the fifo: this
     // open succeeds at once; ENXIO means no reader (it is gone).
     let fifo = rustix::fs::open(
@@ -732,7 +743,10 @@ fn ps_cmd(g: &Global, args: &[String]) -> Result<ExitCode, String> {
         vec![r.pid]
     };
     if f.value(&["-f", "--format"]) == Some("json") {
-        println!("{}", serde_json::to_string(&pids).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string(&pids).map_err(|e| e.to_string())?
+        );
     } else {
         println!("PID   CMD");
         for p in pids {
@@ -817,8 +831,7 @@ fn spec_cmd(args: &[String]) -> Result<ExitCode, String> {
     if path.exists() {
         return Err(format!("File {} exists. Remove it first", path.display()));
     }
-    let text =
-        serde_json::to_string_pretty(&spec::default_config()).map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(&spec::default_config()).map_err(|e| e.to_string())?;
     std::fs::write(&path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -869,7 +882,10 @@ fn init_cmd(g: &Global, args: &[String]) -> ExitCode {
     let control = match std::os::unix::net::UnixDatagram::bind(&sock_path) {
         Ok(s) => Some(super::guest::ControlSocket(std::sync::Arc::new(s))),
         Err(e) => {
-            g.log("warning", &format!("exec will not work: {}: {e}", sock_path.display()));
+            g.log(
+                "warning",
+                &format!("exec will not work: {}: {e}", sock_path.display()),
+            );
             None
         }
     };
@@ -1025,7 +1041,11 @@ fn exec_cmd(g: &Global, args: &[String]) -> Result<ExitCode, String> {
         let mut env: Vec<String> = process
             .get("env")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         for e in env_flags {
             let key = e.split_once('=').map_or(e, |(k, _)| k);
@@ -1039,8 +1059,12 @@ fn exec_cmd(g: &Global, args: &[String]) -> Result<ExitCode, String> {
     }
     if let Some(u) = f.value(&["-u", "--user"]) {
         let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
-        let uid: u32 = uid.parse().map_err(|_| format!("--user {u}: want UID[:GID]"))?;
-        let gid: u32 = gid.parse().map_err(|_| format!("--user {u}: want UID[:GID]"))?;
+        let uid: u32 = uid
+            .parse()
+            .map_err(|_| format!("--user {u}: want UID[:GID]"))?;
+        let gid: u32 = gid
+            .parse()
+            .map_err(|_| format!("--user {u}: want UID[:GID]"))?;
         process.insert("user".into(), serde_json::json!({"uid": uid, "gid": gid}));
     }
     if f.has(&["--no-new-privs"]) {
@@ -1053,10 +1077,15 @@ fn exec_cmd(g: &Global, args: &[String]) -> Result<ExitCode, String> {
         // A process of ours waits for the guest's and exits with its
         // status: the engine waits for the pid in --pid-file.
         let file = c.dir.join(format!("exec-{}.json", std::process::id()));
-        std::fs::write(&file, request.to_string()).map_err(|e| format!("{}: {e}", file.display()))?;
-        let me = std::env::current_exe().map_err(|e| format!("cannot find the sentry executable: {e}"))?;
+        std::fs::write(&file, request.to_string())
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+        let me = std::env::current_exe()
+            .map_err(|e| format!("cannot find the sentry executable: {e}"))?;
         let mut cmd = std::process::Command::new(me);
-        cmd.args(g.pass_on()).arg("exec").arg("--process").arg(&file);
+        cmd.args(g.pass_on())
+            .arg("exec")
+            .arg("--process")
+            .arg(&file);
         if checked.terminal {
             // The engine wants the terminal's master once exec returns:
             // made and sent here; the waiting process gets the slave as
@@ -1070,7 +1099,9 @@ fn exec_cmd(g: &Global, args: &[String]) -> Result<ExitCode, String> {
                     .map(std::process::Stdio::from)
                     .map_err(|e| format!("cannot duplicate the terminal: {e}"))
             };
-            cmd.stdin(dup(&slave)?).stdout(dup(&slave)?).stderr(dup(&slave)?);
+            cmd.stdin(dup(&slave)?)
+                .stdout(dup(&slave)?)
+                .stderr(dup(&slave)?);
             cmd.arg("--console-inherited");
         }
         cmd.arg("--remove-process-file").arg(&id);
@@ -1096,7 +1127,11 @@ fn exec_cmd(g: &Global, args: &[String]) -> Result<ExitCode, String> {
             "process.terminal is true but no --console-socket was given".to_string()
         })?;
         let slave = open_console(Path::new(console), checked.console_size)?;
-        super::exec::request(&socket, &request, [slave.as_fd(), slave.as_fd(), slave.as_fd()])?
+        super::exec::request(
+            &socket,
+            &request,
+            [slave.as_fd(), slave.as_fd(), slave.as_fd()],
+        )?
     } else {
         super::exec::request(
             &socket,

@@ -93,7 +93,9 @@ fn serve_loop(kernel: &Arc<Kernel>, socket: &ControlSocket, budget: &Arc<FileBud
                         let status = wait(&kernel, &tg);
                         let _ = rustix::io::write(
                             &reply,
-                            serde_json::json!({ "status": status }).to_string().as_bytes(),
+                            serde_json::json!({ "status": status })
+                                .to_string()
+                                .as_bytes(),
                         );
                     });
                 if let Err(e) = waiter {
@@ -105,7 +107,8 @@ fn serve_loop(kernel: &Arc<Kernel>, socket: &ControlSocket, budget: &Arc<FileBud
                 // that cannot run.
                 let code = if !e.starts_with("cannot execute") {
                     125
-                } else if e.ends_with(&std::io::Error::from_raw_os_error(libc::ENOENT).to_string()) {
+                } else if e.ends_with(&std::io::Error::from_raw_os_error(libc::ENOENT).to_string())
+                {
                     127
                 } else {
                     126
@@ -161,7 +164,8 @@ fn spawn(
         )
     };
     let name = argv[0].clone();
-    let found = crate::guest_program(vfs, &name, &envp, Some(&workdir)).map_err(|e| fail(&name, e))?;
+    let found =
+        crate::guest_program(vfs, &name, &envp, Some(&workdir)).map_err(|e| fail(&name, e))?;
     let execfn = vfs.path_name(&found.0, &root);
     let (place, file) = crate::exec::follow_scripts(
         found,
@@ -213,7 +217,13 @@ fn spawn(
             &workdir,
             &crate::fs::vfs::Resolve::FOLLOW,
         )
-        .and_then(|p| if p.is_dir() { Ok(p) } else { Err(Errno::ENOTDIR) })
+        .and_then(|p| {
+            if p.is_dir() {
+                Ok(p)
+            } else {
+                Err(Errno::ENOTDIR)
+            }
+        })
         .map_err(|e| fail(&workdir, e))?;
     let files = FdTable::with_budget(Arc::clone(budget));
     for (fd, host) in stdio.into_iter().enumerate() {
@@ -256,13 +266,10 @@ fn spawn(
         .files()
         .get(0)
         .is_ok_and(|f| f.ops.as_terminal().is_some());
-    kernel.table.lock().insert_process(
-        &task,
-        0,
-        pid,
-        pid,
-        crate::kernel::signal::sig::SIGCHLD,
-    );
+    kernel
+        .table
+        .lock()
+        .insert_process(&task, 0, pid, pid, crate::kernel::signal::sig::SIGCHLD);
     if proc.terminal {
         crate::kernel::tty::attach_init(kernel, pid, stdin_is_terminal);
     }
@@ -284,8 +291,8 @@ pub fn request(
     stdio: [std::os::fd::BorrowedFd<'_>; 3],
 ) -> Result<i32, String> {
     use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
-    let sock = std::os::unix::net::UnixDatagram::unbound()
-        .map_err(|e| format!("control socket: {e}"))?;
+    let sock =
+        std::os::unix::net::UnixDatagram::unbound().map_err(|e| format!("control socket: {e}"))?;
     sock.connect(path)
         .map_err(|e| format!("the container does not answer on {}: {e}", path.display()))?;
     let (reader, writer) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;

@@ -69,11 +69,7 @@ impl crate::kernel::wait::Blocker for NoBlock {
 impl GuestSetup {
     /// Adds the tmpfs mounts and the copied files to `vfs` (before the
     /// guest starts).
-    pub fn prepare_vfs(
-        &self,
-        vfs: &Vfs,
-        charge: Arc<dyn MemoryCharge>,
-    ) -> Result<(), SetupError> {
+    pub fn prepare_vfs(&self, vfs: &Vfs, charge: Arc<dyn MemoryCharge>) -> Result<(), SetupError> {
         let failed = |path: &[u8], errno| SetupError::Mount {
             path: String::from_utf8_lossy(path).into_owned(),
             errno,

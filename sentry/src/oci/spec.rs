@@ -40,21 +40,36 @@ pub const IGNORED: &[(&str, &str)] = &[
         "linux.readonlyPaths",
         "the guest's /proc and /sys are the sentry's own and show nothing of the host",
     ),
-    ("linux.devices", "the guest's /dev is the sentry's own devfs"),
+    (
+        "linux.devices",
+        "the guest's /dev is the sentry's own devfs",
+    ),
     (
         "linux.sysctl",
         "the sandbox has its own kernel settings; host sysctls are never changed",
     ),
     ("linux.mountLabel", "no SELinux in the sandbox"),
-    ("linux.rootfsPropagation", "no mount propagation with the host"),
+    (
+        "linux.rootfsPropagation",
+        "no mount propagation with the host",
+    ),
     ("linux.intelRdt", "no host resource control"),
     ("process.apparmorProfile", "no AppArmor in the sandbox"),
     ("process.selinuxLabel", "no SELinux in the sandbox"),
-    ("process.oomScoreAdj", "the sandbox's memory cap applies instead"),
+    (
+        "process.oomScoreAdj",
+        "the sandbox's memory cap applies instead",
+    ),
     ("process.ioPriority", "no host I/O scheduling"),
-    ("process.scheduler", "the sentry schedules guest threads on its own"),
+    (
+        "process.scheduler",
+        "the sentry schedules guest threads on its own",
+    ),
     ("process.execCPUAffinity", "no host CPU affinity"),
-    ("mounts type cgroup/cgroup2", "the sandbox has no cgroup filesystem"),
+    (
+        "mounts type cgroup/cgroup2",
+        "the sandbox has no cgroup filesystem",
+    ),
     (
         "mounts type proc, sysfs, devpts, mqueue at /proc, /sys, /dev/pts, /dev/mqueue, tmpfs at /dev, /dev/shm",
         "the sandbox's own filesystems are always there",
@@ -103,9 +118,7 @@ fn err<T>(msg: impl Into<String>) -> Result<T, SpecError> {
 }
 
 fn unsupported<T>(field: &str, why: &str) -> Result<T, SpecError> {
-    err(format!(
-        "config.json: unsupported field {field:?}: {why}"
-    ))
+    err(format!("config.json: unsupported field {field:?}: {why}"))
 }
 
 /// Checks that `obj` (at `at`) has only keys among `known`.
@@ -200,7 +213,11 @@ fn cap_set(v: &Value, at: &str) -> Result<u64, SpecError> {
         let n = CAP_NAMES
             .iter()
             .position(|c| c.eq_ignore_ascii_case(name))
-            .ok_or_else(|| SpecError(format!("config.json: {at}[{i}]: unknown capability {name:?}")))?;
+            .ok_or_else(|| {
+                SpecError(format!(
+                    "config.json: {at}[{i}]: unknown capability {name:?}"
+                ))
+            })?;
         set |= 1 << n;
     }
     Ok(set & CAP_FULL)
@@ -313,7 +330,10 @@ pub fn parse(bundle: &Path, v: &Value) -> Result<Plan, SpecError> {
             ],
         )?;
         for k in ["uidMappings", "gidMappings"] {
-            if l.get(k).and_then(Value::as_array).is_some_and(|a| !a.is_empty()) {
+            if l.get(k)
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty())
+            {
                 return unsupported(
                     &format!("linux.{k}"),
                     "user-namespace id mappings are not implemented (the guest's ids are its own already)",
@@ -325,13 +345,19 @@ pub fn parse(bundle: &Path, v: &Value) -> Result<Plan, SpecError> {
         }
         if let Some(p) = l.get("personality") {
             let p = object(p, "linux.personality")?;
-            if p.get("domain").and_then(Value::as_str).is_some_and(|d| d != "LINUX") {
+            if p.get("domain")
+                .and_then(Value::as_str)
+                .is_some_and(|d| d != "LINUX")
+            {
                 return unsupported("linux.personality.domain", "only LINUX is supported");
             }
         }
         if let Some(ns) = l.get("namespaces").and_then(Value::as_array) {
             for (i, n) in ns.iter().enumerate() {
-                if n.get("path").and_then(Value::as_str).is_some_and(|p| !p.is_empty()) {
+                if n.get("path")
+                    .and_then(Value::as_str)
+                    .is_some_and(|p| !p.is_empty())
+                {
                     return unsupported(
                         &format!("linux.namespaces[{i}].path"),
                         "the sandbox cannot join a host namespace",
@@ -402,13 +428,28 @@ pub fn parse(bundle: &Path, v: &Value) -> Result<Plan, SpecError> {
         for (i, m) in a.iter().enumerate() {
             let at = format!("mounts[{i}]");
             let m = object(m, &at)?;
-            only(m, &at, &["destination", "type", "source", "options", "uidMappings", "gidMappings"])?;
+            only(
+                m,
+                &at,
+                &[
+                    "destination",
+                    "type",
+                    "source",
+                    "options",
+                    "uidMappings",
+                    "gidMappings",
+                ],
+            )?;
             if m.contains_key("uidMappings") || m.contains_key("gidMappings") {
-                return unsupported(&format!("{at}.uidMappings"), "id-mapped mounts are not implemented");
+                return unsupported(
+                    &format!("{at}.uidMappings"),
+                    "id-mapped mounts are not implemented",
+                );
             }
             let dest = string(
-                m.get("destination")
-                    .ok_or_else(|| SpecError(format!("config.json: {at}.destination is missing")))?,
+                m.get("destination").ok_or_else(|| {
+                    SpecError(format!("config.json: {at}.destination is missing"))
+                })?,
                 &format!("{at}.destination"),
             )?;
             if !dest.starts_with('/') {
@@ -434,10 +475,7 @@ pub fn parse(bundle: &Path, v: &Value) -> Result<Plan, SpecError> {
             if is_bind {
                 let host = in_bundle(bundle, &source);
                 let meta = std::fs::metadata(&host).map_err(|e| {
-                    SpecError(format!(
-                        "config.json: {at}.source {}: {e}",
-                        host.display()
-                    ))
+                    SpecError(format!("config.json: {at}.source {}: {e}", host.display()))
                 })?;
                 if meta.is_dir() {
                     binds.push(BindMount {
@@ -453,10 +491,7 @@ pub fn parse(bundle: &Path, v: &Value) -> Result<Plan, SpecError> {
                         );
                     }
                     let data = std::fs::read(&host).map_err(|e| {
-                        SpecError(format!(
-                            "config.json: {at}.source {}: {e}",
-                            host.display()
-                        ))
+                        SpecError(format!("config.json: {at}.source {}: {e}", host.display()))
                     })?;
                     use std::os::unix::fs::PermissionsExt;
                     let mode = meta.permissions().mode() & 0o7777;
@@ -497,7 +532,9 @@ pub fn parse(bundle: &Path, v: &Value) -> Result<Plan, SpecError> {
                 _ => {
                     return unsupported(
                         &format!("{at}.type"),
-                        &format!("mount type {kind:?} is not implemented (bind, tmpfs, proc, sysfs, devpts, mqueue and cgroup are)"),
+                        &format!(
+                            "mount type {kind:?} is not implemented (bind, tmpfs, proc, sysfs, devpts, mqueue and cgroup are)"
+                        ),
                     );
                 }
             }
@@ -599,8 +636,14 @@ pub fn process(p: &Map<String, Value>) -> Result<Process, SpecError> {
     let console_size = match p.get("consoleSize") {
         Some(c) => {
             let c = object(c, "process.consoleSize")?;
-            let h = number(c.get("height").unwrap_or(&Value::from(0)), "process.consoleSize.height")?;
-            let w = number(c.get("width").unwrap_or(&Value::from(0)), "process.consoleSize.width")?;
+            let h = number(
+                c.get("height").unwrap_or(&Value::from(0)),
+                "process.consoleSize.height",
+            )?;
+            let w = number(
+                c.get("width").unwrap_or(&Value::from(0)),
+                "process.consoleSize.width",
+            )?;
             Some((h.min(u16::MAX as u64) as u16, w.min(u16::MAX as u64) as u16))
         }
         None => None,
@@ -609,7 +652,11 @@ pub fn process(p: &Map<String, Value>) -> Result<Process, SpecError> {
     let mut uid = 0;
     if let Some(u) = p.get("user") {
         let u = object(u, "process.user")?;
-        only(u, "process.user", &["uid", "gid", "umask", "additionalGids"])?;
+        only(
+            u,
+            "process.user",
+            &["uid", "gid", "umask", "additionalGids"],
+        )?;
         uid = number(u.get("uid").unwrap_or(&Value::from(0)), "process.user.uid")? as u32;
         let gid = number(u.get("gid").unwrap_or(&Value::from(0)), "process.user.gid")? as u32;
         creds.uid = [uid; 4];
@@ -636,7 +683,13 @@ pub fn process(p: &Map<String, Value>) -> Result<Process, SpecError> {
             only(
                 c,
                 "process.capabilities",
-                &["bounding", "effective", "inheritable", "permitted", "ambient"],
+                &[
+                    "bounding",
+                    "effective",
+                    "inheritable",
+                    "permitted",
+                    "ambient",
+                ],
             )?;
             let get = |k: &str| match c.get(k) {
                 Some(v) => cap_set(v, &format!("process.capabilities.{k}")),
@@ -678,7 +731,9 @@ pub fn process(p: &Map<String, Value>) -> Result<Process, SpecError> {
             let res = RLIMIT_NAMES
                 .iter()
                 .position(|n| *n == kind)
-                .ok_or_else(|| SpecError(format!("config.json: {at}.type: unknown limit {kind:?}")))?;
+                .ok_or_else(|| {
+                    SpecError(format!("config.json: {at}.type: unknown limit {kind:?}"))
+                })?;
             let soft = number(l.get("soft").unwrap_or(&Value::Null), &format!("{at}.soft"))?;
             let hard = number(l.get("hard").unwrap_or(&Value::Null), &format!("{at}.hard"))?;
             if soft > hard {

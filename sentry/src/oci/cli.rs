@@ -382,7 +382,7 @@ fn create(g: &Global, id: &str, f: &Flags) -> Result<std::process::Child, String
     let made = (|| -> Result<std::process::Child, String> {
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &c.fifo(),
+            c.fifo(),
             rustix::fs::FileType::Fifo,
             rustix::fs::Mode::from_raw_mode(0o600),
             0,
@@ -535,7 +535,7 @@ fn start(g: &Global, id: &str) -> Result<(), String> {
     // The container's process waits in open(O_RDONLY) on the fifo: this
     // open succeeds at once; ENXIO means no reader (it is gone).
     let fifo = rustix::fs::open(
-        &c.fifo(),
+        c.fifo(),
         rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     );
@@ -549,7 +549,7 @@ fn start(g: &Global, id: &str) -> Result<(), String> {
     {
         std::thread::sleep(std::time::Duration::from_millis(2));
         fifo = rustix::fs::open(
-            &c.fifo(),
+            c.fifo(),
             rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
             rustix::fs::Mode::empty(),
         );

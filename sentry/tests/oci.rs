@@ -608,3 +608,31 @@ fn exec_joins_the_running_sandbox() {
     assert_eq!(b.status("e"), "running");
     assert!(b.oci(&["delete", "--force", "e"]).status.success());
 }
+
+#[test]
+fn run_forwards_signals_to_the_container() {
+    let b = Bundle::new("run-signals", |c| {
+        sh(
+            c,
+            "trap 'echo got TERM; exit 5' TERM; echo up; while true; do sleep 0.1; done",
+        )
+    });
+    let log = b.dir.parent().unwrap().join("run.out");
+    let mut child = Command::new(SENTRY)
+        .arg("--root")
+        .arg(&b.root)
+        .args(["run", "--bundle"])
+        .arg(&b.dir)
+        .arg("rs")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_file(&log, "up\n");
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(5));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "up\ngot TERM\n");
+    assert!(!b.root.join("rs").exists());
+}

@@ -705,17 +705,38 @@ fn run_cmd(g: &Global, args: &[String]) -> Result<ExitCode, String> {
         None,
     )?;
     let id = one_id(&f, "run")?;
+    // In the foreground, signals sent to `run` go to the container (as
+    // runc's): blocked before any thread exists, forwarded below.
+    let detach = f.has(&["-d", "--detach"]);
+    let forward = !detach && crate::kernel::hostsig::block_forwarded().is_ok();
     let mut child = create(g, &id, &f)?;
     if let Err(e) = start(g, &id) {
         let _ = delete(g, &id, true);
         return Err(e);
     }
-    if f.has(&["-d", "--detach"]) {
+    if detach {
         return Ok(ExitCode::SUCCESS);
     }
-    let status = child
-        .wait()
-        .map_err(|e| format!("cannot wait for the container: {e}"))?;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if forward {
+        let done = std::sync::Arc::clone(&done);
+        let pid = child.id() as i32;
+        let _ = std::thread::Builder::new()
+            .name("run-signals".into())
+            .spawn(move || {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Some(sig) = platform::host::wait_signal(
+                        &crate::kernel::hostsig::FORWARDED,
+                        Some(std::time::Duration::from_millis(100)),
+                    ) {
+                        let _ = send_signal(pid, sig);
+                    }
+                }
+            });
+    }
+    let status = child.wait();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let status = status.map_err(|e| format!("cannot wait for the container: {e}"))?;
     if !f.has(&["--keep"]) {
         delete(g, &id, true)?;
     }

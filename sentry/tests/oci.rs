@@ -100,6 +100,19 @@ impl Bundle {
     }
 }
 
+impl Drop for Bundle {
+    /// Kills whatever a failed test left running.
+    fn drop(&mut self) {
+        if let Ok(dir) = std::fs::read_dir(&self.root) {
+            for e in dir.flatten() {
+                if let Some(id) = e.file_name().to_str() {
+                    let _ = oci(&self.root, &["delete", "--force", id]);
+                }
+            }
+        }
+    }
+}
+
 fn oci(root: &Path, args: &[&str]) -> Output {
     Command::new(SENTRY)
         .arg("--root")

@@ -233,8 +233,9 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     let machine = platform::new_platform(PlatformConfig {
         memory_limit: opts.memory_limit,
     })?;
-    let vfs = fs::setup::build(
+    let vfs = fs::setup::build_with(
         opts.root.as_deref(),
+        opts.guest.read_only_root,
         &opts.mounts,
         Arc::new(fs::tmpfs::PlatformCharge(Arc::clone(&machine))),
     )?;

@@ -322,6 +322,21 @@ fn bind_mounts_read_only_and_read_write() {
     let out = b2.oci(&["run", "-b", b2.dir.to_str().unwrap(), "m2"]);
     assert_eq!(stdout(&out), "x\n", "{}", stderr(&out));
     assert!(!b2.dir.join("rootfs/etc/new").exists());
+    // root.readonly: writes under / fail, /tmp (the sandbox's own) works.
+    let b3 = Bundle::new("root-readonly", |c| {
+        sh(
+            c,
+            "echo x > /etc/new || echo refused; echo y > /tmp/t && cat /tmp/t",
+        );
+        c["root"]["readonly"] = true.into();
+    });
+    let out = b3.oci(&["run", "-b", b3.dir.to_str().unwrap(), "m3"]);
+    assert_eq!(stdout(&out), "refused\ny\n", "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Read-only file system"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// The container's process's own (host) limit on open files.
@@ -391,8 +406,8 @@ fn unsupported_fields_are_named() {
             }),
         ),
         (
-            "root.readonly",
-            Box::new(|c: &mut Value| c["root"]["readonly"] = true.into()),
+            "domainname",
+            Box::new(|c: &mut Value| c["domainname"] = "example.org".into()),
         ),
     ] {
         let b = Bundle::new("unsupported", |c| edit(c));

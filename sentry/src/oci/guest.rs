@@ -32,6 +32,8 @@ pub struct GuestSetup {
     pub dirs: Vec<Vec<u8>>,
     /// The init process's umask.
     pub umask: Option<u32>,
+    /// `root.readonly`: the root mount is read-only.
+    pub read_only_root: bool,
     /// The control socket `exec` requests arrive on (OCI containers).
     pub control: Option<ControlSocket>,
 }

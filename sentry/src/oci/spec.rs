@@ -413,12 +413,7 @@ pub fn parse(bundle: &Path, v: &Value) -> Result<Plan, SpecError> {
             root.display()
         ));
     }
-    if r.get("readonly").and_then(Value::as_bool) == Some(true) {
-        return unsupported(
-            "root.readonly",
-            "a read-only root is not implemented (the root is always a writable in-memory overlay of root.path, which is never written)",
-        );
-    }
+    guest.read_only_root = r.get("readonly").and_then(Value::as_bool) == Some(true);
     // mounts
     let mut binds = Vec::new();
     if let Some(m) = top.get("mounts") {

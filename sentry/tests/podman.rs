@@ -402,3 +402,26 @@ fn exec_in_a_running_container() {
     assert_eq!(inspect(&id, "{{.State.Status}}"), "running");
     assert!(podman(&["rm", "-f", "-t", "0", &id]).status.success());
 }
+
+#[test]
+fn read_only_root_user_and_ulimit() {
+    let out = run(&[
+        "--rm",
+        "--read-only",
+        "--user",
+        "1000:1000",
+        "--ulimit",
+        "nofile=100:200",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo x > /etc/f || echo refused; echo y > /tmp/f && cat /tmp/f; id -u; id -g; ulimit -n; ulimit -Hn",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "refused\ny\n1000\n1000\n100\n200\n");
+    assert!(
+        stderr(&out).contains("Read-only file system"),
+        "{}",
+        stderr(&out)
+    );
+}

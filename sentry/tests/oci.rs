@@ -178,6 +178,13 @@ fn lifecycle_create_start_kill_delete() {
         b.dir.canonicalize().unwrap().to_str().unwrap()
     );
     assert_eq!(st["annotations"]["org.example.k"], "v");
+    // The state (fifo, control socket) is root's only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(b.root.join("c1"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
     assert!(st["ociVersion"].as_str().unwrap().starts_with("1."));
     // Nothing runs before start.
     std::thread::sleep(Duration::from_millis(200));

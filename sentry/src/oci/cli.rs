@@ -371,7 +371,12 @@ fn create(g: &Global, id: &str, f: &Flags) -> Result<std::process::Child, String
     std::fs::create_dir_all(&g.root)
         .map_err(|e| format!("cannot make the runtime root {}: {e}", g.root.display()))?;
     let c = Container::new(&g.root, id)?;
-    match std::fs::create_dir(&c.dir) {
+    let made = {
+        use std::os::unix::fs::DirBuilderExt;
+        // Only root reaches the state, the fifo and the control socket.
+        std::fs::DirBuilder::new().mode(0o700).create(&c.dir)
+    };
+    match made {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(format!("container with id {id:?} already exists"));

@@ -9,7 +9,9 @@
 #   - Go (package golang-go) for the Go test programs,
 #   - Debian's own dynamically linked programs that sentry/tests/dynamic.rs
 #     runs natively and in the sandbox: python3, git, perl, an awk (mawk),
-#     diff (diffutils), setarch (util-linux), tar and gzip.
+#     diff (diffutils), setarch (util-linux), tar and gzip,
+#   - podman (with conmon) and containerd (with ctr and its runc shim) for
+#     the OCI-runtime tests (sentry/tests/podman.rs, containerd.rs).
 # Idempotent: safe to run again; runs `apt-get update` at most once, and only
 # when something has to be installed. Needs root (or sudo).
 set -eu
@@ -35,9 +37,12 @@ command -v diff >/dev/null 2>&1 || need="$need diffutils"
 command -v setarch >/dev/null 2>&1 || need="$need util-linux"
 command -v tar >/dev/null 2>&1 || need="$need tar"
 command -v gzip >/dev/null 2>&1 || need="$need gzip"
+# A container engine that drives sentry as its OCI runtime.
+command -v podman >/dev/null 2>&1 || need="$need podman"
+command -v containerd >/dev/null 2>&1 || need="$need containerd"
 
 if [ -z "$need" ]; then
-    echo "setup.sh: gcc, static glibc, musl-gcc, busybox, bash-static, libsqlite3-dev, go and the dynamic test programs are already installed"
+    echo "setup.sh: gcc, static glibc, musl-gcc, busybox, bash-static, libsqlite3-dev, go, podman, containerd and the dynamic test programs are already installed"
 else
     if [ "$(id -u)" -eq 0 ]; then
         sudo=""

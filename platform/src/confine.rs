@@ -897,6 +897,18 @@ impl SeccompPolicy {
         self
     }
 
+    /// This policy with recvmsg(2) allowed, for the control socket of an
+    /// OCI container's sentry, opened before confinement: `exec` requests
+    /// arrive on it with the caller's standard streams (SCM_RIGHTS).
+    pub fn with_control_socket(mut self) -> Self {
+        self.rules.push(Rule {
+            nr: libc::SYS_recvmsg,
+            action: Action::Allow,
+            why: "OCI exec requests on the container's control socket",
+        });
+        self
+    }
+
     /// The rules, in the order the filter tests them.
     pub fn rules(&self) -> &[Rule] {
         &self.rules

@@ -44,6 +44,12 @@ impl HostFd {
         platform::host::std_closed_at_start(fd)
     }
 
+    /// A descriptor received from elsewhere (an OCI `exec` caller's
+    /// standard streams, passed over the sandbox's control socket).
+    pub fn from_owned(fd: std::os::fd::OwnedFd) -> Self {
+        Self(fd)
+    }
+
     /// Duplicates one of the process's standard descriptors (0, 1, 2).
     pub fn dup_std(fd: i32) -> std::io::Result<Self> {
         let owned = match fd {

@@ -25,6 +25,7 @@ pub mod host;
 pub mod kernel;
 pub mod log;
 pub mod mm;
+pub mod oci;
 pub mod quote;
 #[cfg(test)]
 mod sandbox_tests;
@@ -107,6 +108,9 @@ pub struct RunOptions {
     /// Randomise the layout of loaded programs (ASLR); `--no-aslr` turns
     /// it off for the whole sandbox.
     pub aslr: bool,
+    /// What an OCI config.json adds: init's credentials and limits, more
+    /// tmpfs mounts, files copied in (default: nothing).
+    pub guest: oci::guest::GuestSetup,
 }
 
 /// Why the sandbox could not run the program.
@@ -229,9 +233,14 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     let machine = platform::new_platform(PlatformConfig {
         memory_limit: opts.memory_limit,
     })?;
-    let vfs = fs::setup::build(
+    let vfs = fs::setup::build_with(
         opts.root.as_deref(),
+        opts.guest.read_only_root,
         &opts.mounts,
+        Arc::new(fs::tmpfs::PlatformCharge(Arc::clone(&machine))),
+    )?;
+    opts.guest.prepare_vfs(
+        &vfs,
         Arc::new(fs::tmpfs::PlatformCharge(Arc::clone(&machine))),
     )?;
     let kernel = Kernel::new(
@@ -381,6 +390,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         SigSet::default(),
     );
     init.set_comm_from_path(&execfn);
+    let guest_started = opts.guest.prepare_init(&init);
     kernel
         .table
         .lock()
@@ -403,6 +413,9 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             .collect();
         if !writable.is_empty() {
             policy = policy.with_host_writes();
+        }
+        if opts.guest.control.is_some() {
+            policy = policy.with_control_socket();
         }
         // Readable afterwards: the root tree, and the program itself (the
         // guest may re-execute it through /proc/self/exe).
@@ -427,6 +440,9 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         ctx,
         fpu: None,
     })?;
+    if let Some(started) = guest_started {
+        started(&kernel);
+    }
     let exit = kernel.wait_finished();
     if opts.stats {
         let table = stats_table(&kernel);

@@ -380,6 +380,12 @@ fn main() -> ExitCode {
         ));
         return ExitCode::from(125);
     }
+    // runc's command line (create, start, state, kill, delete, ...):
+    // `sentry` as an OCI runtime (sentry::oci).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if sentry::oci::cli::is_oci(&args) {
+        return sentry::oci::cli::main(args);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Run {
@@ -470,6 +476,7 @@ fn main() -> ExitCode {
                 aslr: !opts.no_aslr,
                 forward_signals,
                 kill_after: opts.kill_after,
+                guest: Default::default(),
             };
             match sentry::run(opts) {
                 Ok(exit) => report(exit),
@@ -519,6 +526,7 @@ fn main() -> ExitCode {
                 aslr: !opts.no_aslr,
                 forward_signals,
                 kill_after: opts.kill_after,
+                guest: Default::default(),
             };
             match sentry::run(run) {
                 Ok(exit) => report(exit),

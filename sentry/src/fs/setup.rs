@@ -89,6 +89,21 @@ pub fn build(
     binds: &[BindMount],
     charge: Arc<dyn MemoryCharge>,
 ) -> Result<Vfs, SetupError> {
+    build_with(root, false, binds, charge)
+}
+
+/// Builds the tree, its root mount read-only when `read_only_root` (an
+/// OCI config's `root.readonly`: writes under `/` outside the other
+/// mounts fail with EROFS).
+pub fn build_with(
+    root: Option<&std::path::Path>,
+    read_only_root: bool,
+    binds: &[BindMount],
+    charge: Arc<dyn MemoryCharge>,
+) -> Result<Vfs, SetupError> {
+    let root_flags = MountFlags {
+        read_only: read_only_root,
+    };
     let host = |p: &std::path::Path| {
         HostFs::open(p).map_err(|err| SetupError::Host {
             path: p.display().to_string(),
@@ -100,9 +115,9 @@ pub fn build(
         Some(dir) => {
             let lower = host(dir)?;
             let ov: Arc<dyn Filesystem> = OverlayFs::new(lower.root(), upper);
-            Vfs::new(ov, "overlay", MountFlags::default())
+            Vfs::new(ov, "overlay", root_flags)
         }
-        None => Vfs::new(upper, "tmpfs", MountFlags::default()),
+        None => Vfs::new(upper, "tmpfs", root_flags),
     };
     let mount = |at: &[u8], fs: Arc<dyn Filesystem>, source: &str, flags| {
         vfs.mount_at(at, fs, source, flags)

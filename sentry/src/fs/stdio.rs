@@ -129,16 +129,26 @@ impl HostStream {
     /// Duplicates host descriptor `fd` (0, 1 or 2); its readiness changes
     /// wake `readiness`.
     pub fn new(fd: i32, readiness: Arc<WaitQueue>) -> std::io::Result<Self> {
-        Ok(Self {
-            fd: Arc::new(HostFd::dup_std(fd)?),
-            name: ["stdin", "stdout", "stderr"][fd as usize % 3],
+        Ok(Self::from_host(
+            HostFd::dup_std(fd)?,
+            ["stdin", "stdout", "stderr"][fd as usize % 3],
+            readiness,
+        ))
+    }
+
+    /// A stream over host descriptor `fd` (a standard stream of an OCI
+    /// `exec` caller), shown as `name`.
+    pub fn from_host(fd: HostFd, name: &'static str, readiness: Arc<WaitQueue>) -> Self {
+        Self {
+            fd: Arc::new(fd),
+            name,
             watcher: Arc::new(Watcher {
                 armed: Mutex::default(),
                 cv: Condvar::new(),
                 wake: Wake::new().ok(),
                 readiness,
             }),
-        })
+        }
     }
 
     /// The host descriptor (a terminal's settings and queries).

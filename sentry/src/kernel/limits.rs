@@ -36,8 +36,23 @@ pub const RLIM_NLIMITS: u64 = 16;
 /// Linux's default `fs.nr_open`: the highest RLIMIT_NOFILE hard limit.
 pub const NR_OPEN: u64 = 1 << 20;
 
-/// The node name the guest sees (uname, /proc/sys/kernel/hostname).
+/// The node name the guest sees (uname, /proc/sys/kernel/hostname) unless
+/// [`set_hostname`] chose another.
 pub const HOSTNAME: &str = "sandbox";
+
+/// The node name set by [`set_hostname`] (one sandbox per sentry process).
+static HOSTNAME_SET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets the node name the guest sees (an OCI config's `hostname`), once,
+/// before the guest starts; false if it was already set.
+pub fn set_hostname(name: &str) -> bool {
+    HOSTNAME_SET.set(name.to_string()).is_ok()
+}
+
+/// The node name the guest sees.
+pub fn hostname() -> &'static str {
+    HOSTNAME_SET.get().map_or(HOSTNAME, String::as_str)
+}
 
 /// The kernel release the guest sees (uname, /proc/version,
 /// /proc/sys/kernel/osrelease).

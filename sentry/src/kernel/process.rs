@@ -472,6 +472,21 @@ fn notify_parent_exit(kernel: &Kernel, table: &mut TaskTable, pid: i32, parent: 
     ptg.child_events.notify_all();
 }
 
+/// Reaps `pid` if it is a zombie without a parent in the sandbox (a
+/// process an OCI `exec` started, whose status went to the host); true if
+/// it was.
+pub fn reap_parentless(kernel: &Kernel, pid: i32) -> bool {
+    let mut table = kernel.table.lock();
+    let orphan_zombie = table
+        .procs
+        .get(&pid)
+        .is_some_and(|p| p.parent == 0 && p.tg.zombie_status().is_some());
+    if orphan_zombie {
+        reap(kernel, &mut table, pid);
+    }
+    orphan_zombie
+}
+
 fn reap(kernel: &Kernel, table: &mut TaskTable, pid: i32) {
     // pidfds of this process hang up.
     kernel.readiness.notify_all();

@@ -17,7 +17,7 @@ pub fn uname(t: &mut TaskCtx, buf: UserPtr<Utsname>) -> SysResult {
     let u = Utsname {
         fields: [
             "Linux",
-            NODENAME,
+            crate::kernel::limits::hostname(),
             crate::kernel::limits::RELEASE,
             crate::kernel::limits::VERSION,
             "x86_64",

@@ -236,7 +236,7 @@ fn lookup_sys(rest: &[Vec<u8>]) -> Result<Found, Errno> {
             ("version", DT_REG),
         ]),
         [b"kernel", b"cap_last_cap"] => file(format!("{}\n", crate::kernel::creds::CAP_LAST_CAP)),
-        [b"kernel", b"hostname"] => file(format!("{}\n", limits::HOSTNAME)),
+        [b"kernel", b"hostname"] => file(format!("{}\n", limits::hostname())),
         [b"kernel", b"ngroups_max"] => file("65536\n".into()),
         [b"kernel", b"osrelease"] => file(format!("{}\n", limits::RELEASE)),
         [b"kernel", b"ostype"] => file("Linux\n".into()),

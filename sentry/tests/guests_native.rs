@@ -99,6 +99,7 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("t_eventfd", &[], b"", 0),
     ("t_epoll_et", &[], b"", 0),
     ("t_epoll_wake", &[], b"", 0),
+    ("t_membarrier", &[], b"", 0),
     ("t_timerfd", &[], b"", 0),
     ("t_signalfd", &[], b"", 0),
     ("t_signalfd_thread", &[], b"", 0),

@@ -10,4 +10,5 @@ mod common;
 differential! {
     t_sched: [], 0;
     t_sched2: [], 0;
+    t_membarrier: [], 0;
 }

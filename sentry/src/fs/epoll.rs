@@ -84,7 +84,9 @@ fn claim(f: &Arc<OpenFile>, now: (u64, u64), take: bool) -> bool {
     let map = claims.get_or_insert_with(HashMap::new);
     let key = Arc::as_ptr(f) as usize;
     let free = match map.get(&key) {
-        Some((w, last)) => !std::ptr::eq(w.as_ptr(), Arc::as_ptr(f)) || w.strong_count() == 0 || *last != now,
+        Some((w, last)) => {
+            !std::ptr::eq(w.as_ptr(), Arc::as_ptr(f)) || w.strong_count() == 0 || *last != now
+        }
         None => true,
     };
     if free && take {

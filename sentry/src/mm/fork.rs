@@ -108,6 +108,10 @@ impl AddressSpace {
         hot.dedup();
         let child = AddressSpace::new(Arc::clone(&self.machine))?;
         child.limits.copy_from(&self.limits);
+        child.membarrier.store(
+            self.membarrier.load(std::sync::atomic::Ordering::Relaxed),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let mut inner = self.inner.lock();
         let mut cinner = child.inner.lock();
         let frames = self.machine.frames();

@@ -222,6 +222,10 @@ pub struct AddressSpace {
     environ: Mutex<Vec<u8>>,
     /// The RLIMIT_AS, RLIMIT_DATA and RLIMIT_STACK it enforces.
     limits: VmLimits,
+    /// The membarrier registrations made on it (the MEMBARRIER_CMD_REGISTER_*
+    /// bits, as MEMBARRIER_CMD_GET_REGISTRATIONS reports them): kept by a
+    /// fork, dropped by exec (a new address space), as Linux's mm.
+    pub membarrier: std::sync::atomic::AtomicU32,
 }
 
 impl std::fmt::Debug for AddressSpace {
@@ -245,6 +249,7 @@ impl AddressSpace {
             cmdline: Mutex::new(Vec::new()),
             environ: Mutex::new(Vec::new()),
             limits: VmLimits::default(),
+            membarrier: std::sync::atomic::AtomicU32::new(0),
             inner: Mutex::new(Inner {
                 deferred_puts: Vec::new(),
                 pt,

@@ -17,6 +17,8 @@ pub struct Runner {
     kicker: Kicker,
     /// The root the task's vCPU is running on, 0 when not in the guest.
     root: AtomicU64,
+    /// How many times the task has left the guest ([`AddressSpace::barrier`]).
+    exits: AtomicU64,
 }
 
 impl Runner {
@@ -26,6 +28,7 @@ impl Runner {
             tid,
             kicker,
             root: AtomicU64::new(0),
+            exits: AtomicU64::new(0),
         })
     }
 }
@@ -117,7 +120,33 @@ impl AddressSpace {
     /// Called when `runner` has left the guest (without any lock held).
     pub fn leave(&self, runner: &Runner) {
         runner.root.store(0, Ordering::SeqCst);
+        runner.exits.fetch_add(1, Ordering::SeqCst);
         self.shootdown.left();
+    }
+
+    /// membarrier's barrier on this address space: returns once every
+    /// other task that was running guest code on it has left the guest at
+    /// least once. A guest exit is a full memory barrier and serialises the
+    /// instruction stream, and a task out of the guest issues no guest
+    /// memory access, so each one has passed a barrier after the call.
+    pub fn barrier(&self, me: Option<&Runner>) {
+        let others: Vec<(Arc<Runner>, u64)> = self
+            .runners
+            .lock()
+            .iter()
+            .filter(|r| me.is_none_or(|m| !std::ptr::eq(Arc::as_ptr(r), m)))
+            .filter(|r| r.root.load(Ordering::SeqCst) != 0)
+            .map(|r| (Arc::clone(r), r.exits.load(Ordering::SeqCst)))
+            .collect();
+        for (r, _) in &others {
+            r.kicker.kick();
+        }
+        for (r, seen) in &others {
+            self.shootdown.wait_until(
+                || r.root.load(Ordering::SeqCst) == 0 || r.exits.load(Ordering::SeqCst) != *seen,
+                || r.kicker.kick(),
+            );
+        }
     }
 }
 

@@ -20,6 +20,7 @@ pub mod info;
 pub mod inotify;
 pub mod ipc;
 pub mod lock;
+pub mod membarrier;
 pub mod mm;
 pub mod mqueue;
 pub mod net;
@@ -683,6 +684,10 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         |t, a| sched::sched_setattr(t, a[0], a[1], a[2]), &[Pid, Hex, Hex])),
     (SCHED_GETATTR, full(|t, a| sched::sched_getattr(t, a[0], a[1], a[2], a[3]),
         &[Pid, Hex, Len, Hex])),
+    (MEMBARRIER, partial("a barrier makes the threads concerned leave the guest once (rseq being \
+        ENOSYS, the RSEQ commands restart nothing); GLOBAL_EXPEDITED reaches every process, \
+        registered or not", |t, a| membarrier::membarrier(t, a[0] as i32, a[1] as u32, a[2] as i32),
+        &[Int, Hex, Int])),
     (RSEQ, partial("ENOSYS, which libc accepts", |_, _| Err(Errno::ENOSYS.into()),
         &[Hex, Len, Hex, Hex])),
     ]

@@ -163,7 +163,7 @@ fn dev_tty_without_a_terminal() {
     assert_eq!(status, 0, "{out}");
     assert_eq!(
         out,
-        "tty\n1\nshm\nfd full null random shm stderr stdin stdout tty urandom zero "
+        "tty\n1\nshm\nfd full null pts random shm stderr stdin stdout tty urandom zero "
     );
 }
 
@@ -209,7 +209,9 @@ fn mounts_hide_bind_sources() {
         .collect();
     assert_eq!(
         points,
-        ["/", "/proc", "/dev", "/dev/shm", "/sys", "/tmp", "/data"],
+        [
+            "/", "/proc", "/dev", "/dev/shm", "/dev/pts", "/sys", "/tmp", "/data"
+        ],
         "{out}"
     );
     assert!(out.contains("none /data "), "{out}");

@@ -63,6 +63,10 @@ static void no_terminal(void)
 	report("TIOCNOTTY", ioctl(0, TIOCNOTTY, 0));
 	report("TIOCGSID", ioctl(0, TIOCGSID, &v));
 	report("open /dev/tty", open("/dev/tty", O_RDWR));
+	errno = 0;
+	const char *tn = ttyname(0);
+	int tn_errno = errno;
+	out("ttyname(0): %s %s\n", tn ? "a name" : "NULL", errname(tn_errno));
 	struct stat st;
 	if (stat("/dev/tty", &st) == 0)
 		out("/dev/tty: chr %d %u,%u\n", S_ISCHR(st.st_mode), major(st.st_rdev),
@@ -265,6 +269,25 @@ static void with_terminal(void)
 	must(ioctl(0, TIOCGSID, &v) == 0, "TIOCGSID");
 	report("TIOCGSID is ours", v == getsid(0));
 	report("TIOCSCTTY again", ioctl(0, TIOCSCTTY, 0));
+
+	/* ttyname: the name /proc/self/fd gives must stat as the descriptor
+	 * does (device, inode, device number), under /dev/pts. */
+	char name0[64] = "", name1[64] = "";
+	if (ttyname_r(0, name0, sizeof name0) != 0)
+		name0[0] = '\0';
+	if (ttyname_r(1, name1, sizeof name1) != 0)
+		name1[0] = '\0';
+	struct stat byname, byfd;
+	out("ttyname(0) under /dev/pts: %d\n", strncmp(name0, "/dev/pts/", 9) == 0);
+	out("ttyname(0) names fd 0: %d\n",
+	    stat(name0, &byname) == 0 && fstat(0, &byfd) == 0 &&
+		    byname.st_dev == byfd.st_dev && byname.st_ino == byfd.st_ino &&
+		    byname.st_rdev == byfd.st_rdev && S_ISCHR(byname.st_mode));
+	out("ttyname(1) is ttyname(0): %d\n", strcmp(name0, name1) == 0);
+	int byname_fd = open(name0, O_RDWR | O_NOCTTY);
+	report("open ttyname(0)", byname_fd >= 0 ? 0 : -1);
+	report("isatty(ttyname(0))", isatty(byname_fd));
+	close(byname_fd);
 
 	int tty = open("/dev/tty", O_RDWR);
 	report("open /dev/tty", tty >= 0 ? 0 : -1);

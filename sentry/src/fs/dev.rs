@@ -1,7 +1,8 @@
 //! The sentry's /dev and /sys: devices made by the sentry (null, zero,
 //! full, random, urandom, and tty: the caller's controlling terminal), the standard links (`fd`, `stdin`,
-//! `stdout`, `stderr`), `shm`, and /sys's CPU lists. No host device is
-//! ever opened.
+//! `stdout`, `stderr`), `shm`, `pts` (a mount of its own holding `0`, the
+//! sandbox's terminal, when it has one), and /sys's CPU lists. No host
+//! device is ever opened.
 
 use std::sync::Arc;
 
@@ -146,16 +147,52 @@ fn open_tty(task: &Task) -> Result<Box<dyn FileOps>, Errno> {
     Ok(Box::new(super::tty::TerminalFile::dev_tty(term)))
 }
 
+/// The device number of /dev/pts (a mount of its own, as devpts).
+pub const DEVPTS_DEV: u64 = 0x19;
+/// The pts number of the sandbox's terminal: there is at most one.
+const TERMINAL_PTS: &[u8] = b"0";
+/// `/dev/pts/N`'s major (UNIX98_PTY_SLAVE_MAJOR).
+const PTS_MAJOR: u32 = 136;
+
+/// What stat shows for the sandbox's terminal, through any descriptor of
+/// it and at `/dev/pts/0` alike (ttyname compares the two): device,
+/// inode and device number.
+pub fn terminal_identity() -> (u64, u64, u64) {
+    (
+        DEVPTS_DEV,
+        super::synthetic::child_ino(1, TERMINAL_PTS),
+        u64::from(PTS_MAJOR) << 8,
+    )
+}
+
+/// `/dev/pts/0`: the sandbox's terminal (ENXIO when it has none).
+fn open_pts(task: &Task) -> Result<Box<dyn FileOps>, Errno> {
+    let term = task.kernel.terminal.get().ok_or(Errno::ENXIO)?;
+    Ok(Box::new(super::tty::TerminalFile::pts(Arc::clone(term))))
+}
+
 /// Looks up `rest` (the components after `dev`) for `task` (None: the
 /// sentry, at set-up).
-pub fn lookup_dev(_task: Option<&Arc<Task>>, rest: &[Vec<u8>]) -> Result<Found, Errno> {
+pub fn lookup_dev(task: Option<&Arc<Task>>, rest: &[Vec<u8>]) -> Result<Found, Errno> {
     let names: Vec<&[u8]> = rest.iter().map(Vec::as_slice).collect();
+    let has_terminal = task.is_some_and(|t| t.kernel.terminal.get().is_some());
     let (node, perm) = match names.as_slice() {
+        [b"pts"] => {
+            let mut e = Vec::new();
+            if has_terminal {
+                e.push(Entry::new("0", DT_CHR));
+            }
+            (Node::Dir(e), 0o755)
+        }
+        [b"pts", n] if *n == TERMINAL_PTS && has_terminal => {
+            (Node::Device((PTS_MAJOR, 0), open_pts), 0o620)
+        }
         [] => {
             let e = vec![
                 Entry::new("fd", DT_LNK),
                 Entry::new("full", DT_CHR),
                 Entry::new("null", DT_CHR),
+                Entry::new("pts", DT_DIR),
                 Entry::new("random", DT_CHR),
                 Entry::new("shm", DT_DIR),
                 Entry::new("stderr", DT_LNK),

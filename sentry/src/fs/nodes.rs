@@ -34,6 +34,8 @@ pub const DT_CHR: u8 = 2;
 const PROC_MAGIC: i64 = 0x9fa0;
 /// TMPFS_MAGIC (devtmpfs).
 const DEVFS_MAGIC: i64 = 0x0102_1994;
+/// devpts's statfs type (DEVPTS_SUPER_MAGIC).
+const DEVPTS_MAGIC: i64 = 0x1cd1;
 /// SYSFS_MAGIC.
 const SYSFS_MAGIC: i64 = 0x6265_6572;
 
@@ -262,6 +264,19 @@ pub fn devfs() -> Arc<SynthFs> {
         Arc::new(TreeDir {
             comps: vec![b"dev".to_vec()],
         }),
+    )
+}
+
+/// `/dev/pts`: the sandbox's terminal, with the device number its
+/// descriptors show.
+pub fn devptsfs() -> Arc<SynthFs> {
+    SynthFs::with_dev(
+        "devpts",
+        DEVPTS_MAGIC,
+        Arc::new(TreeDir {
+            comps: vec![b"dev".to_vec(), b"pts".to_vec()],
+        }),
+        super::dev::DEVPTS_DEV,
     )
 }
 

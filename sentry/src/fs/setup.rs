@@ -142,6 +142,12 @@ pub fn build_with(
     )?;
     mount(b"/dev/shm", tmp(0o1777), "shm", MountFlags::default())?;
     mount(
+        b"/dev/pts",
+        super::nodes::devptsfs(),
+        "devpts",
+        MountFlags::default(),
+    )?;
+    mount(
         b"/sys",
         super::nodes::sysfs(),
         "sysfs",

@@ -268,6 +268,19 @@ impl FileOps for HostStream {
         // Only the file type and permission bits come from the host.
         let mode = self.fd.mode().unwrap_or(0o020620);
         let is_chr = mode & 0o170000 == 0o020000;
+        if is_chr && self.is_terminal() {
+            // The sandbox's terminal, /dev/pts/0, whatever the host calls it.
+            let (dev, ino, rdev) = super::dev::terminal_identity();
+            return Stat {
+                mode,
+                ino,
+                dev,
+                rdev,
+                nlink: 1,
+                blksize: 1024,
+                ..Default::default()
+            };
+        }
         Stat {
             mode,
             ino: 3 + self.fd.raw() as u64,

@@ -147,16 +147,26 @@ pub struct SynthFs {
     root: Arc<dyn SynthDir>,
     /// When it was made (every inode's times).
     born: (i64, i64),
+    /// Its device number (0: the mount picks a fresh one).
+    dev: u64,
 }
 
 impl SynthFs {
     /// A filesystem named `name` (its statfs type `magic`) over `root`.
     pub fn new(name: &str, magic: i64, root: Arc<dyn SynthDir>) -> Arc<Self> {
+        Self::with_dev(name, magic, root, 0)
+    }
+
+    /// [`SynthFs::new`] with a fixed device number, for files that must
+    /// stat the same through the tree and through a descriptor made
+    /// elsewhere (the terminal under /dev/pts).
+    pub fn with_dev(name: &str, magic: i64, root: Arc<dyn SynthDir>, dev: u64) -> Arc<Self> {
         Arc::new(Self {
             name: name.to_string(),
             magic,
             root,
             born: now(),
+            dev,
         })
     }
 }
@@ -174,6 +184,7 @@ impl Filesystem for SynthFs {
                 dir: Arc::clone(&self.root),
             },
             born: self.born,
+            dev: self.dev,
         })
     }
 
@@ -193,10 +204,12 @@ pub struct SynthInode {
     ino: u64,
     node: SynthNode,
     born: (i64, i64),
+    /// The filesystem's fixed device number, or 0.
+    dev: u64,
 }
 
 /// A stable inode number for the child `name` of inode `parent`.
-fn child_ino(parent: u64, name: &[u8]) -> u64 {
+pub fn child_ino(parent: u64, name: &[u8]) -> u64 {
     // FNV-1a over the parent's number and the name.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in parent.to_le_bytes().iter().chain(name) {
@@ -240,6 +253,7 @@ impl Inode for SynthInode {
             mode: self.kind().mode() | mode,
             size,
             ino: self.ino,
+            dev: self.dev,
             rdev,
             nlink,
             blksize: 4096,
@@ -254,6 +268,7 @@ impl Inode for SynthInode {
             ino: child_ino(self.ino, name),
             node,
             born: self.born,
+            dev: self.dev,
         }))
     }
 

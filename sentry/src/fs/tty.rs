@@ -31,6 +31,15 @@ impl TerminalFile {
         &self.term
     }
 
+    /// `/dev/pts/0`: the terminal itself, opened by its name.
+    pub fn pts(term: Arc<Terminal>) -> Self {
+        Self {
+            stream: Arc::clone(&term.stream),
+            term,
+            dev_tty: false,
+        }
+    }
+
     /// `/dev/tty` opened on `term`.
     pub fn dev_tty(term: Arc<Terminal>) -> Self {
         Self {

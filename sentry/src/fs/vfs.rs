@@ -504,10 +504,14 @@ impl Path {
         }
     }
 
-    /// What stat shows, with the mount's device number.
+    /// What stat shows, with the mount's device number where the file
+    /// has none of its own (a descriptor's file reached through
+    /// /proc/PID/fd keeps its own, as the terminal's devpts number).
     pub fn stat(&self) -> Stat {
         let mut st = self.inode().stat();
-        st.dev = self.mount.dev;
+        if st.dev == 0 {
+            st.dev = self.mount.dev;
+        }
         st
     }
 

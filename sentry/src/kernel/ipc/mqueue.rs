@@ -286,7 +286,15 @@ impl MqFile {
 
     /// Linux's mqueue_read_file line.
     fn status(&self) -> String {
-        let st = self.queue.state.lock();
+        self.queue.status()
+    }
+}
+
+impl MsgQueue {
+    /// Linux's mqueue_read_file line (what reading a descriptor of the
+    /// queue, or its file in /dev/mqueue, shows).
+    pub fn status(&self) -> String {
+        let st = self.state.lock();
         let (how, signo, pid) = match &st.notify {
             Some(n) => (
                 n.how,

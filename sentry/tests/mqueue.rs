@@ -31,7 +31,11 @@ fn dev_mqueue_shows_the_queues() {
                 pad("0", 5),
                 pad(signo, 5),
                 // The guest writes its own pid (1) as PID.
-                if pid == "PID" { "PID     ".to_owned() } else { pad(pid, 6) }
+                if pid == "PID" {
+                    "PID     ".to_owned()
+                } else {
+                    pad(pid, 6)
+                }
             )
         };
         let expect = format!(

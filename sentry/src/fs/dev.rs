@@ -187,7 +187,10 @@ pub fn lookup_dev(task: Option<&Arc<Task>>, rest: &[Vec<u8>]) -> Result<Found, E
             let names: Vec<Entry> = task
                 .map(|t| {
                     let names = t.kernel.ipc.mqueue.names.lock();
-                    names.keys().map(|n| Entry::new(n.clone(), DT_REG)).collect()
+                    names
+                        .keys()
+                        .map(|n| Entry::new(n.clone(), DT_REG))
+                        .collect()
                 })
                 .unwrap_or_default();
             (Node::Dir(names), 0o1777)

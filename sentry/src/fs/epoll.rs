@@ -65,7 +65,10 @@ const EXCLUSIVE_OK: u32 = 0x1 | 0x4 | ERR_HUP | 1 << 29 | EPOLLET | EPOLLEXCLUSI
 /// The last wake-up (counters) of each file with EPOLLEXCLUSIVE items
 /// that an item claimed, by the file's address (the Weak tells a reused
 /// address apart).
-static CLAIMS: Mutex<Option<HashMap<usize, (Weak<OpenFile>, (u64, u64))>>> = Mutex::new(None);
+static CLAIMS: Mutex<Option<HashMap<usize, Claim>>> = Mutex::new(None);
+
+/// A file (to tell a reused address apart) and the wake-up claimed.
+type Claim = (Weak<OpenFile>, (u64, u64));
 
 /// A file's wake-up counters: its own, or the kernel-wide generation.
 fn counters(f: &OpenFile) -> (u64, u64) {
@@ -84,7 +87,9 @@ fn claim(f: &Arc<OpenFile>, now: (u64, u64), take: bool) -> bool {
     let map = claims.get_or_insert_with(HashMap::new);
     let key = Arc::as_ptr(f) as usize;
     let free = match map.get(&key) {
-        Some((w, last)) => !std::ptr::eq(w.as_ptr(), Arc::as_ptr(f)) || w.strong_count() == 0 || *last != now,
+        Some((w, last)) => {
+            !std::ptr::eq(w.as_ptr(), Arc::as_ptr(f)) || w.strong_count() == 0 || *last != now
+        }
         None => true,
     };
     if free && take {

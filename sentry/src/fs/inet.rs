@@ -1418,7 +1418,9 @@ impl InetSocket {
                     if !conn.established() {
                         return Err(Errno::EALREADY);
                     }
-                    let refused = conn.halves.lock()[0].err.take_if(|e| *e == Errno::ECONNREFUSED);
+                    let refused = conn.halves.lock()[0]
+                        .err
+                        .take_if(|e| *e == Errno::ECONNREFUSED);
                     inner.connecting = false;
                     if let Some(e) = refused {
                         inner.tcp = Tcp::Idle;
@@ -2112,7 +2114,8 @@ impl InetSocket {
                 // window, no ssthresh yet, and a round trip of tens of
                 // microseconds, the 200 ms minimum RTO above it).
                 let mut v = vec![0u8; 232];
-                let mut put = |off: usize, x: u32| v[off..off + 4].copy_from_slice(&x.to_le_bytes());
+                let mut put =
+                    |off: usize, x: u32| v[off..off + 4].copy_from_slice(&x.to_le_bytes());
                 if matches!(inner.tcp, Tcp::Connected { .. }) {
                     let mss = if self.v6 { 65464 } else { 65483 };
                     put(8, 204_000); // rto
@@ -2136,9 +2139,9 @@ impl InetSocket {
                 }
                 v[0] = match &inner.tcp {
                     Tcp::Connected { conn, .. } if !conn.established() => 2, // TCP_SYN_SENT
-                    Tcp::Connected { .. } => 1, // TCP_ESTABLISHED
-                    Tcp::Listening(_) => 10,    // TCP_LISTEN
-                    Tcp::Idle => 7,             // TCP_CLOSE
+                    Tcp::Connected { .. } => 1,                              // TCP_ESTABLISHED
+                    Tcp::Listening(_) => 10,                                 // TCP_LISTEN
+                    Tcp::Idle => 7,                                          // TCP_CLOSE
                 };
                 OptVal::Bytes(v)
             }
@@ -2516,10 +2519,7 @@ impl Drop for InetSocket {
         let time_wait = match &tcp {
             Tcp::Connected { conn, side, .. } => {
                 let h = conn.halves.lock();
-                h[*side].fin_first
-                    && !h[*side].reset
-                    && !h[1 - *side].reset
-                    && conn.established()
+                h[*side].fin_first && !h[*side].reset && !h[1 - *side].reset && conn.established()
             }
             _ => false,
         };

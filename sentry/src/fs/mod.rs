@@ -412,7 +412,10 @@ impl Drop for OpenFile {
         if inotify::holds_unlinked(self) {
             // Its file may have no name left: IN_DELETE_SELF once this
             // reference to it is gone.
-            drop(std::mem::replace(&mut self.ops, Box::new(inotify::Released)));
+            drop(std::mem::replace(
+                &mut self.ops,
+                Box::new(inotify::Released),
+            ));
             inotify::sweep();
         }
     }

@@ -100,11 +100,14 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("t_epoll_et", &[], b"", 0),
     ("t_epoll_wake", &[], b"", 0),
     ("t_membarrier", &[], b"", 0),
+    ("t_epoll_more", &[], b"", 0),
     ("t_timerfd", &[], b"", 0),
     ("t_signalfd", &[], b"", 0),
     ("t_signalfd_thread", &[], b"", 0),
     ("t_inotify", &[], b"", 0),
+    ("t_inotify_deleted", &[], b"", 0),
     ("t_mqueue", &[], b"", 0),
+    ("t_mqueue_notify", &[], b"", 0),
     ("t_sysvipc_proc", &[], b"", 0),
     ("stdin_wait", &["poll"], b"hello\n", 0),
     ("t_unix", &[], b"", 0),
@@ -115,9 +118,16 @@ const CASES: &[(&str, &[&str], &[u8], i32)] = &[
     ("t_unix_opts", &[], b"", 0),
     ("t_unix_gc", &[], b"", 0),
     ("t_unix_mem", &[], b"", 0),
+    ("t_unix_pair_bind", &[], b"", 0),
+    // Without its directory it prints nothing and exits 2 (unix.rs runs
+    // it in a `:rw` bind and in a host directory).
+    ("t_unix_rwbind", &[], b"", 2),
     ("t_sysv_counter", &[], b"", 0),
     ("t_inet", &[], b"", 0),
     ("t_inet_echo", &[], b"", 0),
+    ("t_tcp_oob", &[], b"", 0),
+    ("t_tcp_backlog", &[], b"", 0),
+    ("t_tcp_timewait", &[], b"", 0),
     // Its `pty` mode needs a pseudo-terminal: sentry/tests/tty.rs.
     ("t_tty", &["none"], b"", 0),
     ("t_procbugs", &[], b"", 0),
@@ -154,6 +164,7 @@ const SANDBOX_ONLY: &[&str] = &[
     "sandbox_limits", // rlimits.rs: it forks until the system refuses
     "inotify_limits", // inotify.rs: natively it counts the host user's inotify use
     "t_inet_mem",     // inet.rs: natively loopback buffers autotune to megabytes each
+    "t_mqueue_dev",   // mqueue.rs: the test hosts mount no /dev/mqueue
 ];
 
 #[test]

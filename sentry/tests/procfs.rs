@@ -163,7 +163,7 @@ fn dev_tty_without_a_terminal() {
     assert_eq!(status, 0, "{out}");
     assert_eq!(
         out,
-        "tty\n1\nshm\nfd full null pts random shm stderr stdin stdout tty urandom zero "
+        "tty\n1\nshm\nfd full mqueue null pts random shm stderr stdin stdout tty urandom zero "
     );
 }
 

@@ -136,6 +136,12 @@ static void mqueue(void)
 	mq_send(q, "a", 1, 0);
 	waitn(ep, "mq in: sent");
 	waitn(ep, "mq in: again");
+	int p[2];
+	pipe(p);
+	write(p[1], "x", 1);
+	waitn(ep, "mq in: a pipe elsewhere written");
+	close(p[0]);
+	close(p[1]);
 	mq_send(q, "b", 1, 0);
 	waitn(ep, "mq in: sent more");
 	mq_receive(q, buf, sizeof buf, NULL);

@@ -3,8 +3,10 @@
  * Linux drops their SYNs and the clients send them again later, so they
  * stay in SYN_SENT: EINPROGRESS, not writable, getpeername ENOTCONN, a
  * second connect EALREADY, send EAGAIN, TCP_INFO state SYN_SENT; once an
- * accept makes room, one gets in (writable, SO_ERROR 0, connect 0) and
- * is accepted, in order.
+ * accept makes room, it gets in (writable, SO_ERROR 0, connect 0) and is
+ * accepted. (Two clients only: with more, which of the waiting ones Linux
+ * lets in, and whether a client whose handshake ACK was dropped looks
+ * established, depends on the timing of their SYN retransmissions.)
  */
 #include "guest.h"
 
@@ -56,8 +58,8 @@ int main(void)
 	bind(l, (struct sockaddr *)&a, sizeof a);
 	listen(l, 0);
 	getsockname(l, (struct sockaddr *)&a, &len);
-	int c[3];
-	for (int i = 0; i < 3; i++) {
+	int c[2];
+	for (int i = 0; i < 2; i++) {
 		c[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 		char what[32];
 		snprintf(what, sizeof what, "connect %d", i);
@@ -66,7 +68,6 @@ int main(void)
 	}
 	state(c[0], "first");
 	state(c[1], "second");
-	state(c[2], "third");
 	R("second connects again", connect(c[1], (struct sockaddr *)&a, sizeof a));
 	R("second sends", send(c[1], "x", 1, MSG_NOSIGNAL));
 	R("first sends", send(c[0], "0", 1, 0));
@@ -77,21 +78,14 @@ int main(void)
 	/* Linux lets the second in when its SYN is sent again (a second). */
 	out("second writable: %#x\n", writable(c[1], 5000));
 	state(c[1], "second");
-	state(c[2], "third");
 	R("second connects again", connect(c[1], (struct sockaddr *)&a, sizeof a));
 	R("second sends", send(c[1], "1", 1, 0));
 	int s1 = accept(l, NULL, NULL);
 	R("accepted second, reads", read(s1, &b, 1));
 	out("got %c\n", b);
-	out("third writable: %#x\n", writable(c[2], 8000));
-	R("third sends", send(c[2], "2", 1, 0));
-	int s2 = accept(l, NULL, NULL);
-	R("accepted third, reads", read(s2, &b, 1));
-	out("got %c\n", b);
 	close(s0);
 	close(s1);
-	close(s2);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 2; i++)
 		close(c[i]);
 	close(l);
 	return failures();

@@ -165,10 +165,10 @@ static void info(void)
 		memset(&ti, 0xff, sizeof ti);
 		socklen_t tl = sizeof ti;
 		R("TCP_INFO", getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl));
-		out("%s: state %d len %d rtt ok %d rttvar ok %d rto ok %d ato ok %d "
+		out("%s: state %d len ok %d rtt ok %d rttvar ok %d rto ok %d ato ok %d "
 		    "snd_mss ok %d rcv_mss ok %d pmtu %u advmss %u cwnd ok %d "
 		    "ssthresh %s reordering %u options ts %d wscale ok %d\n",
-		    i ? "server" : "client", ti.tcpi_state, (int)tl,
+		    i ? "server" : "client", ti.tcpi_state, tl >= 104,
 		    ti.tcpi_rtt > 0 && ti.tcpi_rtt < 1000000,
 		    ti.tcpi_rttvar > 0 && ti.tcpi_rttvar < 1000000,
 		    ti.tcpi_rto >= 200000 && ti.tcpi_rto < 1000000,

@@ -1,7 +1,9 @@
 //! The sentry's /dev and /sys: devices made by the sentry (null, zero,
 //! full, random, urandom, and tty: the caller's controlling terminal), the standard links (`fd`, `stdin`,
-//! `stdout`, `stderr`), `shm`, `pts` (a mount of its own holding `0`, the
-//! sandbox's terminal, when it has one), and /sys's CPU lists. No host
+//! `stdout`, `stderr`), `shm`, `mqueue` (the sandbox's POSIX message
+//! queues, each a file that reads as Linux's status line; made and removed
+//! with mq_open and mq_unlink only), `pts` (a mount of its own holding `0`,
+//! the sandbox's terminal, when it has one), and /sys's CPU lists. No host
 //! device is ever opened.
 
 use std::sync::Arc;
@@ -191,6 +193,7 @@ pub fn lookup_dev(task: Option<&Arc<Task>>, rest: &[Vec<u8>]) -> Result<Found, E
             let e = vec![
                 Entry::new("fd", DT_LNK),
                 Entry::new("full", DT_CHR),
+                Entry::new("mqueue", DT_DIR),
                 Entry::new("null", DT_CHR),
                 Entry::new("pts", DT_DIR),
                 Entry::new("random", DT_CHR),
@@ -216,6 +219,32 @@ pub fn lookup_dev(task: Option<&Arc<Task>>, rest: &[Vec<u8>]) -> Result<Found, E
         [b"stderr"] => (Node::Link(b"/proc/self/fd/2".to_vec()), 0o777),
         // Where the tmpfs of /dev/shm is mounted.
         [b"shm"] => (Node::Dir(Vec::new()), 0o1777),
+        // The mqueue file system: a file per queue.
+        [b"mqueue"] => {
+            let names: Vec<Entry> = task
+                .map(|t| {
+                    let names = t.kernel.ipc.mqueue.names.lock();
+                    names
+                        .keys()
+                        .map(|n| Entry::new(n.clone(), DT_REG))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (Node::Dir(names), 0o1777)
+        }
+        [b"mqueue", name] => {
+            let t = task.ok_or(Errno::ENOENT)?;
+            let q = t
+                .kernel
+                .ipc
+                .mqueue
+                .names
+                .lock()
+                .get(*name)
+                .cloned()
+                .ok_or(Errno::ENOENT)?;
+            (Node::File(q.status().into_bytes()), q.mode & 0o7777)
+        }
         _ => return Err(Errno::ENOENT),
     };
     Ok(Found::new(node, perm))

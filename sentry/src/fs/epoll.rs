@@ -65,7 +65,10 @@ const EXCLUSIVE_OK: u32 = 0x1 | 0x4 | ERR_HUP | 1 << 29 | EPOLLET | EPOLLEXCLUSI
 /// The last wake-up (counters) of each file with EPOLLEXCLUSIVE items
 /// that an item claimed, by the file's address (the Weak tells a reused
 /// address apart).
-static CLAIMS: Mutex<Option<HashMap<usize, (Weak<OpenFile>, (u64, u64))>>> = Mutex::new(None);
+static CLAIMS: Mutex<Option<HashMap<usize, Claim>>> = Mutex::new(None);
+
+/// A file (to tell a reused address apart) and the wake-up claimed.
+type Claim = (Weak<OpenFile>, (u64, u64));
 
 /// A file's wake-up counters: its own, or the kernel-wide generation.
 fn counters(f: &OpenFile) -> (u64, u64) {

@@ -161,6 +161,9 @@ pub struct MsgQueue {
     changed: WaitQueue,
     /// The kernel's readiness queue (poll, select, epoll).
     readiness: Arc<WaitQueue>,
+    /// Wake-ups of `readiness` (EPOLLET's edges: Linux wakes the queue's
+    /// waiters, with no key, at every send and receive).
+    wakes: AtomicU64,
     /// Its charge, given back to `bytes` when the queue goes.
     charged: u64,
     bytes: Arc<AtomicU64>,
@@ -174,6 +177,7 @@ impl Drop for MsgQueue {
 
 impl MsgQueue {
     fn wake(&self) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
         self.changed.notify_all();
         self.readiness.notify_all();
     }
@@ -261,6 +265,7 @@ impl Namespace {
             state: Mutex::default(),
             changed: WaitQueue::default(),
             readiness,
+            wakes: AtomicU64::new(0),
             charged: cost,
             bytes: Arc::clone(&self.bytes),
         }))
@@ -286,7 +291,15 @@ impl MqFile {
 
     /// Linux's mqueue_read_file line.
     fn status(&self) -> String {
-        let st = self.queue.state.lock();
+        self.queue.status()
+    }
+}
+
+impl MsgQueue {
+    /// Linux's mqueue_read_file line (what reading a descriptor of the
+    /// queue, or its file in /dev/mqueue, shows).
+    pub fn status(&self) -> String {
+        let st = self.state.lock();
         let (how, signo, pid) = match &st.notify {
             Some(n) => (
                 n.how,
@@ -341,6 +354,11 @@ impl FileOps for MqFile {
             m |= poll::POLLOUT | 0x100; // POLLWRNORM
         }
         m
+    }
+
+    fn events(&self) -> Option<(u64, u64)> {
+        let n = self.queue.wakes.load(Ordering::SeqCst);
+        Some((n, n))
     }
 
     fn stat(&self) -> Stat {

@@ -287,6 +287,11 @@ pub trait Platform: Send + Sync {
     fn shares_tables(&self) -> bool {
         false
     }
+    /// The end of the user range the guest may map (exclusive): the
+    /// seccomp platform keeps its stub window above it.
+    fn max_user_address(&self) -> u64 {
+        crate::x86_64::layout::USER_VA_END
+    }
 }
 
 /// The translations of one guest address space, filled page by page.

@@ -1,0 +1,1468 @@
+//! A second platform: guest code runs in stub host processes whose
+//! syscalls a seccomp filter traps (in the spirit of gVisor's systrap).
+//!
+//! # Design
+//!
+//! * **Frames** are the same memfd pool as on KVM ([`GuestMemory`],
+//!   [`FrameAllocator`]). Past the data frames the pool holds the stub code
+//!   ([`stub::CODE_LEN`]) and one *block* ([`stub::BLOCK_SIZE`]) per stub
+//!   process: its threads' mailboxes, signal stacks and small stacks. The
+//!   sentry reaches all of it through its own mapping of the pool, so a
+//!   trap's registers (the signal frame on the stub thread's signal stack)
+//!   are read and written in place, never copied through a host call.
+//! * **Stub processes**: one per guest address space. At start-up the
+//!   platform forks a tiny *template* (before the sentry confines itself:
+//!   the sentry's own filter is not inherited). The template maps the stub
+//!   code and its block into the *stub window* at the top of the user range
+//!   ([`stub::WINDOW_BASE`]; the guest never maps there, see
+//!   [`Platform::max_user_address`]), unmaps everything else (the sentry's
+//!   image, heap, stacks, the host vDSO), closes every descriptor but the
+//!   pool's, sets `PR_SET_PDEATHSIG(SIGKILL)`, `no_new_privs` and zero
+//!   rlimits for core dumps, file size, descriptors, locked memory and
+//!   message queues, installs its signal handlers and waits on its mailbox.
+//!   A new stub process is one `clone(CLONE_PARENT)` of the template (its
+//!   address space is a few pages, so the fork is cheap), which maps its own
+//!   block over the template's, installs the stub filter and serves its
+//!   control mailbox. Being the sentry's child (`CLONE_PARENT`), it is
+//!   killed and reaped by the sentry when its address space is dropped.
+//!   The pool descriptor stays open in the stub (frames are mapped from
+//!   it): a guest that jumps into the stub code can map any pool frame into
+//!   its own process. That is within the sandbox (one sentry, one pool),
+//!   but it is weaker than KVM's page tables, which the guest cannot touch.
+//!   The same holds for `mprotect`/`munmap` of its own pages.
+//! * **Trapping**: the stub filter ([`stub::filter`]) allows, from the one
+//!   `syscall` instruction of the stub code only, futex, rt_sigreturn,
+//!   munmap, mprotect, exit, sched_yield, sched_setaffinity, sigaltstack,
+//!   mmap of the pool with `MAP_SHARED|MAP_FIXED` and clone with the exact
+//!   flags of a stub thread. Everything else (another instruction pointer,
+//!   another architecture, x32) is `SECCOMP_RET_TRAP`: SIGSYS. SIGSYS,
+//!   SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP and the kick signal run the
+//!   stub handler on the thread's signal stack (in its slot): it stores the
+//!   FS/GS bases (`rdfsbase`) and the frame's address in the mailbox, hands
+//!   over to the sentry and waits; the sentry decodes the trap from the
+//!   siginfo and ucontext in place, and on the next [`Context::run`] writes
+//!   the registers (and the XSAVE area of the frame) back; the handler
+//!   restores FS/GS (`wrfsbase`) and returns with `rt_sigreturn`.
+//! * **Hand-off**: a sequence word each way in the mailbox; each side
+//!   spins a bounded time on it, then waits on it with a shared futex. The
+//!   stub thread pins itself (an op in its next command) to the CPU of the
+//!   sentry thread that serves it, so a hand-off never needs a cross-CPU
+//!   wake-up (figures in `platform/tests/seccomp.rs`).
+//! * **Address spaces**: a software page table ([`BTreeMap`]) plus the set
+//!   of pages whose host mapping is out of date. Pending edits are applied
+//!   as runs (consecutive pages on consecutive frames with equal
+//!   permissions: one `mmap`; consecutive unmapped pages: one `munmap`).
+//!   Edits that add access are applied lazily, by the context's own stub
+//!   thread just before it resumes the guest; a [`AddressSpace::commit`]
+//!   after a downgrade applies everything through the stub's control
+//!   thread before it returns (the host kernel does the TLB shootdown), so
+//!   it never returns retired state. A fork copies software entries only;
+//!   the child's pages are mapped in runs when it first runs. A fault on a
+//!   page the software table allows is resolved inside the platform.
+//! * **Contexts** drive one stub thread each, created in the target stub
+//!   process (through its control mailbox) when [`Context::run`] gets
+//!   another root than last time; the previous thread exits.
+//!
+//! A stub that dies (the guest broke its handler, e.g. with a forged
+//! `rt_sigreturn` that blocks SIGSYS, which the kernel turns into a kill)
+//! makes [`Context::run`] return an error; the sentry never waits forever.
+
+pub mod stub;
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::interface::{
+    AddressSpace, Context, ForkAction, FpuState, Frame, Kick, Kicker, Mapping, Platform,
+    PlatformConfig, Retired, Trap,
+};
+use crate::memory::{FrameAllocator, FrameKind, GuestMemory, PAGE_SIZE};
+use crate::{Error, Result, UserContext};
+use stub::*;
+
+/// Pool headroom beyond the data cap (the zero frame, allocator slack).
+const SLACK: u64 = 1 << 20;
+/// Blocks (stub processes, the template included) the pool holds.
+const BLOCKS: u64 = 256;
+/// Iterations the sentry spins on a mailbox before a futex wait.
+pub const SENTRY_SPIN: u32 = 50;
+/// Iterations the stub spins on its mailbox before a futex wait.
+pub const STUB_SPIN: u32 = 50;
+/// Spinning yields the CPU.
+pub const DEFAULT_YIELD: bool = true;
+/// Stub threads are pinned to their sentry thread's CPU.
+pub const DEFAULT_PIN: bool = true;
+/// How long a stub may take to answer a command it must answer at once.
+const STUB_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a kicked stub thread may take to trap.
+const KICK_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn host_err(op: &'static str) -> Error {
+    Error::Host {
+        op,
+        err: std::io::Error::last_os_error(),
+    }
+}
+
+fn stub_err(op: &'static str, errno: i32) -> Error {
+    Error::Host {
+        op,
+        err: std::io::Error::from_raw_os_error(errno),
+    }
+}
+
+/// Spin and futex tuning (the bench compares them).
+#[derive(Clone, Copy, Debug)]
+pub struct Tuning {
+    /// Spin iterations before the sentry sleeps on a futex.
+    pub spin: u32,
+    /// Spin iterations of the stub before it sleeps on a futex.
+    pub stub_spin: u32,
+    /// Both sides yield the CPU (sched_yield) while they spin, instead of
+    /// `pause`.
+    pub yield_: bool,
+    /// Pin each stub thread to its sentry thread's CPU.
+    pub pin: bool,
+}
+
+static TUNING_SPIN: AtomicU32 = AtomicU32::new(SENTRY_SPIN);
+static TUNING_STUB_SPIN: AtomicU32 = AtomicU32::new(STUB_SPIN);
+static TUNING_YIELD: AtomicBool = AtomicBool::new(DEFAULT_YIELD);
+static TUNING_PIN: AtomicBool = AtomicBool::new(DEFAULT_PIN);
+
+/// Sets the hand-off tuning of every seccomp context (benchmarks).
+pub fn set_tuning(t: Tuning) {
+    TUNING_SPIN.store(t.spin, Ordering::Relaxed);
+    TUNING_STUB_SPIN.store(t.stub_spin, Ordering::Relaxed);
+    TUNING_YIELD.store(t.yield_, Ordering::Relaxed);
+    TUNING_PIN.store(t.pin, Ordering::Relaxed);
+}
+
+/// The default tuning.
+pub fn default_tuning() -> Tuning {
+    Tuning {
+        spin: SENTRY_SPIN,
+        stub_spin: STUB_SPIN,
+        yield_: DEFAULT_YIELD,
+        pin: DEFAULT_PIN,
+    }
+}
+
+fn stub_spin_word() -> u32 {
+    let n = TUNING_STUB_SPIN.load(Ordering::Relaxed) & 0x7fff_ffff;
+    if TUNING_YIELD.load(Ordering::Relaxed) {
+        n | 0x8000_0000
+    } else {
+        n
+    }
+}
+
+struct Pool {
+    memory: GuestMemory,
+    frames: FrameAllocator,
+    zero: Frame,
+    fd: i32,
+    host_base: u64,
+    /// Pool offset of block 0.
+    blocks_off: u64,
+    free_blocks: Mutex<Vec<u64>>,
+    template: Mutex<Mailbox>,
+    template_pid: i32,
+    procs: Mutex<HashMap<u64, Weak<StubProc>>>,
+}
+
+// SAFETY: the raw addresses in `Pool` point into the pool mapping, which
+// lives as long as `memory`; all shared words are accessed atomically or
+// volatilely.
+unsafe impl Send for Pool {}
+// SAFETY: as above.
+unsafe impl Sync for Pool {}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        kill_and_reap(self.template_pid);
+    }
+}
+
+fn kill_and_reap(pid: i32) {
+    if pid <= 0 {
+        return;
+    }
+    // SAFETY: plain syscalls on a child of ours.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        let mut st = 0;
+        while libc::waitpid(pid, &mut st, libc::__WALL) < 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+        {}
+    }
+}
+
+/// Whether the child `pid` is still running (not exited, not reaped).
+fn alive(pid: i32) -> bool {
+    // SAFETY: waitid with WNOWAIT only inspects; the siginfo is ours.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let r = libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT | libc::__WALL,
+        );
+        r == 0 && info.si_pid() == 0
+    }
+}
+
+/// A mailbox: a slot's first page, seen from the sentry.
+#[derive(Clone, Copy)]
+struct Mailbox {
+    /// Sentry address of the slot.
+    host: u64,
+    /// Stub address of the slot.
+    stub: u64,
+}
+
+impl Mailbox {
+    fn word(&self, off: usize) -> &AtomicU32 {
+        // SAFETY: `host + off` is an aligned word of the pool mapping, which
+        // outlives every mailbox; shared with the stub, so atomic.
+        unsafe { &*((self.host + off as u64) as *const AtomicU32) }
+    }
+    fn get(&self, off: usize) -> u64 {
+        // SAFETY: an aligned u64 inside the slot (pool mapping); the stub
+        // may write it concurrently, so volatile.
+        unsafe { std::ptr::read_volatile((self.host + off as u64) as *const u64) }
+    }
+    fn put(&self, off: usize, v: u64) {
+        // SAFETY: as for `get`.
+        unsafe { std::ptr::write_volatile((self.host + off as u64) as *mut u64, v) }
+    }
+    /// Sentry address of the stub address `a` within this slot, if `len`
+    /// bytes from it fit in the slot.
+    fn translate(&self, a: u64, len: u64) -> Option<u64> {
+        let off = a.checked_sub(self.stub)?;
+        (off.checked_add(len)? <= SLOT_SIZE).then_some(self.host + off)
+    }
+    fn set_op(&self, i: usize, nr: i64, args: [u64; 6]) {
+        let base = MB_OPS + i * OP_SIZE;
+        self.put(base, nr as u64);
+        for (j, a) in args.iter().enumerate() {
+            self.put(base + 8 + j * 8, *a);
+        }
+        self.put(base + 56, 0);
+    }
+    fn op_result(&self, i: usize) -> i64 {
+        self.get(MB_OPS + i * OP_SIZE + 56) as i64
+    }
+    /// Sends a command; returns the report sequence to wait past.
+    fn send(&self, cmd: u32, nops: usize) -> u32 {
+        let seen = self.word(MB_TO_SENTRY).load(Ordering::Acquire);
+        self.word(MB_CMD).store(cmd, Ordering::Relaxed);
+        self.word(MB_SPIN)
+            .store(stub_spin_word(), Ordering::Relaxed);
+        self.word(MB_NOPS).store(nops as u32, Ordering::Relaxed);
+        self.word(MB_TO_STUB).fetch_add(1, Ordering::Release);
+        futex_wake(self.word(MB_TO_STUB));
+        seen
+    }
+    /// Waits until the stub reports past `seen`, checking every so often
+    /// that `ok()` still holds.
+    fn wait(&self, seen: u32, spin: u32, ok: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+        let w = self.word(MB_TO_SENTRY);
+        let yield_ = TUNING_YIELD.load(Ordering::Relaxed);
+        for _ in 0..spin {
+            if w.load(Ordering::Acquire) != seen {
+                return Ok(());
+            }
+            if yield_ {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        loop {
+            if w.load(Ordering::Acquire) != seen {
+                return Ok(());
+            }
+            futex_wait(w, seen, Duration::from_millis(20));
+            if w.load(Ordering::Acquire) != seen {
+                return Ok(());
+            }
+            ok()?;
+        }
+    }
+    fn status(&self) -> u64 {
+        self.get(MB_STATUS)
+    }
+}
+
+fn futex_wake(w: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE on a word of shared memory we own a reference to.
+    unsafe {
+        libc::syscall(libc::SYS_futex, w.as_ptr(), libc::FUTEX_WAKE, 1, 0, 0, 0);
+    }
+}
+
+fn futex_wait(w: &AtomicU32, val: u32, timeout: Duration) {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as _,
+        tv_nsec: timeout.subsec_nanos() as _,
+    };
+    // SAFETY: FUTEX_WAIT (shared) on a word of the pool mapping, with a
+    // valid relative timeout.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            w.as_ptr(),
+            libc::FUTEX_WAIT,
+            val,
+            &ts as *const libc::timespec,
+            0,
+            0,
+        );
+    }
+}
+
+/// The seccomp platform.
+pub struct Seccomp {
+    pool: Arc<Pool>,
+}
+
+/// Creates the seccomp platform: the pool, the stub code and the template
+/// stub process. Call it before the sentry confines itself.
+pub fn new_platform(config: PlatformConfig) -> Result<Arc<dyn Platform>> {
+    Ok(Arc::new(Seccomp::new(config)?))
+}
+
+impl Seccomp {
+    /// See [`new_platform`].
+    pub fn new(config: PlatformConfig) -> Result<Self> {
+        let limit = config.memory_limit.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        let data_end = PAGE_SIZE + limit + SLACK;
+        let code_off = data_end;
+        let blocks_off = (code_off + CODE_LEN).next_multiple_of(BLOCK_SIZE);
+        let size = blocks_off + BLOCKS * BLOCK_SIZE;
+        let memory = GuestMemory::new(size)?;
+        let frames = FrameAllocator::new(PAGE_SIZE, data_end, limit);
+        let zero = frames.alloc(FrameKind::Table)?;
+        memory.zero_frame(zero)?;
+        let fd = memory.fd();
+        let host_base = memory.host_base();
+        // The stub code, its pool descriptor, the filter and its sock_fprog.
+        let code = stub::code();
+        memory.write(code_off, code)?;
+        memory.write(code_off + fd_offset(), &(fd as u64).to_le_bytes())?;
+        let filter = stub::filter_bytes(fd);
+        let filter_off = (code.len() as u64).next_multiple_of(8);
+        if filter_off + filter.len() as u64 > CODE_LEN {
+            return Err(Error::Unsupported("stub code too large"));
+        }
+        memory.write(code_off + filter_off, &filter)?;
+        let mut fprog = [0u8; 16];
+        fprog[..2].copy_from_slice(&((filter.len() / 8) as u16).to_le_bytes());
+        fprog[8..].copy_from_slice(&(CODE_ADDR + filter_off).to_le_bytes());
+        memory.write(code_off + fprog_offset(), &fprog)?;
+        // The template: block 0.
+        let tblock = blocks_off;
+        let template = Mailbox {
+            host: host_base + tblock,
+            stub: BLOCK_ADDR,
+        };
+        let params: [u64; 4] = [fd as u64, code_off, tblock, host_base + tblock + SLOT_SIZE];
+        // SAFETY: the child runs only `sc_boot` (raw syscalls, no libc, no
+        // locks) on its copy of memory; the parent continues normally.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(host_err("fork of the stub template"));
+        }
+        if pid == 0 {
+            // SAFETY: see above. glibc registered an rseq area in this
+            // thread's TLS, which the template unmaps: the kernel would
+            // kill it on its next preemption, so unregister it first.
+            // `params` is in the child's copy of our stack and sc_boot
+            // never returns.
+            unsafe {
+                unregister_rseq();
+                sc_boot(params.as_ptr())
+            }
+        }
+        let pool = Arc::new(Pool {
+            memory,
+            frames,
+            zero,
+            fd,
+            host_base,
+            blocks_off,
+            free_blocks: Mutex::new((1..BLOCKS).rev().collect()),
+            template: Mutex::new(template),
+            template_pid: pid,
+            procs: Mutex::new(HashMap::new()),
+        });
+        // Its first report: it is ready.
+        let start = Instant::now();
+        template.wait(0, 0, &mut || {
+            if !alive(pid) {
+                return Err(stub_err("the stub template died at start-up", libc::ECHILD));
+            }
+            if start.elapsed() > STUB_TIMEOUT {
+                return Err(stub_err("the stub template did not start", libc::ETIMEDOUT));
+            }
+            Ok(())
+        })?;
+        Ok(Self { pool })
+    }
+
+    /// Pid of the template (tests).
+    pub fn template_pid(&self) -> i32 {
+        self.pool.template_pid
+    }
+}
+
+impl Pool {
+    fn block_host(&self, block: u64) -> u64 {
+        self.host_base + self.blocks_off + block * BLOCK_SIZE
+    }
+
+    /// Forks a new stub process from the template.
+    fn spawn(self: &Arc<Self>) -> Result<Arc<StubProc>> {
+        let block = self
+            .free_blocks
+            .lock()
+            .pop()
+            .ok_or(Error::Unsupported("too many stub processes"))?;
+        let off = self.blocks_off + block * BLOCK_SIZE;
+        // Fresh memory for the block.
+        self.memory.discard(off, BLOCK_SIZE)?;
+        let tpl = self.template.lock();
+        tpl.set_op(0, 0, [off, 0, 0, 0, 0, 0]);
+        let seen = tpl.send(CMD_FORK, 1);
+        let tpid = self.template_pid;
+        let start = Instant::now();
+        let res = tpl.wait(seen, SENTRY_SPIN, &mut || {
+            if !alive(tpid) {
+                return Err(stub_err("the stub template died", libc::ECHILD));
+            }
+            if start.elapsed() > STUB_TIMEOUT {
+                return Err(stub_err(
+                    "the stub template does not answer",
+                    libc::ETIMEDOUT,
+                ));
+            }
+            Ok(())
+        });
+        if let Err(e) = res {
+            self.free_blocks.lock().push(block);
+            return Err(e);
+        }
+        let r = tpl.op_result(0);
+        drop(tpl);
+        if r < 0 {
+            self.free_blocks.lock().push(block);
+            return Err(stub_err("fork of a stub process", -r as i32));
+        }
+        let pid = r as i32;
+        let control = Mailbox {
+            host: self.block_host(block),
+            stub: BLOCK_ADDR,
+        };
+        let proc_ = Arc::new(StubProc {
+            pool: Arc::clone(self),
+            pid,
+            block,
+            root: next_root(),
+            control: Mutex::new(control),
+            tables: Mutex::new(Tables::default()),
+            free_slots: Mutex::new((1..SLOTS as u16).rev().collect()),
+            exiting: Mutex::new(Vec::new()),
+            dead: AtomicBool::new(false),
+        });
+        let start = Instant::now();
+        control.wait(0, SENTRY_SPIN, &mut || {
+            if !alive(pid) {
+                return Err(stub_err("a new stub process died", libc::ECHILD));
+            }
+            if start.elapsed() > STUB_TIMEOUT {
+                return Err(stub_err(
+                    "a new stub process does not answer",
+                    libc::ETIMEDOUT,
+                ));
+            }
+            Ok(())
+        })?;
+        self.procs.lock().insert(proc_.root, Arc::downgrade(&proc_));
+        Ok(proc_)
+    }
+}
+
+unsafe extern "C" {
+    static __rseq_offset: isize;
+    static __rseq_size: u32;
+}
+
+/// Unregisters glibc's rseq area of the calling thread.
+///
+/// # Safety
+///
+/// Only in the forked template, which never returns to glibc.
+unsafe fn unregister_rseq() {
+    // SAFETY: glibc's exported rseq symbols; the thread pointer is fs:0.
+    unsafe {
+        if __rseq_size == 0 {
+            return;
+        }
+        let tp: u64;
+        std::arch::asm!("mov {}, fs:0", out(reg) tp);
+        let area = (tp as i64 + __rseq_offset as i64) as u64;
+        libc::syscall(libc::SYS_rseq, area, __rseq_size.max(32), 1, 0x5305_3053);
+    }
+}
+
+fn next_root() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[derive(Default)]
+struct Tables {
+    pages: BTreeMap<u64, Mapping>,
+    /// Pages whose host mapping differs from `pages`.
+    dirty: BTreeSet<u64>,
+    /// A dirty page lost access.
+    stale: bool,
+}
+
+/// One stub process.
+struct StubProc {
+    pool: Arc<Pool>,
+    pid: i32,
+    block: u64,
+    root: u64,
+    control: Mutex<Mailbox>,
+    tables: Mutex<Tables>,
+    free_slots: Mutex<Vec<u16>>,
+    /// Slots whose threads were told to exit (free once their tid is 0).
+    exiting: Mutex<Vec<u16>>,
+    dead: AtomicBool,
+}
+
+impl StubProc {
+    fn slot(&self, i: u16) -> Mailbox {
+        Mailbox {
+            host: self.pool.block_host(self.block) + i as u64 * SLOT_SIZE,
+            stub: BLOCK_ADDR + i as u64 * SLOT_SIZE,
+        }
+    }
+
+    fn check_alive(&self) -> Result<()> {
+        if self.dead.load(Ordering::Relaxed) || !alive(self.pid) {
+            self.dead.store(true, Ordering::Relaxed);
+            return Err(stub_err("the stub process died", libc::ECHILD));
+        }
+        Ok(())
+    }
+
+    /// Runs `ops` on the control thread.
+    fn control_ops(&self, ops: &[(i64, [u64; 6])]) -> Result<Vec<i64>> {
+        let mb = self.control.lock();
+        let mut out = Vec::with_capacity(ops.len());
+        for chunk in ops.chunks(MAX_OPS) {
+            for (i, (nr, args)) in chunk.iter().enumerate() {
+                mb.set_op(i, *nr, *args);
+            }
+            let seen = mb.send(CMD_OPS, chunk.len());
+            let start = Instant::now();
+            mb.wait(seen, SENTRY_SPIN, &mut || {
+                self.check_alive()?;
+                if start.elapsed() > STUB_TIMEOUT {
+                    self.kill();
+                    return Err(stub_err(
+                        "a stub control thread does not answer",
+                        libc::ETIMEDOUT,
+                    ));
+                }
+                Ok(())
+            })?;
+            let st = mb.status();
+            for i in 0..chunk.len() {
+                out.push(mb.op_result(i));
+            }
+            if st != 0 {
+                let r = mb.op_result(st as usize - 1);
+                return Err(stub_err("a host call in a stub process", -r as i32));
+            }
+        }
+        Ok(out)
+    }
+
+    fn kill(&self) {
+        if !self.dead.swap(true, Ordering::Relaxed) {
+            // SAFETY: kill of our own child (reaped in Drop only, so the pid
+            // is not reused before).
+            unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+            }
+        }
+    }
+
+    /// Frees slots of threads that have exited; returns a free slot.
+    fn alloc_slot(&self) -> Result<u16> {
+        {
+            let mut ex = self.exiting.lock();
+            let mut free = self.free_slots.lock();
+            ex.retain(|&s| {
+                if self.slot(s).word(MB_TID).load(Ordering::Acquire) == 0 {
+                    free.push(s);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        self.free_slots
+            .lock()
+            .pop()
+            .ok_or(Error::Unsupported("too many threads in one stub process"))
+    }
+
+    /// Applies the pending page edits through `mb` (a thread of this
+    /// process waiting in its handler, or the control thread), as runs.
+    fn flush(
+        &self,
+        t: &mut Tables,
+        run_ops: &mut dyn FnMut(&[(i64, [u64; 6])]) -> Result<()>,
+    ) -> Result<()> {
+        if t.dirty.is_empty() {
+            return Ok(());
+        }
+        let mut ops: Vec<(i64, [u64; 6])> = Vec::new();
+        // (start, pages, Some(first mapping) or None)
+        let mut cur: Option<(u64, u64, Option<Mapping>)> = None;
+        let fd = self.pool.fd as u64;
+        let emit = |ops: &mut Vec<(i64, [u64; 6])>, run: (u64, u64, Option<Mapping>)| {
+            let (start, n, m) = run;
+            let len = n * PAGE_SIZE;
+            match m {
+                None => ops.push((libc::SYS_munmap, [start, len, 0, 0, 0, 0])),
+                Some(m) => {
+                    let prot = libc::PROT_READ as u64
+                        | if m.flags.write {
+                            libc::PROT_WRITE as u64
+                        } else {
+                            0
+                        }
+                        | if m.flags.exec {
+                            libc::PROT_EXEC as u64
+                        } else {
+                            0
+                        };
+                    ops.push((libc::SYS_mmap, [start, len, prot, 0x11, fd, m.frame]));
+                }
+            }
+        };
+        for &va in &t.dirty {
+            let m = t.pages.get(&va).copied();
+            if let Some((start, n, first)) = cur.as_mut() {
+                let contiguous = *start + *n * PAGE_SIZE == va;
+                let fits = match (*first, m) {
+                    (None, None) => true,
+                    (Some(f), Some(m)) => f.flags == m.flags && f.frame + *n * PAGE_SIZE == m.frame,
+                    _ => false,
+                };
+                if contiguous && fits {
+                    *n += 1;
+                    continue;
+                }
+                emit(&mut ops, (*start, *n, *first));
+            }
+            cur = Some((va, 1, m));
+        }
+        if let Some(run) = cur {
+            emit(&mut ops, run);
+        }
+        run_ops(&ops)?;
+        t.dirty.clear();
+        t.stale = false;
+        Ok(())
+    }
+}
+
+impl Drop for StubProc {
+    fn drop(&mut self) {
+        self.pool.procs.lock().remove(&self.root);
+        self.dead.store(true, Ordering::Relaxed);
+        kill_and_reap(self.pid);
+        let _ = self
+            .pool
+            .memory
+            .discard(self.pool.blocks_off + self.block * BLOCK_SIZE, BLOCK_SIZE);
+        self.pool.free_blocks.lock().push(self.block);
+    }
+}
+
+impl Platform for Seccomp {
+    fn memory(&self) -> &GuestMemory {
+        &self.pool.memory
+    }
+
+    fn frames(&self) -> &FrameAllocator {
+        &self.pool.frames
+    }
+
+    fn zero_frame(&self) -> Frame {
+        self.pool.zero
+    }
+
+    fn alloc_data(&self) -> Result<Frame> {
+        let f = self.pool.frames.alloc(FrameKind::Data)?;
+        self.pool.memory.zero_frame(f)?;
+        Ok(f)
+    }
+
+    fn new_address_space(&self) -> Result<Box<dyn AddressSpace>> {
+        Ok(Box::new(SeccompAddressSpace {
+            proc_: self.pool.spawn()?,
+        }))
+    }
+
+    fn new_context(&self) -> Result<Box<dyn Context>> {
+        Ok(Box::new(SeccompContext {
+            pool: Arc::clone(&self.pool),
+            cur: None,
+            kick: Arc::new(StubKick::default()),
+            fpu: Mutex::new(None),
+        }))
+    }
+
+    fn max_user_address(&self) -> u64 {
+        WINDOW_BASE
+    }
+}
+
+/// An address space of the seccomp platform: a stub process and its
+/// software page table.
+pub struct SeccompAddressSpace {
+    proc_: Arc<StubProc>,
+}
+
+impl SeccompAddressSpace {
+    /// Pid of the stub process (tests).
+    pub fn stub_pid(&self) -> i32 {
+        self.proc_.pid
+    }
+}
+
+impl Drop for SeccompAddressSpace {
+    fn drop(&mut self) {
+        // No guest code runs in it any more.
+        self.proc_.kill();
+    }
+}
+
+fn check_va(va: u64) -> Result<()> {
+    if va >= WINDOW_BASE || !va.is_multiple_of(PAGE_SIZE) {
+        return Err(Error::BadAddress(va));
+    }
+    Ok(())
+}
+
+fn mark(t: &mut Tables, va: u64, old: Option<Mapping>, new: Option<Mapping>) {
+    if old != new {
+        t.dirty.insert(va);
+        if old.is_some_and(|o| o.downgraded_by(new)) {
+            t.stale = true;
+        }
+    }
+}
+
+impl AddressSpace for SeccompAddressSpace {
+    fn root(&self) -> u64 {
+        self.proc_.root
+    }
+
+    fn lookup(&self, va: u64) -> Result<Option<Mapping>> {
+        check_va(va)?;
+        Ok(self.proc_.tables.lock().pages.get(&va).copied())
+    }
+
+    fn set(&mut self, va: u64, mapping: Option<Mapping>) -> Result<Option<Mapping>> {
+        check_va(va)?;
+        let mut t = self.proc_.tables.lock();
+        let old = match mapping {
+            Some(m) => t.pages.insert(va, m),
+            None => t.pages.remove(&va),
+        };
+        mark(&mut t, va, old, mapping);
+        Ok(old)
+    }
+
+    fn break_cow(&mut self, va: u64, frame: Frame, exec: bool) -> Result<()> {
+        check_va(va)?;
+        let p = &self.proc_;
+        let mut t = p.tables.lock();
+        let m = t.pages.get_mut(&va).ok_or(Error::BadAddress(va))?;
+        let old = *m;
+        m.frame = frame;
+        m.flags.write = true;
+        m.flags.exec = exec;
+        let new = *m;
+        mark(&mut t, va, Some(old), Some(new));
+        // The frame changed: other threads must not keep the old one.
+        p.flush(&mut t, &mut |ops| p.control_ops(ops).map(|_| ()))
+    }
+
+    fn update_range(
+        &mut self,
+        start: u64,
+        end: u64,
+        f: &mut dyn FnMut(u64, Mapping) -> Option<Mapping>,
+    ) -> Result<()> {
+        let end = end.min(WINDOW_BASE);
+        if start >= end {
+            return Ok(());
+        }
+        let mut t = self.proc_.tables.lock();
+        let mut changes = Vec::new();
+        for (va, m) in t.pages.range(start..end) {
+            let new = f(*va, *m);
+            if new != Some(*m) {
+                changes.push((*va, *m, new));
+            }
+        }
+        for (va, old, new) in changes {
+            match new {
+                Some(n) => t.pages.insert(va, n),
+                None => t.pages.remove(&va),
+            };
+            mark(&mut t, va, Some(old), new);
+        }
+        Ok(())
+    }
+
+    fn fork_range(
+        &mut self,
+        child: &mut dyn AddressSpace,
+        start: u64,
+        end: u64,
+        action: ForkAction,
+    ) -> Result<()> {
+        let child = child
+            .as_any_mut()
+            .downcast_mut::<SeccompAddressSpace>()
+            .ok_or(Error::ForeignAddressSpace)?;
+        let end = end.min(WINDOW_BASE);
+        if start >= end || action == ForkAction::Skip {
+            return Ok(());
+        }
+        let pool = &self.proc_.pool;
+        let mut t = self.proc_.tables.lock();
+        let mut c = child.proc_.tables.lock();
+        let mut downgraded = Vec::new();
+        for (va, m) in t.pages.range_mut(start..end) {
+            let given = match action {
+                ForkAction::Skip => continue,
+                ForkAction::Share => {
+                    pool.frames.get(m.frame);
+                    *m
+                }
+                ForkAction::Cow => {
+                    pool.frames.get(m.frame);
+                    if m.flags.write {
+                        m.flags.write = false;
+                        downgraded.push(*va);
+                    }
+                    *m
+                }
+                ForkAction::Copy => {
+                    let f = pool.frames.alloc(FrameKind::Data)?;
+                    pool.memory.copy_frame(f, m.frame)?;
+                    Mapping {
+                        frame: f,
+                        flags: m.flags,
+                    }
+                }
+            };
+            let old = c.pages.insert(*va, given);
+            if let Some(o) = old {
+                // The child was fresh here; keep the caller's counts right.
+                pool.frames.put_data(o.frame);
+            }
+            c.dirty.insert(*va);
+        }
+        for va in downgraded {
+            t.dirty.insert(va);
+            t.stale = true;
+        }
+        Ok(())
+    }
+
+    fn count_present(&mut self, start: u64, end: u64) -> Result<usize> {
+        Ok(self
+            .proc_
+            .tables
+            .lock()
+            .pages
+            .range(start..end.max(start))
+            .count())
+    }
+
+    fn put_all_frames(&mut self) -> Result<()> {
+        let mut t = self.proc_.tables.lock();
+        for (va, m) in std::mem::take(&mut t.pages) {
+            self.proc_.pool.frames.put_data(m.frame);
+            t.dirty.insert(va);
+        }
+        t.stale = true;
+        // The stub must not keep the frames mapped: it is killed.
+        drop(t);
+        self.proc_.kill();
+        Ok(())
+    }
+
+    fn table_frames(&mut self) -> Result<usize> {
+        // Host page tables: about one 4 KiB table per 512 pages.
+        Ok(self.proc_.tables.lock().pages.len().div_ceil(512))
+    }
+
+    fn commit(&mut self) -> Result<Option<Retired>> {
+        let p = &self.proc_;
+        let mut t = p.tables.lock();
+        if t.stale {
+            p.flush(&mut t, &mut |ops| p.control_ops(ops).map(|_| ()))?;
+        }
+        Ok(None)
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// Kick state of a context.
+#[derive(Default)]
+struct StubKick {
+    kicked: AtomicBool,
+    running: AtomicBool,
+    pid: AtomicI32,
+    tid: AtomicI32,
+}
+
+impl Kick for StubKick {
+    fn kick(&self) {
+        self.kicked.store(true, Ordering::SeqCst);
+        if self.running.load(Ordering::SeqCst) {
+            let (pid, tid) = (
+                self.pid.load(Ordering::SeqCst),
+                self.tid.load(Ordering::SeqCst),
+            );
+            if pid > 0 && tid > 0 {
+                // SAFETY: a signal to a thread of one of our stub processes.
+                unsafe {
+                    libc::syscall(libc::SYS_tgkill, pid, tid, KICK_SIGNAL);
+                }
+            }
+        }
+    }
+}
+
+/// The stub thread a context drives.
+struct StubThread {
+    proc_: Arc<StubProc>,
+    slot: u16,
+    tid: i32,
+    mb: Mailbox,
+    cpu: i32,
+}
+
+/// A context of the seccomp platform.
+pub struct SeccompContext {
+    pool: Arc<Pool>,
+    cur: Option<StubThread>,
+    kick: Arc<StubKick>,
+    /// FPU state to give the next thread (none: the initial state).
+    fpu: Mutex<Option<FpuState>>,
+}
+
+// ucontext layout (x86-64).
+const UC_STACK: u64 = 16;
+const UC_GREGS: u64 = 40;
+const UC_FPSTATE: u64 = 40 + 23 * 8;
+const UC_SIGMASK: u64 = 40 + 32 * 8;
+const REG_R8: usize = 0;
+const REG_RDI: usize = 8;
+const REG_RSI: usize = 9;
+const REG_RBP: usize = 10;
+const REG_RBX: usize = 11;
+const REG_RDX: usize = 12;
+const REG_RAX: usize = 13;
+const REG_RCX: usize = 14;
+const REG_RSP: usize = 15;
+const REG_RIP: usize = 16;
+const REG_EFL: usize = 17;
+const REG_CSGSFS: usize = 18;
+const REG_ERR: usize = 19;
+const REG_TRAPNO: usize = 20;
+const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
+
+fn rd(a: u64) -> u64 {
+    // SAFETY: callers pass addresses inside a slot of the pool mapping.
+    unsafe { (a as *const u64).read_unaligned() }
+}
+fn wr(a: u64, v: u64) {
+    // SAFETY: as for `rd`.
+    unsafe { (a as *mut u64).write_unaligned(v) }
+}
+
+fn canonical(a: u64) -> bool {
+    a < 0x0000_8000_0000_0000 || a >= 0xffff_8000_0000_0000
+}
+
+impl StubThread {
+    /// Sentry address of the current signal frame's ucontext.
+    fn uc(&self) -> Result<u64> {
+        let uc = self.mb.get(MB_UC);
+        self.mb
+            .translate(uc, UC_SIGMASK + 8)
+            .ok_or(Error::Unsupported("stub signal frame outside its slot"))
+    }
+
+    /// Sentry address and size of the frame's XSAVE area.
+    fn xsave(&self) -> Result<(u64, usize)> {
+        let uc = self.uc()?;
+        let fp = rd(uc + UC_FPSTATE);
+        let host = self
+            .mb
+            .translate(fp, 512)
+            .ok_or(Error::Unsupported("stub FPU frame outside its slot"))?;
+        // fpx_sw_bytes in the legacy area's software-reserved bytes.
+        let magic = rd(host + 464) as u32;
+        let size = if magic == FP_XSTATE_MAGIC1 {
+            (rd(host + 480) as u32 as usize).clamp(512, 4096)
+        } else {
+            512
+        };
+        self.mb
+            .translate(fp, size as u64)
+            .ok_or(Error::Unsupported("stub FPU frame outside its slot"))?;
+        Ok((host, size))
+    }
+
+    fn save_fpu(&self) -> Result<FpuState> {
+        let (host, size) = self.xsave()?;
+        let mut bytes = vec![0u8; 4096];
+        // SAFETY: [host, host+size) is inside the slot (checked above).
+        unsafe { std::ptr::copy_nonoverlapping(host as *const u8, bytes.as_mut_ptr(), size) };
+        // The software-reserved bytes are the kernel's, not the guest's.
+        bytes[464..512].fill(0);
+        Ok(FpuState::from_bytes(&bytes))
+    }
+
+    fn restore_fpu(&self, state: &FpuState) -> Result<()> {
+        let (host, size) = self.xsave()?;
+        let bytes = state.to_bytes();
+        let xfeatures = if size > 512 { rd(host + 464 + 8) } else { 3 };
+        // SAFETY: [host, host+size) is inside the slot (checked above).
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), host as *mut u8, 464);
+            if size > 512 {
+                std::ptr::copy_nonoverlapping(
+                    bytes.as_ptr().add(512),
+                    (host + 512) as *mut u8,
+                    size - 512,
+                );
+            }
+        }
+        if size > 512 {
+            // XSTATE_BV limited to what the frame supports; standard format.
+            wr(host + 512, rd(host + 512) & xfeatures);
+            wr(host + 520, 0);
+        }
+        // MXCSR reserved bits would make the restore fail.
+        let mxcsr = rd(host + 24) as u32 & 0xffff;
+        wr(host + 24, (rd(host + 24) & !0xffff_ffff) | mxcsr as u64);
+        Ok(())
+    }
+}
+
+fn initial_fpu() -> FpuState {
+    let mut b = vec![0u8; 4096];
+    b[0..2].copy_from_slice(&0x37fu16.to_le_bytes());
+    b[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
+    b[28..32].copy_from_slice(&0xffffu32.to_le_bytes());
+    FpuState::from_bytes(&b)
+}
+
+impl SeccompContext {
+    fn lookup_proc(&self, root: u64) -> Result<Arc<StubProc>> {
+        self.pool
+            .procs
+            .lock()
+            .get(&root)
+            .and_then(Weak::upgrade)
+            .ok_or(Error::BadAddress(root))
+    }
+
+    /// Ends the current thread (it leaves its handler with exit(0)).
+    fn release(&mut self) {
+        if let Some(t) = self.cur.take() {
+            if let Ok(fpu) = t.save_fpu() {
+                *self.fpu.lock() = Some(fpu);
+            }
+            self.kick.pid.store(0, Ordering::SeqCst);
+            self.kick.tid.store(0, Ordering::SeqCst);
+            if !t.proc_.dead.load(Ordering::Relaxed) {
+                t.mb.set_op(0, libc::SYS_exit, [0; 6]);
+                t.mb.send(CMD_OPS, 1);
+                t.proc_.exiting.lock().push(t.slot);
+            }
+        }
+    }
+
+    /// A new thread in `proc_`, waiting in its handler.
+    fn attach(&mut self, proc_: Arc<StubProc>) -> Result<()> {
+        proc_.check_alive()?;
+        let slot = proc_.alloc_slot()?;
+        let mb = proc_.slot(slot);
+        // SAFETY: the slot is free: no thread uses its memory.
+        unsafe { std::ptr::write_bytes(mb.host as *mut u8, 0, 256) };
+        // The clone returns on the slot's stack into sc_thread_start.
+        wr(mb.host + SLOT_SIZE - 8, thread_start());
+        let stack = mb.stub + SLOT_SIZE - 8;
+        let ctid = mb.stub + MB_TID as u64;
+        let r = proc_.control_ops(&[(libc::SYS_clone, [THREAD_CLONE_FLAGS, stack, 0, ctid, 0, 0])]);
+        let tid = match r {
+            Ok(v) => v[0] as i32,
+            Err(e) => {
+                proc_.free_slots.lock().push(slot);
+                return Err(e);
+            }
+        };
+        mb.word(MB_TID).store(tid as u32, Ordering::Release);
+        let start = Instant::now();
+        let p2 = Arc::clone(&proc_);
+        mb.wait(0, SENTRY_SPIN, &mut || {
+            p2.check_alive()?;
+            if start.elapsed() > STUB_TIMEOUT {
+                return Err(stub_err(
+                    "a new stub thread does not start",
+                    libc::ETIMEDOUT,
+                ));
+            }
+            Ok(())
+        })?;
+        self.kick.pid.store(proc_.pid, Ordering::SeqCst);
+        self.kick.tid.store(tid, Ordering::SeqCst);
+        let t = StubThread {
+            proc_,
+            slot,
+            tid,
+            mb,
+            cpu: -1,
+        };
+        let fpu = self.fpu.lock().take().unwrap_or_else(initial_fpu);
+        t.restore_fpu(&fpu)?;
+        self.cur = Some(t);
+        Ok(())
+    }
+
+    /// Hands the thread a command and waits for its next report.
+    fn exchange(&self, t: &StubThread, cmd: u32, nops: usize, kickable: bool) -> Result<()> {
+        let seen = t.mb.send(cmd, nops);
+        let spin = TUNING_SPIN.load(Ordering::Relaxed);
+        let mut kicked_at: Option<Instant> = None;
+        let kick = &self.kick;
+        let tid = t.tid;
+        t.mb.wait(seen, spin, &mut || {
+            t.proc_.check_alive()?;
+            if t.mb.word(MB_TID).load(Ordering::Acquire) == 0 {
+                return Err(stub_err("a stub thread exited", libc::ESRCH));
+            }
+            if kickable && kick.kicked.load(Ordering::SeqCst) {
+                let at = *kicked_at.get_or_insert_with(Instant::now);
+                if at.elapsed() > KICK_TIMEOUT {
+                    // The guest keeps the kick from landing: end it.
+                    t.proc_.kill();
+                    return Err(stub_err("a stub thread ignores kicks", libc::ETIMEDOUT));
+                }
+                // SAFETY: a signal to our own stub thread.
+                unsafe {
+                    libc::syscall(libc::SYS_tgkill, t.proc_.pid, tid, KICK_SIGNAL);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Applies pending page edits through the thread (waiting in its
+    /// handler), holding the table lock until they are done.
+    fn apply_edits(&self, t: &StubThread, cpu_op: Option<i32>) -> Result<bool> {
+        let mut tables = t.proc_.tables.lock();
+        let mut ops = Vec::new();
+        if let Some(cpu) = cpu_op {
+            t.mb.put(MB_MASK, 1u64 << cpu);
+            ops.push((
+                libc::SYS_sched_setaffinity,
+                [0, 8, t.mb.stub + MB_MASK as u64, 0, 0, 0],
+            ));
+        }
+        if tables.dirty.is_empty() && ops.is_empty() {
+            return Ok(false);
+        }
+        let mut pre = Some(ops);
+        t.proc_.flush(&mut tables, &mut |edits| {
+            let mut all = pre.take().unwrap_or_default();
+            all.extend_from_slice(edits);
+            for chunk in all.chunks(MAX_OPS) {
+                for (i, (nr, args)) in chunk.iter().enumerate() {
+                    t.mb.set_op(i, *nr, *args);
+                }
+                self.exchange(t, CMD_OPS, chunk.len(), false)?;
+                let st = t.mb.status();
+                if st != 0 {
+                    let r = t.mb.op_result(st as usize - 1);
+                    return Err(stub_err("a host call in a stub thread", -r as i32));
+                }
+            }
+            Ok(())
+        })?;
+        if let Some(ops) = pre.take() {
+            // Nothing was dirty: only the affinity.
+            for (i, (nr, args)) in ops.iter().enumerate() {
+                t.mb.set_op(i, *nr, *args);
+            }
+            self.exchange(t, CMD_OPS, ops.len(), false)?;
+            if t.mb.status() != 0 {
+                return Err(stub_err(
+                    "sched_setaffinity in a stub thread",
+                    -(t.mb.op_result(0)) as i32,
+                ));
+            }
+        }
+        Ok(true)
+    }
+
+    fn write_regs(t: &StubThread, ctx: &UserContext) -> Result<()> {
+        let uc = t.uc()?;
+        let g = |i: usize| uc + UC_GREGS + i as u64 * 8;
+        let r = &ctx.regs;
+        let vals = [
+            r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rdi, r.rsi, r.rbp, r.rbx,
+            r.rdx, r.rax, r.rcx, r.rsp, r.rip, r.rflags,
+        ];
+        for (i, v) in vals.iter().enumerate() {
+            wr(g(REG_R8 + i), *v);
+        }
+        // cs 0x33, ss 0x2b: 64-bit user mode, whatever the guest wrote.
+        wr(g(REG_CSGSFS), 0x002b_0000_0000_0033);
+        // Nothing blocked, the slot's signal stack.
+        wr(uc + UC_SIGMASK, 0);
+        wr(uc + UC_STACK, t.mb.stub + ALTSTACK_OFF);
+        wr(uc + UC_STACK + 8, 0);
+        wr(uc + UC_STACK + 16, ALTSTACK_SIZE);
+        t.mb.put(MB_FS, ctx.fs_base);
+        t.mb.put(MB_GS, ctx.gs_base);
+        Ok(())
+    }
+
+    fn read_regs(t: &StubThread, ctx: &mut UserContext) -> Result<u64> {
+        let uc = t.uc()?;
+        let g = |i: usize| rd(uc + UC_GREGS + i as u64 * 8);
+        let r = &mut ctx.regs;
+        r.r8 = g(0);
+        r.r9 = g(1);
+        r.r10 = g(2);
+        r.r11 = g(3);
+        r.r12 = g(4);
+        r.r13 = g(5);
+        r.r14 = g(6);
+        r.r15 = g(7);
+        r.rdi = g(REG_RDI);
+        r.rsi = g(REG_RSI);
+        r.rbp = g(REG_RBP);
+        r.rbx = g(REG_RBX);
+        r.rdx = g(REG_RDX);
+        r.rax = g(REG_RAX);
+        r.rcx = g(REG_RCX);
+        r.rsp = g(REG_RSP);
+        r.rip = g(REG_RIP);
+        r.rflags = g(REG_EFL);
+        ctx.fs_base = t.mb.get(MB_FS);
+        ctx.gs_base = t.mb.get(MB_GS);
+        Ok(uc)
+    }
+
+    fn decode(t: &StubThread, uc: u64) -> Result<Trap> {
+        let signo = t.mb.get(MB_SIGNO) as i32;
+        let info =
+            t.mb.translate(t.mb.get(MB_INFO), 128)
+                .ok_or(Error::Unsupported("stub siginfo outside its slot"))?;
+        let g = |i: usize| rd(uc + UC_GREGS + i as u64 * 8);
+        Ok(match signo {
+            libc::SIGSYS => {
+                let arch = (rd(info + 24) >> 32) as u32;
+                if arch != 0xc000_003e {
+                    // int 0x80 / 32-bit ABIs: the #GP KVM reports.
+                    Trap::Exception {
+                        vector: 13,
+                        error_code: 0x402,
+                    }
+                } else {
+                    Trap::Syscall {
+                        nr: g(REG_RAX),
+                        args: [g(REG_RDI), g(REG_RSI), g(REG_RDX), g(2), g(0), g(1)],
+                    }
+                }
+            }
+            KICK_SIGNAL => Trap::Interrupted,
+            _ => {
+                let trapno = g(REG_TRAPNO);
+                let err = g(REG_ERR);
+                if trapno == 14 {
+                    Trap::page_fault(rd(info + 16), err)
+                } else {
+                    Trap::Exception {
+                        vector: trapno as u8,
+                        error_code: err,
+                    }
+                }
+            }
+        })
+    }
+}
+
+impl Drop for SeccompContext {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+impl Context for SeccompContext {
+    fn run(&mut self, ctx: &mut UserContext, root: u64) -> Result<Trap> {
+        if !canonical(ctx.fs_base) {
+            return Err(Error::NonCanonicalBase {
+                register: "FS",
+                base: ctx.fs_base,
+            });
+        }
+        if !canonical(ctx.gs_base) {
+            return Err(Error::NonCanonicalBase {
+                register: "GS",
+                base: ctx.gs_base,
+            });
+        }
+        if self.cur.as_ref().is_some_and(|t| t.proc_.root != root) {
+            self.release();
+        }
+        if self.cur.is_none() {
+            let p = self.lookup_proc(root)?;
+            self.attach(p)?;
+        }
+        let mut retries = 0;
+        loop {
+            let t = self.cur.as_ref().expect("attached above");
+            // Pin the stub thread to this thread's CPU.
+            let mut cpu_op = None;
+            if TUNING_PIN.load(Ordering::Relaxed) {
+                // SAFETY: sched_getcpu has no arguments (vDSO).
+                let cpu = unsafe { libc::sched_getcpu() };
+                if cpu >= 0 && cpu < 64 && cpu != t.cpu {
+                    cpu_op = Some(cpu);
+                }
+            }
+            let r = self.apply_edits(t, cpu_op);
+            let t = self.cur.as_mut().expect("attached above");
+            if let Err(e) = r {
+                return Err(e);
+            }
+            if let Some(cpu) = cpu_op {
+                t.cpu = cpu;
+            }
+            let t = self.cur.as_ref().expect("attached above");
+            self.kick.running.store(true, Ordering::SeqCst);
+            if self.kick.kicked.load(Ordering::SeqCst) {
+                self.kick.running.store(false, Ordering::SeqCst);
+                return Ok(Trap::Interrupted);
+            }
+            Self::write_regs(t, ctx)?;
+            let r = self.exchange(t, CMD_RESUME, 0, true);
+            self.kick.running.store(false, Ordering::SeqCst);
+            r?;
+            if t.mb.status() != 0 {
+                return Err(stub_err(
+                    "a stub thread's resume",
+                    -(t.mb.op_result(0)) as i32,
+                ));
+            }
+            let uc = Self::read_regs(t, ctx)?;
+            let trap = Self::decode(t, uc)?;
+            if let Trap::PageFault { addr, access, .. } = trap
+                && retries < 2
+            {
+                // A page the table allows whose host mapping was pending
+                // (another thread's edit): map it and go on.
+                let page = addr & !(PAGE_SIZE - 1);
+                let ok = t
+                    .proc_
+                    .tables
+                    .lock()
+                    .pages
+                    .get(&page)
+                    .is_some_and(|m| match access {
+                        crate::Access::Read => true,
+                        crate::Access::Write => m.flags.write,
+                        crate::Access::Exec => m.flags.exec,
+                    });
+                if ok {
+                    retries += 1;
+                    continue;
+                }
+            }
+            return Ok(trap);
+        }
+    }
+
+    fn kicker(&self) -> Kicker {
+        Kicker::new(Arc::clone(&self.kick) as Arc<dyn Kick>)
+    }
+
+    fn clear_kick(&self) {
+        self.kick.kicked.store(false, Ordering::SeqCst);
+    }
+
+    fn reset(&mut self) -> Result<()> {
+        self.release();
+        *self.fpu.lock() = None;
+        Ok(())
+    }
+
+    fn save_fpu(&self) -> Result<FpuState> {
+        match &self.cur {
+            Some(t) => t.save_fpu(),
+            None => Ok(self.fpu.lock().clone().unwrap_or_else(initial_fpu)),
+        }
+    }
+
+    fn restore_fpu(&self, state: &FpuState) -> Result<()> {
+        match &self.cur {
+            Some(t) => t.restore_fpu(state),
+            None => {
+                *self.fpu.lock() = Some(state.clone());
+                Ok(())
+            }
+        }
+    }
+
+    fn reset_fpu(&self) -> Result<()> {
+        match &self.cur {
+            Some(t) => t.restore_fpu(&initial_fpu()),
+            None => {
+                *self.fpu.lock() = None;
+                Ok(())
+            }
+        }
+    }
+}

@@ -896,6 +896,51 @@ impl SeccompPolicy {
         self
     }
 
+    /// This policy with what the seccomp platform (`crate::seccomp`) does
+    /// in the sentry: kick its stub threads with the stub kick signal
+    /// (`rt_tgsigqueueinfo`, that signal only: `tgkill` stays limited to
+    /// the sentry's own threads), kill a stub process (`kill`, SIGKILL
+    /// only), and see whether a stub has died and reap it (`waitid`,
+    /// `wait4`: the sentry's only children are its stubs). Everything else
+    /// it needs (futex on the shared pool, sched_getcpu, yields) the base
+    /// policy already allows. The stubs themselves were forked before the
+    /// sentry confined itself, from a template that carries their own
+    /// filter, not this one.
+    pub fn with_stub_processes(mut self) -> Self {
+        use libc::*;
+        let allow_if = |nr: c_long, checks: Vec<Check>, why| Rule {
+            nr,
+            action: Action::AllowIf(checks),
+            why,
+        };
+        let allow = |nr: c_long, why| Rule {
+            nr,
+            action: Action::Allow,
+            why,
+        };
+        self.rules.extend([
+            allow_if(
+                SYS_rt_tgsigqueueinfo,
+                vec![Check::OneOf {
+                    arg: 2,
+                    values: vec![crate::seccomp::stub::KICK_SIGNAL as u32],
+                }],
+                "seccomp platform: kicking a stub thread out of guest code; the stub kick signal only",
+            ),
+            allow_if(
+                SYS_kill,
+                vec![Check::OneOf {
+                    arg: 1,
+                    values: vec![SIGKILL as u32],
+                }],
+                "seccomp platform: ending a stub process; SIGKILL only",
+            ),
+            allow(SYS_waitid, "seccomp platform: has a stub process died (WNOWAIT)"),
+            allow(SYS_wait4, "seccomp platform: reaping a killed stub process"),
+        ]);
+        self
+    }
+
     /// The rules, in the order the filter tests them.
     pub fn rules(&self) -> &[Rule] {
         &self.rules

@@ -58,6 +58,35 @@ pub enum Program {
     Guest(Vec<u8>),
 }
 
+/// Which platform runs guest code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PlatformKind {
+    /// KVM (the default).
+    #[default]
+    Kvm,
+    /// Stub host processes under a seccomp filter (`platform::seccomp`).
+    Seccomp,
+}
+
+impl PlatformKind {
+    /// `kvm` or `seccomp`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "kvm" => Some(Self::Kvm),
+            "seccomp" => Some(Self::Seccomp),
+            _ => None,
+        }
+    }
+
+    /// From `SENTRY_PLATFORM` (KVM when unset or unknown).
+    pub fn from_env() -> Self {
+        std::env::var("SENTRY_PLATFORM")
+            .ok()
+            .and_then(|s| Self::parse(&s))
+            .unwrap_or_default()
+    }
+}
+
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -107,6 +136,8 @@ pub struct RunOptions {
     /// Randomise the layout of loaded programs (ASLR); `--no-aslr` turns
     /// it off for the whole sandbox.
     pub aslr: bool,
+    /// The platform guest code runs on.
+    pub platform: PlatformKind,
 }
 
 /// Why the sandbox could not run the program.
@@ -226,9 +257,13 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     // The default platform (KVM), after its self-test: it refuses a host
     // where page-table downgrades would not reach the guest (stale memory
     // would leak between mappings and processes).
-    let machine = platform::new_platform(PlatformConfig {
+    let config = PlatformConfig {
         memory_limit: opts.memory_limit,
-    })?;
+    };
+    let machine = match opts.platform {
+        PlatformKind::Kvm => platform::new_platform(config)?,
+        PlatformKind::Seccomp => platform::seccomp::new_platform(config)?,
+    };
     let vfs = fs::setup::build(
         opts.root.as_deref(),
         &opts.mounts,
@@ -403,6 +438,9 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             .collect();
         if !writable.is_empty() {
             policy = policy.with_host_writes();
+        }
+        if opts.platform == PlatformKind::Seccomp {
+            policy = policy.with_stub_processes();
         }
         // Readable afterwards: the root tree, and the program itself (the
         // guest may re-execute it through /proc/self/exe).

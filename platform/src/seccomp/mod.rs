@@ -960,12 +960,29 @@ impl Kick for StubKick {
                 self.tid.load(Ordering::SeqCst),
             );
             if pid > 0 && tid > 0 {
-                // SAFETY: a signal to a thread of one of our stub processes.
-                unsafe {
-                    libc::syscall(libc::SYS_tgkill, pid, tid, KICK_SIGNAL);
-                }
+                send_kick(pid, tid);
             }
         }
+    }
+}
+
+/// Sends the kick signal to stub thread `tid` of process `pid`
+/// (`rt_tgsigqueueinfo`: the sentry's filter allows it for this signal
+/// only, see [`crate::confine::SeccompPolicy::with_stub_processes`]).
+fn send_kick(pid: i32, tid: i32) {
+    // SAFETY: a zeroed siginfo with signo and SI_QUEUE is valid; the call
+    // only queues a signal to a thread of one of our stub processes.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        info.si_signo = KICK_SIGNAL;
+        info.si_code = libc::SI_QUEUE;
+        libc::syscall(
+            libc::SYS_rt_tgsigqueueinfo,
+            pid,
+            tid,
+            KICK_SIGNAL,
+            &info as *const libc::siginfo_t,
+        );
     }
 }
 
@@ -1188,10 +1205,7 @@ impl SeccompContext {
                     t.proc_.kill();
                     return Err(stub_err("a stub thread ignores kicks", libc::ETIMEDOUT));
                 }
-                // SAFETY: a signal to our own stub thread.
-                unsafe {
-                    libc::syscall(libc::SYS_tgkill, t.proc_.pid, tid, KICK_SIGNAL);
-                }
+                send_kick(t.proc_.pid, tid);
             }
             Ok(())
         })

@@ -57,6 +57,9 @@ pub enum ConfineError {
     /// seccomp(SECCOMP_SET_MODE_FILTER) or the SIGSYS handler failed.
     #[error("cannot install the seccomp filter: {0}")]
     Seccomp(io::Error),
+    /// The platform's preparation before the filter failed.
+    #[error("cannot prepare the platform for confinement: {0}")]
+    Platform(io::Error),
 }
 
 /// Closes every descriptor from 3 up. Call it first thing in `main`, before
@@ -126,6 +129,20 @@ pub fn confine_with_writes(
     readable: &[&Path],
     writable: &[&Path],
 ) -> Result<(), ConfineError> {
+    confine_with_writes_then(policy, readable, writable, &mut || Ok(()))
+}
+
+/// [`confine_with_writes`], calling `before_filter` once everything but
+/// the seccomp filter is in place (no_new_privs, no capabilities,
+/// Landlock): processes it forks share the sentry's confinement (and its
+/// Landlock domain, so the sentry may signal them) without its filter
+/// (the seccomp platform's stub template, [`crate::Platform::prepare_confinement`]).
+pub fn confine_with_writes_then(
+    policy: &SeccompPolicy,
+    readable: &[&Path],
+    writable: &[&Path],
+    before_filter: &mut dyn FnMut() -> io::Result<()>,
+) -> Result<(), ConfineError> {
     let threads = thread_count();
     if threads != 1 {
         return Err(ConfineError::Threads(threads));
@@ -142,6 +159,7 @@ pub fn confine_with_writes(
         Ok(None) => tracing::debug!("this kernel has no Landlock: host paths are not restricted"),
         Err(e) => return Err(ConfineError::Landlock(e)),
     }
+    before_filter().map_err(ConfineError::Platform)?;
     install_sigsys_handler().map_err(ConfineError::Seccomp)?;
     install_filter(&program).map_err(ConfineError::Seccomp)
 }

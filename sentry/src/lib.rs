@@ -452,7 +452,15 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             .chain(opts.exe_host.as_deref())
             .chain(opts.mounts.iter().map(|m| m.host.as_path()))
             .collect();
-        platform::confine::confine_with_writes(&policy, &readable, &writable)?;
+        platform::confine::confine_with_writes_then(&policy, &readable, &writable, &mut || {
+            machine
+                .prepare_confinement()
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        })?;
+    } else {
+        // Helper processes of the platform (seccomp's stub template) are
+        // forked by this long-lived thread either way.
+        machine.prepare_confinement()?;
     }
     kernel::vclock::start_refresher();
     // Host signals that came before init existed stayed pending (blocked);

@@ -171,8 +171,9 @@ struct Pool {
     /// Pool offset of block 0.
     blocks_off: u64,
     free_blocks: Mutex<Vec<u64>>,
-    template: Mutex<Mailbox>,
-    template_pid: i32,
+    code_off: u64,
+    /// The template's mailbox and pid, once forked.
+    template: Mutex<Option<(Mailbox, i32)>>,
     procs: Mutex<HashMap<u64, Weak<StubProc>>>,
 }
 
@@ -185,7 +186,9 @@ unsafe impl Sync for Pool {}
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        kill_and_reap(self.template_pid);
+        if let Some((_, pid)) = *self.template.get_mut() {
+            kill_and_reap(pid);
+        }
     }
 }
 
@@ -367,13 +370,50 @@ impl Seccomp {
         fprog[..2].copy_from_slice(&((filter.len() / 8) as u16).to_le_bytes());
         fprog[8..].copy_from_slice(&(CODE_ADDR + filter_off).to_le_bytes());
         memory.write(code_off + fprog_offset(), &fprog)?;
-        // The template: block 0.
-        let tblock = blocks_off;
+        let pool = Arc::new(Pool {
+            memory,
+            frames,
+            zero,
+            fd,
+            host_base,
+            blocks_off,
+            free_blocks: Mutex::new((1..BLOCKS).rev().collect()),
+            code_off,
+            template: Mutex::new(None),
+            procs: Mutex::new(HashMap::new()),
+        });
+        Ok(Self { pool })
+    }
+
+    /// Pid of the template, once started (tests).
+    pub fn template_pid(&self) -> Option<i32> {
+        self.pool.template.lock().map(|(_, pid)| pid)
+    }
+}
+
+impl Pool {
+    fn block_host(&self, block: u64) -> u64 {
+        self.host_base + self.blocks_off + block * BLOCK_SIZE
+    }
+
+    /// Forks the template (block 0) unless it runs already; returns its
+    /// mailbox and pid.
+    fn template<'a>(&self, slot: &'a mut Option<(Mailbox, i32)>) -> Result<&'a mut (Mailbox, i32)> {
+        if slot.is_some() {
+            return Ok(slot.as_mut().expect("checked"));
+        }
+        let tblock = self.blocks_off;
         let template = Mailbox {
-            host: host_base + tblock,
+            host: self.host_base + tblock,
             stub: BLOCK_ADDR,
         };
-        let params: [u64; 4] = [fd as u64, code_off, tblock, host_base + tblock + SLOT_SIZE];
+        self.memory.discard(tblock, BLOCK_SIZE)?;
+        let params: [u64; 4] = [
+            self.fd as u64,
+            self.code_off,
+            tblock,
+            self.host_base + tblock + SLOT_SIZE,
+        ];
         // SAFETY: the child runs only `sc_boot` (raw syscalls, no libc, no
         // locks) on its copy of memory; the parent continues normally.
         let pid = unsafe { libc::fork() };
@@ -391,21 +431,9 @@ impl Seccomp {
                 sc_boot(params.as_ptr())
             }
         }
-        let pool = Arc::new(Pool {
-            memory,
-            frames,
-            zero,
-            fd,
-            host_base,
-            blocks_off,
-            free_blocks: Mutex::new((1..BLOCKS).rev().collect()),
-            template: Mutex::new(template),
-            template_pid: pid,
-            procs: Mutex::new(HashMap::new()),
-        });
         // Its first report: it is ready.
         let start = Instant::now();
-        template.wait(0, 0, &mut || {
+        let r = template.wait(0, 0, &mut || {
             if !alive(pid) {
                 return Err(stub_err("the stub template died at start-up", libc::ECHILD));
             }
@@ -413,37 +441,50 @@ impl Seccomp {
                 return Err(stub_err("the stub template did not start", libc::ETIMEDOUT));
             }
             Ok(())
-        })?;
-        Ok(Self { pool })
+        });
+        if let Err(e) = r {
+            kill_and_reap(pid);
+            return Err(e);
+        }
+        Ok(slot.insert((template, pid)))
     }
 
-    /// Pid of the template (tests).
-    pub fn template_pid(&self) -> i32 {
-        self.pool.template_pid
-    }
-}
-
-impl Pool {
-    fn block_host(&self, block: u64) -> u64 {
-        self.host_base + self.blocks_off + block * BLOCK_SIZE
-    }
-
-    /// Forks a new stub process from the template.
-    fn spawn(self: &Arc<Self>) -> Result<Arc<StubProc>> {
+    /// A stub process for a new address space (forked on first use).
+    fn new_proc(self: &Arc<Self>) -> Result<Arc<StubProc>> {
         let block = self
             .free_blocks
             .lock()
             .pop()
             .ok_or(Error::Unsupported("too many stub processes"))?;
+        let proc_ = Arc::new(StubProc {
+            pool: Arc::clone(self),
+            pid: Mutex::new(0),
+            block,
+            root: next_root(),
+            control: Mutex::new(Mailbox {
+                host: self.block_host(block),
+                stub: BLOCK_ADDR,
+            }),
+            tables: Mutex::new(Tables::default()),
+            free_slots: Mutex::new((1..SLOTS as u16).rev().collect()),
+            exiting: Mutex::new(Vec::new()),
+            dead: AtomicBool::new(false),
+        });
+        self.procs.lock().insert(proc_.root, Arc::downgrade(&proc_));
+        Ok(proc_)
+    }
+
+    /// Forks the stub process of `block` from the template; returns its pid.
+    fn spawn(&self, block: u64) -> Result<i32> {
         let off = self.blocks_off + block * BLOCK_SIZE;
         // Fresh memory for the block.
         self.memory.discard(off, BLOCK_SIZE)?;
-        let tpl = self.template.lock();
+        let mut guard = self.template.lock();
+        let &mut (tpl, tpid) = self.template(&mut guard)?;
         tpl.set_op(0, 0, [off, 0, 0, 0, 0, 0]);
         let seen = tpl.send(CMD_FORK, 1);
-        let tpid = self.template_pid;
         let start = Instant::now();
-        let res = tpl.wait(seen, SENTRY_SPIN, &mut || {
+        tpl.wait(seen, SENTRY_SPIN, &mut || {
             if !alive(tpid) {
                 return Err(stub_err("the stub template died", libc::ECHILD));
             }
@@ -454,15 +495,10 @@ impl Pool {
                 ));
             }
             Ok(())
-        });
-        if let Err(e) = res {
-            self.free_blocks.lock().push(block);
-            return Err(e);
-        }
+        })?;
         let r = tpl.op_result(0);
-        drop(tpl);
+        drop(guard);
         if r < 0 {
-            self.free_blocks.lock().push(block);
             return Err(stub_err("fork of a stub process", -r as i32));
         }
         let pid = r as i32;
@@ -470,19 +506,8 @@ impl Pool {
             host: self.block_host(block),
             stub: BLOCK_ADDR,
         };
-        let proc_ = Arc::new(StubProc {
-            pool: Arc::clone(self),
-            pid,
-            block,
-            root: next_root(),
-            control: Mutex::new(control),
-            tables: Mutex::new(Tables::default()),
-            free_slots: Mutex::new((1..SLOTS as u16).rev().collect()),
-            exiting: Mutex::new(Vec::new()),
-            dead: AtomicBool::new(false),
-        });
         let start = Instant::now();
-        control.wait(0, SENTRY_SPIN, &mut || {
+        let r = control.wait(0, SENTRY_SPIN, &mut || {
             if !alive(pid) {
                 return Err(stub_err("a new stub process died", libc::ECHILD));
             }
@@ -493,9 +518,12 @@ impl Pool {
                 ));
             }
             Ok(())
-        })?;
-        self.procs.lock().insert(proc_.root, Arc::downgrade(&proc_));
-        Ok(proc_)
+        });
+        if let Err(e) = r {
+            kill_and_reap(pid);
+            return Err(e);
+        }
+        Ok(pid)
     }
 }
 
@@ -539,7 +567,9 @@ struct Tables {
 /// One stub process.
 struct StubProc {
     pool: Arc<Pool>,
-    pid: i32,
+    /// 0 until forked (on first use, so address spaces made before the
+    /// sentry confines itself get their stubs inside its confinement).
+    pid: Mutex<i32>,
     block: u64,
     root: u64,
     control: Mutex<Mailbox>,
@@ -558,8 +588,27 @@ impl StubProc {
         }
     }
 
+    /// The pid, forking the process first if needed.
+    fn pid(&self) -> Result<i32> {
+        let mut pid = self.pid.lock();
+        if *pid == 0 {
+            if self.dead.load(Ordering::Relaxed) {
+                return Err(stub_err("the stub process was killed", libc::ECHILD));
+            }
+            *pid = self.pool.spawn(self.block)?;
+        }
+        Ok(*pid)
+    }
+
+    /// The pid if forked.
+    fn spawned(&self) -> Option<i32> {
+        let pid = *self.pid.lock();
+        (pid != 0).then_some(pid)
+    }
+
     fn check_alive(&self) -> Result<()> {
-        if self.dead.load(Ordering::Relaxed) || !alive(self.pid) {
+        let pid = self.spawned().unwrap_or(0);
+        if self.dead.load(Ordering::Relaxed) || pid == 0 || !alive(pid) {
             self.dead.store(true, Ordering::Relaxed);
             return Err(stub_err("the stub process died", libc::ECHILD));
         }
@@ -568,6 +617,7 @@ impl StubProc {
 
     /// Runs `ops` on the control thread.
     fn control_ops(&self, ops: &[(i64, [u64; 6])]) -> Result<Vec<i64>> {
+        self.pid()?;
         let mb = self.control.lock();
         let mut out = Vec::with_capacity(ops.len());
         for chunk in ops.chunks(MAX_OPS) {
@@ -600,11 +650,12 @@ impl StubProc {
     }
 
     fn kill(&self) {
-        if !self.dead.swap(true, Ordering::Relaxed) {
+        let pid = self.pid.lock();
+        if !self.dead.swap(true, Ordering::Relaxed) && *pid != 0 {
             // SAFETY: kill of our own child (reaped in Drop only, so the pid
             // is not reused before).
             unsafe {
-                libc::kill(self.pid, libc::SIGKILL);
+                libc::kill(*pid, libc::SIGKILL);
             }
         }
     }
@@ -695,7 +746,7 @@ impl Drop for StubProc {
     fn drop(&mut self) {
         self.pool.procs.lock().remove(&self.root);
         self.dead.store(true, Ordering::Relaxed);
-        kill_and_reap(self.pid);
+        kill_and_reap(*self.pid.get_mut());
         let _ = self
             .pool
             .memory
@@ -725,7 +776,7 @@ impl Platform for Seccomp {
 
     fn new_address_space(&self) -> Result<Box<dyn AddressSpace>> {
         Ok(Box::new(SeccompAddressSpace {
-            proc_: self.pool.spawn()?,
+            proc_: self.pool.new_proc()?,
         }))
     }
 
@@ -741,6 +792,11 @@ impl Platform for Seccomp {
     fn max_user_address(&self) -> u64 {
         WINDOW_BASE
     }
+
+    fn prepare_confinement(&self) -> Result<()> {
+        let mut t = self.pool.template.lock();
+        self.pool.template(&mut t).map(|_| ())
+    }
 }
 
 /// An address space of the seccomp platform: a stub process and its
@@ -750,9 +806,9 @@ pub struct SeccompAddressSpace {
 }
 
 impl SeccompAddressSpace {
-    /// Pid of the stub process (tests).
-    pub fn stub_pid(&self) -> i32 {
-        self.proc_.pid
+    /// Pid of the stub process, once forked (tests).
+    pub fn stub_pid(&self) -> Option<i32> {
+        self.proc_.spawned()
     }
 }
 
@@ -811,6 +867,9 @@ impl AddressSpace for SeccompAddressSpace {
         m.flags.exec = exec;
         let new = *m;
         mark(&mut t, va, Some(old), Some(new));
+        if p.spawned().is_none() {
+            return Ok(());
+        }
         // The frame changed: other threads must not keep the old one.
         p.flush(&mut t, &mut |ops| p.control_ops(ops).map(|_| ()))
     }
@@ -931,7 +990,7 @@ impl AddressSpace for SeccompAddressSpace {
     fn commit(&mut self) -> Result<Option<Retired>> {
         let p = &self.proc_;
         let mut t = p.tables.lock();
-        if t.stale {
+        if t.stale && p.spawned().is_some() && !p.dead.load(Ordering::Relaxed) {
             p.flush(&mut t, &mut |ops| p.control_ops(ops).map(|_| ()))?;
         }
         Ok(None)
@@ -1141,6 +1200,7 @@ impl SeccompContext {
 
     /// A new thread in `proc_`, waiting in its handler.
     fn attach(&mut self, proc_: Arc<StubProc>) -> Result<()> {
+        let pid = proc_.pid()?;
         proc_.check_alive()?;
         let slot = proc_.alloc_slot()?;
         let mb = proc_.slot(slot);
@@ -1171,7 +1231,7 @@ impl SeccompContext {
             }
             Ok(())
         })?;
-        self.kick.pid.store(proc_.pid, Ordering::SeqCst);
+        self.kick.pid.store(pid, Ordering::SeqCst);
         self.kick.tid.store(tid, Ordering::SeqCst);
         let t = StubThread {
             proc_,
@@ -1193,6 +1253,7 @@ impl SeccompContext {
         let mut kicked_at: Option<Instant> = None;
         let kick = &self.kick;
         let tid = t.tid;
+        let pid = t.proc_.spawned().unwrap_or(0);
         t.mb.wait(seen, spin, &mut || {
             t.proc_.check_alive()?;
             if t.mb.word(MB_TID).load(Ordering::Acquire) == 0 {
@@ -1205,7 +1266,7 @@ impl SeccompContext {
                     t.proc_.kill();
                     return Err(stub_err("a stub thread ignores kicks", libc::ETIMEDOUT));
                 }
-                send_kick(t.proc_.pid, tid);
+                send_kick(pid, tid);
             }
             Ok(())
         })

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use platform::seccomp::{self, Tuning};
+use std::arch::global_asm;
+
+use platform::seccomp::{self, SeccompAddressSpace, Tuning};
 use platform::{
     Access, AddressSpace, Context, Mapping, PageFlags, Platform, PlatformConfig, Trap, UserContext,
 };
@@ -54,6 +56,29 @@ impl Guest {
         ctx.regs.rsp = STACK + 4096;
         ctx.regs.rflags = 0x202;
         Guest { p, aspace, cx, ctx }
+    }
+
+    fn data(&mut self) -> u64 {
+        let f = self.p.alloc_data().unwrap();
+        self.aspace
+            .set(
+                DATA,
+                Some(Mapping {
+                    frame: f,
+                    flags: PageFlags::RW,
+                }),
+            )
+            .unwrap();
+        f
+    }
+
+    fn stub_pid(&mut self) -> i32 {
+        self.aspace
+            .as_any_mut()
+            .downcast_mut::<SeccompAddressSpace>()
+            .unwrap()
+            .stub_pid()
+            .expect("the stub runs")
     }
 
     fn run(&mut self) -> Trap {
@@ -108,4 +133,312 @@ fn syscall_round_trip() {
         );
     }
     seccomp::set_tuning(seccomp::default_tuning());
+}
+
+// Guest routines for the security tests, position independent. The stub
+// window: code (and its one allowed syscall instruction) at
+// 0x7fffff000000, the control thread's mailbox at 0x7fffff010000 and its
+// stack at 0x7fffff017000..0x7fffff018000.
+global_asm!(
+    ".pushsection .text.guests,\"ax\",@progbits",
+    // A: getpid through the stub's syscall instruction.
+    ".globl g_jump_start",
+    "g_jump_start:",
+    "lea rax, [rip+2f]",
+    "push rax",
+    "mov eax, 39",
+    "movabs rcx, 0x7fffff000000",
+    "jmp rcx",
+    "2:",
+    "mov rdi, rax",
+    "mov eax, 0x1234",
+    "syscall",
+    "ud2",
+    ".globl g_jump_end",
+    "g_jump_end:",
+    // B: openat(AT_FDCWD, DATA, O_RDONLY) through the stub's instruction.
+    ".globl g_open_start",
+    "g_open_start:",
+    "lea rax, [rip+2f]",
+    "push rax",
+    "mov eax, 257",
+    "mov rdi, -100",
+    "mov esi, 0x600000",
+    "xor edx, edx",
+    "movabs rcx, 0x7fffff000000",
+    "jmp rcx",
+    "2:",
+    "mov rdi, rax",
+    "mov eax, 0x1234",
+    "syscall",
+    "ud2",
+    ".globl g_open_end",
+    "g_open_end:",
+    // C: forge a getpid command in the control thread's mailbox, wake it,
+    // wait, report what its result slot holds.
+    ".globl g_forge_start",
+    "g_forge_start:",
+    "movabs rbx, 0x7fffff010000",
+    "mov qword ptr [rbx+0x100], 39",
+    "mov qword ptr [rbx+0x138], 0x5555",
+    "mov dword ptr [rbx+12], 1",
+    "mov dword ptr [rbx+8], 1",
+    "mov dword ptr [rbx+88], 0",
+    "lock inc dword ptr [rbx]",
+    "lea rax, [rip+2f]",
+    "push rax",
+    "mov rdi, rbx",
+    "mov esi, 1",
+    "mov edx, 1",
+    "mov eax, 202",
+    "movabs rcx, 0x7fffff000000",
+    "jmp rcx",
+    "2:",
+    "mov ecx, 300000000",
+    "3:",
+    "dec ecx",
+    "jnz 3b",
+    "mov rdi, [rbx+0x138]",
+    "mov eax, 0x1234",
+    "syscall",
+    "ud2",
+    ".globl g_forge_end",
+    "g_forge_end:",
+    // D: fill the control thread's stack with the address of a routine
+    // that makes a syscall and stores its result at DATA+8, wake the
+    // control thread, wait, report DATA+8.
+    ".globl g_stack_start",
+    "g_stack_start:",
+    "movabs rdi, 0x7fffff017000",
+    "lea rax, [rip+4f]",
+    "mov ecx, 512",
+    "1:",
+    "mov [rdi], rax",
+    "add rdi, 8",
+    "dec ecx",
+    "jnz 1b",
+    "lea rax, [rip+2f]",
+    "push rax",
+    "movabs rdi, 0x7fffff010000",
+    "mov esi, 1",
+    "mov edx, 1",
+    "mov eax, 202",
+    "movabs rcx, 0x7fffff000000",
+    "jmp rcx",
+    "2:",
+    "mov ecx, 300000000",
+    "3:",
+    "dec ecx",
+    "jnz 3b",
+    "mov rdi, [0x600008]",
+    "mov eax, 0x1234",
+    "syscall",
+    "ud2",
+    "4:",
+    "mov eax, 39",
+    "syscall",
+    "mov [0x600008], rax",
+    "5:",
+    "jmp 5b",
+    ".globl g_stack_end",
+    "g_stack_end:",
+    ".popsection",
+);
+
+unsafe extern "C" {
+    static g_jump_start: u8;
+    static g_jump_end: u8;
+    static g_open_start: u8;
+    static g_open_end: u8;
+    static g_forge_start: u8;
+    static g_forge_end: u8;
+    static g_stack_start: u8;
+    static g_stack_end: u8;
+}
+
+fn bytes(start: *const u8, end: *const u8) -> Vec<u8> {
+    // SAFETY: both symbols delimit one routine of the section above.
+    unsafe { std::slice::from_raw_parts(start, end.offset_from(start) as usize).to_vec() }
+}
+
+const MARK: u64 = 0x1234;
+const STUB_SYSCALL_IP: u64 = 0x7fff_ff00_0002;
+
+#[test]
+fn guest_jumping_to_the_stub_syscall_is_trapped_not_run() {
+    let code = bytes(&raw const g_jump_start, &raw const g_jump_end);
+    let mut g = Guest::new(&code);
+    let t = g.run();
+    // Executed, getpid would have returned to the guest, which reports it
+    // with the marker syscall.
+    assert_eq!(
+        t,
+        Trap::Syscall {
+            nr: 39,
+            args: [0; 6]
+        },
+        "getpid ran on the host"
+    );
+    assert_eq!(g.ctx.regs.rip, STUB_SYSCALL_IP);
+}
+
+fn fds(pid: i32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| {
+            std::fs::read_link(e.unwrap().path())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn guest_openat_through_the_stub_is_trapped() {
+    let code = bytes(&raw const g_open_start, &raw const g_open_end);
+    let mut g = Guest::new(&code);
+    let f = g.data();
+    g.p.memory().write(f, b"/etc/passwd\0").unwrap();
+    let t = g.run();
+    match t {
+        Trap::Syscall { nr: 257, args } => assert_eq!(args[1], DATA),
+        t => panic!("openat was not trapped: {t:?}"),
+    }
+    let pid = g.stub_pid();
+    let fds = fds(pid);
+    assert_eq!(fds.len(), 1, "stub fds: {fds:?}");
+    assert!(fds[0].contains("sentry-guest-memory"), "stub fds: {fds:?}");
+}
+
+#[test]
+fn stub_has_only_the_pool_fd_no_privileges() {
+    let mut g = Guest::new(GETPPID_LOOP);
+    assert!(matches!(g.run(), Trap::Syscall { nr: 110, .. }));
+    let pid = g.stub_pid();
+    let fds = fds(pid);
+    assert_eq!(fds.len(), 1, "stub fds: {fds:?}");
+    assert!(fds[0].contains("sentry-guest-memory"), "stub fds: {fds:?}");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(field("NoNewPrivs:"), "1");
+    assert_eq!(field("CapEff:"), "0000000000000000");
+    assert_eq!(field("CapPrm:"), "0000000000000000");
+    assert_eq!(field("CapInh:"), "0000000000000000");
+    assert_eq!(field("CapAmb:"), "0000000000000000");
+    assert_eq!(field("Seccomp:"), "2");
+    // Nothing of the sentry's image is left in the stub.
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    for l in maps.lines() {
+        let start = u64::from_str_radix(l.split('-').next().unwrap(), 16).unwrap();
+        assert!(
+            start >= 0x7fff_ff00_0000 || start < 0x8000_0000 || l.contains("vsyscall"),
+            "{l}"
+        );
+        assert!(
+            !l.contains("vdso") && !l.contains("sentry") || l.contains("memfd"),
+            "{l}"
+        );
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    assert!(
+        open_files.split_whitespace().nth(3) == Some("0"),
+        "{open_files}"
+    );
+}
+
+#[test]
+fn forged_control_mailbox_runs_no_host_syscall() {
+    let code = bytes(&raw const g_forge_start, &raw const g_forge_end);
+    let mut g = Guest::new(&code);
+    match g.run() {
+        Trap::Syscall { nr: MARK, args } => {
+            assert_eq!(
+                args[0], 0x5555,
+                "the forged getpid ran in the control thread"
+            )
+        }
+        t => panic!("unexpected {t:?}"),
+    }
+}
+
+#[test]
+fn corrupted_control_stack_runs_no_host_syscall() {
+    let code = bytes(&raw const g_stack_start, &raw const g_stack_end);
+    let mut g = Guest::new(&code);
+    let f = g.data();
+    g.p.memory().write_u64(f + 8, 0x5555).unwrap();
+    match g.run() {
+        Trap::Syscall { nr: MARK, args } => {
+            assert_eq!(
+                args[0], 0x5555,
+                "hijacked control thread made a host syscall"
+            )
+        }
+        t => panic!("unexpected {t:?}"),
+    }
+}
+
+#[test]
+fn faults_and_exceptions_are_the_kvm_traps() {
+    // mov rax, [0x600000]; ud2
+    let code = [0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0x0f, 0x0b];
+    let mut g = Guest::new(&code);
+    match g.run() {
+        Trap::PageFault {
+            addr,
+            access,
+            error_code,
+        } => {
+            assert_eq!(addr, DATA);
+            assert_eq!(access, Access::Read);
+            assert_eq!(error_code & 4, 4);
+        }
+        t => panic!("unexpected {t:?}"),
+    }
+    let f = g.data();
+    g.p.memory().write_u64(f, 0xabcd).unwrap();
+    assert_eq!(
+        g.run(),
+        Trap::Exception {
+            vector: 6,
+            error_code: 0
+        }
+    );
+    assert_eq!(g.ctx.regs.rax, 0xabcd);
+    assert_eq!(g.ctx.regs.rip, CODE + 8);
+    // int 0x80 from 64-bit code: the #GP KVM reports.
+    let mut g = Guest::new(&[0xb8, 20, 0, 0, 0, 0xcd, 0x80]);
+    assert_eq!(
+        g.run(),
+        Trap::Exception {
+            vector: 13,
+            error_code: 0x402
+        }
+    );
+}
+
+#[test]
+fn kick_interrupts_a_spinning_guest() {
+    // jmp $
+    let mut g = Guest::new(&[0xeb, 0xfe]);
+    let k = g.cx.kicker();
+    let h = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        k.kick();
+    });
+    assert_eq!(g.run(), Trap::Interrupted);
+    h.join().unwrap();
+    g.cx.clear_kick();
+    assert_eq!(g.ctx.regs.rip, CODE);
 }

@@ -247,6 +247,7 @@ global_asm!(
     "test rax, rax",
     "jnz 29f",
     "movabs rbx, {block}",
+    "call sc_altstack",
     "23:",
     "call sc_serve",
     "jmp 23b",
@@ -255,12 +256,8 @@ global_asm!(
     "mov eax, 231",
     "syscall",
     "ud2",
-    // A new guest thread: its slot's signal stack, then a trapped
-    // syscall enters the handler, which reports to the sentry.
-    ".globl sc_thread_start",
-    "sc_thread_start:",
-    "lea rbx, [rsp-8]",
-    "and rbx, -{slot}",
+    // rbx = slot: the calling thread's signal stack is the slot's.
+    "sc_altstack:",
     "sub rsp, 32",
     "lea rax, [rbx+{alt}]",
     "mov [rsp], rax",
@@ -270,6 +267,15 @@ global_asm!(
     "xor esi, esi",
     "mov eax, 131",
     "call sc_sys",
+    "add rsp, 32",
+    "ret",
+    // A new guest thread: its slot's signal stack, then a trapped
+    // syscall enters the handler, which reports to the sentry.
+    ".globl sc_thread_start",
+    "sc_thread_start:",
+    "lea rbx, [rsp-8]",
+    "and rbx, -{slot}",
+    "call sc_altstack",
     "mov eax, 39",
     "call sc_sys",
     "ud2",
@@ -282,6 +288,30 @@ global_asm!(
     "syscall",
     "mov edi, 38",
     "mov esi, 1",
+    "xor edx, edx",
+    "xor r10d, r10d",
+    "xor r8d, r8d",
+    "mov eax, 157",
+    "syscall",
+    // Fresh user, mount, network, IPC and UTS namespaces when the host
+    // allows them (best effort: the result is ignored), then no
+    // capabilities at all (capset to zero, ambient set cleared).
+    "mov edi, {unshare}",
+    "mov eax, 272",
+    "syscall",
+    "sub rsp, 32",
+    "mov dword ptr [rsp], 0x20080522",
+    "mov dword ptr [rsp+4], 0",
+    "lea rdi, [rsp]",
+    "lea rsi, [rsp+8]",
+    "mov qword ptr [rsi], 0",
+    "mov qword ptr [rsi+8], 0",
+    "mov qword ptr [rsi+16], 0",
+    "mov eax, 126",
+    "syscall",
+    "add rsp, 32",
+    "mov edi, 47",
+    "mov esi, 4",
     "xor edx, edx",
     "xor r10d, r10d",
     "xor r8d, r8d",
@@ -365,6 +395,7 @@ global_asm!(
     "32:",
     "add rsp, 32",
     "movabs rbx, {block}",
+    "call sc_altstack",
     "33:",
     "call sc_serve",
     "jmp 33b",
@@ -452,6 +483,7 @@ global_asm!(
     block_end = const BLOCK_ADDR + BLOCK_SIZE,
     tail = const TOP - BLOCK_ADDR - BLOCK_SIZE,
     kick = const KICK_SIGNAL,
+    unshare = const libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS,
 );
 
 unsafe extern "C" {

@@ -442,3 +442,66 @@ fn kick_interrupts_a_spinning_guest() {
     g.cx.clear_kick();
     assert_eq!(g.ctx.regs.rip, CODE);
 }
+
+#[test]
+fn fork_cost() {
+    let mut g = Guest::new(GETPPID_LOOP);
+    assert!(matches!(g.run(), Trap::Syscall { nr: 110, .. }));
+    // A fresh stub process (forked from the template) and its first trap.
+    let n = 20;
+    let start = Instant::now();
+    for _ in 0..n {
+        let mut child = g.p.new_address_space().unwrap();
+        g.aspace
+            .fork_range(child.as_mut(), 0, 1 << 47, platform::ForkAction::Cow)
+            .unwrap();
+        g.aspace.commit().unwrap();
+        let mut cx = g.p.new_context().unwrap();
+        let mut ctx = g.ctx.clone();
+        assert!(matches!(
+            cx.run(&mut ctx, child.root()).unwrap(),
+            Trap::Syscall { nr: 110, .. }
+        ));
+        child.put_all_frames().unwrap();
+    }
+    println!(
+        "seccomp fork (2 pages) + first trap of the child: {:?}",
+        start.elapsed() / n
+    );
+    // 32 MiB dirtied in the parent: CoW fork, parent commit, child's first
+    // run maps everything in runs.
+    let pages = 8192u64;
+    let base = 0x1000_0000u64;
+    for i in 0..pages {
+        let f = g.p.alloc_data().unwrap();
+        g.aspace
+            .set(
+                base + i * 4096,
+                Some(Mapping {
+                    frame: f,
+                    flags: PageFlags::RW,
+                }),
+            )
+            .unwrap();
+    }
+    assert!(matches!(g.run(), Trap::Syscall { nr: 110, .. }));
+    let start = Instant::now();
+    let mut child = g.p.new_address_space().unwrap();
+    g.aspace
+        .fork_range(child.as_mut(), 0, 1 << 47, platform::ForkAction::Cow)
+        .unwrap();
+    let forked = start.elapsed();
+    g.aspace.commit().unwrap();
+    let committed = start.elapsed();
+    let mut cx = g.p.new_context().unwrap();
+    let mut ctx = g.ctx.clone();
+    assert!(matches!(
+        cx.run(&mut ctx, child.root()).unwrap(),
+        Trap::Syscall { nr: 110, .. }
+    ));
+    println!(
+        "seccomp fork with 32 MiB mapped + first trap of the child: {:?} (fork_range {forked:?}, parent commit until {committed:?})",
+        start.elapsed()
+    );
+    child.put_all_frames().unwrap();
+}

@@ -87,6 +87,9 @@ use stub::*;
 
 /// Pool headroom beyond the data cap (the zero frame, allocator slack).
 const SLACK: u64 = 1 << 20;
+/// Size of the zero run (one host mapping per this much of consecutive
+/// zero pages; at most this much host memory if the guest reads them all).
+const ZERO_SIZE: u64 = 2 << 20;
 /// Blocks (stub processes, the template included) the pool holds.
 const BLOCKS: u64 = 256;
 /// Iterations the sentry spins on a mailbox before a futex wait.
@@ -172,6 +175,10 @@ struct Pool {
     blocks_off: u64,
     free_blocks: Mutex<Vec<u64>>,
     code_off: u64,
+    /// A run of never-written frames ([`ZERO_SIZE`]) that stands in for
+    /// the zero frame on the host, so that consecutive read-only zero pages
+    /// are one mapping (the one zero frame would need one per page).
+    zero_off: u64,
     /// The template's mailbox and pid, once forked.
     template: Mutex<Option<(Mailbox, i32)>>,
     procs: Mutex<HashMap<u64, Weak<StubProc>>>,
@@ -348,7 +355,8 @@ impl Seccomp {
         let limit = config.memory_limit.div_ceil(PAGE_SIZE) * PAGE_SIZE;
         let data_end = PAGE_SIZE + limit + SLACK;
         let code_off = data_end;
-        let blocks_off = (code_off + CODE_LEN).next_multiple_of(BLOCK_SIZE);
+        let zero_off = (code_off + CODE_LEN).next_multiple_of(ZERO_SIZE);
+        let blocks_off = (zero_off + ZERO_SIZE).next_multiple_of(BLOCK_SIZE);
         let size = blocks_off + BLOCKS * BLOCK_SIZE;
         let memory = GuestMemory::new(size)?;
         let frames = FrameAllocator::new(PAGE_SIZE, data_end, limit);
@@ -379,6 +387,7 @@ impl Seccomp {
             blocks_off,
             free_blocks: Mutex::new((1..BLOCKS).rev().collect()),
             code_off,
+            zero_off,
             template: Mutex::new(None),
             procs: Mutex::new(HashMap::new()),
         });
@@ -691,37 +700,42 @@ impl StubProc {
             return Ok(());
         }
         let mut ops: Vec<(i64, [u64; 6])> = Vec::new();
-        // (start, pages, Some(first mapping) or None)
-        let mut cur: Option<(u64, u64, Option<Mapping>)> = None;
+        // (start, pages, Some((first pool offset, prot)) or None)
+        let mut cur: Option<(u64, u64, Option<(u64, u64)>)> = None;
         let fd = self.pool.fd as u64;
-        let emit = |ops: &mut Vec<(i64, [u64; 6])>, run: (u64, u64, Option<Mapping>)| {
+        let (zero, zero_off) = (self.pool.zero, self.pool.zero_off);
+        let host = |va: u64, m: Mapping| {
+            let mut prot = libc::PROT_READ as u64;
+            if m.flags.write {
+                prot |= libc::PROT_WRITE as u64;
+            }
+            if m.flags.exec {
+                prot |= libc::PROT_EXEC as u64;
+            }
+            let off = if m.frame == zero && !m.flags.write {
+                zero_off + va % ZERO_SIZE
+            } else {
+                m.frame
+            };
+            (off, prot)
+        };
+        let emit = |ops: &mut Vec<(i64, [u64; 6])>, run: (u64, u64, Option<(u64, u64)>)| {
             let (start, n, m) = run;
             let len = n * PAGE_SIZE;
             match m {
                 None => ops.push((libc::SYS_munmap, [start, len, 0, 0, 0, 0])),
-                Some(m) => {
-                    let prot = libc::PROT_READ as u64
-                        | if m.flags.write {
-                            libc::PROT_WRITE as u64
-                        } else {
-                            0
-                        }
-                        | if m.flags.exec {
-                            libc::PROT_EXEC as u64
-                        } else {
-                            0
-                        };
-                    ops.push((libc::SYS_mmap, [start, len, prot, 0x11, fd, m.frame]));
+                Some((off, prot)) => {
+                    ops.push((libc::SYS_mmap, [start, len, prot, 0x11, fd, off]));
                 }
             }
         };
         for &va in &t.dirty {
-            let m = t.pages.get(&va).copied();
+            let m = t.pages.get(&va).map(|m| host(va, *m));
             if let Some((start, n, first)) = cur.as_mut() {
                 let contiguous = *start + *n * PAGE_SIZE == va;
                 let fits = match (*first, m) {
                     (None, None) => true,
-                    (Some(f), Some(m)) => f.flags == m.flags && f.frame + *n * PAGE_SIZE == m.frame,
+                    (Some(f), Some(m)) => f.1 == m.1 && f.0 + *n * PAGE_SIZE == m.0,
                     _ => false,
                 };
                 if contiguous && fits {

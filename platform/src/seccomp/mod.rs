@@ -276,8 +276,10 @@ impl Mailbox {
         self.word(MB_SPIN)
             .store(stub_spin_word(), Ordering::Relaxed);
         self.word(MB_NOPS).store(nops as u32, Ordering::Relaxed);
-        self.word(MB_TO_STUB).fetch_add(1, Ordering::Release);
-        futex_wake(self.word(MB_TO_STUB));
+        self.word(MB_TO_STUB).fetch_add(1, Ordering::SeqCst);
+        if self.word(MB_STUB_SLEEPS).load(Ordering::SeqCst) != 0 {
+            futex_wake(self.word(MB_TO_STUB));
+        }
         seen
     }
     /// Waits until the stub reports past `seen`, checking every so often
@@ -295,11 +297,16 @@ impl Mailbox {
                 std::hint::spin_loop();
             }
         }
+        let sleeps = self.word(MB_SENTRY_SLEEPS);
         loop {
             if w.load(Ordering::Acquire) != seen {
                 return Ok(());
             }
-            futex_wait(w, seen, Duration::from_millis(20));
+            sleeps.store(1, Ordering::SeqCst);
+            if w.load(Ordering::SeqCst) == seen {
+                futex_wait(w, seen, Duration::from_millis(20));
+            }
+            sleeps.store(0, Ordering::Relaxed);
             if w.load(Ordering::Acquire) != seen {
                 return Ok(());
             }

@@ -75,6 +75,10 @@ pub const CMD_FORK: u32 = 3;
 /// bit 31 set each iteration yields the CPU (sched_yield) instead of
 /// `pause`. Written by the sentry.
 pub const MB_SPIN: usize = 88;
+/// Set while the stub sleeps on [`MB_TO_STUB`] (the sentry then wakes it).
+pub const MB_STUB_SLEEPS: usize = 92;
+/// Set while the sentry sleeps on [`MB_TO_SENTRY`] (the stub then wakes it).
+pub const MB_SENTRY_SLEEPS: usize = 96;
 
 /// The signal that kicks a stub thread out of guest code.
 pub const KICK_SIGNAL: i32 = libc::SIGUSR2;
@@ -129,6 +133,9 @@ global_asm!(
     "mov r12d, [rbx+{to_stub}]",
     "2:",
     "lock inc dword ptr [rbx+{to_sentry}]",
+    // Wake the sentry only if it sleeps on the word.
+    "cmp dword ptr [rbx+{sentry_sleeps}], 0",
+    "je 3f",
     "lea rdi, [rbx+{to_sentry}]",
     "mov esi, 1",
     "mov edx, 1",
@@ -156,12 +163,18 @@ global_asm!(
     "pause",
     "jmp 4b",
     "9:",
+    "mov dword ptr [rbx+{stub_sleeps}], 1",
+    "mfence",
+    "cmp [rbx+{to_stub}], r12d",
+    "jne 11f",
     "lea rdi, [rbx+{to_stub}]",
     "xor esi, esi",
     "mov edx, r12d",
     "xor r10d, r10d",
     "mov eax, 202",
     "call sc_sys",
+    "11:",
+    "mov dword ptr [rbx+{stub_sleeps}], 0",
     "jmp 3b",
     "5:",
     "mov r12d, [rbx+{to_stub}]",
@@ -463,6 +476,8 @@ global_asm!(
     to_stub = const MB_TO_STUB,
     to_sentry = const MB_TO_SENTRY,
     spin = const MB_SPIN,
+    stub_sleeps = const MB_STUB_SLEEPS,
+    sentry_sleeps = const MB_SENTRY_SLEEPS,
     cmd = const MB_CMD,
     cmd_fork = const CMD_FORK,
     cmd_resume = const CMD_RESUME,

@@ -1494,6 +1494,10 @@ impl Context for SeccompContext {
                 ));
             }
             let uc = Self::read_regs(t, ctx)?;
+            // The guest's CPU time in the stub thread since it resumed.
+            let ts = |off: usize| t.mb.get(off).saturating_mul(1_000_000_000) + t.mb.get(off + 8);
+            let ran = ts(MB_CPU_IN).saturating_sub(ts(MB_CPU_OUT));
+            crate::host::add_guest_cpu_ns(ran.min(1 << 40));
             let trap = Self::decode(t, uc)?;
             if let Trap::PageFault { addr, access, .. } = trap
                 && retries < 2

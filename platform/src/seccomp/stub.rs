@@ -75,6 +75,10 @@ pub const CMD_FORK: u32 = 3;
 /// bit 31 set each iteration yields the CPU (sched_yield) instead of
 /// `pause`. Written by the sentry.
 pub const MB_SPIN: usize = 88;
+/// The stub thread's CPU time (a timespec) when it trapped.
+pub const MB_CPU_IN: usize = 104;
+/// Its CPU time when it last resumed the guest.
+pub const MB_CPU_OUT: usize = 120;
 /// Set while the stub sleeps on [`MB_TO_STUB`] (the sentry then wakes it).
 pub const MB_STUB_SLEEPS: usize = 92;
 /// Set while the sentry sleeps on [`MB_TO_SENTRY`] (the stub then wakes it).
@@ -116,7 +120,17 @@ global_asm!(
     "mov [rbx+{fs}], rax",
     "rdgsbase rax",
     "mov [rbx+{gs}], rax",
+    // The thread's CPU time, at the trap and at the resume: the time in
+    // between is the guest's (the sentry charges it to the task).
+    "mov edi, 3",
+    "lea rsi, [rbx+{cpu_in}]",
+    "mov eax, 228",
+    "call sc_sys",
     "call sc_serve",
+    "mov edi, 3",
+    "lea rsi, [rbx+{cpu_out}]",
+    "mov eax, 228",
+    "call sc_sys",
     "mov rax, [rbx+{fs}]",
     "wrfsbase rax",
     "mov rax, [rbx+{gs}]",
@@ -476,6 +490,8 @@ global_asm!(
     to_stub = const MB_TO_STUB,
     to_sentry = const MB_TO_SENTRY,
     spin = const MB_SPIN,
+    cpu_in = const MB_CPU_IN,
+    cpu_out = const MB_CPU_OUT,
     stub_sleeps = const MB_STUB_SLEEPS,
     sentry_sleeps = const MB_SENTRY_SLEEPS,
     cmd = const MB_CMD,
@@ -618,6 +634,7 @@ pub fn filter(pool_fd: i32) -> Vec<Insn> {
         libc::SYS_sched_yield,
         libc::SYS_sched_setaffinity,
         libc::SYS_sigaltstack,
+        libc::SYS_clock_gettime,
     ];
     for nr in plain {
         p.push(jeq(nr as u32, 0xfe, 0)); // -> allow

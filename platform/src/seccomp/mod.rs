@@ -90,6 +90,8 @@ const SLACK: u64 = 1 << 20;
 /// Size of the zero run (one host mapping per this much of consecutive
 /// zero pages; at most this much host memory if the guest reads them all).
 const ZERO_SIZE: u64 = 2 << 20;
+/// No block yet.
+const NO_BLOCK: u64 = u64::MAX;
 /// Blocks (stub processes, the template included) the pool holds.
 const BLOCKS: u64 = 256;
 /// Iterations the sentry spins on a mailbox before a futex wait.
@@ -174,6 +176,9 @@ struct Pool {
     /// Pool offset of block 0.
     blocks_off: u64,
     free_blocks: Mutex<Vec<u64>>,
+    /// The spare stub process being forked: its block and the template's
+    /// report to wait past.
+    spare: Mutex<Option<(u64, u32)>>,
     code_off: u64,
     /// A run of never-written frames ([`ZERO_SIZE`]) that stands in for
     /// the zero frame on the host, so that consecutive read-only zero pages
@@ -193,8 +198,13 @@ unsafe impl Sync for Pool {}
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        if let Some((_, pid)) = *self.template.get_mut() {
-            kill_and_reap(pid);
+        if let Some((tpl, tpid)) = *self.template.get_mut() {
+            if let Some((_, seen)) = self.spare.get_mut().take()
+                && let Ok(pid) = self.finish_fork(tpl, tpid, seen)
+            {
+                kill_and_reap(pid);
+            }
+            kill_and_reap(tpid);
         }
     }
 }
@@ -393,6 +403,7 @@ impl Seccomp {
             host_base,
             blocks_off,
             free_blocks: Mutex::new((1..BLOCKS).rev().collect()),
+            spare: Mutex::new(None),
             code_off,
             zero_off,
             template: Mutex::new(None),
@@ -467,20 +478,12 @@ impl Pool {
 
     /// A stub process for a new address space (forked on first use).
     fn new_proc(self: &Arc<Self>) -> Result<Arc<StubProc>> {
-        let block = self
-            .free_blocks
-            .lock()
-            .pop()
-            .ok_or(Error::Unsupported("too many stub processes"))?;
         let proc_ = Arc::new(StubProc {
             pool: Arc::clone(self),
             pid: Mutex::new(0),
-            block,
+            block: AtomicU64::new(NO_BLOCK),
             root: next_root(),
-            control: Mutex::new(Mailbox {
-                host: self.block_host(block),
-                stub: BLOCK_ADDR,
-            }),
+            control: Mutex::new(()),
             tables: Mutex::new(Tables::default()),
             free_slots: Mutex::new((1..SLOTS as u16).rev().collect()),
             exiting: Mutex::new(Vec::new()),
@@ -490,15 +493,18 @@ impl Pool {
         Ok(proc_)
     }
 
-    /// Forks the stub process of `block` from the template; returns its pid.
-    fn spawn(&self, block: u64) -> Result<i32> {
+    /// Asks the template to fork a stub process for `block` (answer with
+    /// [`Pool::finish_fork`]).
+    fn start_fork(&self, tpl: Mailbox, block: u64) -> Result<u32> {
         let off = self.blocks_off + block * BLOCK_SIZE;
         // Fresh memory for the block.
         self.memory.discard(off, BLOCK_SIZE)?;
-        let mut guard = self.template.lock();
-        let &mut (tpl, tpid) = self.template(&mut guard)?;
         tpl.set_op(0, 0, [off, 0, 0, 0, 0, 0]);
-        let seen = tpl.send(CMD_FORK, 1);
+        Ok(tpl.send(CMD_FORK, 1))
+    }
+
+    /// The pid of the fork [`Pool::start_fork`] asked for.
+    fn finish_fork(&self, tpl: Mailbox, tpid: i32, seen: u32) -> Result<i32> {
         let start = Instant::now();
         tpl.wait(seen, SENTRY_SPIN, &mut || {
             if !alive(tpid) {
@@ -513,11 +519,53 @@ impl Pool {
             Ok(())
         })?;
         let r = tpl.op_result(0);
-        drop(guard);
         if r < 0 {
             return Err(stub_err("fork of a stub process", -r as i32));
         }
-        let pid = r as i32;
+        Ok(r as i32)
+    }
+
+    /// A new stub process: its block and pid. The template forks one
+    /// ahead (the spare), so a guest fork waits for no fork of its own.
+    fn spawn(&self) -> Result<(u64, i32)> {
+        let mut guard = self.template.lock();
+        let &mut (tpl, tpid) = self.template(&mut guard)?;
+        let mut got = None;
+        if let Some((block, seen)) = self.spare.lock().take() {
+            match self.finish_fork(tpl, tpid, seen) {
+                Ok(pid) => got = Some((block, pid)),
+                Err(_) => self.free_blocks.lock().push(block),
+            }
+        }
+        let (block, pid) = match got {
+            Some(g) => g,
+            None => {
+                let block = self
+                    .free_blocks
+                    .lock()
+                    .pop()
+                    .ok_or(Error::Unsupported("too many stub processes"))?;
+                let r = self
+                    .start_fork(tpl, block)
+                    .and_then(|seen| self.finish_fork(tpl, tpid, seen));
+                match r {
+                    Ok(pid) => (block, pid),
+                    Err(e) => {
+                        self.free_blocks.lock().push(block);
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        // The next one, forked while this one is set up.
+        let next = self.free_blocks.lock().pop();
+        if let Some(b) = next {
+            match self.start_fork(tpl, b) {
+                Ok(seen) => *self.spare.lock() = Some((b, seen)),
+                Err(_) => self.free_blocks.lock().push(b),
+            }
+        }
+        drop(guard);
         let control = Mailbox {
             host: self.block_host(block),
             stub: BLOCK_ADDR,
@@ -537,9 +585,10 @@ impl Pool {
         });
         if let Err(e) = r {
             kill_and_reap(pid);
+            self.free_blocks.lock().push(block);
             return Err(e);
         }
-        Ok(pid)
+        Ok((block, pid))
     }
 }
 
@@ -586,9 +635,11 @@ struct StubProc {
     /// 0 until forked (on first use, so address spaces made before the
     /// sentry confines itself get their stubs inside its confinement).
     pid: Mutex<i32>,
-    block: u64,
+    /// Its block ([`NO_BLOCK`] until forked).
+    block: AtomicU64,
     root: u64,
-    control: Mutex<Mailbox>,
+    /// Serialises the control thread's commands.
+    control: Mutex<()>,
     tables: Mutex<Tables>,
     free_slots: Mutex<Vec<u16>>,
     /// Slots whose threads were told to exit (free once their tid is 0).
@@ -599,7 +650,7 @@ struct StubProc {
 impl StubProc {
     fn slot(&self, i: u16) -> Mailbox {
         Mailbox {
-            host: self.pool.block_host(self.block) + i as u64 * SLOT_SIZE,
+            host: self.pool.block_host(self.block.load(Ordering::Relaxed)) + i as u64 * SLOT_SIZE,
             stub: BLOCK_ADDR + i as u64 * SLOT_SIZE,
         }
     }
@@ -611,7 +662,9 @@ impl StubProc {
             if self.dead.load(Ordering::Relaxed) {
                 return Err(stub_err("the stub process was killed", libc::ECHILD));
             }
-            *pid = self.pool.spawn(self.block)?;
+            let (block, p) = self.pool.spawn()?;
+            self.block.store(block, Ordering::Relaxed);
+            *pid = p;
         }
         Ok(*pid)
     }
@@ -634,7 +687,8 @@ impl StubProc {
     /// Runs `ops` on the control thread.
     fn control_ops(&self, ops: &[(i64, [u64; 6])]) -> Result<Vec<i64>> {
         self.pid()?;
-        let mb = self.control.lock();
+        let _serial = self.control.lock();
+        let mb = self.slot(0);
         let mut out = Vec::with_capacity(ops.len());
         for chunk in ops.chunks(MAX_OPS) {
             for (i, (nr, args)) in chunk.iter().enumerate() {
@@ -768,11 +822,14 @@ impl Drop for StubProc {
         self.pool.procs.lock().remove(&self.root);
         self.dead.store(true, Ordering::Relaxed);
         kill_and_reap(*self.pid.get_mut());
-        let _ = self
-            .pool
-            .memory
-            .discard(self.pool.blocks_off + self.block * BLOCK_SIZE, BLOCK_SIZE);
-        self.pool.free_blocks.lock().push(self.block);
+        let block = *self.block.get_mut();
+        if block != NO_BLOCK {
+            let _ = self
+                .pool
+                .memory
+                .discard(self.pool.blocks_off + block * BLOCK_SIZE, BLOCK_SIZE);
+            self.pool.free_blocks.lock().push(block);
+        }
     }
 }
 

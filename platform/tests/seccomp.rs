@@ -338,7 +338,7 @@ fn stub_has_only_the_pool_fd_no_privileges() {
     for l in maps.lines() {
         let start = u64::from_str_radix(l.split('-').next().unwrap(), 16).unwrap();
         assert!(
-            start >= 0x7fff_ff00_0000 || start < 0x8000_0000 || l.contains("vsyscall"),
+            !(0x8000_0000..0x7fff_ff00_0000).contains(&start) || l.contains("vsyscall"),
             "{l}"
         );
         assert!(
@@ -457,7 +457,7 @@ fn fork_cost() {
             .unwrap();
         g.aspace.commit().unwrap();
         let mut cx = g.p.new_context().unwrap();
-        let mut ctx = g.ctx.clone();
+        let mut ctx = g.ctx;
         assert!(matches!(
             cx.run(&mut ctx, child.root()).unwrap(),
             Trap::Syscall { nr: 110, .. }
@@ -494,7 +494,7 @@ fn fork_cost() {
     g.aspace.commit().unwrap();
     let committed = start.elapsed();
     let mut cx = g.p.new_context().unwrap();
-    let mut ctx = g.ctx.clone();
+    let mut ctx = g.ctx;
     assert!(matches!(
         cx.run(&mut ctx, child.root()).unwrap(),
         Trap::Syscall { nr: 110, .. }

@@ -90,6 +90,12 @@ const SLACK: u64 = 1 << 20;
 /// Size of the zero run (one host mapping per this much of consecutive
 /// zero pages; at most this much host memory if the guest reads them all).
 const ZERO_SIZE: u64 = 2 << 20;
+/// A host call for a stub thread: number and arguments.
+type Op = (i64, [u64; 6]);
+/// A run of pages being coalesced: start, pages, and the pool offset and
+/// protection of its first page (None: unmapped).
+type Run = (u64, u64, Option<(u64, u64)>);
+
 /// No block yet.
 const NO_BLOCK: u64 = u64::MAX;
 /// Blocks (stub processes, the template included) the pool holds.
@@ -685,7 +691,7 @@ impl StubProc {
     }
 
     /// Runs `ops` on the control thread.
-    fn control_ops(&self, ops: &[(i64, [u64; 6])]) -> Result<Vec<i64>> {
+    fn control_ops(&self, ops: &[Op]) -> Result<Vec<i64>> {
         self.pid()?;
         let _serial = self.control.lock();
         let mb = self.slot(0);
@@ -752,17 +758,13 @@ impl StubProc {
 
     /// Applies the pending page edits through `mb` (a thread of this
     /// process waiting in its handler, or the control thread), as runs.
-    fn flush(
-        &self,
-        t: &mut Tables,
-        run_ops: &mut dyn FnMut(&[(i64, [u64; 6])]) -> Result<()>,
-    ) -> Result<()> {
+    fn flush(&self, t: &mut Tables, run_ops: &mut dyn FnMut(&[Op]) -> Result<()>) -> Result<()> {
         if t.dirty.is_empty() {
             return Ok(());
         }
-        let mut ops: Vec<(i64, [u64; 6])> = Vec::new();
+        let mut ops: Vec<Op> = Vec::new();
         // (start, pages, Some((first pool offset, prot)) or None)
-        let mut cur: Option<(u64, u64, Option<(u64, u64)>)> = None;
+        let mut cur: Option<Run> = None;
         let fd = self.pool.fd as u64;
         let (zero, zero_off) = (self.pool.zero, self.pool.zero_off);
         let host = |va: u64, m: Mapping| {
@@ -780,7 +782,7 @@ impl StubProc {
             };
             (off, prot)
         };
-        let emit = |ops: &mut Vec<(i64, [u64; 6])>, run: (u64, u64, Option<(u64, u64)>)| {
+        let emit = |ops: &mut Vec<Op>, run: Run| {
             let (start, n, m) = run;
             let len = n * PAGE_SIZE;
             match m {
@@ -1172,7 +1174,7 @@ fn wr(a: u64, v: u64) {
 }
 
 fn canonical(a: u64) -> bool {
-    a < 0x0000_8000_0000_0000 || a >= 0xffff_8000_0000_0000
+    !(0x0000_8000_0000_0000..0xffff_8000_0000_0000).contains(&a)
 }
 
 impl StubThread {
@@ -1522,15 +1524,13 @@ impl Context for SeccompContext {
             if TUNING_PIN.load(Ordering::Relaxed) {
                 // SAFETY: sched_getcpu has no arguments (vDSO).
                 let cpu = unsafe { libc::sched_getcpu() };
-                if cpu >= 0 && cpu < 64 && cpu != t.cpu {
+                if (0..64).contains(&cpu) && cpu != t.cpu {
                     cpu_op = Some(cpu);
                 }
             }
             let r = self.apply_edits(t, cpu_op);
             let t = self.cur.as_mut().expect("attached above");
-            if let Err(e) = r {
-                return Err(e);
-            }
+            r?;
             if let Some(cpu) = cpu_op {
                 t.cpu = cpu;
             }

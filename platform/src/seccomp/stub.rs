@@ -666,8 +666,7 @@ pub fn filter(pool_fd: i32) -> Vec<Insn> {
     let allow = p.len() + 1;
     p.push(ret(RET_TRAP));
     p.push(ret(RET_ALLOW));
-    let n = p.len();
-    for i in 0..n {
+    for (i, insn) in p.iter_mut().enumerate() {
         let fix = |j: u8| -> u8 {
             match j {
                 0xff => (trap - i - 1) as u8,
@@ -675,9 +674,8 @@ pub fn filter(pool_fd: i32) -> Vec<Insn> {
                 j => j,
             }
         };
-        let (jt, jf) = (fix(p[i].jt), fix(p[i].jf));
-        p[i].jt = jt;
-        p[i].jf = jf;
+        insn.jt = fix(insn.jt);
+        insn.jf = fix(insn.jf);
     }
     p
 }

@@ -71,7 +71,7 @@ pub mod stub;
 
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -494,6 +494,7 @@ impl Pool {
             free_slots: Mutex::new((1..SLOTS as u16).rev().collect()),
             exiting: Mutex::new(Vec::new()),
             dead: AtomicBool::new(false),
+            threads: AtomicUsize::new(0),
         });
         self.procs.lock().insert(proc_.root, Arc::downgrade(&proc_));
         Ok(proc_)
@@ -651,6 +652,8 @@ struct StubProc {
     /// Slots whose threads were told to exit (free once their tid is 0).
     exiting: Mutex<Vec<u16>>,
     dead: AtomicBool,
+    /// Contexts attached to a thread of it.
+    threads: AtomicUsize,
 }
 
 impl StubProc {
@@ -946,8 +949,13 @@ impl AddressSpace for SeccompAddressSpace {
         m.flags.write = true;
         m.flags.exec = exec;
         let new = *m;
-        mark(&mut t, va, Some(old), Some(new));
-        if p.spawned().is_none() {
+        if old == new {
+            return Ok(());
+        }
+        t.dirty.insert(va);
+        // The faulting thread maps it before it resumes; with no other
+        // thread in the process nothing else may keep the old frame.
+        if p.spawned().is_none() || p.threads.load(Ordering::SeqCst) <= 1 {
             return Ok(());
         }
         // The frame changed: other threads must not keep the old one.
@@ -1270,6 +1278,7 @@ impl SeccompContext {
             }
             self.kick.pid.store(0, Ordering::SeqCst);
             self.kick.tid.store(0, Ordering::SeqCst);
+            t.proc_.threads.fetch_sub(1, Ordering::SeqCst);
             if !t.proc_.dead.load(Ordering::Relaxed) {
                 t.mb.set_op(0, libc::SYS_exit, [0; 6]);
                 t.mb.send(CMD_OPS, 1);
@@ -1320,6 +1329,7 @@ impl SeccompContext {
             mb,
             cpu: -1,
         };
+        t.proc_.threads.fetch_add(1, Ordering::SeqCst);
         let fpu = self.fpu.lock().take().unwrap_or_else(initial_fpu);
         t.restore_fpu(&fpu)?;
         self.cur = Some(t);

@@ -242,6 +242,38 @@ global_asm!(
     "jmp 5b",
     ".globl g_stack_end",
     "g_stack_end:",
+    // E: rt_sigreturn through the stub's instruction with a forged frame
+    // whose signal mask is r13, then (r14 == 0) a syscall or (r14 != 0) a
+    // spin.
+    ".globl g_sigret_start",
+    "g_sigret_start:",
+    "mov r12, rsp",
+    "sub rsp, 512",
+    "mov rdi, rsp",
+    "mov ecx, 64",
+    "xor eax, eax",
+    "rep stosq",
+    "mov qword ptr [rsp+24], 2",
+    "lea rax, [rip+2f]",
+    "mov [rsp+168], rax",
+    "mov [rsp+160], r12",
+    "mov qword ptr [rsp+176], 0x202",
+    "movabs rax, 0x002b000000000033",
+    "mov [rsp+184], rax",
+    "mov [rsp+296], r13",
+    "mov eax, 15",
+    "movabs rcx, 0x7fffff000000",
+    "jmp rcx",
+    "2:",
+    "test r14, r14",
+    "jnz 3f",
+    "mov eax, 39",
+    "syscall",
+    "ud2",
+    "3:",
+    "jmp 3b",
+    ".globl g_sigret_end",
+    "g_sigret_end:",
     ".popsection",
 );
 
@@ -254,6 +286,8 @@ unsafe extern "C" {
     static g_forge_end: u8;
     static g_stack_start: u8;
     static g_stack_end: u8;
+    static g_sigret_start: u8;
+    static g_sigret_end: u8;
 }
 
 fn bytes(start: *const u8, end: *const u8) -> Vec<u8> {
@@ -504,4 +538,42 @@ fn fork_cost() {
         start.elapsed()
     );
     child.put_all_frames().unwrap();
+}
+
+/// A forged rt_sigreturn that blocks SIGSYS: the next syscall kills the
+/// stub (the kernel does not deliver a blocked SIGSYS); `run` returns an
+/// error instead of hanging or reporting anything.
+#[test]
+fn forged_sigreturn_blocking_sigsys_ends_the_stub_with_an_error() {
+    let code = bytes(&raw const g_sigret_start, &raw const g_sigret_end);
+    let mut g = Guest::new(&code);
+    g.ctx.regs.r13 = 1 << (31 - 1);
+    g.ctx.regs.r14 = 0;
+    g.aspace.commit().unwrap();
+    let root = g.aspace.root();
+    let r = g.cx.run(&mut g.ctx, root);
+    assert!(r.is_err(), "{r:?}");
+}
+
+/// A forged rt_sigreturn that blocks the kick signal, then a spin: a kick
+/// cannot land, so the platform kills the stub after a grace period and
+/// `run` returns an error (no hang).
+#[test]
+fn a_guest_blocking_kicks_is_ended() {
+    let code = bytes(&raw const g_sigret_start, &raw const g_sigret_end);
+    let mut g = Guest::new(&code);
+    g.ctx.regs.r13 = 1 << (libc::SIGUSR2 - 1);
+    g.ctx.regs.r14 = 1;
+    let k = g.cx.kicker();
+    let h = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        k.kick();
+    });
+    g.aspace.commit().unwrap();
+    let root = g.aspace.root();
+    let start = Instant::now();
+    let r = g.cx.run(&mut g.ctx, root);
+    h.join().unwrap();
+    assert!(r.is_err(), "{r:?}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
 }

@@ -553,6 +553,7 @@ impl Pool {
             exiting: Mutex::new(Vec::new()),
             dead: AtomicBool::new(false),
             threads: AtomicUsize::new(0),
+            prestarted: AtomicBool::new(false),
         });
         self.procs.lock().insert(proc_.root, Arc::downgrade(&proc_));
         Ok(proc_)
@@ -712,6 +713,9 @@ struct StubProc {
     dead: AtomicBool,
     /// Contexts attached to a thread of it.
     threads: AtomicUsize,
+    /// Slot 1's thread, which the new process starts by itself, waits for
+    /// its first context.
+    prestarted: AtomicBool,
 }
 
 impl StubProc {
@@ -731,6 +735,8 @@ impl StubProc {
             }
             let (block, p) = self.pool.spawn()?;
             self.block.store(block, Ordering::Relaxed);
+            self.free_slots.lock().retain(|&s| s != 1);
+            self.prestarted.store(true, Ordering::SeqCst);
             *pid = p;
         }
         Ok(*pid)
@@ -794,6 +800,26 @@ impl StubProc {
             unsafe {
                 libc::kill(*pid, libc::SIGKILL);
             }
+        }
+    }
+
+    /// Waits until the (killed) process has exited and released its
+    /// memory; it stays a zombie until [`Drop`] reaps it.
+    fn wait_dead(&self) {
+        let Some(pid) = self.spawned() else {
+            return;
+        };
+        // SAFETY: waitid with WNOWAIT on our own child; the siginfo is ours.
+        unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            while libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT | libc::__WALL,
+            ) < 0
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+            {}
         }
     }
 
@@ -1116,15 +1142,16 @@ impl AddressSpace for SeccompAddressSpace {
     }
 
     fn put_all_frames(&mut self) -> Result<()> {
-        let mut t = self.proc_.tables.lock();
-        for (va, m) in std::mem::take(&mut t.pages) {
-            self.proc_.pool.frames.put_data(m.frame);
-            t.dirty.insert(va);
-        }
-        t.stale = true;
-        // The stub must not keep the frames mapped: it is killed.
-        drop(t);
+        // The stub must not keep the frames mapped once they are free: it
+        // is killed, and gone (its memory released) before they are.
         self.proc_.kill();
+        self.proc_.wait_dead();
+        let mut t = self.proc_.tables.lock();
+        for (_, m) in std::mem::take(&mut t.pages) {
+            self.proc_.pool.frames.put_data(m.frame);
+        }
+        t.dirty.clear();
+        t.stale = false;
         Ok(())
     }
 
@@ -1349,23 +1376,31 @@ impl SeccompContext {
     fn attach(&mut self, proc_: Arc<StubProc>) -> Result<()> {
         let pid = proc_.pid()?;
         proc_.check_alive()?;
-        let slot = proc_.alloc_slot()?;
-        let mb = proc_.slot(slot);
-        // SAFETY: the slot is free: no thread uses its memory.
-        unsafe { std::ptr::write_bytes(mb.host as *mut u8, 0, 256) };
-        // The clone returns on the slot's stack into sc_thread_start.
-        wr(mb.host + SLOT_SIZE - 8, thread_start());
-        let stack = mb.stub + SLOT_SIZE - 8;
-        let ctid = mb.stub + MB_TID as u64;
-        let r = proc_.control_ops(&[(libc::SYS_clone, [THREAD_CLONE_FLAGS, stack, 0, ctid, 0, 0])]);
-        let tid = match r {
-            Ok(v) => v[0] as i32,
-            Err(e) => {
-                proc_.free_slots.lock().push(slot);
-                return Err(e);
+        let (slot, tid) = if proc_.prestarted.swap(false, Ordering::SeqCst) {
+            (1, 0)
+        } else {
+            let slot = proc_.alloc_slot()?;
+            let mb = proc_.slot(slot);
+            // SAFETY: the slot is free: no thread uses its memory.
+            unsafe { std::ptr::write_bytes(mb.host as *mut u8, 0, 256) };
+            // The clone returns on the slot's stack into sc_thread_start.
+            wr(mb.host + SLOT_SIZE - 8, thread_start());
+            let stack = mb.stub + SLOT_SIZE - 8;
+            let ctid = mb.stub + MB_TID as u64;
+            let r =
+                proc_.control_ops(&[(libc::SYS_clone, [THREAD_CLONE_FLAGS, stack, 0, ctid, 0, 0])]);
+            match r {
+                Ok(v) => (slot, v[0] as i32),
+                Err(e) => {
+                    proc_.free_slots.lock().push(slot);
+                    return Err(e);
+                }
             }
         };
-        mb.word(MB_TID).store(tid as u32, Ordering::Release);
+        let mb = proc_.slot(slot);
+        if tid != 0 {
+            mb.word(MB_TID).store(tid as u32, Ordering::Release);
+        }
         let start = Instant::now();
         let p2 = Arc::clone(&proc_);
         mb.wait(0, SENTRY_SPIN, &mut || {
@@ -1378,6 +1413,11 @@ impl SeccompContext {
             }
             Ok(())
         })?;
+        // The pre-started thread's tid, as the kernel wrote it.
+        let tid = mb.word(MB_TID).load(Ordering::Acquire) as i32;
+        if tid == 0 {
+            return Err(stub_err("a new stub thread exited", libc::ESRCH));
+        }
         self.kick.pid.store(pid, Ordering::SeqCst);
         self.kick.tid.store(tid, Ordering::SeqCst);
         let t = StubThread {

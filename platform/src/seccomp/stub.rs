@@ -94,6 +94,7 @@ pub const THREAD_CLONE_FLAGS: u64 = (libc::CLONE_VM
     | libc::CLONE_SIGHAND
     | libc::CLONE_THREAD
     | libc::CLONE_SYSVSEM
+    | libc::CLONE_CHILD_SETTID
     | libc::CLONE_CHILD_CLEARTID) as u64;
 
 global_asm!(
@@ -275,6 +276,18 @@ global_asm!(
     "jnz 29f",
     "movabs rbx, {block}",
     "call sc_altstack",
+    // Its first guest thread (slot 1), started now so that the sentry
+    // finds it waiting when the stub process is taken into use.
+    "movabs rdi, {t1_stack}",
+    "lea rax, [rip+sc_thread_start]",
+    "mov [rdi], rax",
+    "mov rsi, rdi",
+    "movabs rdi, {thread_flags}",
+    "xor edx, edx",
+    "movabs r10, {t1_ctid}",
+    "xor r8d, r8d",
+    "mov eax, 56",
+    "call sc_sys",
     "23:",
     "call sc_serve",
     "jmp 23b",
@@ -514,6 +527,9 @@ global_asm!(
     block_end = const BLOCK_ADDR + BLOCK_SIZE,
     tail = const TOP - BLOCK_ADDR - BLOCK_SIZE,
     kick = const KICK_SIGNAL,
+    t1_stack = const BLOCK_ADDR + 2 * SLOT_SIZE - 8,
+    t1_ctid = const BLOCK_ADDR + SLOT_SIZE + MB_TID as u64,
+    thread_flags = const THREAD_CLONE_FLAGS,
     unshare = const libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS,
 );
 

@@ -1313,7 +1313,10 @@ impl StubThread {
     fn restore_fpu(&self, state: &FpuState) -> Result<()> {
         let (host, size) = self.xsave()?;
         let bytes = state.to_bytes();
-        let xfeatures = if size > 512 { rd(host + 464 + 8) } else { 3 };
+        // The state goes in as it is (only the kernel's software-reserved
+        // bytes are kept): a header or MXCSR that XRSTOR refuses makes the
+        // resume's rt_sigreturn fail, which the kernel turns into SIGSEGV,
+        // as it does for a native sigreturn with that state.
         // SAFETY: [host, host+size) is inside the slot (checked above).
         unsafe {
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), host as *mut u8, 464);
@@ -1325,14 +1328,6 @@ impl StubThread {
                 );
             }
         }
-        if size > 512 {
-            // XSTATE_BV limited to what the frame supports; standard format.
-            wr(host + 512, rd(host + 512) & xfeatures);
-            wr(host + 520, 0);
-        }
-        // MXCSR reserved bits would make the restore fail.
-        let mxcsr = rd(host + 24) as u32 & 0xffff;
-        wr(host + 24, (rd(host + 24) & !0xffff_ffff) | mxcsr as u64);
         Ok(())
     }
 }
@@ -1581,6 +1576,17 @@ impl SeccompContext {
                 }
             }
             KICK_SIGNAL => Trap::Interrupted,
+            // The kernel's own SIGSEGV (a failed rt_sigreturn of the
+            // resume, e.g. an XSAVE header XRSTOR refuses): the #GP Linux
+            // reports for it.
+            libc::SIGSEGV
+                if rd(info + 8) as u32 as i32 == libc::SI_KERNEL && g(REG_TRAPNO) != 13 =>
+            {
+                Trap::Exception {
+                    vector: 13,
+                    error_code: 0,
+                }
+            }
             _ => {
                 let trapno = g(REG_TRAPNO);
                 let err = g(REG_ERR);

@@ -79,6 +79,8 @@ pub const MB_SPIN: usize = 88;
 pub const MB_CPU_IN: usize = 104;
 /// Its CPU time when it last resumed the guest.
 pub const MB_CPU_OUT: usize = 120;
+/// Template only: the sentry's pid (its parent, and its children's).
+pub const MB_PPID: usize = 136;
 /// Set while the stub sleeps on [`MB_TO_STUB`] (the sentry then wakes it).
 pub const MB_STUB_SLEEPS: usize = 92;
 /// Set while the sentry sleeps on [`MB_TO_SENTRY`] (the stub then wakes it).
@@ -252,6 +254,7 @@ global_asm!(
     // The new stub process: its own block over the template's (registers
     // only until then: the template's stack is shared memory).
     "22:",
+    "mov r14, [rbx+{ppid}]",
     "movabs rdi, {block}",
     "mov esi, {block_size}",
     "mov edx, 3",
@@ -267,6 +270,12 @@ global_asm!(
     "mov esi, 9",
     "mov eax, 157",
     "syscall",
+    // The sentry may have died before PR_SET_PDEATHSIG: then the parent is
+    // no longer the template's.
+    "mov eax, 110",
+    "syscall",
+    "cmp rax, r14",
+    "jne 29f",
     "mov edi, 1",
     "xor esi, esi",
     "lea rdx, [rip+sc_fprog]",
@@ -326,6 +335,10 @@ global_asm!(
     "mov esi, 9",
     "mov eax, 157",
     "syscall",
+    "mov eax, 110",
+    "syscall",
+    "movabs rcx, {block}",
+    "mov [rcx+{ppid}], rax",
     "mov edi, 38",
     "mov esi, 1",
     "xor edx, edx",
@@ -527,6 +540,7 @@ global_asm!(
     block_end = const BLOCK_ADDR + BLOCK_SIZE,
     tail = const TOP - BLOCK_ADDR - BLOCK_SIZE,
     kick = const KICK_SIGNAL,
+    ppid = const MB_PPID,
     t1_stack = const BLOCK_ADDR + 2 * SLOT_SIZE - 8,
     t1_ctid = const BLOCK_ADDR + SLOT_SIZE + MB_TID as u64,
     thread_flags = const THREAD_CLONE_FLAGS,

@@ -10,20 +10,24 @@
 //!   sentry reaches all of it through its own mapping of the pool, so a
 //!   trap's registers (the signal frame on the stub thread's signal stack)
 //!   are read and written in place, never copied through a host call.
-//! * **Stub processes**: one per guest address space. At start-up the
-//!   platform forks a tiny *template* (before the sentry confines itself:
-//!   the sentry's own filter is not inherited). The template maps the stub
+//! * **Stub processes**: one per guest address space. Once, the platform
+//!   forks a tiny *template* (see *Stub creation* below: inside the
+//!   sentry's Landlock domain, before the sentry's own filter, which it
+//!   must not inherit). The template maps the stub
 //!   code and its block into the *stub window* at the top of the user range
 //!   ([`stub::WINDOW_BASE`]; the guest never maps there, see
 //!   [`Platform::max_user_address`]), unmaps everything else (the sentry's
 //!   image, heap, stacks, the host vDSO), closes every descriptor but the
-//!   pool's, sets `PR_SET_PDEATHSIG(SIGKILL)`, `no_new_privs` and zero
-//!   rlimits for core dumps, file size, descriptors, locked memory and
-//!   message queues, installs its signal handlers and waits on its mailbox.
+//!   pool's, sets `PR_SET_PDEATHSIG(SIGKILL)` and `no_new_privs`, moves into
+//!   fresh user, mount, network, IPC and UTS namespaces (best effort; they
+//!   work here), drops every capability (`capset` to zero, ambient set
+//!   cleared), sets zero rlimits for core dumps, file size, descriptors,
+//!   locked memory and message queues, installs its signal handlers and
+//!   waits on its mailbox.
 //!   A new stub process is one `clone(CLONE_PARENT)` of the template (its
 //!   address space is a few pages, so the fork is cheap), which maps its own
-//!   block over the template's, installs the stub filter and serves its
-//!   control mailbox. Being the sentry's child (`CLONE_PARENT`), it is
+//!   block over the template's, installs the stub filter, starts its first
+//!   guest thread and serves its control mailbox. Being the sentry's child (`CLONE_PARENT`), it is
 //!   killed and reaped by the sentry when its address space is dropped.
 //!   The pool descriptor stays open in the stub (frames are mapped from
 //!   it): a guest that jumps into the stub code can map any pool frame into
@@ -33,7 +37,7 @@
 //! * **Trapping**: the stub filter ([`stub::filter`]) allows, from the one
 //!   `syscall` instruction of the stub code only, futex, rt_sigreturn,
 //!   munmap, mprotect, exit, sched_yield, sched_setaffinity, sigaltstack,
-//!   mmap of the pool with `MAP_SHARED|MAP_FIXED` and clone with the exact
+//!   clock_gettime, mmap of the pool with `MAP_SHARED|MAP_FIXED` and clone with the exact
 //!   flags of a stub thread. Everything else (another instruction pointer,
 //!   another architecture, x32) is `SECCOMP_RET_TRAP`: SIGSYS. SIGSYS,
 //!   SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP and the kick signal run the
@@ -99,6 +103,13 @@
 //! * int 0x80 and 32-bit syscalls trap as SIGSYS with another audit arch;
 //!   they are reported as the #GP (vector 13, error code 0x402) the KVM
 //!   platform reports.
+//! * The host's GDT has a 32-bit user code segment (0x23), so a far
+//!   return or jump to it enters compatibility mode (KVM's GDT has none:
+//!   #GP). The 32-bit code's syscalls still trap (audit arch i386) and
+//!   nothing reaches the host kernel, but `sentry/tests/ring0.rs`'s
+//!   `far_return_to_32_bit_code_dies_of_sigsegv` fails on this platform.
+//! * Capacity: 255 stub processes per sentry (pool blocks) and 127 guest
+//!   threads per process (slots of a block).
 //! * The page-fault error code is the host's: a write to a read-only page
 //!   not yet touched on the host has no present bit (6, not 7).
 //!

@@ -61,9 +61,9 @@ pub enum Program {
 /// Which platform runs guest code.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PlatformKind {
-    /// KVM (the default).
+    /// The default platform: a virtual machine (`platform::new_platform`).
     #[default]
-    Kvm,
+    Vm,
     /// Stub host processes under a seccomp filter (`platform::seccomp`).
     Seccomp,
 }
@@ -72,7 +72,7 @@ impl PlatformKind {
     /// `kvm` or `seccomp`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
-            "kvm" => Some(Self::Kvm),
+            "kvm" => Some(Self::Vm),
             "seccomp" => Some(Self::Seccomp),
             _ => None,
         }
@@ -261,7 +261,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         memory_limit: opts.memory_limit,
     };
     let machine = match opts.platform {
-        PlatformKind::Kvm => platform::new_platform(config)?,
+        PlatformKind::Vm => platform::new_platform(config)?,
         PlatformKind::Seccomp => platform::seccomp::new_platform(config)?,
     };
     let vfs = fs::setup::build(

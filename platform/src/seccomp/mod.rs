@@ -704,6 +704,9 @@ struct Tables {
     dirty: BTreeSet<u64>,
     /// A dirty page lost access.
     stale: bool,
+    /// Every page of `pages` is dirty too, and the host maps nothing else
+    /// (a forked child that has not run yet): no per-page bookkeeping.
+    all_dirty: bool,
 }
 
 /// One stub process.
@@ -857,7 +860,7 @@ impl StubProc {
     /// Applies the pending page edits through `mb` (a thread of this
     /// process waiting in its handler, or the control thread), as runs.
     fn flush(&self, t: &mut Tables, run_ops: &mut dyn FnMut(&[Op]) -> Result<()>) -> Result<()> {
-        if t.dirty.is_empty() {
+        if t.dirty.is_empty() && !t.all_dirty {
             return Ok(());
         }
         let mut ops: Vec<Op> = Vec::new();
@@ -890,7 +893,34 @@ impl StubProc {
                 }
             }
         };
-        for &va in &t.dirty {
+        // The dirty pages in order (with `all_dirty`, every page as well).
+        let mut keys: Vec<u64> = Vec::new();
+        if t.all_dirty {
+            let mut a = t.pages.keys().copied().peekable();
+            let mut b = t.dirty.iter().copied().peekable();
+            loop {
+                let next = match (a.peek(), b.peek()) {
+                    (Some(&x), Some(&y)) if x == y => {
+                        b.next();
+                        a.next()
+                    }
+                    (Some(&x), Some(&y)) if x < y => a.next(),
+                    (Some(_), Some(_)) => b.next(),
+                    (Some(_), None) => a.next(),
+                    (None, _) => b.next(),
+                };
+                match next {
+                    Some(k) => keys.push(k),
+                    None => break,
+                }
+            }
+        }
+        let dirty: &mut dyn Iterator<Item = u64> = if t.all_dirty {
+            &mut keys.iter().copied()
+        } else {
+            &mut t.dirty.iter().copied()
+        };
+        for va in dirty {
             let m = t.pages.get(&va).map(|m| host(va, *m));
             if let Some((start, n, first)) = cur.as_mut() {
                 let contiguous = *start + *n * PAGE_SIZE == va;
@@ -913,6 +943,7 @@ impl StubProc {
         run_ops(&ops)?;
         t.dirty.clear();
         t.stale = false;
+        t.all_dirty = false;
         Ok(())
     }
 }
@@ -1103,6 +1134,10 @@ impl AddressSpace for SeccompAddressSpace {
         let pool = &self.proc_.pool;
         let mut t = self.proc_.tables.lock();
         let mut c = child.proc_.tables.lock();
+        // A child that never ran maps nothing on the host yet: it maps all
+        // its pages (in runs) when it first runs.
+        let fresh = child.proc_.spawned().is_none() && (c.all_dirty || c.pages.is_empty());
+        let mut added = Vec::new();
         let mut downgraded = Vec::new();
         for (va, m) in t.pages.range_mut(start..end) {
             let given = match action {
@@ -1128,12 +1163,20 @@ impl AddressSpace for SeccompAddressSpace {
                     }
                 }
             };
-            let old = c.pages.insert(*va, given);
-            if let Some(o) = old {
-                // The child was fresh here; keep the caller's counts right.
-                pool.frames.put_data(o.frame);
+            added.push((*va, given));
+        }
+        if fresh && c.pages.range(start..).next().is_none() {
+            c.all_dirty = true;
+            let mut bulk: BTreeMap<u64, Mapping> = added.into_iter().collect();
+            c.pages.append(&mut bulk);
+        } else {
+            for (va, given) in added {
+                if let Some(o) = c.pages.insert(va, given) {
+                    // The child was fresh here; keep the caller's counts right.
+                    pool.frames.put_data(o.frame);
+                }
+                c.dirty.insert(va);
             }
-            c.dirty.insert(*va);
         }
         for va in downgraded {
             t.dirty.insert(va);
@@ -1163,6 +1206,7 @@ impl AddressSpace for SeccompAddressSpace {
         }
         t.dirty.clear();
         t.stale = false;
+        t.all_dirty = false;
         Ok(())
     }
 
@@ -1478,7 +1522,7 @@ impl SeccompContext {
                 [0, 8, t.mb.stub + MB_MASK as u64, 0, 0, 0],
             ));
         }
-        if tables.dirty.is_empty() && ops.is_empty() {
+        if tables.dirty.is_empty() && !tables.all_dirty && ops.is_empty() {
             return Ok(false);
         }
         let mut pre = Some(ops);

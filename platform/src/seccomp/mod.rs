@@ -123,7 +123,15 @@
 //! | futex only, no spin | 17–43 µs |
 //! | busy spin with `pause` (2 000 / 20 000 rounds) | 150–900 µs (the spinner keeps the CPU from the other side) |
 //! | fork of a small address space (spare stub ready) + the child's first trap | 0.85 ms |
-//! | CoW fork of 32 MiB (8192 pages, in runs) + the child's first trap | 40–60 ms debug, 6 ms release under load |
+//! | CoW fork of 32 MiB (8192 pages, in runs) + the child's first trap | 40–60 ms debug, 4.5–6 ms release |
+//!
+//! Release build of the same test (`cargo test --release -p platform
+//! --test seccomp -- --nocapture`), load average 3.5: yielding spin +
+//! pinned 11.3–11.6 µs, futex only 15–17 µs, busy `pause` spin 10.5 µs
+//! when the other vCPU happens to be free and 450 µs when it is not.
+//! Every hand-off here is a switch between two host processes (the stub
+//! and the sentry), which on this nested host costs several µs each: that,
+//! not the 1.7 µs SIGSYS, is the floor of a same-CPU round trip.
 //!
 //! Through the whole (debug) sentry, `bench_syscall` and `bench_fork`
 //! guests, same moment, same load:

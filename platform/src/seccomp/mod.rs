@@ -108,8 +108,9 @@
 //!   #GP). The 32-bit code's syscalls still trap (audit arch i386) and
 //!   nothing reaches the host kernel, but `sentry/tests/ring0.rs`'s
 //!   `far_return_to_32_bit_code_dies_of_sigsegv` fails on this platform.
-//! * Capacity: 255 stub processes per sentry (pool blocks) and 127 guest
-//!   threads per process (slots of a block).
+//! * Capacity: 1022 guest address spaces (stub processes) per sentry (pool
+//!   blocks; one more fails with ENOMEM at fork) and 127 guest threads per
+//!   process (slots of a block).
 //! * The page-fault error code is the host's: a write to a read-only page
 //!   not yet touched on the host has no present bit (6, not 7).
 //!
@@ -185,7 +186,7 @@ type Run = (u64, u64, Option<(u64, u64)>);
 /// No block yet.
 const NO_BLOCK: u64 = u64::MAX;
 /// Blocks (stub processes, the template included) the pool holds.
-const BLOCKS: u64 = 256;
+const BLOCKS: u64 = 1024;
 /// Iterations the sentry spins on a mailbox before a futex wait.
 pub const SENTRY_SPIN: u32 = 50;
 /// Iterations the stub spins on its mailbox before a futex wait.
@@ -268,6 +269,8 @@ struct Pool {
     /// Pool offset of block 0.
     blocks_off: u64,
     free_blocks: Mutex<Vec<u64>>,
+    /// Address spaces (stub processes, forked or not) alive.
+    live_procs: AtomicUsize,
     /// The spare stub process being forked: its block and the template's
     /// report to wait past.
     spare: Mutex<Option<(u64, u32)>>,
@@ -496,6 +499,7 @@ impl Seccomp {
             blocks_off,
             free_blocks: Mutex::new((1..BLOCKS).rev().collect()),
             spare: Mutex::new(None),
+            live_procs: AtomicUsize::new(0),
             code_off,
             zero_off,
             template: Mutex::new(None),
@@ -568,8 +572,19 @@ impl Pool {
         Ok(slot.insert((template, pid)))
     }
 
-    /// A stub process for a new address space (forked on first use).
+    /// A stub process for a new address space (forked on first use). Its
+    /// block is reserved now (the template and the spare keep two), so an
+    /// address space too many fails here (the guest's fork gets ENOMEM),
+    /// not at its first run.
     fn new_proc(self: &Arc<Self>) -> Result<Arc<StubProc>> {
+        if self.live_procs.fetch_add(1, Ordering::SeqCst) >= BLOCKS as usize - 2 {
+            self.live_procs.fetch_sub(1, Ordering::SeqCst);
+            tracing::warn!(
+                "address space refused: the seccomp platform's {} stub processes are in use",
+                BLOCKS - 2
+            );
+            return Err(Error::OutOfMemory);
+        }
         let proc_ = Arc::new(StubProc {
             pool: Arc::clone(self),
             pid: Mutex::new(0),
@@ -968,6 +983,7 @@ impl StubProc {
 impl Drop for StubProc {
     fn drop(&mut self) {
         self.pool.procs.lock().remove(&self.root);
+        self.pool.live_procs.fetch_sub(1, Ordering::SeqCst);
         self.dead.store(true, Ordering::Relaxed);
         kill_and_reap(*self.pid.get_mut());
         let block = *self.block.get_mut();

@@ -57,6 +57,9 @@ pub enum ConfineError {
     /// seccomp(SECCOMP_SET_MODE_FILTER) or the SIGSYS handler failed.
     #[error("cannot install the seccomp filter: {0}")]
     Seccomp(io::Error),
+    /// The platform's preparation before the filter failed.
+    #[error("cannot prepare the platform for confinement: {0}")]
+    Platform(io::Error),
 }
 
 /// Closes every descriptor from 3 up. Call it first thing in `main`, before
@@ -126,6 +129,20 @@ pub fn confine_with_writes(
     readable: &[&Path],
     writable: &[&Path],
 ) -> Result<(), ConfineError> {
+    confine_with_writes_then(policy, readable, writable, &mut || Ok(()))
+}
+
+/// [`confine_with_writes`], calling `before_filter` once everything but
+/// the seccomp filter is in place (no_new_privs, no capabilities,
+/// Landlock): processes it forks share the sentry's confinement (and its
+/// Landlock domain, so the sentry may signal them) without its filter
+/// (the seccomp platform's stub template, [`crate::Platform::prepare_confinement`]).
+pub fn confine_with_writes_then(
+    policy: &SeccompPolicy,
+    readable: &[&Path],
+    writable: &[&Path],
+    before_filter: &mut dyn FnMut() -> io::Result<()>,
+) -> Result<(), ConfineError> {
     let threads = thread_count();
     if threads != 1 {
         return Err(ConfineError::Threads(threads));
@@ -142,6 +159,7 @@ pub fn confine_with_writes(
         Ok(None) => tracing::debug!("this kernel has no Landlock: host paths are not restricted"),
         Err(e) => return Err(ConfineError::Landlock(e)),
     }
+    before_filter().map_err(ConfineError::Platform)?;
     install_sigsys_handler().map_err(ConfineError::Seccomp)?;
     install_filter(&program).map_err(ConfineError::Seccomp)
 }
@@ -906,6 +924,51 @@ impl SeccompPolicy {
             action: Action::Allow,
             why: "OCI exec requests on the container's control socket",
         });
+        self
+    }
+
+    /// This policy with what the seccomp platform (`crate::seccomp`) does
+    /// in the sentry: kick its stub threads with the stub kick signal
+    /// (`rt_tgsigqueueinfo`, that signal only: `tgkill` stays limited to
+    /// the sentry's own threads), kill a stub process (`kill`, SIGKILL
+    /// only), and see whether a stub has died and reap it (`waitid`,
+    /// `wait4`: the sentry's only children are its stubs). Everything else
+    /// it needs (futex on the shared pool, sched_getcpu, yields) the base
+    /// policy already allows. The stubs themselves were forked before the
+    /// sentry confined itself, from a template that carries their own
+    /// filter, not this one.
+    pub fn with_stub_processes(mut self) -> Self {
+        use libc::*;
+        let allow_if = |nr: c_long, checks: Vec<Check>, why| Rule {
+            nr,
+            action: Action::AllowIf(checks),
+            why,
+        };
+        let allow = |nr: c_long, why| Rule {
+            nr,
+            action: Action::Allow,
+            why,
+        };
+        self.rules.extend([
+            allow_if(
+                SYS_rt_tgsigqueueinfo,
+                vec![Check::OneOf {
+                    arg: 2,
+                    values: vec![crate::seccomp::stub::KICK_SIGNAL as u32],
+                }],
+                "seccomp platform: kicking a stub thread out of guest code; the stub kick signal only",
+            ),
+            allow_if(
+                SYS_kill,
+                vec![Check::OneOf {
+                    arg: 1,
+                    values: vec![SIGKILL as u32],
+                }],
+                "seccomp platform: ending a stub process; SIGKILL only",
+            ),
+            allow(SYS_waitid, "seccomp platform: has a stub process died (WNOWAIT)"),
+            allow(SYS_wait4, "seccomp platform: reaping a killed stub process"),
+        ]);
         self
     }
 

@@ -183,9 +183,29 @@ pub fn input_pending(fd: BorrowedFd<'_>) -> Result<i32, i32> {
     if r < 0 { Err(last_errno()) } else { Ok(n) }
 }
 
+thread_local! {
+    /// Guest CPU time this thread's context spent in another host thread
+    /// (the seccomp platform's stub threads), in ns.
+    static GUEST_ELSEWHERE_NS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Charges `ns` of guest CPU time, spent by a host thread this thread
+/// drives (a seccomp stub thread), to the calling thread.
+pub(crate) fn add_guest_cpu_ns(ns: u64) {
+    GUEST_ELSEWHERE_NS.with(|c| c.set(c.get().saturating_add(ns)));
+}
+
 /// CPU time the calling host thread has used: (user, system). Guest code
-/// a vCPU runs counts as the user time of the thread that runs it.
+/// a vCPU runs counts as the user time of the thread that runs it (on the
+/// seccomp platform, guest code runs in a stub thread: its CPU time there
+/// counts as this thread's user time).
 pub fn thread_cpu_time() -> (std::time::Duration, std::time::Duration) {
+    let (u, s) = own_thread_cpu_time();
+    let elsewhere = std::time::Duration::from_nanos(GUEST_ELSEWHERE_NS.with(|c| c.get()));
+    (u + elsewhere, s)
+}
+
+fn own_thread_cpu_time() -> (std::time::Duration, std::time::Duration) {
     // SAFETY: rusage is plain data; all-zero is a valid value.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: RUSAGE_THREAD with a valid rusage to write into.

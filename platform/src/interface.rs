@@ -287,6 +287,19 @@ pub trait Platform: Send + Sync {
     fn shares_tables(&self) -> bool {
         false
     }
+    /// The end of the user range the guest may map (exclusive): the
+    /// seccomp platform keeps its stub window above it.
+    fn max_user_address(&self) -> u64 {
+        crate::x86_64::layout::USER_VA_END
+    }
+    /// Called by the sentry's self-confinement once everything but its
+    /// seccomp filter is in place (see
+    /// [`crate::confine::confine_with_writes_then`]): a platform that forks
+    /// helper processes forks them here, so they share the sentry's
+    /// Landlock domain and dropped capabilities but not its filter.
+    fn prepare_confinement(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The translations of one guest address space, filled page by page.

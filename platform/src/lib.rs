@@ -133,6 +133,7 @@ pub mod interface;
 pub mod kvm;
 pub mod machine;
 pub mod memory;
+pub mod seccomp;
 pub mod selftest;
 pub mod tsc;
 pub mod vcpu;

@@ -13,7 +13,10 @@ use std::os::fd::FromRawFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
-use vm_memory::{Bytes, FileOffset, GuestAddress, GuestMemoryBackend as _, GuestMemoryMmap};
+use vm_memory::{
+    Bytes, FileOffset, GuestAddress, GuestMemoryBackend as _, GuestMemoryMmap,
+    GuestMemoryRegion as _,
+};
 
 use crate::{Error, Result};
 
@@ -60,6 +63,18 @@ impl GuestMemory {
     /// Size of the pool in bytes.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The pool's memfd (the seccomp platform maps frames from it into its
+    /// stub processes).
+    pub(crate) fn fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.mem
+            .iter()
+            .next()
+            .and_then(|r| r.file_offset())
+            .map(|f| f.file().as_raw_fd())
+            .expect("the pool is one memfd-backed region")
     }
 
     /// Host address of the start of the pool (for the memslot).

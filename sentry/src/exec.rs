@@ -439,7 +439,10 @@ pub fn load(
     // With ASLR the stack top moves down by up to 16 GiB (x86-64's
     // STACK_RND_MASK) and the mmap area keeps its distance below it, lowered
     // by up to 2^28 pages more (Linux's mmap_base).
-    let stack_top = STACK_TOP - random_pages(randomize, STACK_RND_PAGES);
+    // A platform may keep the top of the user range for itself (the
+    // seccomp platform's stub window): the stack goes below it.
+    let top = STACK_TOP.min(mm.machine().max_user_address() - loader::PAGE_SIZE);
+    let stack_top = top - random_pages(randomize, STACK_RND_PAGES);
     if randomize {
         mm.set_mmap_base(
             crate::mm::MMAP_BASE - (STACK_TOP - stack_top) - random_pages(true, MMAP_RND_PAGES),

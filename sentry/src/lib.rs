@@ -59,6 +59,35 @@ pub enum Program {
     Guest(Vec<u8>),
 }
 
+/// Which platform runs guest code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PlatformKind {
+    /// The default platform: a virtual machine (`platform::new_platform`).
+    #[default]
+    Vm,
+    /// Stub host processes under a seccomp filter (`platform::seccomp`).
+    Seccomp,
+}
+
+impl PlatformKind {
+    /// `kvm` or `seccomp`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "kvm" => Some(Self::Vm),
+            "seccomp" => Some(Self::Seccomp),
+            _ => None,
+        }
+    }
+
+    /// From `SENTRY_PLATFORM` (KVM when unset or unknown).
+    pub fn from_env() -> Self {
+        std::env::var("SENTRY_PLATFORM")
+            .ok()
+            .and_then(|s| Self::parse(&s))
+            .unwrap_or_default()
+    }
+}
+
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -111,6 +140,8 @@ pub struct RunOptions {
     /// What an OCI config.json adds: init's credentials and limits, more
     /// tmpfs mounts, files copied in (default: nothing).
     pub guest: oci::guest::GuestSetup,
+    /// The platform guest code runs on.
+    pub platform: PlatformKind,
 }
 
 /// Why the sandbox could not run the program.
@@ -230,9 +261,13 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     // The default platform (KVM), after its self-test: it refuses a host
     // where page-table downgrades would not reach the guest (stale memory
     // would leak between mappings and processes).
-    let machine = platform::new_platform(PlatformConfig {
+    let config = PlatformConfig {
         memory_limit: opts.memory_limit,
-    })?;
+    };
+    let machine = match opts.platform {
+        PlatformKind::Vm => platform::new_platform(config)?,
+        PlatformKind::Seccomp => platform::seccomp::new_platform(config)?,
+    };
     let vfs = fs::setup::build_with(
         opts.root.as_deref(),
         opts.guest.read_only_root,
@@ -417,6 +452,9 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
         if opts.guest.control.is_some() {
             policy = policy.with_control_socket();
         }
+        if opts.platform == PlatformKind::Seccomp {
+            policy = policy.with_stub_processes();
+        }
         // Readable afterwards: the root tree, and the program itself (the
         // guest may re-execute it through /proc/self/exe).
         // `exe_path` is what the guest sees; `exe_host` is the host file.
@@ -427,7 +465,15 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
             .chain(opts.exe_host.as_deref())
             .chain(opts.mounts.iter().map(|m| m.host.as_path()))
             .collect();
-        platform::confine::confine_with_writes(&policy, &readable, &writable)?;
+        platform::confine::confine_with_writes_then(&policy, &readable, &writable, &mut || {
+            machine
+                .prepare_confinement()
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        })?;
+    } else {
+        // Helper processes of the platform (seccomp's stub template) are
+        // forked by this long-lived thread either way.
+        machine.prepare_confinement()?;
     }
     kernel::vclock::start_refresher();
     // Host signals that came before init existed stayed pending (blocked);

@@ -108,6 +108,11 @@ struct CommonOpts {
     /// kernel.randomize_va_space=0 do natively).
     #[arg(long = "no-aslr")]
     no_aslr: bool,
+    /// Where guest code runs: `kvm` (the default) or `seccomp` (stub host
+    /// processes whose syscalls a seccomp filter traps). Without the
+    /// option, the `SENTRY_PLATFORM` environment variable decides.
+    #[arg(long = "platform", value_name = "kvm|seccomp", value_parser = parse_platform)]
+    platform: Option<sentry::PlatformKind>,
     /// Log level of the sentry's own messages (error, warn, info, debug, trace).
     #[arg(short = 'v', long = "log-level", default_value = "warn")]
     log_level: tracing::Level,
@@ -180,6 +185,10 @@ fn parse_mount(s: &str) -> Result<sentry::fs::setup::BindMount, String> {
 
 /// The guest's default PATH.
 const GUEST_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn parse_platform(s: &str) -> Result<sentry::PlatformKind, String> {
+    sentry::PlatformKind::parse(s).ok_or_else(|| format!("unknown platform {s:?} (kvm or seccomp)"))
+}
 
 fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
@@ -474,6 +483,7 @@ fn main() -> ExitCode {
                 workdir: workdir.map(String::into_bytes),
                 sandbox_self: !opts.no_sandbox_self,
                 aslr: !opts.no_aslr,
+                platform: opts.platform.unwrap_or_else(sentry::PlatformKind::from_env),
                 forward_signals,
                 kill_after: opts.kill_after,
                 guest: Default::default(),
@@ -524,6 +534,7 @@ fn main() -> ExitCode {
                 workdir: None,
                 sandbox_self: !opts.no_sandbox_self,
                 aslr: !opts.no_aslr,
+                platform: opts.platform.unwrap_or_else(sentry::PlatformKind::from_env),
                 forward_signals,
                 kill_after: opts.kill_after,
                 guest: Default::default(),

@@ -148,12 +148,13 @@ static volatile sig_atomic_t got, got_code, got_timerid, got_value, got_overrun,
 static void on_timer(int s, siginfo_t *si, void *uc)
 {
 	(void)uc;
-	got = s;
+	/* `got` last: wait_got polls it from another thread. */
+	got_tid = (int)gettid_();
 	got_code = si->si_code;
 	got_timerid = si->si_timerid;
 	got_value = si->si_value.sival_int;
 	got_overrun = si->si_overrun;
-	got_tid = (int)gettid_();
+	got = s;
 }
 
 static void wait_got(int ms)

@@ -930,6 +930,9 @@ fn init_cmd(g: &Global, args: &[String]) -> ExitCode {
         execfn: None,
         exe_host: None,
         memory_limit: plan.memory_limit.unwrap_or(1 << 30),
+        // The platform a container runs on: SENTRY_PLATFORM in the
+        // runtime's environment (KVM by default).
+        platform: crate::PlatformKind::from_env(),
         strace: false,
         stats: false,
         root: Some(plan.root.clone()),

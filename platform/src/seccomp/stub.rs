@@ -1,0 +1,726 @@
+//! The stub: position-independent machine code that runs in the stub
+//! processes, its shared-memory layout and its seccomp filter.
+//!
+//! Everything between `sc_stub_start` and `sc_stub_end` is copied into
+//! pool frames and mapped read+exec at [`CODE_ADDR`] in every stub
+//! process. It uses no libc, no TLS and no Rust runtime; every host call
+//! it makes once it runs guest code goes through the one `syscall`
+//! instruction at `sc_sys`, the only address the filter lets through.
+
+use std::arch::global_asm;
+
+/// Start of the stub window (the guest never maps at or above it).
+pub const WINDOW_BASE: u64 = 0x7fff_ff00_0000;
+/// Stub code (and the filter) at the bottom of the window.
+pub const CODE_ADDR: u64 = WINDOW_BASE;
+/// Bytes of code frames mapped at [`CODE_ADDR`].
+pub const CODE_LEN: u64 = 0x4000;
+/// The stub process's block: slot 0 is the control thread, the others
+/// guest threads.
+pub const BLOCK_ADDR: u64 = WINDOW_BASE + 0x10000;
+/// Size of a block.
+pub const BLOCK_SIZE: u64 = 0x40_0000;
+/// One thread's slot: mailbox page, signal stack, small stack.
+pub const SLOT_SIZE: u64 = 0x8000;
+/// Slots per block (slot 0 is the control thread's).
+pub const SLOTS: usize = (BLOCK_SIZE / SLOT_SIZE) as usize;
+/// Top of the host's user range.
+pub const TOP: u64 = 0x7fff_ffff_f000;
+/// Signal stack within a slot.
+pub const ALTSTACK_OFF: u64 = 0x1000;
+/// Its size.
+pub const ALTSTACK_SIZE: u64 = 0x6000;
+
+/// Mailbox word: commands from the sentry (a sequence number).
+pub const MB_TO_STUB: usize = 0;
+/// Mailbox word: reports from the stub (a sequence number).
+pub const MB_TO_SENTRY: usize = 4;
+/// Command.
+pub const MB_CMD: usize = 8;
+/// Number of ops.
+pub const MB_NOPS: usize = 12;
+/// FS base at the trap / to resume with.
+pub const MB_FS: usize = 16;
+/// GS base.
+pub const MB_GS: usize = 24;
+/// Signal number of the trap.
+pub const MB_SIGNO: usize = 32;
+/// siginfo pointer (stub address).
+pub const MB_INFO: usize = 40;
+/// ucontext pointer (stub address).
+pub const MB_UC: usize = 48;
+/// Stack pointer at handler entry.
+pub const MB_ENTRY_RSP: usize = 56;
+/// 0, or 1 + the index of the op that failed.
+pub const MB_STATUS: usize = 64;
+/// Thread id, cleared by the kernel when the thread exits.
+pub const MB_TID: usize = 72;
+/// CPU mask for sched_setaffinity.
+pub const MB_MASK: usize = 80;
+/// Ops: `[nr, a0..a5, result]`.
+pub const MB_OPS: usize = 0x100;
+/// Bytes per op.
+pub const OP_SIZE: usize = 64;
+/// Ops per command.
+pub const MAX_OPS: usize = 60;
+
+/// Run the ops, then report.
+pub const CMD_OPS: u32 = 1;
+/// Run the ops, then resume the guest (report only if one failed).
+pub const CMD_RESUME: u32 = 2;
+/// Template only: fork a stub process (op 0's first argument: its block).
+pub const CMD_FORK: u32 = 3;
+
+/// Spin of the stub on its mailbox before a futex wait: iterations, with
+/// bit 31 set each iteration yields the CPU (sched_yield) instead of
+/// `pause`. Written by the sentry.
+pub const MB_SPIN: usize = 88;
+/// The stub thread's CPU time (a timespec) when it trapped.
+pub const MB_CPU_IN: usize = 104;
+/// Its CPU time when it last resumed the guest.
+pub const MB_CPU_OUT: usize = 120;
+/// Template only: the sentry's pid (its parent, and its children's).
+pub const MB_PPID: usize = 136;
+/// Set while the stub sleeps on [`MB_TO_STUB`] (the sentry then wakes it).
+pub const MB_STUB_SLEEPS: usize = 92;
+/// Set while the sentry sleeps on [`MB_TO_SENTRY`] (the stub then wakes it).
+pub const MB_SENTRY_SLEEPS: usize = 96;
+
+/// The signal that kicks a stub thread out of guest code.
+pub const KICK_SIGNAL: i32 = libc::SIGUSR2;
+
+/// Exact clone flags of a stub thread.
+pub const THREAD_CLONE_FLAGS: u64 = (libc::CLONE_VM
+    | libc::CLONE_FS
+    | libc::CLONE_FILES
+    | libc::CLONE_SIGHAND
+    | libc::CLONE_THREAD
+    | libc::CLONE_SYSVSEM
+    | libc::CLONE_CHILD_SETTID
+    | libc::CLONE_CHILD_CLEARTID) as u64;
+
+global_asm!(
+    ".pushsection .text.sc_stub,\"ax\",@progbits",
+    ".p2align 12",
+    ".globl sc_stub_start",
+    "sc_stub_start:",
+    // The one syscall instruction the filter allows.
+    "sc_sys:",
+    "syscall",
+    "ret",
+    // Signal handler: rdi signo, rsi siginfo, rdx ucontext; on the slot's
+    // signal stack.
+    ".globl sc_handler",
+    "sc_handler:",
+    "mov rax, rsp",
+    "and rax, -{slot}",
+    "mov rbx, rax",
+    "mov [rbx+{signo}], rdi",
+    "mov [rbx+{info}], rsi",
+    "mov [rbx+{uc}], rdx",
+    "mov [rbx+{entry}], rsp",
+    "rdfsbase rax",
+    "mov [rbx+{fs}], rax",
+    "rdgsbase rax",
+    "mov [rbx+{gs}], rax",
+    // The thread's CPU time, at the trap and at the resume: the time in
+    // between is the guest's (the sentry charges it to the task).
+    "mov edi, 3",
+    "lea rsi, [rbx+{cpu_in}]",
+    "mov eax, 228",
+    "call sc_sys",
+    "call sc_serve",
+    "mov edi, 3",
+    "lea rsi, [rbx+{cpu_out}]",
+    "mov eax, 228",
+    "call sc_sys",
+    "mov rax, [rbx+{fs}]",
+    "wrfsbase rax",
+    "mov rax, [rbx+{gs}]",
+    "wrgsbase rax",
+    "mov rsp, [rbx+{entry}]",
+    "add rsp, 8",
+    ".globl sc_restorer",
+    "sc_restorer:",
+    "mov eax, 15",
+    "jmp sc_sys",
+    // Serve loop: rbx = mailbox. Reports, waits for a command, runs its
+    // ops; returns only for CMD_RESUME with every op done.
+    "sc_serve:",
+    "mov r12d, [rbx+{to_stub}]",
+    "2:",
+    "lock inc dword ptr [rbx+{to_sentry}]",
+    // Wake the sentry only if it sleeps on the word.
+    "cmp dword ptr [rbx+{sentry_sleeps}], 0",
+    "je 3f",
+    "lea rdi, [rbx+{to_sentry}]",
+    "mov esi, 1",
+    "mov edx, 1",
+    "mov eax, 202",
+    "call sc_sys",
+    "3:",
+    "mov ecx, [rbx+{spin}]",
+    "mov r13d, ecx",
+    "and ecx, 0x7fffffff",
+    "4:",
+    "cmp [rbx+{to_stub}], r12d",
+    "jne 5f",
+    "test ecx, ecx",
+    "jz 9f",
+    "dec ecx",
+    "test r13d, r13d",
+    "jns 10f",
+    // Yielding spin: let the sentry thread run on this CPU.
+    "push rcx",
+    "mov eax, 24",
+    "call sc_sys",
+    "pop rcx",
+    "jmp 4b",
+    "10:",
+    "pause",
+    "jmp 4b",
+    "9:",
+    "mov dword ptr [rbx+{stub_sleeps}], 1",
+    "mfence",
+    "cmp [rbx+{to_stub}], r12d",
+    "jne 11f",
+    "lea rdi, [rbx+{to_stub}]",
+    "xor esi, esi",
+    "mov edx, r12d",
+    "xor r10d, r10d",
+    "mov eax, 202",
+    "call sc_sys",
+    "11:",
+    "mov dword ptr [rbx+{stub_sleeps}], 0",
+    "jmp 3b",
+    "5:",
+    "mov r12d, [rbx+{to_stub}]",
+    "mov eax, [rbx+{cmd}]",
+    "cmp eax, {cmd_fork}",
+    "je 20f",
+    "xor r13d, r13d",
+    "mov r14d, [rbx+{nops}]",
+    "cmp r14, {max_ops}",
+    "jbe 6f",
+    "mov r14d, {max_ops}",
+    "6:",
+    "cmp r13, r14",
+    "jae 8f",
+    "mov r15, r13",
+    "shl r15, 6",
+    "lea r15, [rbx+r15+{ops}]",
+    "mov rax, [r15]",
+    "mov rdi, [r15+8]",
+    "mov rsi, [r15+16]",
+    "mov rdx, [r15+24]",
+    "mov r10, [r15+32]",
+    "mov r8, [r15+40]",
+    "mov r9, [r15+48]",
+    "call sc_sys",
+    "mov [r15+56], rax",
+    "cmp rax, -4095",
+    "jae 7f",
+    "inc r13",
+    "jmp 6b",
+    "7:",
+    "lea rax, [r13+1]",
+    "mov [rbx+{status}], rax",
+    "jmp 2b",
+    "8:",
+    "mov qword ptr [rbx+{status}], 0",
+    "cmp dword ptr [rbx+{cmd}], {cmd_resume}",
+    "jne 2b",
+    "ret",
+    // Template: fork a stub process (CLONE_PARENT: the sentry's child).
+    "20:",
+    "mov r13, [rbx+{ops}+8]",
+    "mov eax, 56",
+    "mov edi, 0x8011",
+    "xor esi, esi",
+    "xor edx, edx",
+    "xor r10d, r10d",
+    "xor r8d, r8d",
+    "syscall",
+    "test rax, rax",
+    "jz 22f",
+    "mov [rbx+{ops}+56], rax",
+    "xor ecx, ecx",
+    "cmp rax, -4095",
+    "jb 21f",
+    "mov ecx, 1",
+    "21:",
+    "mov [rbx+{status}], rcx",
+    "jmp 2b",
+    // The new stub process: its own block over the template's (registers
+    // only until then: the template's stack is shared memory).
+    "22:",
+    "mov r14, [rbx+{ppid}]",
+    "movabs rdi, {block}",
+    "mov esi, {block_size}",
+    "mov edx, 3",
+    "mov r10d, 0x11",
+    "mov r8, [rip+sc_fd]",
+    "mov r9, r13",
+    "mov eax, 9",
+    "syscall",
+    "cmp rax, -4095",
+    "jae 29f",
+    "movabs rsp, {block_stack}",
+    "mov edi, 1",
+    "mov esi, 9",
+    "mov eax, 157",
+    "syscall",
+    // The sentry may have died before PR_SET_PDEATHSIG: then the parent is
+    // no longer the template's.
+    "mov eax, 110",
+    "syscall",
+    "cmp rax, r14",
+    "jne 29f",
+    "mov edi, 1",
+    "xor esi, esi",
+    "lea rdx, [rip+sc_fprog]",
+    "mov eax, 317",
+    "syscall",
+    "test rax, rax",
+    "jnz 29f",
+    "movabs rbx, {block}",
+    "call sc_altstack",
+    // Its first guest thread (slot 1), started now so that the sentry
+    // finds it waiting when the stub process is taken into use.
+    "movabs rdi, {t1_stack}",
+    "lea rax, [rip+sc_thread_start]",
+    "mov [rdi], rax",
+    "mov rsi, rdi",
+    "movabs rdi, {thread_flags}",
+    "xor edx, edx",
+    "movabs r10, {t1_ctid}",
+    "xor r8d, r8d",
+    "mov eax, 56",
+    "call sc_sys",
+    "23:",
+    "call sc_serve",
+    "jmp 23b",
+    "29:",
+    "mov edi, 127",
+    "mov eax, 231",
+    "syscall",
+    "ud2",
+    // rbx = slot: the calling thread's signal stack is the slot's.
+    "sc_altstack:",
+    "sub rsp, 32",
+    "lea rax, [rbx+{alt}]",
+    "mov [rsp], rax",
+    "mov qword ptr [rsp+8], 0",
+    "mov qword ptr [rsp+16], {alt_size}",
+    "mov rdi, rsp",
+    "xor esi, esi",
+    "mov eax, 131",
+    "call sc_sys",
+    "add rsp, 32",
+    "ret",
+    // A new guest thread: its slot's signal stack, then a trapped
+    // syscall enters the handler, which reports to the sentry.
+    ".globl sc_thread_start",
+    "sc_thread_start:",
+    "lea rbx, [rsp-8]",
+    "and rbx, -{slot}",
+    "call sc_altstack",
+    "mov eax, 39",
+    "call sc_sys",
+    "ud2",
+    // The template process, entered from sc_boot on its block's stack.
+    ".globl sc_template_main",
+    "sc_template_main:",
+    "mov edi, 1",
+    "mov esi, 9",
+    "mov eax, 157",
+    "syscall",
+    "mov eax, 110",
+    "syscall",
+    "movabs rcx, {block}",
+    "mov [rcx+{ppid}], rax",
+    "mov edi, 38",
+    "mov esi, 1",
+    "xor edx, edx",
+    "xor r10d, r10d",
+    "xor r8d, r8d",
+    "mov eax, 157",
+    "syscall",
+    // Fresh user, mount, network, IPC and UTS namespaces when the host
+    // allows them (best effort: the result is ignored), then no
+    // capabilities at all (capset to zero, ambient set cleared).
+    "mov edi, {unshare}",
+    "mov eax, 272",
+    "syscall",
+    "sub rsp, 32",
+    "mov dword ptr [rsp], 0x20080522",
+    "mov dword ptr [rsp+4], 0",
+    "lea rdi, [rsp]",
+    "lea rsi, [rsp+8]",
+    "mov qword ptr [rsi], 0",
+    "mov qword ptr [rsi+8], 0",
+    "mov qword ptr [rsi+16], 0",
+    "mov eax, 126",
+    "syscall",
+    "add rsp, 32",
+    "mov edi, 47",
+    "mov esi, 4",
+    "xor edx, edx",
+    "xor r10d, r10d",
+    "xor r8d, r8d",
+    "mov eax, 157",
+    "syscall",
+    "mov r12, [rip+sc_fd]",
+    "test r12, r12",
+    "jz 30f",
+    "xor edi, edi",
+    "lea rsi, [r12-1]",
+    "xor edx, edx",
+    "mov eax, 436",
+    "syscall",
+    "30:",
+    "lea rdi, [r12+1]",
+    "mov esi, -1",
+    "xor edx, edx",
+    "mov eax, 436",
+    "syscall",
+    "xor edi, edi",
+    "movabs rsi, {window}",
+    "mov eax, 11",
+    "syscall",
+    "movabs rdi, {code_end}",
+    "mov esi, {gap}",
+    "mov eax, 11",
+    "syscall",
+    "movabs rdi, {block_end}",
+    "movabs rsi, {tail}",
+    "mov eax, 11",
+    "syscall",
+    // rlimits: core, fsize, nofile, memlock, msgqueue to 0.
+    "push 0",
+    "push 0",
+    "mov r12, rsp",
+    "mov edi, 4",
+    "mov rsi, r12",
+    "mov eax, 160",
+    "syscall",
+    "mov edi, 1",
+    "mov rsi, r12",
+    "mov eax, 160",
+    "syscall",
+    "mov edi, 7",
+    "mov rsi, r12",
+    "mov eax, 160",
+    "syscall",
+    "mov edi, 8",
+    "mov rsi, r12",
+    "mov eax, 160",
+    "syscall",
+    "mov edi, 12",
+    "mov rsi, r12",
+    "mov eax, 160",
+    "syscall",
+    "add rsp, 16",
+    // Handlers: SA_SIGINFO | SA_ONSTACK | SA_RESTORER, every signal
+    // blocked while one runs.
+    "sub rsp, 32",
+    "lea rax, [rip+sc_handler]",
+    "mov [rsp], rax",
+    "mov eax, 0x0c000004",
+    "mov [rsp+8], rax",
+    "lea rax, [rip+sc_restorer]",
+    "mov [rsp+16], rax",
+    "mov rax, -1",
+    "mov [rsp+24], rax",
+    "mov r12, rsp",
+    "lea r13, [rip+sc_signals]",
+    "31:",
+    "movzx edi, byte ptr [r13]",
+    "test edi, edi",
+    "jz 32f",
+    "mov rsi, r12",
+    "xor edx, edx",
+    "mov r10d, 8",
+    "mov eax, 13",
+    "syscall",
+    "inc r13",
+    "jmp 31b",
+    "32:",
+    "add rsp, 32",
+    "movabs rbx, {block}",
+    "call sc_altstack",
+    "33:",
+    "call sc_serve",
+    "jmp 33b",
+    "sc_signals:",
+    ".byte 31, 11, 7, 8, 4, 5, {kick}, 0",
+    ".p2align 3",
+    ".globl sc_fd",
+    "sc_fd:",
+    ".quad 0",
+    ".globl sc_fprog",
+    "sc_fprog:",
+    ".quad 0",
+    ".quad 0",
+    ".globl sc_stub_end",
+    "sc_stub_end:",
+    // Entered in the freshly forked template (still a copy of the sentry):
+    // rdi = &[fd, code offset, block offset, stack top (sentry alias)].
+    ".globl sc_boot",
+    "sc_boot:",
+    "mov rbx, rdi",
+    "mov r12, [rbx]",
+    "mov r13, [rbx+8]",
+    "mov r14, [rbx+16]",
+    "mov rsp, [rbx+24]",
+    "movabs rdi, {code}",
+    "mov esi, {code_len}",
+    "mov edx, 5",
+    "mov r10d, 0x11",
+    "mov r8, r12",
+    "mov r9, r13",
+    "mov eax, 9",
+    "syscall",
+    "cmp rax, -4095",
+    "jae 40f",
+    "movabs rdi, {block}",
+    "mov esi, {block_size}",
+    "mov edx, 3",
+    "mov r10d, 0x11",
+    "mov r8, r12",
+    "mov r9, r14",
+    "mov eax, 9",
+    "syscall",
+    "cmp rax, -4095",
+    "jae 40f",
+    "movabs rsp, {block_stack}",
+    "lea rax, [rip+sc_template_main]",
+    "lea rcx, [rip+sc_stub_start]",
+    "sub rax, rcx",
+    "movabs rcx, {code}",
+    "add rax, rcx",
+    "jmp rax",
+    "40:",
+    "mov edi, 126",
+    "mov eax, 231",
+    "syscall",
+    "ud2",
+    ".popsection",
+    slot = const SLOT_SIZE,
+    signo = const MB_SIGNO,
+    info = const MB_INFO,
+    uc = const MB_UC,
+    entry = const MB_ENTRY_RSP,
+    fs = const MB_FS,
+    gs = const MB_GS,
+    to_stub = const MB_TO_STUB,
+    to_sentry = const MB_TO_SENTRY,
+    spin = const MB_SPIN,
+    cpu_in = const MB_CPU_IN,
+    cpu_out = const MB_CPU_OUT,
+    stub_sleeps = const MB_STUB_SLEEPS,
+    sentry_sleeps = const MB_SENTRY_SLEEPS,
+    cmd = const MB_CMD,
+    cmd_fork = const CMD_FORK,
+    cmd_resume = const CMD_RESUME,
+    nops = const MB_NOPS,
+    max_ops = const MAX_OPS,
+    ops = const MB_OPS,
+    status = const MB_STATUS,
+    block = const BLOCK_ADDR,
+    block_size = const BLOCK_SIZE,
+    block_stack = const BLOCK_ADDR + SLOT_SIZE,
+    alt = const ALTSTACK_OFF,
+    alt_size = const ALTSTACK_SIZE,
+    window = const WINDOW_BASE,
+    code = const CODE_ADDR,
+    code_len = const CODE_LEN,
+    code_end = const CODE_ADDR + CODE_LEN,
+    gap = const BLOCK_ADDR - CODE_ADDR - CODE_LEN,
+    block_end = const BLOCK_ADDR + BLOCK_SIZE,
+    tail = const TOP - BLOCK_ADDR - BLOCK_SIZE,
+    kick = const KICK_SIGNAL,
+    ppid = const MB_PPID,
+    t1_stack = const BLOCK_ADDR + 2 * SLOT_SIZE - 8,
+    t1_ctid = const BLOCK_ADDR + SLOT_SIZE + MB_TID as u64,
+    thread_flags = const THREAD_CLONE_FLAGS,
+    unshare = const libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS,
+);
+
+unsafe extern "C" {
+    static sc_stub_start: u8;
+    static sc_stub_end: u8;
+    static sc_fd: u8;
+    static sc_fprog: u8;
+    static sc_thread_start: u8;
+    /// Boots the template; never returns.
+    pub fn sc_boot(params: *const u64) -> !;
+}
+
+/// The stub's code bytes.
+pub fn code() -> &'static [u8] {
+    // SAFETY: both symbols are in the same section, start before end; the
+    // bytes between them are the assembled stub, immutable.
+    unsafe {
+        let start = &raw const sc_stub_start;
+        let end = &raw const sc_stub_end;
+        std::slice::from_raw_parts(start, end.offset_from(start) as usize)
+    }
+}
+
+fn offset_of(sym: *const u8) -> u64 {
+    // SAFETY: only the address is taken and compared with the start of the
+    // same section.
+    unsafe { sym.offset_from(&raw const sc_stub_start) as u64 }
+}
+
+/// Offset of `sc_fd` in the code.
+pub fn fd_offset() -> u64 {
+    offset_of(&raw const sc_fd)
+}
+
+/// Offset of `sc_fprog` in the code.
+pub fn fprog_offset() -> u64 {
+    offset_of(&raw const sc_fprog)
+}
+
+/// Stub address of `sc_thread_start`.
+pub fn thread_start() -> u64 {
+    CODE_ADDR + offset_of(&raw const sc_thread_start)
+}
+
+/// Stub address just past the one allowed `syscall` instruction (the
+/// instruction pointer seccomp reports for it).
+pub fn syscall_ip() -> u64 {
+    CODE_ADDR + 2
+}
+
+/// One classic BPF instruction.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct Insn {
+    code: u16,
+    jt: u8,
+    jf: u8,
+    k: u32,
+}
+
+const LD_W_ABS: u16 = 0x20;
+const JEQ_K: u16 = 0x15;
+const JGE_K: u16 = 0x35;
+const JSET_K: u16 = 0x45;
+const RET_K: u16 = 0x06;
+const RET_TRAP: u32 = 0x0003_0000;
+const RET_ALLOW: u32 = 0x7fff_0000;
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+
+/// The stub's filter: from the one stub `syscall` instruction, only the
+/// calls the stub needs, with their arguments checked; everything else
+/// (any other instruction pointer, any other architecture or ABI) traps
+/// with SIGSYS, which the stub's handler reports to the sentry.
+pub fn filter(pool_fd: i32) -> Vec<Insn> {
+    let ld = |off: u32| Insn {
+        code: LD_W_ABS,
+        jt: 0,
+        jf: 0,
+        k: off,
+    };
+    let ret = |k: u32| Insn {
+        code: RET_K,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    // Jump offsets are filled relative to labels below; built by hand.
+    let mut p: Vec<Insn> = Vec::new();
+    let jeq = |k: u32, jt: u8, jf: u8| Insn {
+        code: JEQ_K,
+        jt,
+        jf,
+        k,
+    };
+    let ip = syscall_ip();
+    // 0..: checks that end in TRAP at the end of the program.
+    p.push(ld(4)); // arch
+    p.push(jeq(AUDIT_ARCH_X86_64, 0, 0xff)); // -> trap
+    p.push(ld(0)); // nr
+    p.push(Insn {
+        code: JGE_K,
+        jt: 0xff,
+        jf: 0,
+        k: 0x4000_0000,
+    });
+    p.push(ld(8)); // ip low
+    p.push(jeq(ip as u32, 0, 0xff));
+    p.push(ld(12)); // ip high
+    p.push(jeq((ip >> 32) as u32, 0, 0xff));
+    p.push(ld(0));
+    let plain = [
+        libc::SYS_futex,
+        libc::SYS_rt_sigreturn,
+        libc::SYS_munmap,
+        libc::SYS_mprotect,
+        libc::SYS_exit,
+        libc::SYS_sched_yield,
+        libc::SYS_sched_setaffinity,
+        libc::SYS_sigaltstack,
+        libc::SYS_clock_gettime,
+    ];
+    for nr in plain {
+        p.push(jeq(nr as u32, 0xfe, 0)); // -> allow
+    }
+    p.push(jeq(libc::SYS_mmap as u32, 0, 10));
+    // mmap: flags == MAP_SHARED|MAP_FIXED, fd == the pool, prot rwx only.
+    p.push(ld(16 + 3 * 8));
+    p.push(jeq(0x11, 0, 0xff));
+    p.push(ld(16 + 3 * 8 + 4));
+    p.push(jeq(0, 0, 0xff));
+    p.push(ld(16 + 4 * 8));
+    p.push(jeq(pool_fd as u32, 0, 0xff));
+    p.push(ld(16 + 4 * 8 + 4));
+    p.push(jeq(0, 0, 0xff));
+    p.push(ld(16 + 2 * 8));
+    p.push(Insn {
+        code: JSET_K,
+        jt: 0xff,
+        jf: 0xfe,
+        k: !7,
+    });
+    p.push(jeq(libc::SYS_clone as u32, 0, 0xff));
+    p.push(ld(16));
+    p.push(jeq(THREAD_CLONE_FLAGS as u32, 0, 0xff));
+    p.push(ld(20));
+    p.push(jeq(0, 0xfe, 0xff));
+    // Resolve the placeholder targets: 0xff -> trap, 0xfe -> allow.
+    let trap = p.len();
+    let allow = p.len() + 1;
+    p.push(ret(RET_TRAP));
+    p.push(ret(RET_ALLOW));
+    for (i, insn) in p.iter_mut().enumerate() {
+        let fix = |j: u8| -> u8 {
+            match j {
+                0xff => (trap - i - 1) as u8,
+                0xfe => (allow - i - 1) as u8,
+                j => j,
+            }
+        };
+        insn.jt = fix(insn.jt);
+        insn.jf = fix(insn.jf);
+    }
+    p
+}
+
+/// The filter as bytes.
+pub fn filter_bytes(pool_fd: i32) -> Vec<u8> {
+    filter(pool_fd)
+        .iter()
+        .flat_map(|i| {
+            let mut b = Vec::with_capacity(8);
+            b.extend_from_slice(&i.code.to_le_bytes());
+            b.push(i.jt);
+            b.push(i.jf);
+            b.extend_from_slice(&i.k.to_le_bytes());
+            b
+        })
+        .collect()
+}

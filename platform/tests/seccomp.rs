@@ -1,0 +1,579 @@
+//! The seccomp platform: a tiny guest in a stub process makes syscalls,
+//! faults and gets kicked; prints the measured round trip.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use std::arch::global_asm;
+
+use platform::seccomp::{self, SeccompAddressSpace, Tuning};
+use platform::{
+    Access, AddressSpace, Context, Mapping, PageFlags, Platform, PlatformConfig, Trap, UserContext,
+};
+
+const CODE: u64 = 0x40_0000;
+const STACK: u64 = 0x7fff_0000;
+const DATA: u64 = 0x60_0000;
+
+struct Guest {
+    p: Arc<dyn Platform>,
+    aspace: Box<dyn AddressSpace>,
+    cx: Box<dyn Context>,
+    ctx: UserContext,
+}
+
+impl Guest {
+    fn new(code: &[u8]) -> Self {
+        let p = seccomp::new_platform(PlatformConfig {
+            memory_limit: 64 << 20,
+        })
+        .expect("seccomp platform");
+        let mut aspace = p.new_address_space().unwrap();
+        let f = p.alloc_data().unwrap();
+        p.memory().write(f, code).unwrap();
+        aspace
+            .set(
+                CODE,
+                Some(Mapping {
+                    frame: f,
+                    flags: PageFlags::RX,
+                }),
+            )
+            .unwrap();
+        let s = p.alloc_data().unwrap();
+        aspace
+            .set(
+                STACK,
+                Some(Mapping {
+                    frame: s,
+                    flags: PageFlags::RW,
+                }),
+            )
+            .unwrap();
+        let cx = p.new_context().unwrap();
+        let mut ctx = UserContext::default();
+        ctx.regs.rip = CODE;
+        ctx.regs.rsp = STACK + 4096;
+        ctx.regs.rflags = 0x202;
+        Guest { p, aspace, cx, ctx }
+    }
+
+    fn data(&mut self) -> u64 {
+        let f = self.p.alloc_data().unwrap();
+        self.aspace
+            .set(
+                DATA,
+                Some(Mapping {
+                    frame: f,
+                    flags: PageFlags::RW,
+                }),
+            )
+            .unwrap();
+        f
+    }
+
+    fn stub_pid(&mut self) -> i32 {
+        self.aspace
+            .as_any_mut()
+            .downcast_mut::<SeccompAddressSpace>()
+            .unwrap()
+            .stub_pid()
+            .expect("the stub runs")
+    }
+
+    fn run(&mut self) -> Trap {
+        self.aspace.commit().unwrap();
+        let root = self.aspace.root();
+        self.cx.run(&mut self.ctx, root).unwrap()
+    }
+}
+
+/// `mov eax, 110; syscall; jmp $-7` (getppid in a loop).
+const GETPPID_LOOP: &[u8] = &[0xb8, 110, 0, 0, 0, 0x0f, 0x05, 0xeb, 0xf7];
+
+#[test]
+fn syscall_round_trip() {
+    let mut g = Guest::new(GETPPID_LOOP);
+    let t = g.run();
+    assert_eq!(
+        t,
+        Trap::Syscall {
+            nr: 110,
+            args: [0, 0, 0, 0, 0, 0]
+        }
+    );
+    assert_eq!(g.ctx.regs.rip, CODE + 7);
+    for (spin, stub_spin, yield_, pin) in [
+        (0, 0, false, true),
+        (0, 0, false, false),
+        (50, 50, true, true),
+        (200, 200, true, true),
+        (50, 50, true, false),
+        (2000, 2000, false, false),
+        (20000, 20000, false, false),
+    ] {
+        seccomp::set_tuning(Tuning {
+            spin,
+            stub_spin,
+            yield_,
+            pin,
+        });
+        let n = 2000;
+        let start = Instant::now();
+        for _ in 0..n {
+            g.ctx.regs.rax = 1;
+            match g.run() {
+                Trap::Syscall { nr: 110, .. } => {}
+                t => panic!("unexpected {t:?}"),
+            }
+        }
+        let per = start.elapsed() / n;
+        println!(
+            "seccomp getppid round trip (spin {spin}/{stub_spin}, yield {yield_}, pin {pin}): {per:?}"
+        );
+    }
+    seccomp::set_tuning(seccomp::default_tuning());
+}
+
+// Guest routines for the security tests, position independent. The stub
+// window: code (and its one allowed syscall instruction) at
+// 0x7fffff000000, the control thread's mailbox at 0x7fffff010000 and its
+// stack at 0x7fffff017000..0x7fffff018000.
+global_asm!(
+    ".pushsection .text.guests,\"ax\",@progbits",
+    // A: getpid through the stub's syscall instruction.
+    ".globl g_jump_start",
+    "g_jump_start:",
+    "lea rax, [rip+2f]",
+    "push rax",
+    "mov eax, 39",
+    "movabs rcx, 0x7fffff000000",
+    "jmp rcx",
+    "2:",
+    "mov rdi, rax",
+    "mov eax, 0x1234",
+    "syscall",
+    "ud2",
+    ".globl g_jump_end",
+    "g_jump_end:",
+    // B: openat(AT_FDCWD, DATA, O_RDONLY) through the stub's instruction.
+    ".globl g_open_start",
+    "g_open_start:",
+    "lea rax, [rip+2f]",
+    "push rax",
+    "mov eax, 257",
+    "mov rdi, -100",
+    "mov esi, 0x600000",
+    "xor edx, edx",
+    "movabs rcx, 0x7fffff000000",
+    "jmp rcx",
+    "2:",
+    "mov rdi, rax",
+    "mov eax, 0x1234",
+    "syscall",
+    "ud2",
+    ".globl g_open_end",
+    "g_open_end:",
+    // C: forge a getpid command in the control thread's mailbox, wake it,
+    // wait, report what its result slot holds.
+    ".globl g_forge_start",
+    "g_forge_start:",
+    "movabs rbx, 0x7fffff010000",
+    "mov qword ptr [rbx+0x100], 39",
+    "mov qword ptr [rbx+0x138], 0x5555",
+    "mov dword ptr [rbx+12], 1",
+    "mov dword ptr [rbx+8], 1",
+    "mov dword ptr [rbx+88], 0",
+    "lock inc dword ptr [rbx]",
+    "lea rax, [rip+2f]",
+    "push rax",
+    "mov rdi, rbx",
+    "mov esi, 1",
+    "mov edx, 1",
+    "mov eax, 202",
+    "movabs rcx, 0x7fffff000000",
+    "jmp rcx",
+    "2:",
+    "mov ecx, 300000000",
+    "3:",
+    "dec ecx",
+    "jnz 3b",
+    "mov rdi, [rbx+0x138]",
+    "mov eax, 0x1234",
+    "syscall",
+    "ud2",
+    ".globl g_forge_end",
+    "g_forge_end:",
+    // D: fill the control thread's stack with the address of a routine
+    // that makes a syscall and stores its result at DATA+8, wake the
+    // control thread, wait, report DATA+8.
+    ".globl g_stack_start",
+    "g_stack_start:",
+    "movabs rdi, 0x7fffff017000",
+    "lea rax, [rip+4f]",
+    "mov ecx, 512",
+    "1:",
+    "mov [rdi], rax",
+    "add rdi, 8",
+    "dec ecx",
+    "jnz 1b",
+    "lea rax, [rip+2f]",
+    "push rax",
+    "movabs rdi, 0x7fffff010000",
+    "mov esi, 1",
+    "mov edx, 1",
+    "mov eax, 202",
+    "movabs rcx, 0x7fffff000000",
+    "jmp rcx",
+    "2:",
+    "mov ecx, 300000000",
+    "3:",
+    "dec ecx",
+    "jnz 3b",
+    "mov rdi, [0x600008]",
+    "mov eax, 0x1234",
+    "syscall",
+    "ud2",
+    "4:",
+    "mov eax, 39",
+    "syscall",
+    "mov [0x600008], rax",
+    "5:",
+    "jmp 5b",
+    ".globl g_stack_end",
+    "g_stack_end:",
+    // E: rt_sigreturn through the stub's instruction with a forged frame
+    // whose signal mask is r13, then (r14 == 0) a syscall or (r14 != 0) a
+    // spin.
+    ".globl g_sigret_start",
+    "g_sigret_start:",
+    "mov r12, rsp",
+    "sub rsp, 512",
+    "mov rdi, rsp",
+    "mov ecx, 64",
+    "xor eax, eax",
+    "rep stosq",
+    "mov qword ptr [rsp+24], 2",
+    "lea rax, [rip+2f]",
+    "mov [rsp+168], rax",
+    "mov [rsp+160], r12",
+    "mov qword ptr [rsp+176], 0x202",
+    "movabs rax, 0x002b000000000033",
+    "mov [rsp+184], rax",
+    "mov [rsp+296], r13",
+    "mov eax, 15",
+    "movabs rcx, 0x7fffff000000",
+    "jmp rcx",
+    "2:",
+    "test r14, r14",
+    "jnz 3f",
+    "mov eax, 39",
+    "syscall",
+    "ud2",
+    "3:",
+    "jmp 3b",
+    ".globl g_sigret_end",
+    "g_sigret_end:",
+    ".popsection",
+);
+
+unsafe extern "C" {
+    static g_jump_start: u8;
+    static g_jump_end: u8;
+    static g_open_start: u8;
+    static g_open_end: u8;
+    static g_forge_start: u8;
+    static g_forge_end: u8;
+    static g_stack_start: u8;
+    static g_stack_end: u8;
+    static g_sigret_start: u8;
+    static g_sigret_end: u8;
+}
+
+fn bytes(start: *const u8, end: *const u8) -> Vec<u8> {
+    // SAFETY: both symbols delimit one routine of the section above.
+    unsafe { std::slice::from_raw_parts(start, end.offset_from(start) as usize).to_vec() }
+}
+
+const MARK: u64 = 0x1234;
+const STUB_SYSCALL_IP: u64 = 0x7fff_ff00_0002;
+
+#[test]
+fn guest_jumping_to_the_stub_syscall_is_trapped_not_run() {
+    let code = bytes(&raw const g_jump_start, &raw const g_jump_end);
+    let mut g = Guest::new(&code);
+    let t = g.run();
+    // Executed, getpid would have returned to the guest, which reports it
+    // with the marker syscall.
+    assert_eq!(
+        t,
+        Trap::Syscall {
+            nr: 39,
+            args: [0; 6]
+        },
+        "getpid ran on the host"
+    );
+    assert_eq!(g.ctx.regs.rip, STUB_SYSCALL_IP);
+}
+
+fn fds(pid: i32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| {
+            std::fs::read_link(e.unwrap().path())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn guest_openat_through_the_stub_is_trapped() {
+    let code = bytes(&raw const g_open_start, &raw const g_open_end);
+    let mut g = Guest::new(&code);
+    let f = g.data();
+    g.p.memory().write(f, b"/etc/passwd\0").unwrap();
+    let t = g.run();
+    match t {
+        Trap::Syscall { nr: 257, args } => assert_eq!(args[1], DATA),
+        t => panic!("openat was not trapped: {t:?}"),
+    }
+    let pid = g.stub_pid();
+    let fds = fds(pid);
+    assert_eq!(fds.len(), 1, "stub fds: {fds:?}");
+    assert!(fds[0].contains("sentry-guest-memory"), "stub fds: {fds:?}");
+}
+
+#[test]
+fn stub_has_only_the_pool_fd_no_privileges() {
+    let mut g = Guest::new(GETPPID_LOOP);
+    assert!(matches!(g.run(), Trap::Syscall { nr: 110, .. }));
+    let pid = g.stub_pid();
+    let fds = fds(pid);
+    assert_eq!(fds.len(), 1, "stub fds: {fds:?}");
+    assert!(fds[0].contains("sentry-guest-memory"), "stub fds: {fds:?}");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(field("NoNewPrivs:"), "1");
+    assert_eq!(field("CapEff:"), "0000000000000000");
+    assert_eq!(field("CapPrm:"), "0000000000000000");
+    assert_eq!(field("CapInh:"), "0000000000000000");
+    assert_eq!(field("CapAmb:"), "0000000000000000");
+    assert_eq!(field("Seccomp:"), "2");
+    // Nothing of the sentry's image is left in the stub.
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    for l in maps.lines() {
+        let start = u64::from_str_radix(l.split('-').next().unwrap(), 16).unwrap();
+        assert!(
+            !(0x8000_0000..0x7fff_ff00_0000).contains(&start) || l.contains("vsyscall"),
+            "{l}"
+        );
+        assert!(
+            !l.contains("vdso") && !l.contains("sentry") || l.contains("memfd"),
+            "{l}"
+        );
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    assert!(
+        open_files.split_whitespace().nth(3) == Some("0"),
+        "{open_files}"
+    );
+}
+
+#[test]
+fn forged_control_mailbox_runs_no_host_syscall() {
+    let code = bytes(&raw const g_forge_start, &raw const g_forge_end);
+    let mut g = Guest::new(&code);
+    match g.run() {
+        Trap::Syscall { nr: MARK, args } => {
+            assert_eq!(
+                args[0], 0x5555,
+                "the forged getpid ran in the control thread"
+            )
+        }
+        t => panic!("unexpected {t:?}"),
+    }
+}
+
+#[test]
+fn corrupted_control_stack_runs_no_host_syscall() {
+    let code = bytes(&raw const g_stack_start, &raw const g_stack_end);
+    let mut g = Guest::new(&code);
+    let f = g.data();
+    g.p.memory().write_u64(f + 8, 0x5555).unwrap();
+    match g.run() {
+        Trap::Syscall { nr: MARK, args } => {
+            assert_eq!(
+                args[0], 0x5555,
+                "hijacked control thread made a host syscall"
+            )
+        }
+        t => panic!("unexpected {t:?}"),
+    }
+}
+
+#[test]
+fn faults_and_exceptions_are_the_kvm_traps() {
+    // mov rax, [0x600000]; ud2
+    let code = [0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0x0f, 0x0b];
+    let mut g = Guest::new(&code);
+    match g.run() {
+        Trap::PageFault {
+            addr,
+            access,
+            error_code,
+        } => {
+            assert_eq!(addr, DATA);
+            assert_eq!(access, Access::Read);
+            assert_eq!(error_code & 4, 4);
+        }
+        t => panic!("unexpected {t:?}"),
+    }
+    let f = g.data();
+    g.p.memory().write_u64(f, 0xabcd).unwrap();
+    assert_eq!(
+        g.run(),
+        Trap::Exception {
+            vector: 6,
+            error_code: 0
+        }
+    );
+    assert_eq!(g.ctx.regs.rax, 0xabcd);
+    assert_eq!(g.ctx.regs.rip, CODE + 8);
+    // int 0x80 from 64-bit code: the #GP KVM reports.
+    let mut g = Guest::new(&[0xb8, 20, 0, 0, 0, 0xcd, 0x80]);
+    assert_eq!(
+        g.run(),
+        Trap::Exception {
+            vector: 13,
+            error_code: 0x402
+        }
+    );
+}
+
+#[test]
+fn kick_interrupts_a_spinning_guest() {
+    // jmp $
+    let mut g = Guest::new(&[0xeb, 0xfe]);
+    let k = g.cx.kicker();
+    let h = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        k.kick();
+    });
+    assert_eq!(g.run(), Trap::Interrupted);
+    h.join().unwrap();
+    g.cx.clear_kick();
+    assert_eq!(g.ctx.regs.rip, CODE);
+}
+
+#[test]
+fn fork_cost() {
+    let mut g = Guest::new(GETPPID_LOOP);
+    assert!(matches!(g.run(), Trap::Syscall { nr: 110, .. }));
+    // A fresh stub process (forked from the template) and its first trap.
+    let n = 20;
+    let start = Instant::now();
+    for _ in 0..n {
+        let mut child = g.p.new_address_space().unwrap();
+        g.aspace
+            .fork_range(child.as_mut(), 0, 1 << 47, platform::ForkAction::Cow)
+            .unwrap();
+        g.aspace.commit().unwrap();
+        let mut cx = g.p.new_context().unwrap();
+        let mut ctx = g.ctx;
+        assert!(matches!(
+            cx.run(&mut ctx, child.root()).unwrap(),
+            Trap::Syscall { nr: 110, .. }
+        ));
+        child.put_all_frames().unwrap();
+    }
+    println!(
+        "seccomp fork (2 pages) + first trap of the child: {:?}",
+        start.elapsed() / n
+    );
+    // 32 MiB dirtied in the parent: CoW fork, parent commit, child's first
+    // run maps everything in runs.
+    let pages = 8192u64;
+    let base = 0x1000_0000u64;
+    for i in 0..pages {
+        let f = g.p.alloc_data().unwrap();
+        g.aspace
+            .set(
+                base + i * 4096,
+                Some(Mapping {
+                    frame: f,
+                    flags: PageFlags::RW,
+                }),
+            )
+            .unwrap();
+    }
+    assert!(matches!(g.run(), Trap::Syscall { nr: 110, .. }));
+    let start = Instant::now();
+    let mut child = g.p.new_address_space().unwrap();
+    g.aspace
+        .fork_range(child.as_mut(), 0, 1 << 47, platform::ForkAction::Cow)
+        .unwrap();
+    let forked = start.elapsed();
+    g.aspace.commit().unwrap();
+    let committed = start.elapsed();
+    let mut cx = g.p.new_context().unwrap();
+    let mut ctx = g.ctx;
+    assert!(matches!(
+        cx.run(&mut ctx, child.root()).unwrap(),
+        Trap::Syscall { nr: 110, .. }
+    ));
+    println!(
+        "seccomp fork with 32 MiB mapped + first trap of the child: {:?} (fork_range {forked:?}, parent commit until {committed:?})",
+        start.elapsed()
+    );
+    child.put_all_frames().unwrap();
+}
+
+/// A forged rt_sigreturn that blocks SIGSYS: the next syscall kills the
+/// stub (the kernel does not deliver a blocked SIGSYS); `run` returns an
+/// error instead of hanging or reporting anything.
+#[test]
+fn forged_sigreturn_blocking_sigsys_ends_the_stub_with_an_error() {
+    let code = bytes(&raw const g_sigret_start, &raw const g_sigret_end);
+    let mut g = Guest::new(&code);
+    g.ctx.regs.r13 = 1 << (31 - 1);
+    g.ctx.regs.r14 = 0;
+    g.aspace.commit().unwrap();
+    let root = g.aspace.root();
+    let r = g.cx.run(&mut g.ctx, root);
+    assert!(r.is_err(), "{r:?}");
+}
+
+/// A forged rt_sigreturn that blocks the kick signal, then a spin: a kick
+/// cannot land, so the platform kills the stub after a grace period and
+/// `run` returns an error (no hang).
+#[test]
+fn a_guest_blocking_kicks_is_ended() {
+    let code = bytes(&raw const g_sigret_start, &raw const g_sigret_end);
+    let mut g = Guest::new(&code);
+    g.ctx.regs.r13 = 1 << (libc::SIGUSR2 - 1);
+    g.ctx.regs.r14 = 1;
+    let k = g.cx.kicker();
+    let h = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        k.kick();
+    });
+    g.aspace.commit().unwrap();
+    let root = g.aspace.root();
+    let start = Instant::now();
+    let r = g.cx.run(&mut g.ctx, root);
+    h.join().unwrap();
+    assert!(r.is_err(), "{r:?}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+}

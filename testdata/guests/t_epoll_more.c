@@ -249,7 +249,11 @@ static void exclusive(void)
 	uint64_t v = 1;
 	for (int w = 1; w <= N; w++) {
 		write(efd, &v, 8);
-		usleep(150000);
+		/* Wait for one to wake (however loaded the machine), then a
+		 * while longer for any other that would. */
+		for (int i = 0; i < 5000 && count() + N < w; i++)
+			usleep(1000);
+		usleep(100000);
 		out("exclusive: %d woken after write %d\n", count() + N, w);
 	}
 	for (int i = 0; i < N; i++) {

@@ -167,7 +167,7 @@ const NOTE_RLIMIT: &str = "per process, inherited and kept across execve; NOFILE
 const NOTE_POLL: &str = "every file wakes the sleeper when it becomes ready (the host's standard streams through a watcher thread that blocks in the host's poll)";
 const NOTE_EPOLL_WAIT: &str = "EPOLLET reports an item again once its file changed in the \
     item's direction (pipes, Unix stream and seqpacket pairs, TCP connections, eventfd, timerfd, \
-    inotify, signalfd); other files after any notification in the sandbox (an extra report, never \
+    inotify, signalfd, message queues); other files after any notification in the sandbox (an extra report, never \
     a lost one), the host's standard streams level-triggered; they wake it through a watcher \
     thread; EPOLLEXCLUSIVE items of one file in several instances report a wake-up in one";
 const NOTE_SIGNALFD: &str = "poll, select and epoll see the signals pending for the polling thread \
@@ -302,7 +302,7 @@ const IMPLEMENTED: &[(u64, Imp)] = {
         &[Fd, Hex, Int, Hex, Hex])),
     (RECVMSG, full(|t, a| socket::recvmsg(t, fd(a[0]), a[1], uint(a[2])), &[Fd, Hex, Hex])),
     (SHUTDOWN, full(|t, a| socket::shutdown(t, fd(a[0]), int(a[1])), &[Fd, Int])),
-    (GETSOCKOPT, partial("Unix sockets, SOL_SOCKET: SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_PEERCRED, SO_ACCEPTCONN, SO_PROTOCOL, SO_DOMAIN, SO_RCVTIMEO, SO_SNDTIMEO, SO_LINGER, SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_DONTROUTE, SO_OOBINLINE, SO_RCVLOWAT, SO_SNDLOWAT; inet sockets: SOL_SOCKET, IPPROTO_TCP/UDP, IPPROTO_IP and IPPROTO_IPV6 options as stored (TCP_INFO has only the state)",
+    (GETSOCKOPT, partial("Unix sockets, SOL_SOCKET: SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_PEERCRED, SO_ACCEPTCONN, SO_PROTOCOL, SO_DOMAIN, SO_RCVTIMEO, SO_SNDTIMEO, SO_LINGER, SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_DONTROUTE, SO_OOBINLINE, SO_RCVLOWAT, SO_SNDLOWAT; inet sockets: SOL_SOCKET, IPPROTO_TCP/UDP, IPPROTO_IP and IPPROTO_IPV6 options as stored (TCP_INFO: the state and lo's MSS, MTU, RTO, window and a plausible RTT)",
         |t, a| socket::getsockopt(t, fd(a[0]), int(a[1]), int(a[2]), a[3], a[4]),
         &[Fd, Int, Int, Hex, Hex])),
     (SETSOCKOPT, partial("Unix sockets, SOL_SOCKET: SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_RCVTIMEO, SO_SNDTIMEO (in jiffies of HZ=250), SO_LINGER (stored), SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_DONTROUTE, SO_OOBINLINE (stored); inet sockets: SOL_SOCKET, IPPROTO_TCP/UDP, IPPROTO_IP and IPPROTO_IPV6 options accepted, validated and kept (SO_RCVTIMEO/SNDTIMEO, SO_LINGER 0 and IPV6_V6ONLY act; the rest have nothing to tune on loopback)",

@@ -207,6 +207,61 @@ pub fn guest_exe_path(program: &std::path::Path, root: Option<&std::path::Path>)
     p
 }
 
+/// An interpreter (a `#!` script's, or a program's PT_INTERP) as the
+/// guest's execve opens it: a path, never a PATH search (Linux's
+/// open_exec), a bare name relative to `workdir`.
+pub fn guest_interpreter(
+    vfs: &fs::vfs::Vfs,
+    name: &[u8],
+    workdir: Option<&[u8]>,
+) -> Result<(fs::vfs::Path, syscalls::exec::VfsProgram), errno::Errno> {
+    let relative;
+    let path = if name.contains(&b'/') {
+        name
+    } else {
+        relative = [b"./", name].concat();
+        &relative
+    };
+    guest_program(vfs, path, &[], workdir)
+}
+
+/// [`guest_interpreter`] as the loader's `open_interp` wants it (an empty
+/// PT_INTERP is ENOENT).
+pub fn open_interpreter(
+    vfs: &fs::vfs::Vfs,
+    name: &[u8],
+    workdir: Option<&[u8]>,
+) -> Result<Box<dyn loader::ElfSource>, errno::Errno> {
+    if name.is_empty() {
+        return Err(errno::Errno::ENOENT);
+    }
+    guest_interpreter(vfs, name, workdir).map(|(_, f)| Box::new(f) as Box<dyn loader::ElfSource>)
+}
+
+/// A guest PROGRAM as [`guest_program`] finds it, with `#!` scripts
+/// followed to their interpreters (guest paths too: the script's line is
+/// the guest's data; relative ones from `workdir`, as the guest's own
+/// execve would open them) and `argv` rewritten for them. Returns the file
+/// to load, where it is, and the execfn (AT_EXECFN) of `name`.
+pub fn guest_program_with_scripts(
+    vfs: &fs::vfs::Vfs,
+    name: &[u8],
+    envp: &[Vec<u8>],
+    workdir: Option<&[u8]>,
+    argv: &mut Vec<Vec<u8>>,
+) -> Result<(fs::vfs::Path, syscalls::exec::VfsProgram, Vec<u8>), errno::Errno> {
+    let found = guest_program(vfs, name, envp, workdir)?;
+    let execfn = vfs.path_name(&found.0, &vfs.root());
+    let (place, file) = exec::follow_scripts(
+        found,
+        &execfn,
+        argv,
+        |f| f.1.head(),
+        |interp| guest_interpreter(vfs, interp, workdir),
+    )?;
+    Ok((place, file, execfn))
+}
+
 /// The program named `name` in the guest's tree, as a shell (or `docker
 /// run`) finds it: a name with a `/` is a path (relative ones from
 /// `workdir`), a bare name is looked up in the `PATH` of `envp` (the first
@@ -299,20 +354,7 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     let vfs_for_interp = &kernel.vfs;
     // An interpreter (PT_INTERP) is a path in the guest's root, relative
     // ones from the working directory, as the guest's own execve opens it.
-    let mut open_interp = |name: &[u8]| {
-        if name.is_empty() {
-            return Err(errno::Errno::ENOENT);
-        }
-        let relative;
-        let path = if name.contains(&b'/') {
-            name
-        } else {
-            relative = [b"./", name].concat();
-            &relative
-        };
-        guest_program(vfs_for_interp, path, &[], workdir.as_deref())
-            .map(|(_, f)| Box::new(f) as Box<dyn loader::ElfSource>)
-    };
+    let mut open_interp = |name: &[u8]| open_interpreter(vfs_for_interp, name, workdir.as_deref());
     let mut how = exec::LoadEnv {
         vdso: kernel.vdso.as_ref(),
         randomize,
@@ -327,33 +369,16 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
                 errno,
             };
             let vfs = &kernel.vfs;
-            let root = vfs.root();
-            let found =
-                guest_program(vfs, name, &opts.envp, opts.workdir.as_deref()).map_err(fail)?;
-            // A `#!` PROGRAM: its interpreters are guest paths too (the
-            // script's line is the guest's data), relative ones from the
-            // working directory, as the guest's own execve would open them.
-            execfn = vfs.path_name(&found.0, &root);
-            let (place, file) = exec::follow_scripts(
-                found,
-                &execfn,
+            let (place, file, found_execfn) = guest_program_with_scripts(
+                vfs,
+                name,
+                &opts.envp,
+                opts.workdir.as_deref(),
                 &mut argv,
-                |f| f.1.head(),
-                |interp| {
-                    // A path, never a PATH search (Linux's open_exec): a
-                    // bare name is relative to the working directory.
-                    let relative;
-                    let path = if interp.contains(&b'/') {
-                        interp
-                    } else {
-                        relative = [b"./", interp].concat();
-                        &relative
-                    };
-                    guest_program(vfs, path, &[], opts.workdir.as_deref())
-                },
             )
             .map_err(fail)?;
-            exe_path = vfs.path_name(&place, &root);
+            execfn = found_execfn;
+            exe_path = vfs.path_name(&place, &vfs.root());
             exec::load(&mm, &file, &argv, &opts.envp, &execfn, &mut how)
         }
     }?;

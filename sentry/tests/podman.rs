@@ -249,10 +249,11 @@ fn kill_and_two_containers_at_once() {
     assert!(podman(&["rm", "-f", &a, &b]).status.success());
 }
 
-#[test]
-fn interactive_terminal() {
+/// Runs `podman ARGS` (with the configuration in `dir`) on a new pseudo
+/// terminal, types a line that exits with status 4, and returns what the
+/// terminal showed and the status.
+fn on_a_terminal(dir: &Path, args: &[&str], what: &str) -> (String, std::process::ExitStatus) {
     use rustix::pty::OpenptFlags;
-    let dir = setup();
     let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
     rustix::pty::grantpt(&master).unwrap();
     rustix::pty::unlockpt(&master).unwrap();
@@ -262,21 +263,7 @@ fn interactive_terminal() {
         .write(true)
         .open(std::ffi::OsStr::new(name.to_str().unwrap()))
         .unwrap();
-    let mut cmd = podman_cmd(
-        dir,
-        &[
-            "--runtime",
-            "sentry",
-            "run",
-            "--rm",
-            "-it",
-            "--cgroups=disabled",
-            "--network",
-            "none",
-            IMAGE,
-            "sh",
-        ],
-    );
+    let mut cmd = podman_cmd(dir, args);
     cmd.stdin(slave.try_clone().unwrap())
         .stdout(slave.try_clone().unwrap())
         .stderr(slave);
@@ -309,11 +296,31 @@ fn interactive_terminal() {
         }
         if Instant::now() > until {
             let _ = child.kill();
-            panic!("podman run -it did not end");
+            panic!("{what} did not end");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let text = reader.join().unwrap();
+    (reader.join().unwrap(), status)
+}
+
+#[test]
+fn interactive_terminal() {
+    let (text, status) = on_a_terminal(
+        setup(),
+        &[
+            "--runtime",
+            "sentry",
+            "run",
+            "--rm",
+            "-it",
+            "--cgroups=disabled",
+            "--network",
+            "none",
+            IMAGE,
+            "sh",
+        ],
+        "podman run -it",
+    );
     assert!(text.contains("42x"), "{text:?}");
     assert!(text.contains("is-a-tty\r\n"), "{text:?}");
     assert_eq!(status.code(), Some(4), "{text:?}");
@@ -348,52 +355,7 @@ fn exec_in_a_running_container() {
     assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
 
     // -it: a terminal of its own, through the console socket.
-    use rustix::pty::OpenptFlags;
-    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
-    rustix::pty::grantpt(&master).unwrap();
-    rustix::pty::unlockpt(&master).unwrap();
-    let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
-    let slave = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(std::ffi::OsStr::new(name.to_str().unwrap()))
-        .unwrap();
-    let mut cmd = podman_cmd(setup(), &["exec", "-it", &id, "sh"]);
-    cmd.stdin(slave.try_clone().unwrap())
-        .stdout(slave.try_clone().unwrap())
-        .stderr(slave);
-    let mut child = cmd.spawn().unwrap();
-    let mut m = std::fs::File::from(master);
-    let mut w = m.try_clone().unwrap();
-    w.write_all(b"[ -t 0 ] && echo is-a-tty; echo $((6*7))x; exit 4\n")
-        .unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut all = Vec::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = m.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            all.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&all);
-            if text.contains("42x") && text.contains("is-a-tty\r\n") {
-                break;
-            }
-        }
-        String::from_utf8_lossy(&all).into_owned()
-    });
-    let until = Instant::now() + common::timeout();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > until {
-            let _ = child.kill();
-            panic!("podman exec -it did not end");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let text = reader.join().unwrap();
+    let (text, status) = on_a_terminal(setup(), &["exec", "-it", &id, "sh"], "podman exec -it");
     assert!(
         text.contains("is-a-tty\r\n") && text.contains("42x"),
         "{text:?}"

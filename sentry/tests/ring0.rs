@@ -44,7 +44,12 @@ fn far_return_to_32_bit_code_dies_of_sigsegv() {
     assert_eq!(native.status, 0);
     let sandbox = run_sandbox(&path, &[], b"");
     if std::env::var("SENTRY_PLATFORM").is_ok_and(|p| p == "seccomp") {
-        assert_eq!(sandbox.stdout_str(), native.stdout_str(), "{}", sandbox.stderr_str());
+        assert_eq!(
+            sandbox.stdout_str(),
+            native.stdout_str(),
+            "{}",
+            sandbox.stderr_str()
+        );
         assert_eq!(sandbox.status, 0, "{}", sandbox.stderr_str());
         return;
     }

@@ -164,41 +164,11 @@ fn spawn(
         )
     };
     let name = argv[0].clone();
-    let found =
-        crate::guest_program(vfs, &name, &envp, Some(&workdir)).map_err(|e| fail(&name, e))?;
-    let execfn = vfs.path_name(&found.0, &root);
-    let (place, file) = crate::exec::follow_scripts(
-        found,
-        &execfn,
-        &mut argv,
-        |f| f.1.head(),
-        |interp| {
-            let relative;
-            let path = if interp.contains(&b'/') {
-                interp
-            } else {
-                relative = [b"./", interp].concat();
-                &relative
-            };
-            crate::guest_program(vfs, path, &[], Some(&workdir))
-        },
-    )
-    .map_err(|e| fail(&name, e))?;
+    let (place, file, execfn) =
+        crate::guest_program_with_scripts(vfs, &name, &envp, Some(&workdir), &mut argv)
+            .map_err(|e| fail(&name, e))?;
     let exe_path = vfs.path_name(&place, &root);
-    let mut open_interp = |name: &[u8]| {
-        if name.is_empty() {
-            return Err(Errno::ENOENT);
-        }
-        let relative;
-        let path = if name.contains(&b'/') {
-            name
-        } else {
-            relative = [b"./", name].concat();
-            &relative
-        };
-        crate::guest_program(vfs, path, &[], Some(&workdir))
-            .map(|(_, f)| Box::new(f) as Box<dyn loader::ElfSource>)
-    };
+    let mut open_interp = |name: &[u8]| crate::open_interpreter(vfs, name, Some(&workdir));
     let mut how = crate::exec::LoadEnv {
         vdso: kernel.vdso.as_ref(),
         randomize: kernel.config.aslr,

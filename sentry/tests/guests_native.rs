@@ -146,6 +146,14 @@ fn twice(label: &str, path: &Path, args: &[&str], stdin: &[u8], status: i32) -> 
         a.stderr_str()
     );
     assert_eq!(
+        b.status,
+        status,
+        "{label}: the second run exited {} instead of {status}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        b.status,
+        b.stdout_str(),
+        b.stderr_str()
+    );
+    assert_eq!(
         a.stdout_str(),
         b.stdout_str(),
         "{label}: output differs between two native runs"

@@ -301,7 +301,21 @@ static void root_file(void)
 	int f = open("/etc/passwd", O_RDONLY);
 	read(f, b, sizeof b);
 	close(f);
-	drain("/etc/passwd read", in);
+	/* Other processes of the host (natively) may read /etc/passwd at the
+	 * same time and add events of the same kinds: print which kinds came,
+	 * not how many. */
+	char buf[4096] __attribute__((aligned(8)));
+	uint32_t seen = 0;
+	ssize_t n;
+	while ((n = read(in, buf, sizeof buf)) > 0)
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *e = (struct inotify_event *)p;
+			seen |= e->mask;
+			p += sizeof *e + e->len;
+		}
+	out("-- /etc/passwd read\nkinds: open %d access %d close_nowrite %d other %d\n",
+	    !!(seen & IN_OPEN), !!(seen & IN_ACCESS), !!(seen & IN_CLOSE_NOWRITE),
+	    !!(seen & ~(uint32_t)(IN_OPEN | IN_ACCESS | IN_CLOSE_NOWRITE)));
 	close(in);
 }
 

@@ -42,6 +42,16 @@ static void pair(int reuse, int *c, int *s, struct sockaddr_in *ca, struct socka
 	getsockname(*c, (struct sockaddr *)ca, &len);
 }
 
+/* Blocks until the peer's FIN (or RST) reached `fd` (a read returns 0 or
+ * fails), so the
+ * next close is not a simultaneous close, whatever the machine's load. */
+static void wait_eof(int fd)
+{
+	char x;
+	while (read(fd, &x, 1) > 0)
+		;
+}
+
 static void try_bind(const char *what, struct sockaddr_in *a, int reuse, int do_listen)
 {
 	int n = socket(AF_INET, SOCK_STREAM, 0);
@@ -62,29 +72,29 @@ int main(void)
 
 	pair(0, &c, &s, &ca, &sa);
 	close(c);
-	usleep(20000);
+	wait_eof(s);
 	close(s);
-	usleep(20000);
+	usleep(50000);
 	try_bind("client closed first: its port", &ca, 0, 0);
 	try_bind("same with SO_REUSEADDR (the old socket had none)", &ca, 1, 0);
 	try_bind("server closed second: its port", &sa, 0, 1);
 
 	pair(1, &c, &s, &ca, &sa);
 	close(s);
-	usleep(20000);
+	wait_eof(c);
 	close(c);
-	usleep(20000);
+	usleep(50000);
 	try_bind("server closed first: listen again", &sa, 0, 1);
 	try_bind("same with SO_REUSEADDR", &sa, 1, 1);
 	try_bind("client closed second: its port", &ca, 0, 0);
 
 	pair(0, &c, &s, &ca, &sa);
 	shutdown(c, SHUT_WR);
-	usleep(20000);
+	wait_eof(s);
 	close(s);
-	usleep(20000);
+	wait_eof(c);
 	close(c);
-	usleep(20000);
+	usleep(50000);
 	try_bind("client shut first, closed last: its port", &ca, 0, 0);
 	try_bind("server: its port", &sa, 0, 1);
 
@@ -92,9 +102,9 @@ int main(void)
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 	setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 	close(s);
-	usleep(20000);
+	wait_eof(c);
 	close(c);
-	usleep(20000);
+	usleep(50000);
 	try_bind("server aborted first: listen again", &sa, 0, 1);
 	try_bind("client closed after the reset: its port", &ca, 0, 0);
 	return failures();

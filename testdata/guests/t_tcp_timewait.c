@@ -8,6 +8,7 @@
 #include "guest.h"
 
 #include <netinet/in.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #define R(what, call)                                                  \
@@ -34,6 +35,13 @@ static void pair(int reuse, int *c, int *s, struct sockaddr_in *ca, struct socka
 	listen(l, 1);
 	getsockname(l, (struct sockaddr *)&a, &len);
 	*c = socket(AF_INET, SOCK_STREAM, 0);
+	/* The client's port is ours, below the ephemeral range and different
+	 * in each process: natively a freed ephemeral port may be taken at
+	 * once by another process's connect (tests run in parallel). */
+	static int pairs;
+	struct sockaddr_in mine = lo;
+	mine.sin_port = htons((uint16_t)(20000 + (getpid() % 2000) * 5 + pairs++));
+	bind(*c, (struct sockaddr *)&mine, sizeof mine);
 	connect(*c, (struct sockaddr *)&a, sizeof a);
 	*s = accept(l, NULL, NULL);
 	close(l);

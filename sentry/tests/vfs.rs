@@ -198,8 +198,7 @@ rmdir /data/sub/inner 2>&1 || echo "rmdir failed"
 od -c /data/hard | head -2
 cp /bin/busybox /tmp/echo && chmod 755 /tmp/echo && /tmp/echo copied-exec
 mkfifo /tmp/ff /data/ff2
-(echo through-fifo > /tmp/ff &)
-cat /tmp/ff
+echo through-fifo > /tmp/ff & cat /tmp/ff; wait
 cat /data/ff2 > /tmp/ff2.out & echo through-lower-dir-fifo > /data/ff2; wait
 cat /tmp/ff2.out
 ls -l /tmp/ff | cut -c1-10

@@ -189,17 +189,24 @@ impl FifoTable {
                     Partner::Reader(_) => &pipe.writable,
                 };
                 let guard = queue.prepare(blocker);
-                let came = {
+                let came = || {
                     let st = pipe.state.lock();
                     match partner {
                         Partner::Writer(at) => st.w_counter != at,
                         Partner::Reader(at) => st.r_counter != at,
                     }
                 };
-                if came {
+                if came() {
                     break;
                 }
-                guard.sleep(None)?;
+                // A partner that came together with a signal wins, as in
+                // Linux's wait_for_partner: the open succeeds.
+                if let Err(e) = guard.sleep(None) {
+                    if came() {
+                        break;
+                    }
+                    return Err(e);
+                }
             }
         }
         Ok(end)

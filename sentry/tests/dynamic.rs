@@ -86,8 +86,10 @@ fn sandbox_with(flags: &[&str], program: &str, args: &[&str], extra: &[(&str, &s
     run_sentry(&argv, b"")
 }
 
+/// At log level info, so that a guest killed by a fault shows where it
+/// happened (the sentry's "segfault at" line) in a failing test's stderr.
 fn sandbox(program: &str, args: &[&str], extra: &[(&str, &str)]) -> Outcome {
-    sandbox_with(&[], program, args, extra)
+    sandbox_with(&["--log-level", "info"], program, args, extra)
 }
 
 /// A bash script, natively and in the sandbox (it starts in `$W`).
@@ -751,4 +753,27 @@ fn copied_root_with_a_writable_upper_layer() {
     // The host's copy of the root is untouched; the chroot's changed.
     assert_eq!(before, tree_snapshot(&root));
     assert_ne!(native_before, tree_snapshot(&native_root));
+}
+
+/// A guest killed by a fault is logged as Linux's show_unhandled_signals
+/// logs it (at info level): the quoted command name, the signal, the
+/// address, and the mapping the instruction pointer is in.
+#[test]
+fn a_fatal_fault_is_logged_with_its_place() {
+    let o = sandbox(
+        "/usr/bin/python3",
+        &["-c", "import ctypes; ctypes.string_at(8)"],
+        &[],
+    );
+    assert_eq!(o.status, 128 + 11, "{}", o.stderr_str());
+    let err = o.stderr_str();
+    let line = err
+        .lines()
+        .find(|l| l.contains("SIGSEGV (si_code 1) at 0x8 "))
+        .unwrap_or_else(|| panic!("no fault line in:\n{err}"));
+    assert!(line.contains("\"python3"), "{line}");
+    assert!(
+        line.contains(" trap 14 error 0x4 in \"libc.so.6["),
+        "{line}"
+    );
 }

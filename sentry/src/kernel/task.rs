@@ -927,8 +927,34 @@ fn force_signal(t: &mut TaskCtx, info: SigInfo) {
             .tg
             .unkillable
             .store(false, std::sync::atomic::Ordering::Relaxed);
+        log_unhandled_fault(t, &info, s);
     }
     t.task.sig.lock().pending.push(info);
+}
+
+/// Linux's `show_unhandled_signals`: a fault that kills its task is logged
+/// with where it happened, as the kernel's "segfault at" line (at info
+/// level, as Linux's KERN_INFO: `--log-level info` shows it). The command
+/// name is the guest's, so it is quoted.
+fn log_unhandled_fault(t: &TaskCtx, info: &SigInfo, s: Signal) {
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return;
+    }
+    let fault = *t.task.fault.lock();
+    let place = t.mm().describe_addr(t.ctx.regs.rip).unwrap_or_default();
+    tracing::info!(
+        "{}[{}]: {} (si_code {}) at {:#x} ip {:#x} sp {:#x} trap {} error {:#x} in {}",
+        crate::quote(&t.task.comm()),
+        t.task.tid,
+        signal::name(s.number()),
+        info.code,
+        info.data[0],
+        t.ctx.regs.rip,
+        t.ctx.regs.rsp,
+        fault.trapno,
+        fault.err,
+        crate::quote(place.as_bytes()),
+    );
 }
 
 /// Takes the next deliverable signal for the running task.

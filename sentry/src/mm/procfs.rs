@@ -130,6 +130,19 @@ impl AddressSpace {
         out
     }
 
+    /// Where `addr` lies, as Linux's print_vma_addr: the mapping's name
+    /// (a file's last component), start and length (`libc.so.6[7f..+1d000]`).
+    pub fn describe_addr(&self, addr: u64) -> Option<String> {
+        let inner = self.inner.lock();
+        let (start, v) = inner.vmas.find(addr)?;
+        let name = match &v.file {
+            Some((f, _)) => f.name.rsplit('/').next().unwrap_or_default().to_owned(),
+            None if v.name.is_empty() => "anon".to_owned(),
+            None => v.name.to_owned(),
+        };
+        Some(format!("{name}[{start:x}+{:x}]", v.end - start))
+    }
+
     /// The host file of the program (to exec /proc/self/exe again).
     pub fn exe_host(&self) -> Option<std::path::PathBuf> {
         self.exe.lock().1.clone()

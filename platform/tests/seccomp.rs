@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use std::arch::global_asm;
 
-use platform::seccomp::{self, SeccompAddressSpace, Tuning};
+use platform::seccomp::{self, Seccomp, SeccompAddressSpace, Tuning};
 use platform::{
     Access, AddressSpace, Context, Mapping, PageFlags, Platform, PlatformConfig, Trap, UserContext,
 };
@@ -22,12 +22,26 @@ struct Guest {
     ctx: UserContext,
 }
 
+fn platform(stub_tasks: u64) -> Arc<Seccomp> {
+    Arc::new(
+        Seccomp::with_task_limit(
+            PlatformConfig {
+                memory_limit: 64 << 20,
+            },
+            stub_tasks,
+        )
+        .expect("seccomp platform"),
+    )
+}
+
 impl Guest {
     fn new(code: &[u8]) -> Self {
-        let p = seccomp::new_platform(PlatformConfig {
-            memory_limit: 64 << 20,
-        })
-        .expect("seccomp platform");
+        Self::on(platform(seccomp::MAX_STUB_TASKS), code)
+    }
+
+    /// A guest in a new address space of `s`.
+    fn on(s: Arc<Seccomp>, code: &[u8]) -> Self {
+        let p: Arc<dyn Platform> = s;
         let mut aspace = p.new_address_space().unwrap();
         let f = p.alloc_data().unwrap();
         p.memory().write(f, code).unwrap();
@@ -274,6 +288,100 @@ global_asm!(
     "jmp 3b",
     ".globl g_sigret_end",
     "g_sigret_end:",
+    // F: map the template's mailbox (pool fd r12, offset r13) at
+    // 0x500000 through the stub's mmap, forge a getpid command in it,
+    // wake the template, wait, report what its result slot holds (or the
+    // mmap's error).
+    ".globl g_tpl_start",
+    "g_tpl_start:",
+    "lea rax, [rip+2f]",
+    "push rax",
+    "mov edi, 0x500000",
+    "mov esi, 0x1000",
+    "mov edx, 3",
+    "mov r10d, 0x11",
+    "mov r8, r12",
+    "mov r9, r13",
+    "mov eax, 9",
+    "movabs rcx, 0x7fffff000000",
+    "jmp rcx",
+    "2:",
+    "test rax, rax",
+    "js 4f",
+    "mov ebx, 0x500000",
+    "mov qword ptr [rbx+0x100], 39",
+    "mov qword ptr [rbx+0x138], 0x5555",
+    "mov dword ptr [rbx+12], 1",
+    "mov dword ptr [rbx+8], 1",
+    "mov dword ptr [rbx+88], 0",
+    "lock inc dword ptr [rbx]",
+    "lea rax, [rip+3f]",
+    "push rax",
+    "mov rdi, rbx",
+    "mov esi, 1",
+    "mov edx, 1",
+    "mov eax, 202",
+    "movabs rcx, 0x7fffff000000",
+    "jmp rcx",
+    "3:",
+    "mov ecx, 300000000",
+    "5:",
+    "dec ecx",
+    "jnz 5b",
+    "mov rax, [rbx+0x138]",
+    "4:",
+    "mov rdi, rax",
+    "mov eax, 0x1234",
+    "syscall",
+    "ud2",
+    ".globl g_tpl_end",
+    "g_tpl_end:",
+    // G: clone stub threads (flags r14) through the stub's instruction
+    // until the kernel refuses (at most 2000); each new thread sleeps on
+    // a futex at DATA+8. Reports the count and the last result.
+    ".globl g_clone_start",
+    "g_clone_start:",
+    "lea rax, [rip+5f]",
+    "mov r13d, 0x7fff0800",
+    "mov [r13], rax",
+    "xor r12d, r12d",
+    "1:",
+    "cmp r12d, 2000",
+    "jae 3f",
+    "lea rax, [rip+2f]",
+    "push rax",
+    "mov rdi, r14",
+    "mov rsi, r13",
+    "xor edx, edx",
+    "mov r10d, 0x600000",
+    "xor r8d, r8d",
+    "mov eax, 56",
+    "movabs rcx, 0x7fffff000000",
+    "jmp rcx",
+    "2:",
+    "test rax, rax",
+    "js 3f",
+    "inc r12d",
+    "jmp 1b",
+    "3:",
+    "mov rdi, r12",
+    "mov rsi, rax",
+    "mov eax, 0x1234",
+    "syscall",
+    "ud2",
+    // A new thread returns here (its stack's top word) and sleeps.
+    "5:",
+    "lea rax, [rip+5b]",
+    "push rax",
+    "mov edi, 0x600008",
+    "xor esi, esi",
+    "xor edx, edx",
+    "xor r10d, r10d",
+    "mov eax, 202",
+    "movabs rcx, 0x7fffff000000",
+    "jmp rcx",
+    ".globl g_clone_end",
+    "g_clone_end:",
     ".popsection",
 );
 
@@ -288,6 +396,10 @@ unsafe extern "C" {
     static g_stack_end: u8;
     static g_sigret_start: u8;
     static g_sigret_end: u8;
+    static g_tpl_start: u8;
+    static g_tpl_end: u8;
+    static g_clone_start: u8;
+    static g_clone_end: u8;
 }
 
 fn bytes(start: *const u8, end: *const u8) -> Vec<u8> {
@@ -576,4 +688,115 @@ fn a_guest_blocking_kicks_is_ended() {
     h.join().unwrap();
     assert!(r.is_err(), "{r:?}");
     assert!(start.elapsed() < std::time::Duration::from_secs(10));
+}
+
+/// The template's mailbox is pool memory too: a guest that maps it and
+/// forges a command makes the template run it, under the template's own
+/// filter, which traps getpid (the result slot keeps the guest's marker).
+#[test]
+fn forged_template_mailbox_runs_no_host_syscall() {
+    let s = platform(seccomp::MAX_STUB_TASKS);
+    let code = bytes(&raw const g_tpl_start, &raw const g_tpl_end);
+    let mut g = Guest::on(Arc::clone(&s), &code);
+    g.ctx.regs.r12 = s.pool_fd() as u64;
+    g.ctx.regs.r13 = s.template_block_offset();
+    match g.run() {
+        Trap::Syscall { nr: MARK, args } => {
+            assert_eq!(args[0], 0x5555, "the template ran the forged getpid")
+        }
+        t => panic!("unexpected {t:?}"),
+    }
+    let tpl = s.template_pid().expect("the template runs");
+    let status = std::fs::read_to_string(format!("/proc/{tpl}/status")).unwrap();
+    assert!(status.lines().any(|l| l == "Seccomp:\t2"), "{status}");
+}
+
+/// A guest that jumps to the stub's clone makes host threads until the
+/// stubs' RLIMIT_NPROC refuses one (EAGAIN); another guest keeps running,
+/// and once the greedy guest's stub is gone new stubs start again.
+#[test]
+fn a_guest_cloning_stub_threads_hits_the_task_limit() {
+    let limit = 40;
+    let s = platform(limit);
+    let mut other = Guest::on(Arc::clone(&s), GETPPID_LOOP);
+    assert!(matches!(other.run(), Trap::Syscall { nr: 110, .. }));
+    let code = bytes(&raw const g_clone_start, &raw const g_clone_end);
+    let mut hog = Guest::on(Arc::clone(&s), &code);
+    hog.data();
+    hog.ctx.regs.r14 = seccomp::stub::THREAD_CLONE_FLAGS;
+    let (count, last) = match hog.run() {
+        Trap::Syscall { nr: MARK, args } => (args[0], args[1] as i64),
+        t => panic!("unexpected {t:?}"),
+    };
+    assert_eq!(last, -(libc::EAGAIN as i64), "after {count} threads");
+    assert!(count > 0 && count < limit, "{count} threads");
+    let pid = hog.stub_pid();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let threads: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(threads <= limit, "{threads} threads");
+    // The other guest is not disturbed.
+    for _ in 0..20 {
+        other.ctx.regs.rax = 1;
+        assert!(matches!(other.run(), Trap::Syscall { nr: 110, .. }));
+    }
+    drop(hog);
+    let mut again = Guest::on(Arc::clone(&s), GETPPID_LOOP);
+    assert!(matches!(again.run(), Trap::Syscall { nr: 110, .. }));
+    let mut third = Guest::on(s, GETPPID_LOOP);
+    assert!(matches!(third.run(), Trap::Syscall { nr: 110, .. }));
+}
+
+fn ns(pid: &str, kind: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The stub lives in fresh user, mount, network, IPC and UTS namespaces
+/// (this test runs as root, where the host allows them), with an
+/// unprivileged uid and tight rlimits.
+#[test]
+fn stub_namespaces_uid_and_rlimits() {
+    let s = platform(100);
+    let mut g = Guest::on(Arc::clone(&s), GETPPID_LOOP);
+    assert!(matches!(g.run(), Trap::Syscall { nr: 110, .. }));
+    let pid = g.stub_pid().to_string();
+    for kind in ["user", "mnt", "net", "ipc", "uts"] {
+        assert_ne!(ns(&pid, kind), ns("self", kind), "{kind} namespace");
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uids = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    // SAFETY: getuid has no arguments.
+    if unsafe { libc::getuid() } == 0 {
+        // Real and effective uid leave root (saved: the sentry may signal).
+        let ids: Vec<&str> = uids.split_whitespace().skip(1).collect();
+        let nobody = seccomp::STUB_UID.to_string();
+        assert_eq!(ids[..2], [nobody.as_str(), nobody.as_str()], "{uids}");
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let soft = |name: &str| {
+        let l = limits.lines().find(|l| l.starts_with(name)).unwrap();
+        l[name.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    for name in [
+        "Max core file size",
+        "Max file size",
+        "Max open files",
+        "Max locked memory",
+        "Max msgqueue size",
+    ] {
+        assert_eq!(soft(name), "0", "{name}");
+    }
+    assert_eq!(soft("Max processes"), "100");
 }

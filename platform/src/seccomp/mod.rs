@@ -187,6 +187,27 @@ type Run = (u64, u64, Option<(u64, u64)>);
 const NO_BLOCK: u64 = u64::MAX;
 /// Blocks (stub processes, the template included) the pool holds.
 const BLOCKS: u64 = 1024;
+/// Tasks the stub processes can have at most (every block in use, every
+/// slot a thread, the template): the stubs' RLIMIT_NPROC when the sentry
+/// gives no budget of its own ([`new_platform_with_task_limit`]).
+pub const MAX_STUB_TASKS: u64 = BLOCKS * SLOTS as u64 + 1;
+/// The uid the stub processes get when the sentry runs as root (with
+/// CAP_SETUID): RLIMIT_NPROC binds no task whose real uid is 0.
+pub const STUB_UID: u32 = 65534;
+
+/// The stubs' task budget (their RLIMIT_NPROC) for a sentry that runs at
+/// most `guest_tasks` guest threads (`--max-tasks`): one stub thread per
+/// guest thread, a control thread and a waiting first thread per stub
+/// process (at most one process per guest thread), the template and the
+/// spare stub process, and room for threads that were told to exit and
+/// have not yet; never more than [`MAX_STUB_TASKS`].
+pub fn stub_task_budget(guest_tasks: u64) -> u64 {
+    guest_tasks
+        .saturating_mul(3)
+        .saturating_add(64)
+        .min(MAX_STUB_TASKS)
+}
+
 /// Iterations the sentry spins on a mailbox before a futex wait.
 pub const SENTRY_SPIN: u32 = 50;
 /// Iterations the stub spins on its mailbox before a futex wait.
@@ -281,6 +302,8 @@ struct Pool {
     zero_off: u64,
     /// The template's mailbox and pid, once forked.
     template: Mutex<Option<(Mailbox, i32)>>,
+    /// RLIMIT_NPROC of the stubs' user namespace.
+    task_limit: u64,
     procs: Mutex<HashMap<u64, Weak<StubProc>>>,
 }
 
@@ -461,9 +484,28 @@ pub fn new_platform(config: PlatformConfig) -> Result<Arc<dyn Platform>> {
     Ok(Arc::new(Seccomp::new(config)?))
 }
 
+/// [`new_platform`] for a sentry that runs at most `guest_tasks` guest
+/// threads: the stubs may have [`stub_task_budget`] host tasks.
+pub fn new_platform_with_task_limit(
+    config: PlatformConfig,
+    guest_tasks: u64,
+) -> Result<Arc<dyn Platform>> {
+    Ok(Arc::new(Seccomp::with_task_limit(
+        config,
+        stub_task_budget(guest_tasks),
+    )?))
+}
+
 impl Seccomp {
     /// See [`new_platform`].
     pub fn new(config: PlatformConfig) -> Result<Self> {
+        Self::with_task_limit(config, MAX_STUB_TASKS)
+    }
+
+    /// [`Seccomp::new`] whose stub processes may have `stub_tasks` host
+    /// tasks at most, all of them together (their RLIMIT_NPROC; the
+    /// template counts, and so does each stub process's control thread).
+    pub fn with_task_limit(config: PlatformConfig, stub_tasks: u64) -> Result<Self> {
         let limit = config.memory_limit.div_ceil(PAGE_SIZE) * PAGE_SIZE;
         let data_end = PAGE_SIZE + limit + SLACK;
         let code_off = data_end;
@@ -482,14 +524,21 @@ impl Seccomp {
         memory.write(code_off + fd_offset(), &(fd as u64).to_le_bytes())?;
         let filter = stub::filter_bytes(fd);
         let filter_off = (code.len() as u64).next_multiple_of(8);
-        if filter_off + filter.len() as u64 > CODE_LEN {
+        let tfilter = stub::bytes(&stub::template_filter(fd));
+        let tfilter_off = filter_off + filter.len() as u64;
+        if tfilter_off + tfilter.len() as u64 > CODE_LEN {
             return Err(Error::Unsupported("stub code too large"));
         }
-        memory.write(code_off + filter_off, &filter)?;
-        let mut fprog = [0u8; 16];
-        fprog[..2].copy_from_slice(&((filter.len() / 8) as u16).to_le_bytes());
-        fprog[8..].copy_from_slice(&(CODE_ADDR + filter_off).to_le_bytes());
-        memory.write(code_off + fprog_offset(), &fprog)?;
+        for (bytes, at, fprog_at) in [
+            (&filter, filter_off, fprog_offset()),
+            (&tfilter, tfilter_off, tfprog_offset()),
+        ] {
+            memory.write(code_off + at, bytes)?;
+            let mut fprog = [0u8; 16];
+            fprog[..2].copy_from_slice(&((bytes.len() / 8) as u16).to_le_bytes());
+            fprog[8..].copy_from_slice(&(CODE_ADDR + at).to_le_bytes());
+            memory.write(code_off + fprog_at, &fprog)?;
+        }
         let pool = Arc::new(Pool {
             memory,
             frames,
@@ -503,6 +552,7 @@ impl Seccomp {
             code_off,
             zero_off,
             template: Mutex::new(None),
+            task_limit: stub_tasks.max(1),
             procs: Mutex::new(HashMap::new()),
         });
         Ok(Self { pool })
@@ -511,6 +561,22 @@ impl Seccomp {
     /// Pid of the template, once started (tests).
     pub fn template_pid(&self) -> Option<i32> {
         self.pool.template.lock().map(|(_, pid)| pid)
+    }
+
+    /// Pool offset of the template's block, whose first page is its
+    /// mailbox (tests: a guest can map it).
+    pub fn template_block_offset(&self) -> u64 {
+        self.pool.blocks_off
+    }
+
+    /// The pool's descriptor number, the same in the stubs (tests).
+    pub fn pool_fd(&self) -> i32 {
+        self.pool.fd
+    }
+
+    /// Pool offset of the stub code (tests: a guest can map it).
+    pub fn code_offset(&self) -> u64 {
+        self.pool.code_off
     }
 }
 
@@ -531,6 +597,7 @@ impl Pool {
             stub: BLOCK_ADDR,
         };
         self.memory.discard(tblock, BLOCK_SIZE)?;
+        template.put(MB_NPROC, self.task_limit);
         let params: [u64; 4] = [
             self.fd as u64,
             self.code_off,
@@ -551,6 +618,7 @@ impl Pool {
             // never returns.
             unsafe {
                 unregister_rseq();
+                leave_root();
                 sc_boot(params.as_ptr())
             }
         }
@@ -568,6 +636,12 @@ impl Pool {
         if let Err(e) = r {
             kill_and_reap(pid);
             return Err(e);
+        }
+        if template.word(MB_UID).load(Ordering::Relaxed) == 0 {
+            tracing::warn!(
+                "the seccomp platform's stub processes run as root (no CAP_SETUID to leave it): \
+                 RLIMIT_NPROC does not bind them, a guest can start host threads without bound"
+            );
         }
         Ok(slot.insert((template, pid)))
     }
@@ -629,7 +703,16 @@ impl Pool {
         })?;
         let r = tpl.op_result(0);
         if r < 0 {
-            return Err(stub_err("fork of a stub process", -r as i32));
+            return Err(stub_err("fork of a stub process", -(r.max(-4095)) as i32));
+        }
+        // The mailbox is pool memory a guest can map and forge: never take
+        // its word for a pid that is not a child of ours (the sentry would
+        // kill and reap it).
+        if r > i32::MAX as i64 || !alive(r as i32) {
+            return Err(stub_err(
+                "the stub template reported no new child",
+                libc::ECHILD,
+            ));
         }
         Ok(r as i32)
     }
@@ -721,6 +804,28 @@ unsafe fn unregister_rseq() {
         std::arch::asm!("mov {}, fs:0", out(reg) tp);
         let area = (tp as i64 + __rseq_offset as i64) as u64;
         libc::syscall(libc::SYS_rseq, area, __rseq_size.max(32), 1, 0x5305_3053);
+    }
+}
+
+/// A template forked by root gives up uid 0 (keeping it only as the saved
+/// uid, so that the sentry may still signal it and its stubs): the kernel
+/// does not apply RLIMIT_NPROC to tasks whose real uid is 0. Best effort:
+/// without CAP_SETUID the ids stay (the sentry warns).
+///
+/// # Safety
+///
+/// Only in the forked template: raw syscalls (glibc's set*id would signal
+/// threads that do not exist in the child).
+unsafe fn leave_root() {
+    // SAFETY: plain syscalls with integer arguments.
+    unsafe {
+        if libc::syscall(libc::SYS_getuid) != 0 {
+            return;
+        }
+        let id = STUB_UID as libc::c_long;
+        libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>());
+        libc::syscall(libc::SYS_setresgid, id, id, id);
+        libc::syscall(libc::SYS_setresuid, id, id, 0);
     }
 }
 

@@ -288,17 +288,15 @@ global_asm!(
     "jmp 3b",
     ".globl g_sigret_end",
     "g_sigret_end:",
-    // F: map the template's mailbox (pool fd r12, offset r13) at
-    // 0x500000 through the stub's mmap, forge a getpid command in it,
-    // wake the template, wait, report what its result slot holds (or the
-    // mmap's error).
-    ".globl g_tpl_start",
-    "g_tpl_start:",
+    // F: mmap(0x500000, 0x1000, r14, MAP_SHARED|MAP_FIXED, r12, r13)
+    // through the stub's instruction; reports the result.
+    ".globl g_map_start",
+    "g_map_start:",
     "lea rax, [rip+2f]",
     "push rax",
     "mov edi, 0x500000",
     "mov esi, 0x1000",
-    "mov edx, 3",
+    "mov rdx, r14",
     "mov r10d, 0x11",
     "mov r8, r12",
     "mov r9, r13",
@@ -306,36 +304,12 @@ global_asm!(
     "movabs rcx, 0x7fffff000000",
     "jmp rcx",
     "2:",
-    "test rax, rax",
-    "js 4f",
-    "mov ebx, 0x500000",
-    "mov qword ptr [rbx+0x100], 39",
-    "mov qword ptr [rbx+0x138], 0x5555",
-    "mov dword ptr [rbx+12], 1",
-    "mov dword ptr [rbx+8], 1",
-    "mov dword ptr [rbx+88], 0",
-    "lock inc dword ptr [rbx]",
-    "lea rax, [rip+3f]",
-    "push rax",
-    "mov rdi, rbx",
-    "mov esi, 1",
-    "mov edx, 1",
-    "mov eax, 202",
-    "movabs rcx, 0x7fffff000000",
-    "jmp rcx",
-    "3:",
-    "mov ecx, 300000000",
-    "5:",
-    "dec ecx",
-    "jnz 5b",
-    "mov rax, [rbx+0x138]",
-    "4:",
     "mov rdi, rax",
     "mov eax, 0x1234",
     "syscall",
     "ud2",
-    ".globl g_tpl_end",
-    "g_tpl_end:",
+    ".globl g_map_end",
+    "g_map_end:",
     // G: clone stub threads (flags r14) through the stub's instruction
     // until the kernel refuses (at most 2000); each new thread sleeps on
     // a futex at DATA+8. Reports the count and the last result.
@@ -396,8 +370,8 @@ unsafe extern "C" {
     static g_stack_end: u8;
     static g_sigret_start: u8;
     static g_sigret_end: u8;
-    static g_tpl_start: u8;
-    static g_tpl_end: u8;
+    static g_map_start: u8;
+    static g_map_end: u8;
     static g_clone_start: u8;
     static g_clone_end: u8;
 }
@@ -690,25 +664,92 @@ fn a_guest_blocking_kicks_is_ended() {
     assert!(start.elapsed() < std::time::Duration::from_secs(10));
 }
 
-/// The template's mailbox is pool memory too: a guest that maps it and
-/// forges a command makes the template run it, under the template's own
-/// filter, which traps getpid (the result slot keeps the guest's marker).
+/// A guest that jumps to the stub's mmap may map data frames, and the
+/// zero run read-only, but not the stub code, the template's block (its
+/// mailbox and stack) or the zero run writable: the filter traps those.
 #[test]
-fn forged_template_mailbox_runs_no_host_syscall() {
+fn guest_maps_neither_stub_code_nor_blocks_nor_a_writable_zero_run() {
     let s = platform(seccomp::MAX_STUB_TASKS);
-    let code = bytes(&raw const g_tpl_start, &raw const g_tpl_end);
+    let code = bytes(&raw const g_map_start, &raw const g_map_end);
+    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u64;
     let mut g = Guest::on(Arc::clone(&s), &code);
-    g.ctx.regs.r12 = s.pool_fd() as u64;
-    g.ctx.regs.r13 = s.template_block_offset();
-    match g.run() {
-        Trap::Syscall { nr: MARK, args } => {
-            assert_eq!(args[0], 0x5555, "the template ran the forged getpid")
+    let own = g.data();
+    for (off, prot, allowed) in [
+        (own, rw, true),
+        (s.zero_run_offset(), libc::PROT_READ as u64, true),
+        (s.zero_run_offset(), rw, false),
+        (s.code_offset(), rw, false),
+        (s.code_offset(), libc::PROT_READ as u64, false),
+        (s.template_block_offset(), rw, false),
+        (s.template_block_offset() + 5 * 0x40_0000, rw, false),
+        (s.zero_run_offset() - 0x1000, libc::PROT_READ as u64, false),
+    ] {
+        g.ctx = UserContext::default();
+        g.ctx.regs.rip = CODE;
+        g.ctx.regs.rsp = STACK + 4096;
+        g.ctx.regs.rflags = 0x202;
+        g.ctx.regs.r12 = s.pool_fd() as u64;
+        g.ctx.regs.r13 = off;
+        g.ctx.regs.r14 = prot;
+        let t = g.run();
+        if allowed {
+            assert!(
+                matches!(t, Trap::Syscall { nr: MARK, args } if args[0] == 0x500000),
+                "offset {off:#x} prot {prot}: {t:?}"
+            );
+        } else {
+            assert!(
+                matches!(t, Trap::Syscall { nr: 9, .. }) && g.ctx.regs.rip == STUB_SYSCALL_IP,
+                "offset {off:#x} prot {prot}: {t:?}"
+            );
         }
-        t => panic!("unexpected {t:?}"),
+    }
+}
+
+/// The template's own filter: a command forged in its mailbox (as by a
+/// guest that got hold of it) runs no host call beyond it. getpid traps,
+/// so the result slot keeps the forger's marker.
+#[test]
+fn forged_template_command_runs_no_host_syscall() {
+    let s = platform(seccomp::MAX_STUB_TASKS);
+    let mut g = Guest::on(Arc::clone(&s), GETPPID_LOOP);
+    assert!(matches!(g.run(), Trap::Syscall { nr: 110, .. }));
+    let mb = s.template_mailbox().expect("the template runs");
+    // SAFETY: the template's mailbox page in the pool mapping, which `s`
+    // keeps alive; the words the template reads are written atomically
+    // enough for this (it sleeps until the wake below).
+    unsafe {
+        let w = |off: u64| (mb + off) as *mut u32;
+        let q = |off: u64| (mb + off) as *mut u64;
+        // Let the spare fork finish first.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        q(0x100).write_volatile(39);
+        q(0x138).write_volatile(0x5555);
+        w(12).write_volatile(1);
+        w(8).write_volatile(1);
+        w(88).write_volatile(0);
+        let to_stub = &*(w(0) as *const std::sync::atomic::AtomicU32);
+        to_stub.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        libc::syscall(libc::SYS_futex, w(0), libc::FUTEX_WAKE, 1, 0, 0, 0);
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert_eq!(
+            q(0x138).read_volatile(),
+            0x5555,
+            "the template ran the forged getpid"
+        );
     }
     let tpl = s.template_pid().expect("the template runs");
     let status = std::fs::read_to_string(format!("/proc/{tpl}/status")).unwrap();
     assert!(status.lines().any(|l| l == "Seccomp:\t2"), "{status}");
+    // The sentry side stays sound: the next stubs still start (the
+    // template's spurious report is not taken for a child's pid).
+    drop(g);
+    for _ in 0..2 {
+        let mut g = Guest::on(Arc::clone(&s), GETPPID_LOOP);
+        let root = g.aspace.root();
+        g.aspace.commit().unwrap();
+        let _ = g.cx.run(&mut g.ctx, root);
+    }
 }
 
 /// A guest that jumps to the stub's clone makes host threads until the
@@ -795,6 +836,7 @@ fn stub_namespaces_uid_and_rlimits() {
         "Max open files",
         "Max locked memory",
         "Max msgqueue size",
+        "Max data size",
     ] {
         assert_eq!(soft(name), "0", "{name}");
     }

@@ -22,23 +22,46 @@
 //!   fresh user, mount, network, IPC and UTS namespaces (best effort; they
 //!   work here), drops every capability (`capset` to zero, ambient set
 //!   cleared), sets zero rlimits for core dumps, file size, descriptors,
-//!   locked memory and message queues, installs its signal handlers and
-//!   waits on its mailbox.
+//!   locked memory, message queues and private data, sets RLIMIT_NPROC to
+//!   the stubs' task budget (below), installs its signal handlers and its
+//!   own filter ([`stub::template_filter`]) and waits on its mailbox.
+//!   Forked by root, it first leaves uid 0 for [`STUB_UID`] (real and
+//!   effective; 0 stays the saved uid, so that the sentry, uid 0 without
+//!   capabilities, may still signal it): the kernel applies RLIMIT_NPROC
+//!   to no task whose real uid is 0.
+//! * **Task budget**: every stub thread is a host task, and a guest that
+//!   jumps to the stub's clone can start them by itself. RLIMIT_NPROC,
+//!   set in the template after it made the stubs' user namespace, bounds
+//!   the tasks of that namespace (the template, every stub process and
+//!   thread together; counted per user namespace since Linux 5.14) at
+//!   [`stub_task_budget`] of the sentry's `--max-tasks`
+//!   ([`new_platform_with_task_limit`]: three host tasks per guest task,
+//!   plus 64), or [`MAX_STUB_TASKS`]. A guest that loops on the clone gets
+//!   EAGAIN; the others keep running, though none can start a thread or
+//!   an address space until the greedy one's stub is gone.
 //!   A new stub process is one `clone(CLONE_PARENT)` of the template (its
 //!   address space is a few pages, so the fork is cheap), which maps its own
 //!   block over the template's, installs the stub filter, starts its first
 //!   guest thread and serves its control mailbox. Being the sentry's child (`CLONE_PARENT`), it is
 //!   killed and reaped by the sentry when its address space is dropped.
 //!   The pool descriptor stays open in the stub (frames are mapped from
-//!   it): a guest that jumps into the stub code can map any pool frame into
-//!   its own process. That is within the sandbox (one sentry, one pool),
-//!   but it is weaker than KVM's page tables, which the guest cannot touch.
-//!   The same holds for `mprotect`/`munmap` of its own pages.
+//!   it): a guest that jumps into the stub code can map any data frame of
+//!   the pool into its own process, another guest process's too. That is
+//!   within the sandbox (one sentry, one pool), but it is weaker than
+//!   KVM's page tables, which the guest cannot touch. The same holds for
+//!   `mprotect`/`munmap` of its own pages. The pool keeps the blocks and
+//!   the stub code below the zero run and the data frames, and the stub
+//!   filter refuses an `mmap` offset below the zero run, and a writable
+//!   one below the data frames: no guest maps the stub code, the
+//!   template's or another stub's block (mailboxes, stacks), or writes the
+//!   zero run.
 //! * **Trapping**: the stub filter ([`stub::filter`]) allows, from the one
-//!   `syscall` instruction of the stub code only, futex, rt_sigreturn,
-//!   munmap, mprotect, exit, sched_yield, sched_setaffinity, sigaltstack,
-//!   clock_gettime, mmap of the pool with `MAP_SHARED|MAP_FIXED` and clone with the exact
-//!   flags of a stub thread. Everything else (another instruction pointer,
+//!   `syscall` instruction of the stub code only, futex (`FUTEX_WAIT` and
+//!   `FUTEX_WAKE` only: no PI or requeue op, which name other tasks),
+//!   rt_sigreturn, munmap, mprotect, exit, sched_yield, sched_setaffinity
+//!   of the calling thread (pid 0), sigaltstack, clock_gettime, mmap of
+//!   the pool with `MAP_SHARED|MAP_FIXED` (offsets as above) and clone
+//!   with the exact flags of a stub thread. Everything else (another instruction pointer,
 //!   another architecture, x32) is `SECCOMP_RET_TRAP`: SIGSYS. SIGSYS,
 //!   SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP and the kick signal run the
 //!   stub handler on the thread's signal stack (in its slot): it stores the
@@ -81,25 +104,63 @@
 //! * **Stub creation** is lazy: an address space forks its stub process on
 //!   first use, and the template is forked by
 //!   [`Platform::prepare_confinement`] (the sentry calls it after Landlock
-//!   and before its own filter), so stubs share the sentry's Landlock
-//!   domain (its signal scoping would otherwise refuse the sentry's kicks
-//!   and SIGKILLs, and `PR_SET_PDEATHSIG` too) and have no capabilities.
-//!   The template forks one stub process ahead (the spare).
+//!   and before it drops its capabilities and installs its own filter), so
+//!   stubs share the sentry's Landlock domain (its signal scoping would
+//!   otherwise refuse the sentry's kicks and SIGKILLs, and
+//!   `PR_SET_PDEATHSIG` too); the template still has the capability to
+//!   leave uid 0, and drops every capability itself.
+//!   The template forks one stub process ahead (the spare). Its block
+//!   and code are pool memory no stub can map (above), and it runs under
+//!   [`stub::template_filter`] (the stub's calls from any instruction
+//!   pointer, plus the fork's: clone with exactly `CLONE_PARENT|SIGCHLD`,
+//!   `PR_SET_PDEATHSIG`, getppid, installing a filter, exit_group), which
+//!   every stub inherits under its own: a template taken over some other
+//!   way, or a stub filter rewritten in the pool before a fork, still
+//!   reaches nothing else. The sentry never takes a pid the template
+//!   reports for a fork unless it is a child of its own.
 //!
 //! # What differs from KVM, and what is not done
 //!
 //! * The guest shares its host process with the stub code and the pool
 //!   descriptor. The stub filter is what keeps it from the host kernel:
 //!   `platform/tests/seccomp.rs` checks that a jump to the stub's syscall
-//!   instruction, a forged command in the control mailbox and a corrupted
-//!   control-thread stack run no host syscall beyond the filter, and that
-//!   the stub holds no descriptor but the pool's, no capability and
-//!   `no_new_privs`. A guest can still map any pool frame into its own
+//!   instruction, a forged command in the control mailbox, a corrupted
+//!   control-thread stack and a command forged in the template's mailbox
+//!   run no host syscall beyond the filters; that a guest maps neither the
+//!   stub code nor a block nor the zero run writable; that a guest looping
+//!   on the stub's clone gets EAGAIN at the task budget while another
+//!   guest keeps running; and that the stub holds no descriptor but the
+//!   pool's, no capability, `no_new_privs`, fresh user, mount, network,
+//!   IPC and UTS namespaces, an unprivileged uid (when run by root) and
+//!   the rlimits above. A guest can still map any data frame into its own
 //!   process, or change the protection of its own pages, through the
 //!   allowed `mmap`/`mprotect`: the isolation between the guest processes
 //!   of one sandbox is weaker than on KVM.
-//! * No pid namespace for the stubs: the first stub forked into one would
-//!   be its init, and its death would kill every other stub.
+//! * Rlimits not set: RLIMIT_AS (a guest's host mappings, zero runs
+//!   included, legitimately exceed any fixed size; its memory is the
+//!   pool's, capped by `--memory`), RLIMIT_STACK (no stub has a growing
+//!   stack), RLIMIT_SIGPENDING (the sentry's kicks are queued against it),
+//!   RLIMIT_CPU (guests may compute for long). A stub can call nothing
+//!   that the others would limit.
+//! * Without CAP_SETUID (root in a container that dropped it) the stubs
+//!   stay uid 0, the kernel does not apply RLIMIT_NPROC to them and a
+//!   guest can start host threads without bound; the sentry warns.
+//! * No pid namespace for the stubs. No call the stub filter allows names
+//!   a pid (futex is limited to wait and wake, sched_setaffinity to the
+//!   calling thread, clone to a thread), so one would hide nothing the
+//!   filter does not already refuse; it would take more than an unshare:
+//!   (1) the first process forked into it is its init, whose death kills
+//!   every other member, so the template must fork a long-lived init
+//!   (holding nothing, under a filter) before any stub; (2) the tids a
+//!   stub learns (clone's result, `CLONE_CHILD_SETTID`) are then
+//!   namespace-local, while the sentry's kicks (`rt_tgsigqueueinfo`) need
+//!   host tids, and the confined sentry has no way to translate them
+//!   (Landlock denies `/proc`; no syscall maps a tid across namespaces):
+//!   kicks would have to be sent from inside the namespace (by the init,
+//!   on the sentry's request through shared memory); (3) a new stub's
+//!   `getppid` is then 0 (its parent, the sentry, is outside), not the
+//!   sentry's pid. Process ids (fork results, kill, waitid) stay host ids,
+//!   as the template itself stays in the sentry's namespace.
 //! * int 0x80 and 32-bit syscalls trap as SIGSYS with another audit arch;
 //!   they are reported as the #GP (vector 13, error code 0x402) the KVM
 //!   platform reports.
@@ -507,13 +568,16 @@ impl Seccomp {
     /// template counts, and so does each stub process's control thread).
     pub fn with_task_limit(config: PlatformConfig, stub_tasks: u64) -> Result<Self> {
         let limit = config.memory_limit.div_ceil(PAGE_SIZE) * PAGE_SIZE;
-        let data_end = PAGE_SIZE + limit + SLACK;
-        let code_off = data_end;
+        // Blocks, code, zero run, data frames, in that order: a stub's
+        // filter lets it map nothing below the zero run, and no length can
+        // reach back below an offset.
+        let blocks_off = BLOCK_SIZE;
+        let code_off = blocks_off + BLOCKS * BLOCK_SIZE;
         let zero_off = (code_off + CODE_LEN).next_multiple_of(ZERO_SIZE);
-        let blocks_off = (zero_off + ZERO_SIZE).next_multiple_of(BLOCK_SIZE);
-        let size = blocks_off + BLOCKS * BLOCK_SIZE;
-        let memory = GuestMemory::new(size)?;
-        let frames = FrameAllocator::new(PAGE_SIZE, data_end, limit);
+        let data_start = zero_off + ZERO_SIZE;
+        let data_end = data_start + limit + SLACK;
+        let memory = GuestMemory::new(data_end)?;
+        let frames = FrameAllocator::new(data_start, data_end, limit);
         let zero = frames.alloc(FrameKind::Table)?;
         memory.zero_frame(zero)?;
         let fd = memory.fd();
@@ -522,7 +586,13 @@ impl Seccomp {
         let code = stub::code();
         memory.write(code_off, code)?;
         memory.write(code_off + fd_offset(), &(fd as u64).to_le_bytes())?;
-        let filter = stub::filter_bytes(fd);
+        let filter = stub::filter_bytes(
+            fd,
+            PoolLayout {
+                zero_off,
+                data_start,
+            },
+        );
         let filter_off = (code.len() as u64).next_multiple_of(8);
         let tfilter = stub::bytes(&stub::template_filter(fd));
         let tfilter_off = filter_off + filter.len() as u64;
@@ -564,7 +634,7 @@ impl Seccomp {
     }
 
     /// Pool offset of the template's block, whose first page is its
-    /// mailbox (tests: a guest can map it).
+    /// mailbox (tests: a stub's filter keeps a guest from mapping it).
     pub fn template_block_offset(&self) -> u64 {
         self.pool.blocks_off
     }
@@ -574,9 +644,22 @@ impl Seccomp {
         self.pool.fd
     }
 
-    /// Pool offset of the stub code (tests: a guest can map it).
+    /// Pool offset of the stub code (tests: a stub's filter keeps a guest
+    /// from mapping it).
     pub fn code_offset(&self) -> u64 {
         self.pool.code_off
+    }
+
+    /// Pool offset of the zero run (tests: read-only for a guest).
+    pub fn zero_run_offset(&self) -> u64 {
+        self.pool.zero_off
+    }
+
+    /// Sentry address of the template's mailbox, once it runs (tests:
+    /// forging a command from outside, as a guest that got hold of it
+    /// would).
+    pub fn template_mailbox(&self) -> Option<u64> {
+        self.pool.template.lock().map(|(mb, _)| mb.host)
     }
 }
 

@@ -408,7 +408,7 @@ global_asm!(
     "movabs rsi, {tail}",
     "mov eax, 11",
     "syscall",
-    // rlimits: core, fsize, nofile, memlock, msgqueue to 0.
+    // rlimits: core, fsize, nofile, memlock, msgqueue, data to 0.
     "push 0",
     "push 0",
     "mov r12, rsp",
@@ -429,6 +429,12 @@ global_asm!(
     "mov eax, 160",
     "syscall",
     "mov edi, 12",
+    "mov rsi, r12",
+    "mov eax, 160",
+    "syscall",
+    // RLIMIT_DATA: no private writable memory (everything a stub maps is
+    // the pool's, shared).
+    "mov edi, 2",
     "mov rsi, r12",
     "mov eax, 160",
     "syscall",
@@ -654,6 +660,7 @@ const LD_W_ABS: u16 = 0x20;
 const JEQ_K: u16 = 0x15;
 const JGE_K: u16 = 0x35;
 const JSET_K: u16 = 0x45;
+const JGT_K: u16 = 0x25;
 const RET_K: u16 = 0x06;
 const RET_TRAP: u32 = 0x0003_0000;
 const RET_ALLOW: u32 = 0x7fff_0000;
@@ -681,6 +688,11 @@ enum Arg {
     NoBits(u32, u32),
     /// Is one of two values.
     Either(u32, u32, u32),
+    /// The 64-bit argument `.0` is at least `.1`.
+    AtLeast(u32, u64),
+    /// When the low half at `.2` has bit `.3` set, the 64-bit argument `.0`
+    /// is at least `.1`.
+    AtLeastIf(u32, u64, u32, u32),
 }
 
 /// Offset of argument `i`'s low half in `seccomp_data`.
@@ -710,8 +722,23 @@ fn rule(nr: i64, args: &[Arg]) -> Rule {
 /// The rules both filters share: the calls the stub makes while it serves
 /// the sentry, each with its arguments checked where the stub's use is
 /// narrower than the call.
-fn serve_rules(pool_fd: i32) -> Vec<Rule> {
+fn serve_rules(pool_fd: i32, pool: Option<PoolLayout>) -> Vec<Rule> {
     use Arg::*;
+    // mmap of the pool only: MAP_SHARED|MAP_FIXED, prot rwx at most; in a
+    // stub, nothing below the zero run (the blocks and the code, which
+    // the pool keeps below it) and nothing writable below the data frames
+    // (the zero run).
+    let mut mmap = vec![
+        Eq(lo(3), 0x11),
+        Eq(hi(3), 0),
+        Eq(lo(4), pool_fd as u32),
+        Eq(hi(4), 0),
+        NoBits(lo(2), !7),
+    ];
+    if let Some(l) = pool {
+        mmap.push(AtLeast(5, l.zero_off));
+        mmap.push(AtLeastIf(5, l.data_start, lo(2), libc::PROT_WRITE as u32));
+    }
     vec![
         // The hand-off: FUTEX_WAIT and FUTEX_WAKE (shared) only, no PI or
         // requeue op (those name other tasks).
@@ -725,17 +752,7 @@ fn serve_rules(pool_fd: i32) -> Vec<Rule> {
         rule(libc::SYS_sched_setaffinity, &[Eq(lo(0), 0), Eq(hi(0), 0)]),
         rule(libc::SYS_sigaltstack, &[]),
         rule(libc::SYS_clock_gettime, &[]),
-        // mmap of the pool only: MAP_SHARED|MAP_FIXED, prot rwx at most.
-        rule(
-            libc::SYS_mmap,
-            &[
-                Eq(lo(3), 0x11),
-                Eq(hi(3), 0),
-                Eq(lo(4), pool_fd as u32),
-                Eq(hi(4), 0),
-                NoBits(lo(2), !7),
-            ],
-        ),
+        rule(libc::SYS_mmap, &mmap),
         // A stub thread: exactly its flags.
         rule(
             libc::SYS_clone,
@@ -747,6 +764,23 @@ fn serve_rules(pool_fd: i32) -> Vec<Rule> {
 /// Flags of the template's fork of a stub process: `CLONE_PARENT`, exit
 /// signal SIGCHLD.
 pub const FORK_CLONE_FLAGS: u64 = (libc::CLONE_PARENT | libc::SIGCHLD) as u64;
+
+/// Five instructions: the 64-bit argument `i` is at least `v`, else trap.
+fn at_least(i: u32, v: u64) -> [(Insn, To, To); 5] {
+    let insn = |code: u16, k: u32| Insn {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    [
+        (insn(LD_W_ABS, hi(i)), To::Next, To::Next),
+        (insn(JGT_K, (v >> 32) as u32), To::Skip(3), To::Next),
+        (insn(JEQ_K, (v >> 32) as u32), To::Next, To::Trap),
+        (insn(LD_W_ABS, lo(i)), To::Next, To::Next),
+        (insn(JGE_K, v as u32), To::Next, To::Trap),
+    ]
+}
 
 /// Compiles a filter: architecture and x32 checks, then (with `ip`) the
 /// instruction pointer, then one block per rule; anything else traps.
@@ -795,6 +829,14 @@ fn compile(ip: Option<u64>, rules: &[Rule]) -> Vec<Insn> {
                     (insn(JEQ_K, v), To::Skip(1), To::Next),
                     (insn(JEQ_K, w), To::Next, To::Trap),
                 ]),
+                Arg::AtLeast(i, v) => b.extend(at_least(i, v)),
+                Arg::AtLeastIf(i, v, cond, bit) => {
+                    b.extend([
+                        (insn(LD_W_ABS, cond), To::Next, To::Next),
+                        (insn(JSET_K, bit), To::Next, To::Skip(5)),
+                    ]);
+                    b.extend(at_least(i, v));
+                }
             }
         }
         b.push((insn(RET_K, RET_ALLOW), To::Next, To::Next));
@@ -848,8 +890,19 @@ fn compile(ip: Option<u64>, rules: &[Rule]) -> Vec<Insn> {
 /// calls the stub needs, with their arguments checked; everything else
 /// (any other instruction pointer, any other architecture or ABI) traps
 /// with SIGSYS, which the stub's handler reports to the sentry.
-pub fn filter(pool_fd: i32) -> Vec<Insn> {
-    compile(Some(syscall_ip()), &serve_rules(pool_fd))
+pub fn filter(pool_fd: i32, pool: PoolLayout) -> Vec<Insn> {
+    compile(Some(syscall_ip()), &serve_rules(pool_fd, Some(pool)))
+}
+
+/// Where the pool keeps what a stub may map: below `zero_off` the blocks
+/// and the code (never a guest's), `[zero_off, data_start)` the zero run
+/// (read-only), from `data_start` on the data frames.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolLayout {
+    /// Pool offset of the zero run.
+    pub zero_off: u64,
+    /// Pool offset of the first data frame.
+    pub data_start: u64,
 }
 
 /// The template's filter, installed once its set-up is done (before any
@@ -864,7 +917,9 @@ pub fn filter(pool_fd: i32) -> Vec<Insn> {
 /// takes the template over.
 pub fn template_filter(pool_fd: i32) -> Vec<Insn> {
     use Arg::*;
-    let mut rules = serve_rules(pool_fd);
+    // The template maps stub blocks: no offset check (its mailbox and
+    // stack are out of a guest's reach; this filter is the second line).
+    let mut rules = serve_rules(pool_fd, None);
     for r in &mut rules {
         if r.nr == libc::SYS_clone {
             r.args = vec![
@@ -904,6 +959,6 @@ pub fn bytes(filter: &[Insn]) -> Vec<u8> {
 }
 
 /// The stub filter as bytes.
-pub fn filter_bytes(pool_fd: i32) -> Vec<u8> {
-    bytes(&filter(pool_fd))
+pub fn filter_bytes(pool_fd: i32, pool: PoolLayout) -> Vec<u8> {
+    bytes(&filter(pool_fd, pool))
 }

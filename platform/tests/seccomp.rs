@@ -841,4 +841,23 @@ fn stub_namespaces_uid_and_rlimits() {
         assert_eq!(soft(name), "0", "{name}");
     }
     assert_eq!(soft("Max processes"), "100");
+    // The template: the same, and its own filter.
+    let tpl = s.template_pid().expect("the template runs");
+    let fds = fds(tpl);
+    assert!(
+        fds.len() == 1 && fds[0].contains("sentry-guest-memory"),
+        "template fds: {fds:?}"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{tpl}/status")).unwrap();
+    for want in [
+        "NoNewPrivs:\t1",
+        "Seccomp:\t2",
+        "CapEff:\t0000000000000000",
+        "CapPrm:\t0000000000000000",
+    ] {
+        assert!(status.lines().any(|l| l == want), "template: {want}");
+    }
+    for kind in ["user", "mnt", "net", "ipc", "uts"] {
+        assert_eq!(ns(&tpl.to_string(), kind), ns(&pid, kind), "{kind}");
+    }
 }

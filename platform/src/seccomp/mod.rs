@@ -4,9 +4,11 @@
 //! # Design
 //!
 //! * **Frames** are the same memfd pool as on KVM ([`GuestMemory`],
-//!   [`FrameAllocator`]). Past the data frames the pool holds the stub code
-//!   ([`stub::CODE_LEN`]) and one *block* ([`stub::BLOCK_SIZE`]) per stub
-//!   process: its threads' mailboxes, signal stacks and small stacks. The
+//!   [`FrameAllocator`]). Below the data frames the pool holds one *block*
+//!   ([`stub::BLOCK_SIZE`]) per stub process (its threads' mailboxes,
+//!   signal stacks and small stacks), the stub code ([`stub::CODE_LEN`])
+//!   and the zero run (below), in that order: a stub may map nothing below
+//!   the zero run (see *Stub processes*). The
 //!   sentry reaches all of it through its own mapping of the pool, so a
 //!   trap's registers (the signal frame on the stub thread's signal stack)
 //!   are read and written in place, never copied through a host call.
@@ -29,16 +31,6 @@
 //!   effective; 0 stays the saved uid, so that the sentry, uid 0 without
 //!   capabilities, may still signal it): the kernel applies RLIMIT_NPROC
 //!   to no task whose real uid is 0.
-//! * **Task budget**: every stub thread is a host task, and a guest that
-//!   jumps to the stub's clone can start them by itself. RLIMIT_NPROC,
-//!   set in the template after it made the stubs' user namespace, bounds
-//!   the tasks of that namespace (the template, every stub process and
-//!   thread together; counted per user namespace since Linux 5.14) at
-//!   [`stub_task_budget`] of the sentry's `--max-tasks`
-//!   ([`new_platform_with_task_limit`]: three host tasks per guest task,
-//!   plus 64), or [`MAX_STUB_TASKS`]. A guest that loops on the clone gets
-//!   EAGAIN; the others keep running, though none can start a thread or
-//!   an address space until the greedy one's stub is gone.
 //!   A new stub process is one `clone(CLONE_PARENT)` of the template (its
 //!   address space is a few pages, so the fork is cheap), which maps its own
 //!   block over the template's, installs the stub filter, starts its first
@@ -55,6 +47,16 @@
 //!   one below the data frames: no guest maps the stub code, the
 //!   template's or another stub's block (mailboxes, stacks), or writes the
 //!   zero run.
+//! * **Task budget**: every stub thread is a host task, and a guest that
+//!   jumps to the stub's clone can start them by itself. RLIMIT_NPROC,
+//!   set in the template after it made the stubs' user namespace, bounds
+//!   the tasks of that namespace (the template, every stub process and
+//!   thread together; counted per user namespace since Linux 5.14) at
+//!   [`stub_task_budget`] of the sentry's `--max-tasks`
+//!   ([`new_platform_with_task_limit`]: three host tasks per guest task,
+//!   plus 64), or [`MAX_STUB_TASKS`]. A guest that loops on the clone gets
+//!   EAGAIN; the others keep running, though none can start a thread or
+//!   an address space until the greedy one's stub is gone.
 //! * **Trapping**: the stub filter ([`stub::filter`]) allows, from the one
 //!   `syscall` instruction of the stub code only, futex (`FUTEX_WAIT` and
 //!   `FUTEX_WAKE` only: no PI or requeue op, which name other tasks),

@@ -809,7 +809,7 @@ fn stub_namespaces_uid_and_rlimits() {
     let mut g = Guest::on(Arc::clone(&s), GETPPID_LOOP);
     assert!(matches!(g.run(), Trap::Syscall { nr: 110, .. }));
     let pid = g.stub_pid().to_string();
-    for kind in ["user", "mnt", "net", "ipc", "uts"] {
+    for kind in ["user", "pid", "mnt", "net", "ipc", "uts"] {
         assert_ne!(ns(&pid, kind), ns("self", kind), "{kind} namespace");
     }
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -843,10 +843,10 @@ fn stub_namespaces_uid_and_rlimits() {
     assert_eq!(soft("Max processes"), "100");
     // The template: the same, and its own filter.
     let tpl = s.template_pid().expect("the template runs");
-    let fds = fds(tpl);
+    let tfds = fds(tpl);
     assert!(
-        fds.len() == 1 && fds[0].contains("sentry-guest-memory"),
-        "template fds: {fds:?}"
+        tfds.len() == 1 && tfds[0].contains("sentry-guest-memory"),
+        "template fds: {tfds:?}"
     );
     let status = std::fs::read_to_string(format!("/proc/{tpl}/status")).unwrap();
     for want in [
@@ -860,4 +860,80 @@ fn stub_namespaces_uid_and_rlimits() {
     for kind in ["user", "mnt", "net", "ipc", "uts"] {
         assert_eq!(ns(&tpl.to_string(), kind), ns(&pid, kind), "{kind}");
     }
+    // The template stays in our pid namespace; its children go into the
+    // stubs' one.
+    assert_eq!(ns(&tpl.to_string(), "pid"), ns("self", "pid"));
+    assert_eq!(ns(&tpl.to_string(), "pid_for_children"), ns(&pid, "pid"));
+    // A stub is an ordinary member of it (not its init), and its init is
+    // the template's only child: no descriptor, the template's filter.
+    let nspid = |p: &str| {
+        let st = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap();
+        st.lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let ids = nspid(&pid);
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert_ne!(ids[1], "1", "the stub is the namespace's init");
+    let init = init_of(tpl);
+    assert_eq!(nspid(&init.to_string())[1], "1");
+    assert_eq!(ns(&init.to_string(), "pid"), ns(&pid, "pid"));
+    assert!(fds(init).is_empty(), "init fds: {:?}", fds(init));
+    let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
+    assert!(status.lines().any(|l| l == "Seccomp:\t2"), "{status}");
+    assert!(status.lines().any(|l| l == "NoNewPrivs:\t1"), "{status}");
+}
+
+/// The template's one child: the stubs' pid-namespace init.
+fn init_of(tpl: i32) -> i32 {
+    let children = std::fs::read_to_string(format!("/proc/{tpl}/task/{tpl}/children")).unwrap();
+    let kids: Vec<i32> = children
+        .split_whitespace()
+        .map(|c| c.parse().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 1, "template children: {kids:?}");
+    kids[0]
+}
+
+fn state(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("State:"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Many address spaces come and go in the stubs' pid namespace: each stub
+/// runs and is kicked (the kick goes through the namespace's init), and
+/// the init outlives them all.
+#[test]
+fn stubs_come_and_go_in_their_pid_namespace() {
+    let s = platform(seccomp::MAX_STUB_TASKS);
+    let mut first = Guest::on(Arc::clone(&s), GETPPID_LOOP);
+    assert!(matches!(first.run(), Trap::Syscall { nr: 110, .. }));
+    let tpl = s.template_pid().expect("the template runs");
+    let init = init_of(tpl);
+    let pidns = ns(&first.stub_pid().to_string(), "pid");
+    for _ in 0..8 {
+        // jmp $, kicked.
+        let mut g = Guest::on(Arc::clone(&s), &[0xeb, 0xfe]);
+        let k = g.cx.kicker();
+        let h = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            k.kick();
+        });
+        assert_eq!(g.run(), Trap::Interrupted);
+        h.join().unwrap();
+        assert_eq!(ns(&g.stub_pid().to_string(), "pid"), pidns);
+        drop(g);
+        assert!(!state(init).starts_with('Z'), "init: {}", state(init));
+    }
+    first.ctx.regs.rax = 1;
+    assert!(matches!(first.run(), Trap::Syscall { nr: 110, .. }));
+    assert_eq!(init_of(tpl), init);
 }

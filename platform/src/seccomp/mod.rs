@@ -21,8 +21,9 @@
 //!   [`Platform::max_user_address`]), unmaps everything else (the sentry's
 //!   image, heap, stacks, the host vDSO), closes every descriptor but the
 //!   pool's, sets `PR_SET_PDEATHSIG(SIGKILL)` and `no_new_privs`, moves into
-//!   fresh user, mount, network, IPC and UTS namespaces (best effort; they
-//!   work here), drops every capability (`capset` to zero, ambient set
+//!   fresh user, mount, network, IPC and UTS namespaces and makes a fresh
+//!   pid namespace for its children (best effort; they work here; see
+//!   *Pid namespace*), drops every capability (`capset` to zero, ambient set
 //!   cleared), sets zero rlimits for core dumps, file size, descriptors,
 //!   locked memory, message queues and private data, sets RLIMIT_NPROC to
 //!   the stubs' task budget (below), installs its signal handlers and its
@@ -47,11 +48,27 @@
 //!   one below the data frames: no guest maps the stub code, the
 //!   template's or another stub's block (mailboxes, stacks), or writes the
 //!   zero run.
+//! * **Pid namespace**: the template stays in the sentry's pid namespace
+//!   (so the pids its forks return, which the sentry kills and reaps, are
+//!   host pids) and forks, before anything else, the new namespace's
+//!   init: its own child (it dies with the template), with no descriptor,
+//!   default signal dispositions and the template's filter; every stub
+//!   process after it is an ordinary member of the namespace (getppid 0:
+//!   its parent, the sentry, is outside). The thread ids a stub learns
+//!   (clone's result, `CLONE_CHILD_SETTID`) are the namespace's, which the
+//!   confined sentry cannot translate (Landlock denies `/proc`, and no
+//!   syscall maps an id across namespaces), so kicks go through the init:
+//!   the sentry puts the thread's id in a ring in the template's block
+//!   ([`stub::KICK_RING`], pool memory no stub can map) and wakes it with
+//!   a futex; the init sends the kick signal (`tkill`, the only signal its
+//!   filter allows). A full ring drops the request; a kick is repeated
+//!   until it lands. Without a pid namespace (the host refuses it) kicks
+//!   are `rt_tgsigqueueinfo` from the sentry, as before.
 //! * **Task budget**: every stub thread is a host task, and a guest that
 //!   jumps to the stub's clone can start them by itself. RLIMIT_NPROC,
 //!   set in the template after it made the stubs' user namespace, bounds
-//!   the tasks of that namespace (the template, every stub process and
-//!   thread together; counted per user namespace since Linux 5.14) at
+//!   the tasks of that namespace (the template, the pid namespace's init,
+//!   every stub process and thread together; counted per user namespace since Linux 5.14) at
 //!   [`stub_task_budget`] of the sentry's `--max-tasks`
 //!   ([`new_platform_with_task_limit`]: three host tasks per guest task,
 //!   plus 64), or [`MAX_STUB_TASKS`]. A guest that loops on the clone gets
@@ -133,8 +150,10 @@
 //!   on the stub's clone gets EAGAIN at the task budget while another
 //!   guest keeps running; and that the stub holds no descriptor but the
 //!   pool's, no capability, `no_new_privs`, fresh user, mount, network,
-//!   IPC and UTS namespaces, an unprivileged uid (when run by root) and
-//!   the rlimits above. A guest can still map any data frame into its own
+//!   IPC, UTS and pid namespaces (the stub an ordinary member, the init
+//!   alive and holding nothing while stubs come and go, kicks landing
+//!   through it), an unprivileged uid (when run by root) and the rlimits
+//!   above. A guest can still map any data frame into its own
 //!   process, or change the protection of its own pages, through the
 //!   allowed `mmap`/`mprotect`: the isolation between the guest processes
 //!   of one sandbox is weaker than on KVM.
@@ -147,22 +166,9 @@
 //! * Without CAP_SETUID (root in a container that dropped it) the stubs
 //!   stay uid 0, the kernel does not apply RLIMIT_NPROC to them and a
 //!   guest can start host threads without bound; the sentry warns.
-//! * No pid namespace for the stubs. No call the stub filter allows names
-//!   a pid (futex is limited to wait and wake, sched_setaffinity to the
-//!   calling thread, clone to a thread), so one would hide nothing the
-//!   filter does not already refuse; it would take more than an unshare:
-//!   (1) the first process forked into it is its init, whose death kills
-//!   every other member, so the template must fork a long-lived init
-//!   (holding nothing, under a filter) before any stub; (2) the tids a
-//!   stub learns (clone's result, `CLONE_CHILD_SETTID`) are then
-//!   namespace-local, while the sentry's kicks (`rt_tgsigqueueinfo`) need
-//!   host tids, and the confined sentry has no way to translate them
-//!   (Landlock denies `/proc`; no syscall maps a tid across namespaces):
-//!   kicks would have to be sent from inside the namespace (by the init,
-//!   on the sentry's request through shared memory); (3) a new stub's
-//!   `getppid` is then 0 (its parent, the sentry, is outside), not the
-//!   sentry's pid. Process ids (fork results, kill, waitid) stay host ids,
-//!   as the template itself stays in the sentry's namespace.
+//! * A kick goes through the stubs' pid-namespace init (see *Pid
+//!   namespace*): one more wake-up than a signal sent by the sentry
+//!   itself. Kicks are rare (signals, exits), not on the syscall path.
 //! * int 0x80 and 32-bit syscalls trap as SIGSYS with another audit arch;
 //!   they are reported as the #GP (vector 13, error code 0x402) the KVM
 //!   platform reports.
@@ -261,9 +267,9 @@ pub const STUB_UID: u32 = 65534;
 /// The stubs' task budget (their RLIMIT_NPROC) for a sentry that runs at
 /// most `guest_tasks` guest threads (`--max-tasks`): one stub thread per
 /// guest thread, a control thread and a waiting first thread per stub
-/// process (at most one process per guest thread), the template and the
-/// spare stub process, and room for threads that were told to exit and
-/// have not yet; never more than [`MAX_STUB_TASKS`].
+/// process (at most one process per guest thread), the template, the pid
+/// namespace's init and the spare stub process, and room for threads that
+/// were told to exit and have not yet; never more than [`MAX_STUB_TASKS`].
 pub fn stub_task_budget(guest_tasks: u64) -> u64 {
     guest_tasks
         .saturating_mul(3)
@@ -367,6 +373,9 @@ struct Pool {
     template: Mutex<Option<(Mailbox, i32)>>,
     /// RLIMIT_NPROC of the stubs' user namespace.
     task_limit: u64,
+    /// The stubs have a pid namespace of their own (kicks go through its
+    /// init).
+    pidns: AtomicBool,
     procs: Mutex<HashMap<u64, Weak<StubProc>>>,
 }
 
@@ -625,6 +634,7 @@ impl Seccomp {
             zero_off,
             template: Mutex::new(None),
             task_limit: stub_tasks.max(1),
+            pidns: AtomicBool::new(false),
             procs: Mutex::new(HashMap::new()),
         });
         Ok(Self { pool })
@@ -722,6 +732,10 @@ impl Pool {
             kill_and_reap(pid);
             return Err(e);
         }
+        self.pidns.store(
+            template.word(MB_PIDNS).load(Ordering::Relaxed) != 0,
+            Ordering::Relaxed,
+        );
         if template.word(MB_UID).load(Ordering::Relaxed) == 0 {
             tracing::warn!(
                 "the seccomp platform's stub processes run as root (no CAP_SETUID to leave it): \
@@ -1216,7 +1230,13 @@ impl Platform for Seccomp {
         Ok(Box::new(SeccompContext {
             pool: Arc::clone(&self.pool),
             cur: None,
-            kick: Arc::new(StubKick::default()),
+            kick: Arc::new(StubKick {
+                pool: Arc::clone(&self.pool),
+                kicked: AtomicBool::new(false),
+                running: AtomicBool::new(false),
+                pid: AtomicI32::new(0),
+                tid: AtomicI32::new(0),
+            }),
             fpu: Mutex::new(None),
         }))
     }
@@ -1453,8 +1473,8 @@ impl AddressSpace for SeccompAddressSpace {
 }
 
 /// Kick state of a context.
-#[derive(Default)]
 struct StubKick {
+    pool: Arc<Pool>,
     kicked: AtomicBool,
     running: AtomicBool,
     pid: AtomicI32,
@@ -1470,9 +1490,40 @@ impl Kick for StubKick {
                 self.tid.load(Ordering::SeqCst),
             );
             if pid > 0 && tid > 0 {
-                send_kick(pid, tid);
+                self.pool.kick(pid, tid);
             }
         }
+    }
+}
+
+impl Pool {
+    /// Kicks stub thread `tid` (as the stub knows it) of process `pid` (a
+    /// host pid). With a pid namespace the thread id is the namespace's,
+    /// which the sentry cannot translate: the namespace's init sends the
+    /// signal, on a request in its ring (a full ring drops the request;
+    /// kicks are repeated until they land).
+    fn kick(&self, pid: i32, tid: i32) {
+        if !self.pidns.load(Ordering::Relaxed) {
+            send_kick(pid, tid);
+            return;
+        }
+        let ring = self.host_base + self.blocks_off + KICK_RING;
+        // SAFETY: the ring is in the template's block of the pool mapping,
+        // which `self` keeps alive; its words are shared with the init, so
+        // atomic.
+        let word = |i: usize| unsafe { &*((ring + 8 + 8 * i as u64) as *const AtomicU64) };
+        for i in 0..KICK_RING_SLOTS {
+            if word(i)
+                .compare_exchange(0, tid as u32 as u64, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
+                break;
+            }
+        }
+        // SAFETY: as above; the sequence word is the ring's first.
+        let seq = unsafe { &*(ring as *const AtomicU32) };
+        seq.fetch_add(1, Ordering::SeqCst);
+        futex_wake(seq);
     }
 }
 
@@ -1727,7 +1778,7 @@ impl SeccompContext {
                     t.proc_.kill();
                     return Err(stub_err("a stub thread ignores kicks", libc::ETIMEDOUT));
                 }
-                send_kick(pid, tid);
+                t.proc_.pool.kick(pid, tid);
             }
             Ok(())
         })

@@ -87,6 +87,16 @@ pub const MB_NPROC: usize = 0xe0;
 /// Template only: the real uid the stubs run with (written by the
 /// template).
 pub const MB_UID: usize = 0xe8;
+/// Template only: 1 if the stubs have a pid namespace of their own
+/// (written by the template).
+pub const MB_PIDNS: usize = 0xec;
+/// The kick ring, in the template's block (its slot 1, which no thread
+/// uses): a sequence word, then [`KICK_RING_SLOTS`] words, each 0 or the
+/// (pid-namespace) id of a stub thread to kick. Served by the stubs'
+/// pid-namespace init.
+pub const KICK_RING: u64 = SLOT_SIZE;
+/// Entries of the kick ring.
+pub const KICK_RING_SLOTS: usize = 64;
 /// Set while the stub sleeps on [`MB_TO_STUB`] (the sentry then wakes it).
 pub const MB_STUB_SLEEPS: usize = 92;
 /// Set while the sentry sleeps on [`MB_TO_SENTRY`] (the stub then wakes it).
@@ -361,9 +371,24 @@ global_asm!(
     // Fresh user, mount, network, IPC and UTS namespaces when the host
     // allows them (best effort: the result is ignored), then no
     // capabilities at all (capset to zero, ambient set cleared).
+    // A pid namespace too when the host allows it: the template stays in
+    // the sentry's (its fork results are host pids), its children go
+    // into the new one; the stubs' getppid is then 0 (the sentry is
+    // outside).
+    "mov edi, {unshare_pid}",
+    "mov eax, 272",
+    "syscall",
+    "test rax, rax",
+    "jz 34f",
     "mov edi, {unshare}",
     "mov eax, 272",
     "syscall",
+    "jmp 35f",
+    "34:",
+    "movabs rcx, {block}",
+    "mov dword ptr [rcx+{pidns}], 1",
+    "mov qword ptr [rcx+{ppid}], 0",
+    "35:",
     "sub rsp, 32",
     "mov dword ptr [rsp], 0x20080522",
     "mov dword ptr [rsp+4], 0",
@@ -449,6 +474,27 @@ global_asm!(
     "mov eax, 160",
     "syscall",
     "add rsp, 16",
+    // With a pid namespace, its init first (the first child forked into
+    // it; its death would end every stub): the template's child, with
+    // default signal dispositions (the handlers come next).
+    "movabs rcx, {block}",
+    "cmp dword ptr [rcx+{pidns}], 0",
+    "je 36f",
+    "mov edi, 17",
+    "xor esi, esi",
+    "xor edx, edx",
+    "xor r10d, r10d",
+    "xor r8d, r8d",
+    "mov eax, 56",
+    "syscall",
+    "test rax, rax",
+    "jz 50f",
+    "cmp rax, -4095",
+    "jb 36f",
+    "mov edi, 124",
+    "mov eax, 231",
+    "syscall",
+    "36:",
     // Handlers: SA_SIGINFO | SA_ONSTACK | SA_RESTORER, every signal
     // blocked while one runs.
     "sub rsp, 32",
@@ -491,6 +537,60 @@ global_asm!(
     "33:",
     "call sc_serve",
     "jmp 33b",
+    // The stubs' pid-namespace init: registers only (the stack it shares
+    // with the template is the template's). It dies with the template,
+    // holds no descriptor, runs under the template's filter, and sends
+    // the sentry's kicks: the sentry puts stub thread ids (of this
+    // namespace, which the sentry cannot translate) in the ring of the
+    // template block's slot 1, bumps its sequence word and wakes it.
+    "50:",
+    "mov edi, 1",
+    "mov esi, 9",
+    "mov eax, 157",
+    "syscall",
+    "xor edi, edi",
+    "mov esi, -1",
+    "xor edx, edx",
+    "mov eax, 436",
+    "syscall",
+    "mov edi, 1",
+    "xor esi, esi",
+    "lea rdx, [rip+sc_tfprog]",
+    "mov eax, 317",
+    "syscall",
+    "test rax, rax",
+    "jnz 59f",
+    "movabs rbx, {ring}",
+    "51:",
+    "mov r12d, [rbx]",
+    "xor r13d, r13d",
+    "52:",
+    "cmp r13d, {ring_n}",
+    "jae 54f",
+    "xor eax, eax",
+    "xchg rax, [rbx+r13*8+8]",
+    "test rax, rax",
+    "jz 53f",
+    "mov edi, eax",
+    "mov esi, {kick}",
+    "mov eax, 200",
+    "syscall",
+    "53:",
+    "inc r13d",
+    "jmp 52b",
+    "54:",
+    "mov rdi, rbx",
+    "xor esi, esi",
+    "mov edx, r12d",
+    "xor r10d, r10d",
+    "mov eax, 202",
+    "syscall",
+    "jmp 51b",
+    "59:",
+    "mov edi, 123",
+    "mov eax, 231",
+    "syscall",
+    "ud2",
     "sc_signals:",
     ".byte 31, 11, 7, 8, 4, 5, {kick}, 0",
     ".p2align 3",
@@ -589,6 +689,10 @@ global_asm!(
     t1_stack = const BLOCK_ADDR + 2 * SLOT_SIZE - 8,
     t1_ctid = const BLOCK_ADDR + SLOT_SIZE + MB_TID as u64,
     thread_flags = const THREAD_CLONE_FLAGS,
+    pidns = const MB_PIDNS,
+    ring = const BLOCK_ADDR + KICK_RING,
+    ring_n = const KICK_RING_SLOTS,
+    unshare_pid = const libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWPID,
     unshare = const libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS,
 );
 
@@ -934,6 +1038,11 @@ pub fn template_filter(pool_fd: i32) -> Vec<Insn> {
             &[Eq(lo(0), libc::PR_SET_PDEATHSIG as u32), Eq(hi(0), 0)],
         ),
         rule(libc::SYS_getppid, &[]),
+        // The pid-namespace init's kicks.
+        rule(
+            libc::SYS_tkill,
+            &[Eq(lo(1), KICK_SIGNAL as u32), Eq(hi(1), 0)],
+        ),
         rule(
             libc::SYS_seccomp,
             &[Eq(lo(0), 1), Eq(hi(0), 0), Eq(lo(1), 0), Eq(hi(1), 0)],

@@ -919,6 +919,7 @@ fn stubs_come_and_go_in_their_pid_namespace() {
     let tpl = s.template_pid().expect("the template runs");
     let init = init_of(tpl);
     let pidns = ns(&first.stub_pid().to_string(), "pid");
+    let mut latencies = Vec::new();
     for _ in 0..8 {
         // jmp $, kicked.
         let mut g = Guest::on(Arc::clone(&s), &[0xeb, 0xfe]);
@@ -926,13 +927,21 @@ fn stubs_come_and_go_in_their_pid_namespace() {
         let h = std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(20));
             k.kick();
+            Instant::now()
         });
         assert_eq!(g.run(), Trap::Interrupted);
-        h.join().unwrap();
+        let landed = Instant::now();
+        latencies.push(landed.saturating_duration_since(h.join().unwrap()));
         assert_eq!(ns(&g.stub_pid().to_string(), "pid"), pidns);
         drop(g);
         assert!(!state(init).starts_with('Z'), "init: {}", state(init));
     }
+    latencies.sort();
+    println!(
+        "seccomp kick through the pid-namespace init, kick to trap: median {:?} (of {})",
+        latencies[latencies.len() / 2],
+        latencies.len()
+    );
     first.ctx.regs.rax = 1;
     assert!(matches!(first.run(), Trap::Syscall { nr: 110, .. }));
     assert_eq!(init_of(tpl), init);

@@ -132,11 +132,14 @@ pub fn confine_with_writes(
     confine_with_writes_then(policy, readable, writable, &mut || Ok(()))
 }
 
-/// [`confine_with_writes`], calling `before_filter` once everything but
-/// the seccomp filter is in place (no_new_privs, no capabilities,
-/// Landlock): processes it forks share the sentry's confinement (and its
-/// Landlock domain, so the sentry may signal them) without its filter
-/// (the seccomp platform's stub template, [`crate::Platform::prepare_confinement`]).
+/// [`confine_with_writes`], calling `before_filter` once no_new_privs and
+/// Landlock are in place, right before the capabilities are dropped and
+/// the seccomp filter installed: processes it forks share the sentry's
+/// Landlock domain (so the sentry may signal them) and no_new_privs,
+/// without its filter, and must drop their capabilities themselves (the
+/// seccomp platform's stub template, [`crate::Platform::prepare_confinement`],
+/// first trades root's uid for an unprivileged one, which takes
+/// CAP_SETUID).
 pub fn confine_with_writes_then(
     policy: &SeccompPolicy,
     readable: &[&Path],
@@ -153,13 +156,16 @@ pub fn confine_with_writes_then(
         tracing::debug!("the sentry stays in the caller's network/IPC/UTS namespaces: {e}");
     }
     set_no_new_privs().map_err(ConfineError::NoNewPrivs)?;
-    drop_capabilities().map_err(ConfineError::Capabilities)?;
     match restrict_filesystem_with_writes(readable, writable) {
         Ok(Some(abi)) => tracing::debug!("Landlock (ABI {abi}) restricts the host file system"),
         Ok(None) => tracing::debug!("this kernel has no Landlock: host paths are not restricted"),
         Err(e) => return Err(ConfineError::Landlock(e)),
     }
+    // Before the capabilities go: a helper forked here may still give up
+    // root's uid (the seccomp platform's stub template does, so that
+    // RLIMIT_NPROC binds its stubs), and drops its capabilities itself.
     before_filter().map_err(ConfineError::Platform)?;
+    drop_capabilities().map_err(ConfineError::Capabilities)?;
     install_sigsys_handler().map_err(ConfineError::Seccomp)?;
     install_filter(&program).map_err(ConfineError::Seccomp)
 }

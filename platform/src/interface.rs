@@ -292,11 +292,13 @@ pub trait Platform: Send + Sync {
     fn max_user_address(&self) -> u64 {
         crate::x86_64::layout::USER_VA_END
     }
-    /// Called by the sentry's self-confinement once everything but its
-    /// seccomp filter is in place (see
+    /// Called by the sentry's self-confinement once no_new_privs and
+    /// Landlock are in place, before it drops its capabilities and
+    /// installs its seccomp filter (see
     /// [`crate::confine::confine_with_writes_then`]): a platform that forks
     /// helper processes forks them here, so they share the sentry's
-    /// Landlock domain and dropped capabilities but not its filter.
+    /// Landlock domain but not its filter; they must drop their
+    /// capabilities themselves.
     fn prepare_confinement(&self) -> Result<()> {
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use std::arch::global_asm;
 
-use platform::seccomp::{self, SeccompAddressSpace, Tuning};
+use platform::seccomp::{self, Seccomp, SeccompAddressSpace, Tuning};
 use platform::{
     Access, AddressSpace, Context, Mapping, PageFlags, Platform, PlatformConfig, Trap, UserContext,
 };
@@ -22,12 +22,26 @@ struct Guest {
     ctx: UserContext,
 }
 
+fn platform(stub_tasks: u64) -> Arc<Seccomp> {
+    Arc::new(
+        Seccomp::with_task_limit(
+            PlatformConfig {
+                memory_limit: 64 << 20,
+            },
+            stub_tasks,
+        )
+        .expect("seccomp platform"),
+    )
+}
+
 impl Guest {
     fn new(code: &[u8]) -> Self {
-        let p = seccomp::new_platform(PlatformConfig {
-            memory_limit: 64 << 20,
-        })
-        .expect("seccomp platform");
+        Self::on(platform(seccomp::MAX_STUB_TASKS), code)
+    }
+
+    /// A guest in a new address space of `s`.
+    fn on(s: Arc<Seccomp>, code: &[u8]) -> Self {
+        let p: Arc<dyn Platform> = s;
         let mut aspace = p.new_address_space().unwrap();
         let f = p.alloc_data().unwrap();
         p.memory().write(f, code).unwrap();
@@ -274,6 +288,74 @@ global_asm!(
     "jmp 3b",
     ".globl g_sigret_end",
     "g_sigret_end:",
+    // F: mmap(0x500000, 0x1000, r14, MAP_SHARED|MAP_FIXED, r12, r13)
+    // through the stub's instruction; reports the result.
+    ".globl g_map_start",
+    "g_map_start:",
+    "lea rax, [rip+2f]",
+    "push rax",
+    "mov edi, 0x500000",
+    "mov esi, 0x1000",
+    "mov rdx, r14",
+    "mov r10d, 0x11",
+    "mov r8, r12",
+    "mov r9, r13",
+    "mov eax, 9",
+    "movabs rcx, 0x7fffff000000",
+    "jmp rcx",
+    "2:",
+    "mov rdi, rax",
+    "mov eax, 0x1234",
+    "syscall",
+    "ud2",
+    ".globl g_map_end",
+    "g_map_end:",
+    // G: clone stub threads (flags r14) through the stub's instruction
+    // until the kernel refuses (at most 2000); each new thread sleeps on
+    // a futex at DATA+8. Reports the count and the last result.
+    ".globl g_clone_start",
+    "g_clone_start:",
+    "lea rax, [rip+5f]",
+    "mov r13d, 0x7fff0800",
+    "mov [r13], rax",
+    "xor r12d, r12d",
+    "1:",
+    "cmp r12d, 2000",
+    "jae 3f",
+    "lea rax, [rip+2f]",
+    "push rax",
+    "mov rdi, r14",
+    "mov rsi, r13",
+    "xor edx, edx",
+    "mov r10d, 0x600000",
+    "xor r8d, r8d",
+    "mov eax, 56",
+    "movabs rcx, 0x7fffff000000",
+    "jmp rcx",
+    "2:",
+    "test rax, rax",
+    "js 3f",
+    "inc r12d",
+    "jmp 1b",
+    "3:",
+    "mov rdi, r12",
+    "mov rsi, rax",
+    "mov eax, 0x1234",
+    "syscall",
+    "ud2",
+    // A new thread returns here (its stack's top word) and sleeps.
+    "5:",
+    "lea rax, [rip+5b]",
+    "push rax",
+    "mov edi, 0x600008",
+    "xor esi, esi",
+    "xor edx, edx",
+    "xor r10d, r10d",
+    "mov eax, 202",
+    "movabs rcx, 0x7fffff000000",
+    "jmp rcx",
+    ".globl g_clone_end",
+    "g_clone_end:",
     ".popsection",
 );
 
@@ -288,6 +370,10 @@ unsafe extern "C" {
     static g_stack_end: u8;
     static g_sigret_start: u8;
     static g_sigret_end: u8;
+    static g_map_start: u8;
+    static g_map_end: u8;
+    static g_clone_start: u8;
+    static g_clone_end: u8;
 }
 
 fn bytes(start: *const u8, end: *const u8) -> Vec<u8> {
@@ -576,4 +662,287 @@ fn a_guest_blocking_kicks_is_ended() {
     h.join().unwrap();
     assert!(r.is_err(), "{r:?}");
     assert!(start.elapsed() < std::time::Duration::from_secs(10));
+}
+
+/// A guest that jumps to the stub's mmap may map data frames, and the
+/// zero run read-only, but not the stub code, the template's block (its
+/// mailbox and stack) or the zero run writable: the filter traps those.
+#[test]
+fn guest_maps_neither_stub_code_nor_blocks_nor_a_writable_zero_run() {
+    let s = platform(seccomp::MAX_STUB_TASKS);
+    let code = bytes(&raw const g_map_start, &raw const g_map_end);
+    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u64;
+    let mut g = Guest::on(Arc::clone(&s), &code);
+    let own = g.data();
+    for (off, prot, allowed) in [
+        (own, rw, true),
+        (s.zero_run_offset(), libc::PROT_READ as u64, true),
+        (s.zero_run_offset(), rw, false),
+        (s.code_offset(), rw, false),
+        (s.code_offset(), libc::PROT_READ as u64, false),
+        (s.template_block_offset(), rw, false),
+        (s.template_block_offset() + 5 * 0x40_0000, rw, false),
+        (s.zero_run_offset() - 0x1000, libc::PROT_READ as u64, false),
+    ] {
+        g.ctx = UserContext::default();
+        g.ctx.regs.rip = CODE;
+        g.ctx.regs.rsp = STACK + 4096;
+        g.ctx.regs.rflags = 0x202;
+        g.ctx.regs.r12 = s.pool_fd() as u64;
+        g.ctx.regs.r13 = off;
+        g.ctx.regs.r14 = prot;
+        let t = g.run();
+        if allowed {
+            assert!(
+                matches!(t, Trap::Syscall { nr: MARK, args } if args[0] == 0x500000),
+                "offset {off:#x} prot {prot}: {t:?}"
+            );
+        } else {
+            assert!(
+                matches!(t, Trap::Syscall { nr: 9, .. }) && g.ctx.regs.rip == STUB_SYSCALL_IP,
+                "offset {off:#x} prot {prot}: {t:?}"
+            );
+        }
+    }
+}
+
+/// The template's own filter: a command forged in its mailbox (as by a
+/// guest that got hold of it) runs no host call beyond it. getpid traps,
+/// so the result slot keeps the forger's marker.
+#[test]
+fn forged_template_command_runs_no_host_syscall() {
+    let s = platform(seccomp::MAX_STUB_TASKS);
+    let mut g = Guest::on(Arc::clone(&s), GETPPID_LOOP);
+    assert!(matches!(g.run(), Trap::Syscall { nr: 110, .. }));
+    let mb = s.template_mailbox().expect("the template runs");
+    // SAFETY: the template's mailbox page in the pool mapping, which `s`
+    // keeps alive; the words the template reads are written atomically
+    // enough for this (it sleeps until the wake below).
+    unsafe {
+        let w = |off: u64| (mb + off) as *mut u32;
+        let q = |off: u64| (mb + off) as *mut u64;
+        // Let the spare fork finish first.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        q(0x100).write_volatile(39);
+        q(0x138).write_volatile(0x5555);
+        w(12).write_volatile(1);
+        w(8).write_volatile(1);
+        w(88).write_volatile(0);
+        let to_stub = &*(w(0) as *const std::sync::atomic::AtomicU32);
+        to_stub.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        libc::syscall(libc::SYS_futex, w(0), libc::FUTEX_WAKE, 1, 0, 0, 0);
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert_eq!(
+            q(0x138).read_volatile(),
+            0x5555,
+            "the template ran the forged getpid"
+        );
+    }
+    let tpl = s.template_pid().expect("the template runs");
+    let status = std::fs::read_to_string(format!("/proc/{tpl}/status")).unwrap();
+    assert!(status.lines().any(|l| l == "Seccomp:\t2"), "{status}");
+    // The sentry side stays sound: the next stubs still start (the
+    // template's spurious report is not taken for a child's pid).
+    drop(g);
+    for _ in 0..2 {
+        let mut g = Guest::on(Arc::clone(&s), GETPPID_LOOP);
+        let root = g.aspace.root();
+        g.aspace.commit().unwrap();
+        let _ = g.cx.run(&mut g.ctx, root);
+    }
+}
+
+/// A guest that jumps to the stub's clone makes host threads until the
+/// stubs' RLIMIT_NPROC refuses one (EAGAIN); another guest keeps running,
+/// and once the greedy guest's stub is gone new stubs start again.
+#[test]
+fn a_guest_cloning_stub_threads_hits_the_task_limit() {
+    let limit = 40;
+    let s = platform(limit);
+    let mut other = Guest::on(Arc::clone(&s), GETPPID_LOOP);
+    assert!(matches!(other.run(), Trap::Syscall { nr: 110, .. }));
+    let code = bytes(&raw const g_clone_start, &raw const g_clone_end);
+    let mut hog = Guest::on(Arc::clone(&s), &code);
+    hog.data();
+    hog.ctx.regs.r14 = seccomp::stub::THREAD_CLONE_FLAGS;
+    let (count, last) = match hog.run() {
+        Trap::Syscall { nr: MARK, args } => (args[0], args[1] as i64),
+        t => panic!("unexpected {t:?}"),
+    };
+    assert_eq!(last, -(libc::EAGAIN as i64), "after {count} threads");
+    assert!(count > 0 && count < limit, "{count} threads");
+    let pid = hog.stub_pid();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let threads: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(threads <= limit, "{threads} threads");
+    // The other guest is not disturbed.
+    for _ in 0..20 {
+        other.ctx.regs.rax = 1;
+        assert!(matches!(other.run(), Trap::Syscall { nr: 110, .. }));
+    }
+    drop(hog);
+    let mut again = Guest::on(Arc::clone(&s), GETPPID_LOOP);
+    assert!(matches!(again.run(), Trap::Syscall { nr: 110, .. }));
+    let mut third = Guest::on(s, GETPPID_LOOP);
+    assert!(matches!(third.run(), Trap::Syscall { nr: 110, .. }));
+}
+
+fn ns(pid: &str, kind: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The stub lives in fresh user, mount, network, IPC and UTS namespaces
+/// (this test runs as root, where the host allows them), with an
+/// unprivileged uid and tight rlimits.
+#[test]
+fn stub_namespaces_uid_and_rlimits() {
+    let s = platform(100);
+    let mut g = Guest::on(Arc::clone(&s), GETPPID_LOOP);
+    assert!(matches!(g.run(), Trap::Syscall { nr: 110, .. }));
+    let pid = g.stub_pid().to_string();
+    for kind in ["user", "pid", "mnt", "net", "ipc", "uts"] {
+        assert_ne!(ns(&pid, kind), ns("self", kind), "{kind} namespace");
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uids = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    // SAFETY: getuid has no arguments.
+    if unsafe { libc::getuid() } == 0 {
+        // Real and effective uid leave root (saved: the sentry may signal).
+        let ids: Vec<&str> = uids.split_whitespace().skip(1).collect();
+        let nobody = seccomp::STUB_UID.to_string();
+        assert_eq!(ids[..2], [nobody.as_str(), nobody.as_str()], "{uids}");
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let soft = |name: &str| {
+        let l = limits.lines().find(|l| l.starts_with(name)).unwrap();
+        l[name.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    for name in [
+        "Max core file size",
+        "Max file size",
+        "Max open files",
+        "Max locked memory",
+        "Max msgqueue size",
+        "Max data size",
+    ] {
+        assert_eq!(soft(name), "0", "{name}");
+    }
+    assert_eq!(soft("Max processes"), "100");
+    // The template: the same, and its own filter.
+    let tpl = s.template_pid().expect("the template runs");
+    let tfds = fds(tpl);
+    assert!(
+        tfds.len() == 1 && tfds[0].contains("sentry-guest-memory"),
+        "template fds: {tfds:?}"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{tpl}/status")).unwrap();
+    for want in [
+        "NoNewPrivs:\t1",
+        "Seccomp:\t2",
+        "CapEff:\t0000000000000000",
+        "CapPrm:\t0000000000000000",
+    ] {
+        assert!(status.lines().any(|l| l == want), "template: {want}");
+    }
+    for kind in ["user", "mnt", "net", "ipc", "uts"] {
+        assert_eq!(ns(&tpl.to_string(), kind), ns(&pid, kind), "{kind}");
+    }
+    // The template stays in our pid namespace; its children go into the
+    // stubs' one.
+    assert_eq!(ns(&tpl.to_string(), "pid"), ns("self", "pid"));
+    assert_eq!(ns(&tpl.to_string(), "pid_for_children"), ns(&pid, "pid"));
+    // A stub is an ordinary member of it (not its init), and its init is
+    // the template's only child: no descriptor, the template's filter.
+    let nspid = |p: &str| {
+        let st = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap();
+        st.lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let ids = nspid(&pid);
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert_ne!(ids[1], "1", "the stub is the namespace's init");
+    let init = init_of(tpl);
+    assert_eq!(nspid(&init.to_string())[1], "1");
+    assert_eq!(ns(&init.to_string(), "pid"), ns(&pid, "pid"));
+    assert!(fds(init).is_empty(), "init fds: {:?}", fds(init));
+    let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
+    assert!(status.lines().any(|l| l == "Seccomp:\t2"), "{status}");
+    assert!(status.lines().any(|l| l == "NoNewPrivs:\t1"), "{status}");
+}
+
+/// The template's one child: the stubs' pid-namespace init.
+fn init_of(tpl: i32) -> i32 {
+    let children = std::fs::read_to_string(format!("/proc/{tpl}/task/{tpl}/children")).unwrap();
+    let kids: Vec<i32> = children
+        .split_whitespace()
+        .map(|c| c.parse().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 1, "template children: {kids:?}");
+    kids[0]
+}
+
+fn state(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("State:"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Many address spaces come and go in the stubs' pid namespace: each stub
+/// runs and is kicked (the kick goes through the namespace's init), and
+/// the init outlives them all.
+#[test]
+fn stubs_come_and_go_in_their_pid_namespace() {
+    let s = platform(seccomp::MAX_STUB_TASKS);
+    let mut first = Guest::on(Arc::clone(&s), GETPPID_LOOP);
+    assert!(matches!(first.run(), Trap::Syscall { nr: 110, .. }));
+    let tpl = s.template_pid().expect("the template runs");
+    let init = init_of(tpl);
+    let pidns = ns(&first.stub_pid().to_string(), "pid");
+    let mut latencies = Vec::new();
+    for _ in 0..8 {
+        // jmp $, kicked.
+        let mut g = Guest::on(Arc::clone(&s), &[0xeb, 0xfe]);
+        let k = g.cx.kicker();
+        let h = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            k.kick();
+            Instant::now()
+        });
+        assert_eq!(g.run(), Trap::Interrupted);
+        let landed = Instant::now();
+        latencies.push(landed.saturating_duration_since(h.join().unwrap()));
+        assert_eq!(ns(&g.stub_pid().to_string(), "pid"), pidns);
+        drop(g);
+        assert!(!state(init).starts_with('Z'), "init: {}", state(init));
+    }
+    latencies.sort();
+    println!(
+        "seccomp kick through the pid-namespace init, kick to trap: median {:?} (of {})",
+        latencies[latencies.len() / 2],
+        latencies.len()
+    );
+    first.ctx.regs.rax = 1;
+    assert!(matches!(first.run(), Trap::Syscall { nr: 110, .. }));
+    assert_eq!(init_of(tpl), init);
 }

@@ -321,7 +321,9 @@ pub fn run(opts: RunOptions) -> Result<ExitReport, SentryError> {
     };
     let machine = match opts.platform {
         PlatformKind::Vm => platform::new_platform(config)?,
-        PlatformKind::Seccomp => platform::seccomp::new_platform(config)?,
+        PlatformKind::Seccomp => {
+            platform::seccomp::new_platform_with_task_limit(config, opts.sandbox_limits.max_tasks)?
+        }
     };
     let vfs = fs::setup::build_with(
         opts.root.as_deref(),

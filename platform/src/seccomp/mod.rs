@@ -4,9 +4,11 @@
 //! # Design
 //!
 //! * **Frames** are the same memfd pool as on KVM ([`GuestMemory`],
-//!   [`FrameAllocator`]). Past the data frames the pool holds the stub code
-//!   ([`stub::CODE_LEN`]) and one *block* ([`stub::BLOCK_SIZE`]) per stub
-//!   process: its threads' mailboxes, signal stacks and small stacks. The
+//!   [`FrameAllocator`]). Below the data frames the pool holds one *block*
+//!   ([`stub::BLOCK_SIZE`]) per stub process (its threads' mailboxes,
+//!   signal stacks and small stacks), the stub code ([`stub::CODE_LEN`])
+//!   and the zero run (below), in that order: a stub may map nothing below
+//!   the zero run (see *Stub processes*). The
 //!   sentry reaches all of it through its own mapping of the pool, so a
 //!   trap's registers (the signal frame on the stub thread's signal stack)
 //!   are read and written in place, never copied through a host call.
@@ -19,26 +21,66 @@
 //!   [`Platform::max_user_address`]), unmaps everything else (the sentry's
 //!   image, heap, stacks, the host vDSO), closes every descriptor but the
 //!   pool's, sets `PR_SET_PDEATHSIG(SIGKILL)` and `no_new_privs`, moves into
-//!   fresh user, mount, network, IPC and UTS namespaces (best effort; they
-//!   work here), drops every capability (`capset` to zero, ambient set
+//!   fresh user, mount, network, IPC and UTS namespaces and makes a fresh
+//!   pid namespace for its children (best effort; they work here; see
+//!   *Pid namespace*), drops every capability (`capset` to zero, ambient set
 //!   cleared), sets zero rlimits for core dumps, file size, descriptors,
-//!   locked memory and message queues, installs its signal handlers and
-//!   waits on its mailbox.
+//!   locked memory, message queues and private data, sets RLIMIT_NPROC to
+//!   the stubs' task budget (below), installs its signal handlers and its
+//!   own filter ([`stub::template_filter`]) and waits on its mailbox.
+//!   Forked by root, it first leaves uid 0 for [`STUB_UID`] (real and
+//!   effective; 0 stays the saved uid, so that the sentry, uid 0 without
+//!   capabilities, may still signal it): the kernel applies RLIMIT_NPROC
+//!   to no task whose real uid is 0.
 //!   A new stub process is one `clone(CLONE_PARENT)` of the template (its
 //!   address space is a few pages, so the fork is cheap), which maps its own
 //!   block over the template's, installs the stub filter, starts its first
 //!   guest thread and serves its control mailbox. Being the sentry's child (`CLONE_PARENT`), it is
 //!   killed and reaped by the sentry when its address space is dropped.
 //!   The pool descriptor stays open in the stub (frames are mapped from
-//!   it): a guest that jumps into the stub code can map any pool frame into
-//!   its own process. That is within the sandbox (one sentry, one pool),
-//!   but it is weaker than KVM's page tables, which the guest cannot touch.
-//!   The same holds for `mprotect`/`munmap` of its own pages.
+//!   it): a guest that jumps into the stub code can map any data frame of
+//!   the pool into its own process, another guest process's too. That is
+//!   within the sandbox (one sentry, one pool), but it is weaker than
+//!   KVM's page tables, which the guest cannot touch. The same holds for
+//!   `mprotect`/`munmap` of its own pages. The pool keeps the blocks and
+//!   the stub code below the zero run and the data frames, and the stub
+//!   filter refuses an `mmap` offset below the zero run, and a writable
+//!   one below the data frames: no guest maps the stub code, the
+//!   template's or another stub's block (mailboxes, stacks), or writes the
+//!   zero run.
+//! * **Pid namespace**: the template stays in the sentry's pid namespace
+//!   (so the pids its forks return, which the sentry kills and reaps, are
+//!   host pids) and forks, before anything else, the new namespace's
+//!   init: its own child (it dies with the template), with no descriptor,
+//!   default signal dispositions and the template's filter; every stub
+//!   process after it is an ordinary member of the namespace (getppid 0:
+//!   its parent, the sentry, is outside). The thread ids a stub learns
+//!   (clone's result, `CLONE_CHILD_SETTID`) are the namespace's, which the
+//!   confined sentry cannot translate (Landlock denies `/proc`, and no
+//!   syscall maps an id across namespaces), so kicks go through the init:
+//!   the sentry puts the thread's id in a ring in the template's block
+//!   ([`stub::KICK_RING`], pool memory no stub can map) and wakes it with
+//!   a futex; the init sends the kick signal (`tkill`, the only signal its
+//!   filter allows). A full ring drops the request; a kick is repeated
+//!   until it lands. Without a pid namespace (the host refuses it) kicks
+//!   are `rt_tgsigqueueinfo` from the sentry, as before.
+//! * **Task budget**: every stub thread is a host task, and a guest that
+//!   jumps to the stub's clone can start them by itself. RLIMIT_NPROC,
+//!   set in the template after it made the stubs' user namespace, bounds
+//!   the tasks of that namespace (the template, the pid namespace's init,
+//!   every stub process and thread together; counted per user namespace since Linux 5.14) at
+//!   [`stub_task_budget`] of the sentry's `--max-tasks`
+//!   ([`new_platform_with_task_limit`]: three host tasks per guest task,
+//!   plus 64), or [`MAX_STUB_TASKS`]. A guest that loops on the clone gets
+//!   EAGAIN; the others keep running, though none can start a thread or
+//!   an address space until the greedy one's stub is gone.
 //! * **Trapping**: the stub filter ([`stub::filter`]) allows, from the one
-//!   `syscall` instruction of the stub code only, futex, rt_sigreturn,
-//!   munmap, mprotect, exit, sched_yield, sched_setaffinity, sigaltstack,
-//!   clock_gettime, mmap of the pool with `MAP_SHARED|MAP_FIXED` and clone with the exact
-//!   flags of a stub thread. Everything else (another instruction pointer,
+//!   `syscall` instruction of the stub code only, futex (`FUTEX_WAIT` and
+//!   `FUTEX_WAKE` only: no PI or requeue op, which name other tasks),
+//!   rt_sigreturn, munmap, mprotect, exit, sched_yield, sched_setaffinity
+//!   of the calling thread (pid 0), sigaltstack, clock_gettime, mmap of
+//!   the pool with `MAP_SHARED|MAP_FIXED` (offsets as above) and clone
+//!   with the exact flags of a stub thread. Everything else (another instruction pointer,
 //!   another architecture, x32) is `SECCOMP_RET_TRAP`: SIGSYS. SIGSYS,
 //!   SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP and the kick signal run the
 //!   stub handler on the thread's signal stack (in its slot): it stores the
@@ -81,25 +123,52 @@
 //! * **Stub creation** is lazy: an address space forks its stub process on
 //!   first use, and the template is forked by
 //!   [`Platform::prepare_confinement`] (the sentry calls it after Landlock
-//!   and before its own filter), so stubs share the sentry's Landlock
-//!   domain (its signal scoping would otherwise refuse the sentry's kicks
-//!   and SIGKILLs, and `PR_SET_PDEATHSIG` too) and have no capabilities.
-//!   The template forks one stub process ahead (the spare).
+//!   and before it drops its capabilities and installs its own filter), so
+//!   stubs share the sentry's Landlock domain (its signal scoping would
+//!   otherwise refuse the sentry's kicks and SIGKILLs, and
+//!   `PR_SET_PDEATHSIG` too); the template still has the capability to
+//!   leave uid 0, and drops every capability itself.
+//!   The template forks one stub process ahead (the spare). Its block
+//!   and code are pool memory no stub can map (above), and it runs under
+//!   [`stub::template_filter`] (the stub's calls from any instruction
+//!   pointer, plus the fork's: clone with exactly `CLONE_PARENT|SIGCHLD`,
+//!   `PR_SET_PDEATHSIG`, getppid, installing a filter, exit_group), which
+//!   every stub inherits under its own: a template taken over some other
+//!   way, or a stub filter rewritten in the pool before a fork, still
+//!   reaches nothing else. The sentry never takes a pid the template
+//!   reports for a fork unless it is a child of its own.
 //!
 //! # What differs from KVM, and what is not done
 //!
 //! * The guest shares its host process with the stub code and the pool
 //!   descriptor. The stub filter is what keeps it from the host kernel:
 //!   `platform/tests/seccomp.rs` checks that a jump to the stub's syscall
-//!   instruction, a forged command in the control mailbox and a corrupted
-//!   control-thread stack run no host syscall beyond the filter, and that
-//!   the stub holds no descriptor but the pool's, no capability and
-//!   `no_new_privs`. A guest can still map any pool frame into its own
+//!   instruction, a forged command in the control mailbox, a corrupted
+//!   control-thread stack and a command forged in the template's mailbox
+//!   run no host syscall beyond the filters; that a guest maps neither the
+//!   stub code nor a block nor the zero run writable; that a guest looping
+//!   on the stub's clone gets EAGAIN at the task budget while another
+//!   guest keeps running; and that the stub holds no descriptor but the
+//!   pool's, no capability, `no_new_privs`, fresh user, mount, network,
+//!   IPC, UTS and pid namespaces (the stub an ordinary member, the init
+//!   alive and holding nothing while stubs come and go, kicks landing
+//!   through it), an unprivileged uid (when run by root) and the rlimits
+//!   above. A guest can still map any data frame into its own
 //!   process, or change the protection of its own pages, through the
 //!   allowed `mmap`/`mprotect`: the isolation between the guest processes
 //!   of one sandbox is weaker than on KVM.
-//! * No pid namespace for the stubs: the first stub forked into one would
-//!   be its init, and its death would kill every other stub.
+//! * Rlimits not set: RLIMIT_AS (a guest's host mappings, zero runs
+//!   included, legitimately exceed any fixed size; its memory is the
+//!   pool's, capped by `--memory`), RLIMIT_STACK (no stub has a growing
+//!   stack), RLIMIT_SIGPENDING (the sentry's kicks are queued against it),
+//!   RLIMIT_CPU (guests may compute for long). A stub can call nothing
+//!   that the others would limit.
+//! * Without CAP_SETUID (root in a container that dropped it) the stubs
+//!   stay uid 0, the kernel does not apply RLIMIT_NPROC to them and a
+//!   guest can start host threads without bound; the sentry warns.
+//! * A kick goes through the stubs' pid-namespace init (see *Pid
+//!   namespace*): one more wake-up than a signal sent by the sentry
+//!   itself. Kicks are rare (signals, exits), not on the syscall path.
 //! * int 0x80 and 32-bit syscalls trap as SIGSYS with another audit arch;
 //!   they are reported as the #GP (vector 13, error code 0x402) the KVM
 //!   platform reports.
@@ -125,6 +194,7 @@
 //! | busy spin with `pause` (2 000 / 20 000 rounds) | 150–900 µs (the spinner keeps the CPU from the other side) |
 //! | fork of a small address space (spare stub ready) + the child's first trap | 0.85 ms |
 //! | CoW fork of 32 MiB (8192 pages, in runs) + the child's first trap | 40–60 ms debug, 4.5–6 ms release |
+//! | kick of a spinning guest to its trap, through the pid-namespace init (`stubs_come_and_go_in_their_pid_namespace`, medians of 8–15, load average 10) | 0.12–2.2 ms (direct signal without a pid namespace, same moment: 0.1–4 ms) |
 //!
 //! Release build of the same test (`cargo test --release -p platform
 //! --test seccomp -- --nocapture`), load average 3.5: yielding spin +
@@ -187,6 +257,27 @@ type Run = (u64, u64, Option<(u64, u64)>);
 const NO_BLOCK: u64 = u64::MAX;
 /// Blocks (stub processes, the template included) the pool holds.
 const BLOCKS: u64 = 1024;
+/// Tasks the stub processes can have at most (every block in use, every
+/// slot a thread, the template): the stubs' RLIMIT_NPROC when the sentry
+/// gives no budget of its own ([`new_platform_with_task_limit`]).
+pub const MAX_STUB_TASKS: u64 = BLOCKS * SLOTS as u64 + 1;
+/// The uid the stub processes get when the sentry runs as root (with
+/// CAP_SETUID): RLIMIT_NPROC binds no task whose real uid is 0.
+pub const STUB_UID: u32 = 65534;
+
+/// The stubs' task budget (their RLIMIT_NPROC) for a sentry that runs at
+/// most `guest_tasks` guest threads (`--max-tasks`): one stub thread per
+/// guest thread, a control thread and a waiting first thread per stub
+/// process (at most one process per guest thread), the template, the pid
+/// namespace's init and the spare stub process, and room for threads that
+/// were told to exit and have not yet; never more than [`MAX_STUB_TASKS`].
+pub fn stub_task_budget(guest_tasks: u64) -> u64 {
+    guest_tasks
+        .saturating_mul(3)
+        .saturating_add(64)
+        .min(MAX_STUB_TASKS)
+}
+
 /// Iterations the sentry spins on a mailbox before a futex wait.
 pub const SENTRY_SPIN: u32 = 50;
 /// Iterations the stub spins on its mailbox before a futex wait.
@@ -281,6 +372,11 @@ struct Pool {
     zero_off: u64,
     /// The template's mailbox and pid, once forked.
     template: Mutex<Option<(Mailbox, i32)>>,
+    /// RLIMIT_NPROC of the stubs' user namespace.
+    task_limit: u64,
+    /// The stubs have a pid namespace of their own (kicks go through its
+    /// init).
+    pidns: AtomicBool,
     procs: Mutex<HashMap<u64, Weak<StubProc>>>,
 }
 
@@ -461,17 +557,39 @@ pub fn new_platform(config: PlatformConfig) -> Result<Arc<dyn Platform>> {
     Ok(Arc::new(Seccomp::new(config)?))
 }
 
+/// [`new_platform`] for a sentry that runs at most `guest_tasks` guest
+/// threads: the stubs may have [`stub_task_budget`] host tasks.
+pub fn new_platform_with_task_limit(
+    config: PlatformConfig,
+    guest_tasks: u64,
+) -> Result<Arc<dyn Platform>> {
+    Ok(Arc::new(Seccomp::with_task_limit(
+        config,
+        stub_task_budget(guest_tasks),
+    )?))
+}
+
 impl Seccomp {
     /// See [`new_platform`].
     pub fn new(config: PlatformConfig) -> Result<Self> {
+        Self::with_task_limit(config, MAX_STUB_TASKS)
+    }
+
+    /// [`Seccomp::new`] whose stub processes may have `stub_tasks` host
+    /// tasks at most, all of them together (their RLIMIT_NPROC; the
+    /// template counts, and so does each stub process's control thread).
+    pub fn with_task_limit(config: PlatformConfig, stub_tasks: u64) -> Result<Self> {
         let limit = config.memory_limit.div_ceil(PAGE_SIZE) * PAGE_SIZE;
-        let data_end = PAGE_SIZE + limit + SLACK;
-        let code_off = data_end;
+        // Blocks, code, zero run, data frames, in that order: a stub's
+        // filter lets it map nothing below the zero run, and no length can
+        // reach back below an offset.
+        let blocks_off = BLOCK_SIZE;
+        let code_off = blocks_off + BLOCKS * BLOCK_SIZE;
         let zero_off = (code_off + CODE_LEN).next_multiple_of(ZERO_SIZE);
-        let blocks_off = (zero_off + ZERO_SIZE).next_multiple_of(BLOCK_SIZE);
-        let size = blocks_off + BLOCKS * BLOCK_SIZE;
-        let memory = GuestMemory::new(size)?;
-        let frames = FrameAllocator::new(PAGE_SIZE, data_end, limit);
+        let data_start = zero_off + ZERO_SIZE;
+        let data_end = data_start + limit + SLACK;
+        let memory = GuestMemory::new(data_end)?;
+        let frames = FrameAllocator::new(data_start, data_end, limit);
         let zero = frames.alloc(FrameKind::Table)?;
         memory.zero_frame(zero)?;
         let fd = memory.fd();
@@ -480,16 +598,29 @@ impl Seccomp {
         let code = stub::code();
         memory.write(code_off, code)?;
         memory.write(code_off + fd_offset(), &(fd as u64).to_le_bytes())?;
-        let filter = stub::filter_bytes(fd);
+        let filter = stub::filter_bytes(
+            fd,
+            PoolLayout {
+                zero_off,
+                data_start,
+            },
+        );
         let filter_off = (code.len() as u64).next_multiple_of(8);
-        if filter_off + filter.len() as u64 > CODE_LEN {
+        let tfilter = stub::bytes(&stub::template_filter(fd));
+        let tfilter_off = filter_off + filter.len() as u64;
+        if tfilter_off + tfilter.len() as u64 > CODE_LEN {
             return Err(Error::Unsupported("stub code too large"));
         }
-        memory.write(code_off + filter_off, &filter)?;
-        let mut fprog = [0u8; 16];
-        fprog[..2].copy_from_slice(&((filter.len() / 8) as u16).to_le_bytes());
-        fprog[8..].copy_from_slice(&(CODE_ADDR + filter_off).to_le_bytes());
-        memory.write(code_off + fprog_offset(), &fprog)?;
+        for (bytes, at, fprog_at) in [
+            (&filter, filter_off, fprog_offset()),
+            (&tfilter, tfilter_off, tfprog_offset()),
+        ] {
+            memory.write(code_off + at, bytes)?;
+            let mut fprog = [0u8; 16];
+            fprog[..2].copy_from_slice(&((bytes.len() / 8) as u16).to_le_bytes());
+            fprog[8..].copy_from_slice(&(CODE_ADDR + at).to_le_bytes());
+            memory.write(code_off + fprog_at, &fprog)?;
+        }
         let pool = Arc::new(Pool {
             memory,
             frames,
@@ -503,6 +634,8 @@ impl Seccomp {
             code_off,
             zero_off,
             template: Mutex::new(None),
+            task_limit: stub_tasks.max(1),
+            pidns: AtomicBool::new(false),
             procs: Mutex::new(HashMap::new()),
         });
         Ok(Self { pool })
@@ -511,6 +644,35 @@ impl Seccomp {
     /// Pid of the template, once started (tests).
     pub fn template_pid(&self) -> Option<i32> {
         self.pool.template.lock().map(|(_, pid)| pid)
+    }
+
+    /// Pool offset of the template's block, whose first page is its
+    /// mailbox (tests: a stub's filter keeps a guest from mapping it).
+    pub fn template_block_offset(&self) -> u64 {
+        self.pool.blocks_off
+    }
+
+    /// The pool's descriptor number, the same in the stubs (tests).
+    pub fn pool_fd(&self) -> i32 {
+        self.pool.fd
+    }
+
+    /// Pool offset of the stub code (tests: a stub's filter keeps a guest
+    /// from mapping it).
+    pub fn code_offset(&self) -> u64 {
+        self.pool.code_off
+    }
+
+    /// Pool offset of the zero run (tests: read-only for a guest).
+    pub fn zero_run_offset(&self) -> u64 {
+        self.pool.zero_off
+    }
+
+    /// Sentry address of the template's mailbox, once it runs (tests:
+    /// forging a command from outside, as a guest that got hold of it
+    /// would).
+    pub fn template_mailbox(&self) -> Option<u64> {
+        self.pool.template.lock().map(|(mb, _)| mb.host)
     }
 }
 
@@ -531,6 +693,7 @@ impl Pool {
             stub: BLOCK_ADDR,
         };
         self.memory.discard(tblock, BLOCK_SIZE)?;
+        template.put(MB_NPROC, self.task_limit);
         let params: [u64; 4] = [
             self.fd as u64,
             self.code_off,
@@ -551,6 +714,7 @@ impl Pool {
             // never returns.
             unsafe {
                 unregister_rseq();
+                leave_root();
                 sc_boot(params.as_ptr())
             }
         }
@@ -568,6 +732,16 @@ impl Pool {
         if let Err(e) = r {
             kill_and_reap(pid);
             return Err(e);
+        }
+        self.pidns.store(
+            template.word(MB_PIDNS).load(Ordering::Relaxed) != 0,
+            Ordering::Relaxed,
+        );
+        if template.word(MB_UID).load(Ordering::Relaxed) == 0 {
+            tracing::warn!(
+                "the seccomp platform's stub processes run as root (no CAP_SETUID to leave it): \
+                 RLIMIT_NPROC does not bind them, a guest can start host threads without bound"
+            );
         }
         Ok(slot.insert((template, pid)))
     }
@@ -629,7 +803,16 @@ impl Pool {
         })?;
         let r = tpl.op_result(0);
         if r < 0 {
-            return Err(stub_err("fork of a stub process", -r as i32));
+            return Err(stub_err("fork of a stub process", -(r.max(-4095)) as i32));
+        }
+        // The mailbox is pool memory a guest can map and forge: never take
+        // its word for a pid that is not a child of ours (the sentry would
+        // kill and reap it).
+        if r > i32::MAX as i64 || !alive(r as i32) {
+            return Err(stub_err(
+                "the stub template reported no new child",
+                libc::ECHILD,
+            ));
         }
         Ok(r as i32)
     }
@@ -721,6 +904,28 @@ unsafe fn unregister_rseq() {
         std::arch::asm!("mov {}, fs:0", out(reg) tp);
         let area = (tp as i64 + __rseq_offset as i64) as u64;
         libc::syscall(libc::SYS_rseq, area, __rseq_size.max(32), 1, 0x5305_3053);
+    }
+}
+
+/// A template forked by root gives up uid 0 (keeping it only as the saved
+/// uid, so that the sentry may still signal it and its stubs): the kernel
+/// does not apply RLIMIT_NPROC to tasks whose real uid is 0. Best effort:
+/// without CAP_SETUID the ids stay (the sentry warns).
+///
+/// # Safety
+///
+/// Only in the forked template: raw syscalls (glibc's set*id would signal
+/// threads that do not exist in the child).
+unsafe fn leave_root() {
+    // SAFETY: plain syscalls with integer arguments.
+    unsafe {
+        if libc::syscall(libc::SYS_getuid) != 0 {
+            return;
+        }
+        let id = STUB_UID as libc::c_long;
+        libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>());
+        libc::syscall(libc::SYS_setresgid, id, id, id);
+        libc::syscall(libc::SYS_setresuid, id, id, 0);
     }
 }
 
@@ -1026,7 +1231,13 @@ impl Platform for Seccomp {
         Ok(Box::new(SeccompContext {
             pool: Arc::clone(&self.pool),
             cur: None,
-            kick: Arc::new(StubKick::default()),
+            kick: Arc::new(StubKick {
+                pool: Arc::clone(&self.pool),
+                kicked: AtomicBool::new(false),
+                running: AtomicBool::new(false),
+                pid: AtomicI32::new(0),
+                tid: AtomicI32::new(0),
+            }),
             fpu: Mutex::new(None),
         }))
     }
@@ -1263,8 +1474,8 @@ impl AddressSpace for SeccompAddressSpace {
 }
 
 /// Kick state of a context.
-#[derive(Default)]
 struct StubKick {
+    pool: Arc<Pool>,
     kicked: AtomicBool,
     running: AtomicBool,
     pid: AtomicI32,
@@ -1280,9 +1491,40 @@ impl Kick for StubKick {
                 self.tid.load(Ordering::SeqCst),
             );
             if pid > 0 && tid > 0 {
-                send_kick(pid, tid);
+                self.pool.kick(pid, tid);
             }
         }
+    }
+}
+
+impl Pool {
+    /// Kicks stub thread `tid` (as the stub knows it) of process `pid` (a
+    /// host pid). With a pid namespace the thread id is the namespace's,
+    /// which the sentry cannot translate: the namespace's init sends the
+    /// signal, on a request in its ring (a full ring drops the request;
+    /// kicks are repeated until they land).
+    fn kick(&self, pid: i32, tid: i32) {
+        if !self.pidns.load(Ordering::Relaxed) {
+            send_kick(pid, tid);
+            return;
+        }
+        let ring = self.host_base + self.blocks_off + KICK_RING;
+        // SAFETY: the ring is in the template's block of the pool mapping,
+        // which `self` keeps alive; its words are shared with the init, so
+        // atomic.
+        let word = |i: usize| unsafe { &*((ring + 8 + 8 * i as u64) as *const AtomicU64) };
+        for i in 0..KICK_RING_SLOTS {
+            if word(i)
+                .compare_exchange(0, tid as u32 as u64, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
+                break;
+            }
+        }
+        // SAFETY: as above; the sequence word is the ring's first.
+        let seq = unsafe { &*(ring as *const AtomicU32) };
+        seq.fetch_add(1, Ordering::SeqCst);
+        futex_wake(seq);
     }
 }
 
@@ -1537,7 +1779,7 @@ impl SeccompContext {
                     t.proc_.kill();
                     return Err(stub_err("a stub thread ignores kicks", libc::ETIMEDOUT));
                 }
-                send_kick(pid, tid);
+                t.proc_.pool.kick(pid, tid);
             }
             Ok(())
         })

@@ -81,6 +81,22 @@ pub const MB_CPU_IN: usize = 104;
 pub const MB_CPU_OUT: usize = 120;
 /// Template only: the sentry's pid (its parent, and its children's).
 pub const MB_PPID: usize = 136;
+/// Template only: RLIMIT_NPROC of the stubs' user namespace (written by
+/// the sentry before the fork).
+pub const MB_NPROC: usize = 0xe0;
+/// Template only: the real uid the stubs run with (written by the
+/// template).
+pub const MB_UID: usize = 0xe8;
+/// Template only: 1 if the stubs have a pid namespace of their own
+/// (written by the template).
+pub const MB_PIDNS: usize = 0xec;
+/// The kick ring, in the template's block (its slot 1, which no thread
+/// uses): a sequence word, then [`KICK_RING_SLOTS`] words, each 0 or the
+/// (pid-namespace) id of a stub thread to kick. Served by the stubs'
+/// pid-namespace init.
+pub const KICK_RING: u64 = SLOT_SIZE;
+/// Entries of the kick ring.
+pub const KICK_RING_SLOTS: usize = 64;
 /// Set while the stub sleeps on [`MB_TO_STUB`] (the sentry then wakes it).
 pub const MB_STUB_SLEEPS: usize = 92;
 /// Set while the sentry sleeps on [`MB_TO_SENTRY`] (the stub then wakes it).
@@ -346,12 +362,33 @@ global_asm!(
     "xor r8d, r8d",
     "mov eax, 157",
     "syscall",
+    // The real uid the stubs run with, for the sentry (0: RLIMIT_NPROC
+    // does not bind them).
+    "mov eax, 102",
+    "syscall",
+    "movabs rcx, {block}",
+    "mov [rcx+{uid}], eax",
     // Fresh user, mount, network, IPC and UTS namespaces when the host
     // allows them (best effort: the result is ignored), then no
     // capabilities at all (capset to zero, ambient set cleared).
+    // A pid namespace too when the host allows it: the template stays in
+    // the sentry's (its fork results are host pids), its children go
+    // into the new one; the stubs' getppid is then 0 (the sentry is
+    // outside).
+    "mov edi, {unshare_pid}",
+    "mov eax, 272",
+    "syscall",
+    "test rax, rax",
+    "jz 34f",
     "mov edi, {unshare}",
     "mov eax, 272",
     "syscall",
+    "jmp 35f",
+    "34:",
+    "movabs rcx, {block}",
+    "mov dword ptr [rcx+{pidns}], 1",
+    "mov qword ptr [rcx+{ppid}], 0",
+    "35:",
     "sub rsp, 32",
     "mov dword ptr [rsp], 0x20080522",
     "mov dword ptr [rsp+4], 0",
@@ -396,7 +433,7 @@ global_asm!(
     "movabs rsi, {tail}",
     "mov eax, 11",
     "syscall",
-    // rlimits: core, fsize, nofile, memlock, msgqueue to 0.
+    // rlimits: core, fsize, nofile, memlock, msgqueue, data to 0.
     "push 0",
     "push 0",
     "mov r12, rsp",
@@ -420,7 +457,44 @@ global_asm!(
     "mov rsi, r12",
     "mov eax, 160",
     "syscall",
+    // RLIMIT_DATA: no private writable memory (everything a stub maps is
+    // the pool's, shared).
+    "mov edi, 2",
+    "mov rsi, r12",
+    "mov eax, 160",
+    "syscall",
+    // RLIMIT_NPROC: the tasks of the stubs' user namespace (template,
+    // stub processes, their threads), the budget the sentry wrote.
+    "movabs rcx, {block}",
+    "mov rax, [rcx+{nproc}]",
+    "mov [r12], rax",
+    "mov [r12+8], rax",
+    "mov edi, 6",
+    "mov rsi, r12",
+    "mov eax, 160",
+    "syscall",
     "add rsp, 16",
+    // With a pid namespace, its init first (the first child forked into
+    // it; its death would end every stub): the template's child, with
+    // default signal dispositions (the handlers come next).
+    "movabs rcx, {block}",
+    "cmp dword ptr [rcx+{pidns}], 0",
+    "je 36f",
+    "mov edi, 17",
+    "xor esi, esi",
+    "xor edx, edx",
+    "xor r10d, r10d",
+    "xor r8d, r8d",
+    "mov eax, 56",
+    "syscall",
+    "test rax, rax",
+    "jz 50f",
+    "cmp rax, -4095",
+    "jb 36f",
+    "mov edi, 124",
+    "mov eax, 231",
+    "syscall",
+    "36:",
     // Handlers: SA_SIGINFO | SA_ONSTACK | SA_RESTORER, every signal
     // blocked while one runs.
     "sub rsp, 32",
@@ -449,9 +523,74 @@ global_asm!(
     "add rsp, 32",
     "movabs rbx, {block}",
     "call sc_altstack",
+    // The template's own filter, before any guest code exists.
+    "mov edi, 1",
+    "xor esi, esi",
+    "lea rdx, [rip+sc_tfprog]",
+    "mov eax, 317",
+    "syscall",
+    "test rax, rax",
+    "jz 33f",
+    "mov edi, 125",
+    "mov eax, 231",
+    "syscall",
     "33:",
     "call sc_serve",
     "jmp 33b",
+    // The stubs' pid-namespace init: registers only (the stack it shares
+    // with the template is the template's). It dies with the template,
+    // holds no descriptor, runs under the template's filter, and sends
+    // the sentry's kicks: the sentry puts stub thread ids (of this
+    // namespace, which the sentry cannot translate) in the ring of the
+    // template block's slot 1, bumps its sequence word and wakes it.
+    "50:",
+    "mov edi, 1",
+    "mov esi, 9",
+    "mov eax, 157",
+    "syscall",
+    "xor edi, edi",
+    "mov esi, -1",
+    "xor edx, edx",
+    "mov eax, 436",
+    "syscall",
+    "mov edi, 1",
+    "xor esi, esi",
+    "lea rdx, [rip+sc_tfprog]",
+    "mov eax, 317",
+    "syscall",
+    "test rax, rax",
+    "jnz 59f",
+    "movabs rbx, {ring}",
+    "51:",
+    "mov r12d, [rbx]",
+    "xor r13d, r13d",
+    "52:",
+    "cmp r13d, {ring_n}",
+    "jae 54f",
+    "xor eax, eax",
+    "xchg rax, [rbx+r13*8+8]",
+    "test rax, rax",
+    "jz 53f",
+    "mov edi, eax",
+    "mov esi, {kick}",
+    "mov eax, 200",
+    "syscall",
+    "53:",
+    "inc r13d",
+    "jmp 52b",
+    "54:",
+    "mov rdi, rbx",
+    "xor esi, esi",
+    "mov edx, r12d",
+    "xor r10d, r10d",
+    "mov eax, 202",
+    "syscall",
+    "jmp 51b",
+    "59:",
+    "mov edi, 123",
+    "mov eax, 231",
+    "syscall",
+    "ud2",
     "sc_signals:",
     ".byte 31, 11, 7, 8, 4, 5, {kick}, 0",
     ".p2align 3",
@@ -460,6 +599,10 @@ global_asm!(
     ".quad 0",
     ".globl sc_fprog",
     "sc_fprog:",
+    ".quad 0",
+    ".quad 0",
+    ".globl sc_tfprog",
+    "sc_tfprog:",
     ".quad 0",
     ".quad 0",
     ".globl sc_stub_end",
@@ -541,9 +684,15 @@ global_asm!(
     tail = const TOP - BLOCK_ADDR - BLOCK_SIZE,
     kick = const KICK_SIGNAL,
     ppid = const MB_PPID,
+    uid = const MB_UID,
+    nproc = const MB_NPROC,
     t1_stack = const BLOCK_ADDR + 2 * SLOT_SIZE - 8,
     t1_ctid = const BLOCK_ADDR + SLOT_SIZE + MB_TID as u64,
     thread_flags = const THREAD_CLONE_FLAGS,
+    pidns = const MB_PIDNS,
+    ring = const BLOCK_ADDR + KICK_RING,
+    ring_n = const KICK_RING_SLOTS,
+    unshare_pid = const libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWPID,
     unshare = const libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS,
 );
 
@@ -552,6 +701,7 @@ unsafe extern "C" {
     static sc_stub_end: u8;
     static sc_fd: u8;
     static sc_fprog: u8;
+    static sc_tfprog: u8;
     static sc_thread_start: u8;
     /// Boots the template; never returns.
     pub fn sc_boot(params: *const u64) -> !;
@@ -584,6 +734,11 @@ pub fn fprog_offset() -> u64 {
     offset_of(&raw const sc_fprog)
 }
 
+/// Offset of `sc_tfprog` (the template filter's sock_fprog) in the code.
+pub fn tfprog_offset() -> u64 {
+    offset_of(&raw const sc_tfprog)
+}
+
 /// Stub address of `sc_thread_start`.
 pub fn thread_start() -> u64 {
     CODE_ADDR + offset_of(&raw const sc_thread_start)
@@ -609,110 +764,297 @@ const LD_W_ABS: u16 = 0x20;
 const JEQ_K: u16 = 0x15;
 const JGE_K: u16 = 0x35;
 const JSET_K: u16 = 0x45;
+const JGT_K: u16 = 0x25;
 const RET_K: u16 = 0x06;
 const RET_TRAP: u32 = 0x0003_0000;
 const RET_ALLOW: u32 = 0x7fff_0000;
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 
+/// Where a conditional jump of the filter goes.
+#[derive(Clone, Copy)]
+enum To {
+    /// The next instruction.
+    Next,
+    /// The end of the current block: `RET_TRAP` in a block, the next block
+    /// for a block's number test.
+    Trap,
+    /// The instruction `n` further on in the block (relative to the
+    /// instruction after the jump).
+    Skip(u8),
+}
+
+/// An argument check: the 32-bit half at `off` of `seccomp_data`.
+#[derive(Clone, Copy)]
+enum Arg {
+    /// Equals.
+    Eq(u32, u32),
+    /// Has none of these bits.
+    NoBits(u32, u32),
+    /// Is one of two values.
+    Either(u32, u32, u32),
+    /// The 64-bit argument `.0` is at least `.1`.
+    AtLeast(u32, u64),
+    /// When the low half at `.2` has bit `.3` set, the 64-bit argument `.0`
+    /// is at least `.1`.
+    AtLeastIf(u32, u64, u32, u32),
+}
+
+/// Offset of argument `i`'s low half in `seccomp_data`.
+const fn lo(i: u32) -> u32 {
+    16 + 8 * i
+}
+
+/// Offset of argument `i`'s high half.
+const fn hi(i: u32) -> u32 {
+    16 + 8 * i + 4
+}
+
+/// A syscall the filter allows when all its checks hold (it traps when one
+/// does not).
+struct Rule {
+    nr: i64,
+    args: Vec<Arg>,
+}
+
+fn rule(nr: i64, args: &[Arg]) -> Rule {
+    Rule {
+        nr,
+        args: args.to_vec(),
+    }
+}
+
+/// The rules both filters share: the calls the stub makes while it serves
+/// the sentry, each with its arguments checked where the stub's use is
+/// narrower than the call.
+fn serve_rules(pool_fd: i32, pool: Option<PoolLayout>) -> Vec<Rule> {
+    use Arg::*;
+    // mmap of the pool only: MAP_SHARED|MAP_FIXED, prot rwx at most; in a
+    // stub, nothing below the zero run (the blocks and the code, which
+    // the pool keeps below it) and nothing writable below the data frames
+    // (the zero run).
+    let mut mmap = vec![
+        Eq(lo(3), 0x11),
+        Eq(hi(3), 0),
+        Eq(lo(4), pool_fd as u32),
+        Eq(hi(4), 0),
+        NoBits(lo(2), !7),
+    ];
+    if let Some(l) = pool {
+        mmap.push(AtLeast(5, l.zero_off));
+        mmap.push(AtLeastIf(5, l.data_start, lo(2), libc::PROT_WRITE as u32));
+    }
+    vec![
+        // The hand-off: FUTEX_WAIT and FUTEX_WAKE (shared) only, no PI or
+        // requeue op (those name other tasks).
+        rule(libc::SYS_futex, &[Either(lo(1), 0, 1), Eq(hi(1), 0)]),
+        rule(libc::SYS_rt_sigreturn, &[]),
+        rule(libc::SYS_munmap, &[]),
+        rule(libc::SYS_mprotect, &[]),
+        rule(libc::SYS_exit, &[]),
+        rule(libc::SYS_sched_yield, &[]),
+        // The calling thread only (pid 0).
+        rule(libc::SYS_sched_setaffinity, &[Eq(lo(0), 0), Eq(hi(0), 0)]),
+        rule(libc::SYS_sigaltstack, &[]),
+        rule(libc::SYS_clock_gettime, &[]),
+        rule(libc::SYS_mmap, &mmap),
+        // A stub thread: exactly its flags.
+        rule(
+            libc::SYS_clone,
+            &[Eq(lo(0), THREAD_CLONE_FLAGS as u32), Eq(hi(0), 0)],
+        ),
+    ]
+}
+
+/// Flags of the template's fork of a stub process: `CLONE_PARENT`, exit
+/// signal SIGCHLD.
+pub const FORK_CLONE_FLAGS: u64 = (libc::CLONE_PARENT | libc::SIGCHLD) as u64;
+
+/// Five instructions: the 64-bit argument `i` is at least `v`, else trap.
+fn at_least(i: u32, v: u64) -> [(Insn, To, To); 5] {
+    let insn = |code: u16, k: u32| Insn {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    [
+        (insn(LD_W_ABS, hi(i)), To::Next, To::Next),
+        (insn(JGT_K, (v >> 32) as u32), To::Skip(3), To::Next),
+        (insn(JEQ_K, (v >> 32) as u32), To::Next, To::Trap),
+        (insn(LD_W_ABS, lo(i)), To::Next, To::Next),
+        (insn(JGE_K, v as u32), To::Next, To::Trap),
+    ]
+}
+
+/// Compiles a filter: architecture and x32 checks, then (with `ip`) the
+/// instruction pointer, then one block per rule; anything else traps.
+fn compile(ip: Option<u64>, rules: &[Rule]) -> Vec<Insn> {
+    let insn = |code: u16, k: u32| Insn {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    // (instruction, jump if true, jump if false), blocks resolved below.
+    let mut head: Vec<(Insn, To, To)> = vec![
+        (insn(LD_W_ABS, 4), To::Next, To::Next),
+        (insn(JEQ_K, AUDIT_ARCH_X86_64), To::Next, To::Trap),
+        (insn(LD_W_ABS, 0), To::Next, To::Next),
+        (insn(JGE_K, 0x4000_0000), To::Trap, To::Next),
+    ];
+    if let Some(ip) = ip {
+        head.extend([
+            (insn(LD_W_ABS, 8), To::Next, To::Next),
+            (insn(JEQ_K, ip as u32), To::Next, To::Trap),
+            (insn(LD_W_ABS, 12), To::Next, To::Next),
+            (insn(JEQ_K, (ip >> 32) as u32), To::Next, To::Trap),
+        ]);
+    }
+    let mut blocks: Vec<Vec<(Insn, To, To)>> = Vec::new();
+    for r in rules {
+        // ld nr; jeq nr (else: next block); checks (else: trap); allow;
+        // trap.
+        let mut b = vec![
+            (insn(LD_W_ABS, 0), To::Next, To::Next),
+            (insn(JEQ_K, r.nr as u32), To::Next, To::Trap),
+        ];
+        for a in &r.args {
+            match *a {
+                Arg::Eq(off, v) => b.extend([
+                    (insn(LD_W_ABS, off), To::Next, To::Next),
+                    (insn(JEQ_K, v), To::Next, To::Trap),
+                ]),
+                Arg::NoBits(off, m) => b.extend([
+                    (insn(LD_W_ABS, off), To::Next, To::Next),
+                    (insn(JSET_K, m), To::Trap, To::Next),
+                ]),
+                Arg::Either(off, v, w) => b.extend([
+                    (insn(LD_W_ABS, off), To::Next, To::Next),
+                    (insn(JEQ_K, v), To::Skip(1), To::Next),
+                    (insn(JEQ_K, w), To::Next, To::Trap),
+                ]),
+                Arg::AtLeast(i, v) => b.extend(at_least(i, v)),
+                Arg::AtLeastIf(i, v, cond, bit) => {
+                    b.extend([
+                        (insn(LD_W_ABS, cond), To::Next, To::Next),
+                        (insn(JSET_K, bit), To::Next, To::Skip(5)),
+                    ]);
+                    b.extend(at_least(i, v));
+                }
+            }
+        }
+        b.push((insn(RET_K, RET_ALLOW), To::Next, To::Next));
+        b.push((insn(RET_K, RET_TRAP), To::Next, To::Next));
+        blocks.push(b);
+    }
+    let total: usize = head.len() + blocks.iter().map(Vec::len).sum::<usize>() + 1;
+    let trap_at = total - 1;
+    let mut out = Vec::with_capacity(total);
+    let off = |from: usize, to: usize| -> u8 {
+        u8::try_from(to - from - 1).expect("filter jump within 255")
+    };
+    for (insn, jt, jf) in &head {
+        let i = out.len();
+        let fix = |t: To| match t {
+            To::Next => 0,
+            To::Trap => off(i, trap_at),
+            To::Skip(n) => n,
+        };
+        out.push(Insn {
+            jt: fix(*jt),
+            jf: fix(*jf),
+            ..*insn
+        });
+    }
+    for b in &blocks {
+        let start = out.len();
+        let end = start + b.len();
+        for (j, (insn, jt, jf)) in b.iter().enumerate() {
+            let i = out.len();
+            // The number test's "else" is the next block; every other
+            // "else" is the block's own trap (its last instruction).
+            let fix = |t: To| match t {
+                To::Next => 0,
+                To::Trap if j == 1 => off(i, end),
+                To::Trap => off(i, end - 1),
+                To::Skip(n) => n,
+            };
+            out.push(Insn {
+                jt: fix(*jt),
+                jf: fix(*jf),
+                ..*insn
+            });
+        }
+    }
+    out.push(insn(RET_K, RET_TRAP));
+    out
+}
+
 /// The stub's filter: from the one stub `syscall` instruction, only the
 /// calls the stub needs, with their arguments checked; everything else
 /// (any other instruction pointer, any other architecture or ABI) traps
 /// with SIGSYS, which the stub's handler reports to the sentry.
-pub fn filter(pool_fd: i32) -> Vec<Insn> {
-    let ld = |off: u32| Insn {
-        code: LD_W_ABS,
-        jt: 0,
-        jf: 0,
-        k: off,
-    };
-    let ret = |k: u32| Insn {
-        code: RET_K,
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    // Jump offsets are filled relative to labels below; built by hand.
-    let mut p: Vec<Insn> = Vec::new();
-    let jeq = |k: u32, jt: u8, jf: u8| Insn {
-        code: JEQ_K,
-        jt,
-        jf,
-        k,
-    };
-    let ip = syscall_ip();
-    // 0..: checks that end in TRAP at the end of the program.
-    p.push(ld(4)); // arch
-    p.push(jeq(AUDIT_ARCH_X86_64, 0, 0xff)); // -> trap
-    p.push(ld(0)); // nr
-    p.push(Insn {
-        code: JGE_K,
-        jt: 0xff,
-        jf: 0,
-        k: 0x4000_0000,
-    });
-    p.push(ld(8)); // ip low
-    p.push(jeq(ip as u32, 0, 0xff));
-    p.push(ld(12)); // ip high
-    p.push(jeq((ip >> 32) as u32, 0, 0xff));
-    p.push(ld(0));
-    let plain = [
-        libc::SYS_futex,
-        libc::SYS_rt_sigreturn,
-        libc::SYS_munmap,
-        libc::SYS_mprotect,
-        libc::SYS_exit,
-        libc::SYS_sched_yield,
-        libc::SYS_sched_setaffinity,
-        libc::SYS_sigaltstack,
-        libc::SYS_clock_gettime,
-    ];
-    for nr in plain {
-        p.push(jeq(nr as u32, 0xfe, 0)); // -> allow
-    }
-    p.push(jeq(libc::SYS_mmap as u32, 0, 10));
-    // mmap: flags == MAP_SHARED|MAP_FIXED, fd == the pool, prot rwx only.
-    p.push(ld(16 + 3 * 8));
-    p.push(jeq(0x11, 0, 0xff));
-    p.push(ld(16 + 3 * 8 + 4));
-    p.push(jeq(0, 0, 0xff));
-    p.push(ld(16 + 4 * 8));
-    p.push(jeq(pool_fd as u32, 0, 0xff));
-    p.push(ld(16 + 4 * 8 + 4));
-    p.push(jeq(0, 0, 0xff));
-    p.push(ld(16 + 2 * 8));
-    p.push(Insn {
-        code: JSET_K,
-        jt: 0xff,
-        jf: 0xfe,
-        k: !7,
-    });
-    p.push(jeq(libc::SYS_clone as u32, 0, 0xff));
-    p.push(ld(16));
-    p.push(jeq(THREAD_CLONE_FLAGS as u32, 0, 0xff));
-    p.push(ld(20));
-    p.push(jeq(0, 0xfe, 0xff));
-    // Resolve the placeholder targets: 0xff -> trap, 0xfe -> allow.
-    let trap = p.len();
-    let allow = p.len() + 1;
-    p.push(ret(RET_TRAP));
-    p.push(ret(RET_ALLOW));
-    for (i, insn) in p.iter_mut().enumerate() {
-        let fix = |j: u8| -> u8 {
-            match j {
-                0xff => (trap - i - 1) as u8,
-                0xfe => (allow - i - 1) as u8,
-                j => j,
-            }
-        };
-        insn.jt = fix(insn.jt);
-        insn.jf = fix(insn.jf);
-    }
-    p
+pub fn filter(pool_fd: i32, pool: PoolLayout) -> Vec<Insn> {
+    compile(Some(syscall_ip()), &serve_rules(pool_fd, Some(pool)))
 }
 
-/// The filter as bytes.
-pub fn filter_bytes(pool_fd: i32) -> Vec<u8> {
-    filter(pool_fd)
+/// Where the pool keeps what a stub may map: below `zero_off` the blocks
+/// and the code (never a guest's), `[zero_off, data_start)` the zero run
+/// (read-only), from `data_start` on the data frames.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolLayout {
+    /// Pool offset of the zero run.
+    pub zero_off: u64,
+    /// Pool offset of the first data frame.
+    pub data_start: u64,
+}
+
+/// The template's filter, installed once its set-up is done (before any
+/// guest code exists): the stub's calls from any instruction pointer
+/// (the template's fork and a new stub's first calls are `syscall`
+/// instructions of their own), plus what forking a stub process takes:
+/// clone with exactly [`FORK_CLONE_FLAGS`], `PR_SET_PDEATHSIG`, getppid,
+/// installing the stub filter (no flags: no TSYNC, no listener) and
+/// exit_group. Every stub process inherits it under its own, stricter
+/// filter. The template's code, stack and mailbox are pool memory a guest
+/// can map (see the module docs), so this is what bounds a guest that
+/// takes the template over.
+pub fn template_filter(pool_fd: i32) -> Vec<Insn> {
+    use Arg::*;
+    // The template maps stub blocks: no offset check (its mailbox and
+    // stack are out of a guest's reach; this filter is the second line).
+    let mut rules = serve_rules(pool_fd, None);
+    for r in &mut rules {
+        if r.nr == libc::SYS_clone {
+            r.args = vec![
+                Either(lo(0), THREAD_CLONE_FLAGS as u32, FORK_CLONE_FLAGS as u32),
+                Eq(hi(0), 0),
+            ];
+        }
+    }
+    rules.extend([
+        rule(
+            libc::SYS_prctl,
+            &[Eq(lo(0), libc::PR_SET_PDEATHSIG as u32), Eq(hi(0), 0)],
+        ),
+        rule(libc::SYS_getppid, &[]),
+        // The pid-namespace init's kicks.
+        rule(
+            libc::SYS_tkill,
+            &[Eq(lo(1), KICK_SIGNAL as u32), Eq(hi(1), 0)],
+        ),
+        rule(
+            libc::SYS_seccomp,
+            &[Eq(lo(0), 1), Eq(hi(0), 0), Eq(lo(1), 0), Eq(hi(1), 0)],
+        ),
+        rule(libc::SYS_exit_group, &[]),
+    ]);
+    compile(None, &rules)
+}
+
+/// A filter as bytes.
+pub fn bytes(filter: &[Insn]) -> Vec<u8> {
+    filter
         .iter()
         .flat_map(|i| {
             let mut b = Vec::with_capacity(8);
@@ -723,4 +1065,9 @@ pub fn filter_bytes(pool_fd: i32) -> Vec<u8> {
             b
         })
         .collect()
+}
+
+/// The stub filter as bytes.
+pub fn filter_bytes(pool_fd: i32, pool: PoolLayout) -> Vec<u8> {
+    bytes(&filter(pool_fd, pool))
 }

@@ -139,8 +139,60 @@
 //! pinned 11.3–11.6 µs, futex only 15–17 µs, busy `pause` spin 10.5 µs
 //! when the other vCPU happens to be free and 450 µs when it is not.
 //! Every hand-off here is a switch between two host processes (the stub
-//! and the sentry), which on this nested host costs several µs each: that,
-//! not the 1.7 µs SIGSYS, is the floor of a same-CPU round trip.
+//! and the sentry), which on this nested host cost several µs each at the
+//! time (about 1.2 µs each on the host measured below): the switches, not
+//! the SIGSYS alone, set the floor of a same-CPU round trip.
+//!
+//! Where a round trip goes (2026-12-02, this host: a 2-vCPU Intel Xeon
+//! Firecracker VM, PVM, load average 5 to 12 from other sessions; C
+//! probes and `perf` on the release test and sentry). Host costs: a
+//! native `getppid` 0.11–0.14 µs; `clock_gettime(CLOCK_THREAD_CPUTIME_ID)`
+//! 0.29–0.33 µs (a syscall: `task_sched_runtime` takes the run-queue
+//! lock); `sched_yield` with nothing else to run 0.3 µs; an in-process
+//! SIGSYS trap and `rt_sigreturn` 1.5–1.8 µs; a `sched_yield` ping-pong
+//! between two processes on one CPU 2.5 µs a round (two switches; 2.3 µs
+//! between two threads of one process, so the address-space switch adds
+//! little here); a `pause` spin ping-pong across the two CPUs 0.85 µs.
+//! Per trapped `getppid` the default path makes, as `perf` counts: in the
+//! stub the SIGSYS, one `sched_yield` and `rt_sigreturn` (and, before
+//! the change below, two `clock_gettime`); in the worker one
+//! `sched_yield`; two context switches. The switches (`finish_task_switch`
+//! after `sched_yield` on both sides) are the largest share of the
+//! profile, then the signal delivery and frame (`force_sig_seccomp`,
+//! `copy_fpstate_to_sigframe`, `__fpu_restore_sig`).
+//!
+//! Charging CPU time from the TSC (see *CPU time*) removed both clock
+//! reads from a short round trip. Medians of interleaved runs, the
+//! previous commit against this one, same moments:
+//!
+//! | what | before | after |
+//! | --- | --- | --- |
+//! | `default_round_trip` (release test, 21 × 2000 round trips; 6 runs each, load average 7 to 9) at `nice -20`: median of the runs' medians | 8.3 µs | 5.9 µs |
+//! | the same at normal priority | 8.5 µs | 6.8 µs |
+//! | best batch of all those runs | 3.8 µs | 3.2 µs |
+//! | release sentry, `bench_syscall 50000` (6 runs each, load average 9) | 8.1–8.3 µs | 7.0 µs |
+//!
+//! The best batches (3.2 µs) are the same-CPU path undisturbed: SIGSYS and
+//! `rt_sigreturn` (1.5 µs) plus two switches by `sched_yield` (about
+//! 1.2 µs each). The medians are the load of the other sessions: a
+//! yield hands the CPU to whoever else is runnable on it. The issue's
+//! 5 µs is met by the undisturbed path and mostly by the test's medians
+//! at load average 4 to 5 (3.6–5.2 µs at `nice -20`), not by the medians
+//! under load average 7 to 9, nor through the whole sentry (5–7 µs: the
+//! worker's own work per trap and its other threads add about 1 to
+//! 3 µs); 2 µs would need the cross-CPU path (below) or no hand-off.
+//!
+//! Tried and dropped: an adaptive spin (`pause` while the peer's last CPU,
+//! from `rdtscp`, differs from ours, `sched_yield` while it is the same,
+//! bounded by a TSC budget, stub unpinned). It never beat the pinned
+//! yielding spin here: two threads that hand off by yielding stay on one
+//! CPU (the scheduler keeps cache-hot tasks where they are, and the other
+//! vCPU is busy with other sessions), so the cross-CPU path (2.4 µs best,
+//! a plain `pause` spin when the other vCPU is free) rarely happens.
+//! `SECCOMP_FILTER_FLAG_SPEC_ALLOW` changes nothing on this host
+//! (`spec_store_bypass: Vulnerable`, no SSBD to switch) and was not
+//! measured where it would matter (AMD hosts with the seccomp SSBD
+//! policy).
 //!
 //! Through the whole (debug) sentry, `bench_syscall` and `bench_fork`
 //! guests, same moment, same load:
@@ -154,9 +206,9 @@
 //! On this host a busy spin on shared memory is the worst choice: with two
 //! vCPUs and other load the spinner's own CPU is usually the one its peer
 //! needs. Yielding spins with the stub pinned to the worker's CPU hand the
-//! CPU over directly; the futex path is the fallback. The target
-//! (≤ 5 µs) is not met under this load; the in-process SIGSYS floor is
-//! 1.7 µs and the two hand-offs are context switches.
+//! CPU over directly; the futex path is the fallback. The in-process
+//! SIGSYS floor is 1.5–1.7 µs and the two hand-offs are context switches
+//! (see the figures above for what is met).
 //!
 //! A stub that dies (the guest broke its handler, e.g. with a forged
 //! `rt_sigreturn` that blocks SIGSYS, which the kernel turns into a kill)

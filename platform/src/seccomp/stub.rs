@@ -75,10 +75,16 @@ pub const CMD_FORK: u32 = 3;
 /// bit 31 set each iteration yields the CPU (sched_yield) instead of
 /// `pause`. Written by the sentry.
 pub const MB_SPIN: usize = 88;
-/// The stub thread's CPU time (a timespec) when it trapped.
+/// The stub thread's CPU time (a timespec) when it trapped (seconds
+/// `u64::MAX`: not read, see [`MB_CLOCK_TSC`]).
 pub const MB_CPU_IN: usize = 104;
-/// Its CPU time when it last resumed the guest.
-pub const MB_CPU_OUT: usize = 120;
+/// The TSC when the thread last resumed the guest.
+pub const MB_TSC_OUT: usize = 120;
+/// The TSC when it trapped.
+pub const MB_TSC_IN: usize = 128;
+/// TSC ticks of guest run below which the handler skips the CPU clock
+/// read at a trap (then [`MB_CPU_IN`]'s seconds are `u64::MAX`).
+pub const MB_CLOCK_TSC: usize = 160;
 /// Template only: the sentry's pid (its parent, and its children's).
 pub const MB_PPID: usize = 136;
 /// Template only: RLIMIT_NPROC of the stubs' user namespace (written by
@@ -139,17 +145,29 @@ global_asm!(
     "mov [rbx+{fs}], rax",
     "rdgsbase rax",
     "mov [rbx+{gs}], rax",
-    // The thread's CPU time, at the trap and at the resume: the time in
-    // between is the guest's (the sentry charges it to the task).
+    // CPU time: the TSC at the trap; the thread's CPU clock too unless
+    // the guest ran for less than the sentry's threshold since it resumed
+    // (then the TSC interval is its time: see `Context::run`).
+    "rdtsc",
+    "shl rdx, 32",
+    "or rax, rdx",
+    "mov [rbx+{tsc_in}], rax",
+    "sub rax, [rbx+{tsc_out}]",
+    "cmp rax, [rbx+{clock_tsc}]",
+    "jb 60f",
     "mov edi, 3",
     "lea rsi, [rbx+{cpu_in}]",
     "mov eax, 228",
     "call sc_sys",
+    "jmp 61f",
+    "60:",
+    "mov qword ptr [rbx+{cpu_in}], -1",
+    "61:",
     "call sc_serve",
-    "mov edi, 3",
-    "lea rsi, [rbx+{cpu_out}]",
-    "mov eax, 228",
-    "call sc_sys",
+    "rdtsc",
+    "shl rdx, 32",
+    "or rax, rdx",
+    "mov [rbx+{tsc_out}], rax",
     "mov rax, [rbx+{fs}]",
     "wrfsbase rax",
     "mov rax, [rbx+{gs}]",
@@ -340,6 +358,9 @@ global_asm!(
     "sc_thread_start:",
     "lea rbx, [rsp-8]",
     "and rbx, -{slot}",
+    // Its first trap reads the CPU clock (the slot may be a dead
+    // thread's).
+    "mov qword ptr [rbx+{tsc_out}], 0",
     "call sc_altstack",
     "mov eax, 39",
     "call sc_sys",
@@ -660,7 +681,9 @@ global_asm!(
     to_sentry = const MB_TO_SENTRY,
     spin = const MB_SPIN,
     cpu_in = const MB_CPU_IN,
-    cpu_out = const MB_CPU_OUT,
+    tsc_in = const MB_TSC_IN,
+    tsc_out = const MB_TSC_OUT,
+    clock_tsc = const MB_CLOCK_TSC,
     stub_sleeps = const MB_STUB_SLEEPS,
     sentry_sleeps = const MB_SENTRY_SLEEPS,
     cmd = const MB_CMD,

@@ -369,13 +369,16 @@ pub fn fpstate_markers(xsave: &mut [u8], xfeatures: u64) {
 const XCOMP_BV_COMPACTED: u64 = 1 << 63;
 
 /// Linux's sigreturn runs XRSTOR on the frame's XSAVE area itself, which
-/// takes the compacted form when XCOMP_BV bit 63 is set; KVM_SET_XSAVE
-/// takes only the standard form. For x87, SSE and AVX (components 0 to 2)
-/// the two layouts coincide, so such an area is rewritten to its standard
-/// equivalent (XCOMP_BV 0). False where XRSTOR would raise #GP (a component
-/// in XSTATE_BV but not in XCOMP_BV, nonzero reserved header bytes), and
-/// for compacted areas with components past AVX, whose layout differs
-/// (not emulated: SIGSEGV).
+/// takes the compacted form when XCOMP_BV bit 63 is set (on CPUs with
+/// XSAVEC); the platforms take only the standard form (KVM_SET_XSAVE, the
+/// seccomp stub's own signal frame). So such an area is rewritten to its
+/// standard equivalent (XCOMP_BV 0): components 0 and 1 stay in the legacy
+/// region, and each later component in XCOMP_BV moves from its compacted
+/// offset (in bit order from byte 576, 64-byte aligned where CPUID leaf
+/// 0xD says so) to its standard offset (CPUID leaf 0xD's EBX). False where
+/// XRSTOR would raise #GP: a component in XSTATE_BV but not in XCOMP_BV,
+/// one the CPU does not have (or a supervisor one), nonzero reserved
+/// header bytes, or an area that does not fit.
 pub fn xsave_to_standard_form(xsave: &mut [u8]) -> bool {
     let word = |at: usize| u64::from_le_bytes(xsave[at..at + 8].try_into().expect("8 bytes"));
     let (bv, comp) = (word(512), word(520));
@@ -383,8 +386,39 @@ pub fn xsave_to_standard_form(xsave: &mut [u8]) -> bool {
         return true;
     }
     let comp = comp & !XCOMP_BV_COMPACTED;
-    if bv & !comp != 0 || comp & !0x7 != 0 || xsave[528..576].iter().any(|&b| b != 0) {
+    if bv & !comp != 0 || xsave[528..576].iter().any(|&b| b != 0) {
         return false;
+    }
+    let user = {
+        let l = std::arch::x86_64::__cpuid_count(0xd, 0);
+        u64::from(l.eax) | (u64::from(l.edx) << 32)
+    };
+    if comp & !user != 0 {
+        return false;
+    }
+    // (compacted offset, standard offset, size, present in XSTATE_BV)
+    let mut moves = Vec::new();
+    let mut at = 576usize;
+    for i in 2..63u32 {
+        if comp & (1 << i) == 0 {
+            continue;
+        }
+        let l = std::arch::x86_64::__cpuid_count(0xd, i);
+        let (size, standard) = (l.eax as usize, l.ebx as usize);
+        if l.ecx & 2 != 0 {
+            at = at.next_multiple_of(64);
+        }
+        if size == 0 || standard < 576 || at + size > xsave.len() || standard + size > xsave.len() {
+            return false;
+        }
+        moves.push((at, standard, size, bv & (1 << i) != 0));
+        at += size;
+    }
+    let compacted = xsave.to_vec();
+    for (from, to, size, present) in moves {
+        if present {
+            xsave[to..to + size].copy_from_slice(&compacted[from..from + size]);
+        }
     }
     xsave[520..528].fill(0);
     true
@@ -660,8 +694,21 @@ mod signal_number_tests {
         // XSTATE_BV outside XCOMP_BV: #GP.
         set(&mut x, 3, 1 << 63);
         assert!(!super::xsave_to_standard_form(&mut x));
-        // Components past AVX: not emulated.
-        set(&mut x, 3, (1 << 63) | 0xe3);
+        // A component the CPU does not have (bit 62): #GP.
+        set(&mut x, 3, (1 << 63) | (1 << 62) | 3);
         assert!(!super::xsave_to_standard_form(&mut x));
+        // PKRU (component 9), where the CPU has it: from the first
+        // compacted slot (byte 576) to its standard offset.
+        let pkru = std::arch::x86_64::__cpuid_count(0xd, 9);
+        let has_pkru = std::arch::x86_64::__cpuid_count(0xd, 0).eax & (1 << 9) != 0;
+        x.fill(0);
+        set(&mut x, 0x203, (1 << 63) | 0x203);
+        x[576..580].copy_from_slice(&0x5555_0004u32.to_le_bytes());
+        assert_eq!(super::xsave_to_standard_form(&mut x), has_pkru);
+        if has_pkru {
+            let at = pkru.ebx as usize;
+            assert_eq!(x[at..at + 4], 0x5555_0004u32.to_le_bytes());
+            assert_eq!(x[520..528], [0; 8]);
+        }
     }
 }

@@ -905,8 +905,27 @@ fn classify(insn: &[u8]) -> Option<Disguised> {
         // monitor (0F 01 C8), mwait (0F 01 C9).
         [0x0f, 0x01, 0xc8 | 0xc9, ..] => Some(Disguised::UdAsGp),
         [0xcf, ..] => Some(Disguised::Iret),
+        // sysenter (0F 34): on Intel CPUs an instruction in 64-bit mode,
+        // which faults with #GP(0) when SYSENTER_CS is 0, as Linux sets it
+        // when IA32 emulation is off (the sandbox has no 32-bit ABI); this
+        // KVM raises #UD. On AMD it is #UD on hardware too.
+        [0x0f, 0x34, ..] if sysenter_is_an_instruction() => Some(Disguised::GpAsUd),
         _ => None,
     }
+}
+
+/// Whether the CPU (the host's model, which the guest's CPUID shows) is
+/// Intel's, where `sysenter` exists in 64-bit mode.
+fn sysenter_is_an_instruction() -> bool {
+    static INTEL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *INTEL.get_or_init(|| {
+        let l0 = std::arch::x86_64::__cpuid(0);
+        let mut vendor = [0u8; 12];
+        vendor[..4].copy_from_slice(&l0.ebx.to_le_bytes());
+        vendor[4..8].copy_from_slice(&l0.edx.to_le_bytes());
+        vendor[8..].copy_from_slice(&l0.ecx.to_le_bytes());
+        &vendor == b"GenuineIntel"
+    })
 }
 
 /// Delivers a synchronous fault signal: if blocked or ignored, it kills

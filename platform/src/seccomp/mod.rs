@@ -155,9 +155,10 @@
 //! makes [`Context::run`] return an error; the sentry never waits forever.
 
 pub mod stub;
+mod table;
 
 use std::any::Any;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -171,17 +172,13 @@ use crate::interface::{
 use crate::memory::{FrameAllocator, FrameKind, GuestMemory, PAGE_SIZE};
 use crate::{Error, Result, UserContext};
 use stub::*;
+use table::{HostMap, Op, Tables};
 
 /// Pool headroom beyond the data cap (the zero frame, allocator slack).
 const SLACK: u64 = 1 << 20;
 /// Size of the zero run (one host mapping per this much of consecutive
 /// zero pages; at most this much host memory if the guest reads them all).
 const ZERO_SIZE: u64 = 2 << 20;
-/// A host call for a stub thread: number and arguments.
-type Op = (i64, [u64; 6]);
-/// A run of pages being coalesced: start, pages, and the pool offset and
-/// protection of its first page (None: unmapped).
-type Run = (u64, u64, Option<(u64, u64)>);
 
 /// No block yet.
 const NO_BLOCK: u64 = u64::MAX;
@@ -515,6 +512,15 @@ impl Seccomp {
 }
 
 impl Pool {
+    fn host_map(&self) -> HostMap {
+        HostMap {
+            fd: self.fd as u64,
+            zero: self.zero,
+            zero_off: self.zero_off,
+            zero_size: ZERO_SIZE,
+        }
+    }
+
     fn block_host(&self, block: u64) -> u64 {
         self.host_base + self.blocks_off + block * BLOCK_SIZE
     }
@@ -729,18 +735,6 @@ fn next_root() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-#[derive(Default)]
-struct Tables {
-    pages: BTreeMap<u64, Mapping>,
-    /// Pages whose host mapping differs from `pages`.
-    dirty: BTreeSet<u64>,
-    /// A dirty page lost access.
-    stale: bool,
-    /// Every page of `pages` is dirty too, and the host maps nothing else
-    /// (a forked child that has not run yet): no per-page bookkeeping.
-    all_dirty: bool,
-}
-
 /// One stub process.
 struct StubProc {
     pool: Arc<Pool>,
@@ -889,93 +883,16 @@ impl StubProc {
             .ok_or(Error::Unsupported("too many threads in one stub process"))
     }
 
-    /// Applies the pending page edits through `mb` (a thread of this
-    /// process waiting in its handler, or the control thread), as runs.
+    /// Applies the pending page edits through `run_ops` (a thread of
+    /// this process waiting in its handler, or the control thread), as
+    /// runs.
     fn flush(&self, t: &mut Tables, run_ops: &mut dyn FnMut(&[Op]) -> Result<()>) -> Result<()> {
-        if t.dirty.is_empty() && !t.all_dirty {
+        if !t.pending() {
             return Ok(());
         }
-        let mut ops: Vec<Op> = Vec::new();
-        // (start, pages, Some((first pool offset, prot)) or None)
-        let mut cur: Option<Run> = None;
-        let fd = self.pool.fd as u64;
-        let (zero, zero_off) = (self.pool.zero, self.pool.zero_off);
-        let host = |va: u64, m: Mapping| {
-            let mut prot = libc::PROT_READ as u64;
-            if m.flags.write {
-                prot |= libc::PROT_WRITE as u64;
-            }
-            if m.flags.exec {
-                prot |= libc::PROT_EXEC as u64;
-            }
-            let off = if m.frame == zero && !m.flags.write {
-                zero_off + va % ZERO_SIZE
-            } else {
-                m.frame
-            };
-            (off, prot)
-        };
-        let emit = |ops: &mut Vec<Op>, run: Run| {
-            let (start, n, m) = run;
-            let len = n * PAGE_SIZE;
-            match m {
-                None => ops.push((libc::SYS_munmap, [start, len, 0, 0, 0, 0])),
-                Some((off, prot)) => {
-                    ops.push((libc::SYS_mmap, [start, len, prot, 0x11, fd, off]));
-                }
-            }
-        };
-        // The dirty pages in order (with `all_dirty`, every page as well).
-        let mut keys: Vec<u64> = Vec::new();
-        if t.all_dirty {
-            let mut a = t.pages.keys().copied().peekable();
-            let mut b = t.dirty.iter().copied().peekable();
-            loop {
-                let next = match (a.peek(), b.peek()) {
-                    (Some(&x), Some(&y)) if x == y => {
-                        b.next();
-                        a.next()
-                    }
-                    (Some(&x), Some(&y)) if x < y => a.next(),
-                    (Some(_), Some(_)) => b.next(),
-                    (Some(_), None) => a.next(),
-                    (None, _) => b.next(),
-                };
-                match next {
-                    Some(k) => keys.push(k),
-                    None => break,
-                }
-            }
-        }
-        let dirty: &mut dyn Iterator<Item = u64> = if t.all_dirty {
-            &mut keys.iter().copied()
-        } else {
-            &mut t.dirty.iter().copied()
-        };
-        for va in dirty {
-            let m = t.pages.get(&va).map(|m| host(va, *m));
-            if let Some((start, n, first)) = cur.as_mut() {
-                let contiguous = *start + *n * PAGE_SIZE == va;
-                let fits = match (*first, m) {
-                    (None, None) => true,
-                    (Some(f), Some(m)) => f.1 == m.1 && f.0 + *n * PAGE_SIZE == m.0,
-                    _ => false,
-                };
-                if contiguous && fits {
-                    *n += 1;
-                    continue;
-                }
-                emit(&mut ops, (*start, *n, *first));
-            }
-            cur = Some((va, 1, m));
-        }
-        if let Some(run) = cur {
-            emit(&mut ops, run);
-        }
+        let ops = t.flush_ops(&self.pool.host_map());
         run_ops(&ops)?;
-        t.dirty.clear();
-        t.stale = false;
-        t.all_dirty = false;
+        t.flushed();
         Ok(())
     }
 }
@@ -1035,6 +952,12 @@ impl Platform for Seccomp {
         WINDOW_BASE
     }
 
+    fn shares_tables(&self) -> bool {
+        // The software table's chunks are shared at fork (see `table`):
+        // no hardware rule to check, the host kernel owns the real tables.
+        true
+    }
+
     fn prepare_confinement(&self) -> Result<()> {
         let mut t = self.pool.template.lock();
         self.pool.template(&mut t).map(|_| ())
@@ -1068,12 +991,33 @@ fn check_va(va: u64) -> Result<()> {
     Ok(())
 }
 
-fn mark(t: &mut Tables, va: u64, old: Option<Mapping>, new: Option<Mapping>) {
-    if old != new {
-        t.dirty.insert(va);
-        if old.is_some_and(|o| o.downgraded_by(new)) {
-            t.stale = true;
+impl SeccompAddressSpace {
+    fn fork_impl(
+        &mut self,
+        child: &mut dyn AddressSpace,
+        ranges: &[(u64, u64, ForkAction)],
+        share: bool,
+    ) -> Result<()> {
+        let child = child
+            .as_any_mut()
+            .downcast_mut::<SeccompAddressSpace>()
+            .ok_or(Error::ForeignAddressSpace)?;
+        if Arc::ptr_eq(&self.proc_, &child.proc_) {
+            return Err(Error::ForeignAddressSpace);
         }
+        let ranges: Vec<(u64, u64, ForkAction)> = ranges
+            .iter()
+            .map(|&(s, e, a)| (s, e.min(WINDOW_BASE), a))
+            .filter(|&(s, e, _)| s < e)
+            .collect();
+        let pool = &self.proc_.pool;
+        let mut t = self.proc_.tables.lock();
+        let mut c = child.proc_.tables.lock();
+        // A child that never ran maps nothing on the host yet: its pages
+        // are mapped when it first runs, or, in large shared chunks, when
+        // it first touches them.
+        let fresh = child.proc_.spawned().is_none() && c.fresh_or_empty();
+        t.fork_into(&mut c, fresh, &ranges, share, &pool.frames, &pool.memory)
     }
 }
 
@@ -1084,34 +1028,22 @@ impl AddressSpace for SeccompAddressSpace {
 
     fn lookup(&self, va: u64) -> Result<Option<Mapping>> {
         check_va(va)?;
-        Ok(self.proc_.tables.lock().pages.get(&va).copied())
+        Ok(self.proc_.tables.lock().get(va))
     }
 
     fn set(&mut self, va: u64, mapping: Option<Mapping>) -> Result<Option<Mapping>> {
         check_va(va)?;
         let mut t = self.proc_.tables.lock();
-        let old = match mapping {
-            Some(m) => t.pages.insert(va, m),
-            None => t.pages.remove(&va),
-        };
-        mark(&mut t, va, old, mapping);
-        Ok(old)
+        Ok(t.set(va, mapping, &self.proc_.pool.frames))
     }
 
     fn break_cow(&mut self, va: u64, frame: Frame, exec: bool) -> Result<()> {
         check_va(va)?;
         let p = &self.proc_;
         let mut t = p.tables.lock();
-        let m = t.pages.get_mut(&va).ok_or(Error::BadAddress(va))?;
-        let old = *m;
-        m.frame = frame;
-        m.flags.write = true;
-        m.flags.exec = exec;
-        let new = *m;
-        if old == new {
+        if !t.break_cow(va, frame, exec, &p.pool.frames)? {
             return Ok(());
         }
-        t.dirty.insert(va);
         // The faulting thread maps it before it resumes; with no other
         // thread in the process nothing else may keep the old frame.
         if p.spawned().is_none() || p.threads.load(Ordering::SeqCst) <= 1 {
@@ -1132,20 +1064,7 @@ impl AddressSpace for SeccompAddressSpace {
             return Ok(());
         }
         let mut t = self.proc_.tables.lock();
-        let mut changes = Vec::new();
-        for (va, m) in t.pages.range(start..end) {
-            let new = f(*va, *m);
-            if new != Some(*m) {
-                changes.push((*va, *m, new));
-            }
-        }
-        for (va, old, new) in changes {
-            match new {
-                Some(n) => t.pages.insert(va, n),
-                None => t.pages.remove(&va),
-            };
-            mark(&mut t, va, Some(old), new);
-        }
+        t.update_range(start, end, f, &self.proc_.pool.frames);
         Ok(())
     }
 
@@ -1156,66 +1075,31 @@ impl AddressSpace for SeccompAddressSpace {
         end: u64,
         action: ForkAction,
     ) -> Result<()> {
-        let child = child
-            .as_any_mut()
-            .downcast_mut::<SeccompAddressSpace>()
-            .ok_or(Error::ForeignAddressSpace)?;
-        let end = end.min(WINDOW_BASE);
-        if start >= end || action == ForkAction::Skip {
-            return Ok(());
-        }
-        let pool = &self.proc_.pool;
+        self.fork_impl(child, &[(start, end, action)], false)
+    }
+
+    fn fork_ranges(
+        &mut self,
+        child: &mut dyn AddressSpace,
+        ranges: &[(u64, u64, ForkAction)],
+        share_tables: bool,
+    ) -> Result<()> {
+        self.fork_impl(child, ranges, share_tables)
+    }
+
+    fn unshare(&mut self, va: u64, writable: (u64, u64)) -> Result<()> {
+        check_va(va & !(PAGE_SIZE - 1))?;
         let mut t = self.proc_.tables.lock();
-        let mut c = child.proc_.tables.lock();
-        // A child that never ran maps nothing on the host yet: it maps all
-        // its pages (in runs) when it first runs.
-        let fresh = child.proc_.spawned().is_none() && (c.all_dirty || c.pages.is_empty());
-        let mut added = Vec::new();
-        let mut downgraded = Vec::new();
-        for (va, m) in t.pages.range_mut(start..end) {
-            let given = match action {
-                ForkAction::Skip => continue,
-                ForkAction::Share => {
-                    pool.frames.get(m.frame);
-                    *m
-                }
-                ForkAction::Cow => {
-                    pool.frames.get(m.frame);
-                    if m.flags.write {
-                        m.flags.write = false;
-                        downgraded.push(*va);
-                    }
-                    *m
-                }
-                ForkAction::Copy => {
-                    let f = pool.frames.alloc(FrameKind::Data)?;
-                    pool.memory.copy_frame(f, m.frame)?;
-                    Mapping {
-                        frame: f,
-                        flags: m.flags,
-                    }
-                }
-            };
-            added.push((*va, given));
-        }
-        if fresh && c.pages.range(start..).next().is_none() {
-            c.all_dirty = true;
-            let mut bulk: BTreeMap<u64, Mapping> = added.into_iter().collect();
-            c.pages.append(&mut bulk);
-        } else {
-            for (va, given) in added {
-                if let Some(o) = c.pages.insert(va, given) {
-                    // The child was fresh here; keep the caller's counts right.
-                    pool.frames.put_data(o.frame);
-                }
-                c.dirty.insert(va);
-            }
-        }
-        for va in downgraded {
-            t.dirty.insert(va);
-            t.stale = true;
-        }
+        t.unshare(va, writable, &self.proc_.pool.frames);
         Ok(())
+    }
+
+    fn shared_tables(&mut self) -> Result<usize> {
+        Ok(self.proc_.tables.lock().shared_chunks())
+    }
+
+    fn count_present_upto(&mut self, start: u64, end: u64, limit: usize) -> Result<usize> {
+        Ok(self.proc_.tables.lock().count_present(start, end, limit))
     }
 
     fn count_present(&mut self, start: u64, end: u64) -> Result<usize> {
@@ -1223,9 +1107,7 @@ impl AddressSpace for SeccompAddressSpace {
             .proc_
             .tables
             .lock()
-            .pages
-            .range(start..end.max(start))
-            .count())
+            .count_present(start, end, usize::MAX))
     }
 
     fn put_all_frames(&mut self) -> Result<()> {
@@ -1234,18 +1116,13 @@ impl AddressSpace for SeccompAddressSpace {
         self.proc_.kill();
         self.proc_.wait_dead();
         let mut t = self.proc_.tables.lock();
-        for (_, m) in std::mem::take(&mut t.pages) {
-            self.proc_.pool.frames.put_data(m.frame);
-        }
-        t.dirty.clear();
-        t.stale = false;
-        t.all_dirty = false;
+        t.put_all(&self.proc_.pool.frames);
         Ok(())
     }
 
     fn table_frames(&mut self) -> Result<usize> {
-        // Host page tables: about one 4 KiB table per 512 pages.
-        Ok(self.proc_.tables.lock().pages.len().div_ceil(512))
+        // A chunk's worth of host page table (4 KiB) per chunk.
+        Ok(self.proc_.tables.lock().chunk_count())
     }
 
     fn commit(&mut self) -> Result<Option<Retired>> {
@@ -1555,7 +1432,7 @@ impl SeccompContext {
                 [0, 8, t.mb.stub + MB_MASK as u64, 0, 0, 0],
             ));
         }
-        if tables.dirty.is_empty() && !tables.all_dirty && ops.is_empty() {
+        if !tables.pending() && ops.is_empty() {
             return Ok(false);
         }
         let mut pre = Some(ops);
@@ -1764,19 +1641,18 @@ impl Context for SeccompContext {
                 // A page the table allows whose host mapping was pending
                 // (another thread's edit): map it and go on.
                 let page = addr & !(PAGE_SIZE - 1);
-                let ok = t
-                    .proc_
-                    .tables
-                    .lock()
-                    .pages
-                    .get(&page)
-                    .is_some_and(|m| match access {
-                        crate::Access::Read => true,
-                        crate::Access::Write => m.flags.write,
-                        crate::Access::Exec => m.flags.exec,
-                    });
+                let mut tables = t.proc_.tables.lock();
+                let ok = tables.get(page).is_some_and(|m| match access {
+                    crate::Access::Read => true,
+                    crate::Access::Write => m.flags.write,
+                    crate::Access::Exec => m.flags.exec,
+                });
                 if ok {
-                    retries += 1;
+                    // A chunk of a forked child not mapped yet: map it
+                    // whole (its first touch, so no retry is spent).
+                    if !tables.lazy_fault(page) {
+                        retries += 1;
+                    }
                     continue;
                 }
             }

@@ -28,7 +28,11 @@
 //!   address space is a few pages, so the fork is cheap), which maps its own
 //!   block over the template's, installs the stub filter, starts its first
 //!   guest thread and serves its control mailbox. Being the sentry's child (`CLONE_PARENT`), it is
-//!   killed and reaped by the sentry when its address space is dropped.
+//!   killed by the sentry when its address space is torn down; a *reaper*
+//!   thread of the platform waits for its death and only then frees the
+//!   frames only it held and its block, so a guest's exit does not wait
+//!   for the host to tear a process down (a frame allocation that meets
+//!   the memory cap meanwhile waits for the reaper).
 //!   The pool descriptor stays open in the stub (frames are mapped from
 //!   it): a guest that jumps into the stub code can map any pool frame into
 //!   its own process. That is within the sandbox (one sentry, one pool),
@@ -52,17 +56,24 @@
 //!   stub thread pins itself (an op in its next command) to the CPU of the
 //!   sentry thread that serves it, so a hand-off never needs a cross-CPU
 //!   wake-up (figures in `platform/tests/seccomp.rs`).
-//! * **Address spaces**: a software page table ([`BTreeMap`]) plus the set
-//!   of pages whose host mapping is out of date. Pending edits are applied
+//! * **Address spaces**: a software page table in 2 MiB chunks
+//!   ([`table`]) plus the set of pages whose host mapping is out of date.
+//!   Pending edits are applied
 //!   as runs (consecutive pages on consecutive frames with equal
 //!   permissions: one `mmap`; consecutive unmapped pages: one `munmap`).
 //!   Edits that add access are applied lazily, by the context's own stub
 //!   thread just before it resumes the guest; a [`AddressSpace::commit`]
 //!   after a downgrade applies everything through the stub's control
 //!   thread before it returns (the host kernel does the TLB shootdown), so
-//!   it never returns retired state. A fork copies software entries only;
-//!   the child's pages are mapped in runs when it first runs. A fault on a
-//!   page the software table allows is resolved inside the platform.
+//!   it never returns retired state. A large fork shares the chunks whose
+//!   pages are all copy-on-write ([`Platform::shares_tables`], as KVM shares
+//!   leaf page tables: a reference count per 2 MiB, the first change copies
+//!   the chunk), write-protects the parent's host mappings with `mprotect`
+//!   runs, and maps nothing in the child: the child's own chunks (the
+//!   eagerly copied stack and data) are mapped in runs when it first runs,
+//!   the shared ones too if they are small, else a chunk at a time when it
+//!   first touches one (fault-around). A fault on a page the software
+//!   table allows is resolved inside the platform.
 //! * **Contexts** drive one stub thread each, created in the target stub
 //!   process (through its control mailbox) when [`Context::run`] gets
 //!   another root than last time; the previous thread exits.
@@ -279,7 +290,14 @@ struct Pool {
     /// The template's mailbox and pid, once forked.
     template: Mutex<Option<(Mailbox, i32)>>,
     procs: Mutex<HashMap<u64, Weak<StubProc>>>,
+    /// The reaper thread's queue, once started (see [`Pool::after_death`]).
+    reaper: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+    /// Data frames the reaper still holds for dead stubs.
+    reaping: AtomicU64,
 }
+
+/// Work for the reaper thread.
+type Job = Box<dyn FnOnce() + Send>;
 
 // SAFETY: the raw addresses in `Pool` point into the pool mapping, which
 // lives as long as `memory`; all shared words are accessed atomically or
@@ -501,6 +519,8 @@ impl Seccomp {
             zero_off,
             template: Mutex::new(None),
             procs: Mutex::new(HashMap::new()),
+            reaper: Mutex::new(None),
+            reaping: AtomicU64::new(0),
         });
         Ok(Self { pool })
     }
@@ -512,6 +532,54 @@ impl Seccomp {
 }
 
 impl Pool {
+    /// Runs `job` on the reaper thread, after the jobs queued before it
+    /// (or here, if the thread cannot start). A stub process being torn
+    /// down is killed at once, but waiting for its death (tens of µs), and
+    /// only then freeing its frames and its block, is the reaper's: the
+    /// guest's exit does not wait for it.
+    fn after_death(&self, job: Job) {
+        let mut r = self.reaper.lock();
+        if r.is_none() {
+            let (tx, rx) = std::sync::mpsc::channel::<Job>();
+            let started = std::thread::Builder::new()
+                .name("stub-reaper".into())
+                .spawn(move || {
+                    for job in rx {
+                        job();
+                    }
+                });
+            if started.is_ok() {
+                *r = Some(tx);
+            }
+        }
+        let job = match r.as_ref() {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => return,
+                Err(e) => e.0,
+            },
+            None => job,
+        };
+        drop(r);
+        job();
+    }
+
+    /// A data frame; when the cap is reached while dead stubs' frames are
+    /// still being released, waits for them first.
+    fn alloc_data_frame(&self) -> Result<Frame> {
+        let start = Instant::now();
+        loop {
+            match self.frames.alloc(FrameKind::Data) {
+                Err(Error::OutOfMemory)
+                    if self.reaping.load(Ordering::SeqCst) > 0
+                        && start.elapsed() < STUB_TIMEOUT =>
+                {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+                r => return r,
+            }
+        }
+    }
+
     fn host_map(&self) -> HostMap {
         HostMap {
             fd: self.fd as u64,
@@ -842,27 +910,26 @@ impl StubProc {
             }
         }
     }
+}
 
-    /// Waits until the (killed) process has exited and released its
-    /// memory; it stays a zombie until [`Drop`] reaps it.
-    fn wait_dead(&self) {
-        let Some(pid) = self.spawned() else {
-            return;
-        };
-        // SAFETY: waitid with WNOWAIT on our own child; the siginfo is ours.
-        unsafe {
-            let mut info: libc::siginfo_t = std::mem::zeroed();
-            while libc::waitid(
-                libc::P_PID,
-                pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT | libc::__WALL,
-            ) < 0
-                && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
-            {}
-        }
+/// Waits until the (killed) child `pid` has exited and released its
+/// memory; it stays a zombie until [`StubProc`]'s drop reaps it.
+fn wait_dead(pid: i32) {
+    // SAFETY: waitid with WNOWAIT on our own child; the siginfo is ours.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        while libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT | libc::__WALL,
+        ) < 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+        {}
     }
+}
 
+impl StubProc {
     /// Frees slots of threads that have exited; returns a free slot.
     fn alloc_slot(&self) -> Result<u16> {
         {
@@ -900,17 +967,32 @@ impl StubProc {
 impl Drop for StubProc {
     fn drop(&mut self) {
         self.pool.procs.lock().remove(&self.root);
-        self.pool.live_procs.fetch_sub(1, Ordering::SeqCst);
         self.dead.store(true, Ordering::Relaxed);
-        kill_and_reap(*self.pid.get_mut());
+        let pid = *self.pid.get_mut();
         let block = *self.block.get_mut();
-        if block != NO_BLOCK {
-            let _ = self
-                .pool
-                .memory
-                .discard(self.pool.blocks_off + block * BLOCK_SIZE, BLOCK_SIZE);
-            self.pool.free_blocks.lock().push(block);
+        if pid <= 0 {
+            // Never forked: no block, nothing to wait for.
+            self.pool.live_procs.fetch_sub(1, Ordering::SeqCst);
+            return;
         }
+        // SAFETY: kill of our own child, not reaped yet (the reaper does it
+        // below, after the jobs queued before), so the pid is not reused.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+        // Its block goes back to the pool only once it is dead: a block
+        // holds another stub's mailboxes and stacks.
+        let pool = Arc::clone(&self.pool);
+        self.pool.after_death(Box::new(move || {
+            kill_and_reap(pid);
+            if block != NO_BLOCK {
+                let _ = pool
+                    .memory
+                    .discard(pool.blocks_off + block * BLOCK_SIZE, BLOCK_SIZE);
+                pool.free_blocks.lock().push(block);
+            }
+            pool.live_procs.fetch_sub(1, Ordering::SeqCst);
+        }));
     }
 }
 
@@ -928,7 +1010,7 @@ impl Platform for Seccomp {
     }
 
     fn alloc_data(&self) -> Result<Frame> {
-        let f = self.pool.frames.alloc(FrameKind::Data)?;
+        let f = self.pool.alloc_data_frame()?;
         self.pool.memory.zero_frame(f)?;
         Ok(f)
     }
@@ -1017,7 +1099,15 @@ impl SeccompAddressSpace {
         // are mapped when it first runs, or, in large shared chunks, when
         // it first touches them.
         let fresh = child.proc_.spawned().is_none() && c.fresh_or_empty();
-        t.fork_into(&mut c, fresh, &ranges, share, &pool.frames, &pool.memory)
+        t.fork_into(
+            &mut c,
+            fresh,
+            &ranges,
+            share,
+            &pool.frames,
+            &|| pool.alloc_data_frame(),
+            &pool.memory,
+        )
     }
 }
 
@@ -1111,12 +1201,31 @@ impl AddressSpace for SeccompAddressSpace {
     }
 
     fn put_all_frames(&mut self) -> Result<()> {
-        // The stub must not keep the frames mapped once they are free: it
-        // is killed, and gone (its memory released) before they are.
+        // The stub must not map a frame once it is free: it is killed, and
+        // the frames only it held are freed once it is gone (its memory
+        // released), by the reaper; the others at once.
         self.proc_.kill();
-        self.proc_.wait_dead();
-        let mut t = self.proc_.tables.lock();
-        t.put_all(&self.proc_.pool.frames);
+        let last = self.proc_.tables.lock().put_all(&self.proc_.pool.frames);
+        let pool = Arc::clone(&self.proc_.pool);
+        match self.proc_.spawned() {
+            _ if last.is_empty() => {}
+            None => {
+                for f in last {
+                    pool.frames.put_data(f);
+                }
+            }
+            Some(pid) => {
+                pool.reaping.fetch_add(last.len() as u64, Ordering::SeqCst);
+                let p = Arc::clone(&pool);
+                pool.after_death(Box::new(move || {
+                    wait_dead(pid);
+                    for &f in &last {
+                        p.frames.put_data(f);
+                    }
+                    p.reaping.fetch_sub(last.len() as u64, Ordering::SeqCst);
+                }));
+            }
+        }
         Ok(())
     }
 

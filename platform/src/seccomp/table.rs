@@ -37,7 +37,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::interface::{ForkAction, Frame, Mapping, PageFlags};
-use crate::memory::{FrameAllocator, FrameKind, GuestMemory, PAGE_SIZE};
+use crate::memory::{FrameAllocator, GuestMemory, PAGE_SIZE};
 use crate::{Error, Result};
 
 /// Pages per chunk.
@@ -445,10 +445,20 @@ impl Tables {
             .count()
     }
 
-    /// Drops every translation and the frame references it holds.
-    pub fn put_all(&mut self, frames: &FrameAllocator) {
+    /// Drops every translation and the frame references it holds, except
+    /// the last references, which it returns: those frames would be freed,
+    /// and must not be while the stub may still map them.
+    pub fn put_all(&mut self, frames: &FrameAllocator) -> Vec<Frame> {
+        let mut last = Vec::new();
         for (_, c) in std::mem::take(&mut self.chunks) {
-            release(c, frames);
+            if let Some(c) = Arc::into_inner(c) {
+                for &e in c.e.iter().filter(|&&e| e & E_PRESENT != 0) {
+                    let f = e & !(PAGE_SIZE - 1);
+                    if !frames.put_unless_last(f) {
+                        last.push(f);
+                    }
+                }
+            }
         }
         self.dirty.clear();
         self.lazy.clear();
@@ -456,6 +466,7 @@ impl Tables {
         self.protect.clear();
         self.stale = false;
         self.fresh = false;
+        last
     }
 
     /// Forks `ranges` (sorted, disjoint, each with its action) into
@@ -471,6 +482,7 @@ impl Tables {
         ranges: &[(u64, u64, ForkAction)],
         share: bool,
         frames: &FrameAllocator,
+        alloc: &dyn Fn() -> Result<Frame>,
         memory: &GuestMemory,
     ) -> Result<()> {
         let Some(lo) = ranges.first().map(|r| r.0) else {
@@ -547,6 +559,28 @@ impl Tables {
                 }
                 let mut va = s.max(base);
                 let stop = en.min(end);
+                // Copies get frames in address order, so that consecutive
+                // pages land on consecutive frames where the free list
+                // allows (one host mapping for a run, not one per page).
+                let mut fresh_frames: Vec<Frame> = Vec::new();
+                if action == ForkAction::Copy {
+                    let c = &self.chunks[&base];
+                    let n = (index(va)..=index(stop - 1))
+                        .filter(|&i| c.e[i] & E_PRESENT != 0)
+                        .count();
+                    for _ in 0..n {
+                        match alloc() {
+                            Ok(f) => fresh_frames.push(f),
+                            Err(e) => {
+                                for f in fresh_frames {
+                                    frames.put_data(f);
+                                }
+                                return Err(e);
+                            }
+                        }
+                    }
+                    fresh_frames.sort_unstable_by(|a, b| b.cmp(a));
+                }
                 while va < stop {
                     let e = self.chunks[&base].e[index(va)];
                     if e & E_PRESENT == 0 {
@@ -573,9 +607,12 @@ impl Tables {
                             e & !E_WRITE
                         }
                         ForkAction::Copy => {
-                            let f = frames.alloc(FrameKind::Data)?;
+                            let f = fresh_frames.pop().expect("one per present page");
                             if let Err(err) = memory.copy_frame(f, frame) {
                                 frames.put_data(f);
+                                for f in fresh_frames {
+                                    frames.put_data(f);
+                                }
                                 return Err(err);
                             }
                             f | (e & E_FLAGS)
@@ -723,6 +760,7 @@ fn cow_holds_all(cow: &[(u64, u64)], base: u64, c: &Chunk) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::FrameKind;
 
     fn frames() -> FrameAllocator {
         FrameAllocator::new(PAGE_SIZE, PAGE_SIZE + (64 << 20), 64 << 20)
@@ -763,6 +801,7 @@ mod tests {
                 &[(0x20_0000, 0x40_0000, ForkAction::Cow)],
                 true,
                 &fr,
+                &|| fr.alloc(FrameKind::Data),
                 &GuestMemory::new(PAGE_SIZE).unwrap(),
             )
             .unwrap();
@@ -789,8 +828,9 @@ mod tests {
         parent.unshare(0x20_0000, (0x20_0000, 0x40_0000), &fr);
         assert!(parent.get(0x20_0000).unwrap().flags.write);
         assert!(!parent.get(0x20_1000).unwrap().flags.write);
-        child.put_all(&fr);
-        parent.put_all(&fr);
+        for f in child.put_all(&fr).into_iter().chain(parent.put_all(&fr)) {
+            fr.put_data(f);
+        }
         assert_eq!(fr.data_bytes_in_use(), 0);
     }
 
@@ -813,6 +853,7 @@ mod tests {
                 ],
                 true,
                 &fr,
+                &|| fr.alloc(FrameKind::Data),
                 &GuestMemory::new(PAGE_SIZE).unwrap(),
             )
             .unwrap();
@@ -824,8 +865,9 @@ mod tests {
         assert!(!parent.get(0x20_0000).unwrap().flags.write);
         assert_eq!(fr.refcount(f1), 2);
         assert_eq!(fr.refcount(f2), 2);
-        child.put_all(&fr);
-        parent.put_all(&fr);
+        for f in child.put_all(&fr).into_iter().chain(parent.put_all(&fr)) {
+            fr.put_data(f);
+        }
         assert_eq!(fr.data_bytes_in_use(), 0);
     }
 }

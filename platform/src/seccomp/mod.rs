@@ -134,8 +134,9 @@
 //! | same, not pinned | 11–13.5 µs |
 //! | futex only, no spin | 17–43 µs |
 //! | busy spin with `pause` (2 000 / 20 000 rounds) | 150–900 µs (the spinner keeps the CPU from the other side) |
-//! | fork of a small address space (spare stub ready) + the child's first trap | 0.85 ms |
-//! | CoW fork of 32 MiB (8192 pages, in runs) + the child's first trap | 40–60 ms debug, 4.5–6 ms release |
+//! | fork of a small address space (spare stub ready) + the child's first trap | 0.85 ms (before the chunked table; 0.19–0.33 ms release after, `fork_steps`) |
+//! | CoW fork of 32 MiB (8192 pages, in runs) + the child's first trap | 40–60 ms debug, 4.5–6 ms release (before the chunked table) |
+//! | release, `fork_steps`, 256 MiB mapped, sharing (as the sentry forks): table fork, child's first run, teardown | 117 µs, 357 µs, 31 µs (per-page fork of the same: 5.6 ms, 1.06 ms, 744 µs) |
 //!
 //! Release build of the same test (`cargo test --release -p platform
 //! --test seccomp -- --nocapture`), load average 3.5: yielding spin +
@@ -153,6 +154,26 @@
 //! | `getppid` | 0.48 µs | 106 µs | 34 µs |
 //! | fork + exit + wait, nothing dirtied | 0.2–0.5 ms | 6.3 ms | 4.5 ms |
 //! | fork + exit + wait, 64 MiB dirtied | 8.3 ms | 5.1 ms (shared page tables) | 41 ms (74 ms before the bulk child copy) |
+//!
+//! Fork through the release sentry (`bench_fork fork N MIB` run directly,
+//! natively and in the sandbox, one after the other, five or three rounds,
+//! medians; load average about 10 on the 2 vCPUs, so native itself varied
+//! 3×), before and after the chunked, shared table and the reaper:
+//!
+//! | fork + exit + wait | native | seccomp before | seccomp now | KVM |
+//! | --- | --- | --- | --- | --- |
+//! | nothing dirtied | 252 µs | 788 µs | 509 µs (median ratio to native of each round 1.7×, before 3.8×) | 1.62 ms |
+//! | 64 MiB dirtied | 4.15 ms | 6.26 ms | 0.39 ms | 1.50 ms |
+//! | 1024 MiB dirtied | 80 ms | 216 ms | 5.3 ms | 2.3 ms |
+//!
+//! A small fork's child still pays a stub process (the spare, forked
+//! ahead), its first thread, a flush of its eagerly copied pages (8 host
+//! mappings for the glibc guest) and its pinning in one exchange (100–250
+//! µs of the total under this load), a resume, and host page faults on
+//! first touch; its exit no longer waits for the host to tear the process
+//! down (the reaper does). The 1 GiB fork costs more than KVM's because
+//! the child's first touches of shared chunks are each a trap round trip
+//! and an `mmap`, and every page it touches is a host page fault.
 //!
 //! On this host a busy spin on shared memory is the worst choice: with two
 //! vCPUs and other load the spinner's own CPU is usually the one its peer

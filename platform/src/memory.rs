@@ -349,6 +349,20 @@ impl FrameAllocator {
         }
     }
 
+    /// Drops a reference to a frame unless it is the last one (which is
+    /// left as it is); returns whether it dropped one.
+    pub fn put_unless_last(&self, gpa: u64) -> bool {
+        let r = &self.refs[self.index(gpa)];
+        let mut cur = r.load(Ordering::Acquire);
+        while cur > 1 {
+            match r.compare_exchange_weak(cur, cur - 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(c) => cur = c,
+            }
+        }
+        false
+    }
+
     /// Drops a reference to a data frame ([`FrameAllocator::put`] of a
     /// [`FrameKind::Data`] frame); returns whether the frame was freed.
     pub fn put_data(&self, frame: u64) -> bool {

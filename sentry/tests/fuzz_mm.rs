@@ -302,11 +302,16 @@ fn op(rng: &mut Rng, mm: &AddressSpace, log: &mut Vec<String>) {
 fn fuzz_address_space() {
     let budget = Budget::from_env(CI_SECONDS, 0xadd5);
     let mut rng = Rng::new(budget.seed);
-    // The default platform (KVM): its page tables are what must not leak.
-    let machine = platform::new_platform(PlatformConfig {
+    // The platform SENTRY_PLATFORM names (KVM by default): its
+    // translations are what must not leak.
+    let config = PlatformConfig {
         memory_limit: 64 << 20,
-    })
-    .expect("the default platform");
+    };
+    let machine = match sentry::PlatformKind::from_env() {
+        sentry::PlatformKind::Vm => platform::new_platform(config),
+        sentry::PlatformKind::Seccomp => platform::seccomp::new_platform(config),
+    }
+    .expect("the platform");
     let mut iter = 0u64;
     let mut spaces = 0;
     while budget.more(iter, 2000) {

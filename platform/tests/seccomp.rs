@@ -76,10 +76,15 @@ impl Guest {
     }
 
     fn data(&mut self) -> u64 {
+        self.map_fresh(DATA)
+    }
+
+    /// Maps a fresh data frame read-write at `addr`; returns the frame.
+    fn map_fresh(&mut self, addr: u64) -> u64 {
         let f = self.p.alloc_data().unwrap();
         self.aspace
             .set(
-                DATA,
+                addr,
                 Some(Mapping {
                     frame: f,
                     flags: PageFlags::RW,
@@ -633,16 +638,7 @@ fn fork_cost() {
     let pages = 8192u64;
     let base = 0x1000_0000u64;
     for i in 0..pages {
-        let f = g.p.alloc_data().unwrap();
-        g.aspace
-            .set(
-                base + i * 4096,
-                Some(Mapping {
-                    frame: f,
-                    flags: PageFlags::RW,
-                }),
-            )
-            .unwrap();
+        g.map_fresh(base + i * 4096);
     }
     assert!(matches!(g.run(), Trap::Syscall { nr: 110, .. }));
     let start = Instant::now();
@@ -695,16 +691,7 @@ fn fork_steps() {
         ("256 MiB, sharing", 65536, true),
     ] {
         for i in mapped..pages {
-            let f = g.p.alloc_data().unwrap();
-            g.aspace
-                .set(
-                    base + i * 4096,
-                    Some(Mapping {
-                        frame: f,
-                        flags: PageFlags::RW,
-                    }),
-                )
-                .unwrap();
+            g.map_fresh(base + i * 4096);
         }
         mapped = mapped.max(pages);
         assert!(matches!(g.run(), Trap::Syscall { nr: 110, .. }));

@@ -285,6 +285,22 @@ pub struct CpuTime {
     read_wall: AtomicU64,
     measuring: std::sync::atomic::AtomicBool,
     started: std::sync::atomic::AtomicBool,
+    /// The total (user + system, ns) the last [`CpuTime::sample`] gave,
+    /// and the sandbox's MONOTONIC then ([`sandbox_mono_ns`]).
+    reported: AtomicU64,
+    reported_mono: AtomicU64,
+}
+
+/// The sandbox's CLOCK_MONOTONIC in ns, as the guest reads it (the vDSO's
+/// TSC clock, or the host's when the TSC does not serve it).
+fn sandbox_mono_ns() -> u64 {
+    match super::vclock::global().now(super::vclock::CLOCK_MONOTONIC) {
+        Some(d) => d.as_nanos() as u64,
+        None => {
+            let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+            (ts.tv_sec as u64).wrapping_mul(1_000_000_000) + ts.tv_nsec as u64
+        }
+    }
 }
 
 /// A stay in the guest at least this many round trips long is measured
@@ -334,6 +350,9 @@ impl CpuTime {
         self.read_wall
             .store(wall_ns(std::time::Instant::now()), Ordering::Relaxed);
         self.measuring.store(false, Ordering::Relaxed);
+        self.reported.store(0, Ordering::Relaxed);
+        self.reported_mono
+            .store(sandbox_mono_ns(), Ordering::Relaxed);
         self.started.store(true, Ordering::Release);
     }
 
@@ -382,6 +401,15 @@ impl CpuTime {
 
     /// On the task's own thread: its CPU time now (also kept as the last
     /// sample).
+    ///
+    /// A thread's CPU time never advances faster than the sandbox's
+    /// MONOTONIC between two samples (as on Linux, where one clock source
+    /// serves both): the host's thread CPU clock runs at the host's rate,
+    /// while the sandbox's MONOTONIC is slewed by up to 500 ppm while it
+    /// converges on the host's ([`super::vclock`]), so a busy thread could
+    /// otherwise see more CPU time than wall time over an interval. What
+    /// the bound holds back is given later, when the thread's CPU time
+    /// falls behind the wall clock (it waits, or is preempted).
     pub fn sample(&self) -> Times {
         if !self.started.load(Ordering::Acquire) {
             // Never ran (a worker that failed to start it).
@@ -390,7 +418,13 @@ impl CpuTime {
         let (u, s) = platform::host::thread_cpu_time();
         let now = Times::from(u, s);
         let base = self.base.get();
-        let total = (now.user + now.sys).saturating_sub(base.user + base.sys);
+        let raw = (now.user + now.sys).saturating_sub(base.user + base.sys);
+        let mono = sandbox_mono_ns();
+        let reported = self.reported.load(Ordering::Relaxed);
+        let since = mono.saturating_sub(self.reported_mono.load(Ordering::Relaxed));
+        let total = raw.min(reported.saturating_add(since)).max(reported);
+        self.reported.store(total, Ordering::Relaxed);
+        self.reported_mono.store(mono, Ordering::Relaxed);
         let t = split(self.last.get(), total, self.guest.load(Ordering::Relaxed));
         self.last.set(t);
         t

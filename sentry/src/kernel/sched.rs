@@ -286,21 +286,9 @@ pub struct CpuTime {
     measuring: std::sync::atomic::AtomicBool,
     started: std::sync::atomic::AtomicBool,
     /// The total (user + system, ns) the last [`CpuTime::sample`] gave,
-    /// and the sandbox's MONOTONIC then ([`sandbox_mono_ns`]).
+    /// and the sandbox's MONOTONIC then ([`super::vclock::VClock::monotonic_ns`]).
     reported: AtomicU64,
     reported_mono: AtomicU64,
-}
-
-/// The sandbox's CLOCK_MONOTONIC in ns, as the guest reads it (the vDSO's
-/// TSC clock, or the host's when the TSC does not serve it).
-fn sandbox_mono_ns() -> u64 {
-    match super::vclock::global().now(super::vclock::CLOCK_MONOTONIC) {
-        Some(d) => d.as_nanos() as u64,
-        None => {
-            let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-            (ts.tv_sec as u64).wrapping_mul(1_000_000_000) + ts.tv_nsec as u64
-        }
-    }
 }
 
 /// A stay in the guest at least this many round trips long is measured
@@ -352,7 +340,7 @@ impl CpuTime {
         self.measuring.store(false, Ordering::Relaxed);
         self.reported.store(0, Ordering::Relaxed);
         self.reported_mono
-            .store(sandbox_mono_ns(), Ordering::Relaxed);
+            .store(super::vclock::global().monotonic_ns(), Ordering::Relaxed);
         self.started.store(true, Ordering::Release);
     }
 
@@ -419,7 +407,7 @@ impl CpuTime {
         let now = Times::from(u, s);
         let base = self.base.get();
         let raw = (now.user + now.sys).saturating_sub(base.user + base.sys);
-        let mono = sandbox_mono_ns();
+        let mono = super::vclock::global().monotonic_ns();
         let reported = self.reported.load(Ordering::Relaxed);
         let since = mono.saturating_sub(self.reported_mono.load(Ordering::Relaxed));
         let total = raw.min(reported.saturating_add(since)).max(reported);

@@ -396,6 +396,15 @@ impl VClock {
         Some(Duration::from_nanos(ns))
     }
 
+    /// The sandbox's CLOCK_MONOTONIC in ns, as the guest reads it: the TSC
+    /// clock, or the host's when the TSC does not serve it.
+    pub fn monotonic_ns(&self) -> u64 {
+        match self.now(CLOCK_MONOTONIC) {
+            Some(d) => d.as_nanos() as u64,
+            None => host_ns(Host::Monotonic),
+        }
+    }
+
     /// Writes the current parameters into `page` and keeps it up to date
     /// from now on (for as long as it lives).
     pub fn attach(&self, page: &Arc<VvarPage>) {

@@ -117,6 +117,29 @@ pub enum ForkAction {
     Skip,
 }
 
+/// A fork's span and copy-on-write runs ([`fork_span_and_cow_runs`]).
+pub(crate) type ForkSpan = (u64, u64, Vec<(u64, u64)>);
+
+/// The span `[lo, hi)` of a fork's `ranges` (sorted, disjoint `(start,
+/// end, action)`) and its [`ForkAction::Cow`] ranges merged where they
+/// touch: what a fork that shares tables needs to know which tables hold
+/// copy-on-write pages only. `None` for no ranges.
+pub(crate) fn fork_span_and_cow_runs(ranges: &[(u64, u64, ForkAction)]) -> Option<ForkSpan> {
+    let lo = ranges.first()?.0;
+    let hi = ranges.iter().map(|r| r.1).max().unwrap_or(lo);
+    let mut cow: Vec<(u64, u64)> = Vec::new();
+    for &(s, e, a) in ranges {
+        if a != ForkAction::Cow || s >= e {
+            continue;
+        }
+        match cow.last_mut() {
+            Some(last) if last.1 == s => last.1 = e,
+            _ => cow.push((s, e)),
+        }
+    }
+    Some((lo, hi, cow))
+}
+
 /// Kind of a guest memory access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {

@@ -168,20 +168,9 @@ impl PageTables {
         child: &mut PageTables,
         ranges: &[(u64, u64, ForkAction)],
     ) -> Result<()> {
-        let Some(lo) = ranges.first().map(|r| r.0) else {
+        let Some((lo, hi, cow)) = crate::interface::fork_span_and_cow_runs(ranges) else {
             return Ok(());
         };
-        let hi = ranges.iter().map(|r| r.1).max().unwrap_or(lo);
-        let mut cow: Vec<(u64, u64)> = Vec::new();
-        for &(s, e, a) in ranges {
-            if a != ForkAction::Cow || s >= e {
-                continue;
-            }
-            match cow.last_mut() {
-                Some(last) if last.1 == s => last.1 = e,
-                _ => cow.push((s, e)),
-            }
-        }
         let machine = Arc::clone(&self.machine);
         let frames = machine.frames();
         let mem = machine.memory();

@@ -151,7 +151,15 @@ fn fork_exit_wait_is_at_its_floor() {
         let (d, s) = per_ops("bench_fork", libc, &["fork", "{}", "0"], 0, N);
         let what = format!("{libc:?}: {d:?} over {N} iterations\n{}", s.stderr);
         assert_eq!(d.vcpu_start, N, "{what}");
-        assert_eq!(d.other_exits(), 0, "{what}");
+        assert_eq!(d.other_exits() - d.interrupt, 0, "{what}");
+        // One race may kick the parent: musl's fork blocks every signal
+        // around the clone, so a child that exits before the parent
+        // unmasks has its SIGCHLD queued rather than dropped; if the
+        // parent unmasks between that queueing and the wake-up's look at
+        // its mask, the wake-up kicks it (Linux's signal_wake_up sends
+        // the same IPI). CI saw it once in 100 forks; a kick left over
+        // from every child would show as N.
+        assert!(d.interrupt <= N / 20, "{what}");
         assert!(d.wakeup <= N, "{what}");
         if libc == Libc::Glibc {
             assert_eq!(d.syscall, 4 * N, "{what}");

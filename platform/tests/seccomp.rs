@@ -355,6 +355,21 @@ global_asm!(
     "ud2",
     ".globl g_map_end",
     "g_map_end:",
+    // H: any call through the stub's instruction, with the registers the
+    // test set (rax, rdi, rsi, rdx, r10, r8, r9); reports the result.
+    ".globl g_call_start",
+    "g_call_start:",
+    "lea r11, [rip+2f]",
+    "push r11",
+    "movabs r11, 0x7fffff000000",
+    "jmp r11",
+    "2:",
+    "mov rdi, rax",
+    "mov eax, 0x1234",
+    "syscall",
+    "ud2",
+    ".globl g_call_end",
+    "g_call_end:",
     // G: clone stub threads (flags r14) through the stub's instruction
     // until the kernel refuses (at most 2000); each new thread sleeps on
     // a futex at DATA+8. Reports the count and the last result.
@@ -419,6 +434,8 @@ unsafe extern "C" {
     static g_map_end: u8;
     static g_clone_start: u8;
     static g_clone_end: u8;
+    static g_call_start: u8;
+    static g_call_end: u8;
 }
 
 fn bytes(start: *const u8, end: *const u8) -> Vec<u8> {
@@ -1137,6 +1154,70 @@ fn guest_maps_neither_stub_code_nor_blocks_nor_a_writable_zero_run() {
                 "offset {off:#x} prot {prot}: {t:?}"
             );
         }
+    }
+}
+
+/// A guest that jumps to the stub's mprotect may take write access away
+/// from its pages but never add it: the stub code and the zero run are
+/// shared pool memory (every stub maps them), so a writable mapping of
+/// either would let one guest rewrite every stub's handler or every
+/// guest's zero pages. Writable mappings come from `mmap` alone, whose
+/// offsets the filter checks.
+#[test]
+fn guest_makes_neither_stub_code_nor_the_zero_run_writable() {
+    let s = platform(seccomp::MAX_STUB_TASKS);
+    let code = bytes(&raw const g_call_start, &raw const g_call_end);
+    let mut g = Guest::on(Arc::clone(&s), &code);
+    g.data();
+    let r = libc::PROT_READ as u64;
+    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u64;
+    let rwx = rw | libc::PROT_EXEC as u64;
+    let code_addr = seccomp::stub::CODE_ADDR;
+    let zero_at = 0x50_0000;
+    let call = |g: &mut Guest, nr: u64, args: [u64; 6]| -> Trap {
+        g.ctx = UserContext::default();
+        g.ctx.regs.rip = CODE;
+        g.ctx.regs.rsp = STACK + 4096;
+        g.ctx.regs.rflags = 0x202;
+        g.ctx.regs.rax = nr;
+        g.ctx.regs.rdi = args[0];
+        g.ctx.regs.rsi = args[1];
+        g.ctx.regs.rdx = args[2];
+        g.ctx.regs.r10 = args[3];
+        g.ctx.regs.r8 = args[4];
+        g.ctx.regs.r9 = args[5];
+        g.run()
+    };
+    let done = |t: &Trap| matches!(t, Trap::Syscall { nr: MARK, .. });
+    let result = |t: &Trap| match t {
+        Trap::Syscall { nr: MARK, args } => args[0] as i64,
+        t => panic!("not reported: {t:?}"),
+    };
+    // The zero run, read-only at `zero_at` (allowed).
+    let t = call(
+        &mut g,
+        9,
+        [
+            zero_at,
+            0x1000,
+            r,
+            0x11,
+            s.pool_fd() as u64,
+            s.zero_run_offset(),
+        ],
+    );
+    assert_eq!(result(&t), zero_at as i64, "{t:?}");
+    // Taking write access away from its own data page is allowed.
+    let t = call(&mut g, 10, [DATA, 0x1000, r, 0, 0, 0]);
+    assert_eq!(result(&t), 0, "{t:?}");
+    for (addr, prot) in [(code_addr, rw), (code_addr, rwx), (zero_at, rw), (DATA, rw)] {
+        let t = call(&mut g, 10, [addr, 0x1000, prot, 0, 0, 0]);
+        assert!(
+            !done(&t)
+                && matches!(t, Trap::Syscall { nr: 10, .. })
+                && g.ctx.regs.rip == STUB_SYSCALL_IP,
+            "mprotect({addr:#x}, {prot}) ran: {t:?}"
+        );
     }
 }
 

@@ -45,8 +45,13 @@
 //!   it): a guest that jumps into the stub code can map any data frame of
 //!   the pool into its own process, another guest process's too. That is
 //!   within the sandbox (one sentry, one pool), but it is weaker than
-//!   KVM's page tables, which the guest cannot touch. The same holds for
-//!   `mprotect`/`munmap` of its own pages. The pool keeps the blocks and
+//!   KVM's page tables, which the guest cannot touch. It may also
+//!   `munmap` its own pages and take access away from them with
+//!   `mprotect`, but never add write access (the filter refuses
+//!   `PROT_WRITE` there: the stub code and the zero run are mapped by
+//!   every stub from the same pool pages, so a writable one would let one
+//!   guest rewrite every stub's handler or every guest's zero pages). The
+//!   pool keeps the blocks and
 //!   the stub code below the zero run and the data frames, and the stub
 //!   filter refuses an `mmap` offset below the zero run, and a writable
 //!   one below the data frames: no guest maps the stub code, the
@@ -81,7 +86,7 @@
 //! * **Trapping**: the stub filter ([`stub::filter`]) allows, from the one
 //!   `syscall` instruction of the stub code only, futex (`FUTEX_WAIT` and
 //!   `FUTEX_WAKE` only: no PI or requeue op, which name other tasks),
-//!   rt_sigreturn, munmap, mprotect, exit, sched_yield, sched_setaffinity
+//!   rt_sigreturn, munmap, mprotect without `PROT_WRITE`, exit, sched_yield, sched_setaffinity
 //!   of the calling thread (pid 0), sigaltstack, clock_gettime, mmap of
 //!   the pool with `MAP_SHARED|MAP_FIXED` (offsets as above) and clone
 //!   with the exact flags of a stub thread. Everything else (another instruction pointer,
@@ -165,7 +170,8 @@
 //!   instruction, a forged command in the control mailbox, a corrupted
 //!   control-thread stack and a command forged in the template's mailbox
 //!   run no host syscall beyond the filters; that a guest maps neither the
-//!   stub code nor a block nor the zero run writable; that a guest looping
+//!   stub code nor a block nor the zero run writable, and makes neither
+//!   writable with `mprotect`; that a guest looping
 //!   on the stub's clone gets EAGAIN at the task budget while another
 //!   guest keeps running; and that the stub holds no descriptor but the
 //!   pool's, no capability, `no_new_privs`, fresh user, mount, network,
@@ -173,8 +179,7 @@
 //!   alive and holding nothing while stubs come and go, kicks landing
 //!   through it), an unprivileged uid (when run by root) and the rlimits
 //!   above. A guest can still map any data frame into its own
-//!   process, or change the protection of its own pages, through the
-//!   allowed `mmap`/`mprotect`: the isolation between the guest processes
+//!   process through the allowed `mmap`: the isolation between the guest processes
 //!   of one sandbox is weaker than on KVM.
 //! * Rlimits not set: RLIMIT_AS (a guest's host mappings, zero runs
 //!   included, legitimately exceed any fixed size; its memory is the

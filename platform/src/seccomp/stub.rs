@@ -872,7 +872,14 @@ fn serve_rules(pool_fd: i32, pool: Option<PoolLayout>) -> Vec<Rule> {
         rule(libc::SYS_futex, &[Either(lo(1), 0, 1), Eq(hi(1), 0)]),
         rule(libc::SYS_rt_sigreturn, &[]),
         rule(libc::SYS_munmap, &[]),
-        rule(libc::SYS_mprotect, &[]),
+        // Taking access away only (a fork's write-protection): write
+        // access comes from `mmap` alone, whose offsets are checked, so a
+        // guest makes neither the shared stub code nor the zero run
+        // writable.
+        rule(
+            libc::SYS_mprotect,
+            &[NoBits(lo(2), libc::PROT_WRITE as u32)],
+        ),
         rule(libc::SYS_exit, &[]),
         rule(libc::SYS_sched_yield, &[]),
         // The calling thread only (pid 0).

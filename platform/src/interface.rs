@@ -442,6 +442,10 @@ pub trait Context: Send {
     /// Makes the context fit for an unrelated task: nothing one guest could
     /// have planted survives into the next.
     fn reset(&mut self) -> Result<()>;
+    /// Its task has ended and it waits for another: lets go of what it
+    /// holds of the task's address space (the seccomp platform's stub
+    /// thread, so that an ended process's stub is recycled at once).
+    fn park(&mut self) {}
     /// Saves the FPU/SSE/AVX state.
     fn save_fpu(&self) -> Result<FpuState>;
     /// Restores FPU state saved by [`Context::save_fpu`] (possibly on

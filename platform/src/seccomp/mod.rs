@@ -32,15 +32,49 @@
 //!   effective; 0 stays the saved uid, so that the sentry, uid 0 without
 //!   capabilities, may still signal it): the kernel applies RLIMIT_NPROC
 //!   to no task whose real uid is 0.
+//!   The template seals the stub code (`mseal`, inherited by every fork).
 //!   A new stub process is one `clone(CLONE_PARENT)` of the template (its
 //!   address space is a few pages, so the fork is cheap), which maps its own
-//!   block over the template's, installs the stub filter, starts its first
-//!   guest thread and serves its control mailbox. Being the sentry's child (`CLONE_PARENT`), it is
-//!   killed by the sentry when its address space is torn down; a *reaper*
-//!   thread of the platform waits for its death and only then frees the
-//!   frames only it held and its block, so a guest's exit does not wait
-//!   for the host to tear a process down (a frame allocation that meets
-//!   the memory cap meanwhile waits for the reaper).
+//!   block over the template's, makes the block's first page (its control
+//!   thread's commands) read-only and seals the block, installs the stub
+//!   filter, starts its first guest thread and runs its *control thread*
+//!   (see *Control thread*). Being the sentry's child (`CLONE_PARENT`), it is
+//!   recycled or killed when its address space ends (see *Recycling*); a
+//!   *reaper* thread of the platform does either, and only then frees the
+//!   frames only it held (and, when it dies, its block), so a guest's exit
+//!   does not wait for the host (a frame allocation that meets the memory
+//!   cap meanwhile waits for the reaper).
+//! * **Control thread**: a stub process's first thread serves the sentry
+//!   only (page edits outside a guest thread's trap, new threads,
+//!   recycling). It runs on registers alone (every host call through its
+//!   own `syscall` instruction, `sc_ctl_sys`, returning through a
+//!   register, never through its stack), reads its commands from the
+//!   read-only, sealed first page of its slot and writes its reports to
+//!   the second, and blocks every signal (a fault ends the process). So no
+//!   guest thread can forge its commands, redirect it through memory or
+//!   take it over: it runs the sentry's commands and nothing else. Every
+//!   other thread (each guest thread) installs the *marker* filter
+//!   ([`stub::marker_filter`]) before anything else: it refuses clone and
+//!   seccomp, so a guest starts no host thread and installs no filter, and
+//!   its threads' filters are never an ancestor of the control thread's.
+//! * **Recycling**: when an address space ends, its stub process usually
+//!   serves the next one instead of dying (a host fork, a filter
+//!   compilation and a process teardown saved per guest fork). The reaper
+//!   waits until the threads the sentry let go have exited, then sends the
+//!   control thread `CMD_RECYCLE`: it installs an allow-all filter with
+//!   `SECCOMP_FILTER_FLAG_TSYNC`, which the kernel refuses while any other
+//!   live thread's filters are not an ancestor of its own, as every
+//!   marked thread's are not; then it ends the whole process
+//!   (`exit_group`), whatever thread a guest kept alive in it. Otherwise it
+//!   unmaps the guest range and the window's gaps and starts the next
+//!   guest thread, and the process waits (at most [`RECYCLED_MAX`]) for an
+//!   address space. A report can be forged by a thread the check is about
+//!   to find, but not the check: the next address space would then lose
+//!   its process, as a guest able to write any frame (see below) can
+//!   already make it. A process serves at most [`RECYCLE_USES`] address
+//!   spaces (each check leaves one allow-all filter more), and none is
+//!   recycled without `mseal` (a guest could map over the code its control
+//!   thread runs; the template reports the seal) or after an error.
 //!   The pool descriptor stays open in the stub (frames are mapped from
 //!   it): a guest that jumps into the stub code can map any data frame of
 //!   the pool into its own process, another guest process's too. That is
@@ -50,7 +84,8 @@
 //!   `mprotect`, but never add write access (the filter refuses
 //!   `PROT_WRITE` there: the stub code and the zero run are mapped by
 //!   every stub from the same pool pages, so a writable one would let one
-//!   guest rewrite every stub's handler or every guest's zero pages). The
+//!   guest rewrite every stub's handler or every guest's zero pages), and
+//!   the stub code and its own block are sealed. The
 //!   pool keeps the blocks and
 //!   the stub code below the zero run and the data frames, and the stub
 //!   filter refuses an `mmap` offset below the zero run, and a writable
@@ -73,23 +108,27 @@
 //!   filter allows). A full ring drops the request; a kick is repeated
 //!   until it lands. Without a pid namespace (the host refuses it) kicks
 //!   are `rt_tgsigqueueinfo` from the sentry, as before.
-//! * **Task budget**: every stub thread is a host task, and a guest that
-//!   jumps to the stub's clone can start them by itself. RLIMIT_NPROC,
+//! * **Task budget**: every stub thread is a host task. A guest that
+//!   jumps to the stub's clone starts none (the marker filter traps it),
+//!   but as a second line RLIMIT_NPROC,
 //!   set in the template after it made the stubs' user namespace, bounds
 //!   the tasks of that namespace (the template, the pid namespace's init,
 //!   every stub process and thread together; counted per user namespace since Linux 5.14) at
 //!   [`stub_task_budget`] of the sentry's `--max-tasks`
 //!   ([`new_platform_with_task_limit`]: three host tasks per guest task,
-//!   plus 64), or [`MAX_STUB_TASKS`]. A guest that loops on the clone gets
-//!   EAGAIN; the others keep running, though none can start a thread or
-//!   an address space until the greedy one's stub is gone.
-//! * **Trapping**: the stub filter ([`stub::filter`]) allows, from the one
-//!   `syscall` instruction of the stub code only, futex (`FUTEX_WAIT` and
+//!   plus 64), or [`MAX_STUB_TASKS`].
+//! * **Trapping**: the stub filter ([`stub::filter`]) allows, from the two
+//!   `syscall` instructions of the stub code only (`sc_sys` and the
+//!   control thread's `sc_ctl_sys`), futex (`FUTEX_WAIT` and
 //!   `FUTEX_WAKE` only: no PI or requeue op, which name other tasks),
-//!   rt_sigreturn, munmap, mprotect without `PROT_WRITE`, exit, sched_yield, sched_setaffinity
+//!   rt_sigreturn, munmap, mprotect without `PROT_WRITE`, exit,
+//!   exit_group, rt_sigprocmask, sched_yield, sched_setaffinity
 //!   of the calling thread (pid 0), sigaltstack, clock_gettime, mmap of
-//!   the pool with `MAP_SHARED|MAP_FIXED` (offsets as above) and clone
-//!   with the exact flags of a stub thread. Everything else (another instruction pointer,
+//!   the pool with `MAP_SHARED|MAP_FIXED` (offsets as above), clone
+//!   with the exact flags of a stub thread, and seccomp installing the
+//!   marker filter or the recycling check's (their `sock_fprog`s in the
+//!   sealed code); the marker filter then refuses clone and seccomp to
+//!   every guest thread. Everything else (another instruction pointer,
 //!   another architecture, x32) is `SECCOMP_RET_TRAP`: SIGSYS. SIGSYS,
 //!   SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP and the kick signal run the
 //!   stub handler on the thread's signal stack (in its slot): it stores the
@@ -167,13 +206,16 @@
 //! * The guest shares its host process with the stub code and the pool
 //!   descriptor. The stub filter is what keeps it from the host kernel:
 //!   `platform/tests/seccomp.rs` checks that a jump to the stub's syscall
-//!   instruction, a forged command in the control mailbox, a corrupted
-//!   control-thread stack and a command forged in the template's mailbox
-//!   run no host syscall beyond the filters; that a guest maps neither the
+//!   instruction, a corrupted control-thread stack and a command forged
+//!   in the template's mailbox run no host syscall beyond the filters;
+//!   that a command written into the control mailbox faults (read-only);
+//!   that a guest maps neither the
 //!   stub code nor a block nor the zero run writable, and makes neither
-//!   writable with `mprotect`; that a guest looping
-//!   on the stub's clone gets EAGAIN at the task budget while another
-//!   guest keeps running; and that the stub holds no descriptor but the
+//!   writable with `mprotect`, and maps over, unmaps or re-protects
+//!   neither the sealed code nor its block; that a guest's clone through
+//!   the stub starts no host thread; that an ended address space's stub
+//!   process serves the next one emptied, and that one a thread was kept
+//!   alive in ends instead; and that the stub holds no descriptor but the
 //!   pool's, no capability, `no_new_privs`, fresh user, mount, network,
 //!   IPC, UTS and pid namespaces (the stub an ordinary member, the init
 //!   alive and holding nothing while stubs come and go, kicks landing
@@ -353,6 +395,15 @@ const ZERO_SIZE: u64 = 2 << 20;
 
 /// No block yet.
 const NO_BLOCK: u64 = u64::MAX;
+/// Emptied stub processes kept for new address spaces (see *Recycling*).
+const RECYCLED_MAX: usize = 2;
+/// Address spaces one stub process serves at most: each recycling check
+/// leaves one (allow-all) filter more on its control thread, which the
+/// threads it starts inherit.
+const RECYCLE_USES: u32 = 16;
+/// How long emptying a stub process for reuse may take before it is
+/// killed instead.
+const RECYCLE_TIMEOUT: Duration = Duration::from_millis(100);
 /// Blocks (stub processes, the template included) the pool holds.
 const BLOCKS: u64 = 1024;
 /// Tasks the stub processes can have at most (every block in use, every
@@ -499,8 +550,20 @@ struct Pool {
     procs: Mutex<HashMap<u64, Weak<StubProc>>>,
     /// The reaper thread's queue, once started (see [`Pool::after_death`]).
     reaper: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
-    /// Data frames the reaper still holds for dead stubs.
+    /// Data frames the reaper still holds for dead or recycling stubs.
     reaping: AtomicU64,
+    /// Stub processes whose address space ended, emptied and ready for
+    /// another (block, pid); at most [`RECYCLED_MAX`]. See *Recycling*.
+    recycled: Mutex<Vec<(u64, i32, u32)>>,
+    /// The template sealed the stub code (the kernel has mseal): without
+    /// it a guest could map over the code a control thread runs, and no
+    /// stub process is recycled.
+    sealed: AtomicBool,
+    /// Whether ended stub processes are recycled (`SENTRY_SECCOMP_RECYCLE=off`
+    /// turns it off, to measure what it saves).
+    recycle: bool,
+    /// See [`Seccomp::leave_threads_for_tests`].
+    leave_threads: AtomicBool,
 }
 
 /// Work for the reaper thread.
@@ -522,6 +585,9 @@ impl Drop for Pool {
                 kill_and_reap(pid);
             }
             kill_and_reap(tpid);
+        }
+        for (_, pid, _) in self.recycled.get_mut().drain(..) {
+            kill_and_reap(pid);
         }
     }
 }
@@ -562,9 +628,40 @@ struct Mailbox {
     host: u64,
     /// Stub address of the slot.
     stub: u64,
+    /// Sentry address of the words the stub writes (its report sequence,
+    /// status, op results, sleeping flag) and the sentry's sleeping flag:
+    /// `host` for a guest thread's slot and the template's, the second
+    /// page for a stub's control thread, whose first page (the commands)
+    /// is read-only in the stub ([`CTL_REPORT_OFF`]).
+    rep: u64,
 }
 
 impl Mailbox {
+    /// A guest thread's slot, or the template's mailbox.
+    fn slot(host: u64, stub: u64) -> Self {
+        Self {
+            host,
+            stub,
+            rep: host,
+        }
+    }
+    /// A stub process's control thread (slot 0 of `host`'s block).
+    fn control(host: u64) -> Self {
+        Self {
+            host,
+            stub: BLOCK_ADDR,
+            rep: host + CTL_REPORT_OFF,
+        }
+    }
+    /// A word of the report page.
+    fn rword(&self, off: usize) -> &AtomicU32 {
+        // SAFETY: as for `word`, in the report page.
+        unsafe { &*((self.rep + off as u64) as *const AtomicU32) }
+    }
+    fn rget(&self, off: usize) -> u64 {
+        // SAFETY: as for `get`, in the report page.
+        unsafe { std::ptr::read_volatile((self.rep + off as u64) as *const u64) }
+    }
     fn word(&self, off: usize) -> &AtomicU32 {
         // SAFETY: `host + off` is an aligned word of the pool mapping, which
         // outlives every mailbox; shared with the stub, so atomic.
@@ -594,17 +691,17 @@ impl Mailbox {
         self.put(base + 56, 0);
     }
     fn op_result(&self, i: usize) -> i64 {
-        self.get(MB_OPS + i * OP_SIZE + 56) as i64
+        self.rget(MB_OPS + i * OP_SIZE + 56) as i64
     }
     /// Sends a command; returns the report sequence to wait past.
     fn send(&self, cmd: u32, nops: usize) -> u32 {
-        let seen = self.word(MB_TO_SENTRY).load(Ordering::Acquire);
+        let seen = self.rword(MB_TO_SENTRY).load(Ordering::Acquire);
         self.word(MB_CMD).store(cmd, Ordering::Relaxed);
         self.word(MB_SPIN)
             .store(stub_spin_word(), Ordering::Relaxed);
         self.word(MB_NOPS).store(nops as u32, Ordering::Relaxed);
         self.word(MB_TO_STUB).fetch_add(1, Ordering::SeqCst);
-        if self.word(MB_STUB_SLEEPS).load(Ordering::SeqCst) != 0 {
+        if self.rword(MB_STUB_SLEEPS).load(Ordering::SeqCst) != 0 {
             futex_wake(self.word(MB_TO_STUB));
         }
         seen
@@ -612,7 +709,7 @@ impl Mailbox {
     /// Waits until the stub reports past `seen`, checking every so often
     /// that `ok()` still holds.
     fn wait(&self, seen: u32, spin: u32, ok: &mut dyn FnMut() -> Result<()>) -> Result<()> {
-        let w = self.word(MB_TO_SENTRY);
+        let w = self.rword(MB_TO_SENTRY);
         let yield_ = TUNING_YIELD.load(Ordering::Relaxed);
         for _ in 0..spin {
             if w.load(Ordering::Acquire) != seen {
@@ -624,7 +721,7 @@ impl Mailbox {
                 std::hint::spin_loop();
             }
         }
-        let sleeps = self.word(MB_SENTRY_SLEEPS);
+        let sleeps = self.rword(MB_SENTRY_SLEEPS);
         loop {
             if w.load(Ordering::Acquire) != seen {
                 return Ok(());
@@ -641,7 +738,7 @@ impl Mailbox {
         }
     }
     fn status(&self) -> u64 {
-        self.get(MB_STATUS)
+        self.rget(MB_STATUS)
     }
 }
 
@@ -734,12 +831,18 @@ impl Seccomp {
         let filter_off = (code.len() as u64).next_multiple_of(8);
         let tfilter = stub::bytes(&stub::template_filter(fd));
         let tfilter_off = filter_off + filter.len() as u64;
-        if tfilter_off + tfilter.len() as u64 > CODE_LEN {
+        let mfilter = stub::bytes(&stub::marker_filter());
+        let mfilter_off = tfilter_off + tfilter.len() as u64;
+        let afilter = stub::bytes(&stub::allow_filter());
+        let afilter_off = mfilter_off + mfilter.len() as u64;
+        if afilter_off + afilter.len() as u64 > CODE_LEN {
             return Err(Error::Unsupported("stub code too large"));
         }
         for (bytes, at, fprog_at) in [
             (&filter, filter_off, fprog_offset()),
             (&tfilter, tfilter_off, tfprog_offset()),
+            (&mfilter, mfilter_off, mfprog_offset()),
+            (&afilter, afilter_off, afprog_offset()),
         ] {
             memory.write(code_off + at, bytes)?;
             let mut fprog = [0u8; 16];
@@ -765,8 +868,31 @@ impl Seccomp {
             procs: Mutex::new(HashMap::new()),
             reaper: Mutex::new(None),
             reaping: AtomicU64::new(0),
+            recycled: Mutex::new(Vec::new()),
+            sealed: AtomicBool::new(false),
+            leave_threads: AtomicBool::new(false),
+            recycle: std::env::var_os("SENTRY_SECCOMP_RECYCLE").is_none_or(|v| v != "off"),
         });
         Ok(Self { pool })
+    }
+
+    /// Whether the stub code is sealed (the kernel has mseal; known once
+    /// the template runs), so that stub processes are recycled (tests).
+    pub fn sealed(&self) -> bool {
+        self.pool.sealed.load(Ordering::Relaxed)
+    }
+
+    /// Stub processes emptied and waiting for an address space (tests).
+    pub fn recycled_count(&self) -> usize {
+        self.pool.recycled.lock().len()
+    }
+
+    /// Tests only: contexts let go of their stub threads without telling
+    /// them to exit, and clear their tid words, as a guest that took its
+    /// thread over could (the recycling check must find such a thread).
+    #[doc(hidden)]
+    pub fn leave_threads_for_tests(&self, on: bool) {
+        self.pool.leave_threads.store(on, Ordering::Relaxed);
     }
 
     /// Pid of the template, once started (tests).
@@ -873,10 +999,7 @@ impl Pool {
             return Ok(slot.as_mut().expect("checked"));
         }
         let tblock = self.blocks_off;
-        let template = Mailbox {
-            host: self.host_base + tblock,
-            stub: BLOCK_ADDR,
-        };
+        let template = Mailbox::slot(self.host_base + tblock, BLOCK_ADDR);
         self.memory.discard(tblock, BLOCK_SIZE)?;
         template.put(MB_NPROC, self.task_limit);
         let params: [u64; 4] = [
@@ -922,6 +1045,14 @@ impl Pool {
             template.word(MB_PIDNS).load(Ordering::Relaxed) != 0,
             Ordering::Relaxed,
         );
+        let sealed = template.word(MB_SEALED).load(Ordering::Relaxed) as i32;
+        self.sealed.store(sealed == 0, Ordering::Relaxed);
+        if sealed != 0 {
+            tracing::info!(
+                "seccomp platform: no mseal ({}): stub processes are not recycled",
+                std::io::Error::from_raw_os_error(-sealed)
+            );
+        }
         if template.word(MB_UID).load(Ordering::Relaxed) == 0 {
             tracing::warn!(
                 "the seccomp platform's stub processes run as root (no CAP_SETUID to leave it): \
@@ -956,6 +1087,8 @@ impl Pool {
             dead: AtomicBool::new(false),
             threads: AtomicUsize::new(0),
             prestarted: AtomicBool::new(false),
+            held: Mutex::new(Vec::new()),
+            uses: AtomicU32::new(0),
         });
         self.procs.lock().insert(proc_.root, Arc::downgrade(&proc_));
         Ok(proc_)
@@ -1002,9 +1135,35 @@ impl Pool {
         Ok(r as i32)
     }
 
-    /// A new stub process: its block and pid. The template forks one
-    /// ahead (the spare), so a guest fork waits for no fork of its own.
-    fn spawn(&self) -> Result<(u64, i32)> {
+    /// A stub process for a new address space, its first thread (slot 1)
+    /// started: its block and pid. A recycled one (see *Recycling*) if
+    /// any, else from the template, which forks one ahead (the spare), so
+    /// a guest fork waits for no fork of its own.
+    fn spawn(&self) -> Result<(u64, i32, u32)> {
+        loop {
+            let Some((block, pid, uses)) = self.recycled.lock().pop() else {
+                break;
+            };
+            if alive(pid) {
+                tracing::debug!("stub process {pid} (block {block}) recycled, use {uses}");
+                return Ok((block, pid, uses));
+            }
+            kill_and_reap(pid);
+            self.free_block(block);
+        }
+        self.fork_stub().map(|(block, pid)| (block, pid, 0))
+    }
+
+    /// Returns a dead stub's block to the pool.
+    fn free_block(&self, block: u64) {
+        let _ = self
+            .memory
+            .discard(self.blocks_off + block * BLOCK_SIZE, BLOCK_SIZE);
+        self.free_blocks.lock().push(block);
+    }
+
+    /// A stub process forked from the template (the spare when ready).
+    fn fork_stub(&self) -> Result<(u64, i32)> {
         let mut guard = self.template.lock();
         let &mut (tpl, tpid) = self.template(&mut guard)?;
         let mut got = None;
@@ -1043,10 +1202,7 @@ impl Pool {
             }
         }
         drop(guard);
-        let control = Mailbox {
-            host: self.block_host(block),
-            stub: BLOCK_ADDR,
-        };
+        let control = Mailbox::control(self.block_host(block));
         let start = Instant::now();
         let r = control.wait(0, SENTRY_SPIN, &mut || {
             if !alive(pid) {
@@ -1140,13 +1296,23 @@ struct StubProc {
     /// Slot 1's thread, which the new process starts by itself, waits for
     /// its first context.
     prestarted: AtomicBool,
+    /// Frames only this process still maps, freed once it has unmapped
+    /// them (recycled) or died.
+    held: Mutex<Vec<Frame>>,
+    /// Address spaces this stub process served before (recycled).
+    uses: AtomicU32,
 }
 
 impl StubProc {
     fn slot(&self, i: u16) -> Mailbox {
-        Mailbox {
-            host: self.pool.block_host(self.block.load(Ordering::Relaxed)) + i as u64 * SLOT_SIZE,
-            stub: BLOCK_ADDR + i as u64 * SLOT_SIZE,
+        let host = self.pool.block_host(self.block.load(Ordering::Relaxed));
+        if i == 0 {
+            Mailbox::control(host)
+        } else {
+            Mailbox::slot(
+                host + i as u64 * SLOT_SIZE,
+                BLOCK_ADDR + i as u64 * SLOT_SIZE,
+            )
         }
     }
 
@@ -1157,8 +1323,9 @@ impl StubProc {
             if self.dead.load(Ordering::Relaxed) {
                 return Err(stub_err("the stub process was killed", libc::ECHILD));
             }
-            let (block, p) = self.pool.spawn()?;
+            let (block, p, uses) = self.pool.spawn()?;
             self.block.store(block, Ordering::Relaxed);
+            self.uses.store(uses, Ordering::Relaxed);
             self.free_slots.lock().retain(|&s| s != 1);
             self.prestarted.store(true, Ordering::SeqCst);
             *pid = p;
@@ -1228,23 +1395,6 @@ impl StubProc {
     }
 }
 
-/// Waits until the (killed) child `pid` has exited and released its
-/// memory; it stays a zombie until [`StubProc`]'s drop reaps it.
-fn wait_dead(pid: i32) {
-    // SAFETY: waitid with WNOWAIT on our own child; the siginfo is ours.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        while libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOWAIT | libc::__WALL,
-        ) < 0
-            && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
-        {}
-    }
-}
-
 impl StubProc {
     /// Frees slots of threads that have exited; returns a free slot.
     fn alloc_slot(&self) -> Result<u16> {
@@ -1283,32 +1433,170 @@ impl StubProc {
 impl Drop for StubProc {
     fn drop(&mut self) {
         self.pool.procs.lock().remove(&self.root);
-        self.dead.store(true, Ordering::Relaxed);
+        let was_dead = self.dead.swap(true, Ordering::Relaxed);
         let pid = *self.pid.get_mut();
         let block = *self.block.get_mut();
+        let held = std::mem::take(self.held.get_mut());
         if pid <= 0 {
             // Never forked: no block, nothing to wait for.
+            for f in held {
+                self.pool.frames.put_data(f);
+            }
             self.pool.live_procs.fetch_sub(1, Ordering::SeqCst);
             return;
         }
-        // SAFETY: kill of our own child, not reaped yet (the reaper does it
-        // below, after the jobs queued before), so the pid is not reused.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
+        // A pre-started thread that never served a context is not waited
+        // for: such a process is killed.
+        let uses = *self.uses.get_mut() + 1;
+        let recycle = self.pool.recycle
+            && self.pool.sealed.load(Ordering::Relaxed)
+            && uses < RECYCLE_USES
+            && !was_dead
+            && block != NO_BLOCK
+            && !*self.prestarted.get_mut()
+            && self.pool.recycled.lock().len() < RECYCLED_MAX;
+        if !recycle {
+            // SAFETY: kill of our own child, not reaped yet (the reaper does
+            // it below, after the jobs queued before), so the pid is not
+            // reused.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
         }
-        // Its block goes back to the pool only once it is dead: a block
-        // holds another stub's mailboxes and stacks.
+        // The frames it held and its block go back to the pool only once it
+        // no longer maps them: a block holds another stub's mailboxes and
+        // stacks.
         let pool = Arc::clone(&self.pool);
         self.pool.after_death(Box::new(move || {
-            kill_and_reap(pid);
-            if block != NO_BLOCK {
-                let _ = pool
-                    .memory
-                    .discard(pool.blocks_off + block * BLOCK_SIZE, BLOCK_SIZE);
-                pool.free_blocks.lock().push(block);
+            let recycled = recycle && pool.empty_for_reuse(block, pid);
+            tracing::debug!(
+                "stub process {pid} (block {block}) ended: {}",
+                if recycled {
+                    "emptied for reuse"
+                } else if recycle {
+                    "killed (emptying failed)"
+                } else {
+                    "killed"
+                }
+            );
+            if !recycled {
+                kill_and_reap(pid);
+            }
+            let n = held.len() as u64;
+            for f in held {
+                pool.frames.put_data(f);
+            }
+            pool.reaping.fetch_sub(n, Ordering::SeqCst);
+            if recycled {
+                let mut r = pool.recycled.lock();
+                if r.len() < RECYCLED_MAX {
+                    r.push((block, pid, uses));
+                } else {
+                    drop(r);
+                    kill_and_reap(pid);
+                    pool.free_block(block);
+                }
+            } else if block != NO_BLOCK {
+                pool.free_block(block);
             }
             pool.live_procs.fetch_sub(1, Ordering::SeqCst);
         }));
+    }
+}
+
+impl Pool {
+    /// Empties the live stub process `pid` (block `block`) of its ended
+    /// address space for another (see *Recycling*): waits until every
+    /// thread the sentry started in it has exited (each was told to when
+    /// its context let it go; the kernel clears its tid word), then has
+    /// the control thread unmap the whole guest range. False when it does
+    /// not get there in [`RECYCLE_TIMEOUT`] (the caller kills it).
+    fn empty_for_reuse(&self, block: u64, pid: i32) -> bool {
+        let start = Instant::now();
+        let slot = |i: usize| {
+            Mailbox::slot(
+                self.block_host(block) + i as u64 * SLOT_SIZE,
+                BLOCK_ADDR + i as u64 * SLOT_SIZE,
+            )
+        };
+        for i in 1..SLOTS {
+            let mb = slot(i);
+            let w = mb.word(MB_TID);
+            loop {
+                let v = w.load(Ordering::Acquire);
+                if v == 0 {
+                    break;
+                }
+                if start.elapsed() > RECYCLE_TIMEOUT || !alive(pid) {
+                    return false;
+                }
+                futex_wait(w, v, Duration::from_millis(1));
+            }
+        }
+        // The first thread of the next address space starts now, off its
+        // fork's path, as the template's forks start theirs: slot 1, its
+        // mailbox cleared, returning on its stack into sc_thread_start.
+        let t1 = slot(1);
+        // SAFETY: no thread uses slot 1 (its tid word is 0).
+        unsafe { std::ptr::write_bytes(t1.host as *mut u8, 0, 256) };
+        wr(t1.host + SLOT_SIZE - 8, thread_start());
+        let mb = Mailbox::control(self.block_host(block));
+        // The guest range and the window's gaps (a guest may have mapped
+        // pool frames anywhere but over the sealed code and block).
+        mb.set_op(0, libc::SYS_munmap, [0, WINDOW_BASE, 0, 0, 0, 0]);
+        mb.set_op(
+            1,
+            libc::SYS_munmap,
+            [
+                CODE_ADDR + CODE_LEN,
+                BLOCK_ADDR - CODE_ADDR - CODE_LEN,
+                0,
+                0,
+                0,
+                0,
+            ],
+        );
+        mb.set_op(
+            2,
+            libc::SYS_munmap,
+            [
+                BLOCK_ADDR + BLOCK_SIZE,
+                TOP - BLOCK_ADDR - BLOCK_SIZE,
+                0,
+                0,
+                0,
+                0,
+            ],
+        );
+        mb.set_op(
+            3,
+            libc::SYS_clone,
+            [
+                THREAD_CLONE_FLAGS,
+                t1.stub + SLOT_SIZE - 8,
+                0,
+                t1.stub + MB_TID as u64,
+                0,
+                0,
+            ],
+        );
+        // CMD_RECYCLE: the control thread first checks that it is alone
+        // (TSYNC; the marker every other thread carries makes it fail),
+        // and ends the process if not.
+        let seen = mb.send(CMD_RECYCLE, 4);
+        let r = mb.wait(seen, SENTRY_SPIN, &mut || {
+            if !alive(pid) {
+                return Err(stub_err("a recycled stub process died", libc::ECHILD));
+            }
+            if start.elapsed() > RECYCLE_TIMEOUT {
+                return Err(stub_err(
+                    "a recycled stub process does not answer",
+                    libc::ETIMEDOUT,
+                ));
+            }
+            Ok(())
+        });
+        r.is_ok() && mb.status() == 0 && mb.op_result(3) > 0
     }
 }
 
@@ -1383,8 +1671,9 @@ impl SeccompAddressSpace {
 
 impl Drop for SeccompAddressSpace {
     fn drop(&mut self) {
-        // No guest code runs in it any more.
-        self.proc_.kill();
+        // No guest code runs in it any more: its stub process is recycled
+        // or killed once no context holds a thread of it (`StubProc`'s
+        // drop).
     }
 }
 
@@ -1523,31 +1812,22 @@ impl AddressSpace for SeccompAddressSpace {
     }
 
     fn put_all_frames(&mut self) -> Result<()> {
-        // The stub must not map a frame once it is free: it is killed, and
-        // the frames only it held are freed once it is gone (its memory
-        // released), by the reaper; the others at once.
-        self.proc_.kill();
+        // The stub must not map a frame once it is free: the frames only it
+        // held are freed by the reaper once it has unmapped its guest range
+        // (recycled) or died (`StubProc`'s drop); the others now.
         let last = self.proc_.tables.lock().put_all(&self.proc_.pool.frames);
-        let pool = Arc::clone(&self.proc_.pool);
-        match self.proc_.spawned() {
-            _ if last.is_empty() => {}
-            None => {
-                for f in last {
-                    pool.frames.put_data(f);
-                }
-            }
-            Some(pid) => {
-                pool.reaping.fetch_add(last.len() as u64, Ordering::SeqCst);
-                let p = Arc::clone(&pool);
-                pool.after_death(Box::new(move || {
-                    wait_dead(pid);
-                    for &f in &last {
-                        p.frames.put_data(f);
-                    }
-                    p.reaping.fetch_sub(last.len() as u64, Ordering::SeqCst);
-                }));
-            }
+        let pool = &self.proc_.pool;
+        if last.is_empty() {
+            return Ok(());
         }
+        if self.proc_.spawned().is_none() {
+            for f in last {
+                pool.frames.put_data(f);
+            }
+            return Ok(());
+        }
+        pool.reaping.fetch_add(last.len() as u64, Ordering::SeqCst);
+        self.proc_.held.lock().extend(last);
         Ok(())
     }
 
@@ -1809,7 +2089,9 @@ impl SeccompContext {
             self.kick.pid.store(0, Ordering::SeqCst);
             self.kick.tid.store(0, Ordering::SeqCst);
             t.proc_.threads.fetch_sub(1, Ordering::SeqCst);
-            if !t.proc_.dead.load(Ordering::Relaxed) {
+            if t.proc_.pool.leave_threads.load(Ordering::Relaxed) {
+                t.mb.word(MB_TID).store(0, Ordering::Release);
+            } else if !t.proc_.dead.load(Ordering::Relaxed) {
                 t.mb.set_op(0, libc::SYS_exit, [0; 6]);
                 t.mb.send(CMD_OPS, 1);
                 t.proc_.exiting.lock().push(t.slot);
@@ -2185,6 +2467,10 @@ impl Context for SeccompContext {
         self.release();
         *self.fpu.lock() = None;
         Ok(())
+    }
+
+    fn park(&mut self) {
+        self.release();
     }
 
     fn save_fpu(&self) -> Result<FpuState> {

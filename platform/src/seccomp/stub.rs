@@ -4,8 +4,10 @@
 //! Everything between `sc_stub_start` and `sc_stub_end` is copied into
 //! pool frames and mapped read+exec at [`CODE_ADDR`] in every stub
 //! process. It uses no libc, no TLS and no Rust runtime; every host call
-//! it makes once it runs guest code goes through the one `syscall`
-//! instruction at `sc_sys`, the only address the filter lets through.
+//! it makes once it runs guest code goes through the `syscall`
+//! instruction at `sc_sys` (guest threads' handlers) or at `sc_ctl_sys`
+//! (the control thread's, which returns through a register), the only
+//! addresses the filter lets through.
 
 use std::arch::global_asm;
 
@@ -70,6 +72,15 @@ pub const CMD_OPS: u32 = 1;
 pub const CMD_RESUME: u32 = 2;
 /// Template only: fork a stub process (op 0's first argument: its block).
 pub const CMD_FORK: u32 = 3;
+/// Control thread: check that it is the process's only thread (else the
+/// process ends), then run the ops (emptying the process for reuse).
+pub const CMD_RECYCLE: u32 = 4;
+/// Template word: the result of sealing the stub code (0: sealed;
+/// negative errno: not, and stub processes are never recycled).
+pub const MB_SEALED: usize = 0xf0;
+/// Offset of a stub control thread's report page (to_sentry, status,
+/// results, its sleeping flag, the sentry's) from its command page.
+pub const CTL_REPORT_OFF: u64 = 4096;
 
 /// Spin of the stub on its mailbox before a futex wait: iterations, with
 /// bit 31 set each iteration yields the CPU (sched_yield) instead of
@@ -130,6 +141,11 @@ global_asm!(
     "sc_sys:",
     "syscall",
     "ret",
+    // The control thread's: it returns through rbp, never through its
+    // stack (which guest threads can write).
+    "sc_ctl_sys:",
+    "syscall",
+    "jmp rbp",
     // Signal handler: rdi signo, rsi siginfo, rdx ucontext; on the slot's
     // signal stack.
     ".globl sc_handler",
@@ -310,6 +326,27 @@ global_asm!(
     "syscall",
     "cmp rax, r14",
     "jne 29f",
+    // Its control thread's command page read-only, and the block sealed
+    // (no guest thread can map over it, unmap it or write the commands;
+    // the stub code was sealed by the template). Without mseal (ENOSYS:
+    // the template reported it) the process goes on unsealed.
+    "movabs rdi, {block}",
+    "mov esi, 4096",
+    "mov edx, 1",
+    "mov eax, 10",
+    "syscall",
+    "test rax, rax",
+    "jnz 29f",
+    "movabs rdi, {block}",
+    "mov esi, {block_size}",
+    "xor edx, edx",
+    "mov eax, 462",
+    "syscall",
+    "test rax, rax",
+    "jz 24f",
+    "cmp rax, -38",
+    "jne 29f",
+    "24:",
     "mov edi, 1",
     "xor esi, esi",
     "lea rdx, [rip+sc_fprog]",
@@ -317,8 +354,6 @@ global_asm!(
     "syscall",
     "test rax, rax",
     "jnz 29f",
-    "movabs rbx, {block}",
-    "call sc_altstack",
     // Its first guest thread (slot 1), started now so that the sentry
     // finds it waiting when the stub process is taken into use.
     "movabs rdi, {t1_stack}",
@@ -331,9 +366,15 @@ global_asm!(
     "xor r8d, r8d",
     "mov eax, 56",
     "call sc_sys",
-    "23:",
-    "call sc_serve",
-    "jmp 23b",
+    // The control thread takes no signal (a fault kills the process):
+    // no handler frame on memory guest threads can write.
+    "mov edi, 2",
+    "lea rsi, [rip+sc_all_ones]",
+    "xor edx, edx",
+    "mov r10d, 8",
+    "mov eax, 14",
+    "call sc_sys",
+    "jmp sc_ctl",
     "29:",
     "mov edi, 127",
     "mov eax, 231",
@@ -356,6 +397,28 @@ global_asm!(
     // syscall enters the handler, which reports to the sentry.
     ".globl sc_thread_start",
     "sc_thread_start:",
+    // The marker filter before anything else: it tells this thread (and
+    // nothing it could clone, which the marker refuses) apart from the
+    // control thread, whose TSYNC check then finds it (see sc_ctl).
+    "mov edi, 1",
+    "xor esi, esi",
+    "lea rdx, [rip+sc_mfprog]",
+    "mov eax, 317",
+    "call sc_sys",
+    "test rax, rax",
+    "jz 62f",
+    "mov edi, 126",
+    "mov eax, 231",
+    "call sc_sys",
+    "62:",
+    // Every signal unblocked (the control thread that cloned it blocks
+    // them all).
+    "mov edi, 2",
+    "lea rsi, [rip+sc_zero_set]",
+    "xor edx, edx",
+    "mov r10d, 8",
+    "mov eax, 14",
+    "call sc_sys",
     "lea rbx, [rsp-8]",
     "and rbx, -{slot}",
     // Its first trap reads the CPU clock (the slot may be a dead
@@ -365,6 +428,134 @@ global_asm!(
     "mov eax, 39",
     "call sc_sys",
     "ud2",
+    // The control thread of a stub process: registers only (every host
+    // call through sc_ctl_sys, returning through rbp), commands from the
+    // slot's first page (read-only and sealed in the stub: only the
+    // sentry writes it), reports and results to its second page (the
+    // same layout). No guest thread can forge its commands, redirect it
+    // through its stack or take it over: it runs the sentry's commands
+    // and nothing else. rbx: commands, r15: reports, r12: last command
+    // sequence, r13/r14: op index and count.
+    "sc_ctl:",
+    "movabs rbx, {block}",
+    "lea r15, [rbx+4096]",
+    "mov r12d, [rbx+{to_stub}]",
+    "70:",
+    "lock inc dword ptr [r15+{to_sentry}]",
+    "cmp dword ptr [r15+{sentry_sleeps}], 0",
+    "je 71f",
+    "lea rdi, [r15+{to_sentry}]",
+    "mov esi, 1",
+    "mov edx, 1",
+    "mov eax, 202",
+    "lea rbp, [rip+71f]",
+    "jmp sc_ctl_sys",
+    "71:",
+    "mov r14d, [rbx+{spin}]",
+    "mov r13d, r14d",
+    "and r14d, 0x7fffffff",
+    "72:",
+    "cmp [rbx+{to_stub}], r12d",
+    "jne 75f",
+    "test r14d, r14d",
+    "jz 73f",
+    "dec r14d",
+    "test r13d, r13d",
+    "jns 74f",
+    "mov eax, 24",
+    "lea rbp, [rip+72b]",
+    "jmp sc_ctl_sys",
+    "74:",
+    "pause",
+    "jmp 72b",
+    "73:",
+    "mov dword ptr [r15+{stub_sleeps}], 1",
+    "mfence",
+    "cmp [rbx+{to_stub}], r12d",
+    "jne 77f",
+    "lea rdi, [rbx+{to_stub}]",
+    "xor esi, esi",
+    "mov edx, r12d",
+    "xor r10d, r10d",
+    "mov eax, 202",
+    "lea rbp, [rip+77f]",
+    "jmp sc_ctl_sys",
+    "77:",
+    "mov dword ptr [r15+{stub_sleeps}], 0",
+    "jmp 71b",
+    "75:",
+    "mov r12d, [rbx+{to_stub}]",
+    "cmp dword ptr [rbx+{cmd}], {cmd_recycle}",
+    "jne 80f",
+    // Recycling: the control thread must be the process's only thread.
+    // Installing a filter with TSYNC fails if any other live thread's
+    // filters are not an ancestor of ours, as every thread's but ours
+    // carries the marker: then the whole process ends, whatever thread
+    // the guest left behind with it.
+    "mov edi, 1",
+    "mov esi, 1",
+    "lea rdx, [rip+sc_afprog]",
+    "mov eax, 317",
+    "lea rbp, [rip+78f]",
+    "jmp sc_ctl_sys",
+    "78:",
+    "test rax, rax",
+    "jz 80f",
+    "mov edi, 125",
+    "mov eax, 231",
+    "lea rbp, [rip+79f]",
+    "jmp sc_ctl_sys",
+    "79:",
+    "ud2",
+    "80:",
+    "xor r13d, r13d",
+    "mov r14d, [rbx+{nops}]",
+    "cmp r14, {max_ops}",
+    "jbe 81f",
+    "mov r14d, {max_ops}",
+    "81:",
+    "cmp r13, r14",
+    "jae 85f",
+    "mov r9, r13",
+    "shl r9, 6",
+    "lea r9, [rbx+r9+{ops}]",
+    "mov rax, [r9]",
+    "mov rdi, [r9+8]",
+    "mov rsi, [r9+16]",
+    "mov rdx, [r9+24]",
+    "mov r10, [r9+32]",
+    "mov r8, [r9+40]",
+    "mov r9, [r9+48]",
+    "lea rbp, [rip+82f]",
+    "cmp rax, 56",
+    "jne 86f",
+    "lea rbp, [rip+87f]",
+    "86:",
+    "jmp sc_ctl_sys",
+    // A clone returns here in both threads. The new one (0) starts as a
+    // guest thread, marker first, never through its new stack's top; it
+    // knows itself by its registers alone (the sentry may already have
+    // written the next command).
+    "87:",
+    "test rax, rax",
+    "jnz 82f",
+    "add rsp, 8",
+    "jmp sc_thread_start",
+    "82:",
+    "mov rcx, r13",
+    "shl rcx, 6",
+    "mov [r15+rcx+{ops}+56], rax",
+    "cmp rax, -4095",
+    "jae 84f",
+    "inc r13",
+    "jmp 81b",
+    "84:",
+    "lea rax, [r13+1]",
+    "mov [r15+{status}], rax",
+    "jmp 70b",
+    "85:",
+    "mov qword ptr [r15+{status}], 0",
+    "jmp 70b",
     // The template process, entered from sc_boot on its block's stack.
     ".globl sc_template_main",
     "sc_template_main:",
@@ -626,6 +817,18 @@ global_asm!(
     "sc_tfprog:",
     ".quad 0",
     ".quad 0",
+    ".globl sc_mfprog",
+    "sc_mfprog:",
+    ".quad 0",
+    ".quad 0",
+    ".globl sc_afprog",
+    "sc_afprog:",
+    ".quad 0",
+    ".quad 0",
+    "sc_zero_set:",
+    ".quad 0",
+    "sc_all_ones:",
+    ".quad -1",
     ".globl sc_stub_end",
     "sc_stub_end:",
     // Entered in the freshly forked template (still a copy of the sentry):
@@ -657,6 +860,15 @@ global_asm!(
     "syscall",
     "cmp rax, -4095",
     "jae 40f",
+    // The stub code sealed (every stub inherits the seal): no guest
+    // maps over it; the sentry learns whether the kernel has mseal.
+    "movabs rdi, {code}",
+    "mov esi, {code_len}",
+    "xor edx, edx",
+    "mov eax, 462",
+    "syscall",
+    "movabs rcx, {block}",
+    "mov [rcx+{sealed}], eax",
     "movabs rsp, {block_stack}",
     "lea rax, [rip+sc_template_main]",
     "lea rcx, [rip+sc_stub_start]",
@@ -689,6 +901,8 @@ global_asm!(
     cmd = const MB_CMD,
     cmd_fork = const CMD_FORK,
     cmd_resume = const CMD_RESUME,
+    cmd_recycle = const CMD_RECYCLE,
+    sealed = const MB_SEALED,
     nops = const MB_NOPS,
     max_ops = const MAX_OPS,
     ops = const MB_OPS,
@@ -725,6 +939,8 @@ unsafe extern "C" {
     static sc_fd: u8;
     static sc_fprog: u8;
     static sc_tfprog: u8;
+    static sc_mfprog: u8;
+    static sc_afprog: u8;
     static sc_thread_start: u8;
     /// Boots the template; never returns.
     pub fn sc_boot(params: *const u64) -> !;
@@ -762,6 +978,16 @@ pub fn tfprog_offset() -> u64 {
     offset_of(&raw const sc_tfprog)
 }
 
+/// Offset of `sc_mfprog` (the marker filter's sock_fprog) in the code.
+pub fn mfprog_offset() -> u64 {
+    offset_of(&raw const sc_mfprog)
+}
+
+/// Offset of `sc_afprog` (the allow-all filter of the recycling check).
+pub fn afprog_offset() -> u64 {
+    offset_of(&raw const sc_afprog)
+}
+
 /// Stub address of `sc_thread_start`.
 pub fn thread_start() -> u64 {
     CODE_ADDR + offset_of(&raw const sc_thread_start)
@@ -771,6 +997,12 @@ pub fn thread_start() -> u64 {
 /// instruction pointer seccomp reports for it).
 pub fn syscall_ip() -> u64 {
     CODE_ADDR + 2
+}
+
+/// The same for the control thread's `syscall` instruction (`sc_ctl_sys`,
+/// which returns through a register, not the stack).
+pub fn ctl_syscall_ip() -> u64 {
+    CODE_ADDR + 5
 }
 
 /// One classic BPF instruction.
@@ -881,6 +1113,12 @@ fn serve_rules(pool_fd: i32, pool: Option<PoolLayout>) -> Vec<Rule> {
             &[NoBits(lo(2), libc::PROT_WRITE as u32)],
         ),
         rule(libc::SYS_exit, &[]),
+        // A control thread that finds a thread it should not: the whole
+        // process ends (a guest may end its own too).
+        rule(libc::SYS_exit_group, &[]),
+        // A new guest thread unblocks the signals its control thread
+        // blocks (a guest changes its own thread's mask only).
+        rule(libc::SYS_rt_sigprocmask, &[]),
         rule(libc::SYS_sched_yield, &[]),
         // The calling thread only (pid 0).
         rule(libc::SYS_sched_setaffinity, &[Eq(lo(0), 0), Eq(hi(0), 0)]),
@@ -918,7 +1156,7 @@ fn at_least(i: u32, v: u64) -> [(Insn, To, To); 5] {
 
 /// Compiles a filter: architecture and x32 checks, then (with `ip`) the
 /// instruction pointer, then one block per rule; anything else traps.
-fn compile(ip: Option<u64>, rules: &[Rule]) -> Vec<Insn> {
+fn compile(ips: &[u64], rules: &[Rule]) -> Vec<Insn> {
     let insn = |code: u16, k: u32| Insn {
         code,
         jt: 0,
@@ -932,12 +1170,24 @@ fn compile(ip: Option<u64>, rules: &[Rule]) -> Vec<Insn> {
         (insn(LD_W_ABS, 0), To::Next, To::Next),
         (insn(JGE_K, 0x4000_0000), To::Trap, To::Next),
     ];
-    if let Some(ip) = ip {
+    // The instruction pointer: one of `ips` (same high half), if any.
+    if let Some(&first) = ips.first() {
+        assert!(
+            ips.iter().all(|ip| ip >> 32 == first >> 32) && ips.len() < 64,
+            "filter instruction pointers"
+        );
+        head.push((insn(LD_W_ABS, 8), To::Next, To::Next));
+        for (i, ip) in ips.iter().enumerate() {
+            let left = (ips.len() - 1 - i) as u8;
+            if i + 1 == ips.len() {
+                head.push((insn(JEQ_K, *ip as u32), To::Next, To::Trap));
+            } else {
+                head.push((insn(JEQ_K, *ip as u32), To::Skip(left), To::Next));
+            }
+        }
         head.extend([
-            (insn(LD_W_ABS, 8), To::Next, To::Next),
-            (insn(JEQ_K, ip as u32), To::Next, To::Trap),
             (insn(LD_W_ABS, 12), To::Next, To::Next),
-            (insn(JEQ_K, (ip >> 32) as u32), To::Next, To::Trap),
+            (insn(JEQ_K, (first >> 32) as u32), To::Next, To::Trap),
         ]);
     }
     let mut blocks: Vec<Vec<(Insn, To, To)>> = Vec::new();
@@ -1025,7 +1275,55 @@ fn compile(ip: Option<u64>, rules: &[Rule]) -> Vec<Insn> {
 /// (any other instruction pointer, any other architecture or ABI) traps
 /// with SIGSYS, which the stub's handler reports to the sentry.
 pub fn filter(pool_fd: i32, pool: PoolLayout) -> Vec<Insn> {
-    compile(Some(syscall_ip()), &serve_rules(pool_fd, Some(pool)))
+    use Arg::*;
+    let mut rules = serve_rules(pool_fd, Some(pool));
+    // The marker filter a new guest thread installs (no flags), and the
+    // control thread's recycling check (TSYNC, the allow-all filter): the
+    // sock_fprogs in the sealed stub code, nothing else.
+    let (m, a) = (CODE_ADDR + mfprog_offset(), CODE_ADDR + afprog_offset());
+    rules.push(rule(
+        libc::SYS_seccomp,
+        &[
+            Eq(lo(0), 1),
+            Eq(hi(0), 0),
+            Either(lo(1), 0, SECCOMP_FILTER_FLAG_TSYNC),
+            Eq(hi(1), 0),
+            Either(lo(2), m as u32, a as u32),
+            Eq(hi(2), (m >> 32) as u32),
+        ],
+    ));
+    compile(&[syscall_ip(), ctl_syscall_ip()], &rules)
+}
+
+/// `SECCOMP_FILTER_FLAG_TSYNC`.
+const SECCOMP_FILTER_FLAG_TSYNC: u32 = 1;
+
+/// The marker filter every guest-running stub thread installs first
+/// (`sc_thread_start`), under the stub filter: it refuses clone and
+/// seccomp (they trap), allows the rest. A guest thread therefore starts
+/// no host thread and installs no filter, and its filters are never an
+/// ancestor of the control thread's, whose TSYNC check finds every such
+/// thread still alive before a stub process is reused.
+pub fn marker_filter() -> Vec<Insn> {
+    let insn = |code: u16, jt: u8, jf: u8, k: u32| Insn { code, jt, jf, k };
+    vec![
+        insn(LD_W_ABS, 0, 0, 0),
+        insn(JEQ_K, 2, 0, libc::SYS_clone as u32),
+        insn(JEQ_K, 1, 0, libc::SYS_seccomp as u32),
+        insn(RET_K, 0, 0, RET_ALLOW),
+        insn(RET_K, 0, 0, RET_TRAP),
+    ]
+}
+
+/// The filter of the control thread's recycling check: allows everything
+/// (only its TSYNC matters).
+pub fn allow_filter() -> Vec<Insn> {
+    vec![Insn {
+        code: RET_K,
+        jt: 0,
+        jf: 0,
+        k: RET_ALLOW,
+    }]
 }
 
 /// Where the pool keeps what a stub may map: below `zero_off` the blocks
@@ -1073,13 +1371,21 @@ pub fn template_filter(pool_fd: i32) -> Vec<Insn> {
             libc::SYS_tkill,
             &[Eq(lo(1), KICK_SIGNAL as u32), Eq(hi(1), 0)],
         ),
+        // Installing the stub filter (no flags), and a stub control
+        // thread's TSYNC check (no listener).
         rule(
             libc::SYS_seccomp,
-            &[Eq(lo(0), 1), Eq(hi(0), 0), Eq(lo(1), 0), Eq(hi(1), 0)],
+            &[
+                Eq(lo(0), 1),
+                Eq(hi(0), 0),
+                Either(lo(1), 0, SECCOMP_FILTER_FLAG_TSYNC),
+                Eq(hi(1), 0),
+            ],
         ),
-        rule(libc::SYS_exit_group, &[]),
+        // A new stub sealing its block (mseal only takes rights away).
+        rule(libc::SYS_mseal, &[]),
     ]);
-    compile(None, &rules)
+    compile(&[], &rules)
 }
 
 /// A filter as bytes.

@@ -411,6 +411,7 @@ impl Kernel {
             if self.is_finished() {
                 return;
             }
+            vcpu.park();
             self.idle.lock().push(tx.clone());
         }
     }

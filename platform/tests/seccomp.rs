@@ -1162,6 +1162,23 @@ fn guest_maps_neither_stub_code_nor_blocks_nor_a_writable_zero_run() {
     }
 }
 
+/// Runs `g`'s `g_call` routine from its start: host call `nr` with
+/// `args` through the stub's instruction; the trap it ends with.
+fn stub_call(g: &mut Guest, nr: u64, args: [u64; 6]) -> Trap {
+    g.ctx = UserContext::default();
+    g.ctx.regs.rip = CODE;
+    g.ctx.regs.rsp = STACK + 4096;
+    g.ctx.regs.rflags = 0x202;
+    g.ctx.regs.rax = nr;
+    g.ctx.regs.rdi = args[0];
+    g.ctx.regs.rsi = args[1];
+    g.ctx.regs.rdx = args[2];
+    g.ctx.regs.r10 = args[3];
+    g.ctx.regs.r8 = args[4];
+    g.ctx.regs.r9 = args[5];
+    g.run()
+}
+
 /// A guest that jumps to the stub's mprotect may take write access away
 /// from its pages but never add it: the stub code and the zero run are
 /// shared pool memory (every stub maps them), so a writable mapping of
@@ -1179,27 +1196,13 @@ fn guest_makes_neither_stub_code_nor_the_zero_run_writable() {
     let rwx = rw | libc::PROT_EXEC as u64;
     let code_addr = seccomp::stub::CODE_ADDR;
     let zero_at = 0x50_0000;
-    let call = |g: &mut Guest, nr: u64, args: [u64; 6]| -> Trap {
-        g.ctx = UserContext::default();
-        g.ctx.regs.rip = CODE;
-        g.ctx.regs.rsp = STACK + 4096;
-        g.ctx.regs.rflags = 0x202;
-        g.ctx.regs.rax = nr;
-        g.ctx.regs.rdi = args[0];
-        g.ctx.regs.rsi = args[1];
-        g.ctx.regs.rdx = args[2];
-        g.ctx.regs.r10 = args[3];
-        g.ctx.regs.r8 = args[4];
-        g.ctx.regs.r9 = args[5];
-        g.run()
-    };
     let done = |t: &Trap| matches!(t, Trap::Syscall { nr: MARK, .. });
     let result = |t: &Trap| match t {
         Trap::Syscall { nr: MARK, args } => args[0] as i64,
         t => panic!("not reported: {t:?}"),
     };
     // The zero run, read-only at `zero_at` (allowed).
-    let t = call(
+    let t = stub_call(
         &mut g,
         9,
         [
@@ -1213,7 +1216,7 @@ fn guest_makes_neither_stub_code_nor_the_zero_run_writable() {
     );
     assert_eq!(result(&t), zero_at as i64, "{t:?}");
     // Taking write access away from its own data page is allowed.
-    let t = call(&mut g, 10, [DATA, 0x1000, r, 0, 0, 0]);
+    let t = stub_call(&mut g, 10, [DATA, 0x1000, r, 0, 0, 0]);
     assert_eq!(result(&t), 0, "{t:?}");
     // Sealed (mseal): no guest maps over, unmaps or re-protects the stub
     // code or its block, whose first page holds the control thread's
@@ -1234,7 +1237,7 @@ fn guest_makes_neither_stub_code_nor_the_zero_run_writable() {
             ("munmap of the block", 11, [block, 0x1000, 0, 0, 0, 0]),
             ("mprotect of the block", 10, [block, 0x1000, r, 0, 0, 0]),
         ] {
-            let t = call(&mut g, nr, args);
+            let t = stub_call(&mut g, nr, args);
             assert_eq!(result(&t), eperm, "{what}: {t:?}");
         }
     }
@@ -1245,7 +1248,7 @@ fn guest_makes_neither_stub_code_nor_the_zero_run_writable() {
         (DATA, rw),
         (seccomp::stub::BLOCK_ADDR, rw),
     ] {
-        let t = call(&mut g, 10, [addr, 0x1000, prot, 0, 0, 0]);
+        let t = stub_call(&mut g, 10, [addr, 0x1000, prot, 0, 0, 0]);
         assert!(
             !done(&t)
                 && matches!(t, Trap::Syscall { nr: 10, .. })
@@ -1377,8 +1380,8 @@ fn an_ended_stub_process_is_recycled_empty() {
     let mut g = Guest::on(Arc::clone(&s), &code);
     g.data();
     // getppid through the stub (trapped): the stub runs, DATA mapped.
-    g.ctx.regs.rax = 110;
-    assert!(matches!(g.run(), Trap::Syscall { nr: 110, .. }));
+    let t = stub_call(&mut g, 110, [0; 6]);
+    assert!(matches!(t, Trap::Syscall { nr: 110, .. }), "{t:?}");
     let pid = g.stub_pid();
     assert_eq!(s.sealed(), kernel_has_mseal());
     if !s.sealed() {
@@ -1392,11 +1395,7 @@ fn an_ended_stub_process_is_recycled_empty() {
     assert!(eventually(|| s.recycled_count() == 1), "not recycled");
     let mut g = Guest::on(Arc::clone(&s), &code);
     // mprotect of the previous guest's DATA: not mapped on the host.
-    g.ctx.regs.rax = 10;
-    g.ctx.regs.rdi = DATA;
-    g.ctx.regs.rsi = 0x1000;
-    g.ctx.regs.rdx = libc::PROT_READ as u64;
-    match g.run() {
+    match stub_call(&mut g, 10, [DATA, 0x1000, libc::PROT_READ as u64, 0, 0, 0]) {
         Trap::Syscall { nr: MARK, args } => {
             assert_eq!(args[0] as i64, -(libc::ENOMEM as i64), "DATA still mapped")
         }

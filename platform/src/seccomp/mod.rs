@@ -606,6 +606,26 @@ fn kill_and_reap(pid: i32) {
     }
 }
 
+/// The check a wait for the stub process `pid` makes every so often: an
+/// error (`died`, or `late` after `timeout`) ends the wait.
+fn watch(
+    pid: i32,
+    timeout: Duration,
+    died: &'static str,
+    late: &'static str,
+) -> impl FnMut() -> Result<()> {
+    let start = Instant::now();
+    move || {
+        if !alive(pid) {
+            return Err(stub_err(died, libc::ECHILD));
+        }
+        if start.elapsed() > timeout {
+            return Err(stub_err(late, libc::ETIMEDOUT));
+        }
+        Ok(())
+    }
+}
+
 /// Whether the child `pid` is still running (not exited, not reaped).
 fn alive(pid: i32) -> bool {
     // SAFETY: waitid with WNOWAIT only inspects; the siginfo is ours.
@@ -1027,16 +1047,16 @@ impl Pool {
             }
         }
         // Its first report: it is ready.
-        let start = Instant::now();
-        let r = template.wait(0, 0, &mut || {
-            if !alive(pid) {
-                return Err(stub_err("the stub template died at start-up", libc::ECHILD));
-            }
-            if start.elapsed() > STUB_TIMEOUT {
-                return Err(stub_err("the stub template did not start", libc::ETIMEDOUT));
-            }
-            Ok(())
-        });
+        let r = template.wait(
+            0,
+            0,
+            &mut watch(
+                pid,
+                STUB_TIMEOUT,
+                "the stub template died at start-up",
+                "the stub template did not start",
+            ),
+        );
         if let Err(e) = r {
             kill_and_reap(pid);
             return Err(e);
@@ -1106,19 +1126,16 @@ impl Pool {
 
     /// The pid of the fork [`Pool::start_fork`] asked for.
     fn finish_fork(&self, tpl: Mailbox, tpid: i32, seen: u32) -> Result<i32> {
-        let start = Instant::now();
-        tpl.wait(seen, SENTRY_SPIN, &mut || {
-            if !alive(tpid) {
-                return Err(stub_err("the stub template died", libc::ECHILD));
-            }
-            if start.elapsed() > STUB_TIMEOUT {
-                return Err(stub_err(
-                    "the stub template does not answer",
-                    libc::ETIMEDOUT,
-                ));
-            }
-            Ok(())
-        })?;
+        tpl.wait(
+            seen,
+            SENTRY_SPIN,
+            &mut watch(
+                tpid,
+                STUB_TIMEOUT,
+                "the stub template died",
+                "the stub template does not answer",
+            ),
+        )?;
         let r = tpl.op_result(0);
         if r < 0 {
             return Err(stub_err("fork of a stub process", -(r.max(-4095)) as i32));
@@ -1203,19 +1220,16 @@ impl Pool {
         }
         drop(guard);
         let control = Mailbox::control(self.block_host(block));
-        let start = Instant::now();
-        let r = control.wait(0, SENTRY_SPIN, &mut || {
-            if !alive(pid) {
-                return Err(stub_err("a new stub process died", libc::ECHILD));
-            }
-            if start.elapsed() > STUB_TIMEOUT {
-                return Err(stub_err(
-                    "a new stub process does not answer",
-                    libc::ETIMEDOUT,
-                ));
-            }
-            Ok(())
-        });
+        let r = control.wait(
+            0,
+            SENTRY_SPIN,
+            &mut watch(
+                pid,
+                STUB_TIMEOUT,
+                "a new stub process died",
+                "a new stub process does not answer",
+            ),
+        );
         if let Err(e) = r {
             kill_and_reap(pid);
             self.free_blocks.lock().push(block);
@@ -1584,18 +1598,17 @@ impl Pool {
         // (TSYNC; the marker every other thread carries makes it fail),
         // and ends the process if not.
         let seen = mb.send(CMD_RECYCLE, 4);
-        let r = mb.wait(seen, SENTRY_SPIN, &mut || {
-            if !alive(pid) {
-                return Err(stub_err("a recycled stub process died", libc::ECHILD));
-            }
-            if start.elapsed() > RECYCLE_TIMEOUT {
-                return Err(stub_err(
-                    "a recycled stub process does not answer",
-                    libc::ETIMEDOUT,
-                ));
-            }
-            Ok(())
-        });
+        let left = RECYCLE_TIMEOUT.saturating_sub(start.elapsed());
+        let r = mb.wait(
+            seen,
+            SENTRY_SPIN,
+            &mut watch(
+                pid,
+                left,
+                "a recycled stub process died",
+                "a recycled stub process does not answer",
+            ),
+        );
         r.is_ok() && mb.status() == 0 && mb.op_result(3) > 0
     }
 }

@@ -363,6 +363,11 @@
 //! SIGSYS floor is 1.5–1.7 µs and the two hand-offs are context switches
 //! (see the figures above for what is met).
 //!
+//! Recycling (see *Recycling*) and the hardening around it: small fork
+//! 384 µs against 416 µs before (native 132 µs), thread start 15–25 µs
+//! dearer for the marker filter's compilation; `benches/RESULTS.md`,
+//! "Recycled stub processes and the hardened stub".
+//!
 //! A stub that dies (the guest broke its handler, e.g. with a forged
 //! `rt_sigreturn` that blocks SIGSYS, which the kernel turns into a kill)
 //! makes [`Context::run`] return an error; the sentry never waits forever.

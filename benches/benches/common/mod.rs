@@ -105,7 +105,12 @@ pub fn sentry_binary() -> PathBuf {
         );
         std::process::exit(2);
     };
-    warn_if_stale(found);
+    // A binary named by SENTRY_BIN is taken as it is (an older build
+    // measured on purpose); the one found here must not be older than the
+    // sources (`cargo build --benches` does not rebuild it).
+    if std::env::var_os("SENTRY_BIN").is_none() {
+        refuse_if_stale(found);
+    }
     found.clone()
 }
 
@@ -126,7 +131,7 @@ fn newest_mtime(dir: &Path, newest: &mut Option<(SystemTime, PathBuf)>) {
     }
 }
 
-fn warn_if_stale(binary: &Path) {
+fn refuse_if_stale(binary: &Path) {
     let Ok(built) = std::fs::metadata(binary).and_then(|m| m.modified()) else {
         return;
     };
@@ -139,11 +144,13 @@ fn warn_if_stale(binary: &Path) {
         && t > built
     {
         eprintln!(
-            "warning: {} is older than {}; the sandbox figures may be stale. \
-             Rebuild with: cargo build --release -p sentry",
+            "error: {} is older than {}: the sandbox figures would be stale. \
+             Rebuild with: cargo build --release -p sentry \
+             (or name a binary to measure as it is with SENTRY_BIN)",
             binary.display(),
             path.display()
         );
+        std::process::exit(2);
     }
 }
 

@@ -200,21 +200,6 @@ fn syscall_round_trip() {
 // stack at 0x7fffff017000..0x7fffff018000.
 global_asm!(
     ".pushsection .text.guests,\"ax\",@progbits",
-    // A: getpid through the stub's syscall instruction.
-    ".globl g_jump_start",
-    "g_jump_start:",
-    "lea rax, [rip+2f]",
-    "push rax",
-    "mov eax, 39",
-    "movabs rcx, 0x7fffff000000",
-    "jmp rcx",
-    "2:",
-    "mov rdi, rax",
-    "mov eax, 0x1234",
-    "syscall",
-    "ud2",
-    ".globl g_jump_end",
-    "g_jump_end:",
     // B: openat(AT_FDCWD, DATA, O_RDONLY) through the stub's instruction.
     ".globl g_open_start",
     "g_open_start:",
@@ -333,28 +318,6 @@ global_asm!(
     "jmp 3b",
     ".globl g_sigret_end",
     "g_sigret_end:",
-    // F: mmap(0x500000, 0x1000, r14, MAP_SHARED|MAP_FIXED, r12, r13)
-    // through the stub's instruction; reports the result.
-    ".globl g_map_start",
-    "g_map_start:",
-    "lea rax, [rip+2f]",
-    "push rax",
-    "mov edi, 0x500000",
-    "mov esi, 0x1000",
-    "mov rdx, r14",
-    "mov r10d, 0x11",
-    "mov r8, r12",
-    "mov r9, r13",
-    "mov eax, 9",
-    "movabs rcx, 0x7fffff000000",
-    "jmp rcx",
-    "2:",
-    "mov rdi, rax",
-    "mov eax, 0x1234",
-    "syscall",
-    "ud2",
-    ".globl g_map_end",
-    "g_map_end:",
     // H: any call through the stub's instruction, with the registers the
     // test set (rax, rdi, rsi, rdx, r10, r8, r9); reports the result.
     ".globl g_call_start",
@@ -420,8 +383,6 @@ global_asm!(
 );
 
 unsafe extern "C" {
-    static g_jump_start: u8;
-    static g_jump_end: u8;
     static g_open_start: u8;
     static g_open_end: u8;
     static g_forge_start: u8;
@@ -430,8 +391,6 @@ unsafe extern "C" {
     static g_stack_end: u8;
     static g_sigret_start: u8;
     static g_sigret_end: u8;
-    static g_map_start: u8;
-    static g_map_end: u8;
     static g_clone_start: u8;
     static g_clone_end: u8;
     static g_call_start: u8;
@@ -448,9 +407,9 @@ const STUB_SYSCALL_IP: u64 = 0x7fff_ff00_0002;
 
 #[test]
 fn guest_jumping_to_the_stub_syscall_is_trapped_not_run() {
-    let code = bytes(&raw const g_jump_start, &raw const g_jump_end);
+    let code = bytes(&raw const g_call_start, &raw const g_call_end);
     let mut g = Guest::new(&code);
-    let t = g.run();
+    let t = stub_call(&mut g, 39, [0; 6]);
     // Executed, getpid would have returned to the guest, which reports it
     // with the marker syscall.
     assert_eq!(
@@ -1126,7 +1085,7 @@ fn a_guest_blocking_kicks_is_ended() {
 #[test]
 fn guest_maps_neither_stub_code_nor_blocks_nor_a_writable_zero_run() {
     let s = platform(seccomp::MAX_STUB_TASKS);
-    let code = bytes(&raw const g_map_start, &raw const g_map_end);
+    let code = bytes(&raw const g_call_start, &raw const g_call_end);
     let rw = (libc::PROT_READ | libc::PROT_WRITE) as u64;
     let mut g = Guest::on(Arc::clone(&s), &code);
     let own = g.data();
@@ -1140,14 +1099,8 @@ fn guest_maps_neither_stub_code_nor_blocks_nor_a_writable_zero_run() {
         (s.template_block_offset() + 5 * 0x40_0000, rw, false),
         (s.zero_run_offset() - 0x1000, libc::PROT_READ as u64, false),
     ] {
-        g.ctx = UserContext::default();
-        g.ctx.regs.rip = CODE;
-        g.ctx.regs.rsp = STACK + 4096;
-        g.ctx.regs.rflags = 0x202;
-        g.ctx.regs.r12 = s.pool_fd() as u64;
-        g.ctx.regs.r13 = off;
-        g.ctx.regs.r14 = prot;
-        let t = g.run();
+        let fd = s.pool_fd() as u64;
+        let t = stub_call(&mut g, 9, [0x50_0000, 0x1000, prot, 0x11, fd, off]);
         if allowed {
             assert!(
                 matches!(t, Trap::Syscall { nr: MARK, args } if args[0] == 0x500000),

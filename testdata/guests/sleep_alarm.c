@@ -98,7 +98,11 @@ static void alarms(void)
 	out("pause()=%d %s, SIGALRM handler ran %d time(s), waited >= 0.9s: %s\n", r, errname(e),
 	    (int)alrm, dt >= 900000000LL ? "yes" : "NO");
 	check(r == -1 && e == EINTR && alrm == 1, "alarm + pause");
-	out("alarm(0) after it fired -> %u\n", alarm(0));
+	/* 0, or 1 when the timer's callback, which sent the signal, is still
+	 * running on another CPU: Linux then counts the timer as active and
+	 * reports 1 us left, rounded up to 1 s (seen natively under load). */
+	unsigned left = alarm(0);
+	out("alarm(0) after it fired -> %s\n", left <= 1 ? "0 or 1" : "more");
 
 	int st = wait_for(c);
 	out("child with default SIGALRM: %s\n", describe_status(st));

@@ -187,6 +187,23 @@ thread_local! {
     /// Guest CPU time this thread's context spent in another host thread
     /// (the seccomp platform's stub threads), in ns.
     static GUEST_ELSEWHERE_NS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// The host CPUs the calling thread was last pinned to, as
+    /// [`note_thread_affinity`] recorded them (0: every CPU).
+    static AFFINITY: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Records the host CPUs the caller just pinned its own thread to, one
+/// bit per CPU number (0: every CPU, or some CPU is 64 or above), so that
+/// guest code this thread drives in another host thread (the seccomp
+/// platform's stub threads) runs on the same CPUs: the guest then reads
+/// the CPU its affinity allows, as on Linux.
+pub fn note_thread_affinity(host_cpus: u64) {
+    AFFINITY.with(|a| a.set(host_cpus));
+}
+
+/// What [`note_thread_affinity`] last recorded on this thread.
+pub(crate) fn thread_affinity() -> u64 {
+    AFFINITY.with(std::cell::Cell::get)
 }
 
 /// Charges `ns` of guest CPU time, spent by a host thread this thread

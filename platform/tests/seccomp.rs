@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use std::arch::global_asm;
 
-use platform::seccomp::{self, Seccomp, SeccompAddressSpace, Tuning};
+use platform::seccomp::{self, Seccomp, SeccompAddressSpace, Spin, Tuning};
 use platform::{
     Access, AddressSpace, Context, Mapping, PageFlags, Platform, PlatformConfig, Trap, UserContext,
 };
@@ -145,13 +145,13 @@ fn default_round_trip() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(21);
-    // SECCOMP_RT_TUNING=spin,stub_spin,yield(0/1),pin(0/1)
+    // SECCOMP_RT_TUNING=spin_us,stub_spin_us,mode(0 pause/1 yield/2 adaptive),pin(0/1)
     if let Ok(t) = std::env::var("SECCOMP_RT_TUNING") {
         let v: Vec<u32> = t.split(',').map(|x| x.parse().unwrap()).collect();
         seccomp::set_tuning(Tuning {
-            spin: v[0],
-            stub_spin: v[1],
-            yield_: v[2] != 0,
+            spin_us: v[0],
+            stub_spin_us: v[1],
+            spin: [Spin::Pause, Spin::Yield, Spin::Adaptive][v[2] as usize],
             pin: v[3] != 0,
         });
     }
@@ -173,22 +173,24 @@ fn syscall_round_trip() {
         }
     );
     assert_eq!(g.ctx.regs.rip, CODE + 7);
-    for (spin, stub_spin, yield_, pin) in [
-        (0, 0, false, true),
-        (0, 0, false, false),
-        (50, 50, true, true),
-        (50, 50, true, false),
-        (2000, 2000, false, false),
+    for (spin_us, stub_spin_us, spin, pin) in [
+        (0, 0, Spin::Pause, true),
+        (0, 0, Spin::Pause, false),
+        (20, 20, Spin::Yield, true),
+        (20, 20, Spin::Yield, false),
+        (20, 20, Spin::Pause, false),
+        (20, 20, Spin::Adaptive, true),
+        (20, 20, Spin::Adaptive, false),
     ] {
         seccomp::set_tuning(Tuning {
+            spin_us,
+            stub_spin_us,
             spin,
-            stub_spin,
-            yield_,
             pin,
         });
         let (min, med) = round_trips(&mut g, 7, 1000);
         println!(
-            "seccomp getppid round trip (spin {spin}/{stub_spin}, yield {yield_}, pin {pin}): median {med:?}, best {min:?} (of 7 x 1000)"
+            "seccomp getppid round trip (spin {spin_us}/{stub_spin_us} us, {spin:?}, pin {pin}): median {med:?}, best {min:?} (of 7 x 1000)"
         );
     }
     seccomp::set_tuning(seccomp::default_tuning());
@@ -421,6 +423,48 @@ fn guest_jumping_to_the_stub_syscall_is_trapped_not_run() {
         "getpid ran on the host"
     );
     assert_eq!(g.ctx.regs.rip, STUB_SYSCALL_IP);
+}
+
+/// The recycling check's `unshare(CLONE_VM)` is the only unshare the stub
+/// filter allows: a guest asking for new namespaces through the stub's
+/// instruction traps, and the check itself, run from a guest thread (its
+/// process also has a control thread), fails with EINVAL and unshares
+/// nothing.
+#[test]
+fn guest_unshare_through_the_stub_is_trapped_or_refused() {
+    let code = bytes(&raw const g_call_start, &raw const g_call_end);
+    let mut g = Guest::new(&code);
+    for flags in [
+        libc::CLONE_NEWUSER,
+        libc::CLONE_NEWNS,
+        libc::CLONE_FS,
+        libc::CLONE_VM | libc::CLONE_NEWNET,
+    ] {
+        let t = stub_call(
+            &mut g,
+            libc::SYS_unshare as u64,
+            [flags as u64, 0, 0, 0, 0, 0],
+        );
+        assert_eq!(
+            t,
+            Trap::Syscall {
+                nr: libc::SYS_unshare as u64,
+                args: [flags as u64, 0, 0, 0, 0, 0]
+            },
+            "unshare({flags:#x}) ran on the host"
+        );
+    }
+    let t = stub_call(
+        &mut g,
+        libc::SYS_unshare as u64,
+        [libc::CLONE_VM as u64, 0, 0, 0, 0, 0],
+    );
+    match t {
+        Trap::Syscall { nr: MARK, args } => {
+            assert_eq!(args[0] as i64, -(libc::EINVAL as i64), "{t:?}")
+        }
+        t => panic!("unshare(CLONE_VM) from a guest thread: {t:?}"),
+    }
 }
 
 fn fds(pid: i32) -> Vec<String> {

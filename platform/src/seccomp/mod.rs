@@ -55,16 +55,21 @@
 //!   take it over: it runs the sentry's commands and nothing else. Every
 //!   other thread (each guest thread) installs the *marker* filter
 //!   ([`stub::marker_filter`]) before anything else: it refuses clone and
-//!   seccomp, so a guest starts no host thread and installs no filter, and
-//!   its threads' filters are never an ancestor of the control thread's.
+//!   seccomp, so a guest starts no host thread and installs no filter:
+//!   every thread of a stub process is one its control thread started.
 //! * **Recycling**: when an address space ends, its stub process usually
 //!   serves the next one instead of dying (a host fork, a filter
 //!   compilation and a process teardown saved per guest fork). The reaper
 //!   waits until the threads the sentry let go have exited, then sends the
-//!   control thread `CMD_RECYCLE`: it installs an allow-all filter with
-//!   `SECCOMP_FILTER_FLAG_TSYNC`, which the kernel refuses while any other
-//!   live thread's filters are not an ancestor of its own, as every
-//!   marked thread's are not; then it ends the whole process
+//!   control thread `CMD_RECYCLE`: it asks the kernel whether it is the
+//!   process's only thread with `unshare(CLONE_VM)`, which unshares
+//!   nothing and fails (EINVAL) while the thread group has another thread
+//!   or another task shares the address space (an earlier version
+//!   installed an allow-all filter with `SECCOMP_FILTER_FLAG_TSYNC`, which
+//!   fails likewise against the marked threads but compiles a filter and
+//!   leaves it behind each time). A thread that has just exited may still
+//!   be in the group for a moment, so it asks up to [`RECYCLE_TRIES`]
+//!   times, yielding between; if still not alone it ends the whole process
 //!   (`exit_group`), whatever thread a guest kept alive in it. Otherwise it
 //!   unmaps the guest range and the window's gaps and starts the next
 //!   guest thread, and the process waits (at most [`RECYCLED_MAX`]) for an
@@ -72,7 +77,7 @@
 //!   to find, but not the check: the next address space would then lose
 //!   its process, as a guest able to write any frame (see below) can
 //!   already make it. A process serves at most [`RECYCLE_USES`] address
-//!   spaces (each check leaves one allow-all filter more), and none is
+//!   spaces, and none is
 //!   recycled without `mseal` (a guest could map over the code its control
 //!   thread runs; the template reports the seal) or after an error.
 //!   The pool descriptor stays open in the stub (frames are mapped from
@@ -125,8 +130,9 @@
 //!   exit_group, rt_sigprocmask, sched_yield, sched_setaffinity
 //!   of the calling thread (pid 0), sigaltstack, clock_gettime, mmap of
 //!   the pool with `MAP_SHARED|MAP_FIXED` (offsets as above), clone
-//!   with the exact flags of a stub thread, and seccomp installing the
-//!   marker filter or the recycling check's (their `sock_fprog`s in the
+//!   with the exact flags of a stub thread, `unshare(CLONE_VM)` (the
+//!   recycling check, which unshares nothing), and seccomp installing the
+//!   marker filter (its `sock_fprog` in the
 //!   sealed code); the marker filter then refuses clone and seccomp to
 //!   every guest thread. Everything else (another instruction pointer,
 //!   another architecture, x32) is `SECCOMP_RET_TRAP`: SIGSYS. SIGSYS,
@@ -138,10 +144,19 @@
 //!   the registers (and the XSAVE area of the frame) back; the handler
 //!   restores FS/GS (`wrfsbase`) and returns with `rt_sigreturn`.
 //! * **Hand-off**: a sequence word each way in the mailbox; each side
-//!   spins a bounded time on it, then waits on it with a shared futex. The
-//!   stub thread pins itself (an op in its next command) to the CPU of the
-//!   sentry thread that serves it, so a hand-off never needs a cross-CPU
-//!   wake-up (figures in `platform/tests/seccomp.rs`).
+//!   spins on it for a bounded time ([`SENTRY_SPIN_US`], [`STUB_SPIN_US`],
+//!   measured with the TSC), then waits on it with a shared futex. The
+//!   spin is *adaptive* ([`Spin::Adaptive`]): each side publishes the CPU
+//!   it spins on (`rdtscp`'s `TSC_AUX`, which Linux sets to the CPU
+//!   number) and yields the CPU (`sched_yield`) while the other side last
+//!   ran on the same one (it needs this CPU to answer), and spins with
+//!   `pause` while the other side runs on another (its answer arrives as a
+//!   cache line, without a wake-up). Stub threads are not pinned: the
+//!   scheduler spreads the two sides over the CPUs when it can, and they
+//!   meet by yielding when it does not. So a hand-off needs a cross-CPU
+//!   wake-up only after a wait longer than the spin. See *Choosing the
+//!   hand-off* below for the figures; `SENTRY_SECCOMP_SPIN` ([`SPIN_ENV`])
+//!   overrides the tuning.
 //! * **Address spaces**: a software page table in 2 MiB chunks
 //!   ([`table`]) plus the set of pages whose host mapping is out of date.
 //!   Pending edits are applied
@@ -249,12 +264,52 @@
 //! * The page-fault error code is the host's: a write to a read-only page
 //!   not yet touched on the host has no present bit (6, not 7).
 //!
+//! # Choosing the hand-off
+//!
+//! The issue's question: should the guest thread and the sentry thread
+//! that serves it meet on one CPU (affinity), by a bounded spin on shared
+//! memory, or both? Measured on two hosts:
+//!
+//! * On an Intel Xeon VM with other sessions' load (load average 5 to 12,
+//!   the figures in *Measured here* below), the other vCPU was usually
+//!   busy: a `pause` spin across CPUs rarely found its peer running, and
+//!   pinning the stub thread to its sentry thread's CPU with a yielding
+//!   spin (two switches per round trip, about 1.2 µs each there) was the
+//!   best (3.2 µs undisturbed, 5–7 µs through the sentry under load).
+//! * On an AMD EPYC VM (2 vCPUs, nested; the issue's host) with no other
+//!   load, a switch between two processes on one CPU costs 1.8 µs (a
+//!   `sched_yield` ping-pong between two processes: 3.6 µs a round), and a
+//!   `pause` ping-pong across the two CPUs 70–320 ns a round. The
+//!   `syscall_round_trip` test (release, medians of 7 × 1000 trapped
+//!   `getppid`): futex only 54–70 µs (every hand-off a cross-CPU
+//!   wake-up); yielding spin, pinned 5.7 µs, not pinned 3.4 µs; `pause`
+//!   spin, not pinned 2.5 µs; adaptive, pinned 5.7 µs (it then always
+//!   yields), not pinned 2.9 µs (best 2.4 µs). Through the release
+//!   sentry (`bench_syscall 50000` run directly, interleaved): pinned
+//!   yielding spin 6.6–7.0 µs, adaptive and not pinned 3.3–3.7 µs; at
+//!   moments when the host was noisy (a native fork varying 2×) 6.3–8.9
+//!   µs against 3.6–6.1 µs.
+//!
+//! So the default is both, chosen at each spin round: a bounded spin
+//! (20 µs each side, by the TSC, so that the bound does not depend on how
+//! long a `pause` takes on the CPU) that yields while the peer needs this
+//! CPU and spins while the peer runs on another, with the stub not pinned
+//! (it follows the sentry thread's *affinity*, so a task pinned with
+//! sched_setaffinity still runs, and reads getcpu, where Linux would
+//! put it). A plain `pause` spin is faster still when the other CPU is
+//! free (2.5 µs) and the worst choice when it is not (the spinner keeps
+//! the CPU its peer needs until the budget runs out); the adaptive spin
+//! costs a `rdtscp` per round to avoid that. A small fork, dominated by
+//! wake-ups, thread starts and page-table work rather than by hand-offs,
+//! is unchanged by the tuning (2.1–3.3× native at noisy moments with
+//! every setting tried: budgets of 5, 20 and 60 µs, pinned yielding).
+//!
 //! # Measured here (debug build of the sentry side, 2 vCPUs shared by six
 //! sessions, load average 7 to 9)
 //!
 //! | what | cost |
 //! | --- | --- |
-//! | trapped `getppid` round trip, spin with `sched_yield` (50 rounds each side) + pinned (the default) | 10.5–13 µs |
+//! | trapped `getppid` round trip, spin with `sched_yield` (50 rounds each side) + pinned (the default then) | 10.5–13 µs |
 //! | same, not pinned | 11–13.5 µs |
 //! | futex only, no spin | 17–43 µs |
 //! | busy spin with `pause` (2 000 / 20 000 rounds) | 150–900 µs (the spinner keeps the CPU from the other side) |
@@ -282,7 +337,7 @@
 //! between two processes on one CPU 2.5 µs a round (two switches; 2.3 µs
 //! between two threads of one process, so the address-space switch adds
 //! little here); a `pause` spin ping-pong across the two CPUs 0.85 µs.
-//! Per trapped `getppid` the default path makes, as `perf` counts: in the
+//! Per trapped `getppid` the pinned, yielding path makes, as `perf` counts: in the
 //! stub the SIGSYS, one `sched_yield` and `rt_sigreturn` (and, before
 //! the change below, two `clock_gettime`); in the worker one
 //! `sched_yield`; two context switches. The switches (`finish_task_switch`
@@ -356,10 +411,12 @@
 //! (many forks, same load) it is level with KVM's: 1.29 ms against 1.42
 //! ms, native 110 ms; 0 MiB 678 µs against native 335 µs (2.0×).
 //!
-//! On this host a busy spin on shared memory is the worst choice: with two
-//! vCPUs and other load the spinner's own CPU is usually the one its peer
-//! needs. Yielding spins with the stub pinned to the worker's CPU hand the
-//! CPU over directly; the futex path is the fallback. The in-process
+//! On this (Intel, loaded) host a busy spin on shared memory was the
+//! worst choice: with two vCPUs and other load the spinner's own CPU is
+//! usually the one its peer needs. Yielding spins with the stub pinned to
+//! the worker's CPU hand the CPU over directly; the futex path is the
+//! fallback. (The adaptive spin, now the default, yields in that case
+//! too; see *Choosing the hand-off*.) The in-process
 //! SIGSYS floor is 1.5–1.7 µs and the two hand-offs are context switches
 //! (see the figures above for what is met).
 //!
@@ -402,10 +459,10 @@ const ZERO_SIZE: u64 = 2 << 20;
 const NO_BLOCK: u64 = u64::MAX;
 /// Emptied stub processes kept for new address spaces (see *Recycling*).
 const RECYCLED_MAX: usize = 2;
-/// Address spaces one stub process serves at most: each recycling check
-/// leaves one (allow-all) filter more on its control thread, which the
-/// threads it starts inherit.
-const RECYCLE_USES: u32 = 16;
+/// Address spaces one stub process serves at most (a bound on whatever
+/// a long-lived host process might accumulate; the recycling check
+/// itself leaves nothing behind).
+const RECYCLE_USES: u32 = 256;
 /// How long emptying a stub process for reuse may take before it is
 /// killed instead.
 const RECYCLE_TIMEOUT: Duration = Duration::from_millis(100);
@@ -432,14 +489,14 @@ pub fn stub_task_budget(guest_tasks: u64) -> u64 {
         .min(MAX_STUB_TASKS)
 }
 
-/// Iterations the sentry spins on a mailbox before a futex wait.
-pub const SENTRY_SPIN: u32 = 50;
-/// Iterations the stub spins on its mailbox before a futex wait.
-pub const STUB_SPIN: u32 = 50;
-/// Spinning yields the CPU.
-pub const DEFAULT_YIELD: bool = true;
-/// Stub threads are pinned to their sentry thread's CPU.
-pub const DEFAULT_PIN: bool = true;
+/// How long (µs) the sentry spins on a mailbox before a futex wait.
+pub const SENTRY_SPIN_US: u32 = 20;
+/// How long (µs) a stub spins on its mailbox before a futex wait.
+pub const STUB_SPIN_US: u32 = 20;
+/// How both sides spin (see [`Spin`]).
+pub const DEFAULT_SPIN: Spin = Spin::Adaptive;
+/// Stub threads are not pinned to their sentry thread's CPU.
+pub const DEFAULT_PIN: bool = false;
 /// How long a stub may take to answer a command it must answer at once.
 const STUB_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a kicked stub thread may take to trap.
@@ -459,23 +516,38 @@ fn stub_err(op: &'static str, errno: i32) -> Error {
     }
 }
 
-/// Spin and futex tuning (the bench compares them).
+/// How a side waiting for the other spins before it sleeps on a futex.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spin {
+    /// `pause`: right when the other side runs on another CPU, a waste of
+    /// the budget when it needs this one.
+    Pause,
+    /// `sched_yield` each round: hands this CPU to the other side when it
+    /// waits to run here, a host call per round otherwise.
+    Yield,
+    /// `sched_yield` while the other side last ran on this CPU, `pause`
+    /// while it runs on another (each side publishes its CPU, read with
+    /// `rdtscp`). [`Spin::Yield`] where the CPU has no `rdtscp`.
+    Adaptive,
+}
+
+/// Spin and futex tuning (the bench and tests compare them).
 #[derive(Clone, Copy, Debug)]
 pub struct Tuning {
-    /// Spin iterations before the sentry sleeps on a futex.
-    pub spin: u32,
-    /// Spin iterations of the stub before it sleeps on a futex.
-    pub stub_spin: u32,
-    /// Both sides yield the CPU (sched_yield) while they spin, instead of
-    /// `pause`.
-    pub yield_: bool,
+    /// How long (µs) the sentry spins before it sleeps on a futex.
+    pub spin_us: u32,
+    /// How long (µs) the stub spins before it sleeps on a futex.
+    pub stub_spin_us: u32,
+    /// How both sides spin.
+    pub spin: Spin,
     /// Pin each stub thread to its sentry thread's CPU.
     pub pin: bool,
 }
 
-static TUNING_SPIN: AtomicU32 = AtomicU32::new(SENTRY_SPIN);
-static TUNING_STUB_SPIN: AtomicU32 = AtomicU32::new(STUB_SPIN);
-static TUNING_YIELD: AtomicBool = AtomicBool::new(DEFAULT_YIELD);
+static TUNING_SPIN: AtomicU32 = AtomicU32::new(SENTRY_SPIN_US);
+static TUNING_STUB_SPIN: AtomicU32 = AtomicU32::new(STUB_SPIN_US);
+/// [`Spin`] as 0 (pause), 1 (yield), 2 (adaptive).
+static TUNING_MODE: AtomicU32 = AtomicU32::new(2);
 static TUNING_PIN: AtomicBool = AtomicBool::new(DEFAULT_PIN);
 
 /// TSC ticks per µs (measured once against the monotonic clock).
@@ -499,31 +571,100 @@ fn rdtsc() -> u64 {
     unsafe { std::arch::x86_64::_rdtsc() }
 }
 
-/// Sets the hand-off tuning of every seccomp context (benchmarks).
+/// The CPU has `rdtscp` (CPUID 0x8000_0001, EDX bit 27).
+fn has_rdtscp() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| {
+        // Leaf 0x8000_0000 gives the highest extended leaf.
+        let max = std::arch::x86_64::__cpuid(0x8000_0000).eax;
+        max >= 0x8000_0001 && std::arch::x86_64::__cpuid(0x8000_0001).edx & (1 << 27) != 0
+    })
+}
+
+/// The CPU this thread runs on, as `rdtscp`'s `TSC_AUX` (Linux keeps the
+/// CPU number in its low 12 bits), as the stub reads it.
+fn this_cpu() -> u32 {
+    let mut aux = 0;
+    // SAFETY: only called where `has_rdtscp()` (the mode is adaptive only
+    // then); rdtscp reads the TSC and TSC_AUX.
+    unsafe { std::arch::x86_64::__rdtscp(&mut aux) };
+    aux & 0xfff
+}
+
+/// The spin mode in force ([`Spin::Adaptive`] needs `rdtscp`).
+fn spin_mode() -> Spin {
+    match TUNING_MODE.load(Ordering::Relaxed) {
+        0 => Spin::Pause,
+        2 if has_rdtscp() => Spin::Adaptive,
+        _ => Spin::Yield,
+    }
+}
+
+/// Sets the hand-off tuning of every seccomp context (benchmarks, tests).
 pub fn set_tuning(t: Tuning) {
-    TUNING_SPIN.store(t.spin, Ordering::Relaxed);
-    TUNING_STUB_SPIN.store(t.stub_spin, Ordering::Relaxed);
-    TUNING_YIELD.store(t.yield_, Ordering::Relaxed);
+    TUNING_SPIN.store(t.spin_us, Ordering::Relaxed);
+    TUNING_STUB_SPIN.store(t.stub_spin_us, Ordering::Relaxed);
+    TUNING_MODE.store(
+        match t.spin {
+            Spin::Pause => 0,
+            Spin::Yield => 1,
+            Spin::Adaptive => 2,
+        },
+        Ordering::Relaxed,
+    );
     TUNING_PIN.store(t.pin, Ordering::Relaxed);
 }
 
 /// The default tuning.
 pub fn default_tuning() -> Tuning {
     Tuning {
-        spin: SENTRY_SPIN,
-        stub_spin: STUB_SPIN,
-        yield_: DEFAULT_YIELD,
+        spin_us: SENTRY_SPIN_US,
+        stub_spin_us: STUB_SPIN_US,
+        spin: DEFAULT_SPIN,
         pin: DEFAULT_PIN,
     }
 }
 
+/// Environment variable that overrides the hand-off tuning:
+/// `SPIN_US,STUB_SPIN_US,MODE,PIN` with MODE `pause`, `yield` or
+/// `adaptive` and PIN `pin` or `nopin` (see [`Tuning`]).
+pub const SPIN_ENV: &str = "SENTRY_SECCOMP_SPIN";
+
+/// Parses [`SPIN_ENV`]'s value.
+pub fn parse_tuning(v: &str) -> Option<Tuning> {
+    let f: Vec<&str> = v.split(',').map(str::trim).collect();
+    let [spin, stub, mode, pin] = f[..] else {
+        return None;
+    };
+    let us = |x: &str| x.parse::<u32>().ok().filter(|&n| n <= 1_000_000);
+    Some(Tuning {
+        spin_us: us(spin)?,
+        stub_spin_us: us(stub)?,
+        spin: match mode {
+            "pause" => Spin::Pause,
+            "yield" => Spin::Yield,
+            "adaptive" => Spin::Adaptive,
+            _ => return None,
+        },
+        pin: match pin {
+            "pin" => true,
+            "nopin" => false,
+            _ => return None,
+        },
+    })
+}
+
+/// The stub's [`MB_SPIN`] word.
 fn stub_spin_word() -> u32 {
-    let n = TUNING_STUB_SPIN.load(Ordering::Relaxed) & 0x7fff_ffff;
-    if TUNING_YIELD.load(Ordering::Relaxed) {
-        n | 0x8000_0000
-    } else {
-        n
-    }
+    let us = u64::from(TUNING_STUB_SPIN.load(Ordering::Relaxed));
+    let units = (us * tsc_per_us()) >> stub::SPIN_SHIFT;
+    let budget = units.min(u64::from(stub::SPIN_BUDGET_MASK)) as u32;
+    budget
+        | match spin_mode() {
+            Spin::Pause => 0,
+            Spin::Yield => stub::SPIN_YIELD,
+            Spin::Adaptive => stub::SPIN_ADAPTIVE,
+        }
 }
 
 struct Pool {
@@ -724,6 +865,10 @@ impl Mailbox {
         self.word(MB_CMD).store(cmd, Ordering::Relaxed);
         self.word(MB_SPIN)
             .store(stub_spin_word(), Ordering::Relaxed);
+        if spin_mode() == Spin::Adaptive {
+            self.word(MB_SENTRY_CPU)
+                .store(this_cpu(), Ordering::Relaxed);
+        }
         self.word(MB_NOPS).store(nops as u32, Ordering::Relaxed);
         self.word(MB_TO_STUB).fetch_add(1, Ordering::SeqCst);
         if self.rword(MB_STUB_SLEEPS).load(Ordering::SeqCst) != 0 {
@@ -733,13 +878,24 @@ impl Mailbox {
     }
     /// Waits until the stub reports past `seen`, checking every so often
     /// that `ok()` still holds.
-    fn wait(&self, seen: u32, spin: u32, ok: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+    /// Spins `spin_us` first (see [`Spin`]).
+    fn wait(&self, seen: u32, spin_us: u32, ok: &mut dyn FnMut() -> Result<()>) -> Result<()> {
         let w = self.rword(MB_TO_SENTRY);
-        let yield_ = TUNING_YIELD.load(Ordering::Relaxed);
-        for _ in 0..spin {
-            if w.load(Ordering::Acquire) != seen {
-                return Ok(());
+        let mode = spin_mode();
+        let deadline = rdtsc().saturating_add(u64::from(spin_us) * tsc_per_us());
+        while w.load(Ordering::Acquire) == seen {
+            if rdtsc() >= deadline {
+                break;
             }
+            let yield_ = match mode {
+                Spin::Pause => false,
+                Spin::Yield => true,
+                Spin::Adaptive => {
+                    let cpu = this_cpu();
+                    self.word(MB_SENTRY_CPU).store(cpu, Ordering::Relaxed);
+                    self.rword(MB_STUB_CPU).load(Ordering::Relaxed) == cpu
+                }
+            };
             if yield_ {
                 std::thread::yield_now();
             } else {
@@ -827,6 +983,15 @@ impl Seccomp {
     /// tasks at most, all of them together (their RLIMIT_NPROC; the
     /// template counts, and so does each stub process's control thread).
     pub fn with_task_limit(config: PlatformConfig, stub_tasks: u64) -> Result<Self> {
+        if let Some(v) = std::env::var_os(SPIN_ENV) {
+            match v.to_str().and_then(parse_tuning) {
+                Some(t) => set_tuning(t),
+                None => tracing::warn!(
+                    "{SPIN_ENV}: expected SPIN_US,STUB_SPIN_US,pause|yield|adaptive,pin|nopin; \
+                     keeping the default"
+                ),
+            }
+        }
         let limit = config.memory_limit.div_ceil(PAGE_SIZE) * PAGE_SIZE;
         // Blocks, code, zero run, data frames, in that order: a stub's
         // filter lets it map nothing below the zero run, and no length can
@@ -858,16 +1023,13 @@ impl Seccomp {
         let tfilter_off = filter_off + filter.len() as u64;
         let mfilter = stub::bytes(&stub::marker_filter());
         let mfilter_off = tfilter_off + tfilter.len() as u64;
-        let afilter = stub::bytes(&stub::allow_filter());
-        let afilter_off = mfilter_off + mfilter.len() as u64;
-        if afilter_off + afilter.len() as u64 > CODE_LEN {
+        if mfilter_off + mfilter.len() as u64 > CODE_LEN {
             return Err(Error::Unsupported("stub code too large"));
         }
         for (bytes, at, fprog_at) in [
             (&filter, filter_off, fprog_offset()),
             (&tfilter, tfilter_off, tfprog_offset()),
             (&mfilter, mfilter_off, mfprog_offset()),
-            (&afilter, afilter_off, afprog_offset()),
         ] {
             memory.write(code_off + at, bytes)?;
             let mut fprog = [0u8; 16];
@@ -1133,7 +1295,7 @@ impl Pool {
     fn finish_fork(&self, tpl: Mailbox, tpid: i32, seen: u32) -> Result<i32> {
         tpl.wait(
             seen,
-            SENTRY_SPIN,
+            SENTRY_SPIN_US,
             &mut watch(
                 tpid,
                 STUB_TIMEOUT,
@@ -1227,7 +1389,7 @@ impl Pool {
         let control = Mailbox::control(self.block_host(block));
         let r = control.wait(
             0,
-            SENTRY_SPIN,
+            SENTRY_SPIN_US,
             &mut watch(
                 pid,
                 STUB_TIMEOUT,
@@ -1379,7 +1541,7 @@ impl StubProc {
             }
             let seen = mb.send(CMD_OPS, chunk.len());
             let start = Instant::now();
-            mb.wait(seen, SENTRY_SPIN, &mut || {
+            mb.wait(seen, SENTRY_SPIN_US, &mut || {
                 self.check_alive()?;
                 if start.elapsed() > STUB_TIMEOUT {
                     self.kill();
@@ -1523,6 +1685,27 @@ impl Drop for StubProc {
     }
 }
 
+/// Clears the header of a free slot (no thread uses it: its tid word is
+/// 0) and gives the control thread's op that starts a guest thread in it:
+/// the clone's child knows itself by its registers and jumps to
+/// `sc_thread_start` (see `sc_ctl`), on the slot's stack; the kernel
+/// clears the slot's tid word when the thread exits.
+fn slot_clone_op(mb: &Mailbox) -> Op {
+    // SAFETY: the slot is free (above): no thread uses its memory.
+    unsafe { std::ptr::write_bytes(mb.host as *mut u8, 0, 256) };
+    (
+        libc::SYS_clone,
+        [
+            THREAD_CLONE_FLAGS,
+            mb.stub + SLOT_SIZE - 8,
+            0,
+            mb.stub + MB_TID as u64,
+            0,
+            0,
+        ],
+    )
+}
+
 impl Pool {
     /// Empties the live stub process `pid` (block `block`) of its ended
     /// address space for another (see *Recycling*): waits until every
@@ -1553,12 +1736,8 @@ impl Pool {
             }
         }
         // The first thread of the next address space starts now, off its
-        // fork's path, as the template's forks start theirs: slot 1, its
-        // mailbox cleared, returning on its stack into sc_thread_start.
-        let t1 = slot(1);
-        // SAFETY: no thread uses slot 1 (its tid word is 0).
-        unsafe { std::ptr::write_bytes(t1.host as *mut u8, 0, 256) };
-        wr(t1.host + SLOT_SIZE - 8, thread_start());
+        // fork's path, as the template's forks start theirs: slot 1.
+        let (clone_nr, clone_args) = slot_clone_op(&slot(1));
         let mb = Mailbox::control(self.block_host(block));
         // The guest range and the window's gaps (a guest may have mapped
         // pool frames anywhere but over the sealed code and block).
@@ -1587,26 +1766,15 @@ impl Pool {
                 0,
             ],
         );
-        mb.set_op(
-            3,
-            libc::SYS_clone,
-            [
-                THREAD_CLONE_FLAGS,
-                t1.stub + SLOT_SIZE - 8,
-                0,
-                t1.stub + MB_TID as u64,
-                0,
-                0,
-            ],
-        );
+        mb.set_op(3, clone_nr, clone_args);
         // CMD_RECYCLE: the control thread first checks that it is alone
-        // (TSYNC; the marker every other thread carries makes it fail),
-        // and ends the process if not.
+        // (`unshare(CLONE_VM)` fails while another thread lives), and
+        // ends the process if not.
         let seen = mb.send(CMD_RECYCLE, 4);
         let left = RECYCLE_TIMEOUT.saturating_sub(start.elapsed());
         let r = mb.wait(
             seen,
-            SENTRY_SPIN,
+            SENTRY_SPIN_US,
             &mut watch(
                 pid,
                 left,
@@ -1949,7 +2117,9 @@ struct StubThread {
     slot: u16,
     tid: i32,
     mb: Mailbox,
-    cpu: i32,
+    /// The host CPUs the thread is pinned to, one bit each (0: every CPU,
+    /// as it starts).
+    mask: u64,
     /// The thread's CPU clock (ns) when it started.
     cpu_base: u64,
     /// CPU time charged since (ns).
@@ -2125,15 +2295,7 @@ impl SeccompContext {
             (1, 0)
         } else {
             let slot = proc_.alloc_slot()?;
-            let mb = proc_.slot(slot);
-            // SAFETY: the slot is free: no thread uses its memory.
-            unsafe { std::ptr::write_bytes(mb.host as *mut u8, 0, 256) };
-            // The clone returns on the slot's stack into sc_thread_start.
-            wr(mb.host + SLOT_SIZE - 8, thread_start());
-            let stack = mb.stub + SLOT_SIZE - 8;
-            let ctid = mb.stub + MB_TID as u64;
-            let r =
-                proc_.control_ops(&[(libc::SYS_clone, [THREAD_CLONE_FLAGS, stack, 0, ctid, 0, 0])]);
+            let r = proc_.control_ops(&[slot_clone_op(&proc_.slot(slot))]);
             match r {
                 Ok(v) => (slot, v[0] as i32),
                 Err(e) => {
@@ -2148,7 +2310,7 @@ impl SeccompContext {
         }
         let start = Instant::now();
         let p2 = Arc::clone(&proc_);
-        mb.wait(0, SENTRY_SPIN, &mut || {
+        mb.wait(0, SENTRY_SPIN_US, &mut || {
             p2.check_alive()?;
             if start.elapsed() > STUB_TIMEOUT {
                 return Err(stub_err(
@@ -2170,7 +2332,7 @@ impl SeccompContext {
             slot,
             tid,
             mb,
-            cpu: -1,
+            mask: 0,
             cpu_base: cpu_in(&mb).unwrap_or(0),
             charged: 0,
             traps: 0,
@@ -2211,11 +2373,13 @@ impl SeccompContext {
 
     /// Applies pending page edits through the thread (waiting in its
     /// handler), holding the table lock until they are done.
-    fn apply_edits(&self, t: &StubThread, cpu_op: Option<i32>) -> Result<bool> {
+    /// With `mask`, the thread first pins itself to those host CPUs (0:
+    /// every CPU).
+    fn apply_edits(&self, t: &StubThread, mask: Option<u64>) -> Result<bool> {
         let mut tables = t.proc_.tables.lock();
         let mut ops = Vec::new();
-        if let Some(cpu) = cpu_op {
-            t.mb.put(MB_MASK, 1u64 << cpu);
+        if let Some(m) = mask {
+            t.mb.put(MB_MASK, if m == 0 { u64::MAX } else { m });
             ops.push((
                 libc::SYS_sched_setaffinity,
                 [0, 8, t.mb.stub + MB_MASK as u64, 0, 0, 0],
@@ -2387,20 +2551,23 @@ impl Context for SeccompContext {
         let mut retries = 0;
         loop {
             let t = self.cur.as_ref().expect("attached above");
-            // Pin the stub thread to this thread's CPU.
-            let mut cpu_op = None;
+            // The stub thread runs where this thread may run (the task's
+            // affinity, see `host::note_thread_affinity`), or, pinned
+            // (see `Tuning`), on this thread's CPU.
+            let mut want = crate::host::thread_affinity();
             if TUNING_PIN.load(Ordering::Relaxed) {
                 // SAFETY: sched_getcpu has no arguments (vDSO).
                 let cpu = unsafe { libc::sched_getcpu() };
-                if (0..64).contains(&cpu) && cpu != t.cpu {
-                    cpu_op = Some(cpu);
+                if (0..64).contains(&cpu) {
+                    want = 1 << cpu;
                 }
             }
-            let r = self.apply_edits(t, cpu_op);
+            let mask_op = (want != t.mask).then_some(want);
+            let r = self.apply_edits(t, mask_op);
             let t = self.cur.as_mut().expect("attached above");
             r?;
-            if let Some(cpu) = cpu_op {
-                t.cpu = cpu;
+            if let Some(m) = mask_op {
+                t.mask = m;
             }
             let t = self.cur.as_ref().expect("attached above");
             self.kick.running.store(true, Ordering::SeqCst);

@@ -78,14 +78,33 @@ pub const CMD_RECYCLE: u32 = 4;
 /// Template word: the result of sealing the stub code (0: sealed;
 /// negative errno: not, and stub processes are never recycled).
 pub const MB_SEALED: usize = 0xf0;
+/// How many times a recycling control thread asks whether it is its
+/// process's only thread (a `sched_yield` between two asks) before it
+/// ends the process.
+pub const RECYCLE_TRIES: u32 = 64;
 /// Offset of a stub control thread's report page (to_sentry, status,
 /// results, its sleeping flag, the sentry's) from its command page.
 pub const CTL_REPORT_OFF: u64 = 4096;
 
-/// Spin of the stub on its mailbox before a futex wait: iterations, with
-/// bit 31 set each iteration yields the CPU (sched_yield) instead of
-/// `pause`. Written by the sentry.
+/// Spin of the stub on its mailbox before a futex wait, written by the
+/// sentry: a budget in units of `1 << SPIN_SHIFT` TSC ticks (the low
+/// bits, [`SPIN_BUDGET_MASK`]), and how it spins: [`SPIN_YIELD`] yields
+/// the CPU (sched_yield) each round, [`SPIN_ADAPTIVE`] yields while the
+/// sentry thread's CPU ([`MB_SENTRY_CPU`]) is the stub thread's own and
+/// spins with `pause` otherwise, neither spins with `pause`.
 pub const MB_SPIN: usize = 88;
+/// See [`MB_SPIN`].
+pub const SPIN_YIELD: u32 = 1 << 31;
+/// See [`MB_SPIN`] (needs `rdtscp`, whose `TSC_AUX` Linux sets to the CPU).
+pub const SPIN_ADAPTIVE: u32 = 1 << 30;
+/// See [`MB_SPIN`].
+pub const SPIN_BUDGET_MASK: u32 = (1 << 30) - 1;
+/// See [`MB_SPIN`].
+pub const SPIN_SHIFT: u32 = 10;
+/// The CPU a guest thread's stub last spun on (adaptive spin).
+pub const MB_STUB_CPU: usize = 100;
+/// The CPU the sentry thread last waited or sent on (adaptive spin).
+pub const MB_SENTRY_CPU: usize = 144;
 /// The stub thread's CPU time (a timespec) when it trapped (seconds
 /// `u64::MAX`: not read, see [`MB_CLOCK_TSC`]).
 pub const MB_CPU_IN: usize = 104;
@@ -208,23 +227,39 @@ global_asm!(
     "mov edx, 1",
     "mov eax, 202",
     "call sc_sys",
+    // Spin until the TSC deadline r14 (see MB_SPIN), then sleep.
     "3:",
-    "mov ecx, [rbx+{spin}]",
-    "mov r13d, ecx",
-    "and ecx, 0x7fffffff",
+    "mov r13d, [rbx+{spin}]",
+    "mov r14d, r13d",
+    "and r14d, {spin_budget}",
+    "shl r14, {spin_shift}",
+    "rdtsc",
+    "shl rdx, 32",
+    "or rax, rdx",
+    "add r14, rax",
     "4:",
     "cmp [rbx+{to_stub}], r12d",
     "jne 5f",
-    "test ecx, ecx",
-    "jz 9f",
-    "dec ecx",
-    "test r13d, r13d",
-    "jns 10f",
+    "rdtsc",
+    "shl rdx, 32",
+    "or rax, rdx",
+    "cmp rax, r14",
+    "jae 9f",
+    "test r13d, {spin_yield}",
+    "jnz 12f",
+    "test r13d, {spin_adaptive}",
+    "jz 10f",
+    // Adaptive: yield while the sentry thread last ran on this CPU (it
+    // needs it), else spin (it runs on another one).
+    "rdtscp",
+    "and ecx, 0xfff",
+    "mov [rbx+{stub_cpu}], ecx",
+    "cmp ecx, [rbx+{sentry_cpu}]",
+    "jne 10f",
     // Yielding spin: let the sentry thread run on this CPU.
-    "push rcx",
+    "12:",
     "mov eax, 24",
     "call sc_sys",
-    "pop rcx",
     "jmp 4b",
     "10:",
     "pause",
@@ -397,9 +432,9 @@ global_asm!(
     // syscall enters the handler, which reports to the sentry.
     ".globl sc_thread_start",
     "sc_thread_start:",
-    // The marker filter before anything else: it tells this thread (and
-    // nothing it could clone, which the marker refuses) apart from the
-    // control thread, whose TSYNC check then finds it (see sc_ctl).
+    // The marker filter before anything else: this thread, which runs
+    // guest code, can then start no thread of its own (the marker
+    // refuses clone and seccomp).
     "mov edi, 1",
     "xor esi, esi",
     "lea rdx, [rip+sc_mfprog]",
@@ -450,18 +485,27 @@ global_asm!(
     "mov eax, 202",
     "lea rbp, [rip+71f]",
     "jmp sc_ctl_sys",
+    // Spin until the TSC deadline r14 (see MB_SPIN; adaptive yields),
+    // then sleep.
     "71:",
-    "mov r14d, [rbx+{spin}]",
-    "mov r13d, r14d",
-    "and r14d, 0x7fffffff",
+    "mov r13d, [rbx+{spin}]",
+    "mov r14d, r13d",
+    "and r14d, {spin_budget}",
+    "shl r14, {spin_shift}",
+    "rdtsc",
+    "shl rdx, 32",
+    "or rax, rdx",
+    "add r14, rax",
     "72:",
     "cmp [rbx+{to_stub}], r12d",
     "jne 75f",
-    "test r14d, r14d",
-    "jz 73f",
-    "dec r14d",
-    "test r13d, r13d",
-    "jns 74f",
+    "rdtsc",
+    "shl rdx, 32",
+    "or rax, rdx",
+    "cmp rax, r14",
+    "jae 73f",
+    "test r13d, {spin_yield_or_adaptive}",
+    "jz 74f",
     "mov eax, 24",
     "lea rbp, [rip+72b]",
     "jmp sc_ctl_sys",
@@ -487,20 +531,28 @@ global_asm!(
     "mov r12d, [rbx+{to_stub}]",
     "cmp dword ptr [rbx+{cmd}], {cmd_recycle}",
     "jne 80f",
-    // Recycling: the control thread must be the process's only thread.
-    // Installing a filter with TSYNC fails if any other live thread's
-    // filters are not an ancestor of ours, as every thread's but ours
-    // carries the marker: then the whole process ends, whatever thread
-    // the guest left behind with it.
-    "mov edi, 1",
-    "mov esi, 1",
-    "lea rdx, [rip+sc_afprog]",
-    "mov eax, 317",
+    // Recycling: the control thread (the thread-group leader) must be
+    // the process's only thread. unshare(CLONE_VM) fails (EINVAL) while
+    // the thread group has another thread or another task shares the
+    // address space, and changes nothing otherwise. A thread that has
+    // just exited may still be in the group for a moment: yield and ask
+    // again, a bounded number of times; then the whole process ends,
+    // whatever thread the guest left behind with it.
+    "mov r14d, {recycle_tries}",
+    "76:",
+    "mov edi, {clone_vm}",
+    "mov eax, {nr_unshare}",
     "lea rbp, [rip+78f]",
     "jmp sc_ctl_sys",
     "78:",
     "test rax, rax",
     "jz 80f",
+    "dec r14d",
+    "jz 88f",
+    "mov eax, 24",
+    "lea rbp, [rip+76b]",
+    "jmp sc_ctl_sys",
+    "88:",
     "mov edi, 125",
     "mov eax, 231",
     "lea rbp, [rip+79f]",
@@ -821,10 +873,6 @@ global_asm!(
     "sc_mfprog:",
     ".quad 0",
     ".quad 0",
-    ".globl sc_afprog",
-    "sc_afprog:",
-    ".quad 0",
-    ".quad 0",
     "sc_zero_set:",
     ".quad 0",
     "sc_all_ones:",
@@ -892,6 +940,16 @@ global_asm!(
     to_stub = const MB_TO_STUB,
     to_sentry = const MB_TO_SENTRY,
     spin = const MB_SPIN,
+    recycle_tries = const RECYCLE_TRIES,
+    clone_vm = const libc::CLONE_VM,
+    nr_unshare = const libc::SYS_unshare,
+    spin_budget = const SPIN_BUDGET_MASK,
+    spin_shift = const SPIN_SHIFT,
+    spin_yield = const SPIN_YIELD,
+    spin_adaptive = const SPIN_ADAPTIVE,
+    spin_yield_or_adaptive = const SPIN_YIELD | SPIN_ADAPTIVE,
+    stub_cpu = const MB_STUB_CPU,
+    sentry_cpu = const MB_SENTRY_CPU,
     cpu_in = const MB_CPU_IN,
     tsc_in = const MB_TSC_IN,
     tsc_out = const MB_TSC_OUT,
@@ -940,8 +998,6 @@ unsafe extern "C" {
     static sc_fprog: u8;
     static sc_tfprog: u8;
     static sc_mfprog: u8;
-    static sc_afprog: u8;
-    static sc_thread_start: u8;
     /// Boots the template; never returns.
     pub fn sc_boot(params: *const u64) -> !;
 }
@@ -981,16 +1037,6 @@ pub fn tfprog_offset() -> u64 {
 /// Offset of `sc_mfprog` (the marker filter's sock_fprog) in the code.
 pub fn mfprog_offset() -> u64 {
     offset_of(&raw const sc_mfprog)
-}
-
-/// Offset of `sc_afprog` (the allow-all filter of the recycling check).
-pub fn afprog_offset() -> u64 {
-    offset_of(&raw const sc_afprog)
-}
-
-/// Stub address of `sc_thread_start`.
-pub fn thread_start() -> u64 {
-    CODE_ADDR + offset_of(&raw const sc_thread_start)
 }
 
 /// Stub address just past the one allowed `syscall` instruction (the
@@ -1124,6 +1170,13 @@ fn serve_rules(pool_fd: i32, pool: Option<PoolLayout>) -> Vec<Rule> {
         rule(libc::SYS_sched_setaffinity, &[Eq(lo(0), 0), Eq(hi(0), 0)]),
         rule(libc::SYS_sigaltstack, &[]),
         rule(libc::SYS_clock_gettime, &[]),
+        // The control thread's recycling check (see `sc_ctl`): only
+        // CLONE_VM, which unshares nothing and fails unless the caller is
+        // its process's only thread.
+        rule(
+            libc::SYS_unshare,
+            &[Eq(lo(0), libc::CLONE_VM as u32), Eq(hi(0), 0)],
+        ),
         rule(libc::SYS_mmap, &mmap),
         // A stub thread: exactly its flags.
         rule(
@@ -1277,33 +1330,28 @@ fn compile(ips: &[u64], rules: &[Rule]) -> Vec<Insn> {
 pub fn filter(pool_fd: i32, pool: PoolLayout) -> Vec<Insn> {
     use Arg::*;
     let mut rules = serve_rules(pool_fd, Some(pool));
-    // The marker filter a new guest thread installs (no flags), and the
-    // control thread's recycling check (TSYNC, the allow-all filter): the
-    // sock_fprogs in the sealed stub code, nothing else.
-    let (m, a) = (CODE_ADDR + mfprog_offset(), CODE_ADDR + afprog_offset());
+    // The marker filter a new guest thread installs (no flags): the
+    // sock_fprog in the sealed stub code, nothing else.
+    let m = CODE_ADDR + mfprog_offset();
     rules.push(rule(
         libc::SYS_seccomp,
         &[
             Eq(lo(0), 1),
             Eq(hi(0), 0),
-            Either(lo(1), 0, SECCOMP_FILTER_FLAG_TSYNC),
+            Eq(lo(1), 0),
             Eq(hi(1), 0),
-            Either(lo(2), m as u32, a as u32),
+            Eq(lo(2), m as u32),
             Eq(hi(2), (m >> 32) as u32),
         ],
     ));
     compile(&[syscall_ip(), ctl_syscall_ip()], &rules)
 }
 
-/// `SECCOMP_FILTER_FLAG_TSYNC`.
-const SECCOMP_FILTER_FLAG_TSYNC: u32 = 1;
-
 /// The marker filter every guest-running stub thread installs first
 /// (`sc_thread_start`), under the stub filter: it refuses clone and
 /// seccomp (they trap), allows the rest. A guest thread therefore starts
-/// no host thread and installs no filter, and its filters are never an
-/// ancestor of the control thread's, whose TSYNC check finds every such
-/// thread still alive before a stub process is reused.
+/// no host thread and installs no filter: every thread of a stub process
+/// is one its control thread started for the sentry.
 pub fn marker_filter() -> Vec<Insn> {
     let insn = |code: u16, jt: u8, jf: u8, k: u32| Insn { code, jt, jf, k };
     vec![
@@ -1313,17 +1361,6 @@ pub fn marker_filter() -> Vec<Insn> {
         insn(RET_K, 0, 0, RET_ALLOW),
         insn(RET_K, 0, 0, RET_TRAP),
     ]
-}
-
-/// The filter of the control thread's recycling check: allows everything
-/// (only its TSYNC matters).
-pub fn allow_filter() -> Vec<Insn> {
-    vec![Insn {
-        code: RET_K,
-        jt: 0,
-        jf: 0,
-        k: RET_ALLOW,
-    }]
 }
 
 /// Where the pool keeps what a stub may map: below `zero_off` the blocks
@@ -1371,16 +1408,11 @@ pub fn template_filter(pool_fd: i32) -> Vec<Insn> {
             libc::SYS_tkill,
             &[Eq(lo(1), KICK_SIGNAL as u32), Eq(hi(1), 0)],
         ),
-        // Installing the stub filter (no flags), and a stub control
-        // thread's TSYNC check (no listener).
+        // Installing the stub filter and the marker (no flags: no TSYNC,
+        // no listener).
         rule(
             libc::SYS_seccomp,
-            &[
-                Eq(lo(0), 1),
-                Eq(hi(0), 0),
-                Either(lo(1), 0, SECCOMP_FILTER_FLAG_TSYNC),
-                Eq(hi(1), 0),
-            ],
+            &[Eq(lo(0), 1), Eq(hi(0), 0), Eq(lo(1), 0), Eq(hi(1), 0)],
         ),
         // A new stub sealing its block (mseal only takes rights away).
         rule(libc::SYS_mseal, &[]),

@@ -141,8 +141,25 @@ pub fn follow(task: &Task) {
             set.set(h);
         }
     }
-    if let Err(e) = rustix::thread::sched_setaffinity(None, &set) {
-        tracing::debug!("task {}: cannot pin its worker: {e}", task.tid);
+    match rustix::thread::sched_setaffinity(None, &set) {
+        Ok(()) => {
+            // Guest code this worker drives elsewhere (a seccomp stub
+            // thread) follows it.
+            let mut mask = 0u64;
+            if want != 0 {
+                for (i, &h) in host_cpus().iter().enumerate() {
+                    if i < 64 && want & (1 << i) != 0 {
+                        mask = if h < 64 && mask != u64::MAX {
+                            mask | 1 << h
+                        } else {
+                            u64::MAX
+                        };
+                    }
+                }
+            }
+            platform::host::note_thread_affinity(if mask == u64::MAX { 0 } else { mask });
+        }
+        Err(e) => tracing::debug!("task {}: cannot pin its worker: {e}", task.tid),
     }
     // Not retried after a failure: one host call per change.
     PINNED.with(|p| p.set(want));

@@ -882,14 +882,22 @@ impl Mailbox {
     fn wait(&self, seen: u32, spin_us: u32, ok: &mut dyn FnMut() -> Result<()>) -> Result<()> {
         let w = self.rword(MB_TO_SENTRY);
         let mode = spin_mode();
-        let deadline = rdtsc().saturating_add(u64::from(spin_us) * tsc_per_us());
+        let start = rdtsc();
+        let deadline = start.saturating_add(u64::from(spin_us) * tsc_per_us());
+        let mut next_yield = start.saturating_add(u64::from(SPIN_YIELD_TICKS));
         while w.load(Ordering::Acquire) == seen {
-            if rdtsc() >= deadline {
+            let now = rdtsc();
+            if now >= deadline {
                 break;
             }
             let yield_ = match mode {
                 Spin::Pause => false,
                 Spin::Yield => true,
+                // As the stub's spin (see `SPIN_YIELD_TICKS`).
+                Spin::Adaptive if now >= next_yield => {
+                    next_yield = now.saturating_add(u64::from(SPIN_YIELD_TICKS));
+                    true
+                }
                 Spin::Adaptive => {
                     let cpu = this_cpu();
                     self.word(MB_SENTRY_CPU).store(cpu, Ordering::Relaxed);

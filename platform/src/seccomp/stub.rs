@@ -99,6 +99,13 @@ pub const SPIN_YIELD: u32 = 1 << 31;
 pub const SPIN_ADAPTIVE: u32 = 1 << 30;
 /// See [`MB_SPIN`].
 pub const SPIN_BUDGET_MASK: u32 = (1 << 30) - 1;
+/// An adaptive spin that has lasted this many TSC ticks (2–4 µs at the
+/// usual 2–4 GHz) yields, and again every as many, even while the other
+/// side runs on another CPU: a `pause` spin must not keep the CPU from
+/// another task that waits for it (a guest process on the other side of
+/// a pipe, say) for a whole budget, and a quick hand-off (a syscall the
+/// sentry serves in a µs or two) should not pay for a yield.
+pub const SPIN_YIELD_TICKS: u32 = 8192;
 /// See [`MB_SPIN`].
 pub const SPIN_SHIFT: u32 = 10;
 /// The CPU a guest thread's stub last spun on (adaptive spin).
@@ -237,6 +244,7 @@ global_asm!(
     "shl rdx, 32",
     "or rax, rdx",
     "add r14, rax",
+    "lea r15, [rax+{yield_ticks}]",
     "4:",
     "cmp [rbx+{to_stub}], r12d",
     "jne 5f",
@@ -250,12 +258,19 @@ global_asm!(
     "test r13d, {spin_adaptive}",
     "jz 10f",
     // Adaptive: yield while the sentry thread last ran on this CPU (it
-    // needs it), else spin (it runs on another one).
+    // needs it), else spin (it runs on another one); past r15, and then
+    // every SPIN_YIELD_TICKS, yield all the same (another task may wait
+    // for this CPU; a yield with none returns at once).
+    "cmp rax, r15",
+    "jae 13f",
     "rdtscp",
     "and ecx, 0xfff",
     "mov [rbx+{stub_cpu}], ecx",
     "cmp ecx, [rbx+{sentry_cpu}]",
     "jne 10f",
+    "jmp 12f",
+    "13:",
+    "lea r15, [rax+{yield_ticks}]",
     // Yielding spin: let the sentry thread run on this CPU.
     "12:",
     "mov eax, 24",
@@ -947,6 +962,7 @@ global_asm!(
     spin_shift = const SPIN_SHIFT,
     spin_yield = const SPIN_YIELD,
     spin_adaptive = const SPIN_ADAPTIVE,
+    yield_ticks = const SPIN_YIELD_TICKS,
     spin_yield_or_adaptive = const SPIN_YIELD | SPIN_ADAPTIVE,
     stub_cpu = const MB_STUB_CPU,
     sentry_cpu = const MB_SENTRY_CPU,

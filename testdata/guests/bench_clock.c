@@ -87,7 +87,9 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	check(b.tv_sec > a.tv_sec || (b.tv_sec == a.tv_sec && b.tv_nsec >= a.tv_nsec),
 	      "MONOTONIC does not go back");
-	check(t >= tv.tv_sec, "time() is not behind gettimeofday()");
+	/* time() reads the coarse clock, which lags by up to a tick: right
+	 * after a second begins it may still give the one before. */
+	check(t >= tv.tv_sec - 1, "time() is at most a second behind gettimeofday()");
 	out("bench_clock: ok\n");
 	return finish();
 }

@@ -187,6 +187,8 @@ thread_local! {
     /// Guest CPU time this thread's context spent in another host thread
     /// (the seccomp platform's stub threads), in ns.
     static GUEST_ELSEWHERE_NS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// Whether [`GUEST_ELSEWHERE_NS`] was ever added to.
+    static GUEST_MEASURED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// The host CPUs the calling thread was last pinned to, as
     /// [`note_thread_affinity`] recorded them (0: every CPU).
     static AFFINITY: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
@@ -210,6 +212,18 @@ pub(crate) fn thread_affinity() -> u64 {
 /// drives (a seccomp stub thread), to the calling thread.
 pub(crate) fn add_guest_cpu_ns(ns: u64) {
     GUEST_ELSEWHERE_NS.with(|c| c.set(c.get().saturating_add(ns)));
+    GUEST_MEASURED.with(|m| m.set(true));
+}
+
+/// The guest-mode time (ns, since the thread started) of the guest code
+/// this thread's contexts ran, where the platform times it itself (the
+/// seccomp platform: guest code runs in a stub thread, whose runs it
+/// times); `None` where nothing was timed, and the caller estimates guest
+/// mode from its stays (KVM).
+pub fn measured_guest_ns() -> Option<u64> {
+    GUEST_MEASURED
+        .with(std::cell::Cell::get)
+        .then(|| GUEST_ELSEWHERE_NS.with(std::cell::Cell::get))
 }
 
 /// CPU time the calling host thread has used: (user, system). Guest code

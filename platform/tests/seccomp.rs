@@ -26,6 +26,22 @@ fn platform(stub_tasks: u64) -> Arc<Seccomp> {
     platform_with(stub_tasks, 64 << 20)
 }
 
+/// A platform whose guest threads map their own pages
+/// (`SENTRY_SECCOMP_GUEST_MAPS=on`): the stub filter's mmap and mprotect
+/// rules are then all that stands between a guest and the pool.
+fn guest_maps_platform() -> Arc<Seccomp> {
+    Arc::new(
+        Seccomp::with_options(
+            PlatformConfig {
+                memory_limit: 64 << 20,
+            },
+            seccomp::MAX_STUB_TASKS,
+            true,
+        )
+        .expect("seccomp platform"),
+    )
+}
+
 fn platform_with(stub_tasks: u64, memory_limit: u64) -> Arc<Seccomp> {
     Arc::new(
         Seccomp::with_task_limit(PlatformConfig { memory_limit }, stub_tasks)
@@ -1123,12 +1139,43 @@ fn a_guest_blocking_kicks_is_ended() {
     assert!(start.elapsed() < std::time::Duration::from_secs(10));
 }
 
-/// A guest that jumps to the stub's mmap may map data frames, and the
-/// zero run read-only, but not the stub code, the template's block (its
-/// mailbox and stack) or the zero run writable: the filter traps those.
+/// A guest that jumps to the stub's mmap maps nothing: its thread's
+/// marker filter refuses mmap (the control thread maps for it), so it
+/// cannot map another guest process's frames either.
+#[test]
+fn guest_maps_nothing_through_the_stub() {
+    let s = platform(seccomp::MAX_STUB_TASKS);
+    let code = bytes(&raw const g_call_start, &raw const g_call_end);
+    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u64;
+    let mut g = Guest::on(Arc::clone(&s), &code);
+    // A data frame of another address space.
+    let other = s.alloc_data().unwrap();
+    for (off, prot) in [
+        (g.data(), rw),
+        (other, libc::PROT_READ as u64),
+        (s.zero_run_offset(), libc::PROT_READ as u64),
+        (s.code_offset(), libc::PROT_READ as u64),
+    ] {
+        let fd = s.pool_fd() as u64;
+        let t = stub_call(&mut g, 9, [0x50_0000, 0x1000, prot, 0x11, fd, off]);
+        assert!(
+            matches!(t, Trap::Syscall { nr: 9, .. }) && g.ctx.regs.rip == STUB_SYSCALL_IP,
+            "offset {off:#x} prot {prot}: {t:?}"
+        );
+    }
+    // Its own pages still work: the control thread mapped them.
+    let t = stub_call(&mut g, 39, [0; 6]);
+    assert!(matches!(t, Trap::Syscall { nr: 39, .. }), "{t:?}");
+}
+
+/// With guest threads mapping their own pages
+/// (`SENTRY_SECCOMP_GUEST_MAPS=on`), a guest that jumps to the stub's
+/// mmap may map data frames, and the zero run read-only, but not the stub
+/// code, the template's block (its mailbox and stack) or the zero run
+/// writable: the stub filter traps those.
 #[test]
 fn guest_maps_neither_stub_code_nor_blocks_nor_a_writable_zero_run() {
-    let s = platform(seccomp::MAX_STUB_TASKS);
+    let s = guest_maps_platform();
     let code = bytes(&raw const g_call_start, &raw const g_call_end);
     let rw = (libc::PROT_READ | libc::PROT_WRITE) as u64;
     let mut g = Guest::on(Arc::clone(&s), &code);
@@ -1181,10 +1228,12 @@ fn stub_call(g: &mut Guest, nr: u64, args: [u64; 6]) -> Trap {
 /// shared pool memory (every stub maps them), so a writable mapping of
 /// either would let one guest rewrite every stub's handler or every
 /// guest's zero pages. Writable mappings come from `mmap` alone, whose
-/// offsets the filter checks.
+/// offsets the filter checks. (With guest threads mapping their own
+/// pages, so that the guest can map the zero run to try; by default it
+/// maps nothing.)
 #[test]
 fn guest_makes_neither_stub_code_nor_the_zero_run_writable() {
-    let s = platform(seccomp::MAX_STUB_TASKS);
+    let s = guest_maps_platform();
     let code = bytes(&raw const g_call_start, &raw const g_call_end);
     let mut g = Guest::on(Arc::clone(&s), &code);
     g.data();

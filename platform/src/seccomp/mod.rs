@@ -81,10 +81,16 @@
 //!   recycled without `mseal` (a guest could map over the code its control
 //!   thread runs; the template reports the seal) or after an error.
 //!   The pool descriptor stays open in the stub (frames are mapped from
-//!   it): a guest that jumps into the stub code can map any data frame of
-//!   the pool into its own process, another guest process's too. That is
-//!   within the sandbox (one sentry, one pool), but it is weaker than
-//!   KVM's page tables, which the guest cannot touch. It may also
+//!   it), but only the control thread maps: every guest thread's marker
+//!   filter also refuses `mmap`, so a guest that jumps into the stub code
+//!   maps nothing, another guest process's frames included. (With
+//!   `SENTRY_SECCOMP_GUEST_MAPS=on`, [`GUEST_MAPS_ENV`], guest threads
+//!   apply their own page edits, as before: a guest can then map any data
+//!   frame of the pool into its own process, which is within the sandbox,
+//!   one sentry and one pool, but weaker than KVM's page tables. The
+//!   control thread's exchanges cost about nothing measurable: CoW fault
+//!   15.9 against 16.0 µs, small fork 440 against 424 µs, 64 MiB fork 467
+//!   against 430 µs, medians of 5 to 7 interleaved rounds.) A guest may also
 //!   `munmap` its own pages and take access away from them with
 //!   `mprotect`, but never add write access (the filter refuses
 //!   `PROT_WRITE` there: the stub code and the zero run are mapped by
@@ -151,9 +157,10 @@
 //!   number) and yields the CPU (`sched_yield`) while the other side last
 //!   ran on the same one (it needs this CPU to answer), and spins with
 //!   `pause` while the other side runs on another (its answer arrives as a
-//!   cache line, without a wake-up). Stub threads are not pinned: the
-//!   scheduler spreads the two sides over the CPUs when it can, and they
-//!   meet by yielding when it does not. So a hand-off needs a cross-CPU
+//!   cache line, without a wake-up), yielding all the same every 2–4 µs
+//!   after the first (another task may need the CPU). Stub threads are
+//!   not pinned: the scheduler spreads the two sides over the CPUs when
+//!   it can, and they meet by yielding when it does not. So a hand-off needs a cross-CPU
 //!   wake-up only after a wait longer than the spin. See *Choosing the
 //!   hand-off* below for the figures; `SENTRY_SECCOMP_SPIN` ([`SPIN_ENV`])
 //!   overrides the tuning.
@@ -162,8 +169,9 @@
 //!   Pending edits are applied
 //!   as runs (consecutive pages on consecutive frames with equal
 //!   permissions: one `mmap`; consecutive unmapped pages: one `munmap`).
-//!   Edits that add access are applied lazily, by the context's own stub
-//!   thread just before it resumes the guest; a [`AddressSpace::commit`]
+//!   Edits that add access are applied lazily, through the process's
+//!   control thread just before the guest thread resumes (the guest
+//!   thread itself with [`GUEST_MAPS_ENV`]); a [`AddressSpace::commit`]
 //!   after a downgrade applies everything through the stub's control
 //!   thread before it returns (the host kernel does the TLB shootdown), so
 //!   it never returns retired state. A large fork shares the chunks whose
@@ -184,10 +192,14 @@
 //!   guest and when the guest traps. A run shorter than 20 µs is charged
 //!   as its TSC interval; after a longer one, and at every 32nd trap, the
 //!   handler also reads the stub thread's CPU clock (`clock_gettime`,
-//!   allowed from the stub), and the sentry charges the thread's whole CPU
-//!   time since it started (the guest's and the handler's) less what it
-//!   charged already, so a short run that was preempted is overcharged
-//!   only until the next clock read.
+//!   allowed from the stub), and the sentry charges the run's interval
+//!   but at most the thread's CPU time since it started less what it
+//!   charged already, so runs the host preempted are overcharged only
+//!   until the next clock read. That CPU time also holds the stub's
+//!   handler and its spins (with the adaptive spin, about as long as the
+//!   sentry takes to serve each syscall), which are not the guest's:
+//!   charging all of it made a syscall-heavy guest's user time as large
+//!   as its system time.
 //!   The time is added to the worker thread's user time
 //!   ([`crate::host::thread_cpu_time`]), so the guest's CPU clocks,
 //!   `times` and rusage count it as on KVM. Reading the clock at every
@@ -224,8 +236,9 @@
 //!   instruction, a corrupted control-thread stack and a command forged
 //!   in the template's mailbox run no host syscall beyond the filters;
 //!   that a command written into the control mailbox faults (read-only);
-//!   that a guest maps neither the
-//!   stub code nor a block nor the zero run writable, and makes neither
+//!   that a guest maps nothing through the stub (and, when guest threads
+//!   map their own pages, neither the
+//!   stub code nor a block nor the zero run writable), and makes neither
 //!   writable with `mprotect`, and maps over, unmaps or re-protects
 //!   neither the sealed code nor its block; that a guest's clone through
 //!   the stub starts no host thread; that an ended address space's stub
@@ -235,9 +248,7 @@
 //!   IPC, UTS and pid namespaces (the stub an ordinary member, the init
 //!   alive and holding nothing while stubs come and go, kicks landing
 //!   through it), an unprivileged uid (when run by root) and the rlimits
-//!   above. A guest can still map any data frame into its own
-//!   process through the allowed `mmap`: the isolation between the guest processes
-//!   of one sandbox is weaker than on KVM.
+//!   above.
 //! * Rlimits not set: RLIMIT_AS (a guest's host mappings, zero runs
 //!   included, legitimately exceed any fixed size; its memory is the
 //!   pool's, capped by `--memory`), RLIMIT_STACK (no stub has a growing
@@ -284,16 +295,22 @@
 //!   `getppid`): futex only 54–70 µs (every hand-off a cross-CPU
 //!   wake-up); yielding spin, pinned 5.7 µs, not pinned 3.4 µs; `pause`
 //!   spin, not pinned 2.5 µs; adaptive, pinned 5.7 µs (it then always
-//!   yields), not pinned 2.9 µs (best 2.4 µs). Through the release
-//!   sentry (`bench_syscall 50000` run directly, interleaved): pinned
-//!   yielding spin 6.6–7.0 µs, adaptive and not pinned 3.3–3.7 µs; at
-//!   moments when the host was noisy (a native fork varying 2×) 6.3–8.9
-//!   µs against 3.6–6.1 µs.
+//!   yields), not pinned 2.9–3.3 µs (best 2.4–2.6 µs). Through the
+//!   release sentry (`bench_syscall` run directly, interleaved rounds):
+//!   pinned yielding spin 6.6–7.0 µs, adaptive and not pinned 3.3–3.9 µs
+//!   (medians of 7 rounds: 7.0 against 3.9 µs); at moments when the host
+//!   was noisy (a native fork varying 2×) 6.3–10 µs against 3.6–6 µs.
 //!
 //! So the default is both, chosen at each spin round: a bounded spin
 //! (20 µs each side, by the TSC, so that the bound does not depend on how
 //! long a `pause` takes on the CPU) that yields while the peer needs this
-//! CPU and spins while the peer runs on another, with the stub not pinned
+//! CPU and spins while the peer runs on another, yielding all the same
+//! once the spin has lasted [`stub::SPIN_YIELD_TICKS`] (2–4 µs) and
+//! then as often (without that, two guest processes ping-ponging through
+//! a pipe, four host threads on two CPUs, took twice as long as with the
+//! pinned yielding spin: each spinner kept the CPU the other process
+//! needed for its whole budget; with it, 51 µs against 64 µs, medians of
+//! 9 interleaved rounds), with the stub not pinned
 //! (it follows the sentry thread's *affinity*, so a task pinned with
 //! sched_setaffinity still runs, and reads getcpu, where Linux would
 //! put it). A plain `pause` spin is faster still when the other CPU is
@@ -527,7 +544,9 @@ pub enum Spin {
     Yield,
     /// `sched_yield` while the other side last ran on this CPU, `pause`
     /// while it runs on another (each side publishes its CPU, read with
-    /// `rdtscp`). [`Spin::Yield`] where the CPU has no `rdtscp`.
+    /// `rdtscp`), and a `sched_yield` all the same every
+    /// [`stub::SPIN_YIELD_TICKS`] past the first. [`Spin::Yield`] where
+    /// the CPU has no `rdtscp`.
     Adaptive,
 }
 
@@ -710,7 +729,17 @@ struct Pool {
     recycle: bool,
     /// See [`Seccomp::leave_threads_for_tests`].
     leave_threads: AtomicBool,
+    /// Guest threads map their own pages (their marker filter allows
+    /// mmap; see [`GUEST_MAPS_ENV`]); else every mapping goes through the
+    /// control thread.
+    guest_maps: bool,
 }
+
+/// `SENTRY_SECCOMP_GUEST_MAPS=on`: guest threads apply their own page
+/// edits, as before the control thread did them all. Faster page faults,
+/// but a guest that jumps into the stub code can then map any data frame
+/// of the pool, another guest process's too (see *Stub processes*).
+pub const GUEST_MAPS_ENV: &str = "SENTRY_SECCOMP_GUEST_MAPS";
 
 /// Work for the reaper thread.
 type Job = Box<dyn FnOnce() + Send>;
@@ -991,6 +1020,13 @@ impl Seccomp {
     /// tasks at most, all of them together (their RLIMIT_NPROC; the
     /// template counts, and so does each stub process's control thread).
     pub fn with_task_limit(config: PlatformConfig, stub_tasks: u64) -> Result<Self> {
+        let guest_maps = std::env::var_os(GUEST_MAPS_ENV).is_some_and(|v| v == "on");
+        Self::with_options(config, stub_tasks, guest_maps)
+    }
+
+    /// [`Seccomp::with_task_limit`] whose guest threads map their own
+    /// pages if `guest_maps` (see [`GUEST_MAPS_ENV`]; tests).
+    pub fn with_options(config: PlatformConfig, stub_tasks: u64, guest_maps: bool) -> Result<Self> {
         if let Some(v) = std::env::var_os(SPIN_ENV) {
             match v.to_str().and_then(parse_tuning) {
                 Some(t) => set_tuning(t),
@@ -1029,7 +1065,7 @@ impl Seccomp {
         let filter_off = (code.len() as u64).next_multiple_of(8);
         let tfilter = stub::bytes(&stub::template_filter(fd));
         let tfilter_off = filter_off + filter.len() as u64;
-        let mfilter = stub::bytes(&stub::marker_filter());
+        let mfilter = stub::bytes(&stub::marker_filter(!guest_maps));
         let mfilter_off = tfilter_off + tfilter.len() as u64;
         if mfilter_off + mfilter.len() as u64 > CODE_LEN {
             return Err(Error::Unsupported("stub code too large"));
@@ -1067,6 +1103,7 @@ impl Seccomp {
             sealed: AtomicBool::new(false),
             leave_threads: AtomicBool::new(false),
             recycle: std::env::var_os("SENTRY_SECCOMP_RECYCLE").is_none_or(|v| v != "off"),
+            guest_maps,
         });
         Ok(Self { pool })
     }
@@ -2396,6 +2433,26 @@ impl SeccompContext {
         if !tables.pending() && ops.is_empty() {
             return Ok(false);
         }
+        if !self.pool.guest_maps {
+            // The control thread maps; the thread only pins itself.
+            t.proc_.flush(&mut tables, &mut |edits| {
+                t.proc_.control_ops(edits).map(|_| ())
+            })?;
+            drop(tables);
+            if !ops.is_empty() {
+                for (i, (nr, args)) in ops.iter().enumerate() {
+                    t.mb.set_op(i, *nr, *args);
+                }
+                self.exchange(t, CMD_OPS, ops.len(), false)?;
+                if t.mb.status() != 0 {
+                    return Err(stub_err(
+                        "sched_setaffinity in a stub thread",
+                        -(t.mb.op_result(0)) as i32,
+                    ));
+                }
+            }
+            return Ok(true);
+        }
         let mut pre = Some(ops);
         t.proc_.flush(&mut tables, &mut |edits| {
             let mut all = pre.take().unwrap_or_default();
@@ -2594,25 +2651,23 @@ impl Context for SeccompContext {
                 ));
             }
             let uc = Self::read_regs(t, ctx)?;
-            // The guest's CPU time: a short run (no clock read) is its TSC
-            // interval; at each clock read the stub thread's whole CPU time
-            // since it started (the guest's and its handler's) is charged,
-            // less what the TSC intervals already charged.
+            // The guest's CPU time: a run's TSC interval; at a clock read,
+            // at most the stub thread's CPU time not charged yet (so a run
+            // the host preempted is not charged as CPU time, nor are
+            // earlier short runs that were). The thread's CPU time also
+            // holds its handler and its spins, which are not the guest's:
+            // a clock read never charges more than the run's interval.
             let t = self.cur.as_mut().expect("attached above");
+            let ticks = t.mb.get(MB_TSC_IN).wrapping_sub(t.mb.get(MB_TSC_OUT));
+            let interval = (ticks as u128 * 1000 / tsc_per_us() as u128).min(1 << 40) as u64;
             let ran = match cpu_in(&t.mb) {
                 Some(now) => {
                     let total = now.saturating_sub(t.cpu_base);
-                    let ran = total.saturating_sub(t.charged);
-                    t.charged = t.charged.max(total);
-                    ran
+                    total.saturating_sub(t.charged).min(interval)
                 }
-                None => {
-                    let ticks = t.mb.get(MB_TSC_IN).wrapping_sub(t.mb.get(MB_TSC_OUT));
-                    let ns = (ticks as u128 * 1000 / tsc_per_us() as u128).min(1 << 40) as u64;
-                    t.charged = t.charged.saturating_add(ns);
-                    ns
-                }
+                None => interval,
             };
+            t.charged = t.charged.saturating_add(ran);
             crate::host::add_guest_cpu_ns(ran.min(1 << 40));
             t.traps = t.traps.wrapping_add(1);
             let skip = if t.traps.is_multiple_of(CLOCK_EVERY) {

@@ -1365,18 +1365,27 @@ pub fn filter(pool_fd: i32, pool: PoolLayout) -> Vec<Insn> {
 
 /// The marker filter every guest-running stub thread installs first
 /// (`sc_thread_start`), under the stub filter: it refuses clone and
-/// seccomp (they trap), allows the rest. A guest thread therefore starts
-/// no host thread and installs no filter: every thread of a stub process
-/// is one its control thread started for the sentry.
-pub fn marker_filter() -> Vec<Insn> {
+/// seccomp (they trap), and with `refuse_mmap` mmap too; it allows the
+/// rest. A guest thread therefore starts no host thread and installs no
+/// filter (every thread of a stub process is one its control thread
+/// started for the sentry), and with `refuse_mmap` maps nothing: only the
+/// control thread, which runs the sentry's commands alone, maps pool
+/// frames into the process.
+pub fn marker_filter(refuse_mmap: bool) -> Vec<Insn> {
     let insn = |code: u16, jt: u8, jf: u8, k: u32| Insn { code, jt, jf, k };
-    vec![
-        insn(LD_W_ABS, 0, 0, 0),
-        insn(JEQ_K, 2, 0, libc::SYS_clone as u32),
-        insn(JEQ_K, 1, 0, libc::SYS_seccomp as u32),
-        insn(RET_K, 0, 0, RET_ALLOW),
-        insn(RET_K, 0, 0, RET_TRAP),
-    ]
+    let mut refused = vec![libc::SYS_clone, libc::SYS_seccomp];
+    if refuse_mmap {
+        refused.push(libc::SYS_mmap);
+    }
+    let n = refused.len();
+    let mut f = vec![insn(LD_W_ABS, 0, 0, 0)];
+    // The i-th test jumps over the later tests and the allow to the trap.
+    for (i, nr) in refused.iter().enumerate() {
+        f.push(insn(JEQ_K, (n - i) as u8, 0, *nr as u32));
+    }
+    f.push(insn(RET_K, 0, 0, RET_ALLOW));
+    f.push(insn(RET_K, 0, 0, RET_TRAP));
+    f
 }
 
 /// Where the pool keeps what a stub may map: below `zero_off` the blocks

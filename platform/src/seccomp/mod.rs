@@ -2416,8 +2416,9 @@ impl SeccompContext {
         })
     }
 
-    /// Applies pending page edits through the thread (waiting in its
-    /// handler), holding the table lock until they are done.
+    /// Applies pending page edits, holding the table lock until they are
+    /// done: through the control thread, or, when guest threads map
+    /// ([`GUEST_MAPS_ENV`]), through the thread (waiting in its handler).
     /// With `mask`, the thread first pins itself to those host CPUs (0:
     /// every CPU).
     fn apply_edits(&self, t: &StubThread, mask: Option<u64>) -> Result<bool> {
@@ -2439,51 +2440,37 @@ impl SeccompContext {
                 t.proc_.control_ops(edits).map(|_| ())
             })?;
             drop(tables);
-            if !ops.is_empty() {
-                for (i, (nr, args)) in ops.iter().enumerate() {
-                    t.mb.set_op(i, *nr, *args);
-                }
-                self.exchange(t, CMD_OPS, ops.len(), false)?;
-                if t.mb.status() != 0 {
-                    return Err(stub_err(
-                        "sched_setaffinity in a stub thread",
-                        -(t.mb.op_result(0)) as i32,
-                    ));
-                }
-            }
+            self.thread_ops(t, &ops)?;
             return Ok(true);
         }
         let mut pre = Some(ops);
         t.proc_.flush(&mut tables, &mut |edits| {
             let mut all = pre.take().unwrap_or_default();
             all.extend_from_slice(edits);
-            for chunk in all.chunks(MAX_OPS) {
-                for (i, (nr, args)) in chunk.iter().enumerate() {
-                    t.mb.set_op(i, *nr, *args);
-                }
-                self.exchange(t, CMD_OPS, chunk.len(), false)?;
-                let st = t.mb.status();
-                if st != 0 {
-                    let r = t.mb.op_result(st as usize - 1);
-                    return Err(stub_err("a host call in a stub thread", -r as i32));
-                }
-            }
-            Ok(())
+            self.thread_ops(t, &all)
         })?;
         if let Some(ops) = pre.take() {
             // Nothing was dirty: only the affinity.
-            for (i, (nr, args)) in ops.iter().enumerate() {
-                t.mb.set_op(i, *nr, *args);
-            }
-            self.exchange(t, CMD_OPS, ops.len(), false)?;
-            if t.mb.status() != 0 {
-                return Err(stub_err(
-                    "sched_setaffinity in a stub thread",
-                    -(t.mb.op_result(0)) as i32,
-                ));
-            }
+            self.thread_ops(t, &ops)?;
         }
         Ok(true)
+    }
+
+    /// Runs `ops` in the thread (waiting in its handler), in commands of
+    /// at most [`MAX_OPS`]; the first that fails is the error.
+    fn thread_ops(&self, t: &StubThread, ops: &[Op]) -> Result<()> {
+        for chunk in ops.chunks(MAX_OPS) {
+            for (i, (nr, args)) in chunk.iter().enumerate() {
+                t.mb.set_op(i, *nr, *args);
+            }
+            self.exchange(t, CMD_OPS, chunk.len(), false)?;
+            let st = t.mb.status();
+            if st != 0 {
+                let r = t.mb.op_result(st as usize - 1);
+                return Err(stub_err("a host call in a stub thread", -r as i32));
+            }
+        }
+        Ok(())
     }
 
     fn write_regs(t: &StubThread, ctx: &UserContext) -> Result<()> {

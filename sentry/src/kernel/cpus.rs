@@ -144,20 +144,19 @@ pub fn follow(task: &Task) {
     match rustix::thread::sched_setaffinity(None, &set) {
         Ok(()) => {
             // Guest code this worker drives elsewhere (a seccomp stub
-            // thread) follows it.
+            // thread) follows it: the host CPUs as a mask, 0 for every CPU
+            // (also when one is past what the mask holds).
             let mut mask = 0u64;
-            if want != 0 {
-                for (i, &h) in host_cpus().iter().enumerate() {
-                    if i < 64 && want & (1 << i) != 0 {
-                        mask = if h < 64 && mask != u64::MAX {
-                            mask | 1 << h
-                        } else {
-                            u64::MAX
-                        };
+            for (i, &h) in host_cpus().iter().enumerate().take(64) {
+                if want & (1 << i) != 0 {
+                    if h >= 64 {
+                        mask = 0;
+                        break;
                     }
+                    mask |= 1 << h;
                 }
             }
-            platform::host::note_thread_affinity(if mask == u64::MAX { 0 } else { mask });
+            platform::host::note_thread_affinity(mask);
         }
         Err(e) => tracing::debug!("task {}: cannot pin its worker: {e}", task.tid),
     }

@@ -566,8 +566,19 @@ pub struct Tuning {
 
 static TUNING_SPIN: AtomicU32 = AtomicU32::new(SENTRY_SPIN_US);
 static TUNING_STUB_SPIN: AtomicU32 = AtomicU32::new(STUB_SPIN_US);
-/// [`Spin`] as 0 (pause), 1 (yield), 2 (adaptive).
-static TUNING_MODE: AtomicU32 = AtomicU32::new(2);
+/// The [`Spin`] in force, as [`Spin::code`] gives it.
+static TUNING_MODE: AtomicU32 = AtomicU32::new(DEFAULT_SPIN.code());
+
+impl Spin {
+    /// The mode as a number (for [`TUNING_MODE`]).
+    const fn code(self) -> u32 {
+        match self {
+            Spin::Pause => 0,
+            Spin::Yield => 1,
+            Spin::Adaptive => 2,
+        }
+    }
+}
 static TUNING_PIN: AtomicBool = AtomicBool::new(DEFAULT_PIN);
 
 /// TSC ticks per µs (measured once against the monotonic clock).
@@ -614,8 +625,8 @@ fn this_cpu() -> u32 {
 /// The spin mode in force ([`Spin::Adaptive`] needs `rdtscp`).
 fn spin_mode() -> Spin {
     match TUNING_MODE.load(Ordering::Relaxed) {
-        0 => Spin::Pause,
-        2 if has_rdtscp() => Spin::Adaptive,
+        m if m == Spin::Pause.code() => Spin::Pause,
+        m if m == Spin::Adaptive.code() && has_rdtscp() => Spin::Adaptive,
         _ => Spin::Yield,
     }
 }
@@ -624,14 +635,7 @@ fn spin_mode() -> Spin {
 pub fn set_tuning(t: Tuning) {
     TUNING_SPIN.store(t.spin_us, Ordering::Relaxed);
     TUNING_STUB_SPIN.store(t.stub_spin_us, Ordering::Relaxed);
-    TUNING_MODE.store(
-        match t.spin {
-            Spin::Pause => 0,
-            Spin::Yield => 1,
-            Spin::Adaptive => 2,
-        },
-        Ordering::Relaxed,
-    );
+    TUNING_MODE.store(t.spin.code(), Ordering::Relaxed);
     TUNING_PIN.store(t.pin, Ordering::Relaxed);
 }
 

@@ -161,7 +161,7 @@ fn default_round_trip() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(21);
-    // SECCOMP_RT_TUNING=spin_us,stub_spin_us,mode(0 pause/1 yield/2 adaptive),pin(0/1)
+    // SECCOMP_RT_TUNING=spin_us,stub_spin_us,mode(0 pause/1 yield/2 adaptive),pin(0/1)[,wake_us]
     if let Ok(t) = std::env::var("SECCOMP_RT_TUNING") {
         let v: Vec<u32> = t.split(',').map(|x| x.parse().unwrap()).collect();
         seccomp::set_tuning(Tuning {
@@ -169,6 +169,7 @@ fn default_round_trip() {
             stub_spin_us: v[1],
             spin: [Spin::Pause, Spin::Yield, Spin::Adaptive][v[2] as usize],
             pin: v[3] != 0,
+            wake_us: v.get(4).copied().unwrap_or(seccomp::WAKE_SPIN_US),
         });
     }
     let (min, med) = round_trips(&mut g, batches, 2000);
@@ -198,11 +199,14 @@ fn syscall_round_trip() {
         (20, 20, Spin::Adaptive, true),
         (20, 20, Spin::Adaptive, false),
     ] {
+        // A spin after a wake-up as long as the plain one: the modes
+        // compared as they are named.
         seccomp::set_tuning(Tuning {
             spin_us,
             stub_spin_us,
             spin,
             pin,
+            wake_us: spin_us,
         });
         let (min, med) = round_trips(&mut g, 7, 1000);
         println!(

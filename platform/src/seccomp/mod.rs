@@ -511,6 +511,12 @@ pub fn stub_task_budget(guest_tasks: u64) -> u64 {
 pub const SENTRY_SPIN_US: u32 = 20;
 /// How long (µs) a stub spins on its mailbox before a futex wait.
 pub const STUB_SPIN_US: u32 = 20;
+/// How long (µs) either side spins after it has woken the other side
+/// from its futex (see *Choosing the hand-off*): the other side then
+/// answers only after a wake-up, which on this nested host alone takes
+/// tens of µs, so the plain budget ran out just before the answer came
+/// and each side went to sleep in turn.
+pub const WAKE_SPIN_US: u32 = 150;
 /// How both sides spin (see [`Spin`]).
 pub const DEFAULT_SPIN: Spin = Spin::Adaptive;
 /// Stub threads are not pinned to their sentry thread's CPU.
@@ -562,10 +568,14 @@ pub struct Tuning {
     pub spin: Spin,
     /// Pin each stub thread to its sentry thread's CPU.
     pub pin: bool,
+    /// How long (µs) either side spins when the other was asleep (woken
+    /// by this side's futex wake), if longer than its plain budget.
+    pub wake_us: u32,
 }
 
 static TUNING_SPIN: AtomicU32 = AtomicU32::new(SENTRY_SPIN_US);
 static TUNING_STUB_SPIN: AtomicU32 = AtomicU32::new(STUB_SPIN_US);
+static TUNING_WAKE_SPIN: AtomicU32 = AtomicU32::new(WAKE_SPIN_US);
 /// The [`Spin`] in force, as [`Spin::code`] gives it.
 static TUNING_MODE: AtomicU32 = AtomicU32::new(DEFAULT_SPIN.code());
 
@@ -637,6 +647,7 @@ pub fn set_tuning(t: Tuning) {
     TUNING_STUB_SPIN.store(t.stub_spin_us, Ordering::Relaxed);
     TUNING_MODE.store(t.spin.code(), Ordering::Relaxed);
     TUNING_PIN.store(t.pin, Ordering::Relaxed);
+    TUNING_WAKE_SPIN.store(t.wake_us, Ordering::Relaxed);
 }
 
 /// The default tuning.
@@ -646,22 +657,30 @@ pub fn default_tuning() -> Tuning {
         stub_spin_us: STUB_SPIN_US,
         spin: DEFAULT_SPIN,
         pin: DEFAULT_PIN,
+        wake_us: WAKE_SPIN_US,
     }
 }
 
 /// Environment variable that overrides the hand-off tuning:
-/// `SPIN_US,STUB_SPIN_US,MODE,PIN` with MODE `pause`, `yield` or
-/// `adaptive` and PIN `pin` or `nopin` (see [`Tuning`]).
+/// `SPIN_US,STUB_SPIN_US,MODE,PIN[,WAKE_US]` with MODE `pause`, `yield`
+/// or `adaptive`, PIN `pin` or `nopin` and WAKE_US [`WAKE_SPIN_US`]
+/// unless given (see [`Tuning`]).
 pub const SPIN_ENV: &str = "SENTRY_SECCOMP_SPIN";
 
 /// Parses [`SPIN_ENV`]'s value.
 pub fn parse_tuning(v: &str) -> Option<Tuning> {
     let f: Vec<&str> = v.split(',').map(str::trim).collect();
-    let [spin, stub, mode, pin] = f[..] else {
-        return None;
+    let (spin, stub, mode, pin, wake) = match f[..] {
+        [a, b, c, d] => (a, b, c, d, None),
+        [a, b, c, d, e] => (a, b, c, d, Some(e)),
+        _ => return None,
     };
     let us = |x: &str| x.parse::<u32>().ok().filter(|&n| n <= 1_000_000);
     Some(Tuning {
+        wake_us: match wake {
+            Some(w) => us(w)?,
+            None => WAKE_SPIN_US,
+        },
         spin_us: us(spin)?,
         stub_spin_us: us(stub)?,
         spin: match mode {
@@ -678,12 +697,15 @@ pub fn parse_tuning(v: &str) -> Option<Tuning> {
     })
 }
 
+/// A spin budget of `us` in the stub's units (see [`MB_SPIN`]).
+fn stub_budget(us: u32) -> u32 {
+    let units = (u64::from(us) * tsc_per_us()) >> stub::SPIN_SHIFT;
+    units.min(u64::from(stub::SPIN_BUDGET_MASK)) as u32
+}
+
 /// The stub's [`MB_SPIN`] word.
 fn stub_spin_word() -> u32 {
-    let us = u64::from(TUNING_STUB_SPIN.load(Ordering::Relaxed));
-    let units = (us * tsc_per_us()) >> stub::SPIN_SHIFT;
-    let budget = units.min(u64::from(stub::SPIN_BUDGET_MASK)) as u32;
-    budget
+    stub_budget(TUNING_STUB_SPIN.load(Ordering::Relaxed))
         | match spin_mode() {
             Spin::Pause => 0,
             Spin::Yield => stub::SPIN_YIELD,
@@ -900,6 +922,10 @@ impl Mailbox {
         self.word(MB_CMD).store(cmd, Ordering::Relaxed);
         self.word(MB_SPIN)
             .store(stub_spin_word(), Ordering::Relaxed);
+        self.word(MB_WAKE_SPIN).store(
+            stub_budget(TUNING_WAKE_SPIN.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
         if spin_mode() == Spin::Adaptive {
             self.word(MB_SENTRY_CPU)
                 .store(this_cpu(), Ordering::Relaxed);
@@ -918,6 +944,13 @@ impl Mailbox {
         let w = self.rword(MB_TO_SENTRY);
         let mode = spin_mode();
         let start = rdtsc();
+        // A stub still asleep (just woken by `send`) answers only after a
+        // wake-up: spin past that (see `WAKE_SPIN_US`).
+        let spin_us = if spin_us > 0 && self.rword(MB_STUB_SLEEPS).load(Ordering::Relaxed) != 0 {
+            spin_us.max(TUNING_WAKE_SPIN.load(Ordering::Relaxed))
+        } else {
+            spin_us
+        };
         let deadline = start.saturating_add(u64::from(spin_us) * tsc_per_us());
         let mut next_yield = start.saturating_add(u64::from(SPIN_YIELD_TICKS));
         while w.load(Ordering::Acquire) == seen {
@@ -2430,8 +2463,10 @@ impl SeccompContext {
     /// done: through the control thread, or, when guest threads map
     /// ([`GUEST_MAPS_ENV`]), through the thread (waiting in its handler).
     /// With `mask`, the thread first pins itself to those host CPUs (0:
-    /// every CPU).
-    fn apply_edits(&self, t: &StubThread, mask: Option<u64>) -> Result<bool> {
+    /// every CPU). Returns the thread's last ops (at most [`MAX_OPS`]),
+    /// which the caller sends with its resume: the thread runs them and
+    /// returns to the guest in one exchange.
+    fn apply_edits(&self, t: &StubThread, mask: Option<u64>) -> Result<Vec<Op>> {
         let mut tables = t.proc_.tables.lock();
         let mut ops = Vec::new();
         if let Some(m) = mask {
@@ -2441,29 +2476,23 @@ impl SeccompContext {
                 [0, 8, t.mb.stub + MB_MASK as u64, 0, 0, 0],
             ));
         }
-        if !tables.pending() && ops.is_empty() {
-            return Ok(false);
+        if !tables.pending() {
+            return Ok(ops);
         }
         if !self.pool.guest_maps {
             // The control thread maps; the thread only pins itself.
             t.proc_.flush(&mut tables, &mut |edits| {
                 t.proc_.control_ops(edits).map(|_| ())
             })?;
-            drop(tables);
-            self.thread_ops(t, &ops)?;
-            return Ok(true);
+            return Ok(ops);
         }
-        let mut pre = Some(ops);
+        // The thread maps (and pins itself first), before the table lock
+        // is let go: edits recorded as applied are on the host.
         t.proc_.flush(&mut tables, &mut |edits| {
-            let mut all = pre.take().unwrap_or_default();
-            all.extend_from_slice(edits);
-            self.thread_ops(t, &all)
+            ops.extend_from_slice(edits);
+            self.thread_ops(t, &ops)
         })?;
-        if let Some(ops) = pre.take() {
-            // Nothing was dirty: only the affinity.
-            self.thread_ops(t, &ops)?;
-        }
-        Ok(true)
+        Ok(Vec::new())
     }
 
     /// Runs `ops` in the thread (waiting in its handler), in commands of
@@ -2625,28 +2654,32 @@ impl Context for SeccompContext {
                 }
             }
             let mask_op = (want != t.mask).then_some(want);
-            let r = self.apply_edits(t, mask_op);
-            let t = self.cur.as_mut().expect("attached above");
-            r?;
-            if let Some(m) = mask_op {
-                t.mask = m;
-            }
-            let t = self.cur.as_ref().expect("attached above");
+            // Ops the thread runs just before it resumes (its pinning).
+            let pre = self.apply_edits(t, mask_op)?;
             self.kick.running.store(true, Ordering::SeqCst);
             if self.kick.kicked.load(Ordering::SeqCst) {
                 self.kick.running.store(false, Ordering::SeqCst);
+                // Not resumed: its pinning waits for the next run.
                 return Ok(Trap::Interrupted);
             }
             Self::write_regs(t, ctx)?;
-            let r = self.exchange(t, CMD_RESUME, 0, true);
+            for (i, (nr, args)) in pre.iter().enumerate() {
+                t.mb.set_op(i, *nr, *args);
+            }
+            let r = self.exchange(t, CMD_RESUME, pre.len(), true);
             self.kick.running.store(false, Ordering::SeqCst);
             r?;
-            if t.mb.status() != 0 {
+            let st = t.mb.status();
+            if st != 0 {
                 return Err(stub_err(
                     "a stub thread's resume",
-                    -(t.mb.op_result(0)) as i32,
+                    -(t.mb.op_result(st as usize - 1)) as i32,
                 ));
             }
+            if let Some(m) = mask_op {
+                self.cur.as_mut().expect("attached above").mask = m;
+            }
+            let t = self.cur.as_ref().expect("attached above");
             let uc = Self::read_regs(t, ctx)?;
             // The guest's CPU time: a run's TSC interval; at a clock read,
             // at most the stub thread's CPU time not charged yet (so a run

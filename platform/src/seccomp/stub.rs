@@ -108,6 +108,9 @@ pub const SPIN_BUDGET_MASK: u32 = (1 << 30) - 1;
 pub const SPIN_YIELD_TICKS: u32 = 8192;
 /// See [`MB_SPIN`].
 pub const SPIN_SHIFT: u32 = 10;
+/// The stub's spin budget (units as [`MB_SPIN`]'s) after it has woken
+/// the sentry thread (see `WAKE_SPIN_US`), if longer than [`MB_SPIN`]'s.
+pub const MB_WAKE_SPIN: usize = 148;
 /// The CPU a guest thread's stub last spun on (adaptive spin).
 pub const MB_STUB_CPU: usize = 100;
 /// The CPU the sentry thread last waited or sent on (adaptive spin).
@@ -225,6 +228,8 @@ global_asm!(
     "sc_serve:",
     "mov r12d, [rbx+{to_stub}]",
     "2:",
+    // ebp: the sentry thread was asleep (woken here).
+    "xor ebp, ebp",
     "lock inc dword ptr [rbx+{to_sentry}]",
     // Wake the sentry only if it sleeps on the word.
     "cmp dword ptr [rbx+{sentry_sleeps}], 0",
@@ -234,11 +239,20 @@ global_asm!(
     "mov edx, 1",
     "mov eax, 202",
     "call sc_sys",
-    // Spin until the TSC deadline r14 (see MB_SPIN), then sleep.
+    "mov ebp, 1",
+    // Spin until the TSC deadline r14 (see MB_SPIN; MB_WAKE_SPIN's budget
+    // if longer when the sentry thread was woken), then sleep.
     "3:",
     "mov r13d, [rbx+{spin}]",
     "mov r14d, r13d",
     "and r14d, {spin_budget}",
+    "test ebp, ebp",
+    "jz 14f",
+    "mov eax, [rbx+{wake_spin}]",
+    "and eax, {spin_budget}",
+    "cmp r14d, eax",
+    "cmovb r14d, eax",
+    "14:",
     "shl r14, {spin_shift}",
     "rdtsc",
     "shl rdx, 32",
@@ -292,6 +306,7 @@ global_asm!(
     "call sc_sys",
     "11:",
     "mov dword ptr [rbx+{stub_sleeps}], 0",
+    "xor ebp, ebp",
     "jmp 3b",
     "5:",
     "mov r12d, [rbx+{to_stub}]",
@@ -955,6 +970,7 @@ global_asm!(
     to_stub = const MB_TO_STUB,
     to_sentry = const MB_TO_SENTRY,
     spin = const MB_SPIN,
+    wake_spin = const MB_WAKE_SPIN,
     recycle_tries = const RECYCLE_TRIES,
     clone_vm = const libc::CLONE_VM,
     nr_unshare = const libc::SYS_unshare,

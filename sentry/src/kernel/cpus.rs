@@ -14,8 +14,8 @@
 //! * sched_setaffinity pins the task's worker thread to the host CPUs of
 //!   the allowed sandbox CPUs ([`follow`]), so the CPU reported is always
 //!   one sched_getaffinity allows, as on Linux;
-//! * a forked child's first stay in the guest runs on its parent's CPU
-//!   ([`fork_hint`]).
+//! * a forked child's first stay in the guest may run on its parent's CPU
+//!   ([`fork_hint`], off by default).
 //!
 //! A host CPU outside the table (the sentry's affinity changed under it)
 //! reads as the lowest allowed CPU in the syscalls, and the vDSO makes
@@ -89,23 +89,27 @@ thread_local! {
     static PINNED: Cell<u64> = const { Cell::new(0) };
 }
 
-/// The environment variable that turns [`fork_hint`] off (to measure
-/// against it).
-pub const FORK_ANY_CPU_ENV: &str = "SENTRY_FORK_ANY_CPU";
+/// The environment variable that turns [`fork_hint`] on (`1`).
+pub const FORK_SAME_CPU_ENV: &str = "SENTRY_FORK_SAME_CPU";
 
-/// At fork, on the parent's thread: the child runs its first stay in the
-/// guest on the parent's CPU (its worker is pinned there by [`follow`]
-/// until its first trap, unless the child has an affinity of its own).
-/// The parent of the common fork + `_exit` + wait sequence blocks in wait
-/// while the child runs, and the child's exit wakes it: on one CPU that
-/// wake-up is not a cross-CPU one, which costs about a trap on this
-/// host. Measured (benches/RESULTS.md): fork + `_exit` + waitpid 0.89 ms
-/// instead of 1.59 ms (medians of 10 alternating runs at load 12-16). A
-/// child that computes without any trap stays on its parent's CPU until
-/// its first trap (a syscall, a fault, a signal's kick).
+/// At fork, on the parent's thread, when [`FORK_SAME_CPU_ENV`] is `1`:
+/// the child runs its first stay in the guest on the parent's CPU (its
+/// worker is pinned there by [`follow`] until its first trap, unless the
+/// child has an affinity of its own). The parent of the common fork +
+/// `_exit` + wait sequence blocks in wait while the child runs, and the
+/// child's exit wakes it: on one CPU that wake-up is not a cross-CPU one.
+/// Off by default: it paid on an Intel host shared with five other
+/// sessions (0.89 ms instead of 1.59 ms per fork + `_exit` + waitpid on
+/// KVM, medians of 10 alternating runs at load 12-16), but on the AMD
+/// host of the seccomp issue, with the other CPU free, its two
+/// `sched_setaffinity` calls per fork (each a migration; on the seccomp
+/// platform the stub thread follows with two more) cost more than the
+/// wake-up they save: medians of the per-round ratios to native over 11
+/// interleaved rounds, KVM 3.02x with it against 2.66x without, seccomp
+/// 2.32x against 1.57x (benches/RESULTS.md).
 pub fn fork_hint(child: &Task) {
     static ON: OnceLock<bool> = OnceLock::new();
-    if !*ON.get_or_init(|| std::env::var_os(FORK_ANY_CPU_ENV).is_none()) {
+    if !*ON.get_or_init(|| std::env::var_os(FORK_SAME_CPU_ENV).is_some_and(|v| v == "1")) {
         return;
     }
     if let Some(cpu) = current() {

@@ -161,7 +161,15 @@
 //!   after the first (another task may need the CPU). Stub threads are
 //!   not pinned: the scheduler spreads the two sides over the CPUs when
 //!   it can, and they meet by yielding when it does not. So a hand-off needs a cross-CPU
-//!   wake-up only after a wait longer than the spin. See *Choosing the
+//!   wake-up only after a wait longer than the spin. A side that has
+//!   just woken the other from its futex spins longer
+//!   ([`WAKE_SPIN_US`]): the answer then comes only after a wake-up. A
+//!   guest thread asleep while the control thread maps its pages (a
+//!   forked child's first run) is woken first, with a command of no op,
+//!   so that the two wake-ups overlap; a forked child's pages are sent to
+//!   its control thread at the fork, without waiting, by the parent's
+//!   thread (`StubProc::start_early`; its first run waits for the
+//!   answer). See *Choosing the
 //!   hand-off* below for the figures; `SENTRY_SECCOMP_SPIN` ([`SPIN_ENV`])
 //!   overrides the tuning.
 //! * **Address spaces**: a software page table in 2 MiB chunks
@@ -321,6 +329,28 @@
 //! wake-ups, thread starts and page-table work rather than by hand-offs,
 //! is unchanged by the tuning (2.1–3.3× native at noisy moments with
 //! every setting tried: budgets of 5, 20 and 60 µs, pinned yielding).
+//!
+//! **Spinning past a wake-up.** With a 20 µs budget on both sides a
+//! small fork + exit + wait made about 17 wake-ups (`perf sched`), nearly
+//! every hand-off of the child's life among them: a thread woken from
+//! its futex on this nested host starts running only tens of µs later,
+//! so the side that woke it ran out of spin just before the answer came
+//! and slept in turn, and the next hand-off woke it again. Spinning
+//! [`WAKE_SPIN_US`] (150 µs) after a futex wake of the other side, and
+//! only then, fixes the cascade without making every spin longer
+//! (`bench_fork fork 1000 0`, medians of the per-round ratios to native
+//! over 9 interleaved rounds, all with the fork hint off: a wake spin of
+//! 20 µs 2.37×, 60 µs 1.92×, 150 µs 2.08×, 300 µs 1.92×; every spin
+//! 150 µs long 1.89× against 2.42× for every spin 20 µs long). The two
+//! overlapped wake-ups of a child's first run (above) took it from 2.09×
+//! to 1.24–1.33× (9 and 5 rounds; the host's steal time was high all
+//! through, native between 137 and 550 µs, so these ratios are rough).
+//! The sentry's fork hint (a child's first stay pinned to its parent's
+//! CPU, `sentry::kernel::cpus::fork_hint`), worth it on the loaded Intel
+//! host, cost two `sched_setaffinity` calls in the worker and two more in
+//! the stub thread per fork (each a migration, and before the pinning op
+//! went with the resume, two more exchanges); it is now off by default
+//! (3.03× with it against 2.66× without, before the wake spin).
 //!
 //! # Measured here (debug build of the sentry side, 2 vCPUs shared by six
 //! sessions, load average 7 to 9)
@@ -705,7 +735,21 @@ fn stub_budget(us: u32) -> u32 {
 
 /// The stub's [`MB_SPIN`] word.
 fn stub_spin_word() -> u32 {
-    stub_budget(TUNING_STUB_SPIN.load(Ordering::Relaxed))
+    spin_word(TUNING_STUB_SPIN.load(Ordering::Relaxed))
+}
+
+/// The stub's [`MB_SPIN`] word for a spin as long as after a wake-up.
+fn wake_spin_word() -> u32 {
+    spin_word(
+        TUNING_STUB_SPIN
+            .load(Ordering::Relaxed)
+            .max(TUNING_WAKE_SPIN.load(Ordering::Relaxed)),
+    )
+}
+
+/// An [`MB_SPIN`] word: a budget of `us` and the mode in force.
+fn spin_word(us: u32) -> u32 {
+    stub_budget(us)
         | match spin_mode() {
             Spin::Pause => 0,
             Spin::Yield => stub::SPIN_YIELD,
@@ -918,10 +962,14 @@ impl Mailbox {
     }
     /// Sends a command; returns the report sequence to wait past.
     fn send(&self, cmd: u32, nops: usize) -> u32 {
+        self.send_spin(cmd, nops, stub_spin_word())
+    }
+    /// [`Mailbox::send`] with the stub's spin after its report given
+    /// ([`MB_SPIN`]'s word).
+    fn send_spin(&self, cmd: u32, nops: usize, spin: u32) -> u32 {
         let seen = self.rword(MB_TO_SENTRY).load(Ordering::Acquire);
         self.word(MB_CMD).store(cmd, Ordering::Relaxed);
-        self.word(MB_SPIN)
-            .store(stub_spin_word(), Ordering::Relaxed);
+        self.word(MB_SPIN).store(spin, Ordering::Relaxed);
         self.word(MB_WAKE_SPIN).store(
             stub_budget(TUNING_WAKE_SPIN.load(Ordering::Relaxed)),
             Ordering::Relaxed,
@@ -1351,7 +1399,8 @@ impl Pool {
             pid: Mutex::new(0),
             block: AtomicU64::new(NO_BLOCK),
             root: next_root(),
-            control: Mutex::new(()),
+            control: Mutex::new(None),
+            early: AtomicBool::new(false),
             tables: Mutex::new(Tables::default()),
             free_slots: Mutex::new((1..SLOTS as u16).rev().collect()),
             exiting: Mutex::new(Vec::new()),
@@ -1549,8 +1598,12 @@ struct StubProc {
     /// Its block ([`NO_BLOCK`] until forked).
     block: AtomicU64,
     root: u64,
-    /// Serialises the control thread's commands.
-    control: Mutex<()>,
+    /// Serialises the control thread's commands; holds the report
+    /// sequence of one sent without waiting
+    /// ([`StubProc::control_ops_async`]).
+    control: Mutex<Option<u32>>,
+    /// A command sent without waiting may be outstanding (`control`).
+    early: AtomicBool,
     tables: Mutex<Tables>,
     free_slots: Mutex<Vec<u16>>,
     /// Slots whose threads were told to exit (free once their tid is 0).
@@ -1616,7 +1669,8 @@ impl StubProc {
     /// Runs `ops` on the control thread.
     fn control_ops(&self, ops: &[Op]) -> Result<Vec<i64>> {
         self.pid()?;
-        let _serial = self.control.lock();
+        let mut outstanding = self.control.lock();
+        self.settle_locked(&mut outstanding)?;
         let mb = self.slot(0);
         let mut out = Vec::with_capacity(ops.len());
         for chunk in ops.chunks(MAX_OPS) {
@@ -1624,28 +1678,84 @@ impl StubProc {
                 mb.set_op(i, *nr, *args);
             }
             let seen = mb.send(CMD_OPS, chunk.len());
-            let start = Instant::now();
-            mb.wait(seen, SENTRY_SPIN_US, &mut || {
-                self.check_alive()?;
-                if start.elapsed() > STUB_TIMEOUT {
-                    self.kill();
-                    return Err(stub_err(
-                        "a stub control thread does not answer",
-                        libc::ETIMEDOUT,
-                    ));
-                }
-                Ok(())
-            })?;
-            let st = mb.status();
+            self.control_report(mb, seen)?;
             for i in 0..chunk.len() {
                 out.push(mb.op_result(i));
             }
-            if st != 0 {
-                let r = mb.op_result(st as usize - 1);
-                return Err(stub_err("a host call in a stub process", -r as i32));
-            }
         }
         Ok(out)
+    }
+
+    /// Sends `ops` (at most [`MAX_OPS`]) to the control thread without
+    /// waiting for its answer: the next command, [`StubProc::settle`] or
+    /// the recycling waits for it (and an error in it is the error of
+    /// whatever settles it).
+    fn control_ops_async(&self, ops: &[Op]) -> Result<()> {
+        if ops.len() > MAX_OPS {
+            return self.control_ops(ops).map(|_| ());
+        }
+        self.pid()?;
+        let mut outstanding = self.control.lock();
+        self.settle_locked(&mut outstanding)?;
+        let mb = self.slot(0);
+        for (i, (nr, args)) in ops.iter().enumerate() {
+            mb.set_op(i, *nr, *args);
+        }
+        *outstanding = Some(mb.send(CMD_OPS, ops.len()));
+        self.early.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Waits for the control thread's answer to a command
+    /// [`StubProc::control_ops_async`] sent, if any.
+    fn settle(&self) -> Result<()> {
+        if !self.early.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut outstanding = self.control.lock();
+        self.settle_locked(&mut outstanding)
+    }
+
+    fn settle_locked(&self, outstanding: &mut Option<u32>) -> Result<()> {
+        if let Some(seen) = outstanding.take() {
+            self.early.store(false, Ordering::Release);
+            self.control_report(self.slot(0), seen)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the control thread's report past `seen`; its error if an
+    /// op failed.
+    fn control_report(&self, mb: Mailbox, seen: u32) -> Result<()> {
+        let start = Instant::now();
+        mb.wait(seen, SENTRY_SPIN_US, &mut || {
+            self.check_alive()?;
+            if start.elapsed() > STUB_TIMEOUT {
+                self.kill();
+                return Err(stub_err(
+                    "a stub control thread does not answer",
+                    libc::ETIMEDOUT,
+                ));
+            }
+            Ok(())
+        })?;
+        let st = mb.status();
+        if st != 0 {
+            let r = mb.op_result(st as usize - 1);
+            return Err(stub_err("a host call in a stub process", -r as i32));
+        }
+        Ok(())
+    }
+
+    /// For a forked child, on its parent's thread: takes its stub process
+    /// now and sends the control thread the host mappings of its pages
+    /// without waiting, so that the control thread's wake-up and work
+    /// overlap the wake-up of the thread that runs the child (its first
+    /// run settles them). Best effort: on an error the first run does it.
+    fn start_early(&self, t: &mut Tables) {
+        if self.pid().is_ok() {
+            let _ = self.flush(t, &mut |edits| self.control_ops_async(edits));
+        }
     }
 
     fn kill(&self) {
@@ -1702,6 +1812,9 @@ impl Drop for StubProc {
         let pid = *self.pid.get_mut();
         let block = *self.block.get_mut();
         let held = std::mem::take(self.held.get_mut());
+        // A command sent without waiting: the reaper waits for its report
+        // before it sends its own.
+        let outstanding = self.control.get_mut().take();
         if pid <= 0 {
             // Never forked: no block, nothing to wait for.
             for f in held {
@@ -1733,7 +1846,7 @@ impl Drop for StubProc {
         // stacks.
         let pool = Arc::clone(&self.pool);
         self.pool.after_death(Box::new(move || {
-            let recycled = recycle && pool.empty_for_reuse(block, pid);
+            let recycled = recycle && pool.empty_for_reuse(block, pid, outstanding);
             tracing::debug!(
                 "stub process {pid} (block {block}) ended: {}",
                 if recycled {
@@ -1797,8 +1910,24 @@ impl Pool {
     /// its context let it go; the kernel clears its tid word), then has
     /// the control thread unmap the whole guest range. False when it does
     /// not get there in [`RECYCLE_TIMEOUT`] (the caller kills it).
-    fn empty_for_reuse(&self, block: u64, pid: i32) -> bool {
+    fn empty_for_reuse(&self, block: u64, pid: i32, outstanding: Option<u32>) -> bool {
         let start = Instant::now();
+        let mb = Mailbox::control(self.block_host(block));
+        if let Some(seen) = outstanding {
+            let r = mb.wait(
+                seen,
+                SENTRY_SPIN_US,
+                &mut watch(
+                    pid,
+                    RECYCLE_TIMEOUT,
+                    "an ended stub process died",
+                    "an ended stub process does not answer",
+                ),
+            );
+            if r.is_err() {
+                return false;
+            }
+        }
         let slot = |i: usize| {
             Mailbox::slot(
                 self.block_host(block) + i as u64 * SLOT_SIZE,
@@ -1822,7 +1951,6 @@ impl Pool {
         // The first thread of the next address space starts now, off its
         // fork's path, as the template's forks start theirs: slot 1.
         let (clone_nr, clone_args) = slot_clone_op(&slot(1));
-        let mb = Mailbox::control(self.block_host(block));
         // The guest range and the window's gaps (a guest may have mapped
         // pool frames anywhere but over the sealed code and block).
         mb.set_op(0, libc::SYS_munmap, [0, WINDOW_BASE, 0, 0, 0, 0]);
@@ -1980,7 +2108,7 @@ impl SeccompAddressSpace {
         // are mapped when it first runs, or, in large shared chunks, when
         // it first touches them.
         let fresh = child.proc_.spawned().is_none() && c.fresh_or_empty();
-        t.fork_into(
+        let r = t.fork_into(
             &mut c,
             fresh,
             &ranges,
@@ -1988,7 +2116,12 @@ impl SeccompAddressSpace {
             &pool.frames,
             &|| pool.alloc_data_frame(),
             &pool.memory,
-        )
+        );
+        drop(t);
+        if r.is_ok() && fresh && !pool.guest_maps {
+            child.proc_.start_early(&mut c);
+        }
+        r
     }
 }
 
@@ -2436,6 +2569,11 @@ impl SeccompContext {
     /// Hands the thread a command and waits for its next report.
     fn exchange(&self, t: &StubThread, cmd: u32, nops: usize, kickable: bool) -> Result<()> {
         let seen = t.mb.send(cmd, nops);
+        self.report(t, seen, kickable)
+    }
+
+    /// Waits for the thread's report past `seen` (see [`Self::exchange`]).
+    fn report(&self, t: &StubThread, seen: u32, kickable: bool) -> Result<()> {
         let spin = TUNING_SPIN.load(Ordering::Relaxed);
         let mut kicked_at: Option<Instant> = None;
         let kick = &self.kick;
@@ -2654,8 +2792,25 @@ impl Context for SeccompContext {
                 }
             }
             let mask_op = (want != t.mask).then_some(want);
-            // Ops the thread runs just before it resumes (its pinning).
-            let pre = self.apply_edits(t, mask_op)?;
+            // A thread asleep answers only after a wake-up. When the edits
+            // go through the control thread first (a child's first run:
+            // its eagerly copied pages), wake it now with a command of no
+            // op and a long spin, so that its wake-up overlaps the control
+            // thread's (its report is taken before the resume).
+            let warm = (!self.pool.guest_maps
+                && t.mb.rword(MB_STUB_SLEEPS).load(Ordering::Relaxed) != 0
+                && (t.proc_.early.load(Ordering::Acquire) || t.proc_.tables.lock().pending()))
+            .then(|| t.mb.send_spin(CMD_OPS, 0, wake_spin_word()));
+            // Ops the thread runs just before it resumes (its pinning),
+            // once the control thread has applied every edit (also those
+            // sent at fork, `StubProc::start_early`).
+            let pre = self
+                .apply_edits(t, mask_op)
+                .and_then(|p| t.proc_.settle().map(|()| p));
+            if let Some(seen) = warm {
+                self.report(t, seen, false)?;
+            }
+            let pre = pre?;
             self.kick.running.store(true, Ordering::SeqCst);
             if self.kick.kicked.load(Ordering::SeqCst) {
                 self.kick.running.store(false, Ordering::SeqCst);

@@ -328,7 +328,8 @@
 //! costs a `rdtscp` per round to avoid that. A small fork, dominated by
 //! wake-ups, thread starts and page-table work rather than by hand-offs,
 //! is unchanged by the tuning (2.1–3.3× native at noisy moments with
-//! every setting tried: budgets of 5, 20 and 60 µs, pinned yielding).
+//! every setting tried: budgets of 5, 20 and 60 µs, pinned yielding);
+//! what changed it was a longer spin only after a wake-up (below).
 //!
 //! **Spinning past a wake-up.** With a 20 µs budget on both sides a
 //! small fork + exit + wait made about 17 wake-ups (`perf sched`), nearly
@@ -337,20 +338,32 @@
 //! so the side that woke it ran out of spin just before the answer came
 //! and slept in turn, and the next hand-off woke it again. Spinning
 //! [`WAKE_SPIN_US`] (150 µs) after a futex wake of the other side, and
-//! only then, fixes the cascade without making every spin longer
-//! (`bench_fork fork 1000 0`, medians of the per-round ratios to native
-//! over 9 interleaved rounds, all with the fork hint off: a wake spin of
-//! 20 µs 2.37×, 60 µs 1.92×, 150 µs 2.08×, 300 µs 1.92×; every spin
-//! 150 µs long 1.89× against 2.42× for every spin 20 µs long). The two
-//! overlapped wake-ups of a child's first run (above) took it from 2.09×
-//! to 1.24–1.33× (9 and 5 rounds; the host's steal time was high all
-//! through, native between 137 and 550 µs, so these ratios are rough).
-//! The sentry's fork hint (a child's first stay pinned to its parent's
-//! CPU, `sentry::kernel::cpus::fork_hint`), worth it on the loaded Intel
-//! host, cost two `sched_setaffinity` calls in the worker and two more in
-//! the stub thread per fork (each a migration, and before the pinning op
-//! went with the resume, two more exchanges); it is now off by default
-//! (3.03× with it against 2.66× without, before the wake spin).
+//! only then, stops the cascade without making every spin longer.
+//! `bench_fork fork 1000 0`, medians of the per-round ratios to native
+//! over 9 to 11 interleaved rounds of the release sentry:
+//!
+//! | change (cumulative) | ratio to native |
+//! | --- | --- |
+//! | before (20 µs spins, fork hint on) | 2.90–2.97× |
+//! | fork hint off | 2.42–2.66× |
+//! | wake spin 20 / 60 / 150 / 300 µs | 2.37× / 1.92× / 2.08× / 1.92× |
+//! | wake spin 150 µs, measured again on a quiet host (native 148 µs) | 2.05× |
+//! | + the sleeping thread woken while its pages are mapped, the pages sent at the fork | 2.01–2.07× (quiet host); 1.24–1.33× against 2.09× when the host's steal time was high |
+//!
+//! There are about 11 wake-ups and 36 context switches per fork now,
+//! against 2 and 4 natively, and about 16 host page faults against 9. The
+//! sentry's fork hint (a child's first stay pinned to its parent's CPU,
+//! `sentry::kernel::cpus::fork_hint`), worth it on the loaded Intel
+//! host, costs two `sched_setaffinity` calls in the worker and two more
+//! in the stub thread per fork (each a migration, and, before the
+//! pinning op went with the resume, two more exchanges), and is now off
+//! by default (KVM too: 2.66× without it against 3.02× with it, same
+//! rounds). Tried and dropped: telling a spinning stub thread that its
+//! sentry thread blocks (a sleep in the sentry's `Waiter`), so that a
+//! stub spin could be long (100–150 µs) without burning the CPU through
+//! a blocking syscall: the small fork did not change (2.05–2.10×), and a
+//! pipe ping-pong took 56 µs against 41 µs (a short block's answer came
+//! just after the stub had gone to sleep).
 //!
 //! # Measured here (debug build of the sentry side, 2 vCPUs shared by six
 //! sessions, load average 7 to 9)

@@ -1732,7 +1732,14 @@ impl StubProc {
     fn settle_locked(&self, outstanding: &mut Option<u32>) -> Result<()> {
         if let Some(seen) = outstanding.take() {
             self.early.store(false, Ordering::Release);
-            self.control_report(self.slot(0), seen)?;
+            if let Err(e) = self.control_report(self.slot(0), seen) {
+                // Its edits are recorded as applied, and whoever settles
+                // it may not be the thread about to run on them: the
+                // process ends (every later run fails) rather than run
+                // guest code on a host mapping behind its table.
+                self.kill();
+                return Err(e);
+            }
         }
         Ok(())
     }

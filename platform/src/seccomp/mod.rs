@@ -1933,20 +1933,21 @@ impl Pool {
     fn empty_for_reuse(&self, block: u64, pid: i32, outstanding: Option<u32>) -> bool {
         let start = Instant::now();
         let mb = Mailbox::control(self.block_host(block));
-        if let Some(seen) = outstanding {
-            let r = mb.wait(
+        // The control thread's report past `seen`, within what is left of
+        // the time allowed.
+        let report = |seen: u32, died: &'static str, late: &'static str| {
+            let left = RECYCLE_TIMEOUT.saturating_sub(start.elapsed());
+            mb.wait(seen, SENTRY_SPIN_US, &mut watch(pid, left, died, late))
+        };
+        if let Some(seen) = outstanding
+            && report(
                 seen,
-                SENTRY_SPIN_US,
-                &mut watch(
-                    pid,
-                    RECYCLE_TIMEOUT,
-                    "an ended stub process died",
-                    "an ended stub process does not answer",
-                ),
-            );
-            if r.is_err() {
-                return false;
-            }
+                "an ended stub process died",
+                "an ended stub process does not answer",
+            )
+            .is_err()
+        {
+            return false;
         }
         let slot = |i: usize| {
             Mailbox::slot(
@@ -2003,16 +2004,10 @@ impl Pool {
         // (`unshare(CLONE_VM)` fails while another thread lives), and
         // ends the process if not.
         let seen = mb.send(CMD_RECYCLE, 4);
-        let left = RECYCLE_TIMEOUT.saturating_sub(start.elapsed());
-        let r = mb.wait(
+        let r = report(
             seen,
-            SENTRY_SPIN_US,
-            &mut watch(
-                pid,
-                left,
-                "a recycled stub process died",
-                "a recycled stub process does not answer",
-            ),
+            "a recycled stub process died",
+            "a recycled stub process does not answer",
         );
         r.is_ok() && mb.status() == 0 && mb.op_result(3) > 0
     }

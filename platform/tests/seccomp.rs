@@ -1419,40 +1419,106 @@ fn eventually(mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
-/// An ended address space's stub process serves the next one, emptied:
-/// the next guest runs in the same host process and finds none of the
-/// previous guest's mappings (its pages are gone from the host, not only
-/// from the table). Without mseal stubs are never recycled.
+/// `mov rax, [DATA2]; mov rdi, [DATA]; mov eax, 110; syscall;
+/// mov [DATA3], rdi; ud2`: reads DATA2, reports DATA's first word in
+/// getppid's first argument, then writes it to DATA3.
+const PROBE_DATA: &[u8] = &[
+    0x48, 0xa1, 0x00, 0x00, 0x61, 0x00, 0x00, 0x00, 0x00, 0x00, // movabs rax, [0x610000]
+    0x48, 0x8b, 0x3c, 0x25, 0x00, 0x00, 0x60, 0x00, // mov rdi, [0x600000]
+    0xb8, 110, 0, 0, 0, 0x0f, 0x05, // getppid
+    0x48, 0x89, 0x3c, 0x25, 0x00, 0x00, 0x62, 0x00, // mov [0x620000], rdi
+    0x0f, 0x0b,
+];
+const DATA2: u64 = 0x61_0000;
+const DATA3: u64 = 0x62_0000;
+
+/// An ended address space's stub process serves the next one: the next
+/// guest runs in the same host process and keeps, of the previous guest's
+/// host mappings, only those its own table maps alike (same address,
+/// frame and protection). A page it does not map is gone from the host,
+/// not only from the table; a page it maps on another frame shows that
+/// frame; a page the previous guest could write and it may only read
+/// faults on a write. Without mseal stubs are never recycled.
 #[test]
-fn an_ended_stub_process_is_recycled_empty() {
+fn an_ended_stub_process_is_recycled_with_only_what_the_next_maps_alike() {
     let s = platform(seccomp::MAX_STUB_TASKS);
-    let code = bytes(&raw const g_call_start, &raw const g_call_end);
-    let mut g = Guest::on(Arc::clone(&s), &code);
-    g.data();
-    // getppid through the stub (trapped): the stub runs, DATA mapped.
-    let t = stub_call(&mut g, 110, [0; 6]);
-    assert!(matches!(t, Trap::Syscall { nr: 110, .. }), "{t:?}");
+    let p: Arc<dyn Platform> = Arc::clone(&s) as Arc<dyn Platform>;
+    let ro = PageFlags {
+        write: false,
+        exec: false,
+    };
+    let map = |a: &mut Box<dyn AddressSpace>, va: u64, frame: u64, flags: PageFlags| {
+        a.set(va, Some(Mapping { frame, flags })).unwrap();
+    };
+    let mut g = Guest::on(Arc::clone(&s), PROBE_DATA);
+    let data = p.alloc_data().unwrap();
+    p.memory().write_u64(data, 0x1111).unwrap();
+    map(&mut g.aspace, DATA, data, ro);
+    let data2 = p.alloc_data().unwrap();
+    map(&mut g.aspace, DATA2, data2, ro);
+    let data3 = g.map_fresh(DATA3);
+    // The guest reads DATA2 and DATA, writes DATA3: all mapped on the host.
+    match g.run() {
+        Trap::Syscall { nr: 110, args } => assert_eq!(args[0], 0x1111),
+        t => panic!("{t:?}"),
+    }
+    let t = g.run();
+    assert!(matches!(t, Trap::Exception { vector: 6, .. }), "{t:?}");
+    assert_eq!(p.memory().read_u64(data3).unwrap(), 0x1111);
     let pid = g.stub_pid();
     assert_eq!(s.sealed(), kernel_has_mseal());
+    let code = g.aspace.lookup(CODE).unwrap().expect("code mapped").frame;
+    // Held past the first guest's end: the next maps them again.
+    p.frames().get(code);
+    p.frames().get(data3);
+    g.aspace.put_all_frames().unwrap();
+    drop(g);
     if !s.sealed() {
-        g.aspace.put_all_frames().unwrap();
-        drop(g);
         assert!(!eventually(|| s.recycled_count() > 0), "recycled unsealed");
         return;
     }
-    g.aspace.put_all_frames().unwrap();
-    drop(g);
     assert!(eventually(|| s.recycled_count() == 1), "not recycled");
-    let mut g = Guest::on(Arc::clone(&s), &code);
-    // mprotect of the previous guest's DATA: not mapped on the host.
-    match stub_call(&mut g, 10, [DATA, 0x1000, libc::PROT_READ as u64, 0, 0, 0]) {
-        Trap::Syscall { nr: MARK, args } => {
-            assert_eq!(args[0] as i64, -(libc::ENOMEM as i64), "DATA still mapped")
-        }
-        t => panic!("unexpected {t:?}"),
+    let kept_before = s.kept_pages();
+    // The next guest: the same code frame at CODE, another frame at DATA,
+    // nothing at DATA2, DATA3's frame read-only.
+    let mut aspace = p.new_address_space().unwrap();
+    map(&mut aspace, CODE, code, PageFlags::RX);
+    let other = p.alloc_data().unwrap();
+    p.memory().write_u64(other, 0x3333).unwrap();
+    map(&mut aspace, DATA, other, ro);
+    map(&mut aspace, DATA3, data3, ro);
+    let stack = p.alloc_data().unwrap();
+    map(&mut aspace, STACK, stack, PageFlags::RW);
+    let cx = p.new_context().unwrap();
+    let mut ctx = UserContext::default();
+    ctx.regs.rip = CODE;
+    ctx.regs.rsp = STACK + 4096;
+    ctx.regs.rflags = 0x202;
+    let mut g = Guest { p, aspace, cx, ctx };
+    match g.run() {
+        Trap::PageFault { addr, .. } => assert_eq!(addr, DATA2, "DATA2 still mapped"),
+        t => panic!("the previous guest's DATA2 was readable: {t:?}"),
     }
     assert_eq!(g.stub_pid(), pid, "not the recycled process");
     assert_eq!(s.recycled_count(), 0);
+    g.map_fresh(DATA2);
+    match g.run() {
+        Trap::Syscall { nr: 110, args } => {
+            assert_eq!(args[0], 0x3333, "the previous guest's DATA frame showed")
+        }
+        t => panic!("{t:?}"),
+    }
+    match g.run() {
+        Trap::PageFault {
+            addr,
+            access: Access::Write,
+            ..
+        } => assert_eq!(addr, DATA3, "DATA3 still writable"),
+        t => panic!("the previous guest's write access to DATA3 stayed: {t:?}"),
+    }
+    // The code page was kept (mapped alike), not mapped again.
+    assert!(s.kept_pages() > kept_before, "nothing kept");
+    g.aspace.put_all_frames().unwrap();
 }
 
 /// A thread a guest kept alive in its stub process after the sentry let it

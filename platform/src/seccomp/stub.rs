@@ -1381,17 +1381,19 @@ pub fn filter(pool_fd: i32, pool: PoolLayout) -> Vec<Insn> {
 
 /// The marker filter every guest-running stub thread installs first
 /// (`sc_thread_start`), under the stub filter: it refuses clone and
-/// seccomp (they trap), and with `refuse_mmap` mmap too; it allows the
-/// rest. A guest thread therefore starts no host thread and installs no
-/// filter (every thread of a stub process is one its control thread
-/// started for the sentry), and with `refuse_mmap` maps nothing: only the
-/// control thread, which runs the sentry's commands alone, maps pool
-/// frames into the process.
+/// seccomp (they trap), and with `refuse_mmap` mmap, munmap and mprotect
+/// too; it allows the rest. A guest thread therefore starts no host
+/// thread and installs no filter (every thread of a stub process is one
+/// its control thread started for the sentry), and with `refuse_mmap`
+/// changes no mapping: only the control thread, which runs the sentry's
+/// commands alone, maps pool frames into the process, so the sentry knows
+/// exactly what the process maps (a recycled process keeps what the next
+/// address space maps alike; see the platform's *Recycling*).
 pub fn marker_filter(refuse_mmap: bool) -> Vec<Insn> {
     let insn = |code: u16, jt: u8, jf: u8, k: u32| Insn { code, jt, jf, k };
     let mut refused = vec![libc::SYS_clone, libc::SYS_seccomp];
     if refuse_mmap {
-        refused.push(libc::SYS_mmap);
+        refused.extend([libc::SYS_mmap, libc::SYS_munmap, libc::SYS_mprotect]);
     }
     let n = refused.len();
     let mut f = vec![insn(LD_W_ABS, 0, 0, 0)];

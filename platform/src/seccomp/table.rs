@@ -713,6 +713,197 @@ impl Tables {
     }
 }
 
+/// What a stub process maps in the guest range, as the host calls it ran
+/// made it: runs `start -> (end, pool offset, protection)`, disjoint.
+/// Exact only while nothing but the sentry's ops changes the mappings
+/// (guest threads' marker filter refuses mmap, munmap and mprotect; see
+/// the module docs of `seccomp`, *Recycling*).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(super) struct HostRuns {
+    runs: BTreeMap<u64, (u64, u64, u64)>,
+    pages: u64,
+}
+
+impl HostRuns {
+    /// Pages mapped.
+    pub fn pages(&self) -> u64 {
+        self.pages
+    }
+
+    /// Splits the run across `at`, if one does.
+    fn split(&mut self, at: u64) {
+        if let Some((&s, &(e, off, prot))) = self.runs.range(..at).next_back()
+            && e > at
+        {
+            self.runs.insert(s, (at, off, prot));
+            self.runs.insert(at, (e, off + (at - s), prot));
+        }
+    }
+
+    /// Drops whatever lies in `[start, end)`.
+    fn cut(&mut self, start: u64, end: u64) {
+        self.split(start);
+        self.split(end);
+        let inside: Vec<u64> = self.runs.range(start..end).map(|(s, _)| *s).collect();
+        for s in inside {
+            let (e, _, _) = self.runs.remove(&s).expect("listed");
+            self.pages -= (e - s) / PAGE_SIZE;
+        }
+    }
+
+    /// Records a host call the process ran (calls that map nothing are
+    /// ignored).
+    pub fn apply(&mut self, op: &Op) {
+        let (nr, a) = *op;
+        let (start, end) = (a[0], a[0].saturating_add(a[1]));
+        match nr {
+            libc::SYS_mmap => {
+                self.cut(start, end);
+                self.runs.insert(start, (end, a[5], a[2]));
+                self.pages += (end - start) / PAGE_SIZE;
+            }
+            libc::SYS_munmap => self.cut(start, end),
+            libc::SYS_mprotect => {
+                self.split(start);
+                self.split(end);
+                for (_, r) in self.runs.range_mut(start..end) {
+                    r.2 = a[2];
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Drops the writable runs and returns the `munmap` calls that unmap
+    /// them (adjacent runs as one), unless there are more than `max`.
+    /// Pages a process wrote are mostly its own (copies, broken
+    /// copy-on-write), which the next address space does not map alike;
+    /// unmapping them when the process is emptied, off any guest's path,
+    /// spares the next one's first flush the TLB shootdown.
+    pub fn take_writable(&mut self, max: usize) -> Option<Vec<Op>> {
+        let mut spans: Vec<(u64, u64)> = Vec::new();
+        for (&s, &(e, _, prot)) in &self.runs {
+            if prot & libc::PROT_WRITE as u64 == 0 {
+                continue;
+            }
+            match spans.last_mut() {
+                Some(last) if last.1 == s => last.1 = e,
+                _ => spans.push((s, e)),
+            }
+        }
+        if spans.len() > max {
+            return None;
+        }
+        for &(s, e) in &spans {
+            self.cut(s, e);
+        }
+        Some(
+            spans
+                .into_iter()
+                .map(|(s, e)| (libc::SYS_munmap, [s, e - s, 0, 0, 0, 0]))
+                .collect(),
+        )
+    }
+
+    /// Pool offset and protection of the page at `va`, if mapped.
+    fn lookup(&self, va: u64) -> Option<(u64, u64)> {
+        let (&s, &(e, off, prot)) = self.runs.range(..=va).next_back()?;
+        (va < e).then_some((off + (va - s), prot))
+    }
+
+    /// Every mapped page: address, pool offset, protection.
+    fn each_page(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
+        self.runs.iter().flat_map(|(&s, &(e, off, prot))| {
+            (s..e)
+                .step_by(PAGE_SIZE as usize)
+                .map(move |va| (va, off + (va - s), prot))
+        })
+    }
+}
+
+/// Most pages [`reconcile`] compares (what an ended address space left
+/// mapped plus what the next one maps first); past it the old mappings
+/// are all unmapped instead.
+pub(super) const RECONCILE_MAX_PAGES: u64 = 16384;
+
+/// The host calls that take a stub process from `old` (what the address
+/// space it served before left mapped) to what `ops` (a flush computed
+/// for an empty process) would map, keeping the pages both map alike (same
+/// address, pool offset and protection): those neither unmapped nor
+/// mapped again, nor faulted in again. Every other old page is unmapped
+/// or mapped over. Returns the calls, the mappings after them and the
+/// pages kept; None past [`RECONCILE_MAX_PAGES`].
+pub(super) fn reconcile(old: &HostRuns, ops: &[Op], fd: u64) -> Option<(Vec<Op>, HostRuns, u64)> {
+    let mut new = HostRuns::default();
+    for op in ops {
+        new.apply(op);
+    }
+    if old.pages() + new.pages() > RECONCILE_MAX_PAGES {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut kept = 0;
+    // Old pages the new mappings neither keep nor map over: unmapped, in
+    // runs.
+    let mut gone: Option<(u64, u64)> = None;
+    for (va, off, prot) in old.each_page() {
+        match new.lookup(va) {
+            Some(m) if m == (off, prot) => kept += 1,
+            Some(_) => {}
+            None => match gone.as_mut() {
+                Some((s, n)) if *s + *n * PAGE_SIZE == va => *n += 1,
+                _ => {
+                    if let Some((s, n)) = gone.replace((va, 1)) {
+                        out.push((libc::SYS_munmap, [s, n * PAGE_SIZE, 0, 0, 0, 0]));
+                    }
+                }
+            },
+        }
+    }
+    if let Some((s, n)) = gone {
+        out.push((libc::SYS_munmap, [s, n * PAGE_SIZE, 0, 0, 0, 0]));
+    }
+    // New pages not kept: mapped, in runs of consecutive offsets.
+    let mut run: Option<(u64, u64, u64, u64)> = None;
+    let map = |(s, n, off, prot): (u64, u64, u64, u64)| {
+        (
+            libc::SYS_mmap,
+            [
+                s,
+                n * PAGE_SIZE,
+                prot,
+                (libc::MAP_SHARED | libc::MAP_FIXED) as u64,
+                fd,
+                off,
+            ],
+        )
+    };
+    for (va, off, prot) in new.each_page() {
+        if old.lookup(va) == Some((off, prot)) {
+            if let Some(r) = run.take() {
+                out.push(map(r));
+            }
+            continue;
+        }
+        match run.as_mut() {
+            Some((s, n, o, p))
+                if *s + *n * PAGE_SIZE == va && *o + *n * PAGE_SIZE == off && *p == prot =>
+            {
+                *n += 1
+            }
+            _ => {
+                if let Some(r) = run.replace((va, 1, off, prot)) {
+                    out.push(map(r));
+                }
+            }
+        }
+    }
+    if let Some(r) = run {
+        out.push(map(r));
+    }
+    Some((out, new, kept))
+}
+
 /// Drops one holder of `c`; the last one drops its frames' references.
 fn release(c: Arc<Chunk>, frames: &FrameAllocator) {
     if let Some(c) = Arc::into_inner(c) {
@@ -858,5 +1049,91 @@ mod tests {
             fr.put_data(f);
         }
         assert_eq!(fr.data_bytes_in_use(), 0);
+    }
+
+    fn mmap(start: u64, pages: u64, off: u64, prot: u64) -> Op {
+        (
+            libc::SYS_mmap,
+            [start, pages * PAGE_SIZE, prot, 0x11, 7, off],
+        )
+    }
+
+    fn pages_of(h: &HostRuns) -> Vec<(u64, u64, u64)> {
+        h.each_page().collect()
+    }
+
+    #[test]
+    fn host_runs_follow_mmap_munmap_and_mprotect() {
+        let p = PAGE_SIZE;
+        let mut h = HostRuns::default();
+        h.apply(&mmap(0x40_0000, 4, 0x10_0000, 3));
+        h.apply(&(libc::SYS_munmap, [0x40_0000 + p, p, 0, 0, 0, 0]));
+        h.apply(&(libc::SYS_mprotect, [0x40_0000 + 2 * p, p, 1, 0, 0, 0]));
+        // A mapping over part of a run replaces that part only.
+        h.apply(&mmap(0x40_0000 + 3 * p, 1, 0x20_0000, 5));
+        h.apply(&(libc::SYS_sched_setaffinity, [0, 8, 0, 0, 0, 0]));
+        assert_eq!(h.pages(), 3);
+        assert_eq!(
+            pages_of(&h),
+            vec![
+                (0x40_0000, 0x10_0000, 3),
+                (0x40_0000 + 2 * p, 0x10_0000 + 2 * p, 1),
+                (0x40_0000 + 3 * p, 0x20_0000, 5),
+            ]
+        );
+        let mut w = h.clone();
+        assert_eq!(w.take_writable(0), None);
+        assert_eq!(
+            w.take_writable(1),
+            Some(vec![(libc::SYS_munmap, [0x40_0000, p, 0, 0, 0, 0])])
+        );
+        assert_eq!(w.pages(), 2);
+        assert_eq!(pages_of(&w), pages_of(&h)[1..].to_vec());
+        h.apply(&(libc::SYS_munmap, [0, 0x7fff_0000_0000, 0, 0, 0, 0]));
+        assert_eq!(h.pages(), 0);
+        assert!(pages_of(&h).is_empty());
+    }
+
+    #[test]
+    fn reconcile_keeps_only_what_both_map_alike() {
+        let p = PAGE_SIZE;
+        let mut old = HostRuns::default();
+        // Code, kept; data read-write before, read-only now; a page the
+        // next address space does not map; a page it maps elsewhere.
+        old.apply(&mmap(0x40_0000, 3, 0x10_0000, 5));
+        old.apply(&mmap(0x60_0000, 2, 0x30_0000, 3));
+        old.apply(&mmap(0x80_0000, 1, 0x40_0000, 1));
+        old.apply(&mmap(0x90_0000, 1, 0x50_0000, 1));
+        let ops = vec![
+            mmap(0x40_0000, 3, 0x10_0000, 5),
+            mmap(0x60_0000, 2, 0x30_0000, 1),
+            mmap(0x90_0000, 1, 0x60_0000, 1),
+            mmap(0xa0_0000, 1, 0x50_0000, 3),
+        ];
+        let (out, new, kept) = reconcile(&old, &ops, 7).unwrap();
+        assert_eq!(kept, 3);
+        let mut want = HostRuns::default();
+        for op in &ops {
+            want.apply(op);
+        }
+        assert_eq!(pages_of(&new), pages_of(&want));
+        // The calls take the old mappings exactly to the new ones.
+        let mut after = old.clone();
+        for op in &out {
+            after.apply(op);
+        }
+        assert_eq!(pages_of(&after), pages_of(&want));
+        assert_eq!(
+            out,
+            vec![
+                (libc::SYS_munmap, [0x80_0000, p, 0, 0, 0, 0]),
+                mmap(0x60_0000, 2, 0x30_0000, 1),
+                mmap(0x90_0000, 1, 0x60_0000, 1),
+                mmap(0xa0_0000, 1, 0x50_0000, 3),
+            ]
+        );
+        // Too much to compare: none.
+        let big = vec![mmap(0, RECONCILE_MAX_PAGES + 1, 0x10_0000, 1)];
+        assert!(reconcile(&HostRuns::default(), &big, 7).is_none());
     }
 }

@@ -111,6 +111,25 @@ pub const SPIN_SHIFT: u32 = 10;
 /// The stub's spin budget (units as [`MB_SPIN`]'s) after it has woken
 /// the sentry thread (see `WAKE_SPIN_US`), if longer than [`MB_SPIN`]'s.
 pub const MB_WAKE_SPIN: usize = 148;
+/// Set by the handler when the trap is a syscall the sentry serves
+/// slowly and whose answer is on a fork's path (clone, fork, vfork,
+/// clone3, exit, exit_group: see [`LONG_SPIN_SYSCALLS`]): the stub's
+/// spin after its report is then [`MB_WAKE_SPIN`]'s budget, as after a
+/// wake-up, so that the answer (the fork's result, the exit command)
+/// finds it spinning rather than asleep.
+pub const MB_LONG_SPIN: usize = 152;
+/// The syscalls of [`MB_LONG_SPIN`].
+pub const LONG_SPIN_SYSCALLS: [i64; 6] = [
+    libc::SYS_clone,
+    libc::SYS_fork,
+    libc::SYS_vfork,
+    libc::SYS_clone3,
+    libc::SYS_exit,
+    libc::SYS_exit_group,
+];
+/// `ucontext_t`'s saved rax (`uc_mcontext.gregs[REG_RAX]`: the gregs
+/// start at 40, after `uc_flags`, `uc_link` and `uc_stack`).
+const UC_RAX: usize = 40 + 13 * 8;
 /// The CPU a guest thread's stub last spun on (adaptive spin).
 pub const MB_STUB_CPU: usize = 100;
 /// The CPU the sentry thread last waited or sent on (adaptive spin).
@@ -208,6 +227,28 @@ global_asm!(
     "60:",
     "mov qword ptr [rbx+{cpu_in}], -1",
     "61:",
+    // A syscall of LONG_SPIN_SYSCALLS: a long spin after the report.
+    "xor ecx, ecx",
+    "cmp qword ptr [rbx+{signo}], {sigsys}",
+    "jne 63f",
+    "mov rax, [rbx+{uc}]",
+    "mov rax, [rax+{uc_rax}]",
+    "cmp rax, {nr_clone}",
+    "je 62f",
+    "cmp rax, {nr_fork}",
+    "je 62f",
+    "cmp rax, {nr_vfork}",
+    "je 62f",
+    "cmp rax, {nr_clone3}",
+    "je 62f",
+    "cmp rax, {nr_exit}",
+    "je 62f",
+    "cmp rax, {nr_exit_group}",
+    "jne 63f",
+    "62:",
+    "mov ecx, 1",
+    "63:",
+    "mov [rbx+{long_spin}], ecx",
     "call sc_serve",
     "rdtsc",
     "shl rdx, 32",
@@ -228,8 +269,10 @@ global_asm!(
     "sc_serve:",
     "mov r12d, [rbx+{to_stub}]",
     "2:",
-    // ebp: the sentry thread was asleep (woken here).
-    "xor ebp, ebp",
+    // ebp: the sentry thread was asleep (woken here), or the trap is one
+    // of LONG_SPIN_SYSCALLS (its first report only).
+    "mov ebp, [rbx+{long_spin}]",
+    "mov dword ptr [rbx+{long_spin}], 0",
     "lock inc dword ptr [rbx+{to_sentry}]",
     // Wake the sentry only if it sleeps on the word.
     "cmp dword ptr [rbx+{sentry_sleeps}], 0",
@@ -971,6 +1014,15 @@ global_asm!(
     to_sentry = const MB_TO_SENTRY,
     spin = const MB_SPIN,
     wake_spin = const MB_WAKE_SPIN,
+    long_spin = const MB_LONG_SPIN,
+    uc_rax = const UC_RAX,
+    sigsys = const libc::SIGSYS,
+    nr_clone = const LONG_SPIN_SYSCALLS[0],
+    nr_fork = const LONG_SPIN_SYSCALLS[1],
+    nr_vfork = const LONG_SPIN_SYSCALLS[2],
+    nr_clone3 = const LONG_SPIN_SYSCALLS[3],
+    nr_exit = const LONG_SPIN_SYSCALLS[4],
+    nr_exit_group = const LONG_SPIN_SYSCALLS[5],
     recycle_tries = const RECYCLE_TRIES,
     clone_vm = const libc::CLONE_VM,
     nr_unshare = const libc::SYS_unshare,

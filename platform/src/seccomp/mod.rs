@@ -1993,7 +1993,15 @@ impl StubProc {
                 runs.apply(op);
             }
         }
-        if self.pool.guest_maps {
+        // Past what a recycling would compare, the runs are not kept (nor
+        // their memory, at most one run per page): the process is then
+        // emptied whole when it ends.
+        if self.pool.guest_maps
+            || host
+                .runs
+                .as_ref()
+                .is_some_and(|r| r.pages() > RECONCILE_MAX_PAGES)
+        {
             host.runs = None;
         }
         host.reconcile = false;

@@ -235,6 +235,9 @@ pub struct FrameCounters {
     pub discarded: u64,
 }
 
+/// How deep in the free list [`FrameAllocator::alloc_specific`] looks.
+pub const SPECIFIC_DEPTH: usize = 1024;
+
 /// Allocates 4 KiB frames from `[start, end)` of the pool, with a reference
 /// count per frame.
 pub struct FrameAllocator {
@@ -310,6 +313,28 @@ impl FrameAllocator {
         };
         self.refs[idx as usize].store(1, Ordering::Relaxed);
         Ok(self.start + idx as u64 * PAGE_SIZE)
+    }
+
+    /// Allocates the data frame `gpa` if it is free and among the
+    /// [`SPECIFIC_DEPTH`] frames freed last (a hint: the frame is where the
+    /// caller would like it, e.g. still mapped where it is wanted), with a
+    /// reference count of one; None otherwise (or at the cap).
+    pub fn alloc_specific(&self, gpa: u64) -> Option<u64> {
+        if gpa < self.start || gpa >= self.end || !gpa.is_multiple_of(PAGE_SIZE) {
+            return None;
+        }
+        let idx = self.index(gpa) as u32;
+        let mut free = self.free.lock();
+        let from = free.len().saturating_sub(SPECIFIC_DEPTH);
+        let pos = from + free[from..].iter().rposition(|&i| i == idx)?;
+        let used = self.data_in_use.fetch_add(1, Ordering::Relaxed);
+        if used >= self.data_limit {
+            self.data_in_use.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        free.remove(pos);
+        self.refs[idx as usize].store(1, Ordering::Relaxed);
+        Some(gpa)
     }
 
     /// Adds a reference to a frame.
@@ -494,6 +519,32 @@ mod tests {
         assert_eq!(a.data_bytes_in_use(), 0);
         // The freed frame is handed out again.
         assert_eq!(a.alloc(FrameKind::Data).unwrap(), f);
+    }
+
+    #[test]
+    fn a_specific_free_frame_is_handed_out_once() {
+        let a = FrameAllocator::new(0x10000, 0x20000, 3 * PAGE_SIZE);
+        let f1 = a.alloc(FrameKind::Data).unwrap();
+        let f2 = a.alloc(FrameKind::Data).unwrap();
+        let f3 = a.alloc(FrameKind::Data).unwrap();
+        // In use, or outside the pool: no.
+        assert_eq!(a.alloc_specific(f1), None);
+        assert_eq!(a.alloc_specific(0x1000), None);
+        a.put_data(f1);
+        a.put_data(f2);
+        assert_eq!(a.alloc_specific(f1), Some(f1));
+        assert_eq!(a.refcount(f1), 1);
+        assert_eq!(a.alloc_specific(f1), None, "handed out twice");
+        // The others still come from the free list.
+        assert_eq!(a.alloc(FrameKind::Data).unwrap(), f2);
+        assert_eq!(a.data_bytes_in_use(), 3 * PAGE_SIZE);
+        // At the cap: no, even when free (here f3 is, but the cap is met
+        // by charges).
+        a.put_data(f3);
+        assert!(a.charge(1));
+        assert_eq!(a.alloc_specific(f3), None);
+        a.uncharge(1);
+        assert_eq!(a.alloc_specific(f3), Some(f3));
     }
 
     #[test]

@@ -1521,6 +1521,59 @@ fn an_ended_stub_process_is_recycled_with_only_what_the_next_maps_alike() {
     g.aspace.put_all_frames().unwrap();
 }
 
+/// `mov rdi, [DATA]; inc qword ptr [DATA]; mov eax, 110; syscall; ud2`.
+const READ_AND_BUMP_DATA: &[u8] = &[
+    0x48, 0x8b, 0x3c, 0x25, 0x00, 0x00, 0x60, 0x00, // mov rdi, [0x600000]
+    0x48, 0xff, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, // inc qword ptr [0x600000]
+    0xb8, 110, 0, 0, 0, 0x0f, 0x05, 0x0f, 0x0b,
+];
+
+/// Forked children whose stub processes are recycled copy their pages
+/// onto the frames the previous child of the same process had at the
+/// same addresses, still mapped there (warm frames): each child still
+/// reads its parent's data, not its predecessor's, and writes only its
+/// own copy.
+#[test]
+fn forked_children_copy_onto_warm_frames_and_see_only_their_own() {
+    let s = platform(seccomp::MAX_STUB_TASKS);
+    let mut g = Guest::on(Arc::clone(&s), READ_AND_BUMP_DATA);
+    let data = g.data();
+    g.p.memory().write_u64(data, 0x10).unwrap();
+    let ranges = [
+        (CODE, CODE + 4096, platform::ForkAction::Share),
+        (DATA, DATA + 4096, platform::ForkAction::Copy),
+        (STACK, STACK + 4096, platform::ForkAction::Copy),
+    ];
+    for i in 0..8 {
+        let mut child = g.p.new_address_space().unwrap();
+        g.aspace
+            .fork_ranges(child.as_mut(), &ranges, false)
+            .unwrap();
+        g.aspace.commit().unwrap();
+        let mut cx = g.p.new_context().unwrap();
+        let mut ctx = g.ctx;
+        match cx.run(&mut ctx, child.root()).unwrap() {
+            Trap::Syscall { nr: 110, args } => {
+                assert_eq!(args[0], 0x10, "child {i} read another's data")
+            }
+            t => panic!("child {i}: {t:?}"),
+        }
+        let mine = child.lookup(DATA).unwrap().expect("copied").frame;
+        assert_ne!(mine, data);
+        assert_eq!(g.p.memory().read_u64(mine).unwrap(), 0x11, "child {i}");
+        assert_eq!(g.p.memory().read_u64(data).unwrap(), 0x10, "child {i}");
+        drop(cx);
+        child.put_all_frames().unwrap();
+        drop(child);
+        if s.sealed() {
+            assert!(eventually(|| s.recycled_count() > 0), "not recycled");
+        }
+    }
+    if s.sealed() {
+        assert!(s.warm_hits() > 0, "no copy got a warm frame");
+    }
+}
+
 /// A thread a guest kept alive in its stub process after the sentry let it
 /// go (and whose tid word it cleared) is found by the control thread's
 /// check: the process ends instead of serving another address space.

@@ -71,9 +71,9 @@
 //!   be in the group for a moment, so it asks up to [`RECYCLE_TRIES`]
 //!   times, yielding between; if still not alone it ends the whole process
 //!   (`exit_group`), whatever thread a guest kept alive in it. Otherwise it
-//!   unmaps the pages the ended address space could write (mostly its own
-//!   copies, which the next one maps on other frames) and starts the next
-//!   guest thread, and the process waits (at most [`RECYCLED_MAX`]) for an
+//!   unmaps the pages the ended address space could write on frames others
+//!   hold too (up to [`WARM_MAX`] on frames only it held stay: see *Warm
+//!   frames* below) and starts the next guest thread, and the process waits (at most [`RECYCLED_MAX`]) for an
 //!   address space. Its other mappings stay: the sentry knows them
 //!   exactly ([`table::HostRuns`], the ops the control thread ran; no
 //!   guest thread maps, unmaps or re-protects anything, below), and the
@@ -86,7 +86,12 @@
 //!   recycling* below for the figures.) A process whose mappings are
 //!   not known exactly (guest threads that map, a failed edit) or too
 //!   many to compare ([`table::RECONCILE_MAX_PAGES`]) is emptied whole,
-//!   guest range and the window's gaps. A report can be forged by a thread the check is about
+//!   guest range and the window's gaps. The frames only the ended address
+//!   space held are freed once the check has passed, even those still
+//!   mapped: no guest code runs in the process again before the next
+//!   address space's first flush has unmapped or mapped over every page its
+//!   own table does not map alike, so a freed frame that another guest
+//!   gets meanwhile is never reachable from here. A report can be forged by a thread the check is about
 //!   to find, but not the check: the next address space would then lose
 //!   its process, as a guest able to write any frame (see below) can
 //!   already make it. A process serves at most [`RECYCLE_USES`] address
@@ -117,6 +122,19 @@
 //!   one below the data frames: no guest maps the stub code, the
 //!   template's or another stub's block (mailboxes, stacks), or writes the
 //!   zero run.
+//! * **Warm frames**: the frames a recycled process still maps writable
+//!   and that only its ended address space held (its copies: a forked
+//!   child's eagerly copied data and stack) are remembered by address.
+//!   When the next address space is a forked child, its stub process is
+//!   taken before its pages are copied, and a copy at such an address
+//!   first asks the allocator for that very frame
+//!   ([`FrameAllocator::alloc_specific`], among the frames freed last); if
+//!   still free it gets it, and its host mapping is already right (same
+//!   address, frame and protection), so the child's first flush has
+//!   nothing to map: a small fork's child starts without any host call
+//!   from its control thread. A frame another allocation took meanwhile
+//!   is simply not used; the reconciling flush maps over it. A hint holds
+//!   no memory.
 //! * **Pid namespace**: the template stays in the sentry's pid namespace
 //!   (so the pids its forks return, which the sentry kills and reaps, are
 //!   host pids) and forks, before anything else, the new namespace's
@@ -414,7 +432,12 @@
 //! | 15 rounds | 2.23× | — | 1.93× |
 //! | CPU per fork (15 rounds) | 354 µs | — | 346 µs |
 //!
-//! The gain is in host calls and CPU: a forked child's first flush
+//! Warm frames (see *Stub processes*) then took the child's copies off
+//! the host too: a small fork's child usually flushes nothing (202
+//! pages kept, no command to its control thread), where it made 3 to 5
+//! `mmap` calls. FIGURES_WARM
+//!
+//! The gain of keeping alone is in host calls and CPU: a forked child's first flush
 //! makes 3 to 5 `mmap` calls instead of 7 or 8, the recycling 2
 //! `munmap` calls (the written runs) instead of 3, and the host page
 //! faults of the sentry's processes go from about 8 to 6 per fork
@@ -579,6 +602,9 @@ const ZERO_SIZE: u64 = 2 << 20;
 const NO_BLOCK: u64 = u64::MAX;
 /// Emptied stub processes kept for new address spaces (see *Recycling*).
 const RECYCLED_MAX: usize = 2;
+/// Warm frames one recycled stub process keeps at most (see *Warm
+/// frames*): 1 MiB.
+const WARM_MAX: usize = 256;
 /// Address spaces one stub process serves at most (a bound on whatever
 /// a long-lived host process might accumulate; the recycling check
 /// itself leaves nothing behind).
@@ -866,6 +892,8 @@ struct Pool {
     /// Pages recycled stub processes kept mapped for the next address
     /// space (see *Recycling*; [`Seccomp::kept_pages`]).
     kept_pages: AtomicU64,
+    /// Copies that got a warm frame ([`Seccomp::warm_hits`]).
+    warm_hits: AtomicU64,
     /// The template sealed the stub code (the kernel has mseal): without
     /// it a guest could map over the code a control thread runs, and no
     /// stub process is recycled.
@@ -899,6 +927,10 @@ struct Recycled {
     uses: u32,
     /// What it still maps of the last one (None: nothing).
     kept: Option<HostRuns>,
+    /// Frames only the last one held, freed since, that it still maps
+    /// writable at these addresses: hints for the next one's copies (see
+    /// *Warm frames*).
+    warm: Vec<(u64, Frame)>,
 }
 
 /// What a stub process maps in the guest range.
@@ -1286,6 +1318,7 @@ impl Seccomp {
             reaping: AtomicU64::new(0),
             recycled: Mutex::new(Vec::new()),
             kept_pages: AtomicU64::new(0),
+            warm_hits: AtomicU64::new(0),
             sealed: AtomicBool::new(false),
             leave_threads: AtomicBool::new(false),
             recycle: std::env::var_os("SENTRY_SECCOMP_RECYCLE").is_none_or(|v| v != "off"),
@@ -1310,6 +1343,13 @@ impl Seccomp {
     /// (tests; see *Recycling*).
     pub fn kept_pages(&self) -> u64 {
         self.pool.kept_pages.load(Ordering::Relaxed)
+    }
+
+    /// A forked child's copies that got the frame the previous address
+    /// space of its (recycled) stub process had at the same address, still
+    /// mapped there (tests; see *Warm frames*).
+    pub fn warm_hits(&self) -> u64 {
+        self.pool.warm_hits.load(Ordering::Relaxed)
     }
 
     /// Tests only: contexts let go of their stub threads without telling
@@ -1519,6 +1559,7 @@ impl Pool {
                 runs: (!self.guest_maps).then(HostRuns::default),
                 reconcile: false,
             }),
+            warm: Mutex::new(HashMap::new()),
         });
         self.procs.lock().insert(proc_.root, Arc::downgrade(&proc_));
         Ok(proc_)
@@ -1588,6 +1629,7 @@ impl Pool {
             pid,
             uses: 0,
             kept: None,
+            warm: Vec::new(),
         })
     }
 
@@ -1742,6 +1784,10 @@ struct StubProc {
     /// Its host mappings (see [`HostModel`]). Taken after `tables` and
     /// `pid`, never before.
     host: Mutex<HostModel>,
+    /// Frames the address space it served before left mapped writable
+    /// (freed since), by address: hints for a forked child's copies (see
+    /// *Warm frames*).
+    warm: Mutex<HashMap<u64, Frame>>,
 }
 
 impl StubProc {
@@ -1769,7 +1815,11 @@ impl StubProc {
                 pid: p,
                 uses,
                 kept,
+                warm,
             } = self.pool.spawn()?;
+            if !warm.is_empty() {
+                *self.warm.lock() = warm.into_iter().collect();
+            }
             self.block.store(block, Ordering::Relaxed);
             self.uses.store(uses, Ordering::Relaxed);
             if let Some(kept) = kept {
@@ -1802,11 +1852,20 @@ impl StubProc {
         Ok(())
     }
 
+    /// Forgets the warm frames no copy took (see *Warm frames*).
+    fn retire_warm(&self) {
+        self.warm.lock().clear();
+    }
+
     /// Runs `ops` on the control thread.
     fn control_ops(&self, ops: &[Op]) -> Result<Vec<i64>> {
         self.pid()?;
         let mut outstanding = self.control.lock();
         self.settle_locked(&mut outstanding)?;
+        if ops.is_empty() {
+            // Nothing to send (a flush that kept everything): no wake-up.
+            return Ok(Vec::new());
+        }
         let mb = self.slot(0);
         let mut out = Vec::with_capacity(ops.len());
         for chunk in ops.chunks(MAX_OPS) {
@@ -1827,7 +1886,7 @@ impl StubProc {
     /// the recycling waits for it (and an error in it is the error of
     /// whatever settles it).
     fn control_ops_async(&self, ops: &[Op]) -> Result<()> {
-        if ops.len() > MAX_OPS {
+        if ops.len() > MAX_OPS || ops.is_empty() {
             return self.control_ops(ops).map(|_| ());
         }
         self.pid()?;
@@ -1950,6 +2009,7 @@ impl StubProc {
         // Forked (or recycled) now if not yet, before `host` is taken:
         // `pid` sets it.
         self.pid()?;
+        self.retire_warm();
         let mut host = self.host.lock();
         let host_map = self.pool.host_map();
         let mut ops = t.flush_ops(&host_map);
@@ -2024,13 +2084,32 @@ impl Drop for StubProc {
         let block = *self.block.get_mut();
         let held = std::mem::take(self.held.get_mut());
         // What it maps, kept for the next address space when small enough
-        // to compare, but for its writable pages (see *Recycling*).
+        // to compare, but for its writable pages (see *Recycling*), except
+        // those on frames only it held: warm frames, which the next one's
+        // copies may get again (see *Warm frames*).
         let mut kept = std::mem::take(self.host.get_mut())
             .runs
             .filter(|r| r.pages() <= RECONCILE_MAX_PAGES);
-        let unmap = kept.as_mut().and_then(|k| k.take_writable(MAX_OPS - 1));
+        let mut warm: Vec<(u64, Frame)> = Vec::new();
+        if let Some(k) = kept.as_ref() {
+            let mut mine: std::collections::HashSet<Frame> = held.iter().copied().collect();
+            for (va, frame) in k.writable_pages() {
+                if warm.len() >= WARM_MAX {
+                    break;
+                }
+                // Each frame once (a frame mapped at two addresses).
+                if mine.remove(&frame) {
+                    warm.push((va, frame));
+                }
+            }
+        }
+        let keep: std::collections::BTreeSet<u64> = warm.iter().map(|w| w.0).collect();
+        let unmap = kept
+            .as_mut()
+            .and_then(|k| k.take_writable(MAX_OPS - 1, &keep));
         if unmap.is_none() {
             kept = None;
+            warm.clear();
         }
         // A command sent without waiting: the reaper waits for its report
         // before it sends its own.
@@ -2093,6 +2172,7 @@ impl Drop for StubProc {
                         pid,
                         uses,
                         kept,
+                        warm,
                     });
                 } else {
                     drop(r);
@@ -2339,12 +2419,20 @@ impl SeccompAddressSpace {
             .filter(|&(s, e, _)| s < e)
             .collect();
         let pool = &self.proc_.pool;
+        let unspawned = child.proc_.spawned().is_none();
+        // The child's stub process now, before its copies: a recycled one
+        // may keep frames for them (see *Warm frames*).
+        if unspawned && !pool.guest_maps {
+            let _ = child.proc_.pid();
+        }
         let mut t = self.proc_.tables.lock();
         let mut c = child.proc_.tables.lock();
         // A child that never ran maps nothing on the host yet: its pages
         // are mapped when it first runs, or, in large shared chunks, when
         // it first touches them.
-        let fresh = child.proc_.spawned().is_none() && c.fresh_or_empty();
+        let fresh = unspawned && c.fresh_or_empty();
+        let warm = &child.proc_.warm;
+        let hits = &pool.warm_hits;
         let r = t.fork_into(
             &mut c,
             fresh,
@@ -2352,9 +2440,20 @@ impl SeccompAddressSpace {
             share,
             &pool.frames,
             &|| pool.alloc_data_frame(),
+            &mut |va| {
+                let f = warm
+                    .lock()
+                    .remove(&va)
+                    .and_then(|f| pool.frames.alloc_specific(f));
+                if f.is_some() {
+                    hits.fetch_add(1, Ordering::Relaxed);
+                }
+                f
+            },
             &pool.memory,
         );
         drop(t);
+        child.proc_.retire_warm();
         if r.is_ok() && fresh && !pool.guest_maps {
             child.proc_.start_early(&mut c);
         }

@@ -483,6 +483,7 @@ impl Tables {
         share: bool,
         frames: &FrameAllocator,
         alloc: &dyn Fn() -> Result<Frame>,
+        warm: &mut dyn FnMut(u64) -> Option<Frame>,
         memory: &GuestMemory,
     ) -> Result<()> {
         let Some((lo, hi, cow)) = crate::interface::fork_span_and_cow_runs(ranges) else {
@@ -552,16 +553,25 @@ impl Tables {
                 // pages land on consecutive frames where the free list
                 // allows (one host mapping for a run, not one per page).
                 let mut fresh_frames: Vec<Frame> = Vec::new();
+                // Copies a page gets on the frame `warm` gives for its
+                // address (see `Tables::fork_into`'s callers), if any.
+                let mut warm_frames: BTreeMap<u64, Frame> = BTreeMap::new();
                 if action == ForkAction::Copy {
                     let c = &self.chunks[&base];
-                    let n = (index(va)..=index(stop - 1))
+                    let pages: Vec<u64> = (index(va)..=index(stop - 1))
                         .filter(|&i| c.e[i] & E_PRESENT != 0)
-                        .count();
-                    for _ in 0..n {
+                        .map(|i| base + i as u64 * PAGE_SIZE)
+                        .collect();
+                    for &p in &pages {
+                        if let Some(f) = warm(p) {
+                            warm_frames.insert(p, f);
+                        }
+                    }
+                    for _ in 0..pages.len() - warm_frames.len() {
                         match alloc() {
                             Ok(f) => fresh_frames.push(f),
                             Err(e) => {
-                                for f in fresh_frames {
+                                for f in fresh_frames.into_iter().chain(warm_frames.into_values()) {
                                     frames.put_data(f);
                                 }
                                 return Err(e);
@@ -596,10 +606,13 @@ impl Tables {
                             e & !E_WRITE
                         }
                         ForkAction::Copy => {
-                            let f = fresh_frames.pop().expect("one per present page");
+                            let f = warm_frames
+                                .remove(&va)
+                                .or_else(|| fresh_frames.pop())
+                                .expect("one per present page");
                             if let Err(err) = memory.copy_frame(f, frame) {
                                 frames.put_data(f);
-                                for f in fresh_frames {
+                                for f in fresh_frames.into_iter().chain(warm_frames.into_values()) {
                                     frames.put_data(f);
                                 }
                                 return Err(err);
@@ -780,15 +793,22 @@ impl HostRuns {
     /// copy-on-write), which the next address space does not map alike;
     /// unmapping them when the process is emptied, off any guest's path,
     /// spares the next one's first flush the TLB shootdown.
-    pub fn take_writable(&mut self, max: usize) -> Option<Vec<Op>> {
+    /// The pages at the addresses `keep` gives stay (frames the next
+    /// address space's copies get again, see `Pool::warm`).
+    pub fn take_writable(&mut self, max: usize, keep: &BTreeSet<u64>) -> Option<Vec<Op>> {
         let mut spans: Vec<(u64, u64)> = Vec::new();
         for (&s, &(e, _, prot)) in &self.runs {
             if prot & libc::PROT_WRITE as u64 == 0 {
                 continue;
             }
-            match spans.last_mut() {
-                Some(last) if last.1 == s => last.1 = e,
-                _ => spans.push((s, e)),
+            for va in (s..e).step_by(PAGE_SIZE as usize) {
+                if keep.contains(&va) {
+                    continue;
+                }
+                match spans.last_mut() {
+                    Some(last) if last.1 == va => last.1 = va + PAGE_SIZE,
+                    _ => spans.push((va, va + PAGE_SIZE)),
+                }
             }
         }
         if spans.len() > max {
@@ -809,6 +829,13 @@ impl HostRuns {
     fn lookup(&self, va: u64) -> Option<(u64, u64)> {
         let (&s, &(e, off, prot)) = self.runs.range(..=va).next_back()?;
         (va < e).then_some((off + (va - s), prot))
+    }
+
+    /// Every page mapped writable: address and pool offset.
+    pub fn writable_pages(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.each_page()
+            .filter(|p| p.2 & libc::PROT_WRITE as u64 != 0)
+            .map(|p| (p.0, p.1))
     }
 
     /// Every mapped page: address, pool offset, protection.
@@ -982,6 +1009,7 @@ mod tests {
                 true,
                 &fr,
                 &|| fr.alloc(FrameKind::Data),
+                &mut |_| None,
                 &GuestMemory::new(PAGE_SIZE).unwrap(),
             )
             .unwrap();
@@ -1034,6 +1062,7 @@ mod tests {
                 true,
                 &fr,
                 &|| fr.alloc(FrameKind::Data),
+                &mut |_| None,
                 &GuestMemory::new(PAGE_SIZE).unwrap(),
             )
             .unwrap();
@@ -1082,9 +1111,17 @@ mod tests {
             ]
         );
         let mut w = h.clone();
-        assert_eq!(w.take_writable(0), None);
+        let none = BTreeSet::new();
+        assert_eq!(w.take_writable(0, &none), None);
+        // Kept where asked.
+        let mut k = h.clone();
         assert_eq!(
-            w.take_writable(1),
+            k.take_writable(1, &BTreeSet::from([0x40_0000])),
+            Some(vec![])
+        );
+        assert_eq!(pages_of(&k), pages_of(&h));
+        assert_eq!(
+            w.take_writable(1, &none),
             Some(vec![(libc::SYS_munmap, [0x40_0000, p, 0, 0, 0, 0])])
         );
         assert_eq!(w.pages(), 2);

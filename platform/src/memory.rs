@@ -167,7 +167,7 @@ impl GuestMemory {
     /// is at `seq_gpa` (4-byte aligned): the counter turns odd, the bytes
     /// are written, the counter turns even, each step visible to guest
     /// vCPUs in that order, so a reader that sees the same even count
-    /// before and after its reads saw no torn data (the vDSO's [vvar]
+    /// before and after its reads saw no torn data (the vDSO's vvar
     /// page). One writer at a time (the caller's lock).
     pub fn write_seqlocked(&self, seq_gpa: u64, gpa: u64, buf: &[u8]) -> Result<()> {
         self.check(seq_gpa, 4)?;

@@ -72,20 +72,20 @@
 //!   times, yielding between; if still not alone it ends the whole process
 //!   (`exit_group`), whatever thread a guest kept alive in it. Otherwise it
 //!   unmaps the pages the ended address space could write on frames others
-//!   hold too (up to [`WARM_MAX`] on frames only it held stay: see *Warm
-//!   frames* below) and starts the next guest thread, and the process waits (at most [`RECYCLED_MAX`]) for an
+//!   hold too (up to `WARM_MAX` on frames only it held stay: see *Warm
+//!   frames* below) and starts the next guest thread, and the process waits (at most `RECYCLED_MAX`) for an
 //!   address space. Its other mappings stay: the sentry knows them
-//!   exactly ([`table::HostRuns`], the ops the control thread ran; no
+//!   exactly (`table::HostRuns`, the ops the control thread ran; no
 //!   guest thread maps, unmaps or re-protects anything, below), and the
 //!   next address space's first flush, before any of its guest code runs,
 //!   unmaps or maps over every one its table does not map alike (same
 //!   address, frame and protection) and skips those it does
-//!   ([`table::reconcile`]): a forked child of the same parent finds its
+//!   (`table::reconcile`): a forked child of the same parent finds its
 //!   code and read-only data mapped, page tables and all. (Before, the
 //!   whole guest range was unmapped here; see *Keeping mappings across
 //!   recycling* below for the figures.) A process whose mappings are
 //!   not known exactly (guest threads that map, a failed edit) or too
-//!   many to compare ([`table::RECONCILE_MAX_PAGES`]) is emptied whole,
+//!   many to compare (`table::RECONCILE_MAX_PAGES`) is emptied whole,
 //!   guest range and the window's gaps. The frames only the ended address
 //!   space held are freed once the check has passed, even those still
 //!   mapped: no guest code runs in the process again before the next
@@ -94,7 +94,7 @@
 //!   gets meanwhile is never reachable from here. A report can be forged by a thread the check is about
 //!   to find, but not the check: the next address space would then lose
 //!   its process, as a guest able to write any frame (see below) can
-//!   already make it. A process serves at most [`RECYCLE_USES`] address
+//!   already make it. A process serves at most `RECYCLE_USES` address
 //!   spaces, and none is
 //!   recycled without `mseal` (a guest could map over the code its control
 //!   thread runs; the template reports the seal) or after an error.
@@ -205,7 +205,7 @@
 //!   hand-off* below for the figures; `SENTRY_SECCOMP_SPIN` ([`SPIN_ENV`])
 //!   overrides the tuning.
 //! * **Address spaces**: a software page table in 2 MiB chunks
-//!   ([`table`]) plus the set of pages whose host mapping is out of date.
+//!   (`table`) plus the set of pages whose host mapping is out of date.
 //!   Pending edits are applied
 //!   as runs (consecutive pages on consecutive frames with equal
 //!   permissions: one `mmap`; consecutive unmapped pages: one `munmap`).
@@ -412,40 +412,43 @@
 //! the sentry blocks, and the spinning stub keeps a CPU from the other
 //! process.
 //!
-//! **Keeping mappings across recycling.** A recycled process used to
-//! unmap its whole guest range, and the next address space mapped its
-//! pages again and faulted them in again; for a small fork that was
-//! about 10 `mmap` calls, 3 `munmap` calls and 8 host page faults per
-//! fork + exit + wait, the unmap with its TLB-shootdown IPIs (costly on
-//! this nested host). Now the sentry models what each process maps
-//! ([`table::HostRuns`]) and a recycled process keeps what the next
-//! address space maps alike (see *Recycling*); the pages the ended one
-//! could write are still unmapped at recycling, off the fork's path:
-//! mapped over in the next one's first flush instead, their shootdown
-//! fell on the child's first run. `bench_fork fork 1000 0`, medians of
-//! the per-round ratios to native, same rounds (native 124–138 µs):
+//! **Keeping mappings across recycling, and warm frames.** A recycled
+//! process used to unmap its whole guest range, and the next address
+//! space mapped its pages again and faulted them in again; for a small
+//! fork that was about 10 `mmap` calls, 3 `munmap` calls and 8 host page
+//! faults per fork + exit + wait, the unmap with its TLB-shootdown IPIs
+//! (costly on this nested host). Now the sentry models what each process
+//! maps (`table::HostRuns`) and a recycled process keeps what the next
+//! address space maps alike (see *Recycling*). Alone, that cut the host
+//! calls (a child's first flush made 3 to 5 `mmap` calls instead of 7 or
+//! 8, the recycling 2 `munmap` calls instead of 3; about 6 host page
+//! faults per fork instead of 8) more than the time: the child's own
+//! copies (data, stack) were still mapped anew, and keeping the written
+//! pages mapped only moved their shootdown into the child's first flush,
+//! on the fork's path (`perf`: IPIs under `__mmap_region`). Warm frames
+//! (see *Warm frames*) then put the child's copies on the very frames
+//! still mapped at their addresses: a small fork's child usually flushes
+//! nothing (202 pages kept, no command to its control thread).
+//! `bench_fork fork 1000 0`, medians of the per-round ratios to native,
+//! each row one set of interleaved rounds (native 120–138 µs):
 //!
-//! | | before | kept | kept, writable pages unmapped at recycling |
-//! | --- | --- | --- | --- |
-//! | 9 rounds | 2.29× | 2.07× | — |
-//! | 9 rounds | 1.97× | 2.02× | 2.02× |
-//! | 15 rounds | 2.23× | — | 1.93× |
-//! | CPU per fork (15 rounds) | 354 µs | — | 346 µs |
+//! | rounds | before | kept | kept, written pages unmapped at recycling | + warm frames |
+//! | --- | --- | --- | --- | --- |
+//! | 9 | 2.29× | 2.07× | — | — |
+//! | 9 | 1.97× | 2.02× | 2.02× | — |
+//! | 15 | 2.23× (CPU 354 µs) | — | 1.93× (CPU 346 µs) | — |
+//! | 11 | — | — | 1.89× (CPU 307 µs, with the long spin) | 1.29× (CPU 223 µs) |
+//! | 21 | 2.08× (CPU 333 µs) | — | — | 1.32× (CPU 214 µs) |
 //!
-//! Warm frames (see *Stub processes*) then took the child's copies off
-//! the host too: a small fork's child usually flushes nothing (202
-//! pages kept, no command to its control thread), where it made 3 to 5
-//! `mmap` calls. FIGURES_WARM
-//!
-//! The gain of keeping alone is in host calls and CPU: a forked child's first flush
-//! makes 3 to 5 `mmap` calls instead of 7 or 8, the recycling 2
-//! `munmap` calls (the written runs) instead of 3, and the host page
-//! faults of the sentry's processes go from about 8 to 6 per fork
-//! (`perf stat`, 2 000 forks); the wall time
-//! moves by less than the rounds' spread, and the small fork stays
-//! about 2× native. What is left per fork is mostly the guest thread:
-//! a clone, the marker filter's compilation (and its deferred free, a
-//! `kworker` wake-up, when the thread exits), the exit.
+//! With warm frames, against before all three changes: vfork 2.47×
+//! against 2.76×, 64 MiB fork 0.08× against 0.13× (9 rounds each); the
+//! pipe ping-pong, the CoW fault and the trapped syscall did not move
+//! beyond the rounds' spread (CoW fault 10.2 against 10.0 µs, round trip
+//! 3.93 against 3.98 µs, 11 rounds). What is left per small fork is
+//! mostly the guest thread: a clone, the marker filter's compilation
+//! (and its deferred free, a `kworker` wake-up, when the thread exits),
+//! the exit, and the wake-ups between the parent's and the child's
+//! sentry threads.
 //!
 //! # Measured here (debug build of the sentry side, 2 vCPUs shared by six
 //! sessions, load average 7 to 9)
@@ -887,7 +890,7 @@ struct Pool {
     /// Data frames the reaper still holds for dead or recycling stubs.
     reaping: AtomicU64,
     /// Stub processes whose address space ended, emptied and ready for
-    /// another; at most [`RECYCLED_MAX`]. See *Recycling*.
+    /// another; at most `RECYCLED_MAX`. See *Recycling*.
     recycled: Mutex<Vec<Recycled>>,
     /// Pages recycled stub processes kept mapped for the next address
     /// space (see *Recycling*; [`Seccomp::kept_pages`]).
@@ -942,7 +945,7 @@ struct HostModel {
     runs: Option<HostRuns>,
     /// The runs are what the address space it served before left mapped:
     /// the next flush reconciles them with this one's table before any
-    /// guest code runs ([`table::reconcile`]).
+    /// guest code runs (`table::reconcile`).
     reconcile: bool,
 }
 

@@ -119,7 +119,7 @@ impl PageTables {
     /// `writable` for frames nobody else holds. Call it before deciding
     /// anything from a frame's reference count (a copy-on-write break):
     /// the pages of a shared table hold one reference for all sharers.
-    /// When it unshares, the shared tables of up to [`UNSHARE_AROUND`] - 1
+    /// When it unshares, the shared tables of up to `UNSHARE_AROUND` - 1
     /// following 2 MiB blocks inside `writable` go too (one commit for
     /// all). Returns whether the table of `va` was unshared.
     pub fn unshare(&mut self, va: u64, writable: (u64, u64)) -> Result<bool> {

@@ -936,19 +936,6 @@ struct Recycled {
     warm: Vec<(u64, Frame)>,
 }
 
-/// What a stub process maps in the guest range.
-#[derive(Default)]
-struct HostModel {
-    /// As its ops made it; None when unknown (guest threads map their
-    /// own pages, or an edit failed): such a process is emptied whole
-    /// before it serves another address space.
-    runs: Option<HostRuns>,
-    /// The runs are what the address space it served before left mapped:
-    /// the next flush reconciles them with this one's table before any
-    /// guest code runs (`table::reconcile`).
-    reconcile: bool,
-}
-
 // SAFETY: the raw addresses in `Pool` point into the pool mapping, which
 // lives as long as `memory`; all shared words are accessed atomically or
 // volatilely.
@@ -1558,10 +1545,8 @@ impl Pool {
             prestarted: AtomicBool::new(false),
             held: Mutex::new(Vec::new()),
             uses: AtomicU32::new(0),
-            host: Mutex::new(HostModel {
-                runs: (!self.guest_maps).then(HostRuns::default),
-                reconcile: false,
-            }),
+            host: Mutex::new((!self.guest_maps).then(HostRuns::default)),
+            reconcile: AtomicBool::new(false),
             warm: Mutex::new(HashMap::new()),
         });
         self.procs.lock().insert(proc_.root, Arc::downgrade(&proc_));
@@ -1784,9 +1769,15 @@ struct StubProc {
     held: Mutex<Vec<Frame>>,
     /// Address spaces this stub process served before (recycled).
     uses: AtomicU32,
-    /// Its host mappings (see [`HostModel`]). Taken after `tables` and
-    /// `pid`, never before.
-    host: Mutex<HostModel>,
+    /// What it maps in the guest range, as its ops made it; None when
+    /// unknown (guest threads map their own pages, or an edit failed):
+    /// such a process is emptied whole before it serves another address
+    /// space. Taken after `tables` and `pid`, never before.
+    host: Mutex<Option<HostRuns>>,
+    /// `host` is what the address space it served before left mapped: the
+    /// next flush reconciles it with this one's table before any guest
+    /// code runs (`table::reconcile`).
+    reconcile: AtomicBool,
     /// Frames the address space it served before left mapped writable
     /// (freed since), by address: hints for a forked child's copies (see
     /// *Warm frames*).
@@ -1828,10 +1819,8 @@ impl StubProc {
             if let Some(kept) = kept {
                 // Nothing of the last address space may stay mapped but
                 // what this one maps alike: its first flush sees to it.
-                *self.host.lock() = HostModel {
-                    runs: Some(kept),
-                    reconcile: true,
-                };
+                *self.host.lock() = Some(kept);
+                self.reconcile.store(true, Ordering::SeqCst);
             }
             self.free_slots.lock().retain(|&s| s != 1);
             self.prestarted.store(true, Ordering::SeqCst);
@@ -2012,14 +2001,16 @@ impl StubProc {
         // Forked (or recycled) now if not yet, before `host` is taken:
         // `pid` sets it.
         self.pid()?;
-        self.retire_warm();
         let mut host = self.host.lock();
+        let reconcile = self.reconcile.load(Ordering::SeqCst);
         let host_map = self.pool.host_map();
         let mut ops = t.flush_ops(&host_map);
         let mut kept = 0;
         let mut after = None;
-        if host.reconcile {
-            let old = host.runs.take().unwrap_or_default();
+        if reconcile {
+            // Warm frames serve a fork's copies only (made by now).
+            self.retire_warm();
+            let old = host.take().unwrap_or_default();
             match table::reconcile(&old, &ops, host_map.fd) {
                 Some((o, new, k)) => {
                     ops = o;
@@ -2033,41 +2024,45 @@ impl StubProc {
             }
         }
         if let Err(e) = run_ops(&ops) {
-            if host.reconcile {
+            if reconcile {
                 // The last address space's pages may still be mapped: no
                 // guest code runs here again.
                 self.kill();
             }
             // Some ops may have run: the mappings are no longer known.
-            *host = HostModel::default();
+            *host = None;
+            self.reconcile.store(false, Ordering::SeqCst);
             return Err(e);
         }
-        if let Some(new) = after {
-            host.runs = Some(new);
-        } else if host.reconcile {
-            // All unmapped first (above): the ops' runs alone.
-            let mut runs = HostRuns::default();
-            for op in &ops {
-                runs.apply(op);
+        *host = match after {
+            Some(new) => Some(new),
+            None => {
+                // After a reconciliation that unmapped everything first,
+                // the ops' runs alone.
+                let mut runs = if reconcile {
+                    Some(HostRuns::default())
+                } else {
+                    host.take()
+                };
+                if let Some(r) = runs.as_mut() {
+                    for op in &ops {
+                        r.apply(op);
+                    }
+                }
+                runs
             }
-            host.runs = Some(runs);
-        } else if let Some(runs) = host.runs.as_mut() {
-            for op in &ops {
-                runs.apply(op);
-            }
-        }
+        };
         // Past what a recycling would compare, the runs are not kept (nor
         // their memory, at most one run per page): the process is then
         // emptied whole when it ends.
         if self.pool.guest_maps
             || host
-                .runs
                 .as_ref()
                 .is_some_and(|r| r.pages() > RECONCILE_MAX_PAGES)
         {
-            host.runs = None;
+            *host = None;
         }
-        host.reconcile = false;
+        self.reconcile.store(false, Ordering::SeqCst);
         self.pool.kept_pages.fetch_add(kept, Ordering::Relaxed);
         t.flushed();
         Ok(())
@@ -2075,7 +2070,7 @@ impl StubProc {
 
     /// Whether [`StubProc::flush`] has anything to do.
     fn needs_flush(&self, t: &Tables) -> bool {
-        t.pending() || self.host.lock().reconcile
+        t.pending() || self.reconcile.load(Ordering::SeqCst)
     }
 }
 
@@ -2090,8 +2085,10 @@ impl Drop for StubProc {
         // to compare, but for its writable pages (see *Recycling*), except
         // those on frames only it held: warm frames, which the next one's
         // copies may get again (see *Warm frames*).
-        let mut kept = std::mem::take(self.host.get_mut())
-            .runs
+        let mut kept = self
+            .host
+            .get_mut()
+            .take()
             .filter(|r| r.pages() <= RECONCILE_MAX_PAGES);
         let mut warm: Vec<(u64, Frame)> = Vec::new();
         if let Some(k) = kept.as_ref() {
@@ -2426,6 +2423,7 @@ impl SeccompAddressSpace {
         // The child's stub process now, before its copies: a recycled one
         // may keep frames for them (see *Warm frames*).
         if unspawned && !pool.guest_maps {
+            // An error shows at the child's first run, as before.
             let _ = child.proc_.pid();
         }
         let mut t = self.proc_.tables.lock();

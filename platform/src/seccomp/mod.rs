@@ -2434,6 +2434,9 @@ impl SeccompAddressSpace {
         let fresh = unspawned && c.fresh_or_empty();
         let warm = &child.proc_.warm;
         let hits = &pool.warm_hits;
+        // After one hint is found taken the others likely are too: no more
+        // searching of the free list for this fork.
+        let mut missed = false;
         let r = t.fork_into(
             &mut c,
             fresh,
@@ -2442,12 +2445,12 @@ impl SeccompAddressSpace {
             &pool.frames,
             &|| pool.alloc_data_frame(),
             &mut |va| {
-                let f = warm
-                    .lock()
-                    .remove(&va)
-                    .and_then(|f| pool.frames.alloc_specific(f));
+                let hint = warm.lock().remove(&va).filter(|_| !missed)?;
+                let f = pool.frames.alloc_specific(hint);
                 if f.is_some() {
                     hits.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    missed = true;
                 }
                 f
             },

@@ -2011,7 +2011,7 @@ impl StubProc {
             // Warm frames serve a fork's copies only (made by now).
             self.retire_warm();
             let old = host.take().unwrap_or_default();
-            match table::reconcile(&old, &ops, host_map.fd) {
+            match table::reconcile(&old, &ops, &host_map) {
                 Some((o, new, k)) => {
                     ops = o;
                     after = Some(new);

@@ -175,6 +175,11 @@ impl Runs<'_> {
 
     fn page(&mut self, va: u64, m: Option<Mapping>) {
         let m = m.map(|m| self.host.host(va, m));
+        self.host_page(va, m);
+    }
+
+    /// [`Runs::page`] with the pool offset and protection given.
+    fn host_page(&mut self, va: u64, m: Option<(u64, u64)>) {
         if let Some((start, n, first)) = self.cur.as_mut() {
             let contiguous = *start + *n * PAGE_SIZE == va;
             let fits = match (*first, m) {
@@ -860,7 +865,11 @@ pub(super) const RECONCILE_MAX_PAGES: u64 = 16384;
 /// mapped again, nor faulted in again. Every other old page is unmapped
 /// or mapped over. Returns the calls, the mappings after them and the
 /// pages kept; None past [`RECONCILE_MAX_PAGES`].
-pub(super) fn reconcile(old: &HostRuns, ops: &[Op], fd: u64) -> Option<(Vec<Op>, HostRuns, u64)> {
+pub(super) fn reconcile(
+    old: &HostRuns,
+    ops: &[Op],
+    host: &HostMap,
+) -> Option<(Vec<Op>, HostRuns, u64)> {
     let mut new = HostRuns::default();
     for op in ops {
         new.apply(op);
@@ -868,67 +877,36 @@ pub(super) fn reconcile(old: &HostRuns, ops: &[Op], fd: u64) -> Option<(Vec<Op>,
     if old.pages() + new.pages() > RECONCILE_MAX_PAGES {
         return None;
     }
-    let mut out = Vec::new();
+    let mut runs = Runs {
+        host,
+        ops: Vec::new(),
+        cur: None,
+    };
     let mut kept = 0;
     // Old pages the new mappings neither keep nor map over: unmapped, in
-    // runs.
-    let mut gone: Option<(u64, u64)> = None;
+    // runs (a kept or mapped-over page ends one).
     for (va, off, prot) in old.each_page() {
         match new.lookup(va) {
             Some(m) if m == (off, prot) => kept += 1,
             Some(_) => {}
-            None => match gone.as_mut() {
-                Some((s, n)) if *s + *n * PAGE_SIZE == va => *n += 1,
-                _ => {
-                    if let Some((s, n)) = gone.replace((va, 1)) {
-                        out.push((libc::SYS_munmap, [s, n * PAGE_SIZE, 0, 0, 0, 0]));
-                    }
-                }
-            },
+            None => {
+                runs.host_page(va, None);
+                continue;
+            }
         }
+        runs.emit();
     }
-    if let Some((s, n)) = gone {
-        out.push((libc::SYS_munmap, [s, n * PAGE_SIZE, 0, 0, 0, 0]));
-    }
+    runs.emit();
     // New pages not kept: mapped, in runs of consecutive offsets.
-    let mut run: Option<(u64, u64, u64, u64)> = None;
-    let map = |(s, n, off, prot): (u64, u64, u64, u64)| {
-        (
-            libc::SYS_mmap,
-            [
-                s,
-                n * PAGE_SIZE,
-                prot,
-                (libc::MAP_SHARED | libc::MAP_FIXED) as u64,
-                fd,
-                off,
-            ],
-        )
-    };
     for (va, off, prot) in new.each_page() {
         if old.lookup(va) == Some((off, prot)) {
-            if let Some(r) = run.take() {
-                out.push(map(r));
-            }
-            continue;
-        }
-        match run.as_mut() {
-            Some((s, n, o, p))
-                if *s + *n * PAGE_SIZE == va && *o + *n * PAGE_SIZE == off && *p == prot =>
-            {
-                *n += 1
-            }
-            _ => {
-                if let Some(r) = run.replace((va, 1, off, prot)) {
-                    out.push(map(r));
-                }
-            }
+            runs.emit();
+        } else {
+            runs.host_page(va, Some((off, prot)));
         }
     }
-    if let Some(r) = run {
-        out.push(map(r));
-    }
-    Some((out, new, kept))
+    runs.emit();
+    Some((runs.ops, new, kept))
 }
 
 /// Drops one holder of `c`; the last one drops its frames' references.
@@ -1087,6 +1065,14 @@ mod tests {
         )
     }
 
+    /// Pool descriptor 7; no zero frame in these tests.
+    const HOST: HostMap = HostMap {
+        fd: 7,
+        zero: u64::MAX,
+        zero_off: 0,
+        zero_size: 2 << 20,
+    };
+
     fn pages_of(h: &HostRuns) -> Vec<(u64, u64, u64)> {
         h.each_page().collect()
     }
@@ -1147,7 +1133,7 @@ mod tests {
             mmap(0x90_0000, 1, 0x60_0000, 1),
             mmap(0xa0_0000, 1, 0x50_0000, 3),
         ];
-        let (out, new, kept) = reconcile(&old, &ops, 7).unwrap();
+        let (out, new, kept) = reconcile(&old, &ops, &HOST).unwrap();
         assert_eq!(kept, 3);
         let mut want = HostRuns::default();
         for op in &ops {
@@ -1171,6 +1157,6 @@ mod tests {
         );
         // Too much to compare: none.
         let big = vec![mmap(0, RECONCILE_MAX_PAGES + 1, 0x10_0000, 1)];
-        assert!(reconcile(&HostRuns::default(), &big, 7).is_none());
+        assert!(reconcile(&HostRuns::default(), &big, &HOST).is_none());
     }
 }
